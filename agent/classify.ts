@@ -1,0 +1,213 @@
+// Classification: decides whether a socket's end is a reset, and turns the socket's state into a
+// ResetEvent (phase, bytes, age, peer, request in flight, trace context, hint).
+import { performance } from 'node:perf_hooks';
+import { isIP } from 'node:net';
+import type * as net from 'node:net';
+import { propagation, trace, ROOT_CONTEXT, type Context } from '@opentelemetry/api';
+import type { SocketState, NodeSocketInternals, RequestMark, Snapshot } from './internal-types';
+import type { ErrorType, Phase, ResetEvent } from './types';
+import { kRequest } from './symbols';
+import { publish } from './bus';
+import { hintFor } from './hints';
+
+type Sock = net.Socket & NodeSocketInternals;
+type ErrnoError = Error & { code?: string; syscall?: string };
+type ClientRequestLike = {
+  method?: string; host?: string; res?: { complete?: boolean }; reusedSocket?: boolean;
+  writableFinished?: boolean; listenerCount(event: string): number; [kRequest]?: RequestMark;
+};
+type ServerResponseLike = { req?: { complete?: boolean; method?: string; headers?: Record<string, unknown> }; writableEnded?: boolean };
+type UndiciRequestLike = { method?: string; origin?: string; [kRequest]?: RequestMark };
+
+const ERRNO_TYPES: Record<string, ErrorType> = {
+  ECONNRESET: 'ECONNRESET', EPIPE: 'EPIPE', ECONNABORTED: 'ECONNABORTED', ECONNREFUSED: 'ECONNREFUSED',
+};
+
+/** Maps an error to its error_type, or undefined when it is not a reset we count. */
+export function errorTypeOf(err: ErrnoError, state: SocketState): ErrorType | undefined {
+  const code = err?.code;
+  if (code === undefined) return undefined;
+  // Node's TLS client reports a FIN during the handshake as ECONNRESET without a syscall.
+  if (code === 'ECONNRESET' && err.syscall === undefined && /before secure TLS connection/.test(err.message)) {
+    return 'peer_closed';
+  }
+  const type = ERRNO_TYPES[code];
+  if (type !== undefined) return type;
+  // undici destroys its socket with "other side closed" on every FIN, idle ones included:
+  // only one that cut off a request in flight counts.
+  if (code === 'UND_ERR_SOCKET' && state.inflight !== undefined) return 'peer_closed';
+  return undefined;
+}
+
+export function onSocketError(socket: Sock, state: SocketState, err: ErrnoError): void {
+  const type = errorTypeOf(err, state);
+  if (type === undefined) return;
+  // No 'error' listener on the socket (or on the HTTP request riding it): the app is about to
+  // crash with this error, so the event must be complete and written out now.
+  const req = socket._httpMessage as ClientRequestLike | null | undefined;
+  const fatal = socket.listenerCount('error') === 0 ||
+    (state.direction === 'client' && req != null && typeof req.listenerCount === 'function' && req.listenerCount('error') === 0);
+  emit(socket, state, type, err.code ?? type, err.message, err.syscall, fatal);
+}
+
+/** A close without error is a reset only when the peer hung up on an HTTP request in flight. */
+export function onSocketClose(socket: Sock, state: SocketState, hadError: boolean): void {
+  if (hadError) return;
+  const msg = socket._httpMessage;
+  if (msg == null) return;
+  if (state.direction === 'client') {
+    const req = msg as unknown as ClientRequestLike;
+    if (req.res?.complete) return;
+    const fatal = req.res === undefined && typeof req.listenerCount === 'function' && req.listenerCount('error') === 0;
+    emit(socket, state, 'peer_closed', 'ECONNRESET', req.res ? 'aborted' : 'socket hang up', undefined, fatal);
+  } else {
+    const res = msg as unknown as ServerResponseLike;
+    if (res.writableEnded) return;
+    emit(socket, state, 'peer_closed', 'peer_closed', 'client closed before the response was sent', undefined, false);
+  }
+}
+
+/** Reads addresses while the handle is still open (called from the _destroy hook). */
+export function snapshot(socket: Sock, state: SocketState): void {
+  const s: Snapshot = {
+    remoteAddress: socket.remoteAddress,
+    remotePort: socket.remotePort,
+    localAddress: socket.localAddress,
+    localPort: socket.localPort,
+  };
+  if (state.tls && socket._secureEstablished) {
+    const v = (socket as unknown as { getProtocol?: () => string | null }).getProtocol?.();
+    if (v) s.tlsVersion = v;
+  }
+  state.snapshot = s;
+}
+
+function emit(socket: Sock, state: SocketState, errorType: ErrorType, code: string, message: string,
+  syscall: string | undefined, fatal: boolean): void {
+  state.done = true;
+  publish(buildEvent(socket, state, errorType, code, message, syscall, fatal));
+}
+
+export function phaseOf(socket: Sock, state: SocketState, syscall: string | undefined): Phase {
+  if (syscall === 'connect') return 'connect';
+  if (socket.encrypted && !socket._secureEstablished) return 'tls_handshake';
+  const msg = socket._httpMessage;
+  if (state.direction === 'client') {
+    if (msg != null) {
+      const req = msg as unknown as ClientRequestLike;
+      return req.res !== undefined || req.writableFinished ? 'response' : 'request';
+    }
+    if (state.inflight !== undefined) return state.inflightPhase;
+    return state.http || 'parser' in socket ? 'idle' : 'established';
+  }
+  if (msg != null) {
+    const res = msg as unknown as ServerResponseLike;
+    return res.req?.complete ? 'response' : 'request';
+  }
+  if (state.http || 'parser' in socket) return socket.bytesRead > state.readMark ? 'request' : 'idle';
+  return 'established';
+}
+
+function buildEvent(socket: Sock, state: SocketState, errorType: ErrorType, code: string, message: string,
+  syscall: string | undefined, fatal: boolean): ResetEvent {
+  const now = performance.now();
+  const snap = state.snapshot ?? {};
+  const phase = phaseOf(socket, state, syscall);
+  const event: ResetEvent = {
+    time: Date.now(),
+    direction: state.direction,
+    errorType,
+    code,
+    message: String(message).split('\n', 1)[0],
+    syscall,
+    phase,
+    peerAddress: snap.remoteAddress ?? socket.remoteAddress,
+    peerPort: snap.remotePort ?? socket.remotePort,
+    localAddress: snap.localAddress ?? socket.localAddress,
+    localPort: snap.localPort ?? socket.localPort,
+    tls: state.tls,
+    bytesReceived: socket.bytesRead,
+    bytesSent: socket.bytesWritten,
+    connectionAgeMs: round(now - state.start),
+    fatal,
+  };
+  if (state.direction === 'client') {
+    event.serverAddress = state.host;
+    event.serverPort = state.port;
+    // After an RST the kernel no longer knows the peer (getpeername fails): when the app dialled
+    // an IP literal, that is the peer.
+    if (event.peerAddress === undefined && state.host !== undefined && isIP(state.host) !== 0) {
+      event.peerAddress = state.host;
+      event.peerPort = state.port;
+    }
+  }
+  if (state.tls) {
+    if (snap.tlsVersion) event.tlsVersion = snap.tlsVersion;
+    const alpn = socket.alpnProtocol;
+    if (alpn) event.protocol = alpn;
+  }
+  if (event.protocol === undefined && isHttp2(socket)) event.protocol = 'h2';
+  let context: Context | undefined = state.context;
+  const msg = socket._httpMessage;
+  if (state.direction === 'client' && msg != null) {
+    const req = msg as unknown as ClientRequestLike;
+    const mark = req[kRequest];
+    event.protocol = 'http/1.1';
+    event.request = { method: req.method ?? 'GET', host: req.host, ageMs: mark ? round(now - mark.start) : 0 };
+    event.reusedSocket = req.reusedSocket === true;
+    if (mark) {
+      context = mark.context;
+      if (event.reusedSocket && state.idleSince > 0) event.idleBeforeReuseMs = round(mark.start - state.idleSince);
+    }
+  } else if (state.direction === 'client' && state.inflight !== undefined) {
+    const req = state.inflight as UndiciRequestLike;
+    const mark = req[kRequest];
+    event.protocol = event.protocol ?? 'http/1.1';
+    event.request = { method: req.method ?? 'GET', host: hostOf(req.origin), ageMs: mark ? round(now - mark.start) : 0 };
+    if (mark) {
+      context = mark.context;
+      event.reusedSocket = mark.reused === true;
+      if (mark.idleBeforeReuseMs !== undefined) event.idleBeforeReuseMs = mark.idleBeforeReuseMs;
+    }
+  } else if (state.direction === 'server' && msg != null) {
+    const res = msg as unknown as ServerResponseLike;
+    const req = res.req;
+    event.protocol = 'http/1.1';
+    if (req) {
+      const host = req.headers?.host;
+      const mark = (req as { [kRequest]?: RequestMark })[kRequest];
+      event.request = { method: req.method ?? 'GET', host: typeof host === 'string' ? host : undefined, ageMs: mark ? round(now - mark.start) : 0 };
+      // The caller's trace context, from the request's own headers (traceparent).
+      if (req.headers) context = propagation.extract(ROOT_CONTEXT, req.headers);
+    }
+  } else if (phase === 'idle') {
+    event.protocol = event.protocol ?? 'http/1.1';
+  }
+  if (context !== undefined) {
+    const sc = trace.getSpanContext(context);
+    if (sc !== undefined && sc.traceId !== '00000000000000000000000000000000') {
+      event.context = context;
+      event.traceId = sc.traceId;
+      event.spanId = sc.spanId;
+    }
+  }
+  const hint = hintFor(event);
+  if (hint) event.hint = hint;
+  return event;
+}
+
+/** http2 sessions keep their socket under an internal `Symbol(session)`; read only on the reset path. */
+function isHttp2(socket: object): boolean {
+  for (const sym of Object.getOwnPropertySymbols(socket)) if (sym.description === 'session') return true;
+  return false;
+}
+
+function hostOf(origin: string | undefined): string | undefined {
+  if (!origin) return undefined;
+  const m = /^[a-z]+:\/\/([^/]+)/i.exec(origin);
+  return m ? m[1] : origin;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}

@@ -1,0 +1,31 @@
+// Every piece of agent code that runs on the host's stack goes through `guard`: a failure is
+// counted and reported once per site, never thrown into the app (contrib's safeExecuteInTheMiddle).
+import { diag } from './diag';
+import { stats } from './stats';
+
+let faults = new Set<string>();
+const reported = new Set<string>();
+
+/** Test-only fault injection (RESETWATCH_FAULT_INJECT): named sites, or `all`, throw on entry. */
+export function setFaultInjection(spec: string): void {
+  faults = new Set(spec.split(',').map((s) => s.trim()).filter(Boolean));
+}
+
+export function reportFailure(site: string, err: unknown): void {
+  stats.agentErrors++;
+  if (reported.has(site)) return;
+  reported.add(site);
+  const message = err instanceof Error ? err.message : String(err);
+  diag('error', `internal error in ${site} (the app is unaffected): ${message}`);
+}
+
+/** Run `fn`, swallowing and counting any failure. Returns undefined when it failed. */
+export function guard<A extends unknown[], R>(site: string, fn: (...args: A) => R, ...args: A): R | undefined {
+  try {
+    if (faults.size !== 0 && (faults.has('all') || faults.has(site))) throw new Error(`injected fault in ${site}`);
+    return fn(...args);
+  } catch (err) {
+    reportFailure(site, err);
+    return undefined;
+  }
+}

@@ -1,0 +1,49 @@
+// Client sockets: every outgoing TCP connection goes through net.Socket.prototype.connect —
+// net.connect, tls.connect, http/https agents, undici/fetch and http2 alike, on every Node
+// version (the net.client.socket channel misses tls.connect and Socket#connect before 22.17).
+// The prototype is shared by CommonJS and ESM, so `import { connect } from 'node:net'` is covered.
+import * as net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { context } from '@opentelemetry/api';
+import { SocketState } from '../internal-types';
+import { guard } from '../guard';
+import { watch, stateOf } from './watch';
+import { patch, unpatch } from './patch';
+
+export function enable(): void {
+  patch(net.Socket.prototype, 'connect', (original) => function connect(this: net.Socket, ...args: unknown[]) {
+    guard('client.connect', onConnect, this, args);
+    return original.apply(this, args);
+  });
+}
+
+export function disable(): void {
+  unpatch(net.Socket.prototype, 'connect');
+}
+
+interface ConnectOptions { host?: string; hostname?: string; port?: number | string; path?: string }
+
+function onConnect(socket: net.Socket, args: unknown[]): void {
+  const existing = stateOf(socket);
+  if (existing === null || (existing !== undefined && !existing.done)) return; // superseded, or watched already
+  // net.connect passes its normalised [options, cb] array as the first argument.
+  let first = args[0];
+  if (Array.isArray(first)) first = first[0];
+  let host: string | undefined;
+  let port: number | undefined;
+  if (first !== null && typeof first === 'object') {
+    const o = first as ConnectOptions;
+    if (o.path !== undefined) return; // Unix-domain socket: not TCP, not watched (README).
+    host = o.host ?? o.hostname;
+    port = o.port === undefined ? undefined : Number(o.port);
+  } else if (typeof first === 'number' || (typeof first === 'string' && /^\d+$/.test(first))) {
+    port = Number(first);
+    if (typeof args[1] === 'string') host = args[1];
+  } else {
+    return; // connect(path): Unix-domain socket.
+  }
+  const state = new SocketState('client', performance.now(), (socket as { encrypted?: boolean }).encrypted === true,
+    host ?? 'localhost', port);
+  state.context = context.active();
+  watch(socket, state);
+}

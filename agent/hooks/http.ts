@@ -1,0 +1,54 @@
+// HTTP/1 request boundaries from Node's own diagnostics channels: when a request starts we note
+// the time and the active OpenTelemetry context (the parent for a reset span); when an exchange
+// completes we note when the socket went idle. Per request, not per chunk.
+import * as dc from 'node:diagnostics_channel';
+import { performance } from 'node:perf_hooks';
+import { context, ROOT_CONTEXT } from '@opentelemetry/api';
+import type { RequestMark } from '../internal-types';
+import { kRequest } from '../symbols';
+import { guard } from '../guard';
+import { stateOf } from './watch';
+
+type Msg = { request: any; response?: any; socket?: any };
+
+const handlers: Record<string, (m: Msg) => void> = {
+  'http.client.request.start': (m) => guard('http.client.start', clientStart, m),
+  'http.client.response.finish': (m) => guard('http.client.finish', clientFinish, m),
+  'http.server.request.start': (m) => guard('http.server.start', serverStart, m),
+  'http.server.response.finish': (m) => guard('http.server.finish', serverFinish, m),
+};
+
+export function enable(): void {
+  for (const [name, fn] of Object.entries(handlers)) dc.subscribe(name, fn as (m: unknown) => void);
+}
+
+export function disable(): void {
+  for (const [name, fn] of Object.entries(handlers)) dc.unsubscribe(name, fn as (m: unknown) => void);
+}
+
+function clientStart({ request }: Msg): void {
+  const mark: RequestMark = { start: performance.now(), context: context.active() };
+  request[kRequest] = mark;
+}
+
+function clientFinish({ request }: Msg): void {
+  const state = request.socket ? stateOf(request.socket) : undefined;
+  if (!state) return;
+  state.http = true;
+  state.exchanges++;
+  state.idleSince = performance.now();
+}
+
+function serverStart({ request, socket }: Msg): void {
+  request[kRequest] = { start: performance.now(), context: ROOT_CONTEXT } satisfies RequestMark;
+  const state = socket ? stateOf(socket) : undefined;
+  if (state) state.http = true;
+}
+
+function serverFinish({ socket }: Msg): void {
+  const state = socket ? stateOf(socket) : undefined;
+  if (!state) return;
+  state.exchanges++;
+  state.readMark = socket.bytesRead;
+  state.idleSince = performance.now();
+}

@@ -1,0 +1,69 @@
+// undici (and so fetch): its own diagnostics channels tell which request is on which socket and
+// how far it got. undici reports a peer FIN as "other side closed" on idle sockets too; only a
+// socket with a request in flight makes that a reset (classify.ts).
+import * as dc from 'node:diagnostics_channel';
+import { performance } from 'node:perf_hooks';
+import { context } from '@opentelemetry/api';
+import type { RequestMark, SocketState } from '../internal-types';
+import { kRequest } from '../symbols';
+import { guard } from '../guard';
+import { stateOf } from './watch';
+
+type Msg = { request: any; socket?: any };
+
+const handlers: Record<string, (m: Msg) => void> = {
+  'undici:request:create': (m) => guard('undici.create', create, m),
+  'undici:client:sendHeaders': (m) => guard('undici.send', sendHeaders, m),
+  'undici:request:bodySent': (m) => guard('undici.bodySent', responsePhase, m),
+  'undici:request:headers': (m) => guard('undici.headers', responsePhase, m),
+  'undici:request:trailers': (m) => guard('undici.trailers', complete, m),
+  'undici:request:error': (m) => guard('undici.error', failed, m),
+};
+
+export function enable(): void {
+  for (const [name, fn] of Object.entries(handlers)) dc.subscribe(name, fn as (m: unknown) => void);
+}
+
+export function disable(): void {
+  for (const [name, fn] of Object.entries(handlers)) dc.unsubscribe(name, fn as (m: unknown) => void);
+}
+
+function create({ request }: Msg): void {
+  request[kRequest] = { start: performance.now(), context: context.active() } satisfies RequestMark;
+}
+
+function sendHeaders({ request, socket }: Msg): void {
+  const state = socket ? stateOf(socket) : undefined;
+  const mark: RequestMark | undefined = request[kRequest];
+  if (!state || !mark) return;
+  state.http = true;
+  state.inflight = request;
+  state.inflightPhase = 'request';
+  mark.state = state;
+  mark.reused = state.exchanges > 0;
+  if (mark.reused) mark.idleBeforeReuseMs = Math.round((performance.now() - state.idleSince) * 1000) / 1000;
+}
+
+function ownState(request: any): SocketState | undefined {
+  const state = (request[kRequest] as RequestMark | undefined)?.state;
+  return state && state.inflight === request ? state : undefined;
+}
+
+function responsePhase({ request }: Msg): void {
+  const state = ownState(request);
+  if (state) state.inflightPhase = 'response';
+}
+
+function complete({ request }: Msg): void {
+  const state = ownState(request);
+  if (!state) return;
+  state.inflight = undefined;
+  state.exchanges++;
+  state.idleSince = performance.now();
+}
+
+function failed({ request }: Msg): void {
+  // The socket's own error (seen by errorMonitor) comes first; this only clears the request.
+  const state = ownState(request);
+  if (state) state.inflight = undefined;
+}

@@ -1,0 +1,10 @@
+// Package entry for `node --import resetwatch` and `import { onReset } from 'resetwatch'`:
+// the same single instance as the CommonJS entry.
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const cjs = require('./index.js') as typeof import('./index.js');
+
+export const onReset = cjs.onReset;
+export const agent = cjs.agent;
+export default cjs;

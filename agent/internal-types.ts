@@ -1,0 +1,64 @@
+// Internal types: what the hooks keep per socket and per request. Small on purpose: one of these
+// per open socket is the agent's whole memory cost when nothing resets.
+import type { Context } from '@opentelemetry/api';
+import type { Direction } from './types';
+
+export class SocketState {
+  /** An event was published for this connection: never a second one. */
+  done = false;
+  /** HTTP client/server traffic was seen on it (an idle keep-alive socket is then `idle`). */
+  http = false;
+  /** HTTP exchanges completed on it (client: responses received). */
+  exchanges = 0;
+  /** performance.now() when the last exchange completed: start of the keep-alive idle time. */
+  idleSince = 0;
+  /** Server: bytes read when the last response finished; more now means a request was arriving. */
+  readMark = 0;
+  /** undici request in flight, and how far it got. */
+  inflight: object | undefined = undefined;
+  inflightPhase: 'request' | 'response' = 'request';
+  /** Addresses read just before the handle closed (they are gone afterwards). */
+  snapshot: Snapshot | undefined = undefined;
+  /** Client: OpenTelemetry context active when connect() was called. */
+  context: Context | undefined = undefined;
+
+  constructor(
+    readonly direction: Direction,
+    /** performance.now() at connect()/accept. */
+    readonly start: number,
+    public tls: boolean,
+    /** Client: host and port the app dialled. */
+    readonly host?: string,
+    readonly port?: number,
+  ) {}
+}
+
+export interface Snapshot {
+  remoteAddress?: string;
+  remotePort?: number;
+  localAddress?: string;
+  localPort?: number;
+  tlsVersion?: string;
+}
+
+/** Kept on a ClientRequest / undici request under kRequest. */
+export interface RequestMark {
+  start: number;
+  context: Context;
+  /** undici: the socket state it went out on, and whether that socket had served before. */
+  state?: SocketState;
+  reused?: boolean;
+  idleBeforeReuseMs?: number;
+}
+
+/** The fields of Node's sockets and requests we read (internal but stable since Node 0.x). */
+export interface NodeSocketInternals {
+  _httpMessage?: { res?: { complete?: boolean }; req?: { complete?: boolean } } & Record<string, unknown> | null;
+  parser?: unknown;
+  _secureEstablished?: boolean;
+  encrypted?: boolean;
+  alpnProtocol?: string | false | null;
+  servername?: string | false | null;
+  _tlsOptions?: { isServer?: boolean };
+  _server?: { _pipeName?: string } | null;
+}

@@ -1,0 +1,65 @@
+// The preload: read config, install hooks, start outputs — each inside the guard, with one clear
+// line when something is off. Installs once per process (and once per thread) however often the
+// package is loaded: --require and --import together, or a later require('resetwatch').
+import { isMainThread } from 'node:worker_threads';
+import { resolveConfig, type Config } from './config';
+import { setDiagLevel, diag } from './diag';
+import { guard, setFaultInjection } from './guard';
+import { onReset } from './bus';
+import { stats } from './stats';
+import { kAgent } from './symbols';
+import type { AgentStats, ResetListener } from './types';
+import * as client from './hooks/client';
+import * as server from './hooks/server';
+import * as tlsHook from './hooks/tls';
+import * as destroy from './hooks/destroy';
+import * as http from './hooks/http';
+import * as undici from './hooks/undici';
+import { exporters } from '../exporters';
+
+export interface Agent {
+  readonly config: Config;
+  readonly enabled: boolean;
+  onReset(listener: ResetListener): () => void;
+  readonly stats: AgentStats;
+  /** Removes every hook and stops every output (tests; not needed in production). */
+  stop(): void;
+}
+
+const hooks = { client, server, tls: tlsHook, destroy, http, undici };
+
+export function install(): Agent {
+  const g = globalThis as { [kAgent]?: Agent };
+  const existing = g[kAgent];
+  if (existing !== undefined) return existing;
+  const config = resolveConfig();
+  setDiagLevel(config.logLevel);
+  setFaultInjection(config.faultInject);
+  const stops: (() => void)[] = [];
+  let enabled = false;
+  if (config.disabled) {
+    diag('info', 'disabled by RESETWATCH_DISABLED');
+  } else {
+    enabled = true;
+    for (const [name, hook] of Object.entries(hooks)) {
+      guard(`enable.${name}`, hook.enable, config);
+      stops.push(() => guard(`disable.${name}`, hook.disable));
+    }
+    for (const exporter of exporters) {
+      const stop = guard(`start.${exporter.name}`, exporter.start, { config, isMainThread });
+      if (typeof stop === 'function') stops.push(() => guard(`stop.${exporter.name}`, stop));
+    }
+  }
+  const agent: Agent = {
+    config,
+    get enabled() { return enabled; },
+    onReset,
+    stats,
+    stop() {
+      enabled = false;
+      while (stops.length) stops.pop()!();
+    },
+  };
+  Object.defineProperty(g, kAgent, { value: agent, configurable: true });
+  return agent;
+}

@@ -1,0 +1,9 @@
+// Private state lives under Symbols, never string properties on the host's objects.
+/** Per-socket watch state (internal-types SocketState). */
+export const kState = Symbol('resetwatch.state');
+/** Per-request start time and context (internal-types RequestMark). */
+export const kRequest = Symbol('resetwatch.request');
+/** Marks a function as our wrapper and keeps the original, so disable() can restore it. */
+export const kOriginal = Symbol('resetwatch.original');
+/** The process-wide agent instance: loading the package twice installs once. */
+export const kAgent = Symbol.for('resetwatch.agent');

@@ -1,0 +1,98 @@
+// Public types: the reset event every exporter and `onReset` subscriber receives.
+import type { Context } from '@opentelemetry/api';
+
+/** Which side of the connection this process is: it dialled (`client`) or accepted (`server`). */
+export type Direction = 'client' | 'server';
+
+/**
+ * How far the connection got when it ended. Rules (README "Phases"):
+ * - `connect`: TCP not established (the error came from the connect syscall).
+ * - `tls_handshake`: TCP up, TLS not yet secure.
+ * - `request`: HTTP client still sending the request / server still reading it.
+ * - `response`: HTTP client waiting for or reading the response / server writing it.
+ * - `idle`: HTTP keep-alive connection with no request in flight.
+ * - `established`: connected, not HTTP/1 (raw TCP, TLS, HTTP/2), nothing finer known.
+ */
+export type Phase = 'connect' | 'tls_handshake' | 'request' | 'response' | 'idle' | 'established';
+
+/**
+ * Normalised cause, low-cardinality. The four errno codes are Node's own; `peer_closed` is a peer
+ * FIN (not an RST) while an HTTP request on the connection still waited for its response: Node's
+ * "socket hang up" and undici's "other side closed".
+ */
+export type ErrorType = 'ECONNRESET' | 'EPIPE' | 'ECONNABORTED' | 'ECONNREFUSED' | 'peer_closed';
+
+export const ERROR_TYPES: readonly ErrorType[] = ['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ECONNREFUSED', 'peer_closed'];
+export const PHASES: readonly Phase[] = ['connect', 'tls_handshake', 'request', 'response', 'idle', 'established'];
+export const DIRECTIONS: readonly Direction[] = ['client', 'server'];
+
+/** A pattern recognised with confidence, with what to change (README "Hints"). */
+export interface Hint {
+  id: 'keepalive_race' | 'idle_reset' | 'client_abort' | 'upstream_down' | 'tls_mismatch' | 'write_after_close';
+  text: string;
+}
+
+/** The HTTP request in flight when the connection ended. No path, query or headers by default. */
+export interface InflightRequest {
+  method: string;
+  /** Host the request was addressed to (Host header / authority), as given. */
+  host?: string;
+  /** Milliseconds since the request started. */
+  ageMs: number;
+}
+
+export interface ResetEvent {
+  /** Wall-clock time of the reset, ms since the epoch. */
+  time: number;
+  direction: Direction;
+  errorType: ErrorType;
+  /** The raw error code as Node reported it (e.g. `ECONNRESET`, `UND_ERR_SOCKET`). */
+  code: string;
+  /** First line of the error message as Node reported it. */
+  message: string;
+  /** `read`, `write`, `connect`, … when Node said. */
+  syscall?: string;
+  phase: Phase;
+  /** IP address and port of the other end, when known. */
+  peerAddress?: string;
+  peerPort?: number;
+  /** Client side: the host name (or IP) and port the app dialled; TLS: the SNI server name. */
+  serverAddress?: string;
+  serverPort?: number;
+  localAddress?: string;
+  localPort?: number;
+  tls: boolean;
+  /** e.g. `TLSv1.3`, once the handshake finished. */
+  tlsVersion?: string;
+  /** Application protocol when known: `http/1.1`, `h2`. */
+  protocol?: string;
+  bytesReceived: number;
+  bytesSent: number;
+  /** Milliseconds since the connection was created (connect started / accepted). */
+  connectionAgeMs: number;
+  /** HTTP client: the request went out on a socket reused from the keep-alive pool. */
+  reusedSocket?: boolean;
+  /** HTTP client on a reused socket: how long it sat idle in the pool before this request. */
+  idleBeforeReuseMs?: number;
+  request?: InflightRequest;
+  hint?: Hint;
+  /** OpenTelemetry context active when the request in flight (raw sockets: the connect) started. */
+  context?: Context;
+  traceId?: string;
+  spanId?: string;
+  /** True when nothing handles the error: the process is about to crash with it. */
+  fatal: boolean;
+}
+
+export type ResetListener = (event: ResetEvent) => void;
+
+/** Counters the agent keeps for exporters (read at collection time, never pushed per socket). */
+export interface AgentStats {
+  /** Connections opened, by direction and TLS. */
+  connections: Record<Direction, { tls: number; plain: number }>;
+  /** Failures inside the agent's own code, caught by the guard. */
+  agentErrors: number;
+  /** Events an exporter could not take (queue full, rate limit, …), by exporter name. */
+  dropped: Record<string, number>;
+  resets: number;
+}

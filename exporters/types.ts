@@ -1,0 +1,14 @@
+// What every exporter implements: start from the resolved config, subscribe to the bus, and give
+// back a stop function. Exporters never throw out of start (the registry guards them anyway).
+import type { Config } from '../agent/config';
+
+export interface ExporterContext {
+  config: Config;
+  /** False in worker threads: they must not bind ports (README "Workers and forks"). */
+  isMainThread: boolean;
+}
+
+export interface Exporter {
+  name: string;
+  start(ctx: ExporterContext): (() => void) | void;
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+// `npm test`: make sure the system tools the tests use are installed (Debian packages, installed
+// with apt-get when running as root; otherwise print the exact command and stop — tests never
+// skip silently), then run every test file with Node's built-in test runner on this Node.
+'use strict';
+const { execFileSync, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+// command → Debian package that provides it
+const TOOLS = { prometheus: 'prometheus', promtool: 'prometheus', python3: 'python3', ip: 'iproute2', iptables: 'iptables' };
+
+function have(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+function ensureTools() {
+  const missing = [...new Set(Object.entries(TOOLS).filter(([cmd]) => !have(cmd)).map(([, pkg]) => pkg))];
+  if (missing.length === 0) return;
+  const cmd = `apt-get update && apt-get install -y --no-install-recommends ${missing.join(' ')}`;
+  if (process.getuid && process.getuid() === 0) {
+    console.log(`test: installing ${missing.join(', ')}`);
+    execFileSync('sh', ['-c', cmd], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    return;
+  }
+  console.error(`test: missing system packages: ${missing.join(', ')}. Install them with:\n  sudo sh -c '${cmd}'`);
+  process.exit(1);
+}
+
+function testFiles(dir) {
+  const out = [];
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    if (entry.isDirectory() && entry.name !== 'fixtures') out.push(...testFiles(p));
+    else if (/\.test\.(c|m)?js$/.test(entry.name)) out.push(p);
+  }
+  return out.sort();
+}
+
+ensureTools();
+const root = path.join(__dirname, '..');
+const filter = process.argv.slice(2);
+let files = testFiles(path.join(root, 'test')).map((f) => path.relative(root, f));
+if (filter.length) files = files.filter((f) => filter.some((x) => f.includes(x)));
+console.log(`test: node ${process.version}, ${files.length} files`);
+const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=180000', ...files], {
+  cwd: root, stdio: 'inherit', env: { ...process.env, RESETWATCH_TEST_NODE: process.execPath },
+});
+process.exit(result.status ?? 1);
