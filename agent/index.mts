@@ -7,4 +7,5 @@ const cjs = require('./index.js') as typeof import('./index.js');
 
 export const onReset = cjs.onReset;
 export const agent = cjs.agent;
+export const registry = cjs.registry;
 export default cjs;

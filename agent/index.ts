@@ -7,4 +7,6 @@ const agent = install();
 export const onReset = agent.onReset;
 /** The running agent: config, counters, stop(). */
 export { agent };
+/** resetwatch's prom-client Registry, for apps that serve their own /metrics. */
+export { registry } from '../exporters/prometheus';
 export type { ResetEvent, ResetListener, Direction, Phase, ErrorType, Hint, AgentStats } from './types';
