@@ -1,0 +1,397 @@
+// The alerts, in one source: each is rendered as a Prometheus alerting rule
+// (generated/prometheus-rules.yml) and as a Grafana-managed alert rule (generated/grafana-alerting.yml),
+// and carries its own `promtool test rules` cases (generated/prometheus-rules.test.yml).
+//
+// An alert is `value op threshold`: `value` is a PromQL expression that yields the number the
+// annotations talk about (a ratio, a rate, a count), so Prometheus evaluates `(value) > threshold`
+// and Grafana evaluates query A = value with a threshold expression on A. Anything that only gates the
+// alert (a minimum traffic level) is inside `value` as an `and` filter, which keeps the left value.
+import { M } from './metrics';
+
+export type Severity = 'warning' | 'info';
+
+/** Text with `{{ VALUE }}` where the alert's value goes; each target substitutes its own variable. */
+type Template = string;
+
+export interface AlertSpec {
+  /** alertname in Prometheus, title in Grafana; also the runbook section heading. */
+  name: string;
+  /** Stable Grafana alert rule UID (≤ 40 characters). */
+  uid: string;
+  severity: Severity;
+  value: string;
+  op: '>' | '<';
+  threshold: number;
+  for: string;
+  summary: Template;
+  description: Template;
+  /** Overview dashboard panel that shows the problem (panel id in dashboards/overview.ts). */
+  panelId: number;
+  tests: AlertTest[];
+}
+
+/** One `promtool test rules` case: input series and, at given times, exactly the alerts that fire. */
+export interface AlertTest {
+  name: string;
+  series: { series: string; values: string }[];
+  expect: { at: string; firing: { labels: Record<string, string>; summary: string; description: string }[] }[];
+}
+
+export const GROUP = 'resetwatch';
+/** Prometheus evaluation interval assumed by the rules and their tests. */
+export const EVALUATION_INTERVAL = '1m';
+
+const NS = '{{ if $labels.namespace }}{{ $labels.namespace }}/{{ end }}{{ $labels.job }}';
+
+// Series used by several tests. A `job` without `namespace`, as with a plain static scrape config.
+const JOB = 'job="shop", instance="10.0.0.7:9465"';
+const resets = (labels: string) => `${M.resets}{${JOB}, ${labels}}`;
+const conns = (labels: string) => `${M.connections}{${JOB}, ${labels}}`;
+
+export const ALERTS: AlertSpec[] = [
+  {
+    name: 'ResetwatchPeerResetRatioHigh',
+    uid: 'resetwatch-peer-reset-ratio-high',
+    severity: 'warning',
+    // Connections are not labelled by peer (bounded cardinality), so the ratio is resets with this peer
+    // over all outbound connections of the job: a lower bound of the share of this peer's own
+    // connections that end in a reset. Gate: at least 0.05 resets/s (15 in 5 minutes).
+    value: `sum by (namespace, job, peer) (rate(${M.resets}{direction="client"}[5m]))
+  / on (namespace, job) group_left
+sum by (namespace, job) (rate(${M.connections}{direction="client"}[5m]))
+  and on (namespace, job, peer)
+sum by (namespace, job, peer) (rate(${M.resets}{direction="client"}[5m])) > 0.05`,
+    op: '>',
+    threshold: 0.05,
+    for: '10m',
+    summary: `${NS}: connections to {{ $labels.peer }} end in a reset ({{ VALUE | humanizePercentage }} of all outbound connections)`,
+    description: `Over the last 5 minutes, resets and premature closes with peer {{ $labels.peer }} amounted to {{ VALUE | humanizePercentage }} of all outbound connections of ${NS} (alert above 5% for 10 minutes). The share of that peer's own connections is at least this high. The hint on these resets in /resets says which pattern it is: upstream_down, keepalive_race, idle_reset or write_after_close.`,
+    panelId: 30,
+    tests: [
+      {
+        name: 'PeerResetRatioHigh: 6% of outbound connections reset with one peer',
+        series: [
+          { series: conns('direction="client", tls="false"'), values: '0+1000x20' },
+          { series: resets('direction="client", phase="response", error_type="ECONNRESET", peer="payments:8080", tls="false"'), values: '0+60x20' },
+          // Another peer well under the ratio, and server-side resets, which do not count.
+          { series: resets('direction="client", phase="idle", error_type="ECONNRESET", peer="search:9200", tls="false"'), values: '0+10x20' },
+          { series: resets('direction="server", phase="request", error_type="ECONNRESET", peer="", tls="false"'), values: '0+500x20' },
+        ],
+        expect: [
+          // Condition true from the first evaluation with two samples (1m): pending until 11m.
+          { at: '10m', firing: [] },
+          {
+            at: '11m',
+            firing: [{
+              labels: { job: 'shop', peer: 'payments:8080' },
+              summary: 'shop: connections to payments:8080 end in a reset (6% of all outbound connections)',
+              description: 'Over the last 5 minutes, resets and premature closes with peer payments:8080 amounted to 6% of all outbound connections of shop (alert above 5% for 10 minutes). The share of that peer\'s own connections is at least this high. The hint on these resets in /resets says which pattern it is: upstream_down, keepalive_race, idle_reset or write_after_close.',
+            }],
+          },
+        ],
+      },
+      {
+        name: 'PeerResetRatioHigh: 4.9% stays quiet',
+        series: [
+          { series: conns('direction="client", tls="false"'), values: '0+1000x30' },
+          { series: resets('direction="client", phase="response", error_type="ECONNRESET", peer="payments:8080", tls="false"'), values: '0+49x30' },
+        ],
+        expect: [{ at: '30m', firing: [] }],
+      },
+      {
+        name: 'PeerResetRatioHigh: a high ratio at very low traffic stays quiet',
+        series: [
+          // 50% of connections, but only 2 resets a minute (0.033/s, under the 0.05/s gate).
+          { series: conns('direction="client", tls="false"'), values: '0+4x30' },
+          { series: resets('direction="client", phase="connect", error_type="ECONNREFUSED", peer="payments:8080", tls="false"'), values: '0+2x30' },
+        ],
+        expect: [{ at: '30m', firing: [] }],
+      },
+    ],
+  },
+  {
+    name: 'ResetwatchResetSpike',
+    uid: 'resetwatch-reset-spike',
+    severity: 'warning',
+    // Resets/s over 5 minutes against the hour before it; a baseline under 0.05/s counts as 0.05/s
+    // (series that did not exist an hour ago get that floor too), so it takes > 0.2 resets/s to fire.
+    value: `sum by (namespace, job, direction) (rate(${M.resets}[5m]))
+/
+clamp_min(
+  sum by (namespace, job, direction) (rate(${M.resets}[1h] offset 5m))
+    or
+  sum by (namespace, job, direction) (rate(${M.resets}[5m])) * 0,
+  0.05
+)`,
+    op: '>',
+    threshold: 4,
+    for: '2m',
+    summary: `${NS}: {{ $labels.direction }}-side resets jumped to {{ VALUE | printf "%.1f" }}× the previous hour`,
+    description: `The {{ $labels.direction }}-side reset rate of ${NS} over the last 5 minutes is {{ VALUE | printf "%.1f" }} times its rate in the hour before (alert above 4×, with the baseline floored at 0.05 resets/s, for 2 minutes). Usually a peer crashed, restarted or is being deployed (client side), or clients or a load balancer started aborting (server side). Break it down by peer, phase and error type on the overview dashboard.`,
+    panelId: 20,
+    tests: [
+      {
+        name: 'ResetSpike: client resets jump from 0.1/s to 1/s',
+        series: [
+          // 6 a minute (0.1/s) for 70 minutes, then 60 a minute.
+          { series: resets('direction="client", phase="connect", error_type="ECONNREFUSED", peer="payments:8080", tls="false"'), values: '0+6x70 480+60x20' },
+        ],
+        expect: [
+          // 72m: rate[5m] = (3*6+2*60)/300 = 0.46/s = 4.6× → pending; fires 2 minutes later.
+          { at: '73m', firing: [] },
+          {
+            at: '74m',
+            firing: [{
+              labels: { job: 'shop', direction: 'client' },
+              summary: 'shop: client-side resets jumped to 8.2× the previous hour',
+              description: 'The client-side reset rate of shop over the last 5 minutes is 8.2 times its rate in the hour before (alert above 4×, with the baseline floored at 0.05 resets/s, for 2 minutes). Usually a peer crashed, restarted or is being deployed (client side), or clients or a load balancer started aborting (server side). Break it down by peer, phase and error type on the overview dashboard.',
+            }],
+          },
+        ],
+      },
+      {
+        name: 'ResetSpike: 3.7× the baseline stays quiet',
+        series: [
+          { series: resets('direction="client", phase="connect", error_type="ECONNREFUSED", peer="payments:8080", tls="false"'), values: '0+6x70 442+22x30' },
+        ],
+        expect: [{ at: '80m', firing: [] }, { at: '100m', firing: [] }],
+      },
+      {
+        name: 'ResetSpike: resets out of nothing, above and below the 0.2/s floor',
+        series: [
+          // Series that did not exist an hour ago: 0.33/s fires, 0.17/s does not.
+          { series: resets('direction="server", phase="response", error_type="ECONNRESET", peer="", tls="true"'), values: '_x60 0+20x20' },
+          { series: `${M.resets}{job="cart", instance="10.0.0.8:9465", direction="server", phase="response", error_type="ECONNRESET", peer="", tls="true"}`, values: '_x60 0+10x20' },
+        ],
+        expect: [
+          // 64m: rate[5m] = 80/300 = 0.27/s = 5.3× the floor → pending; fires 2 minutes later.
+          { at: '65m', firing: [] },
+          {
+            at: '66m',
+            firing: [{
+              labels: { job: 'shop', direction: 'server' },
+              summary: 'shop: server-side resets jumped to 6.7× the previous hour',
+              description: 'The server-side reset rate of shop over the last 5 minutes is 6.7 times its rate in the hour before (alert above 4×, with the baseline floored at 0.05 resets/s, for 2 minutes). Usually a peer crashed, restarted or is being deployed (client side), or clients or a load balancer started aborting (server side). Break it down by peer, phase and error type on the overview dashboard.',
+            }],
+          },
+        ],
+      },
+    ],
+  },
+  {
+    name: 'ResetwatchKeepAliveRace',
+    uid: 'resetwatch-keepalive-race',
+    severity: 'warning',
+    // Resets of requests sent on a reused keep-alive socket (the histogram is only observed for those).
+    value: `sum by (namespace, job) (increase(${M.idleBeforeReuse}_count{direction="client", phase=~"request|response"}[15m]))`,
+    op: '>',
+    threshold: 3,
+    for: '10m',
+    summary: `${NS}: requests on reused keep-alive connections are being reset (keep-alive race)`,
+    description: `{{ VALUE | printf "%.0f" }} requests of ${NS} sent on a reused keep-alive connection were reset or closed by the peer in the last 15 minutes (alert above 3 for 10 minutes): the server or a load balancer closes idle connections just as the client reuses them. Compare the idle-before-reuse heatmap with the server's keep-alive timeout; the hint keepalive_race in /resets names the peer and the idle time.`,
+    panelId: 40,
+    tests: [
+      {
+        name: 'KeepAliveRace: one race a minute',
+        series: [
+          { series: `${M.idleBeforeReuse}_count{${JOB}, direction="client", phase="response"}`, values: '0+1x30' },
+          // Server-side and idle-phase observations do not count.
+          { series: `${M.idleBeforeReuse}_count{${JOB}, direction="server", phase="response"}`, values: '0+50x30' },
+          { series: `${M.idleBeforeReuse}_count{${JOB}, direction="client", phase="idle"}`, values: '0+50x30' },
+        ],
+        expect: [
+          // increase[15m] = 4 > 3 from 4m: pending until 14m.
+          { at: '13m', firing: [] },
+          {
+            at: '14m',
+            firing: [{
+              labels: { job: 'shop' },
+              summary: 'shop: requests on reused keep-alive connections are being reset (keep-alive race)',
+              description: '14 requests of shop sent on a reused keep-alive connection were reset or closed by the peer in the last 15 minutes (alert above 3 for 10 minutes): the server or a load balancer closes idle connections just as the client reuses them. Compare the idle-before-reuse heatmap with the server\'s keep-alive timeout; the hint keepalive_race in /resets names the peer and the idle time.',
+            }],
+          },
+        ],
+      },
+      {
+        name: 'KeepAliveRace: exactly 3 in every 15 minutes stays quiet',
+        series: [
+          { series: `${M.idleBeforeReuse}_count{${JOB}, direction="client", phase="request"}`, values: '0x4 1x4 2x4 3x4 4x4 5x4 6x4 7x4 8x4 9x4' },
+        ],
+        expect: [{ at: '20m', firing: [] }, { at: '45m', firing: [] }],
+      },
+    ],
+  },
+  {
+    name: 'ResetwatchTLSHandshakeResets',
+    uid: 'resetwatch-tls-handshake-resets',
+    severity: 'warning',
+    // TLS-handshake resets per peer over all TLS connections of that direction (a lower bound of the
+    // share of that peer's handshakes). Gate: at least 0.02 resets/s (6 in 5 minutes).
+    value: `sum by (namespace, job, direction, peer) (rate(${M.resets}{phase="tls_handshake"}[5m]))
+  / on (namespace, job, direction) group_left
+sum by (namespace, job, direction) (rate(${M.connections}{tls="true"}[5m]))
+  and on (namespace, job, direction, peer)
+sum by (namespace, job, direction, peer) (rate(${M.resets}{phase="tls_handshake"}[5m])) > 0.02`,
+    op: '>',
+    threshold: 0.1,
+    for: '10m',
+    summary: `${NS}: {{ VALUE | humanizePercentage }} of {{ $labels.direction }}-side TLS handshakes end in a reset{{ if $labels.peer }} with {{ $labels.peer }}{{ end }}`,
+    description: `Over the last 5 minutes, {{ VALUE | humanizePercentage }} of the {{ $labels.direction }}-side TLS connections of ${NS} were reset during the handshake{{ if $labels.peer }} by {{ $labels.peer }}{{ end }} (alert above 10% for 10 minutes). The two sides do not agree on TLS (versions, ciphers, SNI, certificates) or one side does not speak TLS at all. The hint tls_mismatch in /resets has the details.`,
+    panelId: 21,
+    tests: [
+      {
+        name: 'TLSHandshakeResets: a peer rejects 20% of TLS handshakes',
+        series: [
+          { series: conns('direction="client", tls="true"'), values: '0+100x20' },
+          // Plain-text connections are not in the denominator.
+          { series: conns('direction="client", tls="false"'), values: '0+10000x20' },
+          { series: resets('direction="client", phase="tls_handshake", error_type="ECONNRESET", peer="legacy:443", tls="true"'), values: '0+20x20' },
+        ],
+        expect: [
+          { at: '10m', firing: [] },
+          {
+            at: '11m',
+            firing: [{
+              labels: { job: 'shop', direction: 'client', peer: 'legacy:443' },
+              summary: 'shop: 20% of client-side TLS handshakes end in a reset with legacy:443',
+              description: 'Over the last 5 minutes, 20% of the client-side TLS connections of shop were reset during the handshake by legacy:443 (alert above 10% for 10 minutes). The two sides do not agree on TLS (versions, ciphers, SNI, certificates) or one side does not speak TLS at all. The hint tls_mismatch in /resets has the details.',
+            }],
+          },
+        ],
+      },
+      {
+        name: 'TLSHandshakeResets: 9% stays quiet; resets in other phases do not count',
+        series: [
+          { series: conns('direction="server", tls="true"'), values: '0+100x30' },
+          { series: resets('direction="server", phase="tls_handshake", error_type="ECONNRESET", peer="", tls="true"'), values: '0+9x30' },
+          { series: resets('direction="server", phase="request", error_type="ECONNRESET", peer="", tls="true"'), values: '0+90x30' },
+        ],
+        expect: [{ at: '30m', firing: [] }],
+      },
+    ],
+  },
+  {
+    name: 'ResetwatchAgentErrors',
+    uid: 'resetwatch-agent-errors',
+    severity: 'warning',
+    value: `sum by (namespace, job, instance) (increase(${M.agentErrors}[10m]))`,
+    op: '>',
+    threshold: 0,
+    for: '5m',
+    summary: `${NS} {{ $labels.instance }}: resetwatch caught errors in its own code`,
+    description: `resetwatch on {{ $labels.instance }} (${NS}) caught {{ VALUE | printf "%.0f" }} errors in its own hooks or exporters in the last 10 minutes. The app is not affected (the agent never throws into it), but some resets may be missing. Its log lines (prefix "resetwatch:") name the failing hook; please report them with the Node version.`,
+    panelId: 60,
+    tests: [
+      {
+        name: 'AgentErrors: one own error',
+        series: [
+          { series: `${M.agentErrors}{${JOB}}`, values: '0x20 1x20' },
+        ],
+        expect: [
+          { at: '25m', firing: [] },
+          {
+            at: '26m',
+            firing: [{
+              labels: { job: 'shop', instance: '10.0.0.7:9465' },
+              summary: 'shop 10.0.0.7:9465: resetwatch caught errors in its own code',
+              description: 'resetwatch on 10.0.0.7:9465 (shop) caught 1 errors in its own hooks or exporters in the last 10 minutes. The app is not affected (the agent never throws into it), but some resets may be missing. Its log lines (prefix "resetwatch:") name the failing hook; please report them with the Node version.',
+            }],
+          },
+        ],
+      },
+      {
+        name: 'AgentErrors: a process restart (counter back to 0) is not an error',
+        series: [
+          { series: `${M.agentErrors}{${JOB}}`, values: '5x20 0x20' },
+        ],
+        expect: [{ at: '30m', firing: [] }, { at: '40m', firing: [] }],
+      },
+    ],
+  },
+  {
+    name: 'ResetwatchEventsDropped',
+    uid: 'resetwatch-events-dropped',
+    severity: 'info',
+    value: `sum by (namespace, job, instance, exporter) (rate(${M.dropped}[10m]))`,
+    op: '>',
+    threshold: 0,
+    for: '15m',
+    summary: `${NS} {{ $labels.instance }}: resetwatch's {{ $labels.exporter }} exporter is dropping reset events`,
+    description: `The {{ $labels.exporter }} exporter of resetwatch on {{ $labels.instance }} (${NS}) has dropped {{ VALUE | printf "%.2f" }} reset events per second for 15 minutes (queue full, collector slow or down, or the log rate limit RESETWATCH_LOG_RATE). Metrics still count every reset; individual events are missing from that output.`,
+    panelId: 61,
+    tests: [
+      {
+        name: 'EventsDropped: the otel exporter drops events for 15 minutes',
+        series: [
+          { series: `${M.dropped}{${JOB}, exporter="otel"}`, values: '0x10 30+30x30' },
+          { series: `${M.dropped}{${JOB}, exporter="log"}`, values: '0x40' },
+        ],
+        expect: [
+          { at: '25m', firing: [] },
+          {
+            at: '26m',
+            firing: [{
+              labels: { job: 'shop', instance: '10.0.0.7:9465', exporter: 'otel' },
+              summary: 'shop 10.0.0.7:9465: resetwatch\'s otel exporter is dropping reset events',
+              description: 'The otel exporter of resetwatch on 10.0.0.7:9465 (shop) has dropped 0.50 reset events per second for 15 minutes (queue full, collector slow or down, or the log rate limit RESETWATCH_LOG_RATE). Metrics still count every reset; individual events are missing from that output.',
+            }],
+          },
+        ],
+      },
+      {
+        name: 'EventsDropped: a burst that stops stays quiet',
+        series: [
+          { series: `${M.dropped}{${JOB}, exporter="otel"}`, values: '0x10 30+30x5 180x30' },
+        ],
+        expect: [{ at: '26m', firing: [] }, { at: '40m', firing: [] }],
+      },
+    ],
+  },
+  {
+    name: 'ResetwatchMetricsDown',
+    uid: 'resetwatch-metrics-down',
+    severity: 'warning',
+    // Only targets that served resetwatch_info in the last hour: an app that never loaded the agent
+    // is not this alert's business.
+    value: `up and on (job, instance) max_over_time(${M.info}[1h])`,
+    op: '<',
+    threshold: 1,
+    for: '5m',
+    summary: `${NS} {{ $labels.instance }}: the resetwatch metrics endpoint cannot be scraped`,
+    description: `Prometheus cannot scrape {{ $labels.instance }} (${NS}), which served resetwatch metrics within the last hour. Either the process is down or restarting, or the endpoint is unreachable (RESETWATCH_HOST/RESETWATCH_PORT, port clash with another process in the same pod, RESETWATCH_METRICS_TOKEN mismatch). Resets are not being recorded in Prometheus meanwhile.`,
+    panelId: 62,
+    tests: [
+      {
+        name: 'MetricsDown: a target stops answering',
+        series: [
+          { series: `up{${JOB}}`, values: '1x9 0x20' },
+          { series: `${M.info}{${JOB}, version="0.1.0", node_version="v20.20.0"}`, values: '1x9 stale' },
+          // A target that never served resetwatch metrics is ignored.
+          { series: 'up{job="shop", instance="10.0.0.9:8080"}', values: '0x30' },
+        ],
+        expect: [
+          { at: '14m', firing: [] },
+          {
+            at: '15m',
+            firing: [{
+              labels: { job: 'shop', instance: '10.0.0.7:9465' },
+              summary: 'shop 10.0.0.7:9465: the resetwatch metrics endpoint cannot be scraped',
+              description: 'Prometheus cannot scrape 10.0.0.7:9465 (shop), which served resetwatch metrics within the last hour. Either the process is down or restarting, or the endpoint is unreachable (RESETWATCH_HOST/RESETWATCH_PORT, port clash with another process in the same pod, RESETWATCH_METRICS_TOKEN mismatch). Resets are not being recorded in Prometheus meanwhile.',
+            }],
+          },
+        ],
+      },
+      {
+        name: 'MetricsDown: a scrape that fails for 4 minutes stays quiet',
+        series: [
+          { series: `up{${JOB}}`, values: '1x9 0x4 1x10' },
+          { series: `${M.info}{${JOB}, version="0.1.0", node_version="v20.20.0"}`, values: '1x9 stale _x3 1x10' },
+        ],
+        expect: [{ at: '14m', firing: [] }, { at: '20m', firing: [] }],
+      },
+    ],
+  },
+];
+
+/** Section anchor of an alert in docs/runbook.md (GitHub heading anchors: lower case). */
+export const runbookAnchor = (a: AlertSpec) => a.name.toLowerCase();
