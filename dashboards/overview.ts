@@ -253,10 +253,10 @@ export function overviewDashboard(): dashboard.Dashboard {
   L.row('Traces of resets', 105);
   L.add(new table.PanelBuilder()
     .id(70).title('Traces of resets')
-    .description('Spans with resetwatch attributes in the traces data source ($traces), newest first; click a trace id to open it. Needs the OpenTelemetry exporter enabled on the agent.')
+    .description('resetwatch\'s "connection reset" spans in the traces data source ($traces), each a child of the request it broke when there was one; click a trace id to open it. Needs the OpenTelemetry exporter on the agent (docs/opentelemetry.md).')
     .datasource(TRACES)
     .withTarget(new tempo.DataqueryBuilder().datasource(TRACES).refId('A').queryType('traceql')
-      .query('{ span.resetwatch.direction =~ "${direction:regex}" && span.error.type != nil }').limit(20)), 24, 8);
+      .query('{ name = "connection reset" && span.resetwatch.direction =~ "${direction:regex}" }').limit(20)), 24, 8);
 
   // ── Agent health ───────────────────────────────────────────────────────────────────────────
   L.row('Agent health', 106);
