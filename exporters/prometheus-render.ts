@@ -1,0 +1,49 @@
+// Turns metric snapshots (prom-client's getMetricsAsJSON shape) into the Prometheus text format or
+// OpenMetrics, without touching the registry the app may share: prom-client's own OpenMetrics path
+// renames counters in place (resetwatch_resets_total → resetwatch_resets) and the content type is
+// per registry, so each scrape renders into a fresh, throwaway Registry of the asked-for type.
+import { Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+
+export type MetricJSON = MetricObjectWithValues<MetricValue<string>>;
+
+export const OTHER_PEER = '_other';
+export const RESETS = 'resetwatch_resets_total';
+export const FOLDED = 'resetwatch_peers_folded_total';
+
+export async function render(metrics: MetricJSON[], openMetrics: boolean): Promise<string> {
+  const reg = new Registry();
+  if (openMetrics) reg.setContentType(Registry.OPENMETRICS_CONTENT_TYPE as never);
+  for (const m of metrics) {
+    // OpenMetrics: the family is named without `_total`; prom-client appends it to each sample.
+    const name = openMetrics && String(m.type) === 'counter' ? m.name.replace(/_total$/, '') : m.name;
+    const snap = { ...m, name };
+    reg.registerMetric({ name, get: () => snap } as never);
+  }
+  return reg.metrics();
+}
+
+/** A stable key for a label set. */
+export function labelKey(labels: Record<string, unknown>): string {
+  return Object.keys(labels).sort().map((k) => `${k}=${String(labels[k])}`).join('\u0000');
+}
+
+/**
+ * Cluster: each worker bounds its own peers, so the sum could hold workers × maxPeers values.
+ * The primary keeps its own admitted set (first come, never evicted, so every series stays
+ * monotonic) and folds the rest into `_other`. Mutates copies, not the inputs.
+ */
+export function foldPeers(metrics: MetricJSON[], admitted: Set<string>, maxPeers: number): MetricJSON[] {
+  return metrics.map((m) => {
+    if (m.name !== RESETS) return m;
+    const values = m.values.map((v) => {
+      const peer = String((v.labels as Record<string, unknown>).peer ?? '');
+      if (peer === '' || peer === OTHER_PEER || admitted.has(peer)) return v;
+      if (admitted.size < maxPeers) {
+        admitted.add(peer);
+        return v;
+      }
+      return { ...v, labels: { ...v.labels, peer: OTHER_PEER } };
+    });
+    return { ...m, values };
+  });
+}
