@@ -8,12 +8,14 @@ import type { RequestMark } from '../internal-types';
 import { kRequest } from '../symbols';
 import { guard } from '../guard';
 import { stateOf } from './watch';
+import { onSocketClose } from '../classify';
 
-type Msg = { request: any; response?: any; socket?: any };
+type Msg = { request: any; response?: any; socket?: any; error?: any };
 
 const handlers: Record<string, (m: Msg) => void> = {
   'http.client.request.start': (m) => guard('http.client.start', clientStart, m),
   'http.client.response.finish': (m) => guard('http.client.finish', clientFinish, m),
+  'http.client.request.error': (m) => guard('http.client.error', clientError, m),
   'http.server.request.start': (m) => guard('http.server.start', serverStart, m),
   'http.server.response.finish': (m) => guard('http.server.finish', serverFinish, m),
 };
@@ -37,6 +39,16 @@ function clientFinish({ request }: Msg): void {
   state.http = true;
   state.exchanges++;
   state.idleSince = performance.now();
+}
+
+// A peer FIN while the request still waits for its response: Node emits 'socket hang up' on the
+// request from the socket's 'end', before the socket closes. Without an 'error' listener the app
+// crashes right there, so the event is published now rather than from 'close' (which never comes).
+function clientError({ request, error }: Msg): void {
+  const socket = request?.socket;
+  if (!socket || error?.code !== 'ECONNRESET' || error.syscall !== undefined || socket.readableEnded !== true) return;
+  const state = stateOf(socket);
+  if (state && !state.done) onSocketClose(socket, state, false);
 }
 
 function serverStart({ request, socket }: Msg): void {
