@@ -1,29 +1,103 @@
-// pino log lines: one structured `warn` line per reset, with the same attribute names as the span.
-// Asynchronous so a slow destination never blocks the app; the line for a reset that is about to
-// crash the process is flushed synchronously.
+// pino log lines: one structured `warn` line per reset, with the same attribute names as the span
+// plus trace_id/span_id of the request's span. Rate-limited (RESETWATCH_LOG_RATE lines/s, token
+// bucket, O(1)) with a summary line counting what was suppressed. Never blocks the app: each line
+// is one non-blocking synchronous write (log-writer.ts); a line the destination cannot take is
+// dropped and counted, so the line for a reset that is about to crash the process is written
+// before the crash (it alone also bypasses the rate limit and retries a full pipe briefly).
 import pino from 'pino';
 import { onReset } from '../agent/bus';
-import { countDropped } from '../agent/stats';
+import { countDropped, stats } from '../agent/stats';
+import { guard } from '../agent/guard';
 import { toAttributes } from './attributes';
+import { openWriter } from './log-writer';
+import type { ResetEvent } from '../agent/types';
 import type { Exporter } from './types';
+
+/** How long after the first suppressed line the summary line comes. */
+export const SUMMARY_DELAY_MS = 5000;
+
+/** Token bucket: `rate` lines per second with bursts up to `rate`; 0 means no limit. */
+export class RateLimiter {
+  private tokens: number;
+  private last: number;
+  constructor(private readonly rate: number, private readonly now: () => number = () => performance.now()) {
+    this.tokens = rate;
+    this.last = now();
+  }
+  take(): boolean {
+    if (this.rate === 0) return true;
+    const t = this.now();
+    this.tokens = Math.min(this.rate, this.tokens + ((t - this.last) / 1000) * this.rate);
+    this.last = t;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+export function logFields(event: ResetEvent): Record<string, unknown> {
+  const fields: Record<string, unknown> = { ...toAttributes(event) };
+  if (event.traceId) {
+    fields.trace_id = event.traceId;
+    fields.span_id = event.spanId;
+  }
+  return fields;
+}
 
 export const logExporter: Exporter = {
   name: 'log',
   start({ config }) {
     if (config.log === 'off' || config.logLevel === 'off') return;
-    const dest = config.log === 'stderr' ? 2 : config.log === 'stdout' ? 1 : config.log;
-    const stream = pino.destination({ dest, sync: false, mkdir: typeof dest === 'string' });
+    const writer = openWriter(config.log);
+    if (writer === undefined) return;
+    let fatalLine = false;
+    const stream = { write: (line: string) => { writer.write(line, fatalLine); } };
     const logger = pino({ name: 'resetwatch', level: config.logLevel, base: { pid: process.pid } }, stream);
-    return onReset((event) => {
-      const fields: Record<string, unknown> = { ...toAttributes(event) };
-      if (event.traceId) {
-        fields.trace_id = event.traceId;
-        fields.span_id = event.spanId;
+    const limiter = new RateLimiter(config.logRate);
+    let suppressed = 0;
+    let droppedAtLastSummary = stats.dropped.log ?? 0;
+    let summaryTimer: NodeJS.Timeout | undefined;
+    let exitListener = false;
+
+    const summarise = () => {
+      summaryTimer = undefined;
+      if (suppressed === 0) return;
+      const dropped = (stats.dropped.log ?? 0) - droppedAtLastSummary;
+      logger.warn({ 'resetwatch.suppressed': suppressed, 'resetwatch.dropped': dropped },
+        `resetwatch: ${suppressed} reset log lines suppressed by the rate limit (RESETWATCH_LOG_RATE=${config.logRate}/s)` +
+        (dropped > 0 ? `, ${dropped} dropped because the destination did not drain` : ''));
+      suppressed = 0;
+      droppedAtLastSummary = stats.dropped.log ?? 0;
+    };
+    const onExit = () => guard('log.exit', summarise);
+
+    const unsubscribe = onReset((event) => {
+      if (!event.fatal && !limiter.take()) {
+        suppressed++;
+        countDropped('log_rate');
+        if (summaryTimer === undefined) {
+          summaryTimer = setTimeout(() => guard('log.summary', summarise), SUMMARY_DELAY_MS);
+          summaryTimer.unref();
+        }
+        if (!exitListener) {
+          // Written synchronously on the way out, so a short burst is still accounted for.
+          exitListener = true;
+          process.on('exit', onExit);
+        }
+        return;
       }
-      logger.warn(fields, `connection reset: ${event.direction} ${event.phase} ${event.errorType}`);
-      if (event.fatal) {
-        try { stream.flushSync(); } catch { countDropped('log'); }
+      fatalLine = event.fatal;
+      try {
+        logger.warn(logFields(event), `connection reset: ${event.direction} ${event.phase} ${event.errorType}`);
+      } finally {
+        fatalLine = false;
       }
     });
+    return () => {
+      unsubscribe();
+      if (summaryTimer !== undefined) clearTimeout(summaryTimer);
+      if (exitListener) process.removeListener('exit', onExit);
+      writer.close();
+    };
   },
 };

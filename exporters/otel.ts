@@ -1,8 +1,109 @@
-// OpenTelemetry exporter: a span and metrics per reset, through the app's providers or private ones.
-// Stub: filled in by the OpenTelemetry issue.
+// OpenTelemetry exporter: a span and metrics per reset, through the app's providers when it
+// registered any (looked up at each event, so a NodeSDK started after the preload is used), else
+// through private providers when the standard OTEL_* variables ask for export, else nowhere.
+// Never registers anything globally (docs/opentelemetry.md).
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type MeterProvider, type Tracer, type TracerProvider } from '@opentelemetry/api';
+import { onReset } from '../agent/bus';
+import { guard } from '../agent/guard';
+import type { Config } from '../agent/config';
+import type { ResetEvent } from '../agent/types';
+import { toAttributes } from './attributes';
+import { appMeterProvider, appTracerProvider } from './otel-global';
+import { exportPlan, type ExportPlan } from './otel-env';
+import { instrumentsFor, PeerLimiter, record } from './otel-metrics';
+import { VERSION } from './otel-version';
+import type { PrivateProviders } from './otel-private';
 import type { Exporter } from './types';
+
+/** Span name and kind (docs/opentelemetry.md "Spans"). */
+export const SPAN_NAME = 'connection reset';
+export const SPAN_KIND = SpanKind.INTERNAL;
+/** How often we look for a MeterProvider the app registered late (cheap: one property read). */
+const PROVIDER_CHECK_MS = 5000;
+
+const tracers = new WeakMap<object, Tracer>();
+
+function tracerFor(provider: TracerProvider): Tracer {
+  let t = tracers.get(provider);
+  if (t === undefined) {
+    t = provider.getTracer('resetwatch', VERSION);
+    tracers.set(provider, t);
+  }
+  return t;
+}
+
+export function recordSpan(provider: TracerProvider, event: ResetEvent, rootSpans: boolean): void {
+  if (event.context === undefined && !rootSpans) return;
+  const span = tracerFor(provider).startSpan(SPAN_NAME, {
+    kind: SPAN_KIND,
+    startTime: event.time,
+    attributes: toAttributes(event),
+  }, event.context ?? ROOT_CONTEXT);
+  span.setStatus({ code: SpanStatusCode.ERROR, message: event.message });
+  span.end(event.time);
+}
+
+/** The request's own span, when still open, learns why it failed. */
+export function annotateParent(event: ResetEvent): void {
+  if (event.context === undefined) return;
+  const parent = trace.getSpan(event.context);
+  if (parent === undefined || !parent.isRecording()) return;
+  parent.addEvent('exception', {
+    'exception.type': event.code,
+    'exception.message': event.message,
+    'error.type': event.errorType,
+    'resetwatch.phase': event.phase,
+  }, event.time);
+}
 
 export const otelExporter: Exporter = {
   name: 'otel',
-  start() {},
+  start({ config }) {
+    const plan: ExportPlan = exportPlan();
+    const wantsPrivate = plan.traces !== undefined || plan.metrics !== undefined;
+    let priv: PrivateProviders | undefined;
+    const privateProviders = (): PrivateProviders | undefined => {
+      if (priv === undefined && wantsPrivate) {
+        // Loaded only now: the SDK never loads unless the OTEL_* variables ask for export.
+        const mod = require('./otel-private') as typeof import('./otel-private');
+        priv = new mod.PrivateProviders(plan);
+      }
+      return priv;
+    };
+    const peers = new PeerLimiter(config.maxPeers);
+
+    const meterProvider = (): MeterProvider | undefined => {
+      const app = appMeterProvider();
+      if (app !== undefined) {
+        if (priv?.hasMetrics) priv.retireMetrics();
+        return app;
+      }
+      return plan.metrics !== undefined ? privateProviders()?.meterProvider() : undefined;
+    };
+    // Observable instruments (connection counts) must exist before the first reset: look for
+    // a provider soon after start (an app's NodeSDK started in its main module is there by
+    // then) and now and then afterwards. Both timers are unref'd.
+    const check = () => guard('otel.providers', () => { const mp = meterProvider(); if (mp) instrumentsFor(mp); });
+    const first = setTimeout(check, 0);
+    first.unref();
+    const every = setInterval(check, PROVIDER_CHECK_MS);
+    every.unref();
+
+    const unsubscribe = onReset((event) => handle(event, config));
+
+    function handle(event: ResetEvent, cfg: Config): void {
+      guard('otel.parent', annotateParent, event);
+      const tp = appTracerProvider() ?? (plan.traces !== undefined ? privateProviders()?.tracerProvider() : undefined);
+      if (tp !== undefined) guard('otel.span', recordSpan, tp, event, cfg.rootSpans);
+      const mp = meterProvider();
+      if (mp !== undefined) guard('otel.metrics', () => record(instrumentsFor(mp), event, cfg, peers));
+    }
+
+    return () => {
+      unsubscribe();
+      clearTimeout(first);
+      clearInterval(every);
+      priv?.stop();
+    };
+  },
 };
