@@ -99,7 +99,7 @@ function heatmapPanel(id: number, title: string, description: string, metric: st
   return new heatmap.PanelBuilder()
     .id(id).title(title).description(description).datasource(PROM)
     .withTarget(q(`sum by (le) (increase(${metric}_bucket{${T}, ${D}}[${RI}]))`, '{{le}}')
-      .format(prometheus.PromQueryFormat.Heatmap).exemplar(true))
+      .format(prometheus.PromQueryFormat.Heatmap))
     .calculate(false)
     .yAxis(new heatmap.YAxisConfigBuilder().unit(unit).axisPlacement(common.AxisPlacement.Left))
     .rowsFrame(new heatmap.RowsHeatmapOptionsBuilder().layout(common.HeatmapCellLayout.Unknown))
@@ -108,7 +108,6 @@ function heatmapPanel(id: number, title: string, description: string, metric: st
       .scale(heatmap.HeatmapColorScale.Exponential).exponent(0.5).steps(64).reverse(false))
     .cellValues(new heatmap.CellValuesBuilder().unit('short'))
     .tooltip(new heatmap.HeatmapTooltipBuilder().mode(common.TooltipDisplayMode.Single).yHistogram(true))
-    .exemplarsColor('rgba(255,0,255,0.7)')
     .showValue(common.VisibilityMode.Never);
 }
 
