@@ -1,0 +1,56 @@
+'use strict';
+// Scenario 5: reset storm. The app dials a server (bench/load/reset-server.js, another process)
+// that resets every connection as soon as it reads the first byte. The app paces its attempts at
+// `rate` per second for `durationMs` (a batch every 10 ms, at most `maxInflight` open at once) and
+// handles every error, as a well-behaved client would. The agent sees one reset per connection.
+const net = require('node:net');
+const { control } = require('../lib/app-control');
+
+const counters = { attempts: 0, resets: 0, otherErrors: 0, skipped: 0 };
+const X = Buffer.from('x');
+let inflight = 0;
+
+function onError(err) {
+  if (err.code === 'ECONNRESET' || err.code === 'EPIPE') counters.resets++;
+  else counters.otherErrors++;
+}
+function onClose() { inflight--; }
+function onConnect() { this.write(X); }
+
+function attempt(port) {
+  counters.attempts++;
+  inflight++;
+  const socket = net.connect(port, '127.0.0.1', onConnect);
+  socket.on('error', onError);
+  socket.on('close', onClose);
+}
+
+function run({ port, rate, durationMs, maxInflight = 2000 }) {
+  return new Promise((resolve) => {
+    const tick = 10;
+    const perTick = rate * tick / 1000;
+    const start = Date.now();
+    let due = 0;
+    const timer = setInterval(() => {
+      const elapsed = Date.now() - start;
+      if (elapsed >= durationMs) {
+        clearInterval(timer);
+        // Let the last resets arrive before the window closes.
+        const wait = setInterval(() => {
+          if (inflight === 0 || Date.now() - start > durationMs + 2000) { clearInterval(wait); resolve(); }
+        }, 5);
+        return;
+      }
+      // Catch up on ticks the event loop was too busy to run: the attempted rate stays `rate`.
+      const target = Math.floor(elapsed * rate / 1000) + perTick;
+      while (due < target) {
+        due++;
+        if (inflight >= maxInflight) { counters.skipped++; continue; }
+        attempt(port);
+      }
+    }, tick);
+  });
+}
+
+const ctl = control({ counters, run, eld: true });
+ctl.ready({});
