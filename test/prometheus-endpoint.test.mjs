@@ -1,0 +1,235 @@
+// The metrics endpoint under ordinary and hostile input: routes and status codes, /resets content,
+// bearer token, huge headers, slow clients, many concurrent scrapes, a port already in use — and the
+// app keeps serving its own traffic and exits exactly when it would without the agent.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { spawn } from 'node:child_process';
+import { startApp, rawRequest, getText, parseExposition, sumOf, ROOT, NODE } from './fixtures/prom-helpers.mjs';
+
+let appRequests = 0;
+/** One request to the app's own server, on a fresh connection (so its connections can be counted). */
+async function appAlive(appPort) {
+  appRequests++;
+  const r = await rawRequest(appPort, { path: '/' });
+  assert.equal(r.body, 'pong', 'the app answers its own traffic');
+}
+
+test('routes: /metrics, /resets, /healthz; 404 for other paths, 405 for other methods', async (t) => {
+  const app = startApp('prom-app.cjs', { PROM_APP_SCENARIOS: 'established,server_response', PROM_APP_SERVE: '1' });
+  t.after(() => app.stop());
+  const { port, done } = await app.ready;
+
+  const health = await rawRequest(port, { path: '/healthz' });
+  assert.equal(health.status, 200);
+  assert.equal(health.body, 'ok\n');
+
+  const metrics = await rawRequest(port, { path: '/metrics' });
+  assert.equal(metrics.status, 200);
+  assert.equal(sumOf(parseExposition(metrics.body), 'resetwatch_resets_total'), 2);
+
+  const head = await rawRequest(port, { method: 'HEAD', path: '/metrics' });
+  assert.equal(head.status, 200);
+  assert.equal(head.body, '');
+
+  for (const p of ['/', '/metrics/', '/metricsx', '/../metrics', '/favicon.ico', '*']) {
+    assert.equal((await rawRequest(port, { path: p })).status, 404, p);
+  }
+  for (const method of ['POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']) {
+    const r = await rawRequest(port, { method, path: '/metrics' });
+    assert.equal(r.status, 405, method);
+    assert.equal(r.headers.allow, 'GET, HEAD');
+  }
+
+  // /resets: newest first, every attribute, the same names as the log lines and spans.
+  const resets = await rawRequest(port, { path: '/resets' });
+  assert.equal(resets.status, 200);
+  assert.match(resets.headers['content-type'], /^application\/json/);
+  const events = JSON.parse(resets.body);
+  assert.equal(events.length, 2);
+  assert.deepEqual(events.map((e) => `${e['resetwatch.direction']}/${e['resetwatch.phase']}`), ['server/response', 'client/established']);
+  const [server, client] = events;
+  assert.ok(Date.parse(server.time) >= Date.parse(client.time));
+  assert.match(server.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  assert.equal(server['error.type'], 'ECONNRESET');
+  assert.equal(server.trace_id, '4bf92f3577b34da6a3ce929d0e0e4736');
+  assert.match(server.span_id, /^[0-9a-f]{16}$/);
+  assert.equal(server['http.request.method'], 'GET');
+  assert.equal(server.pid, done.pid);
+  assert.equal(client['server.address'], '127.0.0.1');
+  assert.equal(typeof client['resetwatch.bytes_sent'], 'number');
+  assert.equal(typeof client['resetwatch.connection.age_ms'], 'number');
+
+  assert.equal(JSON.parse((await rawRequest(port, { path: '/resets?limit=1' })).body).length, 1);
+  assert.deepEqual(JSON.parse((await rawRequest(port, { path: '/resets?limit=0' })).body), []);
+  for (const bad of ['abc', '-1', '1e3', '9999999']) {
+    assert.equal((await rawRequest(port, { path: `/resets?limit=${bad}` })).status, 400, bad);
+  }
+  await appAlive(done.appPort);
+});
+
+test('bearer token: missing or wrong → 401 on every path; right → 200', async (t) => {
+  const app = startApp('prom-app.cjs', { PROM_APP_SCENARIOS: 'established', RESETWATCH_METRICS_TOKEN: 's3cret-token' });
+  t.after(() => app.stop());
+  const { port } = await app.ready;
+  for (const p of ['/metrics', '/resets', '/healthz', '/nope']) {
+    const r = await rawRequest(port, { path: p });
+    assert.equal(r.status, 401, p);
+    assert.equal(r.headers['www-authenticate'], 'Bearer realm="resetwatch"');
+    assert.doesNotMatch(r.body, /resetwatch_/);
+  }
+  for (const auth of ['Bearer wrong', 'Bearer s3cret-tokenX', 'Bearer s3cret', 'Basic czNjcmV0LXRva2Vu', 's3cret-token', 'Bearer ']) {
+    assert.equal((await rawRequest(port, { headers: { Authorization: auth } })).status, 401, auth);
+  }
+  const ok = await rawRequest(port, { headers: { Authorization: 'Bearer s3cret-token' } });
+  assert.equal(ok.status, 200);
+  assert.equal(sumOf(parseExposition(ok.body), 'resetwatch_resets_total'), 1);
+  assert.equal((await rawRequest(port, { path: '/resets', headers: { Authorization: 'bearer s3cret-token' } })).status, 200);
+});
+
+test('hostile input: huge headers, slow clients, many concurrent scrapes — clear codes, app unaffected', async (t) => {
+  const app = startApp('prom-app.cjs', { PROM_APP_SCENARIOS: 'established', PROM_APP_SERVE: '1' });
+  t.after(() => app.stop());
+  const { port, done } = await app.ready;
+  const serverConnections = () => rawRequest(port).then((r) => sumOf(parseExposition(r.body), 'resetwatch_connections_total', { direction: 'server' }));
+  const before = await serverConnections();
+  appRequests = 0;
+
+  // Headers beyond 8 KiB: 431, connection closed.
+  const huge = await rawRequest(port, { headers: { 'X-Big': 'a'.repeat(20000) } });
+  assert.equal(huge.status, 431);
+  const many = await rawRequest(port, { headers: Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`X-H${i}`, 'v'.repeat(30)])) });
+  assert.equal(many.status, 431);
+  await appAlive(done.appPort);
+
+  // Slow clients: one silent, one that stops mid-headers, one that drips a header every 300 ms.
+  // Each gets 408 and is closed within the headers timeout (5 s, checked every second); meanwhile
+  // a normal scrape and the app are served.
+  const slow = [
+    slowClient(port, []),
+    slowClient(port, ['GET /metrics HTTP/1.1\r\nHo']),
+    slowClient(port, Array.from({ length: 60 }, (_, i) => (i === 0 ? 'GET /metrics HTTP/1.1\r\n' : `X-D${i}: v\r\n`)), 300),
+  ];
+  assert.equal((await rawRequest(port)).status, 200);
+  await appAlive(done.appPort);
+  const results = await Promise.all(slow);
+  for (const r of results) {
+    assert.match(r.data, /^HTTP\/1\.1 408/, 'slow client gets 408');
+    assert.ok(r.ms < 9000, `slow client closed after ${r.ms} ms`);
+  }
+
+  // Many concurrent scrapes (within the connection limit): all answered, all consistent.
+  const scrapes = await Promise.all(Array.from({ length: 40 }, () => getText(`http://127.0.0.1:${port}/metrics`)));
+  for (const s of scrapes) {
+    assert.equal(s.status, 200);
+    assert.equal(sumOf(parseExposition(s.body), 'resetwatch_resets_total'), 1);
+  }
+  // More connections than the limit (64): the excess is closed at once, nothing crashes, and once
+  // they are gone the endpoint answers again.
+  const flood = await Promise.all(Array.from({ length: 100 }, () => openSocket(port)));
+  await appAlive(done.appPort);
+  for (const s of flood) s.destroy();
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal((await rawRequest(port, { path: '/healthz' })).status, 200);
+
+  // The app never saw any of it: its own reset is still the only one, and no agent error.
+  const samples = parseExposition((await rawRequest(port)).body);
+  assert.equal(sumOf(samples, 'resetwatch_resets_total'), 1);
+  assert.equal(sumOf(samples, 'resetwatch_agent_errors_total'), 0);
+  // The endpoint's own connections are not counted as the app's: only the app's own requests are.
+  assert.equal(sumOf(samples, 'resetwatch_connections_total', { direction: 'server' }), before + appRequests);
+  await appAlive(done.appPort);
+});
+
+test('port already in use: one warning line, the app runs on and exits normally', async (t) => {
+  const blocker = net.createServer();
+  await new Promise((r) => blocker.listen(0, '127.0.0.1', r));
+  t.after(() => blocker.close());
+  const taken = blocker.address().port;
+  const app = startApp('prom-app.cjs', { PROM_APP_SCENARIOS: 'established', PROM_APP_EXIT: '1', RESETWATCH_PORT: String(taken) });
+  const { done } = await app.ready;
+  assert.equal(done.events.length, 1);
+  const { code } = await app.exit;
+  assert.equal(code, 0);
+  const lines = app.stderr().split('\n').filter(Boolean);
+  assert.equal(lines.length, 1, app.stderr());
+  assert.match(lines[0], new RegExp(`^resetwatch: metrics endpoint not started: 127\\.0\\.0\\.1:${taken} is already in use .*RESETWATCH_PORT`));
+});
+
+test('RESETWATCH_PORT=off: no endpoint, no message', async () => {
+  const app = startApp('prom-app.cjs', { PROM_APP_SCENARIOS: 'established', PROM_APP_EXIT: '1', RESETWATCH_PORT: 'off' });
+  await app.ready;
+  assert.equal((await app.exit).code, 0);
+  assert.equal(app.stderr(), '');
+});
+
+test('the endpoint never keeps the process alive, even with a scrape connection open', async () => {
+  // Default port: `node --require resetwatch -e 1` exits at once.
+  const plain = await run(['--require', 'resetwatch', '-e', '1'], {});
+  assert.equal(plain.code, 0);
+  // Silent, unless another process already holds 9465 (then exactly the one in-use line).
+  assert.match(plain.stderr, /^(|resetwatch: metrics endpoint not started: 127\.0\.0\.1:9465 is already in use[^\n]*\n)$/);
+  // Port 0 and a client holding a half-sent request: the app's 800 ms timer ends it, not the agent.
+  const child = spawn(NODE, ['--require', 'resetwatch', '-e', 'setTimeout(() => {}, 800)'], {
+    cwd: ROOT, env: { ...process.env, RESETWATCH_PORT: '0', RESETWATCH_LOG: 'off' }, stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const killer = setTimeout(() => child.kill('SIGKILL'), 15000);
+  let err = '';
+  let held;
+  child.stderr.on('data', (d) => {
+    err += d;
+    const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(err);
+    if (m && !held) {
+      held = net.connect(Number(m[1]), '127.0.0.1', () => held.write('GET /metrics HTTP/1.1\r\nHost: x\r\n'));
+      held.on('error', () => {});
+    }
+  });
+  const started = Date.now();
+  const [code, signal] = await new Promise((r) => child.on('exit', (c, s) => r([c, s])));
+  clearTimeout(killer);
+  held?.destroy();
+  assert.ok(held, 'connected to the endpoint');
+  assert.equal(signal, null, 'exited by itself');
+  assert.equal(code, 0);
+  // Far below the 5 s headers timeout: the open connection did not hold the process.
+  assert.ok(Date.now() - started < 4000, `exited after ${Date.now() - started} ms`);
+});
+
+function slowClient(port, chunks, everyMs = 0) {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const s = net.connect(port, '127.0.0.1');
+    let data = '';
+    let i = 0;
+    let timer;
+    s.setEncoding('latin1');
+    s.on('connect', () => {
+      if (chunks.length === 0) return;
+      s.write(chunks[i++]);
+      if (everyMs) timer = setInterval(() => { if (i < chunks.length && !s.destroyed) s.write(chunks[i++]); }, everyMs);
+    });
+    s.on('data', (d) => { data += d; });
+    s.on('error', () => {});
+    s.on('close', () => { clearInterval(timer); resolve({ data, ms: Date.now() - started }); });
+    setTimeout(() => s.destroy(), 15000).unref();
+  });
+}
+
+function openSocket(port) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.on('error', () => {});
+    s.on('connect', () => resolve(s));
+    s.on('close', () => resolve(s));
+  });
+}
+
+function run(args, env) {
+  return new Promise((resolve) => {
+    const child = spawn(NODE, args, { cwd: ROOT, env: { ...process.env, RESETWATCH_LOG: 'off', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => { stderr += d; });
+    const killer = setTimeout(() => child.kill('SIGKILL'), 15000);
+    child.on('exit', (code, signal) => { clearTimeout(killer); resolve({ code, signal, stderr }); });
+  });
+}
