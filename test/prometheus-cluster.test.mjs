@@ -1,0 +1,93 @@
+// node:cluster: one endpoint, in the primary, serves the sum over all workers; workers never bind.
+// Worker threads never bind either: their resets reach the main thread's endpoint.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startApp, startPrometheus, rawRequest, parseExposition, sumOf, freePort } from './fixtures/prom-helpers.mjs';
+
+test('cluster: two workers provoke resets; one scrape of the primary shows the sum', async (t) => {
+  const app = startApp('prom-cluster.cjs', { PROM_CLUSTER_RESETS_1: '2', PROM_CLUSTER_RESETS_2: '3' });
+  t.after(() => app.stop());
+  const { done, port } = await app.ready;
+  assert.deepEqual(done.workers.map((w) => w.events), [2, 3]);
+  // Exactly one endpoint: the primary's. Workers print nothing (no bind, no EADDRINUSE).
+  assert.equal(app.stderr().trim().split('\n').length, 1, app.stderr());
+
+  const res = await rawRequest(port);
+  assert.equal(res.status, 200);
+  const samples = parseExposition(res.body);
+  assert.equal(sumOf(samples, 'resetwatch_resets_total'), 5);
+  assert.equal(sumOf(samples, 'resetwatch_resets_total', { direction: 'client', phase: 'connect', error_type: 'ECONNREFUSED' }), 5);
+  assert.equal(sumOf(samples, 'resetwatch_reset_connection_age_seconds_count'), 5);
+  // Each worker's series are summed, not listed per worker: one series per label set.
+  const keys = samples.filter((s) => s.name === 'resetwatch_resets_total').map((s) => JSON.stringify(s.labels));
+  assert.equal(new Set(keys).size, keys.length);
+  // resetwatch_info is not summed: still 1.
+  assert.equal(samples.find((s) => s.name === 'resetwatch_info').value, 1);
+  // Connections: at least the five dialled (and not doubled by asking twice).
+  const conns = sumOf(samples, 'resetwatch_connections_total', { direction: 'client' });
+  assert.ok(conns >= 5, `client connections ${conns}`);
+  assert.equal(sumOf(parseExposition((await rawRequest(port)).body), 'resetwatch_connections_total', { direction: 'client' }), conns);
+
+  // /resets merges every worker's recent events, newest first, each with its worker's pid.
+  const r = await rawRequest(port, { path: '/resets' });
+  assert.equal(r.headers['x-resetwatch-workers'], '2/2');
+  const events = JSON.parse(r.body);
+  assert.equal(events.length, 5);
+  const pids = done.workers.map((w) => w.pid);
+  assert.deepEqual(events.map((e) => e.pid).filter((p) => p === pids[0]).length, 2);
+  assert.deepEqual(events.map((e) => e.pid).filter((p) => p === pids[1]).length, 3);
+  for (let i = 1; i < events.length; i++) assert.ok(events[i - 1].time >= events[i].time, 'newest first');
+
+  // OpenMetrics scrape of the sum (what Prometheus asks for) is valid for Prometheus itself.
+  const prom = await startPrometheus([`127.0.0.1:${port}`]);
+  t.after(() => prom.stop());
+  const sum = await prom.until('sum(resetwatch_resets_total)', (v) => v.length === 1 && v[0].value[1] === '5');
+  assert.equal(sum?.[0]?.value[1], '5', prom.log());
+
+  // A worker that exits keeps its counts in the sum: the counter never goes backwards.
+  app.child.stdin.write('kill\n');
+  await new Promise((resolve) => {
+    const check = () => (app.stdout().includes('{"killed":2}') ? resolve() : setTimeout(check, 20));
+    check();
+  });
+  const after = parseExposition((await rawRequest(port)).body);
+  assert.equal(sumOf(after, 'resetwatch_resets_total'), 5);
+  assert.equal((await rawRequest(port, { path: '/resets' })).headers['x-resetwatch-workers'], '1/1');
+  const still = await prom.until('resetwatch_resets_total', () => false, 2500);
+  assert.equal(still.reduce((a, s) => a + Number(s.value[1]), 0), 5);
+  const resetsSeen = await prom.query('sum(resets(resetwatch_resets_total[1m]))');
+  assert.equal(resetsSeen[0].value[1], '0', 'Prometheus saw no counter reset');
+});
+
+test('cluster: the peer bound holds over the sum, not per worker', async (t) => {
+  const app = startApp('prom-cluster.cjs', { PROM_CLUSTER_RESETS_1: '3', PROM_CLUSTER_RESETS_2: '3', RESETWATCH_MAX_PEERS: '4' });
+  t.after(() => app.stop());
+  const { port } = await app.ready;
+  const samples = parseExposition((await rawRequest(port)).body);
+  const peers = new Set(samples.filter((s) => s.name === 'resetwatch_resets_total').map((s) => s.labels.peer));
+  assert.equal(peers.size, 5, [...peers].join(' '));
+  assert.ok(peers.has('_other'));
+  assert.equal(sumOf(samples, 'resetwatch_resets_total'), 6);
+  assert.equal(sumOf(samples, 'resetwatch_resets_total', { peer: '_other' }), 2);
+  assert.equal(sumOf(samples, 'resetwatch_peers_folded_total'), 2);
+});
+
+test('worker threads forward their resets to the main thread; a forked child gets one in-use line', async (t) => {
+  const port = await freePort();
+  const app = startApp('prom-threads.cjs', { RESETWATCH_PORT: String(port), PROM_THREAD_RESETS: '3' });
+  t.after(() => app.stop());
+  const { done } = await app.ready;
+  // The worker thread and the child ran and ended normally.
+  assert.equal(done.workerExit, 0);
+  assert.equal(done.childExit, 0);
+  const samples = parseExposition((await rawRequest(port)).body);
+  // Main thread 1 + worker thread 3; the forked child is a process of its own (its resets are its own).
+  assert.equal(sumOf(samples, 'resetwatch_resets_total', { direction: 'client', phase: 'connect' }), 4);
+  const events = JSON.parse((await rawRequest(port, { path: '/resets' })).body);
+  assert.equal(events.length, 4);
+  assert.equal(events.filter((e) => typeof e.thread_id === 'number' && e.thread_id > 0).length, 3);
+  // The worker thread never tried to bind; the forked child tried, got EADDRINUSE, said so once.
+  const lines = app.stderr().split('\n').filter(Boolean);
+  assert.equal(lines.length, 1, app.stderr());
+  assert.match(lines[0], /metrics endpoint not started: .* is already in use/);
+});
