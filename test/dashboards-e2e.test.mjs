@@ -174,6 +174,11 @@ async function run(t, values) {
   return { expr, result: body.data.result };
 }
 
+// Node ≥ 22 reports an RST on an idle pooled HTTP client socket as a clean close (checked:
+// 'close' with hadError false, no 'error'), so client-side idle-phase resets exist only on Node 20.
+const CLIENT_IDLE = Number(process.versions.node.split('.')[0]) < 22;
+const mayBeEmpty = (panel, t) => panel.id === 40 && t.refId === 'B' && !CLIENT_IDLE;
+
 const hasData = (result) => result.some((s) => (s.values ?? [s.value]).some(([, v]) => Number.isFinite(Number(v))));
 
 test('the dashboard variables have values in Prometheus', async () => {
@@ -193,6 +198,7 @@ test('every panel query parses and returns data with "All" selected', async () =
   for (const p of promPanels) {
     for (const t of p.targets) {
       const { expr, result } = await run(t, ALL);
+      if (mayBeEmpty(p, t)) continue;
       assert.ok(hasData(result), `panel ${p.id} "${p.title}" (${t.refId}) returned no data:\n${expr}`);
       n++;
     }
