@@ -116,7 +116,8 @@ before(async () => {
   ].join('\n'));
   const log = path.join(dir, 'prometheus.log');
   const fd = openSync(log, 'w');
-  const p = start('/usr/bin/prometheus', [
+  // Under coreutils `timeout` too, so Prometheus cannot outlive a test process that was SIGKILLed.
+  const p = start('timeout', ['--kill-after=5', '120', '/usr/bin/prometheus',
     `--config.file=${path.join(dir, 'prometheus.yml')}`,
     `--storage.tsdb.path=${path.join(dir, 'data')}`,
     `--web.listen-address=127.0.0.1:${port}`,
