@@ -142,7 +142,8 @@ function variables(b: dashboard.DashboardBuilder) {
     `host:port this process dialled (client resets); ${FOLDED_PEER} collects peers beyond RESETWATCH_MAX_PEERS; empty for server resets unless RESETWATCH_SERVER_PEERS is on`));
 }
 
-export function overviewDashboard(): dashboard.Dashboard {
+/** `runbookUrl`: where the dashboard's Runbook link points (docs/runbook.md as users can open it). */
+export function overviewDashboard(runbookUrl: string): dashboard.Dashboard {
   const b = new dashboard.DashboardBuilder('resetwatch / Connection resets')
     .uid(OVERVIEW_UID)
     .description('TCP connection resets seen by the resetwatch agent: how many, where, why, and how far connections got.')
@@ -154,7 +155,7 @@ export function overviewDashboard(): dashboard.Dashboard {
     .tooltip(dashboard.DashboardCursorSync.Crosshair)
     .link(new dashboard.DashboardLinkBuilder('Runbook')
       .type(dashboard.DashboardLinkType.Link).icon('doc').targetBlank(true)
-      .url('https://github.com/resetwatch/resetwatch/blob/main/docs/runbook.md').tooltip('What each resetwatch alert means and what to do'));
+      .url(runbookUrl).tooltip('What each resetwatch alert means and what to do'));
   variables(b);
   const L = new Layout(b);
 

@@ -138,7 +138,7 @@ export function grafanaAlerting(o: RenderOptions = DEFAULT_OPTIONS): string {
 /** Every generated file: name under dashboards/generated/ → content. */
 export function renderAll(o: RenderOptions = DEFAULT_OPTIONS): Record<string, string> {
   return {
-    'resetwatch-overview.json': JSON.stringify(overviewDashboard(), null, 2) + '\n',
+    'resetwatch-overview.json': JSON.stringify(overviewDashboard(o.runbookUrl), null, 2) + '\n',
     'prometheus-rules.yml': prometheusRules(o),
     'prometheus-rules.test.yml': prometheusRuleTests(o),
     'grafana-alerting.yml': grafanaAlerting(o),
