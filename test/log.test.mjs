@@ -1,0 +1,139 @@
+// pino reset log lines: destinations (RESETWATCH_LOG), fields, rate limit with its summary line,
+// a destination that never drains (a stderr pipe nobody reads), and the line written before a crash.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import fs from 'node:fs';
+import os from 'node:os';
+import { createRequire } from 'node:module';
+import { run, ROOT } from './helpers/otlp-receiver.mjs';
+
+const APP = path.join(ROOT, 'test/fixtures/log-resets.cjs');
+const require = createRequire(import.meta.url);
+
+const jsonLines = (text) => text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+const resetLines = (text) => jsonLines(text).filter((l) => l.msg.startsWith('connection reset:'));
+const stats = (r) => r.marker('STATS');
+const ATTRIBUTE = /^(error\.type|network\.|server\.|tls\.|http\.|resetwatch\.)/;
+
+test('default: one warn line per reset on stderr, with the span attribute names', async () => {
+  const r = await run(APP, { RESETS: '3', RESETWATCH_LOG: 'stderr' });
+  assert.equal(r.code, 0);
+  const lines = resetLines(r.stderr);
+  assert.equal(lines.length, 3, r.stderr);
+  assert.equal(resetLines(r.stdout).length, 0);
+  for (const l of lines) {
+    assert.equal(l.level, 40, 'warn');
+    assert.equal(l.name, 'resetwatch');
+    assert.equal(typeof l.time, 'number');
+    assert.equal(l.msg, 'connection reset: client established ECONNRESET');
+    assert.equal(l['error.type'], 'ECONNRESET');
+    assert.equal(l['resetwatch.phase'], 'established');
+    assert.equal(l['resetwatch.direction'], 'client');
+    assert.equal(l['network.peer.address'], '127.0.0.1');
+    assert.equal(l['network.transport'], 'tcp');
+    assert.ok(Number.isInteger(l['server.port']) && Number.isInteger(l['network.local.port']));
+    assert.equal(l['resetwatch.bytes_sent'], 1);
+    assert.equal(l['resetwatch.fatal'], false);
+    assert.equal(l.trace_id, undefined, 'no trace in flight: no trace_id');
+    const other = Object.keys(l).filter((k) => !['level', 'time', 'pid', 'name', 'msg'].includes(k) && !ATTRIBUTE.test(k));
+    assert.deepEqual(other, [], 'only span attribute names besides pino\'s own');
+  }
+  assert.deepEqual(stats(r).dropped, {});
+});
+
+test('RESETWATCH_LOG=stdout, a file path (directories created), off', async () => {
+  const out = await run(APP, { RESETS: '2', RESETWATCH_LOG: 'stdout' });
+  assert.equal(resetLines(out.stdout).length, 2);
+  assert.equal(out.stderr, '');
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'resetwatch-log-'));
+  try {
+    const file = path.join(dir, 'nested/deeper/resets.log');
+    fs.mkdirSync(path.dirname(path.dirname(file)));
+    fs.writeFileSync(path.join(dir, 'nested/existing'), '');
+    const r = await run(APP, { RESETS: '2', RESETWATCH_LOG: file });
+    assert.equal(r.code, 0);
+    assert.equal(r.stderr, '');
+    assert.equal(resetLines(fs.readFileSync(file, 'utf8')).length, 2);
+    await run(APP, { RESETS: '1', RESETWATCH_LOG: file });
+    assert.equal(resetLines(fs.readFileSync(file, 'utf8')).length, 3, 'appended');
+
+    const bad = await run(APP, { RESETS: '1', RESETWATCH_LOG: path.join(dir, 'nested/existing/x.log') });
+    assert.equal(bad.code, 0);
+    assert.match(bad.stderr, /^resetwatch: RESETWATCH_LOG=".*x\.log" cannot be opened \(.*\); reset log lines are off\n$/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+
+  const off = await run(APP, { RESETS: '2', RESETWATCH_LOG: 'off' });
+  assert.equal(off.stderr, '');
+  assert.equal(resetLines(off.stdout).length, 0);
+});
+
+test('rate limit: at most RESETWATCH_LOG_RATE lines per second, then a line counting the rest', async () => {
+  const r = await run(APP, { RESETS: '60', CONCURRENCY: '20', RESETWATCH_LOG: 'stderr', RESETWATCH_LOG_RATE: '5' });
+  assert.equal(r.code, 0);
+  const lines = resetLines(r.stderr);
+  const s = stats(r);
+  assert.equal(s.resets, 60);
+  // A burst of 5, plus 5 per second of the run (well under a second here).
+  assert.ok(lines.length >= 5 && lines.length <= 10, `${lines.length} lines`);
+  assert.equal(s.dropped.log_rate, 60 - lines.length, 'every suppressed line counted');
+  const summary = jsonLines(r.stderr).filter((l) => 'resetwatch.suppressed' in l);
+  assert.equal(summary.length, 1, 'one summary line (written on exit: the run is shorter than the summary delay)');
+  assert.equal(summary[0].level, 40);
+  assert.equal(summary[0]['resetwatch.suppressed'], 60 - lines.length);
+  assert.match(summary[0].msg, /^resetwatch: \d+ reset log lines suppressed by the rate limit \(RESETWATCH_LOG_RATE=5\/s\)$/);
+});
+
+test('the rate limiter: token bucket, bursts up to the rate, 0 means no limit', () => {
+  const { RateLimiter } = require(path.join(ROOT, 'dist/exporters/log.js'));
+  let now = 0;
+  const rl = new RateLimiter(10, () => now);
+  for (let i = 0; i < 10; i++) assert.equal(rl.take(), true, `burst ${i}`);
+  assert.equal(rl.take(), false);
+  now += 100;
+  assert.equal(rl.take(), true, 'one token per 100 ms');
+  assert.equal(rl.take(), false);
+  now += 60000;
+  for (let i = 0; i < 10; i++) assert.equal(rl.take(), true);
+  assert.equal(rl.take(), false, 'idle time does not bank more than one burst');
+  const unlimited = new RateLimiter(0, () => now);
+  for (let i = 0; i < 1000; i++) assert.equal(unlimited.take(), true);
+});
+
+test('a stderr pipe nobody reads: the app runs to the end, lines are dropped and counted', async () => {
+  // run() reads stderr; here the parent never does: the pipe fills after ~60 KB.
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, ['-r', 'resetwatch', APP], {
+    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RESETWATCH_PORT: 'off', RESETWATCH_LOG: 'stderr', RESETWATCH_LOG_RATE: '0', RESETS: '1500', CONCURRENCY: '20' },
+  });
+  child.stderr.pause();
+  let stdout = '';
+  child.stdout.on('data', (d) => { stdout += d; });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30000);
+  const [code, signal] = await new Promise((r) => child.on('exit', (c, s) => r([c, s])));
+  clearTimeout(timer);
+  assert.equal(signal, null, 'not killed: the app did not block on its stderr');
+  assert.equal(code, 0);
+  const s = JSON.parse(stdout.match(/^STATS (.*)$/m)[1]);
+  assert.equal(s.resets, 1500);
+  assert.ok(s.dropped.log > 500, `lines dropped and counted: ${JSON.stringify(s.dropped)}`);
+  let read = 0;
+  child.stderr.on('data', (d) => { read += d.length; });
+  await new Promise((r) => child.stderr.on('close', r));
+  assert.ok(read > 0 && read < 200000, `only what fitted in the pipe was written (${read} bytes)`);
+});
+
+test('the line for a reset that crashes the app is written, even past the rate limit', async () => {
+  const r = await run(APP, { RESETS: '5', CONCURRENCY: '5', RESETWATCH_LOG: 'stderr', RESETWATCH_LOG_RATE: '1', CRASH: '1' });
+  assert.equal(r.code, 1, 'the app still crashes with its own exit code');
+  assert.match(r.stderr, /Error: read ECONNRESET/);
+  const lines = resetLines(r.stderr);
+  const fatal = lines.filter((l) => l['resetwatch.fatal'] === true);
+  assert.equal(fatal.length, 1, r.stderr);
+  assert.ok(r.stderr.indexOf('"resetwatch.fatal":true') < r.stderr.indexOf('Error: read ECONNRESET'), 'before Node\'s crash report');
+  assert.equal(lines.length, 2, 'one line within the rate, the fatal one past it');
+});
