@@ -3,7 +3,7 @@
 import { performance } from 'node:perf_hooks';
 import { isIP } from 'node:net';
 import type * as net from 'node:net';
-import { propagation, trace, ROOT_CONTEXT, type Context } from '@opentelemetry/api';
+import { propagation, trace, defaultTextMapGetter, ROOT_CONTEXT, type Context, type TextMapPropagator } from '@opentelemetry/api';
 import type { SocketState, NodeSocketInternals, RequestMark, Snapshot } from './internal-types';
 import type { ErrorType, Phase, ResetEvent } from './types';
 import { kRequest } from './symbols';
@@ -13,7 +13,7 @@ import { hintFor } from './hints';
 type Sock = net.Socket & NodeSocketInternals;
 type ErrnoError = Error & { code?: string; syscall?: string };
 type ClientRequestLike = {
-  method?: string; host?: string; res?: { complete?: boolean }; reusedSocket?: boolean;
+  method?: string; host?: string; res?: { complete?: boolean } | null; reusedSocket?: boolean;
   writableFinished?: boolean; listenerCount(event: string): number; [kRequest]?: RequestMark;
 };
 type ServerResponseLike = { req?: { complete?: boolean; method?: string; headers?: Record<string, unknown> }; writableEnded?: boolean };
@@ -58,7 +58,7 @@ export function onSocketClose(socket: Sock, state: SocketState, hadError: boolea
   if (state.direction === 'client') {
     const req = msg as unknown as ClientRequestLike;
     if (req.res?.complete) return;
-    const fatal = req.res === undefined && typeof req.listenerCount === 'function' && req.listenerCount('error') === 0;
+    const fatal = req.res == null && typeof req.listenerCount === 'function' && req.listenerCount('error') === 0;
     emit(socket, state, 'peer_closed', 'ECONNRESET', req.res ? 'aborted' : 'socket hang up', undefined, fatal);
   } else {
     const res = msg as unknown as ServerResponseLike;
@@ -95,7 +95,7 @@ export function phaseOf(socket: Sock, state: SocketState, syscall: string | unde
   if (state.direction === 'client') {
     if (msg != null) {
       const req = msg as unknown as ClientRequestLike;
-      return req.res !== undefined || req.writableFinished ? 'response' : 'request';
+      return req.res != null || req.writableFinished ? 'response' : 'request';
     }
     if (state.inflight !== undefined) return state.inflightPhase;
     return state.http || 'parser' in socket ? 'idle' : 'established';
@@ -153,7 +153,8 @@ function buildEvent(socket: Sock, state: SocketState, errorType: ErrorType, code
     const req = msg as unknown as ClientRequestLike;
     const mark = req[kRequest];
     event.protocol = 'http/1.1';
-    event.request = { method: req.method ?? 'GET', host: req.host, ageMs: mark ? round(now - mark.start) : 0 };
+    event.request = { method: req.method ?? 'GET', host: req.host };
+    if (mark) event.request.ageMs = round(now - mark.start);
     event.reusedSocket = req.reusedSocket === true;
     if (mark) {
       context = mark.context;
@@ -163,7 +164,8 @@ function buildEvent(socket: Sock, state: SocketState, errorType: ErrorType, code
     const req = state.inflight as UndiciRequestLike;
     const mark = req[kRequest];
     event.protocol = event.protocol ?? 'http/1.1';
-    event.request = { method: req.method ?? 'GET', host: hostOf(req.origin), ageMs: mark ? round(now - mark.start) : 0 };
+    event.request = { method: req.method ?? 'GET', host: hostOf(req.origin) };
+    if (mark) event.request.ageMs = round(now - mark.start);
     if (mark) {
       context = mark.context;
       event.reusedSocket = mark.reused === true;
@@ -176,12 +178,13 @@ function buildEvent(socket: Sock, state: SocketState, errorType: ErrorType, code
     if (req) {
       const host = req.headers?.host;
       const mark = (req as { [kRequest]?: RequestMark })[kRequest];
-      event.request = { method: req.method ?? 'GET', host: typeof host === 'string' ? host : undefined, ageMs: mark ? round(now - mark.start) : 0 };
+      event.request = { method: req.method ?? 'GET', host: typeof host === 'string' ? host : undefined };
+      if (mark) event.request.ageMs = round(now - mark.start);
       // The caller's trace context, from the request's own headers (traceparent).
-      if (req.headers) context = propagation.extract(ROOT_CONTEXT, req.headers);
+      if (req.headers) context = extractContext(req.headers);
     }
-  } else if (phase === 'idle') {
-    event.protocol = event.protocol ?? 'http/1.1';
+  } else if (event.protocol === undefined && (state.http || 'parser' in socket)) {
+    event.protocol = 'http/1.1';
   }
   if (context !== undefined) {
     const sc = trace.getSpanContext(context);
@@ -196,10 +199,27 @@ function buildEvent(socket: Sock, state: SocketState, errorType: ErrorType, code
   return event;
 }
 
-/** http2 sessions keep their socket under an internal `Symbol(session)`; read only on the reset path. */
-function isHttp2(socket: object): boolean {
-  for (const sym of Object.getOwnPropertySymbols(socket)) if (sym.description === 'session') return true;
-  return false;
+/**
+ * HTTP/2 without TLS (h2c) has no ALPN to tell: a server socket says so through its server's class.
+ * h2c client sockets carry no marker and stay `established` without a protocol (README).
+ */
+function isHttp2(socket: Sock): boolean {
+  const name = (socket as { server?: { constructor?: { name?: string } } }).server?.constructor?.name;
+  return name === 'Http2Server' || name === 'Http2SecureServer';
+}
+
+/**
+ * The app's registered propagator when it has one; otherwise W3C trace context, so a reset can
+ * still be tied to the caller's trace in an app without OpenTelemetry. Loaded on first use only.
+ */
+let w3c: TextMapPropagator | undefined;
+function extractContext(headers: Record<string, unknown>): Context {
+  if (propagation.fields().length > 0) return propagation.extract(ROOT_CONTEXT, headers);
+  if (w3c === undefined) {
+    const core = require('@opentelemetry/core') as typeof import('@opentelemetry/core');
+    w3c = new core.W3CTraceContextPropagator();
+  }
+  return w3c.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
 }
 
 function hostOf(origin: string | undefined): string | undefined {

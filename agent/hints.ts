@@ -16,7 +16,7 @@ export function hintFor(e: ResetEvent): Hint | undefined {
     };
   }
   if (e.direction === 'client' && e.reusedSocket && (e.phase === 'request' || e.phase === 'response') &&
-    e.errorType !== 'ECONNREFUSED' && e.request !== undefined && e.request.ageMs < 1000) {
+    e.errorType !== 'ECONNREFUSED' && e.request !== undefined && (e.request.ageMs ?? 0) < 1000) {
     return {
       id: 'keepalive_race',
       text: `keep-alive race: ${target} closed this pooled connection after it idled ${secs(e.idleBeforeReuseMs)} s, just as a new request went out on it. ` +

@@ -37,8 +37,12 @@ export interface InflightRequest {
   method: string;
   /** Host the request was addressed to (Host header / authority), as given. */
   host?: string;
-  /** Milliseconds since the request started. */
-  ageMs: number;
+  /**
+   * Milliseconds since the request started: client, when the app ended the request (Node
+   * publishes http.client.request.start then) or undici created it; server, when its headers
+   * arrived. Absent when the request had not got that far.
+   */
+  ageMs?: number;
 }
 
 export interface ResetEvent {

@@ -44,7 +44,7 @@ export function toAttributes(e: ResetEvent): Attributes {
   if (e.request !== undefined) {
     a['http.request.method'] = e.request.method;
     if (e.request.host !== undefined) a['resetwatch.request.host'] = e.request.host;
-    a['resetwatch.request.age_ms'] = e.request.ageMs;
+    if (e.request.ageMs !== undefined) a['resetwatch.request.age_ms'] = e.request.ageMs;
   }
   if (e.reusedSocket !== undefined) a['resetwatch.reused_socket'] = e.reusedSocket;
   if (e.idleBeforeReuseMs !== undefined) a['resetwatch.idle_before_reuse_ms'] = e.idleBeforeReuseMs;

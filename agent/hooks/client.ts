@@ -33,7 +33,7 @@ function onConnect(socket: net.Socket, args: unknown[]): void {
   let port: number | undefined;
   if (first !== null && typeof first === 'object') {
     const o = first as ConnectOptions;
-    if (o.path !== undefined) return; // Unix-domain socket: not TCP, not watched (README).
+    if (o.path) return; // Unix-domain socket: not TCP, not watched (README). http passes path: null.
     host = o.host ?? o.hostname;
     port = o.port === undefined ? undefined : Number(o.port);
   } else if (typeof first === 'number' || (typeof first === 'string' && /^\d+$/.test(first))) {

@@ -1,0 +1,152 @@
+// Server-side resets, one test per phase: every attribute of the event is asserted. The aborting
+// clients are python3 with SO_LINGER 0 (a non-Node peer that sends an RST, as proxies do).
+import { test, before, beforeEach, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import tls from 'node:tls';
+import http from 'node:http';
+import http2 from 'node:http2';
+import { loadAgent, capture, listen, closeServer, pythonAbort, delay, TLS } from './helpers/resets.mjs';
+import { checkEvent, any } from './helpers/check-event.mjs';
+
+let cap;
+before(async () => {
+  const { onReset } = await loadAgent();
+  cap = capture(onReset);
+});
+// Ports are reused between tests: match only events of the current test.
+beforeEach(() => cap.clear());
+after(() => cap.stop());
+
+const server = (port) => (e) => e.direction === 'server' && e.localPort === port;
+// After an RST the kernel no longer knows the peer's address; without RESETWATCH_SERVER_PEERS
+// nothing read it earlier (core-server-peers.test.mjs covers the opt-in).
+const noPeer = { peerAddress: undefined, peerPort: undefined };
+const common = (port) => ({ time: any.recent, direction: 'server', localAddress: '127.0.0.1', localPort: port, fatal: false, ...noPeer });
+const reset = { errorType: 'ECONNRESET', code: 'ECONNRESET', message: 'read ECONNRESET', syscall: 'read' };
+
+test('idle: the client resets a keep-alive connection after its response', async () => {
+  const srv = http.createServer((req, res) => res.end('ok'));
+  const port = await listen(srv);
+  await pythonAbort(port, 'GET / HTTP/1.1\r\nHost: svc\r\n\r\n', 150);
+  const e = await cap.next(server(port));
+  checkEvent(e, {
+    ...common(port), ...reset, phase: 'idle', tls: false, protocol: 'http/1.1',
+    bytesReceived: 29, bytesSent: any.positive, connectionAgeMs: (v) => v >= 100,
+  });
+  await closeServer(srv);
+});
+
+test('request: the client resets in the middle of the request headers', async () => {
+  const srv = http.createServer((req, res) => res.end('ok'));
+  const port = await listen(srv);
+  await pythonAbort(port, 'GET / HTTP/1.1\r\nHost: svc\r\n', 100);
+  const e = await cap.next(server(port));
+  checkEvent(e, {
+    ...common(port), ...reset, phase: 'request', tls: false, protocol: 'http/1.1',
+    bytesReceived: 27, bytesSent: 0, connectionAgeMs: (v) => v >= 50, hint: (h) => h.id === 'client_abort',
+  });
+  await closeServer(srv);
+});
+
+test('request: the client resets in the middle of the request body', async () => {
+  const srv = http.createServer((req, res) => { req.on('error', () => {}); req.resume(); req.on('end', () => res.end('ok')); });
+  const port = await listen(srv);
+  await pythonAbort(port, 'POST /upload HTTP/1.1\r\nHost: svc\r\nContent-Length: 100\r\n\r\nabc', 100);
+  const e = await cap.next(server(port));
+  checkEvent(e, {
+    ...common(port), ...reset, phase: 'request', tls: false, protocol: 'http/1.1',
+    bytesReceived: 60, bytesSent: 0, connectionAgeMs: (v) => v >= 50,
+    request: (r) => r.method === 'POST' && r.host === 'svc' && r.ageMs >= 50, hint: (h) => h.id === 'client_abort',
+  });
+  await closeServer(srv);
+});
+
+test('response: the client gives up while the handler is slow; the caller\'s traceparent is kept', async () => {
+  const srv = http.createServer((req, res) => setTimeout(() => res.end('late'), 300));
+  const port = await listen(srv);
+  const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+  await pythonAbort(port, `GET /slow HTTP/1.1\r\nHost: svc\r\ntraceparent: ${traceparent}\r\n\r\n`, 100);
+  const e = await cap.next(server(port));
+  checkEvent(e, {
+    ...common(port), ...reset, phase: 'response', tls: false, protocol: 'http/1.1',
+    bytesReceived: any.positive, bytesSent: 0, connectionAgeMs: (v) => v >= 50,
+    request: (r) => r.method === 'GET' && r.host === 'svc' && r.ageMs >= 50, hint: (h) => h.id === 'client_abort',
+    traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7',
+  });
+  await delay(300); // let the handler finish writing into the dead socket: still one event
+  assert.equal(cap.events.filter(server(port)).length, 1);
+  await closeServer(srv);
+});
+
+test('tls_handshake: the client resets after a partial ClientHello', async () => {
+  const srv = tls.createServer({ ...TLS }, (s) => s.end('hi'));
+  srv.on('tlsClientError', () => {});
+  const port = await listen(srv);
+  await pythonAbort(port, Buffer.from('160301', 'hex'), 100);
+  const e = await cap.next(server(port));
+  checkEvent(e, {
+    ...common(port), ...reset, phase: 'tls_handshake', tls: true,
+    bytesReceived: 0, bytesSent: 0, connectionAgeMs: (v) => v >= 50, hint: (h) => h.id === 'tls_mismatch',
+  });
+  await closeServer(srv);
+});
+
+test('established over TLS: the client resets after the handshake', async () => {
+  const srv = tls.createServer({ ...TLS }, (s) => { s.on('error', () => {}); s.write('hello'); });
+  const port = await listen(srv);
+  // TLS over a TCP socket the client holds, so it can send the RST itself.
+  const tcp = net.connect(port, '127.0.0.1');
+  const sock = tls.connect({ socket: tcp, servername: 'localhost', ca: TLS.cert }, () => {
+    sock.write('ping');
+    setTimeout(() => tcp.resetAndDestroy(), 50);
+  });
+  sock.on('error', () => {});
+  tcp.on('error', () => {});
+  const e = await cap.next(server(port));
+  checkEvent(e, {
+    ...common(port), ...reset, phase: 'established', tls: true, tlsVersion: 'TLSv1.3',
+    bytesReceived: 4, bytesSent: 5, connectionAgeMs: any.positive,
+  });
+  await closeServer(srv);
+});
+
+test('established: raw TCP server, the client aborts', async () => {
+  const srv = net.createServer((s) => s.on('error', () => {}));
+  const port = await listen(srv);
+  await pythonAbort(port, 'hello', 100);
+  const e = await cap.next(server(port));
+  checkEvent(e, {
+    ...common(port), ...reset, phase: 'established', tls: false,
+    bytesReceived: 5, bytesSent: 0, connectionAgeMs: (v) => v >= 50,
+  });
+  await closeServer(srv);
+});
+
+test('http2 (h2c) server: the client aborts after the preface', async () => {
+  const srv = http2.createServer();
+  srv.on('session', (s) => s.on('error', () => {}));
+  const port = await listen(srv);
+  await pythonAbort(port, 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 100);
+  const e = await cap.next(server(port));
+  checkEvent(e, {
+    ...common(port), ...reset, phase: 'established', tls: false, protocol: 'h2',
+    bytesReceived: 24, bytesSent: any.positive, connectionAgeMs: (v) => v >= 50,
+  });
+  await closeServer(srv);
+});
+
+test('response: a FIN from the client before the response is peer_closed', async () => {
+  const srv = http.createServer((req, res) => { req.socket.on('end', () => setTimeout(() => req.socket.destroy(), 20)); setTimeout(() => res.end('late'), 500); });
+  const port = await listen(srv);
+  const sock = net.connect(port, '127.0.0.1', () => sock.end('GET / HTTP/1.1\r\nHost: svc\r\n\r\n'));
+  sock.on('error', () => {});
+  const e = await cap.next(server(port));
+  checkEvent(e, {
+    ...common(port), errorType: 'peer_closed', code: 'peer_closed', message: 'client closed before the response was sent',
+    syscall: undefined, phase: 'response', tls: false, protocol: 'http/1.1',
+    bytesReceived: 29, bytesSent: 0, connectionAgeMs: any.nonNegative,
+    request: (r) => r.method === 'GET' && r.host === 'svc', hint: (h) => h.id === 'client_abort',
+  });
+  await closeServer(srv);
+});

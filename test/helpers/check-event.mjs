@@ -1,0 +1,26 @@
+// Asserts every attribute of a reset event: `spec` must name each key the event has (a value to
+// compare with deepStrictEqual, or a predicate), so no attribute goes unchecked.
+import assert from 'node:assert/strict';
+
+export const any = {
+  number: (v) => typeof v === 'number' && Number.isFinite(v),
+  port: (v) => Number.isInteger(v) && v > 0 && v < 65536,
+  loopback: (v) => v === '127.0.0.1' || v === '::1' || v === '::ffff:127.0.0.1',
+  nonNegative: (v) => typeof v === 'number' && v >= 0,
+  positive: (v) => typeof v === 'number' && v > 0,
+  recent: (v) => typeof v === 'number' && Math.abs(Date.now() - v) < 30000,
+  string: (v) => typeof v === 'string' && v.length > 0,
+};
+
+export function checkEvent(event, spec) {
+  const { context, ...e } = event;
+  const keys = new Set([...Object.keys(e), ...Object.keys(spec)]);
+  for (const key of keys) {
+    assert.ok(key in spec, `event has ${key}=${JSON.stringify(e[key])} that the test does not check`);
+    const want = spec[key];
+    if (typeof want === 'function') assert.ok(want(e[key]), `${key}=${JSON.stringify(e[key])} fails ${want.name || 'predicate'}`);
+    else assert.deepStrictEqual(e[key], want, `${key}`);
+  }
+  if (e.traceId === undefined) assert.equal(context, undefined, 'context without traceId');
+  else assert.ok(context, 'traceId without context');
+}

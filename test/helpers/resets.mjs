@@ -1,0 +1,83 @@
+// Shared helpers for tests that make real resets on loopback and capture the agent's events.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const TLS = {
+  key: readFileSync(path.join(ROOT, 'test/fixtures/tls/key.pem')),
+  cert: readFileSync(path.join(ROOT, 'test/fixtures/tls/cert.pem')),
+};
+
+/** Starts the agent in this test process (logs off) and returns its module. */
+export async function loadAgent() {
+  process.env.RESETWATCH_LOG ??= 'off';
+  process.env.RESETWATCH_PORT ??= 'off';
+  return import('resetwatch');
+}
+
+/** Collects reset events; `next(pred)` resolves with the first matching one (or rejects on timeout). */
+export function capture(onReset) {
+  const events = [];
+  const waiters = [];
+  const stop = onReset((e) => {
+    events.push(e);
+    for (const w of waiters.slice()) if (w.pred(e)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(e); }
+  });
+  return {
+    events,
+    stop,
+    next(pred = () => true, ms = 5000) {
+      if (process.env.DEBUG_EVENTS) console.error(JSON.stringify(events.map(({ context, ...e }) => e)));
+      const found = events.find(pred);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const w = { pred, resolve };
+        waiters.push(w);
+        setTimeout(() => { const i = waiters.indexOf(w); if (i !== -1) { waiters.splice(i, 1); reject(new Error(`no matching reset event within ${ms} ms; saw ${JSON.stringify(events.map(brief))}`)); } }, ms).unref();
+      });
+    },
+    clear() { events.length = 0; },
+  };
+}
+
+export function brief(e) {
+  return `${e.direction}/${e.phase}/${e.errorType}`;
+}
+
+export function listen(server, host = '127.0.0.1') {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, () => resolve(server.address().port));
+  });
+}
+
+export function closeServer(server) {
+  server.closeAllConnections?.();
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/**
+ * A non-Node client that aborts: python3 connects, sends `payload`, waits `waitMs`, then closes
+ * with SO_LINGER 0, which sends an RST (as browsers and proxies do when they give up).
+ */
+export function pythonAbort(port, payload, waitMs = 100) {
+  const code = `
+import socket, struct, sys, time
+s = socket.create_connection(('127.0.0.1', ${Number(port)}))
+s.sendall(sys.stdin.buffer.read())
+time.sleep(${waitMs / 1000})
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+s.close()
+`;
+  return new Promise((resolve, reject) => {
+    const child = spawn('python3', ['-c', code], { stdio: ['pipe', 'ignore', 'inherit'] });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
+    child.on('error', reject);
+    child.on('exit', (status) => { clearTimeout(timer); status === 0 ? resolve() : reject(new Error(`python3 exited ${status}`)); });
+    child.stdin.end(payload);
+  });
+}
+
+export const delay = (ms) => new Promise((r) => setTimeout(r, ms));
