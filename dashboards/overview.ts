@@ -115,7 +115,7 @@ function variables(b: dashboard.DashboardBuilder) {
   const labelVar = (name: string, label: string, query: string, description: string) =>
     new dashboard.QueryVariableBuilder(name)
       .label(label).description(description).datasource(PROM)
-      .query({ query, refId: `${name}-values`, qryType: 1 })
+      .query(query)
       .definition(query)
       .refresh(dashboard.VariableRefresh.OnTimeRangeChanged)
       .sort(dashboard.VariableSort.AlphabeticalAsc)
