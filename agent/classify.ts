@@ -55,6 +55,10 @@ export function onSocketClose(socket: Sock, state: SocketState, hadError: boolea
   if (hadError) return;
   const msg = socket._httpMessage;
   if (msg == null) return;
+  // Only the peer's FIN counts: a socket the app destroyed itself (req.destroy(), an abort, a
+  // timeout handler) never received one.
+  const readable = (socket as unknown as { _readableState?: { ended?: boolean } })._readableState;
+  if (!socket.readableEnded && readable?.ended !== true) return;
   if (state.direction === 'client') {
     const req = msg as unknown as ClientRequestLike;
     if (req.res?.complete) return;

@@ -282,6 +282,21 @@ test('http2: the server resets the session socket', async () => {
   await closeServer(server);
 });
 
+test('the app aborting its own request is not an event', async () => {
+  const server = http.createServer((req, res) => setTimeout(() => res.end('late'), 200));
+  const port = await listen(server);
+  const req = http.get({ port, host: '127.0.0.1' });
+  req.on('error', () => {});
+  setTimeout(() => req.destroy(), 30);
+  await new Promise((r) => req.on('close', r));
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(), 30);
+  await fetch(`http://127.0.0.1:${port}/`, { signal: ac.signal }).catch(() => {});
+  await delay(300);
+  assert.deepEqual(cap.events.filter(client(port)), []);
+  await closeServer(server);
+});
+
 test('an orderly close is never an event', async () => {
   const server = http.createServer((req, res) => res.end('fine'));
   const port = await listen(server);

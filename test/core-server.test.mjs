@@ -150,3 +150,12 @@ test('response: a FIN from the client before the response is peer_closed', async
   });
   await closeServer(srv);
 });
+
+test('the server destroying its own socket mid-response is not an event on the server side', async () => {
+  const srv = http.createServer((req, res) => { res.write('partial'); setTimeout(() => req.socket.destroy(), 30); });
+  const port = await listen(srv);
+  await new Promise((r) => http.get({ port, host: '127.0.0.1' }, (res) => { res.on('error', () => {}); res.resume(); }).on('close', r).on('error', () => {}));
+  await delay(100);
+  assert.deepEqual(cap.events.filter(server(port)), []);
+  await closeServer(srv);
+});
