@@ -1,8 +1,8 @@
 // The app's own OpenTelemetry providers, looked up at each use (never cached across events), so a
 // NodeSDK started after the preload is picked up. We only read the global registry, never write to
 // it. We read it directly rather than through our copy of @opentelemetry/api: the API refuses a
-// registration made by a newer minor version than its own, but the provider interfaces are stable
-// across 1.x, so any 1.x registration works for us.
+// registration made by an older minor version than its own (an app on api 1.4 and us on 1.9),
+// but the provider interfaces are stable across 1.x, so any 1.x registration works for us.
 import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
 
 const GLOBAL_KEY = Symbol.for('opentelemetry.js.api.1');

@@ -18,7 +18,13 @@ import type { Exporter } from './types';
 /** Span name and kind (docs/opentelemetry.md "Spans"). */
 export const SPAN_NAME = 'connection reset';
 export const SPAN_KIND = SpanKind.INTERNAL;
-/** How often we look for a MeterProvider the app registered late (cheap: one property read). */
+/**
+ * When we first look for a MeterProvider without a reset having happened (for the connection
+ * counts), and how often afterwards (cheap: one property read). Late enough that a short-lived
+ * process never loads the SDK for nothing and an app that starts its own SDK during startup is
+ * found; a reset before then decides at once.
+ */
+const PROVIDER_FIRST_CHECK_MS = 1000;
 const PROVIDER_CHECK_MS = 5000;
 
 const tracers = new WeakMap<object, Tracer>();
@@ -80,11 +86,10 @@ export const otelExporter: Exporter = {
       }
       return plan.metrics !== undefined ? privateProviders()?.meterProvider() : undefined;
     };
-    // Observable instruments (connection counts) must exist before the first reset: look for
-    // a provider soon after start (an app's NodeSDK started in its main module is there by
-    // then) and now and then afterwards. Both timers are unref'd.
+    // Observable instruments (connection counts) should exist before the first reset: look for
+    // a provider a second after start and now and then afterwards. Both timers are unref'd.
     const check = () => guard('otel.providers', () => { const mp = meterProvider(); if (mp) instrumentsFor(mp); });
-    const first = setTimeout(check, 0);
+    const first = setTimeout(check, PROVIDER_FIRST_CHECK_MS);
     first.unref();
     const every = setInterval(check, PROVIDER_CHECK_MS);
     every.unref();
