@@ -17,7 +17,7 @@ const PER_ROUND = {
   'server/request/ECONNRESET': 1,
   'client/response/ECONNRESET': 1,
   'server/response/ECONNRESET': 1,
-  'client/idle/ECONNRESET': 1,
+  'server/idle/ECONNRESET': 1,
 };
 // prom-app.cjs's "reused" scenario: a second client/response reset, on a keep-alive socket that
 // sat idle ~100 ms before reuse.
