@@ -1,0 +1,32 @@
+// RESETWATCH_SERVER_PEERS: the server hook reads the client's address at accept, so server-side
+// reset events carry it even after an RST (when the kernel no longer knows it).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import tls from 'node:tls';
+import { loadAgent, capture, listen, closeServer, pythonAbort, TLS } from './helpers/resets.mjs';
+
+process.env.RESETWATCH_SERVER_PEERS = '1';
+const { onReset } = await loadAgent();
+const cap = capture(onReset);
+
+test('an HTTP server reset carries the client address and port', async () => {
+  const srv = http.createServer((req, res) => setTimeout(() => res.end('late'), 200));
+  const port = await listen(srv);
+  await pythonAbort(port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', 50);
+  const e = await cap.next((x) => x.direction === 'server' && x.localPort === port);
+  assert.equal(e.peerAddress, '127.0.0.1');
+  assert.ok(e.peerPort > 0 && e.peerPort !== port);
+  await closeServer(srv);
+});
+
+test('a TLS server reset carries the client address too', async () => {
+  const srv = tls.createServer({ ...TLS });
+  srv.on('tlsClientError', () => {});
+  const port = await listen(srv);
+  await pythonAbort(port, Buffer.from('1603', 'hex'), 50);
+  const e = await cap.next((x) => x.direction === 'server' && x.localPort === port);
+  assert.equal(e.phase, 'tls_handshake');
+  assert.equal(e.peerAddress, '127.0.0.1');
+  await closeServer(srv);
+});
