@@ -23,6 +23,14 @@ const JOB = 'resetwatch-e2e';
 const NAMESPACE = 'shop';
 const POD = 'shop-0';
 const DEADLINE = Date.now() + 100000;
+// Node ≥ 22 reports an RST on an idle pooled HTTP client socket as a clean close (checked:
+// 'close' with hadError false, no 'error'), so client-side idle-phase resets exist only on Node 20.
+const CLIENT_IDLE = Number(process.versions.node.split('.')[0]) < 22;
+// What the workload provokes: every phase on both sides (a server never sees `connect`).
+const EXPECTED = [
+  ...['connect', 'tls_handshake', 'request', 'response', 'established', ...(CLIENT_IDLE ? ['idle'] : [])].map((p) => `client/${p}`),
+  ...['tls_handshake', 'request', 'response', 'idle', 'established'].map((p) => `server/${p}`),
+];
 
 const procs = [];
 let dir;
@@ -134,9 +142,10 @@ before(async () => {
   }, 20000);
 
   // 3. Data: resets in every phase, and enough samples for rate() over the dashboard's interval.
-  await until('resets in every phase in Prometheus', async () => {
-    const r = await query(`count by (phase) (resetwatch_resets_total{job="${JOB}"})`);
-    return ['connect', 'tls_handshake', 'request', 'response', 'idle', 'established'].every((ph) => r.some((s) => s.metric.phase === ph));
+  await until(`resets in every phase and direction in Prometheus (${EXPECTED.join(', ')})`, async () => {
+    const r = await query(`count by (direction, phase) (resetwatch_resets_total{job="${JOB}"})`);
+    const seen = new Set(r.map((s) => `${s.metric.direction}/${s.metric.phase}`));
+    return EXPECTED.every((k) => seen.has(k));
   });
   await until('6 scrapes', async () => {
     const r = await query(`count_over_time(resetwatch_info{job="${JOB}"}[1m])`);
@@ -175,9 +184,6 @@ async function run(t, values) {
   return { expr, result: body.data.result };
 }
 
-// Node ≥ 22 reports an RST on an idle pooled HTTP client socket as a clean close (checked:
-// 'close' with hadError false, no 'error'), so client-side idle-phase resets exist only on Node 20.
-const CLIENT_IDLE = Number(process.versions.node.split('.')[0]) < 22;
 const mayBeEmpty = (panel, t) => panel.id === 40 && t.refId === 'B' && !CLIENT_IDLE;
 
 const hasData = (result) => result.some((s) => (s.values ?? [s.value]).some(([, v]) => Number.isFinite(Number(v))));
