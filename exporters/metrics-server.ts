@@ -53,7 +53,8 @@ export function startMetricsServer(config: Config, handlers: Handlers): () => vo
     // How often Node checks the two timeouts above (default 30 s); its timer is unref'd.
     connectionsCheckingInterval: 1000,
   } as http.ServerOptions, (req, res) => {
-    guard('prometheus.request', handle, req, res, handlers, tokenDigest);
+    const ok = guard('prometheus.request', () => { handle(req, res, handlers, tokenDigest); return true; });
+    if (ok !== true) reply(res, 500, 'internal error\n', true); // counted in resetwatch_agent_errors_total
   });
   server.maxConnections = LIMITS.maxConnections;
   server.setTimeout(LIMITS.idleTimeoutMs, (socket: Socket) => socket.destroy());

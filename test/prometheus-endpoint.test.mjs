@@ -156,6 +156,23 @@ test('port already in use: one warning line, the app runs on and exits normally'
   assert.match(lines[0], new RegExp(`^resetwatch: metrics endpoint not started: 127\\.0\\.0\\.1:${taken} is already in use .*RESETWATCH_PORT`));
 });
 
+test("the agent's own failures are visible: counted, one line, 500 from a failing endpoint", async (t) => {
+  // A failure in the core's error path: the reset is lost, but counted and said once.
+  const app = startApp('prom-app.cjs', { PROM_APP_SCENARIOS: 'established,connect', PROM_APP_WAIT_MS: '200', RESETWATCH_FAULT_INJECT: 'socket.error' });
+  t.after(() => app.stop());
+  const { port, done } = await app.ready;
+  assert.equal(done.events.length, 0);
+  const samples = parseExposition((await rawRequest(port)).body);
+  assert.equal(sumOf(samples, 'resetwatch_agent_errors_total'), 2);
+  assert.match(app.stderr(), /internal error in socket\.error/);
+  // A failure in the endpoint's request handler: a clear 500, never a hung request.
+  const broken = startApp('prom-app.cjs', { PROM_APP_SCENARIOS: 'connect', RESETWATCH_FAULT_INJECT: 'prometheus.request' });
+  t.after(() => broken.stop());
+  const b = await broken.ready;
+  assert.equal((await rawRequest(b.port)).status, 500);
+  assert.equal((await rawRequest(b.port, { path: '/healthz' })).status, 500);
+});
+
 test('RESETWATCH_PORT=off: no endpoint, no message', async () => {
   const app = startApp('prom-app.cjs', { PROM_APP_SCENARIOS: 'established', PROM_APP_EXIT: '1', RESETWATCH_PORT: 'off' });
   await app.ready;
