@@ -43,6 +43,7 @@ export class PrivateProviders {
   private dirty = false;
   private flushing = false;
   private listening = false;
+  private exitDeadline: number | undefined;
   private readonly onBeforeExit = () => guard('otel.beforeExit', () => this.flushForExit());
 
   constructor(private readonly plan: ExportPlan) {}
@@ -69,7 +70,6 @@ export class PrivateProviders {
       this.tracer = new BasicTracerProvider({ resource: this.getResource(), spanProcessors: [processor] });
       this.listen();
     }
-    this.dirty = true;
     return this.tracer;
   }
 
@@ -89,9 +89,9 @@ export class PrivateProviders {
       const timeout = Math.min(positiveInt('OTEL_METRIC_EXPORT_TIMEOUT', 30000), interval);
       const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: interval, exportTimeoutMillis: timeout });
       this.meter = new MeterProvider({ resource: this.getResource(), readers: [reader] });
+      this.dirty = true; // connection counts: sent at least once, at exit if not before
       this.listen();
     }
-    this.dirty = true;
     return this.meter;
   }
 
@@ -108,6 +108,7 @@ export class PrivateProviders {
     return this.meter !== undefined;
   }
 
+  /** A reset went to our providers: there is something to flush on the way out. */
   markDirty(): void {
     this.dirty = true;
   }
@@ -118,9 +119,16 @@ export class PrivateProviders {
     process.on('beforeExit', this.onBeforeExit);
   }
 
-  /** Flush once per batch of new data; the ref'd timer holds the loop FLUSH_BUDGET_MS at most. */
+  /**
+   * Flush when there is new data; the ref'd timer holds the loop FLUSH_BUDGET_MS at most, in total
+   * over every 'beforeExit' (an app may do more work from its own 'beforeExit' listeners).
+   */
   private flushForExit(): void {
     if (this.flushing || !this.dirty) return;
+    const now = Date.now();
+    this.exitDeadline ??= now + FLUSH_BUDGET_MS;
+    const budget = this.exitDeadline - now;
+    if (budget <= 0) return;
     this.dirty = false;
     this.flushing = true;
     let finished = false;
@@ -130,7 +138,7 @@ export class PrivateProviders {
       clearTimeout(hold);
       this.flushing = false;
     };
-    const hold = setTimeout(finish, FLUSH_BUDGET_MS);
+    const hold = setTimeout(finish, budget);
     const flushes: Promise<unknown>[] = [];
     if (this.tracer !== undefined) flushes.push(this.tracer.forceFlush());
     if (this.meter !== undefined) flushes.push(this.meter.forceFlush());

@@ -102,6 +102,7 @@ export const otelExporter: Exporter = {
       if (tp !== undefined) guard('otel.span', recordSpan, tp, event, cfg.rootSpans);
       const mp = meterProvider();
       if (mp !== undefined) guard('otel.metrics', () => record(instrumentsFor(mp), event, cfg, peers));
+      priv?.markDirty();
     }
 
     return () => {

@@ -1,0 +1,289 @@
+// OpenTelemetry export, end to end: fixture apps under `node --require resetwatch` export to an
+// in-test OTLP/HTTP receiver (test/helpers/otlp-receiver.mjs); spans, metrics and their
+// attributes are asserted for resets in each phase, over protobuf and JSON.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { startReceiver, run, ROOT } from './helpers/otlp-receiver.mjs';
+
+const RESETS_APP = path.join(ROOT, 'test/fixtures/otel-resets.mjs');
+const SDK_APP = path.join(ROOT, 'test/fixtures/otel-app-sdk.cjs');
+const kindOf = (e) => `${e.direction}/${e.phase}/${e.errorType}`;
+
+function assertResetSpan(span, e) {
+  assert.equal(span.name, 'connection reset');
+  assert.equal(span.kind, 1, 'SPAN_KIND_INTERNAL');
+  assert.equal(span.status.code, 2, 'STATUS_CODE_ERROR');
+  assert.ok(span.status.message.length > 0);
+  assert.deepEqual(span.scope, { name: 'resetwatch', version: '0.1.0' });
+  const a = span.attributes;
+  assert.equal(a['error.type'], e.errorType);
+  assert.equal(a['resetwatch.direction'], e.direction);
+  assert.equal(a['resetwatch.phase'], e.phase);
+  assert.equal(a['network.transport'], 'tcp');
+  // Node forgets the peer of a TLS socket once it is reset: then neither is set. Server side, the
+  // client's address is only recorded with RESETWATCH_SERVER_PEERS.
+  if (e.direction === 'client' && !(a['resetwatch.tls'] && a['network.peer.address'] === undefined)) {
+    assert.equal(a['network.type'], 'ipv4');
+    assert.equal(a['network.peer.address'], '127.0.0.1');
+    assert.ok(Number.isInteger(a['network.peer.port']) && a['network.peer.port'] > 0);
+  }
+  assert.ok(Number.isInteger(a['network.local.port']) && a['network.local.port'] > 0, 'network.local.port');
+  if (e.direction === 'client') {
+    assert.ok(['127.0.0.1', 'localhost'].includes(a['server.address']), 'server.address');
+    assert.equal(a['server.port'], e.port);
+  }
+  for (const k of ['resetwatch.bytes_received', 'resetwatch.bytes_sent', 'resetwatch.connection.age_ms']) {
+    assert.equal(typeof a[k], 'number', k);
+  }
+  if (e.phase === 'request' || e.phase === 'response') {
+    assert.equal(a['resetwatch.reused_socket'], e.direction === 'client' ? false : undefined);
+  }
+  assert.equal(span.startMs, span.endMs, 'a point in time');
+  assert.ok(Math.abs(span.startMs - Date.now()) < 60000);
+}
+
+async function resetsInEachPhase(protocol) {
+  const rx = await startReceiver();
+  try {
+    const r = await run(RESETS_APP, {
+      OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
+      OTEL_SERVICE_NAME: 'resets-fixture', OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=test,team=net',
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const events = r.marker('EVENTS');
+    // The phases the core reliably produces in this fixture (server-side ones have their own tests).
+    // (Node >= 22 reports an RST on an idle pooled socket as a clean close: no idle reset there.)
+    const phases = ['connect', 'tls_handshake', 'established', 'request', 'response'];
+    if (process.versions.node.startsWith('20.')) phases.push('idle');
+    for (const phase of phases) {
+      assert.ok(events.some((e) => e.phase === phase && e.direction === 'client'), `the fixture made a client ${phase} reset: ${JSON.stringify(events)}`);
+    }
+    assert.ok(events.some((e) => e.port && e.phase === 'established'), 'TLS established reset');
+    // Everything was sent before the process exited (beforeExit flush), nothing after.
+    assert.equal(rx.errors.length, 0, String(rx.errors[0]));
+    const spans = rx.spans.filter((s) => s.name === 'connection reset');
+    assert.equal(spans.length, events.length, `one span per reset: ${JSON.stringify(spans.map((s) => s.attributes['resetwatch.phase']))}`);
+    for (const e of events) {
+      const span = spans.find((s) => s.attributes['resetwatch.phase'] === e.phase && s.attributes['resetwatch.direction'] === e.direction
+        && (e.direction !== 'client' || s.attributes['server.port'] === e.port));
+      assert.ok(span, `span for ${kindOf(e)}`);
+      assertResetSpan(span, e);
+      assert.equal(span.parentSpanId, '', 'no trace in flight: a root span');
+      assert.equal(span.resource['service.name'], 'resets-fixture');
+      assert.equal(span.resource['deployment.environment.name'], 'test');
+      assert.equal(span.resource.team, 'net');
+    }
+    const tlsSpan = spans.find((s) => s.attributes['resetwatch.phase'] === 'established' && s.attributes['resetwatch.tls'] === true);
+    assert.ok(tlsSpan, 'TLS span');
+    assert.equal(tlsSpan.attributes['tls.protocol.version'], '1.3');
+    assert.equal(tlsSpan.attributes['server.address'], 'localhost');
+    const handshake = spans.find((s) => s.attributes['resetwatch.phase'] === 'tls_handshake');
+    assert.equal(handshake.attributes['resetwatch.hint.id'], 'tls_mismatch');
+    assert.equal(handshake.attributes['tls.protocol.version'], undefined, 'no version before the handshake finished');
+
+    // Metrics: the counter per (direction, phase, error.type), histograms with their units.
+    const resets = rx.latest('resetwatch.resets');
+    assert.ok(resets.length > 0, 'resetwatch.resets exported');
+    for (const p of resets) {
+      assert.equal(p.unit, '{reset}');
+      assert.equal(p.type, 'sum');
+      assert.equal(p.monotonic, true);
+      assert.equal(p.resource['service.name'], 'resets-fixture');
+    }
+    const total = resets.reduce((n, p) => n + p.value, 0);
+    assert.equal(total, events.length, 'every reset counted once');
+    for (const e of events) {
+      const p = resets.find((x) => x.attributes['resetwatch.direction'] === e.direction && x.attributes['resetwatch.phase'] === e.phase
+        && x.attributes['error.type'] === e.errorType && (e.direction !== 'client' || x.attributes['server.port'] === e.port));
+      assert.ok(p, `resetwatch.resets point for ${kindOf(e)}`);
+      assert.equal(typeof p.attributes['resetwatch.tls'], 'boolean');
+    }
+    const units = { 'resetwatch.reset.received.size': 'By', 'resetwatch.reset.sent.size': 'By', 'resetwatch.reset.connection.duration': 's' };
+    for (const [name, unit] of Object.entries(units)) {
+      const points = rx.latest(name);
+      assert.ok(points.length > 0, `${name} exported`);
+      assert.equal(points[0].unit, unit, `${name} unit`);
+      assert.equal(points[0].type, 'histogram');
+      assert.deepEqual(Object.keys(points[0].attributes).sort(), ['resetwatch.direction', 'resetwatch.phase']);
+      assert.equal(points.reduce((n, p) => n + p.count, 0), events.length, `${name}: one observation per reset`);
+    }
+    const established = rx.latest('resetwatch.reset.received.size', (a) => a['resetwatch.phase'] === 'established');
+    assert.ok(established.some((p) => p.sum >= 3), 'bytes received before the reset are recorded');
+    const conns = rx.latest('resetwatch.connections');
+    assert.equal(conns[0].unit, '{connection}');
+    const clientPlain = conns.find((p) => p.attributes['resetwatch.direction'] === 'client' && p.attributes['resetwatch.tls'] === false);
+    assert.ok(clientPlain.value >= 3, 'client connections counted');
+    // The agent's own connections to the collector are not counted as the app's.
+    const connects = r.marker('CONNECTS_AT_EXIT');
+    const ownPlainConnects = connects.filter((p) => p !== rx.port).length;
+    assert.ok(clientPlain.value <= ownPlainConnects, `${clientPlain.value} client connections counted, the app made ${ownPlainConnects}`);
+    assert.ok(rx.latest('resetwatch.agent.errors').length === 1);
+    return rx;
+  } finally {
+    await rx.close();
+  }
+}
+
+test('spans and metrics for a reset in each phase, OTLP/HTTP protobuf', async () => {
+  const rx = await resetsInEachPhase('http/protobuf');
+  assert.ok(rx.requests.length >= 2 && rx.requests.every((q) => q.contentType === 'application/x-protobuf'));
+});
+
+test('spans and metrics for a reset in each phase, OTLP/HTTP JSON', async () => {
+  const rx = await resetsInEachPhase('http/json');
+  assert.ok(rx.requests.every((q) => q.contentType === 'application/json'));
+});
+
+test('server-side resets: a client that aborts mid-request', async () => {
+  const rx = await startReceiver();
+  try {
+    const r = await run(RESETS_APP, { FIXTURE_PHASES: 'server', OTEL_TRACES_EXPORTER: 'otlp', OTEL_METRICS_EXPORTER: 'none',
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${rx.url}/v1/traces` });
+    assert.equal(r.code, 0, r.stderr);
+    const events = r.marker('EVENTS');
+    assert.ok(events.length >= 1 && events.every((e) => e.direction === 'server'), JSON.stringify(events));
+    const spans = rx.spans.filter((s) => s.name === 'connection reset');
+    assert.equal(spans.length, events.length);
+    assert.equal(spans[0].attributes['resetwatch.direction'], 'server');
+    assert.equal(spans[0].attributes['server.address'], undefined, 'server side: no server.address (that is us)');
+    assert.ok(Number.isInteger(spans[0].attributes['network.local.port']));
+    assert.equal(rx.metrics.length, 0, 'OTEL_METRICS_EXPORTER=none');
+    assert.ok(rx.requests.every((q) => q.path === '/v1/traces'));
+  } finally {
+    await rx.close();
+  }
+});
+
+test('an app with its own NodeSDK started after the preload: its spans arrive, the reset span is a child of its request span', async () => {
+  const rx = await startReceiver();
+  try {
+    const r = await run(SDK_APP, {
+      OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_SERVICE_NAME: 'sdk-app', OTEL_METRICS_EXPORTER: 'otlp',
+      OTEL_METRIC_EXPORT_INTERVAL: '200', RESETWATCH_LOG: 'stdout',
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.marker('GLOBAL_BEFORE'), null, 'the agent registered nothing in the OpenTelemetry global registry');
+    assert.match(r.stdout, /^APP_ERROR ECONNRESET$/m, 'the app saw its error as before');
+    assert.match(r.stdout, /^SDK_SHUTDOWN$/m);
+    assert.equal(r.stderr, '', 'no diagnostics from the SDK or the agent');
+    const [traceId, appSpanId] = r.stdout.match(/^APP_SPAN (\w+) (\w+)$/m).slice(1);
+    const appWork = rx.spans.find((s) => s.name === 'app-work');
+    const get = rx.spans.find((s) => s.name === 'GET');
+    assert.ok(appWork && get, `the app's own spans arrive: ${rx.spans.map((s) => s.name)}`);
+    assert.equal(appWork.spanId, appSpanId);
+    assert.equal(get.parentSpanId, appSpanId);
+    const resets = rx.spans.filter((s) => s.name === 'connection reset');
+    assert.equal(resets.length, 1, 'exactly one reset span (through the app, not also through a private provider)');
+    const [reset] = resets;
+    assert.equal(reset.traceId, traceId);
+    assert.equal(reset.parentSpanId, get.spanId, "child of the app's outgoing-request span");
+    assert.equal(reset.resource['service.name'], 'sdk-app', "exported by the app's SDK");
+    assert.equal(reset.attributes['resetwatch.direction'], 'client');
+    assert.equal(reset.attributes['http.request.method'], 'GET');
+    // The request's own span says why it failed.
+    const ours = get.events.find((e) => e.name === 'exception' && e.attributes['error.type'] !== undefined);
+    assert.ok(ours, `exception event with error.type on the request span: ${JSON.stringify(get.events)}`);
+    assert.equal(ours.attributes['error.type'], 'ECONNRESET');
+    // Metrics went through the app's MeterProvider, with the app's resource.
+    const counted = rx.latest('resetwatch.resets');
+    assert.equal(counted.length, 1);
+    assert.equal(counted[0].resource['service.name'], 'sdk-app');
+    assert.ok(rx.latest('http.client.request.duration').length > 0, "the app's own metrics still arrive");
+    // The log line carries the trace of the request in flight.
+    const line = JSON.parse(r.stdout.split('\n').find((l) => l.startsWith('{')));
+    assert.equal(line.trace_id, traceId);
+    assert.equal(line.span_id, get.spanId);
+    assert.deepEqual(Object.keys(line).filter((k) => !['level', 'time', 'pid', 'name', 'msg', 'trace_id', 'span_id'].includes(k)).sort(),
+      Object.keys(reset.attributes).sort(), 'the log line has the same attribute names as the span');
+  } finally {
+    await rx.close();
+  }
+});
+
+test('no OTEL variables: no SDK loaded and no connection from the agent; with them: the receiver is the only extra peer', async () => {
+  const quiet = await run(RESETS_APP, { FIXTURE_PHASES: 'connect,established,burst', BURST: '20' });
+  assert.equal(quiet.code, 0, quiet.stderr);
+  assert.equal(quiet.marker('SDK_LOADED'), false);
+  const servers = quiet.marker('SERVERS');
+  assert.deepEqual(quiet.marker('CONNECTS_AT_EXIT').filter((p) => !servers.includes(p)), [], 'every connect went to the app\'s own servers');
+
+  const rx = await startReceiver();
+  try {
+    const loud = await run(RESETS_APP, { FIXTURE_PHASES: 'connect,established', OTEL_EXPORTER_OTLP_ENDPOINT: rx.url });
+    assert.equal(loud.marker('SDK_LOADED'), true);
+    const extra = loud.marker('CONNECTS_AT_EXIT').filter((p) => !loud.marker('SERVERS').includes(p));
+    assert.ok(extra.length >= 1 && extra.every((p) => p === rx.port), `agent connections go to the collector only: ${extra}`);
+  } finally {
+    await rx.close();
+  }
+});
+
+test('OTEL_SDK_DISABLED=true: nothing exported, no SDK loaded', async () => {
+  const rx = await startReceiver();
+  try {
+    const r = await run(RESETS_APP, { FIXTURE_PHASES: 'connect,established', OTEL_SDK_DISABLED: 'true',
+      OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_TRACES_EXPORTER: 'otlp', OTEL_METRICS_EXPORTER: 'otlp' });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.marker('EVENTS').length, 2);
+    assert.equal(r.marker('SDK_LOADED'), false);
+    const servers = r.marker('SERVERS');
+    assert.deepEqual(r.marker('CONNECTS_AT_EXIT').filter((p) => !servers.includes(p)), []);
+    assert.equal(rx.requests.length, 0);
+  } finally {
+    await rx.close();
+  }
+});
+
+test('OTEL_EXPORTER_OTLP_PROTOCOL=grpc: one clear line, nothing sent, the app unaffected', async () => {
+  const r = await run(RESETS_APP, { FIXTURE_PHASES: 'connect', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' });
+  assert.equal(r.code, 0);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 2, r.stderr);
+  assert.ok(lines.every((l) => /^resetwatch: OTLP protocol grpc is not supported/.test(l)), r.stderr);
+  assert.equal(r.marker('SDK_LOADED'), false);
+});
+
+test('the app starts its NodeSDK after resetwatch began exporting on its own: later resets go through the app', async () => {
+  const rx = await startReceiver();
+  try {
+    const r = await run(path.join(ROOT, 'test/fixtures/otel-late-sdk.cjs'), {
+      OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_METRICS_EXPORTER: 'otlp', OTEL_METRIC_EXPORT_INTERVAL: '100', OTEL_SERVICE_NAME: 'late',
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, '');
+    const appSpanId = r.stdout.match(/^APP_SPAN (\w+)$/m)[1];
+    const resets = rx.spans.filter((s) => s.name === 'connection reset');
+    assert.equal(resets.length, 2, JSON.stringify(resets.map((s) => s.resource)));
+    const [privately, viaApp] = [resets.find((s) => !s.resource['app.sdk']), resets.find((s) => s.resource['app.sdk'])];
+    assert.ok(privately && viaApp, 'one through our private provider, one through the app\'s');
+    assert.equal(privately.parentSpanId, '');
+    assert.equal(viaApp.parentSpanId, appSpanId, 'a child of the app\'s span');
+    assert.equal(rx.spans.filter((s) => s.name === 'late-work').length, 1, 'the app\'s own span arrives');
+    // The app's SDK counts the second reset; our private metrics stopped when it appeared.
+    const appResets = rx.latest('resetwatch.resets').filter((p) => p.resource['app.sdk']);
+    assert.equal(appResets.reduce((n, p) => n + p.value, 0), 1);
+  } finally {
+    await rx.close();
+  }
+});
+
+test('an app whose @opentelemetry/api is an older 1.x than ours: its provider is still used', async () => {
+  const r = await run(path.join(ROOT, 'test/fixtures/otel-late-sdk.cjs'), { MODE: 'older-api' });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^OUR_API_SEES NoopTracerProvider$/m, 'our API copy alone would not see it');
+  assert.deepEqual(r.marker('SPANS'), [{ name: 'connection reset', phase: 'established' }]);
+});
+
+test('RESETWATCH_ROOT_SPANS=false: no span for a reset outside any trace; metrics still counted', async () => {
+  const rx = await startReceiver();
+  try {
+    const r = await run(RESETS_APP, { FIXTURE_PHASES: 'connect,established', RESETWATCH_ROOT_SPANS: 'false', OTEL_EXPORTER_OTLP_ENDPOINT: rx.url });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.marker('EVENTS').length, 2);
+    assert.equal(rx.spans.length, 0);
+    assert.equal(rx.latest('resetwatch.resets').reduce((n, p) => n + p.value, 0), 2);
+  } finally {
+    await rx.close();
+  }
+});
