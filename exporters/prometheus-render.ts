@@ -10,10 +10,18 @@ export const OTHER_PEER = '_other';
 export const RESETS = 'resetwatch_resets_total';
 export const FOLDED = 'resetwatch_peers_folded_total';
 
+/**
+ * Every resetwatch counter is named `…_total` (the contract). An app that renders `registry` in
+ * OpenMetrics itself lets prom-client rename our counters in place; undo that in the snapshot.
+ */
+export function withTotalNames(metrics: MetricJSON[]): MetricJSON[] {
+  return metrics.map((m) => (String(m.type) === 'counter' && !m.name.endsWith('_total') ? { ...m, name: `${m.name}_total` } : m));
+}
+
 export async function render(metrics: MetricJSON[], openMetrics: boolean): Promise<string> {
   const reg = new Registry();
   if (openMetrics) reg.setContentType(Registry.OPENMETRICS_CONTENT_TYPE as never);
-  for (const m of metrics) {
+  for (const m of withTotalNames(metrics)) {
     // OpenMetrics: the family is named without `_total`; prom-client appends it to each sample.
     const name = openMetrics && String(m.type) === 'counter' ? m.name.replace(/_total$/, '') : m.name;
     const snap = { ...m, name };

@@ -20,7 +20,7 @@ import { Recent, toRecord, type ResetRecord } from './recent';
 import { startMetricsServer } from './metrics-server';
 import { isClusterWorker, answerPrimary, collectCluster, type Snapshot } from './cluster';
 import { forwardToMainThread, receiveFromThreads, type Sample } from './prometheus-threads';
-import { render, foldPeers, OTHER_PEER } from './prometheus-render';
+import { render, foldPeers, withTotalNames, OTHER_PEER } from './prometheus-render';
 import type { Exporter } from './types';
 
 /** resetwatch's own registry, for apps that serve their own /metrics. The default registry is never touched. */
@@ -192,7 +192,7 @@ export function record(s: Sample, rec: ResetRecord | undefined): void {
 
 /** This process's metrics (main thread plus forwarded worker-thread resets) and recent resets. */
 async function localSnapshot(): Promise<Snapshot> {
-  return { metrics: await registry.getMetricsAsJSON(), recent: recent.list() };
+  return { metrics: withTotalNames(await registry.getMetricsAsJSON()), recent: recent.list() };
 }
 
 let inflight: Promise<Snapshot & { workers?: { answered: number; total: number } }> | undefined;

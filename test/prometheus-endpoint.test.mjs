@@ -250,3 +250,27 @@ function run(args, env) {
     child.on('exit', (code, signal) => { clearTimeout(killer); resolve({ code, signal, stderr }); });
   });
 }
+
+test("an app's own /metrics can take resetwatch's registry; the app's default registry is never touched", async (t) => {
+  const app = startApp('prom-registry.cjs', {});
+  t.after(() => app.stop());
+  const { done, port } = await app.ready;
+  assert.equal(done.isRegistry, true);
+  // The default registry holds only the app's metric: resetwatch registered nothing there.
+  // (prom-client's OpenMetrics rendering renamed the app's counter in place: app_requests.)
+  assert.equal(done.defaultNames.length, 1);
+  assert.match(done.defaultNames[0], /^app_requests/);
+  assert.match(done.text, /^resetwatch_resets_total\{direction="client",phase="established",error_type="ECONNRESET",peer="127\.0\.0\.1:\d+",tls="false"\} 1$/m);
+  assert.match(done.text, /^app_requests_total 1$/m);
+  assert.match(done.om, /^resetwatch_resets_total\{/m);
+  // The app rendered our registry as OpenMetrics (prom-client renames counters in place):
+  // resetwatch's own endpoint still serves the contract names in both formats.
+  const text = await getText(`http://127.0.0.1:${port}/metrics`);
+  assert.match(text.body, /^# TYPE resetwatch_resets_total counter$/m);
+  assert.match(text.body, /^resetwatch_resets_total\{/m);
+  assert.match(text.body, /^resetwatch_agent_errors_total 0$/m);
+  const om = await getText(`http://127.0.0.1:${port}/metrics`, { Accept: 'application/openmetrics-text' });
+  assert.match(om.body, /^# TYPE resetwatch_resets counter$/m);
+  assert.match(om.body, /^resetwatch_resets_total\{/m);
+  assert.doesNotMatch(om.body, /_total_total/);
+});
