@@ -7,12 +7,9 @@ import { stats } from '../agent/stats';
 import type { Config } from '../agent/config';
 import type { ResetEvent } from '../agent/types';
 import { VERSION } from './otel-version';
+import { BUCKETS } from './prometheus';
 
 export const OTHER = '_other';
-
-const BYTES = [0, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
-const AGE_S = [0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600];
-const IDLE_S = [0.01, 0.1, 0.5, 1, 2, 4, 5, 10, 15, 30, 60, 120, 300];
 
 export interface Instruments {
   resets: Counter;
@@ -20,6 +17,7 @@ export interface Instruments {
   sent: Histogram;
   age: Histogram;
   idle: Histogram;
+  folded: Counter;
 }
 
 const byProvider = new WeakMap<object, Instruments>();
@@ -41,19 +39,22 @@ function create(meter: Meter): Instruments {
     }),
     received: meter.createHistogram('resetwatch.reset.received.size', {
       unit: 'By', description: 'Bytes the connection had received when it was reset.',
-      advice: { explicitBucketBoundaries: BYTES },
+      advice: { explicitBucketBoundaries: BUCKETS.bytes },
     }),
     sent: meter.createHistogram('resetwatch.reset.sent.size', {
       unit: 'By', description: 'Bytes the connection had sent when it was reset.',
-      advice: { explicitBucketBoundaries: BYTES },
+      advice: { explicitBucketBoundaries: BUCKETS.bytes },
     }),
     age: meter.createHistogram('resetwatch.reset.connection.duration', {
       unit: 's', description: 'Age of the connection when it was reset.',
-      advice: { explicitBucketBoundaries: AGE_S },
+      advice: { explicitBucketBoundaries: BUCKETS.age },
     }),
     idle: meter.createHistogram('resetwatch.reset.idle_before_reuse', {
       unit: 's', description: 'How long a reused keep-alive socket sat idle before the request that met the reset.',
-      advice: { explicitBucketBoundaries: IDLE_S },
+      advice: { explicitBucketBoundaries: BUCKETS.idle },
+    }),
+    folded: meter.createCounter('resetwatch.peers.folded', {
+      unit: '{reset}', description: 'Resets whose peer attributes were folded into "_other" because RESETWATCH_MAX_PEERS distinct peers were already in use.',
     }),
   };
   const connections = meter.createObservableCounter('resetwatch.connections', {
@@ -101,10 +102,16 @@ export function record(inst: Instruments, e: ResetEvent, config: Config, peers: 
         if (e.serverPort !== undefined) attrs['server.port'] = e.serverPort;
       } else {
         attrs['server.address'] = OTHER;
+        inst.folded.add(1);
       }
     }
   } else if (config.serverPeers && e.peerAddress !== undefined) {
-    attrs['client.address'] = peers.admit(e.peerAddress) ? e.peerAddress : OTHER;
+    if (peers.admit(e.peerAddress)) {
+      attrs['client.address'] = e.peerAddress;
+    } else {
+      attrs['client.address'] = OTHER;
+      inst.folded.add(1);
+    }
   }
   inst.resets.add(1, attrs);
   inst.received.record(e.bytesReceived, base);

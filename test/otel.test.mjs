@@ -287,3 +287,23 @@ test('RESETWATCH_ROOT_SPANS=false: no span for a reset outside any trace; metric
     await rx.close();
   }
 });
+
+test('metric attributes stay bounded: peers beyond RESETWATCH_MAX_PEERS fold into _other and are counted', async () => {
+  const rx = await startReceiver();
+  try {
+    const r = await run(RESETS_APP, { FIXTURE_PHASES: 'connect,tls_handshake,established', RESETWATCH_MAX_PEERS: '1', OTEL_EXPORTER_OTLP_ENDPOINT: rx.url });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.marker('EVENTS').length, 3);
+    const points = rx.latest('resetwatch.resets');
+    const named = points.filter((p) => p.attributes['server.address'] === '127.0.0.1');
+    const other = points.filter((p) => p.attributes['server.address'] === '_other');
+    assert.equal(named.length, 1, 'one distinct peer kept');
+    assert.equal(other.reduce((n, p) => n + p.value, 0), 2);
+    assert.ok(other.every((p) => !('server.port' in p.attributes)));
+    assert.equal(rx.latest('resetwatch.peers.folded')[0].value, 2);
+    // Spans keep the real peer: only metric attributes are bounded.
+    assert.equal(new Set(rx.spans.map((s) => s.attributes['server.port'])).size, 3);
+  } finally {
+    await rx.close();
+  }
+});
