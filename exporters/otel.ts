@@ -64,8 +64,12 @@ export function annotateParent(event: ResetEvent): void {
 
 export const otelExporter: Exporter = {
   name: 'otel',
-  start({ config }) {
+  start({ config, isMainThread }) {
     const plan: ExportPlan = exportPlan();
+    // A worker thread's private metrics would repeat the main thread's series under the same
+    // resource: only spans leave worker threads through our own providers (an app that registers
+    // a MeterProvider in the worker still gets that worker's resets).
+    if (!isMainThread) delete plan.metrics;
     const wantsPrivate = plan.traces !== undefined || plan.metrics !== undefined;
     let priv: PrivateProviders | undefined;
     const privateProviders = (): PrivateProviders | undefined => {
