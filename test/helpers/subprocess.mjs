@@ -1,0 +1,122 @@
+// Runs fixture apps in real `node` subprocesses (always process.execPath, cwd = the repository so
+// `--require resetwatch` resolves the package itself), with and without the agent, each bounded
+// by a timeout and killed when it runs over.
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const FIXTURES = path.join(ROOT, 'test/fixtures');
+export const AGENT = ['--require', 'resetwatch'];
+
+/** Path of a fixture app (`test/fixtures/<name>`). */
+export const fixture = (name) => path.join(FIXTURES, name);
+
+/**
+ * The environment for a subprocess: this process's, without anything that would load or configure
+ * the agent (NODE_OPTIONS, RESETWATCH_*) or make node:test treat the child as a sub-test; then
+ * `env`. The metrics port is `off` unless the test asks for one (parallel tests would collide on
+ * the default port).
+ */
+export function cleanEnv(env = {}) {
+  const out = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (k === 'NODE_OPTIONS' || k === 'NODE_TEST_CONTEXT' || k.startsWith('RESETWATCH_')) continue;
+    out[k] = v;
+  }
+  out.RESETWATCH_PORT = 'off';
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined) delete out[k];
+    else out[k] = v;
+  }
+  return out;
+}
+
+/**
+ * Spawns `node ...args` and resolves when it exits: { code, signal, stdout, stderr, ms, timedOut }.
+ * `ms` is wall-clock time from spawn to exit. `onStdout(text, child)` sees stdout as it arrives
+ * (e.g. to send a signal once the app says it is ready).
+ */
+export function runNode(args, { env = {}, timeout = 20000, onStdout, cwd = ROOT } = {}) {
+  return new Promise((resolve, reject) => {
+    const start = process.hrtime.bigint();
+    const child = spawn(process.execPath, args, { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeout);
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stdout.on('data', (d) => { stdout += d; if (onStdout) onStdout(stdout, child); });
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('error', (err) => { clearTimeout(timer); reject(err); });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      resolve({ code, signal, stdout, stderr, ms, timedOut });
+    });
+  });
+}
+
+/** Runs the same app without and with the agent (`agentArgs` go before the app's own args). */
+export async function withAndWithout(args, { agentArgs = AGENT, env = {}, agentEnv = {}, ...opts } = {}) {
+  const plain = await runNode(args, { env, ...opts });
+  const agent = await runNode([...agentArgs, ...args], { env: { ...env, ...agentEnv }, ...opts });
+  return { plain, agent };
+}
+
+/** The agent's reset log lines (pino JSON, name "resetwatch") in a stream's text, parsed. */
+export function resetLines(text) {
+  const out = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const o = JSON.parse(line);
+      if (o && o.name === 'resetwatch') out.push(o);
+    } catch { /* not ours */ }
+  }
+  return out;
+}
+
+/** The agent's own one-line messages ("resetwatch: …"). */
+export function diagLines(text) {
+  return text.split('\n').filter((l) => l.startsWith('resetwatch: '));
+}
+
+/** A stream's text without anything the agent wrote: what the app and Node wrote. */
+export function withoutAgentLines(text) {
+  return text.split('\n').filter((l) => !l.startsWith('resetwatch: ') && resetLines(l).length === 0).join('\n');
+}
+
+export function median(values) {
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Describes a run for assertion messages. */
+export function describeRun(r) {
+  return `exit ${r.code} signal ${r.signal}${r.timedOut ? ' (timed out)' : ''}\n--- stdout\n${r.stdout}--- stderr\n${r.stderr}`;
+}
+
+/**
+ * Every guard() site in the agent and its exporters (read from the sources, so new hooks are
+ * covered without editing the tests), except enable/start/stop/disable: with those failing nothing
+ * would be installed at all, and there would be no hook body left to fail.
+ */
+export function faultSites() {
+  const sites = new Set();
+  const walk = (dir) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(p);
+      else if (entry.name.endsWith('.ts')) {
+        for (const m of readFileSync(p, 'utf8').matchAll(/guard\(\s*'([^']+)'/g)) sites.add(m[1]);
+      }
+    }
+  };
+  walk(path.join(ROOT, 'agent'));
+  walk(path.join(ROOT, 'exporters'));
+  return [...sites].sort();
+}

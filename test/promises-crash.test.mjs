@@ -1,0 +1,57 @@
+// Promise 1 for crashes: an app with no 'error' listener where a reset lands still dies of it —
+// same exit code, same stdout, the same stderr from Node — and the agent has written that reset
+// out (one pino line on stderr, synchronously, before Node's crash report). Also with every hook
+// body made to throw (RESETWATCH_FAULT_INJECT).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { withAndWithout, runNode, fixture, resetLines, withoutAgentLines, describeRun, faultSites, AGENT } from './helpers/subprocess.mjs';
+
+const CASES = [
+  // mode, the reset line's expected fields, what Node says first
+  ['net-client', { 'error.type': 'ECONNRESET', 'resetwatch.direction': 'client', 'resetwatch.code': 'ECONNRESET', 'resetwatch.syscall': 'read' }, 'Error: read ECONNRESET'],
+  ['net-server', { 'error.type': 'ECONNRESET', 'resetwatch.direction': 'server', 'resetwatch.code': 'ECONNRESET', 'resetwatch.syscall': 'read' }, 'Error: read ECONNRESET'],
+  ['http-reset', { 'error.type': 'ECONNRESET', 'resetwatch.direction': 'client', 'resetwatch.code': 'ECONNRESET', 'resetwatch.phase': 'response', 'http.request.method': 'GET' }, 'Error: read ECONNRESET'],
+  // Node's "socket hang up" is a peer FIN, not an RST: error.type peer_closed, code ECONNRESET.
+  ['http-hangup', { 'error.type': 'peer_closed', 'resetwatch.direction': 'client', 'resetwatch.code': 'ECONNRESET', 'resetwatch.message': 'socket hang up', 'resetwatch.phase': 'response' }, 'Error: socket hang up'],
+];
+
+function assertSameCrash(plain, agent) {
+  assert.equal(plain.timedOut, false, describeRun(plain));
+  assert.equal(plain.code, 1, `the fixture must crash without the agent\n${describeRun(plain)}`);
+  assert.equal(agent.code, plain.code, `exit code\n${describeRun(agent)}`);
+  assert.equal(agent.signal, plain.signal);
+  assert.equal(agent.stdout, plain.stdout, 'stdout');
+  // Node's own crash report, line for line (stack, "Emitted 'error' event on … instance at:", props).
+  assert.equal(withoutAgentLines(agent.stderr), plain.stderr, 'stderr apart from the agent\'s lines');
+}
+
+for (const [mode, fields, firstError] of CASES) {
+  test(`an unhandled reset still crashes the app, and is logged first: ${mode}`, async () => {
+    const { plain, agent } = await withAndWithout([fixture('app-crash.cjs'), mode]);
+    assertSameCrash(plain, agent);
+    assert.match(plain.stderr, new RegExp(`^${firstError.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
+
+    const lines = resetLines(agent.stderr);
+    assert.equal(lines.length, 1, `exactly one reset line\n${agent.stderr}`);
+    const [line] = lines;
+    assert.equal(line['resetwatch.fatal'], true, 'marked fatal');
+    for (const [k, v] of Object.entries(fields)) assert.equal(line[k], v, k);
+    assert.equal(line.level, 40);
+    assert.equal(line.pid > 0, true);
+    // Written before Node's report: the JSON line precedes the first line Node prints.
+    const stderrLines = agent.stderr.split('\n');
+    const jsonAt = stderrLines.findIndex((l) => l.startsWith('{'));
+    const nodeAt = stderrLines.findIndex((l) => l === plain.stderr.split('\n')[0]);
+    assert.ok(jsonAt !== -1 && nodeAt !== -1 && jsonAt < nodeAt, `reset line before the crash report\n${agent.stderr}`);
+  });
+}
+
+test('crashes stay identical when every agent hook body throws', async () => {
+  const sites = faultSites().join(',');
+  for (const [mode] of CASES) {
+    const plain = await runNode([fixture('app-crash.cjs'), mode]);
+    const agent = await runNode([...AGENT, fixture('app-crash.cjs'), mode], { env: { RESETWATCH_FAULT_INJECT: sites } });
+    assertSameCrash(plain, agent);
+    assert.equal(resetLines(agent.stderr).length, 0, 'no hook ran, so nothing to log');
+  }
+});
