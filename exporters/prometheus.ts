@@ -13,13 +13,12 @@ import * as path from 'node:path';
 import { onReset } from '../agent/bus';
 import { stats } from '../agent/stats';
 import { diag } from '../agent/diag';
-import { guard } from '../agent/guard';
 import { DIRECTIONS, type ResetEvent } from '../agent/types';
 import type { Config } from '../agent/config';
 import { Recent, toRecord, type ResetRecord } from './recent';
 import { startMetricsServer } from './metrics-server';
 import { isClusterWorker, answerPrimary, collectCluster, type Snapshot } from './cluster';
-import { forwardToMainThread, receiveFromThreads, type Sample } from './prometheus-threads';
+import { forwardToMainThread, receiveFromThreads, threadCounts, type Sample } from './prometheus-threads';
 import { render, foldPeers, withTotalNames, OTHER_PEER } from './prometheus-render';
 import type { Exporter } from './types';
 
@@ -63,8 +62,9 @@ new Counter({
   collect() {
     this.reset();
     for (const direction of DIRECTIONS) {
-      this.inc({ direction, tls: 'true' }, stats.connections[direction].tls);
-      this.inc({ direction, tls: 'false' }, stats.connections[direction].plain);
+      const threads = threadCounts.connections[direction];
+      this.inc({ direction, tls: 'true' }, stats.connections[direction].tls + threads.tls);
+      this.inc({ direction, tls: 'false' }, stats.connections[direction].plain + threads.plain);
     }
   },
 });
@@ -90,7 +90,7 @@ new Counter({
   registers: [registry],
   collect() {
     this.reset();
-    this.inc(stats.agentErrors);
+    this.inc(stats.agentErrors + threadCounts.agentErrors);
   },
 });
 
@@ -101,7 +101,9 @@ new Counter({
   registers: [registry],
   collect() {
     this.reset();
-    for (const name of exporterNames()) this.inc({ exporter: name }, stats.dropped[name] ?? 0);
+    for (const name of exporterNames()) {
+      this.inc({ exporter: name }, (stats.dropped[name] ?? 0) + (threadCounts.dropped[name] ?? 0));
+    }
   },
 });
 
@@ -235,7 +237,7 @@ export const prometheusExporter: Exporter = {
     }
     const stops: (() => void)[] = [];
     stops.push(onReset((e) => record(toSample(e), recent.capacity > 0 ? toRecord(e) : undefined)));
-    stops.push(receiveFromThreads((m) => guard('prometheus.thread', record, m.sample, m.record)));
+    stops.push(receiveFromThreads((m) => record(m.sample!, m.record)));
     if (isClusterWorker()) {
       stops.push(answerPrimary(localSnapshot));
     } else if (config.port !== 'off') {
@@ -265,7 +267,7 @@ function packageVersion(): string {
 
 /** Every registered exporter's name, so each has a dropped-events series (0 until it drops). */
 function exporterNames(): string[] {
-  const names = new Set<string>(Object.keys(stats.dropped));
+  const names = new Set<string>([...Object.keys(stats.dropped), ...Object.keys(threadCounts.dropped)]);
   try {
     // Read at collect time: exporters/index.ts imports this module.
     const { exporters } = require('./index') as typeof import('./index');

@@ -83,6 +83,8 @@ test('worker threads forward their resets to the main thread; a forked child get
   const samples = parseExposition((await rawRequest(port)).body);
   // Main thread 1 + worker thread 3; the forked child is a process of its own (its resets are its own).
   assert.equal(sumOf(samples, 'resetwatch_resets_total', { direction: 'client', phase: 'connect' }), 4);
+  // The worker thread's connections count too (they travel with its resets): 1 + 3 dialled.
+  assert.equal(sumOf(samples, 'resetwatch_connections_total', { direction: 'client' }), 4);
   const events = JSON.parse((await rawRequest(port, { path: '/resets' })).body);
   assert.equal(events.length, 4);
   assert.equal(events.filter((e) => typeof e.thread_id === 'number' && e.thread_id > 0).length, 3);
