@@ -1,0 +1,114 @@
+// Promise 1 for the host's objects: with the agent, no 'error' listener, signal handler or own
+// `emit` appears anywhere; every networking export and prototype method keeps its name, length
+// and descriptor; instanceof and subclassing work; signals end the app as before.
+// The fixture (app-shape.cjs) reports all of it as JSON; the tests compare the two runs.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { withAndWithout, runNode, fixture, describeRun, AGENT } from './helpers/subprocess.mjs';
+
+async function shapes(env = {}) {
+  const { plain, agent } = await withAndWithout([fixture('app-shape.cjs')], { agentEnv: env });
+  for (const r of [plain, agent]) assert.equal(r.code, 0, describeRun(r));
+  return { plain: JSON.parse(plain.stdout), agent: JSON.parse(agent.stdout), agentRun: agent };
+}
+
+/** The function report without the count of symbol-keyed properties (the agent marks its wrappers). */
+function withoutSymbols(functions) {
+  return JSON.parse(JSON.stringify(functions, (k, v) => (k === 'symbols' ? undefined : v)));
+}
+
+let cached;
+// With the metrics endpoint on (a free port), as in production.
+const both = () => (cached ??= shapes({ RESETWATCH_PORT: '0' }));
+
+test('every net/tls/http/https/http2 export and prototype method keeps its name, length and descriptor', async () => {
+  const { plain, agent } = await both();
+  assert.ok(Object.keys(plain.functions['net.Socket.prototype']).includes('connect'));
+  assert.ok(Object.keys(plain.functions['tls.TLSSocket.prototype']).length > 10);
+  assert.deepEqual(withoutSymbols(agent.functions), withoutSymbols(plain.functions));
+});
+
+test('no emit is wrapped: every emitter uses EventEmitter.prototype.emit and has no own emit', async () => {
+  const { plain, agent } = await both();
+  assert.deepEqual(agent.emit, plain.emit);
+  for (const [label, e] of Object.entries(agent.emit)) {
+    if (label === 'prototypes') {
+      for (const [k, v] of Object.entries(e)) assert.ok(v === true || v === null, `${k}.prototype.emit is EventEmitter's`);
+    } else {
+      assert.deepEqual(e, { own: false, shared: true }, label);
+    }
+  }
+});
+
+test('no error listener is added: listener counts are the same but for one close and one errorMonitor listener', async () => {
+  const { plain, agent } = await both();
+  assert.deepEqual(Object.keys(agent.listeners).sort(), Object.keys(plain.listeners).sort());
+  const monitor = 'Symbol(events.errorMonitor)';
+  let watched = 0;
+  for (const [label, counts] of Object.entries(plain.listeners)) {
+    const got = { ...agent.listeners[label] };
+    const want = { ...counts };
+    assert.equal(got.error ?? 0, want.error ?? 0, `${label}: 'error' listeners`);
+    const extraClose = (got.close ?? 0) - (want.close ?? 0);
+    const extraMonitor = (got[monitor] ?? 0) - (want[monitor] ?? 0);
+    assert.ok(extraClose === 0 || extraClose === 1, `${label}: ${extraClose} extra close listeners`);
+    assert.ok(extraMonitor === extraClose, `${label}: ${extraMonitor} errorMonitor listeners for ${extraClose} close listeners`);
+    watched += extraMonitor;
+    for (const o of [got, want]) { delete o.close; delete o[monitor]; }
+    assert.deepEqual(got, want, `${label}: other listeners`);
+  }
+  // The sockets are watched (so the comparison above compared something): net, tls, http, https.
+  for (const label of ['net.client', 'net.accepted', 'net.subclass', 'net.bare', 'tls.client', 'tls.accepted',
+    'http.clientSocket0', 'http.serverSocket', 'https.clientSocket', 'https.serverSocket']) {
+    assert.equal(agent.listeners[label][monitor], 1, `${label} is watched`);
+  }
+  assert.ok(watched >= 10);
+});
+
+test('no signal or process handler is added (only pino\'s exit-time flush)', async () => {
+  const { plain, agent } = await both();
+  for (const when of ['atStart', 'atEnd']) {
+    const p = { ...plain.process[when] };
+    const a = { ...agent.process[when] };
+    // pino registers one 'exit' listener (on-exit-leak-free) to flush its buffered log lines when
+    // the process exits; an 'exit' listener cannot change whether or when the process exits.
+    assert.ok(a.exit - p.exit === 0 || a.exit - p.exit === 1, `${when}: exit listeners ${p.exit} -> ${a.exit}`);
+    for (const o of [p, a]) { delete o.exit; o.eventNames = o.eventNames.filter((n) => n !== 'exit'); }
+    assert.deepEqual(a, p, when);
+    assert.equal(a.SIGTERM, 0);
+    assert.equal(a.SIGINT, 0);
+    assert.equal(a.beforeExit, 0);
+    assert.equal(a.uncaughtException, 0);
+  }
+});
+
+test('instanceof and subclasses of net.Socket, tls.TLSSocket work as before', async () => {
+  const { plain, agent } = await both();
+  assert.deepEqual(agent.classes, plain.classes);
+  assert.deepEqual(agent.classes.subclass, [true, true, true, 'MySocket', true]);
+  assert.deepEqual(agent.classes.fetch, [200, 'ok']);
+});
+
+test('RESETWATCH_DISABLED=1: nothing is hooked, everything is exactly as without the agent', async () => {
+  const { plain, agent, agentRun } = await shapes({ RESETWATCH_DISABLED: '1' });
+  assert.deepEqual(agent, plain);
+  assert.equal(agentRun.stderr, '');
+  for (const hooked of Object.values(agent.hooked)) assert.equal(hooked, false);
+  // And the enabled agent does hook (so this comparison is not vacuous).
+  const enabled = (await both()).agent;
+  assert.equal(enabled.hooked['net.server.socket'], true);
+  assert.equal(enabled.functions['net.Socket.prototype'].connect.symbols, 1);
+  assert.equal(agent.functions['net.Socket.prototype'].connect.symbols, 0);
+});
+
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
+  test(`a ${signal}'d app dies of ${signal} as before`, async () => {
+    const opts = { onStdout: (out, child) => { if (out.includes('ready') && !child.signalled) { child.signalled = true; child.kill(signal); } } };
+    const plain = await runNode([fixture('app-signal.cjs')], opts);
+    const agent = await runNode([...AGENT, fixture('app-signal.cjs')], { ...opts, env: { RESETWATCH_PORT: '0' } });
+    assert.equal(plain.signal, signal, describeRun(plain));
+    assert.equal(agent.signal, plain.signal, describeRun(agent));
+    assert.equal(agent.code, plain.code);
+    assert.equal(agent.stdout, plain.stdout);
+  });
+}
