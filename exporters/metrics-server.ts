@@ -72,7 +72,7 @@ export function startMetricsServer(config: Config, handlers: Handlers): () => vo
     });
   });
   server.on('error', (err: Error & { code?: string }) => {
-    const where = `${config.host}:${config.port}`;
+    const where = `${config.host.includes(':') && !config.host.startsWith('[') ? `[${config.host}]` : config.host}:${config.port}`;
     if (err.code === 'EADDRINUSE') {
       diag('warn', `metrics endpoint not started: ${where} is already in use (another process, or a child that inherited NODE_OPTIONS); the app runs on. Set RESETWATCH_PORT to a free port, 0 (any free port) or off.`);
     } else {
