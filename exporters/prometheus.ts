@@ -19,7 +19,7 @@ import { Recent, toRecord, type ResetRecord } from './recent';
 import { startMetricsServer } from './metrics-server';
 import { isClusterWorker, answerPrimary, collectCluster, type Snapshot } from './cluster';
 import { forwardToMainThread, receiveFromThreads, threadCounts, type Sample } from './prometheus-threads';
-import { render, foldPeers, withTotalNames, OTHER_PEER } from './prometheus-render';
+import { render, withTotalNames, OTHER_PEER } from './prometheus-render';
 import type { Exporter } from './types';
 
 /** resetwatch's own registry, for apps that serve their own /metrics. The default registry is never touched. */
@@ -278,4 +278,3 @@ function exporterNames(): string[] {
   return [...names].sort();
 }
 
-export { foldPeers };
