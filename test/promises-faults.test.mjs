@@ -1,0 +1,76 @@
+// Promise 2, never throw into the app: a fixture that goes through every hooked path (net, TLS,
+// http, https, http2, fetch, Unix sockets, resets of each kind) prints the same lines and exits with
+// the same code with the agent, with every hook body throwing on entry (RESETWATCH_FAULT_INJECT),
+// and with an onReset subscriber that throws. Unix-domain sockets are ignored, never an error.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { runNode, fixture, resetLines, diagLines, describeRun, faultSites, AGENT } from './helpers/subprocess.mjs';
+
+const APP = fixture('app-everything.cjs');
+let baseline;
+const plain = async () => (baseline ??= await runNode([APP]));
+
+function assertSameRun(got, want) {
+  assert.equal(got.timedOut, false, describeRun(got));
+  assert.equal(got.code, want.code, describeRun(got));
+  assert.equal(got.signal, want.signal);
+  assert.equal(got.stdout, want.stdout);
+}
+
+test('the fixture app runs the same with the agent, and the agent sees its resets', async () => {
+  const want = await plain();
+  assert.equal(want.code, 7, describeRun(want));
+  assert.equal(want.stderr, '');
+  assert.match(want.stdout, /^unix echo and EPIPE unix EPIPE$/m, 'the Unix socket really failed');
+  const got = await runNode([...AGENT, APP]);
+  assertSameRun(got, want);
+  const lines = resetLines(got.stderr);
+  assert.ok(lines.length >= 8, `resets were logged\n${got.stderr}`);
+  // Unix-domain sockets are not TCP: never an event, never an error.
+  for (const l of lines) assert.equal(l['network.transport'], 'tcp');
+  assert.equal(lines.filter((l) => l['resetwatch.code'] === 'EPIPE').length, 0, 'the Unix EPIPE is ignored');
+  assert.deepEqual(diagLines(got.stderr), []);
+});
+
+test('every hook body throwing on entry changes nothing for the app', async () => {
+  const want = await plain();
+  const sites = faultSites();
+  for (const needed of ['client.connect', 'server.accept', 'tls.init', 'socket.error', 'socket.close', 'socket.destroy',
+    'http.client.start', 'http.server.start', 'undici.create', 'subscriber']) {
+    assert.ok(sites.includes(needed), `fault site ${needed} found in the sources`);
+  }
+  const got = await runNode([...AGENT, APP], { env: { RESETWATCH_FAULT_INJECT: sites.join(',') } });
+  assertSameRun(got, want);
+  assert.equal(resetLines(got.stderr).length, 0, 'no hook body ran to the end');
+  // Each failing site is reported once ("internal error in <site>"), bounded.
+  const diags = diagLines(got.stderr);
+  assert.ok(diags.some((l) => /internal error in client\.connect .*injected fault/.test(l)), got.stderr);
+  assert.equal(new Set(diags).size, diags.length, 'each site reported once');
+  assert.ok(diags.length <= 50);
+});
+
+test('RESETWATCH_FAULT_INJECT=all (nothing even installs) changes nothing for the app', async () => {
+  const want = await plain();
+  const got = await runNode([...AGENT, APP], { env: { RESETWATCH_FAULT_INJECT: 'all' } });
+  assertSameRun(got, want);
+  assert.equal(resetLines(got.stderr).length, 0);
+});
+
+test('a throwing onReset subscriber never reaches the app, and the log line still goes out', async () => {
+  const want = await plain();
+  const got = await runNode([...AGENT, '--require', fixture('app-throwing-subscriber.cjs'), APP]);
+  assertSameRun(got, want);
+  assert.ok(resetLines(got.stderr).length >= 8, got.stderr);
+  const diags = diagLines(got.stderr);
+  assert.equal(diags.length, 1, got.stderr);
+  assert.match(diags[0], /internal error in subscriber \(the app is unaffected\): subscriber exploded/);
+});
+
+test('a throwing subscriber does not change a crash either', async () => {
+  const args = [fixture('app-crash.cjs'), 'net-client'];
+  const want = await runNode(args);
+  const got = await runNode([...AGENT, '--require', fixture('app-throwing-subscriber.cjs'), ...args]);
+  assert.equal(got.code, want.code);
+  assert.equal(got.stdout, want.stdout);
+  assert.equal(resetLines(got.stderr).length, 1, got.stderr);
+});
