@@ -47,7 +47,8 @@ export function logFields(event: ResetEvent): Record<string, unknown> {
 export const logExporter: Exporter = {
   name: 'log',
   start({ config }) {
-    if (config.log === 'off' || config.logLevel === 'off') return;
+    // Reset lines are `warn`: a level above it means no lines (and nothing to rate-limit).
+    if (config.log === 'off' || config.logLevel === 'off' || config.logLevel === 'error') return;
     const writer = openWriter(config.log);
     if (writer === undefined) return;
     let fatalLine = false;

@@ -42,7 +42,7 @@ test('default: one warn line per reset on stderr, with the span attribute names'
   assert.deepEqual(stats(r).dropped, {});
 });
 
-test('RESETWATCH_LOG=stdout, a file path (directories created), off', async () => {
+test('RESETWATCH_LOG=stdout, a file path (directories created), off; RESETWATCH_LOG_LEVEL=error', async () => {
   const out = await run(APP, { RESETS: '2', RESETWATCH_LOG: 'stdout' });
   assert.equal(resetLines(out.stdout).length, 2);
   assert.equal(out.stderr, '');
@@ -69,6 +69,10 @@ test('RESETWATCH_LOG=stdout, a file path (directories created), off', async () =
   const off = await run(APP, { RESETS: '2', RESETWATCH_LOG: 'off' });
   assert.equal(off.stderr, '');
   assert.equal(resetLines(off.stdout).length, 0);
+
+  const quiet = await run(APP, { RESETS: '2', RESETWATCH_LOG: 'stderr', RESETWATCH_LOG_LEVEL: 'error', RESETWATCH_LOG_RATE: '1' });
+  assert.equal(quiet.stderr, '', 'RESETWATCH_LOG_LEVEL=error: no warn lines, no summary');
+  assert.deepEqual(stats(quiet).dropped, {}, 'nothing counted as suppressed');
 });
 
 test('rate limit: at most RESETWATCH_LOG_RATE lines per second, then a line counting the rest', async () => {
