@@ -91,6 +91,17 @@ test('rate limit: at most RESETWATCH_LOG_RATE lines per second, then a line coun
   assert.match(summary[0].msg, /^resetwatch: \d+ reset log lines suppressed by the rate limit \(RESETWATCH_LOG_RATE=5\/s\)$/);
 });
 
+test('the summary line is periodic: it comes 5 s after the first suppressed line, not only at exit', async () => {
+  const r = await run(APP, { RESETS: '30', CONCURRENCY: '10', RESETWATCH_LOG: 'stderr', RESETWATCH_LOG_RATE: '2', LINGER_MS: '5600' });
+  assert.equal(r.code, 0);
+  const lines = resetLines(r.stderr);
+  const summary = jsonLines(r.stderr).filter((l) => 'resetwatch.suppressed' in l);
+  assert.equal(summary.length, 1, r.stderr);
+  assert.equal(summary[0]['resetwatch.suppressed'], 30 - lines.length);
+  assert.ok(summary[0].time < r.marker('ENDING'), 'written while the app was still running');
+  assert.ok(summary[0].time - lines[lines.length - 1].time >= 4500, 'about 5 s after the burst');
+});
+
 test('the rate limiter: token bucket, bursts up to the rate, 0 means no limit', () => {
   const { RateLimiter } = require(path.join(ROOT, 'dist/exporters/log.js'));
   let now = 0;
