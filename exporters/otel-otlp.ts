@@ -37,38 +37,46 @@ interface HttpSettings {
   headers: () => Promise<Record<string, string>>;
   compression: 'gzip' | 'none';
   timeoutMillis: number;
+  agentFactory: (protocol: string) => http.Agent | Promise<http.Agent>;
 }
 
 export type Signal = 'TRACES' | 'METRICS';
 export type Protocol = 'http/protobuf' | 'http/json';
 
-/** Unref'd keep-alive agent whose sockets resetwatch does not watch. */
-class QuietAgent extends http.Agent {
-  constructor(private readonly secure: boolean) {
-    super({ keepAlive: true, maxSockets: MAX_INFLIGHT });
-  }
-  createConnection(options: net.NetConnectOpts & tls.ConnectionOptions, cb?: (err: Error | null, s: net.Socket) => void): net.Socket {
+/**
+ * A keep-alive agent whose sockets are unref'd and not watched by resetwatch. `tlsOptions` (ca,
+ * cert, key from OTEL_EXPORTER_OTLP_CERTIFICATE and friends) come from the stock configuration.
+ */
+function quietAgent(secure: boolean, tlsOptions: tls.ConnectionOptions): http.Agent {
+  const Base = secure ? https.Agent : http.Agent;
+  const agent = new Base({ keepAlive: true, maxSockets: MAX_INFLIGHT, ...(secure ? tlsOptions : {}) });
+  const internals = agent as unknown as {
+    createConnection(options: net.TcpNetConnectOpts & tls.ConnectionOptions): net.Socket;
+    reuseSocket(socket: net.Socket, req: http.ClientRequest): void;
+  };
+  internals.createConnection = (options) => {
     const raw = new net.Socket();
-    supersede(raw);
+    supersede(raw); // resetwatch's client hook skips it
     raw.unref();
-    raw.connect(options as net.TcpNetConnectOpts);
-    if (!this.secure) return raw;
-    const secure = tls.connect({ ...options, socket: raw });
-    secure.unref();
-    void cb;
-    return secure;
-  }
-  reuseSocket(socket: net.Socket, req: http.ClientRequest): void {
+    raw.connect({ host: options.host, port: options.port } as net.TcpNetConnectOpts);
+    if (!secure) return raw;
+    const secured = tls.connect({ ...options, socket: raw });
+    secured.unref();
+    return secured;
+  };
+  const reuse = Base.prototype as unknown as typeof internals;
+  internals.reuseSocket = (socket, req) => {
     // Node's agent ref()s a pooled socket when it is reused: undo that.
-    (http.Agent.prototype as unknown as { reuseSocket(s: net.Socket, r: http.ClientRequest): void }).reuseSocket.call(this, socket, req);
+    reuse.reuseSocket.call(agent, socket, req);
     socket.unref();
-  }
+  };
+  return agent;
 }
 
 export class OtlpSender {
   readonly url: string;
   private readonly settings: HttpSettings;
-  private readonly agent: QuietAgent;
+  private agent: http.Agent | undefined;
   private readonly inflight = new Set<Promise<void>>();
   private readonly requests = new Set<http.ClientRequest>();
   private failedOnce = false;
@@ -80,7 +88,18 @@ export class OtlpSender {
     this.settings = convertLegacyHttpOptions({}, signal, signal === 'TRACES' ? 'v1/traces' : 'v1/metrics',
       { 'Content-Type': contentType });
     this.url = this.settings.url;
-    this.agent = new QuietAgent(new URL(this.url).protocol === 'https:');
+  }
+
+  private async getAgent(): Promise<http.Agent> {
+    if (this.agent === undefined) {
+      const protocol = new URL(this.url).protocol;
+      // The stock agent carries the TLS settings read from the environment; we only take those.
+      const template = await this.settings.agentFactory(protocol);
+      const { ca, cert, key } = (template as { options?: tls.ConnectionOptions }).options ?? {};
+      template.destroy();
+      this.agent ??= quietAgent(protocol === 'https:', { ca, cert, key });
+    }
+    return this.agent;
   }
 
   /** Sends one request without waiting for it. `items` is what a drop loses (spans / points). */
@@ -103,7 +122,7 @@ export class OtlpSender {
   /** Abandons requests in flight (exit, stop). */
   abort(): void {
     for (const req of this.requests) req.destroy();
-    this.agent.destroy();
+    this.agent?.destroy();
   }
 
   private async post(body: Uint8Array, items: number): Promise<void> {
@@ -117,7 +136,7 @@ export class OtlpSender {
       }
       headers['Content-Length'] = String(payload.length);
       headers['User-Agent'] = 'resetwatch';
-      failure = await this.request(payload, headers);
+      failure = await this.request(payload, headers, await this.getAgent());
     } catch (err) {
       failure = err instanceof Error ? err.message : String(err);
     }
@@ -130,11 +149,11 @@ export class OtlpSender {
     }
   }
 
-  private request(payload: Uint8Array, headers: Record<string, string>): Promise<string | undefined> {
+  private request(payload: Uint8Array, headers: Record<string, string>, agent: http.Agent): Promise<string | undefined> {
     return new Promise((resolve) => {
       const url = new URL(this.url);
       const mod = url.protocol === 'https:' ? https : http;
-      const req = mod.request(url, { method: 'POST', headers, agent: this.agent });
+      const req = mod.request(url, { method: 'POST', headers, agent });
       this.requests.add(req);
       const timer = setTimeout(() => req.destroy(new Error(`no answer within ${this.settings.timeoutMillis} ms`)), this.settings.timeoutMillis);
       timer.unref();

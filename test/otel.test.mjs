@@ -307,3 +307,19 @@ test('metric attributes stay bounded: peers beyond RESETWATCH_MAX_PEERS fold int
     await rx.close();
   }
 });
+
+test("an https collector with its own CA (OTEL_EXPORTER_OTLP_CERTIFICATE); the agent's TLS connections are not watched", async () => {
+  const rx = await startReceiver({ tls: true });
+  try {
+    const r = await run(RESETS_APP, { FIXTURE_PHASES: 'connect,established', OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+      OTEL_EXPORTER_OTLP_CERTIFICATE: path.join(ROOT, 'test/fixtures/otel-tls/cert.pem') });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, '');
+    assert.equal(rx.spans.filter((s) => s.name === 'connection reset').length, 2);
+    assert.ok(rx.latest('resetwatch.resets').length > 0);
+    assert.equal(r.marker('STATS').connections.client.tls, 0, 'the export connection is not counted as the app\'s');
+    assert.ok(r.marker('CONNECTS_AT_EXIT').includes(rx.port));
+  } finally {
+    await rx.close();
+  }
+});

@@ -6,6 +6,8 @@
 // '503', 'reset' (RST on every request), 'hang' (never answers). Also `run()`: a fixture app under
 // `node --require resetwatch`, with its `NAME <json>` stdout markers parsed.
 import http from 'node:http';
+import https from 'node:https';
+import { readFileSync } from 'node:fs';
 import zlib from 'node:zlib';
 import { createRequire } from 'node:module';
 import { spawn } from 'node:child_process';
@@ -118,7 +120,8 @@ function normaliseMetrics(req) {
   return points;
 }
 
-export async function startReceiver({ behaviour = 'ok' } = {}) {
+/** `tls: true` serves HTTPS with test/fixtures/otel-tls (CN localhost); `rx.url` is then https://localhost:port. */
+export async function startReceiver({ behaviour = 'ok', tls = false } = {}) {
   const rx = {
     spans: [], metrics: [], requests: [], errors: [], sockets: new Set(), maxSockets: 0, connections: 0, behaviour,
     url: '', port: 0,
@@ -144,7 +147,7 @@ export async function startReceiver({ behaviour = 'ok' } = {}) {
       return new Promise((r) => server.close(() => r()));
     },
   };
-  const server = http.createServer((req, res) => {
+  const handler = (req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
@@ -173,8 +176,11 @@ export async function startReceiver({ behaviour = 'ok' } = {}) {
         res.writeHead(400).end(String(err));
       }
     });
-  });
-  server.on('connection', (s) => {
+  };
+  const server = tls
+    ? https.createServer({ key: readFileSync(path.join(ROOT, 'test/fixtures/otel-tls/key.pem')), cert: readFileSync(path.join(ROOT, 'test/fixtures/otel-tls/cert.pem')) }, handler)
+    : http.createServer(handler);
+  server.on(tls ? 'secureConnection' : 'connection', (s) => {
     rx.connections++;
     rx.sockets.add(s);
     rx.maxSockets = Math.max(rx.maxSockets, rx.sockets.size);
@@ -183,7 +189,7 @@ export async function startReceiver({ behaviour = 'ok' } = {}) {
   });
   await new Promise((resolve, reject) => { server.once('error', reject); server.listen(0, '127.0.0.1', resolve); });
   rx.port = server.address().port;
-  rx.url = `http://127.0.0.1:${rx.port}`;
+  rx.url = tls ? `https://localhost:${rx.port}` : `http://127.0.0.1:${rx.port}`;
   return rx;
 }
 
