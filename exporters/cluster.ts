@@ -11,7 +11,7 @@
 // the newest exemplar per series is kept (prom-client's aggregation drops exemplars), and a worker
 // that exited keeps its last answered counts in a "retired" sum, so the totals never go backwards.
 import type { Worker } from 'node:cluster';
-import { AggregatorRegistry } from 'prom-client';
+import { aggregatorRegistry } from './prometheus-client';
 import { guard, reportFailure } from '../agent/guard';
 import { mergeRecent, type ResetRecord } from './recent';
 import { foldPeers, labelKey, OTHER_PEER, RESETS, FOLDED, type MetricJSON } from './prometheus-render';
@@ -141,7 +141,7 @@ function ask(worker: Worker): Promise<boolean> {
 }
 
 async function combine(parts: Snapshot[], recentLimit: number): Promise<Snapshot> {
-  const reg = AggregatorRegistry.aggregate(parts.map((p) => p.metrics));
+  const reg = aggregatorRegistry().aggregate(parts.map((p) => p.metrics));
   return { metrics: (await reg.getMetricsAsJSON()) as MetricJSON[], recent: mergeRecent(parts.map((p) => p.recent), recentLimit) };
 }
 
@@ -163,7 +163,7 @@ async function sum(lists: MetricJSON[][], maxPeers: number): Promise<MetricJSON[
       }
     }
   }
-  const reg = AggregatorRegistry.aggregate(folded);
+  const reg = aggregatorRegistry().aggregate(folded);
   const out = (await reg.getMetricsAsJSON()) as MetricJSON[];
   let other = 0;
   for (const m of out) {

@@ -2,7 +2,8 @@
 // OpenMetrics, without touching the registry the app may share: prom-client's own OpenMetrics path
 // renames counters in place (resetwatch_resets_total → resetwatch_resets) and the content type is
 // per registry, so each scrape renders into a fresh, throwaway Registry of the asked-for type.
-import { Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
+import { Registry } from './prometheus-client';
 
 export type MetricJSON = MetricObjectWithValues<MetricValue<string>>;
 

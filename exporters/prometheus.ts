@@ -7,7 +7,7 @@
 //   the sum (exporters/cluster.ts);
 // - worker threads never bind: they forward each reset to their process's main thread, which
 //   records it as its own (exporters/prometheus-threads.ts).
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from './prometheus-client';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { onReset } from '../agent/bus';
