@@ -245,9 +245,11 @@ function run(args, env) {
   return new Promise((resolve) => {
     const child = spawn(NODE, args, { cwd: ROOT, env: { ...process.env, RESETWATCH_LOG: 'off', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
+    let stdout = '';
+    child.stdout.on('data', (d) => { stdout += d; });
     child.stderr.on('data', (d) => { stderr += d; });
     const killer = setTimeout(() => child.kill('SIGKILL'), 15000);
-    child.on('exit', (code, signal) => { clearTimeout(killer); resolve({ code, signal, stderr }); });
+    child.on('exit', (code, signal) => { clearTimeout(killer); resolve({ code, signal, stderr, stdout }); });
   });
 }
 
@@ -273,4 +275,22 @@ test("an app's own /metrics can take resetwatch's registry; the app's default re
   assert.match(om.body, /^# TYPE resetwatch_resets counter$/m);
   assert.match(om.body, /^resetwatch_resets_total\{/m);
   assert.doesNotMatch(om.body, /_total_total/);
+});
+
+test('agent.stop() closes the endpoint', async () => {
+  const script = `
+    const net = require('node:net');
+    const { agent } = require('resetwatch');
+    const { metricsAddress } = require('./dist/exporters/metrics-server.js');
+    const probe = (port) => new Promise((r) => { const c = net.connect(port, '127.0.0.1'); c.on('connect', () => { c.destroy(); r('open'); }); c.on('error', (e) => r(e.code)); });
+    setTimeout(async () => {
+      const { port } = metricsAddress();
+      const before = await probe(port);
+      agent.stop();
+      await new Promise((r) => setTimeout(r, 50));
+      console.log(JSON.stringify({ before, after: await probe(port) }));
+    }, 300);`;
+  const r = await run(['--require', 'resetwatch', '-e', script], { RESETWATCH_PORT: '0' });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), { before: 'open', after: 'ECONNREFUSED' });
 });
