@@ -36,6 +36,10 @@ const AGENT_REQUIRE = opts.agent ? path.join(AGENT_ROOT, 'dist', 'agent', 'index
  */
 const SCENARIOS = [
   {
+    id: 'background', title: '0. Background: app idle, outputs on (B scraped every second, OTLP export every 1–2 s)', kind: 'idle',
+    app: 'http-server.js', durationMs: Q ? 1000 : 4000,
+  },
+  {
     id: 'http-keepalive', title: '1. HTTP keep-alive, saturating (autocannon, 16 connections, pipelining 8)', kind: 'passive',
     app: 'http-server.js', opsKey: 'requests', op: 'request',
     load: (port) => ['http-keepalive.js', `--port=${port}`, `--duration=${Q ? 1 : 4}`, '--connections=16', '--pipelining=8'],
@@ -97,8 +101,11 @@ const receiver = http.createServer((req, res) => {
     if (req.url.startsWith('/v1/traces')) r.traces++;
     else if (req.url.startsWith('/v1/metrics')) r.metrics++;
     else r.other++;
-    res.writeHead(200, { 'content-type': req.headers['content-type'] || 'application/json', 'content-length': 2 });
-    res.end(req.headers['content-type'] === 'application/x-protobuf' ? '' : '{}');
+    // An empty ExportServiceResponse: zero bytes in protobuf, {} in JSON.
+    const proto = req.headers['content-type'] === 'application/x-protobuf';
+    const body = proto ? '' : '{}';
+    res.writeHead(200, { 'content-type': proto ? 'application/x-protobuf' : 'application/json', 'content-length': body.length });
+    res.end(body);
   });
 });
 
@@ -292,6 +299,12 @@ function startPeer(file, argv = [], ms = 60000) {
 async function measure(scenario, app, peer, profile) {
   const stopScrape = app.variant === 'B' ? startScraper(app.info.metricsPort) : () => {};
   try {
+    if (scenario.kind === 'idle') {
+      await app.call({ cmd: 'start', profile }, 'started');
+      await sleep(scenario.durationMs);
+      const res = await app.call({ cmd: 'stop' }, 'result');
+      return { variant: app.variant, ops: res.wallUs / 1e6, cpuUs: res.cpuUs, wallMs: res.wallUs / 1000, cpuMsPerS: res.cpuUs / res.wallUs * 1000, profile: res.profile };
+    }
     if (scenario.kind === 'active') {
       const res = await app.call({ cmd: 'run', profile, ...scenario.params(peer.port) }, 'result');
       return record(scenario, app, res, null);
@@ -317,6 +330,7 @@ function record(scenario, app, res, load) {
     counters: res.counters,
     rss: res.rss,
     rate: load ? load.rate : ops / (res.wallUs / 1e6),
+    appRate: ops / (res.wallUs / 1e6),
     cpuPerOp: ops > 0 ? res.cpuUs / ops : NaN,
   };
   if (load) r.load = load;
@@ -382,6 +396,7 @@ function stats(values) {
 }
 
 function metricsFor(scenario) {
+  if (scenario.kind === 'idle') return [{ key: 'cpuMsPerS', label: 'app CPU ms/s', added: true }];
   if (scenario.kind === 'memory') {
     return [
       { key: 'rssPerSocket', label: 'RSS bytes/socket', added: true },
@@ -392,6 +407,7 @@ function metricsFor(scenario) {
     { key: 'rate', label: scenario.kind === 'active' ? `${scenario.op}s/s (app wall)` : `${scenario.op}s/s`, ratio: true },
     { key: 'cpuPerOp', label: `app CPU µs/${scenario.op}`, ratio: true, added: true },
   ];
+  if (background) m.push({ key: 'cpuPerOpNet', label: `app CPU µs/${scenario.op} net of background`, added: true });
   if (scenario.eld) {
     m.push({ key: 'attemptRate', label: 'attempts/s' });
     m.push({ key: 'eldP99', label: 'event-loop delay p99 ms', ratio: true });
@@ -399,7 +415,23 @@ function metricsFor(scenario) {
   return m;
 }
 
+/**
+ * Per-operation CPU net of the variant's fixed background cost (scenario 0, median ms/s beyond
+ * A's): what one more operation costs, apart from scrapes and periodic exports.
+ */
+let background = null;
+function addNet(scenario, rounds) {
+  if (!background || scenario.kind === 'idle' || scenario.kind === 'memory') return;
+  for (const r of rounds) {
+    for (const v of VARIANTS) {
+      const extraUsPerS = (background[v] - background.A) * 1000;
+      r[v].cpuPerOpNet = r[v].cpuPerOp - extraUsPerS / r[v].appRate;
+    }
+  }
+}
+
 function summarise(scenario, rounds) {
+  addNet(scenario, rounds);
   const out = {};
   for (const metric of metricsFor(scenario)) {
     const s = { label: metric.label };
@@ -451,6 +483,7 @@ function targets(results) {
     const b = get(id, 'cpuPerOp', 'B-A');
     const c = get(id, 'cpuPerOp', 'C-A');
     add(`${id}: added CPU µs/connection (B−A) ≤ 0.5`, b, (v) => v <= 0.5);
+    add(`${id}: added CPU µs/connection net of background (B−A) ≤ 0.5`, get(id, 'cpuPerOpNet', 'B-A'), (v) => v <= 0.5);
     add(`${id}: (C−A)/(B−A) added CPU ≥ 5`, b > 0 ? c / b : (c > 0 ? Infinity : NaN), (v) => v >= 5);
   }
   for (const id of ['reset-storm-1k', 'reset-storm-10k']) {
@@ -458,6 +491,8 @@ function targets(results) {
   }
   add('reset-storm-10k: event-loop delay p99 B/A ≤ 2', get('reset-storm-10k', 'eldP99', 'B/A'), (v) => v <= 2);
   add('idle sockets: added RSS bytes/socket (B−A) ≤ 200', get('idle-sockets', 'rssPerSocket', 'B-A'), (v) => v <= 200);
+  add('idle sockets: added heap bytes/socket (B−A) ≤ 200 (the part of RSS the agent allocates)', get('idle-sockets', 'heapPerSocket', 'B-A'), (v) => v <= 200);
+  add('background (informational): B−A app CPU ms/s, idle app, all outputs on', get('background', 'cpuMsPerS', 'B-A'), () => true);
   return t.filter((x) => x.value !== undefined);
 }
 
@@ -485,7 +520,8 @@ async function runScenario(scenario) {
       const r = {};
       for (const v of VARIANTS) r[v] = await measure(scenario, apps[v], peer);
       rounds.push(r);
-      console.log(`  round ${round + 1}: ` + VARIANTS.map((v) => `${v} ${fmt(r[v].rate)}/s ${fmt(r[v].cpuPerOp)} µs` + (r[v].eld ? ` p99 ${fmt(r[v].eldP99)} ms` : '')).join(', '));
+      console.log(`  round ${round + 1}: ` + VARIANTS.map((v) => (scenario.kind === 'idle' ? `${v} ${fmt(r[v].cpuMsPerS)} ms/s`
+        : `${v} ${fmt(r[v].rate)}/s ${fmt(r[v].cpuPerOp)} µs` + (r[v].eld ? ` p99 ${fmt(r[v].eldP99)} ms` : ''))).join(', '));
     }
     let profiles;
     if (opts.profile) {
@@ -507,9 +543,15 @@ async function runScenario(scenario) {
 
 function printProfile(scenario, profiles) {
   const p = profiles.B;
+  if (scenario.kind === 'idle') {
+    console.log(`  profile B: agent ${fmt(p.agentUsPerOp / 1000)} ms/s inclusive; by module: ` +
+      p.modules.slice(0, 5).map((m) => `${m.module} ${fmt(m.usPerOp / 1000)}`).join(', '));
+    return;
+  }
   console.log(`  profile B (${p.ops} ${scenario.op}s): agent ${fmt(p.agentUsPerOp)} µs/${scenario.op} inclusive, ` +
     `self ${fmt(p.agentSelfUsPerOp)}; GC ${fmt(p.gcUsPerOp)} µs/${scenario.op} (A: ${fmt(profiles.A.gcUsPerOp)}); ` +
     `C: OpenTelemetry self ${fmt(profiles.C.otelSelfUsPerOp)} µs/${scenario.op}`);
+  console.log('    by module: ' + p.modules.slice(0, 6).map((m) => `${m.module} ${fmt(m.usPerOp)}`).join(', '));
   for (const f of p.top.slice(0, 8)) console.log(`    ${fmt(f.usPerOp).padStart(7)} µs  ${f.frame}`);
 }
 
@@ -538,6 +580,10 @@ async function main() {
   for (const s of selected) {
     results[s.id] = await runScenario(s);
     printSummary(s, results[s.id].summary);
+    if (s.kind === 'idle') {
+      const sum = results[s.id].summary.cpuMsPerS;
+      background = { A: sum.A.median, B: sum.B.median, C: sum.C.median };
+    }
   }
   const logLines = fs.readdirSync(TMP).filter((f) => f.endsWith('.log'))
     .reduce((n, f) => n + fs.readFileSync(path.join(TMP, f), 'utf8').split('\n').filter(Boolean).length, 0);

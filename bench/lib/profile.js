@@ -37,11 +37,14 @@ function analyseProfile(file, ops, root) {
     return m ? `${m[1].replace(/\\/g, '/')}:${n.callFrame.functionName}` : '';
   };
 
+  // For an agent-owned sample: the agent module to blame, the outermost agent frame below the
+  // host's code (the hook or listener the host called), e.g. exporters/otel-metrics.js.
   const memo = new Map();
   function agentOwned(id) {
     if (memo.has(id)) return memo.get(id);
     const leaf = byId.get(id);
     let owned = false;
+    let module = '';
     for (let cur = id; cur !== undefined; cur = parent.get(cur)) {
       const n = byId.get(cur);
       if (isAgent(n)) {
@@ -49,8 +52,21 @@ function analyseProfile(file, ops, root) {
         break;
       }
     }
-    memo.set(id, owned);
-    return owned;
+    if (owned) {
+      // The module the time is spent for: the deepest agent frame that is an exporter, else the
+      // deepest agent frame (hooks, classification, bus).
+      for (let cur = id; cur !== undefined; cur = parent.get(cur)) {
+        const n = byId.get(cur);
+        if (!isAgent(n)) continue;
+        const m = /[/\\]dist[/\\]((agent|exporters)[/\\].+)$/.exec(n.callFrame.url.replace(/^file:\/\//, ''));
+        const mod = m ? m[1].replace(/\\/g, '/') : '?';
+        if (!module) module = mod;
+        if (mod.startsWith('exporters/') && !mod.startsWith('exporters/index')) { module = mod; break; }
+      }
+    }
+    const r = owned ? module : false;
+    memo.set(id, r);
+    return r;
   }
 
   // Sample i lasts timeDeltas[i + 1] (the delta recorded at the next sample).
@@ -61,13 +77,16 @@ function analyseProfile(file, ops, root) {
   let otelSelf = 0;
   let gc = 0;
   const top = new Map();
+  const modules = new Map();
   for (let i = 0; i < samples.length; i++) {
     const dt = i + 1 < timeDeltas.length ? timeDeltas[i + 1] : 0;
     const n = byId.get(samples[i]);
     total += dt;
     if (n.callFrame.functionName === '(garbage collector)') gc += dt;
     if (isOtel(n)) otelSelf += dt;
-    if (agentOwned(samples[i])) {
+    const mod = agentOwned(samples[i]);
+    if (mod) {
+      modules.set(mod, (modules.get(mod) || 0) + dt);
       agent += dt;
       if (isAgent(n)) agentSelf += dt;
       const k = short(n);
@@ -81,6 +100,7 @@ function analyseProfile(file, ops, root) {
     agentSelfUsPerOp: per(agentSelf),
     otelSelfUsPerOp: per(otelSelf),
     gcUsPerOp: per(gc),
+    modules: [...modules.entries()].sort((a, b) => b[1] - a[1]).map(([module, us]) => ({ module, usPerOp: per(us) })),
     top: [...top.entries()].sort((a, b) => b[1] - a[1]).slice(0, 15).map(([frame, us]) => ({ frame, usPerOp: per(us) })),
   };
 }
@@ -88,6 +108,7 @@ function analyseProfile(file, ops, root) {
 module.exports = { analyseProfile };
 
 if (require.main === module) {
-  const [file, ops] = process.argv.slice(2);
-  console.log(JSON.stringify(analyseProfile(file, Number(ops), path.resolve(__dirname, '..', '..')), null, 2));
+  // node bench/lib/profile.js FILE OPS [AGENT_ROOT]
+  const [file, ops, root] = process.argv.slice(2);
+  console.log(JSON.stringify(analyseProfile(file, Number(ops), path.resolve(root || path.join(__dirname, '..', '..'))), null, 2));
 }
