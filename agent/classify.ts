@@ -2,6 +2,7 @@
 // ResetEvent (phase, bytes, age, peer, request in flight, trace context, hint).
 import { performance } from 'node:perf_hooks';
 import { isIP } from 'node:net';
+import { constants as osConstants } from 'node:os';
 import type * as net from 'node:net';
 import { propagation, trace, defaultTextMapGetter, ROOT_CONTEXT, type Context, type TextMapPropagator } from '@opentelemetry/api';
 import type { SocketState, NodeSocketInternals, RequestMark, Snapshot } from './internal-types';
@@ -69,6 +70,20 @@ export function onSocketClose(socket: Sock, state: SocketState, hadError: boolea
     if (res.writableEnded) return;
     emit(socket, state, 'peer_closed', 'peer_closed', 'client closed before the response was sent', undefined, false);
   }
+}
+
+const ENOTCONN = -osConstants.errno.ENOTCONN;
+
+/**
+ * An idle pooled HTTP client socket destroyed without an error (hooks/destroy.ts): if the kernel
+ * says the connection is gone, the peer reset it and Node's pool guard swallowed the error.
+ */
+export function onIdleDestroy(socket: Sock, state: SocketState): void {
+  const handle = (socket as unknown as { _handle?: { getpeername?: (out: object) => number } | null })._handle;
+  if (typeof handle?.getpeername !== 'function' || socket.connecting) return;
+  if (handle.getpeername({}) !== ENOTCONN) return;
+  state.snapshot = { localAddress: socket.localAddress, localPort: socket.localPort };
+  emit(socket, state, 'ECONNRESET', 'ECONNRESET', 'read ECONNRESET', 'read', false);
 }
 
 /** Reads addresses while the handle is still open (called from the _destroy hook). */

@@ -1,19 +1,28 @@
-// Addresses: when a socket is destroyed Node closes its handle, after which remoteAddress and
-// localAddress are gone. Reading them for every socket would cost two syscalls per connection, so
-// we read them only for a watched socket destroyed with an error or with an HTTP request in
-// flight — the ones that may become reset events — just before the original _destroy runs.
+// Just before a watched socket's handle closes (the original _destroy), two things that cannot be
+// done afterwards:
+// - Addresses: remoteAddress and localAddress are gone once the handle closes. Reading them for
+//   every socket would cost syscalls per connection, so only for a socket destroyed with an error
+//   or with an HTTP request in flight — the ones that may become reset events.
+// - Idle pooled HTTP client sockets: newer Node versions (22.2x, 24, 26) guard free sockets in the
+//   http Agent's pool and destroy them on any read, an RST included, without an error. The kernel
+//   still knows: after an RST the connection is gone (getpeername fails with ENOTCONN), after a FIN
+//   or an app-initiated close it is not. One syscall, only for idle pooled sockets being destroyed.
 import * as net from 'node:net';
-import type { NodeSocketInternals } from '../internal-types';
+import type { NodeSocketInternals, SocketState } from '../internal-types';
 import { kState } from '../symbols';
 import { guard } from '../guard';
-import { snapshot } from '../classify';
+import { snapshot, onIdleDestroy } from '../classify';
 import { patch, unpatch } from './patch';
 
 export function enable(): void {
   patch(net.Socket.prototype, '_destroy', (original) => function _destroy(this: net.Socket & NodeSocketInternals, ...args: unknown[]) {
-    const state = (this as { [kState]?: import('../internal-types').SocketState | null })[kState];
-    if (state && !state.done && (args[0] != null || this._httpMessage != null || state.inflight !== undefined)) {
-      guard('socket.destroy', snapshot, this, state);
+    const state = (this as { [kState]?: SocketState | null })[kState];
+    if (state && !state.done) {
+      if (args[0] != null || this._httpMessage != null || state.inflight !== undefined) {
+        guard('socket.destroy', snapshot, this, state);
+      } else if (state.direction === 'client' && state.http) {
+        guard('socket.destroy', onIdleDestroy, this, state);
+      }
     }
     return original.apply(this, args);
   });
