@@ -81,6 +81,8 @@ const ENOTCONN = -osConstants.errno.ENOTCONN;
 export function onIdleDestroy(socket: Sock, state: SocketState): void {
   const handle = (socket as unknown as { _handle?: { getpeername?: (out: object) => number } | null })._handle;
   if (typeof handle?.getpeername !== 'function' || socket.connecting) return;
+  // A FIN already read (and answered: the connection may be fully closed by now) is orderly.
+  if (socket.readableEnded || (socket as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended) return;
   if (handle.getpeername({}) !== ENOTCONN) return;
   state.snapshot = { localAddress: socket.localAddress, localPort: socket.localPort };
   emit(socket, state, 'ECONNRESET', 'ECONNRESET', 'read ECONNRESET', 'read', false);
@@ -176,7 +178,7 @@ function buildEvent(socket: Sock, state: SocketState, errorType: ErrorType, code
     if (mark) event.request.ageMs = round(now - mark.start);
     event.reusedSocket = req.reusedSocket === true;
     if (mark) {
-      context = mark.context;
+      context = mark.context ?? context;
       if (event.reusedSocket && state.idleSince > 0) event.idleBeforeReuseMs = round(mark.start - state.idleSince);
     }
   } else if (state.direction === 'client' && state.inflight !== undefined) {
@@ -186,7 +188,7 @@ function buildEvent(socket: Sock, state: SocketState, errorType: ErrorType, code
     event.request = { method: req.method ?? 'GET', host: hostOf(req.origin) };
     if (mark) event.request.ageMs = round(now - mark.start);
     if (mark) {
-      context = mark.context;
+      context = mark.context ?? context;
       event.reusedSocket = mark.reused === true;
       if (mark.idleBeforeReuseMs !== undefined) event.idleBeforeReuseMs = mark.idleBeforeReuseMs;
     }

@@ -44,7 +44,8 @@ export interface Snapshot {
 /** Kept on a ClientRequest / undici request under kRequest. */
 export interface RequestMark {
   start: number;
-  context: Context;
+  /** The app's active OpenTelemetry context then (undefined: no context manager registered). */
+  context: Context | undefined;
   /** undici: the socket state it went out on, and whether that socket had served before. */
   state?: SocketState;
   reused?: boolean;

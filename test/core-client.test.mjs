@@ -304,6 +304,15 @@ test('an orderly close is never an event', async () => {
   await new Promise((r) => http.get({ port, host: '127.0.0.1', agent: false }, (res) => { res.resume(); res.on('end', r); }));
   const sock = net.connect(port, '127.0.0.1', () => sock.end());
   await new Promise((r) => sock.on('close', r));
+  // A pooled keep-alive socket the server closes for idleness (FIN) is orderly too.
+  const idleServer = http.createServer({ keepAliveTimeout: 100 }, (req, res) => res.end('ok'));
+  const idlePort = await listen(idleServer);
+  const pool = new http.Agent({ keepAlive: true });
+  await new Promise((r) => http.get({ port: idlePort, host: '127.0.0.1', agent: pool }, (res) => { res.resume(); res.on('end', r); }));
+  await delay(300);
+  assert.deepEqual(cap.events.filter(client(idlePort)), []);
+  pool.destroy();
+  await closeServer(idleServer);
   await closeServer(server);
   await delay(100);
   assert.deepEqual(cap.events.filter((e) => e.serverPort === port || e.localPort === port), []);

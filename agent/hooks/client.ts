@@ -4,7 +4,7 @@
 // The prototype is shared by CommonJS and ESM, so `import { connect } from 'node:net'` is covered.
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { context } from '@opentelemetry/api';
+import { activeContext } from '../trace-context';
 import { SocketState } from '../internal-types';
 import { guard } from '../guard';
 import { watch, stateOf } from './watch';
@@ -44,6 +44,6 @@ function onConnect(socket: net.Socket, args: unknown[]): void {
   }
   const state = new SocketState('client', performance.now(), (socket as { encrypted?: boolean }).encrypted === true,
     host ?? 'localhost', port);
-  state.context = context.active();
+  state.context = activeContext();
   watch(socket, state);
 }

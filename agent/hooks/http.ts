@@ -3,7 +3,7 @@
 // completes we note when the socket went idle. Per request, not per chunk.
 import * as dc from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
-import { context, ROOT_CONTEXT } from '@opentelemetry/api';
+import { activeContext } from '../trace-context';
 import type { RequestMark } from '../internal-types';
 import { kRequest } from '../symbols';
 import { guard } from '../guard';
@@ -29,7 +29,7 @@ export function disable(): void {
 }
 
 function clientStart({ request }: Msg): void {
-  const mark: RequestMark = { start: performance.now(), context: context.active() };
+  const mark: RequestMark = { start: performance.now(), context: activeContext() };
   request[kRequest] = mark;
 }
 
@@ -52,7 +52,7 @@ function clientError({ request, error }: Msg): void {
 }
 
 function serverStart({ request, socket }: Msg): void {
-  request[kRequest] = { start: performance.now(), context: ROOT_CONTEXT } satisfies RequestMark;
+  request[kRequest] = { start: performance.now(), context: undefined } satisfies RequestMark;
   const state = socket ? stateOf(socket) : undefined;
   if (state) state.http = true;
 }

@@ -3,7 +3,7 @@
 // socket with a request in flight makes that a reset (classify.ts).
 import * as dc from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
-import { context } from '@opentelemetry/api';
+import { activeContext } from '../trace-context';
 import type { RequestMark, SocketState } from '../internal-types';
 import { kRequest } from '../symbols';
 import { guard } from '../guard';
@@ -29,7 +29,7 @@ export function disable(): void {
 }
 
 function create({ request }: Msg): void {
-  request[kRequest] = { start: performance.now(), context: context.active() } satisfies RequestMark;
+  request[kRequest] = { start: performance.now(), context: activeContext() } satisfies RequestMark;
 }
 
 function sendHeaders({ request, socket }: Msg): void {
