@@ -1,31 +1,31 @@
 // HTTP/1 request boundaries from Node's own diagnostics channels: when a request starts we note
 // the time and the active OpenTelemetry context (the parent for a reset span); when an exchange
 // completes we note when the socket went idle. Per request, not per chunk.
-import * as dc from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
 import { activeContext } from '../trace-context';
 import type { RequestMark } from '../internal-types';
 import { kRequest } from '../symbols';
 import { guard } from '../guard';
 import { stateOf } from './watch';
+import { subscribeAll, unsubscribeAll, type Handlers } from './channels';
 import { onSocketClose } from '../classify';
 
 type Msg = { request: any; response?: any; socket?: any; error?: any };
 
-const handlers: Record<string, (m: Msg) => void> = {
-  'http.client.request.start': (m) => guard('http.client.start', clientStart, m),
-  'http.client.response.finish': (m) => guard('http.client.finish', clientFinish, m),
-  'http.client.request.error': (m) => guard('http.client.error', clientError, m),
-  'http.server.request.start': (m) => guard('http.server.start', serverStart, m),
-  'http.server.response.finish': (m) => guard('http.server.finish', serverFinish, m),
+const handlers: Handlers = {
+  'http.client.request.start': (m: Msg) => guard('http.client.start', clientStart, m),
+  'http.client.response.finish': (m: Msg) => guard('http.client.finish', clientFinish, m),
+  'http.client.request.error': (m: Msg) => guard('http.client.error', clientError, m),
+  'http.server.request.start': (m: Msg) => guard('http.server.start', serverStart, m),
+  'http.server.response.finish': (m: Msg) => guard('http.server.finish', serverFinish, m),
 };
 
 export function enable(): void {
-  for (const [name, fn] of Object.entries(handlers)) dc.subscribe(name, fn as (m: unknown) => void);
+  subscribeAll(handlers);
 }
 
 export function disable(): void {
-  for (const [name, fn] of Object.entries(handlers)) dc.unsubscribe(name, fn as (m: unknown) => void);
+  unsubscribeAll(handlers);
 }
 
 function clientStart({ request }: Msg): void {

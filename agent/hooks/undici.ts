@@ -1,31 +1,31 @@
 // undici (and so fetch): its own diagnostics channels tell which request is on which socket and
 // how far it got. undici reports a peer FIN as "other side closed" on idle sockets too; only a
 // socket with a request in flight makes that a reset (classify.ts).
-import * as dc from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
 import { activeContext } from '../trace-context';
 import type { RequestMark, SocketState } from '../internal-types';
 import { kRequest } from '../symbols';
 import { guard } from '../guard';
 import { stateOf } from './watch';
+import { subscribeAll, unsubscribeAll, type Handlers } from './channels';
 
 type Msg = { request: any; socket?: any };
 
-const handlers: Record<string, (m: Msg) => void> = {
-  'undici:request:create': (m) => guard('undici.create', create, m),
-  'undici:client:sendHeaders': (m) => guard('undici.send', sendHeaders, m),
-  'undici:request:bodySent': (m) => guard('undici.bodySent', responsePhase, m),
-  'undici:request:headers': (m) => guard('undici.headers', responsePhase, m),
-  'undici:request:trailers': (m) => guard('undici.trailers', complete, m),
-  'undici:request:error': (m) => guard('undici.error', failed, m),
+const handlers: Handlers = {
+  'undici:request:create': (m: Msg) => guard('undici.create', create, m),
+  'undici:client:sendHeaders': (m: Msg) => guard('undici.send', sendHeaders, m),
+  'undici:request:bodySent': (m: Msg) => guard('undici.bodySent', responsePhase, m),
+  'undici:request:headers': (m: Msg) => guard('undici.headers', responsePhase, m),
+  'undici:request:trailers': (m: Msg) => guard('undici.trailers', complete, m),
+  'undici:request:error': (m: Msg) => guard('undici.error', failed, m),
 };
 
 export function enable(): void {
-  for (const [name, fn] of Object.entries(handlers)) dc.subscribe(name, fn as (m: unknown) => void);
+  subscribeAll(handlers);
 }
 
 export function disable(): void {
-  for (const [name, fn] of Object.entries(handlers)) dc.unsubscribe(name, fn as (m: unknown) => void);
+  unsubscribeAll(handlers);
 }
 
 function create({ request }: Msg): void {
