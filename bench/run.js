@@ -13,6 +13,9 @@
 // profiled window per scenario for every variant, analysed into the result)  --no-save
 // --agent=DIR (B preloads DIR/dist/agent/index.js instead of this checkout's build: compare a
 // change against a build of the previous commit, or measure while the tree is being edited)
+// --calibrate (B runs with no agent at all: an A/A' run that shows the noise floor of B−A)
+// --b-env=K=V[,K=V] (extra environment for B, e.g. RESETWATCH_PORT=off to switch an output off)
+// --scrape-ms=N (Prometheus scrape interval for B, default 1000; 0 = no scraping)
 const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -128,8 +131,9 @@ function scrapeOnce(port) {
   req.on('error', (err) => { scrapes.failed++; scrapes.lastError = err.code || err.message; });
 }
 function startScraper(port) {
+  if (opts.scrapeMs === 0) return () => {};
   scrapeOnce(port);
-  const t = setInterval(() => scrapeOnce(port), 1000);
+  const t = setInterval(() => scrapeOnce(port), opts.scrapeMs || 1000);
   return () => clearInterval(t);
 }
 
@@ -181,8 +185,8 @@ async function appEnv(variant, scenario) {
   if (variant === 'B') {
     info.metricsPort = await freePort();
     info.logFile = path.join(TMP, `${scenario.id}-B-${info.metricsPort}.log`);
-    Object.assign(env, { RESETWATCH_PORT: String(info.metricsPort), RESETWATCH_LOG: info.logFile });
-    flags.push('--require', AGENT_REQUIRE);
+    Object.assign(env, { RESETWATCH_PORT: String(info.metricsPort), RESETWATCH_LOG: info.logFile }, opts.bEnv);
+    if (!opts.calibrate) flags.push('--require', AGENT_REQUIRE);
   } else if (variant === 'C') {
     flags.push('--require', path.join(__dirname, 'otel-preload.js'));
   }
@@ -565,7 +569,7 @@ function machine() {
   } catch { /* not a checkout */ }
   return {
     cpu: cpus[0]?.model, cores: cpus.length, node: process.version, platform: `${os.platform()} ${os.release()}`,
-    memoryBytes: os.totalmem(), loadavg: os.loadavg(), commit, agent: opts.agent ? AGENT_ROOT : 'this checkout (dist/)', agentSourcesDirty: dirty,
+    memoryBytes: os.totalmem(), loadavg: os.loadavg(), commit, calibrate: !!opts.calibrate, bEnv: opts.bEnv, scrapeMs: opts.scrapeMs ?? 1000, agent: opts.agent ? AGENT_ROOT : 'this checkout (dist/)', agentSourcesDirty: dirty,
   };
 }
 
@@ -627,7 +631,10 @@ function parseArgs(argv) {
     else if (a.startsWith('--rounds=')) o.rounds = Math.max(1, Number(a.slice(9)) | 0);
     else if (a.startsWith('--only=')) o.only = a.slice(7).split(',').filter(Boolean);
     else if (a.startsWith('--agent=')) o.agent = a.slice(8);
-    else { console.error(`bench: unknown option ${a} (known: --quick --rounds=N --only=id,… --profile --no-save --agent=DIR)`); process.exit(2); }
+    else if (a === '--calibrate') o.calibrate = true;
+    else if (a.startsWith('--scrape-ms=')) o.scrapeMs = Math.max(0, Number(a.slice(12)) | 0);
+    else if (a.startsWith('--b-env=')) o.bEnv = Object.fromEntries(a.slice(8).split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+    else { console.error(`bench: unknown option ${a} (known: --quick --rounds=N --only=id,… --profile --no-save --agent=DIR --calibrate --b-env=K=V,… --scrape-ms=N)`); process.exit(2); }
   }
   return o;
 }
