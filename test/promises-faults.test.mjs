@@ -74,3 +74,17 @@ test('a throwing subscriber does not change a crash either', async () => {
   assert.equal(got.stdout, want.stdout);
   assert.equal(resetLines(got.stderr).length, 1, got.stderr);
 });
+
+test('Unix-domain sockets (net and HTTP on a path) are ignored: not watched, no event, no message', async () => {
+  const app = fixture('app-unix.cjs');
+  const want = await runNode([app]);
+  assert.equal(want.code, 0, describeRun(want));
+  const got = await runNode([...AGENT, app]);
+  assert.equal(got.code, 0, describeRun(got));
+  const p = JSON.parse(want.stdout);
+  const a = JSON.parse(got.stdout);
+  assert.deepEqual(a.out, p.out, 'the app sees the same');
+  assert.deepEqual(p.out, ['echo unix', 'client errors EPIPE', 'http ok', 'http ECONNRESET socket hang up'], 'the failures were real');
+  assert.deepEqual([a.agent, a.events, a.watched], [true, 0, 0]);
+  assert.equal(got.stderr, '');
+});
