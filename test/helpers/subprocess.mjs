@@ -69,14 +69,17 @@ export async function withAndWithout(args, { agentArgs = AGENT, env = {}, agentE
   return { plain, agent };
 }
 
-/** The agent's reset log lines (pino JSON, name "resetwatch") in a stream's text, parsed. */
+/**
+ * The agent's reset log lines (pino JSON, name "resetwatch", with an `error.type`) in a stream's
+ * text, parsed. Other lines of the log output (e.g. the rate limiter's summary) are not resets.
+ */
 export function resetLines(text) {
   const out = [];
   for (const line of text.split('\n')) {
     if (!line.startsWith('{')) continue;
     try {
       const o = JSON.parse(line);
-      if (o && o.name === 'resetwatch') out.push(o);
+      if (o && o.name === 'resetwatch' && 'error.type' in o) out.push(o);
     } catch { /* not ours */ }
   }
   return out;
@@ -89,7 +92,12 @@ export function diagLines(text) {
 
 /** A stream's text without anything the agent wrote: what the app and Node wrote. */
 export function withoutAgentLines(text) {
-  return text.split('\n').filter((l) => !l.startsWith('resetwatch: ') && resetLines(l).length === 0).join('\n');
+  return text.split('\n').filter((l) => !l.startsWith('resetwatch: ') && !isLogLine(l)).join('\n');
+}
+
+function isLogLine(line) {
+  if (!line.startsWith('{')) return false;
+  try { return JSON.parse(line).name === 'resetwatch'; } catch { return false; }
 }
 
 export function median(values) {
