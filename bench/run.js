@@ -40,7 +40,7 @@ const AGENT_REQUIRE = opts.agent ? path.join(AGENT_ROOT, 'dist', 'agent', 'index
 const SCENARIOS = [
   {
     id: 'background', title: '0. Background: app idle, outputs on (B scraped every second, OTLP export every 1–2 s)', kind: 'idle',
-    app: 'http-server.js', durationMs: Q ? 1000 : 4000,
+    app: 'http-server.js', durationMs: Q ? 500 : 4000,
   },
   {
     id: 'http-keepalive', title: '1. HTTP keep-alive, saturating (autocannon, 16 connections, pipelining 8)', kind: 'passive',
@@ -50,36 +50,36 @@ const SCENARIOS = [
   {
     id: 'http-close', title: '2. HTTP, new TCP connection per request (16 at once)', kind: 'passive',
     app: 'http-server.js', opsKey: 'requests', op: 'request',
-    load: (port) => ['http-close.js', `--port=${port}`, `--count=${Q ? 3000 : 25000}`, '--concurrency=16'],
+    load: (port) => ['http-close.js', `--port=${port}`, `--count=${Q ? 2000 : 25000}`, '--concurrency=16'],
   },
   {
     id: 'tcp-churn-server', title: '3a. Raw TCP churn, app accepts: connect, echo 6 bytes, close', kind: 'passive',
     app: 'tcp-echo.js', opsKey: 'connections', op: 'connection',
-    load: (port) => ['tcp-churn.js', `--port=${port}`, `--count=${Q ? 4000 : 30000}`, '--concurrency=16'],
+    load: (port) => ['tcp-churn.js', `--port=${port}`, `--count=${Q ? 3000 : 30000}`, '--concurrency=16'],
   },
   {
     id: 'tcp-churn-client', title: '3b. Raw TCP churn, app dials: connect, echo 6 bytes, close', kind: 'active',
     app: 'tcp-echo.js', opsKey: 'connections', op: 'connection', peer: 'echo-server.js',
-    params: (peerPort) => ({ port: peerPort, count: Q ? 4000 : 30000, concurrency: 16 }),
+    params: (peerPort) => ({ port: peerPort, count: Q ? 3000 : 30000, concurrency: 16 }),
   },
   {
     id: 'tls-churn', title: '4. TLS churn: full handshake (RSA 2048), echo, close', kind: 'passive',
     app: 'tls-server.js', opsKey: 'handshakes', op: 'handshake',
-    load: (port) => ['tls-churn.js', `--port=${port}`, `--count=${Q ? 300 : 2500}`, '--concurrency=8'],
+    load: (port) => ['tls-churn.js', `--port=${port}`, `--count=${Q ? 200 : 2500}`, '--concurrency=8'],
   },
   {
     id: 'reset-storm-1k', title: '5a. Reset storm, ~1,000 attempted resets/s (peer resets every connection)', kind: 'active',
     app: 'reset-client.js', opsKey: 'resets', op: 'reset', peer: 'reset-server.js', eld: true,
-    params: (peerPort) => ({ port: peerPort, rate: 1000, durationMs: Q ? 800 : 4000 }),
+    params: (peerPort) => ({ port: peerPort, rate: 1000, durationMs: Q ? 600 : 4000 }),
   },
   {
     id: 'reset-storm-10k', title: '5b. Reset storm, ~10,000 attempted resets/s', kind: 'active',
     app: 'reset-client.js', opsKey: 'resets', op: 'reset', peer: 'reset-server.js', eld: true,
-    params: (peerPort) => ({ port: peerPort, rate: 10000, durationMs: Q ? 800 : 3000 }),
+    params: (peerPort) => ({ port: peerPort, rate: 10000, durationMs: Q ? 600 : 3000 }),
   },
   {
     id: 'idle-sockets', title: `6. ${Q ? '2,000' : '10,000'} idle open sockets (server side)`, kind: 'memory',
-    app: 'idle-server.js', count: Q ? 2000 : 10000, warm: 500,
+    app: 'idle-server.js', count: Q ? 2000 : 10000, warm: Q ? 200 : 500,
   },
 ];
 
@@ -358,13 +358,16 @@ function record(scenario, app, res, load) {
 }
 
 async function memoryRun(scenario, variant) {
+  const spawned = Date.now();
   const app = await App.start(variant, scenario);
   try {
     // Warm the accept path (JIT, heap growth) with a few connections, then close them.
     const warm = await startPeer('idle-clients.js', [`--port=${app.port}`, `--count=${scenario.warm}`]);
     await warm.stop();
     await waitFor(async () => (await app.call({ cmd: 'mem' }, 'mem')).counters.connections >= scenario.warm, 20000);
-    await sleep(200);
+    // The agent loads the OpenTelemetry SDK ~1 s after start (exporters/otel.ts): a one-off
+    // that must not land between the two readings. Same wait for every variant.
+    await sleep(Math.max(200, spawned + 1800 - Date.now()));
     const m0 = await app.call({ cmd: 'mem' }, 'mem');
     const load = await startPeer('idle-clients.js', [`--port=${app.port}`, `--count=${scenario.count}`], 120000);
     let m1;
@@ -520,7 +523,7 @@ function targets(results) {
 
 async function runScenario(scenario) {
   const t0 = Date.now();
-  console.log(`\n== ${scenario.title}  (${ROUNDS} rounds after a warm-up)`);
+  console.log(`\n== ${scenario.title}  (${ROUNDS} rounds${Q ? ', no warm-up (--quick)' : ' after a warm-up'})`);
   const rounds = [];
   if (scenario.kind === 'memory') {
     for (let round = 0; round < ROUNDS; round++) {
@@ -535,7 +538,7 @@ async function runScenario(scenario) {
   const apps = {};
   try {
     await Promise.all(VARIANTS.map(async (v) => { apps[v] = await App.start(v, scenario); }));
-    for (const v of VARIANTS) await measure(scenario, apps[v], peer); // warm-up, not recorded
+    if (!Q) for (const v of VARIANTS) await measure(scenario, apps[v], peer); // warm-up, not recorded
     for (let round = 0; round < ROUNDS; round++) {
       const r = {};
       for (const v of VARIANTS) r[v] = await measure(scenario, apps[v], peer);
