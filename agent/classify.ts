@@ -4,7 +4,8 @@ import { performance } from 'node:perf_hooks';
 import { isIP } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import type * as net from 'node:net';
-import { propagation, trace, defaultTextMapGetter, ROOT_CONTEXT, type Context, type TextMapPropagator } from '@opentelemetry/api';
+import type { Context, TextMapPropagator } from '@opentelemetry/api';
+import { otelApi } from './otel-api';
 import type { SocketState, NodeSocketInternals, RequestMark, Snapshot } from './internal-types';
 import type { ErrorType, Phase, ResetEvent } from './types';
 import { kRequest } from './symbols';
@@ -208,7 +209,7 @@ function buildEvent(socket: Sock, state: SocketState, errorType: ErrorType, code
     event.protocol = 'http/1.1';
   }
   if (context !== undefined) {
-    const sc = trace.getSpanContext(context);
+    const sc = otelApi().trace.getSpanContext(context);
     if (sc !== undefined && sc.traceId !== '00000000000000000000000000000000') {
       event.context = context;
       event.traceId = sc.traceId;
@@ -235,6 +236,7 @@ function isHttp2(socket: Sock): boolean {
  */
 let w3c: TextMapPropagator | undefined;
 function extractContext(headers: Record<string, unknown>): Context {
+  const { propagation, ROOT_CONTEXT, defaultTextMapGetter } = otelApi();
   if (propagation.fields().length > 0) return propagation.extract(ROOT_CONTEXT, headers);
   if (w3c === undefined) {
     const core = require('@opentelemetry/core') as typeof import('@opentelemetry/core');

@@ -6,6 +6,9 @@ import { stats } from './stats';
 let faults = new Set<string>();
 const reported = new Set<string>();
 
+/** `all` means every site that runs on the app's stack, not install/start: those are named one by one. */
+const LIFECYCLE = /^(enable|disable|start|stop)\./;
+
 /** Test-only fault injection (RESETWATCH_FAULT_INJECT): named sites, or `all`, throw on entry. */
 export function setFaultInjection(spec: string): void {
   faults = new Set(spec.split(',').map((s) => s.trim()).filter(Boolean));
@@ -22,7 +25,9 @@ export function reportFailure(site: string, err: unknown): void {
 /** Run `fn`, swallowing and counting any failure. Returns undefined when it failed. */
 export function guard<A extends unknown[], R>(site: string, fn: (...args: A) => R, ...args: A): R | undefined {
   try {
-    if (faults.size !== 0 && (faults.has('all') || faults.has(site))) throw new Error(`injected fault in ${site}`);
+    if (faults.size !== 0 && (faults.has(site) || (faults.has('all') && !LIFECYCLE.test(site)))) {
+      throw new Error(`injected fault in ${site}`);
+    }
     return fn(...args);
   } catch (err) {
     reportFailure(site, err);

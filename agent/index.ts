@@ -7,6 +7,13 @@ const agent = install();
 export const onReset = agent.onReset;
 /** The running agent: config, counters, stop(). */
 export { agent };
-/** resetwatch's prom-client Registry, for apps that serve their own /metrics. */
-export { registry } from '../exporters/prometheus';
+/**
+ * resetwatch's prom-client Registry, for apps that serve their own /metrics (loaded on first
+ * access, so an app that never asks does not pay for it when the agent is disabled).
+ */
+export declare const registry: import('prom-client').Registry;
+Object.defineProperty(exports, 'registry', {
+  enumerable: true,
+  get: () => (require('../exporters/prometheus') as typeof import('../exporters/prometheus')).registry,
+});
 export type { ResetEvent, ResetListener, Direction, Phase, ErrorType, Hint, AgentStats } from './types';

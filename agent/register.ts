@@ -9,13 +9,7 @@ import { onReset } from './bus';
 import { stats } from './stats';
 import { kAgent } from './symbols';
 import type { AgentStats, ResetListener } from './types';
-import * as client from './hooks/client';
-import * as server from './hooks/server';
-import * as tlsHook from './hooks/tls';
-import * as destroy from './hooks/destroy';
-import * as http from './hooks/http';
-import * as undici from './hooks/undici';
-import { exporters } from '../exporters';
+import type { Exporter } from '../exporters/types';
 
 export interface Agent {
   readonly config: Config;
@@ -26,7 +20,19 @@ export interface Agent {
   stop(): void;
 }
 
-const hooks = { client, server, tls: tlsHook, destroy, http, undici };
+interface Hook { enable(config: Config): void; disable(): void }
+
+/** Loaded only when enabled: RESETWATCH_DISABLED loads nothing but the config. */
+function loadHooks(): Record<string, Hook> {
+  return {
+    client: require('./hooks/client'),
+    server: require('./hooks/server'),
+    tls: require('./hooks/tls'),
+    destroy: require('./hooks/destroy'),
+    http: require('./hooks/http'),
+    undici: require('./hooks/undici'),
+  };
+}
 
 export function install(): Agent {
   const g = globalThis as { [kAgent]?: Agent };
@@ -41,10 +47,11 @@ export function install(): Agent {
     diag('info', 'disabled by RESETWATCH_DISABLED');
   } else {
     enabled = true;
-    for (const [name, hook] of Object.entries(hooks)) {
+    for (const [name, hook] of Object.entries(loadHooks())) {
       guard(`enable.${name}`, hook.enable, config);
       stops.push(() => guard(`disable.${name}`, hook.disable));
     }
+    const { exporters } = require('../exporters') as { exporters: Exporter[] };
     for (const exporter of exporters) {
       const stop = guard(`start.${exporter.name}`, exporter.start, { config, isMainThread });
       if (typeof stop === 'function') stops.push(() => guard(`stop.${exporter.name}`, stop));

@@ -2,7 +2,8 @@
 // registered any (looked up at each event, so a NodeSDK started after the preload is used), else
 // through private providers when the standard OTEL_* variables ask for export, else nowhere.
 // Never registers anything globally (docs/opentelemetry.md).
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type MeterProvider, type Tracer, type TracerProvider } from '@opentelemetry/api';
+import type { MeterProvider, Tracer, TracerProvider } from '@opentelemetry/api';
+import { otelApi } from '../agent/otel-api';
 import { onReset } from '../agent/bus';
 import { guard } from '../agent/guard';
 import type { Config } from '../agent/config';
@@ -17,7 +18,7 @@ import type { Exporter } from './types';
 
 /** Span name and kind (docs/opentelemetry.md "Spans"). */
 export const SPAN_NAME = 'connection reset';
-export const SPAN_KIND = SpanKind.INTERNAL;
+export const SPAN_KIND = 0; // SpanKind.INTERNAL (the API itself is loaded at the first reset)
 /**
  * When we first look for a MeterProvider without a reset having happened (for the connection
  * counts), and how often afterwards (cheap: one property read). Late enough that a short-lived
@@ -40,6 +41,7 @@ function tracerFor(provider: TracerProvider): Tracer {
 
 export function recordSpan(provider: TracerProvider, event: ResetEvent, rootSpans: boolean): void {
   if (event.context === undefined && !rootSpans) return;
+  const { ROOT_CONTEXT, SpanStatusCode } = otelApi();
   const span = tracerFor(provider).startSpan(SPAN_NAME, {
     kind: SPAN_KIND,
     startTime: event.time,
@@ -52,7 +54,7 @@ export function recordSpan(provider: TracerProvider, event: ResetEvent, rootSpan
 /** The request's own span, when still open, learns why it failed. */
 export function annotateParent(event: ResetEvent): void {
   if (event.context === undefined) return;
-  const parent = trace.getSpan(event.context);
+  const parent = otelApi().trace.getSpan(event.context);
   if (parent === undefined || !parent.isRecording()) return;
   parent.addEvent('exception', {
     'exception.type': event.code,

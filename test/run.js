@@ -43,7 +43,9 @@ const filter = process.argv.slice(2);
 let files = testFiles(path.join(root, 'test')).map((f) => path.relative(root, f));
 if (filter.length) files = files.filter((f) => filter.some((x) => f.includes(x)));
 console.log(`test: node ${process.version}, ${files.length} files`);
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=180000', ...files], {
+// --test-force-exit: a failing test that leaves a server open must not hang its file until the
+// timeout (the failure is reported either way).
+const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=180000', '--test-force-exit', ...files], {
   cwd: root, stdio: 'inherit', env: { ...process.env, RESETWATCH_TEST_NODE: process.execPath },
 });
 process.exit(result.status ?? 1);
