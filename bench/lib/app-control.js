@@ -5,7 +5,7 @@
 //                     a path, a V8 CPU profile of just this window is written there
 //   {cmd:'run',...} → active apps only: do the work themselves, then answer like 'stop'
 //   {cmd:'stop'}    → close the window, answer CPU µs (user+system), counters, memory
-//   {cmd:'mem'}     → gc twice, answer rss/heap (idle-socket scenario)
+//   {cmd:'mem'}     → gc (three passes), answer rss/heap (idle-socket scenario)
 //   {cmd:'exit'}    → exit
 // The app calls ready({port}) once listening, and passes its counters object.
 const { monitorEventLoopDelay } = require('node:perf_hooks');
