@@ -37,7 +37,7 @@ export function errorTypeOf(err: ErrnoError, state: SocketState): ErrorType | un
   if (type !== undefined) return type;
   // undici destroys its socket with "other side closed" on every FIN, idle ones included:
   // only one that cut off a request in flight counts.
-  if (code === 'UND_ERR_SOCKET' && state.inflight !== undefined) return 'peer_closed';
+  if (code === 'UND_ERR_SOCKET' && state.http?.inflight !== undefined) return 'peer_closed';
   return undefined;
 }
 
@@ -119,14 +119,14 @@ export function phaseOf(socket: Sock, state: SocketState, syscall: string | unde
       const req = msg as unknown as ClientRequestLike;
       return req.res != null || req.writableFinished ? 'response' : 'request';
     }
-    if (state.inflight !== undefined) return state.inflightPhase;
-    return state.http || 'parser' in socket ? 'idle' : 'established';
+    if (state.http?.inflight !== undefined) return state.http.inflightPhase;
+    return state.http !== undefined || 'parser' in socket ? 'idle' : 'established';
   }
   if (msg != null) {
     const res = msg as unknown as ServerResponseLike;
     return res.req?.complete ? 'response' : 'request';
   }
-  if (state.http || 'parser' in socket) return socket.bytesRead > state.readMark ? 'request' : 'idle';
+  if (state.http !== undefined || 'parser' in socket) return socket.bytesRead > (state.http?.readMark ?? 0) ? 'request' : 'idle';
   return 'established';
 }
 
@@ -154,13 +154,14 @@ function buildEvent(socket: Sock, state: SocketState, errorType: ErrorType, code
     fatal,
   };
   if (state.direction === 'client') {
-    event.serverAddress = state.host;
-    event.serverPort = state.port;
+    event.serverAddress = state.dial?.host;
+    event.serverPort = state.dial?.port;
     // After an RST the kernel no longer knows the peer (getpeername fails): when the app dialled
     // an IP literal, that is the peer.
-    if (event.peerAddress === undefined && state.host !== undefined && isIP(state.host) !== 0) {
-      event.peerAddress = state.host;
-      event.peerPort = state.port;
+    const dial = state.dial;
+    if (event.peerAddress === undefined && dial !== undefined && isIP(dial.host) !== 0) {
+      event.peerAddress = dial.host;
+      event.peerPort = dial.port;
     }
   }
   if (state.tls) {
@@ -169,7 +170,7 @@ function buildEvent(socket: Sock, state: SocketState, errorType: ErrorType, code
     if (alpn) event.protocol = alpn;
   }
   if (event.protocol === undefined && isHttp2(socket)) event.protocol = 'h2';
-  let context: Context | undefined = state.context;
+  let context: Context | undefined = state.dial?.context;
   const msg = socket._httpMessage;
   if (state.direction === 'client' && msg != null) {
     const req = msg as unknown as ClientRequestLike;
@@ -180,10 +181,11 @@ function buildEvent(socket: Sock, state: SocketState, errorType: ErrorType, code
     event.reusedSocket = req.reusedSocket === true;
     if (mark) {
       context = mark.context ?? context;
-      if (event.reusedSocket && state.idleSince > 0) event.idleBeforeReuseMs = round(mark.start - state.idleSince);
+      const idleSince = state.http?.idleSince ?? 0;
+      if (event.reusedSocket && idleSince > 0) event.idleBeforeReuseMs = round(mark.start - idleSince);
     }
-  } else if (state.direction === 'client' && state.inflight !== undefined) {
-    const req = state.inflight as UndiciRequestLike;
+  } else if (state.direction === 'client' && state.http?.inflight !== undefined) {
+    const req = state.http.inflight as UndiciRequestLike;
     const mark = req[kRequest];
     event.protocol = event.protocol ?? 'http/1.1';
     event.request = { method: req.method ?? 'GET', host: hostOf(req.origin) };
@@ -199,13 +201,13 @@ function buildEvent(socket: Sock, state: SocketState, errorType: ErrorType, code
     event.protocol = 'http/1.1';
     if (req) {
       const host = req.headers?.host;
-      const mark = (req as { [kRequest]?: RequestMark })[kRequest];
       event.request = { method: req.method ?? 'GET', host: typeof host === 'string' ? host : undefined };
-      if (mark) event.request.ageMs = round(now - mark.start);
+      const started = state.http?.requestStart ?? 0;
+      if (started > 0) event.request.ageMs = round(now - started);
       // The caller's trace context, from the request's own headers (traceparent).
       if (req.headers) context = extractContext(req.headers);
     }
-  } else if (event.protocol === undefined && (state.http || 'parser' in socket)) {
+  } else if (event.protocol === undefined && (state.http !== undefined || 'parser' in socket)) {
     event.protocol = 'http/1.1';
   }
   if (context !== undefined) {

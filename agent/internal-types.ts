@@ -6,31 +6,46 @@ import type { Direction } from './types';
 export class SocketState {
   /** An event was published for this connection: never a second one. */
   done = false;
-  /** HTTP client/server traffic was seen on it (an idle keep-alive socket is then `idle`). */
-  http = false;
-  /** HTTP exchanges completed on it (client: responses received). */
-  exchanges = 0;
-  /** performance.now() when the last exchange completed: start of the keep-alive idle time. */
-  idleSince = 0;
-  /** Server: bytes read when the last response finished; more now means a request was arriving. */
-  readMark = 0;
-  /** undici request in flight, and how far it got. */
-  inflight: object | undefined = undefined;
-  inflightPhase: 'request' | 'response' = 'request';
   /** Addresses read just before the handle closed (they are gone afterwards). */
   snapshot: Snapshot | undefined = undefined;
-  /** Client: OpenTelemetry context active when connect() was called. */
-  context: Context | undefined = undefined;
+  /** Created with the first HTTP request seen on the connection (then an idle socket is `idle`). */
+  http: HttpState | undefined = undefined;
 
   constructor(
     readonly direction: Direction,
     /** performance.now() at connect()/accept. */
     readonly start: number,
     public tls: boolean,
-    /** Client: host and port the app dialled. */
-    readonly host?: string,
-    readonly port?: number,
+    /** Client only: what the app dialled. */
+    readonly dial?: Dial,
   ) {}
+}
+
+/** What a client socket was asked to connect to, and the trace context of that connect(). */
+export interface Dial {
+  host: string;
+  port?: number;
+  context: Context | undefined;
+}
+
+/** HTTP bookkeeping, per connection (not per request: no allocation per request). */
+export class HttpState {
+  /** Exchanges completed (client: responses received; server: responses sent). */
+  exchanges = 0;
+  /** performance.now() when the last exchange completed: start of the keep-alive idle time. */
+  idleSince = 0;
+  /** Server: bytes read when the last response finished; more now means a request was arriving. */
+  readMark = 0;
+  /** Server: performance.now() when the current request's headers arrived. */
+  requestStart = 0;
+  /** undici request in flight, and how far it got. */
+  inflight: object | undefined = undefined;
+  inflightPhase: 'request' | 'response' = 'request';
+}
+
+export function httpOf(state: SocketState): HttpState {
+  if (state.http === undefined) state.http = new HttpState();
+  return state.http;
 }
 
 export interface Snapshot {

@@ -42,8 +42,6 @@ function onConnect(socket: net.Socket, args: unknown[]): void {
   } else {
     return; // connect(path): Unix-domain socket.
   }
-  const state = new SocketState('client', performance.now(), (socket as { encrypted?: boolean }).encrypted === true,
-    host ?? 'localhost', port);
-  state.context = activeContext();
-  watch(socket, state);
+  const dial = { host: host ?? 'localhost', port, context: activeContext() };
+  watch(socket, new SocketState('client', performance.now(), (socket as { encrypted?: boolean }).encrypted === true, dial));
 }

@@ -18,9 +18,9 @@ export function enable(): void {
   patch(net.Socket.prototype, '_destroy', (original) => function _destroy(this: net.Socket & NodeSocketInternals, ...args: unknown[]) {
     const state = (this as { [kState]?: SocketState | null })[kState];
     if (state && !state.done) {
-      if (args[0] != null || this._httpMessage != null || state.inflight !== undefined) {
+      if (args[0] != null || this._httpMessage != null || state.http?.inflight !== undefined) {
         guard('socket.destroy', snapshot, this, state);
-      } else if (state.direction === 'client' && state.http) {
+      } else if (state.direction === 'client' && state.http !== undefined) {
         guard('socket.destroy', onIdleDestroy, this, state);
       }
     }

@@ -3,7 +3,7 @@
 // completes we note when the socket went idle. Per request, not per chunk.
 import { performance } from 'node:perf_hooks';
 import { activeContext } from '../trace-context';
-import type { RequestMark } from '../internal-types';
+import { httpOf, type RequestMark } from '../internal-types';
 import { kRequest } from '../symbols';
 import { guard } from '../guard';
 import { stateOf } from './watch';
@@ -36,9 +36,9 @@ function clientStart({ request }: Msg): void {
 function clientFinish({ request }: Msg): void {
   const state = request.socket ? stateOf(request.socket) : undefined;
   if (!state) return;
-  state.http = true;
-  state.exchanges++;
-  state.idleSince = performance.now();
+  const http = httpOf(state);
+  http.exchanges++;
+  http.idleSince = performance.now();
 }
 
 // A peer FIN while the request still waits for its response: Node emits 'socket hang up' on the
@@ -51,16 +51,18 @@ function clientError({ request, error }: Msg): void {
   if (state && !state.done) onSocketClose(socket, state, false);
 }
 
-function serverStart({ request, socket }: Msg): void {
-  request[kRequest] = { start: performance.now(), context: undefined } satisfies RequestMark;
+// Server: the request's start time lives on the connection's state (one request at a time on a
+// connection), so nothing is allocated per request.
+function serverStart({ socket }: Msg): void {
   const state = socket ? stateOf(socket) : undefined;
-  if (state) state.http = true;
+  if (state) httpOf(state).requestStart = performance.now();
 }
 
 function serverFinish({ socket }: Msg): void {
   const state = socket ? stateOf(socket) : undefined;
   if (!state) return;
-  state.exchanges++;
-  state.readMark = socket.bytesRead;
-  state.idleSince = performance.now();
+  const http = httpOf(state);
+  http.exchanges++;
+  http.readMark = socket.bytesRead;
+  http.idleSince = performance.now();
 }

@@ -38,9 +38,7 @@ function onTlsInit(socket: tls.TLSSocket & NodeSocketInternals, wrap: unknown): 
     if (readPeer) void socket.remoteAddress;
   } else if (rawState) {
     // Client TLS over a socket the app connected itself: same connection, now encrypted.
-    const state = new SocketState('client', rawState.start, true, rawState.host, rawState.port);
-    state.context = rawState.context;
     stats.connections.client.plain--;
-    watch(socket, state);
+    watch(socket, new SocketState('client', rawState.start, true, rawState.dial));
   }
 }

@@ -3,7 +3,7 @@
 // socket with a request in flight makes that a reset (classify.ts).
 import { performance } from 'node:perf_hooks';
 import { activeContext } from '../trace-context';
-import type { RequestMark, SocketState } from '../internal-types';
+import { httpOf, type HttpState, type RequestMark } from '../internal-types';
 import { kRequest } from '../symbols';
 import { guard } from '../guard';
 import { stateOf } from './watch';
@@ -36,34 +36,34 @@ function sendHeaders({ request, socket }: Msg): void {
   const state = socket ? stateOf(socket) : undefined;
   const mark: RequestMark | undefined = request[kRequest];
   if (!state || !mark) return;
-  state.http = true;
-  state.inflight = request;
-  state.inflightPhase = 'request';
+  const http = httpOf(state);
+  http.inflight = request;
+  http.inflightPhase = 'request';
   mark.state = state;
-  mark.reused = state.exchanges > 0;
-  if (mark.reused) mark.idleBeforeReuseMs = Math.round((performance.now() - state.idleSince) * 1000) / 1000;
+  mark.reused = http.exchanges > 0;
+  if (mark.reused) mark.idleBeforeReuseMs = Math.round((performance.now() - http.idleSince) * 1000) / 1000;
 }
 
-function ownState(request: any): SocketState | undefined {
-  const state = (request[kRequest] as RequestMark | undefined)?.state;
-  return state && state.inflight === request ? state : undefined;
+function ownHttp(request: any): HttpState | undefined {
+  const http = (request[kRequest] as RequestMark | undefined)?.state?.http;
+  return http && http.inflight === request ? http : undefined;
 }
 
 function responsePhase({ request }: Msg): void {
-  const state = ownState(request);
-  if (state) state.inflightPhase = 'response';
+  const http = ownHttp(request);
+  if (http) http.inflightPhase = 'response';
 }
 
 function complete({ request }: Msg): void {
-  const state = ownState(request);
-  if (!state) return;
-  state.inflight = undefined;
-  state.exchanges++;
-  state.idleSince = performance.now();
+  const http = ownHttp(request);
+  if (!http) return;
+  http.inflight = undefined;
+  http.exchanges++;
+  http.idleSince = performance.now();
 }
 
 function failed({ request }: Msg): void {
   // The socket's own error (seen by errorMonitor) comes first; this only clears the request.
-  const state = ownState(request);
-  if (state) state.inflight = undefined;
+  const http = ownHttp(request);
+  if (http) http.inflight = undefined;
 }
