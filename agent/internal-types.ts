@@ -30,9 +30,9 @@ export interface Dial {
 
 /** HTTP bookkeeping, per connection (not per request: no allocation per request). */
 export class HttpState {
-  /** Exchanges completed (client: responses received; server: responses sent). */
+  /** Client: exchanges completed (responses received). */
   exchanges = 0;
-  /** performance.now() when the last exchange completed: start of the keep-alive idle time. */
+  /** Client: performance.now() when the last exchange completed: start of the keep-alive idle time. */
   idleSince = 0;
   /** Server: bytes read when the last response finished; more now means a request was arriving. */
   readMark = 0;

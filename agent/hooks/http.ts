@@ -58,11 +58,8 @@ function serverStart({ socket }: Msg): void {
   if (state) httpOf(state).requestStart = performance.now();
 }
 
+// Server: only where the next request begins is needed (a reset between requests is `idle`).
 function serverFinish({ socket }: Msg): void {
   const state = socket ? stateOf(socket) : undefined;
-  if (!state) return;
-  const http = httpOf(state);
-  http.exchanges++;
-  http.readMark = socket.bytesRead;
-  http.idleSince = performance.now();
+  if (state) httpOf(state).readMark = socket.bytesRead;
 }
