@@ -1,14 +1,14 @@
 // Per-socket observation, shared by the client, server and TLS hooks: a state object under a
-// Symbol, one errorMonitor listener (never an 'error' listener: an unhandled error still crashes
-// the app exactly as before) and one 'close' listener. Both are plain functions shared by every
-// socket, so watching allocates only the state object.
+// Symbol and one errorMonitor listener (never an 'error' listener: an unhandled error still crashes
+// the app exactly as before), a plain function shared by every socket, so watching allocates only
+// the state object. The end of a connection without an error is seen by hooks/destroy.ts.
 import { errorMonitor } from 'node:events';
 import type * as net from 'node:net';
 import { SocketState, type NodeSocketInternals } from '../internal-types';
 import { kState } from '../symbols';
 import { stats } from '../stats';
 import { guard } from '../guard';
-import { onSocketError, onSocketClose } from '../classify';
+import { onSocketError } from '../classify';
 
 type Watched = net.Socket & NodeSocketInternals & { [kState]?: SocketState | null };
 
@@ -19,7 +19,6 @@ export function watch(socket: Watched, state: SocketState): void {
   socket[kState] = state;
   stats.connections[state.direction][state.tls ? 'tls' : 'plain']++;
   socket.on(errorMonitor, errorListener);
-  socket.on('close', closeListener);
 }
 
 export function stateOf(socket: object): SocketState | null | undefined {
@@ -35,14 +34,8 @@ function errorListener(this: Watched, err: Error): void {
   if (state && !state.done) guard('socket.error', onSocketError, this, state, err);
 }
 
-function closeListener(this: Watched, hadError: boolean): void {
-  const state = this[kState];
-  if (state && !state.done) guard('socket.close', onSocketClose, this, state, hadError);
-}
-
-/** Removes the listeners from a socket (used by disable() and the cleanup test). */
+/** Stops watching a socket (the metrics endpoint's own connections). */
 export function unwatch(socket: Watched): void {
   socket.removeListener(errorMonitor, errorListener);
-  socket.removeListener('close', closeListener);
   delete socket[kState];
 }
