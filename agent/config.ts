@@ -12,6 +12,8 @@ export interface Config {
   log: string;
   /** RESETWATCH_LOG_RATE: reset log lines per second at most; the rest are counted and summarised. */
   logRate: number;
+  /** RESETWATCH_SPAN_RATE: reset spans per second at most (0 = no limit); the rest are dropped and counted. */
+  spanRate: number;
   /** RESETWATCH_HOST / RESETWATCH_PORT: the metrics endpoint; port `off` disables it, `0` picks one. */
   host: string;
   port: number | 'off';
@@ -34,6 +36,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   logLevel: 'warn',
   log: 'stderr',
   logRate: 10,
+  spanRate: 100,
   host: '127.0.0.1',
   port: 9465,
   metricsToken: '',
@@ -72,6 +75,7 @@ export const ENV: { [K in keyof Config]: [string, Parser<Config[K]>] } = {
   logLevel: ['RESETWATCH_LOG_LEVEL', oneOf('debug', 'info', 'warn', 'error', 'off')],
   log: ['RESETWATCH_LOG', logDest],
   logRate: ['RESETWATCH_LOG_RATE', int(0, 100000)],
+  spanRate: ['RESETWATCH_SPAN_RATE', int(0, 100000)],
   host: ['RESETWATCH_HOST', host],
   port: ['RESETWATCH_PORT', port],
   metricsToken: ['RESETWATCH_METRICS_TOKEN', text],

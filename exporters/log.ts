@@ -10,30 +10,14 @@ import { countDropped, stats } from '../agent/stats';
 import { guard } from '../agent/guard';
 import { toAttributes } from './attributes';
 import { openWriter } from './log-writer';
+import { RateLimiter } from './rate-limit';
 import type { ResetEvent } from '../agent/types';
 import type { Exporter } from './types';
 
+export { RateLimiter };
+
 /** How long after the first suppressed line the summary line comes. */
 export const SUMMARY_DELAY_MS = 5000;
-
-/** Token bucket: `rate` lines per second with bursts up to `rate`; 0 means no limit. */
-export class RateLimiter {
-  private tokens: number;
-  private last: number;
-  constructor(private readonly rate: number, private readonly now: () => number = () => performance.now()) {
-    this.tokens = rate;
-    this.last = now();
-  }
-  take(): boolean {
-    if (this.rate === 0) return true;
-    const t = this.now();
-    this.tokens = Math.min(this.rate, this.tokens + ((t - this.last) / 1000) * this.rate);
-    this.last = t;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
-  }
-}
 
 export function logFields(event: ResetEvent): Record<string, unknown> {
   const fields: Record<string, unknown> = { ...toAttributes(event) };

@@ -6,6 +6,8 @@ import type { MeterProvider, Tracer, TracerProvider } from '@opentelemetry/api';
 import { otelApi } from '../agent/otel-api';
 import { onReset } from '../agent/bus';
 import { guard } from '../agent/guard';
+import { countDropped } from '../agent/stats';
+import { RateLimiter } from './rate-limit';
 import type { Config } from '../agent/config';
 import type { ResetEvent } from '../agent/types';
 import { toAttributes } from './attributes';
@@ -83,6 +85,9 @@ export const otelExporter: Exporter = {
       return priv;
     };
     const peers = new PeerLimiter(config.maxPeers);
+    // RESETWATCH_SPAN_RATE: under a storm the span processor's queue would drop the excess anyway,
+    // after the span was built; dropping before building keeps the reset path cheap.
+    const spanLimiter = new RateLimiter(config.spanRate);
 
     const meterProvider = (): MeterProvider | undefined => {
       const app = appMeterProvider();
@@ -105,7 +110,10 @@ export const otelExporter: Exporter = {
     function handle(event: ResetEvent, cfg: Config): void {
       guard('otel.parent', annotateParent, event);
       const tp = appTracerProvider() ?? (plan.traces !== undefined ? privateProviders()?.tracerProvider() : undefined);
-      if (tp !== undefined) guard('otel.span', recordSpan, tp, event, cfg.rootSpans);
+      if (tp !== undefined && (event.context !== undefined || cfg.rootSpans)) {
+        if (event.fatal || spanLimiter.take()) guard('otel.span', recordSpan, tp, event, cfg.rootSpans);
+        else countDropped('otel_rate');
+      }
       const mp = meterProvider();
       if (mp !== undefined) guard('otel.metrics', () => record(instrumentsFor(mp), event, cfg, peers));
       priv?.markDirty();

@@ -288,6 +288,21 @@ test('RESETWATCH_ROOT_SPANS=false: no span for a reset outside any trace; metric
   }
 });
 
+test('RESETWATCH_SPAN_RATE=1: spans beyond the rate are dropped and counted; metrics still count every reset', async () => {
+  const rx = await startReceiver();
+  try {
+    const r = await run(RESETS_APP, { FIXTURE_PHASES: 'connect,tls_handshake,established', RESETWATCH_SPAN_RATE: '1', OTEL_EXPORTER_OTLP_ENDPOINT: rx.url });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.marker('EVENTS').length, 3);
+    assert.equal(rx.spans.length, 1, 'one span within the rate');
+    assert.equal(rx.latest('resetwatch.resets').reduce((n, p) => n + p.value, 0), 3);
+    const dropped = rx.latest('resetwatch.dropped_events').filter((p) => p.attributes['resetwatch.exporter'] === 'otel_rate');
+    assert.equal(dropped.reduce((n, p) => n + p.value, 0), 2);
+  } finally {
+    await rx.close();
+  }
+});
+
 test('metric attributes stay bounded: peers beyond RESETWATCH_MAX_PEERS fold into _other and are counted', async () => {
   const rx = await startReceiver();
   try {
