@@ -11,8 +11,16 @@ import { BUCKETS } from './prometheus';
 
 export const OTHER = '_other';
 
+/** One `resetwatch.resets` series, counted here and observed at collection time. */
+interface ResetSeries { attrs: Attributes; n: number }
+
 export interface Instruments {
-  resets: Counter;
+  /**
+   * `resetwatch.resets` (an ObservableCounter): counted in this map by a string key of the few
+   * attribute values, handed to the SDK at collection — no attribute hashing per reset. Bounded:
+   * direction × phase × error type × tls × RESETWATCH_MAX_PEERS peers.
+   */
+  resets: Map<string, ResetSeries>;
   received: Histogram;
   sent: Histogram;
   age: Histogram;
@@ -34,9 +42,7 @@ export function instrumentsFor(provider: MeterProvider): Instruments {
 
 function create(meter: Meter): Instruments {
   const inst: Instruments = {
-    resets: meter.createCounter('resetwatch.resets', {
-      unit: '{reset}', description: 'Connection resets seen by resetwatch.',
-    }),
+    resets: new Map(),
     received: meter.createHistogram('resetwatch.reset.received.size', {
       unit: 'By', description: 'Bytes the connection had received when it was reset.',
       advice: { explicitBucketBoundaries: BUCKETS.bytes },
@@ -57,6 +63,12 @@ function create(meter: Meter): Instruments {
       unit: '{reset}', description: 'Resets whose peer attributes were folded into "_other" because RESETWATCH_MAX_PEERS distinct peers were already in use.',
     }),
   };
+  const resets = meter.createObservableCounter('resetwatch.resets', {
+    unit: '{reset}', description: 'Connection resets seen by resetwatch.',
+  });
+  resets.addCallback((r: ObservableResult) => {
+    for (const series of inst.resets.values()) r.observe(series.n, series.attrs);
+  });
   const connections = meter.createObservableCounter('resetwatch.connections', {
     unit: '{connection}', description: 'TCP connections opened (client) or accepted (server).',
   });
@@ -92,28 +104,67 @@ export class PeerLimiter {
   }
 }
 
+/**
+ * Histogram attributes per (direction, phase): one frozen object reused for every reset, so the
+ * SDK sanitises and hashes the same small object instead of a fresh one each time.
+ */
+const baseAttrs = new Map<string, Attributes>();
+
+function baseFor(direction: string, phase: string): Attributes {
+  const key = `${direction}|${phase}`;
+  let a = baseAttrs.get(key);
+  if (a === undefined) {
+    a = Object.freeze({ 'resetwatch.direction': direction, 'resetwatch.phase': phase });
+    baseAttrs.set(key, a);
+  }
+  return a;
+}
+
 export function record(inst: Instruments, e: ResetEvent, config: Config, peers: PeerLimiter): void {
-  const base: Attributes = { 'resetwatch.direction': e.direction, 'resetwatch.phase': e.phase };
-  const attrs: Attributes = { ...base, 'error.type': e.errorType, 'resetwatch.tls': e.tls };
+  let peerKey: string | undefined; // 's' + address[:port] (client side), 'c' + address (server side)
+  let folded = false;
   if (e.direction === 'client') {
     if (e.serverAddress !== undefined) {
       if (peers.admit(`${e.serverAddress}:${e.serverPort ?? ''}`)) {
-        attrs['server.address'] = e.serverAddress;
-        if (e.serverPort !== undefined) attrs['server.port'] = e.serverPort;
+        peerKey = e.serverPort !== undefined ? `s${e.serverAddress}:${e.serverPort}` : `s${e.serverAddress}`;
       } else {
-        attrs['server.address'] = OTHER;
-        inst.folded.add(1);
+        peerKey = `s${OTHER}`;
+        folded = true;
       }
     }
   } else if (config.serverPeers && e.peerAddress !== undefined) {
     if (peers.admit(e.peerAddress)) {
-      attrs['client.address'] = e.peerAddress;
+      peerKey = `c${e.peerAddress}`;
     } else {
-      attrs['client.address'] = OTHER;
-      inst.folded.add(1);
+      peerKey = `c${OTHER}`;
+      folded = true;
     }
   }
-  inst.resets.add(1, attrs);
+  if (folded) inst.folded.add(1);
+  const key = `${e.direction}|${e.phase}|${e.errorType}|${e.tls}|${peerKey ?? ''}`;
+  const series = inst.resets.get(key);
+  if (series !== undefined) {
+    series.n++;
+  } else {
+    const attrs: Attributes = {
+      'resetwatch.direction': e.direction, 'resetwatch.phase': e.phase,
+      'error.type': e.errorType, 'resetwatch.tls': e.tls,
+    };
+    if (e.direction === 'client') {
+      if (e.serverAddress !== undefined) {
+        if (folded) {
+          attrs['server.address'] = OTHER;
+        } else {
+          attrs['server.address'] = e.serverAddress;
+          if (e.serverPort !== undefined) attrs['server.port'] = e.serverPort;
+        }
+      }
+    } else if (peerKey !== undefined) {
+      attrs['client.address'] = folded ? OTHER : e.peerAddress!;
+    }
+    inst.resets.set(key, { attrs: Object.freeze(attrs), n: 1 });
+  }
+  const base = baseFor(e.direction, e.phase);
   inst.received.record(e.bytesReceived, base);
   inst.sent.record(e.bytesSent, base);
   inst.age.record(e.connectionAgeMs / 1000, base);
