@@ -15,7 +15,7 @@ import { stats } from '../agent/stats';
 import { diag } from '../agent/diag';
 import { DIRECTIONS, type ResetEvent } from '../agent/types';
 import type { Config } from '../agent/config';
-import { Recent, toRecord, type ResetRecord } from './recent';
+import { PendingRecord, Recent, toRecord, type ResetRecord } from './recent';
 import { startMetricsServer } from './metrics-server';
 import { isClusterWorker, answerPrimary, collectCluster, type Snapshot } from './cluster';
 import { forwardToMainThread, receiveFromThreads, threadCounts, type Sample } from './prometheus-threads';
@@ -171,7 +171,7 @@ function admit(peer: string): string {
   return OTHER_PEER;
 }
 
-export function record(s: Sample, rec: ResetRecord | undefined): void {
+export function record(s: Sample, rec: ResetRecord | PendingRecord | undefined): void {
   const peer = admit(s.peer);
   if (peer === OTHER_PEER && s.peer !== OTHER_PEER) folded.inc();
   const labels = { direction: s.direction, phase: s.phase, error_type: s.errorType, peer, tls: String(s.tls) };
@@ -236,7 +236,7 @@ export const prometheusExporter: Exporter = {
       return forwardToMainThread((e) => ({ sample: toSample(e), record: recent.capacity > 0 ? toRecord(e) : undefined }));
     }
     const stops: (() => void)[] = [];
-    stops.push(onReset((e) => record(toSample(e), recent.capacity > 0 ? toRecord(e) : undefined)));
+    stops.push(onReset((e) => record(toSample(e), recent.capacity > 0 ? new PendingRecord(e) : undefined)));
     stops.push(receiveFromThreads((m) => record(m.sample!, m.record)));
     if (isClusterWorker()) {
       stops.push(answerPrimary(localSnapshot));

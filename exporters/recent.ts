@@ -1,7 +1,9 @@
 // The last N reset events for `GET /resets`: a fixed-size ring of flat records (the attribute names
-// of the log lines and spans, plus `time`, `trace_id`, `span_id`, `pid`). Records are built when the
-// event happens (so no OpenTelemetry context or socket stays referenced) and bounded in number and
-// in string length.
+// of the log lines and spans, plus `time`, `trace_id`, `span_id`, `pid`), bounded in number and in
+// string length. This thread's own events are kept as a copy of the event without its OpenTelemetry
+// context (so no context or socket stays referenced) and turned into records only when `/resets`
+// (or a cluster primary) asks: nothing but one shallow copy per reset on the reset path. Records
+// forwarded from worker threads arrive built.
 import { threadId } from 'node:worker_threads';
 import type { ResetEvent } from '../agent/types';
 import { toAttributes } from './attributes';
@@ -25,9 +27,17 @@ export function toRecord(e: ResetEvent): ResetRecord {
   return r;
 }
 
+/** An event of this thread whose record is built when first listed. */
+export class PendingRecord {
+  readonly event: ResetEvent;
+  constructor(e: ResetEvent) {
+    this.event = e.context === undefined ? e : { ...e, context: undefined };
+  }
+}
+
 /** Fixed-capacity ring; `list()` returns newest first. */
 export class Recent {
-  private readonly items: (ResetRecord | undefined)[];
+  private readonly items: (ResetRecord | PendingRecord | undefined)[];
   private next = 0;
   private size = 0;
 
@@ -35,7 +45,7 @@ export class Recent {
     this.items = new Array(Math.max(0, capacity));
   }
 
-  push(record: ResetRecord): void {
+  push(record: ResetRecord | PendingRecord): void {
     if (this.capacity === 0) return;
     this.items[this.next] = record;
     this.next = (this.next + 1) % this.capacity;
@@ -45,7 +55,15 @@ export class Recent {
   list(limit = this.size): ResetRecord[] {
     const n = Math.min(limit, this.size);
     const out: ResetRecord[] = new Array(n);
-    for (let i = 0; i < n; i++) out[i] = this.items[(this.next - 1 - i + this.capacity) % this.capacity]!;
+    for (let i = 0; i < n; i++) {
+      const at = (this.next - 1 - i + this.capacity) % this.capacity;
+      let item = this.items[at]!;
+      if (item instanceof PendingRecord) {
+        item = toRecord(item.event);
+        this.items[at] = item;
+      }
+      out[i] = item;
+    }
     return out;
   }
 }
