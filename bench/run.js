@@ -464,15 +464,7 @@ function summarise(scenario, rounds) {
   return out;
 }
 
-function fmt(x) {
-  if (!Number.isFinite(x)) return '–';
-  const a = Math.abs(x);
-  if (a >= 1000) return Math.round(x).toLocaleString('en-US');
-  if (a >= 100) return x.toFixed(0);
-  if (a >= 10) return x.toFixed(1);
-  if (a >= 1) return x.toFixed(2);
-  return x.toFixed(3);
-}
+const { fmt } = require('./lib/format');
 const cell = (s) => (s && s.n ? `${fmt(s.median)} [${fmt(s.min)}–${fmt(s.max)}]` : '–');
 
 function printSummary(scenario, summary) {

@@ -1,0 +1,15 @@
+// Number formatting shared by the harness's live summary and bench/report.js.
+'use strict';
+
+/** About three significant digits; thousands with separators. */
+function fmt(x) {
+  if (!Number.isFinite(x)) return '–';
+  const a = Math.abs(x);
+  if (a >= 1000) return Math.round(x).toLocaleString('en-US');
+  if (a >= 100) return x.toFixed(0);
+  if (a >= 10) return x.toFixed(1);
+  if (a >= 1) return x.toFixed(2);
+  return x.toFixed(3);
+}
+
+module.exports = { fmt };
