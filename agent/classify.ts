@@ -89,19 +89,32 @@ export function onIdleDestroy(socket: Sock, state: SocketState): void {
   emit(socket, state, 'ECONNRESET', 'ECONNRESET', 'read ECONNRESET', 'read', false);
 }
 
-/** Reads addresses while the handle is still open (called from the _destroy hook). */
-export function snapshot(socket: Sock, state: SocketState): void {
-  const s: Snapshot = {
-    remoteAddress: socket.remoteAddress,
-    remotePort: socket.remotePort,
-    localAddress: socket.localAddress,
-    localPort: socket.localPort,
+type AddressInfo = { address?: string; port?: number };
+type AddressInternals = {
+  _peername?: AddressInfo; _getpeername?: () => AddressInfo; _getsockname?: () => AddressInfo;
+};
+
+/**
+ * Reads addresses while the handle is still open (called from the _destroy hook). After an RST the
+ * kernel has forgotten the peer (getpeername fails with ENOTCONN), so for an error from a syscall
+ * only what Node already cached (the app read `remoteAddress`) is kept: asking would cost a failing
+ * syscall per reset. A FIN or an error Node raised itself leaves the peer known: then we ask.
+ */
+export function snapshot(socket: Sock, state: SocketState, err: ErrnoError | null | undefined): void {
+  const s = socket as unknown as AddressInternals;
+  const peer = err?.syscall === undefined && typeof s._getpeername === 'function' ? s._getpeername() : s._peername;
+  const local = typeof s._getsockname === 'function' ? s._getsockname() : undefined;
+  const snap: Snapshot = {
+    remoteAddress: peer?.address,
+    remotePort: peer?.port,
+    localAddress: local?.address,
+    localPort: local?.port,
   };
   if (state.tls && socket._secureEstablished) {
     const v = (socket as unknown as { getProtocol?: () => string | null }).getProtocol?.();
-    if (v) s.tlsVersion = v;
+    if (v) snap.tlsVersion = v;
   }
-  state.snapshot = s;
+  state.snapshot = snap;
 }
 
 function emit(socket: Sock, state: SocketState, errorType: ErrorType, code: string, message: string,

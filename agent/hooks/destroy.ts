@@ -22,7 +22,7 @@ export function enable(): void {
     const state = (this as { [kState]?: SocketState | null })[kState];
     if (state && !state.done) {
       if (args[0] != null || this._httpMessage != null || state.http?.inflight !== undefined) {
-        guard('socket.destroy', snapshot, this, state);
+        guard('socket.destroy', snapshot, this, state, args[0] as Error | null);
         if (args[0] == null && this._httpMessage != null) guard('socket.close', onSocketClose, this, state, false);
       } else if (state.direction === 'client' && state.http !== undefined) {
         guard('socket.destroy', onIdleDestroy, this, state);
