@@ -2,12 +2,13 @@
 // OpenTelemetry conventions (docs/opentelemetry.md has the mapping table). One set of instruments
 // per MeterProvider (the app's, or our private one). Connection counts, agent errors and drops
 // are observable instruments read from agent/stats.ts at collection time: no per-connection work.
-import type { Attributes, Counter, Histogram, Meter, MeterProvider, ObservableResult } from '@opentelemetry/api';
+import type { Attributes, Counter, Meter, MeterProvider, ObservableResult } from '@opentelemetry/api';
 import { stats } from '../agent/stats';
 import type { Config } from '../agent/config';
 import type { ResetEvent } from '../agent/types';
 import { VERSION } from './otel-version';
 import { BUCKETS } from './prometheus';
+import type { HistogramSink, LocalHistograms } from './otel-histograms';
 
 export const OTHER = '_other';
 
@@ -21,44 +22,49 @@ export interface Instruments {
    * direction × phase × error type × tls × RESETWATCH_MAX_PEERS peers.
    */
   resets: Map<string, ResetSeries>;
-  received: Histogram;
-  sent: Histogram;
-  age: Histogram;
-  idle: Histogram;
+  /** SDK histograms on the app's provider; on our private one, aggregated here (otel-histograms.ts). */
+  received: HistogramSink;
+  sent: HistogramSink;
+  age: HistogramSink;
+  idle: HistogramSink;
   folded: Counter;
 }
 
 const byProvider = new WeakMap<object, Instruments>();
 
-/** The instruments on `provider`, created (with the observable ones) the first time it is seen. */
-export function instrumentsFor(provider: MeterProvider): Instruments {
+/**
+ * The instruments on `provider`, created (with the observable ones) the first time it is seen.
+ * `local`: the provider is our private one, whose reader takes these histograms at collection.
+ */
+export function instrumentsFor(provider: MeterProvider, local?: LocalHistograms): Instruments {
   let inst = byProvider.get(provider);
   if (inst === undefined) {
-    inst = create(provider.getMeter('resetwatch', VERSION));
+    inst = create(provider.getMeter('resetwatch', VERSION), local);
     byProvider.set(provider, inst);
   }
   return inst;
 }
 
-function create(meter: Meter): Instruments {
+const HISTOGRAMS = {
+  received: { name: 'resetwatch.reset.received.size', unit: 'By', description: 'Bytes the connection had received when it was reset.', boundaries: BUCKETS.bytes },
+  sent: { name: 'resetwatch.reset.sent.size', unit: 'By', description: 'Bytes the connection had sent when it was reset.', boundaries: BUCKETS.bytes },
+  age: { name: 'resetwatch.reset.connection.duration', unit: 's', description: 'Age of the connection when it was reset.', boundaries: BUCKETS.age },
+  idle: { name: 'resetwatch.reset.idle_before_reuse', unit: 's', description: 'How long a reused keep-alive socket sat idle before the request that met the reset.', boundaries: BUCKETS.idle },
+};
+
+function histogram(meter: Meter, local: LocalHistograms | undefined, which: keyof typeof HISTOGRAMS): HistogramSink {
+  const { name, unit, description, boundaries } = HISTOGRAMS[which];
+  if (local !== undefined) return local.create(name, { unit, description, boundaries });
+  return meter.createHistogram(name, { unit, description, advice: { explicitBucketBoundaries: [...boundaries] } });
+}
+
+function create(meter: Meter, local: LocalHistograms | undefined): Instruments {
   const inst: Instruments = {
     resets: new Map(),
-    received: meter.createHistogram('resetwatch.reset.received.size', {
-      unit: 'By', description: 'Bytes the connection had received when it was reset.',
-      advice: { explicitBucketBoundaries: BUCKETS.bytes },
-    }),
-    sent: meter.createHistogram('resetwatch.reset.sent.size', {
-      unit: 'By', description: 'Bytes the connection had sent when it was reset.',
-      advice: { explicitBucketBoundaries: BUCKETS.bytes },
-    }),
-    age: meter.createHistogram('resetwatch.reset.connection.duration', {
-      unit: 's', description: 'Age of the connection when it was reset.',
-      advice: { explicitBucketBoundaries: BUCKETS.age },
-    }),
-    idle: meter.createHistogram('resetwatch.reset.idle_before_reuse', {
-      unit: 's', description: 'How long a reused keep-alive socket sat idle before the request that met the reset.',
-      advice: { explicitBucketBoundaries: BUCKETS.idle },
-    }),
+    received: histogram(meter, local, 'received'),
+    sent: histogram(meter, local, 'sent'),
+    age: histogram(meter, local, 'age'),
+    idle: histogram(meter, local, 'idle'),
     folded: meter.createCounter('resetwatch.peers.folded', {
       unit: '{reset}', description: 'Resets whose peer attributes were folded into "_other" because RESETWATCH_MAX_PEERS distinct peers were already in use.',
     }),

@@ -15,6 +15,7 @@ import { guard } from '../agent/guard';
 import { diag } from '../agent/diag';
 import type { ExportPlan } from './otel-env';
 import { OtlpMetricExporter, OtlpSpanExporter, type OtlpSender, type Temporality } from './otel-otlp';
+import { LocalHistograms } from './otel-histograms';
 
 export const FLUSH_BUDGET_MS = 1000;
 
@@ -38,6 +39,8 @@ export class PrivateProviders {
   private resource?: Resource;
   private tracer?: BasicTracerProvider;
   private meter?: MeterProvider;
+  /** The reset histograms of `meter`, handed to its reader at collection (otel-histograms.ts). */
+  private histograms?: LocalHistograms;
   private metricsRetired = false;
   private readonly senders: OtlpSender[] = [];
   private dirty = false;
@@ -78,8 +81,13 @@ export class PrivateProviders {
     if (plan === undefined || this.metricsRetired) return undefined;
     if (this.meter === undefined) {
       let exporter: PushMetricExporter;
+      // Histograms are delta under both the `delta` and `lowmemory` preferences (the console
+      // exporter is cumulative).
+      let delta = false;
       if (plan.kind === 'otlp') {
-        const otlp = new OtlpMetricExporter(plan.protocol, temporality());
+        const pref = temporality();
+        delta = pref !== 'cumulative';
+        const otlp = new OtlpMetricExporter(plan.protocol, pref);
         this.senders.push(otlp.sender);
         exporter = otlp;
       } else {
@@ -87,12 +95,20 @@ export class PrivateProviders {
       }
       const interval = positiveInt('OTEL_METRIC_EXPORT_INTERVAL', 60000);
       const timeout = Math.min(positiveInt('OTEL_METRIC_EXPORT_TIMEOUT', 30000), interval);
-      const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: interval, exportTimeoutMillis: timeout });
+      this.histograms = new LocalHistograms(() => this.getResource(), delta);
+      const reader = new PeriodicExportingMetricReader({
+        exporter, exportIntervalMillis: interval, exportTimeoutMillis: timeout, metricProducers: [this.histograms],
+      });
       this.meter = new MeterProvider({ resource: this.getResource(), readers: [reader] });
       this.dirty = true; // connection counts: sent at least once, at exit if not before
       this.listen();
     }
     return this.meter;
+  }
+
+  /** The locally aggregated histograms when `provider` is ours, else undefined. */
+  histogramsFor(provider: ApiMeterProvider): LocalHistograms | undefined {
+    return provider === this.meter ? this.histograms : undefined;
   }
 
   /** The app registered its own MeterProvider: from now on metrics go there; send ours one last time. */

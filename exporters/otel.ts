@@ -99,7 +99,7 @@ export const otelExporter: Exporter = {
     };
     // Observable instruments (connection counts) should exist before the first reset: look for
     // a provider a second after start and now and then afterwards. Both timers are unref'd.
-    const check = () => guard('otel.providers', () => { const mp = meterProvider(); if (mp) instrumentsFor(mp); });
+    const check = () => guard('otel.providers', () => { const mp = meterProvider(); if (mp) instrumentsFor(mp, priv?.histogramsFor(mp)); });
     const first = setTimeout(check, PROVIDER_FIRST_CHECK_MS);
     first.unref();
     const every = setInterval(check, PROVIDER_CHECK_MS);
@@ -115,7 +115,7 @@ export const otelExporter: Exporter = {
         else countDropped('otel_rate');
       }
       const mp = meterProvider();
-      if (mp !== undefined) guard('otel.metrics', () => record(instrumentsFor(mp), event, cfg, peers));
+      if (mp !== undefined) guard('otel.metrics', () => record(instrumentsFor(mp, priv?.histogramsFor(mp)), event, cfg, peers));
       priv?.markDirty();
     }
 

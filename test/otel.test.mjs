@@ -303,6 +303,51 @@ test('RESETWATCH_SPAN_RATE=1: spans beyond the rate are dropped and counted; met
   }
 });
 
+// Our private provider's histograms are aggregated by resetwatch and handed to the reader at
+// collection (exporters/otel-histograms.ts): bucket counts, sum, min and max must be what the SDK
+// would export, in the temporality the standard variable asks for.
+for (const pref of ['cumulative', 'delta']) {
+  test(`private provider histograms: buckets, sum, min and max over several exports (${pref})`, async () => {
+    const rx = await startReceiver();
+    try {
+      const r = await run(RESETS_APP, {
+        FIXTURE_PHASES: 'burst', BURST: '60', BURST_PAUSE: '150', OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+        OTEL_METRIC_EXPORT_INTERVAL: '100', OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: pref,
+      });
+      assert.equal(r.code, 0, r.stderr);
+      const n = r.marker('EVENTS').length;
+      assert.equal(n, 60);
+      const points = rx.metrics.filter((p) => p.name === 'resetwatch.reset.received.size');
+      assert.ok(new Set(points.map((p) => p.temporality)).size === 1 && points[0].temporality === (pref === 'delta' ? 1 : 2), 'temporality');
+      const key = (p) => JSON.stringify(p.attributes);
+      assert.deepEqual([...new Set(points.map(key))], [JSON.stringify({ 'resetwatch.direction': 'client', 'resetwatch.phase': 'established' })]);
+      // Cumulative: the last export holds everything; delta: the exports add up to it.
+      const all = pref === 'delta' ? points : [points.at(-1)];
+      if (pref === 'delta') assert.ok(points.length >= 2, `several delta exports (${points.length})`);
+      const count = all.reduce((t, p) => t + p.count, 0);
+      assert.equal(count, n, 'one observation per reset');
+      for (const p of all) {
+        assert.equal(p.buckets.reduce((t, c) => t + c, 0), p.count, 'bucket counts add up to the count');
+        assert.deepEqual(p.bounds, [0, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000]);
+        // Each connection received nothing before the RST: every value is 0, in the first bucket (≤ 0).
+        assert.equal(p.buckets[0], p.count);
+        assert.equal(p.sum, 0);
+        assert.equal(p.min, 0);
+        assert.equal(p.max, 0);
+      }
+      const ages = pref === 'delta' ? rx.metrics.filter((p) => p.name === 'resetwatch.reset.connection.duration') : rx.latest('resetwatch.reset.connection.duration');
+      assert.equal(ages.reduce((t, p) => t + p.count, 0), n);
+      for (const p of ages) {
+        assert.ok(p.min > 0 && p.min <= p.max && p.max < 10, `ages between ${p.min} and ${p.max} s`);
+        assert.ok(p.sum >= p.min * p.count && p.sum <= p.max * p.count, 'sum within count × [min, max]');
+        assert.equal(p.buckets.reduce((t, c) => t + c, 0), p.count);
+      }
+    } finally {
+      await rx.close();
+    }
+  });
+}
+
 test('metric attributes stay bounded: peers beyond RESETWATCH_MAX_PEERS fold into _other and are counted', async () => {
   const rx = await startReceiver();
   try {

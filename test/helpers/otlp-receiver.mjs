@@ -48,7 +48,8 @@ message Histogram { repeated HistogramDataPoint data_points = 1; int32 aggregati
 message NumberDataPoint { repeated KeyValue attributes = 7; fixed64 time_unix_nano = 3;
   oneof value { double as_double = 4; sfixed64 as_int = 6; } }
 message HistogramDataPoint { repeated KeyValue attributes = 9; fixed64 time_unix_nano = 3; fixed64 count = 4;
-  optional double sum = 5; repeated fixed64 bucket_counts = 6; repeated double explicit_bounds = 7; }
+  optional double sum = 5; repeated fixed64 bucket_counts = 6; repeated double explicit_bounds = 7;
+  optional double min = 11; optional double max = 12; }
 `;
 const root = protobuf.parse(SCHEMA, { keepCase: false }).root;
 const TraceRequest = root.lookupType('otlp.ExportTraceServiceRequest');
@@ -111,7 +112,8 @@ function normaliseMetrics(req) {
         } else if (m.histogram) {
           for (const p of m.histogram.dataPoints ?? []) {
             points.push({ ...base, type: 'histogram', attributes: attrs(p.attributes), count: Number(p.count ?? 0),
-              sum: num(p.sum), buckets: (p.bucketCounts ?? []).map(Number), bounds: (p.explicitBounds ?? []).map(Number) });
+              sum: num(p.sum), buckets: (p.bucketCounts ?? []).map(Number), bounds: (p.explicitBounds ?? []).map(Number),
+              min: num(p.min), max: num(p.max), temporality: Number(m.histogram.aggregationTemporality ?? 0) });
           }
         }
       }
