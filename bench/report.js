@@ -16,7 +16,7 @@ const cell = (s) => (s && s.n ? `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)}
 
 const m = doc.machine;
 console.log(`Run of ${doc.date.slice(0, 16).replace('T', ' ')} UTC: ${m.cpu}, ${m.cores} cores, Node ${m.node}, ${m.platform}; ` +
-  `commit ${m.commit.slice(0, 7)}${m.agent && !m.agent.startsWith('this checkout') ? ' (B: a clean build of that commit, --agent)' : m.agentSourcesDirty ? ' plus uncommitted agent changes' : ''}; ${doc.rounds} rounds; ${Math.round(doc.durationSeconds)} s; load average ${m.loadavg.map((x) => x.toFixed(1)).join('/')} at start, ` +
+  `commit ${m.commit.slice(0, 7)}${m.agent && !m.agent.startsWith('this checkout') ? ' (B: a clean build of that commit, --agent)' : m.agentSourcesDirty ? ' plus uncommitted agent changes' : ''}; ${doc.rounds} rounds${m.pinned ? '; app pinned to CPU 0, load and harness to CPU 1' : ''}; ${Math.round(doc.durationSeconds)} s; load average ${m.loadavg.map((x) => x.toFixed(1)).join('/')} at start, ` +
   `${doc.loadavgEnd.map((x) => x.toFixed(1)).join('/')} at the end.\n`);
 console.log('Median (min–max) over the rounds; B/A, C/A, B−A and C−A are computed per round pair.\n');
 console.log('| scenario | metric | A no agent | B resetwatch | C OpenTelemetry | B/A | C/A | B−A | C−A |');
