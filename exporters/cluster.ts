@@ -14,7 +14,8 @@ import type { Worker } from 'node:cluster';
 import { aggregatorRegistry } from './prometheus-client';
 import { guard, reportFailure } from '../agent/guard';
 import { mergeRecent, type ResetRecord } from './recent';
-import { foldPeers, labelKey, OTHER_PEER, RESETS, FOLDED, type MetricJSON } from './prometheus-render';
+import { foldPeers, labelKey, RESETS, FOLDED, type MetricJSON } from './prometheus-render';
+import { OTHER_PEER, PeerLimiter } from './peer-limit';
 
 const CMD = 'NODE_RESETWATCH_METRICS';
 /** How long the primary waits for workers; a worker that does not answer is served from its last answer. */
@@ -77,7 +78,7 @@ const lastAnswer = new Map<number, Snapshot>();
 /** Sum of the last answers of workers that have exited. */
 let retired: Snapshot | undefined;
 /** Peers admitted over the sum (first come, never evicted). */
-const admitted = new Set<string>();
+const admitted = new PeerLimiter(0);
 let nextId = 0;
 
 export interface ClusterSnapshot extends Snapshot {
@@ -149,7 +150,8 @@ type ExemplarLike = { labelSet: Record<string, string>; value: number; timestamp
 
 /** prom-client's aggregation, plus the peer bound over the sum and the newest exemplar per series. */
 async function sum(lists: MetricJSON[][], maxPeers: number): Promise<MetricJSON[]> {
-  const folded = lists.map((l) => foldPeers(l, admitted, maxPeers));
+  admitted.max = maxPeers;
+  const folded = lists.map((l) => foldPeers(l, admitted));
   const exemplars = new Map<string, ExemplarLike>();
   for (const list of folded) {
     for (const m of list) {

@@ -9,8 +9,8 @@ import type { ResetEvent } from '../agent/types';
 import { VERSION } from './otel-version';
 import { BUCKETS } from './prometheus';
 import type { HistogramSink, LocalHistograms } from './otel-histograms';
+import { OTHER_PEER as OTHER, type PeerLimiter } from './peer-limit';
 
-export const OTHER = '_other';
 
 /** One `resetwatch.resets` series, counted here and observed at collection time. */
 interface ResetSeries { attrs: Attributes; n: number }
@@ -96,18 +96,6 @@ function create(meter: Meter, local: LocalHistograms | undefined): Instruments {
     for (const [exporter, n] of Object.entries(stats.dropped)) r.observe(n, { 'resetwatch.exporter': exporter });
   });
   return inst;
-}
-
-/** Bounds the distinct peers in metric attributes (RESETWATCH_MAX_PEERS), folding the rest. */
-export class PeerLimiter {
-  private readonly seen = new Set<string>();
-  constructor(private readonly max: number) {}
-  admit(key: string): boolean {
-    if (this.seen.has(key)) return true;
-    if (this.seen.size >= this.max) return false;
-    this.seen.add(key);
-    return true;
-  }
 }
 
 /**

@@ -4,10 +4,10 @@
 // per registry, so each scrape renders into a fresh, throwaway Registry of the asked-for type.
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import { Registry } from './prometheus-client';
+import { OTHER_PEER, type PeerLimiter } from './peer-limit';
 
 export type MetricJSON = MetricObjectWithValues<MetricValue<string>>;
 
-export const OTHER_PEER = '_other';
 export const RESETS = 'resetwatch_resets_total';
 export const FOLDED = 'resetwatch_peers_folded_total';
 
@@ -41,16 +41,12 @@ export function labelKey(labels: Record<string, unknown>): string {
  * The primary keeps its own admitted set (first come, never evicted, so every series stays
  * monotonic) and folds the rest into `_other`. Mutates copies, not the inputs.
  */
-export function foldPeers(metrics: MetricJSON[], admitted: Set<string>, maxPeers: number): MetricJSON[] {
+export function foldPeers(metrics: MetricJSON[], admitted: PeerLimiter): MetricJSON[] {
   return metrics.map((m) => {
     if (m.name !== RESETS) return m;
     const values = m.values.map((v) => {
       const peer = String((v.labels as Record<string, unknown>).peer ?? '');
-      if (peer === '' || peer === OTHER_PEER || admitted.has(peer)) return v;
-      if (admitted.size < maxPeers) {
-        admitted.add(peer);
-        return v;
-      }
+      if (peer === '' || peer === OTHER_PEER || admitted.admit(peer)) return v;
       return { ...v, labels: { ...v.labels, peer: OTHER_PEER } };
     });
     return { ...m, values };

@@ -19,7 +19,8 @@ import { PendingRecord, Recent, toRecord, type ResetRecord } from './recent';
 import { startMetricsServer } from './metrics-server';
 import { isClusterWorker, answerPrimary, collectCluster, type Snapshot } from './cluster';
 import { forwardToMainThread, receiveFromThreads, threadCounts, type Sample } from './prometheus-threads';
-import { render, withTotalNames, OTHER_PEER } from './prometheus-render';
+import { render, withTotalNames } from './prometheus-render';
+import { OTHER_PEER, PeerLimiter } from './peer-limit';
 import type { Exporter } from './types';
 
 /** resetwatch's own registry, for apps that serve their own /metrics. The default registry is never touched. */
@@ -119,9 +120,8 @@ function histogram(name: string, help: string, buckets: number[]): Histogram<(ty
 
 // ---- recording ----
 
-let maxPeers = 100;
 let serverPeers = false;
-const peers = new Set<string>();
+const peers = new PeerLimiter(100);
 let recent = new Recent(200);
 
 /** The raw (unfolded, length-bounded) peer label of an event. */
@@ -163,12 +163,7 @@ export function toSample(e: ResetEvent): Sample {
 
 /** Admits a peer value, or folds it into `_other` once maxPeers distinct values are in use. */
 function admit(peer: string): string {
-  if (peer === '' || peers.has(peer)) return peer;
-  if (peers.size < maxPeers) {
-    peers.add(peer);
-    return peer;
-  }
-  return OTHER_PEER;
+  return peer === '' || peers.admit(peer) ? peer : OTHER_PEER;
 }
 
 export function record(s: Sample, rec: ResetRecord | PendingRecord | undefined): void {
@@ -204,7 +199,7 @@ function snapshot(): Promise<Snapshot & { workers?: { answered: number; total: n
   if (inflight === undefined) {
     inflight = (async () => {
       const local = await localSnapshot();
-      const merged = await collectCluster(local, recentCapacity, maxPeers);
+      const merged = await collectCluster(local, recentCapacity, peers.max);
       return merged ?? local;
     })();
     const clear = () => { inflight = undefined; };
@@ -248,7 +243,7 @@ export const prometheusExporter: Exporter = {
 };
 
 function configure(config: Config): void {
-  maxPeers = config.maxPeers;
+  peers.max = config.maxPeers;
   serverPeers = config.serverPeers;
   recentCapacity = config.recent;
   recent = new Recent(config.recent);
