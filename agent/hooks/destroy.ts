@@ -18,17 +18,18 @@ import { snapshot, onIdleDestroy, onSocketClose } from '../classify';
 import { patch, unpatch } from './patch';
 
 export function enable(): void {
-  patch(net.Socket.prototype, '_destroy', (original) => function _destroy(this: net.Socket & NodeSocketInternals, ...args: unknown[]) {
+  // Node always calls _destroy(err, cb): two named parameters, no rest array per socket.
+  patch(net.Socket.prototype, '_destroy', (original) => function _destroy(this: net.Socket & NodeSocketInternals, err: Error | null, cb: unknown) {
     const state = (this as { [kState]?: SocketState | null })[kState];
     if (state && !state.done) {
-      if (args[0] != null || this._httpMessage != null || state.http?.inflight !== undefined) {
-        guard('socket.destroy', snapshot, this, state, args[0] as Error | null);
-        if (args[0] == null && this._httpMessage != null) guard('socket.close', onSocketClose, this, state, false);
+      if (err != null || this._httpMessage != null || state.http?.inflight !== undefined) {
+        guard('socket.destroy', snapshot, this, state, err);
+        if (err == null && this._httpMessage != null) guard('socket.close', onSocketClose, this, state, false);
       } else if (state.direction === 'client' && state.http !== undefined) {
         guard('socket.destroy', onIdleDestroy, this, state);
       }
     }
-    return original.apply(this, args);
+    return original.call(this, err, cb);
   });
 }
 
