@@ -52,9 +52,8 @@ export function onSocketError(socket: Sock, state: SocketState, err: ErrnoError)
   emit(socket, state, type, err.code ?? type, err.message, err.syscall, fatal);
 }
 
-/** A close without error is a reset only when the peer hung up on an HTTP request in flight. */
-export function onSocketClose(socket: Sock, state: SocketState, hadError: boolean): void {
-  if (hadError) return;
+/** A connection ending without an error is a reset only when the peer hung up on an HTTP request in flight. */
+export function onPeerHangup(socket: Sock, state: SocketState): void {
   const msg = socket._httpMessage;
   if (msg == null) return;
   // Only the peer's FIN counts: a socket the app destroyed itself (req.destroy(), an abort, a

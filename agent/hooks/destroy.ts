@@ -1,7 +1,7 @@
 // Just before a watched socket's handle closes (the original _destroy), which every socket's end
 // goes through, error or not:
 // - An HTTP request in flight when the connection ends without an error: a reset only if the peer
-//   hung up (classify.ts onSocketClose). Here rather than in a 'close' listener: one listener less
+//   hung up (classify.ts onPeerHangup). Here rather than in a 'close' listener: one listener less
 //   per socket, and the request's state is still intact.
 // - Addresses: remoteAddress and localAddress are gone once the handle closes. Reading them for
 //   every socket would cost syscalls per connection, so only for a socket destroyed with an error
@@ -14,7 +14,7 @@ import * as net from 'node:net';
 import type { NodeSocketInternals, SocketState } from '../internal-types';
 import { kState } from '../symbols';
 import { guard } from '../guard';
-import { snapshot, onIdleDestroy, onSocketClose } from '../classify';
+import { snapshot, onIdleDestroy, onPeerHangup } from '../classify';
 import { patch, unpatch } from './patch';
 
 export function enable(): void {
@@ -24,7 +24,7 @@ export function enable(): void {
     if (state && !state.done) {
       if (err != null || this._httpMessage != null || state.http?.inflight !== undefined) {
         guard('socket.destroy', snapshot, this, state, err);
-        if (err == null && this._httpMessage != null) guard('socket.close', onSocketClose, this, state, false);
+        if (err == null && this._httpMessage != null) guard('socket.close', onPeerHangup, this, state);
       } else if (state.direction === 'client' && state.http !== undefined) {
         guard('socket.destroy', onIdleDestroy, this, state);
       }

@@ -8,7 +8,7 @@ import { kRequest } from '../symbols';
 import { guard } from '../guard';
 import { stateOf } from './watch';
 import { subscribeAll, unsubscribeAll, type Handlers } from './channels';
-import { onSocketClose } from '../classify';
+import { onPeerHangup } from '../classify';
 
 type Msg = { request: any; response?: any; socket?: any; error?: any };
 
@@ -48,7 +48,7 @@ function clientError({ request, error }: Msg): void {
   const socket = request?.socket;
   if (!socket || error?.code !== 'ECONNRESET' || error.syscall !== undefined || socket.readableEnded !== true) return;
   const state = stateOf(socket);
-  if (state && !state.done) onSocketClose(socket, state, false);
+  if (state && !state.done) onPeerHangup(socket, state);
 }
 
 // Server: the request's start time lives on the connection's state (one request at a time on a
