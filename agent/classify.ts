@@ -58,8 +58,7 @@ export function onPeerHangup(socket: Sock, state: SocketState): void {
   if (msg == null) return;
   // Only the peer's FIN counts: a socket the app destroyed itself (req.destroy(), an abort, a
   // timeout handler) never received one.
-  const readable = (socket as unknown as { _readableState?: { ended?: boolean } })._readableState;
-  if (!socket.readableEnded && readable?.ended !== true) return;
+  if (!finRead(socket)) return;
   if (state.direction === 'client') {
     const req = msg as unknown as ClientRequestLike;
     if (req.res?.complete) return;
@@ -72,6 +71,11 @@ export function onPeerHangup(socket: Sock, state: SocketState): void {
   }
 }
 
+/** The peer's FIN has been read (readableEnded waits for the app to consume the data before it). */
+function finRead(socket: Sock): boolean {
+  return socket.readableEnded || (socket as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended === true;
+}
+
 const ENOTCONN = -osConstants.errno.ENOTCONN;
 
 /**
@@ -82,7 +86,7 @@ export function onIdleDestroy(socket: Sock, state: SocketState): void {
   const handle = (socket as unknown as { _handle?: { getpeername?: (out: object) => number } | null })._handle;
   if (typeof handle?.getpeername !== 'function' || socket.connecting) return;
   // A FIN already read (and answered: the connection may be fully closed by now) is orderly.
-  if (socket.readableEnded || (socket as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended) return;
+  if (finRead(socket)) return;
   if (handle.getpeername({}) !== ENOTCONN) return;
   state.snapshot = { localAddress: socket.localAddress, localPort: socket.localPort };
   emit(socket, state, 'ECONNRESET', 'ECONNRESET', 'read ECONNRESET', 'read', false);
