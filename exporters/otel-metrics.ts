@@ -9,7 +9,7 @@ import type { ResetEvent } from '../agent/types';
 import { VERSION } from './otel-version';
 import { BUCKETS } from './prometheus';
 import type { HistogramSink, LocalHistograms } from './otel-histograms';
-import { OTHER_PEER as OTHER, type PeerLimiter } from './peer-limit';
+import { OTHER_PEER, type PeerLimiter } from './peer-limit';
 
 
 /** One `resetwatch.resets` series, counted here and observed at collection time. */
@@ -122,7 +122,7 @@ export function record(inst: Instruments, e: ResetEvent, config: Config, peers: 
       if (peers.admit(`${e.serverAddress}:${e.serverPort ?? ''}`)) {
         peerKey = e.serverPort !== undefined ? `s${e.serverAddress}:${e.serverPort}` : `s${e.serverAddress}`;
       } else {
-        peerKey = `s${OTHER}`;
+        peerKey = `s${OTHER_PEER}`;
         folded = true;
       }
     }
@@ -130,7 +130,7 @@ export function record(inst: Instruments, e: ResetEvent, config: Config, peers: 
     if (peers.admit(e.peerAddress)) {
       peerKey = `c${e.peerAddress}`;
     } else {
-      peerKey = `c${OTHER}`;
+      peerKey = `c${OTHER_PEER}`;
       folded = true;
     }
   }
@@ -147,14 +147,14 @@ export function record(inst: Instruments, e: ResetEvent, config: Config, peers: 
     if (e.direction === 'client') {
       if (e.serverAddress !== undefined) {
         if (folded) {
-          attrs['server.address'] = OTHER;
+          attrs['server.address'] = OTHER_PEER;
         } else {
           attrs['server.address'] = e.serverAddress;
           if (e.serverPort !== undefined) attrs['server.port'] = e.serverPort;
         }
       }
     } else if (peerKey !== undefined) {
-      attrs['client.address'] = folded ? OTHER : e.peerAddress!;
+      attrs['client.address'] = folded ? OTHER_PEER : e.peerAddress!;
     }
     inst.resets.set(key, { attrs: Object.freeze(attrs), n: 1 });
   }
