@@ -83,9 +83,13 @@ class FdWriter implements LineWriter {
 export function openWriter(dest: string): LineWriter | undefined {
   if (dest === 'stderr' || dest === 'stdout') {
     const fd = dest === 'stderr' ? 2 : 1;
-    let stat: fs.Stats;
+    // bigint: a plain fstatSync leaves the pipe's mode in the stat buffer that fs.realpathSync
+    // reads back for path components the module loader has cached; a FIFO or socket mode there
+    // stops realpath early and a pnpm package can no longer find its siblings (see
+    // test/shapes-layouts.test.mjs). The bigint variant writes a buffer realpath never reads.
+    let stat: fs.BigIntStats;
     try {
-      stat = fs.fstatSync(fd);
+      stat = fs.fstatSync(fd, { bigint: true });
     } catch {
       return undefined; // closed: nothing to write to
     }
