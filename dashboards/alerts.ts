@@ -6,7 +6,7 @@
 // annotations talk about (a ratio, a rate, a count), so Prometheus evaluates `(value) > threshold`
 // and Grafana evaluates query A = value with a threshold expression on A. Anything that only gates the
 // alert (a minimum traffic level) is inside `value` as an `and` filter, which keeps the left value.
-import { M } from './metrics';
+import { M } from '../agent/contract';
 
 export type Severity = 'warning' | 'info';
 

@@ -13,7 +13,7 @@ import * as table from '@grafana/grafana-foundation-sdk/table';
 import * as tempo from '@grafana/grafana-foundation-sdk/tempo';
 import * as text from '@grafana/grafana-foundation-sdk/text';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
-import { FOLDED_PEER, LABEL_VALUES, M } from './metrics';
+import { FOLDED_PEER, LABEL_VALUES, M } from '../agent/contract';
 
 export const OVERVIEW_UID = 'resetwatch-overview';
 

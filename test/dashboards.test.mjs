@@ -13,7 +13,7 @@ import { ROOT } from './helpers/resets.mjs';
 const require = createRequire(import.meta.url);
 const GENERATED = path.join(ROOT, 'dashboards/generated');
 const dash = JSON.parse(readFileSync(path.join(GENERATED, 'resetwatch-overview.json'), 'utf8'));
-const { M } = require(path.join(ROOT, 'dist/dashboards/metrics.js'));
+const { M } = require(path.join(ROOT, 'dist/agent/contract.js'));
 const { ALERTS } = require(path.join(ROOT, 'dist/dashboards/alerts.js'));
 
 test('committed files in dashboards/generated are exactly what the sources generate', () => {

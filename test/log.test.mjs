@@ -103,7 +103,7 @@ test('the summary line is periodic: it comes 5 s after the first suppressed line
 });
 
 test('the rate limiter: token bucket, bursts up to the rate, 0 means no limit', () => {
-  const { RateLimiter } = require(path.join(ROOT, 'dist/exporters/log.js'));
+  const { RateLimiter } = require(path.join(ROOT, 'dist/exporters/log/index.js'));
   let now = 0;
   const rl = new RateLimiter(10, () => now);
   for (let i = 0; i < 10; i++) assert.equal(rl.take(), true, `burst ${i}`);

@@ -284,7 +284,7 @@ test('agent.stop() closes the endpoint', async () => {
   const script = `
     const net = require('node:net');
     const { agent } = require('resetwatch');
-    const { metricsAddress } = require('./dist/exporters/metrics-server.js');
+    const { metricsAddress } = require('./dist/exporters/prometheus/server.js');
     const probe = (port) => new Promise((r) => { const c = net.connect(port, '127.0.0.1'); c.on('connect', () => { c.destroy(); r('open'); }); c.on('error', (e) => r(e.code)); });
     setTimeout(async () => {
       const { port } = metricsAddress();

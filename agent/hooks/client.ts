@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { activeContext } from '../trace-context';
 import { SocketState } from '../internal-types';
 import { guard } from '../guard';
-import { watch, stateOf } from './watch';
+import { watch, stateOf } from '../sockets';
 import { patch, unpatch } from './patch';
 
 export function enable(): void {

@@ -6,7 +6,7 @@ import { activeContext } from '../trace-context';
 import { httpOf, type RequestMark } from '../internal-types';
 import { kRequest } from '../symbols';
 import { guard } from '../guard';
-import { stateOf } from './watch';
+import { stateOf } from '../sockets';
 import { subscribeAll, unsubscribeAll, type Handlers } from './channels';
 import { onPeerHangup } from '../classify';
 

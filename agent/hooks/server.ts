@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { SocketState, type NodeSocketInternals } from '../internal-types';
 import { guard } from '../guard';
 import type { Config } from '../config';
-import { watch, stateOf } from './watch';
+import { watch, stateOf } from '../sockets';
 
 const CHANNEL = 'net.server.socket';
 

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { SocketState, type NodeSocketInternals } from '../internal-types';
 import { guard } from '../guard';
 import type { Config } from '../config';
-import { watch, stateOf, supersede } from './watch';
+import { watch, stateOf, supersede } from '../sockets';
 import { patch, unpatch } from './patch';
 import { stats } from '../stats';
 

@@ -2,7 +2,7 @@
 // code (the preload must stay cheap). Spec: opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables
 // Differences: with no OTEL_*_EXPORTER and no endpoint variable nothing is exported (the spec's
 // default exporter is otlp; we only export when asked), and grpc is not supported (one line).
-import { diag } from '../agent/diag';
+import { diag } from '../../agent/diag';
 
 export type SignalExport = { kind: 'otlp'; protocol: 'http/protobuf' | 'http/json' } | { kind: 'console' };
 

@@ -3,21 +3,21 @@
 // through private providers when the standard OTEL_* variables ask for export, else nowhere.
 // Never registers anything globally (docs/opentelemetry.md).
 import type { MeterProvider, Tracer, TracerProvider } from '@opentelemetry/api';
-import { otelApi } from '../agent/otel-api';
-import { onReset } from '../agent/bus';
-import { guard } from '../agent/guard';
-import { countDropped } from '../agent/stats';
-import { RateLimiter } from './rate-limit';
-import type { Config } from '../agent/config';
-import type { ResetEvent } from '../agent/types';
-import { toAttributes } from './attributes';
-import { appMeterProvider, appTracerProvider } from './otel-global';
-import { exportPlan, type ExportPlan } from './otel-env';
-import { instrumentsFor, record } from './otel-metrics';
-import { PeerLimiter } from './peer-limit';
-import { VERSION } from './otel-version';
-import type { PrivateProviders } from './otel-private';
-import type { Exporter } from './types';
+import { otelApi } from '../../agent/otel-api';
+import { onReset } from '../../agent/bus';
+import { guard } from '../../agent/guard';
+import { countDropped } from '../../agent/stats';
+import { RateLimiter } from '../shared/rate-limit';
+import type { Config } from '../../agent/config';
+import type { ResetEvent } from '../../agent/types';
+import { toAttributes } from '../shared/attributes';
+import { appMeterProvider, appTracerProvider } from './global';
+import { exportPlan, type ExportPlan } from './env';
+import { instrumentsFor, record } from './metrics';
+import { PeerLimiter } from '../shared/peers';
+import { VERSION } from './version';
+import type { PrivateProviders } from './private';
+import type { Exporter } from '../types';
 
 /** Span name and kind (docs/opentelemetry.md "Spans"). */
 export const SPAN_NAME = 'connection reset';
@@ -80,7 +80,7 @@ export const otelExporter: Exporter = {
     const privateProviders = (): PrivateProviders | undefined => {
       if (priv === undefined && wantsPrivate) {
         // Loaded only now: the SDK never loads unless the OTEL_* variables ask for export.
-        const mod = require('./otel-private') as typeof import('./otel-private');
+        const mod = require('./private') as typeof import('./private');
         priv = new mod.PrivateProviders(plan);
       }
       return priv;

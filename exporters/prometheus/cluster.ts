@@ -11,11 +11,11 @@
 // the newest exemplar per series is kept (prom-client's aggregation drops exemplars), and a worker
 // that exited keeps its last answered counts in a "retired" sum, so the totals never go backwards.
 import type { Worker } from 'node:cluster';
-import { aggregatorRegistry } from './prometheus-client';
-import { guard, reportFailure } from '../agent/guard';
+import { aggregatorRegistry } from './client';
+import { guard, reportFailure } from '../../agent/guard';
 import { mergeRecent, type ResetRecord } from './recent';
-import { foldPeers, labelKey, RESETS, FOLDED, type MetricJSON } from './prometheus-render';
-import { OTHER_PEER, PeerLimiter } from './peer-limit';
+import { foldPeers, labelKey, RESETS, FOLDED, type MetricJSON } from './render';
+import { OTHER_PEER, PeerLimiter } from '../shared/peers';
 
 const CMD = 'NODE_RESETWATCH_METRICS';
 /** How long the primary waits for workers; a worker that does not answer is served from its last answer. */

@@ -19,9 +19,9 @@ import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import {
   AggregationTemporality, InstrumentType, type PushMetricExporter, type ResourceMetrics,
 } from '@opentelemetry/sdk-metrics';
-import { supersede } from '../agent/hooks/watch';
-import { countDropped } from '../agent/stats';
-import { diag } from '../agent/diag';
+import { supersede } from '../../agent/sockets';
+import { countDropped } from '../../agent/stats';
+import { diag } from '../../agent/diag';
 
 export const MAX_INFLIGHT = 2;
 

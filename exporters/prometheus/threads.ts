@@ -6,10 +6,10 @@
 // The worker opens a channel per message and closes it at once, so it never queues the other
 // threads' messages; the main thread's receiving channel is unref'd and never keeps the process alive.
 import { BroadcastChannel } from 'node:worker_threads';
-import { onReset } from '../agent/bus';
-import { guard } from '../agent/guard';
-import { countDropped, stats } from '../agent/stats';
-import { DIRECTIONS, type Direction, type ErrorType, type Phase, type ResetEvent } from '../agent/types';
+import { onReset } from '../../agent/bus';
+import { guard } from '../../agent/guard';
+import { countDropped, stats } from '../../agent/stats';
+import { DIRECTIONS, type Direction, type ErrorType, type Phase, type ResetEvent } from '../../agent/types';
 import type { ResetRecord } from './recent';
 
 const CHANNEL = 'resetwatch:prometheus:resets';

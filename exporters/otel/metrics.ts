@@ -3,13 +3,13 @@
 // per MeterProvider (the app's, or our private one). Connection counts, agent errors and drops
 // are observable instruments read from agent/stats.ts at collection time: no per-connection work.
 import type { Attributes, Counter, Meter, MeterProvider, ObservableResult } from '@opentelemetry/api';
-import { stats } from '../agent/stats';
-import type { Config } from '../agent/config';
-import type { ResetEvent } from '../agent/types';
-import { VERSION } from './otel-version';
-import { BUCKETS } from './prometheus';
-import type { HistogramSink, LocalHistograms } from './otel-histograms';
-import { OTHER_PEER, type PeerLimiter } from './peer-limit';
+import { stats } from '../../agent/stats';
+import type { Config } from '../../agent/config';
+import type { ResetEvent } from '../../agent/types';
+import { VERSION } from './version';
+import { BUCKETS } from '../prometheus';
+import type { HistogramSink, LocalHistograms } from './histograms';
+import { OTHER_PEER, type PeerLimiter } from '../shared/peers';
 
 
 /** One `resetwatch.resets` series, counted here and observed at collection time. */

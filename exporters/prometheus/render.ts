@@ -3,8 +3,8 @@
 // renames counters in place (resetwatch_resets_total → resetwatch_resets) and the content type is
 // per registry, so each scrape renders into a fresh, throwaway Registry of the asked-for type.
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
-import { Registry } from './prometheus-client';
-import { OTHER_PEER, type PeerLimiter } from './peer-limit';
+import { Registry } from './client';
+import { OTHER_PEER, type PeerLimiter } from '../shared/peers';
 
 export type MetricJSON = MetricObjectWithValues<MetricValue<string>>;
 

@@ -1,6 +1,6 @@
 // The metric contract the dashboards and alerts are written against (README "Metrics"), in one place
 // so that a renamed metric or label breaks the build here, not silently in Grafana.
-import { DIRECTIONS, ERROR_TYPES, PHASES } from '../agent/types';
+import { DIRECTIONS, ERROR_TYPES, PHASES } from './types';
 
 export const M = {
   resets: 'resetwatch_resets_total',

@@ -11,11 +11,11 @@ import type { MeterProvider as ApiMeterProvider, TracerProvider as ApiTracerProv
 import { BasicTracerProvider, BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { ConsoleMetricExporter, MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import { defaultResource, detectResources, envDetector, hostDetector, processDetector, type Resource } from '@opentelemetry/resources';
-import { guard } from '../agent/guard';
-import { diag } from '../agent/diag';
-import type { ExportPlan } from './otel-env';
-import { OtlpMetricExporter, OtlpSpanExporter, type OtlpSender, type Temporality } from './otel-otlp';
-import { LocalHistograms } from './otel-histograms';
+import { guard } from '../../agent/guard';
+import { diag } from '../../agent/diag';
+import type { ExportPlan } from './env';
+import { OtlpMetricExporter, OtlpSpanExporter, type OtlpSender, type Temporality } from './otlp';
+import { LocalHistograms } from './histograms';
 
 export const FLUSH_BUDGET_MS = 1000;
 

@@ -5,8 +5,8 @@
 // (or a cluster primary) asks: nothing but one shallow copy per reset on the reset path. Records
 // forwarded from worker threads arrive built.
 import { threadId } from 'node:worker_threads';
-import type { ResetEvent } from '../agent/types';
-import { toAttributes } from './attributes';
+import type { ResetEvent } from '../../agent/types';
+import { toAttributes } from '../shared/attributes';
 
 export type ResetRecord = Record<string, string | number | boolean>;
 

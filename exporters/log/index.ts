@@ -5,14 +5,14 @@
 // dropped and counted, so the line for a reset that is about to crash the process is written
 // before the crash (it alone also bypasses the rate limit and retries a full pipe briefly).
 import type { Logger } from 'pino';
-import { onReset } from '../agent/bus';
-import { countDropped, stats } from '../agent/stats';
-import { guard } from '../agent/guard';
-import { toAttributes } from './attributes';
-import { openWriter } from './log-writer';
-import { RateLimiter } from './rate-limit';
-import type { ResetEvent } from '../agent/types';
-import type { Exporter } from './types';
+import { onReset } from '../../agent/bus';
+import { countDropped, stats } from '../../agent/stats';
+import { guard } from '../../agent/guard';
+import { toAttributes } from '../shared/attributes';
+import { openWriter } from './writer';
+import { RateLimiter } from '../shared/rate-limit';
+import type { ResetEvent } from '../../agent/types';
+import type { Exporter } from '../types';
 
 export { RateLimiter };
 

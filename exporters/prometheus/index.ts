@@ -7,21 +7,21 @@
 //   the sum (exporters/cluster.ts);
 // - worker threads never bind: they forward each reset to their process's main thread, which
 //   records it as its own (exporters/prometheus-threads.ts).
-import { Counter, Gauge, Histogram, Registry } from './prometheus-client';
+import { Counter, Gauge, Histogram, Registry } from './client';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { onReset } from '../agent/bus';
-import { stats } from '../agent/stats';
-import { diag } from '../agent/diag';
-import { DIRECTIONS, type ResetEvent } from '../agent/types';
-import type { Config } from '../agent/config';
+import { onReset } from '../../agent/bus';
+import { stats } from '../../agent/stats';
+import { diag } from '../../agent/diag';
+import { DIRECTIONS, type ResetEvent } from '../../agent/types';
+import type { Config } from '../../agent/config';
 import { PendingRecord, Recent, toRecord, type ResetRecord } from './recent';
-import { startMetricsServer } from './metrics-server';
+import { startMetricsServer } from './server';
 import { isClusterWorker, answerPrimary, collectCluster, type Snapshot } from './cluster';
-import { forwardToMainThread, receiveFromThreads, threadCounts, type Sample } from './prometheus-threads';
-import { render, withTotalNames } from './prometheus-render';
-import { OTHER_PEER, PeerLimiter } from './peer-limit';
-import type { Exporter } from './types';
+import { forwardToMainThread, receiveFromThreads, threadCounts, type Sample } from './threads';
+import { render, withTotalNames } from './render';
+import { OTHER_PEER, PeerLimiter } from '../shared/peers';
+import type { Exporter } from '../types';
 
 /** resetwatch's own registry, for apps that serve their own /metrics. The default registry is never touched. */
 export const registry = new Registry();
@@ -251,8 +251,8 @@ function configure(config: Config): void {
 
 function packageVersion(): string {
   try {
-    // dist/exporters/prometheus.js → package.json at the package root.
-    const pkg = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version?: string };
+    // dist/exporters/prometheus/index.js → package.json at the package root.
+    const pkg = JSON.parse(readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version?: string };
     return typeof pkg.version === 'string' ? pkg.version.slice(0, 64) : 'unknown';
   } catch {
     diag('debug', 'could not read the package version for resetwatch_info');
@@ -265,7 +265,7 @@ function exporterNames(): string[] {
   const names = new Set<string>([...Object.keys(stats.dropped), ...Object.keys(threadCounts.dropped)]);
   try {
     // Read at collect time: exporters/index.ts imports this module.
-    const { exporters } = require('./index') as typeof import('./index');
+    const { exporters } = require('../index') as typeof import('../index');
     for (const e of exporters) names.add(e.name);
   } catch {
     names.add('prometheus');

@@ -4,11 +4,11 @@
 // the state object. The end of a connection without an error is seen by hooks/destroy.ts.
 import { errorMonitor } from 'node:events';
 import type * as net from 'node:net';
-import { SocketState, type NodeSocketInternals } from '../internal-types';
-import { kState } from '../symbols';
-import { stats } from '../stats';
-import { guard } from '../guard';
-import { onSocketError } from '../classify';
+import { SocketState, type NodeSocketInternals } from './internal-types';
+import { kState } from './symbols';
+import { stats } from './stats';
+import { guard } from './guard';
+import { onSocketError } from './classify';
 
 type Watched = net.Socket & NodeSocketInternals & { [kState]?: SocketState | null };
 

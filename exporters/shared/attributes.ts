@@ -1,7 +1,7 @@
 // One mapping from a ResetEvent to flat attribute names, shared by spans, log lines and /resets:
 // OpenTelemetry semantic conventions where one exists, our own under `resetwatch.*`.
 import { isIP } from 'node:net';
-import type { ResetEvent } from '../agent/types';
+import type { ResetEvent } from '../../agent/types';
 
 export type Attributes = Record<string, string | number | boolean>;
 

@@ -10,8 +10,8 @@
 // runs: the line for a reset that is about to crash the process is never lost in a buffer.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { countDropped } from '../agent/stats';
-import { diag } from '../agent/diag';
+import { countDropped } from '../../agent/stats';
+import { diag } from '../../agent/diag';
 
 /** A fatal line retries a full pipe for at most this long before it is dropped. */
 const FATAL_RETRY_MS = 200;

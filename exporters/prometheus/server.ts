@@ -6,11 +6,11 @@
 import * as http from 'node:http';
 import type { Socket, AddressInfo } from 'node:net';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Config } from '../agent/config';
-import { diag } from '../agent/diag';
-import { guard, reportFailure } from '../agent/guard';
-import { stats } from '../agent/stats';
-import { stateOf, supersede, unwatch } from '../agent/hooks/watch';
+import type { Config } from '../../agent/config';
+import { diag } from '../../agent/diag';
+import { guard, reportFailure } from '../../agent/guard';
+import { stats } from '../../agent/stats';
+import { stateOf, supersede, unwatch } from '../../agent/sockets';
 import type { ResetRecord } from './recent';
 
 export const LIMITS = {
