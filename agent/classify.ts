@@ -6,7 +6,7 @@ import { constants as osConstants } from 'node:os';
 import type * as net from 'node:net';
 import type { Context, TextMapPropagator } from '@opentelemetry/api';
 import { otelApi } from './otel-api';
-import type { SocketState, NodeSocketInternals, RequestMark, Snapshot } from './internal-types';
+import type { SocketState, NodeSocketInternals, RequestMark, AddressSnapshot } from './internal-types';
 import type { ErrorType, Phase, ResetEvent } from './types';
 import { kRequest } from './symbols';
 import { publish } from './bus';
@@ -107,7 +107,7 @@ export function snapshot(socket: Sock, state: SocketState, err: ErrnoError | nul
   const s = socket as unknown as AddressInternals;
   const peer = err?.syscall === undefined && typeof s._getpeername === 'function' ? s._getpeername() : s._peername;
   const local = typeof s._getsockname === 'function' ? s._getsockname() : undefined;
-  const snap: Snapshot = {
+  const snap: AddressSnapshot = {
     remoteAddress: peer?.address,
     remotePort: peer?.port,
     localAddress: local?.address,

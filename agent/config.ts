@@ -2,6 +2,7 @@
 // variables, then the defaults below. A bad value is reported in one line naming the variable and
 // the value used instead; it never throws on the --require path.
 import { diag, type DiagLevel } from './diag';
+import { DEFAULT_MAX_PEERS, DEFAULT_PORT } from './contract';
 
 export interface Config {
   /** RESETWATCH_DISABLED: load nothing. */
@@ -38,9 +39,9 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   logRate: 10,
   spanRate: 100,
   host: '127.0.0.1',
-  port: 9465,
+  port: DEFAULT_PORT,
   metricsToken: '',
-  maxPeers: 100,
+  maxPeers: DEFAULT_MAX_PEERS,
   serverPeers: false,
   recent: 200,
   rootSpans: true,

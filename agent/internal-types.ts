@@ -7,7 +7,7 @@ export class SocketState {
   /** An event was published for this connection: never a second one. */
   done = false;
   /** Addresses read just before the handle closed (they are gone afterwards). */
-  snapshot: Snapshot | undefined = undefined;
+  snapshot: AddressSnapshot | undefined = undefined;
   /** Created with the first HTTP request seen on the connection (then an idle socket is `idle`). */
   http: HttpState | undefined = undefined;
 
@@ -48,7 +48,8 @@ export function httpOf(state: SocketState): HttpState {
   return state.http;
 }
 
-export interface Snapshot {
+/** A socket's addresses, read just before its handle closed. */
+export interface AddressSnapshot {
   remoteAddress?: string;
   remotePort?: number;
   localAddress?: string;

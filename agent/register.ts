@@ -1,4 +1,5 @@
-// The preload: read config, install hooks, start outputs — each inside the guard, with one clear
+// The preload, and the only module that knows both sides: the core (agent/) and the outputs
+// (exporters/). Read config, install hooks, start outputs — each inside the guard, with one clear
 // line when something is off. Installs once per process (and once per thread) however often the
 // package is loaded: --require and --import together, or a later require('resetwatch').
 import { isMainThread } from 'node:worker_threads';
@@ -34,6 +35,16 @@ function loadHooks(): Record<string, Hook> {
   };
 }
 
+/** The outputs, loaded only when enabled (exporters/index.ts lists them in start order). */
+function loadOutputs(): Exporter[] {
+  return (require('../exporters') as typeof import('../exporters')).exporters;
+}
+
+/** The Prometheus output's Registry, for apps that serve their own /metrics (loaded on first ask). */
+export function prometheusRegistry(): import('prom-client').Registry {
+  return (require('../exporters/prometheus') as typeof import('../exporters/prometheus')).registry;
+}
+
 export function install(): Agent {
   const g = globalThis as { [kAgent]?: Agent };
   const existing = g[kAgent];
@@ -51,8 +62,7 @@ export function install(): Agent {
       guard(`enable.${name}`, hook.enable, config);
       stops.push(() => guard(`disable.${name}`, hook.disable));
     }
-    const { exporters } = require('../exporters') as { exporters: Exporter[] };
-    for (const exporter of exporters) {
+    for (const exporter of loadOutputs()) {
       const stop = guard(`start.${exporter.name}`, exporter.start, { config, isMainThread });
       if (typeof stop === 'function') stops.push(() => guard(`stop.${exporter.name}`, stop));
     }

@@ -4,8 +4,7 @@
 // registration made by an older minor version than its own (an app on api 1.4 and us on 1.9),
 // but the provider interfaces are stable across 1.x, so any 1.x registration works for us.
 import type { MeterProvider, TracerProvider } from '@opentelemetry/api';
-
-const GLOBAL_KEY = Symbol.for('opentelemetry.js.api.1');
+import { kOtelGlobal } from '../../agent/symbols';
 
 interface GlobalApi {
   version?: string;
@@ -14,7 +13,7 @@ interface GlobalApi {
 }
 
 function registry(): GlobalApi | undefined {
-  return (globalThis as { [GLOBAL_KEY]?: GlobalApi })[GLOBAL_KEY];
+  return (globalThis as { [kOtelGlobal]?: GlobalApi })[kOtelGlobal];
 }
 
 function isNoop(provider: object): boolean {

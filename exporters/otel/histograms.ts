@@ -9,7 +9,7 @@ import {
   AggregationTemporality, DataPointType, type CollectionResult, type HistogramMetricData, type MetricProducer,
 } from '@opentelemetry/sdk-metrics';
 import type { Resource } from '@opentelemetry/resources';
-import { VERSION } from './version';
+import { VERSION } from '../../agent/version';
 
 /** What otel-metrics.ts records into: an SDK Histogram or a LocalHistogram. */
 export interface HistogramSink { record(value: number, attributes: Attributes): void }

@@ -15,7 +15,7 @@ import { appMeterProvider, appTracerProvider } from './global';
 import { exportPlan, type ExportPlan } from './env';
 import { instrumentsFor, record } from './metrics';
 import { PeerLimiter } from '../shared/peers';
-import { VERSION } from './version';
+import { VERSION } from '../../agent/version';
 import type { PrivateProviders } from './private';
 import type { Exporter } from '../types';
 

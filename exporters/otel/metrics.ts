@@ -2,14 +2,14 @@
 // OpenTelemetry conventions (docs/opentelemetry.md has the mapping table). One set of instruments
 // per MeterProvider (the app's, or our private one). Connection counts, agent errors and drops
 // are observable instruments read from agent/stats.ts at collection time: no per-connection work.
-import type { Attributes, Counter, Meter, MeterProvider, ObservableResult } from '@opentelemetry/api';
+import type { Attributes, Counter, Meter, MeterProvider, ObservableCounter, ObservableResult } from '@opentelemetry/api';
 import { stats } from '../../agent/stats';
 import type { Config } from '../../agent/config';
 import type { ResetEvent } from '../../agent/types';
-import { VERSION } from './version';
-import { BUCKETS } from '../prometheus';
+import { VERSION } from '../../agent/version';
+import { METRICS } from '../../agent/contract';
 import type { HistogramSink, LocalHistograms } from './histograms';
-import { OTHER_PEER, type PeerLimiter } from '../shared/peers';
+import { OTHER_PEER, peerOf, type PeerLimiter } from '../shared/peers';
 
 
 /** One `resetwatch.resets` series, counted here and observed at collection time. */
@@ -46,16 +46,26 @@ export function instrumentsFor(provider: MeterProvider, local?: LocalHistograms)
 }
 
 const HISTOGRAMS = {
-  received: { name: 'resetwatch.reset.received.size', unit: 'By', description: 'Bytes the connection had received when it was reset.', boundaries: BUCKETS.bytes },
-  sent: { name: 'resetwatch.reset.sent.size', unit: 'By', description: 'Bytes the connection had sent when it was reset.', boundaries: BUCKETS.bytes },
-  age: { name: 'resetwatch.reset.connection.duration', unit: 's', description: 'Age of the connection when it was reset.', boundaries: BUCKETS.age },
-  idle: { name: 'resetwatch.reset.idle_before_reuse', unit: 's', description: 'How long a reused keep-alive socket sat idle before the request that met the reset.', boundaries: BUCKETS.idle },
+  received: METRICS.receivedBytes,
+  sent: METRICS.sentBytes,
+  age: METRICS.connectionAge,
+  idle: METRICS.idleBeforeReuse,
 };
 
 function histogram(meter: Meter, local: LocalHistograms | undefined, which: keyof typeof HISTOGRAMS): HistogramSink {
-  const { name, unit, description, boundaries } = HISTOGRAMS[which];
+  const { otel: { name, unit, description }, buckets: boundaries } = HISTOGRAMS[which];
   if (local !== undefined) return local.create(name, { unit, description, boundaries });
   return meter.createHistogram(name, { unit, description, advice: { explicitBucketBoundaries: [...boundaries] } });
+}
+
+type OtelSpec = { name: string; unit: string; description: string };
+
+function counter(meter: Meter, { name, unit, description }: OtelSpec): Counter {
+  return meter.createCounter(name, { unit, description });
+}
+
+function observableCounter(meter: Meter, { name, unit, description }: OtelSpec): ObservableCounter {
+  return meter.createObservableCounter(name, { unit, description });
 }
 
 function create(meter: Meter, local: LocalHistograms | undefined): Instruments {
@@ -65,25 +75,15 @@ function create(meter: Meter, local: LocalHistograms | undefined): Instruments {
     sent: histogram(meter, local, 'sent'),
     age: histogram(meter, local, 'age'),
     idle: histogram(meter, local, 'idle'),
-    folded: meter.createCounter('resetwatch.peers.folded', {
-      unit: '{reset}', description: 'Resets whose peer attributes were folded into "_other" because RESETWATCH_MAX_PEERS distinct peers were already in use.',
-    }),
+    folded: counter(meter, METRICS.peersFolded.otel),
   };
-  const resets = meter.createObservableCounter('resetwatch.resets', {
-    unit: '{reset}', description: 'Connection resets seen by resetwatch.',
-  });
+  const resets = observableCounter(meter, METRICS.resets.otel);
   resets.addCallback((r: ObservableResult) => {
     for (const series of inst.resets.values()) r.observe(series.n, series.attrs);
   });
-  const connections = meter.createObservableCounter('resetwatch.connections', {
-    unit: '{connection}', description: 'TCP connections opened (client) or accepted (server).',
-  });
-  const errors = meter.createObservableCounter('resetwatch.agent.errors', {
-    unit: '{error}', description: "Failures inside resetwatch's own code (the app is unaffected).",
-  });
-  const dropped = meter.createObservableCounter('resetwatch.dropped_events', {
-    unit: '{event}', description: 'Events an output could not take (rate limit, full queue, failed export).',
-  });
+  const connections = observableCounter(meter, METRICS.connections.otel);
+  const errors = observableCounter(meter, METRICS.agentErrors.otel);
+  const dropped = observableCounter(meter, METRICS.dropped.otel);
   connections.addCallback((r: ObservableResult) => {
     for (const direction of ['client', 'server'] as const) {
       const c = stats.connections[direction];
@@ -115,24 +115,18 @@ function baseFor(direction: string, phase: string): Attributes {
 }
 
 export function record(inst: Instruments, e: ResetEvent, config: Config, peers: PeerLimiter): void {
-  let peerKey: string | undefined; // 's' + address[:port] (client side), 'c' + address (server side)
-  let folded = false;
+  // The same peer key and admission as the Prometheus label (exporters/shared/peers.ts).
+  const peer = peerOf(e, config.serverPeers);
+  const folded = peers.label(peer) === OTHER_PEER && peer !== OTHER_PEER;
+  // 's' + address[:port] (client side), 'c' + address (server side)
+  let peerKey: string | undefined;
   if (e.direction === 'client') {
     if (e.serverAddress !== undefined) {
-      if (peers.admit(`${e.serverAddress}:${e.serverPort ?? ''}`)) {
-        peerKey = e.serverPort !== undefined ? `s${e.serverAddress}:${e.serverPort}` : `s${e.serverAddress}`;
-      } else {
-        peerKey = `s${OTHER_PEER}`;
-        folded = true;
-      }
+      if (folded) peerKey = `s${OTHER_PEER}`;
+      else peerKey = e.serverPort !== undefined ? `s${e.serverAddress}:${e.serverPort}` : `s${e.serverAddress}`;
     }
   } else if (config.serverPeers && e.peerAddress !== undefined) {
-    if (peers.admit(e.peerAddress)) {
-      peerKey = `c${e.peerAddress}`;
-    } else {
-      peerKey = `c${OTHER_PEER}`;
-      folded = true;
-    }
+    peerKey = folded ? `c${OTHER_PEER}` : `c${e.peerAddress}`;
   }
   if (folded) inst.folded.add(1);
   const key = `${e.direction}|${e.phase}|${e.errorType}|${e.tls}|${peerKey ?? ''}`;

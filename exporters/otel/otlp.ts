@@ -19,7 +19,7 @@ import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import {
   AggregationTemporality, InstrumentType, type PushMetricExporter, type ResourceMetrics,
 } from '@opentelemetry/sdk-metrics';
-import { supersede } from '../../agent/sockets';
+import { disown } from '../../agent/sockets';
 import { countDropped } from '../../agent/stats';
 import { diag } from '../../agent/diag';
 
@@ -56,7 +56,7 @@ function quietAgent(secure: boolean, tlsOptions: tls.ConnectionOptions): http.Ag
   };
   internals.createConnection = (options) => {
     const raw = new net.Socket();
-    supersede(raw); // resetwatch's client hook skips it
+    disown(raw); // resetwatch's client hook skips it
     raw.unref();
     raw.connect({ host: options.host, port: options.port } as net.TcpNetConnectOpts);
     if (!secure) return raw;

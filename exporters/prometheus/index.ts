@@ -1,189 +1,24 @@
-// Prometheus exporter (prom-client): metrics on a private Registry, served by its own endpoint
-// (exporters/metrics-server.ts). Metric names and labels are a public contract: docs/prometheus.md.
+// Prometheus exporter (prom-client): metrics on a private Registry (./metrics.ts), recorded per
+// reset (./record.ts), served by its own endpoint (./server.ts). Metric names and labels are a
+// public contract: agent/contract.ts, docs/prometheus.md.
 //
 // Who serves what:
 // - the main thread of a process that is not a cluster worker binds the endpoint;
 // - cluster workers never bind: the primary asks them for their metrics at scrape time and serves
-//   the sum (exporters/cluster.ts);
+//   the sum (./cluster.ts);
 // - worker threads never bind: they forward each reset to their process's main thread, which
-//   records it as its own (exporters/prometheus-threads.ts).
-import { Counter, Gauge, Histogram, Registry } from './client';
-import { readFileSync } from 'node:fs';
-import * as path from 'node:path';
+//   records it as its own (./threads.ts).
 import { onReset } from '../../agent/bus';
-import { stats } from '../../agent/stats';
-import { diag } from '../../agent/diag';
-import { DIRECTIONS, type ResetEvent } from '../../agent/types';
-import type { Config } from '../../agent/config';
-import { PendingRecord, Recent, toRecord, type ResetRecord } from './recent';
+import { PendingRecord, toRecord, type ResetRecord } from './recent';
 import { startMetricsServer } from './server';
 import { isClusterWorker, answerPrimary, collectCluster, type Snapshot } from './cluster';
-import { forwardToMainThread, receiveFromThreads, threadCounts, type Sample } from './threads';
+import { forwardToMainThread, receiveFromThreads } from './threads';
 import { render, withTotalNames } from './render';
-import { OTHER_PEER, PeerLimiter } from '../shared/peers';
+import { registry } from './metrics';
+import { configure, peers, recent, record, toSample } from './record';
 import type { Exporter } from '../types';
 
-/** resetwatch's own registry, for apps that serve their own /metrics. The default registry is never touched. */
-export const registry = new Registry();
-
-const RESET_LABELS = ['direction', 'phase', 'error_type', 'peer', 'tls'] as const;
-const HIST_LABELS = ['direction', 'phase'] as const;
-/** Longest `peer` label value: a DNS name (253) plus `:port`. */
-const MAX_PEER_LENGTH = 260;
-
-/**
- * Buckets (docs/prometheus.md "Buckets"). Bytes: 0 separates resets before any data; then decades
- * up to 1 GB. Age: connect-time failures (ms) up to long-lived connections cut by NAT/LB idle
- * timers (350 s, 900 s, 1 h). Idle before reuse: dense around the common server keep-alive timeouts
- * (Node/Apache 5 s, AWS ALB 60 s, nginx 75 s) where the keep-alive race lives.
- */
-export const BUCKETS = {
-  bytes: [0, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000],
-  age: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600],
-  idle: [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 5, 6, 10, 15, 30, 55, 60, 65, 75, 90, 120, 300, 600],
-};
-
-const resets = new Counter({
-  name: 'resetwatch_resets_total',
-  help: 'Connection resets seen by resetwatch, one per reset event.',
-  labelNames: RESET_LABELS,
-  // prom-client refuses exemplars on a text-format registry at construction; they are only ever
-  // rendered in OpenMetrics (exporters/prometheus-render.ts), so register by hand. An app that
-  // renders `registry` itself in the text format simply gets no exemplars.
-  registers: [],
-  enableExemplars: true,
-});
-registry.registerMetric(resets);
-
-new Counter({
-  name: 'resetwatch_connections_total',
-  help: 'TCP connections opened (client) or accepted (server): the denominator of the reset ratio.',
-  labelNames: ['direction', 'tls'] as const,
-  registers: [registry],
-  collect() {
-    this.reset();
-    for (const direction of DIRECTIONS) {
-      const threads = threadCounts.connections[direction];
-      this.inc({ direction, tls: 'true' }, stats.connections[direction].tls + threads.tls);
-      this.inc({ direction, tls: 'false' }, stats.connections[direction].plain + threads.plain);
-    }
-  },
-});
-
-const receivedBytes = histogram('resetwatch_reset_received_bytes', 'Bytes received on the connection before it was reset.', BUCKETS.bytes);
-const sentBytes = histogram('resetwatch_reset_sent_bytes', 'Bytes sent on the connection before it was reset.', BUCKETS.bytes);
-const age = histogram('resetwatch_reset_connection_age_seconds', 'Age of the connection when it was reset, in seconds.', BUCKETS.age);
-const idle = histogram('resetwatch_reset_idle_before_reuse_seconds',
-  'For resets on a reused keep-alive socket: how long it sat idle in the pool before the request, in seconds.', BUCKETS.idle);
-
-const info = new Gauge({
-  name: 'resetwatch_info',
-  help: 'Always 1; labels carry the resetwatch and Node.js versions.',
-  labelNames: ['version', 'node_version'] as const,
-  registers: [registry],
-  aggregator: 'max',
-});
-info.set({ version: packageVersion(), node_version: process.version }, 1);
-
-new Counter({
-  name: 'resetwatch_agent_errors_total',
-  help: "Failures inside resetwatch's own code (caught; the app was not affected).",
-  registers: [registry],
-  collect() {
-    this.reset();
-    this.inc(stats.agentErrors + threadCounts.agentErrors);
-  },
-});
-
-new Counter({
-  name: 'resetwatch_dropped_events_total',
-  help: 'Reset events an exporter could not take (queue full, rate limit, failure), by exporter.',
-  labelNames: ['exporter'] as const,
-  registers: [registry],
-  collect() {
-    this.reset();
-    for (const name of exporterNames()) {
-      this.inc({ exporter: name }, (stats.dropped[name] ?? 0) + (threadCounts.dropped[name] ?? 0));
-    }
-  },
-});
-
-const folded = new Counter({
-  name: 'resetwatch_peers_folded_total',
-  help: 'Resets whose peer label was folded into peer="_other" because RESETWATCH_MAX_PEERS distinct peers were already in use.',
-  registers: [registry],
-});
-
-function histogram(name: string, help: string, buckets: number[]): Histogram<(typeof HIST_LABELS)[number]> {
-  return new Histogram({ name, help, labelNames: HIST_LABELS, buckets, registers: [registry] });
-}
-
-// ---- recording ----
-
-let serverPeers = false;
-const peers = new PeerLimiter(100);
-let recent = new Recent(200);
-
-/** The raw (unfolded, length-bounded) peer label of an event. */
-export function peerOf(e: ResetEvent, withServerPeers: boolean): string {
-  let value = '';
-  if (e.direction === 'client') {
-    const host = e.serverAddress ?? e.peerAddress;
-    const port = e.serverAddress !== undefined ? e.serverPort : e.peerPort;
-    if (host !== undefined && host !== '') {
-      const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-      value = port !== undefined ? `${h}:${port}` : h;
-    }
-  } else if (withServerPeers && e.peerAddress !== undefined) {
-    value = e.peerAddress;
-  }
-  return bound(value);
-}
-
-function bound(value: string): string {
-  let v = value.length > MAX_PEER_LENGTH ? value.slice(0, MAX_PEER_LENGTH) : value;
-  const s = v as string & { toWellFormed?: () => string };
-  if (typeof s.toWellFormed === 'function') v = s.toWellFormed();
-  return v;
-}
-
-export function toSample(e: ResetEvent): Sample {
-  const s: Sample = {
-    direction: e.direction, phase: e.phase, errorType: e.errorType, tls: e.tls,
-    peer: peerOf(e, serverPeers),
-    bytesReceived: e.bytesReceived, bytesSent: e.bytesSent, connectionAgeMs: e.connectionAgeMs,
-  };
-  if (e.idleBeforeReuseMs !== undefined) s.idleBeforeReuseMs = e.idleBeforeReuseMs;
-  if (e.traceId) {
-    s.traceId = e.traceId;
-    if (e.spanId) s.spanId = e.spanId;
-  }
-  return s;
-}
-
-/** Admits a peer value, or folds it into `_other` once maxPeers distinct values are in use. */
-function admit(peer: string): string {
-  return peer === '' || peers.admit(peer) ? peer : OTHER_PEER;
-}
-
-export function record(s: Sample, rec: ResetRecord | PendingRecord | undefined): void {
-  const peer = admit(s.peer);
-  if (peer === OTHER_PEER && s.peer !== OTHER_PEER) folded.inc();
-  const labels = { direction: s.direction, phase: s.phase, error_type: s.errorType, peer, tls: String(s.tls) };
-  if (s.traceId) {
-    const exemplarLabels: Record<string, string> = { trace_id: s.traceId };
-    if (s.spanId) exemplarLabels.span_id = s.spanId;
-    resets.inc({ labels, value: 1, exemplarLabels });
-  } else {
-    resets.inc({ labels, value: 1 }); // keeps the last exemplar of this series: a recent reset's trace
-  }
-  const h = { direction: s.direction, phase: s.phase };
-  receivedBytes.observe(h, s.bytesReceived);
-  sentBytes.observe(h, s.bytesSent);
-  age.observe(h, s.connectionAgeMs / 1000);
-  if (s.idleBeforeReuseMs !== undefined) idle.observe(h, s.idleBeforeReuseMs / 1000);
-  if (rec !== undefined) recent.push(rec);
-}
+export { registry };
 
 // ---- what the endpoint serves ----
 
@@ -199,7 +34,7 @@ function snapshot(): Promise<Snapshot & { workers?: { answered: number; total: n
   if (inflight === undefined) {
     inflight = (async () => {
       const local = await localSnapshot();
-      const merged = await collectCluster(local, recentCapacity, peers.max);
+      const merged = await collectCluster(local, recent.capacity, peers.max);
       return merged ?? local;
     })();
     const clear = () => { inflight = undefined; };
@@ -207,8 +42,6 @@ function snapshot(): Promise<Snapshot & { workers?: { answered: number; total: n
   }
   return inflight;
 }
-
-let recentCapacity = 200;
 
 export async function exposition(openMetrics: boolean): Promise<string> {
   const snap = await snapshot();
@@ -227,7 +60,7 @@ export const prometheusExporter: Exporter = {
   start({ config, isMainThread }) {
     configure(config);
     if (!isMainThread) {
-      // Worker threads never bind: each reset goes to the main thread (exporters/prometheus-threads.ts).
+      // Worker threads never bind: each reset goes to the main thread (./threads.ts).
       return forwardToMainThread((e) => ({ sample: toSample(e), record: recent.capacity > 0 ? toRecord(e) : undefined }));
     }
     const stops: (() => void)[] = [];
@@ -241,35 +74,3 @@ export const prometheusExporter: Exporter = {
     return () => { while (stops.length) stops.pop()!(); };
   },
 };
-
-function configure(config: Config): void {
-  peers.max = config.maxPeers;
-  serverPeers = config.serverPeers;
-  recentCapacity = config.recent;
-  recent = new Recent(config.recent);
-}
-
-function packageVersion(): string {
-  try {
-    // dist/exporters/prometheus/index.js → package.json at the package root.
-    const pkg = JSON.parse(readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version?: string };
-    return typeof pkg.version === 'string' ? pkg.version.slice(0, 64) : 'unknown';
-  } catch {
-    diag('debug', 'could not read the package version for resetwatch_info');
-    return 'unknown';
-  }
-}
-
-/** Every registered exporter's name, so each has a dropped-events series (0 until it drops). */
-function exporterNames(): string[] {
-  const names = new Set<string>([...Object.keys(stats.dropped), ...Object.keys(threadCounts.dropped)]);
-  try {
-    // Read at collect time: exporters/index.ts imports this module.
-    const { exporters } = require('../index') as typeof import('../index');
-    for (const e of exporters) names.add(e.name);
-  } catch {
-    names.add('prometheus');
-  }
-  return [...names].sort();
-}
-

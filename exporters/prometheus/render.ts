@@ -5,11 +5,12 @@
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import { Registry } from './client';
 import { OTHER_PEER, type PeerLimiter } from '../shared/peers';
+import { METRICS } from '../../agent/contract';
 
 export type MetricJSON = MetricObjectWithValues<MetricValue<string>>;
 
-export const RESETS = 'resetwatch_resets_total';
-export const FOLDED = 'resetwatch_peers_folded_total';
+export const RESETS = METRICS.resets.name;
+export const FOLDED = METRICS.peersFolded.name;
 
 /**
  * Every resetwatch counter is named `…_total` (the contract). An app that renders `registry` in

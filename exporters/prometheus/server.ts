@@ -9,8 +9,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Config } from '../../agent/config';
 import { diag } from '../../agent/diag';
 import { guard, reportFailure } from '../../agent/guard';
-import { stats } from '../../agent/stats';
-import { stateOf, supersede, unwatch } from '../../agent/sockets';
+import { disown } from '../../agent/sockets';
 import type { ResetRecord } from './recent';
 
 export const LIMITS = {
@@ -102,14 +101,9 @@ export function startMetricsServer(config: Config, handlers: Handlers): () => vo
 
 /** The endpoint's own connections are not the app's: not watched, not counted, never keeping the process alive. */
 function ownSocket(socket: Socket): void {
-  const state = stateOf(socket);
-  // Node emits 'connection' before publishing net.server.socket: mark the socket as not the app's,
-  // and the server hook skips it. Should a Node version publish first, undo the watch instead.
-  if (state === undefined) supersede(socket);
-  else if (state !== null) {
-    unwatch(socket as never);
-    stats.connections[state.direction][state.tls ? 'tls' : 'plain']--;
-  }
+  // Node emits 'connection' before publishing net.server.socket: the socket is marked as not the
+  // app's and the server hook skips it. Should a Node version publish first, the watch is undone.
+  disown(socket);
   socket.unref();
 }
 
