@@ -74,7 +74,7 @@ export function install(): Agent {
     stats,
     stop() {
       enabled = false;
-      while (stops.length) stops.pop()!();
+      for (const stop of stops.splice(0).reverse()) stop();
     },
   };
   Object.defineProperty(g, kAgent, { value: agent, configurable: true });

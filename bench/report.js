@@ -12,7 +12,7 @@ if (!file) {
 const doc = JSON.parse(fs.readFileSync(file, 'utf8'));
 
 const { fmt } = require('./lib/format');
-const cell = (s) => (s && s.n ? `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})` : '–');
+const cell = (s) => (s?.n ? `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})` : '–');
 
 const m = doc.machine;
 console.log(`Run of ${doc.date.slice(0, 16).replace('T', ' ')} UTC: ${m.cpu}, ${m.cores} cores, Node ${m.node}, ${m.platform}; ` +

@@ -145,8 +145,8 @@ function startScraper(port, standInScrape = false) {
 // During A's and C's windows the harness scrapes this stand-in instead, so that the harness does
 // the same work in every window (on 2 cores a scrape wakes the harness, which competes with the app
 // and the load generator); only the serving of the scrape differs between variants.
-const standInBody = Buffer.from(('# TYPE stand_in_total counter\n' + 'stand_in_total{label="value"} 1\n'.repeat(60)));
-const standIn = http.createServer((req, res) => {
+const standInBody = Buffer.from((`# TYPE stand_in_total counter\n${'stand_in_total{label="value"} 1\n'.repeat(60)}`));
+const standIn = http.createServer((_req, res) => {
   res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4', 'content-length': standInBody.length });
   res.end(standInBody);
 });
@@ -479,7 +479,7 @@ function summarise(scenario, rounds) {
 }
 
 const { fmt } = require('./lib/format');
-const cell = (s) => (s && s.n ? `${fmt(s.median)} [${fmt(s.min)}–${fmt(s.max)}]` : '–');
+const cell = (s) => (s?.n ? `${fmt(s.median)} [${fmt(s.min)}–${fmt(s.max)}]` : '–');
 
 function printSummary(scenario, summary) {
   console.log(`\n${scenario.title}`);
@@ -488,7 +488,7 @@ function printSummary(scenario, summary) {
     rows.push([s.label, cell(s.A), cell(s.B), cell(s.C), cell(s['B/A']), cell(s['C/A']), cell(s['B-A']), cell(s['C-A'])]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  for (const r of rows) console.log('  ' + r.map((c, i) => c.padEnd(widths[i])).join('  '));
+  for (const r of rows) console.log(`  ${r.map((c, i) => c.padEnd(widths[i])).join('  ')}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -536,7 +536,7 @@ async function runScenario(scenario) {
       const r = {};
       for (const v of VARIANTS) r[v] = await memoryRun(scenario, v);
       rounds.push(r);
-      console.log(`  round ${round + 1}: ` + VARIANTS.map((v) => `${v} ${fmt(r[v].rssPerSocket)} B/socket (heap ${fmt(r[v].heapPerSocket)})`).join(', '));
+      console.log(`  round ${round + 1}: ${VARIANTS.map((v) => `${v} ${fmt(r[v].rssPerSocket)} B/socket (heap ${fmt(r[v].heapPerSocket)})`).join(', ')}`);
     }
     return { title: scenario.title, rounds, summary: summarise(scenario, rounds), seconds: (Date.now() - t0) / 1000 };
   }
@@ -549,8 +549,8 @@ async function runScenario(scenario) {
       const r = {};
       for (const v of VARIANTS) r[v] = await measure(scenario, apps[v], peer);
       rounds.push(r);
-      console.log(`  round ${round + 1}: ` + VARIANTS.map((v) => (scenario.kind === 'idle' ? `${v} ${fmt(r[v].cpuMsPerS)} ms/s`
-        : `${v} ${fmt(r[v].rate)}/s ${fmt(r[v].cpuPerOp)} µs` + (r[v].eld ? ` p99 ${fmt(r[v].eldP99)} ms` : ''))).join(', '));
+      console.log(`  round ${round + 1}: ${VARIANTS.map((v) => (scenario.kind === 'idle' ? `${v} ${fmt(r[v].cpuMsPerS)} ms/s`
+        : `${v} ${fmt(r[v].rate)}/s ${fmt(r[v].cpuPerOp)} µs${r[v].eld ? ` p99 ${fmt(r[v].eldP99)} ms` : ''}`)).join(', ')}`);
     }
     let profiles;
     if (opts.profile) {
@@ -580,7 +580,7 @@ function printProfile(scenario, profiles) {
   console.log(`  profile B (${p.ops} ${scenario.op}s): agent ${fmt(p.agentUsPerOp)} µs/${scenario.op} inclusive, ` +
     `self ${fmt(p.agentSelfUsPerOp)}; GC ${fmt(p.gcUsPerOp)} µs/${scenario.op} (A: ${fmt(profiles.A.gcUsPerOp)}); ` +
     `C: OpenTelemetry self ${fmt(profiles.C.otelSelfUsPerOp)} µs/${scenario.op}`);
-  console.log('    by module: ' + p.modules.slice(0, 6).map((m) => `${m.module} ${fmt(m.usPerOp)}`).join(', '));
+  console.log(`    by module: ${p.modules.slice(0, 6).map((m) => `${m.module} ${fmt(m.usPerOp)}`).join(', ')}`);
   for (const f of p.top.slice(0, 8)) console.log(`    ${fmt(f.usPerOp).padStart(7)} µs  ${f.frame}`);
 }
 
@@ -641,7 +641,7 @@ async function main() {
     const stamp = started.toISOString().replace(/:\d\d\.\d+Z$/, 'Z').replace(':', '');
     const file = path.join(__dirname, 'results', `${stamp}${Q ? '-quick' : ''}${opts.only ? '-partial' : ''}.json`);
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, JSON.stringify(doc, null, 2) + '\n');
+    fs.writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
     console.log(`\nwritten ${path.relative(ROOT, file)} (${Math.round(doc.durationSeconds)} s)`);
   }
   receiver.close();

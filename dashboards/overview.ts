@@ -2,7 +2,7 @@
 // error type, peer), whether it is the keep-alive race, how far connections got, and whether the
 // agent itself is healthy. Built with the Grafana Foundation SDK; panel ids and the UID are stable
 // (alerts link to panels by id).
-import * as cog from '@grafana/grafana-foundation-sdk/cog';
+import type * as cog from '@grafana/grafana-foundation-sdk/cog';
 import * as common from '@grafana/grafana-foundation-sdk/common';
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import * as bargauge from '@grafana/grafana-foundation-sdk/bargauge';

@@ -72,7 +72,7 @@ export function prometheusRuleTests(o: RenderOptions = DEFAULT_OPTIONS): string 
     })),
   })));
   const doc = { rule_files: ['prometheus-rules.yml'], evaluation_interval: EVALUATION_INTERVAL, tests };
-  return HEADER('the tests in dashboards/alerts.ts') + '# Run: promtool test rules dashboards/generated/prometheus-rules.test.yml\n' + stringify(doc, YAML_OPTS);
+  return `${HEADER('the tests in dashboards/alerts.ts')}# Run: promtool test rules dashboards/generated/prometheus-rules.test.yml\n${stringify(doc, YAML_OPTS)}`;
 }
 
 const EVALUATOR = { '>': 'gt', '<': 'lt' } as const;
@@ -138,7 +138,7 @@ export function grafanaAlerting(o: RenderOptions = DEFAULT_OPTIONS): string {
 /** Every generated file: name under dashboards/generated/ → content. */
 export function renderAll(o: RenderOptions = DEFAULT_OPTIONS): Record<string, string> {
   return {
-    'resetwatch-overview.json': JSON.stringify(overviewDashboard(o.runbookUrl), null, 2) + '\n',
+    'resetwatch-overview.json': `${JSON.stringify(overviewDashboard(o.runbookUrl), null, 2)}\n`,
     'prometheus-rules.yml': prometheusRules(o),
     'prometheus-rules.test.yml': prometheusRuleTests(o),
     'grafana-alerting.yml': grafanaAlerting(o),

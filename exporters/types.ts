@@ -12,5 +12,5 @@ export interface ExporterContext {
 export interface Exporter {
   /** One of OUTPUTS (agent/contract.ts): the `exporter` label of the dropped-events counter. */
   name: OutputName;
-  start(ctx: ExporterContext): (() => void) | void;
+  start(ctx: ExporterContext): (() => void) | undefined;
 }

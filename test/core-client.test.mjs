@@ -249,7 +249,7 @@ test('fetch: "other side closed" is peer_closed only with a request in flight', 
   });
   await closeServer(server);
   // An idle keep-alive socket closed by the server (FIN) is not a reset.
-  const quiet = http.createServer({ keepAliveTimeout: 100 }, (req, res) => res.end('ok'));
+  const quiet = http.createServer({ keepAliveTimeout: 100 }, (_req, res) => res.end('ok'));
   const qport = await listen(quiet);
   assert.equal(await (await fetch(`http://127.0.0.1:${qport}/`)).text(), 'ok');
   await delay(300);
@@ -283,7 +283,7 @@ test('http2: the server resets the session socket', async () => {
 });
 
 test('the app aborting its own request is not an event', async () => {
-  const server = http.createServer((req, res) => setTimeout(() => res.end('late'), 200));
+  const server = http.createServer((_req, res) => setTimeout(() => res.end('late'), 200));
   const port = await listen(server);
   const req = http.get({ port, host: '127.0.0.1' });
   req.on('error', () => {});
@@ -298,14 +298,14 @@ test('the app aborting its own request is not an event', async () => {
 });
 
 test('an orderly close is never an event', async () => {
-  const server = http.createServer((req, res) => res.end('fine'));
+  const server = http.createServer((_req, res) => res.end('fine'));
   const port = await listen(server);
   for (let i = 0; i < 5; i++) await (await fetch(`http://127.0.0.1:${port}/`)).text();
   await new Promise((r) => http.get({ port, host: '127.0.0.1', agent: false }, (res) => { res.resume(); res.on('end', r); }));
   const sock = net.connect(port, '127.0.0.1', () => sock.end());
   await new Promise((r) => sock.on('close', r));
   // A pooled keep-alive socket the server closes for idleness (FIN) is orderly too.
-  const idleServer = http.createServer({ keepAliveTimeout: 100 }, (req, res) => res.end('ok'));
+  const idleServer = http.createServer({ keepAliveTimeout: 100 }, (_req, res) => res.end('ok'));
   const idlePort = await listen(idleServer);
   const pool = new http.Agent({ keepAlive: true });
   await new Promise((r) => http.get({ port: idlePort, host: '127.0.0.1', agent: pool }, (res) => { res.resume(); res.on('end', r); }));

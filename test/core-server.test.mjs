@@ -26,7 +26,7 @@ const common = (port) => ({ time: any.recent, direction: 'server', localAddress:
 const reset = { errorType: 'ECONNRESET', code: 'ECONNRESET', message: 'read ECONNRESET', syscall: 'read' };
 
 test('idle: the client resets a keep-alive connection after its response', async () => {
-  const srv = http.createServer((req, res) => res.end('ok'));
+  const srv = http.createServer((_req, res) => res.end('ok'));
   const port = await listen(srv);
   await pythonAbort(port, 'GET / HTTP/1.1\r\nHost: svc\r\n\r\n', 150);
   const e = await cap.next(server(port));
@@ -38,7 +38,7 @@ test('idle: the client resets a keep-alive connection after its response', async
 });
 
 test('request: the client resets in the middle of the request headers', async () => {
-  const srv = http.createServer((req, res) => res.end('ok'));
+  const srv = http.createServer((_req, res) => res.end('ok'));
   const port = await listen(srv);
   await pythonAbort(port, 'GET / HTTP/1.1\r\nHost: svc\r\n', 100);
   const e = await cap.next(server(port));
@@ -63,7 +63,7 @@ test('request: the client resets in the middle of the request body', async () =>
 });
 
 test('response: the client gives up while the handler is slow; the caller\'s traceparent is kept', async () => {
-  const srv = http.createServer((req, res) => setTimeout(() => res.end('late'), 300));
+  const srv = http.createServer((_req, res) => setTimeout(() => res.end('late'), 300));
   const port = await listen(srv);
   const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
   await pythonAbort(port, `GET /slow HTTP/1.1\r\nHost: svc\r\ntraceparent: ${traceparent}\r\n\r\n`, 100);

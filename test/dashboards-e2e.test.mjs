@@ -160,13 +160,13 @@ after(async () => {
 
 /** Substitutes dashboard variables the way Grafana does for Prometheus (regex-escaped for =~). */
 function substitute(expr, values) {
-  const escape = (v) => v.replace(/[\\^$*+?.()|[\]{}]/g, '\\\\$&');
+  const regexEscape = (v) => v.replace(/[\\^$*+?.()|[\]{}]/g, '\\\\$&');
   let out = expr
     .replaceAll('$__rate_interval', '4s') // Grafana: max(4 × scrape interval, $__interval + scrape interval)
     .replaceAll('$__range', '30s')
     .replaceAll('$__interval', '1s');
   for (const [name, v] of Object.entries(values)) {
-    out = out.replaceAll(`$${name}`, v === '.*' ? '.*' : escape(v));
+    out = out.replaceAll(`$${name}`, v === '.*' ? '.*' : regexEscape(v));
   }
   assert.doesNotMatch(out, /\$/, `unsubstituted variable in ${out}`);
   return out;

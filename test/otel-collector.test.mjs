@@ -30,7 +30,7 @@ test('baseline: the app without any collector', async () => {
 });
 
 for (const behaviour of ['refuse', 'reset', 'hang', '503']) {
-  test(`collector that ${behaviour === '503' ? 'answers 503' : behaviour + 's'}: app unchanged, exit within the flush budget, drops counted`, async () => {
+  test(`collector that ${behaviour === '503' ? 'answers 503' : `${behaviour}s`}: app unchanged, exit within the flush budget, drops counted`, async () => {
     const rx = behaviour === 'refuse' ? undefined : await startReceiver({ behaviour });
     const url = rx ? rx.url : `http://127.0.0.1:${await closedPort()}`;
     try {

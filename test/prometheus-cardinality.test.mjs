@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { startApp, rawRequest, parseExposition, sumOf } from './fixtures/prom-helpers.mjs';
+import { startApp, rawRequest, parseExposition, sumOf } from './helpers/prometheus.mjs';
 
 for (const [maxPeers, env] of [[100, {}], [7, { RESETWATCH_MAX_PEERS: '7' }]]) {
   test(`5000 distinct peers, RESETWATCH_MAX_PEERS=${maxPeers}: at most ${maxPeers + 1} peer values, the rest folded and counted`, async (t) => {

@@ -2,7 +2,7 @@
 // Worker threads never bind either: their resets reach the main thread's endpoint.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startApp, startPrometheus, rawRequest, parseExposition, sumOf, freePort } from './fixtures/prom-helpers.mjs';
+import { startApp, startPrometheus, rawRequest, parseExposition, sumOf, freePort } from './helpers/prometheus.mjs';
 
 test('cluster: two workers provoke resets; one scrape of the primary shows the sum', async (t) => {
   const app = startApp('prom-cluster.cjs', { PROM_CLUSTER_RESETS_1: '2', PROM_CLUSTER_RESETS_2: '3' });

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
-import { startApp, rawRequest, getText, parseExposition, sumOf, ROOT, NODE } from './fixtures/prom-helpers.mjs';
+import { startApp, rawRequest, getText, parseExposition, sumOf, ROOT, NODE } from './helpers/prometheus.mjs';
 
 let appRequests = 0;
 /** One request to the app's own server, on a fresh connection (so its connections can be counted). */

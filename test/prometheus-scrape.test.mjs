@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { startApp, startPrometheus, getText, parseExposition, sumOf, tally } from './fixtures/prom-helpers.mjs';
+import { startApp, startPrometheus, getText, parseExposition, sumOf, tally } from './helpers/prometheus.mjs';
 
 const ROUNDS = 3;
 const TRACE_ID = '0af7651916cd43dd8448eb211c80319c';

@@ -42,7 +42,7 @@ for (const [mode, fields, firstError] of CASES) {
     // Written before Node's report: the JSON line precedes the first line Node prints.
     const stderrLines = agent.stderr.split('\n');
     const jsonAt = stderrLines.findIndex((l) => l.startsWith('{'));
-    const nodeAt = stderrLines.findIndex((l) => l === plain.stderr.split('\n')[0]);
+    const nodeAt = stderrLines.indexOf(plain.stderr.split('\n')[0]);
     assert.ok(jsonAt !== -1 && nodeAt !== -1 && jsonAt < nodeAt, `reset line before the crash report\n${agent.stderr}`);
   });
 }

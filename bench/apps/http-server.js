@@ -6,7 +6,7 @@ const { control } = require('../lib/app-control');
 
 const counters = { requests: 0, connections: 0 };
 const body = Buffer.from('hello world\n');
-const server = http.createServer((req, res) => {
+const server = http.createServer((_req, res) => {
   counters.requests++;
   res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length });
   res.end(body);

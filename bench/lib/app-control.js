@@ -108,7 +108,7 @@ function control({ counters, run, eld = false }) {
         process.exit(0);
       }
     } catch (err) {
-      process.send({ type: 'error', message: String(err && err.stack || err) });
+      process.send({ type: 'error', message: String(err?.stack || err) });
     }
   });
   // The harness going away (crash, ^C) takes the app with it.

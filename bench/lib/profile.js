@@ -15,7 +15,7 @@ const WRAPPERS = new Set(['hooks/client.js:connect', 'hooks/destroy.js:_destroy'
 function analyseProfile(file, ops, root) {
   const profile = JSON.parse(fs.readFileSync(file, 'utf8'));
   const dist = path.join(root, 'dist') + path.sep;
-  const distUrl = 'file://' + dist;
+  const distUrl = `file://${dist}`;
   const byId = new Map();
   const parent = new Map();
   for (const n of profile.nodes) {

@@ -12,7 +12,7 @@ export interface ExportPlan {
 }
 
 const truthy = (v: string | undefined) => v !== undefined && v.trim().toLowerCase() === 'true';
-const set = (v: string | undefined) => v !== undefined && v.trim() !== '';
+const set = (v: string | undefined): v is string => v !== undefined && v.trim() !== '';
 
 export function exportPlan(env: NodeJS.ProcessEnv = process.env): ExportPlan {
   if (truthy(env.OTEL_SDK_DISABLED)) return {};
@@ -26,7 +26,7 @@ function signal(env: NodeJS.ProcessEnv, name: 'TRACES' | 'METRICS', exporterVar:
   const varName = `OTEL_${name}_EXPORTER`;
   let kinds: string[];
   if (set(exporterVar)) {
-    kinds = exporterVar!.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+    kinds = exporterVar.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
   } else if (set(env.OTEL_EXPORTER_OTLP_ENDPOINT) || set(env[`OTEL_EXPORTER_OTLP_${name}_ENDPOINT`])) {
     kinds = ['otlp'];
   } else {

@@ -147,8 +147,8 @@ export function record(inst: Instruments, e: ResetEvent, config: Config, peers: 
           if (e.serverPort !== undefined) attrs['server.port'] = e.serverPort;
         }
       }
-    } else if (peerKey !== undefined) {
-      attrs['client.address'] = folded ? OTHER_PEER : e.peerAddress!;
+    } else if (peerKey !== undefined && e.peerAddress !== undefined) {
+      attrs['client.address'] = folded ? OTHER_PEER : e.peerAddress;
     }
     inst.resets.set(key, { attrs: Object.freeze(attrs), n: 1 });
   }

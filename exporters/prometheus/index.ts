@@ -65,12 +65,12 @@ export const prometheusExporter: Exporter = {
     }
     const stops: (() => void)[] = [];
     stops.push(onReset((e) => record(toSample(e), recent.capacity > 0 ? new PendingRecord(e) : undefined)));
-    stops.push(receiveFromThreads((m) => record(m.sample!, m.record)));
+    stops.push(receiveFromThreads((m) => record(m.sample, m.record)));
     if (isClusterWorker()) {
       stops.push(answerPrimary(localSnapshot));
     } else if (config.port !== 'off') {
       stops.push(startMetricsServer(config, { exposition, recentResets }));
     }
-    return () => { while (stops.length) stops.pop()!(); };
+    return () => { for (const stop of stops.splice(0).reverse()) stop(); };
   },
 };

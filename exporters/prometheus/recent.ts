@@ -57,7 +57,7 @@ export class Recent {
     const out: ResetRecord[] = new Array(n);
     for (let i = 0; i < n; i++) {
       const at = (this.next - 1 - i + this.capacity) % this.capacity;
-      let item = this.items[at]!;
+      let item = this.items[at] as ResetRecord | PendingRecord; // at < size: filled
       if (item instanceof PendingRecord) {
         item = toRecord(item.event);
         this.items[at] = item;

@@ -5,7 +5,7 @@ import type { ResetEvent } from '../../agent/types';
 import type { Config } from '../../agent/config';
 import { DEFAULT_MAX_PEERS } from '../../agent/contract';
 import { OTHER_PEER, PeerLimiter, peerOf } from '../shared/peers';
-import { PendingRecord, Recent, type ResetRecord } from './recent';
+import { type PendingRecord, Recent, type ResetRecord } from './recent';
 import type { Sample } from './threads';
 import { age, folded, idle, receivedBytes, resets, sentBytes } from './metrics';
 

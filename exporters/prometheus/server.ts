@@ -112,20 +112,26 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse, handlers: H
   res.setHeader('X-Content-Type-Options', 'nosniff');
   if (tokenDigest !== undefined && !authorized(req.headers.authorization, tokenDigest)) {
     res.setHeader('WWW-Authenticate', 'Bearer realm="resetwatch"');
-    return reply(res, 401, 'unauthorized: send Authorization: Bearer <RESETWATCH_METRICS_TOKEN>\n', true);
+    reply(res, 401, 'unauthorized: send Authorization: Bearer <RESETWATCH_METRICS_TOKEN>\n', true);
+    return;
   }
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   const path = q === -1 ? url : url.slice(0, q);
   const query = q === -1 ? '' : url.slice(q + 1);
   if (path !== '/metrics' && path !== '/resets' && path !== '/healthz') {
-    return reply(res, 404, 'not found: try /metrics, /resets or /healthz\n', true);
+    reply(res, 404, 'not found: try /metrics, /resets or /healthz\n', true);
+    return;
   }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('Allow', 'GET, HEAD');
-    return reply(res, 405, 'method not allowed: use GET\n', true);
+    reply(res, 405, 'method not allowed: use GET\n', true);
+    return;
   }
-  if (path === '/healthz') return reply(res, 200, 'ok\n');
+  if (path === '/healthz') {
+    reply(res, 200, 'ok\n');
+    return;
+  }
   if (path === '/metrics') {
     const om = wantsOpenMetrics(req.headers.accept);
     handlers.exposition(om).then(
@@ -137,13 +143,16 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse, handlers: H
   let limit = Number.MAX_SAFE_INTEGER;
   const raw = new URLSearchParams(query).get('limit');
   if (raw !== null) {
-    if (!/^\d{1,6}$/.test(raw) || Number(raw) > LIMITS.maxRecentLimit) return reply(res, 400, 'bad limit: expected an integer 0..100000\n', true);
+    if (!/^\d{1,6}$/.test(raw) || Number(raw) > LIMITS.maxRecentLimit) {
+      reply(res, 400, 'bad limit: expected an integer 0..100000\n', true);
+      return;
+    }
     limit = Number(raw);
   }
   handlers.recentResets(limit).then(
     ({ events, workers }) => {
       if (workers) res.setHeader('X-Resetwatch-Workers', `${workers.answered}/${workers.total}`);
-      send(res, 200, 'application/json; charset=utf-8', JSON.stringify(events, null, 1) + '\n');
+      send(res, 200, 'application/json; charset=utf-8', `${JSON.stringify(events, null, 1)}\n`);
     },
     (err) => { reportFailure('prometheus.resets', err); reply(res, 500, 'internal error collecting resets\n', true); },
   );

@@ -105,7 +105,7 @@ export function forwardToMainThread(make: (e: ResetEvent) => ThreadMessage): () 
   };
 }
 
-export function receiveFromThreads(fn: (m: ThreadMessage) => void): () => void {
+export function receiveFromThreads(fn: (m: ThreadMessage & { sample: Sample }) => void): () => void {
   const ch = new BroadcastChannel(CHANNEL);
   (ch as unknown as { unref(): void }).unref();
   ch.onmessage = (msg: unknown) => {
@@ -113,7 +113,7 @@ export function receiveFromThreads(fn: (m: ThreadMessage) => void): () => void {
       const data = (msg as { data?: { v?: number } & ThreadMessage }).data;
       if (data?.v !== 1) return;
       if (data.counts !== undefined) add(data.counts);
-      if (data.sample !== undefined) fn(data);
+      if (data.sample !== undefined) fn(data as ThreadMessage & { sample: Sample });
     });
   };
   return () => ch.close();

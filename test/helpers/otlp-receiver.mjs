@@ -12,9 +12,10 @@ import zlib from 'node:zlib';
 import { createRequire } from 'node:module';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+import { ROOT } from './root.mjs';
+
+export { ROOT };
 
 const require = createRequire(import.meta.url);
 const protobuf = require('protobufjs');

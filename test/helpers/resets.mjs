@@ -1,10 +1,11 @@
 // Shared helpers for tests that make real resets on loopback and capture the agent's events.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+import { ROOT } from './root.mjs';
+
+export { ROOT };
 export const TLS = {
   key: readFileSync(path.join(ROOT, 'test/fixtures/tls/key.pem')),
   cert: readFileSync(path.join(ROOT, 'test/fixtures/tls/cert.pem')),

@@ -3,11 +3,12 @@
 // by a timeout and killed when it runs over.
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+import { ROOT } from './root.mjs';
+
+export { ROOT };
 export const FIXTURES = path.join(ROOT, 'test/fixtures');
 export const AGENT = ['--require', 'resetwatch'];
 

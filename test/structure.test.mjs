@@ -1,0 +1,37 @@
+// The layout holds: no import cycle anywhere, the core (agent/) never imports an output, outputs
+// never import each other or a hook, the OpenTelemetry output never loads prom-client, and the
+// dashboards read only the contract (rules in .dependency-cruiser.cjs, checked over the compiled
+// agent in dist/ and the JavaScript of the tests, benchmarks and demo).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ROOT } from './helpers/root.mjs';
+
+test('dependency-cruiser: no cycles, core and outputs apart', () => {
+  assert.ok(existsSync(path.join(ROOT, 'dist/agent/index.js')), 'dist/ missing: run `npm run build` first');
+  const bin = path.join(ROOT, 'node_modules/dependency-cruiser/bin/dependency-cruise.mjs');
+  const r = spawnSync(process.execPath, [bin, '--config', '.dependency-cruiser.cjs', '--output-type', 'err-long', 'dist', 'test', 'bench'], {
+    cwd: ROOT, encoding: 'utf8', timeout: 120000,
+  });
+  assert.equal(r.error, undefined, String(r.error));
+  assert.equal(r.status, 0, `import rules broken:\n${r.stdout}${r.stderr}`);
+  const cruised = /(\d+) modules, (\d+) dependencies cruised/.exec(`${r.stdout}${r.stderr}`);
+  assert.ok(cruised && Number(cruised[1]) > 50, `dependency-cruiser looked at too little:\n${r.stdout}${r.stderr}`);
+});
+
+test('the repository root is computed in one helper (test/helpers/root.mjs)', () => {
+  const offenders = [];
+  const walk = (dir) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/\.(mjs|cjs|js)$/.test(e.name) && p !== path.join(ROOT, 'test/helpers/root.mjs')) {
+        if (/(const|let)\s+ROOT\s*=/.test(readFileSync(p, 'utf8'))) offenders.push(path.relative(ROOT, p));
+      }
+    }
+  };
+  walk(path.join(ROOT, 'test'));
+  assert.deepEqual(offenders, [], 'define ROOT once: import { ROOT } from test/helpers/root.mjs');
+});
