@@ -1,25 +1,12 @@
-// Classification: decides whether a socket's end is a reset, and turns the socket's state into a
-// ResetEvent (phase, bytes, age, peer, request in flight, trace context, hint).
-import { performance } from 'node:perf_hooks';
-import { isIP } from 'node:net';
+// Classification: decides whether a socket's end is a reset, of which error type and in which
+// phase, and publishes it; agent/event.ts turns the socket's state into the ResetEvent.
 import { constants as osConstants } from 'node:os';
-import type * as net from 'node:net';
-import type { Context, TextMapPropagator } from '@opentelemetry/api';
-import { otelApi } from './otel-api';
-import type { SocketState, NodeSocketInternals, RequestMark, AddressSnapshot } from './internal-types';
-import type { ErrorType, Phase, ResetEvent } from './types';
-import { kRequest } from './symbols';
+import type { SocketState, AddressSnapshot, Sock, ClientRequestLike, ServerResponseLike } from './internal-types';
+import type { ErrorType, Phase } from './types';
 import { publish } from './bus';
-import { hintFor } from './hints';
+import { buildEvent } from './event';
 
-type Sock = net.Socket & NodeSocketInternals;
 type ErrnoError = Error & { code?: string; syscall?: string };
-type ClientRequestLike = {
-  method?: string; host?: string; res?: { complete?: boolean } | null; reusedSocket?: boolean;
-  writableFinished?: boolean; listenerCount(event: string): number; [kRequest]?: RequestMark;
-};
-type ServerResponseLike = { req?: { complete?: boolean; method?: string; headers?: Record<string, unknown> }; writableEnded?: boolean };
-type UndiciRequestLike = { method?: string; origin?: string; [kRequest]?: RequestMark };
 
 const ERRNO_TYPES: Record<string, ErrorType> = {
   ECONNRESET: 'ECONNRESET', EPIPE: 'EPIPE', ECONNABORTED: 'ECONNABORTED', ECONNREFUSED: 'ECONNREFUSED',
@@ -123,7 +110,7 @@ export function snapshot(socket: Sock, state: SocketState, err: ErrnoError | nul
 function emit(socket: Sock, state: SocketState, errorType: ErrorType, code: string, message: string,
   syscall: string | undefined, fatal: boolean): void {
   state.done = true;
-  publish(buildEvent(socket, state, errorType, code, message, syscall, fatal));
+  publish(buildEvent(socket, state, { errorType, code, message, syscall, fatal, phase: phaseOf(socket, state, syscall) }));
 }
 
 export function phaseOf(socket: Sock, state: SocketState, syscall: string | undefined): Phase {
@@ -144,131 +131,4 @@ export function phaseOf(socket: Sock, state: SocketState, syscall: string | unde
   }
   if (state.http !== undefined || 'parser' in socket) return socket.bytesRead > (state.http?.readMark ?? 0) ? 'request' : 'idle';
   return 'established';
-}
-
-function buildEvent(socket: Sock, state: SocketState, errorType: ErrorType, code: string, message: string,
-  syscall: string | undefined, fatal: boolean): ResetEvent {
-  const now = performance.now();
-  const snap = state.snapshot ?? {};
-  const phase = phaseOf(socket, state, syscall);
-  const event: ResetEvent = {
-    time: Date.now(),
-    direction: state.direction,
-    errorType,
-    code,
-    message: String(message).split('\n', 1)[0],
-    syscall,
-    phase,
-    peerAddress: snap.remoteAddress ?? socket.remoteAddress,
-    peerPort: snap.remotePort ?? socket.remotePort,
-    localAddress: snap.localAddress ?? socket.localAddress,
-    localPort: snap.localPort ?? socket.localPort,
-    tls: state.tls,
-    bytesReceived: socket.bytesRead,
-    bytesSent: socket.bytesWritten,
-    connectionAgeMs: round(now - state.start),
-    fatal,
-  };
-  if (state.direction === 'client') {
-    event.serverAddress = state.dial?.host;
-    event.serverPort = state.dial?.port;
-    // After an RST the kernel no longer knows the peer (getpeername fails): when the app dialled
-    // an IP literal, that is the peer.
-    const dial = state.dial;
-    if (event.peerAddress === undefined && dial !== undefined && isIP(dial.host) !== 0) {
-      event.peerAddress = dial.host;
-      event.peerPort = dial.port;
-    }
-  }
-  if (state.tls) {
-    if (snap.tlsVersion) event.tlsVersion = snap.tlsVersion;
-    const alpn = socket.alpnProtocol;
-    if (alpn) event.protocol = alpn;
-  }
-  if (event.protocol === undefined && isHttp2(socket)) event.protocol = 'h2';
-  let context: Context | undefined = state.dial?.context;
-  const msg = socket._httpMessage;
-  if (state.direction === 'client' && msg != null) {
-    const req = msg as unknown as ClientRequestLike;
-    const mark = req[kRequest];
-    event.protocol = 'http/1.1';
-    event.request = { method: req.method ?? 'GET', host: req.host };
-    if (mark) event.request.ageMs = round(now - mark.start);
-    event.reusedSocket = req.reusedSocket === true;
-    if (mark) {
-      context = mark.context ?? context;
-      const idleSince = state.http?.idleSince ?? 0;
-      if (event.reusedSocket && idleSince > 0) event.idleBeforeReuseMs = round(mark.start - idleSince);
-    }
-  } else if (state.direction === 'client' && state.http?.inflight !== undefined) {
-    const req = state.http.inflight as UndiciRequestLike;
-    const mark = req[kRequest];
-    event.protocol = event.protocol ?? 'http/1.1';
-    event.request = { method: req.method ?? 'GET', host: hostOf(req.origin) };
-    if (mark) event.request.ageMs = round(now - mark.start);
-    if (mark) {
-      context = mark.context ?? context;
-      event.reusedSocket = mark.reused === true;
-      if (mark.idleBeforeReuseMs !== undefined) event.idleBeforeReuseMs = mark.idleBeforeReuseMs;
-    }
-  } else if (state.direction === 'server' && msg != null) {
-    const res = msg as unknown as ServerResponseLike;
-    const req = res.req;
-    event.protocol = 'http/1.1';
-    if (req) {
-      const host = req.headers?.host;
-      event.request = { method: req.method ?? 'GET', host: typeof host === 'string' ? host : undefined };
-      const started = state.http?.requestStart ?? 0;
-      if (started > 0) event.request.ageMs = round(now - started);
-      // The caller's trace context, from the request's own headers (traceparent).
-      if (req.headers) context = extractContext(req.headers);
-    }
-  } else if (event.protocol === undefined && (state.http !== undefined || 'parser' in socket)) {
-    event.protocol = 'http/1.1';
-  }
-  if (context !== undefined) {
-    const sc = otelApi().trace.getSpanContext(context);
-    if (sc !== undefined && sc.traceId !== '00000000000000000000000000000000') {
-      event.context = context;
-      event.traceId = sc.traceId;
-      event.spanId = sc.spanId;
-    }
-  }
-  const hint = hintFor(event);
-  if (hint) event.hint = hint;
-  return event;
-}
-
-/**
- * HTTP/2 without TLS (h2c) has no ALPN to tell: a server socket says so through its server's class.
- * h2c client sockets carry no marker and stay `established` without a protocol (README).
- */
-function isHttp2(socket: Sock): boolean {
-  const name = (socket as { server?: { constructor?: { name?: string } } }).server?.constructor?.name;
-  return name === 'Http2Server' || name === 'Http2SecureServer';
-}
-
-/**
- * The app's registered propagator when it has one; otherwise W3C trace context, so a reset can
- * still be tied to the caller's trace in an app without OpenTelemetry. Loaded on first use only.
- */
-let w3c: TextMapPropagator | undefined;
-function extractContext(headers: Record<string, unknown>): Context {
-  const { propagation, ROOT_CONTEXT, defaultTextMapGetter } = otelApi();
-  if (propagation.fields().length > 0) return propagation.extract(ROOT_CONTEXT, headers);
-  if (w3c === undefined) {
-    const core = require('@opentelemetry/core') as typeof import('@opentelemetry/core');
-    w3c = new core.W3CTraceContextPropagator();
-  }
-  return w3c.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
-}
-
-function hostOf(origin: string | undefined): string | undefined {
-  if (!origin) return undefined;
-  const m = /^[a-z]+:\/\/([^/]+)/i.exec(origin);
-  return m ? m[1] : origin;
-}
-
-function round(ms: number): number {
-  return Math.round(ms * 1000) / 1000;
 }

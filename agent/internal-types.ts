@@ -1,7 +1,9 @@
 // Internal types: what the hooks keep per socket and per request. Small on purpose: one of these
 // per open socket is the agent's whole memory cost when nothing resets.
+import type * as net from 'node:net';
 import type { Context } from '@opentelemetry/api';
 import type { Direction } from './types';
+import type { kRequest } from './symbols';
 
 export class SocketState {
   /** An event was published for this connection: never a second one. */
@@ -79,3 +81,14 @@ export interface NodeSocketInternals {
   _tlsOptions?: { isServer?: boolean };
   _server?: { _pipeName?: string } | null;
 }
+
+/** A socket as the classifier reads it. */
+export type Sock = net.Socket & NodeSocketInternals;
+
+/** What classification reads of the message riding a socket (`socket._httpMessage`) or of an undici request. */
+export type ClientRequestLike = {
+  method?: string; host?: string; res?: { complete?: boolean } | null; reusedSocket?: boolean;
+  writableFinished?: boolean; listenerCount(event: string): number; [kRequest]?: RequestMark;
+};
+export type ServerResponseLike = { req?: { complete?: boolean; method?: string; headers?: Record<string, unknown> }; writableEnded?: boolean };
+export type UndiciRequestLike = { method?: string; origin?: string; [kRequest]?: RequestMark };
