@@ -5,16 +5,19 @@
 //   server: watch(socket) with a server state          (net.server.socket subscriber)
 //   client: the connect() wrapper's argument parsing, dial info and watch(socket)
 //   destroy: the _destroy wrapper on a socket that ends cleanly
-// Run: npm run build && node --expose-gc bench/micro-hooks.js
+// Run: npm run build && node --expose-gc bench/micro-hooks.js [ROOT of another build, to compare]
 'use strict';
+const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
 
-const dist = path.join(__dirname, '..', 'dist', 'agent');
+const dist = path.join(process.argv[2] ? path.resolve(process.argv[2]) : path.join(__dirname, '..'), 'dist', 'agent');
 process.env.RESETWATCH_LOG = 'off';
 process.env.RESETWATCH_PORT = 'off';
-const { watch } = require(path.join(dist, 'hooks', 'watch.js'));
+// agent/sockets.ts; builds before the layout change kept it in agent/hooks/watch.ts.
+const sockets = path.join(dist, 'sockets.js');
+const { watch } = require(fs.existsSync(sockets) ? sockets : path.join(dist, 'hooks', 'watch.js'));
 const { SocketState } = require(path.join(dist, 'internal-types.js'));
 const { activeContext } = require(path.join(dist, 'trace-context.js'));
 
