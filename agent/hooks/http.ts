@@ -3,14 +3,20 @@
 // completes we note when the socket went idle. Per request, not per chunk.
 import { performance } from 'node:perf_hooks';
 import { activeContext } from '../trace-context';
-import { httpOf, type RequestMark } from '../internal-types';
+import { httpOf, type RequestMark, type Sock } from '../internal-types';
 import { kRequest } from '../symbols';
 import { guard } from '../guard';
 import { stateOf } from '../sockets';
 import { subscribeAll, unsubscribeAll, type Handlers } from './channels';
 import { onPeerHangup } from '../classify';
 
-type Msg = { request: any; response?: any; socket?: any; error?: any };
+/** What we read of the messages of Node's http diagnostics channels. */
+type Msg = {
+  request: { [kRequest]?: RequestMark; socket?: Sock | null };
+  response?: unknown;
+  socket?: Sock;
+  error?: { code?: string; syscall?: string };
+};
 
 const handlers: Handlers = {
   'http.client.request.start': (m: Msg) => guard('http.client.start', clientStart, m),
@@ -61,5 +67,5 @@ function serverStart({ socket }: Msg): void {
 // Server: only where the next request begins is needed (a reset between requests is `idle`).
 function serverFinish({ socket }: Msg): void {
   const state = socket ? stateOf(socket) : undefined;
-  if (state) httpOf(state).readMark = socket.bytesRead;
+  if (state && socket) httpOf(state).readMark = socket.bytesRead;
 }
