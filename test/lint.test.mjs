@@ -11,10 +11,11 @@ const require = createRequire(import.meta.url);
 
 test('biome ci: no lint or format findings', () => {
   const bin = path.join(path.dirname(require.resolve('@biomejs/biome/package.json')), 'bin', 'biome');
-  const r = spawnSync(process.execPath, [bin, 'ci', '--error-on-warnings', '--colors=off', '--max-diagnostics=50'], {
+  const r = spawnSync(process.execPath, [bin, 'ci', '--error-on-warnings', '--colors=off', '--max-diagnostics=10'], {
     cwd: ROOT, encoding: 'utf8', timeout: 120000,
   });
   assert.equal(r.error, undefined, String(r.error));
-  assert.equal(r.status, 0, `biome ci failed (fix with \`npx biome check --write\`):\n${r.stdout}${r.stderr}`);
+  // Kept short: the test runner parses a failure's message, and a long one makes it crawl.
+  assert.equal(r.status, 0, `biome ci failed (fix with \`npx biome check --write\`):\n${`${r.stdout}${r.stderr}`.slice(0, 6000)}`);
   assert.match(`${r.stdout}${r.stderr}`, /Checked \d+ files?/, 'biome checked no files');
 });
