@@ -71,3 +71,12 @@ metricRelabelings:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}
+
+{{/*
+The labels of one object: the chart's labels, then `extra` (additionalLabels, a sidecar label) on
+top, as one map (a key set twice would be a duplicate YAML key). Argument: (dict "root" $ "extra" map).
+*/}}
+{{- define "resetwatch.objectLabels" -}}
+{{- $labels := include "resetwatch.labels" .root | fromYaml }}
+{{- toYaml (merge (deepCopy (.extra | default dict)) $labels) }}
+{{- end }}
