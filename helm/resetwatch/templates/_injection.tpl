@@ -103,7 +103,7 @@ for every variable the app does not set itself. A NODE_OPTIONS taken from a Secr
 {{- $_ := set $names $e.name true }}
 {{- if eq $e.name "NODE_OPTIONS" }}
 {{- if hasKey $e "valueFrom" }}
-{{- fail "resetwatch: this container takes NODE_OPTIONS from valueFrom, so the agent's --require cannot be appended to it at render time. Set NODE_OPTIONS as a plain value in the chart, or inject with helm/patch/resetwatch-append-node-options.json (Kubernetes expands $(NODE_OPTIONS) at pod start)." }}
+{{- fail "resetwatch: this container takes NODE_OPTIONS from valueFrom, so the agent's --require cannot be appended to it at render time. Set NODE_OPTIONS as a plain value in the chart, or inject with helm/patch/resetwatch.yaml and node-options-append.json (Kubernetes expands $(NODE_OPTIONS) at pod start)." }}
 {{- end }}
 {{- $found = true }}
 {{- $own = append $own (dict "name" "NODE_OPTIONS" "value" (trim (printf "%s %s" ($e.value | default "") $require))) }}
