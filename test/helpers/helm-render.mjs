@@ -20,14 +20,16 @@ export function parseObjects(text) {
   return docs.map((d) => d.toJS()).filter((o) => o && typeof o === 'object');
 }
 
-/** A temp copy of helm/ with the app chart's dependency built; { root, app, chart, cleanup }. */
-export function vendoredTree(major = 4) {
+/** A temp copy of helm/ (the app chart's dependency built unless told not to); { root, app, chart, cleanup }. */
+export function vendoredTree(major = 4, { build = true } = {}) {
   const root = mkdtempSync(path.join(os.tmpdir(), 'resetwatch-helm-tree-'));
   cpSync(path.join(ROOT, 'helm'), path.join(root, 'helm'), { recursive: true, dereference: true });
   const app = path.join(root, path.relative(ROOT, APP_CHART));
   rmSync(path.join(app, 'charts'), { recursive: true, force: true });
-  const r = helm(major, ['dependency', 'build', app]);
-  if (r.status !== 0) throw new Error(`helm dependency build: ${r.stderr}`);
+  if (build) {
+    const r = helm(major, ['dependency', 'build', app]);
+    if (r.status !== 0) throw new Error(`helm dependency build: ${r.stderr}`);
+  }
   return { root, app, chart: path.join(root, path.relative(ROOT, CHART)), cleanup: () => rmSync(root, { recursive: true, force: true }) };
 }
 
