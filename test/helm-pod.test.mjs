@@ -4,7 +4,9 @@
 // directory starts with exactly the rendered container's command and env (its own NODE_OPTIONS
 // --require included), resets a connection, and the real Prometheus scrapes it the way the
 // rendered PodMonitor says (port name, path, interval, bearer token from the Secret). Its reset
-// must show up in Prometheus.
+// must show up in Prometheus. A second app brings its own OpenTelemetry SDK (another copy of the
+// packages than the agent's, loaded by its own --require first): the reset span must reach the
+// app's tracer provider.
 //
 // What differs from a pod, and only that: paths inside the image and the volume live under a temp
 // directory (each absolute path is rewritten with its prefix), RESETWATCH_HOST 0.0.0.0 becomes
@@ -13,7 +15,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CHART, ROOT, cleanupHelmHome } from './helpers/helm.mjs';
@@ -113,7 +115,52 @@ server.listen(0, '127.0.0.1', () => {
 `;
 const TRACING = `globalThis.tracingLoaded = true;\n`;
 
-test('the pod, played by processes: init container layout, rendered env, its reset scraped as the PodMonitor says', async (t) => {
+// The same, for an app with its own OpenTelemetry SDK (in-memory exporter), whose preload
+// registers the tracer provider and context manager before the agent loads.
+const TRACING_OTEL = `'use strict';
+const api = require('@opentelemetry/api');
+const { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } = require('@opentelemetry/sdk-trace-base');
+const { AsyncLocalStorageContextManager } = require('@opentelemetry/context-async-hooks');
+const exporter = new InMemorySpanExporter();
+api.trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
+api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+globalThis.tracingLoaded = true;
+globalThis.appOtel = { api, exporter };
+`;
+const APP_OTEL = `'use strict';
+const net = require('node:net');
+const path = require('node:path');
+const { api, exporter } = globalThis.appOtel;
+const server = net.createServer((s) => s.resetAndDestroy());
+server.listen(0, '127.0.0.1', () => {
+  api.trace.getTracer('shop').startActiveSpan('checkout', (span) => {
+    const c = net.connect(server.address().port, '127.0.0.1');
+    c.on('error', (err) => {
+      span.end();
+      const agent = Object.keys(require.cache).find((k) => k.includes(path.join('node_modules', 'resetwatch') + path.sep));
+      const started = Date.now();
+      const report = () => {
+        const spans = exporter.getFinishedSpans().map((s) => ({ name: s.name, traceId: s.spanContext().traceId, parent: s.parentSpanContext?.spanId ?? s.parentSpanId }));
+        if (!spans.some((s) => s.name === 'connection reset') && Date.now() - started < 5000) return setTimeout(report, 50);
+        console.log(JSON.stringify({ done: true, code: err.code, tracing: globalThis.tracingLoaded === true, agent, spans,
+          appSpan: span.spanContext(), otelApi: require.resolve('@opentelemetry/api') }));
+        process.stdin.resume();
+        process.stdin.on('end', () => { server.close(); process.exit(0); });
+      };
+      report();
+    });
+  });
+});
+`;
+
+// Steps 1 to 3, done once for both tests: render, build the image's layout, run the init container.
+let laidOut;
+function layoutPod() {
+  laidOut ??= layout();
+  return laidOut;
+}
+
+function layout() {
   // 1. Render the platform's release (PodMonitor; a 1 s interval keeps the test short) and the app.
   const platform = render(4, CHART, { files: [path.join(ROOT, 'helm/examples/platform-values.yaml')], setJson: ['podMonitor.interval="1s"', 'podMonitor.scrapeTimeout="900ms"'] });
   assert.equal(platform.status, 0, platform.stderr);
@@ -176,13 +223,17 @@ test('the pod, played by processes: init container layout, rendered env, its res
   const kib = Number(du.stdout.split('\t')[0]);
   const limit = /^(\d+)Mi$/.exec(pod.spec.volumes[0].emptyDir.sizeLimit);
   assert.ok(limit && kib < Number(limit[1]) * 1024, `${kib} KiB in the volume, limit ${pod.spec.volumes[0].emptyDir.sizeLimit}`);
+  return { pm, pod, container, endpoint, inPod, volume };
+}
 
-  // 4. The app container: rendered command and env (Secret resolved), from an unrelated directory.
-  const appDir = mkdtempSync(path.join(os.tmpdir(), 'resetwatch-pod-app-'));
-  t.after(() => rmSync(appDir, { recursive: true, force: true }));
+/**
+ * Step 4, the app container: the rendered command and env (the Secret resolved to TOKEN) in
+ * `appDir`, with the metrics endpoint on a free loopback port. Resolves once the app printed its
+ * {"done"…} line: { done, port, env, stderr }.
+ */
+async function startApp(t, state, appDir) {
+  const { pm, container, endpoint, inPod, volume } = state;
   assert.deepEqual(container.command, ['node', 'server.js']);
-  writeFileSync(path.join(appDir, 'server.js'), APP);
-  writeFileSync(path.join(appDir, 'tracing.cjs'), TRACING);
   const metricsPort = container.ports.find((p) => p.name === endpoint.port);
   assert.ok(metricsPort, `the container declares the port "${endpoint.port}" the PodMonitor scrapes`);
   const port = await freePort();
@@ -218,6 +269,18 @@ test('the pod, played by processes: init container layout, rendered env, its res
   assert.equal(done.code, 'ECONNRESET');
   assert.equal(done.tracing, true, 'the app\'s own --require still loads');
   assert.ok(done.agent?.startsWith(path.join(volume, 'node_modules/resetwatch/')), `agent loaded from the volume: ${done.agent}`);
+  return { done, port, stderr: () => err };
+}
+
+test('the pod, played by processes: init container layout, rendered env, its reset scraped as the PodMonitor says', async (t) => {
+  const state = await layoutPod();
+  const { pm, pod, endpoint } = state;
+  // An app from an unrelated directory: no package.json, no node_modules.
+  const appDir = mkdtempSync(path.join(os.tmpdir(), 'resetwatch-pod-app-'));
+  t.after(() => rmSync(appDir, { recursive: true, force: true }));
+  writeFileSync(path.join(appDir, 'server.js'), APP);
+  writeFileSync(path.join(appDir, 'tracing.cjs'), TRACING);
+  const { port, stderr } = await startApp(t, state, appDir);
 
   // The endpoint wants the token.
   const url = `http://127.0.0.1:${port}${endpoint.path}`;
@@ -246,11 +309,29 @@ test('the pod, played by processes: init container layout, rendered env, its res
   const prom = await startPrometheus(config);
   t.after(() => prom.stop());
   const resets = await prom.until(`sum(resetwatch_resets_total{job="${job}", namespace="shop"})`, (r) => r.length === 1 && Number(r[0].value[1]) >= 1);
-  assert.ok(resets?.length === 1 && Number(resets[0].value[1]) >= 1, `no reset in Prometheus: ${JSON.stringify(resets)}\n${prom.log()}\napp stderr: ${err}`);
+  assert.ok(resets?.length === 1 && Number(resets[0].value[1]) >= 1, `no reset in Prometheus: ${JSON.stringify(resets)}\n${prom.log()}\napp stderr: ${stderr()}`);
   const byPhase = await prom.query(`resetwatch_resets_total{job="${job}", direction="client"}`);
   assert.ok(byPhase.some((s) => s.metric.error_type === 'ECONNRESET' && Number(s.value[1]) === 1), JSON.stringify(byPhase));
   const up = await prom.query(`up{job="${job}"}`);
   assert.equal(up[0]?.value[1], '1');
   const info = await prom.query('resetwatch_info');
   assert.equal(info[0].metric.node_version, process.version);
+});
+
+test('the pod with the app\'s own OpenTelemetry preload: the injected agent (its own copy of the OTel packages) reports the reset through the app\'s tracer provider', async (t) => {
+  const state = await layoutPod();
+  // The app brings its own @opentelemetry packages (this checkout's node_modules, a different
+  // copy from the one in the volume) and loads them with its own --require, as an OpenTelemetry
+  // Operator injection does.
+  const appDir = mkdtempSync(path.join(os.tmpdir(), 'resetwatch-pod-otel-app-'));
+  t.after(() => rmSync(appDir, { recursive: true, force: true }));
+  symlinkSync(path.join(ROOT, 'node_modules'), path.join(appDir, 'node_modules'), 'dir');
+  writeFileSync(path.join(appDir, 'server.js'), APP_OTEL);
+  writeFileSync(path.join(appDir, 'tracing.cjs'), TRACING_OTEL);
+  const { done } = await startApp(t, state, appDir);
+  assert.ok(done.otelApi.startsWith(path.join(ROOT, 'node_modules')), done.otelApi);
+  const reset = done.spans.find((s) => s.name === 'connection reset');
+  assert.ok(reset, `no reset span among the app's spans: ${JSON.stringify(done.spans)}`);
+  assert.equal(reset.traceId, done.appSpan.traceId, 'in the trace of the app\'s span');
+  assert.equal(reset.parent, done.appSpan.spanId, 'under the app\'s span');
 });
