@@ -151,6 +151,10 @@ test('NODE_OPTIONS: appended to the app\'s own, added when absent, and a valueFr
     assert.equal(mixed.status, 0, mixed.stderr);
     assert.deepEqual(one(mixed.objects, 'Deployment').spec.template.spec.containers[0].env[0],
       { name: 'NODE_OPTIONS', value: `--max-old-space-size=512 --require dd-trace/init ${REQUIRE}` });
+    // Already there (e.g. set by hand): not appended twice.
+    const twice = render(major, tree.app, { setJson: [`env=[{"name":"NODE_OPTIONS","value":"--require ./tracing.cjs ${REQUIRE}"}]`] });
+    assert.equal(twice.status, 0, twice.stderr);
+    assert.equal(one(twice.objects, 'Deployment').spec.template.spec.containers[0].env[0].value, `--require ./tracing.cjs ${REQUIRE}`);
     const fromSecret = render(major, tree.app, { setJson: ['env=[{"name":"NODE_OPTIONS","valueFrom":{"configMapKeyRef":{"name":"node","key":"options"}}}]'] });
     assert.notEqual(fromSecret.status, 0);
     assert.match(fromSecret.stderr, /resetwatch: this container takes NODE_OPTIONS from valueFrom.*node-options-append\.json/s);

@@ -89,7 +89,8 @@ protocol: TCP
 
 {{/*
 The app container's whole env list: its own entries, NODE_OPTIONS with the agent's --require
-appended (never replaced: an OTel or dd-trace --require stays in front), then the agent's settings
+appended (never replaced: an OTel or dd-trace --require stays in front; not twice when the app's
+value has it already), then the agent's settings
 for every variable the app does not set itself. A NODE_OPTIONS taken from a Secret or ConfigMap
 (valueFrom) cannot be appended to at render time: the render fails and says what to do.
 */}}
@@ -106,7 +107,11 @@ for every variable the app does not set itself. A NODE_OPTIONS taken from a Secr
 {{- fail "resetwatch: this container takes NODE_OPTIONS from valueFrom, so the agent's --require cannot be appended to it at render time. Set NODE_OPTIONS as a plain value in the chart, or inject with helm/patch/resetwatch.yaml and node-options-append.json (Kubernetes expands $(NODE_OPTIONS) at pod start)." }}
 {{- end }}
 {{- $found = true }}
-{{- $own = append $own (dict "name" "NODE_OPTIONS" "value" (trim (printf "%s %s" ($e.value | default "") $require))) }}
+{{- $value := $e.value | default "" }}
+{{- if not (has (printf "%s/node_modules/resetwatch" $v.injection.mountPath) (splitList " " $value)) }}
+{{- $value = trim (printf "%s %s" $value $require) }}
+{{- end }}
+{{- $own = append $own (dict "name" "NODE_OPTIONS" "value" $value) }}
 {{- else }}
 {{- $own = append $own $e }}
 {{- end }}
