@@ -8,7 +8,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 // command → Debian package that provides it
-const TOOLS = { prometheus: 'prometheus', promtool: 'prometheus', python3: 'python3', ip: 'iproute2', iptables: 'iptables' };
+const TOOLS = { prometheus: 'prometheus', promtool: 'prometheus', python3: 'python3', ip: 'iproute2', iptables: 'iptables', yamllint: 'yamllint', unzip: 'unzip' };
 
 function have(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
