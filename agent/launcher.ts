@@ -15,12 +15,18 @@ const LAUNCHERS: [RegExp, string][] = [
   [/\/pnpm\/bin\/pnpx\.c?js$/, 'pnpm'],
   [/\/pnpm\/dist\/pnpm\.c?js$/, 'pnpm'],
   [/\/corepack\/dist\/(corepack|npm|npx|pnpm|pnpx|yarn|yarnpkg)\.js$/, 'corepack'],
+  // Started through a bin link (/usr/bin/npm → …/npm-cli.js): argv[1] is the link's own path, and
+  // resolving it would mean a stat call at preload time (it can change how pnpm layouts resolve).
+  [/\/(npm|npx|yarn|yarnpkg|pnpm|pnpx|corepack)$/, 'link'],
 ];
 
 /** The launcher `script` (process.argv[1]) belongs to, or undefined for anything else. */
 export function launcherOf(script: string | undefined): string | undefined {
   if (typeof script !== 'string' || script === '') return undefined;
   const p = script.split(path.sep).join('/');
-  for (const [re, name] of LAUNCHERS) if (re.test(p)) return name;
+  for (const [re, name] of LAUNCHERS) {
+    const m = re.exec(p);
+    if (m !== null) return name === 'link' ? m[1] : name;
+  }
   return undefined;
 }

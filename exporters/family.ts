@@ -130,7 +130,9 @@ class ProcessFamily implements Family {
   private nextPull = 0;
   private lastLegacy = 0;
   private legacyTimer: NodeJS.Timeout | undefined;
-  private ownLinesSinceLegacy = 0;
+  /** The last legacy sent and this process's reset lines since: what a newcomer gets at once. */
+  private lastLegacyLine: string | undefined;
+  private ownLines: string[] = [];
   // both: resets to send, and the full state being captured (resets after it wait for it)
   private queue: Item[] = [];
   private flushScheduled = false;
@@ -185,6 +187,7 @@ class ProcessFamily implements Family {
     const adds = this.legacyAdds;
     this.legacyLine = undefined;
     this.legacyAdds = [];
+    diag('debug', `family: leading (pid ${process.pid}); ${line === undefined ? 'nothing' : `${line.length} bytes and ${adds.length} reset lines`} handed over`);
     if (line === undefined) return;
     try {
       const m = JSON.parse(line) as Message;
@@ -308,7 +311,8 @@ class ProcessFamily implements Family {
       if (this.leaderSocket !== undefined && this.connected && !send(this.leaderSocket, line)) countDropped('prometheus', n);
     } else if (this.role === 'leader') {
       for (const m of this.members.values()) if (m.down !== undefined) send(m.down, line);
-      if (++this.ownLinesSinceLegacy >= LEGACY_COMPACT_LINES) this.scheduleLegacy();
+      if (this.lastLegacyLine !== undefined) this.ownLines.push(line);
+      if (this.ownLines.length >= LEGACY_COMPACT_LINES) this.scheduleLegacy();
     }
   }
 
@@ -333,7 +337,10 @@ class ProcessFamily implements Family {
         member = find(m.id, m.pid);
         member.down = socket;
         down = true;
-        this.scheduleLegacy(); // the newcomer needs one
+        // The newcomer gets what the others have at once (it may be the one that takes over next),
+        // and a fresh legacy soon.
+        if (this.lastLegacyLine !== undefined) for (const l of [this.lastLegacyLine, ...this.ownLines]) send(socket, l);
+        this.scheduleLegacy();
       } else if (m.t === 'state' && !down && typeof m.id === 'string' && typeof m.pid === 'number' && isSnapshot(m.snap)) {
         if (member === undefined) {
           member = find(m.id, m.pid);
@@ -423,7 +430,7 @@ class ProcessFamily implements Family {
       if (this.role !== 'leader' || this.members.size === 0) return;
       this.capturing++;
       this.queue = [];
-      this.ownLinesSinceLegacy = 0;
+      this.ownLines = [];
       try {
         await this.inherited;
         const own = await this.hooks.own();
@@ -432,6 +439,7 @@ class ProcessFamily implements Family {
         if (this.retired !== undefined) parts.push(this.retired);
         for (const m of this.departed) parts.push(...await m.replica.parts());
         const line = JSON.stringify({ t: 'legacy', snap: await this.hooks.combine(parts) }) + '\n';
+        this.lastLegacyLine = line;
         for (const m of this.members.values()) if (m.down !== undefined) send(m.down, line);
       } catch (err) {
         reportFailure('family.legacy', err);
