@@ -35,6 +35,9 @@ import { PendingRecord, toRecord, type ResetRecord } from './recent';
 
 /** How long a scrape waits for members; a member that does not answer is served as last known. */
 export const PULL_TIMEOUT_MS = 1000;
+/** Reset messages sent in the event-loop turn of their reset, per second; beyond: batched (see recorded()). */
+const SEND_PER_SECOND = 50;
+const SEND_INTERVAL_MS = 25;
 /** Legacy broadcasts at most this often. */
 const LEGACY_INTERVAL_MS = 250;
 /** Own reset lines the leader sends before it compacts them into a legacy broadcast. */
@@ -84,7 +87,8 @@ type Message =
   | { t: 'state'; id: string; pid: number; n?: number; snap: Snapshot }
   | { t: 'samples'; items: Item[]; conns?: Connections }
   | { t: 'pull'; n: number }
-  | { t: 'legacy'; snap: Snapshot }
+  | { t: 'legacy'; from: string; seq: number; snap: Snapshot }
+  | { t: 'offer'; from: string; seq: number; snap: Snapshot; items: Item[] }
   | { t: 'listen'; id: string; pid: number };
 
 interface Member {
@@ -126,6 +130,9 @@ class ProcessFamily implements Family {
   private readonly members = new Map<string, Member>();
   private departed: Member[] = [];
   private retired: Snapshot | undefined;
+  /** What the previous leader handed on, and which hand-over it was (a later one offered by a member replaces it). */
+  private inheritance: { from: string; rank: number; parts: Snapshot[] } | undefined;
+  private legacySeq = 0;
   private inherited: Promise<void> = Promise.resolve();
   private nextPull = 0;
   private lastLegacy = 0;
@@ -136,6 +143,9 @@ class ProcessFamily implements Family {
   // both: resets to send, and the full state being captured (resets after it wait for it)
   private queue: Item[] = [];
   private flushScheduled = false;
+  private lastSend = 0;
+  private windowStart = 0;
+  private sentInWindow = 0;
   private capturing = 0;
   private chain: Promise<void> = Promise.resolve();
   /** Connection counts as of the last full state or resets message sent. */
@@ -181,25 +191,49 @@ class ProcessFamily implements Family {
     this.stopServe = this.hooks.serve(takeover);
   }
 
-  /** The previous leader's legacy becomes the start of the retired sum. */
+  /** The previous leader's hand-over, as this process last received it. */
   private async inherit(): Promise<void> {
-    const line = this.legacyLine;
-    const adds = this.legacyAdds;
+    const offer = this.offer();
     this.legacyLine = undefined;
     this.legacyAdds = [];
-    diag('debug', `family: leading (pid ${process.pid}); ${line === undefined ? 'nothing' : `${line.length} bytes and ${adds.length} reset lines`} handed over`);
-    if (line === undefined) return;
+    diag('debug', `family: leading (pid ${process.pid}); ${offer === undefined ? 'nothing' : `hand-over ${offer.seq}+${offer.items.length}`} handed over`);
+    if (offer !== undefined) await this.adopt(offer);
+  }
+
+  /** The hand-over this process holds, parsed (sent to a new leader, or adopted when leading). */
+  private offer(): Extract<Message, { t: 'offer' }> | undefined {
+    if (this.legacyLine === undefined) return undefined;
     try {
-      const m = JSON.parse(line) as Message;
-      if (m.t !== 'legacy' || !isSnapshot(m.snap)) return;
-      const r = this.hooks.replica();
-      r.set(m.snap);
-      for (const a of adds) addItems(r, (JSON.parse(a) as { items?: unknown }).items);
-      const parts = await r.parts();
-      this.retired = await this.hooks.combine(this.retired === undefined ? parts : [this.retired, ...parts]);
+      const m = JSON.parse(this.legacyLine) as Message;
+      if (m.t !== 'legacy' || !isSnapshot(m.snap)) return undefined;
+      const items: Item[] = [];
+      for (const a of this.legacyAdds) {
+        const add = JSON.parse(a) as { items?: unknown };
+        if (Array.isArray(add.items)) items.push(...(add.items as Item[]));
+      }
+      return { t: 'offer', from: String(m.from), seq: Number(m.seq) || 0, snap: m.snap, items };
     } catch (err) {
-      reportFailure('family.inherit', err);
+      reportFailure('family.offer', err);
+      return undefined;
     }
+  }
+
+  /**
+   * A hand-over of the previous leader: taken when none is held yet, or when it is a later one of
+   * the same leader (a member that joined just before the leader died may hold a later one).
+   */
+  private async adopt(offer: Extract<Message, { t: 'offer' }>): Promise<void> {
+    if (!isSnapshot(offer.snap) || offer.from === this.id) return;
+    const rank = (Number(offer.seq) || 0) * 1e6 + (Array.isArray(offer.items) ? offer.items.length : 0);
+    const held = this.inheritance;
+    if (held !== undefined && (held.from !== offer.from || held.rank >= rank)) return;
+    const r = this.hooks.replica();
+    r.set(offer.snap);
+    addItems(r, offer.items);
+    const parts = await r.parts();
+    const now = this.inheritance;
+    if (now !== held && now !== undefined && (now.from !== offer.from || now.rank >= rank)) return;
+    this.inheritance = { from: offer.from, rank, parts };
   }
 
   /**
@@ -224,6 +258,9 @@ class ProcessFamily implements Family {
       this.connected = true;
       this.attempts = 0;
       this.pushState(undefined);
+      // What the previous leader handed on: the new one may have missed its latest hand-over.
+      const offer = this.offer();
+      if (offer !== undefined) this.chain = this.chain.then(() => { send(up, JSON.stringify(offer) + '\n'); });
     }));
     down.on('connect', () => guard('family.listen', () => send(down, JSON.stringify({ t: 'listen', id: this.id, pid: process.pid }) + '\n')));
     readLines(down, (line) => this.fromLeader(line));
@@ -293,8 +330,18 @@ class ProcessFamily implements Family {
     this.queue.push([sample, record instanceof PendingRecord ? toRecord(record.event) : record]);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      // Same tick: a process that exits right after its reset has already sent it.
-      queueMicrotask(() => guard('family.flush', () => this.flush()));
+      const flush = () => guard('family.flush', () => this.flush());
+      const now = Date.now();
+      if (now - this.windowStart >= 1000) {
+        this.windowStart = now;
+        this.sentInWindow = 0;
+      }
+      // Usually: in this event-loop turn's check phase (an unref'd immediate still runs there), so
+      // a process that exits right after its reset has already sent it. Beyond SEND_PER_SECOND
+      // messages in a second (a storm): at most one per SEND_INTERVAL_MS, since each message
+      // wakes the leader (~30–60 µs of CPU on a busy 2-core machine).
+      if (this.sentInWindow < SEND_PER_SECOND) setImmediate(flush).unref();
+      else setTimeout(flush, Math.max(0, this.lastSend + SEND_INTERVAL_MS - now)).unref();
     }
   }
 
@@ -305,6 +352,8 @@ class ProcessFamily implements Family {
     const conns = this.role === 'member' && this.sentConns !== undefined ? minus(now, this.sentConns) : undefined;
     this.sentConns = now;
     const line = JSON.stringify({ t: 'samples', items: this.queue, conns }) + '\n';
+    this.lastSend = Date.now();
+    this.sentInWindow++;
     const n = this.queue.length;
     this.queue = [];
     if (this.role === 'member') {
@@ -348,6 +397,8 @@ class ProcessFamily implements Family {
         }
         member.replica.set(m.snap);
         if (typeof m.n === 'number') member.waiting.get(m.n)?.();
+      } else if (m.t === 'offer' && !down) {
+        this.inherited = this.inherited.then(() => this.adopt(m)).catch((err: unknown) => reportFailure('family.adopt', err));
       } else if (m.t === 'samples' && !down && member !== undefined) {
         addItems(member.replica, m.items);
         const c = connections(m.conns);
@@ -377,7 +428,7 @@ class ProcessFamily implements Family {
     await this.inherited;
     await Promise.all([...this.members.values()].map((m) => this.pull(m)));
     await this.foldDeparted();
-    const parts = [own];
+    const parts = [own, ...this.inheritance?.parts ?? []];
     if (this.retired !== undefined) parts.push(this.retired);
     for (const m of [...this.members.values(), ...this.departed]) parts.push(...await m.replica.parts());
     const family = this.members.size + 1;
@@ -435,11 +486,13 @@ class ProcessFamily implements Family {
         await this.inherited;
         const own = await this.hooks.own();
         await this.foldDeparted();
-        const parts = [own];
+        const parts = [own, ...this.inheritance?.parts ?? []];
         if (this.retired !== undefined) parts.push(this.retired);
         for (const m of this.departed) parts.push(...await m.replica.parts());
-        const line = JSON.stringify({ t: 'legacy', snap: await this.hooks.combine(parts) }) + '\n';
+        const snap = await this.hooks.combine(parts);
+        const line = JSON.stringify({ t: 'legacy', from: this.id, seq: ++this.legacySeq, snap }) + '\n';
         this.lastLegacyLine = line;
+        diag('debug', `family: hand-over ${this.legacySeq} to ${this.members.size} members`);
         for (const m of this.members.values()) if (m.down !== undefined) send(m.down, line);
       } catch (err) {
         reportFailure('family.legacy', err);
