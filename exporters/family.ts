@@ -33,8 +33,8 @@ import type { Snapshot } from './cluster';
 import type { Sample } from './prometheus-threads';
 import { PendingRecord, toRecord, type ResetRecord } from './recent';
 
-/** How long a scrape waits for members; a member that does not answer is served as last known. */
-export const PULL_TIMEOUT_MS = 1000;
+/** How long a scrape waits for members (a cluster primary waits up to 1.5 s for its workers); then: as last known. */
+export const PULL_TIMEOUT_MS = 2000;
 /** Reset messages sent in the event-loop turn of their reset, per second; beyond: batched (see recorded()). */
 const SEND_PER_SECOND = 50;
 const SEND_INTERVAL_MS = 25;

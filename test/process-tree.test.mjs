@@ -241,3 +241,31 @@ test('RESETWATCH_PORT=0: each process its own free port, as before (no family)',
   const ports = diagLines(r.stderr).map((l) => /listening on http:\/\/[^:]+:(\d+)\//.exec(l)?.[1]).filter(Boolean);
   assert.equal(new Set(ports).size, 2, r.stderr);
 });
+
+test('a cluster primary in the family brings its workers\' sum; it stays after the primary exits', async () => {
+  const port = await freePort();
+  const root = startTree(NODE, [APP, 'root', '1'], { env: { RESETWATCH_PORT: String(port), RESETWATCH_LOG: 'off' } });
+  await root.ready(1);
+  const primary = spawn(NODE, [fixture('prom-cluster.cjs')], {
+    cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'],
+    env: cleanEnv({ NODE_OPTIONS: AGENT_OPTIONS, RESETWATCH_PORT: String(port), RESETWATCH_LOG: 'off' }),
+  });
+  let out = '';
+  let err = '';
+  primary.stdout.setEncoding('utf8').on('data', (d) => { out += d; });
+  primary.stderr.setEncoding('utf8').on('data', (d) => { err += d; });
+  const exited = new Promise((resolve) => primary.on('exit', (code, signal) => resolve({ code, signal })));
+  try {
+    // Workers 2 + 3 resets, the root's 1: one scrape of the root's port.
+    const s = await scrapeUntil(port, (x) => x.resets === 6, 'root 1 + cluster workers 2 + 3');
+    assert.equal(s.family, 2, 'the root and the cluster primary (its workers are in its own sum)');
+    assert.equal(err, '', 'the primary and its workers print nothing');
+    primary.stdin.end(); // the primary disconnects its workers and exits
+    assert.deepEqual(await exited, { code: 0, signal: null }, out + err);
+    const after = await scrapeUntil(port, (x) => x.family === 1, 'the primary gone');
+    assert.equal(after.resets, 6);
+  } finally {
+    primary.kill('SIGKILL');
+    await root.stop('SIGTERM');
+  }
+});
