@@ -8,17 +8,20 @@
 // with a read-only /tmp), and the name vanishes with its process. Whoever gets it binds the HTTP
 // port; everyone else connects to it. When the leader's connection drops, the members race again.
 //
-// What travels (one JSON object per line):
+// What travels (one JSON object per line, member → leader on one connection, leader → member on
+// another: see join()):
 // - member → leader: its full state ('state': metrics and recent resets, cluster workers included)
-//   when it joins and when the leader pulls at scrape time, and each reset as it happens
-//   ('samples', a few hundred bytes, batched per tick), so a member that exits loses nothing it
-//   had recorded;
-// - leader → members: its 'legacy' (its own state plus everything departed members left behind),
-//   at most every 250 ms when something changed, and its own resets in between ('samples'), so the
-//   member that takes over after the leader exits starts from there.
+//   when it joins and when the leader pulls at scrape time, and its resets as they happen
+//   ('samples', a few hundred bytes each, sent in the event-loop turn of the reset; batched every
+//   25 ms beyond 50 messages a second), so a member that exits has handed its resets over;
+// - leader → members: a hand-over ('legacy': its own state plus everything departed members left
+//   behind) within 250 ms of a change and after each scrape, and its own resets in between
+//   ('samples'). The member that takes over when the leader exits starts from there; a member that
+//   joins the new leader offers the hand-over it holds ('offer'), in case it is a later one.
 // A member that leaves is kept as it was last known and folded into the 'retired' sum once its pid
-// is gone: counts never go backwards. Lost: connection counts of a process since the last scrape
-// (or legacy) when it exits, and anything when processes are SIGKILLed mid-message (docs/workers.md).
+// is gone: counts never go backwards. Lost: a process's connection counts since its last reset or
+// scrape when it exits, resets of its last 25 ms in a storm, and what a SIGKILL cuts off
+// (docs/workers.md "Process trees").
 //
 // Never in the app's way: every socket and server here is unref'd and has its own 'error'
 // listener (these objects are the agent's, not the app's); an idle family does no periodic work.
