@@ -83,7 +83,11 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
       tries--;
       setTimeout(() => guard('prometheus.relisten', () => { if (!closed) listen(); }), 100).unref();
     } else if (err.code === 'EADDRINUSE') {
-      diag('warn', `metrics endpoint not started: ${where} is already in use (by a program other than resetwatch, or one with other RESETWATCH_* settings); the app runs on. Set RESETWATCH_PORT to a free port, 0 (any free port) or off.`);
+      // On Linux, processes with the agent and the same settings share the port (exporters/family.ts).
+      const by = process.platform === 'linux' || config.port === 0
+        ? 'by a program other than resetwatch, or one with other RESETWATCH_* settings'
+        : `by another process: on ${process.platform} processes do not share the endpoint`;
+      diag('warn', `metrics endpoint not started: ${where} is already in use (${by}); the app runs on. Set RESETWATCH_PORT to a free port, 0 (any free port) or off.`);
     } else {
       diag('warn', `metrics endpoint not started on ${where}: ${err.message}; the app runs on.`);
     }
