@@ -3,7 +3,7 @@
 // first, and without losing a departed process's counts. The launchers (npm, npx) stay dormant.
 // The app's stdout, stderr (minus the agent's own lines), exit code and signal are the same as
 // without the agent. Real processes, real npm, real refused connections on loopback.
-import { test } from 'node:test';
+import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,6 +26,14 @@ const NPM_ENV = {
   PATH: `${NODE_DIR}${path.delimiter}${process.env.PATH}`,
 };
 
+/** Every tree started: a failing test must not leave its processes running. */
+const trees = [];
+afterEach(() => {
+  for (const child of trees.splice(0)) {
+    try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
+  }
+});
+
 /**
  * Starts a command in its own process group. `ready(n)` resolves once n {"ready"} lines were
  * printed; `stop(signal)` signals the whole group and resolves { code, signal, stdout, stderr }.
@@ -35,6 +43,7 @@ function startTree(cmd, args, { env = {}, cwd = ROOT, agent = true } = {}) {
     cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
     env: cleanEnv({ ...NPM_ENV, ...(agent ? { NODE_OPTIONS: AGENT_OPTIONS } : {}), ...env }),
   });
+  trees.push(child);
   let stdout = '';
   let stderr = '';
   const waiters = [];
