@@ -8,6 +8,7 @@ import { guard, setFaultInjection } from './guard';
 import { onReset } from './bus';
 import { stats } from './stats';
 import { kAgent } from './symbols';
+import { launcherOf } from './launcher';
 import type { AgentStats, ResetListener } from './types';
 import type { Exporter } from '../exporters/types';
 
@@ -45,6 +46,9 @@ export function install(): Agent {
   let enabled = false;
   if (config.disabled) {
     diag('info', 'disabled by RESETWATCH_DISABLED');
+  } else if (isMainThread && launcherOf(process.argv[1]) !== undefined) {
+    // npm, npx, yarn, pnpm, corepack: dormant and silent; the app they start loads the agent (agent/launcher.ts).
+    diag('debug', `dormant in the ${launcherOf(process.argv[1])} launcher`);
   } else {
     enabled = true;
     for (const [name, hook] of Object.entries(loadHooks())) {

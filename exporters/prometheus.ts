@@ -2,12 +2,15 @@
 // (exporters/metrics-server.ts). Metric names and labels are a public contract: docs/prometheus.md.
 //
 // Who serves what:
-// - the main thread of a process that is not a cluster worker binds the endpoint;
+// - with a fixed port, the processes started under the same settings (a process tree under one
+//   NODE_OPTIONS) form a family: one of them binds the endpoint and serves the sum of all
+//   (exporters/family.ts); with RESETWATCH_PORT=0 each process binds its own free port;
 // - cluster workers never bind: the primary asks them for their metrics at scrape time and serves
 //   the sum (exporters/cluster.ts);
 // - worker threads never bind: they forward each reset to their process's main thread, which
 //   records it as its own (exporters/prometheus-threads.ts).
 import { Counter, Gauge, Histogram, Registry } from './prometheus-client';
+import type { Counter as CounterType } from 'prom-client';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { onReset } from '../agent/bus';
@@ -17,7 +20,8 @@ import { DIRECTIONS, type ResetEvent } from '../agent/types';
 import type { Config } from '../agent/config';
 import { PendingRecord, Recent, toRecord, type ResetRecord } from './recent';
 import { startMetricsServer } from './metrics-server';
-import { isClusterWorker, answerPrimary, collectCluster, type Snapshot } from './cluster';
+import { isClusterWorker, answerPrimary, collectCluster, combine, sumSnapshots, type Snapshot } from './cluster';
+import { joinFamily, type Connections, type Family, type Replica } from './family';
 import { forwardToMainThread, receiveFromThreads, threadCounts, type Sample } from './prometheus-threads';
 import { render, withTotalNames } from './prometheus-render';
 import { OTHER_PEER, PeerLimiter } from './peer-limit';
@@ -43,38 +47,67 @@ export const BUCKETS = {
   idle: [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 5, 6, 10, 15, 30, 55, 60, 65, 75, 90, 120, 300, 600],
 };
 
-const resets = new Counter({
-  name: 'resetwatch_resets_total',
-  help: 'Connection resets seen by resetwatch, one per reset event.',
-  labelNames: RESET_LABELS,
-  // prom-client refuses exemplars on a text-format registry at construction; they are only ever
-  // rendered in OpenMetrics (exporters/prometheus-render.ts), so register by hand. An app that
-  // renders `registry` itself in the text format simply gets no exemplars.
-  registers: [],
-  enableExemplars: true,
-});
-registry.registerMetric(resets);
+/** The metrics made from reset samples: this process's own, and each family replica's (below). */
+interface SampleMetrics {
+  resets: CounterType<(typeof RESET_LABELS)[number]>;
+  receivedBytes: Histogram<(typeof HIST_LABELS)[number]>;
+  sentBytes: Histogram<(typeof HIST_LABELS)[number]>;
+  age: Histogram<(typeof HIST_LABELS)[number]>;
+  idle: Histogram<(typeof HIST_LABELS)[number]>;
+}
 
-new Counter({
-  name: 'resetwatch_connections_total',
-  help: 'TCP connections opened (client) or accepted (server): the denominator of the reset ratio.',
-  labelNames: ['direction', 'tls'] as const,
-  registers: [registry],
-  collect() {
-    this.reset();
-    for (const direction of DIRECTIONS) {
-      const threads = threadCounts.connections[direction];
-      this.inc({ direction, tls: 'true' }, stats.connections[direction].tls + threads.tls);
-      this.inc({ direction, tls: 'false' }, stats.connections[direction].plain + threads.plain);
-    }
-  },
-});
+function sampleMetrics(): SampleMetrics {
+  return {
+    resets: new Counter({
+      name: 'resetwatch_resets_total',
+      help: 'Connection resets seen by resetwatch, one per reset event.',
+      labelNames: RESET_LABELS,
+      // prom-client refuses exemplars on a text-format registry at construction; they are only ever
+      // rendered in OpenMetrics (exporters/prometheus-render.ts), so register by hand. An app that
+      // renders `registry` itself in the text format simply gets no exemplars.
+      registers: [],
+      enableExemplars: true,
+    }),
+    receivedBytes: histogram('resetwatch_reset_received_bytes', 'Bytes received on the connection before it was reset.', BUCKETS.bytes),
+    sentBytes: histogram('resetwatch_reset_sent_bytes', 'Bytes sent on the connection before it was reset.', BUCKETS.bytes),
+    age: histogram('resetwatch_reset_connection_age_seconds', 'Age of the connection when it was reset, in seconds.', BUCKETS.age),
+    idle: histogram('resetwatch_reset_idle_before_reuse_seconds',
+      'For resets on a reused keep-alive socket: how long it sat idle in the pool before the request, in seconds.', BUCKETS.idle),
+  };
+}
 
-const receivedBytes = histogram('resetwatch_reset_received_bytes', 'Bytes received on the connection before it was reset.', BUCKETS.bytes);
-const sentBytes = histogram('resetwatch_reset_sent_bytes', 'Bytes sent on the connection before it was reset.', BUCKETS.bytes);
-const age = histogram('resetwatch_reset_connection_age_seconds', 'Age of the connection when it was reset, in seconds.', BUCKETS.age);
-const idle = histogram('resetwatch_reset_idle_before_reuse_seconds',
-  'For resets on a reused keep-alive socket: how long it sat idle in the pool before the request, in seconds.', BUCKETS.idle);
+const own = sampleMetrics();
+registry.registerMetric(own.resets);
+
+function connectionsCounter(collect?: () => void): CounterType<'direction' | 'tls'> {
+  return new Counter({
+    name: 'resetwatch_connections_total',
+    help: 'TCP connections opened (client) or accepted (server): the denominator of the reset ratio.',
+    labelNames: ['direction', 'tls'] as const,
+    registers: [],
+    collect,
+  });
+}
+
+/** This process's connections: main thread plus what worker threads reported. */
+function connectionCounts(): Connections {
+  const out = {} as Connections;
+  for (const d of DIRECTIONS) {
+    out[d] = { tls: stats.connections[d].tls + threadCounts.connections[d].tls, plain: stats.connections[d].plain + threadCounts.connections[d].plain };
+  }
+  return out;
+}
+
+registry.registerMetric(connectionsCounter(function (this: CounterType<'direction' | 'tls'>) {
+  this.reset();
+  const counts = connectionCounts();
+  for (const direction of DIRECTIONS) {
+    this.inc({ direction, tls: 'true' }, counts[direction].tls);
+    this.inc({ direction, tls: 'false' }, counts[direction].plain);
+  }
+}));
+
+for (const h of [own.receivedBytes, own.sentBytes, own.age, own.idle]) registry.registerMetric(h);
 
 const info = new Gauge({
   name: 'resetwatch_info',
@@ -115,12 +148,14 @@ const folded = new Counter({
 });
 
 function histogram(name: string, help: string, buckets: number[]): Histogram<(typeof HIST_LABELS)[number]> {
-  return new Histogram({ name, help, labelNames: HIST_LABELS, buckets, registers: [registry] });
+  return new Histogram({ name, help, labelNames: HIST_LABELS, buckets, registers: [] });
 }
 
 // ---- recording ----
 
 let serverPeers = false;
+/** The process family this process belongs to (a fixed port on Linux), if any. */
+let family: Family | undefined;
 const peers = new PeerLimiter(100);
 let recent = new Recent(200);
 
@@ -169,6 +204,12 @@ function admit(peer: string): string {
 export function record(s: Sample, rec: ResetRecord | PendingRecord | undefined): void {
   const peer = admit(s.peer);
   if (peer === OTHER_PEER && s.peer !== OTHER_PEER) folded.inc();
+  observe(own, s, peer);
+  if (rec !== undefined) recent.push(rec);
+  if (family !== undefined) family.recorded(s, rec);
+}
+
+function observe({ resets, receivedBytes, sentBytes, age, idle }: SampleMetrics, s: Sample, peer: string): void {
   const labels = { direction: s.direction, phase: s.phase, error_type: s.errorType, peer, tls: String(s.tls) };
   if (s.traceId) {
     const exemplarLabels: Record<string, string> = { trace_id: s.traceId };
@@ -182,7 +223,51 @@ export function record(s: Sample, rec: ResetRecord | PendingRecord | undefined):
   sentBytes.observe(h, s.bytesSent);
   age.observe(h, s.connectionAgeMs / 1000);
   if (s.idleBeforeReuseMs !== undefined) idle.observe(h, s.idleBeforeReuseMs / 1000);
-  if (rec !== undefined) recent.push(rec);
+}
+
+/**
+ * Another family member's state as this process knows it (exporters/family.ts): its last full
+ * snapshot plus the resets it streamed since, recorded into metrics of their own.
+ */
+class SampleReplica implements Replica {
+  private base: Snapshot | undefined;
+  private metrics: SampleMetrics | undefined;
+  private connections: CounterType<'direction' | 'tls'> | undefined;
+  private peers = new PeerLimiter(peers.max);
+  private records = new Recent(recentCapacity);
+
+  set(snapshot: Snapshot): void {
+    this.base = snapshot;
+    this.metrics = undefined;
+    this.connections = undefined;
+    this.peers = new PeerLimiter(peers.max);
+    this.records = new Recent(recentCapacity);
+  }
+
+  add(s: Sample, rec: ResetRecord | undefined): void {
+    this.metrics ??= sampleMetrics();
+    observe(this.metrics, s, s.peer === '' || this.peers.admit(s.peer) ? s.peer : OTHER_PEER);
+    if (rec !== undefined) this.records.push(rec);
+  }
+
+  addConnections(delta: Connections): void {
+    this.connections ??= connectionsCounter();
+    for (const direction of DIRECTIONS) {
+      if (delta[direction].tls > 0) this.connections.inc({ direction, tls: 'true' }, delta[direction].tls);
+      if (delta[direction].plain > 0) this.connections.inc({ direction, tls: 'false' }, delta[direction].plain);
+    }
+  }
+
+  async parts(): Promise<Snapshot[]> {
+    const out: Snapshot[] = this.base === undefined ? [] : [this.base];
+    if (this.metrics !== undefined || this.connections !== undefined) {
+      const reg = new Registry();
+      for (const m of Object.values(this.metrics ?? {})) reg.registerMetric(m);
+      if (this.connections !== undefined) reg.registerMetric(this.connections);
+      out.push({ metrics: withTotalNames(await reg.getMetricsAsJSON()), recent: this.records.list() });
+    }
+    return out;
+  }
 }
 
 // ---- what the endpoint serves ----
@@ -192,15 +277,23 @@ async function localSnapshot(): Promise<Snapshot> {
   return { metrics: withTotalNames(await registry.getMetricsAsJSON()), recent: recent.list() };
 }
 
-let inflight: Promise<Snapshot & { workers?: { answered: number; total: number } }> | undefined;
+/** This process's own state: local, or in a cluster primary with workers the sum over all of them. */
+async function ownSnapshot(): Promise<Snapshot & { workers?: { answered: number; total: number } }> {
+  const local = await localSnapshot();
+  return (await collectCluster(local, recentCapacity, peers.max)) ?? local;
+}
 
-/** Local snapshot, or in a cluster primary with workers the sum over all of them. Concurrent scrapes share one collection. */
-function snapshot(): Promise<Snapshot & { workers?: { answered: number; total: number } }> {
+type Served = Snapshot & { workers?: { answered: number; total: number }; family?: number };
+let inflight: Promise<Served> | undefined;
+
+/** What the endpoint serves: this process's own state, plus the family's when it leads one. Concurrent scrapes share one collection. */
+function snapshot(): Promise<Served> {
   if (inflight === undefined) {
     inflight = (async () => {
-      const local = await localSnapshot();
-      const merged = await collectCluster(local, recentCapacity, peers.max);
-      return merged ?? local;
+      const mine = await ownSnapshot();
+      if (family === undefined) return mine;
+      const all = await family.collect(mine);
+      return { ...all, workers: mine.workers };
     })();
     const clear = () => { inflight = undefined; };
     inflight.then(clear, clear);
@@ -215,9 +308,9 @@ export async function exposition(openMetrics: boolean): Promise<string> {
   return render(snap.metrics, openMetrics);
 }
 
-export async function recentResets(limit: number): Promise<{ events: ResetRecord[]; workers?: { answered: number; total: number } }> {
+export async function recentResets(limit: number): Promise<{ events: ResetRecord[]; workers?: { answered: number; total: number }; family?: number }> {
   const snap = await snapshot();
-  return { events: snap.recent.slice(0, limit), workers: snap.workers };
+  return { events: snap.recent.slice(0, limit), workers: snap.workers, family: snap.family };
 }
 
 // ---- lifecycle ----
@@ -233,10 +326,29 @@ export const prometheusExporter: Exporter = {
     const stops: (() => void)[] = [];
     stops.push(onReset((e) => record(toSample(e), recent.capacity > 0 ? new PendingRecord(e) : undefined)));
     stops.push(receiveFromThreads((m) => record(m.sample!, m.record)));
+    const serve = (takeover = false) => startMetricsServer(config, { exposition, recentResets }, takeover);
     if (isClusterWorker()) {
       stops.push(answerPrimary(localSnapshot));
-    } else if (config.port !== 'off') {
-      stops.push(startMetricsServer(config, { exposition, recentResets }));
+    } else if (config.port === 'off') {
+      // No endpoint: metrics only in `registry`.
+    } else if (config.port === 0) {
+      stops.push(serve()); // each process its own free port: nothing to share
+    } else {
+      // A fixed port: every process started under the same settings serves through one (exporters/family.ts).
+      const joined = joinFamily(config, {
+        own: ownSnapshot,
+        connections: connectionCounts,
+        replica: () => new SampleReplica(),
+        sum: (parts) => sumSnapshots(parts, recentCapacity, peers.max),
+        combine: (parts) => combine(parts, recentCapacity),
+        serve,
+      });
+      if (joined === undefined) {
+        stops.push(serve());
+      } else {
+        family = joined;
+        stops.push(() => { joined.stop(); if (family === joined) family = undefined; });
+      }
     }
     return () => { while (stops.length) stops.pop()!(); };
   },
