@@ -40,17 +40,22 @@ const RUNTIME_DEPENDENCIES = ['prom-client', 'pino', '@opentelemetry/api', '@ope
 /**
  * Every module the agent runs, and every package it loads later whatever the configuration: all
  * must load or resolve before anything is installed, or the agent says why in one line and stays
- * out (the OpenTelemetry SDK, loaded only when OTEL_* asks for export, reports its own failure). The shape that meets this is
- * `--preserve-symlinks` in a pnpm layout: a package's dependencies are its siblings under
- * node_modules/.pnpm, which that flag hides, so they cannot be found from the agent's own path.
+ * out (the OpenTelemetry SDK, loaded only when OTEL_* asks for export, reports its own failure).
+ * The shape that meets this: `--preserve-symlinks` in a pnpm layout, where a package's
+ * dependencies are its siblings under node_modules/.pnpm, which that flag hides.
  */
+function preservesSymlinks(): boolean {
+  return process.execArgv.includes('--preserve-symlinks') || process.env.NODE_PRESERVE_SYMLINKS === '1' ||
+    /(^|\s)--preserve-symlinks(\s|$)/.test(process.env.NODE_OPTIONS ?? '');
+}
+
 function loadAll(): { hooks: Record<string, Hook>; exporters: Exporter[] } | string {
   for (const name of RUNTIME_DEPENDENCIES) {
     try {
       require.resolve(name);
     } catch {
       return `its dependency ${name} cannot be found from ${__dirname}` +
-        (process.execArgv.includes('--preserve-symlinks') || process.env.NODE_PRESERVE_SYMLINKS === '1' ? ' (--preserve-symlinks hides the dependencies of a symlinked package, as in a pnpm layout)' : '');
+        (preservesSymlinks() ? ' (--preserve-symlinks hides the dependencies of a symlinked package, as in a pnpm layout)' : '');
     }
   }
   try {
