@@ -159,6 +159,10 @@ const BUILDERS = {
   async 'pnpm-app'(tmp, tgz) {
     await BUILDERS.pnpm(tmp, tgz, { debug: VERSIONS.debug });
   },
+  /** What a Kubernetes init container copies into a shared volume: <dir>/node_modules/resetwatch. */
+  async 'agent-dir'(tmp, tgz) {
+    await mustRun('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--ignore-scripts', '--install-links', '--prefix', tmp, tgz], { env: PM_ENV });
+  },
   /** `npm install -g <tarball> --prefix <dir>`: the agent in <dir>/lib/node_modules/resetwatch. */
   async global(tmp, tgz) {
     await mustRun('npm', ['install', '-g', '--no-audit', '--no-fund', '--ignore-scripts', '--prefix', tmp, tgz], { env: PM_ENV });
@@ -167,14 +171,14 @@ const BUILDERS = {
 
 /**
  * A cached layout of this checkout: `npm`, `pnpm`, `yarn` (app + debug + agent), `pnpm-app`
- * (app + debug), `global` (the agent alone, installed globally under a prefix). Returns its
- * directory (the app files copied in).
+ * (app + debug), `global` (the agent alone, installed globally under a prefix), `agent-dir` (the
+ * agent alone in <dir>/node_modules). Returns its directory (app layouts: the app files copied in).
  */
 export async function layout(kind) {
   const base = await packed();
   const tgz = path.join(base, 'resetwatch.tgz');
   const dir = await cached(path.join(base, kind), (tmp) => BUILDERS[kind](tmp, tgz));
-  if (kind !== 'global') copyApp(dir);
+  if (kind !== 'global' && kind !== 'agent-dir') copyApp(dir);
   return dir;
 }
 
@@ -250,4 +254,46 @@ export async function runShape({ args, cwd, env = {}, stdout = 'file', stderr = 
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Runs `fn` over `items` with at most `n` at a time; resolves with the results in order. */
+export async function inParallel(items, n, fn) {
+  const out = new Array(items.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
+    while (next < items.length) { const i = next++; out[i] = await fn(items[i], i); }
+  }));
+  return out;
+}
+
+/**
+ * The app behaved the same without and with the agent: same status, same stdout, same stderr once
+ * the agent's own lines are taken out; and the agent saw `resets` resets (its onReset count, and
+ * as many reset lines in the stream named by `lines`, `stderr` unless told).
+ */
+export function assertSame(assert, plain, withAgent, { resets = 1, lines = 'stderr', label = '' } = {}) {
+  const show = (r) => `status ${r.status}\n--- stdout\n${r.stdout}--- stderr\n${r.stderr}--- runner\n${r.runner.stdout}${r.runner.stderr}`;
+  const msg = `${label}\n=== without the agent\n${show(plain)}\n=== with the agent\n${show(withAgent)}`;
+  assert.equal(withAgent.status, plain.status, `exit status\n${msg}`);
+  assert.equal(withAgent.stdout, plain.stdout, `stdout\n${msg}`);
+  assert.equal(stripAgent(withAgent.stderr), plain.stderr, `stderr without the agent's lines\n${msg}`);
+  if (resets === null) return;
+  if (withAgent.report !== undefined || plain.report !== undefined) {
+    assert.deepEqual(withAgent.report, { agent: true, events: resets }, `onReset count\n${msg}`);
+  }
+  if (lines) assert.equal(resetLineCount(withAgent[lines]), resets, `reset log lines on ${lines}\n${msg}`);
+}
+
+/** A stream's text without the agent's lines ("resetwatch: …" and its JSON log lines). */
+export function stripAgent(text) {
+  return text.split('\n').filter((l) => !l.startsWith('resetwatch: ') && !isAgentJson(l)).join('\n');
+}
+
+export function resetLineCount(text) {
+  return text.split('\n').filter((l) => isAgentJson(l) && l.includes('"error.type"')).length;
+}
+
+function isAgentJson(line) {
+  if (!line.startsWith('{')) return false;
+  try { return JSON.parse(line).name === 'resetwatch'; } catch { return false; }
 }
