@@ -21,13 +21,15 @@ const APP_SRC = path.join(ROOT, 'test/fixtures/shapes');
 /** Pinned so a cached layout means the same thing on every machine. */
 export const VERSIONS = { pnpm: '12.23.0', yarn: '1.22.22', debug: '4.4.3' };
 
-/** Runs a command; resolves { code, signal, stdout, stderr }; rejects when it cannot start. */
+/** Runs a command; resolves { code, signal, stdout, stderr }; rejects when it cannot start. A run
+ * over `timeout` is killed with everything it started. */
 export function run(cmd, args, { cwd = ROOT, env = process.env, timeout = 120000, stdio } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, env, stdio: stdio ?? ['ignore', 'pipe', 'pipe'] });
+    // Its own process group, so that a timeout ends everything it started (their pipes included).
+    const child = spawn(cmd, args, { cwd, env, stdio: stdio ?? ['ignore', 'pipe', 'pipe'], detached: true });
     let stdout = '';
     let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeout);
+    const timer = setTimeout(() => { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ } }, timeout);
     child.stdout?.setEncoding('utf8').on('data', (d) => { stdout += d; });
     child.stderr?.setEncoding('utf8').on('data', (d) => { stderr += d; });
     child.on('error', (err) => { clearTimeout(timer); reject(err); });
@@ -187,9 +189,11 @@ export async function layout(kind) {
  * - `tty`: a pseudo-terminal (util-linux `script`); `pipe`: a pipe read by `cat`;
  * - `socket`: a unix stream socket (the runner's own end reads it, as journald's does);
  * - `file`, `null` (/dev/null), `closed` (`>&-`);
- * - `unread`: a pipe whose reader never reads; what fits in it is read after the app exited.
+ * - `unread`: a pipe whose reader never reads; what fits in it is read after the app exited;
+ * - `unread-socket`: the same with a (blocking) unix stream socket, made by python3.
  */
-export const STDIO = ['tty', 'pipe', 'socket', 'file', 'null', 'closed', 'unread'];
+export const STDIO = ['tty', 'pipe', 'socket', 'file', 'null', 'closed', 'unread', 'unread-socket'];
+const UNREAD_SOCKET = path.join(APP_SRC, 'unread-socket.py');
 
 const q = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
 
@@ -212,6 +216,8 @@ export async function runShape({ args, cwd, env = {}, stdout = 'file', stderr = 
     const lines = ['set -u', `D=${q(dir)}`, 'exec 8>"$D/status" 9>"$D/report"'];
     const redir = [];
     const after = [];
+    const keep = [];
+    let wrap = '';
     for (const [fd, kind, name, tmpFd, readFd] of [[1, stdout, 'out', 3, 5], [2, stderr, 'err', 4, 6]]) {
       const fifo = `"$D/${name}.fifo"`;
       if (kind === 'file') { lines.push(`exec ${tmpFd}>"$D/${name}"`); redir.push(`${fd}>&${tmpFd}`); }
@@ -227,12 +233,18 @@ export async function runShape({ args, cwd, env = {}, stdout = 'file', stderr = 
         lines.push(`mkfifo ${fifo}`, `exec ${readFd}<>${fifo} ${tmpFd}>${fifo} 7>"$D/${name}"`);
         redir.push(`${fd}>&${tmpFd}`);
         after.push(`exec ${tmpFd}>&-`, `dd bs=65536 iflag=nonblock status=none <&${readFd} >&7 2>/dev/null`, 'exec 7>&-');
+      } else if (kind === 'unread-socket') {
+        if (wrap) throw new Error('one unread socket per run');
+        lines.push(`exec ${readFd}>"$D/${name}"`);
+        wrap = `python3 ${q(UNREAD_SOCKET)} ${fd} ${readFd} `;
+        keep.push(readFd);
       } else if (kind !== 'socket' && kind !== 'tty') throw new Error(`unknown stdio kind ${kind}`);
     }
     lines.push(...mounts);
     const envs = Object.entries(cleanEnv(env)).map(([k, v]) => `${k}=${q(v)}`).join(' ');
     const prefix = user ? `setpriv --reuid=${user} --regid=${user === 'nobody' ? 'nogroup' : user} --clear-groups --inh-caps=-all -- ` : '';
-    lines.push(`env -i ${envs} SHAPES_REPORT_FD=9 ${prefix}${q(node)} ${args.map(q).join(' ')} ${redir.join(' ')} 8>&- 3>&- 4>&- 5>&- 6>&- 7>&-`);
+    const close = [3, 4, 5, 6, 7, 8].filter((fd) => !keep.includes(fd)).map((fd) => `${fd}>&-`);
+    lines.push(`env -i ${envs} SHAPES_REPORT_FD=9 ${wrap}${prefix}${q(node)} ${args.map(q).join(' ')} ${redir.join(' ')} ${close.join(' ')}`);
     lines.push('echo $? >&8', ...after);
     let script = lines.join('\n');
     if (mounts.length) script = `exec unshare -m --propagation private sh -c ${q(script)}`;
@@ -267,15 +279,17 @@ export async function inParallel(items, n, fn) {
 }
 
 /**
- * The app behaved the same without and with the agent: same status, same stdout, same stderr once
- * the agent's own lines are taken out; and the agent saw `resets` resets (its onReset count, and
+ * The app behaved the same without and with the agent: same status, same stdout and stderr once
+ * the agent's own lines are taken out (RESETWATCH_LOG=stdout puts them on stdout); and the agent saw `resets` resets (its onReset count, and
  * as many reset lines in the stream named by `lines`, `stderr` unless told).
  */
 export function assertSame(assert, plain, withAgent, { resets = 1, lines = 'stderr', label = '' } = {}) {
-  const show = (r) => `status ${r.status}\n--- stdout\n${r.stdout}--- stderr\n${r.stderr}--- runner\n${r.runner.stdout}${r.runner.stderr}`;
+  // Bounded: a flood of reset lines in a failure message would choke the test runner.
+  const cut = (t) => (t.length > 3000 ? `${t.slice(0, 1500)}\n[… ${t.length - 3000} chars …]\n${t.slice(-1500)}` : t);
+  const show = (r) => `status ${r.status}\n--- stdout\n${cut(r.stdout)}--- stderr\n${cut(r.stderr)}--- runner\n${cut(r.runner.stdout + r.runner.stderr)}`;
   const msg = `${label}\n=== without the agent\n${show(plain)}\n=== with the agent\n${show(withAgent)}`;
   assert.equal(withAgent.status, plain.status, `exit status\n${msg}`);
-  assert.equal(withAgent.stdout, plain.stdout, `stdout\n${msg}`);
+  assert.equal(stripAgent(withAgent.stdout), plain.stdout, `stdout without the agent's lines\n${msg}`);
   assert.equal(stripAgent(withAgent.stderr), plain.stderr, `stderr without the agent's lines\n${msg}`);
   if (resets === null) return;
   if (withAgent.report !== undefined || plain.report !== undefined) {
