@@ -94,7 +94,8 @@ export function openWriter(dest: string): LineWriter | undefined {
     // bigint: a plain fstatSync leaves the pipe's mode in the stat buffer that fs.realpathSync
     // reads back for path components the module loader has cached; a FIFO or socket mode there
     // stops realpath early and a pnpm package can no longer find its siblings (see
-    // test/shapes-layouts.test.mjs). The bigint variant writes a buffer realpath never reads.
+    // test/shapes-layouts.test.mjs). The bigint variant writes a buffer realpath never reads;
+    // test/shapes-stat.test.mjs checks every stat of the agent and its dependencies for this.
     let stat: fs.BigIntStats;
     try {
       stat = fs.fstatSync(fd, { bigint: true });
