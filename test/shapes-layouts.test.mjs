@@ -49,11 +49,14 @@ test('npm, pnpm and yarn layouts: --require and --import, CommonJS and ESM apps'
   await check(cases);
 });
 
-test('pnpm: an app that crashes on an unhandled reset crashes the same way', async () => {
+test('pnpm: an app that crashes on an unhandled reset, or dies of a signal, does so the same way', async () => {
   const cwd = await layout('pnpm');
   // No report (the app dies before it writes one): the two resets are counted by their lines.
-  await check([{ label: 'pnpm crash', cwd, app: 'app.cjs', agentArgs: ['--require', 'resetwatch'], env: { SHAPES_CRASH: '1', SHAPES_RESETS: '2' },
-    expect: { status: 1, same: { resets: 2 } } }]);
+  await check([
+    { label: 'pnpm crash', cwd, app: 'app.cjs', agentArgs: ['--require', 'resetwatch'], env: { SHAPES_CRASH: '1', SHAPES_RESETS: '2' }, expect: { status: 1, same: { resets: 2 } } },
+    { label: 'pnpm SIGTERM', cwd, app: 'app.mjs', agentArgs: ['--import', 'resetwatch'], env: { SHAPES_SIGNAL: 'SIGTERM' }, expect: { status: 128 + 15 } },
+    { label: 'pnpm SIGKILL', cwd, app: 'app.cjs', agentArgs: ['--require', 'resetwatch'], env: { SHAPES_SIGNAL: 'SIGKILL' }, expect: { status: 128 + 9 } },
+  ]);
 });
 
 test('the agent installed globally or copied into an unrelated directory, required by absolute path (NODE_OPTIONS, as a Kubernetes init container sets it)', async () => {

@@ -43,12 +43,14 @@ test('stdout a TTY, a pipe, a unix socket, a file, /dev/null, closed, unread; st
   });
 });
 
-test('stdout and stderr on one TTY', async () => {
+test('stdout and stderr on one TTY; an app that dies of SIGTERM there', async () => {
   const cwd = await layout('pnpm');
   for (const app of ['app.cjs', 'app.mjs']) {
     const { plain, withAgent } = await pair({ cwd, app, stdout: 'tty', stderr: 'tty' });
     assertSame(assert, plain, withAgent, { label: `${app} on one TTY`, lines: 'stdout' });
   }
+  const { plain, withAgent } = await pair({ cwd, stdout: 'tty', stderr: 'tty', env: { SHAPES_SIGNAL: 'SIGTERM' }, expectStatus: 128 + 15 });
+  assertSame(assert, plain, withAgent, { label: 'SIGTERM on one TTY', lines: 'stdout' });
 });
 
 test('a pipe or a unix socket nobody reads: the app neither blocks nor dies, the lines that do not fit are dropped, every reset is still seen', async () => {
