@@ -253,7 +253,10 @@ export async function runShape({ args, cwd, env = {}, stdout = 'file', stderr = 
     const r = await run(sh[0], sh[1], { cwd: dir, timeout, env: { PATH: process.env.PATH, TERM: 'dumb' } });
     const read = (f) => { try { return fs.readFileSync(path.join(dir, f), 'utf8'); } catch { return ''; } };
     const status = read('status');
-    if (status === '') throw new Error(`the shape runner failed (${r.code ?? r.signal})\n${r.stdout}\n${r.stderr}`);
+    if (status === '') {
+      const why = r.signal === 'SIGKILL' ? `ran over its ${timeout} ms and was killed: the app blocked or did not exit` : `failed (${r.code ?? r.signal})`;
+      throw new Error(`the shape runner ${why}\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
+    }
     const report = read('report');
     const from = (kind, name, runner) => (kind === 'socket' ? runner : kind === 'tty' ? r.stdout : read(name));
     return {
