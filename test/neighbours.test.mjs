@@ -122,8 +122,10 @@ const NEIGHBOURS = {
     spans: otlpSpans,
     // Spans of the app's own work that must be there: SERVER /work and /slow, the two CLIENT requests.
     expect: ['SERVER:http', 'SERVER:http', 'CLIENT:http', 'CLIENT:undici'],
-    // The app's own pino line gets the active span's ids from the neighbour's instrumentation.
+    // The app's own pino line gets the active span's ids from the neighbour's instrumentation,
+    // and is forwarded as a log record (OTLP /v1/logs).
     appPinoField: 'trace_id',
+    forwardsAppLogs: true,
     clientKinds: ['CLIENT:http', 'CLIENT:undici'],
     serverKind: 'SERVER:http',
   },
@@ -226,10 +228,16 @@ for (const name of Object.keys(NEIGHBOURS)) {
         const lines = resetLines(r.stderr);
         assert.deepEqual(signature(lines), EXPECTED_RESETS, `${what}: the resets resetwatch records alone\n${describeRun(r)}`);
 
-        // The neighbour's own spans: at least what it sends alone, kind by kind.
-        for (const k of new Set(kinds(alone.spans))) {
-          assert.ok(kinds(spans).filter((x) => x === k).length >= kinds(alone.spans).filter((x) => x === k).length,
-            `${what}: ${name}'s ${k} spans\nalone: ${JSON.stringify(kinds(alone.spans))}\nwith: ${JSON.stringify(kinds(spans))}`);
+        // The neighbour's own spans: exactly what it sends alone, kind by kind. One known
+        // exception (docs/opentelemetry.md "Not covered"): OpenTelemetry in an ESM app, started
+        // before resetwatch, instruments node:http a second time once resetwatch has require()d
+        // it, as it does after any CommonJS require of it.
+        const doubled = name === 'opentelemetry' && mode === 'esm' && order === 'neighbour first' ? ['CLIENT:http'] : [];
+        for (const k of new Set([...kinds(alone.spans), ...kinds(spans)])) {
+          const a = kinds(alone.spans).filter((x) => x === k).length;
+          const w = kinds(spans).filter((x) => x === k).length;
+          assert.ok(doubled.includes(k) ? w >= a : w === a,
+            `${what}: ${name}'s ${k} spans: ${w} with resetwatch, ${a} alone\nalone: ${JSON.stringify(kinds(alone.spans))}\nwith: ${JSON.stringify(kinds(spans))}`);
         }
 
         // pino: resetwatch's lines are its own; the app's pino is still the neighbour's.
@@ -238,6 +246,7 @@ for (const name of Object.keys(NEIGHBOURS)) {
         }
         if (n.appPinoField) assert.ok(appLine(r)?.[n.appPinoField] !== undefined, `${what}: the app's pino line keeps ${n.appPinoField}: ${r.stdout}`);
         for (const req of logs) assert.ok(!req.body.includes('connection reset'), `${what}: resetwatch's lines forwarded as the app's logs`);
+        if (n.forwardsAppLogs) assert.ok(logs.some((req) => req.body.includes('app-log')), `${what}: the app's own pino line is forwarded`);
 
         if (!n.otel) continue;
         const byId = new Map(spans.map((s) => [s.id, s]));
