@@ -153,6 +153,9 @@ const NEIGHBOURS = {
       ELASTIC_APM_LOG_LEVEL: 'warning', ELASTIC_APM_CAPTURE_EXCEPTIONS: 'false',
     }),
     spans: elasticSpans,
+    // Node 22: `--experimental-loader=elastic-apm-node/loader.mjs` with an ESM entry exits 1 before
+    // the app runs (ERR_METHOD_NOT_IMPLEMENTED: resolveSync, from require(esm) under async loader hooks).
+    brokenAlone: (mode) => mode === 'esm' && NODE_MAJOR === 22,
     // Alone it sends /work's transaction and its http.request span (not /slow, cut off by its
     // client, nor fetch).
     expect: ['transaction:request', 'span:external/http'],
@@ -212,6 +215,16 @@ for (const name of Object.keys(NEIGHBOURS)) {
     test(`${name}, ${mode === 'cjs' ? 'CommonJS' : 'ESM'} app: both load orders`, async () => {
       const n = NEIGHBOURS[name];
       const [alone, ...runs] = await Promise.all(['alone', 'neighbour-first', 'resetwatch-first'].map((order) => runApp(name, mode, order)));
+      if (n.brokenAlone?.(mode)) {
+        // The neighbour's documented setup does not start the app on this Node, resetwatch or
+        // not: then the app must fail the same way with resetwatch.
+        assert.notEqual(alone.r.code, 0, `${name} alone now works on Node ${NODE_MAJOR}: drop brokenAlone\n${describeRun(alone.r)}`);
+        for (const { r } of runs) {
+          assert.equal(r.code, alone.r.code, describeRun(r));
+          assert.deepEqual(otherStderr(r.stderr), otherStderr(alone.r.stderr), describeRun(r));
+        }
+        return;
+      }
       assert.equal(alone.r.code, 0, `${name} alone\n${describeRun(alone.r)}`);
       const kinds = (spans) => spans.filter((s) => !s.own).map((s) => s.kind);
       for (const k of new Set(n.expect)) {
