@@ -14,6 +14,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
+import net from 'node:net';
 import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { runNode, resetLines, describeRun, ROOT } from './helpers/subprocess.mjs';
@@ -52,6 +53,7 @@ function otlpSpans(rx) {
   return rx.spans.map((s) => ({
     id: s.spanId, parent: s.parentSpanId, name: s.name, own: s.scope.name === 'resetwatch',
     kind: s.scope.name === 'resetwatch' ? 'reset' : `${['', 'INTERNAL', 'SERVER', 'CLIENT'][s.kind] ?? s.kind}:${s.scope.name.replace('@opentelemetry/instrumentation-', '')}`,
+    text: JSON.stringify(s.attributes),
   }));
 }
 
@@ -61,7 +63,9 @@ function ddSpans(rx) {
     if (!/^\/v0\.[45]\/traces/.test(r.path)) continue;
     const decoded = msgpack.decode(r.body, { useBigInt64: true });
     // v0.4: [[span, …], …]; v0.5: [strings, [[[…]]]] (not used: DD_TRACE_AGENT_PROTOCOL_VERSION stays 0.4).
-    for (const trace of decoded) for (const s of trace) out.push({ id: String(s.span_id), parent: String(s.parent_id), name: s.name, kind: s.name, own: false });
+    for (const trace of decoded) {
+      for (const s of trace) out.push({ id: String(s.span_id), parent: String(s.parent_id), name: s.name, kind: s.name, own: false, text: `${s.resource} ${JSON.stringify(s.meta)}` });
+    }
   }
   return out;
 }
@@ -73,8 +77,8 @@ function elasticSpans(rx) {
     for (const line of r.body.toString().split('\n')) {
       if (!line.trim()) continue;
       const o = JSON.parse(line);
-      if (o.transaction) out.push({ id: o.transaction.id, parent: o.transaction.parent_id ?? '', name: o.transaction.name, kind: `transaction:${o.transaction.type}`, own: false });
-      if (o.span) out.push({ id: o.span.id, parent: o.span.parent_id, name: o.span.name, kind: `span:${o.span.type}/${o.span.subtype}`, own: false });
+      if (o.transaction) out.push({ id: o.transaction.id, parent: o.transaction.parent_id ?? '', name: o.transaction.name, kind: `transaction:${o.transaction.type}`, own: false, text: line });
+      if (o.span) out.push({ id: o.span.id, parent: o.span.parent_id, name: o.span.name, kind: `span:${o.span.type}/${o.span.subtype}`, own: false, text: line });
     }
   }
   return out;
@@ -82,7 +86,7 @@ function elasticSpans(rx) {
 
 function sentrySpans(rx) {
   const out = [];
-  const add = (id, parent, name, op) => out.push({ id, parent: parent ?? '', name, kind: name === 'connection reset' ? 'reset' : op, own: name === 'connection reset' });
+  const add = (id, parent, name, op, raw) => out.push({ id, parent: parent ?? '', name, kind: name === 'connection reset' ? 'reset' : op, own: name === 'connection reset', text: JSON.stringify(raw) });
   for (const r of rx.requests) {
     if (!r.path.startsWith('/api/1/envelope/')) continue;
     const lines = r.body.toString().split('\n');
@@ -91,10 +95,10 @@ function sentrySpans(rx) {
       const item = JSON.parse(lines[i + 1]);
       if (header.type === 'transaction') {
         const t = item.contexts.trace;
-        add(t.span_id, t.parent_span_id, item.transaction, t.op);
-        for (const s of item.spans ?? []) add(s.span_id, s.parent_span_id, s.description, s.op);
+        add(t.span_id, t.parent_span_id, item.transaction, t.op, { ...t, transaction: item.transaction, request: item.request });
+        for (const s of item.spans ?? []) add(s.span_id, s.parent_span_id, s.description, s.op, s);
       } else if (header.type === 'span') {
-        for (const s of item.items ?? [item]) add(s.span_id, s.parent_span_id, s.name, s.attributes?.['sentry.op']?.value);
+        for (const s of item.items ?? [item]) add(s.span_id, s.parent_span_id, s.name, s.attributes?.['sentry.op']?.value, s);
       }
     }
   }
@@ -182,7 +186,7 @@ const NEIGHBOURS = {
   },
 };
 
-async function runApp(name, mode, order) {
+async function runApp(name, mode, order, { env = {}, onStdout } = {}) {
   const n = NEIGHBOURS[name];
   const rx = await n.receiver();
   const logs = await startIntake();
@@ -192,8 +196,8 @@ async function runApp(name, mode, order) {
   const pre = order === 'alone' ? nb : order === 'neighbour-first' ? [...nb, ...rw] : [...rw, ...nb];
   try {
     const r = await runNode([...pre, path.join(app, mode === 'cjs' ? 'app.cjs' : 'app.mjs')], {
-      cwd: app, timeout: 40000,
-      env: { RESETWATCH_LOG: 'stderr', RESETWATCH_PORT: 'off', APP_PINO: '1', LINGER_MS: '1200', ...n.env(rx, logs) },
+      cwd: app, timeout: 40000, onStdout,
+      env: { RESETWATCH_LOG: 'stderr', RESETWATCH_PORT: 'off', APP_PINO: '1', LINGER_MS: '1200', ...n.env(rx, logs), ...env },
     });
     // Whatever the exporter sent before the app exited has arrived by now or not at all.
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -280,3 +284,23 @@ for (const name of Object.keys(NEIGHBOURS)) {
     });
   }
 }
+
+test('a scrape of resetwatch\'s metrics endpoint is not traced by a neighbour', async () => {
+  const freePort = () => new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+  await Promise.all(['opentelemetry', 'dd-trace', 'elastic-apm-node', '@sentry/node 10'].map(async (name) => {
+    const port = await freePort();
+    let scrape;
+    const { r, spans } = await runApp(name, 'cjs', 'neighbour-first', {
+      env: { RESETWATCH_PORT: String(port), LINGER_MS: '1500' },
+      // Once the app's work is done: the endpoint has been up since the preload.
+      onStdout: (text) => { if (scrape === undefined && text.includes('RESULT ')) scrape = fetch(`http://127.0.0.1:${port}/metrics`).then((res) => res.status, (err) => err.message); },
+    });
+    assert.equal(r.code, 0, describeRun(r));
+    assert.equal(await scrape, 200, `${name}: the scrape`);
+    assert.ok(spans.length > 0, `${name} sent its spans`);
+    const traced = spans.filter((s) => s.text?.includes('/metrics'));
+    assert.deepEqual(traced, [], `${name} traced the scrape`);
+  }));
+});
