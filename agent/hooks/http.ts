@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { activeContext } from '../trace-context';
 import { httpOf, type RequestMark } from '../internal-types';
-import { kRequest } from '../symbols';
+import { kCreated, kRequest } from '../symbols';
 import { guard } from '../guard';
 import { stateOf } from './watch';
 import { subscribeAll, unsubscribeAll, type Handlers } from './channels';
@@ -33,14 +33,14 @@ export function disable(): void {
 }
 
 function clientCreated({ request }: Msg): void {
-  const mark: RequestMark = { start: performance.now(), context: activeContext() };
-  request[kRequest] = mark;
+  request[kCreated] = activeContext();
 }
 
+// The request's age counts from here, when it is sent, on every Node version.
 function clientStart({ request }: Msg): void {
-  const created: RequestMark | undefined = request[kRequest];
-  if (created !== undefined) created.start = performance.now();
-  else request[kRequest] = { start: performance.now(), context: activeContext() } satisfies RequestMark;
+  const context = kCreated in request ? request[kCreated] : activeContext();
+  const mark: RequestMark = { start: performance.now(), context };
+  request[kRequest] = mark;
 }
 
 function clientFinish({ request }: Msg): void {
