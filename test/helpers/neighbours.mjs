@@ -6,7 +6,7 @@
 // on loopback.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -46,10 +46,24 @@ export function neighboursDir() {
  * `require('pino')` and the neighbours resolve from the install (node_modules one level up).
  */
 export function appDir(dir) {
+  // Copies left by runs that were killed before cleaning up.
+  for (const name of readdirSync(dir)) {
+    const pid = /^app-(\d+)$/.exec(name)?.[1];
+    if (pid !== undefined && !alive(Number(pid))) rmSync(path.join(dir, name), { recursive: true, force: true });
+  }
   const app = path.join(dir, `app-${process.pid}`);
   rmSync(app, { recursive: true, force: true });
   cpSync(path.join(ROOT, 'test/fixtures/neighbours'), app, { recursive: true });
   return app;
+}
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === 'EPERM';
+  }
 }
 
 /** Absolute path of `specifier` as resolved from the install (CommonJS conditions). */
