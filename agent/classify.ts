@@ -4,8 +4,10 @@ import { performance } from 'node:perf_hooks';
 import { isIP } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import type * as net from 'node:net';
-import type { Context, TextMapPropagator } from '@opentelemetry/api';
-import { otelApi } from './otel-api';
+import type { EventEmitter } from 'node:events';
+import type { Context } from '@opentelemetry/api';
+import { boundContext, callerContext, requestContext, spanIds } from './trace-context';
+import { guard } from './guard';
 import type { SocketState, NodeSocketInternals, RequestMark, Snapshot } from './internal-types';
 import type { ErrorType, Phase, ResetEvent } from './types';
 import { kRequest } from './symbols';
@@ -195,8 +197,9 @@ function buildEvent(socket: Sock, state: SocketState, errorType: ErrorType, code
     event.request = { method: req.method ?? 'GET', host: req.host };
     if (mark) event.request.ageMs = round(now - mark.start);
     event.reusedSocket = req.reusedSocket === true;
+    if (mark) context = mark.context ?? context;
+    context = guard('trace.request', requestContext, context, req, 'http') ?? context;
     if (mark) {
-      context = mark.context ?? context;
       const idleSince = state.http?.idleSince ?? 0;
       if (event.reusedSocket && idleSince > 0) event.idleBeforeReuseMs = round(mark.start - idleSince);
     }
@@ -206,8 +209,9 @@ function buildEvent(socket: Sock, state: SocketState, errorType: ErrorType, code
     event.protocol = event.protocol ?? 'http/1.1';
     event.request = { method: req.method ?? 'GET', host: hostOf(req.origin) };
     if (mark) event.request.ageMs = round(now - mark.start);
+    if (mark) context = mark.context ?? context;
+    context = guard('trace.request', requestContext, context, req, 'undici') ?? context;
     if (mark) {
-      context = mark.context ?? context;
       event.reusedSocket = mark.reused === true;
       if (mark.idleBeforeReuseMs !== undefined) event.idleBeforeReuseMs = mark.idleBeforeReuseMs;
     }
@@ -220,19 +224,20 @@ function buildEvent(socket: Sock, state: SocketState, errorType: ErrorType, code
       event.request = { method: req.method ?? 'GET', host: typeof host === 'string' ? host : undefined };
       const started = state.http?.requestStart ?? 0;
       if (started > 0) event.request.ageMs = round(now - started);
-      // The caller's trace context, from the request's own headers (traceparent).
-      if (req.headers) context = extractContext(req.headers);
+      // The tracer's SERVER span when it bound the response to it, else the caller's trace
+      // context from the request's own headers (traceparent).
+      const bound = guard('trace.bound', boundContext, res as unknown as EventEmitter);
+      if (spanIds(bound) !== undefined) context = bound;
+      else if (req.headers) context = callerContext(req.headers);
     }
   } else if (event.protocol === undefined && (state.http !== undefined || 'parser' in socket)) {
     event.protocol = 'http/1.1';
   }
-  if (context !== undefined) {
-    const sc = otelApi().trace.getSpanContext(context);
-    if (sc !== undefined && sc.traceId !== '00000000000000000000000000000000') {
-      event.context = context;
-      event.traceId = sc.traceId;
-      event.spanId = sc.spanId;
-    }
+  const ids = spanIds(context);
+  if (ids !== undefined) {
+    event.context = context;
+    event.traceId = ids.traceId;
+    event.spanId = ids.spanId;
   }
   const hint = hintFor(event);
   if (hint) event.hint = hint;
@@ -246,21 +251,6 @@ function buildEvent(socket: Sock, state: SocketState, errorType: ErrorType, code
 function isHttp2(socket: Sock): boolean {
   const name = (socket as { server?: { constructor?: { name?: string } } }).server?.constructor?.name;
   return name === 'Http2Server' || name === 'Http2SecureServer';
-}
-
-/**
- * The app's registered propagator when it has one; otherwise W3C trace context, so a reset can
- * still be tied to the caller's trace in an app without OpenTelemetry. Loaded on first use only.
- */
-let w3c: TextMapPropagator | undefined;
-function extractContext(headers: Record<string, unknown>): Context {
-  const { propagation, ROOT_CONTEXT, defaultTextMapGetter } = otelApi();
-  if (propagation.fields().length > 0) return propagation.extract(ROOT_CONTEXT, headers);
-  if (w3c === undefined) {
-    const core = require('@opentelemetry/core') as typeof import('@opentelemetry/core');
-    w3c = new core.W3CTraceContextPropagator();
-  }
-  return w3c.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
 }
 
 function hostOf(origin: string | undefined): string | undefined {

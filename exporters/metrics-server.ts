@@ -3,6 +3,7 @@
 // connection it accepts are unref'd), bounds header size, header/request time and connections,
 // and a port in use costs one warning line: the app runs on. Routes: GET|HEAD /metrics, /resets,
 // /healthz; other paths 404, other methods 405; with RESETWATCH_METRICS_TOKEN, no token → 401.
+import { EventEmitter } from 'node:events';
 import * as http from 'node:http';
 import type { Socket, AddressInfo } from 'node:net';
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -62,6 +63,13 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
     const ok = guard('prometheus.request', () => { handle(req, res, handlers, tokenDigest); return true; });
     if (ok !== true) reply(res, 500, 'internal error\n', true); // counted in resetwatch_agent_errors_total
   });
+  // Other agents trace every http.Server, through a patched Server.prototype.emit (OpenTelemetry's
+  // http instrumentation, dd-trace, elastic-apm-node) or by replacing a server's own emit when its
+  // first request is announced (Sentry): each scrape would be a trace of the app's. The endpoint's
+  // emit is EventEmitter's own, and stays so: replacing it is a no-op (a setter, so that no
+  // instrumentation's assignment throws).
+  const emit = EventEmitter.prototype.emit;
+  Object.defineProperty(server, 'emit', { get: () => emit, set: () => {}, configurable: true });
   server.maxConnections = LIMITS.maxConnections;
   server.setTimeout(LIMITS.idleTimeoutMs, (socket: Socket) => socket.destroy());
   server.on('connection', (socket: Socket) => guard('prometheus.connection', ownSocket, socket));
