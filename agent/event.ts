@@ -4,8 +4,10 @@
 // reset belongs to and a hint.
 import { performance } from 'node:perf_hooks';
 import { isIP } from 'node:net';
-import type { Context, TextMapPropagator } from '@opentelemetry/api';
-import { otelApi } from './otel-api';
+import type { EventEmitter } from 'node:events';
+import type { Context } from '@opentelemetry/api';
+import { boundContext, callerContext, requestContext, spanIds } from './trace-context';
+import { guard } from './guard';
 import type { SocketState, Sock, ClientRequestLike, ServerResponseLike, UndiciRequestLike } from './internal-types';
 import type { ErrorType, Phase, ResetEvent } from './types';
 import { kRequest } from './symbols';
@@ -27,15 +29,15 @@ export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetE
   const msg = socket._httpMessage;
   let context: Context | undefined = state.dial?.context;
   if (state.direction === 'client' && msg != null) {
-    context = clientRequest(event, state, msg as unknown as ClientRequestLike, now) ?? context;
+    context = clientRequest(event, state, msg as unknown as ClientRequestLike, now, context);
   } else if (state.direction === 'client' && state.http?.inflight !== undefined) {
-    context = undiciRequest(event, state.http.inflight as UndiciRequestLike, now) ?? context;
+    context = undiciRequest(event, state.http.inflight as UndiciRequestLike, now, context);
   } else if (state.direction === 'server' && msg != null) {
-    context = serverRequest(event, state, msg as unknown as ServerResponseLike, now) ?? context;
+    context = serverRequest(event, state, msg as unknown as ServerResponseLike, now, context);
   } else if (event.protocol === undefined && (state.http !== undefined || 'parser' in socket)) {
     event.protocol = 'http/1.1';
   }
-  if (context !== undefined) addTrace(event, context);
+  addTrace(event, context);
   const hint = hintFor(event);
   if (hint) event.hint = hint;
   return event;
@@ -82,49 +84,63 @@ function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: numb
   return event;
 }
 
-/** An http ClientRequest on the socket. Returns the request's trace context, if it has one. */
-function clientRequest(event: ResetEvent, state: SocketState, req: ClientRequestLike, now: number): Context | undefined {
+// Each request kind fills in the request and returns the trace context the reset belongs to
+// (`context`: what was known before, the connect's).
+
+/** An http ClientRequest on the socket: its own span where a tracer made one (trace-context.ts). */
+function clientRequest(event: ResetEvent, state: SocketState, req: ClientRequestLike, now: number, context: Context | undefined): Context | undefined {
   const mark = req[kRequest];
   event.protocol = 'http/1.1';
   event.request = { method: req.method ?? 'GET', host: req.host };
+  if (mark) event.request.ageMs = round(now - mark.start);
   event.reusedSocket = req.reusedSocket === true;
-  if (!mark) return undefined;
-  event.request.ageMs = round(now - mark.start);
-  const idleSince = state.http?.idleSince ?? 0;
-  if (event.reusedSocket && idleSince > 0) event.idleBeforeReuseMs = round(mark.start - idleSince);
-  return mark.context;
+  if (mark) context = mark.context ?? context;
+  context = guard('trace.request', requestContext, context, req, 'http') ?? context;
+  if (mark) {
+    const idleSince = state.http?.idleSince ?? 0;
+    if (event.reusedSocket && idleSince > 0) event.idleBeforeReuseMs = round(mark.start - idleSince);
+  }
+  return context;
 }
 
-/** An undici request in flight on the socket (hooks/undici.ts). Returns its trace context, if any. */
-function undiciRequest(event: ResetEvent, req: UndiciRequestLike, now: number): Context | undefined {
+/** An undici request in flight on the socket (hooks/undici.ts). */
+function undiciRequest(event: ResetEvent, req: UndiciRequestLike, now: number, context: Context | undefined): Context | undefined {
   const mark = req[kRequest];
   event.protocol = event.protocol ?? 'http/1.1';
   event.request = { method: req.method ?? 'GET', host: hostOf(req.origin) };
-  if (!mark) return undefined;
-  event.request.ageMs = round(now - mark.start);
-  event.reusedSocket = mark.reused === true;
-  if (mark.idleBeforeReuseMs !== undefined) event.idleBeforeReuseMs = mark.idleBeforeReuseMs;
-  return mark.context;
+  if (mark) event.request.ageMs = round(now - mark.start);
+  if (mark) context = mark.context ?? context;
+  context = guard('trace.request', requestContext, context, req, 'undici') ?? context;
+  if (mark) {
+    event.reusedSocket = mark.reused === true;
+    if (mark.idleBeforeReuseMs !== undefined) event.idleBeforeReuseMs = mark.idleBeforeReuseMs;
+  }
+  return context;
 }
 
-/** The response an http server was writing. Returns the caller's trace context, from the request's own headers. */
-function serverRequest(event: ResetEvent, state: SocketState, res: ServerResponseLike, now: number): Context | undefined {
+/** The response an http server was writing. */
+function serverRequest(event: ResetEvent, state: SocketState, res: ServerResponseLike, now: number, context: Context | undefined): Context | undefined {
   const req = res.req;
   event.protocol = 'http/1.1';
-  if (!req) return undefined;
+  if (!req) return context;
   const host = req.headers?.host;
   event.request = { method: req.method ?? 'GET', host: typeof host === 'string' ? host : undefined };
   const started = state.http?.requestStart ?? 0;
   if (started > 0) event.request.ageMs = round(now - started);
-  return req.headers ? extractContext(req.headers) : undefined;
+  // The tracer's SERVER span when it bound the response to it, else the caller's trace
+  // context from the request's own headers (traceparent).
+  const bound = guard('trace.bound', boundContext, res as unknown as EventEmitter);
+  if (spanIds(bound) !== undefined) return bound;
+  if (req.headers) return callerContext(req.headers);
+  return context;
 }
 
-function addTrace(event: ResetEvent, context: Context): void {
-  const sc = otelApi().trace.getSpanContext(context);
-  if (sc !== undefined && sc.traceId !== '00000000000000000000000000000000') {
+function addTrace(event: ResetEvent, context: Context | undefined): void {
+  const ids = spanIds(context);
+  if (ids !== undefined) {
     event.context = context;
-    event.traceId = sc.traceId;
-    event.spanId = sc.spanId;
+    event.traceId = ids.traceId;
+    event.spanId = ids.spanId;
   }
 }
 
@@ -135,21 +151,6 @@ function addTrace(event: ResetEvent, context: Context): void {
 function isHttp2(socket: Sock): boolean {
   const name = (socket as { server?: { constructor?: { name?: string } } }).server?.constructor?.name;
   return name === 'Http2Server' || name === 'Http2SecureServer';
-}
-
-/**
- * The app's registered propagator when it has one; otherwise W3C trace context, so a reset can
- * still be tied to the caller's trace in an app without OpenTelemetry. Loaded on first use only.
- */
-let w3c: TextMapPropagator | undefined;
-function extractContext(headers: Record<string, unknown>): Context {
-  const { propagation, ROOT_CONTEXT, defaultTextMapGetter } = otelApi();
-  if (propagation.fields().length > 0) return propagation.extract(ROOT_CONTEXT, headers);
-  if (w3c === undefined) {
-    const core = require('@opentelemetry/core') as typeof import('@opentelemetry/core');
-    w3c = new core.W3CTraceContextPropagator();
-  }
-  return w3c.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
 }
 
 function hostOf(origin: string | undefined): string | undefined {

@@ -9,6 +9,7 @@ import { guard, setFaultInjection } from './guard';
 import { onReset } from './bus';
 import { stats } from './stats';
 import { kAgent } from './symbols';
+import { launcherOf } from './launcher';
 import type { AgentStats, ResetListener } from './types';
 import type { Exporter } from '../exporters/types';
 
@@ -45,6 +46,48 @@ export function prometheusRegistry(): import('prom-client').Registry {
   return (require('../exporters/prometheus') as typeof import('../exporters/prometheus')).registry;
 }
 
+/** The packages every running agent loads, at start or with its first reset (pino, the API). */
+const RUNTIME_DEPENDENCIES = ['prom-client', 'pino', '@opentelemetry/api', '@opentelemetry/core'];
+
+/**
+ * Every module the agent runs, and every package it loads later whatever the configuration: all
+ * must load or resolve before anything is installed, or the agent says why in one line and stays
+ * out (the OpenTelemetry SDK, loaded only when OTEL_* asks for export, reports its own failure).
+ * The shape that meets this: `--preserve-symlinks` in a pnpm layout, where a package's
+ * dependencies are its siblings under node_modules/.pnpm, which that flag hides.
+ */
+function preservesSymlinks(): boolean {
+  return process.execArgv.includes('--preserve-symlinks') || process.env.NODE_PRESERVE_SYMLINKS === '1' ||
+    /(^|\s)--preserve-symlinks(\s|$)/.test(process.env.NODE_OPTIONS ?? '');
+}
+
+function loadAll(): { hooks: Record<string, Hook>; exporters: Exporter[] } | string {
+  for (const name of RUNTIME_DEPENDENCIES) {
+    try {
+      require.resolve(name);
+    } catch {
+      return `its dependency ${name} cannot be found from ${__dirname}` +
+        (preservesSymlinks() ? ' (--preserve-symlinks hides the dependencies of a symlinked package, as in a pnpm layout)' : '');
+    }
+  }
+  try {
+    return { hooks: loadHooks(), exporters: loadOutputs() };
+  } catch (err) {
+    return `its modules cannot be loaded (${(err as Error).message.split('\n')[0]})`;
+  }
+}
+
+function start({ hooks, exporters }: { hooks: Record<string, Hook>; exporters: Exporter[] }, config: Config, stops: (() => void)[]): void {
+  for (const [name, hook] of Object.entries(hooks)) {
+    guard(`enable.${name}`, hook.enable, config);
+    stops.push(() => guard(`disable.${name}`, hook.disable));
+  }
+  for (const exporter of exporters) {
+    const stop = guard(`start.${exporter.name}`, exporter.start, { config, isMainThread });
+    if (typeof stop === 'function') stops.push(() => guard(`stop.${exporter.name}`, stop));
+  }
+}
+
 export function install(): Agent {
   const g = globalThis as { [kAgent]?: Agent };
   const existing = g[kAgent];
@@ -56,15 +99,16 @@ export function install(): Agent {
   let enabled = false;
   if (config.disabled) {
     diag('info', 'disabled by RESETWATCH_DISABLED');
+  } else if (isMainThread && launcherOf(process.argv[1]) !== undefined) {
+    // npm, npx, yarn, pnpm, corepack: dormant and silent; the app they start loads the agent (agent/launcher.ts).
+    diag('debug', `dormant in the ${launcherOf(process.argv[1])} launcher`);
   } else {
-    enabled = true;
-    for (const [name, hook] of Object.entries(loadHooks())) {
-      guard(`enable.${name}`, hook.enable, config);
-      stops.push(() => guard(`disable.${name}`, hook.disable));
-    }
-    for (const exporter of loadOutputs()) {
-      const stop = guard(`start.${exporter.name}`, exporter.start, { config, isMainThread });
-      if (typeof stop === 'function') stops.push(() => guard(`stop.${exporter.name}`, stop));
+    const loaded = loadAll();
+    if (typeof loaded === 'string') {
+      diag('warn', `disabled, the app runs without it: ${loaded}`);
+    } else {
+      enabled = true;
+      start(loaded, config, stops);
     }
   }
   const agent: Agent = {

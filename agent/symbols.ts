@@ -3,6 +3,8 @@
 export const kState = Symbol('resetwatch.state');
 /** Per-request start time and context (internal-types RequestMark). */
 export const kRequest = Symbol('resetwatch.request');
+/** The context active where an HTTP request was created (Node ≥ 22.12), until it is sent. */
+export const kCreated = Symbol('resetwatch.created');
 /** Marks a function as our wrapper and keeps the original, so disable() can restore it. */
 export const kOriginal = Symbol('resetwatch.original');
 /** The process-wide agent instance: loading the package twice installs once. */

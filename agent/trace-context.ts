@@ -1,12 +1,125 @@
-// The OpenTelemetry context active right now, read from the app's registered context manager
-// directly (not through our copy of @opentelemetry/api, which ignores a manager registered by an
-// older 1.x minor version of the API). Undefined when the app registered none: nothing to link.
-import type { Context } from '@opentelemetry/api';
+// Which OpenTelemetry context a reset belongs to.
+//
+// The active context is read from the app's registered context manager directly (not through our
+// copy of @opentelemetry/api, which ignores a manager registered by an older 1.x minor version of
+// the API). But the context active when a request starts is not always the request's own span:
+// tracers make that span in ways resetwatch's hooks do not see in time (docs/opentelemetry.md,
+// "Parent span"):
+// - OpenTelemetry's http instrumentation makes its CLIENT span active only while `http.request()`
+//   runs; the request is sent (`http.client.request.start`) when the app calls `end()`, usually
+//   outside. Node ≥ 22.12 announces the request inside `http.request()` (`http.client.request.created`).
+// - undici/fetch instrumentations and Sentry make the CLIENT span in a diagnostics_channel
+//   subscriber and never make it active; what they leave is the trace header they inject into the
+//   request: `requestContext()` reads it back with the app's propagator.
+// - OpenTelemetry's http instrumentation makes the SERVER span active only around
+//   `server.emit('request')`, after `http.server.request.start`; it binds the response's listeners
+//   to that context, which `boundContext()` reads.
+import { EventEmitter } from 'node:events';
+import type { Context, TextMapGetter, TextMapPropagator } from '@opentelemetry/api';
+import { otelApi } from './otel-api';
 import { kOtelGlobal } from './symbols';
+
+const INVALID_TRACE = '00000000000000000000000000000000';
 
 interface Registry { context?: { active(): Context } }
 
 export function activeContext(): Context | undefined {
   const manager = (globalThis as { [kOtelGlobal]?: Registry })[kOtelGlobal]?.context;
   return manager === undefined ? undefined : manager.active();
+}
+
+/** The trace and span id of a context's span, when it has a valid one. */
+export function spanIds(context: Context | undefined): { traceId: string; spanId: string } | undefined {
+  if (context === undefined) return undefined;
+  const sc = otelApi().trace.getSpanContext(context);
+  return sc !== undefined && sc.traceId !== INVALID_TRACE ? sc : undefined;
+}
+
+/**
+ * The app's registered propagator when it has one (it reads whatever its tracer injects);
+ * otherwise W3C trace context. Loaded on first use only.
+ */
+let w3c: TextMapPropagator | undefined;
+function extract<C>(base: Context, carrier: C, getter?: TextMapGetter<C>): Context {
+  const { propagation } = otelApi();
+  if (propagation.fields().length > 0) return propagation.extract(base, carrier, getter);
+  if (w3c === undefined) {
+    const core = require('@opentelemetry/core') as typeof import('@opentelemetry/core');
+    w3c = new core.W3CTraceContextPropagator();
+  }
+  return w3c.extract(base, carrier, getter ?? otelApi().defaultTextMapGetter as TextMapGetter<C>);
+}
+
+/** The caller's trace context, from an incoming request's headers (traceparent). */
+export function callerContext(headers: Record<string, unknown>): Context {
+  return extract(otelApi().ROOT_CONTEXT, headers);
+}
+
+/** Node's ClientRequest: its outgoing headers. */
+const clientRequestGetter: TextMapGetter<{ getHeader(name: string): unknown; getHeaderNames(): string[] }> = {
+  get: (req, key) => {
+    const v = req.getHeader(key);
+    return typeof v === 'number' ? String(v) : (v as string | string[] | undefined);
+  },
+  keys: (req) => req.getHeaderNames(),
+};
+
+/** undici's request: headers as a flat [name, value, …] array (undici ≥ 6) or raw header lines (5). */
+const undiciGetter: TextMapGetter<{ headers?: unknown }> = {
+  get: (req, key) => {
+    const h = req.headers;
+    if (Array.isArray(h)) {
+      for (let i = 0; i + 1 < h.length; i += 2) if (String(h[i]).toLowerCase() === key) return String(h[i + 1]);
+    } else if (typeof h === 'string') {
+      for (const line of h.split('\r\n')) {
+        const colon = line.indexOf(':');
+        if (colon > 0 && line.slice(0, colon).trim().toLowerCase() === key) return line.slice(colon + 1).trim();
+      }
+    }
+    return undefined;
+  },
+  keys: () => [],
+};
+
+/**
+ * An outgoing request's own span: when a tracer injected trace headers for a span other than the
+ * one active when the request started (`captured`), that injected span made the request; its
+ * context (remote: the span object itself is the tracer's) is returned on top of `captured`.
+ * Otherwise `captured`.
+ */
+export function requestContext(captured: Context | undefined, request: object, kind: 'http' | 'undici'): Context | undefined {
+  const base = captured ?? otelApi().ROOT_CONTEXT;
+  const injected = kind === 'http'
+    ? (typeof (request as { getHeader?: unknown }).getHeader === 'function' ? extract(base, request as never, clientRequestGetter) : undefined)
+    : extract(base, request as { headers?: unknown }, undiciGetter);
+  const ids = spanIds(injected);
+  if (ids === undefined || ids.spanId === spanIds(captured)?.spanId) return captured;
+  return injected;
+}
+
+const kProbe = Symbol('resetwatch.probe');
+
+/**
+ * The context an OpenTelemetry context manager bound an emitter's listeners to
+ * (`context.bind(ctx, emitter)`), or undefined. Read by adding a listener through the bound
+ * `on` and calling the wrapper it made, then removing it again: nothing is emitted. Skipped when
+ * the emitter's `on` is the standard one (nothing bound) or someone watches its listeners.
+ */
+export function boundContext(emitter: EventEmitter): Context | undefined {
+  if (!Object.hasOwn(emitter, 'on') || emitter.on === EventEmitter.prototype.on) return undefined;
+  if (emitter.listenerCount('newListener') > 0 || emitter.listenerCount('removeListener') > 0) return undefined;
+  let seen: Context | undefined;
+  const probe = (): void => { seen = activeContext(); };
+  emitter.on(kProbe, probe);
+  let wrappers: ((...args: unknown[]) => unknown)[];
+  try {
+    wrappers = emitter.rawListeners(kProbe);
+  } finally {
+    emitter.removeListener(kProbe, probe);
+  }
+  if (wrappers.length !== 1 || wrappers[0] === probe) return undefined;
+  const now = activeContext();
+  wrappers[0].call(emitter);
+  // A wrapper that did not switch contexts binds nothing.
+  return seen === now ? undefined : seen;
 }

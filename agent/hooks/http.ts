@@ -1,10 +1,14 @@
 // HTTP/1 request boundaries from Node's own diagnostics channels: when a request starts we note
 // the time and the active OpenTelemetry context (the parent for a reset span); when an exchange
 // completes we note when the socket went idle. Per request, not per chunk.
+// The context is taken where `http.request()` runs when Node announces that
+// (`http.client.request.created`, Node ≥ 22.12): a tracer's CLIENT span is active there and no
+// longer when the app calls `end()` (`http.client.request.start`; trace-context.ts).
 import { performance } from 'node:perf_hooks';
+import type { Context } from '@opentelemetry/api';
 import { activeContext } from '../trace-context';
 import { httpOf, type RequestMark, type Sock } from '../internal-types';
-import { kRequest } from '../symbols';
+import { kCreated, kRequest } from '../symbols';
 import { guard } from '../guard';
 import { stateOf } from '../sockets';
 import { subscribeAll, unsubscribeAll, type Handlers } from './channels';
@@ -12,13 +16,14 @@ import { onPeerHangup } from '../classify';
 
 /** What we read of the messages of Node's http diagnostics channels. */
 type Msg = {
-  request: { [kRequest]?: RequestMark; socket?: Sock | null };
+  request: { [kRequest]?: RequestMark; [kCreated]?: Context; socket?: Sock | null };
   response?: unknown;
   socket?: Sock;
   error?: { code?: string; syscall?: string };
 };
 
 const handlers: Handlers = {
+  'http.client.request.created': (m: Msg) => guard('http.client.created', clientCreated, m),
   'http.client.request.start': (m: Msg) => guard('http.client.start', clientStart, m),
   'http.client.response.finish': (m: Msg) => guard('http.client.finish', clientFinish, m),
   'http.client.request.error': (m: Msg) => guard('http.client.error', clientError, m),
@@ -34,8 +39,14 @@ export function disable(): void {
   unsubscribeAll(handlers);
 }
 
+function clientCreated({ request }: Msg): void {
+  request[kCreated] = activeContext();
+}
+
+// The request's age counts from here, when it is sent, on every Node version.
 function clientStart({ request }: Msg): void {
-  const mark: RequestMark = { start: performance.now(), context: activeContext() };
+  const context = kCreated in request ? request[kCreated] : activeContext();
+  const mark: RequestMark = { start: performance.now(), context };
   request[kRequest] = mark;
 }
 

@@ -1,11 +1,19 @@
 // Replaces a prototype method with a wrapper that keeps the original's name and length, and puts
 // the original back on unpatch (only if nobody patched over us since).
+//
+// Wrapping over another agent's shimmer wrapper (OpenTelemetry's instrumentations use shimmer) must
+// not hide it: such an instrumentation patches again when a module reaches it a second time (an ESM
+// app's `import 'node:net'` after a CommonJS `require`), first unwrapping what it finds if it looks
+// wrapped (`__wrapped`). Over a plain wrapper of ours it would wrap twice and make every span twice.
+// So our wrapper answers for the shimmer wrapper under it: unwrapping it drops that layer and keeps ours.
 import { kOriginal } from '../symbols';
 
 /** The method as found: callable on anything. */
 type Original = ((this: unknown, ...args: unknown[]) => unknown) & { [kOriginal]?: Original };
 /** Our wrapper, typed by its hook for the object it is installed on. */
 type Wrapper = (this: never, ...args: never[]) => unknown;
+/** A shimmer wrapper (another agent's) as it marks itself. */
+type Shimmed = Original & { __wrapped?: boolean; __original?: Original; __unwrap?: () => void };
 
 export function patch<T extends object>(proto: T, name: string, makeWrapper: (original: Original) => Wrapper): void {
   const original = (proto as Record<string, unknown>)[name] as Original;
@@ -15,6 +23,20 @@ export function patch<T extends object>(proto: T, name: string, makeWrapper: (or
   Object.defineProperty(wrapper, 'length', { value: original.length, configurable: true });
   Object.defineProperty(wrapper, kOriginal, { value: original });
   const desc = Object.getOwnPropertyDescriptor(proto, name);
+  const shimmed = original as Shimmed;
+  if (shimmed.__wrapped === true && typeof shimmed.__original === 'function' && typeof shimmed.__unwrap === 'function') {
+    const under = shimmed.__original;
+    Object.defineProperty(wrapper, '__wrapped', { value: true, configurable: true });
+    Object.defineProperty(wrapper, '__original', { value: under, configurable: true });
+    Object.defineProperty(wrapper, '__unwrap', {
+      configurable: true,
+      value: () => {
+        if ((proto as Record<string, unknown>)[name] !== wrapper) return;
+        Object.defineProperty(proto, name, { ...desc, value: under });
+        patch(proto, name, makeWrapper);
+      },
+    });
+  }
   Object.defineProperty(proto, name, { ...desc, value: wrapper });
 }
 

@@ -10,6 +10,7 @@ import { countDropped, stats } from '../../agent/stats';
 import { guard } from '../../agent/guard';
 import { toAttributes } from '../shared/attributes';
 import { openWriter } from './writer';
+import { ownPino } from './own-pino';
 import { RateLimiter } from '../shared/rate-limit';
 import type { ResetEvent } from '../../agent/types';
 import type { Exporter } from '../types';
@@ -37,12 +38,13 @@ export const logExporter: Exporter = {
     if (writer === undefined) return;
     let fatalLine = false;
     const stream = { write: (line: string) => { writer.write(line, fatalLine); } };
-    // pino is loaded with the first line (~15 ms saved at every start of an app that never resets).
+    // pino is loaded with the first line (~15 ms saved at every start of an app that never resets),
+    // as a private copy other agents' pino instrumentations do not decorate (own-pino.ts).
     let pinoLogger: Logger | undefined;
     const logger = {
       warn(fields: object, msg: string): void {
         if (pinoLogger === undefined) {
-          const pino = require('pino') as typeof import('pino');
+          const pino = ownPino();
           pinoLogger = pino.pino({ name: 'resetwatch', level: config.logLevel, base: { pid: process.pid } }, stream);
         }
         pinoLogger.warn(fields, msg);

@@ -4,6 +4,8 @@
 //   /proc/self/fd/N with O_NONBLOCK, a file description of our own, so the app's fd keeps its
 //   flags; a line that does not fit is dropped and counted at once (a line up to PIPE_BUF bytes
 //   is written whole or not at all);
+// - a unix socket (journald's stdout stream), or a pipe when /proc cannot reopen it: written to the
+//   app's fd, made non-blocking the way Node makes it (below), so a full one drops lines too;
 // - a regular file, a TTY, or anything else: written synchronously to the fd (files drain);
 // - a file path: opened for appending (directories created).
 // Every write is one synchronous syscall, so a line is on its way before the next statement
@@ -27,9 +29,15 @@ export interface LineWriter {
 class FdWriter implements LineWriter {
   private pending: Buffer | undefined;
   private broken = false;
-  constructor(private fd: number, readonly kind: 'pipe' | 'fd' | 'file', private readonly owned: boolean) {}
+  constructor(private fd: number, readonly kind: 'pipe' | 'fd' | 'file', private readonly owned: boolean,
+    private beforeFirstWrite?: () => void) {}
 
   write(line: string, fatal = false): boolean {
+    if (this.beforeFirstWrite !== undefined) {
+      const prepare = this.beforeFirstWrite;
+      this.beforeFirstWrite = undefined;
+      try { prepare(); } catch { /* written as it is */ }
+    }
     if (this.broken) {
       countDropped('log');
       return false;
@@ -86,7 +94,8 @@ export function openWriter(dest: string): LineWriter | undefined {
     // bigint: a plain fstatSync leaves the pipe's mode in the stat buffer that fs.realpathSync
     // reads back for path components the module loader has cached; a FIFO or socket mode there
     // stops realpath early and a pnpm package can no longer find its siblings (see
-    // test/shapes-layouts.test.mjs). The bigint variant writes a buffer realpath never reads.
+    // test/shapes-layouts.test.mjs). The bigint variant writes a buffer realpath never reads;
+    // test/shapes-stat.test.mjs checks every stat of the agent and its dependencies for this.
     let stat: fs.BigIntStats;
     try {
       stat = fs.fstatSync(fd, { bigint: true });
@@ -98,8 +107,17 @@ export function openWriter(dest: string): LineWriter | undefined {
         const own = fs.openSync(`/proc/self/fd/${fd}`, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
         return new FdWriter(own, 'pipe', true);
       } catch {
-        // no /proc: write to the app's fd
+        // no /proc (or not readable): the app's fd, as for a socket
       }
+    }
+    if (stat.isFIFO() || stat.isSocket()) {
+      // A socket cannot be reopened through /proc. Node sets O_NONBLOCK on a pipe or socket when it
+      // makes process.stdout/stderr for it (for stderr at the first socket it destroys, for stdout
+      // at the app's first console.log; it restores the flags at exit): that stream is made before
+      // the first line, so a destination nobody reads returns EAGAIN (a dropped line) instead of
+      // blocking the app. It is only made, never written to: its write errors (EPIPE) would be
+      // emitted on a stream the app may not listen on.
+      return new FdWriter(fd, 'fd', false, () => { void (fd === 1 ? process.stdout : process.stderr); });
     }
     return new FdWriter(fd, 'fd', false);
   }

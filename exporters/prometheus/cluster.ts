@@ -103,11 +103,12 @@ export async function collectCluster(local: Snapshot, recentLimit: number, maxPe
   const answered = (await Promise.all(workers.map(ask))).filter(Boolean).length;
   const parts = [local, ...lastAnswer.values()];
   if (retired !== undefined) parts.push(retired);
-  return {
-    metrics: await sum(parts.map((p) => p.metrics), maxPeers),
-    recent: mergeRecent(parts.map((p) => p.recent), recentLimit),
-    workers: { answered, total: workers.length },
-  };
+  return { ...(await sumSnapshots(parts, recentLimit, maxPeers)), workers: { answered, total: workers.length } };
+}
+
+/** The sum of several processes' snapshots (cluster workers, or a process family: exporters/family.ts). */
+export async function sumSnapshots(parts: Snapshot[], recentLimit: number, maxPeers: number): Promise<Snapshot> {
+  return { metrics: await sum(parts.map((p) => p.metrics), maxPeers), recent: mergeRecent(parts.map((p) => p.recent), recentLimit) };
 }
 
 function ask(worker: Worker): Promise<boolean> {
@@ -141,7 +142,9 @@ function ask(worker: Worker): Promise<boolean> {
   });
 }
 
-async function combine(parts: Snapshot[], recentLimit: number): Promise<Snapshot> {
+/** A plain sum (no peer bound, no exemplars): what a departed process leaves behind. */
+export async function combine(parts: Snapshot[], recentLimit: number): Promise<Snapshot> {
+  if (parts.length === 1) return parts[0];
   const reg = aggregatorRegistry().aggregate(parts.map((p) => p.metrics));
   return { metrics: (await reg.getMetricsAsJSON()) as MetricJSON[], recent: mergeRecent(parts.map((p) => p.recent), recentLimit) };
 }

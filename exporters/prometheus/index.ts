@@ -3,7 +3,9 @@
 // public contract: agent/contract.ts, docs/prometheus.md.
 //
 // Who serves what:
-// - the main thread of a process that is not a cluster worker binds the endpoint;
+// - with a fixed port, the processes started under the same settings (a process tree under one
+//   NODE_OPTIONS) form a family: one of them binds the endpoint and serves the sum of all
+//   (./family.ts, ./replica.ts); with RESETWATCH_PORT=0 each process binds its own free port;
 // - cluster workers never bind: the primary asks them for their metrics at scrape time and serves
 //   the sum (./cluster.ts);
 // - worker threads never bind: they forward each reset to their process's main thread, which
@@ -11,11 +13,13 @@
 import { onReset } from '../../agent/bus';
 import { PendingRecord, toRecord, type ResetRecord } from './recent';
 import { startMetricsServer } from './server';
-import { isClusterWorker, answerPrimary, collectCluster, type Snapshot } from './cluster';
+import { isClusterWorker, answerPrimary, collectCluster, combine, sumSnapshots, type Snapshot } from './cluster';
+import { joinFamily } from './family';
+import { SampleReplica } from './replica';
 import { forwardToMainThread, receiveFromThreads } from './threads';
 import { render, withTotalNames } from './render';
-import { registry } from './metrics';
-import { configure, peers, recent, record, toSample } from './record';
+import { connectionCounts, registry } from './metrics';
+import { configure, family, peers, recent, record, setFamily, toSample } from './record';
 import type { Exporter } from '../types';
 
 export { registry };
@@ -27,15 +31,23 @@ async function localSnapshot(): Promise<Snapshot> {
   return { metrics: withTotalNames(await registry.getMetricsAsJSON()), recent: recent.list() };
 }
 
-let inflight: Promise<Snapshot & { workers?: { answered: number; total: number } }> | undefined;
+/** This process's own state: local, or in a cluster primary with workers the sum over all of them. */
+async function ownSnapshot(): Promise<Snapshot & { workers?: { answered: number; total: number } }> {
+  const local = await localSnapshot();
+  return (await collectCluster(local, recent.capacity, peers.max)) ?? local;
+}
 
-/** Local snapshot, or in a cluster primary with workers the sum over all of them. Concurrent scrapes share one collection. */
-function snapshot(): Promise<Snapshot & { workers?: { answered: number; total: number } }> {
+type Served = Snapshot & { workers?: { answered: number; total: number }; family?: number };
+let inflight: Promise<Served> | undefined;
+
+/** What the endpoint serves: this process's own state, plus the family's when it leads one. Concurrent scrapes share one collection. */
+function snapshot(): Promise<Served> {
   if (inflight === undefined) {
     inflight = (async () => {
-      const local = await localSnapshot();
-      const merged = await collectCluster(local, recent.capacity, peers.max);
-      return merged ?? local;
+      const mine = await ownSnapshot();
+      if (family === undefined) return mine;
+      const all = await family.collect(mine);
+      return { ...all, workers: mine.workers };
     })();
     const clear = () => { inflight = undefined; };
     inflight.then(clear, clear);
@@ -48,9 +60,9 @@ export async function exposition(openMetrics: boolean): Promise<string> {
   return render(snap.metrics, openMetrics);
 }
 
-export async function recentResets(limit: number): Promise<{ events: ResetRecord[]; workers?: { answered: number; total: number } }> {
+export async function recentResets(limit: number): Promise<{ events: ResetRecord[]; workers?: { answered: number; total: number }; family?: number }> {
   const snap = await snapshot();
-  return { events: snap.recent.slice(0, limit), workers: snap.workers };
+  return { events: snap.recent.slice(0, limit), workers: snap.workers, family: snap.family };
 }
 
 // ---- lifecycle ----
@@ -66,10 +78,29 @@ export const prometheusExporter: Exporter = {
     const stops: (() => void)[] = [];
     stops.push(onReset((e) => record(toSample(e), recent.capacity > 0 ? new PendingRecord(e) : undefined)));
     stops.push(receiveFromThreads((m) => record(m.sample, m.record)));
+    const serve = (takeover = false) => startMetricsServer(config, { exposition, recentResets }, takeover);
     if (isClusterWorker()) {
       stops.push(answerPrimary(localSnapshot));
-    } else if (config.port !== 'off') {
-      stops.push(startMetricsServer(config, { exposition, recentResets }));
+    } else if (config.port === 'off') {
+      // No endpoint: metrics only in `registry`.
+    } else if (config.port === 0) {
+      stops.push(serve()); // each process its own free port: nothing to share
+    } else {
+      // A fixed port: every process started under the same settings serves through one (./family.ts).
+      const joined = joinFamily(config, {
+        own: ownSnapshot,
+        connections: connectionCounts,
+        replica: () => new SampleReplica(),
+        sum: (parts) => sumSnapshots(parts, recent.capacity, peers.max),
+        combine: (parts) => combine(parts, recent.capacity),
+        serve,
+      });
+      if (joined === undefined) {
+        stops.push(serve());
+      } else {
+        setFamily(joined);
+        stops.push(() => { joined.stop(); if (family === joined) setFamily(undefined); });
+      }
     }
     return () => { for (const stop of stops.splice(0).reverse()) stop(); };
   },

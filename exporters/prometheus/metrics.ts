@@ -2,52 +2,86 @@
 // touched), built from the contract (agent/contract.ts). Counters the agent keeps anyway
 // (connections, agent errors, drops) are read at collection time: no per-connection work.
 import { Counter, Gauge, Histogram, Registry } from './client';
+import type { Counter as CounterType } from 'prom-client';
 import { stats } from '../../agent/stats';
 import { VERSION } from '../../agent/version';
 import { DIRECTIONS } from '../../agent/types';
-import { METRICS, OUTPUTS, HISTOGRAM_LABELS } from '../../agent/contract';
+import { METRICS, OUTPUTS, HISTOGRAM_LABELS, type RESET_LABELS } from '../../agent/contract';
 import { threadCounts } from './threads';
+import type { Connections } from './family';
 
 /** resetwatch's own registry, for apps that serve their own /metrics. */
 export const registry = new Registry();
 
-export const resets = new Counter({
-  name: METRICS.resets.name,
-  help: METRICS.resets.help,
-  labelNames: METRICS.resets.labels,
-  // prom-client refuses exemplars on a text-format registry at construction; they are only ever
-  // rendered in OpenMetrics (exporters/prometheus/render.ts), so register by hand. An app that
-  // renders `registry` itself in the text format simply gets no exemplars.
-  registers: [],
-  enableExemplars: true,
-});
-registry.registerMetric(resets);
+/** The metrics made from reset samples: this process's own, and each family replica's (./replica.ts). */
+export interface SampleMetrics {
+  resets: CounterType<(typeof RESET_LABELS)[number]>;
+  receivedBytes: Histogram<(typeof HISTOGRAM_LABELS)[number]>;
+  sentBytes: Histogram<(typeof HISTOGRAM_LABELS)[number]>;
+  age: Histogram<(typeof HISTOGRAM_LABELS)[number]>;
+  idle: Histogram<(typeof HISTOGRAM_LABELS)[number]>;
+}
 
-new Counter({
-  name: METRICS.connections.name,
-  help: METRICS.connections.help,
-  labelNames: METRICS.connections.labels,
-  registers: [registry],
-  collect() {
-    this.reset();
-    for (const direction of DIRECTIONS) {
-      const threads = threadCounts.connections[direction];
-      this.inc({ direction, tls: 'true' }, stats.connections[direction].tls + threads.tls);
-      this.inc({ direction, tls: 'false' }, stats.connections[direction].plain + threads.plain);
-    }
-  },
-});
+/** A fresh, unregistered set of the sample metrics. */
+export function sampleMetrics(): SampleMetrics {
+  return {
+    resets: new Counter({
+      name: METRICS.resets.name,
+      help: METRICS.resets.help,
+      labelNames: METRICS.resets.labels,
+      // prom-client refuses exemplars on a text-format registry at construction; they are only ever
+      // rendered in OpenMetrics (exporters/prometheus/render.ts), so register by hand. An app that
+      // renders `registry` itself in the text format simply gets no exemplars.
+      registers: [],
+      enableExemplars: true,
+    }),
+    receivedBytes: histogram(METRICS.receivedBytes),
+    sentBytes: histogram(METRICS.sentBytes),
+    age: histogram(METRICS.connectionAge),
+    idle: histogram(METRICS.idleBeforeReuse),
+  };
+}
 
 type Spec = { name: string; help: string; buckets: readonly number[] };
 
 function histogram(spec: Spec): Histogram<(typeof HISTOGRAM_LABELS)[number]> {
-  return new Histogram({ name: spec.name, help: spec.help, labelNames: HISTOGRAM_LABELS, buckets: [...spec.buckets], registers: [registry] });
+  return new Histogram({ name: spec.name, help: spec.help, labelNames: HISTOGRAM_LABELS, buckets: [...spec.buckets], registers: [] });
 }
 
-export const receivedBytes = histogram(METRICS.receivedBytes);
-export const sentBytes = histogram(METRICS.sentBytes);
-export const age = histogram(METRICS.connectionAge);
-export const idle = histogram(METRICS.idleBeforeReuse);
+/** This process's own sample metrics, on `registry`. */
+export const own = sampleMetrics();
+registry.registerMetric(own.resets);
+
+/** An unregistered connections counter; `collect` fills it at collection time. */
+export function connectionsCounter(collect?: () => void): CounterType<'direction' | 'tls'> {
+  return new Counter({
+    name: METRICS.connections.name,
+    help: METRICS.connections.help,
+    labelNames: METRICS.connections.labels,
+    registers: [],
+    collect,
+  });
+}
+
+/** This process's connections: main thread plus what worker threads reported. */
+export function connectionCounts(): Connections {
+  const out = {} as Connections;
+  for (const d of DIRECTIONS) {
+    out[d] = { tls: stats.connections[d].tls + threadCounts.connections[d].tls, plain: stats.connections[d].plain + threadCounts.connections[d].plain };
+  }
+  return out;
+}
+
+registry.registerMetric(connectionsCounter(function (this: CounterType<'direction' | 'tls'>) {
+  this.reset();
+  const counts = connectionCounts();
+  for (const direction of DIRECTIONS) {
+    this.inc({ direction, tls: 'true' }, counts[direction].tls);
+    this.inc({ direction, tls: 'false' }, counts[direction].plain);
+  }
+}));
+
+for (const h of [own.receivedBytes, own.sentBytes, own.age, own.idle]) registry.registerMetric(h);
 
 const info = new Gauge({
   name: METRICS.info.name,

@@ -1,22 +1,30 @@
 // Recording a reset into the Prometheus metrics: the event becomes a small Sample (also what a
-// worker thread posts to its main thread), its peer is admitted or folded, and the families in
-// ./metrics.ts are updated. Recent resets (for /resets) are kept here too.
+// worker thread posts to its main thread and a family member streams to its leader), its peer is
+// admitted or folded, and the sample metrics (./metrics.ts) are updated. Recent resets (for
+// /resets) are kept here too.
 import type { ResetEvent } from '../../agent/types';
 import type { Config } from '../../agent/config';
 import { DEFAULT_MAX_PEERS } from '../../agent/contract';
 import { OTHER_PEER, PeerLimiter, peerOf } from '../shared/peers';
-import { type PendingRecord, Recent, type ResetRecord } from './recent';
+import { Recent, type PendingRecord, type ResetRecord } from './recent';
 import type { Sample } from './threads';
-import { age, folded, idle, receivedBytes, resets, sentBytes } from './metrics';
+import type { Family } from './family';
+import { folded, own, type SampleMetrics } from './metrics';
 
 let serverPeers = false;
 export const peers = new PeerLimiter(DEFAULT_MAX_PEERS);
 export let recent = new Recent(200);
+/** The process family this process belongs to (a fixed port on Linux), if any (./family.ts). */
+export let family: Family | undefined;
 
 export function configure(config: Config): void {
   peers.max = config.maxPeers;
   serverPeers = config.serverPeers;
   recent = new Recent(config.recent);
+}
+
+export function setFamily(f: Family | undefined): void {
+  family = f;
 }
 
 export function toSample(e: ResetEvent): Sample {
@@ -36,6 +44,13 @@ export function toSample(e: ResetEvent): Sample {
 export function record(s: Sample, rec: ResetRecord | PendingRecord | undefined): void {
   const peer = peers.label(s.peer);
   if (peer === OTHER_PEER && s.peer !== OTHER_PEER) folded.inc();
+  observe(own, s, peer);
+  if (rec !== undefined) recent.push(rec);
+  if (family !== undefined) family.recorded(s, rec);
+}
+
+/** One sample into a set of sample metrics, under the (already admitted or folded) `peer`. */
+export function observe({ resets, receivedBytes, sentBytes, age, idle }: SampleMetrics, s: Sample, peer: string): void {
   const labels = { direction: s.direction, phase: s.phase, error_type: s.errorType, peer, tls: String(s.tls) };
   if (s.traceId) {
     const exemplarLabels: Record<string, string> = { trace_id: s.traceId };
@@ -49,5 +64,4 @@ export function record(s: Sample, rec: ResetRecord | PendingRecord | undefined):
   sentBytes.observe(h, s.bytesSent);
   age.observe(h, s.connectionAgeMs / 1000);
   if (s.idleBeforeReuseMs !== undefined) idle.observe(h, s.idleBeforeReuseMs / 1000);
-  if (rec !== undefined) recent.push(rec);
 }

@@ -3,6 +3,7 @@
 // connection it accepts are unref'd), bounds header size, header/request time and connections,
 // and a port in use costs one warning line: the app runs on. Routes: GET|HEAD /metrics, /resets,
 // /healthz; other paths 404, other methods 405; with RESETWATCH_METRICS_TOKEN, no token → 401.
+import { EventEmitter } from 'node:events';
 import * as http from 'node:http';
 import type { Socket, AddressInfo } from 'node:net';
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -32,7 +33,7 @@ const OPENMETRICS = 'application/openmetrics-text; version=1.0.0; charset=utf-8'
 
 export interface Handlers {
   exposition(openMetrics: boolean): Promise<string>;
-  recentResets(limit: number): Promise<{ events: ResetRecord[]; workers?: { answered: number; total: number } }>;
+  recentResets(limit: number): Promise<{ events: ResetRecord[]; workers?: { answered: number; total: number }; family?: number }>;
 }
 
 let bound: AddressInfo | undefined;
@@ -42,7 +43,13 @@ export function metricsAddress(): AddressInfo | undefined {
   return bound;
 }
 
-export function startMetricsServer(config: Config, handlers: Handlers): () => void {
+/** After a family leader exited, its port can take a moment to be free: tries this often, 100 ms apart. */
+const TAKEOVER_TRIES = 30;
+
+/** `takeover`: this process replaces a family's previous leader (exporters/family.ts). */
+export function startMetricsServer(config: Config, handlers: Handlers, takeover = false): () => void {
+  let tries = takeover ? TAKEOVER_TRIES : 0;
+  let closed = false;
   const tokenDigest = config.metricsToken === '' ? undefined : digest(config.metricsToken);
   const server = http.createServer({
     maxHeaderSize: LIMITS.maxHeaderSize,
@@ -55,6 +62,13 @@ export function startMetricsServer(config: Config, handlers: Handlers): () => vo
     const ok = guard('prometheus.request', () => { handle(req, res, handlers, tokenDigest); return true; });
     if (ok !== true) reply(res, 500, 'internal error\n', true); // counted in resetwatch_agent_errors_total
   });
+  // Other agents trace every http.Server, through a patched Server.prototype.emit (OpenTelemetry's
+  // http instrumentation, dd-trace, elastic-apm-node) or by replacing a server's own emit when its
+  // first request is announced (Sentry): each scrape would be a trace of the app's. The endpoint's
+  // emit is EventEmitter's own, and stays so: replacing it is a no-op (a setter, so that no
+  // instrumentation's assignment throws).
+  const emit = EventEmitter.prototype.emit;
+  Object.defineProperty(server, 'emit', { get: () => emit, set: () => {}, configurable: true });
   server.maxConnections = LIMITS.maxConnections;
   server.setTimeout(LIMITS.idleTimeoutMs, (socket: Socket) => socket.destroy());
   server.on('connection', (socket: Socket) => guard('prometheus.connection', ownSocket, socket));
@@ -72,13 +86,21 @@ export function startMetricsServer(config: Config, handlers: Handlers): () => vo
   });
   server.on('error', (err: Error & { code?: string }) => {
     const where = `${config.host.includes(':') && !config.host.startsWith('[') ? `[${config.host}]` : config.host}:${config.port}`;
-    if (err.code === 'EADDRINUSE') {
-      diag('warn', `metrics endpoint not started: ${where} is already in use (another process, or a child that inherited NODE_OPTIONS); the app runs on. Set RESETWATCH_PORT to a free port, 0 (any free port) or off.`);
+    if (err.code === 'EADDRINUSE' && tries > 0) {
+      tries--;
+      setTimeout(() => guard('prometheus.relisten', () => { if (!closed) listen(); }), 100).unref();
+    } else if (err.code === 'EADDRINUSE') {
+      // On Linux, processes with the agent and the same settings share the port (exporters/family.ts).
+      const by = process.platform === 'linux' || config.port === 0
+        ? 'by a program other than resetwatch, or one with other RESETWATCH_* settings'
+        : `by another process: on ${process.platform} processes do not share the endpoint`;
+      diag('warn', `metrics endpoint not started: ${where} is already in use (${by}); the app runs on. Set RESETWATCH_PORT to a free port, 0 (any free port) or off.`);
     } else {
       diag('warn', `metrics endpoint not started on ${where}: ${err.message}; the app runs on.`);
     }
   });
-  server.listen({ host: config.host, port: config.port, exclusive: true }, () => {
+  const listen = () => server.listen({ host: config.host, port: config.port, exclusive: true });
+  server.on('listening', () => {
     guard('prometheus.listening', () => {
       const addr = server.address() as AddressInfo;
       bound = addr;
@@ -91,8 +113,10 @@ export function startMetricsServer(config: Config, handlers: Handlers): () => vo
       }
     });
   });
+  listen();
   server.unref();
   return () => {
+    closed = true;
     bound = undefined;
     server.close();
     server.closeAllConnections?.();
@@ -150,8 +174,9 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse, handlers: H
     limit = Number(raw);
   }
   handlers.recentResets(limit).then(
-    ({ events, workers }) => {
+    ({ events, workers, family }) => {
       if (workers) res.setHeader('X-Resetwatch-Workers', `${workers.answered}/${workers.total}`);
+      if (family !== undefined) res.setHeader('X-Resetwatch-Family', String(family));
       send(res, 200, 'application/json; charset=utf-8', `${JSON.stringify(events, null, 1)}\n`);
     },
     (err) => { reportFailure('prometheus.resets', err); reply(res, 500, 'internal error collecting resets\n', true); },

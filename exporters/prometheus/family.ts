@@ -1,0 +1,600 @@
+// A process family: every process with the agent in one network namespace and the same fixed
+// RESETWATCH_HOST:RESETWATCH_PORT (typically one NODE_OPTIONS over a container's process tree:
+// nodemon, PM2, a script's children, spawn/fork of node). One of them, the leader, serves the sum
+// of all of them on the port; the others, members, feed it. No label per process.
+//
+// Leader election: listening on the Linux abstract unix socket "\0resetwatch/1/<host>:<port>". The
+// kernel makes the listen atomic (EADDRINUSE for every other process), no file is involved (works
+// with a read-only /tmp), and the name vanishes with its process. Whoever gets it binds the HTTP
+// port; everyone else connects to it. When the leader's connection drops, the members race again.
+//
+// What travels (one JSON object per line, member → leader on one connection, leader → member on
+// another: see join()):
+// - member → leader: its full state ('state': metrics and recent resets, cluster workers included)
+//   when it joins and when the leader pulls at scrape time, and its resets as they happen
+//   ('samples', a few hundred bytes each, sent in the event-loop turn of the reset; batched every
+//   25 ms beyond 50 messages a second), so a member that exits has handed its resets over;
+// - leader → members: a hand-over ('legacy': its own state plus everything departed members left
+//   behind) within 250 ms of a change and after each scrape, and its own resets in between
+//   ('samples'). The member that takes over when the leader exits starts from there; a member that
+//   joins the new leader offers the hand-over it holds ('offer'), in case it is a later one.
+// A member that leaves is kept as it was last known and folded into the 'retired' sum once its pid
+// is gone: counts never go backwards. Lost: a process's connection counts since its last reset or
+// scrape when it exits, resets of its last 25 ms in a storm, and what a SIGKILL cuts off
+// (docs/workers.md "Process trees").
+//
+// Never in the app's way: every socket and server here is unref'd and has its own 'error'
+// listener (these objects are the agent's, not the app's); an idle family does no periodic work.
+import * as net from 'node:net';
+import { randomBytes } from 'node:crypto';
+import type { Config } from '../../agent/config';
+import { diag } from '../../agent/diag';
+import { guard, reportFailure } from '../../agent/guard';
+import { countDropped } from '../../agent/stats';
+import { DIRECTIONS, ERROR_TYPES, PHASES, type Direction } from '../../agent/types';
+import type { Snapshot } from './cluster';
+import type { Sample } from './threads';
+import { PendingRecord, toRecord, type ResetRecord } from './recent';
+
+/** How long a scrape waits for members (a cluster primary waits up to 1.5 s for its workers); then: as last known. */
+export const PULL_TIMEOUT_MS = 2000;
+/** Reset messages sent in the event-loop turn of their reset, per second; beyond: batched (see recorded()). */
+const SEND_PER_SECOND = 50;
+const SEND_INTERVAL_MS = 25;
+/** Legacy broadcasts at most this often. */
+const LEGACY_INTERVAL_MS = 250;
+/** Own reset lines the leader sends before it compacts them into a legacy broadcast. */
+const LEGACY_COMPACT_LINES = 1000;
+/** A message longer than this closes the connection (a full state is ~10–200 KB). */
+const MAX_LINE = 64 * 1024 * 1024;
+/** Unsent bytes towards one peer beyond which resets are dropped (counted) rather than queued. */
+const MAX_BUFFERED = 8 * 1024 * 1024;
+/** Election rounds in a row that find neither a leader nor the name free, before giving up. */
+const MAX_ATTEMPTS = 50;
+
+export interface Replica {
+  /** A full state replaces everything known before. */
+  set(snapshot: Snapshot): void;
+  add(sample: Sample, record: ResetRecord | undefined): void;
+  /** Connections made since the last full state or resets message. */
+  addConnections(delta: Connections): void;
+  parts(): Promise<Snapshot[]>;
+}
+
+export type Connections = Record<Direction, { tls: number; plain: number }>;
+
+export interface FamilyHooks {
+  /** This process's own state (a cluster primary: with its workers). */
+  own(): Promise<Snapshot>;
+  /** This process's connection counts so far (worker threads included). */
+  connections(): Connections;
+  replica(): Replica;
+  /** The served sum (peer bound, exemplars). */
+  sum(parts: Snapshot[]): Promise<Snapshot>;
+  /** A plain sum, for what is handed on. */
+  combine(parts: Snapshot[]): Promise<Snapshot>;
+  /** Bind the endpoint; `takeover`: the previous leader's port may take a moment to be free. */
+  serve(takeover: boolean): () => void;
+}
+
+export interface Family {
+  /** A reset this process recorded (main thread or worker thread). */
+  recorded(sample: Sample, record: ResetRecord | PendingRecord | undefined): void;
+  /** The leader: `own` plus every member's; a member: `own`. */
+  collect(own: Snapshot): Promise<Snapshot & { family: number }>;
+  stop(): void;
+}
+
+type Item = [Sample, ResetRecord | undefined];
+type Message =
+  | { t: 'state'; id: string; pid: number; n?: number; snap: Snapshot }
+  | { t: 'samples'; items: Item[]; conns?: Connections }
+  | { t: 'pull'; n: number }
+  | { t: 'legacy'; from: string; seq: number; snap: Snapshot }
+  | { t: 'offer'; from: string; seq: number; snap: Snapshot; items: Item[] }
+  | { t: 'listen'; id: string; pid: number };
+
+interface Member {
+  id: string;
+  pid: number;
+  /** Member → leader: its state and resets. The leader never writes here (see join()). */
+  socket: net.Socket | undefined;
+  /** Leader → member: pulls, legacy, the leader's resets. */
+  down: net.Socket | undefined;
+  replica: Replica;
+  waiting: Map<number, () => void>;
+}
+
+/** The family's name: one per host:port (and protocol version) in the network namespace. */
+export function familyName(host: string, port: number): string {
+  return `\0resetwatch/1/${host}:${port}`;
+}
+
+/** Joins (or founds) the family of this port; undefined where abstract sockets do not exist. */
+export function joinFamily(config: Config, hooks: FamilyHooks): Family | undefined {
+  if (process.platform !== 'linux' || typeof config.port !== 'number' || config.port === 0) return undefined;
+  return new ProcessFamily(familyName(config.host, config.port), hooks);
+}
+
+class ProcessFamily implements Family {
+  private readonly id = `${process.pid}:${randomBytes(4).toString('hex')}`;
+  private role: 'electing' | 'member' | 'leader' | 'alone' | 'stopped' = 'electing';
+  private attempts = 0;
+  private hadLeader = false;
+  // member side
+  private leaderSocket: net.Socket | undefined;
+  private leaderDown: net.Socket | undefined;
+  private connected = false;
+  private legacyLine: string | undefined;
+  private legacyAdds: string[] = [];
+  // leader side
+  private server: net.Server | undefined;
+  private stopServe: (() => void) | undefined;
+  private readonly members = new Map<string, Member>();
+  private departed: Member[] = [];
+  private retired: Snapshot | undefined;
+  /** What the previous leader handed on, and which hand-over it was (a later one offered by a member replaces it). */
+  private inheritance: { from: string; rank: number; parts: Snapshot[] } | undefined;
+  private legacySeq = 0;
+  private inherited: Promise<void> = Promise.resolve();
+  private nextPull = 0;
+  private lastLegacy = 0;
+  private legacyTimer: NodeJS.Timeout | undefined;
+  /** The last legacy sent and this process's reset lines since: what a newcomer gets at once. */
+  private lastLegacyLine: string | undefined;
+  private ownLines: string[] = [];
+  // both: resets to send, and the full state being captured (resets after it wait for it)
+  private queue: Item[] = [];
+  private flushScheduled = false;
+  private lastSend = 0;
+  private windowStart = 0;
+  private sentInWindow = 0;
+  private capturing = 0;
+  private chain: Promise<void> = Promise.resolve();
+  /** Connection counts as of the last full state or resets message sent. */
+  private sentConns: Connections | undefined;
+
+  constructor(private readonly name: string, private readonly hooks: FamilyHooks) {
+    this.elect();
+  }
+
+  // ---- election ----
+
+  private elect(): void {
+    if (this.role === 'stopped') return;
+    this.role = 'electing';
+    const server = net.createServer((socket) => guard('family.accept', () => this.accept(socket)));
+    server.on('error', (err: Error & { code?: string }) => guard('family.elect', () => {
+      if (this.role === 'stopped') return;
+      if (err.code === 'EADDRINUSE') this.join();
+      else this.alone(err);
+    }));
+    server.listen({ path: this.name }, () => guard('family.lead', () => this.lead(server)));
+    server.unref();
+  }
+
+  /** No family here (abstract sockets refused): serve alone, as without one. */
+  private alone(err: Error): void {
+    this.role = 'alone';
+    diag('warn', `metrics endpoint not shared with other processes (${err.message}); this process serves its own.`);
+    this.stopServe = this.hooks.serve(false);
+  }
+
+  private lead(server: net.Server): void {
+    if (this.role === 'stopped') {
+      server.close();
+      return;
+    }
+    const takeover = this.hadLeader;
+    this.role = 'leader';
+    this.server = server;
+    this.leaderSocket = undefined;
+    this.attempts = 0;
+    this.inherited = this.inherit();
+    this.stopServe = this.hooks.serve(takeover);
+  }
+
+  /** The previous leader's hand-over, as this process last received it. */
+  private async inherit(): Promise<void> {
+    const offer = this.offer();
+    this.legacyLine = undefined;
+    this.legacyAdds = [];
+    diag('debug', `family: leading (pid ${process.pid}); ${offer === undefined ? 'nothing' : `hand-over ${offer.seq}+${offer.items.length}`} handed over`);
+    if (offer !== undefined) await this.adopt(offer);
+  }
+
+  /** The hand-over this process holds, parsed (sent to a new leader, or adopted when leading). */
+  private offer(): Extract<Message, { t: 'offer' }> | undefined {
+    if (this.legacyLine === undefined) return undefined;
+    try {
+      const m = JSON.parse(this.legacyLine) as Message;
+      if (m.t !== 'legacy' || !isSnapshot(m.snap)) return undefined;
+      const items: Item[] = [];
+      for (const a of this.legacyAdds) {
+        const add = JSON.parse(a) as { items?: unknown };
+        if (Array.isArray(add.items)) items.push(...(add.items as Item[]));
+      }
+      return { t: 'offer', from: String(m.from), seq: Number(m.seq) || 0, snap: m.snap, items };
+    } catch (err) {
+      reportFailure('family.offer', err);
+      return undefined;
+    }
+  }
+
+  /**
+   * A hand-over of the previous leader: taken when none is held yet, or when it is a later one of
+   * the same leader (a member that joined just before the leader died may hold a later one).
+   */
+  private async adopt(offer: Extract<Message, { t: 'offer' }>): Promise<void> {
+    if (!isSnapshot(offer.snap) || offer.from === this.id) return;
+    const rank = (Number(offer.seq) || 0) * 1e6 + (Array.isArray(offer.items) ? offer.items.length : 0);
+    const held = this.inheritance;
+    if (held !== undefined && (held.from !== offer.from || held.rank >= rank)) return;
+    const r = this.hooks.replica();
+    r.set(offer.snap);
+    addItems(r, offer.items);
+    const parts = await r.parts();
+    const now = this.inheritance;
+    if (now !== held && now !== undefined && (now.from !== offer.from || now.rank >= rank)) return;
+    this.inheritance = { from: offer.from, rank, parts };
+  }
+
+  /**
+   * Two one-way connections to the leader. A write to a process that has just exited fails with
+   * EPIPE, and Node then destroys the socket before reading what that process had sent: so the
+   * leader never writes on the connection it reads a member's resets from.
+   */
+  private join(): void {
+    this.role = 'member';
+    this.connected = false;
+    const up = net.connect({ path: this.name });
+    const down = net.connect({ path: this.name });
+    this.leaderSocket = up;
+    this.leaderDown = down;
+    for (const socket of [up, down]) {
+      socket.unref();
+      socket.on('error', () => { /* 'close' follows */ });
+      socket.on('close', () => guard('family.lost', () => this.lost(up)));
+    }
+    up.on('connect', () => guard('family.joined', () => {
+      diag('debug', `family: joined as a member (pid ${process.pid})`);
+      this.connected = true;
+      this.attempts = 0;
+      this.pushState(undefined);
+      // What the previous leader handed on: the new one may have missed its latest hand-over.
+      const offer = this.offer();
+      if (offer !== undefined) this.chain = this.chain.then(() => { send(up, `${JSON.stringify(offer)}\n`); });
+    }));
+    down.on('connect', () => guard('family.listen', () => send(down, `${JSON.stringify({ t: 'listen', id: this.id, pid: process.pid })}\n`)));
+    readLines(down, (line) => this.fromLeader(line));
+  }
+
+  /** The leader is gone (or never answered): race for its place. */
+  private lost(up: net.Socket): void {
+    if (this.leaderSocket !== up || this.role === 'stopped') return;
+    diag('debug', `family: connection to the leader closed (pid ${process.pid}, connected ${this.connected})`);
+    this.leaderSocket = undefined;
+    this.leaderDown?.destroy();
+    this.leaderDown = undefined;
+    this.connected = false;
+    this.hadLeader = true;
+    if (++this.attempts > MAX_ATTEMPTS) {
+      this.role = 'alone';
+      diag('warn', `metrics endpoint: could not reach or replace the process serving ${this.name.slice(1)}; this process gives up on it.`);
+      return;
+    }
+    if (this.attempts === 1) this.elect();
+    else setTimeout(() => guard('family.retry', () => this.elect()), 5 * this.attempts).unref();
+  }
+
+  // ---- member side ----
+
+  private fromLeader(line: string): void {
+    const kind = peekType(line);
+    if (kind === 'legacy') {
+      this.legacyLine = line;
+      this.legacyAdds = [];
+    } else if (kind === 'samples') {
+      if (this.legacyAdds.length < LEGACY_COMPACT_LINES * 4) this.legacyAdds.push(line);
+    } else if (kind === 'pull') {
+      const m = JSON.parse(line) as { n?: unknown };
+      if (typeof m.n === 'number') this.pushState(m.n);
+    }
+  }
+
+  /** Sends the full state; resets recorded while it is captured follow it. One at a time, in order. */
+  private pushState(n: number | undefined): void {
+    this.chain = this.chain.then(async () => {
+      const socket = this.leaderSocket;
+      if (socket === undefined || !this.connected) return;
+      this.capturing++;
+      this.queue = []; // everything recorded so far is in the state
+      this.sentConns = this.hooks.connections();
+      try {
+        const snap = await this.hooks.own();
+        send(socket, `${JSON.stringify({ t: 'state', id: this.id, pid: process.pid, n, snap })}\n`);
+      } catch (err) {
+        reportFailure('family.state', err);
+      } finally {
+        this.capturing--;
+        this.flush();
+      }
+    });
+  }
+
+  // ---- both: streaming this process's resets ----
+
+  recorded(sample: Sample, record: ResetRecord | PendingRecord | undefined): void {
+    if (this.role === 'member' ? !this.connected : this.role !== 'leader' || this.members.size === 0) return;
+    if (this.queue.length >= 10000) {
+      countDropped('prometheus');
+      return;
+    }
+    this.queue.push([sample, record instanceof PendingRecord ? toRecord(record.event) : record]);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      const flush = () => guard('family.flush', () => this.flush());
+      const now = Date.now();
+      if (now - this.windowStart >= 1000) {
+        this.windowStart = now;
+        this.sentInWindow = 0;
+      }
+      // Usually: in this event-loop turn's check phase (an unref'd immediate still runs there), so
+      // a process that exits right after its reset has already sent it. Beyond SEND_PER_SECOND
+      // messages in a second (a storm): at most one per SEND_INTERVAL_MS, since each message
+      // wakes the leader (~30–60 µs of CPU on a busy 2-core machine).
+      if (this.sentInWindow < SEND_PER_SECOND) setImmediate(flush).unref();
+      else setTimeout(flush, Math.max(0, this.lastSend + SEND_INTERVAL_MS - now)).unref();
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.capturing > 0 || this.queue.length === 0) return;
+    const now = this.hooks.connections();
+    const conns = this.role === 'member' && this.sentConns !== undefined ? minus(now, this.sentConns) : undefined;
+    this.sentConns = now;
+    const line = `${JSON.stringify({ t: 'samples', items: this.queue, conns })}\n`;
+    this.lastSend = Date.now();
+    this.sentInWindow++;
+    const n = this.queue.length;
+    this.queue = [];
+    if (this.role === 'member') {
+      if (this.leaderSocket !== undefined && this.connected && !send(this.leaderSocket, line)) countDropped('prometheus', n);
+    } else if (this.role === 'leader') {
+      for (const m of this.members.values()) if (m.down !== undefined) send(m.down, line);
+      if (this.lastLegacyLine !== undefined) this.ownLines.push(line);
+      if (this.ownLines.length >= LEGACY_COMPACT_LINES) this.scheduleLegacy();
+    }
+  }
+
+  // ---- leader side ----
+
+  private accept(socket: net.Socket): void {
+    socket.unref();
+    socket.on('error', () => { /* 'close' follows */ });
+    let member: Member | undefined;
+    let down = false;
+    const find = (id: string, pid: number): Member => {
+      let m = this.members.get(id) ?? this.departed.find((d) => d.id === id);
+      this.departed = this.departed.filter((d) => d !== m);
+      if (m === undefined) diag('debug', `family: member ${id} joined`);
+      m ??= { id, pid, socket: undefined, down: undefined, replica: this.hooks.replica(), waiting: new Map() };
+      this.members.set(id, m);
+      return m;
+    };
+    readLines(socket, (line) => {
+      const m = JSON.parse(line) as Message;
+      if (m.t === 'listen' && member === undefined && typeof m.id === 'string' && typeof m.pid === 'number') {
+        member = find(m.id, m.pid);
+        member.down = socket;
+        down = true;
+        // The newcomer gets what the others have at once (it may be the one that takes over next),
+        // and a fresh legacy soon.
+        if (this.lastLegacyLine !== undefined) for (const l of [this.lastLegacyLine, ...this.ownLines]) send(socket, l);
+        this.scheduleLegacy();
+      } else if (m.t === 'state' && !down && typeof m.id === 'string' && typeof m.pid === 'number' && isSnapshot(m.snap)) {
+        if (member === undefined) {
+          member = find(m.id, m.pid);
+          member.socket = socket;
+        }
+        member.replica.set(m.snap);
+        if (typeof m.n === 'number') member.waiting.get(m.n)?.();
+      } else if (m.t === 'offer' && !down) {
+        this.inherited = this.inherited.then(() => this.adopt(m)).catch((err: unknown) => reportFailure('family.adopt', err));
+      } else if (m.t === 'samples' && !down && member !== undefined) {
+        addItems(member.replica, m.items);
+        const c = connections(m.conns);
+        if (c !== undefined) member.replica.addConnections(c);
+      }
+    });
+    socket.on('close', () => guard('family.left', () => {
+      if (member === undefined) return;
+      if (down) {
+        if (member.down === socket) member.down = undefined;
+        return;
+      }
+      if (member.socket !== socket) return;
+      diag('debug', `family: member ${member.id} left`);
+      member.socket = undefined;
+      member.down?.destroy();
+      member.down = undefined;
+      for (const done of member.waiting.values()) done();
+      this.members.delete(member.id);
+      this.departed.push(member);
+      this.scheduleLegacy();
+    }));
+  }
+
+  async collect(own: Snapshot): Promise<Snapshot & { family: number }> {
+    if (this.role !== 'leader') return { ...own, family: 1 };
+    await this.inherited;
+    await Promise.all([...this.members.values()].map((m) => this.pull(m)));
+    await this.foldDeparted();
+    const parts = [own, ...this.inheritance?.parts ?? []];
+    if (this.retired !== undefined) parts.push(this.retired);
+    for (const m of [...this.members.values(), ...this.departed]) parts.push(...await m.replica.parts());
+    const family = this.members.size + 1;
+    const sum = await this.hooks.sum(parts);
+    this.scheduleLegacy(); // this process's connection counts have moved on
+    return { ...sum, family };
+  }
+
+  private pull(m: Member): Promise<void> {
+    return new Promise((resolve) => {
+      const socket = m.down;
+      if (socket === undefined || m.socket === undefined) return resolve();
+      const n = this.nextPull++;
+      const done = () => {
+        clearTimeout(timer);
+        m.waiting.delete(n);
+        resolve();
+      };
+      const timer = setTimeout(done, PULL_TIMEOUT_MS);
+      timer.unref();
+      m.waiting.set(n, done);
+      if (!send(socket, `${JSON.stringify({ t: 'pull', n })}\n`)) done();
+    });
+  }
+
+  /** Departed members whose process is gone join the retired sum (kept apart until then: a live one may rejoin). */
+  private async foldDeparted(): Promise<void> {
+    const gone = this.departed.filter((m) => !alive(m.pid));
+    if (gone.length === 0) return;
+    this.departed = this.departed.filter((m) => !gone.includes(m));
+    const parts: Snapshot[] = this.retired === undefined ? [] : [this.retired];
+    for (const m of gone) parts.push(...await m.replica.parts());
+    this.retired = await this.hooks.combine(parts);
+  }
+
+  /** Hands the members what they need to carry on if this process exits: at most every 250 ms. */
+  private scheduleLegacy(): void {
+    if (this.legacyTimer !== undefined || this.role !== 'leader') return;
+    const wait = Math.max(0, this.lastLegacy + LEGACY_INTERVAL_MS - Date.now());
+    this.legacyTimer = setTimeout(() => guard('family.legacy', () => {
+      this.legacyTimer = undefined;
+      this.lastLegacy = Date.now();
+      this.sendLegacy();
+    }), wait);
+    this.legacyTimer.unref();
+  }
+
+  private sendLegacy(): void {
+    this.chain = this.chain.then(async () => {
+      if (this.role !== 'leader' || this.members.size === 0) return;
+      this.capturing++;
+      this.queue = [];
+      this.ownLines = [];
+      try {
+        await this.inherited;
+        const own = await this.hooks.own();
+        await this.foldDeparted();
+        const parts = [own, ...this.inheritance?.parts ?? []];
+        if (this.retired !== undefined) parts.push(this.retired);
+        for (const m of this.departed) parts.push(...await m.replica.parts());
+        const snap = await this.hooks.combine(parts);
+        const line = `${JSON.stringify({ t: 'legacy', from: this.id, seq: ++this.legacySeq, snap })}\n`;
+        this.lastLegacyLine = line;
+        diag('debug', `family: hand-over ${this.legacySeq} to ${this.members.size} members`);
+        for (const m of this.members.values()) if (m.down !== undefined) send(m.down, line);
+      } catch (err) {
+        reportFailure('family.legacy', err);
+      } finally {
+        this.capturing--;
+        this.flush();
+      }
+    });
+  }
+
+  stop(): void {
+    this.role = 'stopped';
+    if (this.legacyTimer !== undefined) clearTimeout(this.legacyTimer);
+    this.server?.close();
+    for (const m of this.members.values()) {
+      m.socket?.destroy();
+      m.down?.destroy();
+    }
+    this.leaderSocket?.destroy();
+    this.leaderDown?.destroy();
+    this.stopServe?.();
+    this.stopServe = undefined;
+  }
+}
+
+/** Writes unless too much is already waiting for a peer that does not read. */
+function send(socket: net.Socket, line: string): boolean {
+  if (socket.destroyed || socket.writableLength > MAX_BUFFERED) return false;
+  socket.write(line);
+  return true;
+}
+
+/** Calls `fn` for each newline-terminated line; a line over MAX_LINE closes the socket. */
+function readLines(socket: net.Socket, fn: (line: string) => void): void {
+  let buf = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => guard('family.read', () => {
+    let from = buf.length;
+    buf += chunk;
+    for (let i = buf.indexOf('\n', from); i !== -1; i = buf.indexOf('\n', from)) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      from = 0;
+      if (line !== '') guard('family.message', fn, line);
+    }
+    if (buf.length > MAX_LINE) socket.destroy();
+  }));
+}
+
+/** The message type, without parsing a large line the receiver may only store. */
+function peekType(line: string): string | undefined {
+  return /^\{"t":"(\w+)"/.exec(line.slice(0, 16))?.[1];
+}
+
+function isSnapshot(s: unknown): s is Snapshot {
+  const o = s as Snapshot | null;
+  return o !== null && typeof o === 'object' && Array.isArray(o.metrics) && Array.isArray(o.recent);
+}
+
+/** Resets from another process: only well-formed ones (label values from the closed sets). */
+function addItems(replica: Replica, items: unknown): void {
+  if (!Array.isArray(items)) return;
+  for (const item of items) {
+    if (!Array.isArray(item)) continue;
+    const [s, rec] = item as [Sample, ResetRecord | null | undefined];
+    if (s === null || typeof s !== 'object') continue;
+    if (!DIRECTIONS.includes(s.direction) || !PHASES.includes(s.phase) || !ERROR_TYPES.includes(s.errorType)) continue;
+    if (typeof s.peer !== 'string' || s.peer.length > 260 || typeof s.tls !== 'boolean') continue;
+    if (![s.bytesReceived, s.bytesSent, s.connectionAgeMs].every(Number.isFinite)) continue;
+    if (s.idleBeforeReuseMs !== undefined && !Number.isFinite(s.idleBeforeReuseMs)) continue;
+    if (s.traceId !== undefined && !/^[0-9a-f]{32}$/.test(String(s.traceId))) continue;
+    if (s.spanId !== undefined && !/^[0-9a-f]{16}$/.test(String(s.spanId))) continue;
+    replica.add(s, rec !== null && typeof rec === 'object' ? rec : undefined);
+  }
+}
+
+function minus(a: Connections, b: Connections): Connections {
+  const out = {} as Connections;
+  for (const d of DIRECTIONS) out[d] = { tls: a[d].tls - b[d].tls, plain: a[d].plain - b[d].plain };
+  return out;
+}
+
+/** Connection deltas from another process: non-negative integers, or nothing. */
+function connections(c: unknown): Connections | undefined {
+  if (c === null || typeof c !== 'object') return undefined;
+  const out = {} as Connections;
+  for (const d of DIRECTIONS) {
+    const v = (c as Connections)[d];
+    if (v === null || typeof v !== 'object' || !Number.isSafeInteger(v.tls) || !Number.isSafeInteger(v.plain) || v.tls < 0 || v.plain < 0) return undefined;
+    out[d] = { tls: v.tls, plain: v.plain };
+  }
+  return out;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as { code?: string }).code === 'EPERM';
+  }
+}

@@ -1,0 +1,315 @@
+// resetwatch next to other agents ("neighbours"), each installed from test/neighbours/ into
+// ~/.cache/resetwatch/neighbours and sending only to a loopback stand-in for its backend (run by
+// test/neighbours.test.mjs, in a network namespace with only loopback when root). For each
+// neighbour, module system (the app as CommonJS or ESM, each agent loaded the way its vendor
+// documents) and load order (neighbour first, resetwatch first), the fixture app
+// (test/fixtures/neighbours) makes three known resets, and:
+// - resetwatch records exactly the resets it records alone (direction, phase, error type);
+// - the neighbour sends the spans/transactions it sends alone;
+// - under OpenTelemetry-based neighbours, each `connection reset` span is a child of the
+//   neighbour's span for the request that met the reset: the CLIENT span of the http.request or
+//   the fetch, the SERVER span of the incoming request;
+// - the neighbour's pino instrumentation leaves resetwatch's own lines alone (no fields injected,
+//   nothing forwarded) while it still instruments the app's pino;
+// - the exit code and stderr are those of the app with the neighbour alone.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import os from 'node:os';
+import { existsSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { runNode, resetLines, describeRun, ROOT } from '../helpers/subprocess.mjs';
+import { startReceiver } from '../helpers/otlp-receiver.mjs';
+import { neighboursDir, appDir, resolveIn, startIntake } from '../helpers/neighbours.mjs';
+
+const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
+const RW_CJS = ['--require', ROOT];
+const RW_ESM = ['--import', new URL(`file://${path.join(ROOT, 'dist/agent/index.mjs')}`).href];
+/** What the fixture makes and resetwatch records alone (checked below, not assumed). */
+const EXPECTED_RESETS = ['client/response/ECONNRESET', 'client/response/ECONNRESET', 'server/response/ECONNRESET'];
+const CALLER_SPANS = { work: '00f067aa0ba902b7', slow: '00f067aa0ba902b8' };
+
+let dir;
+let app;
+let msgpack;
+
+before(() => {
+  dir = neighboursDir();
+  app = appDir(dir);
+  msgpack = createRequire(path.join(dir, 'package.json'))('@msgpack/msgpack');
+});
+after(() => { if (app && existsSync(app)) rmSync(app, { recursive: true, force: true }); });
+
+const signature = (lines) => lines.map((l) => `${l['resetwatch.direction']}/${l['resetwatch.phase']}/${l['error.type']}`).sort();
+
+/** stderr without resetwatch's lines, numbers masked (pids, ports, times), as a sorted list. */
+function otherStderr(text) {
+  return text.split('\n').filter((l) => l.trim() !== '' && !l.includes('"name":"resetwatch"') && !l.startsWith('resetwatch: '))
+    .map((l) => l.replace(/\d+/g, '#')).sort();
+}
+
+// ---- each vendor's intake, decoded to a flat list of spans { id, parent, kind, name, own } ----
+
+function otlpSpans(rx) {
+  return rx.spans.map((s) => ({
+    id: s.spanId, parent: s.parentSpanId, name: s.name, own: s.scope.name === 'resetwatch',
+    kind: s.scope.name === 'resetwatch' ? 'reset' : `${['', 'INTERNAL', 'SERVER', 'CLIENT'][s.kind] ?? s.kind}:${s.scope.name.replace('@opentelemetry/instrumentation-', '')}`,
+    text: JSON.stringify(s.attributes),
+  }));
+}
+
+function ddSpans(rx) {
+  const out = [];
+  for (const r of rx.requests) {
+    if (!/^\/v0\.[45]\/traces/.test(r.path)) continue;
+    const decoded = msgpack.decode(r.body, { useBigInt64: true });
+    // v0.4: [[span, …], …]; v0.5: [strings, [[[…]]]] (not used: DD_TRACE_AGENT_PROTOCOL_VERSION stays 0.4).
+    for (const trace of decoded) {
+      for (const s of trace) out.push({ id: String(s.span_id), parent: String(s.parent_id), name: s.name, kind: s.name, own: false, text: `${s.resource} ${JSON.stringify(s.meta)}` });
+    }
+  }
+  return out;
+}
+
+function elasticSpans(rx) {
+  const out = [];
+  for (const r of rx.requests) {
+    if (r.path !== '/intake/v2/events') continue;
+    for (const line of r.body.toString().split('\n')) {
+      if (!line.trim()) continue;
+      const o = JSON.parse(line);
+      if (o.transaction) out.push({ id: o.transaction.id, parent: o.transaction.parent_id ?? '', name: o.transaction.name, kind: `transaction:${o.transaction.type}`, own: false, text: line });
+      if (o.span) out.push({ id: o.span.id, parent: o.span.parent_id, name: o.span.name, kind: `span:${o.span.type}/${o.span.subtype}`, own: false, text: line });
+    }
+  }
+  return out;
+}
+
+function sentrySpans(rx) {
+  const out = [];
+  const add = (id, parent, name, op, raw) => out.push({ id, parent: parent ?? '', name, kind: name === 'connection reset' ? 'reset' : op, own: name === 'connection reset', text: JSON.stringify(raw) });
+  for (const r of rx.requests) {
+    if (!r.path.startsWith('/api/1/envelope/')) continue;
+    const lines = r.body.toString().split('\n');
+    for (let i = 1; i + 1 < lines.length; i += 2) {
+      const header = JSON.parse(lines[i]);
+      const item = JSON.parse(lines[i + 1]);
+      if (header.type === 'transaction') {
+        const t = item.contexts.trace;
+        add(t.span_id, t.parent_span_id, item.transaction, t.op, { ...t, transaction: item.transaction, request: item.request });
+        for (const s of item.spans ?? []) add(s.span_id, s.parent_span_id, s.description, s.op, s);
+      } else if (header.type === 'span') {
+        for (const s of item.items ?? [item]) add(s.span_id, s.parent_span_id, s.name, s.attributes?.['sentry.op']?.value, s);
+      }
+    }
+  }
+  return out;
+}
+
+// ---- the neighbours ----
+
+const OTEL_ENV = (rx, logs) => ({
+  OTEL_SERVICE_NAME: 'neighbours-app',
+  OTEL_TRACES_EXPORTER: 'otlp', OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'otlp',
+  OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: `${logs.url}/v1/logs`,
+  // The default `all` probes cloud metadata endpoints (169.254.169.254): only local detectors.
+  OTEL_NODE_RESOURCE_DETECTORS: 'env,host,os,process',
+  OTEL_BSP_SCHEDULE_DELAY: '100', OTEL_BLRP_SCHEDULE_DELAY: '100',
+});
+const DD = NODE_MAJOR >= 22 ? 'dd-trace' : 'dd-trace-node20'; // dd-trace 6 needs Node >= 22
+
+const NEIGHBOURS = {
+  opentelemetry: {
+    otel: true,
+    load: { cjs: () => ['--require', resolveIn(dir, '@opentelemetry/auto-instrumentations-node/register')], esm: () => ['--import', './otel-esm.mjs'] },
+    receiver: () => startReceiver(),
+    env: OTEL_ENV,
+    spans: otlpSpans,
+    // Spans of the app's own work that must be there: SERVER /work and /slow, the two CLIENT requests.
+    expect: ['SERVER:http', 'SERVER:http', 'CLIENT:http', 'CLIENT:undici'],
+    // The app's own pino line gets the active span's ids from the neighbour's instrumentation,
+    // and is forwarded as a log record (OTLP /v1/logs).
+    appPinoField: 'trace_id',
+    forwardsAppLogs: true,
+    clientKinds: ['CLIENT:http', 'CLIENT:undici'],
+    serverKind: 'SERVER:http',
+  },
+  'dd-trace': {
+    load: { cjs: () => ['--require', `${DD}/init`], esm: () => ['--import', `${DD}/initialize.mjs`] },
+    receiver: () => startIntake(),
+    env: (rx) => ({
+      DD_TRACE_AGENT_URL: rx.url, DD_INSTRUMENTATION_TELEMETRY_ENABLED: 'false', DD_REMOTE_CONFIGURATION_ENABLED: 'false',
+      DD_PROFILING_ENABLED: 'false', DD_RUNTIME_METRICS_ENABLED: 'false', DD_TRACE_STARTUP_LOGS: 'false', DD_APPSEC_ENABLED: 'false',
+      DD_DATA_STREAMS_ENABLED: 'false', DD_CRASHTRACKING_ENABLED: 'false', DD_DOGSTATSD_URL: `udp://127.0.0.1:${rx.port}`,
+      DD_LOGS_INJECTION: 'true', DD_TRACE_FLUSH_INTERVAL: '100', DD_SERVICE: 'neighbours-app', DD_ENV: 'test',
+    }),
+    spans: ddSpans,
+    expect: ['web.request', 'web.request', 'http.request', 'http.request'],
+    appPinoField: 'dd',
+  },
+  'elastic-apm-node': {
+    // Its documented ESM way: the loader hook plus the CommonJS start module.
+    load: { cjs: () => ['--require', 'elastic-apm-node/start'], esm: () => ['--experimental-loader=elastic-apm-node/loader.mjs', '--require', 'elastic-apm-node/start'] },
+    agentFlag: { esm: 'require' },
+    receiver: () => startIntake((req) => (req.url === '/' ? JSON.stringify({ version: '8.15.0' }) : '{}')),
+    env: (rx) => ({
+      ELASTIC_APM_SERVER_URL: rx.url, ELASTIC_APM_CLOUD_PROVIDER: 'none', ELASTIC_APM_CENTRAL_CONFIG: 'false',
+      ELASTIC_APM_METRICS_INTERVAL: '0s', ELASTIC_APM_API_REQUEST_TIME: '200ms', ELASTIC_APM_SERVICE_NAME: 'neighbours-app',
+      ELASTIC_APM_LOG_LEVEL: 'warning', ELASTIC_APM_CAPTURE_EXCEPTIONS: 'false',
+    }),
+    spans: elasticSpans,
+    // Node 22: `--experimental-loader=elastic-apm-node/loader.mjs` with an ESM entry exits 1 before
+    // the app runs (ERR_METHOD_NOT_IMPLEMENTED: resolveSync, from require(esm) under async loader hooks).
+    brokenAlone: (mode) => mode === 'esm' && NODE_MAJOR === 22,
+    // Alone it sends /work's transaction and its http.request span (not /slow, cut off by its
+    // client, nor fetch).
+    expect: ['transaction:request', 'span:external/http'],
+  },
+  '@sentry/node 10': {
+    otel: true,
+    load: { cjs: () => ['--require', './sentry-init.cjs'], esm: () => ['--import', './sentry-init.mjs'] },
+    receiver: () => startIntake(),
+    env: (rx) => ({ SENTRY_DSN: `http://key@127.0.0.1:${rx.port}/1`, SENTRY_PACKAGE: '@sentry/node' }),
+    spans: sentrySpans,
+    expect: ['http.server', 'http.server', 'http.client', 'http.client'],
+    clientKinds: ['http.client'],
+    serverKind: 'http.server',
+  },
+  // 11 no longer sets up OpenTelemetry by default: no parent to find, resetwatch's spans stay out
+  // of Sentry; resets, exit code and stderr are still checked. It only takes --import.
+  '@sentry/node 11': {
+    load: { cjs: () => ['--import', './sentry-init.mjs'], esm: () => ['--import', './sentry-init.mjs'] },
+    agentFlag: { cjs: 'import' },
+    receiver: () => startIntake(),
+    env: (rx) => ({ SENTRY_DSN: `http://key@127.0.0.1:${rx.port}/1`, SENTRY_PACKAGE: 'sentry-node-11' }),
+    spans: sentrySpans,
+    expect: ['http.server', 'http.server', 'http.client', 'http.client'],
+  },
+};
+
+async function runApp(name, mode, order, { env = {}, onStdout } = {}) {
+  const n = NEIGHBOURS[name];
+  const rx = await n.receiver();
+  const logs = await startIntake();
+  const flag = n.agentFlag?.[mode] ?? (mode === 'cjs' ? 'require' : 'import');
+  const rw = flag === 'require' ? RW_CJS : RW_ESM;
+  const nb = n.load[mode]();
+  const pre = order === 'alone' ? nb : order === 'neighbour-first' ? [...nb, ...rw] : [...rw, ...nb];
+  try {
+    const r = await runNode([...pre, path.join(app, mode === 'cjs' ? 'app.cjs' : 'app.mjs')], {
+      cwd: app, timeout: 40000, onStdout,
+      env: { RESETWATCH_LOG: 'stderr', RESETWATCH_PORT: 'off', APP_PINO: '1', LINGER_MS: '1200', ...n.env(rx, logs), ...env },
+    });
+    // Whatever the exporter sent before the app exited has arrived by now or not at all.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    return { r, spans: n.spans(rx), logs: logs.requests };
+  } finally {
+    await rx.close();
+    await logs.close();
+  }
+}
+
+if (process.getuid?.() === 0) {
+  test('as root the neighbours run in a network namespace with nothing but loopback', () => {
+    assert.equal(process.env.RESETWATCH_NEIGHBOURS_NETNS, '1');
+    assert.deepEqual(Object.keys(os.networkInterfaces()), ['lo']);
+  });
+}
+
+test('alone, resetwatch records the fixture\'s three resets', async () => {
+  const r = await runNode([...RW_CJS, path.join(app, 'app.cjs')], { cwd: app, env: { RESETWATCH_LOG: 'stderr', LINGER_MS: '0' } });
+  assert.equal(r.code, 0, describeRun(r));
+  assert.deepEqual(signature(resetLines(r.stderr)), EXPECTED_RESETS, describeRun(r));
+});
+
+for (const name of Object.keys(NEIGHBOURS)) {
+  for (const mode of ['cjs', 'esm']) {
+    test(`${name}, ${mode === 'cjs' ? 'CommonJS' : 'ESM'} app: both load orders`, async () => {
+      const n = NEIGHBOURS[name];
+      const [alone, ...runs] = await Promise.all(['alone', 'neighbour-first', 'resetwatch-first'].map((order) => runApp(name, mode, order)));
+      if (n.brokenAlone?.(mode)) {
+        // The neighbour's documented setup does not start the app on this Node, resetwatch or
+        // not: then the app must fail the same way with resetwatch.
+        assert.notEqual(alone.r.code, 0, `${name} alone now works on Node ${NODE_MAJOR}: drop brokenAlone\n${describeRun(alone.r)}`);
+        for (const { r } of runs) {
+          assert.equal(r.code, alone.r.code, describeRun(r));
+          assert.deepEqual(otherStderr(r.stderr), otherStderr(alone.r.stderr), describeRun(r));
+        }
+        return;
+      }
+      assert.equal(alone.r.code, 0, `${name} alone\n${describeRun(alone.r)}`);
+      const kinds = (spans) => spans.filter((s) => !s.own).map((s) => s.kind);
+      for (const k of new Set(n.expect)) {
+        assert.ok(kinds(alone.spans).filter((x) => x === k).length >= n.expect.filter((x) => x === k).length,
+          `${name} alone sends its spans (${k}): ${JSON.stringify(kinds(alone.spans))}`);
+      }
+      const appLine = (r) => r.stdout.split('\n').filter((l) => l.includes('"app-log"')).map((l) => JSON.parse(l))[0];
+      if (n.appPinoField) assert.ok(appLine(alone.r)?.[n.appPinoField] !== undefined, `${name} instruments the app's pino: ${alone.r.stdout}`);
+
+      for (const [order, { r, spans, logs }] of [['neighbour first', runs[0]], ['resetwatch first', runs[1]]]) {
+        const what = `${name}, ${mode}, ${order}`;
+        assert.equal(r.code, alone.r.code, `${what}: exit code\n${describeRun(r)}`);
+        assert.deepEqual(otherStderr(r.stderr), otherStderr(alone.r.stderr), `${what}: stderr besides resetwatch's lines\n${describeRun(r)}`);
+        const lines = resetLines(r.stderr);
+        assert.deepEqual(signature(lines), EXPECTED_RESETS, `${what}: the resets resetwatch records alone\n${describeRun(r)}`);
+
+        // The neighbour's own spans: exactly what it sends alone, kind by kind. One known
+        // exception (docs/opentelemetry.md "Not covered"): OpenTelemetry in an ESM app, started
+        // before resetwatch, instruments node:http a second time once resetwatch has require()d
+        // it, as it does after any CommonJS require of it.
+        const doubled = name === 'opentelemetry' && mode === 'esm' && order === 'neighbour first' ? ['CLIENT:http'] : [];
+        for (const k of new Set([...kinds(alone.spans), ...kinds(spans)])) {
+          const a = kinds(alone.spans).filter((x) => x === k).length;
+          const w = kinds(spans).filter((x) => x === k).length;
+          assert.ok(doubled.includes(k) ? w >= a : w === a,
+            `${what}: ${name}'s ${k} spans: ${w} with resetwatch, ${a} alone\nalone: ${JSON.stringify(kinds(alone.spans))}\nwith: ${JSON.stringify(kinds(spans))}`);
+        }
+
+        // pino: resetwatch's lines are its own; the app's pino is still the neighbour's.
+        for (const l of lines) {
+          for (const key of ['trace_flags', 'dd', 'span.id', 'trace.id']) assert.equal(l[key], undefined, `${what}: ${key} injected into resetwatch's line ${JSON.stringify(l)}`);
+        }
+        if (n.appPinoField) assert.ok(appLine(r)?.[n.appPinoField] !== undefined, `${what}: the app's pino line keeps ${n.appPinoField}: ${r.stdout}`);
+        for (const req of logs) assert.ok(!req.body.includes('connection reset'), `${what}: resetwatch's lines forwarded as the app's logs`);
+        if (n.forwardsAppLogs) assert.ok(logs.some((req) => req.body.includes('app-log')), `${what}: the app's own pino line is forwarded`);
+
+        if (!n.otel) continue;
+        const byId = new Map(spans.map((s) => [s.id, s]));
+        const resets = spans.filter((s) => s.own);
+        assert.equal(resets.length, 3, `${what}: resetwatch spans through the neighbour's provider: ${JSON.stringify(spans)}`);
+        const parents = resets.map((s) => byId.get(s.parent)?.kind ?? `missing parent ${s.parent}`);
+        const clientParents = parents.filter((k) => n.clientKinds.includes(k));
+        const serverParents = parents.filter((k) => k === n.serverKind);
+        assert.equal(clientParents.length, 2, `${what}: the client resets are children of the CLIENT spans that met them; parents: ${JSON.stringify(parents)}\n${JSON.stringify(spans, null, 1)}`);
+        assert.equal(serverParents.length, 1, `${what}: the server reset is a child of the SERVER span; parents: ${JSON.stringify(parents)}`);
+        // Each of the two outgoing requests has its own reset child, and the server's is /slow's.
+        assert.equal(new Set(resets.map((s) => s.parent)).size, 3, `${what}: one reset per request span`);
+        const server = byId.get(resets.find((s) => byId.get(s.parent)?.kind === n.serverKind).parent);
+        if (name === 'opentelemetry') assert.equal(server.parent, CALLER_SPANS.slow, `${what}: /slow's SERVER span continues the caller's trace`);
+        // The log line names the same parent as the span.
+        assert.deepEqual(lines.map((l) => l.span_id).sort(), resets.map((s) => s.parent).sort(), `${what}: log lines carry the parent span ids`);
+      }
+    });
+  }
+}
+
+test('a scrape of resetwatch\'s metrics endpoint is not traced by a neighbour', async () => {
+  const freePort = () => new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+  await Promise.all(['opentelemetry', 'dd-trace', 'elastic-apm-node', '@sentry/node 10'].map(async (name) => {
+    const port = await freePort();
+    let scrape;
+    const { r, spans } = await runApp(name, 'cjs', 'neighbour-first', {
+      env: { RESETWATCH_PORT: String(port), LINGER_MS: '1500' },
+      // Once the app's work is done: the endpoint has been up since the preload.
+      onStdout: (text) => { if (scrape === undefined && text.includes('RESULT ')) scrape = fetch(`http://127.0.0.1:${port}/metrics`).then((res) => res.status, (err) => err.message); },
+    });
+    assert.equal(r.code, 0, describeRun(r));
+    assert.equal(await scrape, 200, `${name}: the scrape`);
+    assert.ok(spans.length > 0, `${name} sent its spans`);
+    const traced = spans.filter((s) => s.text?.includes('/metrics'));
+    assert.deepEqual(traced, [], `${name} traced the scrape`);
+  }));
+});

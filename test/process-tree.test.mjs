@@ -1,0 +1,280 @@
+// A process tree under one NODE_OPTIONS (npm start, npx, node spawning node) serves every
+// process's resets from one scrape of one port: whichever process started first, whichever exits
+// first, and without losing a departed process's counts. The launchers (npm, npx) stay dormant.
+// The app's stdout, stderr (minus the agent's own lines), exit code and signal are the same as
+// without the agent. Real processes, real npm, real refused connections on loopback.
+import { test, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import net from 'node:net';
+import path from 'node:path';
+import { ROOT, fixture, cleanEnv, withoutAgentLines, diagLines } from './helpers/subprocess.mjs';
+import { rawRequest, parseExposition, sumOf, freePort } from './helpers/prometheus.mjs';
+
+const APP = fixture('tree-app.cjs');
+const NODE = process.execPath;
+const NODE_DIR = path.dirname(NODE);
+const AGENT_OPTIONS = `--require ${ROOT}`;
+
+/** npm from this machine, never reaching the network (no update check, audit or fund). */
+const NPM_ENV = {
+  npm_config_update_notifier: 'false', npm_config_audit: 'false', npm_config_fund: 'false',
+  npm_config_offline: 'true', npm_config_loglevel: 'warn',
+  PATH: `${NODE_DIR}${path.delimiter}${process.env.PATH}`,
+};
+
+/** Every tree started: a failing test must not leave its processes running. */
+const trees = [];
+afterEach(() => {
+  for (const child of trees.splice(0)) {
+    try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
+  }
+});
+
+/**
+ * Starts a command in its own process group. `ready(n)` resolves once n {"ready"} lines were
+ * printed; `stop(signal)` signals the whole group and resolves { code, signal, stdout, stderr }.
+ */
+function startTree(cmd, args, { env = {}, cwd = ROOT, agent = true } = {}) {
+  const child = spawn(cmd, args, {
+    cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+    env: cleanEnv({ ...NPM_ENV, ...(agent ? { NODE_OPTIONS: AGENT_OPTIONS } : {}), ...env }),
+  });
+  trees.push(child);
+  let stdout = '';
+  let stderr = '';
+  const waiters = [];
+  const check = () => { for (const w of waiters.slice()) if (w.test()) { waiters.splice(waiters.indexOf(w), 1); w.resolve(); } };
+  child.stdout.setEncoding('utf8').on('data', (d) => { stdout += d; check(); });
+  child.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
+  const killer = setTimeout(() => { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ } }, 60000);
+  const closed = new Promise((resolve) => child.on('close', (code, signal) => { clearTimeout(killer); resolve({ code, signal, stdout, stderr }); }));
+  const lines = () => stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+  const until = (test, what) => new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}\nstdout: ${stdout}\nstderr: ${stderr}`)), 30000);
+    waiters.push({ test, resolve: () => { clearTimeout(timer); resolve(); } });
+    check();
+  });
+  return {
+    child, lines, closed, stderr: () => stderr,
+    ready: (n) => until(() => lines().filter((l) => l.ready).length >= n, `${n} ready lines`),
+    exited: (name) => until(() => lines().some((l) => l.exited === name), `${name} to exit`),
+    pid: (name) => lines().find((l) => l.ready === name)?.pid,
+    stop(signal = 'SIGTERM') {
+      try { process.kill(-child.pid, signal); } catch { /* already gone */ }
+      return closed;
+    },
+  };
+}
+
+/** One scrape: total resets, connections dialled, and the family size from /resets. */
+async function scrape(port) {
+  const metrics = await rawRequest(port);
+  assert.equal(metrics.status, 200);
+  const samples = parseExposition(metrics.body);
+  const resets = await rawRequest(port, { path: '/resets' });
+  const events = JSON.parse(resets.body);
+  return {
+    resets: sumOf(samples, 'resetwatch_resets_total'),
+    connections: sumOf(samples, 'resetwatch_connections_total', { direction: 'client' }),
+    family: Number(resets.headers['x-resetwatch-family'] ?? 1),
+    pids: new Set(events.map((e) => e.pid)),
+    events: events.length,
+  };
+}
+
+/** Scrapes until `pred` holds (a takeover takes a moment), failing after 15 s. */
+async function scrapeUntil(port, pred, what) {
+  const deadline = Date.now() + 15000;
+  let last;
+  for (;;) {
+    try { last = await scrape(port); if (pred(last)) return last; } catch (err) { last = err.message; }
+    if (Date.now() > deadline) assert.fail(`${what}: last scrape ${JSON.stringify(last, (_k, v) => (v instanceof Set ? [...v] : v))}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** What the app wrote and how it ended, without the agent's lines and without pids. */
+function observable(r) {
+  return {
+    code: r.code, signal: r.signal,
+    stdout: r.stdout.replace(/"pid":\d+/g, '"pid":0').split('\n').sort().join('\n'),
+    stderr: withoutAgentLines(r.stderr),
+  };
+}
+
+function npmProject() {
+  const dir = mkdtempSync(path.join(tmpdir(), 'resetwatch-tree-'));
+  writeFileSync(path.join(dir, 'package.json'), JSON.stringify({
+    name: 'tree', version: '1.0.0', private: true,
+    scripts: { start: `node ${JSON.stringify(APP).slice(1, -1)} app 2 child:3` },
+  }));
+  // A local bin for npx: node_modules/.bin/tree-app runs the fixture.
+  mkdirSync(path.join(dir, 'node_modules', '.bin'), { recursive: true });
+  const bin = path.join(dir, 'node_modules', '.bin', 'tree-app');
+  writeFileSync(bin, `#!/bin/sh\nexec node ${JSON.stringify(APP)} "$@"\n`);
+  chmodSync(bin, 0o755);
+  return dir;
+}
+
+test('launcherOf: npm, npx, yarn, pnpm and corepack scripts; nothing else', () => {
+  const { launcherOf } = createRequire(import.meta.url)(path.join(ROOT, 'dist/agent/launcher.js'));
+  const npmLink = execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8', env: { ...process.env, ...NPM_ENV } }).trim();
+  assert.equal(launcherOf(npmLink), 'npm', npmLink);
+  assert.equal(launcherOf(realpathSync(npmLink)), 'npm', realpathSync(npmLink));
+  const cases = {
+    '/usr/lib/node_modules/npm/bin/npx-cli.js': 'npx',
+    '/usr/local/lib/node_modules/yarn/bin/yarn.js': 'yarn',
+    '/app/.yarn/releases/yarn-4.5.0.cjs': 'yarn',
+    '/root/.local/share/pnpm/node_modules/pnpm/bin/pnpm.cjs': 'pnpm',
+    '/usr/lib/node_modules/corepack/dist/corepack.js': 'corepack',
+    '/usr/lib/node_modules/corepack/dist/pnpm.js': 'corepack',
+    '/usr/local/bin/pnpm': 'pnpm',
+    '/app/node_modules/.bin/yarn': 'yarn',
+    '/app/server.js': undefined,
+    '/app/bin/yarn.js': undefined,
+    '/app/npm-cli.js': undefined,
+    '': undefined,
+  };
+  for (const [script, name] of Object.entries(cases)) assert.equal(launcherOf(script), name, script);
+  assert.equal(launcherOf(undefined), undefined);
+});
+
+test('npm start: one scrape shows the app and its child; npm is dormant; same output and exit as without the agent', async (t) => {
+  const dir = npmProject();
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const port = await freePort();
+  const env = { RESETWATCH_PORT: String(port) };
+
+  const plain = startTree('npm', ['start', '--silent'], { cwd: dir, env, agent: false });
+  await plain.ready(2);
+  const without = await plain.stop('SIGTERM');
+
+  const tree = startTree('npm', ['start', '--silent'], { cwd: dir, env });
+  await tree.ready(2);
+  const s = await scrapeUntil(port, (x) => x.resets === 5, 'app 2 + child 3 resets');
+  assert.equal(s.family, 2, 'the app and its child; npm itself is not a member');
+  assert.deepEqual([...s.pids].sort(), [tree.pid('app'), tree.pid('child')].sort());
+  assert.ok(s.connections >= 5, `connections ${s.connections}`);
+  const withAgent = await tree.stop('SIGTERM');
+  assert.deepEqual(observable(withAgent), observable(without));
+  assert.deepEqual(diagLines(withAgent.stderr), [], 'no agent messages (npm printed none either)');
+});
+
+test('npx with a local bin: the launcher is dormant, the app and its child are summed', async (t) => {
+  const dir = npmProject();
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const port = await freePort();
+  const env = { RESETWATCH_PORT: String(port) };
+  const plain = startTree('npx', ['--no-install', 'tree-app', 'app', '1', 'child:2'], { cwd: dir, env, agent: false });
+  await plain.ready(2);
+  const without = await plain.stop('SIGTERM');
+
+  const tree = startTree('npx', ['--no-install', 'tree-app', 'app', '1', 'child:2'], { cwd: dir, env });
+  await tree.ready(2);
+  const s = await scrapeUntil(port, (x) => x.resets === 3, 'app 1 + child 2 resets');
+  assert.equal(s.family, 2, 'npx is not a member');
+  assert.deepEqual(observable(await tree.stop('SIGTERM')), observable(without));
+});
+
+test('node spawning node: the leader exits, a survivor takes the port over, counts never go backwards; a child that exits keeps its counts', async () => {
+  const port = await freePort();
+  // Without the agent first: the same tree, the same ending.
+  const args = [APP, 'root', '2', 'a:3', 'b:4'];
+  const plain = startTree(NODE, args, { env: { RESETWATCH_PORT: String(port) }, agent: false });
+  await plain.ready(3);
+  process.kill(plain.pid('root'), 'SIGTERM');
+  process.kill(plain.pid('b'), 'SIGTERM');
+  const without = await plain.stop('SIGTERM');
+
+  const tree = startTree(NODE, args, { env: { RESETWATCH_PORT: String(port), RESETWATCH_LOG_LEVEL: process.env.TREE_DEBUG ? 'debug' : 'warn' } });
+  await tree.ready(3);
+  const all = await scrapeUntil(port, (x) => x.resets === 9 && x.family === 3, 'root 2 + a 3 + b 4');
+  const before = all.connections;
+  assert.deepEqual([...all.pids].sort(), ['root', 'a', 'b'].map(tree.pid).sort());
+
+  // The first process (the leader, which bound the port) exits: a or b takes over.
+  process.kill(tree.pid('root'), 'SIGTERM');
+  const after = await scrapeUntil(port, (x) => x.family === 2, 'a survivor serving the two children');
+  assert.equal(after.resets, 9, `the leader's own resets are still in the sum\n${tree.stderr()}`);
+  assert.ok(after.connections >= before, `connections ${before} → ${after.connections}`);
+  assert.equal(after.events, 9, '/resets still lists every reset');
+
+  // A child exits: its counts stay.
+  process.kill(tree.pid('b'), 'SIGTERM');
+  const last = await scrapeUntil(port, (x) => x.family === 1, 'one process left');
+  assert.equal(last.resets, 9);
+  assert.ok(last.connections >= after.connections);
+
+  const withAgent = await tree.stop('SIGTERM');
+  assert.deepEqual(observable(withAgent), observable(without));
+  if (!process.env.TREE_DEBUG) assert.deepEqual(diagLines(withAgent.stderr), []);
+});
+
+test('SIGTERM to the process group: every process dies of it, as without the agent', async () => {
+  const port = await freePort();
+  const args = [APP, 'root', '1', 'a:1', 'b:1'];
+  const runs = [];
+  for (const agent of [false, true]) {
+    const tree = startTree(NODE, args, { env: { RESETWATCH_PORT: String(port) }, agent });
+    await tree.ready(3);
+    if (agent) await scrapeUntil(port, (x) => x.resets === 3, 'three resets');
+    runs.push(await tree.stop('SIGTERM'));
+  }
+  assert.equal(runs[1].signal, 'SIGTERM');
+  assert.deepEqual(observable(runs[1]), observable(runs[0]));
+});
+
+test('a port held by another program: one "already in use" line for the whole tree; the app runs on', async (t) => {
+  const holder = net.createServer();
+  await new Promise((r) => holder.listen(0, '127.0.0.1', r));
+  t.after(() => holder.close());
+  const port = holder.address().port;
+  const tree = startTree(NODE, [APP, 'root', '1', 'a:1', 'b:1'], { env: { RESETWATCH_PORT: String(port) } });
+  await tree.ready(3);
+  await new Promise((r) => setTimeout(r, 500));
+  const r = await tree.stop('SIGTERM');
+  const lines = diagLines(r.stderr);
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(lines[0], new RegExp(`${port} is already in use`));
+});
+
+test('RESETWATCH_PORT=0: each process its own free port, as before (no family)', async () => {
+  const tree = startTree(NODE, [APP, 'root', '1', 'a:1'], { env: { RESETWATCH_PORT: '0' } });
+  await tree.ready(2);
+  await new Promise((r) => setTimeout(r, 300));
+  const r = await tree.stop('SIGTERM');
+  const ports = diagLines(r.stderr).map((l) => /listening on http:\/\/[^:]+:(\d+)\//.exec(l)?.[1]).filter(Boolean);
+  assert.equal(new Set(ports).size, 2, r.stderr);
+});
+
+test('a cluster primary in the family brings its workers\' sum; it stays after the primary exits', async () => {
+  const port = await freePort();
+  const root = startTree(NODE, [APP, 'root', '1'], { env: { RESETWATCH_PORT: String(port), RESETWATCH_LOG: 'off' } });
+  await root.ready(1);
+  const primary = spawn(NODE, [fixture('prom-cluster.cjs')], {
+    cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'],
+    env: cleanEnv({ NODE_OPTIONS: AGENT_OPTIONS, RESETWATCH_PORT: String(port), RESETWATCH_LOG: 'off' }),
+  });
+  let out = '';
+  let err = '';
+  primary.stdout.setEncoding('utf8').on('data', (d) => { out += d; });
+  primary.stderr.setEncoding('utf8').on('data', (d) => { err += d; });
+  const exited = new Promise((resolve) => primary.on('exit', (code, signal) => resolve({ code, signal })));
+  try {
+    // Workers 2 + 3 resets, the root's 1: one scrape of the root's port.
+    const s = await scrapeUntil(port, (x) => x.resets === 6, 'root 1 + cluster workers 2 + 3');
+    assert.equal(s.family, 2, 'the root and the cluster primary (its workers are in its own sum)');
+    assert.equal(err, '', 'the primary and its workers print nothing');
+    primary.stdin.end(); // the primary disconnects its workers and exits
+    assert.deepEqual(await exited, { code: 0, signal: null }, out + err);
+    const after = await scrapeUntil(port, (x) => x.family === 1, 'the primary gone');
+    assert.equal(after.resets, 6);
+  } finally {
+    primary.kill('SIGKILL');
+    await root.stop('SIGTERM');
+  }
+});
