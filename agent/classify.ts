@@ -9,7 +9,10 @@ import { buildEvent } from './event';
 type ErrnoError = Error & { code?: string; syscall?: string };
 
 const ERRNO_TYPES: Record<string, ErrorType> = {
-  ECONNRESET: 'ECONNRESET', EPIPE: 'EPIPE', ECONNABORTED: 'ECONNABORTED', ECONNREFUSED: 'ECONNREFUSED',
+  ECONNRESET: 'ECONNRESET',
+  EPIPE: 'EPIPE',
+  ECONNABORTED: 'ECONNABORTED',
+  ECONNREFUSED: 'ECONNREFUSED',
 };
 
 /** Maps an error to its error_type, or undefined when it is not a reset we count. */
@@ -34,7 +37,8 @@ export function onSocketError(socket: Sock, state: SocketState, err: ErrnoError)
   // No 'error' listener on the socket (or on the HTTP request riding it): the app is about to
   // crash with this error, so the event must be complete and written out now.
   const req = socket._httpMessage as ClientRequestLike | null | undefined;
-  const fatal = socket.listenerCount('error') === 0 ||
+  const fatal =
+    socket.listenerCount('error') === 0 ||
     (state.direction === 'client' && req != null && typeof req.listenerCount === 'function' && req.listenerCount('error') === 0);
   emit(socket, state, type, err.code ?? type, err.message, err.syscall, fatal);
 }
@@ -81,7 +85,9 @@ export function onIdleDestroy(socket: Sock, state: SocketState): void {
 
 type AddressInfo = { address?: string; port?: number };
 type AddressInternals = {
-  _peername?: AddressInfo; _getpeername?: () => AddressInfo; _getsockname?: () => AddressInfo;
+  _peername?: AddressInfo;
+  _getpeername?: () => AddressInfo;
+  _getsockname?: () => AddressInfo;
 };
 
 /**
@@ -107,8 +113,15 @@ export function snapshot(socket: Sock, state: SocketState, err: ErrnoError | nul
   state.snapshot = snap;
 }
 
-function emit(socket: Sock, state: SocketState, errorType: ErrorType, code: string, message: string,
-  syscall: string | undefined, fatal: boolean): void {
+function emit(
+  socket: Sock,
+  state: SocketState,
+  errorType: ErrorType,
+  code: string,
+  message: string,
+  syscall: string | undefined,
+  fatal: boolean,
+): void {
   state.done = true;
   publish(buildEvent(socket, state, { errorType, code, message, syscall, fatal, phase: phaseOf(socket, state, syscall) }));
 }

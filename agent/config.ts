@@ -56,15 +56,19 @@ const bool: Parser<boolean> = (raw) => {
   if (['0', 'false', 'no', 'off', ''].includes(v)) return false;
   return undefined;
 };
-const int = (min: number, max: number): Parser<number> => (raw) => {
-  if (!/^\s*\d+\s*$/.test(raw)) return undefined;
-  const n = Number(raw);
-  return n >= min && n <= max ? n : undefined;
-};
-const oneOf = <T extends string>(...values: T[]): Parser<T> => (raw) => {
-  const v = raw.trim().toLowerCase() as T;
-  return values.includes(v) ? v : undefined;
-};
+const int =
+  (min: number, max: number): Parser<number> =>
+  (raw) => {
+    if (!/^\s*\d+\s*$/.test(raw)) return undefined;
+    const n = Number(raw);
+    return n >= min && n <= max ? n : undefined;
+  };
+const oneOf =
+  <T extends string>(...values: T[]): Parser<T> =>
+  (raw) => {
+    const v = raw.trim().toLowerCase() as T;
+    return values.includes(v) ? v : undefined;
+  };
 const text: Parser<string> = (raw) => raw.trim();
 const port: Parser<number | 'off'> = (raw) => (raw.trim().toLowerCase() === 'off' ? 'off' : int(0, 65535)(raw));
 const host: Parser<string> = (raw) => (/^[A-Za-z0-9.:\-[\]]+$/.test(raw.trim()) ? raw.trim() : undefined);

@@ -88,7 +88,13 @@ function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: numb
 // (`context`: what was known before, the connect's).
 
 /** An http ClientRequest on the socket: its own span where a tracer made one (trace-context.ts). */
-function clientRequest(event: ResetEvent, state: SocketState, req: ClientRequestLike, now: number, context: Context | undefined): Context | undefined {
+function clientRequest(
+  event: ResetEvent,
+  state: SocketState,
+  req: ClientRequestLike,
+  now: number,
+  context: Context | undefined,
+): Context | undefined {
   const mark = req[kRequest];
   event.protocol = 'http/1.1';
   event.request = { method: req.method ?? 'GET', host: req.host };
@@ -119,7 +125,13 @@ function undiciRequest(event: ResetEvent, req: UndiciRequestLike, now: number, c
 }
 
 /** The response an http server was writing. */
-function serverRequest(event: ResetEvent, state: SocketState, res: ServerResponseLike, now: number, context: Context | undefined): Context | undefined {
+function serverRequest(
+  event: ResetEvent,
+  state: SocketState,
+  res: ServerResponseLike,
+  now: number,
+  context: Context | undefined,
+): Context | undefined {
   const req = res.req;
   event.protocol = 'http/1.1';
   if (!req) return context;

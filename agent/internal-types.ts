@@ -72,7 +72,7 @@ export interface RequestMark {
 
 /** The fields of Node's sockets and requests we read (internal but stable since Node 0.x). */
 export interface NodeSocketInternals {
-  _httpMessage?: { res?: { complete?: boolean }; req?: { complete?: boolean } } & Record<string, unknown> | null;
+  _httpMessage?: ({ res?: { complete?: boolean }; req?: { complete?: boolean } } & Record<string, unknown>) | null;
   parser?: unknown;
   _secureEstablished?: boolean;
   encrypted?: boolean;
@@ -87,8 +87,16 @@ export type Sock = net.Socket & NodeSocketInternals;
 
 /** What classification reads of the message riding a socket (`socket._httpMessage`) or of an undici request. */
 export type ClientRequestLike = {
-  method?: string; host?: string; res?: { complete?: boolean } | null; reusedSocket?: boolean;
-  writableFinished?: boolean; listenerCount(event: string): number; [kRequest]?: RequestMark;
+  method?: string;
+  host?: string;
+  res?: { complete?: boolean } | null;
+  reusedSocket?: boolean;
+  writableFinished?: boolean;
+  listenerCount(event: string): number;
+  [kRequest]?: RequestMark;
 };
-export type ServerResponseLike = { req?: { complete?: boolean; method?: string; headers?: Record<string, unknown> }; writableEnded?: boolean };
+export type ServerResponseLike = {
+  req?: { complete?: boolean; method?: string; headers?: Record<string, unknown> };
+  writableEnded?: boolean;
+};
 export type UndiciRequestLike = { method?: string; origin?: string; [kRequest]?: RequestMark };

@@ -22,7 +22,10 @@ export interface Agent {
   stop(): void;
 }
 
-interface Hook { enable(config: Config): void; disable(): void }
+interface Hook {
+  enable(config: Config): void;
+  disable(): void;
+}
 
 /** Loaded only when enabled: RESETWATCH_DISABLED loads nothing but the config. */
 function loadHooks(): Record<string, Hook> {
@@ -57,8 +60,11 @@ const RUNTIME_DEPENDENCIES = ['prom-client', 'pino', '@opentelemetry/api', '@ope
  * dependencies are its siblings under node_modules/.pnpm, which that flag hides.
  */
 function preservesSymlinks(): boolean {
-  return process.execArgv.includes('--preserve-symlinks') || process.env.NODE_PRESERVE_SYMLINKS === '1' ||
-    /(^|\s)--preserve-symlinks(\s|$)/.test(process.env.NODE_OPTIONS ?? '');
+  return (
+    process.execArgv.includes('--preserve-symlinks') ||
+    process.env.NODE_PRESERVE_SYMLINKS === '1' ||
+    /(^|\s)--preserve-symlinks(\s|$)/.test(process.env.NODE_OPTIONS ?? '')
+  );
 }
 
 function loadAll(): { hooks: Record<string, Hook>; exporters: Exporter[] } | string {
@@ -66,8 +72,10 @@ function loadAll(): { hooks: Record<string, Hook>; exporters: Exporter[] } | str
     try {
       require.resolve(name);
     } catch {
-      return `its dependency ${name} cannot be found from ${__dirname}` +
-        (preservesSymlinks() ? ' (--preserve-symlinks hides the dependencies of a symlinked package, as in a pnpm layout)' : '');
+      return (
+        `its dependency ${name} cannot be found from ${__dirname}` +
+        (preservesSymlinks() ? ' (--preserve-symlinks hides the dependencies of a symlinked package, as in a pnpm layout)' : '')
+      );
     }
   }
   try {
@@ -113,7 +121,9 @@ export function install(): Agent {
   }
   const agent: Agent = {
     config,
-    get enabled() { return enabled; },
+    get enabled() {
+      return enabled;
+    },
     onReset,
     stats,
     stop() {

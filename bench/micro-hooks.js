@@ -47,7 +47,10 @@ const nothing = () => {};
 
 const results = {};
 for (const [name, fn] of Object.entries(paths)) {
-  for (let w = 0; w < 3; w++) { time(nothing); time(fn); } // warm-up
+  for (let w = 0; w < 3; w++) {
+    time(nothing);
+    time(fn);
+  } // warm-up
   const diffs = [];
   for (let r = 0; r < ROUNDS; r++) diffs.push(time(fn) - time(nothing));
   diffs.sort((a, b) => a - b);
@@ -59,7 +62,10 @@ for (const [name, r] of Object.entries(results)) {
 }
 const before = process.memoryUsage().heapUsed;
 const keep = [];
-for (let i = 0; i < N; i++) { const s = new net.Socket(); keep.push(s); }
+for (let i = 0; i < N; i++) {
+  const s = new net.Socket();
+  keep.push(s);
+}
 global.gc?.();
 const base = process.memoryUsage().heapUsed;
 for (const s of keep) paths.server(s);

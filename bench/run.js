@@ -52,47 +52,87 @@ let background = null;
  */
 const SCENARIOS = [
   {
-    id: 'background', title: '0. Background: app idle, outputs on (B scraped every second, OTLP export every 1–2 s)', kind: 'idle',
-    app: 'http-server.js', durationMs: Q ? 500 : 4000,
+    id: 'background',
+    title: '0. Background: app idle, outputs on (B scraped every second, OTLP export every 1–2 s)',
+    kind: 'idle',
+    app: 'http-server.js',
+    durationMs: Q ? 500 : 4000,
   },
   {
-    id: 'http-keepalive', title: '1. HTTP keep-alive, saturating (autocannon, 16 connections, pipelining 8)', kind: 'passive',
-    app: 'http-server.js', opsKey: 'requests', op: 'request',
+    id: 'http-keepalive',
+    title: '1. HTTP keep-alive, saturating (autocannon, 16 connections, pipelining 8)',
+    kind: 'passive',
+    app: 'http-server.js',
+    opsKey: 'requests',
+    op: 'request',
     load: (port) => ['http-keepalive.js', `--port=${port}`, `--duration=${Q ? 1 : 4}`, '--connections=16', '--pipelining=8'],
   },
   {
-    id: 'http-close', title: '2. HTTP, new TCP connection per request (16 at once)', kind: 'passive',
-    app: 'http-server.js', opsKey: 'requests', op: 'request',
+    id: 'http-close',
+    title: '2. HTTP, new TCP connection per request (16 at once)',
+    kind: 'passive',
+    app: 'http-server.js',
+    opsKey: 'requests',
+    op: 'request',
     load: (port) => ['http-close.js', `--port=${port}`, `--count=${Q ? 2000 : 25000}`, '--concurrency=16'],
   },
   {
-    id: 'tcp-churn-server', title: '3a. Raw TCP churn, app accepts: connect, echo 6 bytes, close', kind: 'passive',
-    app: 'tcp-echo.js', opsKey: 'connections', op: 'connection',
+    id: 'tcp-churn-server',
+    title: '3a. Raw TCP churn, app accepts: connect, echo 6 bytes, close',
+    kind: 'passive',
+    app: 'tcp-echo.js',
+    opsKey: 'connections',
+    op: 'connection',
     load: (port) => ['tcp-churn.js', `--port=${port}`, `--count=${Q ? 3000 : 30000}`, '--concurrency=16'],
   },
   {
-    id: 'tcp-churn-client', title: '3b. Raw TCP churn, app dials: connect, echo 6 bytes, close', kind: 'active',
-    app: 'tcp-echo.js', opsKey: 'connections', op: 'connection', peer: 'echo-server.js',
+    id: 'tcp-churn-client',
+    title: '3b. Raw TCP churn, app dials: connect, echo 6 bytes, close',
+    kind: 'active',
+    app: 'tcp-echo.js',
+    opsKey: 'connections',
+    op: 'connection',
+    peer: 'echo-server.js',
     params: (peerPort) => ({ port: peerPort, count: Q ? 3000 : 30000, concurrency: 16 }),
   },
   {
-    id: 'tls-churn', title: '4. TLS churn: full handshake (RSA 2048), echo, close', kind: 'passive',
-    app: 'tls-server.js', opsKey: 'handshakes', op: 'handshake',
+    id: 'tls-churn',
+    title: '4. TLS churn: full handshake (RSA 2048), echo, close',
+    kind: 'passive',
+    app: 'tls-server.js',
+    opsKey: 'handshakes',
+    op: 'handshake',
     load: (port) => ['tls-churn.js', `--port=${port}`, `--count=${Q ? 200 : 2500}`, '--concurrency=8'],
   },
   {
-    id: 'reset-storm-1k', title: '5a. Reset storm, ~1,000 attempted resets/s (peer resets every connection)', kind: 'active',
-    app: 'reset-client.js', opsKey: 'resets', op: 'reset', peer: 'reset-server.js', eld: true,
+    id: 'reset-storm-1k',
+    title: '5a. Reset storm, ~1,000 attempted resets/s (peer resets every connection)',
+    kind: 'active',
+    app: 'reset-client.js',
+    opsKey: 'resets',
+    op: 'reset',
+    peer: 'reset-server.js',
+    eld: true,
     params: (peerPort) => ({ port: peerPort, rate: 1000, durationMs: Q ? 600 : 4000 }),
   },
   {
-    id: 'reset-storm-10k', title: '5b. Reset storm, ~10,000 attempted resets/s', kind: 'active',
-    app: 'reset-client.js', opsKey: 'resets', op: 'reset', peer: 'reset-server.js', eld: true,
+    id: 'reset-storm-10k',
+    title: '5b. Reset storm, ~10,000 attempted resets/s',
+    kind: 'active',
+    app: 'reset-client.js',
+    opsKey: 'resets',
+    op: 'reset',
+    peer: 'reset-server.js',
+    eld: true,
     params: (peerPort) => ({ port: peerPort, rate: 10000, durationMs: Q ? 600 : 3000 }),
   },
   {
-    id: 'idle-sockets', title: `6. ${Q ? '2,000' : '10,000'} idle open sockets (server side)`, kind: 'memory',
-    app: 'idle-server.js', count: Q ? 2000 : 10000, warm: Q ? 200 : 500,
+    id: 'idle-sockets',
+    title: `6. ${Q ? '2,000' : '10,000'} idle open sockets (server side)`,
+    kind: 'memory',
+    app: 'idle-server.js',
+    count: Q ? 2000 : 10000,
+    warm: Q ? 200 : 500,
   },
 ];
 
@@ -107,21 +147,32 @@ async function runScenario(scenario) {
       const r = {};
       for (const v of VARIANTS) r[v] = await memoryRun(scenario, v);
       rounds.push(r);
-      console.log(`  round ${round + 1}: ${VARIANTS.map((v) => `${v} ${fmt(r[v].rssPerSocket)} B/socket (heap ${fmt(r[v].heapPerSocket)})`).join(', ')}`);
+      console.log(
+        `  round ${round + 1}: ${VARIANTS.map((v) => `${v} ${fmt(r[v].rssPerSocket)} B/socket (heap ${fmt(r[v].heapPerSocket)})`).join(', ')}`,
+      );
     }
     return { title: scenario.title, rounds, summary: summarise(scenario, rounds, background), seconds: (Date.now() - t0) / 1000 };
   }
   const peer = scenario.peer ? await startPeer(scenario.peer) : null;
   const apps = {};
   try {
-    await Promise.all(VARIANTS.map(async (v) => { apps[v] = await App.start(v, scenario); }));
+    await Promise.all(
+      VARIANTS.map(async (v) => {
+        apps[v] = await App.start(v, scenario);
+      }),
+    );
     if (!Q) for (const v of VARIANTS) await measure(scenario, apps[v], peer); // warm-up, not recorded
     for (let round = 0; round < ROUNDS; round++) {
       const r = {};
       for (const v of VARIANTS) r[v] = await measure(scenario, apps[v], peer);
       rounds.push(r);
-      console.log(`  round ${round + 1}: ${VARIANTS.map((v) => (scenario.kind === 'idle' ? `${v} ${fmt(r[v].cpuMsPerS)} ms/s`
-        : `${v} ${fmt(r[v].rate)}/s ${fmt(r[v].cpuPerOp)} µs${r[v].eld ? ` p99 ${fmt(r[v].eldP99)} ms` : ''}`)).join(', ')}`);
+      console.log(
+        `  round ${round + 1}: ${VARIANTS.map((v) =>
+          scenario.kind === 'idle'
+            ? `${v} ${fmt(r[v].cpuMsPerS)} ms/s`
+            : `${v} ${fmt(r[v].rate)}/s ${fmt(r[v].cpuPerOp)} µs${r[v].eld ? ` p99 ${fmt(r[v].eldP99)} ms` : ''}`,
+        ).join(', ')}`,
+      );
     }
     let profiles;
     if (opts.profile) {
@@ -148,7 +199,9 @@ async function main() {
   setReceiverPort(receiver.address().port);
   const selected = SCENARIOS.filter((s) => !opts.only || opts.only.some((o) => s.id.includes(o)));
   const mach = machine(opts, ROOT, AGENT_ROOT);
-  console.log(`resetwatch bench${Q ? ' --quick' : ''}: ${mach.cpu}, ${mach.cores} cores, Node ${mach.node}, load ${mach.loadavg.map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(
+    `resetwatch bench${Q ? ' --quick' : ''}: ${mach.cpu}, ${mach.cores} cores, Node ${mach.node}, load ${mach.loadavg.map((x) => x.toFixed(2)).join(' ')}`,
+  );
   const results = {};
   for (const s of selected) {
     results[s.id] = await runScenario(s);
@@ -158,15 +211,19 @@ async function main() {
       background = { A: sum.A.median, B: sum.B.median, C: sum.C.median };
     }
   }
-  const logLines = fs.readdirSync(TMP).filter((f) => f.endsWith('.log'))
+  const logLines = fs
+    .readdirSync(TMP)
+    .filter((f) => f.endsWith('.log'))
     .reduce((n, f) => n + fs.readFileSync(path.join(TMP, f), 'utf8').split('\n').filter(Boolean).length, 0);
   const outputs = { prometheusScrapes: scrapes, otlpReceived: received, resetLogLines: logLines };
   const tgt = targets(results);
   console.log('\nTargets (median of per-round pairs):');
   for (const t of tgt) console.log(`  ${t.met === null ? '  ?' : t.met ? 'met ' : 'MISS'}  ${t.name}: ${fmt(t.value)}`);
-  console.log(`\nOutputs of B: ${scrapes.ok} scrapes ok, ${scrapes.failed} failed (last: ${scrapes.lastStatus ?? scrapes.lastError}, ${scrapes.lastSeries} series); ` +
-    `OTLP requests from B: ${received.B.traces} traces, ${received.B.metrics} metrics; from C: ${received.C.traces} traces, ${received.C.metrics} metrics; ` +
-    `unattributed ${received.unknown.traces + received.unknown.metrics}; ${logLines} reset log lines`);
+  console.log(
+    `\nOutputs of B: ${scrapes.ok} scrapes ok, ${scrapes.failed} failed (last: ${scrapes.lastStatus ?? scrapes.lastError}, ${scrapes.lastSeries} series); ` +
+      `OTLP requests from B: ${received.B.traces} traces, ${received.B.metrics} metrics; from C: ${received.C.traces} traces, ${received.C.metrics} metrics; ` +
+      `unattributed ${received.unknown.traces + received.unknown.metrics}; ${logLines} reset log lines`,
+  );
   const doc = {
     date: started.toISOString(),
     durationSeconds: (Date.now() - started.getTime()) / 1000,
@@ -174,14 +231,18 @@ async function main() {
     rounds: ROUNDS,
     machine: mach,
     loadavgEnd: os.loadavg(),
-    method: 'Variants A (no agent), B (--require resetwatch, all outputs), C (OpenTelemetry sdk-node + net + http instrumentations) ' +
+    method:
+      'Variants A (no agent), B (--require resetwatch, all outputs), C (OpenTelemetry sdk-node + net + http instrumentations) ' +
       'run interleaved A B C per round after a warm-up; app CPU from process.cpuUsage() in the app over the window; ratios and differences are per round pair.',
     outputs,
     targets: tgt,
     scenarios: results,
   };
   if (!opts.noSave) {
-    const stamp = started.toISOString().replace(/:\d\d\.\d+Z$/, 'Z').replace(':', '');
+    const stamp = started
+      .toISOString()
+      .replace(/:\d\d\.\d+Z$/, 'Z')
+      .replace(':', '');
     const file = path.join(__dirname, 'results', `${stamp}${Q ? '-quick' : ''}${opts.only ? '-partial' : ''}.json`);
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, `${JSON.stringify(doc, null, 2)}\n`);
@@ -205,13 +266,28 @@ function parseArgs(argv) {
     else if (a === '--pin') o.pin = true;
     else if (a === '--no-pin') o.pin = false;
     else if (a.startsWith('--scrape-ms=')) o.scrapeMs = Math.max(0, Number(a.slice(12)) | 0);
-    else if (a.startsWith('--b-env=')) o.bEnv = Object.fromEntries(a.slice(8).split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
-    else { console.error(`bench: unknown option ${a} (known: --quick --rounds=N --only=id,… --profile --no-save --agent=DIR --calibrate --pin --no-pin --b-env=K=V,… --scrape-ms=N)`); process.exit(2); }
+    else if (a.startsWith('--b-env='))
+      o.bEnv = Object.fromEntries(
+        a
+          .slice(8)
+          .split(',')
+          .filter(Boolean)
+          .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+      );
+    else {
+      console.error(
+        `bench: unknown option ${a} (known: --quick --rounds=N --only=id,… --profile --no-save --agent=DIR --calibrate --pin --no-pin --b-env=K=V,… --scrape-ms=N)`,
+      );
+      process.exit(2);
+    }
   }
   return o;
 }
 
-main().then(() => process.exit(0), (err) => {
-  console.error(`bench failed: ${err.stack || err}`);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(`bench failed: ${err.stack || err}`);
+    process.exit(1);
+  },
+);

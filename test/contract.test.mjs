@@ -26,7 +26,12 @@ function table(file, heading) {
   const rows = [];
   for (const l of lines.slice(start + 2)) {
     if (!l.startsWith('|')) break;
-    rows.push(l.split('|').slice(1, -1).map((c) => c.trim()));
+    rows.push(
+      l
+        .split('|')
+        .slice(1, -1)
+        .map((c) => c.trim()),
+    );
   }
   return rows;
 }
@@ -59,9 +64,20 @@ test('the OpenTelemetry instruments are exactly the contract: names, units, desc
   const reader = new Reader();
   const provider = new MeterProvider({ readers: [reader] });
   const event = {
-    time: Date.now(), direction: 'client', errorType: 'ECONNRESET', code: 'ECONNRESET', message: 'read ECONNRESET',
-    phase: 'response', tls: false, bytesReceived: 10, bytesSent: 20, connectionAgeMs: 5, idleBeforeReuseMs: 4000,
-    fatal: false, serverAddress: '127.0.0.1', serverPort: 1,
+    time: Date.now(),
+    direction: 'client',
+    errorType: 'ECONNRESET',
+    code: 'ECONNRESET',
+    message: 'read ECONNRESET',
+    phase: 'response',
+    tls: false,
+    bytesReceived: 10,
+    bytesSent: 20,
+    connectionAgeMs: 5,
+    idleBeforeReuseMs: 4000,
+    fatal: false,
+    serverAddress: '127.0.0.1',
+    serverPort: 1,
   };
   // Data for every instrument: max 0 folds the peer; one counted drop.
   record(instrumentsFor(provider), event, DEFAULTS, new PeerLimiter(0));
@@ -88,7 +104,11 @@ test('docs/prometheus.md lists exactly the contract: names, types, labels, bucke
     assert.deepEqual(code(r[2]), [...spec.labels], `${spec.name} labels in the docs`);
   }
   const buckets = table('docs/prometheus.md', '| Histogram | Buckets');
-  const documented = buckets.map((r) => code(r[1])[0].split(',').map((x) => Number(x.trim())));
+  const documented = buckets.map((r) =>
+    code(r[1])[0]
+      .split(',')
+      .map((x) => Number(x.trim())),
+  );
   assert.deepEqual(documented, [BUCKETS.bytes, BUCKETS.age, BUCKETS.idle]);
 });
 

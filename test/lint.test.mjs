@@ -12,7 +12,9 @@ const require = createRequire(import.meta.url);
 test('biome ci: no lint or format findings', () => {
   const bin = path.join(path.dirname(require.resolve('@biomejs/biome/package.json')), 'bin', 'biome');
   const r = spawnSync(process.execPath, [bin, 'ci', '--error-on-warnings', '--colors=off', '--max-diagnostics=10'], {
-    cwd: ROOT, encoding: 'utf8', timeout: 120000,
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 120000,
   });
   assert.equal(r.error, undefined, String(r.error));
   // Kept short: the test runner parses a failure's message, and a long one makes it crawl.

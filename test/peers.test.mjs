@@ -14,12 +14,31 @@ const { PeerLimiter, peerOf, OTHER_PEER } = require(path.join(ROOT, 'dist/export
 const otel = require(path.join(ROOT, 'dist/exporters/otel/metrics.js'));
 
 const long = 'a'.repeat(300);
-const base = { time: 0, errorType: 'ECONNRESET', code: 'ECONNRESET', message: 'x', phase: 'response', tls: false, bytesReceived: 0, bytesSent: 0, connectionAgeMs: 1, fatal: false };
+const base = {
+  time: 0,
+  errorType: 'ECONNRESET',
+  code: 'ECONNRESET',
+  message: 'x',
+  phase: 'response',
+  tls: false,
+  bytesReceived: 0,
+  bytesSent: 0,
+  connectionAgeMs: 1,
+  fatal: false,
+};
 const client = (serverAddress, serverPort) => ({ ...base, direction: 'client', serverAddress, serverPort });
 const server = (peerAddress) => ({ ...base, direction: 'server', peerAddress, peerPort: 40000 });
 const EVENTS = [
-  client('::1', 80), client('[::1]', 80), client(`${long}x`, 1), client(`${long}y`, 1), server('10.0.0.1'),
-  client('api.example', 443), client('api.example', undefined), server('10.0.0.2'), client('api.example', 443), server('10.0.0.1'),
+  client('::1', 80),
+  client('[::1]', 80),
+  client(`${long}x`, 1),
+  client(`${long}y`, 1),
+  server('10.0.0.1'),
+  client('api.example', 443),
+  client('api.example', undefined),
+  server('10.0.0.2'),
+  client('api.example', 443),
+  server('10.0.0.1'),
 ];
 
 test('Prometheus and OpenTelemetry admit the same peers and fold the same resets', () => {

@@ -21,8 +21,11 @@ const AGENT_OPTIONS = `--require ${ROOT}`;
 
 /** npm from this machine, never reaching the network (no update check, audit or fund). */
 const NPM_ENV = {
-  npm_config_update_notifier: 'false', npm_config_audit: 'false', npm_config_fund: 'false',
-  npm_config_offline: 'true', npm_config_loglevel: 'warn',
+  npm_config_update_notifier: 'false',
+  npm_config_audit: 'false',
+  npm_config_fund: 'false',
+  npm_config_offline: 'true',
+  npm_config_loglevel: 'warn',
   PATH: `${NODE_DIR}${path.delimiter}${process.env.PATH}`,
 };
 
@@ -30,7 +33,11 @@ const NPM_ENV = {
 const trees = [];
 afterEach(() => {
   for (const child of trees.splice(0)) {
-    try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
   }
 });
 
@@ -40,31 +47,73 @@ afterEach(() => {
  */
 function startTree(cmd, args, { env = {}, cwd = ROOT, agent = true } = {}) {
   const child = spawn(cmd, args, {
-    cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
     env: cleanEnv({ ...NPM_ENV, ...(agent ? { NODE_OPTIONS: AGENT_OPTIONS } : {}), ...env }),
   });
   trees.push(child);
   let stdout = '';
   let stderr = '';
   const waiters = [];
-  const check = () => { for (const w of waiters.slice()) if (w.test()) { waiters.splice(waiters.indexOf(w), 1); w.resolve(); } };
-  child.stdout.setEncoding('utf8').on('data', (d) => { stdout += d; check(); });
-  child.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
-  const killer = setTimeout(() => { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ } }, 60000);
-  const closed = new Promise((resolve) => child.on('close', (code, signal) => { clearTimeout(killer); resolve({ code, signal, stdout, stderr }); }));
-  const lines = () => stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
-  const until = (test, what) => new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}\nstdout: ${stdout}\nstderr: ${stderr}`)), 30000);
-    waiters.push({ test, resolve: () => { clearTimeout(timer); resolve(); } });
+  const check = () => {
+    for (const w of waiters.slice())
+      if (w.test()) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve();
+      }
+  };
+  child.stdout.setEncoding('utf8').on('data', (d) => {
+    stdout += d;
     check();
   });
+  child.stderr.setEncoding('utf8').on('data', (d) => {
+    stderr += d;
+  });
+  const killer = setTimeout(() => {
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }, 60000);
+  const closed = new Promise((resolve) =>
+    child.on('close', (code, signal) => {
+      clearTimeout(killer);
+      resolve({ code, signal, stdout, stderr });
+    }),
+  );
+  const lines = () =>
+    stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l));
+  const until = (test, what) =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}\nstdout: ${stdout}\nstderr: ${stderr}`)), 30000);
+      waiters.push({
+        test,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+      check();
+    });
   return {
-    child, lines, closed, stderr: () => stderr,
+    child,
+    lines,
+    closed,
+    stderr: () => stderr,
     ready: (n) => until(() => lines().filter((l) => l.ready).length >= n, `${n} ready lines`),
     exited: (name) => until(() => lines().some((l) => l.exited === name), `${name} to exit`),
     pid: (name) => lines().find((l) => l.ready === name)?.pid,
     stop(signal = 'SIGTERM') {
-      try { process.kill(-child.pid, signal); } catch { /* already gone */ }
+      try {
+        process.kill(-child.pid, signal);
+      } catch {
+        /* already gone */
+      }
       return closed;
     },
   };
@@ -91,7 +140,12 @@ async function scrapeUntil(port, pred, what) {
   const deadline = Date.now() + 15000;
   let last;
   for (;;) {
-    try { last = await scrape(port); if (pred(last)) return last; } catch (err) { last = err.message; }
+    try {
+      last = await scrape(port);
+      if (pred(last)) return last;
+    } catch (err) {
+      last = err.message;
+    }
     if (Date.now() > deadline) assert.fail(`${what}: last scrape ${JSON.stringify(last, (_k, v) => (v instanceof Set ? [...v] : v))}`);
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -100,18 +154,28 @@ async function scrapeUntil(port, pred, what) {
 /** What the app wrote and how it ended, without the agent's lines and without pids. */
 function observable(r) {
   return {
-    code: r.code, signal: r.signal,
-    stdout: r.stdout.replace(/"pid":\d+/g, '"pid":0').split('\n').sort().join('\n'),
+    code: r.code,
+    signal: r.signal,
+    stdout: r.stdout
+      .replace(/"pid":\d+/g, '"pid":0')
+      .split('\n')
+      .sort()
+      .join('\n'),
     stderr: withoutAgentLines(r.stderr),
   };
 }
 
 function npmProject() {
   const dir = mkdtempSync(path.join(tmpdir(), 'resetwatch-tree-'));
-  writeFileSync(path.join(dir, 'package.json'), JSON.stringify({
-    name: 'tree', version: '1.0.0', private: true,
-    scripts: { start: `node ${JSON.stringify(APP).slice(1, -1)} app 2 child:3` },
-  }));
+  writeFileSync(
+    path.join(dir, 'package.json'),
+    JSON.stringify({
+      name: 'tree',
+      version: '1.0.0',
+      private: true,
+      scripts: { start: `node ${JSON.stringify(APP).slice(1, -1)} app 2 child:3` },
+    }),
+  );
   // A local bin for npx: node_modules/.bin/tree-app runs the fixture.
   mkdirSync(path.join(dir, 'node_modules', '.bin'), { recursive: true });
   const bin = path.join(dir, 'node_modules', '.bin', 'tree-app');
@@ -190,7 +254,9 @@ test('node spawning node: the leader exits, a survivor takes the port over, coun
   process.kill(plain.pid('b'), 'SIGTERM');
   const without = await plain.stop('SIGTERM');
 
-  const tree = startTree(NODE, args, { env: { RESETWATCH_PORT: String(port), RESETWATCH_LOG_LEVEL: process.env.TREE_DEBUG ? 'debug' : 'warn' } });
+  const tree = startTree(NODE, args, {
+    env: { RESETWATCH_PORT: String(port), RESETWATCH_LOG_LEVEL: process.env.TREE_DEBUG ? 'debug' : 'warn' },
+  });
   await tree.ready(3);
   const all = await scrapeUntil(port, (x) => x.resets === 9 && x.family === 3, 'root 2 + a 3 + b 4');
   const before = all.connections;
@@ -247,22 +313,29 @@ test('RESETWATCH_PORT=0: each process its own free port, as before (no family)',
   await tree.ready(2);
   await new Promise((r) => setTimeout(r, 300));
   const r = await tree.stop('SIGTERM');
-  const ports = diagLines(r.stderr).map((l) => /listening on http:\/\/[^:]+:(\d+)\//.exec(l)?.[1]).filter(Boolean);
+  const ports = diagLines(r.stderr)
+    .map((l) => /listening on http:\/\/[^:]+:(\d+)\//.exec(l)?.[1])
+    .filter(Boolean);
   assert.equal(new Set(ports).size, 2, r.stderr);
 });
 
-test('a cluster primary in the family brings its workers\' sum; it stays after the primary exits', async () => {
+test("a cluster primary in the family brings its workers' sum; it stays after the primary exits", async () => {
   const port = await freePort();
   const root = startTree(NODE, [APP, 'root', '1'], { env: { RESETWATCH_PORT: String(port), RESETWATCH_LOG: 'off' } });
   await root.ready(1);
   const primary = spawn(NODE, [fixture('prom-cluster.cjs')], {
-    cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'],
+    cwd: ROOT,
+    stdio: ['pipe', 'pipe', 'pipe'],
     env: cleanEnv({ NODE_OPTIONS: AGENT_OPTIONS, RESETWATCH_PORT: String(port), RESETWATCH_LOG: 'off' }),
   });
   let out = '';
   let err = '';
-  primary.stdout.setEncoding('utf8').on('data', (d) => { out += d; });
-  primary.stderr.setEncoding('utf8').on('data', (d) => { err += d; });
+  primary.stdout.setEncoding('utf8').on('data', (d) => {
+    out += d;
+  });
+  primary.stderr.setEncoding('utf8').on('data', (d) => {
+    err += d;
+  });
   const exited = new Promise((resolve) => primary.on('exit', (code, signal) => resolve({ code, signal })));
   try {
     // Workers 2 + 3 resets, the root's 1: one scrape of the root's port.

@@ -28,9 +28,15 @@ test('dependency-cruiser: no cycles, core and outputs apart', () => {
   const files = compiledSources();
   assert.ok(files.length > 40, `only ${files.length} compiled sources`);
   const bin = path.join(ROOT, 'node_modules/dependency-cruiser/bin/dependency-cruise.mjs');
-  const r = spawnSync(process.execPath, [bin, '--config', '.dependency-cruiser.cjs', '--output-type', 'err-long', ...files, 'test', 'bench'], {
-    cwd: ROOT, encoding: 'utf8', timeout: 120000,
-  });
+  const r = spawnSync(
+    process.execPath,
+    [bin, '--config', '.dependency-cruiser.cjs', '--output-type', 'err-long', ...files, 'test', 'bench'],
+    {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 120000,
+    },
+  );
   assert.equal(r.error, undefined, String(r.error));
   assert.equal(r.status, 0, `import rules broken:\n${`${r.stdout}${r.stderr}`.slice(0, 6000)}`);
   const cruised = /(\d+) modules, (\d+) dependencies cruised/.exec(`${r.stdout}${r.stderr}`);

@@ -11,17 +11,27 @@ import { watch, stateOf, isClaimed } from '../sockets';
 import { patch, unpatch } from './patch';
 
 export function enable(): void {
-  patch(net.Socket.prototype, 'connect', (original) => function connect(this: net.Socket, ...args: unknown[]) {
-    guard('client.connect', onConnect, this, args);
-    return original.apply(this, args);
-  });
+  patch(
+    net.Socket.prototype,
+    'connect',
+    (original) =>
+      function connect(this: net.Socket, ...args: unknown[]) {
+        guard('client.connect', onConnect, this, args);
+        return original.apply(this, args);
+      },
+  );
 }
 
 export function disable(): void {
   unpatch(net.Socket.prototype, 'connect');
 }
 
-interface ConnectOptions { host?: string; hostname?: string; port?: number | string; path?: string }
+interface ConnectOptions {
+  host?: string;
+  hostname?: string;
+  port?: number | string;
+  path?: string;
+}
 
 function onConnect(socket: net.Socket, args: unknown[]): void {
   const existing = stateOf(socket);

@@ -15,11 +15,16 @@ let readPeer = false;
 
 export function enable(config: Config): void {
   readPeer = config.serverPeers;
-  patch(tls.TLSSocket.prototype, '_init', (original) => function _init(this: tls.TLSSocket, ...args: unknown[]) {
-    const result = original.apply(this, args);
-    guard('tls.init', onTlsInit, this, args[1]);
-    return result;
-  });
+  patch(
+    tls.TLSSocket.prototype,
+    '_init',
+    (original) =>
+      function _init(this: tls.TLSSocket, ...args: unknown[]) {
+        const result = original.apply(this, args);
+        guard('tls.init', onTlsInit, this, args[1]);
+        return result;
+      },
+  );
 }
 
 export function disable(): void {

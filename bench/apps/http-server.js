@@ -11,7 +11,9 @@ const server = http.createServer((_req, res) => {
   res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length });
   res.end(body);
 });
-server.on('connection', () => { counters.connections++; });
+server.on('connection', () => {
+  counters.connections++;
+});
 server.keepAliveTimeout = 30000;
 const ctl = control({ counters });
 server.listen(0, '127.0.0.1', 4096, () => ctl.ready({ port: server.address().port }));

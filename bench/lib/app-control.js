@@ -63,7 +63,10 @@ function control({ counters, run, eld = false }) {
 
   async function start(msg) {
     reset();
-    if (h) { h.reset(); h.enable(); }
+    if (h) {
+      h.reset();
+      h.enable();
+    }
     await profileStart(msg.profile);
     cpu0 = process.cpuUsage();
     t0 = process.hrtime.bigint();
@@ -115,7 +118,9 @@ function control({ counters, run, eld = false }) {
   process.on('disconnect', () => process.exit(0));
 
   return {
-    ready(info) { process.send({ type: 'ready', ...info }); },
+    ready(info) {
+      process.send({ type: 'ready', ...info });
+    },
   };
 }
 

@@ -29,7 +29,9 @@ function createHarness({ opts, root, tmp, agentRequire }) {
     child.on('exit', () => children.delete(child));
     return child;
   }
-  process.on('exit', () => { for (const c of children) c.kill('SIGKILL'); });
+  process.on('exit', () => {
+    for (const c of children) c.kill('SIGKILL');
+  });
   process.on('SIGINT', () => process.exit(130));
 
   let receiverPort = 0;
@@ -64,9 +66,13 @@ function createHarness({ opts, root, tmp, agentRequire }) {
     static async start(variant, scenario) {
       const { env, flags, info } = await appEnv(variant, scenario);
       const app = new App(variant, info);
-      app.child = track(spawn(...node([...flags, path.join(BENCH, 'apps', scenario.app)], 0), {
-        cwd: ROOT, env, stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-      }));
+      app.child = track(
+        spawn(...node([...flags, path.join(BENCH, 'apps', scenario.app)], 0), {
+          cwd: ROOT,
+          env,
+          stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+        }),
+      );
       app.child.on('message', (m) => app.onMessage(m));
       app.child.on('exit', (code, signal) => {
         app.exited = true;
@@ -89,7 +95,11 @@ function createHarness({ opts, root, tmp, agentRequire }) {
     onMessage(m) {
       const w = this.waiting;
       if (!w) return;
-      if (m.type === 'error') { this.waiting = null; w.reject(new Error(`${this.variant}: ${m.message}`)); return; }
+      if (m.type === 'error') {
+        this.waiting = null;
+        w.reject(new Error(`${this.variant}: ${m.message}`));
+        return;
+      }
       if (m.type !== w.type) return;
       this.waiting = null;
       clearTimeout(w.timer);
@@ -98,8 +108,19 @@ function createHarness({ opts, root, tmp, agentRequire }) {
 
     wait(type, ms) {
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => { this.waiting = null; reject(new Error(`${this.variant}: no '${type}' within ${ms} ms`)); }, ms);
-        this.waiting = { type, resolve, reject: (e) => { clearTimeout(timer); reject(e); }, timer };
+        const timer = setTimeout(() => {
+          this.waiting = null;
+          reject(new Error(`${this.variant}: no '${type}' within ${ms} ms`));
+        }, ms);
+        this.waiting = {
+          type,
+          resolve,
+          reject: (e) => {
+            clearTimeout(timer);
+            reject(e);
+          },
+          timer,
+        };
       });
     }
 
@@ -132,12 +153,18 @@ function createHarness({ opts, root, tmp, agentRequire }) {
   /** A load generator: runs to completion and prints one JSON line. */
   function runLoad(argv, ms = 180000) {
     return new Promise((resolve, reject) => {
-      const child = track(spawn(...node([path.join(BENCH, 'load', argv[0]), ...argv.slice(1)], 1), {
-        cwd: ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'inherit'],
-      }));
+      const child = track(
+        spawn(...node([path.join(BENCH, 'load', argv[0]), ...argv.slice(1)], 1), {
+          cwd: ROOT,
+          env: cleanEnv(),
+          stdio: ['ignore', 'pipe', 'inherit'],
+        }),
+      );
       let out = '';
       child.stdout.setEncoding('utf8');
-      child.stdout.on('data', (d) => { out += d; });
+      child.stdout.on('data', (d) => {
+        out += d;
+      });
       const timer = setTimeout(() => child.kill('SIGKILL'), ms);
       child.on('exit', (code) => {
         clearTimeout(timer);
@@ -155,11 +182,18 @@ function createHarness({ opts, root, tmp, agentRequire }) {
   /** A long-lived peer (echo/reset server, idle clients): resolves with its first JSON line. */
   function startPeer(file, argv = [], ms = 60000) {
     return new Promise((resolve, reject) => {
-      const child = track(spawn(...node([path.join(BENCH, 'load', file), ...argv], 1), {
-        cwd: ROOT, env: cleanEnv(), stdio: ['pipe', 'pipe', 'inherit'],
-      }));
+      const child = track(
+        spawn(...node([path.join(BENCH, 'load', file), ...argv], 1), {
+          cwd: ROOT,
+          env: cleanEnv(),
+          stdio: ['pipe', 'pipe', 'inherit'],
+        }),
+      );
       let out = '';
-      const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${file}: no output within ${ms} ms`)); }, ms);
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`${file}: no output within ${ms} ms`));
+      }, ms);
       child.stdout.setEncoding('utf8');
       child.stdout.on('data', (d) => {
         out += d;
@@ -167,21 +201,42 @@ function createHarness({ opts, root, tmp, agentRequire }) {
         if (nl !== -1) {
           clearTimeout(timer);
           const info = JSON.parse(out.slice(0, nl));
-          resolve({ ...info, stop: () => new Promise((r) => { if (child.exitCode !== null) r(); else { child.once('exit', r); child.stdin.end(); } }) });
+          resolve({
+            ...info,
+            stop: () =>
+              new Promise((r) => {
+                if (child.exitCode !== null) r();
+                else {
+                  child.once('exit', r);
+                  child.stdin.end();
+                }
+              }),
+          });
         }
       });
-      child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`${file} exited ${code}`)); });
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`${file} exited ${code}`));
+      });
     });
   }
 
   async function measure(scenario, app, peer, profile) {
-    const stopScrape = app.variant === 'B' ? startScraper(app.info.metricsPort, opts.scrapeMs) : startScraper(standIn.address().port, opts.scrapeMs, true);
+    const stopScrape =
+      app.variant === 'B' ? startScraper(app.info.metricsPort, opts.scrapeMs) : startScraper(standIn.address().port, opts.scrapeMs, true);
     try {
       if (scenario.kind === 'idle') {
         await app.call({ cmd: 'start', profile }, 'started');
         await sleep(scenario.durationMs);
         const res = await app.call({ cmd: 'stop' }, 'result');
-        return { variant: app.variant, ops: res.wallUs / 1e6, cpuUs: res.cpuUs, wallMs: res.wallUs / 1000, cpuMsPerS: res.cpuUs / res.wallUs * 1000, profile: res.profile };
+        return {
+          variant: app.variant,
+          ops: res.wallUs / 1e6,
+          cpuUs: res.cpuUs,
+          wallMs: res.wallUs / 1000,
+          cpuMsPerS: (res.cpuUs / res.wallUs) * 1000,
+          profile: res.profile,
+        };
       }
       if (scenario.kind === 'active') {
         const res = await app.call({ cmd: 'run', profile, ...scenario.params(peer.port) }, 'result');
@@ -246,7 +301,10 @@ function createHarness({ opts, root, tmp, agentRequire }) {
         variant,
         sockets: scenario.count,
         connected: load.connected,
-        rss0: m0.rss, rss1: m1.rss, heap0: m0.heapUsed, heap1: m1.heapUsed,
+        rss0: m0.rss,
+        rss1: m1.rss,
+        heap0: m0.heapUsed,
+        heap1: m1.heapUsed,
         rssPerSocket: (m1.rss - m0.rss) / scenario.count,
         heapPerSocket: (m1.heapUsed - m0.heapUsed) / scenario.count,
       };
@@ -265,8 +323,16 @@ function createHarness({ opts, root, tmp, agentRequire }) {
   }
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-
-  return { App, startPeer, measure, memoryRun, sleep, setReceiverPort: (port) => { receiverPort = port; } };
+  return {
+    App,
+    startPeer,
+    measure,
+    memoryRun,
+    sleep,
+    setReceiverPort: (port) => {
+      receiverPort = port;
+    },
+  };
 }
 
 module.exports = { createHarness };

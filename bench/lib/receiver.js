@@ -5,7 +5,11 @@
 const http = require('node:http');
 const net = require('node:net');
 
-const received = { B: { traces: 0, metrics: 0, other: 0, bytes: 0 }, C: { traces: 0, metrics: 0, other: 0, bytes: 0 }, unknown: { traces: 0, metrics: 0, other: 0, bytes: 0 } };
+const received = {
+  B: { traces: 0, metrics: 0, other: 0, bytes: 0 },
+  C: { traces: 0, metrics: 0, other: 0, bytes: 0 },
+  unknown: { traces: 0, metrics: 0, other: 0, bytes: 0 },
+};
 const TAG = { B: Buffer.from('bench-B'), C: Buffer.from('bench-C') };
 const receiver = http.createServer((req, res) => {
   let who = 'unknown';
@@ -36,7 +40,9 @@ function scrapeOnce(port, standInScrape) {
   const req = http.get({ host: '127.0.0.1', port, path: '/metrics', agent: false, timeout: 2000 }, (res) => {
     let body = '';
     res.setEncoding('utf8');
-    res.on('data', (d) => { body += d; });
+    res.on('data', (d) => {
+      body += d;
+    });
     res.on('end', () => {
       if (standInScrape) return;
       scrapes.lastStatus = res.statusCode;
@@ -48,7 +54,12 @@ function scrapeOnce(port, standInScrape) {
     });
   });
   req.on('timeout', () => req.destroy(new Error('timeout')));
-  req.on('error', (err) => { if (!standInScrape) { scrapes.failed++; scrapes.lastError = err.code || err.message; } });
+  req.on('error', (err) => {
+    if (!standInScrape) {
+      scrapes.failed++;
+      scrapes.lastError = err.code || err.message;
+    }
+  });
 }
 /** Scrapes `port` now and every `scrapeMs` (0: never) until the returned function is called. */
 function startScraper(port, scrapeMs, standInScrape = false) {
@@ -61,7 +72,7 @@ function startScraper(port, scrapeMs, standInScrape = false) {
 // During A's and C's windows the harness scrapes this stand-in instead, so that the harness does
 // the same work in every window (on 2 cores a scrape wakes the harness, which competes with the app
 // and the load generator); only the serving of the scrape differs between variants.
-const standInBody = Buffer.from((`# TYPE stand_in_total counter\n${'stand_in_total{label="value"} 1\n'.repeat(60)}`));
+const standInBody = Buffer.from(`# TYPE stand_in_total counter\n${'stand_in_total{label="value"} 1\n'.repeat(60)}`);
 const standIn = http.createServer((_req, res) => {
   res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4', 'content-length': standInBody.length });
   res.end(standInBody);

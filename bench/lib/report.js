@@ -32,11 +32,12 @@ function targets(results) {
     add(`${id}: added CPU µs/connection (B−A) ≤ 0.5`, b, (v) => v <= 0.5);
     add(`${id}: added CPU µs/connection net of background (B−A) ≤ 0.5`, get(id, 'cpuPerOpNet', 'B-A'), (v) => v <= 0.5);
     // C's instrumentation-net traces only sockets the app dials: on accepted sockets C adds nothing.
-    if (id === 'tcp-churn-client') add(`${id}: (C−A)/(B−A) added CPU ≥ 5`, b > 0 ? c / b : (c > 0 ? Infinity : NaN), (v) => v >= 5);
+    if (id === 'tcp-churn-client') add(`${id}: (C−A)/(B−A) added CPU ≥ 5`, b > 0 ? c / b : c > 0 ? Infinity : NaN, (v) => v >= 5);
     const p = results[id]?.profiles;
     if (p) {
       add(`${id}: agent CPU µs/connection by profile ≤ 0.5`, p.B.agentUsPerOp, (v) => v <= 0.5);
-      if (id === 'tcp-churn-client') add(`${id}: C OpenTelemetry self time / B agent time, by profile ≥ 5`, p.C.otelSelfUsPerOp / p.B.agentUsPerOp, (v) => v >= 5);
+      if (id === 'tcp-churn-client')
+        add(`${id}: C OpenTelemetry self time / B agent time, by profile ≥ 5`, p.C.otelSelfUsPerOp / p.B.agentUsPerOp, (v) => v >= 5);
     }
   }
   for (const id of ['reset-storm-1k', 'reset-storm-10k']) {
@@ -44,7 +45,11 @@ function targets(results) {
   }
   add('reset-storm-10k: event-loop delay p99 B/A ≤ 2', get('reset-storm-10k', 'eldP99', 'B/A'), (v) => v <= 2);
   add('idle sockets: added RSS bytes/socket (B−A) ≤ 200', get('idle-sockets', 'rssPerSocket', 'B-A'), (v) => v <= 200);
-  add('idle sockets: added heap bytes/socket (B−A) ≤ 200 (the part of RSS the agent allocates)', get('idle-sockets', 'heapPerSocket', 'B-A'), (v) => v <= 200);
+  add(
+    'idle sockets: added heap bytes/socket (B−A) ≤ 200 (the part of RSS the agent allocates)',
+    get('idle-sockets', 'heapPerSocket', 'B-A'),
+    (v) => v <= 200,
+  );
   add('background (informational): B−A app CPU ms/s, idle app, all outputs on', get('background', 'cpuMsPerS', 'B-A'), () => true);
   return t.filter((x) => x.value !== undefined);
 }
@@ -52,14 +57,26 @@ function targets(results) {
 function printProfile(scenario, profiles) {
   const p = profiles.B;
   if (scenario.kind === 'idle') {
-    console.log(`  profile B: agent ${fmt(p.agentUsPerOp / 1000)} ms/s inclusive; by module: ` +
-      p.modules.slice(0, 5).map((m) => `${m.module} ${fmt(m.usPerOp / 1000)}`).join(', '));
+    console.log(
+      `  profile B: agent ${fmt(p.agentUsPerOp / 1000)} ms/s inclusive; by module: ` +
+        p.modules
+          .slice(0, 5)
+          .map((m) => `${m.module} ${fmt(m.usPerOp / 1000)}`)
+          .join(', '),
+    );
     return;
   }
-  console.log(`  profile B (${p.ops} ${scenario.op}s): agent ${fmt(p.agentUsPerOp)} µs/${scenario.op} inclusive, ` +
-    `self ${fmt(p.agentSelfUsPerOp)}; GC ${fmt(p.gcUsPerOp)} µs/${scenario.op} (A: ${fmt(profiles.A.gcUsPerOp)}); ` +
-    `C: OpenTelemetry self ${fmt(profiles.C.otelSelfUsPerOp)} µs/${scenario.op}`);
-  console.log(`    by module: ${p.modules.slice(0, 6).map((m) => `${m.module} ${fmt(m.usPerOp)}`).join(', ')}`);
+  console.log(
+    `  profile B (${p.ops} ${scenario.op}s): agent ${fmt(p.agentUsPerOp)} µs/${scenario.op} inclusive, ` +
+      `self ${fmt(p.agentSelfUsPerOp)}; GC ${fmt(p.gcUsPerOp)} µs/${scenario.op} (A: ${fmt(profiles.A.gcUsPerOp)}); ` +
+      `C: OpenTelemetry self ${fmt(profiles.C.otelSelfUsPerOp)} µs/${scenario.op}`,
+  );
+  console.log(
+    `    by module: ${p.modules
+      .slice(0, 6)
+      .map((m) => `${m.module} ${fmt(m.usPerOp)}`)
+      .join(', ')}`,
+  );
   for (const f of p.top.slice(0, 8)) console.log(`    ${fmt(f.usPerOp).padStart(7)} µs  ${f.frame}`);
 }
 
@@ -70,11 +87,25 @@ function machine(opts, root, agentRoot) {
   let dirty = null;
   try {
     commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
-    if (!opts.agent) dirty = execFileSync('git', ['status', '--porcelain', '--', 'agent', 'exporters'], { cwd: root, encoding: 'utf8' }).trim() !== '';
-  } catch { /* not a checkout */ }
+    if (!opts.agent)
+      dirty = execFileSync('git', ['status', '--porcelain', '--', 'agent', 'exporters'], { cwd: root, encoding: 'utf8' }).trim() !== '';
+  } catch {
+    /* not a checkout */
+  }
   return {
-    cpu: cpus[0]?.model, cores: cpus.length, node: process.version, platform: `${os.platform()} ${os.release()}`,
-    memoryBytes: os.totalmem(), loadavg: os.loadavg(), commit, calibrate: !!opts.calibrate, pinned: !!opts.pin, bEnv: opts.bEnv, scrapeMs: opts.scrapeMs ?? 1000, agent: opts.agent ? agentRoot : 'this checkout (dist/)', agentSourcesDirty: dirty,
+    cpu: cpus[0]?.model,
+    cores: cpus.length,
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+    memoryBytes: os.totalmem(),
+    loadavg: os.loadavg(),
+    commit,
+    calibrate: !!opts.calibrate,
+    pinned: !!opts.pin,
+    bEnv: opts.bEnv,
+    scrapeMs: opts.scrapeMs ?? 1000,
+    agent: opts.agent ? agentRoot : 'this checkout (dist/)',
+    agentSourcesDirty: dirty,
   };
 }
 

@@ -37,7 +37,11 @@ export const logExporter: Exporter = {
     const writer = openWriter(config.log);
     if (writer === undefined) return;
     let fatalLine = false;
-    const stream = { write: (line: string) => { writer.write(line, fatalLine); } };
+    const stream = {
+      write: (line: string) => {
+        writer.write(line, fatalLine);
+      },
+    };
     // pino is loaded with the first line (~15 ms saved at every start of an app that never resets),
     // as a private copy other agents' pino instrumentations do not decorate (own-pino.ts).
     let pinoLogger: Logger | undefined;
@@ -60,9 +64,11 @@ export const logExporter: Exporter = {
       summaryTimer = undefined;
       if (suppressed === 0) return;
       const dropped = (stats.dropped.log ?? 0) - droppedAtLastSummary;
-      logger.warn({ 'resetwatch.suppressed': suppressed, 'resetwatch.dropped': dropped },
+      logger.warn(
+        { 'resetwatch.suppressed': suppressed, 'resetwatch.dropped': dropped },
         `resetwatch: ${suppressed} reset log lines suppressed by the rate limit (RESETWATCH_LOG_RATE=${config.logRate}/s)` +
-        (dropped > 0 ? `, ${dropped} dropped because the destination did not drain` : ''));
+          (dropped > 0 ? `, ${dropped} dropped because the destination did not drain` : ''),
+      );
       suppressed = 0;
       droppedAtLastSummary = stats.dropped.log ?? 0;
     };

@@ -29,14 +29,22 @@ export interface LineWriter {
 class FdWriter implements LineWriter {
   private pending: Buffer | undefined;
   private broken = false;
-  constructor(private fd: number, readonly kind: 'pipe' | 'fd' | 'file', private readonly owned: boolean,
-    private beforeFirstWrite?: () => void) {}
+  constructor(
+    private fd: number,
+    readonly kind: 'pipe' | 'fd' | 'file',
+    private readonly owned: boolean,
+    private beforeFirstWrite?: () => void,
+  ) {}
 
   write(line: string, fatal = false): boolean {
     if (this.beforeFirstWrite !== undefined) {
       const prepare = this.beforeFirstWrite;
       this.beforeFirstWrite = undefined;
-      try { prepare(); } catch { /* written as it is */ }
+      try {
+        prepare();
+      } catch {
+        /* written as it is */
+      }
     }
     if (this.broken) {
       countDropped('log');
@@ -81,7 +89,11 @@ class FdWriter implements LineWriter {
 
   close(): void {
     if (this.owned) {
-      try { fs.closeSync(this.fd); } catch { /* already closed */ }
+      try {
+        fs.closeSync(this.fd);
+      } catch {
+        /* already closed */
+      }
     }
     this.broken = true;
   }
@@ -117,7 +129,9 @@ export function openWriter(dest: string): LineWriter | undefined {
       // the first line, so a destination nobody reads returns EAGAIN (a dropped line) instead of
       // blocking the app. It is only made, never written to: its write errors (EPIPE) would be
       // emitted on a stream the app may not listen on.
-      return new FdWriter(fd, 'fd', false, () => { void (fd === 1 ? process.stdout : process.stderr); });
+      return new FdWriter(fd, 'fd', false, () => {
+        void (fd === 1 ? process.stdout : process.stderr);
+      });
     }
     return new FdWriter(fd, 'fd', false);
   }

@@ -26,7 +26,10 @@ function signal(env: NodeJS.ProcessEnv, name: 'TRACES' | 'METRICS', exporterVar:
   const varName = `OTEL_${name}_EXPORTER`;
   let kinds: string[];
   if (set(exporterVar)) {
-    kinds = exporterVar.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+    kinds = exporterVar
+      .split(',')
+      .map((s) => s.trim().toLowerCase())
+      .filter(Boolean);
   } else if (set(env.OTEL_EXPORTER_OTLP_ENDPOINT) || set(env[`OTEL_EXPORTER_OTLP_${name}_ENDPOINT`])) {
     kinds = ['otlp'];
   } else {
@@ -34,13 +37,20 @@ function signal(env: NodeJS.ProcessEnv, name: 'TRACES' | 'METRICS', exporterVar:
   }
   if (kinds.includes('none')) return undefined;
   for (const k of kinds) {
-    if (k !== 'otlp' && k !== 'console') diag('warn', `${varName}=${k} is not supported by resetwatch's own exporter; use otlp or console, or start your own NodeSDK (resetwatch then uses it)`);
+    if (k !== 'otlp' && k !== 'console')
+      diag(
+        'warn',
+        `${varName}=${k} is not supported by resetwatch's own exporter; use otlp or console, or start your own NodeSDK (resetwatch then uses it)`,
+      );
   }
   if (kinds.includes('otlp')) {
     const raw = (env[`OTEL_EXPORTER_OTLP_${name}_PROTOCOL`] ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf').trim().toLowerCase();
     if (raw === 'http/protobuf' || raw === 'http/json') return { kind: 'otlp', protocol: raw };
     if (raw === 'grpc') {
-      diag('warn', `OTLP protocol grpc is not supported by resetwatch's own ${name.toLowerCase()} exporter; set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf (port 4318), or start your own NodeSDK (resetwatch then uses it)`);
+      diag(
+        'warn',
+        `OTLP protocol grpc is not supported by resetwatch's own ${name.toLowerCase()} exporter; set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf (port 4318), or start your own NodeSDK (resetwatch then uses it)`,
+      );
       return undefined;
     }
     diag('warn', `OTEL_EXPORTER_OTLP_PROTOCOL=${JSON.stringify(raw)} is not valid; using http/protobuf`);

@@ -37,4 +37,3 @@ export function appMeterProvider(): MeterProvider | undefined {
   if (registered == null || isNoop(registered)) return undefined;
   return registered;
 }
-

@@ -6,13 +6,19 @@
 import { ValueType, type Attributes, type HrTime } from '@opentelemetry/api';
 import { millisToHrTime } from '@opentelemetry/core';
 import {
-  AggregationTemporality, DataPointType, type CollectionResult, type HistogramMetricData, type MetricProducer,
+  AggregationTemporality,
+  DataPointType,
+  type CollectionResult,
+  type HistogramMetricData,
+  type MetricProducer,
 } from '@opentelemetry/sdk-metrics';
 import type { Resource } from '@opentelemetry/resources';
 import { VERSION } from '../../agent/version';
 
 /** What otel-metrics.ts records into: an SDK Histogram or a LocalHistogram. */
-export interface HistogramSink { record(value: number, attributes: Attributes): void }
+export interface HistogramSink {
+  record(value: number, attributes: Attributes): void;
+}
 
 interface Series {
   attrs: Attributes;
@@ -28,7 +34,9 @@ export class LocalHistogram implements HistogramSink {
   /** Keyed by the attributes object itself: otel-metrics.ts passes one frozen object per (direction, phase). */
   readonly series = new Map<Attributes, Series>();
   constructor(
-    readonly name: string, readonly description: string, readonly unit: string,
+    readonly name: string,
+    readonly description: string,
+    readonly unit: string,
     readonly boundaries: readonly number[],
   ) {}
 
@@ -36,7 +44,15 @@ export class LocalHistogram implements HistogramSink {
     if (typeof value !== 'number' || Number.isNaN(value) || value < 0) return; // as the SDK does
     let s = this.series.get(attributes);
     if (s === undefined) {
-      s = { attrs: attributes, start: millisToHrTime(Date.now()), counts: new Array(this.boundaries.length + 1).fill(0), count: 0, sum: 0, min: Infinity, max: -Infinity };
+      s = {
+        attrs: attributes,
+        start: millisToHrTime(Date.now()),
+        counts: new Array(this.boundaries.length + 1).fill(0),
+        count: 0,
+        sum: 0,
+        min: Infinity,
+        max: -Infinity,
+      };
       this.series.set(attributes, s);
     }
     // Bucket i holds (boundaries[i-1], boundaries[i]], as in the SDK and Prometheus.
@@ -52,7 +68,10 @@ export class LocalHistogram implements HistogramSink {
 
 export class LocalHistograms implements MetricProducer {
   private readonly all: LocalHistogram[] = [];
-  constructor(private readonly resource: () => Resource, private readonly delta: boolean) {}
+  constructor(
+    private readonly resource: () => Resource,
+    private readonly delta: boolean,
+  ) {}
 
   create(name: string, options: { description: string; unit: string; boundaries: readonly number[] }): LocalHistogram {
     const h = new LocalHistogram(name, options.description, options.unit, options.boundaries);
@@ -69,7 +88,9 @@ export class LocalHistograms implements MetricProducer {
       for (const s of h.series.values()) {
         if (s.count === 0) continue;
         dataPoints.push({
-          attributes: s.attrs, startTime: s.start, endTime: now,
+          attributes: s.attrs,
+          startTime: s.start,
+          endTime: now,
           value: { buckets: { boundaries: [...h.boundaries], counts: [...s.counts] }, count: s.count, sum: s.sum, min: s.min, max: s.max },
         });
         if (this.delta) Object.assign(s, { start: now, counts: s.counts.map(() => 0), count: 0, sum: 0, min: Infinity, max: -Infinity });
@@ -83,7 +104,10 @@ export class LocalHistograms implements MetricProducer {
       });
     }
     return {
-      resourceMetrics: { resource: this.resource(), scopeMetrics: metrics.length ? [{ scope: { name: 'resetwatch', version: VERSION }, metrics }] : [] },
+      resourceMetrics: {
+        resource: this.resource(),
+        scopeMetrics: metrics.length ? [{ scope: { name: 'resetwatch', version: VERSION }, metrics }] : [],
+      },
       errors: [],
     };
   }

@@ -45,11 +45,15 @@ function tracerFor(provider: TracerProvider): Tracer {
 export function recordSpan(provider: TracerProvider, event: ResetEvent, rootSpans: boolean): void {
   if (event.context === undefined && !rootSpans) return;
   const { ROOT_CONTEXT, SpanStatusCode } = otelApi();
-  const span = tracerFor(provider).startSpan(SPAN_NAME, {
-    kind: SPAN_KIND,
-    startTime: event.time,
-    attributes: toAttributes(event),
-  }, event.context ?? ROOT_CONTEXT);
+  const span = tracerFor(provider).startSpan(
+    SPAN_NAME,
+    {
+      kind: SPAN_KIND,
+      startTime: event.time,
+      attributes: toAttributes(event),
+    },
+    event.context ?? ROOT_CONTEXT,
+  );
   span.setStatus({ code: SpanStatusCode.ERROR, message: event.message });
   span.end(event.time);
 }
@@ -59,12 +63,16 @@ export function annotateParent(event: ResetEvent): void {
   if (event.context === undefined) return;
   const parent = otelApi().trace.getSpan(event.context);
   if (parent === undefined || !parent.isRecording()) return;
-  parent.addEvent('exception', {
-    'exception.type': event.code,
-    'exception.message': event.message,
-    'error.type': event.errorType,
-    'resetwatch.phase': event.phase,
-  }, event.time);
+  parent.addEvent(
+    'exception',
+    {
+      'exception.type': event.code,
+      'exception.message': event.message,
+      'error.type': event.errorType,
+      'resetwatch.phase': event.phase,
+    },
+    event.time,
+  );
 }
 
 export const otelExporter: Exporter = {
@@ -100,7 +108,11 @@ export const otelExporter: Exporter = {
     };
     // Observable instruments (connection counts) should exist before the first reset: look for
     // a provider a second after start and now and then afterwards. Both timers are unref'd.
-    const check = () => guard('otel.providers', () => { const mp = meterProvider(); if (mp) instrumentsFor(mp, priv?.histogramsFor(mp)); });
+    const check = () =>
+      guard('otel.providers', () => {
+        const mp = meterProvider();
+        if (mp) instrumentsFor(mp, priv?.histogramsFor(mp));
+      });
     const first = setTimeout(check, PROVIDER_FIRST_CHECK_MS);
     first.unref();
     const every = setInterval(check, PROVIDER_CHECK_MS);

@@ -11,9 +11,11 @@ import { METRICS } from '../../agent/contract';
 import type { HistogramSink, LocalHistograms } from './histograms';
 import { OTHER_PEER, peerOf, type PeerLimiter } from '../shared/peers';
 
-
 /** One `resetwatch.resets` series, counted here and observed at collection time. */
-interface ResetSeries { attrs: Attributes; n: number }
+interface ResetSeries {
+  attrs: Attributes;
+  n: number;
+}
 
 export interface Instruments {
   /**
@@ -53,7 +55,10 @@ const HISTOGRAMS = {
 };
 
 function histogram(meter: Meter, local: LocalHistograms | undefined, which: keyof typeof HISTOGRAMS): HistogramSink {
-  const { otel: { name, unit, description }, buckets: boundaries } = HISTOGRAMS[which];
+  const {
+    otel: { name, unit, description },
+    buckets: boundaries,
+  } = HISTOGRAMS[which];
   if (local !== undefined) return local.create(name, { unit, description, boundaries });
   return meter.createHistogram(name, { unit, description, advice: { explicitBucketBoundaries: [...boundaries] } });
 }
@@ -135,8 +140,10 @@ export function record(inst: Instruments, e: ResetEvent, config: Config, peers: 
     series.n++;
   } else {
     const attrs: Attributes = {
-      'resetwatch.direction': e.direction, 'resetwatch.phase': e.phase,
-      'error.type': e.errorType, 'resetwatch.tls': e.tls,
+      'resetwatch.direction': e.direction,
+      'resetwatch.phase': e.phase,
+      'error.type': e.errorType,
+      'resetwatch.tls': e.tls,
     };
     if (e.direction === 'client') {
       if (e.serverAddress !== undefined) {

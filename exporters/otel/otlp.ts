@@ -16,9 +16,7 @@ import path from 'node:path';
 import { context } from '@opentelemetry/api';
 import { ExportResultCode, suppressTracing, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
-import {
-  AggregationTemporality, InstrumentType, type PushMetricExporter, type ResourceMetrics,
-} from '@opentelemetry/sdk-metrics';
+import { AggregationTemporality, InstrumentType, type PushMetricExporter, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { disown } from '../../agent/sockets';
 import { countDropped } from '../../agent/stats';
 import { diag } from '../../agent/diag';
@@ -31,7 +29,9 @@ function requireVia<T>(name: string, via: string): T {
   return require(require.resolve(name, { paths: [base] })) as T;
 }
 
-interface Serializer<T> { serializeRequest(request: T): Uint8Array | undefined }
+interface Serializer<T> {
+  serializeRequest(request: T): Uint8Array | undefined;
+}
 interface HttpSettings {
   url: string;
   headers: () => Promise<Record<string, string>>;
@@ -81,12 +81,16 @@ export class OtlpSender {
   private readonly requests = new Set<http.ClientRequest>();
   private failedOnce = false;
 
-  constructor(signal: Signal, readonly protocol: Protocol) {
+  constructor(
+    signal: Signal,
+    readonly protocol: Protocol,
+  ) {
     const { convertLegacyHttpOptions } = requireVia<typeof import('@opentelemetry/otlp-exporter-base/node-http')>(
-      '@opentelemetry/otlp-exporter-base/node-http', '@opentelemetry/exporter-trace-otlp-http');
+      '@opentelemetry/otlp-exporter-base/node-http',
+      '@opentelemetry/exporter-trace-otlp-http',
+    );
     const contentType = protocol === 'http/json' ? 'application/json' : 'application/x-protobuf';
-    this.settings = convertLegacyHttpOptions({}, signal, signal === 'TRACES' ? 'v1/traces' : 'v1/metrics',
-      { 'Content-Type': contentType });
+    this.settings = convertLegacyHttpOptions({}, signal, signal === 'TRACES' ? 'v1/traces' : 'v1/metrics', { 'Content-Type': contentType });
     this.url = this.settings.url;
   }
 
@@ -144,7 +148,10 @@ export class OtlpSender {
       countDropped('otel', items);
       if (!this.failedOnce) {
         this.failedOnce = true;
-        diag('warn', `OpenTelemetry export to ${this.url} failed (${failure}); further failures are only counted in resetwatch_dropped_events_total{exporter="otel"}`);
+        diag(
+          'warn',
+          `OpenTelemetry export to ${this.url} failed (${failure}); further failures are only counted in resetwatch_dropped_events_total{exporter="otel"}`,
+        );
       }
     }
   }
@@ -155,7 +162,10 @@ export class OtlpSender {
       const mod = url.protocol === 'https:' ? https : http;
       const req = mod.request(url, { method: 'POST', headers, agent });
       this.requests.add(req);
-      const timer = setTimeout(() => req.destroy(new Error(`no answer within ${this.settings.timeoutMillis} ms`)), this.settings.timeoutMillis);
+      const timer = setTimeout(
+        () => req.destroy(new Error(`no answer within ${this.settings.timeoutMillis} ms`)),
+        this.settings.timeoutMillis,
+      );
       timer.unref();
       const done = (failure: string | undefined) => {
         clearTimeout(timer);
@@ -176,9 +186,13 @@ export class OtlpSender {
 }
 
 function serializers(protocol: Protocol): {
-  traces: Serializer<ReadableSpan[]>; metrics: Serializer<ResourceMetrics>;
+  traces: Serializer<ReadableSpan[]>;
+  metrics: Serializer<ResourceMetrics>;
 } {
-  const t = requireVia<typeof import('@opentelemetry/otlp-transformer')>('@opentelemetry/otlp-transformer', '@opentelemetry/exporter-trace-otlp-proto');
+  const t = requireVia<typeof import('@opentelemetry/otlp-transformer')>(
+    '@opentelemetry/otlp-transformer',
+    '@opentelemetry/exporter-trace-otlp-proto',
+  );
   return protocol === 'http/json'
     ? { traces: t.JsonTraceSerializer, metrics: t.JsonMetricsSerializer }
     : { traces: t.ProtobufTraceSerializer, metrics: t.ProtobufMetricsSerializer };
@@ -201,8 +215,12 @@ export class OtlpSpanExporter implements SpanExporter {
     }
     done(OK);
   }
-  forceFlush(): Promise<void> { return this.sender.flush(); }
-  shutdown(): Promise<void> { return this.sender.flush(); }
+  forceFlush(): Promise<void> {
+    return this.sender.flush();
+  }
+  shutdown(): Promise<void> {
+    return this.sender.flush();
+  }
 }
 
 export type Temporality = 'cumulative' | 'delta' | 'lowmemory';
@@ -210,7 +228,10 @@ export type Temporality = 'cumulative' | 'delta' | 'lowmemory';
 export class OtlpMetricExporter implements PushMetricExporter {
   readonly sender: OtlpSender;
   private readonly serializer: Serializer<ResourceMetrics>;
-  constructor(protocol: Protocol, private readonly temporality: Temporality) {
+  constructor(
+    protocol: Protocol,
+    private readonly temporality: Temporality,
+  ) {
     this.sender = new OtlpSender('METRICS', protocol);
     this.serializer = serializers(protocol).metrics;
   }
@@ -231,6 +252,10 @@ export class OtlpMetricExporter implements PushMetricExporter {
     if (this.temporality === 'lowmemory' && type === InstrumentType.OBSERVABLE_COUNTER) return AggregationTemporality.CUMULATIVE;
     return AggregationTemporality.DELTA;
   }
-  forceFlush(): Promise<void> { return this.sender.flush(); }
-  shutdown(): Promise<void> { return this.sender.flush(); }
+  forceFlush(): Promise<void> {
+    return this.sender.flush();
+  }
+  shutdown(): Promise<void> {
+    return this.sender.flush();
+  }
 }

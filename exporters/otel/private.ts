@@ -8,7 +8,13 @@
 // yet: at most OTEL_BSP_SCHEDULE_DELAY (5 s) of spans and OTEL_METRIC_EXPORT_INTERVAL (60 s) of
 // metric changes.
 import type { MeterProvider as ApiMeterProvider, TracerProvider as ApiTracerProvider } from '@opentelemetry/api';
-import { BasicTracerProvider, BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import {
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  ConsoleSpanExporter,
+  SimpleSpanProcessor,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
 import { ConsoleMetricExporter, MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import { defaultResource, detectResources, envDetector, hostDetector, processDetector, type Resource } from '@opentelemetry/resources';
 import { guard } from '../../agent/guard';
@@ -97,7 +103,10 @@ export class PrivateProviders {
       const timeout = Math.min(positiveInt('OTEL_METRIC_EXPORT_TIMEOUT', 30000), interval);
       this.histograms = new LocalHistograms(() => this.getResource(), delta);
       const reader = new PeriodicExportingMetricReader({
-        exporter, exportIntervalMillis: interval, exportTimeoutMillis: timeout, metricProducers: [this.histograms],
+        exporter,
+        exportIntervalMillis: interval,
+        exportTimeoutMillis: timeout,
+        metricProducers: [this.histograms],
       });
       this.meter = new MeterProvider({ resource: this.getResource(), readers: [reader] });
       this.dirty = true; // connection counts: sent at least once, at exit if not before

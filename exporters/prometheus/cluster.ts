@@ -26,8 +26,18 @@ export interface Snapshot {
   recent: ResetRecord[];
 }
 
-interface Request { cmd: string; type: 'collect'; id: number }
-interface Answer { cmd: string; type: 'snapshot'; id: number; snapshot?: Snapshot; error?: string }
+interface Request {
+  cmd: string;
+  type: 'collect';
+  id: number;
+}
+interface Answer {
+  cmd: string;
+  type: 'snapshot';
+  id: number;
+  snapshot?: Snapshot;
+  error?: string;
+}
 
 type Cluster = typeof import('node:cluster');
 
@@ -108,7 +118,16 @@ export async function collectCluster(local: Snapshot, recentLimit: number, maxPe
 
 /** The sum of several processes' snapshots (cluster workers, or a process family: exporters/family.ts). */
 export async function sumSnapshots(parts: Snapshot[], recentLimit: number, maxPeers: number): Promise<Snapshot> {
-  return { metrics: await sum(parts.map((p) => p.metrics), maxPeers), recent: mergeRecent(parts.map((p) => p.recent), recentLimit) };
+  return {
+    metrics: await sum(
+      parts.map((p) => p.metrics),
+      maxPeers,
+    ),
+    recent: mergeRecent(
+      parts.map((p) => p.recent),
+      recentLimit,
+    ),
+  };
 }
 
 function ask(worker: Worker): Promise<boolean> {
@@ -135,7 +154,9 @@ function ask(worker: Worker): Promise<boolean> {
     timer.unref();
     child.on('internalMessage' as 'message', onMessage);
     try {
-      child.send({ cmd: CMD, type: 'collect', id } satisfies Request, undefined, undefined, (err) => { if (err) finish(false); });
+      child.send({ cmd: CMD, type: 'collect', id } satisfies Request, undefined, undefined, (err) => {
+        if (err) finish(false);
+      });
     } catch {
       finish(false);
     }
@@ -146,7 +167,13 @@ function ask(worker: Worker): Promise<boolean> {
 export async function combine(parts: Snapshot[], recentLimit: number): Promise<Snapshot> {
   if (parts.length === 1) return parts[0];
   const reg = aggregatorRegistry().aggregate(parts.map((p) => p.metrics));
-  return { metrics: (await reg.getMetricsAsJSON()) as MetricJSON[], recent: mergeRecent(parts.map((p) => p.recent), recentLimit) };
+  return {
+    metrics: (await reg.getMetricsAsJSON()) as MetricJSON[],
+    recent: mergeRecent(
+      parts.map((p) => p.recent),
+      recentLimit,
+    ),
+  };
 }
 
 type ExemplarLike = { labelSet: Record<string, string>; value: number; timestamp?: number };

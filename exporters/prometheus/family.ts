@@ -154,7 +154,10 @@ class ProcessFamily implements Family {
   /** Connection counts as of the last full state or resets message sent. */
   private sentConns: Connections | undefined;
 
-  constructor(private readonly name: string, private readonly hooks: FamilyHooks) {
+  constructor(
+    private readonly name: string,
+    private readonly hooks: FamilyHooks,
+  ) {
     this.elect();
   }
 
@@ -164,11 +167,13 @@ class ProcessFamily implements Family {
     if (this.role === 'stopped') return;
     this.role = 'electing';
     const server = net.createServer((socket) => guard('family.accept', () => this.accept(socket)));
-    server.on('error', (err: Error & { code?: string }) => guard('family.elect', () => {
-      if (this.role === 'stopped') return;
-      if (err.code === 'EADDRINUSE') this.join();
-      else this.alone(err);
-    }));
+    server.on('error', (err: Error & { code?: string }) =>
+      guard('family.elect', () => {
+        if (this.role === 'stopped') return;
+        if (err.code === 'EADDRINUSE') this.join();
+        else this.alone(err);
+      }),
+    );
     server.listen({ path: this.name }, () => guard('family.lead', () => this.lead(server)));
     server.unref();
   }
@@ -199,7 +204,10 @@ class ProcessFamily implements Family {
     const offer = this.offer();
     this.legacyLine = undefined;
     this.legacyAdds = [];
-    diag('debug', `family: leading (pid ${process.pid}); ${offer === undefined ? 'nothing' : `hand-over ${offer.seq}+${offer.items.length}`} handed over`);
+    diag(
+      'debug',
+      `family: leading (pid ${process.pid}); ${offer === undefined ? 'nothing' : `hand-over ${offer.seq}+${offer.items.length}`} handed over`,
+    );
     if (offer !== undefined) await this.adopt(offer);
   }
 
@@ -253,19 +261,28 @@ class ProcessFamily implements Family {
     this.leaderDown = down;
     for (const socket of [up, down]) {
       socket.unref();
-      socket.on('error', () => { /* 'close' follows */ });
+      socket.on('error', () => {
+        /* 'close' follows */
+      });
       socket.on('close', () => guard('family.lost', () => this.lost(up)));
     }
-    up.on('connect', () => guard('family.joined', () => {
-      diag('debug', `family: joined as a member (pid ${process.pid})`);
-      this.connected = true;
-      this.attempts = 0;
-      this.pushState(undefined);
-      // What the previous leader handed on: the new one may have missed its latest hand-over.
-      const offer = this.offer();
-      if (offer !== undefined) this.chain = this.chain.then(() => { send(up, `${JSON.stringify(offer)}\n`); });
-    }));
-    down.on('connect', () => guard('family.listen', () => send(down, `${JSON.stringify({ t: 'listen', id: this.id, pid: process.pid })}\n`)));
+    up.on('connect', () =>
+      guard('family.joined', () => {
+        diag('debug', `family: joined as a member (pid ${process.pid})`);
+        this.connected = true;
+        this.attempts = 0;
+        this.pushState(undefined);
+        // What the previous leader handed on: the new one may have missed its latest hand-over.
+        const offer = this.offer();
+        if (offer !== undefined)
+          this.chain = this.chain.then(() => {
+            send(up, `${JSON.stringify(offer)}\n`);
+          });
+      }),
+    );
+    down.on('connect', () =>
+      guard('family.listen', () => send(down, `${JSON.stringify({ t: 'listen', id: this.id, pid: process.pid })}\n`)),
+    );
     readLines(down, (line) => this.fromLeader(line));
   }
 
@@ -372,7 +389,9 @@ class ProcessFamily implements Family {
 
   private accept(socket: net.Socket): void {
     socket.unref();
-    socket.on('error', () => { /* 'close' follows */ });
+    socket.on('error', () => {
+      /* 'close' follows */
+    });
     let member: Member | undefined;
     let down = false;
     const find = (id: string, pid: number): Member => {
@@ -408,22 +427,24 @@ class ProcessFamily implements Family {
         if (c !== undefined) member.replica.addConnections(c);
       }
     });
-    socket.on('close', () => guard('family.left', () => {
-      if (member === undefined) return;
-      if (down) {
-        if (member.down === socket) member.down = undefined;
-        return;
-      }
-      if (member.socket !== socket) return;
-      diag('debug', `family: member ${member.id} left`);
-      member.socket = undefined;
-      member.down?.destroy();
-      member.down = undefined;
-      for (const done of member.waiting.values()) done();
-      this.members.delete(member.id);
-      this.departed.push(member);
-      this.scheduleLegacy();
-    }));
+    socket.on('close', () =>
+      guard('family.left', () => {
+        if (member === undefined) return;
+        if (down) {
+          if (member.down === socket) member.down = undefined;
+          return;
+        }
+        if (member.socket !== socket) return;
+        diag('debug', `family: member ${member.id} left`);
+        member.socket = undefined;
+        member.down?.destroy();
+        member.down = undefined;
+        for (const done of member.waiting.values()) done();
+        this.members.delete(member.id);
+        this.departed.push(member);
+        this.scheduleLegacy();
+      }),
+    );
   }
 
   async collect(own: Snapshot): Promise<Snapshot & { family: number }> {
@@ -431,9 +452,9 @@ class ProcessFamily implements Family {
     await this.inherited;
     await Promise.all([...this.members.values()].map((m) => this.pull(m)));
     await this.foldDeparted();
-    const parts = [own, ...this.inheritance?.parts ?? []];
+    const parts = [own, ...(this.inheritance?.parts ?? [])];
     if (this.retired !== undefined) parts.push(this.retired);
-    for (const m of [...this.members.values(), ...this.departed]) parts.push(...await m.replica.parts());
+    for (const m of [...this.members.values(), ...this.departed]) parts.push(...(await m.replica.parts()));
     const family = this.members.size + 1;
     const sum = await this.hooks.sum(parts);
     this.scheduleLegacy(); // this process's connection counts have moved on
@@ -463,7 +484,7 @@ class ProcessFamily implements Family {
     if (gone.length === 0) return;
     this.departed = this.departed.filter((m) => !gone.includes(m));
     const parts: Snapshot[] = this.retired === undefined ? [] : [this.retired];
-    for (const m of gone) parts.push(...await m.replica.parts());
+    for (const m of gone) parts.push(...(await m.replica.parts()));
     this.retired = await this.hooks.combine(parts);
   }
 
@@ -471,11 +492,15 @@ class ProcessFamily implements Family {
   private scheduleLegacy(): void {
     if (this.legacyTimer !== undefined || this.role !== 'leader') return;
     const wait = Math.max(0, this.lastLegacy + LEGACY_INTERVAL_MS - Date.now());
-    this.legacyTimer = setTimeout(() => guard('family.legacy', () => {
-      this.legacyTimer = undefined;
-      this.lastLegacy = Date.now();
-      this.sendLegacy();
-    }), wait);
+    this.legacyTimer = setTimeout(
+      () =>
+        guard('family.legacy', () => {
+          this.legacyTimer = undefined;
+          this.lastLegacy = Date.now();
+          this.sendLegacy();
+        }),
+      wait,
+    );
     this.legacyTimer.unref();
   }
 
@@ -489,9 +514,9 @@ class ProcessFamily implements Family {
         await this.inherited;
         const own = await this.hooks.own();
         await this.foldDeparted();
-        const parts = [own, ...this.inheritance?.parts ?? []];
+        const parts = [own, ...(this.inheritance?.parts ?? [])];
         if (this.retired !== undefined) parts.push(this.retired);
-        for (const m of this.departed) parts.push(...await m.replica.parts());
+        for (const m of this.departed) parts.push(...(await m.replica.parts()));
         const snap = await this.hooks.combine(parts);
         const line = `${JSON.stringify({ t: 'legacy', from: this.id, seq: ++this.legacySeq, snap })}\n`;
         this.lastLegacyLine = line;
@@ -532,17 +557,19 @@ function send(socket: net.Socket, line: string): boolean {
 function readLines(socket: net.Socket, fn: (line: string) => void): void {
   let buf = '';
   socket.setEncoding('utf8');
-  socket.on('data', (chunk: string) => guard('family.read', () => {
-    let from = buf.length;
-    buf += chunk;
-    for (let i = buf.indexOf('\n', from); i !== -1; i = buf.indexOf('\n', from)) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      from = 0;
-      if (line !== '') guard('family.message', fn, line);
-    }
-    if (buf.length > MAX_LINE) socket.destroy();
-  }));
+  socket.on('data', (chunk: string) =>
+    guard('family.read', () => {
+      let from = buf.length;
+      buf += chunk;
+      for (let i = buf.indexOf('\n', from); i !== -1; i = buf.indexOf('\n', from)) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        from = 0;
+        if (line !== '') guard('family.message', fn, line);
+      }
+      if (buf.length > MAX_LINE) socket.destroy();
+    }),
+  );
 }
 
 /** The message type, without parsing a large line the receiver may only store. */
@@ -584,7 +611,8 @@ function connections(c: unknown): Connections | undefined {
   const out = {} as Connections;
   for (const d of DIRECTIONS) {
     const v = (c as Connections)[d];
-    if (v === null || typeof v !== 'object' || !Number.isSafeInteger(v.tls) || !Number.isSafeInteger(v.plain) || v.tls < 0 || v.plain < 0) return undefined;
+    if (v === null || typeof v !== 'object' || !Number.isSafeInteger(v.tls) || !Number.isSafeInteger(v.plain) || v.tls < 0 || v.plain < 0)
+      return undefined;
     out[d] = { tls: v.tls, plain: v.plain };
   }
   return out;

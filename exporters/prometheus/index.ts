@@ -49,7 +49,9 @@ function snapshot(): Promise<Served> {
       const all = await family.collect(mine);
       return { ...all, workers: mine.workers };
     })();
-    const clear = () => { inflight = undefined; };
+    const clear = () => {
+      inflight = undefined;
+    };
     inflight.then(clear, clear);
   }
   return inflight;
@@ -60,7 +62,9 @@ export async function exposition(openMetrics: boolean): Promise<string> {
   return render(snap.metrics, openMetrics);
 }
 
-export async function recentResets(limit: number): Promise<{ events: ResetRecord[]; workers?: { answered: number; total: number }; family?: number }> {
+export async function recentResets(
+  limit: number,
+): Promise<{ events: ResetRecord[]; workers?: { answered: number; total: number }; family?: number }> {
   const snap = await snapshot();
   return { events: snap.recent.slice(0, limit), workers: snap.workers, family: snap.family };
 }
@@ -99,9 +103,14 @@ export const prometheusExporter: Exporter = {
         stops.push(serve());
       } else {
         setFamily(joined);
-        stops.push(() => { joined.stop(); if (family === joined) setFamily(undefined); });
+        stops.push(() => {
+          joined.stop();
+          if (family === joined) setFamily(undefined);
+        });
       }
     }
-    return () => { for (const stop of stops.splice(0).reverse()) stop(); };
+    return () => {
+      for (const stop of stops.splice(0).reverse()) stop();
+    };
   },
 };

@@ -67,19 +67,24 @@ export function connectionsCounter(collect?: () => void): CounterType<'direction
 export function connectionCounts(): Connections {
   const out = {} as Connections;
   for (const d of DIRECTIONS) {
-    out[d] = { tls: stats.connections[d].tls + threadCounts.connections[d].tls, plain: stats.connections[d].plain + threadCounts.connections[d].plain };
+    out[d] = {
+      tls: stats.connections[d].tls + threadCounts.connections[d].tls,
+      plain: stats.connections[d].plain + threadCounts.connections[d].plain,
+    };
   }
   return out;
 }
 
-registry.registerMetric(connectionsCounter(function (this: CounterType<'direction' | 'tls'>) {
-  this.reset();
-  const counts = connectionCounts();
-  for (const direction of DIRECTIONS) {
-    this.inc({ direction, tls: 'true' }, counts[direction].tls);
-    this.inc({ direction, tls: 'false' }, counts[direction].plain);
-  }
-}));
+registry.registerMetric(
+  connectionsCounter(function (this: CounterType<'direction' | 'tls'>) {
+    this.reset();
+    const counts = connectionCounts();
+    for (const direction of DIRECTIONS) {
+      this.inc({ direction, tls: 'true' }, counts[direction].tls);
+      this.inc({ direction, tls: 'false' }, counts[direction].plain);
+    }
+  }),
+);
 
 for (const h of [own.receivedBytes, own.sentBytes, own.age, own.idle]) registry.registerMetric(h);
 

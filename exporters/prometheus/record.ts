@@ -29,9 +29,14 @@ export function setFamily(f: Family | undefined): void {
 
 export function toSample(e: ResetEvent): Sample {
   const s: Sample = {
-    direction: e.direction, phase: e.phase, errorType: e.errorType, tls: e.tls,
+    direction: e.direction,
+    phase: e.phase,
+    errorType: e.errorType,
+    tls: e.tls,
     peer: peerOf(e, serverPeers),
-    bytesReceived: e.bytesReceived, bytesSent: e.bytesSent, connectionAgeMs: e.connectionAgeMs,
+    bytesReceived: e.bytesReceived,
+    bytesSent: e.bytesSent,
+    connectionAgeMs: e.connectionAgeMs,
   };
   if (e.idleBeforeReuseMs !== undefined) s.idleBeforeReuseMs = e.idleBeforeReuseMs;
   if (e.traceId) {

@@ -34,7 +34,10 @@ export async function render(metrics: MetricJSON[], openMetrics: boolean): Promi
 
 /** A stable key for a label set. */
 export function labelKey(labels: Record<string, unknown>): string {
-  return Object.keys(labels).sort().map((k) => `${k}=${String(labels[k])}`).join('\u0000');
+  return Object.keys(labels)
+    .sort()
+    .map((k) => `${k}=${String(labels[k])}`)
+    .join('\u0000');
 }
 
 /**

@@ -51,17 +51,23 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
   let tries = takeover ? TAKEOVER_TRIES : 0;
   let closed = false;
   const tokenDigest = config.metricsToken === '' ? undefined : digest(config.metricsToken);
-  const server = http.createServer({
-    maxHeaderSize: LIMITS.maxHeaderSize,
-    headersTimeout: LIMITS.headersTimeoutMs,
-    requestTimeout: LIMITS.requestTimeoutMs,
-    keepAliveTimeout: LIMITS.keepAliveTimeoutMs,
-    // How often Node checks the two timeouts above (default 30 s); its timer is unref'd.
-    connectionsCheckingInterval: 1000,
-  } as http.ServerOptions, (req, res) => {
-    const ok = guard('prometheus.request', () => { handle(req, res, handlers, tokenDigest); return true; });
-    if (ok !== true) reply(res, 500, 'internal error\n', true); // counted in resetwatch_agent_errors_total
-  });
+  const server = http.createServer(
+    {
+      maxHeaderSize: LIMITS.maxHeaderSize,
+      headersTimeout: LIMITS.headersTimeoutMs,
+      requestTimeout: LIMITS.requestTimeoutMs,
+      keepAliveTimeout: LIMITS.keepAliveTimeoutMs,
+      // How often Node checks the two timeouts above (default 30 s); its timer is unref'd.
+      connectionsCheckingInterval: 1000,
+    } as http.ServerOptions,
+    (req, res) => {
+      const ok = guard('prometheus.request', () => {
+        handle(req, res, handlers, tokenDigest);
+        return true;
+      });
+      if (ok !== true) reply(res, 500, 'internal error\n', true); // counted in resetwatch_agent_errors_total
+    },
+  );
   // Other agents trace every http.Server, through a patched Server.prototype.emit (OpenTelemetry's
   // http instrumentation, dd-trace, elastic-apm-node) or by replacing a server's own emit when its
   // first request is announced (Sentry): each scrape would be a trace of the app's. The endpoint's
@@ -79,8 +85,12 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
         socket.destroy();
         return;
       }
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large'
-        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+      const status =
+        err.code === 'HPE_HEADER_OVERFLOW'
+          ? '431 Request Header Fields Too Large'
+          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? '408 Request Timeout'
+            : '400 Bad Request';
       socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
     });
   });
@@ -88,13 +98,23 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
     const where = `${config.host.includes(':') && !config.host.startsWith('[') ? `[${config.host}]` : config.host}:${config.port}`;
     if (err.code === 'EADDRINUSE' && tries > 0) {
       tries--;
-      setTimeout(() => guard('prometheus.relisten', () => { if (!closed) listen(); }), 100).unref();
+      setTimeout(
+        () =>
+          guard('prometheus.relisten', () => {
+            if (!closed) listen();
+          }),
+        100,
+      ).unref();
     } else if (err.code === 'EADDRINUSE') {
       // On Linux, processes with the agent and the same settings share the port (exporters/family.ts).
-      const by = process.platform === 'linux' || config.port === 0
-        ? 'by a program other than resetwatch, or one with other RESETWATCH_* settings'
-        : `by another process: on ${process.platform} processes do not share the endpoint`;
-      diag('warn', `metrics endpoint not started: ${where} is already in use (${by}); the app runs on. Set RESETWATCH_PORT to a free port, 0 (any free port) or off.`);
+      const by =
+        process.platform === 'linux' || config.port === 0
+          ? 'by a program other than resetwatch, or one with other RESETWATCH_* settings'
+          : `by another process: on ${process.platform} processes do not share the endpoint`;
+      diag(
+        'warn',
+        `metrics endpoint not started: ${where} is already in use (${by}); the app runs on. Set RESETWATCH_PORT to a free port, 0 (any free port) or off.`,
+      );
     } else {
       diag('warn', `metrics endpoint not started on ${where}: ${err.message}; the app runs on.`);
     }
@@ -160,7 +180,10 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse, handlers: H
     const om = wantsOpenMetrics(req.headers.accept);
     handlers.exposition(om).then(
       (body) => send(res, 200, om ? OPENMETRICS : TEXT, body),
-      (err) => { reportFailure('prometheus.metrics', err); reply(res, 500, 'internal error collecting metrics\n', true); },
+      (err) => {
+        reportFailure('prometheus.metrics', err);
+        reply(res, 500, 'internal error collecting metrics\n', true);
+      },
     );
     return;
   }
@@ -179,7 +202,10 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse, handlers: H
       if (family !== undefined) res.setHeader('X-Resetwatch-Family', String(family));
       send(res, 200, 'application/json; charset=utf-8', `${JSON.stringify(events, null, 1)}\n`);
     },
-    (err) => { reportFailure('prometheus.resets', err); reply(res, 500, 'internal error collecting resets\n', true); },
+    (err) => {
+      reportFailure('prometheus.resets', err);
+      reply(res, 500, 'internal error collecting resets\n', true);
+    },
   );
 }
 

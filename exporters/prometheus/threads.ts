@@ -94,10 +94,14 @@ export function forwardToMainThread(make: (e: ResetEvent) => ThreadMessage): () 
       countDropped('prometheus');
     }
   });
-  const timer = setInterval(() => guard('prometheus.thread.counts', () => {
-    const counts = delta();
-    if (counts !== undefined) post({ counts });
-  }), COUNTS_INTERVAL_MS);
+  const timer = setInterval(
+    () =>
+      guard('prometheus.thread.counts', () => {
+        const counts = delta();
+        if (counts !== undefined) post({ counts });
+      }),
+    COUNTS_INTERVAL_MS,
+  );
   timer.unref();
   return () => {
     stop();

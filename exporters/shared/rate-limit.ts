@@ -4,7 +4,10 @@
 export class RateLimiter {
   private tokens: number;
   private last: number;
-  constructor(private readonly rate: number, private readonly now: () => number = () => performance.now()) {
+  constructor(
+    private readonly rate: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {
     this.tokens = rate;
     this.last = now();
   }

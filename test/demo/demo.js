@@ -10,7 +10,8 @@ const path = require('node:path');
 // Runs ./service.js the way users run their apps: with the agent preloaded.
 const env = { RESETWATCH_LOG: path.join(require('node:os').tmpdir(), 'resetwatch-demo.log'), ...process.env };
 const child = spawn(process.execPath, ['--require', 'resetwatch', path.join(__dirname, 'service.js'), ...process.argv.slice(2)], {
-  stdio: 'inherit', env, cwd: path.join(__dirname, '..', '..'),
+  stdio: 'inherit',
+  env,
+  cwd: path.join(__dirname, '..', '..'),
 });
-child.on('exit', (code, signal) => process.exit(signal ? 1 : code ?? 1));
-
+child.on('exit', (code, signal) => process.exit(signal ? 1 : (code ?? 1)));
