@@ -26,15 +26,17 @@
 // Never in the app's way: every socket and server here is unref'd and has its own 'error'
 // listener (these objects are the agent's, not the app's); an idle family does no periodic work.
 import * as net from 'node:net';
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../agent/config';
 import { diag } from '../agent/diag';
 import { guard, reportFailure } from '../agent/guard';
-import { countDropped } from '../agent/stats';
+import { countDropped, stats } from '../agent/stats';
 import { DIRECTIONS, ERROR_TYPES, PHASES, type Direction } from '../agent/types';
 import type { Snapshot } from './cluster';
 import type { Sample } from './prometheus-threads';
 import { PendingRecord, toRecord, type ResetRecord } from './recent';
+import { cleanRecord, cleanSnapshot, type Schema } from './family-validate';
 
 /** How long a scrape waits for members (a cluster primary waits up to 1.5 s for its workers); then: as last known. */
 export const PULL_TIMEOUT_MS = 2000;
@@ -43,14 +45,21 @@ const SEND_PER_SECOND = 50;
 const SEND_INTERVAL_MS = 25;
 /** Legacy broadcasts at most this often. */
 const LEGACY_INTERVAL_MS = 250;
-/** Own reset lines the leader sends before it compacts them into a legacy broadcast. */
-const LEGACY_COMPACT_LINES = 1000;
+/** Bytes of its own reset lines the leader sends before it compacts them into a legacy broadcast. */
+const LEGACY_COMPACT_BYTES = 1024 * 1024;
 /** A message longer than this closes the connection (a full state is ~10–200 KB). */
-const MAX_LINE = 64 * 1024 * 1024;
+const MAX_LINE = 4 * 1024 * 1024;
+/** Hand-over bytes a member keeps beyond the last legacy (the leader's resets since). */
+const MAX_LEGACY_ADDS = 8 * 1024 * 1024;
+/** Members plus departed ones the leader keeps apart; beyond, the oldest departed join `retired`. */
+const MAX_MEMBERS = 256;
 /** Unsent bytes towards one peer beyond which resets are dropped (counted) rather than queued. */
 const MAX_BUFFERED = 8 * 1024 * 1024;
-/** Election rounds in a row that find neither a leader nor the name free, before giving up. */
-const MAX_ATTEMPTS = 50;
+/** Election rounds in a row that find neither a leader nor the name free, before serving alone (~30 s). */
+const MAX_ATTEMPTS = 20;
+/** Pause before the second election round in a row, doubled each round up to RETRY_MAX_MS. */
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 2000;
 
 export interface Replica {
   /** A full state replaces everything known before. */
@@ -75,6 +84,10 @@ export interface FamilyHooks {
   combine(parts: Snapshot[]): Promise<Snapshot>;
   /** Bind the endpoint; `takeover`: the previous leader's port may take a moment to be free. */
   serve(takeover: boolean): () => void;
+  /** resetwatch's own metrics: what another process's state may contain. */
+  schema(): Schema;
+  /** RESETWATCH_MAX_PEERS: the peer values one state may carry. */
+  maxPeers(): number;
 }
 
 export interface Family {
@@ -105,9 +118,27 @@ interface Member {
   waiting: Map<number, () => void>;
 }
 
-/** The family's name: one per host:port (and protocol version) in the network namespace. */
+/**
+ * The family's name: one per user, session, host:port (and protocol version) in the network
+ * namespace. npm start, nodemon, cluster and spawned children share their session; each systemd
+ * service and each container has its own, so unrelated services on one host never merge.
+ */
 export function familyName(host: string, port: number): string {
-  return `\0resetwatch/1/${host}:${port}`;
+  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
+  const sid = sessionId();
+  return `\0resetwatch/2/u${uid}${sid === undefined ? '' : `/s${sid}`}/${host}:${port}`;
+}
+
+/** Field 6 of /proc/self/stat (read, never stat'ed: an app may count stat calls); undefined when /proc is unreadable. */
+function sessionId(): number | undefined {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const sid = Number(fields[3]);
+    return Number.isSafeInteger(sid) && sid >= 0 ? sid : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Joins (or founds) the family of this port; undefined where abstract sockets do not exist. */
@@ -127,6 +158,13 @@ class ProcessFamily implements Family {
   private connected = false;
   private legacyLine: string | undefined;
   private legacyAdds: string[] = [];
+  private legacyAddBytes = 0;
+  /** The latest pull not answered yet: pulls are coalesced into one state. */
+  private pullN: number | undefined;
+  private pullQueued = false;
+  /** When this connection to the leader was made, and whether the leader said anything valid on it. */
+  private connectedAt = 0;
+  private heard = false;
   // leader side
   private server: net.Server | undefined;
   private stopServe: (() => void) | undefined;
@@ -137,12 +175,15 @@ class ProcessFamily implements Family {
   private inheritance: { from: string; rank: number; parts: Snapshot[] } | undefined;
   private legacySeq = 0;
   private inherited: Promise<void> = Promise.resolve();
+  /** Departed members being folded into `retired` (collect waits for it). */
+  private folding: Promise<void> = Promise.resolve();
   private nextPull = 0;
   private lastLegacy = 0;
   private legacyTimer: NodeJS.Timeout | undefined;
   /** The last legacy sent and this process's reset lines since: what a newcomer gets at once. */
   private lastLegacyLine: string | undefined;
   private ownLines: string[] = [];
+  private ownBytes = 0;
   // both: resets to send, and the full state being captured (resets after it wait for it)
   private queue: Item[] = [];
   private flushScheduled = false;
@@ -199,6 +240,7 @@ class ProcessFamily implements Family {
     const offer = this.offer();
     this.legacyLine = undefined;
     this.legacyAdds = [];
+    this.legacyAddBytes = 0;
     diag('debug', `family: leading (pid ${process.pid}); ${offer === undefined ? 'nothing' : `hand-over ${offer.seq}+${offer.items.length}`} handed over`);
     if (offer !== undefined) await this.adopt(offer);
   }
@@ -226,12 +268,13 @@ class ProcessFamily implements Family {
    * the same leader (a member that joined just before the leader died may hold a later one).
    */
   private async adopt(offer: Extract<Message, { t: 'offer' }>): Promise<void> {
-    if (!isSnapshot(offer.snap) || offer.from === this.id) return;
+    const snap = cleanSnapshot(offer.snap, this.schema(), this.hooks.maxPeers());
+    if (snap === undefined || typeof offer.from !== 'string' || offer.from === this.id) return;
     const rank = (Number(offer.seq) || 0) * 1e6 + (Array.isArray(offer.items) ? offer.items.length : 0);
     const held = this.inheritance;
     if (held !== undefined && (held.from !== offer.from || held.rank >= rank)) return;
     const r = this.hooks.replica();
-    r.set(offer.snap);
+    r.set(snap);
     addItems(r, offer.items);
     const parts = await r.parts();
     const now = this.inheritance;
@@ -256,10 +299,12 @@ class ProcessFamily implements Family {
       socket.on('error', () => { /* 'close' follows */ });
       socket.on('close', () => guard('family.lost', () => this.lost(up)));
     }
+    this.heard = false;
+    this.connectedAt = 0;
     up.on('connect', () => guard('family.joined', () => {
       diag('debug', `family: joined as a member (pid ${process.pid})`);
       this.connected = true;
-      this.attempts = 0;
+      this.connectedAt = Date.now();
       this.pushState(undefined);
       // What the previous leader handed on: the new one may have missed its latest hand-over.
       const offer = this.offer();
@@ -273,18 +318,24 @@ class ProcessFamily implements Family {
   private lost(up: net.Socket): void {
     if (this.leaderSocket !== up || this.role === 'stopped') return;
     diag('debug', `family: connection to the leader closed (pid ${process.pid}, connected ${this.connected})`);
+    up.destroy();
     this.leaderSocket = undefined;
     this.leaderDown?.destroy();
     this.leaderDown = undefined;
+    // A leader that accepts and closes at once (out of fds, or not resetwatch) is no leader: the
+    // count of attempts goes on, with a growing pause, until one answers or lasts a second.
+    if (this.heard || (this.connected && Date.now() - this.connectedAt >= 1000)) this.attempts = 0;
     this.connected = false;
     this.hadLeader = true;
     if (++this.attempts > MAX_ATTEMPTS) {
+      // Not given up for good: serve alone (one "in use" line when the port is taken), as without a family.
       this.role = 'alone';
-      diag('warn', `metrics endpoint: could not reach or replace the process serving ${this.name.slice(1)}; this process gives up on it.`);
+      diag('warn', `metrics endpoint: could not reach or replace the process serving ${this.name.slice(1)}; this process serves its own.`);
+      this.stopServe = this.hooks.serve(false);
       return;
     }
     if (this.attempts === 1) this.elect();
-    else setTimeout(() => guard('family.retry', () => this.elect()), 5 * this.attempts).unref();
+    else setTimeout(() => guard('family.retry', () => this.elect()), Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** (this.attempts - 2))).unref();
   }
 
   // ---- member side ----
@@ -294,17 +345,33 @@ class ProcessFamily implements Family {
     if (kind === 'legacy') {
       this.legacyLine = line;
       this.legacyAdds = [];
+      this.legacyAddBytes = 0;
+      this.heard = true;
     } else if (kind === 'samples') {
-      if (this.legacyAdds.length < LEGACY_COMPACT_LINES * 4) this.legacyAdds.push(line);
+      if (this.legacyAddBytes + line.length <= MAX_LEGACY_ADDS) {
+        this.legacyAdds.push(line);
+        this.legacyAddBytes += line.length;
+      }
+      this.heard = true;
     } else if (kind === 'pull') {
-      const m = JSON.parse(line) as { n?: unknown };
-      if (typeof m.n === 'number') this.pushState(m.n);
+      const m = parse(line) as { n?: unknown } | undefined;
+      if (m === undefined || typeof m.n !== 'number' || !Number.isSafeInteger(m.n)) return;
+      this.heard = true;
+      // At most one answer pending: a flood of pulls costs one state.
+      this.pullN = m.n;
+      if (this.pullQueued) return;
+      this.pullQueued = true;
+      this.pushState(undefined, true);
     }
   }
 
   /** Sends the full state; resets recorded while it is captured follow it. One at a time, in order. */
-  private pushState(n: number | undefined): void {
+  private pushState(n: number | undefined, pulled = false): void {
     this.chain = this.chain.then(async () => {
+      if (pulled) {
+        n = this.pullN;
+        this.pullQueued = false;
+      }
       const socket = this.leaderSocket;
       if (socket === undefined || !this.connected) return;
       this.capturing++;
@@ -363,8 +430,11 @@ class ProcessFamily implements Family {
       if (this.leaderSocket !== undefined && this.connected && !send(this.leaderSocket, line)) countDropped('prometheus', n);
     } else if (this.role === 'leader') {
       for (const m of this.members.values()) if (m.down !== undefined) send(m.down, line);
-      if (this.lastLegacyLine !== undefined) this.ownLines.push(line);
-      if (this.ownLines.length >= LEGACY_COMPACT_LINES) this.scheduleLegacy();
+      if (this.lastLegacyLine !== undefined) {
+        this.ownLines.push(line);
+        this.ownBytes += line.length;
+      }
+      if (this.ownBytes >= LEGACY_COMPACT_BYTES) this.scheduleLegacy();
     }
   }
 
@@ -375,37 +445,54 @@ class ProcessFamily implements Family {
     socket.on('error', () => { /* 'close' follows */ });
     let member: Member | undefined;
     let down = false;
-    const find = (id: string, pid: number): Member => {
+    let offered = false;
+    const find = (id: string, pid: number): Member | undefined => {
       let m = this.members.get(id) ?? this.departed.find((d) => d.id === id);
       this.departed = this.departed.filter((d) => d !== m);
-      if (m === undefined) diag('debug', `family: member ${id} joined`);
-      m ??= { id, pid, socket: undefined, down: undefined, replica: this.hooks.replica(), waiting: new Map() };
+      if (m === undefined) {
+        if (this.members.size >= MAX_MEMBERS) return undefined;
+        diag('debug', `family: member ${id} joined`);
+        m = { id, pid, socket: undefined, down: undefined, replica: this.hooks.replica(), waiting: new Map() };
+        this.trimDeparted();
+      }
       this.members.set(id, m);
       return m;
     };
     readLines(socket, (line) => {
-      const m = JSON.parse(line) as Message;
-      if (m.t === 'listen' && member === undefined && typeof m.id === 'string' && typeof m.pid === 'number') {
+      const m = parse(line);
+      if (m === undefined) return refused(socket, 'not a message');
+      if (m.t === 'listen' && member === undefined && !down && validId(m.id) && validPid(m.pid)) {
         member = find(m.id, m.pid);
+        if (member === undefined) return refused(socket, 'too many members');
+        if (member.down !== undefined && member.down !== socket) member.down.destroy();
         member.down = socket;
         down = true;
         // The newcomer gets what the others have at once (it may be the one that takes over next),
         // and a fresh legacy soon.
         if (this.lastLegacyLine !== undefined) for (const l of [this.lastLegacyLine, ...this.ownLines]) send(socket, l);
         this.scheduleLegacy();
-      } else if (m.t === 'state' && !down && typeof m.id === 'string' && typeof m.pid === 'number' && isSnapshot(m.snap)) {
+      } else if (m.t === 'state' && !down && validId(m.id) && validPid(m.pid) && (member === undefined || member.id === m.id)) {
+        const snap = cleanSnapshot(m.snap, this.schema(), this.hooks.maxPeers());
+        if (snap === undefined) return refused(socket, 'a state that is not resetwatch\'s');
         if (member === undefined) {
           member = find(m.id, m.pid);
+          if (member === undefined) return refused(socket, 'too many members');
           member.socket = socket;
         }
-        member.replica.set(m.snap);
-        if (typeof m.n === 'number') member.waiting.get(m.n)?.();
-      } else if (m.t === 'offer' && !down) {
+        member.replica.set(snap);
+        if (typeof m.n === 'number') {
+          // Pulls are coalesced by the member: its answer to the latest one answers every earlier one.
+          for (const [n, done] of [...member.waiting]) if (n <= m.n) done();
+        }
+      } else if (m.t === 'offer' && !down && member !== undefined && !offered) {
+        offered = true;
         this.inherited = this.inherited.then(() => this.adopt(m)).catch((err: unknown) => reportFailure('family.adopt', err));
       } else if (m.t === 'samples' && !down && member !== undefined) {
         addItems(member.replica, m.items);
         const c = connections(m.conns);
         if (c !== undefined) member.replica.addConnections(c);
+      } else {
+        refused(socket, `an unexpected '${String(m.t).slice(0, 16)}' message`);
       }
     });
     socket.on('close', () => guard('family.left', () => {
@@ -422,14 +509,33 @@ class ProcessFamily implements Family {
       for (const done of member.waiting.values()) done();
       this.members.delete(member.id);
       this.departed.push(member);
+      this.trimDeparted();
       this.scheduleLegacy();
     }));
+  }
+
+  private cachedSchema: Schema | undefined;
+  private schema(): Schema {
+    return this.cachedSchema ??= this.hooks.schema();
+  }
+
+  /** Bounded: beyond MAX_MEMBERS members and departed ones, the oldest departed join `retired`. */
+  private trimDeparted(): void {
+    const over = this.members.size + this.departed.length - MAX_MEMBERS;
+    if (over <= 0 || this.departed.length === 0) return;
+    const oldest = this.departed.splice(0, Math.min(over, this.departed.length));
+    this.folding = this.folding.then(async () => {
+      const parts: Snapshot[] = this.retired === undefined ? [] : [this.retired];
+      for (const m of oldest) parts.push(...await m.replica.parts());
+      this.retired = await this.hooks.combine(parts);
+    }).catch((err: unknown) => reportFailure('family.retire', err));
   }
 
   async collect(own: Snapshot): Promise<Snapshot & { family: number }> {
     if (this.role !== 'leader') return { ...own, family: 1 };
     await this.inherited;
     await Promise.all([...this.members.values()].map((m) => this.pull(m)));
+    await this.folding;
     await this.foldDeparted();
     const parts = [own, ...this.inheritance?.parts ?? []];
     if (this.retired !== undefined) parts.push(this.retired);
@@ -485,9 +591,11 @@ class ProcessFamily implements Family {
       this.capturing++;
       this.queue = [];
       this.ownLines = [];
+      this.ownBytes = 0;
       try {
         await this.inherited;
         const own = await this.hooks.own();
+        await this.folding;
         await this.foldDeparted();
         const parts = [own, ...this.inheritance?.parts ?? []];
         if (this.retired !== undefined) parts.push(this.retired);
@@ -519,6 +627,35 @@ class ProcessFamily implements Family {
     this.stopServe?.();
     this.stopServe = undefined;
   }
+}
+
+let refusedOnce = false;
+
+/** A message from another process that is not resetwatch's: dropped, counted, said once, connection closed. */
+function refused(socket: net.Socket, what: string): void {
+  stats.agentErrors++;
+  if (!refusedOnce) {
+    refusedOnce = true;
+    diag('warn', `process family: dropped ${what} from another local process (counted in resetwatch_agent_errors_total; said once).`);
+  }
+  socket.destroy();
+}
+
+function parse(line: string): Message | undefined {
+  try {
+    const m = JSON.parse(line) as unknown;
+    return m !== null && typeof m === 'object' && typeof (m as { t?: unknown }).t === 'string' ? m as Message : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function validId(id: unknown): id is string {
+  return typeof id === 'string' && id.length > 0 && id.length <= 64;
+}
+
+function validPid(pid: unknown): pid is number {
+  return Number.isSafeInteger(pid) && (pid as number) > 0;
 }
 
 /** Writes unless too much is already waiting for a peer that does not read. */
@@ -558,7 +695,7 @@ function isSnapshot(s: unknown): s is Snapshot {
 
 /** Resets from another process: only well-formed ones (label values from the closed sets). */
 function addItems(replica: Replica, items: unknown): void {
-  if (!Array.isArray(items)) return;
+  if (!Array.isArray(items) || items.length > 20000) return;
   for (const item of items) {
     if (!Array.isArray(item)) continue;
     const [s, rec] = item as [Sample, ResetRecord | null | undefined];
@@ -569,7 +706,14 @@ function addItems(replica: Replica, items: unknown): void {
     if (s.idleBeforeReuseMs !== undefined && !Number.isFinite(s.idleBeforeReuseMs)) continue;
     if (s.traceId !== undefined && !/^[0-9a-f]{32}$/.test(String(s.traceId))) continue;
     if (s.spanId !== undefined && !/^[0-9a-f]{16}$/.test(String(s.spanId))) continue;
-    replica.add(s, rec !== null && typeof rec === 'object' ? rec : undefined);
+    const clean: Sample = {
+      direction: s.direction, phase: s.phase, errorType: s.errorType, tls: s.tls, peer: s.peer,
+      bytesReceived: Math.max(0, s.bytesReceived), bytesSent: Math.max(0, s.bytesSent), connectionAgeMs: Math.max(0, s.connectionAgeMs),
+    };
+    if (s.idleBeforeReuseMs !== undefined) clean.idleBeforeReuseMs = Math.max(0, s.idleBeforeReuseMs);
+    if (s.traceId !== undefined) clean.traceId = String(s.traceId);
+    if (s.spanId !== undefined) clean.spanId = String(s.spanId);
+    replica.add(clean, rec === null || rec === undefined ? undefined : cleanRecord(rec));
   }
 }
 
