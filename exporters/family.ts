@@ -15,9 +15,11 @@
 //   ('samples', a few hundred bytes each, sent in the event-loop turn of the reset; batched every
 //   25 ms beyond 50 messages a second), so a member that exits has handed its resets over;
 // - leader → members: a hand-over ('legacy': its own state plus everything departed members left
-//   behind) within 250 ms of a change and after each scrape, and its own resets in between
-//   ('samples'). The member that takes over when the leader exits starts from there; a member that
-//   joins the new leader offers the hand-over it holds ('offer'), in case it is a later one.
+//   behind, and each live member's last-known part by id) within 250 ms of a change and after
+//   each scrape, and its own resets in between ('samples'). The member that takes over when the
+//   leader exits starts from there, serving a member's inherited part until that member's own
+//   state replaces it; a member that joins the new leader offers the hand-over it holds
+//   ('offer'), in case it is a later one (ranked by term, the takeovers so far, then seq).
 // A member that leaves is kept as it was last known and folded into the 'retired' sum once its pid
 // is gone: counts never go backwards. Lost: a process's connection counts since its last reset or
 // scrape when it exits, resets of its last 25 ms in a storm, and what a SIGKILL cuts off
@@ -51,6 +53,8 @@ const LEGACY_COMPACT_BYTES = 1024 * 1024;
 const MAX_LINE = 4 * 1024 * 1024;
 /** Hand-over bytes a member keeps beyond the last legacy (the leader's resets since). */
 const MAX_LEGACY_ADDS = 8 * 1024 * 1024;
+/** Bytes of members' parts in one hand-over (beyond: those members dip until they push again). */
+const MAX_HANDOVER_MEMBERS = 3 * 1024 * 1024;
 /** Members plus departed ones the leader keeps apart; beyond, the oldest departed join `retired`. */
 const MAX_MEMBERS = 256;
 /** Unsent bytes towards one peer beyond which resets are dropped (counted) rather than queued. */
@@ -103,9 +107,30 @@ type Message =
   | { t: 'state'; id: string; pid: number; n?: number; snap: Snapshot }
   | { t: 'samples'; items: Item[]; conns?: Connections }
   | { t: 'pull'; n: number }
-  | { t: 'legacy'; from: string; seq: number; snap: Snapshot }
-  | { t: 'offer'; from: string; seq: number; snap: Snapshot; items: Item[] }
+  | { t: 'legacy'; from: string; term: number; seq: number; snap: Snapshot; members: Record<string, Snapshot> }
+  | { t: 'offer'; from: string; term: number; seq: number; snap: Snapshot; members: Record<string, Snapshot>; items: Item[] }
   | { t: 'listen'; id: string; pid: number };
+
+/** Which hand-over: (term, seq, items since); compared as a tuple. */
+type Rank = [number, number, number];
+
+interface Inheritance {
+  rank: Rank;
+  /** The previous leaders' own, departed and retired parts. */
+  parts: Snapshot[];
+  /** Live members' last-known parts, until each sends its own state. */
+  members: Map<string, Snapshot>;
+}
+
+function later(a: Rank, b: Rank | undefined): boolean {
+  if (b === undefined) return true;
+  for (let i = 0; i < 3; i++) if (a[i] !== b[i]) return a[i] > b[i];
+  return false;
+}
+
+function num(v: unknown): number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : 0;
+}
 
 interface Member {
   id: string;
@@ -116,6 +141,8 @@ interface Member {
   down: net.Socket | undefined;
   replica: Replica;
   waiting: Map<number, () => void>;
+  /** It sent this leader a state (what is handed on for it from then on). */
+  stated: boolean;
 }
 
 /**
@@ -172,8 +199,12 @@ class ProcessFamily implements Family {
   private departed: Member[] = [];
   private retired: Snapshot | undefined;
   /** What the previous leader handed on, and which hand-over it was (a later one offered by a member replaces it). */
-  private inheritance: { from: string; rank: number; parts: Snapshot[] } | undefined;
+  private inheritance: Inheritance | undefined;
+  /** Leaders so far, as far as this process knows: each takeover is one more (hand-overs rank by (term, seq, items)). */
+  private term = 0;
   private legacySeq = 0;
+  /** Members that sent this leader a state: their own state replaces what was inherited for them. */
+  private readonly pushed = new Set<string>();
   private inherited: Promise<void> = Promise.resolve();
   /** Departed members being folded into `retired` (collect waits for it). */
   private folding: Promise<void> = Promise.resolve();
@@ -241,7 +272,8 @@ class ProcessFamily implements Family {
     this.legacyLine = undefined;
     this.legacyAdds = [];
     this.legacyAddBytes = 0;
-    diag('debug', `family: leading (pid ${process.pid}); ${offer === undefined ? 'nothing' : `hand-over ${offer.seq}+${offer.items.length}`} handed over`);
+    this.term++;
+    diag('debug', `family: leading (pid ${process.pid}); ${offer === undefined ? 'nothing' : `hand-over ${offer.term}.${offer.seq}+${offer.items.length}`} handed over`);
     if (offer !== undefined) await this.adopt(offer);
   }
 
@@ -256,7 +288,10 @@ class ProcessFamily implements Family {
         const add = JSON.parse(a) as { items?: unknown };
         if (Array.isArray(add.items)) items.push(...(add.items as Item[]));
       }
-      return { t: 'offer', from: String(m.from), seq: Number(m.seq) || 0, snap: m.snap, items };
+      return {
+        t: 'offer', from: String(m.from), term: Number(m.term) || 0, seq: Number(m.seq) || 0, snap: m.snap,
+        members: m.members !== null && typeof m.members === 'object' ? m.members : {}, items,
+      };
     } catch (err) {
       reportFailure('family.offer', err);
       return undefined;
@@ -264,22 +299,37 @@ class ProcessFamily implements Family {
   }
 
   /**
-   * A hand-over of the previous leader: taken when none is held yet, or when it is a later one of
-   * the same leader (a member that joined just before the leader died may hold a later one).
+   * A hand-over of a previous leader: taken when it is later than the one held, by (term, seq,
+   * items) (a member that joined just before the leader died may hold a later one). Every member's
+   * last-known part comes with it, served until that member sends this leader its own state.
    */
   private async adopt(offer: Extract<Message, { t: 'offer' }>): Promise<void> {
     const snap = cleanSnapshot(offer.snap, this.schema(), this.hooks.maxPeers());
     if (snap === undefined || typeof offer.from !== 'string' || offer.from === this.id) return;
-    const rank = (Number(offer.seq) || 0) * 1e6 + (Array.isArray(offer.items) ? offer.items.length : 0);
-    const held = this.inheritance;
-    if (held !== undefined && (held.from !== offer.from || held.rank >= rank)) return;
+    const rank: Rank = [num(offer.term), num(offer.seq), Array.isArray(offer.items) ? offer.items.length : 0];
+    if (!later(rank, this.inheritance?.rank)) return;
+    const members = new Map<string, Snapshot>();
+    if (offer.members !== null && typeof offer.members === 'object') {
+      for (const [id, part] of Object.entries(offer.members).slice(0, MAX_MEMBERS)) {
+        const clean = cleanSnapshot(part, this.schema(), this.hooks.maxPeers());
+        if (clean === undefined) return; // a hand-over is whole or nothing
+        if (validId(id) && id !== this.id) members.set(id, clean);
+      }
+    }
     const r = this.hooks.replica();
     r.set(snap);
     addItems(r, offer.items);
     const parts = await r.parts();
-    const now = this.inheritance;
-    if (now !== held && now !== undefined && (now.from !== offer.from || now.rank >= rank)) return;
-    this.inheritance = { from: offer.from, rank, parts };
+    if (!later(rank, this.inheritance?.rank)) return;
+    for (const id of this.pushed) members.delete(id);
+    for (const m of [...this.members.values(), ...this.departed]) if (m.stated) members.delete(m.id);
+    this.inheritance = { rank, parts, members };
+    this.term = Math.max(this.term, rank[0] + 1);
+  }
+
+  /** What was inherited: the previous leaders' own and departed parts, and members not heard from since. */
+  private inheritedParts(): Snapshot[] {
+    return this.inheritance === undefined ? [] : [...this.inheritance.parts, ...this.inheritance.members.values()];
   }
 
   /**
@@ -452,7 +502,7 @@ class ProcessFamily implements Family {
       if (m === undefined) {
         if (this.members.size >= MAX_MEMBERS) return undefined;
         diag('debug', `family: member ${id} joined`);
-        m = { id, pid, socket: undefined, down: undefined, replica: this.hooks.replica(), waiting: new Map() };
+        m = { id, pid, socket: undefined, down: undefined, replica: this.hooks.replica(), waiting: new Map(), stated: false };
         this.trimDeparted();
       }
       this.members.set(id, m);
@@ -480,6 +530,9 @@ class ProcessFamily implements Family {
           member.socket = socket;
         }
         member.replica.set(snap);
+        member.stated = true;
+        this.inheritance?.members.delete(member.id);
+        if (this.pushed.size < 4096) this.pushed.add(member.id);
         if (typeof m.n === 'number') {
           // Pulls are coalesced by the member: its answer to the latest one answers every earlier one.
           for (const [n, done] of [...member.waiting]) if (n <= m.n) done();
@@ -537,7 +590,7 @@ class ProcessFamily implements Family {
     await Promise.all([...this.members.values()].map((m) => this.pull(m)));
     await this.folding;
     await this.foldDeparted();
-    const parts = [own, ...this.inheritance?.parts ?? []];
+    const parts = [own, ...this.inheritedParts()];
     if (this.retired !== undefined) parts.push(this.retired);
     for (const m of [...this.members.values(), ...this.departed]) parts.push(...await m.replica.parts());
     const family = this.members.size + 1;
@@ -601,7 +654,20 @@ class ProcessFamily implements Family {
         if (this.retired !== undefined) parts.push(this.retired);
         for (const m of this.departed) parts.push(...await m.replica.parts());
         const snap = await this.hooks.combine(parts);
-        const line = JSON.stringify({ t: 'legacy', from: this.id, seq: ++this.legacySeq, snap }) + '\n';
+        // Each live member's last-known part, by id: a new leader serves it until that member
+        // pushes again, so its counts do not dip meanwhile. Bounded by bytes (a line is ≤ MAX_LINE).
+        const members: Record<string, Snapshot> = {};
+        let bytes = 0;
+        const known: [string, Snapshot][] = [];
+        for (const m of this.members.values()) if (m.stated) known.push([m.id, await this.hooks.combine(await m.replica.parts())]);
+        for (const entry of this.inheritance?.members ?? []) known.push(entry);
+        for (const [id, part] of known) {
+          const size = JSON.stringify(part).length;
+          if (bytes + size > MAX_HANDOVER_MEMBERS) continue;
+          bytes += size;
+          members[id] = part;
+        }
+        const line = JSON.stringify({ t: 'legacy', from: this.id, term: this.term, seq: ++this.legacySeq, snap, members }) + '\n';
         this.lastLegacyLine = line;
         diag('debug', `family: hand-over ${this.legacySeq} to ${this.members.size} members`);
         for (const m of this.members.values()) if (m.down !== undefined) send(m.down, line);

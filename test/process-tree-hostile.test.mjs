@@ -189,3 +189,42 @@ test('two sessions on one port: two families; the second says "already in use" o
   assert.equal(lines.length, 1, r2.stderr);
   assert.match(lines[0], new RegExp(`${port} is already in use`));
 });
+
+test('the leader exits while a member is busy: the total never goes backwards during the takeover', async () => {
+  const port = await freePort();
+  const env = { RESETWATCH_PORT: String(port) };
+  const leader = startApp(['leader', '5'], env);
+  await leader.ready();
+  await scrapeWhile(port, (x) => x.resets !== 5);
+  const busy = spawn(NODE, [fixture('tree-busy.cjs'), '4'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: cleanEnv({ NODE_OPTIONS: `--require ${ROOT}`, ...env }) });
+  started.push(busy);
+  const other = startApp(['other', '2'], env);
+  await other.ready();
+  await scrapeWhile(port, (x) => x.resets !== 11);
+  await new Promise((r) => setTimeout(r, 1000)); // hand-overs with every member's part have gone out
+  await scrapeWhile(port, (x) => x.resets !== 11);
+  process.kill(leader.child.pid, 'SIGTERM');
+  const seen = [];
+  const end = Date.now() + 4000;
+  while (Date.now() < end) {
+    try {
+      const r = await rawRequest(port, { timeoutMs: 3000 });
+      if (r.status === 200) seen.push(sumOf(parseExposition(r.body), 'resetwatch_resets_total'));
+    } catch { /* the port changes hands: a refused scrape, as during any restart */ }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.ok(seen.length > 0);
+  for (let i = 1; i < seen.length; i++) assert.ok(seen[i] >= seen[i - 1], `totals ${[...new Set(seen)].join(' → ')}`);
+  assert.equal(seen.at(-1), 11, `totals ${[...new Set(seen)].join(' → ')}`);
+  await other.stop('SIGTERM');
+});
+
+async function scrapeWhile(port, pred) {
+  const deadline = Date.now() + 15000;
+  let last;
+  for (;;) {
+    try { last = await scrape(port); if (!pred(last)) return last; } catch (err) { last = err.message; }
+    if (Date.now() > deadline) assert.fail(`last scrape ${JSON.stringify(last?.resets ?? last)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
