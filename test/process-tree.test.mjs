@@ -168,6 +168,20 @@ test('npm start: one scrape shows the app and its child; npm is dormant; same ou
   assert.deepEqual(diagLines(withAgent.stderr), [], 'no agent messages (npm printed none either)');
 });
 
+test('npm start with a bad RESETWATCH_* value: reported by the app and its child, not by npm too', async (t) => {
+  const dir = npmProject();
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const port = await freePort();
+  const tree = startTree('npm', ['start', '--silent'], { cwd: dir, env: { RESETWATCH_PORT: String(port), RESETWATCH_MAX_PEERS: 'many' } });
+  await tree.ready(2);
+  await tree.stderrUntil((e) => (e.match(/RESETWATCH_MAX_PEERS="many" is not valid/g) ?? []).length >= 2, 'the two lines of the app and its child');
+  await new Promise((r) => setTimeout(r, 300)); // a third (npm's) would come within this grace
+  const r = await tree.stop('SIGTERM');
+  const lines = diagLines(r.stderr);
+  assert.equal(lines.length, 2, r.stderr);
+  for (const l of lines) assert.match(l, /RESETWATCH_MAX_PEERS="many" is not valid/);
+});
+
 test('npx with a local bin: the launcher is dormant, the app and its child are summed', async (t) => {
   const dir = npmProject();
   t.after(() => rmSync(dir, { recursive: true, force: true }));
