@@ -196,7 +196,7 @@ test('the leader exits while a member is busy: the total never goes backwards du
   const leader = startApp(['leader', '5'], env);
   await leader.ready();
   await scrapeWhile(port, (x) => x.resets !== 5);
-  const busy = spawn(NODE, [fixture('tree-busy.cjs'), '4'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: cleanEnv({ NODE_OPTIONS: `--require ${ROOT}`, ...env }) });
+  const busy = spawn(NODE, [fixture('tree-busy.cjs'), '4'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'ignore'], env: cleanEnv({ NODE_OPTIONS: `--require ${ROOT}`, ...env }) });
   started.push(busy);
   const other = startApp(['other', '2'], env);
   await other.ready();
