@@ -156,7 +156,7 @@ export function familyName(host: string, port: number): string {
   return `\0resetwatch/2/u${uid}${sid === undefined ? '' : `/s${sid}`}/${host}:${port}`;
 }
 
-/** Field 6 of /proc/self/stat (read, never stat'ed: an app may count stat calls); undefined when /proc is unreadable. */
+/** The session id: field 6 of /proc/self/stat, read as a file only (see test/shapes-stat); undefined when /proc is unreadable. */
 function sessionId(): number | undefined {
   try {
     const stat = readFileSync('/proc/self/stat', 'utf8');
