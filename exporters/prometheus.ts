@@ -25,6 +25,7 @@ import { joinFamily, type Connections, type Family, type Replica } from './famil
 import { forwardToMainThread, receiveFromThreads, threadCounts, type Sample } from './prometheus-threads';
 import { render, withTotalNames } from './prometheus-render';
 import { OTHER_PEER, PeerLimiter } from './peer-limit';
+import type { Schema } from './family-validate';
 import type { Exporter } from './types';
 
 /** resetwatch's own registry, for apps that serve their own /metrics. The default registry is never touched. */
@@ -342,6 +343,8 @@ export const prometheusExporter: Exporter = {
         sum: (parts) => sumSnapshots(parts, recentCapacity, peers.max),
         combine: (parts) => combine(parts, recentCapacity),
         serve,
+        schema,
+        maxPeers: () => peers.max,
       });
       if (joined === undefined) {
         stops.push(serve());
@@ -353,6 +356,21 @@ export const prometheusExporter: Exporter = {
     return () => { while (stops.length) stops.pop()!(); };
   },
 };
+
+/** resetwatch's own metrics as this registry defines them: what a family member's state may hold. */
+function schema(): Schema {
+  const out: Schema = new Map();
+  for (const m of registry.getMetricsAsArray()) {
+    const { name, labelNames, aggregator } = m as unknown as { name: string; labelNames?: string[]; aggregator?: string };
+    const type = m instanceof Histogram ? 'histogram' : m instanceof Gauge ? 'gauge' : 'counter';
+    const labels = new Set(labelNames ?? []);
+    if (type === 'histogram') labels.add('le');
+    const def = { type, labels, aggregator: aggregator ?? 'sum' } as const;
+    out.set(name, def);
+    if (type === 'counter' && !name.endsWith('_total')) out.set(`${name}_total`, def);
+  }
+  return out;
+}
 
 function configure(config: Config): void {
   peers.max = config.maxPeers;
