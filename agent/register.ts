@@ -3,7 +3,7 @@
 // line when something is off. Installs once per process (and once per thread) however often the
 // package is loaded: --require and --import together, or a later require('resetwatch').
 import { isMainThread } from 'node:worker_threads';
-import { resolveConfig, type Config } from './config';
+import { DEFAULTS, resolveConfig, type Config } from './config';
 import { setDiagLevel, diag } from './diag';
 import { guard, setFaultInjection } from './guard';
 import { onReset } from './bus';
@@ -100,16 +100,20 @@ export function install(): Agent {
   const g = globalThis as { [kAgent]?: Agent };
   const existing = g[kAgent];
   if (existing !== undefined) return existing;
-  const config = resolveConfig();
-  setDiagLevel(config.logLevel);
-  setFaultInjection(config.faultInject);
+  // npm, npx, yarn, pnpm, corepack: dormant and silent, before the config is read (a bad
+  // RESETWATCH_* value is reported once, by the app the launcher starts: agent/launcher.ts).
+  const launcher = isMainThread ? launcherOf(process.argv[1]) : undefined;
+  const config = launcher === undefined ? resolveConfig() : { ...DEFAULTS };
+  if (launcher === undefined) {
+    setDiagLevel(config.logLevel);
+    setFaultInjection(config.faultInject);
+  }
   const stops: (() => void)[] = [];
   let enabled = false;
-  if (config.disabled) {
+  if (launcher !== undefined) {
+    // Nothing said: RESETWATCH_LOG_LEVEL is not read here.
+  } else if (config.disabled) {
     diag('info', 'disabled by RESETWATCH_DISABLED');
-  } else if (isMainThread && launcherOf(process.argv[1]) !== undefined) {
-    // npm, npx, yarn, pnpm, corepack: dormant and silent; the app they start loads the agent (agent/launcher.ts).
-    diag('debug', `dormant in the ${launcherOf(process.argv[1])} launcher`);
   } else {
     const loaded = loadAll();
     if (typeof loaded === 'string') {

@@ -45,10 +45,11 @@ afterEach(() => {
  * Starts a command in its own process group. `ready(n)` resolves once n {"ready"} lines were
  * printed; `stop(signal)` signals the whole group and resolves { code, signal, stdout, stderr }.
  */
-function startTree(cmd, args, { env = {}, cwd = ROOT, agent = true } = {}) {
+function startTree(cmd, args, { env = {}, cwd = ROOT, agent = true, session = true } = {}) {
+  // detached: a process group of its own, and (setsid) a session of its own: a family of its own.
   const child = spawn(cmd, args, {
     cwd,
-    detached: true,
+    detached: session,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: cleanEnv({ ...NPM_ENV, ...(agent ? { NODE_OPTIONS: AGENT_OPTIONS } : {}), ...env }),
   });
@@ -69,14 +70,16 @@ function startTree(cmd, args, { env = {}, cwd = ROOT, agent = true } = {}) {
   });
   child.stderr.setEncoding('utf8').on('data', (d) => {
     stderr += d;
+    check();
   });
-  const killer = setTimeout(() => {
+  const group = (signal) => {
     try {
-      process.kill(-child.pid, 'SIGKILL');
+      process.kill(session ? -child.pid : child.pid, signal);
     } catch {
       /* gone */
     }
-  }, 60000);
+  };
+  const killer = setTimeout(() => group('SIGKILL'), 60000);
   const closed = new Promise((resolve) =>
     child.on('close', (code, signal) => {
       clearTimeout(killer);
@@ -105,15 +108,13 @@ function startTree(cmd, args, { env = {}, cwd = ROOT, agent = true } = {}) {
     lines,
     closed,
     stderr: () => stderr,
+    /** Resolves once `pred(stderr)` holds. */
+    stderrUntil: (pred, what) => until(() => pred(stderr), what),
     ready: (n) => until(() => lines().filter((l) => l.ready).length >= n, `${n} ready lines`),
     exited: (name) => until(() => lines().some((l) => l.exited === name), `${name} to exit`),
     pid: (name) => lines().find((l) => l.ready === name)?.pid,
     stop(signal = 'SIGTERM') {
-      try {
-        process.kill(-child.pid, signal);
-      } catch {
-        /* already gone */
-      }
+      group(signal);
       return closed;
     },
   };
@@ -228,6 +229,23 @@ test('npm start: one scrape shows the app and its child; npm is dormant; same ou
   assert.deepEqual(diagLines(withAgent.stderr), [], 'no agent messages (npm printed none either)');
 });
 
+test('npm start with a bad RESETWATCH_* value: reported by the app and its child, not by npm too', async (t) => {
+  const dir = npmProject();
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const port = await freePort();
+  const tree = startTree('npm', ['start', '--silent'], { cwd: dir, env: { RESETWATCH_PORT: String(port), RESETWATCH_MAX_PEERS: 'many' } });
+  await tree.ready(2);
+  await tree.stderrUntil(
+    (e) => (e.match(/RESETWATCH_MAX_PEERS="many" is not valid/g) ?? []).length >= 2,
+    'the two lines of the app and its child',
+  );
+  await new Promise((r) => setTimeout(r, 300)); // a third (npm's) would come within this grace
+  const r = await tree.stop('SIGTERM');
+  const lines = diagLines(r.stderr);
+  assert.equal(lines.length, 2, r.stderr);
+  for (const l of lines) assert.match(l, /RESETWATCH_MAX_PEERS="many" is not valid/);
+});
+
 test('npx with a local bin: the launcher is dormant, the app and its child are summed', async (t) => {
   const dir = npmProject();
   t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -264,8 +282,11 @@ test('node spawning node: the leader exits, a survivor takes the port over, coun
 
   // The first process (the leader, which bound the port) exits: a or b takes over.
   process.kill(tree.pid('root'), 'SIGTERM');
-  const after = await scrapeUntil(port, (x) => x.family === 2, 'a survivor serving the two children');
-  assert.equal(after.resets, 9, `the leader's own resets are still in the sum\n${tree.stderr()}`);
+  const after = await scrapeUntil(
+    port,
+    (x) => x.family === 2 && x.resets === 9,
+    `a survivor serving the two children, the leader's own resets still in the sum`,
+  );
   assert.ok(after.connections >= before, `connections ${before} → ${after.connections}`);
   assert.equal(after.events, 9, '/resets still lists every reset');
 
@@ -301,7 +322,8 @@ test('a port held by another program: one "already in use" line for the whole tr
   const port = holder.address().port;
   const tree = startTree(NODE, [APP, 'root', '1', 'a:1', 'b:1'], { env: { RESETWATCH_PORT: String(port) } });
   await tree.ready(3);
-  await new Promise((r) => setTimeout(r, 500));
+  await tree.stderrUntil((e) => e.includes('already in use'), 'the "in use" line');
+  await new Promise((r) => setTimeout(r, 300)); // a second line would come within this grace
   const r = await tree.stop('SIGTERM');
   const lines = diagLines(r.stderr);
   assert.equal(lines.length, 1, r.stderr);
@@ -311,7 +333,7 @@ test('a port held by another program: one "already in use" line for the whole tr
 test('RESETWATCH_PORT=0: each process its own free port, as before (no family)', async () => {
   const tree = startTree(NODE, [APP, 'root', '1', 'a:1'], { env: { RESETWATCH_PORT: '0' } });
   await tree.ready(2);
-  await new Promise((r) => setTimeout(r, 300));
+  await tree.stderrUntil((e) => (e.match(/listening on/g) ?? []).length >= 2, 'two "listening" lines');
   const r = await tree.stop('SIGTERM');
   const ports = diagLines(r.stderr)
     .map((l) => /listening on http:\/\/[^:]+:(\d+)\//.exec(l)?.[1])
@@ -321,7 +343,8 @@ test('RESETWATCH_PORT=0: each process its own free port, as before (no family)',
 
 test("a cluster primary in the family brings its workers' sum; it stays after the primary exits", async () => {
   const port = await freePort();
-  const root = startTree(NODE, [APP, 'root', '1'], { env: { RESETWATCH_PORT: String(port), RESETWATCH_LOG: 'off' } });
+  // Both in this test's session: one family (a family is one user's session).
+  const root = startTree(NODE, [APP, 'root', '1'], { env: { RESETWATCH_PORT: String(port), RESETWATCH_LOG: 'off' }, session: false });
   await root.ready(1);
   const primary = spawn(NODE, [fixture('prom-cluster.cjs')], {
     cwd: ROOT,

@@ -116,7 +116,7 @@ export async function collectCluster(local: Snapshot, recentLimit: number, maxPe
   return { ...(await sumSnapshots(parts, recentLimit, maxPeers)), workers: { answered, total: workers.length } };
 }
 
-/** The sum of several processes' snapshots (cluster workers, or a process family: exporters/family.ts). */
+/** The sum of several processes' snapshots (cluster workers, or a process family: ./family.ts). */
 export async function sumSnapshots(parts: Snapshot[], recentLimit: number, maxPeers: number): Promise<Snapshot> {
   return {
     metrics: await sum(

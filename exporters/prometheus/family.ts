@@ -3,7 +3,7 @@
 // nodemon, PM2, a script's children, spawn/fork of node). One of them, the leader, serves the sum
 // of all of them on the port; the others, members, feed it. No label per process.
 //
-// Leader election: listening on the Linux abstract unix socket "\0resetwatch/1/<host>:<port>". The
+// Leader election: listening on the Linux abstract unix socket "\0resetwatch/2/u<uid>/s<session>/<host>:<port>". The
 // kernel makes the listen atomic (EADDRINUSE for every other process), no file is involved (works
 // with a read-only /tmp), and the name vanishes with its process. Whoever gets it binds the HTTP
 // port; everyone else connects to it. When the leader's connection drops, the members race again.
@@ -15,9 +15,11 @@
 //   ('samples', a few hundred bytes each, sent in the event-loop turn of the reset; batched every
 //   25 ms beyond 50 messages a second), so a member that exits has handed its resets over;
 // - leader → members: a hand-over ('legacy': its own state plus everything departed members left
-//   behind) within 250 ms of a change and after each scrape, and its own resets in between
-//   ('samples'). The member that takes over when the leader exits starts from there; a member that
-//   joins the new leader offers the hand-over it holds ('offer'), in case it is a later one.
+//   behind, and each live member's last-known part by id) within 250 ms of a change and after
+//   each scrape, and its own resets in between ('samples'). The member that takes over when the
+//   leader exits starts from there, serving a member's inherited part until that member's own
+//   state replaces it; a member that joins the new leader offers the hand-over it holds
+//   ('offer'), in case it is a later one (ranked by term, the takeovers so far, then seq).
 // A member that leaves is kept as it was last known and folded into the 'retired' sum once its pid
 // is gone: counts never go backwards. Lost: a process's connection counts since its last reset or
 // scrape when it exits, resets of its last 25 ms in a storm, and what a SIGKILL cuts off
@@ -26,15 +28,17 @@
 // Never in the app's way: every socket and server here is unref'd and has its own 'error'
 // listener (these objects are the agent's, not the app's); an idle family does no periodic work.
 import * as net from 'node:net';
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import type { Config } from '../../agent/config';
 import { diag } from '../../agent/diag';
 import { guard, reportFailure } from '../../agent/guard';
-import { countDropped } from '../../agent/stats';
+import { countDropped, stats } from '../../agent/stats';
 import { DIRECTIONS, ERROR_TYPES, PHASES, type Direction } from '../../agent/types';
 import type { Snapshot } from './cluster';
 import type { Sample } from './threads';
 import { PendingRecord, toRecord, type ResetRecord } from './recent';
+import { cleanRecord, cleanSnapshot, type Schema } from './family-validate';
 
 /** How long a scrape waits for members (a cluster primary waits up to 1.5 s for its workers); then: as last known. */
 export const PULL_TIMEOUT_MS = 2000;
@@ -43,14 +47,23 @@ const SEND_PER_SECOND = 50;
 const SEND_INTERVAL_MS = 25;
 /** Legacy broadcasts at most this often. */
 const LEGACY_INTERVAL_MS = 250;
-/** Own reset lines the leader sends before it compacts them into a legacy broadcast. */
-const LEGACY_COMPACT_LINES = 1000;
+/** Bytes of its own reset lines the leader sends before it compacts them into a legacy broadcast. */
+const LEGACY_COMPACT_BYTES = 1024 * 1024;
 /** A message longer than this closes the connection (a full state is ~10–200 KB). */
-const MAX_LINE = 64 * 1024 * 1024;
+const MAX_LINE = 4 * 1024 * 1024;
+/** Hand-over bytes a member keeps beyond the last legacy (the leader's resets since). */
+const MAX_LEGACY_ADDS = 8 * 1024 * 1024;
+/** Bytes of members' parts in one hand-over (beyond: those members dip until they push again). */
+const MAX_HANDOVER_MEMBERS = 3 * 1024 * 1024;
+/** Members plus departed ones the leader keeps apart; beyond, the oldest departed join `retired`. */
+const MAX_MEMBERS = 256;
 /** Unsent bytes towards one peer beyond which resets are dropped (counted) rather than queued. */
 const MAX_BUFFERED = 8 * 1024 * 1024;
-/** Election rounds in a row that find neither a leader nor the name free, before giving up. */
-const MAX_ATTEMPTS = 50;
+/** Election rounds in a row that find neither a leader nor the name free, before serving alone (~30 s). */
+const MAX_ATTEMPTS = 20;
+/** Pause before the second election round in a row, doubled each round up to RETRY_MAX_MS. */
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 2000;
 
 export interface Replica {
   /** A full state replaces everything known before. */
@@ -75,6 +88,10 @@ export interface FamilyHooks {
   combine(parts: Snapshot[]): Promise<Snapshot>;
   /** Bind the endpoint; `takeover`: the previous leader's port may take a moment to be free. */
   serve(takeover: boolean): () => void;
+  /** resetwatch's own metrics: what another process's state may contain. */
+  schema(): Schema;
+  /** RESETWATCH_MAX_PEERS: the peer values one state may carry. */
+  maxPeers(): number;
 }
 
 export interface Family {
@@ -90,9 +107,30 @@ type Message =
   | { t: 'state'; id: string; pid: number; n?: number; snap: Snapshot }
   | { t: 'samples'; items: Item[]; conns?: Connections }
   | { t: 'pull'; n: number }
-  | { t: 'legacy'; from: string; seq: number; snap: Snapshot }
-  | { t: 'offer'; from: string; seq: number; snap: Snapshot; items: Item[] }
+  | { t: 'legacy'; from: string; term: number; seq: number; snap: Snapshot; members: Record<string, Snapshot> }
+  | { t: 'offer'; from: string; term: number; seq: number; snap: Snapshot; members: Record<string, Snapshot>; items: Item[] }
   | { t: 'listen'; id: string; pid: number };
+
+/** Which hand-over: (term, seq, items since); compared as a tuple. */
+type Rank = [number, number, number];
+
+interface Inheritance {
+  rank: Rank;
+  /** The previous leaders' own, departed and retired parts. */
+  parts: Snapshot[];
+  /** Live members' last-known parts, until each sends its own state. */
+  members: Map<string, Snapshot>;
+}
+
+function later(a: Rank, b: Rank | undefined): boolean {
+  if (b === undefined) return true;
+  for (let i = 0; i < 3; i++) if (a[i] !== b[i]) return a[i] > b[i];
+  return false;
+}
+
+function num(v: unknown): number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : 0;
+}
 
 interface Member {
   id: string;
@@ -103,11 +141,31 @@ interface Member {
   down: net.Socket | undefined;
   replica: Replica;
   waiting: Map<number, () => void>;
+  /** It sent this leader a state (what is handed on for it from then on). */
+  stated: boolean;
 }
 
-/** The family's name: one per host:port (and protocol version) in the network namespace. */
+/**
+ * The family's name: one per user, session, host:port (and protocol version) in the network
+ * namespace. npm start, nodemon, cluster and spawned children share their session; each systemd
+ * service and each container has its own, so unrelated services on one host never merge.
+ */
 export function familyName(host: string, port: number): string {
-  return `\0resetwatch/1/${host}:${port}`;
+  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
+  const sid = sessionId();
+  return `\0resetwatch/2/u${uid}${sid === undefined ? '' : `/s${sid}`}/${host}:${port}`;
+}
+
+/** The session id: field 6 of /proc/self/stat, read as a file only (see test/shapes-stat); undefined when /proc is unreadable. */
+function sessionId(): number | undefined {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const sid = Number(fields[3]);
+    return Number.isSafeInteger(sid) && sid >= 0 ? sid : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Joins (or founds) the family of this port; undefined where abstract sockets do not exist. */
@@ -127,6 +185,13 @@ class ProcessFamily implements Family {
   private connected = false;
   private legacyLine: string | undefined;
   private legacyAdds: string[] = [];
+  private legacyAddBytes = 0;
+  /** The latest pull not answered yet: pulls are coalesced into one state. */
+  private pullN: number | undefined;
+  private pullQueued = false;
+  /** When this connection to the leader was made, and whether the leader said anything valid on it. */
+  private connectedAt = 0;
+  private heard = false;
   // leader side
   private server: net.Server | undefined;
   private stopServe: (() => void) | undefined;
@@ -134,15 +199,22 @@ class ProcessFamily implements Family {
   private departed: Member[] = [];
   private retired: Snapshot | undefined;
   /** What the previous leader handed on, and which hand-over it was (a later one offered by a member replaces it). */
-  private inheritance: { from: string; rank: number; parts: Snapshot[] } | undefined;
+  private inheritance: Inheritance | undefined;
+  /** Leaders so far, as far as this process knows: each takeover is one more (hand-overs rank by (term, seq, items)). */
+  private term = 0;
   private legacySeq = 0;
+  /** Members that sent this leader a state: their own state replaces what was inherited for them. */
+  private readonly pushed = new Set<string>();
   private inherited: Promise<void> = Promise.resolve();
+  /** Departed members being folded into `retired` (collect waits for it). */
+  private folding: Promise<void> = Promise.resolve();
   private nextPull = 0;
   private lastLegacy = 0;
   private legacyTimer: NodeJS.Timeout | undefined;
   /** The last legacy sent and this process's reset lines since: what a newcomer gets at once. */
   private lastLegacyLine: string | undefined;
   private ownLines: string[] = [];
+  private ownBytes = 0;
   // both: resets to send, and the full state being captured (resets after it wait for it)
   private queue: Item[] = [];
   private flushScheduled = false;
@@ -204,9 +276,11 @@ class ProcessFamily implements Family {
     const offer = this.offer();
     this.legacyLine = undefined;
     this.legacyAdds = [];
+    this.legacyAddBytes = 0;
+    this.term++;
     diag(
       'debug',
-      `family: leading (pid ${process.pid}); ${offer === undefined ? 'nothing' : `hand-over ${offer.seq}+${offer.items.length}`} handed over`,
+      `family: leading (pid ${process.pid}); ${offer === undefined ? 'nothing' : `hand-over ${offer.term}.${offer.seq}+${offer.items.length}`} handed over`,
     );
     if (offer !== undefined) await this.adopt(offer);
   }
@@ -222,7 +296,15 @@ class ProcessFamily implements Family {
         const add = JSON.parse(a) as { items?: unknown };
         if (Array.isArray(add.items)) items.push(...(add.items as Item[]));
       }
-      return { t: 'offer', from: String(m.from), seq: Number(m.seq) || 0, snap: m.snap, items };
+      return {
+        t: 'offer',
+        from: String(m.from),
+        term: Number(m.term) || 0,
+        seq: Number(m.seq) || 0,
+        snap: m.snap,
+        members: m.members !== null && typeof m.members === 'object' ? m.members : {},
+        items,
+      };
     } catch (err) {
       reportFailure('family.offer', err);
       return undefined;
@@ -230,21 +312,37 @@ class ProcessFamily implements Family {
   }
 
   /**
-   * A hand-over of the previous leader: taken when none is held yet, or when it is a later one of
-   * the same leader (a member that joined just before the leader died may hold a later one).
+   * A hand-over of a previous leader: taken when it is later than the one held, by (term, seq,
+   * items) (a member that joined just before the leader died may hold a later one). Every member's
+   * last-known part comes with it, served until that member sends this leader its own state.
    */
   private async adopt(offer: Extract<Message, { t: 'offer' }>): Promise<void> {
-    if (!isSnapshot(offer.snap) || offer.from === this.id) return;
-    const rank = (Number(offer.seq) || 0) * 1e6 + (Array.isArray(offer.items) ? offer.items.length : 0);
-    const held = this.inheritance;
-    if (held !== undefined && (held.from !== offer.from || held.rank >= rank)) return;
+    const snap = cleanSnapshot(offer.snap, this.schema(), this.hooks.maxPeers());
+    if (snap === undefined || typeof offer.from !== 'string' || offer.from === this.id) return;
+    const rank: Rank = [num(offer.term), num(offer.seq), Array.isArray(offer.items) ? offer.items.length : 0];
+    if (!later(rank, this.inheritance?.rank)) return;
+    const members = new Map<string, Snapshot>();
+    if (offer.members !== null && typeof offer.members === 'object') {
+      for (const [id, part] of Object.entries(offer.members).slice(0, MAX_MEMBERS)) {
+        const clean = cleanSnapshot(part, this.schema(), this.hooks.maxPeers());
+        if (clean === undefined) return; // a hand-over is whole or nothing
+        if (validId(id) && id !== this.id) members.set(id, clean);
+      }
+    }
     const r = this.hooks.replica();
-    r.set(offer.snap);
+    r.set(snap);
     addItems(r, offer.items);
     const parts = await r.parts();
-    const now = this.inheritance;
-    if (now !== held && now !== undefined && (now.from !== offer.from || now.rank >= rank)) return;
-    this.inheritance = { from: offer.from, rank, parts };
+    if (!later(rank, this.inheritance?.rank)) return;
+    for (const id of this.pushed) members.delete(id);
+    for (const m of [...this.members.values(), ...this.departed]) if (m.stated) members.delete(m.id);
+    this.inheritance = { rank, parts, members };
+    this.term = Math.max(this.term, rank[0] + 1);
+  }
+
+  /** What was inherited: the previous leaders' own and departed parts, and members not heard from since. */
+  private inheritedParts(): Snapshot[] {
+    return this.inheritance === undefined ? [] : [...this.inheritance.parts, ...this.inheritance.members.values()];
   }
 
   /**
@@ -266,11 +364,13 @@ class ProcessFamily implements Family {
       });
       socket.on('close', () => guard('family.lost', () => this.lost(up)));
     }
+    this.heard = false;
+    this.connectedAt = 0;
     up.on('connect', () =>
       guard('family.joined', () => {
         diag('debug', `family: joined as a member (pid ${process.pid})`);
         this.connected = true;
-        this.attempts = 0;
+        this.connectedAt = Date.now();
         this.pushState(undefined);
         // What the previous leader handed on: the new one may have missed its latest hand-over.
         const offer = this.offer();
@@ -290,18 +390,25 @@ class ProcessFamily implements Family {
   private lost(up: net.Socket): void {
     if (this.leaderSocket !== up || this.role === 'stopped') return;
     diag('debug', `family: connection to the leader closed (pid ${process.pid}, connected ${this.connected})`);
+    up.destroy();
     this.leaderSocket = undefined;
     this.leaderDown?.destroy();
     this.leaderDown = undefined;
+    // A leader that accepts and closes at once (out of fds, or not resetwatch) is no leader: the
+    // count of attempts goes on, with a growing pause, until one answers or lasts a second.
+    if (this.heard || (this.connected && Date.now() - this.connectedAt >= 1000)) this.attempts = 0;
     this.connected = false;
     this.hadLeader = true;
     if (++this.attempts > MAX_ATTEMPTS) {
+      // Not given up for good: serve alone (one "in use" line when the port is taken), as without a family.
       this.role = 'alone';
-      diag('warn', `metrics endpoint: could not reach or replace the process serving ${this.name.slice(1)}; this process gives up on it.`);
+      diag('warn', `metrics endpoint: could not reach or replace the process serving ${this.name.slice(1)}; this process serves its own.`);
+      this.stopServe = this.hooks.serve(false);
       return;
     }
     if (this.attempts === 1) this.elect();
-    else setTimeout(() => guard('family.retry', () => this.elect()), 5 * this.attempts).unref();
+    else
+      setTimeout(() => guard('family.retry', () => this.elect()), Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** (this.attempts - 2))).unref();
   }
 
   // ---- member side ----
@@ -311,17 +418,33 @@ class ProcessFamily implements Family {
     if (kind === 'legacy') {
       this.legacyLine = line;
       this.legacyAdds = [];
+      this.legacyAddBytes = 0;
+      this.heard = true;
     } else if (kind === 'samples') {
-      if (this.legacyAdds.length < LEGACY_COMPACT_LINES * 4) this.legacyAdds.push(line);
+      if (this.legacyAddBytes + line.length <= MAX_LEGACY_ADDS) {
+        this.legacyAdds.push(line);
+        this.legacyAddBytes += line.length;
+      }
+      this.heard = true;
     } else if (kind === 'pull') {
-      const m = JSON.parse(line) as { n?: unknown };
-      if (typeof m.n === 'number') this.pushState(m.n);
+      const m = parse(line) as { n?: unknown } | undefined;
+      if (m === undefined || typeof m.n !== 'number' || !Number.isSafeInteger(m.n)) return;
+      this.heard = true;
+      // At most one answer pending: a flood of pulls costs one state.
+      this.pullN = m.n;
+      if (this.pullQueued) return;
+      this.pullQueued = true;
+      this.pushState(undefined, true);
     }
   }
 
   /** Sends the full state; resets recorded while it is captured follow it. One at a time, in order. */
-  private pushState(n: number | undefined): void {
+  private pushState(n: number | undefined, pulled = false): void {
     this.chain = this.chain.then(async () => {
+      if (pulled) {
+        n = this.pullN;
+        this.pullQueued = false;
+      }
       const socket = this.leaderSocket;
       if (socket === undefined || !this.connected) return;
       this.capturing++;
@@ -380,8 +503,11 @@ class ProcessFamily implements Family {
       if (this.leaderSocket !== undefined && this.connected && !send(this.leaderSocket, line)) countDropped('prometheus', n);
     } else if (this.role === 'leader') {
       for (const m of this.members.values()) if (m.down !== undefined) send(m.down, line);
-      if (this.lastLegacyLine !== undefined) this.ownLines.push(line);
-      if (this.ownLines.length >= LEGACY_COMPACT_LINES) this.scheduleLegacy();
+      if (this.lastLegacyLine !== undefined) {
+        this.ownLines.push(line);
+        this.ownBytes += line.length;
+      }
+      if (this.ownBytes >= LEGACY_COMPACT_BYTES) this.scheduleLegacy();
     }
   }
 
@@ -394,37 +520,57 @@ class ProcessFamily implements Family {
     });
     let member: Member | undefined;
     let down = false;
-    const find = (id: string, pid: number): Member => {
+    let offered = false;
+    const find = (id: string, pid: number): Member | undefined => {
       let m = this.members.get(id) ?? this.departed.find((d) => d.id === id);
       this.departed = this.departed.filter((d) => d !== m);
-      if (m === undefined) diag('debug', `family: member ${id} joined`);
-      m ??= { id, pid, socket: undefined, down: undefined, replica: this.hooks.replica(), waiting: new Map() };
+      if (m === undefined) {
+        if (this.members.size >= MAX_MEMBERS) return undefined;
+        diag('debug', `family: member ${id} joined`);
+        m = { id, pid, socket: undefined, down: undefined, replica: this.hooks.replica(), waiting: new Map(), stated: false };
+        this.trimDeparted();
+      }
       this.members.set(id, m);
       return m;
     };
     readLines(socket, (line) => {
-      const m = JSON.parse(line) as Message;
-      if (m.t === 'listen' && member === undefined && typeof m.id === 'string' && typeof m.pid === 'number') {
+      const m = parse(line);
+      if (m === undefined) return refused(socket, 'not a message');
+      if (m.t === 'listen' && member === undefined && !down && validId(m.id) && validPid(m.pid)) {
         member = find(m.id, m.pid);
+        if (member === undefined) return refused(socket, 'too many members');
+        if (member.down !== undefined && member.down !== socket) member.down.destroy();
         member.down = socket;
         down = true;
         // The newcomer gets what the others have at once (it may be the one that takes over next),
         // and a fresh legacy soon.
         if (this.lastLegacyLine !== undefined) for (const l of [this.lastLegacyLine, ...this.ownLines]) send(socket, l);
         this.scheduleLegacy();
-      } else if (m.t === 'state' && !down && typeof m.id === 'string' && typeof m.pid === 'number' && isSnapshot(m.snap)) {
+      } else if (m.t === 'state' && !down && validId(m.id) && validPid(m.pid) && (member === undefined || member.id === m.id)) {
+        const snap = cleanSnapshot(m.snap, this.schema(), this.hooks.maxPeers());
+        if (snap === undefined) return refused(socket, "a state that is not resetwatch's");
         if (member === undefined) {
           member = find(m.id, m.pid);
+          if (member === undefined) return refused(socket, 'too many members');
           member.socket = socket;
         }
-        member.replica.set(m.snap);
-        if (typeof m.n === 'number') member.waiting.get(m.n)?.();
-      } else if (m.t === 'offer' && !down) {
+        member.replica.set(snap);
+        member.stated = true;
+        this.inheritance?.members.delete(member.id);
+        if (this.pushed.size < 4096) this.pushed.add(member.id);
+        if (typeof m.n === 'number') {
+          // Pulls are coalesced by the member: its answer to the latest one answers every earlier one.
+          for (const [n, done] of [...member.waiting]) if (n <= m.n) done();
+        }
+      } else if (m.t === 'offer' && !down && member !== undefined && !offered) {
+        offered = true;
         this.inherited = this.inherited.then(() => this.adopt(m)).catch((err: unknown) => reportFailure('family.adopt', err));
       } else if (m.t === 'samples' && !down && member !== undefined) {
         addItems(member.replica, m.items);
         const c = connections(m.conns);
         if (c !== undefined) member.replica.addConnections(c);
+      } else {
+        refused(socket, `an unexpected '${String(m.t).slice(0, 16)}' message`);
       }
     });
     socket.on('close', () =>
@@ -442,17 +588,39 @@ class ProcessFamily implements Family {
         for (const done of member.waiting.values()) done();
         this.members.delete(member.id);
         this.departed.push(member);
+        this.trimDeparted();
         this.scheduleLegacy();
       }),
     );
+  }
+
+  private cachedSchema: Schema | undefined;
+  private schema(): Schema {
+    this.cachedSchema ??= this.hooks.schema();
+    return this.cachedSchema;
+  }
+
+  /** Bounded: beyond MAX_MEMBERS members and departed ones, the oldest departed join `retired`. */
+  private trimDeparted(): void {
+    const over = this.members.size + this.departed.length - MAX_MEMBERS;
+    if (over <= 0 || this.departed.length === 0) return;
+    const oldest = this.departed.splice(0, Math.min(over, this.departed.length));
+    this.folding = this.folding
+      .then(async () => {
+        const parts: Snapshot[] = this.retired === undefined ? [] : [this.retired];
+        for (const m of oldest) parts.push(...(await m.replica.parts()));
+        this.retired = await this.hooks.combine(parts);
+      })
+      .catch((err: unknown) => reportFailure('family.retire', err));
   }
 
   async collect(own: Snapshot): Promise<Snapshot & { family: number }> {
     if (this.role !== 'leader') return { ...own, family: 1 };
     await this.inherited;
     await Promise.all([...this.members.values()].map((m) => this.pull(m)));
+    await this.folding;
     await this.foldDeparted();
-    const parts = [own, ...(this.inheritance?.parts ?? [])];
+    const parts = [own, ...this.inheritedParts()];
     if (this.retired !== undefined) parts.push(this.retired);
     for (const m of [...this.members.values(), ...this.departed]) parts.push(...(await m.replica.parts()));
     const family = this.members.size + 1;
@@ -510,15 +678,30 @@ class ProcessFamily implements Family {
       this.capturing++;
       this.queue = [];
       this.ownLines = [];
+      this.ownBytes = 0;
       try {
         await this.inherited;
         const own = await this.hooks.own();
+        await this.folding;
         await this.foldDeparted();
         const parts = [own, ...(this.inheritance?.parts ?? [])];
         if (this.retired !== undefined) parts.push(this.retired);
         for (const m of this.departed) parts.push(...(await m.replica.parts()));
         const snap = await this.hooks.combine(parts);
-        const line = `${JSON.stringify({ t: 'legacy', from: this.id, seq: ++this.legacySeq, snap })}\n`;
+        // Each live member's last-known part, by id: a new leader serves it until that member
+        // pushes again, so its counts do not dip meanwhile. Bounded by bytes (a line is ≤ MAX_LINE).
+        const members: Record<string, Snapshot> = {};
+        let bytes = 0;
+        const known: [string, Snapshot][] = [];
+        for (const m of this.members.values()) if (m.stated) known.push([m.id, await this.hooks.combine(await m.replica.parts())]);
+        for (const entry of this.inheritance?.members ?? []) known.push(entry);
+        for (const [id, part] of known) {
+          const size = JSON.stringify(part).length;
+          if (bytes + size > MAX_HANDOVER_MEMBERS) continue;
+          bytes += size;
+          members[id] = part;
+        }
+        const line = `${JSON.stringify({ t: 'legacy', from: this.id, term: this.term, seq: ++this.legacySeq, snap, members })}\n`;
         this.lastLegacyLine = line;
         diag('debug', `family: hand-over ${this.legacySeq} to ${this.members.size} members`);
         for (const m of this.members.values()) if (m.down !== undefined) send(m.down, line);
@@ -544,6 +727,35 @@ class ProcessFamily implements Family {
     this.stopServe?.();
     this.stopServe = undefined;
   }
+}
+
+let refusedOnce = false;
+
+/** A message from another process that is not resetwatch's: dropped, counted, said once, connection closed. */
+function refused(socket: net.Socket, what: string): void {
+  stats.agentErrors++;
+  if (!refusedOnce) {
+    refusedOnce = true;
+    diag('warn', `process family: dropped ${what} from another local process (counted in resetwatch_agent_errors_total; said once).`);
+  }
+  socket.destroy();
+}
+
+function parse(line: string): Message | undefined {
+  try {
+    const m = JSON.parse(line) as unknown;
+    return m !== null && typeof m === 'object' && typeof (m as { t?: unknown }).t === 'string' ? (m as Message) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function validId(id: unknown): id is string {
+  return typeof id === 'string' && id.length > 0 && id.length <= 64;
+}
+
+function validPid(pid: unknown): pid is number {
+  return Number.isSafeInteger(pid) && (pid as number) > 0;
 }
 
 /** Writes unless too much is already waiting for a peer that does not read. */
@@ -584,7 +796,7 @@ function isSnapshot(s: unknown): s is Snapshot {
 
 /** Resets from another process: only well-formed ones (label values from the closed sets). */
 function addItems(replica: Replica, items: unknown): void {
-  if (!Array.isArray(items)) return;
+  if (!Array.isArray(items) || items.length > 20000) return;
   for (const item of items) {
     if (!Array.isArray(item)) continue;
     const [s, rec] = item as [Sample, ResetRecord | null | undefined];
@@ -595,7 +807,20 @@ function addItems(replica: Replica, items: unknown): void {
     if (s.idleBeforeReuseMs !== undefined && !Number.isFinite(s.idleBeforeReuseMs)) continue;
     if (s.traceId !== undefined && !/^[0-9a-f]{32}$/.test(String(s.traceId))) continue;
     if (s.spanId !== undefined && !/^[0-9a-f]{16}$/.test(String(s.spanId))) continue;
-    replica.add(s, rec !== null && typeof rec === 'object' ? rec : undefined);
+    const clean: Sample = {
+      direction: s.direction,
+      phase: s.phase,
+      errorType: s.errorType,
+      tls: s.tls,
+      peer: s.peer,
+      bytesReceived: Math.max(0, s.bytesReceived),
+      bytesSent: Math.max(0, s.bytesSent),
+      connectionAgeMs: Math.max(0, s.connectionAgeMs),
+    };
+    if (s.idleBeforeReuseMs !== undefined) clean.idleBeforeReuseMs = Math.max(0, s.idleBeforeReuseMs);
+    if (s.traceId !== undefined) clean.traceId = String(s.traceId);
+    if (s.spanId !== undefined) clean.spanId = String(s.spanId);
+    replica.add(clean, rec === null || rec === undefined ? undefined : cleanRecord(rec));
   }
 }
 

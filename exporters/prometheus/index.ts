@@ -18,7 +18,7 @@ import { joinFamily } from './family';
 import { SampleReplica } from './replica';
 import { forwardToMainThread, receiveFromThreads } from './threads';
 import { render, withTotalNames } from './render';
-import { connectionCounts, registry } from './metrics';
+import { connectionCounts, registry, schema } from './metrics';
 import { configure, family, peers, recent, record, setFamily, toSample } from './record';
 import type { Exporter } from '../types';
 
@@ -98,6 +98,8 @@ export const prometheusExporter: Exporter = {
         sum: (parts) => sumSnapshots(parts, recent.capacity, peers.max),
         combine: (parts) => combine(parts, recent.capacity),
         serve,
+        schema,
+        maxPeers: () => peers.max,
       });
       if (joined === undefined) {
         stops.push(serve());

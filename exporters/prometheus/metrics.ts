@@ -9,6 +9,7 @@ import { DIRECTIONS } from '../../agent/types';
 import { METRICS, OUTPUTS, HISTOGRAM_LABELS, type RESET_LABELS } from '../../agent/contract';
 import { threadCounts } from './threads';
 import type { Connections } from './family';
+import type { Schema } from './family-validate';
 
 /** resetwatch's own registry, for apps that serve their own /metrics. */
 export const registry = new Registry();
@@ -127,3 +128,18 @@ export const folded = new Counter({
   help: METRICS.peersFolded.help,
   registers: [registry],
 });
+
+/** resetwatch's own metrics as this registry defines them: what a family member's state may hold (./family-validate.ts). */
+export function schema(): Schema {
+  const out: Schema = new Map();
+  for (const m of registry.getMetricsAsArray()) {
+    const { name, labelNames, aggregator } = m as unknown as { name: string; labelNames?: string[]; aggregator?: string };
+    const type = m instanceof Histogram ? 'histogram' : m instanceof Gauge ? 'gauge' : 'counter';
+    const labels = new Set(labelNames ?? []);
+    if (type === 'histogram') labels.add('le');
+    const def = { type, labels, aggregator: aggregator ?? 'sum' } as const;
+    out.set(name, def);
+    if (type === 'counter' && !name.endsWith('_total')) out.set(`${name}_total`, def);
+  }
+  return out;
+}

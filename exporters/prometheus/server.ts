@@ -46,7 +46,7 @@ export function metricsAddress(): AddressInfo | undefined {
 /** After a family leader exited, its port can take a moment to be free: tries this often, 100 ms apart. */
 const TAKEOVER_TRIES = 30;
 
-/** `takeover`: this process replaces a family's previous leader (exporters/family.ts). */
+/** `takeover`: this process replaces a family's previous leader (./family.ts). */
 export function startMetricsServer(config: Config, handlers: Handlers, takeover = false): () => void {
   let tries = takeover ? TAKEOVER_TRIES : 0;
   let closed = false;
@@ -106,7 +106,7 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
         100,
       ).unref();
     } else if (err.code === 'EADDRINUSE') {
-      // On Linux, processes with the agent and the same settings share the port (exporters/family.ts).
+      // On Linux, processes with the agent and the same settings share the port (./family.ts).
       const by =
         process.platform === 'linux' || config.port === 0
           ? 'by a program other than resetwatch, or one with other RESETWATCH_* settings'
