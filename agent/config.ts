@@ -2,6 +2,7 @@
 // variables, then the defaults below. A bad value is reported in one line naming the variable and
 // the value used instead; it never throws on the --require path.
 import { diag, type DiagLevel } from './diag';
+import { DEFAULT_MAX_PEERS, DEFAULT_PORT } from './contract';
 
 export interface Config {
   /** RESETWATCH_DISABLED: load nothing. */
@@ -38,9 +39,9 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   logRate: 10,
   spanRate: 100,
   host: '127.0.0.1',
-  port: 9465,
+  port: DEFAULT_PORT,
   metricsToken: '',
-  maxPeers: 100,
+  maxPeers: DEFAULT_MAX_PEERS,
   serverPeers: false,
   recent: 200,
   rootSpans: true,
@@ -55,15 +56,19 @@ const bool: Parser<boolean> = (raw) => {
   if (['0', 'false', 'no', 'off', ''].includes(v)) return false;
   return undefined;
 };
-const int = (min: number, max: number): Parser<number> => (raw) => {
-  if (!/^\s*\d+\s*$/.test(raw)) return undefined;
-  const n = Number(raw);
-  return n >= min && n <= max ? n : undefined;
-};
-const oneOf = <T extends string>(...values: T[]): Parser<T> => (raw) => {
-  const v = raw.trim().toLowerCase() as T;
-  return values.includes(v) ? v : undefined;
-};
+const int =
+  (min: number, max: number): Parser<number> =>
+  (raw) => {
+    if (!/^\s*\d+\s*$/.test(raw)) return undefined;
+    const n = Number(raw);
+    return n >= min && n <= max ? n : undefined;
+  };
+const oneOf =
+  <T extends string>(...values: T[]): Parser<T> =>
+  (raw) => {
+    const v = raw.trim().toLowerCase() as T;
+    return values.includes(v) ? v : undefined;
+  };
 const text: Parser<string> = (raw) => raw.trim();
 const port: Parser<number | 'off'> = (raw) => (raw.trim().toLowerCase() === 'off' ? 'off' : int(0, 65535)(raw));
 const host: Parser<string> = (raw) => (/^[A-Za-z0-9.:\-[\]]+$/.test(raw.trim()) ? raw.trim() : undefined);

@@ -17,7 +17,7 @@ export function diag(level: DiagLevel, message: string): void {
   written++;
   try {
     const line = written === MAX_LINES ? 'resetwatch: further messages suppressed' : `resetwatch: ${message}`;
-    process.stderr.write(line.replace(/\n/g, ' ') + '\n');
+    process.stderr.write(`${line.replace(/\n/g, ' ')}\n`);
   } catch {
     // stderr closed: nothing sensible left to do.
   }

@@ -11,7 +11,12 @@ const LIFECYCLE = /^(enable|disable|start|stop)\./;
 
 /** Test-only fault injection (RESETWATCH_FAULT_INJECT): named sites, or `all`, throw on entry. */
 export function setFaultInjection(spec: string): void {
-  faults = new Set(spec.split(',').map((s) => s.trim()).filter(Boolean));
+  faults = new Set(
+    spec
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
 }
 
 export function reportFailure(site: string, err: unknown): void {

@@ -15,11 +15,18 @@ export function hintFor(e: ResetEvent): Hint | undefined {
       text: 'the peer dropped the connection during the TLS handshake: check protocol versions, ciphers, SNI and certificates on both sides, or whether the peer speaks TLS at all',
     };
   }
-  if (e.direction === 'client' && e.reusedSocket && (e.phase === 'request' || e.phase === 'response') &&
-    e.errorType !== 'ECONNREFUSED' && e.request !== undefined && (e.request.ageMs ?? 0) < 1000) {
+  if (
+    e.direction === 'client' &&
+    e.reusedSocket &&
+    (e.phase === 'request' || e.phase === 'response') &&
+    e.errorType !== 'ECONNREFUSED' &&
+    e.request !== undefined &&
+    (e.request.ageMs ?? 0) < 1000
+  ) {
     return {
       id: 'keepalive_race',
-      text: `keep-alive race: ${target} closed this pooled connection after it idled ${secs(e.idleBeforeReuseMs)} s, just as a new request went out on it. ` +
+      text:
+        `keep-alive race: ${target} closed this pooled connection after it idled ${secs(e.idleBeforeReuseMs)} s, just as a new request went out on it. ` +
         `Make the client's idle timeout shorter than the server's and load balancer's keep-alive timeout (Node's http.Server default is 5 s), or retry idempotent requests that fail on a reused socket`,
     };
   }
@@ -29,11 +36,14 @@ export function hintFor(e: ResetEvent): Hint | undefined {
       text: `${target} or a middlebox (load balancer, NAT, firewall) reset an idle pooled connection: its idle timeout is shorter than the client's; shorten the client's keep-alive idle timeout below it`,
     };
   }
-  if (e.direction === 'server' && (e.phase === 'request' || e.phase === 'response') &&
-    (e.errorType === 'ECONNRESET' || e.errorType === 'peer_closed' || e.errorType === 'EPIPE')) {
+  if (
+    e.direction === 'server' &&
+    (e.phase === 'request' || e.phase === 'response') &&
+    (e.errorType === 'ECONNRESET' || e.errorType === 'peer_closed' || e.errorType === 'EPIPE')
+  ) {
     return {
       id: 'client_abort',
-      text: 'the client gave up before the response was complete (client or proxy timeout, cancelled request): compare its timeout with this handler\'s latency',
+      text: "the client gave up before the response was complete (client or proxy timeout, cancelled request): compare its timeout with this handler's latency",
     };
   }
   if (e.errorType === 'EPIPE') {

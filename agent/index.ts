@@ -1,5 +1,5 @@
 // Package entry (CommonJS): loading it installs the agent once; it only re-exports.
-import { install } from './register';
+import { install, prometheusRegistry } from './register';
 
 const agent = install();
 
@@ -14,6 +14,6 @@ export { agent };
 export declare const registry: import('prom-client').Registry;
 Object.defineProperty(exports, 'registry', {
   enumerable: true,
-  get: () => (require('../exporters/prometheus') as typeof import('../exporters/prometheus')).registry,
+  get: prometheusRegistry,
 });
 export type { ResetEvent, ResetListener, Direction, Phase, ErrorType, Hint, AgentStats } from './types';

@@ -1,13 +1,15 @@
 // Internal types: what the hooks keep per socket and per request. Small on purpose: one of these
 // per open socket is the agent's whole memory cost when nothing resets.
+import type * as net from 'node:net';
 import type { Context } from '@opentelemetry/api';
 import type { Direction } from './types';
+import type { kRequest } from './symbols';
 
 export class SocketState {
   /** An event was published for this connection: never a second one. */
   done = false;
   /** Addresses read just before the handle closed (they are gone afterwards). */
-  snapshot: Snapshot | undefined = undefined;
+  snapshot: AddressSnapshot | undefined = undefined;
   /** Created with the first HTTP request seen on the connection (then an idle socket is `idle`). */
   http: HttpState | undefined = undefined;
 
@@ -48,7 +50,8 @@ export function httpOf(state: SocketState): HttpState {
   return state.http;
 }
 
-export interface Snapshot {
+/** A socket's addresses, read just before its handle closed. */
+export interface AddressSnapshot {
   remoteAddress?: string;
   remotePort?: number;
   localAddress?: string;
@@ -69,7 +72,7 @@ export interface RequestMark {
 
 /** The fields of Node's sockets and requests we read (internal but stable since Node 0.x). */
 export interface NodeSocketInternals {
-  _httpMessage?: { res?: { complete?: boolean }; req?: { complete?: boolean } } & Record<string, unknown> | null;
+  _httpMessage?: ({ res?: { complete?: boolean }; req?: { complete?: boolean } } & Record<string, unknown>) | null;
   parser?: unknown;
   _secureEstablished?: boolean;
   encrypted?: boolean;
@@ -78,3 +81,22 @@ export interface NodeSocketInternals {
   _tlsOptions?: { isServer?: boolean };
   _server?: { _pipeName?: string } | null;
 }
+
+/** A socket as the classifier reads it. */
+export type Sock = net.Socket & NodeSocketInternals;
+
+/** What classification reads of the message riding a socket (`socket._httpMessage`) or of an undici request. */
+export type ClientRequestLike = {
+  method?: string;
+  host?: string;
+  res?: { complete?: boolean } | null;
+  reusedSocket?: boolean;
+  writableFinished?: boolean;
+  listenerCount(event: string): number;
+  [kRequest]?: RequestMark;
+};
+export type ServerResponseLike = {
+  req?: { complete?: boolean; method?: string; headers?: Record<string, unknown> };
+  writableEnded?: boolean;
+};
+export type UndiciRequestLike = { method?: string; origin?: string; [kRequest]?: RequestMark };

@@ -1,4 +1,5 @@
-// The preload: read config, install hooks, start outputs — each inside the guard, with one clear
+// The preload, and the only module that knows both sides: the core (agent/) and the outputs
+// (exporters/). Read config, install hooks, start outputs — each inside the guard, with one clear
 // line when something is off. Installs once per process (and once per thread) however often the
 // package is loaded: --require and --import together, or a later require('resetwatch').
 import { isMainThread } from 'node:worker_threads';
@@ -21,7 +22,10 @@ export interface Agent {
   stop(): void;
 }
 
-interface Hook { enable(config: Config): void; disable(): void }
+interface Hook {
+  enable(config: Config): void;
+  disable(): void;
+}
 
 /** Loaded only when enabled: RESETWATCH_DISABLED loads nothing but the config. */
 function loadHooks(): Record<string, Hook> {
@@ -35,6 +39,16 @@ function loadHooks(): Record<string, Hook> {
   };
 }
 
+/** The outputs, loaded only when enabled (exporters/index.ts lists them in start order). */
+function loadOutputs(): Exporter[] {
+  return (require('../exporters') as typeof import('../exporters')).exporters;
+}
+
+/** The Prometheus output's Registry, for apps that serve their own /metrics (loaded on first ask). */
+export function prometheusRegistry(): import('prom-client').Registry {
+  return (require('../exporters/prometheus') as typeof import('../exporters/prometheus')).registry;
+}
+
 /** The packages every running agent loads, at start or with its first reset (pino, the API). */
 const RUNTIME_DEPENDENCIES = ['prom-client', 'pino', '@opentelemetry/api', '@opentelemetry/core'];
 
@@ -46,8 +60,11 @@ const RUNTIME_DEPENDENCIES = ['prom-client', 'pino', '@opentelemetry/api', '@ope
  * dependencies are its siblings under node_modules/.pnpm, which that flag hides.
  */
 function preservesSymlinks(): boolean {
-  return process.execArgv.includes('--preserve-symlinks') || process.env.NODE_PRESERVE_SYMLINKS === '1' ||
-    /(^|\s)--preserve-symlinks(\s|$)/.test(process.env.NODE_OPTIONS ?? '');
+  return (
+    process.execArgv.includes('--preserve-symlinks') ||
+    process.env.NODE_PRESERVE_SYMLINKS === '1' ||
+    /(^|\s)--preserve-symlinks(\s|$)/.test(process.env.NODE_OPTIONS ?? '')
+  );
 }
 
 function loadAll(): { hooks: Record<string, Hook>; exporters: Exporter[] } | string {
@@ -55,12 +72,14 @@ function loadAll(): { hooks: Record<string, Hook>; exporters: Exporter[] } | str
     try {
       require.resolve(name);
     } catch {
-      return `its dependency ${name} cannot be found from ${__dirname}` +
-        (preservesSymlinks() ? ' (--preserve-symlinks hides the dependencies of a symlinked package, as in a pnpm layout)' : '');
+      return (
+        `its dependency ${name} cannot be found from ${__dirname}` +
+        (preservesSymlinks() ? ' (--preserve-symlinks hides the dependencies of a symlinked package, as in a pnpm layout)' : '')
+      );
     }
   }
   try {
-    return { hooks: loadHooks(), exporters: (require('../exporters') as { exporters: Exporter[] }).exporters };
+    return { hooks: loadHooks(), exporters: loadOutputs() };
   } catch (err) {
     return `its modules cannot be loaded (${(err as Error).message.split('\n')[0]})`;
   }
@@ -106,12 +125,14 @@ export function install(): Agent {
   }
   const agent: Agent = {
     config,
-    get enabled() { return enabled; },
+    get enabled() {
+      return enabled;
+    },
     onReset,
     stats,
     stop() {
       enabled = false;
-      while (stops.length) stops.pop()!();
+      for (const stop of stops.splice(0).reverse()) stop();
     },
   };
   Object.defineProperty(g, kAgent, { value: agent, configurable: true });

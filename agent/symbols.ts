@@ -9,3 +9,5 @@ export const kCreated = Symbol('resetwatch.created');
 export const kOriginal = Symbol('resetwatch.original');
 /** The process-wide agent instance: loading the package twice installs once. */
 export const kAgent = Symbol.for('resetwatch.agent');
+/** Where @opentelemetry/api 1.x keeps its global registry (providers, context manager, propagator). */
+export const kOtelGlobal = Symbol.for('opentelemetry.js.api.1');

@@ -17,14 +17,16 @@
 import { EventEmitter } from 'node:events';
 import type { Context, TextMapGetter, TextMapPropagator } from '@opentelemetry/api';
 import { otelApi } from './otel-api';
+import { kOtelGlobal } from './symbols';
 
-const GLOBAL_KEY = Symbol.for('opentelemetry.js.api.1');
 const INVALID_TRACE = '00000000000000000000000000000000';
 
-interface Registry { context?: { active(): Context } }
+interface Registry {
+  context?: { active(): Context };
+}
 
 export function activeContext(): Context | undefined {
-  const manager = (globalThis as { [GLOBAL_KEY]?: Registry })[GLOBAL_KEY]?.context;
+  const manager = (globalThis as { [kOtelGlobal]?: Registry })[kOtelGlobal]?.context;
   return manager === undefined ? undefined : manager.active();
 }
 
@@ -47,7 +49,7 @@ function extract<C>(base: Context, carrier: C, getter?: TextMapGetter<C>): Conte
     const core = require('@opentelemetry/core') as typeof import('@opentelemetry/core');
     w3c = new core.W3CTraceContextPropagator();
   }
-  return w3c.extract(base, carrier, getter ?? otelApi().defaultTextMapGetter as TextMapGetter<C>);
+  return w3c.extract(base, carrier, getter ?? (otelApi().defaultTextMapGetter as TextMapGetter<C>));
 }
 
 /** The caller's trace context, from an incoming request's headers (traceparent). */
@@ -89,9 +91,12 @@ const undiciGetter: TextMapGetter<{ headers?: unknown }> = {
  */
 export function requestContext(captured: Context | undefined, request: object, kind: 'http' | 'undici'): Context | undefined {
   const base = captured ?? otelApi().ROOT_CONTEXT;
-  const injected = kind === 'http'
-    ? (typeof (request as { getHeader?: unknown }).getHeader === 'function' ? extract(base, request as never, clientRequestGetter) : undefined)
-    : extract(base, request as { headers?: unknown }, undiciGetter);
+  const injected =
+    kind === 'http'
+      ? typeof (request as { getHeader?: unknown }).getHeader === 'function'
+        ? extract(base, request as never, clientRequestGetter)
+        : undefined
+      : extract(base, request as { headers?: unknown }, undiciGetter);
   const ids = spanIds(injected);
   if (ids === undefined || ids.spanId === spanIds(captured)?.spanId) return captured;
   return injected;
@@ -106,12 +111,14 @@ const kProbe = Symbol('resetwatch.probe');
  * the emitter's `on` is the standard one (nothing bound) or someone watches its listeners.
  */
 export function boundContext(emitter: EventEmitter): Context | undefined {
-  if (!Object.prototype.hasOwnProperty.call(emitter, 'on') || emitter.on === EventEmitter.prototype.on) return undefined;
+  if (!Object.hasOwn(emitter, 'on') || emitter.on === EventEmitter.prototype.on) return undefined;
   if (emitter.listenerCount('newListener') > 0 || emitter.listenerCount('removeListener') > 0) return undefined;
   let seen: Context | undefined;
-  const probe = (): void => { seen = activeContext(); };
+  const probe = (): void => {
+    seen = activeContext();
+  };
   emitter.on(kProbe, probe);
-  let wrappers: Function[];
+  let wrappers: ((...args: unknown[]) => unknown)[];
   try {
     wrappers = emitter.rawListeners(kProbe);
   } finally {

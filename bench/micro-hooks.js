@@ -5,16 +5,19 @@
 //   server: watch(socket) with a server state          (net.server.socket subscriber)
 //   client: the connect() wrapper's argument parsing, dial info and watch(socket)
 //   destroy: the _destroy wrapper on a socket that ends cleanly
-// Run: npm run build && node --expose-gc bench/micro-hooks.js
+// Run: npm run build && node --expose-gc bench/micro-hooks.js [ROOT of another build, to compare]
 'use strict';
+const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
 const { performance } = require('node:perf_hooks');
 
-const dist = path.join(__dirname, '..', 'dist', 'agent');
+const dist = path.join(process.argv[2] ? path.resolve(process.argv[2]) : path.join(__dirname, '..'), 'dist', 'agent');
 process.env.RESETWATCH_LOG = 'off';
 process.env.RESETWATCH_PORT = 'off';
-const { watch } = require(path.join(dist, 'hooks', 'watch.js'));
+// agent/sockets.ts; builds before the layout change kept it in agent/hooks/watch.ts.
+const sockets = path.join(dist, 'sockets.js');
+const { watch } = require(fs.existsSync(sockets) ? sockets : path.join(dist, 'hooks', 'watch.js'));
 const { SocketState } = require(path.join(dist, 'internal-types.js'));
 const { activeContext } = require(path.join(dist, 'trace-context.js'));
 
@@ -44,7 +47,10 @@ const nothing = () => {};
 
 const results = {};
 for (const [name, fn] of Object.entries(paths)) {
-  for (let w = 0; w < 3; w++) { time(nothing); time(fn); } // warm-up
+  for (let w = 0; w < 3; w++) {
+    time(nothing);
+    time(fn);
+  } // warm-up
   const diffs = [];
   for (let r = 0; r < ROUNDS; r++) diffs.push(time(fn) - time(nothing));
   diffs.sort((a, b) => a - b);
@@ -56,7 +62,10 @@ for (const [name, r] of Object.entries(results)) {
 }
 const before = process.memoryUsage().heapUsed;
 const keep = [];
-for (let i = 0; i < N; i++) { const s = new net.Socket(); keep.push(s); }
+for (let i = 0; i < N; i++) {
+  const s = new net.Socket();
+  keep.push(s);
+}
 global.gc?.();
 const base = process.memoryUsage().heapUsed;
 for (const s of keep) paths.server(s);

@@ -12,10 +12,12 @@ const { PeriodicExportingMetricReader } = require('@opentelemetry/sdk-metrics');
 const endpoint = (process.env.OTEL_EXPORTER_OTLP_ENDPOINT || 'http://127.0.0.1:4318').replace(/\/$/, '');
 const sdk = new NodeSDK({
   traceExporter: new OTLPTraceExporter({ url: `${endpoint}/v1/traces` }),
-  metricReaders: [new PeriodicExportingMetricReader({
-    exporter: new OTLPMetricExporter({ url: `${endpoint}/v1/metrics` }),
-    exportIntervalMillis: Number(process.env.OTEL_METRIC_EXPORT_INTERVAL || 60000),
-  })],
+  metricReaders: [
+    new PeriodicExportingMetricReader({
+      exporter: new OTLPMetricExporter({ url: `${endpoint}/v1/metrics` }),
+      exportIntervalMillis: Number(process.env.OTEL_METRIC_EXPORT_INTERVAL || 60000),
+    }),
+  ],
   instrumentations: [new NetInstrumentation(), new HttpInstrumentation()],
 });
 sdk.start();

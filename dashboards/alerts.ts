@@ -6,7 +6,7 @@
 // annotations talk about (a ratio, a rate, a count), so Prometheus evaluates `(value) > threshold`
 // and Grafana evaluates query A = value with a threshold expression on A. Anything that only gates the
 // alert (a minimum traffic level) is inside `value` as an `and` filter, which keeps the left value.
-import { M } from './metrics';
+import { M } from '../agent/contract';
 
 export type Severity = 'warning' | 'info';
 
@@ -72,9 +72,15 @@ sum by (namespace, job, peer) (rate(${M.resets}{direction="client"}[5m])) > 0.05
         name: 'PeerResetRatioHigh: 6% of outbound connections reset with one peer',
         series: [
           { series: conns('direction="client", tls="false"'), values: '0+1000x20' },
-          { series: resets('direction="client", phase="response", error_type="ECONNRESET", peer="payments:8080", tls="false"'), values: '0+60x20' },
+          {
+            series: resets('direction="client", phase="response", error_type="ECONNRESET", peer="payments:8080", tls="false"'),
+            values: '0+60x20',
+          },
           // Another peer well under the ratio, and server-side resets, which do not count.
-          { series: resets('direction="client", phase="idle", error_type="ECONNRESET", peer="search:9200", tls="false"'), values: '0+10x20' },
+          {
+            series: resets('direction="client", phase="idle", error_type="ECONNRESET", peer="search:9200", tls="false"'),
+            values: '0+10x20',
+          },
           { series: resets('direction="server", phase="request", error_type="ECONNRESET", peer="", tls="false"'), values: '0+500x20' },
         ],
         expect: [
@@ -82,11 +88,14 @@ sum by (namespace, job, peer) (rate(${M.resets}{direction="client"}[5m])) > 0.05
           { at: '10m', firing: [] },
           {
             at: '11m',
-            firing: [{
-              labels: { job: 'shop', peer: 'payments:8080' },
-              summary: 'shop: connections to payments:8080 end in a reset (6% of all outbound connections)',
-              description: 'Over the last 5 minutes, resets and premature closes with peer payments:8080 amounted to 6% of all outbound connections of shop (alert above 5% for 10 minutes). The share of that peer\'s own connections is at least this high. The hint on these resets in /resets says which pattern it is: upstream_down, keepalive_race, idle_reset or write_after_close.',
-            }],
+            firing: [
+              {
+                labels: { job: 'shop', peer: 'payments:8080' },
+                summary: 'shop: connections to payments:8080 end in a reset (6% of all outbound connections)',
+                description:
+                  "Over the last 5 minutes, resets and premature closes with peer payments:8080 amounted to 6% of all outbound connections of shop (alert above 5% for 10 minutes). The share of that peer's own connections is at least this high. The hint on these resets in /resets says which pattern it is: upstream_down, keepalive_race, idle_reset or write_after_close.",
+              },
+            ],
           },
         ],
       },
@@ -94,7 +103,10 @@ sum by (namespace, job, peer) (rate(${M.resets}{direction="client"}[5m])) > 0.05
         name: 'PeerResetRatioHigh: 4.9% stays quiet',
         series: [
           { series: conns('direction="client", tls="false"'), values: '0+1000x30' },
-          { series: resets('direction="client", phase="response", error_type="ECONNRESET", peer="payments:8080", tls="false"'), values: '0+49x30' },
+          {
+            series: resets('direction="client", phase="response", error_type="ECONNRESET", peer="payments:8080", tls="false"'),
+            values: '0+49x30',
+          },
         ],
         expect: [{ at: '30m', firing: [] }],
       },
@@ -103,7 +115,10 @@ sum by (namespace, job, peer) (rate(${M.resets}{direction="client"}[5m])) > 0.05
         series: [
           // 50% of connections, but only 2 resets a minute (0.033/s, under the 0.05/s gate).
           { series: conns('direction="client", tls="false"'), values: '0+4x30' },
-          { series: resets('direction="client", phase="connect", error_type="ECONNREFUSED", peer="payments:8080", tls="false"'), values: '0+2x30' },
+          {
+            series: resets('direction="client", phase="connect", error_type="ECONNREFUSED", peer="payments:8080", tls="false"'),
+            values: '0+2x30',
+          },
         ],
         expect: [{ at: '30m', firing: [] }],
       },
@@ -134,45 +149,63 @@ clamp_min(
         name: 'ResetSpike: client resets jump from 0.1/s to 1/s',
         series: [
           // 6 a minute (0.1/s) for 70 minutes, then 60 a minute.
-          { series: resets('direction="client", phase="connect", error_type="ECONNREFUSED", peer="payments:8080", tls="false"'), values: '0+6x70 480+60x20' },
+          {
+            series: resets('direction="client", phase="connect", error_type="ECONNREFUSED", peer="payments:8080", tls="false"'),
+            values: '0+6x70 480+60x20',
+          },
         ],
         expect: [
           // 72m: rate[5m] = (3*6+2*60)/300 = 0.46/s = 4.6× → pending; fires 2 minutes later.
           { at: '73m', firing: [] },
           {
             at: '74m',
-            firing: [{
-              labels: { job: 'shop', direction: 'client' },
-              summary: 'shop: client-side resets jumped to 8.2× the previous hour',
-              description: 'The client-side reset rate of shop over the last 5 minutes is 8.2 times its rate in the hour before (alert above 4×, with the baseline floored at 0.05 resets/s, for 2 minutes). Usually a peer crashed, restarted or is being deployed (client side), or clients or a load balancer started aborting (server side). Break it down by peer, phase and error type on the overview dashboard.',
-            }],
+            firing: [
+              {
+                labels: { job: 'shop', direction: 'client' },
+                summary: 'shop: client-side resets jumped to 8.2× the previous hour',
+                description:
+                  'The client-side reset rate of shop over the last 5 minutes is 8.2 times its rate in the hour before (alert above 4×, with the baseline floored at 0.05 resets/s, for 2 minutes). Usually a peer crashed, restarted or is being deployed (client side), or clients or a load balancer started aborting (server side). Break it down by peer, phase and error type on the overview dashboard.',
+              },
+            ],
           },
         ],
       },
       {
         name: 'ResetSpike: 3.7× the baseline stays quiet',
         series: [
-          { series: resets('direction="client", phase="connect", error_type="ECONNREFUSED", peer="payments:8080", tls="false"'), values: '0+6x70 442+22x30' },
+          {
+            series: resets('direction="client", phase="connect", error_type="ECONNREFUSED", peer="payments:8080", tls="false"'),
+            values: '0+6x70 442+22x30',
+          },
         ],
-        expect: [{ at: '80m', firing: [] }, { at: '100m', firing: [] }],
+        expect: [
+          { at: '80m', firing: [] },
+          { at: '100m', firing: [] },
+        ],
       },
       {
         name: 'ResetSpike: resets out of nothing, above and below the 0.2/s floor',
         series: [
           // Series that did not exist an hour ago: 0.33/s fires, 0.17/s does not.
           { series: resets('direction="server", phase="response", error_type="ECONNRESET", peer="", tls="true"'), values: '_x60 0+20x20' },
-          { series: `${M.resets}{job="cart", instance="10.0.0.8:9465", direction="server", phase="response", error_type="ECONNRESET", peer="", tls="true"}`, values: '_x60 0+10x20' },
+          {
+            series: `${M.resets}{job="cart", instance="10.0.0.8:9465", direction="server", phase="response", error_type="ECONNRESET", peer="", tls="true"}`,
+            values: '_x60 0+10x20',
+          },
         ],
         expect: [
           // 64m: rate[5m] = 80/300 = 0.27/s = 5.3× the floor → pending; fires 2 minutes later.
           { at: '65m', firing: [] },
           {
             at: '66m',
-            firing: [{
-              labels: { job: 'shop', direction: 'server' },
-              summary: 'shop: server-side resets jumped to 6.7× the previous hour',
-              description: 'The server-side reset rate of shop over the last 5 minutes is 6.7 times its rate in the hour before (alert above 4×, with the baseline floored at 0.05 resets/s, for 2 minutes). Usually a peer crashed, restarted or is being deployed (client side), or clients or a load balancer started aborting (server side). Break it down by peer, phase and error type on the overview dashboard.',
-            }],
+            firing: [
+              {
+                labels: { job: 'shop', direction: 'server' },
+                summary: 'shop: server-side resets jumped to 6.7× the previous hour',
+                description:
+                  'The server-side reset rate of shop over the last 5 minutes is 6.7 times its rate in the hour before (alert above 4×, with the baseline floored at 0.05 resets/s, for 2 minutes). Usually a peer crashed, restarted or is being deployed (client side), or clients or a load balancer started aborting (server side). Break it down by peer, phase and error type on the overview dashboard.',
+              },
+            ],
           },
         ],
       },
@@ -204,20 +237,29 @@ clamp_min(
           { at: '13m', firing: [] },
           {
             at: '14m',
-            firing: [{
-              labels: { job: 'shop' },
-              summary: 'shop: requests on reused keep-alive connections are being reset (keep-alive race)',
-              description: '14 requests of shop sent on a reused keep-alive connection were reset or closed by the peer in the last 15 minutes (alert above 3 for 10 minutes): the server or a load balancer closes idle connections just as the client reuses them. Compare the idle-before-reuse heatmap with the server\'s keep-alive timeout; the hint keepalive_race in /resets names the peer and the idle time.',
-            }],
+            firing: [
+              {
+                labels: { job: 'shop' },
+                summary: 'shop: requests on reused keep-alive connections are being reset (keep-alive race)',
+                description:
+                  "14 requests of shop sent on a reused keep-alive connection were reset or closed by the peer in the last 15 minutes (alert above 3 for 10 minutes): the server or a load balancer closes idle connections just as the client reuses them. Compare the idle-before-reuse heatmap with the server's keep-alive timeout; the hint keepalive_race in /resets names the peer and the idle time.",
+              },
+            ],
           },
         ],
       },
       {
         name: 'KeepAliveRace: exactly 3 in every 15 minutes stays quiet',
         series: [
-          { series: `${M.idleBeforeReuse}_count{${JOB}, direction="client", phase="request"}`, values: '0x4 1x4 2x4 3x4 4x4 5x4 6x4 7x4 8x4 9x4' },
+          {
+            series: `${M.idleBeforeReuse}_count{${JOB}, direction="client", phase="request"}`,
+            values: '0x4 1x4 2x4 3x4 4x4 5x4 6x4 7x4 8x4 9x4',
+          },
         ],
-        expect: [{ at: '20m', firing: [] }, { at: '45m', firing: [] }],
+        expect: [
+          { at: '20m', firing: [] },
+          { at: '45m', firing: [] },
+        ],
       },
     ],
   },
@@ -245,17 +287,23 @@ sum by (namespace, job, direction, peer) (rate(${M.resets}{phase="tls_handshake"
           { series: conns('direction="client", tls="true"'), values: '0+100x20' },
           // Plain-text connections are not in the denominator.
           { series: conns('direction="client", tls="false"'), values: '0+10000x20' },
-          { series: resets('direction="client", phase="tls_handshake", error_type="ECONNRESET", peer="legacy:443", tls="true"'), values: '0+20x20' },
+          {
+            series: resets('direction="client", phase="tls_handshake", error_type="ECONNRESET", peer="legacy:443", tls="true"'),
+            values: '0+20x20',
+          },
         ],
         expect: [
           { at: '10m', firing: [] },
           {
             at: '11m',
-            firing: [{
-              labels: { job: 'shop', direction: 'client', peer: 'legacy:443' },
-              summary: 'shop: 20% of client-side TLS handshakes end in a reset with legacy:443',
-              description: 'Over the last 5 minutes, 20% of the client-side TLS connections of shop were reset during the handshake by legacy:443 (alert above 10% for 10 minutes). The two sides do not agree on TLS (versions, ciphers, SNI, certificates) or one side does not speak TLS at all. The hint tls_mismatch in /resets has the details.',
-            }],
+            firing: [
+              {
+                labels: { job: 'shop', direction: 'client', peer: 'legacy:443' },
+                summary: 'shop: 20% of client-side TLS handshakes end in a reset with legacy:443',
+                description:
+                  'Over the last 5 minutes, 20% of the client-side TLS connections of shop were reset during the handshake by legacy:443 (alert above 10% for 10 minutes). The two sides do not agree on TLS (versions, ciphers, SNI, certificates) or one side does not speak TLS at all. The hint tls_mismatch in /resets has the details.',
+              },
+            ],
           },
         ],
       },
@@ -284,27 +332,29 @@ sum by (namespace, job, direction, peer) (rate(${M.resets}{phase="tls_handshake"
     tests: [
       {
         name: 'AgentErrors: one own error',
-        series: [
-          { series: `${M.agentErrors}{${JOB}}`, values: '0x20 1x20' },
-        ],
+        series: [{ series: `${M.agentErrors}{${JOB}}`, values: '0x20 1x20' }],
         expect: [
           { at: '25m', firing: [] },
           {
             at: '26m',
-            firing: [{
-              labels: { job: 'shop', instance: '10.0.0.7:9465' },
-              summary: 'shop 10.0.0.7:9465: resetwatch caught errors in its own code',
-              description: 'resetwatch on 10.0.0.7:9465 (shop) caught 1 errors in its own hooks or exporters in the last 10 minutes. The app is not affected (the agent never throws into it), but some resets may be missing. Its log lines (prefix "resetwatch:") name the failing hook; please report them with the Node version.',
-            }],
+            firing: [
+              {
+                labels: { job: 'shop', instance: '10.0.0.7:9465' },
+                summary: 'shop 10.0.0.7:9465: resetwatch caught errors in its own code',
+                description:
+                  'resetwatch on 10.0.0.7:9465 (shop) caught 1 errors in its own hooks or exporters in the last 10 minutes. The app is not affected (the agent never throws into it), but some resets may be missing. Its log lines (prefix "resetwatch:") name the failing hook; please report them with the Node version.',
+              },
+            ],
           },
         ],
       },
       {
         name: 'AgentErrors: a process restart (counter back to 0) is not an error',
-        series: [
-          { series: `${M.agentErrors}{${JOB}}`, values: '5x20 0x20' },
+        series: [{ series: `${M.agentErrors}{${JOB}}`, values: '5x20 0x20' }],
+        expect: [
+          { at: '30m', firing: [] },
+          { at: '40m', firing: [] },
         ],
-        expect: [{ at: '30m', firing: [] }, { at: '40m', firing: [] }],
       },
     ],
   },
@@ -330,20 +380,24 @@ sum by (namespace, job, direction, peer) (rate(${M.resets}{phase="tls_handshake"
           { at: '25m', firing: [] },
           {
             at: '26m',
-            firing: [{
-              labels: { job: 'shop', instance: '10.0.0.7:9465', exporter: 'otel' },
-              summary: 'shop 10.0.0.7:9465: resetwatch\'s otel exporter is dropping reset events',
-              description: 'The otel exporter of resetwatch on 10.0.0.7:9465 (shop) has dropped 0.50 reset events per second for 15 minutes (queue full, collector slow or down, or the log rate limit RESETWATCH_LOG_RATE). Metrics still count every reset; individual events are missing from that output.',
-            }],
+            firing: [
+              {
+                labels: { job: 'shop', instance: '10.0.0.7:9465', exporter: 'otel' },
+                summary: "shop 10.0.0.7:9465: resetwatch's otel exporter is dropping reset events",
+                description:
+                  'The otel exporter of resetwatch on 10.0.0.7:9465 (shop) has dropped 0.50 reset events per second for 15 minutes (queue full, collector slow or down, or the log rate limit RESETWATCH_LOG_RATE). Metrics still count every reset; individual events are missing from that output.',
+              },
+            ],
           },
         ],
       },
       {
         name: 'EventsDropped: a burst that stops stays quiet',
-        series: [
-          { series: `${M.dropped}{${JOB}, exporter="otel"}`, values: '0x10 30+30x5 180x30' },
+        series: [{ series: `${M.dropped}{${JOB}, exporter="otel"}`, values: '0x10 30+30x5 180x30' }],
+        expect: [
+          { at: '26m', firing: [] },
+          { at: '40m', firing: [] },
         ],
-        expect: [{ at: '26m', firing: [] }, { at: '40m', firing: [] }],
       },
     ],
   },
@@ -373,11 +427,14 @@ sum by (namespace, job, direction, peer) (rate(${M.resets}{phase="tls_handshake"
           { at: '14m', firing: [] },
           {
             at: '15m',
-            firing: [{
-              labels: { job: 'shop', instance: '10.0.0.7:9465' },
-              summary: 'shop 10.0.0.7:9465: the resetwatch metrics endpoint cannot be scraped',
-              description: 'Prometheus cannot scrape 10.0.0.7:9465 (shop), which served resetwatch metrics within the last hour. Either the process is down or restarting, or the endpoint is unreachable (RESETWATCH_HOST/RESETWATCH_PORT, port clash with another process in the same pod, RESETWATCH_METRICS_TOKEN mismatch). Resets are not being recorded in Prometheus meanwhile.',
-            }],
+            firing: [
+              {
+                labels: { job: 'shop', instance: '10.0.0.7:9465' },
+                summary: 'shop 10.0.0.7:9465: the resetwatch metrics endpoint cannot be scraped',
+                description:
+                  'Prometheus cannot scrape 10.0.0.7:9465 (shop), which served resetwatch metrics within the last hour. Either the process is down or restarting, or the endpoint is unreachable (RESETWATCH_HOST/RESETWATCH_PORT, port clash with another process in the same pod, RESETWATCH_METRICS_TOKEN mismatch). Resets are not being recorded in Prometheus meanwhile.',
+              },
+            ],
           },
         ],
       },
@@ -387,7 +444,10 @@ sum by (namespace, job, direction, peer) (rate(${M.resets}{phase="tls_handshake"
           { series: `up{${JOB}}`, values: '1x9 0x4 1x10' },
           { series: `${M.info}{${JOB}, version="0.1.0", node_version="v20.20.0"}`, values: '1x9 stale _x3 1x10' },
         ],
-        expect: [{ at: '14m', firing: [] }, { at: '20m', firing: [] }],
+        expect: [
+          { at: '14m', firing: [] },
+          { at: '20m', firing: [] },
+        ],
       },
     ],
   },

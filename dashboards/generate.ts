@@ -7,18 +7,21 @@ import { DEFAULT_OPTIONS, renderAll } from './render';
 
 export const GENERATED_DIR = path.resolve(__dirname, '../../dashboards/generated');
 
+const OPTIONS = {
+  out: { type: 'string', default: GENERATED_DIR },
+  'runbook-url': { type: 'string', default: DEFAULT_OPTIONS.runbookUrl },
+  'datasource-uid': { type: 'string', default: DEFAULT_OPTIONS.grafanaDatasourceUid },
+  folder: { type: 'string', default: DEFAULT_OPTIONS.grafanaFolder },
+} as const;
+
+function parse(argv: string[]) {
+  return parseArgs({ args: argv, options: OPTIONS }).values;
+}
+
 function main(argv: string[]): number {
-  let values;
+  let values: ReturnType<typeof parse>;
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        out: { type: 'string', default: GENERATED_DIR },
-        'runbook-url': { type: 'string', default: DEFAULT_OPTIONS.runbookUrl },
-        'datasource-uid': { type: 'string', default: DEFAULT_OPTIONS.grafanaDatasourceUid },
-        folder: { type: 'string', default: DEFAULT_OPTIONS.grafanaFolder },
-      },
-    }));
+    values = parse(argv);
   } catch (err) {
     process.stderr.write(`dashboards: ${(err as Error).message}\n`);
     return 2;

@@ -43,36 +43,40 @@ export function alertExpr(a: AlertSpec): string {
 
 export function prometheusRules(o: RenderOptions = DEFAULT_OPTIONS): string {
   const doc = {
-    groups: [{
-      name: GROUP,
-      rules: ALERTS.map((a) => ({
-        alert: a.name,
-        expr: alertExpr(a),
-        for: a.for,
-        labels: { severity: a.severity },
-        annotations: annotations(a, '$value', o),
-      })),
-    }],
+    groups: [
+      {
+        name: GROUP,
+        rules: ALERTS.map((a) => ({
+          alert: a.name,
+          expr: alertExpr(a),
+          for: a.for,
+          labels: { severity: a.severity },
+          annotations: annotations(a, '$value', o),
+        })),
+      },
+    ],
   };
   return HEADER('dashboards/alerts.ts') + stringify(doc, YAML_OPTS);
 }
 
 export function prometheusRuleTests(o: RenderOptions = DEFAULT_OPTIONS): string {
-  const tests = ALERTS.flatMap((a) => a.tests.map((t) => ({
-    name: t.name,
-    interval: '1m',
-    input_series: t.series,
-    alert_rule_test: t.expect.map((e) => ({
-      eval_time: e.at,
-      alertname: a.name,
-      exp_alerts: e.firing.map((f) => ({
-        exp_labels: { ...f.labels, severity: a.severity },
-        exp_annotations: { summary: f.summary, description: f.description, runbook_url: `${o.runbookUrl}#${runbookAnchor(a)}` },
+  const tests = ALERTS.flatMap((a) =>
+    a.tests.map((t) => ({
+      name: t.name,
+      interval: '1m',
+      input_series: t.series,
+      alert_rule_test: t.expect.map((e) => ({
+        eval_time: e.at,
+        alertname: a.name,
+        exp_alerts: e.firing.map((f) => ({
+          exp_labels: { ...f.labels, severity: a.severity },
+          exp_annotations: { summary: f.summary, description: f.description, runbook_url: `${o.runbookUrl}#${runbookAnchor(a)}` },
+        })),
       })),
     })),
-  })));
+  );
   const doc = { rule_files: ['prometheus-rules.yml'], evaluation_interval: EVALUATION_INTERVAL, tests };
-  return HEADER('the tests in dashboards/alerts.ts') + '# Run: promtool test rules dashboards/generated/prometheus-rules.test.yml\n' + stringify(doc, YAML_OPTS);
+  return `${HEADER('the tests in dashboards/alerts.ts')}# Run: promtool test rules dashboards/generated/prometheus-rules.test.yml\n${stringify(doc, YAML_OPTS)}`;
 }
 
 const EVALUATOR = { '>': 'gt', '<': 'lt' } as const;
@@ -87,15 +91,24 @@ export function grafanaRule(a: AlertSpec, o: RenderOptions = DEFAULT_OPTIONS): a
     .folderUID(o.grafanaFolder)
     .orgID(1)
     .condition('B')
-    .withQuery(new alerting.QueryBuilder('A')
-      .datasourceUid(o.grafanaDatasourceUid)
-      .relativeTimeRange({ from: 600, to: 0 })
-      .model(new prometheus.DataqueryBuilder().refId('A').datasource(ds).expr(a.value).instant().legendFormat('__auto')))
-    .withQuery(new alerting.QueryBuilder('B')
-      .datasourceUid('__expr__')
-      .relativeTimeRange({ from: 0, to: 0 })
-      .model(new expr.TypeThresholdBuilder().refId('B').datasource(exprDs).expression('A')
-        .conditions([{ evaluator: { type: EVALUATOR[a.op], params: [a.threshold] } }])))
+    .withQuery(
+      new alerting.QueryBuilder('A')
+        .datasourceUid(o.grafanaDatasourceUid)
+        .relativeTimeRange({ from: 600, to: 0 })
+        .model(new prometheus.DataqueryBuilder().refId('A').datasource(ds).expr(a.value).instant().legendFormat('__auto')),
+    )
+    .withQuery(
+      new alerting.QueryBuilder('B')
+        .datasourceUid('__expr__')
+        .relativeTimeRange({ from: 0, to: 0 })
+        .model(
+          new expr.TypeThresholdBuilder()
+            .refId('B')
+            .datasource(exprDs)
+            .expression('A')
+            .conditions([{ evaluator: { type: EVALUATOR[a.op], params: [a.threshold] } }]),
+        ),
+    )
     .noDataState('OK')
     .execErrState('Error')
     .forDuration(a.for)
@@ -130,15 +143,17 @@ export function grafanaAlerting(o: RenderOptions = DEFAULT_OPTIONS): string {
     apiVersion: 1,
     groups: [{ orgId: 1, name: GROUP, folder: o.grafanaFolder, interval: EVALUATION_INTERVAL, rules }],
   };
-  return HEADER('dashboards/alerts.ts') +
+  return (
+    HEADER('dashboards/alerts.ts') +
     `# Grafana-managed alert rules. The queries use the Prometheus data source with UID "${o.grafanaDatasourceUid}" (docs/dashboards.md).\n` +
-    stringify(doc, YAML_OPTS);
+    stringify(doc, YAML_OPTS)
+  );
 }
 
 /** Every generated file: name under dashboards/generated/ → content. */
 export function renderAll(o: RenderOptions = DEFAULT_OPTIONS): Record<string, string> {
   return {
-    'resetwatch-overview.json': JSON.stringify(overviewDashboard(o.runbookUrl), null, 2) + '\n',
+    'resetwatch-overview.json': `${JSON.stringify(overviewDashboard(o.runbookUrl), null, 2)}\n`,
     'prometheus-rules.yml': prometheusRules(o),
     'prometheus-rules.test.yml': prometheusRuleTests(o),
     'grafana-alerting.yml': grafanaAlerting(o),

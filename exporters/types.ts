@@ -1,6 +1,7 @@
 // What every exporter implements: start from the resolved config, subscribe to the bus, and give
 // back a stop function. Exporters never throw out of start (the registry guards them anyway).
 import type { Config } from '../agent/config';
+import type { OutputName } from '../agent/contract';
 
 export interface ExporterContext {
   config: Config;
@@ -9,6 +10,7 @@ export interface ExporterContext {
 }
 
 export interface Exporter {
-  name: string;
-  start(ctx: ExporterContext): (() => void) | void;
+  /** One of OUTPUTS (agent/contract.ts): the `exporter` label of the dropped-events counter. */
+  name: OutputName;
+  start(ctx: ExporterContext): (() => void) | undefined;
 }

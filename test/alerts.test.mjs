@@ -63,7 +63,8 @@ test('every alert has summary, description, severity and a runbook_url into a se
     assert.ok(headings.has(anchor), `${r.alert}: docs/runbook.md has no "## ${r.alert}" section (anchor #${anchor})`);
     // The section tells how to confirm with resetwatch's own data and what to fix.
     const section = runbook.split(/^## /m).find((s) => s.toLowerCase().startsWith(anchor));
-    for (const word of ['Meaning', 'Confirm', 'Fix']) assert.match(section, new RegExp(`^### ${word}`, 'm'), `${r.alert} section lacks "### ${word}"`);
+    for (const word of ['Meaning', 'Confirm', 'Fix'])
+      assert.match(section, new RegExp(`^### ${word}`, 'm'), `${r.alert} section lacks "### ${word}"`);
     assert.match(section, /\/resets/, `${r.alert} section does not show how to confirm with /resets`);
   }
 });
@@ -76,8 +77,13 @@ test('every alert has unit tests just below and at its for: threshold, and a neg
     const firing = evals.filter((e) => e.exp_alerts.length > 0);
     assert.ok(firing.length > 0, `${a.name}: no case where it fires`);
     // A firing evaluation one minute after an evaluation in the same case where it does not fire yet.
-    const boundary = cases.some((t) => t.alert_rule_test.some((e) => e.exp_alerts.length > 0 &&
-      t.alert_rule_test.some((o) => o.exp_alerts.length === 0 && evalMinutes(o.eval_time) === evalMinutes(e.eval_time) - 1)));
+    const boundary = cases.some((t) =>
+      t.alert_rule_test.some(
+        (e) =>
+          e.exp_alerts.length > 0 &&
+          t.alert_rule_test.some((o) => o.exp_alerts.length === 0 && evalMinutes(o.eval_time) === evalMinutes(e.eval_time) - 1),
+      ),
+    );
     assert.ok(boundary, `${a.name}: no "just below / at for:" pair of evaluations`);
     const negative = cases.some((t) => t.alert_rule_test.every((e) => e.exp_alerts.length === 0));
     assert.ok(negative, `${a.name}: no negative case`);
@@ -91,10 +97,25 @@ test('the unit tests fail when a threshold is raised or lowered or a for: durati
     for (const a of ALERTS) {
       for (const [what, change] of [
         // Tighter: the firing cases must stop firing on time.
-        ['threshold (tighter)', (x) => { x.threshold = a.op === '>' ? (a.threshold === 0 ? 100 : a.threshold * 2.5) : 0; }],
+        [
+          'threshold (tighter)',
+          (x) => {
+            x.threshold = a.op === '>' ? (a.threshold === 0 ? 100 : a.threshold * 2.5) : 0;
+          },
+        ],
         // Looser: the cases just below the threshold must start firing.
-        ['threshold (looser)', (x) => { x.threshold = a.op === '>' ? (a.threshold === 0 ? -0.5 : a.threshold * 0.7) : a.threshold + 0.5; }],
-        ['for', (x) => { x.for = `${minutes(a.for) + 1}m`; }],
+        [
+          'threshold (looser)',
+          (x) => {
+            x.threshold = a.op === '>' ? (a.threshold === 0 ? -0.5 : a.threshold * 0.7) : a.threshold + 0.5;
+          },
+        ],
+        [
+          'for',
+          (x) => {
+            x.for = `${minutes(a.for) + 1}m`;
+          },
+        ],
       ]) {
         const saved = { threshold: a.threshold, for: a.for };
         change(a);

@@ -32,12 +32,27 @@ test('connect: ECONNREFUSED from a closed port', async () => {
   sock.on('error', () => {});
   const e = await cap.next(client(port));
   checkEvent(e, {
-    time: any.recent, direction: 'client', errorType: 'ECONNREFUSED', code: 'ECONNREFUSED',
-    message: `connect ECONNREFUSED 127.0.0.1:${port}`, syscall: 'connect', phase: 'connect',
-    peerAddress: '127.0.0.1', peerPort: port, serverAddress: '127.0.0.1', serverPort: port,
-    localAddress: (v) => v === undefined || any.loopback(v), localPort: (v) => v === undefined || any.port(v),
-    tls: false, bytesReceived: 0, bytesSent: 0, connectionAgeMs: any.nonNegative, fatal: false,
-    traceId: TRACE.traceId, spanId: TRACE.spanId, hint: (h) => h.id === 'upstream_down',
+    time: any.recent,
+    direction: 'client',
+    errorType: 'ECONNREFUSED',
+    code: 'ECONNREFUSED',
+    message: `connect ECONNREFUSED 127.0.0.1:${port}`,
+    syscall: 'connect',
+    phase: 'connect',
+    peerAddress: '127.0.0.1',
+    peerPort: port,
+    serverAddress: '127.0.0.1',
+    serverPort: port,
+    localAddress: (v) => v === undefined || any.loopback(v),
+    localPort: (v) => v === undefined || any.port(v),
+    tls: false,
+    bytesReceived: 0,
+    bytesSent: 0,
+    connectionAgeMs: any.nonNegative,
+    fatal: false,
+    traceId: TRACE.traceId,
+    spanId: TRACE.spanId,
+    hint: (h) => h.id === 'upstream_down',
   });
 });
 
@@ -48,28 +63,62 @@ test('tls_handshake: the server resets the ClientHello', async () => {
   sock.on('error', () => {});
   const e = await cap.next(client(port));
   checkEvent(e, {
-    time: any.recent, direction: 'client', errorType: 'ECONNRESET', code: 'ECONNRESET', message: 'read ECONNRESET',
-    syscall: 'read', phase: 'tls_handshake', peerAddress: '127.0.0.1', peerPort: port,
-    serverAddress: '127.0.0.1', serverPort: port, localAddress: any.loopback, localPort: any.port,
-    tls: true, bytesReceived: 0, bytesSent: 0, connectionAgeMs: any.nonNegative, fatal: false,
+    time: any.recent,
+    direction: 'client',
+    errorType: 'ECONNRESET',
+    code: 'ECONNRESET',
+    message: 'read ECONNRESET',
+    syscall: 'read',
+    phase: 'tls_handshake',
+    peerAddress: '127.0.0.1',
+    peerPort: port,
+    serverAddress: '127.0.0.1',
+    serverPort: port,
+    localAddress: any.loopback,
+    localPort: any.port,
+    tls: true,
+    bytesReceived: 0,
+    bytesSent: 0,
+    connectionAgeMs: any.nonNegative,
+    fatal: false,
     hint: (h) => h.id === 'tls_mismatch',
   });
   await closeServer(server);
 });
 
 test('established: raw TCP, the server resets after a few bytes each way', async () => {
-  const server = net.createServer((s) => s.once('data', () => { s.write('abc'); setTimeout(() => s.resetAndDestroy(), 30); }));
+  const server = net.createServer((s) =>
+    s.once('data', () => {
+      s.write('abc');
+      setTimeout(() => s.resetAndDestroy(), 30);
+    }),
+  );
   const port = await listen(server);
   const sock = inSpan(() => net.connect(port, '127.0.0.1', () => sock.write('hello')));
   sock.on('error', () => {});
   sock.on('data', () => {});
   const e = await cap.next(client(port));
   checkEvent(e, {
-    time: any.recent, direction: 'client', errorType: 'ECONNRESET', code: 'ECONNRESET', message: 'read ECONNRESET',
-    syscall: 'read', phase: 'established', peerAddress: '127.0.0.1', peerPort: port,
-    serverAddress: '127.0.0.1', serverPort: port, localAddress: any.loopback, localPort: any.port,
-    tls: false, bytesReceived: 3, bytesSent: 5, connectionAgeMs: (v) => v >= 25, fatal: false,
-    traceId: TRACE.traceId, spanId: TRACE.spanId,
+    time: any.recent,
+    direction: 'client',
+    errorType: 'ECONNRESET',
+    code: 'ECONNRESET',
+    message: 'read ECONNRESET',
+    syscall: 'read',
+    phase: 'established',
+    peerAddress: '127.0.0.1',
+    peerPort: port,
+    serverAddress: '127.0.0.1',
+    serverPort: port,
+    localAddress: any.loopback,
+    localPort: any.port,
+    tls: false,
+    bytesReceived: 3,
+    bytesSent: 5,
+    connectionAgeMs: (v) => v >= 25,
+    fatal: false,
+    traceId: TRACE.traceId,
+    spanId: TRACE.spanId,
   });
   await closeServer(server);
 });
@@ -77,7 +126,10 @@ test('established: raw TCP, the server resets after a few bytes each way', async
 test('established over TLS: reset after the handshake carries the TLS version', async () => {
   // resetAndDestroy() needs the TCP socket under the TLSSocket.
   const raw = [];
-  const server = tls.createServer({ ...TLS }, (s) => { s.write('hi'); setTimeout(() => raw.shift().resetAndDestroy(), 30); });
+  const server = tls.createServer({ ...TLS }, (s) => {
+    s.write('hi');
+    setTimeout(() => raw.shift().resetAndDestroy(), 30);
+  });
   server.on('connection', (s) => raw.push(s));
   const port = await listen(server);
   const sock = tls.connect({ port, host: 'localhost', ca: TLS.cert });
@@ -85,10 +137,25 @@ test('established over TLS: reset after the handshake carries the TLS version', 
   sock.on('data', () => {});
   const e = await cap.next(client(port));
   checkEvent(e, {
-    time: any.recent, direction: 'client', errorType: 'ECONNRESET', code: 'ECONNRESET', message: 'read ECONNRESET',
-    syscall: 'read', phase: 'established', peerAddress: (v) => v === undefined || any.loopback(v), peerPort: (v) => v === undefined || v === port,
-    serverAddress: 'localhost', serverPort: port, localAddress: any.loopback, localPort: any.port,
-    tls: true, tlsVersion: 'TLSv1.3', bytesReceived: 2, bytesSent: 0, connectionAgeMs: any.positive, fatal: false,
+    time: any.recent,
+    direction: 'client',
+    errorType: 'ECONNRESET',
+    code: 'ECONNRESET',
+    message: 'read ECONNRESET',
+    syscall: 'read',
+    phase: 'established',
+    peerAddress: (v) => v === undefined || any.loopback(v),
+    peerPort: (v) => v === undefined || v === port,
+    serverAddress: 'localhost',
+    serverPort: port,
+    localAddress: any.loopback,
+    localPort: any.port,
+    tls: true,
+    tlsVersion: 'TLSv1.3',
+    bytesReceived: 2,
+    bytesSent: 0,
+    connectionAgeMs: any.positive,
+    fatal: false,
   });
   await closeServer(server);
 });
@@ -101,30 +168,72 @@ test('request: the server resets while the client is still sending the body', as
   req.write('first part of a body that never ends');
   const e = await cap.next(client(port));
   checkEvent(e, {
-    time: any.recent, direction: 'client', errorType: 'ECONNRESET', code: 'ECONNRESET', message: 'read ECONNRESET',
-    syscall: 'read', phase: 'request', peerAddress: '127.0.0.1', peerPort: port,
-    serverAddress: '127.0.0.1', serverPort: port, localAddress: any.loopback, localPort: any.port,
-    tls: false, protocol: 'http/1.1', bytesReceived: 0, bytesSent: any.positive, connectionAgeMs: any.nonNegative,
-    fatal: false, request: { method: 'POST', host: '127.0.0.1' }, reusedSocket: false,
+    time: any.recent,
+    direction: 'client',
+    errorType: 'ECONNRESET',
+    code: 'ECONNRESET',
+    message: 'read ECONNRESET',
+    syscall: 'read',
+    phase: 'request',
+    peerAddress: '127.0.0.1',
+    peerPort: port,
+    serverAddress: '127.0.0.1',
+    serverPort: port,
+    localAddress: any.loopback,
+    localPort: any.port,
+    tls: false,
+    protocol: 'http/1.1',
+    bytesReceived: 0,
+    bytesSent: any.positive,
+    connectionAgeMs: any.nonNegative,
+    fatal: false,
+    request: { method: 'POST', host: '127.0.0.1' },
+    reusedSocket: false,
     // The request never ended, so Node never published its start: the connect's context is used.
-    traceId: TRACE.traceId, spanId: TRACE.spanId,
+    traceId: TRACE.traceId,
+    spanId: TRACE.spanId,
   });
   await closeServer(server);
 });
 
 test('response: the server resets in the middle of the response body', async () => {
-  const server = http.createServer((req, res) => { res.write('partial'); setTimeout(() => req.socket.resetAndDestroy(), 30); });
+  const server = http.createServer((req, res) => {
+    res.write('partial');
+    setTimeout(() => req.socket.resetAndDestroy(), 30);
+  });
   const port = await listen(server);
-  const req = inSpan(() => http.get({ port, host: '127.0.0.1', path: '/secret?token=x' }, (res) => { res.resume(); res.on('error', () => {}); }));
+  const req = inSpan(() =>
+    http.get({ port, host: '127.0.0.1', path: '/secret?token=x' }, (res) => {
+      res.resume();
+      res.on('error', () => {});
+    }),
+  );
   req.on('error', () => {});
   const e = await cap.next(client(port));
   checkEvent(e, {
-    time: any.recent, direction: 'client', errorType: 'ECONNRESET', code: 'ECONNRESET', message: 'read ECONNRESET',
-    syscall: 'read', phase: 'response', peerAddress: '127.0.0.1', peerPort: port,
-    serverAddress: '127.0.0.1', serverPort: port, localAddress: any.loopback, localPort: any.port,
-    tls: false, protocol: 'http/1.1', bytesReceived: any.positive, bytesSent: any.positive, connectionAgeMs: any.positive,
-    fatal: false, request: (r) => r.method === 'GET' && r.host === '127.0.0.1' && r.ageMs >= 25 && Object.keys(r).length === 3,
-    reusedSocket: false, traceId: TRACE.traceId, spanId: TRACE.spanId,
+    time: any.recent,
+    direction: 'client',
+    errorType: 'ECONNRESET',
+    code: 'ECONNRESET',
+    message: 'read ECONNRESET',
+    syscall: 'read',
+    phase: 'response',
+    peerAddress: '127.0.0.1',
+    peerPort: port,
+    serverAddress: '127.0.0.1',
+    serverPort: port,
+    localAddress: any.loopback,
+    localPort: any.port,
+    tls: false,
+    protocol: 'http/1.1',
+    bytesReceived: any.positive,
+    bytesSent: any.positive,
+    connectionAgeMs: any.positive,
+    fatal: false,
+    request: (r) => r.method === 'GET' && r.host === '127.0.0.1' && r.ageMs >= 25 && Object.keys(r).length === 3,
+    reusedSocket: false,
+    traceId: TRACE.traceId,
+    spanId: TRACE.spanId,
   });
   assert.ok(!JSON.stringify(e.request).includes('secret'), 'no path in the event');
   await closeServer(server);
@@ -138,27 +247,67 @@ test('response: peer FIN while waiting is peer_closed ("socket hang up"), not EC
   const e = await cap.next(client(port));
   assert.equal((await appError).message, 'socket hang up');
   checkEvent(e, {
-    time: any.recent, direction: 'client', errorType: 'peer_closed', code: 'ECONNRESET', message: 'socket hang up',
-    syscall: undefined, phase: 'response', peerAddress: any.loopback, peerPort: port,
-    serverAddress: 'localhost', serverPort: port, localAddress: any.loopback, localPort: any.port,
-    tls: false, protocol: 'http/1.1', bytesReceived: 0, bytesSent: any.positive, connectionAgeMs: any.nonNegative,
-    fatal: false, request: (r) => r.method === 'GET' && r.host === 'localhost' && r.ageMs >= 0, reusedSocket: false,
+    time: any.recent,
+    direction: 'client',
+    errorType: 'peer_closed',
+    code: 'ECONNRESET',
+    message: 'socket hang up',
+    syscall: undefined,
+    phase: 'response',
+    peerAddress: any.loopback,
+    peerPort: port,
+    serverAddress: 'localhost',
+    serverPort: port,
+    localAddress: any.loopback,
+    localPort: any.port,
+    tls: false,
+    protocol: 'http/1.1',
+    bytesReceived: 0,
+    bytesSent: any.positive,
+    connectionAgeMs: any.nonNegative,
+    fatal: false,
+    request: (r) => r.method === 'GET' && r.host === 'localhost' && r.ageMs >= 0,
+    reusedSocket: false,
   });
   await closeServer(server);
 });
 
 test('idle: the server resets a pooled keep-alive connection', async () => {
-  const server = http.createServer((req, res) => { res.end('ok'); const s = req.socket; setTimeout(() => s.resetAndDestroy(), 50); });
+  const server = http.createServer((req, res) => {
+    res.end('ok');
+    const s = req.socket;
+    setTimeout(() => s.resetAndDestroy(), 50);
+  });
   const port = await listen(server);
   const agent = new http.Agent({ keepAlive: true });
-  await new Promise((r) => http.get({ port, host: '127.0.0.1', agent }, (res) => { res.resume(); res.on('end', r); }));
+  await new Promise((r) =>
+    http.get({ port, host: '127.0.0.1', agent }, (res) => {
+      res.resume();
+      res.on('end', r);
+    }),
+  );
   const e = await cap.next(client(port));
   checkEvent(e, {
-    time: any.recent, direction: 'client', errorType: 'ECONNRESET', code: 'ECONNRESET', message: 'read ECONNRESET',
-    syscall: 'read', phase: 'idle', peerAddress: '127.0.0.1', peerPort: port,
-    serverAddress: '127.0.0.1', serverPort: port, localAddress: any.loopback, localPort: any.port,
-    tls: false, protocol: 'http/1.1', bytesReceived: any.positive, bytesSent: any.positive, connectionAgeMs: (v) => v >= 45,
-    fatal: false, hint: (h) => h.id === 'idle_reset',
+    time: any.recent,
+    direction: 'client',
+    errorType: 'ECONNRESET',
+    code: 'ECONNRESET',
+    message: 'read ECONNRESET',
+    syscall: 'read',
+    phase: 'idle',
+    peerAddress: '127.0.0.1',
+    peerPort: port,
+    serverAddress: '127.0.0.1',
+    serverPort: port,
+    localAddress: any.loopback,
+    localPort: any.port,
+    tls: false,
+    protocol: 'http/1.1',
+    bytesReceived: any.positive,
+    bytesSent: any.positive,
+    connectionAgeMs: (v) => v >= 45,
+    fatal: false,
+    hint: (h) => h.id === 'idle_reset',
   });
   agent.destroy();
   await closeServer(server);
@@ -171,15 +320,24 @@ test('keep-alive race: a reused socket closed by the server after ~200 ms idle',
   // which drop a pooled socket whose FIN they already read.)
   const server = net.createServer((s) => {
     s.on('error', () => {});
-    s.once('data', () => { s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'); s.once('data', () => s.destroy()); });
+    s.once('data', () => {
+      s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      s.once('data', () => s.destroy());
+    });
   });
   const port = await listen(server);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   let failures = 0;
   for (let i = 0; i < 40 && failures < 2; i++) {
     await new Promise((r) => {
-      const req = http.get({ port, host: '127.0.0.1', agent }, (res) => { res.resume(); res.on('end', r); });
-      req.on('error', () => { failures++; r(); });
+      const req = http.get({ port, host: '127.0.0.1', agent }, (res) => {
+        res.resume();
+        res.on('end', r);
+      });
+      req.on('error', () => {
+        failures++;
+        r();
+      });
     });
     await delay(200);
   }
@@ -188,13 +346,29 @@ test('keep-alive race: a reused socket closed by the server after ~200 ms idle',
   assert.equal(events.length, failures, 'one event per failed request');
   const e = events[0];
   checkEvent(e, {
-    time: any.recent, direction: 'client', errorType: (v) => v === 'peer_closed' || v === 'ECONNRESET',
-    code: 'ECONNRESET', message: (v) => v === 'socket hang up' || v === 'read ECONNRESET', syscall: (v) => v === undefined || v === 'read',
-    phase: 'response', peerAddress: any.loopback, peerPort: port,
-    serverAddress: '127.0.0.1', serverPort: port, localAddress: any.loopback, localPort: any.port,
-    tls: false, protocol: 'http/1.1', bytesReceived: any.positive, bytesSent: any.positive, connectionAgeMs: (v) => v >= 150,
-    fatal: false, request: (r) => r.method === 'GET' && r.ageMs < 1000, reusedSocket: true,
-    idleBeforeReuseMs: (v) => v >= 150 && v < 1000, hint: (h) => h.id === 'keepalive_race' && /idled 0\.2 s/.test(h.text),
+    time: any.recent,
+    direction: 'client',
+    errorType: (v) => v === 'peer_closed' || v === 'ECONNRESET',
+    code: 'ECONNRESET',
+    message: (v) => v === 'socket hang up' || v === 'read ECONNRESET',
+    syscall: (v) => v === undefined || v === 'read',
+    phase: 'response',
+    peerAddress: any.loopback,
+    peerPort: port,
+    serverAddress: '127.0.0.1',
+    serverPort: port,
+    localAddress: any.loopback,
+    localPort: any.port,
+    tls: false,
+    protocol: 'http/1.1',
+    bytesReceived: any.positive,
+    bytesSent: any.positive,
+    connectionAgeMs: (v) => v >= 150,
+    fatal: false,
+    request: (r) => r.method === 'GET' && r.ageMs < 1000,
+    reusedSocket: true,
+    idleBeforeReuseMs: (v) => v >= 150 && v < 1000,
+    hint: (h) => h.id === 'keepalive_race' && /idled 0\.2 s/.test(h.text),
   });
   agent.destroy();
   await closeServer(server);
@@ -207,13 +381,30 @@ test('EPIPE: writing after the peer closed', async () => {
   sock.on('error', () => {});
   await new Promise((r) => sock.on('connect', r));
   await delay(50);
-  for (let i = 0; i < 50 && !sock.destroyed; i++) { sock.write('z'.repeat(1000)); await delay(5); }
+  for (let i = 0; i < 50 && !sock.destroyed; i++) {
+    sock.write('z'.repeat(1000));
+    await delay(5);
+  }
   const e = await cap.next(client(port));
   checkEvent(e, {
-    time: any.recent, direction: 'client', errorType: 'EPIPE', code: 'EPIPE', message: 'write EPIPE',
-    syscall: 'write', phase: 'established', peerAddress: '127.0.0.1', peerPort: port,
-    serverAddress: '127.0.0.1', serverPort: port, localAddress: any.loopback, localPort: any.port,
-    tls: false, bytesReceived: 0, bytesSent: any.positive, connectionAgeMs: any.positive, fatal: false,
+    time: any.recent,
+    direction: 'client',
+    errorType: 'EPIPE',
+    code: 'EPIPE',
+    message: 'write EPIPE',
+    syscall: 'write',
+    phase: 'established',
+    peerAddress: '127.0.0.1',
+    peerPort: port,
+    serverAddress: '127.0.0.1',
+    serverPort: port,
+    localAddress: any.loopback,
+    localPort: any.port,
+    tls: false,
+    bytesReceived: 0,
+    bytesSent: any.positive,
+    connectionAgeMs: any.positive,
+    fatal: false,
     hint: (h) => h.id === 'write_after_close',
   });
   await closeServer(server);
@@ -226,12 +417,29 @@ test('fetch: a reset while waiting for the response', async () => {
   assert.equal(err.cause?.code, 'ECONNRESET');
   const e = await cap.next(client(port));
   checkEvent(e, {
-    time: any.recent, direction: 'client', errorType: 'ECONNRESET', code: 'ECONNRESET', message: 'read ECONNRESET',
-    syscall: 'read', phase: 'response', peerAddress: '127.0.0.1', peerPort: port,
-    serverAddress: '127.0.0.1', serverPort: port, localAddress: any.loopback, localPort: any.port,
-    tls: false, protocol: 'http/1.1', bytesReceived: 0, bytesSent: any.positive, connectionAgeMs: any.nonNegative,
-    fatal: false, request: (r) => r.method === 'PUT' && r.host === `127.0.0.1:${port}` && r.ageMs >= 0, reusedSocket: false,
-    traceId: TRACE.traceId, spanId: TRACE.spanId,
+    time: any.recent,
+    direction: 'client',
+    errorType: 'ECONNRESET',
+    code: 'ECONNRESET',
+    message: 'read ECONNRESET',
+    syscall: 'read',
+    phase: 'response',
+    peerAddress: '127.0.0.1',
+    peerPort: port,
+    serverAddress: '127.0.0.1',
+    serverPort: port,
+    localAddress: any.loopback,
+    localPort: any.port,
+    tls: false,
+    protocol: 'http/1.1',
+    bytesReceived: 0,
+    bytesSent: any.positive,
+    connectionAgeMs: any.nonNegative,
+    fatal: false,
+    request: (r) => r.method === 'PUT' && r.host === `127.0.0.1:${port}` && r.ageMs >= 0,
+    reusedSocket: false,
+    traceId: TRACE.traceId,
+    spanId: TRACE.spanId,
   });
   await closeServer(server);
 });
@@ -243,15 +451,31 @@ test('fetch: "other side closed" is peer_closed only with a request in flight', 
   assert.equal(err.cause?.code, 'UND_ERR_SOCKET');
   const e = await cap.next(client(port));
   checkEvent(e, {
-    time: any.recent, direction: 'client', errorType: 'peer_closed', code: 'UND_ERR_SOCKET', message: 'other side closed',
-    syscall: undefined, phase: 'response', peerAddress: '127.0.0.1', peerPort: port,
-    serverAddress: '127.0.0.1', serverPort: port, localAddress: any.loopback, localPort: any.port,
-    tls: false, protocol: 'http/1.1', bytesReceived: 0, bytesSent: any.positive, connectionAgeMs: any.nonNegative,
-    fatal: false, request: (r) => r.method === 'GET' && r.ageMs >= 0, reusedSocket: false,
+    time: any.recent,
+    direction: 'client',
+    errorType: 'peer_closed',
+    code: 'UND_ERR_SOCKET',
+    message: 'other side closed',
+    syscall: undefined,
+    phase: 'response',
+    peerAddress: '127.0.0.1',
+    peerPort: port,
+    serverAddress: '127.0.0.1',
+    serverPort: port,
+    localAddress: any.loopback,
+    localPort: any.port,
+    tls: false,
+    protocol: 'http/1.1',
+    bytesReceived: 0,
+    bytesSent: any.positive,
+    connectionAgeMs: any.nonNegative,
+    fatal: false,
+    request: (r) => r.method === 'GET' && r.ageMs >= 0,
+    reusedSocket: false,
   });
   await closeServer(server);
   // An idle keep-alive socket closed by the server (FIN) is not a reset.
-  const quiet = http.createServer({ keepAliveTimeout: 100 }, (req, res) => res.end('ok'));
+  const quiet = http.createServer({ keepAliveTimeout: 100 }, (_req, res) => res.end('ok'));
   const qport = await listen(quiet);
   assert.equal(await (await fetch(`http://127.0.0.1:${qport}/`)).text(), 'ok');
   await delay(300);
@@ -262,7 +486,11 @@ test('fetch: "other side closed" is peer_closed only with a request in flight', 
 test('http2: the server resets the session socket', async () => {
   const server = http2.createServer();
   server.on('session', (s) => s.on('error', () => {}));
-  server.on('stream', (stream) => { stream.respond({ ':status': 200 }); stream.write('x'); setTimeout(() => rawOf(stream).resetAndDestroy(), 30); });
+  server.on('stream', (stream) => {
+    stream.respond({ ':status': 200 });
+    stream.write('x');
+    setTimeout(() => rawOf(stream).resetAndDestroy(), 30);
+  });
   const rawSockets = [];
   server.on('connection', (s) => rawSockets.push(s));
   const rawOf = () => rawSockets[0];
@@ -275,17 +503,31 @@ test('http2: the server resets the session socket', async () => {
   req.end();
   const e = await cap.next(client(port));
   checkEvent(e, {
-    time: any.recent, direction: 'client', errorType: 'ECONNRESET', code: 'ECONNRESET', message: 'read ECONNRESET',
-    syscall: 'read', phase: 'established', peerAddress: '127.0.0.1', peerPort: port,
-    serverAddress: '127.0.0.1', serverPort: port, localAddress: any.loopback, localPort: any.port,
-    tls: false, bytesReceived: any.positive, bytesSent: any.positive, connectionAgeMs: any.positive, fatal: false,
+    time: any.recent,
+    direction: 'client',
+    errorType: 'ECONNRESET',
+    code: 'ECONNRESET',
+    message: 'read ECONNRESET',
+    syscall: 'read',
+    phase: 'established',
+    peerAddress: '127.0.0.1',
+    peerPort: port,
+    serverAddress: '127.0.0.1',
+    serverPort: port,
+    localAddress: any.loopback,
+    localPort: any.port,
+    tls: false,
+    bytesReceived: any.positive,
+    bytesSent: any.positive,
+    connectionAgeMs: any.positive,
+    fatal: false,
   });
   session.destroy();
   await closeServer(server);
 });
 
 test('the app aborting its own request is not an event', async () => {
-  const server = http.createServer((req, res) => setTimeout(() => res.end('late'), 200));
+  const server = http.createServer((_req, res) => setTimeout(() => res.end('late'), 200));
   const port = await listen(server);
   const req = http.get({ port, host: '127.0.0.1' });
   req.on('error', () => {});
@@ -300,22 +542,35 @@ test('the app aborting its own request is not an event', async () => {
 });
 
 test('an orderly close is never an event', async () => {
-  const server = http.createServer((req, res) => res.end('fine'));
+  const server = http.createServer((_req, res) => res.end('fine'));
   const port = await listen(server);
   for (let i = 0; i < 5; i++) await (await fetch(`http://127.0.0.1:${port}/`)).text();
-  await new Promise((r) => http.get({ port, host: '127.0.0.1', agent: false }, (res) => { res.resume(); res.on('end', r); }));
+  await new Promise((r) =>
+    http.get({ port, host: '127.0.0.1', agent: false }, (res) => {
+      res.resume();
+      res.on('end', r);
+    }),
+  );
   const sock = net.connect(port, '127.0.0.1', () => sock.end());
   await new Promise((r) => sock.on('close', r));
   // A pooled keep-alive socket the server closes for idleness (FIN) is orderly too.
-  const idleServer = http.createServer({ keepAliveTimeout: 100 }, (req, res) => res.end('ok'));
+  const idleServer = http.createServer({ keepAliveTimeout: 100 }, (_req, res) => res.end('ok'));
   const idlePort = await listen(idleServer);
   const pool = new http.Agent({ keepAlive: true });
-  await new Promise((r) => http.get({ port: idlePort, host: '127.0.0.1', agent: pool }, (res) => { res.resume(); res.on('end', r); }));
+  await new Promise((r) =>
+    http.get({ port: idlePort, host: '127.0.0.1', agent: pool }, (res) => {
+      res.resume();
+      res.on('end', r);
+    }),
+  );
   await delay(300);
   assert.deepEqual(cap.events.filter(client(idlePort)), []);
   pool.destroy();
   await closeServer(idleServer);
   await closeServer(server);
   await delay(100);
-  assert.deepEqual(cap.events.filter((e) => e.serverPort === port || e.localPort === port), []);
+  assert.deepEqual(
+    cap.events.filter((e) => e.serverPort === port || e.localPort === port),
+    [],
+  );
 });

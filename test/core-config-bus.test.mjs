@@ -12,8 +12,15 @@ const { stats } = require('../dist/agent/stats.js');
 function stderrOf(fn) {
   const lines = [];
   const write = process.stderr.write;
-  process.stderr.write = (chunk) => { lines.push(String(chunk)); return true; };
-  try { return [fn(), lines.join('')]; } finally { process.stderr.write = write; }
+  process.stderr.write = (chunk) => {
+    lines.push(String(chunk));
+    return true;
+  };
+  try {
+    return [fn(), lines.join('')];
+  } finally {
+    process.stderr.write = write;
+  }
 }
 
 test('defaults with an empty environment, and no output', () => {
@@ -24,9 +31,18 @@ test('defaults with an empty environment, and no output', () => {
 
 test('every setting reads its RESETWATCH_ variable', () => {
   const env = {
-    RESETWATCH_DISABLED: 'true', RESETWATCH_LOG_LEVEL: 'error', RESETWATCH_LOG: '/tmp/x.log', RESETWATCH_LOG_RATE: '5',
-    RESETWATCH_HOST: '0.0.0.0', RESETWATCH_PORT: 'off', RESETWATCH_METRICS_TOKEN: 's3cret', RESETWATCH_MAX_PEERS: '7',
-    RESETWATCH_SERVER_PEERS: 'yes', RESETWATCH_RECENT: '20', RESETWATCH_ROOT_SPANS: '0', RESETWATCH_FAULT_INJECT: 'x',
+    RESETWATCH_DISABLED: 'true',
+    RESETWATCH_LOG_LEVEL: 'error',
+    RESETWATCH_LOG: '/tmp/x.log',
+    RESETWATCH_LOG_RATE: '5',
+    RESETWATCH_HOST: '0.0.0.0',
+    RESETWATCH_PORT: 'off',
+    RESETWATCH_METRICS_TOKEN: 's3cret',
+    RESETWATCH_MAX_PEERS: '7',
+    RESETWATCH_SERVER_PEERS: 'yes',
+    RESETWATCH_RECENT: '20',
+    RESETWATCH_ROOT_SPANS: '0',
+    RESETWATCH_FAULT_INJECT: 'x',
   };
   const config = resolveConfig({}, env);
   assert.equal(config.disabled, true);
@@ -45,7 +61,9 @@ test('every setting reads its RESETWATCH_ variable', () => {
 });
 
 test('a bad value: one line naming the variable and the value used instead; the rest still apply', () => {
-  const [config, err] = stderrOf(() => resolveConfig({}, { RESETWATCH_PORT: 'abc', RESETWATCH_MAX_PEERS: '-3', RESETWATCH_LOG_RATE: '20' }));
+  const [config, err] = stderrOf(() =>
+    resolveConfig({}, { RESETWATCH_PORT: 'abc', RESETWATCH_MAX_PEERS: '-3', RESETWATCH_LOG_RATE: '20' }),
+  );
   assert.equal(config.port, 9465);
   assert.equal(config.maxPeers, 100);
   assert.equal(config.logRate, 20);
@@ -75,7 +93,9 @@ test('onReset: unsubscribe works; a throwing subscriber is counted and never rea
   const { onReset } = await loadAgent();
   assert.throws(() => onReset('nope'), TypeError);
   const errorsBefore = stats.agentErrors;
-  const stop = onReset(() => { throw new Error('subscriber bug'); });
+  const stop = onReset(() => {
+    throw new Error('subscriber bug');
+  });
   const cap = capture(onReset);
   const unsubscribed = [];
   onReset((e) => unsubscribed.push(e))();
@@ -84,10 +104,18 @@ test('onReset: unsubscribe works; a throwing subscriber is counted and never rea
   const [, err] = await new Promise((resolve) => {
     const lines = [];
     const write = process.stderr.write;
-    process.stderr.write = (chunk, ...rest) => { lines.push(String(chunk)); return write.call(process.stderr, chunk, ...rest); };
+    process.stderr.write = (chunk, ...rest) => {
+      lines.push(String(chunk));
+      return write.call(process.stderr, chunk, ...rest);
+    };
     const sock = net.connect(port, '127.0.0.1', () => sock.write('x'));
     sock.on('error', () => {});
-    sock.on('close', () => setTimeout(() => { process.stderr.write = write; resolve([null, lines.join('')]); }, 20));
+    sock.on('close', () =>
+      setTimeout(() => {
+        process.stderr.write = write;
+        resolve([null, lines.join('')]);
+      }, 20),
+    );
   });
   const e = await cap.next((x) => x.serverPort === port);
   assert.equal(e.errorType, 'ECONNRESET');

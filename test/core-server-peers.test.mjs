@@ -11,7 +11,7 @@ const { onReset } = await loadAgent();
 const cap = capture(onReset);
 
 test('an HTTP server reset carries the client address and port', async () => {
-  const srv = http.createServer((req, res) => setTimeout(() => res.end('late'), 200));
+  const srv = http.createServer((_req, res) => setTimeout(() => res.end('late'), 200));
   const port = await listen(srv);
   await pythonAbort(port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', 50);
   const e = await cap.next((x) => x.direction === 'server' && x.localPort === port);

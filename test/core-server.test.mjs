@@ -26,53 +26,85 @@ const common = (port) => ({ time: any.recent, direction: 'server', localAddress:
 const reset = { errorType: 'ECONNRESET', code: 'ECONNRESET', message: 'read ECONNRESET', syscall: 'read' };
 
 test('idle: the client resets a keep-alive connection after its response', async () => {
-  const srv = http.createServer((req, res) => res.end('ok'));
+  const srv = http.createServer((_req, res) => res.end('ok'));
   const port = await listen(srv);
   await pythonAbort(port, 'GET / HTTP/1.1\r\nHost: svc\r\n\r\n', 150);
   const e = await cap.next(server(port));
   checkEvent(e, {
-    ...common(port), ...reset, phase: 'idle', tls: false, protocol: 'http/1.1',
-    bytesReceived: 29, bytesSent: any.positive, connectionAgeMs: (v) => v >= 100,
+    ...common(port),
+    ...reset,
+    phase: 'idle',
+    tls: false,
+    protocol: 'http/1.1',
+    bytesReceived: 29,
+    bytesSent: any.positive,
+    connectionAgeMs: (v) => v >= 100,
   });
   await closeServer(srv);
 });
 
 test('request: the client resets in the middle of the request headers', async () => {
-  const srv = http.createServer((req, res) => res.end('ok'));
+  const srv = http.createServer((_req, res) => res.end('ok'));
   const port = await listen(srv);
   await pythonAbort(port, 'GET / HTTP/1.1\r\nHost: svc\r\n', 100);
   const e = await cap.next(server(port));
   checkEvent(e, {
-    ...common(port), ...reset, phase: 'request', tls: false, protocol: 'http/1.1',
-    bytesReceived: 27, bytesSent: 0, connectionAgeMs: (v) => v >= 50, hint: (h) => h.id === 'client_abort',
+    ...common(port),
+    ...reset,
+    phase: 'request',
+    tls: false,
+    protocol: 'http/1.1',
+    bytesReceived: 27,
+    bytesSent: 0,
+    connectionAgeMs: (v) => v >= 50,
+    hint: (h) => h.id === 'client_abort',
   });
   await closeServer(srv);
 });
 
 test('request: the client resets in the middle of the request body', async () => {
-  const srv = http.createServer((req, res) => { req.on('error', () => {}); req.resume(); req.on('end', () => res.end('ok')); });
+  const srv = http.createServer((req, res) => {
+    req.on('error', () => {});
+    req.resume();
+    req.on('end', () => res.end('ok'));
+  });
   const port = await listen(srv);
   await pythonAbort(port, 'POST /upload HTTP/1.1\r\nHost: svc\r\nContent-Length: 100\r\n\r\nabc', 100);
   const e = await cap.next(server(port));
   checkEvent(e, {
-    ...common(port), ...reset, phase: 'request', tls: false, protocol: 'http/1.1',
-    bytesReceived: 60, bytesSent: 0, connectionAgeMs: (v) => v >= 50,
-    request: (r) => r.method === 'POST' && r.host === 'svc' && r.ageMs >= 50, hint: (h) => h.id === 'client_abort',
+    ...common(port),
+    ...reset,
+    phase: 'request',
+    tls: false,
+    protocol: 'http/1.1',
+    bytesReceived: 60,
+    bytesSent: 0,
+    connectionAgeMs: (v) => v >= 50,
+    request: (r) => r.method === 'POST' && r.host === 'svc' && r.ageMs >= 50,
+    hint: (h) => h.id === 'client_abort',
   });
   await closeServer(srv);
 });
 
-test('response: the client gives up while the handler is slow; the caller\'s traceparent is kept', async () => {
-  const srv = http.createServer((req, res) => setTimeout(() => res.end('late'), 300));
+test("response: the client gives up while the handler is slow; the caller's traceparent is kept", async () => {
+  const srv = http.createServer((_req, res) => setTimeout(() => res.end('late'), 300));
   const port = await listen(srv);
   const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
   await pythonAbort(port, `GET /slow HTTP/1.1\r\nHost: svc\r\ntraceparent: ${traceparent}\r\n\r\n`, 100);
   const e = await cap.next(server(port));
   checkEvent(e, {
-    ...common(port), ...reset, phase: 'response', tls: false, protocol: 'http/1.1',
-    bytesReceived: any.positive, bytesSent: 0, connectionAgeMs: (v) => v >= 50,
-    request: (r) => r.method === 'GET' && r.host === 'svc' && r.ageMs >= 50, hint: (h) => h.id === 'client_abort',
-    traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7',
+    ...common(port),
+    ...reset,
+    phase: 'response',
+    tls: false,
+    protocol: 'http/1.1',
+    bytesReceived: any.positive,
+    bytesSent: 0,
+    connectionAgeMs: (v) => v >= 50,
+    request: (r) => r.method === 'GET' && r.host === 'svc' && r.ageMs >= 50,
+    hint: (h) => h.id === 'client_abort',
+    traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+    spanId: '00f067aa0ba902b7',
   });
   await delay(300); // let the handler finish writing into the dead socket: still one event
   assert.equal(cap.events.filter(server(port)).length, 1);
@@ -86,14 +118,23 @@ test('tls_handshake: the client resets after a partial ClientHello', async () =>
   await pythonAbort(port, Buffer.from('160301', 'hex'), 100);
   const e = await cap.next(server(port));
   checkEvent(e, {
-    ...common(port), ...reset, phase: 'tls_handshake', tls: true,
-    bytesReceived: 0, bytesSent: 0, connectionAgeMs: (v) => v >= 50, hint: (h) => h.id === 'tls_mismatch',
+    ...common(port),
+    ...reset,
+    phase: 'tls_handshake',
+    tls: true,
+    bytesReceived: 0,
+    bytesSent: 0,
+    connectionAgeMs: (v) => v >= 50,
+    hint: (h) => h.id === 'tls_mismatch',
   });
   await closeServer(srv);
 });
 
 test('established over TLS: the client resets after the handshake', async () => {
-  const srv = tls.createServer({ ...TLS }, (s) => { s.on('error', () => {}); s.write('hello'); });
+  const srv = tls.createServer({ ...TLS }, (s) => {
+    s.on('error', () => {});
+    s.write('hello');
+  });
   const port = await listen(srv);
   // TLS over a TCP socket the client holds, so it can send the RST itself.
   const tcp = net.connect(port, '127.0.0.1');
@@ -105,8 +146,14 @@ test('established over TLS: the client resets after the handshake', async () => 
   tcp.on('error', () => {});
   const e = await cap.next(server(port));
   checkEvent(e, {
-    ...common(port), ...reset, phase: 'established', tls: true, tlsVersion: 'TLSv1.3',
-    bytesReceived: 4, bytesSent: 5, connectionAgeMs: any.positive,
+    ...common(port),
+    ...reset,
+    phase: 'established',
+    tls: true,
+    tlsVersion: 'TLSv1.3',
+    bytesReceived: 4,
+    bytesSent: 5,
+    connectionAgeMs: any.positive,
   });
   await closeServer(srv);
 });
@@ -117,8 +164,13 @@ test('established: raw TCP server, the client aborts', async () => {
   await pythonAbort(port, 'hello', 100);
   const e = await cap.next(server(port));
   checkEvent(e, {
-    ...common(port), ...reset, phase: 'established', tls: false,
-    bytesReceived: 5, bytesSent: 0, connectionAgeMs: (v) => v >= 50,
+    ...common(port),
+    ...reset,
+    phase: 'established',
+    tls: false,
+    bytesReceived: 5,
+    bytesSent: 0,
+    connectionAgeMs: (v) => v >= 50,
   });
   await closeServer(srv);
 });
@@ -130,31 +182,60 @@ test('http2 (h2c) server: the client aborts after the preface', async () => {
   await pythonAbort(port, 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 100);
   const e = await cap.next(server(port));
   checkEvent(e, {
-    ...common(port), ...reset, phase: 'established', tls: false, protocol: 'h2',
-    bytesReceived: 24, bytesSent: any.positive, connectionAgeMs: (v) => v >= 50,
+    ...common(port),
+    ...reset,
+    phase: 'established',
+    tls: false,
+    protocol: 'h2',
+    bytesReceived: 24,
+    bytesSent: any.positive,
+    connectionAgeMs: (v) => v >= 50,
   });
   await closeServer(srv);
 });
 
 test('response: a FIN from the client before the response is peer_closed', async () => {
-  const srv = http.createServer((req, res) => { req.socket.on('end', () => setTimeout(() => req.socket.destroy(), 20)); setTimeout(() => res.end('late'), 500); });
+  const srv = http.createServer((req, res) => {
+    req.socket.on('end', () => setTimeout(() => req.socket.destroy(), 20));
+    setTimeout(() => res.end('late'), 500);
+  });
   const port = await listen(srv);
   const sock = net.connect(port, '127.0.0.1', () => sock.end('GET / HTTP/1.1\r\nHost: svc\r\n\r\n'));
   sock.on('error', () => {});
   const e = await cap.next(server(port));
   checkEvent(e, {
-    ...common(port), errorType: 'peer_closed', code: 'peer_closed', message: 'client closed before the response was sent',
-    syscall: undefined, phase: 'response', tls: false, protocol: 'http/1.1',
-    bytesReceived: 29, bytesSent: 0, connectionAgeMs: any.nonNegative,
-    request: (r) => r.method === 'GET' && r.host === 'svc', hint: (h) => h.id === 'client_abort',
+    ...common(port),
+    errorType: 'peer_closed',
+    code: 'peer_closed',
+    message: 'client closed before the response was sent',
+    syscall: undefined,
+    phase: 'response',
+    tls: false,
+    protocol: 'http/1.1',
+    bytesReceived: 29,
+    bytesSent: 0,
+    connectionAgeMs: any.nonNegative,
+    request: (r) => r.method === 'GET' && r.host === 'svc',
+    hint: (h) => h.id === 'client_abort',
   });
   await closeServer(srv);
 });
 
 test('the server destroying its own socket mid-response is not an event on the server side', async () => {
-  const srv = http.createServer((req, res) => { res.write('partial'); setTimeout(() => req.socket.destroy(), 30); });
+  const srv = http.createServer((req, res) => {
+    res.write('partial');
+    setTimeout(() => req.socket.destroy(), 30);
+  });
   const port = await listen(srv);
-  await new Promise((r) => http.get({ port, host: '127.0.0.1' }, (res) => { res.on('error', () => {}); res.resume(); }).on('close', r).on('error', () => {}));
+  await new Promise((r) =>
+    http
+      .get({ port, host: '127.0.0.1' }, (res) => {
+        res.on('error', () => {});
+        res.resume();
+      })
+      .on('close', r)
+      .on('error', () => {}),
+  );
   await delay(100);
   assert.deepEqual(cap.events.filter(server(port)), []);
   await closeServer(srv);

@@ -39,10 +39,12 @@ let target; // host:port of the workload's metrics endpoint
 
 function freePort() {
   return new Promise((resolve, reject) => {
-    const s = createServer().once('error', reject).listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
+    const s = createServer()
+      .once('error', reject)
+      .listen(0, '127.0.0.1', () => {
+        const { port } = s.address();
+        s.close(() => resolve(port));
+      });
   });
 }
 
@@ -72,13 +74,24 @@ async function until(what, fn, ms = 30000, every = 250) {
     try {
       const v = await fn();
       if (v) return v;
-    } catch (err) { last = err; }
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${last.message}` : ''}${prom ? `\nprometheus log:\n${tail(prom.log)}` : ''}`);
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end)
+      throw new Error(
+        `timed out after ${ms} ms waiting for ${what}${last ? `: ${last.message}` : ''}${prom ? `\nprometheus log:\n${tail(prom.log)}` : ''}`,
+      );
     await new Promise((r) => setTimeout(r, every));
   }
 }
 
-const tail = (file) => { try { return readFileSync(file, 'utf8').split('\n').slice(-15).join('\n'); } catch { return ''; } };
+const tail = (file) => {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-15).join('\n');
+  } catch {
+    return '';
+  }
+};
 
 async function api(pathname, params = {}) {
   const url = new URL(pathname, prom.url);
@@ -103,43 +116,65 @@ before(async () => {
     env: { ...process.env, RESETWATCH_PORT: '0', RESETWATCH_LOG: 'off', RESETWATCH_LOG_LEVEL: 'warn', DASH_WORKLOAD_MS: '90000' },
   });
   let stderr = '';
-  workload.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
+  workload.stderr.setEncoding('utf8').on('data', (d) => {
+    stderr += d;
+  });
   workload.stdout.resume();
-  target = await until('the workload\'s metrics endpoint', () => {
-    if (workload.exitCode !== null) throw new Error(`workload exited ${workload.exitCode}: ${stderr}`);
-    return /metrics endpoint listening on http:\/\/(127\.0\.0\.1:\d+)\/metrics/.exec(stderr)?.[1];
-  }, 15000, 50);
+  target = await until(
+    "the workload's metrics endpoint",
+    () => {
+      if (workload.exitCode !== null) throw new Error(`workload exited ${workload.exitCode}: ${stderr}`);
+      return /metrics endpoint listening on http:\/\/(127\.0\.0\.1:\d+)\/metrics/.exec(stderr)?.[1];
+    },
+    15000,
+    50,
+  );
 
   // 2. Prometheus scraping it every second and evaluating the generated rules every second.
   const port = await freePort();
-  writeFileSync(path.join(dir, 'prometheus.yml'), [
-    'global: { scrape_interval: 1s, scrape_timeout: 900ms, evaluation_interval: 1s }',
-    `rule_files: [${JSON.stringify(RULES)}]`,
-    'scrape_configs:',
-    `  - job_name: ${JOB}`,
-    '    static_configs:',
-    `      - targets: ["${target}"]`,
-    `        labels: { namespace: "${NAMESPACE}", pod: "${POD}" }`,
-    '',
-  ].join('\n'));
+  writeFileSync(
+    path.join(dir, 'prometheus.yml'),
+    [
+      'global: { scrape_interval: 1s, scrape_timeout: 900ms, evaluation_interval: 1s }',
+      `rule_files: [${JSON.stringify(RULES)}]`,
+      'scrape_configs:',
+      `  - job_name: ${JOB}`,
+      '    static_configs:',
+      `      - targets: ["${target}"]`,
+      `        labels: { namespace: "${NAMESPACE}", pod: "${POD}" }`,
+      '',
+    ].join('\n'),
+  );
   const log = path.join(dir, 'prometheus.log');
   const fd = openSync(log, 'w');
   // Under coreutils `timeout` too, so Prometheus cannot outlive a test process that was SIGKILLed.
-  const p = start('timeout', ['--kill-after=5', '120', '/usr/bin/prometheus',
-    `--config.file=${path.join(dir, 'prometheus.yml')}`,
-    `--storage.tsdb.path=${path.join(dir, 'data')}`,
-    `--web.listen-address=127.0.0.1:${port}`,
-    '--enable-feature=exemplar-storage',
-    `--web.console.templates=${dir}`, `--web.console.libraries=${dir}`,
-  ], { cwd: dir });
+  const p = start(
+    'timeout',
+    [
+      '--kill-after=5',
+      '120',
+      '/usr/bin/prometheus',
+      `--config.file=${path.join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${path.join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--enable-feature=exemplar-storage',
+      `--web.console.templates=${dir}`,
+      `--web.console.libraries=${dir}`,
+    ],
+    { cwd: dir },
+  );
   p.stdout.on('data', (d) => writeFileSync(log, d, { flag: 'a' }));
   p.stderr.on('data', (d) => writeFileSync(log, d, { flag: 'a' }));
   closeSync(fd);
   prom = { url: `http://127.0.0.1:${port}`, log };
-  await until('Prometheus to be ready', async () => {
-    if (p.exitCode !== null) throw new Error(`prometheus exited ${p.exitCode}`);
-    return (await fetch(`${prom.url}/-/ready`, { signal: AbortSignal.timeout(2000) })).ok;
-  }, 20000);
+  await until(
+    'Prometheus to be ready',
+    async () => {
+      if (p.exitCode !== null) throw new Error(`prometheus exited ${p.exitCode}`);
+      return (await fetch(`${prom.url}/-/ready`, { signal: AbortSignal.timeout(2000) })).ok;
+    },
+    20000,
+  );
 
   // 3. Data: resets in every phase, and enough samples for rate() over the dashboard's interval.
   await until(`resets in every phase and direction in Prometheus (${EXPECTED.join(', ')})`, async () => {
@@ -160,13 +195,13 @@ after(async () => {
 
 /** Substitutes dashboard variables the way Grafana does for Prometheus (regex-escaped for =~). */
 function substitute(expr, values) {
-  const escape = (v) => v.replace(/[\\^$*+?.()|[\]{}]/g, '\\\\$&');
+  const regexEscape = (v) => v.replace(/[\\^$*+?.()|[\]{}]/g, '\\\\$&');
   let out = expr
     .replaceAll('$__rate_interval', '4s') // Grafana: max(4 × scrape interval, $__interval + scrape interval)
     .replaceAll('$__range', '30s')
     .replaceAll('$__interval', '1s');
   for (const [name, v] of Object.entries(values)) {
-    out = out.replaceAll(`$${name}`, v === '.*' ? '.*' : escape(v));
+    out = out.replaceAll(`$${name}`, v === '.*' ? '.*' : regexEscape(v));
   }
   assert.doesNotMatch(out, /\$/, `unsubstituted variable in ${out}`);
   return out;
@@ -232,11 +267,15 @@ test('every alert expression parses; every rule evaluates cleanly in Prometheus'
     await query(r.expr);
     await query(r.expr.replace(/\)\s*[<>]\s*[\d.]+\s*$/, ')')); // the value alone (Grafana's query A)
   }
-  const groups = await until('every rule evaluated', async () => {
-    const { body } = await api('/api/v1/rules');
-    const all = body.data.groups.flatMap((g) => g.rules);
-    return all.length === rules.length && all.every((r) => r.lastEvaluation && !r.lastEvaluation.startsWith('0001')) ? all : undefined;
-  }, 15000);
+  const groups = await until(
+    'every rule evaluated',
+    async () => {
+      const { body } = await api('/api/v1/rules');
+      const all = body.data.groups.flatMap((g) => g.rules);
+      return all.length === rules.length && all.every((r) => r.lastEvaluation && !r.lastEvaluation.startsWith('0001')) ? all : undefined;
+    },
+    15000,
+  );
   for (const r of groups) assert.equal(r.health, 'ok', `${r.name}: ${r.lastError}`);
 });
 
@@ -244,11 +283,16 @@ test('the alerts the workload provokes go pending on real data', async () => {
   // Reset ratio to the refused peer, TLS handshakes reset, reused-socket resets, and a spike out of
   // nothing: all true within seconds (their for: keeps them pending).
   const want = ['ResetwatchPeerResetRatioHigh', 'ResetwatchTLSHandshakeResets', 'ResetwatchKeepAliveRace', 'ResetwatchResetSpike'];
-  const alerts = await until(`alerts ${want.join(', ')}`, async () => {
-    const { body } = await api('/api/v1/alerts');
-    const names = new Set(body.data.alerts.map((a) => a.labels.alertname));
-    return want.every((n) => names.has(n)) ? body.data.alerts : undefined;
-  }, 20000, 500);
+  const alerts = await until(
+    `alerts ${want.join(', ')}`,
+    async () => {
+      const { body } = await api('/api/v1/alerts');
+      const names = new Set(body.data.alerts.map((a) => a.labels.alertname));
+      return want.every((n) => names.has(n)) ? body.data.alerts : undefined;
+    },
+    20000,
+    500,
+  );
   const ratio = alerts.find((a) => a.labels.alertname === 'ResetwatchPeerResetRatioHigh');
   assert.equal(ratio.labels.job, JOB);
   assert.equal(ratio.labels.namespace, NAMESPACE);
@@ -259,11 +303,18 @@ test('the alerts the workload provokes go pending on real data', async () => {
 
 test('exemplars on resetwatch_resets_total carry the trace id of a reset', async () => {
   const now = Date.now() / 1000;
-  const { body } = await api('/api/v1/query_exemplars', { query: `resetwatch_resets_total{job="${JOB}"}`, start: String(now - 60), end: String(now) });
+  const { body } = await api('/api/v1/query_exemplars', {
+    query: `resetwatch_resets_total{job="${JOB}"}`,
+    start: String(now - 60),
+    end: String(now),
+  });
   assert.equal(body.status, 'success');
   const exemplars = body.data.flatMap((s) => s.exemplars.map((e) => ({ series: s.seriesLabels, labels: e.labels })));
   assert.ok(exemplars.length > 0, 'no exemplars stored');
-  assert.ok(exemplars.every((e) => /^[0-9a-f]{32}$/.test(e.labels.trace_id)), JSON.stringify(exemplars[0]));
+  assert.ok(
+    exemplars.every((e) => /^[0-9a-f]{32}$/.test(e.labels.trace_id)),
+    JSON.stringify(exemplars[0]),
+  );
   // The traced requests of the workload are the keep-alive race and the half response (client, response phase).
   assert.ok(exemplars.some((e) => e.series.direction === 'client' && e.series.phase === 'response'));
 });

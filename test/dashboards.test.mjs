@@ -13,7 +13,7 @@ import { ROOT } from './helpers/resets.mjs';
 const require = createRequire(import.meta.url);
 const GENERATED = path.join(ROOT, 'dashboards/generated');
 const dash = JSON.parse(readFileSync(path.join(GENERATED, 'resetwatch-overview.json'), 'utf8'));
-const { M } = require(path.join(ROOT, 'dist/dashboards/metrics.js'));
+const { M } = require(path.join(ROOT, 'dist/agent/contract.js'));
 const { ALERTS } = require(path.join(ROOT, 'dist/dashboards/alerts.js'));
 
 test('committed files in dashboards/generated are exactly what the sources generate', () => {
@@ -21,11 +21,18 @@ test('committed files in dashboards/generated are exactly what the sources gener
   try {
     execFileSync(process.execPath, [path.join(ROOT, 'dist/dashboards/generate.js'), '--out', out], { timeout: 30000, stdio: 'pipe' });
     const generated = readdirSync(out).sort();
-    assert.deepEqual(readdirSync(GENERATED).sort(), generated, 'dashboards/generated holds a file the generator does not write (or misses one)');
+    assert.deepEqual(
+      readdirSync(GENERATED).sort(),
+      generated,
+      'dashboards/generated holds a file the generator does not write (or misses one)',
+    );
     for (const name of generated) {
       const want = readFileSync(path.join(out, name), 'utf8');
       const have = readFileSync(path.join(GENERATED, name), 'utf8');
-      assert.ok(have === want, `dashboards/generated/${name} differs from what dashboards/*.ts generates: run \`npm run dashboards\` and commit the result`);
+      assert.ok(
+        have === want,
+        `dashboards/generated/${name} differs from what dashboards/*.ts generates: run \`npm run dashboards\` and commit the result`,
+      );
     }
   } finally {
     rmSync(out, { recursive: true, force: true });
@@ -36,7 +43,9 @@ test('generator rejects unknown options with one line and exit code 2', () => {
   let err;
   try {
     execFileSync(process.execPath, [path.join(ROOT, 'dist/dashboards/generate.js'), '--bogus'], { timeout: 30000, stdio: 'pipe' });
-  } catch (e) { err = e; }
+  } catch (e) {
+    err = e;
+  }
   assert.ok(err, 'generator accepted --bogus');
   assert.equal(err.status, 2);
   assert.match(err.stderr.toString(), /^dashboards: .*bogus.*\n$/);
@@ -50,7 +59,11 @@ test('overview dashboard: stable UID, unique stable panel ids, alerts link to ex
   const ids = dash.panels.map((p) => p.id);
   assert.equal(new Set(ids).size, ids.length, 'duplicate panel id');
   assert.ok(ids.every((id) => Number.isInteger(id) && id > 0));
-  for (const a of ALERTS) assert.ok(panels.some((p) => p.id === a.panelId), `${a.name} links to panel ${a.panelId}, which does not exist`);
+  for (const a of ALERTS)
+    assert.ok(
+      panels.some((p) => p.id === a.panelId),
+      `${a.name} links to panel ${a.panelId}, which does not exist`,
+    );
 });
 
 test('overview dashboard: panels do not overlap and fit the 24-column grid', () => {
@@ -58,10 +71,11 @@ test('overview dashboard: panels do not overlap and fit the 24-column grid', () 
   for (const p of dash.panels) {
     const { x, y, w, h } = p.gridPos;
     assert.ok(x >= 0 && w > 0 && x + w <= 24, `panel ${p.id} outside the grid`);
-    for (let i = x; i < x + w; i++) for (let j = y; j < y + h; j++) {
-      assert.ok(!cells.has(`${i},${j}`), `panel ${p.id} overlaps another at ${i},${j}`);
-      cells.add(`${i},${j}`);
-    }
+    for (let i = x; i < x + w; i++)
+      for (let j = y; j < y + h; j++) {
+        assert.ok(!cells.has(`${i},${j}`), `panel ${p.id} overlaps another at ${i},${j}`);
+        cells.add(`${i},${j}`);
+      }
   }
 });
 
@@ -76,7 +90,8 @@ test('overview dashboard: the variables the issue asks for, all used', () => {
     assert.equal(vars[name].allValue, '.*', name);
   }
   const text = JSON.stringify(dash.panels);
-  for (const name of Object.keys(vars)) assert.ok(text.includes(`$${name}`) || text.includes(`\${${name}`), `variable ${name} is not used by any panel`);
+  for (const name of Object.keys(vars))
+    assert.ok(text.includes(`$${name}`) || text.includes(`\${${name}`), `variable ${name} is not used by any panel`);
 });
 
 test('overview dashboard: every query is on a declared data source and uses only declared variables', () => {
@@ -110,8 +125,13 @@ test('overview dashboard: only metrics of the contract, target selector on every
 
 test('overview dashboard: exemplars on the reset-rate panels (the counter carries trace_id), heatmaps read Prometheus buckets', () => {
   const withExemplars = targets.filter(({ t }) => t.exemplar === true);
-  for (const id of [20, 23, 32, 40]) assert.ok(withExemplars.some(({ panel }) => panel.id === id), `panel ${id} has no exemplars`);
-  for (const { panel, t } of withExemplars) assert.match(t.expr, /resetwatch_resets_total/, `panel ${panel.id} asks for exemplars of a metric without them`);
+  for (const id of [20, 23, 32, 40])
+    assert.ok(
+      withExemplars.some(({ panel }) => panel.id === id),
+      `panel ${id} has no exemplars`,
+    );
+  for (const { panel, t } of withExemplars)
+    assert.match(t.expr, /resetwatch_resets_total/, `panel ${panel.id} asks for exemplars of a metric without them`);
   for (const p of panels.filter((p) => p.type === 'heatmap')) {
     assert.equal(p.options.calculate, false, `heatmap ${p.id} recalculates buckets`);
     assert.equal(p.targets[0].format, 'heatmap');

@@ -24,7 +24,11 @@ const REQUIRE = `--require ${values.injection.mountPath}/node_modules/resetwatch
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'resetwatch-helm-test-'));
 const tree = vendoredTree();
-after(() => { tree.cleanup(); rmSync(tmp, { recursive: true, force: true }); cleanupHelmHome(); });
+after(() => {
+  tree.cleanup();
+  rmSync(tmp, { recursive: true, force: true });
+  cleanupHelmHome();
+});
 
 // Every scenario of both charts, rendered once per helm major.
 const SCENARIOS = [
@@ -43,7 +47,11 @@ function objectsOf(major, name) {
   return rendered.get(key);
 }
 const find = (objects, kind) => objects.filter((o) => o.kind === kind);
-const one = (objects, kind) => { const l = find(objects, kind); assert.equal(l.length, 1, `one ${kind}`); return l[0]; };
+const one = (objects, kind) => {
+  const l = find(objects, kind);
+  assert.equal(l.length, 1, `one ${kind}`);
+  return l[0];
+};
 
 test('helm lint --strict passes for both charts and every ci scenario, on helm 3 and helm 4', () => {
   for (const major of MAJORS) {
@@ -108,10 +116,17 @@ test('every container the charts render runs non-root, read-only, without privil
       const spec = d.spec.template.spec;
       for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
         containers++;
-        assert.deepEqual(c.securityContext, {
-          runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false,
-          capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' },
-        }, `${s.name} ${c.name}`);
+        assert.deepEqual(
+          c.securityContext,
+          {
+            runAsNonRoot: true,
+            readOnlyRootFilesystem: true,
+            allowPrivilegeEscalation: false,
+            capabilities: { drop: ['ALL'] },
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
+          `${s.name} ${c.name}`,
+        );
       }
     }
   }
@@ -138,7 +153,7 @@ test('the values schema rejects unknown keys and bad values with a clear message
   }
 });
 
-test('NODE_OPTIONS: appended to the app\'s own, added when absent, and a valueFrom one fails the render with a clear message', () => {
+test("NODE_OPTIONS: appended to the app's own, added when absent, and a valueFrom one fails the render with a clear message", () => {
   for (const major of MAJORS) {
     const env = (name) => {
       const c = one(objectsOf(major, name), 'Deployment').spec.template.spec.containers[0];
@@ -147,15 +162,21 @@ test('NODE_OPTIONS: appended to the app\'s own, added when absent, and a valueFr
     assert.deepEqual(env('app/default-values.yaml'), [{ name: 'NODE_OPTIONS', value: `--require ./tracing.cjs ${REQUIRE}` }]);
     assert.deepEqual(env('app/no-node-options-values.yaml'), [{ name: 'NODE_OPTIONS', value: REQUIRE }]);
     // An OTel-operator or dd-trace style NODE_OPTIONS with flags keeps them all, in front.
-    const mixed = render(major, tree.app, { setJson: ['env=[{"name":"NODE_OPTIONS","value":"--max-old-space-size=512 --require dd-trace/init"}]'] });
+    const mixed = render(major, tree.app, {
+      setJson: ['env=[{"name":"NODE_OPTIONS","value":"--max-old-space-size=512 --require dd-trace/init"}]'],
+    });
     assert.equal(mixed.status, 0, mixed.stderr);
-    assert.deepEqual(one(mixed.objects, 'Deployment').spec.template.spec.containers[0].env[0],
-      { name: 'NODE_OPTIONS', value: `--max-old-space-size=512 --require dd-trace/init ${REQUIRE}` });
+    assert.deepEqual(one(mixed.objects, 'Deployment').spec.template.spec.containers[0].env[0], {
+      name: 'NODE_OPTIONS',
+      value: `--max-old-space-size=512 --require dd-trace/init ${REQUIRE}`,
+    });
     // Already there (e.g. set by hand): not appended twice.
     const twice = render(major, tree.app, { setJson: [`env=[{"name":"NODE_OPTIONS","value":"--require ./tracing.cjs ${REQUIRE}"}]`] });
     assert.equal(twice.status, 0, twice.stderr);
     assert.equal(one(twice.objects, 'Deployment').spec.template.spec.containers[0].env[0].value, `--require ./tracing.cjs ${REQUIRE}`);
-    const fromSecret = render(major, tree.app, { setJson: ['env=[{"name":"NODE_OPTIONS","valueFrom":{"configMapKeyRef":{"name":"node","key":"options"}}}]'] });
+    const fromSecret = render(major, tree.app, {
+      setJson: ['env=[{"name":"NODE_OPTIONS","valueFrom":{"configMapKeyRef":{"name":"node","key":"options"}}}]'],
+    });
     assert.notEqual(fromSecret.status, 0);
     assert.match(fromSecret.stderr, /resetwatch: this container takes NODE_OPTIONS from valueFrom.*node-options-append\.json/s);
   }
@@ -240,7 +261,10 @@ function readlinkOr(p) {
 test('PrometheusRule options: disabled alerts, additional rule labels and annotations, runbookUrl', () => {
   const rule = one(objectsOf(4, 'resetwatch/everything-values.yaml'), 'PrometheusRule');
   const rules = rule.spec.groups.flatMap((g) => g.rules);
-  assert.deepEqual(rules.map((r) => r.alert), ALERTS.filter((a) => a !== 'ResetwatchKeepAliveRace'));
+  assert.deepEqual(
+    rules.map((r) => r.alert),
+    ALERTS.filter((a) => a !== 'ResetwatchKeepAliveRace'),
+  );
   const original = Object.fromEntries(generatedRules.groups.flatMap((g) => g.rules).map((r) => [r.alert, r]));
   for (const r of rules) {
     const o = original[r.alert];
@@ -271,13 +295,19 @@ test('the dashboard and Grafana alert ConfigMaps hold the committed files, label
   assert.equal(alerts.data['resetwatch-alerts.yaml'], readFileSync(path.join(GENERATED, 'grafana-alerting.yml'), 'utf8'));
   assert.equal(alerts.metadata.labels.grafana_alert, '1');
   assert.equal(alerts.metadata.namespace, 'grafana');
-  const noFolder = one(objectsOf(4, 'resetwatch/dashboards-only-values.yaml').filter((o) => o.metadata.name.endsWith('-dashboards')), 'ConfigMap');
+  const noFolder = one(
+    objectsOf(4, 'resetwatch/dashboards-only-values.yaml').filter((o) => o.metadata.name.endsWith('-dashboards')),
+    'ConfigMap',
+  );
   assert.equal(noFolder.metadata.annotations, undefined);
 });
 
 test('the NetworkPolicy opens the metrics port to Prometheus only and every other port to everyone', () => {
   const pols = find(objectsOf(4, 'resetwatch/everything-values.yaml'), 'NetworkPolicy');
-  assert.deepEqual(pols.map((p) => p.metadata.namespace), ['shop', 'payments']);
+  assert.deepEqual(
+    pols.map((p) => p.metadata.namespace),
+    ['shop', 'payments'],
+  );
   const port = values.agent.port;
   for (const p of pols) {
     assert.deepEqual(p.spec.policyTypes, ['Ingress']);
@@ -302,14 +332,16 @@ test('chart metadata: apiVersion v2, kubeVersion, appVersion and image tag equal
   assert.equal(chart.appVersion, pkg.version);
   assert.equal(values.image.tag, pkg.version);
   const app = YAML.parse(readFileSync(path.join(APP_CHART, 'Chart.yaml'), 'utf8'));
-  assert.deepEqual(app.dependencies.map((d) => [d.name, d.version]), [['resetwatch', chart.version]]);
+  assert.deepEqual(
+    app.dependencies.map((d) => [d.name, d.version]),
+    [['resetwatch', chart.version]],
+  );
   assert.ok(existsSync(path.join(CHART, 'templates/NOTES.txt')));
   // A kubeVersion older than 1.25 is refused (NetworkPolicy endPort).
   const old = helm(4, ['template', 'rw', CHART, '--kube-version', '1.24.0']);
   assert.notEqual(old.status, 0);
   assert.match(old.stderr, /kubeVersion|incompatible/i);
 });
-
 
 test('values.yaml: every key has a comment, is in the schema with a description, and is in the helm/README.md table', () => {
   const doc = YAML.parseDocument(readFileSync(path.join(CHART, 'values.yaml'), 'utf8'));
@@ -318,8 +350,12 @@ test('values.yaml: every key has a comment, is in the schema with a description,
     for (const pair of map.items) {
       const key = `${prefix}${pair.key.value}`;
       const sub = schemaNode?.properties?.[pair.key.value];
-      if (!sub) { missing.push(`${key}: not in values.schema.json`); continue; }
-      if (!sub.description && !(schemaNode.properties && sub.type === 'boolean' && prefix.endsWith('disabled.'))) missing.push(`${key}: no description in the schema`);
+      if (!sub) {
+        missing.push(`${key}: not in values.schema.json`);
+        continue;
+      }
+      if (!sub.description && !(schemaNode.properties && sub.type === 'boolean' && prefix.endsWith('disabled.')))
+        missing.push(`${key}: no description in the schema`);
       // The yaml parser hangs the comment above a map's first key on the map itself.
       if (!pair.key.commentBefore && !(pair === map.items[0] && map.commentBefore)) missing.push(`${key}: no comment in values.yaml`);
       if (YAML.isMap(pair.value) && sub.properties) walk(pair.value, `${key}.`, sub);
@@ -362,7 +398,7 @@ test('helm package on helm 3 and helm 4: the archive holds the generated files t
   }
 });
 
-test('kubectl patch and kustomize (helm/patch) inject what the chart\'s templates inject', () => {
+test("kubectl patch and kustomize (helm/patch) inject what the chart's templates inject", () => {
   const patchDir = path.join(ROOT, 'helm/patch');
   const injected = one(objectsOf(4, 'app/default-values.yaml'), 'Deployment').spec.template.spec;
   const agentEnv = injected.containers[0].env.filter((e) => e.name.startsWith('RESETWATCH_'));
@@ -371,19 +407,51 @@ test('kubectl patch and kustomize (helm/patch) inject what the chart\'s template
     assert.deepEqual(spec.volumes, injected.volumes);
     const c = spec.containers[0];
     assert.deepEqual(c.volumeMounts, injected.containers[0].volumeMounts);
-    assert.deepEqual(c.ports.find((p) => p.name === values.agent.portName), injected.containers[0].ports.find((p) => p.name === values.agent.portName));
-    assert.deepEqual(c.env.filter((e) => e.name.startsWith('RESETWATCH_')), agentEnv);
-    assert.deepEqual(c.env.filter((e) => e.name === 'NODE_OPTIONS'), nodeOptions);
+    assert.deepEqual(
+      c.ports.find((p) => p.name === values.agent.portName),
+      injected.containers[0].ports.find((p) => p.name === values.agent.portName),
+    );
+    assert.deepEqual(
+      c.env.filter((e) => e.name.startsWith('RESETWATCH_')),
+      agentEnv,
+    );
+    assert.deepEqual(
+      c.env.filter((e) => e.name === 'NODE_OPTIONS'),
+      nodeOptions,
+    );
   };
   // A Deployment that sets NODE_OPTIONS itself: the strategic merge patch, then the JSON patch
   // that appends a second NODE_OPTIONS built from the first ($(NODE_OPTIONS), expanded by the kubelet).
-  const step1 = kubectl(['patch', '--local', '-f', path.join(patchDir, 'deployment.yaml'), '--patch-file', path.join(patchDir, 'resetwatch.yaml'), '-o', 'yaml']);
+  const step1 = kubectl([
+    'patch',
+    '--local',
+    '-f',
+    path.join(patchDir, 'deployment.yaml'),
+    '--patch-file',
+    path.join(patchDir, 'resetwatch.yaml'),
+    '-o',
+    'yaml',
+  ]);
   assert.equal(step1.status, 0, step1.stderr);
   const mid = path.join(tmp, 'patched.yaml');
   writeFileSync(mid, step1.stdout);
-  const step2 = kubectl(['patch', '--local', '-f', mid, '--type', 'json', '--patch-file', path.join(patchDir, 'node-options-append.json'), '-o', 'yaml']);
+  const step2 = kubectl([
+    'patch',
+    '--local',
+    '-f',
+    mid,
+    '--type',
+    'json',
+    '--patch-file',
+    path.join(patchDir, 'node-options-append.json'),
+    '-o',
+    'yaml',
+  ]);
   assert.equal(step2.status, 0, step2.stderr);
-  const appended = [{ name: 'NODE_OPTIONS', value: '--require ./tracing.cjs' }, { name: 'NODE_OPTIONS', value: `$(NODE_OPTIONS) ${REQUIRE}` }];
+  const appended = [
+    { name: 'NODE_OPTIONS', value: '--require ./tracing.cjs' },
+    { name: 'NODE_OPTIONS', value: `$(NODE_OPTIONS) ${REQUIRE}` },
+  ];
   const patched = YAML.parse(step2.stdout);
   expectPod(patched.spec.template.spec, appended);
   assert.equal(patched.spec.template.metadata.labels[values.injection.podLabel], 'true');
@@ -417,5 +485,3 @@ test('NOTES.txt warns when no additionalLabels are set (the kube-prometheus-stac
     assert.match(labelled.stdout, /PodMonitor: scrapes pods labelled resetwatch\/injected="true" on port "resetwatch"/);
   }
 });
-
-

@@ -14,7 +14,10 @@ import { schemaErrors, unknownFieldErrors } from './helpers/k8s-check.mjs';
 
 // Not built: the README's own `helm dependency build` has to do it.
 const tree = vendoredTree(4, { build: false });
-after(() => { tree.cleanup(); cleanupHelmHome(); });
+after(() => {
+  tree.cleanup();
+  cleanupHelmHome();
+});
 
 /** The ```sh blocks of a markdown text (optionally only those under one `## ` heading). */
 function shBlocks(md, heading) {
@@ -71,13 +74,24 @@ function runBlocks(blocks, name) {
     writeFileSync(path.join(bin, tool), `#!/bin/sh\nexec "${process.execPath}" "${path.join(dir, 'shim.cjs')}" ${tool} "$@"\n`);
     chmodSync(path.join(bin, tool), 0o755);
   }
-  const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, SHIM_OUT: out, SHIM_HELM: helmBin(4), SHIM_KUBECTL: kubectlBin(),
-    HELM_CACHE_HOME: path.join(dir, 'hc'), HELM_CONFIG_HOME: path.join(dir, 'hcfg'), HELM_DATA_HOME: path.join(dir, 'hd'), KUBECONFIG: path.join(dir, 'none') };
+  const env = {
+    ...process.env,
+    PATH: `${bin}:${process.env.PATH}`,
+    SHIM_OUT: out,
+    SHIM_HELM: helmBin(4),
+    SHIM_KUBECTL: kubectlBin(),
+    HELM_CACHE_HOME: path.join(dir, 'hc'),
+    HELM_CONFIG_HOME: path.join(dir, 'hcfg'),
+    HELM_DATA_HOME: path.join(dir, 'hd'),
+    KUBECONFIG: path.join(dir, 'none'),
+  };
   for (const block of blocks) {
     const r = spawnSync('sh', ['-e', '-c', block], { cwd: tree.root, env, encoding: 'utf8', timeout: 60000 });
     assert.equal(r.status, 0, `${block}\n${r.stdout}${r.stderr}`);
   }
-  return readdirSync(out).filter((f) => f.startsWith('out-')).sort()
+  return readdirSync(out)
+    .filter((f) => f.startsWith('out-'))
+    .sort()
     .map((f) => ({ file: f, objects: parseObjects(readFileSync(path.join(out, f), 'utf8')) }))
     .filter((o) => o.objects.length > 0); // e.g. `helm dependency build` prints no object
 }
@@ -115,8 +129,10 @@ test('README.md "Kubernetes": every command runs, and what it renders is valid',
   assert.equal(dep.spec.template.metadata.labels[pm.spec.jobLabel], 'shop', 'the Job the README says to pick');
   // The patched Deployment carries the injection, its own NODE_OPTIONS first.
   const patched = outs[5].objects[0];
-  assert.deepEqual(patched.spec.template.spec.containers[0].env.filter((e) => e.name === 'NODE_OPTIONS').map((e) => e.value),
-    ['--require ./tracing.cjs', '$(NODE_OPTIONS) --require /resetwatch-agent/node_modules/resetwatch']);
+  assert.deepEqual(
+    patched.spec.template.spec.containers[0].env.filter((e) => e.name === 'NODE_OPTIONS').map((e) => e.value),
+    ['--require ./tracing.cjs', '$(NODE_OPTIONS) --require /resetwatch-agent/node_modules/resetwatch'],
+  );
   // The dashboard the README names is the one in the ConfigMap.
   const cm = outs[2].objects.find((o) => o.kind === 'ConfigMap');
   assert.equal(JSON.parse(cm.data['resetwatch-overview.json']).title, 'resetwatch / Connection resets');
@@ -127,7 +143,10 @@ test('helm/README.md: the kubectl commands run; the docker build is the one bloc
   const blocks = shBlocks(readFileSync(path.join(ROOT, 'helm/README.md'), 'utf8'));
   const docker = blocks.filter((b) => /docker build/.test(b));
   assert.equal(docker.length, 1);
-  const outs = runBlocks(blocks.filter((b) => !docker.includes(b)), 'helm-readme');
+  const outs = runBlocks(
+    blocks.filter((b) => !docker.includes(b)),
+    'helm-readme',
+  );
   assert.equal(outs.length, 2);
   assert.equal(unknownFieldErrors(outs.flatMap((o) => o.objects)), '');
   // The Dockerfile path and image name in the build command are the real ones.

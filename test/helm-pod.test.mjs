@@ -20,11 +20,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { CHART, ROOT, cleanupHelmHome } from './helpers/helm.mjs';
 import { render, vendoredTree } from './helpers/helm-render.mjs';
-import { freePort } from './fixtures/prom-helpers.mjs';
+import { freePort } from './helpers/prometheus.mjs';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'resetwatch-helm-pod-'));
 const tree = vendoredTree();
-after(() => { tree.cleanup(); rmSync(tmp, { recursive: true, force: true }); cleanupHelmHome(); });
+after(() => {
+  tree.cleanup();
+  rmSync(tmp, { recursive: true, force: true });
+  cleanupHelmHome();
+});
 
 const TOKEN = 's3cret-token-for-the-test';
 
@@ -61,17 +65,27 @@ async function startPrometheus(config) {
   const dir = mkdtempSync(path.join(tmp, 'prom-'));
   const port = await freePort();
   writeFileSync(path.join(dir, 'prometheus.yml'), config);
-  const child = spawn('prometheus', [
-    `--config.file=${path.join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(dir, 'data')}`,
-    `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn',
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(
+    'prometheus',
+    [
+      `--config.file=${path.join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${path.join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--log.level=warn',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let log = '';
-  child.stderr.on('data', (d) => { log += d; });
+  child.stderr.on('data', (d) => {
+    log += d;
+  });
   const exit = new Promise((resolve) => child.on('exit', resolve));
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 20000;
   for (;;) {
-    try { if ((await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) })).ok) break; } catch {}
+    try {
+      if ((await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) })).ok) break;
+    } catch {}
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`prometheus did not start:\n${log}`);
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -93,7 +107,12 @@ async function startPrometheus(config) {
         await new Promise((res) => setTimeout(res, 300));
       }
     },
-    async stop() { child.kill('SIGTERM'); const t = setTimeout(() => child.kill('SIGKILL'), 5000); await exit; clearTimeout(t); },
+    async stop() {
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exit;
+      clearTimeout(t);
+    },
   };
 }
 
@@ -162,7 +181,10 @@ function layoutPod() {
 
 function layout() {
   // 1. Render the platform's release (PodMonitor; a 1 s interval keeps the test short) and the app.
-  const platform = render(4, CHART, { files: [path.join(ROOT, 'helm/examples/platform-values.yaml')], setJson: ['podMonitor.interval="1s"', 'podMonitor.scrapeTimeout="900ms"'] });
+  const platform = render(4, CHART, {
+    files: [path.join(ROOT, 'helm/examples/platform-values.yaml')],
+    setJson: ['podMonitor.interval="1s"', 'podMonitor.scrapeTimeout="900ms"'],
+  });
   assert.equal(platform.status, 0, platform.stderr);
   const app = render(4, tree.app, { files: [path.join(tree.root, 'helm/examples/shop-values.yaml')], release: 'shop', namespace: 'shop' });
   assert.equal(app.status, 0, app.stderr);
@@ -172,7 +194,8 @@ function layout() {
   const init = pod.spec.initContainers[0];
   const container = pod.spec.containers[0];
   const endpoint = pm.spec.podMetricsEndpoints[0];
-  for (const [k, v] of Object.entries(pm.spec.selector.matchLabels)) assert.equal(pod.metadata.labels[k], v, 'the PodMonitor selects the pod');
+  for (const [k, v] of Object.entries(pm.spec.selector.matchLabels))
+    assert.equal(pod.metadata.labels[k], v, 'the PodMonitor selects the pod');
 
   // 2. The image, as the Dockerfile builds it.
   const stages = parseDockerfile(readFileSync(path.join(ROOT, 'helm/agent-image/Dockerfile'), 'utf8'));
@@ -202,19 +225,28 @@ function layout() {
   const image = path.join(tmp, 'image');
   const volume = path.join(tmp, 'volume');
   for (const d of [ctx, volume, path.join(image, workdir)]) mkdirSync(d, { recursive: true });
-  const pack = spawnSync('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', ctx], { cwd: ROOT, encoding: 'utf8', timeout: 120000 });
+  const pack = spawnSync('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', ctx], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 120000,
+  });
   assert.equal(pack.status, 0, pack.stderr);
   // The RUN line itself, with the build context's tarball where the COPY put it.
   const run = instr(install, 'RUN')[0].replaceAll(copyDst, `${ctx}/`);
   const built = spawnSync('sh', ['-c', run], {
-    cwd: path.join(image, workdir), encoding: 'utf8', timeout: 180000,
+    cwd: path.join(image, workdir),
+    encoding: 'utf8',
+    timeout: 180000,
     env: { ...process.env, npm_config_prefer_offline: 'true', NODE_OPTIONS: '' },
   });
   assert.equal(built.status, 0, `${run}\n${built.stdout}${built.stderr}`);
   assert.deepEqual(readdirSync(path.join(image, workdir)), ['node_modules']);
 
   // 3. The init container: its command, with the image and volume paths mapped.
-  const inPod = mapper([[imageRoot, path.join(image, imageRoot)], [init.volumeMounts[0].mountPath, volume]]);
+  const inPod = mapper([
+    [imageRoot, path.join(image, imageRoot)],
+    [init.volumeMounts[0].mountPath, volume],
+  ]);
   const cp = spawnSync(init.command[0], init.command.slice(1).map(inPod), { encoding: 'utf8', timeout: 60000 });
   assert.equal(cp.status, 0, cp.stderr);
   assert.ok(existsSync(path.join(volume, 'node_modules/resetwatch/package.json')));
@@ -254,20 +286,32 @@ async function startApp(t, state, appDir) {
   const child = spawn(process.execPath, container.command.slice(1), { cwd: appDir, env, stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
-  child.stdout.on('data', (d) => { out += d; });
-  child.stderr.on('data', (d) => { err += d; });
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    err += d;
+  });
   const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
-  t.after(async () => { child.stdin.end(); const k = setTimeout(() => child.kill('SIGKILL'), 5000); await exited; clearTimeout(k); });
+  t.after(async () => {
+    child.stdin.end();
+    const k = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(k);
+  });
   const done = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`app not done:\n${out}\n${err}`)), 20000);
     child.stdout.on('data', () => {
       const line = out.split('\n').find((l) => l.startsWith('{"done"'));
-      if (line) { clearTimeout(timer); resolve(JSON.parse(line)); }
+      if (line) {
+        clearTimeout(timer);
+        resolve(JSON.parse(line));
+      }
     });
     exited.then((code) => reject(new Error(`app exited ${code}:\n${out}\n${err}`)));
   });
   assert.equal(done.code, 'ECONNRESET');
-  assert.equal(done.tracing, true, 'the app\'s own --require still loads');
+  assert.equal(done.tracing, true, "the app's own --require still loads");
   assert.ok(done.agent?.startsWith(path.join(volume, 'node_modules/resetwatch/')), `agent loaded from the volume: ${done.agent}`);
   return { done, port, stderr: () => err };
 }
@@ -308,17 +352,26 @@ test('the pod, played by processes: init container layout, rendered env, its res
   ].join('\n');
   const prom = await startPrometheus(config);
   t.after(() => prom.stop());
-  const resets = await prom.until(`sum(resetwatch_resets_total{job="${job}", namespace="shop"})`, (r) => r.length === 1 && Number(r[0].value[1]) >= 1);
-  assert.ok(resets?.length === 1 && Number(resets[0].value[1]) >= 1, `no reset in Prometheus: ${JSON.stringify(resets)}\n${prom.log()}\napp stderr: ${stderr()}`);
+  const resets = await prom.until(
+    `sum(resetwatch_resets_total{job="${job}", namespace="shop"})`,
+    (r) => r.length === 1 && Number(r[0].value[1]) >= 1,
+  );
+  assert.ok(
+    resets?.length === 1 && Number(resets[0].value[1]) >= 1,
+    `no reset in Prometheus: ${JSON.stringify(resets)}\n${prom.log()}\napp stderr: ${stderr()}`,
+  );
   const byPhase = await prom.query(`resetwatch_resets_total{job="${job}", direction="client"}`);
-  assert.ok(byPhase.some((s) => s.metric.error_type === 'ECONNRESET' && Number(s.value[1]) === 1), JSON.stringify(byPhase));
+  assert.ok(
+    byPhase.some((s) => s.metric.error_type === 'ECONNRESET' && Number(s.value[1]) === 1),
+    JSON.stringify(byPhase),
+  );
   const up = await prom.query(`up{job="${job}"}`);
   assert.equal(up[0]?.value[1], '1');
   const info = await prom.query('resetwatch_info');
   assert.equal(info[0].metric.node_version, process.version);
 });
 
-test('the pod with the app\'s own OpenTelemetry preload: the injected agent (its own copy of the OTel packages) reports the reset through the app\'s tracer provider', async (t) => {
+test("the pod with the app's own OpenTelemetry preload: the injected agent (its own copy of the OTel packages) reports the reset through the app's tracer provider", async (t) => {
   const state = await layoutPod();
   // The app brings its own @opentelemetry packages (this checkout's node_modules, a different
   // copy from the one in the volume) and loads them with its own --require, as an OpenTelemetry
@@ -332,6 +385,6 @@ test('the pod with the app\'s own OpenTelemetry preload: the injected agent (its
   assert.ok(done.otelApi.startsWith(path.join(ROOT, 'node_modules')), done.otelApi);
   const reset = done.spans.find((s) => s.name === 'connection reset');
   assert.ok(reset, `no reset span among the app's spans: ${JSON.stringify(done.spans)}`);
-  assert.equal(reset.traceId, done.appSpan.traceId, 'in the trace of the app\'s span');
-  assert.equal(reset.parent, done.appSpan.spanId, 'under the app\'s span');
+  assert.equal(reset.traceId, done.appSpan.traceId, "in the trace of the app's span");
+  assert.equal(reset.parent, done.appSpan.spanId, "under the app's span");
 });

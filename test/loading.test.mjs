@@ -109,9 +109,13 @@ test('RESETWATCH_PORT=abc: one line naming it and the port used instead; the app
 test('worker threads and forked children: the agent loads in each, their resets are logged, nothing crashes', async () => {
   // A fixed port: the main thread binds it; the worker thread must not try; the forked child
   // (a separate process with the same NODE_OPTIONS/execArgv) joins the main process's family
-  // (exporters/family.ts) and serves through it: no line from anyone.
+  // (exporters/prometheus/family.ts) and serves through it: no line from anyone.
   const port = await freePort();
-  for (const [args, env] of [[['--require', 'resetwatch'], {}], [[], { NODE_OPTIONS: '--require=resetwatch' }], [['--import', 'resetwatch'], {}]]) {
+  for (const [args, env] of [
+    [['--require', 'resetwatch'], {}],
+    [[], { NODE_OPTIONS: '--require=resetwatch' }],
+    [['--import', 'resetwatch'], {}],
+  ]) {
     const r = await runNode([...args, fixture('app-workers.cjs')], { env: { ...env, RESETWATCH_PORT: String(port) } });
     assert.equal(r.code, 0, describeRun(r));
     const report = JSON.parse(r.stdout);
@@ -119,7 +123,11 @@ test('worker threads and forked children: the agent loads in each, their resets 
     assert.deepEqual([report.child.code, report.child.present, report.child.events, report.child.exit], ['ECONNRESET', true, 1, 0]);
     const lines = resetLines(r.stderr);
     assert.equal(lines.length, 2, r.stderr);
-    assert.deepEqual(lines.map((l) => l.pid).sort(), [report.main.pid, report.child.pid].sort(), 'one line from the thread (main pid), one from the child');
+    assert.deepEqual(
+      lines.map((l) => l.pid).sort(),
+      [report.main.pid, report.child.pid].sort(),
+      'one line from the thread (main pid), one from the child',
+    );
     // None: the worker thread never tries to bind, the child shares the main process's endpoint.
     assert.deepEqual(diagLines(r.stderr), [], r.stderr);
     assert.equal(withoutAgentLines(r.stderr), '');
@@ -130,6 +138,9 @@ function freePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
   });
 }

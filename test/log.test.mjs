@@ -11,7 +11,11 @@ import { run, ROOT } from './helpers/otlp-receiver.mjs';
 const APP = path.join(ROOT, 'test/fixtures/log-resets.cjs');
 const require = createRequire(import.meta.url);
 
-const jsonLines = (text) => text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+const jsonLines = (text) =>
+  text
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l));
 const resetLines = (text) => jsonLines(text).filter((l) => l.msg.startsWith('connection reset:'));
 const stats = (r) => r.marker('STATS');
 const ATTRIBUTE = /^(error\.type|network\.|server\.|tls\.|http\.|resetwatch\.)/;
@@ -37,7 +41,7 @@ test('default: one warn line per reset on stderr, with the span attribute names'
     assert.equal(l['resetwatch.fatal'], false);
     assert.equal(l.trace_id, undefined, 'no trace in flight: no trace_id');
     const other = Object.keys(l).filter((k) => !['level', 'time', 'pid', 'name', 'msg'].includes(k) && !ATTRIBUTE.test(k));
-    assert.deepEqual(other, [], 'only span attribute names besides pino\'s own');
+    assert.deepEqual(other, [], "only span attribute names besides pino's own");
   }
   assert.deepEqual(stats(r).dropped, {});
 });
@@ -103,7 +107,7 @@ test('the summary line is periodic: it comes 5 s after the first suppressed line
 });
 
 test('the rate limiter: token bucket, bursts up to the rate, 0 means no limit', () => {
-  const { RateLimiter } = require(path.join(ROOT, 'dist/exporters/log.js'));
+  const { RateLimiter } = require(path.join(ROOT, 'dist/exporters/log/index.js'));
   let now = 0;
   const rl = new RateLimiter(10, () => now);
   for (let i = 0; i < 10; i++) assert.equal(rl.take(), true, `burst ${i}`);
@@ -122,12 +126,15 @@ test('a stderr pipe nobody reads: the app runs to the end, lines are dropped and
   // run() reads stderr; here the parent never does: the pipe fills after ~60 KB.
   const { spawn } = await import('node:child_process');
   const child = spawn(process.execPath, ['-r', 'resetwatch', APP], {
-    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RESETWATCH_PORT: 'off', RESETWATCH_LOG: 'stderr', RESETWATCH_LOG_RATE: '0', RESETS: '1500', CONCURRENCY: '20' },
   });
   child.stderr.pause();
   let stdout = '';
-  child.stdout.on('data', (d) => { stdout += d; });
+  child.stdout.on('data', (d) => {
+    stdout += d;
+  });
   const timer = setTimeout(() => child.kill('SIGKILL'), 30000);
   const [code, signal] = await new Promise((r) => child.on('exit', (c, s) => r([c, s])));
   clearTimeout(timer);
@@ -137,7 +144,9 @@ test('a stderr pipe nobody reads: the app runs to the end, lines are dropped and
   assert.equal(s.resets, 1500);
   assert.ok(s.dropped.log > 500, `lines dropped and counted: ${JSON.stringify(s.dropped)}`);
   let read = 0;
-  child.stderr.on('data', (d) => { read += d.length; });
+  child.stderr.on('data', (d) => {
+    read += d.length;
+  });
   await new Promise((r) => child.stderr.on('close', r));
   assert.ok(read > 0 && read < 200000, `only what fitted in the pipe was written (${read} bytes)`);
 });
@@ -149,6 +158,6 @@ test('the line for a reset that crashes the app is written, even past the rate l
   const lines = resetLines(r.stderr);
   const fatal = lines.filter((l) => l['resetwatch.fatal'] === true);
   assert.equal(fatal.length, 1, r.stderr);
-  assert.ok(r.stderr.indexOf('"resetwatch.fatal":true') < r.stderr.indexOf('Error: read ECONNRESET'), 'before Node\'s crash report');
+  assert.ok(r.stderr.indexOf('"resetwatch.fatal":true') < r.stderr.indexOf('Error: read ECONNRESET'), "before Node's crash report");
   assert.equal(lines.length, 2, 'one line within the rate, the fatal one past it');
 });

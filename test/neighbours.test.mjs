@@ -12,7 +12,8 @@ neighboursDir();
 if (process.getuid?.() === 0 && process.env.RESETWATCH_NEIGHBOURS_NETNS !== '1') {
   // stdio inherited: the suite's report is this file's report to the test runner.
   const r = spawnSync('unshare', ['-n', 'sh', '-c', 'ip link set lo up && exec "$0" "$@"', process.execPath, ...process.execArgv, suite], {
-    stdio: 'inherit', env: { ...process.env, RESETWATCH_NEIGHBOURS_NETNS: '1' },
+    stdio: 'inherit',
+    env: { ...process.env, RESETWATCH_NEIGHBOURS_NETNS: '1' },
   });
   if (r.error) throw r.error;
   process.exitCode = r.status ?? 1;

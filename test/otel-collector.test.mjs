@@ -10,8 +10,18 @@ import { startReceiver, run, ROOT } from './helpers/otlp-receiver.mjs';
 const RESETS_APP = path.join(ROOT, 'test/fixtures/otel-resets.mjs');
 
 const APP = { FIXTURE_PHASES: 'connect,established,burst', BURST: '200', BURST_PAUSE: '5' };
-const EXPORT = { OTEL_BSP_SCHEDULE_DELAY: '20', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '10', OTEL_METRIC_EXPORT_INTERVAL: '50', OTEL_METRICS_EXPORTER: 'otlp', OTEL_TRACES_EXPORTER: 'otlp' };
-const summary = (r) => r.marker('EVENTS').map((e) => `${e.direction}/${e.phase}/${e.errorType}`).sort();
+const EXPORT = {
+  OTEL_BSP_SCHEDULE_DELAY: '20',
+  OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '10',
+  OTEL_METRIC_EXPORT_INTERVAL: '50',
+  OTEL_METRICS_EXPORTER: 'otlp',
+  OTEL_TRACES_EXPORTER: 'otlp',
+};
+const summary = (r) =>
+  r
+    .marker('EVENTS')
+    .map((e) => `${e.direction}/${e.phase}/${e.errorType}`)
+    .sort();
 
 async function closedPort() {
   const s = net.createServer();
@@ -30,7 +40,7 @@ test('baseline: the app without any collector', async () => {
 });
 
 for (const behaviour of ['refuse', 'reset', 'hang', '503']) {
-  test(`collector that ${behaviour === '503' ? 'answers 503' : behaviour + 's'}: app unchanged, exit within the flush budget, drops counted`, async () => {
+  test(`collector that ${behaviour === '503' ? 'answers 503' : `${behaviour}s`}: app unchanged, exit within the flush budget, drops counted`, async () => {
     const rx = behaviour === 'refuse' ? undefined : await startReceiver({ behaviour });
     const url = rx ? rx.url : `http://127.0.0.1:${await closedPort()}`;
     try {
@@ -43,7 +53,11 @@ for (const behaviour of ['refuse', 'reset', 'hang', '503']) {
       // One line per signal at most (a hanging collector fails nothing before the exit), then only counters.
       const lines = r.stderr.trim().split('\n').filter(Boolean);
       assert.ok(lines.length <= 2 && (behaviour === 'hang' || lines.length >= 1), r.stderr);
-      for (const l of lines) assert.match(l, /^resetwatch: OpenTelemetry export to http:\/\/127\.0\.0\.1:\d+\/v1\/(traces|metrics) failed \(.+\); further failures are only counted/);
+      for (const l of lines)
+        assert.match(
+          l,
+          /^resetwatch: OpenTelemetry export to http:\/\/127\.0\.0\.1:\d+\/v1\/(traces|metrics) failed \(.+\); further failures are only counted/,
+        );
       const stats = r.marker('STATS');
       assert.ok(stats.dropped.otel > 0, `failed exports are counted: ${JSON.stringify(stats.dropped)}`);
       assert.equal(stats.agentErrors, 0);

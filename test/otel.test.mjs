@@ -47,8 +47,10 @@ async function resetsInEachPhase(protocol) {
   const rx = await startReceiver();
   try {
     const r = await run(RESETS_APP, {
-      OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
-      OTEL_SERVICE_NAME: 'resets-fixture', OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=test,team=net',
+      OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
+      OTEL_SERVICE_NAME: 'resets-fixture',
+      OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=test,team=net',
     });
     assert.equal(r.code, 0, r.stderr);
     const events = r.marker('EVENTS');
@@ -57,16 +59,26 @@ async function resetsInEachPhase(protocol) {
     const phases = ['connect', 'tls_handshake', 'established', 'request', 'response'];
     if (process.versions.node.startsWith('20.')) phases.push('idle');
     for (const phase of phases) {
-      assert.ok(events.some((e) => e.phase === phase && e.direction === 'client'), `the fixture made a client ${phase} reset: ${JSON.stringify(events)}`);
+      assert.ok(
+        events.some((e) => e.phase === phase && e.direction === 'client'),
+        `the fixture made a client ${phase} reset: ${JSON.stringify(events)}`,
+      );
     }
-    assert.ok(events.some((e) => e.port && e.phase === 'established'), 'TLS established reset');
+    assert.ok(
+      events.some((e) => e.port && e.phase === 'established'),
+      'TLS established reset',
+    );
     // Everything was sent before the process exited (beforeExit flush), nothing after.
     assert.equal(rx.errors.length, 0, String(rx.errors[0]));
     const spans = rx.spans.filter((s) => s.name === 'connection reset');
     assert.equal(spans.length, events.length, `one span per reset: ${JSON.stringify(spans.map((s) => s.attributes['resetwatch.phase']))}`);
     for (const e of events) {
-      const span = spans.find((s) => s.attributes['resetwatch.phase'] === e.phase && s.attributes['resetwatch.direction'] === e.direction
-        && (e.direction !== 'client' || s.attributes['server.port'] === e.port));
+      const span = spans.find(
+        (s) =>
+          s.attributes['resetwatch.phase'] === e.phase &&
+          s.attributes['resetwatch.direction'] === e.direction &&
+          (e.direction !== 'client' || s.attributes['server.port'] === e.port),
+      );
       assert.ok(span, `span for ${kindOf(e)}`);
       assertResetSpan(span, e);
       assert.equal(span.parentSpanId, '', 'no trace in flight: a root span');
@@ -94,22 +106,38 @@ async function resetsInEachPhase(protocol) {
     const total = resets.reduce((n, p) => n + p.value, 0);
     assert.equal(total, events.length, 'every reset counted once');
     for (const e of events) {
-      const p = resets.find((x) => x.attributes['resetwatch.direction'] === e.direction && x.attributes['resetwatch.phase'] === e.phase
-        && x.attributes['error.type'] === e.errorType && (e.direction !== 'client' || x.attributes['server.port'] === e.port));
+      const p = resets.find(
+        (x) =>
+          x.attributes['resetwatch.direction'] === e.direction &&
+          x.attributes['resetwatch.phase'] === e.phase &&
+          x.attributes['error.type'] === e.errorType &&
+          (e.direction !== 'client' || x.attributes['server.port'] === e.port),
+      );
       assert.ok(p, `resetwatch.resets point for ${kindOf(e)}`);
       assert.equal(typeof p.attributes['resetwatch.tls'], 'boolean');
     }
-    const units = { 'resetwatch.reset.received.size': 'By', 'resetwatch.reset.sent.size': 'By', 'resetwatch.reset.connection.duration': 's' };
+    const units = {
+      'resetwatch.reset.received.size': 'By',
+      'resetwatch.reset.sent.size': 'By',
+      'resetwatch.reset.connection.duration': 's',
+    };
     for (const [name, unit] of Object.entries(units)) {
       const points = rx.latest(name);
       assert.ok(points.length > 0, `${name} exported`);
       assert.equal(points[0].unit, unit, `${name} unit`);
       assert.equal(points[0].type, 'histogram');
       assert.deepEqual(Object.keys(points[0].attributes).sort(), ['resetwatch.direction', 'resetwatch.phase']);
-      assert.equal(points.reduce((n, p) => n + p.count, 0), events.length, `${name}: one observation per reset`);
+      assert.equal(
+        points.reduce((n, p) => n + p.count, 0),
+        events.length,
+        `${name}: one observation per reset`,
+      );
     }
     const established = rx.latest('resetwatch.reset.received.size', (a) => a['resetwatch.phase'] === 'established');
-    assert.ok(established.some((p) => p.sum >= 3), 'bytes received before the reset are recorded');
+    assert.ok(
+      established.some((p) => p.sum >= 3),
+      'bytes received before the reset are recorded',
+    );
     const conns = rx.latest('resetwatch.connections');
     assert.equal(conns[0].unit, '{connection}');
     const clientPlain = conns.find((p) => p.attributes['resetwatch.direction'] === 'client' && p.attributes['resetwatch.tls'] === false);
@@ -138,8 +166,12 @@ test('spans and metrics for a reset in each phase, OTLP/HTTP JSON', async () => 
 test('server-side resets: a client that aborts mid-request', async () => {
   const rx = await startReceiver();
   try {
-    const r = await run(RESETS_APP, { FIXTURE_PHASES: 'server', OTEL_TRACES_EXPORTER: 'otlp', OTEL_METRICS_EXPORTER: 'none',
-      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${rx.url}/v1/traces` });
+    const r = await run(RESETS_APP, {
+      FIXTURE_PHASES: 'server',
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_METRICS_EXPORTER: 'none',
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${rx.url}/v1/traces`,
+    });
     assert.equal(r.code, 0, r.stderr);
     const events = r.marker('EVENTS');
     assert.ok(events.length >= 1 && events.every((e) => e.direction === 'server'), JSON.stringify(events));
@@ -159,8 +191,11 @@ test('an app with its own NodeSDK started after the preload: its spans arrive, t
   const rx = await startReceiver();
   try {
     const r = await run(SDK_APP, {
-      OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_SERVICE_NAME: 'sdk-app', OTEL_METRICS_EXPORTER: 'otlp',
-      OTEL_METRIC_EXPORT_INTERVAL: '200', RESETWATCH_LOG: 'stdout',
+      OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+      OTEL_SERVICE_NAME: 'sdk-app',
+      OTEL_METRICS_EXPORTER: 'otlp',
+      OTEL_METRIC_EXPORT_INTERVAL: '200',
+      RESETWATCH_LOG: 'stdout',
     });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.marker('GLOBAL_BEFORE'), null, 'the agent registered nothing in the OpenTelemetry global registry');
@@ -194,8 +229,13 @@ test('an app with its own NodeSDK started after the preload: its spans arrive, t
     const line = JSON.parse(r.stdout.split('\n').find((l) => l.startsWith('{')));
     assert.equal(line.trace_id, traceId);
     assert.equal(line.span_id, get.spanId);
-    assert.deepEqual(Object.keys(line).filter((k) => !['level', 'time', 'pid', 'name', 'msg', 'trace_id', 'span_id'].includes(k)).sort(),
-      Object.keys(reset.attributes).sort(), 'the log line has the same attribute names as the span');
+    assert.deepEqual(
+      Object.keys(line)
+        .filter((k) => !['level', 'time', 'pid', 'name', 'msg', 'trace_id', 'span_id'].includes(k))
+        .sort(),
+      Object.keys(reset.attributes).sort(),
+      'the log line has the same attribute names as the span',
+    );
   } finally {
     await rx.close();
   }
@@ -206,7 +246,11 @@ test('no OTEL variables: no SDK loaded and no connection from the agent; with th
   assert.equal(quiet.code, 0, quiet.stderr);
   assert.equal(quiet.marker('SDK_LOADED'), false);
   const servers = quiet.marker('SERVERS');
-  assert.deepEqual(quiet.marker('CONNECTS_AT_EXIT').filter((p) => !servers.includes(p)), [], 'every connect went to the app\'s own servers');
+  assert.deepEqual(
+    quiet.marker('CONNECTS_AT_EXIT').filter((p) => !servers.includes(p)),
+    [],
+    "every connect went to the app's own servers",
+  );
 
   const rx = await startReceiver();
   try {
@@ -222,13 +266,21 @@ test('no OTEL variables: no SDK loaded and no connection from the agent; with th
 test('OTEL_SDK_DISABLED=true: nothing exported, no SDK loaded', async () => {
   const rx = await startReceiver();
   try {
-    const r = await run(RESETS_APP, { FIXTURE_PHASES: 'connect,established', OTEL_SDK_DISABLED: 'true',
-      OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_TRACES_EXPORTER: 'otlp', OTEL_METRICS_EXPORTER: 'otlp' });
+    const r = await run(RESETS_APP, {
+      FIXTURE_PHASES: 'connect,established',
+      OTEL_SDK_DISABLED: 'true',
+      OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_METRICS_EXPORTER: 'otlp',
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.marker('EVENTS').length, 2);
     assert.equal(r.marker('SDK_LOADED'), false);
     const servers = r.marker('SERVERS');
-    assert.deepEqual(r.marker('CONNECTS_AT_EXIT').filter((p) => !servers.includes(p)), []);
+    assert.deepEqual(
+      r.marker('CONNECTS_AT_EXIT').filter((p) => !servers.includes(p)),
+      [],
+    );
     assert.equal(rx.requests.length, 0);
   } finally {
     await rx.close();
@@ -236,11 +288,18 @@ test('OTEL_SDK_DISABLED=true: nothing exported, no SDK loaded', async () => {
 });
 
 test('OTEL_EXPORTER_OTLP_PROTOCOL=grpc: one clear line, nothing sent, the app unaffected', async () => {
-  const r = await run(RESETS_APP, { FIXTURE_PHASES: 'connect', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' });
+  const r = await run(RESETS_APP, {
+    FIXTURE_PHASES: 'connect',
+    OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9',
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+  });
   assert.equal(r.code, 0);
   const lines = r.stderr.trim().split('\n');
   assert.equal(lines.length, 2, r.stderr);
-  assert.ok(lines.every((l) => /^resetwatch: OTLP protocol grpc is not supported/.test(l)), r.stderr);
+  assert.ok(
+    lines.every((l) => /^resetwatch: OTLP protocol grpc is not supported/.test(l)),
+    r.stderr,
+  );
   assert.equal(r.marker('SDK_LOADED'), false);
 });
 
@@ -248,7 +307,10 @@ test('the app starts its NodeSDK after resetwatch began exporting on its own: la
   const rx = await startReceiver();
   try {
     const r = await run(path.join(ROOT, 'test/fixtures/otel-late-sdk.cjs'), {
-      OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_METRICS_EXPORTER: 'otlp', OTEL_METRIC_EXPORT_INTERVAL: '100', OTEL_SERVICE_NAME: 'late',
+      OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+      OTEL_METRICS_EXPORTER: 'otlp',
+      OTEL_METRIC_EXPORT_INTERVAL: '100',
+      OTEL_SERVICE_NAME: 'late',
     });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, '');
@@ -256,13 +318,16 @@ test('the app starts its NodeSDK after resetwatch began exporting on its own: la
     const resets = rx.spans.filter((s) => s.name === 'connection reset');
     assert.equal(resets.length, 2, JSON.stringify(resets.map((s) => s.resource)));
     const [privately, viaApp] = [resets.find((s) => !s.resource['app.sdk']), resets.find((s) => s.resource['app.sdk'])];
-    assert.ok(privately && viaApp, 'one through our private provider, one through the app\'s');
+    assert.ok(privately && viaApp, "one through our private provider, one through the app's");
     assert.equal(privately.parentSpanId, '');
-    assert.equal(viaApp.parentSpanId, appSpanId, 'a child of the app\'s span');
-    assert.equal(rx.spans.filter((s) => s.name === 'late-work').length, 1, 'the app\'s own span arrives');
+    assert.equal(viaApp.parentSpanId, appSpanId, "a child of the app's span");
+    assert.equal(rx.spans.filter((s) => s.name === 'late-work').length, 1, "the app's own span arrives");
     // The app's SDK counts the second reset; our private metrics stopped when it appeared.
     const appResets = rx.latest('resetwatch.resets').filter((p) => p.resource['app.sdk']);
-    assert.equal(appResets.reduce((n, p) => n + p.value, 0), 1);
+    assert.equal(
+      appResets.reduce((n, p) => n + p.value, 0),
+      1,
+    );
   } finally {
     await rx.close();
   }
@@ -278,11 +343,18 @@ test('an app whose @opentelemetry/api is an older 1.x than ours: its provider is
 test('RESETWATCH_ROOT_SPANS=false: no span for a reset outside any trace; metrics still counted', async () => {
   const rx = await startReceiver();
   try {
-    const r = await run(RESETS_APP, { FIXTURE_PHASES: 'connect,established', RESETWATCH_ROOT_SPANS: 'false', OTEL_EXPORTER_OTLP_ENDPOINT: rx.url });
+    const r = await run(RESETS_APP, {
+      FIXTURE_PHASES: 'connect,established',
+      RESETWATCH_ROOT_SPANS: 'false',
+      OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.marker('EVENTS').length, 2);
     assert.equal(rx.spans.length, 0);
-    assert.equal(rx.latest('resetwatch.resets').reduce((n, p) => n + p.value, 0), 2);
+    assert.equal(
+      rx.latest('resetwatch.resets').reduce((n, p) => n + p.value, 0),
+      2,
+    );
   } finally {
     await rx.close();
   }
@@ -291,43 +363,67 @@ test('RESETWATCH_ROOT_SPANS=false: no span for a reset outside any trace; metric
 test('RESETWATCH_SPAN_RATE=1: spans beyond the rate are dropped and counted; metrics still count every reset', async () => {
   const rx = await startReceiver();
   try {
-    const r = await run(RESETS_APP, { FIXTURE_PHASES: 'connect,tls_handshake,established', RESETWATCH_SPAN_RATE: '1', OTEL_EXPORTER_OTLP_ENDPOINT: rx.url });
+    const r = await run(RESETS_APP, {
+      FIXTURE_PHASES: 'connect,tls_handshake,established',
+      RESETWATCH_SPAN_RATE: '1',
+      OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.marker('EVENTS').length, 3);
     assert.equal(rx.spans.length, 1, 'one span within the rate');
-    assert.equal(rx.latest('resetwatch.resets').reduce((n, p) => n + p.value, 0), 3);
+    assert.equal(
+      rx.latest('resetwatch.resets').reduce((n, p) => n + p.value, 0),
+      3,
+    );
     const dropped = rx.latest('resetwatch.dropped_events').filter((p) => p.attributes['resetwatch.exporter'] === 'otel_rate');
-    assert.equal(dropped.reduce((n, p) => n + p.value, 0), 2);
+    assert.equal(
+      dropped.reduce((n, p) => n + p.value, 0),
+      2,
+    );
   } finally {
     await rx.close();
   }
 });
 
 // Our private provider's histograms are aggregated by resetwatch and handed to the reader at
-// collection (exporters/otel-histograms.ts): bucket counts, sum, min and max must be what the SDK
+// collection (exporters/otel/histograms.ts): bucket counts, sum, min and max must be what the SDK
 // would export, in the temporality the standard variable asks for.
 for (const pref of ['cumulative', 'delta']) {
   test(`private provider histograms: buckets, sum, min and max over several exports (${pref})`, async () => {
     const rx = await startReceiver();
     try {
       const r = await run(RESETS_APP, {
-        FIXTURE_PHASES: 'burst', BURST: '60', BURST_PAUSE: '150', OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
-        OTEL_METRIC_EXPORT_INTERVAL: '100', OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: pref,
+        FIXTURE_PHASES: 'burst',
+        BURST: '60',
+        BURST_PAUSE: '150',
+        OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+        OTEL_METRIC_EXPORT_INTERVAL: '100',
+        OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: pref,
       });
       assert.equal(r.code, 0, r.stderr);
       const n = r.marker('EVENTS').length;
       assert.equal(n, 60);
       const points = rx.metrics.filter((p) => p.name === 'resetwatch.reset.received.size');
-      assert.ok(new Set(points.map((p) => p.temporality)).size === 1 && points[0].temporality === (pref === 'delta' ? 1 : 2), 'temporality');
+      assert.ok(
+        new Set(points.map((p) => p.temporality)).size === 1 && points[0].temporality === (pref === 'delta' ? 1 : 2),
+        'temporality',
+      );
       const key = (p) => JSON.stringify(p.attributes);
-      assert.deepEqual([...new Set(points.map(key))], [JSON.stringify({ 'resetwatch.direction': 'client', 'resetwatch.phase': 'established' })]);
+      assert.deepEqual(
+        [...new Set(points.map(key))],
+        [JSON.stringify({ 'resetwatch.direction': 'client', 'resetwatch.phase': 'established' })],
+      );
       // Cumulative: the last export holds everything; delta: the exports add up to it.
       const all = pref === 'delta' ? points : [points.at(-1)];
       if (pref === 'delta') assert.ok(points.length >= 2, `several delta exports (${points.length})`);
       const count = all.reduce((t, p) => t + p.count, 0);
       assert.equal(count, n, 'one observation per reset');
       for (const p of all) {
-        assert.equal(p.buckets.reduce((t, c) => t + c, 0), p.count, 'bucket counts add up to the count');
+        assert.equal(
+          p.buckets.reduce((t, c) => t + c, 0),
+          p.count,
+          'bucket counts add up to the count',
+        );
         assert.deepEqual(p.bounds, [0, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000]);
         // Each connection received nothing before the RST: every value is 0, in the first bucket (≤ 0).
         assert.equal(p.buckets[0], p.count);
@@ -335,12 +431,21 @@ for (const pref of ['cumulative', 'delta']) {
         assert.equal(p.min, 0);
         assert.equal(p.max, 0);
       }
-      const ages = pref === 'delta' ? rx.metrics.filter((p) => p.name === 'resetwatch.reset.connection.duration') : rx.latest('resetwatch.reset.connection.duration');
-      assert.equal(ages.reduce((t, p) => t + p.count, 0), n);
+      const ages =
+        pref === 'delta'
+          ? rx.metrics.filter((p) => p.name === 'resetwatch.reset.connection.duration')
+          : rx.latest('resetwatch.reset.connection.duration');
+      assert.equal(
+        ages.reduce((t, p) => t + p.count, 0),
+        n,
+      );
       for (const p of ages) {
         assert.ok(p.min > 0 && p.min <= p.max && p.max < 10, `ages between ${p.min} and ${p.max} s`);
         assert.ok(p.sum >= p.min * p.count && p.sum <= p.max * p.count, 'sum within count × [min, max]');
-        assert.equal(p.buckets.reduce((t, c) => t + c, 0), p.count);
+        assert.equal(
+          p.buckets.reduce((t, c) => t + c, 0),
+          p.count,
+        );
       }
     } finally {
       await rx.close();
@@ -351,14 +456,21 @@ for (const pref of ['cumulative', 'delta']) {
 test('metric attributes stay bounded: peers beyond RESETWATCH_MAX_PEERS fold into _other and are counted', async () => {
   const rx = await startReceiver();
   try {
-    const r = await run(RESETS_APP, { FIXTURE_PHASES: 'connect,tls_handshake,established', RESETWATCH_MAX_PEERS: '1', OTEL_EXPORTER_OTLP_ENDPOINT: rx.url });
+    const r = await run(RESETS_APP, {
+      FIXTURE_PHASES: 'connect,tls_handshake,established',
+      RESETWATCH_MAX_PEERS: '1',
+      OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.marker('EVENTS').length, 3);
     const points = rx.latest('resetwatch.resets');
     const named = points.filter((p) => p.attributes['server.address'] === '127.0.0.1');
     const other = points.filter((p) => p.attributes['server.address'] === '_other');
     assert.equal(named.length, 1, 'one distinct peer kept');
-    assert.equal(other.reduce((n, p) => n + p.value, 0), 2);
+    assert.equal(
+      other.reduce((n, p) => n + p.value, 0),
+      2,
+    );
     assert.ok(other.every((p) => !('server.port' in p.attributes)));
     assert.equal(rx.latest('resetwatch.peers.folded')[0].value, 2);
     // Spans keep the real peer: only metric attributes are bounded.
@@ -371,13 +483,16 @@ test('metric attributes stay bounded: peers beyond RESETWATCH_MAX_PEERS fold int
 test("an https collector with its own CA (OTEL_EXPORTER_OTLP_CERTIFICATE); the agent's TLS connections are not watched", async () => {
   const rx = await startReceiver({ tls: true });
   try {
-    const r = await run(RESETS_APP, { FIXTURE_PHASES: 'connect,established', OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
-      OTEL_EXPORTER_OTLP_CERTIFICATE: path.join(ROOT, 'test/fixtures/otel-tls/cert.pem') });
+    const r = await run(RESETS_APP, {
+      FIXTURE_PHASES: 'connect,established',
+      OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+      OTEL_EXPORTER_OTLP_CERTIFICATE: path.join(ROOT, 'test/fixtures/otel-tls/cert.pem'),
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, '');
     assert.equal(rx.spans.filter((s) => s.name === 'connection reset').length, 2);
     assert.ok(rx.latest('resetwatch.resets').length > 0);
-    assert.equal(r.marker('STATS').connections.client.tls, 0, 'the export connection is not counted as the app\'s');
+    assert.equal(r.marker('STATS').connections.client.tls, 0, "the export connection is not counted as the app's");
     assert.ok(r.marker('CONNECTS_AT_EXIT').includes(rx.port));
   } finally {
     await rx.close();

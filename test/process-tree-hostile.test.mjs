@@ -1,4 +1,4 @@
-// A process family (exporters/family.ts) talks over an abstract unix socket any local process can
+// A process family (exporters/prometheus/family.ts) talks over an abstract unix socket any local process can
 // reach. Hostile or broken peers must never hurt the app: a leader drops what is not resetwatch's
 // (and counts it), a member neither floods nor spins when its "leader" misbehaves. A family is one
 // user's session: two sessions on one port are two families, and the second says "in use" once.
@@ -9,17 +9,21 @@ import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { ROOT, fixture, cleanEnv, diagLines } from './helpers/subprocess.mjs';
-import { rawRequest, parseExposition, sumOf, freePort } from './fixtures/prom-helpers.mjs';
+import { rawRequest, parseExposition, sumOf, freePort } from './helpers/prometheus.mjs';
 
 const APP = fixture('tree-app.cjs');
 const NODE = process.execPath;
-const { familyName } = createRequire(import.meta.url)(`${ROOT}/dist/exporters/family.js`);
+const { familyName } = createRequire(import.meta.url)(`${ROOT}/dist/exporters/prometheus/family.js`);
 
 const started = [];
 const cleanups = [];
 afterEach(() => {
   for (const c of started.splice(0)) {
-    try { process.kill(c.detached ? -c.pid : c.pid, 'SIGKILL'); } catch { /* gone */ }
+    try {
+      process.kill(c.detached ? -c.pid : c.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
   }
   for (const f of cleanups.splice(0)) f();
 });
@@ -27,7 +31,9 @@ afterEach(() => {
 /** tree-app.cjs under the agent; `session`: a session of its own (setsid), else this test's. */
 function startApp(args, env, { session = false } = {}) {
   const child = spawn(NODE, [APP, ...args], {
-    cwd: ROOT, detached: session, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: ROOT,
+    detached: session,
+    stdio: ['ignore', 'pipe', 'pipe'],
     env: cleanEnv({ NODE_OPTIONS: `--require ${ROOT}`, ...env }),
   });
   child.detached = session;
@@ -35,15 +41,34 @@ function startApp(args, env, { session = false } = {}) {
   let stdout = '';
   let stderr = '';
   const waiters = [];
-  const check = () => { for (const w of waiters.slice()) if (w.test()) { waiters.splice(waiters.indexOf(w), 1); w.resolve(); } };
-  child.stdout.setEncoding('utf8').on('data', (d) => { stdout += d; check(); });
-  child.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; check(); });
-  const closed = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
-  const until = (pred, what) => new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}\nstdout: ${stdout}\nstderr: ${stderr}`)), 30000);
-    waiters.push({ test: pred, resolve: () => { clearTimeout(timer); resolve(); } });
+  const check = () => {
+    for (const w of waiters.slice())
+      if (w.test()) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve();
+      }
+  };
+  child.stdout.setEncoding('utf8').on('data', (d) => {
+    stdout += d;
     check();
   });
+  child.stderr.setEncoding('utf8').on('data', (d) => {
+    stderr += d;
+    check();
+  });
+  const closed = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  const until = (pred, what) =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}\nstdout: ${stdout}\nstderr: ${stderr}`)), 30000);
+      waiters.push({
+        test: pred,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+      check();
+    });
   const readyLines = () => stdout.split('\n').filter((l) => l.startsWith('{"ready"')).length;
   return {
     child,
@@ -51,7 +76,11 @@ function startApp(args, env, { session = false } = {}) {
     ready: (n = 1) => until(() => readyLines() >= n, `${n} ready lines`),
     stderrUntil: (pred, what) => until(() => pred(stderr), what),
     stop(signal = 'SIGTERM') {
-      try { process.kill(session ? -child.pid : child.pid, signal); } catch { /* gone */ }
+      try {
+        process.kill(session ? -child.pid : child.pid, signal);
+      } catch {
+        /* gone */
+      }
       return closed;
     },
   };
@@ -69,8 +98,14 @@ function sendRaw(name, data) {
   return new Promise((resolve) => {
     const s = net.connect({ path: name }, () => s.write(data));
     s.on('error', () => {});
-    const timer = setTimeout(() => { s.destroy(); resolve(); }, 2000);
-    s.on('close', () => { clearTimeout(timer); resolve(); });
+    const timer = setTimeout(() => {
+      s.destroy();
+      resolve();
+    }, 2000);
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
   });
 }
 
@@ -83,20 +118,58 @@ test('hostile messages to the leader: dropped and counted once; /metrics stays c
   const name = familyName('127.0.0.1', port);
 
   // The malformed state that made every scrape answer 500.
-  await sendRaw(name, JSON.stringify({ t: 'state', id: 'poison', pid: 1, snap: { metrics: [{ name: 'x', type: 'counter', aggregator: 'sum', values: 5 }], recent: [] } }) + '\n');
+  await sendRaw(
+    name,
+    `${JSON.stringify({
+      t: 'state',
+      id: 'poison',
+      pid: 1,
+      snap: { metrics: [{ name: 'x', type: 'counter', aggregator: 'sum', values: 5 }], recent: [] },
+    })}\n`,
+  );
   // 20,000 injected series under a name that is not resetwatch's, and 20,000 under its own reset counter.
   const values = Array.from({ length: 20000 }, (_, i) => ({ value: 1e9, labels: { injected: `x${i}` } }));
-  await sendRaw(name, JSON.stringify({ t: 'state', id: 'evil', pid: 1, snap: { metrics: [{ name: 'evil_total', help: '', type: 'counter', aggregator: 'sum', values }], recent: [] } }) + '\n');
-  const peers = Array.from({ length: 20000 }, (_, i) => ({ value: 1, labels: { direction: 'client', phase: 'connect', error_type: 'ECONNREFUSED', tls: 'false', peer: `10.0.${i >> 8}.${i & 255}:1` } }));
-  await sendRaw(name, JSON.stringify({ t: 'state', id: 'many', pid: 1, snap: { metrics: [{ name: 'resetwatch_resets_total', help: '', type: 'counter', aggregator: 'sum', values: peers }], recent: [] } }) + '\n');
+  await sendRaw(
+    name,
+    `${JSON.stringify({
+      t: 'state',
+      id: 'evil',
+      pid: 1,
+      snap: { metrics: [{ name: 'evil_total', help: '', type: 'counter', aggregator: 'sum', values }], recent: [] },
+    })}\n`,
+  );
+  const peers = Array.from({ length: 20000 }, (_, i) => ({
+    value: 1,
+    labels: { direction: 'client', phase: 'connect', error_type: 'ECONNREFUSED', tls: 'false', peer: `10.0.${i >> 8}.${i & 255}:1` },
+  }));
+  await sendRaw(
+    name,
+    `${JSON.stringify({
+      t: 'state',
+      id: 'many',
+      pid: 1,
+      snap: { metrics: [{ name: 'resetwatch_resets_total', help: '', type: 'counter', aggregator: 'sum', values: peers }], recent: [] },
+    })}\n`,
+  );
   // Negative and non-finite counts; a record that is not an object; not JSON at all.
-  await sendRaw(name, JSON.stringify({ t: 'state', id: 'neg', pid: 1, snap: { metrics: [{ name: 'resetwatch_resets_total', help: '', type: 'counter', aggregator: 'sum', values: [{ value: -100, labels: {} }] }], recent: [] } }) + '\n');
-  await sendRaw(name, JSON.stringify({ t: 'state', id: 'rec', pid: 1, snap: { metrics: [], recent: [[1, 2]] } }) + '\n');
+  await sendRaw(
+    name,
+    `${JSON.stringify({
+      t: 'state',
+      id: 'neg',
+      pid: 1,
+      snap: {
+        metrics: [{ name: 'resetwatch_resets_total', help: '', type: 'counter', aggregator: 'sum', values: [{ value: -100, labels: {} }] }],
+        recent: [],
+      },
+    })}\n`,
+  );
+  await sendRaw(name, `${JSON.stringify({ t: 'state', id: 'rec', pid: 1, snap: { metrics: [], recent: [[1, 2]] } })}\n`);
   await sendRaw(name, '{"t":"state",\n');
   // A line over the limit (5 MB, no newline): the connection is closed, nothing kept.
   await sendRaw(name, 'x'.repeat(5 * 1024 * 1024));
   // An offer without a state first.
-  await sendRaw(name, JSON.stringify({ t: 'offer', from: 'x', seq: 1e9, snap: { metrics: [], recent: [] }, items: [] }) + '\n');
+  await sendRaw(name, `${JSON.stringify({ t: 'offer', from: 'x', seq: 1e9, snap: { metrics: [], recent: [] }, items: [] })}\n`);
 
   const after = await scrape(port);
   assert.equal(after.resets, 3, 'nothing injected is served');
@@ -122,8 +195,7 @@ async function fakeLeader(port, { close = false, onDown, onUp } = {}) {
     let buf = '';
     s.setEncoding('utf8').on('data', (d) => {
       buf += d;
-      let i;
-      while ((i = buf.indexOf('\n')) !== -1) {
+      for (let i = buf.indexOf('\n'); i !== -1; i = buf.indexOf('\n')) {
         const line = buf.slice(0, i);
         buf = buf.slice(i + 1);
         if (line.startsWith('{"t":"listen"')) onDown?.(s);
@@ -131,7 +203,10 @@ async function fakeLeader(port, { close = false, onDown, onUp } = {}) {
       }
     });
   });
-  await new Promise((resolve, reject) => { server.once('error', reject); server.listen({ path: familyName('127.0.0.1', port) }, resolve); });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ path: familyName('127.0.0.1', port) }, resolve);
+  });
   cleanups.push(() => server.close());
   return { connects: () => connects, server };
 }
@@ -154,7 +229,14 @@ test('a pull flood from the leader: the member answers a bounded number of state
   const port = await freePort();
   let states = 0;
   let down;
-  await fakeLeader(port, { onDown: (s) => { down = s; }, onUp: (line) => { if (line.startsWith('{"t":"state"')) states++; } });
+  await fakeLeader(port, {
+    onDown: (s) => {
+      down = s;
+    },
+    onUp: (line) => {
+      if (line.startsWith('{"t":"state"')) states++;
+    },
+  });
   const app = startApp(['root', '1'], { RESETWATCH_PORT: String(port) });
   await app.ready();
   const deadline = Date.now() + 10000;
@@ -196,7 +278,11 @@ test('the leader exits while a member is busy: the total never goes backwards du
   const leader = startApp(['leader', '5'], env);
   await leader.ready();
   await scrapeWhile(port, (x) => x.resets !== 5);
-  const busy = spawn(NODE, [fixture('tree-busy.cjs'), '4'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'ignore'], env: cleanEnv({ NODE_OPTIONS: `--require ${ROOT}`, ...env }) });
+  const busy = spawn(NODE, [fixture('tree-busy.cjs'), '4'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'ignore'],
+    env: cleanEnv({ NODE_OPTIONS: `--require ${ROOT}`, ...env }),
+  });
   started.push(busy);
   const other = startApp(['other', '2'], env);
   await other.ready();
@@ -212,7 +298,9 @@ test('the leader exits while a member is busy: the total never goes backwards du
     try {
       const r = await rawRequest(port, { timeoutMs: 10000 });
       if (r.status === 200) seen.push(sumOf(parseExposition(r.body), 'resetwatch_resets_total'));
-    } catch { /* the port changes hands: a refused scrape, as during any restart */ }
+    } catch {
+      /* the port changes hands: a refused scrape, as during any restart */
+    }
     await new Promise((r) => setTimeout(r, 20));
   }
   assert.ok(seen.length >= 2, `scrapes after the takeover: ${seen.length}`);
@@ -225,7 +313,12 @@ async function scrapeWhile(port, pred) {
   const deadline = Date.now() + 15000;
   let last;
   for (;;) {
-    try { last = await scrape(port); if (!pred(last)) return last; } catch (err) { last = err.message; }
+    try {
+      last = await scrape(port);
+      if (!pred(last)) return last;
+    } catch (err) {
+      last = err.message;
+    }
     if (Date.now() > deadline) assert.fail(`last scrape ${JSON.stringify(last?.resets ?? last)}`);
     await new Promise((r) => setTimeout(r, 100));
   }

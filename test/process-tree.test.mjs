@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { ROOT, fixture, cleanEnv, withoutAgentLines, diagLines } from './helpers/subprocess.mjs';
-import { rawRequest, parseExposition, sumOf, freePort } from './fixtures/prom-helpers.mjs';
+import { rawRequest, parseExposition, sumOf, freePort } from './helpers/prometheus.mjs';
 
 const APP = fixture('tree-app.cjs');
 const NODE = process.execPath;
@@ -21,8 +21,11 @@ const AGENT_OPTIONS = `--require ${ROOT}`;
 
 /** npm from this machine, never reaching the network (no update check, audit or fund). */
 const NPM_ENV = {
-  npm_config_update_notifier: 'false', npm_config_audit: 'false', npm_config_fund: 'false',
-  npm_config_offline: 'true', npm_config_loglevel: 'warn',
+  npm_config_update_notifier: 'false',
+  npm_config_audit: 'false',
+  npm_config_fund: 'false',
+  npm_config_offline: 'true',
+  npm_config_loglevel: 'warn',
   PATH: `${NODE_DIR}${path.delimiter}${process.env.PATH}`,
 };
 
@@ -30,7 +33,11 @@ const NPM_ENV = {
 const trees = [];
 afterEach(() => {
   for (const child of trees.splice(0)) {
-    try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
   }
 });
 
@@ -41,27 +48,66 @@ afterEach(() => {
 function startTree(cmd, args, { env = {}, cwd = ROOT, agent = true, session = true } = {}) {
   // detached: a process group of its own, and (setsid) a session of its own: a family of its own.
   const child = spawn(cmd, args, {
-    cwd, detached: session, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd,
+    detached: session,
+    stdio: ['ignore', 'pipe', 'pipe'],
     env: cleanEnv({ ...NPM_ENV, ...(agent ? { NODE_OPTIONS: AGENT_OPTIONS } : {}), ...env }),
   });
   trees.push(child);
   let stdout = '';
   let stderr = '';
   const waiters = [];
-  const check = () => { for (const w of waiters.slice()) if (w.test()) { waiters.splice(waiters.indexOf(w), 1); w.resolve(); } };
-  child.stdout.setEncoding('utf8').on('data', (d) => { stdout += d; check(); });
-  child.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; check(); });
-  const group = (signal) => { try { process.kill(session ? -child.pid : child.pid, signal); } catch { /* gone */ } };
-  const killer = setTimeout(() => group('SIGKILL'), 60000);
-  const closed = new Promise((resolve) => child.on('close', (code, signal) => { clearTimeout(killer); resolve({ code, signal, stdout, stderr }); }));
-  const lines = () => stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
-  const until = (test, what) => new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}\nstdout: ${stdout}\nstderr: ${stderr}`)), 30000);
-    waiters.push({ test, resolve: () => { clearTimeout(timer); resolve(); } });
+  const check = () => {
+    for (const w of waiters.slice())
+      if (w.test()) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve();
+      }
+  };
+  child.stdout.setEncoding('utf8').on('data', (d) => {
+    stdout += d;
     check();
   });
+  child.stderr.setEncoding('utf8').on('data', (d) => {
+    stderr += d;
+    check();
+  });
+  const group = (signal) => {
+    try {
+      process.kill(session ? -child.pid : child.pid, signal);
+    } catch {
+      /* gone */
+    }
+  };
+  const killer = setTimeout(() => group('SIGKILL'), 60000);
+  const closed = new Promise((resolve) =>
+    child.on('close', (code, signal) => {
+      clearTimeout(killer);
+      resolve({ code, signal, stdout, stderr });
+    }),
+  );
+  const lines = () =>
+    stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l));
+  const until = (test, what) =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}\nstdout: ${stdout}\nstderr: ${stderr}`)), 30000);
+      waiters.push({
+        test,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+      check();
+    });
   return {
-    child, lines, closed, stderr: () => stderr,
+    child,
+    lines,
+    closed,
+    stderr: () => stderr,
     /** Resolves once `pred(stderr)` holds. */
     stderrUntil: (pred, what) => until(() => pred(stderr), what),
     ready: (n) => until(() => lines().filter((l) => l.ready).length >= n, `${n} ready lines`),
@@ -95,8 +141,13 @@ async function scrapeUntil(port, pred, what) {
   const deadline = Date.now() + 15000;
   let last;
   for (;;) {
-    try { last = await scrape(port); if (pred(last)) return last; } catch (err) { last = err.message; }
-    if (Date.now() > deadline) assert.fail(`${what}: last scrape ${JSON.stringify(last, (k, v) => (v instanceof Set ? [...v] : v))}`);
+    try {
+      last = await scrape(port);
+      if (pred(last)) return last;
+    } catch (err) {
+      last = err.message;
+    }
+    if (Date.now() > deadline) assert.fail(`${what}: last scrape ${JSON.stringify(last, (_k, v) => (v instanceof Set ? [...v] : v))}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -104,18 +155,28 @@ async function scrapeUntil(port, pred, what) {
 /** What the app wrote and how it ended, without the agent's lines and without pids. */
 function observable(r) {
   return {
-    code: r.code, signal: r.signal,
-    stdout: r.stdout.replace(/"pid":\d+/g, '"pid":0').split('\n').sort().join('\n'),
+    code: r.code,
+    signal: r.signal,
+    stdout: r.stdout
+      .replace(/"pid":\d+/g, '"pid":0')
+      .split('\n')
+      .sort()
+      .join('\n'),
     stderr: withoutAgentLines(r.stderr),
   };
 }
 
 function npmProject() {
   const dir = mkdtempSync(path.join(tmpdir(), 'resetwatch-tree-'));
-  writeFileSync(path.join(dir, 'package.json'), JSON.stringify({
-    name: 'tree', version: '1.0.0', private: true,
-    scripts: { start: `node ${JSON.stringify(APP).slice(1, -1)} app 2 child:3` },
-  }));
+  writeFileSync(
+    path.join(dir, 'package.json'),
+    JSON.stringify({
+      name: 'tree',
+      version: '1.0.0',
+      private: true,
+      scripts: { start: `node ${JSON.stringify(APP).slice(1, -1)} app 2 child:3` },
+    }),
+  );
   // A local bin for npx: node_modules/.bin/tree-app runs the fixture.
   mkdirSync(path.join(dir, 'node_modules', '.bin'), { recursive: true });
   const bin = path.join(dir, 'node_modules', '.bin', 'tree-app');
@@ -174,7 +235,10 @@ test('npm start with a bad RESETWATCH_* value: reported by the app and its child
   const port = await freePort();
   const tree = startTree('npm', ['start', '--silent'], { cwd: dir, env: { RESETWATCH_PORT: String(port), RESETWATCH_MAX_PEERS: 'many' } });
   await tree.ready(2);
-  await tree.stderrUntil((e) => (e.match(/RESETWATCH_MAX_PEERS="many" is not valid/g) ?? []).length >= 2, 'the two lines of the app and its child');
+  await tree.stderrUntil(
+    (e) => (e.match(/RESETWATCH_MAX_PEERS="many" is not valid/g) ?? []).length >= 2,
+    'the two lines of the app and its child',
+  );
   await new Promise((r) => setTimeout(r, 300)); // a third (npm's) would come within this grace
   const r = await tree.stop('SIGTERM');
   const lines = diagLines(r.stderr);
@@ -208,7 +272,9 @@ test('node spawning node: the leader exits, a survivor takes the port over, coun
   process.kill(plain.pid('b'), 'SIGTERM');
   const without = await plain.stop('SIGTERM');
 
-  const tree = startTree(NODE, args, { env: { RESETWATCH_PORT: String(port), RESETWATCH_LOG_LEVEL: process.env.TREE_DEBUG ? 'debug' : 'warn' } });
+  const tree = startTree(NODE, args, {
+    env: { RESETWATCH_PORT: String(port), RESETWATCH_LOG_LEVEL: process.env.TREE_DEBUG ? 'debug' : 'warn' },
+  });
   await tree.ready(3);
   const all = await scrapeUntil(port, (x) => x.resets === 9 && x.family === 3, 'root 2 + a 3 + b 4');
   const before = all.connections;
@@ -216,7 +282,11 @@ test('node spawning node: the leader exits, a survivor takes the port over, coun
 
   // The first process (the leader, which bound the port) exits: a or b takes over.
   process.kill(tree.pid('root'), 'SIGTERM');
-  const after = await scrapeUntil(port, (x) => x.family === 2 && x.resets === 9, `a survivor serving the two children, the leader's own resets still in the sum`);
+  const after = await scrapeUntil(
+    port,
+    (x) => x.family === 2 && x.resets === 9,
+    `a survivor serving the two children, the leader's own resets still in the sum`,
+  );
   assert.ok(after.connections >= before, `connections ${before} → ${after.connections}`);
   assert.equal(after.events, 9, '/resets still lists every reset');
 
@@ -265,23 +335,30 @@ test('RESETWATCH_PORT=0: each process its own free port, as before (no family)',
   await tree.ready(2);
   await tree.stderrUntil((e) => (e.match(/listening on/g) ?? []).length >= 2, 'two "listening" lines');
   const r = await tree.stop('SIGTERM');
-  const ports = diagLines(r.stderr).map((l) => /listening on http:\/\/[^:]+:(\d+)\//.exec(l)?.[1]).filter(Boolean);
+  const ports = diagLines(r.stderr)
+    .map((l) => /listening on http:\/\/[^:]+:(\d+)\//.exec(l)?.[1])
+    .filter(Boolean);
   assert.equal(new Set(ports).size, 2, r.stderr);
 });
 
-test('a cluster primary in the family brings its workers\' sum; it stays after the primary exits', async () => {
+test("a cluster primary in the family brings its workers' sum; it stays after the primary exits", async () => {
   const port = await freePort();
   // Both in this test's session: one family (a family is one user's session).
   const root = startTree(NODE, [APP, 'root', '1'], { env: { RESETWATCH_PORT: String(port), RESETWATCH_LOG: 'off' }, session: false });
   await root.ready(1);
   const primary = spawn(NODE, [fixture('prom-cluster.cjs')], {
-    cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'],
+    cwd: ROOT,
+    stdio: ['pipe', 'pipe', 'pipe'],
     env: cleanEnv({ NODE_OPTIONS: AGENT_OPTIONS, RESETWATCH_PORT: String(port), RESETWATCH_LOG: 'off' }),
   });
   let out = '';
   let err = '';
-  primary.stdout.setEncoding('utf8').on('data', (d) => { out += d; });
-  primary.stderr.setEncoding('utf8').on('data', (d) => { err += d; });
+  primary.stdout.setEncoding('utf8').on('data', (d) => {
+    out += d;
+  });
+  primary.stderr.setEncoding('utf8').on('data', (d) => {
+    err += d;
+  });
   const exited = new Promise((resolve) => primary.on('exit', (code, signal) => resolve({ code, signal })));
   try {
     // Workers 2 + 3 resets, the root's 1: one scrape of the root's port.

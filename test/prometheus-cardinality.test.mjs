@@ -3,9 +3,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { startApp, rawRequest, parseExposition, sumOf } from './fixtures/prom-helpers.mjs';
+import { startApp, rawRequest, parseExposition, sumOf } from './helpers/prometheus.mjs';
 
-for (const [maxPeers, env] of [[100, {}], [7, { RESETWATCH_MAX_PEERS: '7' }]]) {
+for (const [maxPeers, env] of [
+  [100, {}],
+  [7, { RESETWATCH_MAX_PEERS: '7' }],
+]) {
   test(`5000 distinct peers, RESETWATCH_MAX_PEERS=${maxPeers}: at most ${maxPeers + 1} peer values, the rest folded and counted`, async (t) => {
     const app = startApp('prom-peers.cjs', { PROM_PEERS: '5000', ...env }, { timeoutMs: 60000 });
     t.after(() => app.stop());
@@ -34,13 +37,20 @@ for (const [maxPeers, env] of [[100, {}], [7, { RESETWATCH_MAX_PEERS: '7' }]]) {
 }
 
 test('server-side peer: empty by default, the client address with RESETWATCH_SERVER_PEERS=1', async (t) => {
-  for (const [env, want] of [[{}, ''], [{ RESETWATCH_SERVER_PEERS: '1' }, '127.0.0.1']]) {
+  for (const [env, want] of [
+    [{}, ''],
+    [{ RESETWATCH_SERVER_PEERS: '1' }, '127.0.0.1'],
+  ]) {
     const app = startApp('prom-app.cjs', { PROM_APP_SCENARIOS: 'request', ...env });
     t.after(() => app.stop());
     const { port } = await app.ready;
     const samples = parseExposition((await rawRequest(port)).body);
     const server = samples.filter((s) => s.name === 'resetwatch_resets_total' && s.labels.direction === 'server');
-    assert.deepEqual(server.map((s) => s.labels.peer), [want], JSON.stringify(env));
+    assert.deepEqual(
+      server.map((s) => s.labels.peer),
+      [want],
+      JSON.stringify(env),
+    );
     await app.stop();
   }
 });

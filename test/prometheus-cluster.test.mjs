@@ -2,13 +2,16 @@
 // Worker threads never bind either: their resets reach the main thread's endpoint.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startApp, startPrometheus, rawRequest, parseExposition, sumOf, freePort } from './fixtures/prom-helpers.mjs';
+import { startApp, startPrometheus, rawRequest, parseExposition, sumOf, freePort } from './helpers/prometheus.mjs';
 
 test('cluster: two workers provoke resets; one scrape of the primary shows the sum', async (t) => {
   const app = startApp('prom-cluster.cjs', { PROM_CLUSTER_RESETS_1: '2', PROM_CLUSTER_RESETS_2: '3' });
   t.after(() => app.stop());
   const { done, port } = await app.ready;
-  assert.deepEqual(done.workers.map((w) => w.events), [2, 3]);
+  assert.deepEqual(
+    done.workers.map((w) => w.events),
+    [2, 3],
+  );
   // Exactly one endpoint: the primary's. Workers print nothing (no bind, no EADDRINUSE).
   assert.equal(app.stderr().trim().split('\n').length, 1, app.stderr());
 
@@ -54,7 +57,10 @@ test('cluster: two workers provoke resets; one scrape of the primary shows the s
   assert.equal(sumOf(after, 'resetwatch_resets_total'), 5);
   assert.equal((await rawRequest(port, { path: '/resets' })).headers['x-resetwatch-workers'], '1/1');
   const still = await prom.until('resetwatch_resets_total', () => false, 2500);
-  assert.equal(still.reduce((a, s) => a + Number(s.value[1]), 0), 5);
+  assert.equal(
+    still.reduce((a, s) => a + Number(s.value[1]), 0),
+    5,
+  );
   const resetsSeen = await prom.query('sum(resets(resetwatch_resets_total[1m]))');
   assert.equal(resetsSeen[0].value[1], '0', 'Prometheus saw no counter reset');
 });

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
-import { startApp, rawRequest, getText, parseExposition, sumOf, ROOT, NODE } from './fixtures/prom-helpers.mjs';
+import { startApp, rawRequest, getText, parseExposition, sumOf, ROOT, NODE } from './helpers/prometheus.mjs';
 
 let appRequests = 0;
 /** One request to the app's own server, on a fresh connection (so its connections can be counted). */
@@ -47,7 +47,10 @@ test('routes: /metrics, /resets, /healthz; 404 for other paths, 405 for other me
   assert.match(resets.headers['content-type'], /^application\/json/);
   const events = JSON.parse(resets.body);
   assert.equal(events.length, 2);
-  assert.deepEqual(events.map((e) => `${e['resetwatch.direction']}/${e['resetwatch.phase']}`), ['server/response', 'client/established']);
+  assert.deepEqual(
+    events.map((e) => `${e['resetwatch.direction']}/${e['resetwatch.phase']}`),
+    ['server/response', 'client/established'],
+  );
   const [server, client] = events;
   assert.ok(Date.parse(server.time) >= Date.parse(client.time));
   assert.match(server.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
@@ -91,7 +94,8 @@ test('hostile input: huge headers, slow clients, many concurrent scrapes — cle
   const app = startApp('prom-app.cjs', { PROM_APP_SCENARIOS: 'established', PROM_APP_SERVE: '1' });
   t.after(() => app.stop());
   const { port, done } = await app.ready;
-  const serverConnections = () => rawRequest(port).then((r) => sumOf(parseExposition(r.body), 'resetwatch_connections_total', { direction: 'server' }));
+  const serverConnections = () =>
+    rawRequest(port).then((r) => sumOf(parseExposition(r.body), 'resetwatch_connections_total', { direction: 'server' }));
   const before = await serverConnections();
   appRequests = 0;
 
@@ -108,7 +112,11 @@ test('hostile input: huge headers, slow clients, many concurrent scrapes — cle
   const slow = [
     slowClient(port, []),
     slowClient(port, ['GET /metrics HTTP/1.1\r\nHo']),
-    slowClient(port, Array.from({ length: 60 }, (_, i) => (i === 0 ? 'GET /metrics HTTP/1.1\r\n' : `X-D${i}: v\r\n`)), 300),
+    slowClient(
+      port,
+      Array.from({ length: 60 }, (_, i) => (i === 0 ? 'GET /metrics HTTP/1.1\r\n' : `X-D${i}: v\r\n`)),
+      300,
+    ),
   ];
   assert.equal((await rawRequest(port)).status, 200);
   await appAlive(done.appPort);
@@ -153,12 +161,19 @@ test('port already in use: one warning line, the app runs on and exits normally'
   assert.equal(code, 0);
   const lines = app.stderr().split('\n').filter(Boolean);
   assert.equal(lines.length, 1, app.stderr());
-  assert.match(lines[0], new RegExp(`^resetwatch: metrics endpoint not started: 127\\.0\\.0\\.1:${taken} is already in use .*RESETWATCH_PORT`));
+  assert.match(
+    lines[0],
+    new RegExp(`^resetwatch: metrics endpoint not started: 127\\.0\\.0\\.1:${taken} is already in use .*RESETWATCH_PORT`),
+  );
 });
 
 test("the agent's own failures are visible: counted, one line, 500 from a failing endpoint", async (t) => {
   // A failure in the core's error path: the reset is lost, but counted and said once.
-  const app = startApp('prom-app.cjs', { PROM_APP_SCENARIOS: 'established,connect', PROM_APP_WAIT_MS: '200', RESETWATCH_FAULT_INJECT: 'socket.error' });
+  const app = startApp('prom-app.cjs', {
+    PROM_APP_SCENARIOS: 'established,connect',
+    PROM_APP_WAIT_MS: '200',
+    RESETWATCH_FAULT_INJECT: 'socket.error',
+  });
   t.after(() => app.stop());
   const { port, done } = await app.ready;
   assert.equal(done.events.length, 0);
@@ -188,7 +203,9 @@ test('the endpoint never keeps the process alive, even with a scrape connection 
   assert.match(plain.stderr, /^(|resetwatch: metrics endpoint not started: 127\.0\.0\.1:9465 is already in use[^\n]*\n)$/);
   // Port 0 and a client holding a half-sent request: the app's 800 ms timer ends it, not the agent.
   const child = spawn(NODE, ['--require', 'resetwatch', '-e', 'setTimeout(() => {}, 800)'], {
-    cwd: ROOT, env: { ...process.env, RESETWATCH_PORT: '0', RESETWATCH_LOG: 'off' }, stdio: ['ignore', 'ignore', 'pipe'],
+    cwd: ROOT,
+    env: { ...process.env, RESETWATCH_PORT: '0', RESETWATCH_LOG: 'off' },
+    stdio: ['ignore', 'ignore', 'pipe'],
   });
   const killer = setTimeout(() => child.kill('SIGKILL'), 15000);
   let err = '';
@@ -199,7 +216,9 @@ test('the endpoint never keeps the process alive, even with a scrape connection 
     const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(err);
     if (m && !held) {
       held = net.connect(Number(m[1]), '127.0.0.1', () => held.write('GET /metrics HTTP/1.1\r\nHost: x\r\n'));
-      held.on('data', (d) => { heldGot += d; });
+      held.on('data', (d) => {
+        heldGot += d;
+      });
       held.on('error', () => {});
     }
   });
@@ -226,11 +245,19 @@ function slowClient(port, chunks, everyMs = 0) {
     s.on('connect', () => {
       if (chunks.length === 0) return;
       s.write(chunks[i++]);
-      if (everyMs) timer = setInterval(() => { if (i < chunks.length && !s.destroyed) s.write(chunks[i++]); }, everyMs);
+      if (everyMs)
+        timer = setInterval(() => {
+          if (i < chunks.length && !s.destroyed) s.write(chunks[i++]);
+        }, everyMs);
     });
-    s.on('data', (d) => { data += d; });
+    s.on('data', (d) => {
+      data += d;
+    });
     s.on('error', () => {});
-    s.on('close', () => { clearInterval(timer); resolve({ data, ms: Date.now() - started }); });
+    s.on('close', () => {
+      clearInterval(timer);
+      resolve({ data, ms: Date.now() - started });
+    });
     setTimeout(() => s.destroy(), 15000).unref();
   });
 }
@@ -246,13 +273,24 @@ function openSocket(port) {
 
 function run(args, env) {
   return new Promise((resolve) => {
-    const child = spawn(NODE, args, { cwd: ROOT, env: { ...process.env, RESETWATCH_LOG: 'off', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(NODE, args, {
+      cwd: ROOT,
+      env: { ...process.env, RESETWATCH_LOG: 'off', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     let stdout = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     const killer = setTimeout(() => child.kill('SIGKILL'), 15000);
-    child.on('exit', (code, signal) => { clearTimeout(killer); resolve({ code, signal, stderr, stdout }); });
+    child.on('exit', (code, signal) => {
+      clearTimeout(killer);
+      resolve({ code, signal, stderr, stdout });
+    });
   });
 }
 
@@ -265,7 +303,10 @@ test("an app's own /metrics can take resetwatch's registry; the app's default re
   // (prom-client's OpenMetrics rendering renamed the app's counter in place: app_requests.)
   assert.equal(done.defaultNames.length, 1);
   assert.match(done.defaultNames[0], /^app_requests/);
-  assert.match(done.text, /^resetwatch_resets_total\{direction="client",phase="established",error_type="ECONNRESET",peer="127\.0\.0\.1:\d+",tls="false"\} 1$/m);
+  assert.match(
+    done.text,
+    /^resetwatch_resets_total\{direction="client",phase="established",error_type="ECONNRESET",peer="127\.0\.0\.1:\d+",tls="false"\} 1$/m,
+  );
   assert.match(done.text, /^app_requests_total 1$/m);
   assert.match(done.om, /^resetwatch_resets_total\{/m);
   // The app rendered our registry as OpenMetrics (prom-client renames counters in place):
@@ -284,7 +325,7 @@ test('agent.stop() closes the endpoint', async () => {
   const script = `
     const net = require('node:net');
     const { agent } = require('resetwatch');
-    const { metricsAddress } = require('./dist/exporters/metrics-server.js');
+    const { metricsAddress } = require('./dist/exporters/prometheus/server.js');
     const probe = (port) => new Promise((r) => { const c = net.connect(port, '127.0.0.1'); c.on('connect', () => { c.destroy(); r('open'); }); c.on('error', (e) => r(e.code)); });
     setTimeout(async () => {
       const { port } = metricsAddress();

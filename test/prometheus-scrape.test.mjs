@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { startApp, startPrometheus, getText, parseExposition, sumOf, tally } from './fixtures/prom-helpers.mjs';
+import { startApp, startPrometheus, getText, parseExposition, sumOf, tally } from './helpers/prometheus.mjs';
 
 const ROUNDS = 3;
 const TRACE_ID = '0af7651916cd43dd8448eb211c80319c';
@@ -35,8 +35,10 @@ test('Prometheus scrapes exactly the resets the app provoked, per phase, with an
   const prom = await startPrometheus([`127.0.0.1:${port}`]);
   t.after(() => prom.stop());
   const total = ROUNDS * Object.values(PER_ROUND).reduce((a, n) => a + n, 0);
-  const byPhase = await prom.until('sum by (direction, phase, error_type) (resetwatch_resets_total)',
-    (r) => r.reduce((a, s) => a + Number(s.value[1]), 0) === total);
+  const byPhase = await prom.until(
+    'sum by (direction, phase, error_type) (resetwatch_resets_total)',
+    (r) => r.reduce((a, s) => a + Number(s.value[1]), 0) === total,
+  );
   const got = {};
   for (const s of byPhase ?? []) got[`${s.metric.direction}/${s.metric.phase}/${s.metric.error_type}`] = Number(s.value[1]);
   assert.deepEqual(got, expected, `Prometheus log:\n${prom.log()}`);
@@ -47,7 +49,10 @@ test('Prometheus scrapes exactly the resets the app provoked, per phase, with an
 
   // Histograms: one observation per reset, labelled by direction and phase only.
   const counts = await prom.query('sum by (direction, phase) (resetwatch_reset_connection_age_seconds_count)');
-  assert.equal(counts.reduce((a, s) => a + Number(s.value[1]), 0), total);
+  assert.equal(
+    counts.reduce((a, s) => a + Number(s.value[1]), 0),
+    total,
+  );
   for (const s of counts) assert.deepEqual(Object.keys(s.metric).sort(), ['direction', 'phase']);
   const received = await prom.query('sum(resetwatch_reset_received_bytes_count)');
   assert.equal(Number(received[0].value[1]), total);
@@ -56,7 +61,10 @@ test('Prometheus scrapes exactly the resets the app provoked, per phase, with an
   assert.equal(Number(zero[0].value[1]), ROUNDS);
   // Only the reset on the reused keep-alive socket has an idle-before-reuse observation: ~0.1 s.
   const idle = await prom.query('sum by (direction, phase) (resetwatch_reset_idle_before_reuse_seconds_count)');
-  assert.deepEqual(idle.map((s) => [s.metric.direction, s.metric.phase, s.value[1]]), [['client', 'response', String(ROUNDS)]]);
+  assert.deepEqual(
+    idle.map((s) => [s.metric.direction, s.metric.phase, s.value[1]]),
+    [['client', 'response', String(ROUNDS)]],
+  );
   const idleLow = await prom.query('sum(resetwatch_reset_idle_before_reuse_seconds_bucket{le="0.05"})');
   const idleHigh = await prom.query('sum(resetwatch_reset_idle_before_reuse_seconds_bucket{le="1"})');
   assert.equal(Number(idleLow[0].value[1]), 0);
@@ -81,7 +89,10 @@ test('Prometheus scrapes exactly the resets the app provoked, per phase, with an
   // Exemplar: the server-side response reset carried the caller's traceparent.
   const ex = await prom.exemplars('resetwatch_resets_total{direction="server",phase="response"}');
   const labels = ex.flatMap((series) => series.exemplars.map((e) => e.labels));
-  assert.ok(labels.some((l) => l.trace_id === TRACE_ID), `no exemplar with trace_id ${TRACE_ID}: ${JSON.stringify(ex)}`);
+  assert.ok(
+    labels.some((l) => l.trace_id === TRACE_ID),
+    `no exemplar with trace_id ${TRACE_ID}: ${JSON.stringify(ex)}`,
+  );
 
   // promtool lints the text format (the exposition Prometheus falls back to).
   const text = await getText(`http://127.0.0.1:${port}/metrics`);
@@ -101,11 +112,19 @@ test('OpenMetrics on request: counters named per the spec, exemplar with trace_i
   const app = startApp('prom-app.cjs', { PROM_APP_SCENARIOS: 'server_response', PROM_APP_TRACE_ID: TRACE_ID });
   t.after(() => app.stop());
   const { port } = await app.ready;
-  const om = await getText(`http://127.0.0.1:${port}/metrics`, { Accept: 'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1' });
+  const om = await getText(`http://127.0.0.1:${port}/metrics`, {
+    Accept: 'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1',
+  });
   assert.equal(om.status, 200);
   assert.match(om.headers.get('content-type'), /^application\/openmetrics-text; version=1\.0\.0/);
   assert.match(om.body, /^# TYPE resetwatch_resets counter$/m);
-  assert.match(om.body, new RegExp(`^resetwatch_resets_total\\{direction="server",phase="response",error_type="ECONNRESET",peer="",tls="false"\\} 1 # \\{trace_id="${TRACE_ID}",span_id="[0-9a-f]{16}"\\} 1 \\d+(\\.\\d+)?$`, 'm'));
+  assert.match(
+    om.body,
+    new RegExp(
+      `^resetwatch_resets_total\\{direction="server",phase="response",error_type="ECONNRESET",peer="",tls="false"\\} 1 # \\{trace_id="${TRACE_ID}",span_id="[0-9a-f]{16}"\\} 1 \\d+(\\.\\d+)?$`,
+      'm',
+    ),
+  );
   assert.ok(om.body.endsWith('# EOF\n'));
   // The text format after an OpenMetrics scrape still says resetwatch_resets_total (no in-place renaming).
   const text = await getText(`http://127.0.0.1:${port}/metrics`);

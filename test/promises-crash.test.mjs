@@ -8,12 +8,50 @@ import { withAndWithout, runNode, fixture, resetLines, withoutAgentLines, descri
 
 const CASES = [
   // mode, the reset line's expected fields, what Node says first
-  ['net-client', { 'error.type': 'ECONNRESET', 'resetwatch.direction': 'client', 'resetwatch.code': 'ECONNRESET', 'resetwatch.syscall': 'read' }, 'Error: read ECONNRESET'],
-  ['net-server', { 'error.type': 'ECONNRESET', 'resetwatch.direction': 'server', 'resetwatch.code': 'ECONNRESET', 'resetwatch.syscall': 'read' }, 'Error: read ECONNRESET'],
-  ['tls-client', { 'error.type': 'ECONNRESET', 'resetwatch.direction': 'client', 'resetwatch.tls': true, 'resetwatch.phase': 'established', 'tls.protocol.version': '1.3' }, 'Error: read ECONNRESET'],
-  ['http-reset', { 'error.type': 'ECONNRESET', 'resetwatch.direction': 'client', 'resetwatch.code': 'ECONNRESET', 'resetwatch.phase': 'response', 'http.request.method': 'GET' }, 'Error: read ECONNRESET'],
+  [
+    'net-client',
+    { 'error.type': 'ECONNRESET', 'resetwatch.direction': 'client', 'resetwatch.code': 'ECONNRESET', 'resetwatch.syscall': 'read' },
+    'Error: read ECONNRESET',
+  ],
+  [
+    'net-server',
+    { 'error.type': 'ECONNRESET', 'resetwatch.direction': 'server', 'resetwatch.code': 'ECONNRESET', 'resetwatch.syscall': 'read' },
+    'Error: read ECONNRESET',
+  ],
+  [
+    'tls-client',
+    {
+      'error.type': 'ECONNRESET',
+      'resetwatch.direction': 'client',
+      'resetwatch.tls': true,
+      'resetwatch.phase': 'established',
+      'tls.protocol.version': '1.3',
+    },
+    'Error: read ECONNRESET',
+  ],
+  [
+    'http-reset',
+    {
+      'error.type': 'ECONNRESET',
+      'resetwatch.direction': 'client',
+      'resetwatch.code': 'ECONNRESET',
+      'resetwatch.phase': 'response',
+      'http.request.method': 'GET',
+    },
+    'Error: read ECONNRESET',
+  ],
   // Node's "socket hang up" is a peer FIN, not an RST: error.type peer_closed, code ECONNRESET.
-  ['http-hangup', { 'error.type': 'peer_closed', 'resetwatch.direction': 'client', 'resetwatch.code': 'ECONNRESET', 'resetwatch.message': 'socket hang up', 'resetwatch.phase': 'response' }, 'Error: socket hang up'],
+  [
+    'http-hangup',
+    {
+      'error.type': 'peer_closed',
+      'resetwatch.direction': 'client',
+      'resetwatch.code': 'ECONNRESET',
+      'resetwatch.message': 'socket hang up',
+      'resetwatch.phase': 'response',
+    },
+    'Error: socket hang up',
+  ],
 ];
 
 function assertSameCrash(plain, agent) {
@@ -23,7 +61,7 @@ function assertSameCrash(plain, agent) {
   assert.equal(agent.signal, plain.signal);
   assert.equal(agent.stdout, plain.stdout, 'stdout');
   // Node's own crash report, line for line (stack, "Emitted 'error' event on … instance at:", props).
-  assert.equal(withoutAgentLines(agent.stderr), plain.stderr, 'stderr apart from the agent\'s lines');
+  assert.equal(withoutAgentLines(agent.stderr), plain.stderr, "stderr apart from the agent's lines");
 }
 
 for (const [mode, fields, firstError] of CASES) {
@@ -42,7 +80,7 @@ for (const [mode, fields, firstError] of CASES) {
     // Written before Node's report: the JSON line precedes the first line Node prints.
     const stderrLines = agent.stderr.split('\n');
     const jsonAt = stderrLines.findIndex((l) => l.startsWith('{'));
-    const nodeAt = stderrLines.findIndex((l) => l === plain.stderr.split('\n')[0]);
+    const nodeAt = stderrLines.indexOf(plain.stderr.split('\n')[0]);
     assert.ok(jsonAt !== -1 && nodeAt !== -1 && jsonAt < nodeAt, `reset line before the crash report\n${agent.stderr}`);
   });
 }

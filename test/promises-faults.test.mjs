@@ -37,8 +37,18 @@ test('the fixture app runs the same with the agent, and the agent sees its reset
 test('every hook body throwing on entry changes nothing for the app', async () => {
   const want = await plain();
   const sites = faultSites();
-  for (const needed of ['client.connect', 'server.accept', 'tls.init', 'socket.error', 'socket.close', 'socket.destroy',
-    'http.client.start', 'http.server.start', 'undici.create', 'subscriber']) {
+  for (const needed of [
+    'client.connect',
+    'server.accept',
+    'tls.init',
+    'socket.error',
+    'socket.close',
+    'socket.destroy',
+    'http.client.start',
+    'http.server.start',
+    'undici.create',
+    'subscriber',
+  ]) {
     assert.ok(sites.includes(needed), `fault site ${needed} found in the sources`);
   }
   const got = await runNode([...AGENT, APP], { env: { RESETWATCH_FAULT_INJECT: sites.join(',') } });
@@ -46,7 +56,10 @@ test('every hook body throwing on entry changes nothing for the app', async () =
   assert.equal(resetLines(got.stderr).length, 0, 'no hook body ran to the end');
   // Each failing site is reported once ("internal error in <site>"), bounded.
   const diags = diagLines(got.stderr);
-  assert.ok(diags.some((l) => /internal error in client\.connect .*injected fault/.test(l)), got.stderr);
+  assert.ok(
+    diags.some((l) => /internal error in client\.connect .*injected fault/.test(l)),
+    got.stderr,
+  );
   assert.equal(new Set(diags).size, diags.length, 'each site reported once');
   assert.ok(diags.length <= 50);
 });

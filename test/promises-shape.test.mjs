@@ -56,14 +56,24 @@ test('no error listener is added: listener counts are the same but for one error
     assert.deepEqual(got, want, `${label}: other listeners`);
   }
   // The sockets are watched (so the comparison above compared something): net, tls, http, https.
-  for (const label of ['net.client', 'net.accepted', 'net.subclass', 'net.bare', 'tls.client', 'tls.accepted',
-    'http.clientSocket0', 'http.serverSocket', 'https.clientSocket', 'https.serverSocket']) {
+  for (const label of [
+    'net.client',
+    'net.accepted',
+    'net.subclass',
+    'net.bare',
+    'tls.client',
+    'tls.accepted',
+    'http.clientSocket0',
+    'http.serverSocket',
+    'https.clientSocket',
+    'https.serverSocket',
+  ]) {
     assert.equal(agent.listeners[label][monitor], 1, `${label} is watched`);
   }
   assert.ok(watched >= 10);
 });
 
-test('no signal or process handler is added (only pino\'s exit-time flush)', async () => {
+test("no signal or process handler is added (only pino's exit-time flush)", async () => {
   const { plain, agent } = await both();
   for (const when of ['atStart', 'atEnd']) {
     const p = { ...plain.process[when] };
@@ -71,7 +81,10 @@ test('no signal or process handler is added (only pino\'s exit-time flush)', asy
     // pino registers one 'exit' listener (on-exit-leak-free) to flush its buffered log lines when
     // the process exits; an 'exit' listener cannot change whether or when the process exits.
     assert.ok(a.exit - p.exit === 0 || a.exit - p.exit === 1, `${when}: exit listeners ${p.exit} -> ${a.exit}`);
-    for (const o of [p, a]) { delete o.exit; o.eventNames = o.eventNames.filter((n) => n !== 'exit'); }
+    for (const o of [p, a]) {
+      delete o.exit;
+      o.eventNames = o.eventNames.filter((n) => n !== 'exit');
+    }
     assert.deepEqual(a, p, when);
     assert.equal(a.SIGTERM, 0);
     assert.equal(a.SIGINT, 0);
@@ -101,7 +114,14 @@ test('RESETWATCH_DISABLED=1: nothing is hooked, everything is exactly as without
 
 for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
   test(`a ${signal}'d app dies of ${signal} as before`, async () => {
-    const opts = { onStdout: (out, child) => { if (out.includes('ready') && !child.signalled) { child.signalled = true; child.kill(signal); } } };
+    const opts = {
+      onStdout: (out, child) => {
+        if (out.includes('ready') && !child.signalled) {
+          child.signalled = true;
+          child.kill(signal);
+        }
+      },
+    };
     const plain = await runNode([fixture('app-signal.cjs')], opts);
     const agent = await runNode([...AGENT, fixture('app-signal.cjs')], { ...opts, env: { RESETWATCH_PORT: '0' } });
     assert.equal(plain.signal, signal, describeRun(plain));

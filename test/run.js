@@ -9,11 +9,21 @@ const path = require('node:path');
 
 // command → Debian package that provides it
 const TOOLS = {
-  prometheus: 'prometheus', promtool: 'prometheus', python3: 'python3', ip: 'iproute2', iptables: 'iptables',
+  prometheus: 'prometheus',
+  promtool: 'prometheus',
+  python3: 'python3',
+  ip: 'iproute2',
+  iptables: 'iptables',
   // test/helm-*: lint the rendered chart, unpack helm from its npm package
-  yamllint: 'yamllint', unzip: 'unzip',
+  yamllint: 'yamllint',
+  unzip: 'unzip',
   // test/shapes-*: a pseudo-terminal, private mount namespaces, another user, FIFOs
-  script: 'bsdutils', unshare: 'util-linux', setpriv: 'util-linux', mkfifo: 'coreutils', timeout: 'coreutils', dd: 'coreutils',
+  script: 'bsdutils',
+  unshare: 'util-linux',
+  setpriv: 'util-linux',
+  mkfifo: 'coreutils',
+  timeout: 'coreutils',
+  dd: 'coreutils',
 };
 
 function have(cmd) {
@@ -21,7 +31,13 @@ function have(cmd) {
 }
 
 function ensureTools() {
-  const missing = [...new Set(Object.entries(TOOLS).filter(([cmd]) => !have(cmd)).map(([, pkg]) => pkg))];
+  const missing = [
+    ...new Set(
+      Object.entries(TOOLS)
+        .filter(([cmd]) => !have(cmd))
+        .map(([, pkg]) => pkg),
+    ),
+  ];
   if (missing.length === 0) return;
   const cmd = `apt-get update && apt-get install -y --no-install-recommends ${missing.join(' ')}`;
   if (process.getuid && process.getuid() === 0) {
@@ -52,6 +68,8 @@ console.log(`test: node ${process.version}, ${files.length} files`);
 // --test-force-exit: a failing test that leaves a server open must not hang its file until the
 // timeout (the failure is reported either way).
 const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=180000', '--test-force-exit', ...files], {
-  cwd: root, stdio: 'inherit', env: { ...process.env, RESETWATCH_TEST_NODE: process.execPath },
+  cwd: root,
+  stdio: 'inherit',
+  env: { ...process.env, RESETWATCH_TEST_NODE: process.execPath },
 });
 process.exit(result.status ?? 1);

@@ -29,16 +29,29 @@ before(async () => {
   fs.chmodSync(dir, 0o755);
   fs.cpSync(pnpm, path.join(dir, 'app'), { recursive: true, verbatimSymlinks: true });
   const node = path.join(dir, 'node');
-  try { fs.linkSync(process.execPath, node); } catch { fs.copyFileSync(process.execPath, node); }
+  try {
+    fs.linkSync(process.execPath, node);
+  } catch {
+    fs.copyFileSync(process.execPath, node);
+  }
   fs.chmodSync(node, 0o755);
   shared = { dir, app: path.join(dir, 'app'), node };
 });
 
-after(() => { if (shared) fs.rmSync(shared.dir, { recursive: true, force: true }); });
+after(() => {
+  if (shared) fs.rmSync(shared.dir, { recursive: true, force: true });
+});
 
 async function pair({ cwd, env = {}, agentEnv = {}, expectStatus = 3, ...shape }) {
   const plain = await runShape({ cwd, stdout: 'file', stderr: 'pipe', ...shape, env, args: ['app.cjs'] });
-  const withAgent = await runShape({ cwd, stdout: 'file', stderr: 'pipe', ...shape, env: { ...env, ...agentEnv }, args: [...AGENT, 'app.cjs'] });
+  const withAgent = await runShape({
+    cwd,
+    stdout: 'file',
+    stderr: 'pipe',
+    ...shape,
+    env: { ...env, ...agentEnv },
+    args: [...AGENT, 'app.cjs'],
+  });
   assert.equal(plain.status, expectStatus, `the app itself works here\n${plain.stdout}${plain.stderr}${plain.runner.stderr}`);
   return { plain, withAgent };
 }
@@ -51,8 +64,15 @@ test('environments: read-only app directory and /tmp, nobody, no HOME, no /proc,
     { label: 'no /proc', cwd: pnpm, mounts: NO_PROC },
     { label: 'no /proc, stderr a socket', cwd: pnpm, mounts: NO_PROC, stderr: 'socket' },
     { label: '/proc unreadable (nobody)', cwd: shared.app, node: shared.node, user: 'nobody', mounts: UNREADABLE_PROC },
-    { label: 'all at once: nobody, no HOME, read-only, no /proc', cwd: shared.app, node: shared.node, user: 'nobody', env: { HOME: undefined },
-      mounts: [...RO_TMP, ...NO_PROC], agentEnv: { RESETWATCH_PORT: '0' } },
+    {
+      label: 'all at once: nobody, no HOME, read-only, no /proc',
+      cwd: shared.app,
+      node: shared.node,
+      user: 'nobody',
+      env: { HOME: undefined },
+      mounts: [...RO_TMP, ...NO_PROC],
+      agentEnv: { RESETWATCH_PORT: '0' },
+    },
   ];
   await inParallel(cases, PARALLEL, async ({ label, ...c }) => {
     const { plain, withAgent } = await pair(c);
@@ -66,7 +86,10 @@ test('RESETWATCH_LOG=<file> on a read-only filesystem: one line saying so, the a
   assertSame(assert, plain, withAgent, { label: 'ro RESETWATCH_LOG', lines: false });
   const own = withAgent.stderr.split('\n').filter((l) => l.startsWith('resetwatch: '));
   assert.equal(own.length, 1, withAgent.stderr);
-  assert.match(own[0], /^resetwatch: RESETWATCH_LOG=".*resets\.log" cannot be opened \(EROFS: read-only file system.*\); reset log lines are off$/);
+  assert.match(
+    own[0],
+    /^resetwatch: RESETWATCH_LOG=".*resets\.log" cannot be opened \(EROFS: read-only file system.*\); reset log lines are off$/,
+  );
 });
 
 test('no /proc or unreadable /proc, stderr a pipe or socket nobody reads: the app neither blocks nor dies', async () => {
@@ -74,10 +97,22 @@ test('no /proc or unreadable /proc, stderr a pipe or socket nobody reads: the ap
   const cases = [
     { label: 'no /proc, unread pipe', cwd: pnpm, mounts: NO_PROC, stderr: 'unread' },
     { label: 'no /proc, unread socket', cwd: pnpm, mounts: NO_PROC, stderr: 'unread-socket' },
-    { label: 'unreadable /proc, unread pipe', cwd: shared.app, node: shared.node, user: 'nobody', mounts: UNREADABLE_PROC, stderr: 'unread' },
+    {
+      label: 'unreadable /proc, unread pipe',
+      cwd: shared.app,
+      node: shared.node,
+      user: 'nobody',
+      mounts: UNREADABLE_PROC,
+      stderr: 'unread',
+    },
   ];
   await inParallel(cases, PARALLEL, async ({ label, ...c }) => {
-    const { plain, withAgent } = await pair({ ...c, env: { SHAPES_RESETS: String(RESETS), SHAPES_QUIET: '1' }, agentEnv: { RESETWATCH_LOG_RATE: '0' }, timeout: 60000 });
+    const { plain, withAgent } = await pair({
+      ...c,
+      env: { SHAPES_RESETS: String(RESETS), SHAPES_QUIET: '1' },
+      agentEnv: { RESETWATCH_LOG_RATE: '0' },
+      timeout: 60000,
+    });
     assertSame(assert, plain, withAgent, { label, resets: RESETS, lines: false });
     const written = resetLineCount(withAgent.stderr);
     assert.ok(written > 0 && written < RESETS, `${label}: ${written} of ${RESETS} lines fit; the rest were dropped`);

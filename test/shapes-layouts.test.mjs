@@ -53,9 +53,30 @@ test('pnpm: an app that crashes on an unhandled reset, or dies of a signal, does
   const cwd = await layout('pnpm');
   // No report (the app dies before it writes one): the two resets are counted by their lines.
   await check([
-    { label: 'pnpm crash', cwd, app: 'app.cjs', agentArgs: ['--require', 'resetwatch'], env: { SHAPES_CRASH: '1', SHAPES_RESETS: '2' }, expect: { status: 1, same: { resets: 2 } } },
-    { label: 'pnpm SIGTERM', cwd, app: 'app.mjs', agentArgs: ['--import', 'resetwatch'], env: { SHAPES_SIGNAL: 'SIGTERM' }, expect: { status: 128 + 15 } },
-    { label: 'pnpm SIGKILL', cwd, app: 'app.cjs', agentArgs: ['--require', 'resetwatch'], env: { SHAPES_SIGNAL: 'SIGKILL' }, expect: { status: 128 + 9 } },
+    {
+      label: 'pnpm crash',
+      cwd,
+      app: 'app.cjs',
+      agentArgs: ['--require', 'resetwatch'],
+      env: { SHAPES_CRASH: '1', SHAPES_RESETS: '2' },
+      expect: { status: 1, same: { resets: 2 } },
+    },
+    {
+      label: 'pnpm SIGTERM',
+      cwd,
+      app: 'app.mjs',
+      agentArgs: ['--import', 'resetwatch'],
+      env: { SHAPES_SIGNAL: 'SIGTERM' },
+      expect: { status: 128 + 15 },
+    },
+    {
+      label: 'pnpm SIGKILL',
+      cwd,
+      app: 'app.cjs',
+      agentArgs: ['--require', 'resetwatch'],
+      env: { SHAPES_SIGNAL: 'SIGKILL' },
+      expect: { status: 128 + 9 },
+    },
   ]);
 });
 
@@ -69,40 +90,68 @@ test('the agent installed globally or copied into an unrelated directory, requir
   fs.symlinkSync(global, link);
   try {
     const cases = [];
-    for (const [where, dir] of [['global', global], ['copied', copied], ['symlinked', link]]) {
+    for (const [where, dir] of [
+      ['global', global],
+      ['copied', copied],
+      ['symlinked', link],
+    ]) {
       for (const [lang, app] of Object.entries(APPS)) {
         cases.push({ label: `${where} ${lang} NODE_OPTIONS=--require ${dir}`, cwd, app, agentEnv: { NODE_OPTIONS: `--require ${dir}` } });
       }
-      cases.push({ label: `${where} esm --import <abs>/index.mjs`, cwd, app: 'app.mjs', agentArgs: ['--import', path.join(dir, 'dist/agent/index.mjs')] });
+      cases.push({
+        label: `${where} esm --import <abs>/index.mjs`,
+        cwd,
+        app: 'app.mjs',
+        agentArgs: ['--import', path.join(dir, 'dist/agent/index.mjs')],
+      });
     }
-    cases.push({ label: 'symlinked --preserve-symlinks', cwd, app: 'app.cjs', args: ['--preserve-symlinks'], agentEnv: { NODE_OPTIONS: `--require ${link}` },
-      env: { SHAPES_DEPS: '0' }, expect: { deps: false } });
+    cases.push({
+      label: 'symlinked --preserve-symlinks',
+      cwd,
+      app: 'app.cjs',
+      args: ['--preserve-symlinks'],
+      agentEnv: { NODE_OPTIONS: `--require ${link}` },
+      env: { SHAPES_DEPS: '0' },
+      expect: { deps: false },
+    });
     await check(cases);
   } finally {
     fs.rmSync(linkDir, { recursive: true, force: true });
   }
 });
 
-test('--preserve-symlinks: works in a flat layout and through a symlink to a global install; where it hides the agent\'s own dependencies (pnpm, a symlink to a package whose dependencies are its siblings) the agent says so in one line and stays out', async () => {
+test("--preserve-symlinks: works in a flat layout and through a symlink to a global install; where it hides the agent's own dependencies (pnpm, a symlink to a package whose dependencies are its siblings) the agent says so in one line and stays out", async () => {
   const npm = await layout('npm');
-  await check([{ label: 'npm --preserve-symlinks', cwd: npm, app: 'app.cjs', args: ['--preserve-symlinks'], agentArgs: ['--require', 'resetwatch'] }]);
+  await check([
+    { label: 'npm --preserve-symlinks', cwd: npm, app: 'app.cjs', args: ['--preserve-symlinks'], agentArgs: ['--require', 'resetwatch'] },
+  ]);
   const pnpm = await layout('pnpm');
   const linkDir = fs.mkdtempSync(path.join(os.tmpdir(), 'rw-agent-link-'));
   const link = path.join(linkDir, 'agent');
   fs.symlinkSync(path.join(await layout('agent-dir'), 'node_modules/resetwatch'), link);
   try {
-    const cases = [['pnpm', ['--require', 'resetwatch']], ['symlink to node_modules/resetwatch', ['--require', link]]];
-    await inParallel(cases.flatMap((c) => ['pipe', 'socket'].map((stderr) => [...c, stderr])), PARALLEL, async ([label, agentArgs, stderr]) => {
-      const base = { cwd: pnpm, stderr, stdout: 'file', env: { SHAPES_DEPS: '0' } };
-      const plain = await runShape({ ...base, args: ['--preserve-symlinks', 'app.cjs'] });
-      const withAgent = await runShape({ ...base, args: ['--preserve-symlinks', ...agentArgs, 'app.cjs'] });
-      assert.equal(plain.status, 3, plain.stderr);
-      assertSame(assert, plain, withAgent, { resets: null, label: `${label} --preserve-symlinks, stderr a ${stderr}` });
-      const own = withAgent.stderr.split('\n').filter((l) => l.startsWith('resetwatch: '));
-      assert.equal(own.length, 1, withAgent.stderr);
-      assert.match(own[0], /^resetwatch: disabled, the app runs without it: its dependency \S+ cannot be found from .* \(--preserve-symlinks hides/);
-      assert.deepEqual(withAgent.report, { agent: true, events: 0 }, 'installed but disabled');
-    });
+    const cases = [
+      ['pnpm', ['--require', 'resetwatch']],
+      ['symlink to node_modules/resetwatch', ['--require', link]],
+    ];
+    await inParallel(
+      cases.flatMap((c) => ['pipe', 'socket'].map((stderr) => [...c, stderr])),
+      PARALLEL,
+      async ([label, agentArgs, stderr]) => {
+        const base = { cwd: pnpm, stderr, stdout: 'file', env: { SHAPES_DEPS: '0' } };
+        const plain = await runShape({ ...base, args: ['--preserve-symlinks', 'app.cjs'] });
+        const withAgent = await runShape({ ...base, args: ['--preserve-symlinks', ...agentArgs, 'app.cjs'] });
+        assert.equal(plain.status, 3, plain.stderr);
+        assertSame(assert, plain, withAgent, { resets: null, label: `${label} --preserve-symlinks, stderr a ${stderr}` });
+        const own = withAgent.stderr.split('\n').filter((l) => l.startsWith('resetwatch: '));
+        assert.equal(own.length, 1, withAgent.stderr);
+        assert.match(
+          own[0],
+          /^resetwatch: disabled, the app runs without it: its dependency \S+ cannot be found from .* \(--preserve-symlinks hides/,
+        );
+        assert.deepEqual(withAgent.report, { agent: true, events: 0 }, 'installed but disabled');
+      },
+    );
   } finally {
     fs.rmSync(linkDir, { recursive: true, force: true });
   }

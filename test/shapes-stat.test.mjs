@@ -37,7 +37,8 @@ export function plainStatCalls(source) {
 }
 
 function sources(dir) {
-  return fs.readdirSync(dir, { withFileTypes: true, recursive: true })
+  return fs
+    .readdirSync(dir, { withFileTypes: true, recursive: true })
     .filter((e) => e.isFile() && e.name.endsWith('.ts'))
     .map((e) => path.join(e.parentPath ?? e.path, e.name));
 }
@@ -50,8 +51,8 @@ test('lint: every stat call in agent/ and exporters/ passes { bigint: true }', (
     seen += [...text.matchAll(STAT_CALL)].length;
     for (const call of plainStatCalls(text)) offenders.push(`${path.relative(ROOT, file)}:${call}`);
   }
-  assert.deepEqual(offenders, [], 'a plain stat of stdio breaks module resolution in pnpm layouts (see exporters/log-writer.ts)');
-  assert.ok(seen >= 1, 'the lint sees the fstat of exporters/log-writer.ts');
+  assert.deepEqual(offenders, [], 'a plain stat of stdio breaks module resolution in pnpm layouts (see exporters/log/writer.ts)');
+  assert.ok(seen >= 1, 'the lint sees the fstat of exporters/log/writer.ts');
   // The lint itself: a plain call is caught, a bigint one and fs.promises are not.
   assert.equal(plainStatCalls('fs.fstatSync(2)').length, 1);
   assert.equal(plainStatCalls('fs.stat(p, (e, s) => {})').length, 1);
@@ -63,7 +64,10 @@ function freePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
   });
 }
 
@@ -81,10 +85,21 @@ test('runtime: with stdio a pipe and a socket and every output at work, nothing 
     for (const [i, { stdout, stderr, log }] of shapes.entries()) {
       const spyOut = path.join(out, `${i}.json`);
       const env = {
-        STAT_SPY_OUT: spyOut, RESETWATCH_PORT: String(await freePort()), RESETWATCH_LOG: log,
-        OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_METRIC_EXPORT_INTERVAL: '100', OTEL_BSP_SCHEDULE_DELAY: '20', OTEL_SERVICE_NAME: 'stat',
+        STAT_SPY_OUT: spyOut,
+        RESETWATCH_PORT: String(await freePort()),
+        RESETWATCH_LOG: log,
+        OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+        OTEL_METRIC_EXPORT_INTERVAL: '100',
+        OTEL_BSP_SCHEDULE_DELAY: '20',
+        OTEL_SERVICE_NAME: 'stat',
       };
-      const r = await runShape({ cwd: ROOT, stdout, stderr, env, args: ['--require', fixture('shapes/stat-spy.cjs'), '--require', 'resetwatch', fixture('shapes/stat-app.cjs')] });
+      const r = await runShape({
+        cwd: ROOT,
+        stdout,
+        stderr,
+        env,
+        args: ['--require', fixture('shapes/stat-spy.cjs'), '--require', 'resetwatch', fixture('shapes/stat-app.cjs')],
+      });
       const label = `stdout ${stdout}, stderr ${stderr}`;
       assert.equal(r.status, 0, `${label}\n${r.stdout}${r.stderr}`);
       assert.match(r.stdout, /stat-app: reset ECONNRESET metrics 200 resets 200/, label);
@@ -97,10 +112,17 @@ test('runtime: with stdio a pipe and a socket and every output at work, nothing 
     await rx.waitFor('spans', (s) => s.length > 0);
     const ours = [...loaded].filter((f) => f.startsWith(path.join(ROOT, 'dist')) || f.includes(`${path.sep}node_modules${path.sep}`));
     for (const dep of ['pino', 'prom-client', '@opentelemetry/sdk-trace-base', '@opentelemetry/sdk-metrics']) {
-      assert.ok(ours.some((f) => f.includes(`node_modules/${dep}/`)), `${dep} was loaded`);
+      assert.ok(
+        ours.some((f) => f.includes(`node_modules/${dep}/`)),
+        `${dep} was loaded`,
+      );
     }
     const offenders = ours.flatMap((f) => plainStatCalls(fs.readFileSync(f, 'utf8')).map((c) => `${path.relative(ROOT, f)}:${c}`));
-    assert.deepEqual(offenders, [], 'loaded files with a stat call that is not { bigint: true }: check that none can see stdio at preload or later');
+    assert.deepEqual(
+      offenders,
+      [],
+      'loaded files with a stat call that is not { bigint: true }: check that none can see stdio at preload or later',
+    );
   } finally {
     await rx.close();
     fs.rmSync(out, { recursive: true, force: true });

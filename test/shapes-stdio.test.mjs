@@ -22,7 +22,9 @@ async function pair({ cwd, app = 'app.cjs', agentArgs = AGENT, env = {}, agentEn
 
 test('stderr a TTY, a pipe, a unix socket, a file, /dev/null, closed; stdout a file (CJS and ESM)', async () => {
   const cwd = await layout('pnpm');
-  const cases = ['tty', 'pipe', 'socket', 'file', 'null', 'closed'].flatMap((stderr) => ['app.cjs', 'app.mjs'].map((app) => ({ stderr, app })));
+  const cases = ['tty', 'pipe', 'socket', 'file', 'null', 'closed'].flatMap((stderr) =>
+    ['app.cjs', 'app.mjs'].map((app) => ({ stderr, app })),
+  );
   await inParallel(cases, PARALLEL, async ({ stderr, app }) => {
     const { plain, withAgent } = await pair({ cwd, app, stderr, stdout: 'file' });
     assertSame(assert, plain, withAgent, { label: `${app}: stderr ${stderr}`, lines: READABLE.has(stderr) ? 'stderr' : false });
@@ -67,7 +69,13 @@ test('a pipe or a unix socket nobody reads: the app neither blocks nor dies, the
   await inParallel(cases, PARALLEL, async ({ kind, log, quiet }) => {
     const env = { SHAPES_RESETS: String(RESETS), SHAPES_QUIET: quiet };
     const shape = log === 'stderr' ? { stderr: kind, stdout: 'file' } : { stdout: kind, stderr: 'file' };
-    const { plain, withAgent } = await pair({ cwd, ...shape, env, agentEnv: { RESETWATCH_LOG: log, RESETWATCH_LOG_RATE: '0' }, timeout: 60000 });
+    const { plain, withAgent } = await pair({
+      cwd,
+      ...shape,
+      env,
+      agentEnv: { RESETWATCH_LOG: log, RESETWATCH_LOG_RATE: '0' },
+      timeout: 60000,
+    });
     const label = `${kind} ${log}${quiet === '1' ? ', quiet app' : ''}`;
     assertSame(assert, plain, withAgent, { label, resets: RESETS, lines: false });
     const written = resetLineCount(withAgent[log]);
@@ -79,7 +87,13 @@ test('an app that crashes on an unhandled reset with stderr a pipe nobody reads 
   // Once the agent's lines have filled such a pipe, Node's own crash report finds no room either:
   // README, Limits.
   const cwd = await layout('pnpm');
-  const { plain, withAgent } = await pair({ cwd, stderr: 'unread', stdout: 'file', env: { SHAPES_CRASH: '1', SHAPES_RESETS: '3' }, expectStatus: 1 });
+  const { plain, withAgent } = await pair({
+    cwd,
+    stderr: 'unread',
+    stdout: 'file',
+    env: { SHAPES_CRASH: '1', SHAPES_RESETS: '3' },
+    expectStatus: 1,
+  });
   assertSame(assert, plain, withAgent, { label: 'crash, unread stderr', resets: 3, lines: 'stderr' });
   assert.match(plain.stderr, /Error: read ECONNRESET/);
 });

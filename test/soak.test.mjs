@@ -18,7 +18,10 @@ async function soak(agent) {
   const r = await runNode(args, { timeout: 60000, nice: 10 });
   assert.equal(r.code, 0, describeRun(r));
   const { samples, ms } = JSON.parse(r.stdout);
-  assert.deepEqual(samples.map((s) => s.done), [FIRST, TOTAL]);
+  assert.deepEqual(
+    samples.map((s) => s.done),
+    [FIRST, TOTAL],
+  );
   return { samples, ms, stderr: r.stderr };
 }
 
@@ -27,8 +30,10 @@ test('listener counts and heap stay flat over 100,000 keep-alive requests', asyn
   const agent = await soak(true);
   assert.equal(agent.stderr, '', 'no resets, no agent messages');
   const [a10, a100] = agent.samples;
-  t.diagnostic(`heapUsed with agent: ${a10.heapUsed} -> ${a100.heapUsed} (${a100.heapUsed - a10.heapUsed} bytes), ` +
-    `without: ${plain.samples[0].heapUsed} -> ${plain.samples[1].heapUsed}; ${agent.ms} ms vs ${plain.ms} ms`);
+  t.diagnostic(
+    `heapUsed with agent: ${a10.heapUsed} -> ${a100.heapUsed} (${a100.heapUsed - a10.heapUsed} bytes), ` +
+      `without: ${plain.samples[0].heapUsed} -> ${plain.samples[1].heapUsed}; ${agent.ms} ms vs ${plain.ms} ms`,
+  );
 
   for (const side of ['client', 'server']) {
     assert.ok(a10[side].sockets >= 1 && a10[side].sockets <= 8, `${side}: ${a10[side].sockets} sockets`);

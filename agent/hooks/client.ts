@@ -7,25 +7,35 @@ import { performance } from 'node:perf_hooks';
 import { activeContext } from '../trace-context';
 import { SocketState } from '../internal-types';
 import { guard } from '../guard';
-import { watch, stateOf } from './watch';
+import { watch, stateOf, isClaimed } from '../sockets';
 import { patch, unpatch } from './patch';
 
 export function enable(): void {
-  patch(net.Socket.prototype, 'connect', (original) => function connect(this: net.Socket, ...args: unknown[]) {
-    guard('client.connect', onConnect, this, args);
-    return original.apply(this, args);
-  });
+  patch(
+    net.Socket.prototype,
+    'connect',
+    (original) =>
+      function connect(this: net.Socket, ...args: unknown[]) {
+        guard('client.connect', onConnect, this, args);
+        return original.apply(this, args);
+      },
+  );
 }
 
 export function disable(): void {
   unpatch(net.Socket.prototype, 'connect');
 }
 
-interface ConnectOptions { host?: string; hostname?: string; port?: number | string; path?: string }
+interface ConnectOptions {
+  host?: string;
+  hostname?: string;
+  port?: number | string;
+  path?: string;
+}
 
 function onConnect(socket: net.Socket, args: unknown[]): void {
   const existing = stateOf(socket);
-  if (existing === null || (existing !== undefined && !existing.done)) return; // superseded, or watched already
+  if (existing !== undefined ? !existing.done : isClaimed(socket)) return; // watched already, or superseded
   // net.connect passes its normalised [options, cb] array as the first argument.
   let first = args[0];
   if (Array.isArray(first)) first = first[0];

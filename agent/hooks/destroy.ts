@@ -11,26 +11,31 @@
 //   still knows: after an RST the connection is gone (getpeername fails with ENOTCONN), after a FIN
 //   or an app-initiated close it is not. One syscall, only for idle pooled sockets being destroyed.
 import * as net from 'node:net';
-import type { NodeSocketInternals, SocketState } from '../internal-types';
-import { kState } from '../symbols';
+import type { NodeSocketInternals } from '../internal-types';
+import { stateOf } from '../sockets';
 import { guard } from '../guard';
 import { snapshot, onIdleDestroy, onPeerHangup } from '../classify';
 import { patch, unpatch } from './patch';
 
 export function enable(): void {
   // Node always calls _destroy(err, cb): two named parameters, no rest array per socket.
-  patch(net.Socket.prototype, '_destroy', (original) => function _destroy(this: net.Socket & NodeSocketInternals, err: Error | null, cb: unknown) {
-    const state = (this as { [kState]?: SocketState | null })[kState];
-    if (state && !state.done) {
-      if (err != null || this._httpMessage != null || state.http?.inflight !== undefined) {
-        guard('socket.destroy', snapshot, this, state, err);
-        if (err == null && this._httpMessage != null) guard('socket.close', onPeerHangup, this, state);
-      } else if (state.direction === 'client' && state.http !== undefined) {
-        guard('socket.destroy', onIdleDestroy, this, state);
-      }
-    }
-    return original.call(this, err, cb);
-  });
+  patch(
+    net.Socket.prototype,
+    '_destroy',
+    (original) =>
+      function _destroy(this: net.Socket & NodeSocketInternals, err: Error | null, cb: unknown) {
+        const state = stateOf(this);
+        if (state && !state.done) {
+          if (err != null || this._httpMessage != null || state.http?.inflight !== undefined) {
+            guard('socket.destroy', snapshot, this, state, err);
+            if (err == null && this._httpMessage != null) guard('socket.close', onPeerHangup, this, state);
+          } else if (state.direction === 'client' && state.http !== undefined) {
+            guard('socket.destroy', onIdleDestroy, this, state);
+          }
+        }
+        return original.call(this, err, cb);
+      },
+  );
 }
 
 export function disable(): void {

@@ -5,15 +5,22 @@
 // (`http.client.request.created`, Node ≥ 22.12): a tracer's CLIENT span is active there and no
 // longer when the app calls `end()` (`http.client.request.start`; trace-context.ts).
 import { performance } from 'node:perf_hooks';
+import type { Context } from '@opentelemetry/api';
 import { activeContext } from '../trace-context';
-import { httpOf, type RequestMark } from '../internal-types';
+import { httpOf, type RequestMark, type Sock } from '../internal-types';
 import { kCreated, kRequest } from '../symbols';
 import { guard } from '../guard';
-import { stateOf } from './watch';
+import { stateOf } from '../sockets';
 import { subscribeAll, unsubscribeAll, type Handlers } from './channels';
 import { onPeerHangup } from '../classify';
 
-type Msg = { request: any; response?: any; socket?: any; error?: any };
+/** What we read of the messages of Node's http diagnostics channels. */
+type Msg = {
+  request: { [kRequest]?: RequestMark; [kCreated]?: Context; socket?: Sock | null };
+  response?: unknown;
+  socket?: Sock;
+  error?: { code?: string; syscall?: string };
+};
 
 const handlers: Handlers = {
   'http.client.request.created': (m: Msg) => guard('http.client.created', clientCreated, m),
@@ -71,5 +78,5 @@ function serverStart({ socket }: Msg): void {
 // Server: only where the next request begins is needed (a reset between requests is `idle`).
 function serverFinish({ socket }: Msg): void {
   const state = socket ? stateOf(socket) : undefined;
-  if (state) httpOf(state).readMark = socket.bytesRead;
+  if (state && socket) httpOf(state).readMark = socket.bytesRead;
 }

@@ -8,12 +8,16 @@
 // So our wrapper answers for the shimmer wrapper under it: unwrapping it drops that layer and keeps ours.
 import { kOriginal } from '../symbols';
 
-type AnyFn = (this: any, ...args: any[]) => any;
-type Shimmed = AnyFn & { __wrapped?: boolean; __original?: AnyFn; __unwrap?: () => void };
+/** The method as found: callable on anything. */
+type Original = ((this: unknown, ...args: unknown[]) => unknown) & { [kOriginal]?: Original };
+/** Our wrapper, typed by its hook for the object it is installed on. */
+type Wrapper = (this: never, ...args: never[]) => unknown;
+/** A shimmer wrapper (another agent's) as it marks itself. */
+type Shimmed = Original & { __wrapped?: boolean; __original?: Original; __unwrap?: () => void };
 
-export function patch<T extends object>(proto: T, name: string, makeWrapper: (original: AnyFn) => AnyFn): void {
-  const original = (proto as Record<string, unknown>)[name] as AnyFn;
-  if (typeof original !== 'function' || (original as any)[kOriginal]) return;
+export function patch<T extends object>(proto: T, name: string, makeWrapper: (original: Original) => Wrapper): void {
+  const original = (proto as Record<string, unknown>)[name] as Original;
+  if (typeof original !== 'function' || original[kOriginal]) return;
   const wrapper = makeWrapper(original);
   Object.defineProperty(wrapper, 'name', { value: original.name, configurable: true });
   Object.defineProperty(wrapper, 'length', { value: original.length, configurable: true });
@@ -37,7 +41,7 @@ export function patch<T extends object>(proto: T, name: string, makeWrapper: (or
 }
 
 export function unpatch<T extends object>(proto: T, name: string): void {
-  const current = (proto as Record<string, unknown>)[name] as any;
+  const current = (proto as Record<string, unknown>)[name] as Original;
   if (typeof current !== 'function' || !current[kOriginal]) return;
   const desc = Object.getOwnPropertyDescriptor(proto, name);
   Object.defineProperty(proto, name, { ...desc, value: current[kOriginal] });

@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { SocketState, type NodeSocketInternals } from '../internal-types';
 import { guard } from '../guard';
 import type { Config } from '../config';
-import { watch, stateOf } from './watch';
+import { watch, isClaimed } from '../sockets';
 
 const CHANNEL = 'net.server.socket';
 
@@ -28,7 +28,7 @@ function onServerSocket(message: unknown): void {
 }
 
 function accept(socket: net.Socket & NodeSocketInternals): void {
-  if (stateOf(socket) !== undefined) return; // claimed by a TLSSocket, or already watched
+  if (isClaimed(socket)) return; // claimed by a TLSSocket, or already watched
   if (socket._server?._pipeName !== undefined) return; // Unix-domain socket: not watched (README).
   watch(socket, new SocketState('server', performance.now(), false));
   if (readPeer) void socket.remoteAddress; // cached by net in socket._peername

@@ -8,19 +8,23 @@ import { performance } from 'node:perf_hooks';
 import { SocketState, type NodeSocketInternals } from '../internal-types';
 import { guard } from '../guard';
 import type { Config } from '../config';
-import { watch, stateOf, supersede } from './watch';
+import { watch, stateOf, supersede } from '../sockets';
 import { patch, unpatch } from './patch';
-import { stats } from '../stats';
 
 let readPeer = false;
 
 export function enable(config: Config): void {
   readPeer = config.serverPeers;
-  patch(tls.TLSSocket.prototype, '_init', (original) => function _init(this: tls.TLSSocket, ...args: unknown[]) {
-    const result = original.apply(this, args);
-    guard('tls.init', onTlsInit, this, args[1]);
-    return result;
-  });
+  patch(
+    tls.TLSSocket.prototype,
+    '_init',
+    (original) =>
+      function _init(this: tls.TLSSocket, ...args: unknown[]) {
+        const result = original.apply(this, args);
+        guard('tls.init', onTlsInit, this, args[1]);
+        return result;
+      },
+  );
 }
 
 export function disable(): void {
@@ -28,17 +32,15 @@ export function disable(): void {
 }
 
 function onTlsInit(socket: tls.TLSSocket & NodeSocketInternals, wrap: unknown): void {
-  if (stateOf(socket) != null) return; // reinitialised handle: already watched
+  if (stateOf(socket) !== undefined) return; // reinitialised handle: already watched
   const raw = wrap !== null && typeof wrap === 'object' ? wrap : undefined;
-  const rawState = raw ? stateOf(raw) : undefined;
-  if (raw) supersede(raw);
+  const rawState = raw ? supersede(raw) : undefined;
   if (socket._tlsOptions?.isServer) {
     // The raw socket was accepted this very tick (net.server.socket fires after us).
     watch(socket, new SocketState('server', performance.now(), true));
     if (readPeer) void socket.remoteAddress;
   } else if (rawState) {
     // Client TLS over a socket the app connected itself: same connection, now encrypted.
-    stats.connections.client.plain--;
     watch(socket, new SocketState('client', rawState.start, true, rawState.dial));
   }
 }

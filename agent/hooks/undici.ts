@@ -6,10 +6,12 @@ import { activeContext } from '../trace-context';
 import { httpOf, type HttpState, type RequestMark } from '../internal-types';
 import { kRequest } from '../symbols';
 import { guard } from '../guard';
-import { stateOf } from './watch';
+import { stateOf } from '../sockets';
 import { subscribeAll, unsubscribeAll, type Handlers } from './channels';
 
-type Msg = { request: any; socket?: any };
+/** What we read of the messages of undici's diagnostics channels. */
+type UndiciRequest = { [kRequest]?: RequestMark };
+type Msg = { request: UndiciRequest; socket?: object };
 
 const handlers: Handlers = {
   'undici:request:create': (m: Msg) => guard('undici.create', create, m),
@@ -44,7 +46,7 @@ function sendHeaders({ request, socket }: Msg): void {
   if (mark.reused) mark.idleBeforeReuseMs = Math.round((performance.now() - http.idleSince) * 1000) / 1000;
 }
 
-function ownHttp(request: any): HttpState | undefined {
+function ownHttp(request: UndiciRequest): HttpState | undefined {
   const http = (request[kRequest] as RequestMark | undefined)?.state?.http;
   return http && http.inflight === request ? http : undefined;
 }

@@ -5,7 +5,9 @@ const net = require('node:net');
 const { control } = require('../lib/app-control');
 
 const counters = { connections: 0, errors: 0 };
-function onError() { counters.errors++; }
+function onError() {
+  counters.errors++;
+}
 const server = net.createServer((socket) => {
   counters.connections++;
   socket.on('error', onError);

@@ -14,8 +14,12 @@ function onError(err) {
   if (err.code === 'ECONNRESET' || err.code === 'EPIPE') counters.resets++;
   else counters.otherErrors++;
 }
-function onClose() { inflight--; }
-function onConnect() { this.write(X); }
+function onClose() {
+  inflight--;
+}
+function onConnect() {
+  this.write(X);
+}
 
 function attempt(port) {
   counters.attempts++;
@@ -28,7 +32,7 @@ function attempt(port) {
 function run({ port, rate, durationMs, maxInflight = 2000 }) {
   return new Promise((resolve) => {
     const tick = 10;
-    const perTick = rate * tick / 1000;
+    const perTick = (rate * tick) / 1000;
     const start = Date.now();
     let due = 0;
     const timer = setInterval(() => {
@@ -37,15 +41,21 @@ function run({ port, rate, durationMs, maxInflight = 2000 }) {
         clearInterval(timer);
         // Let the last resets arrive before the window closes.
         const wait = setInterval(() => {
-          if (inflight === 0 || Date.now() - start > durationMs + 2000) { clearInterval(wait); resolve(); }
+          if (inflight === 0 || Date.now() - start > durationMs + 2000) {
+            clearInterval(wait);
+            resolve();
+          }
         }, 5);
         return;
       }
       // Catch up on ticks the event loop was too busy to run: the attempted rate stays `rate`.
-      const target = Math.floor(elapsed * rate / 1000) + perTick;
+      const target = Math.floor((elapsed * rate) / 1000) + perTick;
       while (due < target) {
         due++;
-        if (inflight >= maxInflight) { counters.skipped++; continue; }
+        if (inflight >= maxInflight) {
+          counters.skipped++;
+          continue;
+        }
         attempt(port);
       }
     }, tick);

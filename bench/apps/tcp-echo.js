@@ -10,7 +10,9 @@ const server = net.createServer((socket) => {
   counters.connections++;
   socket.on('data', (d) => socket.write(d));
   socket.on('end', () => socket.end());
-  socket.on('error', () => { counters.errors++; });
+  socket.on('error', () => {
+    counters.errors++;
+  });
 });
 
 const PING = Buffer.from('ping!\n');
@@ -24,8 +26,13 @@ function once(port) {
       got += d.length;
       if (got >= PING.length) socket.end();
     });
-    socket.on('error', () => { counters.errors++; });
-    socket.on('close', () => { counters.connections++; resolve(); });
+    socket.on('error', () => {
+      counters.errors++;
+    });
+    socket.on('close', () => {
+      counters.connections++;
+      resolve();
+    });
   });
 }
 

@@ -8,12 +8,19 @@ const { control } = require('../lib/app-control');
 
 const dir = path.join(__dirname, '..', '..', 'test', 'fixtures', 'tls');
 const counters = { handshakes: 0, errors: 0 };
-const server = tls.createServer({ key: fs.readFileSync(path.join(dir, 'key.pem')), cert: fs.readFileSync(path.join(dir, 'cert.pem')) }, (socket) => {
-  counters.handshakes++;
-  socket.on('data', (d) => socket.write(d));
-  socket.on('end', () => socket.end());
-  socket.on('error', () => { counters.errors++; });
+const server = tls.createServer(
+  { key: fs.readFileSync(path.join(dir, 'key.pem')), cert: fs.readFileSync(path.join(dir, 'cert.pem')) },
+  (socket) => {
+    counters.handshakes++;
+    socket.on('data', (d) => socket.write(d));
+    socket.on('end', () => socket.end());
+    socket.on('error', () => {
+      counters.errors++;
+    });
+  },
+);
+server.on('tlsClientError', () => {
+  counters.errors++;
 });
-server.on('tlsClientError', () => { counters.errors++; });
 const ctl = control({ counters });
 server.listen(0, '127.0.0.1', 4096, () => ctl.ready({ port: server.address().port }));

@@ -63,7 +63,10 @@ function control({ counters, run, eld = false }) {
 
   async function start(msg) {
     reset();
-    if (h) { h.reset(); h.enable(); }
+    if (h) {
+      h.reset();
+      h.enable();
+    }
     await profileStart(msg.profile);
     cpu0 = process.cpuUsage();
     t0 = process.hrtime.bigint();
@@ -108,14 +111,16 @@ function control({ counters, run, eld = false }) {
         process.exit(0);
       }
     } catch (err) {
-      process.send({ type: 'error', message: String(err && err.stack || err) });
+      process.send({ type: 'error', message: String(err?.stack || err) });
     }
   });
   // The harness going away (crash, ^C) takes the app with it.
   process.on('disconnect', () => process.exit(0));
 
   return {
-    ready(info) { process.send({ type: 'ready', ...info }); },
+    ready(info) {
+      process.send({ type: 'ready', ...info });
+    },
   };
 }
 

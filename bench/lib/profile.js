@@ -15,7 +15,7 @@ const WRAPPERS = new Set(['hooks/client.js:connect', 'hooks/destroy.js:_destroy'
 function analyseProfile(file, ops, root) {
   const profile = JSON.parse(fs.readFileSync(file, 'utf8'));
   const dist = path.join(root, 'dist') + path.sep;
-  const distUrl = 'file://' + dist;
+  const distUrl = `file://${dist}`;
   const byId = new Map();
   const parent = new Map();
   for (const n of profile.nodes) {
@@ -61,7 +61,10 @@ function analyseProfile(file, ops, root) {
         const m = /[/\\]dist[/\\]((agent|exporters)[/\\].+)$/.exec(n.callFrame.url.replace(/^file:\/\//, ''));
         const mod = m ? m[1].replace(/\\/g, '/') : '?';
         if (!module) module = mod;
-        if (mod.startsWith('exporters/') && !mod.startsWith('exporters/index')) { module = mod; break; }
+        if (mod.startsWith('exporters/') && !mod.startsWith('exporters/index')) {
+          module = mod;
+          break;
+        }
       }
     }
     const r = owned ? module : false;
@@ -101,7 +104,10 @@ function analyseProfile(file, ops, root) {
     otelSelfUsPerOp: per(otelSelf),
     gcUsPerOp: per(gc),
     modules: [...modules.entries()].sort((a, b) => b[1] - a[1]).map(([module, us]) => ({ module, usPerOp: per(us) })),
-    top: [...top.entries()].sort((a, b) => b[1] - a[1]).slice(0, 15).map(([frame, us]) => ({ frame, usPerOp: per(us) })),
+    top: [...top.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 15)
+      .map(([frame, us]) => ({ frame, usPerOp: per(us) })),
   };
 }
 

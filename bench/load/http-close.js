@@ -12,7 +12,9 @@ function once() {
     const s = net.connect(a.port, '127.0.0.1', () => s.write(REQ));
     let head = '';
     s.setEncoding('latin1');
-    s.on('data', (d) => { if (head.length < 12) head += d; });
+    s.on('data', (d) => {
+      if (head.length < 12) head += d;
+    });
     s.on('error', () => {});
     s.on('close', () => resolve(head.startsWith('HTTP/1.1 200')));
   });

@@ -21,13 +21,13 @@ function more() {
       pending--;
       connected++;
       more();
-      if (connected + errors === a.count) process.stdout.write(JSON.stringify({ connected, errors }) + '\n');
+      if (connected + errors === a.count) process.stdout.write(`${JSON.stringify({ connected, errors })}\n`);
     });
     s.on('error', () => {
       if (!up) pending--;
       errors++;
       more();
-      if (connected + errors === a.count) process.stdout.write(JSON.stringify({ connected, errors }) + '\n');
+      if (connected + errors === a.count) process.stdout.write(`${JSON.stringify({ connected, errors })}\n`);
     });
     sockets.push(s);
   }

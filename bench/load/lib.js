@@ -28,7 +28,7 @@ async function closedLoop(count, concurrency, op) {
 }
 
 function done(result) {
-  process.stdout.write(JSON.stringify(result) + '\n');
+  process.stdout.write(`${JSON.stringify(result)}\n`);
   process.exit(0);
 }
 

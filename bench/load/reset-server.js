@@ -7,5 +7,5 @@ const server = net.createServer((s) => {
   s.on('error', () => {});
   s.once('data', () => s.resetAndDestroy());
 });
-server.listen(0, '127.0.0.1', 4096, () => process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n'));
+server.listen(0, '127.0.0.1', 4096, () => process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`));
 process.stdin.on('end', () => process.exit(0)).resume();

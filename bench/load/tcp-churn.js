@@ -11,7 +11,13 @@ function once() {
     const s = net.connect(a.port, '127.0.0.1', () => s.write(PING));
     let got = 0;
     let ok = false;
-    s.on('data', (d) => { got += d.length; if (got >= PING.length) { ok = true; s.end(); } });
+    s.on('data', (d) => {
+      got += d.length;
+      if (got >= PING.length) {
+        ok = true;
+        s.end();
+      }
+    });
     s.on('error', () => {});
     s.on('close', () => resolve(ok));
   });

@@ -9,7 +9,10 @@ function once() {
   return new Promise((resolve) => {
     const s = tls.connect({ port: a.port, host: '127.0.0.1', rejectUnauthorized: false }, () => s.write('x'));
     let ok = false;
-    s.on('data', () => { ok = true; s.end(); });
+    s.on('data', () => {
+      ok = true;
+      s.end();
+    });
     s.on('error', () => {});
     s.on('close', () => resolve(ok));
   });

@@ -10,8 +10,11 @@ import { APP_CHART, CHART, ROOT, helm } from './helm.mjs';
 export const MAJORS = [3, 4];
 
 /** The ci/*-values.yaml scenarios of a chart directory, as absolute paths. */
-export const ciValues = (chart) => readdirSync(path.join(chart, 'ci')).filter((f) => f.endsWith('-values.yaml')).sort()
-  .map((f) => path.join(chart, 'ci', f));
+export const ciValues = (chart) =>
+  readdirSync(path.join(chart, 'ci'))
+    .filter((f) => f.endsWith('-values.yaml'))
+    .sort()
+    .map((f) => path.join(chart, 'ci', f));
 
 /** Parses `helm template` output into plain objects (empty documents dropped). */
 export function parseObjects(text) {

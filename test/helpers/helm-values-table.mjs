@@ -15,10 +15,20 @@ export function valuesTable(doc, schemaRoot) {
     for (const pair of map.items) {
       const key = prefix + pair.key.value;
       const sub = node.properties[pair.key.value];
-      if (YAML.isMap(pair.value) && pair.value.items.length && sub.properties) { walk(pair.value, `${key}.`, sub); continue; }
+      if (YAML.isMap(pair.value) && pair.value.items.length && sub.properties) {
+        walk(pair.value, `${key}.`, sub);
+        continue;
+      }
       const lines = (pair.key.commentBefore ?? (pair === map.items[0] ? map.commentBefore : undefined) ?? '').split('\n');
-      const from = Math.max(0, lines.findIndex((l) => l.trim().startsWith('--')));
-      const text = lines.slice(from).map((l) => l.trim().replace(/^-- ?/, '')).join(' ').trim();
+      const from = Math.max(
+        0,
+        lines.findIndex((l) => l.trim().startsWith('--')),
+      );
+      const text = lines
+        .slice(from)
+        .map((l) => l.trim().replace(/^-- ?/, ''))
+        .join(' ')
+        .trim();
       rows.push(`| \`${key}\` | \`${esc(JSON.stringify(pair.value.toJSON()))}\` | ${esc(text)} |`);
     }
   };

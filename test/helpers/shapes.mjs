@@ -29,11 +29,27 @@ export function run(cmd, args, { cwd = ROOT, env = process.env, timeout = 120000
     const child = spawn(cmd, args, { cwd, env, stdio: stdio ?? ['ignore', 'pipe', 'pipe'], detached: true });
     let stdout = '';
     let stderr = '';
-    const timer = setTimeout(() => { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ } }, timeout);
-    child.stdout?.setEncoding('utf8').on('data', (d) => { stdout += d; });
-    child.stderr?.setEncoding('utf8').on('data', (d) => { stderr += d; });
-    child.on('error', (err) => { clearTimeout(timer); reject(err); });
-    child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }, timeout);
+    child.stdout?.setEncoding('utf8').on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr?.setEncoding('utf8').on('data', (d) => {
+      stderr += d;
+    });
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
   });
 }
 
@@ -53,11 +69,19 @@ async function withLock(name, fn) {
       break;
     } catch (err) {
       if (err.code !== 'EEXIST') throw err;
-      try { if (Date.now() - fs.statSync(dir).mtimeMs > 600000) fs.rmSync(dir, { recursive: true, force: true }); } catch { /* gone */ }
+      try {
+        if (Date.now() - fs.statSync(dir).mtimeMs > 600000) fs.rmSync(dir, { recursive: true, force: true });
+      } catch {
+        /* gone */
+      }
       await new Promise((r) => setTimeout(r, 200));
     }
   }
-  try { return await fn(); } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+  try {
+    return await fn();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Builds `dir` once with `build(tmp)`: built in a temporary sibling, renamed into place when done. */
@@ -82,7 +106,10 @@ function packKey() {
   const add = (p) => {
     const st = fs.statSync(p, { bigint: true });
     if (st.isDirectory()) for (const e of fs.readdirSync(p).sort()) add(path.join(p, e));
-    else { hash.update(path.relative(ROOT, p)); hash.update(fs.readFileSync(p)); }
+    else {
+      hash.update(path.relative(ROOT, p));
+      hash.update(fs.readFileSync(p));
+    }
   };
   add(path.join(ROOT, 'package.json'));
   for (const f of pkg.files) if (fs.existsSync(path.join(ROOT, f))) add(path.join(ROOT, f));
@@ -92,7 +119,18 @@ function packKey() {
 /** An npm-installed command-line tool (pnpm, yarn) in <cache>/<name>. */
 async function tool(name) {
   const dir = await cached(path.join(CACHE, name, VERSIONS[name]), (tmp) =>
-    mustRun('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--no-update-notifier', '--ignore-scripts', '--prefix', tmp, `${name}@${VERSIONS[name]}`]));
+    mustRun('npm', [
+      'install',
+      '--no-save',
+      '--no-audit',
+      '--no-fund',
+      '--no-update-notifier',
+      '--ignore-scripts',
+      '--prefix',
+      tmp,
+      `${name}@${VERSIONS[name]}`,
+    ]),
+  );
   return path.join(dir, 'node_modules', '.bin', name);
 }
 
@@ -126,12 +164,19 @@ function pruneOld() {
   for (const e of fs.readdirSync(SHAPES)) {
     if (e === keyMemo || e.startsWith('.')) continue;
     const p = path.join(SHAPES, e);
-    try { if (Date.now() - fs.statSync(p).mtimeMs > 86400000) fs.rmSync(p, { recursive: true, force: true }); } catch { /* another process */ }
+    try {
+      if (Date.now() - fs.statSync(p).mtimeMs > 86400000) fs.rmSync(p, { recursive: true, force: true });
+    } catch {
+      /* another process */
+    }
   }
 }
 
 function appPackage(dir, deps) {
-  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'shapes-app', version: '1.0.0', private: true, dependencies: deps }, null, 2));
+  fs.writeFileSync(
+    path.join(dir, 'package.json'),
+    JSON.stringify({ name: 'shapes-app', version: '1.0.0', private: true, dependencies: deps }, null, 2),
+  );
 }
 
 /** The app files, copied fresh into a layout on every run (they are not part of the cache key). */
@@ -150,12 +195,29 @@ const BUILDERS = {
     appPackage(tmp, deps);
     // protobufjs (OpenTelemetry's) has a postinstall script pnpm would refuse to skip silently.
     fs.writeFileSync(path.join(tmp, 'pnpm-workspace.yaml'), 'allowBuilds:\n  protobufjs: false\n');
-    await mustRun(await tool('pnpm'), ['install', '--store-dir', path.join(CACHE, 'pnpm', 'store'), '--config.update-notifier=false', '--reporter=silent'], { cwd: tmp, env: PM_ENV });
+    await mustRun(
+      await tool('pnpm'),
+      ['install', '--store-dir', path.join(CACHE, 'pnpm', 'store'), '--config.update-notifier=false', '--reporter=silent'],
+      { cwd: tmp, env: PM_ENV },
+    );
   },
   /** yarn classic, node-modules linker (hoisted). */
   async yarn(tmp, tgz) {
     appPackage(tmp, { debug: VERSIONS.debug, resetwatch: `file:${tgz}` });
-    await mustRun(await tool('yarn'), ['install', '--cache-folder', path.join(CACHE, 'yarn', 'cache'), '--non-interactive', '--no-progress', '--ignore-scripts', '--ignore-engines', '--silent'], { cwd: tmp, env: PM_ENV });
+    await mustRun(
+      await tool('yarn'),
+      [
+        'install',
+        '--cache-folder',
+        path.join(CACHE, 'yarn', 'cache'),
+        '--non-interactive',
+        '--no-progress',
+        '--ignore-scripts',
+        '--ignore-engines',
+        '--silent',
+      ],
+      { cwd: tmp, env: PM_ENV },
+    );
   },
   /** A pnpm app without the agent, for agents that come from elsewhere. */
   async 'pnpm-app'(tmp, tgz) {
@@ -163,7 +225,9 @@ const BUILDERS = {
   },
   /** What a Kubernetes init container copies into a shared volume: <dir>/node_modules/resetwatch. */
   async 'agent-dir'(tmp, tgz) {
-    await mustRun('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--ignore-scripts', '--install-links', '--prefix', tmp, tgz], { env: PM_ENV });
+    await mustRun('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--ignore-scripts', '--install-links', '--prefix', tmp, tgz], {
+      env: PM_ENV,
+    });
   },
   /** `npm install -g <tarball> --prefix <dir>`: the agent in <dir>/lib/node_modules/resetwatch. */
   async global(tmp, tgz) {
@@ -206,7 +270,17 @@ const q = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
  * destination is open and before the app starts; `user` runs the app as that user (setpriv).
  * `env` replaces the environment (cleanEnv: no NODE_OPTIONS unless given, metrics port off).
  */
-export async function runShape({ args, cwd, env = {}, stdout = 'file', stderr = 'file', mounts = [], user, node = process.execPath, timeout = 30000 }) {
+export async function runShape({
+  args,
+  cwd,
+  env = {},
+  stdout = 'file',
+  stderr = 'file',
+  mounts = [],
+  user,
+  node = process.execPath,
+  timeout = 30000,
+}) {
   const tty = stdout === 'tty' || stderr === 'tty';
   if (tty && [stdout, stderr].includes('socket')) throw new Error('a TTY and a socket cannot be combined');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rw-shape-'));
@@ -218,11 +292,18 @@ export async function runShape({ args, cwd, env = {}, stdout = 'file', stderr = 
     const after = [];
     const keep = [];
     let wrap = '';
-    for (const [fd, kind, name, tmpFd, readFd] of [[1, stdout, 'out', 3, 5], [2, stderr, 'err', 4, 6]]) {
+    for (const [fd, kind, name, tmpFd, readFd] of [
+      [1, stdout, 'out', 3, 5],
+      [2, stderr, 'err', 4, 6],
+    ]) {
       const fifo = `"$D/${name}.fifo"`;
-      if (kind === 'file') { lines.push(`exec ${tmpFd}>"$D/${name}"`); redir.push(`${fd}>&${tmpFd}`); }
-      else if (kind === 'null') { lines.push(`exec ${tmpFd}>/dev/null`); redir.push(`${fd}>&${tmpFd}`); }
-      else if (kind === 'closed') redir.push(`${fd}>&-`);
+      if (kind === 'file') {
+        lines.push(`exec ${tmpFd}>"$D/${name}"`);
+        redir.push(`${fd}>&${tmpFd}`);
+      } else if (kind === 'null') {
+        lines.push(`exec ${tmpFd}>/dev/null`);
+        redir.push(`${fd}>&${tmpFd}`);
+      } else if (kind === 'closed') redir.push(`${fd}>&-`);
       else if (kind === 'pipe') {
         lines.push(`mkfifo ${fifo}`, `cat ${fifo} > "$D/${name}" & ${name}_reader=$!`, `exec ${tmpFd}>${fifo}`);
         redir.push(`${fd}>&${tmpFd}`);
@@ -241,20 +322,33 @@ export async function runShape({ args, cwd, env = {}, stdout = 'file', stderr = 
       } else if (kind !== 'socket' && kind !== 'tty') throw new Error(`unknown stdio kind ${kind}`);
     }
     lines.push(...mounts);
-    const envs = Object.entries(cleanEnv(env)).map(([k, v]) => `${k}=${q(v)}`).join(' ');
+    const envs = Object.entries(cleanEnv(env))
+      .map(([k, v]) => `${k}=${q(v)}`)
+      .join(' ');
     const prefix = user ? `setpriv --reuid=${user} --regid=${user === 'nobody' ? 'nogroup' : user} --clear-groups --inh-caps=-all -- ` : '';
     const close = [3, 4, 5, 6, 7, 8].filter((fd) => !keep.includes(fd)).map((fd) => `${fd}>&-`);
-    lines.push(`env -i ${envs} SHAPES_REPORT_FD=9 ${wrap}${prefix}${q(node)} ${args.map(q).join(' ')} ${redir.join(' ')} ${close.join(' ')}`);
+    lines.push(
+      `env -i ${envs} SHAPES_REPORT_FD=9 ${wrap}${prefix}${q(node)} ${args.map(q).join(' ')} ${redir.join(' ')} ${close.join(' ')}`,
+    );
     lines.push('echo $? >&8', ...after);
     let script = lines.join('\n');
     if (mounts.length) script = `exec unshare -m --propagation private sh -c ${q(script)}`;
     fs.writeFileSync(path.join(dir, 'run.sh'), `cd ${q(cwd)}\n${script}\n`);
     const sh = tty ? ['script', ['-qec', `sh ${q(path.join(dir, 'run.sh'))}`, '/dev/null']] : ['sh', [path.join(dir, 'run.sh')]];
     const r = await run(sh[0], sh[1], { cwd: dir, timeout, env: { PATH: process.env.PATH, TERM: 'dumb' } });
-    const read = (f) => { try { return fs.readFileSync(path.join(dir, f), 'utf8'); } catch { return ''; } };
+    const read = (f) => {
+      try {
+        return fs.readFileSync(path.join(dir, f), 'utf8');
+      } catch {
+        return '';
+      }
+    };
     const status = read('status');
     if (status === '') {
-      const why = r.signal === 'SIGKILL' ? `ran over its ${timeout} ms and was killed: the app blocked or did not exit` : `failed (${r.code ?? r.signal})`;
+      const why =
+        r.signal === 'SIGKILL'
+          ? `ran over its ${timeout} ms and was killed: the app blocked or did not exit`
+          : `failed (${r.code ?? r.signal})`;
       throw new Error(`the shape runner ${why}\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
     }
     const report = read('report');
@@ -275,9 +369,14 @@ export async function runShape({ args, cwd, env = {}, stdout = 'file', stderr = 
 export async function inParallel(items, n, fn) {
   const out = new Array(items.length);
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
-    while (next < items.length) { const i = next++; out[i] = await fn(items[i], i); }
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(n, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i], i);
+      }
+    }),
+  );
   return out;
 }
 
@@ -289,7 +388,8 @@ export async function inParallel(items, n, fn) {
 export function assertSame(assert, plain, withAgent, { resets = 1, lines = 'stderr', label = '' } = {}) {
   // Bounded: a flood of reset lines in a failure message would choke the test runner.
   const cut = (t) => (t.length > 3000 ? `${t.slice(0, 1500)}\n[… ${t.length - 3000} chars …]\n${t.slice(-1500)}` : t);
-  const show = (r) => `status ${r.status}\n--- stdout\n${cut(r.stdout)}--- stderr\n${cut(r.stderr)}--- runner\n${cut(r.runner.stdout + r.runner.stderr)}`;
+  const show = (r) =>
+    `status ${r.status}\n--- stdout\n${cut(r.stdout)}--- stderr\n${cut(r.stderr)}--- runner\n${cut(r.runner.stdout + r.runner.stderr)}`;
   const msg = `${label}\n=== without the agent\n${show(plain)}\n=== with the agent\n${show(withAgent)}`;
   assert.equal(withAgent.status, plain.status, `exit status\n${msg}`);
   assert.equal(stripAgent(withAgent.stdout), plain.stdout, `stdout without the agent's lines\n${msg}`);
@@ -303,7 +403,10 @@ export function assertSame(assert, plain, withAgent, { resets = 1, lines = 'stde
 
 /** A stream's text without the agent's lines ("resetwatch: …" and its JSON log lines). */
 export function stripAgent(text) {
-  return text.split('\n').filter((l) => !l.startsWith('resetwatch: ') && !isAgentJson(l)).join('\n');
+  return text
+    .split('\n')
+    .filter((l) => !l.startsWith('resetwatch: ') && !isAgentJson(l))
+    .join('\n');
 }
 
 export function resetLineCount(text) {
@@ -312,5 +415,9 @@ export function resetLineCount(text) {
 
 function isAgentJson(line) {
   if (!line.startsWith('{')) return false;
-  try { return JSON.parse(line).name === 'resetwatch'; } catch { return false; }
+  try {
+    return JSON.parse(line).name === 'resetwatch';
+  } catch {
+    return false;
+  }
 }

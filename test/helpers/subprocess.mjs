@@ -3,11 +3,12 @@
 // by a timeout and killed when it runs over.
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+import { ROOT } from './root.mjs';
+
+export { ROOT };
 export const FIXTURES = path.join(ROOT, 'test/fixtures');
 export const AGENT = ['--require', 'resetwatch'];
 
@@ -44,16 +45,32 @@ export function runNode(args, { env = {}, timeout = 20000, onStdout, cwd = ROOT,
     const start = process.hrtime.bigint();
     const child = spawn(process.execPath, args, { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     // A long CPU-heavy run (the soak) yields the CPU to the timing tests running beside it.
-    if (nice) try { os.setPriority(child.pid, nice); } catch { /* not permitted: run as is */ }
+    if (nice)
+      try {
+        os.setPriority(child.pid, nice);
+      } catch {
+        /* not permitted: run as is */
+      }
     let stdout = '';
     let stderr = '';
     let timedOut = false;
-    const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeout);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeout);
     child.stdout.setEncoding('utf8');
     child.stderr.setEncoding('utf8');
-    child.stdout.on('data', (d) => { stdout += d; if (onStdout) onStdout(stdout, child); });
-    child.stderr.on('data', (d) => { stderr += d; });
-    child.on('error', (err) => { clearTimeout(timer); reject(err); });
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      if (onStdout) onStdout(stdout, child);
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
@@ -80,7 +97,9 @@ export function resetLines(text) {
     try {
       const o = JSON.parse(line);
       if (o && o.name === 'resetwatch' && 'error.type' in o) out.push(o);
-    } catch { /* not ours */ }
+    } catch {
+      /* not ours */
+    }
   }
   return out;
 }
@@ -92,12 +111,19 @@ export function diagLines(text) {
 
 /** A stream's text without anything the agent wrote: what the app and Node wrote. */
 export function withoutAgentLines(text) {
-  return text.split('\n').filter((l) => !l.startsWith('resetwatch: ') && !isLogLine(l)).join('\n');
+  return text
+    .split('\n')
+    .filter((l) => !l.startsWith('resetwatch: ') && !isLogLine(l))
+    .join('\n');
 }
 
 function isLogLine(line) {
   if (!line.startsWith('{')) return false;
-  try { return JSON.parse(line).name === 'resetwatch'; } catch { return false; }
+  try {
+    return JSON.parse(line).name === 'resetwatch';
+  } catch {
+    return false;
+  }
 }
 
 export function median(values) {

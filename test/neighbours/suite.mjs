@@ -39,22 +39,33 @@ before(() => {
   app = appDir(dir);
   msgpack = createRequire(path.join(dir, 'package.json'))('@msgpack/msgpack');
 });
-after(() => { if (app && existsSync(app)) rmSync(app, { recursive: true, force: true }); });
+after(() => {
+  if (app && existsSync(app)) rmSync(app, { recursive: true, force: true });
+});
 
 const signature = (lines) => lines.map((l) => `${l['resetwatch.direction']}/${l['resetwatch.phase']}/${l['error.type']}`).sort();
 
 /** stderr without resetwatch's lines, numbers masked (pids, ports, times), as a sorted list. */
 function otherStderr(text) {
-  return text.split('\n').filter((l) => l.trim() !== '' && !l.includes('"name":"resetwatch"') && !l.startsWith('resetwatch: '))
-    .map((l) => l.replace(/\d+/g, '#')).sort();
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '' && !l.includes('"name":"resetwatch"') && !l.startsWith('resetwatch: '))
+    .map((l) => l.replace(/\d+/g, '#'))
+    .sort();
 }
 
 // ---- each vendor's intake, decoded to a flat list of spans { id, parent, kind, name, own } ----
 
 function otlpSpans(rx) {
   return rx.spans.map((s) => ({
-    id: s.spanId, parent: s.parentSpanId, name: s.name, own: s.scope.name === 'resetwatch',
-    kind: s.scope.name === 'resetwatch' ? 'reset' : `${['', 'INTERNAL', 'SERVER', 'CLIENT'][s.kind] ?? s.kind}:${s.scope.name.replace('@opentelemetry/instrumentation-', '')}`,
+    id: s.spanId,
+    parent: s.parentSpanId,
+    name: s.name,
+    own: s.scope.name === 'resetwatch',
+    kind:
+      s.scope.name === 'resetwatch'
+        ? 'reset'
+        : `${['', 'INTERNAL', 'SERVER', 'CLIENT'][s.kind] ?? s.kind}:${s.scope.name.replace('@opentelemetry/instrumentation-', '')}`,
     text: JSON.stringify(s.attributes),
   }));
 }
@@ -66,7 +77,15 @@ function ddSpans(rx) {
     const decoded = msgpack.decode(r.body, { useBigInt64: true });
     // v0.4: [[span, …], …]; v0.5: [strings, [[[…]]]] (not used: DD_TRACE_AGENT_PROTOCOL_VERSION stays 0.4).
     for (const trace of decoded) {
-      for (const s of trace) out.push({ id: String(s.span_id), parent: String(s.parent_id), name: s.name, kind: s.name, own: false, text: `${s.resource} ${JSON.stringify(s.meta)}` });
+      for (const s of trace)
+        out.push({
+          id: String(s.span_id),
+          parent: String(s.parent_id),
+          name: s.name,
+          kind: s.name,
+          own: false,
+          text: `${s.resource} ${JSON.stringify(s.meta)}`,
+        });
     }
   }
   return out;
@@ -79,8 +98,24 @@ function elasticSpans(rx) {
     for (const line of r.body.toString().split('\n')) {
       if (!line.trim()) continue;
       const o = JSON.parse(line);
-      if (o.transaction) out.push({ id: o.transaction.id, parent: o.transaction.parent_id ?? '', name: o.transaction.name, kind: `transaction:${o.transaction.type}`, own: false, text: line });
-      if (o.span) out.push({ id: o.span.id, parent: o.span.parent_id, name: o.span.name, kind: `span:${o.span.type}/${o.span.subtype}`, own: false, text: line });
+      if (o.transaction)
+        out.push({
+          id: o.transaction.id,
+          parent: o.transaction.parent_id ?? '',
+          name: o.transaction.name,
+          kind: `transaction:${o.transaction.type}`,
+          own: false,
+          text: line,
+        });
+      if (o.span)
+        out.push({
+          id: o.span.id,
+          parent: o.span.parent_id,
+          name: o.span.name,
+          kind: `span:${o.span.type}/${o.span.subtype}`,
+          own: false,
+          text: line,
+        });
     }
   }
   return out;
@@ -88,7 +123,15 @@ function elasticSpans(rx) {
 
 function sentrySpans(rx) {
   const out = [];
-  const add = (id, parent, name, op, raw) => out.push({ id, parent: parent ?? '', name, kind: name === 'connection reset' ? 'reset' : op, own: name === 'connection reset', text: JSON.stringify(raw) });
+  const add = (id, parent, name, op, raw) =>
+    out.push({
+      id,
+      parent: parent ?? '',
+      name,
+      kind: name === 'connection reset' ? 'reset' : op,
+      own: name === 'connection reset',
+      text: JSON.stringify(raw),
+    });
   for (const r of rx.requests) {
     if (!r.path.startsWith('/api/1/envelope/')) continue;
     const lines = r.body.toString().split('\n');
@@ -111,18 +154,25 @@ function sentrySpans(rx) {
 
 const OTEL_ENV = (rx, logs) => ({
   OTEL_SERVICE_NAME: 'neighbours-app',
-  OTEL_TRACES_EXPORTER: 'otlp', OTEL_METRICS_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'otlp',
-  OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: `${logs.url}/v1/logs`,
+  OTEL_TRACES_EXPORTER: 'otlp',
+  OTEL_METRICS_EXPORTER: 'none',
+  OTEL_LOGS_EXPORTER: 'otlp',
+  OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+  OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: `${logs.url}/v1/logs`,
   // The default `all` probes cloud metadata endpoints (169.254.169.254): only local detectors.
   OTEL_NODE_RESOURCE_DETECTORS: 'env,host,os,process',
-  OTEL_BSP_SCHEDULE_DELAY: '100', OTEL_BLRP_SCHEDULE_DELAY: '100',
+  OTEL_BSP_SCHEDULE_DELAY: '100',
+  OTEL_BLRP_SCHEDULE_DELAY: '100',
 });
 const DD = NODE_MAJOR >= 22 ? 'dd-trace' : 'dd-trace-node20'; // dd-trace 6 needs Node >= 22
 
 const NEIGHBOURS = {
   opentelemetry: {
     otel: true,
-    load: { cjs: () => ['--require', resolveIn(dir, '@opentelemetry/auto-instrumentations-node/register')], esm: () => ['--import', './otel-esm.mjs'] },
+    load: {
+      cjs: () => ['--require', resolveIn(dir, '@opentelemetry/auto-instrumentations-node/register')],
+      esm: () => ['--import', './otel-esm.mjs'],
+    },
     receiver: () => startReceiver(),
     env: OTEL_ENV,
     spans: otlpSpans,
@@ -139,10 +189,20 @@ const NEIGHBOURS = {
     load: { cjs: () => ['--require', `${DD}/init`], esm: () => ['--import', `${DD}/initialize.mjs`] },
     receiver: () => startIntake(),
     env: (rx) => ({
-      DD_TRACE_AGENT_URL: rx.url, DD_INSTRUMENTATION_TELEMETRY_ENABLED: 'false', DD_REMOTE_CONFIGURATION_ENABLED: 'false',
-      DD_PROFILING_ENABLED: 'false', DD_RUNTIME_METRICS_ENABLED: 'false', DD_TRACE_STARTUP_LOGS: 'false', DD_APPSEC_ENABLED: 'false',
-      DD_DATA_STREAMS_ENABLED: 'false', DD_CRASHTRACKING_ENABLED: 'false', DD_DOGSTATSD_URL: `udp://127.0.0.1:${rx.port}`,
-      DD_LOGS_INJECTION: 'true', DD_TRACE_FLUSH_INTERVAL: '100', DD_SERVICE: 'neighbours-app', DD_ENV: 'test',
+      DD_TRACE_AGENT_URL: rx.url,
+      DD_INSTRUMENTATION_TELEMETRY_ENABLED: 'false',
+      DD_REMOTE_CONFIGURATION_ENABLED: 'false',
+      DD_PROFILING_ENABLED: 'false',
+      DD_RUNTIME_METRICS_ENABLED: 'false',
+      DD_TRACE_STARTUP_LOGS: 'false',
+      DD_APPSEC_ENABLED: 'false',
+      DD_DATA_STREAMS_ENABLED: 'false',
+      DD_CRASHTRACKING_ENABLED: 'false',
+      DD_DOGSTATSD_URL: `udp://127.0.0.1:${rx.port}`,
+      DD_LOGS_INJECTION: 'true',
+      DD_TRACE_FLUSH_INTERVAL: '100',
+      DD_SERVICE: 'neighbours-app',
+      DD_ENV: 'test',
     }),
     spans: ddSpans,
     expect: ['web.request', 'web.request', 'http.request', 'http.request'],
@@ -150,13 +210,21 @@ const NEIGHBOURS = {
   },
   'elastic-apm-node': {
     // Its documented ESM way: the loader hook plus the CommonJS start module.
-    load: { cjs: () => ['--require', 'elastic-apm-node/start'], esm: () => ['--experimental-loader=elastic-apm-node/loader.mjs', '--require', 'elastic-apm-node/start'] },
+    load: {
+      cjs: () => ['--require', 'elastic-apm-node/start'],
+      esm: () => ['--experimental-loader=elastic-apm-node/loader.mjs', '--require', 'elastic-apm-node/start'],
+    },
     agentFlag: { esm: 'require' },
     receiver: () => startIntake((req) => (req.url === '/' ? JSON.stringify({ version: '8.15.0' }) : '{}')),
     env: (rx) => ({
-      ELASTIC_APM_SERVER_URL: rx.url, ELASTIC_APM_CLOUD_PROVIDER: 'none', ELASTIC_APM_CENTRAL_CONFIG: 'false',
-      ELASTIC_APM_METRICS_INTERVAL: '0s', ELASTIC_APM_API_REQUEST_TIME: '200ms', ELASTIC_APM_SERVICE_NAME: 'neighbours-app',
-      ELASTIC_APM_LOG_LEVEL: 'warning', ELASTIC_APM_CAPTURE_EXCEPTIONS: 'false',
+      ELASTIC_APM_SERVER_URL: rx.url,
+      ELASTIC_APM_CLOUD_PROVIDER: 'none',
+      ELASTIC_APM_CENTRAL_CONFIG: 'false',
+      ELASTIC_APM_METRICS_INTERVAL: '0s',
+      ELASTIC_APM_API_REQUEST_TIME: '200ms',
+      ELASTIC_APM_SERVICE_NAME: 'neighbours-app',
+      ELASTIC_APM_LOG_LEVEL: 'warning',
+      ELASTIC_APM_CAPTURE_EXCEPTIONS: 'false',
     }),
     spans: elasticSpans,
     // Node 22: `--experimental-loader=elastic-apm-node/loader.mjs` with an ESM entry exits 1 before
@@ -198,7 +266,9 @@ async function runApp(name, mode, order, { env = {}, onStdout } = {}) {
   const pre = order === 'alone' ? nb : order === 'neighbour-first' ? [...nb, ...rw] : [...rw, ...nb];
   try {
     const r = await runNode([...pre, path.join(app, mode === 'cjs' ? 'app.cjs' : 'app.mjs')], {
-      cwd: app, timeout: 40000, onStdout,
+      cwd: app,
+      timeout: 40000,
+      onStdout,
       env: { RESETWATCH_LOG: 'stderr', RESETWATCH_PORT: 'off', APP_PINO: '1', LINGER_MS: '1200', ...n.env(rx, logs), ...env },
     });
     // Whatever the exporter sent before the app exited has arrived by now or not at all.
@@ -217,7 +287,7 @@ if (process.getuid?.() === 0) {
   });
 }
 
-test('alone, resetwatch records the fixture\'s three resets', async () => {
+test("alone, resetwatch records the fixture's three resets", async () => {
   const r = await runNode([...RW_CJS, path.join(app, 'app.cjs')], { cwd: app, env: { RESETWATCH_LOG: 'stderr', LINGER_MS: '0' } });
   assert.equal(r.code, 0, describeRun(r));
   assert.deepEqual(signature(resetLines(r.stderr)), EXPECTED_RESETS, describeRun(r));
@@ -227,7 +297,9 @@ for (const name of Object.keys(NEIGHBOURS)) {
   for (const mode of ['cjs', 'esm']) {
     test(`${name}, ${mode === 'cjs' ? 'CommonJS' : 'ESM'} app: both load orders`, async () => {
       const n = NEIGHBOURS[name];
-      const [alone, ...runs] = await Promise.all(['alone', 'neighbour-first', 'resetwatch-first'].map((order) => runApp(name, mode, order)));
+      const [alone, ...runs] = await Promise.all(
+        ['alone', 'neighbour-first', 'resetwatch-first'].map((order) => runApp(name, mode, order)),
+      );
       if (n.brokenAlone?.(mode)) {
         // The neighbour's documented setup does not start the app on this Node, resetwatch or
         // not: then the app must fail the same way with resetwatch.
@@ -241,16 +313,30 @@ for (const name of Object.keys(NEIGHBOURS)) {
       assert.equal(alone.r.code, 0, `${name} alone\n${describeRun(alone.r)}`);
       const kinds = (spans) => spans.filter((s) => !s.own).map((s) => s.kind);
       for (const k of new Set(n.expect)) {
-        assert.ok(kinds(alone.spans).filter((x) => x === k).length >= n.expect.filter((x) => x === k).length,
-          `${name} alone sends its spans (${k}): ${JSON.stringify(kinds(alone.spans))}`);
+        assert.ok(
+          kinds(alone.spans).filter((x) => x === k).length >= n.expect.filter((x) => x === k).length,
+          `${name} alone sends its spans (${k}): ${JSON.stringify(kinds(alone.spans))}`,
+        );
       }
-      const appLine = (r) => r.stdout.split('\n').filter((l) => l.includes('"app-log"')).map((l) => JSON.parse(l))[0];
-      if (n.appPinoField) assert.ok(appLine(alone.r)?.[n.appPinoField] !== undefined, `${name} instruments the app's pino: ${alone.r.stdout}`);
+      const appLine = (r) =>
+        r.stdout
+          .split('\n')
+          .filter((l) => l.includes('"app-log"'))
+          .map((l) => JSON.parse(l))[0];
+      if (n.appPinoField)
+        assert.ok(appLine(alone.r)?.[n.appPinoField] !== undefined, `${name} instruments the app's pino: ${alone.r.stdout}`);
 
-      for (const [order, { r, spans, logs }] of [['neighbour first', runs[0]], ['resetwatch first', runs[1]]]) {
+      for (const [order, { r, spans, logs }] of [
+        ['neighbour first', runs[0]],
+        ['resetwatch first', runs[1]],
+      ]) {
         const what = `${name}, ${mode}, ${order}`;
         assert.equal(r.code, alone.r.code, `${what}: exit code\n${describeRun(r)}`);
-        assert.deepEqual(otherStderr(r.stderr), otherStderr(alone.r.stderr), `${what}: stderr besides resetwatch's lines\n${describeRun(r)}`);
+        assert.deepEqual(
+          otherStderr(r.stderr),
+          otherStderr(alone.r.stderr),
+          `${what}: stderr besides resetwatch's lines\n${describeRun(r)}`,
+        );
         const lines = resetLines(r.stderr);
         assert.deepEqual(signature(lines), EXPECTED_RESETS, `${what}: the resets resetwatch records alone\n${describeRun(r)}`);
 
@@ -262,17 +348,26 @@ for (const name of Object.keys(NEIGHBOURS)) {
         for (const k of new Set([...kinds(alone.spans), ...kinds(spans)])) {
           const a = kinds(alone.spans).filter((x) => x === k).length;
           const w = kinds(spans).filter((x) => x === k).length;
-          assert.ok(doubled.includes(k) ? w >= a : w === a,
-            `${what}: ${name}'s ${k} spans: ${w} with resetwatch, ${a} alone\nalone: ${JSON.stringify(kinds(alone.spans))}\nwith: ${JSON.stringify(kinds(spans))}`);
+          assert.ok(
+            doubled.includes(k) ? w >= a : w === a,
+            `${what}: ${name}'s ${k} spans: ${w} with resetwatch, ${a} alone\nalone: ${JSON.stringify(kinds(alone.spans))}\nwith: ${JSON.stringify(kinds(spans))}`,
+          );
         }
 
         // pino: resetwatch's lines are its own; the app's pino is still the neighbour's.
         for (const l of lines) {
-          for (const key of ['trace_flags', 'dd', 'span.id', 'trace.id']) assert.equal(l[key], undefined, `${what}: ${key} injected into resetwatch's line ${JSON.stringify(l)}`);
+          for (const key of ['trace_flags', 'dd', 'span.id', 'trace.id'])
+            assert.equal(l[key], undefined, `${what}: ${key} injected into resetwatch's line ${JSON.stringify(l)}`);
         }
-        if (n.appPinoField) assert.ok(appLine(r)?.[n.appPinoField] !== undefined, `${what}: the app's pino line keeps ${n.appPinoField}: ${r.stdout}`);
-        for (const req of logs) assert.ok(!req.body.includes('connection reset'), `${what}: resetwatch's lines forwarded as the app's logs`);
-        if (n.forwardsAppLogs) assert.ok(logs.some((req) => req.body.includes('app-log')), `${what}: the app's own pino line is forwarded`);
+        if (n.appPinoField)
+          assert.ok(appLine(r)?.[n.appPinoField] !== undefined, `${what}: the app's pino line keeps ${n.appPinoField}: ${r.stdout}`);
+        for (const req of logs)
+          assert.ok(!req.body.includes('connection reset'), `${what}: resetwatch's lines forwarded as the app's logs`);
+        if (n.forwardsAppLogs)
+          assert.ok(
+            logs.some((req) => req.body.includes('app-log')),
+            `${what}: the app's own pino line is forwarded`,
+          );
 
         if (!n.otel) continue;
         const byId = new Map(spans.map((s) => [s.id, s]));
@@ -281,35 +376,60 @@ for (const name of Object.keys(NEIGHBOURS)) {
         const parents = resets.map((s) => byId.get(s.parent)?.kind ?? `missing parent ${s.parent}`);
         const clientParents = parents.filter((k) => n.clientKinds.includes(k));
         const serverParents = parents.filter((k) => k === n.serverKind);
-        assert.equal(clientParents.length, 2, `${what}: the client resets are children of the CLIENT spans that met them; parents: ${JSON.stringify(parents)}\n${JSON.stringify(spans, null, 1)}`);
-        assert.equal(serverParents.length, 1, `${what}: the server reset is a child of the SERVER span; parents: ${JSON.stringify(parents)}`);
+        assert.equal(
+          clientParents.length,
+          2,
+          `${what}: the client resets are children of the CLIENT spans that met them; parents: ${JSON.stringify(parents)}\n${JSON.stringify(spans, null, 1)}`,
+        );
+        assert.equal(
+          serverParents.length,
+          1,
+          `${what}: the server reset is a child of the SERVER span; parents: ${JSON.stringify(parents)}`,
+        );
         // Each of the two outgoing requests has its own reset child, and the server's is /slow's.
         assert.equal(new Set(resets.map((s) => s.parent)).size, 3, `${what}: one reset per request span`);
         const server = byId.get(resets.find((s) => byId.get(s.parent)?.kind === n.serverKind).parent);
-        if (name === 'opentelemetry') assert.equal(server.parent, CALLER_SPANS.slow, `${what}: /slow's SERVER span continues the caller's trace`);
+        if (name === 'opentelemetry')
+          assert.equal(server.parent, CALLER_SPANS.slow, `${what}: /slow's SERVER span continues the caller's trace`);
         // The log line names the same parent as the span.
-        assert.deepEqual(lines.map((l) => l.span_id).sort(), resets.map((s) => s.parent).sort(), `${what}: log lines carry the parent span ids`);
+        assert.deepEqual(
+          lines.map((l) => l.span_id).sort(),
+          resets.map((s) => s.parent).sort(),
+          `${what}: log lines carry the parent span ids`,
+        );
       }
     });
   }
 }
 
-test('a scrape of resetwatch\'s metrics endpoint is not traced by a neighbour', async () => {
-  const freePort = () => new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-  });
-  await Promise.all(['opentelemetry', 'dd-trace', 'elastic-apm-node', '@sentry/node 10'].map(async (name) => {
-    const port = await freePort();
-    let scrape;
-    const { r, spans } = await runApp(name, 'cjs', 'neighbour-first', {
-      env: { RESETWATCH_PORT: String(port), LINGER_MS: '1500' },
-      // Once the app's work is done: the endpoint has been up since the preload.
-      onStdout: (text) => { if (scrape === undefined && text.includes('RESULT ')) scrape = fetch(`http://127.0.0.1:${port}/metrics`).then((res) => res.status, (err) => err.message); },
+test("a scrape of resetwatch's metrics endpoint is not traced by a neighbour", async () => {
+  const freePort = () =>
+    new Promise((resolve) => {
+      const s = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = s.address();
+        s.close(() => resolve(port));
+      });
     });
-    assert.equal(r.code, 0, describeRun(r));
-    assert.equal(await scrape, 200, `${name}: the scrape`);
-    assert.ok(spans.length > 0, `${name} sent its spans`);
-    const traced = spans.filter((s) => s.text?.includes('/metrics'));
-    assert.deepEqual(traced, [], `${name} traced the scrape`);
-  }));
+  await Promise.all(
+    ['opentelemetry', 'dd-trace', 'elastic-apm-node', '@sentry/node 10'].map(async (name) => {
+      const port = await freePort();
+      let scrape;
+      const { r, spans } = await runApp(name, 'cjs', 'neighbour-first', {
+        env: { RESETWATCH_PORT: String(port), LINGER_MS: '1500' },
+        // Once the app's work is done: the endpoint has been up since the preload.
+        onStdout: (text) => {
+          if (scrape === undefined && text.includes('RESULT '))
+            scrape = fetch(`http://127.0.0.1:${port}/metrics`).then(
+              (res) => res.status,
+              (err) => err.message,
+            );
+        },
+      });
+      assert.equal(r.code, 0, describeRun(r));
+      assert.equal(await scrape, 200, `${name}: the scrape`);
+      assert.ok(spans.length > 0, `${name} sent its spans`);
+      const traced = spans.filter((s) => s.text?.includes('/metrics'));
+      assert.deepEqual(traced, [], `${name} traced the scrape`);
+    }),
+  );
 });

@@ -1,0 +1,149 @@
+// The public contract of resetwatch's metrics, in one place: names, help texts, units, buckets,
+// label names and values, the fold value and the defaults. The Prometheus and OpenTelemetry outputs
+// build their instruments from it, the dashboards and alerts generator writes its queries against
+// it, and test/contract.test.mjs checks the served metrics and the docs against it — so renaming a
+// metric is one line here, and whatever still uses the old name fails the build or the tests.
+import { DIRECTIONS, ERROR_TYPES, PHASES } from './types';
+
+/** The peer label value (and OpenTelemetry address attribute) that collects peers beyond RESETWATCH_MAX_PEERS. */
+export const FOLDED_PEER = '_other';
+
+/** Default metrics endpoint (agent/config.ts DEFAULTS). */
+export const DEFAULT_PORT = 9465;
+
+/** Default RESETWATCH_MAX_PEERS: distinct peers per output before folding into FOLDED_PEER. */
+export const DEFAULT_MAX_PEERS = 100;
+
+/** The outputs by name, in start order: the `exporter` label values of the dropped-events counter. */
+export const OUTPUTS = ['log', 'prometheus', 'otel'] as const;
+export type OutputName = (typeof OUTPUTS)[number];
+
+/**
+ * Buckets (docs/prometheus.md "Buckets"), shared by both metric outputs. Bytes: 0 separates resets
+ * before any data; then decades up to 1 GB. Age: connect-time failures (ms) up to long-lived
+ * connections cut by NAT/LB idle timers (350 s, 900 s, 1 h). Idle before reuse: dense around the
+ * common server keep-alive timeouts (Node/Apache 5 s, AWS ALB 60 s, nginx 75 s) where the
+ * keep-alive race lives.
+ */
+export const BUCKETS = {
+  bytes: [0, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000],
+  age: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600],
+  idle: [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 5, 6, 10, 15, 30, 55, 60, 65, 75, 90, 120, 300, 600],
+};
+
+/** Label names of the reset counter and of the reset histograms. */
+export const RESET_LABELS = ['direction', 'phase', 'error_type', 'peer', 'tls'] as const;
+export const HISTOGRAM_LABELS = ['direction', 'phase'] as const;
+
+/** Label values, straight from the agent's own types. */
+export const LABEL_VALUES = { direction: DIRECTIONS, phase: PHASES, error_type: ERROR_TYPES } as const;
+
+/** One metric: its Prometheus family and its OpenTelemetry instrument (docs/opentelemetry.md has the mapping). */
+export interface MetricSpec {
+  name: string;
+  type: 'counter' | 'gauge' | 'histogram';
+  help: string;
+  labels: readonly string[];
+  buckets?: readonly number[];
+  /** The OpenTelemetry instrument; absent for metrics only Prometheus has. */
+  otel?: { name: string; unit: string; description: string };
+}
+
+export const METRICS = {
+  resets: {
+    name: 'resetwatch_resets_total',
+    type: 'counter',
+    labels: RESET_LABELS,
+    help: 'Connection resets seen by resetwatch, one per reset event.',
+    otel: { name: 'resetwatch.resets', unit: '{reset}', description: 'Connection resets seen by resetwatch.' },
+  },
+  connections: {
+    name: 'resetwatch_connections_total',
+    type: 'counter',
+    labels: ['direction', 'tls'],
+    help: 'TCP connections opened (client) or accepted (server): the denominator of the reset ratio.',
+    otel: { name: 'resetwatch.connections', unit: '{connection}', description: 'TCP connections opened (client) or accepted (server).' },
+  },
+  receivedBytes: {
+    name: 'resetwatch_reset_received_bytes',
+    type: 'histogram',
+    labels: HISTOGRAM_LABELS,
+    buckets: BUCKETS.bytes,
+    help: 'Bytes received on the connection before it was reset.',
+    otel: { name: 'resetwatch.reset.received.size', unit: 'By', description: 'Bytes the connection had received when it was reset.' },
+  },
+  sentBytes: {
+    name: 'resetwatch_reset_sent_bytes',
+    type: 'histogram',
+    labels: HISTOGRAM_LABELS,
+    buckets: BUCKETS.bytes,
+    help: 'Bytes sent on the connection before it was reset.',
+    otel: { name: 'resetwatch.reset.sent.size', unit: 'By', description: 'Bytes the connection had sent when it was reset.' },
+  },
+  connectionAge: {
+    name: 'resetwatch_reset_connection_age_seconds',
+    type: 'histogram',
+    labels: HISTOGRAM_LABELS,
+    buckets: BUCKETS.age,
+    help: 'Age of the connection when it was reset, in seconds.',
+    otel: { name: 'resetwatch.reset.connection.duration', unit: 's', description: 'Age of the connection when it was reset.' },
+  },
+  idleBeforeReuse: {
+    name: 'resetwatch_reset_idle_before_reuse_seconds',
+    type: 'histogram',
+    labels: HISTOGRAM_LABELS,
+    buckets: BUCKETS.idle,
+    help: 'For resets on a reused keep-alive socket: how long it sat idle in the pool before the request, in seconds.',
+    otel: {
+      name: 'resetwatch.reset.idle_before_reuse',
+      unit: 's',
+      description: 'How long a reused keep-alive socket sat idle before the request that met the reset.',
+    },
+  },
+  info: {
+    name: 'resetwatch_info',
+    type: 'gauge',
+    labels: ['version', 'node_version'],
+    help: 'Always 1; labels carry the resetwatch and Node.js versions.',
+  },
+  agentErrors: {
+    name: 'resetwatch_agent_errors_total',
+    type: 'counter',
+    labels: [],
+    help: "Failures inside resetwatch's own code (caught; the app was not affected).",
+    otel: {
+      name: 'resetwatch.agent.errors',
+      unit: '{error}',
+      description: "Failures inside resetwatch's own code (the app is unaffected).",
+    },
+  },
+  dropped: {
+    name: 'resetwatch_dropped_events_total',
+    type: 'counter',
+    labels: ['exporter'],
+    help: 'Reset events an exporter could not take (queue full, rate limit, failure), by exporter.',
+    otel: {
+      name: 'resetwatch.dropped_events',
+      unit: '{event}',
+      description: 'Events an output could not take (rate limit, full queue, failed export).',
+    },
+  },
+  peersFolded: {
+    name: 'resetwatch_peers_folded_total',
+    type: 'counter',
+    labels: [],
+    help: `Resets whose peer label was folded into peer="${FOLDED_PEER}" because RESETWATCH_MAX_PEERS distinct peers were already in use.`,
+    otel: {
+      name: 'resetwatch.peers.folded',
+      unit: '{reset}',
+      description: `Resets whose peer attributes were folded into "${FOLDED_PEER}" because RESETWATCH_MAX_PEERS distinct peers were already in use.`,
+    },
+  },
+} as const satisfies Record<string, MetricSpec>;
+
+type MetricKey = keyof typeof METRICS;
+
+/** The Prometheus names by key, for queries (dashboards/, alerts): `M.resets` is 'resetwatch_resets_total'. */
+export const M = Object.fromEntries(Object.entries(METRICS).map(([k, m]) => [k, m.name])) as {
+  readonly [K in MetricKey]: (typeof METRICS)[K]['name'];
+};

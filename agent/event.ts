@@ -1,0 +1,176 @@
+// Builds the ResetEvent of a socket classified as reset (agent/classify.ts): the connection's
+// fields (addresses, bytes, age, TLS), then what was in flight on it — one function per request
+// kind (an http ClientRequest, an undici request, an http server response) — then the trace the
+// reset belongs to and a hint.
+import { performance } from 'node:perf_hooks';
+import { isIP } from 'node:net';
+import type { EventEmitter } from 'node:events';
+import type { Context } from '@opentelemetry/api';
+import { boundContext, callerContext, requestContext, spanIds } from './trace-context';
+import { guard } from './guard';
+import type { SocketState, Sock, ClientRequestLike, ServerResponseLike, UndiciRequestLike } from './internal-types';
+import type { ErrorType, Phase, ResetEvent } from './types';
+import { kRequest } from './symbols';
+import { hintFor } from './hints';
+
+/** What classification decided. */
+export interface Verdict {
+  errorType: ErrorType;
+  code: string;
+  message: string;
+  syscall: string | undefined;
+  fatal: boolean;
+  phase: Phase;
+}
+
+export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetEvent {
+  const now = performance.now();
+  const event = connectionEvent(socket, state, v, now);
+  const msg = socket._httpMessage;
+  let context: Context | undefined = state.dial?.context;
+  if (state.direction === 'client' && msg != null) {
+    context = clientRequest(event, state, msg as unknown as ClientRequestLike, now, context);
+  } else if (state.direction === 'client' && state.http?.inflight !== undefined) {
+    context = undiciRequest(event, state.http.inflight as UndiciRequestLike, now, context);
+  } else if (state.direction === 'server' && msg != null) {
+    context = serverRequest(event, state, msg as unknown as ServerResponseLike, now, context);
+  } else if (event.protocol === undefined && (state.http !== undefined || 'parser' in socket)) {
+    event.protocol = 'http/1.1';
+  }
+  addTrace(event, context);
+  const hint = hintFor(event);
+  if (hint) event.hint = hint;
+  return event;
+}
+
+/** The connection's own fields: what every reset has, whatever was in flight. */
+function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: number): ResetEvent {
+  const snap = state.snapshot ?? {};
+  const event: ResetEvent = {
+    time: Date.now(),
+    direction: state.direction,
+    errorType: v.errorType,
+    code: v.code,
+    message: String(v.message).split('\n', 1)[0],
+    syscall: v.syscall,
+    phase: v.phase,
+    peerAddress: snap.remoteAddress ?? socket.remoteAddress,
+    peerPort: snap.remotePort ?? socket.remotePort,
+    localAddress: snap.localAddress ?? socket.localAddress,
+    localPort: snap.localPort ?? socket.localPort,
+    tls: state.tls,
+    bytesReceived: socket.bytesRead,
+    bytesSent: socket.bytesWritten,
+    connectionAgeMs: round(now - state.start),
+    fatal: v.fatal,
+  };
+  if (state.direction === 'client') {
+    event.serverAddress = state.dial?.host;
+    event.serverPort = state.dial?.port;
+    // After an RST the kernel no longer knows the peer (getpeername fails): when the app dialled
+    // an IP literal, that is the peer.
+    const dial = state.dial;
+    if (event.peerAddress === undefined && dial !== undefined && isIP(dial.host) !== 0) {
+      event.peerAddress = dial.host;
+      event.peerPort = dial.port;
+    }
+  }
+  if (state.tls) {
+    if (snap.tlsVersion) event.tlsVersion = snap.tlsVersion;
+    const alpn = socket.alpnProtocol;
+    if (alpn) event.protocol = alpn;
+  }
+  if (event.protocol === undefined && isHttp2(socket)) event.protocol = 'h2';
+  return event;
+}
+
+// Each request kind fills in the request and returns the trace context the reset belongs to
+// (`context`: what was known before, the connect's).
+
+/** An http ClientRequest on the socket: its own span where a tracer made one (trace-context.ts). */
+function clientRequest(
+  event: ResetEvent,
+  state: SocketState,
+  req: ClientRequestLike,
+  now: number,
+  context: Context | undefined,
+): Context | undefined {
+  const mark = req[kRequest];
+  event.protocol = 'http/1.1';
+  event.request = { method: req.method ?? 'GET', host: req.host };
+  if (mark) event.request.ageMs = round(now - mark.start);
+  event.reusedSocket = req.reusedSocket === true;
+  if (mark) context = mark.context ?? context;
+  context = guard('trace.request', requestContext, context, req, 'http') ?? context;
+  if (mark) {
+    const idleSince = state.http?.idleSince ?? 0;
+    if (event.reusedSocket && idleSince > 0) event.idleBeforeReuseMs = round(mark.start - idleSince);
+  }
+  return context;
+}
+
+/** An undici request in flight on the socket (hooks/undici.ts). */
+function undiciRequest(event: ResetEvent, req: UndiciRequestLike, now: number, context: Context | undefined): Context | undefined {
+  const mark = req[kRequest];
+  event.protocol = event.protocol ?? 'http/1.1';
+  event.request = { method: req.method ?? 'GET', host: hostOf(req.origin) };
+  if (mark) event.request.ageMs = round(now - mark.start);
+  if (mark) context = mark.context ?? context;
+  context = guard('trace.request', requestContext, context, req, 'undici') ?? context;
+  if (mark) {
+    event.reusedSocket = mark.reused === true;
+    if (mark.idleBeforeReuseMs !== undefined) event.idleBeforeReuseMs = mark.idleBeforeReuseMs;
+  }
+  return context;
+}
+
+/** The response an http server was writing. */
+function serverRequest(
+  event: ResetEvent,
+  state: SocketState,
+  res: ServerResponseLike,
+  now: number,
+  context: Context | undefined,
+): Context | undefined {
+  const req = res.req;
+  event.protocol = 'http/1.1';
+  if (!req) return context;
+  const host = req.headers?.host;
+  event.request = { method: req.method ?? 'GET', host: typeof host === 'string' ? host : undefined };
+  const started = state.http?.requestStart ?? 0;
+  if (started > 0) event.request.ageMs = round(now - started);
+  // The tracer's SERVER span when it bound the response to it, else the caller's trace
+  // context from the request's own headers (traceparent).
+  const bound = guard('trace.bound', boundContext, res as unknown as EventEmitter);
+  if (spanIds(bound) !== undefined) return bound;
+  if (req.headers) return callerContext(req.headers);
+  return context;
+}
+
+function addTrace(event: ResetEvent, context: Context | undefined): void {
+  const ids = spanIds(context);
+  if (ids !== undefined) {
+    event.context = context;
+    event.traceId = ids.traceId;
+    event.spanId = ids.spanId;
+  }
+}
+
+/**
+ * HTTP/2 without TLS (h2c) has no ALPN to tell: a server socket says so through its server's class.
+ * h2c client sockets carry no marker and stay `established` without a protocol (README).
+ */
+function isHttp2(socket: Sock): boolean {
+  const name = (socket as { server?: { constructor?: { name?: string } } }).server?.constructor?.name;
+  return name === 'Http2Server' || name === 'Http2SecureServer';
+}
+
+function hostOf(origin: string | undefined): string | undefined {
+  if (!origin) return undefined;
+  const m = /^[a-z]+:\/\/([^/]+)/i.exec(origin);
+  return m ? m[1] : origin;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}

@@ -1,0 +1,76 @@
+// Per-socket observation, shared by the client, server and TLS hooks, and the one place that reads
+// or writes a socket's state slot and adjusts the connection counters. A state object under a
+// Symbol and one errorMonitor listener (never an 'error' listener: an unhandled error still crashes
+// the app exactly as before), a plain function shared by every socket, so watching allocates only
+// the state object. The end of a connection without an error is seen by hooks/destroy.ts.
+//
+// The slot holds one of three things, and only this file tells them apart:
+//   nothing        — not seen yet (a new socket, a Unix-domain socket, ...);
+//   a SocketState  — watched: stateOf() returns it;
+//   SUPERSEDED     — not a connection of the app's: a raw socket whose handle a TLSSocket took
+//                    over, or one of resetwatch's own sockets (disown()).
+import { errorMonitor } from 'node:events';
+import type * as net from 'node:net';
+import type { SocketState, NodeSocketInternals } from './internal-types';
+import { kState } from './symbols';
+import { stats } from './stats';
+import { guard } from './guard';
+import { onSocketError } from './classify';
+
+const SUPERSEDED = null;
+
+type Watched = net.Socket & NodeSocketInternals & { [kState]?: SocketState | typeof SUPERSEDED };
+
+function count(state: SocketState, n: 1 | -1): void {
+  stats.connections[state.direction][state.tls ? 'tls' : 'plain'] += n;
+}
+
+/** Starts watching a socket: its state, one connection counted, the errorMonitor listener. */
+export function watch(socket: Watched, state: SocketState): void {
+  socket[kState] = state;
+  count(state, 1);
+  socket.on(errorMonitor, errorListener);
+}
+
+/** The state of a watched socket; undefined for one never seen or superseded. */
+export function stateOf(socket: object): SocketState | undefined {
+  return (socket as Watched)[kState] ?? undefined;
+}
+
+/** True once a socket is watched or superseded: a hook that sees it again leaves it alone. */
+export function isClaimed(socket: object): boolean {
+  return (socket as Watched)[kState] !== undefined;
+}
+
+/**
+ * A TLSSocket took over this socket's handle: its own events are no longer the connection's.
+ * Returns the state it was watched with (no longer counted), for the TLSSocket to carry on.
+ */
+export function supersede(socket: object): SocketState | undefined {
+  const previous = stateOf(socket);
+  if (previous !== undefined) count(previous, -1);
+  (socket as Watched)[kState] = SUPERSEDED;
+  return previous;
+}
+
+/**
+ * One of resetwatch's own sockets (the metrics endpoint's, the OTLP sender's): never watched,
+ * never counted. Before the hooks saw it, it is marked so they skip it; if a hook already watched
+ * it, the watch is undone.
+ */
+export function disown(socket: object): void {
+  const s = socket as Watched;
+  const state = s[kState];
+  if (state === undefined) {
+    s[kState] = SUPERSEDED;
+  } else if (state !== SUPERSEDED) {
+    s.removeListener(errorMonitor, errorListener);
+    delete s[kState];
+    count(state, -1);
+  }
+}
+
+function errorListener(this: Watched, err: Error): void {
+  const state = this[kState];
+  if (state && !state.done) guard('socket.error', onSocketError, this, state, err);
+}

@@ -1,0 +1,146 @@
+// Where reset log lines go, written so that a destination that does not drain never blocks or
+// slows the app and never keeps the process alive:
+// - a pipe or FIFO (stderr piped to a reader that stopped reading): reopened through
+//   /proc/self/fd/N with O_NONBLOCK, a file description of our own, so the app's fd keeps its
+//   flags; a line that does not fit is dropped and counted at once (a line up to PIPE_BUF bytes
+//   is written whole or not at all);
+// - a unix socket (journald's stdout stream), or a pipe when /proc cannot reopen it: written to the
+//   app's fd, made non-blocking the way Node makes it (below), so a full one drops lines too;
+// - a regular file, a TTY, or anything else: written synchronously to the fd (files drain);
+// - a file path: opened for appending (directories created).
+// Every write is one synchronous syscall, so a line is on its way before the next statement
+// runs: the line for a reset that is about to crash the process is never lost in a buffer.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { countDropped } from '../../agent/stats';
+import { diag } from '../../agent/diag';
+
+/** A fatal line retries a full pipe for at most this long before it is dropped. */
+const FATAL_RETRY_MS = 200;
+const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+export interface LineWriter {
+  /** Writes one line; returns false when it was dropped (and counted). */
+  write(line: string, fatal?: boolean): boolean;
+  close(): void;
+  readonly kind: 'pipe' | 'fd' | 'file';
+}
+
+class FdWriter implements LineWriter {
+  private pending: Buffer | undefined;
+  private broken = false;
+  constructor(
+    private fd: number,
+    readonly kind: 'pipe' | 'fd' | 'file',
+    private readonly owned: boolean,
+    private beforeFirstWrite?: () => void,
+  ) {}
+
+  write(line: string, fatal = false): boolean {
+    if (this.beforeFirstWrite !== undefined) {
+      const prepare = this.beforeFirstWrite;
+      this.beforeFirstWrite = undefined;
+      try {
+        prepare();
+      } catch {
+        /* written as it is */
+      }
+    }
+    if (this.broken) {
+      countDropped('log');
+      return false;
+    }
+    // The rest of a line a full pipe cut short goes first, or the new line would be spliced into it.
+    if (this.pending !== undefined && !this.push(this.pending, fatal)) {
+      countDropped('log');
+      return false;
+    }
+    const ok = this.push(Buffer.from(line), fatal);
+    if (!ok) countDropped('log');
+    return ok;
+  }
+
+  /** True when `buf` was written entirely or its tail is kept in `pending`. */
+  private push(buf: Buffer, fatal: boolean): boolean {
+    const deadline = fatal ? Date.now() + FATAL_RETRY_MS : 0;
+    let off = 0;
+    for (;;) {
+      try {
+        off += fs.writeSync(this.fd, buf, off);
+        if (off >= buf.length) {
+          this.pending = undefined;
+          return true;
+        }
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'EAGAIN' && code !== 'EWOULDBLOCK') {
+          this.broken = true;
+          diag('warn', `reset log lines can no longer be written (${code ?? String(err)}); further lines are dropped and counted`);
+          return false;
+        }
+      }
+      if (Date.now() >= deadline) break;
+      sleep(2);
+    }
+    if (off === 0) return false; // nothing of it went out: a clean drop
+    this.pending = buf.subarray(off); // part of the line went out: finish it next time
+    return true;
+  }
+
+  close(): void {
+    if (this.owned) {
+      try {
+        fs.closeSync(this.fd);
+      } catch {
+        /* already closed */
+      }
+    }
+    this.broken = true;
+  }
+}
+
+/** Opens the destination named by RESETWATCH_LOG (`stderr`, `stdout` or a path). */
+export function openWriter(dest: string): LineWriter | undefined {
+  if (dest === 'stderr' || dest === 'stdout') {
+    const fd = dest === 'stderr' ? 2 : 1;
+    // bigint: a plain fstatSync leaves the pipe's mode in the stat buffer that fs.realpathSync
+    // reads back for path components the module loader has cached; a FIFO or socket mode there
+    // stops realpath early and a pnpm package can no longer find its siblings (see
+    // test/shapes-layouts.test.mjs). The bigint variant writes a buffer realpath never reads;
+    // test/shapes-stat.test.mjs checks every stat of the agent and its dependencies for this.
+    let stat: fs.BigIntStats;
+    try {
+      stat = fs.fstatSync(fd, { bigint: true });
+    } catch {
+      return undefined; // closed: nothing to write to
+    }
+    if (stat.isFIFO() && process.platform === 'linux') {
+      try {
+        const own = fs.openSync(`/proc/self/fd/${fd}`, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+        return new FdWriter(own, 'pipe', true);
+      } catch {
+        // no /proc (or not readable): the app's fd, as for a socket
+      }
+    }
+    if (stat.isFIFO() || stat.isSocket()) {
+      // A socket cannot be reopened through /proc. Node sets O_NONBLOCK on a pipe or socket when it
+      // makes process.stdout/stderr for it (for stderr at the first socket it destroys, for stdout
+      // at the app's first console.log; it restores the flags at exit): that stream is made before
+      // the first line, so a destination nobody reads returns EAGAIN (a dropped line) instead of
+      // blocking the app. It is only made, never written to: its write errors (EPIPE) would be
+      // emitted on a stream the app may not listen on.
+      return new FdWriter(fd, 'fd', false, () => {
+        void (fd === 1 ? process.stdout : process.stderr);
+      });
+    }
+    return new FdWriter(fd, 'fd', false);
+  }
+  try {
+    fs.mkdirSync(path.dirname(path.resolve(dest)), { recursive: true });
+    const fd = fs.openSync(dest, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NONBLOCK, 0o644);
+    return new FdWriter(fd, 'file', true);
+  } catch (err) {
+    diag('warn', `RESETWATCH_LOG=${JSON.stringify(dest)} cannot be opened (${(err as Error).message}); reset log lines are off`);
+    return undefined;
+  }
+}

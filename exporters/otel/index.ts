@@ -1,0 +1,142 @@
+// OpenTelemetry exporter: a span and metrics per reset, through the app's providers when it
+// registered any (looked up at each event, so a NodeSDK started after the preload is used), else
+// through private providers when the standard OTEL_* variables ask for export, else nowhere.
+// Never registers anything globally (docs/opentelemetry.md).
+import type { MeterProvider, Tracer, TracerProvider } from '@opentelemetry/api';
+import { otelApi } from '../../agent/otel-api';
+import { onReset } from '../../agent/bus';
+import { guard } from '../../agent/guard';
+import { countDropped } from '../../agent/stats';
+import { RateLimiter } from '../shared/rate-limit';
+import type { Config } from '../../agent/config';
+import type { ResetEvent } from '../../agent/types';
+import { toAttributes } from '../shared/attributes';
+import { appMeterProvider, appTracerProvider } from './global';
+import { exportPlan, type ExportPlan } from './env';
+import { instrumentsFor, record } from './metrics';
+import { PeerLimiter } from '../shared/peers';
+import { VERSION } from '../../agent/version';
+import type { PrivateProviders } from './private';
+import type { Exporter } from '../types';
+
+/** Span name and kind (docs/opentelemetry.md "Spans"). */
+export const SPAN_NAME = 'connection reset';
+export const SPAN_KIND = 0; // SpanKind.INTERNAL (the API itself is loaded at the first reset)
+/**
+ * When we first look for a MeterProvider without a reset having happened (for the connection
+ * counts), and how often afterwards (cheap: one property read). Late enough that a short-lived
+ * process never loads the SDK for nothing and an app that starts its own SDK during startup is
+ * found; a reset before then decides at once.
+ */
+const PROVIDER_FIRST_CHECK_MS = 1000;
+const PROVIDER_CHECK_MS = 5000;
+
+const tracers = new WeakMap<object, Tracer>();
+
+function tracerFor(provider: TracerProvider): Tracer {
+  let t = tracers.get(provider);
+  if (t === undefined) {
+    t = provider.getTracer('resetwatch', VERSION);
+    tracers.set(provider, t);
+  }
+  return t;
+}
+
+export function recordSpan(provider: TracerProvider, event: ResetEvent, rootSpans: boolean): void {
+  if (event.context === undefined && !rootSpans) return;
+  const { ROOT_CONTEXT, SpanStatusCode } = otelApi();
+  const span = tracerFor(provider).startSpan(
+    SPAN_NAME,
+    {
+      kind: SPAN_KIND,
+      startTime: event.time,
+      attributes: toAttributes(event),
+    },
+    event.context ?? ROOT_CONTEXT,
+  );
+  span.setStatus({ code: SpanStatusCode.ERROR, message: event.message });
+  span.end(event.time);
+}
+
+/** The request's own span, when still open, learns why it failed. */
+export function annotateParent(event: ResetEvent): void {
+  if (event.context === undefined) return;
+  const parent = otelApi().trace.getSpan(event.context);
+  if (parent === undefined || !parent.isRecording()) return;
+  parent.addEvent(
+    'exception',
+    {
+      'exception.type': event.code,
+      'exception.message': event.message,
+      'error.type': event.errorType,
+      'resetwatch.phase': event.phase,
+    },
+    event.time,
+  );
+}
+
+export const otelExporter: Exporter = {
+  name: 'otel',
+  start({ config, isMainThread }) {
+    const plan: ExportPlan = exportPlan();
+    // A worker thread's private metrics would repeat the main thread's series under the same
+    // resource: only spans leave worker threads through our own providers (an app that registers
+    // a MeterProvider in the worker still gets that worker's resets).
+    if (!isMainThread) delete plan.metrics;
+    const wantsPrivate = plan.traces !== undefined || plan.metrics !== undefined;
+    let priv: PrivateProviders | undefined;
+    const privateProviders = (): PrivateProviders | undefined => {
+      if (priv === undefined && wantsPrivate) {
+        // Loaded only now: the SDK never loads unless the OTEL_* variables ask for export.
+        const mod = require('./private') as typeof import('./private');
+        priv = new mod.PrivateProviders(plan);
+      }
+      return priv;
+    };
+    const peers = new PeerLimiter(config.maxPeers);
+    // RESETWATCH_SPAN_RATE: under a storm the span processor's queue would drop the excess anyway,
+    // after the span was built; dropping before building keeps the reset path cheap.
+    const spanLimiter = new RateLimiter(config.spanRate);
+
+    const meterProvider = (): MeterProvider | undefined => {
+      const app = appMeterProvider();
+      if (app !== undefined) {
+        if (priv?.hasMetrics) priv.retireMetrics();
+        return app;
+      }
+      return plan.metrics !== undefined ? privateProviders()?.meterProvider() : undefined;
+    };
+    // Observable instruments (connection counts) should exist before the first reset: look for
+    // a provider a second after start and now and then afterwards. Both timers are unref'd.
+    const check = () =>
+      guard('otel.providers', () => {
+        const mp = meterProvider();
+        if (mp) instrumentsFor(mp, priv?.histogramsFor(mp));
+      });
+    const first = setTimeout(check, PROVIDER_FIRST_CHECK_MS);
+    first.unref();
+    const every = setInterval(check, PROVIDER_CHECK_MS);
+    every.unref();
+
+    const unsubscribe = onReset((event) => handle(event, config));
+
+    function handle(event: ResetEvent, cfg: Config): void {
+      guard('otel.parent', annotateParent, event);
+      const tp = appTracerProvider() ?? (plan.traces !== undefined ? privateProviders()?.tracerProvider() : undefined);
+      if (tp !== undefined && (event.context !== undefined || cfg.rootSpans)) {
+        if (event.fatal || spanLimiter.take()) guard('otel.span', recordSpan, tp, event, cfg.rootSpans);
+        else countDropped('otel_rate');
+      }
+      const mp = meterProvider();
+      if (mp !== undefined) guard('otel.metrics', () => record(instrumentsFor(mp, priv?.histogramsFor(mp)), event, cfg, peers));
+      priv?.markDirty();
+    }
+
+    return () => {
+      unsubscribe();
+      clearTimeout(first);
+      clearInterval(every);
+      priv?.stop();
+    };
+  },
+};

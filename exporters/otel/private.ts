@@ -1,0 +1,186 @@
+// resetwatch's private OpenTelemetry providers, built from the SDK's components when the
+// standard variables ask for export and the app registered no providers of its own. Loaded with
+// require() only then: the preload never pays for the SDK otherwise. Never registered globally.
+//
+// Exit: on 'beforeExit' (a normal exit: the event loop ran dry) pending spans and metrics are
+// flushed, holding the loop for at most FLUSH_BUDGET_MS. No signal handler, nothing on 'exit'.
+// An abrupt exit (crash, process.exit(), a signal) loses what the periodic export has not sent
+// yet: at most OTEL_BSP_SCHEDULE_DELAY (5 s) of spans and OTEL_METRIC_EXPORT_INTERVAL (60 s) of
+// metric changes.
+import type { MeterProvider as ApiMeterProvider, TracerProvider as ApiTracerProvider } from '@opentelemetry/api';
+import {
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  ConsoleSpanExporter,
+  SimpleSpanProcessor,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import { ConsoleMetricExporter, MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
+import { defaultResource, detectResources, envDetector, hostDetector, processDetector, type Resource } from '@opentelemetry/resources';
+import { guard } from '../../agent/guard';
+import { diag } from '../../agent/diag';
+import type { ExportPlan } from './env';
+import { OtlpMetricExporter, OtlpSpanExporter, type OtlpSender, type Temporality } from './otlp';
+import { LocalHistograms } from './histograms';
+
+export const FLUSH_BUDGET_MS = 1000;
+
+function positiveInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const n = Number(raw);
+  if (Number.isInteger(n) && n > 0) return n;
+  diag('warn', `${name}=${JSON.stringify(raw)} is not valid; using ${fallback}`);
+  return fallback;
+}
+
+function temporality(): Temporality {
+  const raw = (process.env.OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE ?? 'cumulative').trim().toLowerCase();
+  if (raw === 'cumulative' || raw === 'delta' || raw === 'lowmemory') return raw;
+  diag('warn', `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=${JSON.stringify(raw)} is not valid; using cumulative`);
+  return 'cumulative';
+}
+
+export class PrivateProviders {
+  private resource?: Resource;
+  private tracer?: BasicTracerProvider;
+  private meter?: MeterProvider;
+  /** The reset histograms of `meter`, handed to its reader at collection (otel-histograms.ts). */
+  private histograms?: LocalHistograms;
+  private metricsRetired = false;
+  private readonly senders: OtlpSender[] = [];
+  private dirty = false;
+  private flushing = false;
+  private listening = false;
+  private exitDeadline: number | undefined;
+  private readonly onBeforeExit = () => guard('otel.beforeExit', () => this.flushForExit());
+
+  constructor(private readonly plan: ExportPlan) {}
+
+  private getResource(): Resource {
+    // env: OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES; default: service.name=unknown_service:node.
+    this.resource ??= defaultResource().merge(detectResources({ detectors: [envDetector, processDetector, hostDetector] }));
+    return this.resource;
+  }
+
+  tracerProvider(): ApiTracerProvider | undefined {
+    const plan = this.plan.traces;
+    if (plan === undefined) return undefined;
+    if (this.tracer === undefined) {
+      let processor: SpanProcessor;
+      if (plan.kind === 'otlp') {
+        const exporter = new OtlpSpanExporter(plan.protocol);
+        this.senders.push(exporter.sender);
+        processor = new BatchSpanProcessor(exporter); // OTEL_BSP_* honoured by the processor
+      } else {
+        processor = new SimpleSpanProcessor(new ConsoleSpanExporter());
+      }
+      // OTEL_TRACES_SAMPLER(_ARG) and span limits are read by the provider.
+      this.tracer = new BasicTracerProvider({ resource: this.getResource(), spanProcessors: [processor] });
+      this.listen();
+    }
+    return this.tracer;
+  }
+
+  meterProvider(): ApiMeterProvider | undefined {
+    const plan = this.plan.metrics;
+    if (plan === undefined || this.metricsRetired) return undefined;
+    if (this.meter === undefined) {
+      let exporter: PushMetricExporter;
+      // Histograms are delta under both the `delta` and `lowmemory` preferences (the console
+      // exporter is cumulative).
+      let delta = false;
+      if (plan.kind === 'otlp') {
+        const pref = temporality();
+        delta = pref !== 'cumulative';
+        const otlp = new OtlpMetricExporter(plan.protocol, pref);
+        this.senders.push(otlp.sender);
+        exporter = otlp;
+      } else {
+        exporter = new ConsoleMetricExporter();
+      }
+      const interval = positiveInt('OTEL_METRIC_EXPORT_INTERVAL', 60000);
+      const timeout = Math.min(positiveInt('OTEL_METRIC_EXPORT_TIMEOUT', 30000), interval);
+      this.histograms = new LocalHistograms(() => this.getResource(), delta);
+      const reader = new PeriodicExportingMetricReader({
+        exporter,
+        exportIntervalMillis: interval,
+        exportTimeoutMillis: timeout,
+        metricProducers: [this.histograms],
+      });
+      this.meter = new MeterProvider({ resource: this.getResource(), readers: [reader] });
+      this.dirty = true; // connection counts: sent at least once, at exit if not before
+      this.listen();
+    }
+    return this.meter;
+  }
+
+  /** The locally aggregated histograms when `provider` is ours, else undefined. */
+  histogramsFor(provider: ApiMeterProvider): LocalHistograms | undefined {
+    return provider === this.meter ? this.histograms : undefined;
+  }
+
+  /** The app registered its own MeterProvider: from now on metrics go there; send ours one last time. */
+  retireMetrics(): void {
+    if (this.metricsRetired) return;
+    this.metricsRetired = true;
+    const meter = this.meter;
+    this.meter = undefined;
+    if (meter !== undefined) void meter.shutdown().catch(() => {});
+  }
+
+  get hasMetrics(): boolean {
+    return this.meter !== undefined;
+  }
+
+  /** A reset went to our providers: there is something to flush on the way out. */
+  markDirty(): void {
+    this.dirty = true;
+  }
+
+  private listen(): void {
+    if (this.listening) return;
+    this.listening = true;
+    process.on('beforeExit', this.onBeforeExit);
+  }
+
+  /**
+   * Flush when there is new data; the ref'd timer holds the loop FLUSH_BUDGET_MS at most, in total
+   * over every 'beforeExit' (an app may do more work from its own 'beforeExit' listeners).
+   */
+  private flushForExit(): void {
+    if (this.flushing || !this.dirty) return;
+    const now = Date.now();
+    this.exitDeadline ??= now + FLUSH_BUDGET_MS;
+    const budget = this.exitDeadline - now;
+    if (budget <= 0) return;
+    this.dirty = false;
+    this.flushing = true;
+    let finished = false;
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(hold);
+      this.flushing = false;
+    };
+    const hold = setTimeout(finish, budget);
+    const flushes: Promise<unknown>[] = [];
+    if (this.tracer !== undefined) flushes.push(this.tracer.forceFlush());
+    if (this.meter !== undefined) flushes.push(this.meter.forceFlush());
+    void Promise.allSettled(flushes)
+      .then(() => Promise.allSettled(this.senders.map((s) => s.flush())))
+      .finally(finish);
+  }
+
+  stop(): void {
+    if (this.listening) process.removeListener('beforeExit', this.onBeforeExit);
+    this.listening = false;
+    const tracer = this.tracer;
+    const meter = this.meter;
+    this.tracer = undefined;
+    this.meter = undefined;
+    void Promise.allSettled([tracer?.shutdown(), meter?.shutdown()]).finally(() => {
+      for (const s of this.senders) s.abort();
+    });
+  }
+}

@@ -1,0 +1,212 @@
+// node:cluster: the primary serves the sum over itself and all workers; workers never bind.
+//
+// Transport: Node's IPC channel, with messages whose `cmd` starts with `NODE_`. Node delivers those
+// as 'internalMessage' (the mechanism node:cluster itself uses), never as 'message': the app's own
+// `process.on('message')` / `worker.on('message')` / `cluster.on('message')` handlers never see
+// them, and no 'message' listener is added (prom-client's AggregatorRegistry adds one, which the
+// app would see in listener counts and which refs the IPC channel).
+//
+// Sum: prom-client's AggregatorRegistry.aggregate (counters and histograms summed, resetwatch_info
+// by max). On top of it: the peer label is bounded again over the sum (each worker bounds its own),
+// the newest exemplar per series is kept (prom-client's aggregation drops exemplars), and a worker
+// that exited keeps its last answered counts in a "retired" sum, so the totals never go backwards.
+import type { Worker } from 'node:cluster';
+import { aggregatorRegistry } from './client';
+import { guard, reportFailure } from '../../agent/guard';
+import { mergeRecent, type ResetRecord } from './recent';
+import { foldPeers, labelKey, RESETS, FOLDED, type MetricJSON } from './render';
+import { OTHER_PEER, PeerLimiter } from '../shared/peers';
+
+const CMD = 'NODE_RESETWATCH_METRICS';
+/** How long the primary waits for workers; a worker that does not answer is served from its last answer. */
+export const WORKER_TIMEOUT_MS = 1500;
+
+export interface Snapshot {
+  metrics: MetricJSON[];
+  recent: ResetRecord[];
+}
+
+interface Request {
+  cmd: string;
+  type: 'collect';
+  id: number;
+}
+interface Answer {
+  cmd: string;
+  type: 'snapshot';
+  id: number;
+  snapshot?: Snapshot;
+  error?: string;
+}
+
+type Cluster = typeof import('node:cluster');
+
+function clusterModule(): Cluster | undefined {
+  try {
+    // Loaded only where it can matter (prom-client does the same: some hosts crash on loading it early).
+    return require('node:cluster') as Cluster;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A cluster worker has an IPC channel and cluster says so. */
+export function isClusterWorker(): boolean {
+  if (typeof process.send !== 'function') return false;
+  return clusterModule()?.isWorker === true;
+}
+
+// ---- worker side ----
+
+export function answerPrimary(get: () => Promise<Snapshot>): () => void {
+  const handler = (message: unknown) => {
+    const m = message as Request | null;
+    if (m === null || typeof m !== 'object' || m.cmd !== CMD || m.type !== 'collect') return;
+    get().then(
+      (snapshot) => send({ cmd: CMD, type: 'snapshot', id: m.id, snapshot }),
+      (err: unknown) => {
+        reportFailure('prometheus.cluster.worker', err);
+        send({ cmd: CMD, type: 'snapshot', id: m.id, error: String(err) });
+      },
+    );
+  };
+  process.on('internalMessage' as 'message', handler);
+  return () => process.removeListener('internalMessage' as 'message', handler);
+}
+
+function send(answer: Answer): void {
+  guard('prometheus.cluster.send', () => {
+    // Always with a callback: without one, a send on a closed channel emits 'error' on process.
+    if (process.connected) process.send?.(answer, undefined, undefined, () => {});
+  });
+}
+
+// ---- primary side ----
+
+/** Last answer of each live worker, by cluster worker id. */
+const lastAnswer = new Map<number, Snapshot>();
+/** Sum of the last answers of workers that have exited. */
+let retired: Snapshot | undefined;
+/** Peers admitted over the sum (first come, never evicted). */
+const admitted = new PeerLimiter(0);
+let nextId = 0;
+
+export interface ClusterSnapshot extends Snapshot {
+  workers: { answered: number; total: number };
+}
+
+/**
+ * In a cluster primary that has (or had) workers: the sum of `local` and every worker. Elsewhere:
+ * undefined (serve `local` as it is).
+ */
+export async function collectCluster(local: Snapshot, recentLimit: number, maxPeers: number): Promise<ClusterSnapshot | undefined> {
+  const cluster = clusterModule();
+  if (cluster === undefined || !cluster.isPrimary) return undefined;
+  const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
+  if (workers.length === 0 && lastAnswer.size === 0 && retired === undefined) return undefined;
+  const live = new Set(workers.map((w) => w.id));
+  for (const [id, snap] of lastAnswer) {
+    if (live.has(id)) continue;
+    retired = retired === undefined ? snap : await combine([retired, snap], recentLimit);
+    lastAnswer.delete(id);
+  }
+  const answered = (await Promise.all(workers.map(ask))).filter(Boolean).length;
+  const parts = [local, ...lastAnswer.values()];
+  if (retired !== undefined) parts.push(retired);
+  return { ...(await sumSnapshots(parts, recentLimit, maxPeers)), workers: { answered, total: workers.length } };
+}
+
+/** The sum of several processes' snapshots (cluster workers, or a process family: ./family.ts). */
+export async function sumSnapshots(parts: Snapshot[], recentLimit: number, maxPeers: number): Promise<Snapshot> {
+  return {
+    metrics: await sum(
+      parts.map((p) => p.metrics),
+      maxPeers,
+    ),
+    recent: mergeRecent(
+      parts.map((p) => p.recent),
+      recentLimit,
+    ),
+  };
+}
+
+function ask(worker: Worker): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (!worker.isConnected()) return resolve(false);
+    const id = nextId++;
+    const child = worker.process;
+    const finish = (ok: boolean) => {
+      clearTimeout(timer);
+      child.removeListener('internalMessage' as 'message', onMessage);
+      resolve(ok);
+    };
+    const onMessage = (message: unknown) => {
+      const m = message as Answer | null;
+      if (m === null || typeof m !== 'object' || m.cmd !== CMD || m.type !== 'snapshot' || m.id !== id) return;
+      if (m.snapshot !== undefined && Array.isArray(m.snapshot.metrics) && Array.isArray(m.snapshot.recent)) {
+        lastAnswer.set(worker.id, m.snapshot);
+        finish(true);
+      } else {
+        finish(false);
+      }
+    };
+    const timer = setTimeout(() => finish(false), WORKER_TIMEOUT_MS);
+    timer.unref();
+    child.on('internalMessage' as 'message', onMessage);
+    try {
+      child.send({ cmd: CMD, type: 'collect', id } satisfies Request, undefined, undefined, (err) => {
+        if (err) finish(false);
+      });
+    } catch {
+      finish(false);
+    }
+  });
+}
+
+/** A plain sum (no peer bound, no exemplars): what a departed process leaves behind. */
+export async function combine(parts: Snapshot[], recentLimit: number): Promise<Snapshot> {
+  if (parts.length === 1) return parts[0];
+  const reg = aggregatorRegistry().aggregate(parts.map((p) => p.metrics));
+  return {
+    metrics: (await reg.getMetricsAsJSON()) as MetricJSON[],
+    recent: mergeRecent(
+      parts.map((p) => p.recent),
+      recentLimit,
+    ),
+  };
+}
+
+type ExemplarLike = { labelSet: Record<string, string>; value: number; timestamp?: number };
+
+/** prom-client's aggregation, plus the peer bound over the sum and the newest exemplar per series. */
+async function sum(lists: MetricJSON[][], maxPeers: number): Promise<MetricJSON[]> {
+  admitted.max = maxPeers;
+  const folded = lists.map((l) => foldPeers(l, admitted));
+  const exemplars = new Map<string, ExemplarLike>();
+  for (const list of folded) {
+    for (const m of list) {
+      if (m.name !== RESETS) continue;
+      for (const v of m.values) {
+        const ex = (v as { exemplar?: ExemplarLike }).exemplar;
+        if (ex === undefined || ex === null || ex.labelSet === undefined || Object.keys(ex.labelSet).length === 0) continue;
+        const key = labelKey(v.labels);
+        const seen = exemplars.get(key);
+        if (seen === undefined || (ex.timestamp ?? 0) > (seen.timestamp ?? 0)) exemplars.set(key, ex);
+      }
+    }
+  }
+  const reg = aggregatorRegistry().aggregate(folded);
+  const out = (await reg.getMetricsAsJSON()) as MetricJSON[];
+  let other = 0;
+  for (const m of out) {
+    if (m.name !== RESETS) continue;
+    for (const v of m.values) {
+      const ex = exemplars.get(labelKey(v.labels));
+      if (ex !== undefined) (v as { exemplar?: ExemplarLike }).exemplar = ex;
+      if ((v.labels as Record<string, unknown>).peer === OTHER_PEER) other += v.value;
+    }
+  }
+  // Every reset counted under peer="_other" was folded somewhere: the folded total is their sum.
+  for (const m of out) if (m.name === FOLDED) m.values = [{ value: other, labels: {} }];
+  return out;
+}

@@ -1,0 +1,72 @@
+// Recording a reset into the Prometheus metrics: the event becomes a small Sample (also what a
+// worker thread posts to its main thread and a family member streams to its leader), its peer is
+// admitted or folded, and the sample metrics (./metrics.ts) are updated. Recent resets (for
+// /resets) are kept here too.
+import type { ResetEvent } from '../../agent/types';
+import type { Config } from '../../agent/config';
+import { DEFAULT_MAX_PEERS } from '../../agent/contract';
+import { OTHER_PEER, PeerLimiter, peerOf } from '../shared/peers';
+import { Recent, type PendingRecord, type ResetRecord } from './recent';
+import type { Sample } from './threads';
+import type { Family } from './family';
+import { folded, own, type SampleMetrics } from './metrics';
+
+let serverPeers = false;
+export const peers = new PeerLimiter(DEFAULT_MAX_PEERS);
+export let recent = new Recent(200);
+/** The process family this process belongs to (a fixed port on Linux), if any (./family.ts). */
+export let family: Family | undefined;
+
+export function configure(config: Config): void {
+  peers.max = config.maxPeers;
+  serverPeers = config.serverPeers;
+  recent = new Recent(config.recent);
+}
+
+export function setFamily(f: Family | undefined): void {
+  family = f;
+}
+
+export function toSample(e: ResetEvent): Sample {
+  const s: Sample = {
+    direction: e.direction,
+    phase: e.phase,
+    errorType: e.errorType,
+    tls: e.tls,
+    peer: peerOf(e, serverPeers),
+    bytesReceived: e.bytesReceived,
+    bytesSent: e.bytesSent,
+    connectionAgeMs: e.connectionAgeMs,
+  };
+  if (e.idleBeforeReuseMs !== undefined) s.idleBeforeReuseMs = e.idleBeforeReuseMs;
+  if (e.traceId) {
+    s.traceId = e.traceId;
+    if (e.spanId) s.spanId = e.spanId;
+  }
+  return s;
+}
+
+export function record(s: Sample, rec: ResetRecord | PendingRecord | undefined): void {
+  const peer = peers.label(s.peer);
+  if (peer === OTHER_PEER && s.peer !== OTHER_PEER) folded.inc();
+  observe(own, s, peer);
+  if (rec !== undefined) recent.push(rec);
+  if (family !== undefined) family.recorded(s, rec);
+}
+
+/** One sample into a set of sample metrics, under the (already admitted or folded) `peer`. */
+export function observe({ resets, receivedBytes, sentBytes, age, idle }: SampleMetrics, s: Sample, peer: string): void {
+  const labels = { direction: s.direction, phase: s.phase, error_type: s.errorType, peer, tls: String(s.tls) };
+  if (s.traceId) {
+    const exemplarLabels: Record<string, string> = { trace_id: s.traceId };
+    if (s.spanId) exemplarLabels.span_id = s.spanId;
+    resets.inc({ labels, value: 1, exemplarLabels });
+  } else {
+    resets.inc({ labels, value: 1 }); // keeps the last exemplar of this series: a recent reset's trace
+  }
+  const h = { direction: s.direction, phase: s.phase };
+  receivedBytes.observe(h, s.bytesReceived);
+  sentBytes.observe(h, s.bytesSent);
+  age.observe(h, s.connectionAgeMs / 1000);
+  if (s.idleBeforeReuseMs !== undefined) idle.observe(h, s.idleBeforeReuseMs / 1000);
+}

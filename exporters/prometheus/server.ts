@@ -1,0 +1,255 @@
+// The metrics endpoint: its own small HTTP server (default 127.0.0.1:9465, not 9464, which the
+// OpenTelemetry Prometheus exporter uses). It never keeps the process alive (the server and every
+// connection it accepts are unref'd), bounds header size, header/request time and connections,
+// and a port in use costs one warning line: the app runs on. Routes: GET|HEAD /metrics, /resets,
+// /healthz; other paths 404, other methods 405; with RESETWATCH_METRICS_TOKEN, no token → 401.
+import { EventEmitter } from 'node:events';
+import * as http from 'node:http';
+import type { Socket, AddressInfo } from 'node:net';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Config } from '../../agent/config';
+import { diag } from '../../agent/diag';
+import { guard, reportFailure } from '../../agent/guard';
+import { disown } from '../../agent/sockets';
+import type { ResetRecord } from './recent';
+
+export const LIMITS = {
+  /** Request header bytes (Node's default is 16 KiB). */
+  maxHeaderSize: 8192,
+  /** Time for a client to send its headers, and its whole request. */
+  headersTimeoutMs: 5000,
+  requestTimeoutMs: 10000,
+  /** An idle connection is closed after this long. */
+  idleTimeoutMs: 15000,
+  keepAliveTimeoutMs: 5000,
+  /** Concurrent connections; more are closed at once. */
+  maxConnections: 64,
+  /** Highest ?limit= for /resets. */
+  maxRecentLimit: 100000,
+};
+
+const TEXT = 'text/plain; version=0.0.4; charset=utf-8';
+const OPENMETRICS = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
+
+export interface Handlers {
+  exposition(openMetrics: boolean): Promise<string>;
+  recentResets(limit: number): Promise<{ events: ResetRecord[]; workers?: { answered: number; total: number }; family?: number }>;
+}
+
+let bound: AddressInfo | undefined;
+
+/** The address the endpoint listens on in this process, once bound (tests, demo). */
+export function metricsAddress(): AddressInfo | undefined {
+  return bound;
+}
+
+/** After a family leader exited, its port can take a moment to be free: tries this often, 100 ms apart. */
+const TAKEOVER_TRIES = 30;
+
+/** `takeover`: this process replaces a family's previous leader (./family.ts). */
+export function startMetricsServer(config: Config, handlers: Handlers, takeover = false): () => void {
+  let tries = takeover ? TAKEOVER_TRIES : 0;
+  let closed = false;
+  const tokenDigest = config.metricsToken === '' ? undefined : digest(config.metricsToken);
+  const server = http.createServer(
+    {
+      maxHeaderSize: LIMITS.maxHeaderSize,
+      headersTimeout: LIMITS.headersTimeoutMs,
+      requestTimeout: LIMITS.requestTimeoutMs,
+      keepAliveTimeout: LIMITS.keepAliveTimeoutMs,
+      // How often Node checks the two timeouts above (default 30 s); its timer is unref'd.
+      connectionsCheckingInterval: 1000,
+    } as http.ServerOptions,
+    (req, res) => {
+      const ok = guard('prometheus.request', () => {
+        handle(req, res, handlers, tokenDigest);
+        return true;
+      });
+      if (ok !== true) reply(res, 500, 'internal error\n', true); // counted in resetwatch_agent_errors_total
+    },
+  );
+  // Other agents trace every http.Server, through a patched Server.prototype.emit (OpenTelemetry's
+  // http instrumentation, dd-trace, elastic-apm-node) or by replacing a server's own emit when its
+  // first request is announced (Sentry): each scrape would be a trace of the app's. The endpoint's
+  // emit is EventEmitter's own, and stays so: replacing it is a no-op (a setter, so that no
+  // instrumentation's assignment throws).
+  const emit = EventEmitter.prototype.emit;
+  Object.defineProperty(server, 'emit', { get: () => emit, set: () => {}, configurable: true });
+  server.maxConnections = LIMITS.maxConnections;
+  server.setTimeout(LIMITS.idleTimeoutMs, (socket: Socket) => socket.destroy());
+  server.on('connection', (socket: Socket) => guard('prometheus.connection', ownSocket, socket));
+  // A bad request (headers too large, malformed) gets Node's 400/431 and the socket is closed.
+  server.on('clientError', (err: Error & { code?: string }, socket: Socket) => {
+    guard('prometheus.clientError', () => {
+      if (!socket.writable) {
+        socket.destroy();
+        return;
+      }
+      const status =
+        err.code === 'HPE_HEADER_OVERFLOW'
+          ? '431 Request Header Fields Too Large'
+          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? '408 Request Timeout'
+            : '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    });
+  });
+  server.on('error', (err: Error & { code?: string }) => {
+    const where = `${config.host.includes(':') && !config.host.startsWith('[') ? `[${config.host}]` : config.host}:${config.port}`;
+    if (err.code === 'EADDRINUSE' && tries > 0) {
+      tries--;
+      setTimeout(
+        () =>
+          guard('prometheus.relisten', () => {
+            if (!closed) listen();
+          }),
+        100,
+      ).unref();
+    } else if (err.code === 'EADDRINUSE') {
+      // On Linux, processes with the agent and the same settings share the port (./family.ts).
+      const by =
+        process.platform === 'linux' || config.port === 0
+          ? 'by a program other than resetwatch, or one with other RESETWATCH_* settings'
+          : `by another process: on ${process.platform} processes do not share the endpoint`;
+      diag(
+        'warn',
+        `metrics endpoint not started: ${where} is already in use (${by}); the app runs on. Set RESETWATCH_PORT to a free port, 0 (any free port) or off.`,
+      );
+    } else {
+      diag('warn', `metrics endpoint not started on ${where}: ${err.message}; the app runs on.`);
+    }
+  });
+  const listen = () => server.listen({ host: config.host, port: config.port, exclusive: true });
+  server.on('listening', () => {
+    guard('prometheus.listening', () => {
+      const addr = server.address() as AddressInfo;
+      bound = addr;
+      const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+      const url = `http://${host}:${addr.port}/metrics`;
+      if (config.port === 0) diag('warn', `metrics endpoint listening on ${url} (RESETWATCH_PORT=0 picked a free port)`);
+      else diag('info', `metrics endpoint listening on ${url}`);
+      if (tokenDigest === undefined && !isLoopback(config.host)) {
+        diag('warn', `metrics endpoint is reachable beyond loopback (${config.host}) without RESETWATCH_METRICS_TOKEN`);
+      }
+    });
+  });
+  listen();
+  server.unref();
+  return () => {
+    closed = true;
+    bound = undefined;
+    server.close();
+    server.closeAllConnections?.();
+  };
+}
+
+/** The endpoint's own connections are not the app's: not watched, not counted, never keeping the process alive. */
+function ownSocket(socket: Socket): void {
+  // Node emits 'connection' before publishing net.server.socket: the socket is marked as not the
+  // app's and the server hook skips it. Should a Node version publish first, the watch is undone.
+  disown(socket);
+  socket.unref();
+}
+
+function handle(req: http.IncomingMessage, res: http.ServerResponse, handlers: Handlers, tokenDigest: Buffer | undefined): void {
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  if (tokenDigest !== undefined && !authorized(req.headers.authorization, tokenDigest)) {
+    res.setHeader('WWW-Authenticate', 'Bearer realm="resetwatch"');
+    reply(res, 401, 'unauthorized: send Authorization: Bearer <RESETWATCH_METRICS_TOKEN>\n', true);
+    return;
+  }
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  const path = q === -1 ? url : url.slice(0, q);
+  const query = q === -1 ? '' : url.slice(q + 1);
+  if (path !== '/metrics' && path !== '/resets' && path !== '/healthz') {
+    reply(res, 404, 'not found: try /metrics, /resets or /healthz\n', true);
+    return;
+  }
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.setHeader('Allow', 'GET, HEAD');
+    reply(res, 405, 'method not allowed: use GET\n', true);
+    return;
+  }
+  if (path === '/healthz') {
+    reply(res, 200, 'ok\n');
+    return;
+  }
+  if (path === '/metrics') {
+    const om = wantsOpenMetrics(req.headers.accept);
+    handlers.exposition(om).then(
+      (body) => send(res, 200, om ? OPENMETRICS : TEXT, body),
+      (err) => {
+        reportFailure('prometheus.metrics', err);
+        reply(res, 500, 'internal error collecting metrics\n', true);
+      },
+    );
+    return;
+  }
+  let limit = Number.MAX_SAFE_INTEGER;
+  const raw = new URLSearchParams(query).get('limit');
+  if (raw !== null) {
+    if (!/^\d{1,6}$/.test(raw) || Number(raw) > LIMITS.maxRecentLimit) {
+      reply(res, 400, 'bad limit: expected an integer 0..100000\n', true);
+      return;
+    }
+    limit = Number(raw);
+  }
+  handlers.recentResets(limit).then(
+    ({ events, workers, family }) => {
+      if (workers) res.setHeader('X-Resetwatch-Workers', `${workers.answered}/${workers.total}`);
+      if (family !== undefined) res.setHeader('X-Resetwatch-Family', String(family));
+      send(res, 200, 'application/json; charset=utf-8', `${JSON.stringify(events, null, 1)}\n`);
+    },
+    (err) => {
+      reportFailure('prometheus.resets', err);
+      reply(res, 500, 'internal error collecting resets\n', true);
+    },
+  );
+}
+
+function reply(res: http.ServerResponse, status: number, body: string, close = false): void {
+  if (close) res.setHeader('Connection', 'close');
+  send(res, status, 'text/plain; charset=utf-8', body);
+}
+
+function send(res: http.ServerResponse, status: number, type: string, body: string): void {
+  if (res.headersSent || res.destroyed) return;
+  res.statusCode = status;
+  res.setHeader('Content-Type', type);
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(body);
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+function authorized(header: string | undefined, tokenDigest: Buffer): boolean {
+  if (typeof header !== 'string') return false;
+  const m = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
+  return m !== null && timingSafeEqual(digest(m[1]), tokenDigest);
+}
+
+/**
+ * OpenMetrics when the Accept header ranks it at least as high as the text format (Prometheus sends
+ * `application/openmetrics-text;version=1.0.0,…,text/plain;version=0.0.4;q=0.5,*\/*;q=0.1`).
+ */
+export function wantsOpenMetrics(accept: string | undefined): boolean {
+  if (!accept) return false;
+  let om = 0;
+  let text = 0;
+  for (const part of accept.split(',')) {
+    const [type, ...params] = part.split(';').map((s) => s.trim().toLowerCase());
+    let qv = 1;
+    for (const p of params) if (p.startsWith('q=')) qv = Number(p.slice(2)) || 0;
+    if (type === 'application/openmetrics-text') om = Math.max(om, qv);
+    else if (type === 'text/plain' || type === 'text/*' || type === '*/*') text = Math.max(text, qv);
+  }
+  return om > 0 && om >= text;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || host.startsWith('127.');
+}

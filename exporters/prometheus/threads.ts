@@ -1,0 +1,135 @@
+// Worker threads load the agent too (they inherit execArgv) but must never bind the metrics port.
+// Each reset in a worker thread is posted on a BroadcastChannel to the process's main thread, which
+// records it like its own: one peer bound for the whole process, counters that survive the thread.
+// The thread's own counters (connections, agent errors, drops) travel as deltas with each reset and
+// every 5 s when they changed (an unref'd timer), so the main thread's totals only ever grow.
+// The worker opens a channel per message and closes it at once, so it never queues the other
+// threads' messages; the main thread's receiving channel is unref'd and never keeps the process alive.
+import { BroadcastChannel } from 'node:worker_threads';
+import { onReset } from '../../agent/bus';
+import { guard } from '../../agent/guard';
+import { countDropped, stats } from '../../agent/stats';
+import { DIRECTIONS, type Direction, type ErrorType, type Phase, type ResetEvent } from '../../agent/types';
+import type { ResetRecord } from './recent';
+
+const CHANNEL = 'resetwatch:prometheus:resets';
+
+/** What the metrics need from a reset: small, plain and structured-cloneable. */
+export interface Sample {
+  direction: Direction;
+  phase: Phase;
+  errorType: ErrorType;
+  tls: boolean;
+  /** Unfolded, length-bounded peer label value. */
+  peer: string;
+  bytesReceived: number;
+  bytesSent: number;
+  connectionAgeMs: number;
+  idleBeforeReuseMs?: number;
+  traceId?: string;
+  spanId?: string;
+}
+
+export interface ThreadMessage {
+  sample?: Sample;
+  record?: ResetRecord;
+  counts?: Counts;
+}
+
+/** The agent counters a thread contributes to its process's totals. */
+export interface Counts {
+  connections: Record<Direction, { tls: number; plain: number }>;
+  agentErrors: number;
+  dropped: Record<string, number>;
+}
+
+export function zeroCounts(): Counts {
+  return { connections: { client: { tls: 0, plain: 0 }, server: { tls: 0, plain: 0 } }, agentErrors: 0, dropped: {} };
+}
+
+/** Main thread: what the worker threads have reported so far (added to the main thread's own counters). */
+export const threadCounts: Counts = zeroCounts();
+
+const COUNTS_INTERVAL_MS = 5000;
+
+function post(message: ThreadMessage): void {
+  const ch = new BroadcastChannel(CHANNEL);
+  try {
+    ch.postMessage({ v: 1, ...message });
+  } finally {
+    ch.close();
+  }
+}
+
+export function forwardToMainThread(make: (e: ResetEvent) => ThreadMessage): () => void {
+  const sent = zeroCounts();
+  /** What changed since the last message, or undefined. */
+  const delta = (): Counts | undefined => {
+    const d = zeroCounts();
+    let changed = false;
+    for (const dir of DIRECTIONS) {
+      for (const k of ['tls', 'plain'] as const) {
+        d.connections[dir][k] = stats.connections[dir][k] - sent.connections[dir][k];
+        sent.connections[dir][k] = stats.connections[dir][k];
+        changed ||= d.connections[dir][k] !== 0;
+      }
+    }
+    d.agentErrors = stats.agentErrors - sent.agentErrors;
+    sent.agentErrors = stats.agentErrors;
+    changed ||= d.agentErrors !== 0;
+    for (const [name, n] of Object.entries(stats.dropped)) {
+      const diff = n - (sent.dropped[name] ?? 0);
+      if (diff !== 0) {
+        d.dropped[name] = diff;
+        sent.dropped[name] = n;
+        changed = true;
+      }
+    }
+    return changed ? d : undefined;
+  };
+  const stop = onReset((e) => {
+    try {
+      post({ ...make(e), counts: delta() });
+    } catch {
+      countDropped('prometheus');
+    }
+  });
+  const timer = setInterval(
+    () =>
+      guard('prometheus.thread.counts', () => {
+        const counts = delta();
+        if (counts !== undefined) post({ counts });
+      }),
+    COUNTS_INTERVAL_MS,
+  );
+  timer.unref();
+  return () => {
+    stop();
+    clearInterval(timer);
+  };
+}
+
+export function receiveFromThreads(fn: (m: ThreadMessage & { sample: Sample }) => void): () => void {
+  const ch = new BroadcastChannel(CHANNEL);
+  (ch as unknown as { unref(): void }).unref();
+  ch.onmessage = (msg: unknown) => {
+    guard('prometheus.thread', () => {
+      const data = (msg as { data?: { v?: number } & ThreadMessage }).data;
+      if (data?.v !== 1) return;
+      if (data.counts !== undefined) add(data.counts);
+      if (data.sample !== undefined) fn(data as ThreadMessage & { sample: Sample });
+    });
+  };
+  return () => ch.close();
+}
+
+function add(c: Counts): void {
+  for (const dir of DIRECTIONS) {
+    threadCounts.connections[dir].tls += Number(c.connections?.[dir]?.tls) || 0;
+    threadCounts.connections[dir].plain += Number(c.connections?.[dir]?.plain) || 0;
+  }
+  threadCounts.agentErrors += Number(c.agentErrors) || 0;
+  for (const [name, n] of Object.entries(c.dropped ?? {})) {
+    threadCounts.dropped[name] = (threadCounts.dropped[name] ?? 0) + (Number(n) || 0);
+  }
+}
