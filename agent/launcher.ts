@@ -10,6 +10,8 @@ const LAUNCHERS: [RegExp, string][] = [
   [/\/npm\/bin\/npm-cli\.js$/, 'npm'],
   [/\/npm\/bin\/npx-cli\.js$/, 'npx'],
   [/\/yarn\/bin\/yarn\.c?js$/, 'yarn'],
+  // The official node:* images: /opt/yarn-v1.22.22/bin/yarn.js.
+  [/\/yarn-v[^/]*\/bin\/yarn\.c?js$/, 'yarn'],
   [/\/\.yarn\/releases\/yarn-[^/]*\.c?js$/, 'yarn'],
   [/\/pnpm\/bin\/pnpm\.c?js$/, 'pnpm'],
   [/\/pnpm\/bin\/pnpx\.c?js$/, 'pnpm'],

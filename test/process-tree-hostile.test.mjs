@@ -272,6 +272,25 @@ test('two sessions on one port: two families; the second says "already in use" o
   assert.match(lines[0], new RegExp(`${port} is already in use`));
 });
 
+test("another metrics token, same session and port: two families; the token-less one never serves the other's resets", async () => {
+  const port = await freePort();
+  const token = 's3cret-token';
+  const guarded = startApp(['guarded', '2'], { RESETWATCH_PORT: String(port), RESETWATCH_METRICS_TOKEN: token });
+  await guarded.ready();
+  const open = startApp(['open', '3'], { RESETWATCH_PORT: String(port) });
+  await open.ready();
+  await open.stderrUntil((e) => e.includes('already in use'), 'the "in use" line');
+  assert.equal((await rawRequest(port)).status, 401, 'the endpoint still wants the token');
+  const withToken = await rawRequest(port, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(sumOf(parseExposition(withToken.body), 'resetwatch_resets_total'), 2, 'only the guarded process is summed');
+  // The guarded leader leaves: the token-less process does not take its resets over.
+  await guarded.stop('SIGTERM');
+  await new Promise((r) => setTimeout(r, 500));
+  const after = await rawRequest(port).catch((err) => ({ status: 0, body: String(err) }));
+  if (after.status === 200) assert.equal(sumOf(parseExposition(after.body), 'resetwatch_resets_total'), 3, 'only its own resets');
+  await open.stop('SIGTERM');
+});
+
 test('the leader exits while a member is busy: the total never goes backwards during the takeover', async () => {
   const port = await freePort();
   const env = { RESETWATCH_PORT: String(port) };

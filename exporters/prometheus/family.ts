@@ -29,7 +29,7 @@
 // listener (these objects are the agent's, not the app's); an idle family does no periodic work.
 import * as net from 'node:net';
 import { readFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Config } from '../../agent/config';
 import { diag } from '../../agent/diag';
 import { guard, reportFailure } from '../../agent/guard';
@@ -146,14 +146,17 @@ interface Member {
 }
 
 /**
- * The family's name: one per user, session, host:port (and protocol version) in the network
- * namespace. npm start, nodemon, cluster and spawned children share their session; each systemd
- * service and each container has its own, so unrelated services on one host never merge.
+ * The family's name: one per user, session, metrics token, host:port (and protocol version) in the
+ * network namespace. npm start, nodemon, cluster and spawned children share their session; each
+ * systemd service and each container has its own, so unrelated services on one host never merge.
+ * The token is in the name as a digest, so processes with another token (or none) never share an
+ * endpoint: a leader without the token can never serve a token-protected process's resets.
  */
-export function familyName(host: string, port: number): string {
+export function familyName(host: string, port: number, token = ''): string {
   const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
   const sid = sessionId();
-  return `\0resetwatch/2/u${uid}${sid === undefined ? '' : `/s${sid}`}/${host}:${port}`;
+  const t = token === '' ? '' : `/t${createHash('sha256').update(token).digest('hex').slice(0, 16)}`;
+  return `\0resetwatch/2/u${uid}${sid === undefined ? '' : `/s${sid}`}${t}/${host}:${port}`;
 }
 
 /** The session id: field 6 of /proc/self/stat, read as a file only (see test/shapes-stat); undefined when /proc is unreadable. */
@@ -171,7 +174,7 @@ function sessionId(): number | undefined {
 /** Joins (or founds) the family of this port; undefined where abstract sockets do not exist. */
 export function joinFamily(config: Config, hooks: FamilyHooks): Family | undefined {
   if (process.platform !== 'linux' || typeof config.port !== 'number' || config.port === 0) return undefined;
-  return new ProcessFamily(familyName(config.host, config.port), hooks);
+  return new ProcessFamily(familyName(config.host, config.port, config.metricsToken), hooks);
 }
 
 class ProcessFamily implements Family {
