@@ -4,8 +4,8 @@
 // naming the variable and the value used instead; the app runs).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { runNode, fixture, resetLines, diagLines, withoutAgentLines, describeRun } from './helpers/subprocess.mjs';
+import { freePort } from './helpers/prometheus.mjs';
 
 const CJS = fixture('app-load.cjs');
 const ESM = fixture('app-load.mjs');
@@ -133,14 +133,3 @@ test('worker threads and forked children: the agent loads in each, their resets 
     assert.equal(withoutAgentLines(r.stderr), '');
   }
 });
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}

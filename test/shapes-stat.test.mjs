@@ -11,12 +11,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ROOT, fixture } from './helpers/subprocess.mjs';
 import { runShape } from './helpers/shapes.mjs';
 import { startReceiver } from './helpers/otlp-receiver.mjs';
+import { freePort } from './helpers/prometheus.mjs';
 
 const STAT_CALL = /(?<![\w$.]promises\.|function\s+|[\w$])(?:fstat|lstat|stat)(?:Sync)?\s*\(/g;
 
@@ -59,17 +59,6 @@ test('lint: every stat call in agent/ and exporters/ passes { bigint: true }', (
   assert.equal(plainStatCalls('fs.fstatSync(fd, { bigint: true })').length, 0);
   assert.equal(plainStatCalls('await fs.promises.stat(p)').length, 0);
 });
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 test('runtime: with stdio a pipe and a socket and every output at work, nothing leaves a FIFO or socket in the stat buffer, and no loaded file of the agent or its dependencies has a plain stat call', async () => {
   const rx = await startReceiver();
