@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import net from 'node:net';
 import { ROOT, fixture, cleanEnv, diagLines } from './helpers/subprocess.mjs';
 import { rawRequest, parseExposition, sumOf, freePort } from './helpers/prometheus.mjs';
+import { startTree, killTrees } from './helpers/tree.mjs';
 
 const APP = fixture('tree-app.cjs');
 const NODE = process.execPath;
@@ -18,6 +19,7 @@ const { familyName } = createRequire(import.meta.url)(`${ROOT}/dist/exporters/pr
 const started = [];
 const cleanups = [];
 afterEach(() => {
+  killTrees();
   for (const c of started.splice(0)) {
     try {
       process.kill(c.detached ? -c.pid : c.pid, 'SIGKILL');
@@ -29,62 +31,7 @@ afterEach(() => {
 });
 
 /** tree-app.cjs under the agent; `session`: a session of its own (setsid), else this test's. */
-function startApp(args, env, { session = false } = {}) {
-  const child = spawn(NODE, [APP, ...args], {
-    cwd: ROOT,
-    detached: session,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: cleanEnv({ NODE_OPTIONS: `--require ${ROOT}`, ...env }),
-  });
-  child.detached = session;
-  started.push(child);
-  let stdout = '';
-  let stderr = '';
-  const waiters = [];
-  const check = () => {
-    for (const w of waiters.slice())
-      if (w.test()) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve();
-      }
-  };
-  child.stdout.setEncoding('utf8').on('data', (d) => {
-    stdout += d;
-    check();
-  });
-  child.stderr.setEncoding('utf8').on('data', (d) => {
-    stderr += d;
-    check();
-  });
-  const closed = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
-  const until = (pred, what) =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}\nstdout: ${stdout}\nstderr: ${stderr}`)), 30000);
-      waiters.push({
-        test: pred,
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-      });
-      check();
-    });
-  const readyLines = () => stdout.split('\n').filter((l) => l.startsWith('{"ready"')).length;
-  return {
-    child,
-    stderr: () => stderr,
-    ready: (n = 1) => until(() => readyLines() >= n, `${n} ready lines`),
-    stderrUntil: (pred, what) => until(() => pred(stderr), what),
-    stop(signal = 'SIGTERM') {
-      try {
-        process.kill(session ? -child.pid : child.pid, signal);
-      } catch {
-        /* gone */
-      }
-      return closed;
-    },
-  };
-}
+const startApp = (args, env, { session = false } = {}) => startTree(NODE, [APP, ...args], { env, session });
 
 async function scrape(port) {
   const r = await rawRequest(port);

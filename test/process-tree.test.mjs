@@ -13,11 +13,11 @@ import net from 'node:net';
 import path from 'node:path';
 import { ROOT, fixture, cleanEnv, withoutAgentLines, diagLines } from './helpers/subprocess.mjs';
 import { rawRequest, parseExposition, sumOf, freePort } from './helpers/prometheus.mjs';
+import { startTree as startTreeWith, killTrees, AGENT_OPTIONS } from './helpers/tree.mjs';
 
 const APP = fixture('tree-app.cjs');
 const NODE = process.execPath;
 const NODE_DIR = path.dirname(NODE);
-const AGENT_OPTIONS = `--require ${ROOT}`;
 
 /** npm from this machine, never reaching the network (no update check, audit or fund). */
 const NPM_ENV = {
@@ -29,96 +29,10 @@ const NPM_ENV = {
   PATH: `${NODE_DIR}${path.delimiter}${process.env.PATH}`,
 };
 
-/** Every tree started: a failing test must not leave its processes running. */
-const trees = [];
-afterEach(() => {
-  for (const child of trees.splice(0)) {
-    try {
-      process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
-  }
-});
+afterEach(killTrees);
 
-/**
- * Starts a command in its own process group. `ready(n)` resolves once n {"ready"} lines were
- * printed; `stop(signal)` signals the whole group and resolves { code, signal, stdout, stderr }.
- */
-function startTree(cmd, args, { env = {}, cwd = ROOT, agent = true, session = true } = {}) {
-  // detached: a process group of its own, and (setsid) a session of its own: a family of its own.
-  const child = spawn(cmd, args, {
-    cwd,
-    detached: session,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: cleanEnv({ ...NPM_ENV, ...(agent ? { NODE_OPTIONS: AGENT_OPTIONS } : {}), ...env }),
-  });
-  trees.push(child);
-  let stdout = '';
-  let stderr = '';
-  const waiters = [];
-  const check = () => {
-    for (const w of waiters.slice())
-      if (w.test()) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve();
-      }
-  };
-  child.stdout.setEncoding('utf8').on('data', (d) => {
-    stdout += d;
-    check();
-  });
-  child.stderr.setEncoding('utf8').on('data', (d) => {
-    stderr += d;
-    check();
-  });
-  const group = (signal) => {
-    try {
-      process.kill(session ? -child.pid : child.pid, signal);
-    } catch {
-      /* gone */
-    }
-  };
-  const killer = setTimeout(() => group('SIGKILL'), 60000);
-  const closed = new Promise((resolve) =>
-    child.on('close', (code, signal) => {
-      clearTimeout(killer);
-      resolve({ code, signal, stdout, stderr });
-    }),
-  );
-  const lines = () =>
-    stdout
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l));
-  const until = (test, what) =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}\nstdout: ${stdout}\nstderr: ${stderr}`)), 30000);
-      waiters.push({
-        test,
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-      });
-      check();
-    });
-  return {
-    child,
-    lines,
-    closed,
-    stderr: () => stderr,
-    /** Resolves once `pred(stderr)` holds. */
-    stderrUntil: (pred, what) => until(() => pred(stderr), what),
-    ready: (n) => until(() => lines().filter((l) => l.ready).length >= n, `${n} ready lines`),
-    exited: (name) => until(() => lines().some((l) => l.exited === name), `${name} to exit`),
-    pid: (name) => lines().find((l) => l.ready === name)?.pid,
-    stop(signal = 'SIGTERM') {
-      group(signal);
-      return closed;
-    },
-  };
-}
+/** A tree under the agent (unless `agent: false`), with npm kept off the network. */
+const startTree = (cmd, args, opts = {}) => startTreeWith(cmd, args, { ...opts, env: { ...NPM_ENV, ...opts.env } });
 
 /** One scrape: total resets, connections dialled, and the family size from /resets. */
 async function scrape(port) {
