@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { CHART, ROOT, cleanupHelmHome } from './helpers/helm.mjs';
 import { render, vendoredTree } from './helpers/helm-render.mjs';
-import { freePort } from './helpers/prometheus.mjs';
+import { freePort, startPrometheus } from './helpers/prometheus.mjs';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'resetwatch-helm-pod-'));
 const tree = vendoredTree();
@@ -58,61 +58,6 @@ function mapper(pairs) {
       if (p === from || p.startsWith(from.endsWith('/') ? from : `${from}/`)) return to + p.slice(from.length);
     }
     return p;
-  };
-}
-
-async function startPrometheus(config) {
-  const dir = mkdtempSync(path.join(tmp, 'prom-'));
-  const port = await freePort();
-  writeFileSync(path.join(dir, 'prometheus.yml'), config);
-  const child = spawn(
-    'prometheus',
-    [
-      `--config.file=${path.join(dir, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${path.join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      '--log.level=warn',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let log = '';
-  child.stderr.on('data', (d) => {
-    log += d;
-  });
-  const exit = new Promise((resolve) => child.on('exit', resolve));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 20000;
-  for (;;) {
-    try {
-      if ((await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1000) })).ok) break;
-    } catch {}
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`prometheus did not start:\n${log}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  const query = async (expr) => {
-    const res = await fetch(`${url}/api/v1/query?query=${encodeURIComponent(expr)}`, { signal: AbortSignal.timeout(5000) });
-    const json = await res.json();
-    if (json.status !== 'success') throw new Error(JSON.stringify(json));
-    return json.data.result;
-  };
-  return {
-    log: () => log,
-    query,
-    async until(expr, pred, ms = 20000) {
-      const end = Date.now() + ms;
-      for (;;) {
-        const r = await query(expr).catch(() => undefined);
-        if (r && pred(r)) return r;
-        if (Date.now() > end) return r;
-        await new Promise((res) => setTimeout(res, 300));
-      }
-    },
-    async stop() {
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exit;
-      clearTimeout(t);
-    },
   };
 }
 
@@ -350,7 +295,7 @@ test('the pod, played by processes: init container layout, rendered env, its res
     '        labels: { namespace: shop, pod: shop-7d9f8-abcde }',
     '',
   ].join('\n');
-  const prom = await startPrometheus(config);
+  const prom = await startPrometheus([], { config });
   t.after(() => prom.stop());
   const resets = await prom.until(
     `sum(resetwatch_resets_total{job="${job}", namespace="shop"})`,
