@@ -15,8 +15,8 @@
 //   ('samples', a few hundred bytes each, sent in the event-loop turn of the reset; batched every
 //   25 ms beyond 50 messages a second), so a member that exits has handed its resets over;
 // - leader → members: a hand-over ('legacy': its own state plus everything departed members left
-//   behind, and each live member's last-known part by id) within 250 ms of a change and after
-//   each scrape, and its own resets in between ('samples'). The member that takes over when the
+//   behind, and each live member's last-known part by id) within 250 ms of a change and before
+//   each scrape is answered, and its own resets in between ('samples'). The member that takes over when the
 //   leader exits starts from there, serving a member's inherited part until that member's own
 //   state replaces it; a member that joins the new leader offers the hand-over it holds
 //   ('offer'), in case it is a later one (ranked by term, the takeovers so far, then seq).
@@ -628,7 +628,13 @@ class ProcessFamily implements Family {
     for (const m of [...this.members.values(), ...this.departed]) parts.push(...(await m.replica.parts()));
     const family = this.members.size + 1;
     const sum = await this.hooks.sum(parts);
-    this.scheduleLegacy(); // this process's connection counts have moved on
+    // The hand-over goes out before the scrape is answered: whatever a scrape has shown, the
+    // members already hold, so a leader that exits right after a scrape never takes counts with it.
+    if (this.legacyTimer !== undefined) clearTimeout(this.legacyTimer);
+    this.legacyTimer = undefined;
+    this.lastLegacy = Date.now();
+    this.sendLegacy();
+    await this.chain;
     return { ...sum, family };
   }
 
