@@ -61,13 +61,12 @@ export function supersede(socket: object): SocketState | undefined {
 export function disown(socket: object): void {
   const s = socket as Watched;
   const state = s[kState];
-  if (state === undefined) {
-    s[kState] = SUPERSEDED;
-  } else if (state !== SUPERSEDED) {
+  if (state !== undefined && state !== SUPERSEDED) {
     s.removeListener(errorMonitor, errorListener);
-    delete s[kState];
     count(state, -1);
   }
+  // Marked, not deleted: a hook that meets it again (a reconnect, a TLS take-over) leaves it alone.
+  s[kState] = SUPERSEDED;
 }
 
 function errorListener(this: Watched, err: Error): void {
