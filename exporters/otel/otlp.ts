@@ -18,7 +18,7 @@ import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { AggregationTemporality, InstrumentType, type PushMetricExporter, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { disown } from '../../agent/sockets';
 import { countDropped } from '../../agent/stats';
-import { diag } from '../../agent/diag';
+import { otelDiag as diag } from '../../agent/diag';
 
 export const MAX_INFLIGHT = 2;
 
@@ -143,6 +143,8 @@ export class OtlpSender {
           'warn',
           `OpenTelemetry export to ${this.url} failed (${failure}); further failures are only counted in resetwatch_dropped_events_total{exporter="otel"}`,
         );
+      } else {
+        diag('debug', `OpenTelemetry export to ${this.url} failed again (${failure})`); // OTEL_LOG_LEVEL=debug
       }
     }
   }
