@@ -9,3 +9,4 @@ export const onReset = cjs.onReset;
 export const agent = cjs.agent;
 export const registry = cjs.registry;
 export default cjs;
+export type { ResetEvent, ResetListener, Direction, Phase, ErrorType, Hint, AgentStats } from './types.js';

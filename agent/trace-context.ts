@@ -18,6 +18,7 @@ import { EventEmitter } from 'node:events';
 import type { Context, TextMapGetter, TextMapPropagator } from '@opentelemetry/api';
 import { otelApi } from './otel-api';
 import { kOtelGlobal } from './symbols';
+import { otelDiag } from './diag';
 
 const INVALID_TRACE = '00000000000000000000000000000000';
 
@@ -38,18 +39,41 @@ export function spanIds(context: Context | undefined): { traceId: string; spanId
 }
 
 /**
- * The app's registered propagator when it has one (it reads whatever its tracer injects);
- * otherwise W3C trace context. Loaded on first use only.
+ * Without an app propagator, what OTEL_PROPAGATORS asks for among what resetwatch ships
+ * (@opentelemetry/core): `tracecontext` (also the default) is read; `baggage` is accepted but
+ * carries nothing resetwatch records; `none` reads nothing; anything else (b3, jaeger, xray…)
+ * needs the app's own propagator: one line, ignored. Null: nothing to read.
  */
-let w3c: TextMapPropagator | undefined;
+export function fallbackPropagator(env: NodeJS.ProcessEnv = process.env): TextMapPropagator | null {
+  const raw = env.OTEL_PROPAGATORS ?? '';
+  const names = raw
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+  if (names.length === 0) names.push('tracecontext');
+  if (names.includes('none')) return null;
+  const unknown = names.filter((n) => n !== 'tracecontext' && n !== 'baggage');
+  if (unknown.length > 0)
+    otelDiag(
+      'warn',
+      `OTEL_PROPAGATORS: ${unknown.join(', ')} not available to resetwatch without the app's own propagator (it reads tracecontext); ignored`,
+    );
+  if (!names.includes('tracecontext')) return null;
+  const core = require('@opentelemetry/core') as typeof import('@opentelemetry/core');
+  return new core.W3CTraceContextPropagator();
+}
+
+/**
+ * The app's registered propagator when it has one (it reads whatever its tracer injects);
+ * otherwise `fallbackPropagator()`, decided on first use.
+ */
+let fallback: TextMapPropagator | null | undefined;
 function extract<C>(base: Context, carrier: C, getter?: TextMapGetter<C>): Context {
   const { propagation } = otelApi();
   if (propagation.fields().length > 0) return propagation.extract(base, carrier, getter);
-  if (w3c === undefined) {
-    const core = require('@opentelemetry/core') as typeof import('@opentelemetry/core');
-    w3c = new core.W3CTraceContextPropagator();
-  }
-  return w3c.extract(base, carrier, getter ?? (otelApi().defaultTextMapGetter as TextMapGetter<C>));
+  if (fallback === undefined) fallback = fallbackPropagator();
+  if (fallback === null) return base;
+  return fallback.extract(base, carrier, getter ?? (otelApi().defaultTextMapGetter as TextMapGetter<C>));
 }
 
 /** The caller's trace context, from an incoming request's headers (traceparent). */

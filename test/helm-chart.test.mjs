@@ -196,6 +196,11 @@ test('agent settings map to RESETWATCH_* and OTEL_*; the token comes from the ex
   assert.equal(env.OTEL_EXPORTER_OTLP_PROTOCOL, 'http/protobuf');
   assert.equal(env.OTEL_TRACES_SAMPLER_ARG, '0.1');
   assert.equal(new Set(c.env.map((e) => e.name)).size, c.env.length, 'no variable twice');
+  // The OpenTelemetry resource's Kubernetes attributes: Downward API, and the container's name.
+  assert.deepEqual(env.RESETWATCH_K8S_POD_NAME, { fieldRef: { fieldPath: 'metadata.name' } });
+  assert.deepEqual(env.RESETWATCH_K8S_NAMESPACE_NAME, { fieldRef: { fieldPath: 'metadata.namespace' } });
+  assert.deepEqual(env.RESETWATCH_K8S_NODE_NAME, { fieldRef: { fieldPath: 'spec.nodeName' } });
+  assert.equal(env.RESETWATCH_K8S_CONTAINER_NAME, c.name);
   // Without an endpoint no OTEL_EXPORTER_* is set (the agent then exports nothing over OTLP).
   const plain = one(objectsOf(4, 'app/default-values.yaml'), 'Deployment').spec.template.spec.containers[0].env;
   assert.ok(!plain.some((e) => e.name.startsWith('OTEL_')));

@@ -208,6 +208,9 @@ function layout() {
  * `appDir`, with the metrics endpoint on a free loopback port. Resolves once the app printed its
  * {"done"…} line: { done, port, env, stderr }.
  */
+/** What the kubelet fills in for the Downward API fields the injection uses. */
+const DOWNWARD = { 'metadata.name': 'shop-5d8f7c9b6-x2x7k', 'metadata.namespace': 'shop', 'spec.nodeName': 'node-1' };
+
 async function startApp(t, state, appDir) {
   const { pm, container, endpoint, inPod, volume } = state;
   assert.deepEqual(container.command, ['node', 'server.js']);
@@ -216,7 +219,11 @@ async function startApp(t, state, appDir) {
   const port = await freePort();
   const env = { PATH: process.env.PATH, HOME: process.env.HOME };
   for (const e of container.env) {
-    if (e.valueFrom) {
+    if (e.valueFrom?.fieldRef) {
+      // The kubelet's part: the Downward API fields the chart asks for.
+      env[e.name] = DOWNWARD[e.valueFrom.fieldRef.fieldPath];
+      assert.ok(env[e.name], `${e.name}: a Downward API field the kubelet fills (${e.valueFrom.fieldRef.fieldPath})`);
+    } else if (e.valueFrom) {
       const ref = e.valueFrom.secretKeyRef;
       assert.deepEqual(ref, pm.spec.podMetricsEndpoints[0].authorization.credentials, `${e.name}: the Secret the PodMonitor reads`);
       env[e.name] = TOKEN;

@@ -2,7 +2,8 @@
 // code (the preload must stay cheap). Spec: opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables
 // Differences: with no OTEL_*_EXPORTER and no endpoint variable nothing is exported (the spec's
 // default exporter is otlp; we only export when asked), and grpc is not supported (one line).
-import { diag } from '../../agent/diag';
+// Values resetwatch cannot honour with the packages it ships are refused in one line each.
+import { otelDiag as diag, setOtelDiagLevel, type DiagLevel } from '../../agent/diag';
 
 export type SignalExport = { kind: 'otlp'; protocol: 'http/protobuf' | 'http/json' } | { kind: 'console' };
 
@@ -13,9 +14,91 @@ export interface ExportPlan {
 
 const truthy = (v: string | undefined) => v !== undefined && v.trim().toLowerCase() === 'true';
 const set = (v: string | undefined): v is string => v !== undefined && v.trim() !== '';
+const list = (v: string) =>
+  v
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+
+/** OTEL_SDK_DISABLED=true: the whole OpenTelemetry output is off, the app's providers included. */
+export function sdkDisabled(env: NodeJS.ProcessEnv = process.env): boolean {
+  return truthy(env.OTEL_SDK_DISABLED);
+}
+
+/** The spec's OTEL_LOG_LEVEL values, onto resetwatch's levels (verbose and all: every message). */
+const LOG_LEVELS: Record<string, DiagLevel | 'off'> = {
+  none: 'off',
+  error: 'error',
+  warn: 'warn',
+  info: 'info',
+  debug: 'debug',
+  verbose: 'debug',
+  all: 'debug',
+};
+
+/**
+ * OTEL_LOG_LEVEL sets the threshold of the OpenTelemetry output's own messages (unset:
+ * RESETWATCH_LOG_LEVEL). The SDK's internal diag logger is not set: that is a global
+ * registration, and resetwatch never registers anything globally.
+ */
+export function applyLogLevel(env: NodeJS.ProcessEnv = process.env): void {
+  const raw = env.OTEL_LOG_LEVEL;
+  if (!set(raw)) {
+    setOtelDiagLevel(undefined);
+    return;
+  }
+  const level = LOG_LEVELS[raw.trim().toLowerCase()];
+  setOtelDiagLevel(level);
+  if (level === undefined)
+    diag(
+      'warn',
+      `OTEL_LOG_LEVEL=${JSON.stringify(raw)} is not valid (none, error, warn, info, debug, verbose, all); using RESETWATCH_LOG_LEVEL`,
+    );
+}
+
+/** The resource detectors of @opentelemetry/resources, in the SDK's order: env last, so it wins. */
+export const DETECTORS = ['host', 'os', 'serviceinstance', 'process', 'env'] as const;
+export type DetectorName = (typeof DETECTORS)[number];
+
+/** OTEL_NODE_RESOURCE_DETECTORS as the Node SDK reads it (default `all`); others: one line, ignored. */
+export function resourceDetectors(env: NodeJS.ProcessEnv = process.env): DetectorName[] {
+  const raw = env.OTEL_NODE_RESOURCE_DETECTORS;
+  if (!set(raw)) return [...DETECTORS];
+  const asked = list(raw);
+  if (asked.includes('all')) return [...DETECTORS];
+  if (asked.includes('none')) return [];
+  const unknown = asked.filter((n) => !(DETECTORS as readonly string[]).includes(n));
+  if (unknown.length > 0)
+    diag(
+      'warn',
+      `OTEL_NODE_RESOURCE_DETECTORS: ${unknown.join(', ')} not available to resetwatch's own exporter (it has ${DETECTORS.join(', ')}); ignored`,
+    );
+  return DETECTORS.filter((n) => asked.includes(n));
+}
+
+/**
+ * Kubernetes resource attributes from the variables the Helm injection sets (Downward API for
+ * pod, namespace and node; the container's name from the chart). Applied with the env detector,
+ * before OTEL_RESOURCE_ATTRIBUTES, which wins.
+ */
+export const K8S_VARIABLES = {
+  'k8s.pod.name': 'RESETWATCH_K8S_POD_NAME',
+  'k8s.namespace.name': 'RESETWATCH_K8S_NAMESPACE_NAME',
+  'k8s.node.name': 'RESETWATCH_K8S_NODE_NAME',
+  'k8s.container.name': 'RESETWATCH_K8S_CONTAINER_NAME',
+} as const;
+
+export function k8sAttributes(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [attribute, name] of Object.entries(K8S_VARIABLES)) {
+    const v = env[name];
+    if (set(v)) out[attribute] = v.trim();
+  }
+  return out;
+}
 
 export function exportPlan(env: NodeJS.ProcessEnv = process.env): ExportPlan {
-  if (truthy(env.OTEL_SDK_DISABLED)) return {};
+  if (sdkDisabled(env)) return {};
   return {
     traces: signal(env, 'TRACES', env.OTEL_TRACES_EXPORTER),
     metrics: signal(env, 'METRICS', env.OTEL_METRICS_EXPORTER),
@@ -26,10 +109,7 @@ function signal(env: NodeJS.ProcessEnv, name: 'TRACES' | 'METRICS', exporterVar:
   const varName = `OTEL_${name}_EXPORTER`;
   let kinds: string[];
   if (set(exporterVar)) {
-    kinds = exporterVar
-      .split(',')
-      .map((s) => s.trim().toLowerCase())
-      .filter(Boolean);
+    kinds = list(exporterVar);
   } else if (set(env.OTEL_EXPORTER_OTLP_ENDPOINT) || set(env[`OTEL_EXPORTER_OTLP_${name}_ENDPOINT`])) {
     kinds = ['otlp'];
   } else {

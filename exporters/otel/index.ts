@@ -12,7 +12,8 @@ import type { Config } from '../../agent/config';
 import type { ResetEvent } from '../../agent/types';
 import { toAttributes } from '../shared/attributes';
 import { appMeterProvider, appTracerProvider } from './global';
-import { exportPlan, type ExportPlan } from './env';
+import { applyLogLevel, exportPlan, sdkDisabled, type ExportPlan } from './env';
+import { otelDiag } from '../../agent/diag';
 import { instrumentsFor, record } from './metrics';
 import { PeerLimiter } from '../shared/peers';
 import { VERSION } from '../../agent/version';
@@ -78,6 +79,15 @@ export function annotateParent(event: ResetEvent): void {
 export const otelExporter: Exporter = {
   name: 'otel',
   start({ config, isMainThread }) {
+    applyLogLevel();
+    if (sdkDisabled()) {
+      if (isMainThread)
+        otelDiag(
+          'warn',
+          'OTEL_SDK_DISABLED=true: no OpenTelemetry spans or metrics from resetwatch (log lines and Prometheus metrics unaffected)',
+        );
+      return () => {};
+    }
     const plan: ExportPlan = exportPlan();
     // A worker thread's private metrics would repeat the main thread's series under the same
     // resource: only spans leave worker threads through our own providers (an app that registers

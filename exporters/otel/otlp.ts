@@ -12,22 +12,15 @@ import * as https from 'node:https';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { gzipSync } from 'node:zlib';
-import path from 'node:path';
 import { context } from '@opentelemetry/api';
 import { ExportResultCode, suppressTracing, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { AggregationTemporality, InstrumentType, type PushMetricExporter, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { disown } from '../../agent/sockets';
 import { countDropped } from '../../agent/stats';
-import { diag } from '../../agent/diag';
+import { otelDiag as diag } from '../../agent/diag';
 
 export const MAX_INFLIGHT = 2;
-
-/** Loads a package the way one of our declared dependencies resolves it (they are its deps). */
-function requireVia<T>(name: string, via: string): T {
-  const base = path.dirname(require.resolve(`${via}/package.json`));
-  return require(require.resolve(name, { paths: [base] })) as T;
-}
 
 interface Serializer<T> {
   serializeRequest(request: T): Uint8Array | undefined;
@@ -85,10 +78,8 @@ export class OtlpSender {
     signal: Signal,
     readonly protocol: Protocol,
   ) {
-    const { convertLegacyHttpOptions } = requireVia<typeof import('@opentelemetry/otlp-exporter-base/node-http')>(
-      '@opentelemetry/otlp-exporter-base/node-http',
-      '@opentelemetry/exporter-trace-otlp-http',
-    );
+    const { convertLegacyHttpOptions } =
+      require('@opentelemetry/otlp-exporter-base/node-http') as typeof import('@opentelemetry/otlp-exporter-base/node-http');
     const contentType = protocol === 'http/json' ? 'application/json' : 'application/x-protobuf';
     this.settings = convertLegacyHttpOptions({}, signal, signal === 'TRACES' ? 'v1/traces' : 'v1/metrics', { 'Content-Type': contentType });
     this.url = this.settings.url;
@@ -152,6 +143,8 @@ export class OtlpSender {
           'warn',
           `OpenTelemetry export to ${this.url} failed (${failure}); further failures are only counted in resetwatch_dropped_events_total{exporter="otel"}`,
         );
+      } else {
+        diag('debug', `OpenTelemetry export to ${this.url} failed again (${failure})`); // OTEL_LOG_LEVEL=debug
       }
     }
   }
@@ -189,10 +182,7 @@ function serializers(protocol: Protocol): {
   traces: Serializer<ReadableSpan[]>;
   metrics: Serializer<ResourceMetrics>;
 } {
-  const t = requireVia<typeof import('@opentelemetry/otlp-transformer')>(
-    '@opentelemetry/otlp-transformer',
-    '@opentelemetry/exporter-trace-otlp-proto',
-  );
+  const t = require('@opentelemetry/otlp-transformer') as typeof import('@opentelemetry/otlp-transformer');
   return protocol === 'http/json'
     ? { traces: t.JsonTraceSerializer, metrics: t.JsonMetricsSerializer }
     : { traces: t.ProtobufTraceSerializer, metrics: t.ProtobufMetricsSerializer };

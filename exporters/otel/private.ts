@@ -16,10 +16,20 @@ import {
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { ConsoleMetricExporter, MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
-import { defaultResource, detectResources, envDetector, hostDetector, processDetector, type Resource } from '@opentelemetry/resources';
+import {
+  defaultResource,
+  detectResources,
+  envDetector,
+  hostDetector,
+  osDetector,
+  processDetector,
+  serviceInstanceIdDetector,
+  type ResourceDetector,
+  type Resource,
+} from '@opentelemetry/resources';
 import { guard } from '../../agent/guard';
-import { diag } from '../../agent/diag';
-import type { ExportPlan } from './env';
+import { otelDiag as diag } from '../../agent/diag';
+import { k8sAttributes, resourceDetectors, type DetectorName, type ExportPlan } from './env';
 import { OtlpMetricExporter, OtlpSpanExporter, type OtlpSender, type Temporality } from './otlp';
 import { LocalHistograms } from './histograms';
 
@@ -41,6 +51,24 @@ function temporality(): Temporality {
   return 'cumulative';
 }
 
+const k8sDetector: ResourceDetector = { detect: () => ({ attributes: k8sAttributes() }) };
+
+/** service.instance.id: a random UUID per process (the semantic conventions' recommendation). */
+function detectorsFor(name: DetectorName): ResourceDetector[] {
+  switch (name) {
+    case 'host':
+      return [hostDetector];
+    case 'os':
+      return [osDetector];
+    case 'serviceinstance':
+      return [serviceInstanceIdDetector];
+    case 'process':
+      return [processDetector];
+    case 'env':
+      return [k8sDetector, envDetector];
+  }
+}
+
 export class PrivateProviders {
   private resource?: Resource;
   private tracer?: BasicTracerProvider;
@@ -58,8 +86,9 @@ export class PrivateProviders {
   constructor(private readonly plan: ExportPlan) {}
 
   private getResource(): Resource {
-    // env: OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES; default: service.name=unknown_service:node.
-    this.resource ??= defaultResource().merge(detectResources({ detectors: [envDetector, processDetector, hostDetector] }));
+    // Default: service.name=unknown_service:node. Later detectors win: OTEL_SERVICE_NAME and
+    // OTEL_RESOURCE_ATTRIBUTES (env) over the Kubernetes variables over everything detected.
+    this.resource ??= defaultResource().merge(detectResources({ detectors: resourceDetectors().flatMap(detectorsFor) }));
     return this.resource;
   }
 
@@ -71,6 +100,7 @@ export class PrivateProviders {
       if (plan.kind === 'otlp') {
         const exporter = new OtlpSpanExporter(plan.protocol);
         this.senders.push(exporter.sender);
+        diag('info', `OpenTelemetry: reset spans go to ${exporter.sender.url} (${plan.protocol})`);
         processor = new BatchSpanProcessor(exporter); // OTEL_BSP_* honoured by the processor
       } else {
         processor = new SimpleSpanProcessor(new ConsoleSpanExporter());
@@ -95,6 +125,7 @@ export class PrivateProviders {
         delta = pref !== 'cumulative';
         const otlp = new OtlpMetricExporter(plan.protocol, pref);
         this.senders.push(otlp.sender);
+        diag('info', `OpenTelemetry: resetwatch metrics go to ${otlp.sender.url} (${plan.protocol}, ${pref})`);
         exporter = otlp;
       } else {
         exporter = new ConsoleMetricExporter();

@@ -9,7 +9,7 @@ each with (dict "values" .Values.resetwatch):
   volumes:           - {{- include "resetwatch.injection.volume" ... | nindent 10 }}
   initContainers:    - {{- include "resetwatch.injection.initContainer" ... | nindent 10 }}
   the app container:
-    env:             {{- include "resetwatch.injection.env" (dict "values" .Values.resetwatch "env" <the container's own env list>) | nindent 12 }}
+    env:             {{- include "resetwatch.injection.env" (dict "values" .Values.resetwatch "env" <the container's own env list> "container" <its name>) | nindent 12 }}
     volumeMounts:    - {{- include "resetwatch.injection.volumeMount" ... | nindent 14 }}
     ports:           - {{- include "resetwatch.injection.containerPort" ... | nindent 14 }}
   a Service (only for the ServiceMonitor): resetwatch.injection.servicePort.
@@ -91,7 +91,9 @@ protocol: TCP
 The app container's whole env list: its own entries, NODE_OPTIONS with the agent's --require
 appended (never replaced: an OTel or dd-trace --require stays in front; not twice when the app's
 value has it already), then the agent's settings
-for every variable the app does not set itself. A NODE_OPTIONS taken from a Secret or ConfigMap
+for every variable the app does not set itself, among them the pod's name, namespace and node
+(Downward API) and the container's name (`container`, when given) for the OpenTelemetry resource
+(k8s.pod.name, k8s.namespace.name, k8s.node.name, k8s.container.name). A NODE_OPTIONS taken from a Secret or ConfigMap
 (valueFrom) cannot be appended to at render time: the render fails and says what to do.
 */}}
 {{- define "resetwatch.injection.env" -}}
@@ -126,7 +128,13 @@ for every variable the app does not set itself. A NODE_OPTIONS taken from a Secr
   (dict "name" "RESETWATCH_SERVER_PEERS" "value" (toString $v.agent.serverPeers))
   (dict "name" "RESETWATCH_LOG" "value" $v.agent.log)
   (dict "name" "RESETWATCH_LOG_LEVEL" "value" $v.agent.logLevel)
-  (dict "name" "RESETWATCH_RECENT" "value" (toString $v.agent.recent)) }}
+  (dict "name" "RESETWATCH_RECENT" "value" (toString $v.agent.recent))
+  (dict "name" "RESETWATCH_K8S_POD_NAME" "valueFrom" (dict "fieldRef" (dict "fieldPath" "metadata.name")))
+  (dict "name" "RESETWATCH_K8S_NAMESPACE_NAME" "valueFrom" (dict "fieldRef" (dict "fieldPath" "metadata.namespace")))
+  (dict "name" "RESETWATCH_K8S_NODE_NAME" "valueFrom" (dict "fieldRef" (dict "fieldPath" "spec.nodeName"))) }}
+{{- with .container }}
+{{- $agent = append $agent (dict "name" "RESETWATCH_K8S_CONTAINER_NAME" "value" .) }}
+{{- end }}
 {{- with $v.agent.metricsToken.existingSecret }}
 {{- $agent = append $agent (dict "name" "RESETWATCH_METRICS_TOKEN" "valueFrom" (dict "secretKeyRef" (dict "name" . "key" $v.agent.metricsToken.key))) }}
 {{- end }}
