@@ -16,7 +16,16 @@ import {
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { ConsoleMetricExporter, MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
-import { defaultResource, detectResources, envDetector, hostDetector, processDetector, type Resource } from '@opentelemetry/resources';
+import {
+  defaultResource,
+  detectResources,
+  envDetector,
+  hostDetector,
+  processDetector,
+  resourceFromAttributes,
+  type Resource,
+} from '@opentelemetry/resources';
+import { constantLabels } from '../shared/labels';
 import { guard } from '../../agent/guard';
 import { diag } from '../../agent/diag';
 import type { ExportPlan } from './env';
@@ -59,7 +68,11 @@ export class PrivateProviders {
 
   private getResource(): Resource {
     // env: OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES; default: service.name=unknown_service:node.
-    this.resource ??= defaultResource().merge(detectResources({ detectors: [envDetector, processDetector, hostDetector] }));
+    // RESETWATCH_LABELS are process-wide identity, which OpenTelemetry keeps in the Resource; the
+    // standard OTEL_RESOURCE_ATTRIBUTES win on a shared key.
+    this.resource ??= defaultResource()
+      .merge(resourceFromAttributes({ ...constantLabels() }))
+      .merge(detectResources({ detectors: [envDetector, processDetector, hostDetector] }));
     return this.resource;
   }
 
