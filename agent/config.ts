@@ -3,7 +3,7 @@
 // reported in one line naming the variable (or option) and the value used instead; it never throws,
 // on the --require path or from start().
 import { diag, type DiagLevel } from './diag';
-import { DEFAULT_MAX_PEERS, DEFAULT_PORT, OUTPUTS, type OutputName } from './contract';
+import { DEFAULT_MAX_PEERS, DEFAULT_PORT, METRICS, OUTPUTS, type OutputName } from './contract';
 
 /** The hooks by name (agent/hooks/*.ts), for RESETWATCH_DISABLED_HOOKS; README "Hooks" says what each covers. */
 export const HOOKS = ['client', 'server', 'tls', 'destroy', 'http', 'undici'] as const;
@@ -132,13 +132,15 @@ const names =
 export const MAX_LABELS = 10;
 export const MAX_LABEL_VALUE = 128;
 /**
- * Names a constant label may not take: resetwatch's own metric labels, the log line's own fields,
+ * Names a constant label may not take: resetwatch's own metric labels (from the contract), the
+ * histogram and summary labels, the log line's own fields,
  * and what Prometheus itself attaches to a scraped series (job, instance) — a collision would
  * overwrite or be renamed to `exported_*`. Names starting with `__` are reserved by Prometheus.
  */
-const RESERVED = new Set([
-  'direction', 'phase', 'error_type', 'peer', 'tls', 'exporter', 'version', 'node_version', 'le', 'quantile',
-  'job', 'instance', 'level', 'time', 'pid', 'hostname', 'name', 'msg', 'trace_id', 'span_id',
+const RESERVED = new Set<string>([
+  ...Object.values(METRICS).flatMap((m) => m.labels),
+  ...['le', 'quantile', 'job', 'instance'],
+  ...['level', 'time', 'pid', 'hostname', 'name', 'msg', 'trace_id', 'span_id'],
 ]);
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
@@ -175,7 +177,8 @@ const labels: Parser<Readonly<Record<string, string>>> = (raw, warn) => {
   for (const [name, value] of pairs) {
     const problem = labelProblem(name, value);
     if (problem !== undefined) warn(`label ${JSON.stringify(name)} ${problem}; dropped`);
-    else if (Object.keys(out).length >= MAX_LABELS && !(name in out)) warn(`label ${JSON.stringify(name)} is over the limit of ${MAX_LABELS} labels; dropped`);
+    else if (Object.keys(out).length >= MAX_LABELS && !(name in out))
+      warn(`label ${JSON.stringify(name)} is over the limit of ${MAX_LABELS} labels; dropped`);
     else out[name] = value as string;
   }
   return Object.freeze(out);
@@ -261,7 +264,11 @@ export function resolveConfig(options: unknown = {}, env: NodeJS.ProcessEnv = pr
     const [name] = ENV[key];
     const fromCode = Object.hasOwn(opts, key) && opts[key] !== undefined;
     // A code option that is not valid falls back to the default, not to the environment: the code said what it wanted.
-    const value = fromCode ? parseSetting(key, optionName(key), opts[key]) : env[name] === undefined ? undefined : parseSetting(key, name, env[name]);
+    const value = fromCode
+      ? parseSetting(key, optionName(key), opts[key])
+      : env[name] === undefined
+        ? undefined
+        : parseSetting(key, name, env[name]);
     if (value !== undefined) config[key] = value;
   }
   // RESETWATCH_DISABLED in the environment wins over code: the operator's off switch.

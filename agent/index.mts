@@ -10,5 +10,17 @@ export const agent = cjs.agent;
 export const registry = cjs.registry;
 export const start = cjs.start;
 export const stop = cjs.stop;
-export type { ResetEvent, ResetListener, Direction, Phase, ErrorType, Hint, AgentStats, Agent, StartOptions, HookName, OutputName } from './index.js';
+export type {
+  ResetEvent,
+  ResetListener,
+  Direction,
+  Phase,
+  ErrorType,
+  Hint,
+  AgentStats,
+  Agent,
+  StartOptions,
+  HookName,
+  OutputName,
+} from './index.js';
 export default cjs;

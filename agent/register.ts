@@ -203,7 +203,7 @@ export function install(): Agent {
           diag('warn', 'start() was called already; these options are ignored (stop() first to start again with others)');
           return;
         }
-        const next = resolveConfig(options ?? {});
+        const next = resolveConfig(options === undefined ? {} : options);
         started = true;
         const restart = outputStops.length > 0;
         stop();
