@@ -197,7 +197,7 @@ export function install(): Agent {
     onReset,
     stats,
     start(options?: StartOptions) {
-      guard('start', () => {
+      guard('start.api', () => {
         if (launcher !== undefined) return;
         if (started) {
           diag('warn', 'start() was called already; these options are ignored (stop() first to start again with others)');
