@@ -133,9 +133,9 @@ export const MAX_LABELS = 10;
 export const MAX_LABEL_VALUE = 128;
 /**
  * Names a constant label may not take: resetwatch's own metric labels (from the contract), the
- * histogram and summary labels, the log line's own fields,
- * and what Prometheus itself attaches to a scraped series (job, instance) — a collision would
- * overwrite or be renamed to `exported_*`. Names starting with `__` are reserved by Prometheus.
+ * histogram and summary labels, what Prometheus attaches to a scraped series (job, instance), and
+ * the log line's own fields — a collision would overwrite or be renamed to `exported_*`. Names
+ * starting with `__` are reserved by Prometheus.
  */
 const RESERVED = new Set<string>([
   ...Object.values(METRICS).flatMap((m) => m.labels),

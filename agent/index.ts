@@ -1,6 +1,7 @@
 // Package entry (CommonJS): loading it installs the agent once; it only re-exports.
 import { install, prometheusRegistry, type Agent } from './register';
 import type { StartOptions } from './config';
+import { diag } from './diag';
 
 const agent = install();
 
@@ -14,7 +15,10 @@ export { agent };
  * RESETWATCH_DISABLED=true in the environment still wins (README "Configuration in code").
  */
 export function start(options?: StartOptions): Agent {
-  return agent.start(options);
+  // An agent installed by an older copy of the package (another version in the tree) has no start().
+  if (typeof agent.start === 'function') return agent.start(options);
+  diag('warn', 'start() is not supported by the resetwatch copy loaded first; options ignored');
+  return agent;
 }
 /** Removes every hook and stops every output (a later start() may start again). */
 export function stop(): void {

@@ -140,7 +140,7 @@ export function install(): Agent {
   let loaded: Loaded | undefined;
   let enabled = false;
   let started = false; // by start(): later calls are ignored until stop()
-  let pending: Loaded | undefined; // outputs waiting for the end of the loading tick
+  let pending = false; // outputs waiting for the end of the loading tick
 
   const configure = (c: Config) => {
     config = c;
@@ -164,17 +164,17 @@ export function install(): Agent {
       startOutputs(loaded.exporters, config, outputStops);
       return true;
     }
-    pending = loaded;
+    pending = true;
     process.nextTick(() => {
-      if (pending === undefined) return; // start() or stop() came first
-      pending = undefined;
+      if (!pending) return; // start() or stop() came first
+      pending = false;
       guard('start.outputs', startOutputs, loaded?.exporters ?? [], config, outputStops);
     });
     return true;
   };
   const stop = () => {
     enabled = false;
-    pending = undefined;
+    pending = false;
     runAll(outputStops);
     runAll(hookStops);
   };
