@@ -10,6 +10,7 @@ import { onReset } from './bus';
 import { stats } from './stats';
 import { kAgent } from './symbols';
 import { launcherOf } from './launcher';
+import { loadedAsPreload } from './preload';
 import type { AgentStats, ResetListener } from './types';
 import type { Exporter } from '../exporters/types';
 
@@ -121,11 +122,12 @@ function runAll(stops: (() => void)[]): void {
 
 /**
  * Installed once per process by loading the package; configured from the environment, or by the
- * first start() call. Loading installs the hooks at once (sockets opened right after must be
- * seen) and starts the outputs one tick later, so an app that loads the package and calls start()
- * in the same tick never binds or opens anything with settings it is about to replace. A start()
- * that comes later (an --import preload ran first, or the app awaited something) restarts the
- * hooks and outputs with the new settings: code over environment, as everywhere.
+ * first start() call. A preload starts everything at once, before the app's first line. The
+ * app's own load installs the hooks at once (sockets opened right after must be seen) and starts
+ * the outputs one tick later, so an app that loads the package and calls start() in the same tick
+ * never binds or opens anything with settings it is about to replace. A start() after the outputs
+ * started (after a preload, or once the app awaited something) restarts hooks and outputs with
+ * the new settings: code over environment, as everywhere.
  */
 export function install(): Agent {
   const g = globalThis as { [kAgent]?: Agent };
@@ -185,7 +187,7 @@ export function install(): Agent {
   } else {
     configure(config);
     if (config.disabled) diag('info', 'disabled by RESETWATCH_DISABLED');
-    else run(true);
+    else run(!loadedAsPreload(require.main !== undefined));
   }
   const agent: Agent = {
     get config() {

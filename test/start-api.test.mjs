@@ -139,6 +139,30 @@ test('preload and start() together (--require, --import): start() applies over t
   }
 });
 
+test("a preload starts everything before the first line of the app; the app's own load one tick later, so start() comes first", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'resetwatch-start-'));
+  try {
+    const log = (name) => path.join(dir, `${name}.log`);
+    const probe = (file, pre = '') =>
+      `${pre}; const fs = require('node:fs'); const first = fs.existsSync(${JSON.stringify(file)}); ` +
+      `setTimeout(() => console.log(JSON.stringify([first, fs.existsSync(${JSON.stringify(file)})])), 100);`;
+    const cases = [
+      // The log destination is opened when the log output starts: a file that exists or not.
+      [['--require', 'resetwatch', '-e', probe(log('a'))], { RESETWATCH_LOG: log('a') }, [true, true]],
+      [['-e', probe(log('b'))], { RESETWATCH_LOG: log('b'), NODE_OPTIONS: '--import="resetwatch"' }, [true, true]],
+      [['-e', probe(log('c'), "require('resetwatch')")], { RESETWATCH_LOG: log('c') }, [false, true]],
+      [['-e', probe(log('d'), "require('resetwatch').start({ log: 'off' })")], { RESETWATCH_LOG: log('d') }, [false, false]],
+    ];
+    for (const [args, env, want] of cases) {
+      const r = await runNode(args, { env });
+      assert.equal(r.code, 0, describeRun(r));
+      assert.deepEqual(JSON.parse(r.stdout), want, `${args.join(' ')} ${JSON.stringify(env)}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('RESETWATCH_DISABLED=1 wins over start(); start({ disabled: true }) removes what loading installed', async () => {
   for (const app of [CJS, ESM]) {
     const { report, r } = await runApp(app, [{ port: 0, disabled: false }], { env: { RESETWATCH_DISABLED: '1' } });
