@@ -77,6 +77,18 @@ function asText(raw: unknown): string | undefined {
   return undefined;
 }
 
+/** A value as a message shows it: JSON, cut at SHOWN characters (a message is one bounded line). */
+const SHOWN = 200;
+function show(raw: unknown): string {
+  let out: string;
+  try {
+    out = JSON.stringify(raw) ?? String(raw);
+  } catch {
+    out = Object.prototype.toString.call(raw);
+  }
+  return out.length > SHOWN ? `${out.slice(0, SHOWN)}…` : out;
+}
+
 /** A parser of text, applied to environment strings and to typed option values alike. */
 const fromText =
   <T>(parse: (raw: string) => T | undefined): Parser<T> =>
@@ -124,7 +136,11 @@ const names =
       if ((valid as readonly string[]).includes(item)) out.add(item as T);
       else unknown.push(item);
     }
-    if (unknown.length > 0) warn(`unknown ${unknown.map((n) => JSON.stringify(n)).join(', ')} ignored; valid: ${valid.join(', ')}`);
+    if (unknown.length > 0) {
+      const shown = unknown.slice(0, 5).map((n) => show(n));
+      if (unknown.length > 5) shown.push(`and ${unknown.length - 5} more`);
+      warn(`unknown ${shown.join(', ')} ignored; valid: ${valid.join(', ')}`);
+    }
     return Object.freeze([...out]);
   };
 
@@ -163,7 +179,7 @@ const labels: Parser<Readonly<Record<string, string>>> = (raw, warn) => {
       if (part.trim() === '') continue;
       const eq = part.indexOf('=');
       if (eq === -1) {
-        warn(`${JSON.stringify(part.trim())} is not name=value; dropped`);
+        warn(`${show(part.trim())} is not name=value; dropped`);
         continue;
       }
       pairs.push([part.slice(0, eq).trim(), part.slice(eq + 1).trim()]);
@@ -176,9 +192,9 @@ const labels: Parser<Readonly<Record<string, string>>> = (raw, warn) => {
   const out: Record<string, string> = {};
   for (const [name, value] of pairs) {
     const problem = labelProblem(name, value);
-    if (problem !== undefined) warn(`label ${JSON.stringify(name)} ${problem}; dropped`);
+    if (problem !== undefined) warn(`label ${show(name)} ${problem}; dropped`);
     else if (Object.keys(out).length >= MAX_LABELS && !(name in out))
-      warn(`label ${JSON.stringify(name)} is over the limit of ${MAX_LABELS} labels; dropped`);
+      warn(`label ${show(name)} is over the limit of ${MAX_LABELS} labels; dropped`);
     else out[name] = value as string;
   }
   return Object.freeze(out);
@@ -232,14 +248,6 @@ export interface StartOptions {
 /** How a setting is named in its one-line messages. */
 const optionName = (key: string) => `start() option ${key}`;
 
-function show(raw: unknown): string {
-  try {
-    return JSON.stringify(raw) ?? String(raw);
-  } catch {
-    return String(raw);
-  }
-}
-
 /** The value of one setting from one source, or undefined (reported) when it is not valid. */
 function parseSetting<K extends keyof Config>(key: K, name: string, raw: unknown): Config[K] | undefined {
   const parse = ENV[key][1] as Parser<Config[K]>;
@@ -258,7 +266,7 @@ export function resolveConfig(options: unknown = {}, env: NodeJS.ProcessEnv = pr
   if (options !== null && typeof options === 'object' && !Array.isArray(options)) opts = options as Record<string, unknown>;
   else if (options !== undefined) diag('warn', `start() expects an options object, not ${show(options)}; using the environment`);
   for (const key of Object.keys(opts)) {
-    if (!(key in ENV)) diag('warn', `start() option ${JSON.stringify(key)} is unknown; valid: ${Object.keys(ENV).join(', ')}`);
+    if (!(key in ENV)) diag('warn', `start() option ${show(key)} is unknown; valid: ${Object.keys(ENV).join(', ')}`);
   }
   for (const key of Object.keys(ENV) as (keyof Config)[]) {
     const [name] = ENV[key];
