@@ -8,5 +8,19 @@ const cjs = require('./index.js') as typeof import('./index.js');
 export const onReset = cjs.onReset;
 export const agent = cjs.agent;
 export const registry = cjs.registry;
+export const start = cjs.start;
+export const stop = cjs.stop;
+export type {
+  ResetEvent,
+  ResetListener,
+  Direction,
+  Phase,
+  ErrorType,
+  Hint,
+  AgentStats,
+  Agent,
+  StartOptions,
+  HookName,
+  OutputName,
+} from './index.js';
 export default cjs;
-export type { ResetEvent, ResetListener, Direction, Phase, ErrorType, Hint, AgentStats } from './types.js';

@@ -1,12 +1,29 @@
 // Package entry (CommonJS): loading it installs the agent once; it only re-exports.
-import { install, prometheusRegistry } from './register';
+import { install, prometheusRegistry, type Agent } from './register';
+import type { StartOptions } from './config';
+import { diag } from './diag';
 
 const agent = install();
 
 /** Subscribe to reset events; returns the unsubscribe function. */
 export const onReset = agent.onReset;
-/** The running agent: config, counters, stop(). */
+/** The running agent: config, counters, start(), stop(). */
 export { agent };
+/**
+ * Configure in code instead of (over) the RESETWATCH_* environment: the same settings, the same
+ * validation (a bad value: one line, its default used; never throws). The first call applies;
+ * RESETWATCH_DISABLED=true in the environment still wins (README "Configuration in code").
+ */
+export function start(options?: StartOptions): Agent {
+  // An agent installed by an older copy of the package (another version in the tree) has no start().
+  if (typeof agent.start === 'function') return agent.start(options);
+  diag('warn', 'start() is not supported by the resetwatch copy loaded first; options ignored');
+  return agent;
+}
+/** Removes every hook and stops every output (a later start() may start again). */
+export function stop(): void {
+  agent.stop();
+}
 /**
  * resetwatch's prom-client Registry, for apps that serve their own /metrics (loaded on first
  * access, so an app that never asks does not pay for it when the agent is disabled).
@@ -17,3 +34,6 @@ Object.defineProperty(exports, 'registry', {
   get: prometheusRegistry,
 });
 export type { ResetEvent, ResetListener, Direction, Phase, ErrorType, Hint, AgentStats } from './types';
+export type { Agent } from './register';
+export type { StartOptions, HookName } from './config';
+export type { OutputName } from './contract';

@@ -3,13 +3,14 @@
 // line when something is off. Installs once per process (and once per thread) however often the
 // package is loaded: --require and --import together, or a later require('resetwatch').
 import { isMainThread } from 'node:worker_threads';
-import { DEFAULTS, resolveConfig, type Config } from './config';
+import { DEFAULTS, resolveConfig, type Config, type HookName, type StartOptions } from './config';
 import { setDiagLevel, diag } from './diag';
 import { guard, setFaultInjection } from './guard';
 import { onReset } from './bus';
 import { stats } from './stats';
 import { kAgent } from './symbols';
 import { launcherOf } from './launcher';
+import { loadedAsPreload } from './preload';
 import type { AgentStats, ResetListener } from './types';
 import type { Exporter } from '../exporters/types';
 
@@ -18,8 +19,19 @@ export interface Agent {
   readonly enabled: boolean;
   onReset(listener: ResetListener): () => void;
   readonly stats: AgentStats;
-  /** Removes every hook and stops every output (tests; not needed in production). */
+  /**
+   * Starts (or restarts) with these options over the RESETWATCH_* environment (README
+   * "Configuration in code"). Only the first call after load or after stop() applies; a bad option
+   * is reported in one line and replaced by its default; it never throws.
+   */
+  start(options?: StartOptions): Agent;
+  /** Removes every hook and stops every output; the OpenTelemetry providers export what they hold. */
   stop(): void;
+}
+
+interface Loaded {
+  hooks: Record<HookName, Hook>;
+  exporters: Exporter[];
 }
 
 interface Hook {
@@ -28,7 +40,7 @@ interface Hook {
 }
 
 /** Loaded only when enabled: RESETWATCH_DISABLED loads nothing but the config. */
-function loadHooks(): Record<string, Hook> {
+function loadHooks(): Record<HookName, Hook> {
   return {
     client: require('./hooks/client'),
     server: require('./hooks/server'),
@@ -67,7 +79,7 @@ function preservesSymlinks(): boolean {
   );
 }
 
-function loadAll(): { hooks: Record<string, Hook>; exporters: Exporter[] } | string {
+function loadAll(): Loaded | string {
   for (const name of RUNTIME_DEPENDENCIES) {
     try {
       require.resolve(name);
@@ -85,17 +97,38 @@ function loadAll(): { hooks: Record<string, Hook>; exporters: Exporter[] } | str
   }
 }
 
-function start({ hooks, exporters }: { hooks: Record<string, Hook>; exporters: Exporter[] }, config: Config, stops: (() => void)[]): void {
-  for (const [name, hook] of Object.entries(hooks)) {
+/** Installs the hooks RESETWATCH_DISABLED_HOOKS leaves on: a disabled hook installs nothing at all. */
+function enableHooks(hooks: Loaded['hooks'], config: Config, stops: (() => void)[]): void {
+  for (const [name, hook] of Object.entries(hooks) as [HookName, Hook][]) {
+    if (config.disabledHooks.includes(name)) continue;
     guard(`enable.${name}`, hook.enable, config);
     stops.push(() => guard(`disable.${name}`, hook.disable));
   }
+}
+
+/** Starts the outputs RESETWATCH_DISABLED_OUTPUTS leaves on. */
+function startOutputs(exporters: Exporter[], config: Config, stops: (() => void)[]): void {
+  (require('../exporters/shared/labels') as typeof import('../exporters/shared/labels')).setConstantLabels(config.labels);
   for (const exporter of exporters) {
+    if (config.disabledOutputs.includes(exporter.name)) continue;
     const stop = guard(`start.${exporter.name}`, exporter.start, { config, isMainThread });
     if (typeof stop === 'function') stops.push(() => guard(`stop.${exporter.name}`, stop));
   }
 }
 
+function runAll(stops: (() => void)[]): void {
+  for (const stop of stops.splice(0).reverse()) stop();
+}
+
+/**
+ * Installed once per process by loading the package; configured from the environment, or by the
+ * first start() call. A preload starts everything at once, before the app's first line. The
+ * app's own load installs the hooks at once (sockets opened right after must be seen) and starts
+ * the outputs one tick later, so an app that loads the package and calls start() in the same tick
+ * never binds or opens anything with settings it is about to replace. A start() after the outputs
+ * started (after a preload, or once the app awaited something) restarts hooks and outputs with
+ * the new settings: code over environment, as everywhere.
+ */
 export function install(): Agent {
   const g = globalThis as { [kAgent]?: Agent };
   const existing = g[kAgent];
@@ -103,36 +136,91 @@ export function install(): Agent {
   // npm, npx, yarn, pnpm, corepack: dormant and silent, before the config is read (a bad
   // RESETWATCH_* value is reported once, by the app the launcher starts: agent/launcher.ts).
   const launcher = isMainThread ? launcherOf(process.argv[1]) : undefined;
-  const config = launcher === undefined ? resolveConfig() : { ...DEFAULTS };
-  if (launcher === undefined) {
-    setDiagLevel(config.logLevel);
-    setFaultInjection(config.faultInject);
-  }
-  const stops: (() => void)[] = [];
+  let config: Config = launcher === undefined ? resolveConfig() : { ...DEFAULTS };
+  const hookStops: (() => void)[] = [];
+  const outputStops: (() => void)[] = [];
+  let loaded: Loaded | undefined;
   let enabled = false;
+  let started = false; // by start(): later calls are ignored until stop()
+  let pending = false; // outputs waiting for the end of the loading tick
+
+  const configure = (c: Config) => {
+    config = c;
+    setDiagLevel(c.logLevel);
+    setFaultInjection(c.faultInject);
+  };
+  /** Installs hooks and (now or one tick later) outputs; false when the agent stays out. */
+  const run = (deferOutputs: boolean): boolean => {
+    if (config.disabled) return false;
+    if (loaded === undefined) {
+      const result = loadAll();
+      if (typeof result === 'string') {
+        diag('warn', `disabled, the app runs without it: ${result}`);
+        return false;
+      }
+      loaded = result;
+    }
+    enabled = true;
+    enableHooks(loaded.hooks, config, hookStops);
+    if (!deferOutputs) {
+      startOutputs(loaded.exporters, config, outputStops);
+      return true;
+    }
+    pending = true;
+    process.nextTick(() => {
+      if (!pending) return; // start() or stop() came first
+      pending = false;
+      guard('start.outputs', startOutputs, loaded?.exporters ?? [], config, outputStops);
+    });
+    return true;
+  };
+  const stop = () => {
+    enabled = false;
+    pending = false;
+    runAll(outputStops);
+    runAll(hookStops);
+  };
+
+  const offByEnv = config.disabled;
   if (launcher !== undefined) {
     // Nothing said: RESETWATCH_LOG_LEVEL is not read here.
-  } else if (config.disabled) {
-    diag('info', 'disabled by RESETWATCH_DISABLED');
   } else {
-    const loaded = loadAll();
-    if (typeof loaded === 'string') {
-      diag('warn', `disabled, the app runs without it: ${loaded}`);
-    } else {
-      enabled = true;
-      start(loaded, config, stops);
-    }
+    configure(config);
+    if (config.disabled) diag('info', 'disabled by RESETWATCH_DISABLED');
+    else run(!loadedAsPreload(require.main !== undefined));
   }
   const agent: Agent = {
-    config,
+    get config() {
+      return config;
+    },
     get enabled() {
       return enabled;
     },
     onReset,
     stats,
+    start(options?: StartOptions) {
+      guard('start.api', () => {
+        if (launcher !== undefined) return;
+        if (started) {
+          diag('warn', 'start() was called already; these options are ignored (stop() first to start again with others)');
+          return;
+        }
+        const next = resolveConfig(options === undefined ? {} : options);
+        started = true;
+        const restart = outputStops.length > 0;
+        stop();
+        configure(next);
+        if (next.disabled) {
+          diag('info', offByEnv ? 'disabled by RESETWATCH_DISABLED; start() does nothing' : 'disabled by start()');
+          return;
+        }
+        if (run(false) && restart) diag('info', 'restarted with the start() options');
+      });
+      return agent;
+    },
     stop() {
-      enabled = false;
-      for (const stop of stops.splice(0).reverse()) stop();
+      started = false;
+      stop();
     },
   };
   Object.defineProperty(g, kAgent, { value: agent, configurable: true });

@@ -9,6 +9,7 @@ import { onReset } from '../../agent/bus';
 import { countDropped, stats } from '../../agent/stats';
 import { guard } from '../../agent/guard';
 import { toAttributes } from '../shared/attributes';
+import { constantLabels } from '../shared/labels';
 import { openWriter } from './writer';
 import { ownPino } from './own-pino';
 import { RateLimiter } from '../shared/rate-limit';
@@ -49,7 +50,7 @@ export const logExporter: Exporter = {
       warn(fields: object, msg: string): void {
         if (pinoLogger === undefined) {
           const pino = ownPino();
-          pinoLogger = pino.pino({ name: 'resetwatch', level: config.logLevel, base: { pid: process.pid } }, stream);
+          pinoLogger = pino.pino({ name: 'resetwatch', level: config.logLevel, base: { pid: process.pid, ...constantLabels() } }, stream);
         }
         pinoLogger.warn(fields, msg);
       },

@@ -23,10 +23,12 @@ import {
   hostDetector,
   osDetector,
   processDetector,
+  resourceFromAttributes,
   serviceInstanceIdDetector,
   type ResourceDetector,
   type Resource,
 } from '@opentelemetry/resources';
+import { constantLabels } from '../shared/labels';
 import { guard } from '../../agent/guard';
 import { otelDiag as diag } from '../../agent/diag';
 import { k8sAttributes, resourceDetectors, type DetectorName, type ExportPlan } from './env';
@@ -88,7 +90,11 @@ export class PrivateProviders {
   private getResource(): Resource {
     // Default: service.name=unknown_service:node. Later detectors win: OTEL_SERVICE_NAME and
     // OTEL_RESOURCE_ATTRIBUTES (env) over the Kubernetes variables over everything detected.
-    this.resource ??= defaultResource().merge(detectResources({ detectors: resourceDetectors().flatMap(detectorsFor) }));
+    // RESETWATCH_LABELS are process-wide identity, which OpenTelemetry keeps in the Resource; every
+    // detected attribute (OTEL_RESOURCE_ATTRIBUTES included) wins over them on a shared key.
+    this.resource ??= defaultResource()
+      .merge(resourceFromAttributes({ ...constantLabels() }))
+      .merge(detectResources({ detectors: resourceDetectors().flatMap(detectorsFor) }));
     return this.resource;
   }
 

@@ -17,7 +17,8 @@ import { isClusterWorker, answerPrimary, collectCluster, combine, sumSnapshots, 
 import { joinFamily } from './family';
 import { SampleReplica } from './replica';
 import { forwardToMainThread, receiveFromThreads } from './threads';
-import { render, withTotalNames } from './render';
+import { render, withTotalNames, type MetricJSON } from './render';
+import { constantLabels } from '../shared/labels';
 import { connectionCounts, registry, schema } from './metrics';
 import { configure, family, peers, recent, record, setFamily, toSample } from './record';
 import type { Exporter } from '../types';
@@ -28,7 +29,9 @@ export { registry };
 
 /** This process's metrics (main thread plus forwarded worker-thread resets) and recent resets. */
 async function localSnapshot(): Promise<Snapshot> {
-  return { metrics: withTotalNames(await registry.getMetricsAsJSON()), recent: recent.list() };
+  // Each metric's own values, without the registry's default (constant) labels: render() adds those.
+  const metrics = await Promise.all(registry.getMetricsAsArray().map((m) => (m as unknown as { get(): Promise<MetricJSON> }).get()));
+  return { metrics: withTotalNames(metrics), recent: recent.list() };
 }
 
 /** This process's own state: local, or in a cluster primary with workers the sum over all of them. */
@@ -75,6 +78,8 @@ export const prometheusExporter: Exporter = {
   name: 'prometheus',
   start({ config, isMainThread }) {
     configure(config);
+    // For apps that render `registry` themselves; our endpoint adds them in render().
+    registry.setDefaultLabels({ ...constantLabels() });
     if (!isMainThread) {
       // Worker threads never bind: each reset goes to the main thread (./threads.ts).
       return forwardToMainThread((e) => ({ sample: toSample(e), record: recent.capacity > 0 ? toRecord(e) : undefined }));

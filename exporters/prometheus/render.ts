@@ -6,6 +6,7 @@ import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import { Registry } from './client';
 import { OTHER_PEER, type PeerLimiter } from '../shared/peers';
 import { METRICS } from '../../agent/contract';
+import { constantLabels } from '../shared/labels';
 
 export type MetricJSON = MetricObjectWithValues<MetricValue<string>>;
 
@@ -22,6 +23,9 @@ export function withTotalNames(metrics: MetricJSON[]): MetricJSON[] {
 
 export async function render(metrics: MetricJSON[], openMetrics: boolean): Promise<string> {
   const reg = new Registry();
+  // Constant labels are added here, when serving, never to the snapshots: family members and
+  // cluster workers sum label-free series, and the process that serves labels the sum.
+  reg.setDefaultLabels({ ...constantLabels() });
   if (openMetrics) reg.setContentType(Registry.OPENMETRICS_CONTENT_TYPE as never);
   for (const m of withTotalNames(metrics)) {
     // OpenMetrics: the family is named without `_total`; prom-client appends it to each sample.
