@@ -1,0 +1,34 @@
+// HTTP/1.1 upgrades (WebSocket) and CONNECT tunnels: once the 101 (or the CONNECT's 200) has been
+// exchanged, Node frees the socket's HTTP parser (`socket.parser = null`, while `'parser' in
+// socket` stays true) and hands the socket to the app's 'upgrade'/'connect' listener. From then on
+// the connection carries no HTTP request: a reset on it is `established`, not an HTTP phase.
+// Everything here is read at reset time only: Node announces no upgrade on a diagnostics channel
+// (a server upgrade skips http.server.request.start), so nothing is spent per request.
+import type { SocketState, Sock } from './internal-types';
+
+type Detachable = Sock & { listenerCount(event: string): number };
+
+/**
+ * The socket left HTTP/1 through an upgrade or CONNECT. Server: the parser was freed while the
+ * socket is still open (Node frees it otherwise only in 'close', after classification). Client:
+ * a pooled idle socket has a freed parser too, but its agent still listens for 'free'; an upgraded
+ * one was removed from its agent ('agentRemove' drops that listener). A request without an agent
+ * closes its socket after the response, so it never sits idle either.
+ */
+export function isUpgraded(socket: Sock, state: SocketState): boolean {
+  if (!('parser' in socket) || socket.parser != null || socket._httpMessage != null) return false;
+  if (state.direction === 'server') return true;
+  return state.http?.inflight === undefined && (socket as Detachable).listenerCount('free') === 0;
+}
+
+/**
+ * What the upgraded connection speaks, when a WebSocket implementation marked the socket: `ws`
+ * (and what builds on it: socket.io, graphql-ws, ...) keeps its WebSocket under its own
+ * `Symbol('websocket')`; undici's WebSocket (Node's global WebSocket) sets `socket.ws`.
+ */
+export function upgradeProtocol(socket: Sock): 'websocket' | undefined {
+  for (const sym of Object.getOwnPropertySymbols(socket)) if (sym.description === 'websocket') return 'websocket';
+  const ws = (socket as { ws?: { constructor?: { name?: string } } }).ws;
+  if (ws != null && typeof ws === 'object' && ws.constructor?.name === 'WebSocket') return 'websocket';
+  return undefined;
+}
