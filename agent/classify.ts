@@ -45,10 +45,13 @@ export function onSocketError(socket: Sock, state: SocketState, err: ErrnoError)
   emit(socket, state, type, err.code ?? type, err.message, err.syscall, fatal);
 }
 
-/** A connection ending without an error is a reset only when the peer hung up on an HTTP request in flight. */
+/** A connection ending without an error is a reset only when the peer hung up on an HTTP request (or HTTP/2 streams) in flight. */
 export function onPeerHangup(socket: Sock, state: SocketState): void {
   const msg = socket._httpMessage;
-  if (msg == null) return onSessionHangup(socket, state);
+  if (msg == null) {
+    onSessionHangup(socket, state);
+    return;
+  }
   // Only the peer's FIN counts: a socket the app destroyed itself (req.destroy(), an abort, a
   // timeout handler) never received one.
   if (!finRead(socket)) return;
