@@ -152,8 +152,8 @@ export function phaseOf(socket: Sock, state: SocketState, syscall: string | unde
       const req = msg as unknown as ClientRequestLike;
       return req.res != null || req.writableFinished ? 'response' : 'request';
     }
-    if (state.http?.inflight !== undefined) return state.http.inflightPhase;
     if (isUpgraded(socket, state)) return 'established';
+    if (state.http?.inflight !== undefined) return state.http.inflightPhase;
     return state.http !== undefined || 'parser' in socket ? 'idle' : 'established';
   }
   if (msg != null) {

@@ -32,12 +32,12 @@ export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetE
   let context: Context | undefined = state.dial?.context;
   if (state.direction === 'client' && msg != null) {
     context = clientRequest(event, state, msg as unknown as ClientRequestLike, now, context);
+  } else if (msg == null && isUpgraded(socket, state)) {
+    event.protocol = upgradeProtocol(socket) ?? event.protocol;
   } else if (state.direction === 'client' && state.http?.inflight !== undefined) {
     context = undiciRequest(event, state.http.inflight as UndiciRequestLike, now, context);
   } else if (state.direction === 'server' && msg != null) {
     context = serverRequest(event, state, msg as unknown as ServerResponseLike, now, context);
-  } else if (isUpgraded(socket, state)) {
-    event.protocol = upgradeProtocol(socket) ?? event.protocol;
   } else if (event.protocol === undefined && (state.http !== undefined || 'parser' in socket)) {
     event.protocol = 'http/1.1';
   } else {

@@ -16,7 +16,8 @@ type Detachable = Sock & { listenerCount(event: string): number };
  * closes its socket after the response, so it never sits idle either.
  */
 export function isUpgraded(socket: Sock, state: SocketState): boolean {
-  if (!('parser' in socket) || socket.parser != null || socket._httpMessage != null) return false;
+  if (!('parser' in socket)) return state.direction === 'client' && state.http !== undefined && undiciUpgraded(socket);
+  if (socket.parser != null || socket._httpMessage != null) return false;
   if (state.direction === 'server') return true;
   return state.http?.inflight === undefined && (socket as Detachable).listenerCount('free') === 0;
 }
@@ -28,7 +29,26 @@ export function isUpgraded(socket: Sock, state: SocketState): boolean {
  */
 export function upgradeProtocol(socket: Sock): 'websocket' | undefined {
   for (const sym of Object.getOwnPropertySymbols(socket)) if (sym.description === 'websocket') return 'websocket';
+  return undiciWebSocket(socket) ? 'websocket' : undefined;
+}
+
+/**
+ * undici (fetch's HTTP client and Node's global WebSocket; no `parser` on its sockets) lets go of
+ * a socket an upgrade took over: the socket's `Symbol('client')` link to its pool is set to null.
+ */
+function undiciUpgraded(socket: Sock): boolean {
+  for (const sym of Object.getOwnPropertySymbols(socket)) {
+    if (sym.description === 'client') return (socket as unknown as Record<symbol, unknown>)[sym] === null;
+  }
+  return false;
+}
+
+/**
+ * undici's WebSocket: older undici (Node 20, 22) sets `socket.ws`; undici 7 (Node 24+) marks
+ * nothing, but reads the socket with its own `onSocketData` listener.
+ */
+function undiciWebSocket(socket: Sock): boolean {
   const ws = (socket as { ws?: { constructor?: { name?: string } } }).ws;
-  if (ws != null && typeof ws === 'object' && ws.constructor?.name === 'WebSocket') return 'websocket';
-  return undefined;
+  if (ws != null && typeof ws === 'object' && ws.constructor?.name === 'WebSocket') return true;
+  return socket.listeners('data').some((fn) => fn.name === 'onSocketData');
 }
