@@ -11,6 +11,7 @@ import tls from 'node:tls';
 import { createRequire } from 'node:module';
 import { loadAgent, capture, listen, closeServer, delay, TLS } from './helpers/resets.mjs';
 import { checkEvent, any } from './helpers/check-event.mjs';
+import { runNode, AGENT, fixture } from './helpers/subprocess.mjs';
 
 const require = createRequire(import.meta.url);
 const { WebSocket, WebSocketServer } = require('ws');
@@ -162,6 +163,45 @@ test('server: wss (TLS): the client resets an open WebSocket', async () => {
     localPort: port,
     tls: true,
     tlsVersion: 'TLSv1.3',
+    protocol: 'websocket',
+    bytesReceived: any.positive,
+    bytesSent: any.positive,
+    connectionAgeMs: any.positive,
+    fatal: false,
+  });
+  wss.close();
+  await closeServer(srv);
+});
+
+test("client: Node's own WebSocket (undici) reset by the server: established, websocket", async () => {
+  const { srv, wss, port } = await wsServer((ws) => {
+    ws.send('hello');
+    setTimeout(() => ws._socket.resetAndDestroy(), 30);
+  });
+  // Global on Node 22+; behind a flag on Node 20.
+  const flags = Number(process.versions.node.split('.')[0]) < 22 ? ['--experimental-websocket'] : [];
+  const run = await runNode([...flags, ...AGENT, fixture('websocket-global.cjs'), `ws://127.0.0.1:${port}/chat`], {
+    env: { RESETWATCH_LOG: 'off' },
+  });
+  assert.equal(run.code, 0, run.stderr);
+  const lines = run.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(lines.at(-1), { closed: 1006 });
+  assert.equal(lines.length, 2, run.stdout);
+  checkEvent(lines[0], {
+    time: any.recent,
+    direction: 'client',
+    ...reset,
+    phase: 'established',
+    peerAddress: '127.0.0.1',
+    peerPort: port,
+    serverAddress: '127.0.0.1',
+    serverPort: port,
+    localAddress: any.loopback,
+    localPort: any.port,
+    tls: false,
     protocol: 'websocket',
     bytesReceived: any.positive,
     bytesSent: any.positive,
