@@ -67,6 +67,12 @@ async function lateRequest(nginx, up, method, path) {
   }
 }
 
+/** nginx's access log once it has a line containing `text` (it may write it just after the response). */
+async function logged(nginx, text) {
+  for (let i = 0; i < 100 && !nginx.accessLog().includes(text); i++) await delay(20);
+  return nginx.accessLog();
+}
+
 const UPSTREAM_GONE =
   /\[error\] .*(upstream prematurely closed connection|recv\(\) failed \(104: Connection reset by peer\)|writev?\(\) failed \(32: Broken pipe\)) while (reading response header from|sending request to) upstream, client: 127\.0\.0\.1, .*request: "(\w+ \S+) HTTP\/1\.1", upstream: "http:\/\/127\.0\.0\.1:(\d+)/;
 
@@ -84,6 +90,8 @@ test('POST: nginx sends it on the connection Node just closed: 502, and the Node
     const [, , , request, port] = UPSTREAM_GONE.exec(line);
     assert.equal(request, 'POST /late');
     assert.equal(Number(port), up.port);
+    const up1 = `127.0.0.1:${up.port}`;
+    assert.match(await logged(nginx, '"POST /late'), new RegExp(`"POST /late HTTP/1.1" 502 upstream_addr=${up1} upstream_status=502\n`));
     // The late request never reached the Node process (its kernel answered it), so there is no
     // reset event on the upstream side: the one request Node saw is the first.
     await delay(300);
@@ -118,6 +126,12 @@ test('GET: nginx retries it on a new connection: 200, but the error log line is 
       .find((l) => UPSTREAM_GONE.test(l));
     assert.ok(line, `nginx logged the dead upstream connection:\n${nginx.errorLog()}`);
     assert.equal(UPSTREAM_GONE.exec(line)[3], 'GET /late');
+    // The access log shows the retry: two tries at the same upstream, the first one failed.
+    const up1 = `127.0.0.1:${up.port}`;
+    assert.match(
+      await logged(nginx, '"GET /late'),
+      new RegExp(`"GET /late HTTP/1.1" 200 upstream_addr=${up1}, ${up1} upstream_status=502, 200\n`),
+    );
     // Node saw the retry, on a new connection; nothing reset on its side.
     assert.deepEqual(up.seen, ['GET /first', 'GET /late']);
     await delay(300);

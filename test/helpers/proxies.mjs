@@ -33,7 +33,7 @@ export async function waitForPort(port, ms = 10000) {
  * (`keepalive` in the upstream block; `keepalive_timeout` there is nginx's idle time for them,
  * 60 s by default). The listener uses `deferred` (TCP_DEFER_ACCEPT) so a request that arrives
  * while nginx is stopped is read in the same event-loop turn as its accept. `extra` goes into the
- * `location` block. Returns { port, dir, pid, errorLog(), stop() }.
+ * `location` block. Returns { port, dir, pid, errorLog(), accessLog(), stop() }.
  */
 export async function startNginx({ upstreamPort, extra = '' }) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'resetwatch-nginx-'));
@@ -46,7 +46,8 @@ pid ${dir}/nginx.pid;
 error_log ${dir}/error.log info;
 events { worker_connections 64; }
 http {
-  access_log ${dir}/access.log;
+  log_format upstreams '"$request" $status upstream_addr=$upstream_addr upstream_status=$upstream_status';
+  access_log ${dir}/access.log upstreams;
   client_body_temp_path ${dir}/body;
   proxy_temp_path ${dir}/proxy;
   fastcgi_temp_path ${dir}/fastcgi;
@@ -83,6 +84,8 @@ http {
     dir,
     pid: child.pid,
     errorLog: () => readFileSync(path.join(dir, 'error.log'), 'utf8'),
+    /** Access log lines: `"<request line>" <status> upstream_addr=<…> upstream_status=<…>`. */
+    accessLog: () => readFileSync(path.join(dir, 'access.log'), 'utf8'),
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGCONT');
