@@ -131,6 +131,45 @@ test('http2.connect client: the server process dies with two streams open: peer_
   }
 });
 
+test('http2 over TLS (ALPN h2), gRPC content-type: the server process dies: peer_closed, grpc, 1 stream', { timeout: 20000 }, async () => {
+  const { child, line } = await peer('h2s-server');
+  const port = Number(line);
+  const session = http2.connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
+  session.on('error', () => {});
+  const req = session.request({
+    ':path': '/resetwatch.Test/Watch',
+    ':method': 'POST',
+    'content-type': 'application/grpc+proto',
+    te: 'trailers',
+  });
+  req.on('error', () => {});
+  req.on('data', () => {});
+  await once(req, 'response');
+  const closed = once(session, 'close');
+  await kill(child);
+  const e = await cap.next(client(port));
+  checkEvent(e, {
+    time: any.recent,
+    direction: 'client',
+    ...hangup,
+    peerAddress: '127.0.0.1',
+    peerPort: port,
+    serverAddress: '127.0.0.1',
+    serverPort: port,
+    localAddress: any.loopback,
+    localPort: any.port,
+    tls: true,
+    tlsVersion: 'TLSv1.3',
+    protocol: 'grpc', // ALPN said h2; the stream's content-type says gRPC
+    streamsInFlight: 1,
+    bytesReceived: any.positive,
+    bytesSent: any.positive,
+    connectionAgeMs: any.positive,
+    fatal: false,
+  });
+  await closed;
+});
+
 test('http2 server: the client process dies with three streams open: peer_closed, h2, 3 streams', { timeout: 20000 }, async () => {
   const srv = http2.createServer();
   srv.on('session', (s) => s.on('error', () => {}));
