@@ -8,10 +8,9 @@
 // that is ending with streams in flight.
 import type { Sock } from './internal-types';
 
-/** What we read of an Http2Session and its streams. */
-interface SessionLike {
-  destroyed?: boolean;
-}
+/** An Http2Session (ClientHttp2Session or ServerHttp2Session): only its private state is read. */
+type SessionLike = object;
+/** What we read of a stream: the headers it sent (a client's request, a server's response). */
 interface StreamLike {
   sentHeaders?: Record<string, unknown>;
 }

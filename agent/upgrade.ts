@@ -6,8 +6,6 @@
 // (a server upgrade skips http.server.request.start), so nothing is spent per request.
 import type { SocketState, Sock } from './internal-types';
 
-type Detachable = Sock & { listenerCount(event: string): number };
-
 /**
  * The socket left HTTP/1 through an upgrade or CONNECT. Server: the parser was freed while the
  * socket is still open (Node frees it otherwise only in 'close', after classification). Client:
@@ -19,13 +17,13 @@ export function isUpgraded(socket: Sock, state: SocketState): boolean {
   if (!('parser' in socket)) return state.direction === 'client' && state.http !== undefined && undiciUpgraded(socket);
   if (socket.parser != null || socket._httpMessage != null) return false;
   if (state.direction === 'server') return true;
-  return state.http?.inflight === undefined && (socket as Detachable).listenerCount('free') === 0;
+  return state.http?.inflight === undefined && socket.listenerCount('free') === 0;
 }
 
 /**
  * What the upgraded connection speaks, when a WebSocket implementation marked the socket: `ws`
  * (and what builds on it: socket.io, graphql-ws, ...) keeps its WebSocket under its own
- * `Symbol('websocket')`; undici's WebSocket (Node's global WebSocket) sets `socket.ws`.
+ * `Symbol('websocket')`; undici's (Node's global WebSocket) see undiciWebSocket().
  */
 export function upgradeProtocol(socket: Sock): 'websocket' | undefined {
   for (const sym of Object.getOwnPropertySymbols(socket)) if (sym.description === 'websocket') return 'websocket';
