@@ -40,6 +40,9 @@ export function toAttributes(e: ResetEvent): Attributes {
   } else if (e.protocol === 'h2' || e.protocol === 'grpc') {
     a['network.protocol.name'] = 'http';
     a['network.protocol.version'] = '2';
+    if (e.protocol === 'grpc') a['rpc.system'] = 'grpc';
+  } else if (e.protocol === 'websocket') {
+    a['network.protocol.name'] = 'websocket';
   }
   if (e.request !== undefined) {
     a['http.request.method'] = e.request.method;
