@@ -17,6 +17,10 @@ const require = createRequire(import.meta.url);
 const grpc = require('@grpc/grpc-js');
 const PEER = `${ROOT}/test/fixtures/h2-peer.cjs`;
 const { WATCH } = require(PEER);
+const { toAttributes } = require(`${ROOT}/dist/exporters/shared/attributes.js`);
+/** The attributes log lines, spans and /resets carry for the protocol. */
+const protocolAttributes = (e) =>
+  Object.fromEntries(Object.entries(toAttributes(e)).filter(([k]) => /^(network\.protocol|rpc\.|resetwatch\.http2)/.test(k)));
 
 let cap;
 before(async () => {
@@ -84,6 +88,12 @@ test('grpc-js client: the server process dies mid-stream (FIN): peer_closed, grp
     connectionAgeMs: any.positive,
     fatal: false,
   });
+  assert.deepEqual(protocolAttributes(e), {
+    'network.protocol.name': 'http',
+    'network.protocol.version': '2',
+    'rpc.system': 'grpc',
+    'resetwatch.http2.streams_in_flight': 1,
+  });
   const err = await failed;
   assert.equal(err.code, grpc.status.UNAVAILABLE);
   assert.equal(err.details, 'Connection dropped');
@@ -122,6 +132,11 @@ test('http2.connect client: the server process dies with two streams open: peer_
     bytesSent: any.positive,
     connectionAgeMs: any.positive,
     fatal: false,
+  });
+  assert.deepEqual(protocolAttributes(e), {
+    'network.protocol.name': 'http',
+    'network.protocol.version': '2',
+    'resetwatch.http2.streams_in_flight': 2,
   });
   // What the app itself got: streams closed with NGHTTP2_CANCEL, no error, no 'aborted'.
   await Promise.all(streams.map((s) => s.closed));

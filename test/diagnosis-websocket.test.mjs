@@ -9,12 +9,13 @@ import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import { createRequire } from 'node:module';
-import { loadAgent, capture, listen, closeServer, delay, TLS } from './helpers/resets.mjs';
+import { loadAgent, capture, listen, closeServer, delay, TLS, ROOT } from './helpers/resets.mjs';
 import { checkEvent, any } from './helpers/check-event.mjs';
 import { runNode, AGENT, fixture } from './helpers/subprocess.mjs';
 
 const require = createRequire(import.meta.url);
 const { WebSocket, WebSocketServer } = require('ws');
+const { toAttributes } = require(`${ROOT}/dist/exporters/shared/attributes.js`);
 
 let cap;
 before(async () => {
@@ -68,6 +69,9 @@ test('server: the client resets an open WebSocket: established, websocket, no cl
     connectionAgeMs: any.positive,
     fatal: false,
   });
+  const a = toAttributes(e);
+  assert.equal(a['network.protocol.name'], 'websocket');
+  assert.equal(a['network.protocol.version'], undefined);
   wss.close();
   await closeServer(srv);
 });
