@@ -5,6 +5,8 @@ import type { SocketState, AddressSnapshot, Sock, ClientRequestLike, ServerRespo
 import type { ErrorType, Phase } from './types';
 import { publish } from './bus';
 import { buildEvent } from './event';
+import { isUpgraded } from './upgrade';
+import { sessionOf, streamsInFlight } from './http2';
 
 type ErrnoError = Error & { code?: string; syscall?: string };
 
@@ -43,10 +45,13 @@ export function onSocketError(socket: Sock, state: SocketState, err: ErrnoError)
   emit(socket, state, type, err.code ?? type, err.message, err.syscall, fatal);
 }
 
-/** A connection ending without an error is a reset only when the peer hung up on an HTTP request in flight. */
+/** A connection ending without an error is a reset only when the peer hung up on an HTTP request (or HTTP/2 streams) in flight. */
 export function onPeerHangup(socket: Sock, state: SocketState): void {
   const msg = socket._httpMessage;
-  if (msg == null) return;
+  if (msg == null) {
+    onSessionHangup(socket, state);
+    return;
+  }
   // Only the peer's FIN counts: a socket the app destroyed itself (req.destroy(), an abort, a
   // timeout handler) never received one.
   if (!finRead(socket)) return;
@@ -60,6 +65,18 @@ export function onPeerHangup(socket: Sock, state: SocketState): void {
     if (res.writableEnded) return;
     emit(socket, state, 'peer_closed', 'peer_closed', 'client closed before the response was sent', undefined, false);
   }
+}
+
+/**
+ * HTTP/2 (hooks/destroy.ts, a socket bound to an Http2Session ending without an error): the peer's
+ * FIN ends every stream in flight, which Node closes with NGHTTP2_CANCEL and no error.
+ */
+function onSessionHangup(socket: Sock, state: SocketState): void {
+  const session = sessionOf(socket);
+  if (session === undefined || !finRead(socket)) return;
+  if (!streamsInFlight(session)) return; // nothing in flight: an orderly close
+  snapshot(socket, state, null);
+  emit(socket, state, 'peer_closed', 'peer_closed', 'peer closed the HTTP/2 connection with streams in flight', undefined, false);
 }
 
 /** The peer's FIN has been read (readableEnded waits for the app to consume the data before it). */
@@ -135,6 +152,7 @@ export function phaseOf(socket: Sock, state: SocketState, syscall: string | unde
       const req = msg as unknown as ClientRequestLike;
       return req.res != null || req.writableFinished ? 'response' : 'request';
     }
+    if (isUpgraded(socket, state)) return 'established';
     if (state.http?.inflight !== undefined) return state.http.inflightPhase;
     return state.http !== undefined || 'parser' in socket ? 'idle' : 'established';
   }
@@ -142,6 +160,7 @@ export function phaseOf(socket: Sock, state: SocketState, syscall: string | unde
     const res = msg as unknown as ServerResponseLike;
     return res.req?.complete ? 'response' : 'request';
   }
+  if (isUpgraded(socket, state)) return 'established';
   if (state.http !== undefined || 'parser' in socket) return socket.bytesRead > (state.http?.readMark ?? 0) ? 'request' : 'idle';
   return 'established';
 }

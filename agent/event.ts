@@ -12,6 +12,8 @@ import type { SocketState, Sock, ClientRequestLike, ServerResponseLike, UndiciRe
 import type { ErrorType, Phase, ResetEvent } from './types';
 import { kRequest } from './symbols';
 import { hintFor } from './hints';
+import { isUpgraded, upgradeProtocol } from './upgrade';
+import { sessionOf, sessionProtocol, streamsInFlight } from './http2';
 
 /** What classification decided. */
 export interface Verdict {
@@ -30,12 +32,16 @@ export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetE
   let context: Context | undefined = state.dial?.context;
   if (state.direction === 'client' && msg != null) {
     context = clientRequest(event, state, msg as unknown as ClientRequestLike, now, context);
+  } else if (msg == null && isUpgraded(socket, state)) {
+    event.protocol = upgradeProtocol(socket) ?? event.protocol;
   } else if (state.direction === 'client' && state.http?.inflight !== undefined) {
     context = undiciRequest(event, state.http.inflight as UndiciRequestLike, now, context);
   } else if (state.direction === 'server' && msg != null) {
     context = serverRequest(event, state, msg as unknown as ServerResponseLike, now, context);
   } else if (event.protocol === undefined && (state.http !== undefined || 'parser' in socket)) {
     event.protocol = 'http/1.1';
+  } else {
+    http2Session(event, socket);
   }
   addTrace(event, context);
   const hint = hintFor(event);
@@ -145,6 +151,15 @@ function serverRequest(
   if (spanIds(bound) !== undefined) return bound;
   if (req.headers) return callerContext(req.headers);
   return context;
+}
+
+/** A socket an Http2Session owns: `h2` or `grpc`, and how many streams the reset ended. */
+function http2Session(event: ResetEvent, socket: Sock): void {
+  const session = sessionOf(socket);
+  if (session === undefined) return;
+  event.protocol = sessionProtocol(session);
+  const streams = streamsInFlight(session);
+  if (streams !== undefined) event.streamsInFlight = streams;
 }
 
 function addTrace(event: ResetEvent, context: Context | undefined): void {

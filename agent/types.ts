@@ -68,7 +68,10 @@ export interface ResetEvent {
   tls: boolean;
   /** e.g. `TLSv1.3`, once the handshake finished. */
   tlsVersion?: string;
-  /** Application protocol when known: `http/1.1`, `h2`. */
+  /**
+   * Application protocol when known: `http/1.1`, `h2`, `grpc` (HTTP/2 with a gRPC call in flight),
+   * `websocket` (an HTTP/1.1 connection upgraded to a WebSocket).
+   */
   protocol?: string;
   bytesReceived: number;
   bytesSent: number;
@@ -79,6 +82,8 @@ export interface ResetEvent {
   /** HTTP client on a reused socket: how long it sat idle in the pool before this request. */
   idleBeforeReuseMs?: number;
   request?: InflightRequest;
+  /** HTTP/2 (`h2`, `grpc`): streams open on the connection when it ended; each of them failed with it. */
+  streamsInFlight?: number;
   hint?: Hint;
   /**
    * OpenTelemetry context of the request in flight: its own span (an outgoing request's CLIENT span,

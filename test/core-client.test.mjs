@@ -517,6 +517,8 @@ test('http2: the server resets the session socket', async () => {
     localAddress: any.loopback,
     localPort: any.port,
     tls: false,
+    protocol: 'h2', // h2c: from the Http2Session that owns the socket
+    streamsInFlight: 1,
     bytesReceived: any.positive,
     bytesSent: any.positive,
     connectionAgeMs: any.positive,

@@ -187,6 +187,7 @@ test('http2 (h2c) server: the client aborts after the preface', async () => {
     phase: 'established',
     tls: false,
     protocol: 'h2',
+    streamsInFlight: 0,
     bytesReceived: 24,
     bytesSent: any.positive,
     connectionAgeMs: (v) => v >= 50,

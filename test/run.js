@@ -14,6 +14,8 @@ const TOOLS = {
   python3: 'python3',
   ip: 'iproute2',
   iptables: 'iptables',
+  // test/diagnosis-nginx: a private nginx in front of a Node upstream
+  nginx: 'nginx-light',
   // test/helm-*: lint the rendered chart, unpack helm from its npm package
   yamllint: 'yamllint',
   unzip: 'unzip',

@@ -10,12 +10,15 @@
 //   http Agent's pool and destroy them on any read, an RST included, without an error. The kernel
 //   still knows: after an RST the connection is gone (getpeername fails with ENOTCONN), after a FIN
 //   or an app-initiated close it is not. One syscall, only for idle pooled sockets being destroyed.
+// - HTTP/2: a socket an Http2Session owns, ending without an error. A peer FIN with streams in
+//   flight ends them all without an error to the app (classify.ts onPeerHangup). One property read.
 import * as net from 'node:net';
 import type { NodeSocketInternals } from '../internal-types';
 import { stateOf } from '../sockets';
 import { guard } from '../guard';
 import { snapshot, onIdleDestroy, onPeerHangup } from '../classify';
 import { patch, unpatch } from './patch';
+import { sessionOf } from '../http2';
 
 export function enable(): void {
   // Node always calls _destroy(err, cb): two named parameters, no rest array per socket.
@@ -31,6 +34,8 @@ export function enable(): void {
             if (err == null && this._httpMessage != null) guard('socket.close', onPeerHangup, this, state);
           } else if (state.direction === 'client' && state.http !== undefined) {
             guard('socket.destroy', onIdleDestroy, this, state);
+          } else if (sessionOf(this) !== undefined) {
+            guard('socket.close', onPeerHangup, this, state);
           }
         }
         return original.call(this, err, cb);

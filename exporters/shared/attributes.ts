@@ -37,15 +37,19 @@ export function toAttributes(e: ResetEvent): Attributes {
   if (e.protocol === 'http/1.1') {
     a['network.protocol.name'] = 'http';
     a['network.protocol.version'] = '1.1';
-  } else if (e.protocol === 'h2') {
+  } else if (e.protocol === 'h2' || e.protocol === 'grpc') {
     a['network.protocol.name'] = 'http';
     a['network.protocol.version'] = '2';
+    if (e.protocol === 'grpc') a['rpc.system'] = 'grpc';
+  } else if (e.protocol === 'websocket') {
+    a['network.protocol.name'] = 'websocket';
   }
   if (e.request !== undefined) {
     a['http.request.method'] = e.request.method;
     if (e.request.host !== undefined) a['resetwatch.request.host'] = e.request.host;
     if (e.request.ageMs !== undefined) a['resetwatch.request.age_ms'] = e.request.ageMs;
   }
+  if (e.streamsInFlight !== undefined) a['resetwatch.http2.streams_in_flight'] = e.streamsInFlight;
   if (e.reusedSocket !== undefined) a['resetwatch.reused_socket'] = e.reusedSocket;
   if (e.idleBeforeReuseMs !== undefined) a['resetwatch.idle_before_reuse_ms'] = e.idleBeforeReuseMs;
   if (e.hint !== undefined) {

@@ -1,0 +1,146 @@
+// The classic 502 behind nginx (issue 12): the Node upstream's `server.keepAliveTimeout` is
+// shorter than nginx's upstream keep-alive, so Node closes an idle upstream connection just as
+// nginx sends the next request on it. Reproduced for real and deterministically: nginx is stopped
+// (SIGSTOP) with a request waiting in its listen queue while Node's keep-alive timer closes the
+// connection (FIN), then resumed: it sends the request on the dead connection, the upstream's
+// kernel answers with an RST, and nginx answers the client 502. What the Node side can say: nothing
+// — the request never reaches the process (Node had closed the socket; the kernel, not Node,
+// answers it), so resetwatch has no event to record. README Limits and docs/runbook.md say how to
+// confirm this pattern from the proxy's side.
+import { test, before, beforeEach, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import { once } from 'node:events';
+import { loadAgent, capture, listen, closeServer, delay } from './helpers/resets.mjs';
+import { startNginx } from './helpers/proxies.mjs';
+
+let cap;
+before(async () => {
+  const { onReset } = await loadAgent();
+  cap = capture(onReset);
+});
+beforeEach(() => cap.clear());
+after(() => cap.stop());
+
+/** One HTTP/1.1 request over a fresh connection (Connection: close); resolves with the status line. */
+function send(port, method, path, body = '') {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1');
+    let out = '';
+    s.setEncoding('latin1');
+    s.on('data', (d) => (out += d));
+    s.on('end', () => resolve(out.split('\r\n', 1)[0]));
+    s.on('error', reject);
+    s.write(`${method} ${path} HTTP/1.1\r\nHost: app\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+  });
+}
+
+/** A Node upstream whose keep-alive timeout (300 ms, + Node's own 1 s buffer) is far below nginx's 60 s. */
+async function upstream() {
+  const seen = [];
+  const closed = [];
+  const srv = http.createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    req.resume();
+    req.on('end', () => res.end('ok'));
+  });
+  srv.keepAliveTimeout = 300;
+  srv.on('connection', (s) => closed.push(new Promise((resolve) => s.on('close', resolve))));
+  const port = await listen(srv);
+  return { srv, port, seen, closed };
+}
+
+/**
+ * Sends `method path` through nginx at the worst moment: nginx stopped, the request queued, Node's
+ * keep-alive timer closing the idle upstream connection; then nginx resumes.
+ */
+async function lateRequest(nginx, up, method, path) {
+  process.kill(nginx.pid, 'SIGSTOP');
+  try {
+    const answer = send(nginx.port, method, path, method === 'POST' ? 'late' : '');
+    await Promise.all(up.closed); // Node closed every upstream connection (FIN)
+    process.kill(nginx.pid, 'SIGCONT');
+    return await answer;
+  } finally {
+    process.kill(nginx.pid, 'SIGCONT');
+  }
+}
+
+/** nginx's access log once it has a line containing `text` (it may write it just after the response). */
+async function logged(nginx, text) {
+  for (let i = 0; i < 100 && !nginx.accessLog().includes(text); i++) await delay(20);
+  return nginx.accessLog();
+}
+
+const UPSTREAM_GONE =
+  /\[error\] .*(upstream prematurely closed connection|recv\(\) failed \(104: Connection reset by peer\)|writev?\(\) failed \(32: Broken pipe\)) while (reading response header from|sending request to) upstream, client: 127\.0\.0\.1, .*request: "(\w+ \S+) HTTP\/1\.1", upstream: "http:\/\/127\.0\.0\.1:(\d+)/;
+
+test('POST: nginx sends it on the connection Node just closed: 502, and the Node side never sees it', { timeout: 30000 }, async () => {
+  const up = await upstream();
+  const nginx = await startNginx({ upstreamPort: up.port });
+  try {
+    assert.equal(await send(nginx.port, 'POST', '/first', 'one'), 'HTTP/1.1 200 OK');
+    assert.equal(await lateRequest(nginx, up, 'POST', '/late'), 'HTTP/1.1 502 Bad Gateway');
+    const line = nginx
+      .errorLog()
+      .split('\n')
+      .find((l) => UPSTREAM_GONE.test(l));
+    assert.ok(line, `nginx logged the dead upstream connection:\n${nginx.errorLog()}`);
+    const [, , , request, port] = UPSTREAM_GONE.exec(line);
+    assert.equal(request, 'POST /late');
+    assert.equal(Number(port), up.port);
+    const up1 = `127.0.0.1:${up.port}`;
+    assert.match(await logged(nginx, '"POST /late'), new RegExp(`"POST /late HTTP/1.1" 502 upstream_addr=${up1} upstream_status=502\n`));
+    // The late request never reached the Node process (its kernel answered it), so there is no
+    // reset event on the upstream side: the one request Node saw is the first.
+    await delay(300);
+    assert.deepEqual(up.seen, ['POST /first']);
+    assert.deepEqual(
+      cap.events.filter((e) => e.localPort === up.port),
+      [],
+    );
+    // ...while this process does record an upstream reset it can see: a client resetting mid-request.
+    const raw = net.connect(up.port, '127.0.0.1');
+    await once(raw, 'connect');
+    raw.write('POST /x HTTP/1.1\r\nHost: app\r\nContent-Length: 9\r\n\r\nabc');
+    await delay(50);
+    raw.resetAndDestroy();
+    const e = await cap.next((ev) => ev.direction === 'server' && ev.localPort === up.port);
+    assert.equal(`${e.phase}/${e.errorType}`, 'request/ECONNRESET');
+  } finally {
+    await nginx.stop();
+    await closeServer(up.srv);
+  }
+});
+
+test('GET: nginx retries it on a new connection: 200, but the error log line is the same', { timeout: 30000 }, async () => {
+  const up = await upstream();
+  const nginx = await startNginx({ upstreamPort: up.port });
+  try {
+    assert.equal(await send(nginx.port, 'GET', '/first'), 'HTTP/1.1 200 OK');
+    assert.equal(await lateRequest(nginx, up, 'GET', '/late'), 'HTTP/1.1 200 OK');
+    const line = nginx
+      .errorLog()
+      .split('\n')
+      .find((l) => UPSTREAM_GONE.test(l));
+    assert.ok(line, `nginx logged the dead upstream connection:\n${nginx.errorLog()}`);
+    assert.equal(UPSTREAM_GONE.exec(line)[3], 'GET /late');
+    // The access log shows the retry: two tries at the same upstream, the first one failed.
+    const up1 = `127.0.0.1:${up.port}`;
+    assert.match(
+      await logged(nginx, '"GET /late'),
+      new RegExp(`"GET /late HTTP/1.1" 200 upstream_addr=${up1}, ${up1} upstream_status=502, 200\n`),
+    );
+    // Node saw the retry, on a new connection; nothing reset on its side.
+    assert.deepEqual(up.seen, ['GET /first', 'GET /late']);
+    await delay(300);
+    assert.deepEqual(
+      cap.events.filter((e) => e.localPort === up.port),
+      [],
+    );
+  } finally {
+    await nginx.stop();
+    await closeServer(up.srv);
+  }
+});

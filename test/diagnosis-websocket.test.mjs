@@ -1,0 +1,244 @@
+// WebSockets (issue 12): after the 101 the connection is no longer HTTP/1, so a reset on an open
+// WebSocket is `established` with `protocol: 'websocket'`: no request/response phase, and neither
+// the server's `client_abort` nor the client's `idle_reset` hint. Real `ws` peers on loopback,
+// real RSTs (`resetAndDestroy()` on the other end); every attribute of the event is asserted.
+import { test, before, beforeEach, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import tls from 'node:tls';
+import { createRequire } from 'node:module';
+import { loadAgent, capture, listen, closeServer, delay, TLS, ROOT } from './helpers/resets.mjs';
+import { checkEvent, any } from './helpers/check-event.mjs';
+import { runNode, AGENT, fixture } from './helpers/subprocess.mjs';
+
+const require = createRequire(import.meta.url);
+const { WebSocket, WebSocketServer } = require('ws');
+const { toAttributes } = require(`${ROOT}/dist/exporters/shared/attributes.js`);
+
+let cap;
+before(async () => {
+  const { onReset } = await loadAgent();
+  cap = capture(onReset);
+});
+beforeEach(() => cap.clear());
+after(() => cap.stop());
+
+const server = (port) => (e) => e.direction === 'server' && e.localPort === port;
+const client = (port) => (e) => e.direction === 'client' && e.serverPort === port;
+const reset = { errorType: 'ECONNRESET', code: 'ECONNRESET', message: 'read ECONNRESET', syscall: 'read' };
+
+/** A `ws` server on an http(s) server; `onOpen(ws)` runs for each WebSocket it accepts. */
+async function wsServer(onOpen, secure = false) {
+  const srv = secure ? https.createServer({ ...TLS }) : http.createServer((_req, res) => res.end('ok'));
+  const wss = new WebSocketServer({ server: srv });
+  wss.on('connection', (ws) => {
+    ws.on('error', () => {});
+    onOpen(ws);
+  });
+  const port = await listen(srv);
+  return { srv, wss, port };
+}
+
+/** A `ws` client that resolves once the server's first message arrived. */
+function wsClient(url, options = {}) {
+  const ws = new WebSocket(url, options);
+  ws.on('error', () => {});
+  return new Promise((resolve) => ws.once('message', () => resolve(ws)));
+}
+
+test('server: the client resets an open WebSocket: established, websocket, no client_abort', async () => {
+  const { srv, wss, port } = await wsServer((ws) => ws.send('hello'));
+  const ws = await wsClient(`ws://127.0.0.1:${port}/chat`);
+  ws._socket.resetAndDestroy();
+  const e = await cap.next(server(port));
+  checkEvent(e, {
+    time: any.recent,
+    direction: 'server',
+    ...reset,
+    phase: 'established',
+    peerAddress: undefined,
+    peerPort: undefined,
+    localAddress: '127.0.0.1',
+    localPort: port,
+    tls: false,
+    protocol: 'websocket',
+    bytesReceived: any.positive, // the upgrade request
+    bytesSent: any.positive, // the 101 and the message
+    connectionAgeMs: any.positive,
+    fatal: false,
+  });
+  const a = toAttributes(e);
+  assert.equal(a['network.protocol.name'], 'websocket');
+  assert.equal(a['network.protocol.version'], undefined);
+  wss.close();
+  await closeServer(srv);
+});
+
+test('client: the server resets an open WebSocket: established, websocket, no idle_reset', async () => {
+  const { srv, wss, port } = await wsServer((ws) => {
+    ws.send('hello');
+    setTimeout(() => ws._socket.resetAndDestroy(), 30);
+  });
+  const closed = new Promise((resolve) => {
+    wsClient(`ws://127.0.0.1:${port}/chat`).then((ws) => ws.on('close', (code) => resolve(code)));
+  });
+  const e = await cap.next(client(port));
+  checkEvent(e, {
+    time: any.recent,
+    direction: 'client',
+    ...reset,
+    phase: 'established',
+    peerAddress: '127.0.0.1',
+    peerPort: port,
+    serverAddress: '127.0.0.1',
+    serverPort: port,
+    localAddress: any.loopback,
+    localPort: any.port,
+    tls: false,
+    protocol: 'websocket',
+    bytesReceived: any.positive,
+    bytesSent: any.positive,
+    connectionAgeMs: any.positive,
+    fatal: false,
+  });
+  assert.equal(await closed, 1006, 'ws reports an abnormal closure');
+  wss.close();
+  await closeServer(srv);
+});
+
+test('client: a WebSocket upgraded on a pooled keep-alive socket is still established, not idle', async () => {
+  const { srv, wss, port } = await wsServer((ws) => {
+    ws.send('hello');
+    setTimeout(() => ws._socket.resetAndDestroy(), 30);
+  });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  await new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, agent }, (res) => res.resume().on('end', resolve)).on('error', reject);
+  });
+  await delay(20); // the socket is back in the pool
+  const pooled = Object.values(agent.freeSockets)[0][0];
+  const ws = await wsClient(`ws://127.0.0.1:${port}/chat`, { agent });
+  assert.equal(ws._socket, pooled, 'the upgrade went out on the pooled socket');
+  const e = await cap.next(client(port));
+  checkEvent(e, {
+    time: any.recent,
+    direction: 'client',
+    ...reset,
+    phase: 'established',
+    peerAddress: '127.0.0.1',
+    peerPort: port,
+    serverAddress: '127.0.0.1',
+    serverPort: port,
+    localAddress: any.loopback,
+    localPort: any.port,
+    tls: false,
+    protocol: 'websocket',
+    bytesReceived: any.positive,
+    bytesSent: any.positive,
+    connectionAgeMs: any.positive,
+    fatal: false,
+  });
+  agent.destroy();
+  wss.close();
+  await closeServer(srv);
+});
+
+test('server: wss (TLS): the client resets an open WebSocket', async () => {
+  const { srv, wss, port } = await wsServer((ws) => ws.send('hello'), true);
+  // A TLSSocket cannot send an RST itself: the client speaks TLS over a TCP socket it resets.
+  let raw;
+  const createConnection = () => {
+    raw = net.connect(port, '127.0.0.1');
+    return tls.connect({ socket: raw, rejectUnauthorized: false });
+  };
+  await wsClient(`wss://127.0.0.1:${port}/chat`, { createConnection });
+  raw.resetAndDestroy();
+  const e = await cap.next(server(port));
+  checkEvent(e, {
+    time: any.recent,
+    direction: 'server',
+    ...reset,
+    phase: 'established',
+    peerAddress: undefined,
+    peerPort: undefined,
+    localAddress: '127.0.0.1',
+    localPort: port,
+    tls: true,
+    tlsVersion: 'TLSv1.3',
+    protocol: 'websocket',
+    bytesReceived: any.positive,
+    bytesSent: any.positive,
+    connectionAgeMs: any.positive,
+    fatal: false,
+  });
+  wss.close();
+  await closeServer(srv);
+});
+
+test("client: Node's own WebSocket (undici) reset by the server: established, websocket", async () => {
+  const { srv, wss, port } = await wsServer((ws) => {
+    ws.send('hello');
+    setTimeout(() => ws._socket.resetAndDestroy(), 30);
+  });
+  // Global on Node 22+; behind a flag on Node 20.
+  const flags = Number(process.versions.node.split('.')[0]) < 22 ? ['--experimental-websocket'] : [];
+  const run = await runNode([...flags, ...AGENT, fixture('websocket-global.cjs'), `ws://127.0.0.1:${port}/chat`], {
+    env: { RESETWATCH_LOG: 'off' },
+  });
+  assert.equal(run.code, 0, run.stderr);
+  const lines = run.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(lines.at(-1), { closed: 1006 });
+  assert.equal(lines.length, 2, run.stdout);
+  checkEvent(lines[0], {
+    time: any.recent,
+    direction: 'client',
+    ...reset,
+    phase: 'established',
+    peerAddress: '127.0.0.1',
+    peerPort: port,
+    serverAddress: '127.0.0.1',
+    serverPort: port,
+    localAddress: any.loopback,
+    localPort: any.port,
+    tls: false,
+    protocol: 'websocket',
+    bytesReceived: any.positive,
+    bytesSent: any.positive,
+    connectionAgeMs: any.positive,
+    fatal: false,
+  });
+  wss.close();
+  await closeServer(srv);
+});
+
+test('a WebSocket closed with a close handshake is not an event; HTTP on the same server still reads as HTTP', async () => {
+  const { srv, wss, port } = await wsServer((ws) => ws.send('hello'));
+  const ws = await wsClient(`ws://127.0.0.1:${port}/chat`);
+  await new Promise((resolve) => {
+    ws.on('close', resolve);
+    ws.close(1000, 'bye');
+  });
+  await delay(200);
+  assert.deepEqual(
+    cap.events.map((e) => `${e.direction}/${e.phase}`),
+    [],
+  );
+  // An idle keep-alive HTTP connection the client then resets: still `idle`, `http/1.1`.
+  const agent = new http.Agent({ keepAlive: true });
+  await new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, agent }, (res) => res.resume().on('end', resolve)).on('error', reject);
+  });
+  await delay(20);
+  Object.values(agent.freeSockets)[0][0].resetAndDestroy();
+  const e = await cap.next(server(port));
+  assert.equal(e.phase, 'idle');
+  assert.equal(e.protocol, 'http/1.1');
+  agent.destroy();
+  wss.close();
+  await closeServer(srv);
+});

@@ -1,0 +1,100 @@
+// Real reverse proxies in front of a test's upstream: a private nginx (its own config, prefix,
+// logs and pid in a temporary directory, on a free loopback port), stopped by the test.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+import { freePort } from './prometheus.mjs';
+
+/** Resolves once something accepts connections on 127.0.0.1:port (or rejects after `ms`). */
+export async function waitForPort(port, ms = 10000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const ok = await new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.on('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > end) throw new Error(`nothing listens on 127.0.0.1:${port} after ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * nginx as one process (`master_process off`, so SIGSTOP/SIGCONT reach the process that does the
+ * work), proxying everything to 127.0.0.1:upstreamPort over HTTP/1.1 keep-alive connections
+ * (`keepalive` in the upstream block; `keepalive_timeout` there is nginx's idle time for them,
+ * 60 s by default). The listener uses `deferred` (TCP_DEFER_ACCEPT) so a request that arrives
+ * while nginx is stopped is read in the same event-loop turn as its accept. `extra` goes into the
+ * `location` block. Returns { port, dir, pid, errorLog(), accessLog(), stop() }.
+ */
+export async function startNginx({ upstreamPort, extra = '' }) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'resetwatch-nginx-'));
+  const port = await freePort();
+  const conf = `
+worker_processes 1;
+master_process off;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log info;
+events { worker_connections 64; }
+http {
+  log_format upstreams '"$request" $status upstream_addr=$upstream_addr upstream_status=$upstream_status';
+  access_log ${dir}/access.log upstreams;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  upstream app {
+    server 127.0.0.1:${upstreamPort};
+    keepalive 4;
+    keepalive_timeout 60s;
+  }
+  server {
+    listen 127.0.0.1:${port} deferred;
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      ${extra}
+    }
+  }
+}
+`;
+  writeFileSync(path.join(dir, 'nginx.conf'), conf);
+  const child = spawn('nginx', ['-p', dir, '-e', path.join(dir, 'error.log'), '-c', path.join(dir, 'nginx.conf')], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const exited = once(child, 'exit');
+  const failed = exited.then(([code]) => {
+    throw new Error(`nginx exited ${code}: ${readFileSync(path.join(dir, 'error.log'), 'utf8')}`);
+  });
+  await Promise.race([waitForPort(port), failed]);
+  failed.catch(() => {});
+  return {
+    port,
+    dir,
+    pid: child.pid,
+    errorLog: () => readFileSync(path.join(dir, 'error.log'), 'utf8'),
+    /** Access log lines: `"<request line>" <status> upstream_addr=<…> upstream_status=<…>`. */
+    accessLog: () => readFileSync(path.join(dir, 'access.log'), 'utf8'),
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGCONT');
+        child.kill('SIGQUIT');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited.catch(() => {});
+        clearTimeout(timer);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
