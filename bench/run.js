@@ -1,21 +1,22 @@
 #!/usr/bin/env node
 'use strict';
-// `npm run bench`: every scenario in three variants, interleaved (A B C A B C …) after a warm-up
-// round, each app in its own process and its load in another:
-//   A  no agent
-//   B  node --require resetwatch, every output on (Prometheus endpoint scraped every second during
-//      the run, OTLP export to the receiver in this process, reset log lines to a file)
-//   C  OpenTelemetry sdk-node + instrumentation-net + instrumentation-http, OTLP to the same receiver
-// The app measures its own CPU time (process.cpuUsage) over each window; throughput comes from the
-// load generator. Results: a table on stdout and bench/results/<date>.json. See docs/benchmarks.md.
+// `npm run bench`: every scenario in the variants of bench/lib/variants.js, interleaved per round
+// (A B Bo … A B Bo …) after a warm-up, each app in its own process and its load in another:
+//   A no agent · B resetwatch at default settings (endpoint scraped every 15 s, no OTLP) · Bo B with
+//   OTLP traces and metrics at the SDK's default intervals · Bs the stress settings (1 s scrapes,
+//   1–2 s exports) · Bd RESETWATCH_DISABLED=1 (startup only) · C OpenTelemetry SDK + net + http ·
+//   D @opentelemetry/auto-instrumentations-node · E dd-trace (D and E from bench/peers, a cache).
+// The headline is whole-process CPU: process.cpuUsage() in the app over the window (getrusage,
+// every thread), split per thread from /proc as the explanation; startup CPU is the children's
+// rusage (bash `times`). Results: tables on stdout and bench/results/<date>.json. See docs/benchmarks.md.
 //
-// Options: --quick (smoke run, < 1 min)  --rounds=N  --only=id[,id]  --profile (one extra
+// Options: --quick (smoke run, < 2 min)  --rounds=N  --only=id[,id]  --variants=B,Bo,… (A always)  --profile (one extra
 // profiled window per scenario for every variant, analysed into the result)  --no-save
 // --agent=DIR (B preloads DIR/dist/agent/index.js instead of this checkout's build: compare a
 // change against a build of the previous commit, or measure while the tree is being edited)
 // --calibrate (B runs with no agent at all: an A/A' run that shows the noise floor of B−A)
-// --b-env=K=V[,K=V] (extra environment for B, e.g. RESETWATCH_PORT=off to switch an output off)
-// --scrape-ms=N (Prometheus scrape interval for B, default 1000; 0 = no scraping)
+// --b-env=K=V[,K=V] (extra environment for every resetwatch variant, e.g. RESETWATCH_PORT=off)
+// --scrape-ms=N (scrape interval for B and Bo, default 15000; 0 = no scraping; Bs keeps 1000)
 // --no-pin (by default, with 2+ cores, the app runs on CPU 0 and everything else on CPU 1)
 //
 // Layout: this file holds the options, the scenarios and the run; bench/lib/harness.js starts and
@@ -40,7 +41,7 @@ const opts = parseArgs(process.argv.slice(2));
 if (opts.pin === undefined) opts.pin = os.cpus().length >= 2;
 if (opts.pin) execFileSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
 const Q = opts.quick;
-const ROUNDS = opts.rounds || (Q ? 2 : 5);
+const ROUNDS = opts.rounds || (Q ? 1 : 5);
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'resetwatch-bench-'));
 const AGENT_ROOT = opts.agent ? path.resolve(opts.agent) : ROOT;
 const AGENT_REQUIRE = opts.agent ? path.join(AGENT_ROOT, 'dist', 'agent', 'index.js') : 'resetwatch';
@@ -82,12 +83,12 @@ const SCENARIOS = [
   },
   {
     id: 'background',
-    title: `0. Background: app idle, every variant at once over ${Q ? 3 : 60} s windows (B, Bo scraped every 15 s, Bs every 1 s)`,
+    title: `0. Background: app idle, every variant at once over ${Q ? 3 : 45} s windows (B, Bo scraped every 15 s, Bs every 1 s)`,
     kind: 'idle',
     app: 'http-server.js',
     variants: ALL,
     rounds: Q ? 1 : 2,
-    durationMs: Q ? 3000 : 60000,
+    durationMs: Q ? 3000 : 45000,
   },
   {
     id: 'http-keepalive',
@@ -104,7 +105,7 @@ const SCENARIOS = [
     title: '2. HTTP, new TCP connection per request (16 at once)',
     kind: 'passive',
     app: 'http-server.js',
-    variants: ALL,
+    variants: DEFAULTS,
     opsKey: 'requests',
     op: 'request',
     load: (port) => ['http-close.js', `--port=${port}`, `--count=${Q ? 2000 : 20000}`, '--concurrency=16'],
@@ -145,7 +146,7 @@ const SCENARIOS = [
     title: '5a. Reset storm, ~1,000 attempted resets/s (peer resets every connection)',
     kind: 'active',
     app: 'reset-client.js',
-    variants: ALL,
+    variants: DEFAULTS,
     opsKey: 'resets',
     op: 'reset',
     peer: 'reset-server.js',
@@ -300,6 +301,7 @@ async function main() {
   for (const s of selected) {
     results[s.id] = await runScenario(s);
     printSummary(s, results[s.id].summary);
+    console.log(`  (${Math.round(results[s.id].seconds)} s)`);
     if (s.kind === 'idle') {
       const sum = results[s.id].summary.cpuMsPerS;
       background = Object.fromEntries(s.variants.map((v) => [v, sum[v].median]));
