@@ -83,12 +83,12 @@ const SCENARIOS = [
   },
   {
     id: 'background',
-    title: `0. Background: app idle, every variant at once over ${Q ? 3 : 45} s windows (B, Bo scraped every 15 s, Bs every 1 s)`,
+    title: `0. Background: app idle, every variant at once over ${Q ? 3 : 40} s windows (B, Bo scraped every 15 s, Bs every 1 s)`,
     kind: 'idle',
     app: 'http-server.js',
     variants: ALL,
     rounds: Q ? 1 : 2,
-    durationMs: Q ? 3000 : 45000,
+    durationMs: Q ? 3000 : 40000,
   },
   {
     id: 'http-keepalive',
@@ -246,8 +246,10 @@ async function runScenario(scenario) {
       }),
     );
     if (scenario.kind === 'idle') {
-      // Past start-up work (the OpenTelemetry SDK loads ~1 s after start) and a first scrape.
-      await sleep(Q ? 1500 : 5000);
+      // Steady state: past start-up work (the OpenTelemetry SDK loads ~1 s after start) and past
+      // V8's memory reducer, which runs a few full GCs in the first ~30 s of idleness after a
+      // process's start-up allocations (0.75 ms/s of B from 5 to 50 s after start, 0.32 from 35 to 95).
+      await sleep(Q ? 1500 : 30000);
       for (let round = 0; round < nRounds; round++) {
         const r = await idleWindow(scenario, apps);
         rounds.push(r);
