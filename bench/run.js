@@ -108,7 +108,7 @@ const SCENARIOS = [
     variants: DEFAULTS,
     opsKey: 'requests',
     op: 'request',
-    load: (port) => ['http-close.js', `--port=${port}`, `--count=${Q ? 2000 : 20000}`, '--concurrency=16'],
+    load: (port) => ['http-close.js', `--port=${port}`, `--count=${Q ? 2000 : 15000}`, '--concurrency=16'],
   },
   {
     id: 'tcp-churn-server',
@@ -118,7 +118,7 @@ const SCENARIOS = [
     variants: OWN,
     opsKey: 'connections',
     op: 'connection',
-    load: (port) => ['tcp-churn.js', `--port=${port}`, `--count=${Q ? 3000 : 25000}`, '--concurrency=16'],
+    load: (port) => ['tcp-churn.js', `--port=${port}`, `--count=${Q ? 3000 : 20000}`, '--concurrency=16'],
   },
   {
     id: 'tcp-churn-client',
@@ -129,7 +129,7 @@ const SCENARIOS = [
     opsKey: 'connections',
     op: 'connection',
     peer: 'echo-server.js',
-    params: (peerPort) => ({ port: peerPort, count: Q ? 3000 : 25000, concurrency: 16 }),
+    params: (peerPort) => ({ port: peerPort, count: Q ? 3000 : 20000, concurrency: 16 }),
   },
   {
     id: 'tls-churn',
