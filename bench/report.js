@@ -12,7 +12,7 @@ if (!file) {
 }
 const doc = JSON.parse(fs.readFileSync(file, 'utf8'));
 
-const { fmt } = require('./lib/format');
+const { fmt, fmtTarget } = require('./lib/format');
 const { VARIANTS } = require('./lib/statistics');
 const cell = (s) => (s?.n ? (s.n > 1 ? `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})` : fmt(s.median)) : '–');
 
@@ -46,7 +46,8 @@ for (const [id, sc] of Object.entries(doc.scenarios)) {
 }
 console.log('| target | measured | met |');
 console.log('|---|---|---|');
-for (const t of doc.targets) console.log(`| ${t.name} | ${fmt(t.value)} | ${t.met === null ? '?' : t.met ? 'yes' : '**no**'} |`);
+for (const t of doc.targets)
+  console.log(`| ${t.name} | ${fmtTarget(t.value)} | ${t.info ? '(no target)' : t.met === null ? '?' : t.met ? 'yes' : '**no**'} |`);
 
 const o = doc.outputs;
 const rx = o.otlpReceived || {};

@@ -33,7 +33,7 @@ const { summarise } = require('./lib/statistics');
 const { VARIANT_DEFS } = require('./lib/variants');
 const { peersDir } = require('./lib/peers');
 const { printSummary, printProfile, targets, machine } = require('./lib/report');
-const { fmt } = require('./lib/format');
+const { fmt, fmtTarget } = require('./lib/format');
 
 const ROOT = path.resolve(__dirname, '..');
 const opts = parseArgs(process.argv.slice(2));
@@ -316,7 +316,8 @@ async function main() {
   const outputs = { prometheusScrapes: scrapes, otlpReceived: received, resetLogLines: logLines };
   const tgt = targets(results);
   console.log('\nTargets (median of per-round pairs):');
-  for (const t of tgt) console.log(`  ${t.met === null ? '  ?' : t.met ? 'met ' : 'MISS'}  ${t.name}: ${fmt(t.value)}`);
+  for (const t of tgt)
+    console.log(`  ${t.info ? 'info' : t.met === null ? '  ?' : t.met ? 'met ' : 'MISS'}  ${t.name}: ${fmtTarget(t.value)}`);
   console.log(
     `\nOutputs: ${scrapes.ok} Prometheus scrapes ok, ${scrapes.failed} failed (last: ${scrapes.lastStatus ?? scrapes.lastError}, ${scrapes.lastSeries} series); ` +
       `exports received (traces/metrics/other): ${Object.entries(received)
