@@ -1,21 +1,22 @@
 #!/usr/bin/env node
 'use strict';
-// `npm run bench`: every scenario in three variants, interleaved (A B C A B C …) after a warm-up
-// round, each app in its own process and its load in another:
-//   A  no agent
-//   B  node --require resetwatch, every output on (Prometheus endpoint scraped every second during
-//      the run, OTLP export to the receiver in this process, reset log lines to a file)
-//   C  OpenTelemetry sdk-node + instrumentation-net + instrumentation-http, OTLP to the same receiver
-// The app measures its own CPU time (process.cpuUsage) over each window; throughput comes from the
-// load generator. Results: a table on stdout and bench/results/<date>.json. See docs/benchmarks.md.
+// `npm run bench`: every scenario in the variants of bench/lib/variants.js, interleaved per round
+// (A B Bo … A B Bo …) after a warm-up, each app in its own process and its load in another:
+//   A no agent · B resetwatch at default settings (endpoint scraped every 15 s, no OTLP) · Bo B with
+//   OTLP traces and metrics at the SDK's default intervals · Bs the stress settings (1 s scrapes,
+//   1–2 s exports) · Bd RESETWATCH_DISABLED=1 (startup only) · C OpenTelemetry SDK + net + http ·
+//   D @opentelemetry/auto-instrumentations-node · E dd-trace (D and E from bench/peers, a cache).
+// The headline is whole-process CPU: process.cpuUsage() in the app over the window (getrusage,
+// every thread), split per thread from /proc as the explanation; startup CPU is the children's
+// rusage (bash `times`). Results: tables on stdout and bench/results/<date>.json. See docs/benchmarks.md.
 //
-// Options: --quick (smoke run, < 1 min)  --rounds=N  --only=id[,id]  --profile (one extra
+// Options: --quick (smoke run, < 2 min)  --rounds=N  --only=id[,id]  --variants=B,Bo,… (A always)  --profile (one extra
 // profiled window per scenario for every variant, analysed into the result)  --no-save
 // --agent=DIR (B preloads DIR/dist/agent/index.js instead of this checkout's build: compare a
 // change against a build of the previous commit, or measure while the tree is being edited)
 // --calibrate (B runs with no agent at all: an A/A' run that shows the noise floor of B−A)
-// --b-env=K=V[,K=V] (extra environment for B, e.g. RESETWATCH_PORT=off to switch an output off)
-// --scrape-ms=N (Prometheus scrape interval for B, default 1000; 0 = no scraping)
+// --b-env=K=V[,K=V] (extra environment for every resetwatch variant, e.g. RESETWATCH_PORT=off)
+// --scrape-ms=N (scrape interval for B and Bo, default 15000; 0 = no scraping; Bs keeps 1000)
 // --no-pin (by default, with 2+ cores, the app runs on CPU 0 and everything else on CPU 1)
 //
 // Layout: this file holds the options, the scenarios and the run; bench/lib/harness.js starts and
@@ -26,11 +27,13 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { analyseProfile } = require('./lib/profile');
-const { received, receiver, scrapes, standIn } = require('./lib/receiver');
+const { received, receiver, scrapes } = require('./lib/receiver');
 const { createHarness } = require('./lib/harness');
-const { VARIANTS, summarise } = require('./lib/statistics');
+const { summarise } = require('./lib/statistics');
+const { VARIANT_DEFS } = require('./lib/variants');
+const { peersDir } = require('./lib/peers');
 const { printSummary, printProfile, targets, machine } = require('./lib/report');
-const { fmt } = require('./lib/format');
+const { fmt, fmtTarget } = require('./lib/format');
 
 const ROOT = path.resolve(__dirname, '..');
 const opts = parseArgs(process.argv.slice(2));
@@ -38,11 +41,16 @@ const opts = parseArgs(process.argv.slice(2));
 if (opts.pin === undefined) opts.pin = os.cpus().length >= 2;
 if (opts.pin) execFileSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
 const Q = opts.quick;
-const ROUNDS = opts.rounds || (Q ? 2 : 5);
+const ROUNDS = opts.rounds || (Q ? 1 : 5);
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'resetwatch-bench-'));
 const AGENT_ROOT = opts.agent ? path.resolve(opts.agent) : ROOT;
 const AGENT_REQUIRE = opts.agent ? path.join(AGENT_ROOT, 'dist', 'agent', 'index.js') : 'resetwatch';
-const { App, startPeer, measure, memoryRun, setReceiverPort } = createHarness({ opts, root: ROOT, tmp: TMP, agentRequire: AGENT_REQUIRE });
+const { App, startPeer, measure, memoryRun, idleWindow, startupRun, sleep, setReceiverPort } = createHarness({
+  opts,
+  root: ROOT,
+  tmp: TMP,
+  agentRequire: AGENT_REQUIRE,
+});
 /** Scenario 0's median ms/s per variant, once it ran: per-operation CPU is also given net of it. */
 let background = null;
 
@@ -50,142 +58,229 @@ let background = null;
  * kind: 'passive' (load generator drives the app), 'active' (the app drives a peer process),
  * 'memory' (idle sockets). opsKey: the app counter one operation increments.
  */
+// Which variants run where (bench/lib/variants.js). The peers only where they do something: C, D
+// and E instrument sockets the app dials and HTTP servers, not accepted raw sockets or TLS.
+const ALL = ['A', 'B', 'Bo', 'Bs', 'C', 'D', 'E'];
+const DEFAULTS = ['A', 'B', 'Bo', 'C', 'D', 'E'];
+const OWN = ['A', 'B', 'Bo'];
+
 const SCENARIOS = [
   {
+    id: 'startup-e1',
+    title: 'S1. Startup: `node -e 1` with the preload, one run after another (CPU of all threads, wall)',
+    kind: 'startup',
+    variants: ['A', 'B', 'Bd', 'Bo', 'C', 'D', 'E'],
+    runs: Q ? 3 : 8,
+    argv: () => ['-e', '1'],
+  },
+  {
+    id: 'startup-app200',
+    title: 'S2. Startup: an app of 200 CommonJS modules that loads and exits',
+    kind: 'startup',
+    variants: ['A', 'B', 'Bd', 'C', 'D', 'E'],
+    runs: Q ? 3 : 6,
+    argv: (tmp) => [app200(tmp)],
+  },
+  {
     id: 'background',
-    title: '0. Background: app idle, outputs on (B scraped every second, OTLP export every 1–2 s)',
+    title: `0. Background: app idle, every variant at once over ${Q ? 3 : 40} s windows (B, Bo scraped every 15 s, Bs every 1 s)`,
     kind: 'idle',
     app: 'http-server.js',
-    durationMs: Q ? 500 : 4000,
+    variants: ALL,
+    rounds: Q ? 1 : 2,
+    durationMs: Q ? 3000 : 40000,
   },
   {
     id: 'http-keepalive',
     title: '1. HTTP keep-alive, saturating (autocannon, 16 connections, pipelining 8)',
     kind: 'passive',
     app: 'http-server.js',
+    variants: ALL,
     opsKey: 'requests',
     op: 'request',
-    load: (port) => ['http-keepalive.js', `--port=${port}`, `--duration=${Q ? 1 : 4}`, '--connections=16', '--pipelining=8'],
+    load: (port) => ['http-keepalive.js', `--port=${port}`, `--duration=${Q ? 1 : 3}`, '--connections=16', '--pipelining=8'],
   },
   {
     id: 'http-close',
     title: '2. HTTP, new TCP connection per request (16 at once)',
     kind: 'passive',
     app: 'http-server.js',
+    variants: DEFAULTS,
     opsKey: 'requests',
     op: 'request',
-    load: (port) => ['http-close.js', `--port=${port}`, `--count=${Q ? 2000 : 25000}`, '--concurrency=16'],
+    load: (port) => ['http-close.js', `--port=${port}`, `--count=${Q ? 2000 : 15000}`, '--concurrency=16'],
   },
   {
     id: 'tcp-churn-server',
     title: '3a. Raw TCP churn, app accepts: connect, echo 6 bytes, close',
     kind: 'passive',
     app: 'tcp-echo.js',
+    variants: OWN,
     opsKey: 'connections',
     op: 'connection',
-    load: (port) => ['tcp-churn.js', `--port=${port}`, `--count=${Q ? 3000 : 30000}`, '--concurrency=16'],
+    load: (port) => ['tcp-churn.js', `--port=${port}`, `--count=${Q ? 3000 : 20000}`, '--concurrency=16'],
   },
   {
     id: 'tcp-churn-client',
     title: '3b. Raw TCP churn, app dials: connect, echo 6 bytes, close',
     kind: 'active',
     app: 'tcp-echo.js',
+    variants: DEFAULTS,
     opsKey: 'connections',
     op: 'connection',
     peer: 'echo-server.js',
-    params: (peerPort) => ({ port: peerPort, count: Q ? 3000 : 30000, concurrency: 16 }),
+    params: (peerPort) => ({ port: peerPort, count: Q ? 3000 : 20000, concurrency: 16 }),
   },
   {
     id: 'tls-churn',
     title: '4. TLS churn: full handshake (RSA 2048), echo, close',
     kind: 'passive',
     app: 'tls-server.js',
+    variants: OWN,
     opsKey: 'handshakes',
     op: 'handshake',
-    load: (port) => ['tls-churn.js', `--port=${port}`, `--count=${Q ? 200 : 2500}`, '--concurrency=8'],
+    load: (port) => ['tls-churn.js', `--port=${port}`, `--count=${Q ? 200 : 2000}`, '--concurrency=8'],
   },
   {
     id: 'reset-storm-1k',
     title: '5a. Reset storm, ~1,000 attempted resets/s (peer resets every connection)',
     kind: 'active',
     app: 'reset-client.js',
+    variants: DEFAULTS,
     opsKey: 'resets',
     op: 'reset',
     peer: 'reset-server.js',
     eld: true,
-    params: (peerPort) => ({ port: peerPort, rate: 1000, durationMs: Q ? 600 : 4000 }),
+    params: (peerPort) => ({ port: peerPort, rate: 1000, durationMs: Q ? 600 : 3000 }),
   },
   {
     id: 'reset-storm-10k',
     title: '5b. Reset storm, ~10,000 attempted resets/s',
     kind: 'active',
     app: 'reset-client.js',
+    variants: ALL,
     opsKey: 'resets',
     op: 'reset',
     peer: 'reset-server.js',
     eld: true,
-    params: (peerPort) => ({ port: peerPort, rate: 10000, durationMs: Q ? 600 : 3000 }),
+    params: (peerPort) => ({ port: peerPort, rate: 10000, durationMs: Q ? 600 : 2500 }),
   },
   {
     id: 'idle-sockets',
     title: `6. ${Q ? '2,000' : '10,000'} idle open sockets (server side)`,
     kind: 'memory',
     app: 'idle-server.js',
+    variants: DEFAULTS,
+    rounds: Q ? 1 : 3,
     count: Q ? 2000 : 10000,
     warm: Q ? 200 : 500,
   },
 ];
 
+/** Writes (once) an app of 200 small CommonJS modules, each with a class and a few functions, that loads and exits. */
+function app200(tmp) {
+  const dir = path.join(tmp, 'app200');
+  const main = path.join(dir, 'index.js');
+  if (fs.existsSync(main)) return main;
+  fs.mkdirSync(path.join(dir, 'lib'), { recursive: true });
+  for (let i = 0; i < 200; i++) {
+    const dep = i % 10 === 0 || i === 0 ? '' : `const prev = require('./m${i - 1}');\n`;
+    fs.writeFileSync(
+      path.join(dir, 'lib', `m${i}.js`),
+      `'use strict';\n${dep}class Thing${i} {\n  constructor(x) { this.x = x; this.items = []; }\n  add(v) { this.items.push(v * ${i}); return this; }\n  sum() { return this.items.reduce((a, b) => a + b, 0); }\n}\n` +
+        `function make${i}(n) { const t = new Thing${i}(n); for (let k = 0; k < 3; k++) t.add(k); return t; }\n` +
+        `const table = Object.freeze({ id: ${i}, name: 'module-${i}', tags: ['a', 'b', 'c'] });\n` +
+        `module.exports = { Thing${i}, make${i}, table${dep ? ', prev' : ''} };\n`,
+    );
+  }
+  const requires = Array.from({ length: 20 }, (_, k) => `require('./lib/m${k * 10 + 9}');`).join('\n');
+  fs.writeFileSync(main, `'use strict';\nrequire('node:http');\nrequire('node:net');\n${requires}\n`);
+  return main;
+}
+
 // ---------------------------------------------------------------------------------------------
 
 async function runScenario(scenario) {
   const t0 = Date.now();
-  console.log(`\n== ${scenario.title}  (${ROUNDS} rounds${Q ? ', no warm-up (--quick)' : ' after a warm-up'})`);
+  const variants = scenario.variants;
   const rounds = [];
-  if (scenario.kind === 'memory') {
-    for (let round = 0; round < ROUNDS; round++) {
+  const nRounds = opts.rounds || scenario.rounds || ROUNDS;
+  console.log(`\n== ${scenario.title}  (${variants.join(' ')}; ${nRounds} rounds${Q ? ', no warm-up (--quick)' : ' after a warm-up'})`);
+  const done = () => ({
+    title: scenario.title,
+    variants,
+    rounds,
+    summary: summarise(scenario, rounds, background),
+    seconds: (Date.now() - t0) / 1000,
+  });
+  if (scenario.kind === 'startup') {
+    // One run of each first (disk cache, the peers' first compile); then rounds of `runs` each, interleaved.
+    if (!Q) for (const v of variants) await startupRun(scenario, v, 1);
+    for (let round = 0; round < nRounds; round++) {
       const r = {};
-      for (const v of VARIANTS) r[v] = await memoryRun(scenario, v);
+      for (const v of variants) r[v] = await startupRun(scenario, v, scenario.runs);
       rounds.push(r);
       console.log(
-        `  round ${round + 1}: ${VARIANTS.map((v) => `${v} ${fmt(r[v].rssPerSocket)} B/socket (heap ${fmt(r[v].heapPerSocket)})`).join(', ')}`,
+        `  round ${round + 1}: ${variants.map((v) => `${v} ${fmt(r[v].cpuMsPerRun)} ms CPU ${fmt(r[v].wallMsPerRun)} ms wall`).join(', ')}`,
       );
     }
-    return { title: scenario.title, rounds, summary: summarise(scenario, rounds, background), seconds: (Date.now() - t0) / 1000 };
+    return done();
+  }
+  if (scenario.kind === 'memory') {
+    for (let round = 0; round < nRounds; round++) {
+      const r = {};
+      for (const v of variants) r[v] = await memoryRun(scenario, v);
+      rounds.push(r);
+      console.log(
+        `  round ${round + 1}: ${variants.map((v) => `${v} ${fmt(r[v].rssPerSocket)} B/socket (heap ${fmt(r[v].heapPerSocket)})`).join(', ')}`,
+      );
+    }
+    return done();
   }
   const peer = scenario.peer ? await startPeer(scenario.peer) : null;
   const apps = {};
   try {
     await Promise.all(
-      VARIANTS.map(async (v) => {
+      variants.map(async (v) => {
         apps[v] = await App.start(v, scenario);
       }),
     );
-    if (!Q) for (const v of VARIANTS) await measure(scenario, apps[v], peer); // warm-up, not recorded
-    for (let round = 0; round < ROUNDS; round++) {
+    if (scenario.kind === 'idle') {
+      // Steady state: past start-up work (the OpenTelemetry SDK loads ~1 s after start) and past
+      // V8's memory reducer, which runs a few full GCs in the first ~30 s of idleness after a
+      // process's start-up allocations (0.75 ms/s of B from 5 to 50 s after start, 0.32 from 35 to 95).
+      await sleep(Q ? 1500 : 30000);
+      for (let round = 0; round < nRounds; round++) {
+        const r = await idleWindow(scenario, apps);
+        rounds.push(r);
+        console.log(`  round ${round + 1}: ${variants.map((v) => `${v} ${fmt(r[v].cpuMsPerS)} ms/s`).join(', ')}`);
+      }
+      return done();
+    }
+    // Warm-up, not recorded: long enough for V8 to optimise the hot paths (two windows each).
+    if (!Q) for (let w = 0; w < 2; w++) for (const v of variants) await measure(scenario, apps[v], peer);
+    for (let round = 0; round < nRounds; round++) {
       const r = {};
-      for (const v of VARIANTS) r[v] = await measure(scenario, apps[v], peer);
+      for (const v of variants) r[v] = await measure(scenario, apps[v], peer);
       rounds.push(r);
       console.log(
-        `  round ${round + 1}: ${VARIANTS.map((v) =>
-          scenario.kind === 'idle'
-            ? `${v} ${fmt(r[v].cpuMsPerS)} ms/s`
-            : `${v} ${fmt(r[v].rate)}/s ${fmt(r[v].cpuPerOp)} µs${r[v].eld ? ` p99 ${fmt(r[v].eldP99)} ms` : ''}`,
-        ).join(', ')}`,
+        `  round ${round + 1}: ${variants
+          .map((v) => `${v} ${fmt(r[v].rate)}/s ${fmt(r[v].cpuPerOp)} µs${r[v].eld ? ` p99 ${fmt(r[v].eldP99)} ms` : ''}`)
+          .join(', ')}`,
       );
     }
     let profiles;
     if (opts.profile) {
       profiles = {};
       fs.mkdirSync(path.join(__dirname, 'results', 'profiles'), { recursive: true });
-      for (const v of ['A', 'B', 'C']) {
+      for (const v of variants) {
         const file = path.join(__dirname, 'results', 'profiles', `${scenario.id}-${v}.cpuprofile`);
         const r = await measure(scenario, apps[v], peer, file);
         profiles[v] = { ops: r.ops, cpuUs: r.cpuUs, file: path.relative(ROOT, file), ...analyseProfile(file, r.ops, AGENT_ROOT) };
       }
       printProfile(scenario, profiles);
     }
-    return { title: scenario.title, rounds, summary: summarise(scenario, rounds, background), profiles, seconds: (Date.now() - t0) / 1000 };
+    return { ...done(), profiles };
   } finally {
     await Promise.all(Object.values(apps).map((a) => a.stop()));
     if (peer) await peer.stop();
@@ -195,9 +290,11 @@ async function runScenario(scenario) {
 async function main() {
   const started = new Date();
   await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
-  await new Promise((r) => standIn.listen(0, '127.0.0.1', r));
   setReceiverPort(receiver.address().port);
   const selected = SCENARIOS.filter((s) => !opts.only || opts.only.some((o) => s.id.includes(o)));
+  if (opts.variants) for (const s of selected) s.variants = s.variants.filter((v) => v === 'A' || opts.variants.includes(v));
+  // The peers' install (a cache outside the repository) before anything is timed.
+  if (selected.some((s) => s.variants.some((v) => VARIANT_DEFS[v].peer))) peersDir();
   const mach = machine(opts, ROOT, AGENT_ROOT);
   console.log(
     `resetwatch bench${Q ? ' --quick' : ''}: ${mach.cpu}, ${mach.cores} cores, Node ${mach.node}, load ${mach.loadavg.map((x) => x.toFixed(2)).join(' ')}`,
@@ -206,9 +303,10 @@ async function main() {
   for (const s of selected) {
     results[s.id] = await runScenario(s);
     printSummary(s, results[s.id].summary);
+    console.log(`  (${Math.round(results[s.id].seconds)} s)`);
     if (s.kind === 'idle') {
       const sum = results[s.id].summary.cpuMsPerS;
-      background = { A: sum.A.median, B: sum.B.median, C: sum.C.median };
+      background = Object.fromEntries(s.variants.map((v) => [v, sum[v].median]));
     }
   }
   const logLines = fs
@@ -218,11 +316,13 @@ async function main() {
   const outputs = { prometheusScrapes: scrapes, otlpReceived: received, resetLogLines: logLines };
   const tgt = targets(results);
   console.log('\nTargets (median of per-round pairs):');
-  for (const t of tgt) console.log(`  ${t.met === null ? '  ?' : t.met ? 'met ' : 'MISS'}  ${t.name}: ${fmt(t.value)}`);
+  for (const t of tgt)
+    console.log(`  ${t.info ? 'info' : t.met === null ? '  ?' : t.met ? 'met ' : 'MISS'}  ${t.name}: ${fmtTarget(t.value)}`);
   console.log(
-    `\nOutputs of B: ${scrapes.ok} scrapes ok, ${scrapes.failed} failed (last: ${scrapes.lastStatus ?? scrapes.lastError}, ${scrapes.lastSeries} series); ` +
-      `OTLP requests from B: ${received.B.traces} traces, ${received.B.metrics} metrics; from C: ${received.C.traces} traces, ${received.C.metrics} metrics; ` +
-      `unattributed ${received.unknown.traces + received.unknown.metrics}; ${logLines} reset log lines`,
+    `\nOutputs: ${scrapes.ok} Prometheus scrapes ok, ${scrapes.failed} failed (last: ${scrapes.lastStatus ?? scrapes.lastError}, ${scrapes.lastSeries} series); ` +
+      `exports received (traces/metrics/other): ${Object.entries(received)
+        .map(([v, r]) => `${v} ${r.traces}/${r.metrics}/${r.other}`)
+        .join(', ')}; ${logLines} reset log lines`,
   );
   const doc = {
     date: started.toISOString(),
@@ -232,8 +332,9 @@ async function main() {
     machine: mach,
     loadavgEnd: os.loadavg(),
     method:
-      'Variants A (no agent), B (--require resetwatch, all outputs), C (OpenTelemetry sdk-node + net + http instrumentations) ' +
-      'run interleaved A B C per round after a warm-up; app CPU from process.cpuUsage() in the app over the window; ratios and differences are per round pair.',
+      'Variants (bench/lib/variants.js) run interleaved per round after a warm-up; app CPU is whole-process (process.cpuUsage(), every thread) over the window, ' +
+      'split per thread from /proc/self/task; startup CPU is the rusage of the child processes; ratios and differences are per round pair.',
+    variants: Object.fromEntries(Object.entries(VARIANT_DEFS).map(([k, d]) => [k, { label: d.label, note: d.note, scrapeMs: d.scrapeMs }])),
     outputs,
     targets: tgt,
     scenarios: results,
@@ -249,7 +350,6 @@ async function main() {
     console.log(`\nwritten ${path.relative(ROOT, file)} (${Math.round(doc.durationSeconds)} s)`);
   }
   receiver.close();
-  standIn.close();
   fs.rmSync(TMP, { recursive: true, force: true });
 }
 
@@ -261,6 +361,7 @@ function parseArgs(argv) {
     else if (a === '--no-save') o.noSave = true;
     else if (a.startsWith('--rounds=')) o.rounds = Math.max(1, Number(a.slice(9)) | 0);
     else if (a.startsWith('--only=')) o.only = a.slice(7).split(',').filter(Boolean);
+    else if (a.startsWith('--variants=')) o.variants = a.slice(11).split(',').filter(Boolean);
     else if (a.startsWith('--agent=')) o.agent = a.slice(8);
     else if (a === '--calibrate') o.calibrate = true;
     else if (a === '--pin') o.pin = true;
@@ -276,7 +377,7 @@ function parseArgs(argv) {
       );
     else {
       console.error(
-        `bench: unknown option ${a} (known: --quick --rounds=N --only=id,… --profile --no-save --agent=DIR --calibrate --pin --no-pin --b-env=K=V,… --scrape-ms=N)`,
+        `bench: unknown option ${a} (known: --quick --rounds=N --only=id,… --variants=B,… --profile --no-save --agent=DIR --calibrate --pin --no-pin --b-env=K=V,… --scrape-ms=N)`,
       );
       process.exit(2);
     }

@@ -107,7 +107,7 @@ test('hostile input: huge headers, slow clients, many concurrent scrapes — cle
   await appAlive(done.appPort);
 
   // Slow clients: one silent, one that stops mid-headers, one that drips a header every 300 ms.
-  // Each gets 408 and is closed within the headers timeout (5 s, checked every second); meanwhile
+  // Each gets 408 and is closed within the headers timeout (5 s, checked every 3 s); meanwhile
   // a normal scrape and the app are served.
   const slow = [
     slowClient(port, []),

@@ -12,4 +12,9 @@ function fmt(x) {
   return x.toFixed(3);
 }
 
-module.exports = { fmt };
+/** A figure beside its target: four significant digits below 100, so that 1.0204 is not shown as the 1.02 it misses. */
+function fmtTarget(x) {
+  return Number.isFinite(x) && Math.abs(x) < 100 ? String(Number(x.toPrecision(4))) : fmt(x);
+}
+
+module.exports = { fmt, fmtTarget };

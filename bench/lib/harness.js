@@ -4,7 +4,9 @@
 // measures one window. Pinning: see node() below.
 const { spawn } = require('node:child_process');
 const path = require('node:path');
-const { startScraper, standIn, freePort } = require('./receiver');
+const { startScraper, freePort } = require('./receiver');
+const { VARIANT_DEFS } = require('./variants');
+const { peersDir } = require('./peers');
 
 const BENCH = path.join(__dirname, '..');
 
@@ -19,7 +21,7 @@ function createHarness({ opts, root, tmp, agentRequire }) {
 
   function cleanEnv() {
     const env = { ...process.env };
-    for (const k of Object.keys(env)) if (/^(RESETWATCH_|OTEL_|NODE_OPTIONS$)/.test(k)) delete env[k];
+    for (const k of Object.keys(env)) if (/^(RESETWATCH_|OTEL_|DD_|NODE_OPTIONS$)/.test(k)) delete env[k];
     return env;
   }
 
@@ -37,29 +39,25 @@ function createHarness({ opts, root, tmp, agentRequire }) {
   let receiverPort = 0;
 
   async function appEnv(variant, scenario) {
-    const env = cleanEnv();
-    const flags = ['--expose-gc'];
-    const info = {};
-    if (variant === 'B' || variant === 'C') {
-      Object.assign(env, {
-        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiverPort}`,
-        OTEL_TRACES_EXPORTER: 'otlp',
-        OTEL_METRICS_EXPORTER: 'otlp',
-        OTEL_LOGS_EXPORTER: 'none',
-        OTEL_SERVICE_NAME: `bench-${variant}`,
-        OTEL_METRIC_EXPORT_INTERVAL: '2000',
-        OTEL_BSP_SCHEDULE_DELAY: '1000',
-      });
-    }
-    if (variant === 'B') {
+    const def = VARIANT_DEFS[variant];
+    const info = { scrapeMs: def.scrapeMs };
+    if (def.agent) {
       info.metricsPort = await freePort();
-      info.logFile = path.join(TMP, `${scenario.id}-B-${info.metricsPort}.log`);
-      Object.assign(env, { RESETWATCH_PORT: String(info.metricsPort), RESETWATCH_LOG: info.logFile }, opts.bEnv);
-      if (!opts.calibrate) flags.push('--require', AGENT_REQUIRE);
-    } else if (variant === 'C') {
-      flags.push('--require', path.join(BENCH, 'otel-preload.js'));
+      info.logFile = path.join(TMP, `${scenario.id}-${variant}-${info.metricsPort}.log`);
+      if (opts.scrapeMs !== undefined && variant !== 'Bs' && def.scrapeMs) info.scrapeMs = opts.scrapeMs;
     }
-    return { env, flags, info };
+    const ctx = {
+      receiverUrl: `http://127.0.0.1:${receiverPort}`,
+      metricsPort: info.metricsPort,
+      logFile: info.logFile,
+      agentRequire: AGENT_REQUIRE,
+      peersDir: def.peer ? peersDir() : '',
+      bench: BENCH,
+      calibrate: opts.calibrate,
+      bEnv: opts.bEnv,
+    };
+    const { env: extra, flags } = def.setup(ctx);
+    return { env: { ...cleanEnv(), ...extra }, flags: ['--expose-gc', ...flags], info };
   }
 
   class App {
@@ -82,6 +80,8 @@ function createHarness({ opts, root, tmp, agentRequire }) {
       });
       const ready = await app.wait('ready', 60000);
       app.port = ready.port;
+      // Scraped for as long as it lives, like a Prometheus server would, windows or not.
+      if (info.scrapeMs) app.stopScrape = startScraper(info.metricsPort, info.scrapeMs);
       return app;
     }
 
@@ -131,6 +131,7 @@ function createHarness({ opts, root, tmp, agentRequire }) {
     }
 
     async stop() {
+      this.stopScrape?.();
       if (this.exited) return;
       const exited = new Promise((r) => this.child.once('exit', r));
       this.child.send({ cmd: 'exit' });
@@ -146,9 +147,11 @@ function createHarness({ opts, root, tmp, agentRequire }) {
    * an app on the core of its load generator and it pays for the context switches: B−A keep-alive
    * ranged 0.90–1.42 µs/request over 5 rounds unpinned, 0.60–0.77 pinned.
    */
-  function node(args, cpu) {
-    return opts.pin ? ['taskset', ['-c', String(cpu), process.execPath, ...args]] : [process.execPath, args];
+  function node(args, cpu, raw = false) {
+    const argv = raw ? args : [process.execPath, ...args];
+    return opts.pin ? ['taskset', ['-c', String(cpu), ...argv]] : [argv[0], argv.slice(1)];
   }
+  const shellQuote = (s) => `'${String(s).replace(/'/g, "'\\''")}'`;
 
   /** A load generator: runs to completion and prints one JSON line. */
   function runLoad(argv, ms = 180000) {
@@ -222,38 +225,90 @@ function createHarness({ opts, root, tmp, agentRequire }) {
   }
 
   async function measure(scenario, app, peer, profile) {
-    const stopScrape =
-      app.variant === 'B' ? startScraper(app.info.metricsPort, opts.scrapeMs) : startScraper(standIn.address().port, opts.scrapeMs, true);
-    try {
-      if (scenario.kind === 'idle') {
-        await app.call({ cmd: 'start', profile }, 'started');
-        await sleep(scenario.durationMs);
+    if (scenario.kind === 'active') {
+      const res = await app.call({ cmd: 'run', profile, ...scenario.params(peer.port) }, 'result');
+      return record(scenario, app, res, null);
+    }
+    await app.call({ cmd: 'start', profile }, 'started');
+    const load = await runLoad(scenario.load(app.port));
+    const res = await app.call({ cmd: 'stop' }, 'result');
+    return record(scenario, app, res, load);
+  }
+
+  /**
+   * The idle app: every variant's window at the same time (they are idle, so they do not compete),
+   * one result per variant: whole-process CPU ms per second of the window.
+   */
+  async function idleWindow(scenario, apps) {
+    const list = Object.values(apps);
+    await Promise.all(list.map((a) => a.call({ cmd: 'start' }, 'started')));
+    await sleep(scenario.durationMs);
+    const out = {};
+    await Promise.all(
+      list.map(async (app) => {
         const res = await app.call({ cmd: 'stop' }, 'result');
-        return {
+        out[app.variant] = {
           variant: app.variant,
           ops: res.wallUs / 1e6,
           cpuUs: res.cpuUs,
           wallMs: res.wallUs / 1000,
           cpuMsPerS: (res.cpuUs / res.wallUs) * 1000,
-          profile: res.profile,
+          ...threadSplit(res, res.wallUs / 1e6, 1000),
+          gcCount: res.gc.count,
         };
-      }
-      if (scenario.kind === 'active') {
-        const res = await app.call({ cmd: 'run', profile, ...scenario.params(peer.port) }, 'result');
-        return record(scenario, app, res, null);
-      }
-      await app.call({ cmd: 'start', profile }, 'started');
-      const load = await runLoad(scenario.load(app.port));
-      const res = await app.call({ cmd: 'stop' }, 'result');
-      return record(scenario, app, res, load);
-    } finally {
-      stopScrape();
-    }
+      }),
+    );
+    return out;
+  }
+
+  /**
+   * Startup: `n` runs of node (with the variant's preload) one after the other in one bash, whose
+   * `times` builtin gives its children's user and system CPU (wait4's rusage: every thread of every
+   * run, to the ms). Wall time is the whole loop's over n (bash's own fork/exec cost is in every variant).
+   */
+  async function startupRun(scenario, variant, n) {
+    const { env, flags } = await appEnv(variant, scenario);
+    const cmd = [process.execPath, ...flags.filter((f) => f !== '--expose-gc'), ...scenario.argv(TMP)].map(shellQuote).join(' ');
+    const script = `for ((i=0;i<${n};i++)); do ${cmd} >/dev/null || exit $?; done; times`;
+    const t0 = process.hrtime.bigint();
+    const out = await new Promise((resolve, reject) => {
+      const child = track(spawn(...node(['bash', '-c', script], 0, true), { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] }));
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => {
+        stdout += d;
+      });
+      child.stderr.on('data', (d) => {
+        stderr += d;
+      });
+      child.on('exit', (code) =>
+        code === 0 ? resolve(stdout) : reject(new Error(`startup ${variant} exit ${code}: ${stderr.slice(-400)}`)),
+      );
+    });
+    const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
+    // `times`: line 1 the shell's own user/system, line 2 its children's, as 0m0.123s.
+    const secs = (t) => {
+      const m = /^(\d+)m([\d.]+)s$/.exec(t);
+      return Number(m[1]) * 60 + Number(m[2]);
+    };
+    const [user, sys] = out.trim().split('\n').pop().trim().split(/\s+/).map(secs);
+    return { variant, ops: n, cpuMsPerRun: ((user + sys) * 1000) / n, wallMsPerRun: wallMs / n };
+  }
+
+  /** Whole-process CPU split: main thread and the others (GC helpers, compiler, libuv pool), µs per op ÷ unit. */
+  function threadSplit(res, ops, unit = 1) {
+    if (!res.threads || !(ops > 0)) return {};
+    const main = res.threads.main || 0;
+    const other = Object.entries(res.threads).reduce((n, [k, v]) => (k === 'main' ? n : n + v), 0);
+    return { cpuMainPerOp: main / ops / unit, cpuOtherPerOp: other / ops / unit, threads: res.threads };
   }
 
   function record(scenario, app, res, load) {
     const ops = res.counters[scenario.opsKey];
     const r = {
+      ...threadSplit(res, ops),
+      gcCount: res.gc.count,
+      gcUsPerOp: ops > 0 ? (res.gc.ms * 1000) / ops : NaN,
       variant: app.variant,
       ops,
       cpuUs: res.cpuUs,
@@ -327,6 +382,8 @@ function createHarness({ opts, root, tmp, agentRequire }) {
     App,
     startPeer,
     measure,
+    idleWindow,
+    startupRun,
     memoryRun,
     sleep,
     setReceiverPort: (port) => {

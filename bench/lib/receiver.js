@@ -1,32 +1,45 @@
 'use strict';
-// What the benchmark's variant B talks to, in the harness process: the OTLP receiver (counts the
-// requests of B and C, answers with empty responses), the Prometheus scraper (B's endpoint every
-// second during a window), and a stand-in endpoint the harness scrapes during A's and C's windows.
+// What the agents in the benchmark talk to, in the harness process: the OTLP receiver and Datadog
+// agent stand-in (counts requests per variant, answers with empty responses) and the Prometheus
+// scraper (each resetwatch variant's endpoint, at its interval, for as long as the app runs).
 const http = require('node:http');
 const net = require('node:net');
 
-const received = {
-  B: { traces: 0, metrics: 0, other: 0, bytes: 0 },
-  C: { traces: 0, metrics: 0, other: 0, bytes: 0 },
-  unknown: { traces: 0, metrics: 0, other: 0, bytes: 0 },
+// Requests per variant, told apart by the service name in the body (bench-<variant>): OTLP from
+// Bo, Bs, C, D; dd-trace's (E) msgpack traces to /v0.4/traces, which this server also answers as
+// the stand-in for the Datadog agent on loopback.
+const received = {};
+const count = (who) => {
+  received[who] ??= { traces: 0, metrics: 0, other: 0, bytes: 0 };
+  return received[who];
 };
-const TAG = { B: Buffer.from('bench-B'), C: Buffer.from('bench-C') };
+// Longest first: bench-Bo and bench-Bs before bench-B.
+const TAGS = ['Bo', 'Bs', 'B', 'C', 'D', 'E'].map((v) => [v, Buffer.from(`bench-${v}`)]);
 const receiver = http.createServer((req, res) => {
   let who = 'unknown';
   let bytes = 0;
   req.on('data', (chunk) => {
     bytes += chunk.length;
-    if (who === 'unknown') {
-      if (chunk.indexOf(TAG.B) !== -1) who = 'B';
-      else if (chunk.indexOf(TAG.C) !== -1) who = 'C';
-    }
+    if (who === 'unknown') who = TAGS.find(([, tag]) => chunk.indexOf(tag) !== -1)?.[0] ?? 'unknown';
   });
   req.on('end', () => {
-    const r = received[who];
+    const r = count(who);
     r.bytes += bytes;
-    if (req.url.startsWith('/v1/traces')) r.traces++;
+    if (req.url.startsWith('/v1/traces') || /^\/v0\.\d\/traces/.test(req.url)) r.traces++;
     else if (req.url.startsWith('/v1/metrics')) r.metrics++;
     else r.other++;
+    if (req.url.startsWith('/v0.')) {
+      // The Datadog agent's answer to a trace payload: sampling rates (none), JSON.
+      const body = req.url.includes('/traces') ? '{"rate_by_service":{}}' : '{}';
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+      res.end(body);
+      return;
+    }
+    if (req.url === '/info') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"endpoints":["/v0.4/traces"]}');
+      return;
+    }
     // An empty ExportServiceResponse: zero bytes in protobuf, {} in JSON.
     const proto = req.headers['content-type'] === 'application/x-protobuf';
     const body = proto ? '' : '{}';
@@ -69,15 +82,6 @@ function startScraper(port, scrapeMs, standInScrape = false) {
   return () => clearInterval(t);
 }
 
-// During A's and C's windows the harness scrapes this stand-in instead, so that the harness does
-// the same work in every window (on 2 cores a scrape wakes the harness, which competes with the app
-// and the load generator); only the serving of the scrape differs between variants.
-const standInBody = Buffer.from(`# TYPE stand_in_total counter\n${'stand_in_total{label="value"} 1\n'.repeat(60)}`);
-const standIn = http.createServer((_req, res) => {
-  res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4', 'content-length': standInBody.length });
-  res.end(standInBody);
-});
-
 function freePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer().listen(0, '127.0.0.1', () => {
@@ -88,4 +92,4 @@ function freePort() {
   });
 }
 
-module.exports = { received, receiver, scrapes, startScraper, standIn, freePort };
+module.exports = { received, receiver, scrapes, startScraper, freePort };
