@@ -170,6 +170,8 @@ export const METRICS = {
     type: 'gauge',
     labels: ['version', 'node_version'],
     help: 'Always 1; labels carry the resetwatch and Node.js versions.',
+    // Attributes named like the labels (the info-metric convention), so the translation matches.
+    otel: { name: 'resetwatch.info', unit: '', description: 'Always 1; attributes carry the resetwatch and Node.js versions.' },
   },
   agentErrors: {
     name: 'resetwatch_agent_errors_total',

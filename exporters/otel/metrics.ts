@@ -7,7 +7,7 @@ import { stats } from '../../agent/stats';
 import type { Config } from '../../agent/config';
 import type { ResetEvent } from '../../agent/types';
 import { VERSION } from '../../agent/version';
-import { METRIC_ATTRIBUTES as A, METRICS } from '../../agent/contract';
+import { METRIC_ATTRIBUTES as A, METRICS, OUTPUTS } from '../../agent/contract';
 import { protocolOf, tlsEstablished } from '../shared/attributes';
 import type { HistogramSink, LocalHistograms } from './histograms';
 import { OTHER_PEER, peerOf, peerParts, type PeerLimiter } from '../shared/peers';
@@ -98,9 +98,18 @@ function create(meter: Meter, local: LocalHistograms | undefined): Instruments {
     }
   });
   errors.addCallback((r: ObservableResult) => r.observe(stats.agentErrors));
+  // Every output has a series (0 until it drops), as on /metrics.
   dropped.addCallback((r: ObservableResult) => {
-    for (const [exporter, n] of Object.entries(stats.dropped)) r.observe(n, { [A.exporter]: exporter });
+    for (const exporter of new Set<string>([...OUTPUTS, ...Object.keys(stats.dropped)])) {
+      r.observe(stats.dropped[exporter] ?? 0, { [A.exporter]: exporter });
+    }
   });
+  const info = meter.createObservableGauge(METRICS.info.otel.name, {
+    unit: METRICS.info.otel.unit,
+    description: METRICS.info.otel.description,
+  });
+  info.addCallback((r: ObservableResult) => r.observe(1, { version: VERSION, node_version: process.version }));
+  inst.folded.add(0); // a 0 series from the start, as on /metrics
   return inst;
 }
 
