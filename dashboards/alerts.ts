@@ -97,7 +97,7 @@ sum by (namespace, job, server_address, server_port) (rate(${M.resets}{resetwatc
             at: '11m',
             firing: [
               {
-                labels: { job: 'shop', peer: 'payments:8080' },
+                labels: { job: 'shop', server_address: 'payments', server_port: '8080' },
                 summary: 'shop: connections to payments:8080 end in a reset (6% of all outbound connections)',
                 description:
                   "Over the last 5 minutes, resets and premature closes with peer payments:8080 amounted to 6% of all outbound connections of shop (alert above 5% for 10 minutes). The share of that peer's own connections is at least this high. The hint on these resets in /resets says which pattern it is: upstream_down, keepalive_race, idle_reset or write_after_close.",
@@ -174,7 +174,7 @@ clamp_min(
             at: '74m',
             firing: [
               {
-                labels: { job: 'shop', direction: 'client' },
+                labels: { job: 'shop', resetwatch_direction: 'client' },
                 summary: 'shop: client-side resets jumped to 8.2× the previous hour',
                 description:
                   'The client-side reset rate of shop over the last 5 minutes is 8.2 times its rate in the hour before (alert above 4×, with the baseline floored at 0.05 resets/s, for 2 minutes). Usually a peer crashed, restarted or is being deployed (client side), or clients or a load balancer started aborting (server side). Break it down by peer, phase and error type on the overview dashboard.',
@@ -218,7 +218,7 @@ clamp_min(
             at: '66m',
             firing: [
               {
-                labels: { job: 'shop', direction: 'server' },
+                labels: { job: 'shop', resetwatch_direction: 'server' },
                 summary: 'shop: server-side resets jumped to 6.7× the previous hour',
                 description:
                   'The server-side reset rate of shop over the last 5 minutes is 6.7 times its rate in the hour before (alert above 4×, with the baseline floored at 0.05 resets/s, for 2 minutes). Usually a peer crashed, restarted or is being deployed (client side), or clients or a load balancer started aborting (server side). Break it down by peer, phase and error type on the overview dashboard.',
@@ -318,7 +318,7 @@ sum by (namespace, job, resetwatch_direction, server_address, server_port) (rate
             at: '11m',
             firing: [
               {
-                labels: { job: 'shop', direction: 'client', peer: 'legacy:443' },
+                labels: { job: 'shop', resetwatch_direction: 'client', server_address: 'legacy', server_port: '443' },
                 summary: 'shop: 20% of client-side TLS handshakes end in a reset with legacy:443',
                 description:
                   'Over the last 5 minutes, 20% of the client-side TLS connections of shop were reset during the handshake by legacy:443 (alert above 10% for 10 minutes). The two sides do not agree on TLS (versions, ciphers, SNI, certificates) or one side does not speak TLS at all. The hint tls_mismatch in /resets has the details.',
@@ -410,7 +410,7 @@ sum by (namespace, job, resetwatch_direction, server_address, server_port) (rate
             at: '26m',
             firing: [
               {
-                labels: { job: 'shop', instance: '10.0.0.7:9465', exporter: 'otel' },
+                labels: { job: 'shop', instance: '10.0.0.7:9465', resetwatch_exporter: 'otel' },
                 summary: "shop 10.0.0.7:9465: resetwatch's otel exporter is dropping reset events",
                 description:
                   'The otel exporter of resetwatch on 10.0.0.7:9465 (shop) has dropped 0.50 reset events per second for 15 minutes (queue full, collector slow or down, or the log rate limit RESETWATCH_LOG_RATE). Metrics still count every reset; individual events are missing from that output.',
