@@ -4,7 +4,7 @@
 // /resets) are kept here too.
 import type { ResetEvent } from '../../agent/types';
 import type { Config } from '../../agent/config';
-import { DEFAULT_MAX_PEERS, LABELS } from '../../agent/contract';
+import { DEFAULT_MAX_PEERS, LABELS, UNKNOWN_PROTOCOL } from '../../agent/contract';
 import { OTHER_PEER, PeerLimiter, peerOf } from '../shared/peers';
 import { withPeer } from './peer-labels';
 import { protocolOf, tlsEstablished } from '../shared/attributes';
@@ -80,7 +80,7 @@ export function resetLabels(s: Sample, peer: string): Record<string, string> {
     [LABELS.direction]: s.direction,
     [LABELS.phase]: s.phase,
     [LABELS.errorType]: s.errorType,
-    [LABELS.protocol]: s.protocol ?? 'unknown',
+    [LABELS.protocol]: s.protocol ?? UNKNOWN_PROTOCOL,
     [LABELS.tlsEstablished]: String(tlsEstablished(s.tls, s.phase)),
   };
   return withPeer(labels, s.direction, peer);
