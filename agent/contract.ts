@@ -17,7 +17,7 @@ export const DEFAULT_PORT = 9465;
 /** Default RESETWATCH_MAX_PEERS: distinct peers per output before folding into FOLDED_PEER. */
 export const DEFAULT_MAX_PEERS = 100;
 
-/** The outputs by name, in start order: the `exporter` label values of the dropped-events counter. */
+/** The outputs by name, in start order: the `resetwatch_exporter` label values of the dropped-events counter. */
 export const OUTPUTS = ['log', 'prometheus', 'otel'] as const;
 export type OutputName = (typeof OUTPUTS)[number];
 
