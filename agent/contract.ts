@@ -5,8 +5,11 @@
 // metric is one line here, and whatever still uses the old name fails the build or the tests.
 import { DIRECTIONS, ERROR_TYPES, PHASES } from './types';
 
-/** The peer label value (and OpenTelemetry address attribute) that collects peers beyond RESETWATCH_MAX_PEERS. */
-export const FOLDED_PEER = '_other';
+/**
+ * The `server.address` / `client.address` value that collects peers beyond RESETWATCH_MAX_PEERS:
+ * the semantic conventions' own fold value (`http.request.method` uses it for unknown methods).
+ */
+export const FOLDED_PEER = '_OTHER';
 
 /** Default metrics endpoint (agent/config.ts DEFAULTS). */
 export const DEFAULT_PORT = 9465;
@@ -14,7 +17,7 @@ export const DEFAULT_PORT = 9465;
 /** Default RESETWATCH_MAX_PEERS: distinct peers per output before folding into FOLDED_PEER. */
 export const DEFAULT_MAX_PEERS = 100;
 
-/** The outputs by name, in start order: the `exporter` label values of the dropped-events counter. */
+/** The outputs by name, in start order: the `resetwatch_exporter` label values of the dropped-events counter. */
 export const OUTPUTS = ['log', 'prometheus', 'otel'] as const;
 export type OutputName = (typeof OUTPUTS)[number];
 
@@ -31,14 +34,76 @@ export const BUCKETS = {
   idle: [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 5, 6, 10, 15, 30, 55, 60, 65, 75, 90, 120, 300, 600],
 };
 
-/** Label names of the reset counter and of the reset histograms. */
-export const RESET_LABELS = ['direction', 'phase', 'error_type', 'peer', 'tls'] as const;
-export const HISTOGRAM_LABELS = ['direction', 'phase'] as const;
+/**
+ * The OpenTelemetry attribute keys on the metrics (docs/attributes.md): semantic conventions where
+ * one fits, ours under `resetwatch.*`.
+ */
+export const METRIC_ATTRIBUTES = {
+  direction: 'resetwatch.direction',
+  phase: 'resetwatch.phase',
+  errorType: 'error.type',
+  protocol: 'resetwatch.protocol',
+  serverAddress: 'server.address',
+  serverPort: 'server.port',
+  clientAddress: 'client.address',
+  tlsEstablished: 'tls.established',
+  tls: 'resetwatch.tls',
+  exporter: 'resetwatch.exporter',
+} as const;
+
+/**
+ * The OTLP→Prometheus translation of an attribute key (every character outside [a-zA-Z0-9_]
+ * becomes `_`): what a Collector, Prometheus' OTLP receiver and @opentelemetry/exporter-prometheus
+ * write. The Prometheus output labels with exactly these names, so one set of dashboards and
+ * alerts reads both paths.
+ */
+export function promLabel(key: string): string {
+  return key.replace(/[^a-zA-Z0-9_]/g, '_').replace(/__+/g, '_');
+}
+
+/** The Prometheus label names: LABELS[k] === promLabel(METRIC_ATTRIBUTES[k]) (test/contract.test.mjs). */
+export const LABELS = {
+  direction: 'resetwatch_direction',
+  phase: 'resetwatch_phase',
+  errorType: 'error_type',
+  protocol: 'resetwatch_protocol',
+  serverAddress: 'server_address',
+  serverPort: 'server_port',
+  clientAddress: 'client_address',
+  tlsEstablished: 'tls_established',
+  tls: 'resetwatch_tls',
+  exporter: 'resetwatch_exporter',
+} as const satisfies Record<keyof typeof METRIC_ATTRIBUTES, string>;
+
+/**
+ * Label names of the reset counter and of the reset histograms. The peer is `server_address` +
+ * `server_port` (client resets: what this process dialled) or `client_address` (server resets,
+ * RESETWATCH_SERVER_PEERS); a series carries only the ones that apply.
+ */
+export const RESET_LABELS = [
+  LABELS.direction,
+  LABELS.phase,
+  LABELS.errorType,
+  LABELS.protocol,
+  LABELS.serverAddress,
+  LABELS.serverPort,
+  LABELS.clientAddress,
+  LABELS.tlsEstablished,
+] as const;
+export const HISTOGRAM_LABELS = [LABELS.direction, LABELS.phase] as const;
 
 /** Label values, straight from the agent's own types. */
-export const LABEL_VALUES = { direction: DIRECTIONS, phase: PHASES, error_type: ERROR_TYPES } as const;
+export const LABEL_VALUES = { [LABELS.direction]: DIRECTIONS, [LABELS.phase]: PHASES, [LABELS.errorType]: ERROR_TYPES } as const;
 
-/** One metric: its Prometheus family and its OpenTelemetry instrument (docs/opentelemetry.md has the mapping). */
+/** `resetwatch.protocol` when the event names none. */
+export const UNKNOWN_PROTOCOL = 'unknown';
+
+/**
+ * One metric: its Prometheus family and its OpenTelemetry instrument (docs/opentelemetry.md has the
+ * mapping). Instrument names carry their unit's Prometheus word (`_bytes`, `_seconds`): the
+ * Collector and Prometheus add it only when missing, @opentelemetry/exporter-prometheus never, so
+ * with it in the name every translator yields the `name` below (test/dashboards-otlp.test.mjs).
+ */
 export interface MetricSpec {
   name: string;
   type: 'counter' | 'gauge' | 'histogram';
@@ -60,7 +125,7 @@ export const METRICS = {
   connections: {
     name: 'resetwatch_connections_total',
     type: 'counter',
-    labels: ['direction', 'tls'],
+    labels: [LABELS.direction, LABELS.tls],
     help: 'TCP connections opened (client) or accepted (server): the denominator of the reset ratio.',
     otel: { name: 'resetwatch.connections', unit: '{connection}', description: 'TCP connections opened (client) or accepted (server).' },
   },
@@ -70,7 +135,7 @@ export const METRICS = {
     labels: HISTOGRAM_LABELS,
     buckets: BUCKETS.bytes,
     help: 'Bytes received on the connection before it was reset.',
-    otel: { name: 'resetwatch.reset.received.size', unit: 'By', description: 'Bytes the connection had received when it was reset.' },
+    otel: { name: 'resetwatch.reset.received_bytes', unit: 'By', description: 'Bytes the connection had received when it was reset.' },
   },
   sentBytes: {
     name: 'resetwatch_reset_sent_bytes',
@@ -78,7 +143,7 @@ export const METRICS = {
     labels: HISTOGRAM_LABELS,
     buckets: BUCKETS.bytes,
     help: 'Bytes sent on the connection before it was reset.',
-    otel: { name: 'resetwatch.reset.sent.size', unit: 'By', description: 'Bytes the connection had sent when it was reset.' },
+    otel: { name: 'resetwatch.reset.sent_bytes', unit: 'By', description: 'Bytes the connection had sent when it was reset.' },
   },
   connectionAge: {
     name: 'resetwatch_reset_connection_age_seconds',
@@ -86,7 +151,7 @@ export const METRICS = {
     labels: HISTOGRAM_LABELS,
     buckets: BUCKETS.age,
     help: 'Age of the connection when it was reset, in seconds.',
-    otel: { name: 'resetwatch.reset.connection.duration', unit: 's', description: 'Age of the connection when it was reset.' },
+    otel: { name: 'resetwatch.reset.connection_age_seconds', unit: 's', description: 'Age of the connection when it was reset.' },
   },
   idleBeforeReuse: {
     name: 'resetwatch_reset_idle_before_reuse_seconds',
@@ -95,7 +160,7 @@ export const METRICS = {
     buckets: BUCKETS.idle,
     help: 'For resets on a reused keep-alive socket: how long it sat idle in the pool before the request, in seconds.',
     otel: {
-      name: 'resetwatch.reset.idle_before_reuse',
+      name: 'resetwatch.reset.idle_before_reuse_seconds',
       unit: 's',
       description: 'How long a reused keep-alive socket sat idle before the request that met the reset.',
     },
@@ -105,6 +170,8 @@ export const METRICS = {
     type: 'gauge',
     labels: ['version', 'node_version'],
     help: 'Always 1; labels carry the resetwatch and Node.js versions.',
+    // Attributes named like the labels (the info-metric convention), so the translation matches.
+    otel: { name: 'resetwatch.info', unit: '', description: 'Always 1; attributes carry the resetwatch and Node.js versions.' },
   },
   agentErrors: {
     name: 'resetwatch_agent_errors_total',
@@ -120,7 +187,7 @@ export const METRICS = {
   dropped: {
     name: 'resetwatch_dropped_events_total',
     type: 'counter',
-    labels: ['exporter'],
+    labels: [LABELS.exporter],
     help: 'Reset events an exporter could not take (queue full, rate limit, failure), by exporter.',
     otel: {
       name: 'resetwatch.dropped_events',
@@ -132,7 +199,7 @@ export const METRICS = {
     name: 'resetwatch_peers_folded_total',
     type: 'counter',
     labels: [],
-    help: `Resets whose peer label was folded into peer="${FOLDED_PEER}" because RESETWATCH_MAX_PEERS distinct peers were already in use.`,
+    help: `Resets whose peer labels were folded into server_address/client_address="${FOLDED_PEER}" because RESETWATCH_MAX_PEERS distinct peers were already in use.`,
     otel: {
       name: 'resetwatch.peers.folded',
       unit: '{reset}',

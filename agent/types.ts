@@ -77,6 +77,10 @@ export interface ResetEvent {
   bytesSent: number;
   /** Milliseconds since the connection was created (connect started / accepted). */
   connectionAgeMs: number;
+  /** Milliseconds since the last byte in either direction when the connection ended. */
+  idleMs?: number;
+  /** Whether repeating the request in flight is safe (nothing sent, or an idempotent request). */
+  retry?: 'safe' | 'unsafe' | 'unknown';
   /** HTTP client: the request went out on a socket reused from the keep-alive pool. */
   reusedSocket?: boolean;
   /** HTTP client on a reused socket: how long it sat idle in the pool before this request. */

@@ -56,32 +56,39 @@ export const ALERTS: AlertSpec[] = [
     // Connections are not labelled by peer (bounded cardinality), so the ratio is resets with this peer
     // over all outbound connections of the job: a lower bound of the share of this peer's own
     // connections that end in a reset. Gate: at least 0.05 resets/s (15 in 5 minutes).
-    value: `sum by (namespace, job, peer) (rate(${M.resets}{direction="client"}[5m]))
+    value: `sum by (namespace, job, server_address, server_port) (rate(${M.resets}{resetwatch_direction="client"}[5m]))
   / on (namespace, job) group_left
-sum by (namespace, job) (rate(${M.connections}{direction="client"}[5m]))
-  and on (namespace, job, peer)
-sum by (namespace, job, peer) (rate(${M.resets}{direction="client"}[5m])) > 0.05`,
+sum by (namespace, job) (rate(${M.connections}{resetwatch_direction="client"}[5m]))
+  and on (namespace, job, server_address, server_port)
+sum by (namespace, job, server_address, server_port) (rate(${M.resets}{resetwatch_direction="client"}[5m])) > 0.05`,
     op: '>',
     threshold: 0.05,
     for: '10m',
-    summary: `${NS}: connections to {{ $labels.peer }} end in a reset ({{ VALUE | humanizePercentage }} of all outbound connections)`,
-    description: `Over the last 5 minutes, resets and premature closes with peer {{ $labels.peer }} amounted to {{ VALUE | humanizePercentage }} of all outbound connections of ${NS} (alert above 5% for 10 minutes). The share of that peer's own connections is at least this high. The hint on these resets in /resets says which pattern it is: upstream_down, keepalive_race, idle_reset or write_after_close.`,
+    summary: `${NS}: connections to {{ $labels.server_address }}:{{ $labels.server_port }} end in a reset ({{ VALUE | humanizePercentage }} of all outbound connections)`,
+    description: `Over the last 5 minutes, resets and premature closes with peer {{ $labels.server_address }}:{{ $labels.server_port }} amounted to {{ VALUE | humanizePercentage }} of all outbound connections of ${NS} (alert above 5% for 10 minutes). The share of that peer's own connections is at least this high. The hint on these resets in /resets says which pattern it is: upstream_down, keepalive_race, idle_reset or write_after_close.`,
     panelId: 30,
     tests: [
       {
         name: 'PeerResetRatioHigh: 6% of outbound connections reset with one peer',
         series: [
-          { series: conns('direction="client", tls="false"'), values: '0+1000x20' },
+          { series: conns('resetwatch_direction="client", resetwatch_tls="false"'), values: '0+1000x20' },
           {
-            series: resets('direction="client", phase="response", error_type="ECONNRESET", peer="payments:8080", tls="false"'),
+            series: resets(
+              'resetwatch_direction="client", resetwatch_phase="response", error_type="ECONNRESET", server_address="payments", server_port="8080", tls_established="false"',
+            ),
             values: '0+60x20',
           },
           // Another peer well under the ratio, and server-side resets, which do not count.
           {
-            series: resets('direction="client", phase="idle", error_type="ECONNRESET", peer="search:9200", tls="false"'),
+            series: resets(
+              'resetwatch_direction="client", resetwatch_phase="idle", error_type="ECONNRESET", server_address="search", server_port="9200", tls_established="false"',
+            ),
             values: '0+10x20',
           },
-          { series: resets('direction="server", phase="request", error_type="ECONNRESET", peer="", tls="false"'), values: '0+500x20' },
+          {
+            series: resets('resetwatch_direction="server", resetwatch_phase="request", error_type="ECONNRESET", tls_established="false"'),
+            values: '0+500x20',
+          },
         ],
         expect: [
           // Condition true from the first evaluation with two samples (1m): pending until 11m.
@@ -90,7 +97,7 @@ sum by (namespace, job, peer) (rate(${M.resets}{direction="client"}[5m])) > 0.05
             at: '11m',
             firing: [
               {
-                labels: { job: 'shop', peer: 'payments:8080' },
+                labels: { job: 'shop', server_address: 'payments', server_port: '8080' },
                 summary: 'shop: connections to payments:8080 end in a reset (6% of all outbound connections)',
                 description:
                   "Over the last 5 minutes, resets and premature closes with peer payments:8080 amounted to 6% of all outbound connections of shop (alert above 5% for 10 minutes). The share of that peer's own connections is at least this high. The hint on these resets in /resets says which pattern it is: upstream_down, keepalive_race, idle_reset or write_after_close.",
@@ -102,9 +109,11 @@ sum by (namespace, job, peer) (rate(${M.resets}{direction="client"}[5m])) > 0.05
       {
         name: 'PeerResetRatioHigh: 4.9% stays quiet',
         series: [
-          { series: conns('direction="client", tls="false"'), values: '0+1000x30' },
+          { series: conns('resetwatch_direction="client", resetwatch_tls="false"'), values: '0+1000x30' },
           {
-            series: resets('direction="client", phase="response", error_type="ECONNRESET", peer="payments:8080", tls="false"'),
+            series: resets(
+              'resetwatch_direction="client", resetwatch_phase="response", error_type="ECONNRESET", server_address="payments", server_port="8080", tls_established="false"',
+            ),
             values: '0+49x30',
           },
         ],
@@ -114,9 +123,11 @@ sum by (namespace, job, peer) (rate(${M.resets}{direction="client"}[5m])) > 0.05
         name: 'PeerResetRatioHigh: a high ratio at very low traffic stays quiet',
         series: [
           // 50% of connections, but only 2 resets a minute (0.033/s, under the 0.05/s gate).
-          { series: conns('direction="client", tls="false"'), values: '0+4x30' },
+          { series: conns('resetwatch_direction="client", resetwatch_tls="false"'), values: '0+4x30' },
           {
-            series: resets('direction="client", phase="connect", error_type="ECONNREFUSED", peer="payments:8080", tls="false"'),
+            series: resets(
+              'resetwatch_direction="client", resetwatch_phase="connect", error_type="ECONNREFUSED", server_address="payments", server_port="8080", tls_established="false"',
+            ),
             values: '0+2x30',
           },
         ],
@@ -130,19 +141,19 @@ sum by (namespace, job, peer) (rate(${M.resets}{direction="client"}[5m])) > 0.05
     severity: 'warning',
     // Resets/s over 5 minutes against the hour before it; a baseline under 0.05/s counts as 0.05/s
     // (series that did not exist an hour ago get that floor too), so it takes > 0.2 resets/s to fire.
-    value: `sum by (namespace, job, direction) (rate(${M.resets}[5m]))
+    value: `sum by (namespace, job, resetwatch_direction) (rate(${M.resets}[5m]))
 /
 clamp_min(
-  sum by (namespace, job, direction) (rate(${M.resets}[1h] offset 5m))
+  sum by (namespace, job, resetwatch_direction) (rate(${M.resets}[1h] offset 5m))
     or
-  sum by (namespace, job, direction) (rate(${M.resets}[5m])) * 0,
+  sum by (namespace, job, resetwatch_direction) (rate(${M.resets}[5m])) * 0,
   0.05
 )`,
     op: '>',
     threshold: 4,
     for: '2m',
-    summary: `${NS}: {{ $labels.direction }}-side resets jumped to {{ VALUE | printf "%.1f" }}× the previous hour`,
-    description: `The {{ $labels.direction }}-side reset rate of ${NS} over the last 5 minutes is {{ VALUE | printf "%.1f" }} times its rate in the hour before (alert above 4×, with the baseline floored at 0.05 resets/s, for 2 minutes). Usually a peer crashed, restarted or is being deployed (client side), or clients or a load balancer started aborting (server side). Break it down by peer, phase and error type on the overview dashboard.`,
+    summary: `${NS}: {{ $labels.resetwatch_direction }}-side resets jumped to {{ VALUE | printf "%.1f" }}× the previous hour`,
+    description: `The {{ $labels.resetwatch_direction }}-side reset rate of ${NS} over the last 5 minutes is {{ VALUE | printf "%.1f" }} times its rate in the hour before (alert above 4×, with the baseline floored at 0.05 resets/s, for 2 minutes). Usually a peer crashed, restarted or is being deployed (client side), or clients or a load balancer started aborting (server side). Break it down by peer, phase and error type on the overview dashboard.`,
     panelId: 20,
     tests: [
       {
@@ -150,7 +161,9 @@ clamp_min(
         series: [
           // 6 a minute (0.1/s) for 70 minutes, then 60 a minute.
           {
-            series: resets('direction="client", phase="connect", error_type="ECONNREFUSED", peer="payments:8080", tls="false"'),
+            series: resets(
+              'resetwatch_direction="client", resetwatch_phase="connect", error_type="ECONNREFUSED", server_address="payments", server_port="8080", tls_established="false"',
+            ),
             values: '0+6x70 480+60x20',
           },
         ],
@@ -161,7 +174,7 @@ clamp_min(
             at: '74m',
             firing: [
               {
-                labels: { job: 'shop', direction: 'client' },
+                labels: { job: 'shop', resetwatch_direction: 'client' },
                 summary: 'shop: client-side resets jumped to 8.2× the previous hour',
                 description:
                   'The client-side reset rate of shop over the last 5 minutes is 8.2 times its rate in the hour before (alert above 4×, with the baseline floored at 0.05 resets/s, for 2 minutes). Usually a peer crashed, restarted or is being deployed (client side), or clients or a load balancer started aborting (server side). Break it down by peer, phase and error type on the overview dashboard.',
@@ -174,7 +187,9 @@ clamp_min(
         name: 'ResetSpike: 3.7× the baseline stays quiet',
         series: [
           {
-            series: resets('direction="client", phase="connect", error_type="ECONNREFUSED", peer="payments:8080", tls="false"'),
+            series: resets(
+              'resetwatch_direction="client", resetwatch_phase="connect", error_type="ECONNREFUSED", server_address="payments", server_port="8080", tls_established="false"',
+            ),
             values: '0+6x70 442+22x30',
           },
         ],
@@ -187,9 +202,12 @@ clamp_min(
         name: 'ResetSpike: resets out of nothing, above and below the 0.2/s floor',
         series: [
           // Series that did not exist an hour ago: 0.33/s fires, 0.17/s does not.
-          { series: resets('direction="server", phase="response", error_type="ECONNRESET", peer="", tls="true"'), values: '_x60 0+20x20' },
           {
-            series: `${M.resets}{job="cart", instance="10.0.0.8:9465", direction="server", phase="response", error_type="ECONNRESET", peer="", tls="true"}`,
+            series: resets('resetwatch_direction="server", resetwatch_phase="response", error_type="ECONNRESET", tls_established="true"'),
+            values: '_x60 0+20x20',
+          },
+          {
+            series: `${M.resets}{job="cart", instance="10.0.0.8:9465", resetwatch_direction="server", resetwatch_phase="response", error_type="ECONNRESET", tls_established="true"}`,
             values: '_x60 0+10x20',
           },
         ],
@@ -200,7 +218,7 @@ clamp_min(
             at: '66m',
             firing: [
               {
-                labels: { job: 'shop', direction: 'server' },
+                labels: { job: 'shop', resetwatch_direction: 'server' },
                 summary: 'shop: server-side resets jumped to 6.7× the previous hour',
                 description:
                   'The server-side reset rate of shop over the last 5 minutes is 6.7 times its rate in the hour before (alert above 4×, with the baseline floored at 0.05 resets/s, for 2 minutes). Usually a peer crashed, restarted or is being deployed (client side), or clients or a load balancer started aborting (server side). Break it down by peer, phase and error type on the overview dashboard.',
@@ -216,7 +234,7 @@ clamp_min(
     uid: 'resetwatch-keepalive-race',
     severity: 'warning',
     // Resets of requests sent on a reused keep-alive socket (the histogram is only observed for those).
-    value: `sum by (namespace, job) (increase(${M.idleBeforeReuse}_count{direction="client", phase=~"request|response"}[15m]))`,
+    value: `sum by (namespace, job) (increase(${M.idleBeforeReuse}_count{resetwatch_direction="client", resetwatch_phase=~"request|response"}[15m]))`,
     op: '>',
     threshold: 3,
     for: '10m',
@@ -227,10 +245,10 @@ clamp_min(
       {
         name: 'KeepAliveRace: one race a minute',
         series: [
-          { series: `${M.idleBeforeReuse}_count{${JOB}, direction="client", phase="response"}`, values: '0+1x30' },
+          { series: `${M.idleBeforeReuse}_count{${JOB}, resetwatch_direction="client", resetwatch_phase="response"}`, values: '0+1x30' },
           // Server-side and idle-phase observations do not count.
-          { series: `${M.idleBeforeReuse}_count{${JOB}, direction="server", phase="response"}`, values: '0+50x30' },
-          { series: `${M.idleBeforeReuse}_count{${JOB}, direction="client", phase="idle"}`, values: '0+50x30' },
+          { series: `${M.idleBeforeReuse}_count{${JOB}, resetwatch_direction="server", resetwatch_phase="response"}`, values: '0+50x30' },
+          { series: `${M.idleBeforeReuse}_count{${JOB}, resetwatch_direction="client", resetwatch_phase="idle"}`, values: '0+50x30' },
         ],
         expect: [
           // increase[15m] = 4 > 3 from 4m: pending until 14m.
@@ -252,7 +270,7 @@ clamp_min(
         name: 'KeepAliveRace: exactly 3 in every 15 minutes stays quiet',
         series: [
           {
-            series: `${M.idleBeforeReuse}_count{${JOB}, direction="client", phase="request"}`,
+            series: `${M.idleBeforeReuse}_count{${JOB}, resetwatch_direction="client", resetwatch_phase="request"}`,
             values: '0x4 1x4 2x4 3x4 4x4 5x4 6x4 7x4 8x4 9x4',
           },
         ],
@@ -269,26 +287,28 @@ clamp_min(
     severity: 'warning',
     // TLS-handshake resets per peer over all TLS connections of that direction (a lower bound of the
     // share of that peer's handshakes). Gate: at least 0.02 resets/s (6 in 5 minutes).
-    value: `sum by (namespace, job, direction, peer) (rate(${M.resets}{phase="tls_handshake"}[5m]))
-  / on (namespace, job, direction) group_left
-sum by (namespace, job, direction) (rate(${M.connections}{tls="true"}[5m]))
-  and on (namespace, job, direction, peer)
-sum by (namespace, job, direction, peer) (rate(${M.resets}{phase="tls_handshake"}[5m])) > 0.02`,
+    value: `sum by (namespace, job, resetwatch_direction, server_address, server_port) (rate(${M.resets}{resetwatch_phase="tls_handshake"}[5m]))
+  / on (namespace, job, resetwatch_direction) group_left
+sum by (namespace, job, resetwatch_direction) (rate(${M.connections}{resetwatch_tls="true"}[5m]))
+  and on (namespace, job, resetwatch_direction, server_address, server_port)
+sum by (namespace, job, resetwatch_direction, server_address, server_port) (rate(${M.resets}{resetwatch_phase="tls_handshake"}[5m])) > 0.02`,
     op: '>',
     threshold: 0.1,
     for: '10m',
-    summary: `${NS}: {{ VALUE | humanizePercentage }} of {{ $labels.direction }}-side TLS handshakes end in a reset{{ if $labels.peer }} with {{ $labels.peer }}{{ end }}`,
-    description: `Over the last 5 minutes, {{ VALUE | humanizePercentage }} of the {{ $labels.direction }}-side TLS connections of ${NS} were reset during the handshake{{ if $labels.peer }} by {{ $labels.peer }}{{ end }} (alert above 10% for 10 minutes). The two sides do not agree on TLS (versions, ciphers, SNI, certificates) or one side does not speak TLS at all. The hint tls_mismatch in /resets has the details.`,
+    summary: `${NS}: {{ VALUE | humanizePercentage }} of {{ $labels.resetwatch_direction }}-side TLS handshakes end in a reset{{ if $labels.server_address }} with {{ $labels.server_address }}:{{ $labels.server_port }}{{ end }}`,
+    description: `Over the last 5 minutes, {{ VALUE | humanizePercentage }} of the {{ $labels.resetwatch_direction }}-side TLS connections of ${NS} were reset during the handshake{{ if $labels.server_address }} by {{ $labels.server_address }}:{{ $labels.server_port }}{{ end }} (alert above 10% for 10 minutes). The two sides do not agree on TLS (versions, ciphers, SNI, certificates) or one side does not speak TLS at all. The hint tls_mismatch in /resets has the details.`,
     panelId: 21,
     tests: [
       {
         name: 'TLSHandshakeResets: a peer rejects 20% of TLS handshakes',
         series: [
-          { series: conns('direction="client", tls="true"'), values: '0+100x20' },
+          { series: conns('resetwatch_direction="client", resetwatch_tls="true"'), values: '0+100x20' },
           // Plain-text connections are not in the denominator.
-          { series: conns('direction="client", tls="false"'), values: '0+10000x20' },
+          { series: conns('resetwatch_direction="client", resetwatch_tls="false"'), values: '0+10000x20' },
           {
-            series: resets('direction="client", phase="tls_handshake", error_type="ECONNRESET", peer="legacy:443", tls="true"'),
+            series: resets(
+              'resetwatch_direction="client", resetwatch_phase="tls_handshake", error_type="ECONNRESET", server_address="legacy", server_port="443", tls_established="false"',
+            ),
             values: '0+20x20',
           },
         ],
@@ -298,7 +318,7 @@ sum by (namespace, job, direction, peer) (rate(${M.resets}{phase="tls_handshake"
             at: '11m',
             firing: [
               {
-                labels: { job: 'shop', direction: 'client', peer: 'legacy:443' },
+                labels: { job: 'shop', resetwatch_direction: 'client', server_address: 'legacy', server_port: '443' },
                 summary: 'shop: 20% of client-side TLS handshakes end in a reset with legacy:443',
                 description:
                   'Over the last 5 minutes, 20% of the client-side TLS connections of shop were reset during the handshake by legacy:443 (alert above 10% for 10 minutes). The two sides do not agree on TLS (versions, ciphers, SNI, certificates) or one side does not speak TLS at all. The hint tls_mismatch in /resets has the details.',
@@ -310,9 +330,17 @@ sum by (namespace, job, direction, peer) (rate(${M.resets}{phase="tls_handshake"
       {
         name: 'TLSHandshakeResets: 9% stays quiet; resets in other phases do not count',
         series: [
-          { series: conns('direction="server", tls="true"'), values: '0+100x30' },
-          { series: resets('direction="server", phase="tls_handshake", error_type="ECONNRESET", peer="", tls="true"'), values: '0+9x30' },
-          { series: resets('direction="server", phase="request", error_type="ECONNRESET", peer="", tls="true"'), values: '0+90x30' },
+          { series: conns('resetwatch_direction="server", resetwatch_tls="true"'), values: '0+100x30' },
+          {
+            series: resets(
+              'resetwatch_direction="server", resetwatch_phase="tls_handshake", error_type="ECONNRESET", tls_established="false"',
+            ),
+            values: '0+9x30',
+          },
+          {
+            series: resets('resetwatch_direction="server", resetwatch_phase="request", error_type="ECONNRESET", tls_established="true"'),
+            values: '0+90x30',
+          },
         ],
         expect: [{ at: '30m', firing: [] }],
       },
@@ -362,19 +390,19 @@ sum by (namespace, job, direction, peer) (rate(${M.resets}{phase="tls_handshake"
     name: 'ResetwatchEventsDropped',
     uid: 'resetwatch-events-dropped',
     severity: 'info',
-    value: `sum by (namespace, job, instance, exporter) (rate(${M.dropped}[10m]))`,
+    value: `sum by (namespace, job, instance, resetwatch_exporter) (rate(${M.dropped}[10m]))`,
     op: '>',
     threshold: 0,
     for: '15m',
-    summary: `${NS} {{ $labels.instance }}: resetwatch's {{ $labels.exporter }} exporter is dropping reset events`,
-    description: `The {{ $labels.exporter }} exporter of resetwatch on {{ $labels.instance }} (${NS}) has dropped {{ VALUE | printf "%.2f" }} reset events per second for 15 minutes (queue full, collector slow or down, or the log rate limit RESETWATCH_LOG_RATE). Metrics still count every reset; individual events are missing from that output.`,
+    summary: `${NS} {{ $labels.instance }}: resetwatch's {{ $labels.resetwatch_exporter }} exporter is dropping reset events`,
+    description: `The {{ $labels.resetwatch_exporter }} exporter of resetwatch on {{ $labels.instance }} (${NS}) has dropped {{ VALUE | printf "%.2f" }} reset events per second for 15 minutes (queue full, collector slow or down, or the log rate limit RESETWATCH_LOG_RATE). Metrics still count every reset; individual events are missing from that output.`,
     panelId: 61,
     tests: [
       {
         name: 'EventsDropped: the otel exporter drops events for 15 minutes',
         series: [
-          { series: `${M.dropped}{${JOB}, exporter="otel"}`, values: '0x10 30+30x30' },
-          { series: `${M.dropped}{${JOB}, exporter="log"}`, values: '0x40' },
+          { series: `${M.dropped}{${JOB}, resetwatch_exporter="otel"}`, values: '0x10 30+30x30' },
+          { series: `${M.dropped}{${JOB}, resetwatch_exporter="log"}`, values: '0x40' },
         ],
         expect: [
           { at: '25m', firing: [] },
@@ -382,7 +410,7 @@ sum by (namespace, job, direction, peer) (rate(${M.resets}{phase="tls_handshake"
             at: '26m',
             firing: [
               {
-                labels: { job: 'shop', instance: '10.0.0.7:9465', exporter: 'otel' },
+                labels: { job: 'shop', instance: '10.0.0.7:9465', resetwatch_exporter: 'otel' },
                 summary: "shop 10.0.0.7:9465: resetwatch's otel exporter is dropping reset events",
                 description:
                   'The otel exporter of resetwatch on 10.0.0.7:9465 (shop) has dropped 0.50 reset events per second for 15 minutes (queue full, collector slow or down, or the log rate limit RESETWATCH_LOG_RATE). Metrics still count every reset; individual events are missing from that output.',
@@ -393,7 +421,7 @@ sum by (namespace, job, direction, peer) (rate(${M.resets}{phase="tls_handshake"
       },
       {
         name: 'EventsDropped: a burst that stops stays quiet',
-        series: [{ series: `${M.dropped}{${JOB}, exporter="otel"}`, values: '0x10 30+30x5 180x30' }],
+        series: [{ series: `${M.dropped}{${JOB}, resetwatch_exporter="otel"}`, values: '0x10 30+30x5 180x30' }],
         expect: [
           { at: '26m', firing: [] },
           { at: '40m', firing: [] },

@@ -1,5 +1,5 @@
 // The overview dashboard: how many resets, what share of connections, where (direction, phase,
-// error type, peer), whether it is the keep-alive race, how far connections got, and whether the
+// error type, protocol, peer), whether it is the keep-alive race, how far connections got, and whether the
 // agent itself is healthy. Built with the Grafana Foundation SDK; panel ids and the UID are stable
 // (alerts link to panels by id).
 import type * as cog from '@grafana/grafana-foundation-sdk/cog';
@@ -22,8 +22,8 @@ const TRACES: common.DataSourceRef = { type: 'tempo', uid: '${traces}' };
 
 /** Target selector shared by every query; `.*` ("All") also matches series without the label. */
 const T = 'job=~"$job", namespace=~"$namespace", pod=~"$pod", instance=~"$instance"';
-const D = 'direction=~"$direction"';
-const P = 'peer=~"$peer"';
+const D = 'resetwatch_direction=~"$direction"';
+const P = 'server_address=~"$peer"';
 const RI = '$__rate_interval';
 
 const resets = (extra = '') => `${M.resets}{${T}, ${D}, ${P}${extra}}`;
@@ -193,7 +193,7 @@ function variables(b: dashboard.DashboardBuilder) {
     new dashboard.CustomVariableBuilder('direction')
       .label('Direction')
       .description('client: this process dialled out; server: this process accepted the connection')
-      .values(LABEL_VALUES.direction.join(','))
+      .values(LABEL_VALUES.resetwatch_direction.join(','))
       .multi(true)
       .includeAll(true)
       .allValue('.*')
@@ -203,8 +203,8 @@ function variables(b: dashboard.DashboardBuilder) {
     labelVar(
       'peer',
       'Peer',
-      `label_values(${M.resets}{${T}, ${D}}, peer)`,
-      `host:port this process dialled (client resets); ${FOLDED_PEER} collects peers beyond RESETWATCH_MAX_PEERS; empty for server resets unless RESETWATCH_SERVER_PEERS is on`,
+      `label_values(${M.resets}{${T}, ${D}}, server_address)`,
+      `Host this process dialled (server_address of client resets); ${FOLDED_PEER} collects peers beyond RESETWATCH_MAX_PEERS; empty for server resets unless RESETWATCH_SERVER_PEERS is on`,
     ),
   );
 }
@@ -330,7 +330,11 @@ export function overviewDashboard(runbookUrl: string): dashboard.Dashboard {
       'Phase: how far the connection got (connect, tls_handshake, request, response, idle, established). Exemplars (dots) open the trace of a reset when the Prometheus data source has a trace link (docs/dashboards.md).',
       'reqps',
     )
-      .withTarget(q(`sum by (direction, phase) (${rate(resets())})`, '{{direction}} {{phase}}').exemplar(true))
+      .withTarget(
+        q(`sum by (resetwatch_direction, resetwatch_phase) (${rate(resets())})`, '{{resetwatch_direction}} {{resetwatch_phase}}').exemplar(
+          true,
+        ),
+      )
       .stacking(new common.StackingConfigBuilder().mode(common.StackingMode.Normal)),
     12,
     9,
@@ -342,7 +346,12 @@ export function overviewDashboard(runbookUrl: string): dashboard.Dashboard {
       "Resets over connections opened, per direction (client = dialled out, server = accepted). With a peer selected: a lower bound of that peer's share.",
       'percentunit',
     )
-      .withTarget(q(`sum by (direction) (${rate(resets())}) / sum by (direction) (${rate(conns())})`, '{{direction}}'))
+      .withTarget(
+        q(
+          `sum by (resetwatch_direction) (${rate(resets())}) / sum by (resetwatch_direction) (${rate(conns())})`,
+          '{{resetwatch_direction}}',
+        ),
+      )
       .thresholdsStyle(new common.GraphThresholdsStyleConfigBuilder().mode(common.GraphThresholdsStyleMode.Dashed))
       .thresholds(
         thresholds([
@@ -359,7 +368,9 @@ export function overviewDashboard(runbookUrl: string): dashboard.Dashboard {
       'Resets / s by error type',
       'ECONNRESET: RST received. EPIPE: wrote after the peer closed. ECONNREFUSED: nothing listening. ECONNABORTED: aborted locally. peer_closed: FIN while a request waited for its response ("socket hang up", "other side closed").',
       'reqps',
-    ).withTarget(q(`sum by (direction, error_type) (${rate(resets())})`, '{{direction}} {{error_type}}').exemplar(true)),
+    ).withTarget(
+      q(`sum by (resetwatch_direction, error_type) (${rate(resets())})`, '{{resetwatch_direction}} {{error_type}}').exemplar(true),
+    ),
     12,
     8,
   );
@@ -372,8 +383,8 @@ export function overviewDashboard(runbookUrl: string): dashboard.Dashboard {
     )
       .withTarget(
         q(
-          `sum by (direction, peer) (${rate(resets(', phase="tls_handshake"'))}) / on (direction) group_left sum by (direction) (${rate(conns(', tls="true"'))})`,
-          '{{direction}} {{peer}}',
+          `sum by (resetwatch_direction, server_address, server_port) (${rate(resets(', resetwatch_phase="tls_handshake"'))}) / on (resetwatch_direction) group_left sum by (resetwatch_direction) (${rate(conns(', resetwatch_tls="true"'))})`,
+          '{{resetwatch_direction}} {{server_address}}:{{server_port}}',
         ),
       )
       .thresholdsStyle(new common.GraphThresholdsStyleConfigBuilder().mode(common.GraphThresholdsStyleMode.Dashed))
@@ -384,6 +395,21 @@ export function overviewDashboard(runbookUrl: string): dashboard.Dashboard {
         ]),
       ),
     12,
+    8,
+  );
+  L.add(
+    tsPanel(
+      24,
+      'Resets / s by protocol',
+      'The application protocol on the connection when resetwatch recognised it (http/1.1, h2, grpc, websocket, postgres, mysql, redis, …), else unknown.',
+      'reqps',
+    ).withTarget(
+      q(
+        `sum by (resetwatch_direction, resetwatch_protocol) (${rate(resets())})`,
+        '{{resetwatch_direction}} {{resetwatch_protocol}}',
+      ).exemplar(true),
+    ),
+    24,
     8,
   );
 
@@ -398,8 +424,8 @@ export function overviewDashboard(runbookUrl: string): dashboard.Dashboard {
     )
       .withTarget(
         q(
-          `topk(10, sum by (peer) (${rate(resets(', direction="client"'))}) / scalar(sum(${rate(conns(', direction="client"'))})))`,
-          '{{peer}}',
+          `topk(10, sum by (server_address, server_port) (${rate(resets(', resetwatch_direction="client"'))}) / scalar(sum(${rate(conns(', resetwatch_direction="client"'))})))`,
+          '{{server_address}}:{{server_port}}',
         ),
       )
       .thresholdsStyle(new common.GraphThresholdsStyleConfigBuilder().mode(common.GraphThresholdsStyleMode.Dashed))
@@ -418,7 +444,12 @@ export function overviewDashboard(runbookUrl: string): dashboard.Dashboard {
       'Top 10 peers: resets / s',
       `Client-side resets per second by the host:port this process dialled. ${FOLDED_PEER}: peers beyond RESETWATCH_MAX_PEERS.`,
       'reqps',
-    ).withTarget(q(`topk(10, sum by (peer) (${rate(resets(', direction="client"'))}))`, '{{peer}}').exemplar(true)),
+    ).withTarget(
+      q(
+        `topk(10, sum by (server_address, server_port) (${rate(resets(', resetwatch_direction="client"'))}))`,
+        '{{server_address}}:{{server_port}}',
+      ).exemplar(true),
+    ),
     12,
     9,
   );
@@ -430,7 +461,11 @@ export function overviewDashboard(runbookUrl: string): dashboard.Dashboard {
         "Count over the selected time range, largest first. Open /resets on the agent's metrics port for the individual events (addresses, bytes, request, trace id, hint).",
       )
       .datasource(PROM)
-      .withTarget(instant(`sort_desc(sum by (direction, peer, phase, error_type) (increase(${resets()}[$__range])) > 0)`))
+      .withTarget(
+        instant(
+          `sort_desc(sum by (resetwatch_direction, server_address, server_port, resetwatch_phase, error_type) (increase(${resets()}[$__range])) > 0)`,
+        ),
+      )
       .withTransformation({ id: 'organize', options: { excludeByName: { Time: true }, renameByName: { Value: 'resets' } } })
       .sortBy([new common.TableSortByFieldStateBuilder().displayName('resets').desc(true)])
       .decimals(0),
@@ -447,8 +482,16 @@ export function overviewDashboard(runbookUrl: string): dashboard.Dashboard {
       "Reused socket: an HTTP request went out on a pooled keep-alive connection and the peer reset or closed it (hint keepalive_race). Idle: a pooled connection was reset while no request was in flight (hint idle_reset). Both mean an idle timeout somewhere (server, load balancer, NAT) is shorter than the client's.",
       'reqps',
     )
-      .withTarget(q(`sum by (phase) (${rate(`${M.idleBeforeReuse}_count{${T}, direction="client"}`)})`, 'reused socket, {{phase}}', 'A'))
-      .withTarget(q(`sum(${rate(resets(', direction="client", phase="idle"'))})`, 'idle pooled connection', 'B').exemplar(true)),
+      .withTarget(
+        q(
+          `sum by (resetwatch_phase) (${rate(`${M.idleBeforeReuse}_count{${T}, resetwatch_direction="client"}`)})`,
+          'reused socket, {{resetwatch_phase}}',
+          'A',
+        ),
+      )
+      .withTarget(
+        q(`sum(${rate(resets(', resetwatch_direction="client", resetwatch_phase="idle"'))})`, 'idle pooled connection', 'B').exemplar(true),
+      ),
     12,
     9,
   );
@@ -526,9 +569,9 @@ export function overviewDashboard(runbookUrl: string): dashboard.Dashboard {
       .description("Where in the connection's life the resets happened, over the selected time range.")
       .datasource(PROM)
       .withTarget(
-        instant(`sum by (direction, phase) (increase(${resets()}[$__range]))`)
+        instant(`sum by (resetwatch_direction, resetwatch_phase) (increase(${resets()}[$__range]))`)
           .format(prometheus.PromQueryFormat.TimeSeries)
-          .legendFormat('{{direction}} {{phase}}'),
+          .legendFormat('{{resetwatch_direction}} {{resetwatch_phase}}'),
       )
       .displayMode(common.BarGaugeDisplayMode.Gradient)
       .orientation(common.VizOrientation.Horizontal)
@@ -580,7 +623,7 @@ export function overviewDashboard(runbookUrl: string): dashboard.Dashboard {
       'Dropped events / s by exporter',
       'Reset events an exporter could not take (queue full, collector down, log rate limit). Metrics still count them.',
       'short',
-    ).withTarget(q(`sum by (exporter) (${rate(`${M.dropped}{${T}}`)})`, '{{exporter}}')),
+    ).withTarget(q(`sum by (resetwatch_exporter) (${rate(`${M.dropped}{${T}}`)})`, '{{resetwatch_exporter}}')),
     6,
     7,
   );

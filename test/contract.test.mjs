@@ -114,7 +114,9 @@ test('docs/prometheus.md lists exactly the contract: names, types, labels, bucke
 
 test('docs/opentelemetry.md maps exactly the contract: instrument, unit, Prometheus name', () => {
   const rows = table('docs/opentelemetry.md', '| OpenTelemetry instrument');
-  const mapped = rows.filter((r) => code(r[0]).length > 0).map((r) => ({ otel: code(r[0])[0], unit: code(r[2])[0], prom: code(r[3])[0] }));
+  const mapped = rows
+    .filter((r) => code(r[0]).length > 0)
+    .map((r) => ({ otel: code(r[0])[0], unit: code(r[2])[0] ?? '', prom: code(r[3])[0] }));
   const want = specs.filter((s) => s.otel !== undefined).map((s) => ({ otel: s.otel.name, unit: s.otel.unit, prom: s.name }));
   const byName = (a, b) => a.otel.localeCompare(b.otel);
   assert.deepEqual(mapped.sort(byName), want.sort(byName));
@@ -127,4 +129,42 @@ test('defaults of the contract are the config defaults and the documented ones',
   assert.match(doc, new RegExp(`\\| \`RESETWATCH_PORT\` \\| \`${DEFAULT_PORT}\` \\|`));
   assert.match(doc, new RegExp(`\\| \`RESETWATCH_MAX_PEERS\` \\| \`${DEFAULT_MAX_PEERS}\` \\|`));
   assert.match(doc, new RegExp(`into \`${FOLDED_PEER}\``));
+});
+
+// The two OTLP→Prometheus name translations the dashboards must survive, as their sources state
+// them: prometheus/otlptranslator (Collector, Prometheus' OTLP receiver; strategy
+// UnderscoreEscapingWithSuffixes) appends the unit's word unless the name already has it as a token,
+// drops `{annotation}` units, appends `_total` to counters; @opentelemetry/exporter-prometheus only
+// replaces invalid characters and appends `_total` (test/dashboards-otlp.test.mjs runs the latter for real).
+const UNIT_WORDS = { s: 'seconds', By: 'bytes', ms: 'milliseconds', 1: '' };
+function otlptranslator(name, unit, type) {
+  const tokens = name.split(/[^a-zA-Z0-9:]+/).filter(Boolean);
+  const word = unit.startsWith('{') || unit === '' ? '' : UNIT_WORDS[unit];
+  assert.notEqual(word, undefined, `unit ${unit} not in the test's table`);
+  if (word && !tokens.includes(word)) tokens.push(word);
+  if (type === 'counter') tokens.splice(0, tokens.length, ...tokens.filter((t) => t !== 'total'), 'total');
+  return tokens.join('_');
+}
+function jsExporter(name, type) {
+  const n = name.replace(/[^a-zA-Z0-9_:]/g, '_').replace(/_+/g, '_');
+  return type === 'counter' && !n.endsWith('_total') ? `${n}_total` : n;
+}
+
+test('every OpenTelemetry instrument translates to its Prometheus name, by either translator', () => {
+  for (const s of specs.filter((x) => x.otel !== undefined)) {
+    assert.equal(otlptranslator(s.otel.name, s.otel.unit, s.type), s.name, `${s.otel.name} through otlptranslator`);
+    assert.equal(jsExporter(s.otel.name, s.type), s.name, `${s.otel.name} through exporter-prometheus`);
+  }
+});
+
+test('every Prometheus label of a metric is the translation of its OpenTelemetry attribute key', () => {
+  const { LABELS, METRIC_ATTRIBUTES, promLabel } = require(path.join(ROOT, 'dist/agent/contract.js'));
+  assert.deepEqual(Object.keys(LABELS).sort(), Object.keys(METRIC_ATTRIBUTES).sort());
+  for (const [k, key] of Object.entries(METRIC_ATTRIBUTES)) assert.equal(LABELS[k], promLabel(key), k);
+  const translated = new Set(Object.values(LABELS));
+  for (const s of specs) {
+    if (s.name === METRICS.info.name) continue; // version, node_version: attributes named like the labels
+    for (const l of s.labels) assert.ok(translated.has(l), `${s.name}: label ${l} is no translated attribute key`);
+  }
+  assert.equal(FOLDED_PEER, '_OTHER');
 });

@@ -178,8 +178,8 @@ before(async () => {
 
   // 3. Data: resets in every phase, and enough samples for rate() over the dashboard's interval.
   await until(`resets in every phase and direction in Prometheus (${EXPECTED.join(', ')})`, async () => {
-    const r = await query(`count by (direction, phase) (resetwatch_resets_total{job="${JOB}"})`);
-    const seen = new Set(r.map((s) => `${s.metric.direction}/${s.metric.phase}`));
+    const r = await query(`count by (resetwatch_direction, resetwatch_phase) (resetwatch_resets_total{job="${JOB}"})`);
+    const seen = new Set(r.map((s) => `${s.metric.resetwatch_direction}/${s.metric.resetwatch_phase}`));
     return EXPECTED.every((k) => seen.has(k));
   });
   await until('6 scrapes', async () => {
@@ -250,8 +250,10 @@ test('every panel query parses and returns data with "All" selected', async () =
 
 test('every panel query parses and returns data with one job, namespace, pod, instance, direction and peer selected', async () => {
   // The peer the workload resets in several phases (established, tls_handshake, request).
-  const [peerSeries] = await query(`topk(1, resetwatch_resets_total{job="${JOB}", direction="client", phase="tls_handshake"})`);
-  const one = { job: JOB, namespace: NAMESPACE, pod: POD, instance: target, direction: 'client', peer: peerSeries.metric.peer };
+  const [peerSeries] = await query(
+    `topk(1, resetwatch_resets_total{job="${JOB}", resetwatch_direction="client", resetwatch_phase="tls_handshake"})`,
+  );
+  const one = { job: JOB, namespace: NAMESPACE, pod: POD, instance: target, direction: 'client', peer: peerSeries.metric.server_address };
   for (const p of promPanels) {
     for (const t of p.targets) {
       const { expr, result } = await run(t, one);
@@ -316,5 +318,5 @@ test('exemplars on resetwatch_resets_total carry the trace id of a reset', async
     JSON.stringify(exemplars[0]),
   );
   // The traced requests of the workload are the keep-alive race and the half response (client, response phase).
-  assert.ok(exemplars.some((e) => e.series.direction === 'client' && e.series.phase === 'response'));
+  assert.ok(exemplars.some((e) => e.series.resetwatch_direction === 'client' && e.series.resetwatch_phase === 'response'));
 });

@@ -13,7 +13,9 @@ import { ROOT } from './helpers/resets.mjs';
 const require = createRequire(import.meta.url);
 const GENERATED = path.join(ROOT, 'dashboards/generated');
 const dash = JSON.parse(readFileSync(path.join(GENERATED, 'resetwatch-overview.json'), 'utf8'));
-const { M } = require(path.join(ROOT, 'dist/agent/contract.js'));
+const { M, LABELS } = require(path.join(ROOT, 'dist/agent/contract.js'));
+/** Label names that start like metric names (resetwatch_direction): masked before looking for metrics. */
+const LABEL_RE = new RegExp(`\\b(?:${Object.values(LABELS).join('|')})\\b`, 'g');
 const { ALERTS } = require(path.join(ROOT, 'dist/dashboards/alerts.js'));
 
 test('committed files in dashboards/generated are exactly what the sources generate', () => {
@@ -111,7 +113,8 @@ test('overview dashboard: every query is on a declared data source and uses only
 
 test('overview dashboard: only metrics of the contract, target selector on every Prometheus query', () => {
   const known = new Set(Object.values(M).flatMap((m) => [m, `${m}_bucket`, `${m}_count`, `${m}_sum`]));
-  for (const { panel, t } of targets.filter(({ t }) => t.expr !== undefined)) {
+  for (const { panel, t: target } of targets.filter(({ t }) => t.expr !== undefined)) {
+    const t = { expr: target.expr.replace(LABEL_RE, 'label') };
     const metrics = [...t.expr.matchAll(/\b(resetwatch_\w+)/g)].map((m) => m[1]);
     assert.ok(metrics.length > 0, `panel ${panel.id}: no resetwatch metric in ${t.expr}`);
     for (const m of metrics) assert.ok(known.has(m), `panel ${panel.id} uses unknown metric ${m}`);

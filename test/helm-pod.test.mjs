@@ -312,7 +312,7 @@ test('the pod, played by processes: init container layout, rendered env, its res
     resets?.length === 1 && Number(resets[0].value[1]) >= 1,
     `no reset in Prometheus: ${JSON.stringify(resets)}\n${prom.log()}\napp stderr: ${stderr()}`,
   );
-  const byPhase = await prom.query(`resetwatch_resets_total{job="${job}", direction="client"}`);
+  const byPhase = await prom.query(`resetwatch_resets_total{job="${job}", resetwatch_direction="client"}`);
   assert.ok(
     byPhase.some((s) => s.metric.error_type === 'ECONNRESET' && Number(s.value[1]) === 1),
     JSON.stringify(byPhase),

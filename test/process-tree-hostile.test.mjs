@@ -87,7 +87,8 @@ test('hostile messages to the leader: dropped and counted once; /metrics stays c
   );
   const peers = Array.from({ length: 20000 }, (_, i) => ({
     value: 1,
-    labels: { direction: 'client', phase: 'connect', error_type: 'ECONNREFUSED', tls: 'false', peer: `10.0.${i >> 8}.${i & 255}:1` },
+    // Compact, so that the line stays under the size limit and is judged (and counted) on its content.
+    labels: { resetwatch_phase: 'connect', server_address: `10.0.${i >> 8}.${i & 255}`, server_port: '1' },
   }));
   await sendRaw(
     name,

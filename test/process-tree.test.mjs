@@ -43,7 +43,7 @@ async function scrape(port) {
   const events = JSON.parse(resets.body);
   return {
     resets: sumOf(samples, 'resetwatch_resets_total'),
-    connections: sumOf(samples, 'resetwatch_connections_total', { direction: 'client' }),
+    connections: sumOf(samples, 'resetwatch_connections_total', { resetwatch_direction: 'client' }),
     family: Number(resets.headers['x-resetwatch-family'] ?? 1),
     pids: new Set(events.map((e) => e.pid)),
     events: events.length,

@@ -1,9 +1,9 @@
 // Label cardinality: 5,000 distinct peers produce at most RESETWATCH_MAX_PEERS + 1 peer values; the
-// rest fold into peer="_other" and are counted. Server-side peers are empty unless opted in.
+// rest fold into server_address="_OTHER" and are counted. Server-side peers are empty unless opted in.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { startApp, rawRequest, parseExposition, sumOf } from './helpers/prometheus.mjs';
+import { startApp, rawRequest, parseExposition, sumOf, peerLabel } from './helpers/prometheus.mjs';
 
 for (const [maxPeers, env] of [
   [100, {}],
@@ -18,13 +18,13 @@ for (const [maxPeers, env] of [
     const text = (await rawRequest(port)).body;
     const samples = parseExposition(text);
     const resets = samples.filter((s) => s.name === 'resetwatch_resets_total');
-    const peers = new Set(resets.map((s) => s.labels.peer));
+    const peers = new Set(resets.map((s) => peerLabel(s.labels)));
     assert.equal(peers.size, maxPeers + 1);
-    assert.ok(peers.has('_other'));
+    assert.ok(peers.has('_OTHER'));
     // The peer label is the host name as the app gave it, with the port: never the resolved IP.
-    for (const p of peers) if (p !== '_other') assert.match(p, new RegExp(`^peer-\\d+\\.example\\.test:${done.port}$`));
+    for (const p of peers) if (p !== '_OTHER') assert.match(p, new RegExp(`^peer-\\d+\\.example\\.test:${done.port}$`));
     assert.equal(sumOf(samples, 'resetwatch_resets_total'), 5000);
-    assert.equal(sumOf(samples, 'resetwatch_resets_total', { peer: '_other' }), 5000 - maxPeers);
+    assert.equal(sumOf(samples, 'resetwatch_resets_total', { server_address: '_OTHER' }), 5000 - maxPeers);
     assert.equal(sumOf(samples, 'resetwatch_peers_folded_total'), 5000 - maxPeers);
     // Still a valid exposition.
     const lint = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 20000 });
@@ -45,9 +45,9 @@ test('server-side peer: empty by default, the client address with RESETWATCH_SER
     t.after(() => app.stop());
     const { port } = await app.ready;
     const samples = parseExposition((await rawRequest(port)).body);
-    const server = samples.filter((s) => s.name === 'resetwatch_resets_total' && s.labels.direction === 'server');
+    const server = samples.filter((s) => s.name === 'resetwatch_resets_total' && s.labels.resetwatch_direction === 'server');
     assert.deepEqual(
-      server.map((s) => s.labels.peer),
+      server.map((s) => peerLabel(s.labels)),
       [want],
       JSON.stringify(env),
     );

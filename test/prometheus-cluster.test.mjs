@@ -2,7 +2,7 @@
 // Worker threads never bind either: their resets reach the main thread's endpoint.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startApp, startPrometheus, rawRequest, parseExposition, sumOf, freePort } from './helpers/prometheus.mjs';
+import { startApp, startPrometheus, rawRequest, parseExposition, sumOf, freePort, peerLabel } from './helpers/prometheus.mjs';
 
 test('cluster: two workers provoke resets; one scrape of the primary shows the sum', async (t) => {
   const app = startApp('prom-cluster.cjs', { PROM_CLUSTER_RESETS_1: '2', PROM_CLUSTER_RESETS_2: '3' });
@@ -19,7 +19,10 @@ test('cluster: two workers provoke resets; one scrape of the primary shows the s
   assert.equal(res.status, 200);
   const samples = parseExposition(res.body);
   assert.equal(sumOf(samples, 'resetwatch_resets_total'), 5);
-  assert.equal(sumOf(samples, 'resetwatch_resets_total', { direction: 'client', phase: 'connect', error_type: 'ECONNREFUSED' }), 5);
+  assert.equal(
+    sumOf(samples, 'resetwatch_resets_total', { resetwatch_direction: 'client', resetwatch_phase: 'connect', error_type: 'ECONNREFUSED' }),
+    5,
+  );
   assert.equal(sumOf(samples, 'resetwatch_reset_connection_age_seconds_count'), 5);
   // Each worker's series are summed, not listed per worker: one series per label set.
   const keys = samples.filter((s) => s.name === 'resetwatch_resets_total').map((s) => JSON.stringify(s.labels));
@@ -27,9 +30,12 @@ test('cluster: two workers provoke resets; one scrape of the primary shows the s
   // resetwatch_info is not summed: still 1.
   assert.equal(samples.find((s) => s.name === 'resetwatch_info').value, 1);
   // Connections: at least the five dialled (and not doubled by asking twice).
-  const conns = sumOf(samples, 'resetwatch_connections_total', { direction: 'client' });
+  const conns = sumOf(samples, 'resetwatch_connections_total', { resetwatch_direction: 'client' });
   assert.ok(conns >= 5, `client connections ${conns}`);
-  assert.equal(sumOf(parseExposition((await rawRequest(port)).body), 'resetwatch_connections_total', { direction: 'client' }), conns);
+  assert.equal(
+    sumOf(parseExposition((await rawRequest(port)).body), 'resetwatch_connections_total', { resetwatch_direction: 'client' }),
+    conns,
+  );
 
   // /resets merges every worker's recent events, newest first, each with its worker's pid.
   const r = await rawRequest(port, { path: '/resets' });
@@ -70,11 +76,11 @@ test('cluster: the peer bound holds over the sum, not per worker', async (t) => 
   t.after(() => app.stop());
   const { port } = await app.ready;
   const samples = parseExposition((await rawRequest(port)).body);
-  const peers = new Set(samples.filter((s) => s.name === 'resetwatch_resets_total').map((s) => s.labels.peer));
+  const peers = new Set(samples.filter((s) => s.name === 'resetwatch_resets_total').map((s) => peerLabel(s.labels)));
   assert.equal(peers.size, 5, [...peers].join(' '));
-  assert.ok(peers.has('_other'));
+  assert.ok(peers.has('_OTHER'));
   assert.equal(sumOf(samples, 'resetwatch_resets_total'), 6);
-  assert.equal(sumOf(samples, 'resetwatch_resets_total', { peer: '_other' }), 2);
+  assert.equal(sumOf(samples, 'resetwatch_resets_total', { server_address: '_OTHER' }), 2);
   assert.equal(sumOf(samples, 'resetwatch_peers_folded_total'), 2);
 });
 
@@ -89,9 +95,9 @@ test('worker threads forward their resets to the main thread; a forked child joi
   const samples = parseExposition((await rawRequest(port)).body);
   // Main thread 1 + worker thread 3 + the forked child's 1: the child (a process of its own, with
   // the same fixed port) joined the main process's family and its reset outlives it.
-  assert.equal(sumOf(samples, 'resetwatch_resets_total', { direction: 'client', phase: 'connect' }), 5);
+  assert.equal(sumOf(samples, 'resetwatch_resets_total', { resetwatch_direction: 'client', resetwatch_phase: 'connect' }), 5);
   // The worker thread's connections count too (they travel with its resets): 1 + 3 + 1 dialled.
-  assert.equal(sumOf(samples, 'resetwatch_connections_total', { direction: 'client' }), 5);
+  assert.equal(sumOf(samples, 'resetwatch_connections_total', { resetwatch_direction: 'client' }), 5);
   const events = JSON.parse((await rawRequest(port, { path: '/resets' })).body);
   assert.equal(events.length, 5);
   assert.equal(events.filter((e) => typeof e.thread_id === 'number' && e.thread_id > 0).length, 3);

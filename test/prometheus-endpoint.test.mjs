@@ -61,7 +61,7 @@ test('routes: /metrics, /resets, /healthz; 404 for other paths, 405 for other me
   assert.equal(server.pid, done.pid);
   assert.equal(client['server.address'], '127.0.0.1');
   assert.equal(typeof client['resetwatch.bytes_sent'], 'number');
-  assert.equal(typeof client['resetwatch.connection.age_ms'], 'number');
+  assert.equal(typeof client['resetwatch.connection.age'], 'number');
 
   assert.equal(JSON.parse((await rawRequest(port, { path: '/resets?limit=1' })).body).length, 1);
   assert.deepEqual(JSON.parse((await rawRequest(port, { path: '/resets?limit=0' })).body), []);
@@ -95,7 +95,7 @@ test('hostile input: huge headers, slow clients, many concurrent scrapes — cle
   t.after(() => app.stop());
   const { port, done } = await app.ready;
   const serverConnections = () =>
-    rawRequest(port).then((r) => sumOf(parseExposition(r.body), 'resetwatch_connections_total', { direction: 'server' }));
+    rawRequest(port).then((r) => sumOf(parseExposition(r.body), 'resetwatch_connections_total', { resetwatch_direction: 'server' }));
   const before = await serverConnections();
   appRequests = 0;
 
@@ -145,7 +145,7 @@ test('hostile input: huge headers, slow clients, many concurrent scrapes — cle
   assert.equal(sumOf(samples, 'resetwatch_resets_total'), 1);
   assert.equal(sumOf(samples, 'resetwatch_agent_errors_total'), 0);
   // The endpoint's own connections are not counted as the app's: only the app's own requests are.
-  assert.equal(sumOf(samples, 'resetwatch_connections_total', { direction: 'server' }), before + appRequests);
+  assert.equal(sumOf(samples, 'resetwatch_connections_total', { resetwatch_direction: 'server' }), before + appRequests);
   await appAlive(done.appPort);
 });
 
@@ -305,7 +305,7 @@ test("an app's own /metrics can take resetwatch's registry; the app's default re
   assert.match(done.defaultNames[0], /^app_requests/);
   assert.match(
     done.text,
-    /^resetwatch_resets_total\{direction="client",phase="established",error_type="ECONNRESET",peer="127\.0\.0\.1:\d+",tls="false"\} 1$/m,
+    /^resetwatch_resets_total\{resetwatch_direction="client",resetwatch_phase="established",error_type="ECONNRESET",resetwatch_protocol="unknown",tls_established="false",server_address="127\.0\.0\.1",server_port="\d+"\} 1$/m,
   );
   assert.match(done.text, /^app_requests_total 1$/m);
   assert.match(done.om, /^resetwatch_resets_total\{/m);

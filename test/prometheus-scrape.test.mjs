@@ -36,11 +36,12 @@ test('Prometheus scrapes exactly the resets the app provoked, per phase, with an
   t.after(() => prom.stop());
   const total = ROUNDS * Object.values(PER_ROUND).reduce((a, n) => a + n, 0);
   const byPhase = await prom.until(
-    'sum by (direction, phase, error_type) (resetwatch_resets_total)',
+    'sum by (resetwatch_direction, resetwatch_phase, error_type) (resetwatch_resets_total)',
     (r) => r.reduce((a, s) => a + Number(s.value[1]), 0) === total,
   );
   const got = {};
-  for (const s of byPhase ?? []) got[`${s.metric.direction}/${s.metric.phase}/${s.metric.error_type}`] = Number(s.value[1]);
+  for (const s of byPhase ?? [])
+    got[`${s.metric.resetwatch_direction}/${s.metric.resetwatch_phase}/${s.metric.error_type}`] = Number(s.value[1]);
   assert.deepEqual(got, expected, `Prometheus log:\n${prom.log()}`);
 
   // The scrape itself was healthy, and Prometheus negotiated OpenMetrics (exemplars only exist there).
@@ -48,21 +49,21 @@ test('Prometheus scrapes exactly the resets the app provoked, per phase, with an
   assert.equal(up[0]?.value[1], '1');
 
   // Histograms: one observation per reset, labelled by direction and phase only.
-  const counts = await prom.query('sum by (direction, phase) (resetwatch_reset_connection_age_seconds_count)');
+  const counts = await prom.query('sum by (resetwatch_direction, resetwatch_phase) (resetwatch_reset_connection_age_seconds_count)');
   assert.equal(
     counts.reduce((a, s) => a + Number(s.value[1]), 0),
     total,
   );
-  for (const s of counts) assert.deepEqual(Object.keys(s.metric).sort(), ['direction', 'phase']);
+  for (const s of counts) assert.deepEqual(Object.keys(s.metric).sort(), ['resetwatch_direction', 'resetwatch_phase']);
   const received = await prom.query('sum(resetwatch_reset_received_bytes_count)');
   assert.equal(Number(received[0].value[1]), total);
   // Connect-phase resets received nothing: all in the le="0" bucket.
-  const zero = await prom.query('sum(resetwatch_reset_received_bytes_bucket{phase="connect",le="0"})');
+  const zero = await prom.query('sum(resetwatch_reset_received_bytes_bucket{resetwatch_phase="connect",le="0"})');
   assert.equal(Number(zero[0].value[1]), ROUNDS);
   // Only the reset on the reused keep-alive socket has an idle-before-reuse observation: ~0.1 s.
-  const idle = await prom.query('sum by (direction, phase) (resetwatch_reset_idle_before_reuse_seconds_count)');
+  const idle = await prom.query('sum by (resetwatch_direction, resetwatch_phase) (resetwatch_reset_idle_before_reuse_seconds_count)');
   assert.deepEqual(
-    idle.map((s) => [s.metric.direction, s.metric.phase, s.value[1]]),
+    idle.map((s) => [s.metric.resetwatch_direction, s.metric.resetwatch_phase, s.value[1]]),
     [['client', 'response', String(ROUNDS)]],
   );
   const idleLow = await prom.query('sum(resetwatch_reset_idle_before_reuse_seconds_bucket{le="0.05"})');
@@ -73,7 +74,7 @@ test('Prometheus scrapes exactly the resets the app provoked, per phase, with an
   // The denominator: connections opened, by direction and tls; at least one TLS client connection per round.
   const conns = await prom.query('resetwatch_connections_total');
   assert.equal(conns.length, 4);
-  const tlsClient = conns.find((s) => s.metric.direction === 'client' && s.metric.tls === 'true');
+  const tlsClient = conns.find((s) => s.metric.resetwatch_direction === 'client' && s.metric.resetwatch_tls === 'true');
   assert.ok(Number(tlsClient.value[1]) >= ROUNDS);
 
   const info = await prom.query('resetwatch_info');
@@ -83,11 +84,11 @@ test('Prometheus scrapes exactly the resets the app provoked, per phase, with an
   assert.equal(info[0].value[1], '1');
   const errors = await prom.query('resetwatch_agent_errors_total');
   assert.equal(errors[0].value[1], '0');
-  const dropped = await prom.query('resetwatch_dropped_events_total{exporter="prometheus"}');
+  const dropped = await prom.query('resetwatch_dropped_events_total{resetwatch_exporter="prometheus"}');
   assert.equal(dropped[0].value[1], '0');
 
   // Exemplar: the server-side response reset carried the caller's traceparent.
-  const ex = await prom.exemplars('resetwatch_resets_total{direction="server",phase="response"}');
+  const ex = await prom.exemplars('resetwatch_resets_total{resetwatch_direction="server",resetwatch_phase="response"}');
   const labels = ex.flatMap((series) => series.exemplars.map((e) => e.labels));
   assert.ok(
     labels.some((l) => l.trace_id === TRACE_ID),
@@ -121,7 +122,7 @@ test('OpenMetrics on request: counters named per the spec, exemplar with trace_i
   assert.match(
     om.body,
     new RegExp(
-      `^resetwatch_resets_total\\{direction="server",phase="response",error_type="ECONNRESET",peer="",tls="false"\\} 1 # \\{trace_id="${TRACE_ID}",span_id="[0-9a-f]{16}"\\} 1 \\d+(\\.\\d+)?$`,
+      `^resetwatch_resets_total\\{resetwatch_direction="server",resetwatch_phase="response",error_type="ECONNRESET",resetwatch_protocol="[a-z0-9./]+",tls_established="false"\\} 1 # \\{trace_id="${TRACE_ID}",span_id="[0-9a-f]{16}"\\} 1 \\d+(\\.\\d+)?$`,
       'm',
     ),
   );

@@ -59,21 +59,23 @@ export function recordSpan(provider: TracerProvider, event: ResetEvent, rootSpan
   span.end(event.time);
 }
 
-/** The request's own span, when still open, learns why it failed. */
+/**
+ * The request's own span (the HTTP CLIENT or SERVER span a tracer made), when still open, is marked
+ * failed as the recording-errors guidance and the HTTP conventions ask of a request that ended in a
+ * network error: `error.type` and status Error, no `exception` event (those are for exceptions
+ * that escape the span's code). Only that span: a caller's or a parent INTERNAL span may well
+ * handle or retry the failure, and the guidance leaves those spans alone (docs/opentelemetry.md).
+ */
 export function annotateParent(event: ResetEvent): void {
-  if (event.context === undefined) return;
-  const parent = otelApi().trace.getSpan(event.context);
+  if (event.context === undefined || event.request === undefined) return;
+  const api = otelApi();
+  const parent = api.trace.getSpan(event.context);
   if (parent === undefined || !parent.isRecording()) return;
-  parent.addEvent(
-    'exception',
-    {
-      'exception.type': event.code,
-      'exception.message': event.message,
-      'error.type': event.errorType,
-      'resetwatch.phase': event.phase,
-    },
-    event.time,
-  );
+  // SDK spans expose their kind; a span that does not is not known to be the request's own.
+  const kind = (parent as { kind?: number }).kind;
+  if (kind !== (event.direction === 'client' ? api.SpanKind.CLIENT : api.SpanKind.SERVER)) return;
+  parent.setAttribute('error.type', event.errorType);
+  parent.setStatus({ code: api.SpanStatusCode.ERROR, message: event.message });
 }
 
 export const otelExporter: Exporter = {

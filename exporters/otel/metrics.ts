@@ -7,9 +7,10 @@ import { stats } from '../../agent/stats';
 import type { Config } from '../../agent/config';
 import type { ResetEvent } from '../../agent/types';
 import { VERSION } from '../../agent/version';
-import { METRICS } from '../../agent/contract';
+import { METRIC_ATTRIBUTES as A, METRICS, OUTPUTS } from '../../agent/contract';
+import { protocolOf, tlsEstablished } from '../shared/attributes';
 import type { HistogramSink, LocalHistograms } from './histograms';
-import { OTHER_PEER, peerOf, type PeerLimiter } from '../shared/peers';
+import { OTHER_PEER, peerOf, peerParts, type PeerLimiter } from '../shared/peers';
 
 /** One `resetwatch.resets` series, counted here and observed at collection time. */
 interface ResetSeries {
@@ -21,7 +22,7 @@ export interface Instruments {
   /**
    * `resetwatch.resets` (an ObservableCounter): counted in this map by a string key of the few
    * attribute values, handed to the SDK at collection — no attribute hashing per reset. Bounded:
-   * direction × phase × error type × tls × RESETWATCH_MAX_PEERS peers.
+   * direction × phase × error type × protocol × tls × RESETWATCH_MAX_PEERS peers.
    */
   resets: Map<string, ResetSeries>;
   /** SDK histograms on the app's provider; on our private one, aggregated here (otel-histograms.ts). */
@@ -92,14 +93,23 @@ function create(meter: Meter, local: LocalHistograms | undefined): Instruments {
   connections.addCallback((r: ObservableResult) => {
     for (const direction of ['client', 'server'] as const) {
       const c = stats.connections[direction];
-      r.observe(c.plain, { 'resetwatch.direction': direction, 'resetwatch.tls': false });
-      r.observe(c.tls, { 'resetwatch.direction': direction, 'resetwatch.tls': true });
+      r.observe(c.plain, { [A.direction]: direction, [A.tls]: false });
+      r.observe(c.tls, { [A.direction]: direction, [A.tls]: true });
     }
   });
   errors.addCallback((r: ObservableResult) => r.observe(stats.agentErrors));
+  // Every output has a series (0 until it drops), as on /metrics.
   dropped.addCallback((r: ObservableResult) => {
-    for (const [exporter, n] of Object.entries(stats.dropped)) r.observe(n, { 'resetwatch.exporter': exporter });
+    for (const exporter of new Set<string>([...OUTPUTS, ...Object.keys(stats.dropped)])) {
+      r.observe(stats.dropped[exporter] ?? 0, { [A.exporter]: exporter });
+    }
   });
+  const info = meter.createObservableGauge(METRICS.info.otel.name, {
+    unit: METRICS.info.otel.unit,
+    description: METRICS.info.otel.description,
+  });
+  info.addCallback((r: ObservableResult) => r.observe(1, { version: VERSION, node_version: process.version }));
+  inst.folded.add(0); // a 0 series from the start, as on /metrics
   return inst;
 }
 
@@ -113,50 +123,36 @@ function baseFor(direction: string, phase: string): Attributes {
   const key = `${direction}|${phase}`;
   let a = baseAttrs.get(key);
   if (a === undefined) {
-    a = Object.freeze({ 'resetwatch.direction': direction, 'resetwatch.phase': phase });
+    a = Object.freeze({ [A.direction]: direction, [A.phase]: phase });
     baseAttrs.set(key, a);
   }
   return a;
 }
 
 export function record(inst: Instruments, e: ResetEvent, config: Config, peers: PeerLimiter): void {
-  // The same peer key and admission as the Prometheus label (exporters/shared/peers.ts).
-  const peer = peerOf(e, config.serverPeers);
-  const folded = peers.label(peer) === OTHER_PEER && peer !== OTHER_PEER;
-  // 's' + address[:port] (client side), 'c' + address (server side)
-  let peerKey: string | undefined;
-  if (e.direction === 'client') {
-    if (e.serverAddress !== undefined) {
-      if (folded) peerKey = `s${OTHER_PEER}`;
-      else peerKey = e.serverPort !== undefined ? `s${e.serverAddress}:${e.serverPort}` : `s${e.serverAddress}`;
-    }
-  } else if (config.serverPeers && e.peerAddress !== undefined) {
-    peerKey = folded ? `c${OTHER_PEER}` : `c${e.peerAddress}`;
-  }
-  if (folded) inst.folded.add(1);
-  const key = `${e.direction}|${e.phase}|${e.errorType}|${e.tls}|${peerKey ?? ''}`;
+  // The same peer key, admission and split as the Prometheus labels (exporters/shared/peers.ts).
+  const raw = peerOf(e, config.serverPeers);
+  const peer = peers.label(raw);
+  if (peer === OTHER_PEER && raw !== OTHER_PEER) inst.folded.add(1);
+  const protocol = protocolOf(e);
+  const tls = tlsEstablished(e.tls, e.phase);
+  const key = `${e.direction}|${e.phase}|${e.errorType}|${protocol}|${tls}|${peer}`;
   const series = inst.resets.get(key);
   if (series !== undefined) {
     series.n++;
   } else {
     const attrs: Attributes = {
-      'resetwatch.direction': e.direction,
-      'resetwatch.phase': e.phase,
-      'error.type': e.errorType,
-      'resetwatch.tls': e.tls,
+      [A.direction]: e.direction,
+      [A.phase]: e.phase,
+      [A.errorType]: e.errorType,
+      [A.protocol]: protocol,
+      [A.tlsEstablished]: tls,
     };
-    if (e.direction === 'client') {
-      if (e.serverAddress !== undefined) {
-        if (folded) {
-          attrs['server.address'] = OTHER_PEER;
-        } else {
-          attrs['server.address'] = e.serverAddress;
-          if (e.serverPort !== undefined) attrs['server.port'] = e.serverPort;
-        }
-      }
-    } else if (peerKey !== undefined && e.peerAddress !== undefined) {
-      attrs['client.address'] = folded ? OTHER_PEER : e.peerAddress;
-    }
+    const p = peerParts(e.direction, peer);
+    if (p?.serverAddress !== undefined) attrs[A.serverAddress] = p.serverAddress;
+    // An integer, as the conventions type server.port; translated, it is the same label value.
+    if (p?.serverPort !== undefined) attrs[A.serverPort] = Number(p.serverPort);
+    if (p?.clientAddress !== undefined) attrs[A.clientAddress] = p.clientAddress;
     inst.resets.set(key, { attrs: Object.freeze(attrs), n: 1 });
   }
   const base = baseFor(e.direction, e.phase);

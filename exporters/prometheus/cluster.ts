@@ -16,6 +16,7 @@ import { guard, reportFailure } from '../../agent/guard';
 import { mergeRecent, type ResetRecord } from './recent';
 import { foldPeers, labelKey, RESETS, FOLDED, type MetricJSON } from './render';
 import { OTHER_PEER, PeerLimiter } from '../shared/peers';
+import { peerOfLabels } from './peer-labels';
 
 const CMD = 'NODE_RESETWATCH_METRICS';
 /** How long the primary waits for workers; a worker that does not answer is served from its last answer. */
@@ -203,10 +204,10 @@ async function sum(lists: MetricJSON[][], maxPeers: number): Promise<MetricJSON[
     for (const v of m.values) {
       const ex = exemplars.get(labelKey(v.labels));
       if (ex !== undefined) (v as { exemplar?: ExemplarLike }).exemplar = ex;
-      if ((v.labels as Record<string, unknown>).peer === OTHER_PEER) other += v.value;
+      if (peerOfLabels(v.labels as Record<string, unknown>) === OTHER_PEER) other += v.value;
     }
   }
-  // Every reset counted under peer="_other" was folded somewhere: the folded total is their sum.
+  // Every reset counted under the peer _OTHER was folded somewhere: the folded total is their sum.
   for (const m of out) if (m.name === FOLDED) m.values = [{ value: other, labels: {} }];
   return out;
 }

@@ -3,6 +3,8 @@
 // field against this process's own metric definitions; anything else is refused whole (the
 // caller drops the message and counts it). Bounded: series per metric, peers, strings, records.
 import type { Snapshot } from './cluster';
+import { LABELS } from '../../agent/contract';
+import { peerOfLabels } from './peer-labels';
 import type { MetricJSON } from './render';
 import type { ResetRecord } from './recent';
 
@@ -63,9 +65,9 @@ function cleanMetric(m: unknown, schema: Schema, maxPeers: number): MetricJSON |
       else if (typeof lv === 'string' && lv.length <= MAX_LABEL_VALUE) labels[k] = lv;
       else return undefined;
     }
-    if (typeof labels.peer === 'string') {
-      peers.add(labels.peer);
-      if (peers.size > maxPeers + 2) return undefined; // admitted peers, '_other' and ''
+    if (labels[LABELS.serverAddress] !== undefined || labels[LABELS.clientAddress] !== undefined) {
+      peers.add(peerOfLabels(labels));
+      if (peers.size > maxPeers + 1) return undefined; // admitted peers and '_OTHER'
     }
     const out: Record<string, unknown> = { value: v.value, labels };
     if (v.metricName !== undefined) {

@@ -827,6 +827,7 @@ function addItems(replica: Replica, items: unknown): void {
       connectionAgeMs: Math.max(0, s.connectionAgeMs),
     };
     if (s.idleBeforeReuseMs !== undefined) clean.idleBeforeReuseMs = Math.max(0, s.idleBeforeReuseMs);
+    if (typeof s.protocol === 'string' && /^[a-z0-9./-]{1,32}$/.test(s.protocol)) clean.protocol = s.protocol;
     if (s.traceId !== undefined) clean.traceId = String(s.traceId);
     if (s.spanId !== undefined) clean.spanId = String(s.spanId);
     replica.add(clean, rec === null || rec === undefined ? undefined : cleanRecord(rec));

@@ -6,7 +6,9 @@ import type { Counter as CounterType } from 'prom-client';
 import { stats } from '../../agent/stats';
 import { VERSION } from '../../agent/version';
 import { DIRECTIONS } from '../../agent/types';
-import { METRICS, OUTPUTS, HISTOGRAM_LABELS, type RESET_LABELS } from '../../agent/contract';
+import { LABELS, METRICS, OUTPUTS, HISTOGRAM_LABELS, type RESET_LABELS } from '../../agent/contract';
+
+type ConnectionLabel = typeof LABELS.direction | typeof LABELS.tls;
 import { threadCounts } from './threads';
 import type { Connections } from './family';
 import type { Schema } from './family-validate';
@@ -54,7 +56,7 @@ export const own = sampleMetrics();
 registry.registerMetric(own.resets);
 
 /** An unregistered connections counter; `collect` fills it at collection time. */
-export function connectionsCounter(collect?: () => void): CounterType<'direction' | 'tls'> {
+export function connectionsCounter(collect?: () => void): CounterType<ConnectionLabel> {
   return new Counter({
     name: METRICS.connections.name,
     help: METRICS.connections.help,
@@ -77,12 +79,12 @@ export function connectionCounts(): Connections {
 }
 
 registry.registerMetric(
-  connectionsCounter(function (this: CounterType<'direction' | 'tls'>) {
+  connectionsCounter(function (this: CounterType<ConnectionLabel>) {
     this.reset();
     const counts = connectionCounts();
     for (const direction of DIRECTIONS) {
-      this.inc({ direction, tls: 'true' }, counts[direction].tls);
-      this.inc({ direction, tls: 'false' }, counts[direction].plain);
+      this.inc({ [LABELS.direction]: direction, [LABELS.tls]: 'true' }, counts[direction].tls);
+      this.inc({ [LABELS.direction]: direction, [LABELS.tls]: 'false' }, counts[direction].plain);
     }
   }),
 );
@@ -118,7 +120,7 @@ new Counter({
     // Every output has a series (0 until it drops), plus whatever else counted drops.
     const names = new Set<string>([...OUTPUTS, ...Object.keys(stats.dropped), ...Object.keys(threadCounts.dropped)]);
     for (const name of [...names].sort()) {
-      this.inc({ exporter: name }, (stats.dropped[name] ?? 0) + (threadCounts.dropped[name] ?? 0));
+      this.inc({ [LABELS.exporter]: name }, (stats.dropped[name] ?? 0) + (threadCounts.dropped[name] ?? 0));
     }
   },
 });

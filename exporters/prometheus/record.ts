@@ -4,8 +4,10 @@
 // /resets) are kept here too.
 import type { ResetEvent } from '../../agent/types';
 import type { Config } from '../../agent/config';
-import { DEFAULT_MAX_PEERS } from '../../agent/contract';
+import { DEFAULT_MAX_PEERS, LABELS, UNKNOWN_PROTOCOL } from '../../agent/contract';
 import { OTHER_PEER, PeerLimiter, peerOf } from '../shared/peers';
+import { withPeer } from './peer-labels';
+import { protocolOf, tlsEstablished } from '../shared/attributes';
 import { Recent, type PendingRecord, type ResetRecord } from './recent';
 import type { Sample } from './threads';
 import type { Family } from './family';
@@ -33,6 +35,7 @@ export function toSample(e: ResetEvent): Sample {
     phase: e.phase,
     errorType: e.errorType,
     tls: e.tls,
+    protocol: protocolOf(e),
     peer: peerOf(e, serverPeers),
     bytesReceived: e.bytesReceived,
     bytesSent: e.bytesSent,
@@ -56,7 +59,7 @@ export function record(s: Sample, rec: ResetRecord | PendingRecord | undefined):
 
 /** One sample into a set of sample metrics, under the (already admitted or folded) `peer`. */
 export function observe({ resets, receivedBytes, sentBytes, age, idle }: SampleMetrics, s: Sample, peer: string): void {
-  const labels = { direction: s.direction, phase: s.phase, error_type: s.errorType, peer, tls: String(s.tls) };
+  const labels = resetLabels(s, peer);
   if (s.traceId) {
     const exemplarLabels: Record<string, string> = { trace_id: s.traceId };
     if (s.spanId) exemplarLabels.span_id = s.spanId;
@@ -64,9 +67,21 @@ export function observe({ resets, receivedBytes, sentBytes, age, idle }: SampleM
   } else {
     resets.inc({ labels, value: 1 }); // keeps the last exemplar of this series: a recent reset's trace
   }
-  const h = { direction: s.direction, phase: s.phase };
+  const h = { [LABELS.direction]: s.direction, [LABELS.phase]: s.phase };
   receivedBytes.observe(h, s.bytesReceived);
   sentBytes.observe(h, s.bytesSent);
   age.observe(h, s.connectionAgeMs / 1000);
   if (s.idleBeforeReuseMs !== undefined) idle.observe(h, s.idleBeforeReuseMs / 1000);
+}
+
+/** The reset counter's labels (agent/contract.ts RESET_LABELS): the metric attributes as translated. */
+export function resetLabels(s: Sample, peer: string): Record<string, string> {
+  const labels: Record<string, string> = {
+    [LABELS.direction]: s.direction,
+    [LABELS.phase]: s.phase,
+    [LABELS.errorType]: s.errorType,
+    [LABELS.protocol]: s.protocol ?? UNKNOWN_PROTOCOL,
+    [LABELS.tlsEstablished]: String(tlsEstablished(s.tls, s.phase)),
+  };
+  return withPeer(labels, s.direction, peer);
 }

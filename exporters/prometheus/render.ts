@@ -5,6 +5,7 @@
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import { Registry } from './client';
 import { OTHER_PEER, type PeerLimiter } from '../shared/peers';
+import { directionOfLabels, peerOfLabels, withPeer } from './peer-labels';
 import { METRICS } from '../../agent/contract';
 import { constantLabels } from '../shared/labels';
 
@@ -47,15 +48,16 @@ export function labelKey(labels: Record<string, unknown>): string {
 /**
  * Cluster: each worker bounds its own peers, so the sum could hold workers × maxPeers values.
  * The primary keeps its own admitted set (first come, never evicted, so every series stays
- * monotonic) and folds the rest into `_other`. Mutates copies, not the inputs.
+ * monotonic) and folds the rest into `_OTHER`. Mutates copies, not the inputs.
  */
 export function foldPeers(metrics: MetricJSON[], admitted: PeerLimiter): MetricJSON[] {
   return metrics.map((m) => {
     if (m.name !== RESETS) return m;
     const values = m.values.map((v) => {
-      const peer = String((v.labels as Record<string, unknown>).peer ?? '');
+      const labels = v.labels as Record<string, string>;
+      const peer = peerOfLabels(labels);
       if (peer === '' || peer === OTHER_PEER || admitted.admit(peer)) return v;
-      return { ...v, labels: { ...v.labels, peer: OTHER_PEER } };
+      return { ...v, labels: withPeer({ ...labels }, directionOfLabels(labels), OTHER_PEER) };
     });
     return { ...m, values };
   });

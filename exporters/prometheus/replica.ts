@@ -1,6 +1,5 @@
 // Another family member's state as this process knows it (./family.ts): its last full snapshot
 // plus the resets it streamed since, recorded into sample metrics of their own.
-import type { Counter as CounterType } from 'prom-client';
 import { DIRECTIONS } from '../../agent/types';
 import { PeerLimiter } from '../shared/peers';
 import { Registry } from './client';
@@ -10,12 +9,13 @@ import type { Snapshot } from './cluster';
 import type { Sample } from './threads';
 import type { Connections, Replica } from './family';
 import { connectionsCounter, sampleMetrics, type SampleMetrics } from './metrics';
+import { LABELS } from '../../agent/contract';
 import { observe, peers, recent } from './record';
 
 export class SampleReplica implements Replica {
   private base: Snapshot | undefined;
   private metrics: SampleMetrics | undefined;
-  private connections: CounterType<'direction' | 'tls'> | undefined;
+  private connections: ReturnType<typeof connectionsCounter> | undefined;
   private peers = new PeerLimiter(peers.max);
   private records = new Recent(recent.capacity);
 
@@ -36,8 +36,9 @@ export class SampleReplica implements Replica {
   addConnections(delta: Connections): void {
     this.connections ??= connectionsCounter();
     for (const direction of DIRECTIONS) {
-      if (delta[direction].tls > 0) this.connections.inc({ direction, tls: 'true' }, delta[direction].tls);
-      if (delta[direction].plain > 0) this.connections.inc({ direction, tls: 'false' }, delta[direction].plain);
+      if (delta[direction].tls > 0) this.connections.inc({ [LABELS.direction]: direction, [LABELS.tls]: 'true' }, delta[direction].tls);
+      if (delta[direction].plain > 0)
+        this.connections.inc({ [LABELS.direction]: direction, [LABELS.tls]: 'false' }, delta[direction].plain);
     }
   }
 

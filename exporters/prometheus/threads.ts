@@ -20,7 +20,9 @@ export interface Sample {
   phase: Phase;
   errorType: ErrorType;
   tls: boolean;
-  /** Unfolded, length-bounded peer label value. */
+  /** `resetwatch.protocol`: the event's protocol, `unknown` when it names none. */
+  protocol?: string;
+  /** Unfolded, length-bounded peer key (exporters/shared/peers.ts). */
   peer: string;
   bytesReceived: number;
   bytesSent: number;

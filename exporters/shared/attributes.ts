@@ -1,9 +1,35 @@
 // One mapping from a ResetEvent to flat attribute names, shared by spans, log lines and /resets:
-// OpenTelemetry semantic conventions where one exists, our own under `resetwatch.*`.
+// OpenTelemetry semantic conventions where one exists, our own under `resetwatch.*`; durations in
+// seconds. docs/attributes.md is the table (attribute, meaning, source).
 import { isIP } from 'node:net';
-import type { ResetEvent } from '../../agent/types';
+import { UNKNOWN_PROTOCOL } from '../../agent/contract';
+import type { Phase, ResetEvent } from '../../agent/types';
 
 export type Attributes = Record<string, string | number | boolean>;
+
+/** `http.request.method` values the HTTP conventions know; anything else is `_OTHER`. */
+const KNOWN_METHODS = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'QUERY', 'TRACE']);
+
+/**
+ * `tls.established`: the handshake had finished. A reset before it (connect or tls_handshake
+ * phase) and a plain connection are both `false`; the phase tells them apart.
+ */
+export function tlsEstablished(tls: boolean, phase: Phase): boolean {
+  return tls && phase !== 'connect' && phase !== 'tls_handshake';
+}
+
+/** `resetwatch.protocol`: the event's application protocol, `unknown` when it names none. */
+export function protocolOf(e: Pick<ResetEvent, 'protocol'>): string {
+  return e.protocol === undefined || e.protocol === '' ? UNKNOWN_PROTOCOL : e.protocol;
+}
+
+/** `network.protocol.name`/`.version` for the protocols that have one (lowercase, as the conventions say). */
+const NETWORK_PROTOCOL: Record<string, [string, string | undefined]> = {
+  'http/1.1': ['http', '1.1'],
+  h2: ['http', '2'],
+  grpc: ['http', '2'],
+  websocket: ['websocket', undefined],
+};
 
 export function toAttributes(e: ResetEvent): Attributes {
   const a: Attributes = {
@@ -11,12 +37,14 @@ export function toAttributes(e: ResetEvent): Attributes {
     'network.transport': 'tcp',
     'resetwatch.direction': e.direction,
     'resetwatch.phase': e.phase,
+    'resetwatch.protocol': protocolOf(e),
     'resetwatch.code': e.code,
     'resetwatch.message': e.message,
     'resetwatch.tls': e.tls,
+    'tls.established': tlsEstablished(e.tls, e.phase),
     'resetwatch.bytes_received': e.bytesReceived,
     'resetwatch.bytes_sent': e.bytesSent,
-    'resetwatch.connection.age_ms': e.connectionAgeMs,
+    'resetwatch.connection.age': e.connectionAgeMs / 1000,
     'resetwatch.fatal': e.fatal,
   };
   if (e.syscall !== undefined) a['resetwatch.syscall'] = e.syscall;
@@ -24,8 +52,14 @@ export function toAttributes(e: ResetEvent): Attributes {
     a['network.peer.address'] = e.peerAddress;
     const family = isIP(e.peerAddress);
     if (family !== 0) a['network.type'] = family === 6 ? 'ipv6' : 'ipv4';
+    // Server side, the other end is the client (the conventions' client.address: here the socket
+    // peer, since resetwatch reads no forwarding headers).
+    if (e.direction === 'server') a['client.address'] = e.peerAddress;
   }
-  if (e.peerPort !== undefined) a['network.peer.port'] = e.peerPort;
+  if (e.peerPort !== undefined) {
+    a['network.peer.port'] = e.peerPort;
+    if (e.direction === 'server') a['client.port'] = e.peerPort;
+  }
   if (e.serverAddress !== undefined) a['server.address'] = e.serverAddress;
   if (e.serverPort !== undefined) a['server.port'] = e.serverPort;
   if (e.localAddress !== undefined) a['network.local.address'] = e.localAddress;
@@ -34,24 +68,27 @@ export function toAttributes(e: ResetEvent): Attributes {
     a['tls.protocol.name'] = 'tls';
     a['tls.protocol.version'] = e.tlsVersion.replace(/^TLSv/, '');
   }
-  if (e.protocol === 'http/1.1') {
-    a['network.protocol.name'] = 'http';
-    a['network.protocol.version'] = '1.1';
-  } else if (e.protocol === 'h2' || e.protocol === 'grpc') {
-    a['network.protocol.name'] = 'http';
-    a['network.protocol.version'] = '2';
-    if (e.protocol === 'grpc') a['rpc.system'] = 'grpc';
-  } else if (e.protocol === 'websocket') {
-    a['network.protocol.name'] = 'websocket';
+  const np = e.protocol !== undefined ? NETWORK_PROTOCOL[e.protocol] : undefined;
+  if (np !== undefined) {
+    a['network.protocol.name'] = np[0];
+    if (np[1] !== undefined) a['network.protocol.version'] = np[1];
   }
   if (e.request !== undefined) {
-    a['http.request.method'] = e.request.method;
+    const method = e.request.method;
+    if (KNOWN_METHODS.has(method)) {
+      a['http.request.method'] = method;
+    } else {
+      a['http.request.method'] = '_OTHER';
+      a['http.request.method_original'] = method;
+    }
     if (e.request.host !== undefined) a['resetwatch.request.host'] = e.request.host;
-    if (e.request.ageMs !== undefined) a['resetwatch.request.age_ms'] = e.request.ageMs;
+    if (e.request.ageMs !== undefined) a['resetwatch.request.age'] = e.request.ageMs / 1000;
   }
   if (e.streamsInFlight !== undefined) a['resetwatch.http2.streams_in_flight'] = e.streamsInFlight;
   if (e.reusedSocket !== undefined) a['resetwatch.reused_socket'] = e.reusedSocket;
-  if (e.idleBeforeReuseMs !== undefined) a['resetwatch.idle_before_reuse_ms'] = e.idleBeforeReuseMs;
+  if (e.idleBeforeReuseMs !== undefined) a['resetwatch.idle_before_reuse'] = e.idleBeforeReuseMs / 1000;
+  if (e.idleMs !== undefined) a['resetwatch.connection.idle'] = e.idleMs / 1000;
+  if (e.retry !== undefined) a['resetwatch.retry'] = e.retry;
   if (e.hint !== undefined) {
     a['resetwatch.hint.id'] = e.hint.id;
     a['resetwatch.hint'] = e.hint.text;

@@ -1,10 +1,10 @@
 // The peer of a reset, as every output that labels by peer sees it, and RESETWATCH_MAX_PEERS: one
 // key (peerOf) and one admission rule for all of them, so under the limit the Prometheus label and
 // the OpenTelemetry attributes admit the same peers. The first `max` distinct peers are admitted
-// for good (never evicted, so every series stays monotonic); the rest fold into `_other`, which
-// the caller counts.
+// for good (never evicted, so every series stays monotonic); the rest fold into `_OTHER`, which
+// the caller counts. peerParts() turns the key into the attributes both outputs carry.
 import { FOLDED_PEER } from '../../agent/contract';
-import type { ResetEvent } from '../../agent/types';
+import type { Direction, ResetEvent } from '../../agent/types';
 
 export const OTHER_PEER = FOLDED_PEER;
 
@@ -28,6 +28,39 @@ export function peerOf(e: ResetEvent, withServerPeers: boolean): string {
     value = e.peerAddress;
   }
   return bound(value);
+}
+
+/**
+ * A (possibly folded) peer key as the metrics carry it: client resets `server.address` (+
+ * `server.port`), server resets `client.address` (docs/attributes.md). Undefined for ''.
+ */
+export interface PeerParts {
+  serverAddress?: string;
+  serverPort?: string;
+  clientAddress?: string;
+}
+
+export function peerParts(direction: Direction, peer: string): PeerParts | undefined {
+  if (peer === '') return undefined;
+  if (direction === 'server') return { clientAddress: peer };
+  if (peer === OTHER_PEER) return { serverAddress: peer };
+  // `[v6]:port`, `[v6]`, `host:port` or `host` (peerOf brackets every host with a colon)
+  let host = peer;
+  let port: string | undefined;
+  if (peer.startsWith('[')) {
+    const end = peer.indexOf(']');
+    if (end > 0) {
+      host = peer.slice(1, end);
+      if (peer[end + 1] === ':') port = peer.slice(end + 2);
+    }
+  } else {
+    const colon = peer.lastIndexOf(':');
+    if (colon > 0) {
+      host = peer.slice(0, colon);
+      port = peer.slice(colon + 1);
+    }
+  }
+  return port !== undefined && port !== '' ? { serverAddress: host, serverPort: port } : { serverAddress: host };
 }
 
 function bound(value: string): string {
