@@ -91,7 +91,6 @@ test('grpc-js client: the server process dies mid-stream (FIN): peer_closed, grp
   assert.deepEqual(protocolAttributes(e), {
     'network.protocol.name': 'http',
     'network.protocol.version': '2',
-    'rpc.system': 'grpc',
     'resetwatch.http2.streams_in_flight': 1,
   });
   const err = await failed;

@@ -38,7 +38,17 @@ test('Prometheus: every served series (text and OpenMetrics) and the app-rendere
     assertAllLabelled(samples, LABELS, 'text');
     const resets = samples.filter((s) => s.name === 'resetwatch_resets_total');
     assert.equal(resets.length, 1);
-    assert.deepEqual(Object.keys(resets[0].labels).sort(), ['cluster', 'direction', 'error_type', 'peer', 'phase', 'team', 'tls']);
+    assert.deepEqual(Object.keys(resets[0].labels).sort(), [
+      'cluster',
+      'error_type',
+      'resetwatch_direction',
+      'resetwatch_phase',
+      'resetwatch_protocol',
+      'server_address',
+      'server_port',
+      'team',
+      'tls_established',
+    ]);
     assert.equal(resets[0].value, 1);
     const om = await getText(`http://127.0.0.1:${port}/metrics`, { Accept: 'application/openmetrics-text' });
     assertAllLabelled(parseExposition(om.body.replace(/ # \{.*$/gm, '').replace(/^# EOF$/m, '')), LABELS, 'OpenMetrics');
@@ -68,7 +78,7 @@ test('bounded: at most 10, valid and free names, values up to 128 characters; ea
   const many = Array.from({ length: 12 }, (_, i) => `l${i}=v${i}`);
   const spec = [
     '__meta=x',
-    'peer=x',
+    'server_address=x',
     'job=x',
     'bad-name=1',
     `long=${'x'.repeat(129)}`,
@@ -84,7 +94,7 @@ test('bounded: at most 10, valid and free names, values up to 128 characters; ea
     [
       'resetwatch: RESETWATCH_LABELS: "noequals" is not name=value; dropped',
       'resetwatch: RESETWATCH_LABELS: label "__meta" is reserved (names starting with __ belong to Prometheus); dropped',
-      'resetwatch: RESETWATCH_LABELS: label "peer" collides with one of resetwatch\'s own labels or fields; dropped',
+      'resetwatch: RESETWATCH_LABELS: label "server_address" collides with one of resetwatch\'s own labels or fields; dropped',
       'resetwatch: RESETWATCH_LABELS: label "job" collides with one of resetwatch\'s own labels or fields; dropped',
       'resetwatch: RESETWATCH_LABELS: label "bad-name" is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*); dropped',
       'resetwatch: RESETWATCH_LABELS: label "long" has a value longer than 128 characters; dropped',
@@ -95,7 +105,7 @@ test('bounded: at most 10, valid and free names, values up to 128 characters; ea
     r.stderr,
   );
   assert.equal(report.events, 1, 'the agent runs');
-  for (const s of parseExposition(report.own)) assert.equal(s.labels.peer === 'x', false);
+  for (const s of parseExposition(report.own)) assert.equal(s.labels.server_address === 'x', false);
   const coded = await runApp({}, [{ labels: { team: 7, ok: 'yes' } }]);
   assert.deepEqual(coded.report.config.labels, { ok: 'yes' });
   assert.deepEqual(coded.diags, ['resetwatch: start() option labels: label "team" has a value that is not a string; dropped']);
@@ -123,7 +133,7 @@ test('OpenTelemetry: in the Resource of resetwatch’s own providers (spans and 
       assert.equal(p.resource.cluster, 'from-otel');
       assert.equal(p.attributes.team, undefined);
     }
-    const hist = rx.metrics.filter((x) => x.name === 'resetwatch.reset.received.size');
+    const hist = rx.metrics.filter((x) => x.name === 'resetwatch.reset.received_bytes');
     assert.ok(hist.length > 0);
     for (const p of hist) assert.equal(p.resource.team, 'payments');
   } finally {
