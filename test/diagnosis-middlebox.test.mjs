@@ -22,9 +22,9 @@ async function setup(t) {
   await app.next((m) => m.ready);
   let id = 0;
   /** One GET from the app; resolves with its answer ({status} or {error}) and the events before it. */
-  const get = async (path) => {
+  const get = async (path, fetch = false) => {
     const n = ++id;
-    app.send({ id: n, url: `http://${pair.server.addr}:${port}${path}` });
+    app.send({ id: n, url: `http://${pair.server.addr}:${port}${path}`, fetch });
     const answer = await app.next((m) => m.id === n);
     return { answer, events: app.lines.filter((m) => m.event).map((m) => m.event) };
   };
@@ -73,6 +73,20 @@ test('a firewall REJECT (tcp-reset) of a reused keep-alive connection idle 1.5 s
   assert.deepEqual(answer, { id: 2, error: RESET });
   assert.equal(events.length, 1, JSON.stringify(events));
   checkEvent(events[0], reusedRequestReset(port));
+});
+
+test('fetch: the same REJECT of its pooled connection is middlebox_reset too', async (t) => {
+  const { pair, port, get } = await setup(t);
+  assert.deepEqual((await get('/', true)).answer, { id: 1, status: 200, body: 'ok' });
+  await delay(1500);
+  pair.exec(pair.server, 'iptables', '-I', 'INPUT', '-p', 'tcp', '--dport', String(port), '-j', 'REJECT', '--reject-with', 'tcp-reset');
+  const { answer, events } = await get('/', true);
+  assert.deepEqual(answer, { id: 2, error: RESET });
+  assert.equal(events.length, 1, JSON.stringify(events));
+  checkEvent(events[0], {
+    ...reusedRequestReset(port),
+    request: (r) => r.method === 'GET' && r.host === `10.77.0.2:${port}` && r.ageMs < 1000,
+  });
 });
 
 test('a stateful firewall that lost its conntrack state resets the next packet of a pooled connection: middlebox_reset', async (t) => {

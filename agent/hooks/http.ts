@@ -13,6 +13,7 @@ import { guard } from '../guard';
 import { stateOf } from '../sockets';
 import { subscribeAll, unsubscribeAll, type Handlers } from './channels';
 import { onPeerHangup } from '../classify';
+import { advertisedKeepAliveMs } from '../keep-alive';
 
 /** What we read of the messages of Node's http diagnostics channels. */
 type Msg = {
@@ -56,27 +57,7 @@ function clientFinish({ request, response }: Msg): void {
   const http = httpOf(state);
   http.exchanges++;
   http.idleSince = performance.now();
-  http.serverKeepAliveMs = keepAliveMs((response as { rawHeaders?: unknown } | undefined)?.rawHeaders);
-}
-
-// The server's advertised idle timeout tells a keep-alive race from a middlebox's reset
-// (hints.ts). rawHeaders, not headers: that getter builds an object per response.
-let lastValue = '';
-let lastMs = 0;
-function keepAliveMs(raw: unknown): number {
-  if (!Array.isArray(raw)) return 0;
-  for (let i = 0; i < raw.length - 1; i += 2) {
-    const name = raw[i];
-    if (typeof name !== 'string' || name.length !== 10 || name.toLowerCase() !== 'keep-alive') continue;
-    const value = raw[i + 1];
-    if (value !== lastValue) {
-      const m = /(?:^|[\s,])timeout=(\d+)/i.exec(String(value));
-      lastValue = String(value);
-      lastMs = m ? Number(m[1]) * 1000 : 0;
-    }
-    return lastMs;
-  }
-  return 0;
+  http.serverKeepAliveMs = advertisedKeepAliveMs((response as { rawHeaders?: unknown } | undefined)?.rawHeaders);
 }
 
 // A peer FIN while the request still waits for its response: Node emits 'socket hang up' on the
