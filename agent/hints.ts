@@ -29,9 +29,9 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
     return {
       id: 'local_abort',
       text:
-        'this host aborted the connection itself (ECONNABORTED), not the peer: something on this machine destroyed the socket — ss -K, ' +
-        'a CNI, kube-proxy or service mesh cleaning up sockets to a removed backend, a firewall or conntrack change on this host, ' +
-        'or the kernel. Look at what ran on this host at that moment',
+        'this host aborted the connection itself (ECONNABORTED), not the peer or the network: something on this machine destroyed the socket ' +
+        'through the kernel — ss -K, or a CNI or service mesh terminating sockets to a removed backend (SOCK_DESTROY, bpf_sock_destroy, e.g. Cilium). ' +
+        'Look at what ran on this host at that moment',
     };
   }
   const keepAlive = seen.serverKeepAliveMs;
@@ -45,14 +45,16 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
     e.idleBeforeReuseMs !== undefined &&
     e.idleBeforeReuseMs < keepAlive - RACE_SLACK_MS
   ) {
-    // A bare RST (no FIN first) on a connection the server promised to keep far longer.
+    // A bare RST on a connection the server promised to keep far longer. `read ECONNRESET` means
+    // no FIN came first: Node's client fails a request with "socket hang up" on the FIN itself,
+    // and Linux reports an RST after a FIN as EPIPE.
     return {
       id: 'middlebox_reset',
       text:
         `not a keep-alive race: this pooled connection had idled ${secs(e.idleBeforeReuseMs)} s, far less than the ${keepAlive / 1000} s ` +
         `keep-alive timeout ${target} advertised, and the request sent on it met an RST with no FIN before it. ` +
         'A middlebox on the path (firewall, NAT, load balancer, conntrack) lost or expired the connection, or rejected it, or the server crashed or restarted: ' +
-        "check the firewall rules and NAT/conntrack idle timeouts between the two and the server's restarts; retry idempotent requests that fail on a reused socket",
+        "check the firewall rules on both hosts and in between, NAT/conntrack timeouts and state (conntrack -S), and the server's restarts; retry idempotent requests that fail on a reused socket",
     };
   }
   if (
