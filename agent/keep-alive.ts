@@ -13,7 +13,9 @@ export function advertisedKeepAliveMs(raw: unknown): number {
 function fromStrings(raw: unknown[]): number {
   for (let i = 0; i < raw.length - 1; i += 2) {
     const name = raw[i] as string;
-    if (name.length !== 10 || (name !== 'Keep-Alive' && name.toLowerCase() !== 'keep-alive')) continue;
+    // 'Connection' is 10 long too: the first letter keeps it from being lower-cased.
+    if (name.length !== 10 || (name !== 'Keep-Alive' && ((name.charCodeAt(0) | 0x20) !== 0x6b || name.toLowerCase() !== 'keep-alive')))
+      continue;
     const value = String(raw[i + 1]);
     const at = value.indexOf('timeout=');
     if (at === -1) return 0;
