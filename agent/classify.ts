@@ -7,6 +7,7 @@ import { publish } from './bus';
 import { buildEvent } from './event';
 import { isUpgraded } from './upgrade';
 import { sessionOf, streamsInFlight } from './http2';
+import { kSource } from './symbols';
 
 type ErrnoError = Error & { code?: string; syscall?: string };
 
@@ -17,23 +18,47 @@ const ERRNO_TYPES: Record<string, ErrorType> = {
   ECONNREFUSED: 'ECONNREFUSED',
 };
 
-/** Maps an error to its error_type, or undefined when it is not a reset we count. */
+/**
+ * Maps an error to its error_type, or undefined when it is not a reset we count. A reset is what the
+ * connection's own handle reported, and such errors always name their syscall (`read`, `write`,
+ * `connect`). An error without one was made by a library or the app and passed to destroy(): axios'
+ * ECONNABORTED timeout, Node's "aborted" of a cut upstream response piped into this socket. The
+ * two exceptions are Node's and undici's own verdicts on this very connection.
+ */
 export function errorTypeOf(err: ErrnoError, state: SocketState): ErrorType | undefined {
   const code = err?.code;
   if (code === undefined) return undefined;
+  if (err.syscall !== undefined) return ERRNO_TYPES[code];
   // Node's TLS client reports a FIN during the handshake as ECONNRESET without a syscall.
-  if (code === 'ECONNRESET' && err.syscall === undefined && /before secure TLS connection/.test(err.message)) {
-    return 'peer_closed';
-  }
-  const type = ERRNO_TYPES[code];
-  if (type !== undefined) return type;
+  if (code === 'ECONNRESET' && /before secure TLS connection/.test(err.message)) return 'peer_closed';
   // undici destroys its socket with "other side closed" on every FIN, idle ones included:
   // only one that cut off a request in flight counts.
   if (code === 'UND_ERR_SOCKET' && state.http?.inflight !== undefined) return 'peer_closed';
   return undefined;
 }
 
+// Claimed by a socket the agent does not watch (a Unix-domain socket, one from before the agent).
+const UNWATCHED = {};
+
+/**
+ * Marks the connection an error belongs to: the first socket destroyed with it (hooks/destroy.ts)
+ * or, failing that, the first watched socket that emits it. A proxy or a pipeline that destroys a
+ * second socket with the same error object passes on another connection's reset, not its own.
+ * Not enumerable, so the app's own logging of the error is unchanged.
+ */
+export function claimError(err: unknown, state: SocketState | undefined): void {
+  if (typeof err !== 'object' || err === null || kSource in err || !Object.isExtensible(err)) return;
+  Object.defineProperty(err, kSource, { value: state ?? UNWATCHED, configurable: true, writable: true });
+}
+
+function raisedHere(err: object, state: SocketState): boolean {
+  claimError(err, state);
+  const source = (err as { [kSource]?: unknown })[kSource];
+  return source === undefined || source === state;
+}
+
 export function onSocketError(socket: Sock, state: SocketState, err: ErrnoError): void {
+  if (!raisedHere(err, state)) return;
   const type = errorTypeOf(err, state);
   if (type === undefined) return;
   // No 'error' listener on the socket (or on the HTTP request riding it): the app is about to

@@ -44,7 +44,7 @@ export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetE
     http2Session(event, socket);
   }
   addTrace(event, context);
-  const hint = hintFor(event);
+  const hint = hintFor(event, { serverKeepAliveMs: state.http?.serverKeepAliveMs || undefined });
   if (hint) event.hint = hint;
   return event;
 }
@@ -65,8 +65,10 @@ function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: numb
     localAddress: snap.localAddress ?? socket.localAddress,
     localPort: snap.localPort ?? socket.localPort,
     tls: state.tls,
-    bytesReceived: socket.bytesRead,
-    bytesSent: socket.bytesWritten,
+    // A connection that never connected moved no bytes: bytesWritten also counts what the app
+    // queued while connecting (an http request is written before the connect completes).
+    bytesReceived: v.phase === 'connect' ? 0 : socket.bytesRead,
+    bytesSent: v.phase === 'connect' ? 0 : socket.bytesWritten,
     connectionAgeMs: round(now - state.start),
     fatal: v.fatal,
   };

@@ -4,7 +4,17 @@ import type { Hint, ResetEvent } from './types';
 
 const secs = (ms: number | undefined) => (ms === undefined ? '?' : (ms / 1000).toFixed(1));
 
-export function hintFor(e: ResetEvent): Hint | undefined {
+/** What the connection showed that the event does not carry. */
+export interface Evidence {
+  /** HTTP client: the keep-alive timeout the server advertised (`Keep-Alive: timeout=N`), ms. */
+  serverKeepAliveMs?: number;
+}
+
+// How much sooner than its advertised timeout a server may still close an idle connection: its
+// timer starts when it wrote the response, ours when we read it, and timers are coarse.
+const RACE_SLACK_MS = 1000;
+
+export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
   const target = e.serverAddress !== undefined ? `${e.serverAddress}:${e.serverPort}` : 'the peer';
   if (e.phase === 'connect' && e.errorType === 'ECONNREFUSED') {
     return { id: 'upstream_down', text: `nothing accepted the connection at ${target}: the upstream is down, restarting or deploying` };
@@ -13,6 +23,38 @@ export function hintFor(e: ResetEvent): Hint | undefined {
     return {
       id: 'tls_mismatch',
       text: 'the peer dropped the connection during the TLS handshake: check protocol versions, ciphers, SNI and certificates on both sides, or whether the peer speaks TLS at all',
+    };
+  }
+  if (e.errorType === 'ECONNABORTED') {
+    return {
+      id: 'local_abort',
+      text:
+        'this host aborted the connection itself (ECONNABORTED), not the peer or the network: something on this machine destroyed the socket ' +
+        'through the kernel — ss -K, or a CNI or service mesh terminating sockets to a removed backend (SOCK_DESTROY, bpf_sock_destroy, e.g. Cilium). ' +
+        'Look at what ran on this host at that moment',
+    };
+  }
+  const keepAlive = seen.serverKeepAliveMs;
+  if (
+    e.direction === 'client' &&
+    e.reusedSocket &&
+    (e.phase === 'request' || e.phase === 'response') &&
+    e.errorType === 'ECONNRESET' &&
+    e.syscall !== undefined &&
+    keepAlive !== undefined &&
+    e.idleBeforeReuseMs !== undefined &&
+    e.idleBeforeReuseMs < keepAlive - RACE_SLACK_MS
+  ) {
+    // A bare RST on a connection the server promised to keep far longer. `read ECONNRESET` means
+    // no FIN came first: Node's client fails a request with "socket hang up" on the FIN itself,
+    // and Linux reports an RST after a FIN as EPIPE.
+    return {
+      id: 'middlebox_reset',
+      text:
+        `not a keep-alive race: this pooled connection had idled ${secs(e.idleBeforeReuseMs)} s, far less than the ${keepAlive / 1000} s ` +
+        `keep-alive timeout ${target} advertised, and the request sent on it met an RST with no FIN before it. ` +
+        'A middlebox on the path (firewall, NAT, load balancer, conntrack) lost or expired the connection, or rejected it, or the server crashed or restarted: ' +
+        "check the firewall rules on both hosts and in between, NAT/conntrack timeouts and state (conntrack -S), and the server's restarts; retry idempotent requests that fail on a reused socket",
     };
   }
   if (

@@ -36,6 +36,8 @@ export class HttpState {
   exchanges = 0;
   /** Client: performance.now() when the last exchange completed: start of the keep-alive idle time. */
   idleSince = 0;
+  /** Client: the keep-alive timeout the server advertised in its last response (`Keep-Alive: timeout=N`), ms; 0 unknown. */
+  serverKeepAliveMs = 0;
   /** Server: bytes read when the last response finished; more now means a request was arriving. */
   readMark = 0;
   /** Server: performance.now() when the current request's headers arrived. */

@@ -28,7 +28,15 @@ export const DIRECTIONS: readonly Direction[] = ['client', 'server'];
 
 /** A pattern recognised with confidence, with what to change (README "Hints"). */
 export interface Hint {
-  id: 'keepalive_race' | 'idle_reset' | 'client_abort' | 'upstream_down' | 'tls_mismatch' | 'write_after_close';
+  id:
+    | 'keepalive_race'
+    | 'idle_reset'
+    | 'client_abort'
+    | 'upstream_down'
+    | 'tls_mismatch'
+    | 'write_after_close'
+    | 'middlebox_reset'
+    | 'local_abort';
   text: string;
 }
 

@@ -16,6 +16,11 @@ const TOOLS = {
   iptables: 'iptables',
   // test/diagnosis-nginx: a private nginx in front of a Node upstream
   nginx: 'nginx-light',
+  // test/diagnosis-middlebox: kernel-made resets in network namespaces
+  ss: 'iproute2',
+  nft: 'nftables',
+  conntrack: 'conntrack',
+  sysctl: 'procps',
   // test/helm-*: lint the rendered chart, unpack helm from its npm package
   yamllint: 'yamllint',
   unzip: 'unzip',

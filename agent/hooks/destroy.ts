@@ -6,6 +6,9 @@
 // - Addresses: remoteAddress and localAddress are gone once the handle closes. Reading them for
 //   every socket would cost syscalls per connection, so only for a socket destroyed with an error
 //   or with an HTTP request in flight — the ones that may become reset events.
+// - Which connection an error belongs to: the first socket destroyed with it (classify.ts
+//   claimError), so the same error passed on to another socket (a proxy, a pipeline) is not
+//   that socket's reset. A socket taken over by TLS leaves it to the TLSSocket.
 // - Idle pooled HTTP client sockets: newer Node versions (22.2x, 24, 26) guard free sockets in the
 //   http Agent's pool and destroy them on any read, an RST included, without an error. The kernel
 //   still knows: after an RST the connection is gone (getpeername fails with ENOTCONN), after a FIN
@@ -14,9 +17,9 @@
 //   flight ends them all without an error to the app (classify.ts onPeerHangup). One property read.
 import * as net from 'node:net';
 import type { NodeSocketInternals } from '../internal-types';
-import { stateOf } from '../sockets';
+import { stateOf, isClaimed } from '../sockets';
 import { guard } from '../guard';
-import { snapshot, onIdleDestroy, onPeerHangup } from '../classify';
+import { snapshot, onIdleDestroy, onPeerHangup, claimError } from '../classify';
 import { patch, unpatch } from './patch';
 import { sessionOf } from '../http2';
 
@@ -28,6 +31,7 @@ export function enable(): void {
     (original) =>
       function _destroy(this: net.Socket & NodeSocketInternals, err: Error | null, cb: unknown) {
         const state = stateOf(this);
+        if (err != null && (state !== undefined || !isClaimed(this))) guard('socket.claim', claimError, err, state);
         if (state && !state.done) {
           if (err != null || this._httpMessage != null || state.http?.inflight !== undefined) {
             guard('socket.destroy', snapshot, this, state, err);

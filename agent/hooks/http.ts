@@ -13,6 +13,7 @@ import { guard } from '../guard';
 import { stateOf } from '../sockets';
 import { subscribeAll, unsubscribeAll, type Handlers } from './channels';
 import { onPeerHangup } from '../classify';
+import { advertisedKeepAliveMs } from '../keep-alive';
 
 /** What we read of the messages of Node's http diagnostics channels. */
 type Msg = {
@@ -50,12 +51,13 @@ function clientStart({ request }: Msg): void {
   request[kRequest] = mark;
 }
 
-function clientFinish({ request }: Msg): void {
+function clientFinish({ request, response }: Msg): void {
   const state = request.socket ? stateOf(request.socket) : undefined;
   if (!state) return;
   const http = httpOf(state);
   http.exchanges++;
   http.idleSince = performance.now();
+  http.serverKeepAliveMs = advertisedKeepAliveMs((response as { rawHeaders?: unknown } | undefined)?.rawHeaders);
 }
 
 // A peer FIN while the request still waits for its response: Node emits 'socket hang up' on the

@@ -8,16 +8,17 @@ import { kRequest } from '../symbols';
 import { guard } from '../guard';
 import { stateOf } from '../sockets';
 import { subscribeAll, unsubscribeAll, type Handlers } from './channels';
+import { advertisedKeepAliveMs } from '../keep-alive';
 
 /** What we read of the messages of undici's diagnostics channels. */
 type UndiciRequest = { [kRequest]?: RequestMark };
-type Msg = { request: UndiciRequest; socket?: object };
+type Msg = { request: UndiciRequest; socket?: object; response?: { headers?: unknown } };
 
 const handlers: Handlers = {
   'undici:request:create': (m: Msg) => guard('undici.create', create, m),
   'undici:client:sendHeaders': (m: Msg) => guard('undici.send', sendHeaders, m),
   'undici:request:bodySent': (m: Msg) => guard('undici.bodySent', responsePhase, m),
-  'undici:request:headers': (m: Msg) => guard('undici.headers', responsePhase, m),
+  'undici:request:headers': (m: Msg) => guard('undici.headers', headers, m),
   'undici:request:trailers': (m: Msg) => guard('undici.trailers', complete, m),
   'undici:request:error': (m: Msg) => guard('undici.error', failed, m),
 };
@@ -54,6 +55,13 @@ function ownHttp(request: UndiciRequest): HttpState | undefined {
 function responsePhase({ request }: Msg): void {
   const http = ownHttp(request);
   if (http) http.inflightPhase = 'response';
+}
+
+function headers({ request, response }: Msg): void {
+  const http = ownHttp(request);
+  if (!http) return;
+  http.inflightPhase = 'response';
+  http.serverKeepAliveMs = advertisedKeepAliveMs(response?.headers);
 }
 
 function complete({ request }: Msg): void {
