@@ -12,6 +12,8 @@ import type { SocketState, Sock, ClientRequestLike, ServerResponseLike, UndiciRe
 import type { ErrorType, Phase, ResetEvent } from './types';
 import { kRequest } from './symbols';
 import { hintFor } from './hints';
+import { known, libraryProtocol, isDatabase } from './protocol';
+import { retryOf } from './retry';
 
 /** What classification decided. */
 export interface Verdict {
@@ -34,11 +36,13 @@ export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetE
     context = undiciRequest(event, state.http.inflight as UndiciRequestLike, now, context);
   } else if (state.direction === 'server' && msg != null) {
     context = serverRequest(event, state, msg as unknown as ServerResponseLike, now, context);
-  } else if (event.protocol === undefined && (state.http !== undefined || 'parser' in socket)) {
+  } else if (!event.protocol && (state.http !== undefined || 'parser' in socket)) {
     event.protocol = 'http/1.1';
   }
+  if (!event.protocol) event.protocol = (state.direction === 'client' && libraryProtocol(socket)) || 'unknown';
+  event.retry = retryOf(event, state, socket.bytesRead);
   addTrace(event, context);
-  const hint = hintFor(event);
+  const hint = hintFor(event, isDatabase(event.protocol) ? quietBeforeLastSend(state, now) : undefined);
   if (hint) event.hint = hint;
   return event;
 }
@@ -62,6 +66,9 @@ function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: numb
     bytesReceived: socket.bytesRead,
     bytesSent: socket.bytesWritten,
     connectionAgeMs: round(now - state.start),
+    idleMs: round(Math.max(0, now - lastActivity(state, v))),
+    retry: 'unknown',
+    protocol: '',
     fatal: v.fatal,
   };
   if (state.direction === 'client') {
@@ -78,10 +85,31 @@ function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: numb
   if (state.tls) {
     if (snap.tlsVersion) event.tlsVersion = snap.tlsVersion;
     const alpn = socket.alpnProtocol;
-    if (alpn) event.protocol = alpn;
+    if (alpn) event.protocol = known(alpn) ?? '';
   }
-  if (event.protocol === undefined && isHttp2(socket)) event.protocol = 'h2';
+  if (!event.protocol && isHttp2(socket)) event.protocol = 'h2';
   return event;
+}
+
+/**
+ * When the connection last moved a byte (hooks/activity.ts). The read or write that met the reset
+ * touched its own mark (a read error, the EOF of a peer FIN, a failing write): the mark before it
+ * is the last byte that really moved.
+ */
+function lastActivity(state: SocketState, v: Verdict): number {
+  const read = v.syscall === 'read' || v.errorType === 'peer_closed' ? state.readBefore : state.read;
+  const sent = v.syscall === 'write' ? state.sentBefore : state.sent;
+  return Math.max(read, sent);
+}
+
+/**
+ * How long the connection had been quiet before its last write, when that write went out within a
+ * second of the reset (a query sent on a connection the server had closed): the pool hint's idle time.
+ */
+function quietBeforeLastSend(state: SocketState, now: number): number | undefined {
+  if (state.sent === state.start || now - state.sent > 1000) return undefined;
+  const readBefore = state.read < state.sent ? state.read : state.readBefore;
+  return round(state.sent - Math.max(readBefore, state.sentBefore));
 }
 
 // Each request kind fills in the request and returns the trace context the reset belongs to
@@ -112,7 +140,7 @@ function clientRequest(
 /** An undici request in flight on the socket (hooks/undici.ts). */
 function undiciRequest(event: ResetEvent, req: UndiciRequestLike, now: number, context: Context | undefined): Context | undefined {
   const mark = req[kRequest];
-  event.protocol = event.protocol ?? 'http/1.1';
+  event.protocol = event.protocol || 'http/1.1';
   event.request = { method: req.method ?? 'GET', host: hostOf(req.origin) };
   if (mark) event.request.ageMs = round(now - mark.start);
   if (mark) context = mark.context ?? context;

@@ -12,6 +12,13 @@ export class SocketState {
   snapshot: AddressSnapshot | undefined = undefined;
   /** Created with the first HTTP request seen on the connection (then an idle socket is `idle`). */
   http: HttpState | undefined = undefined;
+  // Activity (hooks/activity.ts), on the agent's coarse clock (performance.now() read at most every
+  // 10 ms): the latest read and write, and the one of an earlier clock reading before each, so the
+  // read or write that met the reset itself (it touches the mark too) can be left out.
+  read: number;
+  readBefore: number;
+  sent: number;
+  sentBefore: number;
 
   constructor(
     readonly direction: Direction,
@@ -20,7 +27,9 @@ export class SocketState {
     public tls: boolean,
     /** Client only: what the app dialled. */
     readonly dial?: Dial,
-  ) {}
+  ) {
+    this.read = this.readBefore = this.sent = this.sentBefore = start;
+  }
 }
 
 /** What a client socket was asked to connect to, and the trace context of that connect(). */
@@ -36,7 +45,10 @@ export class HttpState {
   exchanges = 0;
   /** Client: performance.now() when the last exchange completed: start of the keep-alive idle time. */
   idleSince = 0;
-  /** Server: bytes read when the last response finished; more now means a request was arriving. */
+  /**
+   * Bytes read when the last exchange finished. Server: more now means a request was arriving;
+   * client: more now means a response had begun (retry.ts).
+   */
   readMark = 0;
   /** Server: performance.now() when the current request's headers arrived. */
   requestStart = 0;

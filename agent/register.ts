@@ -36,6 +36,7 @@ function loadHooks(): Record<string, Hook> {
     destroy: require('./hooks/destroy'),
     http: require('./hooks/http'),
     undici: require('./hooks/undici'),
+    activity: require('./hooks/activity'),
   };
 }
 

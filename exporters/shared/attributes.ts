@@ -17,6 +17,9 @@ export function toAttributes(e: ResetEvent): Attributes {
     'resetwatch.bytes_received': e.bytesReceived,
     'resetwatch.bytes_sent': e.bytesSent,
     'resetwatch.connection.age_ms': e.connectionAgeMs,
+    'resetwatch.protocol': e.protocol,
+    'resetwatch.idle_ms': e.idleMs,
+    'resetwatch.retry': e.retry,
     'resetwatch.fatal': e.fatal,
   };
   if (e.syscall !== undefined) a['resetwatch.syscall'] = e.syscall;
