@@ -12,7 +12,7 @@ import type { SocketState, Sock, ClientRequestLike, ServerResponseLike, UndiciRe
 import type { ErrorType, Phase, ResetEvent } from './types';
 import { kRequest } from './symbols';
 import { hintFor } from './hints';
-import { known, libraryProtocol, isDatabase } from './protocol';
+import { known, libraryProtocol } from './protocol';
 import { retryOf } from './retry';
 
 /** What classification decided. */
@@ -42,7 +42,7 @@ export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetE
   if (!event.protocol) event.protocol = (state.direction === 'client' && libraryProtocol(socket)) || 'unknown';
   event.retry = retryOf(event, state, socket.bytesRead);
   addTrace(event, context);
-  const hint = hintFor(event, isDatabase(event.protocol) ? quietBeforeLastSend(state, now) : undefined);
+  const hint = hintFor(event);
   if (hint) event.hint = hint;
   return event;
 }
@@ -93,23 +93,11 @@ function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: numb
 
 /**
  * When the connection last moved a byte (hooks/activity.ts). The read or write that met the reset
- * touched its own mark (a read error, the EOF of a peer FIN, a failing write): the mark before it
- * is the last byte that really moved.
+ * (a read error, the EOF of a peer FIN, a failing write) touched the mark itself, as did whatever
+ * moved in the same 10 ms clock step: the mark of the step before is the end of the quiet time.
  */
 function lastActivity(state: SocketState, v: Verdict): number {
-  const read = v.syscall === 'read' || v.errorType === 'peer_closed' ? state.readBefore : state.read;
-  const sent = v.syscall === 'write' ? state.sentBefore : state.sent;
-  return Math.max(read, sent);
-}
-
-/**
- * How long the connection had been quiet before its last write, when that write went out within a
- * second of the reset (a query sent on a connection the server had closed): the pool hint's idle time.
- */
-function quietBeforeLastSend(state: SocketState, now: number): number | undefined {
-  if (state.sent === state.start || now - state.sent > 1000) return undefined;
-  const readBefore = state.read < state.sent ? state.read : state.readBefore;
-  return round(state.sent - Math.max(readBefore, state.sentBefore));
+  return v.syscall === 'read' || v.syscall === 'write' || v.errorType === 'peer_closed' ? state.activeBefore : state.active;
 }
 
 // Each request kind fills in the request and returns the trace context the reset belongs to

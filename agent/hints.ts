@@ -8,11 +8,7 @@ const POOL_IDLE_MS = 1000;
 
 const secs = (ms: number | undefined) => (ms === undefined ? '?' : (ms / 1000).toFixed(1));
 
-/**
- * `quietMs`: for a database connection, how long it had been quiet before the write that went out
- * just before the reset (event.ts), when there was one.
- */
-export function hintFor(e: ResetEvent, quietMs?: number): Hint | undefined {
+export function hintFor(e: ResetEvent): Hint | undefined {
   const target = e.serverAddress !== undefined ? `${e.serverAddress}:${e.serverPort}` : 'the peer';
   if (e.phase === 'connect' && e.errorType === 'ECONNREFUSED') {
     return { id: 'upstream_down', text: `nothing accepted the connection at ${target}: the upstream is down, restarting or deploying` };
@@ -39,7 +35,7 @@ export function hintFor(e: ResetEvent, quietMs?: number): Hint | undefined {
     };
   }
   if (e.direction === 'client' && e.phase === 'established' && isDatabase(e.protocol)) {
-    const idle = Math.max(e.idleMs, quietMs ?? 0);
+    const idle = e.idleMs;
     if (idle >= POOL_IDLE_MS) {
       return {
         id: 'pool_idle_reset',

@@ -12,13 +12,13 @@ export class SocketState {
   snapshot: AddressSnapshot | undefined = undefined;
   /** Created with the first HTTP request seen on the connection (then an idle socket is `idle`). */
   http: HttpState | undefined = undefined;
-  // Activity (hooks/activity.ts), on the agent's coarse clock (performance.now() read at most every
-  // 10 ms): the latest read and write, and the one of an earlier clock reading before each, so the
-  // read or write that met the reset itself (it touches the mark too) can be left out.
-  read: number;
-  readBefore: number;
-  sent: number;
-  sentBefore: number;
+  /**
+   * Last read or write (hooks/activity.ts), on the agent's coarse clock (performance.now() read at
+   * most every 10 ms), and the last one at an earlier clock reading: the read or write that met the
+   * reset touches the mark too, and is left out that way.
+   */
+  active: number;
+  activeBefore: number;
 
   constructor(
     readonly direction: Direction,
@@ -28,7 +28,7 @@ export class SocketState {
     /** Client only: what the app dialled. */
     readonly dial?: Dial,
   ) {
-    this.read = this.readBefore = this.sent = this.sentBefore = start;
+    this.active = this.activeBefore = start;
   }
 }
 
