@@ -3,8 +3,9 @@
 import { constants as osConstants } from 'node:os';
 import type { SocketState, AddressSnapshot, Sock, ClientRequestLike, ServerResponseLike } from './internal-types';
 import type { ErrorType, Phase } from './types';
-import { publish } from './bus';
+import { publish, publishSoon } from './bus';
 import { buildEvent } from './event';
+import { isDatabase } from './protocol';
 
 type ErrnoError = Error & { code?: string; syscall?: string };
 
@@ -40,7 +41,7 @@ export function onSocketError(socket: Sock, state: SocketState, err: ErrnoError)
   const fatal =
     socket.listenerCount('error') === 0 ||
     (state.direction === 'client' && req != null && typeof req.listenerCount === 'function' && req.listenerCount('error') === 0);
-  emit(socket, state, type, err.code ?? type, err.message, err.syscall, fatal);
+  emit(socket, state, type, err.code ?? type, err.message, err.syscall, fatal, fatal ? undefined : err);
 }
 
 /** A connection ending without an error is a reset only when the peer hung up on an HTTP request in flight. */
@@ -121,9 +122,14 @@ function emit(
   message: string,
   syscall: string | undefined,
   fatal: boolean,
+  /** An error some listener handles: it may still crash the app if that listener re-emits it (bus.ts). */
+  handled?: Error,
 ): void {
   state.done = true;
-  publish(buildEvent(socket, state, { errorType, code, message, syscall, fatal, phase: phaseOf(socket, state, syscall) }));
+  const event = buildEvent(socket, state, { errorType, code, message, syscall, fatal, phase: phaseOf(socket, state, syscall) });
+  // Database client libraries re-emit their socket's errors on their own emitters (bus.ts).
+  if (handled !== undefined && isDatabase(event.protocol)) publishSoon(event, handled);
+  else publish(event);
 }
 
 export function phaseOf(socket: Sock, state: SocketState, syscall: string | undefined): Phase {

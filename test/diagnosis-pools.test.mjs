@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { loadAgent, capture, listen, closeServer, delay } from './helpers/resets.mjs';
 import { checkEvent, any } from './helpers/check-event.mjs';
 import { startPostgres, startMariadb, startRedis } from './helpers/servers.mjs';
+import { withAndWithout, fixture, resetLines, withoutAgentLines, describeRun } from './helpers/subprocess.mjs';
 
 const require = createRequire(import.meta.url);
 const pg = require('pg');
@@ -119,19 +120,23 @@ test('redis timeout: ioredis sees an orderly close, reconnects, and no reset is 
   }
 });
 
-test('a middlebox resets an idle ioredis connection', async () => {
-  const server = await startRedis();
-  // A loopback TCP proxy that resets connections idle for 1 s, as load balancers and NATs do.
-  const proxy = net.createServer((down) => {
-    const up = net.connect(server.port, '127.0.0.1');
+/** A loopback TCP proxy to `port` that resets connections idle for `ms`, as load balancers and NATs do. */
+function idleResettingProxy(port, ms) {
+  return net.createServer((down) => {
+    const up = net.connect(port, '127.0.0.1');
     down.pipe(up).pipe(down);
     up.on('error', () => {});
     down.on('error', () => {});
-    down.setTimeout(1000, () => {
+    down.setTimeout(ms, () => {
       down.resetAndDestroy();
       up.destroy();
     });
   });
+}
+
+test('a middlebox resets an idle ioredis connection', async () => {
+  const server = await startRedis();
+  const proxy = idleResettingProxy(server.port, 1000);
   const port = await listen(proxy);
   const redis = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1 });
   redis.on('error', () => {});
@@ -151,6 +156,34 @@ test('a middlebox resets an idle ioredis connection', async () => {
     });
   } finally {
     redis.disconnect();
+    await closeServer(proxy);
+    await server.stop();
+  }
+});
+
+test('a pg Client with no error listener crashes on a reset it re-emits: same crash, event fatal', async () => {
+  const server = await startPostgres();
+  const proxy = idleResettingProxy(server.port, 500);
+  const port = await listen(proxy);
+  try {
+    const { plain, agent } = await withAndWithout([fixture('app-pg-crash.cjs'), String(port)]);
+    assert.equal(plain.code, 1, `the fixture must crash without the agent\n${describeRun(plain)}`);
+    assert.match(plain.stderr, /Emitted 'error' event on Client instance/);
+    assert.equal(agent.code, plain.code, describeRun(agent));
+    assert.equal(agent.signal, plain.signal);
+    assert.equal(agent.stdout, plain.stdout);
+    assert.equal(withoutAgentLines(agent.stderr), plain.stderr.replaceAll(/pid\b/g, 'pid'), "stderr apart from the agent's line");
+    const lines = resetLines(agent.stderr);
+    assert.equal(lines.length, 1, agent.stderr);
+    const [line] = lines;
+    assert.equal(line['resetwatch.fatal'], true, 'marked fatal');
+    assert.equal(line['resetwatch.protocol'], 'postgres');
+    assert.equal(line['error.type'], 'ECONNRESET');
+    assert.equal(line['resetwatch.retry'], 'unknown');
+    assert.ok(line['resetwatch.idle_ms'] >= 400, `idle_ms ${line['resetwatch.idle_ms']}`);
+    // Written before Node's report.
+    assert.ok(agent.stderr.indexOf('{') < agent.stderr.indexOf('Error: read ECONNRESET'), agent.stderr);
+  } finally {
     await closeServer(proxy);
     await server.stop();
   }
