@@ -19,6 +19,11 @@ export class SocketState {
    */
   active: number;
   activeBefore: number;
+  /** The latest touch was a write (hooks/activity.ts). */
+  lastWasWrite = false;
+  /** The clock step of the latest read, and whether the touch before that step's first read was a write. */
+  readStep: number;
+  writeBeforeRead = false;
 
   constructor(
     readonly direction: Direction,
@@ -28,7 +33,7 @@ export class SocketState {
     /** Client only: what the app dialled. */
     readonly dial?: Dial,
   ) {
-    this.active = this.activeBefore = start;
+    this.active = this.activeBefore = this.readStep = start;
   }
 }
 

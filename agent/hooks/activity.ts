@@ -3,10 +3,15 @@
 // stream_base_commons calls it (through the `kUpdateTimer` getter, which returns it) on every read —
 // data, EOF or error — and async write completion, net.js on every write and connect, and the http
 // server for each chunk its parser consumes. Same on Node 20–26. Wrapping it costs one call and,
-// per socket, one comparison and — only when the clock has moved — two number writes per chunk.
+// per chunk, a few property reads and one boolean write; two number writes when the clock moved.
 // The clock is performance.now() read at most once every 10 ms (one unref'd timer re-armed while
 // sockets are busy, none while idle), like Node's own socket timeouts that read the loop's cached
 // time; a chunk handled after the event loop was blocked can carry the time from before the block.
+// Reads and writes call the same method; a write is told by the Writable's own `writing` flag (set
+// around `_write`, so also while an async write completes). `writeBeforeRead` says whether the
+// peer's latest burst of reads (reads less than 250 ms apart: e.g. an error message, then its FIN)
+// began right after this side wrote, with its writing side still open: a query in flight when the
+// server closed (classify.ts).
 // Not wrapped in guard(): the body is a property read and two number writes, which cannot throw,
 // and a guard per chunk would cost more than the observation.
 import * as net from 'node:net';
@@ -15,7 +20,10 @@ import type { SocketState } from '../internal-types';
 import { kState } from '../symbols';
 import { patch, unpatch } from './patch';
 
-type Touched = net.Socket & { [kState]?: SocketState | null };
+type Touched = net.Socket & { [kState]?: SocketState | null; _writableState?: { writing?: boolean; ending?: boolean } };
+
+/** Reads closer than this are one burst (a server's error message, then its FIN after its process exits). */
+const BURST_MS = 250;
 
 /** The coarse clock: valid while `fresh`; the timer marks it stale 10 ms after it was read. */
 let clock = 0;
@@ -48,6 +56,19 @@ export function enable(): void {
           if (s.active !== t) {
             s.activeBefore = s.active;
             s.active = t;
+          }
+          const w = this._writableState;
+          if (w?.writing === true) s.lastWasWrite = true;
+          else if (s.lastWasWrite) {
+            // The first read after a write: the peer answers, or ends, what this side sent —
+            // unless this side had already ended its writing (its own close).
+            s.writeBeforeRead = w?.ending !== true;
+            s.lastWasWrite = false;
+            s.readStep = t;
+          } else if (s.readStep !== t) {
+            // Reads after a quiet spell: the peer speaks unprompted (an idle close, a push).
+            if (t - s.readStep > BURST_MS) s.writeBeforeRead = false;
+            s.readStep = t;
           }
         }
         return original.call(this);

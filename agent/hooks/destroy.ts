@@ -10,11 +10,13 @@
 //   http Agent's pool and destroy them on any read, an RST included, without an error. The kernel
 //   still knows: after an RST the connection is gone (getpeername fails with ENOTCONN), after a FIN
 //   or an app-initiated close it is not. One syscall, only for idle pooled sockets being destroyed.
+// - Database client connections whose server's FIN came right after a query was sent
+//   (classify.ts onQueryHangup).
 import * as net from 'node:net';
 import type { NodeSocketInternals } from '../internal-types';
 import { stateOf } from '../sockets';
 import { guard } from '../guard';
-import { snapshot, onIdleDestroy, onPeerHangup } from '../classify';
+import { snapshot, onIdleDestroy, onPeerHangup, onQueryHangup } from '../classify';
 import { patch, unpatch } from './patch';
 
 export function enable(): void {
@@ -31,6 +33,8 @@ export function enable(): void {
             if (err == null && this._httpMessage != null) guard('socket.close', onPeerHangup, this, state);
           } else if (state.direction === 'client' && state.http !== undefined) {
             guard('socket.destroy', onIdleDestroy, this, state);
+          } else if (state.writeBeforeRead && state.direction === 'client') {
+            guard('socket.close', onQueryHangup, this, state);
           }
         }
         return original.call(this, err, cb);
