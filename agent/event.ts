@@ -97,7 +97,9 @@ function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: numb
  * moved in the same 10 ms clock step: the mark of the step before is the end of the quiet time.
  */
 function lastActivity(state: SocketState, v: Verdict): number {
-  return v.syscall === 'read' || v.syscall === 'write' || v.errorType === 'peer_closed' ? state.activeBefore : state.active;
+  const mark = v.syscall === 'read' || v.syscall === 'write' || v.errorType === 'peer_closed' ? state.activeBefore : state.active;
+  // The coarse clock may lag the connection's own precise start by up to one step.
+  return Math.max(mark, state.start);
 }
 
 // Each request kind fills in the request and returns the trace context the reset belongs to
