@@ -32,7 +32,9 @@ export function subscriberCount(): number {
 // for the next tick; while any waits, a transient 'uncaughtExceptionMonitor' listener (it never
 // handles anything: Node still prints the same report and exits the same way) marks it fatal and
 // publishes it synchronously when the crashing error is that very object and nothing handles
-// uncaught exceptions. The listener is removed when the waiting events are published.
+// uncaught exceptions. An 'exit' listener, as transient, publishes them if the app's own error
+// handler exits (pg's documented `pool.on('error', … process.exit(-1))`). Both listeners are
+// removed when the waiting events are published.
 type Pending = { event: ResetEvent; error: unknown };
 let pending: Pending[] = [];
 
@@ -53,10 +55,15 @@ function crashing(error: unknown): void {
   }
 }
 
+function onExit(): void {
+  guard('bus.exit', flush);
+}
+
 function flush(): void {
   const waiting = pending;
   pending = [];
   process.removeListener('uncaughtExceptionMonitor', onUncaught);
+  process.removeListener('exit', onExit);
   for (const { event } of waiting) publish(event);
 }
 
@@ -64,6 +71,7 @@ function flush(): void {
 export function publishSoon(event: ResetEvent, error: unknown): void {
   if (pending.length === 0) {
     process.on('uncaughtExceptionMonitor', onUncaught);
+    process.on('exit', onExit);
     process.nextTick(() => guard('bus.flush', flush));
   }
   pending.push({ event, error });

@@ -188,3 +188,23 @@ test('a pg Client with no error listener crashes on a reset it re-emits: same cr
     await server.stop();
   }
 });
+
+test('a pg Client whose error listener exits: same exit, the event is written before the process ends', async () => {
+  const server = await startPostgres();
+  const proxy = idleResettingProxy(server.port, 500);
+  const port = await listen(proxy);
+  try {
+    const { plain, agent } = await withAndWithout([fixture('app-pg-crash.cjs'), String(port), 'exit']);
+    assert.equal(plain.code, 3, describeRun(plain));
+    assert.equal(agent.code, 3, describeRun(agent));
+    assert.equal(agent.stdout, plain.stdout);
+    assert.equal(withoutAgentLines(agent.stderr), plain.stderr);
+    const lines = resetLines(agent.stderr);
+    assert.equal(lines.length, 1, agent.stderr);
+    assert.equal(lines[0]['resetwatch.fatal'], false);
+    assert.equal(lines[0]['resetwatch.protocol'], 'postgres');
+  } finally {
+    await closeServer(proxy);
+    await server.stop();
+  }
+});
