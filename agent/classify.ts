@@ -51,14 +51,14 @@ const QUERY_CUT_OFF = 'the server closed the connection while a query was in fli
 
 /**
  * A database client connection whose peer sent its FIN right after this side had sent something
- * (hooks/activity.ts `writeBeforeRead`): a query in flight (pg_terminate_backend, a server
+ * (hooks/activity.ts `burstAfterWrite`): a query in flight (pg_terminate_backend, a server
  * shutting down, a query sent on a connection the server had closed for idleness).
  */
 function queryCutOff(socket: Sock, state: SocketState): boolean {
   return (
     state.direction === 'client' &&
     state.http === undefined &&
-    state.writeBeforeRead &&
+    state.burstAfterWrite &&
     finRead(socket) &&
     isDatabase(libraryProtocol(socket) ?? '')
   );

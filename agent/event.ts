@@ -8,7 +8,15 @@ import type { EventEmitter } from 'node:events';
 import type { Context } from '@opentelemetry/api';
 import { boundContext, callerContext, requestContext, spanIds } from './trace-context';
 import { guard } from './guard';
-import type { SocketState, Sock, ClientRequestLike, ServerResponseLike, UndiciRequestLike } from './internal-types';
+import {
+  type SocketState,
+  type Sock,
+  type ClientRequestLike,
+  type ServerResponseLike,
+  type UndiciRequestLike,
+  CLOCK_MASK,
+  clockMs,
+} from './internal-types';
 import type { ErrorType, Phase, ResetEvent } from './types';
 import { kRequest } from './symbols';
 import { hintFor } from './hints';
@@ -66,7 +74,7 @@ function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: numb
     bytesReceived: socket.bytesRead,
     bytesSent: socket.bytesWritten,
     connectionAgeMs: round(now - state.start),
-    idleMs: round(Math.max(0, now - lastActivity(state, v))),
+    idleMs: idleMs(state, v, now),
     retry: 'unknown',
     protocol: '',
     fatal: v.fatal,
@@ -92,14 +100,14 @@ function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: numb
 }
 
 /**
- * When the connection last moved a byte (hooks/activity.ts). The read or write that met the reset
- * (a read error, the EOF of a peer FIN, a failing write) touched the mark itself, as did whatever
- * moved in the same 10 ms clock step: the mark of the step before is the end of the quiet time.
+ * Milliseconds since the connection last moved a byte (hooks/activity.ts). The read or write that
+ * met the reset (a read error, the EOF of a peer FIN, a failing write) touched the mark itself, as
+ * did whatever moved in the same 10 ms clock step: the mark of the step before ends the quiet time.
+ * Never more than the connection's age (the coarse clock may lag its precise start by a step).
  */
-function lastActivity(state: SocketState, v: Verdict): number {
+function idleMs(state: SocketState, v: Verdict, now: number): number {
   const mark = v.syscall === 'read' || v.syscall === 'write' || v.errorType === 'peer_closed' ? state.activeBefore : state.active;
-  // The coarse clock may lag the connection's own precise start by up to one step.
-  return Math.max(mark, state.start);
+  return Math.min((clockMs(now) - mark) & CLOCK_MASK, round(now - state.start));
 }
 
 // Each request kind fills in the request and returns the trace context the reset belongs to

@@ -33,7 +33,7 @@ export function enable(): void {
             if (err == null && this._httpMessage != null) guard('socket.close', onPeerHangup, this, state);
           } else if (state.direction === 'client' && state.http !== undefined) {
             guard('socket.destroy', onIdleDestroy, this, state);
-          } else if (state.writeBeforeRead && state.direction === 'client') {
+          } else if (state.burstAfterWrite && state.direction === 'client') {
             guard('socket.close', onQueryHangup, this, state);
           }
         }
