@@ -3,11 +3,12 @@
 import { constants as osConstants } from 'node:os';
 import type { SocketState, AddressSnapshot, Sock, ClientRequestLike, ServerResponseLike } from './internal-types';
 import type { ErrorType, Phase } from './types';
-import { publish } from './bus';
+import { publish, publishSoon } from './bus';
 import { buildEvent } from './event';
 import { isUpgraded } from './upgrade';
 import { sessionOf, streamsInFlight } from './http2';
 import { kSource } from './symbols';
+import { isDatabase, libraryProtocol } from './protocol';
 
 type ErrnoError = Error & { code?: string; syscall?: string };
 
@@ -67,7 +68,34 @@ export function onSocketError(socket: Sock, state: SocketState, err: ErrnoError)
   const fatal =
     socket.listenerCount('error') === 0 ||
     (state.direction === 'client' && req != null && typeof req.listenerCount === 'function' && req.listenerCount('error') === 0);
-  emit(socket, state, type, err.code ?? type, err.message, err.syscall, fatal);
+  // The server's FIN cut off a query, and this side's late write drew the RST: the FIN is the event.
+  if (queryCutOff(socket, state))
+    emit(socket, state, 'peer_closed', 'peer_closed', QUERY_CUT_OFF, undefined, fatal, fatal ? undefined : err);
+  else emit(socket, state, type, err.code ?? type, err.message, err.syscall, fatal, fatal ? undefined : err);
+}
+
+const QUERY_CUT_OFF = 'the server closed the connection while a query was in flight';
+
+/**
+ * A database client connection whose peer sent its FIN right after this side had sent something
+ * (hooks/activity.ts `burstAfterWrite`): a query in flight (pg_terminate_backend, a server
+ * shutting down, a query sent on a connection the server had closed for idleness).
+ */
+function queryCutOff(socket: Sock, state: SocketState): boolean {
+  return (
+    state.direction === 'client' &&
+    state.http === undefined &&
+    state.burstAfterWrite &&
+    finRead(socket) &&
+    isDatabase(libraryProtocol(socket) ?? '')
+  );
+}
+
+/** A database client connection ending without an error (hooks/destroy.ts): reset-worthy only if the FIN cut off a query. */
+export function onQueryHangup(socket: Sock, state: SocketState): void {
+  if (!queryCutOff(socket, state)) return;
+  snapshot(socket, state, undefined);
+  emit(socket, state, 'peer_closed', 'peer_closed', QUERY_CUT_OFF, undefined, false);
 }
 
 /** A connection ending without an error is a reset only when the peer hung up on an HTTP request (or HTTP/2 streams) in flight. */
@@ -163,9 +191,14 @@ function emit(
   message: string,
   syscall: string | undefined,
   fatal: boolean,
+  /** An error some listener handles: it may still crash the app if that listener re-emits it (bus.ts). */
+  handled?: Error,
 ): void {
   state.done = true;
-  publish(buildEvent(socket, state, { errorType, code, message, syscall, fatal, phase: phaseOf(socket, state, syscall) }));
+  const event = buildEvent(socket, state, { errorType, code, message, syscall, fatal, phase: phaseOf(socket, state, syscall) });
+  // Database client libraries re-emit their socket's errors on their own emitters (bus.ts).
+  if (handled !== undefined && isDatabase(event.protocol)) publishSoon(event, handled);
+  else publish(event);
 }
 
 export function phaseOf(socket: Sock, state: SocketState, syscall: string | undefined): Phase {

@@ -6,7 +6,7 @@ import { diag, type DiagLevel } from './diag';
 import { DEFAULT_MAX_PEERS, DEFAULT_PORT, METRICS, OUTPUTS, type OutputName } from './contract';
 
 /** The hooks by name (agent/hooks/*.ts), for RESETWATCH_DISABLED_HOOKS; README "Hooks" says what each covers. */
-export const HOOKS = ['client', 'server', 'tls', 'destroy', 'http', 'undici'] as const;
+export const HOOKS = ['client', 'server', 'tls', 'destroy', 'http', 'undici', 'activity'] as const;
 export type HookName = (typeof HOOKS)[number];
 
 export interface Config {

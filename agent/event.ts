@@ -8,12 +8,22 @@ import type { EventEmitter } from 'node:events';
 import type { Context } from '@opentelemetry/api';
 import { boundContext, callerContext, requestContext, spanIds } from './trace-context';
 import { guard } from './guard';
-import type { SocketState, Sock, ClientRequestLike, ServerResponseLike, UndiciRequestLike } from './internal-types';
+import {
+  type SocketState,
+  type Sock,
+  type ClientRequestLike,
+  type ServerResponseLike,
+  type UndiciRequestLike,
+  CLOCK_MASK,
+  clockMs,
+} from './internal-types';
 import type { ErrorType, Phase, ResetEvent } from './types';
 import { kRequest } from './symbols';
 import { hintFor } from './hints';
 import { isUpgraded, upgradeProtocol } from './upgrade';
 import { sessionOf, sessionProtocol, streamsInFlight } from './http2';
+import { known, libraryProtocol } from './protocol';
+import { retryOf } from './retry';
 
 /** What classification decided. */
 export interface Verdict {
@@ -38,11 +48,13 @@ export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetE
     context = undiciRequest(event, state.http.inflight as UndiciRequestLike, now, context);
   } else if (state.direction === 'server' && msg != null) {
     context = serverRequest(event, state, msg as unknown as ServerResponseLike, now, context);
-  } else if (event.protocol === undefined && (state.http !== undefined || 'parser' in socket)) {
+  } else if (!event.protocol && (state.http !== undefined || 'parser' in socket)) {
     event.protocol = 'http/1.1';
   } else {
     http2Session(event, socket);
   }
+  if (!event.protocol) event.protocol = (state.direction === 'client' && libraryProtocol(socket)) || 'unknown';
+  event.retry = retryOf(event, state, socket.bytesRead);
   addTrace(event, context);
   const hint = hintFor(event, { serverKeepAliveMs: state.http?.serverKeepAliveMs || undefined });
   if (hint) event.hint = hint;
@@ -70,6 +82,9 @@ function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: numb
     bytesReceived: v.phase === 'connect' ? 0 : socket.bytesRead,
     bytesSent: v.phase === 'connect' ? 0 : socket.bytesWritten,
     connectionAgeMs: round(now - state.start),
+    idleMs: idleMs(state, v, now),
+    retry: 'unknown',
+    protocol: '',
     fatal: v.fatal,
   };
   if (state.direction === 'client') {
@@ -86,10 +101,21 @@ function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: numb
   if (state.tls) {
     if (snap.tlsVersion) event.tlsVersion = snap.tlsVersion;
     const alpn = socket.alpnProtocol;
-    if (alpn) event.protocol = alpn;
+    if (alpn) event.protocol = known(alpn) ?? '';
   }
-  if (event.protocol === undefined && isHttp2(socket)) event.protocol = 'h2';
+  if (!event.protocol && isHttp2(socket)) event.protocol = 'h2';
   return event;
+}
+
+/**
+ * Milliseconds since the connection last moved a byte (hooks/activity.ts). The read or write that
+ * met the reset (a read error, the EOF of a peer FIN, a failing write) touched the mark itself, as
+ * did whatever moved in the same 10 ms clock step: the mark of the step before ends the quiet time.
+ * Never more than the connection's age (the coarse clock may lag its precise start by a step).
+ */
+function idleMs(state: SocketState, v: Verdict, now: number): number {
+  const mark = v.syscall === 'read' || v.syscall === 'write' || v.errorType === 'peer_closed' ? state.activeBefore : state.active;
+  return Math.min((clockMs(now) - mark) & CLOCK_MASK, round(now - state.start));
 }
 
 // Each request kind fills in the request and returns the trace context the reset belongs to
@@ -120,7 +146,7 @@ function clientRequest(
 /** An undici request in flight on the socket (hooks/undici.ts). */
 function undiciRequest(event: ResetEvent, req: UndiciRequestLike, now: number, context: Context | undefined): Context | undefined {
   const mark = req[kRequest];
-  event.protocol = event.protocol ?? 'http/1.1';
+  event.protocol = event.protocol || 'http/1.1';
   event.request = { method: req.method ?? 'GET', host: hostOf(req.origin) };
   if (mark) event.request.ageMs = round(now - mark.start);
   if (mark) context = mark.context ?? context;

@@ -1,6 +1,10 @@
 // Hints for humans: only where the pattern is unambiguous. Each is documented in the README
 // ("Hints") and in the runbook.
 import type { Hint, ResetEvent } from './types';
+import { isDatabase } from './protocol';
+
+/** A pooled database connection this quiet before it was reset had been closed for idleness. */
+const POOL_IDLE_MS = 1000;
 
 const secs = (ms: number | undefined) => (ms === undefined ? '?' : (ms / 1000).toFixed(1));
 
@@ -71,6 +75,17 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
         `keep-alive race: ${target} closed this pooled connection after it idled ${secs(e.idleBeforeReuseMs)} s, just as a new request went out on it. ` +
         `Make the client's idle timeout shorter than the server's and load balancer's keep-alive timeout (Node's http.Server default is 5 s), or retry idempotent requests that fail on a reused socket`,
     };
+  }
+  if (e.direction === 'client' && e.phase === 'established' && isDatabase(e.protocol)) {
+    const idle = e.idleMs;
+    if (idle >= POOL_IDLE_MS) {
+      return {
+        id: 'pool_idle_reset',
+        text:
+          `pooled ${e.protocol} connection to ${target}, idle ${secs(idle)} s, was reset: the server or a middlebox (load balancer, NAT, firewall) closes connections idle that long. ` +
+          "Make the pool's idle timeout shorter than the server's and load balancer's (postgres idle_session_timeout, mysql wait_timeout, redis timeout)",
+      };
+    }
   }
   if (e.direction === 'client' && e.phase === 'idle') {
     return {

@@ -5,6 +5,20 @@ import type { Context } from '@opentelemetry/api';
 import type { Direction } from './types';
 import type { kRequest } from './symbols';
 
+/**
+ * Activity marks are whole milliseconds modulo 2^30 (about 12.4 days): small integers V8 stores
+ * inside the object, with no number box per socket. Differences are taken modulo the same.
+ */
+export const CLOCK_MASK = 0x3fffffff;
+export function clockMs(t: number): number {
+  return Math.floor(t) & CLOCK_MASK;
+}
+
+/** SocketState.activity: the latest touch was a write. */
+export const WROTE_LAST = 1;
+/** SocketState.activity: the peer's latest burst of reads began right after this side wrote (its writing side open). */
+export const BURST_AFTER_WRITE = 2;
+
 export class SocketState {
   /** An event was published for this connection: never a second one. */
   done = false;
@@ -12,6 +26,16 @@ export class SocketState {
   snapshot: AddressSnapshot | undefined = undefined;
   /** Created with the first HTTP request seen on the connection (then an idle socket is `idle`). */
   http: HttpState | undefined = undefined;
+  /**
+   * Last read or write (hooks/activity.ts) in whole ms on the agent's coarse clock (clockMs:
+   * performance.now() read at most every 10 ms, small integers stored inside this object), and the
+   * last one at an earlier clock reading: the read or write that met the reset touches the mark
+   * too, and is left out that way.
+   */
+  active: number;
+  activeBefore: number;
+  /** WROTE_LAST | BURST_AFTER_WRITE (hooks/activity.ts); one small integer, not two booleans: 8 B per socket. */
+  activity = 0;
 
   constructor(
     readonly direction: Direction,
@@ -20,7 +44,14 @@ export class SocketState {
     public tls: boolean,
     /** Client only: what the app dialled. */
     readonly dial?: Dial,
-  ) {}
+  ) {
+    this.active = this.activeBefore = clockMs(start);
+  }
+
+  /** The peer's latest burst of reads (e.g. an error message, then its FIN) came right after this side wrote. */
+  get burstAfterWrite(): boolean {
+    return (this.activity & BURST_AFTER_WRITE) !== 0;
+  }
 }
 
 /** What a client socket was asked to connect to, and the trace context of that connect(). */
@@ -38,7 +69,10 @@ export class HttpState {
   idleSince = 0;
   /** Client: the keep-alive timeout the server advertised in its last response (`Keep-Alive: timeout=N`), ms; 0 unknown. */
   serverKeepAliveMs = 0;
-  /** Server: bytes read when the last response finished; more now means a request was arriving. */
+  /**
+   * Bytes read when the last exchange finished. Server: more now means a request was arriving;
+   * client: more now means a response had begun (retry.ts).
+   */
   readMark = 0;
   /** Server: performance.now() when the current request's headers arrived. */
   requestStart = 0;

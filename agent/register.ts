@@ -48,6 +48,7 @@ function loadHooks(): Record<HookName, Hook> {
     destroy: require('./hooks/destroy'),
     http: require('./hooks/http'),
     undici: require('./hooks/undici'),
+    activity: require('./hooks/activity'),
   };
 }
 

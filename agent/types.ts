@@ -22,6 +22,20 @@ export type Phase = 'connect' | 'tls_handshake' | 'request' | 'response' | 'idle
  */
 export type ErrorType = 'ECONNRESET' | 'EPIPE' | 'ECONNABORTED' | 'ECONNREFUSED' | 'peer_closed';
 
+/**
+ * What the connection carried (README "Protocols"): told from TLS ALPN, the HTTP machinery on the
+ * socket, or the database client library's own listeners on it — never from its bytes.
+ */
+export const PROTOCOLS = ['http/1.1', 'h2', 'websocket', 'grpc', 'postgres', 'mysql', 'redis', 'unknown'] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+
+/**
+ * Whether retrying what was in flight is safe (README "Retry"): `safe` when the request provably
+ * never reached the peer, `unsafe` when it may have been processed, `unknown` otherwise.
+ */
+export type Retry = 'safe' | 'unsafe' | 'unknown';
+export const RETRIES: readonly Retry[] = ['safe', 'unsafe', 'unknown'];
+
 export const ERROR_TYPES: readonly ErrorType[] = ['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ECONNREFUSED', 'peer_closed'];
 export const PHASES: readonly Phase[] = ['connect', 'tls_handshake', 'request', 'response', 'idle', 'established'];
 export const DIRECTIONS: readonly Direction[] = ['client', 'server'];
@@ -31,6 +45,7 @@ export interface Hint {
   id:
     | 'keepalive_race'
     | 'idle_reset'
+    | 'pool_idle_reset'
     | 'client_abort'
     | 'upstream_down'
     | 'tls_mismatch'
@@ -76,19 +91,19 @@ export interface ResetEvent {
   tls: boolean;
   /** e.g. `TLSv1.3`, once the handshake finished. */
   tlsVersion?: string;
-  /**
-   * Application protocol when known: `http/1.1`, `h2`, `grpc` (HTTP/2 with a gRPC call in flight),
-   * `websocket` (an HTTP/1.1 connection upgraded to a WebSocket).
-   */
-  protocol?: string;
+  /** What the connection carried, one of PROTOCOLS (`unknown` when it cannot be told). */
+  protocol: string;
   bytesReceived: number;
   bytesSent: number;
   /** Milliseconds since the connection was created (connect started / accepted). */
   connectionAgeMs: number;
-  /** Milliseconds since the last byte in either direction when the connection ended. */
-  idleMs?: number;
-  /** Whether repeating the request in flight is safe (nothing sent, or an idempotent request). */
-  retry?: 'safe' | 'unsafe' | 'unknown';
+  /**
+   * Milliseconds since the last byte was read or written on the connection (or since it was
+   * created, when none was), leaving out the read or write that met the reset itself (README).
+   */
+  idleMs: number;
+  /** Whether what was in flight can be retried safely (README "Retry"). */
+  retry: Retry;
   /** HTTP client: the request went out on a socket reused from the keep-alive pool. */
   reusedSocket?: boolean;
   /** HTTP client on a reused socket: how long it sat idle in the pool before this request. */

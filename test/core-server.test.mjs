@@ -22,7 +22,17 @@ const server = (port) => (e) => e.direction === 'server' && e.localPort === port
 // After an RST the kernel no longer knows the peer's address; without RESETWATCH_SERVER_PEERS
 // nothing read it earlier (core-server-peers.test.mjs covers the opt-in).
 const noPeer = { peerAddress: undefined, peerPort: undefined };
-const common = (port) => ({ time: any.recent, direction: 'server', localAddress: '127.0.0.1', localPort: port, fatal: false, ...noPeer });
+// A server never knows whether the client may retry; the peer sent its last byte `wait` ms before its RST.
+const common = (port) => ({
+  time: any.recent,
+  direction: 'server',
+  localAddress: '127.0.0.1',
+  localPort: port,
+  fatal: false,
+  retry: 'unknown',
+  idleMs: any.nonNegative,
+  ...noPeer,
+});
 const reset = { errorType: 'ECONNRESET', code: 'ECONNRESET', message: 'read ECONNRESET', syscall: 'read' };
 
 test('idle: the client resets a keep-alive connection after its response', async () => {
@@ -39,6 +49,7 @@ test('idle: the client resets a keep-alive connection after its response', async
     bytesReceived: 29,
     bytesSent: any.positive,
     connectionAgeMs: (v) => v >= 100,
+    idleMs: (v) => v >= 100 && v <= e.connectionAgeMs,
   });
   await closeServer(srv);
 });
@@ -120,6 +131,8 @@ test('tls_handshake: the client resets after a partial ClientHello', async () =>
   checkEvent(e, {
     ...common(port),
     ...reset,
+    protocol: 'unknown',
+    retry: 'safe',
     phase: 'tls_handshake',
     tls: true,
     bytesReceived: 0,
@@ -148,6 +161,7 @@ test('established over TLS: the client resets after the handshake', async () => 
   checkEvent(e, {
     ...common(port),
     ...reset,
+    protocol: 'unknown',
     phase: 'established',
     tls: true,
     tlsVersion: 'TLSv1.3',
@@ -166,6 +180,7 @@ test('established: raw TCP server, the client aborts', async () => {
   checkEvent(e, {
     ...common(port),
     ...reset,
+    protocol: 'unknown',
     phase: 'established',
     tls: false,
     bytesReceived: 5,

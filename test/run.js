@@ -31,6 +31,13 @@ const TOOLS = {
   mkfifo: 'coreutils',
   timeout: 'coreutils',
   dd: 'coreutils',
+  // test/diagnosis-*: private database servers (test/helpers/servers.mjs)
+  pg_ctlcluster: 'postgresql',
+  mariadbd: 'mariadb-server',
+  'mariadb-install-db': 'mariadb-server',
+  'mariadb-admin': 'mariadb-client',
+  'redis-server': 'redis-server',
+  'redis-cli': 'redis-tools',
 };
 
 function have(cmd) {

@@ -15,11 +15,13 @@
 //   or an app-initiated close it is not. One syscall, only for idle pooled sockets being destroyed.
 // - HTTP/2: a socket an Http2Session owns, ending without an error. A peer FIN with streams in
 //   flight ends them all without an error to the app (classify.ts onPeerHangup). One property read.
+// - Database client connections whose server's FIN came right after a query was sent
+//   (classify.ts onQueryHangup).
 import * as net from 'node:net';
 import type { NodeSocketInternals } from '../internal-types';
 import { stateOf, isClaimed } from '../sockets';
 import { guard } from '../guard';
-import { snapshot, onIdleDestroy, onPeerHangup, claimError } from '../classify';
+import { snapshot, onIdleDestroy, onPeerHangup, onQueryHangup, claimError } from '../classify';
 import { patch, unpatch } from './patch';
 import { sessionOf } from '../http2';
 
@@ -40,6 +42,8 @@ export function enable(): void {
             guard('socket.destroy', onIdleDestroy, this, state);
           } else if (sessionOf(this) !== undefined) {
             guard('socket.close', onPeerHangup, this, state);
+          } else if (state.burstAfterWrite && state.direction === 'client') {
+            guard('socket.close', onQueryHangup, this, state);
           }
         }
         return original.call(this, err, cb);

@@ -15,8 +15,8 @@ type Wrapper = (this: never, ...args: never[]) => unknown;
 /** A shimmer wrapper (another agent's) as it marks itself. */
 type Shimmed = Original & { __wrapped?: boolean; __original?: Original; __unwrap?: () => void };
 
-export function patch<T extends object>(proto: T, name: string, makeWrapper: (original: Original) => Wrapper): void {
-  const original = (proto as Record<string, unknown>)[name] as Original;
+export function patch<T extends object>(proto: T, name: string | symbol, makeWrapper: (original: Original) => Wrapper): void {
+  const original = (proto as Record<string | symbol, unknown>)[name] as Original;
   if (typeof original !== 'function' || original[kOriginal]) return;
   const wrapper = makeWrapper(original);
   Object.defineProperty(wrapper, 'name', { value: original.name, configurable: true });
@@ -31,7 +31,7 @@ export function patch<T extends object>(proto: T, name: string, makeWrapper: (or
     Object.defineProperty(wrapper, '__unwrap', {
       configurable: true,
       value: () => {
-        if ((proto as Record<string, unknown>)[name] !== wrapper) return;
+        if ((proto as Record<string | symbol, unknown>)[name] !== wrapper) return;
         Object.defineProperty(proto, name, { ...desc, value: under });
         patch(proto, name, makeWrapper);
       },
@@ -40,8 +40,8 @@ export function patch<T extends object>(proto: T, name: string, makeWrapper: (or
   Object.defineProperty(proto, name, { ...desc, value: wrapper });
 }
 
-export function unpatch<T extends object>(proto: T, name: string): void {
-  const current = (proto as Record<string, unknown>)[name] as Original;
+export function unpatch<T extends object>(proto: T, name: string | symbol): void {
+  const current = (proto as Record<string | symbol, unknown>)[name] as Original;
   if (typeof current !== 'function' || !current[kOriginal]) return;
   const desc = Object.getOwnPropertyDescriptor(proto, name);
   Object.defineProperty(proto, name, { ...desc, value: current[kOriginal] });

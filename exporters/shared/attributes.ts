@@ -45,6 +45,8 @@ export function toAttributes(e: ResetEvent): Attributes {
     'resetwatch.bytes_received': e.bytesReceived,
     'resetwatch.bytes_sent': e.bytesSent,
     'resetwatch.connection.age': e.connectionAgeMs / 1000,
+    'resetwatch.connection.idle': e.idleMs / 1000,
+    'resetwatch.retry': e.retry,
     'resetwatch.fatal': e.fatal,
   };
   if (e.syscall !== undefined) a['resetwatch.syscall'] = e.syscall;
@@ -87,8 +89,6 @@ export function toAttributes(e: ResetEvent): Attributes {
   if (e.streamsInFlight !== undefined) a['resetwatch.http2.streams_in_flight'] = e.streamsInFlight;
   if (e.reusedSocket !== undefined) a['resetwatch.reused_socket'] = e.reusedSocket;
   if (e.idleBeforeReuseMs !== undefined) a['resetwatch.idle_before_reuse'] = e.idleBeforeReuseMs / 1000;
-  if (e.idleMs !== undefined) a['resetwatch.connection.idle'] = e.idleMs / 1000;
-  if (e.retry !== undefined) a['resetwatch.retry'] = e.retry;
   if (e.hint !== undefined) {
     a['resetwatch.hint.id'] = e.hint.id;
     a['resetwatch.hint'] = e.hint.text;

@@ -1,0 +1,84 @@
+// When a connection last moved bytes (the event's `idleMs`, the pool hint). Node refreshes a
+// socket's idle timer on every read and write through one method, net.Socket.prototype._unrefTimer:
+// stream_base_commons calls it (through the `kUpdateTimer` getter, which returns it) on every read —
+// data, EOF or error — and async write completion, net.js on every write and connect, and the http
+// server for each chunk its parser consumes. Same on Node 20–26. Wrapping it costs one call and,
+// per chunk, a few property reads and at most three small-integer writes (flags on a change of
+// direction, the two marks when the clock moved).
+// The clock is performance.now() read at most once every 10 ms (one unref'd timer re-armed while
+// sockets are busy, none while idle), like Node's own socket timeouts that read the loop's cached
+// time; a chunk handled after the event loop was blocked can carry the time from before the block.
+// Reads and writes call the same method; a write is told by the Writable's own `writing` flag (set
+// around `_write`, so also while an async write completes). `burstAfterWrite` says whether the
+// peer's latest burst of reads (reads less than 250 ms apart: e.g. an error message, then its FIN)
+// began right after this side wrote, with its writing side still open: a query in flight when the
+// server closed (classify.ts).
+// Not wrapped in guard(): the body reads properties and writes small integers, which cannot throw,
+// and a guard per chunk would cost more than the observation.
+import * as net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { type SocketState, CLOCK_MASK, clockMs, WROTE_LAST, BURST_AFTER_WRITE } from '../internal-types';
+import { kState } from '../symbols';
+import { patch, unpatch } from './patch';
+
+type Touched = net.Socket & { [kState]?: SocketState | null; _writableState?: { writing?: boolean; ending?: boolean } };
+
+/** Reads closer than this are one burst (a server's error message, then its FIN after its process exits). */
+const BURST_MS = 250;
+
+/** The coarse clock: valid while `fresh`; the timer marks it stale 10 ms after it was read. */
+let clock = 0;
+let fresh = false;
+let expiry: NodeJS.Timeout | undefined;
+
+function stale(): void {
+  fresh = false;
+}
+
+function tick(): number {
+  clock = clockMs(performance.now());
+  fresh = true;
+  if (expiry === undefined) {
+    expiry = setTimeout(stale, 10);
+    expiry.unref();
+  } else expiry.refresh();
+  return clock;
+}
+
+export function enable(): void {
+  patch(
+    net.Socket.prototype,
+    '_unrefTimer',
+    (original) =>
+      function _unrefTimer(this: Touched) {
+        const s = this[kState];
+        if (s) {
+          const t = fresh ? clock : tick();
+          const f = s.activity;
+          const w = this._writableState;
+          if (w?.writing === true) {
+            if ((f & WROTE_LAST) === 0) s.activity = f | WROTE_LAST;
+          } else if ((f & WROTE_LAST) !== 0) {
+            // The first read after a write: the peer answers, or ends, what this side sent —
+            // unless this side had already ended its writing (its own close).
+            s.activity = w?.ending === true ? 0 : BURST_AFTER_WRITE;
+          } else if (f !== 0 && ((t - s.active) & CLOCK_MASK) > BURST_MS) {
+            // Reads after a quiet spell (the last touch was a read): the peer speaks unprompted.
+            s.activity = 0;
+          }
+          if (s.active !== t) {
+            s.activeBefore = s.active;
+            s.active = t;
+          }
+        }
+        return original.call(this);
+      },
+  );
+}
+
+export function disable(): void {
+  unpatch(net.Socket.prototype, '_unrefTimer');
+  if (expiry !== undefined) clearTimeout(expiry);
+  expiry = undefined;
+  fresh = false;
+}

@@ -1,0 +1,36 @@
+// What a connection carried, told at reset time only and never from its bytes: HTTP from Node's
+// own machinery on the socket (event.ts), TLS ALPN, and for database clients the listener each
+// client library leaves on its socket — read once, when the reset is seen, so nothing is paid per
+// connection or per chunk:
+// - postgres: `pg` (node-postgres) adds an 'error' listener named `reportStreamError`;
+// - mysql: `mysql2` and `mysql` add `this._handleNetworkError.bind(this)` ("bound _handleNetworkError");
+// - redis: `ioredis` adds a 'close' listener that sets its status to "close".
+// The dialled port alone (5432, 3306, 6379) is not used: anything may listen there.
+import type { Sock } from './internal-types';
+import { PROTOCOLS, type Protocol } from './types';
+
+const KNOWN = new Set<string>(PROTOCOLS);
+
+/** A protocol name from ALPN or elsewhere, folded into PROTOCOLS. */
+export function known(name: string | undefined): Protocol | undefined {
+  if (name === undefined) return undefined;
+  return KNOWN.has(name) ? (name as Protocol) : 'unknown';
+}
+
+/** The database client library driving this socket, by the listeners it added. */
+export function libraryProtocol(socket: Sock): Protocol | undefined {
+  for (const fn of socket.listeners('error')) {
+    const name = (fn as { name?: string }).name;
+    if (name === 'reportStreamError') return 'postgres';
+    if (name === 'bound _handleNetworkError') return 'mysql';
+  }
+  for (const fn of socket.listeners('close')) {
+    if (Function.prototype.toString.call(fn).includes('setStatus("close")')) return 'redis';
+  }
+  return undefined;
+}
+
+/** Database protocols: a pooled connection to one of these is what the pool hint is about. */
+export function isDatabase(p: string): boolean {
+  return p === 'postgres' || p === 'mysql' || p === 'redis';
+}

@@ -1,0 +1,210 @@
+// Pooled database connections that the server (or a middlebox) closes for idleness, with real
+// servers (test/helpers/servers.mjs) and their real client libraries: the event names the
+// protocol, how long the connection had been quiet, and the pool hint.
+import { test, before, beforeEach, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { createRequire } from 'node:module';
+import { loadAgent, capture, listen, closeServer, delay } from './helpers/resets.mjs';
+import { checkEvent, any } from './helpers/check-event.mjs';
+import { startPostgres, startMariadb, startRedis } from './helpers/servers.mjs';
+import { withAndWithout, fixture, resetLines, withoutAgentLines, describeRun } from './helpers/subprocess.mjs';
+
+const require = createRequire(import.meta.url);
+const pg = require('pg');
+const mysql = require('mysql2/promise');
+const Redis = require('ioredis');
+
+let cap;
+before(async () => {
+  const { onReset } = await loadAgent();
+  cap = capture(onReset);
+});
+beforeEach(() => cap.clear());
+after(() => cap.stop());
+
+const client = (port) => (e) => e.direction === 'client' && e.serverPort === port;
+/** The event's fields that do not depend on the library. */
+const connection = (port) => ({
+  time: any.recent,
+  direction: 'client',
+  phase: 'established',
+  peerAddress: '127.0.0.1',
+  peerPort: port,
+  serverAddress: '127.0.0.1',
+  serverPort: port,
+  localAddress: any.loopback,
+  localPort: any.port,
+  tls: false,
+  bytesReceived: any.positive,
+  bytesSent: any.positive,
+  retry: 'unknown',
+  fatal: false,
+});
+const poolHint = (protocol) => (h) =>
+  h.id === 'pool_idle_reset' && h.text.startsWith(`pooled ${protocol} connection`) && /idle \d+\.\d s/.test(h.text);
+/** Blocks the event loop, as a busy app does: the pool hands out a connection the server has closed meanwhile. */
+const blockFor = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+test('mariadb wait_timeout resets an idle mysql2 pool connection', async () => {
+  const server = await startMariadb({ wait_timeout: 1 });
+  const pool = mysql.createPool({ host: '127.0.0.1', port: server.port, user: 'root', connectionLimit: 1, idleTimeout: 60000 });
+  try {
+    await pool.query('select 1');
+    const e = await cap.next(client(server.port), 10000);
+    checkEvent(e, {
+      ...connection(server.port),
+      errorType: 'ECONNRESET',
+      code: 'ECONNRESET',
+      message: 'read ECONNRESET',
+      syscall: 'read',
+      protocol: 'mysql',
+      connectionAgeMs: (v) => v >= 900,
+      // MariaDB resets it after wait_timeout (1 s) of silence: the RST itself does not count.
+      idleMs: (v) => v >= 900 && v <= e.connectionAgeMs,
+      hint: poolHint('mysql'),
+    });
+    assert.deepEqual((await pool.query('select 2 as x'))[0], [{ x: 2 }], 'the pool replaced the connection');
+  } finally {
+    await pool.end().catch(() => {});
+    await server.stop();
+  }
+});
+
+test('postgres idle_session_timeout: a pg Pool query sent on the closed connection fails', async () => {
+  const server = await startPostgres({ idle_session_timeout: '1s' });
+  const pool = new pg.Pool({
+    host: '127.0.0.1',
+    port: server.port,
+    user: 'postgres',
+    database: 'postgres',
+    max: 1,
+    idleTimeoutMillis: 60000,
+  });
+  pool.on('error', () => {});
+  try {
+    await pool.query('select 1');
+    blockFor(1500);
+    await assert.rejects(pool.query('select 2'), { code: '57P05' });
+    const e = await cap.next(client(server.port), 10000);
+    checkEvent(e, {
+      ...connection(server.port),
+      // The server sent FATAL and closed; pg's next write met its RST.
+      errorType: 'EPIPE',
+      code: 'EPIPE',
+      message: 'write EPIPE',
+      syscall: 'write',
+      protocol: 'postgres',
+      connectionAgeMs: (v) => v >= 1400,
+      idleMs: (v) => v >= 900 && v <= e.connectionAgeMs,
+      hint: poolHint('postgres'),
+    });
+  } finally {
+    await pool.end().catch(() => {});
+    await server.stop();
+  }
+});
+
+test('redis timeout: ioredis sees an orderly close, reconnects, and no reset is recorded', async () => {
+  const server = await startRedis({ timeout: 1 });
+  const redis = new Redis({ host: '127.0.0.1', port: server.port });
+  redis.on('error', () => {});
+  try {
+    await redis.set('k', 'v');
+    await delay(2500); // redis checks idle clients 10 times a second
+    assert.equal(await redis.get('k'), 'v');
+    assert.deepEqual(cap.events.filter(client(server.port)), [], 'a FIN is not a reset');
+  } finally {
+    redis.disconnect();
+    await server.stop();
+  }
+});
+
+/** A loopback TCP proxy to `port` that resets connections idle for `ms`, as load balancers and NATs do. */
+function idleResettingProxy(port, ms) {
+  return net.createServer((down) => {
+    const up = net.connect(port, '127.0.0.1');
+    down.pipe(up).pipe(down);
+    up.on('error', () => {});
+    down.on('error', () => {});
+    down.setTimeout(ms, () => {
+      down.resetAndDestroy();
+      up.destroy();
+    });
+  });
+}
+
+test('a middlebox resets an idle ioredis connection', async () => {
+  const server = await startRedis();
+  const proxy = idleResettingProxy(server.port, 1000);
+  const port = await listen(proxy);
+  const redis = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1 });
+  redis.on('error', () => {});
+  try {
+    await redis.set('k', 'v');
+    const e = await cap.next(client(port), 10000);
+    checkEvent(e, {
+      ...connection(port),
+      errorType: 'ECONNRESET',
+      code: 'ECONNRESET',
+      message: 'read ECONNRESET',
+      syscall: 'read',
+      protocol: 'redis',
+      connectionAgeMs: (v) => v >= 900,
+      idleMs: (v) => v >= 900 && v <= e.connectionAgeMs,
+      hint: poolHint('redis'),
+    });
+  } finally {
+    redis.disconnect();
+    await closeServer(proxy);
+    await server.stop();
+  }
+});
+
+test('a pg Client with no error listener crashes on a reset it re-emits: same crash, event fatal', async () => {
+  const server = await startPostgres();
+  const proxy = idleResettingProxy(server.port, 500);
+  const port = await listen(proxy);
+  try {
+    const { plain, agent } = await withAndWithout([fixture('app-pg-crash.cjs'), String(port)]);
+    assert.equal(plain.code, 1, `the fixture must crash without the agent\n${describeRun(plain)}`);
+    assert.match(plain.stderr, /Emitted 'error' event on Client instance/);
+    assert.equal(agent.code, plain.code, describeRun(agent));
+    assert.equal(agent.signal, plain.signal);
+    assert.equal(agent.stdout, plain.stdout);
+    assert.equal(withoutAgentLines(agent.stderr), plain.stderr.replaceAll(/pid\b/g, 'pid'), "stderr apart from the agent's line");
+    const lines = resetLines(agent.stderr);
+    assert.equal(lines.length, 1, agent.stderr);
+    const [line] = lines;
+    assert.equal(line['resetwatch.fatal'], true, 'marked fatal');
+    assert.equal(line['resetwatch.protocol'], 'postgres');
+    assert.equal(line['error.type'], 'ECONNRESET');
+    assert.equal(line['resetwatch.retry'], 'unknown');
+    assert.ok(line['resetwatch.idle_ms'] >= 400, `idle_ms ${line['resetwatch.idle_ms']}`);
+    // Written before Node's report.
+    assert.ok(agent.stderr.indexOf('{') < agent.stderr.indexOf('Error: read ECONNRESET'), agent.stderr);
+  } finally {
+    await closeServer(proxy);
+    await server.stop();
+  }
+});
+
+test('a pg Client whose error listener exits: same exit, the event is written before the process ends', async () => {
+  const server = await startPostgres();
+  const proxy = idleResettingProxy(server.port, 500);
+  const port = await listen(proxy);
+  try {
+    const { plain, agent } = await withAndWithout([fixture('app-pg-crash.cjs'), String(port), 'exit']);
+    assert.equal(plain.code, 3, describeRun(plain));
+    assert.equal(agent.code, 3, describeRun(agent));
+    assert.equal(agent.stdout, plain.stdout);
+    assert.equal(withoutAgentLines(agent.stderr), plain.stderr);
+    const lines = resetLines(agent.stderr);
+    assert.equal(lines.length, 1, agent.stderr);
+    assert.equal(lines[0]['resetwatch.fatal'], false);
+    assert.equal(lines[0]['resetwatch.protocol'], 'postgres');
+  } finally {
+    await closeServer(proxy);
+    await server.stop();
+  }
+});

@@ -1,0 +1,171 @@
+// Private database servers for tests: PostgreSQL, MariaDB and Redis from their Debian packages,
+// each a fresh instance in a temporary directory on a free loopback port, started by the test and
+// stopped by it. Never the system's own service. Durability is off (fsync, binlog): startup is
+// what a test waits for. Database servers refuse to run as root: PostgreSQL runs as `nobody`,
+// MariaDB as root with --user=root (it allows that explicitly), Redis does not care.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, chownSync, readdirSync, existsSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+const NOBODY = { uid: 65534, gid: 65534 };
+
+/** A free loopback port (bound, read, closed). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const delay = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs `check` (a command line) until it exits 0, or throws with the server's own output. */
+async function waitReady(name, check, child, output, ms = 60000) {
+  const until = Date.now() + ms;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}:\n${output()}`);
+    try {
+      execFileSync(check[0], check.slice(1), { stdio: 'ignore', timeout: 5000 });
+      return;
+    } catch {
+      if (Date.now() > until) throw new Error(`${name} not ready within ${ms} ms:\n${output()}`);
+      await delay(100);
+    }
+  }
+}
+
+function startProcess(cmd, args, opts = {}) {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  return { child, output: () => out };
+}
+
+function stopper(child, dir) {
+  return async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 10000);
+      await exited;
+      clearTimeout(t);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+}
+
+function chownTree(dir, { uid, gid }) {
+  chownSync(dir, uid, gid);
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) chownTree(p, { uid, gid });
+    else chownSync(p, uid, gid);
+  }
+}
+
+function pgBin(name) {
+  const base = '/usr/lib/postgresql';
+  const versions = existsSync(base) ? readdirSync(base).sort((a, b) => Number(b) - Number(a)) : [];
+  if (versions.length === 0) throw new Error('PostgreSQL is not installed (Debian package postgresql)');
+  return path.join(base, versions[0], 'bin', name);
+}
+
+/**
+ * PostgreSQL (`settings`: extra `-c name=value`, e.g. { idle_session_timeout: '1s' }).
+ * Resolves { port, user: 'postgres', database: 'postgres', stop }.
+ */
+export async function startPostgres(settings = {}) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'rw-pg-'));
+  const data = path.join(dir, 'data');
+  chownTree(dir, NOBODY);
+  const asNobody = { uid: NOBODY.uid, gid: NOBODY.gid, env: { ...process.env, HOME: dir, LC_ALL: 'C' } };
+  execFileSync(pgBin('initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8'], {
+    ...asNobody,
+    stdio: 'pipe',
+  });
+  const port = await freePort();
+  const conf = {
+    listen_addresses: '127.0.0.1',
+    unix_socket_directories: dir,
+    fsync: 'off',
+    synchronous_commit: 'off',
+    full_page_writes: 'off',
+    ...settings,
+  };
+  const args = ['-D', data, '-p', String(port)];
+  for (const [k, v] of Object.entries(conf)) args.push('-c', `${k}=${v}`);
+  const { child, output } = startProcess(pgBin('postgres'), args, asNobody);
+  const stop = stopper(child, dir);
+  try {
+    await waitReady('postgres', [pgBin('pg_isready'), '-q', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres'], child, output);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { port, user: 'postgres', database: 'postgres', stop, output };
+}
+
+/**
+ * MariaDB (`settings`: extra `--name=value` server options, e.g. { wait_timeout: 1 }).
+ * Resolves { port, user: 'root', stop }.
+ */
+export async function startMariadb(settings = {}) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'rw-mariadb-'));
+  const data = path.join(dir, 'data');
+  const common = ['--no-defaults', `--datadir=${data}`, '--user=root'];
+  execFileSync('mariadb-install-db', [...common, '--auth-root-authentication-method=normal', '--skip-test-db'], { stdio: 'pipe' });
+  const port = await freePort();
+  const opts = {
+    port,
+    'bind-address': '127.0.0.1',
+    socket: path.join(dir, 'mysqld.sock'),
+    'pid-file': path.join(dir, 'mysqld.pid'),
+    'skip-name-resolve': '',
+    'skip-log-bin': '',
+    'innodb-flush-log-at-trx-commit': 0,
+    'innodb-buffer-pool-size': '16M',
+    'innodb-log-file-size': '16M',
+    ...settings,
+  };
+  const args = [...common];
+  for (const [k, v] of Object.entries(opts)) args.push(v === '' ? `--${k}` : `--${k}=${v}`);
+  const { child, output } = startProcess('mariadbd', args);
+  const stop = stopper(child, dir);
+  try {
+    await waitReady(
+      'mariadbd',
+      ['mariadb-admin', '--no-defaults', '--protocol=tcp', '-h', '127.0.0.1', '-P', String(port), '-u', 'root', 'ping'],
+      child,
+      output,
+    );
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { port, user: 'root', stop, output };
+}
+
+/** Redis (`settings`: extra config directives, e.g. { timeout: 1 }). Resolves { port, stop }. */
+export async function startRedis(settings = {}) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'rw-redis-'));
+  const port = await freePort();
+  const conf = { port, bind: '127.0.0.1', dir, save: '""', appendonly: 'no', daemonize: 'no', ...settings };
+  const args = [];
+  for (const [k, v] of Object.entries(conf)) args.push(`--${k}`, String(v));
+  const { child, output } = startProcess('redis-server', args);
+  const stop = stopper(child, dir);
+  try {
+    await waitReady('redis-server', ['redis-cli', '-h', '127.0.0.1', '-p', String(port), 'ping'], child, output);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { port, stop, output };
+}
