@@ -553,7 +553,6 @@ test('http2: the server resets the session socket', async () => {
     connectionAgeMs: any.positive,
     idleMs: any.nonNegative,
     retry: 'unknown',
-    protocol: 'unknown',
     fatal: false,
   });
   session.destroy();

@@ -45,6 +45,9 @@ function upstreamEvent(port, fields) {
     localPort: any.port,
     tls: false,
     connectionAgeMs: any.positive,
+    idleMs: any.nonNegative,
+    retry: 'unknown',
+    protocol: 'unknown',
     fatal: false,
     ...fields,
   };
@@ -135,6 +138,7 @@ for (const [how, forward] of [
       cap.events[0],
       upstreamEvent(up.port, {
         phase: 'response',
+        retry: 'unsafe', // a response had begun
         protocol: 'http/1.1',
         bytesReceived: (v) => v > 1000,
         bytesSent: any.positive,
@@ -169,6 +173,7 @@ test('axios still reports a real upstream reset', async () => {
     e,
     upstreamEvent(port, {
       phase: 'response',
+      retry: 'unsafe', // a response had begun
       protocol: 'http/1.1',
       bytesReceived: 0,
       bytesSent: any.positive,

@@ -86,6 +86,8 @@ test('grpc-js client: the server process dies mid-stream (FIN): peer_closed, grp
     bytesReceived: any.positive,
     bytesSent: any.positive,
     connectionAgeMs: any.positive,
+    idleMs: any.nonNegative,
+    retry: 'unknown',
     fatal: false,
   });
   assert.deepEqual(protocolAttributes(e), {
@@ -130,6 +132,8 @@ test('http2.connect client: the server process dies with two streams open: peer_
     bytesReceived: any.positive,
     bytesSent: any.positive,
     connectionAgeMs: any.positive,
+    idleMs: any.nonNegative,
+    retry: 'unknown',
     fatal: false,
   });
   assert.deepEqual(protocolAttributes(e), {
@@ -179,6 +183,8 @@ test('http2 over TLS (ALPN h2), gRPC content-type: the server process dies: peer
     bytesReceived: any.positive,
     bytesSent: any.positive,
     connectionAgeMs: any.positive,
+    idleMs: any.nonNegative,
+    retry: 'unknown',
     fatal: false,
   });
   await closed;
@@ -213,6 +219,8 @@ test('http2 server: the client process dies with three streams open: peer_closed
     bytesReceived: any.positive,
     bytesSent: any.positive,
     connectionAgeMs: any.positive,
+    idleMs: any.nonNegative,
+    retry: 'unknown',
     fatal: false,
   });
   await closeServer(srv);
@@ -242,6 +250,8 @@ test('grpc-js server: the client process dies mid-call: peer_closed, grpc, 1 str
     bytesReceived: any.positive,
     bytesSent: any.positive,
     connectionAgeMs: any.positive,
+    idleMs: any.nonNegative,
+    retry: 'unknown',
     fatal: false,
   });
   srv.forceShutdown();

@@ -52,6 +52,10 @@ function reusedRequestReset(port) {
     bytesReceived: any.positive,
     bytesSent: any.positive,
     connectionAgeMs: (v) => v >= 1400,
+    // Quiet for the 1.5 s in the pool: the request and the RST that met it are left out.
+    idleMs: (v) => v >= 1400 && v < 5000,
+    // A GET that met an RST before one byte of its response: it never reached the server.
+    retry: 'safe',
     fatal: false,
     request: (r) => r.method === 'GET' && r.host === '10.77.0.2' && r.ageMs < 1000,
     reusedSocket: true,
@@ -152,6 +156,8 @@ test('a connect refused by a REJECT rule sent and received nothing, whatever htt
     bytesReceived: 0,
     bytesSent: 0,
     connectionAgeMs: any.nonNegative,
+    idleMs: any.nonNegative,
+    retry: 'safe', // never connected
     fatal: false,
     request: (r) => r.method === 'GET' && r.host === '10.77.0.2' && any.nonNegative(r.ageMs),
     reusedSocket: false,
@@ -188,6 +194,8 @@ test('ss -K on this host aborts a connection waiting for its response: ECONNABOR
     bytesReceived: 0,
     bytesSent: any.positive,
     connectionAgeMs: any.positive,
+    idleMs: any.nonNegative,
+    retry: 'unsafe', // the request had gone out
     fatal: false,
     request: (r) => r.method === 'GET' && r.host === '10.77.0.2' && any.positive(r.ageMs),
     reusedSocket: false,
@@ -242,6 +250,8 @@ test('the same bare RST after the same 1.5 s idle, from a server that advertised
     bytesReceived: any.positive,
     bytesSent: any.positive,
     connectionAgeMs: (v) => v >= 1400,
+    idleMs: (v) => v >= 1400 && v < 5000,
+    retry: 'safe', // a GET that met the RST before one byte of its response
     fatal: false,
     request: (r) => r.method === 'GET' && r.ageMs < 1000,
     reusedSocket: true,

@@ -67,6 +67,8 @@ test('server: the client resets an open WebSocket: established, websocket, no cl
     bytesReceived: any.positive, // the upgrade request
     bytesSent: any.positive, // the 101 and the message
     connectionAgeMs: any.positive,
+    idleMs: any.nonNegative,
+    retry: 'unknown',
     fatal: false,
   });
   const a = toAttributes(e);
@@ -101,6 +103,8 @@ test('client: the server resets an open WebSocket: established, websocket, no id
     bytesReceived: any.positive,
     bytesSent: any.positive,
     connectionAgeMs: any.positive,
+    idleMs: any.nonNegative,
+    retry: 'unknown',
     fatal: false,
   });
   assert.equal(await closed, 1006, 'ws reports an abnormal closure');
@@ -138,6 +142,8 @@ test('client: a WebSocket upgraded on a pooled keep-alive socket is still establ
     bytesReceived: any.positive,
     bytesSent: any.positive,
     connectionAgeMs: any.positive,
+    idleMs: any.nonNegative,
+    retry: 'unknown',
     fatal: false,
   });
   agent.destroy();
@@ -171,6 +177,8 @@ test('server: wss (TLS): the client resets an open WebSocket', async () => {
     bytesReceived: any.positive,
     bytesSent: any.positive,
     connectionAgeMs: any.positive,
+    idleMs: any.nonNegative,
+    retry: 'unknown',
     fatal: false,
   });
   wss.close();
@@ -210,6 +218,8 @@ test("client: Node's own WebSocket (undici) reset by the server: established, we
     bytesReceived: any.positive,
     bytesSent: any.positive,
     connectionAgeMs: any.positive,
+    idleMs: any.nonNegative,
+    retry: 'unknown',
     fatal: false,
   });
   wss.close();

@@ -11,7 +11,7 @@ const APP = fixture('start-app.cjs');
 const ESM = fixture('start-app.mjs');
 /** Notes Node's own methods before the agent loads, so the app can tell whether they were patched. */
 const PRELOAD = ['--require', fixture('originals.cjs'), '--require', 'resetwatch'];
-const HOOKS = ['client', 'server', 'tls', 'destroy', 'http', 'undici'];
+const HOOKS = ['client', 'server', 'tls', 'destroy', 'http', 'undici', 'activity'];
 
 async function runApp(args, env, calls = []) {
   const r = await runNode(args, { env: { START_CALLS: JSON.stringify(calls), ...env } });
@@ -42,7 +42,10 @@ test('RESETWATCH_DISABLED_HOOKS=<one hook>: that hook installs nothing, the othe
 });
 
 test('all hooks off, by environment and by start(), preloaded and loaded by the app', async () => {
-  const all = await runApp([...PRELOAD, APP], { RESETWATCH_DISABLED_HOOKS: ' Client, server,tls,destroy,http,undici ', START_HTTP: '1' });
+  const all = await runApp([...PRELOAD, APP], {
+    RESETWATCH_DISABLED_HOOKS: ' Client, server,tls,destroy,http,undici,activity ',
+    START_HTTP: '1',
+  });
   assert.deepEqual(all.report.installed, only(HOOKS));
   assert.equal(all.report.events, 0);
   // Loaded by the app (no preload), configured in code: what loading installed is taken out again.
@@ -63,7 +66,7 @@ test('unknown names: one line listing the valid ones; the known ones still apply
   assert.deepEqual(report.config.disabledHooks, ['client']);
   assert.deepEqual(report.config.disabledOutputs, ['log']);
   assert.deepEqual(diags, [
-    'resetwatch: RESETWATCH_DISABLED_HOOKS: unknown "fetch" ignored; valid: client, server, tls, destroy, http, undici',
+    'resetwatch: RESETWATCH_DISABLED_HOOKS: unknown "fetch" ignored; valid: client, server, tls, destroy, http, undici, activity',
     'resetwatch: RESETWATCH_DISABLED_OUTPUTS: unknown "statsd" ignored; valid: log, prometheus, otel',
   ]);
   const coded = await runApp([APP], {}, [{ disabledOutputs: ['otel', 'graphite'] }]);

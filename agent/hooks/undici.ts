@@ -44,6 +44,8 @@ function sendHeaders({ request, socket }: Msg): void {
   http.inflightPhase = 'request';
   mark.state = state;
   mark.reused = http.exchanges > 0;
+  // Where this request's response begins: a reset before any byte past it lost nothing (retry.ts).
+  http.readMark = (socket as { bytesRead?: number }).bytesRead ?? 0;
   if (mark.reused) mark.idleBeforeReuseMs = Math.round((performance.now() - http.idleSince) * 1000) / 1000;
 }
 
