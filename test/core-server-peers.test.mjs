@@ -24,8 +24,15 @@ test('a TLS server reset carries the client address too', async () => {
   const srv = tls.createServer({ ...TLS });
   srv.on('tlsClientError', () => {});
   const port = await listen(srv);
-  await pythonAbort(port, Buffer.from('1603', 'hex'), 50);
-  const e = await cap.next((x) => x.direction === 'server' && x.localPort === port);
+  // About one RST in 300 reaches a TLS server still in its handshake as an end of file (Node then
+  // reports "socket hang up" to 'tlsClientError' only, and there is no reset to record): the abort
+  // is repeated, up to 3 times, until one arrives as an RST.
+  const mine = (x) => x.direction === 'server' && x.localPort === port;
+  for (let attempt = 0; attempt < 3 && !cap.events.some(mine); attempt++) {
+    await pythonAbort(port, Buffer.from('1603', 'hex'), 50);
+    await cap.next(mine, 2000).catch(() => {});
+  }
+  const e = await cap.next(mine);
   assert.equal(e.phase, 'tls_handshake');
   assert.equal(e.peerAddress, '127.0.0.1');
   await closeServer(srv);
