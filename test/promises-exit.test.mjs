@@ -1,7 +1,7 @@
 // Promise 2, exit timing: the agent never keeps the event loop alive. `node --require resetwatch
 // -e 1` exits as promptly as `node -e 1`, and an app that opens and closes servers and clients ends
 // with the same live resources and at the same time. The metrics endpoint is on (a free port), as
-// in production. Runs are interleaved (plain, agent, plain, …) so that both see the same machine
+// in production; it binds in the event loop's first turn, so `-e 1` never binds it. Runs are interleaved (plain, agent, plain, …) so that both see the same machine
 // load; the bound (100 ms) is on the difference of the medians, which includes the agent's load
 // time (~55–80 ms on an idle 2-core machine, Node 20–26). That load time grows with CPU contention
 // (other test files run beside this one), so a measurement over the bound is repeated up to twice:
@@ -44,9 +44,22 @@ async function within(t, args, check) {
 }
 
 test('node --require resetwatch -e 1 exits within 100 ms of node -e 1', async (t) => {
+  // The agent does load and enable, with its outputs on.
+  const loaded = await runNode([...AGENT, '-e', "console.log(globalThis[Symbol.for('resetwatch.agent')].enabled)"], {
+    timeout: 10000,
+    env: ENV,
+  });
+  assert.equal(loaded.stdout.trim(), 'true', describeRun(loaded));
   await within(t, ['-e', '1'], ({ plain, agent }) => {
     for (const r of [...plain, ...agent]) assert.equal(r.code, 0, describeRun(r));
-    // The agent did load (its metrics endpoint announced itself).
+    // Done before its event loop turned: the endpoint was never bound (exporters/prometheus/index.ts).
+    assert.doesNotMatch(agent[0].stderr, /metrics endpoint listening/);
+  });
+});
+
+test('an app whose event loop turns once binds the endpoint and still exits within 100 ms', async (t) => {
+  await within(t, ['-e', 'setImmediate(() => {})'], ({ plain, agent }) => {
+    for (const r of [...plain, ...agent]) assert.equal(r.code, 0, describeRun(r));
     assert.match(agent[0].stderr, /resetwatch: metrics endpoint listening/);
   });
 });
