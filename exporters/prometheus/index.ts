@@ -85,7 +85,7 @@ export const prometheusExporter: Exporter = {
     // the preload: a process that is done before its loop turns (`node -e`, most command-line
     // tools) never loads node:http, node:crypto and node:cluster for an endpoint no one could
     // have scraped. Unref'd: it never keeps a process alive.
-    const bind = setImmediate(() => guard('start.prometheus', listen, config, stops));
+    const bind = setImmediate(() => guard('start.prometheus.listen', listen, config, stops));
     bind.unref();
     stops.push(() => clearImmediate(bind));
     return () => {
