@@ -81,13 +81,19 @@ export const prometheusExporter: Exporter = {
       }),
     );
     stops.push(receiveFromThreads((m) => loaded().record(m.sample, m.record)));
-    // The endpoint binds (or the family elects its leader) in the event loop's first turn, not in
-    // the preload: a process that is done before its loop turns (`node -e`, most command-line
-    // tools) never loads node:http, node:crypto and node:cluster for an endpoint no one could
-    // have scraped. Unref'd: it never keeps a process alive.
-    const bind = setImmediate(() => guard('start.prometheus.listen', listen, config, stops));
-    bind.unref();
-    stops.push(() => clearImmediate(bind));
+    if (typeof config.port === 'number' && config.port !== 0) {
+      // A fixed port: the family election starts now, as the process starts, so that a process
+      // tree's members have joined by the time a scrape follows their first resets (./family.ts).
+      // The endpoint itself (node:http) is loaded only when this process wins the election.
+      listen(config, stops);
+    } else {
+      // Its own endpoint binds in the event loop's first turn, not in the preload: a process that
+      // is done before its loop turns (`node -e`, most command-line tools) never loads node:http
+      // for an endpoint no one could have scraped. Unref'd: it never keeps a process alive.
+      const bind = setImmediate(() => guard('start.prometheus.listen', listen, config, stops));
+      bind.unref();
+      stops.push(() => clearImmediate(bind));
+    }
     return () => {
       for (const stop of stops.splice(0).reverse()) stop();
     };
@@ -96,8 +102,10 @@ export const prometheusExporter: Exporter = {
 
 /** Binds the endpoint, joins the family, or answers the cluster primary, as the settings say. */
 function listen(config: Config, stops: (() => void)[]): void {
-  const { startMetricsServer } = require('./server') as typeof import('./server');
-  const serve = (takeover = false) => startMetricsServer(config, { exposition, recentResets }, takeover);
+  const serve = (takeover = false) => {
+    const { startMetricsServer } = require('./server') as typeof import('./server');
+    return startMetricsServer(config, { exposition, recentResets }, takeover);
+  };
   // Only a process with an IPC channel can be a cluster worker (./cluster.ts).
   if (typeof process.send === 'function' && loaded().isClusterWorker()) {
     stops.push(loaded().answerPrimary(() => loaded().localSnapshot()));
