@@ -31,6 +31,12 @@ export const SPAN_KIND = 0; // SpanKind.INTERNAL (the API itself is loaded at th
  */
 const PROVIDER_FIRST_CHECK_MS = 1000;
 const PROVIDER_CHECK_MS = 5000;
+/**
+ * While there is no provider at all (no OTel in the app, no OTEL_* export: the default), each
+ * look finds nothing: the wait doubles up to this, so an idle app is not woken every 5 s for it
+ * (a reset still looks at once; an app's late SDK gets its connection counts within a minute).
+ */
+const PROVIDER_CHECK_MAX_MS = 60000;
 
 const tracers = new WeakMap<object, Tracer>();
 
@@ -119,16 +125,24 @@ export const otelExporter: Exporter = {
       return plan.metrics !== undefined ? privateProviders()?.meterProvider() : undefined;
     };
     // Observable instruments (connection counts) should exist before the first reset: look for
-    // a provider a second after start and now and then afterwards. Both timers are unref'd.
-    const check = () =>
-      guard('otel.providers', () => {
-        const mp = meterProvider();
-        if (mp) instrumentsFor(mp, priv?.histogramsFor(mp));
+    // a provider a second after start and now and then afterwards (one unref'd timer).
+    let wait = PROVIDER_CHECK_MS;
+    let timer: NodeJS.Timeout;
+    const schedule = (ms: number) => {
+      timer = setTimeout(check, ms);
+      timer.unref();
+    };
+    const check = () => {
+      const mp = guard('otel.providers', () => {
+        const found = meterProvider();
+        if (found) instrumentsFor(found, priv?.histogramsFor(found));
+        return found;
       });
-    const first = setTimeout(check, PROVIDER_FIRST_CHECK_MS);
-    first.unref();
-    const every = setInterval(check, PROVIDER_CHECK_MS);
-    every.unref();
+      if (mp !== undefined) wait = PROVIDER_CHECK_MS;
+      else wait = Math.min(wait * 2, PROVIDER_CHECK_MAX_MS);
+      schedule(mp !== undefined ? PROVIDER_CHECK_MS : wait);
+    };
+    schedule(PROVIDER_FIRST_CHECK_MS);
 
     const unsubscribe = onReset((event) => handle(event, config));
 
@@ -146,8 +160,7 @@ export const otelExporter: Exporter = {
 
     return () => {
       unsubscribe();
-      clearTimeout(first);
-      clearInterval(every);
+      clearTimeout(timer);
       priv?.stop();
     };
   },

@@ -11,65 +11,50 @@
 // - worker threads never bind: they forward each reset to their process's main thread, which
 //   records it as its own (./threads.ts).
 import { onReset } from '../../agent/bus';
-import { PendingRecord, toRecord, type ResetRecord } from './recent';
-import { startMetricsServer } from './server';
-import { isClusterWorker, answerPrimary, collectCluster, combine, sumSnapshots, type Snapshot } from './cluster';
-import { joinFamily } from './family';
-import { SampleReplica } from './replica';
+import type { Config } from '../../agent/config';
+import type { Family } from './family';
 import { forwardToMainThread, receiveFromThreads } from './threads';
-import { render, withTotalNames, type MetricJSON } from './render';
 import { constantLabels } from '../shared/labels';
-import { connectionCounts, registry, schema } from './metrics';
-import { configure, family, peers, recent, record, setFamily, toSample } from './record';
+import { guard } from '../../agent/guard';
 import type { Exporter } from '../types';
 
-export { registry };
+// ---- the heavy half, loaded when first needed (./collect.ts) ----
 
-// ---- what the endpoint serves ----
+type Collect = typeof import('./collect');
+let collect: Collect | undefined;
+/** The settings and family of the running start(), applied to ./collect.ts when it loads. */
+let settings: Config | undefined;
+let joined: Family | undefined;
 
-/** This process's metrics (main thread plus forwarded worker-thread resets) and recent resets. */
-async function localSnapshot(): Promise<Snapshot> {
-  // Each metric's own values, without the registry's default (constant) labels: render() adds those.
-  const metrics = await Promise.all(registry.getMetricsAsArray().map((m) => (m as unknown as { get(): Promise<MetricJSON> }).get()));
-  return { metrics: withTotalNames(metrics), recent: recent.list() };
+function apply(c: Collect): void {
+  if (settings !== undefined) c.configure(settings);
+  // For apps that render `registry` themselves; our endpoint adds them in render().
+  c.registry.setDefaultLabels({ ...constantLabels() });
+  c.setFamily(joined);
 }
 
-/** This process's own state: local, or in a cluster primary with workers the sum over all of them. */
-async function ownSnapshot(): Promise<Snapshot & { workers?: { answered: number; total: number } }> {
-  const local = await localSnapshot();
-  return (await collectCluster(local, recent.capacity, peers.max)) ?? local;
-}
-
-type Served = Snapshot & { workers?: { answered: number; total: number }; family?: number };
-let inflight: Promise<Served> | undefined;
-
-/** What the endpoint serves: this process's own state, plus the family's when it leads one. Concurrent scrapes share one collection. */
-function snapshot(): Promise<Served> {
-  if (inflight === undefined) {
-    inflight = (async () => {
-      const mine = await ownSnapshot();
-      if (family === undefined) return mine;
-      const all = await family.collect(mine);
-      return { ...all, workers: mine.workers };
-    })();
-    const clear = () => {
-      inflight = undefined;
-    };
-    inflight.then(clear, clear);
+/** prom-client and the metrics: at the first reset, scrape, family exchange or `registry` access. */
+function loaded(): Collect {
+  if (collect === undefined) {
+    collect = require('./collect') as Collect;
+    apply(collect);
   }
-  return inflight;
+  return collect;
 }
 
-export async function exposition(openMetrics: boolean): Promise<string> {
-  const snap = await snapshot();
-  return render(snap.metrics, openMetrics);
+/** resetwatch's own registry, for apps that serve their own /metrics (loads prom-client). */
+export declare const registry: import('prom-client').Registry;
+Object.defineProperty(exports, 'registry', {
+  enumerable: true,
+  get: () => loaded().registry,
+});
+
+export function exposition(openMetrics: boolean): Promise<string> {
+  return loaded().exposition(openMetrics);
 }
 
-export async function recentResets(
-  limit: number,
-): Promise<{ events: ResetRecord[]; workers?: { answered: number; total: number }; family?: number }> {
-  const snap = await snapshot();
-  return { events: snap.recent.slice(0, limit), workers: snap.workers, family: snap.family };
+export function recentResets(limit: number): ReturnType<Collect['recentResets']> {
+  return loaded().recentResets(limit);
 }
 
 // ---- lifecycle ----
@@ -77,47 +62,82 @@ export async function recentResets(
 export const prometheusExporter: Exporter = {
   name: 'prometheus',
   start({ config, isMainThread }) {
-    configure(config);
-    // For apps that render `registry` themselves; our endpoint adds them in render().
-    registry.setDefaultLabels({ ...constantLabels() });
+    settings = config;
+    joined = undefined;
+    if (collect !== undefined) apply(collect);
+    const keep = config.recent > 0; // recent resets for /resets
     if (!isMainThread) {
       // Worker threads never bind: each reset goes to the main thread (./threads.ts).
-      return forwardToMainThread((e) => ({ sample: toSample(e), record: recent.capacity > 0 ? toRecord(e) : undefined }));
+      return forwardToMainThread((e) => {
+        const c = loaded();
+        return { sample: c.toSample(e), record: keep ? c.toRecord(e) : undefined };
+      });
     }
     const stops: (() => void)[] = [];
-    stops.push(onReset((e) => record(toSample(e), recent.capacity > 0 ? new PendingRecord(e) : undefined)));
-    stops.push(receiveFromThreads((m) => record(m.sample, m.record)));
-    const serve = (takeover = false) => startMetricsServer(config, { exposition, recentResets }, takeover);
-    if (isClusterWorker()) {
-      stops.push(answerPrimary(localSnapshot));
-    } else if (config.port === 'off') {
-      // No endpoint: metrics only in `registry`.
-    } else if (config.port === 0) {
-      stops.push(serve()); // each process its own free port: nothing to share
+    stops.push(
+      onReset((e) => {
+        const c = loaded();
+        c.record(c.toSample(e), keep ? new c.PendingRecord(e) : undefined);
+      }),
+    );
+    stops.push(receiveFromThreads((m) => loaded().record(m.sample, m.record)));
+    if (typeof config.port === 'number' && config.port !== 0) {
+      // A fixed port: the family election starts now, as the process starts, so that a process
+      // tree's members have joined by the time a scrape follows their first resets (./family.ts).
+      // The endpoint itself (node:http) is loaded only when this process wins the election.
+      listen(config, stops);
     } else {
-      // A fixed port: every process started under the same settings serves through one (./family.ts).
-      const joined = joinFamily(config, {
-        own: ownSnapshot,
-        connections: connectionCounts,
-        replica: () => new SampleReplica(),
-        sum: (parts) => sumSnapshots(parts, recent.capacity, peers.max),
-        combine: (parts) => combine(parts, recent.capacity),
-        serve,
-        schema,
-        maxPeers: () => peers.max,
-      });
-      if (joined === undefined) {
-        stops.push(serve());
-      } else {
-        setFamily(joined);
-        stops.push(() => {
-          joined.stop();
-          if (family === joined) setFamily(undefined);
-        });
-      }
+      // Its own endpoint binds in the event loop's first turn, not in the preload: a process that
+      // is done before its loop turns (`node -e`, most command-line tools) never loads node:http
+      // for an endpoint no one could have scraped. Unref'd: it never keeps a process alive.
+      const bind = setImmediate(() => guard('start.prometheus.listen', listen, config, stops));
+      bind.unref();
+      stops.push(() => clearImmediate(bind));
     }
     return () => {
       for (const stop of stops.splice(0).reverse()) stop();
     };
   },
 };
+
+/** Binds the endpoint, joins the family, or answers the cluster primary, as the settings say. */
+function listen(config: Config, stops: (() => void)[]): void {
+  const serve = (takeover = false) => {
+    const { startMetricsServer } = require('./server') as typeof import('./server');
+    return startMetricsServer(config, { exposition, recentResets }, takeover);
+  };
+  // Only a process with an IPC channel can be a cluster worker (./cluster.ts).
+  if (typeof process.send === 'function' && loaded().isClusterWorker()) {
+    stops.push(loaded().answerPrimary(() => loaded().localSnapshot()));
+  } else if (config.port === 'off') {
+    // No endpoint: metrics only in `registry`.
+  } else if (config.port === 0) {
+    stops.push(serve()); // each process its own free port: nothing to share
+  } else {
+    // A fixed port: every process started under the same settings serves through one (./family.ts).
+    const { joinFamily } = require('./family') as typeof import('./family');
+    const member = joinFamily(config, {
+      own: () => loaded().ownSnapshot(),
+      connections: () => loaded().connectionCounts(),
+      replica: () => new (loaded().SampleReplica)(),
+      sum: (parts) => loaded().sum(parts),
+      combine: (parts) => loaded().combineParts(parts),
+      serve,
+      schema: () => loaded().schema(),
+      maxPeers: () => config.maxPeers,
+    });
+    if (member === undefined) {
+      stops.push(serve());
+    } else {
+      joined = member;
+      collect?.setFamily(member);
+      stops.push(() => {
+        member.stop();
+        if (joined === member) {
+          joined = undefined;
+          collect?.setFamily(undefined);
+        }
+      });
+    }
+  }
+}
