@@ -70,9 +70,20 @@ function flush(): void {
 /** Publishes on the next tick, or at once and fatal if `error` crashes the app before then. */
 export function publishSoon(event: ResetEvent, error: unknown): void {
   if (pending.length === 0) {
-    process.on('uncaughtExceptionMonitor', onUncaught);
-    process.on('exit', onExit);
+    addBelowLimit('uncaughtExceptionMonitor', onUncaught);
+    addBelowLimit('exit', onExit as () => void);
     process.nextTick(() => guard('bus.flush', flush));
   }
   pending.push({ event, error });
+}
+
+/**
+ * Adds a transient listener unless the app already has as many as its limit: one more would make
+ * Node print a MaxListenersExceededWarning the app never printed. Then the event is only published
+ * on the next tick (a crash or exit in this tick loses it).
+ */
+function addBelowLimit(name: 'exit' | 'uncaughtExceptionMonitor', listener: (error: unknown) => void): void {
+  const max = process.getMaxListeners();
+  if (max > 0 && process.listenerCount(name) >= max) return;
+  process.on(name, listener);
 }
