@@ -43,7 +43,8 @@ function onUncaught(error: unknown): void {
 }
 
 function crashing(error: unknown): void {
-  if (process.listenerCount('uncaughtException') !== 0) return;
+  // Handled after all (the monitor runs first): by a listener, or by a capture callback (domain, REPL).
+  if (process.listenerCount('uncaughtException') !== 0 || process.hasUncaughtExceptionCaptureCallback()) return;
   const waiting = pending;
   for (let i = 0; i < waiting.length; i++) {
     if (waiting[i].error !== error) continue;

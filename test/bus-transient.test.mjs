@@ -16,3 +16,14 @@ test("an app at its 'exit' listener limit: no MaxListenersExceededWarning from t
   assert.equal(resets.length, 1, agent.stderr);
   assert.equal(resets[0]['resetwatch.protocol'], 'postgres');
 });
+
+test('an app whose uncaught-exception capture callback catches the re-emitted error does not crash: its event is not fatal', async () => {
+  const { plain, agent } = await withAndWithout([fixture('db-capture-callback.cjs')]);
+  assert.equal(plain.code, 0, describeRun(plain));
+  assert.equal(agent.code, 0, describeRun(agent));
+  assert.match(plain.stdout, /captured ECONNRESET/);
+  assert.equal(agent.stdout, plain.stdout);
+  const resets = resetLines(agent.stderr);
+  assert.equal(resets.length, 1, agent.stderr);
+  assert.equal(resets[0]['resetwatch.fatal'], false);
+});
