@@ -16,8 +16,8 @@ import { freePort } from './helpers/prometheus.mjs';
 
 const CJS = fixture('start-app.cjs');
 const ESM = fixture('start-app.mjs');
-const ALL_HOOKS = { client: true, destroy: true, tls: true, server: true, http: true, undici: true };
-const NO_HOOKS = { client: false, destroy: false, tls: false, server: false, http: false, undici: false };
+const ALL_HOOKS = { client: true, destroy: true, tls: true, server: true, http: true, undici: true, activity: true };
+const NO_HOOKS = { client: false, destroy: false, tls: false, server: false, http: false, undici: false, activity: false };
 
 /** Runs a start() fixture; `calls` is the list of start() option objects ("stop" calls stop()). */
 async function runApp(app, calls, { env = {}, args = [] } = {}) {
