@@ -43,7 +43,8 @@ function onUncaught(error: unknown): void {
 }
 
 function crashing(error: unknown): void {
-  if (process.listenerCount('uncaughtException') !== 0) return;
+  // Handled after all (the monitor runs first): by a listener, or by a capture callback (domain, REPL).
+  if (process.listenerCount('uncaughtException') !== 0 || process.hasUncaughtExceptionCaptureCallback()) return;
   const waiting = pending;
   for (let i = 0; i < waiting.length; i++) {
     if (waiting[i].error !== error) continue;
@@ -70,9 +71,20 @@ function flush(): void {
 /** Publishes on the next tick, or at once and fatal if `error` crashes the app before then. */
 export function publishSoon(event: ResetEvent, error: unknown): void {
   if (pending.length === 0) {
-    process.on('uncaughtExceptionMonitor', onUncaught);
-    process.on('exit', onExit);
+    addBelowLimit('uncaughtExceptionMonitor', onUncaught);
+    addBelowLimit('exit', onExit as () => void);
     process.nextTick(() => guard('bus.flush', flush));
   }
   pending.push({ event, error });
+}
+
+/**
+ * Adds a transient listener unless the app already has as many as its limit: one more would make
+ * Node print a MaxListenersExceededWarning the app never printed. Then the event is only published
+ * on the next tick (a crash or exit in this tick loses it).
+ */
+function addBelowLimit(name: 'exit' | 'uncaughtExceptionMonitor', listener: (error: unknown) => void): void {
+  const max = process.getMaxListeners();
+  if (max > 0 && process.listenerCount(name) >= max) return;
+  process.on(name, listener);
 }

@@ -17,7 +17,9 @@ function fromStrings(raw: unknown[]): number {
     if (name.length !== 10 || (name !== 'Keep-Alive' && ((name.charCodeAt(0) | 0x20) !== 0x6b || name.toLowerCase() !== 'keep-alive')))
       continue;
     const value = String(raw[i + 1]);
-    const at = value.indexOf('timeout=');
+    // Parameter names are case-insensitive (RFC 9110): the usual spelling first, then any case.
+    let at = value.indexOf('timeout=');
+    if (at === -1) at = indexIgnoringCase(value, 'timeout=');
     if (at === -1) return 0;
     let seconds = 0;
     for (let j = at + 8, d = value.charCodeAt(j); d >= 0x30 && d <= 0x39 && j < at + 17; d = value.charCodeAt(++j))
@@ -48,4 +50,14 @@ function fromBuffers(raw: unknown[]): number {
 function lowerIs(b: Buffer, i: number, lower: string): boolean {
   for (let k = 0; k < lower.length; k++) if ((b[i + k] | 0x20) !== lower.charCodeAt(k)) return false;
   return true;
+}
+
+/** Where `lower` (ASCII letters, '-' and '=') occurs in `value` ignoring case, or -1; allocates nothing. */
+function indexIgnoringCase(value: string, lower: string): number {
+  for (let at = 0; at + lower.length <= value.length; at++) {
+    let k = 0;
+    while (k < lower.length && (value.charCodeAt(at + k) | 0x20) === lower.charCodeAt(k)) k++;
+    if (k === lower.length) return at;
+  }
+  return -1;
 }

@@ -13,8 +13,10 @@ import type { ResetEvent, Retry } from './types';
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 export function retryOf(e: ResetEvent, state: SocketState, bytesRead: number): Retry {
+  // Only the side that dialled can retry: a server's handshake reset is not `safe`, it is not its call.
+  if (e.direction !== 'client') return 'unknown';
   if (e.phase === 'connect' || e.phase === 'tls_handshake') return 'safe';
-  if (e.direction !== 'client' || e.request === undefined) return 'unknown';
+  if (e.request === undefined) return 'unknown';
   const noResponseByte = bytesRead === (state.http?.readMark ?? 0);
   if (e.reusedSocket === true && noResponseByte && IDEMPOTENT.has(e.request.method.toUpperCase())) return 'safe';
   return 'unsafe';

@@ -132,7 +132,6 @@ test('tls_handshake: the client resets after a partial ClientHello', async () =>
     ...common(port),
     ...reset,
     protocol: 'unknown',
-    retry: 'safe',
     phase: 'tls_handshake',
     tls: true,
     bytesReceived: 0,

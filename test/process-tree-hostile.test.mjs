@@ -290,3 +290,40 @@ async function scrapeWhile(port, pred) {
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+test('samples from another local process: a protocol outside the closed set is not served as a label value', async () => {
+  const port = await freePort();
+  const app = startApp(['root', '0'], { RESETWATCH_PORT: String(port) });
+  await app.ready();
+  const name = familyName('127.0.0.1', port);
+  const sample = (protocol) => [
+    {
+      direction: 'client',
+      phase: 'request',
+      errorType: 'ECONNRESET',
+      peer: '',
+      tls: false,
+      bytesReceived: 0,
+      bytesSent: 0,
+      connectionAgeMs: 1,
+      protocol,
+    },
+    null,
+  ];
+  const items = [sample('postgres'), ...Array.from({ length: 50 }, (_, i) => sample(`evil-${i}`))];
+  // One connection: a member's state, then its samples; kept open until the scrape.
+  const s = net.connect({ path: name });
+  s.on('error', () => {});
+  await new Promise((resolve) => s.on('connect', resolve));
+  s.write(`${JSON.stringify({ t: 'state', id: 'm1', pid: 1, snap: { metrics: [], recent: [] } })}\n`);
+  s.write(`${JSON.stringify({ t: 'samples', items })}\n`);
+  let body = '';
+  for (let i = 0; i < 100 && !/resetwatch_protocol="postgres"/.test(body); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    body = (await scrape(port)).body;
+  }
+  s.destroy();
+  assert.match(body, /resetwatch_protocol="postgres"/, 'a well-formed sample is served');
+  assert.doesNotMatch(body, /evil-/, 'a protocol outside PROTOCOLS never becomes a label value');
+  await app.stop('SIGTERM');
+});

@@ -17,6 +17,7 @@
 // and a guard per chunk would cost more than the observation.
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
+import * as timers from 'node:timers';
 import { type SocketState, CLOCK_MASK, clockMs, WROTE_LAST, BURST_AFTER_WRITE } from '../internal-types';
 import { kState } from '../symbols';
 import { patch, unpatch } from './patch';
@@ -25,6 +26,14 @@ type Touched = net.Socket & { [kState]?: SocketState | null; _writableState?: { 
 
 /** Reads closer than this are one burst (a server's error message, then its FIN after its process exits). */
 const BURST_MS = 250;
+
+/**
+ * Node's own setTimeout, taken when the agent loads: an app (or its test suite) that fakes timers
+ * later (node:test mock.timers, sinon, jest) replaces the global and the module's export, and a
+ * fake timer that never fires would freeze the clock for the rest of the process.
+ */
+const realSetTimeout = timers.setTimeout;
+const realClearTimeout = timers.clearTimeout;
 
 /** The coarse clock: valid while `fresh`; the timer marks it stale 10 ms after it was read. */
 let clock = 0;
@@ -39,7 +48,7 @@ function tick(): number {
   clock = clockMs(performance.now());
   fresh = true;
   if (expiry === undefined) {
-    expiry = setTimeout(stale, 10);
+    expiry = realSetTimeout(stale, 10);
     expiry.unref();
   } else expiry.refresh();
   return clock;
@@ -78,7 +87,7 @@ export function enable(): void {
 
 export function disable(): void {
   unpatch(net.Socket.prototype, '_unrefTimer');
-  if (expiry !== undefined) clearTimeout(expiry);
+  if (expiry !== undefined) realClearTimeout(expiry);
   expiry = undefined;
   fresh = false;
 }

@@ -49,6 +49,12 @@ function clientStart({ request }: Msg): void {
   const context = kCreated in request ? request[kCreated] : activeContext();
   const mark: RequestMark = { start: performance.now(), context };
   request[kRequest] = mark;
+  // A reused socket: its previous response has been read to the end (the socket was free), so
+  // this is where this request's response begins (retry.ts). Not at that response's headers
+  // (clientFinish): body chunks after them would count as bytes of this response.
+  const socket = request.socket;
+  const http = socket ? stateOf(socket)?.http : undefined;
+  if (http !== undefined && socket) http.readMark = socket.bytesRead;
 }
 
 function clientFinish({ request, response }: Msg): void {
@@ -58,7 +64,8 @@ function clientFinish({ request, response }: Msg): void {
   http.exchanges++;
   http.idleSince = performance.now();
   http.serverKeepAliveMs = advertisedKeepAliveMs((response as { rawHeaders?: unknown } | undefined)?.rawHeaders);
-  // Where the next request's response begins: a reset before any byte past it lost nothing (retry.ts).
+  // Where the next request's response begins, unless clientStart of that request marks it later
+  // (Node publishes this at the response's headers, before its body).
   if (request.socket) http.readMark = request.socket.bytesRead;
 }
 

@@ -34,7 +34,7 @@ import type { Config } from '../../agent/config';
 import { diag } from '../../agent/diag';
 import { guard, reportFailure } from '../../agent/guard';
 import { countDropped, stats } from '../../agent/stats';
-import { DIRECTIONS, ERROR_TYPES, PHASES, type Direction } from '../../agent/types';
+import { DIRECTIONS, ERROR_TYPES, PHASES, PROTOCOLS, type Direction } from '../../agent/types';
 import type { Snapshot } from './cluster';
 import type { Sample } from './threads';
 import { PendingRecord, toRecord, type ResetRecord } from './recent';
@@ -827,7 +827,7 @@ function addItems(replica: Replica, items: unknown): void {
       connectionAgeMs: Math.max(0, s.connectionAgeMs),
     };
     if (s.idleBeforeReuseMs !== undefined) clean.idleBeforeReuseMs = Math.max(0, s.idleBeforeReuseMs);
-    if (typeof s.protocol === 'string' && /^[a-z0-9./-]{1,32}$/.test(s.protocol)) clean.protocol = s.protocol;
+    if (PROTOCOLS.includes(s.protocol as (typeof PROTOCOLS)[number])) clean.protocol = s.protocol;
     if (s.traceId !== undefined) clean.traceId = String(s.traceId);
     if (s.spanId !== undefined) clean.spanId = String(s.spanId);
     replica.add(clean, rec === null || rec === undefined ? undefined : cleanRecord(rec));
