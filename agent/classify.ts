@@ -91,6 +91,15 @@ function queryCutOff(socket: Sock, state: SocketState): boolean {
   );
 }
 
+/**
+ * Any other watched socket ending without an error (hooks/destroy.ts): an HTTP/2 session's FIN with
+ * streams in flight, or a database server's FIN that cut off a query.
+ */
+export function onQuietEnd(socket: Sock, state: SocketState): void {
+  if (sessionOf(socket) !== undefined) onPeerHangup(socket, state);
+  else if (state.burstAfterWrite && state.direction === 'client') onQueryHangup(socket, state);
+}
+
 /** A database client connection ending without an error (hooks/destroy.ts): reset-worthy only if the FIN cut off a query. */
 export function onQueryHangup(socket: Sock, state: SocketState): void {
   if (!queryCutOff(socket, state)) return;

@@ -138,7 +138,7 @@ for (const [how, forward] of [
       cap.events[0],
       upstreamEvent(up.port, {
         phase: 'response',
-        retry: 'unsafe', // a response had begun
+        retry: 'unsafe', // a fresh (not reused) socket: the request may have been processed
         protocol: 'http/1.1',
         bytesReceived: (v) => v > 1000,
         bytesSent: any.positive,

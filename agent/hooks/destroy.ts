@@ -21,9 +21,8 @@ import * as net from 'node:net';
 import type { NodeSocketInternals } from '../internal-types';
 import { stateOf, isClaimed } from '../sockets';
 import { guard } from '../guard';
-import { snapshot, onIdleDestroy, onPeerHangup, onQueryHangup, claimError } from '../classify';
+import { snapshot, onIdleDestroy, onPeerHangup, onQuietEnd, claimError } from '../classify';
 import { patch, unpatch } from './patch';
-import { sessionOf } from '../http2';
 
 export function enable(): void {
   // Node always calls _destroy(err, cb): two named parameters, no rest array per socket.
@@ -40,10 +39,8 @@ export function enable(): void {
             if (err == null && this._httpMessage != null) guard('socket.close', onPeerHangup, this, state);
           } else if (state.direction === 'client' && state.http !== undefined) {
             guard('socket.destroy', onIdleDestroy, this, state);
-          } else if (sessionOf(this) !== undefined) {
-            guard('socket.close', onPeerHangup, this, state);
-          } else if (state.burstAfterWrite && state.direction === 'client') {
-            guard('socket.close', onQueryHangup, this, state);
+          } else {
+            guard('socket.close', onQuietEnd, this, state);
           }
         }
         return original.call(this, err, cb);
