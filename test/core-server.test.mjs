@@ -1,22 +1,15 @@
 // Server-side resets, one test per phase: every attribute of the event is asserted. The aborting
 // clients are python3 with SO_LINGER 0 (a non-Node peer that sends an RST, as proxies do).
-import { test, before, beforeEach, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import tls from 'node:tls';
 import http from 'node:http';
 import http2 from 'node:http2';
-import { loadAgent, capture, listen, closeServer, pythonAbort, delay, TLS } from './helpers/resets.mjs';
+import { captureEach, listen, closeServer, pythonAbort, delay, TLS } from './helpers/resets.mjs';
 import { checkEvent, any } from './helpers/check-event.mjs';
 
-let cap;
-before(async () => {
-  const { onReset } = await loadAgent();
-  cap = capture(onReset);
-});
-// Ports are reused between tests: match only events of the current test.
-beforeEach(() => cap.clear());
-after(() => cap.stop());
+const cap = captureEach();
 
 const server = (port) => (e) => e.direction === 'server' && e.localPort === port;
 // After an RST the kernel no longer knows the peer's address; without RESETWATCH_SERVER_PEERS

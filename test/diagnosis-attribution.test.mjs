@@ -3,13 +3,13 @@
 // a client library's own timeout — is not a reset of that socket. Only the connection whose handle
 // raised the error has an event. The other ends run in their own process without the agent
 // (test/fixtures/attribution-peers.cjs): what they see is not this app's business.
-import { test, before, beforeEach, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import http from 'node:http';
 import { pipeline } from 'node:stream';
 import { createRequire } from 'node:module';
-import { loadAgent, capture, listen, closeServer } from './helpers/resets.mjs';
+import { captureEach, listen, closeServer } from './helpers/resets.mjs';
 import { checkEvent, any } from './helpers/check-event.mjs';
 import { nodeJson } from './helpers/json-lines.mjs';
 import { fixture } from './helpers/subprocess.mjs';
@@ -20,13 +20,7 @@ const express = require('express');
 
 const PEERS = fixture('attribution-peers.cjs');
 
-let cap;
-before(async () => {
-  const { onReset } = await loadAgent();
-  cap = capture(onReset);
-});
-beforeEach(() => cap.clear());
-after(() => cap.stop());
+const cap = captureEach();
 
 /** The upstream connection's event, with every field: the app dialled `port` and it reset. */
 function upstreamEvent(port, fields) {

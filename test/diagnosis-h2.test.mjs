@@ -4,13 +4,13 @@
 // (streams close with NGHTTP2_CANCEL; grpc-js says "14 UNAVAILABLE: Connection dropped"). That is
 // a `peer_closed` event, `established`, with `protocol` `grpc` or `h2` and `streamsInFlight`.
 // Real peers in child processes, killed for real; every attribute of the event is asserted.
-import { test, before, beforeEach, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createRequire } from 'node:module';
-import { loadAgent, capture, listen, closeServer, delay, brief, ROOT } from './helpers/resets.mjs';
+import { captureEach, listen, closeServer, delay, brief, ROOT } from './helpers/resets.mjs';
 import { checkEvent, any } from './helpers/check-event.mjs';
 
 const require = createRequire(import.meta.url);
@@ -22,13 +22,7 @@ const { toAttributes } = require(`${ROOT}/dist/exporters/shared/attributes.js`);
 const protocolAttributes = (e) =>
   Object.fromEntries(Object.entries(toAttributes(e)).filter(([k]) => /^(network\.protocol|rpc\.|resetwatch\.http2)/.test(k)));
 
-let cap;
-before(async () => {
-  const { onReset } = await loadAgent();
-  cap = capture(onReset);
-});
-beforeEach(() => cap.clear());
-after(() => cap.stop());
+const cap = captureEach();
 
 const server = (port) => (e) => e.direction === 'server' && e.localPort === port;
 const client = (port) => (e) => e.direction === 'client' && e.serverPort === port;

@@ -7,21 +7,15 @@
 // — the request never reaches the process (Node had closed the socket; the kernel, not Node,
 // answers it), so resetwatch has no event to record. README Limits and docs/runbook.md say how to
 // confirm this pattern from the proxy's side.
-import { test, before, beforeEach, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
-import { loadAgent, capture, listen, closeServer, delay } from './helpers/resets.mjs';
+import { captureEach, listen, closeServer, delay } from './helpers/resets.mjs';
 import { startNginx } from './helpers/proxies.mjs';
 
-let cap;
-before(async () => {
-  const { onReset } = await loadAgent();
-  cap = capture(onReset);
-});
-beforeEach(() => cap.clear());
-after(() => cap.stop());
+const cap = captureEach();
 
 /** One HTTP/1.1 request over a fresh connection (Connection: close); resolves with the status line. */
 function send(port, method, path, body = '') {

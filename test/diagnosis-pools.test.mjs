@@ -1,11 +1,11 @@
 // Pooled database connections that the server (or a middlebox) closes for idleness, with real
 // servers (test/helpers/servers.mjs) and their real client libraries: the event names the
 // protocol, how long the connection had been quiet, and the pool hint.
-import { test, before, beforeEach, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { createRequire } from 'node:module';
-import { loadAgent, capture, listen, closeServer, delay } from './helpers/resets.mjs';
+import { captureEach, listen, closeServer, delay } from './helpers/resets.mjs';
 import { checkEvent, any } from './helpers/check-event.mjs';
 import { startPostgres, startMariadb, startRedis } from './helpers/servers.mjs';
 import { withAndWithout, fixture, resetLines, withoutAgentLines, describeRun } from './helpers/subprocess.mjs';
@@ -15,13 +15,7 @@ const pg = require('pg');
 const mysql = require('mysql2/promise');
 const Redis = require('ioredis');
 
-let cap;
-before(async () => {
-  const { onReset } = await loadAgent();
-  cap = capture(onReset);
-});
-beforeEach(() => cap.clear());
-after(() => cap.stop());
+const cap = captureEach();
 
 const client = (port) => (e) => e.direction === 'client' && e.serverPort === port;
 /** The event's fields that do not depend on the library. */

@@ -2,14 +2,14 @@
 // WebSocket is `established` with `protocol: 'websocket'`: no request/response phase, and neither
 // the server's `client_abort` nor the client's `idle_reset` hint. Real `ws` peers on loopback,
 // real RSTs (`resetAndDestroy()` on the other end); every attribute of the event is asserted.
-import { test, before, beforeEach, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import { createRequire } from 'node:module';
-import { loadAgent, capture, listen, closeServer, delay, TLS, ROOT } from './helpers/resets.mjs';
+import { captureEach, listen, closeServer, delay, TLS, ROOT } from './helpers/resets.mjs';
 import { checkEvent, any } from './helpers/check-event.mjs';
 import { runNode, AGENT, fixture } from './helpers/subprocess.mjs';
 
@@ -17,13 +17,7 @@ const require = createRequire(import.meta.url);
 const { WebSocket, WebSocketServer } = require('ws');
 const { toAttributes } = require(`${ROOT}/dist/exporters/shared/attributes.js`);
 
-let cap;
-before(async () => {
-  const { onReset } = await loadAgent();
-  cap = capture(onReset);
-});
-beforeEach(() => cap.clear());
-after(() => cap.stop());
+const cap = captureEach();
 
 const server = (port) => (e) => e.direction === 'server' && e.localPort === port;
 const client = (port) => (e) => e.direction === 'client' && e.serverPort === port;

@@ -2,18 +2,13 @@
 // which separates middlebox_reset from keepalive_race (hints.ts). Header parameter names are
 // case-insensitive (RFC 9110 §5.6.6): `Timeout=30` advertises the same as `timeout=30`, for Node's
 // http client as for undici (which already matched either case). Real loopback sockets, real RSTs.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import http from 'node:http';
-import { loadAgent, capture, listen, closeServer, delay } from './helpers/resets.mjs';
+import { captureEach, listen, closeServer, delay } from './helpers/resets.mjs';
 
-let cap;
-before(async () => {
-  const { onReset } = await loadAgent();
-  cap = capture(onReset);
-});
-after(() => cap.stop());
+const cap = captureEach();
 
 for (const param of ['timeout=30', 'Timeout=30', 'max=100, TIMEOUT=30']) {
   test(`Keep-Alive: ${param} on an http response: a bare RST on the reused socket 0.1 s later is middlebox_reset`, async () => {

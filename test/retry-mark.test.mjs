@@ -2,18 +2,13 @@
 // is `safe`. "Before one byte" is measured from where the previous response ended; that response's
 // body may arrive in chunks after its headers (Node publishes http.client.response.finish at the
 // headers), and those bytes are not this request's. Real loopback sockets, real RSTs.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import http from 'node:http';
-import { loadAgent, capture, listen, closeServer, delay } from './helpers/resets.mjs';
+import { captureEach, listen, closeServer, delay } from './helpers/resets.mjs';
 
-let cap;
-before(async () => {
-  const { onReset } = await loadAgent();
-  cap = capture(onReset);
-});
-after(() => cap.stop());
+const cap = captureEach();
 
 for (const split of [false, true]) {
   test(`a GET reset on a reused socket before any response byte is retry-safe (previous body ${split ? 'after its headers' : 'with its headers'})`, async () => {

@@ -1,5 +1,6 @@
 // Shared helpers for tests that make real resets on loopback and capture the agent's events.
 import { spawn } from 'node:child_process';
+import { before, beforeEach, after } from 'node:test';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -52,6 +53,27 @@ export function capture(onReset) {
     clear() {
       events.length = 0;
     },
+  };
+}
+
+/**
+ * For a test file: loads the agent once and collects its events, cleared before each test (ports
+ * are reused between tests: a test sees only its own events) and stopped after the last.
+ */
+export function captureEach() {
+  let inner;
+  before(async () => {
+    const { onReset } = await loadAgent();
+    inner = capture(onReset);
+  });
+  beforeEach(() => inner.clear());
+  after(() => inner.stop());
+  return {
+    get events() {
+      return inner.events;
+    },
+    next: (pred, ms) => inner.next(pred, ms),
+    clear: () => inner.clear(),
   };
 }
 
