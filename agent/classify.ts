@@ -125,7 +125,7 @@ export function onPeerHangup(socket: Sock, state: SocketState): void {
   } else {
     const res = msg as unknown as ServerResponseLike;
     if (res.writableEnded) return;
-    emit(socket, state, 'peer_closed', 'peer_closed', 'client closed before the response was sent', undefined, false);
+    emit(socket, state, 'peer_closed', 'peer_closed', 'client closed before the response was complete', undefined, false);
   }
 }
 

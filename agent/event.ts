@@ -208,10 +208,11 @@ function isHttp2(socket: Sock): boolean {
   return name === 'Http2Server' || name === 'Http2SecureServer';
 }
 
+/** An undici origin's host name, without the port (serverPort has it), as http's `req.host` is. */
 function hostOf(origin: string | undefined): string | undefined {
   if (!origin) return undefined;
-  const m = /^[a-z]+:\/\/([^/]+)/i.exec(origin);
-  return m ? m[1] : origin;
+  const m = /^[a-z]+:\/\/(\[[^\]]*\]|[^/:]+)/i.exec(origin);
+  return m ? m[1].replace(/^\[(.*)\]$/, '$1') : origin;
 }
 
 function round(ms: number): number {

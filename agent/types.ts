@@ -58,7 +58,10 @@ export interface Hint {
 /** The HTTP request in flight when the connection ended. No path, query or headers by default. */
 export interface InflightRequest {
   method: string;
-  /** Host the request was addressed to (Host header / authority), as given. */
+  /**
+   * Host the request was addressed to: client, the host name the app gave (without the port, which
+   * is `serverPort`), for http and undici/fetch alike; server, the Host header as the client sent it.
+   */
   host?: string;
   /**
    * Milliseconds since the request started: client, when the app ended the request (Node

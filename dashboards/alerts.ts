@@ -56,16 +56,19 @@ export const ALERTS: AlertSpec[] = [
     // Connections are not labelled by peer (bounded cardinality), so the ratio is resets with this peer
     // over all outbound connections of the job: a lower bound of the share of this peer's own
     // connections that end in a reset. Gate: at least 0.05 resets/s (15 in 5 minutes).
-    value: `sum by (namespace, job, server_address, server_port) (rate(${M.resets}{resetwatch_direction="client"}[5m]))
-  / on (namespace, job) group_left
-sum by (namespace, job) (rate(${M.connections}{resetwatch_direction="client"}[5m]))
+    // Capped at 1: resets of connections opened before the window can outnumber the ones opened in it.
+    value: `clamp_max(
+  sum by (namespace, job, server_address, server_port) (rate(${M.resets}{resetwatch_direction="client"}[5m]))
+    / on (namespace, job) group_left
+  sum by (namespace, job) (rate(${M.connections}{resetwatch_direction="client"}[5m])),
+  1)
   and on (namespace, job, server_address, server_port)
 sum by (namespace, job, server_address, server_port) (rate(${M.resets}{resetwatch_direction="client"}[5m])) > 0.05`,
     op: '>',
     threshold: 0.05,
     for: '10m',
     summary: `${NS}: connections to {{ $labels.server_address }}:{{ $labels.server_port }} end in a reset ({{ VALUE | humanizePercentage }} of all outbound connections)`,
-    description: `Over the last 5 minutes, resets and premature closes with peer {{ $labels.server_address }}:{{ $labels.server_port }} amounted to {{ VALUE | humanizePercentage }} of all outbound connections of ${NS} (alert above 5% for 10 minutes). The share of that peer's own connections is at least this high. The hint on these resets in /resets says which pattern it is: upstream_down, keepalive_race, idle_reset or write_after_close.`,
+    description: `Over the last 5 minutes, resets and premature closes with peer {{ $labels.server_address }}:{{ $labels.server_port }} amounted to {{ VALUE | humanizePercentage }} of all outbound connections of ${NS} (alert above 5% for 10 minutes). The share of that peer's own connections is at least this high. Where a pattern is recognised, the hint on these resets in /resets names it (upstream_down, keepalive_race, middlebox_reset, idle_reset, pool_idle_reset, local_abort, write_after_close); phase response with bytes received and no hint: the peer died mid-response (runbook).`,
     panelId: 30,
     tests: [
       {
@@ -100,7 +103,7 @@ sum by (namespace, job, server_address, server_port) (rate(${M.resets}{resetwatc
                 labels: { job: 'shop', server_address: 'payments', server_port: '8080' },
                 summary: 'shop: connections to payments:8080 end in a reset (6% of all outbound connections)',
                 description:
-                  "Over the last 5 minutes, resets and premature closes with peer payments:8080 amounted to 6% of all outbound connections of shop (alert above 5% for 10 minutes). The share of that peer's own connections is at least this high. The hint on these resets in /resets says which pattern it is: upstream_down, keepalive_race, idle_reset or write_after_close.",
+                  "Over the last 5 minutes, resets and premature closes with peer payments:8080 amounted to 6% of all outbound connections of shop (alert above 5% for 10 minutes). The share of that peer's own connections is at least this high. Where a pattern is recognised, the hint on these resets in /resets names it (upstream_down, keepalive_race, middlebox_reset, idle_reset, pool_idle_reset, local_abort, write_after_close); phase response with bytes received and no hint: the peer died mid-response (runbook).",
               },
             ],
           },

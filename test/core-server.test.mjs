@@ -215,7 +215,7 @@ test('response: a FIN from the client before the response is peer_closed', async
     ...common(port),
     errorType: 'peer_closed',
     code: 'peer_closed',
-    message: 'client closed before the response was sent',
+    message: 'client closed before the response was complete',
     syscall: undefined,
     phase: 'response',
     tls: false,

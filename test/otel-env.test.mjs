@@ -149,3 +149,20 @@ test('OTEL_SDK_DISABLED=true: one line saying so, nothing exported', async () =>
     await rx.close();
   }
 });
+
+test('OTEL_SDK_DISABLED=1, an endpoint without a scheme, a bad protocol: one line each, and what the line says happens', async () => {
+  // Not "true": OpenTelemetry stays on (spans arrive), and one line says so.
+  const on = await caller({ OTEL_SDK_DISABLED: '1' });
+  assert.equal(on.spans.length, 2);
+  assert.deepEqual(on.lines, ['resetwatch: OTEL_SDK_DISABLED="1" is not "true" or "false"; OpenTelemetry output stays on']);
+  // A bad protocol shared by both signals: one line, not one per signal; export goes on as protobuf.
+  const proto = await caller({ OTEL_EXPORTER_OTLP_PROTOCOL: 'json' });
+  assert.deepEqual(proto.lines, ['resetwatch: OTEL_EXPORTER_OTLP_PROTOCOL="json" is not valid; using http/protobuf']);
+  // No scheme: the exporter's own configuration falls back to its default endpoint, which the line names.
+  const r = await run(CALLER_APP, { OTEL_EXPORTER_OTLP_ENDPOINT: '127.0.0.1:9', OTEL_LOG_LEVEL: 'warn' });
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stderr.split('\n').filter((l) => l.includes('OTEL_EXPORTER_OTLP_ENDPOINT'));
+  assert.deepEqual(lines, [
+    'resetwatch: OTEL_EXPORTER_OTLP_ENDPOINT="127.0.0.1:9" is not an http:// or https:// URL; the exporter uses its default, http://localhost:4318',
+  ]);
+});

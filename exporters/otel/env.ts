@@ -25,6 +25,24 @@ export function sdkDisabled(env: NodeJS.ProcessEnv = process.env): boolean {
   return truthy(env.OTEL_SDK_DISABLED);
 }
 
+/**
+ * The spec knows only `true` (any case) and `false`: `OTEL_SDK_DISABLED=1` or `yes` leaves
+ * OpenTelemetry on, which its writer did not mean — one line says so.
+ */
+export function checkSdkDisabled(env: NodeJS.ProcessEnv = process.env): void {
+  const raw = env.OTEL_SDK_DISABLED;
+  if (set(raw) && !['true', 'false'].includes(raw.trim().toLowerCase()))
+    diag('warn', `OTEL_SDK_DISABLED=${JSON.stringify(raw)} is not "true" or "false"; OpenTelemetry output stays on`);
+}
+
+/** One line per distinct message: both signals read the same shared variables. */
+const said = new Set<string>();
+function warnOnce(message: string): void {
+  if (said.has(message)) return;
+  said.add(message);
+  diag('warn', message);
+}
+
 /** The spec's OTEL_LOG_LEVEL values, onto resetwatch's levels (verbose and all: every message). */
 const LOG_LEVELS: Record<string, DiagLevel | 'off'> = {
   none: 'off',
@@ -116,6 +134,13 @@ function signal(env: NodeJS.ProcessEnv, name: 'TRACES' | 'METRICS', exporterVar:
     return undefined;
   }
   if (kinds.includes('none')) return undefined;
+  // The OTLP exporters' own configuration silently falls back to the default for an endpoint that
+  // is not a URL (`collector:4318`): say so once.
+  for (const v of ['OTEL_EXPORTER_OTLP_ENDPOINT', `OTEL_EXPORTER_OTLP_${name}_ENDPOINT`]) {
+    const endpoint = env[v];
+    if (set(endpoint) && !/^https?:\/\//i.test(endpoint.trim()))
+      warnOnce(`${v}=${JSON.stringify(endpoint)} is not an http:// or https:// URL; the exporter uses its default, http://localhost:4318`);
+  }
   for (const k of kinds) {
     if (k !== 'otlp' && k !== 'console')
       diag(
@@ -133,7 +158,9 @@ function signal(env: NodeJS.ProcessEnv, name: 'TRACES' | 'METRICS', exporterVar:
       );
       return undefined;
     }
-    diag('warn', `OTEL_EXPORTER_OTLP_PROTOCOL=${JSON.stringify(raw)} is not valid; using http/protobuf`);
+    const protocolVar =
+      env[`OTEL_EXPORTER_OTLP_${name}_PROTOCOL`] !== undefined ? `OTEL_EXPORTER_OTLP_${name}_PROTOCOL` : 'OTEL_EXPORTER_OTLP_PROTOCOL';
+    warnOnce(`${protocolVar}=${JSON.stringify(raw)} is not valid; using http/protobuf`);
     return { kind: 'otlp', protocol: 'http/protobuf' };
   }
   if (kinds.includes('console')) return { kind: 'console' };

@@ -12,7 +12,7 @@ import type { Config } from '../../agent/config';
 import type { ResetEvent } from '../../agent/types';
 import { toAttributes } from '../shared/attributes';
 import { appMeterProvider, appTracerProvider } from './global';
-import { applyLogLevel, exportPlan, sdkDisabled, type ExportPlan } from './env';
+import { applyLogLevel, checkSdkDisabled, exportPlan, sdkDisabled, type ExportPlan } from './env';
 import { otelDiag } from '../../agent/diag';
 import { instrumentsFor, record } from './metrics';
 import { PeerLimiter } from '../shared/peers';
@@ -88,6 +88,7 @@ export const otelExporter: Exporter = {
   name: 'otel',
   start({ config, isMainThread }) {
     applyLogLevel();
+    if (isMainThread) checkSdkDisabled();
     if (sdkDisabled()) {
       if (isMainThread)
         otelDiag(

@@ -4,7 +4,7 @@
 // - never keeps the process alive: its sockets and timers are unref'd and it never waits between
 //   retries (the stock retry timers are ref'd and hold a process up to the 10 s export timeout);
 // - hands each batch back to the SDK at once and keeps at most MAX_INFLIGHT requests per signal:
-//   anything beyond is dropped and counted (resetwatch_dropped_events_total{exporter="otel"});
+//   anything beyond is dropped and counted (resetwatch_dropped_events_total{resetwatch_exporter="otel"});
 // - is not watched by resetwatch itself (a resetting collector must not make more resets to
 //   export) and suppresses tracing, so an app's http instrumentation does not trace our exports.
 import * as http from 'node:http';
@@ -141,7 +141,7 @@ export class OtlpSender {
         this.failedOnce = true;
         diag(
           'warn',
-          `OpenTelemetry export to ${this.url} failed (${failure}); further failures are only counted in resetwatch_dropped_events_total{exporter="otel"}`,
+          `OpenTelemetry export to ${this.url} failed (${failure}); further failures are only counted in resetwatch_dropped_events_total{resetwatch_exporter="otel"}`,
         );
       } else {
         diag('debug', `OpenTelemetry export to ${this.url} failed again (${failure})`); // OTEL_LOG_LEVEL=debug

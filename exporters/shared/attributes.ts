@@ -31,6 +31,9 @@ const NETWORK_PROTOCOL: Record<string, [string, string | undefined]> = {
   websocket: ['websocket', undefined],
 };
 
+/** Milliseconds as seconds, to the microsecond (no binary noise such as 1.2336369999999999 in a log line). */
+const seconds = (ms: number) => Math.round(ms * 1000) / 1e6;
+
 export function toAttributes(e: ResetEvent): Attributes {
   const a: Attributes = {
     'error.type': e.errorType,
@@ -44,8 +47,8 @@ export function toAttributes(e: ResetEvent): Attributes {
     'tls.established': tlsEstablished(e.tls, e.phase),
     'resetwatch.bytes_received': e.bytesReceived,
     'resetwatch.bytes_sent': e.bytesSent,
-    'resetwatch.connection.age': e.connectionAgeMs / 1000,
-    'resetwatch.connection.idle': e.idleMs / 1000,
+    'resetwatch.connection.age': seconds(e.connectionAgeMs),
+    'resetwatch.connection.idle': seconds(e.idleMs),
     'resetwatch.retry': e.retry,
     'resetwatch.fatal': e.fatal,
   };
@@ -84,11 +87,11 @@ export function toAttributes(e: ResetEvent): Attributes {
       a['http.request.method_original'] = method;
     }
     if (e.request.host !== undefined) a['resetwatch.request.host'] = e.request.host;
-    if (e.request.ageMs !== undefined) a['resetwatch.request.age'] = e.request.ageMs / 1000;
+    if (e.request.ageMs !== undefined) a['resetwatch.request.age'] = seconds(e.request.ageMs);
   }
   if (e.streamsInFlight !== undefined) a['resetwatch.http2.streams_in_flight'] = e.streamsInFlight;
   if (e.reusedSocket !== undefined) a['resetwatch.reused_socket'] = e.reusedSocket;
-  if (e.idleBeforeReuseMs !== undefined) a['resetwatch.idle_before_reuse'] = e.idleBeforeReuseMs / 1000;
+  if (e.idleBeforeReuseMs !== undefined) a['resetwatch.idle_before_reuse'] = seconds(e.idleBeforeReuseMs);
   if (e.hint !== undefined) {
     a['resetwatch.hint.id'] = e.hint.id;
     a['resetwatch.hint'] = e.hint.text;
