@@ -179,9 +179,20 @@ function appPackage(dir, deps) {
   );
 }
 
-/** The app files, copied fresh into a layout on every run (they are not part of the cache key). */
+/**
+ * The app files, brought up to date in a layout on every run (they are not part of the cache key).
+ * Only a changed file is replaced, and by a rename: other test files run apps from the same layout
+ * at the same time, and a copy in place let one of them start an empty app.cjs (exit 0, no output).
+ */
 function copyApp(dir) {
-  for (const f of APP_FILES) fs.copyFileSync(path.join(APP_SRC, f), path.join(dir, f));
+  for (const f of APP_FILES) {
+    const src = fs.readFileSync(path.join(APP_SRC, f));
+    const dest = path.join(dir, f);
+    if (fs.existsSync(dest) && fs.readFileSync(dest).equals(src)) continue;
+    const tmp = `${dest}.tmp-${process.pid}`;
+    fs.writeFileSync(tmp, src, { mode: fs.statSync(path.join(APP_SRC, f)).mode });
+    fs.renameSync(tmp, dest);
+  }
 }
 
 const BUILDERS = {
