@@ -16,7 +16,10 @@ export function clockMs(t: number): number {
 
 /** SocketState.activity: the latest touch was a write. */
 export const WROTE_LAST = 1;
-/** SocketState.activity: the peer's latest burst of reads began right after this side wrote (its writing side open). */
+/**
+ * SocketState.activity: the peer's latest burst of reads began after a write of this side had waited
+ * unanswered (a query in flight); an answer within 50 ms, or reads after this side's own close, start none.
+ */
 export const BURST_AFTER_WRITE = 2;
 
 export class SocketState {
@@ -48,7 +51,7 @@ export class SocketState {
     this.active = this.activeBefore = clockMs(start);
   }
 
-  /** The peer's latest burst of reads (e.g. an error message, then its FIN) came right after this side wrote. */
+  /** The peer's latest burst of reads (e.g. an error message, then its FIN) came after a write of this side had waited unanswered. */
   get burstAfterWrite(): boolean {
     return (this.activity & BURST_AFTER_WRITE) !== 0;
   }

@@ -77,6 +77,61 @@ test('pg_terminate_backend mid-query: one peer_closed event, the query in flight
   }
 });
 
+test('pg_terminate_backend on a pg Pool query 1 s in: the query cut off, not an idle connection', async () => {
+  const admin = await connect();
+  const pool = new pg.Pool({
+    host: '127.0.0.1',
+    port: server.port,
+    user: 'postgres',
+    database: 'postgres',
+    max: 1,
+    idleTimeoutMillis: 60000,
+  });
+  pool.on('error', () => {});
+  try {
+    const c = await pool.connect();
+    const port = c.connection.stream.localPort;
+    const pid = (await c.query('select pg_backend_pid() as pid')).rows[0].pid;
+    c.release();
+    const failed = assert.rejects(pool.query('select pg_sleep(30)'), { code: '57P01' });
+    await delay(1000);
+    await admin.query('select pg_terminate_backend($1)', [pid]);
+    await failed;
+    // The server sends FATAL and closes; the pool answers with its Terminate, and the server's
+    // RST (it closed with that unread) or its FIN follows: either way one event, the FATAL's.
+    const e = await cap.next(client(port), 10000);
+    checkEvent(e, {
+      time: any.recent,
+      direction: 'client',
+      errorType: 'peer_closed',
+      code: 'peer_closed',
+      message: 'the server closed the connection while a query was in flight',
+      syscall: undefined,
+      phase: 'established',
+      protocol: 'postgres',
+      peerAddress: '127.0.0.1',
+      peerPort: server.port,
+      serverAddress: '127.0.0.1',
+      serverPort: server.port,
+      localAddress: '127.0.0.1',
+      localPort: port,
+      tls: false,
+      bytesReceived: any.positive,
+      bytesSent: any.positive,
+      connectionAgeMs: (v) => v >= 1000,
+      idleMs: (v) => v >= 0 && v <= e.connectionAgeMs,
+      retry: 'unknown',
+      fatal: false,
+      // No hint: certainly not pool_idle_reset, the connection was waiting for an answer.
+    });
+    await delay(300);
+    assert.equal(cap.events.filter(client(port)).length, 1, 'one event for the connection');
+  } finally {
+    await pool.end().catch(() => {});
+    await admin.end();
+  }
+});
+
 test("a FIN answering the app's own end() after a query is no event", async () => {
   const c = await connect();
   const port = c.connection.stream.localPort;

@@ -114,6 +114,31 @@ test('redis timeout: ioredis sees an orderly close, reconnects, and no reset is 
   }
 });
 
+for (const gap of [200, 10]) {
+  test(`redis CLIENT KILL ${gap} ms after an answered command: an orderly close, no event`, async () => {
+    const server = await startRedis();
+    const redis = new Redis({ host: '127.0.0.1', port: server.port });
+    const admin = new Redis({ host: '127.0.0.1', port: server.port });
+    redis.on('error', () => {});
+    admin.on('error', () => {});
+    try {
+      await admin.ping();
+      await redis.ping();
+      await delay(100); // the next command goes out after a quiet spell, as a web request's does
+      assert.equal(await redis.incr('n'), 1);
+      await delay(gap);
+      assert.equal(await admin.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes'), 1);
+      assert.equal(await redis.incr('n'), 2, 'ioredis reconnected');
+      await delay(300);
+      assert.deepEqual(cap.events.filter(client(server.port)), [], 'the command had been answered');
+    } finally {
+      redis.disconnect();
+      admin.disconnect();
+      await server.stop();
+    }
+  });
+}
+
 /** A loopback TCP proxy to `port` that resets connections idle for `ms`, as load balancers and NATs do. */
 function idleResettingProxy(port, ms) {
   return net.createServer((down) => {
