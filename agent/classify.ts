@@ -71,7 +71,7 @@ export function onSocketError(socket: Sock, state: SocketState, err: ErrnoError)
   // The server's FIN cut off a query, and this side's late write drew the RST; or its FATAL did,
   // this side answered with its own close (a pool's Terminate) and the RST followed: that is the
   // event, the RST is not a second one.
-  if (queryCutOff(socket, state) && (finRead(socket) || socket.writableEnded))
+  if (queryCutOff(socket, state) && (finRead(socket) || state.endedHere))
     emit(socket, state, 'peer_closed', 'peer_closed', QUERY_CUT_OFF, undefined, fatal, fatal ? undefined : err);
   else emit(socket, state, type, err.code ?? type, err.message, err.syscall, fatal, fatal ? undefined : err);
 }
@@ -99,7 +99,8 @@ export function onQuietEnd(socket: Sock, state: SocketState): void {
 
 /** A database client connection ending without an error (hooks/destroy.ts): reset-worthy only if the FIN cut off a query. */
 export function onQueryHangup(socket: Sock, state: SocketState): void {
-  if (!queryCutOff(socket, state) || !finRead(socket)) return;
+  // A FIN read after this side had ended its writing may answer that close: no event.
+  if (!queryCutOff(socket, state) || !finRead(socket) || state.endedHere) return;
   snapshot(socket, state, undefined);
   emit(socket, state, 'peer_closed', 'peer_closed', QUERY_CUT_OFF, undefined, false);
 }

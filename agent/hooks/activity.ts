@@ -7,7 +7,8 @@
 // direction, the two marks when the clock moved); the first write after reads also reads the clock.
 // The clock is performance.now() read at most once every 10 ms (one unref'd timer re-armed while
 // sockets are busy, none while idle), like Node's own socket timeouts that read the loop's cached
-// time; a chunk handled after the event loop was blocked can carry the time from before the block.
+// time; a chunk handled after the event loop was blocked can carry the time from before the block
+// (the first write after reads checks: the wait for its answer is measured from it).
 // Reads and writes call the same method; a write is told by the Writable's own `writing` flag (set
 // around `_write`, so also while an async write completes). The flags in `activity` say how the
 // quiet time ended (classify.ts, hints.ts): `burstAfterWrite` says whether the peer's latest burst
@@ -15,14 +16,17 @@
 // of this side had waited unanswered for more than 50 ms: a query in flight when the server closed.
 // A read sooner after the write is its answer (a FIN after an answered command is an orderly
 // close), and reads that begin after this side ended its writing answer its own close. This side
-// may end within the burst (a pool closing the connection on the server's FATAL): the burst goes
-// on. A burst of the peer's that has ended is forgotten at this side's next write or read.
+// may end within the burst (a pool closing the connection on the server's FATAL with a Terminate):
+// the burst goes on, marked `endedHere`, so that the RST the server answers the Terminate with is
+// the cut-off query, while a FIN then is no event (it looks the same as the server's answer to an
+// app's own end() right after a slow query). A burst of the peer's that has ended is forgotten at
+// this side's next write or read.
 // Not wrapped in guard(): the body reads properties and writes small integers, which cannot throw,
 // and a guard per chunk would cost more than the observation.
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import * as timers from 'node:timers';
-import { type SocketState, CLOCK_MASK, clockMs, WROTE_LAST, BURST_AFTER_WRITE } from '../internal-types';
+import { type SocketState, CLOCK_MASK, clockMs, WROTE_LAST, BURST_AFTER_WRITE, ENDED_HERE } from '../internal-types';
 import { kState } from '../symbols';
 import { patch, unpatch } from './patch';
 
@@ -86,9 +90,9 @@ export function enable(): void {
             }
           } else if ((f & WROTE_LAST) !== 0) {
             // The first read after a write (s.active is the write's mark): once this side has ended its
-            // writing, the peer answers that close (a burst already going goes on); otherwise it
-            // answers (promptly) or cuts off (after a wait) what this side sent.
-            if (w?.ending === true) s.activity = f & BURST_AFTER_WRITE;
+            // writing, the peer answers that close (a burst already going goes on, marked); otherwise
+            // it answers (promptly) or cuts off (after a wait) what this side sent.
+            if (w?.ending === true) s.activity = (f & BURST_AFTER_WRITE) | ENDED_HERE;
             else s.activity = ((t - s.active) & CLOCK_MASK) > ANSWERED_MS ? BURST_AFTER_WRITE : 0;
           } else if (f !== 0 && ((t - s.active) & CLOCK_MASK) > BURST_MS) {
             // Reads after a quiet spell (the last touch was a read): the peer speaks unprompted.
