@@ -180,6 +180,36 @@ test('a middlebox resets an idle ioredis connection', async () => {
   }
 });
 
+test('a middlebox resets a pg connection while a query runs: ECONNRESET, not an idle pool connection', async () => {
+  const server = await startPostgres();
+  const proxy = idleResettingProxy(server.port, 1000);
+  const port = await listen(proxy);
+  const pool = new pg.Pool({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', max: 1, idleTimeoutMillis: 60000 });
+  pool.on('error', () => {});
+  try {
+    await pool.query('select 1');
+    await delay(100);
+    await assert.rejects(pool.query('select pg_sleep(5)'));
+    const e = await cap.next(client(port), 10000);
+    checkEvent(e, {
+      ...connection(port),
+      errorType: 'ECONNRESET',
+      code: 'ECONNRESET',
+      message: 'read ECONNRESET',
+      syscall: 'read',
+      protocol: 'postgres',
+      connectionAgeMs: (v) => v >= 900,
+      // Quiet since the query went out, a second before the RST: it waited for its answer.
+      idleMs: (v) => v >= 900 && v <= e.connectionAgeMs,
+      // No hint: the connection was busy, not idle in the pool.
+    });
+  } finally {
+    await pool.end().catch(() => {});
+    await closeServer(proxy);
+    await server.stop();
+  }
+});
+
 test('a pg Client with no error listener crashes on a reset it re-emits: same crash, event fatal', async () => {
   const server = await startPostgres();
   const proxy = idleResettingProxy(server.port, 500);
