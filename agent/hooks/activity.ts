@@ -4,11 +4,12 @@
 // data, EOF or error — and async write completion, net.js on every write and connect, and the http
 // server for each chunk its parser consumes. Same on Node 20–26. Wrapping it costs one call and,
 // per chunk, a few property reads and at most three small-integer writes (flags on a change of
-// direction, the two marks when the clock moved); the first write after reads also reads the clock.
+// direction, the two marks when the clock moved).
 // The clock is performance.now() read at most once every 10 ms (one unref'd timer re-armed while
 // sockets are busy, none while idle), like Node's own socket timeouts that read the loop's cached
 // time; a chunk handled after the event loop was blocked can carry the time from before the block
-// (the first write after reads checks: the wait for its answer is measured from it).
+// (the first write after reads checks, with one performance.now(): the wait for its answer is
+// measured from it).
 // Reads and writes call the same method; a write is told by the Writable's own `writing` flag (set
 // around `_write`, so also while an async write completes). The flags in `activity` say how the
 // quiet time ended (classify.ts, hints.ts): `burstAfterWrite` says whether the peer's latest burst
@@ -36,6 +37,8 @@ type Touched = net.Socket & { [kState]?: SocketState | null; _writableState?: { 
 const BURST_MS = 250;
 /** A write answered sooner than this was answered, not waiting: nothing was in flight (a redis command, a quick query). */
 const ANSWERED_MS = 50;
+/** A clock this stale at a write (a late timer, a blocked event loop) could make its prompt answer look waited for. */
+const STALE_MS = 40;
 
 /**
  * Node's own setTimeout, taken when the agent loads: an app (or its test suite) that fakes timers
@@ -52,10 +55,7 @@ let fresh = false;
 let expiry: NodeJS.Timeout | undefined;
 
 function stale(): void {
-  // A timer re-armed while the event loop was blocked counts from the loop's time before the block
-  // and fires early: the clock then stays fresh for the rest of its 10 ms.
-  if (((clockMs(performance.now()) - clock) & CLOCK_MASK) < CLOCK_STEP_MS) expiry?.refresh();
-  else fresh = false;
+  fresh = false;
 }
 
 function tick(): number {
@@ -76,18 +76,16 @@ export function enable(): void {
       function _unrefTimer(this: Touched) {
         const s = this[kState];
         if (s) {
-          const wasFresh = fresh;
-          let t = wasFresh ? clock : tick();
+          const t = fresh ? clock : tick();
           const f = s.activity;
           const w = this._writableState;
           if (w?.writing === true) {
-            if ((f & WROTE_LAST) === 0) {
-              // The first write after reads: the wait for its answer is measured from its mark, so
-              // that is the time now, not a clock left fresh by a blocked event loop (its timer
-              // could not fire). A burst of the peer's that has ended is forgotten.
-              if (wasFresh && ((clockMs(performance.now()) - t) & CLOCK_MASK) >= CLOCK_STEP_MS) t = tick();
+            // The first write after reads. A burst of the peer's that has ended is forgotten. One
+            // made while a blocked event loop kept the clock from moving carries the time from before
+            // the block, so the wait for its answer cannot be told: it is not marked (its answer
+            // starts no burst), and the next write checks again.
+            if ((f & WROTE_LAST) === 0 && ((clockMs(performance.now()) - t) & CLOCK_MASK) < STALE_MS)
               s.activity = (((t - s.active) & CLOCK_MASK) > BURST_MS ? 0 : f) | WROTE_LAST;
-            }
           } else if ((f & WROTE_LAST) !== 0) {
             // The first read after a write (s.active is the write's mark): once this side has ended its
             // writing, the peer answers that close (a burst already going goes on, marked); otherwise
