@@ -4,12 +4,12 @@
 // data, EOF or error — and async write completion, net.js on every write and connect, and the http
 // server for each chunk its parser consumes. Same on Node 20–26. Wrapping it costs one call and,
 // per chunk, a few property reads and at most three small-integer writes (flags on a change of
-// direction, the two marks when the clock moved).
+// direction, the two marks when the clock moved); the first write after reads (once per
+// exchange) also reads performance.now().
 // The clock is performance.now() read at most once every 10 ms (one unref'd timer re-armed while
 // sockets are busy, none while idle), like Node's own socket timeouts that read the loop's cached
 // time; a chunk handled after the event loop was blocked can carry the time from before the block
-// (the first write after reads checks, with one performance.now(): the wait for its answer is
-// measured from it).
+// (the first write after reads checks: the wait for its answer is measured from its mark).
 // Reads and writes call the same method; a write is told by the Writable's own `writing` flag (set
 // around `_write`, so also while an async write completes). The flags in `activity` say how the
 // quiet time ended (classify.ts, hints.ts): `burstAfterWrite` says whether the peer's latest burst
