@@ -68,8 +68,10 @@ export function onSocketError(socket: Sock, state: SocketState, err: ErrnoError)
   const fatal =
     socket.listenerCount('error') === 0 ||
     (state.direction === 'client' && req != null && typeof req.listenerCount === 'function' && req.listenerCount('error') === 0);
-  // The server's FIN cut off a query, and this side's late write drew the RST: the FIN is the event.
-  if (queryCutOff(socket, state))
+  // The server's FIN cut off a query, and this side's late write drew the RST; or its FATAL did,
+  // this side answered with its own close (a pool's Terminate) and the RST followed: that is the
+  // event, the RST is not a second one.
+  if (queryCutOff(socket, state) && (finRead(socket) || state.endedHere))
     emit(socket, state, 'peer_closed', 'peer_closed', QUERY_CUT_OFF, undefined, fatal, fatal ? undefined : err);
   else emit(socket, state, type, err.code ?? type, err.message, err.syscall, fatal, fatal ? undefined : err);
 }
@@ -77,18 +79,13 @@ export function onSocketError(socket: Sock, state: SocketState, err: ErrnoError)
 const QUERY_CUT_OFF = 'the server closed the connection while a query was in flight';
 
 /**
- * A database client connection whose peer sent its FIN right after this side had sent something
- * (hooks/activity.ts `burstAfterWrite`): a query in flight (pg_terminate_backend, a server
- * shutting down, a query sent on a connection the server had closed for idleness).
+ * A database client connection whose peer's latest burst of reads began after a write of this
+ * side had waited unanswered (hooks/activity.ts `burstAfterWrite`): a query in flight
+ * (pg_terminate_backend, a server shutting down, a query sent on a connection the server had
+ * closed for idleness).
  */
 function queryCutOff(socket: Sock, state: SocketState): boolean {
-  return (
-    state.direction === 'client' &&
-    state.http === undefined &&
-    state.burstAfterWrite &&
-    finRead(socket) &&
-    isDatabase(libraryProtocol(socket) ?? '')
-  );
+  return state.direction === 'client' && state.http === undefined && state.burstAfterWrite && isDatabase(libraryProtocol(socket) ?? '');
 }
 
 /**
@@ -102,7 +99,8 @@ export function onQuietEnd(socket: Sock, state: SocketState): void {
 
 /** A database client connection ending without an error (hooks/destroy.ts): reset-worthy only if the FIN cut off a query. */
 export function onQueryHangup(socket: Sock, state: SocketState): void {
-  if (!queryCutOff(socket, state)) return;
+  // A FIN read after this side had ended its writing may answer that close: no event.
+  if (!queryCutOff(socket, state) || !finRead(socket) || state.endedHere) return;
   snapshot(socket, state, undefined);
   emit(socket, state, 'peer_closed', 'peer_closed', QUERY_CUT_OFF, undefined, false);
 }

@@ -56,7 +56,7 @@ export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetE
   if (!event.protocol) event.protocol = (state.direction === 'client' && libraryProtocol(socket)) || 'unknown';
   event.retry = retryOf(event, state, socket.bytesRead);
   addTrace(event, context);
-  const hint = hintFor(event, { serverKeepAliveMs: state.http?.serverKeepAliveMs || undefined });
+  const hint = hintFor(event, { serverKeepAliveMs: state.http?.serverKeepAliveMs || undefined, queryInFlight: state.burstAfterWrite });
   if (hint) event.hint = hint;
   return event;
 }

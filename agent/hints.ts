@@ -12,6 +12,8 @@ const secs = (ms: number | undefined) => (ms === undefined ? '?' : (ms / 1000).t
 export interface Evidence {
   /** HTTP client: the keep-alive timeout the server advertised (`Keep-Alive: timeout=N`), ms. */
   serverKeepAliveMs?: number;
+  /** The quiet time began with a write of this side still waiting for its answer (a query in flight), not with a read. */
+  queryInFlight?: boolean;
 }
 
 // How much sooner than its advertised timeout a server may still close an idle connection: its
@@ -76,7 +78,8 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
         `Make the client's idle timeout shorter than the server's and load balancer's keep-alive timeout (Node's http.Server default is 5 s), or retry idempotent requests that fail on a reused socket`,
     };
   }
-  if (e.direction === 'client' && e.phase === 'established' && isDatabase(e.protocol)) {
+  // Idle means quiet since a read (the previous answer): a connection waiting for a query's answer was not idle.
+  if (e.direction === 'client' && e.phase === 'established' && isDatabase(e.protocol) && !seen.queryInFlight) {
     const idle = e.idleMs;
     if (idle >= POOL_IDLE_MS) {
       return {

@@ -16,8 +16,13 @@ export function clockMs(t: number): number {
 
 /** SocketState.activity: the latest touch was a write. */
 export const WROTE_LAST = 1;
-/** SocketState.activity: the peer's latest burst of reads began right after this side wrote (its writing side open). */
+/**
+ * SocketState.activity: the peer's latest burst of reads began after a write of this side had waited
+ * unanswered (a query in flight); an answer within 50 ms, or reads after this side's own close, start none.
+ */
 export const BURST_AFTER_WRITE = 2;
+/** SocketState.activity: this side had ended its writing before the peer's latest read (which may answer that close). */
+export const ENDED_HERE = 4;
 
 export class SocketState {
   /** An event was published for this connection: never a second one. */
@@ -34,7 +39,7 @@ export class SocketState {
    */
   active: number;
   activeBefore: number;
-  /** WROTE_LAST | BURST_AFTER_WRITE (hooks/activity.ts); one small integer, not two booleans: 8 B per socket. */
+  /** WROTE_LAST | BURST_AFTER_WRITE | ENDED_HERE (hooks/activity.ts); one small integer, not three booleans: 8 B per socket. */
   activity = 0;
 
   constructor(
@@ -48,9 +53,14 @@ export class SocketState {
     this.active = this.activeBefore = clockMs(start);
   }
 
-  /** The peer's latest burst of reads (e.g. an error message, then its FIN) came right after this side wrote. */
+  /** The peer's latest burst of reads (e.g. an error message, then its FIN) came after a write of this side had waited unanswered. */
   get burstAfterWrite(): boolean {
     return (this.activity & BURST_AFTER_WRITE) !== 0;
+  }
+
+  /** This side had ended its writing (its own close, a pool's Terminate) before the peer's latest read. */
+  get endedHere(): boolean {
+    return (this.activity & ENDED_HERE) !== 0;
   }
 }
 

@@ -77,6 +77,82 @@ test('pg_terminate_backend mid-query: one peer_closed event, the query in flight
   }
 });
 
+test('pg_terminate_backend on a pg Pool query 1 s in: the query cut off, never an idle connection', async (t) => {
+  const admin = await connect();
+  const pool = new pg.Pool({
+    host: '127.0.0.1',
+    port: server.port,
+    user: 'postgres',
+    database: 'postgres',
+    max: 1,
+    idleTimeoutMillis: 60000,
+  });
+  pool.on('error', () => {});
+  try {
+    const c = await pool.connect();
+    const stream = c.connection.stream;
+    const port = stream.localPort;
+    let finRead = false;
+    stream.once('end', () => (finRead = true));
+    const pid = (await c.query('select pg_backend_pid() as pid')).rows[0].pid;
+    c.release();
+    const failed = assert.rejects(pool.query('select pg_sleep(30)'), { code: '57P01' });
+    await delay(1000);
+    await admin.query('select pg_terminate_backend($1)', [pid]);
+    await failed;
+    await delay(300);
+    const events = cap.events.filter(client(port));
+    // The server sends FATAL and closes; the pool answers the FATAL with its Terminate. Mostly that
+    // reaches the backend before it closes, which then answers with an RST (it closed with the
+    // Terminate unread): the query cut off is the event, the RST not a second one. When the
+    // server's FIN came first, it reads the same as the answer to the app's own end(): no event.
+    t.diagnostic(finRead ? 'the FIN came before the Terminate' : 'the backend reset the connection');
+    if (finRead) {
+      assert.deepEqual(events, [], 'a FIN after this side ended');
+      return;
+    }
+    assert.equal(events.length, 1, 'one event for the connection');
+    const [e] = events;
+    checkEvent(e, {
+      time: any.recent,
+      direction: 'client',
+      errorType: 'peer_closed',
+      code: 'peer_closed',
+      message: 'the server closed the connection while a query was in flight',
+      syscall: undefined,
+      phase: 'established',
+      protocol: 'postgres',
+      peerAddress: '127.0.0.1',
+      peerPort: server.port,
+      serverAddress: '127.0.0.1',
+      serverPort: server.port,
+      localAddress: '127.0.0.1',
+      localPort: port,
+      tls: false,
+      bytesReceived: any.positive,
+      bytesSent: any.positive,
+      connectionAgeMs: (v) => v >= 1000,
+      // Since the query went out: the FATAL, the Terminate and the RST come in one clock step.
+      idleMs: (v) => v >= 0 && v <= e.connectionAgeMs,
+      retry: 'unknown',
+      fatal: false,
+      // No hint: above all not pool_idle_reset, the connection was waiting for an answer.
+    });
+  } finally {
+    await pool.end().catch(() => {});
+    await admin.end();
+  }
+});
+
+test("a FIN answering the app's own end() right after a slow query is no event", async () => {
+  const c = await connect();
+  const port = c.connection.stream.localPort;
+  await c.query('select pg_sleep(0.2)');
+  await c.end();
+  await delay(300);
+  assert.deepEqual(cap.events.filter(client(port)), []);
+});
+
 test("a FIN answering the app's own end() after a query is no event", async () => {
   const c = await connect();
   const port = c.connection.stream.localPort;

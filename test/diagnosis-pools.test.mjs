@@ -114,6 +114,31 @@ test('redis timeout: ioredis sees an orderly close, reconnects, and no reset is 
   }
 });
 
+for (const gap of [200, 10]) {
+  test(`redis CLIENT KILL ${gap} ms after an answered command: an orderly close, no event`, async () => {
+    const server = await startRedis();
+    const redis = new Redis({ host: '127.0.0.1', port: server.port });
+    const admin = new Redis({ host: '127.0.0.1', port: server.port });
+    redis.on('error', () => {});
+    admin.on('error', () => {});
+    try {
+      await admin.ping();
+      await redis.ping();
+      await delay(100); // the next command goes out after a quiet spell, as a web request's does
+      assert.equal(await redis.incr('n'), 1);
+      await delay(gap);
+      assert.equal(await admin.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes'), 1);
+      assert.equal(await redis.incr('n'), 2, 'ioredis reconnected');
+      await delay(300);
+      assert.deepEqual(cap.events.filter(client(server.port)), [], 'the command had been answered');
+    } finally {
+      redis.disconnect();
+      admin.disconnect();
+      await server.stop();
+    }
+  });
+}
+
 /** A loopback TCP proxy to `port` that resets connections idle for `ms`, as load balancers and NATs do. */
 function idleResettingProxy(port, ms) {
   return net.createServer((down) => {
@@ -150,6 +175,36 @@ test('a middlebox resets an idle ioredis connection', async () => {
     });
   } finally {
     redis.disconnect();
+    await closeServer(proxy);
+    await server.stop();
+  }
+});
+
+test('a middlebox resets a pg connection while a query runs: ECONNRESET, not an idle pool connection', async () => {
+  const server = await startPostgres();
+  const proxy = idleResettingProxy(server.port, 1000);
+  const port = await listen(proxy);
+  const pool = new pg.Pool({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', max: 1, idleTimeoutMillis: 60000 });
+  pool.on('error', () => {});
+  try {
+    await pool.query('select 1');
+    await delay(100);
+    await assert.rejects(pool.query('select pg_sleep(5)'));
+    const e = await cap.next(client(port), 10000);
+    checkEvent(e, {
+      ...connection(port),
+      errorType: 'ECONNRESET',
+      code: 'ECONNRESET',
+      message: 'read ECONNRESET',
+      syscall: 'read',
+      protocol: 'postgres',
+      connectionAgeMs: (v) => v >= 900,
+      // Quiet since the query went out, a second before the RST: it waited for its answer.
+      idleMs: (v) => v >= 900 && v <= e.connectionAgeMs,
+      // No hint: the connection was busy, not idle in the pool.
+    });
+  } finally {
+    await pool.end().catch(() => {});
     await closeServer(proxy);
     await server.stop();
   }

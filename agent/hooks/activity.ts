@@ -4,21 +4,30 @@
 // data, EOF or error — and async write completion, net.js on every write and connect, and the http
 // server for each chunk its parser consumes. Same on Node 20–26. Wrapping it costs one call and,
 // per chunk, a few property reads and at most three small-integer writes (flags on a change of
-// direction, the two marks when the clock moved).
+// direction, the two marks when the clock moved); the first write after reads (once per
+// exchange) also reads performance.now().
 // The clock is performance.now() read at most once every 10 ms (one unref'd timer re-armed while
 // sockets are busy, none while idle), like Node's own socket timeouts that read the loop's cached
-// time; a chunk handled after the event loop was blocked can carry the time from before the block.
+// time; a chunk handled after the event loop was blocked can carry the time from before the block
+// (the first write after reads checks: the wait for its answer is measured from its mark).
 // Reads and writes call the same method; a write is told by the Writable's own `writing` flag (set
-// around `_write`, so also while an async write completes). `burstAfterWrite` says whether the
-// peer's latest burst of reads (reads less than 250 ms apart: e.g. an error message, then its FIN)
-// began right after this side wrote, with its writing side still open: a query in flight when the
-// server closed (classify.ts).
+// around `_write`, so also while an async write completes). The flags in `activity` say how the
+// quiet time ended (classify.ts, hints.ts): `burstAfterWrite` says whether the peer's latest burst
+// of reads (reads less than 250 ms apart: e.g. an error message, then its FIN) began after a write
+// of this side had waited unanswered for more than 50 ms: a query in flight when the server closed.
+// A read sooner after the write is its answer (a FIN after an answered command is an orderly
+// close), and reads that begin after this side ended its writing answer its own close. This side
+// may end within the burst (a pool closing the connection on the server's FATAL with a Terminate):
+// the burst goes on, marked `endedHere`, so that the RST the server answers the Terminate with is
+// the cut-off query, while a FIN then is no event (it looks the same as the server's answer to an
+// app's own end() right after a slow query). A burst of the peer's that has ended is forgotten at
+// this side's next write or read.
 // Not wrapped in guard(): the body reads properties and writes small integers, which cannot throw,
 // and a guard per chunk would cost more than the observation.
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import * as timers from 'node:timers';
-import { type SocketState, CLOCK_MASK, clockMs, WROTE_LAST, BURST_AFTER_WRITE } from '../internal-types';
+import { type SocketState, CLOCK_MASK, clockMs, WROTE_LAST, BURST_AFTER_WRITE, ENDED_HERE } from '../internal-types';
 import { kState } from '../symbols';
 import { patch, unpatch } from './patch';
 
@@ -26,6 +35,10 @@ type Touched = net.Socket & { [kState]?: SocketState | null; _writableState?: { 
 
 /** Reads closer than this are one burst (a server's error message, then its FIN after its process exits). */
 const BURST_MS = 250;
+/** A write answered sooner than this was answered, not waiting: nothing was in flight (a redis command, a quick query). */
+const ANSWERED_MS = 50;
+/** A clock this stale at a write (a late timer, a blocked event loop) could make its prompt answer look waited for. */
+const STALE_MS = 40;
 
 /**
  * Node's own setTimeout, taken when the agent loads: an app (or its test suite) that fakes timers
@@ -36,6 +49,7 @@ const realSetTimeout = timers.setTimeout;
 const realClearTimeout = timers.clearTimeout;
 
 /** The coarse clock: valid while `fresh`; the timer marks it stale 10 ms after it was read. */
+const CLOCK_STEP_MS = 10;
 let clock = 0;
 let fresh = false;
 let expiry: NodeJS.Timeout | undefined;
@@ -48,7 +62,7 @@ function tick(): number {
   clock = clockMs(performance.now());
   fresh = true;
   if (expiry === undefined) {
-    expiry = realSetTimeout(stale, 10);
+    expiry = realSetTimeout(stale, CLOCK_STEP_MS);
     expiry.unref();
   } else expiry.refresh();
   return clock;
@@ -66,11 +80,18 @@ export function enable(): void {
           const f = s.activity;
           const w = this._writableState;
           if (w?.writing === true) {
-            if ((f & WROTE_LAST) === 0) s.activity = f | WROTE_LAST;
+            // The first write after reads. A burst of the peer's that has ended is forgotten. One
+            // made while a blocked event loop kept the clock from moving carries the time from before
+            // the block, so the wait for its answer cannot be told: it is not marked (its answer
+            // starts no burst), and the next write checks again.
+            if ((f & WROTE_LAST) === 0 && ((clockMs(performance.now()) - t) & CLOCK_MASK) < STALE_MS)
+              s.activity = (((t - s.active) & CLOCK_MASK) > BURST_MS ? 0 : f) | WROTE_LAST;
           } else if ((f & WROTE_LAST) !== 0) {
-            // The first read after a write: the peer answers, or ends, what this side sent —
-            // unless this side had already ended its writing (its own close).
-            s.activity = w?.ending === true ? 0 : BURST_AFTER_WRITE;
+            // The first read after a write (s.active is the write's mark): once this side has ended its
+            // writing, the peer answers that close (a burst already going goes on, marked); otherwise
+            // it answers (promptly) or cuts off (after a wait) what this side sent.
+            if (w?.ending === true) s.activity = (f & BURST_AFTER_WRITE) | ENDED_HERE;
+            else s.activity = ((t - s.active) & CLOCK_MASK) > ANSWERED_MS ? BURST_AFTER_WRITE : 0;
           } else if (f !== 0 && ((t - s.active) & CLOCK_MASK) > BURST_MS) {
             // Reads after a quiet spell (the last touch was a read): the peer speaks unprompted.
             s.activity = 0;
