@@ -61,7 +61,7 @@ export function recentResets(limit: number): ReturnType<Collect['recentResets']>
 
 export const prometheusExporter: Exporter = {
   name: 'prometheus',
-  start({ config, isMainThread }) {
+  start({ config, isMainThread, turned }) {
     settings = config;
     joined = undefined;
     if (collect !== undefined) apply(collect);
@@ -81,10 +81,12 @@ export const prometheusExporter: Exporter = {
       }),
     );
     stops.push(receiveFromThreads((m) => loaded().record(m.sample, m.record)));
-    if (typeof config.port === 'number' && config.port !== 0) {
-      // A fixed port: the family election starts now, as the process starts, so that a process
-      // tree's members have joined by the time a scrape follows their first resets (./family.ts).
-      // The endpoint itself (node:http) is loaded only when this process wins the election.
+    if (turned || (typeof config.port === 'number' && config.port !== 0)) {
+      // Already in the event loop's turn (a preload's outputs start there), or a fixed port: the
+      // family election starts now, as the process starts (a preload starts this output before
+      // the app's first line for it), so that a process tree's members have joined by the time a
+      // scrape follows their first resets (./family.ts). The endpoint itself (node:http) is
+      // loaded only when this process wins the election.
       listen(config, stops);
     } else {
       // Its own endpoint binds in the event loop's first turn, not in the preload: a process that
