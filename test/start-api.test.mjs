@@ -171,6 +171,15 @@ test("a preload starts the outputs in the event loop's first turn; the app's own
   }
 });
 
+test("registry read in a preloaded app's first line: the outputs still waiting for the first turn start at once, with their settings", async () => {
+  const app =
+    "require('resetwatch').registry.metrics().then((text) => console.log(JSON.stringify(text.split('\\n').filter((l) => l.startsWith('resetwatch_connections_total')))));";
+  const r = await runNode(['--require', 'resetwatch', '-e', app], { env: { RESETWATCH_PORT: '0', RESETWATCH_LABELS: 'team=checkout' } });
+  assert.equal(r.code, 0, describeRun(r));
+  const lines = JSON.parse(r.stdout);
+  assert.ok(lines.length > 0 && lines.every((l) => l.includes('team="checkout"')), r.stdout);
+});
+
 test('RESETWATCH_DISABLED=1 wins over start(); start({ disabled: true }) removes what loading installed', async () => {
   for (const app of [CJS, ESM]) {
     const { report, r } = await runApp(app, [{ port: 0, disabled: false }], { env: { RESETWATCH_DISABLED: '1' } });
