@@ -104,9 +104,23 @@ export const prometheusExporter: Exporter = {
 
 /** Binds the endpoint, joins the family, or answers the cluster primary, as the settings say. */
 function listen(config: Config, stops: (() => void)[]): void {
-  const serve = (takeover = false) => {
+  const bind = (takeover: boolean) => {
     const { startMetricsServer } = require('./server') as typeof import('./server');
     return startMetricsServer(config, { exposition, recentResets }, takeover);
+  };
+  // The family's winner binds in the next turn of the event loop, not in the tick it won (at a
+  // preload that is before the app's first turn): a process done before its loop turns (`node
+  // -e 1`) never loads node:http for an endpoint no one could have scraped. Unref'd.
+  const serve = (takeover = false): (() => void) => {
+    let stop: (() => void) | undefined;
+    const later = setImmediate(() => {
+      stop = guard('start.prometheus.serve', bind, takeover);
+    });
+    later.unref();
+    return () => {
+      clearImmediate(later);
+      stop?.();
+    };
   };
   // Only a process with an IPC channel can be a cluster worker (./cluster.ts).
   if (typeof process.send === 'function' && loaded().isClusterWorker()) {
@@ -114,7 +128,7 @@ function listen(config: Config, stops: (() => void)[]): void {
   } else if (config.port === 'off') {
     // No endpoint: metrics only in `registry`.
   } else if (config.port === 0) {
-    stops.push(serve()); // each process its own free port: nothing to share
+    stops.push(bind(false)); // each process its own free port: nothing to share
   } else {
     // A fixed port: every process started under the same settings serves through one (./family.ts).
     const { joinFamily } = require('./family') as typeof import('./family');
