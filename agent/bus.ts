@@ -16,7 +16,15 @@ export function onReset(listener: ResetListener): () => void {
   };
 }
 
+/** Runs once before the next event is published (agent/register.ts: outputs still waiting to start). */
+let before: (() => void) | undefined;
+
+export function beforeFirstPublish(fn: (() => void) | undefined): void {
+  before = fn;
+}
+
 export function publish(event: ResetEvent): void {
+  if (before !== undefined) guard('start.outputs', before);
   stats.resets++;
   // Copy: a subscriber may unsubscribe while we iterate.
   for (const listener of listeners.slice()) guard('subscriber', listener, event);

@@ -6,7 +6,7 @@ import { isMainThread } from 'node:worker_threads';
 import { DEFAULTS, resolveConfig, type Config, type HookName, type StartOptions } from './config';
 import { setDiagLevel, diag } from './diag';
 import { guard, setFaultInjection } from './guard';
-import { onReset } from './bus';
+import { onReset, beforeFirstPublish } from './bus';
 import { stats } from './stats';
 import { kAgent } from './symbols';
 import { launcherOf } from './launcher';
@@ -31,8 +31,11 @@ export interface Agent {
 
 interface Loaded {
   hooks: Record<HookName, Hook>;
-  exporters: Exporter[];
+  exporters: Output[];
 }
+
+/** An output as exporters/index.ts lists it: loaded when started. */
+type Output = { name: Exporter['name']; load(): Exporter };
 
 interface Hook {
   enable(config: Config): void;
@@ -52,13 +55,14 @@ function loadHooks(): Record<HookName, Hook> {
   };
 }
 
-/** The outputs, loaded only when enabled (exporters/index.ts lists them in start order). */
-function loadOutputs(): Exporter[] {
+/** The outputs, each loaded when started (exporters/index.ts lists them in start order). */
+function loadOutputs(): Output[] {
   return (require('../exporters') as typeof import('../exporters')).exporters;
 }
 
 /** The Prometheus output's Registry, for apps that serve their own /metrics (loaded on first ask). */
 export function prometheusRegistry(): import('prom-client').Registry {
+  startWaitingOutputs?.();
   return (require('../exporters/prometheus') as typeof import('../exporters/prometheus')).registry;
 }
 
@@ -115,14 +119,33 @@ function enableHooks(hooks: Loaded['hooks'], config: Config, stops: (() => void)
   }
 }
 
-/** Starts the outputs RESETWATCH_DISABLED_OUTPUTS leaves on. */
-function startOutputs(exporters: Exporter[], config: Config, stops: (() => void)[]): void {
+/** Starts the outputs RESETWATCH_DISABLED_OUTPUTS leaves on (of those `only` names, if given). */
+function startOutputs(outputs: Output[], config: Config, stops: (() => void)[], only?: Output['name'][], turned = false): void {
   (require('../exporters/shared/labels') as typeof import('../exporters/shared/labels')).setConstantLabels(config.labels);
-  for (const exporter of exporters) {
-    if (config.disabledOutputs.includes(exporter.name)) continue;
-    const stop = guard(`start.${exporter.name}`, exporter.start, { config, isMainThread });
+  for (const output of outputs) {
+    if (config.disabledOutputs.includes(output.name)) continue;
+    if (only !== undefined && !only.includes(output.name)) continue;
+    const exporter = guard(`start.${output.name}.load`, output.load);
+    if (exporter === undefined) continue;
+    const stop = guard(`start.${exporter.name}`, exporter.start, { config, isMainThread, turned });
     if (typeof stop === 'function') stops.push(() => guard(`stop.${exporter.name}`, stop));
   }
+}
+
+/**
+ * Outputs a preload has not started yet (they wait for the event loop's first turn): started at
+ * once by whatever needs them earlier, a reset or an app reading `registry`.
+ */
+let startWaitingOutputs: (() => void) | undefined;
+
+/**
+ * The outputs a preload starts before the app's first line: the Prometheus family election (a
+ * fixed port in the main thread), so that a process tree's members have joined by the time a
+ * scrape follows their first resets (exporters/prometheus/family.ts).
+ */
+function startsAtPreload(config: Config): Output['name'][] {
+  const fixedPort = typeof config.port === 'number' && config.port !== 0;
+  return fixedPort && isMainThread ? ['prometheus'] : [];
 }
 
 function runAll(stops: (() => void)[]): void {
@@ -151,15 +174,20 @@ export function install(): Agent {
   let loaded: Loaded | undefined;
   let enabled = false;
   let started = false; // by start(): later calls are ignored until stop()
-  let pending = false; // outputs waiting for the end of the loading tick
+  let pending = false; // outputs waiting for the end of the loading tick, or the first turn
 
   const configure = (c: Config) => {
     config = c;
     setDiagLevel(c.logLevel);
     setFaultInjection(c.faultInject);
   };
-  /** Installs hooks and (now or one tick later) outputs; false when the agent stays out. */
-  const run = (deferOutputs: boolean): boolean => {
+  /**
+   * Installs hooks and starts outputs: `now`; at the end of the app's loading `tick`; or, for a
+   * preload, in the event loop's first `turn` (an unref'd setImmediate: a process done before its
+   * loop turns, `node -e 1`, never loads them; no reset can come before I/O, and the first reset
+   * or `registry` access starts them at once anyway). False when the agent stays out.
+   */
+  const run = (when: 'now' | 'tick' | 'turn'): boolean => {
     if (config.disabled) return false;
     if (loaded === undefined) {
       const result = loadAll();
@@ -171,21 +199,38 @@ export function install(): Agent {
     }
     enabled = true;
     enableHooks(loaded.hooks, config, hookStops);
-    if (!deferOutputs) {
-      startOutputs(loaded.exporters, config, outputStops);
+    const outputs = loaded.exporters;
+    if (when === 'now') {
+      startOutputs(outputs, config, outputStops);
       return true;
     }
+    const early = when === 'turn' ? startsAtPreload(config) : [];
+    if (early.length !== 0) startOutputs(outputs, config, outputStops, early);
+    const rest = outputs.filter((o) => !early.includes(o.name)).map((o) => o.name);
     pending = true;
-    process.nextTick(() => {
-      if (!pending) return; // start() or stop() came first
+    let turn: NodeJS.Immediate | undefined;
+    const startRest = (turned = false) => {
+      if (!pending) return; // start() or stop() came first, or a reset
       pending = false;
-      guard('start.outputs', startOutputs, loaded?.exporters ?? [], config, outputStops);
-    });
+      startWaitingOutputs = undefined;
+      beforeFirstPublish(undefined);
+      clearImmediate(turn);
+      guard('start.outputs', startOutputs, outputs, config, outputStops, rest, turned);
+    };
+    startWaitingOutputs = startRest;
+    beforeFirstPublish(startRest);
+    if (when === 'tick') process.nextTick(startRest);
+    else {
+      turn = setImmediate(startRest, true);
+      turn.unref();
+    }
     return true;
   };
   const stop = () => {
     enabled = false;
     pending = false;
+    startWaitingOutputs = undefined;
+    beforeFirstPublish(undefined);
     runAll(outputStops);
     runAll(hookStops);
   };
@@ -196,7 +241,7 @@ export function install(): Agent {
   } else {
     configure(config);
     if (config.disabled) diag('info', 'disabled by RESETWATCH_DISABLED');
-    else run(!loadedAsPreload(require.main !== undefined));
+    else run(loadedAsPreload(require.main !== undefined) ? 'turn' : 'tick');
   }
   const agent: Agent = {
     get config() {
@@ -223,7 +268,7 @@ export function install(): Agent {
           diag('info', offByEnv ? 'disabled by RESETWATCH_DISABLED; start() does nothing' : 'disabled by start()');
           return;
         }
-        if (run(false) && restart) diag('info', 'restarted with the start() options');
+        if (run('now') && restart) diag('info', 'restarted with the start() options');
       });
       return agent;
     },

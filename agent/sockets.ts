@@ -15,7 +15,6 @@ import type { SocketState, NodeSocketInternals } from './internal-types';
 import { kState } from './symbols';
 import { stats } from './stats';
 import { guard } from './guard';
-import { onSocketError } from './classify';
 
 const SUPERSEDED = null;
 
@@ -71,5 +70,22 @@ export function disown(socket: object): void {
 
 function errorListener(this: Watched, err: Error): void {
   const state = this[kState];
-  if (state && !state.done) guard('socket.error', onSocketError, this, state, err);
+  if (state && !state.done) guard('socket.error', socketError, this, state, err);
+}
+
+function socketError(socket: Watched, state: SocketState, err: Error): void {
+  classify().onSocketError(socket, state, err);
+}
+
+type Classify = typeof import('./classify');
+let classifier: Classify | undefined;
+
+/**
+ * classify.ts and the event builder behind it (event, hints, protocol, upgrade, retry): loaded
+ * with the first watched socket that errors or ends, not at preload (~3 ms a process done before
+ * any I/O never pays: docs/benchmarks.md). Call it inside guard(): a broken install throws here.
+ */
+export function classify(): Classify {
+  if (classifier === undefined) classifier = require('./classify') as Classify;
+  return classifier;
 }

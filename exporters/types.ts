@@ -7,6 +7,8 @@ export interface ExporterContext {
   config: Config;
   /** False in worker threads: they must not bind ports (README "Workers and forks"). */
   isMainThread: boolean;
+  /** Started in the event loop's first turn (a preload's outputs): no need to wait for it. */
+  turned: boolean;
 }
 
 export interface Exporter {

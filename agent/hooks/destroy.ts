@@ -18,11 +18,17 @@
 // - Database client connections whose server's FIN came right after a query was sent
 //   (classify.ts onQueryHangup).
 import * as net from 'node:net';
-import type { NodeSocketInternals } from '../internal-types';
-import { stateOf, isClaimed } from '../sockets';
+import type { NodeSocketInternals, SocketState, Sock } from '../internal-types';
+import { stateOf, isClaimed, classify } from '../sockets';
 import { guard } from '../guard';
-import { snapshot, onIdleDestroy, onPeerHangup, onQuietEnd, claimError } from '../classify';
 import { patch, unpatch } from './patch';
+
+// classify.ts loads with the first socket that ends (../sockets.ts classify()), inside the guard.
+const claimError = (err: unknown, state: SocketState | undefined) => classify().claimError(err, state);
+const snapshot = (socket: Sock, state: SocketState, err: Error | null) => classify().snapshot(socket, state, err);
+const onPeerHangup = (socket: Sock, state: SocketState) => classify().onPeerHangup(socket, state);
+const onIdleDestroy = (socket: Sock, state: SocketState) => classify().onIdleDestroy(socket, state);
+const onQuietEnd = (socket: Sock, state: SocketState) => classify().onQuietEnd(socket, state);
 
 export function enable(): void {
   // Node always calls _destroy(err, cb): two named parameters, no rest array per socket.

@@ -10,9 +10,8 @@ import { activeContext } from '../trace-context';
 import { httpOf, type RequestMark, type Sock } from '../internal-types';
 import { kCreated, kRequest } from '../symbols';
 import { guard } from '../guard';
-import { stateOf } from '../sockets';
+import { stateOf, classify } from '../sockets';
 import { subscribeAll, unsubscribeAll, type Handlers } from './channels';
-import { onPeerHangup } from '../classify';
 import { advertisedKeepAliveMs } from '../keep-alive';
 
 /** What we read of the messages of Node's http diagnostics channels. */
@@ -76,7 +75,7 @@ function clientError({ request, error }: Msg): void {
   const socket = request?.socket;
   if (!socket || error?.code !== 'ECONNRESET' || error.syscall !== undefined || socket.readableEnded !== true) return;
   const state = stateOf(socket);
-  if (state && !state.done) onPeerHangup(socket, state);
+  if (state && !state.done) classify().onPeerHangup(socket, state);
 }
 
 // Server: the request's start time lives on the connection's state (one request at a time on a

@@ -37,8 +37,13 @@ import { countDropped, stats } from '../../agent/stats';
 import { DIRECTIONS, ERROR_TYPES, PHASES, PROTOCOLS, type Direction } from '../../agent/types';
 import type { Snapshot } from './cluster';
 import type { Sample } from './threads';
-import { PendingRecord, toRecord, type ResetRecord } from './recent';
-import { cleanRecord, cleanSnapshot, type Schema } from './family-validate';
+import type { PendingRecord, ResetRecord } from './recent';
+import type { Schema } from './family-validate';
+
+// The election starts at preload; what travels between members is checked and built with these,
+// loaded with the first message or reset rather than at every start (docs/benchmarks.md).
+const recent = () => require('./recent') as typeof import('./recent');
+const validate = () => require('./family-validate') as typeof import('./family-validate');
 
 /** How long a scrape waits for members (a cluster primary waits up to 1.5 s for its workers); then: as last known. */
 export const PULL_TIMEOUT_MS = 2000;
@@ -320,14 +325,14 @@ class ProcessFamily implements Family {
    * last-known part comes with it, served until that member sends this leader its own state.
    */
   private async adopt(offer: Extract<Message, { t: 'offer' }>): Promise<void> {
-    const snap = cleanSnapshot(offer.snap, this.schema(), this.hooks.maxPeers());
+    const snap = validate().cleanSnapshot(offer.snap, this.schema(), this.hooks.maxPeers());
     if (snap === undefined || typeof offer.from !== 'string' || offer.from === this.id) return;
     const rank: Rank = [num(offer.term), num(offer.seq), Array.isArray(offer.items) ? offer.items.length : 0];
     if (!later(rank, this.inheritance?.rank)) return;
     const members = new Map<string, Snapshot>();
     if (offer.members !== null && typeof offer.members === 'object') {
       for (const [id, part] of Object.entries(offer.members).slice(0, MAX_MEMBERS)) {
-        const clean = cleanSnapshot(part, this.schema(), this.hooks.maxPeers());
+        const clean = validate().cleanSnapshot(part, this.schema(), this.hooks.maxPeers());
         if (clean === undefined) return; // a hand-over is whole or nothing
         if (validId(id) && id !== this.id) members.set(id, clean);
       }
@@ -473,7 +478,7 @@ class ProcessFamily implements Family {
       countDropped('prometheus');
       return;
     }
-    this.queue.push([sample, record instanceof PendingRecord ? toRecord(record.event) : record]);
+    this.queue.push([sample, record instanceof recent().PendingRecord ? recent().toRecord(record.event) : record]);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       const flush = () => guard('family.flush', () => this.flush());
@@ -550,7 +555,7 @@ class ProcessFamily implements Family {
         if (this.lastLegacyLine !== undefined) for (const l of [this.lastLegacyLine, ...this.ownLines]) send(socket, l);
         this.scheduleLegacy();
       } else if (m.t === 'state' && !down && validId(m.id) && validPid(m.pid) && (member === undefined || member.id === m.id)) {
-        const snap = cleanSnapshot(m.snap, this.schema(), this.hooks.maxPeers());
+        const snap = validate().cleanSnapshot(m.snap, this.schema(), this.hooks.maxPeers());
         if (snap === undefined) return refused(socket, "a state that is not resetwatch's");
         if (member === undefined) {
           member = find(m.id, m.pid);
@@ -830,7 +835,7 @@ function addItems(replica: Replica, items: unknown): void {
     if (PROTOCOLS.includes(s.protocol as (typeof PROTOCOLS)[number])) clean.protocol = s.protocol;
     if (s.traceId !== undefined) clean.traceId = String(s.traceId);
     if (s.spanId !== undefined) clean.spanId = String(s.spanId);
-    replica.add(clean, rec === null || rec === undefined ? undefined : cleanRecord(rec));
+    replica.add(clean, rec === null || rec === undefined ? undefined : validate().cleanRecord(rec));
   }
 }
 

@@ -61,7 +61,7 @@ export function recentResets(limit: number): ReturnType<Collect['recentResets']>
 
 export const prometheusExporter: Exporter = {
   name: 'prometheus',
-  start({ config, isMainThread }) {
+  start({ config, isMainThread, turned }) {
     settings = config;
     joined = undefined;
     if (collect !== undefined) apply(collect);
@@ -81,10 +81,12 @@ export const prometheusExporter: Exporter = {
       }),
     );
     stops.push(receiveFromThreads((m) => loaded().record(m.sample, m.record)));
-    if (typeof config.port === 'number' && config.port !== 0) {
-      // A fixed port: the family election starts now, as the process starts, so that a process
-      // tree's members have joined by the time a scrape follows their first resets (./family.ts).
-      // The endpoint itself (node:http) is loaded only when this process wins the election.
+    if (turned || (typeof config.port === 'number' && config.port !== 0)) {
+      // Already in the event loop's turn (a preload's outputs start there), or a fixed port: the
+      // family election starts now, as the process starts (a preload starts this output before
+      // the app's first line for it), so that a process tree's members have joined by the time a
+      // scrape follows their first resets (./family.ts). The endpoint itself (node:http) is
+      // loaded only when this process wins the election.
       listen(config, stops);
     } else {
       // Its own endpoint binds in the event loop's first turn, not in the preload: a process that
@@ -102,9 +104,23 @@ export const prometheusExporter: Exporter = {
 
 /** Binds the endpoint, joins the family, or answers the cluster primary, as the settings say. */
 function listen(config: Config, stops: (() => void)[]): void {
-  const serve = (takeover = false) => {
+  const bind = (takeover: boolean) => {
     const { startMetricsServer } = require('./server') as typeof import('./server');
     return startMetricsServer(config, { exposition, recentResets }, takeover);
+  };
+  // The family's winner binds in the next turn of the event loop, not in the tick it won (at a
+  // preload that is before the app's first turn): a process done before its loop turns (`node
+  // -e 1`) never loads node:http for an endpoint no one could have scraped. Unref'd.
+  const serve = (takeover = false): (() => void) => {
+    let stop: (() => void) | undefined;
+    const later = setImmediate(() => {
+      stop = guard('start.prometheus.serve', bind, takeover);
+    });
+    later.unref();
+    return () => {
+      clearImmediate(later);
+      stop?.();
+    };
   };
   // Only a process with an IPC channel can be a cluster worker (./cluster.ts).
   if (typeof process.send === 'function' && loaded().isClusterWorker()) {
@@ -112,7 +128,7 @@ function listen(config: Config, stops: (() => void)[]): void {
   } else if (config.port === 'off') {
     // No endpoint: metrics only in `registry`.
   } else if (config.port === 0) {
-    stops.push(serve()); // each process its own free port: nothing to share
+    stops.push(bind(false)); // each process its own free port: nothing to share
   } else {
     // A fixed port: every process started under the same settings serves through one (./family.ts).
     const { joinFamily } = require('./family') as typeof import('./family');
