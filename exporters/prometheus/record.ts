@@ -78,11 +78,16 @@ export function observe({ resets, receivedBytes, sentBytes, age, idle }: SampleM
  * The histograms' labels per (direction, phase): one frozen object each, reused for every reset
  * (no object per reset; bounded: 2 directions × 7 phases).
  */
-const histogramCache: Record<string, Record<string, Readonly<Record<string, string>>>> = { client: {}, server: {} };
+const histogramCache: Record<Direction, Partial<Record<Phase, Readonly<Record<string, string>>>>> = { client: {}, server: {} };
 
 function histogramLabels(direction: Direction, phase: Phase): Readonly<Record<string, string>> {
-  const byPhase = histogramCache[direction] ?? (histogramCache[direction] = {});
-  return byPhase[phase] ?? (byPhase[phase] = Object.freeze({ [LABELS.direction]: direction, [LABELS.phase]: phase }));
+  const byPhase = histogramCache[direction];
+  let labels = byPhase[phase];
+  if (labels === undefined) {
+    labels = Object.freeze({ [LABELS.direction]: direction, [LABELS.phase]: phase });
+    byPhase[phase] = labels;
+  }
+  return labels;
 }
 
 /** The reset counter's labels (agent/contract.ts RESET_LABELS): the metric attributes as translated. */
