@@ -45,7 +45,7 @@ test('every hook body throwing on entry changes nothing for the app', async () =
     'socket.close',
     'socket.destroy',
     'http.client.start',
-    'http.server.start',
+    'http.client.finish',
     'undici.create',
     'subscriber',
   ]) {

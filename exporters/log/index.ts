@@ -22,7 +22,7 @@ export { RateLimiter };
 export const SUMMARY_DELAY_MS = 5000;
 
 export function logFields(event: ResetEvent): Record<string, unknown> {
-  const fields: Record<string, unknown> = { ...toAttributes(event) };
+  const fields: Record<string, unknown> = toAttributes(event); // a fresh object: no copy needed
   if (event.traceId) {
     fields.trace_id = event.traceId;
     fields.span_id = event.spanId;

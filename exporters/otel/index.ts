@@ -155,8 +155,12 @@ export const otelExporter: Exporter = {
         else countDropped('otel_rate');
       }
       const mp = meterProvider();
-      if (mp !== undefined) guard('otel.metrics', () => record(instrumentsFor(mp, priv?.histogramsFor(mp)), event, cfg, peers));
+      if (mp !== undefined) guard('otel.metrics', recordMetrics, mp, event, cfg); // no closure per reset
       priv?.markDirty();
+    }
+
+    function recordMetrics(mp: MeterProvider, event: ResetEvent, cfg: Config): void {
+      record(instrumentsFor(mp, priv?.histogramsFor(mp)), event, cfg, peers);
     }
 
     return () => {

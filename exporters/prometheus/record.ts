@@ -2,7 +2,7 @@
 // worker thread posts to its main thread and a family member streams to its leader), its peer is
 // admitted or folded, and the sample metrics (./metrics.ts) are updated. Recent resets (for
 // /resets) are kept here too.
-import type { ResetEvent } from '../../agent/types';
+import type { Direction, Phase, ResetEvent } from '../../agent/types';
 import type { Config } from '../../agent/config';
 import { DEFAULT_MAX_PEERS, LABELS, UNKNOWN_PROTOCOL } from '../../agent/contract';
 import { OTHER_PEER, PeerLimiter, peerOf } from '../shared/peers';
@@ -67,11 +67,27 @@ export function observe({ resets, receivedBytes, sentBytes, age, idle }: SampleM
   } else {
     resets.inc({ labels, value: 1 }); // keeps the last exemplar of this series: a recent reset's trace
   }
-  const h = { [LABELS.direction]: s.direction, [LABELS.phase]: s.phase };
+  const h = histogramLabels(s.direction, s.phase);
   receivedBytes.observe(h, s.bytesReceived);
   sentBytes.observe(h, s.bytesSent);
   age.observe(h, s.connectionAgeMs / 1000);
   if (s.idleBeforeReuseMs !== undefined) idle.observe(h, s.idleBeforeReuseMs / 1000);
+}
+
+/**
+ * The histograms' labels per (direction, phase): one frozen object each, reused for every reset
+ * (no object per reset; bounded: 2 directions × 7 phases).
+ */
+const histogramCache: Record<Direction, Partial<Record<Phase, Readonly<Record<string, string>>>>> = { client: {}, server: {} };
+
+function histogramLabels(direction: Direction, phase: Phase): Readonly<Record<string, string>> {
+  const byPhase = histogramCache[direction];
+  let labels = byPhase[phase];
+  if (labels === undefined) {
+    labels = Object.freeze({ [LABELS.direction]: direction, [LABELS.phase]: phase });
+    byPhase[phase] = labels;
+  }
+  return labels;
 }
 
 /** The reset counter's labels (agent/contract.ts RESET_LABELS): the metric attributes as translated. */
