@@ -42,6 +42,30 @@ function wsClient(url, options = {}) {
   return new Promise((resolve) => ws.once('message', () => resolve(ws)));
 }
 
+/** The whole event of a client WebSocket connection to 127.0.0.1:`port` that the server reset. */
+function clientWebSocketReset(port) {
+  return {
+    time: any.recent,
+    direction: 'client',
+    ...reset,
+    phase: 'established',
+    peerAddress: '127.0.0.1',
+    peerPort: port,
+    serverAddress: '127.0.0.1',
+    serverPort: port,
+    localAddress: any.loopback,
+    localPort: any.port,
+    tls: false,
+    protocol: 'websocket',
+    bytesReceived: any.positive,
+    bytesSent: any.positive,
+    connectionAgeMs: any.positive,
+    idleMs: any.nonNegative,
+    retry: 'unknown',
+    fatal: false,
+  };
+}
+
 test('server: the client resets an open WebSocket: established, websocket, no client_abort', async () => {
   const { srv, wss, port } = await wsServer((ws) => ws.send('hello'));
   const ws = await wsClient(`ws://127.0.0.1:${port}/chat`);
@@ -81,26 +105,7 @@ test('client: the server resets an open WebSocket: established, websocket, no id
     wsClient(`ws://127.0.0.1:${port}/chat`).then((ws) => ws.on('close', (code) => resolve(code)));
   });
   const e = await cap.next(client(port));
-  checkEvent(e, {
-    time: any.recent,
-    direction: 'client',
-    ...reset,
-    phase: 'established',
-    peerAddress: '127.0.0.1',
-    peerPort: port,
-    serverAddress: '127.0.0.1',
-    serverPort: port,
-    localAddress: any.loopback,
-    localPort: any.port,
-    tls: false,
-    protocol: 'websocket',
-    bytesReceived: any.positive,
-    bytesSent: any.positive,
-    connectionAgeMs: any.positive,
-    idleMs: any.nonNegative,
-    retry: 'unknown',
-    fatal: false,
-  });
+  checkEvent(e, clientWebSocketReset(port));
   assert.equal(await closed, 1006, 'ws reports an abnormal closure');
   wss.close();
   await closeServer(srv);
@@ -120,26 +125,7 @@ test('client: a WebSocket upgraded on a pooled keep-alive socket is still establ
   const ws = await wsClient(`ws://127.0.0.1:${port}/chat`, { agent });
   assert.equal(ws._socket, pooled, 'the upgrade went out on the pooled socket');
   const e = await cap.next(client(port));
-  checkEvent(e, {
-    time: any.recent,
-    direction: 'client',
-    ...reset,
-    phase: 'established',
-    peerAddress: '127.0.0.1',
-    peerPort: port,
-    serverAddress: '127.0.0.1',
-    serverPort: port,
-    localAddress: any.loopback,
-    localPort: any.port,
-    tls: false,
-    protocol: 'websocket',
-    bytesReceived: any.positive,
-    bytesSent: any.positive,
-    connectionAgeMs: any.positive,
-    idleMs: any.nonNegative,
-    retry: 'unknown',
-    fatal: false,
-  });
+  checkEvent(e, clientWebSocketReset(port));
   agent.destroy();
   wss.close();
   await closeServer(srv);
