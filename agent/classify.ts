@@ -6,7 +6,6 @@ import type { ErrorType, Phase } from './types';
 import { publish, publishSoon } from './bus';
 import { buildEvent } from './event';
 import { isUpgraded } from './upgrade';
-import { arrivingMs } from './http-parser';
 import { sessionOf, streamsInFlight } from './http2';
 import { kSource } from './symbols';
 import { isDatabase, libraryProtocol } from './protocol';
@@ -227,11 +226,8 @@ export function phaseOf(socket: Sock, state: SocketState, syscall: string | unde
     return res.req?.complete ? 'response' : 'request';
   }
   if (isUpgraded(socket, state)) return 'established';
-  if (state.http !== undefined || 'parser' in socket) {
-    // Between requests: a request message begun and not complete means one was arriving.
-    const arriving = arrivingMs(socket);
-    if (arriving !== undefined) return arriving > 0 ? 'request' : 'idle';
-    return socket.bytesRead > (state.http?.readMark ?? 0) ? 'request' : 'idle';
-  }
+  // Between requests: bytes read since the last response finished (hooks/http.ts) were a request
+  // arriving.
+  if (state.http !== undefined || 'parser' in socket) return socket.bytesRead > (state.http?.readMark ?? 0) ? 'request' : 'idle';
   return 'established';
 }

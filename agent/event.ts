@@ -24,7 +24,6 @@ import { isUpgraded, upgradeProtocol } from './upgrade';
 import { sessionOf, sessionProtocol, streamsInFlight } from './http2';
 import { known, libraryProtocol } from './protocol';
 import { retryOf } from './retry';
-import { arrivingMs } from './http-parser';
 
 /** What classification decided. */
 export interface Verdict {
@@ -48,7 +47,7 @@ export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetE
   } else if (state.direction === 'client' && state.http?.inflight !== undefined) {
     context = undiciRequest(event, state.http.inflight as UndiciRequestLike, now, context);
   } else if (state.direction === 'server' && msg != null) {
-    context = serverRequest(event, socket, msg as unknown as ServerResponseLike, context);
+    context = serverRequest(event, state, msg as unknown as ServerResponseLike, now, context);
   } else if (!event.protocol && (state.http !== undefined || 'parser' in socket)) {
     event.protocol = 'http/1.1';
   } else {
@@ -160,18 +159,20 @@ function undiciRequest(event: ResetEvent, req: UndiciRequestLike, now: number, c
 }
 
 /** The response an http server was writing. */
-function serverRequest(event: ResetEvent, socket: Sock, res: ServerResponseLike, context: Context | undefined): Context | undefined {
+function serverRequest(
+  event: ResetEvent,
+  state: SocketState,
+  res: ServerResponseLike,
+  now: number,
+  context: Context | undefined,
+): Context | undefined {
   const req = res.req;
   event.protocol = 'http/1.1';
   if (!req) return context;
   const host = req.headers?.host;
   event.request = { method: req.method ?? 'GET', host: typeof host === 'string' ? host : undefined };
-  // The age is known while the request arrives (Node's parser times it); once it was read in
-  // full, Node keeps no start time and the agent does not stamp one per request (README).
-  if (!req.complete) {
-    const ms = arrivingMs(socket) ?? 0;
-    if (ms > 0) event.request.ageMs = round(ms);
-  }
+  const started = state.http?.requestStart ?? 0;
+  if (started > 0) event.request.ageMs = round(now - started);
   // The tracer's SERVER span when it bound the response to it, else the caller's trace
   // context from the request's own headers (traceparent).
   const bound = guard('trace.bound', boundContext, res as unknown as EventEmitter);

@@ -79,8 +79,13 @@ export class HttpState {
   idleSince = 0;
   /** Client: the keep-alive timeout the server advertised in its last response (`Keep-Alive: timeout=N`), ms; 0 unknown. */
   serverKeepAliveMs = 0;
-  /** Client: bytes read when the last exchange finished: more now means a response had begun (retry.ts). */
+  /**
+   * Bytes read when the last exchange finished. Client: more now means a response had begun
+   * (retry.ts); server: more now means a request was arriving (classify.ts).
+   */
   readMark = 0;
+  /** Server: performance.now() when the current request's headers arrived. */
+  requestStart = 0;
   /** undici request in flight, and how far it got. */
   inflight: object | undefined = undefined;
   inflightPhase: 'request' | 'response' = 'request';

@@ -1,9 +1,9 @@
 // HTTP/1 request boundaries from Node's own diagnostics channels: when a request starts we note
 // the time and the active OpenTelemetry context (the parent for a reset span); when an exchange
-// completes we note when the socket went idle. Per request, not per chunk. Client side only:
-// a server's request state is read at reset time from Node's own parser and ServerResponse
-// (classify.ts, event.ts), because once anyone subscribes to `http.server.*` Node builds a
-// message object per request for each channel (+0.6 µs per keep-alive request, docs/benchmarks.md).
+// completes we note when the socket went idle. Per request, not per chunk. (For each channel
+// anyone subscribes to, Node builds a message object per request: docs/benchmarks.md. Reading a
+// server's request state from its parser at reset time instead did not hold on Node 22, whose
+// parser.duration() is not reset between requests.)
 // The context is taken where `http.request()` runs when Node announces that
 // (`http.client.request.created`, Node ≥ 22.12): a tracer's CLIENT span is active there and no
 // longer when the app calls `end()` (`http.client.request.start`; trace-context.ts).
@@ -21,6 +21,7 @@ import { advertisedKeepAliveMs } from '../keep-alive';
 type Msg = {
   request: { [kRequest]?: RequestMark; [kCreated]?: Context; socket?: Sock | null };
   response?: unknown;
+  socket?: Sock;
   error?: { code?: string; syscall?: string };
 };
 
@@ -29,6 +30,8 @@ const handlers: Handlers = {
   'http.client.request.start': (m: Msg) => guard('http.client.start', clientStart, m),
   'http.client.response.finish': (m: Msg) => guard('http.client.finish', clientFinish, m),
   'http.client.request.error': (m: Msg) => guard('http.client.error', clientError, m),
+  'http.server.request.start': (m: Msg) => guard('http.server.start', serverStart, m),
+  'http.server.response.finish': (m: Msg) => guard('http.server.finish', serverFinish, m),
 };
 
 export function enable(): void {
@@ -76,4 +79,17 @@ function clientError({ request, error }: Msg): void {
   if (!socket || error?.code !== 'ECONNRESET' || error.syscall !== undefined || socket.readableEnded !== true) return;
   const state = stateOf(socket);
   if (state && !state.done) classify().onPeerHangup(socket, state);
+}
+
+// Server: the request's start time lives on the connection's state (one request at a time on a
+// connection), so nothing is allocated per request.
+function serverStart({ socket }: Msg): void {
+  const state = socket ? stateOf(socket) : undefined;
+  if (state) httpOf(state).requestStart = performance.now();
+}
+
+// Server: only where the next request begins is needed (a reset between requests is `idle`).
+function serverFinish({ socket }: Msg): void {
+  const state = socket ? stateOf(socket) : undefined;
+  if (state && socket) httpOf(state).readMark = socket.bytesRead;
 }
