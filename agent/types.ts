@@ -34,7 +34,6 @@ export type Protocol = (typeof PROTOCOLS)[number];
  * never reached the peer, `unsafe` when it may have been processed, `unknown` otherwise.
  */
 export type Retry = 'safe' | 'unsafe' | 'unknown';
-export const RETRIES: readonly Retry[] = ['safe', 'unsafe', 'unknown'];
 
 export const ERROR_TYPES: readonly ErrorType[] = ['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ECONNREFUSED', 'peer_closed'];
 export const PHASES: readonly Phase[] = ['connect', 'tls_handshake', 'request', 'response', 'idle', 'established'];

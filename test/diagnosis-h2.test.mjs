@@ -54,6 +54,30 @@ async function kill(child) {
   await exited;
 }
 
+/** The whole event of a server connection on `port` whose client process died with streams open. */
+function serverHangup(port, protocol, streamsInFlight) {
+  return {
+    time: any.recent,
+    direction: 'server',
+    ...hangup,
+    // Read at the FIN while the kernel still knows it, unless the session's own last write drew
+    // an RST from the dead peer's kernel first.
+    peerAddress: (v) => v === undefined || v === '127.0.0.1',
+    peerPort: (v) => v === undefined || any.port(v),
+    localAddress: '127.0.0.1',
+    localPort: port,
+    tls: false,
+    protocol,
+    streamsInFlight,
+    bytesReceived: any.positive,
+    bytesSent: any.positive,
+    connectionAgeMs: any.positive,
+    idleMs: any.nonNegative,
+    retry: 'unknown',
+    fatal: false,
+  };
+}
+
 test('grpc-js client: the server process dies mid-stream (FIN): peer_closed, grpc, 1 stream', { timeout: 20000 }, async () => {
   const { child, line } = await peer('grpc-server');
   const port = Number(line);
@@ -197,26 +221,7 @@ test('http2 server: the client process dies with three streams open: peer_closed
   assert.equal(line, 'open');
   await kill(child);
   const e = await cap.next(server(port));
-  checkEvent(e, {
-    time: any.recent,
-    direction: 'server',
-    ...hangup,
-    // Read at the FIN while the kernel still knows it, unless the session's own last write drew
-    // an RST from the dead peer's kernel first.
-    peerAddress: (v) => v === undefined || v === '127.0.0.1',
-    peerPort: (v) => v === undefined || any.port(v),
-    localAddress: '127.0.0.1',
-    localPort: port,
-    tls: false,
-    protocol: 'h2',
-    streamsInFlight: 3,
-    bytesReceived: any.positive,
-    bytesSent: any.positive,
-    connectionAgeMs: any.positive,
-    idleMs: any.nonNegative,
-    retry: 'unknown',
-    fatal: false,
-  });
+  checkEvent(e, serverHangup(port, 'h2', 3));
   await closeServer(srv);
 });
 
@@ -230,24 +235,8 @@ test('grpc-js server: the client process dies mid-call: peer_closed, grpc, 1 str
   assert.equal(line, 'open');
   await kill(child);
   const e = await cap.next(server(port));
-  checkEvent(e, {
-    time: any.recent,
-    direction: 'server',
-    ...hangup,
-    peerAddress: (v) => v === undefined || v === '127.0.0.1',
-    peerPort: (v) => v === undefined || any.port(v),
-    localAddress: '127.0.0.1',
-    localPort: port,
-    tls: false,
-    protocol: 'grpc', // the server stream's response headers say application/grpc
-    streamsInFlight: 1,
-    bytesReceived: any.positive,
-    bytesSent: any.positive,
-    connectionAgeMs: any.positive,
-    idleMs: any.nonNegative,
-    retry: 'unknown',
-    fatal: false,
-  });
+  // grpc: the server stream's response headers say application/grpc.
+  checkEvent(e, serverHangup(port, 'grpc', 1));
   srv.forceShutdown();
 });
 

@@ -31,6 +31,27 @@ const connect = async () => {
 };
 const client = (port) => (e) => e.direction === 'client' && e.localPort === port;
 
+/** The fields of a query cut off on the client connection from `localPort` to postgres on `port`. */
+const queryCutOff = (port, localPort) => ({
+  time: any.recent,
+  direction: 'client',
+  errorType: 'peer_closed',
+  code: 'peer_closed',
+  message: 'the server closed the connection while a query was in flight',
+  syscall: undefined,
+  phase: 'established',
+  protocol: 'postgres',
+  peerAddress: '127.0.0.1',
+  peerPort: port,
+  serverAddress: '127.0.0.1',
+  serverPort: port,
+  localAddress: '127.0.0.1',
+  localPort,
+  tls: false,
+  bytesReceived: any.positive,
+  bytesSent: any.positive,
+});
+
 test('pg_terminate_backend mid-query: one peer_closed event, the query in flight', async () => {
   const admin = await connect();
   const victim = await connect();
@@ -46,23 +67,7 @@ test('pg_terminate_backend mid-query: one peer_closed event, the query in flight
     await failed;
     const e = await cap.next(client(port), 10000);
     checkEvent(e, {
-      time: any.recent,
-      direction: 'client',
-      errorType: 'peer_closed',
-      code: 'peer_closed',
-      message: 'the server closed the connection while a query was in flight',
-      syscall: undefined,
-      phase: 'established',
-      protocol: 'postgres',
-      peerAddress: '127.0.0.1',
-      peerPort: server.port,
-      serverAddress: '127.0.0.1',
-      serverPort: server.port,
-      localAddress: '127.0.0.1',
-      localPort: port,
-      tls: false,
-      bytesReceived: any.positive,
-      bytesSent: any.positive,
+      ...queryCutOff(server.port, port),
       connectionAgeMs: (v) => v >= 300,
       // Since the FATAL message when it was read in an earlier clock step than the FIN; since the
       // query went out (about 300 ms before) when both came in the FIN's step, which is left out.
@@ -114,23 +119,7 @@ test('pg_terminate_backend on a pg Pool query 1 s in: the query cut off, never a
     assert.equal(events.length, 1, 'one event for the connection');
     const [e] = events;
     checkEvent(e, {
-      time: any.recent,
-      direction: 'client',
-      errorType: 'peer_closed',
-      code: 'peer_closed',
-      message: 'the server closed the connection while a query was in flight',
-      syscall: undefined,
-      phase: 'established',
-      protocol: 'postgres',
-      peerAddress: '127.0.0.1',
-      peerPort: server.port,
-      serverAddress: '127.0.0.1',
-      serverPort: server.port,
-      localAddress: '127.0.0.1',
-      localPort: port,
-      tls: false,
-      bytesReceived: any.positive,
-      bytesSent: any.positive,
+      ...queryCutOff(server.port, port),
       connectionAgeMs: (v) => v >= 1000,
       // Since the query went out: the FATAL, the Terminate and the RST come in one clock step.
       idleMs: (v) => v >= 0 && v <= e.connectionAgeMs,

@@ -182,26 +182,7 @@ test("client: Node's own WebSocket (undici) reset by the server: established, we
     .map((l) => JSON.parse(l));
   assert.deepEqual(lines.at(-1), { closed: 1006 });
   assert.equal(lines.length, 2, run.stdout);
-  checkEvent(lines[0], {
-    time: any.recent,
-    direction: 'client',
-    ...reset,
-    phase: 'established',
-    peerAddress: '127.0.0.1',
-    peerPort: port,
-    serverAddress: '127.0.0.1',
-    serverPort: port,
-    localAddress: any.loopback,
-    localPort: any.port,
-    tls: false,
-    protocol: 'websocket',
-    bytesReceived: any.positive,
-    bytesSent: any.positive,
-    connectionAgeMs: any.positive,
-    idleMs: any.nonNegative,
-    retry: 'unknown',
-    fatal: false,
-  });
+  checkEvent(lines[0], clientWebSocketReset(port));
   wss.close();
   await closeServer(srv);
 });
