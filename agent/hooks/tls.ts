@@ -3,20 +3,61 @@
 // TLSSocket.prototype._init runs once in every TLSSocket's constructor: there we move the watch
 // from the raw socket to the TLSSocket. Client TLSSockets that dial themselves are watched by
 // hooks/client.ts when they call connect().
-import * as tls from 'node:tls';
-import { performance } from 'node:perf_hooks';
+// node:tls (and the part of node:crypto it loads, ~2 ms) is loaded, and _init patched, when the
+// process first listens (net.Server#listen: TLS, HTTPS and HTTP/2 servers alike, before their
+// first TCP connection) or first watches a socket (a dial: before any TLSSocket can wrap it), not at
+// preload: a process done before either never pays for it. Node tells nothing when a built-in
+// loads (https, http2 and undici load tls internally), so these two moments stand in for it. Not
+// seen: a TLSSocket over a socket that came from elsewhere without a dial or a listen in this
+// process (a handle passed over IPC by a parent) — its resets surface on the raw socket, unwatched.
+import * as net from 'node:net';
+import type * as tls from 'node:tls';
 import { SocketState, type NodeSocketInternals } from '../internal-types';
 import { guard } from '../guard';
 import type { Config } from '../config';
-import { watch, stateOf, supersede } from '../sockets';
+import { watch, stateOf, supersede, atFirstWatch } from '../sockets';
+import { now } from '../clock';
 import { patch, unpatch } from './patch';
 
 let readPeer = false;
+let installed: typeof tls.TLSSocket.prototype | undefined;
 
 export function enable(config: Config): void {
   readPeer = config.serverPeers;
   patch(
-    tls.TLSSocket.prototype,
+    net.Server.prototype,
+    'listen',
+    (original) =>
+      function listen(this: net.Server, ...args: unknown[]) {
+        if (installed === undefined && !onPath(args[0])) guard('tls.install', install);
+        return original.apply(this, args);
+      },
+  );
+  atFirstWatch(() => guard('tls.install', install));
+}
+
+export function disable(): void {
+  atFirstWatch(undefined);
+  unpatch(net.Server.prototype, 'listen');
+  if (installed !== undefined) unpatch(installed, '_init');
+  installed = undefined;
+}
+
+/** listen(path) or listen({ path }): a Unix-domain socket (resetwatch's own family socket is one), never watched. */
+function onPath(first: unknown): boolean {
+  if (typeof first === 'string') return !/^\d+$/.test(first);
+  return first !== null && typeof first === 'object' && typeof (first as { path?: unknown }).path === 'string';
+}
+
+/** Loads node:tls and patches TLSSocket#_init; the listen wrapper has done its job then. */
+function install(): void {
+  if (installed !== undefined) return;
+  atFirstWatch(undefined);
+  unpatch(net.Server.prototype, 'listen');
+  const proto = (require('node:tls') as typeof tls).TLSSocket.prototype;
+  installed = proto;
+  patch(
+    proto,
     '_init',
     (original) =>
       function _init(this: tls.TLSSocket, ...args: unknown[]) {
@@ -27,17 +68,13 @@ export function enable(config: Config): void {
   );
 }
 
-export function disable(): void {
-  unpatch(tls.TLSSocket.prototype, '_init');
-}
-
 function onTlsInit(socket: tls.TLSSocket & NodeSocketInternals, wrap: unknown): void {
   if (stateOf(socket) !== undefined) return; // reinitialised handle: already watched
   const raw = wrap !== null && typeof wrap === 'object' ? wrap : undefined;
   const rawState = raw ? supersede(raw) : undefined;
   if (socket._tlsOptions?.isServer) {
     // The raw socket was accepted this very tick (net.server.socket fires after us).
-    watch(socket, new SocketState('server', performance.now(), true));
+    watch(socket, new SocketState('server', now(), true));
     if (readPeer) void socket.remoteAddress;
   } else if (rawState) {
     // Client TLS over a socket the app connected itself: same connection, now encrypted.
