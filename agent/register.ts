@@ -127,11 +127,12 @@ function enableHooks(hooks: Loaded['hooks'], config: Config, stops: (() => void)
   }
 }
 
-/** Starts the outputs RESETWATCH_DISABLED_OUTPUTS leaves on. */
-function startOutputs(outputs: Output[], config: Config, stops: (() => void)[], turned = false): void {
+/** Starts the outputs RESETWATCH_DISABLED_OUTPUTS leaves on (of those `only` names, if given). */
+function startOutputs(outputs: Output[], config: Config, stops: (() => void)[], only?: Output['name'][], turned = false): void {
   (require('../exporters/shared/labels') as typeof import('../exporters/shared/labels')).setConstantLabels(config.labels);
   for (const output of outputs) {
     if (config.disabledOutputs.includes(output.name)) continue;
+    if (only !== undefined && !only.includes(output.name)) continue;
     const exporter = guard(`start.${output.name}.load`, output.load);
     if (exporter === undefined) continue;
     const stop = guard(`start.${exporter.name}`, exporter.start, { config, isMainThread: isMainThread(), turned });
@@ -145,14 +146,26 @@ function startOutputs(outputs: Output[], config: Config, stops: (() => void)[], 
  */
 let startWaitingOutputs: (() => void) | undefined;
 
+/**
+ * The outputs a preload starts before the app's first line: the Prometheus family election (a
+ * fixed port in the main thread). Its socket bound at preload is where a child that runs and exits
+ * while this process has not turned yet (execFileSync at startup, a long synchronous start) hands
+ * its resets over: bound only in the first turn, that child would lead alone and take them along.
+ */
+function startsAtPreload(config: Config): Output['name'][] {
+  const fixedPort = typeof config.port === 'number' && config.port !== 0;
+  return fixedPort && isMainThread() ? ['prometheus'] : [];
+}
+
 function runAll(stops: (() => void)[]): void {
   for (const stop of stops.splice(0).reverse()) stop();
 }
 
 /**
  * Installed once per process by loading the package; configured from the environment, or by the
- * first start() call. A preload installs the hooks before the app's first line and starts the
- * outputs (the Prometheus family election too) in the event loop's first turn. The app's own load installs the hooks at once (sockets opened right after must be seen) and starts
+ * first start() call. A preload installs the hooks before the app's first line, joins the
+ * Prometheus family (a fixed port) at once and starts the other outputs in the event loop's first
+ * turn. The app's own load installs the hooks at once (sockets opened right after must be seen) and starts
  * the outputs one tick later, so an app that loads the package and calls start() in the same tick
  * never binds or opens anything with settings it is about to replace. A start() after the outputs
  * started (after a preload, or once the app awaited something) restarts hooks and outputs with
@@ -202,6 +215,9 @@ export function install(): Agent {
       startOutputs(outputs, config, outputStops);
       return true;
     }
+    const early = when === 'turn' ? startsAtPreload(config) : [];
+    if (early.length !== 0) startOutputs(outputs, config, outputStops, early);
+    const rest = outputs.filter((o) => !early.includes(o.name)).map((o) => o.name);
     pending = true;
     let turn: NodeJS.Timeout | undefined;
     const startRest = (turned = false) => {
@@ -210,7 +226,7 @@ export function install(): Agent {
       startWaitingOutputs = undefined;
       beforeFirstPublish(undefined);
       clearTimeout(turn);
-      guard('start.outputs', startOutputs, outputs, config, outputStops, turned);
+      guard('start.outputs', startOutputs, outputs, config, outputStops, rest, turned);
     };
     startWaitingOutputs = startRest;
     beforeFirstPublish(startRest);
