@@ -7,9 +7,9 @@
 // process first listens (net.Server#listen: TLS, HTTPS and HTTP/2 servers alike, before their
 // first TCP connection) or first watches a socket (a dial: before any TLSSocket can wrap it), not at
 // preload: a process done before either never pays for it. Node tells nothing when a built-in
-// loads (https, http2 and undici load tls internally), so these two moments stand in for it. Not
-// seen: a TLSSocket over a socket that came from elsewhere without a dial or a listen in this
-// process (a handle passed over IPC by a parent) — its resets surface on the raw socket, unwatched.
+// loads (https, http2 and undici load tls internally), so these two moments stand in for it. A
+// process with an IPC channel (forked: a cluster worker, a sticky-session worker) installs at
+// once: its sockets can arrive as handles from the parent, with neither a listen nor a dial here.
 import * as net from 'node:net';
 import type * as tls from 'node:tls';
 import { SocketState, type NodeSocketInternals } from '../internal-types';
@@ -34,6 +34,7 @@ export function enable(config: Config): void {
       },
   );
   atFirstWatch(() => guard('tls.install', install));
+  if (process.channel !== undefined) guard('tls.install', install);
 }
 
 export function disable(): void {
