@@ -152,3 +152,26 @@ reset(s)
   assert.equal(events[0]['tls.established'], true);
   assert.equal(events[0]['error.type'], 'ECONNRESET');
 });
+
+test("start() in code after the TLS server listens: the hooks restart, and the next connection's reset is one server event", async () => {
+  const app = startApp(['start-after-listen']);
+  const first = await app.first;
+  await python(`
+import socket, ssl, struct, time
+${RESET}
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', ${first.port})))
+s.sendall(b'hello')
+time.sleep(0.1)
+reset(s)
+`).done;
+  const r = await app.exit;
+  assert.equal(r.code, 0, r.stderr);
+  const events = resetLines(r.stdout);
+  assert.equal(events.length, 1, r.stdout);
+  assert.equal(events[0]['resetwatch.direction'], 'server');
+  assert.equal(events[0]['resetwatch.tls'], true);
+  assert.equal(events[0]['error.type'], 'ECONNRESET');
+});
