@@ -10,6 +10,7 @@
 // loads (https, http2 and undici load tls internally), so these two moments stand in for it. A
 // process with an IPC channel (forked: a cluster worker, a sticky-session worker) installs at
 // once: its sockets can arrive as handles from the parent, with neither a listen nor a dial here.
+// So does a restart (start() after the server listened): node:tls is loaded then anyway.
 import * as net from 'node:net';
 import type * as tls from 'node:tls';
 import { SocketState, type NodeSocketInternals } from '../internal-types';
@@ -21,6 +22,8 @@ import { patch, unpatch } from './patch';
 
 let readPeer = false;
 let installed: typeof tls.TLSSocket.prototype | undefined;
+/** node:tls was loaded by an earlier install: enabling again costs nothing, so it installs at once. */
+let loadedBefore = false;
 
 export function enable(config: Config): void {
   readPeer = config.serverPeers;
@@ -34,7 +37,7 @@ export function enable(config: Config): void {
       },
   );
   atFirstWatch(() => guard('tls.install', install));
-  if (process.channel !== undefined) guard('tls.install', install);
+  if (loadedBefore || process.channel !== undefined) guard('tls.install', install);
 }
 
 export function disable(): void {
@@ -57,6 +60,7 @@ function install(): void {
   unpatch(net.Server.prototype, 'listen');
   const proto = (require('node:tls') as typeof tls).TLSSocket.prototype;
   installed = proto;
+  loadedBefore = true;
   patch(
     proto,
     '_init',
