@@ -9,12 +9,12 @@ import path from 'node:path';
 import { ROOT, fixture, cleanEnv, resetLines } from './helpers/subprocess.mjs';
 
 const APP = fixture('tls-first.cjs');
-const PRELOAD = ['--require', fixture('originals.cjs'), '--require', 'resetwatch'];
+const PRELOAD = ['--require', 'resetwatch'];
 const CERT = path.join(ROOT, 'test/fixtures/tls');
 
 /** Starts the app; resolves with its first report line, and `exit` with its whole output. */
-function startApp(args) {
-  const child = spawn(process.execPath, [...PRELOAD, APP, ...args], {
+function startApp(args, { preload = true } = {}) {
+  const child = spawn(process.execPath, [...(preload ? PRELOAD : []), APP, ...args], {
     cwd: ROOT,
     env: cleanEnv({ RESETWATCH_PORT: 'off', RESETWATCH_LOG: 'stdout' }),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -155,6 +155,29 @@ reset(s)
 
 test("start() in code after the TLS server listens: the hooks restart, and the next connection's reset is one server event", async () => {
   const app = startApp(['start-after-listen']);
+  const first = await app.first;
+  await python(`
+import socket, ssl, struct, time
+${RESET}
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', ${first.port})))
+s.sendall(b'hello')
+time.sleep(0.1)
+reset(s)
+`).done;
+  const r = await app.exit;
+  assert.equal(r.code, 0, r.stderr);
+  const events = resetLines(r.stdout);
+  assert.equal(events.length, 1, r.stdout);
+  assert.equal(events[0]['resetwatch.direction'], 'server');
+  assert.equal(events[0]['resetwatch.tls'], true);
+  assert.equal(events[0]['error.type'], 'ECONNRESET');
+});
+
+test("the app's own require('resetwatch') after its TLS server listens (no preload): the hook installs at once, the next connection's reset is one server event", async () => {
+  const app = startApp(['require-after-listen'], { preload: false });
   const first = await app.first;
   await python(`
 import socket, ssl, struct, time

@@ -10,7 +10,9 @@
 // loads (https, http2 and undici load tls internally), so these two moments stand in for it. A
 // process with an IPC channel (forked: a cluster worker, a sticky-session worker) installs at
 // once: its sockets can arrive as handles from the parent, with neither a listen nor a dial here.
-// So does a restart (start() after the server listened): node:tls is loaded then anyway.
+// So does an agent enabled where node:tls is loaded already (a restart by start(), an app's own
+// require('resetwatch') after its TLS server listens, another preload that loaded it): the next
+// listen or dial may never come, and loading costs nothing then.
 import * as net from 'node:net';
 import type * as tls from 'node:tls';
 import { SocketState, type NodeSocketInternals } from '../internal-types';
@@ -37,7 +39,13 @@ export function enable(config: Config): void {
       },
   );
   atFirstWatch(() => guard('tls.install', install));
-  if (loadedBefore || process.channel !== undefined) guard('tls.install', install);
+  if (loadedBefore || process.channel !== undefined || tlsLoaded()) guard('tls.install', install);
+}
+
+/** Whether node:tls is loaded in this thread (Node's list of loaded built-ins: no load, no event). */
+function tlsLoaded(): boolean {
+  const list = (process as { moduleLoadList?: string[] }).moduleLoadList;
+  return Array.isArray(list) && list.includes('NativeModule tls');
 }
 
 export function disable(): void {
