@@ -2,7 +2,6 @@
 // (exporters/). Read config, install hooks, start outputs — each inside the guard, with one clear
 // line when something is off. Installs once per process (and once per thread) however often the
 // package is loaded: --require and --import together, or a later require('resetwatch').
-import { isMainThread } from 'node:worker_threads';
 import { DEFAULTS, resolveConfig, type Config, type HookName, type StartOptions } from './config';
 import { setDiagLevel, diag } from './diag';
 import { guard, setFaultInjection } from './guard';
@@ -13,6 +12,15 @@ import { launcherOf } from './launcher';
 import { loadedAsPreload } from './preload';
 import type { AgentStats, ResetListener } from './types';
 import type { Exporter } from '../exporters/types';
+
+/**
+ * Whether this is the process's main thread. node:worker_threads (and the stream modules it loads,
+ * ~3 ms when nothing else has) is loaded only when needed: by a launcher's path, or by an agent that
+ * is on (whose hooks load node:net and the streams anyway). RESETWATCH_DISABLED=1 never loads it.
+ */
+function isMainThread(): boolean {
+  return (require('node:worker_threads') as typeof import('node:worker_threads')).isMainThread;
+}
 
 export interface Agent {
   readonly config: Config;
@@ -127,7 +135,7 @@ function startOutputs(outputs: Output[], config: Config, stops: (() => void)[], 
     if (only !== undefined && !only.includes(output.name)) continue;
     const exporter = guard(`start.${output.name}.load`, output.load);
     if (exporter === undefined) continue;
-    const stop = guard(`start.${exporter.name}`, exporter.start, { config, isMainThread, turned });
+    const stop = guard(`start.${exporter.name}`, exporter.start, { config, isMainThread: isMainThread(), turned });
     if (typeof stop === 'function') stops.push(() => guard(`stop.${exporter.name}`, stop));
   }
 }
@@ -140,12 +148,13 @@ let startWaitingOutputs: (() => void) | undefined;
 
 /**
  * The outputs a preload starts before the app's first line: the Prometheus family election (a
- * fixed port in the main thread), so that a process tree's members have joined by the time a
- * scrape follows their first resets (exporters/prometheus/family.ts).
+ * fixed port in the main thread). Its socket bound at preload is where a child that runs and exits
+ * while this process has not turned yet (execFileSync at startup, a long synchronous start) hands
+ * its resets over: bound only in the first turn, that child would lead alone and take them along.
  */
 function startsAtPreload(config: Config): Output['name'][] {
   const fixedPort = typeof config.port === 'number' && config.port !== 0;
-  return fixedPort && isMainThread ? ['prometheus'] : [];
+  return fixedPort && isMainThread() ? ['prometheus'] : [];
 }
 
 function runAll(stops: (() => void)[]): void {
@@ -154,8 +163,9 @@ function runAll(stops: (() => void)[]): void {
 
 /**
  * Installed once per process by loading the package; configured from the environment, or by the
- * first start() call. A preload starts everything at once, before the app's first line. The
- * app's own load installs the hooks at once (sockets opened right after must be seen) and starts
+ * first start() call. A preload installs the hooks before the app's first line, joins the
+ * Prometheus family (a fixed port) at once and starts the other outputs in the event loop's first
+ * turn. The app's own load installs the hooks at once (sockets opened right after must be seen) and starts
  * the outputs one tick later, so an app that loads the package and calls start() in the same tick
  * never binds or opens anything with settings it is about to replace. A start() after the outputs
  * started (after a preload, or once the app awaited something) restarts hooks and outputs with
@@ -167,7 +177,8 @@ export function install(): Agent {
   if (existing !== undefined) return existing;
   // npm, npx, yarn, pnpm, corepack: dormant and silent, before the config is read (a bad
   // RESETWATCH_* value is reported once, by the app the launcher starts: agent/launcher.ts).
-  const launcher = isMainThread ? launcherOf(process.argv[1]) : undefined;
+  const script = launcherOf(process.argv[1]);
+  const launcher = script !== undefined && isMainThread() ? script : undefined;
   let config: Config = launcher === undefined ? resolveConfig() : { ...DEFAULTS };
   const hookStops: (() => void)[] = [];
   const outputStops: (() => void)[] = [];
@@ -183,7 +194,7 @@ export function install(): Agent {
   };
   /**
    * Installs hooks and starts outputs: `now`; at the end of the app's loading `tick`; or, for a
-   * preload, in the event loop's first `turn` (an unref'd setImmediate: a process done before its
+   * preload, in the event loop's first `turn` (an unref'd 0 ms timer: a process done before its
    * loop turns, `node -e 1`, never loads them; no reset can come before I/O, and the first reset
    * or `registry` access starts them at once anyway). False when the agent stays out.
    */
@@ -208,20 +219,23 @@ export function install(): Agent {
     if (early.length !== 0) startOutputs(outputs, config, outputStops, early);
     const rest = outputs.filter((o) => !early.includes(o.name)).map((o) => o.name);
     pending = true;
-    let turn: NodeJS.Immediate | undefined;
+    let turn: NodeJS.Timeout | undefined;
     const startRest = (turned = false) => {
       if (!pending) return; // start() or stop() came first, or a reset
       pending = false;
       startWaitingOutputs = undefined;
       beforeFirstPublish(undefined);
-      clearImmediate(turn);
+      clearTimeout(turn);
       guard('start.outputs', startOutputs, outputs, config, outputStops, rest, turned);
     };
     startWaitingOutputs = startRest;
     beforeFirstPublish(startRest);
     if (when === 'tick') process.nextTick(startRest);
     else {
-      turn = setImmediate(startRest, true);
+      // A timer, not setImmediate: the loop's poll waits for due timers, unref'd ones too, but not
+      // for an unref'd immediate, which would wait for the app's first I/O (an idle server's
+      // endpoint unbound until its first request). Unref'd, it never keeps a process alive.
+      turn = setTimeout(startRest, 0, true);
       turn.unref();
     }
     return true;

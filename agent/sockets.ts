@@ -24,8 +24,20 @@ function count(state: SocketState, n: 1 | -1): void {
   stats.connections[state.direction][state.tls ? 'tls' : 'plain'] += n;
 }
 
+/** Called once, at the first socket watched (hooks/tls.ts installs itself then); cleared after. */
+let firstWatch: (() => void) | undefined;
+
+export function atFirstWatch(fn: (() => void) | undefined): void {
+  firstWatch = fn;
+}
+
 /** Starts watching a socket: its state, one connection counted, the errorMonitor listener. */
 export function watch(socket: Watched, state: SocketState): void {
+  if (firstWatch !== undefined) {
+    const first = firstWatch;
+    firstWatch = undefined;
+    first();
+  }
   socket[kState] = state;
   count(state, 1);
   socket.on(errorMonitor, errorListener);

@@ -7,7 +7,6 @@ import { loadAgent, capture, listen, closeServer } from './helpers/resets.mjs';
 
 const require = createRequire(import.meta.url);
 const { resolveConfig, DEFAULTS, ENV } = require('../dist/agent/config.js');
-const { stats } = require('../dist/agent/stats.js');
 
 function stderrOf(fn) {
   const lines = [];
@@ -92,6 +91,7 @@ test('the README documents every variable with its default', async () => {
 test('onReset: unsubscribe works; a throwing subscriber is counted and never reaches the app or the others', async () => {
   const { onReset } = await loadAgent();
   assert.throws(() => onReset('nope'), TypeError);
+  const { stats } = (await loadAgent()).agent;
   const errorsBefore = stats.agentErrors;
   const stop = onReset(() => {
     throw new Error('subscriber bug');
@@ -128,7 +128,7 @@ test('onReset: unsubscribe works; a throwing subscriber is counted and never rea
 });
 
 test('connections opened are counted by direction and TLS', async () => {
-  await loadAgent();
+  const { stats } = (await loadAgent()).agent;
   const before = structuredClone(stats.connections);
   const server = net.createServer((s) => s.end());
   const port = await listen(server);

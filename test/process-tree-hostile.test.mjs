@@ -40,6 +40,23 @@ async function scrape(port) {
   return { body: r.body, resets: sumOf(samples, 'resetwatch_resets_total'), errors: sumOf(samples, 'resetwatch_agent_errors_total') };
 }
 
+/**
+ * A connection to the family socket, once it exists: the election starts with the app's outputs, in
+ * its event loop's first turn, a moment after it said it was ready (fails after 5 s).
+ */
+async function connectFamily(name) {
+  for (let i = 0; ; i++) {
+    const s = net.connect({ path: name });
+    const ok = await new Promise((resolve) => {
+      s.once('connect', () => resolve(true));
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return s;
+    assert.ok(i < 100, `no leader listens on ${JSON.stringify(name)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** Opens the family socket and writes `data`; resolves when the leader closed it (or after 2 s). */
 function sendRaw(name, data) {
   return new Promise((resolve) => {
@@ -312,9 +329,7 @@ test('samples from another local process: a protocol outside the closed set is n
   ];
   const items = [sample('postgres'), ...Array.from({ length: 50 }, (_, i) => sample(`evil-${i}`))];
   // One connection: a member's state, then its samples; kept open until the scrape.
-  const s = net.connect({ path: name });
-  s.on('error', () => {});
-  await new Promise((resolve) => s.on('connect', resolve));
+  const s = await connectFamily(name);
   s.write(`${JSON.stringify({ t: 'state', id: 'm1', pid: 1, snap: { metrics: [], recent: [] } })}\n`);
   s.write(`${JSON.stringify({ t: 'samples', items })}\n`);
   let body = '';

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { spawn } from 'node:child_process';
-import { startApp, rawRequest, getText, parseExposition, sumOf, ROOT, NODE } from './helpers/prometheus.mjs';
+import { startApp, rawRequest, getText, parseExposition, sumOf, freePort, ROOT, NODE } from './helpers/prometheus.mjs';
 
 let appRequests = 0;
 /** One request to the app's own server, on a fresh connection (so its connections can be counted). */
@@ -322,19 +322,19 @@ test("an app's own /metrics can take resetwatch's registry; the app's default re
 });
 
 test('agent.stop() closes the endpoint', async () => {
+  const port = await freePort();
   const script = `
     const net = require('node:net');
     const { agent } = require('resetwatch');
-    const { metricsAddress } = require('./dist/exporters/prometheus/server.js');
     const probe = (port) => new Promise((r) => { const c = net.connect(port, '127.0.0.1'); c.on('connect', () => { c.destroy(); r('open'); }); c.on('error', (e) => r(e.code)); });
     setTimeout(async () => {
-      const { port } = metricsAddress();
+      const port = ${port};
       const before = await probe(port);
       agent.stop();
       await new Promise((r) => setTimeout(r, 50));
       console.log(JSON.stringify({ before, after: await probe(port) }));
     }, 300);`;
-  const r = await run(['--require', 'resetwatch', '-e', script], { RESETWATCH_PORT: '0' });
+  const r = await run(['--require', 'resetwatch', '-e', script], { RESETWATCH_PORT: String(port) });
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), { before: 'open', after: 'ECONNREFUSED' });
 });

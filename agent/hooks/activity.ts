@@ -25,7 +25,7 @@
 // Not wrapped in guard(): the body reads properties and writes small integers, which cannot throw,
 // and a guard per chunk would cost more than the observation.
 import * as net from 'node:net';
-import { performance } from 'node:perf_hooks';
+import { now } from '../clock';
 import * as timers from 'node:timers';
 import { type SocketState, CLOCK_MASK, clockMs, WROTE_LAST, BURST_AFTER_WRITE, ENDED_HERE } from '../internal-types';
 import { kState } from '../symbols';
@@ -59,7 +59,7 @@ function stale(): void {
 }
 
 function tick(): number {
-  clock = clockMs(performance.now());
+  clock = clockMs(now());
   fresh = true;
   if (expiry === undefined) {
     expiry = realSetTimeout(stale, CLOCK_STEP_MS);
@@ -84,7 +84,7 @@ export function enable(): void {
             // made while a blocked event loop kept the clock from moving carries the time from before
             // the block, so the wait for its answer cannot be told: it is not marked (its answer
             // starts no burst), and the next write checks again.
-            if ((f & WROTE_LAST) === 0 && ((clockMs(performance.now()) - t) & CLOCK_MASK) < STALE_MS)
+            if ((f & WROTE_LAST) === 0 && ((clockMs(now()) - t) & CLOCK_MASK) < STALE_MS)
               s.activity = (((t - s.active) & CLOCK_MASK) > BURST_MS ? 0 : f) | WROTE_LAST;
           } else if ((f & WROTE_LAST) !== 0) {
             // The first read after a write (s.active is the write's mark): once this side has ended its

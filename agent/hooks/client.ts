@@ -3,7 +3,7 @@
 // version (the net.client.socket channel misses tls.connect and Socket#connect before 22.17).
 // The prototype is shared by CommonJS and ESM, so `import { connect } from 'node:net'` is covered.
 import * as net from 'node:net';
-import { performance } from 'node:perf_hooks';
+import { now } from '../clock';
 import { activeContext } from '../trace-context';
 import { SocketState } from '../internal-types';
 import { guard } from '../guard';
@@ -53,5 +53,5 @@ function onConnect(socket: net.Socket, args: unknown[]): void {
     return; // connect(path): Unix-domain socket.
   }
   const dial = { host: host ?? 'localhost', port, context: activeContext() };
-  watch(socket, new SocketState('client', performance.now(), (socket as { encrypted?: boolean }).encrypted === true, dial));
+  watch(socket, new SocketState('client', now(), (socket as { encrypted?: boolean }).encrypted === true, dial));
 }

@@ -7,7 +7,7 @@
 // The context is taken where `http.request()` runs when Node announces that
 // (`http.client.request.created`, Node ≥ 22.12): a tracer's CLIENT span is active there and no
 // longer when the app calls `end()` (`http.client.request.start`; trace-context.ts).
-import { performance } from 'node:perf_hooks';
+import { now } from '../clock';
 import type { Context } from '@opentelemetry/api';
 import { activeContext } from '../trace-context';
 import { httpOf, type RequestMark, type Sock } from '../internal-types';
@@ -49,7 +49,7 @@ function clientCreated({ request }: Msg): void {
 // The request's age counts from here, when it is sent, on every Node version.
 function clientStart({ request }: Msg): void {
   const context = kCreated in request ? request[kCreated] : activeContext();
-  const mark: RequestMark = { start: performance.now(), context };
+  const mark: RequestMark = { start: now(), context };
   request[kRequest] = mark;
   // A reused socket: its previous response has been read to the end (the socket was free), so
   // this is where this request's response begins (retry.ts). Not at that response's headers
@@ -64,7 +64,7 @@ function clientFinish({ request, response }: Msg): void {
   if (!state) return;
   const http = httpOf(state);
   http.exchanges++;
-  http.idleSince = performance.now();
+  http.idleSince = now();
   http.serverKeepAliveMs = advertisedKeepAliveMs((response as { rawHeaders?: unknown } | undefined)?.rawHeaders);
   // Where the next request's response begins, unless clientStart of that request marks it later
   // (Node publishes this at the response's headers, before its body).
@@ -85,7 +85,7 @@ function clientError({ request, error }: Msg): void {
 // connection), so nothing is allocated per request.
 function serverStart({ socket }: Msg): void {
   const state = socket ? stateOf(socket) : undefined;
-  if (state) httpOf(state).requestStart = performance.now();
+  if (state) httpOf(state).requestStart = now();
 }
 
 // Server: only where the next request begins is needed (a reset between requests is `idle`).

@@ -2,7 +2,7 @@
 // servers (and the raw socket under a TLS server, which hooks/tls.ts has already claimed).
 import * as dc from 'node:diagnostics_channel';
 import type * as net from 'node:net';
-import { performance } from 'node:perf_hooks';
+import { now } from '../clock';
 import { SocketState, type NodeSocketInternals } from '../internal-types';
 import { guard } from '../guard';
 import type { Config } from '../config';
@@ -30,6 +30,6 @@ function onServerSocket(message: unknown): void {
 function accept(socket: net.Socket & NodeSocketInternals): void {
   if (isClaimed(socket)) return; // claimed by a TLSSocket, or already watched
   if (socket._server?._pipeName !== undefined) return; // Unix-domain socket: not watched (README).
-  watch(socket, new SocketState('server', performance.now(), false));
+  watch(socket, new SocketState('server', now(), false));
   if (readPeer) void socket.remoteAddress; // cached by net in socket._peername
 }

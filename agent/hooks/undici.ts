@@ -1,7 +1,7 @@
 // undici (and so fetch): its own diagnostics channels tell which request is on which socket and
 // how far it got. undici reports a peer FIN as "other side closed" on idle sockets too; only a
 // socket with a request in flight makes that a reset (classify.ts).
-import { performance } from 'node:perf_hooks';
+import { now } from '../clock';
 import { activeContext } from '../trace-context';
 import { httpOf, type HttpState, type RequestMark } from '../internal-types';
 import { kRequest } from '../symbols';
@@ -32,7 +32,7 @@ export function disable(): void {
 }
 
 function create({ request }: Msg): void {
-  request[kRequest] = { start: performance.now(), context: activeContext() } satisfies RequestMark;
+  request[kRequest] = { start: now(), context: activeContext() } satisfies RequestMark;
 }
 
 function sendHeaders({ request, socket }: Msg): void {
@@ -46,7 +46,7 @@ function sendHeaders({ request, socket }: Msg): void {
   mark.reused = http.exchanges > 0;
   // Where this request's response begins: a reset before any byte past it lost nothing (retry.ts).
   http.readMark = (socket as { bytesRead?: number }).bytesRead ?? 0;
-  if (mark.reused) mark.idleBeforeReuseMs = Math.round((performance.now() - http.idleSince) * 1000) / 1000;
+  if (mark.reused) mark.idleBeforeReuseMs = Math.round((now() - http.idleSince) * 1000) / 1000;
 }
 
 function ownHttp(request: UndiciRequest): HttpState | undefined {
@@ -71,7 +71,7 @@ function complete({ request }: Msg): void {
   if (!http) return;
   http.inflight = undefined;
   http.exchanges++;
-  http.idleSince = performance.now();
+  http.idleSince = now();
 }
 
 function failed({ request }: Msg): void {

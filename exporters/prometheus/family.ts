@@ -29,7 +29,6 @@
 // listener (these objects are the agent's, not the app's); an idle family does no periodic work.
 import * as net from 'node:net';
 import { readFileSync } from 'node:fs';
-import { createHash, randomBytes } from 'node:crypto';
 import type { Config } from '../../agent/config';
 import { diag } from '../../agent/diag';
 import { guard, reportFailure } from '../../agent/guard';
@@ -40,7 +39,7 @@ import type { Sample } from './threads';
 import type { PendingRecord, ResetRecord } from './recent';
 import type { Schema } from './family-validate';
 
-// The election starts at preload; what travels between members is checked and built with these,
+// The election starts with every process; what travels between members is checked and built with these,
 // loaded with the first message or reset rather than at every start (docs/benchmarks.md).
 const recent = () => require('./recent') as typeof import('./recent');
 const validate = () => require('./family-validate') as typeof import('./family-validate');
@@ -160,8 +159,13 @@ interface Member {
 export function familyName(host: string, port: number, token = ''): string {
   const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
   const sid = sessionId();
-  const t = token === '' ? '' : `/t${createHash('sha256').update(token).digest('hex').slice(0, 16)}`;
+  const t = token === '' ? '' : `/t${sha256().update(token).digest('hex').slice(0, 16)}`;
   return `\0resetwatch/2/u${uid}${sid === undefined ? '' : `/s${sid}`}${t}/${host}:${port}`;
+}
+
+/** node:crypto, loaded only for a metrics token: every process joins a family, and crypto costs ~1.5 ms to load. */
+function sha256(): import('node:crypto').Hash {
+  return (require('node:crypto') as typeof import('node:crypto')).createHash('sha256');
 }
 
 /** The session id: field 6 of /proc/self/stat, read as a file only (see test/shapes-stat); undefined when /proc is unreadable. */
@@ -183,7 +187,11 @@ export function joinFamily(config: Config, hooks: FamilyHooks): Family | undefin
 }
 
 class ProcessFamily implements Family {
-  private readonly id = `${process.pid}:${randomBytes(4).toString('hex')}`;
+  // pid and a random part: unique among the family's live members (not a secret; Math.random spares
+  // loading node:crypto at preload).
+  private readonly id = `${process.pid}:${Math.floor(Math.random() * 0x100000000)
+    .toString(16)
+    .padStart(8, '0')}`;
   private role: 'electing' | 'member' | 'leader' | 'alone' | 'stopped' = 'electing';
   private attempts = 0;
   private hadLeader = false;

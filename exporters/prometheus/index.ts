@@ -82,19 +82,19 @@ export const prometheusExporter: Exporter = {
     );
     stops.push(receiveFromThreads((m) => loaded().record(m.sample, m.record)));
     if (turned || (typeof config.port === 'number' && config.port !== 0)) {
-      // Already in the event loop's turn (a preload's outputs start there), or a fixed port: the
-      // family election starts now, as the process starts (a preload starts this output before
-      // the app's first line for it), so that a process tree's members have joined by the time a
-      // scrape follows their first resets (./family.ts). The endpoint itself (node:http) is
+      // Already in the event loop's first turn (a preload's outputs start there), or a fixed port:
+      // the family election starts now, as the outputs start, so that a process tree's members
+      // join before their first resets can come (./family.ts). The endpoint itself (node:http) is
       // loaded only when this process wins the election.
       listen(config, stops);
     } else {
       // Its own endpoint binds in the event loop's first turn, not in the preload: a process that
       // is done before its loop turns (`node -e`, most command-line tools) never loads node:http
       // for an endpoint no one could have scraped. Unref'd: it never keeps a process alive.
-      const bind = setImmediate(() => guard('start.prometheus.listen', listen, config, stops));
+      // A 0 ms timer, not an unref'd setImmediate, which would wait for the app's first I/O.
+      const bind = setTimeout(() => guard('start.prometheus.listen', listen, config, stops), 0);
       bind.unref();
-      stops.push(() => clearImmediate(bind));
+      stops.push(() => clearTimeout(bind));
     }
     return () => {
       for (const stop of stops.splice(0).reverse()) stop();
@@ -113,12 +113,12 @@ function listen(config: Config, stops: (() => void)[]): void {
   // -e 1`) never loads node:http for an endpoint no one could have scraped. Unref'd.
   const serve = (takeover = false): (() => void) => {
     let stop: (() => void) | undefined;
-    const later = setImmediate(() => {
+    const later = setTimeout(() => {
       stop = guard('start.prometheus.serve', bind, takeover);
-    });
+    }, 0);
     later.unref();
     return () => {
-      clearImmediate(later);
+      clearTimeout(later);
       stop?.();
     };
   };

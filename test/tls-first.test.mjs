@@ -1,0 +1,200 @@
+// The TLS hook installs itself with the process's first listen or dial, not at preload (node:tls
+// costs ~2 ms of every start: hooks/tls.ts). Real TLS connections whose first network action is
+// TLS, reset by a real non-Node peer (python3's ssl, SO_LINGER 0 after the handshake): the reset
+// is one event on the TLS connection, as when the hook was installed at preload.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { ROOT, fixture, cleanEnv, resetLines } from './helpers/subprocess.mjs';
+
+const APP = fixture('tls-first.cjs');
+const PRELOAD = ['--require', 'resetwatch'];
+const CERT = path.join(ROOT, 'test/fixtures/tls');
+
+/** Starts the app; resolves with its first report line, and `exit` with its whole output. */
+function startApp(args, { preload = true } = {}) {
+  const child = spawn(process.execPath, [...(preload ? PRELOAD : []), APP, ...args], {
+    cwd: ROOT,
+    env: cleanEnv({ RESETWATCH_PORT: 'off', RESETWATCH_LOG: 'stdout' }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20000);
+  const exit = new Promise((resolve) =>
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    }),
+  );
+  const first = new Promise((resolve, reject) => {
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      const line = stdout.split('\n').find((l) => l.startsWith('{"before"'));
+      if (line) resolve(JSON.parse(line));
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    exit.then(() => reject(new Error(`app exited before reporting: ${stderr}`)));
+  });
+  return { first, exit };
+}
+
+/**
+ * python3 as the TLS peer (it completes the handshake, then resets with SO_LINGER 0): `line`
+ * resolves with the first line it prints, `done` when it exits.
+ */
+function python(code) {
+  const child = spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  const line = new Promise((resolve) =>
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resolve(out.split('\n')[0]);
+    }),
+  );
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15000);
+  const done = new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (status) => {
+      clearTimeout(timer);
+      status === 0 ? resolve() : reject(new Error(`python3 exited ${status}`));
+    });
+  });
+  return { line, done };
+}
+
+const RESET = `
+def reset(s):
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+    s.close()
+`;
+
+test('a TLS server is the first thing the app does: its reset is one server event on the TLS connection', async () => {
+  const app = startApp(['server']);
+  const first = await app.first;
+  assert.deepEqual([first.before, first.after], [false, true], 'installed with the first listen, not before');
+  await python(`
+import socket, ssl, struct, time
+${RESET}
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', ${first.port})))
+s.sendall(b'hello')
+time.sleep(0.1)
+reset(s)
+`).done;
+  const r = await app.exit;
+  assert.equal(r.code, 0, r.stderr);
+  const events = resetLines(r.stdout);
+  assert.equal(events.length, 1, r.stdout);
+  assert.equal(events[0]['resetwatch.direction'], 'server');
+  assert.equal(events[0]['resetwatch.tls'], true);
+  assert.equal(events[0]['tls.established'], true);
+  assert.equal(events[0]['error.type'], 'ECONNRESET');
+});
+
+test('a dial, then TLS over that socket (STARTTLS) is the first thing the app does: one client event on the TLS connection', async () => {
+  const peer = python(`
+import socket, ssl, struct, time
+${RESET}
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain('${CERT}/cert.pem', '${CERT}/key.pem')
+srv = socket.socket()
+srv.bind(('127.0.0.1', 0))
+srv.listen(1)
+print(srv.getsockname()[1], flush=True)
+c, _ = srv.accept()
+s = ctx.wrap_socket(c, server_side=True)
+s.recv(5)
+time.sleep(0.1)
+reset(s)
+`);
+  const port = Number(await peer.line);
+  const app = startApp(['client', String(port)]);
+  const first = await app.first;
+  assert.deepEqual([first.before, first.after], [false, true], 'installed with the first dial, not before');
+  await peer.done;
+  const r = await app.exit;
+  assert.equal(r.code, 0, r.stderr);
+  const events = resetLines(r.stdout);
+  assert.equal(events.length, 1, r.stdout);
+  assert.equal(events[0]['resetwatch.direction'], 'client');
+  assert.equal(events[0]['resetwatch.tls'], true);
+  assert.equal(events[0]['tls.established'], true);
+  assert.equal(events[0]['error.type'], 'ECONNRESET');
+  assert.equal(events[0]['server.port'], port);
+});
+
+test('a TLS server in a forked child that gets its sockets over IPC and never listens nor dials: its reset is one server event', async () => {
+  const app = startApp(['ipc']);
+  const first = await app.first;
+  await python(`
+import socket, ssl, struct, time
+${RESET}
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', ${first.port})))
+s.sendall(b'hello')
+time.sleep(0.1)
+reset(s)
+`).done;
+  const r = await app.exit;
+  assert.equal(r.code, 0, r.stderr);
+  const events = resetLines(r.stdout);
+  assert.equal(events.length, 1, r.stdout);
+  assert.equal(events[0]['resetwatch.direction'], 'server');
+  assert.equal(events[0]['resetwatch.tls'], true);
+  assert.equal(events[0]['tls.established'], true);
+  assert.equal(events[0]['error.type'], 'ECONNRESET');
+});
+
+test("start() in code after the TLS server listens: the hooks restart, and the next connection's reset is one server event", async () => {
+  const app = startApp(['start-after-listen']);
+  const first = await app.first;
+  await python(`
+import socket, ssl, struct, time
+${RESET}
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', ${first.port})))
+s.sendall(b'hello')
+time.sleep(0.1)
+reset(s)
+`).done;
+  const r = await app.exit;
+  assert.equal(r.code, 0, r.stderr);
+  const events = resetLines(r.stdout);
+  assert.equal(events.length, 1, r.stdout);
+  assert.equal(events[0]['resetwatch.direction'], 'server');
+  assert.equal(events[0]['resetwatch.tls'], true);
+  assert.equal(events[0]['error.type'], 'ECONNRESET');
+});
+
+test("the app's own require('resetwatch') after its TLS server listens (no preload): the hook installs at once, the next connection's reset is one server event", async () => {
+  const app = startApp(['require-after-listen'], { preload: false });
+  const first = await app.first;
+  await python(`
+import socket, ssl, struct, time
+${RESET}
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', ${first.port})))
+s.sendall(b'hello')
+time.sleep(0.1)
+reset(s)
+`).done;
+  const r = await app.exit;
+  assert.equal(r.code, 0, r.stderr);
+  const events = resetLines(r.stdout);
+  assert.equal(events.length, 1, r.stdout);
+  assert.equal(events[0]['resetwatch.direction'], 'server');
+  assert.equal(events[0]['resetwatch.tls'], true);
+  assert.equal(events[0]['error.type'], 'ECONNRESET');
+});
