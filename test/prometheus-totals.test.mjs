@@ -112,6 +112,27 @@ test('the totals serve exactly what prom-client served when it counted each rese
   assert.equal(clean((await render(sampleMetricList(now), true)).text), clean(mine.text));
 });
 
+test("a series' first reset with a trace is its exemplar; one without keeps the last", async () => {
+  const m = sampleMetrics();
+  const s = {
+    direction: 'client',
+    phase: 'request',
+    errorType: 'ECONNRESET',
+    tls: false,
+    peer: 'x:1',
+    bytesReceived: 1,
+    bytesSent: 1,
+    connectionAgeMs: 1,
+  };
+  observe(m, { ...s, traceId: 'c'.repeat(32), spanId: 'd'.repeat(16) }, s.peer);
+  let [series] = (await m.resets.get()).values;
+  assert.deepEqual(series.exemplar.labelSet, { trace_id: 'c'.repeat(32), span_id: 'd'.repeat(16) });
+  observe(m, s, s.peer);
+  [series] = (await m.resets.get()).values;
+  assert.equal(series.value, 2);
+  assert.equal(series.exemplar.labelSet.trace_id, 'c'.repeat(32));
+});
+
 test('a non-finite histogram value throws, as prom-client does, after the counter counted it', () => {
   const m = sampleMetrics();
   const s = {
