@@ -69,7 +69,7 @@ function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: numb
     direction: state.direction,
     errorType: v.errorType,
     code: v.code,
-    message: String(v.message).split('\n', 1)[0],
+    message: firstLine(String(v.message)),
     syscall: v.syscall,
     phase: v.phase,
     peerAddress: snap.remoteAddress ?? socket.remoteAddress,
@@ -213,6 +213,12 @@ function hostOf(origin: string | undefined): string | undefined {
   if (!origin) return undefined;
   const m = /^[a-z]+:\/\/(\[[^\]]*\]|[^/:]+)/i.exec(origin);
   return m ? m[1].replace(/^\[(.*)\]$/, '$1') : origin;
+}
+
+/** The text before the first line break: what split('\n', 1)[0] gives, without its array (~70 ns a reset). */
+function firstLine(s: string): string {
+  const end = s.indexOf('\n');
+  return end === -1 ? s : s.slice(0, end);
 }
 
 function round(ms: number): number {

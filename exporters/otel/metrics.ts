@@ -5,7 +5,7 @@
 import type { Attributes, Counter, Meter, MeterProvider, ObservableCounter, ObservableResult } from '@opentelemetry/api';
 import { stats } from '../../agent/stats';
 import type { Config } from '../../agent/config';
-import type { ResetEvent } from '../../agent/types';
+import type { Direction, Phase, ResetEvent } from '../../agent/types';
 import { VERSION } from '../../agent/version';
 import { METRIC_ATTRIBUTES as A, METRICS, OUTPUTS } from '../../agent/contract';
 import { protocolOf, tlsEstablished } from '../shared/attributes';
@@ -115,16 +115,17 @@ function create(meter: Meter, local: LocalHistograms | undefined): Instruments {
 
 /**
  * Histogram attributes per (direction, phase): one frozen object reused for every reset, so the
- * SDK sanitises and hashes the same small object instead of a fresh one each time.
+ * SDK sanitises and hashes the same small object instead of a fresh one each time. Found by two
+ * property reads, not a string key built per reset (bounded: 2 directions × 7 phases).
  */
-const baseAttrs = new Map<string, Attributes>();
+const baseAttrs: Record<Direction, Partial<Record<Phase, Attributes>>> = { client: {}, server: {} };
 
-function baseFor(direction: string, phase: string): Attributes {
-  const key = `${direction}|${phase}`;
-  let a = baseAttrs.get(key);
+function baseFor(direction: Direction, phase: Phase): Attributes {
+  const byPhase = baseAttrs[direction];
+  let a = byPhase[phase];
   if (a === undefined) {
     a = Object.freeze({ [A.direction]: direction, [A.phase]: phase });
-    baseAttrs.set(key, a);
+    byPhase[phase] = a;
   }
   return a;
 }

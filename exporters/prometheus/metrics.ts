@@ -12,6 +12,7 @@ type ConnectionLabel = typeof LABELS.direction | typeof LABELS.tls;
 import { threadCounts } from './threads';
 import type { Connections } from './family';
 import type { Schema } from './family-validate';
+import { CounterTotals, HistogramTotals } from './totals';
 
 /** resetwatch's own registry, for apps that serve their own /metrics. */
 export const registry = new Registry();
@@ -23,10 +24,32 @@ export interface SampleMetrics {
   sentBytes: Histogram<(typeof HISTOGRAM_LABELS)[number]>;
   age: Histogram<(typeof HISTOGRAM_LABELS)[number]>;
   idle: Histogram<(typeof HISTOGRAM_LABELS)[number]>;
+  /** Their values, counted per reset (./record.ts observe()) and handed to them when collected (./totals.ts). */
+  totals: SampleTotals;
+}
+
+export interface SampleTotals {
+  resets: CounterTotals;
+  receivedBytes: HistogramTotals;
+  sentBytes: HistogramTotals;
+  age: HistogramTotals;
+  idle: HistogramTotals;
+}
+
+/** The prom-client metrics of a SampleMetrics (what a registry registers). */
+export function sampleMetricList(m: SampleMetrics): [CounterType<string>, ...Histogram<string>[]] {
+  return [m.resets, m.receivedBytes, m.sentBytes, m.age, m.idle];
 }
 
 /** A fresh, unregistered set of the sample metrics. */
 export function sampleMetrics(): SampleMetrics {
+  const totals: SampleTotals = {
+    resets: new CounterTotals(),
+    receivedBytes: new HistogramTotals(METRICS.receivedBytes.buckets),
+    sentBytes: new HistogramTotals(METRICS.sentBytes.buckets),
+    age: new HistogramTotals(METRICS.connectionAge.buckets),
+    idle: new HistogramTotals(METRICS.idleBeforeReuse.buckets),
+  };
   return {
     resets: new Counter({
       name: METRICS.resets.name,
@@ -37,18 +60,27 @@ export function sampleMetrics(): SampleMetrics {
       // renders `registry` itself in the text format simply gets no exemplars.
       registers: [],
       enableExemplars: true,
+      collect: totals.resets.collector(),
     }),
-    receivedBytes: histogram(METRICS.receivedBytes),
-    sentBytes: histogram(METRICS.sentBytes),
-    age: histogram(METRICS.connectionAge),
-    idle: histogram(METRICS.idleBeforeReuse),
+    receivedBytes: histogram(METRICS.receivedBytes, totals.receivedBytes),
+    sentBytes: histogram(METRICS.sentBytes, totals.sentBytes),
+    age: histogram(METRICS.connectionAge, totals.age),
+    idle: histogram(METRICS.idleBeforeReuse, totals.idle),
+    totals,
   };
 }
 
 type Spec = { name: string; help: string; buckets: readonly number[] };
 
-function histogram(spec: Spec): Histogram<(typeof HISTOGRAM_LABELS)[number]> {
-  return new Histogram({ name: spec.name, help: spec.help, labelNames: HISTOGRAM_LABELS, buckets: [...spec.buckets], registers: [] });
+function histogram(spec: Spec, totals: HistogramTotals): Histogram<(typeof HISTOGRAM_LABELS)[number]> {
+  return new Histogram({
+    name: spec.name,
+    help: spec.help,
+    labelNames: HISTOGRAM_LABELS,
+    buckets: [...spec.buckets],
+    registers: [],
+    collect: totals.collector(),
+  });
 }
 
 /** This process's own sample metrics, on `registry`. */

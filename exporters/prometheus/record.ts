@@ -57,21 +57,27 @@ export function record(s: Sample, rec: ResetRecord | PendingRecord | undefined):
   if (family !== undefined) family.recorded(s, rec);
 }
 
-/** One sample into a set of sample metrics, under the (already admitted or folded) `peer`. */
-export function observe({ resets, receivedBytes, sentBytes, age, idle }: SampleMetrics, s: Sample, peer: string): void {
-  const labels = resetLabels(s, peer);
+/**
+ * One sample into a set of sample metrics, under the (already admitted or folded) `peer`: counted in
+ * their totals (./totals.ts), which prom-client reads when it collects.
+ */
+export function observe({ totals }: SampleMetrics, s: Sample, peer: string): void {
+  let exemplar: Record<string, string> | undefined;
   if (s.traceId) {
-    const exemplarLabels: Record<string, string> = { trace_id: s.traceId };
-    if (s.spanId) exemplarLabels.span_id = s.spanId;
-    resets.inc({ labels, value: 1, exemplarLabels });
-  } else {
-    resets.inc({ labels, value: 1 }); // keeps the last exemplar of this series: a recent reset's trace
+    exemplar = { trace_id: s.traceId };
+    if (s.spanId) exemplar.span_id = s.spanId;
   }
+  // The label values in one string, the series' key (its labels object is built once per series).
+  // Each value but the last carries its length: samples from other processes may hold any string.
+  const { direction, phase, errorType } = s;
+  const protocol = s.protocol ?? UNKNOWN_PROTOCOL;
+  const key = `${direction.length}:${direction}${phase.length}:${phase}${errorType.length}:${errorType}${protocol.length}:${protocol}${tlsEstablished(s.tls, phase)}|${peer}`;
+  if (!totals.resets.inc(key, exemplar)) totals.resets.add(key, resetLabels(s, peer), exemplar);
   const h = histogramLabels(s.direction, s.phase);
-  receivedBytes.observe(h, s.bytesReceived);
-  sentBytes.observe(h, s.bytesSent);
-  age.observe(h, s.connectionAgeMs / 1000);
-  if (s.idleBeforeReuseMs !== undefined) idle.observe(h, s.idleBeforeReuseMs / 1000);
+  totals.receivedBytes.observe(h, s.bytesReceived);
+  totals.sentBytes.observe(h, s.bytesSent);
+  totals.age.observe(h, s.connectionAgeMs / 1000);
+  if (s.idleBeforeReuseMs !== undefined) totals.idle.observe(h, s.idleBeforeReuseMs / 1000);
 }
 
 /**

@@ -8,7 +8,7 @@ import { withTotalNames } from './render';
 import type { Snapshot } from './cluster';
 import type { Sample } from './threads';
 import type { Connections, Replica } from './family';
-import { connectionsCounter, sampleMetrics, type SampleMetrics } from './metrics';
+import { connectionsCounter, sampleMetricList, sampleMetrics, type SampleMetrics } from './metrics';
 import { LABELS } from '../../agent/contract';
 import { observe, peers, recent } from './record';
 
@@ -46,7 +46,7 @@ export class SampleReplica implements Replica {
     const out: Snapshot[] = this.base === undefined ? [] : [this.base];
     if (this.metrics !== undefined || this.connections !== undefined) {
       const reg = new Registry();
-      for (const m of Object.values(this.metrics ?? {})) reg.registerMetric(m);
+      if (this.metrics !== undefined) for (const m of sampleMetricList(this.metrics)) reg.registerMetric(m);
       if (this.connections !== undefined) reg.registerMetric(this.connections);
       out.push({ metrics: withTotalNames(await reg.getMetricsAsJSON()), recent: this.records.list() });
     }
