@@ -127,11 +127,12 @@ export function enable(): void {
               g = f & READS;
             }
             // The first two reads since the last write are counted, the first one's mark kept. Not
-            // the http server's touch for what its parser consumed when a handler has already
+            // an http server's touch for what its parser consumed when a handler has already
             // answered it (Node touches after the request's handler ran: its response is written).
+            // Past two, nothing more is looked at until the next write.
             if ((g & READ_AGAIN) === 0) {
               const m = this._httpMessage;
-              if (m == null || m.writableEnded !== true) {
+              if (m == null || s.direction !== 'server' || m.writableEnded !== true) {
                 if ((g & READ_ONCE) === 0) {
                   g |= READ_ONCE;
                   s.readSince = t;
