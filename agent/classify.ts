@@ -239,7 +239,7 @@ function requestArriving(socket: Sock, state: SocketState, syscall: string | und
  * one 10 ms step early). event.ts reads it where the channel would have put it.
  */
 function stampRequestStart(state: SocketState): void {
-  if (!activity.counting || (state.activity & READS) === 0) return;
+  if (!activity.counting) return;
   const now = performance.now();
   httpOf(state).requestStart = now - ((clockMs(now) - state.readSince) & CLOCK_MASK);
 }

@@ -310,3 +310,20 @@ test('idle on a reused connection whose handler answered later', async () => {
   assert.equal(e.phase, 'idle');
   await closeServer(srv);
 });
+
+test('response: a handler answered at once with more than the socket takes; the client resets while it flushes', async () => {
+  const big = Buffer.alloc(16 * 1024 * 1024, 'x');
+  const srv = http.createServer((_req, res) => res.end(big));
+  const port = await listen(srv);
+  const c = net.connect(port, '127.0.0.1');
+  c.on('error', () => {});
+  c.pause(); // reads nothing: the response stays in the server's socket
+  await new Promise((resolve) => c.once('connect', resolve));
+  c.write('GET /big HTTP/1.1\r\nHost: svc\r\n\r\n');
+  await delay(150);
+  c.resetAndDestroy();
+  const e = await cap.next(server(port));
+  assert.equal(e.phase, 'response');
+  assert.ok(e.request.ageMs >= 100 && e.request.ageMs < 1000, `ageMs ${e.request.ageMs}`);
+  await closeServer(srv);
+});

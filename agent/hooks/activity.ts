@@ -137,7 +137,7 @@ export function enable(): void {
                   g |= READ_ONCE;
                   s.readSince = t;
                 } else g |= READ_AGAIN;
-              }
+              } else if ((g & READ_ONCE) === 0) s.readSince = t; // still when that request began
             }
             if (g !== f) s.activity = g;
           }
