@@ -327,3 +327,9 @@ test('response: a handler answered at once with more than the socket takes; the 
   assert.ok(e.request.ageMs >= 100 && e.request.ageMs < 1000, `ageMs ${e.request.ageMs}`);
   await closeServer(srv);
 });
+
+test('with the activity hook on, no http.server.* channel is subscribed (no message per server request)', async () => {
+  const dc = await import('node:diagnostics_channel');
+  assert.equal(dc.channel('http.server.request.start').hasSubscribers, false);
+  assert.equal(dc.channel('http.server.response.finish').hasSubscribers, false);
+});
