@@ -1,7 +1,20 @@
 // Classification: decides whether a socket's end is a reset, of which error type and in which
 // phase, and publishes it; agent/event.ts turns the socket's state into the ResetEvent.
 import { constants as osConstants } from 'node:os';
-import type { SocketState, AddressSnapshot, Sock, ClientRequestLike, ServerResponseLike } from './internal-types';
+import { performance } from 'node:perf_hooks';
+import {
+  type SocketState,
+  type AddressSnapshot,
+  type Sock,
+  type ClientRequestLike,
+  type ServerResponseLike,
+  READS,
+  READ_AGAIN,
+  CLOCK_MASK,
+  clockMs,
+  httpOf,
+} from './internal-types';
+import * as activity from './hooks/activity';
 import type { ErrorType, Phase } from './types';
 import { publish, publishSoon } from './bus';
 import { buildEvent } from './event';
@@ -202,10 +215,33 @@ function emit(
   handled?: Error,
 ): void {
   state.done = true;
-  const event = buildEvent(socket, state, { errorType, code, message, syscall, fatal, phase: phaseOf(socket, state, syscall) });
+  const phase = phaseOf(socket, state, syscall);
+  if (state.direction === 'server' && state.http === undefined && socket._httpMessage != null) stampRequestStart(state);
+  const event = buildEvent(socket, state, { errorType, code, message, syscall, fatal, phase });
   // Database client libraries re-emit their socket's errors on their own emitters (bus.ts).
   if (handled !== undefined && isDatabase(event.protocol)) publishSoon(event, handled);
   else publish(event);
+}
+
+/**
+ * A server connection between responses: a read since its last write besides the one that met
+ * the reset (hooks/activity.ts). Without the activity hook, bytes read since the last response
+ * finished (hooks/http.ts subscribes the server channels then).
+ */
+function requestArriving(socket: Sock, state: SocketState, syscall: string | undefined): boolean {
+  if (state.http !== undefined || !activity.counting) return socket.bytesRead > (state.http?.readMark ?? 0);
+  return (state.activity & (syscall === 'read' ? READ_AGAIN : READS)) !== 0;
+}
+
+/**
+ * A server's request in progress, with the activity hook on (no http.server.* channel): it began
+ * with the first read counted since the connection's last write, on the activity clock (at most
+ * one 10 ms step early). event.ts reads it where the channel would have put it.
+ */
+function stampRequestStart(state: SocketState): void {
+  if (!activity.counting) return;
+  const now = performance.now();
+  httpOf(state).requestStart = now - ((clockMs(now) - state.readSince) & CLOCK_MASK);
 }
 
 export function phaseOf(socket: Sock, state: SocketState, syscall: string | undefined): Phase {
@@ -226,8 +262,7 @@ export function phaseOf(socket: Sock, state: SocketState, syscall: string | unde
     return res.req?.complete ? 'response' : 'request';
   }
   if (isUpgraded(socket, state)) return 'established';
-  // Between requests: bytes read since the last response finished (hooks/http.ts) were a request
-  // arriving.
-  if (state.http !== undefined || 'parser' in socket) return socket.bytesRead > (state.http?.readMark ?? 0) ? 'request' : 'idle';
+  // Between requests: a request was arriving if anything was read since the last response.
+  if (state.http !== undefined || 'parser' in socket) return requestArriving(socket, state, syscall) ? 'request' : 'idle';
   return 'established';
 }

@@ -23,6 +23,14 @@ export const WROTE_LAST = 1;
 export const BURST_AFTER_WRITE = 2;
 /** SocketState.activity: this side had ended its writing before the peer's latest read (which may answer that close). */
 export const ENDED_HERE = 4;
+/**
+ * SocketState.activity: one read since this side's latest write (or since the connection began),
+ * and two or more (hooks/activity.ts). For an HTTP server between responses the read that met the
+ * reset is one of them, so a second means a request was arriving (classify.ts).
+ */
+export const READ_ONCE = 8;
+export const READ_AGAIN = 16;
+export const READS = READ_ONCE | READ_AGAIN;
 
 export class SocketState {
   /** An event was published for this connection: never a second one. */
@@ -39,8 +47,10 @@ export class SocketState {
    */
   active: number;
   activeBefore: number;
-  /** WROTE_LAST | BURST_AFTER_WRITE | ENDED_HERE (hooks/activity.ts); one small integer, not three booleans: 8 B per socket. */
+  /** WROTE_LAST | BURST_AFTER_WRITE | ENDED_HERE | READ_ONCE | READ_AGAIN (hooks/activity.ts); one small integer, not five booleans. */
   activity = 0;
+  /** The mark of the first read counted in READ_ONCE: where the peer's current message began (a server's request age). */
+  readSince: number;
 
   constructor(
     readonly direction: Direction,
@@ -50,7 +60,7 @@ export class SocketState {
     /** Client only: what the app dialled. */
     readonly dial?: Dial,
   ) {
-    this.active = this.activeBefore = clockMs(start);
+    this.active = this.activeBefore = this.readSince = clockMs(start);
   }
 
   /** The peer's latest burst of reads (e.g. an error message, then its FIN) came after a write of this side had waited unanswered. */
@@ -84,7 +94,7 @@ export class HttpState {
    * (retry.ts); server: more now means a request was arriving (classify.ts).
    */
   readMark = 0;
-  /** Server: performance.now() when the current request's headers arrived. */
+  /** Server: performance.now() when the current request began: its first read (hooks/activity.ts, stamped at reset time), or its headers (the http.server.* channels, with the activity hook off). */
   requestStart = 0;
   /** undici request in flight, and how far it got. */
   inflight: object | undefined = undefined;

@@ -248,3 +248,88 @@ test('the server destroying its own socket mid-response is not an event on the s
   assert.deepEqual(cap.events.filter(server(port)), []);
   await closeServer(srv);
 });
+
+// A reused keep-alive connection: the phase and the request's age are the current request's, not
+// the previous exchange's (with the activity hook they come from the reads since the connection's
+// last write; a handler that answers at once writes before Node's touch for what it parsed).
+async function reusedThenReset(port, second, waitMs) {
+  const c = net.connect(port, '127.0.0.1');
+  c.on('error', () => {});
+  await new Promise((resolve) => c.once('connect', resolve));
+  c.write('GET /first HTTP/1.1\r\nHost: svc\r\n\r\n');
+  await new Promise((resolve) => c.once('data', resolve));
+  await delay(400);
+  if (second) c.write(second);
+  await delay(waitMs);
+  c.resetAndDestroy();
+}
+
+function keepAliveServer() {
+  return http.createServer((req, res) => {
+    if (req.url === '/slow') setTimeout(() => res.end('late'), 1000);
+    else if (req.url === '/async') setTimeout(() => res.end('ok'), 20);
+    else res.end('ok');
+  });
+}
+
+test('response on a reused connection: the age is the second request’s, not the connection’s', async () => {
+  const srv = keepAliveServer();
+  const port = await listen(srv);
+  await reusedThenReset(port, 'GET /slow HTTP/1.1\r\nHost: svc\r\n\r\n', 100);
+  const e = await cap.next(server(port));
+  assert.equal(e.phase, 'response');
+  assert.equal(e.request.method, 'GET');
+  assert.ok(
+    e.request.ageMs >= 90 && e.request.ageMs < 350,
+    `ageMs ${e.request.ageMs}: the second request's (~100 ms), not since the first`,
+  );
+  assert.ok(e.connectionAgeMs >= 490, `connectionAgeMs ${e.connectionAgeMs}`);
+  await closeServer(srv);
+});
+
+test('request on a reused connection: the next request’s headers had begun', async () => {
+  const srv = keepAliveServer();
+  const port = await listen(srv);
+  await reusedThenReset(port, 'GET /next HTTP/1.1\r\nHo', 100);
+  const e = await cap.next(server(port));
+  assert.equal(e.phase, 'request');
+  await closeServer(srv);
+});
+
+test('idle on a reused connection whose handler answered later', async () => {
+  const srv = keepAliveServer();
+  const port = await listen(srv);
+  const c = net.connect(port, '127.0.0.1');
+  c.on('error', () => {});
+  await new Promise((resolve) => c.once('connect', resolve));
+  c.write('GET /async HTTP/1.1\r\nHost: svc\r\n\r\n');
+  await new Promise((resolve) => c.once('data', resolve));
+  await delay(150);
+  c.resetAndDestroy();
+  const e = await cap.next(server(port));
+  assert.equal(e.phase, 'idle');
+  await closeServer(srv);
+});
+
+test('response: a handler answered at once with more than the socket takes; the client resets while it flushes', async () => {
+  const big = Buffer.alloc(16 * 1024 * 1024, 'x');
+  const srv = http.createServer((_req, res) => res.end(big));
+  const port = await listen(srv);
+  const c = net.connect(port, '127.0.0.1');
+  c.on('error', () => {});
+  c.pause(); // reads nothing: the response stays in the server's socket
+  await new Promise((resolve) => c.once('connect', resolve));
+  c.write('GET /big HTTP/1.1\r\nHost: svc\r\n\r\n');
+  await delay(150);
+  c.resetAndDestroy();
+  const e = await cap.next(server(port));
+  assert.equal(e.phase, 'response');
+  assert.ok(e.request.ageMs >= 100 && e.request.ageMs < 1000, `ageMs ${e.request.ageMs}`);
+  await closeServer(srv);
+});
+
+test('with the activity hook on, no http.server.* channel is subscribed (no message per server request)', async () => {
+  const dc = await import('node:diagnostics_channel');
+  assert.equal(dc.channel('http.server.request.start').hasSubscribers, false);
+  assert.equal(dc.channel('http.server.response.finish').hasSubscribers, false);
+});

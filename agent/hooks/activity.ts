@@ -22,16 +22,36 @@
 // the cut-off query, while a FIN then is no event (it looks the same as the server's answer to an
 // app's own end() right after a slow query). A burst of the peer's that has ended is forgotten at
 // this side's next write or read.
+// The flags also count the reads since this side's last write (none, one, more), and `readSince`
+// keeps the mark of the first: for an HTTP server between responses, whether a request was
+// arriving when the connection ended, and since when a request in progress began (classify.ts).
+// So the http hook needs no diagnostics-channel message per server request. This costs one
+// small-integer write at each of the first two reads after a write (and a look at the response
+// riding the socket), none after.
 // Not wrapped in guard(): the body reads properties and writes small integers, which cannot throw,
 // and a guard per chunk would cost more than the observation.
 import * as net from 'node:net';
 import { now } from '../clock';
 import * as timers from 'node:timers';
-import { type SocketState, CLOCK_MASK, clockMs, WROTE_LAST, BURST_AFTER_WRITE, ENDED_HERE } from '../internal-types';
+import {
+  type SocketState,
+  CLOCK_MASK,
+  clockMs,
+  WROTE_LAST,
+  BURST_AFTER_WRITE,
+  ENDED_HERE,
+  READ_ONCE,
+  READ_AGAIN,
+  READS,
+} from '../internal-types';
 import { kState } from '../symbols';
 import { patch, unpatch } from './patch';
 
-type Touched = net.Socket & { [kState]?: SocketState | null; _writableState?: { writing?: boolean; ending?: boolean } };
+type Touched = net.Socket & {
+  [kState]?: SocketState | null;
+  _writableState?: { writing?: boolean; ending?: boolean };
+  _httpMessage?: { writableEnded?: boolean } | null;
+};
 
 /** Reads closer than this are one burst (a server's error message, then its FIN after its process exits). */
 const BURST_MS = 250;
@@ -68,7 +88,11 @@ function tick(): number {
   return clock;
 }
 
+/** True while the hook is installed: the flags and marks above are then kept up to date. */
+export let counting = false;
+
 export function enable(): void {
+  counting = true;
   patch(
     net.Socket.prototype,
     '_unrefTimer',
@@ -83,18 +107,39 @@ export function enable(): void {
             // The first write after reads. A burst of the peer's that has ended is forgotten. One
             // made while a blocked event loop kept the clock from moving carries the time from before
             // the block, so the wait for its answer cannot be told: it is not marked (its answer
-            // starts no burst), and the next write checks again.
-            if ((f & WROTE_LAST) === 0 && ((clockMs(now()) - t) & CLOCK_MASK) < STALE_MS)
-              s.activity = (((t - s.active) & CLOCK_MASK) > BURST_MS ? 0 : f) | WROTE_LAST;
-          } else if ((f & WROTE_LAST) !== 0) {
-            // The first read after a write (s.active is the write's mark): once this side has ended its
-            // writing, the peer answers that close (a burst already going goes on, marked); otherwise
-            // it answers (promptly) or cuts off (after a wait) what this side sent.
-            if (w?.ending === true) s.activity = (f & BURST_AFTER_WRITE) | ENDED_HERE;
-            else s.activity = ((t - s.active) & CLOCK_MASK) > ANSWERED_MS ? BURST_AFTER_WRITE : 0;
-          } else if (f !== 0 && ((t - s.active) & CLOCK_MASK) > BURST_MS) {
-            // Reads after a quiet spell (the last touch was a read): the peer speaks unprompted.
-            s.activity = 0;
+            // starts no burst), and the next write checks again. The reads since the last write
+            // count from none again either way.
+            if ((f & WROTE_LAST) === 0) {
+              if (((clockMs(now()) - t) & CLOCK_MASK) < STALE_MS)
+                s.activity = ((((t - s.active) & CLOCK_MASK) > BURST_MS ? 0 : f) & ~READS) | WROTE_LAST;
+              else if ((f & READS) !== 0) s.activity = f & ~READS;
+            }
+          } else {
+            let g = f;
+            if ((f & WROTE_LAST) !== 0) {
+              // The first read after a write (s.active is the write's mark): once this side has ended
+              // its writing, the peer answers that close (a burst already going goes on, marked);
+              // otherwise it answers (promptly) or cuts off (after a wait) what this side sent.
+              if (w?.ending === true) g = (f & BURST_AFTER_WRITE) | ENDED_HERE;
+              else g = ((t - s.active) & CLOCK_MASK) > ANSWERED_MS ? BURST_AFTER_WRITE : 0;
+            } else if ((f & ~READS) !== 0 && ((t - s.active) & CLOCK_MASK) > BURST_MS) {
+              // Reads after a quiet spell (the last touch was a read): the peer speaks unprompted.
+              g = f & READS;
+            }
+            // The first two reads since the last write are counted, the first one's mark kept. Not
+            // an http server's touch for what its parser consumed when a handler has already
+            // answered it (Node touches after the request's handler ran: its response is written).
+            // Past two, nothing more is looked at until the next write.
+            if ((g & READ_AGAIN) === 0) {
+              const m = this._httpMessage;
+              if (m == null || s.direction !== 'server' || m.writableEnded !== true) {
+                if ((g & READ_ONCE) === 0) {
+                  g |= READ_ONCE;
+                  s.readSince = t;
+                } else g |= READ_AGAIN;
+              } else if ((g & READ_ONCE) === 0) s.readSince = t; // still when that request began
+            }
+            if (g !== f) s.activity = g;
           }
           if (s.active !== t) {
             s.activeBefore = s.active;
@@ -107,6 +152,7 @@ export function enable(): void {
 }
 
 export function disable(): void {
+  counting = false;
   unpatch(net.Socket.prototype, '_unrefTimer');
   if (expiry !== undefined) realClearTimeout(expiry);
   expiry = undefined;

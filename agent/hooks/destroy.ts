@@ -17,8 +17,10 @@
 //   flight ends them all without an error to the app (classify.ts onPeerHangup). One property read.
 // - Database client connections whose server's FIN came right after a query was sent
 //   (classify.ts onQueryHangup).
+// A socket that ends with none of these (most) costs a few property reads here: no guard() call,
+// and classify.ts is not loaded for it.
 import * as net from 'node:net';
-import type { NodeSocketInternals, SocketState, Sock } from '../internal-types';
+import { type NodeSocketInternals, type SocketState, type Sock, BURST_AFTER_WRITE } from '../internal-types';
 import { stateOf, isClaimed, classify } from '../sockets';
 import { guard } from '../guard';
 import { patch, unpatch } from './patch';
@@ -45,7 +47,9 @@ export function enable(): void {
             if (err == null && this._httpMessage != null) guard('socket.close', onPeerHangup, this, state);
           } else if (state.direction === 'client' && state.http !== undefined) {
             guard('socket.destroy', onIdleDestroy, this, state);
-          } else {
+          } else if ((this as { undefined?: unknown }).undefined != null || (state.activity & BURST_AFTER_WRITE) !== 0) {
+            // What onQuietEnd looks at, read here: most sockets end with neither (no call, and
+            // classify.ts is not loaded for them).
             guard('socket.close', onQuietEnd, this, state);
           }
         }

@@ -1,9 +1,11 @@
-// HTTP/1 request boundaries from Node's own diagnostics channels: when a request starts we note
-// the time and the active OpenTelemetry context (the parent for a reset span); when an exchange
-// completes we note when the socket went idle. Per request, not per chunk. (For each channel
-// anyone subscribes to, Node builds a message object per request: docs/benchmarks.md. Reading a
-// server's request state from its parser at reset time instead did not hold on Node 22, whose
-// parser.duration() is not reset between requests.)
+// HTTP/1 request boundaries from Node's own diagnostics channels: when a client request starts we
+// note the time and the active OpenTelemetry context (the parent for a reset span); when an
+// exchange completes we note when the socket went idle. Per request, not per chunk. (For each
+// channel anyone subscribes to, Node builds a message object per request: docs/benchmarks.md.)
+// A server's requests cost no message: the activity hook counts a connection's reads since its
+// last write, which tells at reset time whether a request was arriving and since when (Node's
+// parser.duration() cannot: Node 22 does not reset it between requests). Only with the activity
+// hook off are the http.server.* channels subscribed instead.
 // The context is taken where `http.request()` runs when Node announces that
 // (`http.client.request.created`, Node ≥ 22.12): a tracer's CLIENT span is active there and no
 // longer when the app calls `end()` (`http.client.request.start`; trace-context.ts).
@@ -16,6 +18,7 @@ import { guard } from '../guard';
 import { stateOf, classify } from '../sockets';
 import { subscribeAll, unsubscribeAll, type Handlers } from './channels';
 import { advertisedKeepAliveMs } from '../keep-alive';
+import type { Config } from '../config';
 
 /** What we read of the messages of Node's http diagnostics channels. */
 type Msg = {
@@ -30,16 +33,30 @@ const handlers: Handlers = {
   'http.client.request.start': (m: Msg) => guard('http.client.start', clientStart, m),
   'http.client.response.finish': (m: Msg) => guard('http.client.finish', clientFinish, m),
   'http.client.request.error': (m: Msg) => guard('http.client.error', clientError, m),
+};
+
+/**
+ * Server side: only with the activity hook off (RESETWATCH_DISABLED_HOOKS). With it on, a server
+ * connection's reads since its last write tell at reset time whether a request was arriving and
+ * since when (hooks/activity.ts, classify.ts): Node then builds no message per server request.
+ */
+const serverHandlers: Handlers = {
   'http.server.request.start': (m: Msg) => guard('http.server.start', serverStart, m),
   'http.server.response.finish': (m: Msg) => guard('http.server.finish', serverFinish, m),
 };
 
-export function enable(): void {
+let serverChannels = false;
+
+export function enable(config: Config): void {
   subscribeAll(handlers);
+  serverChannels = config.disabledHooks.includes('activity');
+  if (serverChannels) subscribeAll(serverHandlers);
 }
 
 export function disable(): void {
   unsubscribeAll(handlers);
+  if (serverChannels) unsubscribeAll(serverHandlers);
+  serverChannels = false;
 }
 
 function clientCreated({ request }: Msg): void {

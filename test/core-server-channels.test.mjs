@@ -1,0 +1,69 @@
+// Server-side HTTP phases with the activity hook off (RESETWATCH_DISABLED_HOOKS=activity): the
+// http hook then subscribes the http.server.* diagnostics channels (request start, response
+// finish) and the phase and request age come from them. With the activity hook on (the default,
+// core-server.test.mjs) those channels have no subscriber of ours: Node builds no message per
+// server request.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import dc from 'node:diagnostics_channel';
+import net from 'node:net';
+import http from 'node:http';
+
+process.env.RESETWATCH_DISABLED_HOOKS = 'activity';
+const { captureEach, listen, closeServer, delay } = await import('./helpers/resets.mjs');
+
+const cap = captureEach();
+const server = (port) => (e) => e.direction === 'server' && e.localPort === port;
+
+function keepAliveServer() {
+  return http.createServer((req, res) => {
+    if (req.url === '/slow') setTimeout(() => res.end('late'), 1000);
+    else res.end('ok');
+  });
+}
+
+/** A keep-alive exchange, a pause, then `second` (if any), then an RST `waitMs` later. */
+async function reusedThenReset(port, second, waitMs) {
+  const c = net.connect(port, '127.0.0.1');
+  c.on('error', () => {});
+  await new Promise((resolve) => c.once('connect', resolve));
+  c.write('GET /first HTTP/1.1\r\nHost: svc\r\n\r\n');
+  await new Promise((resolve) => c.once('data', resolve));
+  await delay(300);
+  if (second) c.write(second);
+  await delay(waitMs);
+  c.resetAndDestroy();
+}
+
+test('the http.server.* channels are subscribed when the activity hook is off', () => {
+  assert.equal(dc.channel('http.server.request.start').hasSubscribers, true);
+  assert.equal(dc.channel('http.server.response.finish').hasSubscribers, true);
+});
+
+test('idle after a response, from the bytes read since it finished', async () => {
+  const srv = keepAliveServer();
+  const port = await listen(srv);
+  await reusedThenReset(port, undefined, 0);
+  const e = await cap.next(server(port));
+  assert.equal(e.phase, 'idle');
+  await closeServer(srv);
+});
+
+test('request: the next request had begun', async () => {
+  const srv = keepAliveServer();
+  const port = await listen(srv);
+  await reusedThenReset(port, 'GET /next HTTP/1.1\r\nHo', 100);
+  const e = await cap.next(server(port));
+  assert.equal(e.phase, 'request');
+  await closeServer(srv);
+});
+
+test('response: the age is the second request’s, from its start on the channel', async () => {
+  const srv = keepAliveServer();
+  const port = await listen(srv);
+  await reusedThenReset(port, 'GET /slow HTTP/1.1\r\nHost: svc\r\n\r\n', 100);
+  const e = await cap.next(server(port));
+  assert.equal(e.phase, 'response');
+  assert.ok(e.request.ageMs >= 90 && e.request.ageMs < 290, `ageMs ${e.request.ageMs}`);
+  await closeServer(srv);
+});
