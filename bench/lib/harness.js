@@ -83,8 +83,9 @@ function createHarness({ opts, root, tmp, agentRequire }) {
       // Scraped for as long as it lives, like a Prometheus server would, windows or not; from when
       // its endpoint answers (it binds a loop turn after the app's 'ready').
       if (info.scrapeMs) {
-        // (--calibrate: no agent, nothing will answer; the scrapes fail and are counted as such.)
-        if (!opts.calibrate) await waitForEndpoint(info.metricsPort);
+        // (--calibrate, or --b-env turning the endpoint off: nothing answers; the scrapes fail and
+        // are counted as such.)
+        if (!opts.calibrate) await waitForEndpoint(info.metricsPort).catch((err) => console.warn(`  ${variant}: ${err.message}`));
         app.stopScrape = startScraper(info.metricsPort, info.scrapeMs);
       }
       return app;
