@@ -140,7 +140,7 @@ test('hostile input: huge headers, slow clients, many concurrent scrapes — cle
   await appAlive(done.appPort);
 
   // Slow clients: one silent, one that stops mid-headers, one that drips a header every 300 ms.
-  // Each gets 408 and is closed within the headers timeout (3 s, checked every 5 s); meanwhile
+  // Each gets 408 and is closed within the headers timeout (5 s, a timer per connection); meanwhile
   // a normal scrape and the app are served.
   const slow = [
     slowClient(port, []),
@@ -263,7 +263,7 @@ test('the endpoint never keeps the process alive, even with a scrape connection 
   assert.equal(signal, null, 'exited by itself');
   assert.equal(code, 0);
   // The process ended while the half-sent request was still open: had the connection held it,
-  // it would have lived until the endpoint's 408 (headers timeout, 3 s).
+  // it would have lived until the endpoint's 408 (headers timeout, 5 s).
   assert.equal(heldGot, '', `the endpoint answered before the app exited (${Date.now() - started} ms)`);
 });
 
