@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import http from 'node:http';
 import { spawn } from 'node:child_process';
 import { startApp, rawRequest, getText, parseExposition, sumOf, freePort, ROOT, NODE } from './helpers/prometheus.mjs';
 
@@ -71,6 +72,38 @@ test('routes: /metrics, /resets, /healthz; 404 for other paths, 405 for other me
   await appAlive(done.appPort);
 });
 
+test('keep-alive: a scraper reuses one connection across scrapes more than 5 s apart, as Prometheus does', async (t) => {
+  // Prometheus keeps its scrape connection for up to 5 minutes idle; the endpoint keeps it open
+  // longer than that, so a 15 s scrape is not a new connection each time (Node's default: 5 s).
+  const app = startApp('prom-app.cjs', { PROM_APP_SCENARIOS: 'established' });
+  t.after(() => app.stop());
+  const { port } = await app.ready;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => agent.destroy());
+  const scrape = () =>
+    new Promise((resolve, reject) => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/metrics', agent }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => {
+          body += d;
+        });
+        res.on('end', () => resolve({ status: res.statusCode, reused: req.reusedSocket, keepAlive: res.headers['keep-alive'], body }));
+      });
+      req.on('error', reject);
+    });
+  const first = await scrape();
+  assert.equal(first.status, 200);
+  assert.equal(first.reused, false);
+  assert.match(first.keepAlive ?? '', /timeout=(\d+)/);
+  assert.ok(Number(/timeout=(\d+)/.exec(first.keepAlive)[1]) > 300, `advertised ${first.keepAlive}: beyond Prometheus' 5 minutes`);
+  await new Promise((r) => setTimeout(r, 6500));
+  const second = await scrape();
+  assert.equal(second.status, 200);
+  assert.equal(second.reused, true, 'the second scrape reused the first connection');
+  assert.equal(sumOf(parseExposition(second.body), 'resetwatch_resets_total'), 1);
+});
+
 test('bearer token: missing or wrong → 401 on every path; right → 200', async (t) => {
   const app = startApp('prom-app.cjs', { PROM_APP_SCENARIOS: 'established', RESETWATCH_METRICS_TOKEN: 's3cret-token' });
   t.after(() => app.stop());
@@ -107,7 +140,7 @@ test('hostile input: huge headers, slow clients, many concurrent scrapes — cle
   await appAlive(done.appPort);
 
   // Slow clients: one silent, one that stops mid-headers, one that drips a header every 300 ms.
-  // Each gets 408 and is closed within the headers timeout (5 s, checked every 3 s); meanwhile
+  // Each gets 408 and is closed within the headers timeout (5 s, a timer per connection); meanwhile
   // a normal scrape and the app are served.
   const slow = [
     slowClient(port, []),

@@ -4,7 +4,7 @@
 // measures one window. Pinning: see node() below.
 const { spawn } = require('node:child_process');
 const path = require('node:path');
-const { startScraper, freePort } = require('./receiver');
+const { startScraper, waitForEndpoint, freePort } = require('./receiver');
 const { VARIANT_DEFS } = require('./variants');
 const { peersDir } = require('./peers');
 
@@ -80,8 +80,14 @@ function createHarness({ opts, root, tmp, agentRequire }) {
       });
       const ready = await app.wait('ready', 60000);
       app.port = ready.port;
-      // Scraped for as long as it lives, like a Prometheus server would, windows or not.
-      if (info.scrapeMs) app.stopScrape = startScraper(info.metricsPort, info.scrapeMs);
+      // Scraped for as long as it lives, like a Prometheus server would, windows or not; from when
+      // its endpoint answers (it binds a loop turn after the app's 'ready').
+      if (info.scrapeMs) {
+        // (--calibrate, or --b-env turning the endpoint off: nothing answers; the scrapes fail and
+        // are counted as such.)
+        if (!opts.calibrate) await waitForEndpoint(info.metricsPort).catch((err) => console.warn(`  ${variant}: ${err.message}`));
+        app.stopScrape = startScraper(info.metricsPort, info.scrapeMs);
+      }
       return app;
     }
 

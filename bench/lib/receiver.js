@@ -49,8 +49,8 @@ const receiver = http.createServer((req, res) => {
 });
 
 const scrapes = { ok: 0, failed: 0, lastStatus: null, lastError: null, lastSeries: 0, lastBytes: 0 };
-function scrapeOnce(port, standInScrape) {
-  const req = http.get({ host: '127.0.0.1', port, path: '/metrics', agent: false, timeout: 2000 }, (res) => {
+function scrapeOnce(port, agent, standInScrape) {
+  const req = http.get({ host: '127.0.0.1', port, path: '/metrics', agent, timeout: 2000 }, (res) => {
     let body = '';
     res.setEncoding('utf8');
     res.on('data', (d) => {
@@ -74,12 +74,44 @@ function scrapeOnce(port, standInScrape) {
     }
   });
 }
-/** Scrapes `port` now and every `scrapeMs` (0: never) until the returned function is called. */
+/**
+ * Scrapes `port` now and every `scrapeMs` (0: never) until the returned function is called. Over
+ * one kept-alive connection, as Prometheus does (its scrape client keeps idle connections 5 min,
+ * prometheus/common config/http_config.go), not a new connection per scrape.
+ */
 function startScraper(port, scrapeMs, standInScrape = false) {
   if (scrapeMs === 0) return () => {};
-  scrapeOnce(port, standInScrape);
-  const t = setInterval(() => scrapeOnce(port, standInScrape), scrapeMs || 1000);
-  return () => clearInterval(t);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  scrapeOnce(port, agent, standInScrape);
+  const t = setInterval(() => scrapeOnce(port, agent, standInScrape), scrapeMs || 1000);
+  return () => {
+    clearInterval(t);
+    agent.destroy();
+  };
+}
+
+/**
+ * Resolves once the endpoint on `port` answers /healthz (retrying every 10 ms, up to `ms`). The agent
+ * binds its endpoint in the event loop's turn after the app's own listen callback, which is where
+ * the bench apps report ready: a scrape sent at 'ready' is refused (docs/benchmarks.md).
+ */
+function waitForEndpoint(port, ms = 10000) {
+  const end = Date.now() + ms;
+  return new Promise((resolve, reject) => {
+    const attempt = () => {
+      const req = http.get({ host: '127.0.0.1', port, path: '/healthz', agent: false, timeout: 2000 }, (res) => {
+        res.resume();
+        res.on('end', () => (res.statusCode === 200 ? resolve() : retry(new Error(`status ${res.statusCode}`))));
+      });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', retry);
+    };
+    const retry = (err) => {
+      if (Date.now() >= end) reject(new Error(`metrics endpoint on port ${port} not up within ${ms} ms: ${err.code || err.message}`));
+      else setTimeout(attempt, 10);
+    };
+    attempt();
+  });
 }
 
 function freePort() {
@@ -92,4 +124,4 @@ function freePort() {
   });
 }
 
-module.exports = { received, receiver, scrapes, startScraper, freePort };
+module.exports = { received, receiver, scrapes, startScraper, waitForEndpoint, freePort };

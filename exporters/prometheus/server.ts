@@ -16,12 +16,18 @@ import type { ResetRecord } from './recent';
 export const LIMITS = {
   /** Request header bytes (Node's default is 16 KiB). */
   maxHeaderSize: 8192,
-  /** Time for a client to send its headers, and its whole request. */
+  /** Time for a client to send a request's head: from connecting, or beyond the keep-alive time. */
   headersTimeoutMs: 5000,
-  requestTimeoutMs: 10000,
-  /** An idle connection is closed after this long. */
+  /** A connection silent this long within a request (or before its first) is closed. */
   idleTimeoutMs: 15000,
-  keepAliveTimeoutMs: 5000,
+  /**
+   * Between requests, a kept-alive connection is closed after this long: beyond Prometheus'
+   * 5 minutes (its scrape client's idle limit, above any sane scrape interval), so the scraper
+   * reuses one connection and closes it itself. A new connection per scrape (Node's 5 s default
+   * closed it between 15 s scrapes) costs the idle app ~1 ms of CPU more per scrape
+   * (docs/benchmarks.md); an idle kept-alive socket costs no timer wake-up.
+   */
+  keepAliveTimeoutMs: 310000,
   /** Concurrent connections; more are closed at once. */
   maxConnections: 64,
   /** Highest ?limit= for /resets. */
@@ -54,16 +60,17 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
   const server = http.createServer(
     {
       maxHeaderSize: LIMITS.maxHeaderSize,
-      headersTimeout: LIMITS.headersTimeoutMs,
-      requestTimeout: LIMITS.requestTimeoutMs,
       keepAliveTimeout: LIMITS.keepAliveTimeoutMs,
-      // How often Node checks the two timeouts above (default 30 s); its timer is unref'd but wakes
-      // the process whether or not anyone is connected: every 3 s rather than every second keeps
-      // an idle app's agent under 0.2 ms CPU/s (docs/benchmarks.md), a slow client is still closed
-      // within 8 s.
-      connectionsCheckingInterval: 3000,
+      // Node enforces headersTimeout and requestTimeout with an interval timer that wakes the
+      // process every connectionsCheckingInterval whether or not anyone is connected (~0.1 ms of
+      // CPU each time in an idle app, docs/benchmarks.md). The endpoint gives each connection its
+      // own deadline instead (expectRequest below) and turns Node's check off.
+      headersTimeout: 0,
+      requestTimeout: 0,
+      connectionsCheckingInterval: TIMER_MAX_MS,
     } as http.ServerOptions,
     (req, res) => {
+      guard('prometheus.deadline', answered, req.socket, res);
       const ok = guard('prometheus.request', () => {
         handle(req, res, handlers, tokenDigest);
         return true;
@@ -80,22 +87,25 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
   Object.defineProperty(server, 'emit', { get: () => emit, set: () => {}, configurable: true });
   server.maxConnections = LIMITS.maxConnections;
   server.setTimeout(LIMITS.idleTimeoutMs, (socket: Socket) => socket.destroy());
-  server.on('connection', (socket: Socket) => guard('prometheus.connection', ownSocket, socket));
+  server.on('connection', (socket: Socket) =>
+    guard('prometheus.connection', () => {
+      ownSocket(socket);
+      expectRequest(socket, LIMITS.headersTimeoutMs);
+      socket.once('close', () => clearTimeout((socket as Waiting)[kDeadline]));
+    }),
+  );
   // A bad request (headers too large, malformed) gets Node's 400/431 and the socket is closed.
   server.on('clientError', (err: Error & { code?: string }, socket: Socket) => {
-    guard('prometheus.clientError', () => {
-      if (!socket.writable) {
-        socket.destroy();
-        return;
-      }
-      const status =
+    guard('prometheus.clientError', () =>
+      refuse(
+        socket,
         err.code === 'HPE_HEADER_OVERFLOW'
           ? '431 Request Header Fields Too Large'
           : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
             ? '408 Request Timeout'
-            : '400 Bad Request';
-      socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-    });
+            : '400 Bad Request',
+      ),
+    );
   });
   server.on('error', (err: Error & { code?: string }) => {
     const where = `${config.host.includes(':') && !config.host.startsWith('[') ? `[${config.host}]` : config.host}:${config.port}`;
@@ -144,6 +154,46 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
     server.close();
     server.closeAllConnections?.();
   };
+}
+
+/** The longest delay Node's timers take (2^31 − 1 ms, ~24.8 days). */
+const TIMER_MAX_MS = 2147483647;
+
+const kDeadline = Symbol('resetwatch.endpoint.deadline');
+type Waiting = Socket & { [kDeadline]?: NodeJS.Timeout };
+
+/**
+ * A connection has `ms` to send its next request's head, else 408 and closed: the headers timeout
+ * from the connection's start (a silent or dripping client), and after a response the keep-alive
+ * time plus it (a slow next request is held about as long as a silent kept-alive connection).
+ * One unref'd timer per connection, moved at each request: no wake-up unless it expires.
+ */
+function expectRequest(socket: Waiting, ms: number): void {
+  clearTimeout(socket[kDeadline]);
+  const timer = setTimeout(() => guard('prometheus.deadline', refuse, socket, '408 Request Timeout'), ms);
+  timer.unref();
+  socket[kDeadline] = timer;
+}
+
+/** A request's head arrived: no deadline while it is answered; the next request gets its own. */
+function answered(socket: Waiting, res: http.ServerResponse): void {
+  clearTimeout(socket[kDeadline]);
+  socket[kDeadline] = undefined;
+  res.once('finish', () =>
+    guard('prometheus.deadline', () => {
+      if (!socket.destroyed) expectRequest(socket, LIMITS.keepAliveTimeoutMs + LIMITS.headersTimeoutMs);
+    }),
+  );
+}
+
+/** An error status and the connection closed (Node's own answers to bad requests are 400/431 likewise). */
+function refuse(socket: Socket, status: string): void {
+  if (socket.destroyed) return;
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 
 /** The endpoint's own connections are not the app's: not watched, not counted, never keeping the process alive. */
