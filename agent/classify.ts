@@ -37,7 +37,7 @@ const ERRNO_TYPES: Record<string, ErrorType> = {
  * connection's own handle reported, and such errors always name their syscall (`read`, `write`,
  * `connect`). An error without one was made by a library or the app and passed to destroy(): axios'
  * ECONNABORTED timeout, Node's "aborted" of a cut upstream response piped into this socket. The
- * two exceptions are Node's and undici's own verdicts on this very connection.
+ * three exceptions are Node's and undici's own verdicts on this very connection.
  */
 export function errorTypeOf(err: ErrnoError, state: SocketState): ErrorType | undefined {
   const code = err?.code;
@@ -48,6 +48,9 @@ export function errorTypeOf(err: ErrnoError, state: SocketState): ErrorType | un
   // undici destroys its socket with "other side closed" on every FIN, idle ones included:
   // only one that cut off a request in flight counts.
   if (code === 'UND_ERR_SOCKET' && state.http?.inflight !== undefined) return 'peer_closed';
+  // Node's HTTP server at a FIN in the middle of a request (an upload the client, or a proxy for
+  // it, gave up): with no 'clientError' listener it destroys the socket with its parser's error.
+  if (code === 'HPE_INVALID_EOF_STATE' && state.direction === 'server') return 'peer_closed';
   return undefined;
 }
 

@@ -229,6 +229,40 @@ test('response: a FIN from the client before the response is peer_closed', async
   await closeServer(srv);
 });
 
+test('request: a FIN in the middle of the request body (an abandoned upload; a proxy closing its upstream) is peer_closed', async () => {
+  // No 'clientError' listener, as in express: Node destroys the socket with its parser's
+  // HPE_INVALID_EOF_STATE, an error without a syscall.
+  const srv = http.createServer((req, res) => {
+    req.on('error', () => {});
+    req.resume();
+    req.on('end', () => res.end('ok'));
+  });
+  const port = await listen(srv);
+  const sock = net.connect(port, '127.0.0.1', () => sock.end('POST /upload HTTP/1.1\r\nHost: svc\r\nContent-Length: 100\r\n\r\nabc'));
+  sock.on('error', () => {});
+  sock.resume();
+  const e = await cap.next(server(port));
+  checkEvent(e, {
+    ...common(port),
+    // A FIN leaves the peer known (an RST would not).
+    peerAddress: any.loopback,
+    peerPort: any.port,
+    errorType: 'peer_closed',
+    code: 'HPE_INVALID_EOF_STATE',
+    message: any.string,
+    syscall: undefined,
+    phase: 'request',
+    tls: false,
+    protocol: 'http/1.1',
+    bytesReceived: 60,
+    bytesSent: any.nonNegative,
+    connectionAgeMs: any.nonNegative,
+    request: (r) => r.method === 'POST' && r.host === 'svc',
+    hint: (h) => h.id === 'client_abort',
+  });
+  await closeServer(srv);
+});
+
 test('the server destroying its own socket mid-response is not an event on the server side', async () => {
   const srv = http.createServer((req, res) => {
     res.write('partial');
