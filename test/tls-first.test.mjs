@@ -72,17 +72,19 @@ def reset(s):
     s.close()
 `;
 
-test('a TLS server is the first thing the app does: its reset is one server event on the TLS connection', async () => {
-  const app = startApp(['server']);
-  const first = await app.first;
-  assert.deepEqual([first.before, first.after], [false, true], 'installed with the first listen, not before');
+/**
+ * python3 connects to the app's TLS server at `port`, completes the handshake, sends a line and
+ * resets; resolves with the app's reset events, after asserting it exited cleanly with exactly one,
+ * a server event on a TLS connection.
+ */
+async function resetServerAfterHandshake(app, port) {
   await python(`
 import socket, ssl, struct, time
 ${RESET}
 ctx = ssl.create_default_context()
 ctx.check_hostname = False
 ctx.verify_mode = ssl.CERT_NONE
-s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', ${first.port})))
+s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', ${port})))
 s.sendall(b'hello')
 time.sleep(0.1)
 reset(s)
@@ -93,6 +95,14 @@ reset(s)
   assert.equal(events.length, 1, r.stdout);
   assert.equal(events[0]['resetwatch.direction'], 'server');
   assert.equal(events[0]['resetwatch.tls'], true);
+  return events;
+}
+
+test('a TLS server is the first thing the app does: its reset is one server event on the TLS connection', async () => {
+  const app = startApp(['server']);
+  const first = await app.first;
+  assert.deepEqual([first.before, first.after], [false, true], 'installed with the first listen, not before');
+  const events = await resetServerAfterHandshake(app, first.port);
   assert.equal(events[0]['tls.established'], true);
   assert.equal(events[0]['error.type'], 'ECONNRESET');
 });
@@ -132,23 +142,7 @@ reset(s)
 test('a TLS server in a forked child that gets its sockets over IPC and never listens nor dials: its reset is one server event', async () => {
   const app = startApp(['ipc']);
   const first = await app.first;
-  await python(`
-import socket, ssl, struct, time
-${RESET}
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', ${first.port})))
-s.sendall(b'hello')
-time.sleep(0.1)
-reset(s)
-`).done;
-  const r = await app.exit;
-  assert.equal(r.code, 0, r.stderr);
-  const events = resetLines(r.stdout);
-  assert.equal(events.length, 1, r.stdout);
-  assert.equal(events[0]['resetwatch.direction'], 'server');
-  assert.equal(events[0]['resetwatch.tls'], true);
+  const events = await resetServerAfterHandshake(app, first.port);
   assert.equal(events[0]['tls.established'], true);
   assert.equal(events[0]['error.type'], 'ECONNRESET');
 });
@@ -156,45 +150,13 @@ reset(s)
 test("start() in code after the TLS server listens: the hooks restart, and the next connection's reset is one server event", async () => {
   const app = startApp(['start-after-listen']);
   const first = await app.first;
-  await python(`
-import socket, ssl, struct, time
-${RESET}
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', ${first.port})))
-s.sendall(b'hello')
-time.sleep(0.1)
-reset(s)
-`).done;
-  const r = await app.exit;
-  assert.equal(r.code, 0, r.stderr);
-  const events = resetLines(r.stdout);
-  assert.equal(events.length, 1, r.stdout);
-  assert.equal(events[0]['resetwatch.direction'], 'server');
-  assert.equal(events[0]['resetwatch.tls'], true);
+  const events = await resetServerAfterHandshake(app, first.port);
   assert.equal(events[0]['error.type'], 'ECONNRESET');
 });
 
 test("the app's own require('resetwatch') after its TLS server listens (no preload): the hook installs at once, the next connection's reset is one server event", async () => {
   const app = startApp(['require-after-listen'], { preload: false });
   const first = await app.first;
-  await python(`
-import socket, ssl, struct, time
-${RESET}
-ctx = ssl.create_default_context()
-ctx.check_hostname = False
-ctx.verify_mode = ssl.CERT_NONE
-s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', ${first.port})))
-s.sendall(b'hello')
-time.sleep(0.1)
-reset(s)
-`).done;
-  const r = await app.exit;
-  assert.equal(r.code, 0, r.stderr);
-  const events = resetLines(r.stdout);
-  assert.equal(events.length, 1, r.stdout);
-  assert.equal(events[0]['resetwatch.direction'], 'server');
-  assert.equal(events[0]['resetwatch.tls'], true);
+  const events = await resetServerAfterHandshake(app, first.port);
   assert.equal(events[0]['error.type'], 'ECONNRESET');
 });
