@@ -6,34 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dc from 'node:diagnostics_channel';
-import net from 'node:net';
-import http from 'node:http';
 
 process.env.RESETWATCH_DISABLED_HOOKS = 'activity';
-const { captureEach, listen, closeServer, delay } = await import('./helpers/resets.mjs');
+const { captureEach, listen, closeServer, keepAliveServer, reusedThenReset } = await import('./helpers/resets.mjs');
 
 const cap = captureEach();
 const server = (port) => (e) => e.direction === 'server' && e.localPort === port;
-
-function keepAliveServer() {
-  return http.createServer((req, res) => {
-    if (req.url === '/slow') setTimeout(() => res.end('late'), 1000);
-    else res.end('ok');
-  });
-}
-
-/** A keep-alive exchange, a pause, then `second` (if any), then an RST `waitMs` later. */
-async function reusedThenReset(port, second, waitMs) {
-  const c = net.connect(port, '127.0.0.1');
-  c.on('error', () => {});
-  await new Promise((resolve) => c.once('connect', resolve));
-  c.write('GET /first HTTP/1.1\r\nHost: svc\r\n\r\n');
-  await new Promise((resolve) => c.once('data', resolve));
-  await delay(300);
-  if (second) c.write(second);
-  await delay(waitMs);
-  c.resetAndDestroy();
-}
 
 test('the http.server.* channels are subscribed when the activity hook is off', () => {
   assert.equal(dc.channel('http.server.request.start').hasSubscribers, true);

@@ -6,7 +6,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import http from 'node:http';
 import http2 from 'node:http2';
-import { captureEach, listen, closeServer, pythonAbort, delay, TLS } from './helpers/resets.mjs';
+import { captureEach, listen, closeServer, pythonAbort, delay, TLS, keepAliveServer, reusedThenReset } from './helpers/resets.mjs';
 import { checkEvent, any } from './helpers/check-event.mjs';
 
 const cap = captureEach();
@@ -286,25 +286,6 @@ test('the server destroying its own socket mid-response is not an event on the s
 // A reused keep-alive connection: the phase and the request's age are the current request's, not
 // the previous exchange's (with the activity hook they come from the reads since the connection's
 // last write; a handler that answers at once writes before Node's touch for what it parsed).
-async function reusedThenReset(port, second, waitMs) {
-  const c = net.connect(port, '127.0.0.1');
-  c.on('error', () => {});
-  await new Promise((resolve) => c.once('connect', resolve));
-  c.write('GET /first HTTP/1.1\r\nHost: svc\r\n\r\n');
-  await new Promise((resolve) => c.once('data', resolve));
-  await delay(400);
-  if (second) c.write(second);
-  await delay(waitMs);
-  c.resetAndDestroy();
-}
-
-function keepAliveServer() {
-  return http.createServer((req, res) => {
-    if (req.url === '/slow') setTimeout(() => res.end('late'), 1000);
-    else if (req.url === '/async') setTimeout(() => res.end('ok'), 20);
-    else res.end('ok');
-  });
-}
 
 test('response on a reused connection: the age is the second request’s, not the connection’s', async () => {
   const srv = keepAliveServer();

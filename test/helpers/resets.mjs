@@ -1,5 +1,7 @@
 // Shared helpers for tests that make real resets on loopback and capture the agent's events.
 import { spawn } from 'node:child_process';
+import http from 'node:http';
+import net from 'node:net';
 import { before, beforeEach, after } from 'node:test';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -119,3 +121,25 @@ s.close()
 }
 
 export const delay = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** An HTTP server for keep-alive tests: `/slow` answers after 1 s, `/async` after 20 ms, the rest at once. */
+export function keepAliveServer() {
+  return http.createServer((req, res) => {
+    if (req.url === '/slow') setTimeout(() => res.end('late'), 1000);
+    else if (req.url === '/async') setTimeout(() => res.end('ok'), 20);
+    else res.end('ok');
+  });
+}
+
+/** A keep-alive exchange, a 400 ms pause, then `second` (if any), then an RST `waitMs` later. */
+export async function reusedThenReset(port, second, waitMs) {
+  const c = net.connect(port, '127.0.0.1');
+  c.on('error', () => {});
+  await new Promise((resolve) => c.once('connect', resolve));
+  c.write('GET /first HTTP/1.1\r\nHost: svc\r\n\r\n');
+  await new Promise((resolve) => c.once('data', resolve));
+  await delay(400);
+  if (second) c.write(second);
+  await delay(waitMs);
+  c.resetAndDestroy();
+}
