@@ -112,18 +112,21 @@ test('the totals serve exactly what prom-client served when it counted each rese
   assert.equal(clean((await render(sampleMetricList(now), true)).text), clean(mine.text));
 });
 
+/** One client reset's sample, as toSample() makes it. */
+const ONE = {
+  direction: 'client',
+  phase: 'request',
+  errorType: 'ECONNRESET',
+  tls: false,
+  peer: 'x:1',
+  bytesReceived: 1,
+  bytesSent: 1,
+  connectionAgeMs: 1,
+};
+
 test("a series' first reset with a trace is its exemplar; one without keeps the last", async () => {
   const m = sampleMetrics();
-  const s = {
-    direction: 'client',
-    phase: 'request',
-    errorType: 'ECONNRESET',
-    tls: false,
-    peer: 'x:1',
-    bytesReceived: 1,
-    bytesSent: 1,
-    connectionAgeMs: 1,
-  };
+  const s = { ...ONE };
   observe(m, { ...s, traceId: 'c'.repeat(32), spanId: 'd'.repeat(16) }, s.peer);
   let [series] = (await m.resets.get()).values;
   assert.deepEqual(series.exemplar.labelSet, { trace_id: 'c'.repeat(32), span_id: 'd'.repeat(16) });
@@ -135,16 +138,7 @@ test("a series' first reset with a trace is its exemplar; one without keeps the 
 
 test('a non-finite histogram value throws, as prom-client does, after the counter counted it', () => {
   const m = sampleMetrics();
-  const s = {
-    direction: 'client',
-    phase: 'request',
-    errorType: 'ECONNRESET',
-    tls: false,
-    peer: 'x:1',
-    bytesReceived: Number.NaN,
-    bytesSent: 1,
-    connectionAgeMs: 1,
-  };
+  const s = { ...ONE, bytesReceived: Number.NaN };
   assert.throws(() => observe(m, s, s.peer), TypeError);
   const p = plainMetrics();
   assert.throws(() => oldWay(p, s), TypeError);
