@@ -22,6 +22,7 @@
 import * as net from 'node:net';
 import { type NodeSocketInternals, type SocketState, type Sock, BURST_AFTER_WRITE } from '../internal-types';
 import { stateOf, isClaimed, classify } from '../sockets';
+import { sessionOf } from '../http2';
 import { guard } from '../guard';
 import { patch, unpatch } from './patch';
 
@@ -47,7 +48,7 @@ export function enable(): void {
             if (err == null && this._httpMessage != null) guard('socket.close', onPeerHangup, this, state);
           } else if (state.direction === 'client' && state.http !== undefined) {
             guard('socket.destroy', onIdleDestroy, this, state);
-          } else if ((this as { undefined?: unknown }).undefined != null || (state.activity & BURST_AFTER_WRITE) !== 0) {
+          } else if ((state.activity & BURST_AFTER_WRITE) !== 0 || sessionOf(this) !== undefined) {
             // What onQuietEnd looks at, read here: most sockets end with neither (no call, and
             // classify.ts is not loaded for them).
             guard('socket.close', onQuietEnd, this, state);
