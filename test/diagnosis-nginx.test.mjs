@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
-import { captureEach, listen, closeServer, delay } from './helpers/resets.mjs';
+import { captureEach, listen, closeServer, delay, pythonAbort } from './helpers/resets.mjs';
 import { startNginx } from './helpers/proxies.mjs';
 
 const cap = captureEach();
@@ -133,6 +133,31 @@ test('GET: nginx retries it on a new connection: 200, but the error log line is 
       cap.events.filter((e) => e.localPort === up.port),
       [],
     );
+  } finally {
+    await nginx.stop();
+    await closeServer(up.srv);
+  }
+});
+
+test('an upload the client gives up behind nginx (streamed, proxy_request_buffering off): nginx closes its upstream mid-body, and the Node side records peer_closed in the request phase', {
+  timeout: 30000,
+}, async () => {
+  // No 'clientError' listener, as in express: Node destroys the upstream socket with its parser's
+  // HPE_INVALID_EOF_STATE at nginx's FIN.
+  const up = await upstream();
+  const nginx = await startNginx({ upstreamPort: up.port, extra: 'proxy_request_buffering off;' });
+  try {
+    await pythonAbort(nginx.port, `POST /upload HTTP/1.1\r\nHost: app\r\nContent-Length: 100000\r\n\r\n${'x'.repeat(1000)}`, 300);
+    const e = await cap.next((x) => x.direction === 'server' && x.localPort === up.port);
+    assert.equal(e.errorType, 'peer_closed');
+    assert.equal(e.code, 'HPE_INVALID_EOF_STATE');
+    assert.equal(e.phase, 'request');
+    assert.equal(e.request?.method, 'POST');
+    assert.ok(e.bytesReceived > 1000, `bytesReceived ${e.bytesReceived}: the head and the part of the body nginx passed on`);
+    // nginx saw its client's RST while it streamed the body upstream.
+    for (let i = 0; i < 50 && !/\(104: Connection reset by peer\)/.test(nginx.errorLog()); i++) await delay(100);
+    assert.match(nginx.errorLog(), /\(104: Connection reset by peer\)/);
+    assert.deepEqual(up.seen, ['POST /upload']);
   } finally {
     await nginx.stop();
     await closeServer(up.srv);
