@@ -10,6 +10,7 @@ import { stats } from './stats';
 import { kAgent } from './symbols';
 import { launcherOf } from './launcher';
 import { loadedAsPreload } from './preload';
+import { inFirstTurn } from './first-turn';
 import type { AgentStats, ResetListener } from './types';
 import type { Exporter } from '../exporters/types';
 
@@ -194,7 +195,7 @@ export function install(): Agent {
   };
   /**
    * Installs hooks and starts outputs: `now`; at the end of the app's loading `tick`; or, for a
-   * preload, in the event loop's first `turn` (an unref'd 0 ms timer: a process done before its
+   * preload, in the event loop's first `turn` (agent/first-turn.ts: a process done before its
    * loop turns, `node -e 1`, never loads them; no reset can come before I/O, and the first reset
    * or `registry` access starts them at once anyway). False when the agent stays out.
    */
@@ -219,24 +220,20 @@ export function install(): Agent {
     if (early.length !== 0) startOutputs(outputs, config, outputStops, early);
     const rest = outputs.filter((o) => !early.includes(o.name)).map((o) => o.name);
     pending = true;
-    let turn: NodeJS.Timeout | undefined;
+    let cancelTurn: (() => void) | undefined;
     const startRest = (turned = false) => {
       if (!pending) return; // start() or stop() came first, or a reset
       pending = false;
       startWaitingOutputs = undefined;
       beforeFirstPublish(undefined);
-      clearTimeout(turn);
+      cancelTurn?.();
       guard('start.outputs', startOutputs, outputs, config, outputStops, rest, turned);
     };
     startWaitingOutputs = startRest;
     beforeFirstPublish(startRest);
     if (when === 'tick') process.nextTick(startRest);
     else {
-      // A timer, not setImmediate: the loop's poll waits for due timers, unref'd ones too, but not
-      // for an unref'd immediate, which would wait for the app's first I/O (an idle server's
-      // endpoint unbound until its first request). Unref'd, it never keeps a process alive.
-      turn = setTimeout(startRest, 0, true);
-      turn.unref();
+      cancelTurn = inFirstTurn(() => startRest(true));
     }
     return true;
   };

@@ -16,6 +16,7 @@ import type { Family } from './family';
 import { forwardToMainThread, receiveFromThreads } from './threads';
 import { constantLabels } from '../shared/labels';
 import { guard } from '../../agent/guard';
+import { inFirstTurn } from '../../agent/first-turn';
 import type { Exporter } from '../types';
 
 // ---- the heavy half, loaded when first needed (./collect.ts) ----
@@ -91,10 +92,7 @@ export const prometheusExporter: Exporter = {
       // Its own endpoint binds in the event loop's first turn, not in the preload: a process that
       // is done before its loop turns (`node -e`, most command-line tools) never loads node:http
       // for an endpoint no one could have scraped. Unref'd: it never keeps a process alive.
-      // A 0 ms timer, not an unref'd setImmediate, which would wait for the app's first I/O.
-      const bind = setTimeout(() => guard('start.prometheus.listen', listen, config, stops), 0);
-      bind.unref();
-      stops.push(() => clearTimeout(bind));
+      stops.push(inFirstTurn(() => guard('start.prometheus.listen', listen, config, stops)));
     }
     return () => {
       for (const stop of stops.splice(0).reverse()) stop();
@@ -113,12 +111,11 @@ function listen(config: Config, stops: (() => void)[]): void {
   // -e 1`) never loads node:http for an endpoint no one could have scraped. Unref'd.
   const serve = (takeover = false): (() => void) => {
     let stop: (() => void) | undefined;
-    const later = setTimeout(() => {
+    const cancel = inFirstTurn(() => {
       stop = guard('start.prometheus.serve', bind, takeover);
-    }, 0);
-    later.unref();
+    });
     return () => {
-      clearTimeout(later);
+      cancel();
       stop?.();
     };
   };
