@@ -61,7 +61,7 @@ test('request: the client resets in the middle of the request headers', async ()
     bytesReceived: 27,
     bytesSent: 0,
     connectionAgeMs: (v) => v >= 50,
-    hint: (h) => h.id === 'client_abort',
+    hint: (h) => h.id === 'client_abort' && h.text.startsWith('the client gave up while its request was still arriving, before any response'),
   });
   await closeServer(srv);
 });
@@ -85,7 +85,7 @@ test('request: the client resets in the middle of the request body', async () =>
     bytesSent: 0,
     connectionAgeMs: (v) => v >= 50,
     request: (r) => r.method === 'POST' && r.host === 'svc' && r.ageMs >= 50,
-    hint: (h) => h.id === 'client_abort',
+    hint: (h) => h.id === 'client_abort' && /^the client gave up while its request was still arriving \d+\.\d s into the request/.test(h.text),
   });
   await closeServer(srv);
 });
@@ -106,7 +106,7 @@ test("response: the client gives up while the handler is slow; the caller's trac
     bytesSent: 0,
     connectionAgeMs: (v) => v >= 50,
     request: (r) => r.method === 'GET' && r.host === 'svc' && r.ageMs >= 50,
-    hint: (h) => h.id === 'client_abort',
+    hint: (h) => h.id === 'client_abort' && /^the client gave up \d+\.\d s into the request before the response was complete/.test(h.text),
     traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
     spanId: '00f067aa0ba902b7',
   });
