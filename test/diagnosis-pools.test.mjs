@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { createRequire } from 'node:module';
 import { captureEach, listen, closeServer, delay } from './helpers/resets.mjs';
-import { checkEvent, any } from './helpers/check-event.mjs';
+import { checkEvent, any, dialled, readReset } from './helpers/check-event.mjs';
 import { startPostgres, startMariadb, startRedis } from './helpers/servers.mjs';
 import { withAndWithout, fixture, resetLines, withoutAgentLines, describeRun } from './helpers/subprocess.mjs';
 
@@ -23,12 +23,7 @@ const connection = (port) => ({
   time: any.recent,
   direction: 'client',
   phase: 'established',
-  peerAddress: '127.0.0.1',
-  peerPort: port,
-  serverAddress: '127.0.0.1',
-  serverPort: port,
-  localAddress: any.loopback,
-  localPort: any.port,
+  ...dialled(port),
   tls: false,
   bytesReceived: any.positive,
   bytesSent: any.positive,
@@ -48,10 +43,7 @@ test('mariadb wait_timeout resets an idle mysql2 pool connection', async () => {
     const e = await cap.next(client(server.port), 10000);
     checkEvent(e, {
       ...connection(server.port),
-      errorType: 'ECONNRESET',
-      code: 'ECONNRESET',
-      message: 'read ECONNRESET',
-      syscall: 'read',
+      ...readReset,
       protocol: 'mysql',
       connectionAgeMs: (v) => v >= 900,
       // MariaDB resets it after wait_timeout (1 s) of silence: the RST itself does not count.
@@ -164,10 +156,7 @@ test('a middlebox resets an idle ioredis connection', async () => {
     const e = await cap.next(client(port), 10000);
     checkEvent(e, {
       ...connection(port),
-      errorType: 'ECONNRESET',
-      code: 'ECONNRESET',
-      message: 'read ECONNRESET',
-      syscall: 'read',
+      ...readReset,
       protocol: 'redis',
       connectionAgeMs: (v) => v >= 900,
       idleMs: (v) => v >= 900 && v <= e.connectionAgeMs,
@@ -193,10 +182,7 @@ test('a middlebox resets a pg connection while a query runs: ECONNRESET, not an 
     const e = await cap.next(client(port), 10000);
     checkEvent(e, {
       ...connection(port),
-      errorType: 'ECONNRESET',
-      code: 'ECONNRESET',
-      message: 'read ECONNRESET',
-      syscall: 'read',
+      ...readReset,
       protocol: 'postgres',
       connectionAgeMs: (v) => v >= 900,
       // Quiet since the query went out, a second before the RST: it waited for its answer.
