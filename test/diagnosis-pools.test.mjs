@@ -7,11 +7,10 @@ import net from 'node:net';
 import { createRequire } from 'node:module';
 import { captureEach, listen, closeServer, delay } from './helpers/resets.mjs';
 import { checkEvent, any, dialled, readReset } from './helpers/check-event.mjs';
-import { startPostgres, startMariadb, startRedis } from './helpers/servers.mjs';
+import { startPostgres, startMariadb, startRedis, pgPool } from './helpers/servers.mjs';
 import { withAndWithout, fixture, resetLines, withoutAgentLines, describeRun } from './helpers/subprocess.mjs';
 
 const require = createRequire(import.meta.url);
-const pg = require('pg');
 const mysql = require('mysql2/promise');
 const Redis = require('ioredis');
 
@@ -59,15 +58,7 @@ test('mariadb wait_timeout resets an idle mysql2 pool connection', async () => {
 
 test('postgres idle_session_timeout: a pg Pool query sent on the closed connection fails', async () => {
   const server = await startPostgres({ idle_session_timeout: '1s' });
-  const pool = new pg.Pool({
-    host: '127.0.0.1',
-    port: server.port,
-    user: 'postgres',
-    database: 'postgres',
-    max: 1,
-    idleTimeoutMillis: 60000,
-  });
-  pool.on('error', () => {});
+  const pool = pgPool(server.port);
   try {
     await pool.query('select 1');
     blockFor(1500);
@@ -173,8 +164,7 @@ test('a middlebox resets a pg connection while a query runs: ECONNRESET, not an 
   const server = await startPostgres();
   const proxy = idleResettingProxy(server.port, 1000);
   const port = await listen(proxy);
-  const pool = new pg.Pool({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', max: 1, idleTimeoutMillis: 60000 });
-  pool.on('error', () => {});
+  const pool = pgPool(port);
   try {
     await pool.query('select 1');
     await delay(100);
