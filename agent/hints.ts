@@ -101,9 +101,16 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
     (e.phase === 'request' || e.phase === 'response') &&
     (e.errorType === 'ECONNRESET' || e.errorType === 'peer_closed' || e.errorType === 'EPIPE')
   ) {
+    // How long the request had run is often the client's or proxy's timeout itself (30.0 s, 60.0 s).
+    const after = e.request?.ageMs === undefined ? '' : ` ${secs(e.request.ageMs)} s into the request`;
+    if (e.phase === 'request')
+      return {
+        id: 'client_abort',
+        text: `the client gave up while its request was still arriving${after}, before any response (client or proxy timeout, a cancelled or abandoned upload): compare the client's and any proxy's timeouts with how long its requests take to send`,
+      };
     return {
       id: 'client_abort',
-      text: "the client gave up before the response was complete (client or proxy timeout, cancelled request): compare its timeout with this handler's latency",
+      text: `the client gave up${after} before the response was complete (client or proxy timeout, cancelled request): compare its timeout with this handler's latency`,
     };
   }
   if (e.errorType === 'EPIPE') {

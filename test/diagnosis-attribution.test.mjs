@@ -10,7 +10,7 @@ import http from 'node:http';
 import { pipeline } from 'node:stream';
 import { createRequire } from 'node:module';
 import { captureEach, listen, closeServer } from './helpers/resets.mjs';
-import { checkEvent, any } from './helpers/check-event.mjs';
+import { checkEvent, any, dialled, readReset } from './helpers/check-event.mjs';
 import { nodeJson } from './helpers/json-lines.mjs';
 import { fixture } from './helpers/subprocess.mjs';
 
@@ -27,16 +27,8 @@ function upstreamEvent(port, fields) {
   return {
     time: any.recent,
     direction: 'client',
-    errorType: 'ECONNRESET',
-    code: 'ECONNRESET',
-    message: 'read ECONNRESET',
-    syscall: 'read',
-    peerAddress: '127.0.0.1',
-    peerPort: port,
-    serverAddress: '127.0.0.1',
-    serverPort: port,
-    localAddress: any.loopback,
-    localPort: any.port,
+    ...readReset,
+    ...dialled(port),
     tls: false,
     connectionAgeMs: any.positive,
     idleMs: any.nonNegative,

@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { captureEach, listen, closeServer, delay, brief, ROOT } from './helpers/resets.mjs';
-import { checkEvent, any } from './helpers/check-event.mjs';
+import { checkEvent, any, dialled } from './helpers/check-event.mjs';
 
 const require = createRequire(import.meta.url);
 const grpc = require('@grpc/grpc-js');
@@ -92,12 +92,7 @@ test('grpc-js client: the server process dies mid-stream (FIN): peer_closed, grp
     time: any.recent,
     direction: 'client',
     ...hangup,
-    peerAddress: '127.0.0.1',
-    peerPort: port,
-    serverAddress: '127.0.0.1',
-    serverPort: port,
-    localAddress: any.loopback,
-    localPort: any.port,
+    ...dialled(port),
     tls: false,
     protocol: 'grpc',
     streamsInFlight: 1,
@@ -138,12 +133,7 @@ test('http2.connect client: the server process dies with two streams open: peer_
     time: any.recent,
     direction: 'client',
     ...hangup,
-    peerAddress: '127.0.0.1',
-    peerPort: port,
-    serverAddress: '127.0.0.1',
-    serverPort: port,
-    localAddress: any.loopback,
-    localPort: any.port,
+    ...dialled(port),
     tls: false,
     protocol: 'h2',
     streamsInFlight: 2,
@@ -188,12 +178,7 @@ test('http2 over TLS (ALPN h2), gRPC content-type: the server process dies: peer
     time: any.recent,
     direction: 'client',
     ...hangup,
-    peerAddress: '127.0.0.1',
-    peerPort: port,
-    serverAddress: '127.0.0.1',
-    serverPort: port,
-    localAddress: any.loopback,
-    localPort: any.port,
+    ...dialled(port),
     tls: true,
     tlsVersion: 'TLSv1.3',
     protocol: 'grpc', // ALPN said h2; the stream's content-type says gRPC

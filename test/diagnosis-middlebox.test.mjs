@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import http from 'node:http';
 import { loadAgent, capture, listen, closeServer, delay } from './helpers/resets.mjs';
-import { checkEvent, any } from './helpers/check-event.mjs';
+import { checkEvent, any, readReset } from './helpers/check-event.mjs';
 import { netPair } from './helpers/netns.mjs';
 import { fixture } from './helpers/subprocess.mjs';
 
@@ -36,10 +36,7 @@ function reusedRequestReset(port) {
   return {
     time: any.recent,
     direction: 'client',
-    errorType: 'ECONNRESET',
-    code: 'ECONNRESET',
-    message: 'read ECONNRESET',
-    syscall: 'read',
+    ...readReset,
     phase: 'response',
     peerAddress: '10.77.0.2',
     peerPort: port,

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { loadAgent, capture, delay } from './helpers/resets.mjs';
 import { checkEvent, any } from './helpers/check-event.mjs';
-import { startPostgres } from './helpers/servers.mjs';
+import { startPostgres, pgPool } from './helpers/servers.mjs';
 
 const require = createRequire(import.meta.url);
 const pg = require('pg');
@@ -84,15 +84,7 @@ test('pg_terminate_backend mid-query: one peer_closed event, the query in flight
 
 test('pg_terminate_backend on a pg Pool query 1 s in: the query cut off, never an idle connection', async (t) => {
   const admin = await connect();
-  const pool = new pg.Pool({
-    host: '127.0.0.1',
-    port: server.port,
-    user: 'postgres',
-    database: 'postgres',
-    max: 1,
-    idleTimeoutMillis: 60000,
-  });
-  pool.on('error', () => {});
+  const pool = pgPool(server.port);
   try {
     const c = await pool.connect();
     const stream = c.connection.stream;

@@ -6,12 +6,11 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { createRequire } from 'node:module';
 import { captureEach, listen, closeServer, delay } from './helpers/resets.mjs';
-import { checkEvent, any } from './helpers/check-event.mjs';
-import { startPostgres, startMariadb, startRedis } from './helpers/servers.mjs';
+import { checkEvent, any, dialled, readReset } from './helpers/check-event.mjs';
+import { startPostgres, startMariadb, startRedis, pgPool } from './helpers/servers.mjs';
 import { withAndWithout, fixture, resetLines, withoutAgentLines, describeRun } from './helpers/subprocess.mjs';
 
 const require = createRequire(import.meta.url);
-const pg = require('pg');
 const mysql = require('mysql2/promise');
 const Redis = require('ioredis');
 
@@ -23,12 +22,7 @@ const connection = (port) => ({
   time: any.recent,
   direction: 'client',
   phase: 'established',
-  peerAddress: '127.0.0.1',
-  peerPort: port,
-  serverAddress: '127.0.0.1',
-  serverPort: port,
-  localAddress: any.loopback,
-  localPort: any.port,
+  ...dialled(port),
   tls: false,
   bytesReceived: any.positive,
   bytesSent: any.positive,
@@ -48,10 +42,7 @@ test('mariadb wait_timeout resets an idle mysql2 pool connection', async () => {
     const e = await cap.next(client(server.port), 10000);
     checkEvent(e, {
       ...connection(server.port),
-      errorType: 'ECONNRESET',
-      code: 'ECONNRESET',
-      message: 'read ECONNRESET',
-      syscall: 'read',
+      ...readReset,
       protocol: 'mysql',
       connectionAgeMs: (v) => v >= 900,
       // MariaDB resets it after wait_timeout (1 s) of silence: the RST itself does not count.
@@ -67,15 +58,7 @@ test('mariadb wait_timeout resets an idle mysql2 pool connection', async () => {
 
 test('postgres idle_session_timeout: a pg Pool query sent on the closed connection fails', async () => {
   const server = await startPostgres({ idle_session_timeout: '1s' });
-  const pool = new pg.Pool({
-    host: '127.0.0.1',
-    port: server.port,
-    user: 'postgres',
-    database: 'postgres',
-    max: 1,
-    idleTimeoutMillis: 60000,
-  });
-  pool.on('error', () => {});
+  const pool = pgPool(server.port);
   try {
     await pool.query('select 1');
     blockFor(1500);
@@ -164,10 +147,7 @@ test('a middlebox resets an idle ioredis connection', async () => {
     const e = await cap.next(client(port), 10000);
     checkEvent(e, {
       ...connection(port),
-      errorType: 'ECONNRESET',
-      code: 'ECONNRESET',
-      message: 'read ECONNRESET',
-      syscall: 'read',
+      ...readReset,
       protocol: 'redis',
       connectionAgeMs: (v) => v >= 900,
       idleMs: (v) => v >= 900 && v <= e.connectionAgeMs,
@@ -184,8 +164,7 @@ test('a middlebox resets a pg connection while a query runs: ECONNRESET, not an 
   const server = await startPostgres();
   const proxy = idleResettingProxy(server.port, 1000);
   const port = await listen(proxy);
-  const pool = new pg.Pool({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', max: 1, idleTimeoutMillis: 60000 });
-  pool.on('error', () => {});
+  const pool = pgPool(port);
   try {
     await pool.query('select 1');
     await delay(100);
@@ -193,10 +172,7 @@ test('a middlebox resets a pg connection while a query runs: ECONNRESET, not an 
     const e = await cap.next(client(port), 10000);
     checkEvent(e, {
       ...connection(port),
-      errorType: 'ECONNRESET',
-      code: 'ECONNRESET',
-      message: 'read ECONNRESET',
-      syscall: 'read',
+      ...readReset,
       protocol: 'postgres',
       connectionAgeMs: (v) => v >= 900,
       // Quiet since the query went out, a second before the RST: it waited for its answer.

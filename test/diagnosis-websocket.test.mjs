@@ -10,7 +10,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { createRequire } from 'node:module';
 import { captureEach, listen, closeServer, delay, TLS, ROOT } from './helpers/resets.mjs';
-import { checkEvent, any } from './helpers/check-event.mjs';
+import { checkEvent, any, dialled, readReset } from './helpers/check-event.mjs';
 import { runNode, AGENT, fixture } from './helpers/subprocess.mjs';
 
 const require = createRequire(import.meta.url);
@@ -21,7 +21,6 @@ const cap = captureEach();
 
 const server = (port) => (e) => e.direction === 'server' && e.localPort === port;
 const client = (port) => (e) => e.direction === 'client' && e.serverPort === port;
-const reset = { errorType: 'ECONNRESET', code: 'ECONNRESET', message: 'read ECONNRESET', syscall: 'read' };
 
 /** A `ws` server on an http(s) server; `onOpen(ws)` runs for each WebSocket it accepts. */
 async function wsServer(onOpen, secure = false) {
@@ -47,14 +46,9 @@ function clientWebSocketReset(port) {
   return {
     time: any.recent,
     direction: 'client',
-    ...reset,
+    ...readReset,
     phase: 'established',
-    peerAddress: '127.0.0.1',
-    peerPort: port,
-    serverAddress: '127.0.0.1',
-    serverPort: port,
-    localAddress: any.loopback,
-    localPort: any.port,
+    ...dialled(port),
     tls: false,
     protocol: 'websocket',
     bytesReceived: any.positive,
@@ -74,7 +68,7 @@ test('server: the client resets an open WebSocket: established, websocket, no cl
   checkEvent(e, {
     time: any.recent,
     direction: 'server',
-    ...reset,
+    ...readReset,
     phase: 'established',
     peerAddress: undefined,
     peerPort: undefined,
@@ -145,7 +139,7 @@ test('server: wss (TLS): the client resets an open WebSocket', async () => {
   checkEvent(e, {
     time: any.recent,
     direction: 'server',
-    ...reset,
+    ...readReset,
     phase: 'established',
     peerAddress: undefined,
     peerPort: undefined,

@@ -30,7 +30,16 @@ test('default: one warn line per reset on stderr, with the span attribute names'
     assert.equal(l.level, 40, 'warn');
     assert.equal(l.name, 'resetwatch');
     assert.equal(typeof l.time, 'number');
-    assert.equal(l.msg, 'connection reset: client established ECONNRESET');
+    // The message says in words what the fields hold (exporters/log/message.ts).
+    const port = l['server.port'];
+    const read = l['resetwatch.bytes_received'];
+    assert.match(
+      l.msg,
+      new RegExp(
+        `^connection reset: client established ECONNRESET: to 127\\.0\\.0\\.1:${port}; ${read} B read, 1 B written; ` +
+          `connection \\d+ ms old, idle \\d+ ms; retry ${l['resetwatch.retry']}$`,
+      ),
+    );
     assert.equal(l['error.type'], 'ECONNRESET');
     assert.equal(l['resetwatch.phase'], 'established');
     assert.equal(l['resetwatch.direction'], 'client');
@@ -158,6 +167,7 @@ test('the line for a reset that crashes the app is written, even past the rate l
   const lines = resetLines(r.stderr);
   const fatal = lines.filter((l) => l['resetwatch.fatal'] === true);
   assert.equal(fatal.length, 1, r.stderr);
+  assert.match(fatal[0].msg, /; unhandled: the app is about to crash with it$/);
   assert.ok(r.stderr.indexOf('"resetwatch.fatal":true') < r.stderr.indexOf('Error: read ECONNRESET'), "before Node's crash report");
   assert.equal(lines.length, 2, 'one line within the rate, the fatal one past it');
 });

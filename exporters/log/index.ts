@@ -13,6 +13,7 @@ import { constantLabels } from '../shared/labels';
 import { openWriter } from './writer';
 import { ownPino } from './own-pino';
 import { RateLimiter } from '../shared/rate-limit';
+import { logMessage } from './message';
 import type { ResetEvent } from '../../agent/types';
 import type { Exporter } from '../types';
 
@@ -92,7 +93,7 @@ export const logExporter: Exporter = {
       }
       fatalLine = event.fatal;
       try {
-        logger.warn(logFields(event), `connection reset: ${event.direction} ${event.phase} ${event.errorType}`);
+        logger.warn(logFields(event), logMessage(event));
       } finally {
         fatalLine = false;
       }

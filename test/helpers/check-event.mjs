@@ -12,6 +12,19 @@ export const any = {
   string: (v) => typeof v === 'string' && v.length > 0,
 };
 
+/** The addresses of a client event for a connection dialled to 127.0.0.1:`port`. */
+export const dialled = (port) => ({
+  peerAddress: '127.0.0.1',
+  peerPort: port,
+  serverAddress: '127.0.0.1',
+  serverPort: port,
+  localAddress: any.loopback,
+  localPort: any.port,
+});
+
+/** The error of a reset met by a read: the peer's RST. */
+export const readReset = { errorType: 'ECONNRESET', code: 'ECONNRESET', message: 'read ECONNRESET', syscall: 'read' };
+
 export function checkEvent(event, spec) {
   const { context, ...e } = event;
   const keys = new Set([...Object.keys(e), ...Object.keys(spec)]);

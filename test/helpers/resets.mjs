@@ -143,3 +143,36 @@ export async function reusedThenReset(port, second, waitMs) {
   await delay(waitMs);
   c.resetAndDestroy();
 }
+
+/**
+ * A raw server that answers a connection's first request with `answer(socket)` and resets it at the
+ * next one, and a keep-alive http client that GETs twice on one pooled socket, `waitMs` apart.
+ * Resolves with the client event of the second request, caught by `cap` (captureEach()).
+ */
+export async function secondRequestReset(cap, answer, waitMs) {
+  let n = 0;
+  const server = net.createServer((s) => {
+    s.on('error', () => {});
+    s.on('data', () => {
+      if (++n > 1) return s.resetAndDestroy();
+      answer(s);
+    });
+  });
+  const port = await listen(server);
+  const agent = new http.Agent({ keepAlive: true });
+  try {
+    await new Promise((resolve) =>
+      http.get({ port, host: '127.0.0.1', agent }, (res) => {
+        res.resume();
+        res.on('end', resolve);
+      }),
+    );
+    await delay(waitMs);
+    const req = http.get({ port, host: '127.0.0.1', agent }, (res) => res.resume());
+    req.on('error', () => {});
+    return await cap.next((x) => x.direction === 'client' && x.serverPort === port);
+  } finally {
+    agent.destroy();
+    await closeServer(server);
+  }
+}

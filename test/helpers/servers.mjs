@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, chownSync, readdirSync, existsSync } from 'node:fs
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 
 const NOBODY = { uid: 65534, gid: 65534 };
 
@@ -75,6 +76,17 @@ function pgBin(name) {
   const versions = existsSync(base) ? readdirSync(base).sort((a, b) => Number(b) - Number(a)) : [];
   if (versions.length === 0) throw new Error('PostgreSQL is not installed (Debian package postgresql)');
   return path.join(base, versions[0], 'bin', name);
+}
+
+/**
+ * A pg Pool of one connection to the test PostgreSQL on `port`, kept idle up to 60 s (longer than
+ * any test), with a listener for the errors it emits about idle clients (the tests look at the events).
+ */
+export function pgPool(port) {
+  const pg = createRequire(import.meta.url)('pg');
+  const pool = new pg.Pool({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', max: 1, idleTimeoutMillis: 60000 });
+  pool.on('error', () => {});
+  return pool;
 }
 
 /**
