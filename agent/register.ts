@@ -15,12 +15,15 @@ import type { AgentStats, ResetListener } from './types';
 import type { Exporter } from '../exporters/types';
 
 /**
- * Whether this is the process's main thread. node:worker_threads (and the stream modules it loads,
- * ~3 ms when nothing else has) is loaded only when needed: by a launcher's path, or by an agent that
- * is on (whose hooks load node:net and the streams anyway). RESETWATCH_DISABLED=1 never loads it.
+ * Whether this is the process's main thread. A worker thread's bootstrap loads node:worker_threads
+ * before any preload (Node 20–26; a worker taken for the main thread would join the family election
+ * instead of forwarding its resets: test/prometheus-cluster), so while it is not loaded this is the main
+ * thread, and the ~1 ms of loading it (with the stream modules it pulls in) is spared: at every
+ * launcher start (npm run, npx) and at an agent's preload.
  */
 function isMainThread(): boolean {
-  return (require('node:worker_threads') as typeof import('node:worker_threads')).isMainThread;
+  const loaded = (process as { moduleLoadList?: string[] }).moduleLoadList?.includes('NativeModule worker_threads') ?? true;
+  return !loaded || (require('node:worker_threads') as typeof import('node:worker_threads')).isMainThread;
 }
 
 export interface Agent {

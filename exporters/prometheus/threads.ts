@@ -5,7 +5,9 @@
 // every 5 s when they changed (an unref'd timer), so the main thread's totals only ever grow.
 // The worker opens a channel per message and closes it at once, so it never queues the other
 // threads' messages; the main thread's receiving channel is unref'd and never keeps the process alive.
-import { BroadcastChannel } from 'node:worker_threads';
+// It is opened when this thread creates its first Worker (or at once, where it may have one already),
+// so a process without worker threads never loads node:worker_threads for it.
+import * as dc from 'node:diagnostics_channel';
 import { onReset } from '../../agent/bus';
 import { guard } from '../../agent/guard';
 import { countDropped, stats } from '../../agent/stats';
@@ -13,6 +15,13 @@ import { DIRECTIONS, type Direction, type ErrorType, type Phase, type ResetEvent
 import type { ResetRecord } from './recent';
 
 const CHANNEL = 'resetwatch:prometheus:resets';
+/** Node publishes every Worker this thread creates, in its constructor, right after the thread starts. */
+const WORKER_CREATED = 'worker_threads';
+
+function broadcastChannel(name: string): import('node:worker_threads').BroadcastChannel {
+  const { BroadcastChannel } = require('node:worker_threads') as typeof import('node:worker_threads');
+  return new BroadcastChannel(name);
+}
 
 /** What the metrics need from a reset: small, plain and structured-cloneable. */
 export interface Sample {
@@ -55,7 +64,7 @@ export const threadCounts: Counts = zeroCounts();
 const COUNTS_INTERVAL_MS = 5000;
 
 function post(message: ThreadMessage): void {
-  const ch = new BroadcastChannel(CHANNEL);
+  const ch = broadcastChannel(CHANNEL);
   try {
     ch.postMessage({ v: 1, ...message });
   } finally {
@@ -111,18 +120,41 @@ export function forwardToMainThread(make: (e: ResetEvent) => ThreadMessage): () 
   };
 }
 
+/**
+ * Main thread: receives the worker threads' resets and counts. The channel opens at once where
+ * node:worker_threads is loaded (a Worker may exist), else with the first Worker this thread
+ * creates: a BroadcastChannel only receives what is posted while it is open, and a new thread
+ * posts nothing before its bootstrap and the agent's load in it, long after its constructor
+ * returned. A nested worker's parent is such a Worker, so the channel is open by then too.
+ */
 export function receiveFromThreads(fn: (m: ThreadMessage & { sample: Sample }) => void): () => void {
-  const ch = new BroadcastChannel(CHANNEL);
-  (ch as unknown as { unref(): void }).unref();
-  ch.onmessage = (msg: unknown) => {
-    guard('prometheus.thread', () => {
-      const data = (msg as { data?: { v?: number } & ThreadMessage }).data;
-      if (data?.v !== 1) return;
-      if (data.counts !== undefined) add(data.counts);
-      if (data.sample !== undefined) fn(data as ThreadMessage & { sample: Sample });
-    });
+  let ch: import('node:worker_threads').BroadcastChannel | undefined;
+  const open = () => {
+    if (ch !== undefined) return;
+    ch = broadcastChannel(CHANNEL);
+    (ch as unknown as { unref(): void }).unref();
+    ch.onmessage = (msg: unknown) => {
+      guard('prometheus.thread', () => {
+        const data = (msg as { data?: { v?: number } & ThreadMessage }).data;
+        if (data?.v !== 1) return;
+        if (data.counts !== undefined) add(data.counts);
+        if (data.sample !== undefined) fn(data as ThreadMessage & { sample: Sample });
+      });
+    };
   };
-  return () => ch.close();
+  // Unsubscribed after the publish: on Node 20 an unsubscribe during it skips the next subscriber (another agent's).
+  const onWorker = () => {
+    guard('prometheus.thread.open', open);
+    queueMicrotask(() => dc.unsubscribe(WORKER_CREATED, onWorker));
+  };
+  const loaded = (process as { moduleLoadList?: string[] }).moduleLoadList?.includes('NativeModule worker_threads') ?? true;
+  if (loaded) open();
+  else dc.subscribe(WORKER_CREATED, onWorker);
+  return () => {
+    dc.unsubscribe(WORKER_CREATED, onWorker);
+    ch?.close();
+    ch = undefined;
+  };
 }
 
 function add(c: Counts): void {
