@@ -144,7 +144,14 @@ async function run(v, n, snapshot) {
   const metricsPort = v.scrape ? await freePort() : undefined;
   const child = fork(__filename, ['--server', String(n), snapshot ?? ''], {
     execArgv: ['--expose-gc', ...v.execArgv],
-    env: { ...process.env, ...v.env, ...(metricsPort ? { RESETWATCH_PORT: String(metricsPort) } : {}) },
+    // As in the bench: the log to a file (bench/lib/variants.js).
+    env: {
+      ...process.env,
+      ...v.env,
+      ...(metricsPort
+        ? { RESETWATCH_PORT: String(metricsPort), RESETWATCH_LOG: path.join(os.tmpdir(), `socketmem-${metricsPort}.log`) }
+        : {}),
+    },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const scraper = new http.Agent({ keepAlive: true, maxSockets: 1 });
