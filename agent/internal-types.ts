@@ -43,8 +43,8 @@ const START_US_SHIFT = 8;
 
 /**
  * One per watched socket, for as long as it is open: the agent's whole memory cost per connection
- * when nothing resets. Six fields, all small integers but the rare slot (Node's V8 keeps no
- * pointer compression: 8 bytes each, 72 bytes with the header, and no number box): the flags of
+ * when nothing resets. Six fields, all small integers but the rare slot (Node's builds of V8 have
+ * no pointer compression: 8 bytes each, 72 bytes with the header, and no number box): the flags of
  * `activity` also hold the direction, TLS, `done` and the start's microseconds; what only some
  * connections need (a client's dial, HTTP bookkeeping, the addresses at close) is one object behind
  * `extras`. The accessors keep the fields' old names.
