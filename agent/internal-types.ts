@@ -31,14 +31,30 @@ export const ENDED_HERE = 4;
 export const READ_ONCE = 8;
 export const READ_AGAIN = 16;
 export const READS = READ_ONCE | READ_AGAIN;
+/** The bits of SocketState.activity the activity hook sets; it keeps every other bit as it is. */
+export const TOUCHES = WROTE_LAST | BURST_AFTER_WRITE | ENDED_HERE | READS;
+/** SocketState.activity, fixed at the start: an accepted connection (else a dialled one), and a TLS one. */
+export const SERVER = 32;
+export const TLS = 64;
+/** SocketState.activity: an event was published for this connection: never a second one. */
+export const DONE = 128;
+/** SocketState.activity, bits 8–17: the microseconds (0–1000) of the start's millisecond. */
+const START_US_SHIFT = 8;
 
+/**
+ * One per watched socket, for as long as it is open: the agent's whole memory cost per connection
+ * when nothing resets. Six fields, all small integers but the rare slot (Node's builds of V8 have
+ * no pointer compression: 8 bytes each, 72 bytes with the header, and no number box): the flags of
+ * `activity` also hold the direction, TLS, `done` and the start's microseconds; what only some
+ * connections need (a client's dial, HTTP bookkeeping, the addresses at close) is one object behind
+ * `extras`. The accessors keep the fields' old names.
+ */
 export class SocketState {
-  /** An event was published for this connection: never a second one. */
-  done = false;
-  /** Addresses read just before the handle closed (they are gone afterwards). */
-  snapshot: AddressSnapshot | undefined = undefined;
-  /** Created with the first HTTP request seen on the connection (then an idle socket is `idle`). */
-  http: HttpState | undefined = undefined;
+  /**
+   * WROTE_LAST | BURST_AFTER_WRITE | ENDED_HERE | READ_ONCE | READ_AGAIN (hooks/activity.ts), and the
+   * fixed bits SERVER | TLS | DONE | the start's microseconds: one small integer, not nine fields.
+   */
+  activity: number;
   /**
    * Last read or write (hooks/activity.ts) in whole ms on the agent's coarse clock (clockMs:
    * performance.now() read at most every 10 ms, small integers stored inside this object), and the
@@ -47,20 +63,80 @@ export class SocketState {
    */
   active: number;
   activeBefore: number;
-  /** WROTE_LAST | BURST_AFTER_WRITE | ENDED_HERE | READ_ONCE | READ_AGAIN (hooks/activity.ts); one small integer, not five booleans. */
-  activity = 0;
   /** The mark of the first read counted in READ_ONCE: where the peer's current message began (a server's request age). */
   readSince: number;
+  /**
+   * Whole ms of performance.now() at connect()/accept: a small integer for the first 24.8 days of
+   * the process (beyond, V8 boxes it, still exact); the microseconds are in `activity`.
+   */
+  private readonly startMs: number;
+  /** Created for a client at connect() (its dial), for any connection at its first HTTP state or address snapshot. */
+  private extras: SocketExtras | undefined;
 
   constructor(
-    readonly direction: Direction,
+    direction: Direction,
     /** performance.now() at connect()/accept. */
-    readonly start: number,
-    public tls: boolean,
-    /** Client only: what the app dialled. */
-    readonly dial?: Dial,
+    start: number,
+    tls: boolean,
+    /** Client only: what the app dialled (this object becomes the state's own). */
+    dial?: SocketExtras,
   ) {
-    this.active = this.activeBefore = this.readSince = clockMs(start);
+    const ms = Math.floor(start);
+    this.activity = (direction === 'server' ? SERVER : 0) | (tls ? TLS : 0) | (Math.round((start - ms) * 1000) << START_US_SHIFT);
+    this.active = this.activeBefore = this.readSince = ms & CLOCK_MASK;
+    this.startMs = ms;
+    this.extras = dial;
+  }
+
+  get direction(): Direction {
+    return (this.activity & SERVER) !== 0 ? 'server' : 'client';
+  }
+
+  /** performance.now() at connect()/accept, to the microsecond. */
+  get start(): number {
+    return this.startMs + ((this.activity >>> START_US_SHIFT) & 0x3ff) / 1000;
+  }
+
+  get tls(): boolean {
+    return (this.activity & TLS) !== 0;
+  }
+
+  /** An event was published for this connection: never a second one. */
+  get done(): boolean {
+    return (this.activity & DONE) !== 0;
+  }
+
+  set done(value: boolean) {
+    this.activity = value ? this.activity | DONE : this.activity & ~DONE;
+  }
+
+  /** Client only: what the app dialled, and the trace context of that connect(). */
+  get dial(): Dial | undefined {
+    const x = this.extras;
+    return x !== undefined && x.host !== undefined ? (x as Dial) : undefined;
+  }
+
+  /** Created with the first HTTP request seen on the connection (then an idle socket is `idle`). */
+  get http(): HttpState | undefined {
+    return this.extras?.http;
+  }
+
+  set http(value: HttpState | undefined) {
+    this.more().http = value;
+  }
+
+  /** Addresses read just before the handle closed (they are gone afterwards). */
+  get snapshot(): AddressSnapshot | undefined {
+    return this.extras?.snapshot;
+  }
+
+  set snapshot(value: AddressSnapshot | undefined) {
+    this.more().snapshot = value;
+  }
+
+  private more(): SocketExtras {
+    if (this.extras === undefined) this.extras = new SocketExtras(undefined, undefined, undefined);
+    return this.extras;
   }
 
   /** The peer's latest burst of reads (e.g. an error message, then its FIN) came after a write of this side had waited unanswered. */
@@ -79,6 +155,20 @@ export interface Dial {
   host: string;
   port?: number;
   context: Context | undefined;
+}
+
+/**
+ * What only some connections need, behind one slot of SocketState: a client's dial (host set: the
+ * object client.ts builds at connect()), HTTP bookkeeping, the addresses read at close.
+ */
+export class SocketExtras {
+  http: HttpState | undefined = undefined;
+  snapshot: AddressSnapshot | undefined = undefined;
+  constructor(
+    readonly host: string | undefined,
+    readonly port: number | undefined,
+    readonly context: Context | undefined,
+  ) {}
 }
 
 /** HTTP bookkeeping, per connection (not per request: no allocation per request). */

@@ -18,7 +18,7 @@ process.env.RESETWATCH_PORT = 'off';
 // agent/sockets.ts; builds before the layout change kept it in agent/hooks/watch.ts.
 const sockets = path.join(dist, 'sockets.js');
 const { watch } = require(fs.existsSync(sockets) ? sockets : path.join(dist, 'hooks', 'watch.js'));
-const { SocketState } = require(path.join(dist, 'internal-types.js'));
+const { SocketState, SocketExtras } = require(path.join(dist, 'internal-types.js'));
 const { activeContext } = require(path.join(dist, 'trace-context.js'));
 
 const N = 20000;
@@ -39,7 +39,10 @@ const paths = {
     // What hooks/client.ts does per connect(): read the normalised options, then watch.
     const o = [{ port: 443, host: 'api.example.test', path: null }, null][0];
     if (o.path) return;
-    const dial = { host: o.host ?? 'localhost', port: Number(o.port), context: activeContext() };
+    // Builds before SocketExtras (2026-12-02) kept a plain object.
+    const dial = SocketExtras
+      ? new SocketExtras(o.host ?? 'localhost', Number(o.port), activeContext())
+      : { host: o.host ?? 'localhost', port: Number(o.port), context: activeContext() };
     watch(s, new SocketState('client', performance.now(), s.encrypted === true, dial));
   },
 };

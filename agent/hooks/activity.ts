@@ -28,6 +28,8 @@
 // So the http hook needs no diagnostics-channel message per server request. This costs one
 // small-integer write at each of the first two reads after a write (and a look at the response
 // riding the socket), none after.
+// `activity` also holds bits this hook never changes (direction, TLS, done, the start's
+// microseconds: internal-types.ts): every write here keeps `f & ~TOUCHES`.
 // Not wrapped in guard(): the body reads properties and writes small integers, which cannot throw,
 // and a guard per chunk would cost more than the observation.
 import * as net from 'node:net';
@@ -43,6 +45,8 @@ import {
   READ_ONCE,
   READ_AGAIN,
   READS,
+  TOUCHES,
+  SERVER,
 } from '../internal-types';
 import { kState } from '../symbols';
 import { patch, unpatch } from './patch';
@@ -111,7 +115,7 @@ export function enable(): void {
             // count from none again either way.
             if ((f & WROTE_LAST) === 0) {
               if (((clockMs(now()) - t) & CLOCK_MASK) < STALE_MS)
-                s.activity = ((((t - s.active) & CLOCK_MASK) > BURST_MS ? 0 : f) & ~READS) | WROTE_LAST;
+                s.activity = ((((t - s.active) & CLOCK_MASK) > BURST_MS ? f & ~TOUCHES : f) & ~READS) | WROTE_LAST;
               else if ((f & READS) !== 0) s.activity = f & ~READS;
             }
           } else {
@@ -120,11 +124,11 @@ export function enable(): void {
               // The first read after a write (s.active is the write's mark): once this side has ended
               // its writing, the peer answers that close (a burst already going goes on, marked);
               // otherwise it answers (promptly) or cuts off (after a wait) what this side sent.
-              if (w?.ending === true) g = (f & BURST_AFTER_WRITE) | ENDED_HERE;
-              else g = ((t - s.active) & CLOCK_MASK) > ANSWERED_MS ? BURST_AFTER_WRITE : 0;
-            } else if ((f & ~READS) !== 0 && ((t - s.active) & CLOCK_MASK) > BURST_MS) {
+              if (w?.ending === true) g = (f & (BURST_AFTER_WRITE | ~TOUCHES)) | ENDED_HERE;
+              else g = (f & ~TOUCHES) | (((t - s.active) & CLOCK_MASK) > ANSWERED_MS ? BURST_AFTER_WRITE : 0);
+            } else if ((f & TOUCHES & ~READS) !== 0 && ((t - s.active) & CLOCK_MASK) > BURST_MS) {
               // Reads after a quiet spell (the last touch was a read): the peer speaks unprompted.
-              g = f & READS;
+              g = f & (READS | ~TOUCHES);
             }
             // The first two reads since the last write are counted, the first one's mark kept. Not
             // an http server's touch for what its parser consumed when a handler has already
@@ -132,7 +136,7 @@ export function enable(): void {
             // Past two, nothing more is looked at until the next write.
             if ((g & READ_AGAIN) === 0) {
               const m = this._httpMessage;
-              if (m == null || s.direction !== 'server' || m.writableEnded !== true) {
+              if (m == null || (f & SERVER) === 0 || m.writableEnded !== true) {
                 if ((g & READ_ONCE) === 0) {
                   g |= READ_ONCE;
                   s.readSince = t;

@@ -5,7 +5,7 @@
 import * as net from 'node:net';
 import { now } from '../clock';
 import { activeContext } from '../trace-context';
-import { SocketState } from '../internal-types';
+import { SocketState, SocketExtras } from '../internal-types';
 import { guard } from '../guard';
 import { watch, stateOf, isClaimed } from '../sockets';
 import { patch, unpatch } from './patch';
@@ -52,6 +52,6 @@ function onConnect(socket: net.Socket, args: unknown[]): void {
   } else {
     return; // connect(path): Unix-domain socket.
   }
-  const dial = { host: host ?? 'localhost', port, context: activeContext() };
+  const dial = new SocketExtras(host ?? 'localhost', port, activeContext());
   watch(socket, new SocketState('client', now(), (socket as { encrypted?: boolean }).encrypted === true, dial));
 }

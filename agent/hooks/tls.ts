@@ -15,7 +15,7 @@
 // listen or dial may never come, and loading costs nothing then.
 import * as net from 'node:net';
 import type * as tls from 'node:tls';
-import { SocketState, type NodeSocketInternals } from '../internal-types';
+import { SocketState, SocketExtras, type NodeSocketInternals } from '../internal-types';
 import { guard } from '../guard';
 import type { Config } from '../config';
 import { watch, stateOf, supersede, atFirstWatch } from '../sockets';
@@ -90,7 +90,9 @@ function onTlsInit(socket: tls.TLSSocket & NodeSocketInternals, wrap: unknown): 
     watch(socket, new SocketState('server', now(), true));
     if (readPeer) void socket.remoteAddress;
   } else if (rawState) {
-    // Client TLS over a socket the app connected itself: same connection, now encrypted.
-    watch(socket, new SocketState('client', rawState.start, true, rawState.dial));
+    // Client TLS over a socket the app connected itself: same connection, now encrypted (its
+    // dial carried over; HTTP state and addresses are the TLSSocket's own).
+    const d = rawState.dial;
+    watch(socket, new SocketState('client', rawState.start, true, d && new SocketExtras(d.host, d.port, d.context)));
   }
 }
