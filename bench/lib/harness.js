@@ -82,12 +82,15 @@ function createHarness({ opts, root, tmp, agentRequire }) {
       app.port = ready.port;
       // Scraped for as long as it lives, like a Prometheus server would, windows or not; from when
       // its endpoint answers (it binds a loop turn after the app's 'ready').
-      if (info.scrapeMs) {
+      // The memory scenario starts them after its warm-up connections (memoryRun).
+      app.startScraping = async () => {
+        if (!info.scrapeMs) return;
         // (--calibrate, or --b-env turning the endpoint off: nothing answers; the scrapes fail and
         // are counted as such.)
         if (!opts.calibrate) await waitForEndpoint(info.metricsPort).catch((err) => console.warn(`  ${variant}: ${err.message}`));
         app.stopScrape = startScraper(info.metricsPort, info.scrapeMs);
-      }
+      };
+      if (scenario.kind !== 'memory') await app.startScraping();
       return app;
     }
 
@@ -345,6 +348,12 @@ function createHarness({ opts, root, tmp, agentRequire }) {
       const warm = await startPeer('idle-clients.js', [`--port=${app.port}`, `--count=${scenario.warm}`]);
       await warm.stop();
       await waitFor(async () => (await app.call({ cmd: 'mem' }, 'mem')).counters.connections >= scenario.warm, 20000);
+      // The app's own connections first, then the scrapes, as in a service that takes traffic from
+      // its start (Prometheus' first scrape comes up to an interval later). V8 sizes every later
+      // socket object after the first few a process makes: with the endpoint's HTTP connections
+      // first, this raw-TCP app's sockets would each carry ~96 B of their unused slots
+      // (docs/benchmarks.md "Memory per idle socket"; bench/micro-socketmem.js --scrape).
+      await app.startScraping();
       // The agent loads the OpenTelemetry SDK ~1 s after start (exporters/otel/index.ts): a one-off
       // that must not land between the two readings. Same wait for every variant.
       await sleep(Math.max(200, spawned + 1800 - Date.now()));
