@@ -218,7 +218,9 @@ function emit(
   handled?: Error,
 ): void {
   state.done = true;
-  const phase = phaseOf(socket, state, syscall);
+  // The parser's end in the middle of a message: a request was arriving, whatever the reads say
+  // (a server that answered early, a 413 before the body, does not count the reads after it).
+  const phase = code === 'HPE_INVALID_EOF_STATE' && state.direction === 'server' ? 'request' : phaseOf(socket, state, syscall);
   if (state.direction === 'server' && state.http === undefined && socket._httpMessage != null) stampRequestStart(state);
   const event = buildEvent(socket, state, { errorType, code, message, syscall, fatal, phase });
   // Database client libraries re-emit their socket's errors on their own emitters (bus.ts).

@@ -103,6 +103,11 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
   ) {
     // How long the request had run is often the client's or proxy's timeout itself (30.0 s, 60.0 s).
     const after = e.request?.ageMs === undefined ? '' : ` ${secs(e.request.ageMs)} s into the request`;
+    if (e.phase === 'request' && e.bytesSent > 0)
+      return {
+        id: 'client_abort',
+        text: `this server answered before the request had fully arrived (an early error such as 413, 415 or 401 with the body unread), and the client then stopped sending${after}: look at that response, not at timeouts`,
+      };
     if (e.phase === 'request')
       return {
         id: 'client_abort',

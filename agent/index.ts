@@ -2,6 +2,7 @@
 import { install, prometheusRegistry, type Agent } from './register';
 import type { StartOptions } from './config';
 import { diag } from './diag';
+import { kRegistry } from './symbols';
 
 const agent = install();
 
@@ -31,7 +32,9 @@ export function stop(): void {
 export declare const registry: import('prom-client').Registry;
 Object.defineProperty(exports, 'registry', {
   enumerable: true,
-  get: prometheusRegistry,
+  // The installed agent's own registry: another copy's, when that copy installed first in another
+  // vm context of the process (register.ts); this copy's for an older copy that does not say.
+  get: () => ((agent as { [kRegistry]?: () => unknown })[kRegistry] ?? prometheusRegistry)(),
 });
 export type { ResetEvent, ResetListener, Direction, Phase, ErrorType, Hint, AgentStats } from './types';
 export type { Agent } from './register';

@@ -7,7 +7,7 @@ import { setDiagLevel, diag } from './diag';
 import { guard, setFaultInjection } from './guard';
 import { onReset, beforeFirstPublish } from './bus';
 import { stats } from './stats';
-import { kAgent } from './symbols';
+import { kAgent, kRegistry } from './symbols';
 import { launcherOf } from './launcher';
 import { loadedAsPreload } from './preload';
 import { inFirstTurn } from './first-turn';
@@ -175,10 +175,21 @@ function runAll(stops: (() => void)[]): void {
  * started (after a preload, or once the app awaited something) restarts hooks and outputs with
  * the new settings: code over environment, as everywhere.
  */
+/**
+ * Where the agent is also kept for the whole process: a built-in module's exports, which every vm
+ * context of the process shares. A test runner that loads the package once per test file, each
+ * file in a context with its own globalThis and module registry (jest), then still installs once:
+ * one hook per socket, one log line per reset.
+ */
+const processWide = require('node:path') as { [kAgent]?: Agent }; // the module itself, not an import's copy of it
+
 export function install(): Agent {
   const g = globalThis as { [kAgent]?: Agent };
-  const existing = g[kAgent];
-  if (existing !== undefined) return existing;
+  const existing = g[kAgent] ?? processWide[kAgent];
+  if (existing !== undefined) {
+    if (g[kAgent] === undefined) Object.defineProperty(g, kAgent, { value: existing, configurable: true });
+    return existing;
+  }
   // npm, npx, yarn, pnpm, corepack: dormant and silent, before the config is read (a bad
   // RESETWATCH_* value is reported once, by the app the launcher starts: agent/launcher.ts).
   const script = launcherOf(process.argv[1]);
@@ -291,6 +302,8 @@ export function install(): Agent {
       stop();
     },
   };
+  Object.defineProperty(agent, kRegistry, { value: prometheusRegistry });
   Object.defineProperty(g, kAgent, { value: agent, configurable: true });
+  Object.defineProperty(processWide, kAgent, { value: agent, configurable: true });
   return agent;
 }

@@ -11,5 +11,7 @@ export const kCreated = Symbol('resetwatch.created');
 export const kOriginal = Symbol('resetwatch.original');
 /** The process-wide agent instance: loading the package twice installs once. */
 export const kAgent = Symbol.for('resetwatch.agent');
+/** On the agent: its own copy's prometheusRegistry(), for a copy of the package loaded in another vm context. */
+export const kRegistry = Symbol.for('resetwatch.registry');
 /** Where @opentelemetry/api 1.x keeps its global registry (providers, context manager, propagator). */
 export const kOtelGlobal = Symbol.for('opentelemetry.js.api.1');
