@@ -14,7 +14,7 @@ import { toAttributes } from '../shared/attributes';
 import { appMeterProvider, appTracerProvider } from './global';
 import { applyLogLevel, checkSdkDisabled, exportPlan, sdkDisabled, type ExportPlan } from './env';
 import { otelDiag } from '../../agent/diag';
-import { instrumentsFor, record } from './metrics';
+import { instrumentsFor, record, type Instruments } from './metrics';
 import { PeerLimiter } from '../shared/peers';
 import { VERSION } from '../../agent/version';
 import type { PrivateProviders } from './private';
@@ -151,7 +151,9 @@ export const otelExporter: Exporter = {
     const unsubscribe = onReset((event) => handle(event, config));
 
     function handle(event: ResetEvent, cfg: Config): void {
-      guard('otel.parent', annotateParent, event);
+      // Only a reset inside a request's span has a parent to mark (annotateParent's own first test,
+      // here so that the usual reset, with none, does not pay the guarded call).
+      if (event.context !== undefined && event.request !== undefined) guard('otel.parent', annotateParent, event);
       const tp = appTracerProvider() ?? (plan.traces !== undefined ? privateProviders()?.tracerProvider() : undefined);
       if (tp !== undefined && (event.context !== undefined || cfg.rootSpans)) {
         if (event.fatal || spanLimiter.take()) guard('otel.span', recordSpan, tp, event, cfg.rootSpans);
@@ -162,12 +164,21 @@ export const otelExporter: Exporter = {
       priv?.markDirty();
     }
 
+    // The instruments of the provider the last reset went to: the same one reset after reset, so
+    // no WeakMap look-up per reset; a new provider (the app's, after ours) looks them up again.
+    let lastProvider: MeterProvider | undefined;
+    let lastInstruments: Instruments | undefined;
     function recordMetrics(mp: MeterProvider, event: ResetEvent, cfg: Config): void {
-      record(instrumentsFor(mp, priv?.histogramsFor(mp)), event, cfg, peers);
+      if (mp !== lastProvider || lastInstruments === undefined) {
+        lastInstruments = instrumentsFor(mp, priv?.histogramsFor(mp));
+        lastProvider = mp;
+      }
+      record(lastInstruments, event, cfg, peers);
     }
 
     return () => {
       unsubscribe();
+      lastProvider = lastInstruments = undefined;
       clearTimeout(timer);
       priv?.stop();
     };
