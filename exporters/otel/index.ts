@@ -50,18 +50,23 @@ function tracerFor(provider: TracerProvider): Tracer {
   return t;
 }
 
-export function recordSpan(provider: TracerProvider, event: ResetEvent, rootSpans: boolean): void {
+/**
+ * `own`: the provider is resetwatch's private one. Its sampler is one of the SDK's built-in ones
+ * (OTEL_TRACES_SAMPLER), which neither read nor add attributes, so the attributes are set on the
+ * started span: the SDK's startSpan copies and checks attributes passed to it twice for the sampler
+ * before the span checks them again (~4 µs of a span's ~20 µs, docs/benchmarks.md). The exported
+ * span is the same. An app's provider may have a sampler that reads them: it gets them at start.
+ */
+export function recordSpan(provider: TracerProvider, event: ResetEvent, rootSpans: boolean, own = false): void {
   if (event.context === undefined && !rootSpans) return;
   const { ROOT_CONTEXT, SpanStatusCode } = otelApi();
+  const attributes = toAttributes(event);
   const span = tracerFor(provider).startSpan(
     SPAN_NAME,
-    {
-      kind: SPAN_KIND,
-      startTime: event.time,
-      attributes: toAttributes(event),
-    },
+    own ? { kind: SPAN_KIND, startTime: event.time } : { kind: SPAN_KIND, startTime: event.time, attributes },
     event.context ?? ROOT_CONTEXT,
   );
+  if (own) span.setAttributes(attributes);
   span.setStatus({ code: SpanStatusCode.ERROR, message: event.message });
   span.end(event.time);
 }
@@ -154,9 +159,10 @@ export const otelExporter: Exporter = {
       // Only a reset inside a request's span has a parent to mark (annotateParent's own first test,
       // here so that the usual reset, with none, does not pay the guarded call).
       if (event.context !== undefined && event.request !== undefined) guard('otel.parent', annotateParent, event);
-      const tp = appTracerProvider() ?? (plan.traces !== undefined ? privateProviders()?.tracerProvider() : undefined);
+      const app = appTracerProvider();
+      const tp = app ?? (plan.traces !== undefined ? privateProviders()?.tracerProvider() : undefined);
       if (tp !== undefined && (event.context !== undefined || cfg.rootSpans)) {
-        if (event.fatal || spanLimiter.take()) guard('otel.span', recordSpan, tp, event, cfg.rootSpans);
+        if (event.fatal || spanLimiter.take()) guard('otel.span', recordSpan, tp, event, cfg.rootSpans, app === undefined);
         else countDropped('otel_rate');
       }
       const mp = meterProvider();
