@@ -152,10 +152,8 @@ const SCENARIOS = [
     peer: 'reset-server.js',
     eld: true,
     // 10 s windows: two of Bo's span exports (every 5 s) in every window, so that the periodic
-    // work is sampled evenly (a 3 s window held zero or one at random); 3 rounds instead of 5.
-    // The two warm-up windows (as elsewhere) also come before Bo's first metric export, 60 s after
-    // its start and cold: with one, that export fell in Bo's first measured window, which was
-    // the highest of its three in 3 of 5 runs (by 9–38 µs per reset).
+    // work is sampled evenly (a 3 s window held zero or one at random); 3 rounds instead of 5,
+    // after the usual two warm-up windows (docs/benchmarks.md).
     params: (peerPort) => ({ port: peerPort, rate: 1000, durationMs: Q ? 600 : 10000 }),
     rounds: Q ? 1 : 3,
   },
