@@ -14,7 +14,7 @@ import { toAttributes } from '../shared/attributes';
 import { appMeterProvider, appTracerProvider } from './global';
 import { applyLogLevel, checkSdkDisabled, exportPlan, sdkDisabled, type ExportPlan } from './env';
 import { otelDiag } from '../../agent/diag';
-import { instrumentsFor, record } from './metrics';
+import { instrumentsFor, record, type Instruments } from './metrics';
 import { PeerLimiter } from '../shared/peers';
 import { VERSION } from '../../agent/version';
 import type { PrivateProviders } from './private';
@@ -50,18 +50,24 @@ function tracerFor(provider: TracerProvider): Tracer {
   return t;
 }
 
-export function recordSpan(provider: TracerProvider, event: ResetEvent, rootSpans: boolean): void {
+/**
+ * `own`: the provider is resetwatch's private one. Its sampler is one of the SDK's built-in ones
+ * (OTEL_TRACES_SAMPLER), which neither read nor add attributes, so the attributes are set on the
+ * started span: the SDK's startSpan copies and checks attributes passed to it twice for the sampler
+ * before the span checks them again: building a span took 6.0 µs warm that way, 2.35 µs this way
+ * (docs/benchmarks.md). The exported span is the same. An app's provider may have a sampler that
+ * reads them: it gets them at start.
+ */
+export function recordSpan(provider: TracerProvider, event: ResetEvent, rootSpans: boolean, own = false): void {
   if (event.context === undefined && !rootSpans) return;
   const { ROOT_CONTEXT, SpanStatusCode } = otelApi();
+  const attributes = toAttributes(event);
   const span = tracerFor(provider).startSpan(
     SPAN_NAME,
-    {
-      kind: SPAN_KIND,
-      startTime: event.time,
-      attributes: toAttributes(event),
-    },
+    own ? { kind: SPAN_KIND, startTime: event.time } : { kind: SPAN_KIND, startTime: event.time, attributes },
     event.context ?? ROOT_CONTEXT,
   );
+  if (own) span.setAttributes(attributes);
   span.setStatus({ code: SpanStatusCode.ERROR, message: event.message });
   span.end(event.time);
 }
@@ -151,10 +157,13 @@ export const otelExporter: Exporter = {
     const unsubscribe = onReset((event) => handle(event, config));
 
     function handle(event: ResetEvent, cfg: Config): void {
-      guard('otel.parent', annotateParent, event);
-      const tp = appTracerProvider() ?? (plan.traces !== undefined ? privateProviders()?.tracerProvider() : undefined);
+      // Only a reset inside a request's span has a parent to mark (annotateParent's own first test,
+      // here so that the usual reset, with none, does not pay the guarded call).
+      if (event.context !== undefined && event.request !== undefined) guard('otel.parent', annotateParent, event);
+      const app = appTracerProvider();
+      const tp = app ?? (plan.traces !== undefined ? privateProviders()?.tracerProvider() : undefined);
       if (tp !== undefined && (event.context !== undefined || cfg.rootSpans)) {
-        if (event.fatal || spanLimiter.take()) guard('otel.span', recordSpan, tp, event, cfg.rootSpans);
+        if (event.fatal || spanLimiter.take()) guard('otel.span', recordSpan, tp, event, cfg.rootSpans, app === undefined);
         else countDropped('otel_rate');
       }
       const mp = meterProvider();
@@ -162,12 +171,21 @@ export const otelExporter: Exporter = {
       priv?.markDirty();
     }
 
+    // The instruments of the provider the last reset went to: the same one reset after reset, so
+    // no WeakMap look-up per reset; a new provider (the app's, after ours) looks them up again.
+    let lastProvider: MeterProvider | undefined;
+    let lastInstruments: Instruments | undefined;
     function recordMetrics(mp: MeterProvider, event: ResetEvent, cfg: Config): void {
-      record(instrumentsFor(mp, priv?.histogramsFor(mp)), event, cfg, peers);
+      if (mp !== lastProvider || lastInstruments === undefined) {
+        lastInstruments = instrumentsFor(mp, priv?.histogramsFor(mp));
+        lastProvider = mp;
+      }
+      record(lastInstruments, event, cfg, peers);
     }
 
     return () => {
       unsubscribe();
+      lastProvider = lastInstruments = undefined;
       clearTimeout(timer);
       priv?.stop();
     };
