@@ -260,6 +260,11 @@ function parseSetting<K extends keyof Config>(key: K, name: string, raw: unknown
  * The config from start() options (code), then the environment, then DEFAULTS. Options are
  * untrusted like the environment: anything that is not an object, and unknown keys, are reported.
  */
+/** RESETWATCH_DISABLED says true: the operator's off switch, which wins over code. */
+export function disabledByEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.RESETWATCH_DISABLED !== undefined && bool(env.RESETWATCH_DISABLED, () => {}) === true;
+}
+
 export function resolveConfig(options: unknown = {}, env: NodeJS.ProcessEnv = process.env): Config {
   const config = { ...DEFAULTS } as Record<keyof Config, unknown>;
   let opts: Record<string, unknown> = {};
@@ -280,6 +285,6 @@ export function resolveConfig(options: unknown = {}, env: NodeJS.ProcessEnv = pr
     if (value !== undefined) config[key] = value;
   }
   // RESETWATCH_DISABLED in the environment wins over code: the operator's off switch.
-  if (env.RESETWATCH_DISABLED !== undefined && bool(env.RESETWATCH_DISABLED, () => {}) === true) config.disabled = true;
+  if (disabledByEnv(env)) config.disabled = true;
   return config as unknown as Config;
 }

@@ -172,7 +172,8 @@ function serverRequest(
   const host = req.headers?.host;
   event.request = { method: req.method ?? 'GET', host: typeof host === 'string' ? host : undefined };
   const started = state.http?.requestStart ?? 0;
-  if (started > 0) event.request.ageMs = round(now - started);
+  // Never older than its connection: the start is on the activity hook's 10 ms clock.
+  if (started > 0) event.request.ageMs = round(Math.min(now - started, now - state.start));
   // The tracer's SERVER span when it bound the response to it, else the caller's trace
   // context from the request's own headers (traceparent).
   const bound = guard('trace.bound', boundContext, res as unknown as EventEmitter);

@@ -111,7 +111,7 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
     if (e.phase === 'request')
       return {
         id: 'client_abort',
-        text: `the client gave up while its request was still arriving${after}, before any response (client or proxy timeout, a cancelled or abandoned upload): compare the client's and any proxy's timeouts with how long its requests take to send`,
+        text: `the client gave up${after} while it was still sending the request, before any response (client or proxy timeout, a cancelled or abandoned upload): compare the client's and any proxy's timeouts with how long its requests take to send`,
       };
     return {
       id: 'client_abort',

@@ -2,7 +2,7 @@
 // (exporters/). Read config, install hooks, start outputs — each inside the guard, with one clear
 // line when something is off. Installs once per process (and once per thread) however often the
 // package is loaded: --require and --import together, or a later require('resetwatch').
-import { DEFAULTS, resolveConfig, type Config, type HookName, type StartOptions } from './config';
+import { DEFAULTS, disabledByEnv, resolveConfig, type Config, type HookName, type StartOptions } from './config';
 import { setDiagLevel, diag } from './diag';
 import { guard, setFaultInjection } from './guard';
 import { onReset, beforeFirstPublish } from './bus';
@@ -194,6 +194,9 @@ export function install(): Agent {
   // RESETWATCH_* value is reported once, by the app the launcher starts: agent/launcher.ts).
   const script = launcherOf(process.argv[1]);
   const launcher = script !== undefined && isMainThread() ? script : undefined;
+  // Switched off by the environment: nothing is said about the other settings (configure() below
+  // sets the level the config asks for, for the one line that says the agent is off).
+  if (launcher === undefined && disabledByEnv()) setDiagLevel('off');
   let config: Config = launcher === undefined ? resolveConfig() : { ...DEFAULTS };
   const hookStops: (() => void)[] = [];
   const outputStops: (() => void)[] = [];

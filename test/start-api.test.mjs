@@ -182,7 +182,7 @@ test("registry read in a preloaded app's first line: the outputs still waiting f
 
 test('RESETWATCH_DISABLED=1 wins over start(); start({ disabled: true }) removes what loading installed', async () => {
   for (const app of [CJS, ESM]) {
-    const { report, r } = await runApp(app, [{ port: 0, disabled: false }], { env: { RESETWATCH_DISABLED: '1' } });
+    const { report, r } = await runApp(app, [{ port: 0, disabled: false }], { env: { RESETWATCH_DISABLED: '1', RESETWATCH_PORT: 'abc' } });
     assert.equal(report.enabled, false);
     assert.equal(report.events, 0);
     assert.deepEqual(report.installed, NO_HOOKS);
