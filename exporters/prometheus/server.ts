@@ -4,7 +4,8 @@
 // and a port in use costs one warning line: the app runs on. Routes: GET|HEAD /metrics, /resets,
 // /healthz; other paths 404, other methods 405; with RESETWATCH_METRICS_TOKEN, no token → 401.
 import { EventEmitter } from 'node:events';
-import * as http from 'node:http';
+import type * as http from 'node:http';
+import { httpModule } from '../../agent/early-http';
 import type { Socket, AddressInfo } from 'node:net';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Config } from '../../agent/config';
@@ -57,7 +58,7 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
   let tries = takeover ? TAKEOVER_TRIES : 0;
   let closed = false;
   const tokenDigest = config.metricsToken === '' ? undefined : digest(config.metricsToken);
-  const server = http.createServer(
+  const server = httpModule().createServer(
     {
       maxHeaderSize: LIMITS.maxHeaderSize,
       keepAliveTimeout: LIMITS.keepAliveTimeoutMs,
