@@ -48,10 +48,16 @@ export function errorTypeOf(err: ErrnoError, state: SocketState): ErrorType | un
   // undici destroys its socket with "other side closed" on every FIN, idle ones included:
   // only one that cut off a request in flight counts.
   if (code === 'UND_ERR_SOCKET' && state.http?.inflight !== undefined) return 'peer_closed';
-  // Node's HTTP server at a FIN in the middle of a request (an upload the client, or a proxy for
-  // it, gave up): with no 'clientError' listener it destroys the socket with its parser's error.
-  if (code === 'HPE_INVALID_EOF_STATE' && state.direction === 'server') return 'peer_closed';
+  if (parserEnd(code, state)) return 'peer_closed';
   return undefined;
+}
+
+/**
+ * Node's HTTP server at a FIN in the middle of a request (an upload the client, or a proxy for it,
+ * gave up): with no 'clientError' listener it destroys the socket with its parser's error.
+ */
+function parserEnd(code: string | undefined, state: SocketState): boolean {
+  return code === 'HPE_INVALID_EOF_STATE' && state.direction === 'server';
 }
 
 // Claimed by a socket the agent does not watch (a Unix-domain socket, one from before the agent).
@@ -218,9 +224,9 @@ function emit(
   handled?: Error,
 ): void {
   state.done = true;
-  // The parser's end in the middle of a message: a request was arriving, whatever the reads say
-  // (a server that answered early, a 413 before the body, does not count the reads after it).
-  const phase = code === 'HPE_INVALID_EOF_STATE' && state.direction === 'server' ? 'request' : phaseOf(socket, state, syscall);
+  // A request was arriving, whatever the reads say (a server that answered early, a 413 before
+  // the body, does not count the reads after it).
+  const phase = parserEnd(code, state) ? 'request' : phaseOf(socket, state, syscall);
   if (state.direction === 'server' && state.http === undefined && socket._httpMessage != null) stampRequestStart(state);
   const event = buildEvent(socket, state, { errorType, code, message, syscall, fatal, phase });
   // Database client libraries re-emit their socket's errors on their own emitters (bus.ts).

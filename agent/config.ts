@@ -256,15 +256,15 @@ function parseSetting<K extends keyof Config>(key: K, name: string, raw: unknown
   return value;
 }
 
-/**
- * The config from start() options (code), then the environment, then DEFAULTS. Options are
- * untrusted like the environment: anything that is not an object, and unknown keys, are reported.
- */
 /** RESETWATCH_DISABLED says true: the operator's off switch, which wins over code. */
 export function disabledByEnv(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.RESETWATCH_DISABLED !== undefined && bool(env.RESETWATCH_DISABLED, () => {}) === true;
 }
 
+/**
+ * The config from start() options (code), then the environment, then DEFAULTS. Options are
+ * untrusted like the environment: anything that is not an object, and unknown keys, are reported.
+ */
 export function resolveConfig(options: unknown = {}, env: NodeJS.ProcessEnv = process.env): Config {
   const config = { ...DEFAULTS } as Record<keyof Config, unknown>;
   let opts: Record<string, unknown> = {};
@@ -284,7 +284,6 @@ export function resolveConfig(options: unknown = {}, env: NodeJS.ProcessEnv = pr
         : parseSetting(key, name, env[name]);
     if (value !== undefined) config[key] = value;
   }
-  // RESETWATCH_DISABLED in the environment wins over code: the operator's off switch.
   if (disabledByEnv(env)) config.disabled = true;
   return config as unknown as Config;
 }

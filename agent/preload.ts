@@ -52,9 +52,14 @@ function namesUs(value: string): boolean {
 }
 
 /** True when a preload flag of this process names the package and the app's main module has not started. */
+/** Node's flags for this process: the command line's and NODE_OPTIONS'. */
+function nodeFlags(): string[] {
+  return [...process.execArgv, ...splitOptions(process.env.NODE_OPTIONS ?? '')];
+}
+
 export function loadedAsPreload(mainStarted: boolean): boolean {
   if (mainStarted) return false;
-  const args = [...process.execArgv, ...splitOptions(process.env.NODE_OPTIONS ?? '')];
+  const args = nodeFlags();
   for (let i = 0; i < args.length; i++) {
     const m = FLAG.exec(args[i]);
     if (m === null) continue;
@@ -71,6 +76,5 @@ export function loadedAsPreload(mainStarted: boolean): boolean {
  * own import (require, process.getBuiltinModule): each outgoing request then gets two CLIENT spans.
  */
 export function esmPreloads(): boolean {
-  const args = [...process.execArgv, ...splitOptions(process.env.NODE_OPTIONS ?? '')];
-  return args.some((a) => /^(--import|--loader|--experimental-loader)(=|$)/.test(a));
+  return nodeFlags().some((a) => /^(--import|--loader|--experimental-loader)(=|$)/.test(a));
 }

@@ -10,7 +10,7 @@ import { stats } from './stats';
 import { kAgent, kRegistry } from './symbols';
 import { launcherOf } from './launcher';
 import { esmPreloads, loadedAsPreload } from './preload';
-import { takeHttpEarly } from './early-http';
+import { builtinLoaded, httpModule } from './builtins';
 import { inFirstTurn } from './first-turn';
 import type { AgentStats, ResetListener } from './types';
 import type { Exporter } from '../exporters/types';
@@ -23,8 +23,8 @@ import type { Exporter } from '../exporters/types';
  * launcher start (npm run, npx) and at an agent's preload.
  */
 function isMainThread(): boolean {
-  const loaded = (process as { moduleLoadList?: string[] }).moduleLoadList?.includes('NativeModule worker_threads') ?? true;
-  return !loaded || (require('node:worker_threads') as typeof import('node:worker_threads')).isMainThread;
+  if (builtinLoaded('worker_threads') === false) return true;
+  return (require('node:worker_threads') as typeof import('node:worker_threads')).isMainThread;
 }
 
 export interface Agent {
@@ -135,12 +135,13 @@ function enableHooks(hooks: Loaded['hooks'], config: Config, stops: (() => void)
 /** Starts the outputs RESETWATCH_DISABLED_OUTPUTS leaves on (of those `only` names, if given). */
 function startOutputs(outputs: Output[], config: Config, stops: (() => void)[], only?: Output['name'][], turned = false): void {
   (require('../exporters/shared/labels') as typeof import('../exporters/shared/labels')).setConstantLabels(config.labels);
+  const mainThread = isMainThread();
   for (const output of outputs) {
     if (config.disabledOutputs.includes(output.name)) continue;
     if (only !== undefined && !only.includes(output.name)) continue;
     const exporter = guard(`start.${output.name}.load`, output.load);
     if (exporter === undefined) continue;
-    const stop = guard(`start.${exporter.name}`, exporter.start, { config, isMainThread: isMainThread(), turned });
+    const stop = guard(`start.${exporter.name}`, exporter.start, { config, isMainThread: mainThread, turned });
     if (typeof stop === 'function') stops.push(() => guard(`stop.${exporter.name}`, stop));
   }
 }
@@ -167,6 +168,14 @@ function runAll(stops: (() => void)[]): void {
 }
 
 /**
+ * Where the agent is also kept for the whole process: a built-in module's exports, which every vm
+ * context of the process shares. A test runner that loads the package once per test file, each
+ * file in a context with its own globalThis and module registry (jest), then still installs once:
+ * one hook per socket, one log line per reset.
+ */
+const processWide = require('node:path') as { [kAgent]?: Agent }; // the module itself, not an import's copy of it
+
+/**
  * Installed once per process by loading the package; configured from the environment, or by the
  * first start() call. A preload installs the hooks before the app's first line, joins the
  * Prometheus family (a fixed port) at once and starts the other outputs in the event loop's first
@@ -176,14 +185,6 @@ function runAll(stops: (() => void)[]): void {
  * started (after a preload, or once the app awaited something) restarts hooks and outputs with
  * the new settings: code over environment, as everywhere.
  */
-/**
- * Where the agent is also kept for the whole process: a built-in module's exports, which every vm
- * context of the process shares. A test runner that loads the package once per test file, each
- * file in a context with its own globalThis and module registry (jest), then still installs once:
- * one hook per socket, one log line per reset.
- */
-const processWide = require('node:path') as { [kAgent]?: Agent }; // the module itself, not an import's copy of it
-
 export function install(): Agent {
   const g = globalThis as { [kAgent]?: Agent };
   const existing = g[kAgent] ?? processWide[kAgent];
@@ -236,8 +237,8 @@ export function install(): Agent {
     }
     const early = when === 'turn' ? startsAtPreload(config) : [];
     if (early.length !== 0) startOutputs(outputs, config, outputStops, early);
-    // The metrics endpoint's node:http, before any later ESM preload's hooks (agent/early-http.ts).
-    if (when === 'turn' && config.port !== 'off' && !config.disabledOutputs.includes('prometheus') && esmPreloads()) takeHttpEarly();
+    // The metrics endpoint's node:http, before any later ESM preload's hooks (agent/builtins.ts).
+    if (when === 'turn' && config.port !== 'off' && !config.disabledOutputs.includes('prometheus') && esmPreloads()) httpModule();
     const rest = outputs.filter((o) => !early.includes(o.name)).map((o) => o.name);
     pending = true;
     let cancelTurn: (() => void) | undefined;

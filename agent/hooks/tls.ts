@@ -20,6 +20,7 @@ import { guard } from '../guard';
 import type { Config } from '../config';
 import { watch, stateOf, supersede, atFirstWatch } from '../sockets';
 import { now } from '../clock';
+import { builtinLoaded } from '../builtins';
 import { patch, unpatch } from './patch';
 
 let readPeer = false;
@@ -39,13 +40,7 @@ export function enable(config: Config): void {
       },
   );
   atFirstWatch(() => guard('tls.install', install));
-  if (loadedBefore || process.channel !== undefined || tlsLoaded()) guard('tls.install', install);
-}
-
-/** Whether node:tls is loaded in this thread (Node's list of loaded built-ins: no load, no event). */
-function tlsLoaded(): boolean {
-  const list = (process as { moduleLoadList?: string[] }).moduleLoadList;
-  return Array.isArray(list) && list.includes('NativeModule tls');
+  if (loadedBefore || process.channel !== undefined || builtinLoaded('tls') === true) guard('tls.install', install);
 }
 
 export function disable(): void {

@@ -5,7 +5,7 @@
 // /healthz; other paths 404, other methods 405; with RESETWATCH_METRICS_TOKEN, no token → 401.
 import { EventEmitter } from 'node:events';
 import type * as http from 'node:http';
-import { httpModule } from '../../agent/early-http';
+import { httpModule } from '../../agent/builtins';
 import type { Socket, AddressInfo } from 'node:net';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Config } from '../../agent/config';

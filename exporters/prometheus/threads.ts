@@ -10,6 +10,7 @@
 import * as dc from 'node:diagnostics_channel';
 import { onReset } from '../../agent/bus';
 import { guard } from '../../agent/guard';
+import { builtinLoaded } from '../../agent/builtins';
 import { countDropped, stats } from '../../agent/stats';
 import { DIRECTIONS, type Direction, type ErrorType, type Phase, type ResetEvent } from '../../agent/types';
 import type { ResetRecord } from './recent';
@@ -147,8 +148,7 @@ export function receiveFromThreads(fn: (m: ThreadMessage & { sample: Sample }) =
     guard('prometheus.thread.open', open);
     queueMicrotask(() => dc.unsubscribe(WORKER_CREATED, onWorker));
   };
-  const loaded = (process as { moduleLoadList?: string[] }).moduleLoadList?.includes('NativeModule worker_threads') ?? true;
-  if (loaded) open();
+  if (builtinLoaded('worker_threads') !== false) open();
   else dc.subscribe(WORKER_CREATED, onWorker);
   return () => {
     dc.unsubscribe(WORKER_CREATED, onWorker);

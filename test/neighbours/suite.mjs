@@ -344,7 +344,7 @@ for (const name of Object.keys(NEIGHBOURS)) {
         // metrics endpoint on as by default (a free port). Two known exceptions (README "Next to
         // other agents"): OpenTelemetry in an ESM app, loaded before resetwatch, instruments
         // node:http a second time (each outgoing request gets two nested CLIENT spans; with
-        // resetwatch first, agent/early-http.ts keeps it single: fails on Node 24 without it); dd-trace
+        // resetwatch first, agent/builtins.ts keeps it single: fails on Node 24 without it); dd-trace
         // may trace the endpoint's bind as one root `dns.lookup` span of its host (Node's listen()
         // resolves its host even when it is an IP address), in either order, depending on timing.
         const allowed = (k, a) =>
