@@ -8,10 +8,9 @@ import assert from 'node:assert/strict';
 import dc from 'node:diagnostics_channel';
 
 process.env.RESETWATCH_DISABLED_HOOKS = 'activity';
-const { captureEach, listen, closeServer, keepAliveServer, reusedThenReset } = await import('./helpers/resets.mjs');
+const { captureEach, reusedThenResetEvent } = await import('./helpers/resets.mjs');
 
 const cap = captureEach();
-const server = (port) => (e) => e.direction === 'server' && e.localPort === port;
 
 test('the http.server.* channels are subscribed when the activity hook is off', () => {
   assert.equal(dc.channel('http.server.request.start').hasSubscribers, true);
@@ -19,29 +18,17 @@ test('the http.server.* channels are subscribed when the activity hook is off', 
 });
 
 test('idle after a response, from the bytes read since it finished', async () => {
-  const srv = keepAliveServer();
-  const port = await listen(srv);
-  await reusedThenReset(port, undefined, 0);
-  const e = await cap.next(server(port));
+  const e = await reusedThenResetEvent(cap, undefined, 0);
   assert.equal(e.phase, 'idle');
-  await closeServer(srv);
 });
 
 test('request: the next request had begun', async () => {
-  const srv = keepAliveServer();
-  const port = await listen(srv);
-  await reusedThenReset(port, 'GET /next HTTP/1.1\r\nHo', 100);
-  const e = await cap.next(server(port));
+  const e = await reusedThenResetEvent(cap, 'GET /next HTTP/1.1\r\nHo', 100);
   assert.equal(e.phase, 'request');
-  await closeServer(srv);
 });
 
 test('response: the age is the second request’s, from its start on the channel', async () => {
-  const srv = keepAliveServer();
-  const port = await listen(srv);
-  await reusedThenReset(port, 'GET /slow HTTP/1.1\r\nHost: svc\r\n\r\n', 100);
-  const e = await cap.next(server(port));
+  const e = await reusedThenResetEvent(cap, 'GET /slow HTTP/1.1\r\nHost: svc\r\n\r\n', 100);
   assert.equal(e.phase, 'response');
   assert.ok(e.request.ageMs >= 90 && e.request.ageMs < 290, `ageMs ${e.request.ageMs}`);
-  await closeServer(srv);
 });

@@ -6,7 +6,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import http from 'node:http';
 import http2 from 'node:http2';
-import { captureEach, listen, closeServer, pythonAbort, delay, TLS, keepAliveServer, reusedThenReset } from './helpers/resets.mjs';
+import { captureEach, listen, closeServer, pythonAbort, delay, TLS, keepAliveServer, reusedThenResetEvent } from './helpers/resets.mjs';
 import { checkEvent, any, readReset } from './helpers/check-event.mjs';
 
 const cap = captureEach();
@@ -289,10 +289,7 @@ test('the server destroying its own socket mid-response is not an event on the s
 // last write; a handler that answers at once writes before Node's touch for what it parsed).
 
 test('response on a reused connection: the age is the second request’s, not the connection’s', async () => {
-  const srv = keepAliveServer();
-  const port = await listen(srv);
-  await reusedThenReset(port, 'GET /slow HTTP/1.1\r\nHost: svc\r\n\r\n', 100);
-  const e = await cap.next(server(port));
+  const e = await reusedThenResetEvent(cap, 'GET /slow HTTP/1.1\r\nHost: svc\r\n\r\n', 100);
   assert.equal(e.phase, 'response');
   assert.equal(e.request.method, 'GET');
   assert.ok(
@@ -300,16 +297,11 @@ test('response on a reused connection: the age is the second request’s, not th
     `ageMs ${e.request.ageMs}: the second request's (~100 ms), not since the first`,
   );
   assert.ok(e.connectionAgeMs >= 490, `connectionAgeMs ${e.connectionAgeMs}`);
-  await closeServer(srv);
 });
 
 test('request on a reused connection: the next request’s headers had begun', async () => {
-  const srv = keepAliveServer();
-  const port = await listen(srv);
-  await reusedThenReset(port, 'GET /next HTTP/1.1\r\nHo', 100);
-  const e = await cap.next(server(port));
+  const e = await reusedThenResetEvent(cap, 'GET /next HTTP/1.1\r\nHo', 100);
   assert.equal(e.phase, 'request');
-  await closeServer(srv);
 });
 
 test('idle on a reused connection whose handler answered later', async () => {

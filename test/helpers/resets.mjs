@@ -131,6 +131,21 @@ export function keepAliveServer() {
   });
 }
 
+/**
+ * A keepAliveServer(); on one connection a keep-alive exchange, a 400 ms pause, then `second` (if
+ * any), then an RST `waitMs` later. Resolves with the server's event, caught by `cap` (captureEach()).
+ */
+export async function reusedThenResetEvent(cap, second, waitMs) {
+  const srv = keepAliveServer();
+  const port = await listen(srv);
+  try {
+    await reusedThenReset(port, second, waitMs);
+    return await cap.next((e) => e.direction === 'server' && e.localPort === port);
+  } finally {
+    await closeServer(srv);
+  }
+}
+
 /** A keep-alive exchange, a 400 ms pause, then `second` (if any), then an RST `waitMs` later. */
 export async function reusedThenReset(port, second, waitMs) {
   const c = net.connect(port, '127.0.0.1');
