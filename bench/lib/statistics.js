@@ -39,6 +39,15 @@ function metricsFor(scenario, background) {
     { key: 'gcUsPerOp', label: `GC pauses µs/${scenario.op}`, added: true },
   ];
   if (background) m.push({ key: 'cpuPerOpNet', label: `app CPU µs/${scenario.op} net of background`, added: true });
+  if (scenario.storm) {
+    m.push({
+      key: 'cpuPerOpFirst',
+      label: `app CPU µs/${scenario.op}, the storm's first window after a quiet spell`,
+      ratio: true,
+      added: true,
+    });
+    m.push({ key: 'cpuOtherPerOpFirst', label: `… other threads µs/${scenario.op} in that first window`, added: true });
+  }
   if (scenario.eld) {
     m.push({ key: 'attemptRate', label: 'attempts/s' });
     m.push({ key: 'eldP99', label: 'event-loop delay p99 ms', ratio: true });
