@@ -7,12 +7,15 @@
 // requests, instruction counting is switched on and each window of `--n` requests is dumped on
 // its own (callgrind_control -d), so one process gives several windows:
 //   --windows=W,W,…  each W one of: `r` (a window of n requests), `s` (one scrape of the endpoint,
-//                    GET /metrics on the port the agent listens on), `p` (nothing; a pause of 1 s)
+//                    GET /metrics on the port the agent listens on), `x` (waits for an OTLP metrics
+//                    export, --otlp), `p` (nothing; a pause of 1 s)
 // A scrape is dumped as a window of its own. Prints instructions per request of each `r` window.
 //
 //   node bench/micro-ka-callgrind.js [--agent=DIR | --no-agent] [--env=K=V;K=V] [--flags=--a;--b]
 //     [--warm=20000] [--n=10000] [--windows=r,r,s,r,r] [--conns=16] [--pipe=8] [--out=DIR] [--cpu=0]
-// With an agent, RESETWATCH_PORT is a free port (the scrape target) and RESETWATCH_LOG=off.
+// With an agent, RESETWATCH_PORT is a free port (the scrape target) and RESETWATCH_LOG=off;
+// --otlp adds Bo's OTLP settings, to bench/lib/receiver.js in this process (with
+// --env=OTEL_METRIC_EXPORT_INTERVAL=N and pauses `p`, windows before and after an export).
 // Time-driven work runs ~50× more often per request under valgrind: compare builds with the same
 // clock (docs/benchmarks.md "Keep-alive attribution").
 const { spawn, execFileSync } = require('node:child_process');
@@ -157,6 +160,19 @@ async function main() {
   if (withAgent) Object.assign(env, { RESETWATCH_PORT: String(metricsPort), RESETWATCH_LOG: 'off' });
   // bench/micro-ka-neighbour.js, when preloaded with --flags: the scrape target of an app with no agent.
   else env.BENCH_NEIGHBOUR_SERVER_PORT = String(metricsPort);
+  if (opts.otlp) {
+    // Bo: OTLP to the bench's receiver in this process (bench/lib/receiver.js).
+    const { receiver } = require('./lib/receiver');
+    await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
+    receiver.unref();
+    Object.assign(env, {
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.address().port}`,
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_METRICS_EXPORTER: 'otlp',
+      OTEL_LOGS_EXPORTER: 'none',
+      OTEL_SERVICE_NAME: 'bench-Bo',
+    });
+  }
   for (const kv of String(opts.env || '')
     .split(';')
     .filter(Boolean))
@@ -223,7 +239,11 @@ async function main() {
       mark(w);
       if (w === 'r') await run(conns, N);
       else if (w === 's') await scrape(metricsPort);
-      else await sleep(1000);
+      else if (w === 'x') {
+        const { received } = require('./lib/receiver');
+        const n = received.Bo?.metrics ?? 0;
+        while ((received.Bo?.metrics ?? 0) === n) await sleep(200);
+      } else await sleep(1000);
       await sleep(300);
       windows.push(w);
     }
@@ -241,11 +261,17 @@ async function main() {
       await sleep(1000);
       continue;
     }
+
     const before = new Set(fs.readdirSync(OUT));
     const started = Date.now();
     if (w === 'r') await run(conns, N);
     else if (w === 's') await scrape(metricsPort);
-    else throw new Error(`unknown window ${w}`);
+    else if (w === 'x') {
+      // Until the receiver got a metrics export (--otlp); dumped as a window of its own.
+      const { received } = require('./lib/receiver');
+      const n = received.Bo?.metrics ?? 0;
+      while ((received.Bo?.metrics ?? 0) === n) await sleep(200);
+    } else throw new Error(`unknown window ${w}`);
     const secs = (Date.now() - started) / 1000;
     const p = await control(pid, ['-d'], poke);
     await sleep(200);
@@ -259,7 +285,7 @@ async function main() {
     const requests = w === 'r' ? N + p : p;
     windows.push({ kind: w, file, total, requests, perRequest: total / requests, secs });
     console.log(
-      `${w === 'r' ? 'requests' : 'scrape  '} ${String(requests).padStart(6)}  ${total.toLocaleString('en')} instructions  ${w === 'r' ? `${(total / requests / 1000).toFixed(2)}k/request` : ''}  (${secs.toFixed(1)} s, ${file})`,
+      `${w === 'r' ? 'requests' : w === 's' ? 'scrape  ' : 'export  '} ${String(requests).padStart(6)}  ${total.toLocaleString('en')} instructions  ${w === 'r' ? `${(total / requests / 1000).toFixed(2)}k/request` : ''}  (${secs.toFixed(1)} s, ${file})`,
     );
   }
   await control(pid, ['-i', 'off'], poke).catch(() => {});
