@@ -14,9 +14,10 @@
 //   Asp          both
 //   Bot / Bom    Bo with OTEL_TRACES_EXPORTER=none / OTEL_METRICS_EXPORTER=none
 //   Bon          Bo with both none (the OTLP env set, nothing exported)
+//   Bold Boold   B and Bo with the build in --old=DIR
 //
 //   node bench/micro-ka.js --variants=A,B,Bna --rounds=5 [--scenario=keepalive|close] [--duration=3]
-//     [--agent=DIR] [--scrape-ms=N] [--node-flags=--a,--b (every variant)] [--json=FILE]
+//     [--agent=DIR] [--old=DIR] [--scrape-ms=N] [--profile-dir=DIR] [--node-flags=--a,--b (every variant)] [--json=FILE]
 // A is always run. Prints per round, then per variant: median CPU µs/request (min–max), the
 // median of the per-round X−A and X/A, main thread and other threads, GC pauses.
 const { execFileSync } = require('node:child_process');
@@ -71,6 +72,14 @@ const VARIANTS = {
   Bom: withEnv(Bo, { OTEL_METRICS_EXPORTER: 'none' }),
   Bon: withEnv(Bo, { OTEL_TRACES_EXPORTER: 'none', OTEL_METRICS_EXPORTER: 'none' }),
 };
+// --old=DIR: Bold and Boold are B and Bo with the build in DIR (dist/agent/index.js), to compare a
+// change with the build before it in the same interleaved run.
+if (opts.old) {
+  const oldEntry = path.join(path.resolve(String(opts.old)), 'dist', 'agent', 'index.js');
+  const withBuild = (base) => ({ ...base, setup: (ctx) => base.setup({ ...ctx, agentRequire: oldEntry }) });
+  VARIANTS.Bold = withBuild(B);
+  VARIANTS.Boold = withBuild(Bo);
+}
 Object.assign(VARIANT_DEFS, VARIANTS);
 if (extraFlags.length)
   for (const [k, d] of Object.entries(VARIANT_DEFS)) {
@@ -134,7 +143,12 @@ async function main() {
       // Rotate the order each round: no variant always follows the same one.
       const order = variants.map((_, i) => variants[(i + r) % variants.length]);
       const row = {};
-      for (const v of order) row[v] = await H.measure(scenario, apps[v]);
+      for (const v of order) {
+        // --profile-dir=DIR: a V8 CPU profile of every measured window (DIR/<variant>-<round>.cpuprofile).
+        const file = opts.profileDir ? path.join(path.resolve(String(opts.profileDir)), `${v}-${r + 1}.cpuprofile`) : undefined;
+        if (file) fs.mkdirSync(path.dirname(file), { recursive: true });
+        row[v] = await H.measure(scenario, apps[v], undefined, file);
+      }
       rounds.push(row);
       console.log(`  round ${r + 1}: ${variants.map((v) => `${v} ${f(row[v].cpuPerOp)}`).join('  ')}  (load ${f(os.loadavg()[0])})`);
     }
