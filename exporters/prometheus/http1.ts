@@ -92,6 +92,9 @@ export class Connection {
   ) {
     socket.on('data', (chunk: Buffer) => {
       this.pending += chunk.toString('latin1');
+      // Bounded: a client that keeps sending while its request is answered is not read further
+      // until the answer is out (node:http pauses a pipelining socket likewise).
+      if (this.answering && this.pending.length > limits.maxHeaderSize) socket.pause();
       this.next();
     });
     // The endpoint's own socket: an error (a client's reset) only ends it.
@@ -156,6 +159,7 @@ export class Connection {
       if (this.socket.destroyed) return;
       this.socket.setTimeout(0);
       this.answering = false;
+      this.socket.resume();
       this.expect(this.limits.keepAliveTimeoutMs + this.limits.headersTimeoutMs, true);
       this.next(); // a request that came meanwhile (pipelined)
     });
