@@ -68,13 +68,3 @@ export function loadedAsPreload(mainStarted: boolean): boolean {
   }
   return false;
 }
-
-/**
- * True when the process has ESM preloads or loaders (`--import`, `--loader`): an ESM app whose
- * OpenTelemetry hooks come from one of them. Its http instrumentation patches `node:http` a second
- * time, besides its ESM hook, when the module is loaded after its hooks by anything but the app's
- * own import (require, process.getBuiltinModule): each outgoing request then gets two CLIENT spans.
- */
-export function esmPreloads(): boolean {
-  return nodeFlags().some((a) => /^(--import|--loader|--experimental-loader)(=|$)/.test(a));
-}

@@ -9,8 +9,8 @@ import { onReset, beforeFirstPublish } from './bus';
 import { stats } from './stats';
 import { kAgent, kRegistry } from './symbols';
 import { launcherOf } from './launcher';
-import { esmPreloads, loadedAsPreload } from './preload';
-import { builtinLoaded, httpModule } from './builtins';
+import { loadedAsPreload } from './preload';
+import { builtinLoaded } from './builtins';
 import { inFirstTurn } from './first-turn';
 import type { AgentStats, ResetListener } from './types';
 import type { Exporter } from '../exporters/types';
@@ -237,8 +237,6 @@ export function install(): Agent {
     }
     const early = when === 'turn' ? startsAtPreload(config) : [];
     if (early.length !== 0) startOutputs(outputs, config, outputStops, early);
-    // The metrics endpoint's node:http, before any later ESM preload's hooks (agent/builtins.ts).
-    if (when === 'turn' && config.port !== 'off' && !config.disabledOutputs.includes('prometheus') && esmPreloads()) httpModule();
     const rest = outputs.filter((o) => !early.includes(o.name)).map((o) => o.name);
     pending = true;
     let cancelTurn: (() => void) | undefined;

@@ -6,17 +6,17 @@
 // - hands each batch back to the SDK at once and keeps at most MAX_INFLIGHT requests per signal:
 //   anything beyond is dropped and counted (resetwatch_dropped_events_total{resetwatch_exporter="otel"});
 // - is not watched by resetwatch itself (a resetting collector must not make more resets to
-//   export) and suppresses tracing, so an app's http instrumentation does not trace our exports.
-import * as http from 'node:http';
-import * as https from 'node:https';
-import * as net from 'node:net';
-import * as tls from 'node:tls';
+//   export) and suppresses tracing, so an app's instrumentation does not trace our exports;
+// - speaks HTTP/1.1 itself on net/tls sockets (./post.ts), not through node:http, whose objects
+//   would slow the app's own HTTP server down for good after the first export.
+import type * as http from 'node:http';
+import type * as tls from 'node:tls';
 import { gzipSync } from 'node:zlib';
 import { context } from '@opentelemetry/api';
 import { ExportResultCode, suppressTracing, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { AggregationTemporality, InstrumentType, type PushMetricExporter, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import { disown } from '../../agent/sockets';
+import { Poster } from './post';
 import { countDropped } from '../../agent/stats';
 import { otelDiag as diag } from '../../agent/diag';
 
@@ -36,42 +36,11 @@ interface HttpSettings {
 export type Signal = 'TRACES' | 'METRICS';
 export type Protocol = 'http/protobuf' | 'http/json';
 
-/**
- * A keep-alive agent whose sockets are unref'd and not watched by resetwatch. `tlsOptions` (ca,
- * cert, key from OTEL_EXPORTER_OTLP_CERTIFICATE and friends) come from the stock configuration.
- */
-function quietAgent(secure: boolean, tlsOptions: tls.ConnectionOptions): http.Agent {
-  const Base = secure ? https.Agent : http.Agent;
-  const agent = new Base({ keepAlive: true, maxSockets: MAX_INFLIGHT, ...(secure ? tlsOptions : {}) });
-  const internals = agent as unknown as {
-    createConnection(options: net.TcpNetConnectOpts & tls.ConnectionOptions): net.Socket;
-    reuseSocket(socket: net.Socket, req: http.ClientRequest): void;
-  };
-  internals.createConnection = (options) => {
-    const raw = new net.Socket();
-    disown(raw); // resetwatch's client hook skips it
-    raw.unref();
-    raw.connect({ host: options.host, port: options.port } as net.TcpNetConnectOpts);
-    if (!secure) return raw;
-    const secured = tls.connect({ ...options, socket: raw });
-    secured.unref();
-    return secured;
-  };
-  const reuse = Base.prototype as unknown as typeof internals;
-  internals.reuseSocket = (socket, req) => {
-    // Node's agent ref()s a pooled socket when it is reused: undo that.
-    reuse.reuseSocket.call(agent, socket, req);
-    socket.unref();
-  };
-  return agent;
-}
-
 export class OtlpSender {
   readonly url: string;
   private readonly settings: HttpSettings;
-  private agent: http.Agent | undefined;
+  private poster: Poster | undefined;
   private readonly inflight = new Set<Promise<void>>();
-  private readonly requests = new Set<http.ClientRequest>();
   private failedOnce = false;
 
   constructor(
@@ -85,16 +54,16 @@ export class OtlpSender {
     this.url = this.settings.url;
   }
 
-  private async getAgent(): Promise<http.Agent> {
-    if (this.agent === undefined) {
-      const protocol = new URL(this.url).protocol;
+  private async getPoster(): Promise<Poster> {
+    if (this.poster === undefined) {
+      const url = new URL(this.url);
       // The stock agent carries the TLS settings read from the environment; we only take those.
-      const template = await this.settings.agentFactory(protocol);
+      const template = await this.settings.agentFactory(url.protocol);
       const { ca, cert, key } = (template as { options?: tls.ConnectionOptions }).options ?? {};
       template.destroy();
-      this.agent ??= quietAgent(protocol === 'https:', { ca, cert, key });
+      this.poster ??= new Poster(url, url.protocol === 'https:' ? { ca, cert, key } : undefined, MAX_INFLIGHT);
     }
-    return this.agent;
+    return this.poster;
   }
 
   /** Sends one request without waiting for it. `items` is what a drop loses (spans / points). */
@@ -116,8 +85,7 @@ export class OtlpSender {
 
   /** Abandons requests in flight (exit, stop). */
   abort(): void {
-    for (const req of this.requests) req.destroy();
-    this.agent?.destroy();
+    this.poster?.destroy();
   }
 
   private async post(body: Uint8Array, items: number): Promise<void> {
@@ -131,7 +99,8 @@ export class OtlpSender {
       }
       headers['Content-Length'] = String(payload.length);
       headers['User-Agent'] = 'resetwatch';
-      failure = await this.request(payload, headers, await this.getAgent());
+      const poster = await this.getPoster();
+      failure = await poster.post(headers, payload, this.settings.timeoutMillis, new URL(this.url).host);
     } catch (err) {
       failure = err instanceof Error ? err.message : String(err);
     }
@@ -147,34 +116,6 @@ export class OtlpSender {
         diag('debug', `OpenTelemetry export to ${this.url} failed again (${failure})`); // OTEL_LOG_LEVEL=debug
       }
     }
-  }
-
-  private request(payload: Uint8Array, headers: Record<string, string>, agent: http.Agent): Promise<string | undefined> {
-    return new Promise((resolve) => {
-      const url = new URL(this.url);
-      const mod = url.protocol === 'https:' ? https : http;
-      const req = mod.request(url, { method: 'POST', headers, agent });
-      this.requests.add(req);
-      const timer = setTimeout(
-        () => req.destroy(new Error(`no answer within ${this.settings.timeoutMillis} ms`)),
-        this.settings.timeoutMillis,
-      );
-      timer.unref();
-      const done = (failure: string | undefined) => {
-        clearTimeout(timer);
-        this.requests.delete(req);
-        resolve(failure);
-      };
-      req.on('response', (res) => {
-        res.on('error', () => {});
-        res.resume();
-        res.on('end', () => done(res.statusCode !== undefined && res.statusCode < 300 ? undefined : `HTTP ${res.statusCode}`));
-        res.on('close', () => done(res.complete ? undefined : 'response cut short'));
-      });
-      req.on('error', (err) => done(err.message));
-      req.on('close', () => done('connection closed'));
-      req.end(payload);
-    });
   }
 }
 

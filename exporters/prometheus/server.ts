@@ -1,17 +1,17 @@
-// The metrics endpoint: its own small HTTP server (default 127.0.0.1:9465, not 9464, which the
-// OpenTelemetry Prometheus exporter uses). It never keeps the process alive (the server and every
-// connection it accepts are unref'd), bounds header size, header/request time and connections,
-// and a port in use costs one warning line: the app runs on. Routes: GET|HEAD /metrics, /resets,
-// /healthz; other paths 404, other methods 405; with RESETWATCH_METRICS_TOKEN, no token → 401.
-import { EventEmitter } from 'node:events';
-import type * as http from 'node:http';
-import { httpModule } from '../../agent/builtins';
-import type { Socket, AddressInfo } from 'node:net';
+// The metrics endpoint: its own small HTTP/1.1 server (default 127.0.0.1:9465, not 9464, which the
+// OpenTelemetry Prometheus exporter uses), on a plain net.Server (./http1.ts says why not
+// node:http). It never keeps the process alive (the server and every connection it accepts are
+// unref'd), bounds header size, header/request time and connections, and a port in use costs one
+// warning line: the app runs on. Routes: GET|HEAD /metrics, /resets, /healthz; other paths 404,
+// other methods 405; with RESETWATCH_METRICS_TOKEN, no token → 401.
+import * as net from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Config } from '../../agent/config';
 import { diag } from '../../agent/diag';
 import { guard, reportFailure } from '../../agent/guard';
 import { disown } from '../../agent/sockets';
+import { Connection, type Request, type Response } from './http1';
 import type { ResetRecord } from './recent';
 
 export const LIMITS = {
@@ -19,7 +19,7 @@ export const LIMITS = {
   maxHeaderSize: 8192,
   /** Time for a client to send a request's head: from connecting, or beyond the keep-alive time. */
   headersTimeoutMs: 5000,
-  /** A connection silent this long within a request (or before its first) is closed. */
+  /** A connection that takes nothing of a response being written for this long is closed. */
   idleTimeoutMs: 15000,
   /**
    * Between requests, a kept-alive connection is closed after this long: beyond Prometheus'
@@ -58,56 +58,22 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
   let tries = takeover ? TAKEOVER_TRIES : 0;
   let closed = false;
   const tokenDigest = config.metricsToken === '' ? undefined : digest(config.metricsToken);
-  const server = httpModule().createServer(
-    {
-      maxHeaderSize: LIMITS.maxHeaderSize,
-      keepAliveTimeout: LIMITS.keepAliveTimeoutMs,
-      // Node enforces headersTimeout and requestTimeout with an interval timer that wakes the
-      // process every connectionsCheckingInterval whether or not anyone is connected (~0.1 ms of
-      // CPU each time in an idle app, docs/benchmarks.md). The endpoint gives each connection its
-      // own deadline instead (expectRequest below) and turns Node's check off.
-      headersTimeout: 0,
-      requestTimeout: 0,
-      connectionsCheckingInterval: TIMER_MAX_MS,
-    } as http.ServerOptions,
-    (req, res) => {
-      guard('prometheus.deadline', answered, req.socket, res);
-      const ok = guard('prometheus.request', () => {
-        handle(req, res, handlers, tokenDigest);
-        return true;
-      });
-      if (ok !== true) reply(res, 500, 'internal error\n', true); // counted in resetwatch_agent_errors_total
-    },
-  );
-  // Other agents trace every http.Server, through a patched Server.prototype.emit (OpenTelemetry's
-  // http instrumentation, dd-trace, elastic-apm-node) or by replacing a server's own emit when its
-  // first request is announced (Sentry): each scrape would be a trace of the app's. The endpoint's
-  // emit is EventEmitter's own, and stays so: replacing it is a no-op (a setter, so that no
-  // instrumentation's assignment throws).
-  const emit = EventEmitter.prototype.emit;
-  Object.defineProperty(server, 'emit', { get: () => emit, set: () => {}, configurable: true });
-  server.maxConnections = LIMITS.maxConnections;
-  server.setTimeout(LIMITS.idleTimeoutMs, (socket: Socket) => socket.destroy());
-  server.on('connection', (socket: Socket) =>
+  const connections = new Set<net.Socket>();
+  const server = net.createServer((socket) =>
     guard('prometheus.connection', () => {
       ownSocket(socket);
-      expectRequest(socket, LIMITS.headersTimeoutMs);
-      socket.once('close', () => clearTimeout((socket as Waiting)[kDeadline]));
+      connections.add(socket);
+      socket.once('close', () => connections.delete(socket));
+      new Connection(socket, LIMITS, (req, res) => {
+        const ok = guard('prometheus.request', () => {
+          handle(req, res, handlers, tokenDigest);
+          return true;
+        });
+        if (ok !== true) reply(res, 500, 'internal error\n', true); // counted in resetwatch_agent_errors_total
+      });
     }),
   );
-  // A bad request (headers too large, malformed) gets Node's 400/431 and the socket is closed.
-  server.on('clientError', (err: Error & { code?: string }, socket: Socket) => {
-    guard('prometheus.clientError', () =>
-      refuse(
-        socket,
-        err.code === 'HPE_HEADER_OVERFLOW'
-          ? '431 Request Header Fields Too Large'
-          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-            ? '408 Request Timeout'
-            : '400 Bad Request',
-      ),
-    );
-  });
+  server.maxConnections = LIMITS.maxConnections;
   server.on('error', (err: Error & { code?: string }) => {
     const where = `${config.host.includes(':') && !config.host.startsWith('[') ? `[${config.host}]` : config.host}:${config.port}`;
     if (err.code === 'EADDRINUSE' && tries > 0) {
@@ -153,59 +119,19 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
     closed = true;
     bound = undefined;
     server.close();
-    server.closeAllConnections?.();
+    for (const socket of connections) socket.destroy();
   };
 }
 
-/** The longest delay Node's timers take (2^31 − 1 ms, ~24.8 days). */
-const TIMER_MAX_MS = 2147483647;
-
-const kDeadline = Symbol('resetwatch.endpoint.deadline');
-type Waiting = Socket & { [kDeadline]?: NodeJS.Timeout };
-
-/**
- * A connection has `ms` to send its next request's head, else 408 and closed: the headers timeout
- * from the connection's start (a silent or dripping client), and after a response the keep-alive
- * time plus it (a slow next request is held about as long as a silent kept-alive connection).
- * One unref'd timer per connection, moved at each request: no wake-up unless it expires.
- */
-function expectRequest(socket: Waiting, ms: number): void {
-  clearTimeout(socket[kDeadline]);
-  const timer = setTimeout(() => guard('prometheus.deadline', refuse, socket, '408 Request Timeout'), ms);
-  timer.unref();
-  socket[kDeadline] = timer;
-}
-
-/** A request's head arrived: no deadline while it is answered; the next request gets its own. */
-function answered(socket: Waiting, res: http.ServerResponse): void {
-  clearTimeout(socket[kDeadline]);
-  socket[kDeadline] = undefined;
-  res.once('finish', () =>
-    guard('prometheus.deadline', () => {
-      if (!socket.destroyed) expectRequest(socket, LIMITS.keepAliveTimeoutMs + LIMITS.headersTimeoutMs);
-    }),
-  );
-}
-
-/** An error status and the connection closed (Node's own answers to bad requests are 400/431 likewise). */
-function refuse(socket: Socket, status: string): void {
-  if (socket.destroyed) return;
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-}
-
 /** The endpoint's own connections are not the app's: not watched, not counted, never keeping the process alive. */
-function ownSocket(socket: Socket): void {
+function ownSocket(socket: net.Socket): void {
   // Node emits 'connection' before publishing net.server.socket: the socket is marked as not the
   // app's and the server hook skips it. Should a Node version publish first, the watch is undone.
   disown(socket);
   socket.unref();
 }
 
-function handle(req: http.IncomingMessage, res: http.ServerResponse, handlers: Handlers, tokenDigest: Buffer | undefined): void {
+function handle(req: Request, res: Response, handlers: Handlers, tokenDigest: Buffer | undefined): void {
   res.setHeader('Cache-Control', 'no-store');
   res.setHeader('X-Content-Type-Options', 'nosniff');
   if (tokenDigest !== undefined && !authorized(req.headers.authorization, tokenDigest)) {
@@ -213,7 +139,7 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse, handlers: H
     reply(res, 401, 'unauthorized: send Authorization: Bearer <RESETWATCH_METRICS_TOKEN>\n', true);
     return;
   }
-  const url = req.url ?? '/';
+  const url = req.url;
   const q = url.indexOf('?');
   const path = q === -1 ? url : url.slice(0, q);
   const query = q === -1 ? '' : url.slice(q + 1);
@@ -263,12 +189,12 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse, handlers: H
   );
 }
 
-function reply(res: http.ServerResponse, status: number, body: string, close = false): void {
+function reply(res: Response, status: number, body: string, close = false): void {
   if (close) res.setHeader('Connection', 'close');
   send(res, status, 'text/plain; charset=utf-8', body);
 }
 
-function send(res: http.ServerResponse, status: number, type: string, body: string): void {
+function send(res: Response, status: number, type: string, body: string): void {
   if (res.headersSent || res.destroyed) return;
   res.statusCode = status;
   res.setHeader('Content-Type', type);

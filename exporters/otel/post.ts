@@ -1,0 +1,202 @@
+// The OTLP sender's HTTP/1.1 POST, written by hand on net/tls sockets: the request head and body
+// out, the status line, headers and body (Content-Length, chunked, or up to the close) in.
+// Not node:http: a ClientRequest shares OutgoingMessage, IncomingMessage and the parser's code
+// with the app's own HTTP server, and V8 deoptimises and re-optimises those for both at the first
+// export; the app's requests stay slower for the life of the process (callgrind, keep-alive:
+// +5k instructions per app request after one export; docs/benchmarks.md "Keep-alive attribution").
+// Kept-alive connections are reused, at most `maxSockets` of them; every socket is unref'd and
+// not watched by resetwatch (a resetting collector must not make more resets to export).
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { disown } from '../../agent/sockets';
+
+/** What a response is waiting for: the head, then the body by length or by chunks, or the close. */
+interface Exchange {
+  done: (failure: string | undefined, reusable: boolean) => void;
+  head?: { status: number; length: number; chunked: boolean; close: boolean };
+  /** Bytes received and not yet consumed. */
+  buf: Buffer;
+  /** Chunked: bytes of the current chunk still to skip (-1: at a chunk-size line). */
+  chunkLeft: number;
+  /** Chunked: past the last chunk, in the trailer. */
+  trailer: boolean;
+}
+
+type Conn = net.Socket & { exchange?: Exchange };
+
+const EMPTY = Buffer.alloc(0);
+const CRLF2 = Buffer.from('\r\n\r\n');
+const CRLF = Buffer.from('\r\n');
+
+export class Poster {
+  private readonly idle: Conn[] = [];
+  private readonly open = new Set<Conn>();
+  private readonly host: string;
+  private readonly port: number;
+  private readonly path: string;
+
+  constructor(
+    url: URL,
+    private readonly tlsOptions: tls.ConnectionOptions | undefined,
+    private readonly maxSockets: number,
+  ) {
+    this.host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    this.port = Number(url.port) || (tlsOptions ? 443 : 80);
+    this.path = `${url.pathname}${url.search}`;
+  }
+
+  /** POSTs `payload`; resolves with undefined on a 2xx, else with why not. Never rejects. */
+  post(headers: Record<string, string>, payload: Uint8Array, timeoutMs: number, hostHeader: string): Promise<string | undefined> {
+    return new Promise((resolve) => {
+      const socket = this.idle.pop() ?? this.connect();
+      let head = `POST ${this.path} HTTP/1.1\r\nHost: ${hostHeader}\r\n`;
+      for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
+      head += 'Connection: keep-alive\r\n\r\n';
+      const timer = setTimeout(() => socket.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      timer.unref();
+      socket.exchange = {
+        buf: EMPTY,
+        chunkLeft: -1,
+        trailer: false,
+        done: (failure, reusable) => {
+          clearTimeout(timer);
+          socket.exchange = undefined;
+          if (reusable && this.idle.length < this.maxSockets && !socket.destroyed) this.idle.push(socket);
+          else socket.destroy();
+          resolve(failure);
+        },
+      };
+      socket.write(head, 'latin1');
+      socket.write(payload);
+    });
+  }
+
+  /** Closes every connection; exchanges in flight end with 'connection closed'. */
+  destroy(): void {
+    for (const socket of this.open) socket.destroy();
+    this.idle.length = 0;
+  }
+
+  private connect(): Conn {
+    const raw: Conn = new net.Socket();
+    disown(raw); // resetwatch's client hook skips it
+    raw.unref();
+    raw.connect({ host: this.host, port: this.port });
+    let socket: Conn = raw;
+    if (this.tlsOptions) {
+      socket = tls.connect({ ...this.tlsOptions, socket: raw, servername: net.isIP(this.host) ? undefined : this.host });
+      socket.unref();
+    }
+    this.open.add(socket);
+    socket.on('data', (chunk: Buffer) => {
+      const x = socket.exchange;
+      if (x === undefined) {
+        socket.destroy(); // bytes nobody asked for: the connection cannot be trusted
+        return;
+      }
+      x.buf = x.buf.length === 0 ? chunk : Buffer.concat([x.buf, chunk]);
+      consume(x);
+    });
+    socket.on('error', (err) => socket.exchange?.done(err.message, false));
+    socket.on('close', () => {
+      this.open.delete(socket);
+      const i = this.idle.indexOf(socket);
+      if (i !== -1) this.idle.splice(i, 1);
+      const x = socket.exchange;
+      // A body that runs to the close ends here.
+      if (x?.head !== undefined && x.head.length === -1 && !x.head.chunked) x.done(status(x.head.status), false);
+      else x?.done('connection closed', false);
+    });
+    return socket;
+  }
+}
+
+function status(code: number): string | undefined {
+  return code >= 200 && code < 300 ? undefined : `HTTP ${code}`;
+}
+
+/** Advances a response with the bytes in `x.buf`; calls `x.done` once it is complete. */
+function consume(x: Exchange): void {
+  for (;;) {
+    if (x.head === undefined) {
+      const end = x.buf.indexOf(CRLF2);
+      if (end === -1) {
+        if (x.buf.length > 65536) x.done('response head too large', false);
+        return;
+      }
+      const lines = x.buf.toString('latin1', 0, end).split('\r\n');
+      x.buf = x.buf.subarray(end + 4);
+      const m = /^HTTP\/1\.([01]) (\d{3})/.exec(lines[0]);
+      if (m === null) {
+        x.done('not an HTTP response', false);
+        return;
+      }
+      const code = Number(m[2]);
+      if (code < 200) continue; // 100 Continue and other interim answers
+      let length = -1;
+      let chunked = false;
+      let close = m[1] === '0';
+      for (let i = 1; i < lines.length; i++) {
+        const colon = lines[i].indexOf(':');
+        const name = lines[i].slice(0, colon).trim().toLowerCase();
+        const value = lines[i]
+          .slice(colon + 1)
+          .trim()
+          .toLowerCase();
+        if (name === 'content-length') length = Number(value);
+        else if (name === 'transfer-encoding') chunked = value.endsWith('chunked');
+        else if (name === 'connection') close = value.includes('close') ? true : value.includes('keep-alive') ? false : close;
+      }
+      if (code === 204 || code === 304) length = 0;
+      if (!chunked && !(length >= 0)) {
+        x.head = { status: code, length: -1, chunked, close: true }; // up to the close
+        x.buf = EMPTY;
+        return;
+      }
+      x.head = { status: code, length, chunked, close };
+    }
+    const h = x.head;
+    if (!h.chunked) {
+      if (h.length === -1) {
+        x.buf = EMPTY; // up to the close
+        return;
+      }
+      if (x.buf.length < h.length) return;
+      x.done(status(h.status), !h.close && x.buf.length === h.length);
+      return;
+    }
+    // Chunked: size lines, data and CRLF, a 0 chunk, then a trailer up to an empty line.
+    if (x.chunkLeft > 0) {
+      const skip = Math.min(x.chunkLeft, x.buf.length);
+      x.buf = x.buf.subarray(skip);
+      x.chunkLeft -= skip;
+      if (x.chunkLeft > 0) return;
+    }
+    const eol = x.buf.indexOf(CRLF);
+    if (eol === -1) return;
+    const line = x.buf.toString('latin1', 0, eol);
+    x.buf = x.buf.subarray(eol + 2);
+    if (x.trailer) {
+      if (line === '') {
+        x.done(status(h.status), !h.close && x.buf.length === 0);
+        return;
+      }
+      continue;
+    }
+    if (x.chunkLeft === 0) {
+      x.chunkLeft = -1; // the CRLF after a chunk's data
+      if (line !== '') {
+        x.done('bad chunked body', false);
+        return;
+      }
+      continue;
+    }
+    const size = Number.parseInt(line, 16);
+    if (!(size >= 0)) {
+      x.done('bad chunked body', false);
+      return;
+    }
+    if (size === 0) x.trailer = true;
+    else x.chunkLeft = size;
+  }
+}

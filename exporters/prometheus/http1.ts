@@ -1,0 +1,198 @@
+// The metrics endpoint's HTTP/1.1, spoken by hand on a plain net.Server: a request head in, one
+// whole response out, kept-alive connections, nothing more (no request bodies, no chunked
+// encoding). Not node:http because every object Node's http server makes for a scrape (server,
+// socket, IncomingMessage, ServerResponse, their listeners, a string body) goes through the same
+// functions as the app's own requests: V8 deoptimises them at the first scrape and re-optimises
+// them for both kinds, and the app's requests stay slower for the life of the process
+// (callgrind, keep-alive: +2.2k instructions per app request after one scrape, ~0 without the
+// scrape or with this transport: docs/benchmarks.md "Keep-alive attribution"). A net.Server
+// shares only net.Socket's code with the app, which already sees sockets of many kinds.
+// Another agent that traces http.Server requests does not see a net.Server's either.
+import type * as net from 'node:net';
+
+export interface Limits {
+  /** Request head bytes; more: 431 and closed. */
+  maxHeaderSize: number;
+  /** Time for a client to send a request's head: from connecting, or beyond the keep-alive time. */
+  headersTimeoutMs: number;
+  /** Silence this long while a response is written: closed. */
+  idleTimeoutMs: number;
+  /** Between requests, a kept-alive connection is closed after this long (advertised in Keep-Alive). */
+  keepAliveTimeoutMs: number;
+}
+
+/** What the routes read of a request (the names node:http uses; header names lower-case). */
+export interface Request {
+  method: string;
+  url: string;
+  headers: Record<string, string | undefined>;
+}
+
+const REASONS: Record<number, string> = {
+  200: 'OK',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+};
+
+/** The response to one request: headers set, then `end(body)` writes it whole (the subset of ServerResponse the routes use). */
+export class Response {
+  statusCode = 200;
+  headersSent = false;
+  private readonly fields = new Map<string, [string, string]>();
+
+  constructor(
+    private readonly connection: Connection,
+    private readonly head: boolean,
+  ) {}
+
+  get destroyed(): boolean {
+    return this.connection.socket.destroyed;
+  }
+
+  setHeader(name: string, value: string | number): void {
+    this.fields.set(name.toLowerCase(), [name, String(value)]);
+  }
+
+  end(body: string): void {
+    if (this.headersSent) return;
+    this.headersSent = true;
+    const close = !this.connection.keepAlive || this.fields.get('connection')?.[1].toLowerCase() === 'close';
+    this.fields.delete('connection');
+    let text = `HTTP/1.1 ${this.statusCode} ${REASONS[this.statusCode] ?? 'Unknown'}\r\n`;
+    for (const [name, value] of this.fields.values()) text += `${name}: ${value}\r\n`;
+    text += `Date: ${new Date().toUTCString()}\r\n`;
+    text += close
+      ? 'Connection: close\r\n\r\n'
+      : `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(this.connection.limits.keepAliveTimeoutMs / 1000)}\r\n\r\n`;
+    if (!this.head) text += body;
+    this.connection.finish(text, close);
+  }
+}
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) HTTP\/1\.([01])$/;
+
+/** One connection: request heads parsed in turn, each answered before the next is read. */
+export class Connection {
+  /** The next request's bytes so far (latin1: one character per byte). */
+  private pending = '';
+  private answering = false;
+  private deadline: NodeJS.Timeout | undefined;
+  keepAlive = false;
+
+  constructor(
+    readonly socket: net.Socket,
+    readonly limits: Limits,
+    private readonly onRequest: (req: Request, res: Response) => void,
+  ) {
+    socket.on('data', (chunk: Buffer) => {
+      this.pending += chunk.toString('latin1');
+      // Bounded: a client that keeps sending while its request is answered is not read further
+      // until the answer is out (node:http pauses a pipelining socket likewise).
+      if (this.answering && this.pending.length > limits.maxHeaderSize) socket.pause();
+      this.next();
+    });
+    // The endpoint's own socket: an error (a client's reset) only ends it.
+    socket.on('error', () => {});
+    socket.on('timeout', () => socket.destroy());
+    socket.on('close', () => clearTimeout(this.deadline));
+    this.expect(limits.headersTimeoutMs, false);
+  }
+
+  /**
+   * The next request's head must be complete within `ms`, else 408; after an answer (`kept`), a
+   * connection that sent nothing since is closed quietly, as node:http closes an idle kept-alive one.
+   */
+  private expect(ms: number, kept: boolean): void {
+    clearTimeout(this.deadline);
+    this.deadline = setTimeout(() => {
+      if (kept && this.pending === '') this.socket.destroy();
+      else this.refuse(408);
+    }, ms);
+    this.deadline.unref();
+  }
+
+  private next(): void {
+    if (this.answering || this.socket.destroyed) return;
+    // Empty lines before a request line are allowed (RFC 9112 2.2).
+    while (this.pending.startsWith('\r\n')) this.pending = this.pending.slice(2);
+    const end = this.pending.indexOf('\r\n\r\n');
+    if (end === -1 ? this.pending.length > this.limits.maxHeaderSize : end > this.limits.maxHeaderSize) {
+      this.refuse(431);
+      return;
+    }
+    if (end === -1) return;
+    const head = this.pending.slice(0, end);
+    this.pending = this.pending.slice(end + 4);
+    const parsed = parseHead(head);
+    if (parsed === undefined) {
+      this.refuse(400);
+      return;
+    }
+    const { req, minor } = parsed;
+    const connection = req.headers.connection?.toLowerCase() ?? '';
+    // HTTP/1.1 keeps the connection unless asked not to, HTTP/1.0 only when asked. A request with a
+    // body is answered and the connection closed: the endpoint reads no bodies.
+    const hasBody =
+      (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') ||
+      req.headers['transfer-encoding'] !== undefined;
+    this.keepAlive = !hasBody && (minor === '1' ? !/\bclose\b/.test(connection) : /\bkeep-alive\b/.test(connection));
+    this.answering = true;
+    clearTimeout(this.deadline);
+    this.socket.setTimeout(this.limits.idleTimeoutMs);
+    this.onRequest(req, new Response(this, req.method === 'HEAD'));
+  }
+
+  /** Writes a response; then the connection ends, or waits for the next request. */
+  finish(text: string, close: boolean): void {
+    if (this.socket.destroyed) return;
+    if (close) {
+      this.socket.end(text);
+      return;
+    }
+    this.socket.write(text, () => {
+      if (this.socket.destroyed) return;
+      this.socket.setTimeout(0);
+      this.answering = false;
+      this.socket.resume();
+      this.expect(this.limits.keepAliveTimeoutMs + this.limits.headersTimeoutMs, true);
+      this.next(); // a request that came meanwhile (pipelined)
+    });
+  }
+
+  /** An error status and the connection closed (what node:http answers bad requests with). */
+  refuse(status: number): void {
+    const socket = this.socket;
+    if (socket.destroyed) return;
+    this.answering = true; // nothing more is read
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    socket.end(`HTTP/1.1 ${status} ${REASONS[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  }
+}
+
+/** The request line and header fields of a head (and its HTTP/1.x minor version), or undefined when it is not valid. */
+function parseHead(head: string): { req: Request; minor: string } | undefined {
+  const lines = head.split('\r\n');
+  const m = REQUEST_LINE.exec(lines[0]);
+  if (m === null) return undefined;
+  const headers: Record<string, string | undefined> = {};
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i];
+    const colon = line.indexOf(':');
+    if (colon <= 0) return undefined;
+    const name = line.slice(0, colon);
+    if (!TOKEN.test(name)) return undefined;
+    const key = name.toLowerCase();
+    // The first of repeated fields (node:http keeps the first Authorization too).
+    headers[key] ??= line.slice(colon + 1).trim();
+  }
+  return { req: { method: m[1], url: m[2], headers }, minor: m[3] };
+}

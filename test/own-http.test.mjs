@@ -1,0 +1,174 @@
+// resetwatch speaks HTTP/1.1 itself for its own traffic (docs/benchmarks.md "Keep-alive
+// attribution": node:http objects of a scrape or an export slow the app's own HTTP server down):
+// the metrics endpoint (exporters/prometheus/http1.ts) and the OTLP POST (exporters/otel/post.ts).
+// Their edge cases against real peers on loopback: Node's own http client and server.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { ROOT } from './helpers/otlp-receiver.mjs';
+
+const require = createRequire(import.meta.url);
+const { Poster } = require(path.join(ROOT, 'dist/exporters/otel/post.js'));
+const { Connection } = require(path.join(ROOT, 'dist/exporters/prometheus/http1.js'));
+
+const LIMITS = { maxHeaderSize: 8192, headersTimeoutMs: 5000, idleTimeoutMs: 15000, keepAliveTimeoutMs: 310000 };
+
+/** A net.Server answering with http1.Connection: GET → `hello <url>`, counting connections. */
+async function endpoint(t) {
+  const seen = { connections: 0, requests: [] };
+  const server = net.createServer((socket) => {
+    seen.connections++;
+    new Connection(socket, LIMITS, (req, res) => {
+      seen.requests.push(req);
+      res.setHeader('Content-Type', 'text/plain');
+      const body = `hello ${req.url}`;
+      res.setHeader('Content-Length', Buffer.byteLength(body));
+      res.end(body);
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => server.close());
+  return { port: server.address().port, seen };
+}
+
+function exchange(port, text) {
+  return new Promise((resolve) => {
+    const c = net.connect(port, '127.0.0.1', () => c.write(text));
+    let data = '';
+    c.setEncoding('latin1');
+    c.on('data', (d) => {
+      data += d;
+    });
+    c.on('error', () => {});
+    c.on('close', () => resolve(data));
+    setTimeout(() => c.end(), 500).unref();
+  });
+}
+
+test('endpoint HTTP/1.1: keep-alive with node:http as client, pipelined heads, HEAD, HTTP/1.0, bad and oversized heads', async (t) => {
+  const { port, seen } = await endpoint(t);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => agent.destroy());
+  const get = (p, method = 'GET') =>
+    new Promise((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port, path: p, agent, method }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => {
+          body += d;
+        });
+        res.on('end', () => resolve({ status: res.statusCode, body, headers: res.headers, reused: req.reusedSocket }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  const a = await get('/metrics');
+  const b = await get('/resets?limit=1');
+  assert.deepEqual([a.status, a.body, a.reused], [200, 'hello /metrics', false]);
+  assert.deepEqual([b.status, b.body, b.reused], [200, 'hello /resets?limit=1', true]);
+  assert.match(a.headers['keep-alive'], /timeout=310/);
+  const head = await get('/metrics', 'HEAD');
+  assert.equal(head.body, '');
+  assert.equal(head.headers['content-length'], String('hello /metrics'.length));
+  assert.equal(seen.connections, 1, 'one kept-alive connection');
+
+  // Two requests in one write, the second asking to close: both answered in order, then closed.
+  const two = await exchange(port, 'GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  assert.match(two, /^HTTP\/1\.1 200 OK\r\n[\s\S]*hello \/aHTTP\/1\.1 200 OK\r\n[\s\S]*Connection: close\r\n[\s\S]*hello \/b$/);
+  // HTTP/1.0 without keep-alive: answered and closed.
+  assert.match(await exchange(port, 'GET /c HTTP/1.0\r\n\r\n'), /Connection: close\r\n\r\nhello \/c$/);
+  // A request with a body is answered and the connection closed (no body is read).
+  assert.match(await exchange(port, 'POST /d HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc'), /Connection: close\r\n\r\nhello \/d$/);
+  assert.match(await exchange(port, 'NOT HTTP\r\n\r\n'), /^HTTP\/1\.1 400 Bad Request\r\n/);
+  assert.match(await exchange(port, 'GET / HTTP/1.1\r\nno colon here\r\n\r\n'), /^HTTP\/1\.1 400 /);
+  assert.match(await exchange(port, `GET / HTTP/1.1\r\nX: ${'a'.repeat(9000)}`), /^HTTP\/1\.1 431 /);
+  const headers = Object.fromEntries(seen.requests.map((r) => [r.url, r.headers]));
+  assert.equal(headers['/b'].connection, 'close');
+});
+
+/** A node:http server answering each POST as `answer(req, res)` says, after reading the body. */
+async function collector(t, answer) {
+  const seen = { connections: 0, bodies: [] };
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (d) => chunks.push(d));
+    req.on('end', () => {
+      seen.bodies.push(Buffer.concat(chunks).toString());
+      answer(req, res);
+    });
+  });
+  server.on('connection', () => {
+    seen.connections++;
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  return { url: new URL(`http://127.0.0.1:${server.address().port}/v1/metrics`), seen };
+}
+
+test('OTLP POST: Content-Length, chunked and close-delimited answers; kept-alive reuse; error status; timeout', async (t) => {
+  const post = (p, url, body = 'payload') =>
+    p.post({ 'Content-Type': 'application/x-protobuf', 'Content-Length': String(body.length) }, Buffer.from(body), 2000, url.host);
+
+  const fixed = await collector(t, (_req, res) => {
+    res.writeHead(200, { 'content-length': 2 });
+    res.end('{}');
+  });
+  const p1 = new Poster(fixed.url, undefined, 2);
+  t.after(() => p1.destroy());
+  assert.equal(await post(p1, fixed.url, 'one'), undefined);
+  assert.equal(await post(p1, fixed.url, 'two'), undefined);
+  assert.deepEqual(fixed.seen.bodies, ['one', 'two']);
+  assert.equal(fixed.seen.connections, 1, 'the second POST reused the kept-alive connection');
+
+  const chunked = await collector(t, (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.write('{"partial');
+    setTimeout(() => res.end('Success":{}}'), 20);
+  });
+  const p2 = new Poster(chunked.url, undefined, 2);
+  t.after(() => p2.destroy());
+  assert.equal(await post(p2, chunked.url), undefined);
+  assert.equal(await post(p2, chunked.url), undefined);
+  assert.equal(chunked.seen.connections, 1, 'reused after a chunked answer');
+
+  // No length, no chunking: the body runs to the close (HTTP/1.0 style), and a new connection follows.
+  const closing = await collector(t, (req, res) => {
+    req.socket.end('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nbody to the close');
+    res.detachSocket?.(req.socket);
+  });
+  const p3 = new Poster(closing.url, undefined, 2);
+  t.after(() => p3.destroy());
+  assert.equal(await post(p3, closing.url), undefined);
+  assert.equal(await post(p3, closing.url), undefined);
+  assert.equal(closing.seen.connections, 2);
+
+  const failing = await collector(t, (_req, res) => {
+    res.writeHead(503, { 'content-length': 0 });
+    res.end();
+  });
+  const p4 = new Poster(failing.url, undefined, 2);
+  t.after(() => p4.destroy());
+  assert.equal(await post(p4, failing.url), 'HTTP 503');
+
+  const silent = await collector(t, () => {});
+  const p5 = new Poster(silent.url, undefined, 2);
+  t.after(() => p5.destroy());
+  const started = Date.now();
+  assert.equal(await post(p5, silent.url), 'no answer within 2000 ms');
+  assert.ok(Date.now() - started < 4000);
+
+  // Nobody listening: the connection error is the failure.
+  const dead = new URL(silent.url);
+  const s = net.createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  dead.port = String(s.address().port);
+  await new Promise((r) => s.close(r));
+  const p6 = new Poster(dead, undefined, 2);
+  assert.match(await post(p6, dead), /ECONNREFUSED/);
+});
