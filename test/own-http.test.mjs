@@ -172,3 +172,73 @@ test('OTLP POST: Content-Length, chunked and close-delimited answers; kept-alive
   const p6 = new Poster(dead, undefined, 2);
   assert.match(await post(p6, dead), /ECONNREFUSED/);
 });
+
+test('endpoint HTTP/1.1: a refused client that keeps its side open and keeps sending is closed once the answer is out', async (t) => {
+  const { port } = await endpoint(t);
+  const c = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  c.on('error', () => {});
+  let answer = '';
+  c.setEncoding('latin1');
+  c.on('data', (d) => {
+    answer += d;
+  });
+  const closed = new Promise((r) => c.on('close', r));
+  await new Promise((r) => c.on('connect', r));
+  c.write('NOT HTTP\r\n\r\n');
+  // Keeps sending (more than the header limit) and never ends its side.
+  const flood = setInterval(() => c.write(Buffer.alloc(4096, 'x')), 20);
+  t.after(() => clearInterval(flood));
+  const verdict = await Promise.race([closed.then(() => 'closed'), new Promise((r) => setTimeout(r, 3000, 'still open'))]);
+  clearInterval(flood);
+  c.destroy();
+  assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/);
+  assert.equal(verdict, 'closed');
+});
+
+test("endpoint HTTP/1.1: header names are the request's own, never inherited ones", async (t) => {
+  const seen = [];
+  const server = net.createServer(
+    (socket) =>
+      new Connection(socket, LIMITS, (req, res) => {
+        seen.push(req.headers);
+        res.end('');
+      }),
+  );
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => server.close());
+  await exchange(server.address().port, 'GET / HTTP/1.1\r\nHost: x\r\n__proto__: y\r\n\r\n');
+  assert.equal(seen.length, 1);
+  assert.equal(seen[0].constructor, undefined);
+  assert.equal(seen[0].toString, undefined);
+  assert.equal(Object.getOwnPropertyDescriptor(seen[0], '__proto__')?.value, 'y');
+});
+
+test('OTLP POST: a huge answer body is counted down, not kept (64 MB within the timeout); a header with CR or LF is refused, not sent', async (t) => {
+  // 64 MB of body in 1 MB writes: the POST completes and the connection is reused.
+  const big = await collector(t, (_req, res) => {
+    const mb = Buffer.alloc(1 << 20, 'a');
+    res.writeHead(200, { 'content-length': 64 * mb.length });
+    let n = 0;
+    const more = () => {
+      while (n < 64) {
+        n++;
+        if (!res.write(mb)) {
+          res.once('drain', more);
+          return;
+        }
+      }
+      res.end();
+    };
+    more();
+  });
+  const p = new Poster(big.url, undefined, 2);
+  t.after(() => p.destroy());
+  // Kept and concatenated chunk by chunk, 64 MB would take far longer than the 10 s the POST is given.
+  assert.equal(await p.post({ 'Content-Length': '1' }, Buffer.from('x'), 10000, big.url.host), undefined);
+  assert.equal(await p.post({ 'Content-Length': '1' }, Buffer.from('y'), 10000, big.url.host), undefined);
+  assert.equal(big.seen.connections, 1);
+
+  const failure = await p.post({ 'Content-Length': '1', 'x-a': 'b\r\nx-evil: 1' }, Buffer.from('z'), 2000, big.url.host);
+  assert.match(failure, /invalid character in header "x-a"/);
+  assert.deepEqual(big.seen.bodies, ['x', 'y'], 'nothing was sent');
+});

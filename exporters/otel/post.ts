@@ -9,6 +9,7 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { disown } from '../../agent/sockets';
+import { guard } from '../../agent/guard';
 
 /** What a response is waiting for: the head, then the body by length or by chunks, or the close. */
 interface Exchange {
@@ -48,10 +49,18 @@ export class Poster {
   /** POSTs `payload`; resolves with undefined on a 2xx, else with why not. Never rejects. */
   post(headers: Record<string, string>, payload: Uint8Array, timeoutMs: number, hostHeader: string): Promise<string | undefined> {
     return new Promise((resolve) => {
-      const socket = this.idle.pop() ?? this.connect();
       let head = `POST ${this.path} HTTP/1.1\r\nHost: ${hostHeader}\r\n`;
-      for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
+      for (const [k, v] of Object.entries(headers)) {
+        // As http.request refuses them (ERR_INVALID_CHAR): a header from OTEL_EXPORTER_OTLP_HEADERS
+        // must not split the request.
+        if (/[\r\n]/.test(k) || /[\r\n]/.test(v)) {
+          resolve(`invalid character in header ${JSON.stringify(k)}`);
+          return;
+        }
+        head += `${k}: ${v}\r\n`;
+      }
       head += 'Connection: keep-alive\r\n\r\n';
+      const socket = this.idle.pop() ?? this.connect();
       const timer = setTimeout(() => socket.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
       timer.unref();
       socket.exchange = {
@@ -88,15 +97,17 @@ export class Poster {
       socket.unref();
     }
     this.open.add(socket);
-    socket.on('data', (chunk: Buffer) => {
-      const x = socket.exchange;
-      if (x === undefined) {
-        socket.destroy(); // bytes nobody asked for: the connection cannot be trusted
-        return;
-      }
-      x.buf = x.buf.length === 0 ? chunk : Buffer.concat([x.buf, chunk]);
-      consume(x);
-    });
+    socket.on('data', (chunk: Buffer) =>
+      guard('otel.read', () => {
+        const x = socket.exchange;
+        if (x === undefined) {
+          socket.destroy(); // bytes nobody asked for: the connection cannot be trusted
+          return;
+        }
+        x.buf = x.buf.length === 0 ? chunk : Buffer.concat([x.buf, chunk]);
+        consume(x);
+      }),
+    );
     socket.on('error', (err) => socket.exchange?.done(err.message, false));
     socket.on('close', () => {
       this.open.delete(socket);
@@ -161,7 +172,13 @@ function consume(x: Exchange): void {
         x.buf = EMPTY; // up to the close
         return;
       }
-      if (x.buf.length < h.length) return;
+      // The body is not needed, only its end: counted down, not kept (a collector's huge or
+      // endless answer holds no memory; the export timeout ends it).
+      if (x.buf.length < h.length) {
+        h.length -= x.buf.length;
+        x.buf = EMPTY;
+        return;
+      }
       x.done(status(h.status), !h.close && x.buf.length === h.length);
       return;
     }
@@ -173,7 +190,10 @@ function consume(x: Exchange): void {
       if (x.chunkLeft > 0) return;
     }
     const eol = x.buf.indexOf(CRLF);
-    if (eol === -1) return;
+    if (eol === -1) {
+      if (x.buf.length > 65536) x.done('bad chunked body', false); // a size or trailer line without end
+      return;
+    }
     const line = x.buf.toString('latin1', 0, eol);
     x.buf = x.buf.subarray(eol + 2);
     if (x.trailer) {

@@ -9,6 +9,7 @@
 // shares only net.Socket's code with the app, which already sees sockets of many kinds.
 // Another agent that traces http.Server requests does not see a net.Server's either.
 import type * as net from 'node:net';
+import { guard } from '../../agent/guard';
 
 export interface Limits {
   /** Request head bytes; more: 431 and closed. */
@@ -82,6 +83,8 @@ export class Connection {
   /** The next request's bytes so far (latin1: one character per byte). */
   private pending = '';
   private answering = false;
+  /** Refused (400, 408, 431): nothing more is read, the connection ends once the answer is out. */
+  private refused = false;
   private deadline: NodeJS.Timeout | undefined;
   keepAlive = false;
 
@@ -90,18 +93,21 @@ export class Connection {
     readonly limits: Limits,
     private readonly onRequest: (req: Request, res: Response) => void,
   ) {
-    socket.on('data', (chunk: Buffer) => {
-      this.pending += chunk.toString('latin1');
-      // Bounded: a client that keeps sending while its request is answered is not read further
-      // until the answer is out (node:http pauses a pipelining socket likewise).
-      if (this.answering && this.pending.length > limits.maxHeaderSize) socket.pause();
-      this.next();
-    });
+    socket.on('data', (chunk: Buffer) => guard('prometheus.read', () => this.read(chunk)));
     // The endpoint's own socket: an error (a client's reset) only ends it.
     socket.on('error', () => {});
     socket.on('timeout', () => socket.destroy());
     socket.on('close', () => clearTimeout(this.deadline));
     this.expect(limits.headersTimeoutMs, false);
+  }
+
+  private read(chunk: Buffer): void {
+    if (this.refused) return;
+    this.pending += chunk.toString('latin1');
+    // Bounded: a client that keeps sending while its request is answered is not read further
+    // until the answer is out (node:http pauses a pipelining socket likewise).
+    if (this.answering && this.pending.length > this.limits.maxHeaderSize) this.socket.pause();
+    this.next();
   }
 
   /**
@@ -110,10 +116,14 @@ export class Connection {
    */
   private expect(ms: number, kept: boolean): void {
     clearTimeout(this.deadline);
-    this.deadline = setTimeout(() => {
-      if (kept && this.pending === '') this.socket.destroy();
-      else this.refuse(408);
-    }, ms);
+    this.deadline = setTimeout(
+      () =>
+        guard('prometheus.deadline', () => {
+          if (kept && this.pending === '') this.socket.destroy();
+          else this.refuse(408);
+        }),
+      ms,
+    );
     this.deadline.unref();
   }
 
@@ -155,26 +165,34 @@ export class Connection {
       this.socket.end(text);
       return;
     }
-    this.socket.write(text, () => {
-      if (this.socket.destroyed) return;
-      this.socket.setTimeout(0);
-      this.answering = false;
-      this.socket.resume();
-      this.expect(this.limits.keepAliveTimeoutMs + this.limits.headersTimeoutMs, true);
-      this.next(); // a request that came meanwhile (pipelined)
-    });
+    this.socket.write(text, () =>
+      guard('prometheus.written', () => {
+        if (this.socket.destroyed) return;
+        this.socket.setTimeout(0);
+        this.answering = false;
+        this.socket.resume();
+        this.expect(this.limits.keepAliveTimeoutMs + this.limits.headersTimeoutMs, true);
+        this.next(); // a request that came meanwhile (pipelined)
+      }),
+    );
   }
 
   /** An error status and the connection closed (what node:http answers bad requests with). */
   refuse(status: number): void {
     const socket = this.socket;
     if (socket.destroyed) return;
-    this.answering = true; // nothing more is read
+    this.answering = true;
+    this.refused = true; // nothing more is read
+    this.pending = '';
+    clearTimeout(this.deadline);
     if (!socket.writable) {
       socket.destroy();
       return;
     }
-    socket.end(`HTTP/1.1 ${status} ${REASONS[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    // Closed once the answer is out, whether or not the client ever closes its side; a client that
+    // takes nothing of it is cut off after the idle timeout.
+    socket.setTimeout(this.limits.idleTimeoutMs);
+    socket.end(`HTTP/1.1 ${status} ${REASONS[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
   }
 }
 
@@ -183,7 +201,7 @@ function parseHead(head: string): { req: Request; minor: string } | undefined {
   const lines = head.split('\r\n');
   const m = REQUEST_LINE.exec(lines[0]);
   if (m === null) return undefined;
-  const headers: Record<string, string | undefined> = {};
+  const headers: Record<string, string | undefined> = Object.create(null); // no inherited names ('constructor', '__proto__')
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i];
     const colon = line.indexOf(':');
