@@ -8,7 +8,9 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { ROOT } from './helpers/otlp-receiver.mjs';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import { ROOT, run, startReceiver } from './helpers/otlp-receiver.mjs';
 
 const require = createRequire(import.meta.url);
 const { Poster } = require(path.join(ROOT, 'dist/exporters/otel/post.js'));
@@ -241,4 +243,38 @@ test('OTLP POST: a huge answer body is counted down, not kept (64 MB within the 
   const failure = await p.post({ 'Content-Length': '1', 'x-a': 'b\r\nx-evil: 1' }, Buffer.from('z'), 2000, big.url.host);
   assert.match(failure, /invalid character in header "x-a"/);
   assert.deepEqual(big.seen.bodies, ['x', 'y'], 'nothing was sent');
+});
+
+test('an app scraped and exporting OTLP over http has no node:http loaded by resetwatch (its objects would slow the app down)', async (t) => {
+  const rx = await startReceiver();
+  t.after(() => rx.close?.());
+  const free = net.createServer();
+  await new Promise((r) => free.listen(0, '127.0.0.1', r));
+  const port = free.address().port;
+  await new Promise((r) => free.close(r));
+  const app = path.join(mkdtempSync(path.join(os.tmpdir(), 'rw-own-http-')), 'app.js');
+  writeFileSync(
+    app,
+    `const net = require('node:net');
+let scraped = '';
+setTimeout(() => {
+  const c = net.connect(${port}, '127.0.0.1', () => c.write('GET /metrics HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n'));
+  c.on('data', (d) => { scraped += d; });
+  c.on('error', () => {});
+}, 400);
+setTimeout(() => {
+  console.log('scraped ' + JSON.stringify(scraped.split('\\r\\n')[0]));
+  console.log('loaded ' + JSON.stringify(process.moduleLoadList.filter((m) => /^NativeModule (https?|_http_\\w+)$/.test(m))));
+}, 1500);
+`,
+  );
+  const r = await run(app, {
+    RESETWATCH_PORT: String(port),
+    OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+    OTEL_METRIC_EXPORT_INTERVAL: '300',
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.marker('scraped'), 'HTTP/1.1 200 OK');
+  assert.ok(rx.metrics.length > 0, 'metrics were exported');
+  assert.deepEqual(r.marker('loaded'), []);
 });

@@ -57,11 +57,16 @@ export class OtlpSender {
   private async getPoster(): Promise<Poster> {
     if (this.poster === undefined) {
       const url = new URL(this.url);
-      // The stock agent carries the TLS settings read from the environment; we only take those.
-      const template = await this.settings.agentFactory(url.protocol);
-      const { ca, cert, key } = (template as { options?: tls.ConnectionOptions }).options ?? {};
-      template.destroy();
-      this.poster ??= new Poster(url, url.protocol === 'https:' ? { ca, cert, key } : undefined, MAX_INFLIGHT);
+      let tlsOptions: tls.ConnectionOptions | undefined;
+      if (url.protocol === 'https:') {
+        // The stock agent carries the TLS settings read from the environment; we only take those.
+        // (Only for https: making the stock agent loads node:https, and with it node:http.)
+        const template = await this.settings.agentFactory(url.protocol);
+        const { ca, cert, key } = (template as { options?: tls.ConnectionOptions }).options ?? {};
+        template.destroy();
+        tlsOptions = { ca, cert, key };
+      }
+      this.poster ??= new Poster(url, tlsOptions, MAX_INFLIGHT);
     }
     return this.poster;
   }
