@@ -179,6 +179,7 @@ function annotate(cgFile, pid, n) {
   const map = [];
   const mapFile = `/tmp/perf-${pid}.map`;
   if (fs.existsSync(mapFile)) {
+    fs.copyFileSync(mapFile, path.join(path.dirname(cgFile), 'perf.map')); // for callgrind_annotate --tree
     for (const line of fs.readFileSync(mapFile, 'utf8').split('\n')) {
       const m = /^([0-9a-f]+) ([0-9a-f]+) (.*)$/.exec(line);
       if (m) map.push([Number.parseInt(m[1], 16), Number.parseInt(m[2], 16), m[3]]);
