@@ -5,7 +5,7 @@
 // resolve ~0.1k instructions (a few tens of ns).
 //
 //   node bench/conn-instr.js --mode=client|server|http [--agent=DIR|none] [--warm=N] [--n=N]
-//                            [--env=K=V,…] [--step=MS] [--out=DIR] [--annotate]
+//                            [--env=K=V,…] [--step=MS] [--out=DIR] [--annotate] [--preload=FILE]
 //
 // The app (this file with --app, under `valgrind --tool=callgrind --instr-atstart=no`, `node
 // --single-threaded --perf-basic-prof`) serves or dials one connection at a time, so that every
@@ -16,7 +16,8 @@
 // the hot paths) and off after `n` more; the figure is the instructions counted over `n`.
 // The agent is a copy of DIR/dist whose activity clock step is `step` ms (500) instead of 10:
 // valgrind runs the app ~50× slower, and a 10 ms step would re-arm the clock's timer ~50× more
-// often per connection than natively. --annotate lists the functions (JIT frames named from
+// often per connection than natively. --preload=FILE runs another preload instead (a peer agent:
+// bench/otel-preload.js is variant C), with an OTLP stand-in on loopback. --annotate lists the functions (JIT frames named from
 // /tmp/perf-<pid>.map) by self cost per connection.
 const fs = require('node:fs');
 const net = require('node:net');
@@ -28,7 +29,20 @@ const PING = Buffer.from('ping!\n');
 const REQ = Buffer.from('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
 
 function parseArgs(argv) {
-  const a = { mode: 'client', port: 0, agent: 'none', warm: 20000, n: 3000, env: '', step: 500, out: '', annotate: false, app: false };
+  const a = {
+    mode: 'client',
+    port: 0,
+    agent: 'none',
+    preload: '',
+    warm: 20000,
+    n: 3000,
+    env: '',
+    step: 500,
+    out: '',
+    annotate: false,
+    app: false,
+    concurrency: 1,
+  };
   for (const arg of argv) {
     const m = /^--([a-z]+)(?:=(.*))?$/.exec(arg);
     if (!m) throw new Error(`bad argument ${arg}`);
@@ -56,9 +70,18 @@ function dialOnce(port) {
   });
 }
 
-/** One loop for every phase: V8 optimises it during the warm-up, once. */
-async function dialMany(port, count) {
-  for (let i = count; i > 0; i--) await dialOnce(port);
+/** One loop for every phase: V8 optimises it during the warm-up, once. `concurrency` loops at once (the bench's 16). */
+async function dialMany(port, count, concurrency) {
+  let left = count;
+  const worker = async () => {
+    while (left > 0) {
+      left--;
+      await dialOnce(port);
+    }
+  };
+  const workers = [];
+  for (let i = 0; i < concurrency; i++) workers.push(worker());
+  await Promise.all(workers);
 }
 
 function app(a) {
@@ -81,13 +104,13 @@ function app(a) {
   };
   if (a.mode === 'client') {
     (async () => {
-      await dialMany(a.port, a.warm);
+      await dialMany(a.port, a.warm, a.concurrency);
       say('warm0');
       await signalled();
-      await dialMany(a.port, a.warm / 4);
+      await dialMany(a.port, a.warm / 4, a.concurrency);
       say('warm');
       await signalled();
-      await dialMany(a.port, a.n);
+      await dialMany(a.port, a.n, a.concurrency);
       say('done');
       await signalled();
       exit();
@@ -147,8 +170,15 @@ function httpOnce(port) {
   });
 }
 
-async function load(mode, port, count) {
-  for (let i = 0; i < count; i++) await (mode === 'http' ? httpOnce(port) : dialOnce(port));
+async function load(mode, port, count, concurrency) {
+  let left = count;
+  const worker = async () => {
+    while (left > 0) {
+      left--;
+      await (mode === 'http' ? httpOnce(port) : dialOnce(port));
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
 }
 
 function lines(stream) {
@@ -227,11 +257,16 @@ async function main() {
   const out = a.out || fs.mkdtempSync(path.join(os.tmpdir(), 'rw-conn-cg-'));
   fs.mkdirSync(out, { recursive: true });
   const env = { ...process.env, RESETWATCH_PORT: '0', RESETWATCH_LOG: path.join(out, 'resets.log') };
-  for (const kv of a.env.split(',').filter(Boolean)) {
+  for (const kv of a.env.split(/,(?=[A-Z_]+=)/).filter(Boolean)) {
     const i = kv.indexOf('=');
     env[kv.slice(0, i)] = kv.slice(i + 1);
   }
+  // An OTLP stand-in on loopback for a peer preloaded with --preload (variant C: bench/otel-preload.js).
+  const receiver = require('node:http').createServer((req, res) => req.resume().on('end', () => res.end()));
+  await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
+  env.OTEL_EXPORTER_OTLP_ENDPOINT ??= `http://127.0.0.1:${receiver.address().port}`;
   const nodeFlags = ['--single-threaded', '--perf-basic-prof'];
+  if (a.preload) nodeFlags.push('--require', path.resolve(a.preload));
   let copy;
   if (a.agent !== 'none') {
     copy = agentCopy(path.resolve(a.agent), a.step);
@@ -253,6 +288,7 @@ async function main() {
       `--warm=${a.warm}`,
       `--n=${a.n}`,
       `--port=${echo ? echo.address().port : 0}`,
+      `--concurrency=${a.concurrency}`,
     ],
     { env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -273,15 +309,16 @@ async function main() {
     cg('off');
   } else {
     const appPort = Number((await next()).split(' ')[1]);
-    await load(a.mode, appPort, a.warm);
+    await load(a.mode, appPort, a.warm, a.concurrency);
     await new Promise((r) => setTimeout(r, 100));
     cg('on');
-    await load(a.mode, appPort, a.n);
+    await load(a.mode, appPort, a.n, a.concurrency);
     cg('off');
   }
   signal();
   await new Promise((r) => child.on('exit', r));
   echo?.close();
+  receiver.close();
   if (copy) fs.rmSync(copy, { recursive: true, force: true });
   // `summary:` stays 0 with --instr-atstart=no; `totals:` holds what was counted.
   const summary = /^totals:\s+(\d+)/m.exec(fs.readFileSync(cgFile, 'utf8'));
