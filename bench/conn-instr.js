@@ -290,7 +290,7 @@ async function main() {
       `--port=${echo ? echo.address().port : 0}`,
       `--concurrency=${a.concurrency}`,
     ],
-    { env, stdio: ['ignore', 'pipe', 'pipe'] },
+    { env, cwd: out, stdio: ['ignore', 'pipe', 'pipe'] }, // V8's isolate-*.log (--perf-basic-prof) lands in `out`
   );
   let stderr = '';
   child.stderr.on('data', (d) => {
