@@ -15,8 +15,13 @@ export function enable(): void {
     net.Socket.prototype,
     'connect',
     (original) =>
-      function connect(this: net.Socket, ...args: unknown[]) {
-        guard('client.connect', onConnect, this, args);
+      function connect(this: net.Socket) {
+        // `arguments`, not a rest array: passed on as they came (their count tells Node which one is
+        // the callback); V8 forwards `apply(this, arguments)` without an array per call.
+        // biome-ignore lint/complexity/noArguments: no array per call (above)
+        const args = arguments as unknown as unknown[];
+        const n = args.length;
+        guard('client.connect', onConnect, this, n > 0 ? args[0] : undefined, n > 1 ? args[1] : undefined);
         return original.apply(this, args);
       },
   );
@@ -33,11 +38,11 @@ interface ConnectOptions {
   path?: string;
 }
 
-function onConnect(socket: net.Socket, args: unknown[]): void {
+/** `first` and `second`: connect()'s first two arguments. */
+function onConnect(socket: net.Socket, first: unknown, second: unknown): void {
   const existing = stateOf(socket);
   if (existing !== undefined ? !existing.done : isClaimed(socket)) return; // watched already, or superseded
   // net.connect passes its normalised [options, cb] array as the first argument.
-  let first = args[0];
   if (Array.isArray(first)) first = first[0];
   let host: string | undefined;
   let port: number | undefined;
@@ -48,7 +53,7 @@ function onConnect(socket: net.Socket, args: unknown[]): void {
     port = o.port === undefined ? undefined : Number(o.port);
   } else if (typeof first === 'number' || (typeof first === 'string' && /^\d+$/.test(first))) {
     port = Number(first);
-    if (typeof args[1] === 'string') host = args[1];
+    if (typeof second === 'string') host = second;
   } else {
     return; // connect(path): Unix-domain socket.
   }

@@ -1,0 +1,344 @@
+'use strict';
+// Instructions per TCP connection of the app process alone, with and without the agent
+// (docs/benchmarks.md "Per-connection cost (branch s5-conn)"). Whole-process CPU moves by several
+// µs per connection between identical windows on a shared machine; valgrind's instruction counts
+// resolve ~0.1k instructions (a few tens of ns).
+//
+//   node bench/conn-instr.js --mode=client|server|http [--agent=DIR|none] [--warm=N] [--n=N]
+//                            [--env=K=V,…] [--step=MS] [--out=DIR] [--annotate] [--preload=FILE]
+//
+// The app (this file with --app, under `valgrind --tool=callgrind --instr-atstart=no`, `node
+// --single-threaded --perf-basic-prof`) serves or dials one connection at a time, so that every
+// connection takes the same event-loop path: client — it dials an echo server in this process
+// (connect, write 6 bytes, read them back, end, close); server — this process dials its TCP echo
+// server the same way; http — this process sends `Connection: close` requests to its HTTP server.
+// Counting is switched on (`callgrind_control -i on`) after `warm` connections (V8 has optimised
+// the hot paths) and off after `n` more; the figure is the instructions counted over `n`.
+// The agent is a copy of DIR/dist whose activity clock step is `step` ms (500) instead of 10:
+// valgrind runs the app ~50× slower, and a 10 ms step would re-arm the clock's timer ~50× more
+// often per connection than natively. --preload=FILE runs another preload instead (a peer agent:
+// bench/otel-preload.js is variant C), with an OTLP stand-in on loopback. --annotate lists the functions (JIT frames named from
+// /tmp/perf-<pid>.map) by self cost per connection.
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const { spawn, execFileSync } = require('node:child_process');
+
+const PING = Buffer.from('ping!\n');
+const REQ = Buffer.from('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+
+function parseArgs(argv) {
+  const a = {
+    mode: 'client',
+    port: 0,
+    agent: 'none',
+    preload: '',
+    warm: 20000,
+    n: 3000,
+    env: '',
+    step: 500,
+    out: '',
+    annotate: false,
+    app: false,
+    concurrency: 1,
+  };
+  for (const arg of argv) {
+    const m = /^--([a-z]+)(?:=(.*))?$/.exec(arg);
+    if (!m) throw new Error(`bad argument ${arg}`);
+    const [, k, v] = m;
+    if (!(k in a)) throw new Error(`unknown option --${k}`);
+    a[k] = typeof a[k] === 'number' ? Number(v) : typeof a[k] === 'boolean' ? true : (v ?? '');
+  }
+  return a;
+}
+
+// ---- the app (under valgrind) ----
+
+/** One connection of the app's own: connect, echo 6 bytes, end, wait for close. */
+function dialOnce(port) {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let got = 0;
+    socket.on('connect', () => socket.write(PING));
+    socket.on('data', (d) => {
+      got += d.length;
+      if (got >= PING.length) socket.end();
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => resolve());
+  });
+}
+
+/** One loop for every phase: V8 optimises it during the warm-up, once. `concurrency` loops at once (the bench's 16). */
+async function dialMany(port, count, concurrency) {
+  let left = count;
+  const worker = async () => {
+    while (left > 0) {
+      left--;
+      await dialOnce(port);
+    }
+  };
+  const workers = [];
+  for (let i = 0; i < concurrency; i++) workers.push(worker());
+  await Promise.all(workers);
+}
+
+function app(a) {
+  // The driver steers by signals and the app reports with synchronous writes: a stdin stream
+  // would take Node's stream code through a second kind of socket between the phases, and V8
+  // would deoptimise it inside the measured window. The signal's listener is added once, and
+  // one signal is taken during the warm-up: V8 deoptimises the emitter code it passes through
+  // (the first time `process` emits) there, not at the start of the measured window.
+  const say = (line) => fs.writeSync(1, `${line}\n`);
+  const alive = setInterval(() => {}, 1 << 30); // a signal listener does not keep the process alive
+  let onSignal = () => {};
+  process.on('SIGUSR2', () => onSignal());
+  const signalled = () =>
+    new Promise((resolve) => {
+      onSignal = resolve;
+    });
+  const exit = () => {
+    clearInterval(alive);
+    process.exit(0);
+  };
+  if (a.mode === 'client') {
+    (async () => {
+      await dialMany(a.port, a.warm, a.concurrency);
+      say('warm0');
+      await signalled();
+      await dialMany(a.port, a.warm / 4, a.concurrency);
+      say('warm');
+      await signalled();
+      await dialMany(a.port, a.n, a.concurrency);
+      say('done');
+      await signalled();
+      exit();
+    })();
+    return;
+  }
+  let server;
+  if (a.mode === 'http') {
+    const body = Buffer.from('hello world\n');
+    server = require('node:http').createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length });
+      res.end(body);
+    });
+  } else {
+    server = net.createServer((socket) => {
+      socket.on('data', (d) => socket.write(d));
+      socket.on('end', () => socket.end());
+      socket.on('error', () => {});
+    });
+  }
+  server.listen(0, '127.0.0.1', 4096, () => say(`ready ${server.address().port}`));
+  signalled().then(exit);
+}
+
+// ---- the driver (native) ----
+
+/** A copy of DIR/dist with the activity clock's step set, resolving packages from DIR. */
+function agentCopy(dir, step) {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rw-conn-instr-'));
+  fs.cpSync(path.join(dir, 'dist'), path.join(tmp, 'dist'), { recursive: true });
+  fs.symlinkSync(path.join(dir, 'node_modules'), path.join(tmp, 'node_modules'));
+  for (const rel of ['dist/agent/chunk-hooks.js', 'dist/agent/hooks/activity.js']) {
+    const file = path.join(tmp, rel);
+    const text = fs.readFileSync(file, 'utf8');
+    const next = text.replace(/CLOCK_STEP_MS ?= ?10\b/, `CLOCK_STEP_MS=${step}`);
+    if (next === text) throw new Error(`no CLOCK_STEP_MS = 10 in ${rel}`);
+    fs.writeFileSync(file, next);
+  }
+  return tmp;
+}
+
+function echoServer() {
+  const server = net.createServer((s) => {
+    s.on('data', (d) => s.write(d));
+    s.on('end', () => s.end());
+    s.on('error', () => {});
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', 4096, () => resolve(server)));
+}
+
+function httpOnce(port) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => s.write(REQ));
+    s.on('data', () => {});
+    s.on('error', () => {});
+    s.on('close', () => resolve());
+  });
+}
+
+async function load(mode, port, count, concurrency) {
+  let left = count;
+  const worker = async () => {
+    while (left > 0) {
+      left--;
+      await (mode === 'http' ? httpOnce(port) : dialOnce(port));
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+}
+
+function lines(stream) {
+  const waiting = [];
+  const queued = [];
+  let buf = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (d) => {
+    buf += d;
+    let i = buf.indexOf('\n');
+    while (i >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      if (waiting.length > 0) waiting.shift()(line);
+      else queued.push(line);
+      i = buf.indexOf('\n');
+    }
+  });
+  return () => (queued.length > 0 ? Promise.resolve(queued.shift()) : new Promise((r) => waiting.push(r)));
+}
+
+/** Self instructions per function over the whole run, JIT frames named from the perf map. */
+function annotate(cgFile, pid, n) {
+  const text = execFileSync('callgrind_annotate', ['--inclusive=no', '--threshold=100', cgFile], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 28,
+  });
+  const map = [];
+  const mapFile = `/tmp/perf-${pid}.map`;
+  if (fs.existsSync(mapFile)) {
+    fs.copyFileSync(mapFile, path.join(path.dirname(cgFile), 'perf.map')); // for callgrind_annotate --tree
+    for (const line of fs.readFileSync(mapFile, 'utf8').split('\n')) {
+      const m = /^([0-9a-f]+) ([0-9a-f]+) (.*)$/.exec(line);
+      if (m) map.push([Number.parseInt(m[1], 16), Number.parseInt(m[2], 16), m[3]]);
+    }
+  }
+  const nameOf = (addr) => {
+    let found;
+    for (const [start, size, name] of map) if (addr >= start && addr < start + size) found = name; // latest wins
+    return found;
+  };
+  const totals = new Map();
+  for (const line of text.split('\n')) {
+    const m = /^\s*([\d,]+)\s+(?:\([^)]*\)\s+)?(.*)$/.exec(line);
+    if (!m || !/[:[]/.test(m[2])) continue;
+    const ir = Number(m[1].replace(/,/g, ''));
+    let name = m[2].trim();
+    const hex = /0x([0-9a-f]+)/.exec(name);
+    if (hex && name.startsWith('???')) name = nameOf(Number.parseInt(hex[1], 16)) ?? 'JIT ?';
+    else name = name.replace(/ \[.*\]$/, '');
+    name = name.replace(/\/[^ ]*\/rw-conn-instr-[^/]+\//, 'AGENT/'); // the copy's temporary directory
+    totals.set(name, (totals.get(name) ?? 0) + ir);
+  }
+  return [...totals].sort((x, y) => y[1] - x[1]).map(([name, ir]) => [name, ir / n]);
+}
+
+/** Where a function's instructions belong. */
+function kind(name) {
+  if (/v8::internal::(compiler|maglev)::|Turbofan|TurboFan|PipelineImpl|OptimizedCompilationJob/.test(name)) return 'compiler';
+  if (
+    /Scaveng|Sweep|Marking|MarkCompact|Heap::|heap::|Evacuat|GCTracer|BodyDescriptor|IterateObjectCache|SizeFromMap|Pretenuring|RelocIterator|RootVisitor|MemoryChunk|PagedSpace|FreeList|malloc_consolidate|WeakObjects|MemoryAllocator/.test(
+      name,
+    )
+  )
+    return 'gc';
+  if (name.startsWith('JS:')) return 'js';
+  if (name.includes('Builtins_')) return 'builtins';
+  if (name.includes('v8::')) return 'v8';
+  if (name.includes('node::') || name.includes('uv_') || name.includes('libuv')) return 'node';
+  return 'other';
+}
+
+async function main() {
+  const a = parseArgs(process.argv.slice(2));
+  if (a.app) return app(a);
+  const out = a.out || fs.mkdtempSync(path.join(os.tmpdir(), 'rw-conn-cg-'));
+  fs.mkdirSync(out, { recursive: true });
+  const env = { ...process.env, RESETWATCH_PORT: '0', RESETWATCH_LOG: path.join(out, 'resets.log') };
+  for (const kv of a.env.split(/,(?=[A-Z_]+=)/).filter(Boolean)) {
+    const i = kv.indexOf('=');
+    env[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  // An OTLP stand-in on loopback for a peer preloaded with --preload (variant C: bench/otel-preload.js).
+  const receiver = require('node:http').createServer((req, res) => req.resume().on('end', () => res.end()));
+  await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
+  env.OTEL_EXPORTER_OTLP_ENDPOINT ??= `http://127.0.0.1:${receiver.address().port}`;
+  const nodeFlags = ['--single-threaded', '--perf-basic-prof'];
+  if (a.preload) nodeFlags.push('--require', path.resolve(a.preload));
+  let copy;
+  if (a.agent !== 'none') {
+    copy = agentCopy(path.resolve(a.agent), a.step);
+    nodeFlags.push('--require', path.join(copy, 'dist/agent/index.js'));
+  }
+  const cgFile = path.join(out, 'callgrind.out');
+  const echo = a.mode === 'client' ? await echoServer() : undefined;
+  const child = spawn(
+    'valgrind',
+    [
+      '--tool=callgrind',
+      '--instr-atstart=no',
+      `--callgrind-out-file=${cgFile}`,
+      process.execPath,
+      ...nodeFlags,
+      __filename,
+      '--app',
+      `--mode=${a.mode}`,
+      `--warm=${a.warm}`,
+      `--n=${a.n}`,
+      `--port=${echo ? echo.address().port : 0}`,
+      `--concurrency=${a.concurrency}`,
+    ],
+    { env, cwd: out, stdio: ['ignore', 'pipe', 'pipe'] }, // V8's isolate-*.log (--perf-basic-prof) lands in `out`
+  );
+  let stderr = '';
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const next = lines(child.stdout);
+  const signal = () => process.kill(child.pid, 'SIGUSR2');
+  const cg = (flag) => execFileSync('callgrind_control', ['-i', flag, String(child.pid)], { stdio: 'ignore' });
+  if (a.mode === 'client') {
+    await next(); // warm0
+    signal();
+    await next(); // warm
+    cg('on');
+    signal();
+    await next(); // done
+    cg('off');
+  } else {
+    const appPort = Number((await next()).split(' ')[1]);
+    await load(a.mode, appPort, a.warm, a.concurrency);
+    await new Promise((r) => setTimeout(r, 100));
+    cg('on');
+    await load(a.mode, appPort, a.n, a.concurrency);
+    cg('off');
+  }
+  signal();
+  await new Promise((r) => child.on('exit', r));
+  echo?.close();
+  receiver.close();
+  if (copy) fs.rmSync(copy, { recursive: true, force: true });
+  // `summary:` stays 0 with --instr-atstart=no; `totals:` holds what was counted.
+  const summary = /^totals:\s+(\d+)/m.exec(fs.readFileSync(cgFile, 'utf8'));
+  if (!summary) throw new Error(`no totals in ${cgFile}\n${stderr.slice(-2000)}`);
+  const total = Number(summary[1]);
+  const result = { mode: a.mode, agent: a.agent, env: a.env, warm: a.warm, n: a.n, perConnection: Math.round(total / a.n), out };
+  if (a.annotate) {
+    const functions = annotate(cgFile, child.pid, a.n);
+    fs.writeFileSync(path.join(out, 'functions.txt'), functions.map(([name, ir]) => `${ir.toFixed(1)}\t${name}\n`).join(''));
+    const parts = {};
+    for (const [name, ir] of functions) parts[kind(name)] = (parts[kind(name)] ?? 0) + ir;
+    for (const k of Object.keys(parts)) parts[k] = Math.round(parts[k]);
+    result.parts = parts;
+    // The figure to compare: V8's compiler and GC move by ±1–8k per connection between identical runs.
+    result.mutator = result.perConnection - (parts.compiler ?? 0) - (parts.gc ?? 0);
+  }
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`${err.stack}\n`);
+  process.exit(1);
+});
