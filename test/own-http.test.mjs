@@ -91,6 +91,47 @@ test('endpoint HTTP/1.1: keep-alive with node:http as client, pipelined heads, H
   assert.equal(headers['/b'].connection, 'close');
 });
 
+test('endpoint HTTP/1.1: heads that are not HTTP/1 get 400 at once, smuggling shapes get 400 (as node:http answered)', async (t) => {
+  const { port, seen } = await endpoint(t);
+  const BAD = /^HTTP\/1\.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n$/;
+  // No CRLF CRLF will ever come: without an answer now, the client waited 5 s for a 408. (The
+  // exchange half-closes after 0.5 s; a 400 before that is the endpoint's.)
+  const clientHello = Buffer.from(`16030100a5010000a10303${'00'.repeat(150)}`, 'hex');
+  assert.match(await exchange(port, clientHello), BAD, 'a TLS ClientHello on the plain port');
+  assert.match(await exchange(port, 'GET /metrics HTTP/1.1\nHost: x\n\n'), BAD, 'bare LF line ends');
+  assert.match(await exchange(port, 'GET /metrics HTTP/1.1\r\nHost: x\n'), BAD, 'a bare LF before the head is complete');
+  // A length said twice, both ways, or not in digits: a proxy in front may read another length.
+  assert.match(await exchange(port, 'GET /s1 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\n'), BAD);
+  assert.match(
+    await exchange(port, 'POST /s2 HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'),
+    BAD,
+  );
+  assert.match(
+    await exchange(port, 'GET /s3 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n'),
+    BAD,
+  );
+  assert.match(await exchange(port, 'GET /s4 HTTP/1.1\r\nHost: x\r\nContent-Length: 1e1\r\n\r\n'), BAD);
+  assert.deepEqual(seen.requests, [], 'none of them reached the routes');
+  // Still fine: empty lines before a request line, a CR split from its LF across writes.
+  assert.match(
+    await exchange(port, '\r\n\r\nGET /ok HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n'),
+    /^HTTP\/1\.1 200 OK\r\n[\s\S]*hello \/ok$/,
+  );
+  const split = await new Promise((resolve) => {
+    const c = net.connect(port, '127.0.0.1', () => {
+      c.write('GET /split HTTP/1.1\r');
+      setTimeout(() => c.end('\nHost: x\r\nConnection: close\r\n\r\n'), 50);
+    });
+    let data = '';
+    c.setEncoding('latin1');
+    c.on('data', (d) => {
+      data += d;
+    });
+    c.on('close', () => resolve(data));
+  });
+  assert.match(split, /^HTTP\/1\.1 200 OK\r\n[\s\S]*hello \/split$/);
+});
+
 /** A node:http server answering each POST as `answer(req, res)` says, after reading the body. */
 async function collector(t, answer) {
   const seen = { connections: 0, bodies: [] };
