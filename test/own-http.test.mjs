@@ -8,7 +8,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { writeFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { ROOT, run, startReceiver } from './helpers/otlp-receiver.mjs';
 
@@ -318,4 +318,32 @@ setTimeout(() => {
   assert.equal(r.marker('scraped'), 'HTTP/1.1 200 OK');
   assert.ok(rx.metrics.length > 0, 'metrics were exported');
   assert.deepEqual(r.marker('loaded'), []);
+});
+
+test('OTLP POST over TLS: key material that does not parse fails the export, opens no socket, crashes nothing', async (t) => {
+  // An accepting port counts connections; a closed one would have crashed the process with an
+  // unhandled ECONNREFUSED on the socket left connecting.
+  let accepted = 0;
+  const open = net.createServer((c) => {
+    accepted++;
+    c.destroy();
+  });
+  await new Promise((r) => open.listen(0, '127.0.0.1', r));
+  t.after(() => open.close());
+  const closed = net.createServer();
+  await new Promise((r) => closed.listen(0, '127.0.0.1', r));
+  const closedPort = closed.address().port;
+  await new Promise((r) => closed.close(r));
+  const cert = readFileSync(path.join(ROOT, 'test/fixtures/otel-tls/cert.pem'));
+  for (const port of [open.address().port, closedPort]) {
+    const url = new URL(`https://127.0.0.1:${port}/v1/metrics`);
+    const p = new Poster(url, { cert, key: 'not a key' }, 2);
+    t.after(() => p.destroy());
+    for (let i = 0; i < 3; i++) {
+      const failure = await p.post({ 'Content-Length': '1' }, Buffer.from('x'), 2000, url.host); // resolves, never rejects
+      assert.match(failure, /DECODER|key|PEM/i);
+    }
+  }
+  await new Promise((r) => setTimeout(r, 200)); // a refused connect's error would surface here
+  assert.equal(accepted, 0, 'no connection made for an export that cannot be sent');
 });

@@ -35,6 +35,7 @@ export class Poster {
   private readonly host: string;
   private readonly port: number;
   private readonly path: string;
+  private secureContext: tls.SecureContext | undefined;
 
   constructor(
     url: URL,
@@ -60,7 +61,13 @@ export class Poster {
         head += `${k}: ${v}\r\n`;
       }
       head += 'Connection: keep-alive\r\n\r\n';
-      const socket = this.idle.pop() ?? this.connect();
+      let socket: Conn;
+      try {
+        socket = this.idle.pop() ?? this.connect();
+      } catch (err) {
+        resolve(err instanceof Error ? err.message : String(err)); // TLS material that does not parse
+        return;
+      }
       const timer = setTimeout(() => socket.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
       timer.unref();
       socket.exchange = {
@@ -87,13 +94,17 @@ export class Poster {
   }
 
   private connect(): Conn {
+    // The TLS context before the socket: key or certificate material that does not parse throws
+    // here. Thrown by tls.connect, it left a connecting socket nobody listened to: its refused
+    // connect crashed the app, an accepted one stayed open, one more per export.
+    if (this.tlsOptions) this.secureContext ??= tls.createSecureContext(this.tlsOptions);
     const raw: Conn = new net.Socket();
     disown(raw); // resetwatch's client hook skips it
     raw.unref();
     raw.connect({ host: this.host, port: this.port });
     let socket: Conn = raw;
     if (this.tlsOptions) {
-      socket = tls.connect({ ...this.tlsOptions, socket: raw, servername: net.isIP(this.host) ? undefined : this.host });
+      socket = tls.connect({ secureContext: this.secureContext, socket: raw, servername: net.isIP(this.host) ? undefined : this.host });
       socket.unref();
     }
     this.open.add(socket);
