@@ -65,7 +65,8 @@ export class Poster {
       try {
         socket = this.idle.pop() ?? this.connect();
       } catch (err) {
-        resolve(err instanceof Error ? err.message : String(err)); // TLS material that does not parse
+        const why = err instanceof Error ? err.message : String(err);
+        resolve(`TLS settings (OTEL_EXPORTER_OTLP_CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY) not usable: ${why}`);
         return;
       }
       const timer = setTimeout(() => socket.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
