@@ -347,3 +347,37 @@ test('OTLP POST over TLS: key material that does not parse fails the export, ope
   await new Promise((r) => setTimeout(r, 200)); // a refused connect's error would surface here
   assert.equal(accepted, 0, 'no connection made for an export that cannot be sent');
 });
+
+test('OTLP POST: a header named twice (OTEL_EXPORTER_OTLP_HEADERS naming Host, User-Agent, Content-Type) is sent once, the last value', async (t) => {
+  const heads = [];
+  const server = net.createServer((c) => {
+    let data = '';
+    c.on('data', (d) => {
+      data += d.toString('latin1');
+      const end = data.indexOf('\r\n\r\n');
+      if (end !== -1 && heads.length === 0) {
+        heads.push(data.slice(0, end).split('\r\n').slice(1));
+        c.end('HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      }
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => server.close());
+  const url = new URL(`http://127.0.0.1:${server.address().port}/v1/traces`);
+  const p = new Poster(url, undefined, 2);
+  t.after(() => p.destroy());
+  // In the order otlp.ts builds them: the environment's headers first, then its own.
+  const headers = {
+    host: 'collector.example',
+    'user-agent': 'mine/1',
+    'content-type': 'application/x-protobuf',
+    'Content-Type': 'application/x-protobuf',
+    'Content-Length': '1',
+    'User-Agent': 'resetwatch',
+  };
+  assert.equal(await p.post(headers, Buffer.from('x'), 2000, url.host), undefined);
+  const names = heads[0].map((l) => l.slice(0, l.indexOf(':')).toLowerCase());
+  assert.deepEqual([...names].sort(), ['connection', 'content-length', 'content-type', 'host', 'user-agent']);
+  assert.ok(heads[0].includes('host: collector.example'), heads[0].join(' | '));
+  assert.ok(heads[0].includes('User-Agent: resetwatch'), heads[0].join(' | '));
+});

@@ -50,7 +50,10 @@ export class Poster {
   /** POSTs `payload`; resolves with undefined on a 2xx, else with why not. Never rejects. */
   post(headers: Record<string, string>, payload: Uint8Array, timeoutMs: number, hostHeader: string): Promise<string | undefined> {
     return new Promise((resolve) => {
-      let head = `POST ${this.path} HTTP/1.1\r\nHost: ${hostHeader}\r\n`;
+      // One field per name, the last one given winning, whatever its case (as setHeader did):
+      // OTEL_EXPORTER_OTLP_HEADERS may name Host, User-Agent or Content-Type too, and a collector
+      // refuses a request with two Host fields (Go's net/http: 400).
+      const fields = new Map<string, string>([['host', `Host: ${hostHeader}`]]);
       for (const [k, v] of Object.entries(headers)) {
         // As http.request refuses them (ERR_INVALID_CHAR): a header from OTEL_EXPORTER_OTLP_HEADERS
         // must not split the request.
@@ -58,9 +61,12 @@ export class Poster {
           resolve(`invalid character in header ${JSON.stringify(k)}`);
           return;
         }
-        head += `${k}: ${v}\r\n`;
+        fields.set(k.toLowerCase(), `${k}: ${v}`);
       }
-      head += 'Connection: keep-alive\r\n\r\n';
+      fields.set('connection', 'Connection: keep-alive');
+      let head = `POST ${this.path} HTTP/1.1\r\n`;
+      for (const field of fields.values()) head += `${field}\r\n`;
+      head += '\r\n';
       let socket: Conn;
       try {
         socket = this.idle.pop() ?? this.connect();
