@@ -380,4 +380,10 @@ test('OTLP POST: a header named twice (OTEL_EXPORTER_OTLP_HEADERS naming Host, U
   assert.deepEqual([...names].sort(), ['connection', 'content-length', 'content-type', 'host', 'user-agent']);
   assert.ok(heads[0].includes('host: collector.example'), heads[0].join(' | '));
   assert.ok(heads[0].includes('User-Agent: resetwatch'), heads[0].join(' | '));
+  // A name that is no token, a value with a control character: refused as http.request refused
+  // them, before anything is sent (a collector would answer 400, or read two fields).
+  assert.match(await p.post({ 'bad name': '1' }, Buffer.from('x'), 2000, url.host), /invalid header name "bad name" \(not an HTTP token\)/);
+  assert.match(await p.post({ 'x-v': 'a\u0001b' }, Buffer.from('x'), 2000, url.host), /invalid character in header "x-v"/);
+  assert.match(await p.post({ 'x-v': 'a\r\nx-smuggled: 1' }, Buffer.from('x'), 2000, url.host), /invalid character/);
+  assert.equal(heads.length, 1, 'nothing sent for them');
 });

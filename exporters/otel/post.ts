@@ -28,6 +28,9 @@ type Conn = net.Socket & { exchange?: Exchange };
 const EMPTY = Buffer.alloc(0);
 const CRLF2 = Buffer.from('\r\n\r\n');
 const CRLF = Buffer.from('\r\n');
+/** Header names and values node:http accepts (RFC 9110 5.1, 5.5). */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
 export class Poster {
   private readonly idle: Conn[] = [];
@@ -55,9 +58,13 @@ export class Poster {
       // refuses a request with two Host fields (Go's net/http: 400).
       const fields = new Map<string, string>([['host', `Host: ${hostHeader}`]]);
       for (const [k, v] of Object.entries(headers)) {
-        // As http.request refuses them (ERR_INVALID_CHAR): a header from OTEL_EXPORTER_OTLP_HEADERS
-        // must not split the request.
-        if (/[\r\n]/.test(k) || /[\r\n]/.test(v)) {
+        // As http.request refuses them (ERR_INVALID_HTTP_TOKEN, ERR_INVALID_CHAR): a header from
+        // OTEL_EXPORTER_OTLP_HEADERS must not split the request, nor make one a collector refuses.
+        if (!TOKEN.test(k)) {
+          resolve(`invalid header name ${JSON.stringify(k)} (not an HTTP token)`);
+          return;
+        }
+        if (BAD_VALUE.test(v)) {
           resolve(`invalid character in header ${JSON.stringify(k)}`);
           return;
         }
