@@ -387,3 +387,32 @@ test('OTLP POST: a header named twice (OTEL_EXPORTER_OTLP_HEADERS naming Host, U
   assert.match(await p.post({ 'x-v': 'a\r\nx-smuggled: 1' }, Buffer.from('x'), 2000, url.host), /invalid character/);
   assert.equal(heads.length, 1, 'nothing sent for them');
 });
+
+test('OTLP POST on a kept-alive connection: the head and the body leave together (Nagle held the body back for the delayed ACK)', async (t) => {
+  // What the collector reads per POST: one read holding head and body. Written apart with Nagle
+  // on, the body followed in a second read once the head's ACK came back (~40 ms later on Linux).
+  const reads = [];
+  const server = net.createServer((c) => {
+    let pending = 0;
+    c.on('data', (d) => {
+      if (pending === 0) reads.push(0);
+      reads[reads.length - 1]++;
+      pending += d.length;
+      if (pending >= 1000) {
+        pending = 0;
+        c.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+      }
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => server.close());
+  const url = new URL(`http://127.0.0.1:${server.address().port}/v1/traces`);
+  const p = new Poster(url, undefined, 2);
+  t.after(() => p.destroy());
+  // Head + body = 1000 bytes exactly, so the receiver knows where each POST ends.
+  const headLength = `POST /v1/traces HTTP/1.1\r\nHost: ${url.host}\r\nContent-Length: 0000\r\nConnection: keep-alive\r\n\r\n`.length;
+  const body = Buffer.alloc(1000 - headLength, 120);
+  for (let i = 0; i < 6; i++)
+    assert.equal(await p.post({ 'Content-Length': String(body.length).padStart(4, '0') }, body, 2000, url.host), undefined);
+  assert.deepEqual(reads.slice(1), [1, 1, 1, 1, 1], 'each POST on the reused connection in one read');
+});
