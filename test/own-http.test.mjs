@@ -416,3 +416,30 @@ test('OTLP POST on a kept-alive connection: the head and the body leave together
     assert.equal(await p.post({ 'Content-Length': String(body.length).padStart(4, '0') }, body, 2000, url.host), undefined);
   assert.deepEqual(reads.slice(1), [1, 1, 1, 1, 1], 'each POST on the reused connection in one read');
 });
+
+test('OTLP POST over TLS: the certificate must be for the address or name in the endpoint', async () => {
+  // The fixture's certificate is for localhost and 127.0.0.1; 127.0.0.2 is loopback too.
+  const dir = path.join(ROOT, 'test/fixtures/otel-tls');
+  const cert = readFileSync(path.join(dir, 'cert.pem'));
+  const key = readFileSync(path.join(dir, 'key.pem'));
+  const https = await import('node:https');
+  let answered = 0;
+  const result = async (host, name = host) => {
+    const server = https.createServer({ cert, key }, (req, res) => {
+      answered++;
+      req.resume();
+      req.on('end', () => res.end());
+    });
+    await new Promise((r) => server.listen(0, host, r));
+    const url = new URL(`https://${name}:${server.address().port}/v1/traces`);
+    const p = new Poster(url, { ca: cert }, 2);
+    const failure = await p.post({ 'Content-Length': '1' }, Buffer.from('x'), 2000, url.host);
+    p.destroy();
+    server.close();
+    return failure;
+  };
+  assert.equal(await result('127.0.0.1'), undefined);
+  assert.equal(await result('127.0.0.1', 'localhost'), undefined);
+  assert.match(String(await result('127.0.0.2')), /IP: 127\.0\.0\.2 is not in the cert's list/);
+  assert.equal(answered, 2, 'nothing sent to the address the certificate is not for');
+});

@@ -123,7 +123,10 @@ export class Poster {
     raw.connect({ host: this.host, port: this.port });
     let socket: Conn = raw;
     if (this.tlsOptions) {
-      socket = tls.connect({ secureContext: this.secureContext, socket: raw, servername: net.isIP(this.host) ? undefined : this.host });
+      // `host`: the name or address the certificate must be for. Without it, over a socket of our
+      // own, an IP address was never checked: any trusted certificate passed for any address.
+      const servername = net.isIP(this.host) ? undefined : this.host;
+      socket = tls.connect({ secureContext: this.secureContext, socket: raw, host: this.host, servername });
       socket.unref();
     }
     this.open.add(socket);
