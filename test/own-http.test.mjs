@@ -8,7 +8,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { writeFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { ROOT, run, startReceiver } from './helpers/otlp-receiver.mjs';
 
@@ -89,6 +89,47 @@ test('endpoint HTTP/1.1: keep-alive with node:http as client, pipelined heads, H
   assert.match(await exchange(port, `GET / HTTP/1.1\r\nX: ${'a'.repeat(9000)}`), /^HTTP\/1\.1 431 /);
   const headers = Object.fromEntries(seen.requests.map((r) => [r.url, r.headers]));
   assert.equal(headers['/b'].connection, 'close');
+});
+
+test('endpoint HTTP/1.1: heads that are not HTTP/1 get 400 at once, smuggling shapes get 400 (as node:http answered)', async (t) => {
+  const { port, seen } = await endpoint(t);
+  const BAD = /^HTTP\/1\.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n$/;
+  // No CRLF CRLF will ever come: without an answer now, the client waited 5 s for a 408. (The
+  // exchange half-closes after 0.5 s; a 400 before that is the endpoint's.)
+  const clientHello = Buffer.from(`16030100a5010000a10303${'00'.repeat(150)}`, 'hex');
+  assert.match(await exchange(port, clientHello), BAD, 'a TLS ClientHello on the plain port');
+  assert.match(await exchange(port, 'GET /metrics HTTP/1.1\nHost: x\n\n'), BAD, 'bare LF line ends');
+  assert.match(await exchange(port, 'GET /metrics HTTP/1.1\r\nHost: x\n'), BAD, 'a bare LF before the head is complete');
+  // A length said twice, both ways, or not in digits: a proxy in front may read another length.
+  assert.match(await exchange(port, 'GET /s1 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\n'), BAD);
+  assert.match(
+    await exchange(port, 'POST /s2 HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'),
+    BAD,
+  );
+  assert.match(
+    await exchange(port, 'GET /s3 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n'),
+    BAD,
+  );
+  assert.match(await exchange(port, 'GET /s4 HTTP/1.1\r\nHost: x\r\nContent-Length: 1e1\r\n\r\n'), BAD);
+  assert.deepEqual(seen.requests, [], 'none of them reached the routes');
+  // Still fine: empty lines before a request line, a CR split from its LF across writes.
+  assert.match(
+    await exchange(port, '\r\n\r\nGET /ok HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n'),
+    /^HTTP\/1\.1 200 OK\r\n[\s\S]*hello \/ok$/,
+  );
+  const split = await new Promise((resolve) => {
+    const c = net.connect(port, '127.0.0.1', () => {
+      c.write('GET /split HTTP/1.1\r');
+      setTimeout(() => c.end('\nHost: x\r\nConnection: close\r\n\r\n'), 50);
+    });
+    let data = '';
+    c.setEncoding('latin1');
+    c.on('data', (d) => {
+      data += d;
+    });
+    c.on('close', () => resolve(data));
+  });
+  assert.match(split, /^HTTP\/1\.1 200 OK\r\n[\s\S]*hello \/split$/);
 });
 
 /** A node:http server answering each POST as `answer(req, res)` says, after reading the body. */
@@ -277,4 +318,128 @@ setTimeout(() => {
   assert.equal(r.marker('scraped'), 'HTTP/1.1 200 OK');
   assert.ok(rx.metrics.length > 0, 'metrics were exported');
   assert.deepEqual(r.marker('loaded'), []);
+});
+
+test('OTLP POST over TLS: key material that does not parse fails the export, opens no socket, crashes nothing', async (t) => {
+  // An accepting port counts connections; a closed one would have crashed the process with an
+  // unhandled ECONNREFUSED on the socket left connecting.
+  let accepted = 0;
+  const open = net.createServer((c) => {
+    accepted++;
+    c.destroy();
+  });
+  await new Promise((r) => open.listen(0, '127.0.0.1', r));
+  t.after(() => open.close());
+  const closed = net.createServer();
+  await new Promise((r) => closed.listen(0, '127.0.0.1', r));
+  const closedPort = closed.address().port;
+  await new Promise((r) => closed.close(r));
+  const cert = readFileSync(path.join(ROOT, 'test/fixtures/otel-tls/cert.pem'));
+  for (const port of [open.address().port, closedPort]) {
+    const url = new URL(`https://127.0.0.1:${port}/v1/metrics`);
+    const p = new Poster(url, { cert, key: 'not a key' }, 2);
+    t.after(() => p.destroy());
+    for (let i = 0; i < 3; i++) {
+      const failure = await p.post({ 'Content-Length': '1' }, Buffer.from('x'), 2000, url.host); // resolves, never rejects
+      assert.match(failure, /^TLS settings \(OTEL_EXPORTER_OTLP_CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY\) not usable: .*DECODER/);
+    }
+  }
+  await new Promise((r) => setTimeout(r, 200)); // a refused connect's error would surface here
+  assert.equal(accepted, 0, 'no connection made for an export that cannot be sent');
+});
+
+test('OTLP POST: a header named twice (OTEL_EXPORTER_OTLP_HEADERS naming Host, User-Agent, Content-Type) is sent once, the last value', async (t) => {
+  const heads = [];
+  const server = net.createServer((c) => {
+    let data = '';
+    c.on('data', (d) => {
+      data += d.toString('latin1');
+      const end = data.indexOf('\r\n\r\n');
+      if (end !== -1 && heads.length === 0) {
+        heads.push(data.slice(0, end).split('\r\n').slice(1));
+        c.end('HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      }
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => server.close());
+  const url = new URL(`http://127.0.0.1:${server.address().port}/v1/traces`);
+  const p = new Poster(url, undefined, 2);
+  t.after(() => p.destroy());
+  // In the order otlp.ts builds them: the environment's headers first, then its own.
+  const headers = {
+    host: 'collector.example',
+    'user-agent': 'mine/1',
+    'content-type': 'application/x-protobuf',
+    'Content-Type': 'application/x-protobuf',
+    'Content-Length': '1',
+    'User-Agent': 'resetwatch',
+  };
+  assert.equal(await p.post(headers, Buffer.from('x'), 2000, url.host), undefined);
+  const names = heads[0].map((l) => l.slice(0, l.indexOf(':')).toLowerCase());
+  assert.deepEqual([...names].sort(), ['connection', 'content-length', 'content-type', 'host', 'user-agent']);
+  assert.ok(heads[0].includes('host: collector.example'), heads[0].join(' | '));
+  assert.ok(heads[0].includes('User-Agent: resetwatch'), heads[0].join(' | '));
+  // A name that is no token, a value with a control character: refused as http.request refused
+  // them, before anything is sent (a collector would answer 400, or read two fields).
+  assert.match(await p.post({ 'bad name': '1' }, Buffer.from('x'), 2000, url.host), /invalid header name "bad name" \(not an HTTP token\)/);
+  assert.match(await p.post({ 'x-v': 'a\u0001b' }, Buffer.from('x'), 2000, url.host), /invalid character in header "x-v"/);
+  assert.match(await p.post({ 'x-v': 'a\r\nx-smuggled: 1' }, Buffer.from('x'), 2000, url.host), /invalid character/);
+  assert.equal(heads.length, 1, 'nothing sent for them');
+});
+
+test('OTLP POST on a kept-alive connection: the head and the body leave together (Nagle held the body back for the delayed ACK)', async (t) => {
+  // What the collector reads per POST: one read holding head and body. Written apart with Nagle
+  // on, the body followed in a second read once the head's ACK came back (~40 ms later on Linux).
+  const reads = [];
+  const server = net.createServer((c) => {
+    let pending = 0;
+    c.on('data', (d) => {
+      if (pending === 0) reads.push(0);
+      reads[reads.length - 1]++;
+      pending += d.length;
+      if (pending >= 1000) {
+        pending = 0;
+        c.write('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+      }
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => server.close());
+  const url = new URL(`http://127.0.0.1:${server.address().port}/v1/traces`);
+  const p = new Poster(url, undefined, 2);
+  t.after(() => p.destroy());
+  // Head + body = 1000 bytes exactly, so the receiver knows where each POST ends.
+  const headLength = `POST /v1/traces HTTP/1.1\r\nHost: ${url.host}\r\nContent-Length: 0000\r\nConnection: keep-alive\r\n\r\n`.length;
+  const body = Buffer.alloc(1000 - headLength, 120);
+  for (let i = 0; i < 6; i++)
+    assert.equal(await p.post({ 'Content-Length': String(body.length).padStart(4, '0') }, body, 2000, url.host), undefined);
+  assert.deepEqual(reads.slice(1), [1, 1, 1, 1, 1], 'each POST on the reused connection in one read');
+});
+
+test('OTLP POST over TLS: the certificate must be for the address or name in the endpoint', async () => {
+  // The fixture's certificate is for localhost and 127.0.0.1; 127.0.0.2 is loopback too.
+  const dir = path.join(ROOT, 'test/fixtures/otel-tls');
+  const cert = readFileSync(path.join(dir, 'cert.pem'));
+  const key = readFileSync(path.join(dir, 'key.pem'));
+  const https = await import('node:https');
+  let answered = 0;
+  const result = async (host, name = host) => {
+    const server = https.createServer({ cert, key }, (req, res) => {
+      answered++;
+      req.resume();
+      req.on('end', () => res.end());
+    });
+    await new Promise((r) => server.listen(0, host, r));
+    const url = new URL(`https://${name}:${server.address().port}/v1/traces`);
+    const p = new Poster(url, { ca: cert }, 2);
+    const failure = await p.post({ 'Content-Length': '1' }, Buffer.from('x'), 2000, url.host);
+    p.destroy();
+    server.close();
+    return failure;
+  };
+  assert.equal(await result('127.0.0.1'), undefined);
+  assert.equal(await result('127.0.0.1', 'localhost'), undefined);
+  assert.match(String(await result('127.0.0.2')), /IP: 127\.0\.0\.2 is not in the cert's list/);
+  assert.equal(answered, 2, 'nothing sent to the address the certificate is not for');
 });

@@ -28,6 +28,9 @@ type Conn = net.Socket & { exchange?: Exchange };
 const EMPTY = Buffer.alloc(0);
 const CRLF2 = Buffer.from('\r\n\r\n');
 const CRLF = Buffer.from('\r\n');
+/** Header names and values node:http accepts (RFC 9110 5.1, 5.5). */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
 export class Poster {
   private readonly idle: Conn[] = [];
@@ -35,6 +38,7 @@ export class Poster {
   private readonly host: string;
   private readonly port: number;
   private readonly path: string;
+  private secureContext: tls.SecureContext | undefined;
 
   constructor(
     url: URL,
@@ -49,18 +53,35 @@ export class Poster {
   /** POSTs `payload`; resolves with undefined on a 2xx, else with why not. Never rejects. */
   post(headers: Record<string, string>, payload: Uint8Array, timeoutMs: number, hostHeader: string): Promise<string | undefined> {
     return new Promise((resolve) => {
-      let head = `POST ${this.path} HTTP/1.1\r\nHost: ${hostHeader}\r\n`;
+      // One field per name, the last one given winning, whatever its case (as setHeader did):
+      // OTEL_EXPORTER_OTLP_HEADERS may name Host, User-Agent or Content-Type too, and a collector
+      // refuses a request with two Host fields (Go's net/http: 400).
+      const fields = new Map<string, string>([['host', `Host: ${hostHeader}`]]);
       for (const [k, v] of Object.entries(headers)) {
-        // As http.request refuses them (ERR_INVALID_CHAR): a header from OTEL_EXPORTER_OTLP_HEADERS
-        // must not split the request.
-        if (/[\r\n]/.test(k) || /[\r\n]/.test(v)) {
+        // As http.request refuses them (ERR_INVALID_HTTP_TOKEN, ERR_INVALID_CHAR): a header from
+        // OTEL_EXPORTER_OTLP_HEADERS must not split the request, nor make one a collector refuses.
+        if (!TOKEN.test(k)) {
+          resolve(`invalid header name ${JSON.stringify(k)} (not an HTTP token)`);
+          return;
+        }
+        if (BAD_VALUE.test(v)) {
           resolve(`invalid character in header ${JSON.stringify(k)}`);
           return;
         }
-        head += `${k}: ${v}\r\n`;
+        fields.set(k.toLowerCase(), `${k}: ${v}`);
       }
-      head += 'Connection: keep-alive\r\n\r\n';
-      const socket = this.idle.pop() ?? this.connect();
+      fields.set('connection', 'Connection: keep-alive');
+      let head = `POST ${this.path} HTTP/1.1\r\n`;
+      for (const field of fields.values()) head += `${field}\r\n`;
+      head += '\r\n';
+      let socket: Conn;
+      try {
+        socket = this.idle.pop() ?? this.connect();
+      } catch (err) {
+        const why = err instanceof Error ? err.message : String(err);
+        resolve(`TLS settings (OTEL_EXPORTER_OTLP_CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY) not usable: ${why}`);
+        return;
+      }
       const timer = setTimeout(() => socket.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
       timer.unref();
       socket.exchange = {
@@ -75,8 +96,12 @@ export class Poster {
           resolve(failure);
         },
       };
+      // Head and body in one segment: written apart on a kept-alive connection, Nagle held the body
+      // back until the collector's delayed ACK of the head, ~40 ms per export (node:http corks too).
+      socket.cork();
       socket.write(head, 'latin1');
       socket.write(payload);
+      socket.uncork();
     });
   }
 
@@ -87,13 +112,21 @@ export class Poster {
   }
 
   private connect(): Conn {
+    // The TLS context before the socket: key or certificate material that does not parse throws
+    // here. Thrown by tls.connect, it left a connecting socket nobody listened to: its refused
+    // connect crashed the app, an accepted one stayed open, one more per export.
+    if (this.tlsOptions) this.secureContext ??= tls.createSecureContext(this.tlsOptions);
     const raw: Conn = new net.Socket();
     disown(raw); // resetwatch's client hook skips it
     raw.unref();
+    raw.setNoDelay(true); // as node:http's agent; applied once connected
     raw.connect({ host: this.host, port: this.port });
     let socket: Conn = raw;
     if (this.tlsOptions) {
-      socket = tls.connect({ ...this.tlsOptions, socket: raw, servername: net.isIP(this.host) ? undefined : this.host });
+      // `host`: the name or address the certificate must be for. Without it, over a socket of our
+      // own, an IP address was never checked: any trusted certificate passed for any address.
+      const servername = net.isIP(this.host) ? undefined : this.host;
+      socket = tls.connect({ secureContext: this.secureContext, socket: raw, host: this.host, servername });
       socket.unref();
     }
     this.open.add(socket);

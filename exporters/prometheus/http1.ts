@@ -77,6 +77,10 @@ export class Response {
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) HTTP\/1\.([01])$/;
+/** Bytes no HTTP/1 request starts with (a TLS ClientHello's 0x16, binary): refused at once, not after the head timeout. */
+const NOT_A_METHOD = /^[^!#$%&'*+.^_`|~0-9A-Za-z\r-]/;
+/** A LF without its CR: node:http refuses such a head with 400, so does the endpoint, at once. */
+const BARE_LF = /(?:^|[^\r])\n/;
 
 /** One connection: request heads parsed in turn, each answered before the next is read. */
 export class Connection {
@@ -134,6 +138,12 @@ export class Connection {
     const end = this.pending.indexOf('\r\n\r\n');
     if (end === -1 ? this.pending.length > this.limits.maxHeaderSize : end > this.limits.maxHeaderSize) {
       this.refuse(431);
+      return;
+    }
+    // A head that can never end in CRLF CRLF is answered now: otherwise the client would wait for
+    // the head timeout and then read 408 (node:http answered 400 at once).
+    if (NOT_A_METHOD.test(this.pending) || BARE_LF.test(end === -1 ? this.pending : this.pending.slice(0, end + 2))) {
+      this.refuse(400);
       return;
     }
     if (end === -1) return;
@@ -209,8 +219,13 @@ function parseHead(head: string): { req: Request; minor: string } | undefined {
     const name = line.slice(0, colon);
     if (!TOKEN.test(name)) return undefined;
     const key = name.toLowerCase();
+    // A body's length said twice, or both ways, or not as digits: the request smuggling shapes
+    // (RFC 9112 6.3). Taking the first would read another's length than a proxy in front did.
+    if ((key === 'content-length' || key === 'transfer-encoding') && headers[key] !== undefined) return undefined;
     // The first of repeated fields (node:http keeps the first Authorization too).
     headers[key] ??= line.slice(colon + 1).trim();
   }
+  const length = headers['content-length'];
+  if (length !== undefined && (!/^\d+$/.test(length) || headers['transfer-encoding'] !== undefined)) return undefined;
   return { req: { method: m[1], url: m[2], headers }, minor: m[3] };
 }
