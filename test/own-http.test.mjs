@@ -14,14 +14,14 @@ import { ROOT, run, startReceiver } from './helpers/otlp-receiver.mjs';
 
 const require = createRequire(import.meta.url);
 const { Poster } = require(path.join(ROOT, 'dist/exporters/otel/post.js'));
-const { Connection } = require(path.join(ROOT, 'dist/exporters/prometheus/http1.js'));
+const { Connection, SERVER_OPTIONS } = require(path.join(ROOT, 'dist/exporters/prometheus/http1.js'));
 
 const LIMITS = { maxHeaderSize: 8192, headersTimeoutMs: 5000, idleTimeoutMs: 15000, keepAliveTimeoutMs: 310000 };
 
 /** A net.Server answering with http1.Connection: GET → `hello <url>`, counting connections. */
 async function endpoint(t) {
   const seen = { connections: 0, requests: [] };
-  const server = net.createServer((socket) => {
+  const server = net.createServer(SERVER_OPTIONS, (socket) => {
     seen.connections++;
     new Connection(socket, LIMITS, (req, res) => {
       seen.requests.push(req);
@@ -151,7 +151,7 @@ async function collector(t, answer) {
     server.closeAllConnections();
     server.close();
   });
-  return { url: new URL(`http://127.0.0.1:${server.address().port}/v1/metrics`), seen };
+  return { url: new URL(`http://127.0.0.1:${server.address().port}/v1/metrics`), seen, server };
 }
 
 test('OTLP POST: Content-Length, chunked and close-delimited answers; kept-alive reuse; error status; timeout', async (t) => {
@@ -442,4 +442,56 @@ test('OTLP POST over TLS: the certificate must be for the address or name in the
   assert.equal(await result('127.0.0.1', 'localhost'), undefined);
   assert.match(String(await result('127.0.0.2')), /IP: 127\.0\.0\.2 is not in the cert's list/);
   assert.equal(answered, 2, 'nothing sent to the address the certificate is not for');
+});
+
+test('endpoint HTTP/1.1: a client that closes its sending side after its request still gets a late answer', async (t) => {
+  // Answered 50 ms later, as /metrics of a process family or /resets are: by then the client's FIN is in.
+  const server = net.createServer(
+    SERVER_OPTIONS,
+    (socket) =>
+      new Connection(socket, LIMITS, (_req, res) =>
+        setTimeout(() => {
+          res.setHeader('Content-Length', 5);
+          res.end('later');
+        }, 50),
+      ),
+  );
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => server.close());
+  const answer = await new Promise((resolve) => {
+    const c = net.connect(server.address().port, '127.0.0.1', () => c.end('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n'));
+    let data = '';
+    c.setEncoding('latin1');
+    c.on('data', (d) => {
+      data += d;
+    });
+    c.on('error', () => {});
+    c.on('close', () => resolve(data)); // the endpoint closes once it answered
+  });
+  assert.match(answer, /^HTTP\/1\.1 200 OK\r\n[\s\S]*Connection: close\r\n\r\nlater$/);
+});
+
+test("OTLP POST: a kept-alive connection is let go a second before the collector's Keep-Alive timeout", async (t) => {
+  const short = await collector(t, (_req, res) => {
+    res.writeHead(200, { 'content-length': 2 });
+    res.end('{}');
+  });
+  short.server.keepAliveTimeout = 3000; // Keep-Alive: timeout=3
+  const p = new Poster(short.url, undefined, 2);
+  t.after(() => p.destroy());
+  const post = (body) => p.post({ 'Content-Length': String(body.length) }, Buffer.from(body), 2000, short.url.host);
+  assert.equal(await post('a'), undefined);
+  await new Promise((r) => setTimeout(r, 2300)); // past 3 − 1 s, before the collector's own close
+  assert.equal(await post('b'), undefined);
+  assert.equal(short.seen.connections, 2, 'the second POST went on a new connection');
+  // timeout=1 leaves no safe time: never reused.
+  const one = await collector(t, (_req, res) => {
+    res.writeHead(200, { 'content-length': 2 });
+    res.end('{}');
+  });
+  one.server.keepAliveTimeout = 1000;
+  const q = new Poster(one.url, undefined, 2);
+  t.after(() => q.destroy());
+  for (const body of ['x', 'y']) assert.equal(await q.post({ 'Content-Length': '1' }, Buffer.from(body), 2000, one.url.host), undefined);
+  assert.equal(one.seen.connections, 2);
 });

@@ -10,11 +10,12 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { disown } from '../../agent/sockets';
 import { guard } from '../../agent/guard';
+import { TOKEN } from '../shared/http-syntax';
 
 /** What a response is waiting for: the head, then the body by length or by chunks, or the close. */
 interface Exchange {
   done: (failure: string | undefined, reusable: boolean) => void;
-  head?: { status: number; length: number; chunked: boolean; close: boolean };
+  head?: { status: number; length: number; chunked: boolean; close: boolean; keepAliveMs?: number };
   /** Bytes received and not yet consumed. */
   buf: Buffer;
   /** Chunked: bytes of the current chunk still to skip (-1: at a chunk-size line). */
@@ -28,8 +29,7 @@ type Conn = net.Socket & { exchange?: Exchange };
 const EMPTY = Buffer.alloc(0);
 const CRLF2 = Buffer.from('\r\n\r\n');
 const CRLF = Buffer.from('\r\n');
-/** Header names and values node:http accepts (RFC 9110 5.1, 5.5). */
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Header values node:http accepts (RFC 9110 5.5); names are tokens. */
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
 export class Poster {
@@ -76,7 +76,10 @@ export class Poster {
       head += '\r\n';
       let socket: Conn;
       try {
-        socket = this.idle.pop() ?? this.connect();
+        let kept = this.idle.pop();
+        while (kept?.destroyed) kept = this.idle.pop(); // closed, its 'close' not emitted yet
+        if (kept !== undefined) kept.setTimeout(0);
+        socket = kept ?? this.connect();
       } catch (err) {
         const why = err instanceof Error ? err.message : String(err);
         resolve(`TLS settings (OTEL_EXPORTER_OTLP_CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY) not usable: ${why}`);
@@ -90,9 +93,15 @@ export class Poster {
         trailer: false,
         done: (failure, reusable) => {
           clearTimeout(timer);
+          // The collector's Keep-Alive: timeout=N: the connection is let go a second before it
+          // would close it, as node:http's agent does, so that no export is sent into its close.
+          const keepAliveMs = socket.exchange?.head?.keepAliveMs;
           socket.exchange = undefined;
-          if (reusable && this.idle.length < this.maxSockets && !socket.destroyed) this.idle.push(socket);
-          else socket.destroy();
+          const keep = reusable && (keepAliveMs === undefined || keepAliveMs > 1000);
+          if (keep && this.idle.length < this.maxSockets && !socket.destroyed) {
+            if (keepAliveMs !== undefined) socket.setTimeout(keepAliveMs - 1000);
+            this.idle.push(socket);
+          } else socket.destroy();
           resolve(failure);
         },
       };
@@ -141,16 +150,20 @@ export class Poster {
         consume(x);
       }),
     );
-    socket.on('error', (err) => socket.exchange?.done(err.message, false));
-    socket.on('close', () => {
-      this.open.delete(socket);
-      const i = this.idle.indexOf(socket);
-      if (i !== -1) this.idle.splice(i, 1);
-      const x = socket.exchange;
-      // A body that runs to the close ends here.
-      if (x?.head !== undefined && x.head.length === -1 && !x.head.chunked) x.done(status(x.head.status), false);
-      else x?.done('connection closed', false);
-    });
+    socket.on('error', (err) => guard('otel.error', () => socket.exchange?.done(err.message, false)));
+    // Idle past the collector's keep-alive time (only idle sockets have a timeout).
+    socket.on('timeout', () => socket.destroy());
+    socket.on('close', () =>
+      guard('otel.close', () => {
+        this.open.delete(socket);
+        const i = this.idle.indexOf(socket);
+        if (i !== -1) this.idle.splice(i, 1);
+        const x = socket.exchange;
+        // A body that runs to the close ends here.
+        if (x?.head !== undefined && x.head.length === -1 && !x.head.chunked) x.done(status(x.head.status), false);
+        else x?.done('connection closed', false);
+      }),
+    );
     return socket;
   }
 }
@@ -180,6 +193,7 @@ function consume(x: Exchange): void {
       let length = -1;
       let chunked = false;
       let close = m[1] === '0';
+      let keepAliveMs: number | undefined;
       for (let i = 1; i < lines.length; i++) {
         const colon = lines[i].indexOf(':');
         const name = lines[i].slice(0, colon).trim().toLowerCase();
@@ -190,6 +204,10 @@ function consume(x: Exchange): void {
         if (name === 'content-length') length = Number(value);
         else if (name === 'transfer-encoding') chunked = value.endsWith('chunked');
         else if (name === 'connection') close = value.includes('close') ? true : value.includes('keep-alive') ? false : close;
+        else if (name === 'keep-alive') {
+          const t = /(?:^|[\s,])timeout=(\d+)/.exec(value);
+          if (t !== null) keepAliveMs = Number(t[1]) * 1000;
+        }
       }
       if (code === 204 || code === 304) length = 0;
       if (!chunked && !(length >= 0)) {
@@ -197,7 +215,7 @@ function consume(x: Exchange): void {
         x.buf = EMPTY;
         return;
       }
-      x.head = { status: code, length, chunked, close };
+      x.head = { status: code, length, chunked, close, keepAliveMs };
     }
     const h = x.head;
     if (!h.chunked) {

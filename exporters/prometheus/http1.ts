@@ -10,6 +10,7 @@
 // Another agent that traces http.Server requests does not see a net.Server's either.
 import type * as net from 'node:net';
 import { guard } from '../../agent/guard';
+import { TOKEN } from '../shared/http-syntax';
 
 export interface Limits {
   /** Request head bytes; more: 431 and closed. */
@@ -22,8 +23,15 @@ export interface Limits {
   keepAliveTimeoutMs: number;
 }
 
+/**
+ * For the endpoint's net.Server, as node:http's own: a client that closes its sending side right
+ * after its request (`printf … | nc -N`, curl's --http1.0 with a shut-down) still gets the answer,
+ * which may come turns later (a family's /metrics); answers go out without Nagle's delay.
+ */
+export const SERVER_OPTIONS: net.ServerOpts = { allowHalfOpen: true, noDelay: true };
+
 /** What the routes read of a request (the names node:http uses; header names lower-case). */
-export interface Request {
+export interface EndpointRequest {
   method: string;
   url: string;
   headers: Record<string, string | undefined>;
@@ -41,7 +49,7 @@ const REASONS: Record<number, string> = {
 };
 
 /** The response to one request: headers set, then `end(body)` writes it whole (the subset of ServerResponse the routes use). */
-export class Response {
+export class EndpointResponse {
   statusCode = 200;
   headersSent = false;
   private readonly fields = new Map<string, [string, string]>();
@@ -62,7 +70,7 @@ export class Response {
   end(body: string): void {
     if (this.headersSent) return;
     this.headersSent = true;
-    const close = !this.connection.keepAlive || this.fields.get('connection')?.[1].toLowerCase() === 'close';
+    const close = !this.connection.keepAlive || this.connection.ended || this.fields.get('connection')?.[1].toLowerCase() === 'close';
     this.fields.delete('connection');
     let text = `HTTP/1.1 ${this.statusCode} ${REASONS[this.statusCode] ?? 'Unknown'}\r\n`;
     for (const [name, value] of this.fields.values()) text += `${name}: ${value}\r\n`;
@@ -75,7 +83,6 @@ export class Response {
   }
 }
 
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) HTTP\/1\.([01])$/;
 /** Bytes no HTTP/1 request starts with (a TLS ClientHello's 0x16, binary): refused at once, not after the head timeout. */
 const NOT_A_METHOD = /^[^!#$%&'*+.^_`|~0-9A-Za-z\r-]/;
@@ -90,16 +97,19 @@ export class Connection {
   /** Refused (400, 408, 431): nothing more is read, the connection ends once the answer is out. */
   private refused = false;
   private deadline: NodeJS.Timeout | undefined;
+  /** The client closed its sending side: what it sent is answered, then the connection ends. */
+  ended = false;
   keepAlive = false;
 
   constructor(
     readonly socket: net.Socket,
     readonly limits: Limits,
-    private readonly onRequest: (req: Request, res: Response) => void,
+    private readonly onRequest: (req: EndpointRequest, res: EndpointResponse) => void,
   ) {
     socket.on('data', (chunk: Buffer) => guard('prometheus.read', () => this.read(chunk)));
     // The endpoint's own socket: an error (a client's reset) only ends it.
     socket.on('error', () => {});
+    socket.on('end', () => guard('prometheus.end', () => this.peerEnded()));
     socket.on('timeout', () => socket.destroy());
     socket.on('close', () => clearTimeout(this.deadline));
     this.expect(limits.headersTimeoutMs, false);
@@ -112,6 +122,13 @@ export class Connection {
     // until the answer is out (node:http pauses a pipelining socket likewise).
     if (this.answering && this.pending.length > this.limits.maxHeaderSize) this.socket.pause();
     this.next();
+  }
+
+  private peerEnded(): void {
+    this.ended = true;
+    if (this.answering) return; // the answer in progress closes the connection (finish)
+    this.next(); // a complete head still unread is answered
+    if (!this.answering) this.socket.end();
   }
 
   /**
@@ -161,11 +178,11 @@ export class Connection {
     const hasBody =
       (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') ||
       req.headers['transfer-encoding'] !== undefined;
-    this.keepAlive = !hasBody && (minor === '1' ? !/\bclose\b/.test(connection) : /\bkeep-alive\b/.test(connection));
+    this.keepAlive = !this.ended && !hasBody && (minor === '1' ? !/\bclose\b/.test(connection) : /\bkeep-alive\b/.test(connection));
     this.answering = true;
     clearTimeout(this.deadline);
     this.socket.setTimeout(this.limits.idleTimeoutMs);
-    this.onRequest(req, new Response(this, req.method === 'HEAD'));
+    this.onRequest(req, new EndpointResponse(this, req.method === 'HEAD'));
   }
 
   /** Writes a response; then the connection ends, or waits for the next request. */
@@ -181,8 +198,11 @@ export class Connection {
         this.socket.setTimeout(0);
         this.answering = false;
         this.socket.resume();
-        this.expect(this.limits.keepAliveTimeoutMs + this.limits.headersTimeoutMs, true);
         this.next(); // a request that came meanwhile (pipelined)
+        if (this.answering) return;
+        if (this.ended)
+          this.socket.end(); // the client sends nothing more
+        else this.expect(this.limits.keepAliveTimeoutMs + this.limits.headersTimeoutMs, true);
       }),
     );
   }
@@ -207,7 +227,7 @@ export class Connection {
 }
 
 /** The request line and header fields of a head (and its HTTP/1.x minor version), or undefined when it is not valid. */
-function parseHead(head: string): { req: Request; minor: string } | undefined {
+function parseHead(head: string): { req: EndpointRequest; minor: string } | undefined {
   const lines = head.split('\r\n');
   const m = REQUEST_LINE.exec(lines[0]);
   if (m === null) return undefined;

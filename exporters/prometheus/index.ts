@@ -85,13 +85,13 @@ export const prometheusExporter: Exporter = {
     if (turned || (typeof config.port === 'number' && config.port !== 0)) {
       // Already in the event loop's first turn (a preload's outputs start there), or a fixed port:
       // the family election starts now, as the outputs start, so that a process tree's members
-      // join before their first resets can come (./family.ts). The endpoint itself (node:http) is
+      // join before their first resets can come (./family.ts). The endpoint itself (./server) is
       // loaded only when this process wins the election.
       listen(config, stops);
     } else {
       // Its own endpoint binds in the event loop's first turn, not in the preload: a process that
-      // is done before its loop turns (`node -e`, most command-line tools) never loads node:http
-      // for an endpoint no one could have scraped. Unref'd: it never keeps a process alive.
+      // is done before its loop turns (`node -e`, most command-line tools) never loads ./server
+      // nor binds a port no one could have scraped. Unref'd: it never keeps a process alive.
       stops.push(inFirstTurn(() => guard('start.prometheus.listen', listen, config, stops)));
     }
     return () => {
@@ -108,7 +108,7 @@ function listen(config: Config, stops: (() => void)[]): void {
   };
   // The family's winner binds in the next turn of the event loop, not in the tick it won (at a
   // preload that is before the app's first turn): a process done before its loop turns (`node
-  // -e 1`) never loads node:http for an endpoint no one could have scraped. Unref'd.
+  // -e 1`) never loads ./server nor binds a port no one could have scraped. Unref'd.
   const serve = (takeover = false): (() => void) => {
     let stop: (() => void) | undefined;
     const cancel = inFirstTurn(() => {

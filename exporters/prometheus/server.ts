@@ -11,7 +11,7 @@ import type { Config } from '../../agent/config';
 import { diag } from '../../agent/diag';
 import { guard, reportFailure } from '../../agent/guard';
 import { disown } from '../../agent/sockets';
-import { Connection, type Request, type Response } from './http1';
+import { Connection, SERVER_OPTIONS, type EndpointRequest, type EndpointResponse } from './http1';
 import type { ResetRecord } from './recent';
 
 export const LIMITS = {
@@ -59,7 +59,7 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
   let closed = false;
   const tokenDigest = config.metricsToken === '' ? undefined : digest(config.metricsToken);
   const connections = new Set<net.Socket>();
-  const server = net.createServer((socket) =>
+  const server = net.createServer(SERVER_OPTIONS, (socket) =>
     guard('prometheus.connection', () => {
       ownSocket(socket);
       connections.add(socket);
@@ -131,7 +131,7 @@ function ownSocket(socket: net.Socket): void {
   socket.unref();
 }
 
-function handle(req: Request, res: Response, handlers: Handlers, tokenDigest: Buffer | undefined): void {
+function handle(req: EndpointRequest, res: EndpointResponse, handlers: Handlers, tokenDigest: Buffer | undefined): void {
   res.setHeader('Cache-Control', 'no-store');
   res.setHeader('X-Content-Type-Options', 'nosniff');
   if (tokenDigest !== undefined && !authorized(req.headers.authorization, tokenDigest)) {
@@ -158,12 +158,14 @@ function handle(req: Request, res: Response, handlers: Handlers, tokenDigest: Bu
   }
   if (path === '/metrics') {
     const om = wantsOpenMetrics(req.headers.accept);
+    // Settled in guard(): a throw here would be an unhandled rejection, which ends the app.
     handlers.exposition(om).then(
-      (body) => send(res, 200, om ? OPENMETRICS : TEXT, body),
-      (err) => {
-        reportFailure('prometheus.metrics', err);
-        reply(res, 500, 'internal error collecting metrics\n', true);
-      },
+      (body) => guard('prometheus.send', send, res, 200, om ? OPENMETRICS : TEXT, body),
+      (err) =>
+        guard('prometheus.send', () => {
+          reportFailure('prometheus.metrics', err);
+          reply(res, 500, 'internal error collecting metrics\n', true);
+        }),
     );
     return;
   }
@@ -177,24 +179,26 @@ function handle(req: Request, res: Response, handlers: Handlers, tokenDigest: Bu
     limit = Number(raw);
   }
   handlers.recentResets(limit).then(
-    ({ events, workers, family }) => {
-      if (workers) res.setHeader('X-Resetwatch-Workers', `${workers.answered}/${workers.total}`);
-      if (family !== undefined) res.setHeader('X-Resetwatch-Family', String(family));
-      send(res, 200, 'application/json; charset=utf-8', `${JSON.stringify(events, null, 1)}\n`);
-    },
-    (err) => {
-      reportFailure('prometheus.resets', err);
-      reply(res, 500, 'internal error collecting resets\n', true);
-    },
+    ({ events, workers, family }) =>
+      guard('prometheus.send', () => {
+        if (workers) res.setHeader('X-Resetwatch-Workers', `${workers.answered}/${workers.total}`);
+        if (family !== undefined) res.setHeader('X-Resetwatch-Family', String(family));
+        send(res, 200, 'application/json; charset=utf-8', `${JSON.stringify(events, null, 1)}\n`);
+      }),
+    (err) =>
+      guard('prometheus.send', () => {
+        reportFailure('prometheus.resets', err);
+        reply(res, 500, 'internal error collecting resets\n', true);
+      }),
   );
 }
 
-function reply(res: Response, status: number, body: string, close = false): void {
+function reply(res: EndpointResponse, status: number, body: string, close = false): void {
   if (close) res.setHeader('Connection', 'close');
   send(res, status, 'text/plain; charset=utf-8', body);
 }
 
-function send(res: Response, status: number, type: string, body: string): void {
+function send(res: EndpointResponse, status: number, type: string, body: string): void {
   if (res.headersSent || res.destroyed) return;
   res.statusCode = status;
   res.setHeader('Content-Type', type);
