@@ -52,14 +52,9 @@ function namesUs(value: string): boolean {
 }
 
 /** True when a preload flag of this process names the package and the app's main module has not started. */
-/** Node's flags for this process: the command line's and NODE_OPTIONS'. */
-function nodeFlags(): string[] {
-  return [...process.execArgv, ...splitOptions(process.env.NODE_OPTIONS ?? '')];
-}
-
 export function loadedAsPreload(mainStarted: boolean): boolean {
   if (mainStarted) return false;
-  const args = nodeFlags();
+  const args = [...process.execArgv, ...splitOptions(process.env.NODE_OPTIONS ?? '')];
   for (let i = 0; i < args.length; i++) {
     const m = FLAG.exec(args[i]);
     if (m === null) continue;

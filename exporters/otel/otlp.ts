@@ -105,7 +105,7 @@ export class OtlpSender {
       headers['Content-Length'] = String(payload.length);
       headers['User-Agent'] = 'resetwatch';
       const poster = await this.getPoster();
-      failure = await poster.post(headers, payload, this.settings.timeoutMillis, new URL(this.url).host);
+      failure = await poster.post(headers, payload, this.settings.timeoutMillis);
     } catch (err) {
       failure = err instanceof Error ? err.message : String(err);
     }

@@ -38,6 +38,8 @@ export class Poster {
   private readonly host: string;
   private readonly port: number;
   private readonly path: string;
+  /** The Host field: the endpoint's host and port as the URL spells them. */
+  private readonly hostHeader: string;
   private secureContext: tls.SecureContext | undefined;
 
   constructor(
@@ -48,15 +50,16 @@ export class Poster {
     this.host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     this.port = Number(url.port) || (tlsOptions ? 443 : 80);
     this.path = `${url.pathname}${url.search}`;
+    this.hostHeader = url.host;
   }
 
   /** POSTs `payload`; resolves with undefined on a 2xx, else with why not. Never rejects. */
-  post(headers: Record<string, string>, payload: Uint8Array, timeoutMs: number, hostHeader: string): Promise<string | undefined> {
+  post(headers: Record<string, string>, payload: Uint8Array, timeoutMs: number): Promise<string | undefined> {
     return new Promise((resolve) => {
       // One field per name, the last one given winning, whatever its case (as setHeader did):
       // OTEL_EXPORTER_OTLP_HEADERS may name Host, User-Agent or Content-Type too, and a collector
       // refuses a request with two Host fields (Go's net/http: 400).
-      const fields = new Map<string, string>([['host', `Host: ${hostHeader}`]]);
+      const fields = new Map<string, string>([['host', `Host: ${this.hostHeader}`]]);
       for (const [k, v] of Object.entries(headers)) {
         // As http.request refuses them (ERR_INVALID_HTTP_TOKEN, ERR_INVALID_CHAR): a header from
         // OTEL_EXPORTER_OTLP_HEADERS must not split the request, nor make one a collector refuses.

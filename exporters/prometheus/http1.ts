@@ -208,7 +208,7 @@ export class Connection {
   }
 
   /** An error status and the connection closed (what node:http answers bad requests with). */
-  refuse(status: number): void {
+  private refuse(status: number): void {
     const socket = this.socket;
     if (socket.destroyed) return;
     this.answering = true;
