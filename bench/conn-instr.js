@@ -262,9 +262,10 @@ async function main() {
     env[kv.slice(0, i)] = kv.slice(i + 1);
   }
   // An OTLP stand-in on loopback for a peer preloaded with --preload (variant C: bench/otel-preload.js).
+  // Only then: the variable also switches resetwatch's own OTLP export on (variant Bo, not B).
   const receiver = require('node:http').createServer((req, res) => req.resume().on('end', () => res.end()));
   await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
-  env.OTEL_EXPORTER_OTLP_ENDPOINT ??= `http://127.0.0.1:${receiver.address().port}`;
+  if (a.preload) env.OTEL_EXPORTER_OTLP_ENDPOINT ??= `http://127.0.0.1:${receiver.address().port}`;
   const nodeFlags = ['--single-threaded', '--perf-basic-prof'];
   if (a.preload) nodeFlags.push('--require', path.resolve(a.preload));
   let copy;
