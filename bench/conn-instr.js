@@ -17,7 +17,8 @@
 // The agent is a copy of DIR/dist whose activity clock step is `step` ms (500) instead of 10:
 // valgrind runs the app ~50× slower, and a 10 ms step would re-arm the clock's timer ~50× more
 // often per connection than natively. --preload=FILE runs another preload instead (a peer agent:
-// bench/otel-preload.js is variant C), with an OTLP stand-in on loopback. --annotate lists the functions (JIT frames named from
+// bench/otel-preload.js is variant C; D and E as bench/lib/variants.js starts them, with their
+// environment in --env), with an OTLP (and Datadog-agent) stand-in on loopback. --annotate lists the functions (JIT frames named from
 // /tmp/perf-<pid>.map) by self cost per connection.
 const fs = require('node:fs');
 const net = require('node:net');
@@ -262,9 +263,13 @@ async function main() {
     env[kv.slice(0, i)] = kv.slice(i + 1);
   }
   // An OTLP stand-in on loopback for a peer preloaded with --preload (variant C: bench/otel-preload.js).
+  // Only then: the variable also switches resetwatch's own OTLP export on (variant Bo, not B).
   const receiver = require('node:http').createServer((req, res) => req.resume().on('end', () => res.end()));
   await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
-  env.OTEL_EXPORTER_OTLP_ENDPOINT ??= `http://127.0.0.1:${receiver.address().port}`;
+  if (a.preload) {
+    env.OTEL_EXPORTER_OTLP_ENDPOINT ??= `http://127.0.0.1:${receiver.address().port}`;
+    env.DD_TRACE_AGENT_URL ??= `http://127.0.0.1:${receiver.address().port}`; // variant E: dd-trace/init
+  }
   const nodeFlags = ['--single-threaded', '--perf-basic-prof'];
   if (a.preload) nodeFlags.push('--require', path.resolve(a.preload));
   let copy;
