@@ -6,9 +6,10 @@
 //   API, the config, the preload and launcher checks). RESETWATCH_DISABLED, npm/npx/yarn/pnpm and
 //   corepack (agent/launcher.ts) compile nothing else.
 // - dist/agent/chunk-hooks.js: what an agent that is on runs at preload (the hooks, the outputs'
-//   list, the Prometheus family election), loaded by the entry's first require of one of them.
+//   list, the bind of the Prometheus family's name), loaded by the entry's first require of one of them.
 // - dist/agent/chunk-outputs.js: what starts in the event loop's first turn or later (the
-//   outputs, the endpoint, classification of a reset), loaded by the first require of one of them.
+//   outputs, the family's election and protocol, the endpoint, classification of a reset), loaded
+//   by the first require of one of them.
 //
 // One instance of every module: each module is bundled into exactly one file (the first whose
 // roots reach it, in the order above); another file's require of it becomes a stub that asks the
@@ -42,7 +43,6 @@ const CHUNKS = [
       'exporters/index',
       'exporters/shared/labels',
       'exporters/prometheus/index',
-      'exporters/prometheus/family',
     ],
   },
   {
@@ -55,6 +55,7 @@ const CHUNKS = [
       'exporters/prometheus/collect',
       'exporters/prometheus/server',
       'exporters/prometheus/recent',
+      'exporters/prometheus/family',
       'exporters/prometheus/family-validate',
     ],
   },

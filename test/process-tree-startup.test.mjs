@@ -7,6 +7,11 @@ import assert from 'node:assert/strict';
 import { fixture } from './helpers/subprocess.mjs';
 import { rawRequest, parseExposition, sumOf, freePort } from './helpers/prometheus.mjs';
 import { startTree, killTrees } from './helpers/tree.mjs';
+import { runNode, AGENT } from './helpers/subprocess.mjs';
+import { createRequire } from 'node:module';
+import { ROOT } from './helpers/root.mjs';
+
+const { familyName } = createRequire(import.meta.url)(`${ROOT}/dist/exporters/prometheus/family.js`);
 
 afterEach(killTrees);
 
@@ -33,4 +38,32 @@ test('children run with execFileSync before the root first turns, each resetting
   assert.equal(await resetsUntil(port, 3), 3, 'root 1 + two children 1 each');
   const r = await tree.stop('SIGTERM');
   assert.equal(r.signal, 'SIGTERM', r.stderr);
+});
+
+// The preload binds the name through net.Server#_listen2 (exporters/prometheus/family-name.ts): on
+// every Node version this runs on, the name must be held when the app's first line runs, without
+// node:cluster (which listen() loads, with child_process and dgram), and the family must follow.
+test("the preload holds the family's name before the app's first line, without loading node:cluster; its connections are not watched", async () => {
+  const port = await freePort();
+  const script = `
+    const loaded = process.moduleLoadList.filter((m) => /^NativeModule (cluster|child_process|dgram)$/.test(m));
+    const net = require('node:net');
+    const path = '\\0' + process.argv[1];
+    const s = net.createServer();
+    s.on('error', (err) => {
+      // The held name's server is a Unix-domain one to the hooks too: its connections are not watched.
+      const c = net.connect({ path }, () => setTimeout(() => {
+        const { stats } = require('resetwatch').agent;
+        console.log(JSON.stringify({ loaded, bind: err.code, watched: stats.connections.server.plain }));
+        c.destroy();
+      }, 200));
+    });
+    s.listen({ path }, () => { console.log(JSON.stringify({ loaded, bind: 'ok' })); s.close(); });`;
+  const name = familyName('127.0.0.1', port);
+  const r = await runNode([...AGENT, '-e', script, name.slice(1)], { env: { RESETWATCH_PORT: String(port) } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), { loaded: [], bind: 'EADDRINUSE', watched: 0 });
+  // Without the agent the name is free (the check above cannot pass by accident).
+  const free = await runNode(['-e', script, name.slice(1)], { env: {} });
+  assert.equal(JSON.parse(free.stdout).bind, 'ok', free.stderr);
 });

@@ -28,7 +28,6 @@
 // Never in the app's way: every socket and server here is unref'd and has its own 'error'
 // listener (these objects are the agent's, not the app's); an idle family does no periodic work.
 import * as net from 'node:net';
-import { readFileSync } from 'node:fs';
 import type { Config } from '../../agent/config';
 import { diag } from '../../agent/diag';
 import { guard, reportFailure } from '../../agent/guard';
@@ -38,6 +37,9 @@ import type { Snapshot } from './cluster';
 import type { Sample } from './threads';
 import type { PendingRecord, ResetRecord } from './recent';
 import type { Schema } from './family-validate';
+import { familyName, takeFamilyName, type HeldName } from './family-name';
+
+export { familyName };
 
 // The election starts with every process; what travels between members is checked and built with these,
 // loaded with the first message or reset rather than at every start (docs/benchmarks.md).
@@ -149,41 +151,11 @@ interface Member {
   stated: boolean;
 }
 
-/**
- * The family's name: one per user, session, metrics token, host:port (and protocol version) in the
- * network namespace. npm start, nodemon, cluster and spawned children share their session; each
- * systemd service and each container has its own, so unrelated services on one host never merge.
- * The token is in the name as a digest, so processes with another token (or none) never share an
- * endpoint: a leader without the token can never serve a token-protected process's resets.
- */
-export function familyName(host: string, port: number, token = ''): string {
-  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
-  const sid = sessionId();
-  const t = token === '' ? '' : `/t${sha256().update(token).digest('hex').slice(0, 16)}`;
-  return `\0resetwatch/2/u${uid}${sid === undefined ? '' : `/s${sid}`}${t}/${host}:${port}`;
-}
-
-/** node:crypto, loaded only for a metrics token: every process joins a family, and crypto costs ~1.5 ms to load. */
-function sha256(): import('node:crypto').Hash {
-  return (require('node:crypto') as typeof import('node:crypto')).createHash('sha256');
-}
-
-/** The session id: field 6 of /proc/self/stat, read as a file only (see test/shapes-stat); undefined when /proc is unreadable. */
-function sessionId(): number | undefined {
-  try {
-    const stat = readFileSync('/proc/self/stat', 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const sid = Number(fields[3]);
-    return Number.isSafeInteger(sid) && sid >= 0 ? sid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Joins (or founds) the family of this port; undefined where abstract sockets do not exist. */
 export function joinFamily(config: Config, hooks: FamilyHooks): Family | undefined {
   if (process.platform !== 'linux' || typeof config.port !== 'number' || config.port === 0) return undefined;
-  return new ProcessFamily(familyName(config.host, config.port, config.metricsToken), hooks);
+  const name = familyName(config.host, config.port, config.metricsToken);
+  return new ProcessFamily(name, hooks, takeFamilyName(name));
 }
 
 class ProcessFamily implements Family {
@@ -245,23 +217,34 @@ class ProcessFamily implements Family {
   constructor(
     private readonly name: string,
     private readonly hooks: FamilyHooks,
+    held?: HeldName,
   ) {
-    this.elect();
+    this.elect(held);
   }
 
   // ---- election ----
 
-  private elect(): void {
+  /** Binds the name (or takes over the one a preload bound: ./family-name.ts); the loser joins. */
+  private elect(held?: HeldName): void {
     if (this.role === 'stopped') return;
     this.role = 'electing';
-    const server = net.createServer((socket) => guard('family.accept', () => this.accept(socket)));
-    server.on('error', (err: Error & { code?: string }) =>
+    const accept = (socket: net.Socket) => guard('family.accept', () => this.accept(socket));
+    const failed = (err: Error & { code?: string }) =>
       guard('family.elect', () => {
         if (this.role === 'stopped') return;
         if (err.code === 'EADDRINUSE') this.join();
         else this.alone(err);
-      }),
-    );
+      });
+    if (held !== undefined) {
+      held.accept = accept;
+      for (const socket of held.early.splice(0)) accept(socket);
+      if (held.server.listening) guard('family.lead', () => this.lead(held.server));
+      else if (held.error !== undefined) failed(held.error);
+      else held.server.once('error', failed); // the bind's error is emitted in the tick after it
+      return;
+    }
+    const server = net.createServer(accept);
+    server.on('error', failed);
     server.listen({ path: this.name }, () => guard('family.lead', () => this.lead(server)));
     server.unref();
   }

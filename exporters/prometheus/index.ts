@@ -17,6 +17,7 @@ import { forwardToMainThread, receiveFromThreads } from './threads';
 import { constantLabels } from '../shared/labels';
 import { guard } from '../../agent/guard';
 import { inFirstTurn } from '../../agent/first-turn';
+import { holdFamilyName } from './family-name';
 import type { Exporter } from '../types';
 
 // ---- the heavy half, loaded when first needed (./collect.ts) ----
@@ -82,12 +83,25 @@ export const prometheusExporter: Exporter = {
       }),
     );
     stops.push(receiveFromThreads((m) => loaded().record(m.sample, m.record)));
-    if (turned || (typeof config.port === 'number' && config.port !== 0)) {
-      // Already in the event loop's first turn (a preload's outputs start there), or a fixed port:
-      // the family election starts now, as the outputs start, so that a process tree's members
-      // join before their first resets can come (./family.ts). The endpoint itself (./server) is
-      // loaded only when this process wins the election.
+    if (turned) {
+      // Already in the event loop's first turn (a preload's other outputs start there): the
+      // endpoint, or the family election, now. The endpoint itself (./server) is loaded only when
+      // this process wins the election.
       listen(config, stops);
+    } else if (typeof config.port === 'number' && config.port !== 0) {
+      // A fixed port, before the first turn (a preload): the family's name is bound now, so that a
+      // child that runs and exits before this process turns hands its resets over. The family
+      // itself follows: at once where the name is another process's (this one joins it as early
+      // as it can: a short-lived member's resets must reach the leader before it exits), else in
+      // the first turn (./family-name.ts). Unref'd.
+      let cancel = () => {};
+      const join = () => {
+        cancel();
+        guard('start.prometheus.listen', listen, config, stops);
+      };
+      stops.push(holdFamilyName(config, join));
+      cancel = inFirstTurn(join);
+      stops.push(() => cancel());
     } else {
       // Its own endpoint binds in the event loop's first turn, not in the preload: a process that
       // is done before its loop turns (`node -e`, most command-line tools) never loads ./server
