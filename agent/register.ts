@@ -153,14 +153,26 @@ function startOutputs(outputs: Output[], config: Config, stops: (() => void)[], 
 let startWaitingOutputs: (() => void) | undefined;
 
 /**
- * The outputs a preload starts before the app's first line: the Prometheus family election (a
- * fixed port in the main thread). Its socket bound at preload is where a child that runs and exits
- * while this process has not turned yet (execFileSync at startup, a long synchronous start) hands
- * its resets over: bound only in the first turn, that child would lead alone and take them along.
+ * What a preload does for the outputs before the app's first line (they start in the first turn):
+ * with a fixed port in the main thread, it binds the Prometheus family's name. That socket is where
+ * a child that runs and exits while this process has not turned yet (execFileSync at startup, a
+ * long synchronous start) hands its resets over: bound only in the first turn, that child would
+ * lead alone and take them along. The outputs start at once (`now`) where the name is another
+ * process's (this one joins that family as early as it can, as a short-lived member must) and when
+ * this thread creates a Worker (the Prometheus output's channel for the worker's resets must be
+ * open before that thread can post one: exporters/prometheus/threads.ts). Returns the release.
  */
-function startsAtPreload(config: Config): Output['name'][] {
+function holdAtPreload(config: Config, now: () => void): (() => void) | undefined {
   const fixedPort = typeof config.port === 'number' && config.port !== 0;
-  return fixedPort && isMainThread() ? ['prometheus'] : [];
+  if (!fixedPort || config.disabledOutputs.includes('prometheus') || !isMainThread()) return undefined;
+  const { holdFamilyName } = require('../exporters/prometheus/family-name') as typeof import('../exporters/prometheus/family-name');
+  const { onFirstWorker } = require('../exporters/prometheus/threads') as typeof import('../exporters/prometheus/threads');
+  const release = holdFamilyName(config, now);
+  const unsubscribe = onFirstWorker(now);
+  return () => {
+    unsubscribe();
+    release();
+  };
 }
 
 function runAll(stops: (() => void)[]): void {
@@ -235,23 +247,24 @@ export function install(): Agent {
       startOutputs(outputs, config, outputStops);
       return true;
     }
-    const early = when === 'turn' ? startsAtPreload(config) : [];
-    if (early.length !== 0) startOutputs(outputs, config, outputStops, early);
-    const rest = outputs.filter((o) => !early.includes(o.name)).map((o) => o.name);
     pending = true;
     let cancelTurn: (() => void) | undefined;
+    let release: (() => void) | undefined;
     const startRest = (turned = false) => {
       if (!pending) return; // start() or stop() came first, or a reset
       pending = false;
       startWaitingOutputs = undefined;
       beforeFirstPublish(undefined);
       cancelTurn?.();
-      guard('start.outputs', startOutputs, outputs, config, outputStops, rest, turned);
+      guard('start.outputs', startOutputs, outputs, config, outputStops, undefined, turned);
+      release?.(); // the family took the name over (or it is another settings' by now)
     };
     startWaitingOutputs = startRest;
     beforeFirstPublish(startRest);
     if (when === 'tick') process.nextTick(startRest);
     else {
+      release = guard('start.prometheus.hold', holdAtPreload, config, () => startRest(true));
+      if (release !== undefined) outputStops.push(release);
       cancelTurn = inFirstTurn(() => startRest(true));
     }
     return true;

@@ -43,6 +43,8 @@ const CHUNKS = [
       'exporters/index',
       'exporters/shared/labels',
       'exporters/prometheus/index',
+      'exporters/prometheus/family-name',
+      'exporters/prometheus/threads',
     ],
   },
   {

@@ -55,6 +55,8 @@ export interface HeldName {
   readonly early: net.Socket[];
   /** The family's accept, once it took over. */
   accept: ((socket: net.Socket) => void) | undefined;
+  /** Called with the bind's error while the name is still held (not yet taken by a family). */
+  failed: () => void;
 }
 
 /** Connections a held name keeps for the family; beyond, closed (the member retries). */
@@ -66,14 +68,30 @@ let held: HeldName | undefined;
  * Binds the family's name now, where a family can exist (Linux, a fixed port) and this process is
  * no cluster worker (cluster's own test: NODE_UNIQUE_ID, with an IPC channel). `failed` is called
  * when the bind's error comes (in the tick after the bind: the name is another process's, or
- * abstract sockets are refused) while the name is still held here. Returns the release.
+ * abstract sockets are refused) while the name is still held here. A name held already (by the
+ * preload) is kept and passes to this caller. Returns the release, which does nothing once the
+ * name has passed on (to a family, or to a later caller).
  */
 export function holdFamilyName(config: Config, failed: () => void): () => void {
   if (process.platform !== 'linux' || typeof config.port !== 'number' || config.port === 0) return () => {};
   if (typeof process.send === 'function' && 'NODE_UNIQUE_ID' in process.env) return () => {};
+  const name = familyName(config.host, config.port, config.metricsToken);
+  let h = held;
+  if (h !== undefined && h.name === name) {
+    h.failed = failed; // held already (by the preload): kept, not bound again, and this caller's now
+  } else {
+    h = hold(name, failed);
+  }
+  const mine = h;
+  return () => {
+    if (held === mine && mine.failed === failed) releaseFamilyName();
+  };
+}
+
+function hold(name: string, failed: () => void): HeldName {
   releaseFamilyName();
   const h: HeldName = {
-    name: familyName(config.host, config.port, config.metricsToken),
+    name,
     server: net.createServer((socket) =>
       guard('family.early', () => {
         if (h.accept !== undefined) return h.accept(socket);
@@ -88,15 +106,16 @@ export function holdFamilyName(config: Config, failed: () => void): () => void {
     error: undefined,
     early: [],
     accept: undefined,
+    failed,
   };
   h.server.on('error', (err: Error) => {
     h.error = err;
-    if (held === h) guard('family.held', failed);
+    if (held === h) guard('family.held', h.failed);
   });
   bind(h.server, h.name);
   h.server.unref();
   held = h;
-  return releaseFamilyName;
+  return h;
 }
 
 type Listen2 = (address: string, port: number, addressType: number, backlog: number) => void;
