@@ -120,19 +120,10 @@ function listen(config: Config, stops: (() => void)[]): void {
     const { startMetricsServer } = require('./server') as typeof import('./server');
     return startMetricsServer(config, { exposition, recentResets }, takeover);
   };
-  // The family's winner binds in the next turn of the event loop, not in the tick it won (at a
-  // preload that is before the app's first turn): a process done before its loop turns (`node
-  // -e 1`) never loads ./server nor binds a port no one could have scraped. Unref'd.
-  const serve = (takeover = false): (() => void) => {
-    let stop: (() => void) | undefined;
-    const cancel = inFirstTurn(() => {
-      stop = guard('start.prometheus.serve', bind, takeover);
-    });
-    return () => {
-      cancel();
-      stop?.();
-    };
-  };
+  // The family's winner binds at once: the election runs in the event loop's first turn or later
+  // (a preload only holds the family's name), so a process done before its loop turns (`node -e
+  // 1`) still never loads ./server nor binds a port no one could have scraped. Unref'd.
+  const serve = (takeover = false): (() => void) => guard('start.prometheus.serve', bind, takeover) ?? (() => {});
   // Only a process with an IPC channel can be a cluster worker (./cluster.ts).
   if (typeof process.send === 'function' && loaded().isClusterWorker()) {
     stops.push(loaded().answerPrimary(() => loaded().localSnapshot()));
