@@ -157,18 +157,19 @@ let startWaitingOutputs: (() => void) | undefined;
  * with a fixed port in the main thread, it binds the Prometheus family's name. That socket is where
  * a child that runs and exits while this process has not turned yet (execFileSync at startup, a
  * long synchronous start) hands its resets over: bound only in the first turn, that child would
- * lead alone and take them along. The outputs start at once (`now`) where the name is another
- * process's (this one joins that family as early as it can, as a short-lived member must) and when
- * this thread creates a Worker (the Prometheus output's channel for the worker's resets must be
- * open before that thread can post one: exporters/prometheus/threads.ts). Returns the release.
+ * lead alone and take them along. The Prometheus output starts ahead of the others where the name
+ * is another process's (`join`: this process joins that family as early as it can, as a
+ * short-lived member must) and when this thread creates a Worker (`open`: its channel for the
+ * worker's resets must be open before that thread can post one: exporters/prometheus/threads.ts).
+ * Returns the release.
  */
-function holdAtPreload(config: Config, now: () => void): (() => void) | undefined {
+function holdAtPreload(config: Config, join: () => void, open: () => void): (() => void) | undefined {
   const fixedPort = typeof config.port === 'number' && config.port !== 0;
   if (!fixedPort || config.disabledOutputs.includes('prometheus') || !isMainThread()) return undefined;
   const { holdFamilyName } = require('../exporters/prometheus/family-name') as typeof import('../exporters/prometheus/family-name');
   const { onFirstWorker } = require('../exporters/prometheus/threads') as typeof import('../exporters/prometheus/threads');
-  const release = holdFamilyName(config, now);
-  const unsubscribe = onFirstWorker(now);
+  const release = holdFamilyName(config, join);
+  const unsubscribe = onFirstWorker(open);
   return () => {
     unsubscribe();
     release();
@@ -250,20 +251,33 @@ export function install(): Agent {
     pending = true;
     let cancelTurn: (() => void) | undefined;
     let release: (() => void) | undefined;
+    let ahead = false; // the Prometheus output started ahead of the others (holdAtPreload)
     const startRest = (turned = false) => {
       if (!pending) return; // start() or stop() came first, or a reset
       pending = false;
       startWaitingOutputs = undefined;
       beforeFirstPublish(undefined);
       cancelTurn?.();
-      guard('start.outputs', startOutputs, outputs, config, outputStops, undefined, turned);
+      const rest = ahead ? outputs.filter((o) => o.name !== 'prometheus').map((o) => o.name) : undefined;
+      guard('start.outputs', startOutputs, outputs, config, outputStops, rest, turned);
       release?.(); // the family took the name over (or it is another settings' by now)
+    };
+    const startAhead = (turned: boolean) => {
+      if (!pending || ahead) return;
+      ahead = true;
+      guard('start.outputs', startOutputs, outputs, config, outputStops, ['prometheus'], turned);
     };
     startWaitingOutputs = startRest;
     beforeFirstPublish(startRest);
     if (when === 'tick') process.nextTick(startRest);
     else {
-      release = guard('start.prometheus.hold', holdAtPreload, config, () => startRest(true));
+      release = guard(
+        'start.prometheus.hold',
+        holdAtPreload,
+        config,
+        () => startAhead(true),
+        () => startAhead(false),
+      );
       if (release !== undefined) outputStops.push(release);
       cancelTurn = inFirstTurn(() => startRest(true));
     }

@@ -8,8 +8,10 @@
 // - dist/agent/chunk-hooks.js: what an agent that is on runs at preload (the hooks, the outputs'
 //   list, the bind of the Prometheus family's name), loaded by the entry's first require of one of them.
 // - dist/agent/chunk-outputs.js: what starts in the event loop's first turn or later (the
-//   outputs, the family's election and protocol, the endpoint, classification of a reset), loaded
-//   by the first require of one of them.
+//   outputs, the endpoint, classification of a reset), loaded by the first require of one of them.
+// - dist/agent/chunk-family.js: the Prometheus family's election and protocol, loaded where the
+//   family starts: in the first turn, or at once in a process whose preload found the family's
+//   name taken (a member joins before it can have a reset, without compiling the outputs).
 //
 // One instance of every module: each module is bundled into exactly one file (the first whose
 // roots reach it, in the order above); another file's require of it becomes a stub that asks the
@@ -57,10 +59,10 @@ const CHUNKS = [
       'exporters/prometheus/collect',
       'exporters/prometheus/server',
       'exporters/prometheus/recent',
-      'exporters/prometheus/family',
       'exporters/prometheus/family-validate',
     ],
   },
+  { file: 'chunk-family.js', roots: ['exporters/prometheus/family'] },
 ];
 
 const idOf = (file) => path.relative(DIST, file).replace(/\\/g, '/').replace(/\.js$/, '');
