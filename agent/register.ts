@@ -190,9 +190,9 @@ const processWide = require('node:path') as { [kAgent]?: Agent }; // the module 
 
 /**
  * Installed once per process by loading the package; configured from the environment, or by the
- * first start() call. A preload installs the hooks before the app's first line, joins the
- * Prometheus family (a fixed port) at once and starts the other outputs in the event loop's first
- * turn. The app's own load installs the hooks at once (sockets opened right after must be seen) and starts
+ * first start() call. A preload installs the hooks before the app's first line, binds the
+ * Prometheus family's name (a fixed port: holdAtPreload) and starts the outputs in the event
+ * loop's first turn. The app's own load installs the hooks at once (sockets opened right after must be seen) and starts
  * the outputs one tick later, so an app that loads the package and calls start() in the same tick
  * never binds or opens anything with settings it is about to replace. A start() after the outputs
  * started (after a preload, or once the app awaited something) restarts hooks and outputs with

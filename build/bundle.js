@@ -1,4 +1,4 @@
-// The package's runtime files: tsc's per-module output (dist/) bundled by esbuild into three files
+// The package's runtime files: tsc's per-module output (dist/) bundled by esbuild into four files
 // that load in turn, so that a process compiles only the code it runs (startup figures in
 // docs/benchmarks.md). The source stays one module per concern; this split is build output only.
 //
