@@ -67,3 +67,18 @@ test("the preload holds the family's name before the app's first line, without l
   const free = await runNode(['-e', script, name.slice(1)], { env: {} });
   assert.equal(JSON.parse(free.stdout).bind, 'ok', free.stderr);
 });
+
+// A cluster worker never holds the family's name: Node deletes NODE_UNIQUE_ID before preloads run,
+// and a worker whose Prometheus output starts before its first turn (a top-level `registry` read)
+// never hands a held name over (it answers its primary). Held, it would accept connections it
+// never reads: a sibling with the agent would join that silent holder, unscrapeable, and its
+// pending writes would keep it alive. Here the primary has no agent (PM2's cluster mode).
+test("a cluster worker under a primary without the agent never keeps the family's name; a sibling leads and exits", async () => {
+  const port = await freePort();
+  const r = await runNode([fixture('cluster-agentless-primary.cjs'), familyName('127.0.0.1', port).slice(1)], {
+    env: { RESETWATCH_PORT: String(port), RESETWATCH_LOG: 'off' },
+    timeout: 40000,
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), { held: false, scrape: 1, siblingExited: true }, r.stderr);
+});

@@ -12,6 +12,7 @@
 import * as net from 'node:net';
 import { readFileSync } from 'node:fs';
 import type { Config } from '../../agent/config';
+import { builtinLoaded } from '../../agent/builtins';
 import { guard } from '../../agent/guard';
 
 /**
@@ -66,7 +67,7 @@ let held: HeldName | undefined;
 
 /**
  * Binds the family's name now, where a family can exist (Linux, a fixed port) and this process is
- * no cluster worker (cluster's own test: NODE_UNIQUE_ID, with an IPC channel). `failed` is called
+ * no cluster worker (clusterWorker()). `failed` is called
  * when the bind's error comes (in the tick after the bind: the name is another process's, or
  * abstract sockets are refused) while the name is still held here. A name held already (by the
  * preload) is kept and passes to this caller. Returns the release, which does nothing once the
@@ -74,7 +75,7 @@ let held: HeldName | undefined;
  */
 export function holdFamilyName(config: Config, failed: () => void): () => void {
   if (process.platform !== 'linux' || typeof config.port !== 'number' || config.port === 0) return () => {};
-  if (typeof process.send === 'function' && 'NODE_UNIQUE_ID' in process.env) return () => {};
+  if (clusterWorker()) return () => {};
   const name = familyName(config.host, config.port, config.metricsToken);
   let h = held;
   if (h !== undefined && h.name === name) {
@@ -86,6 +87,16 @@ export function holdFamilyName(config: Config, failed: () => void): () => void {
   return () => {
     if (held === mine && mine.failed === failed) releaseFamilyName();
   };
+}
+
+/**
+ * Whether this process is a cluster worker, without loading node:cluster where it is not one. Not
+ * NODE_UNIQUE_ID: Node deletes it before preloads run (Node 20 to 26). In a worker Node loads
+ * cluster before any preload, so a process with an IPC channel and no cluster loaded is no worker.
+ */
+function clusterWorker(): boolean {
+  if (typeof process.send !== 'function' || builtinLoaded('cluster') === false) return false;
+  return (require('node:cluster') as typeof import('node:cluster')).isWorker === true;
 }
 
 function hold(name: string, failed: () => void): HeldName {

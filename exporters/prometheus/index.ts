@@ -17,7 +17,7 @@ import { forwardToMainThread, receiveFromThreads } from './threads';
 import { constantLabels } from '../shared/labels';
 import { guard } from '../../agent/guard';
 import { inFirstTurn } from '../../agent/first-turn';
-import { holdFamilyName } from './family-name';
+import { holdFamilyName, releaseFamilyName } from './family-name';
 import type { Exporter } from '../types';
 
 // ---- the heavy half, loaded when first needed (./collect.ts) ----
@@ -114,8 +114,20 @@ export const prometheusExporter: Exporter = {
   },
 };
 
-/** Binds the endpoint, joins the family, or answers the cluster primary, as the settings say. */
+/**
+ * Binds the endpoint, joins the family, or answers the cluster primary, as the settings say. A
+ * family's name still held once that is done (a cluster worker, a throw on the way) is released:
+ * nothing would ever read its connections, and a sibling would join that silent holder.
+ */
 function listen(config: Config, stops: (() => void)[]): void {
+  try {
+    serveOrJoin(config, stops);
+  } finally {
+    releaseFamilyName();
+  }
+}
+
+function serveOrJoin(config: Config, stops: (() => void)[]): void {
   const bind = (takeover: boolean) => {
     const { startMetricsServer } = require('./server') as typeof import('./server');
     return startMetricsServer(config, { exposition, recentResets }, takeover);
