@@ -82,3 +82,33 @@ test("a cluster worker under a primary without the agent never keeps the family'
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), { held: false, scrape: 1, siblingExited: true }, r.stderr);
 });
+
+// The name's server is unref'd before its bind: a wrapper of _listen2 that throws after binding
+// (another preload's bookkeeping) leaves no server that keeps the app alive, and the name bound
+// is still the family's (a reset shows on /metrics).
+test('a _listen2 wrapper that throws after the bind: the app exits on time, and the family still serves', async () => {
+  const port = await freePort();
+  const script = `
+    const net = require('node:net');
+    const s = net.createServer((c) => c.resetAndDestroy()).listen(0, '127.0.0.1', () => {
+      const c = net.connect(s.address().port, '127.0.0.1');
+      c.on('error', () => {});
+      c.on('close', () => { s.close(); console.log('reset'); setTimeout(() => {}, Number(process.argv[1])); });
+    });`;
+  const env = { RESETWATCH_PORT: String(port), RESETWATCH_LOG: 'off' };
+  let scraped;
+  const r = await runNode(['--require', fixture('wrap-listen2.cjs'), ...AGENT, '-e', script, '3000'], {
+    env,
+    timeout: 15000,
+    onStdout: (out) => {
+      if (scraped === undefined && out.includes('reset')) scraped = resetsUntil(port, 1);
+    },
+  });
+  assert.equal(r.timedOut, false, r.stderr);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(await scraped, 1, r.stderr);
+  // Alone, with nothing left to do, it exits at once.
+  const quick = await runNode(['--require', fixture('wrap-listen2.cjs'), ...AGENT, '-e', script, '0'], { env, timeout: 10000 });
+  assert.equal(quick.timedOut, false, quick.stderr);
+  assert.equal(quick.code, 0, quick.stderr);
+});

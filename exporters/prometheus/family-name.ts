@@ -123,8 +123,15 @@ function hold(name: string, failed: () => void): HeldName {
     h.error = err;
     if (held === h) guard('family.held', h.failed);
   });
-  bind(h.server, h.name);
+  // Unref'd before the bind (Node's setupListenHandle honours it): whatever throws on the way, this
+  // server never keeps the process alive; closed on a throw, it never holds the name unread.
   h.server.unref();
+  try {
+    bind(h.server, h.name);
+  } catch (err) {
+    h.server.close();
+    throw err;
+  }
   held = h;
   return h;
 }
@@ -140,7 +147,9 @@ function bind(server: net.Server, name: string): void {
       s._listen2(name, -1, -1, 511);
       return;
     } catch {
-      // another shape of the private method: the public way below
+      // Bound, and something wrapping the method threw after (Node keeps _listen2 for wrappers):
+      // held all the same. Else another shape of the private method: the public way below.
+      if (server.listening) return;
     }
   }
   server.listen({ path: name });

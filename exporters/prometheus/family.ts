@@ -245,8 +245,8 @@ class ProcessFamily implements Family {
     }
     const server = net.createServer(accept);
     server.on('error', failed);
+    server.unref(); // before the bind (setupListenHandle honours it): a throw on the way leaves no ref'd server
     server.listen({ path: this.name }, () => guard('family.lead', () => this.lead(server)));
-    server.unref();
   }
 
   /** No family here (abstract sockets refused): serve alone, as without one. */
