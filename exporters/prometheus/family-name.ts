@@ -8,7 +8,9 @@
 // The bind goes through net.Server#_listen2 (Node's "legacy alias" of its setupListenHandle, on
 // Node 20 to 26), not listen(): listen() requires node:cluster for every server, which loads
 // child_process and dgram (~1 ms at each start, docs/benchmarks.md); this socket is never a cluster
-// worker's (those never hold a name). Where _listen2 is missing or throws: listen(), as before.
+// worker's (those never hold a name). Where _listen2 is missing or throws before binding: listen().
+// That fallback is mostly dead on Node 20 to 26: listen() itself ends in _listen2, so what made it
+// throw here most likely throws there too (then the name is not held, and the family binds later).
 import * as net from 'node:net';
 import { readFileSync } from 'node:fs';
 import type { Config } from '../../agent/config';

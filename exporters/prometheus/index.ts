@@ -89,7 +89,9 @@ export const prometheusExporter: Exporter = {
       // this process wins the election.
       listen(config, stops);
     } else if (typeof config.port === 'number' && config.port !== 0) {
-      // A fixed port, before the first turn (a preload): the family's name is bound now, so that a
+      // A fixed port, before the first turn (a preload's output started ahead by a top-level
+      // `registry` read or Worker; the app's own load of the package, or its start(), before its
+      // loop turned): the family's name is bound now (or kept, if the preload bound it), so that a
       // child that runs and exits before this process turns hands its resets over. The family
       // itself follows: at once where the name is another process's (this one joins it as early
       // as it can: a short-lived member's resets must reach the leader before it exits), else in
