@@ -112,3 +112,42 @@ test('a _listen2 wrapper that throws after the bind: the app exits on time, and 
   assert.equal(quick.timedOut, false, quick.stderr);
   assert.equal(quick.code, 0, quick.stderr);
 });
+
+// A pending write keeps the event loop alive, unref'd socket or not. A member whose leader does
+// not read (here its own parent, blocked in execFileSync on it) would never exit, and the parent
+// would wait for good: once only its writes are left, the member gives them a bounded time, then
+// drops and counts them (exporters/prometheus/family.ts, watchPending).
+test('a child that resets often under a parent blocked in execFileSync exits by itself; what it could not hand over is counted', async () => {
+  const port = await freePort();
+  const child = `
+    const net = require('node:net');
+    let n = 0;
+    const s = net.createServer((c) => c.resetAndDestroy()).listen(0, '127.0.0.1', () => {
+      const one = () => {
+        const c = net.connect(s.address().port, '127.0.0.1');
+        c.on('error', () => {});
+        c.on('close', () => (++n < 1500 ? one() : s.close()));
+      };
+      for (let i = 0; i < 4; i++) one();
+    });
+    process.on('exit', () => console.log(JSON.stringify(require('resetwatch').agent.stats.dropped)));`;
+  const parent = `
+    const t0 = Date.now();
+    let out;
+    try {
+      out = require('node:child_process').execFileSync(process.execPath, ['--require', 'resetwatch', '-e', process.argv[1]], { timeout: 15000, encoding: 'utf8' });
+    } catch (err) {
+      out = err.code ?? err.signal;
+    }
+    console.log(JSON.stringify({ out, ms: Date.now() - t0 }));`;
+  const r = await runNode([...AGENT, '-e', parent, child], {
+    env: { RESETWATCH_PORT: String(port), RESETWATCH_LOG: 'off' },
+    timeout: 30000,
+  });
+  assert.equal(r.code, 0, r.stderr);
+  const { out } = JSON.parse(r.stdout);
+  assert.equal(typeof out, 'string', r.stdout);
+  assert.notEqual(out, 'ETIMEDOUT', r.stdout);
+  const dropped = JSON.parse(out);
+  assert.ok(dropped.prometheus > 0, out);
+});

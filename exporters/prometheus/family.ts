@@ -499,7 +499,7 @@ class ProcessFamily implements Family {
     const n = this.queue.length;
     this.queue = [];
     if (this.role === 'member') {
-      if (this.leaderSocket !== undefined && this.connected && !send(this.leaderSocket, line)) countDropped('prometheus', n);
+      if (this.leaderSocket !== undefined && this.connected && !send(this.leaderSocket, line, n)) countDropped('prometheus', n);
     } else if (this.role === 'leader') {
       for (const m of this.members.values()) if (m.down !== undefined) send(m.down, line);
       if (this.lastLegacyLine !== undefined) {
@@ -764,9 +764,97 @@ function validPid(pid: unknown): pid is number {
 }
 
 /** Writes unless too much is already waiting for a peer that does not read. */
-function send(socket: net.Socket, line: string): boolean {
+function send(socket: net.Socket, line: string, resets = 0): boolean {
   if (socket.destroyed || socket.writableLength > MAX_BUFFERED) return false;
   socket.write(line);
+  if (socket.writableLength > 0) watchPending(socket, resets);
+  return true;
+}
+
+// A write still pending keeps the event loop alive, unref'd socket or not (libuv's write request
+// is active). A peer that does not read (a leader blocked in execFileSync on this very process, a
+// stuck one) would then keep this process alive for good. While writes are pending, an unref'd
+// timer looks at what else keeps the loop alive: once nothing but these writes has for
+// EXIT_GRACE_MS (the loop would end without them), the socket is destroyed and its resets counted
+// as dropped. Bounded like the OpenTelemetry exit flush (≤ 1 s); no process listener is added.
+const EXIT_GRACE_MS = 800;
+const PENDING_CHECK_MS = 200;
+const kPending = Symbol('resetwatch.family.pending');
+
+interface Pending {
+  /** Resets sent on this socket since it last had nothing pending. */
+  resets: number;
+  /** Since when nothing but these writes keeps the loop alive. */
+  onlyOursSince: number | undefined;
+  timer: ReturnType<typeof setInterval>;
+}
+
+type Watched = net.Socket & { [kPending]?: Pending; _handle?: unknown };
+
+/** Sockets with writes pending (at most the family's own: a leader's members, a member's two). */
+const watched = new Set<Watched>();
+
+function watchPending(socket: Watched, resets: number): void {
+  let p = socket[kPending];
+  if (p === undefined) {
+    const timer = setInterval(() => guard('family.pending', checkPending, socket), PENDING_CHECK_MS);
+    timer.unref();
+    p = { resets: 0, onlyOursSince: undefined, timer };
+    socket[kPending] = p;
+    watched.add(socket);
+  }
+  p.resets += resets;
+}
+
+function unwatch(socket: Watched, p: Pending): void {
+  clearInterval(p.timer);
+  socket[kPending] = undefined;
+  watched.delete(socket);
+}
+
+function checkPending(socket: Watched): void {
+  const p = socket[kPending];
+  if (p === undefined) return;
+  if (socket.destroyed || socket.writableLength === 0) {
+    unwatch(socket, p);
+    return;
+  }
+  if (!onlyOurWritesAlive()) {
+    p.onlyOursSince = undefined;
+    return;
+  }
+  const now = Date.now();
+  p.onlyOursSince ??= now;
+  if (now - p.onlyOursSince < EXIT_GRACE_MS) return;
+  unwatch(socket, p);
+  if (p.resets > 0) countDropped('prometheus', p.resets);
+  socket.destroy();
+}
+
+interface Internals {
+  _getActiveRequests?: () => { handle?: unknown }[];
+  _getActiveHandles?: () => { _handle?: { fd?: number; reading?: boolean } | null }[];
+}
+
+/**
+ * Nothing keeps the event loop alive but write requests on the family's sockets: no ref'd timer or
+ * immediate, no other request, no ref'd handle but stdout, stderr or a stdin not being read (Node
+ * lists those ref'd, yet idle they keep nothing alive). Unsure (no such lists): false.
+ */
+function onlyOurWritesAlive(): boolean {
+  const p = process as Internals;
+  if (typeof p._getActiveRequests !== 'function' || typeof p._getActiveHandles !== 'function') return false;
+  const info = process.getActiveResourcesInfo();
+  if (info.includes('Timeout') || info.includes('Immediate')) return false;
+  for (const h of p._getActiveHandles()) {
+    const fd = h?._handle?.fd;
+    if (!(fd === 1 || fd === 2 || (fd === 0 && h._handle?.reading !== true))) return false;
+  }
+  for (const r of p._getActiveRequests()) {
+    let ours = false;
+    for (const s of watched) if (s._handle !== undefined && s._handle === r?.handle) ours = true;
+    if (!ours) return false;
+  }
   return true;
 }
 
