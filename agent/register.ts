@@ -153,14 +153,27 @@ function startOutputs(outputs: Output[], config: Config, stops: (() => void)[], 
 let startWaitingOutputs: (() => void) | undefined;
 
 /**
- * The outputs a preload starts before the app's first line: the Prometheus family election (a
- * fixed port in the main thread). Its socket bound at preload is where a child that runs and exits
- * while this process has not turned yet (execFileSync at startup, a long synchronous start) hands
- * its resets over: bound only in the first turn, that child would lead alone and take them along.
+ * What a preload does for the outputs before the app's first line (they start in the first turn):
+ * with a fixed port in the main thread, it binds the Prometheus family's name. That socket is where
+ * a child that runs and exits while this process has not turned yet (execFileSync at startup, a
+ * long synchronous start) hands its resets over: bound only in the first turn, that child would
+ * lead alone and take them along. The Prometheus output starts ahead of the others where the name
+ * is another process's (`join`: this process joins that family as early as it can, as a
+ * short-lived member must) and when this thread creates a Worker (`open`: its channel for the
+ * worker's resets must be open before that thread can post one: exporters/prometheus/threads.ts).
+ * Returns the release.
  */
-function startsAtPreload(config: Config): Output['name'][] {
+function holdAtPreload(config: Config, join: () => void, open: () => void): (() => void) | undefined {
   const fixedPort = typeof config.port === 'number' && config.port !== 0;
-  return fixedPort && isMainThread() ? ['prometheus'] : [];
+  if (!fixedPort || config.disabledOutputs.includes('prometheus') || !isMainThread()) return undefined;
+  const { holdFamilyName } = require('../exporters/prometheus/family-name') as typeof import('../exporters/prometheus/family-name');
+  const { onFirstWorker } = require('../exporters/prometheus/threads') as typeof import('../exporters/prometheus/threads');
+  const release = holdFamilyName(config, join);
+  const unsubscribe = onFirstWorker(open);
+  return () => {
+    unsubscribe();
+    release();
+  };
 }
 
 function runAll(stops: (() => void)[]): void {
@@ -177,9 +190,9 @@ const processWide = require('node:path') as { [kAgent]?: Agent }; // the module 
 
 /**
  * Installed once per process by loading the package; configured from the environment, or by the
- * first start() call. A preload installs the hooks before the app's first line, joins the
- * Prometheus family (a fixed port) at once and starts the other outputs in the event loop's first
- * turn. The app's own load installs the hooks at once (sockets opened right after must be seen) and starts
+ * first start() call. A preload installs the hooks before the app's first line, binds the
+ * Prometheus family's name (a fixed port: holdAtPreload) and starts the outputs in the event
+ * loop's first turn. The app's own load installs the hooks at once (sockets opened right after must be seen) and starts
  * the outputs one tick later, so an app that loads the package and calls start() in the same tick
  * never binds or opens anything with settings it is about to replace. A start() after the outputs
  * started (after a preload, or once the app awaited something) restarts hooks and outputs with
@@ -235,23 +248,37 @@ export function install(): Agent {
       startOutputs(outputs, config, outputStops);
       return true;
     }
-    const early = when === 'turn' ? startsAtPreload(config) : [];
-    if (early.length !== 0) startOutputs(outputs, config, outputStops, early);
-    const rest = outputs.filter((o) => !early.includes(o.name)).map((o) => o.name);
     pending = true;
     let cancelTurn: (() => void) | undefined;
+    let release: (() => void) | undefined;
+    let ahead = false; // the Prometheus output started ahead of the others (holdAtPreload)
     const startRest = (turned = false) => {
       if (!pending) return; // start() or stop() came first, or a reset
       pending = false;
       startWaitingOutputs = undefined;
       beforeFirstPublish(undefined);
       cancelTurn?.();
+      const rest = ahead ? outputs.filter((o) => o.name !== 'prometheus').map((o) => o.name) : undefined;
       guard('start.outputs', startOutputs, outputs, config, outputStops, rest, turned);
+      release?.(); // the family took the name over (or it is another settings' by now)
+    };
+    const startAhead = (turned: boolean) => {
+      if (!pending || ahead) return;
+      ahead = true;
+      guard('start.outputs', startOutputs, outputs, config, outputStops, ['prometheus'], turned);
     };
     startWaitingOutputs = startRest;
     beforeFirstPublish(startRest);
     if (when === 'tick') process.nextTick(startRest);
     else {
+      release = guard(
+        'start.prometheus.hold',
+        holdAtPreload,
+        config,
+        () => startAhead(true),
+        () => startAhead(false),
+      );
+      if (release !== undefined) outputStops.push(release);
       cancelTurn = inFirstTurn(() => startRest(true));
     }
     return true;

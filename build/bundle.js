@@ -1,4 +1,4 @@
-// The package's runtime files: tsc's per-module output (dist/) bundled by esbuild into three files
+// The package's runtime files: tsc's per-module output (dist/) bundled by esbuild into four files
 // that load in turn, so that a process compiles only the code it runs (startup figures in
 // docs/benchmarks.md). The source stays one module per concern; this split is build output only.
 //
@@ -6,9 +6,12 @@
 //   API, the config, the preload and launcher checks). RESETWATCH_DISABLED, npm/npx/yarn/pnpm and
 //   corepack (agent/launcher.ts) compile nothing else.
 // - dist/agent/chunk-hooks.js: what an agent that is on runs at preload (the hooks, the outputs'
-//   list, the Prometheus family election), loaded by the entry's first require of one of them.
+//   list, the bind of the Prometheus family's name), loaded by the entry's first require of one of them.
 // - dist/agent/chunk-outputs.js: what starts in the event loop's first turn or later (the
 //   outputs, the endpoint, classification of a reset), loaded by the first require of one of them.
+// - dist/agent/chunk-family.js: the Prometheus family's election and protocol, loaded where the
+//   family starts: in the first turn, or at once in a process whose preload found the family's
+//   name taken (a member joins before it can have a reset, without compiling the outputs).
 //
 // One instance of every module: each module is bundled into exactly one file (the first whose
 // roots reach it, in the order above); another file's require of it becomes a stub that asks the
@@ -42,7 +45,8 @@ const CHUNKS = [
       'exporters/index',
       'exporters/shared/labels',
       'exporters/prometheus/index',
-      'exporters/prometheus/family',
+      'exporters/prometheus/family-name',
+      'exporters/prometheus/threads',
     ],
   },
   {
@@ -58,6 +62,7 @@ const CHUNKS = [
       'exporters/prometheus/family-validate',
     ],
   },
+  { file: 'chunk-family.js', roots: ['exporters/prometheus/family'] },
 ];
 
 const idOf = (file) => path.relative(DIST, file).replace(/\\/g, '/').replace(/\.js$/, '');

@@ -28,7 +28,6 @@
 // Never in the app's way: every socket and server here is unref'd and has its own 'error'
 // listener (these objects are the agent's, not the app's); an idle family does no periodic work.
 import * as net from 'node:net';
-import { readFileSync } from 'node:fs';
 import type { Config } from '../../agent/config';
 import { diag } from '../../agent/diag';
 import { guard, reportFailure } from '../../agent/guard';
@@ -38,6 +37,9 @@ import type { Snapshot } from './cluster';
 import type { Sample } from './threads';
 import type { PendingRecord, ResetRecord } from './recent';
 import type { Schema } from './family-validate';
+import { familyName, takeFamilyName, type HeldName } from './family-name';
+
+export { familyName };
 
 // The election starts with every process; what travels between members is checked and built with these,
 // loaded with the first message or reset rather than at every start (docs/benchmarks.md).
@@ -149,41 +151,11 @@ interface Member {
   stated: boolean;
 }
 
-/**
- * The family's name: one per user, session, metrics token, host:port (and protocol version) in the
- * network namespace. npm start, nodemon, cluster and spawned children share their session; each
- * systemd service and each container has its own, so unrelated services on one host never merge.
- * The token is in the name as a digest, so processes with another token (or none) never share an
- * endpoint: a leader without the token can never serve a token-protected process's resets.
- */
-export function familyName(host: string, port: number, token = ''): string {
-  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
-  const sid = sessionId();
-  const t = token === '' ? '' : `/t${sha256().update(token).digest('hex').slice(0, 16)}`;
-  return `\0resetwatch/2/u${uid}${sid === undefined ? '' : `/s${sid}`}${t}/${host}:${port}`;
-}
-
-/** node:crypto, loaded only for a metrics token: every process joins a family, and crypto costs ~1.5 ms to load. */
-function sha256(): import('node:crypto').Hash {
-  return (require('node:crypto') as typeof import('node:crypto')).createHash('sha256');
-}
-
-/** The session id: field 6 of /proc/self/stat, read as a file only (see test/shapes-stat); undefined when /proc is unreadable. */
-function sessionId(): number | undefined {
-  try {
-    const stat = readFileSync('/proc/self/stat', 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const sid = Number(fields[3]);
-    return Number.isSafeInteger(sid) && sid >= 0 ? sid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Joins (or founds) the family of this port; undefined where abstract sockets do not exist. */
 export function joinFamily(config: Config, hooks: FamilyHooks): Family | undefined {
   if (process.platform !== 'linux' || typeof config.port !== 'number' || config.port === 0) return undefined;
-  return new ProcessFamily(familyName(config.host, config.port, config.metricsToken), hooks);
+  const name = familyName(config.host, config.port, config.metricsToken);
+  return new ProcessFamily(name, hooks, takeFamilyName(name));
 }
 
 class ProcessFamily implements Family {
@@ -245,25 +217,36 @@ class ProcessFamily implements Family {
   constructor(
     private readonly name: string,
     private readonly hooks: FamilyHooks,
+    held?: HeldName,
   ) {
-    this.elect();
+    this.elect(held);
   }
 
   // ---- election ----
 
-  private elect(): void {
+  /** Binds the name (or takes over the one a preload bound: ./family-name.ts); the loser joins. */
+  private elect(held?: HeldName): void {
     if (this.role === 'stopped') return;
     this.role = 'electing';
-    const server = net.createServer((socket) => guard('family.accept', () => this.accept(socket)));
-    server.on('error', (err: Error & { code?: string }) =>
+    const accept = (socket: net.Socket) => guard('family.accept', () => this.accept(socket));
+    const failed = (err: Error & { code?: string }) =>
       guard('family.elect', () => {
         if (this.role === 'stopped') return;
         if (err.code === 'EADDRINUSE') this.join();
         else this.alone(err);
-      }),
-    );
+      });
+    if (held !== undefined) {
+      held.accept = accept;
+      for (const socket of held.early.splice(0)) accept(socket);
+      if (held.server.listening) guard('family.lead', () => this.lead(held.server));
+      else if (held.error !== undefined) failed(held.error);
+      else held.server.once('error', failed); // the bind's error is emitted in the tick after it
+      return;
+    }
+    const server = net.createServer(accept);
+    server.on('error', failed);
+    server.unref(); // before the bind (setupListenHandle honours it): a throw on the way leaves no ref'd server
     server.listen({ path: this.name }, () => guard('family.lead', () => this.lead(server)));
-    server.unref();
   }
 
   /** No family here (abstract sockets refused): serve alone, as without one. */
@@ -516,7 +499,7 @@ class ProcessFamily implements Family {
     const n = this.queue.length;
     this.queue = [];
     if (this.role === 'member') {
-      if (this.leaderSocket !== undefined && this.connected && !send(this.leaderSocket, line)) countDropped('prometheus', n);
+      if (this.leaderSocket !== undefined && this.connected && !send(this.leaderSocket, line, n)) countDropped('prometheus', n);
     } else if (this.role === 'leader') {
       for (const m of this.members.values()) if (m.down !== undefined) send(m.down, line);
       if (this.lastLegacyLine !== undefined) {
@@ -781,9 +764,97 @@ function validPid(pid: unknown): pid is number {
 }
 
 /** Writes unless too much is already waiting for a peer that does not read. */
-function send(socket: net.Socket, line: string): boolean {
+function send(socket: net.Socket, line: string, resets = 0): boolean {
   if (socket.destroyed || socket.writableLength > MAX_BUFFERED) return false;
   socket.write(line);
+  if (socket.writableLength > 0) watchPending(socket, resets);
+  return true;
+}
+
+// A write still pending keeps the event loop alive, unref'd socket or not (libuv's write request
+// is active). A peer that does not read (a leader blocked in execFileSync on this very process, a
+// stuck one) would then keep this process alive for good. While writes are pending, an unref'd
+// timer looks at what else keeps the loop alive: once nothing but these writes has for
+// EXIT_GRACE_MS (the loop would end without them), the socket is destroyed and its resets counted
+// as dropped. Bounded like the OpenTelemetry exit flush (≤ 1 s); no process listener is added.
+const EXIT_GRACE_MS = 800;
+const PENDING_CHECK_MS = 200;
+const kPending = Symbol('resetwatch.family.pending');
+
+interface Pending {
+  /** Resets sent on this socket since it last had nothing pending. */
+  resets: number;
+  /** Since when nothing but these writes keeps the loop alive. */
+  onlyOursSince: number | undefined;
+  timer: ReturnType<typeof setInterval>;
+}
+
+type Watched = net.Socket & { [kPending]?: Pending; _handle?: unknown };
+
+/** Sockets with writes pending (at most the family's own: a leader's members, a member's two). */
+const watched = new Set<Watched>();
+
+function watchPending(socket: Watched, resets: number): void {
+  let p = socket[kPending];
+  if (p === undefined) {
+    const timer = setInterval(() => guard('family.pending', checkPending, socket), PENDING_CHECK_MS);
+    timer.unref();
+    p = { resets: 0, onlyOursSince: undefined, timer };
+    socket[kPending] = p;
+    watched.add(socket);
+  }
+  p.resets += resets;
+}
+
+function unwatch(socket: Watched, p: Pending): void {
+  clearInterval(p.timer);
+  socket[kPending] = undefined;
+  watched.delete(socket);
+}
+
+function checkPending(socket: Watched): void {
+  const p = socket[kPending];
+  if (p === undefined) return;
+  if (socket.destroyed || socket.writableLength === 0) {
+    unwatch(socket, p);
+    return;
+  }
+  if (!onlyOurWritesAlive()) {
+    p.onlyOursSince = undefined;
+    return;
+  }
+  const now = Date.now();
+  p.onlyOursSince ??= now;
+  if (now - p.onlyOursSince < EXIT_GRACE_MS) return;
+  unwatch(socket, p);
+  if (p.resets > 0) countDropped('prometheus', p.resets);
+  socket.destroy();
+}
+
+interface Internals {
+  _getActiveRequests?: () => { handle?: unknown }[];
+  _getActiveHandles?: () => { _handle?: { fd?: number; reading?: boolean } | null }[];
+}
+
+/**
+ * Nothing keeps the event loop alive but write requests on the family's sockets: no ref'd timer or
+ * immediate, no other request, no ref'd handle but stdout, stderr or a stdin not being read (Node
+ * lists those ref'd, yet idle they keep nothing alive). Unsure (no such lists): false.
+ */
+function onlyOurWritesAlive(): boolean {
+  const p = process as Internals;
+  if (typeof p._getActiveRequests !== 'function' || typeof p._getActiveHandles !== 'function') return false;
+  const info = process.getActiveResourcesInfo();
+  if (info.includes('Timeout') || info.includes('Immediate')) return false;
+  for (const h of p._getActiveHandles()) {
+    const fd = h?._handle?.fd;
+    if (!(fd === 1 || fd === 2 || (fd === 0 && h._handle?.reading !== true))) return false;
+  }
+  for (const r of p._getActiveRequests()) {
+    let ours = false;
+    for (const s of watched) if (s._handle !== undefined && s._handle === r?.handle) ours = true;
+    if (!ours) return false;
+  }
   return true;
 }
 

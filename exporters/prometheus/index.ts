@@ -17,6 +17,7 @@ import { forwardToMainThread, receiveFromThreads } from './threads';
 import { constantLabels } from '../shared/labels';
 import { guard } from '../../agent/guard';
 import { inFirstTurn } from '../../agent/first-turn';
+import { holdFamilyName, releaseFamilyName } from './family-name';
 import type { Exporter } from '../types';
 
 // ---- the heavy half, loaded when first needed (./collect.ts) ----
@@ -82,12 +83,27 @@ export const prometheusExporter: Exporter = {
       }),
     );
     stops.push(receiveFromThreads((m) => loaded().record(m.sample, m.record)));
-    if (turned || (typeof config.port === 'number' && config.port !== 0)) {
-      // Already in the event loop's first turn (a preload's outputs start there), or a fixed port:
-      // the family election starts now, as the outputs start, so that a process tree's members
-      // join before their first resets can come (./family.ts). The endpoint itself (./server) is
-      // loaded only when this process wins the election.
+    if (turned) {
+      // Already in the event loop's first turn (a preload's other outputs start there): the
+      // endpoint, or the family election, now. The endpoint itself (./server) is loaded only when
+      // this process wins the election.
       listen(config, stops);
+    } else if (typeof config.port === 'number' && config.port !== 0) {
+      // A fixed port, before the first turn (a preload's output started ahead by a top-level
+      // `registry` read or Worker; the app's own load of the package, or its start(), before its
+      // loop turned): the family's name is bound now (or kept, if the preload bound it), so that a
+      // child that runs and exits before this process turns hands its resets over. The family
+      // itself follows: at once where the name is another process's (this one joins it as early
+      // as it can: a short-lived member's resets must reach the leader before it exits), else in
+      // the first turn (./family-name.ts). Unref'd.
+      let cancel = () => {};
+      const join = () => {
+        cancel();
+        guard('start.prometheus.listen', listen, config, stops);
+      };
+      stops.push(holdFamilyName(config, join));
+      cancel = inFirstTurn(join);
+      stops.push(() => cancel());
     } else {
       // Its own endpoint binds in the event loop's first turn, not in the preload: a process that
       // is done before its loop turns (`node -e`, most command-line tools) never loads ./server
@@ -100,25 +116,28 @@ export const prometheusExporter: Exporter = {
   },
 };
 
-/** Binds the endpoint, joins the family, or answers the cluster primary, as the settings say. */
+/**
+ * Binds the endpoint, joins the family, or answers the cluster primary, as the settings say. A
+ * family's name still held once that is done (a cluster worker, a throw on the way) is released:
+ * nothing would ever read its connections, and a sibling would join that silent holder.
+ */
 function listen(config: Config, stops: (() => void)[]): void {
+  try {
+    serveOrJoin(config, stops);
+  } finally {
+    releaseFamilyName();
+  }
+}
+
+function serveOrJoin(config: Config, stops: (() => void)[]): void {
   const bind = (takeover: boolean) => {
     const { startMetricsServer } = require('./server') as typeof import('./server');
     return startMetricsServer(config, { exposition, recentResets }, takeover);
   };
-  // The family's winner binds in the next turn of the event loop, not in the tick it won (at a
-  // preload that is before the app's first turn): a process done before its loop turns (`node
-  // -e 1`) never loads ./server nor binds a port no one could have scraped. Unref'd.
-  const serve = (takeover = false): (() => void) => {
-    let stop: (() => void) | undefined;
-    const cancel = inFirstTurn(() => {
-      stop = guard('start.prometheus.serve', bind, takeover);
-    });
-    return () => {
-      cancel();
-      stop?.();
-    };
-  };
+  // The family's winner binds at once: the election runs in the event loop's first turn or later
+  // (a preload only holds the family's name), so a process done before its loop turns (`node -e
+  // 1`) still never loads ./server nor binds a port no one could have scraped. Unref'd.
+  const serve = (takeover = false): (() => void) => guard('start.prometheus.serve', bind, takeover) ?? (() => {});
   // Only a process with an IPC channel can be a cluster worker (./cluster.ts).
   if (typeof process.send === 'function' && loaded().isClusterWorker()) {
     stops.push(loaded().answerPrimary(() => loaded().localSnapshot()));

@@ -143,18 +143,32 @@ export function receiveFromThreads(fn: (m: ThreadMessage & { sample: Sample }) =
       });
     };
   };
-  // Unsubscribed after the publish: on Node 20 an unsubscribe during it skips the next subscriber (another agent's).
-  const onWorker = () => {
-    guard('prometheus.thread.open', open);
-    queueMicrotask(() => dc.unsubscribe(WORKER_CREATED, onWorker));
-  };
+  let cancel: (() => void) | undefined;
   if (builtinLoaded('worker_threads') !== false) open();
-  else dc.subscribe(WORKER_CREATED, onWorker);
+  else cancel = onFirstWorker(open);
   return () => {
-    dc.unsubscribe(WORKER_CREATED, onWorker);
+    cancel?.();
     ch?.close();
     ch = undefined;
   };
+}
+
+/** Calls `fn` once, in the constructor of the first Worker this thread creates. Returns the cancel. */
+export function onFirstWorker(fn: () => void): () => void {
+  let subscribed = true;
+  // Unsubscribed after the publish: on Node 20 an unsubscribe during it skips the next subscriber (another agent's).
+  const unsubscribe = () => {
+    if (!subscribed) return;
+    subscribed = false;
+    queueMicrotask(() => dc.unsubscribe(WORKER_CREATED, onWorker));
+  };
+  const onWorker = () => {
+    if (!subscribed) return;
+    unsubscribe();
+    guard('prometheus.thread.open', fn);
+  };
+  dc.subscribe(WORKER_CREATED, onWorker);
+  return unsubscribe;
 }
 
 function add(c: Counts): void {

@@ -1,0 +1,179 @@
+// The process family's name (./family.ts), and holding it from a preload on. A process whose
+// event loop has not turned yet (execFileSync at startup, a long synchronous start) must already
+// hold the name: a child that runs and exits meanwhile connects to it, and what it hands over
+// waits in this socket's backlog and buffers until this process turns and leads. Only the bind
+// happens at preload; the election's outcome and the family's protocol (./family.ts, loaded then)
+// follow in the event loop's first turn, so `node -e 1` compiles none of it.
+//
+// The bind goes through net.Server#_listen2 (Node's "legacy alias" of its setupListenHandle, on
+// Node 20 to 26), not listen(): listen() requires node:cluster for every server, which loads
+// child_process and dgram (~1 ms at each start, docs/benchmarks.md); this socket is never a cluster
+// worker's (those never hold a name). Where _listen2 is missing or throws before binding: listen().
+// That fallback is mostly dead on Node 20 to 26: listen() itself ends in _listen2, so what made it
+// throw here most likely throws there too (then the name is not held, and the family binds later).
+import * as net from 'node:net';
+import { readFileSync } from 'node:fs';
+import type { Config } from '../../agent/config';
+import { builtinLoaded } from '../../agent/builtins';
+import { guard } from '../../agent/guard';
+
+/**
+ * The family's name: one per user, session, metrics token, host:port (and protocol version) in the
+ * network namespace. npm start, nodemon, cluster and spawned children share their session; each
+ * systemd service and each container has its own, so unrelated services on one host never merge.
+ * The token is in the name as a digest, so processes with another token (or none) never share an
+ * endpoint: a leader without the token can never serve a token-protected process's resets.
+ */
+export function familyName(host: string, port: number, token = ''): string {
+  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
+  const sid = sessionId();
+  const t = token === '' ? '' : `/t${sha256().update(token).digest('hex').slice(0, 16)}`;
+  return `\0resetwatch/2/u${uid}${sid === undefined ? '' : `/s${sid}`}${t}/${host}:${port}`;
+}
+
+/** node:crypto, loaded only for a metrics token: every process joins a family, and crypto costs ~1.5 ms to load. */
+function sha256(): import('node:crypto').Hash {
+  return (require('node:crypto') as typeof import('node:crypto')).createHash('sha256');
+}
+
+/** The session id: field 6 of /proc/self/stat, read as a file only (see test/shapes-stat); undefined when /proc is unreadable. */
+function sessionId(): number | undefined {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const sid = Number(fields[3]);
+    return Number.isSafeInteger(sid) && sid >= 0 ? sid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The name bound before the family exists: its server, the bind's outcome, what it accepted meanwhile. */
+export interface HeldName {
+  readonly name: string;
+  readonly server: net.Server;
+  /** The bind's error, once Node has emitted it (in the tick after the bind). */
+  error: (Error & { code?: string }) | undefined;
+  /** Connections accepted before the family took over (at most MAX_EARLY), unref'd. */
+  readonly early: net.Socket[];
+  /** The family's accept, once it took over. */
+  accept: ((socket: net.Socket) => void) | undefined;
+  /** Called with the bind's error while the name is still held (not yet taken by a family). */
+  failed: () => void;
+}
+
+/** Connections a held name keeps for the family; beyond, closed (the member retries). */
+const MAX_EARLY = 256;
+
+let held: HeldName | undefined;
+
+/**
+ * Binds the family's name now, where a family can exist (Linux, a fixed port) and this process is
+ * no cluster worker (clusterWorker()). `failed` is called
+ * when the bind's error comes (in the tick after the bind: the name is another process's, or
+ * abstract sockets are refused) while the name is still held here. A name held already (by the
+ * preload) is kept and passes to this caller. Returns the release, which does nothing once the
+ * name has passed on (to a family, or to a later caller).
+ */
+export function holdFamilyName(config: Config, failed: () => void): () => void {
+  if (process.platform !== 'linux' || typeof config.port !== 'number' || config.port === 0) return () => {};
+  if (clusterWorker()) return () => {};
+  const name = familyName(config.host, config.port, config.metricsToken);
+  let h = held;
+  if (h !== undefined && h.name === name) {
+    h.failed = failed; // held already (by the preload): kept, not bound again, and this caller's now
+  } else {
+    h = hold(name, failed);
+  }
+  const mine = h;
+  return () => {
+    if (held === mine && mine.failed === failed) releaseFamilyName();
+  };
+}
+
+/**
+ * Whether this process is a cluster worker, without loading node:cluster where it is not one. Not
+ * NODE_UNIQUE_ID: Node deletes it before preloads run (Node 20 to 26). In a worker Node loads
+ * cluster before any preload, so a process with an IPC channel and no cluster loaded is no worker.
+ */
+function clusterWorker(): boolean {
+  if (typeof process.send !== 'function' || builtinLoaded('cluster') === false) return false;
+  return (require('node:cluster') as typeof import('node:cluster')).isWorker === true;
+}
+
+function hold(name: string, failed: () => void): HeldName {
+  releaseFamilyName();
+  const h: HeldName = {
+    name,
+    server: net.createServer((socket) =>
+      guard('family.early', () => {
+        if (h.accept !== undefined) return h.accept(socket);
+        socket.unref();
+        socket.on('error', () => {
+          /* 'close' follows */
+        });
+        if (h.early.length < MAX_EARLY) h.early.push(socket);
+        else socket.destroy();
+      }),
+    ),
+    error: undefined,
+    early: [],
+    accept: undefined,
+    failed,
+  };
+  h.server.on('error', (err: Error) => {
+    h.error = err;
+    if (held === h) guard('family.held', h.failed);
+  });
+  // Unref'd before the bind (Node's setupListenHandle honours it): whatever throws on the way, this
+  // server never keeps the process alive; closed on a throw, it never holds the name unread.
+  h.server.unref();
+  try {
+    bind(h.server, h.name);
+  } catch (err) {
+    h.server.close();
+    throw err;
+  }
+  held = h;
+  return h;
+}
+
+type Listen2 = (address: string, port: number, addressType: number, backlog: number) => void;
+
+/** What listen({ path }) does in a primary, minus cluster: the name (a Unix-domain server's mark, which the server hook skips), then the bind. */
+function bind(server: net.Server, name: string): void {
+  const s = server as net.Server & { _listen2?: Listen2; _pipeName?: string };
+  if (typeof s._listen2 === 'function') {
+    try {
+      s._pipeName = name;
+      s._listen2(name, -1, -1, 511);
+      return;
+    } catch {
+      // Bound, and something wrapping the method threw after (Node keeps _listen2 for wrappers):
+      // held all the same. Else another shape of the private method: the public way below.
+      if (server.listening) return;
+    }
+  }
+  server.listen({ path: name });
+}
+
+/** The held name, handed to the family that starts with it (undefined for another name, or none). */
+export function takeFamilyName(name: string): HeldName | undefined {
+  const h = held;
+  held = undefined;
+  if (h !== undefined && h.name === name) return h;
+  if (h !== undefined) close(h);
+  return undefined;
+}
+
+/** Closes a name still held (the agent stopped, or restarted with other settings, before its family started). */
+export function releaseFamilyName(): void {
+  const h = held;
+  held = undefined;
+  if (h !== undefined) close(h);
+}
+
+function close(h: HeldName): void {
+  h.server.close();
+  for (const socket of h.early.splice(0)) socket.destroy();
+}
