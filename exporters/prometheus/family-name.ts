@@ -11,6 +11,10 @@
 // worker's (those never hold a name). Where _listen2 is missing or throws before binding: listen().
 // That fallback is mostly dead on Node 20 to 26: listen() itself ends in _listen2, so what made it
 // throw here most likely throws there too (then the name is not held, and the family binds later).
+// Also listen() where something subscribes to Node's tracing:net.server.listen channel: listen()
+// publishes its asyncStart, _listen2 only the asyncEnd, and another agent must not see an end
+// without a start.
+import { channel } from 'node:diagnostics_channel';
 import * as net from 'node:net';
 import { readFileSync } from 'node:fs';
 import type { Config } from '../../agent/config';
@@ -138,12 +142,15 @@ function hold(name: string, failed: () => void): HeldName {
   return h;
 }
 
+/** What _listen2 publishes to when the bind completes (net.js loads diagnostics_channel already). */
+const LISTEN_TRACED = channel('tracing:net.server.listen:asyncEnd');
+
 type Listen2 = (address: string, port: number, addressType: number, backlog: number) => void;
 
 /** What listen({ path }) does in a primary, minus cluster: the name (a Unix-domain server's mark, which the server hook skips), then the bind. */
 function bind(server: net.Server, name: string): void {
   const s = server as net.Server & { _listen2?: Listen2; _pipeName?: string };
-  if (typeof s._listen2 === 'function') {
+  if (typeof s._listen2 === 'function' && !LISTEN_TRACED.hasSubscribers) {
     try {
       s._pipeName = name;
       s._listen2(name, -1, -1, 511);
