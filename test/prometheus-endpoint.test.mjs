@@ -33,9 +33,16 @@ test('routes: /metrics, /resets, /healthz; 404 for other paths, 405 for other me
   assert.equal(head.status, 200);
   assert.equal(head.body, '');
 
-  for (const p of ['/', '/metrics/', '/metricsx', '/../metrics', '/favicon.ico', '*']) {
+  for (const p of ['/', '/metrics/', '/metricsx', '/../metrics', '/favicon.ico', '*', 'http://127.0.0.1/', 'ftp://h/metrics']) {
     assert.equal((await rawRequest(port, { path: p })).status, 404, p);
   }
+  // The absolute form (a client behind a forward proxy): a server must accept it (RFC 9112 3.2.2).
+  for (const p of [`http://127.0.0.1:${port}/healthz`, `HTTP://localhost/healthz?x=1`]) {
+    const r = await rawRequest(port, { path: p });
+    assert.equal(r.status, 200, p);
+    assert.equal(r.body, 'ok\n', p);
+  }
+  assert.equal((await rawRequest(port, { path: `http://127.0.0.1:${port}/metrics` })).status, 200);
   for (const method of ['POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']) {
     const r = await rawRequest(port, { method, path: '/metrics' });
     assert.equal(r.status, 405, method);

@@ -139,7 +139,7 @@ function handle(req: EndpointRequest, res: EndpointResponse, handlers: Handlers,
     reply(res, 401, 'unauthorized: send Authorization: Bearer <RESETWATCH_METRICS_TOKEN>\n', true);
     return;
   }
-  const url = req.url;
+  const url = originForm(req.url);
   const q = url.indexOf('?');
   const path = q === -1 ? url : url.slice(0, q);
   const query = q === -1 ? '' : url.slice(q + 1);
@@ -192,6 +192,19 @@ function handle(req: EndpointRequest, res: EndpointResponse, handlers: Handlers,
       }),
   );
 }
+
+/**
+ * The request target as a path: the absolute form (`http://host:port/metrics`, what a client sends
+ * through a forward proxy, and which a server must accept: RFC 9112 3.2.2) loses its scheme and
+ * authority; any other form is kept as sent.
+ */
+function originForm(target: string): string {
+  const m = ABSOLUTE_FORM.exec(target);
+  if (m === null) return target;
+  const rest = target.slice(m[0].length);
+  return rest.startsWith('/') ? rest : `/${rest}`;
+}
+const ABSOLUTE_FORM = /^https?:\/\/[^/?#]*/i;
 
 function reply(res: EndpointResponse, status: number, body: string, close = false): void {
   if (close) res.setHeader('Connection', 'close');
