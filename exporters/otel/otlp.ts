@@ -50,8 +50,10 @@ export class OtlpSender {
   private failedOnce = false;
   /** Bumped by cut(): a batch sent before gives up instead of trying again. */
   private generation = 0;
-  /** The retry waits in progress: cut() ends them at once. */
-  private readonly waits = new Set<() => void>();
+  /** The retry waits in progress, with when each ends: cut() and finishBy() end them early. */
+  private readonly waits = new Map<() => void, number>();
+  /** Set by finishBy(): no retry is waited for past this (Date.now() ms). */
+  private retryUntil = Number.POSITIVE_INFINITY;
 
   constructor(
     signal: Signal,
@@ -108,8 +110,18 @@ export class OtlpSender {
    */
   cut(): void {
     this.generation++;
-    for (const wake of [...this.waits]) wake();
+    for (const wake of [...this.waits.keys()]) wake();
     this.poster?.destroy();
+  }
+
+  /**
+   * The process is on its way out by `deadline` (exit flush, stop()): a retry that could not start
+   * before then is given up now, not waited for until the cut (a collector answering 503 does
+   * not hold the exit for the whole budget).
+   */
+  finishBy(deadline: number): void {
+    this.retryUntil = Math.min(this.retryUntil, deadline);
+    for (const [wake, ends] of [...this.waits]) if (ends > deadline) wake();
   }
 
   /** An unref'd wait; false when cut() ended it. */
@@ -128,7 +140,7 @@ export class OtlpSender {
         Math.min(ms, MAX_TIMER_MS),
       );
       timer.unref();
-      this.waits.add(wake);
+      this.waits.set(wake, Date.now() + ms);
     });
   }
 
@@ -163,7 +175,7 @@ export class OtlpSender {
         why = `next attempt would be past the ${this.settings.timeoutMillis} ms export timeout`;
         break;
       }
-      if (!(await this.wait(delay))) {
+      if (Date.now() + delay > this.retryUntil || !(await this.wait(delay))) {
         why = 'cut at exit or stop';
         break;
       }

@@ -202,6 +202,7 @@ export class PrivateProviders {
       if (late) for (const s of this.senders) s.cut();
     };
     const hold = setTimeout(finish, budget, true);
+    for (const s of this.senders) s.finishBy(now + budget);
     const flushes: Promise<unknown>[] = [];
     if (this.tracer !== undefined) flushes.push(this.tracer.forceFlush());
     if (this.meter !== undefined) flushes.push(this.meter.forceFlush());
@@ -230,6 +231,7 @@ export class PrivateProviders {
     };
     const budget = setTimeout(cutAll, FLUSH_BUDGET_MS);
     budget.unref();
+    for (const s of senders) s.finishBy(Date.now() + FLUSH_BUDGET_MS);
     void Promise.allSettled([tracer?.shutdown(), meter?.shutdown()])
       .then(() => Promise.allSettled(senders.map((s) => s.flush())))
       .finally(cutAll);
