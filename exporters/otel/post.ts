@@ -7,9 +7,10 @@
 // Kept-alive connections are reused, at most `maxSockets` of them; every socket is unref'd and
 // not watched by resetwatch (a resetting collector must not make more resets to export).
 // Each exchange ends in an Outcome that says whether trying again may help (./retries.ts); the
-// retries themselves are the sender's (./otlp.ts). node:tls is loaded only for an https endpoint.
+// retries themselves are the sender's (./otlp.ts). node:tls is imported statically: the agent's
+// TLS hook loads it at preload anyway (agent/hooks), so loading it lazily here saved nothing.
 import * as net from 'node:net';
-import type * as tls from 'node:tls';
+import * as tls from 'node:tls';
 import { disown } from '../../agent/sockets';
 import { guard } from '../../agent/guard';
 import { TOKEN } from '../shared/http-syntax';
@@ -152,15 +153,14 @@ export class Poster {
     // The TLS context before the socket: key or certificate material that does not parse throws
     // here. Thrown by tls.connect, it left a connecting socket nobody listened to: its refused
     // connect crashed the app, an accepted one stayed open, one more per export.
-    const tls = this.tlsOptions ? (require('node:tls') as typeof import('node:tls')) : undefined;
-    if (tls && this.tlsOptions) this.secureContext ??= tls.createSecureContext(this.tlsOptions);
+    if (this.tlsOptions) this.secureContext ??= tls.createSecureContext(this.tlsOptions);
     const raw: Conn = new net.Socket();
     disown(raw); // resetwatch's client hook skips it
     raw.unref();
     raw.setNoDelay(true); // as node:http's agent; applied once connected
     raw.connect({ host: this.host, port: this.port });
     let socket: Conn = raw;
-    if (tls) {
+    if (this.tlsOptions) {
       // `host`: the name or address the certificate must be for. Without it, over a socket of our
       // own, an IP address was never checked: any trusted certificate passed for any address.
       const servername = net.isIP(this.host) ? undefined : this.host;
