@@ -189,7 +189,8 @@ test('a collector that keeps answering 503: given up at the export timeout, coun
   assert.match(FAILED.exec(lines[0])[1], /^HTTP 503; \d attempts in \d+ ms, next attempt would be past the 3000 ms export timeout$/);
   assert.ok(rx.requests.length >= 2 && rx.requests.length <= 6, `${rx.requests.length} attempts`);
   const span = rx.requests.at(-1).at - rx.requests[0].at;
-  assert.ok(span < 3000, `attempts spread over ${span} ms, the timeout is 3000`);
+  // No attempt starts past the timeout; 250 ms for a loaded machine to carry the last one over loopback.
+  assert.ok(span < 3250, `attempts spread over ${span} ms, the timeout is 3000`);
   assert.equal(r.stats.dropped.otel, 1, 'the one span, counted once');
 });
 
