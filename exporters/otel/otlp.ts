@@ -20,7 +20,7 @@ import { ExportResultCode, suppressTracing, type ExportResult } from '@opentelem
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { AggregationTemporality, InstrumentType, type PushMetricExporter, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { Poster, type Outcome } from './post';
-import { MAX_RETRIES, MAX_TIMER_MS, retryDelayMs } from './retries';
+import { EXIT_RETRY_MARGIN_MS, MAX_RETRIES, MAX_TIMER_MS, retryDelayMs } from './retries';
 import { countDropped } from '../../agent/stats';
 import { otelDiag as diag } from '../../agent/diag';
 
@@ -47,12 +47,20 @@ export class OtlpSender {
   private readonly settings: HttpSettings;
   private poster: Poster | undefined;
   private readonly inflight = new Set<Promise<void>>();
+  /**
+   * The batches holding one of the MAX_INFLIGHT slots: one given up frees its slot at once, not
+   * microtasks later when its promise settles (the exit flush's last batch is sent in that tick).
+   */
+  private active = 0;
   private failedOnce = false;
   /** Bumped by cut(): a batch sent before gives up instead of trying again. */
   private generation = 0;
-  /** The retry waits in progress, with when each ends: cut() and finishBy() end them early. */
-  private readonly waits = new Map<() => void, number>();
-  /** Set by finishBy(): no retry is waited for past this (Date.now() ms). */
+  /**
+   * The retry waits in progress: when each ends, and whether the collector answered (a status) or
+   * the connection failed. cut() and finishBy() end them early.
+   */
+  private readonly waits = new Map<() => void, { ends: number; answered: boolean }>();
+  /** Set by finishBy() for one exit flush or stop(), cleared by endFinish(): no retry past this. */
   private retryUntil = Number.POSITIVE_INFINITY;
 
   constructor(
@@ -86,13 +94,28 @@ export class OtlpSender {
   /** Sends one request without waiting for it. `items` is what a drop loses (spans / points). */
   send(body: Uint8Array | undefined, items: number): void {
     if (body === undefined || body.length === 0) return;
-    if (this.inflight.size >= MAX_INFLIGHT) {
+    if (this.active >= MAX_INFLIGHT) {
       countDropped('otel', items);
       return;
     }
-    const p = context.with(suppressTracing(context.active()), () => this.post(body, items));
+    this.active++;
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
+      this.active--;
+    };
+    const p = context.with(suppressTracing(context.active()), () => this.post(body, items, release));
     this.inflight.add(p);
-    void p.finally(() => this.inflight.delete(p));
+    void p.finally(() => {
+      release();
+      this.inflight.delete(p);
+    });
+  }
+
+  /** Batches not yet delivered or given up (a retry wait included). */
+  pending(): boolean {
+    return this.inflight.size > 0;
   }
 
   /**
@@ -115,21 +138,29 @@ export class OtlpSender {
   }
 
   /**
-   * The process is on its way out by `deadline` (exit flush, stop()): a retry that could not start
-   * before then is given up now, not waited for until the cut (a collector answering 503 does
-   * not hold the exit for the whole budget).
+   * The process is on its way out by `deadline` (exit flush, stop()). Until endFinish(), only a
+   * collector's answer (429, 503...) whose retry is due EXIT_RETRY_MARGIN_MS before then is tried
+   * again; a connection failure (refused, unreachable, reset) is given up at once, as is a wait
+   * that cannot end in time: a short CLI without a collector exits as fast as without retries,
+   * and a collector answering 503 does not hold the exit for the whole budget.
    */
   finishBy(deadline: number): void {
     this.retryUntil = Math.min(this.retryUntil, deadline);
-    for (const [wake, ends] of [...this.waits]) if (ends > deadline) wake();
+    for (const [wake, w] of [...this.waits]) if (!w.answered || w.ends > deadline - EXIT_RETRY_MARGIN_MS) wake();
   }
 
-  /** An unref'd wait; false when cut() ended it. */
-  private wait(ms: number): Promise<boolean> {
+  /** The exit flush (or stop()) is over: batches sent later get their full retries again. */
+  endFinish(): void {
+    this.retryUntil = Number.POSITIVE_INFINITY;
+  }
+
+  /** An unref'd wait; false when cut() or finishBy() ended it (its batch's slot freed at once). */
+  private wait(ms: number, answered: boolean, release: () => void): Promise<boolean> {
     return new Promise((resolve) => {
       const wake = () => {
         clearTimeout(timer);
         this.waits.delete(wake);
+        release();
         resolve(false);
       };
       const timer = setTimeout(
@@ -140,7 +171,7 @@ export class OtlpSender {
         Math.min(ms, MAX_TIMER_MS),
       );
       timer.unref();
-      this.waits.set(wake, Date.now() + ms);
+      this.waits.set(wake, { ends: Date.now() + ms, answered });
     });
   }
 
@@ -153,13 +184,20 @@ export class OtlpSender {
     headers: Record<string, string>,
     payload: Uint8Array,
     generation: number,
+    release: () => void,
   ): Promise<string | undefined> {
     const first = Date.now();
     const deadline = first + this.settings.timeoutMillis;
-    let outcome: Outcome;
+    let outcome: Outcome = { failure: 'not sent', retryable: false };
     let tries = 0;
     let why: string | undefined;
     for (;;) {
+      // Cut while this batch waited (for its headers, the TLS settings, a retry): no new connection
+      // is opened after exit or stop().
+      if (generation !== this.generation) {
+        why = 'cut at exit or stop';
+        break;
+      }
       tries++;
       outcome = await poster.exchange(headers, payload, Math.max(1, deadline - Date.now()));
       if (outcome.failure === undefined) return undefined;
@@ -175,16 +213,22 @@ export class OtlpSender {
         why = `next attempt would be past the ${this.settings.timeoutMillis} ms export timeout`;
         break;
       }
-      if (Date.now() + delay > this.retryUntil || !(await this.wait(delay))) {
+      const answered = outcome.status !== undefined;
+      const finishing = this.retryUntil !== Number.POSITIVE_INFINITY;
+      if (finishing && (!answered || Date.now() + delay > this.retryUntil - EXIT_RETRY_MARGIN_MS)) {
+        why = 'cut at exit or stop';
+        break;
+      }
+      if (!(await this.wait(delay, answered, release))) {
         why = 'cut at exit or stop';
         break;
       }
     }
-    const attempts = tries === 1 ? '1 attempt' : `${tries} attempts in ${Date.now() - first} ms`;
+    const attempts = tries === 0 ? 'no attempt' : tries === 1 ? '1 attempt' : `${tries} attempts in ${Date.now() - first} ms`;
     return `${outcome.failure}; ${attempts}${why === undefined ? '' : `, ${why}`}`;
   }
 
-  private async post(body: Uint8Array, items: number): Promise<void> {
+  private async post(body: Uint8Array, items: number, release: () => void): Promise<void> {
     let failure: string | undefined;
     const generation = this.generation;
     try {
@@ -197,7 +241,7 @@ export class OtlpSender {
       headers['Content-Length'] = String(payload.length);
       headers['User-Agent'] = 'resetwatch';
       const poster = await this.getPoster();
-      failure = await this.attempts(poster, headers, payload, generation);
+      failure = await this.attempts(poster, headers, payload, generation, release);
     } catch (err) {
       failure = err instanceof Error ? err.message : String(err);
     }

@@ -22,6 +22,8 @@ export interface Outcome {
   retryable: boolean;
   /** The collector's Retry-After field, raw (undefined when absent, '' when given twice). */
   retryAfter?: string;
+  /** The status of a non-2xx answer; undefined when the connection failed before one arrived. */
+  status?: number;
 }
 
 const DELIVERED: Outcome = { retryable: false };
@@ -210,7 +212,12 @@ export class Poster {
 function status(head: NonNullable<Exchange['head']>): Outcome {
   const code = head.status;
   if (code >= 200 && code < 300) return DELIVERED;
-  return { failure: `HTTP ${code}`, retryable: retryableStatus(code), retryAfter: head.retryAfter };
+  return { failure: `HTTP ${code}`, retryable: retryableStatus(code), retryAfter: head.retryAfter, status: code };
+}
+
+/** A body that does not parse: after a 2xx status the collector took the batch all the same. */
+function badBody(head: NonNullable<Exchange['head']>): Outcome {
+  return head.status >= 200 && head.status < 300 ? DELIVERED : refused('bad chunked body');
 }
 
 /** Advances a response with the bytes in `x.buf`; calls `x.done` once it is complete. */
@@ -284,7 +291,7 @@ function consume(x: Exchange): void {
     }
     const eol = x.buf.indexOf(CRLF);
     if (eol === -1) {
-      if (x.buf.length > 65536) x.done(refused('bad chunked body'), false); // a size or trailer line without end
+      if (x.buf.length > 65536) x.done(badBody(h), false); // a size or trailer line without end
       return;
     }
     const line = x.buf.toString('latin1', 0, eol);
@@ -299,14 +306,14 @@ function consume(x: Exchange): void {
     if (x.chunkLeft === 0) {
       x.chunkLeft = -1; // the CRLF after a chunk's data
       if (line !== '') {
-        x.done(refused('bad chunked body'), false);
+        x.done(badBody(h), false);
         return;
       }
       continue;
     }
     const size = Number.parseInt(line, 16);
     if (!(size >= 0)) {
-      x.done(refused('bad chunked body'), false);
+      x.done(badBody(h), false);
       return;
     }
     if (size === 0) x.trailer = true;

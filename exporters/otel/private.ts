@@ -185,11 +185,16 @@ export class PrivateProviders {
    * over every 'beforeExit' (an app may do more work from its own 'beforeExit' listeners).
    */
   private flushForExit(): void {
-    if (this.flushing || !this.dirty) return;
+    // A batch waiting for its retry (an unref'd timer) would end with the process, uncounted: it
+    // too is flushed, or given up and counted once the budget is spent.
+    if (this.flushing || !(this.dirty || this.senders.some((s) => s.pending()))) return;
     const now = Date.now();
     this.exitDeadline ??= now + FLUSH_BUDGET_MS;
     const budget = this.exitDeadline - now;
-    if (budget <= 0) return;
+    if (budget <= 0) {
+      for (const s of this.senders) s.cut();
+      return;
+    }
     this.dirty = false;
     this.flushing = true;
     let finished = false;
@@ -200,8 +205,10 @@ export class PrivateProviders {
       this.flushing = false;
       // Nothing of ours may outlast the budget: a stalled last attempt or a retry wait is cut.
       if (late) for (const s of this.senders) s.cut();
+      // The deadline was this flush's: an app working on from 'beforeExit' gets retries again.
+      for (const s of this.senders) s.endFinish();
     };
-    const hold = setTimeout(finish, budget, true);
+    const hold = setTimeout(() => guard('otel.exitHold', finish, true), budget);
     for (const s of this.senders) s.finishBy(now + budget);
     const flushes: Promise<unknown>[] = [];
     if (this.tracer !== undefined) flushes.push(this.tracer.forceFlush());
@@ -229,7 +236,7 @@ export class PrivateProviders {
       clearTimeout(budget);
       for (const s of senders) s.cut();
     };
-    const budget = setTimeout(cutAll, FLUSH_BUDGET_MS);
+    const budget = setTimeout(() => guard('otel.stopBudget', cutAll), FLUSH_BUDGET_MS);
     budget.unref();
     for (const s of senders) s.finishBy(Date.now() + FLUSH_BUDGET_MS);
     void Promise.allSettled([tracer?.shutdown(), meter?.shutdown()])

@@ -8,6 +8,11 @@ export const MAX_RETRIES = 5;
 export const MIN_DELAY_MS = 100;
 /** The longest delay setTimeout takes; beyond it Node fires at once (and warns on stderr). */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
+/**
+ * During an exit flush or stop(), a collector's answer is tried again only when its retry is due
+ * this long before the end of the flush budget (time to send it and hear back on a live collector).
+ */
+export const EXIT_RETRY_MARGIN_MS = 200;
 const BACKOFF_FIRST_MS = 1000;
 const BACKOFF_FACTOR = 1.5;
 const BACKOFF_MAX_MS = 5000;
@@ -35,25 +40,49 @@ export function retryableError(code: string | undefined): boolean {
 }
 
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const LONG_DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-const IMF_FIXDATE =
-  /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d{2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT$/;
+const MON = '(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)';
+const TIME = '(\\d{2}):(\\d{2}):(\\d{2})';
+// The three HTTP-date forms of RFC 9110 5.6.7, each captured as day-name, day, month, year, time.
+/** `Sun, 06 Nov 1994 08:49:37 GMT` */
+const IMF_FIXDATE = new RegExp(`^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\\d{2}) ${MON} (\\d{4}) ${TIME} GMT$`);
+/** `Sunday, 06-Nov-94 08:49:37 GMT` (obsolete RFC 850) */
+const RFC850_DATE = new RegExp(`^(${LONG_DAYS.join('|')}), (\\d{2})-${MON}-(\\d{2}) ${TIME} GMT$`);
+/** `Sun Nov  6 08:49:37 1994` (obsolete asctime) */
+const ASCTIME_DATE = new RegExp(`^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) ${MON} (\\d{2}| \\d) ${TIME} (\\d{4})$`);
+
+/** Day-name, day, month, year, hours, minutes, seconds of an HTTP-date, or undefined. */
+function dateFields(value: string, now: number): [string, number, string, number, number, number, number] | undefined {
+  let m = IMF_FIXDATE.exec(value);
+  if (m !== null) return [m[1], Number(m[2]), m[3], Number(m[4]), Number(m[5]), Number(m[6]), Number(m[7])];
+  m = ASCTIME_DATE.exec(value);
+  if (m !== null) return [m[1], Number(m[3]), m[2], Number(m[7]), Number(m[4]), Number(m[5]), Number(m[6])];
+  m = RFC850_DATE.exec(value);
+  if (m === null) return undefined;
+  // RFC 9110 5.6.7: a two-digit year more than 50 years ahead is the latest past year ending so.
+  const thisYear = new Date(now).getUTCFullYear();
+  let year = thisYear - (thisYear % 100) + Number(m[4]);
+  if (year > thisYear + 50) year -= 100;
+  return [DAYS[LONG_DAYS.indexOf(m[1])], Number(m[2]), m[3], year, Number(m[5]), Number(m[6]), Number(m[7])];
+}
 
 /**
  * The wait a Retry-After value asks for, in ms from `now`, or undefined when it is not strictly
- * RFC 9110 10.2.3: delay-seconds (1*DIGIT) or an IMF-fixdate. Anything else (`1.5`, `10s`, an
- * obsolete date form, a date that does not exist) is not guessed at: backoff applies.
+ * RFC 9110 10.2.3: delay-seconds (1*DIGIT) or an HTTP-date (IMF-fixdate, or the obsolete RFC 850
+ * and asctime forms recipients must accept). Anything else (`1.5`, `10s`, a zone other than GMT,
+ * a date that does not exist) is not guessed at: backoff applies.
  */
 export function retryAfterMs(value: string | undefined, now: number): number | undefined {
   if (value === undefined) return undefined;
   if (/^\d+$/.test(value)) return Number(value) * 1000; // may be huge: the caller bounds it
-  const m = IMF_FIXDATE.exec(value);
-  if (m === null) return undefined;
-  const [, day, dd, mon, yyyy, hh, mi, ss] = m;
-  const d = new Date(Date.UTC(Number(yyyy), MONTHS.indexOf(mon), Number(dd), Number(hh), Number(mi), Number(ss)));
+  const f = dateFields(value, now);
+  if (f === undefined) return undefined;
+  const [day, dd, mon, yyyy, hh, mi, ss] = f;
+  const d = new Date(Date.UTC(yyyy, MONTHS.indexOf(mon), dd, hh, mi, ss));
   // Date.UTC rolls 31 Feb over into March and 25:00 into the next day: such a date is not valid.
   const fields = [d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()];
-  if (fields.join() !== [dd, hh, mi, ss].map(Number).join() || DAYS[d.getUTCDay()] !== day) return undefined;
+  if (fields.join() !== [dd, hh, mi, ss].join() || DAYS[d.getUTCDay()] !== day) return undefined;
   return d.getTime() - now;
 }
 
