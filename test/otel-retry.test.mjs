@@ -2,7 +2,8 @@
 // or the connection fails, as the OTLP/HTTP specification asks: after the collector's Retry-After
 // when it is a valid RFC 9110 value, else after an exponential backoff; at most 5 retries, within
 // OTEL_EXPORTER_OTLP_TIMEOUT. A batch given up is counted once; exit and stop() cut what is still in
-// flight after the 1 s flush budget (docs/opentelemetry.md "Retries of resetwatch's own exporter").
+// flight after the 1 s flush budget, retry only a collector's answer due well within it, and free
+// a given-up batch's place at once (docs/opentelemetry.md "Retries of resetwatch's own exporter").
 // Real collectors on loopback (test/helpers/otlp-receiver.mjs), a fixture app under the agent.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
