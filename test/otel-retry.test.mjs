@@ -311,6 +311,17 @@ test("after the exit flush, an app working on from 'beforeExit' gets retries aga
   assert.equal(r.stats.dropped.otel ?? 0, 0);
 });
 
+test('a batch waiting for its retry when the exit budget is already spent is given up and counted, not lost uncounted', async (t) => {
+  // The first exit flush spends the whole second on a stalled export; the app works on, and its
+  // next batch, answered 503 with Retry-After: 20, is still waiting when the loop runs dry again.
+  const rx = await startReceiver({ behaviour: (_req, res, n) => n === 1 || (n === 2 && answer(res, 503, { 'retry-after': '20' })) });
+  t.after(() => rx.close());
+  const r = await runExitApp('revive', { OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_EXPORTER_OTLP_TIMEOUT: '30000' });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(rx.requests.length, 2);
+  assert.equal(r.stats.dropped.otel, 2, 'the stalled batch and the waiting one, each counted');
+});
+
 test('no collector (refused) at exit: a batch waiting for its backoff is given up at once, not tried again', async (t) => {
   const { port, free } = await refusingPort();
   t.after(free);
