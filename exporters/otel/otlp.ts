@@ -1,10 +1,13 @@
 // resetwatch's own OTLP/HTTP sender, used only by the private providers (otel-private.ts).
 // Settings come from the standard OTEL_EXPORTER_OTLP_* variables through the OTLP exporters' own
 // parser; requests are serialised with their own serialisers. Unlike the stock exporters it:
-// - never keeps the process alive: its sockets and timers are unref'd and it never waits between
-//   retries (the stock retry timers are ref'd and hold a process up to the 10 s export timeout);
-// - hands each batch back to the SDK at once and keeps at most MAX_INFLIGHT requests per signal:
-//   anything beyond is dropped and counted (resetwatch_dropped_events_total{resetwatch_exporter="otel"});
+// - never keeps the process alive: its sockets and timers are unref'd, its retry waits too (the
+//   stock retry timers are ref'd and hold a process up to the 10 s export timeout);
+// - tries a batch again on 429, 502, 503, 504 and connection errors, within the export timeout
+//   (./retries.ts; docs/opentelemetry.md "Retries of resetwatch's own exporter");
+// - hands each batch back to the SDK at once and keeps at most MAX_INFLIGHT requests per signal,
+//   a batch waiting for its retry included: anything beyond is dropped and counted
+//   (resetwatch_dropped_events_total{resetwatch_exporter="otel"}), as is a batch given up;
 // - is not watched by resetwatch itself (a resetting collector must not make more resets to
 //   export) and suppresses tracing, so an app's instrumentation does not trace our exports;
 // - speaks HTTP/1.1 itself on net/tls sockets (./post.ts), not through node:http, whose objects
@@ -16,11 +19,14 @@ import { context } from '@opentelemetry/api';
 import { ExportResultCode, suppressTracing, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { AggregationTemporality, InstrumentType, type PushMetricExporter, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import { Poster } from './post';
+import { Poster, type Outcome } from './post';
+import { EXIT_RETRY_MARGIN_MS, MAX_RETRIES, MAX_TIMER_MS, retryDelayMs } from './retries';
 import { countDropped } from '../../agent/stats';
 import { otelDiag as diag } from '../../agent/diag';
 
 export const MAX_INFLIGHT = 2;
+/** How long an exit (or stop()) waits for batches in flight before it cuts their connections. */
+export const FLUSH_BUDGET_MS = 1000;
 
 interface Serializer<T> {
   serializeRequest(request: T): Uint8Array | undefined;
@@ -41,7 +47,21 @@ export class OtlpSender {
   private readonly settings: HttpSettings;
   private poster: Poster | undefined;
   private readonly inflight = new Set<Promise<void>>();
+  /**
+   * The batches holding one of the MAX_INFLIGHT slots: one given up frees its slot at once, not
+   * microtasks later when its promise settles (the exit flush's last batch is sent in that tick).
+   */
+  private active = 0;
   private failedOnce = false;
+  /** Bumped by cut(): a batch sent before gives up instead of trying again. */
+  private generation = 0;
+  /**
+   * The retry waits in progress: when each ends, and whether the collector answered (a status) or
+   * the connection failed. cut() and finishBy() end them early.
+   */
+  private readonly waits = new Map<() => void, { ends: number; answered: boolean }>();
+  /** Set by finishBy() for one exit flush or stop(), cleared by endFinish(): no retry past this. */
+  private retryUntil = Number.POSITIVE_INFINITY;
 
   constructor(
     signal: Signal,
@@ -74,27 +94,143 @@ export class OtlpSender {
   /** Sends one request without waiting for it. `items` is what a drop loses (spans / points). */
   send(body: Uint8Array | undefined, items: number): void {
     if (body === undefined || body.length === 0) return;
-    if (this.inflight.size >= MAX_INFLIGHT) {
+    if (this.active >= MAX_INFLIGHT) {
       countDropped('otel', items);
       return;
     }
-    const p = context.with(suppressTracing(context.active()), () => this.post(body, items));
+    this.active++;
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
+      this.active--;
+    };
+    const p = context.with(suppressTracing(context.active()), () => this.post(body, items, release));
     this.inflight.add(p);
-    void p.finally(() => this.inflight.delete(p));
+    void p.finally(() => {
+      release();
+      this.inflight.delete(p);
+    });
   }
 
-  /** Resolves when every request in flight has finished (each is bounded by the OTLP timeout). */
+  /** Batches not yet delivered or given up (a retry wait included). */
+  pending(): boolean {
+    return this.inflight.size > 0;
+  }
+
+  /**
+   * Resolves when every batch in flight has been delivered or given up: each is bounded by the
+   * OTLP timeout, its retries included, and by cut() (exit and stop() cut at FLUSH_BUDGET_MS).
+   */
   async flush(): Promise<void> {
     await Promise.allSettled([...this.inflight]);
   }
 
-  /** Abandons requests in flight (exit, stop). */
-  abort(): void {
+  /**
+   * Gives up the batches in flight: their connections are destroyed and their retry waits ended
+   * (exit, stop). A batch whose 2xx status had already arrived counts as delivered. Later sends
+   * work as before.
+   */
+  cut(): void {
+    this.generation++;
+    for (const wake of [...this.waits.keys()]) wake();
     this.poster?.destroy();
   }
 
-  private async post(body: Uint8Array, items: number): Promise<void> {
+  /**
+   * The process is on its way out by `deadline` (exit flush, stop()). Until endFinish(), only a
+   * collector's answer (429, 503...) whose retry is due EXIT_RETRY_MARGIN_MS before then is tried
+   * again; a connection failure (refused, unreachable, reset) is given up at once, as is a wait
+   * that cannot end in time: a short CLI without a collector exits as fast as without retries,
+   * and a collector answering 503 does not hold the exit for the whole budget.
+   */
+  finishBy(deadline: number): void {
+    this.retryUntil = Math.min(this.retryUntil, deadline);
+    for (const [wake, w] of [...this.waits]) if (!w.answered || w.ends > deadline - EXIT_RETRY_MARGIN_MS) wake();
+  }
+
+  /** The exit flush (or stop()) is over: batches sent later get their full retries again. */
+  endFinish(): void {
+    this.retryUntil = Number.POSITIVE_INFINITY;
+  }
+
+  /** An unref'd wait; false when cut() or finishBy() ended it (its batch's slot freed at once). */
+  private wait(ms: number, answered: boolean, release: () => void): Promise<boolean> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.waits.delete(wake);
+        release();
+        resolve(false);
+      };
+      const timer = setTimeout(
+        () => {
+          this.waits.delete(wake);
+          resolve(true);
+        },
+        Math.min(ms, MAX_TIMER_MS),
+      );
+      timer.unref();
+      this.waits.set(wake, { ends: Date.now() + ms, answered });
+    });
+  }
+
+  /**
+   * The first attempt and its retries, all within OTEL_EXPORTER_OTLP_TIMEOUT from the first:
+   * undefined once delivered, else the last failure and how many attempts it took.
+   */
+  private async attempts(
+    poster: Poster,
+    headers: Record<string, string>,
+    payload: Uint8Array,
+    generation: number,
+    release: () => void,
+  ): Promise<string | undefined> {
+    const first = Date.now();
+    const deadline = first + this.settings.timeoutMillis;
+    let outcome: Outcome = { failure: 'not sent', retryable: false };
+    let tries = 0;
+    let why: string | undefined;
+    for (;;) {
+      // Cut while this batch waited (for its headers, the TLS settings, a retry): no new connection
+      // is opened after exit or stop().
+      if (generation !== this.generation) {
+        why = 'cut at exit or stop';
+        break;
+      }
+      tries++;
+      outcome = await poster.exchange(headers, payload, Math.max(1, deadline - Date.now()));
+      if (outcome.failure === undefined) return undefined;
+      if (!outcome.retryable) break;
+      if (generation !== this.generation) {
+        why = 'cut at exit or stop';
+        break;
+      }
+      if (tries > MAX_RETRIES) break;
+      const delay = retryDelayMs(tries, outcome.retryAfter, Date.now());
+      // Never beyond the export timeout: a wait that ends past it would find no time to send in.
+      if (Date.now() + delay >= deadline) {
+        why = `next attempt would be past the ${this.settings.timeoutMillis} ms export timeout`;
+        break;
+      }
+      const answered = outcome.status !== undefined;
+      const finishing = this.retryUntil !== Number.POSITIVE_INFINITY;
+      if (finishing && (!answered || Date.now() + delay > this.retryUntil - EXIT_RETRY_MARGIN_MS)) {
+        why = 'cut at exit or stop';
+        break;
+      }
+      if (!(await this.wait(delay, answered, release))) {
+        why = 'cut at exit or stop';
+        break;
+      }
+    }
+    const attempts = tries === 0 ? 'no attempt' : tries === 1 ? '1 attempt' : `${tries} attempts in ${Date.now() - first} ms`;
+    return `${outcome.failure}; ${attempts}${why === undefined ? '' : `, ${why}`}`;
+  }
+
+  private async post(body: Uint8Array, items: number, release: () => void): Promise<void> {
     let failure: string | undefined;
+    const generation = this.generation;
     try {
       const headers = { ...(await this.settings.headers()) };
       let payload: Uint8Array = body;
@@ -105,7 +241,7 @@ export class OtlpSender {
       headers['Content-Length'] = String(payload.length);
       headers['User-Agent'] = 'resetwatch';
       const poster = await this.getPoster();
-      failure = await poster.post(headers, payload, this.settings.timeoutMillis);
+      failure = await this.attempts(poster, headers, payload, generation, release);
     } catch (err) {
       failure = err instanceof Error ? err.message : String(err);
     }

@@ -6,16 +6,33 @@
 // +5k instructions per app request after one export; docs/benchmarks.md "Keep-alive attribution").
 // Kept-alive connections are reused, at most `maxSockets` of them; every socket is unref'd and
 // not watched by resetwatch (a resetting collector must not make more resets to export).
+// Each exchange ends in an Outcome that says whether trying again may help (./retries.ts); the
+// retries themselves are the sender's (./otlp.ts). node:tls is imported statically: the agent's
+// TLS hook loads it at preload anyway (agent/hooks), so loading it lazily here saved nothing.
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { disown } from '../../agent/sockets';
 import { guard } from '../../agent/guard';
 import { TOKEN } from '../shared/http-syntax';
+import { MAX_TIMER_MS, retryableError, retryableStatus } from './retries';
+
+/** How one POST ended: `failure` undefined on a 2xx; else why, and whether another attempt may succeed. */
+export interface Outcome {
+  failure?: string;
+  retryable: boolean;
+  /** The collector's Retry-After field, raw (undefined when absent, '' when given twice). */
+  retryAfter?: string;
+  /** The status of a non-2xx answer; undefined when the connection failed before one arrived. */
+  status?: number;
+}
+
+const DELIVERED: Outcome = { retryable: false };
+const refused = (failure: string): Outcome => ({ failure, retryable: false });
 
 /** What a response is waiting for: the head, then the body by length or by chunks, or the close. */
 interface Exchange {
-  done: (failure: string | undefined, reusable: boolean) => void;
-  head?: { status: number; length: number; chunked: boolean; close: boolean; keepAliveMs?: number };
+  done: (outcome: Outcome, reusable: boolean) => void;
+  head?: { status: number; length: number; chunked: boolean; close: boolean; keepAliveMs?: number; retryAfter?: string };
   /** Bytes received and not yet consumed. */
   buf: Buffer;
   /** Chunked: bytes of the current chunk still to skip (-1: at a chunk-size line). */
@@ -54,7 +71,12 @@ export class Poster {
   }
 
   /** POSTs `payload`; resolves with undefined on a 2xx, else with why not. Never rejects. */
-  post(headers: Record<string, string>, payload: Uint8Array, timeoutMs: number): Promise<string | undefined> {
+  async post(headers: Record<string, string>, payload: Uint8Array, timeoutMs: number): Promise<string | undefined> {
+    return (await this.exchange(headers, payload, timeoutMs)).failure;
+  }
+
+  /** POSTs `payload`; resolves with how it ended. Never rejects. */
+  exchange(headers: Record<string, string>, payload: Uint8Array, timeoutMs: number): Promise<Outcome> {
     return new Promise((resolve) => {
       // One field per name, the last one given winning, whatever its case (as setHeader did):
       // OTEL_EXPORTER_OTLP_HEADERS may name Host, User-Agent or Content-Type too, and a collector
@@ -64,11 +86,11 @@ export class Poster {
         // As http.request refuses them (ERR_INVALID_HTTP_TOKEN, ERR_INVALID_CHAR): a header from
         // OTEL_EXPORTER_OTLP_HEADERS must not split the request, nor make one a collector refuses.
         if (!TOKEN.test(k)) {
-          resolve(`invalid header name ${JSON.stringify(k)} (not an HTTP token)`);
+          resolve(refused(`invalid header name ${JSON.stringify(k)} (not an HTTP token)`));
           return;
         }
         if (BAD_VALUE.test(v)) {
-          resolve(`invalid character in header ${JSON.stringify(k)}`);
+          resolve(refused(`invalid character in header ${JSON.stringify(k)}`));
           return;
         }
         fields.set(k.toLowerCase(), `${k}: ${v}`);
@@ -85,16 +107,19 @@ export class Poster {
         socket = kept ?? this.connect();
       } catch (err) {
         const why = err instanceof Error ? err.message : String(err);
-        resolve(`TLS settings (OTEL_EXPORTER_OTLP_CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY) not usable: ${why}`);
+        resolve(refused(`TLS settings (OTEL_EXPORTER_OTLP_CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY) not usable: ${why}`));
         return;
       }
-      const timer = setTimeout(() => socket.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(
+        () => socket.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })),
+        Math.min(timeoutMs, MAX_TIMER_MS),
+      );
       timer.unref();
       socket.exchange = {
         buf: EMPTY,
         chunkLeft: -1,
         trailer: false,
-        done: (failure, reusable) => {
+        done: (outcome, reusable) => {
           clearTimeout(timer);
           // The collector's Keep-Alive: timeout=N: the connection is let go a second before it
           // would close it, as node:http's agent does, so that no export is sent into its close.
@@ -105,7 +130,7 @@ export class Poster {
             if (keepAliveMs !== undefined) socket.setTimeout(keepAliveMs - 1000);
             this.idle.push(socket);
           } else socket.destroy();
-          resolve(failure);
+          resolve(outcome);
         },
       };
       // Head and body in one segment: written apart on a kept-alive connection, Nagle held the body
@@ -117,7 +142,10 @@ export class Poster {
     });
   }
 
-  /** Closes every connection; exchanges in flight end with 'connection closed'. */
+  /**
+   * Closes every connection; exchanges in flight end with 'connection closed', or delivered when
+   * a 2xx status had already arrived (the collector took the batch; only its answer was cut).
+   */
   destroy(): void {
     for (const socket of this.open) socket.destroy();
     this.idle.length = 0;
@@ -153,7 +181,15 @@ export class Poster {
         consume(x);
       }),
     );
-    socket.on('error', (err) => guard('otel.error', () => socket.exchange?.done(err.message, false)));
+    socket.on('error', (err: NodeJS.ErrnoException) =>
+      guard('otel.error', () => {
+        const x = socket.exchange;
+        if (x === undefined) return;
+        // After the status line, the status is the answer (a 2xx: the collector took the batch).
+        if (x.head !== undefined) x.done(status(x.head), false);
+        else x.done({ failure: err.message, retryable: retryableError(err.code) }, false);
+      }),
+    );
     // Idle past the collector's keep-alive time (only idle sockets have a timeout).
     socket.on('timeout', () => socket.destroy());
     socket.on('close', () =>
@@ -162,17 +198,26 @@ export class Poster {
         const i = this.idle.indexOf(socket);
         if (i !== -1) this.idle.splice(i, 1);
         const x = socket.exchange;
-        // A body that runs to the close ends here.
-        if (x?.head !== undefined && x.head.length === -1 && !x.head.chunked) x.done(status(x.head.status), false);
-        else x?.done('connection closed', false);
+        // A body that runs to the close ends here; so does one cut short: the status was the answer
+        // (a 2xx: delivered; a 503: tried again). Closed before any status: maybe a kept-alive
+        // connection the collector closed as we sent: tried again.
+        if (x?.head !== undefined) x.done(status(x.head), false);
+        else x?.done({ failure: 'connection closed', retryable: true }, false);
       }),
     );
     return socket;
   }
 }
 
-function status(code: number): string | undefined {
-  return code >= 200 && code < 300 ? undefined : `HTTP ${code}`;
+function status(head: NonNullable<Exchange['head']>): Outcome {
+  const code = head.status;
+  if (code >= 200 && code < 300) return DELIVERED;
+  return { failure: `HTTP ${code}`, retryable: retryableStatus(code), retryAfter: head.retryAfter, status: code };
+}
+
+/** A body that does not parse: after a 2xx status the collector took the batch all the same. */
+function badBody(head: NonNullable<Exchange['head']>): Outcome {
+  return head.status >= 200 && head.status < 300 ? DELIVERED : refused('bad chunked body');
 }
 
 /** Advances a response with the bytes in `x.buf`; calls `x.done` once it is complete. */
@@ -181,14 +226,14 @@ function consume(x: Exchange): void {
     if (x.head === undefined) {
       const end = x.buf.indexOf(CRLF2);
       if (end === -1) {
-        if (x.buf.length > 65536) x.done('response head too large', false);
+        if (x.buf.length > 65536) x.done(refused('response head too large'), false);
         return;
       }
       const lines = x.buf.toString('latin1', 0, end).split('\r\n');
       x.buf = x.buf.subarray(end + 4);
       const m = /^HTTP\/1\.([01]) (\d{3})/.exec(lines[0]);
       if (m === null) {
-        x.done('not an HTTP response', false);
+        x.done(refused('not an HTTP response'), false);
         return;
       }
       const code = Number(m[2]);
@@ -197,14 +242,15 @@ function consume(x: Exchange): void {
       let chunked = false;
       let close = m[1] === '0';
       let keepAliveMs: number | undefined;
+      let retryAfter: string | undefined;
       for (let i = 1; i < lines.length; i++) {
         const colon = lines[i].indexOf(':');
         const name = lines[i].slice(0, colon).trim().toLowerCase();
-        const value = lines[i]
-          .slice(colon + 1)
-          .trim()
-          .toLowerCase();
+        const raw = lines[i].slice(colon + 1).trim();
+        const value = raw.toLowerCase();
         if (name === 'content-length') length = Number(value);
+        else if (name === 'retry-after')
+          retryAfter = retryAfter === undefined ? raw : ''; // twice: not valid
         else if (name === 'transfer-encoding') chunked = value.endsWith('chunked');
         else if (name === 'connection') close = value.includes('close') ? true : value.includes('keep-alive') ? false : close;
         else if (name === 'keep-alive') {
@@ -214,11 +260,11 @@ function consume(x: Exchange): void {
       }
       if (code === 204 || code === 304) length = 0;
       if (!chunked && !(length >= 0)) {
-        x.head = { status: code, length: -1, chunked, close: true }; // up to the close
+        x.head = { status: code, length: -1, chunked, close: true, retryAfter }; // up to the close
         x.buf = EMPTY;
         return;
       }
-      x.head = { status: code, length, chunked, close, keepAliveMs };
+      x.head = { status: code, length, chunked, close, keepAliveMs, retryAfter };
     }
     const h = x.head;
     if (!h.chunked) {
@@ -233,7 +279,7 @@ function consume(x: Exchange): void {
         x.buf = EMPTY;
         return;
       }
-      x.done(status(h.status), !h.close && x.buf.length === h.length);
+      x.done(status(h), !h.close && x.buf.length === h.length);
       return;
     }
     // Chunked: size lines, data and CRLF, a 0 chunk, then a trailer up to an empty line.
@@ -245,14 +291,14 @@ function consume(x: Exchange): void {
     }
     const eol = x.buf.indexOf(CRLF);
     if (eol === -1) {
-      if (x.buf.length > 65536) x.done('bad chunked body', false); // a size or trailer line without end
+      if (x.buf.length > 65536) x.done(badBody(h), false); // a size or trailer line without end
       return;
     }
     const line = x.buf.toString('latin1', 0, eol);
     x.buf = x.buf.subarray(eol + 2);
     if (x.trailer) {
       if (line === '') {
-        x.done(status(h.status), !h.close && x.buf.length === 0);
+        x.done(status(h), !h.close && x.buf.length === 0);
         return;
       }
       continue;
@@ -260,14 +306,14 @@ function consume(x: Exchange): void {
     if (x.chunkLeft === 0) {
       x.chunkLeft = -1; // the CRLF after a chunk's data
       if (line !== '') {
-        x.done('bad chunked body', false);
+        x.done(badBody(h), false);
         return;
       }
       continue;
     }
     const size = Number.parseInt(line, 16);
     if (!(size >= 0)) {
-      x.done('bad chunked body', false);
+      x.done(badBody(h), false);
       return;
     }
     if (size === 0) x.trailer = true;

@@ -3,7 +3,8 @@
 // require() only then: the preload never pays for the SDK otherwise. Never registered globally.
 //
 // Exit: on 'beforeExit' (a normal exit: the event loop ran dry) pending spans and metrics are
-// flushed, holding the loop for at most FLUSH_BUDGET_MS. No signal handler, nothing on 'exit'.
+// flushed, holding the loop for at most FLUSH_BUDGET_MS; then batches still in flight (a stalled
+// collector, a retry wait) are cut and counted as dropped. No signal handler, nothing on 'exit'.
 // An abrupt exit (crash, process.exit(), a signal) loses what the periodic export has not sent
 // yet: at most OTEL_BSP_SCHEDULE_DELAY (5 s) of spans and OTEL_METRIC_EXPORT_INTERVAL (60 s) of
 // metric changes.
@@ -32,10 +33,8 @@ import { constantLabels } from '../shared/labels';
 import { guard } from '../../agent/guard';
 import { otelDiag as diag } from '../../agent/diag';
 import { k8sAttributes, resourceDetectors, type DetectorName, type ExportPlan } from './env';
-import { OtlpMetricExporter, OtlpSpanExporter, type OtlpSender, type Temporality } from './otlp';
+import { FLUSH_BUDGET_MS, OtlpMetricExporter, OtlpSpanExporter, type OtlpSender, type Temporality } from './otlp';
 import { LocalHistograms } from './histograms';
-
-export const FLUSH_BUDGET_MS = 1000;
 
 function positiveInt(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -186,27 +185,37 @@ export class PrivateProviders {
    * over every 'beforeExit' (an app may do more work from its own 'beforeExit' listeners).
    */
   private flushForExit(): void {
-    if (this.flushing || !this.dirty) return;
+    // A batch waiting for its retry (an unref'd timer) would end with the process, uncounted: it
+    // too is flushed, or given up and counted once the budget is spent.
+    if (this.flushing || !(this.dirty || this.senders.some((s) => s.pending()))) return;
     const now = Date.now();
     this.exitDeadline ??= now + FLUSH_BUDGET_MS;
     const budget = this.exitDeadline - now;
-    if (budget <= 0) return;
+    if (budget <= 0) {
+      for (const s of this.senders) s.cut();
+      return;
+    }
     this.dirty = false;
     this.flushing = true;
     let finished = false;
-    const finish = () => {
+    const finish = (late: boolean) => {
       if (finished) return;
       finished = true;
       clearTimeout(hold);
       this.flushing = false;
+      // Nothing of ours may outlast the budget: a stalled last attempt or a retry wait is cut.
+      if (late) for (const s of this.senders) s.cut();
+      // The deadline was this flush's: an app working on from 'beforeExit' gets retries again.
+      for (const s of this.senders) s.endFinish();
     };
-    const hold = setTimeout(finish, budget);
+    const hold = setTimeout(() => guard('otel.exitHold', finish, true), budget);
+    for (const s of this.senders) s.finishBy(now + budget);
     const flushes: Promise<unknown>[] = [];
     if (this.tracer !== undefined) flushes.push(this.tracer.forceFlush());
     if (this.meter !== undefined) flushes.push(this.meter.forceFlush());
     void Promise.allSettled(flushes)
       .then(() => Promise.allSettled(this.senders.map((s) => s.flush())))
-      .finally(finish);
+      .finally(() => finish(false));
   }
 
   stop(): void {
@@ -216,8 +225,22 @@ export class PrivateProviders {
     const meter = this.meter;
     this.tracer = undefined;
     this.meter = undefined;
-    void Promise.allSettled([tracer?.shutdown(), meter?.shutdown()]).finally(() => {
-      for (const s of this.senders) s.abort();
-    });
+    // The providers hand what they hold to the senders at once; the senders get FLUSH_BUDGET_MS
+    // from now (an unref'd timer) to deliver it, then what is still in flight is cut and counted
+    // (a collector that stalls must not keep a connection of a stopped agent open).
+    const senders = [...this.senders];
+    let cut = false;
+    const cutAll = () => {
+      if (cut) return;
+      cut = true;
+      clearTimeout(budget);
+      for (const s of senders) s.cut();
+    };
+    const budget = setTimeout(() => guard('otel.stopBudget', cutAll), FLUSH_BUDGET_MS);
+    budget.unref();
+    for (const s of senders) s.finishBy(Date.now() + FLUSH_BUDGET_MS);
+    void Promise.allSettled([tracer?.shutdown(), meter?.shutdown()])
+      .then(() => Promise.allSettled(senders.map((s) => s.flush())))
+      .finally(cutAll);
   }
 }

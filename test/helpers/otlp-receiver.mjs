@@ -3,7 +3,8 @@
 // to plain objects: spans { traceId, spanId, parentSpanId, name, kind, attributes, events, status,
 // resource, scope } and metric points { name, unit, type, monotonic, attributes, value | count,
 // sum, buckets, bounds, resource, scope }. `behaviour` makes it misbehave: 'ok' (default),
-// '503', 'reset' (RST on every request), 'hang' (never answers). Also `run()`: a fixture app under
+// '503', 'reset' (RST on every request), 'hang' (never answers), or a function (req, res, n) that
+// answers request number n itself and returns true (false: answered as 'ok'). Also `run()`: a fixture app under
 // `node --require resetwatch`, with its `NAME <json>` stdout markers parsed.
 import http from 'node:http';
 import https from 'node:https';
@@ -148,12 +149,17 @@ function normaliseMetrics(req) {
   return points;
 }
 
-/** `tls: true` serves HTTPS with test/fixtures/otel-tls (CN localhost); `rx.url` is then https://localhost:port. */
-export async function startReceiver({ behaviour = 'ok', tls = false } = {}) {
+/**
+ * `tls: true` serves HTTPS with test/fixtures/otel-tls (CN localhost); `rx.url` is then https://localhost:port.
+ * `port`: listen on that one (default: any free port). `rx.requests[i].at` and `rx.closes` are Date.now()
+ * when each request ended and each connection closed.
+ */
+export async function startReceiver({ behaviour = 'ok', tls = false, port = 0 } = {}) {
   const rx = {
     spans: [],
     metrics: [],
     requests: [],
+    closes: [],
     errors: [],
     sockets: new Set(),
     maxSockets: 0,
@@ -190,7 +196,8 @@ export async function startReceiver({ behaviour = 'ok', tls = false } = {}) {
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
       const contentType = String(req.headers['content-type'] ?? '');
-      rx.requests.push({ path: req.url, contentType, encoding: req.headers['content-encoding'] });
+      rx.requests.push({ path: req.url, contentType, encoding: req.headers['content-encoding'], at: Date.now() });
+      if (typeof rx.behaviour === 'function' && rx.behaviour(req, res, rx.requests.length)) return;
       if (rx.behaviour === 'hang') return;
       if (rx.behaviour === 'reset') {
         req.socket.resetAndDestroy();
@@ -235,11 +242,14 @@ export async function startReceiver({ behaviour = 'ok', tls = false } = {}) {
     rx.sockets.add(s);
     rx.maxSockets = Math.max(rx.maxSockets, rx.sockets.size);
     s.on('error', () => {});
-    s.on('close', () => rx.sockets.delete(s));
+    s.on('close', () => {
+      rx.sockets.delete(s);
+      rx.closes.push(Date.now());
+    });
   });
   await new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
+    server.listen(port, '127.0.0.1', resolve);
   });
   rx.port = server.address().port;
   rx.url = tls ? `https://localhost:${rx.port}` : `http://127.0.0.1:${rx.port}`;
