@@ -173,21 +173,50 @@ const ENOTCONN = -osConstants.errno.ENOTCONN;
  * says the connection is gone, the peer reset it and Node's pool guard swallowed the error.
  */
 export function onIdleDestroy(socket: Sock, state: SocketState): void {
-  const handle = (socket as unknown as { _handle?: { getpeername?: (out: object) => number } | null })._handle;
+  const handle = (socket as unknown as AddressInternals)._handle;
   if (typeof handle?.getpeername !== 'function' || socket.connecting) return;
   // A FIN already read (and answered: the connection may be fully closed by now) is orderly.
   if (finRead(socket)) return;
-  if (handle.getpeername({}) !== ENOTCONN) return;
-  state.snapshot = { localAddress: socket.localAddress, localPort: socket.localPort };
+  if (handle.getpeername(scratch) !== ENOTCONN) return;
+  const local = localName(socket as unknown as AddressInternals);
+  state.snapshot = { localAddress: local?.address, localPort: local?.port };
   emit(socket, state, 'ECONNRESET', 'ECONNRESET', 'read ECONNRESET', 'read', false);
 }
 
 type AddressInfo = { address?: string; port?: number };
+type NameHandle = { getsockname?: (out: AddressInfo) => number; getpeername?: (out: AddressInfo) => number };
 type AddressInternals = {
-  _peername?: AddressInfo;
-  _getpeername?: () => AddressInfo;
-  _getsockname?: () => AddressInfo;
+  _peername?: AddressInfo | null;
+  _sockname?: AddressInfo | null;
+  _handle?: NameHandle | null;
+  connecting?: boolean;
 };
+
+/**
+ * What the handle fills in, reused for every snapshot: its fields are copied out at once. Node's
+ * own `_getsockname()`/`_getpeername()` would allocate one per call and cache it on the socket
+ * (`_sockname`, `_peername`), and the app would then see an address after the close that it never
+ * read (`remoteAddress` in its 'close' listener): the agent reads the handle itself and leaves both
+ * as they were.
+ */
+const scratch: AddressInfo & { family?: string } = { address: undefined, family: undefined, port: undefined };
+
+/** The handle's getsockname/getpeername into `scratch`: false when it has none or the call failed. */
+function readName(handle: NameHandle, peer: boolean): boolean {
+  const read = peer ? handle.getpeername : handle.getsockname;
+  if (typeof read !== 'function') return false;
+  scratch.address = undefined;
+  scratch.port = undefined;
+  return read.call(handle, scratch) === 0 && scratch.address !== undefined;
+}
+
+/** What `socket.localAddress`/`localPort` read now, without caching it on the socket (`scratch` may be the answer). */
+function localName(s: AddressInternals): AddressInfo | undefined {
+  const handle = s._handle;
+  if (handle == null) return undefined;
+  if (s._sockname != null) return s._sockname;
+  return readName(handle, false) ? scratch : undefined;
+}
 
 /**
  * Reads addresses while the handle is still open (called from the _destroy hook). After an RST the
@@ -197,14 +226,26 @@ type AddressInternals = {
  */
 export function snapshot(socket: Sock, state: SocketState, err: ErrnoError | null | undefined): void {
   const s = socket as unknown as AddressInternals;
-  const peer = err?.syscall === undefined && typeof s._getpeername === 'function' ? s._getpeername() : s._peername;
-  const local = typeof s._getsockname === 'function' ? s._getsockname() : undefined;
+  const handle = s._handle;
   const snap: AddressSnapshot = {
-    remoteAddress: peer?.address,
-    remotePort: peer?.port,
-    localAddress: local?.address,
-    localPort: local?.port,
+    remoteAddress: undefined,
+    remotePort: undefined,
+    localAddress: undefined,
+    localPort: undefined,
   };
+  const cachedPeer = s._peername;
+  if (cachedPeer != null) {
+    snap.remoteAddress = cachedPeer.address;
+    snap.remotePort = cachedPeer.port;
+  } else if (err?.syscall === undefined && handle != null && !s.connecting && readName(handle, true)) {
+    snap.remoteAddress = scratch.address;
+    snap.remotePort = scratch.port;
+  }
+  const local = localName(s);
+  if (local !== undefined) {
+    snap.localAddress = local.address;
+    snap.localPort = local.port;
+  }
   if (state.tls && socket._secureEstablished) {
     const v = (socket as unknown as { getProtocol?: () => string | null }).getProtocol?.();
     if (v) snap.tlsVersion = v;
