@@ -3,7 +3,6 @@
 // kind (an http ClientRequest, an undici request, an http server response) — then the trace the
 // reset belongs to and a hint.
 import { performance } from 'node:perf_hooks';
-import { isIP } from 'node:net';
 import type { EventEmitter } from 'node:events';
 import type { Context } from '@opentelemetry/api';
 import { boundContext, callerContext, requestContext, spanIds } from './trace-context';
@@ -24,6 +23,7 @@ import { isUpgraded, upgradeProtocol } from './upgrade';
 import { sessionOf, sessionProtocol, streamsInFlight } from './http2';
 import { known, libraryProtocol } from './protocol';
 import { retryOf } from './retry';
+import { ipFamily } from './ip-family';
 
 /** What classification decided. */
 export interface Verdict {
@@ -93,7 +93,7 @@ function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: numb
     // After an RST the kernel no longer knows the peer (getpeername fails): when the app dialled
     // an IP literal, that is the peer.
     const dial = state.dial;
-    if (event.peerAddress === undefined && dial !== undefined && isIP(dial.host) !== 0) {
+    if (event.peerAddress === undefined && dial !== undefined && ipFamily(dial.host) !== 0) {
       event.peerAddress = dial.host;
       event.peerPort = dial.port;
     }
