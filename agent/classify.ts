@@ -4,7 +4,6 @@ import { constants as osConstants } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import {
   type SocketState,
-  type AddressSnapshot,
   type Sock,
   type ClientRequestLike,
   type ServerResponseLike,
@@ -22,6 +21,7 @@ import { isUpgraded } from './upgrade';
 import { sessionOf, streamsInFlight } from './http2';
 import { kSource } from './symbols';
 import { isDatabase, libraryProtocol } from './protocol';
+import { type AddressInternals, peerError, readAddresses } from './addresses';
 
 type ErrnoError = Error & { code?: string; syscall?: string };
 
@@ -177,45 +177,10 @@ export function onIdleDestroy(socket: Sock, state: SocketState): void {
   if (typeof handle?.getpeername !== 'function' || socket.connecting) return;
   // A FIN already read (and answered: the connection may be fully closed by now) is orderly.
   if (finRead(socket)) return;
-  if (handle.getpeername(scratch) !== ENOTCONN) return;
-  const local = localName(socket as unknown as AddressInternals);
-  state.snapshot = { localAddress: local?.address, localPort: local?.port };
+  if (peerError(handle) !== ENOTCONN) return;
+  const local = readAddresses(socket, false, {});
+  state.snapshot = { localAddress: local.localAddress, localPort: local.localPort };
   emit(socket, state, 'ECONNRESET', 'ECONNRESET', 'read ECONNRESET', 'read', false);
-}
-
-type AddressInfo = { address?: string; port?: number };
-type NameHandle = { getsockname?: (out: AddressInfo) => number; getpeername?: (out: AddressInfo) => number };
-type AddressInternals = {
-  _peername?: AddressInfo | null;
-  _sockname?: AddressInfo | null;
-  _handle?: NameHandle | null;
-  connecting?: boolean;
-};
-
-/**
- * What the handle fills in, reused for every snapshot: its fields are copied out at once. Node's
- * own `_getsockname()`/`_getpeername()` would allocate one per call and cache it on the socket
- * (`_sockname`, `_peername`), and the app would then see an address after the close that it never
- * read (`remoteAddress` in its 'close' listener): the agent reads the handle itself and leaves both
- * as they were.
- */
-const scratch: AddressInfo & { family?: string } = { address: undefined, family: undefined, port: undefined };
-
-/** The handle's getsockname/getpeername into `scratch`: false when it has none or the call failed. */
-function readName(handle: NameHandle, peer: boolean): boolean {
-  const read = peer ? handle.getpeername : handle.getsockname;
-  if (typeof read !== 'function') return false;
-  scratch.address = undefined;
-  scratch.port = undefined;
-  return read.call(handle, scratch) === 0 && scratch.address !== undefined;
-}
-
-/** What `socket.localAddress`/`localPort` read now, without caching it on the socket (`scratch` may be the answer). */
-function localName(s: AddressInternals): AddressInfo | undefined {
-  const handle = s._handle;
-  if (handle == null) return undefined;
-  if (s._sockname != null) return s._sockname;
-  return readName(handle, false) ? scratch : undefined;
 }
 
 /**
@@ -223,29 +188,15 @@ function localName(s: AddressInternals): AddressInfo | undefined {
  * kernel has forgotten the peer (getpeername fails with ENOTCONN), so for an error from a syscall
  * only what Node already cached (the app read `remoteAddress`) is kept: asking would cost a failing
  * syscall per reset. A FIN or an error Node raised itself leaves the peer known: then we ask.
+ * Read by ./addresses.ts, which leaves Node's address caches on the socket as they were.
  */
 export function snapshot(socket: Sock, state: SocketState, err: ErrnoError | null | undefined): void {
-  const s = socket as unknown as AddressInternals;
-  const handle = s._handle;
-  const snap: AddressSnapshot = {
+  const snap = readAddresses(socket, err?.syscall === undefined, {
     remoteAddress: undefined,
     remotePort: undefined,
     localAddress: undefined,
     localPort: undefined,
-  };
-  const cachedPeer = s._peername;
-  if (cachedPeer != null) {
-    snap.remoteAddress = cachedPeer.address;
-    snap.remotePort = cachedPeer.port;
-  } else if (err?.syscall === undefined && handle != null && !s.connecting && readName(handle, true)) {
-    snap.remoteAddress = scratch.address;
-    snap.remotePort = scratch.port;
-  }
-  const local = localName(s);
-  if (local !== undefined) {
-    snap.localAddress = local.address;
-    snap.localPort = local.port;
-  }
+  });
   if (state.tls && socket._secureEstablished) {
     const v = (socket as unknown as { getProtocol?: () => string | null }).getProtocol?.();
     if (v) snap.tlsVersion = v;
