@@ -4,7 +4,6 @@ import { constants as osConstants } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import {
   type SocketState,
-  type AddressSnapshot,
   type Sock,
   type ClientRequestLike,
   type ServerResponseLike,
@@ -22,6 +21,7 @@ import { isUpgraded } from './upgrade';
 import { sessionOf, streamsInFlight } from './http2';
 import { kSource } from './symbols';
 import { isDatabase, libraryProtocol } from './protocol';
+import { type AddressInternals, peerError, readAddresses } from './addresses';
 
 type ErrnoError = Error & { code?: string; syscall?: string };
 
@@ -173,38 +173,30 @@ const ENOTCONN = -osConstants.errno.ENOTCONN;
  * says the connection is gone, the peer reset it and Node's pool guard swallowed the error.
  */
 export function onIdleDestroy(socket: Sock, state: SocketState): void {
-  const handle = (socket as unknown as { _handle?: { getpeername?: (out: object) => number } | null })._handle;
+  const handle = (socket as unknown as AddressInternals)._handle;
   if (typeof handle?.getpeername !== 'function' || socket.connecting) return;
   // A FIN already read (and answered: the connection may be fully closed by now) is orderly.
   if (finRead(socket)) return;
-  if (handle.getpeername({}) !== ENOTCONN) return;
-  state.snapshot = { localAddress: socket.localAddress, localPort: socket.localPort };
+  if (peerError(handle) !== ENOTCONN) return;
+  const local = readAddresses(socket, false, {});
+  state.snapshot = { localAddress: local.localAddress, localPort: local.localPort };
   emit(socket, state, 'ECONNRESET', 'ECONNRESET', 'read ECONNRESET', 'read', false);
 }
-
-type AddressInfo = { address?: string; port?: number };
-type AddressInternals = {
-  _peername?: AddressInfo;
-  _getpeername?: () => AddressInfo;
-  _getsockname?: () => AddressInfo;
-};
 
 /**
  * Reads addresses while the handle is still open (called from the _destroy hook). After an RST the
  * kernel has forgotten the peer (getpeername fails with ENOTCONN), so for an error from a syscall
  * only what Node already cached (the app read `remoteAddress`) is kept: asking would cost a failing
  * syscall per reset. A FIN or an error Node raised itself leaves the peer known: then we ask.
+ * Read by ./addresses.ts, which leaves Node's address caches on the socket as they were.
  */
 export function snapshot(socket: Sock, state: SocketState, err: ErrnoError | null | undefined): void {
-  const s = socket as unknown as AddressInternals;
-  const peer = err?.syscall === undefined && typeof s._getpeername === 'function' ? s._getpeername() : s._peername;
-  const local = typeof s._getsockname === 'function' ? s._getsockname() : undefined;
-  const snap: AddressSnapshot = {
-    remoteAddress: peer?.address,
-    remotePort: peer?.port,
-    localAddress: local?.address,
-    localPort: local?.port,
-  };
+  const snap = readAddresses(socket, err?.syscall === undefined, {
+    remoteAddress: undefined,
+    remotePort: undefined,
+    localAddress: undefined,
+    localPort: undefined,
+  });
   if (state.tls && socket._secureEstablished) {
     const v = (socket as unknown as { getProtocol?: () => string | null }).getProtocol?.();
     if (v) snap.tlsVersion = v;

@@ -3,7 +3,6 @@
 // kind (an http ClientRequest, an undici request, an http server response) — then the trace the
 // reset belongs to and a hint.
 import { performance } from 'node:perf_hooks';
-import { isIP } from 'node:net';
 import type { EventEmitter } from 'node:events';
 import type { Context } from '@opentelemetry/api';
 import { boundContext, callerContext, requestContext, spanIds } from './trace-context';
@@ -14,6 +13,7 @@ import {
   type ClientRequestLike,
   type ServerResponseLike,
   type UndiciRequestLike,
+  type AddressSnapshot,
   CLOCK_MASK,
   clockMs,
 } from './internal-types';
@@ -24,6 +24,8 @@ import { isUpgraded, upgradeProtocol } from './upgrade';
 import { sessionOf, sessionProtocol, streamsInFlight } from './http2';
 import { known, libraryProtocol } from './protocol';
 import { retryOf } from './retry';
+import { ipFamily } from './ip-family';
+import { readAddresses } from './addresses';
 
 /** What classification decided. */
 export interface Verdict {
@@ -63,7 +65,14 @@ export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetE
 
 /** The connection's own fields: what every reset has, whatever was in flight. */
 function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: number): ResetEvent {
-  const snap = state.snapshot ?? {};
+  // No snapshot (a hang-up seen before the socket's _destroy), or one without an address: what the
+  // socket's getters read now, without leaving it cached on the socket (./addresses.ts).
+  let snap = state.snapshot;
+  if (snap === undefined || snap.remoteAddress === undefined || snap.localAddress === undefined) {
+    const now = readAddresses(socket, true, current);
+    if (snap === undefined) snap = now;
+    else if (snap.remoteAddress === undefined || snap.localAddress === undefined) snap = merged(snap, now);
+  }
   const event: ResetEvent = {
     time: Date.now(),
     direction: state.direction,
@@ -72,10 +81,10 @@ function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: numb
     message: firstLine(String(v.message)),
     syscall: v.syscall,
     phase: v.phase,
-    peerAddress: snap.remoteAddress ?? socket.remoteAddress,
-    peerPort: snap.remotePort ?? socket.remotePort,
-    localAddress: snap.localAddress ?? socket.localAddress,
-    localPort: snap.localPort ?? socket.localPort,
+    peerAddress: snap.remoteAddress,
+    peerPort: snap.remotePort,
+    localAddress: snap.localAddress,
+    localPort: snap.localPort,
     tls: state.tls,
     // A connection that never connected moved no bytes: bytesWritten also counts what the app
     // queued while connecting (an http request is written before the connect completes).
@@ -93,7 +102,7 @@ function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: numb
     // After an RST the kernel no longer knows the peer (getpeername fails): when the app dialled
     // an IP literal, that is the peer.
     const dial = state.dial;
-    if (event.peerAddress === undefined && dial !== undefined && isIP(dial.host) !== 0) {
+    if (event.peerAddress === undefined && dial !== undefined && ipFamily(dial.host) !== 0) {
       event.peerAddress = dial.host;
       event.peerPort = dial.port;
     }
@@ -105,6 +114,20 @@ function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: numb
   }
   if (!event.protocol && isHttp2(socket)) event.protocol = 'h2';
   return event;
+}
+
+/** The addresses read at event time (readAddresses), reused: its fields are copied into the event at once. */
+const current: AddressSnapshot = { remoteAddress: undefined, remotePort: undefined, localAddress: undefined, localPort: undefined };
+const fill: AddressSnapshot = { remoteAddress: undefined, remotePort: undefined, localAddress: undefined, localPort: undefined };
+
+/** Each field of the snapshot, or where it has none, of `now` (as `snap.x ?? socket.x` was), into a reused object. */
+function merged(snap: AddressSnapshot, now: AddressSnapshot): AddressSnapshot {
+  fill.remoteAddress = snap.remoteAddress ?? now.remoteAddress;
+  fill.remotePort = snap.remotePort ?? now.remotePort;
+  fill.localAddress = snap.localAddress ?? now.localAddress;
+  fill.localPort = snap.localPort ?? now.localPort;
+  fill.tlsVersion = snap.tlsVersion;
+  return fill;
 }
 
 /**

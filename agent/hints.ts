@@ -20,10 +20,15 @@ export interface Evidence {
 // timer starts when it wrote the response, ours when we read it, and timers are coarse.
 const RACE_SLACK_MS = 1000;
 
+/** Who the peer is, in a hint's text: built only for a hint that names it (most resets get none that does). */
+const targetOf = (e: ResetEvent) => (e.serverAddress !== undefined ? `${e.serverAddress}:${e.serverPort}` : 'the peer');
+
 export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
-  const target = e.serverAddress !== undefined ? `${e.serverAddress}:${e.serverPort}` : 'the peer';
   if (e.phase === 'connect' && e.errorType === 'ECONNREFUSED') {
-    return { id: 'upstream_down', text: `nothing accepted the connection at ${target}: the upstream is down, restarting or deploying` };
+    return {
+      id: 'upstream_down',
+      text: `nothing accepted the connection at ${targetOf(e)}: the upstream is down, restarting or deploying`,
+    };
   }
   if (e.phase === 'tls_handshake') {
     return {
@@ -58,7 +63,7 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
       id: 'middlebox_reset',
       text:
         `not a keep-alive race: this pooled connection had idled ${secs(e.idleBeforeReuseMs)} s, far less than the ${keepAlive / 1000} s ` +
-        `keep-alive timeout ${target} advertised, and the request sent on it met an RST with no FIN before it. ` +
+        `keep-alive timeout ${targetOf(e)} advertised, and the request sent on it met an RST with no FIN before it. ` +
         'A middlebox on the path (firewall, NAT, load balancer, conntrack) lost or expired the connection, or rejected it, or the server crashed or restarted: ' +
         "check the firewall rules on both hosts and in between, NAT/conntrack timeouts and state (conntrack -S), and the server's restarts; retry idempotent requests that fail on a reused socket",
     };
@@ -74,7 +79,7 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
     return {
       id: 'keepalive_race',
       text:
-        `keep-alive race: ${target} closed this pooled connection after it idled ${secs(e.idleBeforeReuseMs)} s, just as a new request went out on it. ` +
+        `keep-alive race: ${targetOf(e)} closed this pooled connection after it idled ${secs(e.idleBeforeReuseMs)} s, just as a new request went out on it. ` +
         `Make the client's idle timeout shorter than the server's and load balancer's keep-alive timeout (Node's http.Server default is 5 s), or retry idempotent requests that fail on a reused socket`,
     };
   }
@@ -85,7 +90,7 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
       return {
         id: 'pool_idle_reset',
         text:
-          `pooled ${e.protocol} connection to ${target}, idle ${secs(idle)} s, was reset: the server or a middlebox (load balancer, NAT, firewall) closes connections idle that long. ` +
+          `pooled ${e.protocol} connection to ${targetOf(e)}, idle ${secs(idle)} s, was reset: the server or a middlebox (load balancer, NAT, firewall) closes connections idle that long. ` +
           "Make the pool's idle timeout shorter than the server's and load balancer's (postgres idle_session_timeout, mysql wait_timeout, redis timeout)",
       };
     }
@@ -93,7 +98,7 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
   if (e.direction === 'client' && e.phase === 'idle') {
     return {
       id: 'idle_reset',
-      text: `${target} or a middlebox (load balancer, NAT, firewall) reset an idle pooled connection: its idle timeout is shorter than the client's; shorten the client's keep-alive idle timeout below it`,
+      text: `${targetOf(e)} or a middlebox (load balancer, NAT, firewall) reset an idle pooled connection: its idle timeout is shorter than the client's; shorten the client's keep-alive idle timeout below it`,
     };
   }
   if (

@@ -4,7 +4,7 @@
 // connection or per chunk:
 // - postgres: `pg` (node-postgres) adds an 'error' listener named `reportStreamError`;
 // - mysql: `mysql2` and `mysql` add `this._handleNetworkError.bind(this)` ("bound _handleNetworkError");
-// - redis: `ioredis` adds a 'close' listener that sets its status to "close".
+// - redis: `ioredis` adds an anonymous 'close' listener that sets its status to "close".
 // The dialled port alone (5432, 3306, 6379) is not used: anything may listen there.
 import type { Sock } from './internal-types';
 import { PROTOCOLS, type Protocol } from './types';
@@ -24,8 +24,10 @@ export function libraryProtocol(socket: Sock): Protocol | undefined {
     if (name === 'reportStreamError') return 'postgres';
     if (name === 'bound _handleNetworkError') return 'mysql';
   }
+  // ioredis's listener is an anonymous closure (`return function () { … }`): a named listener (an
+  // app's own, most) is not it, and reading a function's source costs a copy of it per reset.
   for (const fn of socket.listeners('close')) {
-    if (Function.prototype.toString.call(fn).includes('setStatus("close")')) return 'redis';
+    if ((fn as { name?: string }).name === '' && Function.prototype.toString.call(fn).includes('setStatus("close")')) return 'redis';
   }
   return undefined;
 }

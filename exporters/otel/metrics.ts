@@ -11,6 +11,7 @@ import { METRIC_ATTRIBUTES as A, METRICS, OUTPUTS } from '../../agent/contract';
 import { protocolOf, tlsEstablished } from '../shared/attributes';
 import type { HistogramSink, LocalHistograms } from './histograms';
 import { OTHER_PEER, peerOf, peerParts, type PeerLimiter } from '../shared/peers';
+import { SeriesIndex } from '../shared/series-index';
 
 /** One `resetwatch.resets` series, counted here and observed at collection time. */
 interface ResetSeries {
@@ -20,11 +21,13 @@ interface ResetSeries {
 
 export interface Instruments {
   /**
-   * `resetwatch.resets` (an ObservableCounter): counted in this map by a string key of the few
-   * attribute values, handed to the SDK at collection — no attribute hashing per reset. Bounded:
-   * direction × phase × error type × protocol × tls × RESETWATCH_MAX_PEERS peers.
+   * `resetwatch.resets` (an ObservableCounter): counted here, found by the attribute values
+   * themselves (../shared/series-index.ts: no key string per reset), handed to the SDK at
+   * collection — no attribute hashing per reset. First seen first. Bounded: direction × phase ×
+   * error type × protocol × tls × RESETWATCH_MAX_PEERS peers.
    */
-  resets: Map<string, ResetSeries>;
+  resets: ResetSeries[];
+  resetIndex: SeriesIndex<ResetSeries>;
   /** SDK histograms on the app's provider; on our private one, aggregated here (otel-histograms.ts). */
   received: HistogramSink;
   sent: HistogramSink;
@@ -76,7 +79,8 @@ function observableCounter(meter: Meter, { name, unit, description }: OtelSpec):
 
 function create(meter: Meter, local: LocalHistograms | undefined): Instruments {
   const inst: Instruments = {
-    resets: new Map(),
+    resets: [],
+    resetIndex: new SeriesIndex(),
     received: histogram(meter, local, 'received'),
     sent: histogram(meter, local, 'sent'),
     age: histogram(meter, local, 'age'),
@@ -85,7 +89,7 @@ function create(meter: Meter, local: LocalHistograms | undefined): Instruments {
   };
   const resets = observableCounter(meter, METRICS.resets.otel);
   resets.addCallback((r: ObservableResult) => {
-    for (const series of inst.resets.values()) r.observe(series.n, series.attrs);
+    for (const series of inst.resets) r.observe(series.n, series.attrs);
   });
   const connections = observableCounter(meter, METRICS.connections.otel);
   const errors = observableCounter(meter, METRICS.agentErrors.otel);
@@ -137,8 +141,7 @@ export function record(inst: Instruments, e: ResetEvent, config: Config, peers: 
   if (peer === OTHER_PEER && raw !== OTHER_PEER) inst.folded.add(1);
   const protocol = protocolOf(e);
   const tls = tlsEstablished(e.tls, e.phase);
-  const key = `${e.direction}|${e.phase}|${e.errorType}|${protocol}|${tls}|${peer}`;
-  const series = inst.resets.get(key);
+  const series = inst.resetIndex.get(e.direction, e.phase, e.errorType, protocol, tls, peer);
   if (series !== undefined) {
     series.n++;
   } else {
@@ -154,7 +157,9 @@ export function record(inst: Instruments, e: ResetEvent, config: Config, peers: 
     // An integer, as the conventions type server.port; translated, it is the same label value.
     if (p?.serverPort !== undefined) attrs[A.serverPort] = Number(p.serverPort);
     if (p?.clientAddress !== undefined) attrs[A.clientAddress] = p.clientAddress;
-    inst.resets.set(key, { attrs: Object.freeze(attrs), n: 1 });
+    const added = { attrs: Object.freeze(attrs), n: 1 };
+    inst.resets.push(added);
+    inst.resetIndex.set(e.direction, e.phase, e.errorType, protocol, tls, peer, added);
   }
   const base = baseFor(e.direction, e.phase);
   inst.received.record(e.bytesReceived, base);

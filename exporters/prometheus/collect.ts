@@ -8,7 +8,7 @@ import { family, recent, peers } from './record';
 import type { ResetRecord } from './recent';
 
 export { registry, connectionCounts, schema } from './metrics';
-export { configure, peers, record, setFamily, toSample } from './record';
+export { configure, peers, record, recordEvent, setFamily, toSample } from './record';
 export { PendingRecord, toRecord } from './recent';
 export { SampleReplica } from './replica';
 export { answerPrimary, isClusterWorker };

@@ -8,7 +8,7 @@ import { DEFAULT_MAX_PEERS, LABELS, UNKNOWN_PROTOCOL } from '../../agent/contrac
 import { OTHER_PEER, PeerLimiter, peerOf } from '../shared/peers';
 import { withPeer } from './peer-labels';
 import { protocolOf, tlsEstablished } from '../shared/attributes';
-import { Recent, type PendingRecord, type ResetRecord } from './recent';
+import { Recent, PendingRecord, type ResetRecord } from './recent';
 import type { Sample } from './threads';
 import type { Family } from './family';
 import { folded, own, type SampleMetrics } from './metrics';
@@ -49,6 +49,11 @@ export function toSample(e: ResetEvent): Sample {
   return s;
 }
 
+/** One reset of this thread, recorded: the whole per-reset path in one call from ./index.ts. `keep`: for /resets. */
+export function recordEvent(e: ResetEvent, keep: boolean): void {
+  record(toSample(e), keep ? new PendingRecord(e) : undefined);
+}
+
 export function record(s: Sample, rec: ResetRecord | PendingRecord | undefined): void {
   const peer = peers.label(s.peer);
   if (peer === OTHER_PEER && s.peer !== OTHER_PEER) folded.inc();
@@ -67,12 +72,12 @@ export function observe({ totals }: SampleMetrics, s: Sample, peer: string): voi
     exemplar = { trace_id: s.traceId };
     if (s.spanId) exemplar.span_id = s.spanId;
   }
-  // The label values in one string, the series' key (its labels object is built once per series).
-  // Each value but the last carries its length: samples from other processes may hold any string.
+  // Found by the label values themselves (../shared/series-index.ts): no key string per reset.
   const { direction, phase, errorType } = s;
   const protocol = s.protocol ?? UNKNOWN_PROTOCOL;
-  const key = `${direction.length}:${direction}${phase.length}:${phase}${errorType.length}:${errorType}${protocol.length}:${protocol}${tlsEstablished(s.tls, phase)}|${peer}`;
-  if (!totals.resets.inc(key, exemplar)) totals.resets.add(key, resetLabels(s, peer), exemplar);
+  const tls = tlsEstablished(s.tls, phase);
+  if (!totals.resets.inc(direction, phase, errorType, protocol, tls, peer, exemplar))
+    totals.resets.add(direction, phase, errorType, protocol, tls, peer, resetLabels(s, peer), exemplar);
   const h = histogramLabels(s.direction, s.phase);
   totals.receivedBytes.observe(h, s.bytesReceived);
   totals.sentBytes.observe(h, s.bytesSent);

@@ -8,8 +8,8 @@
 // builds the series' hash string from the label values, checks the labels and, for a histogram,
 // wraps the call in a closure and a {labels, value} object — four calls per reset, ~2 KB of its
 // garbage (heap sampling); the output's whole record path took 2.0 µs per reset in a tight loop
-// that way and takes 0.5 µs counting here: a Map lookup by a short key, a bucket search and a few
-// number writes; the labels object is built once per series. The scrape tests (test/prometheus-*) fail if a prom-client release renames the
+// that way and takes 0.5 µs counting here: a look-up by the label values (../shared/series-index.ts),
+// a bucket search and a few number writes; the labels object is built once per series. The scrape tests (test/prometheus-*) fail if a prom-client release renames the
 // internals written below.
 //
 // What collect() writes is prom-client's own per-series shape (`hashMap` values: `{value, labels,
@@ -18,6 +18,7 @@
 // itself: the same series in the same order (first seen first), the same exemplar (the last reset
 // with a trace, stamped when it was recorded), the same sums (added in the same order).
 import type { Counter, Histogram } from 'prom-client';
+import { SeriesIndex } from '../shared/series-index';
 
 type Labels = Readonly<Record<string, string>>;
 
@@ -40,25 +41,46 @@ interface HistogramSeries {
 type Filled = { hashMap: Record<string, unknown>; upperBounds?: number[] };
 
 export class CounterTotals {
-  private readonly series = new Map<string, CounterSeries>();
+  /** First seen first: the order prom-client kept its series in, and the exposition's. */
+  private readonly series: CounterSeries[] = [];
+  private readonly index = new SeriesIndex<CounterSeries>();
 
   /**
-   * One more in the series `key` (a string naming the label values), if it exists: false when it
-   * does not (then add() it). With `exemplar`, the series' exemplar becomes this reset's
-   * (prom-client's incWithExemplar: value 1, stamped now in seconds); without, the previous one stays.
+   * One more in the series of these label values (the peer already admitted or folded), if it
+   * exists: false when it does not (then add() it). With `exemplar`, the series' exemplar becomes
+   * this reset's (prom-client's incWithExemplar: value 1, stamped now in seconds); without, the
+   * previous one stays.
    */
-  inc(key: string, exemplar: Record<string, string> | undefined): boolean {
-    const s = this.series.get(key);
+  inc(
+    direction: string,
+    phase: string,
+    errorType: string,
+    protocol: string,
+    tls: boolean,
+    peer: string,
+    exemplar: Record<string, string> | undefined,
+  ): boolean {
+    const s = this.index.get(direction, phase, errorType, protocol, tls, peer);
     if (s === undefined) return false;
-    s.value += 1;
-    if (exemplar !== undefined) s.exemplar = { labelSet: exemplar, value: 1, timestamp: Date.now() / 1000 };
+    count(s, exemplar);
     return true;
   }
 
-  /** A new series `key` with its labels, counted once. */
-  add(key: string, labels: Labels, exemplar: Record<string, string> | undefined): void {
-    this.series.set(key, { labels, value: 0 });
-    this.inc(key, exemplar);
+  /** A new series of these label values with its labels, counted once. */
+  add(
+    direction: string,
+    phase: string,
+    errorType: string,
+    protocol: string,
+    tls: boolean,
+    peer: string,
+    labels: Labels,
+    exemplar: Record<string, string> | undefined,
+  ): void {
+    const s: CounterSeries = { labels, value: 0 };
+    this.series.push(s);
+    this.index.set(direction, phase, errorType, protocol, tls, peer, s);
+    count(s, exemplar);
   }
 
   /** A `collect` for the prom-client Counter these totals belong to. */
@@ -66,8 +88,10 @@ export class CounterTotals {
     const series = this.series;
     return function (this: Counter<string>) {
       const map: Record<string, unknown> = {};
-      for (const [key, s] of series) {
-        map[key] =
+      for (let i = 0; i < series.length; i++) {
+        const s = series[i];
+        // Keys are never read (prom-client takes Object.values); not integer-like, so in insertion order.
+        map[`s${i}`] =
           s.exemplar === undefined
             ? { value: s.value, labels: s.labels }
             : { value: s.value, labels: s.labels, exemplar: { ...s.exemplar } };
@@ -75,6 +99,11 @@ export class CounterTotals {
       (this as unknown as Filled).hashMap = map;
     };
   }
+}
+
+function count(s: CounterSeries, exemplar: Record<string, string> | undefined): void {
+  s.value += 1;
+  if (exemplar !== undefined) s.exemplar = { labelSet: exemplar, value: 1, timestamp: Date.now() / 1000 };
 }
 
 export class HistogramTotals {

@@ -1,8 +1,8 @@
 // One mapping from a ResetEvent to flat attribute names, shared by spans, log lines and /resets:
 // OpenTelemetry semantic conventions where one exists, our own under `resetwatch.*`; durations in
 // seconds. docs/attributes.md is the table (attribute, meaning, source).
-import { isIP } from 'node:net';
 import { UNKNOWN_PROTOCOL } from '../../agent/contract';
+import { ipFamily } from '../../agent/ip-family';
 import type { Phase, ResetEvent } from '../../agent/types';
 
 export type Attributes = Record<string, string | number | boolean>;
@@ -55,7 +55,7 @@ export function toAttributes(e: ResetEvent): Attributes {
   if (e.syscall !== undefined) a['resetwatch.syscall'] = e.syscall;
   if (e.peerAddress !== undefined) {
     a['network.peer.address'] = e.peerAddress;
-    const family = isIP(e.peerAddress);
+    const family = ipFamily(e.peerAddress);
     if (family !== 0) a['network.type'] = family === 6 ? 'ipv6' : 'ipv4';
     // Server side, the other end is the client (the conventions' client.address: here the socket
     // peer, since resetwatch reads no forwarding headers).

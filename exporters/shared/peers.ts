@@ -16,18 +16,36 @@ const MAX_PEER_LENGTH = 260;
  * dialled, the remote address of a server-side connection when server peers are on, else ''.
  */
 export function peerOf(e: ResetEvent, withServerPeers: boolean): string {
-  let value = '';
   if (e.direction === 'client') {
     const host = e.serverAddress ?? e.peerAddress;
     const port = e.serverAddress !== undefined ? e.serverPort : e.peerPort;
-    if (host !== undefined && host !== '') {
-      const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-      value = port !== undefined ? `${h}:${port}` : h;
-    }
-  } else if (withServerPeers && e.peerAddress !== undefined) {
-    value = e.peerAddress;
+    return host !== undefined && host !== '' ? clientPeer(host, port) : '';
   }
-  return bound(value);
+  return withServerPeers && e.peerAddress !== undefined ? bound(e.peerAddress) : '';
+}
+
+/**
+ * Client peer keys already built, by host then port: both metric outputs ask for the peer of every
+ * reset, and a client reconnects to the same few peers, so the string is built (and its hash
+ * computed, by the first Map that looks it up) once. Bounded: PEER_CACHE_MAX keys, hosts no longer
+ * than a peer key; past that a key is built each time, as before.
+ */
+const PEER_CACHE_MAX = 1024;
+const peerKeys = new Map<string, Map<number | undefined, string>>();
+let peerKeyCount = 0;
+
+function clientPeer(host: string, port: number | undefined): string {
+  const byPort = peerKeys.get(host);
+  const known = byPort?.get(port);
+  if (known !== undefined) return known;
+  const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  const value = bound(port !== undefined ? `${h}:${port}` : h);
+  if (peerKeyCount < PEER_CACHE_MAX && host.length <= MAX_PEER_LENGTH) {
+    if (byPort === undefined) peerKeys.set(host, new Map([[port, value]]));
+    else byPort.set(port, value);
+    peerKeyCount++;
+  }
+  return value;
 }
 
 /**

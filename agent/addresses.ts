@@ -1,0 +1,65 @@
+// A socket's addresses as its getters (`remoteAddress`, `remotePort`, `localAddress`, `localPort`)
+// would read them now — but without what the getters also do: Node's `_getsockname()` and
+// `_getpeername()` allocate an object per call and cache it on the socket (`_sockname`,
+// `_peername`), and an app that never read an address would then find one after the close (its
+// 'close' listener, a logger) that it does not find without the agent. So the handle is asked
+// here, into one reused object whose fields are copied out at once.
+import type { AddressSnapshot } from './internal-types';
+
+type AddressInfo = { address?: string; family?: string; port?: number };
+type NameHandle = { getsockname?: (out: AddressInfo) => number; getpeername?: (out: AddressInfo) => number };
+export type AddressInternals = {
+  _peername?: AddressInfo | null;
+  _sockname?: AddressInfo | null;
+  _handle?: NameHandle | null;
+  connecting?: boolean;
+};
+
+/** What the handle fills in, reused for every read. */
+const scratch: AddressInfo = { address: undefined, family: undefined, port: undefined };
+
+/** The handle's getsockname/getpeername into `scratch`: false when it has none or the call failed. */
+function readName(handle: NameHandle, peer: boolean): boolean {
+  const read = peer ? handle.getpeername : handle.getsockname;
+  if (typeof read !== 'function') return false;
+  scratch.address = undefined;
+  scratch.port = undefined;
+  return read.call(handle, scratch) === 0 && scratch.address !== undefined;
+}
+
+/** getpeername's errno (0: the peer is known), into a reused object. */
+export function peerError(handle: NameHandle): number {
+  return typeof handle.getpeername === 'function' ? handle.getpeername(scratch) : 0;
+}
+
+/**
+ * Fills `into` with what the getters would read now. `askPeer` false: only a peer Node already
+ * cached (after a kernel-reported error the kernel has forgotten the peer: asking would cost a
+ * failing syscall).
+ */
+export function readAddresses(socket: object, askPeer: boolean, into: AddressSnapshot): AddressSnapshot {
+  const s = socket as AddressInternals;
+  const handle = s._handle;
+  into.remoteAddress = undefined;
+  into.remotePort = undefined;
+  into.localAddress = undefined;
+  into.localPort = undefined;
+  const peer = s._peername;
+  if (peer != null) {
+    into.remoteAddress = peer.address;
+    into.remotePort = peer.port;
+  } else if (askPeer && handle != null && !s.connecting && readName(handle, true)) {
+    into.remoteAddress = scratch.address;
+    into.remotePort = scratch.port;
+  }
+  if (handle == null) return into; // as _getsockname(): nothing once the handle is gone
+  const local = s._sockname;
+  if (local != null) {
+    into.localAddress = local.address;
+    into.localPort = local.port;
+  } else if (readName(handle, false)) {
+    into.localAddress = scratch.address;
+    into.localPort = scratch.port;
+  }
+  return into;
+}

@@ -1,0 +1,18 @@
+// net.isIP() of the hosts and addresses a process meets, remembered: it runs a regular expression
+// over the string, and the same few peers reset again and again (the event builder asks for the
+// dialled host at every client reset after an RST, the attributes for the peer address).
+// Bounded: the first MAX strings are remembered, later ones asked each time.
+import { isIP } from 'node:net';
+
+const MAX = 256;
+const families = new Map<string, number>();
+
+/** 4, 6, or 0 for a string that is not an IP address, as net.isIP(). */
+export function ipFamily(host: string): number {
+  let family = families.get(host);
+  if (family === undefined) {
+    family = isIP(host);
+    if (families.size < MAX && host.length <= 64) families.set(host, family);
+  }
+  return family;
+}
