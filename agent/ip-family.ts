@@ -1,7 +1,8 @@
 // net.isIP() of the hosts and addresses a process meets, remembered: it runs a regular expression
 // over the string, and the same few peers reset again and again (the event builder asks for the
 // dialled host at every client reset after an RST, the attributes for the peer address).
-// Bounded: the first MAX strings are remembered, later ones asked each time.
+// Bounded: at MAX strings the map starts over, so a busy server's one-off client addresses
+// cannot crowd out the few dialled hosts for good.
 import { isIP } from 'node:net';
 
 const MAX = 256;
@@ -12,7 +13,10 @@ export function ipFamily(host: string): number {
   let family = families.get(host);
   if (family === undefined) {
     family = isIP(host);
-    if (families.size < MAX && host.length <= 64) families.set(host, family);
+    if (host.length <= 64) {
+      if (families.size >= MAX) families.clear();
+      families.set(host, family);
+    }
   }
   return family;
 }
