@@ -11,7 +11,7 @@ import { kAgent, kRegistry } from './symbols';
 import { launcherOf } from './launcher';
 import { loadedAsPreload } from './preload';
 import { builtinLoaded } from './builtins';
-import { inFirstTurn } from './first-turn';
+import { appKeepsLoopAlive, inFirstTurn, whenAppBusy } from './first-turn';
 import type { AgentStats, ResetListener } from './types';
 import type { Exporter } from '../exporters/types';
 
@@ -252,18 +252,38 @@ export function install(): Agent {
     let cancelTurn: (() => void) | undefined;
     let release: (() => void) | undefined;
     let ahead = false; // the Prometheus output started ahead of the others (holdAtPreload)
+    // A member whose app keeps nothing alive when it would join: waiting for the app (whenAppBusy).
+    let waiting: (() => void) | undefined;
     const startRest = (turned = false) => {
       if (!pending) return; // start() or stop() came first, or a reset
       pending = false;
       startWaitingOutputs = undefined;
       beforeFirstPublish(undefined);
       cancelTurn?.();
+      if (waiting !== undefined) {
+        // A member that waited for its app: past its first turn (or in a reset), it joins at once.
+        waiting();
+        waiting = undefined;
+        turned = true;
+      }
       const rest = ahead ? outputs.filter((o) => o.name !== 'prometheus').map((o) => o.name) : undefined;
       guard('start.outputs', startOutputs, outputs, config, outputStops, rest, turned);
       release?.(); // the family took the name over (or it is another settings' by now)
     };
     const startAhead = (turned: boolean) => {
       if (!pending || ahead) return;
+      if (waiting !== undefined) return turned ? undefined : startRest(true); // a Worker: the app is busy
+      if (turned) {
+        // The family's name is another process's: this one would join now. An app with nothing
+        // keeping its loop alive (`node -e 1`, a health check, most npm scripts' tools) is done, or
+        // nearly: it joins nothing and loads none of the outputs, unless its loop goes on (looked
+        // at every 10 ms, started after 1 s regardless) or it resets (startRest, by the bus).
+        // Such a member then costs what a process alone costs (docs/benchmarks.md).
+        if (appKeepsLoopAlive() === false) {
+          waiting = whenAppBusy(() => startRest(true));
+          return;
+        }
+      }
       ahead = true;
       guard('start.outputs', startOutputs, outputs, config, outputStops, ['prometheus'], turned);
     };
@@ -279,7 +299,13 @@ export function install(): Agent {
         () => startAhead(false),
       );
       if (release !== undefined) outputStops.push(release);
-      cancelTurn = inFirstTurn(() => startRest(true));
+      cancelTurn = inFirstTurn(() => {
+        if (waiting === undefined) startRest(true);
+      });
+      outputStops.push(() => {
+        waiting?.();
+        waiting = undefined;
+      });
     }
     return true;
   };
