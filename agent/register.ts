@@ -252,7 +252,9 @@ export function install(): Agent {
     let cancelTurn: (() => void) | undefined;
     let release: (() => void) | undefined;
     let ahead = false; // the Prometheus output started ahead of the others (holdAtPreload)
-    // A member whose app keeps nothing alive when it would join: waiting for the app (whenAppBusy).
+    // A member whose app kept nothing alive when it would have joined (startAhead), and which then
+    // waits for its app past the first turn (whenAppBusy).
+    let member = false;
     let waiting: (() => void) | undefined;
     const startRest = (turned = false) => {
       if (!pending) return; // start() or stop() came first, or a reset
@@ -260,12 +262,10 @@ export function install(): Agent {
       startWaitingOutputs = undefined;
       beforeFirstPublish(undefined);
       cancelTurn?.();
-      if (waiting !== undefined) {
-        // A member that waited for its app: past its first turn (or in a reset), it joins at once.
-        waiting();
-        waiting = undefined;
-        turned = true;
-      }
+      waiting?.();
+      waiting = undefined;
+      // A member that waited for its app (or resets first): it joins at once.
+      if (member) turned = true;
       const rest = ahead ? outputs.filter((o) => o.name !== 'prometheus').map((o) => o.name) : undefined;
       guard('start.outputs', startOutputs, outputs, config, outputStops, rest, turned);
       release?.(); // the family took the name over (or it is another settings' by now)
@@ -273,16 +273,17 @@ export function install(): Agent {
     const startAhead = (turned: boolean) => {
       if (!pending || ahead) return;
       if (waiting !== undefined) return turned ? undefined : startRest(true); // a Worker: the app is busy
-      if (turned) {
-        // The family's name is another process's: this one would join now. An app with nothing
-        // keeping its loop alive (`node -e 1`, a health check, most npm scripts' tools) is done, or
-        // nearly: it joins nothing and loads none of the outputs, unless its loop goes on (looked
-        // at every 10 ms, started after 1 s regardless) or it resets (startRest, by the bus).
-        // Such a member then costs what a process alone costs (docs/benchmarks.md).
-        if (appKeepsLoopAlive() === false) {
-          waiting = whenAppBusy(() => startRest(true));
-          return;
-        }
+      if (turned && appKeepsLoopAlive() === false) {
+        // The family's name is another process's: this one would join now, in the tick after the
+        // app's first one. An app with nothing keeping its loop alive yet (`node -e 1`, a health
+        // check, a tool an npm script runs; or an app whose first server is still on its way, an
+        // ESM app still loading) is looked at again in the first turn, with the other outputs:
+        // then it joins, or it is done, or nearly, and joins nothing and loads none of the
+        // outputs unless its loop goes on (looked at every 10 ms, started after 1 s regardless) or
+        // it resets (startRest, by the bus). Such a member costs what a process alone costs
+        // (docs/benchmarks.md "A member's start").
+        member = true;
+        return;
       }
       ahead = true;
       guard('start.outputs', startOutputs, outputs, config, outputStops, ['prometheus'], turned);
@@ -300,7 +301,8 @@ export function install(): Agent {
       );
       if (release !== undefined) outputStops.push(release);
       cancelTurn = inFirstTurn(() => {
-        if (waiting === undefined) startRest(true);
+        if (member && appKeepsLoopAlive() === false) waiting = whenAppBusy(() => startRest(true));
+        else startRest(true);
       });
       outputStops.push(() => {
         waiting?.();
