@@ -159,8 +159,9 @@ let startWaitingOutputs: (() => void) | undefined;
  * long synchronous start) hands its resets over: bound only in the first turn, that child would
  * lead alone and take them along. The Prometheus output starts ahead of the others where the name
  * is another process's (`join`: this process joins that family as early as it can, as a
- * short-lived member must) and when this thread creates a Worker (`open`: its channel for the
- * worker's resets must be open before that thread can post one: exporters/prometheus/threads.ts).
+ * short-lived member must, if its app keeps the loop alive by then: see startAhead) and when this
+ * thread creates a Worker (`open`: its channel for the worker's resets must be open before that
+ * thread can post one: exporters/prometheus/threads.ts).
  * Returns the release.
  */
 function holdAtPreload(config: Config, join: () => void, open: () => void): (() => void) | undefined {
