@@ -36,51 +36,61 @@ interface Internals {
  * listed ref'd yet keep nothing alive. Undefined where Node's private lists are missing.
  */
 export function appKeepsLoopAlive(): boolean | undefined {
+  try {
+    return keepsAlive();
+  } catch {
+    return undefined; // an app that replaced Node's private lists: start as before
+  }
+}
+
+function keepsAlive(): boolean | undefined {
   const p = process as Internals;
   if (typeof p._getActiveHandles !== 'function' || typeof p._getActiveRequests !== 'function') return undefined;
   if (typeof process.getActiveResourcesInfo !== 'function') return undefined;
   const info = process.getActiveResourcesInfo();
   if (info.includes('Timeout') || info.includes('Immediate')) return true;
   if (p._getActiveRequests().length > 0) return true;
-  for (const h of p._getActiveHandles() as { _handle?: { fd?: number; reading?: boolean } | null; fd?: number }[]) {
+  for (const h of p._getActiveHandles() as { fd?: number }[]) {
     if (h === null || typeof h !== 'object') return true;
-    // A bare handle, closed and waiting for its close callback: the preload's bind of the family's
-    // name, refused because another process holds it (Node closes the handle it could not bind).
-    if (!('_handle' in h) && h.fd === -1) continue;
-    if (!('_handle' in h)) return true; // a Timeout (older Nodes list ref'd ones here), a Worker, a dgram socket
-    const fd = h._handle?.fd;
-    if (!(fd === 1 || fd === 2 || (fd === 0 && h._handle?.reading !== true))) return true;
+    // Only an own data property: dgram's `_handle` is a deprecated getter on its prototype, and
+    // reading it prints DEP0112 (throws under --throw-deprecation).
+    const own = Object.getOwnPropertyDescriptor(h, '_handle');
+    if (own === undefined) {
+      // A bare handle, closed and waiting for its close callback: the preload's bind of the
+      // family's name, refused because another process holds it (Node closes what it could not bind).
+      if (!hasAccessor(h, '_handle') && h.fd === -1) continue;
+      return true; // a Timeout (older Nodes list ref'd ones here), a Worker, a dgram socket
+    }
+    // A net.Server (own `_connections`) counts even on fd 0 (socket activation, inetd); not by
+    // instanceof, which would load node:net in a process that has not.
+    if (!('value' in own) || typeof (h as { _connections?: unknown })._connections === 'number') return true;
+    const handle = own.value as { fd?: number; reading?: boolean } | null;
+    const fd = handle?.fd;
+    if (!(fd === 1 || fd === 2 || (fd === 0 && handle?.reading !== true))) return true;
   }
   return false;
 }
 
-/** How often an idle app is looked at again, and when the outputs start whatever it does. */
-const LOOK_AGAIN_MS = 10;
-const START_ANYWAY_MS = 1000;
+/** Whether `name` is an accessor somewhere on `o`'s prototype chain (never called). */
+function hasAccessor(o: object, name: string): boolean {
+  for (let p = Object.getPrototypeOf(o); p !== null; p = Object.getPrototypeOf(p)) {
+    const d = Object.getOwnPropertyDescriptor(p, name);
+    if (d !== undefined) return !('value' in d);
+  }
+  return false;
+}
+
+/** When a member whose app looked idle at its first turn joins anyway. */
+const LOOK_AGAIN_MS = 1;
 
 /**
- * Runs `fn` once the app keeps the event loop alive: looks every 10 ms, and runs it after 1 s
- * regardless (a long-running app is never left unexported). All timers unref'd: a process that is
+ * Runs `fn` if the process is still alive 1 ms on (10 ms lost a reset made in between): an unref'd timer fires only while something
+ * else holds the loop open, which is the app (work in Node's thread pool, crypto.subtle, zlib or
+ * an addon, holds it without showing in Node's lists of handles and requests). A process that is
  * done exits meanwhile, and `fn` never runs. Returns the cancel.
  */
 export function whenAppBusy(fn: () => void): () => void {
-  let look: NodeJS.Timeout | undefined;
-  const cancel = () => {
-    clearTimeout(look);
-    clearTimeout(anyway);
-  };
-  const run = () => {
-    cancel();
-    fn();
-  };
-  const again = () => {
-    if (appKeepsLoopAlive() !== false) return run();
-    look = setTimeout(again, LOOK_AGAIN_MS);
-    look.unref();
-  };
-  const anyway = setTimeout(run, START_ANYWAY_MS);
-  anyway.unref();
-  look = setTimeout(again, LOOK_AGAIN_MS);
+  const look = setTimeout(fn, LOOK_AGAIN_MS);
   look.unref();
-  return cancel;
+  return () => clearTimeout(look);
 }

@@ -280,8 +280,8 @@ export function install(): Agent {
         // check, a tool an npm script runs; or an app whose first server is still on its way, an
         // ESM app still loading) is looked at again in the first turn, with the other outputs:
         // then it joins, or it is done, or nearly, and joins nothing and loads none of the
-        // outputs unless its loop goes on (looked at every 10 ms, started after 1 s regardless) or
-        // it resets (startRest, by the bus). Such a member costs what a process alone costs
+        // outputs unless it still runs 1 ms later (whenAppBusy) or it resets (startRest, by the
+        // bus). Such a member costs what a process alone costs
         // (docs/benchmarks.md "A member's start").
         member = true;
         return;
@@ -301,14 +301,17 @@ export function install(): Agent {
         () => startAhead(false),
       );
       if (release !== undefined) outputStops.push(release);
-      cancelTurn = inFirstTurn(() => {
-        if (member && appKeepsLoopAlive() === false) waiting = whenAppBusy(() => startRest(true));
-        else startRest(true);
-      });
-      outputStops.push(() => {
-        waiting?.();
-        waiting = undefined;
-      });
+      cancelTurn = inFirstTurn(() =>
+        guard('start.firstTurn', () => {
+          if (!member || appKeepsLoopAlive() !== false) return startRest(true);
+          waiting = whenAppBusy(() => guard('start.outputs', startRest, true));
+          // Only now is there something for stop() or start() to end (no "restarted" line before).
+          outputStops.push(() => {
+            waiting?.();
+            waiting = undefined;
+          });
+        }),
+      );
     }
     return true;
   };

@@ -80,3 +80,23 @@ test('a quiet member that resets sends its full series', async () => {
   );
   assert.deepEqual(await command(control, 'check'), { promClient: true });
 });
+
+test('a member with a UDP socket: no deprecation warning read off dgram, exits 0 under --throw-deprecation', async () => {
+  const port = await freePort();
+  const tree = startTree(process.execPath, [fixture('tree-quiet.cjs'), String(port), 'dgram'], { env: env(port) });
+  await tree.exited('member');
+  const member = tree.lines().find((l) => l.exited === 'member');
+  assert.equal(member.code, 0, member.stderr);
+  assert.doesNotMatch(member.stderr, /DEP0112|Deprecat/);
+});
+
+test('a member busy only in the thread pool at its first turn still delivers the reset it exits on', async () => {
+  const port = await freePort();
+  const tree = startTree(process.execPath, [fixture('tree-quiet.cjs'), String(port), 'pool'], { env: env(port) });
+  await tree.exited('member');
+  const member = tree.lines().find((l) => l.exited === 'member');
+  assert.equal(member.code, 3, member.stderr);
+  const samples = await scrape(port);
+  // (The root's own first polls of its endpoint may count as refused.)
+  assert.equal(sumOf(samples, 'resetwatch_resets_total', { resetwatch_direction: 'client', error_type: 'ECONNRESET' }), 1, tree.stderr());
+});
