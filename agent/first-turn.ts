@@ -22,3 +22,75 @@ export function inFirstTurn(fn: () => void): () => void {
     clearTimeout(timer);
   };
 }
+
+interface Internals {
+  _getActiveHandles?: () => unknown[];
+  _getActiveRequests?: () => unknown[];
+}
+
+/**
+ * Whether anything of the app's keeps the event loop alive: a ref'd timer or immediate, a ref'd
+ * handle (server, socket, child process, watcher) other than stdio, an I/O request in flight.
+ * Node lists only ref'd handles, and the agent's own (the family's name and sockets, the
+ * endpoint) are all unref'd, so they never count; stdout, stderr and a stdin not being read are
+ * listed ref'd yet keep nothing alive. Undefined where Node's private lists are missing.
+ */
+export function appKeepsLoopAlive(): boolean | undefined {
+  try {
+    return keepsAlive();
+  } catch {
+    return undefined; // an app that replaced Node's private lists: start as before
+  }
+}
+
+function keepsAlive(): boolean | undefined {
+  const p = process as Internals;
+  if (typeof p._getActiveHandles !== 'function' || typeof p._getActiveRequests !== 'function') return undefined;
+  if (typeof process.getActiveResourcesInfo !== 'function') return undefined;
+  const info = process.getActiveResourcesInfo();
+  if (info.includes('Timeout') || info.includes('Immediate')) return true;
+  if (p._getActiveRequests().length > 0) return true;
+  for (const h of p._getActiveHandles() as { fd?: number }[]) {
+    if (h === null || typeof h !== 'object') return true;
+    // Only an own data property: dgram's `_handle` is a deprecated getter on its prototype, and
+    // reading it prints DEP0112 (throws under --throw-deprecation).
+    const own = Object.getOwnPropertyDescriptor(h, '_handle');
+    if (own === undefined) {
+      // A bare handle, closed and waiting for its close callback: the preload's bind of the
+      // family's name, refused because another process holds it (Node closes what it could not bind).
+      if (!hasAccessor(h, '_handle') && h.fd === -1) continue;
+      return true; // a Timeout (older Nodes list ref'd ones here), a Worker, a dgram socket
+    }
+    // A net.Server (own `_connections`) counts even on fd 0 (socket activation, inetd); not by
+    // instanceof, which would load node:net in a process that has not.
+    if (!('value' in own) || typeof (h as { _connections?: unknown })._connections === 'number') return true;
+    const handle = own.value as { fd?: number; reading?: boolean } | null;
+    const fd = handle?.fd;
+    if (!(fd === 1 || fd === 2 || (fd === 0 && handle?.reading !== true))) return true;
+  }
+  return false;
+}
+
+/** Whether `name` is an accessor somewhere on `o`'s prototype chain (never called). */
+function hasAccessor(o: object, name: string): boolean {
+  for (let p = Object.getPrototypeOf(o); p !== null; p = Object.getPrototypeOf(p)) {
+    const d = Object.getOwnPropertyDescriptor(p, name);
+    if (d !== undefined) return !('value' in d);
+  }
+  return false;
+}
+
+/** When a member whose app looked idle at its first turn joins anyway. */
+const LOOK_AGAIN_MS = 1;
+
+/**
+ * Runs `fn` if the process is still alive 1 ms on (10 ms lost a reset made in between): an unref'd timer fires only while something
+ * else holds the loop open, which is the app (work in Node's thread pool, crypto.subtle, zlib or
+ * an addon, holds it without showing in Node's lists of handles and requests). A process that is
+ * done exits meanwhile, and `fn` never runs. Returns the cancel.
+ */
+export function whenAppBusy(fn: () => void): () => void {
+  const look = setTimeout(fn, LOOK_AGAIN_MS);
+  look.unref();
+  return () => clearTimeout(look);
+}

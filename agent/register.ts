@@ -11,7 +11,7 @@ import { kAgent, kRegistry } from './symbols';
 import { launcherOf } from './launcher';
 import { loadedAsPreload } from './preload';
 import { builtinLoaded } from './builtins';
-import { inFirstTurn } from './first-turn';
+import { appKeepsLoopAlive, inFirstTurn, whenAppBusy } from './first-turn';
 import type { AgentStats, ResetListener } from './types';
 import type { Exporter } from '../exporters/types';
 
@@ -159,8 +159,9 @@ let startWaitingOutputs: (() => void) | undefined;
  * long synchronous start) hands its resets over: bound only in the first turn, that child would
  * lead alone and take them along. The Prometheus output starts ahead of the others where the name
  * is another process's (`join`: this process joins that family as early as it can, as a
- * short-lived member must) and when this thread creates a Worker (`open`: its channel for the
- * worker's resets must be open before that thread can post one: exporters/prometheus/threads.ts).
+ * short-lived member must, if its app keeps the loop alive by then: see startAhead) and when this
+ * thread creates a Worker (`open`: its channel for the worker's resets must be open before that
+ * thread can post one: exporters/prometheus/threads.ts).
  * Returns the release.
  */
 function holdAtPreload(config: Config, join: () => void, open: () => void): (() => void) | undefined {
@@ -252,18 +253,39 @@ export function install(): Agent {
     let cancelTurn: (() => void) | undefined;
     let release: (() => void) | undefined;
     let ahead = false; // the Prometheus output started ahead of the others (holdAtPreload)
+    // A member whose app kept nothing alive when it would have joined (startAhead), and which then
+    // waits for its app past the first turn (whenAppBusy).
+    let member = false;
+    let waiting: (() => void) | undefined;
     const startRest = (turned = false) => {
       if (!pending) return; // start() or stop() came first, or a reset
       pending = false;
       startWaitingOutputs = undefined;
       beforeFirstPublish(undefined);
       cancelTurn?.();
+      waiting?.();
+      waiting = undefined;
+      // A member that waited for its app (or resets first): it joins at once.
+      if (member) turned = true;
       const rest = ahead ? outputs.filter((o) => o.name !== 'prometheus').map((o) => o.name) : undefined;
       guard('start.outputs', startOutputs, outputs, config, outputStops, rest, turned);
       release?.(); // the family took the name over (or it is another settings' by now)
     };
     const startAhead = (turned: boolean) => {
       if (!pending || ahead) return;
+      if (waiting !== undefined) return turned ? undefined : startRest(true); // a Worker: the app is busy
+      if (turned && appKeepsLoopAlive() === false) {
+        // The family's name is another process's: this one would join now, in the tick after the
+        // app's first one. An app with nothing keeping its loop alive yet (`node -e 1`, a health
+        // check, a tool an npm script runs; or an app whose first server is still on its way, an
+        // ESM app still loading) is looked at again in the first turn, with the other outputs:
+        // then it joins, or it is done, or nearly, and joins nothing and loads none of the
+        // outputs unless it still runs 1 ms later (whenAppBusy) or it resets (startRest, by the
+        // bus). Such a member costs what a process alone costs
+        // (docs/benchmarks.md "A member's start").
+        member = true;
+        return;
+      }
       ahead = true;
       guard('start.outputs', startOutputs, outputs, config, outputStops, ['prometheus'], turned);
     };
@@ -279,7 +301,17 @@ export function install(): Agent {
         () => startAhead(false),
       );
       if (release !== undefined) outputStops.push(release);
-      cancelTurn = inFirstTurn(() => startRest(true));
+      cancelTurn = inFirstTurn(() =>
+        guard('start.firstTurn', () => {
+          if (!member || appKeepsLoopAlive() !== false) return startRest(true);
+          waiting = whenAppBusy(() => guard('start.outputs', startRest, true));
+          // Only now is there something for stop() or start() to end (no "restarted" line before).
+          outputStops.push(() => {
+            waiting?.();
+            waiting = undefined;
+          });
+        }),
+      );
     }
     return true;
   };

@@ -100,7 +100,7 @@ export function holdFamilyName(config: Config, failed: () => void): () => void {
  * NODE_UNIQUE_ID: Node deletes it before preloads run (Node 20 to 26). In a worker Node loads
  * cluster before any preload, so a process with an IPC channel and no cluster loaded is no worker.
  */
-function clusterWorker(): boolean {
+export function clusterWorker(): boolean {
   if (typeof process.send !== 'function' || builtinLoaded('cluster') === false) return false;
   return (require('node:cluster') as typeof import('node:cluster')).isWorker === true;
 }

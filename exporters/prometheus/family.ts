@@ -85,6 +85,8 @@ export type Connections = Record<Direction, { tls: number; plain: number }>;
 export interface FamilyHooks {
   /** This process's own state (a cluster primary: with its workers). */
   own(): Promise<Snapshot>;
+  /** A member's state while it has nothing but connection counts (no prom-client loaded), else undefined: `own` then. */
+  quiet(): Snapshot | undefined;
   /** This process's connection counts so far (worker threads included). */
   connections(): Connections;
   replica(): Replica;
@@ -450,7 +452,7 @@ class ProcessFamily implements Family {
       this.queue = []; // everything recorded so far is in the state
       this.sentConns = this.hooks.connections();
       try {
-        const snap = await this.hooks.own();
+        const snap = this.hooks.quiet() ?? (await this.hooks.own());
         send(socket, `${JSON.stringify({ t: 'state', id: this.id, pid: process.pid, n, snap })}\n`);
       } catch (err) {
         reportFailure('family.state', err);

@@ -17,7 +17,8 @@ import { forwardToMainThread, receiveFromThreads } from './threads';
 import { constantLabels } from '../shared/labels';
 import { guard } from '../../agent/guard';
 import { inFirstTurn } from '../../agent/first-turn';
-import { holdFamilyName, releaseFamilyName } from './family-name';
+import { clusterWorker, holdFamilyName, releaseFamilyName } from './family-name';
+import { connectionCounts, quietSnapshot } from './quiet';
 import type { Exporter } from '../types';
 
 // ---- the heavy half, loaded when first needed (./collect.ts) ----
@@ -140,8 +141,9 @@ function serveOrJoin(config: Config, stops: (() => void)[]): void {
   // (a preload only holds the family's name), so a process done before its loop turns (`node -e
   // 1`) still never loads ./server nor binds a port no one could have scraped. Unref'd.
   const serve = (takeover = false): (() => void) => guard('start.prometheus.serve', bind, takeover) ?? (() => {});
-  // Only a process with an IPC channel can be a cluster worker (./cluster.ts).
-  if (typeof process.send === 'function' && loaded().isClusterWorker()) {
+  // Only a process with an IPC channel and node:cluster loaded can be a cluster worker: a forked
+  // family member loads no prom-client to tell (./family-name.ts).
+  if (clusterWorker()) {
     stops.push(loaded().answerPrimary(() => loaded().localSnapshot()));
   } else if (config.port === 'off') {
     // No endpoint: metrics only in `registry`.
@@ -152,7 +154,9 @@ function serveOrJoin(config: Config, stops: (() => void)[]): void {
     const { joinFamily } = require('./family') as typeof import('./family');
     const member = joinFamily(config, {
       own: () => loaded().ownSnapshot(),
-      connections: () => loaded().connectionCounts(),
+      // A member with nothing but connections to tell sends them without loading prom-client (./quiet.ts).
+      quiet: () => (collect === undefined ? quietSnapshot() : undefined),
+      connections: connectionCounts,
       replica: () => new (loaded().SampleReplica)(),
       sum: (parts) => loaded().sum(parts),
       combine: (parts) => loaded().combineParts(parts),

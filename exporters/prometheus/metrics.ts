@@ -10,9 +10,11 @@ import { LABELS, METRICS, OUTPUTS, HISTOGRAM_LABELS, type RESET_LABELS } from '.
 
 type ConnectionLabel = typeof LABELS.direction | typeof LABELS.tls;
 import { threadCounts } from './threads';
-import type { Connections } from './family';
+import { connectionCounts } from './quiet';
 import type { Schema } from './family-validate';
 import { CounterTotals, HistogramTotals } from './totals';
+
+export { connectionCounts };
 
 /** resetwatch's own registry, for apps that serve their own /metrics. */
 export const registry = new Registry();
@@ -96,18 +98,6 @@ export function connectionsCounter(collect?: () => void): CounterType<Connection
     registers: [],
     collect,
   });
-}
-
-/** This process's connections: main thread plus what worker threads reported. */
-export function connectionCounts(): Connections {
-  const out = {} as Connections;
-  for (const d of DIRECTIONS) {
-    out[d] = {
-      tls: stats.connections[d].tls + threadCounts.connections[d].tls,
-      plain: stats.connections[d].plain + threadCounts.connections[d].plain,
-    };
-  }
-  return out;
 }
 
 registry.registerMetric(
