@@ -61,9 +61,17 @@ for (const behaviour of ['refuse', 'reset', 'hang', '503']) {
       const stats = r.marker('STATS');
       assert.ok(stats.dropped.otel > 0, `failed exports are counted: ${JSON.stringify(stats.dropped)}`);
       assert.equal(stats.agentErrors, 0);
-      if (rx) {
-        // At most 2 requests in flight per signal: a hanging collector cannot pile up sockets.
+      if (behaviour === 'hang') {
+        // At most 2 requests in flight per signal: a hanging collector cannot pile up sockets. It
+        // answers none, so every request before the exit cut (DONE + the 1 s budget) is still open
+        // then. The receiver's socket count is not used here: a periodic export just after the cut
+        // opens a new connection, and the receiver may accept it before it reads the cut ones' FINs.
+        const beforeCut = rx.requests.filter((q) => q.at < r.marker('DONE') + 900);
+        assert.ok(beforeCut.length <= 4, `${beforeCut.length} requests held open by a hanging collector`);
+      } else if (rx) {
         assert.ok(rx.maxSockets <= 4, `${rx.maxSockets} concurrent connections to the collector`);
+      }
+      if (rx) {
         assert.ok(rx.requests.length >= 1, 'exports were attempted');
       }
       console.log(`# ${behaviour}: exit delay ${delay} ms, dropped ${stats.dropped.otel}, requests ${rx?.requests.length ?? '-'}`);
