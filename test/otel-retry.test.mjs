@@ -322,6 +322,30 @@ test('a batch waiting for its retry when the exit budget is already spent is giv
   assert.equal(r.stats.dropped.otel, 2, 'the stalled batch and the waiting one, each counted');
 });
 
+test('no new connection after the exit cut: a stalled batch, cut, is not tried again while the app works on (http and https)', async (t) => {
+  // The exit flush's budget ends on a stalled export: cut() closes its connection and ends the
+  // flush (retries are allowed again: the app works on 3 s from 'beforeExit'). The cut batch's
+  // failure is a connection error, retryable, its backoff (1 s ± 20 %) well within those 3 s: only
+  // the sender's generation check (OtlpSender.attempts) keeps it from dialling the collector again.
+  for (const secure of [false, true]) {
+    await t.test(secure ? 'https' : 'http', async (t) => {
+      const rx = await startReceiver({ behaviour: 'hang', tls: secure });
+      t.after(() => rx.close());
+      const r = await runExitApp('linger', {
+        OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+        OTEL_EXPORTER_OTLP_TIMEOUT: '30000',
+        ...(secure ? { OTEL_EXPORTER_OTLP_CERTIFICATE: path.join(ROOT, 'test/fixtures/otel-tls/cert.pem') } : {}),
+      });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(rx.connections, 1, 'no connection opened after the cut');
+      assert.equal(rx.requests.length, 1, 'the export was under way at the first exit');
+      assert.equal(rx.closes.length, 1, 'its connection, cut by the agent');
+      assert.equal(r.stats.dropped.otel, 1, 'the cut batch, counted once');
+      assert.match(r.stderr, /failed \(connection closed; 1 attempt, cut at exit or stop\)/);
+    });
+  }
+});
+
 test('no collector (refused) at exit: a batch waiting for its backoff is given up at once, not tried again', async (t) => {
   const { port, free } = await refusingPort();
   t.after(free);
