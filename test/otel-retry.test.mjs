@@ -273,12 +273,15 @@ test('stop() with an export stalled: its connection is cut after the flush budge
 });
 
 const EXIT_APP = path.join(ROOT, 'test/fixtures/otel-retry-exit.cjs');
-function runExitApp(mode, env) {
+/** `onChild(child)`: the child process, as soon as it is spawned (to write on its stdin). */
+function runExitApp(mode, env, onChild) {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['-r', 'resetwatch', EXIT_APP], {
       cwd: ROOT,
       env: cleanEnv({ ...EXPORT, FIXTURE_MODE: mode, ...env }),
     });
+    child.stdin.on('error', () => {});
+    onChild?.(child);
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
@@ -291,9 +294,18 @@ function runExitApp(mode, env) {
 }
 
 test('two batches waiting for their retries at exit are given up: the batch the exit flush sends still gets a slot', async (t) => {
-  const rx = await startReceiver({ behaviour: (_req, res, n) => n <= 2 && answer(res, 503, { 'retry-after': '5' }) });
+  // Each of the first two batches answered, the app makes its next reset (one batch per reset,
+  // however long the first reset's loading of OpenTelemetry takes).
+  let child;
+  const rx = await startReceiver({
+    behaviour: (_req, res, n) => {
+      if (n > 2) return false;
+      child.stdin.write('next\n');
+      return answer(res, 503, { 'retry-after': '5' });
+    },
+  });
   t.after(() => rx.close());
-  const r = await runExitApp('three', { OTEL_EXPORTER_OTLP_ENDPOINT: rx.url });
+  const r = await runExitApp('three', { OTEL_EXPORTER_OTLP_ENDPOINT: rx.url }, (c) => (child = c));
   assert.equal(r.code, 0, r.stderr);
   assert.equal(rx.requests.length, 3);
   assert.equal(spansOf(rx).length, 1, 'the last reset, flushed at exit, reached the collector');
