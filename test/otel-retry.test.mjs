@@ -273,12 +273,15 @@ test('stop() with an export stalled: its connection is cut after the flush budge
 });
 
 const EXIT_APP = path.join(ROOT, 'test/fixtures/otel-retry-exit.cjs');
-function runExitApp(mode, env) {
+/** `onChild(child)`: the child process, as soon as it is spawned (to write on its stdin). */
+function runExitApp(mode, env, onChild) {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['-r', 'resetwatch', EXIT_APP], {
       cwd: ROOT,
       env: cleanEnv({ ...EXPORT, FIXTURE_MODE: mode, ...env }),
     });
+    child.stdin.on('error', () => {});
+    onChild?.(child);
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
@@ -291,9 +294,18 @@ function runExitApp(mode, env) {
 }
 
 test('two batches waiting for their retries at exit are given up: the batch the exit flush sends still gets a slot', async (t) => {
-  const rx = await startReceiver({ behaviour: (_req, res, n) => n <= 2 && answer(res, 503, { 'retry-after': '5' }) });
+  // Each of the first two batches answered, the app makes its next reset (one batch per reset,
+  // however long the first reset's loading of OpenTelemetry takes).
+  let child;
+  const rx = await startReceiver({
+    behaviour: (_req, res, n) => {
+      if (n > 2) return false;
+      child.stdin.write('next\n');
+      return answer(res, 503, { 'retry-after': '5' });
+    },
+  });
   t.after(() => rx.close());
-  const r = await runExitApp('three', { OTEL_EXPORTER_OTLP_ENDPOINT: rx.url });
+  const r = await runExitApp('three', { OTEL_EXPORTER_OTLP_ENDPOINT: rx.url }, (c) => (child = c));
   assert.equal(r.code, 0, r.stderr);
   assert.equal(rx.requests.length, 3);
   assert.equal(spansOf(rx).length, 1, 'the last reset, flushed at exit, reached the collector');
@@ -320,6 +332,30 @@ test('a batch waiting for its retry when the exit budget is already spent is giv
   assert.equal(r.code, 0, r.stderr);
   assert.equal(rx.requests.length, 2);
   assert.equal(r.stats.dropped.otel, 2, 'the stalled batch and the waiting one, each counted');
+});
+
+test('no new connection after the exit cut: a stalled batch, cut, is not tried again while the app works on (http and https)', async (t) => {
+  // The exit flush's budget ends on a stalled export: cut() closes its connection and ends the
+  // flush (retries are allowed again: the app works on 3 s from 'beforeExit'). The cut batch's
+  // failure is a connection error, retryable, its backoff (1 s ± 20 %) well within those 3 s: only
+  // the sender's generation check (OtlpSender.attempts) keeps it from dialling the collector again.
+  for (const secure of [false, true]) {
+    await t.test(secure ? 'https' : 'http', async (t) => {
+      const rx = await startReceiver({ behaviour: 'hang', tls: secure });
+      t.after(() => rx.close());
+      const r = await runExitApp('linger', {
+        OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+        OTEL_EXPORTER_OTLP_TIMEOUT: '30000',
+        ...(secure ? { OTEL_EXPORTER_OTLP_CERTIFICATE: path.join(ROOT, 'test/fixtures/otel-tls/cert.pem') } : {}),
+      });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(rx.connections, 1, 'no connection opened after the cut');
+      assert.equal(rx.requests.length, 1, 'the export was under way at the first exit');
+      assert.equal(rx.closes.length, 1, 'its connection, cut by the agent');
+      assert.equal(r.stats.dropped.otel, 1, 'the cut batch, counted once');
+      assert.match(r.stderr, /failed \(connection closed; 1 attempt, cut at exit or stop\)/);
+    });
+  }
 });
 
 test('no collector (refused) at exit: a batch waiting for its backoff is given up at once, not tried again', async (t) => {
