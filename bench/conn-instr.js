@@ -24,7 +24,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const { spawn, execFileSync } = require('node:child_process');
+const { addFunctions, agentCopy, annotate, startUnderCallgrind, totalsOf } = require('./lib/callgrind');
 
 const PING = Buffer.from('ping!\n');
 const REQ = Buffer.from('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
@@ -138,21 +138,6 @@ function app(a) {
 
 // ---- the driver (native) ----
 
-/** A copy of DIR/dist with the activity clock's step set, resolving packages from DIR. */
-function agentCopy(dir, step) {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rw-conn-instr-'));
-  fs.cpSync(path.join(dir, 'dist'), path.join(tmp, 'dist'), { recursive: true });
-  fs.symlinkSync(path.join(dir, 'node_modules'), path.join(tmp, 'node_modules'));
-  for (const rel of ['dist/agent/chunk-hooks.js', 'dist/agent/hooks/activity.js']) {
-    const file = path.join(tmp, rel);
-    const text = fs.readFileSync(file, 'utf8');
-    const next = text.replace(/CLOCK_STEP_MS ?= ?10\b/, `CLOCK_STEP_MS=${step}`);
-    if (next === text) throw new Error(`no CLOCK_STEP_MS = 10 in ${rel}`);
-    fs.writeFileSync(file, next);
-  }
-  return tmp;
-}
-
 function echoServer() {
   const server = net.createServer((s) => {
     s.on('data', (d) => s.write(d));
@@ -182,76 +167,6 @@ async function load(mode, port, count, concurrency) {
   await Promise.all(Array.from({ length: concurrency }, worker));
 }
 
-function lines(stream) {
-  const waiting = [];
-  const queued = [];
-  let buf = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (d) => {
-    buf += d;
-    let i = buf.indexOf('\n');
-    while (i >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      if (waiting.length > 0) waiting.shift()(line);
-      else queued.push(line);
-      i = buf.indexOf('\n');
-    }
-  });
-  return () => (queued.length > 0 ? Promise.resolve(queued.shift()) : new Promise((r) => waiting.push(r)));
-}
-
-/** Self instructions per function over the whole run, JIT frames named from the perf map. */
-function annotate(cgFile, pid, n) {
-  const text = execFileSync('callgrind_annotate', ['--inclusive=no', '--threshold=100', cgFile], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 28,
-  });
-  const map = [];
-  const mapFile = `/tmp/perf-${pid}.map`;
-  if (fs.existsSync(mapFile)) {
-    fs.copyFileSync(mapFile, path.join(path.dirname(cgFile), 'perf.map')); // for callgrind_annotate --tree
-    for (const line of fs.readFileSync(mapFile, 'utf8').split('\n')) {
-      const m = /^([0-9a-f]+) ([0-9a-f]+) (.*)$/.exec(line);
-      if (m) map.push([Number.parseInt(m[1], 16), Number.parseInt(m[2], 16), m[3]]);
-    }
-  }
-  const nameOf = (addr) => {
-    let found;
-    for (const [start, size, name] of map) if (addr >= start && addr < start + size) found = name; // latest wins
-    return found;
-  };
-  const totals = new Map();
-  for (const line of text.split('\n')) {
-    const m = /^\s*([\d,]+)\s+(?:\([^)]*\)\s+)?(.*)$/.exec(line);
-    if (!m || !/[:[]/.test(m[2])) continue;
-    const ir = Number(m[1].replace(/,/g, ''));
-    let name = m[2].trim();
-    const hex = /0x([0-9a-f]+)/.exec(name);
-    if (hex && name.startsWith('???')) name = nameOf(Number.parseInt(hex[1], 16)) ?? 'JIT ?';
-    else name = name.replace(/ \[.*\]$/, '');
-    name = name.replace(/\/[^ ]*\/rw-conn-instr-[^/]+\//, 'AGENT/'); // the copy's temporary directory
-    totals.set(name, (totals.get(name) ?? 0) + ir);
-  }
-  return [...totals].sort((x, y) => y[1] - x[1]).map(([name, ir]) => [name, ir / n]);
-}
-
-/** Where a function's instructions belong. */
-function kind(name) {
-  if (/v8::internal::(compiler|maglev)::|Turbofan|TurboFan|PipelineImpl|OptimizedCompilationJob/.test(name)) return 'compiler';
-  if (
-    /Scaveng|Sweep|Marking|MarkCompact|Heap::|heap::|Evacuat|GCTracer|BodyDescriptor|IterateObjectCache|SizeFromMap|Pretenuring|RelocIterator|RootVisitor|MemoryChunk|PagedSpace|FreeList|malloc_consolidate|WeakObjects|MemoryAllocator/.test(
-      name,
-    )
-  )
-    return 'gc';
-  if (name.startsWith('JS:')) return 'js';
-  if (name.includes('Builtins_')) return 'builtins';
-  if (name.includes('v8::')) return 'v8';
-  if (name.includes('node::') || name.includes('uv_') || name.includes('libuv')) return 'node';
-  return 'other';
-}
-
 async function main() {
   const a = parseArgs(process.argv.slice(2));
   if (a.app) return app(a);
@@ -270,7 +185,7 @@ async function main() {
     env.OTEL_EXPORTER_OTLP_ENDPOINT ??= `http://127.0.0.1:${receiver.address().port}`;
     env.DD_TRACE_AGENT_URL ??= `http://127.0.0.1:${receiver.address().port}`; // variant E: dd-trace/init
   }
-  const nodeFlags = ['--single-threaded', '--perf-basic-prof'];
+  const nodeFlags = [];
   if (a.preload) nodeFlags.push('--require', path.resolve(a.preload));
   let copy;
   if (a.agent !== 'none') {
@@ -279,13 +194,9 @@ async function main() {
   }
   const cgFile = path.join(out, 'callgrind.out');
   const echo = a.mode === 'client' ? await echoServer() : undefined;
-  const child = spawn(
-    'valgrind',
+  const { child, next, stderr, signal, control, exited } = startUnderCallgrind(
+    cgFile,
     [
-      '--tool=callgrind',
-      '--instr-atstart=no',
-      `--callgrind-out-file=${cgFile}`,
-      process.execPath,
       ...nodeFlags,
       __filename,
       '--app',
@@ -295,15 +206,9 @@ async function main() {
       `--port=${echo ? echo.address().port : 0}`,
       `--concurrency=${a.concurrency}`,
     ],
-    { env, cwd: out, stdio: ['ignore', 'pipe', 'pipe'] }, // V8's isolate-*.log (--perf-basic-prof) lands in `out`
+    { env, cwd: out },
   );
-  let stderr = '';
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  const next = lines(child.stdout);
-  const signal = () => process.kill(child.pid, 'SIGUSR2');
-  const cg = (flag) => execFileSync('callgrind_control', ['-i', flag, String(child.pid)], { stdio: 'ignore' });
+  const cg = (flag) => control('-i', flag);
   if (a.mode === 'client') {
     await next(); // warm0
     signal();
@@ -321,33 +226,20 @@ async function main() {
     cg('off');
   }
   signal();
-  await new Promise((r) => child.on('exit', r));
+  await exited();
   echo?.close();
   receiver.close();
   if (copy) fs.rmSync(copy, { recursive: true, force: true });
-  // `summary:` stays 0 with --instr-atstart=no; `totals:` holds what was counted.
-  const summary = /^totals:\s+(\d+)/m.exec(fs.readFileSync(cgFile, 'utf8'));
-  if (!summary) throw new Error(`no totals in ${cgFile}\n${stderr.slice(-2000)}`);
-  const total = Number(summary[1]);
+  const total = totalsOf(cgFile, `\n${stderr().slice(-2000)}`);
   const result = { mode: a.mode, agent: a.agent, env: a.env, warm: a.warm, n: a.n, perConnection: Math.round(total / a.n), out };
   if (a.annotate) {
-    const functions = annotate(cgFile, child.pid, a.n);
-    fs.writeFileSync(path.join(out, 'functions.txt'), functions.map(([name, ir]) => `${ir.toFixed(1)}\t${name}\n`).join(''));
-    const parts = {};
-    for (const [name, ir] of functions) parts[kind(name)] = (parts[kind(name)] ?? 0) + ir;
-    for (const k of Object.keys(parts)) parts[k] = Math.round(parts[k]);
-    result.parts = parts;
-    // The figure to compare: V8's compiler and GC move by ±1–8k per connection between identical runs.
-    result.mutator = result.perConnection - (parts.compiler ?? 0) - (parts.gc ?? 0);
+    // `mutator` is the figure to compare: V8's compiler and GC move by ±1–8k per connection between identical runs.
+    addFunctions(result, out, annotate(cgFile, child.pid, a.n), result.perConnection);
   }
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
-if (require.main === module) {
-  main().catch((err) => {
-    process.stderr.write(`${err.stack}\n`);
-    process.exit(1);
-  });
-}
-
-module.exports = { agentCopy, annotate, kind, lines };
+main().catch((err) => {
+  process.stderr.write(`${err.stack}\n`);
+  process.exit(1);
+});

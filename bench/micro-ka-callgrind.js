@@ -24,6 +24,8 @@ const http = require('node:http');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
+const { callgrindNode } = require('./lib/callgrind');
+const { otlp } = require('./lib/variants');
 
 const opts = {};
 for (const a of process.argv.slice(2)) {
@@ -165,13 +167,7 @@ async function main() {
     const { receiver } = require('./lib/receiver');
     await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
     receiver.unref();
-    Object.assign(env, {
-      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.address().port}`,
-      OTEL_TRACES_EXPORTER: 'otlp',
-      OTEL_METRICS_EXPORTER: 'otlp',
-      OTEL_LOGS_EXPORTER: 'none',
-      OTEL_SERVICE_NAME: 'bench-Bo',
-    });
+    Object.assign(env, otlp({ receiverUrl: `http://127.0.0.1:${receiver.address().port}` }, 'Bo'));
   }
   for (const kv of String(opts.env || '')
     .split(';')
@@ -186,17 +182,7 @@ async function main() {
   const argv = [
     '-c',
     String(opts.cpu ?? 0),
-    ...(NATIVE
-      ? [process.execPath]
-      : [
-          'valgrind',
-          '--tool=callgrind',
-          '--instr-atstart=no',
-          `--callgrind-out-file=${path.join(OUT, 'callgrind.out.%p')}`,
-          process.execPath,
-          '--single-threaded',
-          '--perf-basic-prof',
-        ]),
+    ...(NATIVE ? [process.execPath] : callgrindNode(path.join(OUT, 'callgrind.out.%p'))),
     ...(withAgent ? ['--require', agentEntry] : []),
     ...flags,
     path.join(__dirname, 'apps', 'http-server.js'),

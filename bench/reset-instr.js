@@ -24,8 +24,8 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const { spawn, execFileSync } = require('node:child_process');
-const { agentCopy, annotate, kind, lines } = require('./conn-instr');
+const { addFunctions, agentCopy, annotate, startUnderCallgrind, totalsOf } = require('./lib/callgrind');
+const { otlp } = require('./lib/variants');
 
 const X = Buffer.from('x');
 
@@ -130,12 +130,6 @@ function resetServer() {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', 4096, () => resolve(server)));
 }
 
-function totalsOf(file) {
-  const m = /^totals:\s+(\d+)/m.exec(fs.readFileSync(file, 'utf8'));
-  if (!m) throw new Error(`no totals in ${file}`);
-  return Number(m[1]);
-}
-
 async function main() {
   const a = parseArgs(process.argv.slice(2));
   if (a.app) return app(a);
@@ -152,15 +146,9 @@ async function main() {
   };
   for (const k of Object.keys(env)) if (k.startsWith('OTEL_')) delete env[k];
   if (a.variant === 'Bo') {
-    Object.assign(env, {
-      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.address().port}`,
-      OTEL_TRACES_EXPORTER: 'otlp',
-      OTEL_METRICS_EXPORTER: 'otlp',
-      OTEL_LOGS_EXPORTER: 'none',
-      OTEL_SERVICE_NAME: 'bench-Bo',
-    });
+    Object.assign(env, otlp({ receiverUrl: `http://127.0.0.1:${receiver.address().port}` }, 'Bo'));
   }
-  const nodeFlags = ['--single-threaded', '--perf-basic-prof'];
+  const nodeFlags = [];
   let copy;
   if (a.variant !== 'A') {
     copy = agentCopy(path.resolve(a.agent), a.step);
@@ -168,13 +156,9 @@ async function main() {
   }
   const server = await resetServer();
   const cgFile = path.join(out, 'callgrind.out');
-  const child = spawn(
-    'valgrind',
+  const { child, next, stderr, signal, control, exited } = startUnderCallgrind(
+    cgFile,
     [
-      '--tool=callgrind',
-      '--instr-atstart=no',
-      `--callgrind-out-file=${cgFile}`,
-      process.execPath,
       ...nodeFlags,
       __filename,
       '--app',
@@ -184,32 +168,25 @@ async function main() {
       `--k2=${a.k2}`,
       `--port=${server.address().port}`,
     ],
-    { env, cwd: out, stdio: ['ignore', 'pipe', 'pipe'] },
+    { env, cwd: out },
   );
-  let stderr = '';
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  const next = lines(child.stdout);
-  const signal = () => process.kill(child.pid, 'SIGUSR2');
-  const cg = (...args) => execFileSync('callgrind_control', [...args, String(child.pid)], { stdio: 'ignore' });
   const expect = async (word) => {
     const line = await next();
-    if (line !== word) throw new Error(`app said ${line}, not ${word}\n${stderr.slice(-2000)}`);
+    if (line !== word) throw new Error(`app said ${line}, not ${word}\n${stderr().slice(-2000)}`);
   };
   await expect('warm0');
   signal();
   await expect('warm');
-  cg('-i', 'on');
+  control('-i', 'on');
   signal();
   await expect('one');
-  cg('-d', 'one'); // dumps what the first window counted and zeroes the counters
+  control('-d', 'one'); // dumps what the first window counted and zeroes the counters
   signal();
   await expect('two');
-  cg('-i', 'off');
-  cg('-d', 'two');
+  control('-i', 'off');
+  control('-d', 'two');
   signal();
-  await new Promise((r) => child.on('exit', r));
+  await exited();
   server.close();
   receiver.close();
   if (copy) fs.rmSync(copy, { recursive: true, force: true });
@@ -217,7 +194,7 @@ async function main() {
     .readdirSync(out)
     .filter((f) => f.startsWith('callgrind.out.'))
     .sort((x, y) => Number(x.split('.').pop()) - Number(y.split('.').pop()));
-  if (dumps.length < 2) throw new Error(`expected two dumps in ${out}, found ${dumps.join(', ')}\n${stderr.slice(-2000)}`);
+  if (dumps.length < 2) throw new Error(`expected two dumps in ${out}, found ${dumps.join(', ')}\n${stderr().slice(-2000)}`);
   const one = totalsOf(path.join(out, dumps[0]));
   const two = totalsOf(path.join(out, dumps[1]));
   const n1 = a.batches * a.k1;
@@ -238,12 +215,7 @@ async function main() {
     const f1 = new Map(annotate(path.join(out, dumps[0]), child.pid, 1));
     const f2 = annotate(path.join(out, dumps[1]), child.pid, 1);
     const diff = f2.map(([name, ir]) => [name, (ir - (f1.get(name) ?? 0)) / (n2 - n1)]).sort((x, y) => y[1] - x[1]);
-    fs.writeFileSync(path.join(out, 'functions.txt'), diff.map(([name, ir]) => `${ir.toFixed(1)}\t${name}\n`).join(''));
-    const parts = {};
-    for (const [name, ir] of diff) parts[kind(name)] = (parts[kind(name)] ?? 0) + ir;
-    for (const k of Object.keys(parts)) parts[k] = Math.round(parts[k]);
-    result.parts = parts;
-    result.mutator = result.perReset - (parts.compiler ?? 0) - (parts.gc ?? 0);
+    addFunctions(result, out, diff, result.perReset);
   }
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }

@@ -101,4 +101,4 @@ const VARIANT_DEFS = {
   },
 };
 
-module.exports = { VARIANT_DEFS };
+module.exports = { VARIANT_DEFS, otlp };
