@@ -7,12 +7,11 @@
 // Real collectors on loopback (test/helpers/otlp-receiver.mjs), a fixture app under the agent.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import path from 'node:path';
 import { startReceiver, ROOT } from './helpers/otlp-receiver.mjs';
-import { cleanEnv } from './helpers/subprocess.mjs';
+import { startMarked } from './helpers/subprocess.mjs';
 
 const require = createRequire(import.meta.url);
 const { Poster } = require(path.join(ROOT, 'dist/exporters/otel/post.js'));
@@ -23,47 +22,24 @@ const FAILED =
   /^resetwatch: OpenTelemetry export to http:\/\/127\.0\.0\.1:\d+\/v1\/traces failed \((.+)\); further failures are only counted/;
 
 /**
- * Starts the fixture app under the agent. `marker(name)` resolves with a stdout marker's value as
- * soon as it is printed; `send()` writes a line on its stdin; `exited` resolves with
- * { code, stderr, exitedAt, stats } once it is gone.
+ * Starts the fixture app under the agent (helpers/subprocess.mjs startMarked). `marker(name)`
+ * resolves with a stdout marker's value as soon as it is printed; `send()` writes a line on its
+ * stdin; `exited` resolves with { code, stderr, exitedAt, stats } once it is gone.
  */
 function launch(env) {
-  const child = spawn(process.execPath, ['--unhandled-rejections=strict', '-r', 'resetwatch', APP], {
-    cwd: ROOT,
-    env: cleanEnv({ ...EXPORT, ...env }),
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  const waiting = [];
-  const find = (name) => {
-    const l = stdout.split('\n').find((x) => x.startsWith(`${name} `) && stdout.includes(`${x}\n`));
-    return l === undefined ? undefined : JSON.parse(l.slice(name.length + 1));
-  };
-  child.stdout.setEncoding('utf8').on('data', (d) => {
-    stdout += d;
-    for (const w of [...waiting]) {
-      const v = find(w.name);
-      if (v !== undefined) waiting.splice(waiting.indexOf(w), 1) && w.resolve(v);
-    }
-  });
-  child.stderr.setEncoding('utf8').on('data', (d) => {
-    stderr += d;
-  });
-  child.stdin.on('error', () => {});
-  const kill = setTimeout(() => child.kill('SIGKILL'), 60000);
-  const exited = new Promise((resolve) =>
-    child.on('close', (code) => {
-      clearTimeout(kill);
-      for (const w of waiting) w.resolve(undefined);
-      resolve({ code, stderr, stdout, exitedAt: Date.now(), stats: find('STATS'), done: find('DONE') });
-    }),
-  );
+  const app = startMarked(['--unhandled-rejections=strict', '-r', 'resetwatch', APP], { env: { ...EXPORT, ...env } });
   return {
-    exited,
-    marker: (name) => new Promise((resolve) => (find(name) !== undefined ? resolve(find(name)) : waiting.push({ name, resolve }))),
-    send: () => child.stdin.write('go\n'),
+    exited: app.exited.then((r) => ({ ...r, stats: app.find('STATS'), done: app.find('DONE') })),
+    marker: app.marker,
+    send: () => app.send('go'),
   };
+}
+
+/** A collector that answers as `behaviour` says (closed after the test), and the app launched to export to it. */
+async function collectorAndApp(t, behaviour, env = {}) {
+  const rx = await startReceiver({ behaviour });
+  t.after(() => rx.close());
+  return { rx, app: launch({ OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, ...env }) };
 }
 
 const spansOf = (rx) => rx.spans.filter((s) => s.name === 'connection reset');
@@ -83,9 +59,7 @@ async function refusingPort() {
 }
 
 test('503, then 200: the batch is sent again and arrives once; nothing dropped', async (t) => {
-  const rx = await startReceiver({ behaviour: (_req, res, n) => n === 1 && answer(res, 503) });
-  t.after(() => rx.close());
-  const app = launch({ OTEL_EXPORTER_OTLP_ENDPOINT: rx.url });
+  const { rx, app } = await collectorAndApp(t, (_req, res, n) => n === 1 && answer(res, 503));
   await rx.waitFor('spans', (s) => s.length > 0);
   await new Promise((r) => setTimeout(r, 300)); // a second copy would come now
   app.send();
@@ -99,18 +73,15 @@ test('503, then 200: the batch is sent again and arrives once; nothing dropped',
 
 test("429 with Retry-After: 2 (delay-seconds), then 503 with an IMF-fixdate: each wait is the collector's", async (t) => {
   let date;
-  const rx = await startReceiver({
-    behaviour: (_req, res, n) => {
-      if (n === 1) return answer(res, 429, { 'retry-after': '2' });
-      if (n === 2) {
-        date = new Date(Math.ceil((Date.now() + 3000) / 1000) * 1000);
-        return answer(res, 503, { 'retry-after': date.toUTCString() });
-      }
-      return false;
-    },
-  });
-  t.after(() => rx.close());
-  const app = launch({ OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_EXPORTER_OTLP_TIMEOUT: '20000' });
+  const behaviour = (_req, res, n) => {
+    if (n === 1) return answer(res, 429, { 'retry-after': '2' });
+    if (n === 2) {
+      date = new Date(Math.ceil((Date.now() + 3000) / 1000) * 1000);
+      return answer(res, 503, { 'retry-after': date.toUTCString() });
+    }
+    return false;
+  };
+  const { rx, app } = await collectorAndApp(t, behaviour, { OTEL_EXPORTER_OTLP_TIMEOUT: '20000' });
   await rx.waitFor('spans', (s) => s.length > 0, 20000);
   app.send();
   const r = await app.exited;
@@ -128,11 +99,8 @@ test("429 with Retry-After: 2 (delay-seconds), then 503 with an IMF-fixdate: eac
 test('Retry-After values that are not RFC 9110 (a unit, a zone other than GMT, a fraction) are not guessed at: backoff', async (t) => {
   // A lenient reading of any of them waits past the 20 s export timeout and gives the batch up.
   const garbage = ['120 s', 'Fri, 01 Jan 2100 00:00:00 UTC', '99999999999.5'];
-  const rx = await startReceiver({
-    behaviour: (_req, res, n) => n <= garbage.length && answer(res, 503, { 'retry-after': garbage[n - 1] }),
-  });
-  t.after(() => rx.close());
-  const app = launch({ OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_EXPORTER_OTLP_TIMEOUT: '20000' });
+  const behaviour = (_req, res, n) => n <= garbage.length && answer(res, 503, { 'retry-after': garbage[n - 1] });
+  const { rx, app } = await collectorAndApp(t, behaviour, { OTEL_EXPORTER_OTLP_TIMEOUT: '20000' });
   await rx.waitFor('spans', (s) => s.length > 0, 20000);
   app.send();
   const r = await app.exited;
@@ -187,9 +155,7 @@ test('connection refused, then a collector appears on that port: the batch is de
 });
 
 test('a collector that keeps answering 503: given up at the export timeout, counted once, one line', async (t) => {
-  const rx = await startReceiver({ behaviour: '503' });
-  t.after(() => rx.close());
-  const app = launch({ OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_EXPORTER_OTLP_TIMEOUT: '3000' });
+  const { rx, app } = await collectorAndApp(t, '503', { OTEL_EXPORTER_OTLP_TIMEOUT: '3000' });
   await app.marker('RESET');
   await new Promise((r) => setTimeout(r, 4000)); // past the 3 s timeout
   app.send();
@@ -205,9 +171,9 @@ test('a collector that keeps answering 503: given up at the export timeout, coun
 });
 
 test('Retry-After: 0 on every answer: 5 retries at most (100 ms apart at least), then given up and counted once', async (t) => {
-  const rx = await startReceiver({ behaviour: (_req, res) => answer(res, 503, { 'retry-after': '0' }) });
-  t.after(() => rx.close());
-  const app = launch({ OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_EXPORTER_OTLP_TIMEOUT: '30000' });
+  const { rx, app } = await collectorAndApp(t, (_req, res) => answer(res, 503, { 'retry-after': '0' }), {
+    OTEL_EXPORTER_OTLP_TIMEOUT: '30000',
+  });
   await rx.waitFor('requests', (q) => q.length >= 6);
   await new Promise((r) => setTimeout(r, 500)); // a 7th would come now
   app.send();
@@ -219,14 +185,7 @@ test('Retry-After: 0 on every answer: 5 retries at most (100 ms apart at least),
 });
 
 test('a stalled collector (accepts, never answers) holds the exit only for the flush budget; the batch is cut and counted', async (t) => {
-  const rx = await startReceiver({ behaviour: 'hang' });
-  t.after(() => rx.close());
-  const app = launch({
-    OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
-    OTEL_EXPORTER_OTLP_TIMEOUT: '30000',
-    FIXTURE_END: 'now',
-    FIXTURE_STAY_MS: '300',
-  });
+  const { rx, app } = await collectorAndApp(t, 'hang', { OTEL_EXPORTER_OTLP_TIMEOUT: '30000', FIXTURE_END: 'now', FIXTURE_STAY_MS: '300' });
   const r = await app.exited;
   assert.equal(r.code, 0, r.stderr);
   assert.equal(rx.requests.length, 1, 'the export was under way at exit');
@@ -237,10 +196,7 @@ test('a stalled collector (accepts, never answers) holds the exit only for the f
 });
 
 test('a retry wait at exit (503 with Retry-After: 20) holds the exit only for the flush budget', async (t) => {
-  const rx = await startReceiver({ behaviour: (_req, res) => answer(res, 503, { 'retry-after': '20' }) });
-  t.after(() => rx.close());
-  const app = launch({
-    OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+  const { rx, app } = await collectorAndApp(t, (_req, res) => answer(res, 503, { 'retry-after': '20' }), {
     OTEL_EXPORTER_OTLP_TIMEOUT: '30000',
     FIXTURE_END: 'now',
     FIXTURE_STAY_MS: '300',
@@ -254,10 +210,7 @@ test('a retry wait at exit (503 with Retry-After: 20) holds the exit only for th
 });
 
 test('stop() with an export stalled: its connection is cut after the flush budget, while the app runs on', async (t) => {
-  const rx = await startReceiver({ behaviour: 'hang' });
-  t.after(() => rx.close());
-  const app = launch({
-    OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+  const { rx, app } = await collectorAndApp(t, 'hang', {
     OTEL_EXPORTER_OTLP_TIMEOUT: '30000',
     FIXTURE_END: 'stop',
     FIXTURE_STAY_MS: '4000',
@@ -273,39 +226,27 @@ test('stop() with an export stalled: its connection is cut after the flush budge
 });
 
 const EXIT_APP = path.join(ROOT, 'test/fixtures/otel-retry-exit.cjs');
-/** `onChild(child)`: the child process, as soon as it is spawned (to write on its stdin). */
-function runExitApp(mode, env, onChild) {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['-r', 'resetwatch', EXIT_APP], {
-      cwd: ROOT,
-      env: cleanEnv({ ...EXPORT, FIXTURE_MODE: mode, ...env }),
-    });
-    child.stdin.on('error', () => {});
-    onChild?.(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
-    child.on('close', (code) => {
-      const l = stdout.split('\n').find((x) => x.startsWith('STATS '));
-      resolve({ code, stderr, stats: l && JSON.parse(l.slice(6)) });
-    });
-  });
+/** `onApp(app)`: the app as soon as it is started (`app.send(line)` writes a line on its stdin). */
+async function runExitApp(mode, env, onApp) {
+  const app = startMarked(['-r', 'resetwatch', EXIT_APP], { env: { ...EXPORT, FIXTURE_MODE: mode, ...env } });
+  onApp?.(app);
+  const { code, stderr } = await app.exited;
+  return { code, stderr, stats: app.find('STATS') };
 }
 
 test('two batches waiting for their retries at exit are given up: the batch the exit flush sends still gets a slot', async (t) => {
   // Each of the first two batches answered, the app makes its next reset (one batch per reset,
   // however long the first reset's loading of OpenTelemetry takes).
-  let child;
+  let app;
   const rx = await startReceiver({
     behaviour: (_req, res, n) => {
       if (n > 2) return false;
-      child.stdin.write('next\n');
+      app.send('next');
       return answer(res, 503, { 'retry-after': '5' });
     },
   });
   t.after(() => rx.close());
-  const r = await runExitApp('three', { OTEL_EXPORTER_OTLP_ENDPOINT: rx.url }, (c) => (child = c));
+  const r = await runExitApp('three', { OTEL_EXPORTER_OTLP_ENDPOINT: rx.url }, (a) => (app = a));
   assert.equal(r.code, 0, r.stderr);
   assert.equal(rx.requests.length, 3);
   assert.equal(spansOf(rx).length, 1, 'the last reset, flushed at exit, reached the collector');

@@ -13,6 +13,12 @@ afterEach(killTrees);
 
 const env = (port) => ({ RESETWATCH_PORT: String(port), RESETWATCH_LOG: 'off', RESETWATCH_LOG_LEVEL: 'debug' });
 
+/** tree-quiet.cjs in `mode` (a root and one member) under the agent, the root's endpoint on a free port. */
+async function quietTree(mode) {
+  const port = await freePort();
+  return { port, tree: startTree(process.execPath, [fixture('tree-quiet.cjs'), String(port), mode], { env: env(port) }) };
+}
+
 /** Sends a command to the member's control port; resolves its JSON answer. */
 function command(port, cmd) {
   return new Promise((resolve, reject) => {
@@ -33,10 +39,8 @@ async function scrape(port) {
 }
 
 test('a member done before it would join joins nothing and prints nothing', async () => {
-  const port = await freePort();
-  const tree = startTree(process.execPath, [fixture('tree-quiet.cjs'), String(port), 'done'], { env: env(port) });
-  await tree.exited('member');
-  const member = tree.lines().find((l) => l.exited === 'member');
+  const { port, tree } = await quietTree('done');
+  const member = await tree.exited('member');
   await scrape(port); // the root has read whatever the member had sent by now
   assert.deepEqual({ code: member.code, stdout: member.stdout, stderr: member.stderr }, { code: 0, stdout: '', stderr: '' });
   assert.match(tree.stderr(), /family: leading/);
@@ -44,10 +48,9 @@ test('a member done before it would join joins nothing and prints nothing', asyn
 });
 
 test('a quiet member appears in the sum with its connection counts, without loading prom-client', async () => {
-  const port = await freePort();
-  const tree = startTree(process.execPath, [fixture('tree-quiet.cjs'), String(port), 'quiet'], { env: env(port) });
+  const { port, tree } = await quietTree('quiet');
   await tree.ready(2);
-  const { control } = tree.lines().find((l) => l.ready === 'member');
+  const { control } = tree.readyLine('member');
   const samples = await scrape(port);
   assert.equal((await rawRequest(port, { path: '/resets' })).headers['x-resetwatch-family'], '2', tree.stderr());
   // The member's one accepted connection (the root accepts none of its own: its endpoint's are not counted).
@@ -56,10 +59,9 @@ test('a quiet member appears in the sum with its connection counts, without load
 });
 
 test('a quiet member that resets sends its full series', async () => {
-  const port = await freePort();
-  const tree = startTree(process.execPath, [fixture('tree-quiet.cjs'), String(port), 'quiet'], { env: env(port) });
+  const { port, tree } = await quietTree('quiet');
   await tree.ready(2);
-  const { control } = tree.lines().find((l) => l.ready === 'member');
+  const { control } = tree.readyLine('member');
   const before = await scrape(port);
   assert.deepEqual(await command(control, 'check'), { promClient: false });
   assert.deepEqual(await command(control, 'reset'), { reset: 'ECONNRESET' });
@@ -82,19 +84,15 @@ test('a quiet member that resets sends its full series', async () => {
 });
 
 test('a member with a UDP socket: no deprecation warning read off dgram, exits 0 under --throw-deprecation', async () => {
-  const port = await freePort();
-  const tree = startTree(process.execPath, [fixture('tree-quiet.cjs'), String(port), 'dgram'], { env: env(port) });
-  await tree.exited('member');
-  const member = tree.lines().find((l) => l.exited === 'member');
+  const { tree } = await quietTree('dgram');
+  const member = await tree.exited('member');
   assert.equal(member.code, 0, member.stderr);
   assert.doesNotMatch(member.stderr, /DEP0112|Deprecat/);
 });
 
 test('a member busy only in the thread pool at its first turn still delivers the reset it exits on', async () => {
-  const port = await freePort();
-  const tree = startTree(process.execPath, [fixture('tree-quiet.cjs'), String(port), 'pool'], { env: env(port) });
-  await tree.exited('member');
-  const member = tree.lines().find((l) => l.exited === 'member');
+  const { port, tree } = await quietTree('pool');
+  const member = await tree.exited('member');
   assert.equal(member.code, 3, member.stderr);
   const samples = await scrape(port);
   // (The root's own first polls of its endpoint may count as refused.)

@@ -79,6 +79,48 @@ export function runNode(args, { env = {}, timeout = 20000, onStdout, cwd = ROOT,
   });
 }
 
+/**
+ * Starts `node ...args` (stdin a pipe) and reads the markers on its stdout, lines `NAME <json>`:
+ * `marker(name)` resolves with a marker's value as soon as its line is complete (undefined if the
+ * app exits first), `find(name)` is the value printed so far; `send(line)` writes a line on its
+ * stdin; `exited` resolves with { code, stdout, stderr, exitedAt } once it is gone. Killed after 60 s.
+ */
+export function startMarked(args, { env = {}, cwd = ROOT } = {}) {
+  const child = spawn(process.execPath, args, { cwd, env: cleanEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const waiting = [];
+  const find = (name) => {
+    const l = stdout.split('\n').find((x) => x.startsWith(`${name} `) && stdout.includes(`${x}\n`));
+    return l === undefined ? undefined : JSON.parse(l.slice(name.length + 1));
+  };
+  child.stdout.setEncoding('utf8').on('data', (d) => {
+    stdout += d;
+    for (const w of [...waiting]) {
+      const v = find(w.name);
+      if (v !== undefined) waiting.splice(waiting.indexOf(w), 1) && w.resolve(v);
+    }
+  });
+  child.stderr.setEncoding('utf8').on('data', (d) => {
+    stderr += d;
+  });
+  child.stdin.on('error', () => {});
+  const kill = setTimeout(() => child.kill('SIGKILL'), 60000);
+  const exited = new Promise((resolve) =>
+    child.on('close', (code) => {
+      clearTimeout(kill);
+      for (const w of waiting) w.resolve(undefined);
+      resolve({ code, stderr, stdout, exitedAt: Date.now() });
+    }),
+  );
+  return {
+    exited,
+    find,
+    marker: (name) => new Promise((resolve) => (find(name) !== undefined ? resolve(find(name)) : waiting.push({ name, resolve }))),
+    send: (line) => child.stdin.write(`${line}\n`),
+  };
+}
+
 /** Runs the same app without and with the agent (`agentArgs` go before the app's own args). */
 export async function withAndWithout(args, { agentArgs = AGENT, env = {}, agentEnv = {}, ...opts } = {}) {
   const plain = await runNode(args, { env, ...opts });

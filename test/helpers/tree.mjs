@@ -90,7 +90,11 @@ export function startTree(cmd, args, { env = {}, cwd = ROOT, agent = true, sessi
     /** Resolves once `pred(stderr)` holds. */
     stderrUntil: (pred, what) => until(() => pred(stderr), what),
     ready: (n = 1) => until(() => lines().filter((l) => l.ready).length >= n, `${n} ready lines`),
-    exited: (name) => until(() => lines().some((l) => l.exited === name), `${name} to exit`),
+    /** Resolves with the {"exited": name} line once it is printed. */
+    exited: (name) =>
+      until(() => lines().some((l) => l.exited === name), `${name} to exit`).then(() => lines().find((l) => l.exited === name)),
+    /** The {"ready": name} line, if printed. */
+    readyLine: (name) => lines().find((l) => l.ready === name),
     pid: (name) => lines().find((l) => l.ready === name)?.pid,
     stop(sig = 'SIGTERM') {
       signal(sig);
