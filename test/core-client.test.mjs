@@ -255,6 +255,52 @@ test('response: peer FIN while waiting is peer_closed ("socket hang up"), not EC
   await closeServer(server);
 });
 
+// The server's last bytes and its RST (or FIN) both wait when the client's event loop next polls
+// (here: sent in one tick of this process; in production: a client loop busy or descheduled for
+// a moment). libuv then reads the bytes and reports EOF without reading the RST's ECONNRESET, so
+// Node reports a FIN ("aborted"); the kernel knows it was a reset.
+test('response: bytes and an RST read in one poll are ECONNRESET; bytes and a FIN are peer_closed', async () => {
+  for (const close of ['resetAndDestroy', 'end']) {
+    cap.clear();
+    const server = net.createServer((s) => {
+      s.on('error', () => {});
+      s.once('data', () => {
+        s.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial');
+        s[close]();
+      });
+    });
+    const port = await listen(server);
+    const appError = new Promise((resolve) => {
+      const req = http.get({ port, host: '127.0.0.1' }, (res) => {
+        res.resume();
+        res.on('error', resolve);
+      });
+      req.on('error', resolve);
+    });
+    const e = await cap.next(client(port));
+    assert.equal((await appError).message, 'aborted', `${close}: Node reports the end of input, not the RST`);
+    const how = close === 'end' ? { errorType: 'peer_closed', code: 'ECONNRESET', message: 'aborted', syscall: undefined } : readReset;
+    checkEvent(e, {
+      time: any.recent,
+      direction: 'client',
+      ...how,
+      phase: 'response',
+      ...dialled(port),
+      tls: false,
+      protocol: 'http/1.1',
+      bytesReceived: 47,
+      bytesSent: any.positive,
+      connectionAgeMs: any.nonNegative,
+      idleMs: any.nonNegative,
+      retry: 'unsafe',
+      fatal: false,
+      request: (r) => r.method === 'GET' && r.host === '127.0.0.1' && r.ageMs >= 0,
+      reusedSocket: false,
+    });
+    await closeServer(server);
+  }
+});
+
 test('idle: the server resets a pooled keep-alive connection', async () => {
   const server = http.createServer((req, res) => {
     res.end('ok');
@@ -413,6 +459,46 @@ test('fetch: a reset while waiting for the response', async () => {
     spanId: TRACE.spanId,
   });
   await closeServer(server);
+});
+
+// As for http.request above: undici's "other side closed" for an end of input that was an RST.
+test('fetch: bytes and an RST read in one poll are ECONNRESET; bytes and a FIN are peer_closed', async () => {
+  for (const close of ['resetAndDestroy', 'end']) {
+    cap.clear();
+    const server = net.createServer((s) => {
+      s.on('error', () => {});
+      s.once('data', () => {
+        s.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial');
+        s[close]();
+      });
+    });
+    const port = await listen(server);
+    const err = await fetch(`http://127.0.0.1:${port}/`)
+      .then((r) => r.text())
+      .catch((x) => x);
+    assert.equal(err.cause?.code, 'UND_ERR_SOCKET', `${close}: undici reports the end of input, not the RST`);
+    const e = await cap.next(client(port));
+    const how =
+      close === 'end' ? { errorType: 'peer_closed', code: 'UND_ERR_SOCKET', message: 'other side closed', syscall: undefined } : readReset;
+    checkEvent(e, {
+      time: any.recent,
+      direction: 'client',
+      ...how,
+      phase: 'response',
+      ...dialled(port),
+      tls: false,
+      protocol: 'http/1.1',
+      bytesReceived: 47,
+      bytesSent: any.positive,
+      connectionAgeMs: any.nonNegative,
+      idleMs: any.nonNegative,
+      retry: 'unsafe',
+      fatal: false,
+      request: (r) => r.method === 'GET' && r.ageMs >= 0,
+      reusedSocket: false,
+    });
+    await closeServer(server);
+  }
 });
 
 test('fetch: "other side closed" is peer_closed only with a request in flight', async () => {
