@@ -257,8 +257,11 @@ test('response: peer FIN while waiting is peer_closed ("socket hang up"), not EC
 
 // The server's last bytes and its RST (or FIN) both wait when the client's event loop next polls
 // (here: sent in one tick of this process; in production: a client loop busy or descheduled for
-// a moment). libuv then reads the bytes and reports EOF without reading the RST's ECONNRESET, so
-// Node reports a FIN ("aborted"); the kernel knows it was a reset.
+// a moment). libuv before 1.52 (Node 20, 22) then reads the bytes and reports EOF without reading
+// the RST's ECONNRESET, so Node reports a FIN ("aborted"); the kernel knows it was a reset. Newer
+// libuv (Node 24, 26) reads on to the error: there the same event comes the usual way.
+const [UV_MAJOR, UV_MINOR] = process.versions.uv.split('.').map(Number);
+const UV_HIDES_RST = UV_MAJOR === 1 && UV_MINOR < 52;
 test('response: bytes and an RST read in one poll are ECONNRESET; bytes and a FIN are peer_closed', async () => {
   for (const close of ['resetAndDestroy', 'end']) {
     cap.clear();
@@ -278,7 +281,8 @@ test('response: bytes and an RST read in one poll are ECONNRESET; bytes and a FI
       req.on('error', resolve);
     });
     const e = await cap.next(client(port));
-    assert.equal((await appError).message, 'aborted', `${close}: Node reports the end of input, not the RST`);
+    const seen = close === 'end' || UV_HIDES_RST ? 'aborted' : 'read ECONNRESET';
+    assert.equal((await appError).message, seen, `${close}: what Node reports`);
     const how = close === 'end' ? { errorType: 'peer_closed', code: 'ECONNRESET', message: 'aborted', syscall: undefined } : readReset;
     checkEvent(e, {
       time: any.recent,
@@ -476,7 +480,8 @@ test('fetch: bytes and an RST read in one poll are ECONNRESET; bytes and a FIN a
     const err = await fetch(`http://127.0.0.1:${port}/`)
       .then((r) => r.text())
       .catch((x) => x);
-    assert.equal(err.cause?.code, 'UND_ERR_SOCKET', `${close}: undici reports the end of input, not the RST`);
+    const seen = close === 'end' || UV_HIDES_RST ? 'UND_ERR_SOCKET' : 'ECONNRESET';
+    assert.equal(err.cause?.code, seen, `${close}: what undici reports`);
     const e = await cap.next(client(port));
     const how =
       close === 'end' ? { errorType: 'peer_closed', code: 'UND_ERR_SOCKET', message: 'other side closed', syscall: undefined } : readReset;
