@@ -226,8 +226,7 @@ export function snapshot(socket: Sock, state: SocketState, err: ErrnoError | nul
   state.snapshot = snap;
   // undici's verdict on an end of input with a request in flight (one that counts, errorTypeOf):
   // asked now, while the kernel can still say it was an RST. Idle sockets' FINs cost no syscall.
-  if (err?.code === 'UND_ERR_SOCKET' && state.http?.inflight !== undefined && resetBehindEnd(socket))
-    state.activity |= RESET_BEHIND_END;
+  if (err?.code === 'UND_ERR_SOCKET' && state.http?.inflight !== undefined && resetBehindEnd(socket)) state.activity |= RESET_BEHIND_END;
 }
 
 function emit(
