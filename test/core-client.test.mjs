@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import tls from 'node:tls';
 import http from 'node:http';
+import https from 'node:https';
 import http2 from 'node:http2';
 import { context, trace, TraceFlags } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
@@ -303,6 +304,70 @@ test('response: bytes and an RST read in one poll are ECONNRESET; bytes and a FI
     });
     await closeServer(server);
   }
+});
+
+// Over TLS too: the TLSSocket's handle passes getpeername on to the TCP handle under it.
+test('response over TLS: bytes and an RST read in one poll are ECONNRESET', async () => {
+  const raw = [];
+  const server = tls.createServer({ ...TLS }, (s) => {
+    s.on('error', () => {});
+    s.once('data', () => {
+      s.write('HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial');
+      raw.shift().resetAndDestroy();
+    });
+  });
+  server.on('connection', (s) => raw.push(s));
+  const port = await listen(server);
+  const appError = new Promise((resolve) => {
+    const req = https.get({ port, host: 'localhost', ca: TLS.cert }, (res) => {
+      res.resume();
+      res.on('error', resolve);
+    });
+    req.on('error', resolve);
+  });
+  const e = await cap.next(client(port));
+  assert.equal((await appError).message, UV_HIDES_RST ? 'aborted' : 'read ECONNRESET');
+  assert.deepEqual(
+    [e.errorType, e.code, e.message, e.syscall, e.phase, e.tls],
+    ['ECONNRESET', 'ECONNRESET', 'read ECONNRESET', 'read', 'response', true],
+  );
+  await closeServer(server);
+});
+
+// The keep-alive race with a FIN first: the server answers and closes; the next request goes out
+// before the client reads that FIN, and the server's kernel answers it with an RST. Node reads
+// the FIN (any libuv): "socket hang up". The kernel has forgotten the peer as after a bare RST,
+// but no byte of the response was read: a FIN, not a reset hidden behind data.
+test("response: a request sent after the server's FIN, reset by its kernel, is peer_closed", async () => {
+  const server = net.createServer((s) => {
+    s.on('error', () => {});
+    s.once('data', () => {
+      s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+      s.destroy();
+    });
+  });
+  const port = await listen(server);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const get = () =>
+    new Promise((resolve) => {
+      const req = http.get({ port, host: '127.0.0.1', agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(null));
+        res.on('error', resolve);
+      });
+      req.on('error', resolve);
+    });
+  // Queued behind the first: written on its socket as that response ends, before the FIN is read.
+  const [first, second] = await Promise.all([get(), get()]);
+  assert.equal(first, null);
+  assert.equal(second?.message, 'socket hang up');
+  const e = await cap.next(client(port));
+  assert.deepEqual(
+    [e.errorType, e.code, e.message, e.syscall, e.bytesReceived],
+    ['peer_closed', 'ECONNRESET', 'socket hang up', undefined, 40],
+  );
+  agent.destroy();
+  await closeServer(server);
 });
 
 test('idle: the server resets a pooled keep-alive connection', async () => {
