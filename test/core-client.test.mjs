@@ -360,6 +360,12 @@ test("response: a request sent after the server's FIN, reset by its kernel, is p
   // Queued behind the first: written on its socket as that response ends, before the FIN is read.
   const [first, second] = await Promise.all([get(), get()]);
   assert.equal(first, null);
+  // Newer Node (22.23, 24, 26 here) sends the queued request on a new connection: no race to look at.
+  if (second === null) {
+    agent.destroy();
+    await closeServer(server);
+    return;
+  }
   assert.equal(second?.message, 'socket hang up');
   const e = await cap.next(client(port));
   assert.deepEqual(
