@@ -7,6 +7,7 @@ import {
   type Sock,
   type ClientRequestLike,
   type ServerResponseLike,
+  RESET_BEHIND_END,
   READS,
   READ_AGAIN,
   CLOCK_MASK,
@@ -95,6 +96,8 @@ export function onSocketError(socket: Sock, state: SocketState, err: ErrnoError)
   // event, the RST is not a second one.
   if (queryCutOff(socket, state) && (finRead(socket) || state.endedHere))
     emit(socket, state, 'peer_closed', 'peer_closed', QUERY_CUT_OFF, undefined, fatal, fatal ? undefined : err);
+  else if (type === 'peer_closed' && (state.activity & RESET_BEHIND_END) !== 0)
+    emit(socket, state, 'ECONNRESET', 'ECONNRESET', 'read ECONNRESET', 'read', fatal, fatal ? undefined : err);
   else emit(socket, state, type, err.code ?? type, err.message, err.syscall, fatal, fatal ? undefined : err);
 }
 
@@ -141,12 +144,35 @@ export function onPeerHangup(socket: Sock, state: SocketState): void {
     const req = msg as unknown as ClientRequestLike;
     if (req.res?.complete) return;
     const fatal = req.res == null && typeof req.listenerCount === 'function' && req.listenerCount('error') === 0;
-    emit(socket, state, 'peer_closed', 'ECONNRESET', req.res ? 'aborted' : 'socket hang up', undefined, fatal);
+    if (resetBehindEnd(socket, state, req.res != null)) emit(socket, state, 'ECONNRESET', 'ECONNRESET', 'read ECONNRESET', 'read', fatal);
+    else emit(socket, state, 'peer_closed', 'ECONNRESET', req.res ? 'aborted' : 'socket hang up', undefined, fatal);
   } else {
     const res = msg as unknown as ServerResponseLike;
     if (res.writableEnded) return;
+    // No resetBehindEnd here: Node's server ends its side at the client's end of input, and once
+    // that FIN is answered the kernel has forgotten the peer as after an RST.
     emit(socket, state, 'peer_closed', 'peer_closed', 'client closed before the response was complete', undefined, false);
   }
+}
+
+/**
+ * An end of input that was an RST. When the peer's last data and its RST are both waiting by the
+ * time the event loop polls (a loop busy or descheduled for a moment, as under load), epoll
+ * reports the socket hung up, libuv reads the data and then reports EOF without another read, and
+ * the kernel's ECONNRESET is never read: Node sees a FIN. The kernel still knows: after a FIN
+ * alone the connection is half open (getpeername works) until this side closes its half; after
+ * an RST it is gone (ENOTCONN). One syscall, only for a connection that ended mid-request. The
+ * event is then the one the same RST makes when the loop reads it in time: `read ECONNRESET`.
+ */
+function resetBehindEnd(socket: Sock, state: SocketState, responseBegun: boolean): boolean {
+  // This side's own FIN, once answered, closes the connection too: then the kernel cannot tell.
+  if (socket.writableEnded) return false;
+  // libuv hides an RST only behind bytes it read in the same poll: with no byte of this response
+  // read, the end of input was a FIN, and an RST after it was drawn by this side's later write
+  // (a request sent on a pooled connection the server had just closed: the keep-alive race).
+  if (!responseBegun && socket.bytesRead <= (state.http?.readMark ?? 0)) return false;
+  const handle = (socket as unknown as AddressInternals)._handle;
+  return handle != null && peerError(handle) === ENOTCONN;
 }
 
 /**
@@ -202,6 +228,10 @@ export function snapshot(socket: Sock, state: SocketState, err: ErrnoError | nul
     if (v) snap.tlsVersion = v;
   }
   state.snapshot = snap;
+  // undici's verdict on an end of input with a request in flight (one that counts, errorTypeOf):
+  // asked now, while the kernel can still say it was an RST. Idle sockets' FINs cost no syscall.
+  if (err?.code === 'UND_ERR_SOCKET' && state.http?.inflight !== undefined && resetBehindEnd(socket, state, false))
+    state.activity |= RESET_BEHIND_END;
 }
 
 function emit(

@@ -40,6 +40,11 @@ export const TLS = 64;
 export const DONE = 128;
 /** SocketState.activity, bits 8–17: the microseconds (0–1000) of the start's millisecond. */
 const START_US_SHIFT = 8;
+/**
+ * SocketState.activity: the end of input a library raised its error for (undici's "other side
+ * closed") was an RST (classify.ts resetBehindEnd), noted while the handle was still open.
+ */
+export const RESET_BEHIND_END = 1 << 18;
 
 /**
  * One per watched socket, for as long as it is open: the agent's whole memory cost per connection
