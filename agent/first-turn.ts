@@ -103,7 +103,8 @@ export function whenAppBusy(fn: () => void): () => void {
   };
   const check = () => {
     const left = LOOK_AGAIN_MS - Number(process.hrtime.bigint() - since) / 1e6;
-    if (left > 0) arm(left); // armed on a stale loop time: again, from the time just updated
+    // Armed on a stale loop time: again, from the time just updated.
+    if (left > 0) arm(left);
     else fn();
   };
   arm(LOOK_AGAIN_MS);
