@@ -8,6 +8,8 @@
 //   loaded before and after resetwatch, against the same members under OpenTelemetry alone: same
 //   exit code and output, the same spans, no wait on a collector that never answers; a member's
 //   connection and its resets (refused, RST) reach the root's /metrics.
+// - An app's own context manager that throws, has no setValue on its contexts or never runs what
+//   it is given: the family's connections, made through it, are made all the same.
 // - pnpm: resetwatch resolved through pnpm's symlinked node_modules by a root and its members: a
 //   member's reset is counted at the root; `node -e 1` joins nothing (it joined about one run in
 //   fifteen while the 1 ms look counted on libuv's cached loop time: agent/first-turn.ts).
@@ -171,6 +173,26 @@ for (const [order, nodeOptions] of Object.entries(ORDERS)) {
     } finally {
       await rx.close();
     }
+  });
+}
+
+for (const hostile of ['throws', 'plain', 'never']) {
+  test(`an app's OpenTelemetry context manager that misbehaves (${hostile}): a member still joins its family`, async () => {
+    // The family's connections are made through that manager (to be out of the app's traces):
+    // what it does must not cost the member its connection to the leader.
+    const pre = `--require ${fixture('otel-hostile-context.cjs')}`;
+    const { tree, runs } = await runTree(['rst'], {
+      memberOptions: `${pre} ${RW}`,
+      aloneOptions: pre,
+      env: { HOSTILE_CONTEXT: hostile },
+    });
+    assertSameExit(runs.rst, 'the member that resets');
+    assert.equal(runs.rst.member.code, 3, JSON.stringify(runs.rst.member));
+    // (Other sites that read the active context report that manager once: not this one.)
+    assert.doesNotMatch(runs.rst.member.stderr, /internal error in (family|untraced)/);
+    assert.match(tree.stderr(), new RegExp(`member ${runs.rst.member.pid}:\\S+ joined`), tree.stderr());
+    // (Its reset itself is not counted: recording it reads the active context through the same
+    // manager, and fails there; a matter of its own, not of the family's connections.)
   });
 }
 
