@@ -31,6 +31,7 @@ import * as net from 'node:net';
 import type { Config } from '../../agent/config';
 import { diag } from '../../agent/diag';
 import { guard, reportFailure } from '../../agent/guard';
+import { untraced } from '../../agent/untraced';
 import { countDropped, stats } from '../../agent/stats';
 import { DIRECTIONS, ERROR_TYPES, PHASES, PROTOCOLS, type Direction } from '../../agent/types';
 import type { Snapshot } from './cluster';
@@ -354,8 +355,8 @@ class ProcessFamily implements Family {
   private join(): void {
     this.role = 'member';
     this.connected = false;
-    const up = net.connect({ path: this.name });
-    const down = net.connect({ path: this.name });
+    // Out of the app's traces (agent/untraced.ts).
+    const [up, down] = untraced(() => [net.connect({ path: this.name }), net.connect({ path: this.name })]);
     this.leaderSocket = up;
     this.leaderDown = down;
     for (const socket of [up, down]) {
