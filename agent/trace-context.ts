@@ -26,9 +26,19 @@ interface Registry {
   context?: { active(): Context };
 }
 
+/**
+ * The app's active context, or undefined. A context manager that throws, or hands back something
+ * that is no Context (no getValue), gives no trace: the reset is still recorded, without one.
+ */
 export function activeContext(): Context | undefined {
   const manager = (globalThis as { [kOtelGlobal]?: Registry })[kOtelGlobal]?.context;
-  return manager === undefined ? undefined : manager.active();
+  if (manager == null) return undefined;
+  try {
+    const context = manager.active();
+    return typeof context?.getValue === 'function' ? context : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The trace and span id of a context's span, when it has a valid one. */
