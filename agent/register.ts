@@ -11,7 +11,7 @@ import { kAgent, kRegistry } from './symbols';
 import { launcherOf } from './launcher';
 import { loadedAsPreload } from './preload';
 import { builtinLoaded } from './builtins';
-import { appKeepsLoopAlive, inFirstTurn, whenAppBusy } from './first-turn';
+import { appKeepsLoopAlive, inNextTurn, whenAppBusy } from './first-turn';
 import type { AgentStats, ResetListener } from './types';
 import type { Exporter } from '../exporters/types';
 
@@ -301,7 +301,7 @@ export function install(): Agent {
         () => startAhead(false),
       );
       if (release !== undefined) outputStops.push(release);
-      cancelTurn = inFirstTurn(() =>
+      cancelTurn = inNextTurn(() =>
         guard('start.firstTurn', () => {
           if (!member || appKeepsLoopAlive() !== false) return startRest(true);
           waiting = whenAppBusy(() => guard('start.outputs', startRest, true));
