@@ -95,9 +95,9 @@ const LOOK_AGAIN_MS = 1;
  * Node's thread pool, crypto.subtle, zlib or an addon, holds it without showing in Node's lists of
  * handles and requests). A process that is done exits meanwhile, and `fn` never runs. Returns the
  * cancel.
- * The 1 ms is counted on the clock: libuv's loop time is cached, in whole milliseconds, so a 1 ms
- * timer can fire ~0.1 ms on (`node -e 1` joined, one run in fifteen on the loaded 2-core test
- * machine).
+ * The 1 ms is counted on the clock, not on libuv's loop time: that time is cached at the start of
+ * the loop's iteration, so a first turn that came late armed a timer already due, which fired
+ * ~0.1 ms on (`node -e 1` joined, one run in fifteen on the loaded 2-core test machine).
  * Nor is a timer that fires proof enough: libuv runs due timers at the end of every loop
  * iteration, before it looks whether anything is alive, and the preload's refused bind of the
  * family's name keeps the first iteration going until that socket has closed: `node -e 1`
