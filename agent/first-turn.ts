@@ -90,11 +90,12 @@ function hasAccessor(o: object, name: string): boolean {
 const LOOK_AGAIN_MS = 1;
 
 /**
- * Runs `fn` if the process is still alive 1 ms on (10 ms lost a reset made in between): an
- * unref'd timer fires only while something else holds the loop open, which is the app (work in
- * Node's thread pool, crypto.subtle, zlib or an addon, holds it without showing in Node's lists of
- * handles and requests). A process that is done exits meanwhile, and `fn` never runs. Returns the
- * cancel.
+ * Runs `fn` 1 ms on at once if the app shows it holds the loop (it connects, or listens, and may
+ * exit on that connection's reset: a turn later loses most such resets), else in the loop's next
+ * turn, which comes only if the loop lives on past this timers pass (work in Node's thread pool,
+ * crypto.subtle, zlib or an addon holds it without showing in Node's lists of handles and
+ * requests). A process that is done exits meanwhile, and `fn` never runs (10 ms instead of 1 lost
+ * a reset made in between). Returns the cancel.
  * The 1 ms is counted on the clock, not on libuv's loop time: that time is cached at the start of
  * the loop's iteration, so a first turn that came late armed a timer already due, which fired
  * ~0.1 ms on (`node -e 1` joined, one run in fifteen on the loaded 2-core test machine).
@@ -102,9 +103,6 @@ const LOOK_AGAIN_MS = 1;
  * iteration, before it looks whether anything is alive, and the preload's refused bind of the
  * family's name keeps the first iteration going until that socket has closed: `node -e 1`
  * descheduled there (4 to 8 ms seen under load) joined, one run in a hundred to two hundred.
- * So `fn` runs at once only where the app shows it holds the loop (its work done in the thread
- * pool, it connects, and it may exit on that connection's reset), else in the loop's next turn,
- * which comes only if the loop lives on past this timers pass.
  */
 export function whenAppBusy(fn: () => void): () => void {
   // Not performance.now(): its first use loads perf_hooks, which held the loop past the 1 ms.
@@ -116,9 +114,11 @@ export function whenAppBusy(fn: () => void): () => void {
     look.unref();
   };
   const check = () => {
-    // Armed on a stale loop time: again, from the time just updated (not due in this pass).
+    // Armed on a stale loop time: again, from the time just updated (setTimeout rounds a delay
+    // below 1 ms up to 1, so not due in this pass).
     const ms = LOOK_AGAIN_MS - Number(process.hrtime.bigint() - since) / 1e6;
     if (ms > 0) arm(ms);
+    // Keep this branch: deferring a visibly busy app too lost 15 of 20 resets (review of s9-simplify).
     else if (appKeepsLoopAlive() === true) fn();
     else cancelTurn = inNextTurn(fn);
   };

@@ -280,7 +280,7 @@ export function install(): Agent {
         // check, a tool an npm script runs; or an app whose first server is still on its way, an
         // ESM app still loading) is looked at again in the first turn, with the other outputs:
         // then it joins, or it is done, or nearly, and joins nothing and loads none of the
-        // outputs unless it still runs 1 ms later (whenAppBusy) or it resets (startRest, by the
+        // outputs unless it still runs 1 ms later and its loop turns again (whenAppBusy) or it resets (startRest, by the
         // bus). Such a member costs what a process alone costs
         // (docs/benchmarks.md "A member's start").
         member = true;
