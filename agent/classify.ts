@@ -97,7 +97,7 @@ export function onSocketError(socket: Sock, state: SocketState, err: ErrnoError)
   if (queryCutOff(socket, state) && (finRead(socket) || state.endedHere))
     emit(socket, state, 'peer_closed', 'peer_closed', QUERY_CUT_OFF, undefined, fatal, fatal ? undefined : err);
   else if (type === 'peer_closed' && (state.activity & RESET_BEHIND_END) !== 0)
-    emit(socket, state, 'ECONNRESET', 'ECONNRESET', 'read ECONNRESET', 'read', fatal, fatal ? undefined : err);
+    emitReadReset(socket, state, fatal, fatal ? undefined : err);
   else emit(socket, state, type, err.code ?? type, err.message, err.syscall, fatal, fatal ? undefined : err);
 }
 
@@ -144,7 +144,7 @@ export function onPeerHangup(socket: Sock, state: SocketState): void {
     const req = msg as unknown as ClientRequestLike;
     if (req.res?.complete) return;
     const fatal = req.res == null && typeof req.listenerCount === 'function' && req.listenerCount('error') === 0;
-    if (resetBehindEnd(socket, state, req.res != null)) emit(socket, state, 'ECONNRESET', 'ECONNRESET', 'read ECONNRESET', 'read', fatal);
+    if (resetBehindEnd(socket, state, req.res != null)) emitReadReset(socket, state, fatal);
     else emit(socket, state, 'peer_closed', 'ECONNRESET', req.res ? 'aborted' : 'socket hang up', undefined, fatal);
   } else {
     const res = msg as unknown as ServerResponseLike;
@@ -206,7 +206,7 @@ export function onIdleDestroy(socket: Sock, state: SocketState): void {
   if (peerError(handle) !== ENOTCONN) return;
   const local = readAddresses(socket, false, {});
   state.snapshot = { localAddress: local.localAddress, localPort: local.localPort };
-  emit(socket, state, 'ECONNRESET', 'ECONNRESET', 'read ECONNRESET', 'read', false);
+  emitReadReset(socket, state, false);
 }
 
 /**
@@ -232,6 +232,14 @@ export function snapshot(socket: Sock, state: SocketState, err: ErrnoError | nul
   // asked now, while the kernel can still say it was an RST. Idle sockets' FINs cost no syscall.
   if (err?.code === 'UND_ERR_SOCKET' && state.http?.inflight !== undefined && resetBehindEnd(socket, state, false))
     state.activity |= RESET_BEHIND_END;
+}
+
+/**
+ * An RST that Node never reported as one (seen as an end of input: resetBehindEnd; or swallowed
+ * by Node's pool guard: onIdleDestroy): the event the same RST makes when the loop reads it in time.
+ */
+function emitReadReset(socket: Sock, state: SocketState, fatal: boolean, handled?: Error): void {
+  emit(socket, state, 'ECONNRESET', 'ECONNRESET', 'read ECONNRESET', 'read', fatal, handled);
 }
 
 function emit(

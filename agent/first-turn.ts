@@ -1,9 +1,10 @@
-// Runs a function in the event loop's first turn without holding the loop open: whichever comes
-// first of an unref'd setImmediate (the check phase right after the poll phase's first I/O) and an
-// unref'd 0 ms timer (the poll phase waits for due timers, unref'd ones too, but not for an unref'd
-// immediate: alone, that would wait for an idle app's first I/O). A process done before its loop
-// turns (`node -e 1`) runs neither. Returns the cancel.
-export function inFirstTurn(fn: () => void): () => void {
+// Runs a function in the event loop's next turn (its first, when called before the loop runs)
+// without holding the loop open: whichever comes first of an unref'd setImmediate (the check phase
+// right after the poll phase's next I/O) and an unref'd 0 ms timer (the poll phase waits for due
+// timers, unref'd ones too, but not for an unref'd immediate: alone, that would wait for an idle
+// app's next I/O). A process done before its loop turns again (`node -e 1`) runs neither. Returns
+// the cancel.
+export function inNextTurn(fn: () => void): () => void {
   let done = false;
   const run = () => {
     if (done) return;
@@ -89,85 +90,41 @@ function hasAccessor(o: object, name: string): boolean {
 const LOOK_AGAIN_MS = 1;
 
 /**
- * Runs `fn` if the process is still alive 1 ms on (10 ms lost a reset made in between): an unref'd timer fires only while something
- * else holds the loop open, which is the app (work in Node's thread pool, crypto.subtle, zlib or
- * an addon, holds it without showing in Node's lists of handles and requests). A process that is
- * done exits meanwhile, and `fn` never runs. Returns the cancel.
+ * Runs `fn` 1 ms on at once if the app shows it holds the loop (it connects, or listens, and may
+ * exit on that connection's reset: a turn later loses most such resets), else in the loop's next
+ * turn, which comes only if the loop lives on past this timers pass (work in Node's thread pool,
+ * crypto.subtle, zlib or an addon holds it without showing in Node's lists of handles and
+ * requests). A process that is done exits meanwhile, and `fn` never runs (10 ms instead of 1 lost
+ * a reset made in between). Returns the cancel.
  * The 1 ms is counted on the clock, not on libuv's loop time: that time is cached at the start of
- * the loop's iteration, so a first turn that came late armed a timer already due, and one more
- * iteration (the close callback of the preload's refused bind of the family's name) let it fire
- * ~0.1 ms on: `node -e 1` joined, one run in fifteen on the loaded 2-core test machine.
- * Nor does `fn` run before that closing handle has closed (`settled`): it keeps the loop's first
- * iteration going, and libuv runs due timers once more after an iteration's close callbacks,
- * before it looks whether anything is alive. `node -e 1` descheduled there for 1 ms (4 to 8 ms
- * seen under load) joined, one run in a hundred to two hundred.
+ * the loop's iteration, so a first turn that came late armed a timer already due, which fired
+ * ~0.1 ms on (`node -e 1` joined, one run in fifteen on the loaded 2-core test machine).
+ * Nor is a timer that fires proof enough: libuv runs due timers at the end of every loop
+ * iteration, before it looks whether anything is alive, and the preload's refused bind of the
+ * family's name keeps the first iteration going until that socket has closed: `node -e 1`
+ * descheduled there (4 to 8 ms seen under load) joined, one run in a hundred to two hundred.
  */
 export function whenAppBusy(fn: () => void): () => void {
   // Not performance.now(): its first use loads perf_hooks, which held the loop past the 1 ms.
   const since = process.hrtime.bigint();
-  const left = () => LOOK_AGAIN_MS - Number(process.hrtime.bigint() - since) / 1e6;
   let look: NodeJS.Timeout | undefined;
-  let wait: NodeJS.Immediate | undefined;
-  let settled = !closingOwnHandle();
-  let hops = 0;
-  const cancel = () => {
-    clearTimeout(look);
-    clearImmediate(wait);
-    look = undefined;
-    wait = undefined;
-  };
+  let cancelTurn: (() => void) | undefined;
   const arm = (ms: number) => {
     look = setTimeout(check, ms);
     look.unref();
   };
   const check = () => {
-    look = undefined;
-    const ms = left();
-    // Armed on a stale loop time: again, from the time just updated. Not settled: this is the
-    // close's own iteration, and a timer armed in a timer's callback is not due before the next,
-    // unless the app shows it holds the loop (it ran in this iteration: its work done in the
-    // thread pool, it connects, and it may exit on that connection's reset before the next).
-    if (ms > 0 || (!settled && appKeepsLoopAlive() !== true)) arm(Math.max(ms, LOOK_AGAIN_MS));
-    else {
-      cancel();
-      fn();
-    }
+    // Armed on a stale loop time: again, from the time just updated (setTimeout rounds a delay
+    // below 1 ms up to 1, so not due in this pass).
+    const ms = LOOK_AGAIN_MS - Number(process.hrtime.bigint() - since) / 1e6;
+    if (ms > 0) arm(ms);
+    // Keep this branch: deferring a visibly busy app too lost 15 of 20 resets (review of s9-simplify).
+    else if (appKeepsLoopAlive() === true) fn();
+    else cancelTurn = inNextTurn(fn);
   };
-  // Unref'd immediates run in the loop's check phase, which comes before its close callbacks: a
-  // handle seen closed there closed in an earlier iteration, and this one began because the loop
-  // was alive after it. Two at most: the handle was closed at preload, so it is gone by the
-  // loop's second iteration (a handle that only looks like it cannot hold this off for good).
-  const watch = () => {
-    wait = undefined;
-    if (++hops < 2 && closingOwnHandle()) {
-      wait = setImmediate(watch);
-      wait.unref();
-      return;
-    }
-    settled = true;
-    if (left() <= 0) {
-      cancel();
-      fn();
-    }
-  };
-  if (!settled) {
-    wait = setImmediate(watch);
-    wait.unref();
-  }
   arm(LOOK_AGAIN_MS);
-  return cancel;
-}
-
-/** Whether a bare handle closed by Node waits for its close callback (see keepsAlive). */
-function closingOwnHandle(): boolean {
-  try {
-    const p = process as Internals;
-    if (typeof p._getActiveHandles !== 'function') return false;
-    for (const h of p._getActiveHandles() as { fd?: number }[]) {
-      if (h !== null && typeof h === 'object' && bareClosing(h)) return true;
-    }
-    return false;
-  } catch {
-    return false; // an app that replaced Node's private lists: as before
-  }
+  return () => {
+    clearTimeout(look);
+    cancelTurn?.();
+  };
 }

@@ -11,7 +11,7 @@ import { kAgent, kRegistry } from './symbols';
 import { launcherOf } from './launcher';
 import { loadedAsPreload } from './preload';
 import { builtinLoaded } from './builtins';
-import { appKeepsLoopAlive, inFirstTurn, whenAppBusy } from './first-turn';
+import { appKeepsLoopAlive, inNextTurn, whenAppBusy } from './first-turn';
 import type { AgentStats, ResetListener } from './types';
 import type { Exporter } from '../exporters/types';
 
@@ -280,7 +280,7 @@ export function install(): Agent {
         // check, a tool an npm script runs; or an app whose first server is still on its way, an
         // ESM app still loading) is looked at again in the first turn, with the other outputs:
         // then it joins, or it is done, or nearly, and joins nothing and loads none of the
-        // outputs unless it still runs 1 ms later (whenAppBusy) or it resets (startRest, by the
+        // outputs unless it still runs 1 ms later and its loop turns again (whenAppBusy) or it resets (startRest, by the
         // bus). Such a member costs what a process alone costs
         // (docs/benchmarks.md "A member's start").
         member = true;
@@ -301,7 +301,7 @@ export function install(): Agent {
         () => startAhead(false),
       );
       if (release !== undefined) outputStops.push(release);
-      cancelTurn = inFirstTurn(() =>
+      cancelTurn = inNextTurn(() =>
         guard('start.firstTurn', () => {
           if (!member || appKeepsLoopAlive() !== false) return startRest(true);
           waiting = whenAppBusy(() => guard('start.outputs', startRest, true));

@@ -103,6 +103,15 @@ test('a member with a UDP socket: no deprecation warning read off dgram, exits 0
   assert.doesNotMatch(member.stderr, /DEP0112|Deprecat/);
 });
 
+test('a member busy only in the thread pool joins: its app showed nothing alive at its first turn, and still runs', async () => {
+  const { port, tree } = await quietTree('busy');
+  const member = await tree.exited('member');
+  await scrape(port);
+  assert.equal(member.code, 0, member.stderr);
+  assert.match(member.stderr, /family: joined as a member/);
+  assert.match(tree.stderr(), new RegExp(`member ${member.pid}:[0-9a-f]+ joined`), 'the leader heard of it');
+});
+
 test('a member busy only in the thread pool at its first turn still delivers the reset it exits on', async () => {
   const { port, tree } = await quietTree('pool');
   const member = await tree.exited('member');

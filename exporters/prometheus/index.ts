@@ -16,7 +16,7 @@ import type { Family } from './family';
 import { forwardToMainThread, receiveFromThreads } from './threads';
 import { constantLabels } from '../shared/labels';
 import { guard } from '../../agent/guard';
-import { inFirstTurn } from '../../agent/first-turn';
+import { inNextTurn } from '../../agent/first-turn';
 import { clusterWorker, holdFamilyName, releaseFamilyName } from './family-name';
 import { connectionCounts, quietSnapshot } from './quiet';
 import type { Exporter } from '../types';
@@ -105,13 +105,13 @@ export const prometheusExporter: Exporter = {
         guard('start.prometheus.listen', listen, config, stops);
       };
       stops.push(holdFamilyName(config, join));
-      cancel = inFirstTurn(join);
+      cancel = inNextTurn(join);
       stops.push(() => cancel());
     } else {
       // Its own endpoint binds in the event loop's first turn, not in the preload: a process that
       // is done before its loop turns (`node -e`, most command-line tools) never loads ./server
       // nor binds a port no one could have scraped. Unref'd: it never keeps a process alive.
-      stops.push(inFirstTurn(() => guard('start.prometheus.listen', listen, config, stops)));
+      stops.push(inNextTurn(() => guard('start.prometheus.listen', listen, config, stops)));
     }
     return () => {
       for (const stop of stops.splice(0).reverse()) stop();
