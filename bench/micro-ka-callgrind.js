@@ -66,7 +66,7 @@ function freePort() {
 }
 
 /** A keep-alive connection that sends k requests at once and resolves when k answers arrived. */
-function connection(port, answerBytes) {
+function connection(port, answerBytes, spare = false) {
   const socket = net.connect(port, '127.0.0.1');
   socket.setNoDelay(true);
   let want = 0;
@@ -82,7 +82,7 @@ function connection(port, answerBytes) {
   });
   // Closed under the driver, an exchange would wait for ever: say so and stop.
   socket.on('close', () => {
-    if (closing) return;
+    if (closing || spare) return;
     console.error(`a connection to the app closed (${want ? 'answers awaited' : 'idle'}); stopping`);
     process.exit(1);
   });
@@ -239,9 +239,14 @@ async function main() {
       (ex) => (k) =>
         ex(k, bytes)
     )(c.exchange);
-  const poker = connection(ready.port, bytes);
+  // The poker is idle through whole windows: closed by the app's keep-alive timeout, it is
+  // replaced at the next poke.
+  let poker = connection(ready.port, bytes, true);
   await poker.ready;
-  const poke = () => poker.exchange(1, bytes);
+  const poke = () => {
+    if (poker.socket.destroyed) poker = connection(ready.port, bytes, true);
+    return poker.exchange(1, bytes);
+  };
   const t0 = Date.now();
   await run(conns, WARM);
   console.error(`warm-up ${WARM} requests in ${((Date.now() - t0) / 1000).toFixed(1)} s; answer ${bytes} B`);
@@ -256,8 +261,8 @@ async function main() {
       if (w === 'r') await run(conns, N);
       else if (w === 's') await scrape(metricsPort);
       else if (w === 'x') {
-        await untilExport([...conns, poker]);
-      } else if (w === 'q') await untilExport([...conns, poker], 40000);
+        await untilExport(conns);
+      } else if (w === 'q') await untilExport(conns, 40000);
       else await sleep(1000);
       await sleep(300);
       windows.push(w);
@@ -284,8 +289,8 @@ async function main() {
     else if (w === 's') await scrape(metricsPort);
     else if (w === 'x') {
       // Until the receiver got a metrics export (--otlp); dumped as a window of its own.
-      await untilExport([...conns, poker]);
-    } else if (w === 'q') await untilExport([...conns, poker], 40000);
+      await untilExport(conns);
+    } else if (w === 'q') await untilExport(conns, 40000);
     else throw new Error(`unknown window ${w}`);
     const secs = (Date.now() - started) / 1000;
     const p = await control(pid, ['-d'], poke);
