@@ -15,6 +15,7 @@ import type { SocketState, NodeSocketInternals } from './internal-types';
 import { kState } from './symbols';
 import { stats } from './stats';
 import { guard } from './guard';
+import { bypass } from './hooks/activity';
 
 const SUPERSEDED = null;
 
@@ -87,6 +88,7 @@ export function disown(socket: object): void {
   }
   // Marked, not deleted: a hook that meets it again (a reconnect, a TLS take-over) leaves it alone.
   s[kState] = SUPERSEDED;
+  bypass(s);
 }
 
 function errorListener(this: Watched, err: Error): void {

@@ -8,7 +8,9 @@
 // its own (callgrind_control -d), so one process gives several windows:
 //   --windows=W,W,…  each W one of: `r` (a window of n requests), `s` (one scrape of the endpoint,
 //                    GET /metrics on the port the agent listens on), `x` (waits for an OTLP metrics
-//                    export, --otlp), `p` (nothing; a pause of 1 s)
+//                    export, --otlp; every connection sends a request every 5 s meanwhile, or the
+//                    app's 30 s keep-alive timeout closes them), `p` (nothing; a pause of 1 s),
+//                    `q` (40 s of those 5 s requests: B's counterpart of an `x`, dumped as its own)
 // A scrape is dumped as a window of its own. Prints instructions per request of each `r` window.
 //
 //   node bench/micro-ka-callgrind.js [--agent=DIR | --no-agent] [--env=K=V;K=V] [--flags=--a;--b]
@@ -51,6 +53,8 @@ try {
 
 const REQ = Buffer.from('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** Set when the driver ends the connections itself. */
+let closing = false;
 
 function freePort() {
   return new Promise((resolve) => {
@@ -62,7 +66,7 @@ function freePort() {
 }
 
 /** A keep-alive connection that sends k requests at once and resolves when k answers arrived. */
-function connection(port, answerBytes) {
+function connection(port, answerBytes, spare = false) {
   const socket = net.connect(port, '127.0.0.1');
   socket.setNoDelay(true);
   let want = 0;
@@ -75,6 +79,12 @@ function connection(port, answerBytes) {
       want = got = 0;
       r();
     }
+  });
+  // Closed under the driver, an exchange would wait for ever: say so and stop.
+  socket.on('close', () => {
+    if (closing || spare) return;
+    console.error(`a connection to the app closed (${want ? 'answers awaited' : 'idle'}); stopping`);
+    process.exit(1);
   });
   return {
     ready: new Promise((r) => socket.once('connect', r)),
@@ -155,6 +165,26 @@ function totalOf(file) {
   return m ? Number(m[1]) : NaN;
 }
 
+/**
+ * Waits for the receiver's next metrics export (--otlp). Every connection sends one request every
+ * 5 s meanwhile: idle for the app's keepAliveTimeout (30 s), they were closed under the driver,
+ * which then waited for ever (a wait for the default 60 s interval, under valgrind or not).
+ * With `ms`: that long instead (`q`, the same wait without an export, for B).
+ */
+async function untilExport(conns, ms) {
+  const { received } = require('./lib/receiver');
+  const n = received.Bo?.metrics ?? 0;
+  const t0 = Date.now();
+  let last = t0;
+  while (ms === undefined ? (received.Bo?.metrics ?? 0) === n : Date.now() - t0 < ms) {
+    await sleep(200);
+    if (Date.now() - last > 5000) {
+      last = Date.now();
+      await Promise.all(conns.map((c) => c.exchange(1)));
+    }
+  }
+}
+
 async function main() {
   const metricsPort = await freePort();
   const env = { ...process.env };
@@ -209,9 +239,14 @@ async function main() {
       (ex) => (k) =>
         ex(k, bytes)
     )(c.exchange);
-  const poker = connection(ready.port, bytes);
+  // The poker is idle through whole windows: closed by the app's keep-alive timeout, it is
+  // replaced at the next poke.
+  let poker = connection(ready.port, bytes, true);
   await poker.ready;
-  const poke = () => poker.exchange(1, bytes);
+  const poke = () => {
+    if (poker.socket.destroyed) poker = connection(ready.port, bytes, true);
+    return poker.exchange(1, bytes);
+  };
   const t0 = Date.now();
   await run(conns, WARM);
   console.error(`warm-up ${WARM} requests in ${((Date.now() - t0) / 1000).toFixed(1)} s; answer ${bytes} B`);
@@ -226,14 +261,14 @@ async function main() {
       if (w === 'r') await run(conns, N);
       else if (w === 's') await scrape(metricsPort);
       else if (w === 'x') {
-        const { received } = require('./lib/receiver');
-        const n = received.Bo?.metrics ?? 0;
-        while ((received.Bo?.metrics ?? 0) === n) await sleep(200);
-      } else await sleep(1000);
+        await untilExport(conns);
+      } else if (w === 'q') await untilExport(conns, 40000);
+      else await sleep(1000);
       await sleep(300);
       windows.push(w);
     }
     mark('end');
+    closing = true;
     app.kill('SIGKILL');
     for (const c of [...conns, poker]) c.socket.destroy();
     console.log(JSON.stringify({ out: OUT, native: true, windows }));
@@ -254,10 +289,9 @@ async function main() {
     else if (w === 's') await scrape(metricsPort);
     else if (w === 'x') {
       // Until the receiver got a metrics export (--otlp); dumped as a window of its own.
-      const { received } = require('./lib/receiver');
-      const n = received.Bo?.metrics ?? 0;
-      while ((received.Bo?.metrics ?? 0) === n) await sleep(200);
-    } else throw new Error(`unknown window ${w}`);
+      await untilExport(conns);
+    } else if (w === 'q') await untilExport(conns, 40000);
+    else throw new Error(`unknown window ${w}`);
     const secs = (Date.now() - started) / 1000;
     const p = await control(pid, ['-d'], poke);
     await sleep(200);
@@ -271,10 +305,11 @@ async function main() {
     const requests = w === 'r' ? N + p : p;
     windows.push({ kind: w, file, total, requests, perRequest: total / requests, secs });
     console.log(
-      `${w === 'r' ? 'requests' : w === 's' ? 'scrape  ' : 'export  '} ${String(requests).padStart(6)}  ${total.toLocaleString('en')} instructions  ${w === 'r' ? `${(total / requests / 1000).toFixed(2)}k/request` : ''}  (${secs.toFixed(1)} s, ${file})`,
+      `${w === 'r' ? 'requests' : w === 's' ? 'scrape  ' : w === 'q' ? 'wait    ' : 'export  '} ${String(requests).padStart(6)}  ${total.toLocaleString('en')} instructions  ${w === 'r' ? `${(total / requests / 1000).toFixed(2)}k/request` : ''}  (${secs.toFixed(1)} s, ${file}${opts.otlp ? `, ${require('./lib/receiver').received.Bo?.metrics ?? 0} exports so far` : ''})`,
     );
   }
   await control(pid, ['-i', 'off'], poke).catch(() => {});
+  closing = true;
   app.kill('SIGKILL');
   for (const c of [...conns, poker]) c.socket.destroy();
   console.log(JSON.stringify({ out: OUT, agent: withAgent ? agentEntry : null, env: opts.env || '', warm: WARM, n: N, pokes, windows }));
