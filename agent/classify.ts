@@ -8,6 +8,7 @@ import {
   type ClientRequestLike,
   type ServerResponseLike,
   RESET_BEHIND_END,
+  BURST_AFTER_WRITE,
   READS,
   READ_AGAIN,
   CLOCK_MASK,
@@ -114,11 +115,16 @@ function queryCutOff(socket: Sock, state: SocketState): boolean {
 }
 
 /**
- * Any other watched socket ending without an error (hooks/destroy.ts): an HTTP/2 session's FIN with
- * streams in flight, or a database server's FIN that cut off a query.
+ * Any other watched socket ending without an error (hooks/destroy.ts): an end of input that was an
+ * RST (noteResetBehindEnd), an HTTP/2 session's FIN with streams in flight, or a database server's
+ * FIN that cut off a query.
  */
 export function onQuietEnd(socket: Sock, state: SocketState): void {
-  if (sessionOf(socket) !== undefined) onPeerHangup(socket, state);
+  if ((state.activity & RESET_BEHIND_END) !== 0) {
+    // The kernel had forgotten the peer: asking again would cost a failing syscall (snapshot()).
+    state.snapshot = readAddresses(socket, false, {});
+    emit(socket, state, 'ECONNRESET', 'ECONNRESET', 'read ECONNRESET', 'read', false);
+  } else if (sessionOf(socket) !== undefined) onPeerHangup(socket, state);
   else if (state.burstAfterWrite && state.direction === 'client') onQueryHangup(socket, state);
 }
 
@@ -173,6 +179,28 @@ function resetBehindEnd(socket: Sock, state: SocketState, responseBegun: boolean
   if (!responseBegun && socket.bytesRead <= (state.http?.readMark ?? 0)) return false;
   const handle = (socket as unknown as AddressInternals)._handle;
   return handle != null && peerError(handle) === ENOTCONN;
+}
+
+/**
+ * A client connection (not HTTP/1, not HTTP/2) whose peer ended first, about to send its own FIN
+ * (hooks/destroy.ts, libuv before 1.52 only): was that end of input an RST hidden behind bytes
+ * read in the same poll (resetBehindEnd)? The kernel forgets the difference once this side's FIN
+ * is answered, so it is asked now. Only where it can tell:
+ * - bytes were read since this side last wrote (the caller checked): a write after them, to a
+ *   peer that had closed, draws an RST from a FIN too;
+ * - the poll that read the end of input was not the first to read since this side's last write,
+ *   or that write had waited unanswered (a query in flight): a request written on a connection
+ *   whose FIN (and last bytes) had already arrived draws the peer kernel's RST, and reads the same
+ *   as a prompt answer cut off by an RST (the pool's race, as the keep-alive race for HTTP).
+ * HTTP/2 sessions are left out: the session answers frames (SETTINGS, PING, WINDOW_UPDATE) with
+ * writes the activity hook does not see, so after bytes and a FIN from a peer that closed its
+ * socket the kernel has seen an RST too. One getpeername per such end of input.
+ */
+export function noteResetBehindEnd(socket: Sock, state: SocketState): void {
+  if (!activity.counting || state.http !== undefined || socket._httpMessage != null || sessionOf(socket) !== undefined) return;
+  if ((state.activity & BURST_AFTER_WRITE) === 0 && state.readSince === state.active) return;
+  const handle = (socket as unknown as AddressInternals)._handle;
+  if (handle != null && peerError(handle) === ENOTCONN) state.activity |= RESET_BEHIND_END;
 }
 
 /**

@@ -334,6 +334,61 @@ test('response over TLS: bytes and an RST read in one poll are ECONNRESET', asyn
   await closeServer(server);
 });
 
+// The same for a raw TCP client (and the database clients on it: diagnosis-pools): Node reports no
+// error, the socket just ends; newer libuv reads on to the RST. A FIN there is no event, and so is
+// the race the kernel cannot tell from it: a write of this side draws the RST of a peer that had
+// sent its last bytes and closed, and the first poll after that write reads them and the end.
+test('established: raw TCP, bytes and an RST read in one poll are ECONNRESET; bytes and a FIN are no event', async () => {
+  for (const close of ['resetAndDestroy', 'end', 'race']) {
+    cap.clear();
+    let sock;
+    const server = net.createServer((s) => {
+      s.on('error', () => {});
+      s.once('data', () => {
+        s.write('abc');
+        // Later, unprompted: its last bytes, then its close, in one tick.
+        setTimeout(() => {
+          s.write('bye');
+          if (close === 'race') {
+            s.destroy();
+            sock.write('next'); // reaches a closed socket: its kernel answers with an RST
+          } else s[close]();
+        }, 100);
+      });
+    });
+    const port = await listen(server);
+    sock = net.connect(port, '127.0.0.1', () => sock.write('hello'));
+    const seen = [];
+    sock.on('error', (err) => seen.push(err.message));
+    sock.on('data', () => {});
+    sock.on('end', () => seen.push('end'));
+    await new Promise((r) => sock.on('close', r));
+    assert.deepEqual(seen, close === 'resetAndDestroy' && !UV_HIDES_RST ? ['read ECONNRESET'] : ['end'], `${close}: what Node reports`);
+    if (close === 'resetAndDestroy') {
+      const e = await cap.next(client(port));
+      checkEvent(e, {
+        time: any.recent,
+        direction: 'client',
+        ...readReset,
+        phase: 'established',
+        ...dialled(port),
+        tls: false,
+        bytesReceived: 6,
+        bytesSent: 5,
+        connectionAgeMs: (v) => v >= 95,
+        idleMs: (v) => v >= 50 && v <= e.connectionAgeMs,
+        retry: 'unknown',
+        protocol: 'unknown',
+        fatal: false,
+      });
+    } else {
+      await delay(200);
+      assert.deepEqual(cap.events.filter(client(port)), [], `${close}: a FIN is no event`);
+    }
+    await closeServer(server);
+  }
+});
+
 // The keep-alive race with a FIN first: the server answers and closes; the next request goes out
 // before the client reads that FIN, and the server's kernel answers it with an RST. Node reads
 // the FIN (any libuv): "socket hang up". The kernel has forgotten the peer as after a bare RST,
