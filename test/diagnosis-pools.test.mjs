@@ -264,7 +264,14 @@ function armedProxy(port) {
 }
 
 const verdict = (e) => [e.errorType, e.code, e.message, e.syscall, e.phase, e.protocol];
-const queryCutOff = (protocol) => ['peer_closed', 'peer_closed', 'the server closed the connection while a query was in flight', undefined, 'established', protocol];
+const queryCutOff = (protocol) => [
+  'peer_closed',
+  'peer_closed',
+  'the server closed the connection while a query was in flight',
+  undefined,
+  'established',
+  protocol,
+];
 const hiddenReset = (protocol) => ['ECONNRESET', 'ECONNRESET', 'read ECONNRESET', 'read', 'established', protocol];
 
 /** Each library: a connection to `port`, a query answered after 300 ms, and its end. */
