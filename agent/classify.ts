@@ -8,7 +8,6 @@ import {
   type ClientRequestLike,
   type ServerResponseLike,
   RESET_BEHIND_END,
-  BURST_AFTER_WRITE,
   READS,
   READ_AGAIN,
   CLOCK_MASK,
@@ -188,17 +187,18 @@ function resetBehindEnd(socket: Sock, state: SocketState, responseBegun: boolean
  * is answered, so it is asked now. Only where it can tell:
  * - bytes were read since this side last wrote (the caller checked): a write after them, to a
  *   peer that had closed, draws an RST from a FIN too;
- * - the poll that read the end of input was not the first to read since this side's last write,
- *   or that write had waited unanswered (a query in flight): a request written on a connection
- *   whose FIN (and last bytes) had already arrived draws the peer kernel's RST, and reads the same
- *   as a prompt answer cut off by an RST (the pool's race, as the keep-alive race for HTTP).
+ * - the poll that read the end of input was not the first to read since this side's last write
+ *   (an earlier clock step read some): a request written on a connection whose last bytes and FIN
+ *   had already arrived draws the peer kernel's RST, and the next poll reads those bytes and that
+ *   end, as it would an answer and an RST. However long that poll came after the write: a loop
+ *   stalled just after writing makes the race look like a query answered after a wait.
  * HTTP/2 sessions are left out: the session answers frames (SETTINGS, PING, WINDOW_UPDATE) with
  * writes the activity hook does not see, so after bytes and a FIN from a peer that closed its
  * socket the kernel has seen an RST too. One getpeername per such end of input.
  */
 export function noteResetBehindEnd(socket: Sock, state: SocketState): void {
   if (!activity.counting || state.http !== undefined || socket._httpMessage != null || sessionOf(socket) !== undefined) return;
-  if ((state.activity & BURST_AFTER_WRITE) === 0 && state.readSince === state.active) return;
+  if (state.readSince === state.active) return;
   const handle = (socket as unknown as AddressInternals)._handle;
   if (handle != null && peerError(handle) === ENOTCONN) state.activity |= RESET_BEHIND_END;
 }

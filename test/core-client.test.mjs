@@ -337,27 +337,37 @@ test('response over TLS: bytes and an RST read in one poll are ECONNRESET', asyn
 // The same for a raw TCP client (and the database clients on it: diagnosis-pools): Node reports no
 // error, the socket just ends; newer libuv reads on to the RST. A FIN there is no event, and so is
 // the race the kernel cannot tell from it: a write of this side draws the RST of a peer that had
-// sent its last bytes and closed, and the first poll after that write reads them and the end.
+// sent its last bytes and closed, and the first poll after that write reads them and the end —
+// also when the loop stalls between that write and that poll (then the bytes look like an answer
+// that took a while).
 test('established: raw TCP, bytes and an RST read in one poll are ECONNRESET; bytes and a FIN are no event', async () => {
-  for (const close of ['resetAndDestroy', 'end', 'race']) {
+  for (const close of ['resetAndDestroy', 'end', 'race', 'stalled race']) {
     cap.clear();
     let sock;
     const server = net.createServer((s) => {
       s.on('error', () => {});
+      const last = () => {
+        s.write('bye');
+        if (close.endsWith('race')) {
+          s.destroy();
+          sock.write('next'); // reaches a closed socket: its kernel answers with an RST
+        } else s[close]();
+      };
       s.once('data', () => {
         s.write('abc');
         // Later, unprompted: its last bytes, then its close, in one tick.
-        setTimeout(() => {
-          s.write('bye');
-          if (close === 'race') {
-            s.destroy();
-            sock.write('next'); // reaches a closed socket: its kernel answers with an RST
-          } else s[close]();
-        }, 100);
+        if (close !== 'stalled race') setTimeout(last, 100);
+        // In the poll phase (the client's 'go'), and the loop stalls before the next one.
+        else
+          s.once('data', () => {
+            last();
+            setImmediate(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100));
+          });
       });
     });
     const port = await listen(server);
     sock = net.connect(port, '127.0.0.1', () => sock.write('hello'));
+    if (close === 'stalled race') setTimeout(() => sock.write('go'), 100);
     const seen = [];
     sock.on('error', (err) => seen.push(err.message));
     sock.on('data', () => {});
