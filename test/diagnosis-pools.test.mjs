@@ -315,7 +315,9 @@ const LIBRARIES = {
           .blpop('none', 0.3)
           .get('big')
           .exec()
-          .then((results) => results.forEach(([err]) => assert.ifError(err)));
+          .then((results) => {
+            for (const [err] of results) assert.ifError(err);
+          });
       return { slow, close: async () => r.disconnect() };
     },
   },
