@@ -122,7 +122,7 @@ export function onQuietEnd(socket: Sock, state: SocketState): void {
   if ((state.activity & RESET_BEHIND_END) !== 0) {
     // The kernel had forgotten the peer: asking again would cost a failing syscall (snapshot()).
     state.snapshot = readAddresses(socket, false, {});
-    emit(socket, state, 'ECONNRESET', 'ECONNRESET', 'read ECONNRESET', 'read', false);
+    emitReadReset(socket, state, false);
   } else if (sessionOf(socket) !== undefined) onPeerHangup(socket, state);
   else if (state.burstAfterWrite && state.direction === 'client') onQueryHangup(socket, state);
 }
