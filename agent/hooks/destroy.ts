@@ -23,8 +23,9 @@
 //   client, a database client's) ends its own writing after it (allowHalfOpen false): once this
 //   side's FIN is answered the kernel has forgotten the peer either way, so the kernel is asked in
 //   _final, just before that FIN goes out (classify.ts noteResetBehindEnd), and only for a client
-//   whose peer ended first after bytes read since this side last wrote. A local close (end() before
-//   any end of input) costs a property read there; on newer libuv _final is not wrapped at all.
+//   whose peer ended first after bytes read since this side last wrote, that end read in the clock
+//   step of those bytes. A local close (end() before any end of input) costs a property read
+//   there; on newer libuv _final is not wrapped at all.
 // A socket that ends with none of these (most) costs a few property reads here: no guard() call,
 // and classify.ts is not loaded for it.
 import * as net from 'node:net';
@@ -35,6 +36,7 @@ import {
   BURST_AFTER_WRITE,
   RESET_BEHIND_END,
   READ_AGAIN,
+  SAME_STEP,
   SERVER,
   DONE,
 } from '../internal-types';
@@ -88,8 +90,13 @@ export function enable(): void {
     (original) =>
       function _final(this: Ending, cb: unknown) {
         const state = stateOf(this);
-        // A client, no event yet, bytes read since its last write, and the peer's end of input read.
-        if (state !== undefined && (state.activity & (READ_AGAIN | SERVER | DONE)) === READ_AGAIN && this._readableState?.ended === true)
+        // A client, no event yet, bytes read since its last write, then the peer's end of input
+        // read in the clock step of the bytes before it.
+        if (
+          state !== undefined &&
+          (state.activity & (READ_AGAIN | SAME_STEP | SERVER | DONE)) === (READ_AGAIN | SAME_STEP) &&
+          this._readableState?.ended === true
+        )
           guard('socket.end', noteResetBehindEnd, this, state);
         return original.call(this, cb);
       },
