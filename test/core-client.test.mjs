@@ -2,6 +2,7 @@
 import { test, before, beforeEach, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { spawn } from 'node:child_process';
 import tls from 'node:tls';
 import http from 'node:http';
 import https from 'node:https';
@@ -397,6 +398,80 @@ test('established: raw TCP, bytes and an RST read in one poll are ECONNRESET; by
     }
     await closeServer(server);
   }
+});
+
+/**
+ * A python3 peer that leaves part of what the client sent unread, so that its close() sends an RST
+ * after its FIN: it reads 5 bytes, sends 'abc', 100 ms later 'bye', then `finish` (python lines),
+ * then closes. Resolves with its port once it listens.
+ */
+function unreadPeer(finish) {
+  const code = `
+import socket, sys, time
+l = socket.socket()
+l.bind(('127.0.0.1', 0))
+l.listen(1)
+print(l.getsockname()[1], flush=True)
+c, _ = l.accept()
+c.recv(5)
+c.sendall(b'abc')
+time.sleep(0.1)
+${finish.join('\n')}
+c.close()
+time.sleep(0.5)
+`;
+  const child = spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
+  const exited = new Promise((r) => child.on('exit', () => r(clearTimeout(timer))));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.stdout.once('data', (d) => resolve({ port: Number(String(d).trim()), exited }));
+  });
+}
+
+// A FIN, then an RST (the peer closes with the client's bytes unread): Node reads the end of input
+// as a plain end on every libuv (the kernel's recv reports the FIN before the error), though the
+// kernel has forgotten the peer by the time the client ends. The last bytes were read in an earlier
+// poll than the end: no RST hid behind them, no event.
+test('established: raw TCP, a FIN then an RST read after the last bytes is no event', async () => {
+  cap.clear();
+  const peer = await unreadPeer(["c.sendall(b'bye')", 'time.sleep(0.05)', 'c.shutdown(socket.SHUT_WR)']);
+  const sock = net.connect(peer.port, '127.0.0.1', () => sock.write('helloworld'));
+  const seen = [];
+  sock.on('error', (err) => seen.push(err.message));
+  sock.on('data', () => {});
+  sock.on('end', () => seen.push('end'));
+  await new Promise((r) => sock.on('close', r));
+  assert.deepEqual(seen, ['end'], 'what Node reports');
+  await delay(200);
+  assert.deepEqual(cap.events.filter(client(peer.port)), [], 'a FIN then an RST is no event');
+  await peer.exited;
+});
+
+// allowHalfOpen: the app ends its side when it chooses, here 300 ms after the peer's last bytes
+// and FIN (one segment); the peer's RST came in between (a half-open peer gone). That end of input
+// was a FIN: no event.
+test('established: raw TCP with allowHalfOpen, an RST after the end of input, before the app ends, is no event', async () => {
+  cap.clear();
+  const peer = await unreadPeer([
+    'c.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)',
+    "c.sendall(b'bye')",
+    'c.shutdown(socket.SHUT_WR)',
+    'time.sleep(0.1)',
+  ]);
+  const sock = net.connect({ port: peer.port, host: '127.0.0.1', allowHalfOpen: true }, () => sock.write('helloworld'));
+  const seen = [];
+  sock.on('error', (err) => seen.push(err.message));
+  sock.on('data', () => {});
+  sock.on('end', () => {
+    seen.push('end');
+    setTimeout(() => sock.end(), 300);
+  });
+  await new Promise((r) => sock.on('close', r));
+  assert.deepEqual(seen, ['end'], 'what Node reports');
+  await delay(200);
+  assert.deepEqual(cap.events.filter(client(peer.port)), [], 'an RST after a FIN is no event');
+  await peer.exited;
 });
 
 // The keep-alive race with a FIN first: the server answers and closes; the next request goes out
