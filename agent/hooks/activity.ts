@@ -96,9 +96,9 @@ function tick(): number {
 }
 
 /**
- * Whether the clock still reads `mark`: no stale timer has run since (no later turn of the event
- * loop's timers, or one within the same 10 ms step). classify.ts noteResetBehindEnd: an end of
- * input read in this step, not one the app ends its side after long.
+ * Whether the clock still reads `mark` and is fresh: the stale timer has not run since (within
+ * 10 ms while the loop turns; longer only while it is blocked). classify.ts noteResetBehindEnd:
+ * an end of input read in this step, not one the app ends its side long after.
  */
 export function inStep(mark: number): boolean {
   return fresh && clock === mark;
