@@ -435,7 +435,7 @@ time.sleep(0.5)
 // poll than the end: no RST hid behind them, no event.
 test('established: raw TCP, a FIN then an RST read after the last bytes is no event', async () => {
   cap.clear();
-  const peer = await unreadPeer(["c.sendall(b'bye')", 'time.sleep(0.05)', 'c.shutdown(socket.SHUT_WR)']);
+  const peer = await unreadPeer(["c.sendall(b'bye')", 'time.sleep(0.3)', 'c.shutdown(socket.SHUT_WR)']);
   const sock = net.connect(peer.port, '127.0.0.1', () => sock.write('helloworld'));
   const seen = [];
   sock.on('error', (err) => seen.push(err.message));
