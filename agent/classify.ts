@@ -114,11 +114,16 @@ function queryCutOff(socket: Sock, state: SocketState): boolean {
 }
 
 /**
- * Any other watched socket ending without an error (hooks/destroy.ts): an HTTP/2 session's FIN with
- * streams in flight, or a database server's FIN that cut off a query.
+ * Any other watched socket ending without an error (hooks/destroy.ts): an end of input that was an
+ * RST (noteResetBehindEnd), an HTTP/2 session's FIN with streams in flight, or a database server's
+ * FIN that cut off a query.
  */
 export function onQuietEnd(socket: Sock, state: SocketState): void {
-  if (sessionOf(socket) !== undefined) onPeerHangup(socket, state);
+  if ((state.activity & RESET_BEHIND_END) !== 0) {
+    // The kernel had forgotten the peer: asking again would cost a failing syscall (snapshot()).
+    state.snapshot = readAddresses(socket, false, {});
+    emitReadReset(socket, state, false);
+  } else if (sessionOf(socket) !== undefined) onPeerHangup(socket, state);
   else if (state.burstAfterWrite && state.direction === 'client') onQueryHangup(socket, state);
 }
 
@@ -173,6 +178,38 @@ function resetBehindEnd(socket: Sock, state: SocketState, responseBegun: boolean
   if (!responseBegun && socket.bytesRead <= (state.http?.readMark ?? 0)) return false;
   const handle = (socket as unknown as AddressInternals)._handle;
   return handle != null && peerError(handle) === ENOTCONN;
+}
+
+/**
+ * A client connection (not HTTP/1, not HTTP/2) whose peer ended first, about to send its own FIN
+ * (hooks/destroy.ts, libuv before 1.52 only): was that end of input an RST hidden behind bytes
+ * read in the same poll (resetBehindEnd)? The kernel forgets the difference once this side's FIN
+ * is answered, so it is asked now. Only where it can tell:
+ * - bytes were read since this side last wrote (the caller checked): a write after them, to a
+ *   peer that had closed, draws an RST from a FIN too;
+ * - the end of input was read in the clock step of the bytes before it (the caller checked
+ *   SAME_STEP): libuv hides an RST only behind bytes of the same poll. A peer that sends its FIN
+ *   and then an RST (it closed with this side's bytes unread) makes a plain end of input on every
+ *   libuv (recv reports the FIN before the error) and the same ENOTCONN: told apart only when its
+ *   FIN came in a later step than its last bytes. Bytes, FIN and RST read in one poll look exactly
+ *   like bytes and an RST, and are ECONNRESET;
+ * - the end of input was read in the current clock step: an app that keeps its side open
+ *   (allowHalfOpen) ends it when it chooses, and an RST that came since (a half-open peer gone)
+ *   says nothing about that end;
+ * - the poll that read the end of input was not the first to read since this side's last write
+ *   (an earlier clock step read some): a request written on a connection whose last bytes and FIN
+ *   had already arrived draws the peer kernel's RST, and the next poll reads those bytes and that
+ *   end, as it would an answer and an RST. However long that poll came after the write: a loop
+ *   stalled just after writing makes the race look like a query answered after a wait.
+ * HTTP/2 sessions are left out: the session answers frames (SETTINGS, PING, WINDOW_UPDATE) with
+ * writes the activity hook does not see, so after bytes and a FIN from a peer that closed its
+ * socket the kernel has seen an RST too. One getpeername per such end of input.
+ */
+export function noteResetBehindEnd(socket: Sock, state: SocketState): void {
+  if (!activity.counting || state.http !== undefined || socket._httpMessage != null || sessionOf(socket) !== undefined) return;
+  if (state.readSince === state.active || !activity.inStep(state.active)) return;
+  const handle = (socket as unknown as AddressInternals)._handle;
+  if (handle != null && peerError(handle) === ENOTCONN) state.activity |= RESET_BEHIND_END;
 }
 
 /**

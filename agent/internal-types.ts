@@ -31,8 +31,15 @@ export const ENDED_HERE = 4;
 export const READ_ONCE = 8;
 export const READ_AGAIN = 16;
 export const READS = READ_ONCE | READ_AGAIN;
+/**
+ * SocketState.activity, set at a read: the clock had not moved since the touch before it (kept
+ * from the previous read, cleared at a write). An end of input read in the same poll as the bytes
+ * before it has it (classify.ts noteResetBehindEnd); one read in a later poll has it only when
+ * that poll came within the same clock step (10 ms at most while the loop turns).
+ */
+export const SAME_STEP = 1 << 19;
 /** The bits of SocketState.activity the activity hook sets; it keeps every other bit as it is. */
-export const TOUCHES = WROTE_LAST | BURST_AFTER_WRITE | ENDED_HERE | READS;
+export const TOUCHES = WROTE_LAST | BURST_AFTER_WRITE | ENDED_HERE | READS | SAME_STEP;
 /** SocketState.activity, fixed at the start: an accepted connection (else a dialled one), and a TLS one. */
 export const SERVER = 32;
 export const TLS = 64;

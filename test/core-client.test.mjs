@@ -2,6 +2,7 @@
 import { test, before, beforeEach, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { spawn } from 'node:child_process';
 import tls from 'node:tls';
 import http from 'node:http';
 import https from 'node:https';
@@ -332,6 +333,145 @@ test('response over TLS: bytes and an RST read in one poll are ECONNRESET', asyn
     ['ECONNRESET', 'ECONNRESET', 'read ECONNRESET', 'read', 'response', true],
   );
   await closeServer(server);
+});
+
+// The same for a raw TCP client (and the database clients on it: diagnosis-pools): Node reports no
+// error, the socket just ends; newer libuv reads on to the RST. A FIN there is no event, and so is
+// the race the kernel cannot tell from it: a write of this side draws the RST of a peer that had
+// sent its last bytes and closed, and the first poll after that write reads them and the end —
+// also when the loop stalls between that write and that poll (then the bytes look like an answer
+// that took a while).
+test('established: raw TCP, bytes and an RST read in one poll are ECONNRESET; bytes and a FIN are no event', async () => {
+  for (const close of ['resetAndDestroy', 'end', 'race', 'stalled race']) {
+    cap.clear();
+    let sock;
+    const server = net.createServer((s) => {
+      s.on('error', () => {});
+      const last = () => {
+        s.write('bye');
+        if (close.endsWith('race')) {
+          s.destroy();
+          sock.write('next'); // reaches a closed socket: its kernel answers with an RST
+        } else s[close]();
+      };
+      s.once('data', () => {
+        s.write('abc');
+        // Later, unprompted: its last bytes, then its close, in one tick.
+        if (close !== 'stalled race') setTimeout(last, 100);
+        // In the poll phase (the client's 'go'), and the loop stalls before the next one.
+        else
+          s.once('data', () => {
+            last();
+            setImmediate(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100));
+          });
+      });
+    });
+    const port = await listen(server);
+    sock = net.connect(port, '127.0.0.1', () => sock.write('hello'));
+    if (close === 'stalled race') setTimeout(() => sock.write('go'), 100);
+    const seen = [];
+    sock.on('error', (err) => seen.push(err.message));
+    sock.on('data', () => {});
+    sock.on('end', () => seen.push('end'));
+    await new Promise((r) => sock.on('close', r));
+    assert.deepEqual(seen, close === 'resetAndDestroy' && !UV_HIDES_RST ? ['read ECONNRESET'] : ['end'], `${close}: what Node reports`);
+    if (close === 'resetAndDestroy') {
+      const e = await cap.next(client(port));
+      checkEvent(e, {
+        time: any.recent,
+        direction: 'client',
+        ...readReset,
+        phase: 'established',
+        ...dialled(port),
+        tls: false,
+        bytesReceived: 6,
+        bytesSent: 5,
+        connectionAgeMs: (v) => v >= 95,
+        idleMs: (v) => v >= 50 && v <= e.connectionAgeMs,
+        retry: 'unknown',
+        protocol: 'unknown',
+        fatal: false,
+      });
+    } else {
+      await delay(200);
+      assert.deepEqual(cap.events.filter(client(port)), [], `${close}: a FIN is no event`);
+    }
+    await closeServer(server);
+  }
+});
+
+/**
+ * A python3 peer that leaves part of what the client sent unread, so that its close() sends an RST
+ * after its FIN: it reads 5 bytes, sends 'abc', 100 ms later 'bye', then `finish` (python lines),
+ * then closes. Resolves with its port once it listens.
+ */
+function unreadPeer(finish) {
+  const code = `
+import socket, sys, time
+l = socket.socket()
+l.bind(('127.0.0.1', 0))
+l.listen(1)
+print(l.getsockname()[1], flush=True)
+c, _ = l.accept()
+c.recv(5)
+c.sendall(b'abc')
+time.sleep(0.1)
+${finish.join('\n')}
+c.close()
+time.sleep(0.5)
+`;
+  const child = spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
+  const exited = new Promise((r) => child.on('exit', () => r(clearTimeout(timer))));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.stdout.once('data', (d) => resolve({ port: Number(String(d).trim()), exited }));
+  });
+}
+
+// A FIN, then an RST (the peer closes with the client's bytes unread): Node reads the end of input
+// as a plain end on every libuv (the kernel's recv reports the FIN before the error), though the
+// kernel has forgotten the peer by the time the client ends. The last bytes were read in an earlier
+// poll than the end: no RST hid behind them, no event.
+test('established: raw TCP, a FIN then an RST read after the last bytes is no event', async () => {
+  cap.clear();
+  const peer = await unreadPeer(["c.sendall(b'bye')", 'time.sleep(0.3)', 'c.shutdown(socket.SHUT_WR)']);
+  const sock = net.connect(peer.port, '127.0.0.1', () => sock.write('helloworld'));
+  const seen = [];
+  sock.on('error', (err) => seen.push(err.message));
+  sock.on('data', () => {});
+  sock.on('end', () => seen.push('end'));
+  await new Promise((r) => sock.on('close', r));
+  assert.deepEqual(seen, ['end'], 'what Node reports');
+  await delay(200);
+  assert.deepEqual(cap.events.filter(client(peer.port)), [], 'a FIN then an RST is no event');
+  await peer.exited;
+});
+
+// allowHalfOpen: the app ends its side when it chooses, here 300 ms after the peer's last bytes
+// and FIN (one segment); the peer's RST came in between (a half-open peer gone). That end of input
+// was a FIN: no event.
+test('established: raw TCP with allowHalfOpen, an RST after the end of input, before the app ends, is no event', async () => {
+  cap.clear();
+  const peer = await unreadPeer([
+    'c.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)',
+    "c.sendall(b'bye')",
+    'c.shutdown(socket.SHUT_WR)',
+    'time.sleep(0.1)',
+  ]);
+  const sock = net.connect({ port: peer.port, host: '127.0.0.1', allowHalfOpen: true }, () => sock.write('helloworld'));
+  const seen = [];
+  sock.on('error', (err) => seen.push(err.message));
+  sock.on('data', () => {});
+  sock.on('end', () => {
+    seen.push('end');
+    setTimeout(() => sock.end(), 300);
+  });
+  await new Promise((r) => sock.on('close', r));
+  assert.deepEqual(seen, ['end'], 'what Node reports');
+  await delay(200);
+  assert.deepEqual(cap.events.filter(client(peer.port)), [], 'an RST after a FIN is no event');
+  await peer.exited;
 });
 
 // The keep-alive race with a FIN first: the server answers and closes; the next request goes out

@@ -233,3 +233,157 @@ test('a pg Client whose error listener exits: same exit, the event is written be
     await server.stop();
   }
 });
+
+// The server's last bytes and its RST both waiting when the client's event loop next polls (here:
+// sent in one tick of this process): libuv before 1.52 (Node 20, 22) reads the bytes and reports
+// an end of input, which database clients report as a lost connection; newer libuv reads on to the
+// RST. Either way the event is the RST: ECONNRESET. Bytes and a FIN stay what they were.
+const [UV_MAJOR, UV_MINOR] = process.versions.uv.split('.').map(Number);
+const UV_HIDES_RST = UV_MAJOR === 1 && UV_MINOR < 52;
+
+/**
+ * A loopback TCP proxy to `port`; `arm(close)` forwards half of the next chunk from the server, and
+ * 50 ms later a quarter more, then closes the client's connection with `close` ('resetAndDestroy'
+ * or 'end') in the same tick. The answer begun in an earlier poll is what lets the agent tell an
+ * RST there: an end of input read in the first poll after a write may be a FIN whose RST that write
+ * drew (classify.ts noteResetBehindEnd).
+ */
+function armedProxy(port) {
+  let armed;
+  const server = net.createServer((down) => {
+    const up = net.connect(port, '127.0.0.1');
+    down.on('data', (d) => up.write(d));
+    up.on('data', (d) => {
+      if (armed === undefined) return down.write(d);
+      const close = armed;
+      armed = undefined;
+      up.destroy();
+      down.write(d.subarray(0, d.length >> 1));
+      setTimeout(() => {
+        down.write(d.subarray(d.length >> 1, (d.length * 3) >> 2));
+        down[close]();
+      }, 50);
+    });
+    up.on('error', () => {});
+    down.on('error', () => {});
+  });
+  return { server, arm: (close) => (armed = close) };
+}
+
+const verdict = (e) => [e.errorType, e.code, e.message, e.syscall, e.phase, e.protocol];
+const queryCutOff = (protocol) => [
+  'peer_closed',
+  'peer_closed',
+  'the server closed the connection while a query was in flight',
+  undefined,
+  'established',
+  protocol,
+];
+const hiddenReset = (protocol) => ['ECONNRESET', 'ECONNRESET', 'read ECONNRESET', 'read', 'established', protocol];
+
+/** Each library: a connection to `port`, a query answered after 300 ms, and its end. */
+const LIBRARIES = {
+  postgres: {
+    start: startPostgres,
+    async connect(port) {
+      const c = new (require('pg').Client)({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });
+      c.on('error', () => {});
+      await c.connect();
+      await c.query('select 1');
+      return { slow: () => c.query("select pg_sleep(0.3), repeat('x', 2000)"), close: () => c.end() };
+    },
+  },
+  mysql: {
+    start: startMariadb,
+    async connect(port) {
+      const c = await mysql.createConnection({ host: '127.0.0.1', port, user: 'root' });
+      c.on('error', () => {});
+      await c.query('select 1');
+      return { slow: () => c.query("select sleep(0.3), repeat('x', 2000)"), close: async () => c.destroy() };
+    },
+  },
+  redis: {
+    start: startRedis,
+    async connect(port) {
+      const r = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      r.on('error', () => {});
+      await r.set('big', 'x'.repeat(2000));
+      // Pipelined: the server answers both at once when the first ends.
+      const slow = () =>
+        r
+          .pipeline()
+          .blpop('none', 0.3)
+          .get('big')
+          .exec()
+          .then((results) => {
+            for (const [err] of results) assert.ifError(err);
+          });
+      return { slow, close: async () => r.disconnect() };
+    },
+  },
+};
+
+for (const [protocol, lib] of Object.entries(LIBRARIES)) {
+  test(`${protocol}: the rest of a query's answer and an RST read in one poll are ECONNRESET; with a FIN, the query cut off`, async () => {
+    const server = await lib.start();
+    const proxy = armedProxy(server.port);
+    const port = await listen(proxy.server);
+    try {
+      for (const close of ['resetAndDestroy', 'end']) {
+        cap.clear();
+        const c = await lib.connect(port);
+        await delay(50); // the query goes out in a later clock step than the answers before it were read
+        proxy.arm(close);
+        await assert.rejects(c.slow());
+        const e = await cap.next(client(port));
+        assert.deepEqual(verdict(e), close === 'end' ? queryCutOff(protocol) : hiddenReset(protocol), close);
+        await delay(100);
+        assert.equal(cap.events.filter(client(port)).length, 1, `${close}: one event`);
+        await c.close().catch(() => {});
+      }
+    } finally {
+      await closeServer(proxy.server);
+      await server.stop();
+    }
+  });
+}
+
+test('an ioredis subscriber: the rest of a message and an RST read in one poll are ECONNRESET; with a FIN, no event', async () => {
+  const server = await startRedis();
+  const proxy = armedProxy(server.port);
+  const port = await listen(proxy.server);
+  const publisher = new Redis({ host: '127.0.0.1', port: server.port });
+  try {
+    for (const close of ['resetAndDestroy', 'end']) {
+      cap.clear();
+      const sub = new Redis({ host: '127.0.0.1', port, retryStrategy: () => null });
+      const seen = [];
+      sub.on('error', (err) => seen.push(err.message));
+      await sub.subscribe('news');
+      const ended = new Promise((r) => sub.once('end', r));
+      await delay(100); // quiet, then the server speaks unprompted
+      proxy.arm(close);
+      await publisher.publish('news', 'x'.repeat(200));
+      await ended;
+      assert.deepEqual(seen, close === 'resetAndDestroy' && !UV_HIDES_RST ? ['read ECONNRESET'] : [], `${close}: what ioredis reports`);
+      if (close === 'end') {
+        await delay(200);
+        assert.deepEqual(cap.events.filter(client(port)), [], 'a FIN is no event');
+      } else {
+        const e = await cap.next(client(port));
+        checkEvent(e, {
+          ...connection(port),
+          ...readReset,
+          protocol: 'redis',
+          connectionAgeMs: (v) => v >= 95,
+          idleMs: (v) => v >= 50 && v <= e.connectionAgeMs,
+        });
+      }
+      sub.disconnect();
+    }
+  } finally {
+    publisher.disconnect();
+    await closeServer(proxy.server);
+    await server.stop();
+  }
+});

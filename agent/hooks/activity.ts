@@ -27,7 +27,9 @@
 // arriving when the connection ended, and since when a request in progress began (classify.ts).
 // So the http hook needs no diagnostics-channel message per server request. This costs one
 // small-integer write at each of the first two reads after a write (and a look at the response
-// riding the socket), none after.
+// riding the socket), none after. A read also notes whether it came in the clock step of the
+// touch before it (SAME_STEP: an end of input read in the same poll as the last bytes; a write
+// of the flags only when that changes).
 // `activity` also holds bits this hook never changes (direction, TLS, done, the start's
 // microseconds: internal-types.ts): every write here keeps `f & ~TOUCHES`.
 // Not wrapped in guard(): the body reads properties and writes small integers, which cannot throw,
@@ -47,6 +49,7 @@ import {
   READS,
   TOUCHES,
   SERVER,
+  SAME_STEP,
 } from '../internal-types';
 import { kOriginal, kState } from '../symbols';
 import { patch, unpatch } from './patch';
@@ -90,6 +93,15 @@ function tick(): number {
     expiry.unref();
   } else expiry.refresh();
   return clock;
+}
+
+/**
+ * Whether the clock still reads `mark` and is fresh: the stale timer has not run since (within
+ * 10 ms while the loop turns; longer only while it is blocked). classify.ts noteResetBehindEnd:
+ * an end of input read in this step, not one the app ends its side long after.
+ */
+export function inStep(mark: number): boolean {
+  return fresh && clock === mark;
 }
 
 /** True while the hook is installed: the flags and marks above are then kept up to date. */
@@ -157,6 +169,9 @@ export function enable(): void {
                 } else g |= READ_AGAIN;
               } else if ((g & READ_ONCE) === 0) s.readSince = t; // still when that request began
             }
+            // Whether this read came in the clock step of the touch before it (an end of input
+            // read in the same poll as the last bytes does).
+            g = s.active === t ? g | SAME_STEP : g & ~SAME_STEP;
             if (g !== f) s.activity = g;
           }
           if (s.active !== t) {

@@ -17,10 +17,29 @@
 //   flight ends them all without an error to the app (classify.ts onPeerHangup). One property read.
 // - Database client connections whose server's FIN came right after a query was sent
 //   (classify.ts onQueryHangup).
+// - libuv before 1.52 (Node 20, 22) reports the peer's last bytes and its RST, read in one poll,
+//   as an end of input (classify.ts resetBehindEnd). Node's HTTP client and undici destroy their
+//   socket at that end of input, and their hooks ask the kernel then. Any other socket (a raw TCP
+//   client, a database client's) ends its own writing after it (allowHalfOpen false): once this
+//   side's FIN is answered the kernel has forgotten the peer either way, so the kernel is asked in
+//   _final, just before that FIN goes out (classify.ts noteResetBehindEnd), and only for a client
+//   whose peer ended first after bytes read since this side last wrote, that end read in the clock
+//   step of those bytes. A local close (end() before any end of input) costs a property read
+//   there; on newer libuv _final is not wrapped at all.
 // A socket that ends with none of these (most) costs a few property reads here: no guard() call,
 // and classify.ts is not loaded for it.
 import * as net from 'node:net';
-import { type NodeSocketInternals, type SocketState, type Sock, BURST_AFTER_WRITE } from '../internal-types';
+import {
+  type NodeSocketInternals,
+  type SocketState,
+  type Sock,
+  BURST_AFTER_WRITE,
+  RESET_BEHIND_END,
+  READ_AGAIN,
+  SAME_STEP,
+  SERVER,
+  DONE,
+} from '../internal-types';
 import { stateOf, isClaimed, classify } from '../sockets';
 import { sessionOf } from '../http2';
 import { guard } from '../guard';
@@ -32,6 +51,13 @@ const snapshot = (socket: Sock, state: SocketState, err: Error | null) => classi
 const onPeerHangup = (socket: Sock, state: SocketState) => classify().onPeerHangup(socket, state);
 const onIdleDestroy = (socket: Sock, state: SocketState) => classify().onIdleDestroy(socket, state);
 const onQuietEnd = (socket: Sock, state: SocketState) => classify().onQuietEnd(socket, state);
+const noteResetBehindEnd = (socket: Sock, state: SocketState) => classify().noteResetBehindEnd(socket, state);
+
+const [UV_MAJOR, UV_MINOR] = process.versions.uv.split('.').map(Number);
+/** libuv reads on to an RST behind the last bytes from 1.52 (Node 24): no end of input hides one. */
+const UV_HIDES_RST = UV_MAJOR === 1 && UV_MINOR < 52;
+
+type Ending = net.Socket & { _readableState?: { ended?: boolean } };
 
 export function enable(): void {
   // Node always calls _destroy(err, cb): two named parameters, no rest array per socket.
@@ -48,7 +74,7 @@ export function enable(): void {
             if (err == null && this._httpMessage != null) guard('socket.close', onPeerHangup, this, state);
           } else if (state.direction === 'client' && state.http !== undefined) {
             guard('socket.destroy', onIdleDestroy, this, state);
-          } else if ((state.activity & BURST_AFTER_WRITE) !== 0 || sessionOf(this) !== undefined) {
+          } else if ((state.activity & (BURST_AFTER_WRITE | RESET_BEHIND_END)) !== 0 || sessionOf(this) !== undefined) {
             // What onQuietEnd looks at, read here: most sockets end with neither (no call, and
             // classify.ts is not loaded for them).
             guard('socket.close', onQuietEnd, this, state);
@@ -57,8 +83,27 @@ export function enable(): void {
         return original.call(this, err, cb);
       },
   );
+  if (!UV_HIDES_RST) return;
+  patch(
+    net.Socket.prototype,
+    '_final',
+    (original) =>
+      function _final(this: Ending, cb: unknown) {
+        const state = stateOf(this);
+        // A client, no event yet, bytes read since its last write, then the peer's end of input
+        // read in the clock step of the bytes before it.
+        if (
+          state !== undefined &&
+          (state.activity & (READ_AGAIN | SAME_STEP | SERVER | DONE)) === (READ_AGAIN | SAME_STEP) &&
+          this._readableState?.ended === true
+        )
+          guard('socket.end', noteResetBehindEnd, this, state);
+        return original.call(this, cb);
+      },
+  );
 }
 
 export function disable(): void {
   unpatch(net.Socket.prototype, '_destroy');
+  unpatch(net.Socket.prototype, '_final');
 }
