@@ -366,6 +366,39 @@ test('RESETWATCH_ROOT_SPANS=false: no span for a reset outside any trace; metric
   }
 });
 
+// A batch is serialised 64 spans per turn of the event loop (exporters/otel/otlp.ts), so a large
+// one does not hold the app's loop: over protobuf the parts go out as one request whose
+// ResourceSpans are one per slice, each with the resource; every span exactly once.
+for (const protocol of ['http/protobuf', 'http/json']) {
+  test(`a batch of 150 spans: one request, every span once (${protocol})`, async () => {
+    const rx = await startReceiver();
+    try {
+      const r = await run(RESETS_APP, {
+        FIXTURE_PHASES: 'burst',
+        BURST: '150',
+        RESETWATCH_SPAN_RATE: '0',
+        OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+        OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
+        OTEL_METRICS_EXPORTER: 'none',
+      });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stderr, '');
+      assert.equal(r.marker('EVENTS').length, 150);
+      const traces = rx.requests.filter((q) => q.path === '/v1/traces');
+      assert.equal(traces.length, 1, 'the exit flush sends the batch in one request');
+      assert.equal(traces[0].resourceSpans, protocol === 'http/protobuf' ? 3 : 1, 'ResourceSpans: one per slice of 64 (protobuf)');
+      assert.equal(rx.spans.length, 150);
+      assert.equal(new Set(rx.spans.map((s) => s.spanId)).size, 150, 'every span exactly once');
+      const resources = new Set(rx.spans.map((s) => JSON.stringify(s.resource)));
+      assert.equal(resources.size, 1, 'the same resource in every slice');
+      assert.equal(JSON.parse([...resources][0])['service.name'] !== undefined, true);
+      for (const s of rx.spans) assert.equal(s.name, 'connection reset');
+    } finally {
+      await rx.close();
+    }
+  });
+}
+
 test('RESETWATCH_SPAN_RATE=1: spans beyond the rate are dropped and counted; metrics still count every reset', async () => {
   const rx = await startReceiver();
   try {
