@@ -6,7 +6,12 @@
 // says what ran in each gap (self time by function, GC included).
 //
 //   node bench/storm-longtasks.js [--variant=A|B|Bo] [--agent=DIR] [--rate=10000] [--warm=5000]
-//        [--quiet=20000] [--storm=5000] [--cycles=3] [--gap=8] [--prof] [--interval=250]
+//        [--quiet=20000] [--storm=5000] [--cycles=3] [--gap=8] [--prof] [--interval=250] [--keep=FILE]
+//
+// Per window: resets, event-loop delay (monitorEventLoopDelay, 1 ms), the OTLP requests that
+// arrived; with --prof also the sampled time per reset by where the code lives (agent, OpenTelemetry
+// SDK, node, GC, idle), the span serialiser's tasks (runs of consecutive samples under
+// @opentelemetry/otlp-transformer) and, for each gap, what ran in it. --keep copies the profile.
 //
 // The app storms like bench/apps/reset-client.js (a batch of attempts every 10 ms against
 // bench/load/reset-server.js in another process), as the bench does per round: a quiet spell,
@@ -28,6 +33,7 @@ function parseArgs(argv) {
     quiet: 20000,
     storm: 5000,
     cycles: 3,
+    keep: '',
     gap: 8,
     prof: false,
     interval: 250,
@@ -193,6 +199,31 @@ function exportTasks(profile, from, to) {
   return runs.map((r) => +((r.end - r.start) / 1000).toFixed(2));
 }
 
+/** Sampled time within [from, to] (µs) by where the sampled frame's code lives, in ms. */
+function byOrigin(profile, from, to) {
+  const byId = new Map(profile.nodes.map((x) => [x.id, x]));
+  const out = {};
+  let t = profile.startTime;
+  for (let i = 0; i < profile.samples.length; i++) {
+    const dt = profile.timeDeltas[i];
+    t += dt;
+    if (t < from || t > to) continue;
+    const f = byId.get(profile.samples[i]).callFrame;
+    const u = f.url;
+    const k = u.includes('@opentelemetry')
+      ? 'otel-sdk'
+      : /dist[\\/]agent/.test(u)
+        ? 'agent'
+        : u.startsWith('node:')
+          ? 'node'
+          : u === ''
+            ? f.functionName
+            : 'app';
+    out[k] = (out[k] ?? 0) + dt / 1000;
+  }
+  return out;
+}
+
 async function driver(a) {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'storm-lt-'));
   const posts = [];
@@ -242,6 +273,14 @@ async function driver(a) {
       `window ${i + 1}: ${w.resets} resets, eld p50 ${w.p50.toFixed(1)} p99 ${w.p99.toFixed(1)} max ${w.max.toFixed(1)} ms; exports: ${exp.join(', ') || 'none'}`,
     );
     if (profile) {
+      const o = byOrigin(profile, w.from, w.to);
+      const per = (ms) => ((ms * 1000) / w.resets).toFixed(2);
+      console.log(
+        `  sampled µs per reset: ${Object.entries(o)
+          .sort((x, y) => y[1] - x[1])
+          .map(([k, ms]) => `${k} ${per(ms)}`)
+          .join(', ')}`,
+      );
       const runs = exportTasks(profile, w.from, w.to);
       if (runs.length)
         console.log(
@@ -258,6 +297,7 @@ async function driver(a) {
       );
     }
   }
+  if (a.keep && profFile) fs.copyFileSync(path.join(tmp, profFile), a.keep);
   fs.rmSync(tmp, { recursive: true, force: true });
 }
 
