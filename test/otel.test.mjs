@@ -399,6 +399,47 @@ for (const protocol of ['http/protobuf', 'http/json']) {
   });
 }
 
+// Spans for resetwatch's own provider wait up to 100 ms for their group (exporters/otel/span-group.ts),
+// but only under OTLP: a console exporter prints each span as it ends, and an app that ends with
+// process.exit() right after a reset (no 'beforeExit') still gets it printed.
+test('OTEL_TRACES_EXPORTER=console: a reset just before process.exit() is printed', async () => {
+  const r = await run(RESETS_APP, {
+    FIXTURE_PHASES: 'burst',
+    BURST: '1',
+    EXIT_CODE: '3',
+    OTEL_TRACES_EXPORTER: 'console',
+    OTEL_METRICS_EXPORTER: 'none',
+  });
+  assert.equal(r.code, 3, r.stderr);
+  assert.equal(r.marker('EVENTS').length, 1);
+  assert.match(r.stdout, /name: 'connection reset'/, 'the span printed before the exit');
+});
+
+// A slice that fails (here an injected fault) still tells the SDK the batch is done: its export
+// timeout is a ref'd 30 s timer, and the app's exit would wait for it (0.7 s before, 30.6 s).
+test('a span batch whose slicing fails: dropped, reported in one line, the exit not held', async () => {
+  const rx = await startReceiver();
+  try {
+    const r = await run(
+      RESETS_APP,
+      {
+        FIXTURE_PHASES: 'burst',
+        BURST: '150',
+        RESETWATCH_SPAN_RATE: '0',
+        RESETWATCH_FAULT_INJECT: 'otel.exportSlice',
+        OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+        OTEL_METRICS_EXPORTER: 'none',
+      },
+      { timeout: 20000 },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /otel\.exportSlice/, 'the failure is reported in one line');
+    assert.equal(rx.spans.length, 0);
+  } finally {
+    await rx.close();
+  }
+});
+
 test('RESETWATCH_SPAN_RATE=1: spans beyond the rate are dropped and counted; metrics still count every reset', async () => {
   const rx = await startReceiver();
   try {

@@ -179,7 +179,10 @@ export const otelExporter: Exporter = {
       const tp = app ?? (plan.traces !== undefined ? privateProviders()?.tracerProvider() : undefined);
       if (tp !== undefined && (event.context !== undefined || cfg.rootSpans)) {
         if (!event.fatal && spanLimiter.take()) {
-          if (app === undefined) guard('otel.span', groupSpan, tp, event);
+          // Grouped only for OTLP: a console exporter prints each span as it ends, and an exit that
+          // skips beforeExit (process.exit(), a crash) would lose the waiting ones.
+          if (app === undefined && plan.traces?.kind === 'otlp') guard('otel.span', groupSpan, tp, event);
+          else if (app === undefined) guard('otel.span', recordSpan, tp, event, cfg.rootSpans, true);
           else {
             spans.flush(); // in the order of their resets
             guard('otel.span', recordSpan, tp, event, cfg.rootSpans, false);

@@ -311,23 +311,28 @@ export class OtlpSpanExporter implements SpanExporter {
     }
     const parts: Uint8Array[] = [];
     let next = 0;
-    const step = () => {
-      try {
-        const part = this.serializer.serializeRequest(spans.slice(next, next + SPANS_PER_SLICE));
-        if (part === undefined) throw new Error('not serialised');
-        parts.push(part);
-        next += SPANS_PER_SLICE;
-        if (next < spans.length) {
-          setImmediate(guard, 'otel.exportSlice', step);
-          return;
-        }
-        this.sender.send(Buffer.concat(parts), spans.length);
-      } catch {
-        countDropped('otel', spans.length);
+    /** One slice; true while slices are left. Outside guard() it would throw into the app's loop. */
+    const step = (): boolean => {
+      const part = this.serializer.serializeRequest(spans.slice(next, next + SPANS_PER_SLICE));
+      if (part === undefined) throw new Error('not serialised');
+      parts.push(part);
+      next += SPANS_PER_SLICE;
+      if (next < spans.length) return true;
+      this.sender.send(Buffer.concat(parts), spans.length);
+      return false;
+    };
+    // `done` whatever happens to a slice (guard() returns undefined for a failure, an injected one
+    // included): the SDK's export timeout, a ref'd 30 s timer, waits for it, and so would the exit.
+    const slice = (): void => {
+      const more = guard('otel.exportSlice', step);
+      if (more === true) {
+        setImmediate(slice);
+        return;
       }
+      if (more === undefined) countDropped('otel', spans.length);
       done(OK);
     };
-    step();
+    slice();
   }
   forceFlush(): Promise<void> {
     return this.sender.flush();

@@ -38,7 +38,10 @@ export class SpanGroup {
       return;
     }
     if (this.timer === undefined) {
-      this.timer = setTimeout(() => guard('otel.spanGroup', () => this.flush()), GROUP_MS);
+      this.timer = setTimeout(() => {
+        this.timer = undefined; // fired: a failed flush below must not leave it set (no timer again)
+        guard('otel.spanGroup', () => this.flush());
+      }, GROUP_MS);
       this.timer.unref();
     }
   }
