@@ -366,6 +366,80 @@ test('RESETWATCH_ROOT_SPANS=false: no span for a reset outside any trace; metric
   }
 });
 
+// A batch is serialised 64 spans per turn of the event loop (exporters/otel/otlp.ts), so a large
+// one does not hold the app's loop: over protobuf the parts go out as one request whose
+// ResourceSpans are one per slice, each with the resource; every span exactly once.
+for (const protocol of ['http/protobuf', 'http/json']) {
+  test(`a batch of 150 spans: one request, every span once (${protocol})`, async () => {
+    const rx = await startReceiver();
+    try {
+      const r = await run(RESETS_APP, {
+        FIXTURE_PHASES: 'burst',
+        BURST: '150',
+        RESETWATCH_SPAN_RATE: '0',
+        OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+        OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
+        OTEL_METRICS_EXPORTER: 'none',
+      });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stderr, '');
+      assert.equal(r.marker('EVENTS').length, 150);
+      const traces = rx.requests.filter((q) => q.path === '/v1/traces');
+      assert.equal(traces.length, 1, 'the exit flush sends the batch in one request');
+      assert.equal(traces[0].resourceSpans, protocol === 'http/protobuf' ? 3 : 1, 'ResourceSpans: one per slice of 64 (protobuf)');
+      assert.equal(rx.spans.length, 150);
+      assert.equal(new Set(rx.spans.map((s) => s.spanId)).size, 150, 'every span exactly once');
+      const resources = new Set(rx.spans.map((s) => JSON.stringify(s.resource)));
+      assert.equal(resources.size, 1, 'the same resource in every slice');
+      assert.equal(JSON.parse([...resources][0])['service.name'] !== undefined, true);
+      for (const s of rx.spans) assert.equal(s.name, 'connection reset');
+    } finally {
+      await rx.close();
+    }
+  });
+}
+
+// Spans for resetwatch's own provider wait up to 100 ms for their group (exporters/otel/span-group.ts),
+// but only under OTLP: a console exporter prints each span as it ends, and an app that ends with
+// process.exit() right after a reset (no 'beforeExit') still gets it printed.
+test('OTEL_TRACES_EXPORTER=console: a reset just before process.exit() is printed', async () => {
+  const r = await run(RESETS_APP, {
+    FIXTURE_PHASES: 'burst',
+    BURST: '1',
+    EXIT_CODE: '3',
+    OTEL_TRACES_EXPORTER: 'console',
+    OTEL_METRICS_EXPORTER: 'none',
+  });
+  assert.equal(r.code, 3, r.stderr);
+  assert.equal(r.marker('EVENTS').length, 1);
+  assert.match(r.stdout, /name: 'connection reset'/, 'the span printed before the exit');
+});
+
+// A slice that fails (here an injected fault) still tells the SDK the batch is done: its export
+// timeout is a ref'd 30 s timer, and the app's exit would wait for it (0.7 s before, 30.6 s).
+test('a span batch whose slicing fails: dropped, reported in one line, the exit not held', async () => {
+  const rx = await startReceiver();
+  try {
+    const r = await run(
+      RESETS_APP,
+      {
+        FIXTURE_PHASES: 'burst',
+        BURST: '150',
+        RESETWATCH_SPAN_RATE: '0',
+        RESETWATCH_FAULT_INJECT: 'otel.exportSlice',
+        OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+        OTEL_METRICS_EXPORTER: 'none',
+      },
+      { timeout: 20000 },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /otel\.exportSlice/, 'the failure is reported in one line');
+    assert.equal(rx.spans.length, 0);
+  } finally {
+    await rx.close();
+  }
+});
+
 test('RESETWATCH_SPAN_RATE=1: spans beyond the rate are dropped and counted; metrics still count every reset', async () => {
   const rx = await startReceiver();
   try {

@@ -19,6 +19,7 @@ import { PeerLimiter } from '../shared/peers';
 import { VERSION } from '../../agent/version';
 import type { PrivateProviders } from './private';
 import type { Exporter } from '../types';
+import { SpanGroup, type SpanParts } from './span-group';
 
 /** Span name and kind (docs/opentelemetry.md "Spans"). */
 export const SPAN_NAME = 'connection reset';
@@ -60,17 +61,27 @@ function tracerFor(provider: TracerProvider): Tracer {
  */
 export function recordSpan(provider: TracerProvider, event: ResetEvent, rootSpans: boolean, own = false): void {
   if (event.context === undefined && !rootSpans) return;
+  buildSpan(provider, partsOf(event), own);
+}
+
+/** What the reset's span is made of, read at the reset (a grouped span is built later: ./span-group.ts). */
+function partsOf(event: ResetEvent): SpanParts {
+  return { attributes: toAttributes(event), time: event.time, message: event.message, context: event.context };
+}
+
+function buildSpan(provider: TracerProvider, p: SpanParts, own: boolean): void {
   const { ROOT_CONTEXT, SpanStatusCode } = otelApi();
-  const attributes = toAttributes(event);
   const span = tracerFor(provider).startSpan(
     SPAN_NAME,
-    own ? { kind: SPAN_KIND, startTime: event.time } : { kind: SPAN_KIND, startTime: event.time, attributes },
-    event.context ?? ROOT_CONTEXT,
+    own ? { kind: SPAN_KIND, startTime: p.time } : { kind: SPAN_KIND, startTime: p.time, attributes: p.attributes },
+    p.context ?? ROOT_CONTEXT,
   );
-  if (own) span.setAttributes(attributes);
-  span.setStatus({ code: SpanStatusCode.ERROR, message: event.message });
-  span.end(event.time);
+  if (own) span.setAttributes(p.attributes);
+  span.setStatus({ code: SpanStatusCode.ERROR, message: p.message });
+  span.end(p.time);
 }
+
+const buildOwn = (provider: TracerProvider, p: SpanParts): void => buildSpan(provider, p, true);
 
 /**
  * The request's own span (the HTTP CLIENT or SERVER span a tracer made), when still open, is marked
@@ -116,6 +127,7 @@ export const otelExporter: Exporter = {
         // Loaded only now: the SDK never loads unless the OTEL_* variables ask for export.
         const mod = require('./private') as typeof import('./private');
         priv = new mod.PrivateProviders(plan);
+        priv.beforeFlush = () => spans.flush();
       }
       return priv;
     };
@@ -123,6 +135,9 @@ export const otelExporter: Exporter = {
     // RESETWATCH_SPAN_RATE: under a storm the span processor's queue would drop the excess anyway,
     // after the span was built; dropping before building keeps the reset path cheap.
     const spanLimiter = new RateLimiter(config.spanRate);
+    // Spans for our own provider, built in groups (./span-group.ts).
+    const spans = new SpanGroup(buildOwn);
+    const groupSpan = (tp: TracerProvider, event: ResetEvent) => spans.add(tp, partsOf(event));
 
     const meterProvider = (): MeterProvider | undefined => {
       const app = appMeterProvider();
@@ -163,8 +178,20 @@ export const otelExporter: Exporter = {
       const app = appTracerProvider();
       const tp = app ?? (plan.traces !== undefined ? privateProviders()?.tracerProvider() : undefined);
       if (tp !== undefined && (event.context !== undefined || cfg.rootSpans)) {
-        if (event.fatal || spanLimiter.take()) guard('otel.span', recordSpan, tp, event, cfg.rootSpans, app === undefined);
-        else countDropped('otel_rate');
+        if (!event.fatal && spanLimiter.take()) {
+          // Grouped only for OTLP: a console exporter prints each span as it ends, and an exit that
+          // skips beforeExit (process.exit(), a crash) would lose the waiting ones.
+          if (app === undefined && plan.traces?.kind === 'otlp') guard('otel.span', groupSpan, tp, event);
+          else if (app === undefined) guard('otel.span', recordSpan, tp, event, cfg.rootSpans, true);
+          else {
+            spans.flush(); // in the order of their resets
+            guard('otel.span', recordSpan, tp, event, cfg.rootSpans, false);
+          }
+        } else if (event.fatal) {
+          // The process is going down: this span and the waiting ones are built now.
+          spans.flush();
+          guard('otel.span', recordSpan, tp, event, cfg.rootSpans, app === undefined);
+        } else countDropped('otel_rate');
       }
       const mp = meterProvider();
       if (mp !== undefined) guard('otel.metrics', recordMetrics, mp, event, cfg); // no closure per reset
@@ -185,6 +212,7 @@ export const otelExporter: Exporter = {
 
     return () => {
       unsubscribe();
+      spans.flush();
       lastProvider = lastInstruments = undefined;
       clearTimeout(timer);
       priv?.stop();

@@ -169,6 +169,12 @@ export class PrivateProviders {
     return this.meter !== undefined;
   }
 
+  /**
+   * Builds the spans index.ts holds back for a group (./span-group.ts) before any flush: the exit's
+   * and stop()'s.
+   */
+  beforeFlush: () => void = () => {};
+
   /** A reset went to our providers: there is something to flush on the way out. */
   markDirty(): void {
     this.dirty = true;
@@ -188,6 +194,7 @@ export class PrivateProviders {
     // A batch waiting for its retry (an unref'd timer) would end with the process, uncounted: it
     // too is flushed, or given up and counted once the budget is spent.
     if (this.flushing || !(this.dirty || this.senders.some((s) => s.pending()))) return;
+    this.beforeFlush();
     const now = Date.now();
     this.exitDeadline ??= now + FLUSH_BUDGET_MS;
     const budget = this.exitDeadline - now;
@@ -219,6 +226,7 @@ export class PrivateProviders {
   }
 
   stop(): void {
+    this.beforeFlush();
     if (this.listening) process.removeListener('beforeExit', this.onBeforeExit);
     this.listening = false;
     const tracer = this.tracer;

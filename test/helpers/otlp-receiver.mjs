@@ -152,7 +152,8 @@ function normaliseMetrics(req) {
 /**
  * `tls: true` serves HTTPS with test/fixtures/otel-tls (CN localhost); `rx.url` is then https://localhost:port.
  * `port`: listen on that one (default: any free port). `rx.requests[i].at` and `rx.closes` are Date.now()
- * when each request ended and each connection closed.
+ * when each request ended and each connection closed; a traces request's `resourceSpans` is how many
+ * ResourceSpans entries it held.
  */
 export async function startReceiver({ behaviour = 'ok', tls = false, port = 0 } = {}) {
   const rx = {
@@ -214,6 +215,7 @@ export async function startReceiver({ behaviour = 'ok', tls = false, port = 0 } 
         if (req.url === '/v1/traces') {
           const msg = json ? JSON.parse(body.toString()) : TraceRequest.toObject(TraceRequest.decode(body), TO_OBJECT);
           rx.spans.push(...normaliseSpans(msg));
+          rx.requests.at(-1).resourceSpans = (msg.resourceSpans ?? []).length;
         } else if (req.url === '/v1/metrics') {
           const msg = json ? JSON.parse(body.toString()) : MetricsRequest.toObject(MetricsRequest.decode(body), TO_OBJECT);
           rx.metrics.push(...normaliseMetrics(msg));
