@@ -8,6 +8,7 @@ import {
   type ClientRequestLike,
   type ServerResponseLike,
   RESET_BEHIND_END,
+  SAME_STEP,
   READS,
   READ_AGAIN,
   CLOCK_MASK,
@@ -176,6 +177,10 @@ function resetBehindEnd(socket: Sock, state: SocketState, responseBegun: boolean
   // read, the end of input was a FIN, and an RST after it was drawn by this side's later write
   // (a request sent on a pooled connection the server had just closed: the keep-alive race).
   if (!responseBegun && socket.bytesRead <= (state.http?.readMark ?? 0)) return false;
+  // Nor behind bytes of an earlier poll: a peer that shuts down its writing and closes with the
+  // request unread sends a FIN then an RST, a plain end of input on every libuv, and the same
+  // ENOTCONN (noteResetBehindEnd).
+  if ((state.activity & SAME_STEP) === 0) return false;
   const handle = (socket as unknown as AddressInternals)._handle;
   return handle != null && peerError(handle) === ENOTCONN;
 }

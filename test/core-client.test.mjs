@@ -402,10 +402,10 @@ test('established: raw TCP, bytes and an RST read in one poll are ECONNRESET; by
 
 /**
  * A python3 peer that leaves part of what the client sent unread, so that its close() sends an RST
- * after its FIN: it reads 5 bytes, sends 'abc', 100 ms later 'bye', then `finish` (python lines),
- * then closes. Resolves with its port once it listens.
+ * after its FIN: it reads 5 bytes, sends `first` ('abc' unless given), 100 ms later `finish`
+ * (python lines), then closes. Resolves with its port once it listens.
  */
-function unreadPeer(finish) {
+function unreadPeer(finish, first = 'abc') {
   const code = `
 import socket, sys, time
 l = socket.socket()
@@ -414,7 +414,7 @@ l.listen(1)
 print(l.getsockname()[1], flush=True)
 c, _ = l.accept()
 c.recv(5)
-c.sendall(b'abc')
+c.sendall(${JSON.stringify(first)}.encode())
 time.sleep(0.1)
 ${finish.join('\n')}
 c.close()
@@ -471,6 +471,46 @@ test('established: raw TCP with allowHalfOpen, an RST after the end of input, be
   assert.deepEqual(seen, ['end'], 'what Node reports');
   await delay(200);
   assert.deepEqual(cap.events.filter(client(peer.port)), [], 'an RST after a FIN is no event');
+  await peer.exited;
+});
+
+// The same over HTTP: the server sends the response's headers and part of its body, and 300 ms later
+// shuts down its writing and closes with the request unread (a FIN, then its kernel's RST). Node
+// reads a plain end ('aborted', "other side closed") on every libuv, and the kernel has forgotten
+// the peer by then; but the end came in a later poll than the last bytes: peer_closed, as for a FIN.
+const PARTIAL = 'HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial';
+const FIN_THEN_RST = ['time.sleep(0.3)', 'c.shutdown(socket.SHUT_WR)'];
+
+test('response: a FIN then an RST read after part of the body is peer_closed', async () => {
+  const peer = await unreadPeer(FIN_THEN_RST, PARTIAL);
+  const appError = new Promise((resolve) => {
+    const req = http.request({ port: peer.port, host: '127.0.0.1', method: 'POST' }, (res) => {
+      res.resume();
+      res.on('error', resolve);
+    });
+    req.on('error', resolve);
+    req.end('helloworld');
+  });
+  assert.equal((await appError).message, 'aborted', 'what Node reports');
+  const e = await cap.next(client(peer.port));
+  assert.deepEqual(
+    [e.errorType, e.code, e.message, e.syscall, e.phase, e.bytesReceived],
+    ['peer_closed', 'ECONNRESET', 'aborted', undefined, 'response', 47],
+  );
+  await peer.exited;
+});
+
+test('fetch: a FIN then an RST read after part of the body is peer_closed', async () => {
+  const peer = await unreadPeer(FIN_THEN_RST, PARTIAL);
+  const err = await fetch(`http://127.0.0.1:${peer.port}/`, { method: 'POST', body: 'helloworld' })
+    .then((r) => r.text())
+    .catch((x) => x);
+  assert.equal(err.cause?.code, 'UND_ERR_SOCKET', 'what undici reports');
+  const e = await cap.next(client(peer.port));
+  assert.deepEqual(
+    [e.errorType, e.code, e.message, e.syscall, e.phase, e.bytesReceived],
+    ['peer_closed', 'UND_ERR_SOCKET', 'other side closed', undefined, 'response', 47],
+  );
   await peer.exited;
 });
 
