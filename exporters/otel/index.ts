@@ -178,19 +178,16 @@ export const otelExporter: Exporter = {
       const app = appTracerProvider();
       const tp = app ?? (plan.traces !== undefined ? privateProviders()?.tracerProvider() : undefined);
       if (tp !== undefined && (event.context !== undefined || cfg.rootSpans)) {
-        if (!event.fatal && spanLimiter.take()) {
-          // Grouped only for OTLP: a console exporter prints each span as it ends, and an exit that
-          // skips beforeExit (process.exit(), a crash) would lose the waiting ones.
-          if (app === undefined && plan.traces?.kind === 'otlp') guard('otel.span', groupSpan, tp, event);
-          else if (app === undefined) guard('otel.span', recordSpan, tp, event, cfg.rootSpans, true);
+        if (event.fatal || spanLimiter.take()) {
+          // Our own provider's spans wait for their group under OTLP only: a console exporter prints
+          // each span as it ends, and an exit that skips beforeExit (process.exit()) would lose them.
+          // Otherwise (an app's provider, a fatal reset: the process is going down) the waiting
+          // ones are built first, in the order of their resets, then this one.
+          if (!event.fatal && app === undefined && plan.traces?.kind === 'otlp') guard('otel.span', groupSpan, tp, event);
           else {
-            spans.flush(); // in the order of their resets
-            guard('otel.span', recordSpan, tp, event, cfg.rootSpans, false);
+            spans.flush();
+            guard('otel.span', recordSpan, tp, event, cfg.rootSpans, app === undefined);
           }
-        } else if (event.fatal) {
-          // The process is going down: this span and the waiting ones are built now.
-          spans.flush();
-          guard('otel.span', recordSpan, tp, event, cfg.rootSpans, app === undefined);
         } else countDropped('otel_rate');
       }
       const mp = meterProvider();
