@@ -329,7 +329,7 @@ export function install(): Agent {
     }
     if (cancelWait === undefined && !install()) return false;
     if (when === 'now') {
-      guard('start.outputs', startOutputs, loaded?.exporters ?? [], config, outputStops);
+      startOutputs(loaded?.exporters ?? [], config, outputStops);
       return true;
     }
     startWaitingOutputs = startRest;
