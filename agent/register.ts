@@ -161,10 +161,11 @@ let startWaitingOutputs: (() => void) | undefined;
  * is another process's (`join`: this process joins that family as early as it can, as a
  * short-lived member must, if its app keeps the loop alive by then: see startAhead) and when this
  * thread creates a Worker (`open`: its channel for the worker's resets must be open before that
- * thread can post one: exporters/prometheus/threads.ts).
- * Returns the release.
+ * thread can post one: exporters/prometheus/threads.ts). `later` is given inside Node's loader
+ * (agent/builtins.ts whenLoaded): a bind that needs listen() waits for the tick's end then, and
+ * happens if `later()` still wants it. Returns the release.
  */
-function holdAtPreload(config: Config, join: () => void, open: () => void, inLoader: boolean): (() => void) | undefined {
+function holdAtPreload(config: Config, join: () => void, open: () => void, later?: () => boolean): (() => void) | undefined {
   const fixedPort = typeof config.port === 'number' && config.port !== 0;
   if (!fixedPort || config.disabledOutputs.includes('prometheus') || !isMainThread()) return undefined;
   const { holdFamilyName, bindNeedsListen } =
@@ -172,14 +173,15 @@ function holdAtPreload(config: Config, join: () => void, open: () => void, inLoa
   const { onFirstWorker } = require('../exporters/prometheus/threads') as typeof import('../exporters/prometheus/threads');
   let release: (() => void) | undefined;
   let cancelled = false;
-  if (inLoader && bindNeedsListen()) {
+  if (later !== undefined && bindNeedsListen()) {
     // Inside Node's loading of the module that loaded node:net, listen() would load node:cluster on
     // top of a node:cluster or node:child_process still loading below: half-made for the rest of
     // the process (net's listen without cluster._getServer, cluster.fork without fork). Bound at
-    // the tick's end instead: a child run synchronously before then (execFileSync) leads alone.
+    // the tick's end instead, unless the outputs started meanwhile (they hold the name then): a
+    // child run synchronously before then (execFileSync) leads alone.
     process.nextTick(() =>
       guard('start.prometheus.hold', () => {
-        if (!cancelled) release = holdFamilyName(config, join);
+        if (!cancelled && later()) release = holdFamilyName(config, join);
       }),
     );
   } else release = holdFamilyName(config, join);
@@ -287,7 +289,7 @@ export function install(): Agent {
         config,
         () => startAhead(true),
         () => startAhead(false),
-        inLoader,
+        inLoader ? () => pending && !ahead : undefined,
       );
       if (release !== undefined) outputStops.push(release);
       return true;
