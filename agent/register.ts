@@ -161,19 +161,35 @@ let startWaitingOutputs: (() => void) | undefined;
  * is another process's (`join`: this process joins that family as early as it can, as a
  * short-lived member must, if its app keeps the loop alive by then: see startAhead) and when this
  * thread creates a Worker (`open`: its channel for the worker's resets must be open before that
- * thread can post one: exporters/prometheus/threads.ts).
- * Returns the release.
+ * thread can post one: exporters/prometheus/threads.ts). `later` is given inside Node's loader
+ * (agent/builtins.ts whenLoaded): a bind that needs listen() waits for the tick's end then, and
+ * happens if `later()` still wants it. Returns the release.
  */
-function holdAtPreload(config: Config, join: () => void, open: () => void): (() => void) | undefined {
+function holdAtPreload(config: Config, join: () => void, open: () => void, later?: () => boolean): (() => void) | undefined {
   const fixedPort = typeof config.port === 'number' && config.port !== 0;
   if (!fixedPort || config.disabledOutputs.includes('prometheus') || !isMainThread()) return undefined;
-  const { holdFamilyName } = require('../exporters/prometheus/family-name') as typeof import('../exporters/prometheus/family-name');
+  const { holdFamilyName, bindNeedsListen } =
+    require('../exporters/prometheus/family-name') as typeof import('../exporters/prometheus/family-name');
   const { onFirstWorker } = require('../exporters/prometheus/threads') as typeof import('../exporters/prometheus/threads');
-  const release = holdFamilyName(config, join);
+  let release: (() => void) | undefined;
+  let cancelled = false;
+  if (later !== undefined && bindNeedsListen()) {
+    // Inside Node's loading of the module that loaded node:net, listen() would load node:cluster on
+    // top of a node:cluster or node:child_process still loading below: half-made for the rest of
+    // the process (net's listen without cluster._getServer, cluster.fork without fork). Bound at
+    // the tick's end instead, unless the outputs started meanwhile (they hold the name then): a
+    // child run synchronously before then (execFileSync) leads alone.
+    process.nextTick(() =>
+      guard('start.prometheus.hold', () => {
+        if (!cancelled && later()) release = holdFamilyName(config, join);
+      }),
+    );
+  } else release = holdFamilyName(config, join);
   const unsubscribe = onFirstWorker(open);
   return () => {
+    cancelled = true;
     unsubscribe();
-    release();
+    release?.();
   };
 }
 
@@ -246,7 +262,7 @@ export function install(): Agent {
     let installed: boolean | undefined;
     let cancelWait: (() => void) | undefined;
     /** Loads and enables the hooks (and, for a preload, holds the family's name) once; false if the agent stays out. */
-    const install = (): boolean => {
+    const install = (inLoader = false): boolean => {
       cancelWait?.();
       cancelWait = undefined;
       if (installed !== undefined) return installed;
@@ -273,6 +289,7 @@ export function install(): Agent {
         config,
         () => startAhead(true),
         () => startAhead(false),
+        inLoader ? () => pending && !ahead : undefined,
       );
       if (release !== undefined) outputStops.push(release);
       return true;
@@ -324,7 +341,7 @@ export function install(): Agent {
         pending = false;
         return false;
       }
-      cancelWait = whenLoaded(['net', 'worker_threads'], () => guard('start.hooks', install));
+      cancelWait = whenLoaded(['net', 'worker_threads'], () => guard('start.hooks', install, true));
       if (cancelWait !== undefined) hookStops.push(() => cancelWait?.());
     }
     if (cancelWait === undefined && !install()) return false;
