@@ -9,6 +9,12 @@ export function builtinLoaded(name: string): boolean | undefined {
   return (process as { moduleLoadList?: string[] }).moduleLoadList?.includes(`NativeModule ${name}`);
 }
 
+// Taken at load: the watch runs inside Node's loader, where an app's later replacement of these
+// must not reach.
+const reflectSet = Reflect.set;
+const setPrototypeOf = Object.setPrototypeOf;
+const getPrototypeOf = Object.getPrototypeOf;
+
 /**
  * Calls `fn` once, as soon as one of the built-ins `names` has loaded. Node records each built-in it
  * loads by pushing `NativeModule <id>` onto process.moduleLoadList right after the module's code ran
@@ -18,7 +24,8 @@ export function builtinLoaded(name: string): boolean | undefined {
  * list and Array.prototype and hears each new entry (an array's new index is set through its
  * prototype chain); the list gets Array.prototype back before `fn` runs. `fn` runs inside that
  * require, so it must not require a built-in that may be loading then (one that loads `names`).
- * Returns the cancel, or undefined where the list is not there to watch (the caller does not wait).
+ * `fn` must not throw (it runs inside the app's require). Returns the cancel, or undefined where
+ * the list is not there to watch (the caller does not wait).
  */
 export function whenLoaded(names: readonly string[], fn: () => void): (() => void) | undefined {
   const list = (process as { moduleLoadList?: unknown }).moduleLoadList;
@@ -28,11 +35,11 @@ export function whenLoaded(names: readonly string[], fn: () => void): (() => voi
   const cancel = () => {
     if (!waiting) return;
     waiting = false;
-    if (Object.getPrototypeOf(list) === watcher) Object.setPrototypeOf(list, Array.prototype);
+    if (getPrototypeOf(list) === watcher) setPrototypeOf(list, Array.prototype);
   };
   const watcher: object = new Proxy(Object.create(Array.prototype) as object, {
     set(target, key, value, receiver) {
-      const done = Reflect.set(target, key, value, receiver); // onto the list itself, as a push does
+      const done = reflectSet(target, key, value, receiver); // onto the list itself, as a push does
       if (waiting && wanted.has(value as string)) {
         cancel();
         fn();
@@ -40,6 +47,6 @@ export function whenLoaded(names: readonly string[], fn: () => void): (() => voi
       return done;
     },
   });
-  Object.setPrototypeOf(list, watcher);
+  setPrototypeOf(list, watcher);
   return cancel;
 }
