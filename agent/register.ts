@@ -10,7 +10,7 @@ import { stats } from './stats';
 import { kAgent, kRegistry } from './symbols';
 import { launcherOf } from './launcher';
 import { loadedAsPreload } from './preload';
-import { builtinLoaded } from './builtins';
+import { builtinLoaded, whenLoaded } from './builtins';
 import { appKeepsLoopAlive, inNextTurn, whenAppBusy } from './first-turn';
 import type { AgentStats, ResetListener } from './types';
 import type { Exporter } from '../exporters/types';
@@ -161,19 +161,35 @@ let startWaitingOutputs: (() => void) | undefined;
  * is another process's (`join`: this process joins that family as early as it can, as a
  * short-lived member must, if its app keeps the loop alive by then: see startAhead) and when this
  * thread creates a Worker (`open`: its channel for the worker's resets must be open before that
- * thread can post one: exporters/prometheus/threads.ts).
- * Returns the release.
+ * thread can post one: exporters/prometheus/threads.ts). `later` is given inside Node's loader
+ * (agent/builtins.ts whenLoaded): a bind that needs listen() waits for the tick's end then, and
+ * happens if `later()` still wants it. Returns the release.
  */
-function holdAtPreload(config: Config, join: () => void, open: () => void): (() => void) | undefined {
+function holdAtPreload(config: Config, join: () => void, open: () => void, later?: () => boolean): (() => void) | undefined {
   const fixedPort = typeof config.port === 'number' && config.port !== 0;
   if (!fixedPort || config.disabledOutputs.includes('prometheus') || !isMainThread()) return undefined;
-  const { holdFamilyName } = require('../exporters/prometheus/family-name') as typeof import('../exporters/prometheus/family-name');
+  const { holdFamilyName, bindNeedsListen } =
+    require('../exporters/prometheus/family-name') as typeof import('../exporters/prometheus/family-name');
   const { onFirstWorker } = require('../exporters/prometheus/threads') as typeof import('../exporters/prometheus/threads');
-  const release = holdFamilyName(config, join);
+  let release: (() => void) | undefined;
+  let cancelled = false;
+  if (later !== undefined && bindNeedsListen()) {
+    // Inside Node's loading of the module that loaded node:net, listen() would load node:cluster on
+    // top of a node:cluster or node:child_process still loading below: half-made for the rest of
+    // the process (net's listen without cluster._getServer, cluster.fork without fork). Bound at
+    // the tick's end instead, unless the outputs started meanwhile (they hold the name then): a
+    // child run synchronously before then (execFileSync) leads alone.
+    process.nextTick(() =>
+      guard('start.prometheus.hold', () => {
+        if (!cancelled && later()) release = holdFamilyName(config, join);
+      }),
+    );
+  } else release = holdFamilyName(config, join);
   const unsubscribe = onFirstWorker(open);
   return () => {
+    cancelled = true;
     unsubscribe();
-    release();
+    release?.();
   };
 }
 
@@ -230,35 +246,61 @@ export function install(): Agent {
    * Installs hooks and starts outputs: `now`; at the end of the app's loading `tick`; or, for a
    * preload, in the event loop's first `turn` (agent/first-turn.ts: a process done before its
    * loop turns, `node -e 1`, never loads them; no reset can come before I/O, and the first reset
-   * or `registry` access starts them at once anyway). False when the agent stays out.
+   * or `registry` access starts them at once anyway). A preload installs its hooks (and holds the
+   * family's name) when the thread loads node:net, the only way to a socket, or node:worker_threads,
+   * the way to a thread that hands its resets here: whichever load comes first, by any path
+   * (agent/builtins.ts whenLoaded); at the latest in the first turn. A process that never loads
+   * either before it is done (`node -e 1`, a script printing to a file) loads none of the agent's
+   * hooks, nor node:net for them. False when the agent stays out.
    */
   const run = (when: 'now' | 'tick' | 'turn'): boolean => {
     if (config.disabled) return false;
-    if (loaded === undefined) {
-      const result = loadAll();
-      if (typeof result === 'string') {
-        diag('warn', `disabled, the app runs without it: ${result}`);
-        return false;
-      }
-      loaded = result;
-    }
     enabled = true;
-    enableHooks(loaded.hooks, config, hookStops);
-    const outputs = loaded.exporters;
-    if (when === 'now') {
-      startOutputs(outputs, config, outputStops);
-      return true;
-    }
-    pending = true;
+    pending = when !== 'now';
     let cancelTurn: (() => void) | undefined;
     let release: (() => void) | undefined;
+    let installed: boolean | undefined;
+    let cancelWait: (() => void) | undefined;
+    /** Loads and enables the hooks (and, for a preload, holds the family's name) once; false if the agent stays out. */
+    const install = (inLoader = false): boolean => {
+      cancelWait?.();
+      cancelWait = undefined;
+      if (installed !== undefined) return installed;
+      installed = false;
+      if (loaded === undefined) {
+        const result = loadAll();
+        if (typeof result === 'string') {
+          diag('warn', `disabled, the app runs without it: ${result}`);
+          enabled = false;
+          pending = false;
+          startWaitingOutputs = undefined;
+          beforeFirstPublish(undefined);
+          cancelTurn?.();
+          return false;
+        }
+        loaded = result;
+      }
+      installed = true;
+      enableHooks(loaded.hooks, config, hookStops);
+      if (when !== 'turn') return true;
+      release = guard(
+        'start.prometheus.hold',
+        holdAtPreload,
+        config,
+        () => startAhead(true),
+        () => startAhead(false),
+        inLoader ? () => pending && !ahead : undefined,
+      );
+      if (release !== undefined) outputStops.push(release);
+      return true;
+    };
     let ahead = false; // the Prometheus output started ahead of the others (holdAtPreload)
     // A member whose app kept nothing alive when it would have joined (startAhead), and which then
     // waits for its app past the first turn (whenAppBusy).
     let member = false;
     let waiting: (() => void) | undefined;
     const startRest = (turned = false) => {
-      if (!pending) return; // start() or stop() came first, or a reset
+      if (!pending || !install()) return; // start() or stop() came first, or a reset
       pending = false;
       startWaitingOutputs = undefined;
       beforeFirstPublish(undefined);
@@ -267,6 +309,7 @@ export function install(): Agent {
       waiting = undefined;
       // A member that waited for its app (or resets first): it joins at once.
       if (member) turned = true;
+      const outputs = loaded?.exporters ?? [];
       const rest = ahead ? outputs.filter((o) => o.name !== 'prometheus').map((o) => o.name) : undefined;
       guard('start.outputs', startOutputs, outputs, config, outputStops, rest, turned);
       release?.(); // the family took the name over (or it is another settings' by now)
@@ -287,22 +330,32 @@ export function install(): Agent {
         return;
       }
       ahead = true;
-      guard('start.outputs', startOutputs, outputs, config, outputStops, ['prometheus'], turned);
+      guard('start.outputs', startOutputs, loaded?.exporters ?? [], config, outputStops, ['prometheus'], turned);
     };
+    if (when === 'turn' && builtinLoaded('net') === false) {
+      // Checked now, not when the hooks install: where a layout hides a dependency, say so at start.
+      const missing = preservesSymlinks() ? missingDependency() : undefined;
+      if (missing !== undefined) {
+        diag('warn', `disabled, the app runs without it: ${missing}`);
+        enabled = false;
+        pending = false;
+        return false;
+      }
+      cancelWait = whenLoaded(['net', 'worker_threads'], () => guard('start.hooks', install, true));
+      if (cancelWait !== undefined) hookStops.push(() => cancelWait?.());
+    }
+    if (cancelWait === undefined && !install()) return false;
+    if (when === 'now') {
+      startOutputs(loaded?.exporters ?? [], config, outputStops);
+      return true;
+    }
     startWaitingOutputs = startRest;
     beforeFirstPublish(startRest);
     if (when === 'tick') process.nextTick(startRest);
     else {
-      release = guard(
-        'start.prometheus.hold',
-        holdAtPreload,
-        config,
-        () => startAhead(true),
-        () => startAhead(false),
-      );
-      if (release !== undefined) outputStops.push(release);
       cancelTurn = inNextTurn(() =>
         guard('start.firstTurn', () => {
+          if (!pending || !install()) return; // stop() or start() came first
           if (!member || appKeepsLoopAlive() !== false) return startRest(true);
           waiting = whenAppBusy(() => guard('start.outputs', startRest, true));
           // Only now is there something for stop() or start() to end (no "restarted" line before).

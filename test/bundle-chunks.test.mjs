@@ -1,8 +1,9 @@
 // The package's three runtime files (build/bundle.js) load as their roles say, and hold one
 // instance of each module between them:
 // - the agent switched off (RESETWATCH_DISABLED) and a package-manager launcher load the entry only;
-// - `node --require resetwatch -e 1` at default settings (a fixed port: the family election runs
-//   at preload) loads the entry and chunk-hooks.js, never chunk-outputs.js;
+// - `node --require resetwatch -e 1` at default settings loads the entry only, and not node:net;
+//   an app that loads node:net loads chunk-hooks.js with it (the hooks, and at a fixed port the
+//   family election), never chunk-outputs.js before its loop turns;
 // - a real reset in an app loads chunk-outputs.js, and the reset reaches an onReset listener
 //   (the entry's bus), `agent.stats` and the Prometheus registry's counter (chunk-outputs.js) once
 //   each: a second copy of the bus or the stats would leave one of them at 0;
@@ -23,6 +24,8 @@ const PRINT_LOADED = `process.on('exit', () => {
   const files = Object.keys(require.cache).filter((f) => f.startsWith(dir)).map((f) => f.slice(dir.length));
   // node:worker_threads too: only a process with worker threads needs it (agent/register.ts isMainThread).
   if (process.moduleLoadList.includes('NativeModule worker_threads')) files.push('node:worker_threads');
+  // node:net too: the hooks install when the app loads it (agent/register.ts); until then, nothing needs it.
+  if (process.moduleLoadList.includes('NativeModule net')) files.push('node:net');
   console.log(JSON.stringify(files.sort()));
 });`;
 
@@ -50,9 +53,14 @@ test('a launcher (npm) loads the entry only', async () => {
   }
 });
 
-test('node --require resetwatch -e 1 at default settings (fixed port) loads the entry and chunk-hooks.js, not chunk-outputs.js', async () => {
+test('node --require resetwatch -e 1 at default settings (fixed port) loads the entry only, and not node:net', async () => {
   const files = await loadedFiles([...PRELOAD, '-e', PRINT_LOADED], { RESETWATCH_PORT: String(await freePort()) });
-  assert.deepEqual(files, ['chunk-hooks.js', 'index.js']);
+  assert.deepEqual(files, ['index.js']);
+});
+
+test('an app that loads node:net (fixed port) loads chunk-hooks.js with it, not chunk-outputs.js, before its loop turns', async () => {
+  const files = await loadedFiles([...PRELOAD, '-e', `require('node:net');${PRINT_LOADED}`], { RESETWATCH_PORT: String(await freePort()) });
+  assert.deepEqual(files, ['chunk-hooks.js', 'index.js', 'node:net']);
 });
 
 const RESET_ONCE = `${PRINT_LOADED}

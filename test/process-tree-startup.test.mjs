@@ -1,5 +1,6 @@
 // A process tree whose root is still in its first tick while its children come and go: the root
-// must hold the family socket from its preload on, so that what a short-lived child hands over
+// must hold the family socket from its preload on (from its first load of node:net, which
+// child_process loads), so that what a short-lived child hands over
 // waits in the socket for the root's loop (exporters/prometheus/family.ts). Real processes, real
 // resets on loopback.
 import { test, afterEach } from 'node:test';
@@ -41,9 +42,10 @@ test('children run with execFileSync before the root first turns, each resetting
 });
 
 // The preload binds the name through net.Server#_listen2 (exporters/prometheus/family-name.ts): on
-// every Node version this runs on, the name must be held when the app's first line runs, without
-// node:cluster (which listen() loads, with child_process and dgram), and the family must follow.
-test("the preload holds the family's name before the app's first line, without loading node:cluster; its connections are not watched", async () => {
+// every Node version this runs on, the name must be held as soon as the app has node:net (the
+// preload installs when the app loads it: agent/register.ts), before the app can listen or spawn,
+// without node:cluster (which listen() loads, with child_process and dgram), and the family must follow.
+test("the preload holds the family's name once the app loads node:net, before its next line, without loading node:cluster; its connections are not watched", async () => {
   const port = await freePort();
   const script = `
     const loaded = process.moduleLoadList.filter((m) => /^NativeModule (cluster|child_process|dgram)$/.test(m));

@@ -36,7 +36,9 @@ test('the fixture app runs the same with the agent, and the agent sees its reset
 
 test('every hook body throwing on entry changes nothing for the app', async () => {
   const want = await plain();
-  const sites = faultSites();
+  // Not the preload's install itself (when the app loads node:net): faulted, no hook body would run
+  // at all, which is the next test's case.
+  const sites = faultSites().filter((s) => s !== 'start.hooks');
   for (const needed of [
     'client.connect',
     'server.accept',

@@ -147,10 +147,18 @@ const LISTEN_TRACED = channel('tracing:net.server.listen:asyncEnd');
 
 type Listen2 = (address: string, port: number, addressType: number, backlog: number) => void;
 
+/**
+ * Whether the bind goes through listen(), which requires node:cluster (and it node:child_process):
+ * where _listen2 is missing, or something subscribes to Node's listen tracing.
+ */
+export function bindNeedsListen(): boolean {
+  return typeof (net.Server.prototype as { _listen2?: unknown })._listen2 !== 'function' || LISTEN_TRACED.hasSubscribers;
+}
+
 /** What listen({ path }) does in a primary, minus cluster: the name (a Unix-domain server's mark, which the server hook skips), then the bind. */
 function bind(server: net.Server, name: string): void {
   const s = server as net.Server & { _listen2?: Listen2; _pipeName?: string };
-  if (typeof s._listen2 === 'function' && !LISTEN_TRACED.hasSubscribers) {
+  if (!bindNeedsListen() && typeof s._listen2 === 'function') {
     try {
       s._pipeName = name;
       s._listen2(name, -1, -1, 511);
