@@ -5,8 +5,9 @@
 // - dist/agent/index.js, the entry: what every load runs, the agent switched off included (the
 //   API, the config, the preload and launcher checks). RESETWATCH_DISABLED, npm/npx/yarn/pnpm and
 //   corepack (agent/launcher.ts) compile nothing else.
-// - dist/agent/chunk-hooks.js: what an agent that is on runs at preload (the hooks, the outputs'
-//   list, the bind of the Prometheus family's name), loaded by the entry's first require of one of them.
+// - dist/agent/chunk-hooks.js: what an agent that is on runs when the app first loads node:net (the
+//   hooks, the outputs' list, the bind of the Prometheus family's name; agent/register.ts), loaded
+//   by the entry's first require of one of them.
 // - dist/agent/chunk-outputs.js: what starts in the event loop's first turn or later (the
 //   outputs, the endpoint, classification of a reset), loaded by the first require of one of them.
 // - dist/agent/chunk-family.js: the Prometheus family's election and protocol, loaded where the

@@ -2,7 +2,8 @@
 // event loop has not turned yet (execFileSync at startup, a long synchronous start) must already
 // hold the name: a child that runs and exits meanwhile connects to it, and what it hands over
 // waits in this socket's backlog and buffers until this process turns and leads. Only the bind
-// happens at preload; the election's outcome and the family's protocol (./family.ts, loaded then)
+// happens before the first turn, when the preload installs (the app's first load of node:net, which
+// child_process loads too: agent/register.ts); the election's outcome and the family's protocol (./family.ts, loaded then)
 // follow in the event loop's first turn, so `node -e 1` compiles none of it.
 //
 // The bind goes through net.Server#_listen2 (Node's "legacy alias" of its setupListenHandle, on
