@@ -11,7 +11,7 @@
 //                    over, or one of resetwatch's own sockets (disown()).
 import { EventEmitter, errorMonitor } from 'node:events';
 import type * as net from 'node:net';
-import type { SocketState, NodeSocketInternals } from './internal-types';
+import { type SocketState, type NodeSocketInternals, SERVER, TLS } from './internal-types';
 import { kState } from './symbols';
 import { stats } from './stats';
 import { guard } from './guard';
@@ -22,7 +22,11 @@ const SUPERSEDED = null;
 type Watched = net.Socket & NodeSocketInternals & { [kState]?: SocketState | typeof SUPERSEDED };
 
 function count(state: SocketState, n: 1 | -1): void {
-  stats.connections[state.direction][state.tls ? 'tls' : 'plain'] += n;
+  // From the flags by named loads: no `direction` getter, no keyed loads by computed names.
+  const f = state.activity;
+  const side = (f & SERVER) !== 0 ? stats.connections.server : stats.connections.client;
+  if ((f & TLS) !== 0) side.tls += n;
+  else side.plain += n;
 }
 
 // The listener is added and removed with EventEmitter's own methods, not the socket's: the socket's
