@@ -1,8 +1,13 @@
 // Per-socket observation, shared by the client, server and TLS hooks, and the one place that reads
 // or writes a socket's state slot and adjusts the connection counters. A state object under a
-// Symbol and one errorMonitor listener (never an 'error' listener: an unhandled error still crashes
+// Symbol, and an errorMonitor listener (never an 'error' listener: an unhandled error still crashes
 // the app exactly as before), a plain function shared by every socket, so watching allocates only
 // the state object. The end of a connection without an error is seen by hooks/destroy.ts.
+// The listener: a TLS socket gets it when watched (TLSSocket emits an error after the handshake
+// without destroy()); a plain socket only when it is destroyed with an error (listenForError():
+// every error of a net.Socket goes through destroy(err), hence its _destroy, and Node emits it on
+// a later tick), so that most connections, which end without one, never add it (callgrind: ~0.5k
+// instructions per connection, the listener's megamorphic keyed load and store in `_events`).
 //
 // The slot holds one of three things, and only this file tells them apart:
 //   nothing        — not seen yet (a new socket, a Unix-domain socket, ...);
@@ -45,7 +50,7 @@ export function atFirstWatch(fn: (() => void) | undefined): void {
   firstWatch = fn;
 }
 
-/** Starts watching a socket: its state, one connection counted, the errorMonitor listener. */
+/** Starts watching a socket: its state, one connection counted, a TLS socket's errorMonitor listener. */
 export function watch(socket: Watched, state: SocketState): void {
   if (firstWatch !== undefined) {
     const first = firstWatch;
@@ -54,6 +59,17 @@ export function watch(socket: Watched, state: SocketState): void {
   }
   socket[kState] = state;
   count(state, 1);
+  if ((state.activity & TLS) !== 0) addListener.call(socket, errorMonitor, errorListener);
+}
+
+/**
+ * A watched plain socket being destroyed with an error (hooks/destroy.ts): the errorMonitor
+ * listener, in place before Node emits that error (next tick). Once per socket, also when it is
+ * reconnected and fails again.
+ */
+export function listenForError(socket: Watched, state: SocketState): void {
+  if ((state.activity & TLS) !== 0) return;
+  if (EventEmitter.prototype.listeners.call(socket, errorMonitor).includes(errorListener)) return;
   addListener.call(socket, errorMonitor, errorListener);
 }
 

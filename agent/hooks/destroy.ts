@@ -40,7 +40,7 @@ import {
   SERVER,
   DONE,
 } from '../internal-types';
-import { stateOf, isClaimed, classify } from '../sockets';
+import { stateOf, isClaimed, classify, listenForError } from '../sockets';
 import { sessionOf } from '../http2';
 import { guard } from '../guard';
 import { patch, unpatch } from './patch';
@@ -69,6 +69,7 @@ export function enable(): void {
         const state = stateOf(this);
         if (err != null && (state !== undefined || !isClaimed(this))) guard('socket.claim', claimError, err, state);
         if (state && !state.done) {
+          if (err != null) guard('socket.destroy', listenForError, this, state); // Node emits it next (sockets.ts)
           if (err != null || this._httpMessage != null || state.http?.inflight !== undefined) {
             guard('socket.destroy', snapshot, this, state, err);
             if (err == null && this._httpMessage != null) guard('socket.close', onPeerHangup, this, state);
