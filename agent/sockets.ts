@@ -5,6 +5,7 @@
 // the state object. The end of a connection without an error is seen by hooks/destroy.ts.
 // The listener: a TLS socket gets it when watched (TLSSocket emits an error after the handshake
 // without destroy()); a plain socket only when it is destroyed with an error (listenForError():
+// while hooks/destroy.ts is installed; without it, from the start as a TLS socket;
 // every error of a net.Socket goes through destroy(err), hence its _destroy, and Node emits it on
 // a later tick), so that most connections, which end without one, never add it (callgrind: ~0.5k
 // instructions per connection, the listener's megamorphic keyed load and store in `_events`).
@@ -59,7 +60,14 @@ export function watch(socket: Watched, state: SocketState): void {
   }
   socket[kState] = state;
   count(state, 1);
-  if ((state.activity & TLS) !== 0) addListener.call(socket, errorMonitor, errorListener);
+  if (!errorsAtDestroy || (state.activity & TLS) !== 0) addListener.call(socket, errorMonitor, errorListener);
+}
+
+/** True while hooks/destroy.ts is installed: it adds a plain socket's listener (listenForError). */
+let errorsAtDestroy = false;
+
+export function listenAtDestroy(on: boolean): void {
+  errorsAtDestroy = on;
 }
 
 /**
@@ -69,6 +77,7 @@ export function watch(socket: Watched, state: SocketState): void {
  */
 export function listenForError(socket: Watched, state: SocketState): void {
   if ((state.activity & TLS) !== 0) return;
+  // Once: also a socket watched while the destroy hook was off, or reconnected after an error.
   if (EventEmitter.prototype.listeners.call(socket, errorMonitor).includes(errorListener)) return;
   addListener.call(socket, errorMonitor, errorListener);
 }

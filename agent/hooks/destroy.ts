@@ -40,7 +40,8 @@ import {
   SERVER,
   DONE,
 } from '../internal-types';
-import { stateOf, isClaimed, classify, listenForError } from '../sockets';
+import { stateOf, isClaimed, classify, listenForError, listenAtDestroy } from '../sockets';
+import { kOriginal } from '../symbols';
 import { sessionOf } from '../http2';
 import { guard } from '../guard';
 import { patch, unpatch } from './patch';
@@ -84,6 +85,8 @@ export function enable(): void {
         return original.call(this, err, cb);
       },
   );
+  // Installed (ours, under whatever wrapped it since): plain sockets' errorMonitor listeners come from here.
+  listenAtDestroy((net.Socket.prototype as unknown as { _destroy?: { [kOriginal]?: unknown } })._destroy?.[kOriginal] !== undefined);
   if (!UV_HIDES_RST) return;
   patch(
     net.Socket.prototype,
@@ -105,6 +108,7 @@ export function enable(): void {
 }
 
 export function disable(): void {
+  listenAtDestroy(false);
   unpatch(net.Socket.prototype, '_destroy');
   unpatch(net.Socket.prototype, '_final');
 }
