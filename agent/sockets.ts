@@ -87,6 +87,15 @@ export function stateOf(socket: object): SocketState | undefined {
   return (socket as Watched)[kState] ?? undefined;
 }
 
+/**
+ * True when the client hook may watch this socket: never seen, or watched and its event published
+ * (a reconnect after a reset). One load of the slot, where stateOf() and isClaimed() are two.
+ */
+export function watchable(socket: object): boolean {
+  const slot = (socket as Watched)[kState];
+  return slot === undefined || (slot !== SUPERSEDED && slot.done);
+}
+
 /** True once a socket is watched or superseded: a hook that sees it again leaves it alone. */
 export function isClaimed(socket: object): boolean {
   return (socket as Watched)[kState] !== undefined;
