@@ -17,13 +17,19 @@
 //                    over, or one of resetwatch's own sockets (disown()).
 import { EventEmitter, errorMonitor } from 'node:events';
 import type * as net from 'node:net';
-import { type SocketState, type NodeSocketInternals, SERVER, TLS } from './internal-types';
-import { kState } from './symbols';
+import type { SocketState, NodeSocketInternals } from './internal-types';
+import * as flags from './internal-types';
+import * as symbols from './symbols';
 import { stats } from './stats';
 import { guard } from './guard';
 import { bypass } from './hooks/activity';
 
 const SUPERSEDED = null;
+
+// Module-level copies of the imported constants (hooks/activity.ts says why): the slot's key is
+// then a constant.
+const kState: typeof symbols.kState = symbols.kState;
+const { SERVER, TLS } = flags;
 
 type Watched = net.Socket & NodeSocketInternals & { [kState]?: SocketState | typeof SUPERSEDED };
 

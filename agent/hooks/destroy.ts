@@ -29,17 +29,8 @@
 // A socket that ends with none of these (most) costs a few property reads here: no guard() call,
 // and classify.ts is not loaded for it.
 import * as net from 'node:net';
-import {
-  type NodeSocketInternals,
-  type SocketState,
-  type Sock,
-  BURST_AFTER_WRITE,
-  RESET_BEHIND_END,
-  READ_AGAIN,
-  SAME_STEP,
-  SERVER,
-  DONE,
-} from '../internal-types';
+import type { NodeSocketInternals, SocketState, Sock } from '../internal-types';
+import * as flags from '../internal-types';
 import { stateOf, isClaimed, classify, listenForError, listenAtDestroy } from '../sockets';
 import { kOriginal } from '../symbols';
 import { sessionOf } from '../http2';
@@ -53,6 +44,9 @@ const onPeerHangup = (socket: Sock, state: SocketState) => classify().onPeerHang
 const onIdleDestroy = (socket: Sock, state: SocketState) => classify().onIdleDestroy(socket, state);
 const onQuietEnd = (socket: Sock, state: SocketState) => classify().onQuietEnd(socket, state);
 const noteResetBehindEnd = (socket: Sock, state: SocketState) => classify().noteResetBehindEnd(socket, state);
+
+// Module-level copies of the imported flags (hooks/activity.ts says why).
+const { BURST_AFTER_WRITE, RESET_BEHIND_END, READ_AGAIN, SAME_STEP, SERVER, DONE } = flags;
 
 const [UV_MAJOR, UV_MINOR] = process.versions.uv.split('.').map(Number);
 /** libuv reads on to an RST behind the last bytes from 1.52 (Node 24): no end of input hides one. */
