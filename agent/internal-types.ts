@@ -59,31 +59,32 @@ export const RESET_BEHIND_END = 1 << 18;
  * no pointer compression: 8 bytes each, 72 bytes with the header, and no number box): the flags of
  * `activity` also hold the direction, TLS, `done` and the start's microseconds; what only some
  * connections need (a client's dial, HTTP bookkeeping, the addresses at close) is one object behind
- * `extras`. The accessors keep the fields' old names.
+ * `extras`. The accessors keep the fields' old names. Fields `declare`d and set once in the
+ * constructor: a class field would be defined as undefined first and then set (two stores each).
  */
 export class SocketState {
   /**
    * WROTE_LAST | BURST_AFTER_WRITE | ENDED_HERE | READ_ONCE | READ_AGAIN (hooks/activity.ts), and the
    * fixed bits SERVER | TLS | DONE | the start's microseconds: one small integer, not nine fields.
    */
-  activity: number;
+  declare activity: number;
   /**
    * Last read or write (hooks/activity.ts) in whole ms on the agent's coarse clock (clockMs:
    * performance.now() read at most every 10 ms, small integers stored inside this object), and the
    * last one at an earlier clock reading: the read or write that met the reset touches the mark
    * too, and is left out that way.
    */
-  active: number;
-  activeBefore: number;
+  declare active: number;
+  declare activeBefore: number;
   /** The mark of the first read counted in READ_ONCE: where the peer's current message began (a server's request age). */
-  readSince: number;
+  declare readSince: number;
   /**
    * Whole ms of performance.now() at connect()/accept: a small integer for the first 24.8 days of
    * the process (beyond, V8 boxes it, still exact); the microseconds are in `activity`.
    */
-  private readonly startMs: number;
+  declare private readonly startMs: number;
   /** Created for a client at connect() (its dial), for any connection at its first HTTP state or address snapshot. */
-  private extras: SocketExtras | undefined;
+  declare private extras: SocketExtras | undefined;
 
   constructor(
     direction: Direction,
@@ -174,13 +175,18 @@ export interface Dial {
  * object client.ts builds at connect()), HTTP bookkeeping, the addresses read at close.
  */
 export class SocketExtras {
-  http: HttpState | undefined = undefined;
-  snapshot: AddressSnapshot | undefined = undefined;
-  constructor(
-    readonly host: string | undefined,
-    readonly port: number | undefined,
-    readonly context: Context | undefined,
-  ) {}
+  declare http: HttpState | undefined;
+  declare snapshot: AddressSnapshot | undefined;
+  declare readonly host: string | undefined;
+  declare readonly port: number | undefined;
+  declare readonly context: Context | undefined;
+  constructor(host: string | undefined, port: number | undefined, context: Context | undefined) {
+    this.host = host;
+    this.port = port;
+    this.context = context;
+    this.http = undefined;
+    this.snapshot = undefined;
+  }
 }
 
 /** HTTP bookkeeping, per connection (not per request: no allocation per request). */

@@ -1,8 +1,14 @@
 // Per-socket observation, shared by the client, server and TLS hooks, and the one place that reads
 // or writes a socket's state slot and adjusts the connection counters. A state object under a
-// Symbol and one errorMonitor listener (never an 'error' listener: an unhandled error still crashes
+// Symbol, and an errorMonitor listener (never an 'error' listener: an unhandled error still crashes
 // the app exactly as before), a plain function shared by every socket, so watching allocates only
 // the state object. The end of a connection without an error is seen by hooks/destroy.ts.
+// The listener: a TLS socket gets it when watched (TLSSocket emits an error after the handshake
+// without destroy()); a plain socket only when it is destroyed with an error (listenForError():
+// while hooks/destroy.ts is installed; without it, from the start as a TLS socket;
+// every error of a net.Socket goes through destroy(err), hence its _destroy, and Node emits it on
+// a later tick), so that most connections, which end without one, never add it (callgrind: ~0.5k
+// instructions per connection, the listener's megamorphic keyed load and store in `_events`).
 //
 // The slot holds one of three things, and only this file tells them apart:
 //   nothing        — not seen yet (a new socket, a Unix-domain socket, ...);
@@ -12,17 +18,27 @@
 import { EventEmitter, errorMonitor } from 'node:events';
 import type * as net from 'node:net';
 import type { SocketState, NodeSocketInternals } from './internal-types';
-import { kState } from './symbols';
+import * as flags from './internal-types';
+import * as symbols from './symbols';
 import { stats } from './stats';
 import { guard } from './guard';
 import { bypass } from './hooks/activity';
 
 const SUPERSEDED = null;
 
+// Module-level copies of the imported constants (hooks/activity.ts says why): the slot's key is
+// then a constant.
+const kState: typeof symbols.kState = symbols.kState;
+const { SERVER, TLS } = flags;
+
 type Watched = net.Socket & NodeSocketInternals & { [kState]?: SocketState | typeof SUPERSEDED };
 
 function count(state: SocketState, n: 1 | -1): void {
-  stats.connections[state.direction][state.tls ? 'tls' : 'plain'] += n;
+  // From the flags by named loads: no `direction` getter, no keyed loads by computed names.
+  const f = state.activity;
+  const side = (f & SERVER) !== 0 ? stats.connections.server : stats.connections.client;
+  if ((f & TLS) !== 0) side.tls += n;
+  else side.plain += n;
 }
 
 // The listener is added and removed with EventEmitter's own methods, not the socket's: the socket's
@@ -41,7 +57,7 @@ export function atFirstWatch(fn: (() => void) | undefined): void {
   firstWatch = fn;
 }
 
-/** Starts watching a socket: its state, one connection counted, the errorMonitor listener. */
+/** Starts watching a socket: its state, one connection counted, a TLS socket's errorMonitor listener. */
 export function watch(socket: Watched, state: SocketState): void {
   if (firstWatch !== undefined) {
     const first = firstWatch;
@@ -50,12 +66,40 @@ export function watch(socket: Watched, state: SocketState): void {
   }
   socket[kState] = state;
   count(state, 1);
+  if (!errorsAtDestroy || (state.activity & TLS) !== 0) addListener.call(socket, errorMonitor, errorListener);
+}
+
+/** True while hooks/destroy.ts is installed: it adds a plain socket's listener (listenForError). */
+let errorsAtDestroy = false;
+
+export function listenAtDestroy(on: boolean): void {
+  errorsAtDestroy = on;
+}
+
+/**
+ * A watched plain socket being destroyed with an error (hooks/destroy.ts): the errorMonitor
+ * listener, in place before Node emits that error (next tick). Once per socket, also when it is
+ * reconnected and fails again.
+ */
+export function listenForError(socket: Watched, state: SocketState): void {
+  if ((state.activity & TLS) !== 0) return;
+  // Once: also a socket watched while the destroy hook was off, or reconnected after an error.
+  if (EventEmitter.prototype.listeners.call(socket, errorMonitor).includes(errorListener)) return;
   addListener.call(socket, errorMonitor, errorListener);
 }
 
 /** The state of a watched socket; undefined for one never seen or superseded. */
 export function stateOf(socket: object): SocketState | undefined {
   return (socket as Watched)[kState] ?? undefined;
+}
+
+/**
+ * True when the client hook may watch this socket: never seen, or watched and its event published
+ * (a reconnect after a reset). One load of the slot, where stateOf() and isClaimed() are two.
+ */
+export function watchable(socket: object): boolean {
+  const slot = (socket as Watched)[kState];
+  return slot === undefined || (slot !== SUPERSEDED && slot.done);
 }
 
 /** True once a socket is watched or superseded: a hook that sees it again leaves it alone. */

@@ -7,7 +7,7 @@ import { now } from '../clock';
 import { activeContext } from '../trace-context';
 import { SocketState, SocketExtras } from '../internal-types';
 import { guard } from '../guard';
-import { watch, stateOf, isClaimed } from '../sockets';
+import { watch, watchable } from '../sockets';
 import { patch, unpatch } from './patch';
 
 export function enable(): void {
@@ -40,8 +40,7 @@ interface ConnectOptions {
 
 /** `first` and `second`: connect()'s first two arguments. */
 function onConnect(socket: net.Socket, first: unknown, second: unknown): void {
-  const existing = stateOf(socket);
-  if (existing !== undefined ? !existing.done : isClaimed(socket)) return; // watched already, or superseded
+  if (!watchable(socket)) return; // watched already, or superseded
   // net.connect passes its normalised [options, cb] array as the first argument.
   if (Array.isArray(first)) first = first[0];
   let host: string | undefined;

@@ -29,18 +29,10 @@
 // A socket that ends with none of these (most) costs a few property reads here: no guard() call,
 // and classify.ts is not loaded for it.
 import * as net from 'node:net';
-import {
-  type NodeSocketInternals,
-  type SocketState,
-  type Sock,
-  BURST_AFTER_WRITE,
-  RESET_BEHIND_END,
-  READ_AGAIN,
-  SAME_STEP,
-  SERVER,
-  DONE,
-} from '../internal-types';
-import { stateOf, isClaimed, classify } from '../sockets';
+import type { NodeSocketInternals, SocketState, Sock } from '../internal-types';
+import * as flags from '../internal-types';
+import { stateOf, isClaimed, classify, listenForError, listenAtDestroy } from '../sockets';
+import { kOriginal } from '../symbols';
 import { sessionOf } from '../http2';
 import { guard } from '../guard';
 import { patch, unpatch } from './patch';
@@ -52,6 +44,9 @@ const onPeerHangup = (socket: Sock, state: SocketState) => classify().onPeerHang
 const onIdleDestroy = (socket: Sock, state: SocketState) => classify().onIdleDestroy(socket, state);
 const onQuietEnd = (socket: Sock, state: SocketState) => classify().onQuietEnd(socket, state);
 const noteResetBehindEnd = (socket: Sock, state: SocketState) => classify().noteResetBehindEnd(socket, state);
+
+// Module-level copies of the imported flags (hooks/activity.ts says why).
+const { BURST_AFTER_WRITE, RESET_BEHIND_END, READ_AGAIN, SAME_STEP, SERVER, DONE } = flags;
 
 const [UV_MAJOR, UV_MINOR] = process.versions.uv.split('.').map(Number);
 /** libuv reads on to an RST behind the last bytes from 1.52 (Node 24): no end of input hides one. */
@@ -69,6 +64,7 @@ export function enable(): void {
         const state = stateOf(this);
         if (err != null && (state !== undefined || !isClaimed(this))) guard('socket.claim', claimError, err, state);
         if (state && !state.done) {
+          if (err != null) guard('socket.destroy', listenForError, this, state); // Node emits it next (sockets.ts)
           if (err != null || this._httpMessage != null || state.http?.inflight !== undefined) {
             guard('socket.destroy', snapshot, this, state, err);
             if (err == null && this._httpMessage != null) guard('socket.close', onPeerHangup, this, state);
@@ -83,6 +79,8 @@ export function enable(): void {
         return original.call(this, err, cb);
       },
   );
+  // Installed (ours, under whatever wrapped it since): plain sockets' errorMonitor listeners come from here.
+  listenAtDestroy((net.Socket.prototype as unknown as { _destroy?: { [kOriginal]?: unknown } })._destroy?.[kOriginal] !== undefined);
   if (!UV_HIDES_RST) return;
   patch(
     net.Socket.prototype,
@@ -104,6 +102,7 @@ export function enable(): void {
 }
 
 export function disable(): void {
+  listenAtDestroy(false);
   unpatch(net.Socket.prototype, '_destroy');
   unpatch(net.Socket.prototype, '_final');
 }
