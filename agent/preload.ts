@@ -1,6 +1,7 @@
 // Was this load of the package the preload (`--require resetwatch`, `--import resetwatch`, in the
-// command line or NODE_OPTIONS), or the app's own require/import? A preload starts everything at
-// once, before the app's first line, as it always has; an app's own load starts the outputs one
+// command line or NODE_OPTIONS), or the app's own require/import? A preload installs the hooks
+// when the app first loads node:net and starts the outputs in the first turn; an app's own load
+// installs at once and starts the outputs one
 // tick later, so that a start() right after it replaces the environment's settings before anything
 // is bound or opened (agent/register.ts). Read from the flags, as Node's own option parser sees
 // them: no file system access at preload time.

@@ -153,7 +153,8 @@ function startOutputs(outputs: Output[], config: Config, stops: (() => void)[], 
 let startWaitingOutputs: (() => void) | undefined;
 
 /**
- * What a preload does for the outputs before the app's first line (they start in the first turn):
+ * What a preload does for the outputs when it installs (the app's first load of node:net or
+ * node:worker_threads, or the first turn; they start in the first turn):
  * with a fixed port in the main thread, it binds the Prometheus family's name. That socket is where
  * a child that runs and exits while this process has not turned yet (execFileSync at startup, a
  * long synchronous start) hands its resets over: bound only in the first turn, that child would
@@ -207,8 +208,8 @@ const processWide = require('node:path') as { [kAgent]?: Agent }; // the module 
 
 /**
  * Installed once per process by loading the package; configured from the environment, or by the
- * first start() call. A preload installs the hooks before the app's first line, binds the
- * Prometheus family's name (a fixed port: holdAtPreload) and starts the outputs in the event
+ * first start() call. A preload installs the hooks when the app first loads node:net (run()), binds
+ * the Prometheus family's name then (a fixed port: holdAtPreload) and starts the outputs in the event
  * loop's first turn. The app's own load installs the hooks at once (sockets opened right after must be seen) and starts
  * the outputs one tick later, so an app that loads the package and calls start() in the same tick
  * never binds or opens anything with settings it is about to replace. A start() after the outputs
@@ -261,6 +262,16 @@ export function install(): Agent {
     let release: (() => void) | undefined;
     let installed: boolean | undefined;
     let cancelWait: (() => void) | undefined;
+    /** The agent stays out: one line, nothing waits. */
+    const stayOut = (reason: string): false => {
+      diag('warn', `disabled, the app runs without it: ${reason}`);
+      enabled = false;
+      pending = false;
+      startWaitingOutputs = undefined;
+      beforeFirstPublish(undefined);
+      cancelTurn?.();
+      return false;
+    };
     /** Loads and enables the hooks (and, for a preload, holds the family's name) once; false if the agent stays out. */
     const install = (inLoader = false): boolean => {
       cancelWait?.();
@@ -269,15 +280,7 @@ export function install(): Agent {
       installed = false;
       if (loaded === undefined) {
         const result = loadAll();
-        if (typeof result === 'string') {
-          diag('warn', `disabled, the app runs without it: ${result}`);
-          enabled = false;
-          pending = false;
-          startWaitingOutputs = undefined;
-          beforeFirstPublish(undefined);
-          cancelTurn?.();
-          return false;
-        }
+        if (typeof result === 'string') return stayOut(result);
         loaded = result;
       }
       installed = true;
@@ -335,12 +338,7 @@ export function install(): Agent {
     if (when === 'turn' && builtinLoaded('net') === false) {
       // Checked now, not when the hooks install: where a layout hides a dependency, say so at start.
       const missing = preservesSymlinks() ? missingDependency() : undefined;
-      if (missing !== undefined) {
-        diag('warn', `disabled, the app runs without it: ${missing}`);
-        enabled = false;
-        pending = false;
-        return false;
-      }
+      if (missing !== undefined) return stayOut(missing);
       cancelWait = whenLoaded(['net', 'worker_threads'], () => guard('start.hooks', install, true));
       if (cancelWait !== undefined) hookStops.push(() => cancelWait?.());
     }
