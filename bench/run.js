@@ -183,6 +183,17 @@ const SCENARIOS = [
   },
 ];
 
+/**
+ * The variants in the order of round `round`, rotated by one place each round (every scenario). In
+ * a fixed order a variant's place moved its figure more than its own work did: the agent switched
+ * off read slower than the agent on at startup, and in A/A′ runs of keep-alive (--calibrate, two
+ * processes without an agent) the second of the pair read 0.91–0.97× the first in six runs of six.
+ */
+function rotated(variants, round) {
+  const shift = round % variants.length;
+  return [...variants.slice(shift), ...variants.slice(0, shift)];
+}
+
 /** Writes (once) an app of 200 small CommonJS modules, each with a class and a few functions, that loads and exits. */
 function app200(tmp) {
   const dir = path.join(tmp, 'app200');
@@ -224,10 +235,7 @@ async function runScenario(scenario) {
     if (!Q) for (const v of variants) await startupRun(scenario, v, 1);
     for (let round = 0; round < nRounds; round++) {
       const r = {};
-      // The order rotates from round to round: in a fixed order a variant's place in it moved its
-      // figure more than its own work did (the agent switched off read slower than the agent on).
-      const shift = round % variants.length;
-      for (const v of [...variants.slice(shift), ...variants.slice(0, shift)]) r[v] = await startupRun(scenario, v, scenario.runs);
+      for (const v of rotated(variants, round)) r[v] = await startupRun(scenario, v, scenario.runs);
       rounds.push(r);
       console.log(
         `  round ${round + 1}: ${variants.map((v) => `${v} ${fmt(r[v].cpuMsPerRun)} ms CPU ${fmt(r[v].wallMsPerRun)} ms wall`).join(', ')}`,
@@ -270,7 +278,7 @@ async function runScenario(scenario) {
     if (!Q) for (let w = 0; w < 2; w++) for (const v of variants) await measure(scenario, apps[v], peer);
     for (let round = 0; round < nRounds; round++) {
       const r = {};
-      for (const v of variants) {
+      for (const v of rotated(variants, round)) {
         // A storm's rounds: each app has been quiet while the others stormed (a minute at 1,000/s),
         // and V8 has cooled its code meanwhile. The first window of each round measures that
         // start of a storm (`cpuPerOpFirst`); the window right after it measures the storm

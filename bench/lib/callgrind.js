@@ -9,7 +9,14 @@ const os = require('node:os');
 const path = require('node:path');
 const { spawn, execFileSync } = require('node:child_process');
 
-/** The command line up to node's own arguments: node under callgrind, counting off, dumps to `cgFile`. */
+/**
+ * The command line up to node's own arguments: node under callgrind, counting off, dumps to `cgFile`.
+ * A fixed `--hash-seed`: V8 seeds its string hashes at random in each process, so the slots of a
+ * dictionary-mode object's properties differ from process to process, and with them the cost of
+ * every lookup there: `process.nextTick` (about ten per keep-alive request, in Node's streams)
+ * cost 126 instructions a lookup in one process and 138 in the next, ±0.3k per request between two
+ * builds compared with nothing else different (2026-12-03, docs/benchmarks.md "Eleventh pass").
+ */
 function callgrindNode(cgFile) {
   return [
     'valgrind',
@@ -19,6 +26,7 @@ function callgrindNode(cgFile) {
     process.execPath,
     '--single-threaded',
     '--perf-basic-prof',
+    '--hash-seed=7',
   ];
 }
 
