@@ -184,7 +184,8 @@ const SCENARIOS = [
 ];
 
 /**
- * The variants in the order of round `round`, rotated by one place each round (every scenario). In
+ * The variants in the order of round `round`, rotated by one place each round (every scenario that
+ * measures them in turn; the idle one measures them all at once). In
  * a fixed order a variant's place moved its figure more than its own work did: the agent switched
  * off read slower than the agent on at startup, and in A/A′ runs of keep-alive (--calibrate, two
  * processes without an agent) the second of the pair read 0.91–0.97× the first in six runs of six.
@@ -246,7 +247,7 @@ async function runScenario(scenario) {
   if (scenario.kind === 'memory') {
     for (let round = 0; round < nRounds; round++) {
       const r = {};
-      for (const v of variants) r[v] = await memoryRun(scenario, v);
+      for (const v of rotated(variants, round)) r[v] = await memoryRun(scenario, v);
       rounds.push(r);
       console.log(
         `  round ${round + 1}: ${variants.map((v) => `${v} ${fmt(r[v].rssPerSocket)} B/socket (heap ${fmt(r[v].heapPerSocket)})`).join(', ')}`,
