@@ -49,6 +49,7 @@ function count(state: SocketState, n: 1 | -1): void {
 // later patch of EventEmitter.prototype (another agent's) is not run for our listener.
 const addListener = EventEmitter.prototype.on;
 const removeListener = EventEmitter.prototype.removeListener;
+const listenerCount = EventEmitter.prototype.listenerCount as (this: EventEmitter, name: symbol, listener: unknown) => number;
 
 /** Called once, at the first socket watched (hooks/tls.ts installs itself then); cleared after. */
 let firstWatch: (() => void) | undefined;
@@ -84,7 +85,8 @@ export function listenAtDestroy(on: boolean): void {
 export function listenForError(socket: Watched, state: SocketState): void {
   if ((state.activity & TLS) !== 0) return;
   // Once: also a socket watched while the destroy hook was off, or reconnected after an error.
-  if (EventEmitter.prototype.listeners.call(socket, errorMonitor).includes(errorListener)) return;
+  // listenerCount with the listener (Node ≥ 18.16) counts in place: no copy of the listener array.
+  if (listenerCount.call(socket, errorMonitor, errorListener) !== 0) return;
   addListener.call(socket, errorMonitor, errorListener);
 }
 

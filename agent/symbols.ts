@@ -1,8 +1,6 @@
 // Private state lives under Symbols, never string properties on the host's objects.
 /** Per-socket watch state (internal-types SocketState). */
 export const kState = Symbol('resetwatch.state');
-/** On an error object: the connection that raised it (classify.ts claimError). */
-export const kSource = Symbol('resetwatch.source');
 /** Per-request start time and context (internal-types RequestMark). */
 export const kRequest = Symbol('resetwatch.request');
 /** The context active where an HTTP request was created (Node ≥ 22.12), until it is sent. */

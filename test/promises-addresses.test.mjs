@@ -8,12 +8,13 @@ import { withAndWithout, fixture, describeRun, resetLines } from './helpers/subp
 
 const report = (r) => JSON.parse(/^ADDRESSES (.*)$/m.exec(r.stdout)?.[1] ?? 'null');
 
-test("a reset socket's address caches are as without the agent (RST and FIN resets)", async () => {
+test("a reset socket's address caches and its error's own keys are as without the agent (RST and FIN resets)", async () => {
   const { plain, agent } = await withAndWithout([fixture('app-addresses.cjs')], { agentEnv: { RESETWATCH_PORT: 'off' } });
   for (const r of [plain, agent]) assert.equal(r.code, 0, describeRun(r));
   const want = report(plain);
   assert.equal(want.rawError, 'ECONNRESET');
   assert.equal(want.httpError, 'socket hang up');
+  assert.ok(want.rawErrorKeys.includes('syscall'), JSON.stringify(want));
   assert.deepEqual(report(agent), want);
   // Both were the agent's resets, with their addresses read all the same.
   const events = resetLines(agent.stderr);
