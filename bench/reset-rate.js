@@ -1,0 +1,162 @@
+'use strict';
+// Whole-process CPU per reset at a steady reset rate, no agent (A) against one or more agent builds
+// in alternating pairs, without the bench's harness (docs/benchmarks.md "Twelfth pass"): what the
+// storm scenarios measure, in 10 s windows after a warm-up, with the per-thread split and the GC
+// count beside it, to ask how the agent's extra CPU scales with the rate.
+//
+//   node bench/reset-rate.js [--rate=1000] [--seconds=10] [--warm=5] [--tick=10] [--pairs=3]
+//                            [--pin] [--agent=DIR[,DIR…]]
+//
+// The peer (bench/load/reset-server.js, its own process) resets every connection at its first
+// byte. The app (this file with --app) dials it `rate` times a second in batches every `tick` ms
+// (at most 2,000 open), handles each ECONNRESET, and prints one JSON line for the window.
+// --pin: the app on CPU 0 and the peer on CPU 1, as bench/run.js places them.
+const { spawn, execFileSync } = require('node:child_process');
+const path = require('node:path');
+
+const arg = (name, dflt) => {
+  const m = process.argv.find((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  if (m === undefined) return dflt;
+  return m.includes('=') ? m.slice(m.indexOf('=') + 1) : true;
+};
+
+if (arg('app', false)) app();
+else main();
+
+function app() {
+  const net = require('node:net');
+  const fs = require('node:fs');
+  const port = Number(arg('port')),
+    rate = Number(arg('rate')),
+    tick = Number(arg('tick'));
+  const X = Buffer.from('x');
+  let inflight = 0,
+    resets = 0,
+    minor = 0,
+    major = 0,
+    measuring = false;
+  const { PerformanceObserver, constants } = require('node:perf_hooks');
+  new PerformanceObserver((list) => {
+    if (!measuring) return;
+    for (const e of list.getEntries()) {
+      if (e.detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) minor++;
+      else major++;
+    }
+  }).observe({ entryTypes: ['gc'] });
+  const onError = (err) => {
+    if (err.code === 'ECONNRESET' || err.code === 'EPIPE') resets++;
+  };
+  const onClose = () => {
+    inflight--;
+  };
+  function onConnect() {
+    this.write(X);
+  }
+  const threads = () => {
+    const ms = { main: 0, other: 0 };
+    for (const t of fs.readdirSync('/proc/self/task')) {
+      const s = fs.readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      ms[t === String(process.pid) ? 'main' : 'other'] += (Number(f[11]) + Number(f[12])) * 10;
+    }
+    return ms;
+  };
+  const phase = (ms, done) => {
+    const start = Date.now();
+    let due = 0;
+    const timer = setInterval(() => {
+      const elapsed = Date.now() - start;
+      if (elapsed >= ms) {
+        clearInterval(timer);
+        const wait = setInterval(() => {
+          if (inflight !== 0) return;
+          clearInterval(wait);
+          done();
+        }, 5);
+        return;
+      }
+      const target = Math.floor((elapsed * rate) / 1000) + (rate * tick) / 1000;
+      while (due < target) {
+        due++;
+        if (inflight >= 2000) continue;
+        inflight++;
+        const s = net.connect(port, '127.0.0.1', onConnect);
+        s.on('error', onError);
+        s.on('close', onClose);
+      }
+    }, tick);
+  };
+  phase(Number(arg('warm')) * 1000, () => {
+    const r0 = resets,
+      c0 = process.cpuUsage(),
+      t0 = threads();
+    measuring = true;
+    phase(Number(arg('seconds')) * 1000, () => {
+      measuring = false;
+      const n = resets - r0,
+        c = process.cpuUsage(c0),
+        t1 = threads();
+      const per = (us) => +(us / n).toFixed(1);
+      process.stdout.write(
+        `${JSON.stringify({
+          resets: n,
+          usPerReset: per(c.user + c.system),
+          user: per(c.user),
+          system: per(c.system),
+          mainUs: per((t1.main - t0.main) * 1000),
+          otherUs: per((t1.other - t0.other) * 1000),
+          minorGc: minor,
+          majorGc: major,
+        })}\n`,
+      );
+      process.exit(0);
+    });
+  });
+}
+
+async function main() {
+  const pin = arg('pin', false) === true;
+  const agents = String(arg('agent', path.resolve(__dirname, '..'))).split(',');
+  const peer = spawn(...cmd(pin, 1, [process.execPath, path.join(__dirname, 'load/reset-server.js')]), {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const port = await new Promise((resolve) => peer.stdout.once('data', (d) => resolve(JSON.parse(String(d)).port)));
+  const common = [
+    '--app',
+    `--port=${port}`,
+    `--rate=${arg('rate', 1000)}`,
+    `--seconds=${arg('seconds', 10)}`,
+    `--warm=${arg('warm', 5)}`,
+    `--tick=${arg('tick', 10)}`,
+  ];
+  const rows = [];
+  for (let pair = 0; pair < Number(arg('pairs', 3)); pair++) {
+    const a = run(pin, [], {}, common);
+    for (const dir of agents) {
+      const b = run(pin, ['--require', dir], { RESETWATCH_PORT: '0', RESETWATCH_LOG: '/dev/null' }, common);
+      const row = {
+        pair,
+        agent: dir,
+        A: a.usPerReset,
+        B: b.usPerReset,
+        diff: +(b.usPerReset - a.usPerReset).toFixed(1),
+        userDiff: +(b.user - a.user).toFixed(1),
+        mainDiff: +(b.mainUs - a.mainUs).toFixed(1),
+        gcMinor: [a.minorGc, b.minorGc],
+      };
+      rows.push(row);
+      process.stdout.write(`${JSON.stringify(row)}\n`);
+    }
+  }
+  peer.stdin.end();
+}
+
+function cmd(pin, cpu, argv) {
+  return pin ? ['taskset', ['-c', String(cpu), ...argv]] : [argv[0], argv.slice(1)];
+}
+
+function run(pin, flags, env, common) {
+  const [file, args] = cmd(pin, 0, [process.execPath, ...flags, __filename, ...common]);
+  const out = execFileSync(file, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'ignore'] });
+  return JSON.parse(String(out).trim().split('\n').pop());
+}
