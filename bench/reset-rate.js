@@ -8,8 +8,9 @@
 //                            [--pin] [--agent=DIR[,DIR…]]
 //
 // The peer (bench/load/reset-server.js, its own process) resets every connection at its first
-// byte. The app (this file with --app) dials it `rate` times a second in batches every `tick` ms
-// (at most 2,000 open), handles each ECONNRESET, and prints one JSON line for the window.
+// byte. The app (this file with --app) paces its dials as the storm scenarios' app does
+// (bench/apps/reset-client.js: `rate` a second in batches every `tick` ms, at most 2,000 open),
+// handles each ECONNRESET, and prints one JSON line for the window.
 // --pin: the app on CPU 0 and the peer on CPU 1, as bench/run.js places them.
 const { spawn, execFileSync } = require('node:child_process');
 const path = require('node:path');
@@ -24,18 +25,15 @@ if (arg('app', false)) app();
 else main();
 
 function app() {
-  const net = require('node:net');
+  // The storm scenarios' own app (bench/apps/reset-client.js), its pacing and counters.
+  const { run, counters } = require('./apps/reset-client');
   const fs = require('node:fs');
-  const port = Number(arg('port')),
-    rate = Number(arg('rate')),
-    tick = Number(arg('tick'));
-  const X = Buffer.from('x');
-  let inflight = 0,
-    resets = 0,
-    minor = 0,
-    major = 0,
-    measuring = false;
   const { PerformanceObserver, constants } = require('node:perf_hooks');
+  const pace = (seconds) =>
+    run({ port: Number(arg('port')), rate: Number(arg('rate')), durationMs: seconds * 1000, tick: Number(arg('tick')) });
+  let minor = 0;
+  let major = 0;
+  let measuring = false;
   new PerformanceObserver((list) => {
     if (!measuring) return;
     for (const e of list.getEntries()) {
@@ -43,15 +41,7 @@ function app() {
       else major++;
     }
   }).observe({ entryTypes: ['gc'] });
-  const onError = (err) => {
-    if (err.code === 'ECONNRESET' || err.code === 'EPIPE') resets++;
-  };
-  const onClose = () => {
-    inflight--;
-  };
-  function onConnect() {
-    this.write(X);
-  }
+  // CPU ms of the main thread and of all others, from /proc (clock ticks of 10 ms).
   const threads = () => {
     const ms = { main: 0, other: 0 };
     for (const t of fs.readdirSync('/proc/self/task')) {
@@ -61,57 +51,31 @@ function app() {
     }
     return ms;
   };
-  const phase = (ms, done) => {
-    const start = Date.now();
-    let due = 0;
-    const timer = setInterval(() => {
-      const elapsed = Date.now() - start;
-      if (elapsed >= ms) {
-        clearInterval(timer);
-        const wait = setInterval(() => {
-          if (inflight !== 0) return;
-          clearInterval(wait);
-          done();
-        }, 5);
-        return;
-      }
-      const target = Math.floor((elapsed * rate) / 1000) + (rate * tick) / 1000;
-      while (due < target) {
-        due++;
-        if (inflight >= 2000) continue;
-        inflight++;
-        const s = net.connect(port, '127.0.0.1', onConnect);
-        s.on('error', onError);
-        s.on('close', onClose);
-      }
-    }, tick);
-  };
-  phase(Number(arg('warm')) * 1000, () => {
-    const r0 = resets,
-      c0 = process.cpuUsage(),
-      t0 = threads();
+  (async () => {
+    await pace(Number(arg('warm')));
+    const r0 = counters.resets;
+    const c0 = process.cpuUsage();
+    const t0 = threads();
     measuring = true;
-    phase(Number(arg('seconds')) * 1000, () => {
-      measuring = false;
-      const n = resets - r0,
-        c = process.cpuUsage(c0),
-        t1 = threads();
-      const per = (us) => +(us / n).toFixed(1);
-      process.stdout.write(
-        `${JSON.stringify({
-          resets: n,
-          usPerReset: per(c.user + c.system),
-          user: per(c.user),
-          system: per(c.system),
-          mainUs: per((t1.main - t0.main) * 1000),
-          otherUs: per((t1.other - t0.other) * 1000),
-          minorGc: minor,
-          majorGc: major,
-        })}\n`,
-      );
-      process.exit(0);
-    });
-  });
+    await pace(Number(arg('seconds')));
+    measuring = false;
+    const n = counters.resets - r0;
+    const c = process.cpuUsage(c0);
+    const t1 = threads();
+    const per = (us) => +(us / n).toFixed(1);
+    const row = {
+      resets: n,
+      usPerReset: per(c.user + c.system),
+      user: per(c.user),
+      system: per(c.system),
+      mainUs: per((t1.main - t0.main) * 1000),
+      otherUs: per((t1.other - t0.other) * 1000),
+      minorGc: minor,
+      majorGc: major,
+    };
+    process.stdout.write(`${JSON.stringify(row)}\n`);
+    process.exit(0);
+  })();
 }
 
 async function main() {
