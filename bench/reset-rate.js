@@ -27,7 +27,7 @@ else main();
 function app() {
   // The storm scenarios' own app (bench/apps/reset-client.js), its pacing and counters.
   const { run, counters } = require('./apps/reset-client');
-  const fs = require('node:fs');
+  const { threadCpu } = require('./lib/app-control');
   const { PerformanceObserver, constants } = require('node:perf_hooks');
   const pace = (seconds) =>
     run({ port: Number(arg('port')), rate: Number(arg('rate')), durationMs: seconds * 1000, tick: Number(arg('tick')) });
@@ -41,15 +41,12 @@ function app() {
       else major++;
     }
   }).observe({ entryTypes: ['gc'] });
-  // CPU ms of the main thread and of all others, from /proc (clock ticks of 10 ms).
+  // CPU µs of the main thread and of all others (the harness's per-thread reading).
   const threads = () => {
-    const ms = { main: 0, other: 0 };
-    for (const t of fs.readdirSync('/proc/self/task')) {
-      const s = fs.readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
-      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-      ms[t === String(process.pid) ? 'main' : 'other'] += (Number(f[11]) + Number(f[12])) * 10;
-    }
-    return ms;
+    const byName = threadCpu();
+    let other = 0;
+    for (const [name, us] of Object.entries(byName)) if (name !== 'main') other += us;
+    return { main: byName.main, other };
   };
   (async () => {
     await pace(Number(arg('warm')));
@@ -68,8 +65,8 @@ function app() {
       usPerReset: per(c.user + c.system),
       user: per(c.user),
       system: per(c.system),
-      mainUs: per((t1.main - t0.main) * 1000),
-      otherUs: per((t1.other - t0.other) * 1000),
+      mainUs: per(t1.main - t0.main),
+      otherUs: per(t1.other - t0.other),
       minorGc: minor,
       majorGc: major,
     };
@@ -93,7 +90,6 @@ async function main() {
     `--warm=${arg('warm', 5)}`,
     `--tick=${arg('tick', 10)}`,
   ];
-  const rows = [];
   for (let pair = 0; pair < Number(arg('pairs', 3)); pair++) {
     const a = run(pin, [], {}, common);
     for (const dir of agents) {
@@ -108,7 +104,6 @@ async function main() {
         mainDiff: +(b.mainUs - a.mainUs).toFixed(1),
         gcMinor: [a.minorGc, b.minorGc],
       };
-      rows.push(row);
       process.stdout.write(`${JSON.stringify(row)}\n`);
     }
   }

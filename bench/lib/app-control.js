@@ -176,4 +176,4 @@ function control({ counters, run, eld = false }) {
   };
 }
 
-module.exports = { control };
+module.exports = { control, threadCpu };
