@@ -4,6 +4,9 @@
 // `_peername`), and an app that never read an address would then find one after the close (its
 // 'close' listener, a logger) that it does not find without the agent. So the handle is asked
 // here, into one reused object whose fields are copied out at once.
+// This end's address (getsockname) is read only when asked: a syscall and two strings per reset that
+// most events under a storm never show (agent/bus.ts needsLocal). Node's cache, if the app filled
+// it, is used either way.
 import type { AddressSnapshot } from './internal-types';
 
 type AddressInfo = { address?: string; family?: string; port?: number };
@@ -35,9 +38,9 @@ export function peerError(handle: NameHandle): number {
 /**
  * Fills `into` with what the getters would read now. `askPeer` false: only a peer Node already
  * cached (after a kernel-reported error the kernel has forgotten the peer: asking would cost a
- * failing syscall).
+ * failing syscall). `askLocal` false: only a local address Node already cached.
  */
-export function readAddresses(socket: object, askPeer: boolean, into: AddressSnapshot): AddressSnapshot {
+export function readAddresses(socket: object, askPeer: boolean, askLocal: boolean, into: AddressSnapshot): AddressSnapshot {
   const s = socket as AddressInternals;
   const handle = s._handle;
   into.remoteAddress = undefined;
@@ -57,7 +60,7 @@ export function readAddresses(socket: object, askPeer: boolean, into: AddressSna
   if (local != null) {
     into.localAddress = local.address;
     into.localPort = local.port;
-  } else if (readName(handle, false)) {
+  } else if (askLocal && readName(handle, false)) {
     into.localAddress = scratch.address;
     into.localPort = scratch.port;
   }

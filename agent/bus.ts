@@ -5,15 +5,38 @@ import { stats } from './stats';
 import type { ResetEvent, ResetListener } from './types';
 
 const listeners: ResetListener[] = [];
+/** Beside each listener: whether it would use this end's address for the next reset (needsLocal). */
+const needs: (() => boolean)[] = [];
+const always = () => true;
+/** For a subscriber that never uses the local address. */
+export const never = () => false;
 
-/** Subscribe to reset events. Returns the function that unsubscribes. */
+/** Subscribe to reset events (the public API: every event carries this end's address). Returns the function that unsubscribes. */
 export function onReset(listener: ResetListener): () => void {
+  return subscribe(listener, always);
+}
+
+/**
+ * The agent's own outputs subscribe here, saying when they would use the local address of the
+ * next reset: reading it costs a getsockname per reset (agent/addresses.ts), and under a storm
+ * most events only become counters, which never show it.
+ */
+export function subscribe(listener: ResetListener, wantsLocal: () => boolean): () => void {
   if (typeof listener !== 'function') throw new TypeError('onReset expects a function');
   listeners.push(listener);
+  needs.push(wantsLocal);
   return () => {
     const i = listeners.indexOf(listener);
-    if (i !== -1) listeners.splice(i, 1);
+    if (i === -1) return;
+    listeners.splice(i, 1);
+    needs.splice(i, 1);
   };
+}
+
+/** Whether a subscriber would use the local address of a reset published next (read at the socket's destroy, before). */
+export function needsLocal(): boolean {
+  for (let i = 0; i < needs.length; i++) if (needs[i]()) return true;
+  return false;
 }
 
 /** Runs once before the next event is published (agent/register.ts: outputs still waiting to start). */

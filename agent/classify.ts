@@ -17,7 +17,7 @@ import {
 } from './internal-types';
 import * as activity from './hooks/activity';
 import type { ErrorType, Phase } from './types';
-import { publish, publishSoon } from './bus';
+import { needsLocal, publish, publishSoon } from './bus';
 import { buildEvent } from './event';
 import { isUpgraded } from './upgrade';
 import { sessionOf, streamsInFlight } from './http2';
@@ -91,10 +91,7 @@ export function onSocketError(socket: Sock, state: SocketState, err: ErrnoError)
   if (type === undefined) return;
   // No 'error' listener on the socket (or on the HTTP request riding it): the app is about to
   // crash with this error, so the event must be complete and written out now.
-  const req = socket._httpMessage as ClientRequestLike | null | undefined;
-  const fatal =
-    socket.listenerCount('error') === 0 ||
-    (state.direction === 'client' && req != null && typeof req.listenerCount === 'function' && req.listenerCount('error') === 0);
+  const fatal = crashes(socket, state);
   // The server's FIN cut off a query, and this side's late write drew the RST; or its FATAL did,
   // this side answered with its own close (a pool's Terminate) and the RST followed: that is the
   // event, the RST is not a second one.
@@ -103,6 +100,15 @@ export function onSocketError(socket: Sock, state: SocketState, err: ErrnoError)
   else if (type === 'peer_closed' && (state.activity & RESET_BEHIND_END) !== 0)
     emitReadReset(socket, state, fatal, fatal ? undefined : err);
   else emit(socket, state, type, err.code ?? type, err.message, err.syscall, fatal, fatal ? undefined : err);
+}
+
+/** An error on this socket would reach no 'error' listener (on the socket, or the HTTP request riding it). */
+function crashes(socket: Sock, state: SocketState): boolean {
+  const req = socket._httpMessage as ClientRequestLike | null | undefined;
+  return (
+    socket.listenerCount('error') === 0 ||
+    (state.direction === 'client' && req != null && typeof req.listenerCount === 'function' && req.listenerCount('error') === 0)
+  );
 }
 
 const QUERY_CUT_OFF = 'the server closed the connection while a query was in flight';
@@ -125,7 +131,7 @@ function queryCutOff(socket: Sock, state: SocketState): boolean {
 export function onQuietEnd(socket: Sock, state: SocketState): void {
   if ((state.activity & RESET_BEHIND_END) !== 0) {
     // The kernel had forgotten the peer: asking again would cost a failing syscall (snapshot()).
-    state.snapshot = readAddresses(socket, false, {});
+    state.snapshot = readAddresses(socket, false, needsLocal(), {});
     emitReadReset(socket, state, false);
   } else if (sessionOf(socket) !== undefined) onPeerHangup(socket, state);
   else if (state.burstAfterWrite && state.direction === 'client') onQueryHangup(socket, state);
@@ -249,7 +255,7 @@ export function onIdleDestroy(socket: Sock, state: SocketState): void {
   // A FIN already read (and answered: the connection may be fully closed by now) is orderly.
   if (finRead(socket)) return;
   if (peerError(handle) !== ENOTCONN) return;
-  const local = readAddresses(socket, false, {});
+  const local = readAddresses(socket, false, needsLocal(), {});
   state.snapshot = { localAddress: local.localAddress, localPort: local.localPort };
   emitReadReset(socket, state, false);
 }
@@ -262,7 +268,9 @@ export function onIdleDestroy(socket: Sock, state: SocketState): void {
  * Read by ./addresses.ts, which leaves Node's address caches on the socket as they were.
  */
 export function snapshot(socket: Sock, state: SocketState, err: ErrnoError | null | undefined): void {
-  const snap = readAddresses(socket, err?.syscall === undefined, {
+  // This end only for an event something will show (agent/bus.ts needsLocal) or one that crashes the app.
+  const local = needsLocal() || (err != null && crashes(socket, state));
+  const snap = readAddresses(socket, err?.syscall === undefined, local, {
     remoteAddress: undefined,
     remotePort: undefined,
     localAddress: undefined,

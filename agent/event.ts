@@ -26,6 +26,7 @@ import { known, libraryProtocol } from './protocol';
 import { retryOf } from './retry';
 import { ipFamily } from './ip-family';
 import { readAddresses } from './addresses';
+import { needsLocal } from './bus';
 
 /** What classification decided. */
 export interface Verdict {
@@ -66,10 +67,11 @@ export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetE
 /** The connection's own fields: what every reset has, whatever was in flight. */
 function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: number): ResetEvent {
   // No snapshot (a hang-up seen before the socket's _destroy), or one without an address: what the
-  // socket's getters read now, without leaving it cached on the socket (./addresses.ts).
+  // socket's getters read now, without leaving it cached on the socket (./addresses.ts). This end
+  // as the snapshot decided (classify.ts snapshot), or without one, as it would have.
   let snap = state.snapshot;
   if (snap === undefined || snap.remoteAddress === undefined || snap.localAddress === undefined) {
-    const now = readAddresses(socket, true, current);
+    const now = readAddresses(socket, true, snap === undefined && (v.fatal || needsLocal()), current);
     if (snap === undefined) snap = now;
     else if (snap.remoteAddress === undefined || snap.localAddress === undefined) snap = merged(snap, now);
   }

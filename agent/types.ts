@@ -88,6 +88,11 @@ export interface ResetEvent {
   /** Client side: the host name (or IP) and port the app dialled; TLS: the SNI server name. */
   serverAddress?: string;
   serverPort?: number;
+  /**
+   * This end's IP address and port, while the connection still had them. Every event an `onReset`
+   * subscriber receives has them; the agent's own outputs have them read only for the resets they
+   * show (a log line, a span, a crash): a syscall each.
+   */
   localAddress?: string;
   localPort?: number;
   tls: boolean;

@@ -28,7 +28,7 @@ const familyOf = (address) => (address === undefined ? undefined : FAMILY[net.is
  * call takes the handle path (getsockname/getpeername), the second the cached one.
  */
 function same(socket, label, askPeer = true) {
-  const ours = readAddresses(socket, askPeer, {});
+  const ours = readAddresses(socket, askPeer, true, {});
   const theirs = {
     remoteAddress: socket.remoteAddress,
     remotePort: socket.remotePort,
@@ -104,7 +104,7 @@ test('TLS: client and server socket (addresses through the TLS wrap)', async () 
   const p = await pair('127.0.0.1', { secure: true });
   fresh(p.client, 'TLS client');
   fresh(p.peer, 'TLS server side');
-  assert.equal(readAddresses(p.client, true, {}).remotePort, p.port);
+  assert.equal(readAddresses(p.client, true, true, {}).remotePort, p.port);
   close(p);
 });
 
@@ -137,7 +137,7 @@ test('a socket its peer reset: at its _destroy (where the agent reads) and in an
         // The handle is still open, the kernel has forgotten the peer (getpeername: ENOTCONN).
         assert.equal(err?.code, 'ECONNRESET');
         for (const askPeer of [true, false]) {
-          const ours = readAddresses(this, askPeer, {});
+          const ours = readAddresses(this, askPeer, true, {});
           assert.equal(ours.remoteAddress, peerCached ? '127.0.0.1' : undefined, `askPeer ${askPeer}`);
           assert.equal(ours.localPort, p.port, `askPeer ${askPeer}`);
         }
@@ -199,7 +199,7 @@ test('Unix-domain sockets (not watched by the agent): a pipe handle has no getso
   adopted.connect(path.join(dir, 's2.sock'));
   await once(adopted, 'connect');
   const [peer2] = await accepted2;
-  assert.deepEqual(readAddresses(adopted, true, {}), nothing);
+  assert.deepEqual(readAddresses(adopted, true, true, {}), nothing);
   assert.equal(adopted.localAddress, boundPath);
   assert.equal(adopted.remoteAddress, undefined);
   adopted.destroy();

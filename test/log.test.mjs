@@ -115,7 +115,7 @@ test('the summary line is periodic: it comes 5 s after the first suppressed line
   assert.ok(summary[0].time - lines[lines.length - 1].time >= 4500, 'about 5 s after the burst');
 });
 
-test('the rate limiter: token bucket, bursts up to the rate, 0 means no limit', () => {
+test('the rate limiter: token bucket, bursts up to the rate, 0 means no limit; ready() agrees with the take() after it', () => {
   const { RateLimiter } = require(path.join(ROOT, 'dist/exporters/log/index.js'));
   let now = 0;
   const rl = new RateLimiter(10, () => now);
@@ -127,8 +127,16 @@ test('the rate limiter: token bucket, bursts up to the rate, 0 means no limit', 
   now += 60000;
   for (let i = 0; i < 10; i++) assert.equal(rl.take(), true);
   assert.equal(rl.take(), false, 'idle time does not bank more than one burst');
+  // ready() (asked at a socket's destroy) and the take() that follows (its event) agree, though
+  // a token came due between them: the reset without this end's address gets no line.
+  now += 99;
+  assert.equal(rl.ready(), false, 'no token yet');
+  now += 2;
+  assert.equal(rl.take(), false, 'as ready() said');
+  assert.equal(rl.take(), true, 'the token, to the next reset');
   const unlimited = new RateLimiter(0, () => now);
   for (let i = 0; i < 1000; i++) assert.equal(unlimited.take(), true);
+  assert.equal(unlimited.ready(), true);
 });
 
 test('a stderr pipe nobody reads: the app runs to the end, lines are dropped and counted', async () => {

@@ -38,6 +38,8 @@ const TOOLS = {
   'mariadb-admin': 'mariadb-client',
   'redis-server': 'redis-server',
   'redis-cli': 'redis-tools',
+  // test/promises-syscalls: which syscalls the reset path makes
+  strace: 'strace',
 };
 
 function have(cmd) {

@@ -5,7 +5,7 @@
 // dropped and counted, so the line for a reset that is about to crash the process is written
 // before the crash (it alone also bypasses the rate limit and retries a full pipe briefly).
 import type { Logger } from 'pino';
-import { onReset } from '../../agent/bus';
+import { subscribe } from '../../agent/bus';
 import { countDropped, stats } from '../../agent/stats';
 import { guard } from '../../agent/guard';
 import { toAttributes } from '../shared/attributes';
@@ -76,28 +76,32 @@ export const logExporter: Exporter = {
     };
     const onExit = () => guard('log.exit', summarise);
 
-    const unsubscribe = onReset((event) => {
-      if (!event.fatal && !limiter.take()) {
-        suppressed++;
-        countDropped('log_rate');
-        if (summaryTimer === undefined) {
-          summaryTimer = setTimeout(() => guard('log.summary', summarise), SUMMARY_DELAY_MS);
-          summaryTimer.unref();
+    // This end's address is read for the resets that will get a line (agent/bus.ts needsLocal).
+    const unsubscribe = subscribe(
+      (event) => {
+        if (!event.fatal && !limiter.take()) {
+          suppressed++;
+          countDropped('log_rate');
+          if (summaryTimer === undefined) {
+            summaryTimer = setTimeout(() => guard('log.summary', summarise), SUMMARY_DELAY_MS);
+            summaryTimer.unref();
+          }
+          if (!exitListener) {
+            // Written synchronously on the way out, so a short burst is still accounted for.
+            exitListener = true;
+            process.on('exit', onExit);
+          }
+          return;
         }
-        if (!exitListener) {
-          // Written synchronously on the way out, so a short burst is still accounted for.
-          exitListener = true;
-          process.on('exit', onExit);
+        fatalLine = event.fatal;
+        try {
+          logger.warn(logFields(event), logMessage(event));
+        } finally {
+          fatalLine = false;
         }
-        return;
-      }
-      fatalLine = event.fatal;
-      try {
-        logger.warn(logFields(event), logMessage(event));
-      } finally {
-        fatalLine = false;
-      }
-    });
+      },
+      () => limiter.ready(),
+    );
     return () => {
       unsubscribe();
       if (summaryTimer !== undefined) clearTimeout(summaryTimer);

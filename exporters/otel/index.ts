@@ -4,7 +4,7 @@
 // Never registers anything globally (docs/opentelemetry.md).
 import type { MeterProvider, Tracer, TracerProvider } from '@opentelemetry/api';
 import { otelApi } from '../../agent/otel-api';
-import { onReset } from '../../agent/bus';
+import { subscribe } from '../../agent/bus';
 import { guard } from '../../agent/guard';
 import { countDropped } from '../../agent/stats';
 import { RateLimiter } from '../shared/rate-limit';
@@ -169,7 +169,9 @@ export const otelExporter: Exporter = {
     };
     schedule(PROVIDER_FIRST_CHECK_MS);
 
-    const unsubscribe = onReset((event) => handle(event, config));
+    // This end's address is read for the resets that may get a span (agent/bus.ts needsLocal).
+    const tracing = () => (appTracerProvider() !== undefined || plan.traces !== undefined) && spanLimiter.ready();
+    const unsubscribe = subscribe((event) => handle(event, config), tracing);
 
     function handle(event: ResetEvent, cfg: Config): void {
       // Only a reset inside a request's span has a parent to mark (annotateParent's own first test,

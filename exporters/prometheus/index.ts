@@ -10,7 +10,7 @@
 //   the sum (./cluster.ts);
 // - worker threads never bind: they forward each reset to their process's main thread, which
 //   records it as its own (./threads.ts).
-import { onReset } from '../../agent/bus';
+import { never, subscribe } from '../../agent/bus';
 import type { Config } from '../../agent/config';
 import type { Family } from './family';
 import { forwardToMainThread, receiveFromThreads } from './threads';
@@ -84,7 +84,9 @@ export const prometheusExporter: Exporter = {
       });
     }
     const stops: (() => void)[] = [];
-    stops.push(onReset((e) => (recordEvent ?? loaded().recordEvent)(e, keep)));
+    // Counters never show this end's address; /resets shows it where the log, a span or an app's
+    // subscriber had it read (agent/bus.ts needsLocal).
+    stops.push(subscribe((e) => (recordEvent ?? loaded().recordEvent)(e, keep), never));
     stops.push(receiveFromThreads((m) => loaded().record(m.sample, m.record)));
     if (turned) {
       // Already in the event loop's first turn (a preload's other outputs start there): the

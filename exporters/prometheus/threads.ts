@@ -8,7 +8,7 @@
 // It is opened when this thread creates its first Worker (or at once, where it may have one already),
 // so a process without worker threads never loads node:worker_threads for it.
 import * as dc from 'node:diagnostics_channel';
-import { onReset } from '../../agent/bus';
+import { never, subscribe } from '../../agent/bus';
 import { guard } from '../../agent/guard';
 import { builtinLoaded } from '../../agent/builtins';
 import { countDropped, stats } from '../../agent/stats';
@@ -99,13 +99,13 @@ export function forwardToMainThread(make: (e: ResetEvent) => ThreadMessage): () 
     }
     return changed ? d : undefined;
   };
-  const stop = onReset((e) => {
+  const stop = subscribe((e) => {
     try {
       post({ ...make(e), counts: delta() });
     } catch {
       countDropped('prometheus');
     }
-  });
+  }, never);
   const timer = setInterval(
     () =>
       guard('prometheus.thread.counts', () => {

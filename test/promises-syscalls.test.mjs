@@ -1,0 +1,90 @@
+// Promise 3 on the reset path, counted in syscalls: this end's address costs a getsockname per
+// reset, and a storm's events mostly become counters that never show it. So it is read only for
+// the resets that will get a log line or a span, or that an app's subscriber receives — every
+// one of those carries it. strace counts the calls of the whole process tree (agent/bus.ts needsLocal).
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startReceiver } from './helpers/otlp-receiver.mjs';
+import { cleanEnv, fixture, ROOT } from './helpers/subprocess.mjs';
+
+const APP = fixture('log-resets.cjs');
+const RESETS = 300;
+const dir = mkdtempSync(path.join(os.tmpdir(), 'resetwatch-syscalls-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+let runs = 0;
+/**
+ * The fixture under the agent and strace: its getsockname calls on TCP sockets (Node also asks the
+ * stdio pipes, Unix sockets here, as it writes to them), log lines and stdout.
+ */
+function traced(env) {
+  const out = path.join(dir, `strace.${++runs}`);
+  return new Promise((resolve, reject) => {
+    const args = ['-f', '-qq', '-e', 'trace=getsockname', '-o', out, process.execPath, '--require', 'resetwatch', APP];
+    const child = spawn('strace', args, { cwd: ROOT, env: cleanEnv({ RESETWATCH_LOG: 'stderr', ...env }) });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const calls = readFileSync(out, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('getsockname(') && l.includes('sa_family=AF_INET')).length;
+      const lines = stderr
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l))
+        .filter((l) => l.msg.startsWith('connection reset:'));
+      resolve({ code, calls, lines, stdout, stderr });
+    });
+  });
+}
+
+const describe = (r) =>
+  `exit ${r.code}, ${r.calls} getsockname calls, ${r.lines.length} reset lines\n${r.stdout}\n${r.stderr.slice(-2000)}`;
+
+test("a storm reads this end's address for the logged resets only; an app's subscriber gets it for each", async (t) => {
+  // The agent's and the app's own calls (the listening sockets), without any reset.
+  const none = await traced({ RESETS: '0', RESETWATCH_PORT: '0' });
+  assert.equal(none.code, 0, describe(none));
+  // Default outputs: the log (10 lines a second) and the Prometheus endpoint (never shows it).
+  const storm = await traced({ RESETS: String(RESETS), RESETWATCH_PORT: '0' });
+  assert.equal(storm.code, 0, describe(storm));
+  const reads = storm.calls - none.calls;
+  t.diagnostic(`${RESETS} resets: ${reads} local-address reads, ${storm.lines.length} lines logged`);
+  assert.ok(storm.lines.length < RESETS / 2, `a storm beyond the log rate: ${describe(storm)}`);
+  for (const l of storm.lines) assert.ok(Number.isInteger(l['network.local.port']), `every line has this end: ${JSON.stringify(l)}`);
+  assert.ok(reads >= storm.lines.length && reads <= storm.lines.length + 2, `one read per logged reset: ${describe(storm)}`);
+  // The public API promises every event this end's address.
+  const subscribed = await traced({ RESETS: String(RESETS), RESETWATCH_PORT: '0', SUBSCRIBE: '1' });
+  assert.equal(subscribed.code, 0, describe(subscribed));
+  assert.ok(subscribed.calls - none.calls >= RESETS, `a read per reset: ${describe(subscribed)}`);
+});
+
+test("spans: this end's address is read for the resets that get a span, and every span has it", async (t) => {
+  const rx = await startReceiver();
+  t.after(() => rx.close());
+  const otel = { RESETWATCH_LOG: 'off', RESETWATCH_SPAN_RATE: '25', OTEL_EXPORTER_OTLP_ENDPOINT: rx.url, OTEL_METRICS_EXPORTER: 'none' };
+  const none = await traced({ ...otel, RESETS: '0' });
+  assert.equal(none.code, 0, describe(none));
+  const storm = await traced({ ...otel, RESETS: String(RESETS) });
+  assert.equal(storm.code, 0, describe(storm));
+  const resets = rx.spans.filter((s) => s.attributes['error.type'] === 'ECONNRESET');
+  const reads = storm.calls - none.calls;
+  t.diagnostic(`${RESETS} resets: ${reads} local-address reads, ${resets.length} spans`);
+  assert.ok(resets.length >= 25 && resets.length < RESETS / 2, `spans up to the span rate: ${resets.length}`);
+  for (const s of resets)
+    assert.ok(Number.isInteger(s.attributes['network.local.port']), `every span has this end: ${JSON.stringify(s.attributes)}`);
+  assert.ok(reads >= resets.length && reads <= resets.length + 2, `one read per span: ${describe(storm)}`);
+});
