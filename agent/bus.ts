@@ -35,8 +35,10 @@ export function subscribe(listener: ResetListener, wantsLocal: () => boolean): (
 
 /** Whether a subscriber would use the local address of a reset published next (read at the socket's destroy, before). */
 export function needsLocal(): boolean {
-  for (let i = 0; i < needs.length; i++) if (needs[i]()) return true;
-  return false;
+  // Every one is asked: a rate limit keeps its answer until its next take() (exporters/shared/rate-limit.ts).
+  let wanted = false;
+  for (let i = 0; i < needs.length; i++) if (needs[i]()) wanted = true;
+  return wanted;
 }
 
 /** Runs once before the next event is published (agent/register.ts: outputs still waiting to start). */
