@@ -5,14 +5,19 @@
 // count beside it, to ask how the agent's extra CPU scales with the rate.
 //
 //   node bench/reset-rate.js [--rate=1000] [--seconds=10] [--warm=5] [--tick=10] [--pairs=3]
-//                            [--pin] [--agent=DIR[,DIR…]]
+//                            [--pin] [--together] [--agent=DIR[,DIR…]]
 //
 // The peer (bench/load/reset-server.js, its own process) resets every connection at its first
 // byte. The app (this file with --app) paces its dials as the storm scenarios' app does
 // (bench/apps/reset-client.js: `rate` a second in batches every `tick` ms, at most 2,000 open),
 // handles each ECONNRESET, and prints one JSON line for the window.
 // --pin: the app on CPU 0 and the peer on CPU 1, as bench/run.js places them.
-const { spawn, execFileSync } = require('node:child_process');
+// --together: A and every agent build of a round run at the same time (one peer for all), so that
+// what the host does meanwhile (steal, frequency, other tenants) falls on all of them alike; run
+// one after the other, A itself moved by ±8 % between 10 s windows (docs/benchmarks.md). An agent
+// named `none` is a second process without the agent (A′: what the method reads for nothing);
+// `DIR?NAME=VALUE&…` runs that build with those environment variables.
+const { spawn, execFile, execFileSync } = require('node:child_process');
 const path = require('node:path');
 
 const arg = (name, dflt) => {
@@ -90,10 +95,25 @@ async function main() {
     `--warm=${arg('warm', 5)}`,
     `--tick=${arg('tick', 10)}`,
   ];
+  const together = arg('together', false) === true;
+  // DIR?NAME=VALUE&…: that build with those variables (e.g. RESETWATCH_DISABLED_OUTPUTS=log).
+  const withAgent = (entry) => {
+    if (entry === 'none') return [[], {}];
+    const [dir, query = ''] = entry.split('?');
+    const env = { RESETWATCH_PORT: '0', RESETWATCH_LOG: '/dev/null', ...Object.fromEntries(new URLSearchParams(query)) };
+    return [['--require', dir], env];
+  };
   for (let pair = 0; pair < Number(arg('pairs', 3)); pair++) {
-    const a = run(pin, [], {}, common);
-    for (const dir of agents) {
-      const b = run(pin, ['--require', dir], { RESETWATCH_PORT: '0', RESETWATCH_LOG: '/dev/null' }, common);
+    let a;
+    let bs;
+    if (together) {
+      [a, ...bs] = await Promise.all([run(pin, [], {}, common, true), ...agents.map((dir) => run(pin, ...withAgent(dir), common, true))]);
+    } else {
+      a = run(pin, [], {}, common);
+      bs = agents.map((dir) => run(pin, ...withAgent(dir), common));
+    }
+    for (const [i, dir] of agents.entries()) {
+      const b = bs[i];
       const row = {
         pair,
         agent: dir,
@@ -114,8 +134,11 @@ function cmd(pin, cpu, argv) {
   return pin ? ['taskset', ['-c', String(cpu), ...argv]] : [argv[0], argv.slice(1)];
 }
 
-function run(pin, flags, env, common) {
+/** One app's window: its JSON line; with `concurrent`, a promise of it. */
+function run(pin, flags, env, common, concurrent = false) {
   const [file, args] = cmd(pin, 0, [process.execPath, ...flags, __filename, ...common]);
-  const out = execFileSync(file, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'ignore'] });
-  return JSON.parse(String(out).trim().split('\n').pop());
+  const options = { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'ignore'] };
+  const last = (out) => JSON.parse(String(out).trim().split('\n').pop());
+  if (!concurrent) return last(execFileSync(file, args, options));
+  return new Promise((resolve, reject) => execFile(file, args, options, (err, out) => (err ? reject(err) : resolve(last(out)))));
 }
