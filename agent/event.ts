@@ -136,7 +136,7 @@ function merged(snap: AddressSnapshot, now: AddressSnapshot): AddressSnapshot {
  * Milliseconds since the connection last moved a byte (hooks/activity.ts). The read or write that
  * met the reset (a read error, the EOF of a peer FIN, a failing write) touched the mark itself, as
  * did whatever moved in the same 10 ms clock step: the mark of the step before ends the quiet time.
- * Never more than the connection's age (the coarse clock's step starts before its precise start).
+ * Never more than the connection's age (the coarse clock may lag its precise start by a step).
  */
 function idleMs(state: SocketState, v: Verdict, now: number): number {
   const mark = v.syscall === 'read' || v.syscall === 'write' || v.errorType === 'peer_closed' ? state.activeBefore : state.active;

@@ -35,7 +35,7 @@ export const READS = READ_ONCE | READ_AGAIN;
  * SocketState.activity, set at a read: the clock had not moved since the touch before it (kept
  * from the previous read, cleared at a write). An end of input read in the same poll as the bytes
  * before it has it (classify.ts noteResetBehindEnd); one read in a later poll has it only when
- * that poll came within the same 10 ms clock step.
+ * that poll came within the same clock step (10 ms at most while the loop turns).
  */
 export const SAME_STEP = 1 << 19;
 /** The bits of SocketState.activity the activity hook sets; it keeps every other bit as it is. */
@@ -70,7 +70,7 @@ export class SocketState {
   declare activity: number;
   /**
    * Last read or write (hooks/activity.ts) in whole ms on the agent's coarse clock (clockMs:
-   * performance.now() in steps of 10 ms, small integers stored inside this object), and the
+   * performance.now() read at most every 10 ms, small integers stored inside this object), and the
    * last one at an earlier clock reading: the read or write that met the reset touches the mark
    * too, and is left out that way.
    */

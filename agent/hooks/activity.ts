@@ -3,13 +3,13 @@
 // stream_base_commons calls it (through the `kUpdateTimer` getter, which returns it) on every read —
 // data, EOF or error — and async write completion, net.js on every write and connect, and the http
 // server for each chunk its parser consumes. Same on Node 20–26. Wrapping it costs one call and,
-// per chunk, a clock read, a few property reads and at most three small-integer writes (flags on
-// a change of direction, the two marks when the clock moved).
-// The clock is performance.now() (~50 ns) in steps of 10 ms, read at each chunk. It was read once
-// per 10 ms step and marked stale by an unref'd 10 ms timer: that timer woke the event loop up to
-// 100 times a second while sockets were busy, ~3 ms of CPU a second on the bench's VM (~3 µs per
-// reset at 1,000 resets/s; docs/benchmarks.md "Thirteenth pass"), where the reads cost ~50 ns
-// per chunk; and a chunk handled after a blocked event loop carried the time from before the block.
+// per chunk, a few property reads and at most three small-integer writes (flags on a change of
+// direction, the two marks when the clock moved); the first write after reads (once per
+// exchange) also reads performance.now().
+// The clock is performance.now() read at most once every 10 ms (one unref'd timer re-armed while
+// sockets are busy, none while idle), like Node's own socket timeouts that read the loop's cached
+// time; a chunk handled after the event loop was blocked can carry the time from before the block
+// (the first write after reads checks: the wait for its answer is measured from its mark).
 // Reads and writes call the same method; a write is told by the Writable's own `writing` flag (set
 // around `_write`, so also while an async write completes). The flags in `activity` say how the
 // quiet time ended (classify.ts, hints.ts): `burstAfterWrite` says whether the peer's latest burst
@@ -36,6 +36,7 @@
 // and a guard per chunk would cost more than the observation.
 import * as net from 'node:net';
 import * as coarse from '../clock';
+import * as timers from 'node:timers';
 import type { SocketState } from '../internal-types';
 import * as flags from '../internal-types';
 import * as symbols from '../symbols';
@@ -59,20 +60,44 @@ type Touched = net.Socket & {
 const BURST_MS = 250;
 /** A write answered sooner than this was answered, not waiting: nothing was in flight (a redis command, a quick query). */
 const ANSWERED_MS = 50;
-/** The clock's step: a touch's mark is the start of its 10 ms step. */
-const CLOCK_STEP_MS = 10;
+/** A clock this stale at a write (a late timer, a blocked event loop) could make its prompt answer look waited for. */
+const STALE_MS = 40;
 
-function clock(): number {
-  const ms = clockMs(now());
-  return ms - (ms % CLOCK_STEP_MS);
+/**
+ * Node's own setTimeout, taken when the agent loads: an app (or its test suite) that fakes timers
+ * later (node:test mock.timers, sinon, jest) replaces the global and the module's export, and a
+ * fake timer that never fires would freeze the clock for the rest of the process.
+ */
+const realSetTimeout = timers.setTimeout;
+const realClearTimeout = timers.clearTimeout;
+
+/** The coarse clock: valid while `fresh`; the timer marks it stale 10 ms after it was read. */
+const CLOCK_STEP_MS = 10;
+let clock = 0;
+let fresh = false;
+let expiry: NodeJS.Timeout | undefined;
+
+function stale(): void {
+  fresh = false;
+}
+
+function tick(): number {
+  clock = clockMs(now());
+  fresh = true;
+  if (expiry === undefined) {
+    expiry = realSetTimeout(stale, CLOCK_STEP_MS);
+    expiry.unref();
+  } else expiry.refresh();
+  return clock;
 }
 
 /**
- * Whether the clock still reads `mark`: classify.ts noteResetBehindEnd, an end of input read in
- * this step, not one the app ends its side long after.
+ * Whether the clock still reads `mark` and is fresh: the stale timer has not run since (within
+ * 10 ms while the loop turns; longer only while it is blocked). classify.ts noteResetBehindEnd:
+ * an end of input read in this step, not one the app ends its side long after.
  */
 export function inStep(mark: number): boolean {
-  return clock() === mark;
+  return fresh && clock === mark;
 }
 
 /** True while the hook is installed: the flags and marks above are then kept up to date. */
@@ -101,13 +126,20 @@ export function enable(): void {
       function _unrefTimer(this: Touched) {
         const s = this[kState];
         if (s) {
-          const t = clock();
+          const t = fresh ? clock : tick();
           const f = s.activity;
           const w = this._writableState;
           if (w?.writing === true) {
-            // The first write after reads. A burst of the peer's that has ended is forgotten; the
-            // reads since the last write count from none again.
-            if ((f & WROTE_LAST) === 0) s.activity = ((((t - s.active) & CLOCK_MASK) > BURST_MS ? f & ~TOUCHES : f) & ~READS) | WROTE_LAST;
+            // The first write after reads. A burst of the peer's that has ended is forgotten. One
+            // made while a blocked event loop kept the clock from moving carries the time from before
+            // the block, so the wait for its answer cannot be told: it is not marked (its answer
+            // starts no burst), and the next write checks again. The reads since the last write
+            // count from none again either way.
+            if ((f & WROTE_LAST) === 0) {
+              if (((clockMs(now()) - t) & CLOCK_MASK) < STALE_MS)
+                s.activity = ((((t - s.active) & CLOCK_MASK) > BURST_MS ? f & ~TOUCHES : f) & ~READS) | WROTE_LAST;
+              else if ((f & READS) !== 0) s.activity = f & ~READS;
+            }
           } else {
             let g = f;
             if ((f & WROTE_LAST) !== 0) {
@@ -155,4 +187,7 @@ export function disable(): void {
   counting = false;
   unwrapped = undefined;
   unpatch(net.Socket.prototype, '_unrefTimer');
+  if (expiry !== undefined) realClearTimeout(expiry);
+  expiry = undefined;
+  fresh = false;
 }
