@@ -4,9 +4,9 @@ import { guard } from './guard';
 import { stats } from './stats';
 import type { ResetEvent, ResetListener } from './types';
 
-const listeners: ResetListener[] = [];
-/** Beside each listener: whether it would use this end's address for the next reset (needsLocal). */
-const needs: (() => boolean)[] = [];
+/** A subscriber, and whether it would use this end's address for the next reset (needsLocal). */
+type Subscriber = { listener: ResetListener; wantsLocal: () => boolean };
+let subscribers: Subscriber[] = [];
 const always = () => true;
 /** For a subscriber that never uses the local address. */
 export const never = () => false;
@@ -23,21 +23,27 @@ export function onReset(listener: ResetListener): () => void {
  */
 export function subscribe(listener: ResetListener, wantsLocal: () => boolean): () => void {
   if (typeof listener !== 'function') throw new TypeError('onReset expects a function');
-  listeners.push(listener);
-  needs.push(wantsLocal);
+  const entry: Subscriber = { listener, wantsLocal };
+  // A new array on each change: publish() iterates the one it read while a subscriber may unsubscribe.
+  subscribers = [...subscribers, entry];
   return () => {
-    const i = listeners.indexOf(listener);
-    if (i === -1) return;
-    listeners.splice(i, 1);
-    needs.splice(i, 1);
+    subscribers = subscribers.filter((s) => s !== entry);
   };
 }
 
 /** Whether a subscriber would use the local address of a reset published next (read at the socket's destroy, before). */
 export function needsLocal(): boolean {
+  // Outputs still waiting to start start at the next publish: they may want it.
+  if (before !== undefined) return true;
   // Every one is asked: a rate limit keeps its answer until its next take() (exporters/shared/rate-limit.ts).
   let wanted = false;
-  for (let i = 0; i < needs.length; i++) if (needs[i]()) wanted = true;
+  for (const s of subscribers) {
+    try {
+      if (s.wantsLocal()) wanted = true;
+    } catch {
+      wanted = true; // an app's tracer provider threw: read it, as before this question existed
+    }
+  }
   return wanted;
 }
 
@@ -51,12 +57,11 @@ export function beforeFirstPublish(fn: (() => void) | undefined): void {
 export function publish(event: ResetEvent): void {
   if (before !== undefined) guard('start.outputs', before);
   stats.resets++;
-  // Copy: a subscriber may unsubscribe while we iterate.
-  for (const listener of listeners.slice()) guard('subscriber', listener, event);
+  for (const s of subscribers) guard('subscriber', s.listener, event);
 }
 
 export function subscriberCount(): number {
-  return listeners.length;
+  return subscribers.length;
 }
 
 // A socket error with a listener may still crash the app: a database client library that listens

@@ -288,6 +288,18 @@ export function snapshot(socket: Sock, state: SocketState, err: ErrnoError | nul
 }
 
 /**
+ * A crash's line says which end (snapshot() reads it for an error that will crash the app; a hang-up
+ * with no listener is found fatal only here, while the handle is still open: hooks/destroy.ts).
+ */
+function crashLocal(socket: Sock, state: SocketState): void {
+  const snap = state.snapshot;
+  if (snap === undefined || snap.localAddress !== undefined) return;
+  const local = readAddresses(socket, false, true, {});
+  snap.localAddress = local.localAddress;
+  snap.localPort = local.localPort;
+}
+
+/**
  * An RST that Node never reported as one (seen as an end of input: resetBehindEnd; or swallowed
  * by Node's pool guard: onIdleDestroy): the event the same RST makes when the loop reads it in time.
  */
@@ -311,6 +323,7 @@ function emit(
   // the body, does not count the reads after it).
   const phase = parserEnd(code, state) ? 'request' : phaseOf(socket, state, syscall);
   if (state.direction === 'server' && state.http === undefined && socket._httpMessage != null) stampRequestStart(state);
+  if (fatal) crashLocal(socket, state);
   const event = buildEvent(socket, state, { errorType, code, message, syscall, fatal, phase });
   // Database client libraries re-emit their socket's errors on their own emitters (bus.ts).
   if (handled !== undefined && isDatabase(event.protocol)) publishSoon(event, handled);

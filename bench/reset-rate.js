@@ -96,6 +96,10 @@ async function main() {
     `--tick=${arg('tick', 10)}`,
   ];
   const together = arg('together', false) === true;
+  if (together && pin) {
+    console.error('reset-rate: --together and --pin: the apps would share CPU 0; use one or the other');
+    process.exit(2);
+  }
   // DIR?NAME=VALUE&…: that build with those variables (e.g. RESETWATCH_DISABLED_OUTPUTS=log).
   const withAgent = (entry) => {
     if (entry === 'none') return [[], {}];

@@ -1,7 +1,8 @@
 // Promise 3 on the reset path, counted in syscalls: this end's address costs a getsockname per
 // reset, and a storm's events mostly become counters that never show it. So it is read only for
-// the resets that will get a log line or a span, or that an app's subscriber receives — every
-// one of those carries it. strace counts the calls of the whole process tree (agent/bus.ts needsLocal).
+// the resets that will get a log line or a span, that crash the app, or that an app's subscriber
+// receives — every one of those carries it. strace counts the calls of the whole process tree
+// (agent/bus.ts needsLocal).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -9,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startReceiver } from './helpers/otlp-receiver.mjs';
-import { cleanEnv, fixture, ROOT } from './helpers/subprocess.mjs';
+import { cleanEnv, describeRun, fixture, resetLines, ROOT } from './helpers/subprocess.mjs';
 
 const APP = fixture('log-resets.cjs');
 const RESETS = 300;
@@ -19,7 +20,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 let runs = 0;
 /**
  * The fixture under the agent and strace: its getsockname calls on TCP sockets (Node also asks the
- * stdio pipes, Unix sockets here, as it writes to them), log lines and stdout.
+ * stdio pipes, Unix sockets here, as it writes to them), its reset log lines, its output.
  */
 function traced(env) {
   const out = path.join(dir, `strace.${++runs}`);
@@ -36,23 +37,23 @@ function traced(env) {
     });
     const timer = setTimeout(() => child.kill('SIGKILL'), 60000);
     child.on('error', reject);
-    child.on('close', (code) => {
+    child.on('close', (code, signal) => {
       clearTimeout(timer);
-      const calls = readFileSync(out, 'utf8')
-        .split('\n')
-        .filter((l) => l.includes('getsockname(') && l.includes('sa_family=AF_INET')).length;
-      const lines = stderr
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l))
-        .filter((l) => l.msg.startsWith('connection reset:'));
-      resolve({ code, calls, lines, stdout, stderr });
+      const r = { code, signal, stdout, stderr, calls: 0, lines: resetLines(stderr) };
+      try {
+        r.calls = readFileSync(out, 'utf8')
+          .split('\n')
+          .filter((l) => l.includes('getsockname(') && l.includes('sa_family=AF_INET')).length;
+      } catch (err) {
+        reject(new Error(`strace wrote no trace (${err.message}): can it trace here (ptrace)?\n${describeRun(r)}`));
+        return;
+      }
+      resolve(r);
     });
   });
 }
 
-const describe = (r) =>
-  `exit ${r.code}, ${r.calls} getsockname calls, ${r.lines.length} reset lines\n${r.stdout}\n${r.stderr.slice(-2000)}`;
+const describe = (r) => `${r.calls} getsockname calls, ${r.lines.length} reset lines; ${describeRun(r).slice(-3000)}`;
 
 test("a storm reads this end's address for the logged resets only; an app's subscriber gets it for each", async (t) => {
   // The agent's and the app's own calls (the listening sockets), without any reset.
@@ -91,4 +92,17 @@ test("with spans too: this end's address is read for the resets that get a span 
   // limits grant the first resets of each second).
   const most = Math.max(spans.length, storm.lines.length);
   assert.ok(reads >= most && reads <= spans.length + storm.lines.length + 2, `a read per reset with a span or a line: ${describe(storm)}`);
+});
+
+test("a reset that crashes the app has this end's address in its line, the log's limit spent or not", async () => {
+  const none = await traced({ RESETS: '0' });
+  for (const crash of ['1', 'http']) {
+    // The log's limit at 1 line a second: spent by the storm when the crash comes.
+    const r = await traced({ RESETS: String(RESETS), CRASH: crash, RESETWATCH_LOG_RATE: '1' });
+    assert.notEqual(r.code, 0, `the app crashed: ${describe(r)}`);
+    const fatal = r.lines.filter((l) => l['resetwatch.fatal'] === true);
+    assert.equal(fatal.length, 1, describe(r));
+    assert.ok(Number.isInteger(fatal[0]['network.local.port']), `CRASH=${crash}: ${JSON.stringify(fatal[0])}`);
+    assert.ok(r.calls - none.calls <= r.lines.length + 2, `no other read: ${describe(r)}`);
+  }
 });
