@@ -5,12 +5,11 @@
 // (agent/bus.ts needsLocal).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startReceiver } from './helpers/otlp-receiver.mjs';
-import { cleanEnv, describeRun, fixture, resetLines, ROOT } from './helpers/subprocess.mjs';
+import { describeRun, fixture, resetLines, runNode } from './helpers/subprocess.mjs';
 
 const APP = fixture('log-resets.cjs');
 const RESETS = 300;
@@ -22,35 +21,22 @@ let runs = 0;
  * The fixture under the agent and strace: its getsockname calls on TCP sockets (Node also asks the
  * stdio pipes, Unix sockets here, as it writes to them), its reset log lines, its output.
  */
-function traced(env) {
+async function traced(env) {
   const out = path.join(dir, `strace.${++runs}`);
-  return new Promise((resolve, reject) => {
-    const args = ['-f', '-qq', '-e', 'trace=getsockname', '-o', out, process.execPath, '--require', 'resetwatch', APP];
-    const child = spawn('strace', args, { cwd: ROOT, env: cleanEnv({ RESETWATCH_LOG: 'stderr', ...env }) });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60000);
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const r = { code, signal, stdout, stderr, calls: 0, lines: resetLines(stderr) };
-      try {
-        r.calls = readFileSync(out, 'utf8')
-          .split('\n')
-          .filter((l) => l.includes('getsockname(') && l.includes('sa_family=AF_INET')).length;
-      } catch (err) {
-        reject(new Error(`strace wrote no trace (${err.message}): can it trace here (ptrace)?\n${describeRun(r)}`));
-        return;
-      }
-      resolve(r);
-    });
+  const r = await runNode(['--require', 'resetwatch', APP], {
+    env: { RESETWATCH_LOG: 'stderr', ...env },
+    timeout: 60000,
+    wrap: ['strace', '-f', '-qq', '-e', 'trace=getsockname', '-o', out],
   });
+  r.lines = resetLines(r.stderr);
+  try {
+    r.calls = readFileSync(out, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('getsockname(') && l.includes('sa_family=AF_INET')).length;
+  } catch (err) {
+    throw new Error(`strace wrote no trace (${err.message}): can it trace here (ptrace)?\n${describeRun(r)}`);
+  }
+  return r;
 }
 
 const describe = (r) => `${r.calls} getsockname calls, ${r.lines.length} reset lines; ${describeRun(r).slice(-3000)}`;

@@ -39,11 +39,13 @@ export function cleanEnv(env = {}) {
  * Spawns `node ...args` and resolves when it exits: { code, signal, stdout, stderr, ms, timedOut }.
  * `ms` is wall-clock time from spawn to exit. `onStdout(text, child)` sees stdout as it arrives
  * (e.g. to send a signal once the app says it is ready). `nice` lowers the child's priority.
+ * `wrap`: a command and its arguments that run node (e.g. strace), spawned in its place.
  */
-export function runNode(args, { env = {}, timeout = 20000, onStdout, cwd = ROOT, nice = 0 } = {}) {
+export function runNode(args, { env = {}, timeout = 20000, onStdout, cwd = ROOT, nice = 0, wrap = [] } = {}) {
   return new Promise((resolve, reject) => {
     const start = process.hrtime.bigint();
-    const child = spawn(process.execPath, args, { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const [file, ...argv] = [...wrap, process.execPath, ...args];
+    const child = spawn(file, argv, { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     // A long CPU-heavy run (the soak) yields the CPU to the timing tests running beside it.
     if (nice)
       try {
