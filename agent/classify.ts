@@ -12,7 +12,6 @@ import {
   READS,
   READ_AGAIN,
   CLOCK_MASK,
-  CLOCK_STEP_MS,
   clockMs,
   httpOf,
 } from './internal-types';
@@ -202,17 +201,17 @@ function resetBehindEnd(socket: Sock, state: SocketState, responseBegun: boolean
  * is answered, so it is asked now. Only where it can tell:
  * - bytes were read since this side last wrote (the caller checked): a write after them, to a
  *   peer that had closed, draws an RST from a FIN too;
- * - the end of input was read within a clock step (10 ms) of the bytes before it (the caller
- *   checked SAME_STEP): libuv hides an RST only behind bytes of the same poll. A peer that sends its FIN
+ * - the end of input was read in the clock step of the bytes before it (the caller checked
+ *   SAME_STEP): libuv hides an RST only behind bytes of the same poll. A peer that sends its FIN
  *   and then an RST (it closed with this side's bytes unread) makes a plain end of input on every
  *   libuv (recv reports the FIN before the error) and the same ENOTCONN: told apart only when its
  *   FIN came in a later step than its last bytes. Bytes, FIN and RST read in one poll look exactly
  *   like bytes and an RST, and are ECONNRESET;
- * - the end of input was read less than a step ago: an app that keeps its side open
+ * - the end of input was read in the current clock step: an app that keeps its side open
  *   (allowHalfOpen) ends it when it chooses, and an RST that came since (a half-open peer gone)
  *   says nothing about that end;
  * - the poll that read the end of input was not the first to read since this side's last write
- *   (a read a step or more before it): a request written on a connection whose last bytes and FIN
+ *   (an earlier clock step read some): a request written on a connection whose last bytes and FIN
  *   had already arrived draws the peer kernel's RST, and the next poll reads those bytes and that
  *   end, as it would an answer and an RST. However long that poll came after the write: a loop
  *   stalled just after writing makes the race look like a query answered after a wait.
@@ -222,7 +221,7 @@ function resetBehindEnd(socket: Sock, state: SocketState, responseBegun: boolean
  */
 export function noteResetBehindEnd(socket: Sock, state: SocketState): void {
   if (!activity.counting || state.http !== undefined || socket._httpMessage != null || sessionOf(socket) !== undefined) return;
-  if (((state.touched - state.readSince) & CLOCK_MASK) < CLOCK_STEP_MS || !activity.inStep(state)) return;
+  if (state.readSince === state.active || !activity.inStep(state.active)) return;
   const handle = (socket as unknown as AddressInternals)._handle;
   if (handle != null && peerError(handle) === ENOTCONN) state.activity |= RESET_BEHIND_END;
 }

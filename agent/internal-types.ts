@@ -10,8 +10,6 @@ import type { kRequest } from './symbols';
  * inside the object, with no number box per socket. Differences are taken modulo the same.
  */
 export const CLOCK_MASK = 0x3fffffff;
-/** The activity clock's step (hooks/activity.ts): touches less than this apart came in one step. */
-export const CLOCK_STEP_MS = 10;
 export function clockMs(t: number): number {
   return Math.floor(t) & CLOCK_MASK;
 }
@@ -34,10 +32,10 @@ export const READ_ONCE = 8;
 export const READ_AGAIN = 16;
 export const READS = READ_ONCE | READ_AGAIN;
 /**
- * SocketState.activity, set at a read: less than a clock step (10 ms) after the touch before it
- * (kept from the previous read, cleared at a write). An end of input read in the same poll as the
- * bytes before it has it (classify.ts noteResetBehindEnd); one read in a later poll only when that
- * poll came less than 10 ms later.
+ * SocketState.activity, set at a read: the clock had not moved since the touch before it (kept
+ * from the previous read, cleared at a write). An end of input read in the same poll as the bytes
+ * before it has it (classify.ts noteResetBehindEnd); one read in a later poll has it only when
+ * that poll came within the same clock step (10 ms at most while the loop turns).
  */
 export const SAME_STEP = 1 << 19;
 /** The bits of SocketState.activity the activity hook sets; it keeps every other bit as it is. */
@@ -71,15 +69,14 @@ export class SocketState {
    */
   declare activity: number;
   /**
-   * Last read or write (hooks/activity.ts) on the agent's coarse clock (the start of its 10 ms step,
-   * in whole ms: clockMs, small integers stored inside this object), and the last one in an earlier
-   * step: the read or write that met the reset touches the mark too, and is left out that way.
+   * Last read or write (hooks/activity.ts) in whole ms on the agent's coarse clock (clockMs:
+   * performance.now() read at most every 10 ms, small integers stored inside this object), and the
+   * last one at an earlier clock reading: the read or write that met the reset touches the mark
+   * too, and is left out that way.
    */
   declare active: number;
   declare activeBefore: number;
-  /** The last read or write's exact whole ms: whether the next came within a step of it. */
-  declare touched: number;
-  /** The exact whole ms of the first read counted in READ_ONCE: where the peer's current message began (a server's request age). */
+  /** The mark of the first read counted in READ_ONCE: where the peer's current message began (a server's request age). */
   declare readSince: number;
   /**
    * Whole ms of performance.now() at connect()/accept: a small integer for the first 24.8 days of
@@ -99,7 +96,7 @@ export class SocketState {
   ) {
     const ms = Math.floor(start);
     this.activity = (direction === 'server' ? SERVER : 0) | (tls ? TLS : 0) | (Math.round((start - ms) * 1000) << START_US_SHIFT);
-    this.active = this.activeBefore = this.touched = this.readSince = ms & CLOCK_MASK;
+    this.active = this.activeBefore = this.readSince = ms & CLOCK_MASK;
     this.startMs = ms;
     this.extras = dial;
   }

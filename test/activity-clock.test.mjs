@@ -1,9 +1,8 @@
-// hooks/activity.ts keeps a coarse clock of when each connection last moved bytes. An app that
-// fakes its timers (node:test mock.timers, sinon, jest) must not freeze it: when the clock was kept
-// fresh by a timer of the agent's, a faked one that never fired froze the clock for the rest of the
-// process (every later event's idleMs read as the connection's whole age). The clock uses no timer
-// now; this keeps it so. Real loopback sockets, a real RST; the bound is relative (half the
-// connection's age).
+// hooks/activity.ts keeps a coarse clock fresh with its own unref'd timer. An app that fakes its
+// timers (node:test mock.timers, sinon, jest) when the agent first arms that timer must not take
+// it over: a faked timer that never fires froze the clock for the rest of the process (every
+// later event's idleMs read as the connection's whole age), and showed up among the app's fake
+// timers. Real loopback sockets, a real RST; the bound is relative (half the connection's age).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runNode, fixture, describeRun } from './helpers/subprocess.mjs';

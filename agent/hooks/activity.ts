@@ -3,16 +3,13 @@
 // stream_base_commons calls it (through the `kUpdateTimer` getter, which returns it) on every read —
 // data, EOF or error — and async write completion, net.js on every write and connect, and the http
 // server for each chunk its parser consumes. Same on Node 20–26. Wrapping it costs one call and,
-// per chunk, a clock read (performance.now(), ~50 ns), a few property reads and at most four
-// small-integer writes (the touch's time; flags on a change of direction; the two marks when the
-// clock's step moved).
-// Two times per touch: the exact whole millisecond (`touched`), and the coarse clock's step (the
-// marks): a step begins at a touch 10 ms or more after the step before began, and holds until
-// then. Whether two touches came "in one step" (SAME_STEP, inStep, the reads since the last write)
-// is asked of their exact times, less than 10 ms apart: two reads of one poll always are. The
-// clock was kept by an unref'd 10 ms timer before: that timer woke the event loop up to 100 times
-// a second while sockets were busy, ~3 µs of CPU per reset at 1,000 resets/s (docs/benchmarks.md
-// "Thirteenth pass"), and after a blocked event loop the clock carried the time from before it.
+// per chunk, a few property reads and at most three small-integer writes (flags on a change of
+// direction, the two marks when the clock moved); the first write after reads (once per
+// exchange) also reads performance.now().
+// The clock is performance.now() read at most once every 10 ms (one unref'd timer re-armed while
+// sockets are busy, none while idle), like Node's own socket timeouts that read the loop's cached
+// time; a chunk handled after the event loop was blocked can carry the time from before the block
+// (the first write after reads checks: the wait for its answer is measured from its mark).
 // Reads and writes call the same method; a write is told by the Writable's own `writing` flag (set
 // around `_write`, so also while an async write completes). The flags in `activity` say how the
 // quiet time ended (classify.ts, hints.ts): `burstAfterWrite` says whether the peer's latest burst
@@ -30,7 +27,7 @@
 // arriving when the connection ended, and since when a request in progress began (classify.ts).
 // So the http hook needs no diagnostics-channel message per server request. This costs one
 // small-integer write at each of the first two reads after a write (and a look at the response
-// riding the socket), none after. A read also notes whether it came within a clock step of the
+// riding the socket), none after. A read also notes whether it came in the clock step of the
 // touch before it (SAME_STEP: an end of input read in the same poll as the last bytes; a write
 // of the flags only when that changes).
 // `activity` also holds bits this hook never changes (direction, TLS, done, the start's
@@ -39,6 +36,7 @@
 // and a guard per chunk would cost more than the observation.
 import * as net from 'node:net';
 import * as coarse from '../clock';
+import * as timers from 'node:timers';
 import type { SocketState } from '../internal-types';
 import * as flags from '../internal-types';
 import * as symbols from '../symbols';
@@ -47,20 +45,7 @@ import { patch, unpatch } from './patch';
 // Module-level copies of what the wrapper uses from other modules: tsc's CommonJS reads an import
 // through its module object at every use, a load V8 cannot fold away; a module-level const it
 // can (callgrind, a wrapper-sized function: ~3 instructions per use, ~10 uses per call).
-const {
-  CLOCK_MASK,
-  CLOCK_STEP_MS,
-  clockMs,
-  WROTE_LAST,
-  BURST_AFTER_WRITE,
-  ENDED_HERE,
-  READ_ONCE,
-  READ_AGAIN,
-  READS,
-  TOUCHES,
-  SERVER,
-  SAME_STEP,
-} = flags;
+const { CLOCK_MASK, clockMs, WROTE_LAST, BURST_AFTER_WRITE, ENDED_HERE, READ_ONCE, READ_AGAIN, READS, TOUCHES, SERVER, SAME_STEP } = flags;
 const { now } = coarse;
 const kState: typeof symbols.kState = symbols.kState;
 const kOriginal: typeof symbols.kOriginal = symbols.kOriginal;
@@ -75,15 +60,44 @@ type Touched = net.Socket & {
 const BURST_MS = 250;
 /** A write answered sooner than this was answered, not waiting: nothing was in flight (a redis command, a quick query). */
 const ANSWERED_MS = 50;
-/** Where the current step began (whole ms): a touch 10 ms or more later begins the next. */
-let step = 0;
+/** A clock this stale at a write (a late timer, a blocked event loop) could make its prompt answer look waited for. */
+const STALE_MS = 40;
 
 /**
- * Whether a socket's last touch came less than a step ago: classify.ts noteResetBehindEnd, an end
- * of input read just now, not one the app ends its side long after.
+ * Node's own setTimeout, taken when the agent loads: an app (or its test suite) that fakes timers
+ * later (node:test mock.timers, sinon, jest) replaces the global and the module's export, and a
+ * fake timer that never fires would freeze the clock for the rest of the process.
  */
-export function inStep(state: SocketState): boolean {
-  return ((clockMs(now()) - state.touched) & CLOCK_MASK) < CLOCK_STEP_MS;
+const realSetTimeout = timers.setTimeout;
+const realClearTimeout = timers.clearTimeout;
+
+/** The coarse clock: valid while `fresh`; the timer marks it stale 10 ms after it was read. */
+const CLOCK_STEP_MS = 10;
+let clock = 0;
+let fresh = false;
+let expiry: NodeJS.Timeout | undefined;
+
+function stale(): void {
+  fresh = false;
+}
+
+function tick(): number {
+  clock = clockMs(now());
+  fresh = true;
+  if (expiry === undefined) {
+    expiry = realSetTimeout(stale, CLOCK_STEP_MS);
+    expiry.unref();
+  } else expiry.refresh();
+  return clock;
+}
+
+/**
+ * Whether the clock still reads `mark` and is fresh: the stale timer has not run since (within
+ * 10 ms while the loop turns; longer only while it is blocked). classify.ts noteResetBehindEnd:
+ * an end of input read in this step, not one the app ends its side long after.
+ */
+export function inStep(mark: number): boolean {
+  return fresh && clock === mark;
 }
 
 /** True while the hook is installed: the flags and marks above are then kept up to date. */
@@ -112,15 +126,20 @@ export function enable(): void {
       function _unrefTimer(this: Touched) {
         const s = this[kState];
         if (s) {
-          const ms = clockMs(now());
-          if (((ms - step) & CLOCK_MASK) >= CLOCK_STEP_MS) step = ms;
-          const t = step;
+          const t = fresh ? clock : tick();
           const f = s.activity;
           const w = this._writableState;
           if (w?.writing === true) {
-            // The first write after reads. A burst of the peer's that has ended is forgotten; the
-            // reads since the last write count from none again.
-            if ((f & WROTE_LAST) === 0) s.activity = ((((t - s.active) & CLOCK_MASK) > BURST_MS ? f & ~TOUCHES : f) & ~READS) | WROTE_LAST;
+            // The first write after reads. A burst of the peer's that has ended is forgotten. One
+            // made while a blocked event loop kept the clock from moving carries the time from before
+            // the block, so the wait for its answer cannot be told: it is not marked (its answer
+            // starts no burst), and the next write checks again. The reads since the last write
+            // count from none again either way.
+            if ((f & WROTE_LAST) === 0) {
+              if (((clockMs(now()) - t) & CLOCK_MASK) < STALE_MS)
+                s.activity = ((((t - s.active) & CLOCK_MASK) > BURST_MS ? f & ~TOUCHES : f) & ~READS) | WROTE_LAST;
+              else if ((f & READS) !== 0) s.activity = f & ~READS;
+            }
           } else {
             let g = f;
             if ((f & WROTE_LAST) !== 0) {
@@ -142,16 +161,15 @@ export function enable(): void {
               if (m == null || (f & SERVER) === 0 || m.writableEnded !== true) {
                 if ((g & READ_ONCE) === 0) {
                   g |= READ_ONCE;
-                  s.readSince = ms;
+                  s.readSince = t;
                 } else g |= READ_AGAIN;
-              } else if ((g & READ_ONCE) === 0) s.readSince = ms; // still when that request began
+              } else if ((g & READ_ONCE) === 0) s.readSince = t; // still when that request began
             }
-            // Whether this read came within a step of the touch before it (an end of input read
-            // in the same poll as the last bytes always does).
-            g = ((ms - s.touched) & CLOCK_MASK) < CLOCK_STEP_MS ? g | SAME_STEP : g & ~SAME_STEP;
+            // Whether this read came in the clock step of the touch before it (an end of input
+            // read in the same poll as the last bytes does).
+            g = s.active === t ? g | SAME_STEP : g & ~SAME_STEP;
             if (g !== f) s.activity = g;
           }
-          s.touched = ms;
           if (s.active !== t) {
             s.activeBefore = s.active;
             s.active = t;
@@ -169,4 +187,7 @@ export function disable(): void {
   counting = false;
   unwrapped = undefined;
   unpatch(net.Socket.prototype, '_unrefTimer');
+  if (expiry !== undefined) realClearTimeout(expiry);
+  expiry = undefined;
+  fresh = false;
 }

@@ -89,7 +89,7 @@ export function enable(): void {
       function _final(this: Ending, cb: unknown) {
         const state = stateOf(this);
         // A client, no event yet, bytes read since its last write, then the peer's end of input
-        // read within a clock step of the bytes before it.
+        // read in the clock step of the bytes before it.
         if (
           state !== undefined &&
           (state.activity & (READ_AGAIN | SAME_STEP | SERVER | DONE)) === (READ_AGAIN | SAME_STEP) &&
