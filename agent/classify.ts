@@ -268,8 +268,10 @@ export function onIdleDestroy(socket: Sock, state: SocketState): void {
  * Read by ./addresses.ts, which leaves Node's address caches on the socket as they were.
  */
 export function snapshot(socket: Sock, state: SocketState, err: ErrnoError | null | undefined): void {
-  // This end only for an event something will show (agent/bus.ts needsLocal) or one that crashes the app.
-  const local = needsLocal() || (err != null && crashes(socket, state));
+  // This end only for an event something will show (agent/bus.ts needsLocal) or one that would
+  // crash the app: an error here, or a hang-up whose request has no 'error' listener (read now,
+  // while the handle is open; the event may come later).
+  const local = needsLocal() || crashes(socket, state);
   const snap = readAddresses(socket, err?.syscall === undefined, local, {
     remoteAddress: undefined,
     remotePort: undefined,
@@ -285,18 +287,6 @@ export function snapshot(socket: Sock, state: SocketState, err: ErrnoError | nul
   // asked now, while the kernel can still say it was an RST. Idle sockets' FINs cost no syscall.
   if (err?.code === 'UND_ERR_SOCKET' && state.http?.inflight !== undefined && resetBehindEnd(socket, state, false))
     state.activity |= RESET_BEHIND_END;
-}
-
-/**
- * A crash's line says which end (snapshot() reads it for an error that will crash the app; a hang-up
- * with no listener is found fatal only here, while the handle is still open: hooks/destroy.ts).
- */
-function crashLocal(socket: Sock, state: SocketState): void {
-  const snap = state.snapshot;
-  if (snap === undefined || snap.localAddress !== undefined) return;
-  const local = readAddresses(socket, false, true, {});
-  snap.localAddress = local.localAddress;
-  snap.localPort = local.localPort;
 }
 
 /**
@@ -323,7 +313,6 @@ function emit(
   // the body, does not count the reads after it).
   const phase = parserEnd(code, state) ? 'request' : phaseOf(socket, state, syscall);
   if (state.direction === 'server' && state.http === undefined && socket._httpMessage != null) stampRequestStart(state);
-  if (fatal) crashLocal(socket, state);
   const event = buildEvent(socket, state, { errorType, code, message, syscall, fatal, phase });
   // Database client libraries re-emit their socket's errors on their own emitters (bus.ts).
   if (handled !== undefined && isDatabase(event.protocol)) publishSoon(event, handled);
