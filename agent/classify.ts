@@ -79,10 +79,12 @@ export function claimError(err: unknown, state: SocketState | undefined): void {
   sources.set(err, state ?? UNWATCHED);
 }
 
+/** Whether `err` is this connection's own: claimed by it, or by nothing yet (then claimed now). One look-up when claimed at destroy. */
 function raisedHere(err: object, state: SocketState): boolean {
-  claimError(err, state);
   const source = sources.get(err);
-  return source === undefined || source === state;
+  if (source !== undefined) return source === state;
+  sources.set(err, state);
+  return true;
 }
 
 export function onSocketError(socket: Sock, state: SocketState, err: ErrnoError): void {

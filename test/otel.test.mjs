@@ -578,3 +578,39 @@ test("an https collector with its own CA (OTEL_EXPORTER_OTLP_CERTIFICATE); the a
     await rx.close();
   }
 });
+
+// The private provider's histograms count into the last series first (a storm's resets share
+// their direction and phase): interleaved attribute sets, runs of one, and a delta collection in
+// between must count each value into its own series, as a plain Map per attribute set would.
+test('private provider histograms: interleaved attribute sets count into their own series, across delta collections', async () => {
+  const { createRequire } = await import('node:module');
+  const { LocalHistograms } = createRequire(import.meta.url)(path.join(ROOT, 'dist/exporters/otel/histograms.js'));
+  const { resourceFromAttributes } = createRequire(import.meta.url)('@opentelemetry/resources');
+  for (const delta of [false, true]) {
+    const producer = new LocalHistograms(() => resourceFromAttributes({}), delta);
+    const h = producer.create('t', { description: '', unit: 's', boundaries: [1, 10] });
+    const sets = [Object.freeze({ p: 'a' }), Object.freeze({ p: 'b' }), Object.freeze({ p: 'c' })];
+    const expected = sets.map(() => ({ count: 0, sum: 0 }));
+    const order = [0, 0, 1, 0, 2, 2, 2, 1, 0, 1, 1, 2];
+    const collected = sets.map(() => ({ count: 0, sum: 0 }));
+    const take = async () => {
+      const { resourceMetrics } = await producer.collect();
+      const points = resourceMetrics.scopeMetrics[0]?.metrics[0].dataPoints ?? [];
+      for (const point of points) {
+        const i = sets.findIndex((s) => s.p === point.attributes.p);
+        // Cumulative: the latest collection holds everything; delta: the collections add up.
+        if (!delta) collected[i] = { count: 0, sum: 0 };
+        collected[i].count += point.value.count;
+        collected[i].sum += point.value.sum;
+      }
+    };
+    for (const [k, i] of order.entries()) {
+      h.record(k, sets[i]);
+      expected[i].count++;
+      expected[i].sum += k;
+      if (k === 5) await take(); // mid-run: a delta collection resets the series in place
+    }
+    await take();
+    assert.deepEqual(collected, expected, delta ? 'delta' : 'cumulative');
+  }
+});

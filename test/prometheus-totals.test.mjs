@@ -88,8 +88,30 @@ async function render(metrics, openMetrics) {
   return { json, text };
 }
 
-test('the totals serve exactly what prom-client served when it counted each reset', async () => {
-  const all = samples(4000);
+/**
+ * The same samples with runs of one series (the totals and the histograms keep the last series
+ * found first): each followed by up to two more of its series, the peer an equal string that is
+ * not the same object.
+ */
+function inRuns(all) {
+  const out = [];
+  for (const [i, s] of all.entries()) {
+    out.push(s);
+    for (let k = 0; k < i % 3; k++) out.push({ ...s, peer: `${s.peer} `.slice(0, -1), bytesSent: s.bytesSent + k });
+  }
+  return out;
+}
+
+for (const [name, all] of [
+  ['in random order', samples(4000)],
+  ['in runs of one series', inRuns(samples(2000))],
+]) {
+  test(`the totals serve exactly what prom-client served when it counted each reset, ${name}`, async () => {
+    await servesTheSame(all);
+  });
+}
+
+async function servesTheSame(all) {
   const now = sampleMetrics();
   const before = plainMetrics();
   for (const s of all) {
@@ -110,7 +132,7 @@ test('the totals serve exactly what prom-client served when it counted each rese
   assert.ok(mine.text.includes('resetwatch_protocol="a|b"'), 'a label value with the key separator in it');
   // Collected twice: the same again (collect() rebuilds from the totals, nothing accumulates).
   assert.equal(clean((await render(sampleMetricList(now), true)).text), clean(mine.text));
-});
+}
 
 /** One client reset's sample, as toSample() makes it. */
 const ONE = {

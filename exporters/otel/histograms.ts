@@ -33,6 +33,7 @@ interface Series {
 export class LocalHistogram implements HistogramSink {
   /** Keyed by the attributes object itself: otel-metrics.ts passes one frozen object per (direction, phase). */
   readonly series = new Map<Attributes, Series>();
+  private last: Series | undefined;
   constructor(
     readonly name: string,
     readonly description: string,
@@ -42,18 +43,24 @@ export class LocalHistogram implements HistogramSink {
 
   record(value: number, attributes: Attributes): void {
     if (typeof value !== 'number' || Number.isNaN(value) || value < 0) return; // as the SDK does
-    let s = this.series.get(attributes);
-    if (s === undefined) {
-      s = {
-        attrs: attributes,
-        start: millisToHrTime(Date.now()),
-        counts: new Array(this.boundaries.length + 1).fill(0),
-        count: 0,
-        sum: 0,
-        min: Infinity,
-        max: -Infinity,
-      };
-      this.series.set(attributes, s);
+    // The last series first (a storm's resets mostly share their direction and phase); a delta
+    // collection resets a series in place, so it stays the one to count into.
+    let s = this.last;
+    if (s === undefined || s.attrs !== attributes) {
+      s = this.series.get(attributes);
+      if (s === undefined) {
+        s = {
+          attrs: attributes,
+          start: millisToHrTime(Date.now()),
+          counts: new Array(this.boundaries.length + 1).fill(0),
+          count: 0,
+          sum: 0,
+          min: Infinity,
+          max: -Infinity,
+        };
+        this.series.set(attributes, s);
+      }
+      this.last = s;
     }
     // Bucket i holds (boundaries[i-1], boundaries[i]], as in the SDK and Prometheus.
     let i = 0;
