@@ -5,7 +5,7 @@
 // count beside it, to ask how the agent's extra CPU scales with the rate.
 //
 //   node bench/reset-rate.js [--rate=1000] [--seconds=10] [--warm=5] [--tick=10] [--pairs=3]
-//                            [--pin] [--together] [--agent=DIR[,DIR…]]
+//                            [--pin] [--together] [--agent=DIR[,DIR…]] [--node-flags=F[,F…]]
 //
 // The peer (bench/load/reset-server.js, its own process) resets every connection at its first
 // byte. The app (this file with --app) paces its dials as the storm scenarios' app does
@@ -17,6 +17,8 @@
 // one after the other, A itself moved by ±8 % between 10 s windows (docs/benchmarks.md). An agent
 // named `none` is a second process without the agent (A′: what the method reads for nothing);
 // `DIR?NAME=VALUE&…` runs that build with those environment variables.
+// --node-flags: flags for every app's node, the agent's and the others' alike (V8's tiering flags:
+// docs/benchmarks.md "Fifteenth pass").
 const { spawn, execFile, execFileSync } = require('node:child_process');
 const path = require('node:path');
 
@@ -140,7 +142,8 @@ function cmd(pin, cpu, argv) {
 
 /** One app's window: its JSON line; with `concurrent`, a promise of it. */
 function run(pin, flags, env, common, concurrent = false) {
-  const [file, args] = cmd(pin, 0, [process.execPath, ...flags, __filename, ...common]);
+  const nodeFlags = String(arg('node-flags', '')).split(',').filter(Boolean);
+  const [file, args] = cmd(pin, 0, [process.execPath, ...nodeFlags, ...flags, __filename, ...common]);
   const options = { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'ignore'] };
   const last = (out) => JSON.parse(String(out).trim().split('\n').pop());
   if (!concurrent) return last(execFileSync(file, args, options));
