@@ -60,10 +60,6 @@ export function publish(event: ResetEvent): void {
   for (const s of subscribers) guard('subscriber', s.listener, event);
 }
 
-export function subscriberCount(): number {
-  return subscribers.length;
-}
-
 // A socket error with a listener may still crash the app: a database client library that listens
 // on its socket (pg's Client; classify.ts defers only those) re-emits the same error object on its own emitter, and with no listener there the
 // app dies inside the socket's emit('error'), after our errorMonitor ran. So such an event waits
