@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { startReceiver, run, ROOT } from './helpers/otlp-receiver.mjs';
 
 const RESETS_APP = path.join(ROOT, 'test/fixtures/otel-resets.mjs');
@@ -583,9 +584,9 @@ test("an https collector with its own CA (OTEL_EXPORTER_OTLP_CERTIFICATE); the a
 // their direction and phase): interleaved attribute sets, runs of one, and a delta collection in
 // between must count each value into its own series, as a plain Map per attribute set would.
 test('private provider histograms: interleaved attribute sets count into their own series, across delta collections', async () => {
-  const { createRequire } = await import('node:module');
-  const { LocalHistograms } = createRequire(import.meta.url)(path.join(ROOT, 'dist/exporters/otel/histograms.js'));
-  const { resourceFromAttributes } = createRequire(import.meta.url)('@opentelemetry/resources');
+  const require = createRequire(import.meta.url);
+  const { LocalHistograms } = require(path.join(ROOT, 'dist/exporters/otel/histograms.js'));
+  const { resourceFromAttributes } = require('@opentelemetry/resources');
   for (const delta of [false, true]) {
     const producer = new LocalHistograms(() => resourceFromAttributes({}), delta);
     const h = producer.create('t', { description: '', unit: 's', boundaries: [1, 10] });

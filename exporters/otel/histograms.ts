@@ -14,6 +14,7 @@ import {
 } from '@opentelemetry/sdk-metrics';
 import type { Resource } from '@opentelemetry/resources';
 import { VERSION } from '../../agent/version';
+import { LastFirstMap } from '../shared/last-first';
 
 /** What otel-metrics.ts records into: an SDK Histogram or a LocalHistogram. */
 export interface HistogramSink {
@@ -32,8 +33,7 @@ interface Series {
 
 export class LocalHistogram implements HistogramSink {
   /** Keyed by the attributes object itself: otel-metrics.ts passes one frozen object per (direction, phase). */
-  readonly series = new Map<Attributes, Series>();
-  private last: Series | undefined;
+  readonly series = new LastFirstMap<Attributes, Series>();
   constructor(
     readonly name: string,
     readonly description: string,
@@ -41,27 +41,20 @@ export class LocalHistogram implements HistogramSink {
     readonly boundaries: readonly number[],
   ) {}
 
+  /** A series' start; a delta collection resets the series in place (LocalHistograms.collect). */
+  private readonly newSeries = (attrs: Attributes): Series => ({
+    attrs,
+    start: millisToHrTime(Date.now()),
+    counts: new Array(this.boundaries.length + 1).fill(0),
+    count: 0,
+    sum: 0,
+    min: Infinity,
+    max: -Infinity,
+  });
+
   record(value: number, attributes: Attributes): void {
     if (typeof value !== 'number' || Number.isNaN(value) || value < 0) return; // as the SDK does
-    // The last series first (a storm's resets mostly share their direction and phase); a delta
-    // collection resets a series in place, so it stays the one to count into.
-    let s = this.last;
-    if (s === undefined || s.attrs !== attributes) {
-      s = this.series.get(attributes);
-      if (s === undefined) {
-        s = {
-          attrs: attributes,
-          start: millisToHrTime(Date.now()),
-          counts: new Array(this.boundaries.length + 1).fill(0),
-          count: 0,
-          sum: 0,
-          min: Infinity,
-          max: -Infinity,
-        };
-        this.series.set(attributes, s);
-      }
-      this.last = s;
-    }
+    const s = this.series.get(attributes, this.newSeries);
     // Bucket i holds (boundaries[i-1], boundaries[i]], as in the SDK and Prometheus.
     let i = 0;
     while (i < this.boundaries.length && value > this.boundaries[i]) i++;

@@ -19,6 +19,7 @@
 // with a trace, stamped when it was recorded), the same sums (added in the same order).
 import type { Counter, Histogram } from 'prom-client';
 import { SeriesIndex } from '../shared/series-index';
+import { LastFirstMap } from '../shared/last-first';
 
 type Labels = Readonly<Record<string, string>>;
 
@@ -110,23 +111,19 @@ function count(s: CounterSeries, exemplar: Record<string, string> | undefined): 
 
 export class HistogramTotals {
   /** Keyed by the labels object itself: callers pass one frozen object per label set. */
-  private readonly series = new Map<Labels, HistogramSeries>();
-  private last: HistogramSeries | undefined;
+  private readonly series = new LastFirstMap<Labels, HistogramSeries>();
+  private readonly newSeries = (labels: Labels): HistogramSeries => ({
+    labels,
+    counts: new Array(this.bounds.length).fill(0),
+    sum: 0,
+    count: 0,
+  });
   constructor(private readonly bounds: readonly number[]) {}
 
   observe(labels: Labels, value: number): void {
     // As prom-client's observe(): a value that is not a finite number throws (the guard reports it).
     if (!Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${value}`);
-    // The last series first: a storm's resets mostly share their direction and phase.
-    let s = this.last;
-    if (s === undefined || s.labels !== labels) {
-      s = this.series.get(labels);
-      if (s === undefined) {
-        s = { labels, counts: new Array(this.bounds.length).fill(0), sum: 0, count: 0 };
-        this.series.set(labels, s);
-      }
-      this.last = s;
-    }
+    const s = this.series.get(labels, this.newSeries);
     const bounds = this.bounds;
     for (let i = 0; i < bounds.length; i++) {
       if (value <= bounds[i]) {
