@@ -14,17 +14,32 @@ export class SeriesIndex<T> {
 
   /**
    * The last series found or filed, and its values: a storm resets one peer's connections alike, so
-   * most look-ups repeat the last one and cost six comparisons instead of six look-ups.
+   * most look-ups repeat the last one and cost six comparisons instead of six look-ups. Written in
+   * place (no object per look-up when series alternate).
    */
-  private last:
-    | { direction: string; phase: string; errorType: string; protocol: string; tls: boolean; peer: string; series: T }
-    | undefined;
+  private readonly last: {
+    direction: string;
+    phase: string;
+    errorType: string;
+    protocol: string;
+    tls: boolean;
+    peer: string;
+    series: T | undefined;
+  } = {
+    direction: '',
+    phase: '',
+    errorType: '',
+    protocol: '',
+    tls: false,
+    peer: '',
+    series: undefined,
+  };
 
   /** The series of these label values, or undefined. */
   get(direction: string, phase: string, errorType: string, protocol: string, tls: boolean, peer: string): T | undefined {
     const l = this.last;
     if (
-      l !== undefined &&
+      l.series !== undefined &&
       l.peer === peer &&
       l.phase === phase &&
       l.errorType === errorType &&
@@ -44,7 +59,7 @@ export class SeriesIndex<T> {
     const e = d.get(tls) as Level | undefined;
     if (e === undefined) return undefined;
     const series = e.get(peer) as T | undefined;
-    if (series !== undefined) this.last = { direction, phase, errorType, protocol, tls, peer, series };
+    if (series !== undefined) this.remember(direction, phase, errorType, protocol, tls, peer, series);
     return series;
   }
 
@@ -60,6 +75,17 @@ export class SeriesIndex<T> {
       level = next;
     }
     level.set(peer, series);
-    this.last = { direction, phase, errorType, protocol, tls, peer, series };
+    this.remember(direction, phase, errorType, protocol, tls, peer, series);
+  }
+
+  private remember(direction: string, phase: string, errorType: string, protocol: string, tls: boolean, peer: string, series: T): void {
+    const l = this.last;
+    l.direction = direction;
+    l.phase = phase;
+    l.errorType = errorType;
+    l.protocol = protocol;
+    l.tls = tls;
+    l.peer = peer;
+    l.series = series;
   }
 }
