@@ -84,12 +84,18 @@ const SCENARIOS = [
   },
   {
     id: 'background',
-    title: `0. Background: app idle, every variant at once over ${Q ? 3 : 40} s windows (B, Bo scraped every 15 s, Bs every 1 s)`,
+    title: `0. Background: app idle, every variant at once over ${Q ? 3 : 60} s windows (B, Bo scraped every 15 s, Bs every 1 s)`,
     kind: 'idle',
     app: 'http-server.js',
     variants: ALL,
-    rounds: Q ? 1 : 2,
-    durationMs: Q ? 3000 : 40000,
+    rounds: Q ? 1 : 3,
+    // A whole number of every period in each window: four 15 s scrapes, one 60 s OTLP metric
+    // export (Bo, C, D), so that no window holds one cold wake-up more than another (a scrape
+    // is ~2–3 ms of CPU cold: ±0.07 ms/s in a 40 s window).
+    durationMs: Q ? 3000 : 60000,
+    // From 60 s after start: the first scrapes load and compile the endpoint's path (14, 4, then
+    // ~3 ms each, ~2.3 after 3 minutes: docs/benchmarks.md "Sixteenth pass").
+    settleMs: Q ? 1500 : 60000,
   },
   {
     id: 'http-keepalive',
@@ -264,10 +270,11 @@ async function runScenario(scenario) {
       }),
     );
     if (scenario.kind === 'idle') {
-      // Steady state: past start-up work (the OpenTelemetry SDK loads ~1 s after start) and past
+      // Steady state: past start-up work (the OpenTelemetry SDK loads ~1 s after start), past
       // V8's memory reducer, which runs a few full GCs in the first ~30 s of idleness after a
-      // process's start-up allocations (0.75 ms/s of B from 5 to 50 s after start, 0.32 from 35 to 95).
-      await sleep(Q ? 1500 : 30000);
+      // process's start-up allocations (0.75 ms/s of B from 5 to 50 s after start, 0.32 from 35 to 95),
+      // and past the first scrapes (scenario.settleMs).
+      await sleep(scenario.settleMs);
       for (let round = 0; round < nRounds; round++) {
         const r = await idleWindow(scenario, apps);
         rounds.push(r);
