@@ -14,6 +14,7 @@ function fmt(x) {
 
 /** A figure beside its target: four significant digits below 100, so that 1.0204 is not shown as the 1.02 it misses. */
 function fmtTarget(x) {
+  if (x === Infinity) return '∞ (B added nothing measurable)';
   return Number.isFinite(x) && Math.abs(x) < 100 ? String(Number(x.toPrecision(4))) : fmt(x);
 }
 

@@ -23,9 +23,10 @@ const PEERS = ['C', 'D', 'E'];
 function targets(results) {
   const get = (id, key, col) => results[id]?.summary[key]?.[col]?.median;
   const t = [];
-  // ok null: informational (no target), shown beside the targets.
+  // ok null: informational (no target), shown beside the targets. A ratio may be Infinity (B added
+  // nothing measurable, the peer did: met); NaN is no reading.
   const add = (name, value, ok, target) =>
-    t.push({ name, value, target, info: ok === null, met: ok === null || !Number.isFinite(value) ? null : ok(value) });
+    t.push({ name, value, target, info: ok === null, met: ok === null || Number.isNaN(value) ? null : ok(value) });
   add('startup `node -e 1`: CPU B/A ≤ 1.10', get('startup-e1', 'cpuMsPerRun', 'B/A'), (v) => v <= 1.1, '≤ 1.10×');
   add('startup `node -e 1`: wall B/A ≤ 1.10', get('startup-e1', 'wallMsPerRun', 'B/A'), (v) => v <= 1.1, '≤ 1.10×');
   add('startup 200-module app: CPU B/A (informational)', get('startup-app200', 'cpuMsPerRun', 'B/A'), null, '–');
