@@ -6,10 +6,47 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
+import { isDeepStrictEqual } from 'node:util';
 
 const require = createRequire(import.meta.url);
 const collect = require('../dist/exporters/prometheus/collect.js');
+const { sumSnapshots } = require('../dist/exporters/prometheus/cluster.js');
 const { render } = require('../dist/exporters/prometheus/render.js');
+const { Counter, Gauge } = require('prom-client');
+
+const EMPTY = { metrics: [], recent: [] };
+
+/** One client reset's sample, as toSample() makes it but for its peer. */
+const ONE = {
+  direction: 'client',
+  phase: 'request',
+  errorType: 'ECONNRESET',
+  tls: false,
+  protocol: 'http/1.1',
+  bytesReceived: 10,
+  bytesSent: 10,
+  connectionAgeMs: 5,
+};
+
+/** The one-part sum against the aggregation (the same part with an empty one), in both text formats. */
+async function sameAsAggregation(part, maxPeers) {
+  const before = structuredClone(part);
+  const general = await sumSnapshots([part, EMPTY], 10, maxPeers);
+  const one = await sumSnapshots([part], 10, maxPeers);
+  // isDeepStrictEqual, not assert.deepEqual: the assertion's diff of two large unequal snapshots
+  // runs for minutes, synchronously, where no test timeout can stop it.
+  const differ = one.metrics.filter((m, i) => !isDeepStrictEqual(m, general.metrics[i])).map((m) => m.name);
+  assert.ok(
+    one.metrics.length === general.metrics.length && differ.length === 0,
+    `the one-part sum differs: ${differ.join(', ') || 'metric count'}`,
+  );
+  for (const openMetrics of [false, true]) {
+    assert.equal(await render(one.metrics, openMetrics), await render(general.metrics, openMetrics));
+  }
+  // The part itself is left as it was (the sum works on copies).
+  assert.ok(isDeepStrictEqual(part, before), 'the part was changed');
+  return one.metrics;
+}
 
 const PHASES = ['connect', 'request', 'response', 'idle'];
 
@@ -42,13 +79,11 @@ test('a lone process serves what the aggregation of its one part serves: values,
     collect.record(s, undefined);
   }
   const own = await collect.localSnapshot();
-  const general = await collect.sum([own, { metrics: [], recent: [] }]);
-  const one = await collect.sum([own]);
-  assert.deepEqual(one.metrics, general.metrics);
+  const one = await sameAsAggregation(own, 5);
 
   // The cases this checks are there: folded peers, a folded total beyond this thread's own count, exemplars.
-  const resets = one.metrics.find((m) => m.name === 'resetwatch_resets_total');
-  const foldedTotal = one.metrics.find((m) => m.name === 'resetwatch_peers_folded_total').values[0].value;
+  const resets = one.find((m) => m.name === 'resetwatch_resets_total');
+  const foldedTotal = one.find((m) => m.name === 'resetwatch_peers_folded_total').values[0].value;
   const own_ = own.metrics.find((m) => m.name === 'resetwatch_peers_folded_total').values[0].value;
   assert.ok(
     resets.values.some((v) => v.labels.server_address === '_OTHER'),
@@ -56,10 +91,42 @@ test('a lone process serves what the aggregation of its one part serves: values,
   );
   assert.ok(foldedTotal > own_ && own_ > 0, `folded total ${foldedTotal}, this thread's counter ${own_}`);
   assert.ok(resets.values.filter((v) => v.exemplar).length > 3, 'exemplars');
+});
 
-  for (const openMetrics of [false, true]) {
-    assert.equal(await render(one.metrics, openMetrics), await render(general.metrics, openMetrics));
+test('a peer this process admitted but the sum does not is summed into _OTHER, not served twice', async () => {
+  // This process admits up to 50 peers; the sum's own bound (1 peer, already taken by the test
+  // above) folds the two it admits now.
+  collect.configure({ maxPeers: 50, serverPeers: false, recent: 50 });
+  for (const peer of ['a.local:1', 'b.local:1']) {
+    collect.record({ ...ONE, peer }, undefined);
   }
-  // The part itself is left as it was (the sum works on copies).
-  assert.deepEqual((await collect.localSnapshot()).metrics, own.metrics);
+  const part = await collect.localSnapshot();
+  const one = await sameAsAggregation(part, 1);
+  const resets = one.find((m) => m.name === 'resetwatch_resets_total');
+  const keys = resets.values.map((v) => JSON.stringify(Object.entries(v.labels).sort()));
+  assert.equal(new Set(keys).size, keys.length, 'one series per label set');
+});
+
+test("an app's own metrics in the registry are summed as the aggregation sums them: 'omit' omitted, no timestamps", async () => {
+  const gauge = new Gauge({ name: 'app_omitted', help: 'h', aggregator: 'omit', registers: [collect.registry] });
+  const counter = new Counter({ name: 'app_requests_total', help: 'h', labelNames: ['k'], registers: [collect.registry] });
+  try {
+    gauge.set(3);
+    counter.inc({ k: 'x' }, 2);
+    const part = await collect.localSnapshot();
+    // What an app's value may carry besides (prom-client's aggregation keeps neither): a timestamp,
+    // and an exemplar (its exemplar-enabled metrics live in an OpenMetrics registry, not this one).
+    Object.assign(part.metrics.find((m) => m.name === 'app_requests_total').values[0], {
+      timestamp: 12345,
+      exemplar: { labelSet: { trace_id: 'c'.repeat(32) }, value: 2, timestamp: 1 },
+    });
+    // A bound over the sum that admits every peer here: nothing folds, the part is its own sum.
+    const one = await sameAsAggregation(part, 50);
+    assert.ok(!one.some((m) => m.name === 'app_omitted'), "'omit' omits");
+    const app = one.find((m) => m.name === 'app_requests_total');
+    assert.equal(app.values[0].value, 2);
+  } finally {
+    collect.registry.removeSingleMetric('app_omitted');
+    collect.registry.removeSingleMetric('app_requests_total');
+  }
 });

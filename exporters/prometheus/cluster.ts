@@ -18,6 +18,7 @@ import { mergeRecent, type ResetRecord } from './recent';
 import { foldPeers, labelKey, RESETS, FOLDED, type MetricJSON } from './render';
 import { OTHER_PEER, PeerLimiter } from '../shared/peers';
 import { peerOfLabels } from './peer-labels';
+import { METRICS } from '../../agent/contract';
 
 const CMD = 'NODE_RESETWATCH_METRICS';
 /** How long the primary waits for workers; a worker that does not answer is served from its last answer. */
@@ -184,7 +185,7 @@ type ExemplarLike = { labelSet: Record<string, string>; value: number; timestamp
 async function sum(lists: MetricJSON[][], maxPeers: number): Promise<MetricJSON[]> {
   admitted.max = maxPeers;
   const folded = lists.map((l) => foldPeers(l, admitted));
-  const out = folded.length === 1 ? alone(folded[0]) : await aggregate(folded);
+  const out = folded.length === 1 && ownAsItIs(lists[0], folded[0]) ? alone(folded[0]) : await aggregate(folded);
   let other = 0;
   for (const m of out) {
     if (m.name !== RESETS) continue;
@@ -226,18 +227,46 @@ async function aggregate(lists: MetricJSON[][]): Promise<MetricJSON[]> {
   return out;
 }
 
+/** resetwatch's own metrics: their aggregators (sum, and max for resetwatch_info) leave one part as it is. */
+const OWN_NAMES: ReadonlySet<string> = new Set(Object.values(METRICS).map((m) => m.name));
+
 /**
- * One part (a lone process: what nearly every scrape sums) is its own sum. What the aggregation
- * would change is done here: copies (the caller replaces the folded total), and an exemplar only
- * where it carries labels. prom-client's aggregation runs cold in an idle app's scrape, ~0.4 ms of
- * its ~4 ms (docs/benchmarks.md); test/prometheus-sum.test.mjs holds the two paths equal.
+ * Whether one part is its own sum: only resetwatch's metrics (an app may register its own in
+ * `registry`, with any aggregator: 'omit' drops it), and the fold over the sum changed nothing (a
+ * peer admitted here but not over the sum joins the part's own `_OTHER` series: a sum of two).
+ */
+function ownAsItIs(part: MetricJSON[], folded: MetricJSON[]): boolean {
+  for (let i = 0; i < part.length; i++) {
+    if (!OWN_NAMES.has(part[i].name)) return false;
+    const before = part[i].values;
+    const after = folded[i].values;
+    for (let j = 0; j < before.length; j++) if (after[j] !== before[j]) return false;
+  }
+  return true;
+}
+
+/**
+ * One part (a lone process: what nearly every scrape sums) is its own sum, written as prom-client's
+ * aggregation writes it (metricAggregators.js): each value's value, labels and metricName, the
+ * exemplar put back on the reset counter where it carries labels (aggregate() above), no other
+ * field. prom-client's aggregation runs cold in an idle app's scrape, ~0.4 ms of its ~3.4 ms
+ * (docs/benchmarks.md "Sixteenth pass"); test/prometheus-sum.test.mjs holds the two paths equal.
  */
 function alone(list: MetricJSON[]): MetricJSON[] {
-  return list.map((m) => ({
-    ...m,
-    values: m.values.map((v) => {
-      const { exemplar, ...rest } = v as typeof v & { exemplar?: ExemplarLike | null };
-      return (labelled(exemplar) ? { ...rest, exemplar } : rest) as typeof v;
-    }),
-  }));
+  type Value = { value: number; labels: object; metricName?: string; exemplar?: ExemplarLike | null };
+  return list.map(
+    (m) =>
+      ({
+        help: m.help,
+        name: m.name,
+        type: m.type,
+        values: (m.values as Value[]).map((v) => {
+          const out: Value = { value: v.value, labels: v.labels };
+          if (v.metricName) out.metricName = v.metricName;
+          if (m.name === RESETS && labelled(v.exemplar)) out.exemplar = v.exemplar;
+          return out;
+        }),
+        aggregator: m.aggregator,
+      }) as unknown as MetricJSON,
+  );
 }
