@@ -47,9 +47,11 @@ for (const [id, sc] of Object.entries(doc.scenarios)) {
 }
 console.log('| target | measured | met |');
 console.log('|---|---|---|');
-// The verdicts again from the figures (a file saved before a fix of the verdicts renders with it);
-// older files without the per-scenario summaries keep their saved ones.
-const verdicts = doc.scenarios ? targets(doc.scenarios) : doc.targets;
+// The verdicts again from the figures (a file saved before a fix of the verdicts renders with it),
+// where the file's targets are today's; files from before keep the verdicts they were saved with.
+const again = doc.scenarios ? targets(doc.scenarios) : [];
+const names = (list) => list.map((t) => t.name).join('\n');
+const verdicts = again.length > 0 && names(again) === names(doc.targets) ? again : doc.targets;
 for (const t of verdicts)
   console.log(`| ${t.name} | ${fmtTarget(t.value)} | ${t.info ? '(no target)' : t.met === null ? '?' : t.met ? 'yes' : '**no**'} |`);
 

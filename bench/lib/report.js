@@ -42,7 +42,7 @@ function targets(results) {
       const c = get(id, 'cpuPerOp', `${p}-A`);
       if (c === undefined) continue;
       // B adding nothing measurable (≤ 0) while the peer adds something counts as met.
-      const ratio = b > 0 ? c / b : c > 0 ? Infinity : NaN;
+      const ratio = !Number.isFinite(b) || !Number.isFinite(c) ? NaN : b > 0 ? c / b : c > 0 ? Infinity : NaN;
       add(`${id}: added CPU per connection ${p}−A over B−A ≥ 5`, ratio, (x) => x >= 5, '≥ 5×');
     }
   }
