@@ -66,7 +66,7 @@ test('an app whose event loop turns once binds the endpoint and still exits as p
 // The fixture's fetch loads undici's llhttp WebAssembly, and V8 optimises it on helper threads that
 // Node waits for before 'exit' (platform DrainTasks): 70–140 ms of drain with or without the agent,
 // set by how busy the machine's cores are (CI failed one run at plain 107 ms, agent 138 ms).
-// `--liftoff-only` (both sides) leaves that compile out, so the drain is ~0.5 ms and what remains is
+// `--liftoff-only` (both sides) leaves that compile out, so the drain is ~0.1 ms and what remains is
 // what this test is for: a handle, timer or exit hook of the agent's.
 const NO_WASM_TIER_UP = '--liftoff-only';
 
