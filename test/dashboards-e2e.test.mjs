@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from './helpers/ports.mjs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
@@ -36,17 +36,6 @@ const procs = [];
 let dir;
 let prom; // { url, log }
 let target; // host:port of the workload's metrics endpoint
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-      .once('error', reject)
-      .listen(0, '127.0.0.1', () => {
-        const { port } = s.address();
-        s.close(() => resolve(port));
-      });
-  });
-}
 
 function start(cmd, args, opts) {
   const child = spawn(cmd, args, { ...opts, stdio: ['pipe', 'pipe', 'pipe'] });

@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import { writeFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { ROOT, run, startReceiver } from './helpers/otlp-receiver.mjs';
+import { freePort } from './helpers/ports.mjs';
 
 const require = createRequire(import.meta.url);
 const { Poster } = require(path.join(ROOT, 'dist/exporters/otel/post.js'));
@@ -289,10 +290,7 @@ test('OTLP POST: a huge answer body is counted down, not kept (64 MB within the 
 test('an app scraped and exporting OTLP over http has no node:http loaded by resetwatch (its objects would slow the app down)', async (t) => {
   const rx = await startReceiver();
   t.after(() => rx.close?.());
-  const free = net.createServer();
-  await new Promise((r) => free.listen(0, '127.0.0.1', r));
-  const port = free.address().port;
-  await new Promise((r) => free.close(r));
+  const port = await freePort();
   const app = path.join(mkdtempSync(path.join(os.tmpdir(), 'rw-own-http-')), 'app.js');
   writeFileSync(
     app,

@@ -5,24 +5,14 @@
 // MariaDB as root with --user=root (it allows that explicitly), Redis does not care.
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, chownSync, readdirSync, existsSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { freePort } from './ports.mjs';
 
 const NOBODY = { uid: 65534, gid: 65534 };
 
-/** A free loopback port (bound, read, closed). */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 

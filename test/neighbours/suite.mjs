@@ -15,12 +15,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import net from 'node:net';
 import os from 'node:os';
 import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { runNode, resetLines, describeRun, ROOT } from '../helpers/subprocess.mjs';
 import { startReceiver } from '../helpers/otlp-receiver.mjs';
+import { freePort } from '../helpers/ports.mjs';
 import { neighboursDir, appDir, resolveIn, startIntake } from '../helpers/neighbours.mjs';
 
 const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
@@ -407,13 +407,6 @@ for (const name of Object.keys(NEIGHBOURS)) {
 }
 
 test("a scrape of resetwatch's metrics endpoint is not traced by a neighbour", async () => {
-  const freePort = () =>
-    new Promise((resolve) => {
-      const s = net.createServer().listen(0, '127.0.0.1', () => {
-        const { port } = s.address();
-        s.close(() => resolve(port));
-      });
-    });
   await Promise.all(
     ['opentelemetry', 'dd-trace', 'elastic-apm-node', '@sentry/node 10'].map(async (name) => {
       const port = await freePort();
