@@ -6,6 +6,7 @@ import type { MeterProvider, Tracer, TracerProvider } from '@opentelemetry/api';
 import { otelApi } from '../../agent/otel-api';
 import { subscribe } from '../../agent/bus';
 import { guard } from '../../agent/guard';
+import { choreWithin } from '../../agent/awake';
 import { countDropped } from '../../agent/stats';
 import { RateLimiter } from '../shared/rate-limit';
 import type { Config } from '../../agent/config';
@@ -35,8 +36,9 @@ const PROVIDER_CHECK_MS = 5000;
 /**
  * While a look finds what the last one found (no provider at all, the default; or the same one,
  * e.g. our private one with OTLP export on), the wait doubles up to this, so an idle app is not
- * woken every 5 s for it (~0.1 ms of CPU each time, docs/benchmarks.md). A reset still looks at
- * once; an app's late SDK gets its connection counts within a minute.
+ * woken every 5 s for it (docs/benchmarks.md); a scrape or an export that wakes the process
+ * anyway takes the look from half the wait on (agent/awake.ts), so a scraped app is never woken
+ * for it. A reset still looks at once; an app's late SDK gets its connection counts within a minute.
  */
 const PROVIDER_CHECK_MAX_MS = 60000;
 
@@ -148,13 +150,13 @@ export const otelExporter: Exporter = {
       return plan.metrics !== undefined ? privateProviders()?.meterProvider() : undefined;
     };
     // Observable instruments (connection counts) should exist before the first reset: look for
-    // a provider a second after start and now and then afterwards (one unref'd timer).
+    // a provider a second after start and now and then afterwards (one unref'd timer, or a scrape
+    // or export that wakes the process anyway: agent/awake.ts).
     let wait = PROVIDER_CHECK_MS;
-    let timer: NodeJS.Timeout;
+    let cancelCheck = () => {};
     let last: MeterProvider | undefined;
     const schedule = (ms: number) => {
-      timer = setTimeout(check, ms);
-      timer.unref();
+      cancelCheck = choreWithin('otel.providers.chore', ms, check);
     };
     const check = () => {
       const mp = guard('otel.providers', () => {
@@ -213,7 +215,7 @@ export const otelExporter: Exporter = {
       unsubscribe();
       spans.flush();
       lastProvider = lastInstruments = undefined;
-      clearTimeout(timer);
+      cancelCheck();
       priv?.stop();
     };
   },

@@ -23,6 +23,7 @@ import { Poster, type Outcome } from './post';
 import { EXIT_RETRY_MARGIN_MS, MAX_RETRIES, MAX_TIMER_MS, retryDelayMs } from './retries';
 import { countDropped } from '../../agent/stats';
 import { guard } from '../../agent/guard';
+import { awake } from '../../agent/awake';
 import { otelDiag as diag } from '../../agent/diag';
 
 export const MAX_INFLIGHT = 2;
@@ -362,6 +363,7 @@ export class OtlpMetricExporter implements PushMetricExporter {
       countDropped('otel', points);
     }
     done(OK);
+    awake(); // the reader's timer woke the process: the agent's due chores run now (agent/awake.ts)
   }
   // The spec's temporality preferences (OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE).
   selectAggregationTemporality(type: InstrumentType): AggregationTemporality {

@@ -10,6 +10,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Config } from '../../agent/config';
 import { diag } from '../../agent/diag';
 import { guard, reportFailure } from '../../agent/guard';
+import { awake } from '../../agent/awake';
 import { disown } from '../../agent/sockets';
 import { Connection, SERVER_OPTIONS, type EndpointRequest, type EndpointResponse } from './http1';
 import type { ResetRecord } from './recent';
@@ -217,6 +218,7 @@ function send(res: EndpointResponse, status: number, type: string, body: string)
   res.setHeader('Content-Type', type);
   res.setHeader('Content-Length', Buffer.byteLength(body));
   res.end(body);
+  awake(); // a scrape woke the process: the agent's due chores run now (agent/awake.ts)
 }
 
 function digest(s: string): Buffer {
