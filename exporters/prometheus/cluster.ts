@@ -98,15 +98,26 @@ export interface ClusterSnapshot extends Snapshot {
   workers: { answered: number; total: number };
 }
 
+/** A cluster primary's live workers, where it has (or had) any whose metrics it serves; else undefined. */
+function clusterWorkers(): Worker[] | undefined {
+  const cluster = clusterModule();
+  if (cluster === undefined || !cluster.isPrimary) return undefined;
+  const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
+  return workers.length === 0 && lastAnswer.size === 0 && retired === undefined ? undefined : workers;
+}
+
+/** Whether this process serves its own metrics alone: no cluster worker's, live or gone. */
+export function noClusterParts(): boolean {
+  return clusterWorkers() === undefined;
+}
+
 /**
  * In a cluster primary that has (or had) workers: the sum of `local` and every worker. Elsewhere:
  * undefined (serve `local` as it is).
  */
 export async function collectCluster(local: Snapshot, recentLimit: number, maxPeers: number): Promise<ClusterSnapshot | undefined> {
-  const cluster = clusterModule();
-  if (cluster === undefined || !cluster.isPrimary) return undefined;
-  const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
-  if (workers.length === 0 && lastAnswer.size === 0 && retired === undefined) return undefined;
+  const workers = clusterWorkers();
+  if (workers === undefined) return undefined;
   const live = new Set(workers.map((w) => w.id));
   for (const [id, snap] of lastAnswer) {
     if (live.has(id)) continue;

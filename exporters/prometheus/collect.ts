@@ -6,6 +6,7 @@ import { render, withTotalNames, type MetricJSON } from './render';
 import { registry } from './metrics';
 import { family, recent, peers } from './record';
 import type { ResetRecord } from './recent';
+import { Rendered, stampOf } from './unchanged';
 
 export { registry, connectionCounts, schema } from './metrics';
 export { configure, peers, record, recordEvent, setFamily, toSample } from './record';
@@ -46,9 +47,19 @@ function snapshot(): Promise<Served> {
   return inflight;
 }
 
+const rendered = new Rendered();
+
 export async function exposition(openMetrics: boolean): Promise<string> {
+  // Taken before collecting: a change meanwhile makes the next scrape's stamp differ (./unchanged.ts).
+  const stamp = stampOf(family);
+  const again = rendered.get(openMetrics, stamp);
+  if (again !== undefined) return again;
+  // A collection already under way (for /resets) began before the stamp: its text is not kept.
+  const fresh = inflight === undefined;
   const snap = await snapshot();
-  return render(snap.metrics, openMetrics);
+  const text = await render(snap.metrics, openMetrics);
+  rendered.set(openMetrics, fresh ? stamp : undefined, text);
+  return text;
 }
 
 export async function recentResets(

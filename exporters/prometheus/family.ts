@@ -108,6 +108,8 @@ export interface Family {
   recorded(sample: Sample, record: ResetRecord | PendingRecord | undefined): void;
   /** The leader: `own` plus every member's; a member: `own`. */
   collect(own: Snapshot): Promise<Snapshot & { family: number }>;
+  /** Whether collect() gives `own` alone: not leading, or leading a family that never had another part. */
+  lone(): boolean;
   stop(): void;
 }
 
@@ -170,6 +172,8 @@ class ProcessFamily implements Family {
   private role: 'electing' | 'member' | 'leader' | 'alone' | 'stopped' = 'electing';
   private attempts = 0;
   private hadLeader = false;
+  /** Ever led a member (its part stays in the sum after it leaves: departed, then retired). */
+  private hadMembers = false;
   // member side
   private leaderSocket: net.Socket | undefined;
   private leaderDown: net.Socket | undefined;
@@ -533,6 +537,7 @@ class ProcessFamily implements Family {
         this.trimDeparted();
       }
       this.members.set(id, m);
+      this.hadMembers = true;
       return m;
     };
     readLines(socket, (line) => {
@@ -614,6 +619,11 @@ class ProcessFamily implements Family {
         this.retired = await this.hooks.combine(parts);
       })
       .catch((err: unknown) => reportFailure('family.retire', err));
+  }
+
+  lone(): boolean {
+    // A takeover (hadLeader) may be adopting a hand-over: inheritance is set only once it is parsed.
+    return this.role !== 'leader' || (!this.hadLeader && !this.hadMembers && this.inheritance === undefined && this.retired === undefined);
   }
 
   async collect(own: Snapshot): Promise<Snapshot & { family: number }> {

@@ -113,14 +113,16 @@ registry.registerMetric(
 
 for (const h of [own.receivedBytes, own.sentBytes, own.age, own.idle]) registry.registerMetric(h);
 
-const info = new Gauge({
+new Gauge({
   name: METRICS.info.name,
   help: METRICS.info.help,
   labelNames: METRICS.info.labels,
   registers: [registry],
   aggregator: 'max',
+  collect() {
+    this.set({ version: VERSION, node_version: process.version }, 1);
+  },
 });
-info.set({ version: VERSION, node_version: process.version }, 1);
 
 new Counter({
   name: METRICS.agentErrors.name,
@@ -147,11 +149,26 @@ new Counter({
   },
 });
 
-export const folded = new Counter({
+/** Resets whose peer was folded into `_OTHER` (./record.ts). */
+export const foldedPeers = { count: 0 };
+
+new Counter({
   name: METRICS.peersFolded.name,
   help: METRICS.peersFolded.help,
   registers: [registry],
+  collect() {
+    this.reset();
+    this.inc(foldedPeers.count);
+  },
 });
+
+/**
+ * The registry's metrics as registered here. Each reads its value at collection time from the
+ * agent's own counters (the reset totals, ../../agent/stats.ts, `foldedPeers`) or is a constant:
+ * an app's `registry.resetMetrics()` changes nothing that is served, and what is served changes
+ * only with those counters (./unchanged.ts).
+ */
+export const ownMetrics: readonly unknown[] = registry.getMetricsAsArray().slice();
 
 /** resetwatch's own metrics as this registry defines them: what a family member's state may hold (./family-validate.ts). */
 export function schema(): Schema {

@@ -11,7 +11,7 @@ import { protocolOf, tlsEstablished } from '../shared/attributes';
 import { Recent, PendingRecord, type ResetRecord } from './recent';
 import type { Sample } from './threads';
 import type { Family } from './family';
-import { folded, own, type SampleMetrics } from './metrics';
+import { foldedPeers, own, type SampleMetrics } from './metrics';
 
 let serverPeers = false;
 export const peers = new PeerLimiter(DEFAULT_MAX_PEERS);
@@ -19,7 +19,14 @@ export let recent = new Recent(200);
 /** The process family this process belongs to (a fixed port on Linux), if any (./family.ts). */
 export let family: Family | undefined;
 
+/**
+ * Resets recorded and settings applied here: with ../../agent/stats.ts, what a lone process's
+ * exposition is made of changes only with these counts (./unchanged.ts).
+ */
+export const changes = { count: 0 };
+
 export function configure(config: Config): void {
+  changes.count++;
   peers.max = config.maxPeers;
   serverPeers = config.serverPeers;
   recent = new Recent(config.recent);
@@ -56,7 +63,8 @@ export function recordEvent(e: ResetEvent, keep: boolean): void {
 
 export function record(s: Sample, rec: ResetRecord | PendingRecord | undefined): void {
   const peer = peers.label(s.peer);
-  if (peer === OTHER_PEER && s.peer !== OTHER_PEER) folded.inc();
+  if (peer === OTHER_PEER && s.peer !== OTHER_PEER) foldedPeers.count++;
+  changes.count++;
   observe(own, s, peer);
   if (rec !== undefined) recent.push(rec);
   if (family !== undefined) family.recorded(s, rec);
