@@ -3,8 +3,8 @@
 // made of counters that only grow: resets recorded and settings applied (./record.ts), connections,
 // agent errors and drops (agent/stats.ts, worker threads' in ./threads.ts), plus its constant
 // labels. While they read as they did, the text rendered then is served again: the snapshot and
-// render are a third of a scrape's CPU in an idle process, 0.227 → 0.168 ms/s for an app scraped
-// every 15 s (docs/benchmarks.md "Seventeenth pass").
+// render are a quarter to a third of a scrape's CPU in an idle process (run cold: ~2.55 → ~2.0 ms
+// per scrape; ~0.1 ms/s less for an app scraped every 15 s, docs/benchmarks.md "Seventeenth pass").
 import { DIRECTIONS } from '../../agent/types';
 import { stats } from '../../agent/stats';
 import { constantLabels } from '../shared/labels';
