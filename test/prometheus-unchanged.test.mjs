@@ -7,6 +7,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { ROOT, NODE, rawRequest, parseExposition, sumOf } from './helpers/prometheus.mjs';
 import { freePort } from './helpers/ports.mjs';
 
@@ -70,6 +73,21 @@ test('every kind of change renders again; no change serves the last text without
     ['a connection', () => stats.connections.client.plain++],
     ['a TLS server connection', () => stats.connections.server.tls++],
     ["a worker thread's connection", () => threadCounts.connections.client.tls++],
+    // A socket the app upgrades to TLS itself (STARTTLS) moves from plain to TLS: the sum stays.
+    [
+      'a connection upgraded to TLS',
+      () => {
+        stats.connections.client.plain--;
+        stats.connections.client.tls++;
+      },
+    ],
+    [
+      "a worker thread's connection upgraded",
+      () => {
+        threadCounts.connections.client.tls--;
+        threadCounts.connections.client.plain++;
+      },
+    ],
     ['an agent error', () => stats.agentErrors++],
     ["a worker thread's agent error", () => threadCounts.agentErrors++],
     ['a drop', () => countDropped('otel')],
@@ -80,6 +98,18 @@ test('every kind of change renders again; no change serves the last text without
     ['constant labels', () => setConstantLabels(Object.freeze({ cluster: 'eu-1' }))],
     // Every metric is read at collection: nothing served changes.
     ["the app's resetMetrics() on resetwatch's registry", () => collect.registry.resetMetrics(), 'same'],
+    // …and an app's write into one of resetwatch's metrics is overwritten there.
+    [
+      "the app's writes into resetwatch's own metrics",
+      () => {
+        collect.registry.getSingleMetric('resetwatch_info').set({ version: 'x', node_version: 'y' }, 1);
+        collect.registry.getSingleMetric('resetwatch_peers_folded_total').inc(5);
+        collect.registry
+          .getSingleMetric('resetwatch_connections_total')
+          .inc({ resetwatch_direction: 'client', resetwatch_tls: 'false' }, 7);
+      },
+      'same',
+    ],
   ];
   let last = await served('at first');
   for (const [what, change, same] of changes) {
@@ -131,7 +161,8 @@ test('a family leader alone serves again; once a member joined, its counts are i
     const scrape = async () => {
       for (let i = 0; i < 50; i++) {
         const res = await rawRequest(port).catch(() => undefined);
-        if (res?.status === 200) return sumOf(parseExposition(res.body), 'resetwatch_connections_total', { resetwatch_direction: 'client' });
+        if (res?.status === 200)
+          return sumOf(parseExposition(res.body), 'resetwatch_connections_total', { resetwatch_direction: 'client' });
         await new Promise((r) => setTimeout(r, 100));
       }
       throw new Error('the leader never served');
@@ -159,5 +190,60 @@ test('a family leader alone serves again; once a member joined, its counts are i
     assert.equal(await scrape(), alone + 3);
   } finally {
     leader.kill();
+  }
+});
+
+// A cluster primary serves from its cache only while it has no worker (live or gone): a worker's
+// counts appear in the next scrape.
+test("a cluster primary's worker forked after a cached scrape is in the next scrape", async () => {
+  const port = await freePort();
+  const target = net.createServer((s) => s.end()).listen(0, '127.0.0.1');
+  await new Promise((r) => target.once('listening', r));
+  const app = `
+    const cluster = require('node:cluster');
+    const net = require('node:net');
+    if (cluster.isPrimary) {
+      setInterval(() => {}, 1000);
+      process.stdin.on('data', () => cluster.fork().on('message', (m) => process.stdout.write(m + '\\n')));
+      process.stdout.write('up\\n');
+    } else {
+      let n = 0;
+      const one = () => net.connect(${target.address().port}, '127.0.0.1').on('close', () => (++n < 2 ? one() : process.send('connected')));
+      one();
+      setInterval(() => {}, 1000);
+    }`;
+  // A file: cluster.fork() runs the primary's script again, and `-e` has none.
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'rw-unchanged-')), 'app.js');
+  writeFileSync(file, app);
+  const primary = spawn(NODE, ['--require', 'resetwatch', file], {
+    cwd: ROOT,
+    env: { ...process.env, RESETWATCH_PORT: String(port), RESETWATCH_LOG: 'off' },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const lines = [];
+  primary.stdout.setEncoding('utf8').on('data', (d) => lines.push(...d.split('\n').filter(Boolean)));
+  const until = async (line) => {
+    for (let i = 0; i < 200 && !lines.includes(line); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(lines.includes(line), `no '${line}' from the app`);
+  };
+  try {
+    await until('up');
+    const scrape = async () => {
+      for (let i = 0; i < 50; i++) {
+        const res = await rawRequest(port).catch(() => undefined);
+        if (res?.status === 200)
+          return sumOf(parseExposition(res.body), 'resetwatch_connections_total', { resetwatch_direction: 'client' });
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error('the primary never served');
+    };
+    const alone = await scrape();
+    assert.equal(await scrape(), alone);
+    primary.stdin.write('fork\n');
+    await until('connected');
+    assert.equal(await scrape(), alone + 2, "the worker's connections are served");
+  } finally {
+    primary.kill();
+    target.close();
   }
 });

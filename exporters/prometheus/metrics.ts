@@ -120,6 +120,7 @@ new Gauge({
   registers: [registry],
   aggregator: 'max',
   collect() {
+    this.reset();
     this.set({ version: VERSION, node_version: process.version }, 1);
   },
 });

@@ -1,8 +1,7 @@
 // An idle app is scraped for the same numbers every 15 s. What a process that serves its own
 // metrics alone (no family member's, no cluster worker's, no app metric on `registry`) serves is
-// made of counters that only grow: resets recorded and settings applied (./record.ts), connections,
-// agent errors and drops (agent/stats.ts, worker threads' in ./threads.ts), plus its constant
-// labels. While they read as they did, the text rendered then is served again: the snapshot and
+// made of a few counts: resets recorded and settings applied (./record.ts), connections, agent
+// errors and drops (agent/stats.ts, worker threads' in ./threads.ts), plus its constant labels. While they read as they did, the text rendered then is served again: the snapshot and
 // render are a quarter to a third of a scrape's CPU in an idle process (run cold: ~2.55 → ~2.0 ms
 // per scrape; ~0.1 ms/s less for an app scraped every 15 s, docs/benchmarks.md "Seventeenth pass").
 import { DIRECTIONS } from '../../agent/types';
@@ -27,10 +26,11 @@ export function stampOf(family: Family | undefined): Stamp | undefined {
   if (!noClusterParts()) return undefined;
   const listed = registry.getMetricsAsArray();
   if (listed.length !== ownMetrics.length || listed.some((m, i) => m !== ownMetrics[i])) return undefined;
+  // Each series' own count: a connection upgraded to TLS moves from one to the other (the sum stays).
   const counts = connectionCounts();
-  let connections = 0;
-  for (const d of DIRECTIONS) connections += counts[d].tls + counts[d].plain;
-  // Each count only grows, so equal sums are equal counts; a new kind of drop adds a series.
+  let connections = '';
+  for (const d of DIRECTIONS) connections += `${counts[d].tls},${counts[d].plain},`;
+  // Drops and agent errors only grow, so equal sums are equal counts; a new kind of drop adds a series.
   let dropped = 0;
   let kinds = 0;
   for (const n of Object.values(stats.dropped)) {
