@@ -69,7 +69,12 @@ test('every kind of change renders again; no change serves the last text without
   const changes = [
     ['a reset recorded', () => collect.record(sample('db1:5432'), undefined)],
     ['a reset with an exemplar', () => collect.record(sample('db1:5432', true), undefined)],
-    ['a reset whose peer is folded', () => ['db2:1', 'db3:1', 'db4:1', 'db5:1'].forEach((p) => collect.record(sample(p), undefined))],
+    [
+      'a reset whose peer is folded',
+      () => {
+        for (const p of ['db2:1', 'db3:1', 'db4:1', 'db5:1']) collect.record(sample(p), undefined);
+      },
+    ],
     ['a connection', () => stats.connections.client.plain++],
     ['a TLS server connection', () => stats.connections.server.tls++],
     ["a worker thread's connection", () => threadCounts.connections.client.tls++],
