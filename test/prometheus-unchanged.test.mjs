@@ -154,6 +154,16 @@ test('a /resets collection under way when a reset is recorded does not leave a s
   assert.notEqual(text, joined, 'the reset recorded after the shared collection began is served');
 });
 
+/** The client connections the endpoint on `port` serves (retried while it is not up yet). */
+async function clientConnections(port, who) {
+  for (let i = 0; i < 50; i++) {
+    const res = await rawRequest(port).catch(() => undefined);
+    if (res?.status === 200) return sumOf(parseExposition(res.body), 'resetwatch_connections_total', { resetwatch_direction: 'client' });
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the ${who} never served`);
+}
+
 // A family leader serves from its cache only while it has never had a member: a member's counts
 // (here, its connections) appear in the next scrape, and stay after it exits.
 test('a family leader alone serves again; once a member joined, its counts are in every scrape, also after it left', async () => {
@@ -163,15 +173,7 @@ test('a family leader alone serves again; once a member joined, its counts are i
   const leader = spawnApp("setInterval(() => {}, 1000); process.stdout.write('up\\n')");
   try {
     await new Promise((r) => leader.stdout.once('data', r));
-    const scrape = async () => {
-      for (let i = 0; i < 50; i++) {
-        const res = await rawRequest(port).catch(() => undefined);
-        if (res?.status === 200)
-          return sumOf(parseExposition(res.body), 'resetwatch_connections_total', { resetwatch_direction: 'client' });
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      throw new Error('the leader never served');
-    };
+    const scrape = () => clientConnections(port, 'leader');
     const alone = await scrape();
     assert.equal(await scrape(), alone);
     // A member that opens 3 client connections and exits.
@@ -233,15 +235,7 @@ test("a cluster primary's worker forked after a cached scrape is in the next scr
   };
   try {
     await until('up');
-    const scrape = async () => {
-      for (let i = 0; i < 50; i++) {
-        const res = await rawRequest(port).catch(() => undefined);
-        if (res?.status === 200)
-          return sumOf(parseExposition(res.body), 'resetwatch_connections_total', { resetwatch_direction: 'client' });
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      throw new Error('the primary never served');
-    };
+    const scrape = () => clientConnections(port, 'primary');
     const alone = await scrape();
     assert.equal(await scrape(), alone);
     primary.stdin.write('fork\n');
