@@ -1,9 +1,10 @@
 // An idle app is scraped for the same numbers every 15 s. What a process that serves its own
 // metrics alone (no family member's, no cluster worker's, no app metric on `registry`) serves is
 // made of a few counts: resets recorded and settings applied (./record.ts), connections, agent
-// errors and drops (agent/stats.ts, worker threads' in ./threads.ts), plus its constant labels. While they read as they did, the text rendered then is served again: the snapshot and
-// render are a quarter to a third of a scrape's CPU in an idle process (run cold: ~2.55 → ~2.0 ms
-// per scrape; ~0.1 ms/s less for an app scraped every 15 s, docs/benchmarks.md "Seventeenth pass").
+// errors and drops (agent/stats.ts, worker threads' in ./threads.ts), plus its constant labels.
+// While they read as they did, the text rendered then is served again: the snapshot and render
+// are a quarter to a third of a scrape's CPU in an idle process (run cold: ~2.55 → ~2.0 ms per
+// scrape; ~0.1 ms/s less for an app scraped every 15 s, docs/benchmarks.md "Seventeenth pass").
 import { DIRECTIONS } from '../../agent/types';
 import { stats } from '../../agent/stats';
 import { constantLabels } from '../shared/labels';
@@ -45,7 +46,7 @@ export function stampOf(family: Family | undefined): Stamp | undefined {
   return { key: `${changes.count} ${connections} ${errors} ${dropped} ${kinds}`, labels: constantLabels() };
 }
 
-export function sameStamp(a: Stamp | undefined, b: Stamp | undefined): boolean {
+function sameStamp(a: Stamp | undefined, b: Stamp | undefined): boolean {
   return a !== undefined && b !== undefined && a.key === b.key && a.labels === b.labels;
 }
 
