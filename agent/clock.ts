@@ -6,3 +6,8 @@ export function now(): number {
   if (perf === undefined) perf = (require('node:perf_hooks') as typeof import('node:perf_hooks')).performance;
   return perf.now();
 }
+
+/** now(), or -Infinity while the clock was never asked: no socket has a start time yet. */
+export function nowIfStarted(): number {
+  return perf === undefined ? -Infinity : perf.now();
+}

@@ -20,7 +20,7 @@ import type * as net from 'node:net';
 import type { SocketState, NodeSocketInternals } from './internal-types';
 import * as flags from './internal-types';
 import * as symbols from './symbols';
-import { stats } from './stats';
+import { stats, readSince } from './stats';
 import { guard } from './guard';
 import { bypass } from './hooks/activity';
 
@@ -39,6 +39,17 @@ function count(state: SocketState, n: 1 | -1): void {
   const side = (f & SERVER) !== 0 ? stats.connections.server : stats.connections.client;
   if ((f & TLS) !== 0) side.tls += n;
   else side.plain += n;
+}
+
+/**
+ * A watch undone (a TLS take-over, one of resetwatch's own sockets): its count is taken back only
+ * while no output can have reported it. Once one may have, it stays: the connection is then
+ * counted in both series (a STARTTLS connection scraped in its plain round trip), which is one
+ * connection too many, where a counter that went down would read as a counter reset to Prometheus
+ * and to OpenTelemetry's cumulative sums: rate() would count the whole counter again.
+ */
+function uncount(state: SocketState): void {
+  if (!readSince(state.start)) count(state, -1);
 }
 
 // The listener is added and removed with EventEmitter's own methods, not the socket's: the socket's
@@ -115,7 +126,7 @@ export function isClaimed(socket: object): boolean {
  */
 export function supersede(socket: object): SocketState | undefined {
   const previous = stateOf(socket);
-  if (previous !== undefined) count(previous, -1);
+  if (previous !== undefined) uncount(previous);
   (socket as Watched)[kState] = SUPERSEDED;
   return previous;
 }
@@ -130,7 +141,7 @@ export function disown(socket: object): void {
   const state = s[kState];
   if (state !== undefined && state !== SUPERSEDED) {
     removeListener.call(s, errorMonitor, errorListener);
-    count(state, -1);
+    uncount(state);
   }
   // Marked, not deleted: a hook that meets it again (a reconnect, a TLS take-over) leaves it alone.
   s[kState] = SUPERSEDED;

@@ -3,7 +3,7 @@
 // per MeterProvider (the app's, or our private one). Connection counts, agent errors and drops
 // are observable instruments read from agent/stats.ts at collection time: no per-connection work.
 import type { Attributes, Counter, Meter, MeterProvider, ObservableCounter, ObservableResult } from '@opentelemetry/api';
-import { stats } from '../../agent/stats';
+import { readConnections, stats } from '../../agent/stats';
 import type { Config } from '../../agent/config';
 import type { Direction, Phase, ResetEvent } from '../../agent/types';
 import { VERSION } from '../../agent/version';
@@ -95,8 +95,9 @@ function create(meter: Meter, local: LocalHistograms | undefined): Instruments {
   const errors = observableCounter(meter, METRICS.agentErrors.otel);
   const dropped = observableCounter(meter, METRICS.dropped.otel);
   connections.addCallback((r: ObservableResult) => {
+    const own = readConnections();
     for (const direction of ['client', 'server'] as const) {
-      const c = stats.connections[direction];
+      const c = own[direction];
       r.observe(c.plain, { [A.direction]: direction, [A.tls]: false });
       r.observe(c.tls, { [A.direction]: direction, [A.tls]: true });
     }

@@ -7,7 +7,7 @@
 import { DIRECTIONS } from '../../agent/types';
 import { LABELS, METRICS } from '../../agent/contract';
 import { builtinLoaded } from '../../agent/builtins';
-import { stats } from '../../agent/stats';
+import { readConnections, stats } from '../../agent/stats';
 import { threadCounts } from './threads';
 import type { Snapshot } from './cluster';
 import type { Connections } from './family';
@@ -15,10 +15,11 @@ import type { Connections } from './family';
 /** This process's connections: main thread plus what worker threads reported. */
 export function connectionCounts(): Connections {
   const out = {} as Connections;
+  const own = readConnections();
   for (const d of DIRECTIONS) {
     out[d] = {
-      tls: stats.connections[d].tls + threadCounts.connections[d].tls,
-      plain: stats.connections[d].plain + threadCounts.connections[d].plain,
+      tls: own[d].tls + threadCounts.connections[d].tls,
+      plain: own[d].plain + threadCounts.connections[d].plain,
     };
   }
   return out;

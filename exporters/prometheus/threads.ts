@@ -11,7 +11,7 @@ import * as dc from 'node:diagnostics_channel';
 import { never, subscribe } from '../../agent/bus';
 import { guard } from '../../agent/guard';
 import { builtinLoaded } from '../../agent/builtins';
-import { countDropped, stats } from '../../agent/stats';
+import { countDropped, readConnections, stats } from '../../agent/stats';
 import { DIRECTIONS, type Direction, type ErrorType, type Phase, type ResetEvent } from '../../agent/types';
 import type { ResetRecord } from './recent';
 
@@ -79,10 +79,11 @@ export function forwardToMainThread(make: (e: ResetEvent) => ThreadMessage): () 
   const delta = (): Counts | undefined => {
     const d = zeroCounts();
     let changed = false;
+    const conns = readConnections();
     for (const dir of DIRECTIONS) {
       for (const k of ['tls', 'plain'] as const) {
-        d.connections[dir][k] = stats.connections[dir][k] - sent.connections[dir][k];
-        sent.connections[dir][k] = stats.connections[dir][k];
+        d.connections[dir][k] = conns[dir][k] - sent.connections[dir][k];
+        sent.connections[dir][k] = conns[dir][k];
         changed ||= d.connections[dir][k] !== 0;
       }
     }

@@ -1,0 +1,78 @@
+// resetwatch_connections_total never goes down. A connection the app upgrades to TLS itself
+// (STARTTLS, as pg does with ssl) is counted as plain when it connects and moves to TLS when the
+// TLSSocket takes it over (agent/sockets.ts uncount()). A scrape between the two has served it as
+// plain; taking it back then would be a counter decrease, which Prometheus reads as a counter reset
+// (rate() counts the whole counter again). So it stays in both; without a scrape in between it
+// moves. Against the Debian PostgreSQL with SSL on, and the pg client from npm.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, chownSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startApp, rawRequest, parseExposition, sumOf, ROOT } from './helpers/prometheus.mjs';
+import { startPostgres } from './helpers/servers.mjs';
+
+let db;
+let certs;
+before(async () => {
+  // PostgreSQL runs as nobody and wants its key readable by itself only.
+  certs = mkdtempSync(path.join(os.tmpdir(), 'rw-pg-tls-'));
+  for (const f of ['cert.pem', 'key.pem']) {
+    const to = path.join(certs, f);
+    copyFileSync(path.join(ROOT, 'test/fixtures/tls', f), to);
+    chmodSync(to, 0o600);
+    chownSync(to, 65534, 65534);
+  }
+  chownSync(certs, 65534, 65534);
+  db = await startPostgres({ ssl: 'on', ssl_cert_file: path.join(certs, 'cert.pem'), ssl_key_file: path.join(certs, 'key.pem') });
+});
+after(async () => {
+  await db?.stop();
+  if (certs) rmSync(certs, { recursive: true, force: true });
+});
+
+test('a STARTTLS connection scraped in its plain round trip stays counted as plain; one not scraped moves to TLS', async () => {
+  const app = startApp('starttls-steps.cjs');
+  try {
+    const { port } = await app.ready;
+    const lines = [];
+    app.child.stdout.on('data', (d) =>
+      lines.push(
+        ...String(d)
+          .split('\n')
+          .filter((l) => l.startsWith('{"step"')),
+      ),
+    );
+    const step = async (line, name) => {
+      app.child.stdin.write(`${line}\n`);
+      const until = Date.now() + 15000;
+      for (;;) {
+        const found = lines.map((l) => JSON.parse(l)).find((o) => o.step === name);
+        if (found) {
+          assert.equal(found.error, undefined, `step ${name}: ${found.error}`);
+          return found;
+        }
+        if (Date.now() > until) throw new Error(`step ${name} did not finish\nstderr: ${app.stderr()}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    const counts = async () => {
+      const res = await rawRequest(port);
+      assert.equal(res.status, 200);
+      const samples = parseExposition(res.body);
+      const of = (tls) => sumOf(samples, 'resetwatch_connections_total', { resetwatch_direction: 'client', resetwatch_tls: tls });
+      return { plain: of('false'), tls: of('true') };
+    };
+
+    assert.equal((await step(`plain ${db.port}`, 'plain')).answer, 'S', 'PostgreSQL agreed to TLS');
+    assert.deepEqual(await counts(), { plain: 1, tls: 0 }, 'scraped in the plain round trip');
+    await step('tls', 'tls');
+    assert.deepEqual(await counts(), { plain: 1, tls: 1 }, 'after the upgrade: plain must not go down');
+
+    // pg with ssl does the same in one go, with no scrape in between: one connection, TLS.
+    assert.equal((await step(`pg ${db.port}`, 'pg')).ssl, true, 'the pg connection used TLS');
+    assert.deepEqual(await counts(), { plain: 1, tls: 2 }, 'a STARTTLS connection not scraped in between counts once, as TLS');
+  } finally {
+    await app.stop();
+  }
+});
