@@ -6,7 +6,7 @@ import { DEFAULTS, disabledByEnv, resolveConfig, type Config, type HookName, typ
 import { setDiagLevel, diag } from './diag';
 import { guard, setFaultInjection } from './guard';
 import { onReset, beforeFirstPublish } from './bus';
-import { stats } from './stats';
+import { readConnections, stats } from './stats';
 import { kAgent, kRegistry } from './symbols';
 import { launcherOf } from './launcher';
 import { loadedAsPreload } from './preload';
@@ -391,7 +391,11 @@ export function install(): Agent {
       return enabled;
     },
     onReset,
-    stats,
+    // A read of the counts, as an output's (agent/stats.ts readConnections): from then on they never go down.
+    get stats() {
+      readConnections();
+      return stats;
+    },
     start(options?: StartOptions) {
       guard('start.api', () => {
         if (launcher !== undefined) return;

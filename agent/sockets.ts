@@ -20,7 +20,7 @@ import type * as net from 'node:net';
 import type { SocketState, NodeSocketInternals } from './internal-types';
 import * as flags from './internal-types';
 import * as symbols from './symbols';
-import { stats, readSince } from './stats';
+import { stats, countsReadSince } from './stats';
 import { guard } from './guard';
 import { bypass } from './hooks/activity';
 
@@ -49,7 +49,9 @@ function count(state: SocketState, n: 1 | -1): void {
  * and to OpenTelemetry's cumulative sums: rate() would count the whole counter again.
  */
 function uncount(state: SocketState): void {
-  if (!readSince(state.start)) count(state, -1);
+  // `start` is kept to the rounded microsecond (internal-types.ts): up to 0.5 µs after the clock
+  // reading taken before the count. A microsecond earlier is never after it.
+  if (!countsReadSince(state.start - 0.001)) count(state, -1);
 }
 
 // The listener is added and removed with EventEmitter's own methods, not the socket's: the socket's

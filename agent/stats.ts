@@ -27,7 +27,7 @@ export function readConnections(): AgentStats['connections'] {
   return stats.connections;
 }
 
-/** True when the counts may have been read since `start` (a socket's start, before it was counted). */
-export function readSince(start: number): boolean {
+/** True when the counts may have been read since `start` (clock ms, at or before a socket was counted). */
+export function countsReadSince(start: number): boolean {
   return connectionsRead >= start;
 }

@@ -7,7 +7,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, chownSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { startApp, rawRequest, parseExposition, sumOf, ROOT } from './helpers/prometheus.mjs';
 import { startPostgres } from './helpers/servers.mjs';
@@ -75,4 +77,23 @@ test('a STARTTLS connection scraped in its plain round trip stays counted as pla
   } finally {
     await app.stop();
   }
+});
+
+test('a count read a fraction of a microsecond after it was made is never taken back', async () => {
+  // SocketState keeps its start to the rounded microsecond, up to 0.5 µs after the clock reading
+  // taken before the count: a read that close must still keep it (agent/sockets.ts uncount()).
+  const require = createRequire(import.meta.url);
+  const { watch, supersede } = require('../dist/agent/sockets.js');
+  const { SocketState } = require('../dist/agent/internal-types.js');
+  const { readConnections } = require('../dist/agent/stats.js');
+  const { now } = require('../dist/agent/clock.js');
+  let lower = 0;
+  for (let i = 0; i < 20000; i++) {
+    const socket = new net.Socket();
+    watch(socket, new SocketState('client', now(), false));
+    const seen = readConnections().client.plain;
+    supersede(socket);
+    if (readConnections().client.plain < seen) lower++;
+  }
+  assert.equal(lower, 0, `${lower} of 20000 reads were followed by a lower count`);
 });

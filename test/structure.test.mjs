@@ -57,3 +57,18 @@ test('the repository root is computed in one helper (test/helpers/root.mjs)', ()
   walk(path.join(ROOT, 'test'));
   assert.deepEqual(offenders, [], 'define ROOT once: import { ROOT } from test/helpers/root.mjs');
 });
+
+test('the connection counts are read only through readConnections() (agent/stats.ts), so none goes down', () => {
+  // agent/sockets.ts takes a count back only while no reader has read it since (uncount()); a
+  // reader that went around readConnections() could serve a count that is taken back later.
+  const allowed = new Set(['agent/stats.ts', 'agent/sockets.ts']);
+  const offenders = [];
+  for (const top of ['agent', 'exporters']) {
+    for (const e of readdirSync(path.join(ROOT, top), { withFileTypes: true, recursive: true })) {
+      if (!e.isFile() || !/\.m?ts$/.test(e.name)) continue;
+      const file = path.relative(ROOT, path.join(e.parentPath ?? e.path, e.name));
+      if (!allowed.has(file) && /\bstats\s*\.\s*connections\b/.test(readFileSync(path.join(ROOT, file), 'utf8'))) offenders.push(file);
+    }
+  }
+  assert.deepEqual(offenders, [], 'read the counts with readConnections()');
+});
