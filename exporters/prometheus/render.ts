@@ -22,6 +22,28 @@ export function withTotalNames(metrics: MetricJSON[]): MetricJSON[] {
   return metrics.map((m) => (String(m.type) === 'counter' && !m.name.endsWith('_total') ? { ...m, name: `${m.name}_total` } : m));
 }
 
+/**
+ * The `_sum` samples of the seconds histograms. Every value observed is to the microsecond
+ * (agent/event.ts), but their float sum depends on the order it was added in: a family or cluster
+ * sum grouped differently (a departed member folded into the retired sum, a member's state plus
+ * its streamed resets replaced by its own total) came out one bit lower, which Prometheus reads as
+ * a counter reset. Served to the microsecond, every grouping gives the same value.
+ */
+const SECONDS_SUMS: ReadonlySet<string> = new Set([METRICS.connectionAge.name, METRICS.idleBeforeReuse.name].map((n) => `${n}_sum`));
+
+type Sample = { value: number; metricName?: string };
+
+function toMicroseconds(m: MetricJSON): MetricJSON {
+  if (String(m.type) !== 'histogram') return m;
+  let changed = false;
+  const values = (m.values as Sample[]).map((v) => {
+    if (v.metricName === undefined || !SECONDS_SUMS.has(v.metricName)) return v;
+    changed = true;
+    return { ...v, value: Math.round(v.value * 1e6) / 1e6 };
+  });
+  return changed ? ({ ...m, values } as unknown as MetricJSON) : m;
+}
+
 export async function render(metrics: MetricJSON[], openMetrics: boolean): Promise<string> {
   const reg = new Registry();
   // Constant labels are added here, when serving, never to the snapshots: family members and
@@ -31,7 +53,7 @@ export async function render(metrics: MetricJSON[], openMetrics: boolean): Promi
   for (const m of withTotalNames(metrics)) {
     // OpenMetrics: the family is named without `_total`; prom-client appends it to each sample.
     const name = openMetrics && String(m.type) === 'counter' ? m.name.replace(/_total$/, '') : m.name;
-    const snap = { ...m, name };
+    const snap = { ...toMicroseconds(m), name };
     reg.registerMetric({ name, get: () => snap } as never);
   }
   return reg.metrics();
