@@ -71,6 +71,30 @@ test('cluster: two workers provoke resets; one scrape of the primary shows the s
   assert.equal(resetsSeen[0].value[1], '0', 'Prometheus saw no counter reset');
 });
 
+test('cluster: a worker that exits while the primary waits for its answer does not hold the scrape up', async (t) => {
+  const app = startApp('prom-cluster.cjs', { PROM_CLUSTER_RESETS_1: '2', PROM_CLUSTER_RESETS_2: '3' });
+  t.after(() => app.stop());
+  const { port } = await app.ready;
+  const line = (text) =>
+    new Promise((resolve) => {
+      const check = () => (app.stdout().includes(text) ? resolve() : setTimeout(check, 20));
+      check();
+    });
+  assert.equal(sumOf(parseExposition((await rawRequest(port)).body), 'resetwatch_resets_total'), 5);
+  app.child.stdin.write('die-on-collect\n');
+  await line('{"armed":2}');
+  const t0 = Date.now();
+  const res = await rawRequest(port);
+  const ms = Date.now() - t0;
+  await line('{"diedOnCollect":2}');
+  assert.equal(res.status, 200);
+  // Its counts from the scrape before stay in the sum.
+  assert.equal(sumOf(parseExposition(res.body), 'resetwatch_resets_total'), 5);
+  // Without noticing the exit the primary waited WORKER_TIMEOUT_MS (1,500 ms) for an answer that
+  // could not come: a Prometheus scrape_timeout of 1 s failed the scrape.
+  assert.ok(ms < 1200, `the scrape took ${ms} ms: the primary waited for the dead worker`);
+});
+
 test('cluster: the peer bound holds over the sum, not per worker', async (t) => {
   const app = startApp('prom-cluster.cjs', { PROM_CLUSTER_RESETS_1: '3', PROM_CLUSTER_RESETS_2: '3', RESETWATCH_MAX_PEERS: '4' });
   t.after(() => app.stop());

@@ -152,8 +152,12 @@ function ask(worker: Worker): Promise<boolean> {
     const finish = (ok: boolean) => {
       clearTimeout(timer);
       child.removeListener('internalMessage' as 'message', onMessage);
+      worker.removeListener('disconnect', gone);
       resolve(ok);
     };
+    // A worker that exits before it answers never will: the scrape goes on without it at once,
+    // not after WORKER_TIMEOUT_MS (a scrape timeout of 1 s failed the whole scrape).
+    const gone = () => finish(false);
     const onMessage = (message: unknown) => {
       const m = message as Answer | null;
       if (m === null || typeof m !== 'object' || m.cmd !== CMD || m.type !== 'snapshot' || m.id !== id) return;
@@ -167,6 +171,7 @@ function ask(worker: Worker): Promise<boolean> {
     const timer = setTimeout(() => finish(false), WORKER_TIMEOUT_MS);
     timer.unref();
     child.on('internalMessage' as 'message', onMessage);
+    worker.once('disconnect', gone);
     try {
       child.send({ cmd: CMD, type: 'collect', id } satisfies Request, undefined, undefined, (err) => {
         if (err) finish(false);
