@@ -33,31 +33,41 @@ after(async () => {
   if (certs) rmSync(certs, { recursive: true, force: true });
 });
 
-test('a STARTTLS connection scraped in its plain round trip stays counted as plain; one not scraped moves to TLS', async () => {
+/** The fixture app and its steps (test/fixtures/starttls-steps.cjs): `step(line, name)` resolves with the step's report. */
+async function stepsApp() {
   const app = startApp('starttls-steps.cjs');
-  try {
-    const { port } = await app.ready;
-    const lines = [];
-    app.child.stdout.on('data', (d) =>
-      lines.push(
-        ...String(d)
-          .split('\n')
-          .filter((l) => l.startsWith('{"step"')),
-      ),
-    );
-    const step = async (line, name) => {
-      app.child.stdin.write(`${line}\n`);
-      const until = Date.now() + 15000;
-      for (;;) {
-        const found = lines.map((l) => JSON.parse(l)).find((o) => o.step === name);
-        if (found) {
-          assert.equal(found.error, undefined, `step ${name}: ${found.error}`);
-          return found;
-        }
-        if (Date.now() > until) throw new Error(`step ${name} did not finish\nstderr: ${app.stderr()}`);
-        await new Promise((r) => setTimeout(r, 20));
+  const { port } = await app.ready;
+  const lines = [];
+  app.child.stdout.on('data', (d) =>
+    lines.push(
+      ...String(d)
+        .split('\n')
+        .filter((l) => l.startsWith('{"step"')),
+    ),
+  );
+  const step = async (line, name) => {
+    const from = lines.length;
+    app.child.stdin.write(`${line}\n`);
+    const until = Date.now() + 15000;
+    for (;;) {
+      const found = lines
+        .slice(from)
+        .map((l) => JSON.parse(l))
+        .find((o) => o.step === name);
+      if (found) {
+        assert.equal(found.error, undefined, `step ${name}: ${found.error}`);
+        return found;
       }
-    };
+      if (Date.now() > until) throw new Error(`step ${name} did not finish\nstderr: ${app.stderr()}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  return { app, port, step };
+}
+
+test('a STARTTLS connection scraped in its plain round trip stays counted as plain; one not scraped moves to TLS', async () => {
+  const { app, port, step } = await stepsApp();
+  try {
     const counts = async () => {
       const res = await rawRequest(port);
       assert.equal(res.status, 200);
@@ -96,4 +106,16 @@ test('a count read a fraction of a microsecond after it was made is never taken 
     if (readConnections().client.plain < seen) lower++;
   }
   assert.equal(lower, 0, `${lower} of 20000 reads were followed by a lower count`);
+});
+
+test("the app's own read of require('resetwatch').agent.stats is a read too: the plain count it saw stays", async () => {
+  const { app, step } = await stepsApp();
+  try {
+    await step(`plain ${db.port}`, 'plain');
+    assert.deepEqual(await step('stats', 'stats'), { step: 'stats', plain: 1, tls: 0 });
+    await step('tls', 'tls');
+    assert.deepEqual(await step('stats', 'stats'), { step: 'stats', plain: 1, tls: 1 }, 'after the upgrade: plain must not go down');
+  } finally {
+    await app.stop();
+  }
 });

@@ -29,19 +29,15 @@ export function withTotalNames(metrics: MetricJSON[]): MetricJSON[] {
  * its streamed resets replaced by its own total) came out one bit lower, which Prometheus reads as
  * a counter reset. Served to the microsecond, every grouping gives the same value.
  */
-const SECONDS_SUMS: ReadonlySet<string> = new Set([METRICS.connectionAge.name, METRICS.idleBeforeReuse.name].map((n) => `${n}_sum`));
-
-type Sample = { value: number; metricName?: string };
+const SECONDS: ReadonlySet<string> = new Set([METRICS.connectionAge.name, METRICS.idleBeforeReuse.name]);
 
 function toMicroseconds(m: MetricJSON): MetricJSON {
-  if (String(m.type) !== 'histogram') return m;
-  let changed = false;
-  const values = (m.values as Sample[]).map((v) => {
-    if (v.metricName === undefined || !SECONDS_SUMS.has(v.metricName)) return v;
-    changed = true;
-    return { ...v, value: Math.round(v.value * 1e6) / 1e6 };
-  });
-  return changed ? ({ ...m, values } as unknown as MetricJSON) : m;
+  if (!SECONDS.has(m.name)) return m;
+  const sum = `${m.name}_sum`;
+  const values = (m.values as { value: number; metricName?: string }[]).map((v) =>
+    v.metricName === sum ? { ...v, value: Math.round(v.value * 1e6) / 1e6 } : v,
+  );
+  return { ...m, values } as unknown as MetricJSON;
 }
 
 export async function render(metrics: MetricJSON[], openMetrics: boolean): Promise<string> {

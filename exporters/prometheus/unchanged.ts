@@ -27,7 +27,8 @@ export function stampOf(family: Family | undefined): Stamp | undefined {
   if (!noClusterParts()) return undefined;
   const listed = registry.getMetricsAsArray();
   if (listed.length !== ownMetrics.length || listed.some((m, i) => m !== ownMetrics[i])) return undefined;
-  // Each series' own count: a connection upgraded to TLS moves from one to the other (the sum stays).
+  // Each series' own count: a connection upgraded to TLS before any read moves from one to the
+  // other, leaving the sum as it was (agent/sockets.ts uncount()).
   const counts = connectionCounts();
   let connections = '';
   for (const d of DIRECTIONS) connections += `${counts[d].tls},${counts[d].plain},`;
