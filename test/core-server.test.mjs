@@ -6,6 +6,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import http from 'node:http';
 import http2 from 'node:http2';
+import { execFileSync } from 'node:child_process';
 import { captureEach, listen, closeServer, pythonAbort, delay, TLS, keepAliveServer, reusedThenResetEvent } from './helpers/resets.mjs';
 import { checkEvent, any, readReset } from './helpers/check-event.mjs';
 
@@ -135,6 +136,74 @@ test('tls_handshake: the client resets after a partial ClientHello', async () =>
   });
   await closeServer(srv);
 });
+
+/**
+ * python3 as a TLS client: connects, sends part of a ClientHello (a record header and one byte) or a
+ * whole one (`hello`, from its ssl module), waits, then ends with an RST (`rst`) or a FIN. Run while
+ * this process's event loop is blocked, as on a busy server: the bytes and the end are read in one
+ * poll, where libuv before 1.52 (Node 20, 22) reports an RST behind bytes as an end of input.
+ */
+function pythonHandshakeEnd(port, { hello, rst }) {
+  const code = `
+import socket, ssl, struct, time
+s = socket.create_connection(('127.0.0.1', ${Number(port)}))
+if ${hello ? 'True' : 'False'}:
+    ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+    t = ctx.wrap_socket(s, server_hostname='localhost', do_handshake_on_connect=False)
+    t.setblocking(False)
+    try:
+        t.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    s = t
+else:
+    s.sendall(bytes.fromhex('16030100c801'))
+time.sleep(0.1)
+if ${rst ? 'True' : 'False'}:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+s.close()
+time.sleep(0.1)
+`;
+  execFileSync('python3', ['-c', code], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 10000 });
+}
+
+// Node reports each of these to the app as 'tlsClientError' ECONNRESET "socket hang up", an end of
+// input: libuv before 1.52 (Node 20, 22) for any bytes with the RST behind them, Node 24 and 26 for a
+// whole ClientHello. A client that closes with the server's answer unread (a whole ClientHello, then
+// a FIN) draws its kernel's RST, as it does on a server that is not busy.
+for (const { hello, rst, event } of [
+  { hello: false, rst: true, event: true },
+  { hello: true, rst: true, event: true },
+  { hello: true, rst: false, event: true },
+  { hello: false, rst: false, event: false },
+]) {
+  const what = `${hello ? 'a whole' : 'part of a'} ClientHello, then ${rst ? 'an RST' : 'a FIN'}`;
+  test(`tls_handshake: a busy server reads ${what} in one poll: ${event ? 'a reset' : 'no event'}`, async () => {
+    const srv = tls.createServer({ ...TLS }, (s) => s.end('hi'));
+    const seen = [];
+    srv.on('tlsClientError', (err) => seen.push(err.code));
+    const port = await listen(srv);
+    pythonHandshakeEnd(port, { hello, rst });
+    if (event) {
+      const e = await cap.next(server(port));
+      checkEvent(e, {
+        ...common(port),
+        ...readReset,
+        protocol: 'unknown',
+        phase: 'tls_handshake',
+        tls: true,
+        bytesReceived: 0,
+        bytesSent: 0,
+        connectionAgeMs: any.nonNegative, // accepted only once the loop is free: after the RST
+        hint: (h) => h.id === 'tls_mismatch',
+      });
+    }
+    await delay(200); // Node emits tlsClientError at the socket's 'close', after the event
+    assert.deepEqual(seen, ['ECONNRESET'], 'the app saw tlsClientError ECONNRESET');
+    assert.equal(cap.events.filter(server(port)).length, event ? 1 : 0);
+    await closeServer(srv);
+  });
+}
 
 test('established over TLS: the client resets after the handshake', async () => {
   const srv = tls.createServer({ ...TLS }, (s) => {

@@ -24,8 +24,12 @@
 //   side's FIN is answered the kernel has forgotten the peer either way, so the kernel is asked in
 //   _final, just before that FIN goes out (classify.ts noteResetBehindEnd), and only for a client
 //   whose peer ended first after bytes read since this side last wrote, that end read in the clock
-//   step of those bytes. A local close (end() before any end of input) costs a property read
-//   there; on newer libuv _final is not wrapped at all.
+//   step of those bytes. A local close (end() before any end of input) costs a property read there.
+// - A TLS server socket whose client's end of input came during the handshake, on every libuv: a
+//   busy server that reads ClientHello bytes and the RST behind them in one poll gets an end of
+//   input (Node 20 and 22 for any bytes, 24 and later for a whole ClientHello), and the app
+//   'tlsClientError' ECONNRESET "socket hang up", as for a FIN. Asked in _final too
+//   (classify.ts noteHandshakeReset).
 // A socket that ends with none of these (most) costs a few property reads here: no guard() call,
 // and classify.ts is not loaded for it.
 import * as net from 'node:net';
@@ -44,15 +48,16 @@ const onPeerHangup = (socket: Sock, state: SocketState) => classify().onPeerHang
 const onIdleDestroy = (socket: Sock, state: SocketState) => classify().onIdleDestroy(socket, state);
 const onQuietEnd = (socket: Sock, state: SocketState) => classify().onQuietEnd(socket, state);
 const noteResetBehindEnd = (socket: Sock, state: SocketState) => classify().noteResetBehindEnd(socket, state);
+const noteHandshakeReset = (socket: Sock, state: SocketState) => classify().noteHandshakeReset(socket, state);
 
 // Module-level copies of the imported flags (hooks/activity.ts says why).
-const { BURST_AFTER_WRITE, RESET_BEHIND_END, READ_AGAIN, SAME_STEP, SERVER, DONE } = flags;
+const { BURST_AFTER_WRITE, RESET_BEHIND_END, READ_AGAIN, SAME_STEP, SERVER, TLS, DONE } = flags;
 
 const [UV_MAJOR, UV_MINOR] = process.versions.uv.split('.').map(Number);
 /** libuv reads on to an RST behind the last bytes from 1.52 (Node 24): no end of input hides one. */
 const UV_HIDES_RST = UV_MAJOR === 1 && UV_MINOR < 52;
 
-type Ending = net.Socket & { _readableState?: { ended?: boolean } };
+type Ending = net.Socket & { _readableState?: { ended?: boolean }; _secureEstablished?: boolean };
 
 export function enable(): void {
   // Node always calls _destroy(err, cb): two named parameters, no rest array per socket.
@@ -81,21 +86,23 @@ export function enable(): void {
   );
   // Installed (ours, under whatever wrapped it since): plain sockets' errorMonitor listeners come from here.
   listenAtDestroy((net.Socket.prototype as unknown as { _destroy?: { [kOriginal]?: unknown } })._destroy?.[kOriginal] !== undefined);
-  if (!UV_HIDES_RST) return;
   patch(
     net.Socket.prototype,
     '_final',
     (original) =>
       function _final(this: Ending, cb: unknown) {
         const state = stateOf(this);
-        // A client, no event yet, bytes read since its last write, then the peer's end of input
-        // read in the clock step of the bytes before it.
-        if (
-          state !== undefined &&
-          (state.activity & (READ_AGAIN | SAME_STEP | SERVER | DONE)) === (READ_AGAIN | SAME_STEP) &&
-          this._readableState?.ended === true
-        )
-          guard('socket.end', noteResetBehindEnd, this, state);
+        if (state !== undefined && this._readableState?.ended === true) {
+          const f = state.activity;
+          // A client, no event yet, bytes read since its last write, then the peer's end of input
+          // read in the clock step of the bytes before it.
+          if (UV_HIDES_RST && (f & (READ_AGAIN | SAME_STEP | SERVER | DONE)) === (READ_AGAIN | SAME_STEP))
+            guard('socket.end', noteResetBehindEnd, this, state);
+          // A TLS server socket whose client's end of input came during the handshake: ClientHello
+          // bytes and the RST behind them, read in one poll (a busy server).
+          else if ((f & (SERVER | TLS | DONE)) === (SERVER | TLS) && this._secureEstablished !== true)
+            guard('socket.end', noteHandshakeReset, this, state);
+        }
         return original.call(this, cb);
       },
   );
