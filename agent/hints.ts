@@ -33,7 +33,13 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
   if (e.phase === 'tls_handshake') {
     return {
       id: 'tls_mismatch',
-      text: 'the peer dropped the connection during the TLS handshake: check protocol versions, ciphers, SNI and certificates on both sides, or whether the peer speaks TLS at all',
+      text:
+        e.direction === 'server'
+          ? // A client that times out on a slow handshake resets too (nginx proxy_connect_timeout,
+            // curl --max-time): most often this server's event loop was busy.
+            'the client dropped the connection during the TLS handshake: a client that gave up waiting (its connect or TLS timeout, with this server slow to answer: its event loop busy or its CPU throttled), ' +
+            'or one that rejects this server’s protocol versions, ciphers or certificate, or does not speak TLS at all'
+          : 'the peer dropped the connection during the TLS handshake: check protocol versions, ciphers, SNI and certificates on both sides, or whether the peer speaks TLS at all',
     };
   }
   if (e.errorType === 'ECONNABORTED') {

@@ -299,7 +299,7 @@ sum by (namespace, job, resetwatch_direction, server_address, server_port) (rate
     threshold: 0.1,
     for: '10m',
     summary: `${NS}: {{ VALUE | humanizePercentage }} of {{ $labels.resetwatch_direction }}-side TLS handshakes end in a reset{{ if $labels.server_address }} with {{ $labels.server_address }}:{{ $labels.server_port }}{{ end }}`,
-    description: `Over the last 5 minutes, {{ VALUE | humanizePercentage }} of the {{ $labels.resetwatch_direction }}-side TLS connections of ${NS} were reset during the handshake{{ if $labels.server_address }} by {{ $labels.server_address }}:{{ $labels.server_port }}{{ end }} (alert above 10% for 10 minutes). The two sides do not agree on TLS (versions, ciphers, SNI, certificates) or one side does not speak TLS at all. The hint tls_mismatch in /resets has the details.`,
+    description: `Over the last 5 minutes, {{ VALUE | humanizePercentage }} of the {{ $labels.resetwatch_direction }}-side TLS connections of ${NS} were reset during the handshake{{ if $labels.server_address }} by {{ $labels.server_address }}:{{ $labels.server_port }}{{ end }} (alert above 10% for 10 minutes). The two sides do not agree on TLS (versions, ciphers, SNI, certificates) or one side does not speak TLS at all; on the server side, clients may also be giving up on handshakes this server is slow to answer (a busy event loop). The hint tls_mismatch in /resets has the details.`,
     panelId: 21,
     tests: [
       {
@@ -324,7 +324,7 @@ sum by (namespace, job, resetwatch_direction, server_address, server_port) (rate
                 labels: { job: 'shop', resetwatch_direction: 'client', server_address: 'legacy', server_port: '443' },
                 summary: 'shop: 20% of client-side TLS handshakes end in a reset with legacy:443',
                 description:
-                  'Over the last 5 minutes, 20% of the client-side TLS connections of shop were reset during the handshake by legacy:443 (alert above 10% for 10 minutes). The two sides do not agree on TLS (versions, ciphers, SNI, certificates) or one side does not speak TLS at all. The hint tls_mismatch in /resets has the details.',
+                  'Over the last 5 minutes, 20% of the client-side TLS connections of shop were reset during the handshake by legacy:443 (alert above 10% for 10 minutes). The two sides do not agree on TLS (versions, ciphers, SNI, certificates) or one side does not speak TLS at all; on the server side, clients may also be giving up on handshakes this server is slow to answer (a busy event loop). The hint tls_mismatch in /resets has the details.',
               },
             ],
           },

@@ -6,7 +6,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import http from 'node:http';
 import http2 from 'node:http2';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { captureEach, listen, closeServer, pythonAbort, delay, TLS, keepAliveServer, reusedThenResetEvent } from './helpers/resets.mjs';
 import { checkEvent, any, readReset } from './helpers/check-event.mjs';
 
@@ -169,8 +169,9 @@ time.sleep(0.1)
 
 // Node reports each of these to the app as 'tlsClientError' ECONNRESET "socket hang up", an end of
 // input: libuv before 1.52 (Node 20, 22) for any bytes with the RST behind them, Node 24 and 26 for a
-// whole ClientHello. A client that closes with the server's answer unread (a whole ClientHello, then
-// a FIN) draws its kernel's RST, as it does on a server that is not busy.
+// whole ClientHello. A client that closed before the server's answer came (a whole ClientHello, then
+// a FIN) draws its kernel's RST to that answer; on loopback that RST is back before the server's
+// FIN (across a network it is not: docs/hidden-rst.md).
 for (const { hello, rst, event } of [
   { hello: false, rst: true, event: true },
   { hello: true, rst: true, event: true },
@@ -178,11 +179,12 @@ for (const { hello, rst, event } of [
   { hello: false, rst: false, event: false },
 ]) {
   const what = `${hello ? 'a whole' : 'part of a'} ClientHello, then ${rst ? 'an RST' : 'a FIN'}`;
-  test(`tls_handshake: a busy server reads ${what} in one poll: ${event ? 'a reset' : 'no event'}`, async () => {
+  test(`tls_handshake: a busy server reads ${what} in one poll: ${event ? 'a reset' : 'no event'}`, async (t) => {
     const srv = tls.createServer({ ...TLS }, (s) => s.end('hi'));
     const seen = [];
     srv.on('tlsClientError', (err) => seen.push(err.code));
     const port = await listen(srv);
+    t.after(() => closeServer(srv));
     pythonHandshakeEnd(port, { hello, rst });
     if (event) {
       const e = await cap.next(server(port));
@@ -195,15 +197,42 @@ for (const { hello, rst, event } of [
         bytesReceived: 0,
         bytesSent: 0,
         connectionAgeMs: any.nonNegative, // accepted only once the loop is free: after the RST
-        hint: (h) => h.id === 'tls_mismatch',
+        hint: (h) => h.id === 'tls_mismatch' && /a client that gave up waiting/.test(h.text),
       });
     }
     await delay(200); // Node emits tlsClientError at the socket's 'close', after the event
     assert.deepEqual(seen, ['ECONNRESET'], 'the app saw tlsClientError ECONNRESET');
     assert.equal(cap.events.filter(server(port)).length, event ? 1 : 0);
-    await closeServer(srv);
   });
 }
+
+test('established over TLS, a busy server: a client that ends with a FIN, whose kernel resets the answer written before that end is read, is no event', async (t) => {
+  // TLS 1.2: nothing left unread at the client's close (TLS 1.3 session tickets would be), so the
+  // client sends a FIN. The server, blocked while the request and the FIN arrive, answers the
+  // request; the client's kernel resets that answer, and the server then reads the end of input:
+  // the kernel says ENOTCONN, but the handshake was over (hooks/destroy.ts asks only during one).
+  const srv = tls.createServer({ ...TLS, maxVersion: 'TLSv1.2' }, (s) => {
+    s.on('error', () => {});
+    s.on('data', () => s.write('pong'));
+    const until = Date.now() + 300;
+    while (Date.now() < until); // busy: the request and the FIN wait for one poll
+  });
+  const ended = [];
+  srv.on('secureConnection', (s) => s.on('end', () => ended.push('end')));
+  const port = await listen(srv);
+  t.after(() => closeServer(srv));
+  const code = `
+import socket, ssl, time
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', ${Number(port)})), server_hostname='localhost')
+s.sendall(b'ping')
+s.close()
+time.sleep(0.5)
+`;
+  await new Promise((resolve, reject) => execFile('python3', ['-c', code], { timeout: 10000 }, (err) => (err ? reject(err) : resolve())));
+  assert.deepEqual(ended, ['end'], 'the server read an end of input');
+  assert.deepEqual(cap.events.filter(server(port)), []);
+});
 
 test('established over TLS: the client resets after the handshake', async () => {
   const srv = tls.createServer({ ...TLS }, (s) => {
