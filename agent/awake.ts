@@ -16,16 +16,6 @@ interface Chore {
 const chores = new Set<Chore>();
 
 /**
- * When the log output loads pino, which it would otherwise load with its first line: a process
- * still running this long after its outputs started is a service, and its first reset should not
- * stall its event loop on that load (~25 ms of a 30–55 ms stall: bench/first-reset.js,
- * docs/benchmarks.md "First reset"). A process done sooner (a script, a CLI) never loads it.
- * prom-client is not loaded ahead: a scrape loads it anyway, and a quiet family member stays
- * without it (exporters/prometheus/quiet.ts).
- */
-export const WARM_MS = 5000;
-
-/**
  * Runs `run` once, `ms` from now at the latest (an unref'd timer), or at the first wake-up of the
  * process (awake()) once `ms / 2` have passed. Returns the cancel.
  */

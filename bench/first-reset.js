@@ -1,9 +1,8 @@
 #!/usr/bin/env node
 // How long an app's event loop stalls at its first reset, against its later ones and against no
-// agent (docs/benchmarks.md "First reset"). The log output loads pino with its first line, or 5 s
-// after start in a process still running then (agent/awake.ts WARM_MS): a service's first reset
-// then costs no load of it. What is left is prom-client's load (at the first reset or scrape) and
-// the agent's first run of its reset path.
+// agent (docs/benchmarks.md "Nineteenth pass"). The log output loads pino with its first line
+// (~25 ms), the Prometheus output prom-client with the first reset or scrape (~9 ms), and the
+// agent's reset path runs for the first time: a one-off stall at the first reset.
 //
 //   node bench/first-reset.js [--runs=5] [--wait=6500] [--agent=DIR[,DIR…]] [--otlp]
 //

@@ -155,7 +155,6 @@ async function run(v, n, snapshot) {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const scraper = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  const spawned = Date.now();
   try {
     const port = await once(child, 'port');
     if (metricsPort) {
@@ -165,9 +164,7 @@ async function run(v, n, snapshot) {
     const warm = clients(port, WARM);
     await once(child, 'warm');
     await warm.stop();
-    // With the log on (--scrape), the agent loads pino within 5 s of start (agent/awake.ts
-    // WARM_MS): a one-off that must not land between the two readings.
-    await new Promise((r) => setTimeout(r, metricsPort ? Math.max(300, spawned + 5800 - Date.now()) : 300));
+    await new Promise((r) => setTimeout(r, 300));
     child.send('base');
     const base = await once(child, 'base');
     const load = clients(port, n);

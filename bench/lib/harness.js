@@ -354,10 +354,9 @@ function createHarness({ opts, root, tmp, agentRequire }) {
       // first, this raw-TCP app's sockets would each carry ~96 B of their unused slots
       // (docs/benchmarks.md "Memory per idle socket"; bench/micro-socketmem.js --scrape).
       await app.startScraping();
-      // The agent loads the OpenTelemetry SDK ~1 s after start (exporters/otel/index.ts), and pino
-      // and prom-client within 5 s (agent/awake.ts WARM_MS; from 2.5 s at a scrape): one-offs that
-      // must not land between the two readings. Same wait for every variant.
-      await sleep(Math.max(200, spawned + 5800 - Date.now()));
+      // The agent loads the OpenTelemetry SDK ~1 s after start (exporters/otel/index.ts): a one-off
+      // that must not land between the two readings. Same wait for every variant.
+      await sleep(Math.max(200, spawned + 1800 - Date.now()));
       const m0 = await app.call({ cmd: 'mem' }, 'mem');
       const load = await startPeer('idle-clients.js', [`--port=${app.port}`, `--count=${scenario.count}`], 120000);
       let m1;
