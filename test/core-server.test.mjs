@@ -117,6 +117,18 @@ test("response: the client gives up while the handler is slow; the caller's trac
   await closeServer(srv);
 });
 
+/** What a client's reset during the TLS handshake records on the server, before any byte of TLS data. */
+const handshakeReset = (port, more) => ({
+  ...common(port),
+  ...readReset,
+  protocol: 'unknown',
+  phase: 'tls_handshake',
+  tls: true,
+  bytesReceived: 0,
+  bytesSent: 0,
+  ...more,
+});
+
 test('tls_handshake: the client resets after a partial ClientHello', async () => {
   const srv = tls.createServer({ ...TLS }, (s) => s.end('hi'));
   srv.on('tlsClientError', () => {});
@@ -128,19 +140,15 @@ test('tls_handshake: the client resets after a partial ClientHello', async () =>
   const started = Date.now();
   await pythonAbort(port, Buffer.from('160301', 'hex'), 100);
   const e = await cap.next(server(port));
-  checkEvent(e, {
-    ...common(port),
-    ...readReset,
-    protocol: 'unknown',
-    phase: 'tls_handshake',
-    tls: true,
-    bytesReceived: 0,
-    bytesSent: 0,
-    // The age counts from the accept: a loaded machine may accept only after the RST (the
-    // busy-server cases below).
-    connectionAgeMs: (v) => (acceptedAt - started < 40 ? v >= 50 : v >= 0),
-    hint: (h) => h.id === 'tls_mismatch',
-  });
+  checkEvent(
+    e,
+    handshakeReset(port, {
+      // The age counts from the accept: a loaded machine may accept only after the RST (the
+      // busy-server cases below).
+      connectionAgeMs: (v) => (acceptedAt - started < 40 ? v >= 50 : v >= 0),
+      hint: (h) => h.id === 'tls_mismatch',
+    }),
+  );
   await closeServer(srv);
 });
 
@@ -195,17 +203,13 @@ for (const { hello, rst, event } of [
     pythonHandshakeEnd(port, { hello, rst });
     if (event) {
       const e = await cap.next(server(port));
-      checkEvent(e, {
-        ...common(port),
-        ...readReset,
-        protocol: 'unknown',
-        phase: 'tls_handshake',
-        tls: true,
-        bytesReceived: 0,
-        bytesSent: 0,
-        connectionAgeMs: any.nonNegative, // accepted only once the loop is free: after the RST
-        hint: (h) => h.id === 'tls_mismatch' && /a client that gave up waiting/.test(h.text),
-      });
+      checkEvent(
+        e,
+        handshakeReset(port, {
+          connectionAgeMs: any.nonNegative, // accepted only once the loop is free: after the RST
+          hint: (h) => h.id === 'tls_mismatch' && /a client that gave up waiting/.test(h.text),
+        }),
+      );
     }
     await delay(200); // Node emits tlsClientError at the socket's 'close', after the event
     assert.deepEqual(seen, ['ECONNRESET'], 'the app saw tlsClientError ECONNRESET');
