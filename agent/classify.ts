@@ -192,6 +192,11 @@ function resetBehindEnd(socket: Sock, state: SocketState, responseBegun: boolean
   // request unread sends a FIN then an RST, a plain end of input on every libuv, and the same
   // ENOTCONN (noteResetBehindEnd).
   if ((state.activity & SAME_STEP) === 0) return false;
+  return peerGone(socket);
+}
+
+/** The kernel's word on an end of input: after an RST the connection is gone (getpeername: ENOTCONN), after a FIN it is half open. */
+function peerGone(socket: Sock): boolean {
   const handle = (socket as unknown as AddressInternals)._handle;
   return handle != null && peerError(handle) === ENOTCONN;
 }
@@ -224,8 +229,7 @@ function resetBehindEnd(socket: Sock, state: SocketState, responseBegun: boolean
 export function noteResetBehindEnd(socket: Sock, state: SocketState): void {
   if (!activity.counting || state.http !== undefined || socket._httpMessage != null || sessionOf(socket) !== undefined) return;
   if (state.readSince === state.active || !activity.inStep(state.active)) return;
-  const handle = (socket as unknown as AddressInternals)._handle;
-  if (handle != null && peerError(handle) === ENOTCONN) state.activity |= RESET_BEHIND_END;
+  if (peerGone(socket)) state.activity |= RESET_BEHIND_END;
 }
 
 /**
@@ -233,14 +237,13 @@ export function noteResetBehindEnd(socket: Sock, state: SocketState): void {
  * (hooks/destroy.ts, in _final: before this side's FIN, whose answer would close the connection
  * either way). ClientHello bytes and the RST behind them, read in one poll (a server busy when they
  * came), reach Node as an end of input: on libuv before 1.52 for any bytes; on every version for a
- * whole ClientHello, whose answer's write takes the connection's error (docs/hidden-rst.md). The app gets 'tlsClientError' ECONNRESET "socket hang up" as for a FIN; the
- * kernel tells them apart. A FIN alone (a client giving up politely, a TCP health check) is no
+ * whole ClientHello, whose answer's write takes the connection's error (docs/hidden-rst.md). The
+ * app gets 'tlsClientError' ECONNRESET "socket hang up" as for a FIN; the kernel tells them apart. A FIN alone (a client giving up politely, a TCP health check) is no
  * event; a FIN after a whole ClientHello draws the client kernel's RST to the server's answer, a
  * reset when that RST is back before this side's FIN (on one host, not across a network).
  */
 export function noteHandshakeReset(socket: Sock, state: SocketState): void {
-  const handle = (socket as unknown as AddressInternals)._handle;
-  if (handle != null && peerError(handle) === ENOTCONN) state.activity |= RESET_BEHIND_END;
+  if (peerGone(socket)) state.activity |= RESET_BEHIND_END;
 }
 
 /**

@@ -92,22 +92,15 @@ export function enable(): void {
     (original) =>
       function _final(this: Ending, cb: unknown) {
         const state = stateOf(this);
-        if (state !== undefined) {
-          const f = state.activity;
-          // A client, no event yet, bytes read since its last write, then the peer's end of input
-          // read in the clock step of the bytes before it.
-          if (UV_HIDES_RST && (f & (READ_AGAIN | SAME_STEP | SERVER | DONE)) === (READ_AGAIN | SAME_STEP)) {
-            if (this._readableState?.ended === true) guard('socket.end', noteResetBehindEnd, this, state);
-          }
-          // A TLS server socket whose client's end of input came during the handshake: ClientHello
-          // bytes and the RST behind them, read in one poll (a busy server).
-          else if (
-            (f & (SERVER | TLS | DONE)) === (SERVER | TLS) &&
-            this._secureEstablished !== true &&
-            this._readableState?.ended === true
-          )
-            guard('socket.end', noteHandshakeReset, this, state);
-        }
+        const f = state?.activity ?? DONE;
+        // A client, no event yet, bytes read since its last write, then the peer's end of input
+        // read in the clock step of the bytes before it; or a TLS server socket whose client's
+        // end of input came during the handshake (ClientHello bytes and the RST behind them, read
+        // in one poll: a busy server). Flags first: most sockets stop at a bit test.
+        const client = UV_HIDES_RST && (f & (READ_AGAIN | SAME_STEP | SERVER | DONE)) === (READ_AGAIN | SAME_STEP);
+        const handshake = (f & (SERVER | TLS | DONE)) === (SERVER | TLS) && this._secureEstablished !== true;
+        if ((client || handshake) && this._readableState?.ended === true)
+          guard('socket.end', client ? noteResetBehindEnd : noteHandshakeReset, this, state as SocketState);
         return original.call(this, cb);
       },
   );
