@@ -10,9 +10,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import https from 'node:https';
+import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { once } from 'node:events';
-import { captureEach, listen, closeServer, delay, pythonAbort } from './helpers/resets.mjs';
+import { captureEach, listen, closeServer, delay, pythonAbort, TLS } from './helpers/resets.mjs';
 import { startNginx } from './helpers/proxies.mjs';
 
 const cap = captureEach();
@@ -162,4 +164,43 @@ test('an upload the client gives up behind nginx (streamed, proxy_request_buffer
     await nginx.stop();
     await closeServer(up.srv);
   }
+});
+
+test('an https upstream busy when nginx connects: nginx gives up on the TLS handshake (504), and the Node side records the reset in tls_handshake', {
+  timeout: 30000,
+}, async (t) => {
+  const srv = https.createServer({ ...TLS }, (_req, res) => res.end('ok'));
+  const seen = [];
+  srv.on('tlsClientError', (err) => seen.push(err.code));
+  const port = await listen(srv);
+  t.after(() => closeServer(srv));
+  const nginx = await startNginx({ upstreamPort: port, upstreamScheme: 'https', extra: 'proxy_connect_timeout 200ms;' });
+  t.after(() => process.kill(nginx.pid, 'SIGTERM'));
+  // A client in another process asks nginx while this process (the upstream) is blocked: nginx
+  // connects (the kernel accepts), sends its ClientHello, times out and closes; the upstream reads
+  // the ClientHello and that end in one poll and answers it, which nginx's kernel resets.
+  const client = spawn(
+    process.execPath,
+    ['-e', `require('http').get('http://127.0.0.1:${nginx.port}/', (r) => { console.log(r.statusCode); r.resume(); })`],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  let status = '';
+  client.stdout.on('data', (d) => (status += d));
+  const until = Date.now() + 1500;
+  while (Date.now() < until); // busy
+  await once(client, 'exit');
+  assert.equal(status.trim(), '504', 'nginx gave up on the upstream');
+  const e = await cap.next((ev) => ev.direction === 'server' && ev.localPort === port);
+  assert.equal(e.phase, 'tls_handshake');
+  assert.equal(e.errorType, 'ECONNRESET');
+  assert.equal(e.tls, true);
+  assert.equal(e.bytesReceived, 0);
+  assert.match(e.hint.text, /a client that gave up waiting/);
+  assert.match(await logged(nginx, '504'), /upstream_status=504/);
+  assert.match(nginx.errorLog(), /upstream timed out \(110: Connection timed out\) while SSL handshaking to upstream/);
+  await delay(100);
+  assert.deepEqual(seen, ['ECONNRESET'], 'the app saw tlsClientError ECONNRESET');
+  assert.equal(cap.events.filter((ev) => ev.localPort === port).length, 1);
 });

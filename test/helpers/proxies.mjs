@@ -35,7 +35,7 @@ export async function waitForPort(port, ms = 10000) {
  * while nginx is stopped is read in the same event-loop turn as its accept. `extra` goes into the
  * `location` block. Returns { port, dir, pid, errorLog(), accessLog(), stop() }.
  */
-export async function startNginx({ upstreamPort, extra = '' }) {
+export async function startNginx({ upstreamPort, extra = '', upstreamScheme = 'http' }) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'resetwatch-nginx-'));
   const port = await freePort();
   const conf = `
@@ -61,7 +61,7 @@ http {
   server {
     listen 127.0.0.1:${port} deferred;
     location / {
-      proxy_pass http://app;
+      proxy_pass ${upstreamScheme}://app;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       ${extra}
