@@ -4,7 +4,9 @@
 // line, and a second stream that forwards every line as one of the app's log records. resetwatch's
 // lines are the agent's own output, with its own trace ids (docs/logs.md): so it compiles pino's
 // entry module privately, as a module object of its own that is never in require.cache and that no
-// require hook sees. pino's internal files are shared with the app's copy (hooks leave those alone).
+// require hook sees. pino's internal files are shared with the app's copy: an agent that hooks one of
+// those, or listens to pino's own asJson channel (New Relic does both), still sees our lines
+// (docs/logs.md).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Module from 'node:module';
