@@ -20,6 +20,7 @@ import {
 import type { ErrorType, Phase, ResetEvent } from './types';
 import { kRequest } from './symbols';
 import { hintFor } from './hints';
+import * as activity from './hooks/activity';
 import { isUpgraded, upgradeProtocol } from './upgrade';
 import { sessionOf, sessionProtocol, streamsInFlight } from './http2';
 import { known, libraryProtocol } from './protocol';
@@ -59,7 +60,11 @@ export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetE
   if (!event.protocol) event.protocol = (state.direction === 'client' && libraryProtocol(socket)) || 'unknown';
   event.retry = retryOf(event, state, socket.bytesRead);
   addTrace(event, context);
-  const hint = hintFor(event, { serverKeepAliveMs: state.http?.serverKeepAliveMs || undefined, queryInFlight: state.burstAfterWrite });
+  const hint = hintFor(event, {
+    serverKeepAliveMs: state.http?.serverKeepAliveMs || undefined,
+    queryInFlight: state.burstAfterWrite,
+    answeredEarly: activity.counting ? state.answeredEarly : undefined,
+  });
   if (hint) event.hint = hint;
   return event;
 }

@@ -14,6 +14,12 @@ export interface Evidence {
   serverKeepAliveMs?: number;
   /** The quiet time began with a write of this side still waiting for its answer (a query in flight), not with a read. */
   queryInFlight?: boolean;
+  /**
+   * HTTP server: its response began while the request was still arriving (hooks/activity.ts); false
+   * when what it wrote was no such answer (the 400 Node or a framework writes for a request cut
+   * off); undefined when not known (the bytes it wrote are taken for an early answer).
+   */
+  answeredEarly?: boolean;
 }
 
 // How much sooner than its advertised timeout a server may still close an idle connection: its
@@ -114,7 +120,9 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
   ) {
     // How long the request had run is often the client's or proxy's timeout itself (30.0 s, 60.0 s).
     const after = e.request?.ageMs === undefined ? '' : ` ${secs(e.request.ageMs)} s into the request`;
-    if (e.phase === 'request' && e.bytesSent > 0)
+    // Bytes written without a response begun early (Node's own 400 for a request cut off by a
+    // FIN) are no early answer: the client had given up first.
+    if (e.phase === 'request' && e.bytesSent > 0 && seen.answeredEarly !== false)
       return {
         id: 'client_abort',
         text: `this server answered before the request had fully arrived (an early error such as 413, 415 or 401 with the body unread), and the client then stopped sending${after}: look at that response, not at timeouts`,

@@ -117,6 +117,39 @@ test("response: the client gives up while the handler is slow; the caller's trac
   await closeServer(srv);
 });
 
+test("response: the client resets while the handler streams its response: the request's age counts from the request, not from the last chunk", async () => {
+  // A read after the response's first write (here the RST) is no request's start. Found by the
+  // real-world trial of 2026-12-05 (fastify streaming a response: "request 15 ms old" for 1.5 s).
+  let timer;
+  const srv = http.createServer((_req, res) => {
+    res.write('first chunk\n');
+    timer = setInterval(() => res.write('x'.repeat(100)), 40);
+    res.on('close', () => clearInterval(timer));
+  });
+  const port = await listen(srv);
+  await pythonAbort(port, 'GET /stream HTTP/1.1\r\nHost: svc\r\n\r\n', 500);
+  const e = await cap.next(server(port));
+  clearInterval(timer);
+  checkEvent(e, {
+    ...common(port),
+    errorType: (v) => v === 'ECONNRESET' || v === 'EPIPE',
+    code: any.string,
+    message: any.string,
+    syscall: (v) => v === 'read' || v === 'write',
+    phase: 'response',
+    tls: false,
+    protocol: 'http/1.1',
+    bytesReceived: any.positive,
+    bytesSent: (v) => v > 500,
+    connectionAgeMs: (v) => v >= 450,
+    request: (r) => r.method === 'GET' && r.host === 'svc' && r.ageMs >= 450 && r.ageMs <= e.connectionAgeMs,
+    hint: (h) =>
+      h.id === 'client_abort' &&
+      /^the client gave up (0\.[5-9]|[1-9]\.\d) s into the request before the response was complete/.test(h.text),
+  });
+  await closeServer(srv);
+});
+
 /** What a client's reset during the TLS handshake records on the server, before any byte of TLS data. */
 const handshakeReset = (port, more) => ({
   ...common(port),
@@ -365,10 +398,12 @@ test('request: a FIN in the middle of the request body (an abandoned upload; a p
     tls: false,
     protocol: 'http/1.1',
     bytesReceived: 60,
-    bytesSent: any.nonNegative,
+    // Node's own 400, written after the client's FIN: no early answer (the trial of 2026-12-05).
+    bytesSent: any.positive,
     connectionAgeMs: any.nonNegative,
     request: (r) => r.method === 'POST' && r.host === 'svc',
-    hint: (h) => h.id === 'client_abort',
+    hint: (h) =>
+      h.id === 'client_abort' && /^the client gave up .*while it was still sending the request, before any response/.test(h.text),
   });
   await closeServer(srv);
 });

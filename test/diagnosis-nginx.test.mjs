@@ -156,6 +156,13 @@ test('an upload the client gives up behind nginx (streamed, proxy_request_buffer
     assert.equal(e.phase, 'request');
     assert.equal(e.request?.method, 'POST');
     assert.ok(e.bytesReceived > 1000, `bytesReceived ${e.bytesReceived}: the head and the part of the body nginx passed on`);
+    // Node's own 400, written after nginx's FIN, is no early answer (the trial of 2026-12-05).
+    assert.ok(e.bytesSent > 0, `bytesSent ${e.bytesSent}: Node's 400`);
+    assert.match(
+      e.hint?.text ?? '',
+      /^the client gave up .*while it was still sending the request, before any response/,
+      `hint: ${e.hint?.text}`,
+    );
     // nginx saw its client's RST while it streamed the body upstream.
     for (let i = 0; i < 50 && !/\(104: Connection reset by peer\)/.test(nginx.errorLog()); i++) await delay(100);
     assert.match(nginx.errorLog(), /\(104: Connection reset by peer\)/);
@@ -163,6 +170,41 @@ test('an upload the client gives up behind nginx (streamed, proxy_request_buffer
   } finally {
     await nginx.stop();
     await closeServer(up.srv);
+  }
+});
+
+test('a response streamed through nginx, the client resets: nginx closes its upstream, and the Node side records how long the request had run', {
+  timeout: 30000,
+}, async () => {
+  // The age counts from the request, not from the read that met nginx's FIN after the handler's
+  // last chunk (the trial of 2026-12-05: "request 5 ms old" for a stream 360 ms long).
+  let timer;
+  const srv = http.createServer((_req, res) => {
+    res.write('first chunk\n');
+    timer = setInterval(() => res.write('x'.repeat(100)), 40);
+    res.on('close', () => clearInterval(timer));
+  });
+  const port = await listen(srv);
+  const nginx = await startNginx({ upstreamPort: port });
+  try {
+    await pythonAbort(nginx.port, 'GET /stream HTTP/1.1\r\nHost: app\r\n\r\n', 600);
+    const e = await cap.next((x) => x.direction === 'server' && x.localPort === port);
+    assert.equal(e.phase, 'response');
+    assert.ok(['peer_closed', 'ECONNRESET', 'EPIPE'].includes(e.errorType), `errorType ${e.errorType}`);
+    assert.equal(e.request?.method, 'GET');
+    assert.ok(
+      e.request.ageMs >= 500 && e.request.ageMs <= e.connectionAgeMs,
+      `request ${e.request.ageMs} ms old, connection ${e.connectionAgeMs}`,
+    );
+    assert.match(
+      e.hint?.text ?? '',
+      /^the client gave up (0\.[5-9]|[1-9]\.\d) s into the request before the response was complete/,
+      `hint: ${e.hint?.text}`,
+    );
+  } finally {
+    clearInterval(timer);
+    await nginx.stop();
+    await closeServer(srv);
   }
 });
 
