@@ -20,7 +20,6 @@ import {
 import type { ErrorType, Phase, ResetEvent } from './types';
 import { kRequest } from './symbols';
 import { hintFor } from './hints';
-import * as activity from './hooks/activity';
 import { isUpgraded, upgradeProtocol } from './upgrade';
 import { sessionOf, sessionProtocol, streamsInFlight } from './http2';
 import { known, libraryProtocol } from './protocol';
@@ -63,10 +62,23 @@ export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetE
   const hint = hintFor(event, {
     serverKeepAliveMs: state.http?.serverKeepAliveMs || undefined,
     queryInFlight: state.burstAfterWrite,
-    answeredEarly: activity.counting ? state.answeredEarly : undefined,
+    answeredEarly: event.direction === 'server' && event.phase === 'request' ? answeredEarly(socket) : undefined,
   });
   if (hint) event.hint = hint;
   return event;
+}
+
+/**
+ * An HTTP/1 server's answer begun before its request had fully arrived (an early 413, 415 or 401
+ * with the body unread): the response in progress has its headers out, or, that response done,
+ * the request it answered is still arriving (Node's parser still holds it, incomplete). Not the
+ * 400 Node writes itself, without a response, for a request cut off (its socketOnError).
+ */
+function answeredEarly(socket: Sock): boolean {
+  const m = socket._httpMessage as { headersSent?: boolean } | null | undefined;
+  if (m != null) return m.headersSent === true;
+  const incoming = (socket as { parser?: { incoming?: { complete?: boolean } | null } | null }).parser?.incoming;
+  return incoming != null && incoming.complete === false;
 }
 
 /** The connection's own fields: what every reset has, whatever was in flight. */

@@ -15,9 +15,8 @@ export interface Evidence {
   /** The quiet time began with a write of this side still waiting for its answer (a query in flight), not with a read. */
   queryInFlight?: boolean;
   /**
-   * HTTP server: its response began while the request was still arriving (hooks/activity.ts); false
-   * when what it wrote was no such answer (the 400 Node or a framework writes for a request cut
-   * off); undefined when not known (the bytes it wrote are taken for an early answer).
+   * HTTP server, request phase: a response began while the request was still arriving (event.ts);
+   * false when what it wrote was no such answer (the 400 Node writes for a request cut off).
    */
   answeredEarly?: boolean;
 }

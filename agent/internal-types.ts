@@ -40,13 +40,6 @@ export const READS = READ_ONCE | READ_AGAIN;
 export const SAME_STEP = 1 << 19;
 /** The bits of SocketState.activity the activity hook sets; it keeps every other bit as it is. */
 export const TOUCHES = WROTE_LAST | BURST_AFTER_WRITE | ENDED_HERE | READS | SAME_STEP;
-/**
- * SocketState.activity, set or cleared at an HTTP server's first write of a response (not one of
- * TOUCHES: a quiet spell does not clear it): that response began while its request was still
- * arriving (an early 413, 415 or 401 with the body unread). Node's own 400 for a request cut off,
- * written with no response begun, leaves it as it is (hints.ts).
- */
-export const ANSWERED_EARLY = 1 << 20;
 /** SocketState.activity, fixed at the start: an accepted connection (else a dialled one), and a TLS one. */
 export const SERVER = 32;
 export const TLS = 64;
@@ -71,7 +64,7 @@ export const RESET_BEHIND_END = 1 << 18;
  */
 export class SocketState {
   /**
-   * WROTE_LAST | BURST_AFTER_WRITE | ENDED_HERE | READ_ONCE | READ_AGAIN | ANSWERED_EARLY (hooks/activity.ts), and the
+   * WROTE_LAST | BURST_AFTER_WRITE | ENDED_HERE | READ_ONCE | READ_AGAIN (hooks/activity.ts), and the
    * fixed bits SERVER | TLS | DONE | the start's microseconds: one small integer, not nine fields.
    */
   declare activity: number;
@@ -167,11 +160,6 @@ export class SocketState {
   /** This side had ended its writing (its own close, a pool's Terminate) before the peer's latest read. */
   get endedHere(): boolean {
     return (this.activity & ENDED_HERE) !== 0;
-  }
-
-  /** An HTTP server's latest response began while its request was still arriving (an early 413). */
-  get answeredEarly(): boolean {
-    return (this.activity & ANSWERED_EARLY) !== 0;
   }
 }
 

@@ -47,3 +47,55 @@ test('the same early answer, then a FIN from the client in the middle of its bod
   assert.match(e.hint?.text ?? '', /^this server answered before the request had fully arrived/, `hint: ${e.hint?.text}`);
   await closeServer(srv);
 });
+
+test("an upload with Expect: 100-continue answered early (413) after Node's 100 Continue, then a FIN mid-body: the early-answer hint", async () => {
+  // curl sends Expect: 100-continue for large uploads, those that get a 413. Node writes its 100
+  // Continue before the handler runs; the 413 follows before any body byte is read.
+  const srv = http.createServer((_req, res) => {
+    res.statusCode = 413;
+    res.end('too large\n');
+  });
+  const port = await listen(srv);
+  const c = net.connect(port, '127.0.0.1', () =>
+    c.write('POST /upload HTTP/1.1\r\nHost: svc\r\nContent-Length: 100000\r\nExpect: 100-continue\r\n\r\n'),
+  );
+  c.on('error', () => {});
+  let got = '';
+  c.on('data', (d) => {
+    got += d;
+    if (got.includes('100 Continue') && got.includes('413')) {
+      c.removeAllListeners('data');
+      c.write('x'.repeat(1000));
+      setTimeout(() => c.end(), 50);
+    }
+  });
+  const e = await cap.next((x) => x.direction === 'server' && x.localPort === port);
+  assert.equal(e.phase, 'request');
+  assert.match(e.hint?.text ?? '', /^this server answered before the request had fully arrived/, `hint: ${e.hint?.text}`);
+  await closeServer(srv);
+});
+
+test("a keep-alive connection answered at once, then an upload on it cut off by a FIN: no early answer (Node's own 400 is not one)", async () => {
+  const srv = http.createServer((req, res) => {
+    if (req.method === 'GET') return res.end('ok\n'); // answered inside the parser's call
+    req.on('error', () => {});
+    req.resume();
+    req.on('end', () => res.end('stored\n'));
+  });
+  const port = await listen(srv);
+  const c = net.connect(port, '127.0.0.1', () => c.write('GET / HTTP/1.1\r\nHost: svc\r\n\r\n'));
+  c.on('error', () => {});
+  c.once('data', () =>
+    setTimeout(() => {
+      c.write(`POST /upload HTTP/1.1\r\nHost: svc\r\nContent-Length: 100000\r\n\r\n${'x'.repeat(1000)}`);
+      setTimeout(() => c.end(), 100);
+    }, 50),
+  );
+  c.resume();
+  const e = await cap.next((x) => x.direction === 'server' && x.localPort === port);
+  assert.equal(e.phase, 'request');
+  assert.equal(e.code, 'HPE_INVALID_EOF_STATE');
+  assert.ok(e.bytesSent > 0, `bytesSent ${e.bytesSent}: the first answer and Node's 400`);
+  assert.match(e.hint?.text ?? '', /while it was still sending the request, before any response/, `hint: ${e.hint?.text}`);
+  await closeServer(srv);
+});

@@ -45,20 +45,7 @@ import { patch, unpatch } from './patch';
 // Module-level copies of what the wrapper uses from other modules: tsc's CommonJS reads an import
 // through its module object at every use, a load V8 cannot fold away; a module-level const it
 // can (callgrind, a wrapper-sized function: ~3 instructions per use, ~10 uses per call).
-const {
-  CLOCK_MASK,
-  clockMs,
-  WROTE_LAST,
-  BURST_AFTER_WRITE,
-  ENDED_HERE,
-  READ_ONCE,
-  READ_AGAIN,
-  READS,
-  TOUCHES,
-  SERVER,
-  SAME_STEP,
-  ANSWERED_EARLY,
-} = flags;
+const { CLOCK_MASK, clockMs, WROTE_LAST, BURST_AFTER_WRITE, ENDED_HERE, READ_ONCE, READ_AGAIN, READS, TOUCHES, SERVER, SAME_STEP } = flags;
 const { now } = coarse;
 const kState: typeof symbols.kState = symbols.kState;
 const kOriginal: typeof symbols.kOriginal = symbols.kOriginal;
@@ -66,7 +53,7 @@ const kOriginal: typeof symbols.kOriginal = symbols.kOriginal;
 type Touched = net.Socket & {
   [kState]?: SocketState | null;
   _writableState?: { writing?: boolean; ending?: boolean };
-  _httpMessage?: { writableEnded?: boolean; headersSent?: boolean; req?: { complete?: boolean } } | null;
+  _httpMessage?: { writableEnded?: boolean; headersSent?: boolean } | null;
 };
 
 /** Reads closer than this are one burst (a server's error message, then its FIN after its process exits). */
@@ -149,16 +136,9 @@ export function enable(): void {
             // starts no burst), and the next write checks again. The reads since the last write
             // count from none again either way.
             if ((f & WROTE_LAST) === 0) {
-              // An http server's response begun while its request is still arriving (an early
-              // 413) is marked, a later response's first write clears it; a write with no
-              // response begun (Node's own 400 for a request cut off) leaves it.
-              let e = f;
-              const m = this._httpMessage;
-              if ((f & SERVER) !== 0 && m != null && m.headersSent === true)
-                e = m.req?.complete === false ? f | ANSWERED_EARLY : f & ~ANSWERED_EARLY;
               if (((clockMs(now()) - t) & CLOCK_MASK) < STALE_MS)
-                s.activity = ((((t - s.active) & CLOCK_MASK) > BURST_MS ? e & ~TOUCHES : e) & ~READS) | WROTE_LAST;
-              else if (e !== f || (f & READS) !== 0) s.activity = e & ~READS;
+                s.activity = ((((t - s.active) & CLOCK_MASK) > BURST_MS ? f & ~TOUCHES : f) & ~READS) | WROTE_LAST;
+              else if ((f & READS) !== 0) s.activity = f & ~READS;
             }
           } else {
             let g = f;
@@ -174,20 +154,20 @@ export function enable(): void {
             }
             // The first two reads since the last write are counted, the first one's mark kept. Not
             // an http server's touch for what its parser consumed when a handler has already
-            // answered it (Node touches after the request's handler ran: its response is written).
-            // Past two, nothing more is looked at until the next write.
+            // answered it (Node touches after the request's handler ran: its response is written),
+            // nor a read while the response is ended but still flushing. Past two, nothing more is
+            // looked at until the next write. A read while a server's response is on its way (its
+            // headers written, or ended) is the peer's within that exchange (its RST or FIN, more
+            // of a body the handler streams back), not a request's start: readSince keeps the
+            // request's first read, from before the response's first write.
             if ((g & READ_AGAIN) === 0) {
               const m = this._httpMessage;
               if (m == null || (f & SERVER) === 0 || m.writableEnded !== true) {
                 if ((g & READ_ONCE) === 0) {
                   g |= READ_ONCE;
-                  // A read while a server's response is on its way (its headers written) is the
-                  // peer's within that exchange (its RST or FIN, more of a body the handler
-                  // streams back), not a request's start: the request began at the reads before
-                  // the response's first write, and readSince keeps that.
                   if (m == null || (f & SERVER) === 0 || m.headersSent !== true) s.readSince = t;
                 } else g |= READ_AGAIN;
-              } else if ((g & READ_ONCE) === 0) s.readSince = t; // still when that request began
+              }
             }
             // Whether this read came in the clock step of the touch before it (an end of input
             // read in the same poll as the last bytes does).
