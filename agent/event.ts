@@ -70,13 +70,14 @@ export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetE
 
 /**
  * An HTTP/1 server's answer begun before its request had fully arrived (an early 413, 415 or 401
- * with the body unread): the response in progress has its headers out, or, that response done,
- * the request it answered is still arriving (Node's parser still holds it, incomplete). Not the
- * 400 Node writes itself, without a response, for a request cut off (its socketOnError).
+ * with the body unread): the response in progress has sent its head while its request is
+ * incomplete, or, that response done, the request it answered is still arriving (Node's parser
+ * still holds it, incomplete). Not the 400 Node writes itself for a request cut off: its
+ * socketOnError writes one only when no response has sent its head (`_headerSent`, as here).
  */
 function answeredEarly(socket: Sock): boolean {
-  const m = socket._httpMessage as { headersSent?: boolean } | null | undefined;
-  if (m != null) return m.headersSent === true;
+  const m = socket._httpMessage as { _headerSent?: boolean; req?: { complete?: boolean } } | null | undefined;
+  if (m != null) return m._headerSent === true && m.req?.complete === false;
   const incoming = (socket as { parser?: { incoming?: { complete?: boolean } | null } | null }).parser?.incoming;
   return incoming != null && incoming.complete === false;
 }

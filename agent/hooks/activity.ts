@@ -53,7 +53,7 @@ const kOriginal: typeof symbols.kOriginal = symbols.kOriginal;
 type Touched = net.Socket & {
   [kState]?: SocketState | null;
   _writableState?: { writing?: boolean; ending?: boolean };
-  _httpMessage?: { writableEnded?: boolean; headersSent?: boolean } | null;
+  _httpMessage?: { writableEnded?: boolean } | null;
 };
 
 /** Reads closer than this are one burst (a server's error message, then its FIN after its process exits). */
@@ -154,20 +154,16 @@ export function enable(): void {
             }
             // The first two reads since the last write are counted, the first one's mark kept. Not
             // an http server's touch for what its parser consumed when a handler has already
-            // answered it (Node touches after the request's handler ran: its response is written),
-            // nor a read while the response is ended but still flushing. Past two, nothing more is
-            // looked at until the next write. A read while a server's response is on its way (its
-            // headers written, or ended) is the peer's within that exchange (its RST or FIN, more
-            // of a body the handler streams back), not a request's start: readSince keeps the
-            // request's first read, from before the response's first write.
+            // answered it (Node touches after the request's handler ran: its response is written).
+            // Past two, nothing more is looked at until the next write.
             if ((g & READ_AGAIN) === 0) {
               const m = this._httpMessage;
               if (m == null || (f & SERVER) === 0 || m.writableEnded !== true) {
                 if ((g & READ_ONCE) === 0) {
                   g |= READ_ONCE;
-                  if (m == null || (f & SERVER) === 0 || m.headersSent !== true) s.readSince = t;
+                  s.readSince = t;
                 } else g |= READ_AGAIN;
-              }
+              } else if ((g & READ_ONCE) === 0) s.readSince = t; // still when that request began
             }
             // Whether this read came in the clock step of the touch before it (an end of input
             // read in the same poll as the last bytes does).
