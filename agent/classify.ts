@@ -238,9 +238,10 @@ export function noteResetBehindEnd(socket: Sock, state: SocketState): void {
  * either way). ClientHello bytes and the RST behind them, read in one poll (a server busy when they
  * came), reach Node as an end of input: on libuv before 1.52 for any bytes; on every version for a
  * whole ClientHello, whose answer's write takes the connection's error (docs/hidden-rst.md). The
- * app gets 'tlsClientError' ECONNRESET "socket hang up" as for a FIN; the kernel tells them apart. A FIN alone (a client giving up politely, a TCP health check) is no
- * event; a FIN after a whole ClientHello draws the client kernel's RST to the server's answer, a
- * reset when that RST is back before this side's FIN (on one host, not across a network).
+ * app gets 'tlsClientError' ECONNRESET "socket hang up" as for a FIN; the kernel tells them
+ * apart. A FIN alone (a client giving up politely, a TCP health check) is no event; a FIN after a
+ * whole ClientHello draws the client kernel's RST to the server's answer, a reset when that RST is
+ * back before this side's FIN (on one host, not across a network).
  */
 export function noteHandshakeReset(socket: Sock, state: SocketState): void {
   if (peerGone(socket)) state.activity |= RESET_BEHIND_END;

@@ -11,6 +11,12 @@ import { captureEach, listen, closeServer, pythonAbort } from './helpers/resets.
 
 const cap = captureEach();
 
+/** A handler that answers at once with a 413, the request's body unread (a body limit). */
+const answer413 = (_req, res) => {
+  res.statusCode = 413;
+  res.end('too large\n');
+};
+
 test('an upload answered early (413), then reset by the client: the hint does not claim no response was sent', async () => {
   let answered = 0;
   const srv = http.createServer((_req, res) => {
@@ -30,10 +36,7 @@ test('an upload answered early (413), then reset by the client: the hint does no
 });
 
 test('the same early answer, then a FIN from the client in the middle of its body: peer_closed in the request phase, the same hint', async () => {
-  const srv = http.createServer((_req, res) => {
-    res.statusCode = 413;
-    res.end('too large\n');
-  });
+  const srv = http.createServer(answer413);
   const port = await listen(srv);
   const c = net.connect(port, '127.0.0.1', () =>
     c.write(`POST /upload HTTP/1.1\r\nHost: svc\r\nContent-Length: 100000\r\n\r\n${'x'.repeat(1000)}`),
@@ -51,10 +54,7 @@ test('the same early answer, then a FIN from the client in the middle of its bod
 test("an upload with Expect: 100-continue answered early (413) after Node's 100 Continue, then a FIN mid-body: the early-answer hint", async () => {
   // curl sends Expect: 100-continue for large uploads, those that get a 413. Node writes its 100
   // Continue before the handler runs; the 413 follows before any body byte is read.
-  const srv = http.createServer((_req, res) => {
-    res.statusCode = 413;
-    res.end('too large\n');
-  });
+  const srv = http.createServer(answer413);
   const port = await listen(srv);
   const c = net.connect(port, '127.0.0.1', () =>
     c.write('POST /upload HTTP/1.1\r\nHost: svc\r\nContent-Length: 100000\r\nExpect: 100-continue\r\n\r\n'),
