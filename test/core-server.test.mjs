@@ -217,22 +217,26 @@ for (const { hello, rst, event } of [
   });
 }
 
-test('established over TLS, a busy server: a client that ends with a FIN, whose kernel resets the answer written before that end is read, is no event', async (t) => {
+test('established over TLS, a busy server: a client that ends with a FIN, whose kernel resets the answer written before that end is read, is no event', async () => {
   // TLS 1.2: nothing left unread at the client's close (TLS 1.3 session tickets would be), so the
   // client sends a FIN. The server, blocked while the request and the FIN arrive, answers the
   // request; the client's kernel resets that answer, and the server then reads the end of input:
   // the kernel says ENOTCONN, but the handshake was over (hooks/destroy.ts asks only during one).
-  const srv = tls.createServer({ ...TLS, maxVersion: 'TLSv1.2' }, (s) => {
-    s.on('error', () => {});
-    s.on('data', () => s.write('pong'));
-    const until = Date.now() + 300;
-    while (Date.now() < until); // busy: the request and the FIN wait for one poll
-  });
-  const ended = [];
-  srv.on('secureConnection', (s) => s.on('end', () => ended.push('end')));
-  const port = await listen(srv);
-  t.after(() => closeServer(srv));
-  const code = `
+  // Under load the RST can reach the server before it reads that end (an error, not this case):
+  // the exchange is tried again, up to three times, until the server reads the end; no attempt
+  // may record an event.
+  let ended = [];
+  for (let attempt = 0; attempt < 3 && ended.length === 0; attempt++) {
+    const srv = tls.createServer({ ...TLS, maxVersion: 'TLSv1.2' }, (s) => {
+      s.on('error', () => {});
+      s.on('data', () => s.write('pong'));
+      const until = Date.now() + 300;
+      while (Date.now() < until); // busy: the request and the FIN wait for one poll
+    });
+    ended = [];
+    srv.on('secureConnection', (s) => s.on('end', () => ended.push('end')));
+    const port = await listen(srv);
+    const code = `
 import socket, ssl, time
 ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
 s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', ${Number(port)})), server_hostname='localhost')
@@ -240,9 +244,11 @@ s.sendall(b'ping')
 s.close()
 time.sleep(0.5)
 `;
-  await new Promise((resolve, reject) => execFile('python3', ['-c', code], { timeout: 10000 }, (err) => (err ? reject(err) : resolve())));
+    await new Promise((resolve, reject) => execFile('python3', ['-c', code], { timeout: 10000 }, (err) => (err ? reject(err) : resolve())));
+    await closeServer(srv);
+    assert.deepEqual(cap.events.filter(server(port)), []);
+  }
   assert.deepEqual(ended, ['end'], 'the server read an end of input');
-  assert.deepEqual(cap.events.filter(server(port)), []);
 });
 
 test('established over TLS: the client resets after the handshake', async () => {
