@@ -303,6 +303,7 @@ export function snapshot(socket: Sock, state: SocketState, err: ErrnoError | nul
     const v = (socket as unknown as { getProtocol?: () => string | null }).getProtocol?.();
     if (v) snap.tlsVersion = v;
   }
+  if (state.direction === 'client' && socket._httpMessage != null) snap.requestSent = requestSent(socket, err);
   state.snapshot = snap;
   // undici's verdict on an end of input with a request in flight (one that counts, errorTypeOf):
   // asked now, while the kernel can still say it was an RST. Idle sockets' FINs cost no syscall.
@@ -361,6 +362,31 @@ function stampRequestStart(state: SocketState): void {
   httpOf(state).requestStart = now - ((clockMs(now) - state.readSince) & CLOCK_MASK);
 }
 
+type QueuedHandle = { writeQueueSize?: number; _parent?: QueuedHandle | null };
+type WriteInternals = {
+  _handle?: QueuedHandle | null;
+  _writableState?: { length: number; writing: boolean; writelen: number };
+};
+
+/**
+ * A client's HTTP request handed to the kernel whole, read as the handle closes: the request
+ * ended, none of it left in Node's buffers but a write in flight, none in libuv's queue, and the
+ * error not a failed write. Later Node has dropped what was queued, and `writableFinished` reads
+ * true for an upload cut off mid-body; a TLS write completes a turn after its bytes left, and in
+ * that turn `writableFinished` reads false for a request sent whole. For TLS the queue asked is
+ * the TCP handle's under the TLSWrap (`_parent`): the TLSWrap's own count lags the same way.
+ */
+function requestSent(socket: Sock, err: ErrnoError | null | undefined): boolean {
+  if (err?.syscall === 'write') return false;
+  const req = socket._httpMessage as unknown as ClientRequestLike;
+  if (req.writableEnded !== true || req.outputSize !== 0) return false;
+  const s = socket as unknown as WriteInternals;
+  const handle = s._handle;
+  if (((handle?._parent ?? handle)?.writeQueueSize ?? 0) !== 0) return false;
+  const w = s._writableState;
+  return w === undefined || w.length === (w.writing ? w.writelen : 0);
+}
+
 export function phaseOf(socket: Sock, state: SocketState, syscall: string | undefined): Phase {
   if (syscall === 'connect') return 'connect';
   if (socket.encrypted && !socket._secureEstablished) return 'tls_handshake';
@@ -368,7 +394,8 @@ export function phaseOf(socket: Sock, state: SocketState, syscall: string | unde
   if (state.direction === 'client') {
     if (msg != null) {
       const req = msg as unknown as ClientRequestLike;
-      return req.res != null || req.writableFinished ? 'response' : 'request';
+      if (req.res != null) return 'response';
+      return (state.snapshot?.requestSent ?? req.writableFinished) ? 'response' : 'request';
     }
     if (isUpgraded(socket, state)) return 'established';
     if (state.http?.inflight !== undefined) return state.http.inflightPhase;

@@ -221,6 +221,8 @@ export interface AddressSnapshot {
   localAddress?: string;
   localPort?: number;
   tlsVersion?: string;
+  /** Client HTTP: the request in flight had been handed to the kernel whole (classify.ts requestSent). */
+  requestSent?: boolean;
 }
 
 /** Kept on a ClientRequest / undici request under kRequest. */
@@ -256,6 +258,8 @@ export type ClientRequestLike = {
   res?: { complete?: boolean } | null;
   reusedSocket?: boolean;
   writableFinished?: boolean;
+  writableEnded?: boolean;
+  outputSize?: number;
   listenerCount(event: string): number;
   [kRequest]?: RequestMark;
 };
