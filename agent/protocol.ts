@@ -4,7 +4,9 @@
 // connection or per chunk:
 // - postgres: `pg` (node-postgres) adds an 'error' listener named `reportStreamError`;
 // - mysql: `mysql2` and `mysql` add `this._handleNetworkError.bind(this)` ("bound _handleNetworkError");
-// - redis: `ioredis` adds an anonymous 'close' listener that sets its status to "close".
+// - redis: `ioredis` adds an anonymous 'close' listener that sets its status to "close";
+//   node-redis (`redis`, `@redis/client` 1 to 6) an arrow that raises its
+//   SocketClosedUnexpectedlyError when the server closes an open client.
 // The dialled port alone (5432, 3306, 6379) is not used: anything may listen there.
 import type { Sock } from './internal-types';
 import { PROTOCOLS, type Protocol } from './types';
@@ -27,12 +29,15 @@ export function libraryProtocol(socket: Sock): Protocol | undefined {
     if (name === 'reportStreamError') return 'postgres';
     if (name === 'bound _handleNetworkError') return 'mysql';
   }
-  // ioredis's listener is an anonymous closure (`return function () { … }`): a named listener (an
-  // app's own, most) is not it, and reading a function's source costs a copy of it per reset.
+  // The redis clients' listeners are anonymous (ioredis: `return function () { … }`, node-redis:
+  // an arrow): a named listener (an app's own, most) is not one, and reading a function's source
+  // costs a copy of it per reset.
   const onClose = events.close;
   for (let i = 0, n = countOf(onClose); i < n; i++) {
     const fn = listenerAt(onClose, i);
-    if (fn?.name === '' && Function.prototype.toString.call(fn).includes('setStatus("close")')) return 'redis';
+    if (fn?.name !== '') continue;
+    const source = Function.prototype.toString.call(fn);
+    if (source.includes('setStatus("close")') || source.includes('SocketClosedUnexpectedlyError')) return 'redis';
   }
   return undefined;
 }

@@ -13,6 +13,7 @@ import { withAndWithout, fixture, resetLines, withoutAgentLines, describeRun } f
 const require = createRequire(import.meta.url);
 const mysql = require('mysql2/promise');
 const Redis = require('ioredis');
+const { createClient } = require('redis');
 
 const cap = captureEach();
 
@@ -384,6 +385,46 @@ test('an ioredis subscriber: the rest of a message and an RST read in one poll a
   } finally {
     publisher.disconnect();
     await closeServer(proxy.server);
+    await server.stop();
+  }
+});
+
+// node-redis (`redis`), told from ioredis by its own 'close' listener (agent/protocol.ts): without
+// it the idle reset had no protocol or pool hint, and the killed BLPOP no event at all.
+test('node-redis: a middlebox resets an idle connection; CLIENT KILL cuts off a BLPOP', async () => {
+  const server = await startRedis();
+  const proxy = idleResettingProxy(server.port, 1000);
+  const port = await listen(proxy);
+  const idle = createClient({ socket: { host: '127.0.0.1', port, reconnectStrategy: false } });
+  const blocked = createClient({ socket: { host: '127.0.0.1', port: server.port, reconnectStrategy: false } });
+  const admin = createClient({ socket: { host: '127.0.0.1', port: server.port } });
+  for (const c of [idle, blocked, admin]) c.on('error', () => {});
+  try {
+    await idle.connect();
+    await idle.set('k', 'v');
+    const e = await cap.next(client(port), 10000);
+    checkEvent(e, {
+      ...connection(port),
+      ...readReset,
+      protocol: 'redis',
+      connectionAgeMs: (v) => v >= 900,
+      idleMs: (v) => v >= 900 && v <= e.connectionAgeMs,
+      hint: poolHint('redis'),
+    });
+
+    await admin.connect();
+    await blocked.connect();
+    const id = await blocked.clientId();
+    // Rejected as the kill lands, maybe before clientKill() resolves: handled from the start.
+    const pop = assert.rejects(blocked.blPop('none', 0), /Socket closed unexpectedly/);
+    await delay(300);
+    await admin.clientKill({ filter: 'ID', id });
+    await pop;
+    const cut = await cap.next(client(server.port));
+    assert.deepEqual(verdict(cut), queryCutOff('redis'));
+  } finally {
+    for (const c of [idle, blocked, admin]) c.destroy();
+    await closeServer(proxy);
     await server.stop();
   }
 });
