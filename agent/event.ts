@@ -93,6 +93,7 @@ function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: numb
     if (snap === undefined) snap = now;
     else if (snap.remoteAddress === undefined || snap.localAddress === undefined) snap = merged(snap, now);
   }
+  const moved = v.phase !== 'connect' && v.phase !== 'tls_handshake';
   const event: ResetEvent = {
     time: Date.now(),
     direction: state.direction,
@@ -106,10 +107,11 @@ function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: numb
     localAddress: snap.localAddress,
     localPort: snap.localPort,
     tls: state.tls,
-    // A connection that never connected moved no bytes: bytesWritten also counts what the app
-    // queued while connecting (an http request is written before the connect completes).
-    bytesReceived: v.phase === 'connect' ? 0 : socket.bytesRead,
-    bytesSent: v.phase === 'connect' ? 0 : socket.bytesWritten,
+    // A connection that never connected, or never finished its TLS handshake, moved no
+    // application bytes: bytesWritten also counts what the app queued meanwhile (an http request
+    // is written before the connect completes).
+    bytesReceived: moved ? socket.bytesRead : 0,
+    bytesSent: moved ? socket.bytesWritten : 0,
     connectionAgeMs: round(now - state.start),
     idleMs: idleMs(state, v, now),
     retry: 'unknown',

@@ -86,6 +86,21 @@ test('tls_handshake: the server resets the ClientHello', async () => {
   await closeServer(server);
 });
 
+test('tls_handshake: an https request queued behind the handshake counts no bytes sent', async () => {
+  // Node's bytesWritten counts the request the app wrote before the handshake finished; none of it
+  // can have left (a trial read "67 B written" for fetch and got).
+  const server = net.createServer((s) => s.once('data', () => s.resetAndDestroy()));
+  const port = await listen(server);
+  const req = https.request({ port, host: '127.0.0.1', method: 'POST', servername: 'api.example.test' });
+  req.on('error', () => {});
+  req.end('a body written at once');
+  const e = await cap.next(client(port));
+  assert.equal(e.phase, 'tls_handshake');
+  assert.equal(e.bytesSent, 0);
+  assert.equal(e.bytesReceived, 0);
+  await closeServer(server);
+});
+
 test('established: raw TCP, the server resets after a few bytes each way', async () => {
   const server = net.createServer((s) =>
     s.once('data', () => {
