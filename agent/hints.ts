@@ -90,7 +90,9 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
     return {
       id: 'keepalive_race',
       text:
-        `keep-alive race: ${targetOf(e)} closed this pooled connection after it idled ${secs(e.idleBeforeReuseMs)} s, just as a new request went out on it. ` +
+        // Without the request's start (a request Node never published: it did not end before
+        // the FIN), the connection's own quiet time until the reset, the request's few ms included.
+        `keep-alive race: ${targetOf(e)} closed this pooled connection after it idled ${secs(e.idleBeforeReuseMs ?? e.idleMs)} s, just as a new request went out on it. ` +
         `Make the client's idle timeout shorter than the server's and load balancer's keep-alive timeout (Node's http.Server default is 5 s), or retry idempotent requests that fail on a reused socket`,
     };
   }
