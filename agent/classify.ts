@@ -165,7 +165,8 @@ export function onPeerHangup(socket: Sock, state: SocketState): void {
     else emit(socket, state, 'peer_closed', 'ECONNRESET', req.res ? 'aborted' : 'socket hang up', undefined, fatal);
   } else {
     const res = msg as unknown as ServerResponseLike;
-    if (res.writableEnded) return;
+    // An upgraded connection's FIN is its orderly close, whatever response a framework hung on it.
+    if (res.writableEnded || isUpgraded(socket, state)) return;
     // No resetBehindEnd here: Node's server ends its side at the client's end of input, and once
     // that FIN is answered the kernel has forgotten the peer as after an RST.
     emit(socket, state, 'peer_closed', 'peer_closed', 'client closed before the response was complete', undefined, false);
@@ -401,11 +402,11 @@ export function phaseOf(socket: Sock, state: SocketState, syscall: string | unde
     if (state.http?.inflight !== undefined) return state.http.inflightPhase;
     return state.http !== undefined || 'parser' in socket ? 'idle' : 'established';
   }
+  if (isUpgraded(socket, state)) return 'established';
   if (msg != null) {
     const res = msg as unknown as ServerResponseLike;
     return res.req?.complete ? 'response' : 'request';
   }
-  if (isUpgraded(socket, state)) return 'established';
   // Between requests: a request was arriving if anything was read since the last response.
   if (state.http !== undefined || 'parser' in socket) return requestArriving(socket, state, syscall) ? 'request' : 'idle';
   return 'established';

@@ -45,7 +45,7 @@ export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetE
   let context: Context | undefined = state.dial?.context;
   if (state.direction === 'client' && msg != null) {
     context = clientRequest(event, state, msg as unknown as ClientRequestLike, now, context);
-  } else if (msg == null && isUpgraded(socket, state)) {
+  } else if (isUpgraded(socket, state)) {
     event.protocol = upgradeProtocol(socket) ?? event.protocol;
   } else if (state.direction === 'client' && state.http?.inflight !== undefined) {
     context = undiciRequest(event, state.http.inflight as UndiciRequestLike, now, context);

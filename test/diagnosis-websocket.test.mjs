@@ -207,3 +207,42 @@ test('a WebSocket closed with a close handshake is not an event; HTTP on the sam
   wss.close();
   await closeServer(srv);
 });
+
+// fastify's WebSocket routes (@fastify/websocket, and @fastify/http-proxy's `websocket: true`)
+// route the upgrade through fastify with a ServerResponse of their own assigned to the socket,
+// never finished: the connection looked like an HTTP response in progress, and every close of a
+// WebSocket, orderly or not, was a `client_abort` reset (found by a gateway trial).
+test('fastify WebSocket routes: orderly closes are not events; an RST is established, websocket', async () => {
+  const fastify = require('fastify')();
+  await fastify.register(require('@fastify/websocket'));
+  fastify.get('/chat', { websocket: true }, (socket) => {
+    socket.on('error', () => {});
+    socket.send('hello');
+  });
+  await fastify.listen({ port: 0, host: '127.0.0.1' });
+  const port = fastify.server.address().port;
+  try {
+    const handshake = await wsClient(`ws://127.0.0.1:${port}/chat`);
+    await new Promise((resolve) => {
+      handshake.on('close', resolve);
+      handshake.close(1000, 'bye');
+    });
+    const fin = await wsClient(`ws://127.0.0.1:${port}/chat`);
+    await new Promise((resolve) => {
+      fin._socket.on('close', resolve);
+      fin._socket.end(); // no close frame: a client that just goes away
+    });
+    await delay(200);
+    assert.deepEqual(
+      cap.events.filter(server(port)).map((e) => `${e.phase} ${e.errorType} ${e.hint?.id}`),
+      [],
+    );
+    const ws = await wsClient(`ws://127.0.0.1:${port}/chat`);
+    ws._socket.resetAndDestroy();
+    const e = await cap.next(server(port));
+    assert.deepEqual([e.phase, e.errorType, e.protocol, e.hint], ['established', 'ECONNRESET', 'websocket', undefined]);
+    assert.equal(e.request, undefined);
+  } finally {
+    await fastify.close();
+  }
+});
