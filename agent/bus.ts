@@ -76,9 +76,13 @@ function onUncaught(error: unknown): void {
   guard('bus.crash', crashing, error);
 }
 
+/** An uncaught error is taken at process level: by a listener, or a capture callback (domain, REPL). */
+export function caughtAtProcess(): boolean {
+  return process.listenerCount('uncaughtException') !== 0 || process.hasUncaughtExceptionCaptureCallback();
+}
+
 function crashing(error: unknown): void {
-  // Handled after all (the monitor runs first): by a listener, or by a capture callback (domain, REPL).
-  if (process.listenerCount('uncaughtException') !== 0 || process.hasUncaughtExceptionCaptureCallback()) return;
+  if (caughtAtProcess()) return; // handled after all (the monitor runs first)
   const waiting = pending;
   for (let i = 0; i < waiting.length; i++) {
     if (waiting[i].error !== error) continue;

@@ -17,7 +17,7 @@ import {
 } from './internal-types';
 import * as activity from './hooks/activity';
 import type { ErrorType, Phase } from './types';
-import { needsLocal, publish, publishSoon } from './bus';
+import { caughtAtProcess, needsLocal, publish, publishSoon } from './bus';
 import { buildEvent } from './event';
 import { isUpgraded } from './upgrade';
 import { sessionOf, streamsInFlight } from './http2';
@@ -93,7 +93,7 @@ export function onSocketError(socket: Sock, state: SocketState, err: ErrnoError)
   if (type === undefined) return;
   // No 'error' listener on the socket (or on the HTTP request riding it): the app is about to
   // crash with this error, so the event must be complete and written out now.
-  const fatal = crashes(socket, state);
+  const fatal = crashes(socket, state) && !caughtAtProcess();
   // The server's FIN cut off a query, and this side's late write drew the RST; or its FATAL did,
   // this side answered with its own close (a pool's Terminate) and the RST followed: that is the
   // event, the RST is not a second one.
@@ -104,7 +104,11 @@ export function onSocketError(socket: Sock, state: SocketState, err: ErrnoError)
   else emit(socket, state, type, err.code ?? type, err.message, err.syscall, fatal, fatal ? undefined : err);
 }
 
-/** An error on this socket would reach no 'error' listener (on the socket, or the HTTP request riding it). */
+/**
+ * An error on this socket would reach no 'error' listener (on the socket, or the HTTP request
+ * riding it). Fatal only if nothing takes it at process level either (caughtAtProcess: test
+ * runners, apps that log and carry on).
+ */
 function crashes(socket: Sock, state: SocketState): boolean {
   const req = socket._httpMessage as ClientRequestLike | null | undefined;
   return (
@@ -160,7 +164,7 @@ export function onPeerHangup(socket: Sock, state: SocketState): void {
   if (state.direction === 'client') {
     const req = msg as unknown as ClientRequestLike;
     if (req.res?.complete) return;
-    const fatal = req.res == null && typeof req.listenerCount === 'function' && req.listenerCount('error') === 0;
+    const fatal = req.res == null && typeof req.listenerCount === 'function' && req.listenerCount('error') === 0 && !caughtAtProcess();
     if (resetBehindEnd(socket, state, req.res != null)) emitReadReset(socket, state, fatal);
     else emit(socket, state, 'peer_closed', 'ECONNRESET', req.res ? 'aborted' : 'socket hang up', undefined, fatal);
   } else {

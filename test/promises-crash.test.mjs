@@ -85,6 +85,22 @@ for (const [mode, fields, firstError] of CASES) {
   });
 }
 
+test("a reset an 'uncaughtException' listener takes is not fatal: the app carries on as without the agent", async () => {
+  // Test runners (jest, vitest, mocha, node --test) and apps that log and carry on: the line
+  // said "the app is about to crash with it" (a trial of test runners).
+  for (const mode of ['net-client', 'http-reset']) {
+    const { plain, agent } = await withAndWithout([fixture('app-crash.cjs'), mode], { env: { CATCH: '1' } });
+    assert.equal(plain.code, 4, describeRun(plain));
+    assert.equal(agent.code, plain.code, describeRun(agent));
+    assert.equal(agent.stdout, plain.stdout, 'stdout');
+    assert.match(plain.stdout, /^caught read ECONNRESET$/m);
+    const lines = resetLines(agent.stderr);
+    assert.equal(lines.length, 1, agent.stderr);
+    assert.equal(lines[0]['resetwatch.fatal'], false, mode);
+    assert.doesNotMatch(lines[0].msg, /about to crash/);
+  }
+});
+
 test('crashes stay identical when every agent hook body throws', async () => {
   const sites = faultSites().join(',');
   for (const [mode] of CASES) {
