@@ -2,6 +2,7 @@
 // ("Hints") and in the runbook.
 import type { Hint, ResetEvent } from './types';
 import { isDatabase } from './protocol';
+import { metDeadSocket } from './retry';
 
 /** A pooled database connection this quiet before it was reset had been closed for idleness. */
 const POOL_IDLE_MS = 1000;
@@ -59,7 +60,7 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
   const keepAlive = seen.serverKeepAliveMs;
   if (
     e.direction === 'client' &&
-    e.reusedSocket &&
+    metDeadSocket(e) &&
     (e.phase === 'request' || e.phase === 'response') &&
     e.errorType === 'ECONNRESET' &&
     e.syscall !== undefined &&
@@ -79,14 +80,7 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
         "check the firewall rules on both hosts and in between, NAT/conntrack timeouts and state (conntrack -S), and the server's restarts; retry idempotent requests that fail on a reused socket",
     };
   }
-  if (
-    e.direction === 'client' &&
-    e.reusedSocket &&
-    (e.phase === 'request' || e.phase === 'response') &&
-    e.errorType !== 'ECONNREFUSED' &&
-    e.request !== undefined &&
-    (e.request.ageMs ?? 0) < 1000
-  ) {
+  if (e.direction === 'client' && metDeadSocket(e) && (e.phase === 'request' || e.phase === 'response') && e.errorType !== 'ECONNREFUSED') {
     return {
       id: 'keepalive_race',
       text:

@@ -2,8 +2,9 @@
 // `safe` only where the request provably never reached the peer's application:
 // - `connect`: TCP was never established; `tls_handshake`: nothing was sent over TLS yet;
 // - an HTTP client request with an idempotent method sent on a reused keep-alive socket, and not
-//   one byte of a response read since the previous exchange ended: the peer had closed (or was
-//   closing) the idle connection, so the request met a dead socket (the keep-alive race).
+//   one byte of a response read since the previous exchange ended, ended within RACE_WINDOW_MS of
+//   being sent: the peer had closed (or was closing) the idle connection, so the request met a
+//   dead socket (the keep-alive race).
 // `unsafe`: any other HTTP client request in flight (it may have been processed).
 // `unknown`: everything else — servers, raw TCP, database protocols (the agent cannot tell
 // whether a query was idempotent), idle connections with nothing in flight.
@@ -12,12 +13,26 @@ import type { ResetEvent, Retry } from './types';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
+/**
+ * A request that met a dead pooled connection hears so within a round trip: the peer's FIN was on
+ * its way, or the RST its kernel (or a middlebox without the connection's state) answers with.
+ * One that waited longer for its reset was held by a live peer (a gateway trial: an upstream that
+ * reset a GET 150 ms after taking it read as a middlebox and `safe`). Round trips and event loop
+ * delays both fit well under it; a peer's request timeouts (seconds) do not.
+ */
+export const RACE_WINDOW_MS = 500;
+
+/** The request in flight was sent on a reused connection and met its end at once (RACE_WINDOW_MS). */
+export function metDeadSocket(e: ResetEvent): boolean {
+  return e.reusedSocket === true && e.request !== undefined && (e.request.ageMs ?? 0) < RACE_WINDOW_MS;
+}
+
 export function retryOf(e: ResetEvent, state: SocketState, bytesRead: number): Retry {
   // Only the side that dialled can retry: a server's handshake reset is not `safe`, it is not its call.
   if (e.direction !== 'client') return 'unknown';
   if (e.phase === 'connect' || e.phase === 'tls_handshake') return 'safe';
   if (e.request === undefined) return 'unknown';
   const noResponseByte = bytesRead === (state.http?.readMark ?? 0);
-  if (e.reusedSocket === true && noResponseByte && IDEMPOTENT.has(e.request.method.toUpperCase())) return 'safe';
+  if (metDeadSocket(e) && noResponseByte && IDEMPOTENT.has(e.request.method.toUpperCase())) return 'safe';
   return 'unsafe';
 }

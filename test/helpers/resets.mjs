@@ -161,16 +161,18 @@ export async function reusedThenReset(port, second, waitMs) {
 
 /**
  * A raw server that answers a connection's first request with `answer(socket)` and resets it at the
- * next one, and a keep-alive http client that GETs twice on one pooled socket, `waitMs` apart.
- * Resolves with the client event of the second request, caught by `cap` (captureEach()).
+ * next one (after holding it `holdMs`, if any), and a keep-alive http client that GETs twice on
+ * one pooled socket, `waitMs` apart. Resolves with the client event of the second request, caught
+ * by `cap` (captureEach()).
  */
-export async function secondRequestReset(cap, answer, waitMs) {
+export async function secondRequestReset(cap, answer, waitMs, holdMs = 0) {
   let n = 0;
   const server = net.createServer((s) => {
     s.on('error', () => {});
     s.on('data', () => {
-      if (++n > 1) return s.resetAndDestroy();
-      answer(s);
+      if (++n === 1) return answer(s);
+      if (holdMs === 0) s.resetAndDestroy();
+      else setTimeout(() => s.resetAndDestroy(), holdMs);
     });
   });
   const port = await listen(server);
