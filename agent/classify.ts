@@ -339,7 +339,12 @@ function emit(
   // A request was arriving, whatever the reads say (a server that answered early, a 413 before
   // the body, does not count the reads after it).
   const phase = parserEnd(code, state) ? 'request' : phaseOf(socket, state, syscall);
-  if (state.direction === 'server' && state.http === undefined && socket._httpMessage != null) stampRequestStart(state);
+  // A response streaming (its head sent, not ended): the activity clock's mark is the first read
+  // after its last write, often the reset itself, not the request's start. Left out rather than
+  // wrong (README Limits). A response not begun, or ended at once and still flushing, leaves it right.
+  const msg = socket._httpMessage as { _headerSent?: boolean; writableEnded?: boolean } | null | undefined;
+  const streaming = msg?._headerSent === true && msg.writableEnded !== true;
+  if (state.direction === 'server' && state.http === undefined && msg != null && !streaming) stampRequestStart(state);
   const event = buildEvent(socket, state, { errorType, code, message, syscall, fatal, phase });
   // Database client libraries re-emit their socket's errors on their own emitters (bus.ts).
   if (handled !== undefined && isDatabase(event.protocol)) publishSoon(event, handled);

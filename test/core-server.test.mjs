@@ -92,6 +92,30 @@ test('request: the client resets in the middle of the request body', async () =>
   await closeServer(srv);
 });
 
+test('response: the client resets a download that streams; the request age is left out, not the time since the last write', async () => {
+  // The activity clock marks a request's start at the first read after this side's last write:
+  // while a response streams, that read is the reset, and the hint said "gave up 0.0 s into the
+  // request" of a 0.8 s download (a gateway trial).
+  const srv = http.createServer((_req, res) => {
+    const timer = setInterval(() => res.write('chunk of a long download\n'), 20);
+    res.on('close', () => clearInterval(timer));
+  });
+  const port = await listen(srv);
+  const c = net.connect(port, '127.0.0.1');
+  c.on('error', () => {});
+  c.write('GET /download HTTP/1.1\r\nHost: svc\r\n\r\n');
+  c.on('data', () => {});
+  await delay(800);
+  c.resetAndDestroy();
+  const e = await cap.next(server(port));
+  assert.equal(e.phase, 'response');
+  assert.ok(e.bytesSent > 0 && e.connectionAgeMs >= 700, JSON.stringify(e));
+  assert.equal(e.request?.method, 'GET');
+  assert.equal(e.request.ageMs, undefined);
+  assert.match(e.hint?.text ?? '', /^the client gave up before the response was complete/);
+  await closeServer(srv);
+});
+
 test("response: the client gives up while the handler is slow; the caller's traceparent is kept", async () => {
   const srv = http.createServer((_req, res) => setTimeout(() => res.end('late'), 300));
   const port = await listen(srv);
