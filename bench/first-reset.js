@@ -4,13 +4,14 @@
 // (~25 ms), the Prometheus output prom-client with the first reset or scrape (~9 ms), and the
 // agent's reset path runs for the first time: a one-off stall at the first reset.
 //
-//   node bench/first-reset.js [--runs=5] [--wait=6500] [--agent=DIR[,DIR…]] [--otlp]
+//   node bench/first-reset.js [--runs=5] [--wait=6500] [--agent=DIR[,DIR…]] [--otlp] [--http]
 //
 // Each run starts, in turn, one app per variant (A: no agent; each DIR with its default outputs,
 // its endpoint on a free port, logging to a file; with --otlp also exporting OTLP to a receiver
 // in this process). The app waits --wait ms, then makes six connections to a server of its own,
 // one after another, and resets each from the client side (resetAndDestroy) after a byte; a 1 ms
-// timer notes the longest gap between its ticks around each reset. The figure is the median over
+// timer notes the longest gap between its ticks around each reset (--http: six GETs, each reset
+// by the server as it arrives: the client's HTTP reset path). The figure is the median over
 // the runs of that gap, in ms: the first reset, and the worst of the five after it. Wall-clock
 // gaps: a loud host reads high; the variants run in turn, so compare them within one invocation.
 'use strict';
@@ -35,18 +36,26 @@ function app() {
     maxGap = Math.max(maxGap, now - last);
     last = now;
   }, 1);
-  const server = net.createServer((s) => s.on('error', () => {}));
-  const once = (port) =>
+  const overHttp = process.argv[4] === 'http';
+  const server = overHttp ? http.createServer((req) => req.socket.resetAndDestroy()) : net.createServer((s) => s.on('error', () => {}));
+  const get = (port) =>
     new Promise((resolve) => {
-      const c = net.connect(port, '127.0.0.1', () => {
-        c.on('error', () => {});
-        c.write('x');
-        setTimeout(() => {
-          c.resetAndDestroy();
-          setTimeout(resolve, 30);
-        }, 20);
-      });
+      const req = http.get({ port, host: '127.0.0.1', agent: false });
+      req.on('error', () => setTimeout(resolve, 30));
     });
+  const once = (port) =>
+    overHttp
+      ? get(port)
+      : new Promise((resolve) => {
+          const c = net.connect(port, '127.0.0.1', () => {
+            c.on('error', () => {});
+            c.write('x');
+            setTimeout(() => {
+              c.resetAndDestroy();
+              setTimeout(resolve, 30);
+            }, 20);
+          });
+        });
   server.listen(0, '127.0.0.1', async () => {
     await new Promise((r) => setTimeout(r, Number(process.argv[3])));
     const gaps = [];
@@ -68,9 +77,9 @@ function arg(name, dflt) {
   return a.includes('=') ? a.slice(a.indexOf('=') + 1) : true;
 }
 
-function runApp(env, wait) {
+function runApp(env, wait, mode) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [__filename, '--app', String(wait)], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [__filename, '--app', String(wait), mode], { env, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.on('error', reject);
@@ -90,6 +99,7 @@ async function main() {
     .split(',')
     .map((d) => path.resolve(d));
   const otlp = arg('otlp', false) === true;
+  const mode = arg('http', false) === true ? 'http' : 'tcp';
   const receiver = http.createServer((req, res) => req.resume().on('end', () => res.end()));
   await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'resetwatch-first-reset-'));
@@ -103,13 +113,15 @@ async function main() {
     if (otlp) env.OTEL_EXPORTER_OTLP_ENDPOINT = `http://127.0.0.1:${receiver.address().port}`;
     variants.push({ name: otlp ? `${name}o` : name, dir: d, env });
   });
-  console.log(`first-reset: ${runs} runs, first reset ${wait} ms after start, Node ${process.version}, ${os.cpus().length} cores`);
+  console.log(
+    `first-reset: ${runs} runs, ${mode} resets, the first ${wait} ms after start, Node ${process.version}, ${os.cpus().length} cores`,
+  );
   for (const v of variants) if (v.dir) console.log(`  ${v.name}: ${v.dir}`);
   const got = Object.fromEntries(variants.map((v) => [v.name, { first: [], later: [] }]));
   try {
     for (let r = 0; r < runs; r++) {
       for (const v of variants) {
-        const gaps = await runApp(v.env, wait);
+        const gaps = await runApp(v.env, wait, mode);
         got[v.name].first.push(gaps[0]);
         got[v.name].later.push(Math.max(...gaps.slice(1)));
       }
