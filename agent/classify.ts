@@ -17,7 +17,7 @@ import {
 } from './internal-types';
 import * as activity from './hooks/activity';
 import type { ErrorType, Phase } from './types';
-import { caughtAtProcess, needsLocal, publish, publishSoon } from './bus';
+import { needsLocal, publish, publishSoon } from './bus';
 import { buildEvent } from './event';
 import { isUpgraded } from './upgrade';
 import { sessionOf, streamsInFlight } from './http2';
@@ -93,7 +93,7 @@ export function onSocketError(socket: Sock, state: SocketState, err: ErrnoError)
   if (type === undefined) return;
   // No 'error' listener on the socket (or on the HTTP request riding it): the app is about to
   // crash with this error, so the event must be complete and written out now.
-  const fatal = crashes(socket, state) && !caughtAtProcess();
+  const fatal = crashes(socket, state);
   // The server's FIN cut off a query, and this side's late write drew the RST; or its FATAL did,
   // this side answered with its own close (a pool's Terminate) and the RST followed: that is the
   // event, the RST is not a second one.
@@ -106,8 +106,8 @@ export function onSocketError(socket: Sock, state: SocketState, err: ErrnoError)
 
 /**
  * An error on this socket would reach no 'error' listener (on the socket, or the HTTP request
- * riding it). Fatal only if nothing takes it at process level either (caughtAtProcess: test
- * runners, apps that log and carry on).
+ * riding it): it crashes the app, or goes to the process's 'uncaughtException' handler, which
+ * most often logs and exits (the log line says which: exporters/log/message.ts).
  */
 function crashes(socket: Sock, state: SocketState): boolean {
   const req = socket._httpMessage as ClientRequestLike | null | undefined;
@@ -164,7 +164,7 @@ export function onPeerHangup(socket: Sock, state: SocketState): void {
   if (state.direction === 'client') {
     const req = msg as unknown as ClientRequestLike;
     if (req.res?.complete) return;
-    const fatal = req.res == null && typeof req.listenerCount === 'function' && req.listenerCount('error') === 0 && !caughtAtProcess();
+    const fatal = req.res == null && typeof req.listenerCount === 'function' && req.listenerCount('error') === 0;
     if (resetBehindEnd(socket, state, req.res != null)) emitReadReset(socket, state, fatal);
     else emit(socket, state, 'peer_closed', 'ECONNRESET', req.res ? 'aborted' : 'socket hang up', undefined, fatal);
   } else {
@@ -308,8 +308,8 @@ export function snapshot(socket: Sock, state: SocketState, err: ErrnoError | nul
     const v = (socket as unknown as { getProtocol?: () => string | null }).getProtocol?.();
     if (v) snap.tlsVersion = v;
   }
-  if (state.direction === 'client' && socket._httpMessage != null) snap.requestSent = requestSent(socket, err);
   state.snapshot = snap;
+  if (state.direction === 'client' && socket._httpMessage != null) snap.requestSent = requestSent(socket, err);
   // undici's verdict on an end of input with a request in flight (one that counts, errorTypeOf):
   // asked now, while the kernel can still say it was an RST. Idle sockets' FINs cost no syscall.
   if (err?.code === 'UND_ERR_SOCKET' && state.http?.inflight !== undefined && resetBehindEnd(socket, state, false))
@@ -405,7 +405,12 @@ export function phaseOf(socket: Sock, state: SocketState, syscall: string | unde
     if (msg != null) {
       const req = msg as unknown as ClientRequestLike;
       if (req.res != null) return 'response';
-      return (state.snapshot?.requestSent ?? req.writableFinished) ? 'response' : 'request';
+      // Without a snapshot (a hang-up Node reported on http.client.request.error, before the
+      // socket's _destroy), asked now while the handle is open.
+      const sent =
+        state.snapshot?.requestSent ??
+        ((socket as unknown as WriteInternals)._handle != null ? requestSent(socket, undefined) : req.writableFinished);
+      return sent ? 'response' : 'request';
     }
     if (isUpgraded(socket, state)) return 'established';
     if (state.http?.inflight !== undefined) return state.http.inflightPhase;

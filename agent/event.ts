@@ -57,12 +57,23 @@ export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetE
     http2Session(event, socket);
   }
   if (!event.protocol) event.protocol = (state.direction === 'client' && libraryProtocol(socket)) || 'unknown';
-  event.retry = retryOf(event, state, socket.bytesRead);
+  // A client request Node never published (no mark) that the app had not ended, with a method
+  // that carries a body (Node's own default, useChunkedEncodingByDefault): an upload still being
+  // written, of unknown age (retry.ts metDeadSocket). A GET a proxy has not ended yet is not one.
+  const out = msg as unknown as (ClientRequestLike & { useChunkedEncodingByDefault?: boolean }) | null | undefined;
+  const unended =
+    state.direction === 'client' &&
+    out != null &&
+    out[kRequest] === undefined &&
+    out.writableEnded !== true &&
+    out.useChunkedEncodingByDefault !== false;
+  event.retry = retryOf(event, state, socket.bytesRead, unended);
   addTrace(event, context);
   const hint = hintFor(event, {
     serverKeepAliveMs: state.http?.serverKeepAliveMs || undefined,
     queryInFlight: state.burstAfterWrite,
     answeredEarly: event.direction === 'server' && event.phase === 'request' ? answeredEarly(socket) : undefined,
+    requestUnended: unended,
   });
   if (hint) event.hint = hint;
   return event;
@@ -181,9 +192,13 @@ function clientRequest(
   event.reusedSocket = req.reusedSocket === true;
   if (mark) context = mark.context ?? context;
   context = guard('trace.request', requestContext, context, req, 'http') ?? context;
-  if (mark) {
-    const idleSince = state.http?.idleSince ?? 0;
-    if (event.reusedSocket && idleSince > 0) event.idleBeforeReuseMs = round(mark.start - idleSince);
+  const idleSince = state.http?.idleSince ?? 0;
+  if (event.reusedSocket && idleSince > 0) {
+    if (mark) event.idleBeforeReuseMs = round(mark.start - idleSince);
+    // Not published yet (not ended: a proxy streaming a GET), a method without a body: it went
+    // out as it was made, and met its end within a round trip or was not a race (retry.ts).
+    else if ((req as { useChunkedEncodingByDefault?: boolean }).useChunkedEncodingByDefault === false)
+      event.idleBeforeReuseMs = round(now - idleSince);
   }
   return context;
 }

@@ -20,6 +20,8 @@ export interface Evidence {
    * false when what it wrote was no such answer (the 400 Node writes for a request cut off).
    */
   answeredEarly?: boolean;
+  /** HTTP client: the request in flight was never published and the app had not ended it (retry.ts metDeadSocket). */
+  requestUnended?: boolean;
 }
 
 // How much sooner than its advertised timeout a server may still close an idle connection: its
@@ -60,7 +62,7 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
   const keepAlive = seen.serverKeepAliveMs;
   if (
     e.direction === 'client' &&
-    metDeadSocket(e) &&
+    metDeadSocket(e, seen.requestUnended) &&
     (e.phase === 'request' || e.phase === 'response') &&
     e.errorType === 'ECONNRESET' &&
     e.syscall !== undefined &&
@@ -80,7 +82,12 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
         "check the firewall rules on both hosts and in between, NAT/conntrack timeouts and state (conntrack -S), and the server's restarts; retry idempotent requests that fail on a reused socket",
     };
   }
-  if (e.direction === 'client' && metDeadSocket(e) && (e.phase === 'request' || e.phase === 'response') && e.errorType !== 'ECONNREFUSED') {
+  if (
+    e.direction === 'client' &&
+    metDeadSocket(e, seen.requestUnended) &&
+    (e.phase === 'request' || e.phase === 'response') &&
+    e.errorType !== 'ECONNREFUSED'
+  ) {
     return {
       id: 'keepalive_race',
       text:

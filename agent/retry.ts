@@ -16,23 +16,30 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 /**
  * A request that met a dead pooled connection hears so within a round trip: the peer's FIN was on
  * its way, or the RST its kernel (or a middlebox without the connection's state) answers with.
- * One that waited longer for its reset was held by a live peer (a gateway trial: an upstream that
- * reset a GET 150 ms after taking it read as a middlebox and `safe`). Round trips and event loop
- * delays both fit well under it; a peer's request timeouts (seconds) do not.
+ * One that waited longer for its reset was held by a live peer (its request timeout, a crash).
+ * Measured when the reset is handled, so an event loop delay counts too: round trips and loop
+ * delays fit under it, a peer's timeouts (seconds) do not. A peer that takes a request and resets
+ * it sooner (150 ms in a gateway trial) still reads as a race.
  */
 export const RACE_WINDOW_MS = 500;
 
-/** The request in flight was sent on a reused connection and met its end at once (RACE_WINDOW_MS). */
-export function metDeadSocket(e: ResetEvent): boolean {
-  return e.reusedSocket === true && e.request !== undefined && (e.request.ageMs ?? 0) < RACE_WINDOW_MS;
+/**
+ * The request in flight was sent on a reused connection and met its end at once (RACE_WINDOW_MS).
+ * A request Node never published has no age: one the app had ended was not yet flushed (it met
+ * the dead socket as it went out), one still being written (a streaming upload) may be old.
+ */
+export function metDeadSocket(e: ResetEvent, unended = false): boolean {
+  if (e.reusedSocket !== true || e.request === undefined) return false;
+  const age = e.request.ageMs;
+  return age !== undefined ? age < RACE_WINDOW_MS : !unended;
 }
 
-export function retryOf(e: ResetEvent, state: SocketState, bytesRead: number): Retry {
+export function retryOf(e: ResetEvent, state: SocketState, bytesRead: number, unended = false): Retry {
   // Only the side that dialled can retry: a server's handshake reset is not `safe`, it is not its call.
   if (e.direction !== 'client') return 'unknown';
   if (e.phase === 'connect' || e.phase === 'tls_handshake') return 'safe';
   if (e.request === undefined) return 'unknown';
   const noResponseByte = bytesRead === (state.http?.readMark ?? 0);
-  if (metDeadSocket(e) && noResponseByte && IDEMPOTENT.has(e.request.method.toUpperCase())) return 'safe';
+  if (metDeadSocket(e, unended) && noResponseByte && IDEMPOTENT.has(e.request.method.toUpperCase())) return 'safe';
   return 'unsafe';
 }

@@ -8,9 +8,9 @@ import type { SocketState, Sock } from './internal-types';
 
 /**
  * The socket left HTTP/1 through an upgrade or CONNECT. Server: the parser was freed while the
- * socket is still open (Node frees it otherwise only in 'close', after classification), whatever
- * message rides it: fastify's WebSocket routes (@fastify/websocket, @fastify/http-proxy) assign
- * the upgraded socket a ServerResponse of their own that never finishes. Client: a pooled idle
+ * socket is still open (Node frees it otherwise only in 'close', after classification); fastify's
+ * WebSocket routes (@fastify/websocket, @fastify/http-proxy) assign the upgraded socket a
+ * ServerResponse of their own that never finishes: with one, once `ws` claimed it. Client: a pooled idle
  * socket has a freed parser too, but its agent still listens for 'free'; an upgraded one was
  * removed from its agent ('agentRemove' drops that listener). A request without an agent closes
  * its socket after the response, so it never sits idle either.
@@ -18,7 +18,9 @@ import type { SocketState, Sock } from './internal-types';
 export function isUpgraded(socket: Sock, state: SocketState): boolean {
   if (!('parser' in socket)) return state.direction === 'client' && state.http !== undefined && undiciUpgraded(socket);
   if (socket.parser != null) return false;
-  if (state.direction === 'server') return true;
+  // Until the WebSocket claims the socket, a framework's response on it is still an HTTP answer
+  // in progress (fastify runs its hooks, auth among them, before the 101).
+  if (state.direction === 'server') return socket._httpMessage == null || upgradeProtocol(socket) !== undefined;
   if (socket._httpMessage != null) return false;
   return state.http?.inflight === undefined && socket.listenerCount('free') === 0;
 }

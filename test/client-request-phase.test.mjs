@@ -12,7 +12,7 @@ import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 import { once } from 'node:events';
-import { loadAgent, capture, delay, TLS, ROOT } from './helpers/resets.mjs';
+import { loadAgent, capture, delay, listen, closeServer, TLS, ROOT } from './helpers/resets.mjs';
 
 let cap;
 before(async () => {
@@ -59,25 +59,39 @@ for (const secure of [false, true]) {
   });
 
   test(`${kind}: a body passed to end() whose write fails on an RST already there is in the request phase`, async () => {
-    // The write error made every time: the headers go out, the peer resets at them while this
-    // process is blocked, then end(body) writes into the reset connection at once.
-    const { port, stop } = await peer('headers', secure);
+    // The write error made every time, in this process: the server takes the headers, resets the
+    // connection (the RST is on the client's socket at once, on loopback) and in the same tick the
+    // client's end(body) writes into it.
+    let client;
+    const tcp = new WeakMap();
+    const server = secure ? https.createServer({ ...TLS }) : http.createServer();
+    server.on('connection', (s) => {
+      s.on('error', () => {});
+      server.last = s;
+    });
+    server.on('secureConnection', (t) => tcp.set(t, server.last));
+    server.on('request', (req) => {
+      (tcp.get(req.socket) ?? req.socket).resetAndDestroy();
+      client.end(BODY);
+    });
+    const port = await listen(server);
     try {
-      const req = lib.request({ port, host: 'localhost', ca: TLS.cert, method: 'POST', headers: { 'content-length': BODY.length } });
-      req.on('error', () => {});
-      req.flushHeaders(); // written as the connection opens, before the listener below runs
-      req.once('socket', (s) =>
-        s.once(secure ? 'secureConnect' : 'connect', () => {
-          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300); // the RST arrives meanwhile
-          req.end(BODY);
-        }),
-      );
+      client = lib.request({
+        port,
+        host: '127.0.0.1',
+        ca: TLS.cert,
+        servername: 'localhost',
+        method: 'POST',
+        headers: { 'content-length': BODY.length },
+      });
+      client.on('error', () => {});
+      client.flushHeaders();
       const e = await cap.next((x) => x.direction === 'client' && x.serverPort === port);
       assert.equal(e.syscall, 'write', e.message);
       assert.equal(e.phase, 'request');
       assert.equal(e.retry, 'unsafe');
     } finally {
-      stop();
+      await closeServer(server);
     }
   });
 

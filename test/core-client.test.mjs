@@ -669,10 +669,12 @@ test('keep-alive race: a reused socket closed by the server after ~200 ms idle',
   await closeServer(server);
 });
 
-test('keep-alive race on an upload not yet ended: the hint gives the idle time from the connection', async () => {
-  // The server answers a connection's first request and closes it (FIN) at the next one's first
-  // bytes. Node publishes a request's start only at its end, so this one has no start to measure
-  // the pooled idle time from (the hint read "idled ? s" in a gateway trial).
+/**
+ * A server that answers a connection's first request and closes it (FIN) at the next one's first
+ * bytes, and the pooled connection's second request made by `send(agent, port)` 300 ms later.
+ * Resolves with the client event.
+ */
+async function closedAtSecondRequest(send) {
   const server = net.createServer((s) => {
     let n = 0;
     s.on('error', () => {});
@@ -683,17 +685,45 @@ test('keep-alive race on an upload not yet ended: the hint gives the idle time f
   });
   const port = await listen(server);
   const agent = new http.Agent({ keepAlive: true });
-  await new Promise((r) => http.get({ port, host: '127.0.0.1', agent }, (res) => res.resume().on('end', r)));
-  await delay(300);
-  const req = http.request({ port, host: '127.0.0.1', agent, method: 'PUT' });
-  req.on('error', () => {});
-  req.write('the first part of an upload');
-  const e = await cap.next(client(port));
+  try {
+    await new Promise((r) => http.get({ port, host: '127.0.0.1', agent }, (res) => res.resume().on('end', r)));
+    await delay(300);
+    const req = send(agent, port);
+    req.on('error', () => {});
+    return await cap.next(client(port));
+  } finally {
+    agent.destroy();
+    await closeServer(server);
+  }
+}
+
+test('keep-alive race on a GET not yet ended (a proxy streams it): the hint says how long it was pooled', async () => {
+  // Node publishes a request's start only at its end: no start to measure the pooled idle time
+  // from (the hint read "idled ? s" in a gateway trial, whose proxy had not ended its GET).
+  const e = await closedAtSecondRequest((agent, port) => {
+    const req = http.request({ port, host: '127.0.0.1', agent, method: 'GET' });
+    req.flushHeaders();
+    return req;
+  });
   assert.equal(e.reusedSocket, true);
+  assert.equal(e.request.ageMs, undefined);
+  assert.ok(e.idleBeforeReuseMs >= 250 && e.idleBeforeReuseMs < 1000, `pooled ${e.idleBeforeReuseMs} ms`);
   assert.equal(e.hint?.id, 'keepalive_race');
   assert.match(e.hint.text, /idled 0\.[3-9] s/);
-  agent.destroy();
-  await closeServer(server);
+  assert.equal(e.retry, 'safe');
+});
+
+test('a reused connection closed while an upload is still being written: its age unknown, no race hint, not retry-safe', async () => {
+  // A streaming upload cut off by the server (a body timeout) may be seconds old: not a race.
+  const e = await closedAtSecondRequest((agent, port) => {
+    const req = http.request({ port, host: '127.0.0.1', agent, method: 'PUT' });
+    req.write('the first part of an upload');
+    return req;
+  });
+  assert.equal(e.reusedSocket, true);
+  assert.equal(e.phase, 'request');
+  assert.equal(e.hint, undefined);
+  assert.equal(e.retry, 'unsafe');
 });
 
 test('EPIPE: writing after the peer closed', async () => {

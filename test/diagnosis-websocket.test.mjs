@@ -219,6 +219,8 @@ test('fastify WebSocket routes: orderly closes are not events; an RST is establi
     socket.on('error', () => {});
     socket.send('hello');
   });
+  // Its hooks (auth, validation) run before the 101: a client that gives up then is an HTTP one.
+  fastify.get('/slow', { websocket: true, preValidation: () => delay(500) }, (socket) => socket.on('error', () => {}));
   await fastify.listen({ port: 0, host: '127.0.0.1' });
   const port = fastify.server.address().port;
   try {
@@ -242,6 +244,19 @@ test('fastify WebSocket routes: orderly closes are not events; an RST is establi
     const e = await cap.next(server(port));
     assert.deepEqual([e.phase, e.errorType, e.protocol, e.hint], ['established', 'ECONNRESET', 'websocket', undefined]);
     assert.equal(e.request, undefined);
+    cap.clear();
+
+    const raw = net.connect(port, '127.0.0.1');
+    raw.on('error', () => {});
+    await new Promise((resolve) => raw.once('connect', resolve));
+    raw.write(
+      'GET /slow HTTP/1.1\r\nHost: svc\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    await delay(200);
+    raw.resetAndDestroy();
+    const early = await cap.next(server(port));
+    assert.deepEqual([early.phase, early.protocol, early.hint?.id], ['response', 'http/1.1', 'client_abort']);
   } finally {
     await fastify.close();
   }

@@ -4,6 +4,7 @@
 // hold: the request, who the peer was, how far the bytes got, the connection's age and idle time,
 // whether a retry is safe, the hint's id, and whether the app is about to crash with the error. Built only for a line that is written (rate-limited).
 import type { ResetEvent } from '../../agent/types';
+import { caughtAtProcess } from '../../agent/bus';
 
 /** `840 ms`, `1.8 s`, `12 min`: durations as a person reads them (the fields keep seconds). */
 export function duration(ms: number): string {
@@ -51,6 +52,11 @@ export function logMessage(e: ResetEvent): string {
   if (e.streamsInFlight !== undefined) parts.push(`${e.streamsInFlight} streams in flight`);
   parts.push(`retry ${e.retry}`);
   if (e.hint !== undefined) parts.push(`hint ${e.hint.id}`);
-  if (e.fatal) parts.push('unhandled: the app is about to crash with it');
+  // An 'uncaughtException' handler decides instead of Node: it most often logs and exits; test
+  // runners and some apps carry on.
+  if (e.fatal)
+    parts.push(
+      caughtAtProcess() ? "unhandled: passed to the process's uncaughtException handler" : 'unhandled: the app is about to crash with it',
+    );
   return `connection reset: ${e.direction} ${e.phase} ${e.errorType}: ${parts.join('; ')}`;
 }
