@@ -95,31 +95,32 @@ for (const secure of [false, true]) {
     }
   });
 
-  test(`${kind}: a GET the server resets on receipt, on a reused connection, is in the response phase`, async () => {
-    const { port, stop } = await peer('second', secure);
-    const agent = new lib.Agent({ keepAlive: true, ca: TLS.cert });
-    const get = () =>
-      new Promise((resolve) => {
-        const req = lib.get({ port, host: 'localhost', agent }, (res) => {
-          res.resume();
-          res.on('end', () => resolve('ok'));
+  for (const close of ['second', 'second-fin'])
+    test(`${kind}: a GET the server ${close === 'second' ? 'resets' : 'closes (FIN)'} on receipt, on a reused connection, is in the response phase`, async () => {
+      const { port, stop } = await peer(close, secure);
+      const agent = new lib.Agent({ keepAlive: true, ca: TLS.cert });
+      const get = () =>
+        new Promise((resolve) => {
+          const req = lib.get({ port, host: 'localhost', agent }, (res) => {
+            res.resume();
+            res.on('end', () => resolve('ok'));
+          });
+          req.on('error', (err) => resolve(err.message));
         });
-        req.on('error', (err) => resolve(err.message));
-      });
-    try {
-      for (let attempt = 0; attempt < 8; attempt++) {
-        assert.equal(await get(), 'ok');
-        await delay(50);
-        const second = get();
-        const e = await cap.next((x) => x.direction === 'client' && x.serverPort === port);
-        cap.clear();
-        await second;
-        assert.equal(e.phase, 'response', `attempt ${attempt + 1}: ${e.message}`);
-        assert.equal(e.reusedSocket, true);
+      try {
+        for (let attempt = 0; attempt < 8; attempt++) {
+          assert.equal(await get(), 'ok');
+          await delay(50);
+          const second = get();
+          const e = await cap.next((x) => x.direction === 'client' && x.serverPort === port);
+          cap.clear();
+          await second;
+          assert.equal(e.phase, 'response', `attempt ${attempt + 1}: ${e.message}`);
+          assert.equal(e.reusedSocket, true);
+        }
+      } finally {
+        agent.destroy();
+        stop();
       }
-    } finally {
-      agent.destroy();
-      stop();
-    }
-  });
+    });
 }
