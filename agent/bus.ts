@@ -65,8 +65,8 @@ export function publish(event: ResetEvent): void {
 // app dies inside the socket's emit('error'), after our errorMonitor ran. So such an event waits
 // for the next tick; while any waits, a transient 'uncaughtExceptionMonitor' listener (it never
 // handles anything: Node still prints the same report and exits the same way) marks it fatal and
-// publishes it synchronously when the crashing error is that very object and nothing handles
-// uncaught exceptions. An 'exit' listener, as transient, publishes them if the app's own error
+// publishes it synchronously when the crashing error is that very object (to Node's report, or to
+// the process's 'uncaughtException' handler). An 'exit' listener, as transient, publishes them if the app's own error
 // handler exits (pg's documented `pool.on('error', … process.exit(-1))`). Both listeners are
 // removed when the waiting events are published.
 type Pending = { event: ResetEvent; error: unknown };
@@ -82,7 +82,8 @@ export function caughtAtProcess(): boolean {
 }
 
 function crashing(error: unknown): void {
-  if (caughtAtProcess()) return; // handled after all (the monitor runs first)
+  // Taken by the process's handler instead (the monitor runs first) counts too: it most often logs
+  // and exits, and the log line says which (exporters/log/message.ts), as for a direct crash.
   const waiting = pending;
   for (let i = 0; i < waiting.length; i++) {
     if (waiting[i].error !== error) continue;

@@ -57,23 +57,18 @@ export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetE
     http2Session(event, socket);
   }
   if (!event.protocol) event.protocol = (state.direction === 'client' && libraryProtocol(socket)) || 'unknown';
-  // A client request Node never published (no mark) that the app had not ended, with a method
-  // that carries a body (Node's own default, useChunkedEncodingByDefault): an upload still being
-  // written, of unknown age (retry.ts metDeadSocket). A GET a proxy has not ended yet is not one.
-  const out = msg as unknown as (ClientRequestLike & { useChunkedEncodingByDefault?: boolean }) | null | undefined;
-  const unended =
-    state.direction === 'client' &&
-    out != null &&
-    out[kRequest] === undefined &&
-    out.writableEnded !== true &&
-    out.useChunkedEncodingByDefault !== false;
-  event.retry = retryOf(event, state, socket.bytesRead, unended);
+  // A client request Node never published (no mark): its age is unknown when a response had begun
+  // or it is an upload still being written (not ended, a method that carries a body by Node's own
+  // default); a bodyless one a proxy has not ended yet went out as it was made (retry.ts).
+  const out = msg as unknown as UnpublishedLike | null | undefined;
+  const ageUnknown = state.direction === 'client' && out != null && out[kRequest] === undefined && !wentOutAtOnce(out);
+  event.retry = retryOf(event, state, socket.bytesRead, ageUnknown);
   addTrace(event, context);
   const hint = hintFor(event, {
     serverKeepAliveMs: state.http?.serverKeepAliveMs || undefined,
     queryInFlight: state.burstAfterWrite,
     answeredEarly: event.direction === 'server' && event.phase === 'request' ? answeredEarly(socket) : undefined,
-    requestUnended: unended,
+    requestAgeUnknown: ageUnknown,
   });
   if (hint) event.hint = hint;
   return event;
@@ -195,12 +190,21 @@ function clientRequest(
   const idleSince = state.http?.idleSince ?? 0;
   if (event.reusedSocket && idleSince > 0) {
     if (mark) event.idleBeforeReuseMs = round(mark.start - idleSince);
-    // Not published yet (not ended: a proxy streaming a GET), a method without a body: it went
-    // out as it was made, and met its end within a round trip or was not a race (retry.ts).
-    else if ((req as { useChunkedEncodingByDefault?: boolean }).useChunkedEncodingByDefault === false)
-      event.idleBeforeReuseMs = round(now - idleSince);
+    // Not published, but gone out as it was made: pooled until about now (a round trip more).
+    else if (wentOutAtOnce(req)) event.idleBeforeReuseMs = round(now - idleSince);
   }
   return context;
+}
+
+type UnpublishedLike = ClientRequestLike & { useChunkedEncodingByDefault?: boolean; writableEnded?: boolean };
+
+/**
+ * A client request Node has not published (its start is published in _finish: once ended and
+ * flushed) that went out as it was made: no response begun, and ended by the app (its socket was
+ * already unwritable) or bodyless by method (a proxy streaming a GET has not ended it yet).
+ */
+function wentOutAtOnce(req: UnpublishedLike): boolean {
+  return req.res == null && (req.writableEnded === true || req.useChunkedEncodingByDefault === false);
 }
 
 /** An undici request in flight on the socket (hooks/undici.ts). */

@@ -20,8 +20,8 @@ export interface Evidence {
    * false when what it wrote was no such answer (the 400 Node writes for a request cut off).
    */
   answeredEarly?: boolean;
-  /** HTTP client: the request in flight was never published and the app had not ended it (retry.ts metDeadSocket). */
-  requestUnended?: boolean;
+  /** HTTP client: the request in flight was never published and may be old (event.ts, retry.ts metDeadSocket). */
+  requestAgeUnknown?: boolean;
 }
 
 // How much sooner than its advertised timeout a server may still close an idle connection: its
@@ -62,7 +62,7 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
   const keepAlive = seen.serverKeepAliveMs;
   if (
     e.direction === 'client' &&
-    metDeadSocket(e, seen.requestUnended) &&
+    metDeadSocket(e, seen.requestAgeUnknown) &&
     (e.phase === 'request' || e.phase === 'response') &&
     e.errorType === 'ECONNRESET' &&
     e.syscall !== undefined &&
@@ -84,7 +84,7 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
   }
   if (
     e.direction === 'client' &&
-    metDeadSocket(e, seen.requestUnended) &&
+    metDeadSocket(e, seen.requestAgeUnknown) &&
     (e.phase === 'request' || e.phase === 'response') &&
     e.errorType !== 'ECONNREFUSED'
   ) {

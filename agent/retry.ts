@@ -25,21 +25,21 @@ export const RACE_WINDOW_MS = 500;
 
 /**
  * The request in flight was sent on a reused connection and met its end at once (RACE_WINDOW_MS).
- * A request Node never published has no age: one the app had ended was not yet flushed (it met
- * the dead socket as it went out), one still being written (a streaming upload) may be old.
+ * A request Node never published has no age: one that went out as it was made met the dead socket
+ * as it did (event.ts wentOutAtOnce); another (a streaming upload, a response begun) may be old.
  */
-export function metDeadSocket(e: ResetEvent, unended = false): boolean {
+export function metDeadSocket(e: ResetEvent, ageUnknown = false): boolean {
   if (e.reusedSocket !== true || e.request === undefined) return false;
   const age = e.request.ageMs;
-  return age !== undefined ? age < RACE_WINDOW_MS : !unended;
+  return age !== undefined ? age < RACE_WINDOW_MS : !ageUnknown;
 }
 
-export function retryOf(e: ResetEvent, state: SocketState, bytesRead: number, unended = false): Retry {
+export function retryOf(e: ResetEvent, state: SocketState, bytesRead: number, ageUnknown = false): Retry {
   // Only the side that dialled can retry: a server's handshake reset is not `safe`, it is not its call.
   if (e.direction !== 'client') return 'unknown';
   if (e.phase === 'connect' || e.phase === 'tls_handshake') return 'safe';
   if (e.request === undefined) return 'unknown';
   const noResponseByte = bytesRead === (state.http?.readMark ?? 0);
-  if (metDeadSocket(e, unended) && noResponseByte && IDEMPOTENT.has(e.request.method.toUpperCase())) return 'safe';
+  if (metDeadSocket(e, ageUnknown) && noResponseByte && IDEMPOTENT.has(e.request.method.toUpperCase())) return 'safe';
   return 'unsafe';
 }

@@ -17,7 +17,7 @@ test("an app at its 'exit' listener limit: no MaxListenersExceededWarning from t
   assert.equal(resets[0]['resetwatch.protocol'], 'postgres');
 });
 
-test('an app whose uncaught-exception capture callback catches the re-emitted error does not crash: its event is not fatal', async () => {
+test("an app whose uncaught-exception capture callback catches the re-emitted error does not crash: its line says the process's handler took it", async () => {
   const { plain, agent } = await withAndWithout([fixture('db-capture-callback.cjs')]);
   assert.equal(plain.code, 0, describeRun(plain));
   assert.equal(agent.code, 0, describeRun(agent));
@@ -25,5 +25,7 @@ test('an app whose uncaught-exception capture callback catches the re-emitted er
   assert.equal(agent.stdout, plain.stdout);
   const resets = resetLines(agent.stderr);
   assert.equal(resets.length, 1, agent.stderr);
-  assert.equal(resets[0]['resetwatch.fatal'], false);
+  // As for a socket with no 'error' listener (promises-crash): fatal, taken by the process's handler.
+  assert.equal(resets[0]['resetwatch.fatal'], true);
+  assert.match(resets[0].msg, /; unhandled: passed to the process's uncaught-exception handler$/);
 });

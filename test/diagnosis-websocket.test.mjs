@@ -220,7 +220,13 @@ test('fastify WebSocket routes: orderly closes are not events; an RST is establi
     socket.send('hello');
   });
   // Its hooks (auth, validation) run before the 101: a client that gives up then is an HTTP one.
-  fastify.get('/slow', { websocket: true, preValidation: () => delay(500) }, (socket) => socket.on('error', () => {}));
+  let hooked;
+  const inHook = new Promise((resolve) => (hooked = resolve));
+  const preValidation = () => {
+    hooked();
+    return delay(2000);
+  };
+  fastify.get('/slow', { websocket: true, preValidation }, (socket) => socket.on('error', () => {}));
   await fastify.listen({ port: 0, host: '127.0.0.1' });
   const port = fastify.server.address().port;
   try {
@@ -253,7 +259,7 @@ test('fastify WebSocket routes: orderly closes are not events; an RST is establi
       'GET /slow HTTP/1.1\r\nHost: svc\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
         'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
     );
-    await delay(200);
+    await inHook;
     raw.resetAndDestroy();
     const early = await cap.next(server(port));
     assert.deepEqual([early.phase, early.protocol, early.hint?.id], ['response', 'http/1.1', 'client_abort']);

@@ -98,7 +98,7 @@ test("a reset an 'uncaughtException' listener takes: the line says so, and the a
     const lines = resetLines(agent.stderr);
     assert.equal(lines.length, 1, agent.stderr);
     assert.equal(lines[0]['resetwatch.fatal'], true, mode);
-    assert.match(lines[0].msg, /; unhandled: passed to the process's uncaughtException handler$/);
+    assert.match(lines[0].msg, /; unhandled: passed to the process's uncaught-exception handler$/);
   }
 });
 

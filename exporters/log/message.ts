@@ -56,7 +56,7 @@ export function logMessage(e: ResetEvent): string {
   // runners and some apps carry on.
   if (e.fatal)
     parts.push(
-      caughtAtProcess() ? "unhandled: passed to the process's uncaughtException handler" : 'unhandled: the app is about to crash with it',
+      caughtAtProcess() ? "unhandled: passed to the process's uncaught-exception handler" : 'unhandled: the app is about to crash with it',
     );
   return `connection reset: ${e.direction} ${e.phase} ${e.errorType}: ${parts.join('; ')}`;
 }
