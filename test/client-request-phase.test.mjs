@@ -5,22 +5,16 @@
 // sent whole over TLS, whose write completes a turn after its bytes left, reads as unfinished
 // when the server resets it on receipt (`request` in ~3 runs of 8). The peer runs in its own
 // process (test/fixtures/reset-on-receipt.cjs): only then does its RST meet a client busy writing.
-import { test, before, beforeEach, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 import { once } from 'node:events';
-import { loadAgent, capture, delay, listen, closeServer, TLS, ROOT } from './helpers/resets.mjs';
+import { captureEach, delay, listen, closeServer, TLS, ROOT } from './helpers/resets.mjs';
 
-let cap;
-before(async () => {
-  const { onReset } = await loadAgent();
-  cap = capture(onReset);
-});
-beforeEach(() => cap.clear());
-after(() => cap.stop());
+const cap = captureEach();
 
 /** Starts the fixture peer; resolves with its port and a stop function. */
 async function peer(mode, secure) {

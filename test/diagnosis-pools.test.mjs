@@ -137,6 +137,19 @@ function idleResettingProxy(port, ms) {
   });
 }
 
+/** The event of a redis connection through `port` (idleResettingProxy) reset after idling 1 s. */
+async function idleRedisReset(port) {
+  const e = await cap.next(client(port), 10000);
+  checkEvent(e, {
+    ...connection(port),
+    ...readReset,
+    protocol: 'redis',
+    connectionAgeMs: (v) => v >= 900,
+    idleMs: (v) => v >= 900 && v <= e.connectionAgeMs,
+    hint: poolHint('redis'),
+  });
+}
+
 test('a middlebox resets an idle ioredis connection', async () => {
   const server = await startRedis();
   const proxy = idleResettingProxy(server.port, 1000);
@@ -145,15 +158,7 @@ test('a middlebox resets an idle ioredis connection', async () => {
   redis.on('error', () => {});
   try {
     await redis.set('k', 'v');
-    const e = await cap.next(client(port), 10000);
-    checkEvent(e, {
-      ...connection(port),
-      ...readReset,
-      protocol: 'redis',
-      connectionAgeMs: (v) => v >= 900,
-      idleMs: (v) => v >= 900 && v <= e.connectionAgeMs,
-      hint: poolHint('redis'),
-    });
+    await idleRedisReset(port);
   } finally {
     redis.disconnect();
     await closeServer(proxy);
@@ -402,15 +407,7 @@ test('node-redis: a middlebox resets an idle connection; CLIENT KILL cuts off a 
   try {
     await idle.connect();
     await idle.set('k', 'v');
-    const e = await cap.next(client(port), 10000);
-    checkEvent(e, {
-      ...connection(port),
-      ...readReset,
-      protocol: 'redis',
-      connectionAgeMs: (v) => v >= 900,
-      idleMs: (v) => v >= 900 && v <= e.connectionAgeMs,
-      hint: poolHint('redis'),
-    });
+    await idleRedisReset(port);
 
     await admin.connect();
     await blocked.connect();
