@@ -273,10 +273,9 @@ time.sleep(0.5)
     const events = cap.events.filter(server(port));
     if (ended.length > 0) assert.deepEqual(events, [], 'the server read the end of input: no event');
     else
-      assert.deepEqual(
-        events.map((e) => e.message),
-        ['read ECONNRESET'],
-        'the RST read first: that reset',
+      assert.ok(
+        events.length <= 1 && events.every((e) => e.errorType === 'ECONNRESET' || e.errorType === 'EPIPE'),
+        `the RST met first: at most that reset (${events.map((e) => e.message)})`,
       );
   }
   assert.deepEqual(ended, ['end'], 'the server read an end of input');
