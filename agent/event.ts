@@ -60,7 +60,7 @@ export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetE
   // A client request Node never published (no mark): its age is unknown when a response had begun
   // or it is an upload still being written (not ended, a method that carries a body by Node's own
   // default); a bodyless one a proxy has not ended yet went out as it was made (retry.ts).
-  const out = msg as unknown as UnpublishedLike | null | undefined;
+  const out = msg as unknown as ClientRequestLike | null | undefined;
   const ageUnknown = state.direction === 'client' && out != null && out[kRequest] === undefined && !wentOutAtOnce(out);
   event.retry = retryOf(event, state, socket.bytesRead, ageUnknown);
   addTrace(event, context);
@@ -196,14 +196,12 @@ function clientRequest(
   return context;
 }
 
-type UnpublishedLike = ClientRequestLike & { useChunkedEncodingByDefault?: boolean; writableEnded?: boolean };
-
 /**
  * A client request Node has not published (its start is published in _finish: once ended and
  * flushed) that went out as it was made: no response begun, and ended by the app (its socket was
  * already unwritable) or bodyless by method (a proxy streaming a GET has not ended it yet).
  */
-function wentOutAtOnce(req: UnpublishedLike): boolean {
+function wentOutAtOnce(req: ClientRequestLike): boolean {
   return req.res == null && (req.writableEnded === true || req.useChunkedEncodingByDefault === false);
 }
 

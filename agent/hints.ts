@@ -91,8 +91,8 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
     return {
       id: 'keepalive_race',
       text:
-        // Without the request's start (a request Node never published: it did not end before
-        // the FIN), the connection's own quiet time until the reset, the request's few ms included.
+        // Without a pooled time (no previous exchange seen on this connection, as for one pooled
+        // before the agent started), the connection's own quiet time before the reset.
         `keep-alive race: ${targetOf(e)} closed this pooled connection after it idled ${secs(e.idleBeforeReuseMs ?? e.idleMs)} s, just as a new request went out on it. ` +
         `Make the client's idle timeout shorter than the server's and load balancer's keep-alive timeout (Node's http.Server default is 5 s), or retry idempotent requests that fail on a reused socket`,
     };

@@ -260,6 +260,8 @@ export type ClientRequestLike = {
   writableFinished?: boolean;
   writableEnded?: boolean;
   outputSize?: number;
+  /** Node's default by method: false for those sent without a body (GET, HEAD, DELETE, OPTIONS, TRACE, CONNECT). */
+  useChunkedEncodingByDefault?: boolean;
   listenerCount(event: string): number;
   [kRequest]?: RequestMark;
 };

@@ -8,12 +8,12 @@ import type { SocketState, Sock } from './internal-types';
 
 /**
  * The socket left HTTP/1 through an upgrade or CONNECT. Server: the parser was freed while the
- * socket is still open (Node frees it otherwise only in 'close', after classification); fastify's
+ * socket is still open (Node frees it otherwise only in 'close', after classification). fastify's
  * WebSocket routes (@fastify/websocket, @fastify/http-proxy) assign the upgraded socket a
- * ServerResponse of their own that never finishes: with one, once `ws` claimed it. Client: a pooled idle
- * socket has a freed parser too, but its agent still listens for 'free'; an upgraded one was
- * removed from its agent ('agentRemove' drops that listener). A request without an agent closes
- * its socket after the response, so it never sits idle either.
+ * ServerResponse of their own that never finishes: with one, once `ws` claimed the socket.
+ * Client: a pooled idle socket has a freed parser too, but its agent still listens for 'free'; an
+ * upgraded one was removed from its agent ('agentRemove' drops that listener). A request without
+ * an agent closes its socket after the response, so it never sits idle either.
  */
 export function isUpgraded(socket: Sock, state: SocketState): boolean {
   if (!('parser' in socket)) return state.direction === 'client' && state.http !== undefined && undiciUpgraded(socket);
