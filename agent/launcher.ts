@@ -3,6 +3,9 @@
 // (nothing hooked, nothing bound, nothing printed), because their own sockets (registry fetches,
 // update checks) are not the service's and their start-up cost would be paid on every script run.
 // The app they start loads the agent as usual. Recognised by the script Node runs (process.argv[1]).
+// PM2's command-line client (`pm2 start`, `pm2 list`, `pm2 reload`) is one too: it only talks to
+// PM2's daemon, which starts the apps; held by it, the metrics port was taken from the daemon
+// (a cluster's primary) while it started. With `--no-daemon` it is the daemon: not a launcher.
 import * as path from 'node:path';
 
 /** Script paths of launchers, matched on the path's tail with '/' separators. */
@@ -17,18 +20,22 @@ const LAUNCHERS: [RegExp, string][] = [
   [/\/pnpm\/bin\/pnpx\.c?js$/, 'pnpm'],
   [/\/pnpm\/dist\/pnpm\.c?js$/, 'pnpm'],
   [/\/corepack\/dist\/(corepack|npm|npx|pnpm|pnpx|yarn|yarnpkg)\.js$/, 'corepack'],
+  [/\/pm2\/bin\/pm2$/, 'pm2'],
+  [/\/pm2\/lib\/binaries\/CLI\.js$/, 'pm2'],
   // Started through a bin link (/usr/bin/npm → …/npm-cli.js): argv[1] is the link's own path, and
   // resolving it would mean a stat call at preload time (it can change how pnpm layouts resolve).
-  [/\/(npm|npx|yarn|yarnpkg|pnpm|pnpx|corepack)$/, 'link'],
+  [/\/(npm|npx|yarn|yarnpkg|pnpm|pnpx|corepack|pm2)$/, 'link'],
 ];
 
-/** The launcher `script` (process.argv[1]) belongs to, or undefined for anything else. */
-export function launcherOf(script: string | undefined): string | undefined {
+/** The launcher `script` (process.argv[1]) belongs to, or undefined for anything else. `args`: the rest of argv. */
+export function launcherOf(script: string | undefined, args: readonly string[] = []): string | undefined {
   if (typeof script !== 'string' || script === '') return undefined;
   const p = script.split(path.sep).join('/');
   for (const [re, name] of LAUNCHERS) {
     const m = re.exec(p);
-    if (m !== null) return name === 'link' ? m[1] : name;
+    if (m === null) continue;
+    const launcher = name === 'link' ? m[1] : name;
+    return launcher === 'pm2' && args.includes('--no-daemon') ? undefined : launcher;
   }
   return undefined;
 }

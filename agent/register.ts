@@ -223,9 +223,9 @@ export function install(): Agent {
     if (g[kAgent] === undefined) Object.defineProperty(g, kAgent, { value: existing, configurable: true });
     return existing;
   }
-  // npm, npx, yarn, pnpm, corepack: dormant and silent, before the config is read (a bad
+  // npm, npx, yarn, pnpm, corepack, PM2's client: dormant and silent, before the config is read (a bad
   // RESETWATCH_* value is reported once, by the app the launcher starts: agent/launcher.ts).
-  const script = launcherOf(process.argv[1]);
+  const script = launcherOf(process.argv[1], process.argv.slice(2));
   const launcher = script !== undefined && isMainThread() ? script : undefined;
   // Switched off by the environment: nothing is said about the other settings (configure() below
   // sets the level the config asks for, for the one line that says the agent is off).

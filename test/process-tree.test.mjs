@@ -230,7 +230,7 @@ test('SIGTERM to the process group: every process dies of it, as without the age
   assert.deepEqual(observable(runs[1]), observable(runs[0]));
 });
 
-test('a port held by another program: one "already in use" line for the whole tree; the app runs on', async (t) => {
+test('a port held by another program: one "already in use" line for the whole tree; the app runs on; the endpoint starts once the port is free', async (t) => {
   const holder = net.createServer();
   await new Promise((r) => holder.listen(0, '127.0.0.1', r));
   t.after(() => holder.close());
@@ -239,10 +239,16 @@ test('a port held by another program: one "already in use" line for the whole tr
   await tree.ready(3);
   await tree.stderrUntil((e) => e.includes('already in use'), 'the "in use" line');
   await new Promise((r) => setTimeout(r, 300)); // a second line would come within this grace
+  assert.equal(diagLines(tree.stderr()).length, 1, tree.stderr());
+  // The program holding the port exits (a script run beside the service): the tree's leader binds
+  // it at its next try (1 s, then 2 s, …) and serves the whole tree's resets.
+  await new Promise((r) => holder.close(r));
+  await scrapeUntil(port, (x) => x.resets === 3, 'root, a and b once the port is free');
   const r = await tree.stop('SIGTERM');
   const lines = diagLines(r.stderr);
-  assert.equal(lines.length, 1, r.stderr);
+  assert.equal(lines.length, 2, r.stderr);
   assert.match(lines[0], new RegExp(`${port} is already in use`));
+  assert.match(lines[1], new RegExp(`listening on http://127\\.0\\.0\\.1:${port}/metrics: the port is free now`));
 });
 
 test('RESETWATCH_PORT=0: each process its own free port, as before (no family)', async () => {

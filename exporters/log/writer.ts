@@ -7,7 +7,10 @@
 // - a unix socket (journald's stdout stream), or a pipe when /proc cannot reopen it: written to the
 //   app's fd, made non-blocking the way Node makes it (below), so a full one drops lines too;
 // - a regular file, a TTY, or anything else: written synchronously to the fd (files drain);
-// - a file path: opened for appending (directories created).
+// - a file path: opened for appending (directories created);
+// - in a PM2 cluster worker: through process.stdout/stderr's `write`, which PM2 replaces there to
+//   send the app's output to its daemon (its log files, `pm2 logs`): the worker's fd 2 is the
+//   daemon's own log.
 // Every write is one synchronous syscall, so a line is on its way before the next statement
 // runs: the line for a reset that is about to crash the process is never lost in a buffer.
 import * as fs from 'node:fs';
@@ -99,9 +102,33 @@ class FdWriter implements LineWriter {
   }
 }
 
+/**
+ * Lines handed to PM2's replacement of process.stdout/stderr's `write` in its cluster workers (PM2
+ * sends them to its daemon and its log files itself), looked up at each line: PM2 replaces it after
+ * the preload.
+ */
+class Pm2Writer implements LineWriter {
+  readonly kind = 'fd';
+  constructor(private readonly stream: 'stdout' | 'stderr') {}
+  write(line: string): boolean {
+    try {
+      process[this.stream].write(line);
+      return true;
+    } catch {
+      countDropped('log');
+      return false;
+    }
+  }
+  close(): void {}
+}
+
+/** A PM2 cluster worker (PM2 sets these in every app's environment). */
+const pm2ClusterWorker = () => process.env.pm_id !== undefined && process.env.exec_mode === 'cluster_mode';
+
 /** Opens the destination named by RESETWATCH_LOG (`stderr`, `stdout` or a path). */
 export function openWriter(dest: string): LineWriter | undefined {
   if (dest === 'stderr' || dest === 'stdout') {
+    if (pm2ClusterWorker()) return new Pm2Writer(dest);
     const fd = dest === 'stderr' ? 2 : 1;
     // bigint: a plain fstatSync leaves the pipe's mode in the stat buffer that fs.realpathSync
     // reads back for path components the module loader has cached; a FIFO or socket mode there

@@ -18,6 +18,7 @@
 import { channel } from 'node:diagnostics_channel';
 import * as net from 'node:net';
 import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import type { Config } from '../../agent/config';
 import { builtinLoaded } from '../../agent/builtins';
 import { guard } from '../../agent/guard';
@@ -26,17 +27,43 @@ import { guard } from '../../agent/guard';
  * The family's name: one per user, session, metrics token, host:port (and protocol version) in the
  * network namespace. npm start, nodemon, cluster and spawned children share their session; each
  * systemd service and each container has its own, so unrelated services on one host never merge.
- * The token is in the name as a digest, so processes with another token (or none) never share an
- * endpoint: a leader without the token can never serve a token-protected process's resets.
+ * PM2 starts its daemon and each fork-mode app in a session of its own: their family is PM2's home
+ * instead (pm2Home()). The token is in the name as a digest, so processes with another token (or
+ * none) never share an endpoint: a leader without the token can never serve a token-protected
+ * process's resets.
  */
 export function familyName(host: string, port: number, token = ''): string {
   const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
-  const sid = sessionId();
-  const t = token === '' ? '' : `/t${sha256().update(token).digest('hex').slice(0, 16)}`;
-  return `\0resetwatch/2/u${uid}${sid === undefined ? '' : `/s${sid}`}${t}/${host}:${port}`;
+  const pm2 = pm2Home();
+  const sid = pm2 === undefined ? sessionId() : undefined;
+  const scope = pm2 !== undefined ? `/pm2${digest(pm2)}` : sid !== undefined ? `/s${sid}` : '';
+  const t = token === '' ? '' : `/t${digest(token)}`;
+  return `\0resetwatch/2/u${uid}${scope}${t}/${host}:${port}`;
 }
 
-/** node:crypto, loaded only for a metrics token: every process joins a family, and crypto costs ~1.5 ms to load. */
+const digest = (s: string) => sha256().update(s).digest('hex').slice(0, 16);
+
+/**
+ * The PM2 home directory this process runs under, when PM2 runs it: the daemon (its script
+ * lib/Daemon.js, PM2_HOME set by the client that spawned it), an app or an app's child (PM2 sets
+ * `pm_id` and PM2_HOME in each app's environment), or pm2-runtime (the daemon in the foreground, as
+ * in containers), `pm2-dev` and `pm2 --no-daemon`, which take PM2_HOME or ~/.pm2 as PM2 does. PM2
+ * spawns the daemon and its fork-mode apps detached, each a session of its own, so the session
+ * cannot gather them (PM2's cluster workers are the daemon's cluster workers: ./cluster.ts).
+ */
+export function pm2Home(env: NodeJS.ProcessEnv = process.env, argv: readonly string[] = process.argv): string | undefined {
+  const home = env.PM2_HOME;
+  const script = typeof argv[1] === 'string' ? argv[1].split(path.sep).join('/') : '';
+  if (typeof home === 'string' && home !== '' && (env.pm_id !== undefined || /\/pm2\/lib\/Daemon\.js$/.test(script))) return home;
+  const foreground =
+    /\/pm2(-runtime|-docker|-dev)$/.test(script) ||
+    /\/pm2\/lib\/binaries\/(Runtime4Docker|Runtime|DevCLI)\.js$/.test(script) ||
+    ((/\/pm2$/.test(script) || /\/pm2\/lib\/binaries\/CLI\.js$/.test(script)) && argv.includes('--no-daemon'));
+  if (!foreground) return undefined;
+  return typeof home === 'string' && home !== '' ? home : path.join(env.HOME ?? '', '.pm2');
+}
+
+/** node:crypto, loaded only for a metrics token or PM2: every process joins a family, and crypto costs ~1.5 ms to load. */
 function sha256(): import('node:crypto').Hash {
   return (require('node:crypto') as typeof import('node:crypto')).createHash('sha256');
 }

@@ -54,9 +54,19 @@ export function metricsAddress(): AddressInfo | undefined {
 /** After a family leader exited, its port can take a moment to be free: tries this often, 100 ms apart. */
 const TAKEOVER_TRIES = 30;
 
+/**
+ * A port another program holds is tried again after 1 s, then twice as long each time up to 30 s,
+ * silently and for as long as the process runs: the endpoint comes up once that program exits (a
+ * script run beside a service, under the same NODE_OPTIONS but in another session, while the
+ * service restarted).
+ */
+const BUSY_RETRY_MS = 1000;
+const BUSY_RETRY_MAX_MS = 30_000;
+
 /** `takeover`: this process replaces a family's previous leader (./family.ts). */
 export function startMetricsServer(config: Config, handlers: Handlers, takeover = false): () => void {
   let tries = takeover ? TAKEOVER_TRIES : 0;
+  let busyRetry = 0; // the next wait once the port was found held by another program; 0: not yet
   let closed = false;
   const tokenDigest = config.metricsToken === '' ? undefined : digest(config.metricsToken);
   const connections = new Set<net.Socket>();
@@ -77,15 +87,20 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
   server.maxConnections = LIMITS.maxConnections;
   server.on('error', (err: Error & { code?: string }) => {
     const where = `${config.host.includes(':') && !config.host.startsWith('[') ? `[${config.host}]` : config.host}:${config.port}`;
-    if (err.code === 'EADDRINUSE' && tries > 0) {
-      tries--;
+    const relisten = (ms: number) =>
       setTimeout(
         () =>
           guard('prometheus.relisten', () => {
             if (!closed) listen();
           }),
-        100,
+        ms,
       ).unref();
+    if (err.code === 'EADDRINUSE' && tries > 0) {
+      tries--;
+      relisten(100);
+    } else if (err.code === 'EADDRINUSE' && busyRetry > 0) {
+      relisten(busyRetry);
+      busyRetry = Math.min(busyRetry * 2, BUSY_RETRY_MAX_MS);
     } else if (err.code === 'EADDRINUSE') {
       // On Linux, processes with the agent and the same settings share the port (./family.ts).
       const by =
@@ -94,8 +109,12 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
           : `by another process: on ${process.platform} processes do not share the endpoint`;
       diag(
         'warn',
-        `metrics endpoint not started: ${where} is already in use (${by}); the app runs on. Set RESETWATCH_PORT to a free port, 0 (any free port) or off.`,
+        `metrics endpoint not started: ${where} is already in use (${by}); the app runs on, and the endpoint starts once the port is free. Set RESETWATCH_PORT to a free port, 0 (any free port) or off.`,
       );
+      if (config.port !== 0) {
+        relisten(BUSY_RETRY_MS);
+        busyRetry = BUSY_RETRY_MS * 2;
+      }
     } else {
       diag('warn', `metrics endpoint not started on ${where}: ${err.message}; the app runs on.`);
     }
@@ -108,6 +127,7 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
       const url = `http://${host}:${addr.port}/metrics`;
       if (config.port === 0) diag('warn', `metrics endpoint listening on ${url} (RESETWATCH_PORT=0 picked a free port)`);
+      else if (busyRetry > 0) diag('warn', `metrics endpoint listening on ${url}: the port is free now`);
       else diag('info', `metrics endpoint listening on ${url}`);
       if (tokenDigest === undefined && !isLoopback(config.host)) {
         diag('warn', `metrics endpoint is reachable beyond loopback (${config.host}) without RESETWATCH_METRICS_TOKEN`);
