@@ -105,7 +105,7 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
       // On Linux, processes with the agent and the same settings share the port (./family.ts).
       const by =
         process.platform === 'linux' || config.port === 0
-          ? 'by a program other than resetwatch, or one with other RESETWATCH_* settings'
+          ? 'by a program other than resetwatch, by resetwatch in another session or container, or with other RESETWATCH_* settings'
           : `by another process: on ${process.platform} processes do not share the endpoint`;
       diag(
         'warn',
