@@ -2,8 +2,12 @@
 // own machinery on the socket (event.ts), TLS ALPN, and for database clients the listener each
 // client library leaves on its socket — read once, when the reset is seen, so nothing is paid per
 // connection or per chunk:
-// - postgres: `pg` (node-postgres) adds an 'error' listener named `reportStreamError`;
-// - mysql: `mysql2` and `mysql` add `this._handleNetworkError.bind(this)` ("bound _handleNetworkError");
+// - postgres: `pg` (node-postgres) adds an 'error' listener named `reportStreamError`; `postgres`
+//   (postgres.js 3 and 4) one named `error` beside a 'drain' listener named `drain`, told from
+//   others of those names by its source (3: its `queues.connecting`; 4: `failure = err`);
+// - mysql: `mysql2` and `mysql` add `this._handleNetworkError.bind(this)` ("bound _handleNetworkError"),
+//   the `mariadb` connector is told by the `writeBuf` and `flush` functions it sets on its socket
+//   (it removes every listener before it destroys the socket at the server's FIN);
 // - redis: `ioredis` adds an anonymous 'close' listener that sets its status to "close";
 //   node-redis (`redis`, `@redis/client` 1 to 6) an arrow that raises its
 //   SocketClosedUnexpectedlyError when the server closes an open client.
@@ -21,13 +25,20 @@ export function known(name: string | undefined): Protocol | undefined {
 
 /** The database client library driving this socket, by the listeners it added. */
 export function libraryProtocol(socket: Sock): Protocol | undefined {
+  const own = socket as unknown as { writeBuf?: unknown; flush?: unknown };
+  if (typeof own.writeBuf === 'function' && typeof own.flush === 'function') return 'mysql';
   const events = (socket as unknown as Emitting)._events;
   if (events == null) return undefined;
   const onError = events.error;
   for (let i = 0, n = countOf(onError); i < n; i++) {
-    const name = listenerAt(onError, i)?.name;
+    const fn = listenerAt(onError, i);
+    const name = fn?.name;
     if (name === 'reportStreamError') return 'postgres';
     if (name === 'bound _handleNetworkError') return 'mysql';
+    if (name === 'error' && named(events.drain, 'drain')) {
+      const source = Function.prototype.toString.call(fn);
+      if (source.includes('queues.connecting') || source.includes('failure = err')) return 'postgres';
+    }
   }
   // The redis clients' listeners are anonymous (ioredis: `return function () { … }`, node-redis:
   // an arrow): a named listener (an app's own, most) is not one, and reading a function's source
@@ -50,6 +61,12 @@ type Listener = ((...args: unknown[]) => unknown) & { listener?: Listener };
 
 function countOf(stored: unknown): number {
   return typeof stored === 'function' ? 1 : Array.isArray(stored) ? stored.length : 0;
+}
+
+/** Whether one of the `stored` listeners has this name. */
+function named(stored: unknown, name: string): boolean {
+  for (let i = 0, n = countOf(stored); i < n; i++) if (listenerAt(stored, i)?.name === name) return true;
+  return false;
 }
 
 /** The i-th listener, unwrapped from once()'s wrapper as listeners() does. */

@@ -35,27 +35,37 @@ const poolHint = (protocol) => (h) =>
 /** Blocks the event loop, as a busy app does: the pool hands out a connection the server has closed meanwhile. */
 const blockFor = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
-test('mariadb wait_timeout resets an idle mysql2 pool connection', async () => {
-  const server = await startMariadb({ wait_timeout: 1 });
-  const pool = mysql.createPool({ host: '127.0.0.1', port: server.port, user: 'root', connectionLimit: 1, idleTimeout: 60000 });
-  try {
-    await pool.query('select 1');
-    const e = await cap.next(client(server.port), 10000);
-    checkEvent(e, {
-      ...connection(server.port),
-      ...readReset,
-      protocol: 'mysql',
-      connectionAgeMs: (v) => v >= 900,
-      // MariaDB resets it after wait_timeout (1 s) of silence: the RST itself does not count.
-      idleMs: (v) => v >= 900 && v <= e.connectionAgeMs,
-      hint: poolHint('mysql'),
-    });
-    assert.deepEqual((await pool.query('select 2 as x'))[0], [{ x: 2 }], 'the pool replaced the connection');
-  } finally {
-    await pool.end().catch(() => {});
-    await server.stop();
-  }
-});
+const MYSQL_POOLS = {
+  mysql2: (port) => mysql.createPool({ host: '127.0.0.1', port, user: 'root', connectionLimit: 1, idleTimeout: 60000 }),
+  // Its rows come without the driver's fields array: [rows] as mysql2's promise API gives them.
+  'the mariadb connector': (port) => {
+    const pool = require('mariadb').createPool({ host: '127.0.0.1', port, user: 'root', connectionLimit: 1, idleTimeout: 60 });
+    return { query: async (q) => [[...(await pool.query(q))]], end: () => pool.end() };
+  },
+};
+
+for (const [name, createPool] of Object.entries(MYSQL_POOLS))
+  test(`mariadb wait_timeout resets an idle pool connection (${name})`, async () => {
+    const server = await startMariadb({ wait_timeout: 1 });
+    const pool = createPool(server.port);
+    try {
+      await pool.query('select 1');
+      const e = await cap.next(client(server.port), 10000);
+      checkEvent(e, {
+        ...connection(server.port),
+        ...readReset,
+        protocol: 'mysql',
+        connectionAgeMs: (v) => v >= 900,
+        // MariaDB resets it after wait_timeout (1 s) of silence: the RST itself does not count.
+        idleMs: (v) => v >= 900 && v <= e.connectionAgeMs,
+        hint: poolHint('mysql'),
+      });
+      assert.deepEqual((await pool.query('select 2 as x'))[0], [{ x: 2 }], 'the pool replaced the connection');
+    } finally {
+      await pool.end().catch(() => {});
+      await server.stop();
+    }
+  });
 
 test('postgres idle_session_timeout: a pg Pool query sent on the closed connection fails', async () => {
   const server = await startPostgres({ idle_session_timeout: '1s' });
@@ -287,9 +297,17 @@ const queryCutOff = (protocol) => [
 ];
 const hiddenReset = (protocol) => ['ECONNRESET', 'ECONNRESET', 'read ECONNRESET', 'read', 'established', protocol];
 
-/** Each library: a connection to `port`, a query answered after 300 ms, and its end. */
+/** postgres.js (3 or 4, `load()`): one connection to `port`, a query answered after 300 ms, and its end. */
+const postgresJs = (load) => async (port) => {
+  const sql = (await load())({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', max: 1, onnotice: () => {} });
+  await sql`select 1`;
+  return { slow: () => sql.unsafe("select pg_sleep(0.3), repeat('x', 2000)").then((r) => r), close: () => sql.end({ timeout: 0 }) };
+};
+
+/** Each library: the protocol it speaks, a connection to `port`, a query answered after 300 ms, and its end. */
 const LIBRARIES = {
-  postgres: {
+  pg: {
+    protocol: 'postgres',
     start: startPostgres,
     async connect(port) {
       const c = new (require('pg').Client)({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });
@@ -299,7 +317,10 @@ const LIBRARIES = {
       return { slow: () => c.query("select pg_sleep(0.3), repeat('x', 2000)"), close: () => c.end() };
     },
   },
-  mysql: {
+  'postgres.js 4': { protocol: 'postgres', start: startPostgres, connect: postgresJs(async () => (await import('postgres')).default) },
+  'postgres.js 3': { protocol: 'postgres', start: startPostgres, connect: postgresJs(async () => require('postgres3')) },
+  mysql2: {
+    protocol: 'mysql',
     start: startMariadb,
     async connect(port) {
       const c = await mysql.createConnection({ host: '127.0.0.1', port, user: 'root' });
@@ -308,7 +329,18 @@ const LIBRARIES = {
       return { slow: () => c.query("select sleep(0.3), repeat('x', 2000)"), close: async () => c.destroy() };
     },
   },
-  redis: {
+  'the mariadb connector': {
+    protocol: 'mysql',
+    start: startMariadb,
+    async connect(port) {
+      const c = await require('mariadb').createConnection({ host: '127.0.0.1', port, user: 'root' });
+      c.on('error', () => {});
+      await c.query('select 1');
+      return { slow: () => c.query("select sleep(0.3), repeat('x', 2000)"), close: async () => c.destroy() };
+    },
+  },
+  ioredis: {
+    protocol: 'redis',
     start: startRedis,
     async connect(port) {
       const r = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 0, retryStrategy: () => null });
@@ -329,8 +361,8 @@ const LIBRARIES = {
   },
 };
 
-for (const [protocol, lib] of Object.entries(LIBRARIES)) {
-  test(`${protocol}: the rest of a query's answer and an RST read in one poll are ECONNRESET; with a FIN, the query cut off`, async () => {
+for (const [name, { protocol, ...lib }] of Object.entries(LIBRARIES)) {
+  test(`${name}: the rest of a query's answer and an RST read in one poll are ECONNRESET; with a FIN, the query cut off`, async () => {
     const server = await lib.start();
     const proxy = armedProxy(server.port);
     const port = await listen(proxy.server);

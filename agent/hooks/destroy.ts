@@ -57,7 +57,15 @@ const [UV_MAJOR, UV_MINOR] = process.versions.uv.split('.').map(Number);
 /** libuv reads on to an RST behind the last bytes from 1.52 (Node 24): no end of input hides one. */
 const UV_HIDES_RST = UV_MAJOR === 1 && UV_MINOR < 52;
 
-type Ending = net.Socket & { _readableState?: { ended?: boolean }; _secureEstablished?: boolean };
+type Ending = net.Socket & { _readableState?: { ended?: boolean }; _writableState?: { ending?: boolean }; _secureEstablished?: boolean };
+
+/**
+ * A client with no event yet, bytes read since its last write, then the peer's end of input read
+ * in the clock step of the bytes before it, on a libuv that hides an RST there. Flags first: most
+ * sockets stop at a bit test.
+ */
+const hidesReset = (socket: Ending, f: number) =>
+  UV_HIDES_RST && (f & (READ_AGAIN | SAME_STEP | SERVER | DONE)) === (READ_AGAIN | SAME_STEP) && socket._readableState?.ended === true;
 
 export function enable(): void {
   // Node always calls _destroy(err, cb): two named parameters, no rest array per socket.
@@ -77,7 +85,11 @@ export function enable(): void {
             guard('socket.destroy', onIdleDestroy, this, state);
           } else if ((state.activity & (BURST_AFTER_WRITE | RESET_BEHIND_END)) !== 0 || sessionOf(this) !== undefined) {
             // What onQuietEnd looks at, read here: most sockets end with neither (no call, and
-            // classify.ts is not loaded for them).
+            // classify.ts is not loaded for them). A client that destroys its socket at the
+            // peer's end of input without ending it (the mariadb connector) is asked here what
+            // _final asks of one that ends it.
+            if (hidesReset(this, state.activity) && (this as Ending)._writableState?.ending !== true)
+              guard('socket.end', noteResetBehindEnd, this, state);
             guard('socket.close', onQuietEnd, this, state);
           }
         }
@@ -93,14 +105,12 @@ export function enable(): void {
       function _final(this: Ending, cb: unknown) {
         const state = stateOf(this);
         const f = state?.activity ?? DONE;
-        // A client, no event yet, bytes read since its last write, then the peer's end of input
-        // read in the clock step of the bytes before it; or a TLS server socket whose client's
-        // end of input came during the handshake (ClientHello bytes and the RST behind them, read
-        // in one poll: a busy server). Flags first: most sockets stop at a bit test.
-        const client = UV_HIDES_RST && (f & (READ_AGAIN | SAME_STEP | SERVER | DONE)) === (READ_AGAIN | SAME_STEP);
-        const handshake = (f & (SERVER | TLS | DONE)) === (SERVER | TLS) && this._secureEstablished !== true;
-        if ((client || handshake) && this._readableState?.ended === true)
-          guard('socket.end', client ? noteResetBehindEnd : noteHandshakeReset, this, state as SocketState);
+        // A client whose peer's end of input may hide an RST (hidesReset); or a TLS server socket
+        // whose client's end of input came during the handshake (ClientHello bytes and the RST
+        // behind them, read in one poll: a busy server). Flags first: most sockets stop at a bit test.
+        if (hidesReset(this, f)) guard('socket.end', noteResetBehindEnd, this, state as SocketState);
+        else if ((f & (SERVER | TLS | DONE)) === (SERVER | TLS) && this._secureEstablished !== true && this._readableState?.ended === true)
+          guard('socket.end', noteHandshakeReset, this, state as SocketState);
         return original.call(this, cb);
       },
   );
