@@ -6,6 +6,9 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import http from 'node:http';
 import { spawn } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { startApp, rawRequest, getText, parseExposition, sumOf, freePort, ROOT, NODE } from './helpers/prometheus.mjs';
 
 let appRequests = 0;
@@ -377,4 +380,27 @@ test('agent.stop() closes the endpoint', async () => {
   const r = await run(['--require', 'resetwatch', '-e', script], { RESETWATCH_PORT: String(port) });
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), { before: 'open', after: 'ECONNREFUSED' });
+});
+
+test("binding the endpoint's IP address looks nothing up (an APM's dns instrumentation traced it as the app's span); a host name is looked up", async (t) => {
+  // What dd-trace and OpenTelemetry's dns instrumentation do: wrap dns.lookup. Node's listen()
+  // calls it for any host, an IP address too.
+  const counter = [
+    "const dns = require('node:dns'); const lookup = dns.lookup; const seen = [];",
+    'dns.lookup = function (host, ...rest) { seen.push(host); return lookup.call(this, host, ...rest); };',
+    'setTimeout(() => console.log(JSON.stringify(seen)), 400).unref(); setTimeout(() => {}, 600);',
+  ].join('\n');
+  const preload = path.join(tmpdir(), `rw-dns-${process.pid}.cjs`);
+  writeFileSync(preload, counter);
+  t.after(() => rmSync(preload, { force: true }));
+  for (const [host, expected] of [
+    ['127.0.0.1', []],
+    ['::1', []],
+    ['localhost', ['localhost']],
+  ]) {
+    const port = await freePort();
+    const env = { RESETWATCH_HOST: host, RESETWATCH_PORT: String(port), RESETWATCH_LOG_LEVEL: 'off' };
+    const out = await run(['--require', preload, '--require', 'resetwatch', '-e', "require('node:net')"], env);
+    assert.deepEqual(JSON.parse(out.stdout.trim()), expected, `${host}: ${out.stderr}`);
+  }
 });

@@ -14,6 +14,7 @@ import { awake } from '../../agent/awake';
 import { disown } from '../../agent/sockets';
 import { Connection, SERVER_OPTIONS, type EndpointRequest, type EndpointResponse } from './http1';
 import type { ResetRecord } from './recent';
+import { bindNeedsListen } from './family-name';
 
 export const LIMITS = {
   /** Request header bytes (Node's default is 16 KiB). */
@@ -119,7 +120,9 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
       diag('warn', `metrics endpoint not started on ${where}: ${err.message}; the app runs on.`);
     }
   });
-  const listen = () => server.listen({ host: config.host, port: config.port, exclusive: true });
+  const listen = () => {
+    if (typeof config.port !== 'number' || !bindDirect(server, config.host, config.port)) server.listen({ host: config.host, port: config.port, exclusive: true });
+  };
   server.on('listening', () => {
     guard('prometheus.listening', () => {
       const addr = server.address() as AddressInfo;
@@ -142,6 +145,28 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
     server.close();
     for (const socket of connections) socket.destroy();
   };
+}
+
+type Listen2 = (address: string, port: number, addressType: number, backlog: number) => void;
+
+/**
+ * Binds an IP address the way listen() ends, through net.Server#_listen2 (as ./family-name.ts binds
+ * the family's name), without the dns.lookup listen() runs for any host, an IP address too: an
+ * APM's dns instrumentation (dd-trace, OpenTelemetry's) traced it as a root span of the app's at
+ * every start. Not where something subscribes to listen's tracing channel (it would see an end
+ * without a start), nor for a host name. False when it did not bind: listen() then.
+ */
+function bindDirect(server: net.Server, host: string, port: number): boolean {
+  const s = server as net.Server & { _listen2?: Listen2 };
+  const family = net.isIP(host);
+  if (family === 0 || bindNeedsListen() || typeof s._listen2 !== 'function') return false;
+  try {
+    s._listen2(host, port, family, 511);
+    return true;
+  } catch {
+    // Bound, and something wrapping the method threw after: bound all the same. Else listen().
+    return server.listening;
+  }
 }
 
 /** The endpoint's own connections are not the app's: not watched, not counted, never keeping the process alive. */
