@@ -11,6 +11,9 @@
 // - undici/fetch instrumentations and Sentry make the CLIENT span in a diagnostics_channel
 //   subscriber and never make it active; what they leave is the trace header they inject into the
 //   request: `requestContext()` reads it back with the app's propagator.
+// - @sentry/node 11 no longer sets up OpenTelemetry by default: it injects only its own
+//   `sentry-trace` header (`<trace id>-<span id>[-<sampled>]`), read directly where a request
+//   carries no `traceparent` (sentryContext()).
 // - OpenTelemetry's http instrumentation makes the SERVER span active only around
 //   `server.emit('request')`, after `http.server.request.start`; it binds the response's listeners
 //   to that context, which `boundContext()` reads.
@@ -95,8 +98,27 @@ function nothingToRead(traceparent: unknown): boolean {
   return traceparent === undefined && (globalThis as { [kOtelGlobal]?: { propagation?: unknown } })[kOtelGlobal]?.propagation == null;
 }
 
-/** The caller's trace context, from an incoming request's headers (traceparent). */
+const SENTRY_TRACE = /^([0-9a-f]{32})-([0-9a-f]{16})(?:-([01]))?$/;
+
+/** A `sentry-trace` header's span as a remote parent on `base`, or undefined when it is not one. */
+function sentryContext(base: Context | undefined, header: unknown): Context | undefined {
+  const m = typeof header === 'string' ? SENTRY_TRACE.exec(header.trim()) : null;
+  if (m === null || m[1] === INVALID_TRACE || /^0+$/.test(m[2])) return undefined;
+  const api = otelApi();
+  return api.trace.setSpanContext(base ?? api.ROOT_CONTEXT, {
+    traceId: m[1],
+    spanId: m[2],
+    traceFlags: m[3] === '1' ? 1 : 0,
+    isRemote: true,
+  });
+}
+
+/** The caller's trace context, from an incoming request's headers (traceparent, else sentry-trace). */
 export function callerContext(headers: Record<string, unknown>): Context | undefined {
+  if (headers.traceparent === undefined && headers['sentry-trace'] !== undefined) {
+    const sentry = sentryContext(undefined, headers['sentry-trace']);
+    if (sentry !== undefined) return sentry;
+  }
   if (nothingToRead(headers.traceparent)) return undefined;
   return extract(otelApi().ROOT_CONTEXT, headers);
 }
@@ -136,9 +158,13 @@ const undiciGetter: TextMapGetter<{ headers?: unknown }> = {
 export function requestContext(captured: Context | undefined, request: object, kind: 'http' | 'undici'): Context | undefined {
   const http = kind === 'http' && typeof (request as { getHeader?: unknown }).getHeader === 'function';
   if (kind === 'http' && !http) return captured;
-  const traceparent = http
-    ? clientRequestGetter.get(request as never, 'traceparent')
-    : undiciGetter.get(request as { headers?: unknown }, 'traceparent');
+  const header = (name: string) =>
+    http ? clientRequestGetter.get(request as never, name) : undiciGetter.get(request as { headers?: unknown }, name);
+  const traceparent = header('traceparent');
+  if (traceparent === undefined) {
+    const sentry = sentryContext(captured, header('sentry-trace'));
+    if (sentry !== undefined) return spanIds(sentry)?.spanId === spanIds(captured)?.spanId ? captured : sentry;
+  }
   if (nothingToRead(traceparent)) return captured;
   const base = captured ?? otelApi().ROOT_CONTEXT;
   const injected = http

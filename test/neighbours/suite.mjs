@@ -245,8 +245,10 @@ const NEIGHBOURS = {
     serverKind: 'http.server',
   },
   // 11 no longer sets up OpenTelemetry by default: no parent to find, resetwatch's spans stay out
-  // of Sentry; resets, exit code and stderr are still checked. It only takes --import.
+  // of Sentry; resets, exit code and stderr are still checked, and the log lines' trace from the
+  // sentry-trace header it injects. It only takes --import.
   '@sentry/node 11': {
+    sentryHeader: true,
     load: { cjs: () => ['--import', './sentry-init.mjs'], esm: () => ['--import', './sentry-init.mjs'] },
     agentFlag: { cjs: 'import' },
     receiver: () => startIntake(),
@@ -372,6 +374,21 @@ for (const name of Object.keys(NEIGHBOURS)) {
             `${what}: the app's own pino line is forwarded`,
           );
 
+        if (n.sentryHeader) {
+          // It injects only its own sentry-trace header: each client reset's line names the
+          // http.client span that made its request, and that span's trace.
+          const clientSpans = new Map(spans.filter((s) => s.kind === 'http.client').map((s) => [s.id, JSON.parse(s.text)]));
+          const clientLines = lines.filter((l) => l['resetwatch.direction'] === 'client');
+          assert.equal(clientLines.length, 2, what);
+          for (const l of clientLines) {
+            const span = clientSpans.get(l.span_id);
+            assert.ok(
+              span !== undefined,
+              `${what}: the line names a Sentry http.client span: ${JSON.stringify(l)}\n${JSON.stringify([...clientSpans])}`,
+            );
+            assert.equal(l.trace_id, span.trace_id, `${what}: the line's trace is the span's`);
+          }
+        }
         if (!n.otel) continue;
         const byId = new Map(spans.map((s) => [s.id, s]));
         const resets = spans.filter((s) => s.own);
