@@ -121,7 +121,8 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
     }
   });
   const listen = () => {
-    if (typeof config.port !== 'number' || !bindDirect(server, config.host, config.port)) server.listen({ host: config.host, port: config.port, exclusive: true });
+    if (typeof config.port !== 'number' || !bindDirect(server, config.host, config.port))
+      server.listen({ host: config.host, port: config.port, exclusive: true });
   };
   server.on('listening', () => {
     guard('prometheus.listening', () => {
