@@ -48,6 +48,44 @@ const JOB = 'job="shop", instance="10.0.0.7:9465"';
 const resets = (labels: string) => `${M.resets}{${JOB}, ${labels}}`;
 const conns = (labels: string) => `${M.connections}{${JOB}, ${labels}}`;
 
+const SPIKE_BY = 'namespace, job, resetwatch_direction';
+
+/**
+ * ResetwatchResetSpike's value for one direction: client, resets/s against the hour before
+ * (floored at 0.05/s); server, resets per accepted connection against the hour before (floored at
+ * 1%; nothing where no connection was accepted in that hour).
+ */
+function spike(direction: 'client' | 'server'): string {
+  const sel = `{resetwatch_direction="${direction}"}`;
+  const now = (m: string) => `sum by (${SPIKE_BY}) (rate(${m}${sel}[5m]))`;
+  const before = (m: string) => `sum by (${SPIKE_BY}) (rate(${m}${sel}[1h] offset 5m))`;
+  if (direction === 'client')
+    return `(
+  ${now(M.resets)}
+  /
+  clamp_min(
+    ${before(M.resets)}
+      or
+    ${now(M.resets)} * 0,
+    0.05
+  )
+)`;
+  return `(
+  (${now(M.resets)} / ${now(M.connections)})
+  /
+  clamp_min(
+    (${before(M.resets)} / ${before(M.connections)})
+      or
+    ${before(M.connections)} * 0,
+    0.01
+  )
+)`;
+}
+
+function spikeDescription(direction: string, value: string): string {
+  return `The ${direction}-side resets of ${NS} over the last 5 minutes are ${value} times those of the hour before (alert above 4× for 2 minutes). Client side: resets per second, the baseline floored at 0.05 resets/s. Server side: resets per accepted connection, the baseline floored at 1%, at least 0.2 resets/s, and only with connections accepted in the hour before, so that resets that grow with traffic (users closing pages mid-response) do not fire. Usually a peer crashed, restarted or is being deployed (client side), or clients or a load balancer started aborting (server side). Break it down by peer, phase and error type on the overview dashboard.`;
+}
+
 export const ALERTS: AlertSpec[] = [
   {
     name: 'ResetwatchPeerResetRatioHigh',
@@ -142,21 +180,23 @@ sum by (namespace, job, server_address, server_port) (rate(${M.resets}{resetwatc
     name: 'ResetwatchResetSpike',
     uid: 'resetwatch-reset-spike',
     severity: 'warning',
-    // Resets/s over 5 minutes against the hour before it; a baseline under 0.05/s counts as 0.05/s
-    // (series that did not exist an hour ago get that floor too), so it takes > 0.2 resets/s to fire.
-    value: `sum by (namespace, job, resetwatch_direction) (rate(${M.resets}[5m]))
-/
-clamp_min(
-  sum by (namespace, job, resetwatch_direction) (rate(${M.resets}[1h] offset 5m))
-    or
-  sum by (namespace, job, resetwatch_direction) (rate(${M.resets}[5m])) * 0,
-  0.05
+    // Client side: resets/s over 5 minutes against the hour before it; a baseline under 0.05/s
+    // counts as 0.05/s (series that did not exist an hour ago get that floor too), so it takes > 0.2
+    // resets/s to fire. Server side: resets per accepted connection against the hour before (floor
+    // 1%), with accepted connections in that hour and at least 0.2 resets/s now: users closing
+    // pages mid-response reset in step with traffic, and a morning's rise must not page anyone.
+    value: `${spike('client')}
+or
+(
+${spike('server')}
+  and on (${SPIKE_BY})
+  sum by (${SPIKE_BY}) (rate(${M.resets}{resetwatch_direction="server"}[5m])) > 0.2
 )`,
     op: '>',
     threshold: 4,
     for: '2m',
     summary: `${NS}: {{ $labels.resetwatch_direction }}-side resets jumped to {{ VALUE | printf "%.1f" }}× the previous hour`,
-    description: `The {{ $labels.resetwatch_direction }}-side reset rate of ${NS} over the last 5 minutes is {{ VALUE | printf "%.1f" }} times its rate in the hour before (alert above 4×, with the baseline floored at 0.05 resets/s, for 2 minutes). Usually a peer crashed, restarted or is being deployed (client side), or clients or a load balancer started aborting (server side). Break it down by peer, phase and error type on the overview dashboard.`,
+    description: spikeDescription('{{ $labels.resetwatch_direction }}', '{{ VALUE | printf "%.1f" }}'),
     panelId: 20,
     tests: [
       {
@@ -179,8 +219,7 @@ clamp_min(
               {
                 labels: { job: 'shop', resetwatch_direction: 'client' },
                 summary: 'shop: client-side resets jumped to 8.2× the previous hour',
-                description:
-                  'The client-side reset rate of shop over the last 5 minutes is 8.2 times its rate in the hour before (alert above 4×, with the baseline floored at 0.05 resets/s, for 2 minutes). Usually a peer crashed, restarted or is being deployed (client side), or clients or a load balancer started aborting (server side). Break it down by peer, phase and error type on the overview dashboard.',
+                description: spikeDescription('client', '8.2').replaceAll(NS, 'shop'),
               },
             ],
           },
@@ -202,15 +241,17 @@ clamp_min(
         ],
       },
       {
-        name: 'ResetSpike: resets out of nothing, above and below the 0.2/s floor',
+        name: 'ResetSpike: client resets out of nothing, above and below the 0.2/s floor',
         series: [
           // Series that did not exist an hour ago: 0.33/s fires, 0.17/s does not.
           {
-            series: resets('resetwatch_direction="server", resetwatch_phase="response", error_type="ECONNRESET", tls_established="true"'),
+            series: resets(
+              'resetwatch_direction="client", resetwatch_phase="connect", error_type="ECONNREFUSED", server_address="payments", server_port="8080", tls_established="false"',
+            ),
             values: '_x60 0+20x20',
           },
           {
-            series: `${M.resets}{job="cart", instance="10.0.0.8:9465", resetwatch_direction="server", resetwatch_phase="response", error_type="ECONNRESET", tls_established="true"}`,
+            series: `${M.resets}{job="cart", instance="10.0.0.8:9465", resetwatch_direction="client", resetwatch_phase="connect", error_type="ECONNREFUSED", server_address="payments", server_port="8080", tls_established="false"}`,
             values: '_x60 0+10x20',
           },
         ],
@@ -221,14 +262,63 @@ clamp_min(
             at: '66m',
             firing: [
               {
-                labels: { job: 'shop', resetwatch_direction: 'server' },
-                summary: 'shop: server-side resets jumped to 6.7× the previous hour',
-                description:
-                  'The server-side reset rate of shop over the last 5 minutes is 6.7 times its rate in the hour before (alert above 4×, with the baseline floored at 0.05 resets/s, for 2 minutes). Usually a peer crashed, restarted or is being deployed (client side), or clients or a load balancer started aborting (server side). Break it down by peer, phase and error type on the overview dashboard.',
+                labels: { job: 'shop', resetwatch_direction: 'client' },
+                summary: 'shop: client-side resets jumped to 6.7× the previous hour',
+                description: spikeDescription('client', '6.7').replaceAll(NS, 'shop'),
               },
             ],
           },
         ],
+      },
+      {
+        name: 'ResetSpike: server resets that rise with traffic (pages closed mid-response) stay quiet',
+        series: [
+          // Every accepted connection ends in a reset (event streams closed by their pages): 2 a
+          // minute for 70 minutes, then 40 a minute as the morning's users arrive.
+          { series: conns('resetwatch_direction="server", resetwatch_tls="true"'), values: '0+2x70 140+40x30' },
+          {
+            series: resets('resetwatch_direction="server", resetwatch_phase="response", error_type="peer_closed", tls_established="true"'),
+            values: '0+2x70 140+40x30',
+          },
+        ],
+        expect: [
+          { at: '75m', firing: [] },
+          { at: '95m', firing: [] },
+        ],
+      },
+      {
+        name: 'ResetSpike: server resets per accepted connection jump from 1% to 10%',
+        series: [
+          { series: conns('resetwatch_direction="server", resetwatch_tls="true"'), values: '0+600x100' },
+          {
+            series: resets('resetwatch_direction="server", resetwatch_phase="response", error_type="ECONNRESET", tls_established="true"'),
+            values: '0+6x70 480+60x20',
+          },
+        ],
+        expect: [
+          { at: '73m', firing: [] },
+          {
+            at: '74m',
+            firing: [
+              {
+                labels: { job: 'shop', resetwatch_direction: 'server' },
+                summary: 'shop: server-side resets jumped to 8.2× the previous hour',
+                description: spikeDescription('server', '8.2').replaceAll(NS, 'shop'),
+              },
+            ],
+          },
+        ],
+      },
+      {
+        name: 'ResetSpike: server resets with no accepted connections an hour ago stay quiet',
+        series: [
+          { series: conns('resetwatch_direction="server", resetwatch_tls="true"'), values: '_x60 0+20x20' },
+          {
+            series: resets('resetwatch_direction="server", resetwatch_phase="response", error_type="ECONNRESET", tls_established="true"'),
+            values: '_x60 0+20x20',
+          },
+        ],
+        expect: [{ at: '70m', firing: [] }],
       },
     ],
   },
