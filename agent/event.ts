@@ -11,6 +11,7 @@ import {
   type SocketState,
   type Sock,
   type ClientRequestLike,
+  type IncomingLike,
   type ServerResponseLike,
   type UndiciRequestLike,
   type AddressSnapshot,
@@ -51,6 +52,8 @@ export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetE
     context = undiciRequest(event, state.http.inflight as UndiciRequestLike, now, context);
   } else if (state.direction === 'server' && msg != null) {
     context = serverRequest(event, state, msg as unknown as ServerResponseLike, now, context);
+  } else if (state.direction === 'server' && arriving(socket) !== undefined) {
+    context = arrivingRequest(event, arriving(socket) as IncomingLike);
   } else if (!event.protocol && (state.http !== undefined || 'parser' in socket)) {
     event.protocol = 'http/1.1';
   } else {
@@ -242,6 +245,24 @@ function serverRequest(
   if (spanIds(bound) !== undefined) return bound;
   if (req.headers) return callerContext(req.headers);
   return context;
+}
+
+/**
+ * A request still arriving at an http server whose response to it has ended (an early 413 or 401
+ * with the body unread; a proxy then closes its upstream): Node's parser still holds it. Its
+ * method and host, and the caller's trace context; not its age (its start was before the response,
+ * which the activity hook counts from).
+ */
+function arriving(socket: Sock): IncomingLike | undefined {
+  const incoming = (socket as { parser?: { incoming?: IncomingLike | null } | null }).parser?.incoming;
+  return incoming != null && incoming.complete === false ? incoming : undefined;
+}
+
+function arrivingRequest(event: ResetEvent, req: IncomingLike): Context | undefined {
+  event.protocol = 'http/1.1';
+  const host = req.headers?.host;
+  event.request = { method: req.method ?? 'GET', host: typeof host === 'string' ? host : undefined };
+  return req.headers ? callerContext(req.headers) : undefined;
 }
 
 /** A socket an Http2Session owns: `h2` or `grpc`, and how many streams the reset ended. */

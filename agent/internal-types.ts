@@ -265,8 +265,10 @@ export type ClientRequestLike = {
   listenerCount(event: string): number;
   [kRequest]?: RequestMark;
 };
+/** An http server's request as Node's IncomingMessage holds it. */
+export type IncomingLike = { complete?: boolean; method?: string; headers?: Record<string, unknown> };
 export type ServerResponseLike = {
-  req?: { complete?: boolean; method?: string; headers?: Record<string, unknown> };
+  req?: IncomingLike;
   writableEnded?: boolean;
 };
 export type UndiciRequestLike = { method?: string; origin?: string; [kRequest]?: RequestMark };

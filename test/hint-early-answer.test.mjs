@@ -32,6 +32,9 @@ test('an upload answered early (413), then reset by the client: the hint does no
   assert.equal(e.phase, 'request');
   assert.doesNotMatch(e.hint?.text ?? '', /before any response/, `hint: ${e.hint?.text}`);
   assert.match(e.hint.text, /^this server answered before the request had fully arrived/);
+  // The request still arriving, its response done: its method and host (a browser trial saw none).
+  assert.deepEqual(e.request, { method: 'POST', host: 'svc' });
+  assert.equal(e.protocol, 'http/1.1');
   await closeServer(srv);
 });
 
@@ -48,6 +51,7 @@ test('the same early answer, then a FIN from the client in the middle of its bod
   assert.equal(e.code, 'HPE_INVALID_EOF_STATE');
   assert.equal(e.phase, 'request', 'the parser was in the middle of the request: not idle');
   assert.match(e.hint?.text ?? '', /^this server answered before the request had fully arrived/, `hint: ${e.hint?.text}`);
+  assert.deepEqual(e.request, { method: 'POST', host: 'svc' });
   await closeServer(srv);
 });
 
