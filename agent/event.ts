@@ -21,7 +21,7 @@ import {
 import type { ErrorType, Phase, ResetEvent } from './types';
 import { kRequest } from './symbols';
 import { hintFor } from './hints';
-import { isUpgraded, upgradeProtocol } from './upgrade';
+import { closeFrameReceived, isUpgraded, upgradeProtocol } from './upgrade';
 import { sessionOf, sessionProtocol, streamsInFlight } from './http2';
 import { known, libraryProtocol } from './protocol';
 import { retryOf } from './retry';
@@ -71,6 +71,7 @@ export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetE
     serverKeepAliveMs: state.http?.serverKeepAliveMs || undefined,
     queryInFlight: state.burstAfterWrite,
     answeredEarly: event.direction === 'server' && event.phase === 'request' ? answeredEarly(socket) : undefined,
+    closeFrameReceived: event.protocol === 'websocket' ? closeFrameReceived(socket) : undefined,
     requestAgeUnknown: ageUnknown,
   });
   if (hint) event.hint = hint;

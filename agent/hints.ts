@@ -22,6 +22,8 @@ export interface Evidence {
   answeredEarly?: boolean;
   /** HTTP client: the request in flight was never published and may be old (event.ts, retry.ts metDeadSocket). */
   requestAgeUnknown?: boolean;
+  /** WebSocket: the peer's close frame had been read (upgrade.ts). */
+  closeFrameReceived?: boolean;
 }
 
 // How much sooner than its advertised timeout a server may still close an idle connection: its
@@ -137,6 +139,14 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
     return {
       id: 'client_abort',
       text: `the client gave up${after} before the response was complete (client or proxy timeout, cancelled request): compare its timeout with this handler's latency`,
+    };
+  }
+  if (e.direction === 'server' && e.phase === 'established' && e.protocol === 'websocket' && seen.closeFrameReceived) {
+    return {
+      id: 'client_abort',
+      text:
+        'the client closed the WebSocket (its close frame was read) and then dropped the connection with frames of this server still unread, which makes its kernel send an RST: ' +
+        'a page closed or navigated away while this server was sending. Nothing the client wanted was lost',
     };
   }
   if (e.errorType === 'EPIPE') {

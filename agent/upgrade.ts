@@ -36,6 +36,20 @@ export function upgradeProtocol(socket: Sock): 'websocket' | undefined {
 }
 
 /**
+ * Whether the peer had closed the WebSocket (`ws` read its close frame) before the connection
+ * was reset: a browser that closes a page sends its close frame and then closes the connection at
+ * once, frames of this side still unread, which draws its kernel's RST.
+ */
+export function closeFrameReceived(socket: Sock): boolean {
+  for (const sym of Object.getOwnPropertySymbols(socket)) {
+    if (sym.description !== 'websocket') continue;
+    const ws = (socket as unknown as Record<symbol, { _closeFrameReceived?: unknown } | undefined>)[sym];
+    return ws?._closeFrameReceived === true;
+  }
+  return false;
+}
+
+/**
  * undici (fetch's HTTP client and Node's global WebSocket; no `parser` on its sockets) lets go of
  * a socket an upgrade took over: the socket's `Symbol('client')` link to its pool is set to null.
  */

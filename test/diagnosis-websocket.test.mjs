@@ -90,6 +90,29 @@ test('server: the client resets an open WebSocket: established, websocket, no cl
   await closeServer(srv);
 });
 
+test('server: a client closes the WebSocket, then drops the connection with frames unread (a page closed): the RST gets the client_abort hint', async () => {
+  // What a browser does when its page closes: a close frame (1001), then the connection closed at
+  // once with the server's frames still unread, which makes its kernel answer with an RST.
+  const { srv, wss, port } = await wsServer((ws) => {
+    const timer = setInterval(() => ws.readyState === ws.OPEN && ws.send(Buffer.alloc(32768)), 5);
+    ws.on('close', () => clearInterval(timer));
+  });
+  const ws = await wsClient(`ws://127.0.0.1:${port}/live`);
+  ws._socket.pause(); // the server's frames pile up unread, beyond the stream's buffer into the kernel's
+  await delay(50);
+  ws.close(1001);
+  await delay(100); // the server reads the close frame (and answers it)
+  ws._socket.destroy();
+  const e = await cap.next(server(port));
+  assert.equal(e.errorType, 'ECONNRESET', JSON.stringify(e));
+  assert.equal(e.phase, 'established');
+  assert.equal(e.protocol, 'websocket');
+  assert.equal(e.hint?.id, 'client_abort', JSON.stringify(e.hint));
+  assert.match(e.hint.text, /^the client closed the WebSocket \(its close frame was read\)/);
+  wss.close();
+  await closeServer(srv);
+});
+
 test('client: the server resets an open WebSocket: established, websocket, no idle_reset', async () => {
   const { srv, wss, port } = await wsServer((ws) => {
     ws.send('hello');
