@@ -13,7 +13,8 @@
 //   request: `requestContext()` reads it back with the app's propagator.
 // - @sentry/node 11 no longer sets up OpenTelemetry by default: it injects only its own
 //   `sentry-trace` header (`<trace id>-<span id>[-<sampled>]`), read directly where a request
-//   carries no `traceparent` (sentryContext()).
+//   carries no `traceparent` and the app registered no propagator (sentryContext()); Sentry's own
+//   propagator reads it where Sentry set up OpenTelemetry (10).
 // - OpenTelemetry's http instrumentation makes the SERVER span active only around
 //   `server.emit('request')`, after `http.server.request.start`; it binds the response's listeners
 //   to that context, which `boundContext()` reads.
@@ -95,8 +96,11 @@ function extract<C>(base: Context, carrier: C, getter?: TextMapGetter<C>): Conte
  * OpenTelemetry spent ~80 ms loading both at its first HTTP reset).
  */
 function nothingToRead(traceparent: unknown): boolean {
-  return traceparent === undefined && (globalThis as { [kOtelGlobal]?: { propagation?: unknown } })[kOtelGlobal]?.propagation == null;
+  return traceparent === undefined && !appPropagator();
 }
+
+/** The app registered a propagator (it reads whatever its tracer injects, Sentry's header among them where Sentry registered it). */
+const appPropagator = () => (globalThis as { [kOtelGlobal]?: { propagation?: unknown } })[kOtelGlobal]?.propagation != null;
 
 const SENTRY_TRACE = /^([0-9a-f]{32})-([0-9a-f]{16})(?:-([01]))?$/;
 
@@ -115,7 +119,7 @@ function sentryContext(base: Context | undefined, header: unknown): Context | un
 
 /** The caller's trace context, from an incoming request's headers (traceparent, else sentry-trace). */
 export function callerContext(headers: Record<string, unknown>): Context | undefined {
-  if (headers.traceparent === undefined && headers['sentry-trace'] !== undefined) {
+  if (headers.traceparent === undefined && headers['sentry-trace'] !== undefined && !appPropagator()) {
     const sentry = sentryContext(undefined, headers['sentry-trace']);
     if (sentry !== undefined) return sentry;
   }
@@ -161,7 +165,7 @@ export function requestContext(captured: Context | undefined, request: object, k
   const header = (name: string) =>
     http ? clientRequestGetter.get(request as never, name) : undiciGetter.get(request as { headers?: unknown }, name);
   const traceparent = header('traceparent');
-  if (traceparent === undefined) {
+  if (traceparent === undefined && !appPropagator()) {
     const sentry = sentryContext(captured, header('sentry-trace'));
     if (sentry !== undefined) return spanIds(sentry)?.spanId === spanIds(captured)?.spanId ? captured : sentry;
   }
