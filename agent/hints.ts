@@ -141,12 +141,18 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
       text: `the client gave up${after} before the response was complete (client or proxy timeout, cancelled request): compare its timeout with this handler's latency`,
     };
   }
-  if (e.direction === 'server' && e.phase === 'established' && e.protocol === 'websocket' && seen.closeFrameReceived) {
+  if (
+    e.direction === 'server' &&
+    e.phase === 'established' &&
+    e.protocol === 'websocket' &&
+    (e.errorType === 'ECONNRESET' || e.errorType === 'EPIPE') &&
+    seen.closeFrameReceived
+  ) {
     return {
       id: 'client_abort',
       text:
         'the client closed the WebSocket (its close frame was read) and then dropped the connection with frames of this server still unread, which makes its kernel send an RST: ' +
-        'a page closed or navigated away while this server was sending. Nothing the client wanted was lost',
+        'most often a page closed or navigated away while this server was sending. Nothing the client wanted was lost',
     };
   }
   if (e.errorType === 'EPIPE') {

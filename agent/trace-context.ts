@@ -107,6 +107,7 @@ const SENTRY_TRACE = /^([0-9a-f]{32})-([0-9a-f]{16})(?:-([01]))?$/;
 /** A `sentry-trace` header's span as a remote parent on `base`, or undefined when it is not one. */
 function sentryContext(base: Context | undefined, header: unknown): Context | undefined {
   const m = typeof header === 'string' ? SENTRY_TRACE.exec(header.trim()) : null;
+  if (m !== null && /(^|,)\s*none\s*(,|$)/i.test(process.env.OTEL_PROPAGATORS ?? '')) return undefined; // nothing is to be read
   if (m === null || m[1] === INVALID_TRACE || /^0+$/.test(m[2])) return undefined;
   const api = otelApi();
   return api.trace.setSpanContext(base ?? api.ROOT_CONTEXT, {

@@ -53,7 +53,9 @@ const SPIKE_BY = 'namespace, job, resetwatch_direction';
 /**
  * ResetwatchResetSpike's value for one direction: client, resets/s against the hour before
  * (floored at 0.05/s); server, resets per accepted connection against the hour before (floored at
- * 1%; nothing where no connection was accepted in that hour).
+ * 1%; nothing where no connection was accepted in that hour). Accepted connections now count as at
+ * least 0.01/s: long-lived connections (WebSockets) reset all at once, with none accepted since,
+ * give a large finite value, not +Inf.
  */
 function spike(direction: 'client' | 'server'): string {
   const sel = `{resetwatch_direction="${direction}"}`;
@@ -71,7 +73,7 @@ function spike(direction: 'client' | 'server'): string {
   )
 )`;
   return `(
-  (${now(M.resets)} / ${now(M.connections)})
+  (${now(M.resets)} / clamp_min(${now(M.connections)}, 0.01))
   /
   clamp_min(
     (${before(M.resets)} / ${before(M.connections)})

@@ -84,15 +84,20 @@ test('the PM2 daemon: cluster and fork apps on one port, counted on across `pm2 
   const listed = await pm2(home, env, 'list');
   for (const out of [started, reloaded, listed]) assert.doesNotMatch(out.stderr, /resetwatch/, out.stderr);
 
-  // Reset lines (one per refused connection) in the apps' own error logs, none in the daemon's.
+  // Reset lines (one per refused connection) in the apps' own error logs, none in the daemon's. PM2
+  // writes those files asynchronously: read until they hold them all (at most 10 s).
   const logs = path.join(home, 'logs');
   const lines = (f) =>
     readFileSync(path.join(logs, f), 'utf8')
       .split('\n')
       .filter((l) => l.includes('"name":"resetwatch"')).length;
-  const errorLogs = readdirSync(logs).filter((f) => f.includes('-error'));
-  const byApp = (prefix) => errorLogs.filter((f) => f.startsWith(prefix)).reduce((n, f) => n + lines(f), 0);
-  assert.equal(byApp('a-'), 8, errorLogs.join(', '));
+  const byApp = (prefix) =>
+    readdirSync(logs)
+      .filter((f) => f.includes('-error') && f.startsWith(prefix))
+      .reduce((n, f) => n + lines(f), 0);
+  for (const deadline = Date.now() + 10000; Date.now() < deadline && (byApp('a-') < 8 || byApp('b-') < 6); )
+    await new Promise((r) => setTimeout(r, 200));
+  assert.equal(byApp('a-'), 8, readdirSync(logs).join(', '));
   assert.equal(byApp('b-'), 6);
   assert.ok(existsSync(path.join(home, 'pm2.log')));
   assert.doesNotMatch(readFileSync(path.join(home, 'pm2.log'), 'utf8'), /resetwatch/);
@@ -105,6 +110,9 @@ test('launcherOf: the pm2 client is dormant, `pm2 --no-daemon` (the daemon itsel
   assert.equal(launcherOf('/app/node_modules/pm2/lib/binaries/CLI.js', []), 'pm2');
   assert.equal(launcherOf('/app/node_modules/.bin/pm2', ['start', 'app.js', '--no-daemon']), undefined);
   assert.equal(launcherOf('/app/node_modules/.bin/pm2-runtime', ['start', 'eco.config.js']), undefined);
+  assert.equal(launcherOf('/app/node_modules/pm2/bin/pm2', ['start', 'app.js', '--', '--no-daemon']), 'pm2', "the app's own argument");
+  assert.equal(launcherOf('/app/node_modules/.bin/pm2-dev', ['app.js']), 'pm2', 'pm2-dev spawns a daemon too');
+  assert.equal(launcherOf('/app/node_modules/pm2/lib/binaries/DevCLI.js', ['app.js', '--no-daemon']), 'pm2');
 });
 
 test("pm2Home: PM2's daemon, its apps and its foreground runtimes; nothing else", async () => {
@@ -117,4 +125,10 @@ test("pm2Home: PM2's daemon, its apps and its foreground runtimes; nothing else"
   assert.equal(pm2Home(env, ['node', '/app/node_modules/pm2/lib/binaries/Runtime4Docker.js']), '/srv/pm2');
   assert.equal(pm2Home({ HOME: '/home/u' }, ['node', '/usr/local/bin/pm2', 'start', 'app.js', '--no-daemon']), '/home/u/.pm2');
   assert.equal(pm2Home({ HOME: '/home/u' }, ['node', '/usr/local/bin/pm2', 'list']), undefined);
+  assert.equal(pm2Home({ HOME: '/home/u' }, ['node', '/usr/local/bin/pm2-dev', 'app.js']), undefined, 'a client of its daemon');
+  assert.equal(
+    pm2Home({ ...env, PM2_HOME: '/srv/pm2/' }, ['node', '/app/node_modules/pm2/lib/Daemon.js']),
+    '/srv/pm2',
+    'one home, one family',
+  );
 });

@@ -83,14 +83,15 @@ export function enable(): void {
             if (err == null && this._httpMessage != null) guard('socket.close', onPeerHangup, this, state);
           } else if (state.direction === 'client' && state.http !== undefined) {
             guard('socket.destroy', onIdleDestroy, this, state);
-          } else if ((state.activity & (BURST_AFTER_WRITE | RESET_BEHIND_END)) !== 0 || sessionOf(this) !== undefined) {
-            // What onQuietEnd looks at, read here: most sockets end with neither (no call, and
-            // classify.ts is not loaded for them). A client that destroys its socket at the
-            // peer's end of input without ending it (the mariadb connector) is asked here what
-            // _final asks of one that ends it.
+          } else {
+            // A client that destroys its socket at the peer's end of input without ending it (the
+            // mariadb connector) is asked here what _final asks of one that ends it.
             if (hidesReset(this, state.activity) && (this as Ending)._writableState?.ending !== true)
               guard('socket.end', noteResetBehindEnd, this, state);
-            guard('socket.close', onQuietEnd, this, state);
+            // What onQuietEnd looks at, read here: most sockets end with neither (no call, and
+            // classify.ts is not loaded for them).
+            if ((state.activity & (BURST_AFTER_WRITE | RESET_BEHIND_END)) !== 0 || sessionOf(this) !== undefined)
+              guard('socket.close', onQuietEnd, this, state);
           }
         }
         return original.call(this, err, cb);

@@ -9,8 +9,11 @@
 // - a regular file, a TTY, or anything else: written synchronously to the fd (files drain);
 // - a file path: opened for appending (directories created);
 // - in a PM2 cluster worker: through process.stdout/stderr's `write`, which PM2 replaces there to
-//   send the app's output to its daemon (its log files, `pm2 logs`): the worker's fd 2 is the
-//   daemon's own log.
+//   send the app's output to its daemon (the app's log files, `pm2 logs`, pm2-runtime's stdout):
+//   the worker's fd 2 is the daemon's own (its pm2.log under the classic daemon). Only while the
+//   IPC channel is connected and not backed up (PM2's `process.send` raises an error on the process
+//   once it is closed); otherwise, and for the line of a reset that crashes the process (PM2's
+//   write is asynchronous), the fd as for any process.
 // Every write is one synchronous syscall, so a line is on its way before the next statement
 // runs: the line for a reset that is about to crash the process is never lost in a buffer.
 import * as fs from 'node:fs';
@@ -102,15 +105,27 @@ class FdWriter implements LineWriter {
   }
 }
 
+/** Bytes queued on the IPC channel beyond which a line is not added (the daemon is not reading). */
+const IPC_BACKLOG = 1 << 20;
+
 /**
  * Lines handed to PM2's replacement of process.stdout/stderr's `write` in its cluster workers (PM2
  * sends them to its daemon and its log files itself), looked up at each line: PM2 replaces it after
- * the preload.
+ * the preload. `fd`: where a fatal line goes, and any line while the channel is down.
  */
 class Pm2Writer implements LineWriter {
   readonly kind = 'fd';
-  constructor(private readonly stream: 'stdout' | 'stderr') {}
-  write(line: string): boolean {
+  constructor(
+    private readonly stream: 'stdout' | 'stderr',
+    private readonly fd: LineWriter | undefined,
+  ) {}
+  write(line: string, fatal = false): boolean {
+    const channel = (process as { channel?: { writeQueueSize?: number } }).channel;
+    if (fatal || process.connected !== true || !Object.hasOwn(process[this.stream], 'write')) return this.fd?.write(line, fatal) ?? false;
+    if ((channel?.writeQueueSize ?? 0) > IPC_BACKLOG) {
+      countDropped('log');
+      return false;
+    }
     try {
       process[this.stream].write(line);
       return true;
@@ -119,49 +134,65 @@ class Pm2Writer implements LineWriter {
       return false;
     }
   }
-  close(): void {}
+  close(): void {
+    this.fd?.close();
+  }
 }
 
-/** A PM2 cluster worker (PM2 sets these in every app's environment). */
-const pm2ClusterWorker = () => process.env.pm_id !== undefined && process.env.exec_mode === 'cluster_mode';
+/** A PM2 cluster worker: PM2 sets these in every app's environment, and a worker's children inherit them (they are no cluster workers). */
+const pm2ClusterWorker = () =>
+  process.env.pm_id !== undefined &&
+  process.env.exec_mode === 'cluster_mode' &&
+  typeof process.send === 'function' &&
+  (require('node:cluster') as typeof import('node:cluster')).isWorker === true;
 
 /** Opens the destination named by RESETWATCH_LOG (`stderr`, `stdout` or a path). */
 export function openWriter(dest: string): LineWriter | undefined {
   if (dest === 'stderr' || dest === 'stdout') {
-    if (pm2ClusterWorker()) return new Pm2Writer(dest);
-    const fd = dest === 'stderr' ? 2 : 1;
-    // bigint: a plain fstatSync leaves the pipe's mode in the stat buffer that fs.realpathSync
-    // reads back for path components the module loader has cached; a FIFO or socket mode there
-    // stops realpath early and a pnpm package can no longer find its siblings (see
-    // test/shapes-layouts.test.mjs). The bigint variant writes a buffer realpath never reads;
-    // test/shapes-stat.test.mjs checks every stat of the agent and its dependencies for this.
-    let stat: fs.BigIntStats;
-    try {
-      stat = fs.fstatSync(fd, { bigint: true });
-    } catch {
-      return undefined; // closed: nothing to write to
-    }
-    if (stat.isFIFO() && process.platform === 'linux') {
-      try {
-        const own = fs.openSync(`/proc/self/fd/${fd}`, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
-        return new FdWriter(own, 'pipe', true);
-      } catch {
-        // no /proc (or not readable): the app's fd, as for a socket
-      }
-    }
-    if (stat.isFIFO() || stat.isSocket()) {
-      // A socket cannot be reopened through /proc. Node sets O_NONBLOCK on a pipe or socket when it
-      // makes process.stdout/stderr for it (for stderr at the first socket it destroys, for stdout
-      // at the app's first console.log; it restores the flags at exit): that stream is made before
-      // the first line, so a destination nobody reads returns EAGAIN (a dropped line) instead of
-      // blocking the app. It is only made, never written to: its write errors (EPIPE) would be
-      // emitted on a stream the app may not listen on.
-      return new FdWriter(fd, 'fd', false, () => {
-        void (fd === 1 ? process.stdout : process.stderr);
-      });
-    }
-    return new FdWriter(fd, 'fd', false);
+    if (pm2ClusterWorker()) return new Pm2Writer(dest, openFd(dest));
+    return openFd(dest);
   }
+  return openFile(dest);
+}
+
+/** stdout or stderr, by its kind (the header). */
+function openFd(dest: 'stderr' | 'stdout'): LineWriter | undefined {
+  const fd = dest === 'stderr' ? 2 : 1;
+  // bigint: a plain fstatSync leaves the pipe's mode in the stat buffer that fs.realpathSync
+  // reads back for path components the module loader has cached; a FIFO or socket mode there
+  // stops realpath early and a pnpm package can no longer find its siblings (see
+  // test/shapes-layouts.test.mjs). The bigint variant writes a buffer realpath never reads;
+  // test/shapes-stat.test.mjs checks every stat of the agent and its dependencies for this.
+  let stat: fs.BigIntStats;
+  try {
+    stat = fs.fstatSync(fd, { bigint: true });
+  } catch {
+    return undefined; // closed: nothing to write to
+  }
+  if (stat.isFIFO() && process.platform === 'linux') {
+    try {
+      const own = fs.openSync(`/proc/self/fd/${fd}`, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+      return new FdWriter(own, 'pipe', true);
+    } catch {
+      // no /proc (or not readable): the app's fd, as for a socket
+    }
+  }
+  if (stat.isFIFO() || stat.isSocket()) {
+    // A socket cannot be reopened through /proc. Node sets O_NONBLOCK on a pipe or socket when it
+    // makes process.stdout/stderr for it (for stderr at the first socket it destroys, for stdout
+    // at the app's first console.log; it restores the flags at exit): that stream is made before
+    // the first line, so a destination nobody reads returns EAGAIN (a dropped line) instead of
+    // blocking the app. It is only made, never written to: its write errors (EPIPE) would be
+    // emitted on a stream the app may not listen on.
+    return new FdWriter(fd, 'fd', false, () => {
+      void (fd === 1 ? process.stdout : process.stderr);
+    });
+  }
+  return new FdWriter(fd, 'fd', false);
+}
+
+/** A file path, opened for appending. */
+function openFile(dest: string): LineWriter | undefined {
   try {
     fs.mkdirSync(path.dirname(path.resolve(dest)), { recursive: true });
     const fd = fs.openSync(dest, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NONBLOCK, 0o644);

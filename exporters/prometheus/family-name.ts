@@ -19,6 +19,7 @@ import { channel } from 'node:diagnostics_channel';
 import * as net from 'node:net';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { pm2NoDaemon } from '../../agent/launcher';
 import type { Config } from '../../agent/config';
 import { builtinLoaded } from '../../agent/builtins';
 import { guard } from '../../agent/guard';
@@ -47,20 +48,25 @@ const digest = (s: string) => sha256().update(s).digest('hex').slice(0, 16);
  * The PM2 home directory this process runs under, when PM2 runs it: the daemon (its script
  * lib/Daemon.js, PM2_HOME set by the client that spawned it), an app or an app's child (PM2 sets
  * `pm_id` and PM2_HOME in each app's environment), or pm2-runtime (the daemon in the foreground, as
- * in containers), `pm2-dev` and `pm2 --no-daemon`, which take PM2_HOME or ~/.pm2 as PM2 does. PM2
+ * in containers) and `pm2 --no-daemon`, which take PM2_HOME or ~/.pm2 as PM2 does. PM2
  * spawns the daemon and its fork-mode apps detached, each a session of its own, so the session
  * cannot gather them (PM2's cluster workers are the daemon's cluster workers: ./cluster.ts).
  */
 export function pm2Home(env: NodeJS.ProcessEnv = process.env, argv: readonly string[] = process.argv): string | undefined {
   const home = env.PM2_HOME;
   const script = typeof argv[1] === 'string' ? argv[1].split(path.sep).join('/') : '';
-  if (typeof home === 'string' && home !== '' && (env.pm_id !== undefined || /\/pm2\/lib\/Daemon\.js$/.test(script))) return home;
+  if (typeof home === 'string' && home !== '' && (env.pm_id !== undefined || /\/pm2\/lib\/Daemon\.js$/.test(script)))
+    return path.resolve(home);
   const foreground =
-    /\/pm2(-runtime|-docker|-dev)$/.test(script) ||
-    /\/pm2\/lib\/binaries\/(Runtime4Docker|Runtime|DevCLI)\.js$/.test(script) ||
-    ((/\/pm2$/.test(script) || /\/pm2\/lib\/binaries\/CLI\.js$/.test(script)) && argv.includes('--no-daemon'));
+    /\/pm2-(runtime|docker)$/.test(script) ||
+    /\/pm2\/lib\/binaries\/Runtime4Docker\.js$/.test(script) ||
+    ((/\/pm2$/.test(script) || /\/pm2\/lib\/binaries\/CLI\.js$/.test(script)) && pm2NoDaemon(script, argv.slice(2)));
   if (!foreground) return undefined;
-  return typeof home === 'string' && home !== '' ? home : path.join(env.HOME ?? '', '.pm2');
+  return path.resolve(
+    typeof home === 'string' && home !== ''
+      ? home
+      : path.join(env.HOME || (require('node:os') as typeof import('node:os')).homedir(), '.pm2'),
+  );
 }
 
 /** node:crypto, loaded only for a metrics token or PM2: every process joins a family, and crypto costs ~1.5 ms to load. */
