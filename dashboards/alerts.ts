@@ -88,6 +88,13 @@ function spikeDescription(direction: string, value: string): string {
   return `The ${direction}-side resets of ${NS} over the last 5 minutes are ${value} times those of the hour before (alert above 4× for 2 minutes). Client side: resets per second, the baseline floored at 0.05 resets/s. Server side: resets per accepted connection, the baseline floored at 1%, at least 0.2 resets/s, and only with connections accepted in the hour before, so that resets that grow with traffic (users closing pages mid-response) do not fire. Usually a peer crashed, restarted or is being deployed (client side), or clients or a load balancer started aborting (server side). Break it down by peer, phase and error type on the overview dashboard.`;
 }
 
+/** A ResetSpike test's expectation: at `at`, the alert fires for job shop's `direction` at `value`×. */
+function spikeFires(at: string, direction: 'client' | 'server', value: string): AlertTest['expect'][number] {
+  const labels = { job: 'shop', resetwatch_direction: direction };
+  const summary = `shop: ${direction}-side resets jumped to ${value}× the previous hour`;
+  return { at, firing: [{ labels, summary, description: spikeDescription(direction, value).replaceAll(NS, 'shop') }] };
+}
+
 export const ALERTS: AlertSpec[] = [
   {
     name: 'ResetwatchPeerResetRatioHigh',
@@ -215,16 +222,7 @@ ${spike('server')}
         expect: [
           // 72m: rate[5m] = (3*6+2*60)/300 = 0.46/s = 4.6× → pending; fires 2 minutes later.
           { at: '73m', firing: [] },
-          {
-            at: '74m',
-            firing: [
-              {
-                labels: { job: 'shop', resetwatch_direction: 'client' },
-                summary: 'shop: client-side resets jumped to 8.2× the previous hour',
-                description: spikeDescription('client', '8.2').replaceAll(NS, 'shop'),
-              },
-            ],
-          },
+          spikeFires('74m', 'client', '8.2'),
         ],
       },
       {
@@ -260,16 +258,7 @@ ${spike('server')}
         expect: [
           // 64m: rate[5m] = 80/300 = 0.27/s = 5.3× the floor → pending; fires 2 minutes later.
           { at: '65m', firing: [] },
-          {
-            at: '66m',
-            firing: [
-              {
-                labels: { job: 'shop', resetwatch_direction: 'client' },
-                summary: 'shop: client-side resets jumped to 6.7× the previous hour',
-                description: spikeDescription('client', '6.7').replaceAll(NS, 'shop'),
-              },
-            ],
-          },
+          spikeFires('66m', 'client', '6.7'),
         ],
       },
       {
@@ -297,19 +286,7 @@ ${spike('server')}
             values: '0+6x70 480+60x20',
           },
         ],
-        expect: [
-          { at: '73m', firing: [] },
-          {
-            at: '74m',
-            firing: [
-              {
-                labels: { job: 'shop', resetwatch_direction: 'server' },
-                summary: 'shop: server-side resets jumped to 8.2× the previous hour',
-                description: spikeDescription('server', '8.2').replaceAll(NS, 'shop'),
-              },
-            ],
-          },
-        ],
+        expect: [{ at: '73m', firing: [] }, spikeFires('74m', 'server', '8.2')],
       },
       {
         name: 'ResetSpike: server resets with no accepted connections an hour ago stay quiet',
