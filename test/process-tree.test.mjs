@@ -251,6 +251,17 @@ test('a port held by another program: one "already in use" line for the whole tr
   assert.match(lines[1], new RegExp(`listening on http://127\\.0\\.0\\.1:${port}/metrics: the port is free now`));
 });
 
+test('a member that crashes on a reset (uncaught ECONNRESET) has handed it over: the leader serves it', async () => {
+  const port = await freePort();
+  const tree = startTree(NODE, [fixture('tree-crash.cjs')], { env: { RESETWATCH_PORT: String(port) } });
+  await tree.ready(1);
+  const exited = await tree.exited('child');
+  assert.equal(exited.code, 1, 'the crash, as without the agent');
+  assert.match(tree.stderr(), /read ECONNRESET|ECONNRESET/);
+  await scrapeUntil(port, (x) => x.resets === 1, "the child's reset, sent before it crashed");
+  await tree.stop('SIGTERM');
+});
+
 test('RESETWATCH_PORT=0: each process its own free port, as before (no family)', async () => {
   const tree = startTree(NODE, [APP, 'root', '1', 'a:1'], { env: { RESETWATCH_PORT: '0' } });
   await tree.ready(2);

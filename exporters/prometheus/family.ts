@@ -105,7 +105,8 @@ export interface FamilyHooks {
 
 export interface Family {
   /** A reset this process recorded (main thread or worker thread). */
-  recorded(sample: Sample, record: ResetRecord | PendingRecord | undefined): void;
+  /** `now`: sent before returning (a reset the process is about to crash on), not in the turn's check phase. */
+  recorded(sample: Sample, record: ResetRecord | PendingRecord | undefined, now?: boolean): void;
   /** The leader: `own` plus every member's; a member: `own`. */
   collect(own: Snapshot): Promise<Snapshot & { family: number }>;
   /** Whether collect() gives `own` alone: not leading, or leading a family that never had another part. */
@@ -470,13 +471,16 @@ class ProcessFamily implements Family {
 
   // ---- both: streaming this process's resets ----
 
-  recorded(sample: Sample, record: ResetRecord | PendingRecord | undefined): void {
+  recorded(sample: Sample, record: ResetRecord | PendingRecord | undefined, now = false): void {
     if (this.role === 'member' ? !this.connected : this.role !== 'leader' || this.members.size === 0) return;
     if (this.queue.length >= 10000) {
       countDropped('prometheus');
       return;
     }
     this.queue.push([sample, record instanceof recent().PendingRecord ? recent().toRecord(record.event) : record]);
+    // A crash comes before the check phase: the message goes now (a write to an idle unix socket
+    // reaches the kernel at once), with whatever the turn had queued.
+    if (now) return this.flush();
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       const flush = () => guard('family.flush', () => this.flush());

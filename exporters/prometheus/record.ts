@@ -58,16 +58,17 @@ export function toSample(e: ResetEvent): Sample {
 
 /** One reset of this thread, recorded: the whole per-reset path in one call from ./index.ts. `keep`: for /resets. */
 export function recordEvent(e: ResetEvent, keep: boolean): void {
-  record(toSample(e), keep ? new PendingRecord(e) : undefined);
+  record(toSample(e), keep ? new PendingRecord(e) : undefined, e.fatal);
 }
 
-export function record(s: Sample, rec: ResetRecord | PendingRecord | undefined): void {
+/** `fatal`: the process is about to crash on this reset: a family member hands it over at once. */
+export function record(s: Sample, rec: ResetRecord | PendingRecord | undefined, fatal = false): void {
   const peer = peers.label(s.peer);
   if (peer === OTHER_PEER && s.peer !== OTHER_PEER) foldedPeers.count++;
   changes.count++;
   observe(own, s, peer);
   if (rec !== undefined) recent.push(rec);
-  if (family !== undefined) family.recorded(s, rec);
+  if (family !== undefined) family.recorded(s, rec, fatal);
 }
 
 /**
