@@ -103,6 +103,24 @@ test('the PM2 daemon: cluster and fork apps on one port, counted on across `pm2 
   assert.doesNotMatch(readFileSync(path.join(home, 'pm2.log'), 'utf8'), /resetwatch/);
 });
 
+test("a PM2 cluster worker that crashes on a reset: the reset's line in the app's own log, beside PM2's crash report", async (t) => {
+  const port = await freePort();
+  const crash = { name: 'x', script: fixture('tree-crash.cjs'), args: ['alone'], exec_mode: 'cluster', instances: 1, autorestart: false };
+  const { home, eco } = pm2Project(t, [crash]);
+  await pm2(home, { RESETWATCH_PORT: String(port) }, 'start', eco);
+  const logs = path.join(home, 'logs');
+  const errorLog = () =>
+    readdirSync(logs)
+      .filter((f) => f.startsWith('x-error'))
+      .map((f) => readFileSync(path.join(logs, f), 'utf8'))
+      .join('');
+  for (const deadline = Date.now() + 15000; Date.now() < deadline && !/"resetwatch.fatal":true/.test(errorLog()); )
+    await new Promise((r) => setTimeout(r, 200));
+  assert.match(errorLog(), /"resetwatch.fatal":true/, errorLog());
+  assert.match(errorLog(), /ECONNRESET/);
+  assert.doesNotMatch(readFileSync(path.join(home, 'pm2.log'), 'utf8'), /"name":"resetwatch"/);
+});
+
 test('launcherOf: the pm2 client is dormant, `pm2 --no-daemon` (the daemon itself) is not', async () => {
   const { launcherOf } = await import(path.join(ROOT, 'dist/agent/launcher.js'));
   assert.equal(launcherOf('/app/node_modules/pm2/bin/pm2', ['start', 'eco.config.js']), 'pm2');

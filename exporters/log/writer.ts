@@ -12,8 +12,8 @@
 //   send the app's output to its daemon (the app's log files, `pm2 logs`, pm2-runtime's stdout):
 //   the worker's fd 2 is the daemon's own (its pm2.log under the classic daemon). Only while the
 //   IPC channel is connected and not backed up (PM2's `process.send` raises an error on the process
-//   once it is closed); otherwise, and for the line of a reset that crashes the process (PM2's
-//   write is asynchronous), the fd as for any process.
+//   once it is closed); otherwise the fd, as for any process. The line of a reset that crashes the
+//   process goes the same way: the IPC write is attempted at once, as PM2's own crash report is.
 // Every write is one synchronous syscall, so a line is on its way before the next statement
 // runs: the line for a reset that is about to crash the process is never lost in a buffer.
 import * as fs from 'node:fs';
@@ -111,7 +111,7 @@ const IPC_BACKLOG = 1 << 20;
 /**
  * Lines handed to PM2's replacement of process.stdout/stderr's `write` in its cluster workers (PM2
  * sends them to its daemon and its log files itself), looked up at each line: PM2 replaces it after
- * the preload. `fd`: where a fatal line goes, and any line while the channel is down.
+ * the preload. `fd`: where lines go while the channel is down (a fatal line also while it is backed up).
  */
 class Pm2Writer implements LineWriter {
   readonly kind = 'fd';
@@ -121,8 +121,9 @@ class Pm2Writer implements LineWriter {
   ) {}
   write(line: string, fatal = false): boolean {
     const channel = (process as { channel?: { writeQueueSize?: number } }).channel;
-    if (fatal || process.connected !== true || !Object.hasOwn(process[this.stream], 'write')) return this.fd?.write(line, fatal) ?? false;
+    if (process.connected !== true || !Object.hasOwn(process[this.stream], 'write')) return this.fd?.write(line, fatal) ?? false;
     if ((channel?.writeQueueSize ?? 0) > IPC_BACKLOG) {
+      if (fatal) return this.fd?.write(line, fatal) ?? false;
       countDropped('log');
       return false;
     }
