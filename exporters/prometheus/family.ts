@@ -480,7 +480,10 @@ class ProcessFamily implements Family {
     this.queue.push([sample, record instanceof recent().PendingRecord ? recent().toRecord(record.event) : record]);
     // A crash comes before the check phase: the message goes now (a write to an idle unix socket
     // reaches the kernel at once), with whatever the turn had queued.
-    if (now) return this.flush();
+    if (now) {
+      this.flush();
+      return;
+    }
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       const flush = () => guard('family.flush', () => this.flush());
