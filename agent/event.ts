@@ -53,7 +53,7 @@ export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetE
   } else if (state.direction === 'server' && msg != null) {
     context = serverRequest(event, state, msg as unknown as ServerResponseLike, now, context);
   } else if (state.direction === 'server' && arriving(socket) !== undefined) {
-    context = arrivingRequest(event, arriving(socket) as IncomingLike);
+    context = arrivingRequest(event, socket);
   } else if (!event.protocol && (state.http !== undefined || 'parser' in socket)) {
     event.protocol = 'http/1.1';
   } else {
@@ -88,8 +88,7 @@ export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetE
 function answeredEarly(socket: Sock): boolean {
   const m = socket._httpMessage as { _headerSent?: boolean; req?: { complete?: boolean } } | null | undefined;
   if (m != null) return m._headerSent === true && m.req?.complete === false;
-  const incoming = (socket as { parser?: { incoming?: { complete?: boolean } | null } | null }).parser?.incoming;
-  return incoming != null && incoming.complete === false;
+  return arriving(socket) !== undefined;
 }
 
 /** The connection's own fields: what every reset has, whatever was in flight. */
@@ -259,7 +258,8 @@ function arriving(socket: Sock): IncomingLike | undefined {
   return incoming != null && incoming.complete === false ? incoming : undefined;
 }
 
-function arrivingRequest(event: ResetEvent, req: IncomingLike): Context | undefined {
+function arrivingRequest(event: ResetEvent, socket: Sock): Context | undefined {
+  const req = arriving(socket) as IncomingLike;
   event.protocol = 'http/1.1';
   const host = req.headers?.host;
   event.request = { method: req.method ?? 'GET', host: typeof host === 'string' ? host : undefined };

@@ -59,12 +59,7 @@ export function spanIds(context: Context | undefined): { traceId: string; spanId
  * needs the app's own propagator: one line, ignored. Null: nothing to read.
  */
 export function fallbackPropagator(env: NodeJS.ProcessEnv = process.env): TextMapPropagator | null {
-  const raw = env.OTEL_PROPAGATORS ?? '';
-  const names = raw
-    .split(',')
-    .map((s) => s.trim().toLowerCase())
-    .filter(Boolean);
-  if (names.length === 0) names.push('tracecontext');
+  const names = propagatorNames(env);
   if (names.includes('none')) return null;
   const unknown = names.filter((n) => n !== 'tracecontext' && n !== 'baggage');
   if (unknown.length > 0)
@@ -75,6 +70,15 @@ export function fallbackPropagator(env: NodeJS.ProcessEnv = process.env): TextMa
   if (!names.includes('tracecontext')) return null;
   const core = require('@opentelemetry/core') as typeof import('@opentelemetry/core');
   return new core.W3CTraceContextPropagator();
+}
+
+/** OTEL_PROPAGATORS' names, lower case; `tracecontext` when it names none. */
+function propagatorNames(env: NodeJS.ProcessEnv = process.env): string[] {
+  const names = (env.OTEL_PROPAGATORS ?? '')
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+  return names.length > 0 ? names : ['tracecontext'];
 }
 
 /**
@@ -107,8 +111,7 @@ const SENTRY_TRACE = /^([0-9a-f]{32})-([0-9a-f]{16})(?:-([01]))?$/;
 /** A `sentry-trace` header's span as a remote parent on `base`, or undefined when it is not one. */
 function sentryContext(base: Context | undefined, header: unknown): Context | undefined {
   const m = typeof header === 'string' ? SENTRY_TRACE.exec(header.trim()) : null;
-  if (m !== null && /(^|,)\s*none\s*(,|$)/i.test(process.env.OTEL_PROPAGATORS ?? '')) return undefined; // nothing is to be read
-  if (m === null || m[1] === INVALID_TRACE || /^0+$/.test(m[2])) return undefined;
+  if (m === null || m[1] === INVALID_TRACE || /^0+$/.test(m[2]) || propagatorNames().includes('none')) return undefined;
   const api = otelApi();
   return api.trace.setSpanContext(base ?? api.ROOT_CONTEXT, {
     traceId: m[1],

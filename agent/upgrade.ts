@@ -31,8 +31,13 @@ export function isUpgraded(socket: Sock, state: SocketState): boolean {
  * `Symbol('websocket')`; undici's (Node's global WebSocket) see undiciWebSocket().
  */
 export function upgradeProtocol(socket: Sock): 'websocket' | undefined {
-  for (const sym of Object.getOwnPropertySymbols(socket)) if (sym.description === 'websocket') return 'websocket';
-  return undiciWebSocket(socket) ? 'websocket' : undefined;
+  return wsKey(socket) !== undefined || undiciWebSocket(socket) ? 'websocket' : undefined;
+}
+
+/** The key `ws` keeps its WebSocket under on the socket (its own `Symbol('websocket')`), if any. */
+function wsKey(socket: Sock): symbol | undefined {
+  for (const sym of Object.getOwnPropertySymbols(socket)) if (sym.description === 'websocket') return sym;
+  return undefined;
 }
 
 /**
@@ -41,12 +46,9 @@ export function upgradeProtocol(socket: Sock): 'websocket' | undefined {
  * once, frames of this side still unread, which draws its kernel's RST.
  */
 export function closeFrameReceived(socket: Sock): boolean {
-  for (const sym of Object.getOwnPropertySymbols(socket)) {
-    if (sym.description !== 'websocket') continue;
-    const ws = (socket as unknown as Record<symbol, { _closeFrameReceived?: unknown } | undefined>)[sym];
-    return ws?._closeFrameReceived === true;
-  }
-  return false;
+  const key = wsKey(socket);
+  if (key === undefined) return false;
+  return (socket as unknown as Record<symbol, { _closeFrameReceived?: unknown } | undefined>)[key]?._closeFrameReceived === true;
 }
 
 /**

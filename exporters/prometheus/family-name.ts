@@ -191,19 +191,26 @@ export function bindNeedsListen(): boolean {
 
 /** What listen({ path }) does in a primary, minus cluster: the name (a Unix-domain server's mark, which the server hook skips), then the bind. */
 function bind(server: net.Server, name: string): void {
-  const s = server as net.Server & { _listen2?: Listen2; _pipeName?: string };
-  if (!bindNeedsListen() && typeof s._listen2 === 'function') {
-    try {
-      s._pipeName = name;
-      s._listen2(name, -1, -1, 511);
-      return;
-    } catch {
-      // Bound, and something wrapping the method threw after (Node keeps _listen2 for wrappers):
-      // held all the same. Else another shape of the private method: the public way below.
-      if (server.listening) return;
-    }
+  (server as net.Server & { _pipeName?: string })._pipeName = name;
+  if (!listen2(server, name, -1, -1)) server.listen({ path: name });
+}
+
+/**
+ * Binds `server` the way listen() ends, through Node's _listen2 (no cluster, no dns.lookup); false
+ * where it cannot (bindNeedsListen(), or another shape of the private method): listen() then.
+ * `addressType` -1 with `port` -1 for a Unix-domain name, else 4 or 6.
+ */
+export function listen2(server: net.Server, address: string, port: number, addressType: number): boolean {
+  const s = server as net.Server & { _listen2?: Listen2 };
+  if (bindNeedsListen() || typeof s._listen2 !== 'function') return false;
+  try {
+    s._listen2(address, port, addressType, 511);
+    return true;
+  } catch {
+    // Bound, and something wrapping the method threw after (Node keeps _listen2 for wrappers):
+    // bound all the same. Else another shape of the private method: listen().
+    return server.listening;
   }
-  server.listen({ path: name });
 }
 
 /** The held name, handed to the family that starts with it (undefined for another name, or none). */

@@ -14,7 +14,7 @@ import { awake } from '../../agent/awake';
 import { disown } from '../../agent/sockets';
 import { Connection, SERVER_OPTIONS, type EndpointRequest, type EndpointResponse } from './http1';
 import type { ResetRecord } from './recent';
-import { bindNeedsListen } from './family-name';
+import { listen2 } from './family-name';
 
 export const LIMITS = {
   /** Request header bytes (Node's default is 16 KiB). */
@@ -148,26 +148,14 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
   };
 }
 
-type Listen2 = (address: string, port: number, addressType: number, backlog: number) => void;
-
 /**
- * Binds an IP address the way listen() ends, through net.Server#_listen2 (as ./family-name.ts binds
- * the family's name), without the dns.lookup listen() runs for any host, an IP address too: an
+ * An IP address is bound without the dns.lookup listen() runs for any host, an IP address too: an
  * APM's dns instrumentation (dd-trace, OpenTelemetry's) traced it as a root span of the app's at
- * every start. Not where something subscribes to listen's tracing channel (it would see an end
- * without a start), nor for a host name. False when it did not bind: listen() then.
+ * every start. A host name goes through listen(). False when it did not bind: listen() then.
  */
 function bindDirect(server: net.Server, host: string, port: number): boolean {
-  const s = server as net.Server & { _listen2?: Listen2 };
   const family = net.isIP(host);
-  if (family === 0 || bindNeedsListen() || typeof s._listen2 !== 'function') return false;
-  try {
-    s._listen2(host, port, family, 511);
-    return true;
-  } catch {
-    // Bound, and something wrapping the method threw after: bound all the same. Else listen().
-    return server.listening;
-  }
+  return family !== 0 && listen2(server, host, port, family);
 }
 
 /** The endpoint's own connections are not the app's: not watched, not counted, never keeping the process alive. */
