@@ -194,6 +194,17 @@ function holdAtPreload(config: Config, join: () => void, open: () => void, later
   };
 }
 
+/**
+ * A cluster primary forks its workers in its main module, before any output starts (node:net loads
+ * with node:child_process, and the hooks with it): it listens for the resets its workers crash on
+ * from then on (exporters/prometheus/cluster-crashes.ts; light, no prom-client).
+ */
+function receiveWorkerCrashes(config: Config, stops: (() => void)[]): void {
+  if (config.port === 'off' || config.disabledOutputs.includes('prometheus') || !isMainThread()) return;
+  const { receiveCrashes } = require('../exporters/prometheus/cluster-crashes') as typeof import('../exporters/prometheus/cluster-crashes');
+  stops.push(receiveCrashes());
+}
+
 function runAll(stops: (() => void)[]): void {
   for (const stop of stops.splice(0).reverse()) stop();
 }
@@ -285,6 +296,7 @@ export function install(): Agent {
       }
       installed = true;
       enableHooks(loaded.hooks, config, hookStops);
+      guard('start.prometheus.crashes', receiveWorkerCrashes, config, hookStops);
       if (when !== 'turn') return true;
       release = guard(
         'start.prometheus.hold',

@@ -48,6 +48,7 @@ const CHUNKS = [
       'exporters/prometheus/index',
       'exporters/prometheus/family-name',
       'exporters/prometheus/threads',
+      'exporters/prometheus/cluster-crashes',
     ],
   },
   {

@@ -95,6 +95,61 @@ test('cluster: a worker that exits while the primary waits for its answer does n
   assert.ok(ms < 1200, `the scrape took ${ms} ms: the primary waited for the dead worker`);
 });
 
+/** Waits for a line of the fixture's stdout that starts with `prefix`; its JSON. */
+function lineOf(app, prefix) {
+  return new Promise((resolve) => {
+    const check = () => {
+      const line = app
+        .stdout()
+        .split('\n')
+        .find((l) => l.startsWith(prefix));
+      if (line) resolve(JSON.parse(line));
+      else setTimeout(check, 20);
+    };
+    check();
+  });
+}
+
+test('cluster: the reset a worker crashes on is counted, after a scrape and before any', async (t) => {
+  const app = startApp('cluster-crash.cjs');
+  t.after(() => app.stop());
+  const { done, port } = await app.ready;
+  const count = async () => sumOf(parseExposition((await rawRequest(port)).body), 'resetwatch_resets_total', { error_type: 'ECONNRESET' });
+  assert.equal(await count(), 1, 'the handled reset, from the answer');
+  app.child.stdin.write('crash\n');
+  const exited = await lineOf(app, '{"exited"');
+  assert.equal(exited.exited, 1, app.stdout());
+  // Asked at scrape time only, a crashed worker never answered again: its fatal reset was lost.
+  assert.equal(await count(), 2, 'the crash reset reached the primary');
+  assert.equal(await count(), 2, 'and is counted once');
+  const r = await rawRequest(port, { path: '/resets' });
+  const events = JSON.parse(r.body);
+  assert.equal(events.length, 2);
+  assert.equal(events[0].pid, done.worker);
+  assert.equal(events[0]['resetwatch.fatal'], true);
+  assert.equal(sumOf(parseExposition((await rawRequest(port)).body), 'resetwatch_reset_connection_age_seconds_count'), 2);
+
+  const early = startApp('cluster-crash.cjs', { CLUSTER_CRASH: 'at-once' });
+  t.after(() => early.stop());
+  const first = await early.ready;
+  await lineOf(early, '{"exited"');
+  const samples = parseExposition((await rawRequest(first.port)).body);
+  assert.equal(sumOf(samples, 'resetwatch_resets_total', { error_type: 'ECONNRESET' }), 1, 'a worker that crashed before any scrape');
+});
+
+test('cluster: a worker that survives its fatal reset (an uncaughtException handler) is counted once', async (t) => {
+  const app = startApp('cluster-crash.cjs', { CLUSTER_CRASH: 'handler' });
+  t.after(() => app.stop());
+  const { port } = await app.ready;
+  app.child.stdin.write('crash\n');
+  assert.equal((await lineOf(app, '{"survived"')).survived, 'ECONNRESET');
+  const count = async () => sumOf(parseExposition((await rawRequest(port)).body), 'resetwatch_resets_total', { error_type: 'ECONNRESET' });
+  // The worker's answer holds the crash it sent: the two are not added up.
+  assert.equal(await count(), 2);
+  assert.equal(await count(), 2);
+  assert.equal(JSON.parse((await rawRequest(port, { path: '/resets' })).body).length, 2);
+});
+
 test('cluster: the peer bound holds over the sum, not per worker', async (t) => {
   const app = startApp('prom-cluster.cjs', { PROM_CLUSTER_RESETS_1: '3', PROM_CLUSTER_RESETS_2: '3', RESETWATCH_MAX_PEERS: '4' });
   t.after(() => app.stop());

@@ -10,6 +10,8 @@
 // by max). On top of it: the peer label is bounded again over the sum (each worker bounds its own),
 // the newest exemplar per series is kept (prom-client's aggregation drops exemplars), and a worker
 // that exited keeps its last answered counts in a "retired" sum, so the totals never go backwards.
+// A reset a worker crashes on reaches the primary as it happens (./cluster-crashes.ts): its last
+// answer, if any, plus those crashes, is what it leaves behind.
 // One part (a lone process) is served as it is, without the aggregation (alone() below).
 import type { Worker } from 'node:cluster';
 import { aggregatorRegistry } from './client';
@@ -19,8 +21,8 @@ import { foldPeers, labelKey, RESETS, FOLDED, type MetricJSON } from './render';
 import { OTHER_PEER, PeerLimiter } from '../shared/peers';
 import { peerOfLabels } from './peer-labels';
 import { METRICS } from '../../agent/contract';
-
-const CMD = 'NODE_RESETWATCH_METRICS';
+import { CMD, crashesSent, received, setAnswering, settle, take, type Crash } from './cluster-crashes';
+import { SampleReplica } from './replica';
 /** How long the primary waits for workers; a worker that does not answer is served from its last answer. */
 export const WORKER_TIMEOUT_MS = 1500;
 
@@ -39,6 +41,8 @@ interface Answer {
   type: 'snapshot';
   id: number;
   snapshot?: Snapshot;
+  /** How many of the worker's crash messages (./cluster-crashes.ts) the snapshot holds. */
+  crashes?: number;
   error?: string;
 }
 
@@ -65,8 +69,10 @@ export function answerPrimary(get: () => Promise<Snapshot>): () => void {
   const handler = (message: unknown) => {
     const m = message as Request | null;
     if (m === null || typeof m !== 'object' || m.cmd !== CMD || m.type !== 'collect') return;
+    // Counted before the snapshot is read: a crash recorded meanwhile is summed twice rather than lost.
+    const crashes = crashesSent;
     get().then(
-      (snapshot) => send({ cmd: CMD, type: 'snapshot', id: m.id, snapshot }),
+      (snapshot) => send({ cmd: CMD, type: 'snapshot', id: m.id, snapshot, crashes }),
       (err: unknown) => {
         reportFailure('prometheus.cluster.worker', err);
         send({ cmd: CMD, type: 'snapshot', id: m.id, error: String(err) });
@@ -74,7 +80,11 @@ export function answerPrimary(get: () => Promise<Snapshot>): () => void {
     );
   };
   process.on('internalMessage' as 'message', handler);
-  return () => process.removeListener('internalMessage' as 'message', handler);
+  setAnswering(true);
+  return () => {
+    setAnswering(false);
+    process.removeListener('internalMessage' as 'message', handler);
+  };
 }
 
 function send(answer: Answer): void {
@@ -86,8 +96,8 @@ function send(answer: Answer): void {
 
 // ---- primary side ----
 
-/** Last answer of each live worker, by cluster worker id. */
-const lastAnswer = new Map<number, Snapshot>();
+/** Last answer of each worker, by its child process, and how many of its crashes it holds. */
+const lastAnswer = new Map<object, { snapshot: Snapshot; crashes: number }>();
 /** Sum of the last answers of workers that have exited. */
 let retired: Snapshot | undefined;
 /** Peers admitted over the sum (first come, never evicted). */
@@ -103,7 +113,8 @@ function clusterWorkers(): Worker[] | undefined {
   const cluster = clusterModule();
   if (cluster === undefined || !cluster.isPrimary) return undefined;
   const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
-  return workers.length === 0 && lastAnswer.size === 0 && retired === undefined ? undefined : workers;
+  const none = workers.length === 0 && lastAnswer.size === 0 && received.size === 0 && retired === undefined;
+  return none ? undefined : workers;
 }
 
 /** Whether this process serves its own metrics alone: no cluster worker's, live or gone. */
@@ -118,14 +129,21 @@ export function noClusterParts(): boolean {
 export async function collectCluster(local: Snapshot, recentLimit: number, maxPeers: number): Promise<ClusterSnapshot | undefined> {
   const workers = clusterWorkers();
   if (workers === undefined) return undefined;
-  const live = new Set(workers.map((w) => w.id));
-  for (const [id, snap] of lastAnswer) {
-    if (live.has(id)) continue;
-    retired = retired === undefined ? snap : await combine([retired, snap], recentLimit);
-    lastAnswer.delete(id);
+  const live = new Set<object>(workers.map((w) => w.process));
+  for (const child of new Set([...lastAnswer.keys(), ...received.keys()])) {
+    if (live.has(child)) continue;
+    const last = lastAnswer.get(child);
+    lastAnswer.delete(child);
+    const left = await withCrashes(last?.snapshot, take(child, last?.crashes ?? 0));
+    if (retired !== undefined) left.push(retired);
+    if (left.length > 0) retired = await combine(left, recentLimit);
   }
   const answered = (await Promise.all(workers.map(ask))).filter(Boolean).length;
-  const parts = [local, ...lastAnswer.values()];
+  const parts = [local];
+  for (const w of workers) {
+    const last = lastAnswer.get(w.process);
+    parts.push(...(await withCrashes(last?.snapshot, settle(w.process, last?.crashes ?? 0))));
+  }
   if (retired !== undefined) parts.push(retired);
   return { ...(await sumSnapshots(parts, recentLimit, maxPeers)), workers: { answered, total: workers.length } };
 }
@@ -142,6 +160,15 @@ export async function sumSnapshots(parts: Snapshot[], recentLimit: number, maxPe
       recentLimit,
     ),
   };
+}
+
+/** A worker's last answer plus the crashes it sent after it (a worker that crashed before its first answer: those alone). */
+async function withCrashes(answer: Snapshot | undefined, crashes: Crash[]): Promise<Snapshot[]> {
+  if (crashes.length === 0) return answer === undefined ? [] : [answer];
+  const replica = new SampleReplica();
+  if (answer !== undefined) replica.set(answer);
+  for (const c of crashes) replica.add(c.sample, c.record);
+  return replica.parts();
 }
 
 function ask(worker: Worker): Promise<boolean> {
@@ -162,7 +189,7 @@ function ask(worker: Worker): Promise<boolean> {
       const m = message as Answer | null;
       if (m === null || typeof m !== 'object' || m.cmd !== CMD || m.type !== 'snapshot' || m.id !== id) return;
       if (m.snapshot !== undefined && Array.isArray(m.snapshot.metrics) && Array.isArray(m.snapshot.recent)) {
-        lastAnswer.set(worker.id, m.snapshot);
+        lastAnswer.set(child, { snapshot: m.snapshot, crashes: typeof m.crashes === 'number' ? m.crashes : 0 });
         finish(true);
       } else {
         finish(false);

@@ -8,10 +8,11 @@ import { DEFAULT_MAX_PEERS, LABELS, UNKNOWN_PROTOCOL } from '../../agent/contrac
 import { OTHER_PEER, PeerLimiter, peerOf } from '../shared/peers';
 import { withPeer } from './peer-labels';
 import { protocolOf, tlsEstablished } from '../shared/attributes';
-import { Recent, PendingRecord, type ResetRecord } from './recent';
+import { Recent, PendingRecord, toRecord, type ResetRecord } from './recent';
 import type { Sample } from './threads';
 import type { Family } from './family';
 import { foldedPeers, own, type SampleMetrics } from './metrics';
+import { answering, sendCrash } from './cluster-crashes';
 
 let serverPeers = false;
 export const peers = new PeerLimiter(DEFAULT_MAX_PEERS);
@@ -61,7 +62,10 @@ export function recordEvent(e: ResetEvent, keep: boolean): void {
   record(toSample(e), keep ? new PendingRecord(e) : undefined, e.fatal);
 }
 
-/** `fatal`: the process is about to crash on this reset: a family member hands it over at once. */
+/**
+ * `fatal`: the process is about to crash on this reset: a family member hands it over at once, a
+ * cluster worker sends it to its primary (./cluster-crashes.ts).
+ */
 export function record(s: Sample, rec: ResetRecord | PendingRecord | undefined, fatal = false): void {
   const peer = peers.label(s.peer);
   if (peer === OTHER_PEER && s.peer !== OTHER_PEER) foldedPeers.count++;
@@ -69,6 +73,7 @@ export function record(s: Sample, rec: ResetRecord | PendingRecord | undefined, 
   observe(own, s, peer);
   if (rec !== undefined) recent.push(rec);
   if (family !== undefined) family.recorded(s, rec, fatal);
+  else if (fatal && answering) sendCrash(s, rec instanceof PendingRecord ? toRecord(rec.event) : rec);
 }
 
 /**
