@@ -1,6 +1,11 @@
-// The agent's own one-line messages ("resetwatch: …") on stderr. Synchronous on Linux for files,
-// TTYs and pipes, so a message written just before a crash is not lost. Bounded: at most
-// MAX_LINES per process, so a misbehaving hook cannot flood the host's stderr.
+// The agent's own one-line messages ("resetwatch: …") on stderr: one synchronous write to fd 2,
+// so a message written just before a crash is not lost. Never through process.stderr: that stream
+// emits a failed write (EPIPE from a reader that is gone, ENOSPC from a full disk) as an 'error'
+// event, and with no listener of the app's there the app would crash on our message. A failed
+// write (a full non-blocking pipe included) drops the message. Bounded: at most MAX_LINES per
+// process, so a misbehaving hook cannot flood the host's stderr.
+import { writeSync } from 'node:fs';
+
 const MAX_LINES = 50;
 let written = 0;
 
@@ -32,8 +37,8 @@ function write(level: DiagLevel, message: string, min: number): void {
   written++;
   try {
     const line = written === MAX_LINES ? 'resetwatch: further messages suppressed' : `resetwatch: ${message}`;
-    process.stderr.write(`${line.replace(/\n/g, ' ')}\n`);
+    writeSync(2, `${line.replace(/\n/g, ' ')}\n`);
   } catch {
-    // stderr closed: nothing sensible left to do.
+    // stderr closed, broken or full: nothing sensible left to do.
   }
 }

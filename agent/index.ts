@@ -1,10 +1,16 @@
 // Package entry (CommonJS): loading it installs the agent once; it only re-exports.
-import { install, prometheusRegistry, type Agent } from './register';
+import { inert, install, prometheusRegistry, type Agent } from './register';
 import type { StartOptions } from './config';
 import { diag } from './diag';
 import { kRegistry } from './symbols';
 
-const agent = install();
+const agent = (() => {
+  try {
+    return install();
+  } catch (err) {
+    return inert(err);
+  }
+})();
 
 /** Subscribe to reset events; returns the unsubscribe function. */
 export const onReset = agent.onReset;

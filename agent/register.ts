@@ -435,6 +435,26 @@ export function install(): Agent {
   };
   Object.defineProperty(agent, kRegistry, { value: prometheusRegistry });
   Object.defineProperty(g, kAgent, { value: agent, configurable: true });
-  Object.defineProperty(processWide, kAgent, { value: agent, configurable: true });
+  // Node's permission model freezes the built-in modules' exports (node:path among them): there the
+  // agent is kept on globalThis alone (a jest-like runner's contexts would each install their own).
+  if (Object.isExtensible(processWide)) Object.defineProperty(processWide, kAgent, { value: agent, configurable: true });
+  return agent;
+}
+
+/**
+ * The package's agent where installing failed (a host that forbids something the agent needs):
+ * nothing hooked, nothing started, one line says why; loading the package never throws.
+ */
+export function inert(err: unknown): Agent {
+  diag('warn', `not installed (${err instanceof Error ? err.message : String(err)}); the app runs without it`);
+  const config: Config = { ...DEFAULTS, disabled: true };
+  const agent: Agent = {
+    config,
+    enabled: false,
+    onReset: () => () => {},
+    stats,
+    start: () => agent,
+    stop: () => {},
+  };
   return agent;
 }

@@ -139,6 +139,24 @@ test('the rate limiter: token bucket, bursts up to the rate, 0 means no limit; r
   assert.equal(unlimited.ready(), true);
 });
 
+test('a host pino cannot start in (Node 20 with --frozen-intrinsics): one line says the reset lines are off, they are counted as dropped, the app runs on', async () => {
+  const r = await run(APP, { RESETS: '3', RESETWATCH_LOG: 'stderr' }, { args: ['--frozen-intrinsics'] });
+  assert.equal(r.code, 0, r.stderr);
+  const [major, minor] = process.versions.node.split('.').map(Number);
+  // pino assigns Error.prepareStackTrace as it starts, on Node before 22.9.
+  if (major < 22 || (major === 22 && minor < 9)) {
+    const own = r.stderr.split('\n').filter((l) => l.startsWith('resetwatch: '));
+    assert.equal(own.length, 1, r.stderr);
+    assert.match(
+      own[0],
+      /^resetwatch: reset log lines are off: pino cannot start here \(.*prepareStackTrace.*\); they are dropped and counted$/,
+    );
+    assert.equal(stats(r).dropped.log, 3, JSON.stringify(stats(r)));
+  } else {
+    assert.equal(resetLines(r.stderr).length, 3, r.stderr);
+  }
+});
+
 test('a stderr pipe nobody reads: the app runs to the end, lines are dropped and counted', async () => {
   // run() reads stderr; here the parent never does: the pipe fills after ~60 KB.
   const { spawn } = await import('node:child_process');

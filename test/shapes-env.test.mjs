@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { layout, runShape, assertSame, inParallel, resetLineCount } from './helpers/shapes.mjs';
+import { freePort } from './helpers/ports.mjs';
 
 const PARALLEL = 3;
 const AGENT = ['--require', 'resetwatch'];
@@ -42,15 +43,15 @@ after(() => {
   if (shared) fs.rmSync(shared.dir, { recursive: true, force: true });
 });
 
-async function pair({ cwd, env = {}, agentEnv = {}, expectStatus = 3, ...shape }) {
-  const plain = await runShape({ cwd, stdout: 'file', stderr: 'pipe', ...shape, env, args: ['app.cjs'] });
+async function pair({ cwd, env = {}, agentEnv = {}, expectStatus = 3, flags = [], ...shape }) {
+  const plain = await runShape({ cwd, stdout: 'file', stderr: 'pipe', ...shape, env, args: [...flags, 'app.cjs'] });
   const withAgent = await runShape({
     cwd,
     stdout: 'file',
     stderr: 'pipe',
     ...shape,
     env: { ...env, ...agentEnv },
-    args: [...AGENT, 'app.cjs'],
+    args: [...flags, ...AGENT, 'app.cjs'],
   });
   assert.equal(plain.status, expectStatus, `the app itself works here\n${plain.stdout}${plain.stderr}${plain.runner.stderr}`);
   return { plain, withAgent };
@@ -78,6 +79,34 @@ test('environments: read-only app directory and /tmp, nobody, no HOME, no /proc,
     const { plain, withAgent } = await pair(c);
     assertSame(assert, plain, withAgent, { label });
   });
+});
+
+test("Node's permission model: the app runs as without the agent, which records its resets; where sockets are denied, the agent's own binds fail quietly", async () => {
+  // It freezes the built-in modules' exports: the agent kept itself on node:path's and every app
+  // died at start, RESETWATCH_DISABLED=true included.
+  const major = Number(process.versions.node.split('.')[0]);
+  const permission = [major >= 23 ? '--permission' : '--experimental-permission', '--allow-fs-read=*'];
+  // From Node 25 sockets need --allow-net too.
+  const net = major >= 25 ? ['--allow-net'] : [];
+  const cases = [
+    { label: 'permission model', flags: [...permission, ...net] },
+    { label: 'permission model, disabled', flags: [...permission, ...net], agentEnv: { RESETWATCH_DISABLED: 'true' }, resets: null },
+    { label: 'permission model, a fixed port', flags: [...permission, ...net], agentEnv: { RESETWATCH_PORT: String(await freePort()) } },
+  ];
+  // Node's ExperimentalWarning names the process's pid.
+  const pidless = (r) => ({ ...r, stderr: r.stderr.replace(/\(node:\d+\)/g, '(node:PID)') });
+  await inParallel(cases, PARALLEL, async ({ label, resets, ...c }) => {
+    const { plain, withAgent } = await pair({ cwd: pnpm, ...c });
+    assertSame(assert, pidless(plain), pidless(withAgent), { label, resets });
+  });
+  // No sockets at all (Node 25 and later without --allow-net): a process that never dials still
+  // runs as without the agent, whose endpoint and family binds are refused.
+  const script = ['-e', 'console.log("ran")'];
+  const env = { RESETWATCH_PORT: String(await freePort()) };
+  const plain = await runShape({ cwd: pnpm, stdout: 'file', stderr: 'pipe', env, args: [...permission, ...script] });
+  const withAgent = await runShape({ cwd: pnpm, stdout: 'file', stderr: 'pipe', env, args: [...permission, ...AGENT, ...script] });
+  assert.equal(plain.status, 0, plain.stderr);
+  assertSame(assert, pidless(plain), pidless(withAgent), { label: 'permission model, no sockets', resets: null });
 });
 
 test('RESETWATCH_LOG=<file> on a read-only filesystem: one line saying so, the app unchanged, its resets still counted', async () => {

@@ -83,6 +83,21 @@ test('a pipe or a unix socket nobody reads: the app neither blocks nor dies, the
   });
 });
 
+test('stderr a pipe whose reader is gone, or a full disk: the agent lines and messages fail quietly, the app runs as without it', async () => {
+  // The agent's one-line messages went through process.stderr, which emits a failed write (EPIPE,
+  // ENOSPC) as an 'error' event: with no listener of the app's there, the app crashed on the
+  // message saying that reset lines can no longer be written, or on a wrong setting's message.
+  const cwd = await layout('pnpm');
+  const cases = ['broken', 'full'].flatMap((stderr) => [
+    { stderr, agentEnv: {} },
+    { stderr, agentEnv: { RESETWATCH_LOG_RATE: 'bogus' } },
+  ]);
+  await inParallel(cases, PARALLEL, async ({ stderr, agentEnv }) => {
+    const { plain, withAgent } = await pair({ cwd, stderr, stdout: 'file', agentEnv });
+    assertSame(assert, plain, withAgent, { label: `stderr ${stderr} ${JSON.stringify(agentEnv)}`, lines: false });
+  });
+});
+
 test('an app that crashes on an unhandled reset with stderr a pipe nobody reads (not yet full) crashes the same way', async () => {
   // Once the agent's lines have filled such a pipe, Node's own crash report finds no room either:
   // README, Limits.

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { subscribe } from '../../agent/bus';
 import { countDropped, stats } from '../../agent/stats';
 import { guard } from '../../agent/guard';
+import { diag } from '../../agent/diag';
 import { toAttributes } from '../shared/attributes';
 import { constantLabels } from '../shared/labels';
 import { openWriter } from './writer';
@@ -47,11 +48,25 @@ export const logExporter: Exporter = {
     // pino is loaded with the first line (~15 ms saved at every start of an app that never resets),
     // as a private copy other agents' pino instrumentations do not decorate (own-pino.ts).
     let pinoLogger: Logger | undefined;
+    let unusable = false;
     const logger = {
       warn(fields: object, msg: string): void {
+        if (unusable) {
+          countDropped('log');
+          return;
+        }
         if (pinoLogger === undefined) {
-          const pino = ownPino();
-          pinoLogger = pino.pino({ name: 'resetwatch', level: config.logLevel, base: { pid: process.pid, ...constantLabels() } }, stream);
+          try {
+            const pino = ownPino();
+            pinoLogger = pino.pino({ name: 'resetwatch', level: config.logLevel, base: { pid: process.pid, ...constantLabels() } }, stream);
+          } catch (err) {
+            // A host pino cannot run in (Node 20 with --frozen-intrinsics: pino assigns
+            // Error.prepareStackTrace as it starts): said once, lines dropped and counted.
+            unusable = true;
+            countDropped('log');
+            diag('warn', `reset log lines are off: pino cannot start here (${(err as Error).message}); they are dropped and counted`);
+            return;
+          }
         }
         pinoLogger.warn(fields, msg);
       },

@@ -325,6 +325,15 @@ export async function runShape({
         lines.push(`mkfifo ${fifo}`, `exec ${readFd}<>${fifo} ${tmpFd}>${fifo} 7>"$D/${name}"`);
         redir.push(`${fd}>&${tmpFd}`);
         after.push(`exec ${tmpFd}>&-`, `dd bs=65536 iflag=nonblock status=none <&${readFd} >&7 2>/dev/null`, 'exec 7>&-');
+      } else if (kind === 'broken') {
+        // A pipe whose reader is gone: held open read-write while the write end opens, then closed,
+        // so every write fails with EPIPE (Node ignores SIGPIPE).
+        lines.push(`mkfifo ${fifo}`, `exec ${readFd}<>${fifo} ${tmpFd}>${fifo}`, `exec ${readFd}<&-`);
+        redir.push(`${fd}>&${tmpFd}`);
+      } else if (kind === 'full') {
+        // A full disk: every write fails with ENOSPC.
+        lines.push(`exec ${tmpFd}>/dev/full`);
+        redir.push(`${fd}>&${tmpFd}`);
       } else if (kind === 'unread-socket') {
         if (wrap) throw new Error('one unread socket per run');
         lines.push(`exec ${readFd}>"$D/${name}"`);
