@@ -103,7 +103,7 @@ test('the PM2 daemon: cluster and fork apps on one port, counted on across `pm2 
   assert.doesNotMatch(readFileSync(path.join(home, 'pm2.log'), 'utf8'), /resetwatch/);
 });
 
-test("a PM2 cluster worker that crashes on a reset: the reset's line in the app's own log, beside PM2's crash report", async (t) => {
+test("a PM2 cluster worker that crashes on a reset: the reset's line in the app's own log, beside PM2's crash report, and its count at the daemon's endpoint", async (t) => {
   const port = await freePort();
   const crash = { name: 'x', script: fixture('tree-crash.cjs'), args: ['alone'], exec_mode: 'cluster', instances: 1, autorestart: false };
   const { home, eco } = pm2Project(t, [crash]);
@@ -119,6 +119,8 @@ test("a PM2 cluster worker that crashes on a reset: the reset's line in the app'
   assert.match(errorLog(), /"resetwatch.fatal":true/, errorLog());
   assert.match(errorLog(), /ECONNRESET/);
   assert.doesNotMatch(readFileSync(path.join(home, 'pm2.log'), 'utf8'), /"name":"resetwatch"/);
+  // And counted by the daemon (its cluster primary), which never asked the worker before it died.
+  await resetsUntil(port, 1, 'the reset the worker crashed on');
 });
 
 test('launcherOf: the pm2 client is dormant, `pm2 --no-daemon` (the daemon itself) is not', async () => {
