@@ -139,6 +139,22 @@ test('the rate limiter: token bucket, bursts up to the rate, 0 means no limit; r
   assert.equal(unlimited.ready(), true);
 });
 
+test('RESETWATCH_LOG under a directory that cannot be made (/proc/x/…): one line, the app runs on', async () => {
+  // Node 20's recursive mkdir looped for ever there, on the main thread: the app hung at 100 % CPU.
+  const r = await run(APP, { RESETS: '2', RESETWATCH_LOG: '/proc/resetwatch-none/x/resets.log' }, { timeout: 15000 });
+  assert.equal(r.code, 0, r.stderr);
+  const own = r.stderr.split('\n').filter((l) => l.startsWith('resetwatch: '));
+  assert.equal(own.length, 1, r.stderr);
+  assert.match(own[0], /^resetwatch: RESETWATCH_LOG=".*resets\.log" cannot be opened \(ENOENT.*\); reset log lines are off$/);
+  // Directories that can be made still are, however deep.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rw-log-'));
+  const file = path.join(dir, 'a', 'b', 'c', 'resets.log');
+  const ok = await run(APP, { RESETS: '2', RESETWATCH_LOG: file });
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(resetLines(fs.readFileSync(file, 'utf8')).length, 2);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
 test('a host pino cannot start in (Node 20 with --frozen-intrinsics): one line says the reset lines are off, they are counted as dropped, the app runs on', async () => {
   const r = await run(APP, { RESETS: '3', RESETWATCH_LOG: 'stderr' }, { args: ['--frozen-intrinsics'] });
   assert.equal(r.code, 0, r.stderr);

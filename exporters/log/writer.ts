@@ -192,10 +192,28 @@ function openFd(dest: 'stderr' | 'stdout'): LineWriter | undefined {
   return new FdWriter(fd, 'fd', false);
 }
 
+/**
+ * `mkdir -p`, bounded by the path's depth. Not `mkdirSync(dir, { recursive: true })`: on Node 20 that
+ * loops for ever, on the main thread, where a directory cannot be made under an existing one
+ * (/proc/nonexistent: ENOENT although /proc exists): RESETWATCH_LOG=/proc/x/resets.log hung the app.
+ */
+function makeDirs(dir: string): void {
+  try {
+    fs.mkdirSync(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return;
+    const parent = path.dirname(dir);
+    if (code !== 'ENOENT' || parent === dir) throw err;
+    makeDirs(parent);
+    fs.mkdirSync(dir); // ENOENT again (procfs): thrown to the caller, which says so
+  }
+}
+
 /** A file path, opened for appending. */
 function openFile(dest: string): LineWriter | undefined {
   try {
-    fs.mkdirSync(path.dirname(path.resolve(dest)), { recursive: true });
+    makeDirs(path.dirname(path.resolve(dest)));
     const fd = fs.openSync(dest, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NONBLOCK, 0o644);
     return new FdWriter(fd, 'file', true);
   } catch (err) {
