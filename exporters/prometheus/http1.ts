@@ -196,15 +196,25 @@ export class Connection {
       guard('prometheus.written', () => {
         if (this.socket.destroyed) return;
         this.socket.setTimeout(0);
-        this.answering = false;
         this.socket.resume();
-        this.next(); // a request that came meanwhile (pipelined)
-        if (this.answering) return;
-        if (this.ended)
-          this.socket.end(); // the client sends nothing more
-        else this.expect(this.limits.keepAliveTimeoutMs + this.limits.headersTimeoutMs, true);
+        if (this.pending === '') return this.answered();
+        // A request that came meanwhile (pipelined) is answered in a later turn of the event loop,
+        // still `answering` until then: a client that sends thousands in one write held the app's
+        // loop for all of them at once (2,000 scrapes: 141 ms).
+        setImmediate(() => guard('prometheus.pipelined', () => this.answered())).unref();
       }),
     );
+  }
+
+  /** The answer is out: the next request (one already sent, or later), or the connection's end. */
+  private answered(): void {
+    if (this.socket.destroyed) return;
+    this.answering = false;
+    this.next();
+    if (this.answering) return;
+    if (this.ended)
+      this.socket.end(); // the client sends nothing more
+    else this.expect(this.limits.keepAliveTimeoutMs + this.limits.headersTimeoutMs, true);
   }
 
   /** An error status and the connection closed (what node:http answers bad requests with). */
