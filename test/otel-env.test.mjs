@@ -163,6 +163,23 @@ test('OTEL_SDK_DISABLED=1, an endpoint without a scheme, a bad protocol: one lin
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stderr.split('\n').filter((l) => l.includes('OTEL_EXPORTER_OTLP_ENDPOINT'));
   assert.deepEqual(lines, [
-    'resetwatch: OTEL_EXPORTER_OTLP_ENDPOINT="127.0.0.1:9" is not an http:// or https:// URL; the exporter uses its default, http://localhost:4318',
+    'resetwatch: OTEL_EXPORTER_OTLP_ENDPOINT="127.0.0.1:9" is not a valid http:// or https:// URL; the exporter uses its default, http://localhost:4318',
   ]);
+  // A port past 65535 (the exporter's configuration fell back silently) and another scheme (it was
+  // spoken to as http, after a line saying the default is used): the line, and the default indeed.
+  for (const endpoint of ['http://127.0.0.1:99999', 'ftp://127.0.0.1:9']) {
+    const bad = await run(CALLER_APP, { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_LOG_LEVEL: 'info' });
+    assert.equal(bad.code, 0, bad.stderr);
+    const own = bad.stderr.split('\n').filter((l) => l.includes('OTEL_EXPORTER_OTLP_ENDPOINT') || l.includes(' go to '));
+    assert.ok(
+      own.includes(
+        `resetwatch: OTEL_EXPORTER_OTLP_ENDPOINT="${endpoint}" is not a valid http:// or https:// URL; the exporter uses its default, http://localhost:4318`,
+      ),
+      bad.stderr,
+    );
+    assert.ok(
+      own.some((l) => l.includes('reset spans go to http://localhost:4318/v1/traces')),
+      bad.stderr,
+    );
+  }
 });

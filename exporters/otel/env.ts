@@ -115,6 +115,16 @@ export function k8sAttributes(env: NodeJS.ProcessEnv = process.env): Record<stri
   return out;
 }
 
+/** An absolute http: or https: URL, as the exporter parses it (`new URL`). */
+export function isHttpUrl(text: string): boolean {
+  try {
+    const { protocol } = new URL(text);
+    return protocol === 'http:' || protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
 export function exportPlan(env: NodeJS.ProcessEnv = process.env): ExportPlan {
   if (sdkDisabled(env)) return {};
   return {
@@ -135,11 +145,14 @@ function signal(env: NodeJS.ProcessEnv, name: 'TRACES' | 'METRICS', exporterVar:
   }
   if (kinds.includes('none')) return undefined;
   // The OTLP exporters' own configuration silently falls back to the default for an endpoint that
-  // is not a URL (`collector:4318`): say so once.
+  // is not a URL (`collector:4318`, a port past 65535), and ./otlp.ts for one of another scheme:
+  // say so once.
   for (const v of ['OTEL_EXPORTER_OTLP_ENDPOINT', `OTEL_EXPORTER_OTLP_${name}_ENDPOINT`]) {
     const endpoint = env[v];
-    if (set(endpoint) && !/^https?:\/\//i.test(endpoint.trim()))
-      warnOnce(`${v}=${JSON.stringify(endpoint)} is not an http:// or https:// URL; the exporter uses its default, http://localhost:4318`);
+    if (set(endpoint) && !isHttpUrl(endpoint.trim()))
+      warnOnce(
+        `${v}=${JSON.stringify(endpoint)} is not a valid http:// or https:// URL; the exporter uses its default, http://localhost:4318`,
+      );
   }
   for (const k of kinds) {
     if (k !== 'otlp' && k !== 'console')

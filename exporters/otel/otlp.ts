@@ -20,6 +20,7 @@ import { ExportResultCode, suppressTracing, type ExportResult } from '@opentelem
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { AggregationTemporality, InstrumentType, type PushMetricExporter, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { Poster, type Outcome } from './post';
+import { isHttpUrl } from './env';
 import { EXIT_RETRY_MARGIN_MS, MAX_RETRIES, MAX_TIMER_MS, retryDelayMs } from './retries';
 import { countDropped } from '../../agent/stats';
 import { guard } from '../../agent/guard';
@@ -73,7 +74,10 @@ export class OtlpSender {
       require('@opentelemetry/otlp-exporter-base/node-http') as typeof import('@opentelemetry/otlp-exporter-base/node-http');
     const contentType = protocol === 'http/json' ? 'application/json' : 'application/x-protobuf';
     this.settings = convertLegacyHttpOptions({}, signal, signal === 'TRACES' ? 'v1/traces' : 'v1/metrics', { 'Content-Type': contentType });
-    this.url = this.settings.url;
+    // Another scheme (ftp://…) would be spoken to as http: the default instead, as ./env.ts says.
+    this.url = isHttpUrl(this.settings.url)
+      ? this.settings.url
+      : `http://localhost:4318/${signal === 'TRACES' ? 'v1/traces' : 'v1/metrics'}`;
   }
 
   private async getPoster(): Promise<Poster> {
