@@ -2,23 +2,26 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { loadAgent, capture, listen, closeServer } from './helpers/resets.mjs';
 
 const require = createRequire(import.meta.url);
 const { resolveConfig, DEFAULTS, ENV } = require('../dist/agent/config.js');
 
+/** What `fn` writes to fd 2 (the agent's messages are one `fs.writeSync(2, …)` each: agent/diag.ts). */
 function stderrOf(fn) {
   const lines = [];
-  const write = process.stderr.write;
-  process.stderr.write = (chunk) => {
+  const writeSync = fs.writeSync;
+  fs.writeSync = (fd, chunk, ...rest) => {
+    if (fd !== 2) return writeSync(fd, chunk, ...rest);
     lines.push(String(chunk));
-    return true;
+    return Buffer.byteLength(String(chunk));
   };
   try {
     return [fn(), lines.join('')];
   } finally {
-    process.stderr.write = write;
+    fs.writeSync = writeSync;
   }
 }
 
@@ -103,16 +106,16 @@ test('onReset: unsubscribe works; a throwing subscriber is counted and never rea
   const port = await listen(server);
   const [, err] = await new Promise((resolve) => {
     const lines = [];
-    const write = process.stderr.write;
-    process.stderr.write = (chunk, ...rest) => {
-      lines.push(String(chunk));
-      return write.call(process.stderr, chunk, ...rest);
+    const writeSync = fs.writeSync;
+    fs.writeSync = (fd, chunk, ...rest) => {
+      if (fd === 2) lines.push(String(chunk));
+      return writeSync(fd, chunk, ...rest);
     };
     const sock = net.connect(port, '127.0.0.1', () => sock.write('x'));
     sock.on('error', () => {});
     sock.on('close', () =>
       setTimeout(() => {
-        process.stderr.write = write;
+        fs.writeSync = writeSync;
         resolve([null, lines.join('')]);
       }, 20),
     );
