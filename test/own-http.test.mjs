@@ -94,6 +94,11 @@ test('endpoint HTTP/1.1: keep-alive with node:http as client, pipelined heads, H
   counting = false;
   assert.equal(many.split('hello /p').length - 1, 2001);
   assert.ok(turns >= 1000, `2,001 pipelined answers in ${turns} turns of the event loop`);
+  // A request line without a version (HTTP/0.9) or of another version: 400 at once, not 408 after
+  // the head timeout (the client waits for an answer; exchange() gives up after 500 ms).
+  for (const line of ['GET /metrics\r\n', 'GET /metrics HTTP/2.0\r\n']) {
+    assert.match(await exchange(port, line), /^HTTP\/1\.1 400 Bad Request\r\n/, JSON.stringify(line));
+  }
   // HTTP/1.0 without keep-alive: answered and closed.
   assert.match(await exchange(port, 'GET /c HTTP/1.0\r\n\r\n'), /Connection: close\r\n\r\nhello \/c$/);
   // A request with a body is answered and the connection closed (no body is read).

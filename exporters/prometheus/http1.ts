@@ -163,6 +163,13 @@ export class Connection {
       this.refuse(400);
       return;
     }
+    // A request line already complete and not HTTP/1 (`GET /metrics` of HTTP/0.9, a version 2.0):
+    // 400 now, not 408 once the head timeout is over.
+    const lineEnd = this.pending.indexOf('\r\n');
+    if (lineEnd !== -1 && !REQUEST_LINE.test(this.pending.slice(0, lineEnd))) {
+      this.refuse(400);
+      return;
+    }
     if (end === -1) return;
     const head = this.pending.slice(0, end);
     this.pending = this.pending.slice(end + 4);
