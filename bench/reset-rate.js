@@ -6,6 +6,7 @@
 //
 //   node bench/reset-rate.js [--rate=1000] [--seconds=10] [--warm=30] [--tick=10] [--pairs=3]
 //                            [--pin] [--together] [--agent=DIR[,DIR…]] [--node-flags=F[,F…]]
+//                            [--client=net|http|fetch]
 //
 // The peer (bench/load/reset-server.js, its own process) resets every connection at its first
 // byte. The app (this file with --app) paces its dials as the storm scenarios' app does
@@ -37,7 +38,13 @@ function app() {
   const { threadCpu } = require('./lib/app-control');
   const { PerformanceObserver, constants } = require('node:perf_hooks');
   const pace = (seconds) =>
-    run({ port: Number(arg('port')), rate: Number(arg('rate')), durationMs: seconds * 1000, tick: Number(arg('tick')) });
+    run({
+      port: Number(arg('port')),
+      rate: Number(arg('rate')),
+      durationMs: seconds * 1000,
+      tick: Number(arg('tick')),
+      client: arg('client'),
+    });
   let minor = 0;
   let major = 0;
   let measuring = false;
@@ -99,6 +106,8 @@ async function main() {
     // "Eighteenth pass").
     `--warm=${arg('warm', 30)}`,
     `--tick=${arg('tick', 10)}`,
+    // --client: the same reset met by a raw socket (net), node:http's GET (http) or fetch (undici).
+    `--client=${arg('client', 'net')}`,
   ];
   const together = arg('together', false) === true;
   if (together && pin) {

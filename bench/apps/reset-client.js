@@ -3,7 +3,10 @@
 // that resets every connection as soon as it reads the first byte. The app paces its attempts at
 // `rate` per second for `durationMs` (a batch every 10 ms, at most `maxInflight` open at once) and
 // handles every error, as a well-behaved client would. The agent sees one reset per connection.
+// `client`: 'net' (the default: a raw socket writes one byte), 'http' (node:http's GET, a fresh
+// connection each) or 'fetch' (undici's, Node's global fetch): the same reset met by an HTTP client.
 const net = require('node:net');
+const http = require('node:http');
 const { control } = require('../lib/app-control');
 
 const counters = { attempts: 0, resets: 0, otherErrors: 0, skipped: 0 };
@@ -29,7 +32,42 @@ function attempt(port) {
   socket.on('close', onClose);
 }
 
-function run({ port, rate, durationMs, maxInflight = 2000, tick = 10 }) {
+const noKeepAlive = new http.Agent({ keepAlive: false });
+
+function attemptHttp(port) {
+  counters.attempts++;
+  inflight++;
+  const req = http.get({ host: '127.0.0.1', port, path: '/', agent: noKeepAlive });
+  req.on('error', (err) => {
+    onError(err);
+    inflight--;
+  });
+  req.on('response', (res) => {
+    res.resume();
+    inflight--;
+  });
+}
+
+function attemptFetch(port) {
+  counters.attempts++;
+  inflight++;
+  fetch(`http://127.0.0.1:${port}/`).then(
+    (res) => {
+      inflight--;
+      return res.arrayBuffer();
+    },
+    (err) => {
+      // undici: TypeError('fetch failed') with the socket's error (or its SocketError) as cause.
+      onError(err.cause?.code === 'UND_ERR_SOCKET' ? { code: 'ECONNRESET' } : (err.cause ?? err));
+      inflight--;
+    },
+  );
+}
+
+const ATTEMPTS = { net: attempt, http: attemptHttp, fetch: attemptFetch };
+
+function run({ port, rate, durationMs, maxInflight = 2000, tick = 10, client = 'net' }) {
+  const dial = ATTEMPTS[client];
   return new Promise((resolve) => {
     const perTick = (rate * tick) / 1000;
     const start = Date.now();
@@ -55,7 +93,7 @@ function run({ port, rate, durationMs, maxInflight = 2000, tick = 10 }) {
           counters.skipped++;
           continue;
         }
-        attempt(port);
+        dial(port);
       }
     }, tick);
   });
