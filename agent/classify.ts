@@ -413,6 +413,9 @@ export function phaseOf(socket: Sock, state: SocketState, syscall: string | unde
       return sent ? 'response' : 'request';
     }
     if (isUpgraded(socket, state)) return 'established';
+    // HTTP/2 (undici's allowH2 too, whose requests the undici hook marks in flight as it does
+    // HTTP/1's): many streams share the connection, no one request's phase is the connection's.
+    if (sessionOf(socket) !== undefined) return 'established';
     if (state.http?.inflight !== undefined) return state.http.inflightPhase;
     return state.http !== undefined || 'parser' in socket ? 'idle' : 'established';
   }

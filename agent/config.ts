@@ -287,5 +287,34 @@ export function resolveConfig(options: unknown = {}, env: NodeJS.ProcessEnv = pr
     if (value !== undefined) config[key] = value;
   }
   if (disabledByEnv(env)) config.disabled = true;
+  misspelt(env);
   return config as unknown as Config;
+}
+
+/**
+ * A RESETWATCH_ variable within two edits of a setting's name (RESETWATCH_PROT) is said once: it
+ * is ignored, and the setting it meant keeps its default. Farther names are not ours to judge
+ * (RESETWATCH_K8S_POD_NAME, a deployment's own).
+ */
+function misspelt(env: NodeJS.ProcessEnv): void {
+  const names = Object.values(ENV).map(([name]) => name);
+  for (const key of Object.keys(env)) {
+    if (!key.startsWith('RESETWATCH_') || names.includes(key)) continue;
+    const near = names.find((name) => Math.abs(name.length - key.length) <= 2 && edits(key, name) <= 2);
+    if (near !== undefined) diag('warn', `${key} is not a setting, and is ignored; did you mean ${near}?`);
+  }
+}
+
+/** Edits (insert, delete, replace, swap two neighbours) from `a` to `b`. */
+function edits(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
 }

@@ -2,9 +2,21 @@
 // so a message written just before a crash is not lost. Never through process.stderr: that stream
 // emits a failed write (EPIPE from a reader that is gone, ENOSPC from a full disk) as an 'error'
 // event, and with no listener of the app's there the app would crash on our message. A failed
-// write (a full non-blocking pipe included) drops the message. Bounded: at most MAX_LINES per
-// process, so a misbehaving hook cannot flood the host's stderr.
+// write (a full non-blocking pipe included) drops the message. In a PM2 cluster worker, fd 2 is
+// PM2's daemon's own (its pm2.log): there the message goes through the process.stderr.write PM2
+// puts in place (to the app's own log, over IPC), as reset lines do (exporters/log/writer.ts).
+// Bounded: at most MAX_LINES per process, so a misbehaving hook cannot flood the host's stderr.
 import { writeSync } from 'node:fs';
+
+const pm2ClusterWorker = process.env.pm_id !== undefined && process.env.exec_mode === 'cluster_mode';
+
+function out(text: string): void {
+  if (pm2ClusterWorker && process.connected === true && Object.hasOwn(process.stderr, 'write')) {
+    process.stderr.write(text);
+    return;
+  }
+  writeSync(2, text);
+}
 
 const MAX_LINES = 50;
 let written = 0;
@@ -37,7 +49,7 @@ function write(level: DiagLevel, message: string, min: number): void {
   written++;
   try {
     const line = written === MAX_LINES ? 'resetwatch: further messages suppressed' : `resetwatch: ${message}`;
-    writeSync(2, `${line.replace(/\n/g, ' ')}\n`);
+    out(`${line.replace(/\n/g, ' ')}\n`);
   } catch {
     // stderr closed, broken or full: nothing sensible left to do.
   }

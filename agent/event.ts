@@ -48,7 +48,9 @@ export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetE
     context = clientRequest(event, state, msg as unknown as ClientRequestLike, now, context);
   } else if (isUpgraded(socket, state)) {
     event.protocol = upgradeProtocol(socket) ?? event.protocol;
-  } else if (state.direction === 'client' && state.http?.inflight !== undefined) {
+  } else if (state.direction === 'client' && state.http?.inflight !== undefined && sessionOf(socket) === undefined) {
+    // undici over HTTP/1. Over HTTP/2 (allowH2) its requests are streams of a session: the reset
+    // ends all of them, counted below, not the one request the hook marked last.
     context = undiciRequest(event, state.http.inflight as UndiciRequestLike, now, context);
   } else if (state.direction === 'server' && msg != null) {
     context = serverRequest(event, state, msg as unknown as ServerResponseLike, now, context);

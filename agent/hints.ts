@@ -49,7 +49,8 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
             // curl --max-time): most often this server's event loop was busy.
             'the client dropped the connection during the TLS handshake: a client that gave up waiting (its connect or TLS timeout, with this server slow to answer: its event loop busy or its CPU throttled), ' +
             'or one that rejects this server’s protocol versions, ciphers or certificate, or does not speak TLS at all'
-          : 'the peer dropped the connection during the TLS handshake: check protocol versions, ciphers, SNI and certificates on both sides, or whether the peer speaks TLS at all',
+          : 'the peer dropped the connection during the TLS handshake: it rejected this side’s protocol versions, ciphers, SNI or certificate, or does not speak TLS at all (check both sides’ TLS settings), ' +
+            'or it (or a proxy or load balancer in front of it) failed or was overloaded mid-handshake',
     };
   }
   if (e.errorType === 'ECONNABORTED') {

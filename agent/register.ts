@@ -434,10 +434,13 @@ export function install(): Agent {
     },
   };
   Object.defineProperty(agent, kRegistry, { value: prometheusRegistry });
-  Object.defineProperty(g, kAgent, { value: agent, configurable: true });
+  // Kept where a second load finds it. Never a throw from here on: the hooks may be installed
+  // already (agent/index.ts falls back to an inert agent only for a throw before them).
   // Node's permission model freezes the built-in modules' exports (node:path among them): there the
   // agent is kept on globalThis alone (a jest-like runner's contexts would each install their own).
-  if (Object.isExtensible(processWide)) Object.defineProperty(processWide, kAgent, { value: agent, configurable: true });
+  for (const holder of [g, processWide]) {
+    if (Object.isExtensible(holder)) guard('start.keep', () => Object.defineProperty(holder, kAgent, { value: agent, configurable: true }));
+  }
   return agent;
 }
 

@@ -75,6 +75,17 @@ test('a bad value: one line naming the variable and the value used instead; the 
   assert.match(lines[1], /^resetwatch: RESETWATCH_MAX_PEERS="-3" is not valid; using 100$/);
 });
 
+test('a RESETWATCH_ name two edits or fewer from a setting: one line naming the setting; other names are left alone', () => {
+  const [config, err] = stderrOf(() =>
+    resolveConfig({}, { RESETWATCH_PROT: '1234', RESETWATCH_LOGRATE: '5', RESETWATCH_K8S_POD_NAME: 'web-1', RESETWATCH_TEST_NODE: '/x' }),
+  );
+  assert.equal(config.port, 9465, 'ignored: the setting keeps its default');
+  assert.deepEqual(err.trim().split('\n'), [
+    'resetwatch: RESETWATCH_PROT is not a setting, and is ignored; did you mean RESETWATCH_PORT?',
+    'resetwatch: RESETWATCH_LOGRATE is not a setting, and is ignored; did you mean RESETWATCH_LOG_RATE?',
+  ]);
+});
+
 test('code options win over the environment', () => {
   const config = resolveConfig({ port: 0 }, { RESETWATCH_PORT: '1234' });
   assert.equal(config.port, 0);

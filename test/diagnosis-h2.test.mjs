@@ -157,6 +157,45 @@ test('http2.connect client: the server process dies with two streams open: peer_
   }
 });
 
+test('undici with allowH2: the server process dies with three requests open: peer_closed, h2, 3 streams (not one HTTP/1 request)', {
+  timeout: 20000,
+}, async () => {
+  // undici's requests over HTTP/2 are streams of one session; its hook marks the last one in
+  // flight as for HTTP/1, and the event read as that one request: `response`, `retry: unsafe`.
+  const { Client } = require('undici');
+  const { child, line } = await peer('h2s-server');
+  const port = Number(line);
+  const undici = new Client(`https://127.0.0.1:${port}`, { allowH2: true, pipelining: 10, connect: { rejectUnauthorized: false } });
+  const requests = [0, 1, 2].map((i) => undici.request({ path: `/watch/${i}`, method: 'GET' }));
+  const responses = await Promise.all(requests);
+  const bodies = responses.map((r) => r.body.text().catch((err) => err));
+  await kill(child);
+  const e = await cap.next(client(port));
+  checkEvent(e, {
+    time: any.recent,
+    direction: 'client',
+    // undici's own error for the FIN ("other side closed"), as its HTTP/1 hang-ups read.
+    errorType: 'peer_closed',
+    code: 'UND_ERR_SOCKET',
+    message: 'other side closed',
+    syscall: undefined,
+    phase: 'established',
+    ...dialled(port),
+    tls: true,
+    tlsVersion: 'TLSv1.3',
+    protocol: 'h2',
+    streamsInFlight: 3,
+    bytesReceived: any.positive,
+    bytesSent: any.positive,
+    connectionAgeMs: any.positive,
+    idleMs: any.nonNegative,
+    retry: 'unknown',
+    fatal: false,
+  });
+  await Promise.all(bodies);
+  await undici.destroy();
+});
+
 test('http2 over TLS (ALPN h2), gRPC content-type: the server process dies: peer_closed, grpc, 1 stream', { timeout: 20000 }, async () => {
   const { child, line } = await peer('h2s-server');
   const port = Number(line);

@@ -55,6 +55,27 @@ test('default: one warn line per reset on stderr, with the span attribute names'
   assert.deepEqual(stats(r).dropped, {});
 });
 
+test('the message of an HTTP/2 reset leaves out the idle time (its session reads the socket natively: it would count from the start)', () => {
+  const { logMessage } = require('../dist/exporters/log/message.js');
+  const base = {
+    direction: 'client',
+    errorType: 'ECONNRESET',
+    code: 'ECONNRESET',
+    phase: 'established',
+    serverAddress: '127.0.0.1',
+    serverPort: 8443,
+    bytesReceived: 137,
+    bytesSent: 145,
+    connectionAgeMs: 165,
+    idleMs: 165,
+    retry: 'unknown',
+  };
+  const h2 = logMessage({ ...base, protocol: 'h2', streamsInFlight: 4 });
+  assert.match(h2, /; connection 165 ms old; 4 streams in flight; retry unknown$/, h2);
+  const raw = logMessage({ ...base, protocol: 'unknown' });
+  assert.match(raw, /; connection 165 ms old, idle 165 ms; retry unknown$/, raw);
+});
+
 test('RESETWATCH_LOG=stdout, a file path (directories created), off; RESETWATCH_LOG_LEVEL=error', async () => {
   const out = await run(APP, { RESETS: '2', RESETWATCH_LOG: 'stdout' });
   assert.equal(resetLines(out.stdout).length, 2);

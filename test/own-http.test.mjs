@@ -9,6 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { writeFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import os from 'node:os';
 import { ROOT, run, startReceiver } from './helpers/otlp-receiver.mjs';
 import { freePort } from './helpers/ports.mjs';
@@ -50,6 +51,43 @@ function exchange(port, text) {
     setTimeout(() => c.end(), 500).unref();
   });
 }
+
+test('endpoint in an idle app: pipelined requests are all answered, though nothing else wakes its event loop', async (t) => {
+  // Answered one per turn of the loop: by an unref'd immediate they waited for the app's next I/O
+  // or timer (an idle app: the 6th of 6 never came), by an unref'd timer they do not.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('RESETWATCH_') && !k.startsWith('OTEL_')));
+  const app = spawn(process.execPath, ['--require', 'resetwatch', '-e', "require('node:net').createServer().listen(0, '127.0.0.1')"], {
+    cwd: ROOT,
+    env: { ...env, RESETWATCH_PORT: '0', RESETWATCH_LOG: 'off' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  t.after(() => app.kill('SIGKILL'));
+  const port = await new Promise((resolve) => {
+    let err = '';
+    app.stderr.on('data', (d) => {
+      err += d;
+      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)\//.exec(err);
+      if (m) resolve(Number(m[1]));
+    });
+  });
+  const n = 50;
+  const answers = await new Promise((resolve) => {
+    const c = net.connect(port, '127.0.0.1', () => c.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(n)));
+    let data = '';
+    c.setEncoding('latin1');
+    const done = () => {
+      c.destroy();
+      resolve(data.split('HTTP/1.1 200 OK').length - 1);
+    };
+    c.on('data', (d) => {
+      data += d;
+      if (data.split('HTTP/1.1 200 OK').length - 1 === n) done();
+    });
+    // Generous: answered, they all come within milliseconds.
+    setTimeout(done, 5000).unref();
+  });
+  assert.equal(answers, n);
+});
 
 test('endpoint HTTP/1.1: keep-alive with node:http as client, pipelined heads, HEAD, HTTP/1.0, bad and oversized heads', async (t) => {
   const { port, seen } = await endpoint(t);

@@ -137,6 +137,23 @@ test('cluster: the reset a worker crashes on is counted, after a scrape and befo
   assert.equal(sumOf(samples, 'resetwatch_resets_total', { error_type: 'ECONNRESET' }), 1, 'a worker that crashed before any scrape');
 });
 
+test("cluster: a crash message not of resetwatch's shape is not summed; the scrape and the counts stand", async (t) => {
+  const app = startApp('cluster-crash.cjs', { CLUSTER_CRASH: 'bogus' });
+  t.after(() => app.stop());
+  const { port } = await app.ready;
+  for (let i = 0; i < 2; i++) {
+    const res = await rawRequest(port);
+    assert.equal(res.status, 200, res.body);
+    assert.equal(sumOf(parseExposition(res.body), 'resetwatch_resets_total'), 1, res.body);
+  }
+  app.child.stdin.write('crash\n');
+  await lineOf(app, '{"exited"');
+  const after = await rawRequest(port);
+  assert.equal(after.status, 200, after.body);
+  assert.equal(sumOf(parseExposition(after.body), 'resetwatch_resets_total'), 2, 'its last answer and its real crash');
+  assert.equal(JSON.parse((await rawRequest(port, { path: '/resets' })).body).length, 2);
+});
+
 test('cluster: a worker that survives its fatal reset (an uncaughtException handler) is counted once', async (t) => {
   const app = startApp('cluster-crash.cjs', { CLUSTER_CRASH: 'handler' });
   t.after(() => app.stop());

@@ -45,7 +45,10 @@ export function logMessage(e: ResetEvent): string {
   if (who !== undefined) what.push(who);
   if (what.length !== 0) parts.push(what.join(' '));
   parts.push(`${size(e.bytesReceived)} read, ${size(e.bytesSent)} written`);
-  const times = [`connection ${duration(e.connectionAgeMs)} old`, `idle ${duration(e.idleMs)}`];
+  const times = [`connection ${duration(e.connectionAgeMs)} old`];
+  // An HTTP/2 session reads its socket natively: its idleMs counts from the start (README), no
+  // fact worth a place in the line.
+  if (e.protocol !== 'h2' && e.protocol !== 'grpc') times.push(`idle ${duration(e.idleMs)}`);
   if (e.request?.ageMs !== undefined) times.push(`request ${duration(e.request.ageMs)} old`);
   if (e.idleBeforeReuseMs !== undefined) times.push(`pooled ${duration(e.idleBeforeReuseMs)} before reuse`);
   parts.push(times.join(', '));

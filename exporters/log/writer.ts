@@ -206,7 +206,12 @@ function makeDirs(dir: string): void {
     const parent = path.dirname(dir);
     if (code !== 'ENOENT' || parent === dir) throw err;
     makeDirs(parent);
-    fs.mkdirSync(dir); // ENOENT again (procfs): thrown to the caller, which says so
+    try {
+      fs.mkdirSync(dir); // ENOENT again (procfs): thrown to the caller, which says so
+    } catch (again) {
+      // Made meanwhile by another process (cluster workers starting together): there it is.
+      if ((again as NodeJS.ErrnoException).code !== 'EEXIST') throw again;
+    }
   }
 }
 

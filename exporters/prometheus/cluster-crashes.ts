@@ -46,13 +46,16 @@ export function sendCrash(sample: Sample, record: ResetRecord | undefined): void
 
 // ---- primary side ----
 
-/** Per child process (a cluster worker's `process`), the crashes it sent that no answer of its holds yet. */
-export const received = new Map<object, Crash[]>();
+/**
+ * Per child process id (a cluster worker's), the crashes it sent that no answer of its holds yet.
+ * By pid, not by the ChildProcess: a crash loop nobody scrapes keeps no dead process objects.
+ */
+export const received = new Map<number, Crash[]>();
 /** Bound: a crash loop between two scrapes, one entry per crashed worker. */
 const MAX_KEPT = 10000;
 let kept = 0;
 
-function onMessage(child: object, message: unknown): void {
+function onMessage(pid: number, message: unknown): void {
   const m = message as Crash | null;
   if (m === null || typeof m !== 'object' || m.cmd !== CMD || m.type !== 'crash' || typeof m.sample !== 'object') return;
   if (kept >= MAX_KEPT) {
@@ -60,31 +63,31 @@ function onMessage(child: object, message: unknown): void {
     return;
   }
   kept++;
-  const list = received.get(child);
-  if (list === undefined) received.set(child, [m]);
+  const list = received.get(pid);
+  if (list === undefined) received.set(pid, [m]);
   else list.push(m);
 }
 
 /** Drops the crashes of `child` that its answer holds (the first `holds`); ./cluster.ts sums the rest. */
-export function settle(child: object, holds: number): Crash[] {
-  const list = received.get(child);
+export function settle(pid: number, holds: number): Crash[] {
+  const list = received.get(pid);
   if (list === undefined) return [];
   const rest = list.filter((c) => c.seq > holds);
   kept -= list.length - rest.length;
-  if (rest.length === 0) received.delete(child);
-  else received.set(child, rest);
+  if (rest.length === 0) received.delete(pid);
+  else received.set(pid, rest);
   return rest;
 }
 
 /** The crashes of a child that is gone, beyond the `holds` its last answer counted; forgotten here. */
-export function take(child: object, holds: number): Crash[] {
-  const rest = settle(child, holds);
-  received.delete(child);
+export function take(pid: number, holds: number): Crash[] {
+  const rest = settle(pid, holds);
+  received.delete(pid);
   kept -= rest.length;
   return rest;
 }
 
-type ChildLike = { channel?: unknown; on(event: string, listener: (m: unknown) => void): unknown };
+type ChildLike = { channel?: unknown; pid?: number; on(event: string, listener: (m: unknown) => void): unknown };
 
 function onChild(message: unknown): void {
   const child = (message as { process?: ChildLike } | null)?.process;
@@ -94,7 +97,9 @@ function onChild(message: unknown): void {
   queueMicrotask(() =>
     guard('prometheus.cluster.child', () => {
       if (child.channel == null) return;
-      child.on('internalMessage', (m: unknown) => guard('prometheus.cluster.crash', onMessage, child, m));
+      child.on('internalMessage', (m: unknown) => {
+        if (typeof child.pid === 'number') guard('prometheus.cluster.crash', onMessage, child.pid, m);
+      });
     }),
   );
 }

@@ -23,6 +23,7 @@ import { peerOfLabels } from './peer-labels';
 import { METRICS } from '../../agent/contract';
 import { CMD, crashesSent, received, setAnswering, settle, take, type Crash } from './cluster-crashes';
 import { SampleReplica } from './replica';
+import { cleanRecord, cleanSample } from './family-validate';
 /** How long the primary waits for workers; a worker that does not answer is served from its last answer. */
 export const WORKER_TIMEOUT_MS = 1500;
 
@@ -96,8 +97,8 @@ function send(answer: Answer): void {
 
 // ---- primary side ----
 
-/** Last answer of each worker, by its child process, and how many of its crashes it holds. */
-const lastAnswer = new Map<object, { snapshot: Snapshot; crashes: number }>();
+/** Last answer of each worker, by its process id, and how many of its crashes it holds. */
+const lastAnswer = new Map<number, { snapshot: Snapshot; crashes: number }>();
 /** Sum of the last answers of workers that have exited. */
 let retired: Snapshot | undefined;
 /** Peers admitted over the sum (first come, never evicted). */
@@ -129,20 +130,22 @@ export function noClusterParts(): boolean {
 export async function collectCluster(local: Snapshot, recentLimit: number, maxPeers: number): Promise<ClusterSnapshot | undefined> {
   const workers = clusterWorkers();
   if (workers === undefined) return undefined;
-  const live = new Set<object>(workers.map((w) => w.process));
-  for (const child of new Set([...lastAnswer.keys(), ...received.keys()])) {
-    if (live.has(child)) continue;
-    const last = lastAnswer.get(child);
-    lastAnswer.delete(child);
-    const left = await withCrashes(last?.snapshot, take(child, last?.crashes ?? 0));
+  const live = new Set(workers.map((w) => w.process.pid));
+  for (const pid of new Set([...lastAnswer.keys(), ...received.keys()])) {
+    if (live.has(pid)) continue;
+    const last = lastAnswer.get(pid);
+    lastAnswer.delete(pid);
+    const left = await withCrashes(last?.snapshot, take(pid, last?.crashes ?? 0));
     if (retired !== undefined) left.push(retired);
     if (left.length > 0) retired = await combine(left, recentLimit);
   }
   const answered = (await Promise.all(workers.map(ask))).filter(Boolean).length;
   const parts = [local];
   for (const w of workers) {
-    const last = lastAnswer.get(w.process);
-    parts.push(...(await withCrashes(last?.snapshot, settle(w.process, last?.crashes ?? 0))));
+    const pid = w.process.pid;
+    if (pid === undefined) continue;
+    const last = lastAnswer.get(pid);
+    parts.push(...(await withCrashes(last?.snapshot, settle(pid, last?.crashes ?? 0))));
   }
   if (retired !== undefined) parts.push(retired);
   return { ...(await sumSnapshots(parts, recentLimit, maxPeers)), workers: { answered, total: workers.length } };
@@ -167,7 +170,12 @@ async function withCrashes(answer: Snapshot | undefined, crashes: Crash[]): Prom
   if (crashes.length === 0) return answer === undefined ? [] : [answer];
   const replica = new SampleReplica();
   if (answer !== undefined) replica.set(answer);
-  for (const c of crashes) replica.add(c.sample, c.record);
+  // Sent by another process (a worker of another resetwatch version, under PM2 a reload's): only
+  // well-formed samples and records are summed.
+  for (const c of crashes) {
+    const sample = cleanSample(c.sample);
+    if (sample !== undefined) replica.add(sample, c.record === undefined ? undefined : cleanRecord(c.record));
+  }
   return replica.parts();
 }
 
@@ -189,7 +197,8 @@ function ask(worker: Worker): Promise<boolean> {
       const m = message as Answer | null;
       if (m === null || typeof m !== 'object' || m.cmd !== CMD || m.type !== 'snapshot' || m.id !== id) return;
       if (m.snapshot !== undefined && Array.isArray(m.snapshot.metrics) && Array.isArray(m.snapshot.recent)) {
-        lastAnswer.set(child, { snapshot: m.snapshot, crashes: typeof m.crashes === 'number' ? m.crashes : 0 });
+        if (child.pid !== undefined)
+          lastAnswer.set(child.pid, { snapshot: m.snapshot, crashes: typeof m.crashes === 'number' ? m.crashes : 0 });
         finish(true);
       } else {
         finish(false);

@@ -7,6 +7,8 @@ import { LABELS } from '../../agent/contract';
 import { peerOfLabels } from './peer-labels';
 import type { MetricJSON } from './render';
 import type { ResetRecord } from './recent';
+import type { Sample } from './threads';
+import { DIRECTIONS, ERROR_TYPES, PHASES, PROTOCOLS } from '../../agent/types';
 
 /** resetwatch's own metrics, as this process's registry defines them. */
 export type Schema = Map<string, { type: 'counter' | 'gauge' | 'histogram'; labels: ReadonlySet<string>; aggregator: string }>;
@@ -109,4 +111,31 @@ export function cleanRecord(r: unknown): ResetRecord | undefined {
     else return undefined;
   }
   return out;
+}
+
+/** A reset sample rebuilt from untrusted input (label values from the closed sets), or undefined. */
+export function cleanSample(input: unknown): Sample | undefined {
+  if (!isObject(input)) return undefined;
+  const s = input as unknown as Sample;
+  if (!DIRECTIONS.includes(s.direction) || !PHASES.includes(s.phase) || !ERROR_TYPES.includes(s.errorType)) return undefined;
+  if (typeof s.peer !== 'string' || s.peer.length > 260 || typeof s.tls !== 'boolean') return undefined;
+  if (![s.bytesReceived, s.bytesSent, s.connectionAgeMs].every(Number.isFinite)) return undefined;
+  if (s.idleBeforeReuseMs !== undefined && !Number.isFinite(s.idleBeforeReuseMs)) return undefined;
+  if (s.traceId !== undefined && !HEX32.test(String(s.traceId))) return undefined;
+  if (s.spanId !== undefined && !HEX16.test(String(s.spanId))) return undefined;
+  const clean: Sample = {
+    direction: s.direction,
+    phase: s.phase,
+    errorType: s.errorType,
+    tls: s.tls,
+    peer: s.peer,
+    bytesReceived: Math.max(0, s.bytesReceived),
+    bytesSent: Math.max(0, s.bytesSent),
+    connectionAgeMs: Math.max(0, s.connectionAgeMs),
+  };
+  if (s.idleBeforeReuseMs !== undefined) clean.idleBeforeReuseMs = Math.max(0, s.idleBeforeReuseMs);
+  if (PROTOCOLS.includes(s.protocol as (typeof PROTOCOLS)[number])) clean.protocol = s.protocol;
+  if (s.traceId !== undefined) clean.traceId = String(s.traceId);
+  if (s.spanId !== undefined) clean.spanId = String(s.spanId);
+  return clean;
 }

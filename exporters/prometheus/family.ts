@@ -33,7 +33,7 @@ import { diag } from '../../agent/diag';
 import { guard, reportFailure } from '../../agent/guard';
 import { untraced } from '../../agent/untraced';
 import { countDropped, stats } from '../../agent/stats';
-import { DIRECTIONS, ERROR_TYPES, PHASES, PROTOCOLS, type Direction } from '../../agent/types';
+import { DIRECTIONS, type Direction } from '../../agent/types';
 import type { Snapshot } from './cluster';
 import type { Sample } from './threads';
 import type { PendingRecord, ResetRecord } from './recent';
@@ -912,28 +912,9 @@ function addItems(replica: Replica, items: unknown): void {
   if (!Array.isArray(items) || items.length > 20000) return;
   for (const item of items) {
     if (!Array.isArray(item)) continue;
-    const [s, rec] = item as [Sample, ResetRecord | null | undefined];
-    if (s === null || typeof s !== 'object') continue;
-    if (!DIRECTIONS.includes(s.direction) || !PHASES.includes(s.phase) || !ERROR_TYPES.includes(s.errorType)) continue;
-    if (typeof s.peer !== 'string' || s.peer.length > 260 || typeof s.tls !== 'boolean') continue;
-    if (![s.bytesReceived, s.bytesSent, s.connectionAgeMs].every(Number.isFinite)) continue;
-    if (s.idleBeforeReuseMs !== undefined && !Number.isFinite(s.idleBeforeReuseMs)) continue;
-    if (s.traceId !== undefined && !/^[0-9a-f]{32}$/.test(String(s.traceId))) continue;
-    if (s.spanId !== undefined && !/^[0-9a-f]{16}$/.test(String(s.spanId))) continue;
-    const clean: Sample = {
-      direction: s.direction,
-      phase: s.phase,
-      errorType: s.errorType,
-      tls: s.tls,
-      peer: s.peer,
-      bytesReceived: Math.max(0, s.bytesReceived),
-      bytesSent: Math.max(0, s.bytesSent),
-      connectionAgeMs: Math.max(0, s.connectionAgeMs),
-    };
-    if (s.idleBeforeReuseMs !== undefined) clean.idleBeforeReuseMs = Math.max(0, s.idleBeforeReuseMs);
-    if (PROTOCOLS.includes(s.protocol as (typeof PROTOCOLS)[number])) clean.protocol = s.protocol;
-    if (s.traceId !== undefined) clean.traceId = String(s.traceId);
-    if (s.spanId !== undefined) clean.spanId = String(s.spanId);
+    const [s, rec] = item as [unknown, unknown];
+    const clean = validate().cleanSample(s);
+    if (clean === undefined) continue;
     replica.add(clean, rec === null || rec === undefined ? undefined : validate().cleanRecord(rec));
   }
 }

@@ -10,6 +10,7 @@
 // Another agent that traces http.Server requests does not see a net.Server's either.
 import type * as net from 'node:net';
 import { guard } from '../../agent/guard';
+import { inNextTurn } from '../../agent/first-turn';
 import { TOKEN } from '../shared/http-syntax';
 
 export interface Limits {
@@ -207,8 +208,10 @@ export class Connection {
         if (this.pending === '') return this.answered();
         // A request that came meanwhile (pipelined) is answered in a later turn of the event loop,
         // still `answering` until then: a client that sends thousands in one write held the app's
-        // loop for all of them at once (2,000 scrapes: 141 ms).
-        setImmediate(() => guard('prometheus.pipelined', () => this.answered())).unref();
+        // loop for all of them at once (2,000 scrapes: 141 ms). An unref'd immediate alone does not
+        // wake a loop asleep in its poll (an idle app's), so whichever comes first of it and an
+        // unref'd 0 ms timer (../../agent/first-turn.ts); neither keeps the process alive.
+        inNextTurn(() => guard('prometheus.pipelined', () => this.answered()));
       }),
     );
   }
