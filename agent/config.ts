@@ -108,7 +108,8 @@ const intIn = (min: number, max: number) => (raw: string) => {
   const n = Number(raw);
   return n >= min && n <= max ? n : undefined;
 };
-const int = (min: number, max: number) => fromText(intIn(min, max));
+/** An integer setting; its bounds are said in the line for a value outside them. */
+const int = (min: number, max: number) => Object.assign(fromText(intIn(min, max)), { expects: `an integer from ${min} to ${max}` });
 const oneOf = <T extends string>(...values: T[]) =>
   fromText((raw) => {
     const v = raw.trim().toLowerCase() as T;
@@ -254,7 +255,8 @@ const optionName = (key: string) => `start() option ${key}`;
 function parseSetting<K extends keyof Config>(key: K, name: string, raw: unknown): Config[K] | undefined {
   const parse = ENV[key][1] as Parser<Config[K]>;
   const value = parse(raw, (problem) => diag('warn', `${name}: ${problem}`));
-  if (value === undefined) diag('warn', `${name}=${show(raw)} is not valid; using ${show(DEFAULTS[key])}`);
+  const expects = (parse as { expects?: string }).expects;
+  if (value === undefined) diag('warn', `${name}=${show(raw)} is not valid${expects ? ` (${expects})` : ''}; using ${show(DEFAULTS[key])}`);
   return value;
 }
 

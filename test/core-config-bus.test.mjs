@@ -72,7 +72,7 @@ test('a bad value: one line naming the variable and the value used instead; the 
   const lines = err.trim().split('\n');
   assert.equal(lines.length, 2);
   assert.match(lines[0], /^resetwatch: RESETWATCH_PORT="abc" is not valid; using 9465$/);
-  assert.match(lines[1], /^resetwatch: RESETWATCH_MAX_PEERS="-3" is not valid; using 100$/);
+  assert.match(lines[1], /^resetwatch: RESETWATCH_MAX_PEERS="-3" is not valid \(an integer from 1 to 10000\); using 100$/);
 });
 
 test('a RESETWATCH_ name two edits or fewer from a setting: one line naming the setting; other names are left alone', () => {

@@ -167,7 +167,7 @@ test('OTEL_SDK_DISABLED=1, an endpoint without a scheme, a bad protocol: one lin
   ]);
   // A port past 65535 (the exporter's configuration fell back silently) and another scheme (it was
   // spoken to as http, after a line saying the default is used): the line, and the default indeed.
-  for (const endpoint of ['http://127.0.0.1:99999', 'ftp://127.0.0.1:9']) {
+  for (const endpoint of ['http://127.0.0.1:99999', 'ftp://127.0.0.1:9', 'http://127.0.0.1:0']) {
     const bad = await run(CALLER_APP, { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_LOG_LEVEL: 'info' });
     assert.equal(bad.code, 0, bad.stderr);
     const own = bad.stderr.split('\n').filter((l) => l.includes('OTEL_EXPORTER_OTLP_ENDPOINT') || l.includes(' go to '));

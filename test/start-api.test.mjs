@@ -77,11 +77,11 @@ test('bad start() options: one line each naming the option and the default used;
   const expected = [
     /^resetwatch: start\(\) option "bogus" is unknown; valid: disabled, logLevel, .*labels$/,
     /^resetwatch: start\(\) option logLevel="loud" is not valid; using "warn"$/,
-    /^resetwatch: start\(\) option logRate=-1 is not valid; using 10$/,
+    /^resetwatch: start\(\) option logRate=-1 is not valid \(an integer from 0 to 100000\); using 10$/,
     /^resetwatch: start\(\) option host="a host" is not valid; using "127.0.0.1"$/,
-    /^resetwatch: start\(\) option maxPeers="many" is not valid; using 100$/,
+    /^resetwatch: start\(\) option maxPeers="many" is not valid \(an integer from 1 to 10000\); using 100$/,
     /^resetwatch: start\(\) option serverPeers="maybe" is not valid; using false$/,
-    /^resetwatch: start\(\) option recent=1.5 is not valid; using 200$/,
+    /^resetwatch: start\(\) option recent=1.5 is not valid \(an integer from 0 to 10000\); using 200$/,
     /^resetwatch: start\(\) option labels=42 is not valid; using \{\}$/,
   ];
   assert.equal(diags.length, expected.length, r.stderr);

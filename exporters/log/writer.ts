@@ -122,6 +122,7 @@ class Pm2Writer implements LineWriter {
   write(line: string, fatal = false): boolean {
     const channel = (process as { channel?: { writeQueueSize?: number } }).channel;
     if (process.connected !== true || !Object.hasOwn(process[this.stream], 'write')) return this.fd?.write(line, fatal) ?? false;
+    if (fatal && this.stream === 'stderr' && this.crashLine(line)) return true;
     if ((channel?.writeQueueSize ?? 0) > IPC_BACKLOG) {
       if (fatal) return this.fd?.write(line, fatal) ?? false;
       countDropped('log');
@@ -135,6 +136,28 @@ class Pm2Writer implements LineWriter {
       return false;
     }
   }
+  /**
+   * The line of a reset the worker crashes on, as PM2's write would pass it on, but appended to the
+   * app's error log at once: through PM2's stream (asynchronous) it went first in the queue, and
+   * PM2's own report of the crash, written behind it, was lost at its process.exit(). False where
+   * PM2 keeps no error log file.
+   */
+  private crashLine(line: string): boolean {
+    const file = process.env.pm_err_log_path;
+    if (file === undefined || file === '' || file === '/dev/null' || file.toUpperCase() === 'NULL') return false;
+    try {
+      fs.appendFileSync(file, line);
+    } catch {
+      return false;
+    }
+    try {
+      process.send?.({ type: 'log:err', topic: 'log:err', data: line }); // `pm2 logs`
+    } catch {
+      /* the channel closed meanwhile: the file has it */
+    }
+    return true;
+  }
+
   close(): void {
     this.fd?.close();
   }

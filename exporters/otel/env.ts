@@ -115,11 +115,12 @@ export function k8sAttributes(env: NodeJS.ProcessEnv = process.env): Record<stri
   return out;
 }
 
-/** An absolute http: or https: URL, as the exporter parses it (`new URL`). */
+/** An absolute http: or https: URL with a port to dial, as the exporter parses it (`new URL`). */
 export function isHttpUrl(text: string): boolean {
   try {
-    const { protocol } = new URL(text);
-    return protocol === 'http:' || protocol === 'https:';
+    const { protocol, port } = new URL(text);
+    // Port 0 names no port: the exporter would dial the scheme's default (80) instead.
+    return (protocol === 'http:' || protocol === 'https:') && port !== '0';
   } catch {
     return false;
   }
