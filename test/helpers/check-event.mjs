@@ -24,6 +24,17 @@ export const dialled = (port) => ({
 
 /** The error of a reset met by a read: the peer's RST. */
 export const readReset = { errorType: 'ECONNRESET', code: 'ECONNRESET', message: 'read ECONNRESET', syscall: 'read' };
+/** undici's own error for a peer's FIN with a request in flight. */
+export const otherSideClosed = { errorType: 'peer_closed', code: 'UND_ERR_SOCKET', message: 'other side closed', syscall: undefined };
+/** A connection that moved bytes both ways and ended outside any HTTP/1 request: no retry verdict, not fatal. */
+export const movedNoVerdict = {
+  bytesReceived: any.positive,
+  bytesSent: any.positive,
+  connectionAgeMs: any.positive,
+  idleMs: any.nonNegative,
+  retry: 'unknown',
+  fatal: false,
+};
 
 export function checkEvent(event, spec) {
   const { context, ...e } = event;
