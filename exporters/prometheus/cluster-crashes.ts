@@ -68,7 +68,7 @@ function onMessage(pid: number, message: unknown): void {
   else list.push(m);
 }
 
-/** Drops the crashes of `child` that its answer holds (the first `holds`); ./cluster.ts sums the rest. */
+/** Drops the crashes of process `pid` that its answer holds (the first `holds`); ./cluster.ts sums the rest. */
 export function settle(pid: number, holds: number): Crash[] {
   const list = received.get(pid);
   if (list === undefined) return [];
@@ -79,7 +79,7 @@ export function settle(pid: number, holds: number): Crash[] {
   return rest;
 }
 
-/** The crashes of a child that is gone, beyond the `holds` its last answer counted; forgotten here. */
+/** The crashes of a process that is gone, beyond the `holds` its last answer counted; forgotten here. */
 export function take(pid: number, holds: number): Crash[] {
   const rest = settle(pid, holds);
   received.delete(pid);
