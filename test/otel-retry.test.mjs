@@ -170,6 +170,24 @@ test('a collector that keeps answering 503: given up at the export timeout, coun
   assert.equal(r.stats.dropped.otel, 1, 'the one span, counted once');
 });
 
+test('a collector that refused a batch (400) and then takes the next: the failure line, then one line saying export works again', async (t) => {
+  const { rx, app } = await collectorAndApp(t, (_req, res, n) => n === 1 && answer(res, 400), { FIXTURE_END: 'again' });
+  await app.marker('RESET');
+  await rx.waitFor('requests', (r) => r.length >= 1);
+  app.send(); // the second reset: its span goes to the collector, which now answers 200
+  const r = await app.exited;
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 2, r.stderr);
+  assert.match(lines[0], FAILED);
+  assert.match(
+    lines[1],
+    /^resetwatch: OpenTelemetry export to http:\/\/127\.0\.0\.1:\d+\/v1\/traces works again \(what failed meanwhile is counted in resetwatch_dropped_events_total\{resetwatch_exporter="otel"\}\)$/,
+  );
+  assert.equal(spansOf(rx).length, 1, 'the second span');
+  assert.equal(r.stats.dropped.otel, 1, 'the first, counted');
+});
+
 test('Retry-After: 0 on every answer: 5 retries at most (100 ms apart at least), then given up and counted once', async (t) => {
   const { rx, app } = await collectorAndApp(t, (_req, res) => answer(res, 503, { 'retry-after': '0' }), {
     OTEL_EXPORTER_OTLP_TIMEOUT: '30000',

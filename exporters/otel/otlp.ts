@@ -56,6 +56,8 @@ export class OtlpSender {
    */
   private active = 0;
   private failedOnce = false;
+  /** The line saying export works again after the failure line was written (once, as that one). */
+  private recoveredOnce = false;
   /** Bumped by cut(): a batch sent before gives up instead of trying again. */
   private generation = 0;
   /**
@@ -250,6 +252,13 @@ export class OtlpSender {
       failure = await this.attempts(poster, headers, payload, generation, release);
     } catch (err) {
       failure = err instanceof Error ? err.message : String(err);
+    }
+    if (failure === undefined && this.failedOnce && !this.recoveredOnce) {
+      this.recoveredOnce = true;
+      diag(
+        'warn',
+        `OpenTelemetry export to ${this.url} works again (what failed meanwhile is counted in resetwatch_dropped_events_total{resetwatch_exporter="otel"})`,
+      );
     }
     if (failure !== undefined) {
       countDropped('otel', items);
