@@ -67,7 +67,10 @@ export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetE
   // default); a bodyless one a proxy has not ended yet went out as it was made (retry.ts).
   const out = msg as unknown as ClientRequestLike | null | undefined;
   const ageUnknown = state.direction === 'client' && out != null && out[kRequest] === undefined && !wentOutAtOnce(out);
-  event.retry = retryOf(event, state, socket.bytesRead, ageUnknown);
+  // A byte of the response in flight arrived: node:http marks where a response begins at its
+  // headers (hooks/http.ts), so its `res` says so; undici's mark is at the request's start.
+  const responseBegun = state.direction === 'client' && (out?.res != null || socket.bytesRead > (state.http?.readMark ?? 0));
+  event.retry = retryOf(event, responseBegun, ageUnknown);
   addTrace(event, context);
   const hint = hintFor(event, {
     serverKeepAliveMs: state.http?.serverKeepAliveMs || undefined,
@@ -75,6 +78,7 @@ export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetE
     answeredEarly: event.direction === 'server' && event.phase === 'request' ? answeredEarly(socket) : undefined,
     closeFrameReceived: event.protocol === 'websocket' ? closeFrameReceived(socket) : undefined,
     requestAgeUnknown: ageUnknown,
+    responseBegun,
   });
   if (hint) event.hint = hint;
   return event;

@@ -24,6 +24,8 @@ export interface Evidence {
   requestAgeUnknown?: boolean;
   /** WebSocket: the peer's close frame had been read (upgrade.ts). */
   closeFrameReceived?: boolean;
+  /** HTTP client: bytes of the response in flight had arrived (the peer took the request and died answering it). */
+  responseBegun?: boolean;
 }
 
 // How much sooner than its advertised timeout a server may still close an idle connection: its
@@ -63,8 +65,11 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
     };
   }
   const keepAlive = seen.serverKeepAliveMs;
+  // A race or a lost middlebox state leaves a request unanswered: a response already begun says the
+  // peer took the request and died (or closed) answering it, as an upstream crashing mid-response.
   if (
     e.direction === 'client' &&
+    !seen.responseBegun &&
     metDeadSocket(e, seen.requestAgeUnknown) &&
     (e.phase === 'request' || e.phase === 'response') &&
     e.errorType === 'ECONNRESET' &&
@@ -87,6 +92,7 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
   }
   if (
     e.direction === 'client' &&
+    !seen.responseBegun &&
     metDeadSocket(e, seen.requestAgeUnknown) &&
     (e.phase === 'request' || e.phase === 'response') &&
     e.errorType !== 'ECONNREFUSED'

@@ -8,7 +8,6 @@
 // `unsafe`: any other HTTP client request in flight (it may have been processed).
 // `unknown`: everything else — servers, raw TCP, database protocols (the agent cannot tell
 // whether a query was idempotent), idle connections with nothing in flight.
-import type { SocketState } from './internal-types';
 import type { ResetEvent, Retry } from './types';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
@@ -34,12 +33,11 @@ export function metDeadSocket(e: ResetEvent, ageUnknown = false): boolean {
   return age !== undefined ? age < RACE_WINDOW_MS : !ageUnknown;
 }
 
-export function retryOf(e: ResetEvent, state: SocketState, bytesRead: number, ageUnknown = false): Retry {
+export function retryOf(e: ResetEvent, responseBegun: boolean, ageUnknown = false): Retry {
   // Only the side that dialled can retry: a server's handshake reset is not `safe`, it is not its call.
   if (e.direction !== 'client') return 'unknown';
   if (e.phase === 'connect' || e.phase === 'tls_handshake') return 'safe';
   if (e.request === undefined) return 'unknown';
-  const noResponseByte = bytesRead === (state.http?.readMark ?? 0);
-  if (metDeadSocket(e, ageUnknown) && noResponseByte && IDEMPOTENT.has(e.request.method.toUpperCase())) return 'safe';
+  if (metDeadSocket(e, ageUnknown) && !responseBegun && IDEMPOTENT.has(e.request.method.toUpperCase())) return 'safe';
   return 'unsafe';
 }

@@ -697,6 +697,36 @@ async function closedAtSecondRequest(send) {
   }
 }
 
+test('a reused connection whose server dies mid-response (status and part of the body, then its FIN): no race hint, not retry-safe', async () => {
+  // An upstream crashing while it answers: the request went out on a pooled connection moments
+  // before, as in a keep-alive race, but the server had taken it and begun its answer.
+  const server = net.createServer((s) => {
+    let n = 0;
+    s.on('error', () => {});
+    s.on('data', () => {
+      if (++n === 1) s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=5\r\n\r\nok');
+      else s.end(`HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n${'x'.repeat(5000)}`);
+    });
+  });
+  const port = await listen(server);
+  const agent = new http.Agent({ keepAlive: true });
+  await new Promise((r) => http.get({ port, host: '127.0.0.1', agent }, (res) => res.resume().on('end', r)));
+  await delay(100);
+  const req = http.get({ port, host: '127.0.0.1', agent }, (res) => {
+    res.on('error', () => {});
+    res.resume();
+  });
+  req.on('error', () => {});
+  const e = await cap.next(client(port));
+  assert.equal(e.phase, 'response');
+  assert.equal(e.reusedSocket, true);
+  assert.ok(e.request.ageMs < 500, `request ${e.request.ageMs} ms old`);
+  assert.equal(e.hint, undefined, `hint ${e.hint?.id}: ${e.hint?.text}`);
+  assert.equal(e.retry, 'unsafe');
+  agent.destroy();
+  await closeServer(server);
+});
+
 test('keep-alive race on a GET not yet ended (a proxy streams it): the hint says how long it was pooled', async () => {
   // Node publishes a request's start only at its end: no start to measure the pooled idle time
   // from (the hint read "idled ? s" in a gateway trial, whose proxy had not ended its GET).
