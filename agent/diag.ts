@@ -8,10 +8,18 @@
 // Bounded: at most MAX_LINES per process, so a misbehaving hook cannot flood the host's stderr.
 import { writeSync } from 'node:fs';
 
-const pm2ClusterWorker = process.env.pm_id !== undefined && process.env.exec_mode === 'cluster_mode';
+/**
+ * A PM2 cluster worker: PM2 sets these in every app's environment, and a worker's children inherit
+ * them (they are no cluster workers, and their fd 2 is what their parent gave them).
+ */
+export const pm2ClusterWorker = (): boolean =>
+  process.env.pm_id !== undefined &&
+  process.env.exec_mode === 'cluster_mode' &&
+  typeof process.send === 'function' &&
+  (require('node:cluster') as typeof import('node:cluster')).isWorker === true;
 
 function out(text: string): void {
-  if (pm2ClusterWorker && process.connected === true && Object.hasOwn(process.stderr, 'write')) {
+  if (pm2ClusterWorker() && process.connected === true && Object.hasOwn(process.stderr, 'write')) {
     process.stderr.write(text);
     return;
   }

@@ -127,6 +127,29 @@ test("a PM2 cluster worker that crashes on a reset: the reset's line in the app'
   await resetsUntil(port, 1, 'the reset the worker crashed on');
 });
 
+test("a PM2 cluster worker's own messages (a failing collector, met long after start) land in the app's log, not the daemon's", async (t) => {
+  const port = await freePort();
+  const dead = await freePort(); // nothing listens there: every export is refused
+  const env = {
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${dead}`,
+    OTEL_EXPORTER_OTLP_TIMEOUT: '1500',
+    OTEL_BSP_SCHEDULE_DELAY: '100',
+  };
+  const { home, eco } = pm2Project(t, [app('w', 1, { exec_mode: 'cluster', instances: 1, env })]);
+  await pm2(home, { RESETWATCH_PORT: String(port) }, 'start', eco);
+  const logs = path.join(home, 'logs');
+  const errorLog = () =>
+    readdirSync(logs)
+      .filter((f) => f.startsWith('w-error'))
+      .map((f) => readFileSync(path.join(logs, f), 'utf8'))
+      .join('');
+  const failed = /^resetwatch: OpenTelemetry export to \S+ failed/m;
+  for (const deadline = Date.now() + 20000; Date.now() < deadline && !failed.test(errorLog()); )
+    await new Promise((r) => setTimeout(r, 200));
+  assert.match(errorLog(), failed, errorLog());
+  assert.doesNotMatch(readFileSync(path.join(home, 'pm2.log'), 'utf8'), /OpenTelemetry export/);
+});
+
 test('launcherOf: the pm2 client is dormant, `pm2 --no-daemon` (the daemon itself) is not', async () => {
   const { launcherOf } = await import(path.join(ROOT, 'dist/agent/launcher.js'));
   assert.equal(launcherOf('/app/node_modules/pm2/bin/pm2', ['start', 'eco.config.js']), 'pm2');

@@ -19,7 +19,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { countDropped } from '../../agent/stats';
-import { diag } from '../../agent/diag';
+import { diag, pm2ClusterWorker } from '../../agent/diag';
 
 /** A fatal line retries a full pipe for at most this long before it is dropped. */
 const FATAL_RETRY_MS = 200;
@@ -162,13 +162,6 @@ class Pm2Writer implements LineWriter {
     this.fd?.close();
   }
 }
-
-/** A PM2 cluster worker: PM2 sets these in every app's environment, and a worker's children inherit them (they are no cluster workers). */
-const pm2ClusterWorker = () =>
-  process.env.pm_id !== undefined &&
-  process.env.exec_mode === 'cluster_mode' &&
-  typeof process.send === 'function' &&
-  (require('node:cluster') as typeof import('node:cluster')).isWorker === true;
 
 /** Opens the destination named by RESETWATCH_LOG (`stderr`, `stdout` or a path). */
 export function openWriter(dest: string): LineWriter | undefined {
