@@ -14,6 +14,7 @@ import {
   CLOCK_MASK,
   clockMs,
   httpOf,
+  responseBegun,
 } from './internal-types';
 import * as activity from './hooks/activity';
 import type { ErrorType, Phase } from './types';
@@ -165,7 +166,7 @@ export function onPeerHangup(socket: Sock, state: SocketState): void {
     const req = msg as unknown as ClientRequestLike;
     if (req.res?.complete) return;
     const fatal = req.res == null && typeof req.listenerCount === 'function' && req.listenerCount('error') === 0;
-    if (resetBehindEnd(socket, state, req.res != null)) emitReadReset(socket, state, fatal);
+    if (resetBehindEnd(socket, state, req.res)) emitReadReset(socket, state, fatal);
     else emit(socket, state, 'peer_closed', 'ECONNRESET', req.res ? 'aborted' : 'socket hang up', undefined, fatal);
   } else {
     const res = msg as unknown as ServerResponseLike;
@@ -186,13 +187,13 @@ export function onPeerHangup(socket: Sock, state: SocketState): void {
  * an RST it is gone (ENOTCONN). One syscall, only for a connection that ended mid-request. The
  * event is then the one the same RST makes when the loop reads it in time: `read ECONNRESET`.
  */
-function resetBehindEnd(socket: Sock, state: SocketState, responseBegun: boolean): boolean {
+function resetBehindEnd(socket: Sock, state: SocketState, res: unknown): boolean {
   // This side's own FIN, once answered, closes the connection too: then the kernel cannot tell.
   if (socket.writableEnded) return false;
   // libuv hides an RST only behind bytes it read in the same poll: with no byte of this response
   // read, the end of input was a FIN, and an RST after it was drawn by this side's later write
   // (a request sent on a pooled connection the server had just closed: the keep-alive race).
-  if (!responseBegun && socket.bytesRead <= (state.http?.readMark ?? 0)) return false;
+  if (!responseBegun(socket, state, res)) return false;
   // Nor behind bytes of an earlier poll: a peer that shuts down its writing and closes with the
   // request unread sends a FIN then an RST, a plain end of input on every libuv, and the same
   // ENOTCONN (noteResetBehindEnd).
@@ -312,7 +313,7 @@ export function snapshot(socket: Sock, state: SocketState, err: ErrnoError | nul
   if (state.direction === 'client' && socket._httpMessage != null) snap.requestSent = requestSent(socket, err);
   // undici's verdict on an end of input with a request in flight (one that counts, errorTypeOf):
   // asked now, while the kernel can still say it was an RST. Idle sockets' FINs cost no syscall.
-  if (err?.code === 'UND_ERR_SOCKET' && state.http?.inflight !== undefined && resetBehindEnd(socket, state, false))
+  if (err?.code === 'UND_ERR_SOCKET' && state.http?.inflight !== undefined && resetBehindEnd(socket, state, undefined))
     state.activity |= RESET_BEHIND_END;
 }
 

@@ -17,6 +17,7 @@ import {
   type AddressSnapshot,
   CLOCK_MASK,
   clockMs,
+  responseBegun,
 } from './internal-types';
 import type { ErrorType, Phase, ResetEvent } from './types';
 import { kRequest } from './symbols';
@@ -67,10 +68,8 @@ export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetE
   // default); a bodyless one a proxy has not ended yet went out as it was made (retry.ts).
   const out = msg as unknown as ClientRequestLike | null | undefined;
   const ageUnknown = state.direction === 'client' && out != null && out[kRequest] === undefined && !wentOutAtOnce(out);
-  // A byte of the response in flight arrived: node:http marks where a response begins at its
-  // headers (hooks/http.ts), so its `res` says so; undici's mark is at the request's start.
-  const responseBegun = state.direction === 'client' && (out?.res != null || socket.bytesRead > (state.http?.readMark ?? 0));
-  event.retry = retryOf(event, responseBegun, ageUnknown);
+  const begun = state.direction === 'client' && responseBegun(socket, state, out?.res);
+  event.retry = retryOf(event, begun, ageUnknown);
   addTrace(event, context);
   const hint = hintFor(event, {
     serverKeepAliveMs: state.http?.serverKeepAliveMs || undefined,
@@ -78,7 +77,7 @@ export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetE
     answeredEarly: event.direction === 'server' && event.phase === 'request' ? answeredEarly(socket) : undefined,
     closeFrameReceived: event.protocol === 'websocket' ? closeFrameReceived(socket) : undefined,
     requestAgeUnknown: ageUnknown,
-    responseBegun,
+    responseBegun: begun,
   });
   if (hint) event.hint = hint;
   return event;

@@ -209,6 +209,16 @@ export class HttpState {
   inflightPhase: 'request' | 'response' = 'request';
 }
 
+/**
+ * A byte of the response to the client request in flight has arrived: node:http's request has its
+ * `res` (its mark moves at a response's headers, hooks/http.ts clientFinish, so bytes past it may be
+ * the body of the last one), else more bytes were read than the mark (undici's, at the request's
+ * start). The hints, the retry verdict and the hidden-RST check (classify.ts) all ask this.
+ */
+export function responseBegun(socket: { bytesRead: number }, state: SocketState, res: unknown): boolean {
+  return res != null || socket.bytesRead > (state.http?.readMark ?? 0);
+}
+
 export function httpOf(state: SocketState): HttpState {
   if (state.http === undefined) state.http = new HttpState();
   return state.http;
