@@ -7,10 +7,13 @@ import tls from 'node:tls';
 import http from 'node:http';
 import https from 'node:https';
 import http2 from 'node:http2';
+import { createRequire } from 'node:module';
 import { context, trace, TraceFlags } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { loadAgent, capture, listen, closeServer, delay, TLS } from './helpers/resets.mjs';
 import { checkEvent, any, dialled, readReset, otherSideClosed, movedNoVerdict } from './helpers/check-event.mjs';
+
+const require = createRequire(import.meta.url);
 
 let cap;
 before(async () => {
@@ -725,6 +728,36 @@ test('a reused connection whose server dies mid-response (status and part of the
   assert.equal(e.retry, 'unsafe');
   agent.destroy();
   await closeServer(server);
+});
+
+test('undici on a pooled connection, an express upstream dying mid-response (head and part of the body, then its FIN): no race hint, not retry-safe', async (t) => {
+  // The on-call trial's shape: undici's pool reuses the connection, the upstream takes the request,
+  // answers its head and 5 kB of 100 kB, and its connection closes as a crashing process's does.
+  const { Agent, request } = require('undici');
+  const express = require('express');
+  let n = 0;
+  const app = express();
+  app.get('/', (req, res) => {
+    if (++n === 1) return res.send('ok');
+    res.writeHead(200, { 'content-length': 100000 });
+    res.write('x'.repeat(5000), () => setTimeout(() => req.socket.destroy(), 20));
+  });
+  const server = http.createServer(app);
+  const port = await listen(server);
+  const dispatcher = new Agent({ keepAliveTimeout: 10000 });
+  t.after(() => Promise.all([dispatcher.close(), closeServer(server)]));
+  const url = `http://127.0.0.1:${port}/`;
+  await (await request(url, { dispatcher })).body.text();
+  await delay(100);
+  const failed = request(url, { dispatcher }).then(({ body }) => body.text());
+  await assert.rejects(failed, (err) => err.code === 'UND_ERR_SOCKET');
+  const e = await cap.next(client(port));
+  assert.equal(e.phase, 'response');
+  assert.equal(e.reusedSocket, true);
+  assert.ok(e.bytesReceived > 5000, `${e.bytesReceived} B read`);
+  assert.equal(e.request.method, 'GET');
+  assert.equal(e.hint, undefined, `hint ${e.hint?.id}: ${e.hint?.text}`);
+  assert.equal(e.retry, 'unsafe');
 });
 
 test('keep-alive race on a GET not yet ended (a proxy streams it): the hint says how long it was pooled', async () => {
