@@ -41,6 +41,15 @@ async function pm2(home, env, ...args) {
   });
 }
 
+/** What PM2 wrote to the error logs of app `name` (one file per instance), joined. */
+function appErrorLog(home, name) {
+  const logs = path.join(home, 'logs');
+  return readdirSync(logs)
+    .filter((f) => f.startsWith(`${name}-error`))
+    .map((f) => readFileSync(path.join(logs, f), 'utf8'))
+    .join('');
+}
+
 /** Scrapes until the resets total is `n` (an app starts, then joins the family), failing after 20 s. */
 async function resetsUntil(port, n, what) {
   const deadline = Date.now() + 20000;
@@ -108,12 +117,7 @@ test("a PM2 cluster worker that crashes on a reset: the reset's line in the app'
   const crash = { name: 'x', script: fixture('tree-crash.cjs'), args: ['alone'], exec_mode: 'cluster', instances: 1, autorestart: false };
   const { home, eco } = pm2Project(t, [crash]);
   await pm2(home, { RESETWATCH_PORT: String(port) }, 'start', eco);
-  const logs = path.join(home, 'logs');
-  const errorLog = () =>
-    readdirSync(logs)
-      .filter((f) => f.startsWith('x-error'))
-      .map((f) => readFileSync(path.join(logs, f), 'utf8'))
-      .join('');
+  const errorLog = () => appErrorLog(home, 'x');
   for (const deadline = Date.now() + 15000; Date.now() < deadline && !/"resetwatch.fatal":true/.test(errorLog()); )
     await new Promise((r) => setTimeout(r, 200));
   assert.match(errorLog(), /"resetwatch.fatal":true/, errorLog());
@@ -137,12 +141,7 @@ test("a PM2 cluster worker's own messages (a failing collector, met long after s
   };
   const { home, eco } = pm2Project(t, [app('w', 1, { exec_mode: 'cluster', instances: 1, env })]);
   await pm2(home, { RESETWATCH_PORT: String(port) }, 'start', eco);
-  const logs = path.join(home, 'logs');
-  const errorLog = () =>
-    readdirSync(logs)
-      .filter((f) => f.startsWith('w-error'))
-      .map((f) => readFileSync(path.join(logs, f), 'utf8'))
-      .join('');
+  const errorLog = () => appErrorLog(home, 'w');
   const failed = /^resetwatch: OpenTelemetry export to \S+ failed/m;
   for (const deadline = Date.now() + 20000; Date.now() < deadline && !failed.test(errorLog()); )
     await new Promise((r) => setTimeout(r, 200));
