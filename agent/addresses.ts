@@ -66,3 +66,14 @@ export function readAddresses(socket: object, askPeer: boolean, askLocal: boolea
   }
   return into;
 }
+
+/**
+ * A TLS server connection's server name: what the client asked for in its hello (SNI), which says
+ * which of the server's virtual hosts it meant. Node sets `servername` once the handshake is done;
+ * before that (a reset mid-handshake) only the handle knows it, once the hello has arrived.
+ */
+export function serverNameOf(socket: object): string | undefined {
+  const s = socket as { servername?: unknown; _handle?: { getServername?: () => unknown } | null };
+  const name = typeof s.servername === 'string' ? s.servername : s._handle?.getServername?.();
+  return typeof name === 'string' && name !== '' ? name : undefined;
+}

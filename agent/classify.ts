@@ -23,7 +23,7 @@ import { buildEvent } from './event';
 import { isUpgraded } from './upgrade';
 import { sessionOf, streamsInFlight } from './http2';
 import { isDatabase, libraryProtocol } from './protocol';
-import { type AddressInternals, peerError, readAddresses } from './addresses';
+import { type AddressInternals, peerError, readAddresses, serverNameOf } from './addresses';
 
 type ErrnoError = Error & { code?: string; syscall?: string };
 
@@ -305,9 +305,12 @@ export function snapshot(socket: Sock, state: SocketState, err: ErrnoError | nul
     localAddress: undefined,
     localPort: undefined,
   });
-  if (state.tls && socket._secureEstablished) {
-    const v = (socket as unknown as { getProtocol?: () => string | null }).getProtocol?.();
-    if (v) snap.tlsVersion = v;
+  if (state.tls) {
+    if (socket._secureEstablished) {
+      const v = (socket as unknown as { getProtocol?: () => string | null }).getProtocol?.();
+      if (v) snap.tlsVersion = v;
+    }
+    if (state.direction === 'server') snap.serverName = serverNameOf(socket);
   }
   state.snapshot = snap;
   if (state.direction === 'client' && socket._httpMessage != null) snap.requestSent = requestSent(socket, err);

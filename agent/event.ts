@@ -27,7 +27,7 @@ import { sessionOf, sessionProtocol, streamsInFlight } from './http2';
 import { known, libraryProtocol } from './protocol';
 import { retryOf } from './retry';
 import { ipFamily } from './ip-family';
-import { readAddresses } from './addresses';
+import { readAddresses, serverNameOf } from './addresses';
 import { needsLocal } from './bus';
 
 /** What classification decided. */
@@ -145,6 +145,10 @@ function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: numb
   }
   if (state.tls) {
     if (snap.tlsVersion) event.tlsVersion = snap.tlsVersion;
+    if (state.direction === 'server') {
+      const name = snap.serverName ?? serverNameOf(socket);
+      if (name !== undefined) event.serverAddress = name;
+    }
     const alpn = socket.alpnProtocol;
     if (alpn) event.protocol = known(alpn) ?? '';
   }
@@ -163,6 +167,7 @@ function merged(snap: AddressSnapshot, now: AddressSnapshot): AddressSnapshot {
   fill.localAddress = snap.localAddress ?? now.localAddress;
   fill.localPort = snap.localPort ?? now.localPort;
   fill.tlsVersion = snap.tlsVersion;
+  fill.serverName = snap.serverName;
   return fill;
 }
 

@@ -231,6 +231,8 @@ export interface AddressSnapshot {
   localAddress?: string;
   localPort?: number;
   tlsVersion?: string;
+  /** Server TLS: the name the client asked for (addresses.ts serverNameOf), read while the handle was open. */
+  serverName?: string;
   /** Client HTTP: the request in flight had been handed to the kernel whole (classify.ts requestSent). */
   requestSent?: boolean;
 }

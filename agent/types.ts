@@ -85,7 +85,11 @@ export interface ResetEvent {
   /** IP address and port of the other end, when known. */
   peerAddress?: string;
   peerPort?: number;
-  /** Client side: the host name (or IP) and port the app dialled; TLS: the SNI server name. */
+  /**
+   * Client side: the host name (or IP) and port the app dialled; TLS: the SNI server name. Server
+   * side over TLS: the name the client asked for (SNI: which virtual host it meant), when it sent
+   * one, without a port.
+   */
   serverAddress?: string;
   serverPort?: number;
   /**

@@ -76,6 +76,29 @@ test('the message of an HTTP/2 reset leaves out the idle time (its session reads
   assert.match(raw, /; connection 165 ms old, idle 165 ms; retry unknown$/, raw);
 });
 
+test("a TLS server reset's message names the client, the listener's port and the virtual host the client asked for (SNI)", () => {
+  const { logMessage } = require('../dist/exporters/log/message.js');
+  const base = {
+    direction: 'server',
+    errorType: 'ECONNRESET',
+    code: 'ECONNRESET',
+    phase: 'tls_handshake',
+    tls: true,
+    bytesReceived: 517,
+    bytesSent: 0,
+    connectionAgeMs: 12,
+    idleMs: 12,
+    retry: 'unknown',
+    protocol: 'unknown',
+  };
+  const all = logMessage({ ...base, peerAddress: '10.1.2.3', peerPort: 50123, localPort: 8443, serverAddress: 'shop.example.test' });
+  assert.match(all, /: from 10\.1\.2\.3:50123 on port 8443 for shop\.example\.test \(SNI\); 517 B read/, all);
+  const nameOnly = logMessage({ ...base, serverAddress: 'shop.example.test' });
+  assert.match(nameOnly, /tls_handshake ECONNRESET: for shop\.example\.test \(SNI\); 517 B read/, nameOnly);
+  const none = logMessage(base);
+  assert.match(none, /tls_handshake ECONNRESET: 517 B read/, none);
+});
+
 test('RESETWATCH_LOG=stdout, a file path (directories created), off; RESETWATCH_LOG_LEVEL=error', async () => {
   const out = await run(APP, { RESETS: '2', RESETWATCH_LOG: 'stdout' });
   assert.equal(resetLines(out.stdout).length, 2);

@@ -27,9 +27,13 @@ const hostPort = (host: string, port: number | undefined) =>
 function peer(e: ResetEvent): string | undefined {
   if (e.direction === 'server') {
     // Which of the app's listeners, and the client when its address was read (RESETWATCH_SERVER_PEERS).
-    const on = e.localPort === undefined ? undefined : `on port ${e.localPort}`;
-    const from = e.peerAddress === undefined ? undefined : `from ${hostPort(e.peerAddress, e.peerPort)}`;
-    return from === undefined ? on : on === undefined ? from : `${from} ${on}`;
+    // And over TLS the virtual host the client asked for (SNI).
+    const words = [
+      e.peerAddress === undefined ? undefined : `from ${hostPort(e.peerAddress, e.peerPort)}`,
+      e.localPort === undefined ? undefined : `on port ${e.localPort}`,
+      e.serverAddress === undefined ? undefined : `for ${e.serverAddress} (SNI)`,
+    ].filter((w) => w !== undefined);
+    return words.length === 0 ? undefined : words.join(' ');
   }
   if (e.serverAddress === undefined) return e.peerAddress === undefined ? undefined : `to ${hostPort(e.peerAddress, e.peerPort)}`;
   const dialled = `to ${hostPort(e.serverAddress, e.serverPort)}`;
