@@ -19,7 +19,7 @@ import {
 import * as activity from './hooks/activity';
 import type { ErrorType, Phase } from './types';
 import { needsLocal, publish, publishSoon } from './bus';
-import { buildEvent } from './event';
+import { arriving, buildEvent } from './event';
 import { isUpgraded } from './upgrade';
 import { sessionOf, streamsInFlight } from './http2';
 import { isDatabase, libraryProtocol } from './protocol';
@@ -428,7 +428,10 @@ export function phaseOf(socket: Sock, state: SocketState, syscall: string | unde
     const res = msg as unknown as ServerResponseLike;
     return res.req?.complete ? 'response' : 'request';
   }
-  // Between requests: a request was arriving if anything was read since the last response.
-  if (state.http !== undefined || 'parser' in socket) return requestArriving(socket, state, syscall) ? 'request' : 'idle';
+  // Between requests: a request was arriving if anything was read since the last response, or
+  // Node's parser still holds one (its response sent early, its body still coming in: an async
+  // handler's 413 was written after the body's first bytes had been read).
+  if (state.http !== undefined || 'parser' in socket)
+    return requestArriving(socket, state, syscall) || arriving(socket) !== undefined ? 'request' : 'idle';
   return 'established';
 }

@@ -261,9 +261,9 @@ function serverRequest(
  * A request still arriving at an http server whose response to it has ended (an early 413 or 401
  * with the body unread; a proxy then closes its upstream): Node's parser still holds it. Its
  * method and host, and the caller's trace context; not its age (its start was before the response,
- * which the activity hook counts from).
+ * which the activity hook counts from). Its phase is `request` (classify.ts phaseOf).
  */
-function arriving(socket: Sock): IncomingLike | undefined {
+export function arriving(socket: Sock): IncomingLike | undefined {
   const incoming = (socket as { parser?: { incoming?: IncomingLike | null } | null }).parser?.incoming;
   return incoming != null && incoming.complete === false ? incoming : undefined;
 }
