@@ -12,7 +12,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { layout, runShape, assertSame, inParallel } from './helpers/shapes.mjs';
+import { execFileSync } from 'node:child_process';
+import { layout, runShape, assertSame, inParallel, resetLineCount } from './helpers/shapes.mjs';
+import { ROOT } from './helpers/subprocess.mjs';
 
 const PARALLEL = 3;
 const APPS = { cjs: 'app.cjs', esm: 'app.mjs' };
@@ -154,5 +156,39 @@ test("--preserve-symlinks: works in a flat layout and through a symlink to a glo
     );
   } finally {
     fs.rmSync(linkDir, { recursive: true, force: true });
+  }
+});
+
+test("an app that bundles the agent itself with esbuild (require('resetwatch') in its code, pino inside the bundle), run where no node_modules is: its reset lines are written", async () => {
+  const cwd = await layout('npm');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rw-bundle-'));
+  try {
+    const entry = path.join(cwd, `bundle-entry-${process.pid}.cjs`);
+    // One refused connection to a port nothing listens on (127.0.0.3: the tree fixtures' way).
+    fs.writeFileSync(
+      entry,
+      "require('resetwatch');\nconst s = require('node:net').createServer().listen(0, '127.0.0.2', () => {\n" +
+        "  const c = require('node:net').connect(s.address().port, '127.0.0.3');\n" +
+        "  c.on('error', (e) => { console.log('refused', e.code); s.close(); });\n});\n",
+    );
+    const out = path.join(dir, 'app.bundle.cjs');
+    try {
+      execFileSync(path.join(ROOT, 'node_modules/.bin/esbuild'), [
+        entry,
+        '--bundle',
+        '--platform=node',
+        '--log-level=error',
+        `--outfile=${out}`,
+      ]);
+    } finally {
+      fs.rmSync(entry, { force: true });
+    }
+    const r = await runShape({ cwd: dir, stderr: 'pipe', stdout: 'file', args: [out], env: { RESETWATCH_PORT: 'off' } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /refused ECONNREFUSED/);
+    assert.doesNotMatch(r.stderr, /^resetwatch: /m, 'no line of the agent about itself');
+    assert.equal(resetLineCount(r.stderr), 1, r.stderr);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });

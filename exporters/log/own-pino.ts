@@ -19,8 +19,11 @@ let pino: Pino | undefined;
 
 export function ownPino(): Pino {
   if (pino !== undefined) return pino;
-  const file = require.resolve('pino');
   try {
+    // In an app's bundle (esbuild, webpack, ncc) pino is a module of the bundle, with no file of its
+    // own to resolve: the bundle's copy, below.
+    const file = require.resolve('pino');
+    if (typeof file !== 'string') throw new TypeError('pino is bundled');
     const M = Module as ModuleInternals;
     const m = new M(file, module) as ModuleInstance;
     m.filename = file;
@@ -28,7 +31,7 @@ export function ownPino(): Pino {
     m._compile(fs.readFileSync(file, 'utf8'), file);
     pino = m.exports as Pino;
   } catch {
-    pino = require('pino') as Pino; // a loader that cannot do this: the shared copy, as before
+    pino = require('pino') as Pino; // a loader or a bundle that cannot do this: the shared copy, as before
   }
   return pino;
 }
