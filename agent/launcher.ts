@@ -16,6 +16,8 @@ const LAUNCHERS: [RegExp, string][] = [
   // The official node:* images: /opt/yarn-v1.22.22/bin/yarn.js.
   [/\/yarn-v[^/]*\/bin\/yarn\.c?js$/, 'yarn'],
   [/\/\.yarn\/releases\/yarn-[^/]*\.c?js$/, 'yarn'],
+  // Yarn Berry installed from npm (`npm i -g @yarnpkg/cli-dist`, as corepack-less images do).
+  [/\/@yarnpkg\/cli-dist\/bin\/yarn\.c?js$/, 'yarn'],
   [/\/pnpm\/bin\/pnpm\.c?js$/, 'pnpm'],
   [/\/pnpm\/bin\/pnpx\.c?js$/, 'pnpm'],
   [/\/pnpm\/dist\/pnpm\.c?js$/, 'pnpm'],

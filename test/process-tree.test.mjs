@@ -109,6 +109,7 @@ test('launcherOf: npm, npx, yarn, pnpm and corepack scripts; nothing else', () =
     '/usr/local/lib/node_modules/yarn/bin/yarn.js': 'yarn',
     '/opt/yarn-v1.22.22/bin/yarn.js': 'yarn',
     '/app/.yarn/releases/yarn-4.5.0.cjs': 'yarn',
+    '/usr/local/lib/node_modules/@yarnpkg/cli-dist/bin/yarn.js': 'yarn',
     '/root/.local/share/pnpm/node_modules/pnpm/bin/pnpm.cjs': 'pnpm',
     '/usr/lib/node_modules/corepack/dist/corepack.js': 'corepack',
     '/usr/lib/node_modules/corepack/dist/pnpm.js': 'corepack',
