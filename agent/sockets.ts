@@ -78,7 +78,7 @@ export function watch(socket: Watched, state: SocketState): void {
     firstWatch = undefined;
     first();
   }
-  socket[kState] = state;
+  symbols.setSlot(socket, kState, state);
   count(state, 1);
   if (!errorsAtDestroy || (state.activity & TLS) !== 0) addListener.call(socket, errorMonitor, errorListener);
 }
@@ -129,7 +129,7 @@ export function isClaimed(socket: object): boolean {
 export function supersede(socket: object): SocketState | undefined {
   const previous = stateOf(socket);
   if (previous !== undefined) uncount(previous);
-  (socket as Watched)[kState] = SUPERSEDED;
+  symbols.setSlot(socket, kState, SUPERSEDED);
   return previous;
 }
 
@@ -146,7 +146,7 @@ export function disown(socket: object): void {
     uncount(state);
   }
   // Marked, not deleted: a hook that meets it again (a reconnect, a TLS take-over) leaves it alone.
-  s[kState] = SUPERSEDED;
+  symbols.setSlot(s, kState, SUPERSEDED);
   bypass(s);
 }
 

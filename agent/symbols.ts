@@ -13,3 +13,22 @@ export const kAgent = Symbol.for('resetwatch.agent');
 export const kRegistry = Symbol.for('resetwatch.registry');
 /** Where @opentelemetry/api 1.x keeps its global registry (providers, context manager, propagator). */
 export const kOtelGlobal = Symbol.for('opentelemetry.js.api.1');
+
+const hidden: PropertyDescriptor = { value: undefined, writable: true, configurable: true, enumerable: false };
+
+/**
+ * Sets one of our slots on a host object (a socket, a request) as a property that is not
+ * enumerable: util.inspect, console.log, a crash dump, a spread or Object.assign show the object
+ * as without the agent. Defined once per object (~0.14 µs, measured against a plain store's
+ * ~0.01), then written as a plain property, which keeps the attributes.
+ */
+export function setSlot(o: object, key: symbol, value: unknown): void {
+  const slots = o as Record<symbol, unknown>;
+  if (Object.hasOwn(o, key)) {
+    slots[key] = value;
+    return;
+  }
+  hidden.value = value;
+  Object.defineProperty(o, key, hidden);
+  hidden.value = undefined;
+}

@@ -74,6 +74,12 @@ test('no error listener is added: listener counts are the same but for one error
   }
 });
 
+test("the agent's slots on sockets and requests are not enumerable: a logged socket, request or crash dump prints as without it", async () => {
+  const { plain, agent } = await both();
+  assert.ok(Object.keys(plain.shown).length > 20);
+  for (const [label, keys] of Object.entries(plain.shown)) assert.deepEqual(agent.shown[label], keys, label);
+});
+
 test("no signal or process handler is added (only pino's exit-time flush)", async () => {
   const { plain, agent } = await both();
   for (const when of ['atStart', 'atEnd']) {

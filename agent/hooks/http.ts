@@ -13,7 +13,7 @@ import { now } from '../clock';
 import type { Context } from '@opentelemetry/api';
 import { activeContext } from '../trace-context';
 import { httpOf, type RequestMark, type Sock } from '../internal-types';
-import { kCreated, kRequest } from '../symbols';
+import { kCreated, kRequest, setSlot } from '../symbols';
 import { guard } from '../guard';
 import { stateOf, classify } from '../sockets';
 import { subscribeAll, unsubscribeAll, type Handlers } from './channels';
@@ -60,14 +60,14 @@ export function disable(): void {
 }
 
 function clientCreated({ request }: Msg): void {
-  request[kCreated] = activeContext();
+  setSlot(request, kCreated, activeContext());
 }
 
 // The request's age counts from here, when it is sent, on every Node version.
 function clientStart({ request }: Msg): void {
   const context = kCreated in request ? request[kCreated] : activeContext();
   const mark: RequestMark = { start: now(), context };
-  request[kRequest] = mark;
+  setSlot(request, kRequest, mark);
   // A reused socket: its previous response has been read to the end (the socket was free), so
   // this is where this request's response begins (retry.ts). Not at that response's headers
   // (clientFinish): body chunks after them would count as bytes of this response.

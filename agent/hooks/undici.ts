@@ -4,7 +4,7 @@
 import { now } from '../clock';
 import { activeContext } from '../trace-context';
 import { httpOf, type HttpState, type RequestMark } from '../internal-types';
-import { kRequest } from '../symbols';
+import { kRequest, setSlot } from '../symbols';
 import { guard } from '../guard';
 import { stateOf } from '../sockets';
 import { subscribeAll, unsubscribeAll, type Handlers } from './channels';
@@ -32,7 +32,7 @@ export function disable(): void {
 }
 
 function create({ request }: Msg): void {
-  request[kRequest] = { start: now(), context: activeContext() } satisfies RequestMark;
+  setSlot(request, kRequest, { start: now(), context: activeContext() } satisfies RequestMark);
 }
 
 function sendHeaders({ request, socket }: Msg): void {
