@@ -95,6 +95,7 @@ export function onSocketError(socket: Sock, state: SocketState, err: ErrnoError)
   // No 'error' listener on the socket (or on the HTTP request riding it): the app is about to
   // crash with this error, so the event must be complete and written out now.
   const fatal = crashes(socket, state);
+  if (!fatal && answersOwnClose(socket, state, err)) return;
   // The server's FIN cut off a query, and this side's late write drew the RST; or its FATAL did,
   // this side answered with its own close (a pool's Terminate) and the RST followed: that is the
   // event, the RST is not a second one.
@@ -103,6 +104,24 @@ export function onSocketError(socket: Sock, state: SocketState, err: ErrnoError)
   else if (type === 'peer_closed' && (state.activity & RESET_BEHIND_END) !== 0)
     emitReadReset(socket, state, fatal, fatal ? undefined : err);
   else emit(socket, state, type, err.code ?? type, err.message, err.syscall, fatal, fatal ? undefined : err);
+}
+
+/**
+ * An RST that answers this side's own close, with nothing of either side's lost: a client
+ * connection (not HTTP) whose FIN had gone out after the peer's latest bytes answered everything
+ * this side wrote, or after a database protocol's goodbye (pg's Terminate, MySQL's COM_QUIT: no
+ * query waiting), and that read the peer's RST where a FIN was due. Peers that close abortively do
+ * this at every close: RabbitMQ after an AMQP Connection.Close, HAProxy with `option nolinger`,
+ * servers with SO_LINGER 0. A request sent with the FIN (`end(data)`) and met by an RST stays a
+ * reset (activity ENDED_HERE: the peer's first read after that write came after this side's end),
+ * and so does one the app crashes on. Needs the activity hook's marks.
+ */
+function answersOwnClose(socket: Sock, state: SocketState, err: ErrnoError): boolean {
+  if (err.code !== 'ECONNRESET' || err.syscall !== 'read' || socket.writableFinished !== true) return false;
+  if (state.direction !== 'client' || state.http !== undefined || socket._httpMessage != null || !activity.counting) return false;
+  if (sessionOf(socket) !== undefined) return false;
+  if (!state.endedHere) return true;
+  return !state.burstAfterWrite && isDatabase(libraryProtocol(socket) ?? '');
 }
 
 /**

@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import { context, trace, TraceFlags } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { loadAgent, capture, listen, closeServer, delay, TLS } from './helpers/resets.mjs';
+import { withAndWithout, fixture, resetLines, describeRun } from './helpers/subprocess.mjs';
 import { checkEvent, any, dialled, readReset, otherSideClosed, movedNoVerdict } from './helpers/check-event.mjs';
 
 const require = createRequire(import.meta.url);
@@ -758,6 +759,58 @@ test('undici on a pooled connection, an express upstream dying mid-response (hea
   assert.equal(e.request.method, 'GET');
   assert.equal(e.hint, undefined, `hint ${e.hint?.id}: ${e.hint?.text}`);
   assert.equal(e.retry, 'unsafe');
+});
+
+// A peer that answers this side's close with an RST, as RabbitMQ does after an AMQP
+// Connection.Close (found by the pools trial: every amqplib connection closed read as a reset).
+async function closeAnsweredWithReset(send) {
+  const server = net.createServer((s) => {
+    s.on('error', () => {});
+    s.on('data', (d) => {
+      if (String(d).includes('CLOSE')) s.write('CLOSE-OK');
+    });
+    s.on('end', () => s.resetAndDestroy());
+  });
+  const port = await listen(server);
+  const sock = net.connect(port, '127.0.0.1');
+  const errors = [];
+  sock.on('error', (err) => errors.push(err.code));
+  await new Promise((r) => sock.on('connect', r));
+  send(sock);
+  await new Promise((r) => sock.on('close', r));
+  await delay(100);
+  await closeServer(server);
+  return { port, errors };
+}
+
+test("a raw client that closes after the peer's answer (CLOSE, CLOSE-OK, its FIN), answered with an RST: nothing lost, no event", async () => {
+  const { port, errors } = await closeAnsweredWithReset((sock) => {
+    sock.write('CLOSE');
+    sock.once('data', () => sock.end());
+  });
+  assert.deepEqual(errors, ['ECONNRESET'], 'the app saw the RST');
+  assert.deepEqual(cap.events.filter(client(port)), []);
+});
+
+test('a raw client that sends its request with its FIN and is answered with an RST: the request was cut off, an event', async () => {
+  const { port, errors } = await closeAnsweredWithReset((sock) => sock.end('REQUEST'));
+  assert.deepEqual(errors, ['ECONNRESET']);
+  const e = cap.events.find(client(port));
+  assert.equal(e?.errorType, 'ECONNRESET', JSON.stringify(cap.events));
+  assert.equal(e.phase, 'established');
+});
+
+test("the same close answered with an RST in an app without an 'error' listener by then: it crashes on it as without the agent, and the line says so", async () => {
+  const { plain, agent } = await withAndWithout([fixture('close-answered-reset.cjs'), 'unhandled']);
+  assert.equal(plain.code, 1, describeRun(plain));
+  assert.equal(agent.code, 1, describeRun(agent));
+  const lines = resetLines(agent.stderr);
+  assert.equal(lines.length, 1, agent.stderr);
+  assert.equal(lines[0]['resetwatch.fatal'], true);
+  // Handled, the same exchange is no reset: no line.
+  const handled = await withAndWithout([fixture('close-answered-reset.cjs')]);
+  assert.equal(handled.agent.stdout, handled.plain.stdout);
+  assert.deepEqual(resetLines(handled.agent.stderr), [], handled.agent.stderr);
 });
 
 test('keep-alive race on a GET not yet ended (a proxy streams it): the hint says how long it was pooled', async () => {

@@ -147,6 +147,39 @@ function idleResettingProxy(port, ms) {
   });
 }
 
+/**
+ * A proxy that closes abortively, as HAProxy with `option nolinger` does: when the client ends its
+ * side, the client's connection is reset rather than closed with a FIN.
+ */
+function noLingerProxy(port) {
+  return net.createServer((down) => {
+    const up = net.connect(port, '127.0.0.1');
+    down.pipe(up, { end: false }).pipe(down);
+    up.on('error', () => {});
+    down.on('error', () => {});
+    down.on('end', () => {
+      down.resetAndDestroy();
+      up.destroy();
+    });
+  });
+}
+
+test("pool.end() through a proxy that answers the client's close with an RST (HAProxy option nolinger): pg's goodbye lost nothing, no event", async () => {
+  const server = await startPostgres();
+  const proxy = noLingerProxy(server.port);
+  const port = await listen(proxy);
+  const pool = pgPool(port);
+  try {
+    await pool.query('select 1');
+    await pool.end();
+    await delay(300);
+    assert.deepEqual(cap.events.filter(client(port)), []);
+  } finally {
+    await closeServer(proxy);
+    await server.stop();
+  }
+});
+
 /** The event of a redis connection through `port` (idleResettingProxy) reset after idling 1 s. */
 async function idleRedisReset(port) {
   const e = await cap.next(client(port), 10000);
