@@ -167,3 +167,14 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
   }
   return undefined;
 }
+
+/**
+ * A request on a reused keep-alive connection that met a dead socket before any byte of its
+ * response (hints keepalive_race, middlebox_reset): what the idle-before-reuse histograms observe
+ * and the keep-alive alert counts. A request whose response had begun, or that had waited long on
+ * its answer (an upstream crashing with requests in flight on its pooled connections), is not one.
+ */
+export function racedOnReuse(e: ResetEvent): boolean {
+  const id = e.hint?.id;
+  return e.idleBeforeReuseMs !== undefined && (id === 'keepalive_race' || id === 'middlebox_reset');
+}

@@ -305,13 +305,14 @@ ${spike('server')}
     name: 'ResetwatchKeepAliveRace',
     uid: 'resetwatch-keepalive-race',
     severity: 'warning',
-    // Resets of requests sent on a reused keep-alive socket (the histogram is only observed for those).
+    // Requests on a reused keep-alive socket that met its end at once, before any response (the
+    // histogram is only observed for those: hints keepalive_race, middlebox_reset).
     value: `sum by (namespace, job) (increase(${M.idleBeforeReuse}_count{resetwatch_direction="client", resetwatch_phase=~"request|response"}[15m]))`,
     op: '>',
     threshold: 3,
     for: '10m',
     summary: `${NS}: requests on reused keep-alive connections are being reset (keep-alive race)`,
-    description: `{{ VALUE | printf "%.0f" }} requests of ${NS} sent on a reused keep-alive connection were reset or closed by the peer in the last 15 minutes (alert above 3 for 10 minutes): the server or a load balancer closes idle connections just as the client reuses them. Compare the idle-before-reuse heatmap with the server's keep-alive timeout; the hint keepalive_race in /resets names the peer and the idle time.`,
+    description: `{{ VALUE | printf "%.0f" }} requests of ${NS} sent on a reused keep-alive connection were reset or closed by the peer at once, before any response, in the last 15 minutes (alert above 3 for 10 minutes): the server or a load balancer closes idle connections just as the client reuses them. Compare the idle-before-reuse heatmap with the server's keep-alive timeout; the hint keepalive_race in /resets names the peer and the idle time.`,
     panelId: 40,
     tests: [
       {
@@ -332,7 +333,7 @@ ${spike('server')}
                 labels: { job: 'shop' },
                 summary: 'shop: requests on reused keep-alive connections are being reset (keep-alive race)',
                 description:
-                  "14 requests of shop sent on a reused keep-alive connection were reset or closed by the peer in the last 15 minutes (alert above 3 for 10 minutes): the server or a load balancer closes idle connections just as the client reuses them. Compare the idle-before-reuse heatmap with the server's keep-alive timeout; the hint keepalive_race in /resets names the peer and the idle time.",
+                  "14 requests of shop sent on a reused keep-alive connection were reset or closed by the peer at once, before any response, in the last 15 minutes (alert above 3 for 10 minutes): the server or a load balancer closes idle connections just as the client reuses them. Compare the idle-before-reuse heatmap with the server's keep-alive timeout; the hint keepalive_race in /resets names the peer and the idle time.",
               },
             ],
           },

@@ -272,7 +272,7 @@ export function overviewDashboard(runbookUrl: string): dashboard.Dashboard {
     statPanel(
       4,
       'Reused-socket resets / s',
-      'HTTP client requests sent on a pooled keep-alive socket that was then reset or closed: the keep-alive race.',
+      'HTTP client requests sent on a pooled keep-alive socket that met its reset or close at once, before any response: the keep-alive race.',
       `sum(${rate(`${M.idleBeforeReuse}_count{${T}, ${D}}`)})`,
       'reqps',
     ).thresholds(
@@ -479,7 +479,7 @@ export function overviewDashboard(runbookUrl: string): dashboard.Dashboard {
     tsPanel(
       40,
       'Reused-socket and idle-phase resets / s',
-      "Reused socket: an HTTP request went out on a pooled keep-alive connection and the peer reset or closed it (hint keepalive_race). Idle: a pooled connection was reset while no request was in flight (hint idle_reset). Both mean an idle timeout somewhere (server, load balancer, NAT) is shorter than the client's.",
+      "Reused socket: an HTTP request went out on a pooled keep-alive connection and met its reset or close at once, before any response (hints keepalive_race, middlebox_reset). Idle: a pooled connection was reset while no request was in flight (hint idle_reset). Both mean an idle timeout somewhere (server, load balancer, NAT) is shorter than the client's.",
       'reqps',
     )
       .withTarget(

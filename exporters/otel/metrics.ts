@@ -12,6 +12,7 @@ import { protocolOf, tlsEstablished } from '../shared/attributes';
 import type { HistogramSink, LocalHistograms } from './histograms';
 import { OTHER_PEER, peerOf, peerParts, type PeerLimiter } from '../shared/peers';
 import { SeriesIndex } from '../shared/series-index';
+import { racedOnReuse } from '../../agent/hints';
 
 /** One `resetwatch.resets` series, counted here and observed at collection time. */
 interface ResetSeries {
@@ -166,5 +167,5 @@ export function record(inst: Instruments, e: ResetEvent, config: Config, peers: 
   inst.received.record(e.bytesReceived, base);
   inst.sent.record(e.bytesSent, base);
   inst.age.record(e.connectionAgeMs / 1000, base);
-  if (e.idleBeforeReuseMs !== undefined) inst.idle.record(e.idleBeforeReuseMs / 1000, base);
+  if (racedOnReuse(e)) inst.idle.record((e.idleBeforeReuseMs as number) / 1000, base);
 }

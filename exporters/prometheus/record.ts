@@ -13,6 +13,7 @@ import type { Sample } from './threads';
 import type { Family } from './family';
 import { foldedPeers, own, type SampleMetrics } from './metrics';
 import { answering, sendCrash } from './cluster-crashes';
+import { racedOnReuse } from '../../agent/hints';
 
 let serverPeers = false;
 export const peers = new PeerLimiter(DEFAULT_MAX_PEERS);
@@ -49,7 +50,8 @@ export function toSample(e: ResetEvent): Sample {
     bytesSent: e.bytesSent,
     connectionAgeMs: e.connectionAgeMs,
   };
-  if (e.idleBeforeReuseMs !== undefined) s.idleBeforeReuseMs = e.idleBeforeReuseMs;
+  // Only a request that raced (not every reset on a reused connection): the histogram behind the keep-alive alert.
+  if (racedOnReuse(e)) s.idleBeforeReuseMs = e.idleBeforeReuseMs;
   if (e.traceId) {
     s.traceId = e.traceId;
     if (e.spanId) s.spanId = e.spanId;
