@@ -138,14 +138,19 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
         id: 'client_abort',
         text: `this server answered before the request had fully arrived (an early error such as 413, 415 or 401 with the body unread), and the client then stopped sending${after}: look at that response, not at timeouts`,
       };
+    // An RST (not a FIN: a client's own close) may also be a device's on the path.
+    const onPath =
+      e.errorType === 'ECONNRESET'
+        ? '; an RST may also come from a device on the path (load balancer, firewall) and not the client, which then saw a reset or timed out too'
+        : '';
     if (e.phase === 'request')
       return {
         id: 'client_abort',
-        text: `the client gave up${after} while it was still sending the request, before any response (client or proxy timeout, a cancelled or abandoned upload): compare the client's and any proxy's timeouts with how long its requests take to send`,
+        text: `the client gave up${after} while it was still sending the request, before any response (client or proxy timeout, a cancelled or abandoned upload): compare the client's and any proxy's timeouts with how long its requests take to send${onPath}`,
       };
     return {
       id: 'client_abort',
-      text: `the client gave up${after} before the response was complete (client or proxy timeout, cancelled request): compare its timeout with this handler's latency`,
+      text: `the client gave up${after} before the response was complete (client or proxy timeout, cancelled request): compare its timeout with this handler's latency${onPath}`,
     };
   }
   if (
