@@ -132,9 +132,26 @@ function answersOwnClose(socket: Sock, state: SocketState, err: ErrnoError): boo
 function crashes(socket: Sock, state: SocketState): boolean {
   const req = socket._httpMessage as ClientRequestLike | null | undefined;
   return (
-    socket.listenerCount('error') === 0 ||
+    onlyPipeListeners(socket) ||
     (state.direction === 'client' && req != null && typeof req.listenerCount === 'function' && req.listenerCount('error') === 0)
   );
+}
+
+/**
+ * No 'error' listener on the socket but those Readable#pipe() puts on its destination: each removes
+ * itself and, finding no other, re-emits the error, which then reaches none (`a.pipe(sock)` in a
+ * proxy without a listener of its own crashes). One property read for the usual single listener;
+ * a source read only for a listener named as pipe()'s.
+ */
+function onlyPipeListeners(socket: Sock): boolean {
+  const listeners = (socket as unknown as { _events?: Record<string, unknown> })._events?.error;
+  if (listeners === undefined) return true;
+  if (typeof listeners === 'function') return isPipeOnError(listeners);
+  return Array.isArray(listeners) && listeners.every(isPipeOnError);
+}
+
+function isPipeOnError(fn: unknown): boolean {
+  return typeof fn === 'function' && fn.name === 'onerror' && /\bunpipe\(\)/.test(Function.prototype.toString.call(fn));
 }
 
 const QUERY_CUT_OFF = 'the server closed the connection while a query was in flight';

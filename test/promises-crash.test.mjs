@@ -9,6 +9,13 @@ import { withAndWithout, runNode, fixture, resetLines, withoutAgentLines, descri
 const CASES = [
   // mode, the reset line's expected fields, what Node says first
   [
+    // No 'error' listener of the app's, only the one pipe() puts on its destination (found by the
+    // proxies trial: the line read fatal false).
+    'pipe-proxy',
+    { 'error.type': 'ECONNRESET', 'resetwatch.direction': 'client', 'resetwatch.code': 'ECONNRESET', 'resetwatch.syscall': 'read' },
+    'Error: read ECONNRESET',
+  ],
+  [
     'net-client',
     { 'error.type': 'ECONNRESET', 'resetwatch.direction': 'client', 'resetwatch.code': 'ECONNRESET', 'resetwatch.syscall': 'read' },
     'Error: read ECONNRESET',
