@@ -158,11 +158,11 @@ export const METRICS = {
     type: 'histogram',
     labels: HISTOGRAM_LABELS,
     buckets: BUCKETS.idle,
-    help: 'For resets on a reused keep-alive socket: how long it sat idle in the pool before the request, in seconds.',
+    help: 'For requests on a reused keep-alive socket that met its reset at once, before any response (the keep-alive race): how long it sat idle in the pool before the request, in seconds.',
     otel: {
       name: 'resetwatch.reset.idle_before_reuse_seconds',
       unit: 's',
-      description: 'How long a reused keep-alive socket sat idle before the request that met the reset.',
+      description: 'How long a reused keep-alive socket sat idle before a request that met its reset at once, before any response (the keep-alive race).',
     },
   },
   info: {

@@ -75,6 +75,8 @@ test('the OpenTelemetry instruments are exactly the contract: names, units, desc
     bytesSent: 20,
     connectionAgeMs: 5,
     idleBeforeReuseMs: 4000,
+    // A keep-alive race: only those are observed in the idle-before-reuse histogram.
+    hint: { id: 'keepalive_race', text: 'keep-alive race' },
     fatal: false,
     serverAddress: '127.0.0.1',
     serverPort: 1,
