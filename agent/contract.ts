@@ -162,7 +162,8 @@ export const METRICS = {
     otel: {
       name: 'resetwatch.reset.idle_before_reuse_seconds',
       unit: 's',
-      description: 'How long a reused keep-alive socket sat idle before a request that met its reset at once, before any response (the keep-alive race).',
+      description:
+        'How long a reused keep-alive socket sat idle before a request that met its reset at once, before any response (the keep-alive race).',
     },
   },
   info: {
