@@ -20,7 +20,7 @@ import {
   responseBegun,
 } from './internal-types';
 import type { ErrorType, Phase, ResetEvent } from './types';
-import { kRequest } from './symbols';
+import { requestMark } from './symbols';
 import { hintFor } from './hints';
 import { closeFrameReceived, isUpgraded, upgradeProtocol } from './upgrade';
 import { sessionOf, sessionProtocol, streamsInFlight } from './http2';
@@ -67,7 +67,7 @@ export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetE
   // or it is an upload still being written (not ended, a method that carries a body by Node's own
   // default); a bodyless one a proxy has not ended yet went out as it was made (retry.ts).
   const out = msg as unknown as ClientRequestLike | null | undefined;
-  const ageUnknown = state.direction === 'client' && out != null && out[kRequest] === undefined && !wentOutAtOnce(out);
+  const ageUnknown = state.direction === 'client' && out != null && !requestMark.has(out) && !wentOutAtOnce(out);
   const begun = state.direction === 'client' && responseBegun(socket, state, out?.res);
   event.retry = retryOf(event, begun, ageUnknown);
   addTrace(event, context);
@@ -193,7 +193,7 @@ function clientRequest(
   now: number,
   context: Context | undefined,
 ): Context | undefined {
-  const mark = req[kRequest];
+  const mark = requestMark.get(req);
   event.protocol = 'http/1.1';
   event.request = { method: req.method ?? 'GET', host: req.host };
   if (mark) event.request.ageMs = round(now - mark.start);
@@ -220,7 +220,7 @@ function wentOutAtOnce(req: ClientRequestLike): boolean {
 
 /** An undici request in flight on the socket (hooks/undici.ts). */
 function undiciRequest(event: ResetEvent, req: UndiciRequestLike, now: number, context: Context | undefined): Context | undefined {
-  const mark = req[kRequest];
+  const mark = requestMark.get(req);
   event.protocol = event.protocol || 'http/1.1';
   event.request = { method: req.method ?? 'GET', host: hostOf(req.origin) };
   if (mark) event.request.ageMs = round(now - mark.start);

@@ -3,7 +3,6 @@
 import type * as net from 'node:net';
 import type { Context } from '@opentelemetry/api';
 import type { Direction } from './types';
-import type { kRequest } from './symbols';
 
 /**
  * Activity marks are whole milliseconds modulo 2^30 (about 12.4 days): small integers V8 stores
@@ -237,7 +236,7 @@ export interface AddressSnapshot {
   requestSent?: boolean;
 }
 
-/** Kept on a ClientRequest / undici request under kRequest. */
+/** Kept on a ClientRequest / undici request (symbols.ts requestMark). */
 export interface RequestMark {
   start: number;
   /** The app's active OpenTelemetry context then (undefined: no context manager registered). */
@@ -275,7 +274,6 @@ export type ClientRequestLike = {
   /** Node's default by method: false for those sent without a body (GET, HEAD, DELETE, OPTIONS, TRACE, CONNECT). */
   useChunkedEncodingByDefault?: boolean;
   listenerCount(event: string): number;
-  [kRequest]?: RequestMark;
 };
 /** An http server's request as Node's IncomingMessage holds it. */
 export type IncomingLike = { complete?: boolean; method?: string; headers?: Record<string, unknown> };
@@ -283,4 +281,4 @@ export type ServerResponseLike = {
   req?: IncomingLike;
   writableEnded?: boolean;
 };
-export type UndiciRequestLike = { method?: string; origin?: string; [kRequest]?: RequestMark };
+export type UndiciRequestLike = { method?: string; origin?: string };

@@ -7,7 +7,7 @@ import { setDiagLevel, diag } from './diag';
 import { guard, setFaultInjection } from './guard';
 import { onReset, beforeFirstPublish } from './bus';
 import { readConnections, stats } from './stats';
-import { kAgent, kRegistry } from './symbols';
+import { kAgent, kRegistry, kWatched, socketState } from './symbols';
 import { launcherOf } from './launcher';
 import { loadedAsPreload } from './preload';
 import { builtinLoaded, whenLoaded } from './builtins';
@@ -434,6 +434,7 @@ export function install(): Agent {
     },
   };
   Object.defineProperty(agent, kRegistry, { value: prometheusRegistry });
+  Object.defineProperty(agent, kWatched, { value: (socket: object) => (socketState.get(socket) ?? undefined) !== undefined });
   // Kept where a second load finds it. Never a throw from here on: the hooks may be installed
   // already (agent/index.ts falls back to an inert agent only for a throw before them).
   // Node's permission model freezes the built-in modules' exports (node:path among them): there the

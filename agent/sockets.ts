@@ -26,12 +26,11 @@ import { bypass } from './hooks/activity';
 
 const SUPERSEDED = null;
 
-// Module-level copies of the imported constants (hooks/activity.ts says why): the slot's key is
-// then a constant.
-const kState: typeof symbols.kState = symbols.kState;
+// Module-level copies of the imported constants (hooks/activity.ts says why).
+const slot = symbols.socketState;
 const { SERVER, TLS } = flags;
 
-type Watched = net.Socket & NodeSocketInternals & { [kState]?: SocketState | typeof SUPERSEDED };
+type Watched = net.Socket & NodeSocketInternals;
 
 function count(state: SocketState, n: 1 | -1): void {
   // From the flags by named loads: no `direction` getter, no keyed loads by computed names.
@@ -78,7 +77,7 @@ export function watch(socket: Watched, state: SocketState): void {
     firstWatch = undefined;
     first();
   }
-  symbols.setSlot(socket, kState, state);
+  slot.set(socket, state);
   count(state, 1);
   if (!errorsAtDestroy || (state.activity & TLS) !== 0) addListener.call(socket, errorMonitor, errorListener);
 }
@@ -105,7 +104,7 @@ export function listenForError(socket: Watched, state: SocketState): void {
 
 /** The state of a watched socket; undefined for one never seen or superseded. */
 export function stateOf(socket: object): SocketState | undefined {
-  return (socket as Watched)[kState] ?? undefined;
+  return slot.get(socket) ?? undefined;
 }
 
 /**
@@ -113,13 +112,13 @@ export function stateOf(socket: object): SocketState | undefined {
  * (a reconnect after a reset). One load of the slot, where stateOf() and isClaimed() are two.
  */
 export function watchable(socket: object): boolean {
-  const slot = (socket as Watched)[kState];
-  return slot === undefined || (slot !== SUPERSEDED && slot.done);
+  const state = slot.get(socket);
+  return state === undefined || (state !== SUPERSEDED && state.done);
 }
 
 /** True once a socket is watched or superseded: a hook that sees it again leaves it alone. */
 export function isClaimed(socket: object): boolean {
-  return (socket as Watched)[kState] !== undefined;
+  return slot.has(socket);
 }
 
 /**
@@ -129,7 +128,7 @@ export function isClaimed(socket: object): boolean {
 export function supersede(socket: object): SocketState | undefined {
   const previous = stateOf(socket);
   if (previous !== undefined) uncount(previous);
-  symbols.setSlot(socket, kState, SUPERSEDED);
+  slot.set(socket, SUPERSEDED);
   return previous;
 }
 
@@ -140,18 +139,18 @@ export function supersede(socket: object): SocketState | undefined {
  */
 export function disown(socket: object): void {
   const s = socket as Watched;
-  const state = s[kState];
+  const state = slot.get(s);
   if (state !== undefined && state !== SUPERSEDED) {
     removeListener.call(s, errorMonitor, errorListener);
     uncount(state);
   }
   // Marked, not deleted: a hook that meets it again (a reconnect, a TLS take-over) leaves it alone.
-  symbols.setSlot(s, kState, SUPERSEDED);
+  slot.set(s, SUPERSEDED);
   bypass(s);
 }
 
 function errorListener(this: Watched, err: Error): void {
-  const state = this[kState];
+  const state = slot.get(this);
   if (state && !state.done) guard('socket.error', socketError, this, state, err);
 }
 

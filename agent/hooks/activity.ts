@@ -37,7 +37,6 @@
 import * as net from 'node:net';
 import * as coarse from '../clock';
 import * as timers from 'node:timers';
-import type { SocketState } from '../internal-types';
 import * as flags from '../internal-types';
 import * as symbols from '../symbols';
 import { patch, unpatch } from './patch';
@@ -47,11 +46,10 @@ import { patch, unpatch } from './patch';
 // can (callgrind, a wrapper-sized function: ~3 instructions per use, ~10 uses per call).
 const { CLOCK_MASK, clockMs, WROTE_LAST, BURST_AFTER_WRITE, ENDED_HERE, READ_ONCE, READ_AGAIN, READS, TOUCHES, SERVER, SAME_STEP } = flags;
 const { now } = coarse;
-const kState: typeof symbols.kState = symbols.kState;
+const stateOf = symbols.socketState.get;
 const kOriginal: typeof symbols.kOriginal = symbols.kOriginal;
 
 type Touched = net.Socket & {
-  [kState]?: SocketState | null;
   _writableState?: { writing?: boolean; ending?: boolean };
   _httpMessage?: { writableEnded?: boolean } | null;
 };
@@ -124,7 +122,7 @@ export function enable(): void {
     '_unrefTimer',
     (original) =>
       function _unrefTimer(this: Touched) {
-        const s = this[kState];
+        const s = stateOf(this);
         if (s) {
           const t = fresh ? clock : tick();
           const f = s.activity;

@@ -10,10 +10,9 @@
 // (`http.client.request.created`, Node ≥ 22.12): a tracer's CLIENT span is active there and no
 // longer when the app calls `end()` (`http.client.request.start`; trace-context.ts).
 import { now } from '../clock';
-import type { Context } from '@opentelemetry/api';
 import { activeContext } from '../trace-context';
 import { httpOf, type RequestMark, type Sock } from '../internal-types';
-import { kCreated, kRequest, setSlot } from '../symbols';
+import { createdContext, requestMark } from '../symbols';
 import { guard } from '../guard';
 import { stateOf, classify } from '../sockets';
 import { subscribeAll, unsubscribeAll, type Handlers } from './channels';
@@ -22,7 +21,7 @@ import type { Config } from '../config';
 
 /** What we read of the messages of Node's http diagnostics channels. */
 type Msg = {
-  request: { [kRequest]?: RequestMark; [kCreated]?: Context; socket?: Sock | null };
+  request: { socket?: Sock | null };
   response?: unknown;
   socket?: Sock;
   error?: { code?: string; syscall?: string };
@@ -60,14 +59,14 @@ export function disable(): void {
 }
 
 function clientCreated({ request }: Msg): void {
-  setSlot(request, kCreated, activeContext());
+  createdContext.set(request, activeContext());
 }
 
 // The request's age counts from here, when it is sent, on every Node version.
 function clientStart({ request }: Msg): void {
-  const context = kCreated in request ? request[kCreated] : activeContext();
+  const context = createdContext.has(request) ? createdContext.get(request) : activeContext();
   const mark: RequestMark = { start: now(), context };
-  setSlot(request, kRequest, mark);
+  requestMark.set(request, mark);
   // A reused socket: its previous response has been read to the end (the socket was free), so
   // this is where this request's response begins (retry.ts). Not at that response's headers
   // (clientFinish): body chunks after them would count as bytes of this response.

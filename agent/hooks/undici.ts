@@ -4,14 +4,14 @@
 import { now } from '../clock';
 import { activeContext } from '../trace-context';
 import { httpOf, type HttpState, type RequestMark } from '../internal-types';
-import { kRequest, setSlot } from '../symbols';
+import { requestMark } from '../symbols';
 import { guard } from '../guard';
 import { stateOf } from '../sockets';
 import { subscribeAll, unsubscribeAll, type Handlers } from './channels';
 import { advertisedKeepAliveMs } from '../keep-alive';
 
 /** What we read of the messages of undici's diagnostics channels. */
-type UndiciRequest = { [kRequest]?: RequestMark };
+type UndiciRequest = object;
 type Msg = { request: UndiciRequest; socket?: object; response?: { headers?: unknown } };
 
 const handlers: Handlers = {
@@ -32,12 +32,12 @@ export function disable(): void {
 }
 
 function create({ request }: Msg): void {
-  setSlot(request, kRequest, { start: now(), context: activeContext() } satisfies RequestMark);
+  requestMark.set(request, { start: now(), context: activeContext() } satisfies RequestMark);
 }
 
 function sendHeaders({ request, socket }: Msg): void {
   const state = socket ? stateOf(socket) : undefined;
-  const mark: RequestMark | undefined = request[kRequest];
+  const mark: RequestMark | undefined = requestMark.get(request);
   if (!state || !mark) return;
   const http = httpOf(state);
   http.inflight = request;
@@ -50,7 +50,7 @@ function sendHeaders({ request, socket }: Msg): void {
 }
 
 function ownHttp(request: UndiciRequest): HttpState | undefined {
-  const http = (request[kRequest] as RequestMark | undefined)?.state?.http;
+  const http = requestMark.get(request)?.state?.http;
   return http && http.inflight === request ? http : undefined;
 }
 
