@@ -46,7 +46,8 @@ import { patch, unpatch } from './patch';
 // can (callgrind, a wrapper-sized function: ~3 instructions per use, ~10 uses per call).
 const { CLOCK_MASK, clockMs, WROTE_LAST, BURST_AFTER_WRITE, ENDED_HERE, READ_ONCE, READ_AGAIN, READS, TOUCHES, SERVER, SAME_STEP } = flags;
 const { now } = coarse;
-const stateOf = symbols.socketState.get;
+// The socket's slot as stored (null: superseded), without sockets.ts stateOf's conversion.
+const slotOf = symbols.socketState.get;
 const kOriginal: typeof symbols.kOriginal = symbols.kOriginal;
 
 type Touched = net.Socket & {
@@ -122,7 +123,7 @@ export function enable(): void {
     '_unrefTimer',
     (original) =>
       function _unrefTimer(this: Touched) {
-        const s = stateOf(this);
+        const s = slotOf(this);
         if (s) {
           const t = fresh ? clock : tick();
           const f = s.activity;
