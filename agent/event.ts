@@ -201,10 +201,12 @@ function clientRequest(
   if (mark) context = mark.context ?? context;
   context = guard('trace.request', requestContext, context, req, 'http') ?? context;
   const idleSince = state.http?.idleSince ?? 0;
-  if (event.reusedSocket && idleSince > 0) {
-    if (mark) event.idleBeforeReuseMs = round(mark.start - idleSince);
+  if (event.reusedSocket) {
+    if (mark) {
+      if (mark.idleBeforeReuseMs !== undefined) event.idleBeforeReuseMs = round(mark.idleBeforeReuseMs);
+    }
     // Not published, but gone out as it was made: pooled until about now (a round trip more).
-    else if (wentOutAtOnce(req)) event.idleBeforeReuseMs = round(now - idleSince);
+    else if (idleSince > 0 && wentOutAtOnce(req)) event.idleBeforeReuseMs = round(now - idleSince);
   }
   return context;
 }

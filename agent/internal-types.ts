@@ -244,6 +244,7 @@ export interface RequestMark {
   /** undici: the socket state it went out on, and whether that socket had served before. */
   state?: SocketState;
   reused?: boolean;
+  /** A reused socket: how long it was pooled before this request went out on it, ms (http and undici alike). */
   idleBeforeReuseMs?: number;
 }
 

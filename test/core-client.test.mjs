@@ -725,6 +725,8 @@ test('a reused connection whose server dies mid-response (status and part of the
   assert.equal(e.phase, 'response');
   assert.equal(e.reusedSocket, true);
   assert.ok(e.request.ageMs < 500, `request ${e.request.ageMs} ms old`);
+  // Pooled ~100 ms before this request: not since its own response's headers (the TLS trial read -101 ms).
+  assert.ok(e.idleBeforeReuseMs >= 90 && e.idleBeforeReuseMs < 500, `pooled ${e.idleBeforeReuseMs} ms`);
   assert.equal(e.hint, undefined, `hint ${e.hint?.id}: ${e.hint?.text}`);
   assert.equal(e.retry, 'unsafe');
   agent.destroy();

@@ -21,7 +21,7 @@ import type { Config } from '../config';
 
 /** What we read of the messages of Node's http diagnostics channels. */
 type Msg = {
-  request: { socket?: Sock | null };
+  request: { socket?: Sock | null; reusedSocket?: boolean };
   response?: unknown;
   socket?: Sock;
   error?: { code?: string; syscall?: string };
@@ -65,13 +65,17 @@ function clientCreated({ request }: Msg): void {
 // The request's age counts from here, when it is sent, on every Node version.
 function clientStart({ request }: Msg): void {
   const context = createdContext.has(request) ? createdContext.get(request) : activeContext();
-  const mark: RequestMark = { start: now(), context };
+  const start = now();
+  const socket = request.socket;
+  const http = socket ? stateOf(socket)?.http : undefined;
+  // How long the socket was pooled, taken now: by the time it resets, this request's own response
+  // headers (clientFinish) have moved idleSince.
+  const idleBeforeReuseMs = http !== undefined && request.reusedSocket === true && http.idleSince > 0 ? start - http.idleSince : undefined;
+  const mark: RequestMark = { start, context, idleBeforeReuseMs };
   requestMark.set(request, mark);
   // A reused socket: its previous response has been read to the end (the socket was free), so
   // this is where this request's response begins (retry.ts). Not at that response's headers
   // (clientFinish): body chunks after them would count as bytes of this response.
-  const socket = request.socket;
-  const http = socket ? stateOf(socket)?.http : undefined;
   if (http !== undefined && socket) http.readMark = socket.bytesRead;
 }
 
