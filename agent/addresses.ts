@@ -77,3 +77,10 @@ export function serverNameOf(socket: object): string | undefined {
   const name = typeof s.servername === 'string' ? s.servername : s._handle?.getServername?.();
   return typeof name === 'string' && name !== '' ? name : undefined;
 }
+
+/** A TLS connection's protocol version (`TLSv1.3`), once its handshake is done; read while its handle is open. */
+export function tlsVersionOf(socket: object): string | undefined {
+  const s = socket as { _secureEstablished?: boolean; getProtocol?: () => string | null };
+  if (s._secureEstablished !== true || typeof s.getProtocol !== 'function') return undefined;
+  return s.getProtocol() ?? undefined;
+}

@@ -23,7 +23,7 @@ import { arriving, buildEvent } from './event';
 import { isUpgraded } from './upgrade';
 import { sessionOf, streamsInFlight } from './http2';
 import { isDatabase, libraryProtocol } from './protocol';
-import { type AddressInternals, peerError, readAddresses, serverNameOf } from './addresses';
+import { type AddressInternals, peerError, readAddresses, serverNameOf, tlsVersionOf } from './addresses';
 
 type ErrnoError = Error & { code?: string; syscall?: string };
 
@@ -342,10 +342,8 @@ export function snapshot(socket: Sock, state: SocketState, err: ErrnoError | nul
     localPort: undefined,
   });
   if (state.tls) {
-    if (socket._secureEstablished) {
-      const v = (socket as unknown as { getProtocol?: () => string | null }).getProtocol?.();
-      if (v) snap.tlsVersion = v;
-    }
+    const v = tlsVersionOf(socket);
+    if (v) snap.tlsVersion = v;
     if (state.direction === 'server') snap.serverName = serverNameOf(socket);
   }
   state.snapshot = snap;

@@ -27,7 +27,7 @@ import { sessionOf, sessionProtocol, streamsInFlight } from './http2';
 import { known, libraryProtocol } from './protocol';
 import { retryOf } from './retry';
 import { ipFamily } from './ip-family';
-import { readAddresses, serverNameOf } from './addresses';
+import { readAddresses, serverNameOf, tlsVersionOf } from './addresses';
 import { needsLocal } from './bus';
 
 /** What classification decided. */
@@ -144,7 +144,9 @@ function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: numb
     }
   }
   if (state.tls) {
-    if (snap.tlsVersion) event.tlsVersion = snap.tlsVersion;
+    // Without a snapshot (a hang-up seen before the socket's _destroy), the handle is still open.
+    const version = snap.tlsVersion ?? (state.snapshot === undefined ? tlsVersionOf(socket) : undefined);
+    if (version) event.tlsVersion = version;
     if (state.direction === 'server') {
       const name = snap.serverName ?? serverNameOf(socket);
       if (name !== undefined) event.serverAddress = name;

@@ -276,6 +276,22 @@ test('response: peer FIN while waiting is peer_closed ("socket hang up"), not EC
   await closeServer(server);
 });
 
+test('response over TLS: peer FIN while waiting ("socket hang up") carries the TLS version', async () => {
+  // The hang-up is published before the socket's _destroy, without its snapshot: the version is
+  // read from the handle, still open (the TLS trial's mTLS rejection read no version).
+  const server = tls.createServer({ ...TLS }, (s) => s.once('data', () => s.end()));
+  const port = await listen(server);
+  const req = https.get({ port, host: 'localhost', ca: TLS.cert });
+  const appError = new Promise((r) => req.on('error', r));
+  const e = await cap.next(client(port));
+  assert.equal((await appError).message, 'socket hang up');
+  assert.equal(e.errorType, 'peer_closed');
+  assert.equal(e.phase, 'response');
+  assert.equal(e.tls, true);
+  assert.equal(e.tlsVersion, 'TLSv1.3');
+  await closeServer(server);
+});
+
 // The server's last bytes and its RST (or FIN) both wait when the client's event loop next polls
 // (here: sent in one tick of this process; in production: a client loop busy or descheduled for
 // a moment). libuv before 1.52 (Node 20, 22) then reads the bytes and reports EOF without reading
