@@ -192,18 +192,28 @@ test('hostile input: huge headers, slow clients, many concurrent scrapes — cle
   await appAlive(done.appPort);
 });
 
-test('port already in use: one warning line, the app runs on and exits normally', async (t) => {
+test('port already in use: a short-lived process says nothing; a long-lived one one warning line after 5 s; both run on and exit normally', async (t) => {
   const blocker = net.createServer();
   await new Promise((r) => blocker.listen(0, '127.0.0.1', r));
   t.after(() => blocker.close());
   const taken = blocker.address().port;
-  const app = startApp('prom-app.cjs', { PROM_APP_SCENARIOS: 'established', PROM_APP_EXIT: '1', RESETWATCH_PORT: String(taken) });
-  const { done } = await app.ready;
+  // A script or health check under the same NODE_OPTIONS, in another session than the service.
+  const short = startApp('prom-app.cjs', { PROM_APP_SCENARIOS: 'established', PROM_APP_EXIT: '1', RESETWATCH_PORT: String(taken) });
+  const { done } = await short.ready;
   assert.equal(done.events.length, 1);
-  const { code } = await app.exit;
+  assert.equal((await short.exit).code, 0);
+  assert.equal(short.stderr(), '');
+  const long = startApp('prom-app.cjs', { PROM_APP_SCENARIOS: 'established', RESETWATCH_PORT: String(taken) });
+  t.after(() => long.stop());
+  const started = Date.now();
+  await long.ready;
+  while (!long.stderr().includes('already in use') && Date.now() - started < 15000) await new Promise((r) => setTimeout(r, 100));
+  const waited = Date.now() - started;
+  assert.ok(waited >= 4500, `said after ${waited} ms`);
+  const { code } = await long.stop();
   assert.equal(code, 0);
-  const lines = app.stderr().split('\n').filter(Boolean);
-  assert.equal(lines.length, 1, app.stderr());
+  const lines = long.stderr().split('\n').filter(Boolean);
+  assert.equal(lines.length, 1, long.stderr());
   assert.match(
     lines[0],
     new RegExp(`^resetwatch: metrics endpoint not started: 127\\.0\\.0\\.1:${taken} is already in use .*RESETWATCH_PORT`),

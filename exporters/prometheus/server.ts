@@ -64,10 +64,20 @@ const TAKEOVER_TRIES = 30;
 const BUSY_RETRY_MS = 1000;
 const BUSY_RETRY_MAX_MS = 30_000;
 
+/**
+ * The port held by another program is said once the process has run this long with it still held:
+ * a short-lived process under the same NODE_OPTIONS (a health check or script exec'd into a
+ * container, in another session than the service) serves no metrics worth a line, and said it at
+ * every run (the frameworks trial). The timer is unref'd: such a process exits without the line.
+ */
+const BUSY_WARN_MS = 5000;
+
 /** `takeover`: this process replaces a family's previous leader (./family.ts). */
 export function startMetricsServer(config: Config, handlers: Handlers, takeover = false): () => void {
   let tries = takeover ? TAKEOVER_TRIES : 0;
   let busyRetry = 0; // the next wait once the port was found held by another program; 0: not yet
+  let busySaid = false; // the "already in use" line was written
+  let listening = false;
   let closed = false;
   const tokenDigest = config.metricsToken === '' ? undefined : digest(config.metricsToken);
   const connections = new Set<net.Socket>();
@@ -108,11 +118,17 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
         process.platform === 'linux' || config.port === 0
           ? 'by a program other than resetwatch, by resetwatch in another session or container, or with other RESETWATCH_* settings'
           : `by another process: on ${process.platform} processes do not share the endpoint`;
-      diag(
-        'warn',
-        `metrics endpoint not started: ${where} is already in use (${by}); the app runs on, and the endpoint starts once the port is free. Set RESETWATCH_PORT to a free port, 0 (any free port) or off.`,
-      );
-      if (config.port !== 0) {
+      const say = () => {
+        busySaid = true;
+        diag(
+          'warn',
+          `metrics endpoint not started: ${where} is already in use (${by}); the app runs on, and the endpoint starts once the port is free. Set RESETWATCH_PORT to a free port, 0 (any free port) or off.`,
+        );
+      };
+      if (config.port === 0) say();
+      else {
+        const later = () => guard('prometheus.busy', () => !closed && !listening && say());
+        setTimeout(later, BUSY_WARN_MS).unref();
         relisten(BUSY_RETRY_MS);
         busyRetry = BUSY_RETRY_MS * 2;
       }
@@ -128,10 +144,11 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
     guard('prometheus.listening', () => {
       const addr = server.address() as AddressInfo;
       bound = addr;
+      listening = true;
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
       const url = `http://${host}:${addr.port}/metrics`;
       if (config.port === 0) diag('warn', `metrics endpoint listening on ${url} (RESETWATCH_PORT=0 picked a free port)`);
-      else if (busyRetry > 0) diag('warn', `metrics endpoint listening on ${url}: the port is free now`);
+      else if (busySaid) diag('warn', `metrics endpoint listening on ${url}: the port is free now`);
       else diag('info', `metrics endpoint listening on ${url}`);
       if (tokenDigest === undefined && !isLoopback(config.host)) {
         diag('warn', `metrics endpoint is reachable beyond loopback (${config.host}) without RESETWATCH_METRICS_TOKEN`);
