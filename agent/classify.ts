@@ -117,11 +117,24 @@ export function onSocketError(socket: Sock, state: SocketState, err: ErrnoError)
  * and so does one the app crashes on. Needs the activity hook's marks.
  */
 function answersOwnClose(socket: Sock, state: SocketState, err: ErrnoError): boolean {
-  if (err.code !== 'ECONNRESET' || err.syscall !== 'read' || socket.writableFinished !== true) return false;
-  if (state.direction !== 'client' || state.http !== undefined || socket._httpMessage != null || !activity.counting) return false;
-  if (sessionOf(socket) !== undefined) return false;
+  if (err.code !== 'ECONNRESET' || err.syscall !== 'read') return false;
+  if (state.direction !== 'client' || state.http !== undefined || socket._httpMessage != null) return false;
+  if (socket.writableFinished !== true) return socket.writableEnded === true && socket.writableLength === 0 && closedAmqp(socket);
+  if (!activity.counting || sessionOf(socket) !== undefined) return false;
   if (!state.endedHere) return true;
-  return !state.burstAfterWrite && isDatabase(libraryProtocol(socket) ?? '');
+  const protocol = libraryProtocol(socket) ?? '';
+  return closedAmqp(socket, protocol) || (!state.burstAfterWrite && isDatabase(protocol));
+}
+
+/**
+ * amqplib ends its socket only once the AMQP connection is closed (Close and Close-Ok, either side
+ * first) or given up (a missed heartbeat): what the broker's RST then cuts off had been said, or
+ * given up on, before it. RabbitMQ resets at every close, its own included (`rabbitmqctl
+ * close_connection`, a shutdown: the app hears CONNECTION_FORCED as a 'close'), often before this
+ * side's FIN is out (ended, not yet finished).
+ */
+function closedAmqp(socket: Sock, protocol: string | undefined = libraryProtocol(socket)): boolean {
+  return protocol === 'amqp' && socket.writableEnded === true;
 }
 
 /**

@@ -10,7 +10,9 @@
 //   (it removes every listener before it destroys the socket at the server's FIN);
 // - redis: `ioredis` adds an anonymous 'close' listener that sets its status to "close";
 //   node-redis (`redis`, `@redis/client` 1 to 6) an arrow that raises its
-//   SocketClosedUnexpectedlyError when the server closes an open client.
+//   SocketClosedUnexpectedlyError when the server closes an open client;
+// - amqp: `amqplib` (RabbitMQ's client) adds `this.onSocketError.bind(this)` ("bound
+//   onSocketError") once the connection is open.
 // The dialled port alone (5432, 3306, 6379) is not used: anything may listen there.
 import type { Sock } from './internal-types';
 import { PROTOCOLS, type Protocol } from './types';
@@ -23,7 +25,7 @@ export function known(name: string | undefined): Protocol | undefined {
   return KNOWN.has(name) ? (name as Protocol) : 'unknown';
 }
 
-/** The database client library driving this socket, by the listeners it added. */
+/** The database or broker client library driving this socket, by the listeners it added. */
 export function libraryProtocol(socket: Sock): Protocol | undefined {
   const own = socket as unknown as { writeBuf?: unknown; flush?: unknown };
   if (typeof own.writeBuf === 'function' && typeof own.flush === 'function') return 'mysql';
@@ -35,6 +37,7 @@ export function libraryProtocol(socket: Sock): Protocol | undefined {
     const name = fn?.name;
     if (name === 'reportStreamError') return 'postgres';
     if (name === 'bound _handleNetworkError') return 'mysql';
+    if (name === 'bound onSocketError') return 'amqp';
     if (name === 'error' && named(events.drain, 'drain')) {
       const source = Function.prototype.toString.call(fn);
       if (source.includes('queues.connecting') || source.includes('failure = err')) return 'postgres';

@@ -38,6 +38,9 @@ const TOOLS = {
   'mariadb-admin': 'mariadb-client',
   'redis-server': 'redis-server',
   'redis-cli': 'redis-tools',
+  // test/diagnosis-brokers: a private RabbitMQ with an epmd of its own
+  'rabbitmq-server': 'rabbitmq-server',
+  epmd: 'erlang-base',
   // test/promises-syscalls: which syscalls the reset path makes
   strace: 'strace',
 };

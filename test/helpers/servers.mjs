@@ -1,10 +1,12 @@
-// Private database servers for tests: PostgreSQL, MariaDB and Redis from their Debian packages,
+// Private database servers for tests: PostgreSQL, MariaDB, Redis and RabbitMQ from their Debian packages,
 // each a fresh instance in a temporary directory on a free loopback port, started by the test and
 // stopped by it. Never the system's own service. Durability is off (fsync, binlog): startup is
 // what a test waits for. Database servers refuse to run as root: PostgreSQL runs as `nobody`,
-// MariaDB as root with --user=root (it allows that explicitly), Redis does not care.
+// MariaDB as root with --user=root (it allows that explicitly), Redis does not care, RabbitMQ runs
+// as its own user `rabbitmq` with an epmd of its own (never the host's, never left behind).
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, chownSync, readdirSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, chownSync, readdirSync, existsSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -170,4 +172,88 @@ export async function startRedis(settings = {}) {
     throw err;
   }
   return { port, stop, output };
+}
+
+/** The user Debian's rabbitmq-server package runs the broker as. */
+function rabbitmqUser() {
+  const [uid, gid] = ['-u', '-g'].map((flag) => Number(execFileSync('id', [flag, 'rabbitmq'], { encoding: 'utf8' }).trim()));
+  return { uid, gid };
+}
+
+/** Resolves once something accepts a TCP connection on `port`, or throws with the server's output. */
+async function waitListening(name, port, child, output, ms = 60000) {
+  const until = Date.now() + ms;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}:\n${output()}`);
+    const up = await new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => s.end(() => resolve(true)));
+      s.on('error', () => resolve(false));
+    });
+    if (up) return;
+    if (Date.now() > until) throw new Error(`${name} not listening within ${ms} ms:\n${output()}`);
+    await delay(200);
+  }
+}
+
+/**
+ * RabbitMQ: a node of its own (name, ports, Mnesia directory) and its own epmd on a free port, as
+ * the `rabbitmq` user; `guest` may log in over loopback. Resolves { port, ctl(...args), stop }:
+ * ctl runs rabbitmqctl against this node (e.g. ctl('close_all_connections', 'bye')).
+ */
+export async function startRabbitMQ() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'rw-rabbitmq-'));
+  const [port, distPort, epmdPort] = [await freePort(), await freePort(), await freePort()];
+  writeFileSync(path.join(dir, 'enabled_plugins'), '[].\n');
+  writeFileSync(path.join(dir, 'rabbitmq.conf'), 'loopback_users = none\n');
+  const user = rabbitmqUser();
+  chownTree(dir, user);
+  const node = `rw${port}@localhost`;
+  const env = {
+    PATH: process.env.PATH,
+    HOME: dir,
+    ERL_EPMD_PORT: String(epmdPort),
+    ERL_EPMD_ADDRESS: '127.0.0.1',
+    RABBITMQ_NODENAME: node,
+    RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
+    RABBITMQ_NODE_PORT: String(port),
+    RABBITMQ_DIST_PORT: String(distPort),
+    RABBITMQ_MNESIA_BASE: path.join(dir, 'mnesia'),
+    RABBITMQ_LOG_BASE: path.join(dir, 'log'),
+    RABBITMQ_PID_FILE: path.join(dir, 'pid'),
+    RABBITMQ_ENABLED_PLUGINS_FILE: path.join(dir, 'enabled_plugins'),
+    RABBITMQ_CONFIG_FILE: path.join(dir, 'rabbitmq'),
+  };
+  // epmd in the foreground, as a child of this test: the broker's own would daemonise and outlive it.
+  const epmd = startProcess('epmd', ['-port', String(epmdPort), '-address', '127.0.0.1'], { ...user, env });
+  // The broker in a process group of its own: its shell wrapper, beam and their helpers stop together.
+  const { child, output } = startProcess('/usr/lib/rabbitmq/bin/rabbitmq-server', [], { ...user, env, cwd: dir, detached: true });
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+      } catch {}
+      const t = setTimeout(() => {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {}
+      }, 10000);
+      await exited;
+      clearTimeout(t);
+    }
+    try {
+      process.kill(-child.pid, 'SIGKILL'); // what of the group outlived the wrapper
+    } catch {}
+    epmd.child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitListening('rabbitmq-server', port, child, () => epmd.output() + output());
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const ctl = (...args) =>
+    execFileSync('/usr/lib/rabbitmq/bin/rabbitmqctl', ['-n', node, ...args], { ...user, env, cwd: dir, encoding: 'utf8', timeout: 30000 });
+  return { port, ctl, stop, output };
 }

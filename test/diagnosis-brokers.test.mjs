@@ -1,0 +1,88 @@
+// A message broker's connections, with a real RabbitMQ (test/helpers/servers.mjs) and its real
+// client library (amqplib): the event names the protocol, and the RST RabbitMQ sends at every
+// close of its own — after the AMQP goodbye, with nothing lost — is no event.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { captureEach, delay } from './helpers/resets.mjs';
+import { checkEvent, any, dialled, readReset } from './helpers/check-event.mjs';
+import { startRabbitMQ } from './helpers/servers.mjs';
+
+const require = createRequire(import.meta.url);
+const amqp = require('amqplib');
+
+const cap = captureEach();
+const client = (port) => (e) => e.direction === 'client' && e.serverPort === port;
+
+/** An open AMQP connection with a channel and a queue, and the 'close' it will hear. */
+async function openConnection(port) {
+  const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${port}`);
+  const errors = [];
+  conn.on('error', (err) => errors.push(err));
+  const closed = new Promise((r) => conn.once('close', r));
+  const channel = await conn.createChannel();
+  await channel.assertQueue('resetwatch-test');
+  return { conn, errors, closed };
+}
+
+test('RabbitMQ closes a connection itself (CONNECTION_FORCED, then its RST before our FIN): the app hears a close, no event', async () => {
+  const broker = await startRabbitMQ();
+  cap.clear(); // the readiness probes' refusals
+  try {
+    const { errors, closed } = await openConnection(broker.port);
+    await delay(100);
+    assert.match(broker.ctl('close_all_connections', 'operator says bye'), /Closed 1 connections/);
+    const reason = await closed;
+    assert.match(String(reason?.message), /320 \(CONNECTION-FORCED\)/);
+    assert.deepEqual(errors, [], 'amqplib saw no socket error');
+    await delay(300);
+    assert.deepEqual(cap.events.filter(client(broker.port)), [], 'the goodbye had been said: nothing was lost');
+  } finally {
+    await broker.stop();
+  }
+});
+
+test("the client's own close (Close, Close-Ok, then the broker's RST): no event", async () => {
+  const broker = await startRabbitMQ();
+  cap.clear(); // the readiness probes' refusals
+  try {
+    const { conn } = await openConnection(broker.port);
+    await conn.close();
+    await delay(300);
+    assert.deepEqual(cap.events.filter(client(broker.port)), []);
+  } finally {
+    await broker.stop();
+  }
+});
+
+test('an open AMQP connection reset at the broker (ss -K): an event, protocol amqp', async () => {
+  const broker = await startRabbitMQ();
+  cap.clear(); // the readiness probes' refusals
+  try {
+    const { errors, closed } = await openConnection(broker.port);
+    await delay(100);
+    // The broker's end of the connection destroyed by the kernel: it sends the client an RST.
+    execFileSync('ss', ['-K', 'state', 'established', 'src', '127.0.0.1', 'sport', '=', `:${broker.port}`]);
+    const e = await cap.next(client(broker.port), 10000);
+    await closed;
+    assert.equal(errors[0]?.code, 'ECONNRESET', 'the app heard the reset');
+    checkEvent(e, {
+      time: any.recent,
+      direction: 'client',
+      ...readReset,
+      phase: 'established',
+      ...dialled(broker.port),
+      tls: false,
+      protocol: 'amqp',
+      bytesReceived: any.positive,
+      bytesSent: any.positive,
+      connectionAgeMs: any.positive,
+      idleMs: any.nonNegative,
+      retry: 'unknown',
+      fatal: false,
+    });
+  } finally {
+    await broker.stop();
+  }
+});
