@@ -16,8 +16,8 @@ const cap = captureEach();
 const client = (port) => (e) => e.direction === 'client' && e.serverPort === port;
 
 /** An open AMQP connection with a channel and a queue, and the 'close' it will hear. */
-async function openConnection(port) {
-  const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${port}`);
+async function openConnection(port, query = '') {
+  const conn = await amqp.connect(`amqp://guest:guest@127.0.0.1:${port}${query}`);
   const errors = [];
   conn.on('error', (err) => errors.push(err));
   const closed = new Promise((r) => conn.once('close', r));
@@ -51,6 +51,25 @@ test("the client's own close (Close, Close-Ok, then the broker's RST): no event"
     await conn.close();
     await delay(300);
     assert.deepEqual(cap.events.filter(client(broker.port)), []);
+  } finally {
+    await broker.stop();
+  }
+});
+
+test('amqplib gives up on a frozen broker (missed heartbeats) and ends its socket; the RST when the broker wakes: no event', async () => {
+  const broker = await startRabbitMQ();
+  cap.clear();
+  try {
+    const { errors, closed } = await openConnection(broker.port, '?heartbeat=1');
+    broker.signal('SIGSTOP');
+    try {
+      await closed;
+      assert.match(String(errors[0]?.message), /Heartbeat timeout/);
+    } finally {
+      broker.signal('SIGCONT');
+    }
+    await delay(1500); // the broker reads this side's FIN and Close-less end, and resets
+    assert.deepEqual(cap.events.filter(client(broker.port)), [], 'the app had given up on the connection before');
   } finally {
     await broker.stop();
   }

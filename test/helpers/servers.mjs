@@ -197,7 +197,7 @@ async function waitListening(name, port, child, output, ms = 60000) {
 
 /**
  * RabbitMQ: a node of its own (name, ports, Mnesia directory) and its own epmd on a free port, as
- * the `rabbitmq` user; `guest` may log in over loopback. Resolves { port, ctl(...args), stop }:
+ * the `rabbitmq` user; `guest` may log in over loopback. Resolves { port, ctl(...args), signal, stop }:
  * ctl runs rabbitmqctl against this node (e.g. ctl('close_all_connections', 'bye')).
  */
 export async function startRabbitMQ() {
@@ -255,5 +255,7 @@ export async function startRabbitMQ() {
   }
   const ctl = (...args) =>
     execFileSync('/usr/lib/rabbitmq/bin/rabbitmqctl', ['-n', node, ...args], { ...user, env, cwd: dir, encoding: 'utf8', timeout: 30000 });
-  return { port, ctl, stop, output };
+  /** A signal to the whole broker (SIGSTOP: it freezes, as a host under memory pressure or a paused VM does). */
+  const signal = (sig) => process.kill(-child.pid, sig);
+  return { port, ctl, signal, stop, output };
 }
