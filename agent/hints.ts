@@ -150,7 +150,7 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
       };
     return {
       id: 'client_abort',
-      text: `the client gave up${after} before the response was complete (client or proxy timeout, cancelled request): compare its timeout with this handler's latency${onPath}`,
+      text: `the client gave up${after} before the response was complete (client or proxy timeout, cancelled request): compare its timeout with this handler's latency; a long poll or event stream waits on purpose, and there it is the client leaving or a proxy's idle timeout${onPath}`,
     };
   }
   if (

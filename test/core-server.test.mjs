@@ -113,6 +113,8 @@ test('response: the client resets a download that streams; the request age is le
   assert.equal(e.request?.method, 'GET');
   assert.equal(e.request.ageMs, undefined);
   assert.match(e.hint?.text ?? '', /^the client gave up before the response was complete/);
+  // A long poll waits on purpose (the frameworks trial: socket.io's polling transport).
+  assert.match(e.hint.text, /a long poll or event stream waits on purpose/);
   // An RST, which a firewall or load balancer on the path may have sent too (the proxies trial).
   assert.match(e.hint.text, /an RST may also come from a device on the path \(load balancer, firewall\)/);
   await closeServer(srv);
