@@ -114,27 +114,21 @@ export function onSocketError(socket: Sock, state: SocketState, err: ErrnoError)
  * this at every close: RabbitMQ after an AMQP Connection.Close, HAProxy with `option nolinger`,
  * servers with SO_LINGER 0. A request sent with the FIN (`end(data)`) and met by an RST stays a
  * reset (activity ENDED_HERE: the peer's first read after that write came after this side's end),
- * and so does one the app crashes on. Needs the activity hook's marks.
+ * and so does one the app crashes on. Needs the activity hook's marks, but for AMQP (below).
  */
 function answersOwnClose(socket: Sock, state: SocketState, err: ErrnoError): boolean {
-  if (err.code !== 'ECONNRESET' || err.syscall !== 'read') return false;
+  if (err.code !== 'ECONNRESET' || err.syscall !== 'read' || socket.writableEnded !== true) return false;
   if (state.direction !== 'client' || state.http !== undefined || socket._httpMessage != null) return false;
-  if (socket.writableFinished !== true) return socket.writableEnded === true && socket.writableLength === 0 && closedAmqp(socket);
-  if (!activity.counting || sessionOf(socket) !== undefined) return false;
+  const protocol = libraryProtocol(socket);
+  // amqplib ends its socket only once the AMQP connection is closed (Close and Close-Ok, either
+  // side first) or given up on (a missed heartbeat): what the broker's RST cuts off then had been
+  // said, or given up on, before it. RabbitMQ resets at every close, its own included (`rabbitmqctl
+  // close_connection`, a shutdown: the app hears CONNECTION_FORCED as a 'close'), often before
+  // this side's FIN is out (ended, not yet finished). Anything still unwritten is a loss.
+  if (protocol === 'amqp') return socket.writableLength === 0;
+  if (socket.writableFinished !== true || !activity.counting || sessionOf(socket) !== undefined) return false;
   if (!state.endedHere) return true;
-  const protocol = libraryProtocol(socket) ?? '';
-  return closedAmqp(socket, protocol) || (!state.burstAfterWrite && isDatabase(protocol));
-}
-
-/**
- * amqplib ends its socket only once the AMQP connection is closed (Close and Close-Ok, either side
- * first) or given up (a missed heartbeat): what the broker's RST then cuts off had been said, or
- * given up on, before it. RabbitMQ resets at every close, its own included (`rabbitmqctl
- * close_connection`, a shutdown: the app hears CONNECTION_FORCED as a 'close'), often before this
- * side's FIN is out (ended, not yet finished).
- */
-function closedAmqp(socket: Sock, protocol: string | undefined = libraryProtocol(socket)): boolean {
-  return protocol === 'amqp' && socket.writableEnded === true;
+  return !state.burstAfterWrite && isDatabase(protocol ?? '');
 }
 
 /**
