@@ -8,6 +8,7 @@ import {
   type ClientRequestLike,
   type ServerResponseLike,
   RESET_BEHIND_END,
+  END_CALLED,
   SAME_STEP,
   READS,
   READ_AGAIN,
@@ -117,16 +118,21 @@ export function onSocketError(socket: Sock, state: SocketState, err: ErrnoError)
  * and so does one the app crashes on. Needs the activity hook's marks, but for AMQP (below).
  */
 function answersOwnClose(socket: Sock, state: SocketState, err: ErrnoError): boolean {
-  if (err.code !== 'ECONNRESET' || err.syscall !== 'read' || socket.writableEnded !== true) return false;
+  if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE') return false;
+  if (socket.writableEnded !== true && (state.activity & END_CALLED) === 0) return false;
   if (state.direction !== 'client' || state.http !== undefined || socket._httpMessage != null) return false;
   const protocol = libraryProtocol(socket);
   // amqplib ends its socket only once the AMQP connection is closed (Close and Close-Ok, either
   // side first) or given up on (a missed heartbeat): what the broker's RST cuts off then had been
   // said, or given up on, before it. RabbitMQ resets at every close, its own included (`rabbitmqctl
-  // close_connection`, a shutdown: the app hears CONNECTION_FORCED as a 'close'), often before
-  // this side's FIN is out (ended, not yet finished). Anything still unwritten is a loss.
+  // close_connection`: the app hears CONNECTION_FORCED as a 'close'), often before this side's FIN
+  // is out (ended, not yet finished); at its shutdown it sends its Close and its RST at once, and
+  // the write of amqplib's answer meets the RST before amqplib ends the socket, in the same turn
+  // (END_CALLED: the error reaches this errorMonitor after that, amqplib's own listener later;
+  // a reset amqplib learns of from the error itself has no end() yet). Anything unwritten is a loss.
   if (protocol === 'amqp') return socket.writableLength === 0;
-  if (socket.writableFinished !== true || !activity.counting || sessionOf(socket) !== undefined) return false;
+  if (err.code !== 'ECONNRESET' || err.syscall !== 'read' || socket.writableFinished !== true) return false;
+  if (!activity.counting || sessionOf(socket) !== undefined) return false;
   if (!state.endedHere) return true;
   return !state.burstAfterWrite && isDatabase(protocol ?? '');
 }

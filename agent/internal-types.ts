@@ -51,6 +51,12 @@ const START_US_SHIFT = 8;
  * closed") was an RST (classify.ts resetBehindEnd), noted while the handle was still open.
  */
 export const RESET_BEHIND_END = 1 << 18;
+/**
+ * SocketState.activity: the app called the socket's end() (hooks/destroy.ts), which an errored
+ * socket ignores (writableEnded stays false): a library that closed its protocol's connection as
+ * a write of its last answer met the peer's RST (amqplib at a broker's shutdown, classify.ts).
+ */
+export const END_CALLED = 1 << 20;
 
 /**
  * One per watched socket, for as long as it is open: the agent's whole memory cost per connection

@@ -12,7 +12,8 @@
 //   node-redis (`redis`, `@redis/client` 1 to 6) an arrow that raises its
 //   SocketClosedUnexpectedlyError when the server closes an open client;
 // - amqp: `amqplib` (RabbitMQ's client) adds `this.onSocketError.bind(this)` ("bound
-//   onSocketError") once the connection is open.
+//   onSocketError") for 'error' and for 'end' once the connection is open (both: the name alone
+//   is common among other clients).
 // The dialled port alone (5432, 3306, 6379) is not used: anything may listen there.
 import type { Sock } from './internal-types';
 import { PROTOCOLS, type Protocol } from './types';
@@ -37,7 +38,7 @@ export function libraryProtocol(socket: Sock): Protocol | undefined {
     const name = fn?.name;
     if (name === 'reportStreamError') return 'postgres';
     if (name === 'bound _handleNetworkError') return 'mysql';
-    if (name === 'bound onSocketError') return 'amqp';
+    if (name === 'bound onSocketError' && named(events.end, 'bound onSocketError')) return 'amqp';
     if (name === 'error' && named(events.drain, 'drain')) {
       const source = Function.prototype.toString.call(fn);
       if (source.includes('queues.connecting') || source.includes('failure = err')) return 'postgres';

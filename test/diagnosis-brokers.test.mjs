@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { captureEach, delay } from './helpers/resets.mjs';
+import net from 'node:net';
+import { captureEach, delay, listen, closeServer } from './helpers/resets.mjs';
 import { checkEvent, any, dialled, readReset } from './helpers/check-event.mjs';
 import { startRabbitMQ } from './helpers/servers.mjs';
 
@@ -33,6 +34,23 @@ test('RabbitMQ closes a connection itself (CONNECTION_FORCED, then its RST befor
     const { errors, closed } = await openConnection(broker.port);
     await delay(100);
     assert.match(broker.ctl('close_all_connections', 'operator says bye'), /Closed 1 connections/);
+    const reason = await closed;
+    assert.match(String(reason?.message), /320 \(CONNECTION-FORCED\)/);
+    assert.deepEqual(errors, [], 'amqplib saw no socket error');
+    await delay(300);
+    assert.deepEqual(cap.events.filter(client(broker.port)), [], 'the goodbye had been said: nothing was lost');
+  } finally {
+    await broker.stop();
+  }
+});
+
+test("RabbitMQ shutting down (SIGTERM: its Close and its RST at once, amqplib's Close-Ok written into the RST): the app hears a close, no event", async () => {
+  const broker = await startRabbitMQ();
+  cap.clear();
+  try {
+    const { errors, closed } = await openConnection(broker.port);
+    await delay(100);
+    broker.signal('SIGTERM');
     const reason = await closed;
     assert.match(String(reason?.message), /320 \(CONNECTION-FORCED\)/);
     assert.deepEqual(errors, [], 'amqplib saw no socket error');
@@ -103,5 +121,30 @@ test('an open AMQP connection reset at the broker (ss -K): an event, protocol am
     });
   } finally {
     await broker.stop();
+  }
+});
+
+test("another client whose socket 'error' listener is also a bound onSocketError is no AMQP: its request sent with its end and met by an RST is an event", async () => {
+  // The name is common (media servers, tunnels, game clients): amqplib binds it for 'end' as well.
+  const server = net.createServer((s) => s.once('data', () => s.resetAndDestroy()));
+  const port = await listen(server);
+  try {
+    class Client {
+      constructor() {
+        this.errors = [];
+        this.socket = net.connect(port, '127.0.0.1', () => this.socket.end('request'));
+        this.socket.on('error', this.onSocketError.bind(this));
+      }
+      onSocketError(err) {
+        this.errors.push(err);
+      }
+    }
+    const c = new Client();
+    const e = await cap.next(client(port), 10000);
+    assert.equal(e.errorType, 'ECONNRESET');
+    assert.equal(e.protocol, 'unknown');
+    assert.equal(c.errors[0]?.code, 'ECONNRESET');
+  } finally {
+    await closeServer(server);
   }
 });

@@ -30,13 +30,16 @@
 //   input (Node 20 and 22 for any bytes, 24 and later for a whole ClientHello), and the app
 //   'tlsClientError' ECONNRESET "socket hang up", as for a FIN. Asked in _final too
 //   (classify.ts noteHandshakeReset).
+// - end(): a bit on the socket's flags, for a socket that is errored already too (end() does nothing
+//   then): amqplib answers a broker's Close and ends its socket in one go, and at a broker's
+//   shutdown the answer's write meets the broker's RST first (classify.ts answersOwnClose).
 // A socket that ends with none of these (most) costs a few property reads here: no guard() call,
 // and classify.ts is not loaded for it.
 import * as net from 'node:net';
 import type { NodeSocketInternals, SocketState, Sock } from '../internal-types';
 import * as flags from '../internal-types';
 import { stateOf, isClaimed, classify, listenForError, listenAtDestroy } from '../sockets';
-import { kOriginal } from '../symbols';
+import { kOriginal, socketState } from '../symbols';
 import { sessionOf } from '../http2';
 import { guard } from '../guard';
 import { patch, unpatch } from './patch';
@@ -51,7 +54,9 @@ const noteResetBehindEnd = (socket: Sock, state: SocketState) => classify().note
 const noteHandshakeReset = (socket: Sock, state: SocketState) => classify().noteHandshakeReset(socket, state);
 
 // Module-level copies of the imported flags (hooks/activity.ts says why).
-const { BURST_AFTER_WRITE, RESET_BEHIND_END, READ_AGAIN, SAME_STEP, SERVER, TLS, DONE } = flags;
+const { BURST_AFTER_WRITE, RESET_BEHIND_END, READ_AGAIN, SAME_STEP, SERVER, TLS, DONE, END_CALLED } = flags;
+// The socket's slot as stored (null: superseded), without sockets.ts stateOf's conversion.
+const slotOf = socketState.get;
 
 const [UV_MAJOR, UV_MINOR] = process.versions.uv.split('.').map(Number);
 /** libuv reads on to an RST behind the last bytes from 1.52 (Node 24): no end of input hides one. */
@@ -115,10 +120,22 @@ export function enable(): void {
         return original.call(this, cb);
       },
   );
+  // Node's own end(data, encoding, callback) passes all three on as well.
+  patch(
+    net.Socket.prototype,
+    'end',
+    (original) =>
+      function end(this: net.Socket, data: unknown, encoding: unknown, callback: unknown) {
+        const s = slotOf(this);
+        if (s) s.activity |= END_CALLED;
+        return original.call(this, data, encoding, callback);
+      },
+  );
 }
 
 export function disable(): void {
   listenAtDestroy(false);
   unpatch(net.Socket.prototype, '_destroy');
   unpatch(net.Socket.prototype, '_final');
+  unpatch(net.Socket.prototype, 'end');
 }
