@@ -117,7 +117,10 @@ export interface ResetEvent {
   retry: Retry;
   /** HTTP client: the request went out on a socket reused from the keep-alive pool. */
   reusedSocket?: boolean;
-  /** HTTP client on a reused socket: how long it sat idle in the pool before this request. */
+  /**
+   * HTTP client on a reused socket: how long it sat idle in the pool before this request went out
+   * (for a streamed body, until its end; none when the response began before that).
+   */
   idleBeforeReuseMs?: number;
   request?: InflightRequest;
   /** HTTP/2 (`h2`, `grpc`): streams open on the connection when it ended; each of them failed with it. */

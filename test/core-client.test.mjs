@@ -749,6 +749,39 @@ test('a reused connection whose server dies mid-response (status and part of the
   await closeServer(server);
 });
 
+test('a reused connection whose streamed upload is answered before its end, then reset: its pooled time is unknown, never the time since its own answer', async () => {
+  // The re-trial's case: Node publishes such a request's start at the end of its body, after its
+  // own response's headers had moved the connection's idle mark.
+  const server = net.createServer((s) => {
+    let n = 0;
+    let seen = '';
+    s.on('error', () => {});
+    s.on('data', (d) => {
+      if (++n === 1) return s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=5\r\n\r\nok');
+      seen += d;
+      if (n === 2) s.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial');
+      if (seen.endsWith('0\r\n\r\n')) setTimeout(() => s.resetAndDestroy(), 50);
+    });
+  });
+  const port = await listen(server);
+  const agent = new http.Agent({ keepAlive: true });
+  await new Promise((r) => http.get({ port, host: '127.0.0.1', agent }, (res) => res.resume().on('end', r)));
+  await delay(150);
+  const req = http.request({ port, host: '127.0.0.1', agent, method: 'POST' }, (res) => {
+    res.on('error', () => {});
+    res.resume();
+  });
+  req.on('error', () => {});
+  req.write('first part');
+  setTimeout(() => req.end('last part'), 300);
+  const e = await cap.next(client(port));
+  assert.equal(e.reusedSocket, true);
+  assert.equal(e.phase, 'response');
+  assert.equal(e.idleBeforeReuseMs, undefined, `pooled ${e.idleBeforeReuseMs} ms`);
+  agent.destroy();
+  await closeServer(server);
+});
+
 test('undici on a pooled connection, an express upstream dying mid-response (head and part of the body, then its FIN): no race hint, not retry-safe', async (t) => {
   // The on-call trial's shape: undici's pool reuses the connection, the upstream takes the request,
   // answers its head and 5 kB of 100 kB, and its connection closes as a crashing process's does.

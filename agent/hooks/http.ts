@@ -21,7 +21,7 @@ import type { Config } from '../config';
 
 /** What we read of the messages of Node's http diagnostics channels. */
 type Msg = {
-  request: { socket?: Sock | null; reusedSocket?: boolean };
+  request: { socket?: Sock | null; reusedSocket?: boolean; res?: unknown };
   response?: unknown;
   socket?: Sock;
   error?: { code?: string; syscall?: string };
@@ -69,8 +69,10 @@ function clientStart({ request }: Msg): void {
   const socket = request.socket;
   const http = socket ? stateOf(socket)?.http : undefined;
   // How long the socket was pooled, taken now: by the time it resets, this request's own response
-  // headers (clientFinish) have moved idleSince.
-  const idleBeforeReuseMs = http !== undefined && request.reusedSocket === true && http.idleSince > 0 ? start - http.idleSince : undefined;
+  // headers (clientFinish) have moved idleSince. Unknown when they already have (a streamed body
+  // answered before its end: its start is published at that end, Node 20 to 26).
+  const idleBeforeReuseMs =
+    http !== undefined && request.reusedSocket === true && request.res == null && http.idleSince > 0 ? start - http.idleSince : undefined;
   const mark: RequestMark = { start, context, idleBeforeReuseMs };
   requestMark.set(request, mark);
   // A reused socket: its previous response has been read to the end (the socket was free), so
