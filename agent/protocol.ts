@@ -13,7 +13,9 @@
 //   SocketClosedUnexpectedlyError when the server closes an open client;
 // - amqp: `amqplib` (RabbitMQ's client) adds `this.onSocketError.bind(this)` ("bound
 //   onSocketError") for 'error' and for 'end' once the connection is open (both: the name alone
-//   is common among other clients).
+//   is common among other clients);
+// - mqtt: `mqtt` (MQTT.js 4 and 5) adds an 'error' listener named `streamErrorHandler` as it
+//   dials, told from others of that name by its debug line (`streamErrorHandler :: error`).
 // The dialled port alone (5432, 3306, 6379) is not used: anything may listen there.
 import type { Sock } from './internal-types';
 import { PROTOCOLS, type Protocol } from './types';
@@ -39,6 +41,7 @@ export function libraryProtocol(socket: Sock): Protocol | undefined {
     if (name === 'reportStreamError') return 'postgres';
     if (name === 'bound _handleNetworkError') return 'mysql';
     if (name === 'bound onSocketError' && named(events.end, 'bound onSocketError')) return 'amqp';
+    if (name === 'streamErrorHandler' && Function.prototype.toString.call(fn).includes('streamErrorHandler :: error')) return 'mqtt';
     if (name === 'error' && named(events.drain, 'drain')) {
       const source = Function.prototype.toString.call(fn);
       if (source.includes('queues.connecting') || source.includes('failure = err')) return 'postgres';

@@ -24,9 +24,9 @@ export type ErrorType = 'ECONNRESET' | 'EPIPE' | 'ECONNABORTED' | 'ECONNREFUSED'
 
 /**
  * What the connection carried (README "Protocols"): told from TLS ALPN, the HTTP machinery on the
- * socket, or the client library's own listeners on it (databases, AMQP) — never from its bytes.
+ * socket, or the client library's own listeners on it (databases, AMQP, MQTT) — never from its bytes.
  */
-export const PROTOCOLS = ['http/1.1', 'h2', 'websocket', 'grpc', 'postgres', 'mysql', 'redis', 'amqp', 'unknown'] as const;
+export const PROTOCOLS = ['http/1.1', 'h2', 'websocket', 'grpc', 'postgres', 'mysql', 'redis', 'amqp', 'mqtt', 'unknown'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
 
 /**

@@ -401,7 +401,7 @@ export function overviewDashboard(runbookUrl: string): dashboard.Dashboard {
     tsPanel(
       24,
       'Resets / s by protocol',
-      'The application protocol on the connection when resetwatch recognised it (http/1.1, h2, grpc, websocket, postgres, mysql, redis, amqp, …), else unknown.',
+      'The application protocol on the connection when resetwatch recognised it (http/1.1, h2, grpc, websocket, postgres, mysql, redis, amqp, mqtt, …), else unknown.',
       'reqps',
     ).withTarget(
       q(

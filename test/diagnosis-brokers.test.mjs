@@ -1,17 +1,18 @@
-// A message broker's connections, with a real RabbitMQ (test/helpers/servers.mjs) and its real
-// client library (amqplib): the event names the protocol, and the RST RabbitMQ sends at every
-// close of its own — after the AMQP goodbye, with nothing lost — is no event.
+// A message broker's connections, with a real RabbitMQ and mosquitto (test/helpers/servers.mjs) and
+// their real client libraries (amqplib, MQTT.js): the event names the protocol, and the RST
+// RabbitMQ sends at every close of its own — after the AMQP goodbye, with nothing lost — is no event.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { captureEach, delay, listen, closeServer } from './helpers/resets.mjs';
-import { checkEvent, any, dialled, readReset, movedNoVerdict } from './helpers/check-event.mjs';
-import { startRabbitMQ } from './helpers/servers.mjs';
+import { checkEvent, establishedClient, readReset, movedNoVerdict } from './helpers/check-event.mjs';
+import { startRabbitMQ, startMosquitto } from './helpers/servers.mjs';
 
 const require = createRequire(import.meta.url);
 const amqp = require('amqplib');
+const mqtt = require('mqtt');
 
 const cap = captureEach();
 const client = (port) => (e) => e.direction === 'client' && e.serverPort === port;
@@ -25,6 +26,16 @@ async function openConnection(port, query = '') {
   const channel = await conn.createChannel();
   await channel.assertQueue('resetwatch-test');
   return { conn, errors, closed };
+}
+
+/**
+ * The broker's end of an open client connection destroyed by the kernel (ss -K), which sends the
+ * client an RST: the client's event, an established connection of `protocol`.
+ */
+async function resetAtBroker(port, protocol) {
+  execFileSync('ss', ['-K', 'state', 'established', 'src', '127.0.0.1', 'sport', '=', `:${port}`]);
+  const e = await cap.next(client(port), 10000);
+  checkEvent(e, { ...establishedClient(port), ...readReset, protocol, ...movedNoVerdict });
 }
 
 /** A fresh broker for one test (the ones that stop it included), its readiness probes' refusals cleared. */
@@ -84,21 +95,9 @@ test('an open AMQP connection reset at the broker (ss -K): an event, protocol am
   withBroker(async (broker) => {
     const { errors, closed } = await openConnection(broker.port);
     await delay(100);
-    // The broker's end of the connection destroyed by the kernel: it sends the client an RST.
-    execFileSync('ss', ['-K', 'state', 'established', 'src', '127.0.0.1', 'sport', '=', `:${broker.port}`]);
-    const e = await cap.next(client(broker.port), 10000);
+    await resetAtBroker(broker.port, 'amqp');
     await closed;
     assert.equal(errors[0]?.code, 'ECONNRESET', 'the app heard the reset');
-    checkEvent(e, {
-      time: any.recent,
-      direction: 'client',
-      ...readReset,
-      phase: 'established',
-      ...dialled(broker.port),
-      tls: false,
-      protocol: 'amqp',
-      ...movedNoVerdict,
-    });
   }));
 
 test("another client whose socket 'error' listener is also a bound onSocketError is no AMQP: its request sent with its end and met by an RST is an event", async () => {
@@ -123,5 +122,31 @@ test("another client whose socket 'error' listener is also a bound onSocketError
     assert.equal(c.errors[0]?.code, 'ECONNRESET');
   } finally {
     await closeServer(server);
+  }
+});
+
+test('MQTT.js: a connection reset at mosquitto (ss -K) is an event, protocol mqtt; its own end() is none', async () => {
+  const broker = await startMosquitto();
+  cap.clear();
+  const connected = () =>
+    new Promise((resolve, reject) => {
+      const c = mqtt.connect(`mqtt://127.0.0.1:${broker.port}`, { reconnectPeriod: 0 });
+      c.once('connect', () => resolve(c));
+      c.once('error', reject);
+    });
+  try {
+    const quiet = await connected();
+    await new Promise((r) => quiet.end(false, r));
+    await delay(300);
+    assert.deepEqual(cap.events.filter(client(broker.port)), [], 'a DISCONNECT and a FIN');
+    const c = await connected();
+    const errors = [];
+    c.on('error', (err) => errors.push(err));
+    await delay(100);
+    await resetAtBroker(broker.port, 'mqtt');
+    c.end(true);
+    assert.equal(errors[0]?.code, 'ECONNRESET', 'the app heard the reset');
+  } finally {
+    await broker.stop();
   }
 });

@@ -38,9 +38,10 @@ const TOOLS = {
   'mariadb-admin': 'mariadb-client',
   'redis-server': 'redis-server',
   'redis-cli': 'redis-tools',
-  // test/diagnosis-brokers: a private RabbitMQ with an epmd of its own
+  // test/diagnosis-brokers: a private RabbitMQ with an epmd of its own, and mosquitto
   'rabbitmq-server': 'rabbitmq-server',
   epmd: 'erlang-base',
+  mosquitto: 'mosquitto',
   // test/promises-syscalls: which syscalls the reset path makes
   strace: 'strace',
 };

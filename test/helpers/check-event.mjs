@@ -26,6 +26,8 @@ export const dialled = (port) => ({
 export const readReset = { errorType: 'ECONNRESET', code: 'ECONNRESET', message: 'read ECONNRESET', syscall: 'read' };
 /** undici's own error for a peer's FIN with a request in flight. */
 export const otherSideClosed = { errorType: 'peer_closed', code: 'UND_ERR_SOCKET', message: 'other side closed', syscall: undefined };
+/** A plain TCP client connection to 127.0.0.1:port that was up (not HTTP/1: a database's, a broker's). */
+export const establishedClient = (port) => ({ time: any.recent, direction: 'client', phase: 'established', ...dialled(port), tls: false });
 /** A connection that moved bytes both ways and ended outside any HTTP/1 request: no retry verdict, not fatal. */
 export const movedNoVerdict = {
   bytesReceived: any.positive,

@@ -1,4 +1,4 @@
-// Private database servers for tests: PostgreSQL, MariaDB, Redis and RabbitMQ from their Debian packages,
+// Private database servers for tests: PostgreSQL, MariaDB, Redis, RabbitMQ and mosquitto from their Debian packages,
 // each a fresh instance in a temporary directory on a free loopback port, started by the test and
 // stopped by it. Never the system's own service. Durability is off (fsync, binlog): startup is
 // what a test waits for. Database servers refuse to run as root: PostgreSQL runs as `nobody`,
@@ -258,4 +258,22 @@ export async function startRabbitMQ() {
   /** A signal to the whole broker (SIGSTOP: it freezes, as a host under memory pressure or a paused VM does). */
   const signal = (sig) => process.kill(-child.pid, sig);
   return { port, ctl, signal, stop, output };
+}
+
+/** mosquitto (MQTT), on a free loopback port. Resolves { port, stop }. */
+export async function startMosquitto() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'rw-mosquitto-'));
+  const port = await freePort();
+  const conf = path.join(dir, 'mosquitto.conf');
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
+  chownTree(dir, NOBODY);
+  const { child, output } = startProcess('mosquitto', ['-c', conf], { ...NOBODY });
+  const stop = stopper(child, dir);
+  try {
+    await waitListening('mosquitto', port, child, output);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { port, stop, output };
 }
