@@ -202,13 +202,12 @@ function clientRequest(
   event.reusedSocket = req.reusedSocket === true;
   if (mark) context = mark.context ?? context;
   context = guard('trace.request', requestContext, context, req, 'http') ?? context;
-  const idleSince = state.http?.idleSince ?? 0;
-  if (event.reusedSocket) {
-    if (mark) {
-      if (mark.idleBeforeReuseMs !== undefined) event.idleBeforeReuseMs = round(mark.idleBeforeReuseMs);
-    }
+  // Taken as the request went out (hooks/http.ts clientStart), only for a reused socket.
+  if (mark?.idleBeforeReuseMs !== undefined) event.idleBeforeReuseMs = round(mark.idleBeforeReuseMs);
+  else if (mark === undefined && event.reusedSocket) {
     // Not published, but gone out as it was made: pooled until about now (a round trip more).
-    else if (idleSince > 0 && wentOutAtOnce(req)) event.idleBeforeReuseMs = round(now - idleSince);
+    const idleSince = state.http?.idleSince ?? 0;
+    if (idleSince > 0 && wentOutAtOnce(req)) event.idleBeforeReuseMs = round(now - idleSince);
   }
   return context;
 }

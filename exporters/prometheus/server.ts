@@ -77,7 +77,6 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
   let tries = takeover ? TAKEOVER_TRIES : 0;
   let busyRetry = 0; // the next wait once the port was found held by another program; 0: not yet
   let busySaid = false; // the "already in use" line was written
-  let listening = false;
   let closed = false;
   const tokenDigest = config.metricsToken === '' ? undefined : digest(config.metricsToken);
   const connections = new Set<net.Socket>();
@@ -127,7 +126,7 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
       };
       if (config.port === 0) say();
       else {
-        const later = () => guard('prometheus.busy', () => !closed && !listening && say());
+        const later = () => guard('prometheus.busy', () => !closed && !server.listening && say());
         setTimeout(later, BUSY_WARN_MS).unref();
         relisten(BUSY_RETRY_MS);
         busyRetry = BUSY_RETRY_MS * 2;
@@ -144,7 +143,6 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
     guard('prometheus.listening', () => {
       const addr = server.address() as AddressInfo;
       bound = addr;
-      listening = true;
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
       const url = `http://${host}:${addr.port}/metrics`;
       if (config.port === 0) diag('warn', `metrics endpoint listening on ${url} (RESETWATCH_PORT=0 picked a free port)`);
