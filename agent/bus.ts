@@ -60,8 +60,8 @@ export function publish(event: ResetEvent): void {
   for (const s of subscribers) guard('subscriber', s.listener, event);
 }
 
-// A socket error with a listener may still crash the app: a database client library that listens
-// on its socket (pg's Client; classify.ts defers only those) re-emits the same error object on its own emitter, and with no listener there the
+// A socket error with a listener may still crash the app: a database or broker client library that
+// listens on its socket (pg's Client, amqplib; classify.ts defers only those) re-emits the same error object on its own emitter, and with no listener there the
 // app dies inside the socket's emit('error'), after our errorMonitor ran. So such an event waits
 // for the next tick; while any waits, a transient 'uncaughtExceptionMonitor' listener (it never
 // handles anything: Node still prints the same report and exits the same way) marks it fatal and

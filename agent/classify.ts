@@ -23,7 +23,7 @@ import { needsLocal, publish, publishSoon } from './bus';
 import { arriving, buildEvent } from './event';
 import { isUpgraded } from './upgrade';
 import { sessionOf, streamsInFlight } from './http2';
-import { isDatabase, libraryProtocol } from './protocol';
+import { isDatabase, libraryProtocol, reEmitsErrors } from './protocol';
 import { type AddressInternals, peerError, readAddresses, serverNameOf, tlsVersionOf } from './addresses';
 
 type ErrnoError = Error & { code?: string; syscall?: string };
@@ -397,8 +397,8 @@ function emit(
   const streaming = msg?._headerSent === true && msg.writableEnded !== true;
   if (state.direction === 'server' && state.http === undefined && msg != null && !streaming) stampRequestStart(state);
   const event = buildEvent(socket, state, { errorType, code, message, syscall, fatal, phase });
-  // Database client libraries re-emit their socket's errors on their own emitters (bus.ts).
-  if (handled !== undefined && isDatabase(event.protocol)) publishSoon(event, handled);
+  // Database and broker client libraries re-emit their socket's errors on their own emitters (bus.ts).
+  if (handled !== undefined && reEmitsErrors(event.protocol)) publishSoon(event, handled);
   else publish(event);
 }
 

@@ -87,3 +87,13 @@ function listenerAt(stored: unknown, i: number): Listener | undefined {
 export function isDatabase(p: string): boolean {
   return p === 'postgres' || p === 'mysql' || p === 'redis';
 }
+
+/**
+ * Client libraries that re-emit their socket's error on an emitter of their own (pg's Client,
+ * amqplib's connection): with no listener there the app crashes after our errorMonitor ran, so
+ * the event waits a tick to learn whether it was fatal (bus.ts publishSoon). MQTT.js re-emits too,
+ * but its connect() listens on its client itself: an MQTT app never crashes there.
+ */
+export function reEmitsErrors(p: string): boolean {
+  return isDatabase(p) || p === 'amqp';
+}

@@ -9,6 +9,7 @@ import net from 'node:net';
 import { captureEach, delay, listen, closeServer } from './helpers/resets.mjs';
 import { checkEvent, establishedClient, readReset, movedNoVerdict } from './helpers/check-event.mjs';
 import { startRabbitMQ, startMosquitto } from './helpers/servers.mjs';
+import { withAndWithout, fixture, resetLines, withoutAgentLines, describeRun } from './helpers/subprocess.mjs';
 
 const require = createRequire(import.meta.url);
 const amqp = require('amqplib');
@@ -150,3 +151,18 @@ test('MQTT.js: a connection reset at mosquitto (ss -K) is an event, protocol mqt
     await broker.stop();
   }
 });
+
+test('amqp: an app with no error listener crashes on the reset amqplib re-emits: same crash, the event fatal', () =>
+  withBroker(async (broker) => {
+    const { plain, agent } = await withAndWithout([fixture('app-amqp-crash.cjs'), String(broker.port)]);
+    assert.equal(plain.code, 1, `the fixture must crash without the agent\n${describeRun(plain)}`);
+    assert.match(plain.stderr, /Emitted 'error' event on ChannelModel instance/);
+    assert.equal(agent.code, plain.code, describeRun(agent));
+    assert.equal(agent.stdout, plain.stdout);
+    assert.equal(withoutAgentLines(agent.stderr), plain.stderr.replaceAll(/pid\b/g, 'pid'), "stderr apart from the agent's line");
+    const lines = resetLines(agent.stderr);
+    assert.equal(lines.length, 1, agent.stderr);
+    assert.equal(lines[0]['resetwatch.fatal'], true, 'marked fatal');
+    assert.equal(lines[0]['resetwatch.protocol'], 'amqp');
+    assert.equal(lines[0]['error.type'], 'ECONNRESET');
+  }));
