@@ -312,7 +312,7 @@ ${spike('server')}
     threshold: 3,
     for: '10m',
     summary: `${NS}: requests on reused keep-alive connections are being reset (keep-alive race)`,
-    description: `{{ VALUE | printf "%.0f" }} requests of ${NS} sent on a reused keep-alive connection were reset or closed by the peer at once, before any response, in the last 15 minutes (alert above 3 for 10 minutes): the server or a load balancer closes idle connections just as the client reuses them. Compare the idle-before-reuse heatmap with the server's keep-alive timeout; the hint keepalive_race in /resets names the peer and the idle time.`,
+    description: `{{ VALUE | printf "%.0f" }} requests of ${NS} sent on a reused keep-alive connection were reset or closed by the peer at once, before any response, in the last 15 minutes (alert above 3 for 10 minutes): the server or a load balancer closes idle connections just as the client reuses them, or a NAT, firewall or conntrack on the path expired or lost them (hint middlebox_reset). Compare the idle-before-reuse heatmap with the server's keep-alive timeout and the path's idle timeouts; the hints keepalive_race and middlebox_reset in /resets name the peer and the idle time.`,
     panelId: 40,
     tests: [
       {
@@ -333,7 +333,7 @@ ${spike('server')}
                 labels: { job: 'shop' },
                 summary: 'shop: requests on reused keep-alive connections are being reset (keep-alive race)',
                 description:
-                  "14 requests of shop sent on a reused keep-alive connection were reset or closed by the peer at once, before any response, in the last 15 minutes (alert above 3 for 10 minutes): the server or a load balancer closes idle connections just as the client reuses them. Compare the idle-before-reuse heatmap with the server's keep-alive timeout; the hint keepalive_race in /resets names the peer and the idle time.",
+                  "14 requests of shop sent on a reused keep-alive connection were reset or closed by the peer at once, before any response, in the last 15 minutes (alert above 3 for 10 minutes): the server or a load balancer closes idle connections just as the client reuses them, or a NAT, firewall or conntrack on the path expired or lost them (hint middlebox_reset). Compare the idle-before-reuse heatmap with the server's keep-alive timeout and the path's idle timeouts; the hints keepalive_race and middlebox_reset in /resets name the peer and the idle time.",
               },
             ],
           },

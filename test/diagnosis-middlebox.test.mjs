@@ -13,10 +13,10 @@ import { netPair } from './helpers/netns.mjs';
 import { fixture } from './helpers/subprocess.mjs';
 
 /** The two namespaces with the server and the client app running; removed after the test. */
-async function setup(t) {
+async function setup(t, ...serverArgs) {
   const pair = netPair();
   t.after(() => pair.close());
-  const server = pair.node(pair.server, [fixture('netns-server.cjs'), pair.server.addr]);
+  const server = pair.node(pair.server, [fixture('netns-server.cjs'), pair.server.addr, ...serverArgs]);
   const { listening: port } = await server.next((m) => m.listening);
   const app = pair.node(pair.client, ['--require', 'resetwatch', fixture('netns-client.cjs')], { RESETWATCH_LOG: 'off' });
   await app.next((m) => m.ready);
@@ -91,10 +91,9 @@ test('fetch: the same REJECT of its pooled connection is middlebox_reset too', a
   });
 });
 
-test('a stateful firewall that lost its conntrack state resets the next packet of a pooled connection: middlebox_reset', async (t) => {
-  const { pair, port, get } = await setup(t);
-  // nftables: established flows pass, new ones only with a SYN, the rest is rejected; mid-stream
-  // packets of a flow it forgot are not picked up again (nf_conntrack_tcp_loose=0).
+/** nftables on the server's host: established flows pass, new ones only with a SYN, the rest is rejected. */
+function statefulFirewall(pair, port) {
+  // Mid-stream packets of a flow it forgot are not picked up again (nf_conntrack_tcp_loose=0).
   const nft = (...args) => pair.exec(pair.server, 'nft', ...args);
   pair.exec(pair.server, 'sysctl', '-qw', 'net.netfilter.nf_conntrack_tcp_loose=0');
   nft('add', 'table', 'inet', 'fw');
@@ -102,6 +101,11 @@ test('a stateful firewall that lost its conntrack state resets the next packet o
   nft('add', 'rule', 'inet', 'fw', 'input', 'tcp', 'dport', String(port), 'ct', 'state', 'established', 'accept');
   nft('add', 'rule', 'inet', 'fw', 'input', 'tcp', 'dport', String(port), 'tcp', 'flags', 'syn', 'ct', 'state', 'new', 'accept');
   nft('add', 'rule', 'inet', 'fw', 'input', 'tcp', 'dport', String(port), 'reject', 'with', 'tcp', 'reset');
+}
+
+test('a stateful firewall that lost its conntrack state resets the next packet of a pooled connection: middlebox_reset', async (t) => {
+  const { pair, port, get } = await setup(t);
+  statefulFirewall(pair, port);
   assert.deepEqual((await get('/')).answer, { id: 1, status: 200, reused: false });
   assert.match(pair.exec(pair.server, 'conntrack', '-L'), new RegExp(`ESTABLISHED .*dport=${port} `), 'the firewall tracks the connection');
   await delay(1500);
@@ -110,6 +114,28 @@ test('a stateful firewall that lost its conntrack state resets the next packet o
   assert.deepEqual(answer, { id: 2, error: RESET });
   assert.equal(events.length, 1, JSON.stringify(events));
   checkEvent(events[0], reusedRequestReset(port));
+});
+
+test('the same lost state, the server advertising no keep-alive timeout (as nginx): keepalive_race, its text naming the path too', async (t) => {
+  // The middlebox trial: "closed this pooled connection … (Node's http.Server default is 5 s)"
+  // sent on-call to the server and the client's idle timeout, where the box had sent the RST.
+  const { pair, port, get } = await setup(t, 'quiet');
+  statefulFirewall(pair, port);
+  assert.deepEqual((await get('/')).answer, { id: 1, status: 200, reused: false });
+  await delay(1500);
+  pair.exec(pair.server, 'conntrack', '-F');
+  const { answer, events } = await get('/');
+  assert.deepEqual(answer, { id: 2, error: RESET });
+  assert.equal(events.length, 1, JSON.stringify(events));
+  checkEvent(events[0], {
+    ...reusedRequestReset(port),
+    hint: (h) =>
+      h.id === 'keepalive_race' &&
+      h.text.startsWith(
+        `keep-alive race: 10.77.0.2:${port} or a middlebox on the path (load balancer, NAT, firewall, conntrack) closed this pooled connection`,
+      ) &&
+      /look at the path's idle timeouts/.test(h.text),
+  });
 });
 
 test('a connect refused by a REJECT rule sent and received nothing, whatever http buffered', async (t) => {
@@ -256,7 +282,11 @@ test('the same bare RST after the same 1.5 s idle, from a server that advertised
     request: (r) => r.method === 'GET' && r.ageMs < 1000,
     reusedSocket: true,
     idleBeforeReuseMs: (v) => v >= 1400 && v < 5000,
-    hint: (h) => h.id === 'keepalive_race' && /idled \d+\.\d s/.test(h.text),
+    // A bare RST may be the path's as well; a FIN first ("socket hang up") is the server's own close.
+    hint: (h) =>
+      h.id === 'keepalive_race' &&
+      /idled \d+\.\d s/.test(h.text) &&
+      /or a middlebox on the path/.test(h.text) === (e.message === 'read ECONNRESET'),
   });
   cap.stop();
   agent.destroy();
