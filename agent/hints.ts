@@ -39,7 +39,8 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
   if (e.phase === 'connect' && e.errorType === 'ECONNREFUSED') {
     return {
       id: 'upstream_down',
-      text: `nothing accepted the connection at ${targetOf(e)}: the upstream is down, restarting or deploying`,
+      // A firewall's REJECT (tcp-reset or ICMP port-unreachable) refuses exactly as a closed port does.
+      text: `nothing accepted the connection at ${targetOf(e)}: the upstream is down, restarting or deploying, or a firewall on the path rejects the connection`,
     };
   }
   if (e.phase === 'tls_handshake') {

@@ -185,7 +185,7 @@ test('a connect refused by a REJECT rule sent and received nothing, whatever htt
     fatal: false,
     request: (r) => r.method === 'GET' && r.host === '10.77.0.2' && any.nonNegative(r.ageMs),
     reusedSocket: false,
-    hint: (h) => h.id === 'upstream_down',
+    hint: (h) => h.id === 'upstream_down' && /or a firewall on the path rejects the connection$/.test(h.text),
   });
 });
 
