@@ -100,10 +100,8 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
   ) {
     // A bare RST (`read ECONNRESET`: no FIN before it) may be the path's, not the server's: a NAT or
     // conntrack entry expired sooner than the server's timeout draws the box's RST the same way.
-    const who =
-      e.errorType === 'ECONNRESET' && e.syscall === 'read'
-        ? `${targetOf(e)} or a middlebox on the path (load balancer, NAT, firewall, conntrack)`
-        : targetOf(e);
+    const bare = e.errorType === 'ECONNRESET' && e.syscall === 'read';
+    const who = bare ? `${targetOf(e)} or a middlebox on the path (load balancer, NAT, firewall, conntrack)` : targetOf(e);
     return {
       id: 'keepalive_race',
       text:
@@ -111,9 +109,9 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
         // before the agent started), the connection's own quiet time before the reset.
         `keep-alive race: ${who} closed this pooled connection after it idled ${secs(e.idleBeforeReuseMs ?? e.idleMs)} s, just as a new request went out on it. ` +
         `Make the client's idle timeout shorter than the server's and load balancer's keep-alive timeout (Node's http.Server default is 5 s), or retry idempotent requests that fail on a reused socket` +
-        (who === targetOf(e)
-          ? ''
-          : "; if the server's own timeout is far longer than that idle time, look at the path's idle timeouts (conntrack, NAT, load balancer)"),
+        (bare
+          ? "; if the server's own timeout is far longer than that idle time, look at the path's idle timeouts (conntrack, NAT, load balancer)"
+          : ''),
     };
   }
   // Idle means quiet since a read (the previous answer): a connection waiting for a query's answer was not idle.
