@@ -189,7 +189,7 @@ export const METRICS = {
     name: 'resetwatch_dropped_events_total',
     type: 'counter',
     labels: [LABELS.exporter],
-    help: 'Reset events an exporter could not take (queue full, rate limit, failure), by exporter.',
+    help: 'Reset events an exporter could not take (queue full, rate limit, failure), by exporter; otel_metrics: data points of OTLP metric exports given up.',
     otel: {
       name: 'resetwatch.dropped_events',
       unit: '{event}',

@@ -463,7 +463,8 @@ sum by (namespace, job, resetwatch_direction, server_address, server_port) (rate
     name: 'ResetwatchEventsDropped',
     uid: 'resetwatch-events-dropped',
     severity: 'info',
-    value: `sum by (namespace, job, instance, resetwatch_exporter) (rate(${M.dropped}[10m]))`,
+    // otel_metrics counts metric data points, not reset events (docs/runbook.md).
+    value: `sum by (namespace, job, instance, resetwatch_exporter) (rate(${M.dropped}{resetwatch_exporter!="otel_metrics"}[10m]))`,
     op: '>',
     threshold: 0,
     for: '15m',
@@ -499,6 +500,12 @@ sum by (namespace, job, resetwatch_direction, server_address, server_port) (rate
           { at: '26m', firing: [] },
           { at: '40m', firing: [] },
         ],
+      },
+      {
+        // A collector down for a quiet app: its metric exports fail, no reset event is lost.
+        name: 'EventsDropped: metric data points given up (otel_metrics) stay quiet',
+        series: [{ series: `${M.dropped}{${JOB}, resetwatch_exporter="otel_metrics"}`, values: '0x10 30+30x30' }],
+        expect: [{ at: '26m', firing: [] }],
       },
     ],
   },

@@ -621,7 +621,7 @@ export function overviewDashboard(runbookUrl: string): dashboard.Dashboard {
     tsPanel(
       61,
       'Dropped events / s by exporter',
-      'Reset events an exporter could not take (queue full, collector down, log rate limit). Metrics still count them.',
+      'Reset events an exporter could not take (queue full, collector down, log rate limit). Metrics still count them. otel_metrics: data points of OTLP metric exports given up (no reset events; cumulative sums come again with the next export).',
       'short',
     ).withTarget(q(`sum by (resetwatch_exporter) (${rate(`${M.dropped}{${T}}`)})`, '{{resetwatch_exporter}}')),
     6,

@@ -7,7 +7,8 @@
 //   (./retries.ts; docs/opentelemetry.md "Retries of resetwatch's own exporter");
 // - hands each batch back to the SDK at once and keeps at most MAX_INFLIGHT requests per signal,
 //   a batch waiting for its retry included: anything beyond is dropped and counted
-//   (resetwatch_dropped_events_total{resetwatch_exporter="otel"}), as is a batch given up;
+//   (resetwatch_dropped_events_total{resetwatch_exporter="otel"} with its spans, "otel_metrics"
+//   with its data points: those are no reset events), as is a batch given up;
 // - is not watched by resetwatch itself (a resetting collector must not make more resets to
 //   export) and suppresses tracing, so an app's instrumentation does not trace our exports;
 // - speaks HTTP/1.1 itself on net/tls sockets (./post.ts), not through node:http, whose objects
@@ -43,10 +44,18 @@ interface HttpSettings {
 }
 
 export type Signal = 'TRACES' | 'METRICS';
+
+/**
+ * The `resetwatch_exporter` label a given-up batch is counted under: its spans are reset events;
+ * a metrics batch's data points are not (its cumulative sums come again with the next export).
+ */
+const DROPPED: Record<Signal, string> = { TRACES: 'otel', METRICS: 'otel_metrics' };
 export type Protocol = 'http/protobuf' | 'http/json';
 
 export class OtlpSender {
   readonly url: string;
+  /** The label this signal's losses are counted under (DROPPED). */
+  readonly dropped: string;
   private readonly settings: HttpSettings;
   private poster: Poster | undefined;
   private readonly inflight = new Set<Promise<void>>();
@@ -74,6 +83,7 @@ export class OtlpSender {
   ) {
     const { convertLegacyHttpOptions } =
       require('@opentelemetry/otlp-exporter-base/node-http') as typeof import('@opentelemetry/otlp-exporter-base/node-http');
+    this.dropped = DROPPED[signal];
     const contentType = protocol === 'http/json' ? 'application/json' : 'application/x-protobuf';
     this.settings = convertLegacyHttpOptions({}, signal, signal === 'TRACES' ? 'v1/traces' : 'v1/metrics', { 'Content-Type': contentType });
     // Another scheme (ftp://…) would be spoken to as http: the default instead, as ./env.ts says.
@@ -103,7 +113,7 @@ export class OtlpSender {
   send(body: Uint8Array | undefined, items: number): void {
     if (body === undefined || body.length === 0) return;
     if (this.active >= MAX_INFLIGHT) {
-      countDropped('otel', items);
+      countDropped(this.dropped, items);
       return;
     }
     this.active++;
@@ -257,16 +267,16 @@ export class OtlpSender {
       this.recoveredOnce = true;
       diag(
         'warn',
-        `OpenTelemetry export to ${this.url} works again (what failed meanwhile is counted in resetwatch_dropped_events_total{resetwatch_exporter="otel"})`,
+        `OpenTelemetry export to ${this.url} works again (what failed meanwhile is counted in resetwatch_dropped_events_total{resetwatch_exporter="${this.dropped}"})`,
       );
     }
     if (failure !== undefined) {
-      countDropped('otel', items);
+      countDropped(this.dropped, items);
       if (!this.failedOnce) {
         this.failedOnce = true;
         diag(
           'warn',
-          `OpenTelemetry export to ${this.url} failed (${failure}); further failures are only counted in resetwatch_dropped_events_total{resetwatch_exporter="otel"}`,
+          `OpenTelemetry export to ${this.url} failed (${failure}); further failures are only counted in resetwatch_dropped_events_total{resetwatch_exporter="${this.dropped}"}`,
         );
       } else {
         diag('debug', `OpenTelemetry export to ${this.url} failed again (${failure})`); // OTEL_LOG_LEVEL=debug
@@ -373,7 +383,7 @@ export class OtlpMetricExporter implements PushMetricExporter {
     try {
       this.sender.send(this.serializer.serializeRequest(metrics), points);
     } catch {
-      countDropped('otel', points);
+      countDropped(this.sender.dropped, points);
     }
     done(OK);
     awake(); // the reader's timer woke the process: the agent's due chores run now (agent/awake.ts)
