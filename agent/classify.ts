@@ -24,6 +24,7 @@ import { arriving, buildEvent } from './event';
 import { isUpgraded } from './upgrade';
 import { sessionOf, streamsInFlight } from './http2';
 import { isDatabase, libraryProtocol, reEmitsErrors } from './protocol';
+import { guardReadError } from './pool-guard';
 import { type AddressInternals, peerError, readAddresses, serverNameOf, tlsVersionOf } from './addresses';
 
 type ErrnoError = Error & { code?: string; syscall?: string };
@@ -323,7 +324,9 @@ const ENOTCONN = -osConstants.errno.ENOTCONN;
 
 /**
  * An idle pooled HTTP client socket destroyed without an error (hooks/destroy.ts): if the kernel
- * says the connection is gone, the peer reset it and Node's pool guard swallowed the error.
+ * says the connection is gone, Node's pool guard swallowed the read's error. Its errno, where it
+ * can be read (./pool-guard.ts), says whose: the peer's RST, or this host's abort (`ss -K`); a
+ * keep-alive probe's timeout is no reset. Where it cannot, the peer reset it.
  */
 export function onIdleDestroy(socket: Sock, state: SocketState): void {
   const handle = (socket as unknown as AddressInternals)._handle;
@@ -331,9 +334,12 @@ export function onIdleDestroy(socket: Sock, state: SocketState): void {
   // A FIN already read (and answered: the connection may be fully closed by now) is orderly.
   if (finRead(socket)) return;
   if (peerError(handle) !== ENOTCONN) return;
+  const code = guardReadError(handle);
+  if (code !== undefined && code !== 'ECONNRESET' && code !== 'ECONNABORTED') return;
   const local = readAddresses(socket, false, needsLocal(), {});
   state.snapshot = { localAddress: local.localAddress, localPort: local.localPort };
-  emitReadReset(socket, state, false);
+  if (code === 'ECONNABORTED') emit(socket, state, 'ECONNABORTED', code, 'read ECONNABORTED', 'read', false);
+  else emitReadReset(socket, state, false);
 }
 
 /**

@@ -2,7 +2,7 @@
 import { test, before, beforeEach, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import tls from 'node:tls';
 import http from 'node:http';
 import https from 'node:https';
@@ -624,6 +624,60 @@ test('idle: the server resets a pooled keep-alive connection', async () => {
   });
   agent.destroy();
   await closeServer(server);
+});
+
+test('idle: this host aborts a pooled keep-alive connection (ss -K): ECONNABORTED, local_abort, on every Node', async () => {
+  // Node 22+ keeps an idle pooled socket behind a read guard that destroys it without an error
+  // for any read result: the errno (ECONNABORTED here) is read from the guard's read (accounting
+  // trial: it read ECONNRESET, idle_reset, blaming the peer, on Node 22, 24 and 26).
+  const server = http.createServer((_req, res) => res.end('ok'));
+  const port = await listen(server);
+  const agent = new http.Agent({ keepAlive: true });
+  const local = await new Promise((r) =>
+    http.get({ port, host: '127.0.0.1', agent }, (res) => {
+      const localPort = res.socket.localPort;
+      res.resume();
+      res.on('end', () => r(localPort));
+    }),
+  );
+  await delay(50);
+  execFileSync('ss', ['-K', 'src', '127.0.0.1', 'sport', '=', `:${local}`, 'dport', '=', `:${port}`]);
+  const e = await cap.next(client(port));
+  checkEvent(e, {
+    time: any.recent,
+    direction: 'client',
+    errorType: 'ECONNABORTED',
+    code: 'ECONNABORTED',
+    message: 'read ECONNABORTED',
+    syscall: 'read',
+    phase: 'idle',
+    ...dialled(port),
+    tls: false,
+    protocol: 'http/1.1',
+    bytesReceived: any.positive,
+    bytesSent: any.positive,
+    connectionAgeMs: (v) => v >= 45,
+    idleMs: any.nonNegative,
+    retry: 'unknown',
+    fatal: false,
+    hint: (h) => h.id === 'local_abort',
+  });
+  agent.destroy();
+  await closeServer(server);
+});
+
+test('the same abort under --pending-deprecation: no DEP0111 from the agent (it does not ask process.binding there)', async () => {
+  const { plain, agent } = await withAndWithout(['--pending-deprecation', fixture('app-idle-abort.cjs')], {
+    agentArgs: ['--pending-deprecation', '--require', 'resetwatch'],
+  });
+  assert.equal(plain.code, 0, describeRun(plain));
+  assert.equal(agent.code, 0, describeRun(agent));
+  assert.equal(agent.stdout, plain.stdout);
+  assert.doesNotMatch(agent.stderr, /DEP0111/, describeRun(agent));
+  // Where the errno cannot be read, the client's event is still there (read as before, an RST);
+  // the server's end of the connection, in the same process, hears the RST the abort sent.
+  const lines = resetLines(agent.stderr);
+  assert.deepEqual(lines.map((l) => l['resetwatch.direction']).sort(), ['client', 'server'], describeRun(agent));
 });
 
 test('keep-alive race: a reused socket closed by the server after ~200 ms idle', async () => {
