@@ -101,13 +101,25 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
     // A bare RST (`read ECONNRESET`: no FIN before it) may be the path's, not the server's: a NAT or
     // conntrack entry expired sooner than the server's timeout draws the box's RST the same way.
     const bare = e.errorType === 'ECONNRESET' && e.syscall === 'read';
+    const idle = e.idleBeforeReuseMs ?? e.idleMs;
+    // The server's own close (a FIN) long before the timeout it advertised: not its idle timer but
+    // its shutdown (Node's server.close() closes idle connections at once) or its death.
+    if (!bare && keepAlive !== undefined && idle < keepAlive - RACE_SLACK_MS) {
+      return {
+        id: 'keepalive_race',
+        text:
+          `not the idle timeout: ${targetOf(e)} advertised a ${keepAlive / 1000} s keep-alive timeout and closed this pooled connection after it idled only ${secs(idle)} s, just as a new request went out on it: ` +
+          "it was shutting down, restarting or crashing (a deploy; Node's server.close() closes idle connections at once). " +
+          "Check the server's restarts, make its shutdown drain (keep answering a little after it stops accepting), and retry idempotent requests that fail on a reused socket",
+      };
+    }
     const who = bare ? `${targetOf(e)} or a middlebox on the path (load balancer, NAT, firewall, conntrack)` : targetOf(e);
     return {
       id: 'keepalive_race',
       text:
         // Without a pooled time (no previous exchange seen on this connection, as for one pooled
         // before the agent started), the connection's own quiet time before the reset.
-        `keep-alive race: ${who} closed this pooled connection after it idled ${secs(e.idleBeforeReuseMs ?? e.idleMs)} s, just as a new request went out on it. ` +
+        `keep-alive race: ${who} closed this pooled connection after it idled ${secs(idle)} s, just as a new request went out on it. ` +
         `Make the client's idle timeout shorter than the server's and load balancer's keep-alive timeout (Node's http.Server default is 5 s), or retry idempotent requests that fail on a reused socket` +
         (bare
           ? "; if the server's own timeout is far longer than that idle time, look at the path's idle timeouts (conntrack, NAT, load balancer)"
