@@ -1,7 +1,7 @@
 // The last N reset events for `GET /resets`: a fixed-size ring of flat records (the attribute names
 // of the log lines and spans, plus `time`, `trace_id`, `span_id`, `pid`), bounded in number and in
 // string length. This thread's own events are kept as a copy of the event without its OpenTelemetry
-// context (so no context or socket stays referenced) and turned into records only when `/resets`
+// context (so no context or socket stays referenced) and turned into records each time `/resets`
 // (or a cluster primary) asks: nothing but one shallow copy per reset on the reset path. Records
 // forwarded from worker threads arrive built.
 import { threadId } from 'node:worker_threads';
@@ -57,12 +57,10 @@ export class Recent {
     const out: ResetRecord[] = new Array(n);
     for (let i = 0; i < n; i++) {
       const at = (this.next - 1 - i + this.capacity) % this.capacity;
-      let item = this.items[at] as ResetRecord | PendingRecord; // at < size: filled
-      if (item instanceof PendingRecord) {
-        item = toRecord(item.event);
-        this.items[at] = item;
-      }
-      out[i] = item;
+      // Built for this listing only, not kept: a built record takes ~3 KB of heap where the event
+      // it comes from takes ~0.7 KB (the accounting trial: +35.8 MB after one /resets of 10,000).
+      const item = this.items[at] as ResetRecord | PendingRecord; // at < size: filled
+      out[i] = item instanceof PendingRecord ? toRecord(item.event) : item;
     }
     return out;
   }
