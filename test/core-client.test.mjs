@@ -65,6 +65,30 @@ test('connect: ECONNREFUSED from a closed port', async () => {
   });
 });
 
+test('connect: a refused connection reads http/1.1 alike for node:http, fetch and undici', async () => {
+  // One upstream down: node:http's refusal said http/1.1 (its request is on the socket), fetch's
+  // and undici's said unknown (no request bound yet), splitting resetwatch_protocol in two
+  // (accounting and streams trials).
+  const probe = net.createServer();
+  const port = await listen(probe);
+  await closeServer(probe);
+  const { request } = require('undici');
+  const url = `http://127.0.0.1:${port}/`;
+  await new Promise((r) => http.get(url, r).on('error', r));
+  await fetch(url).catch(() => {});
+  await request(url).catch(() => {});
+  // A raw socket to the same port right after undici's dial is no HTTP.
+  net.connect(port, '127.0.0.1').on('error', () => {});
+  for (let i = 0; i < 200 && cap.events.filter(client(port)).length < 4; i++) await delay(10);
+  assert.deepEqual(
+    cap.events.filter(client(port)).map((e) => [e.phase, e.errorType, e.protocol, e.retry, e.hint?.id]),
+    [
+      ...Array(3).fill(['connect', 'ECONNREFUSED', 'http/1.1', 'safe', 'upstream_down']),
+      ['connect', 'ECONNREFUSED', 'unknown', 'safe', 'upstream_down'],
+    ],
+  );
+});
+
 test('tls_handshake: the server resets the ClientHello', async () => {
   const server = net.createServer((s) => s.once('data', () => s.resetAndDestroy()));
   const port = await listen(server);

@@ -5,10 +5,11 @@
 import * as net from 'node:net';
 import { now } from '../clock';
 import { activeContext } from '../trace-context';
-import { SocketState, SocketExtras } from '../internal-types';
+import { SocketState, SocketExtras, httpOf } from '../internal-types';
 import { guard } from '../guard';
 import { watch, watchable } from '../sockets';
 import { patch, unpatch } from './patch';
+import * as undici from './undici';
 
 export function enable(): void {
   patch(
@@ -57,5 +58,7 @@ function onConnect(socket: net.Socket, first: unknown, second: unknown): void {
     return; // connect(path): Unix-domain socket.
   }
   const dial = new SocketExtras(host ?? 'localhost', port, activeContext());
-  watch(socket, new SocketState('client', now(), (socket as { encrypted?: boolean }).encrypted === true, dial));
+  const state = new SocketState('client', now(), (socket as { encrypted?: boolean }).encrypted === true, dial);
+  watch(socket, state);
+  if (port === undici.dialling) httpOf(state); // undici's connection: HTTP from the start
 }

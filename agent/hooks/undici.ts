@@ -13,8 +13,10 @@ import { advertisedKeepAliveMs } from '../keep-alive';
 /** What we read of the messages of undici's diagnostics channels. */
 type UndiciRequest = object;
 type Msg = { request: UndiciRequest; socket?: object; response?: { headers?: unknown } };
+type ConnectMsg = { connectParams?: { port?: string | number; protocol?: string } };
 
 const handlers: Handlers = {
+  'undici:client:beforeConnect': (m: ConnectMsg) => guard('undici.connect', beforeConnect, m),
   'undici:request:create': (m: Msg) => guard('undici.create', create, m),
   'undici:client:sendHeaders': (m: Msg) => guard('undici.send', sendHeaders, m),
   'undici:request:bodySent': (m: Msg) => guard('undici.bodySent', responsePhase, m),
@@ -29,6 +31,24 @@ export function enable(): void {
 
 export function disable(): void {
   unsubscribeAll(handlers);
+}
+
+/**
+ * The port undici is dialling now, or -1. Its `beforeConnect` message comes just before its
+ * connector calls net.connect, in the same synchronous run: ./client.ts marks the socket it dials
+ * to that port as HTTP, so that a connect refused says `http/1.1` as node:http's does (no request
+ * is on the socket yet to say so). Cleared in a microtask: a connector that dials later (a proxy's)
+ * or elsewhere marks no other socket.
+ */
+export let dialling = -1;
+
+function beforeConnect({ connectParams: p }: ConnectMsg): void {
+  dialling = Number(p?.port) || (p?.protocol === 'https:' ? 443 : 80);
+  queueMicrotask(dialled);
+}
+
+function dialled(): void {
+  dialling = -1;
 }
 
 function create({ request }: Msg): void {
