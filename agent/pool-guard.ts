@@ -5,7 +5,8 @@
 // local abort (`ss -K`, a CNI's SOCK_DESTROY) or a keep-alive probe's timeout there. The result is
 // still in stream_wrap's shared state (`streamBaseState[kReadBytesOrError]`) while that destroy
 // runs. `process.binding` is the only way to read it: not asked where it would print DEP0111
-// (`--pending-deprecation`) or is refused (the permission model). Then the errno is unknown.
+// (pending deprecation, however it was turned on) or is refused (the permission model). Then the
+// errno is unknown. It is process-wide: read only while the guard is the handle's reader.
 import { getSystemErrorName } from 'node:util';
 
 type StreamWrap = { streamBaseState?: Int32Array; kReadBytesOrError?: number };
@@ -15,15 +16,20 @@ let state: Int32Array | undefined;
 let index = 0;
 let asked = false;
 
-function pendingDeprecation(): boolean {
-  const flag = '--pending-deprecation';
-  return process.execArgv.includes(flag) || (process.env.NODE_OPTIONS ?? '').includes(flag) || process.env.NODE_PENDING_DEPRECATION === '1';
+/**
+ * Under pending deprecation (a flag in any spelling, NODE_PENDING_DEPRECATION, a config file) Node
+ * replaces process.binding with deprecate()'s wrapper, named `deprecated`, which warns (and throws,
+ * under --throw-deprecation, from a later tick). Only Node's own, named `binding`, is asked.
+ */
+function bindingIsQuiet(): boolean {
+  const binding = (process as { binding?: unknown }).binding;
+  return typeof binding === 'function' && binding.name === 'binding';
 }
 
 function sharedState(): Int32Array | undefined {
   if (asked) return state;
   asked = true;
-  if (pendingDeprecation() || (process as { permission?: unknown }).permission !== undefined) return undefined;
+  if (!bindingIsQuiet() || (process as { permission?: unknown }).permission !== undefined) return undefined;
   try {
     const wrap = (process as unknown as { binding(name: string): StreamWrap }).binding('stream_wrap');
     if (wrap.streamBaseState instanceof Int32Array && typeof wrap.kReadBytesOrError === 'number') {
