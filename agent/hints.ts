@@ -98,32 +98,41 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
     (e.phase === 'request' || e.phase === 'response') &&
     e.errorType !== 'ECONNREFUSED'
   ) {
-    // A bare RST (`read ECONNRESET`: no FIN before it) may be the path's, not the server's: a NAT or
-    // conntrack entry expired sooner than the server's timeout draws the box's RST the same way.
-    const bare = e.errorType === 'ECONNRESET' && e.syscall === 'read';
+    // Without a pooled time (no previous exchange seen on this connection, as for one pooled
+    // before the agent started), the connection's own quiet time before the reset.
     const idle = e.idleBeforeReuseMs ?? e.idleMs;
-    // The server's own close (a FIN) long before the timeout it advertised: not its idle timer but
-    // its shutdown (Node's server.close() closes idle connections at once) or its death.
-    if (!bare && keepAlive !== undefined && idle < keepAlive - RACE_SLACK_MS) {
+    const target = targetOf(e);
+    const retry = 'retry idempotent requests that fail on a reused socket';
+    // A bare RST (`read ECONNRESET`: no FIN before it): a server closing an idle connection at its
+    // timeout sends a FIN; an RST alone is most often the path's (a NAT or conntrack entry lost or
+    // expired), a server that closes with one (HAProxy nolinger) or one that died.
+    if (e.errorType === 'ECONNRESET' && e.syscall === 'read') {
       return {
         id: 'keepalive_race',
         text:
-          `not the idle timeout: ${targetOf(e)} advertised a ${keepAlive / 1000} s keep-alive timeout and closed this pooled connection after it idled only ${secs(idle)} s, just as a new request went out on it: ` +
-          "it was shutting down, restarting or crashing (a deploy; Node's server.close() closes idle connections at once). " +
-          "Check the server's restarts, make its shutdown drain (keep answering a little after it stops accepting), and retry idempotent requests that fail on a reused socket",
+          `keep-alive race or lost state: ${target} closed this pooled connection with an RST and no FIN before it, after it idled ${secs(idle)} s, just as a new request went out on it. ` +
+          'A server closing an idle connection at its timeout sends a FIN first; an RST alone comes from a load balancer, NAT, firewall or conntrack on the path that lost or expired the flow ' +
+          `(a flush or failover resets every pooled connection to ${target} at once: check conntrack -S invalid and the reject counters), from a server that closes with an RST (HAProxy nolinger), or from one that crashed. ` +
+          `Make the client's idle timeout shorter than every idle timeout on the path (Node's http.Server default is 5 s), which does not help against lost state, and ${retry}`,
       };
     }
-    const who = bare ? `${targetOf(e)} or a middlebox on the path (load balancer, NAT, firewall, conntrack)` : targetOf(e);
+    // A FIN long before the timeout the server advertised: a proxy in front that closes sooner (its
+    // Keep-Alive header may be the backend's, passed on), or the server's shutdown or death.
+    if (keepAlive !== undefined && idle < keepAlive - RACE_SLACK_MS) {
+      return {
+        id: 'keepalive_race',
+        text:
+          `not the advertised idle timeout: ${target} advertised a ${keepAlive / 1000} s keep-alive timeout but closed this pooled connection after it idled only ${secs(idle)} s, just as a new request went out on it. ` +
+          'Either a proxy or load balancer in front of it closes idle connections sooner (the Keep-Alive header may be the backend’s, passed on): then these idle times cluster at its timeout, and the client’s idle timeout must be shorter than that; ' +
+          "or the server was shutting down, restarting or crashing (a deploy; Node's server.close() closes idle connections at once): then they come in a burst at one moment, and its shutdown should drain. " +
+          `Either way, ${retry}`,
+      };
+    }
     return {
       id: 'keepalive_race',
       text:
-        // Without a pooled time (no previous exchange seen on this connection, as for one pooled
-        // before the agent started), the connection's own quiet time before the reset.
-        `keep-alive race: ${who} closed this pooled connection after it idled ${secs(idle)} s, just as a new request went out on it. ` +
-        `Make the client's idle timeout shorter than the server's and load balancer's keep-alive timeout (Node's http.Server default is 5 s), or retry idempotent requests that fail on a reused socket` +
-        (bare
-          ? "; if the server's own timeout is far longer than that idle time, look at the path's idle timeouts (conntrack, NAT, load balancer)"
-          : ''),
+        `keep-alive race: ${target} closed this pooled connection after it idled ${secs(idle)} s, just as a new request went out on it. ` +
+        `Make the client's idle timeout shorter than the server's and load balancer's keep-alive timeout (Node's http.Server default is 5 s), or ${retry}`,
     };
   }
   // Idle means quiet since a read (the previous answer): a connection waiting for a query's answer was not idle.

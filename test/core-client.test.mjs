@@ -959,23 +959,24 @@ test('keep-alive race on a GET not yet ended (a proxy streams it): the hint says
   assert.equal(e.request.ageMs, undefined);
   assert.ok(e.idleBeforeReuseMs >= 250 && e.idleBeforeReuseMs < 5000, `pooled ${e.idleBeforeReuseMs} ms`);
   assert.equal(e.hint?.id, 'keepalive_race');
-  assert.match(e.hint.text, /idled only (0\.[3-9]|[1-4]\.\d) s/);
+  assert.match(e.hint.text, /^not the advertised idle timeout: .* idled only (0\.[3-9]|[1-4]\.\d) s/);
   assert.equal(e.retry, 'safe');
 });
 
-test('a reused connection the server closes (FIN) long before the keep-alive timeout it advertised: its shutdown, not its idle timer', async () => {
+test('a reused connection the server closes (FIN) long before the keep-alive timeout it advertised: a proxy sooner, or its shutdown', async () => {
   // An upstream shutting down or killed under load: its idle pooled connections close at once, and
   // a request just sent on one hangs up. The hint said "make the client's idle timeout shorter"
-  // (accounting trial: 36 of 36 such hints, each within 1.5 s of the upstream's SIGKILL).
+  // (accounting trial: 36 of 36 such hints, each within 1.5 s of the upstream's SIGKILL). A proxy
+  // that passes the backend's Keep-Alive header on and closes sooner reads the same (re-trial:
+  // HAProxy's timeout http-keep-alive 1s before a Node backend's 5 s): the text names both.
   const e = await closedAtSecondRequest((agent, port) => http.get({ port, host: '127.0.0.1', agent }));
   assert.equal(e.errorType, 'peer_closed');
   assert.equal(e.reusedSocket, true);
   assert.equal(e.hint?.id, 'keepalive_race');
   assert.match(
     e.hint.text,
-    /^not the idle timeout: 127\.0\.0\.1:\d+ advertised a 5 s keep-alive timeout and closed this pooled connection after it idled only 0\.[3-9] s, just as a new request went out on it: it was shutting down, restarting or crashing/,
+    /^not the advertised idle timeout: 127\.0\.0\.1:\d+ advertised a 5 s keep-alive timeout but closed this pooled connection after it idled only 0\.[3-9] s, just as a new request went out on it\. Either a proxy or load balancer in front of it closes idle connections sooner .*; or the server was shutting down, restarting or crashing/,
   );
-  assert.doesNotMatch(e.hint.text, /idle timeout shorter/);
 });
 
 test('a reused connection closed while an upload is still being written: its age unknown, no race hint, not retry-safe', async () => {

@@ -132,9 +132,10 @@ test('the same lost state, the server advertising no keep-alive timeout (as ngin
     hint: (h) =>
       h.id === 'keepalive_race' &&
       h.text.startsWith(
-        `keep-alive race: 10.77.0.2:${port} or a middlebox on the path (load balancer, NAT, firewall, conntrack) closed this pooled connection`,
+        `keep-alive race or lost state: 10.77.0.2:${port} closed this pooled connection with an RST and no FIN before it`,
       ) &&
-      /look at the path's idle timeouts/.test(h.text),
+      /load balancer, NAT, firewall or conntrack on the path that lost or expired the flow/.test(h.text) &&
+      /which does not help against lost state/.test(h.text),
   });
 });
 
@@ -286,7 +287,7 @@ test('the same bare RST after the same 1.5 s idle, from a server that advertised
     hint: (h) =>
       h.id === 'keepalive_race' &&
       /idled \d+\.\d s/.test(h.text) &&
-      /or a middlebox on the path/.test(h.text) === (e.message === 'read ECONNRESET'),
+      /^keep-alive race or lost state: .* with an RST and no FIN/.test(h.text) === (e.message === 'read ECONNRESET'),
   });
   cap.stop();
   agent.destroy();
