@@ -91,7 +91,7 @@ function spikeDescription(direction: string, value: string): string {
 /** A ResetSpike test's expectation: at `at`, the alert fires for job shop's `direction` at `value`×. */
 function spikeFires(at: string, direction: 'client' | 'server', value: string): AlertTest['expect'][number] {
   const labels = { job: 'shop', resetwatch_direction: direction };
-  const summary = `shop: ${direction}-side resets jumped to ${value}× the previous hour`;
+  const summary = `shop: ${direction}-side resets jumped to ${value}× their baseline (the previous hour, with a floor)`;
   return { at, firing: [{ labels, summary, description: spikeDescription(direction, value).replaceAll(NS, 'shop') }] };
 }
 
@@ -204,7 +204,7 @@ ${spike('server')}
     op: '>',
     threshold: 4,
     for: '2m',
-    summary: `${NS}: {{ $labels.resetwatch_direction }}-side resets jumped to {{ VALUE | printf "%.1f" }}× the previous hour`,
+    summary: `${NS}: {{ $labels.resetwatch_direction }}-side resets jumped to {{ VALUE | printf "%.1f" }}× their baseline (the previous hour, with a floor)`,
     description: spikeDescription('{{ $labels.resetwatch_direction }}', '{{ VALUE | printf "%.1f" }}'),
     panelId: 20,
     tests: [

@@ -82,6 +82,23 @@ test('routes: /metrics, /resets, /healthz; 404 for other paths, 405 for other me
   await appAlive(done.appPort);
 });
 
+test('the keep-alive race histogram has its series at 0 before any race: increase() then counts the first burst', async (t) => {
+  // increase() and rate() cannot count a series' first value: a series born with a burst of races
+  // hid that burst from ResetwatchKeepAliveRace (the second on-call drill: 4 events, alert value 0).
+  const app = startApp('prom-app.cjs', { PROM_APP_SCENARIOS: 'established', PROM_APP_SERVE: '1' });
+  t.after(() => app.stop());
+  const { port } = await app.ready;
+  const samples = parseExposition((await rawRequest(port, { path: '/metrics' })).body);
+  const counts = samples.filter((s) => s.name === 'resetwatch_reset_idle_before_reuse_seconds_count');
+  assert.deepEqual(
+    counts.map((s) => [s.labels.resetwatch_direction, s.labels.resetwatch_phase, s.value]),
+    [
+      ['client', 'request', 0],
+      ['client', 'response', 0],
+    ],
+  );
+});
+
 test('keep-alive: a scraper reuses one connection across scrapes more than 5 s apart, as Prometheus does', async (t) => {
   // Prometheus keeps its scrape connection for up to 5 minutes idle; the endpoint keeps it open
   // longer than that, so a 15 s scrape is not a new connection each time (Node's default: 5 s).

@@ -70,12 +70,15 @@ function plainMetrics() {
   const Histogram = histograms[0].constructor;
   const c = (m) => new Counter({ name: m.name, help: m.help, labelNames: m.labelNames, registers: [], enableExemplars: true });
   const h = (m) => new Histogram({ name: m.name, help: m.help, labelNames: m.labelNames, buckets: [...m.upperBounds], registers: [] });
+  const idle = h(histograms[3]);
+  // The keep-alive race histogram's two client series exist from the start, at 0 (metrics.ts).
+  for (const phase of ['request', 'response']) idle.zero({ resetwatch_direction: 'client', resetwatch_phase: phase });
   return {
     resets: c(counter),
     receivedBytes: h(histograms[0]),
     sentBytes: h(histograms[1]),
     age: h(histograms[2]),
-    idle: h(histograms[3]),
+    idle,
   };
 }
 

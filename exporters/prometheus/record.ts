@@ -2,7 +2,7 @@
 // worker thread posts to its main thread and a family member streams to its leader), its peer is
 // admitted or folded, and the sample metrics (./metrics.ts) are updated. Recent resets (for
 // /resets) are kept here too.
-import type { Direction, Phase, ResetEvent } from '../../agent/types';
+import type { ResetEvent } from '../../agent/types';
 import type { Config } from '../../agent/config';
 import { DEFAULT_MAX_PEERS, LABELS, UNKNOWN_PROTOCOL } from '../../agent/contract';
 import { OTHER_PEER, PeerLimiter, peerOf } from '../shared/peers';
@@ -11,7 +11,7 @@ import { protocolOf, tlsEstablished } from '../shared/attributes';
 import { Recent, PendingRecord, toRecord, type ResetRecord } from './recent';
 import type { Sample } from './threads';
 import type { Family } from './family';
-import { foldedPeers, own, type SampleMetrics } from './metrics';
+import { foldedPeers, histogramLabels, own, type SampleMetrics } from './metrics';
 import { answering, sendCrash } from './cluster-crashes';
 import { racedOnReuse } from '../../agent/hints';
 
@@ -99,22 +99,6 @@ export function observe({ totals }: SampleMetrics, s: Sample, peer: string): voi
   totals.sentBytes.observe(h, s.bytesSent);
   totals.age.observe(h, s.connectionAgeMs / 1000);
   if (s.idleBeforeReuseMs !== undefined) totals.idle.observe(h, s.idleBeforeReuseMs / 1000);
-}
-
-/**
- * The histograms' labels per (direction, phase): one frozen object each, reused for every reset
- * (no object per reset; bounded: 2 directions × 7 phases).
- */
-const histogramCache: Record<Direction, Partial<Record<Phase, Readonly<Record<string, string>>>>> = { client: {}, server: {} };
-
-function histogramLabels(direction: Direction, phase: Phase): Readonly<Record<string, string>> {
-  const byPhase = histogramCache[direction];
-  let labels = byPhase[phase];
-  if (labels === undefined) {
-    labels = Object.freeze({ [LABELS.direction]: direction, [LABELS.phase]: phase });
-    byPhase[phase] = labels;
-  }
-  return labels;
 }
 
 /** The reset counter's labels (agent/contract.ts RESET_LABELS): the metric attributes as translated. */

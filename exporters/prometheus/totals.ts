@@ -120,6 +120,11 @@ export class HistogramTotals {
   });
   constructor(private readonly bounds: readonly number[]) {}
 
+  /** A series for `labels` at 0, before anything is observed under them. */
+  seed(labels: Labels): void {
+    this.series.get(labels, this.newSeries);
+  }
+
   observe(labels: Labels, value: number): void {
     // As prom-client's observe(): a value that is not a finite number throws (the guard reports it).
     if (!Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${value}`);
