@@ -12,6 +12,7 @@ import { protocolOf, tlsEstablished } from '../shared/attributes';
 import type { HistogramSink, LocalHistograms } from './histograms';
 import { OTHER_PEER, peerOf, peerParts, type PeerLimiter } from '../shared/peers';
 import { SeriesIndex } from '../shared/series-index';
+import { phaseLabels } from '../shared/phase-labels';
 import { racedOnReuse } from '../../agent/hints';
 
 /** One `resetwatch.resets` series, counted here and observed at collection time. */
@@ -120,21 +121,10 @@ function create(meter: Meter, local: LocalHistograms | undefined): Instruments {
 }
 
 /**
- * Histogram attributes per (direction, phase): one frozen object reused for every reset, so the
- * SDK sanitises and hashes the same small object instead of a fresh one each time. Found by two
- * property reads, not a string key built per reset (bounded: 2 directions × 7 phases).
+ * Histogram attributes per (direction, phase), one frozen object each (../shared/phase-labels.ts):
+ * the SDK sanitises and hashes the same small object instead of a fresh one each time.
  */
-const baseAttrs: Record<Direction, Partial<Record<Phase, Attributes>>> = { client: {}, server: {} };
-
-function baseFor(direction: Direction, phase: Phase): Attributes {
-  const byPhase = baseAttrs[direction];
-  let a = byPhase[phase];
-  if (a === undefined) {
-    a = Object.freeze({ [A.direction]: direction, [A.phase]: phase });
-    byPhase[phase] = a;
-  }
-  return a;
-}
+const baseFor = phaseLabels(A.direction, A.phase) as (direction: Direction, phase: Phase) => Attributes;
 
 export function record(inst: Instruments, e: ResetEvent, config: Config, peers: PeerLimiter): void {
   // The same peer key, admission and split as the Prometheus labels (exporters/shared/peers.ts).

@@ -5,7 +5,8 @@ import { Counter, Gauge, Histogram, Registry } from './client';
 import type { Counter as CounterType } from 'prom-client';
 import { stats } from '../../agent/stats';
 import { VERSION } from '../../agent/version';
-import { DIRECTIONS, type Direction, type Phase } from '../../agent/types';
+import { DIRECTIONS } from '../../agent/types';
+import { phaseLabels } from '../shared/phase-labels';
 import { LABELS, METRICS, OUTPUTS, HISTOGRAM_LABELS, type RESET_LABELS } from '../../agent/contract';
 
 type ConnectionLabel = typeof LABELS.direction | typeof LABELS.tls;
@@ -38,21 +39,8 @@ export interface SampleTotals {
   idle: HistogramTotals;
 }
 
-/**
- * The histograms' labels per (direction, phase): one frozen object each, reused for every reset
- * (no object per reset; bounded: 2 directions × 7 phases).
- */
-const histogramCache: Record<Direction, Partial<Record<Phase, Readonly<Record<string, string>>>>> = { client: {}, server: {} };
-
-export function histogramLabels(direction: Direction, phase: Phase): Readonly<Record<string, string>> {
-  const byPhase = histogramCache[direction];
-  let labels = byPhase[phase];
-  if (labels === undefined) {
-    labels = Object.freeze({ [LABELS.direction]: direction, [LABELS.phase]: phase });
-    byPhase[phase] = labels;
-  }
-  return labels;
-}
+/** The histograms' labels per (direction, phase) (../shared/phase-labels.ts). */
+export const histogramLabels = phaseLabels(LABELS.direction, LABELS.phase);
 
 /** The prom-client metrics of a SampleMetrics (what a registry registers). */
 export function sampleMetricList(m: SampleMetrics): [CounterType<string>, ...Histogram<string>[]] {

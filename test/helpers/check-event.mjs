@@ -24,6 +24,8 @@ export const dialled = (port) => ({
 
 /** The error of a reset met by a read: the peer's RST. */
 export const readReset = { errorType: 'ECONNRESET', code: 'ECONNRESET', message: 'read ECONNRESET', syscall: 'read' };
+/** This host's own abort of the connection (ss -K, SOCK_DESTROY), met by a read. */
+export const readAbort = { errorType: 'ECONNABORTED', code: 'ECONNABORTED', message: 'read ECONNABORTED', syscall: 'read' };
 /** undici's own error for a peer's FIN with a request in flight. */
 export const otherSideClosed = { errorType: 'peer_closed', code: 'UND_ERR_SOCKET', message: 'other side closed', syscall: undefined };
 /** A plain TCP client connection to 127.0.0.1:port that was up (not HTTP/1: a database's, a broker's). */
