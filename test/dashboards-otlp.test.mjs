@@ -98,17 +98,25 @@ async function evaluate(expr, instant) {
   return api('/api/v1/query_range', { query: expr, start: String(now - 20), end: String(now), step: '1' });
 }
 
-/** The series of a result as comparable keys: their labels without the origin labels. */
+/**
+ * The series of a result as comparable keys: their labels without the origin labels. A series at 0
+ * throughout is left out: /metrics serves the keep-alive race histogram's client series at 0 from
+ * the start, which an app's own MeterProvider cannot (an SDK histogram has no series before its
+ * first value).
+ */
+const allZero = (s) => (s.values ?? [s.value]).every(([, v]) => Number(v) === 0);
 function seriesKeys(result) {
   return [
     ...new Set(
-      result.map((s) =>
-        JSON.stringify(
-          Object.entries(s.metric)
-            .filter(([k]) => !ORIGIN.has(k))
-            .sort(([a], [b]) => a.localeCompare(b)),
+      result
+        .filter((s) => !allZero(s))
+        .map((s) =>
+          JSON.stringify(
+            Object.entries(s.metric)
+              .filter(([k]) => !ORIGIN.has(k))
+              .sort(([a], [b]) => a.localeCompare(b)),
+          ),
         ),
-      ),
     ),
   ].sort();
 }

@@ -84,7 +84,7 @@ for (const behaviour of ['refuse', 'reset', 'hang', '503']) {
 test('a collector down while nothing resets: no reset event counted as dropped; the metric points under otel_metrics', async () => {
   // The accounting trial: 110 "dropped events" in 15 s of a quiet app whose collector was down.
   const url = `http://127.0.0.1:${await closedPort()}`;
-  const r = await run(RESETS_APP, { FIXTURE_PHASES: 'none', IDLE_MS: '1500', ...EXPORT, OTEL_EXPORTER_OTLP_ENDPOINT: url });
+  const r = await run(RESETS_APP, { FIXTURE_PHASES: 'none', IDLE_MS: '5000', ...EXPORT, OTEL_EXPORTER_OTLP_ENDPOINT: url });
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(r.marker('EVENTS'), []);
   const stats = r.marker('STATS');

@@ -19,6 +19,8 @@ import { LastFirstMap } from '../shared/last-first';
 /** What otel-metrics.ts records into: an SDK Histogram or a LocalHistogram. */
 export interface HistogramSink {
   record(value: number, attributes: Attributes): void;
+  /** A series at 0 before anything is recorded (LocalHistogram only: an SDK histogram cannot). */
+  seed?(attributes: Attributes): void;
 }
 
 interface Series {
@@ -51,6 +53,10 @@ export class LocalHistogram implements HistogramSink {
     min: Infinity,
     max: -Infinity,
   });
+
+  seed(attributes: Attributes): void {
+    this.series.get(attributes, this.newSeries);
+  }
 
   record(value: number, attributes: Attributes): void {
     if (typeof value !== 'number' || Number.isNaN(value) || value < 0) return; // as the SDK does
@@ -86,12 +92,21 @@ export class LocalHistograms implements MetricProducer {
     for (const h of this.all) {
       const dataPoints = [];
       for (const s of h.series.values()) {
-        if (s.count === 0) continue;
+        // A cumulative series at 0 is a seeded one (seed()): sent, so that a backend's increase()
+        // counts its first observations; a delta interval with nothing in it is not.
+        if (s.count === 0 && this.delta) continue;
+        const empty = s.count === 0;
         dataPoints.push({
           attributes: s.attrs,
           startTime: s.start,
           endTime: now,
-          value: { buckets: { boundaries: [...h.boundaries], counts: [...s.counts] }, count: s.count, sum: s.sum, min: s.min, max: s.max },
+          value: {
+            buckets: { boundaries: [...h.boundaries], counts: [...s.counts] },
+            count: s.count,
+            sum: s.sum,
+            min: empty ? undefined : s.min,
+            max: empty ? undefined : s.max,
+          },
         });
         if (this.delta) Object.assign(s, { start: now, counts: s.counts.map(() => 0), count: 0, sum: 0, min: Infinity, max: -Infinity });
       }

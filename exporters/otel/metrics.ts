@@ -79,6 +79,12 @@ function observableCounter(meter: Meter, { name, unit, description }: OtelSpec):
   return meter.createObservableCounter(name, { unit, description });
 }
 
+/**
+ * Histogram attributes per (direction, phase), one frozen object each (../shared/phase-labels.ts):
+ * the SDK sanitises and hashes the same small object instead of a fresh one each time.
+ */
+const baseFor = phaseLabels(A.direction, A.phase) as (direction: Direction, phase: Phase) => Attributes;
+
 function create(meter: Meter, local: LocalHistograms | undefined): Instruments {
   const inst: Instruments = {
     resets: [],
@@ -89,6 +95,9 @@ function create(meter: Meter, local: LocalHistograms | undefined): Instruments {
     idle: histogram(meter, local, 'idle'),
     folded: counter(meter, METRICS.peersFolded.otel),
   };
+  // As on /metrics (exporters/prometheus/metrics.ts): the keep-alive race histogram's two client
+  // series from the start, at 0, so that a backend's increase() counts the first burst.
+  for (const phase of ['request', 'response'] as const) inst.idle.seed?.(baseFor('client', phase));
   const resets = observableCounter(meter, METRICS.resets.otel);
   resets.addCallback((r: ObservableResult) => {
     for (const series of inst.resets) r.observe(series.n, series.attrs);
@@ -119,12 +128,6 @@ function create(meter: Meter, local: LocalHistograms | undefined): Instruments {
   inst.folded.add(0); // a 0 series from the start, as on /metrics
   return inst;
 }
-
-/**
- * Histogram attributes per (direction, phase), one frozen object each (../shared/phase-labels.ts):
- * the SDK sanitises and hashes the same small object instead of a fresh one each time.
- */
-const baseFor = phaseLabels(A.direction, A.phase) as (direction: Direction, phase: Phase) => Attributes;
 
 export function record(inst: Instruments, e: ResetEvent, config: Config, peers: PeerLimiter): void {
   // The same peer key, admission and split as the Prometheus labels (exporters/shared/peers.ts).
