@@ -9,23 +9,13 @@
 // once with 0: the difference per event is what the ring holds.
 'use strict';
 const { spawnSync } = require('node:child_process');
-const net = require('node:net');
 const path = require('node:path');
+const { freePort } = require('./lib/receiver');
 
 const arg = (name, dflt) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
 
 if (process.argv[2] === '--child') child();
 else main();
-
-function freePort() {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  return new Promise((r) =>
-    s.on('listening', () => {
-      const { port } = s.address();
-      s.close(() => r(port));
-    }),
-  );
-}
 
 async function main() {
   const n = Number(arg('n', 10000));
