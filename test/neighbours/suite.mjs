@@ -258,7 +258,7 @@ const NEIGHBOURS = {
   },
 };
 
-async function runApp(name, mode, order, { env = {}, onStdout } = {}) {
+async function runApp(name, mode, order, { env = {}, onStdout, entry = mode === 'cjs' ? 'app.cjs' : 'app.mjs' } = {}) {
   const n = NEIGHBOURS[name];
   const rx = await n.receiver();
   const logs = await startIntake();
@@ -267,7 +267,7 @@ async function runApp(name, mode, order, { env = {}, onStdout } = {}) {
   const nb = n.load[mode]();
   const pre = order === 'alone' ? nb : order === 'neighbour-first' ? [...nb, ...rw] : [...rw, ...nb];
   try {
-    const r = await runNode([...pre, path.join(app, mode === 'cjs' ? 'app.cjs' : 'app.mjs')], {
+    const r = await runNode([...pre, path.join(app, entry)], {
       cwd: app,
       timeout: 40000,
       onStdout,
@@ -420,6 +420,50 @@ for (const name of Object.keys(NEIGHBOURS)) {
       }
     });
   }
+}
+
+// The readings that lean on Node's and undici's internals, added after the suite above: an
+// upstream down met by node:http and fetch (both http/1.1), an idle pooled socket this host aborts
+// (ECONNABORTED, local_abort, read behind Node 22+'s pool guard) and the server end hearing it.
+const later = (lines) =>
+  lines
+    .map((l) =>
+      ['resetwatch.direction', 'resetwatch.phase', 'error.type', 'resetwatch.protocol', 'resetwatch.hint.id']
+        .map((k) => l[k] ?? '-')
+        .join('/'),
+    )
+    .sort();
+const LATER = [
+  'client/connect/ECONNREFUSED/http/1.1/upstream_down',
+  'client/connect/ECONNREFUSED/http/1.1/upstream_down',
+  'client/idle/ECONNABORTED/http/1.1/local_abort',
+  'server/idle/ECONNRESET/http/1.1/-',
+];
+
+test('alone, resetwatch reads the later paths so', async () => {
+  const r = await runNode([...RW_CJS, path.join(app, 'later-paths.cjs')], { cwd: app, env: { RESETWATCH_LOG: 'stderr' } });
+  assert.equal(r.code, 0, describeRun(r));
+  assert.deepEqual(later(resetLines(r.stderr)), LATER, describeRun(r));
+});
+
+for (const name of Object.keys(NEIGHBOURS)) {
+  test(`${name}: the undici dial's protocol and the pool guard's abort read the same beside it, both load orders`, async () => {
+    const runs = await Promise.all(
+      ['alone', 'neighbour-first', 'resetwatch-first'].map((order) => runApp(name, 'cjs', order, { entry: 'later-paths.cjs' })),
+    );
+    const [alone, ...withRw] = runs;
+    assert.equal(alone.r.code, 0, `${name} alone\n${describeRun(alone.r)}`);
+    for (const [order, { r }] of [
+      ['neighbour first', withRw[0]],
+      ['resetwatch first', withRw[1]],
+    ]) {
+      const what = `${name}, ${order}`;
+      assert.equal(r.code, 0, `${what}: exit code\n${describeRun(r)}`);
+      assert.equal(r.stdout, alone.r.stdout, `${what}: stdout`);
+      assert.deepEqual(otherStderr(r.stderr), otherStderr(alone.r.stderr), `${what}: stderr besides resetwatch's lines\n${describeRun(r)}`);
+      assert.deepEqual(later(resetLines(r.stderr)), LATER, `${what}\n${describeRun(r)}`);
+    }
+  });
 }
 
 test("a scrape of resetwatch's metrics endpoint is not traced by a neighbour", async () => {
