@@ -103,10 +103,11 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
     const idle = e.idleBeforeReuseMs ?? e.idleMs;
     const target = targetOf(e);
     const retry = 'retry idempotent requests that fail on a reused socket';
-    // A bare RST (`read ECONNRESET`: no FIN before it): a server closing an idle connection at its
+    // A bare RST (`read ECONNRESET`, or `write ECONNRESET` where the request's write met it: no
+    // FIN before it, Linux says EPIPE after one): a server closing an idle connection at its
     // timeout sends a FIN; an RST alone is most often the path's (a NAT or conntrack entry lost or
     // expired), a server that closes with one (HAProxy nolinger) or one that died.
-    if (e.errorType === 'ECONNRESET' && e.syscall === 'read') {
+    if (e.errorType === 'ECONNRESET' && (e.syscall === 'read' || e.syscall === 'write')) {
       return {
         id: 'keepalive_race',
         text:

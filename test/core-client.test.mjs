@@ -15,6 +15,7 @@ import { withAndWithout, fixture, resetLines, describeRun } from './helpers/subp
 import { checkEvent, any, dialled, readAbort, readReset, otherSideClosed, movedNoVerdict } from './helpers/check-event.mjs';
 
 const require = createRequire(import.meta.url);
+const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
 
 let cap;
 before(async () => {
@@ -753,6 +754,80 @@ test('keep-alive race: a reused socket closed by the server after ~200 ms idle',
   });
   agent.destroy();
   await closeServer(server);
+});
+
+test('keep-alive race: the next request written on a pooled socket the server reset meanwhile (write ECONNRESET) reads as an RST with no FIN', async () => {
+  // The server (another process) answers, then resets the connection 50 ms later, while this
+  // process is busy; the next request, written in the same turn, meets the RST in write(): Linux
+  // reports ECONNRESET there for an RST with no FIN before it (EPIPE after one). The hint then says
+  // what a bare RST can be, as for `read ECONNRESET` (it said "closed … after it idled", a timeout).
+  const code = `
+import socket, struct, time
+l = socket.socket()
+l.bind(('127.0.0.1', 0))
+l.listen(1)
+print(l.getsockname()[1], flush=True)
+c, _ = l.accept()
+c.recv(4096)
+c.sendall(b'HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok')
+time.sleep(0.05)
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+c.close()
+time.sleep(1)
+`;
+  const peer = spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise((resolve, reject) => {
+    peer.on('error', reject);
+    peer.stdout.once('data', (d) => resolve(Number(String(d).trim())));
+  });
+  const agent = new http.Agent({ keepAlive: true });
+  await new Promise((r) =>
+    http.get({ port, host: '127.0.0.1', agent }, (res) => {
+      res.resume();
+      res.on('end', r);
+    }),
+  );
+  const busyUntil = Date.now() + 300;
+  while (Date.now() < busyUntil);
+  const req = http.get({ port, host: '127.0.0.1', agent });
+  const err = await new Promise((r) => req.on('error', r).on('response', () => r(null)));
+  const e = await cap.next(client(port));
+  peer.kill();
+  agent.destroy();
+  if (NODE_MAJOR >= 22) {
+    // Newer Node reads the RST on the pooled socket before it reuses it: an idle reset, and the
+    // request goes out on a new connection (refused: the peer accepted once).
+    checkEvent(e, { ...idlePooled(port), ...readReset, hint: (h) => h.id === 'idle_reset' });
+    return;
+  }
+  assert.equal(err?.message, 'write ECONNRESET', 'what Node reports');
+  assert.equal(req.reusedSocket, true);
+  checkEvent(e, {
+    time: any.recent,
+    direction: 'client',
+    errorType: 'ECONNRESET',
+    code: 'ECONNRESET',
+    message: 'write ECONNRESET',
+    syscall: 'write',
+    phase: 'request',
+    ...dialled(port),
+    tls: false,
+    protocol: 'http/1.1',
+    bytesReceived: any.positive,
+    bytesSent: any.positive,
+    connectionAgeMs: (v) => v >= 300,
+    idleMs: any.nonNegative,
+    retry: 'safe',
+    fatal: false,
+    request: (r) => r.method === 'GET',
+    reusedSocket: true,
+    idleBeforeReuseMs: (v) => v >= 250 && v < 1000,
+    hint: (h) =>
+      h.id === 'keepalive_race' &&
+      h.text.startsWith(
+        `keep-alive race or lost state: 127.0.0.1:${port} closed this pooled connection with an RST and no FIN before it, after it idled 0.3 s`,
+      ),
+  });
 });
 
 /**
