@@ -46,7 +46,7 @@ const ERRNO_TYPES: Record<string, ErrorType> = {
 export function errorTypeOf(err: ErrnoError, state: SocketState): ErrorType | undefined {
   const code = err?.code;
   if (code === undefined) return undefined;
-  if (err.syscall !== undefined) return ERRNO_TYPES[code];
+  if (err.syscall !== undefined || lastAttempt(err) !== undefined) return ERRNO_TYPES[code];
   // Node's TLS client reports a FIN during the handshake as ECONNRESET without a syscall.
   if (code === 'ECONNRESET' && /before secure TLS connection/.test(err.message)) return 'peer_closed';
   // undici destroys its socket with "other side closed" on every FIN, idle ones included:
@@ -54,6 +54,27 @@ export function errorTypeOf(err: ErrnoError, state: SocketState): ErrorType | un
   if (code === 'UND_ERR_SOCKET' && state.http?.inflight !== undefined) return 'peer_closed';
   if (parserEnd(code, state)) return 'peer_closed';
   return undefined;
+}
+
+/**
+ * Node's happy eyeballs (`autoSelectFamily`, on by default from Node 20): a host name with several
+ * addresses (IPv6 and IPv4, `localhost` on most hosts) is tried address by address, and when every
+ * attempt fails the socket is destroyed with one AggregateError of them (its code the first's, no
+ * syscall). Its last attempt when every attempt failed the same way: what a single address would
+ * have raised. Mixed failures (one refused, one timed out) stay uncounted, as the timeout would be.
+ */
+function lastAttempt(err: ErrnoError): ErrnoError | undefined {
+  if (err.syscall !== undefined) return undefined;
+  const errors = (err as { errors?: unknown }).errors;
+  if (!Array.isArray(errors) || errors.length === 0) return undefined;
+  for (const e of errors) if ((e as ErrnoError | null)?.syscall !== 'connect' || (e as ErrnoError).code !== err.code) return undefined;
+  return errors[errors.length - 1] as ErrnoError;
+}
+
+/** The error whose syscall was the connect that failed: the error itself, or happy eyeballs' last attempt. */
+function failedConnect(err: ErrnoError | null | undefined): (ErrnoError & { address?: string; port?: number }) | undefined {
+  if (err == null) return undefined;
+  return err.syscall === 'connect' ? err : lastAttempt(err);
 }
 
 /**
@@ -105,7 +126,14 @@ export function onSocketError(socket: Sock, state: SocketState, err: ErrnoError)
     emit(socket, state, 'peer_closed', 'peer_closed', QUERY_CUT_OFF, undefined, fatal, fatal ? undefined : err);
   else if (type === 'peer_closed' && (state.activity & RESET_BEHIND_END) !== 0)
     emitReadReset(socket, state, fatal, fatal ? undefined : err);
-  else emit(socket, state, type, err.code ?? type, err.message, err.syscall, fatal, fatal ? undefined : err);
+  else {
+    const attempt = lastAttempt(err);
+    const message =
+      attempt === undefined
+        ? err.message
+        : `${attempt.message} (the last of ${(err as AggregateError).errors.length} addresses tried, all ${err.code})`;
+    emit(socket, state, type, err.code ?? type, message, attempt === undefined ? err.syscall : 'connect', fatal, fatal ? undefined : err);
+  }
 }
 
 /**
@@ -354,12 +382,19 @@ export function snapshot(socket: Sock, state: SocketState, err: ErrnoError | nul
   // crash the app: an error here, or a hang-up whose request has no 'error' listener (read now,
   // while the handle is open; the event may come later).
   const local = needsLocal() || crashes(socket, state);
-  const snap = readAddresses(socket, err?.syscall === undefined, local, {
+  const connect = failedConnect(err);
+  const snap = readAddresses(socket, err?.syscall === undefined && connect === undefined, local, {
     remoteAddress: undefined,
     remotePort: undefined,
     localAddress: undefined,
     localPort: undefined,
   });
+  // A failed connect never had a peer to ask the kernel about; its error names the address tried
+  // (the one a dialled host name resolved to).
+  if (snap.remoteAddress === undefined && connect?.address !== undefined) {
+    snap.remoteAddress = connect.address;
+    snap.remotePort = connect.port;
+  }
   if (state.tls) {
     const v = tlsVersionOf(socket);
     if (v) snap.tlsVersion = v;

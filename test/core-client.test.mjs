@@ -90,6 +90,74 @@ test('connect: a refused connection reads http/1.1 alike for node:http, fetch an
   );
 });
 
+test('connect: a host name with IPv6 and IPv4 addresses, both refused (happy eyeballs), is one refusal naming the last address tried', async () => {
+  // Node tries each address of the name (autoSelectFamily, the default) and destroys the socket
+  // with one AggregateError, no syscall: it was no event at all (clients trial), for most cloud
+  // names and `localhost`. A name with one address names its peer from the error too (it had none).
+  const probe = net.createServer();
+  const port = await listen(probe);
+  await closeServer(probe);
+  const dual = (_host, opts, cb) =>
+    opts.all
+      ? cb(null, [
+          { address: '::1', family: 6 },
+          { address: '127.0.0.1', family: 4 },
+        ])
+      : cb(null, '::1', 6);
+  const single = (_host, opts, cb) => (opts.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4));
+  const errors = [];
+  for (const lookup of [dual, single])
+    errors.push(await new Promise((r) => http.get({ host: 'upstream.test', port, lookup, agent: false }, r).on('error', r)));
+  assert.deepEqual(
+    errors.map((e) => [e.name, e.code, e.syscall]),
+    [
+      ['AggregateError', 'ECONNREFUSED', undefined],
+      ['Error', 'ECONNREFUSED', 'connect'],
+    ],
+    'what Node reports',
+  );
+  for (let i = 0; i < 200 && cap.events.filter(client(port)).length < 2; i++) await delay(10);
+  const [both, one] = cap.events.filter(client(port));
+  const refused = {
+    time: any.recent,
+    direction: 'client',
+    errorType: 'ECONNREFUSED',
+    code: 'ECONNREFUSED',
+    syscall: 'connect',
+    phase: 'connect',
+    peerAddress: '127.0.0.1',
+    peerPort: port,
+    serverAddress: 'upstream.test',
+    serverPort: port,
+    localAddress: (v) => v === undefined || any.loopback(v),
+    localPort: (v) => v === undefined || any.port(v),
+    tls: false,
+    bytesReceived: 0,
+    bytesSent: 0,
+    connectionAgeMs: any.nonNegative,
+    idleMs: any.nonNegative,
+    retry: 'safe',
+    protocol: 'http/1.1',
+    fatal: false,
+    request: (r) => r.method === 'GET' && r.host === 'upstream.test',
+    reusedSocket: false,
+    hint: (h) => h.id === 'upstream_down',
+  };
+  checkEvent(both, { ...refused, message: `connect ECONNREFUSED 127.0.0.1:${port} (the last of 2 addresses tried, all ECONNREFUSED)` });
+  checkEvent(one, { ...refused, message: `connect ECONNREFUSED 127.0.0.1:${port}` });
+
+  // The same name, its IPv4 address listening: Node's fallback succeeds, the refused ::1 is no event.
+  const server = http.createServer((_req, res) => res.end('ok'));
+  await new Promise((r) => server.listen(port, '127.0.0.1', r));
+  const status = await new Promise((r) =>
+    http.get({ host: 'upstream.test', port, lookup: dual, agent: false }, (res) => r(res.resume().statusCode)),
+  );
+  assert.equal(status, 200);
+  await delay(100);
+  assert.equal(cap.events.filter(client(port)).length, 2, 'no event for a fallback that connected');
+  await closeServer(server);
+});
+
 test('tls_handshake: the server resets the ClientHello', async () => {
   const server = net.createServer((s) => s.once('data', () => s.resetAndDestroy()));
   const port = await listen(server);
