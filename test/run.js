@@ -16,6 +16,8 @@ const TOOLS = {
   iptables: 'iptables',
   // test/diagnosis-nginx: a private nginx in front of a Node upstream
   nginx: 'nginx-light',
+  // test/diagnosis-forward-proxy: a forward proxy in front of the client
+  tinyproxy: 'tinyproxy',
   // test/diagnosis-middlebox: kernel-made resets in network namespaces
   ss: 'iproute2',
   nft: 'nftables',

@@ -90,6 +90,11 @@ function complete({ request }: Msg): void {
   const http = ownHttp(request);
   if (!http) return;
   http.inflight = undefined;
+  // A CONNECT (a forward proxy's tunnel: undici's ProxyAgent, EnvHttpProxyAgent, Node's env proxy)
+  // or an upgrade hands the socket on: the request that follows on it is its first, not a reuse
+  // (clients trial: every tunnelled request read as a keep-alive race, "retry safe").
+  const r = request as { method?: string; upgrade?: unknown };
+  if (r.method === 'CONNECT' || r.upgrade) return;
   http.exchanges++;
   http.idleSince = now();
 }

@@ -1,7 +1,8 @@
-// Real reverse proxies in front of a test's upstream: a private nginx (its own config, prefix,
-// logs and pid in a temporary directory, on a free loopback port), stopped by the test.
+// Real proxies for tests: a private nginx in front of a test's upstream (its own config, prefix,
+// logs and pid in a temporary directory, on a free loopback port), and a forward proxy, tinyproxy,
+// in front of the client; each stopped by the test.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import net from 'node:net';
 import os from 'node:os';
@@ -90,6 +91,54 @@ http {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGCONT');
         child.kill('SIGQUIT');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited.catch(() => {});
+        clearTimeout(timer);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * tinyproxy, a forward proxy (absolute-form requests and CONNECT tunnels to any port), in the
+ * foreground on a free loopback port with its config and log in a temporary directory. Returns
+ * { port, log(), stop() }.
+ */
+export async function startTinyproxy() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'resetwatch-tinyproxy-'));
+  chmodSync(dir, 0o777); // it drops to an unprivileged user when started as root, and logs here
+  const port = await freePort();
+  const conf = `Port ${port}
+Listen 127.0.0.1
+Allow 127.0.0.1
+Timeout 30
+MaxClients 16
+LogLevel Info
+LogFile "${dir}/tinyproxy.log"
+DisableViaHeader Yes
+`;
+  writeFileSync(path.join(dir, 'tinyproxy.conf'), conf);
+  const child = spawn('tinyproxy', ['-d', '-c', path.join(dir, 'tinyproxy.conf')], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const exited = once(child, 'exit');
+  const log = () => {
+    try {
+      return readFileSync(path.join(dir, 'tinyproxy.log'), 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  const failed = exited.then(([code]) => {
+    throw new Error(`tinyproxy exited ${code}: ${log()}`);
+  });
+  await Promise.race([waitForPort(port), failed]);
+  failed.catch(() => {});
+  return {
+    port,
+    log,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
         const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
         await exited.catch(() => {});
         clearTimeout(timer);
