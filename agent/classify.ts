@@ -366,6 +366,10 @@ export function onIdleDestroy(socket: Sock, state: SocketState): void {
   if (code !== undefined && code !== 'ECONNRESET' && code !== 'ECONNABORTED') return;
   const local = readAddresses(socket, false, needsLocal(), {});
   state.snapshot = { localAddress: local.localAddress, localPort: local.localPort };
+  // The guard's read touched no activity mark (Node 22+ calls no _unrefTimer there): the last
+  // touch is the last exchange's, which a read that met the reset would have moved to the step
+  // before (event.ts idleMs). Without this, idle read one exchange too long (SDKs trial).
+  state.activeBefore = state.active;
   if (code === 'ECONNABORTED') emit(socket, state, 'ECONNABORTED', code, 'read ECONNABORTED', 'read', false);
   else emitReadReset(socket, state, false);
 }
@@ -401,7 +405,8 @@ export function snapshot(socket: Sock, state: SocketState, err: ErrnoError | nul
     if (state.direction === 'server') snap.serverName = serverNameOf(socket);
   }
   state.snapshot = snap;
-  if (state.direction === 'client' && socket._httpMessage != null) snap.requestSent = requestSent(socket, err);
+  if (state.direction === 'client' && (socket._httpMessage != null || state.http?.inflight !== undefined))
+    snap.requestSent = requestSent(socket, err);
   // undici's verdict on an end of input with a request in flight (one that counts, errorTypeOf):
   // asked now, while the kernel can still say it was an RST. Idle sockets' FINs cost no syscall.
   if (err?.code === 'UND_ERR_SOCKET' && state.http?.inflight !== undefined && resetBehindEnd(socket, state, undefined))
@@ -480,8 +485,10 @@ type WriteInternals = {
  */
 function requestSent(socket: Sock, err: ErrnoError | null | undefined): boolean {
   if (err?.syscall === 'write') return false;
-  const req = socket._httpMessage as unknown as ClientRequestLike;
-  if (req.writableEnded !== true || req.outputSize !== 0) return false;
+  const req = socket._httpMessage as unknown as ClientRequestLike | null | undefined;
+  // undici's request is not on the socket: it says `bodySent` once it has handed its body to the
+  // socket, so only the socket's queues tell whether it left.
+  if (req != null && (req.writableEnded !== true || req.outputSize !== 0)) return false;
   const s = socket as unknown as WriteInternals;
   const handle = s._handle;
   if (((handle?._parent ?? handle)?.writeQueueSize ?? 0) !== 0) return false;
@@ -508,7 +515,19 @@ export function phaseOf(socket: Sock, state: SocketState, syscall: string | unde
     // HTTP/2 (undici's allowH2 too, whose requests the undici hook marks in flight as it does
     // HTTP/1's): many streams share the connection, no one request's phase is the connection's.
     if (sessionOf(socket) !== undefined) return 'established';
-    if (state.http?.inflight !== undefined) return state.http.inflightPhase;
+    const http = state.http;
+    if (http?.inflight !== undefined) {
+      // undici's request (fetch): `response` from its `bodySent`, but a body that met the reset in
+      // its write, or was still queued, had not left; until a byte of the response came, that is
+      // `request`, as node:http's reads (SDKs trial: an upload cut at 64 KiB of 4.7 MiB read `response`).
+      if (
+        http.inflightPhase === 'response' &&
+        (syscall === 'write' || state.snapshot?.requestSent === false) &&
+        socket.bytesRead <= http.readMark
+      )
+        return 'request';
+      return http.inflightPhase;
+    }
     return state.http !== undefined || 'parser' in socket ? 'idle' : 'established';
   }
   if (isUpgraded(socket, state)) return 'established';

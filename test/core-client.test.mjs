@@ -297,6 +297,37 @@ test('request: the server resets while the client is still sending the body', as
   await closeServer(server);
 });
 
+test('request: an upload the server resets after its first chunk reads `request` for node:http, fetch and undici alike', async () => {
+  // undici says `bodySent` once it has handed the body to the socket; 4 MiB cannot have left, and
+  // the reset meets its write or its queue (SDKs trial: fetch read `response`, node:http `request`).
+  const server = http.createServer((req) => req.once('data', () => req.socket.resetAndDestroy()));
+  const port = await listen(server);
+  const body = Buffer.alloc(4 << 20, 'x');
+  const viaHttp = new Promise((r) => {
+    const req = http.request({ port, host: '127.0.0.1', method: 'POST', path: '/bulk' }, r);
+    req.on('error', r);
+    req.end(body);
+  });
+  await viaHttp;
+  await fetch(`http://127.0.0.1:${port}/bulk`, { method: 'POST', body }).catch(() => {});
+  // undici's own request() writes a Buffer body at once (as the Elasticsearch client does).
+  await require('undici')
+    .request(`http://127.0.0.1:${port}/bulk`, { method: 'POST', body })
+    .catch(() => {});
+  for (let i = 0; i < 200 && cap.events.filter(client(port)).length < 3; i++) await delay(10);
+  const events = cap.events.filter(client(port));
+  assert.deepEqual(
+    events.map((e) => [e.phase, e.errorType, e.request?.method, e.bytesReceived]),
+    [
+      ['request', 'ECONNRESET', 'POST', 0],
+      ['request', 'ECONNRESET', 'POST', 0],
+      ['request', 'ECONNRESET', 'POST', 0],
+    ],
+    JSON.stringify(events),
+  );
+  await closeServer(server);
+});
+
 test('response: the server resets in the middle of the response body', async () => {
   const server = http.createServer((req, res) => {
     res.write('partial');
@@ -698,6 +729,33 @@ const idlePooled = (port) => ({
   idleMs: any.nonNegative,
   retry: 'unknown',
   fatal: false,
+});
+
+test('idle: a pooled connection reset 200 ms after its third exchange was idle 200 ms, on every Node', async () => {
+  // Node 22+'s pool guard reads the RST without touching the activity mark: idle read from the
+  // exchange before the last, ~300 ms (SDKs trial: AWS SDK, Stripe, node-fetch on Node 22).
+  let last;
+  const server = http.createServer((req, res) => {
+    res.end('ok');
+    clearTimeout(last);
+    const s = req.socket;
+    last = setTimeout(() => s.resetAndDestroy(), 200);
+  });
+  const port = await listen(server);
+  const agent = new http.Agent({ keepAlive: true });
+  for (let i = 0; i < 3; i++) {
+    await new Promise((r) =>
+      http.get({ port, host: '127.0.0.1', agent }, (res) => {
+        res.resume();
+        res.on('end', r);
+      }),
+    );
+    if (i < 2) await delay(100);
+  }
+  const e = await cap.next(client(port));
+  checkEvent(e, { ...idlePooled(port), ...readReset, idleMs: (v) => v >= 170 && v < 270, hint: (h) => h.id === 'idle_reset' });
+  agent.destroy();
+  await closeServer(server);
 });
 
 test('idle: the server resets a pooled keep-alive connection', async () => {
