@@ -46,7 +46,9 @@ const ERRNO_TYPES: Record<string, ErrorType> = {
 export function errorTypeOf(err: ErrnoError, state: SocketState): ErrorType | undefined {
   const code = err?.code;
   if (code === undefined) return undefined;
-  if (err.syscall !== undefined || lastAttempt(err) !== undefined) return ERRNO_TYPES[code];
+  if (err.syscall !== undefined) return ERRNO_TYPES[code];
+  const attempt = lastAttempt(err);
+  if (attempt !== undefined) return ERRNO_TYPES[attempt.code ?? ''];
   // Node's TLS client reports a FIN during the handshake as ECONNRESET without a syscall.
   if (code === 'ECONNRESET' && /before secure TLS connection/.test(err.message)) return 'peer_closed';
   // undici destroys its socket with "other side closed" on every FIN, idle ones included:
@@ -60,14 +62,15 @@ export function errorTypeOf(err: ErrnoError, state: SocketState): ErrorType | un
  * Node's happy eyeballs (`autoSelectFamily`, on by default from Node 20): a host name with several
  * addresses (IPv6 and IPv4, `localhost` on most hosts) is tried address by address, and when every
  * attempt fails the socket is destroyed with one AggregateError of them (its code the first's, no
- * syscall). Its last attempt when every attempt failed the same way: what a single address would
- * have raised. Mixed failures (one refused, one timed out) stay uncounted, as the timeout would be.
+ * syscall). Its last attempt is what a single address would have raised: the earlier ones were
+ * fallbacks, as one before a later attempt that connects is (one refused, the last timed out: no
+ * reset, as that timeout alone would be).
  */
 function lastAttempt(err: ErrnoError): ErrnoError | undefined {
   if (err.syscall !== undefined) return undefined;
   const errors = (err as { errors?: unknown }).errors;
   if (!Array.isArray(errors) || errors.length === 0) return undefined;
-  for (const e of errors) if ((e as ErrnoError | null)?.syscall !== 'connect' || (e as ErrnoError).code !== err.code) return undefined;
+  for (const e of errors) if ((e as ErrnoError | null)?.syscall !== 'connect') return undefined;
   return errors[errors.length - 1] as ErrnoError;
 }
 
@@ -128,11 +131,11 @@ export function onSocketError(socket: Sock, state: SocketState, err: ErrnoError)
     emitReadReset(socket, state, fatal, fatal ? undefined : err);
   else {
     const attempt = lastAttempt(err);
-    const message =
-      attempt === undefined
-        ? err.message
-        : `${attempt.message} (the last of ${(err as AggregateError).errors.length} addresses tried, all ${err.code})`;
-    emit(socket, state, type, err.code ?? type, message, attempt === undefined ? err.syscall : 'connect', fatal, fatal ? undefined : err);
+    if (attempt === undefined) emit(socket, state, type, err.code ?? type, err.message, err.syscall, fatal, fatal ? undefined : err);
+    else {
+      const tried = `(the last of ${(err as AggregateError).errors.length} addresses tried)`;
+      emit(socket, state, type, attempt.code ?? type, `${attempt.message} ${tried}`, 'connect', fatal, fatal ? undefined : err);
+    }
   }
 }
 
