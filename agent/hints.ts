@@ -149,6 +149,16 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
     }
   }
   if (e.direction === 'client' && e.phase === 'idle') {
+    // Reset long before the idle timeout the server advertised: not the server's timeout (SDKs
+    // trial: a firewall's RST to a keep-alive probe after 1 s, the server promising 5 s).
+    if (keepAlive !== undefined && e.idleMs < keepAlive - RACE_SLACK_MS)
+      return {
+        id: 'idle_reset',
+        text:
+          `not the server's idle timeout: ${targetOf(e)} advertised a ${keepAlive / 1000} s keep-alive timeout, but this pooled connection was reset after idling only ${secs(e.idleMs)} s. ` +
+          'A middlebox on the path (firewall, NAT, load balancer, conntrack) with a shorter idle timeout, or one that lost or expired the connection, or the server crashing or restarting: ' +
+          "check the idle timeouts and state on the path (conntrack -S) and the server's restarts; shorten the client's keep-alive idle timeout below the shortest",
+      };
     return {
       id: 'idle_reset',
       text: `${targetOf(e)} or a middlebox (load balancer, NAT, firewall) reset an idle pooled connection: its idle timeout is shorter than the client's; shorten the client's keep-alive idle timeout below it`,

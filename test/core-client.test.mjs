@@ -773,7 +773,44 @@ test('idle: the server resets a pooled keep-alive connection', async () => {
     }),
   );
   const e = await cap.next(client(port));
-  checkEvent(e, { ...idlePooled(port), ...readReset, hint: (h) => h.id === 'idle_reset' });
+  // Node's server advertises its 5 s keep-alive timeout: a reset after 50 ms is not that timeout.
+  checkEvent(e, {
+    ...idlePooled(port),
+    ...readReset,
+    hint: (h) =>
+      h.id === 'idle_reset' &&
+      h.text.startsWith(
+        `not the server's idle timeout: 127.0.0.1:${port} advertised a 5 s keep-alive timeout, but this pooled connection was reset after idling only 0.`,
+      ),
+  });
+  agent.destroy();
+  await closeServer(server);
+});
+
+test('idle: a pooled connection to a server that advertised no keep-alive timeout, reset: the peer or a middlebox, shorter than the client', async () => {
+  const server = net.createServer((s) => {
+    s.on('error', () => {});
+    s.once('data', () => {
+      s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      setTimeout(() => s.resetAndDestroy(), 50);
+    });
+  });
+  const port = await listen(server);
+  const agent = new http.Agent({ keepAlive: true });
+  await new Promise((r) =>
+    http.get({ port, host: '127.0.0.1', agent }, (res) => {
+      res.resume();
+      res.on('end', r);
+    }),
+  );
+  const e = await cap.next(client(port));
+  checkEvent(e, {
+    ...idlePooled(port),
+    ...readReset,
+    hint: (h) =>
+      h.id === 'idle_reset' &&
+      h.text.startsWith(`127.0.0.1:${port} or a middlebox (load balancer, NAT, firewall) reset an idle pooled connection`),
+  });
   agent.destroy();
   await closeServer(server);
 });
