@@ -142,6 +142,9 @@ function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: numb
       event.peerAddress = dial.host;
       event.peerPort = dial.port;
     }
+    // A host name with several addresses (IPv6 and IPv4, a load balancer's) went through Node's
+    // happy eyeballs, which lists on the socket the addresses it tried: the last one connected.
+    if (event.peerAddress === undefined) triedAddress(event, socket);
   }
   if (state.tls) {
     // Without a snapshot (a hang-up seen before the socket's _destroy), the handle is still open.
@@ -156,6 +159,18 @@ function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: numb
   }
   if (!event.protocol && isHttp2(socket)) event.protocol = 'h2';
   return event;
+}
+
+/** The last of the "ip:port" addresses Node's happy eyeballs tried (Node 20.10+), as the peer. */
+function triedAddress(event: ResetEvent, socket: Sock): void {
+  const tried = (socket as { autoSelectFamilyAttemptedAddresses?: unknown }).autoSelectFamilyAttemptedAddresses;
+  const last = Array.isArray(tried) ? tried[tried.length - 1] : undefined;
+  if (typeof last !== 'string') return;
+  const colon = last.lastIndexOf(':');
+  const port = Number(last.slice(colon + 1));
+  if (colon <= 0 || !Number.isInteger(port) || ipFamily(last.slice(0, colon)) === 0) return;
+  event.peerAddress = last.slice(0, colon);
+  event.peerPort = port;
 }
 
 /** The addresses read at event time (readAddresses), reused: its fields are copied into the event at once. */

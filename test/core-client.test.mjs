@@ -147,7 +147,7 @@ test('connect: a host name with IPv6 and IPv4 addresses, both refused (happy eye
   checkEvent(one, { ...refused, message: `connect ECONNREFUSED 127.0.0.1:${port}` });
 
   // The same name, its IPv4 address listening: Node's fallback succeeds, the refused ::1 is no event.
-  const server = http.createServer((_req, res) => res.end('ok'));
+  const server = http.createServer((req, res) => (req.url === '/reset' ? req.socket.resetAndDestroy() : res.end('ok')));
   await new Promise((r) => server.listen(port, '127.0.0.1', r));
   const status = await new Promise((r) =>
     http.get({ host: 'upstream.test', port, lookup: dual, agent: false }, (res) => r(res.resume().statusCode)),
@@ -155,6 +155,12 @@ test('connect: a host name with IPv6 and IPv4 addresses, both refused (happy eye
   assert.equal(status, 200);
   await delay(100);
   assert.equal(cap.events.filter(client(port)).length, 2, 'no event for a fallback that connected');
+  // A reset there names the address that connected, which Node lists last on the socket (the
+  // kernel has forgotten the peer by then).
+  await new Promise((r) => http.get({ host: 'upstream.test', port, lookup: dual, agent: false, path: '/reset' }, r).on('error', r));
+  for (let i = 0; i < 200 && cap.events.filter(client(port)).length < 3; i++) await delay(10);
+  const reset = cap.events.filter(client(port))[2];
+  assert.deepEqual([reset?.phase, reset?.peerAddress, reset?.peerPort], ['response', '127.0.0.1', port], JSON.stringify(reset));
   await closeServer(server);
 });
 
