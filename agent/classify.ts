@@ -62,16 +62,31 @@ export function errorTypeOf(err: ErrnoError, state: SocketState): ErrorType | un
  * Node's happy eyeballs (`autoSelectFamily`, on by default from Node 20): a host name with several
  * addresses (IPv6 and IPv4, `localhost` on most hosts) is tried address by address, and when every
  * attempt fails the socket is destroyed with one AggregateError of them (its code the first's, no
- * syscall). Its last attempt is what a single address would have raised: the earlier ones were
- * fallbacks, as one before a later attempt that connects is (one refused, the last timed out: no
- * reset, as that timeout alone would be).
+ * syscall). Its last attempt that reached the network is what a single address would have raised:
+ * the earlier ones were fallbacks, as one before a later attempt that connects is (one refused, the
+ * last timed out: no reset, as that timeout alone would be). An attempt that failed on this host
+ * (no route to an IPv6 address, none to bind) is passed over: its SYN never left (re-trial: a
+ * refused IPv4 before an unroutable IPv6 read nothing).
  */
 function lastAttempt(err: ErrnoError): ErrnoError | undefined {
   if (err.syscall !== undefined) return undefined;
   const errors = (err as { errors?: unknown }).errors;
   if (!Array.isArray(errors) || errors.length === 0) return undefined;
-  for (const e of errors) if ((e as ErrnoError | null)?.syscall !== 'connect') return undefined;
-  return errors[errors.length - 1] as ErrnoError;
+  let last: ErrnoError | undefined;
+  for (const e of errors as (ErrnoError | null)[]) {
+    if (e?.syscall !== 'connect') return undefined;
+    if (!LOCAL_FAILURES.has(e.code ?? '')) last = e;
+  }
+  return last ?? (errors[errors.length - 1] as ErrnoError);
+}
+
+const LOCAL_FAILURES = new Set(['ENETUNREACH', 'EHOSTUNREACH', 'EADDRNOTAVAIL', 'EAFNOSUPPORT']);
+
+/** The attempts, address and code each, for the event's message: `::1 ECONNREFUSED, 127.0.0.1 ECONNREFUSED`. */
+function attempts(err: ErrnoError): string {
+  const errors = (err as AggregateError).errors as (ErrnoError & { address?: string })[];
+  const named = errors.slice(0, 4).map((e) => `${e.address ?? '?'} ${e.code ?? '?'}`);
+  return `${errors.length} addresses tried: ${named.join(', ')}${errors.length > 4 ? ', …' : ''}`;
 }
 
 /** The error whose syscall was the connect that failed: the error itself, or happy eyeballs' last attempt. */
@@ -133,8 +148,7 @@ export function onSocketError(socket: Sock, state: SocketState, err: ErrnoError)
     const attempt = lastAttempt(err);
     if (attempt === undefined) emit(socket, state, type, err.code ?? type, err.message, err.syscall, fatal, fatal ? undefined : err);
     else {
-      const tried = `(the last of ${(err as AggregateError).errors.length} addresses tried)`;
-      emit(socket, state, type, attempt.code ?? type, `${attempt.message} ${tried}`, 'connect', fatal, fatal ? undefined : err);
+      emit(socket, state, type, attempt.code ?? type, `${attempt.message} (${attempts(err)})`, 'connect', fatal, fatal ? undefined : err);
     }
   }
 }

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { context, trace, TraceFlags } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { loadAgent, capture, listen, closeServer, delay, TLS } from './helpers/resets.mjs';
-import { withAndWithout, fixture, resetLines, describeRun } from './helpers/subprocess.mjs';
+import { withAndWithout, fixture, resetLines, describeRun, ROOT } from './helpers/subprocess.mjs';
 import { checkEvent, any, dialled, readAbort, readReset, otherSideClosed, movedNoVerdict } from './helpers/check-event.mjs';
 
 const require = createRequire(import.meta.url);
@@ -143,7 +143,10 @@ test('connect: a host name with IPv6 and IPv4 addresses, both refused (happy eye
     reusedSocket: false,
     hint: (h) => h.id === 'upstream_down',
   };
-  checkEvent(both, { ...refused, message: `connect ECONNREFUSED 127.0.0.1:${port} (the last of 2 addresses tried)` });
+  checkEvent(both, {
+    ...refused,
+    message: `connect ECONNREFUSED 127.0.0.1:${port} (2 addresses tried: ::1 ECONNREFUSED, 127.0.0.1 ECONNREFUSED)`,
+  });
   checkEvent(one, { ...refused, message: `connect ECONNREFUSED 127.0.0.1:${port}` });
 
   // The same name, its IPv4 address listening: Node's fallback succeeds, the refused ::1 is no event.
@@ -162,6 +165,42 @@ test('connect: a host name with IPv6 and IPv4 addresses, both refused (happy eye
   const reset = cap.events.filter(client(port))[2];
   assert.deepEqual([reset?.phase, reset?.peerAddress, reset?.peerPort], ['response', '127.0.0.1', port], JSON.stringify(reset));
   await closeServer(server);
+});
+
+test('connect: happy eyeballs passes over an attempt that failed on this host (no IPv6 route): the refused one is the event', () => {
+  // In a network namespace with only loopback up: 127.0.0.1 refuses, 2001:db8::1 has no route
+  // (ENETUNREACH, no packet leaves). Its SYN never left, so the refusal is the answer (re-trial:
+  // taking the last attempt read nothing, on hosts with IPv6 addresses but no IPv6 route).
+  const code = `
+const http = require('node:http');
+require(${JSON.stringify(ROOT)}).onReset((e) => console.log(JSON.stringify(['event', e.errorType, e.phase, e.peerAddress, e.message])));
+const lookup = (_h, o, cb) => o.all ? cb(null, [{ address: '127.0.0.1', family: 4 }, { address: '2001:db8::1', family: 6 }]) : cb(null, '127.0.0.1', 4);
+http.get({ host: 'v4v6.test', port: 8080, lookup, agent: false }).on('error', (e) => console.log(JSON.stringify(['app', e.code, e.errors.map((x) => x.code)])));
+`;
+  const out = execFileSync(
+    'unshare',
+    ['-n', 'sh', '-c', 'ip link set lo up && exec "$0" "$@"', process.execPath, '--require', ROOT, '-e', code],
+    {
+      env: { ...process.env, RESETWATCH_PORT: 'off', RESETWATCH_LOG: 'off' },
+      encoding: 'utf8',
+    },
+  );
+  assert.deepEqual(
+    out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l)),
+    [
+      [
+        'event',
+        'ECONNREFUSED',
+        'connect',
+        '127.0.0.1',
+        'connect ECONNREFUSED 127.0.0.1:8080 (2 addresses tried: 127.0.0.1 ECONNREFUSED, 2001:db8::1 ENETUNREACH)',
+      ],
+      ['app', 'ECONNREFUSED', ['ECONNREFUSED', 'ENETUNREACH']],
+    ],
+  );
 });
 
 test('tls_handshake: the server resets the ClientHello', async () => {
