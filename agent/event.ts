@@ -240,7 +240,11 @@ function wentOutAtOnce(req: ClientRequestLike): boolean {
 function undiciRequest(event: ResetEvent, req: UndiciRequestLike, now: number, context: Context | undefined): Context | undefined {
   const mark = requestMark.get(req);
   event.protocol = event.protocol || 'http/1.1';
-  event.request = { method: req.method ?? 'GET', host: hostOf(req.origin) };
+  // A forward proxy's absolute-form request (undici's ProxyAgent without a tunnel, Node's env proxy
+  // to an http:// target) names its target in the path; the origin is the proxy's.
+  const path = req.path;
+  const absolute = typeof path === 'string' && (path.startsWith('http://') || path.startsWith('https://'));
+  event.request = { method: req.method ?? 'GET', host: hostOf(absolute ? path : req.origin) };
   if (mark) event.request.ageMs = round(now - mark.start);
   if (mark) context = mark.context ?? context;
   context = guard('trace.request', requestContext, context, req, 'undici') ?? context;

@@ -288,4 +288,4 @@ export type ServerResponseLike = {
   req?: IncomingLike;
   writableEnded?: boolean;
 };
-export type UndiciRequestLike = { method?: string; origin?: string };
+export type UndiciRequestLike = { method?: string; origin?: string; path?: string };

@@ -89,3 +89,26 @@ test('undici through a CONNECT tunnel: a request the target resets is its first 
   assert.equal(reuses, 1, `a reset on a used tunnel in 5 tries: ${JSON.stringify(received)}`);
   assert.match(proxy.log(), /CONNECT/, 'the requests went through the proxy as CONNECT tunnels');
 });
+
+test('undici through a proxy without a tunnel (absolute-form, as Node’s env proxy sends to http:// targets): the request names the target', async (t) => {
+  const proxy = await startTinyproxy();
+  t.after(() => proxy.stop());
+  const target = http.createServer((req) => req.socket.resetAndDestroy());
+  const port = await listen(target);
+  t.after(() => closeServer(target));
+  const dispatcher = new ProxyAgent({ uri: `http://127.0.0.1:${proxy.port}`, proxyTunnel: false });
+  t.after(() => dispatcher.close());
+  cap.clear();
+  const err = await request(`http://localhost:${port}/orders`, { dispatcher }).then(
+    () => null,
+    (e) => e.code,
+  );
+  assert.equal(err, 'UND_ERR_SOCKET');
+  const e = await cap.next((x) => x.direction === 'client' && x.serverPort === proxy.port);
+  assert.deepEqual(
+    [e.phase, e.errorType, e.serverAddress, e.request?.method, e.request?.host, e.reusedSocket],
+    ['response', 'peer_closed', '127.0.0.1', 'GET', 'localhost', false],
+    JSON.stringify(e),
+  );
+  assert.match(proxy.log(), new RegExp(`GET http://localhost:${port}/orders`), 'an absolute-form request through the proxy');
+});
