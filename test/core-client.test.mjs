@@ -30,6 +30,30 @@ after(() => cap.stop());
 const TRACE = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: TraceFlags.SAMPLED };
 const inSpan = (fn) => context.with(trace.setSpanContext(context.active(), TRACE), fn);
 const client = (port) => (e) => e.direction === 'client' && e.serverPort === port;
+/** A connect to 127.0.0.1:port refused: the event's fields, with `more` besides or instead. */
+const refusedAt = (port, more) => ({
+  time: any.recent,
+  direction: 'client',
+  errorType: 'ECONNREFUSED',
+  code: 'ECONNREFUSED',
+  syscall: 'connect',
+  phase: 'connect',
+  peerAddress: '127.0.0.1',
+  peerPort: port,
+  serverAddress: '127.0.0.1',
+  serverPort: port,
+  localAddress: (v) => v === undefined || any.loopback(v),
+  localPort: (v) => v === undefined || any.port(v),
+  tls: false,
+  bytesReceived: 0,
+  bytesSent: 0,
+  connectionAgeMs: any.nonNegative,
+  idleMs: any.nonNegative,
+  retry: 'safe',
+  fatal: false,
+  hint: (h) => h.id === 'upstream_down',
+  ...more,
+});
 
 test('connect: ECONNREFUSED from a closed port', async () => {
   const probe = net.createServer();
@@ -38,32 +62,15 @@ test('connect: ECONNREFUSED from a closed port', async () => {
   const sock = inSpan(() => net.connect(port, '127.0.0.1'));
   sock.on('error', () => {});
   const e = await cap.next(client(port));
-  checkEvent(e, {
-    time: any.recent,
-    direction: 'client',
-    errorType: 'ECONNREFUSED',
-    code: 'ECONNREFUSED',
-    message: `connect ECONNREFUSED 127.0.0.1:${port}`,
-    syscall: 'connect',
-    phase: 'connect',
-    peerAddress: '127.0.0.1',
-    peerPort: port,
-    serverAddress: '127.0.0.1',
-    serverPort: port,
-    localAddress: (v) => v === undefined || any.loopback(v),
-    localPort: (v) => v === undefined || any.port(v),
-    tls: false,
-    bytesReceived: 0,
-    bytesSent: 0,
-    connectionAgeMs: any.nonNegative,
-    idleMs: any.nonNegative,
-    retry: 'safe',
-    protocol: 'unknown',
-    fatal: false,
-    traceId: TRACE.traceId,
-    spanId: TRACE.spanId,
-    hint: (h) => h.id === 'upstream_down',
-  });
+  checkEvent(
+    e,
+    refusedAt(port, {
+      message: `connect ECONNREFUSED 127.0.0.1:${port}`,
+      protocol: 'unknown',
+      traceId: TRACE.traceId,
+      spanId: TRACE.spanId,
+    }),
+  );
 });
 
 test('connect: a refused connection reads http/1.1 alike for node:http, fetch and undici', async () => {
@@ -118,31 +125,12 @@ test('connect: a host name with IPv6 and IPv4 addresses, both refused (happy eye
   );
   for (let i = 0; i < 200 && cap.events.filter(client(port)).length < 2; i++) await delay(10);
   const [both, one] = cap.events.filter(client(port));
-  const refused = {
-    time: any.recent,
-    direction: 'client',
-    errorType: 'ECONNREFUSED',
-    code: 'ECONNREFUSED',
-    syscall: 'connect',
-    phase: 'connect',
-    peerAddress: '127.0.0.1',
-    peerPort: port,
+  const refused = refusedAt(port, {
     serverAddress: 'upstream.test',
-    serverPort: port,
-    localAddress: (v) => v === undefined || any.loopback(v),
-    localPort: (v) => v === undefined || any.port(v),
-    tls: false,
-    bytesReceived: 0,
-    bytesSent: 0,
-    connectionAgeMs: any.nonNegative,
-    idleMs: any.nonNegative,
-    retry: 'safe',
     protocol: 'http/1.1',
-    fatal: false,
     request: (r) => r.method === 'GET' && r.host === 'upstream.test',
     reusedSocket: false,
-    hint: (h) => h.id === 'upstream_down',
-  };
+  });
   checkEvent(both, {
     ...refused,
     message: `connect ECONNREFUSED 127.0.0.1:${port} (2 addresses tried: ::1 ECONNREFUSED, 127.0.0.1 ECONNREFUSED)`,
@@ -605,24 +593,18 @@ test('established: raw TCP, bytes and an RST read in one poll are ECONNRESET; by
 });
 
 /**
- * A python3 peer that leaves part of what the client sent unread, so that its close() sends an RST
- * after its FIN: it reads 5 bytes, sends `first` ('abc' unless given), 100 ms later `finish`
- * (python lines), then closes. Resolves with its port once it listens.
+ * A python3 peer on a free loopback port that accepts one connection as `c` and runs `lines`
+ * (python) on it. Resolves with its port once it listens, and `exited`; killed after 10 s.
  */
-function unreadPeer(finish, first = 'abc') {
+function pythonPeer(lines) {
   const code = `
-import socket, sys, time
+import socket, struct, sys, time
 l = socket.socket()
 l.bind(('127.0.0.1', 0))
 l.listen(1)
 print(l.getsockname()[1], flush=True)
 c, _ = l.accept()
-c.recv(5)
-c.sendall(${JSON.stringify(first)}.encode())
-time.sleep(0.1)
-${finish.join('\n')}
-c.close()
-time.sleep(0.5)
+${lines.join('\n')}
 `;
   const child = spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] });
   const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
@@ -631,6 +613,22 @@ time.sleep(0.5)
     child.on('error', reject);
     child.stdout.once('data', (d) => resolve({ port: Number(String(d).trim()), exited }));
   });
+}
+
+/**
+ * A python3 peer that leaves part of what the client sent unread, so that its close() sends an RST
+ * after its FIN: it reads 5 bytes, sends `first` ('abc' unless given), 100 ms later `finish`
+ * (python lines), then closes.
+ */
+function unreadPeer(finish, first = 'abc') {
+  return pythonPeer([
+    'c.recv(5)',
+    `c.sendall(${JSON.stringify(first)}.encode())`,
+    'time.sleep(0.1)',
+    ...finish,
+    'c.close()',
+    'time.sleep(0.5)',
+  ]);
 }
 
 // A FIN, then an RST (the peer closes with the client's bytes unread): Node reads the end of input
@@ -786,78 +784,61 @@ test('idle: a pooled connection reset 200 ms after its third exchange was idle 2
     const s = req.socket;
     last = setTimeout(() => s.resetAndDestroy(), 200);
   });
+  const { e, port } = await pooledThenReset(server, 3);
+  checkEvent(e, { ...idleReset(port, ''), idleMs: (v) => v >= 170 && v < 270 });
+});
+
+/** An idle pooled connection's read RST, its idle_reset text beginning with `text`. */
+const idleReset = (port, text) => ({ ...idlePooled(port), ...readReset, hint: (h) => h.id === 'idle_reset' && h.text.startsWith(text) });
+
+/** `exchanges` 100 ms apart through a keep-alive agent to `server`, then the event of its pooled connection's reset. */
+async function pooledThenReset(server, exchanges = 1) {
   const port = await listen(server);
   const agent = new http.Agent({ keepAlive: true });
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < exchanges; i++) {
+    if (i > 0) await delay(100);
     await new Promise((r) =>
       http.get({ port, host: '127.0.0.1', agent }, (res) => {
         res.resume();
         res.on('end', r);
       }),
     );
-    if (i < 2) await delay(100);
   }
   const e = await cap.next(client(port));
-  checkEvent(e, { ...idlePooled(port), ...readReset, idleMs: (v) => v >= 170 && v < 270, hint: (h) => h.id === 'idle_reset' });
   agent.destroy();
   await closeServer(server);
-});
+  return { e, port };
+}
 
 test('idle: the server resets a pooled keep-alive connection', async () => {
-  const server = http.createServer((req, res) => {
-    res.end('ok');
-    const s = req.socket;
-    setTimeout(() => s.resetAndDestroy(), 50);
-  });
-  const port = await listen(server);
-  const agent = new http.Agent({ keepAlive: true });
-  await new Promise((r) =>
-    http.get({ port, host: '127.0.0.1', agent }, (res) => {
-      res.resume();
-      res.on('end', r);
+  const { e, port } = await pooledThenReset(
+    http.createServer((req, res) => {
+      res.end('ok');
+      const s = req.socket;
+      setTimeout(() => s.resetAndDestroy(), 50);
     }),
   );
-  const e = await cap.next(client(port));
   // Node's server advertises its 5 s keep-alive timeout: a reset after 50 ms is not that timeout.
-  checkEvent(e, {
-    ...idlePooled(port),
-    ...readReset,
-    hint: (h) =>
-      h.id === 'idle_reset' &&
-      h.text.startsWith(
-        `not the server's idle timeout: 127.0.0.1:${port} advertised a 5 s keep-alive timeout, but this pooled connection was reset after idling only 0.`,
-      ),
-  });
-  agent.destroy();
-  await closeServer(server);
+  checkEvent(
+    e,
+    idleReset(
+      port,
+      `not the server's idle timeout: 127.0.0.1:${port} advertised a 5 s keep-alive timeout, but this pooled connection was reset after idling only 0.`,
+    ),
+  );
 });
 
 test('idle: a pooled connection to a server that advertised no keep-alive timeout, reset: the peer or a middlebox, shorter than the client', async () => {
-  const server = net.createServer((s) => {
-    s.on('error', () => {});
-    s.once('data', () => {
-      s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
-      setTimeout(() => s.resetAndDestroy(), 50);
-    });
-  });
-  const port = await listen(server);
-  const agent = new http.Agent({ keepAlive: true });
-  await new Promise((r) =>
-    http.get({ port, host: '127.0.0.1', agent }, (res) => {
-      res.resume();
-      res.on('end', r);
+  const { e, port } = await pooledThenReset(
+    net.createServer((s) => {
+      s.on('error', () => {});
+      s.once('data', () => {
+        s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+        setTimeout(() => s.resetAndDestroy(), 50);
+      });
     }),
   );
-  const e = await cap.next(client(port));
-  checkEvent(e, {
-    ...idlePooled(port),
-    ...readReset,
-    hint: (h) =>
-      h.id === 'idle_reset' &&
-      h.text.startsWith(`127.0.0.1:${port} or a middlebox (load balancer, NAT, firewall) reset an idle pooled connection`),
-  });
-  agent.destroy();
-  await closeServer(server);
+  checkEvent(e, idleReset(port, `127.0.0.1:${port} or a middlebox (load balancer, NAT, firewall) reset an idle pooled connection`));
 });
 
 test('idle: this host aborts a pooled keep-alive connection (ss -K): ECONNABORTED, local_abort, on every Node', async () => {
@@ -969,25 +950,14 @@ test('keep-alive race: the next request written on a pooled socket the server re
   // process is busy; the next request, written in the same turn, meets the RST in write(): Linux
   // reports ECONNRESET there for an RST with no FIN before it (EPIPE after one). The hint then says
   // what a bare RST can be, as for `read ECONNRESET` (it said "closed … after it idled", a timeout).
-  const code = `
-import socket, struct, time
-l = socket.socket()
-l.bind(('127.0.0.1', 0))
-l.listen(1)
-print(l.getsockname()[1], flush=True)
-c, _ = l.accept()
-c.recv(4096)
-c.sendall(b'HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok')
-time.sleep(0.05)
-c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
-c.close()
-time.sleep(1)
-`;
-  const peer = spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise((resolve, reject) => {
-    peer.on('error', reject);
-    peer.stdout.once('data', (d) => resolve(Number(String(d).trim())));
-  });
+  const { port } = await pythonPeer([
+    'c.recv(4096)',
+    "c.sendall(b'HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok')",
+    'time.sleep(0.05)',
+    "c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))",
+    'c.close()',
+    'time.sleep(1)',
+  ]);
   const agent = new http.Agent({ keepAlive: true });
   await new Promise((r) =>
     http.get({ port, host: '127.0.0.1', agent }, (res) => {
@@ -1000,7 +970,6 @@ time.sleep(1)
   const req = http.get({ port, host: '127.0.0.1', agent });
   const err = await new Promise((r) => req.on('error', r).on('response', () => r(null)));
   const e = await cap.next(client(port));
-  peer.kill();
   agent.destroy();
   if (NODE_MAJOR >= 22) {
     // Newer Node reads the RST on the pooled socket before it reuses it: an idle reset, and the
