@@ -87,8 +87,9 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
       text:
         `not a keep-alive race: this pooled connection had idled ${secs(e.idleBeforeReuseMs)} s, far less than the ${keepAlive / 1000} s ` +
         `keep-alive timeout ${targetOf(e)} advertised, and the request sent on it met an RST with no FIN before it. ` +
-        'A middlebox on the path (firewall, NAT, load balancer, conntrack) lost or expired the connection, or rejected it, or the server crashed or restarted: ' +
-        "check the firewall rules on both hosts and in between, NAT/conntrack timeouts and state (conntrack -S), and the server's restarts; retry idempotent requests that fail on a reused socket",
+        'A middlebox on the path (firewall, NAT, load balancer, conntrack) lost or expired the connection, or rejected it, or the server crashed, restarted or shut down ' +
+        '(a shutdown that closes idle connections resets one whose next request had already arrived): ' +
+        "check the server's restarts and deploys (refusals to it in the same seconds), the firewall rules on both hosts and in between, and NAT/conntrack timeouts and state (conntrack -S); retry idempotent requests that fail on a reused socket",
     };
   }
   if (
