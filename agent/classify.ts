@@ -145,11 +145,11 @@ export function onSocketError(socket: Sock, state: SocketState, err: ErrnoError)
   else if (type === 'peer_closed' && (state.activity & RESET_BEHIND_END) !== 0)
     emitReadReset(socket, state, fatal, fatal ? undefined : err);
   else {
+    // Happy eyeballs' AggregateError speaks through its last attempt (lastAttempt).
     const attempt = lastAttempt(err);
-    if (attempt === undefined) emit(socket, state, type, err.code ?? type, err.message, err.syscall, fatal, fatal ? undefined : err);
-    else {
-      emit(socket, state, type, attempt.code ?? type, `${attempt.message} (${attempts(err)})`, 'connect', fatal, fatal ? undefined : err);
-    }
+    const own = attempt ?? err;
+    const message = attempt === undefined ? err.message : `${attempt.message} (${attempts(err)})`;
+    emit(socket, state, type, own.code ?? type, message, own.syscall, fatal, fatal ? undefined : err);
   }
 }
 
@@ -540,7 +540,7 @@ export function phaseOf(socket: Sock, state: SocketState, syscall: string | unde
       if (
         http.inflightPhase === 'response' &&
         (syscall === 'write' || state.snapshot?.requestSent === false) &&
-        socket.bytesRead <= http.readMark
+        !responseBegun(socket, state, undefined)
       )
         return 'request';
       return http.inflightPhase;
