@@ -5,6 +5,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { withAndWithout, runNode, fixture, resetLines, withoutAgentLines, describeRun, faultSites, AGENT } from './helpers/subprocess.mjs';
+import { freePort } from './helpers/ports.mjs';
+
+const DOWN = String(await freePort()); // nothing listens there
 
 const CASES = [
   // mode, the reset line's expected fields, what Node says first
@@ -59,6 +62,20 @@ const CASES = [
     },
     'Error: socket hang up',
   ],
+  // A host name with two addresses, both refused: Node's AggregateError, no syscall (clients trial).
+  [
+    'http-refused-dual',
+    {
+      'error.type': 'ECONNREFUSED',
+      'resetwatch.direction': 'client',
+      'resetwatch.code': 'ECONNREFUSED',
+      'resetwatch.syscall': 'connect',
+      'resetwatch.phase': 'connect',
+      'network.peer.address': '127.0.0.1',
+    },
+    'AggregateError [ECONNREFUSED]: ',
+    { PORT: DOWN },
+  ],
 ];
 
 function assertSameCrash(plain, agent) {
@@ -71,9 +88,9 @@ function assertSameCrash(plain, agent) {
   assert.equal(withoutAgentLines(agent.stderr), plain.stderr, "stderr apart from the agent's lines");
 }
 
-for (const [mode, fields, firstError] of CASES) {
+for (const [mode, fields, firstError, env = {}] of CASES) {
   test(`an unhandled reset still crashes the app, and is logged first: ${mode}`, async () => {
-    const { plain, agent } = await withAndWithout([fixture('app-crash.cjs'), mode]);
+    const { plain, agent } = await withAndWithout([fixture('app-crash.cjs'), mode], { env });
     assertSameCrash(plain, agent);
     assert.match(plain.stderr, new RegExp(`^${firstError.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
 
@@ -111,9 +128,9 @@ test("a reset an 'uncaughtException' listener takes: the line says so, and the a
 
 test('crashes stay identical when every agent hook body throws', async () => {
   const sites = faultSites().join(',');
-  for (const [mode] of CASES) {
-    const plain = await runNode([fixture('app-crash.cjs'), mode]);
-    const agent = await runNode([...AGENT, fixture('app-crash.cjs'), mode], { env: { RESETWATCH_FAULT_INJECT: sites } });
+  for (const [mode, , , env = {}] of CASES) {
+    const plain = await runNode([fixture('app-crash.cjs'), mode], { env });
+    const agent = await runNode([...AGENT, fixture('app-crash.cjs'), mode], { env: { ...env, RESETWATCH_FAULT_INJECT: sites } });
     assertSameCrash(plain, agent);
     assert.equal(resetLines(agent.stderr).length, 0, 'no hook ran, so nothing to log');
   }

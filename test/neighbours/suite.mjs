@@ -423,7 +423,7 @@ for (const name of Object.keys(NEIGHBOURS)) {
 }
 
 // The readings that lean on Node's and undici's internals, added after the suite above: an
-// upstream down met by node:http and fetch (both http/1.1), an idle pooled socket this host aborts
+// upstream down met by node:http, fetch and a dual-stack name (all http/1.1), an idle pooled socket this host aborts
 // (ECONNABORTED, local_abort, read behind Node 22+'s pool guard) and the server end hearing it.
 const later = (lines) =>
   lines
@@ -434,6 +434,7 @@ const later = (lines) =>
     )
     .sort();
 const LATER = [
+  'client/connect/ECONNREFUSED/http/1.1/upstream_down',
   'client/connect/ECONNREFUSED/http/1.1/upstream_down',
   'client/connect/ECONNREFUSED/http/1.1/upstream_down',
   'client/idle/ECONNABORTED/http/1.1/local_abort',
