@@ -303,7 +303,8 @@ function peerGone(socket: Sock): boolean {
 }
 
 /**
- * A client connection (not HTTP/1, not HTTP/2) whose peer ended first, about to send its own FIN
+ * A client connection (not HTTP/1, not HTTP/2), or a WebSocket on either side (upgraded from
+ * HTTP/1, which no longer reads its ends: onPeerHangup), whose peer ended first, about to send its own FIN
  * (hooks/destroy.ts, libuv before 1.52 only): was that end of input an RST hidden behind bytes
  * read in the same poll (resetBehindEnd)? The kernel forgets the difference once this side's FIN
  * is answered, so it is asked now. Only where it can tell:
@@ -328,8 +329,9 @@ function peerGone(socket: Sock): boolean {
  * socket the kernel has seen an RST too. One getpeername per such end of input.
  */
 export function noteResetBehindEnd(socket: Sock, state: SocketState): void {
-  if (!activity.counting || state.http !== undefined || socket._httpMessage != null || sessionOf(socket) !== undefined) return;
+  if (!activity.counting || sessionOf(socket) !== undefined) return;
   if (state.readSince === state.active || !activity.inStep(state.active)) return;
+  if ((state.http !== undefined || socket._httpMessage != null) && !isUpgraded(socket, state)) return;
   if (peerGone(socket)) state.activity |= RESET_BEHIND_END;
 }
 

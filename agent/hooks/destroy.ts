@@ -20,11 +20,12 @@
 // - libuv before 1.52 (Node 20, 22) reports the peer's last bytes and its RST, read in one poll,
 //   as an end of input (classify.ts resetBehindEnd). Node's HTTP client and undici destroy their
 //   socket at that end of input, and their hooks ask the kernel then. Any other socket (a raw TCP
-//   client, a database client's) ends its own writing after it (allowHalfOpen false): once this
-//   side's FIN is answered the kernel has forgotten the peer either way, so the kernel is asked in
-//   _final, just before that FIN goes out (classify.ts noteResetBehindEnd), and only for a client
-//   whose peer ended first after bytes read since this side last wrote, that end read in the clock
-//   step of those bytes. A local close (end() before any end of input) costs a property read there.
+//   client, a database client's, a WebSocket on either side) ends its own writing after it: once
+//   this side's FIN is answered the kernel has forgotten the peer either way, so the kernel is
+//   asked in _final, just before that FIN goes out (classify.ts noteResetBehindEnd), and only for a
+//   client or a server's WebSocket whose peer ended first after bytes read since this side last
+//   wrote, that end read in the clock step of those bytes. A local close (end() before any end of
+//   input) costs a property read there.
 // - A TLS server socket whose client's end of input came during the handshake, on every libuv: a
 //   busy server that reads ClientHello bytes and the RST behind them in one poll gets an end of
 //   input (Node 20 and 22 for any bytes, 24 and later for a whole ClientHello), and the app
@@ -62,15 +63,24 @@ const [UV_MAJOR, UV_MINOR] = process.versions.uv.split('.').map(Number);
 /** libuv reads on to an RST behind the last bytes from 1.52 (Node 24): no end of input hides one. */
 const UV_HIDES_RST = UV_MAJOR === 1 && UV_MINOR < 52;
 
-type Ending = net.Socket & { _readableState?: { ended?: boolean }; _writableState?: { ending?: boolean }; _secureEstablished?: boolean };
+type Ending = net.Socket & {
+  _readableState?: { ended?: boolean };
+  _writableState?: { ending?: boolean };
+  _secureEstablished?: boolean;
+  parser?: unknown;
+};
 
 /**
- * A client with no event yet, bytes read since its last write, then the peer's end of input read
- * in the clock step of the bytes before it, on a libuv that hides an RST there. Flags first: most
- * sockets stop at a bit test.
+ * A client, or a server's connection upgraded from HTTP/1 (a WebSocket: its parser freed), with no
+ * event yet, bytes read since its last write, then the peer's end of input read in the clock step
+ * of the bytes before it, on a libuv that hides an RST there. Flags first: most sockets stop at a
+ * bit test.
  */
 const hidesReset = (socket: Ending, f: number) =>
-  UV_HIDES_RST && (f & (READ_AGAIN | SAME_STEP | SERVER | DONE)) === (READ_AGAIN | SAME_STEP) && socket._readableState?.ended === true;
+  UV_HIDES_RST &&
+  (f & (READ_AGAIN | SAME_STEP | DONE)) === (READ_AGAIN | SAME_STEP) &&
+  socket._readableState?.ended === true &&
+  ((f & SERVER) === 0 || socket.parser === null);
 
 export function enable(): void {
   // Node always calls _destroy(err, cb): two named parameters, no rest array per socket.
@@ -83,7 +93,9 @@ export function enable(): void {
         if (err != null && (state !== undefined || !isClaimed(this))) guard('socket.claim', claimError, err, state);
         if (state && !state.done) {
           if (err != null) guard('socket.destroy', listenForError, this, state); // Node emits it next (sockets.ts)
-          if (err != null || this._httpMessage != null || state.http?.inflight !== undefined) {
+          // An end of input _final found to be an RST (a WebSocket's too, whose upgrade request undici keeps in flight).
+          if (err == null && (state.activity & RESET_BEHIND_END) !== 0) guard('socket.close', onQuietEnd, this, state);
+          else if (err != null || this._httpMessage != null || state.http?.inflight !== undefined) {
             guard('socket.destroy', snapshot, this, state, err);
             if (err == null && this._httpMessage != null) guard('socket.close', onPeerHangup, this, state);
           } else if (state.direction === 'client' && state.http !== undefined) {
