@@ -55,12 +55,9 @@ function clientWebSocketReset(port) {
   };
 }
 
-test('server: the client resets an open WebSocket: established, websocket, no client_abort', async () => {
-  const { srv, wss, port } = await wsServer((ws) => ws.send('hello'));
-  const ws = await wsClient(`ws://127.0.0.1:${port}/chat`);
-  ws._socket.resetAndDestroy();
-  const e = await cap.next(server(port));
-  checkEvent(e, {
+/** The whole event of a server WebSocket connection on `port` that the client reset (its address never read). */
+function serverWebSocketReset(port) {
+  return {
     time: any.recent,
     direction: 'server',
     ...readReset,
@@ -71,13 +68,16 @@ test('server: the client resets an open WebSocket: established, websocket, no cl
     localPort: port,
     tls: false,
     protocol: 'websocket',
-    bytesReceived: any.positive, // the upgrade request
-    bytesSent: any.positive, // the 101 and the message
-    connectionAgeMs: any.positive,
-    idleMs: any.nonNegative,
-    retry: 'unknown',
-    fatal: false,
-  });
+    ...movedNoVerdict, // read: the upgrade request; written: the 101 and the message
+  };
+}
+
+test('server: the client resets an open WebSocket: established, websocket, no client_abort', async () => {
+  const { srv, wss, port } = await wsServer((ws) => ws.send('hello'));
+  const ws = await wsClient(`ws://127.0.0.1:${port}/chat`);
+  ws._socket.resetAndDestroy();
+  const e = await cap.next(server(port));
+  checkEvent(e, serverWebSocketReset(port));
   const a = toAttributes(e);
   assert.equal(a['network.protocol.name'], 'websocket');
   assert.equal(a['network.protocol.version'], undefined);
@@ -154,32 +154,20 @@ test('server: wss (TLS): the client resets an open WebSocket', async () => {
   await wsClient(`wss://127.0.0.1:${port}/chat`, { createConnection });
   raw.resetAndDestroy();
   const e = await cap.next(server(port));
-  checkEvent(e, {
-    time: any.recent,
-    direction: 'server',
-    ...readReset,
-    phase: 'established',
-    peerAddress: undefined,
-    peerPort: undefined,
-    localAddress: '127.0.0.1',
-    localPort: port,
-    tls: true,
-    tlsVersion: 'TLSv1.3',
-    protocol: 'websocket',
-    ...movedNoVerdict,
-  });
+  checkEvent(e, { ...serverWebSocketReset(port), tls: true, tlsVersion: 'TLSv1.3' });
   wss.close();
   await closeServer(srv);
 });
 
-test("client: Node's own WebSocket (undici) reset by the server: established, websocket", async () => {
-  const { srv, wss, port } = await wsServer((ws) => {
-    ws.send('hello');
-    setTimeout(() => ws._socket.resetAndDestroy(), 30);
-  });
+/**
+ * Node's own WebSocket (undici's) in a child under the agent, a client of the server on `port`
+ * (fixture websocket-global.cjs, given `args`): it must close 1006 after exactly one reset event,
+ * which is returned.
+ */
+async function nodeWebSocketReset(port, ...args) {
   // Global on Node 22+; behind a flag on Node 20.
   const flags = Number(process.versions.node.split('.')[0]) < 22 ? ['--experimental-websocket'] : [];
-  const run = await runNode([...flags, ...AGENT, fixture('websocket-global.cjs'), `ws://127.0.0.1:${port}/chat`], {
+  const run = await runNode([...flags, ...AGENT, fixture('websocket-global.cjs'), `ws://127.0.0.1:${port}/chat`, ...args], {
     env: { RESETWATCH_LOG: 'off' },
   });
   assert.equal(run.code, 0, run.stderr);
@@ -189,7 +177,15 @@ test("client: Node's own WebSocket (undici) reset by the server: established, we
     .map((l) => JSON.parse(l));
   assert.deepEqual(lines.at(-1), { closed: 1006 });
   assert.equal(lines.length, 2, run.stdout);
-  checkEvent(lines[0], clientWebSocketReset(port));
+  return lines[0];
+}
+
+test("client: Node's own WebSocket (undici) reset by the server: established, websocket", async () => {
+  const { srv, wss, port } = await wsServer((ws) => {
+    ws.send('hello');
+    setTimeout(() => ws._socket.resetAndDestroy(), 30);
+  });
+  checkEvent(await nodeWebSocketReset(port), clientWebSocketReset(port));
   wss.close();
   await closeServer(srv);
 });
@@ -236,19 +232,7 @@ test("server: the client's last frame and its RST read in one poll: still the re
   ws.send('bye');
   ws._socket.resetAndDestroy();
   const e = await cap.next(server(port));
-  checkEvent(e, {
-    time: any.recent,
-    direction: 'server',
-    ...readReset,
-    phase: 'established',
-    peerAddress: undefined,
-    peerPort: undefined,
-    localAddress: '127.0.0.1',
-    localPort: port,
-    tls: false,
-    protocol: 'websocket',
-    ...movedNoVerdict,
-  });
+  checkEvent(e, serverWebSocketReset(port));
   wss.close();
   await closeServer(srv);
 });
@@ -261,19 +245,8 @@ test("client: Node's own WebSocket, busy when the server's last frame and its RS
       ws._socket.resetAndDestroy();
     }, 100);
   });
-  const flags = Number(process.versions.node.split('.')[0]) < 22 ? ['--experimental-websocket'] : [];
   // The client blocks its loop for 400 ms at the first message: 'bye' and the RST wait for one poll.
-  const run = await runNode([...flags, ...AGENT, fixture('websocket-global.cjs'), `ws://127.0.0.1:${port}/chat`, '400'], {
-    env: { RESETWATCH_LOG: 'off' },
-  });
-  assert.equal(run.code, 0, run.stderr);
-  const lines = run.stdout
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l));
-  assert.deepEqual(lines.at(-1), { closed: 1006 });
-  assert.equal(lines.length, 2, run.stdout);
-  checkEvent(lines[0], clientWebSocketReset(port));
+  checkEvent(await nodeWebSocketReset(port, '400'), clientWebSocketReset(port));
   wss.close();
   await closeServer(srv);
 });
