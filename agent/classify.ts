@@ -305,9 +305,9 @@ function peerGone(socket: Sock): boolean {
 /**
  * A client connection (not HTTP/1, not HTTP/2), or a connection upgraded from HTTP/1 on either
  * side (a WebSocket; HTTP/1's own ends are onPeerHangup's), whose peer ended first, about to send
- * its own FIN (hooks/destroy.ts, libuv before 1.52 only): was that end of input an RST hidden behind bytes
- * read in the same poll (resetBehindEnd)? The kernel forgets the difference once this side's FIN
- * is answered, so it is asked now. Only where it can tell:
+ * its own FIN (hooks/destroy.ts, libuv before 1.52 only): was that end of input an RST hidden
+ * behind bytes read in the same poll (resetBehindEnd)? The kernel forgets the difference once this
+ * side's FIN is answered, so it is asked now. Only where it can tell:
  * - bytes were read since this side last wrote (the caller checked): a write after them, to a
  *   peer that had closed, draws an RST from a FIN too;
  * - the end of input was read in the clock step of the bytes before it (the caller checked

@@ -24,8 +24,8 @@
 //   this side's FIN is answered the kernel has forgotten the peer either way, so the kernel is
 //   asked in _final, just before that FIN goes out (classify.ts noteResetBehindEnd), and only for a
 //   client or a server's connection upgraded from HTTP/1 whose peer ended first after bytes read
-//   since this side last wrote, that end read in the clock step of those bytes. A local close (end() before any end of
-//   input) costs a property read there.
+//   since this side last wrote, that end read in the clock step of those bytes. A local close
+//   (end() before any end of input) costs a property read there.
 // - A TLS server socket whose client's end of input came during the handshake, on every libuv: a
 //   busy server that reads ClientHello bytes and the RST behind them in one poll gets an end of
 //   input (Node 20 and 22 for any bytes, 24 and later for a whole ClientHello), and the app
