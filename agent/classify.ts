@@ -25,6 +25,7 @@ import { isUpgraded } from './upgrade';
 import { sessionOf, streamsInFlight } from './http2';
 import { isDatabase, libraryProtocol, reEmitsErrors } from './protocol';
 import { guardReadError } from './pool-guard';
+import { resetPending } from './pending-error';
 import { type AddressInternals, peerError, readAddresses, serverNameOf, tlsVersionOf } from './addresses';
 
 type ErrnoError = Error & { code?: string; syscall?: string };
@@ -319,20 +320,24 @@ function peerGone(socket: Sock): boolean {
  * - the end of input was read in the current clock step: an app that keeps its side open
  *   (allowHalfOpen) ends it when it chooses, and an RST that came since (a half-open peer gone)
  *   says nothing about that end;
- * - the poll that read the end of input was not the first to read since this side's last write
- *   (an earlier clock step read some): a request written on a connection whose last bytes and FIN
- *   had already arrived draws the peer kernel's RST, and the next poll reads those bytes and that
- *   end, as it would an answer and an RST. However long that poll came after the write: a loop
- *   stalled just after writing makes the race look like a query answered after a wait.
+ * - if the poll that read the end of input was the first to read since this side's last write,
+ *   the end cannot tell: a request written on a connection whose last bytes and FIN had already
+ *   arrived draws the peer kernel's RST, and the next poll reads those bytes and that end as it
+ *   would an answer and an RST (however long after the write: a loop stalled just after writing
+ *   makes the race look like a query answered after a wait). The kernel's pending error can:
+ *   EPIPE after the FIN, ECONNRESET after a bare RST (./pending-error.ts; where it cannot be
+ *   asked, no event). On a WebSocket that write is a push or a ping as often as a question.
  * HTTP/2 sessions are left out: the session answers frames (SETTINGS, PING, WINDOW_UPDATE) with
  * writes the activity hook does not see, so after bytes and a FIN from a peer that closed its
- * socket the kernel has seen an RST too. One getpeername per such end of input.
+ * socket the kernel has seen an RST too. One getpeername per such end of input, and a zero-length
+ * write after the first poll since a write (./pending-error.ts).
  */
 export function noteResetBehindEnd(socket: Sock, state: SocketState): void {
-  if (!activity.counting || sessionOf(socket) !== undefined) return;
-  if (state.readSince === state.active || !activity.inStep(state.active)) return;
+  if (!activity.counting || sessionOf(socket) !== undefined || !activity.inStep(state.active)) return;
   if ((state.http !== undefined || socket._httpMessage != null) && !isUpgraded(socket, state)) return;
-  if (peerGone(socket)) state.activity |= RESET_BEHIND_END;
+  if (!peerGone(socket)) return;
+  if (state.readSince !== state.active || resetPending((socket as unknown as AddressInternals)._handle as object))
+    state.activity |= RESET_BEHIND_END;
 }
 
 /**

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { context, trace, TraceFlags } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { loadAgent, capture, listen, closeServer, delay, TLS } from './helpers/resets.mjs';
-import { withAndWithout, fixture, resetLines, describeRun, ROOT } from './helpers/subprocess.mjs';
+import { withAndWithout, runNode, AGENT, fixture, resetLines, describeRun, ROOT } from './helpers/subprocess.mjs';
 import { checkEvent, any, dialled, readAbort, readReset, otherSideClosed, movedNoVerdict } from './helpers/check-event.mjs';
 
 const require = createRequire(import.meta.url);
@@ -533,18 +533,23 @@ test('response over TLS: bytes and an RST read in one poll are ECONNRESET', asyn
 // sent its last bytes and closed, and the first poll after that write reads them and the end —
 // also when the loop stalls between that write and that poll (then the bytes look like an answer
 // that took a while).
+// 'answered reset': the client writes, and the server's last bytes and RST come before its next
+// poll, which reads them as the first read since that write, as in each race (the write reaches a
+// closed socket, whose kernel answers with an RST after its FIN); the kernel's pending error tells
+// them apart (agent/pending-error.ts).
 test('established: raw TCP, bytes and an RST read in one poll are ECONNRESET; bytes and a FIN are no event', async () => {
-  for (const close of ['resetAndDestroy', 'end', 'race', 'stalled race']) {
+  for (const close of ['resetAndDestroy', 'answered reset', 'end', 'race', 'stalled race']) {
     cap.clear();
     let sock;
     const server = net.createServer((s) => {
       s.on('error', () => {});
       const last = () => {
+        if (close === 'answered reset') sock.write('next');
         s.write('bye');
         if (close.endsWith('race')) {
           s.destroy();
           sock.write('next'); // reaches a closed socket: its kernel answers with an RST
-        } else s[close]();
+        } else s[close === 'answered reset' ? 'resetAndDestroy' : close]();
       };
       s.once('data', () => {
         s.write('abc');
@@ -566,9 +571,11 @@ test('established: raw TCP, bytes and an RST read in one poll are ECONNRESET; by
     sock.on('data', () => {});
     sock.on('end', () => seen.push('end'));
     await new Promise((r) => sock.on('close', r));
-    assert.deepEqual(seen, close === 'resetAndDestroy' && !UV_HIDES_RST ? ['read ECONNRESET'] : ['end'], `${close}: what Node reports`);
-    if (close === 'resetAndDestroy') {
+    const reset = close.endsWith('reset') || close === 'resetAndDestroy';
+    assert.deepEqual(seen, reset && !UV_HIDES_RST ? ['read ECONNRESET'] : ['end'], `${close}: what Node reports`);
+    if (reset) {
       const e = await cap.next(client(port));
+      const answered = close === 'answered reset';
       checkEvent(e, {
         time: any.recent,
         direction: 'client',
@@ -577,8 +584,10 @@ test('established: raw TCP, bytes and an RST read in one poll are ECONNRESET; by
         ...dialled(port),
         tls: false,
         bytesReceived: 6,
-        bytesSent: 5,
+        bytesSent: answered ? 9 : 5,
         connectionAgeMs: (v) => v >= 95,
+        // Since the exchange before: what moved in the reset's clock step (the client's own write,
+        // when answered) counts with the reset (event.ts idleMs).
         idleMs: (v) => v >= 50 && v <= e.connectionAgeMs,
         retry: 'unknown',
         protocol: 'unknown',
@@ -589,6 +598,27 @@ test('established: raw TCP, bytes and an RST read in one poll are ECONNRESET; by
       assert.deepEqual(cap.events.filter(client(port)), [], `${close}: a FIN is no event`);
     }
     await closeServer(server);
+  }
+});
+
+// The kernel's pending error is asked with a zero-length write, which raises SIGPIPE where it
+// fails with EPIPE (the race): Node ignores that signal, unless the app listens for it. Then the
+// agent does not ask, and the answered reset stays the end of input Node 20 and 22 report.
+test('an app listening for SIGPIPE never hears the question that tells an answered reset from a race', async () => {
+  const lines = (run) =>
+    run.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+  const answered = UV_HIDES_RST ? [] : ['client ECONNRESET'];
+  for (const listen of [false, true]) {
+    const run = await runNode([...AGENT, fixture('sigpipe-peers.cjs'), ...(listen ? ['listen'] : [])], { env: { RESETWATCH_LOG: 'off' } });
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(lines(run), [
+      { shape: 'answered reset', events: listen ? answered : ['client ECONNRESET'] },
+      { shape: 'race', events: [] },
+      { signals: 0 },
+    ]);
   }
 });
 

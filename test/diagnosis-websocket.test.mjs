@@ -237,6 +237,44 @@ test("server: the client's last frame and its RST read in one poll: still the re
   await closeServer(srv);
 });
 
+// A server that pushes (a tick, a heartbeat) has written just before it reads the client's last
+// frame and RST in one poll: the first read since its write. A FIN read there looks the same on
+// Node 20 and 22 (a push crossing it draws the client kernel's RST); the kernel's pending error
+// tells them apart (agent/pending-error.ts). Before, both were left as a FIN: most resets of a
+// pushing server's clients were lost.
+test("server: a push, then the client's last frame and its RST read in one poll: still the reset; its FIN crossing a push is no event", async () => {
+  let peer;
+  const { srv, wss, port } = await wsServer((ws) => {
+    peer = ws;
+    ws.send('hello');
+  });
+  for (const close of ['resetAndDestroy', 'destroy']) {
+    cap.clear();
+    const ws = await wsClient(`ws://127.0.0.1:${port}/chat`);
+    const closed = new Promise((resolve) => peer.once('close', resolve));
+    await delay(30);
+    // One turn of this loop, which is the server's too: its next poll reads the client's frame and
+    // end together, the first read since its push.
+    if (close === 'resetAndDestroy') {
+      peer.send('tick');
+      ws.send('bye');
+      ws._socket.resetAndDestroy();
+    } else {
+      ws.send('bye');
+      ws._socket.destroy(); // a FIN: nothing unread
+      peer.send('tick'); // reaches a closed socket: its kernel answers with an RST
+    }
+    assert.equal(await closed, 1006, `${close}: the server's WebSocket closes as after an RST`);
+    if (close === 'resetAndDestroy') checkEvent(await cap.next(server(port)), serverWebSocketReset(port));
+    else {
+      await delay(200);
+      assert.deepEqual(cap.events.filter(server(port)), [], 'a FIN crossing a push is no event');
+    }
+  }
+  wss.close();
+  await closeServer(srv);
+});
+
 test("client: Node's own WebSocket, busy when the server's last frame and its RST came: still the reset", async () => {
   const { srv, wss, port } = await wsServer((ws) => {
     ws.send('hello');
