@@ -66,6 +66,22 @@ test('every hook body throwing on entry changes nothing for the app', async () =
   assert.ok(diags.length <= 50);
 });
 
+// The kernel asked about an end of input (Socket#_final; a zero-length write where this side wrote
+// last: agent/pending-error.ts), on Node 20 and 22: the fixture's 'net answered reset' and 'net
+// race' steps go through it. A throw there stays the agent's.
+test('a fault where an end of input is checked for a hidden RST changes nothing for the app', async () => {
+  const want = await plain();
+  const got = await runNode([...AGENT, APP], { env: { ...RATE, RESETWATCH_FAULT_INJECT: 'socket.end' } });
+  assertSameRun(got, want);
+  const diags = diagLines(got.stderr);
+  const [major, minor] = process.versions.uv.split('.').map(Number);
+  if (major === 1 && minor < 52) {
+    assert.equal(diags.length, 1, got.stderr);
+    assert.match(diags[0], /internal error in socket\.end .*injected fault/);
+  } else assert.deepEqual(diags, [], 'libuv 1.52 reports the RST itself: nothing asked');
+  assert.ok(resetLines(got.stderr).length >= 11, got.stderr);
+});
+
 test('RESETWATCH_FAULT_INJECT=all (nothing even installs) changes nothing for the app', async () => {
   const want = await plain();
   const got = await runNode([...AGENT, APP], { env: { RESETWATCH_FAULT_INJECT: 'all' } });
