@@ -25,7 +25,7 @@ import { isUpgraded } from './upgrade';
 import { sessionOf, streamsInFlight } from './http2';
 import { isDatabase, libraryProtocol, reEmitsErrors } from './protocol';
 import { guardReadError } from './pool-guard';
-import { resetPending } from './pending-error';
+import { nextRead } from './next-read';
 import { type AddressInternals, peerError, readAddresses, serverNameOf, tlsVersionOf } from './addresses';
 
 type ErrnoError = Error & { code?: string; syscall?: string };
@@ -304,40 +304,37 @@ function peerGone(socket: Sock): boolean {
 }
 
 /**
- * A client connection (not HTTP/1, not HTTP/2), or a connection upgraded from HTTP/1 on either
- * side (a WebSocket; HTTP/1's own ends are onPeerHangup's), whose peer ended first, about to send
- * its own FIN (hooks/destroy.ts, libuv before 1.52 only): was that end of input an RST hidden
- * behind bytes read in the same poll (resetBehindEnd)? The kernel forgets the difference once this
- * side's FIN is answered, so it is asked now. Only where it can tell:
- * - bytes were read since this side last wrote (the caller checked): a write after them, to a
- *   peer that had closed, draws an RST from a FIN too;
- * - the end of input was read in the clock step of the bytes before it (the caller checked
- *   SAME_STEP): libuv hides an RST only behind bytes of the same poll. A peer that sends its FIN
- *   and then an RST (it closed with this side's bytes unread) makes a plain end of input on every
- *   libuv (recv reports the FIN before the error) and the same ENOTCONN: told apart only when its
- *   FIN came in a later step than its last bytes. Bytes, FIN and RST read in one poll look exactly
- *   like bytes and an RST, and are ECONNRESET;
+ * A connection that is not HTTP's (raw TCP, either side; HTTP/1's own ends are onPeerHangup's,
+ * HTTP/2 is left out, below) or no longer is (upgraded from HTTP/1: a WebSocket), whose peer
+ * ended first, about to send its own FIN (hooks/destroy.ts, libuv before 1.52 only): was that end
+ * of input an RST hidden behind bytes read in the same poll (resetBehindEnd)? The kernel forgets
+ * the difference once this side's FIN is answered, so it is asked now, only where an RST can hide:
+ * - bytes were read since this side last wrote, and the end of input in the clock step of the
+ *   bytes before it (the caller checked READ_AGAIN and SAME_STEP): libuv hides an RST only behind
+ *   bytes of the same poll;
  * - the end of input was read in the current clock step: an app that keeps its side open
  *   (allowHalfOpen) ends it when it chooses, and an RST that came since (a half-open peer gone)
- *   says nothing about that end;
- * - if the poll that read the end of input was the first to read since this side's last write,
- *   the end cannot tell: a request written on a connection whose last bytes and FIN had already
- *   arrived draws the peer kernel's RST, and the next poll reads those bytes and that end as it
- *   would an answer and an RST (however long after the write: a loop stalled just after writing
- *   makes the race look like a query answered after a wait). The kernel's pending error can:
- *   EPIPE after the FIN, ECONNRESET after a bare RST (./pending-error.ts; where it cannot be
- *   asked, no event). On a WebSocket that write is a push or a ping as often as a question.
+ *   says nothing about that end.
+ * getpeername fails (ENOTCONN) once the connection is gone: after an RST, and after a FIN and then
+ * an RST alike. The second is a peer that closed with this side's bytes unread, or one whose last
+ * bytes and FIN this side's write crossed (a request on a connection the server had just closed;
+ * on a WebSocket a push or a ping), whose kernel answered that write with an RST. The read libuv
+ * 1.52 makes next tells them apart (./next-read.ts): the end after a FIN, ECONNRESET after a bare
+ * RST. Where it cannot be made (not Linux), an end read in the first poll since this side's last
+ * write stays a FIN (the crossing write: a loop stalled just after writing makes the race look
+ * like a query answered after a wait), and one read later is the RST (bytes, FIN and RST in one
+ * poll among them).
  * HTTP/2 sessions are left out: the session answers frames (SETTINGS, PING, WINDOW_UPDATE) with
  * writes the activity hook does not see, so after bytes and a FIN from a peer that closed its
- * socket the kernel has seen an RST too. One getpeername per such end of input, and a zero-length
- * write after the first poll since a write (./pending-error.ts).
+ * socket the kernel has seen an RST too. One getpeername per such end of input, and one read of a
+ * byte where the connection is gone.
  */
 export function noteResetBehindEnd(socket: Sock, state: SocketState): void {
   if (!activity.counting || sessionOf(socket) !== undefined || !activity.inStep(state.active)) return;
   if ((state.http !== undefined || socket._httpMessage != null) && !isUpgraded(socket, state)) return;
   if (!peerGone(socket)) return;
-  if (state.readSince !== state.active || resetPending((socket as unknown as AddressInternals)._handle as object))
-    state.activity |= RESET_BEHIND_END;
+  const next = nextRead((socket as unknown as AddressInternals)._handle as object);
+  if (next === undefined ? state.readSince !== state.active : next === 'ECONNRESET') state.activity |= RESET_BEHIND_END;
 }
 
 /**

@@ -437,6 +437,7 @@ const LATER = [
   'client/connect/ECONNREFUSED/http/1.1/upstream_down',
   'client/connect/ECONNREFUSED/http/1.1/upstream_down',
   'client/connect/ECONNREFUSED/http/1.1/upstream_down',
+  'client/established/ECONNRESET/unknown/-',
   'client/idle/ECONNABORTED/http/1.1/local_abort',
   'server/idle/ECONNRESET/http/1.1/-',
 ];
