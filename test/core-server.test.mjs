@@ -12,6 +12,10 @@ import { checkEvent, any, readReset } from './helpers/check-event.mjs';
 
 const cap = captureEach();
 
+const [UV_MAJOR, UV_MINOR] = process.versions.uv.split('.').map(Number);
+/** libuv before 1.52 (Node 20, 22) reports a peer's last bytes and its RST, read in one poll, as an end of input. */
+const UV_HIDES_RST = UV_MAJOR === 1 && UV_MINOR < 52;
+
 const server = (port) => (e) => e.direction === 'server' && e.localPort === port;
 // After an RST the kernel no longer knows the peer's address; without RESETWATCH_SERVER_PEERS
 // nothing read it earlier (core-server-peers.test.mjs covers the opt-in).
@@ -334,6 +338,75 @@ test('established: raw TCP server, the client aborts', async () => {
     connectionAgeMs: (v) => v >= 50,
   });
   await closeServer(srv);
+});
+
+// libuv before 1.52 (Node 20, 22) reads a client's last bytes and its RST, waiting for one poll,
+// as an end of input, and the kernel tells (docs/hidden-rst.md). 'resetAndDestroy' and 'end': the
+// client (this process) sends its last bytes and its close in one turn of the loop that is the
+// server's too. 'fin then rst': a python client that sends its last bytes and a FIN, then closes
+// with the server's bytes unread (its kernel's RST), while the server's loop is blocked: one poll
+// reads all three, a plain end on Node 24 too. Only the bare RST is an event.
+test("established: raw TCP server, the client's last bytes and RST read in one poll are the reset; a FIN, or a FIN then an RST, is no event", async () => {
+  for (const close of ['resetAndDestroy', 'end', 'fin then rst']) {
+    cap.clear();
+    const seen = [];
+    let closed;
+    const done = new Promise((resolve) => {
+      closed = resolve;
+    });
+    const srv = net.createServer((s) => {
+      s.on('error', (err) => seen.push(err.message));
+      s.on('data', (d) => {
+        seen.push(String(d));
+        if (String(d) !== 'hello') return;
+        s.write('hi');
+        if (close === 'fin then rst') setTimeout(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300), 20);
+      });
+      s.on('end', () => seen.push('end'));
+      s.on('close', closed);
+    });
+    const port = await listen(srv);
+    if (close === 'fin then rst') {
+      const code = `
+import socket, time
+s = socket.create_connection(('127.0.0.1', ${port}))
+s.sendall(b'hello')
+time.sleep(0.1)
+s.sendall(b'bye')
+s.shutdown(socket.SHUT_WR)
+s.close()
+`;
+      execFile('python3', ['-c', code], { timeout: 10000 }, () => {});
+    } else {
+      const c = net.connect(port, '127.0.0.1', () => c.write('hello'));
+      c.on('error', () => {});
+      c.once('data', () =>
+        setTimeout(() => {
+          c.write('bye');
+          c[close]();
+        }, 30),
+      );
+    }
+    await done;
+    const reset = close === 'resetAndDestroy';
+    assert.deepEqual(seen, ['hello', 'bye', reset && !UV_HIDES_RST ? 'read ECONNRESET' : 'end'], `${close}: what Node reports`);
+    if (reset) {
+      checkEvent(await cap.next(server(port)), {
+        ...common(port),
+        ...readReset,
+        protocol: 'unknown',
+        phase: 'established',
+        tls: false,
+        bytesReceived: 8,
+        bytesSent: 2,
+        connectionAgeMs: (v) => v >= 25,
+      });
+    } else {
+      await delay(200);
+      assert.deepEqual(cap.events.filter(server(port)), [], `${close}: no event`);
+    }
+    await closeServer(srv);
+  }
 });
 
 test('http2 (h2c) server: the client aborts after the preface', async () => {

@@ -20,11 +20,11 @@
 // - libuv before 1.52 (Node 20, 22) reports the peer's last bytes and its RST, read in one poll,
 //   as an end of input (classify.ts resetBehindEnd). Node's HTTP client and undici destroy their
 //   socket at that end of input, and their hooks ask the kernel then. Any other socket (a raw TCP
-//   client, a database client's, a WebSocket on either side) ends its own writing after it: once
-//   this side's FIN is answered the kernel has forgotten the peer either way, so the kernel is
-//   asked in _final, just before that FIN goes out (classify.ts noteResetBehindEnd), and only for a
-//   client or a server's connection upgraded from HTTP/1 whose peer ended first after bytes read
-//   since this side last wrote, that end read in the clock step of those bytes. A local close
+//   client or server's, a database client's, a WebSocket on either side) ends its own writing after
+//   it: once this side's FIN is answered the kernel has forgotten the peer either way, so the
+//   kernel is asked in _final, just before that FIN goes out (classify.ts noteResetBehindEnd), and
+//   only for a connection that is not HTTP/1's (hidesReset) whose peer ended first after bytes
+//   read since this side last wrote, that end read in the clock step of those bytes. A local close
 //   (end() before any end of input) costs a property read there.
 // - A TLS server socket whose client's end of input came during the handshake, on every libuv: a
 //   busy server that reads ClientHello bytes and the RST behind them in one poll gets an end of
@@ -71,16 +71,18 @@ type Ending = net.Socket & {
 };
 
 /**
- * A client, or a server's connection upgraded from HTTP/1 (a WebSocket: its parser freed), with no
- * event yet, bytes read since its last write, then the peer's end of input read in the clock step
- * of the bytes before it, on a libuv that hides an RST there. Flags first: most sockets stop at a
- * bit test.
+ * A client, or a server's connection that is not HTTP's (raw TCP; TLS once its handshake is done)
+ * or no longer is (upgraded from HTTP/1, a WebSocket: its parser freed), with no event yet, bytes
+ * read since its last write, then the peer's end of input read in the clock step of the bytes
+ * before it, on a libuv that hides an RST there. Flags first: most sockets stop at a bit test.
  */
 const hidesReset = (socket: Ending, f: number) =>
   UV_HIDES_RST &&
   (f & (READ_AGAIN | SAME_STEP | DONE)) === (READ_AGAIN | SAME_STEP) &&
   socket._readableState?.ended === true &&
-  ((f & SERVER) === 0 || socket.parser === null);
+  ((f & SERVER) === 0 ||
+    socket.parser === null ||
+    (socket.parser === undefined && ((f & TLS) === 0 || socket._secureEstablished === true)));
 
 export function enable(): void {
   // Node always calls _destroy(err, cb): two named parameters, no rest array per socket.
