@@ -535,8 +535,8 @@ test('response over TLS: bytes and an RST read in one poll are ECONNRESET', asyn
 // that took a while).
 // 'answered reset': the client writes, and the server's last bytes and RST come before its next
 // poll, which reads them as the first read since that write, as in each race (the write reaches a
-// closed socket, whose kernel answers with an RST after its FIN); the kernel's pending error tells
-// them apart (agent/pending-error.ts).
+// closed socket, whose kernel answers with an RST after its FIN); one more read tells them apart
+// (agent/next-read.ts: the end after a FIN, ECONNRESET after a bare RST).
 test('established: raw TCP, bytes and an RST read in one poll are ECONNRESET; bytes and a FIN are no event', async () => {
   for (const close of ['resetAndDestroy', 'answered reset', 'end', 'race', 'stalled race']) {
     cap.clear();
@@ -683,7 +683,7 @@ test('established: raw TCP, a FIN then an RST read after the last bytes is no ev
 // The same peer's last bytes, FIN and RST all waiting for one poll (the client's loop blocked in a
 // timer meanwhile): libuv before 1.52 reads the bytes and reports an end of input, as it does for
 // bytes and a bare RST, and getpeername fails after both. Node 24 reads the FIN before the error:
-// a plain end. The kernel's pending error (EPIPE: an RST after a FIN) says the same here.
+// a plain end. One more read (agent/next-read.ts) returns that end here too.
 test('established: raw TCP, bytes, a FIN and an RST read in one poll are no event, as Node 24 reads them', async () => {
   cap.clear();
   const peer = await unreadPeer(["c.sendall(b'bye')", 'c.shutdown(socket.SHUT_WR)']);

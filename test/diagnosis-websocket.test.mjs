@@ -239,9 +239,9 @@ test("server: the client's last frame and its RST read in one poll: still the re
 
 // A server that pushes (a tick, a heartbeat) has written just before it reads the client's last
 // frame and RST in one poll: the first read since its write. A FIN read there looks the same on
-// Node 20 and 22 (a push crossing it draws the client kernel's RST); the kernel's pending error
-// tells them apart (agent/pending-error.ts). Before, both were left as a FIN: most resets of a
-// pushing server's clients were lost.
+// Node 20 and 22 (a push crossing it draws the client kernel's RST); one more read tells them
+// apart (agent/next-read.ts). Before, both were left as a FIN: most resets of a pushing server's
+// clients were lost.
 test("server: a push, then the client's last frame and its RST read in one poll: still the reset; its FIN crossing a push is no event", async () => {
   let peer;
   const { srv, wss, port } = await wsServer((ws) => {

@@ -66,9 +66,9 @@ test('every hook body throwing on entry changes nothing for the app', async () =
   assert.ok(diags.length <= 50);
 });
 
-// The kernel asked about an end of input (Socket#_final; a zero-length write where this side wrote
-// last: agent/pending-error.ts), on Node 20 and 22: the fixture's 'net answered reset' and 'net
-// race' steps go through it. A throw there stays the agent's.
+// The kernel asked about an end of input (Socket#_final: getpeername, then one more read where
+// the connection is gone, agent/next-read.ts), on Node 20 and 22: the fixture's 'net answered
+// reset' and 'net race' steps go through it. A throw there stays the agent's.
 test('a fault where an end of input is checked for a hidden RST changes nothing for the app', async () => {
   const want = await plain();
   const got = await runNode([...AGENT, APP], { env: { ...RATE, RESETWATCH_FAULT_INJECT: 'socket.end' } });
