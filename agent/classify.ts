@@ -320,10 +320,10 @@ function peerGone(socket: Sock): boolean {
  * bytes and FIN this side's write crossed (a request on a connection the server had just closed;
  * on a WebSocket a push or a ping), whose kernel answered that write with an RST. The read libuv
  * 1.52 makes next tells them apart (./next-read.ts): the end after a FIN, ECONNRESET after a bare
- * RST. Where it cannot be made (not Linux), an end read in the first poll since this side's last
- * write stays a FIN (the crossing write: a loop stalled just after writing makes the race look
- * like a query answered after a wait), and one read later is the RST (bytes, FIN and RST in one
- * poll among them).
+ * RST. Where it is not made (a TLS socket; not Linux), an end read in the first poll since this
+ * side's last write stays a FIN (the crossing write: a loop stalled just after writing makes the
+ * race look like a query answered after a wait), and one read later is the RST (bytes, FIN and
+ * RST in one poll among them).
  * HTTP/2 sessions are left out: the session answers frames (SETTINGS, PING, WINDOW_UPDATE) with
  * writes the activity hook does not see, so after bytes and a FIN from a peer that closed its
  * socket the kernel has seen an RST too. One getpeername per such end of input, and one read of a

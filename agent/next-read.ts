@@ -6,17 +6,22 @@
 // itself, on the socket's descriptor: fs.readSync, a read(2) of one byte, synchronous.
 // - Only for a connection getpeername found gone (classify.ts noteResetBehindEnd), whose end of
 //   input Node has read: the partial read drained what had come, and a closed connection takes no
-//   more, so the read takes none of the app's bytes; and in TCP_CLOSE the kernel answers at once.
-// - A read never raises a signal (a write that fails with EPIPE raises SIGPIPE, which an app that
-//   ever listened for it, or a native module, may not ignore), and the error is the kernel's own.
+//   more, so the read finds nothing of the app's (but for bytes after an urgent byte, where the
+//   kernel's read stops: Node never reads them either; such an answer is no answer here); and in
+//   TCP_CLOSE the kernel answers at once.
+// - A read raises no signal; but it takes the pending error, and a write after it then fails with
+//   EPIPE, which raises SIGPIPE (Node ignores it only until an app listens for it; an app that
+//   listened and stopped dies of it). Node writes nothing on a plain TCP socket after this point
+//   (its shutdown fails with ENOTCONN either way), but a TLS socket's end writes its close_notify:
+//   TLS sockets are not asked.
 // - Linux only: BSD kernels (macOS) report the pending error before the end, and other platforms
 //   have no such descriptor.
 import * as fs from 'node:fs';
 
-type FdHandle = { fd?: number; _parent?: FdHandle };
+type FdHandle = { fd?: unknown; constructor?: { name?: string } };
 
-// Taken when this module loads (with classify.ts, at the first socket that ends): an app that
-// wraps fs later (a tracer's fs instrumentation) does not see the agent's read.
+// Taken when this module loads, with the hooks (hooks/destroy.ts imports it for this): an app
+// that wraps fs later (a tracer's fs instrumentation) does not see the agent's read.
 const readSync = fs.readSync;
 const scratch = Buffer.alloc(1);
 const LINUX = process.platform === 'linux';
@@ -24,13 +29,13 @@ const LINUX = process.platform === 'linux';
 /**
  * What the next read of a gone connection returns: '' for the end of input (a FIN came first), the
  * error code of its pending error (ECONNRESET: an RST with no FIN before it), or undefined where
- * it cannot be asked (not Linux, no descriptor) or returned bytes.
+ * it is not asked (not Linux; a TLS socket) or found bytes.
  */
 export function nextRead(handle: object): string | undefined {
-  if (!LINUX) return undefined;
-  // A TLS socket's handle is the TLS layer's; its TCP handle is the one below.
+  // A TLS socket's handle (TLSWrap) shows its TCP handle's descriptor too: only a plain TCP handle.
   const own = handle as FdHandle;
-  const fd = typeof own.fd === 'number' && own.fd >= 0 ? own.fd : own._parent?.fd;
+  if (!LINUX || own.constructor?.name !== 'TCP') return undefined;
+  const fd = own.fd;
   if (typeof fd !== 'number' || fd < 0) return undefined;
   try {
     return readSync(fd, scratch, 0, 1, null) === 0 ? '' : undefined;

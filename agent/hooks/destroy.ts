@@ -44,6 +44,8 @@ import { kOriginal, socketState } from '../symbols';
 import { sessionOf } from '../http2';
 import { guard } from '../guard';
 import { patch, unpatch } from './patch';
+// Loaded with the hooks, not with classify.ts: it takes fs.readSync before the app can wrap it.
+import '../next-read';
 
 // classify.ts loads with the first socket that ends (../sockets.ts classify()), inside the guard.
 const claimError = (err: unknown, state: SocketState | undefined) => classify().claimError(err, state);
