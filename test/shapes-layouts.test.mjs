@@ -51,7 +51,7 @@ test('npm, pnpm and yarn layouts: --require and --import, CommonJS and ESM apps'
   await check(cases);
 });
 
-test('pnpm: an app that crashes on an unhandled reset, or dies of a signal, does so the same way', async () => {
+test('pnpm: an app that crashes on an unhandled reset, dies of a signal, or meets resets behind an answer, does so the same way', async () => {
   const cwd = await layout('pnpm');
   // No report (the app dies before it writes one): the two resets are counted by their lines.
   await check([
@@ -62,6 +62,16 @@ test('pnpm: an app that crashes on an unhandled reset, or dies of a signal, does
       agentArgs: ['--require', 'resetwatch'],
       env: { SHAPES_CRASH: '1', SHAPES_RESETS: '2' },
       expect: { status: 1, same: { resets: 2 } },
+    },
+    {
+      // Node 20 and 22 read each answer and its RST as an end of input: the agent asks the kernel
+      // (getpeername, one more read on the socket), with stderr a pipe and a socket.
+      label: 'pnpm answered reset',
+      cwd,
+      app: 'app.cjs',
+      agentArgs: ['--require', 'resetwatch'],
+      env: { SHAPES_ANSWERED: '1', SHAPES_RESETS: '2' },
+      expect: { same: { resets: 2 } },
     },
     {
       label: 'pnpm SIGTERM',
