@@ -57,6 +57,12 @@ export const RESET_BEHIND_END = 1 << 18;
  * a write of its last answer met the peer's RST (amqplib at a broker's shutdown, classify.ts).
  */
 export const END_CALLED = 1 << 20;
+/**
+ * SocketState.activity, fixed at the start: a connection this process neither accepted nor dialled,
+ * watched from its first read or write here (hooks/server.ts adopt: handed over by another process).
+ * Not counted as opened: the process that accepted it counted it.
+ */
+export const ADOPTED = 1 << 21;
 
 /**
  * One per watched socket, for as long as it is open: the agent's whole memory cost per connection

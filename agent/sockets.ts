@@ -13,8 +13,9 @@
 // The slot holds one of three things, and only this file tells them apart:
 //   nothing        — not seen yet (a new socket, a Unix-domain socket, ...);
 //   a SocketState  — watched: stateOf() returns it;
-//   SUPERSEDED     — not a connection of the app's: a raw socket whose handle a TLSSocket took
-//                    over, or one of resetwatch's own sockets (disown()).
+//   SUPERSEDED     — not watched: a raw socket whose handle a TLSSocket took over, one of
+//                    resetwatch's own sockets (disown()), or a TCP socket met mid-life that is
+//                    not adopted (pass()).
 import { EventEmitter, errorMonitor } from 'node:events';
 import type * as net from 'node:net';
 import type { SocketState, NodeSocketInternals } from './internal-types';
@@ -28,7 +29,7 @@ const SUPERSEDED = null;
 
 // Module-level copies of the imported constants (hooks/activity.ts says why).
 const slot = symbols.socketState;
-const { SERVER, TLS } = flags;
+const { SERVER, TLS, ADOPTED } = flags;
 
 type Watched = net.Socket & NodeSocketInternals;
 
@@ -48,6 +49,7 @@ function count(state: SocketState, n: 1 | -1): void {
  * and to OpenTelemetry's cumulative sums: rate() would count the whole counter again.
  */
 function uncount(state: SocketState): void {
+  if ((state.activity & ADOPTED) !== 0) return; // never counted here
   // `start` is kept to the rounded microsecond (internal-types.ts): up to 0.5 µs after the clock
   // reading taken before the count. A microsecond earlier is never after it.
   if (!countsReadSince(state.start - 0.001)) count(state, -1);
@@ -80,6 +82,21 @@ export function watch(socket: Watched, state: SocketState): void {
   slot.set(socket, state);
   count(state, 1);
   if (!errorsAtDestroy || (state.activity & TLS) !== 0) addListener.call(socket, errorMonitor, errorListener);
+}
+
+/**
+ * Starts watching a connection met mid-life (hooks/server.ts adopt): as watch(), but not counted as
+ * opened here (ADOPTED).
+ */
+export function adopt(socket: Watched, state: SocketState): void {
+  state.activity |= ADOPTED;
+  slot.set(socket, state);
+  if (!errorsAtDestroy || (state.activity & TLS) !== 0) addListener.call(socket, errorMonitor, errorListener);
+}
+
+/** A TCP socket met with no slot and not adopted (hooks/server.ts): marked, so that it is looked at once. */
+export function pass(socket: object): void {
+  slot.set(socket, SUPERSEDED);
 }
 
 /** True while hooks/destroy.ts is installed: it adds a plain socket's listener (listenForError). */

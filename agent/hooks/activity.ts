@@ -32,6 +32,8 @@
 // of the flags only when that changes).
 // `activity` also holds bits this hook never changes (direction, TLS, done, the start's
 // microseconds: internal-types.ts): every write here keeps `f & ~TOUCHES`.
+// A socket met here with no slot yet may be a connection another process handed to this one
+// (child_process send()): hooks/server.ts decides (adopt), once per TCP socket.
 // Not wrapped in guard(): the body reads properties and writes small integers, which cannot throw,
 // and a guard per chunk would cost more than the observation.
 import * as net from 'node:net';
@@ -39,6 +41,7 @@ import * as coarse from '../clock';
 import * as timers from 'node:timers';
 import * as flags from '../internal-types';
 import * as symbols from '../symbols';
+import type { SocketState } from '../internal-types';
 import { patch, unpatch } from './patch';
 
 // Module-level copies of what the wrapper uses from other modules: tsc's CommonJS reads an import
@@ -99,6 +102,16 @@ export function inStep(mark: number): boolean {
   return fresh && clock === mark;
 }
 
+/**
+ * Set by hooks/server.ts while it is installed: given a socket met here with no slot yet, returns
+ * its new state if it is a connection handed to this process by another (server.ts adopt).
+ */
+let adopter: ((socket: net.Socket) => SocketState | undefined) | undefined;
+
+export function adoptWith(fn: typeof adopter): void {
+  adopter = fn;
+}
+
 /** True while the hook is installed: the flags and marks above are then kept up to date. */
 export let counting = false;
 
@@ -123,7 +136,8 @@ export function enable(): void {
     '_unrefTimer',
     (original) =>
       function _unrefTimer(this: Touched) {
-        const s = slotOf(this);
+        let s = slotOf(this);
+        if (s === undefined && adopter !== undefined) s = adopter(this);
         if (s) {
           const t = fresh ? clock : tick();
           const f = s.activity;

@@ -1,26 +1,37 @@
 // Server sockets: net.server.socket fires for every connection accepted by net, http and http2
-// servers (and the raw socket under a TLS server, which hooks/tls.ts has already claimed).
+// servers (and the raw socket under a TLS server, which hooks/tls.ts has already claimed). A
+// connection accepted by another process and handed to this one over IPC (child_process send():
+// sticky sessions) is built around its handle with no channel message: it is adopted at its first
+// read or write instead (adopt, called by hooks/activity.ts).
 import * as dc from 'node:diagnostics_channel';
 import type * as net from 'node:net';
 import { now } from '../clock';
 import { SocketState, type NodeSocketInternals } from '../internal-types';
 import { guard } from '../guard';
 import type { Config } from '../config';
-import { watch, isClaimed } from '../sockets';
+import { AsyncResource } from 'node:async_hooks';
+import { watch, isClaimed, pass, adopt as adoptState } from '../sockets';
+import { adoptWith } from './activity';
 
 const CHANNEL = 'net.server.socket';
 
 let readPeer = false;
+/** An async id taken when the hooks were installed (adopt). */
+let hooksAt = Number.POSITIVE_INFINITY;
 
 export function enable(config: Config): void {
   // Reading the client's address costs a getpeername syscall (~1 µs) per connection, and after an
   // RST it can no longer be read: so only on request (RESETWATCH_SERVER_PEERS).
   readPeer = config.serverPeers;
   dc.subscribe(CHANNEL, onServerSocket);
+  // The async id the next resource would get: any handle created from now on has a larger one.
+  hooksAt = new AsyncResource('RESETWATCH', { requireManualDestroy: true }).asyncId();
+  adoptWith(adopt);
 }
 
 export function disable(): void {
   dc.unsubscribe(CHANNEL, onServerSocket);
+  adoptWith(undefined);
 }
 
 function onServerSocket(message: unknown): void {
@@ -32,4 +43,35 @@ function accept(socket: net.Socket & NodeSocketInternals): void {
   if (socket._server?._pipeName !== undefined) return; // Unix-domain socket: not watched (README).
   watch(socket, new SocketState('server', now(), false));
   if (readPeer) void socket.remoteAddress; // cached by net in socket._peername
+}
+
+type Met = net.Socket & NodeSocketInternals & { _handle?: { fd?: number; getAsyncId?: () => number } | null };
+
+/**
+ * A socket the activity hook meets with no slot, at a read or write. A TCP connection built around
+ * a handle after the hooks were installed, that this process neither accepted (net.server.socket)
+ * nor dialled (a dial is met inside connect(), before it has a descriptor), was handed to it by
+ * another process: a sticky-session balancer (@socket.io/sticky, sticky-session, the child_process
+ * docs' example). These hand over accepted connections, so it is watched as a server's from here
+ * on, its age counted from now, and not counted as opened: the process that accepted it counted it
+ * (README). Any other TCP socket met here (a dial while the client hook is off, a connection from
+ * before the agent started) is marked and never looked at again; anything not TCP (stdio, pipes,
+ * TTYs, Unix-domain sockets) costs these few property reads per chunk.
+ */
+function adopt(socket: Met): SocketState | undefined {
+  const h = socket._handle;
+  if (h == null || h.constructor?.name !== 'TCP') return undefined;
+  return guard('server.adopt', adoptHanded, socket, h);
+}
+
+function adoptHanded(socket: Met, h: NonNullable<Met['_handle']>): SocketState | undefined {
+  // Handles get increasing async ids: one created before the hooks were is not one handed here since.
+  if ((h.fd as number) > 2 && (h.getAsyncId?.() ?? 0) > hooksAt) {
+    const state = new SocketState('server', now(), false);
+    adoptState(socket, state);
+    if (readPeer) void socket.remoteAddress;
+    return state;
+  }
+  pass(socket);
+  return undefined;
 }
