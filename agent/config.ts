@@ -29,6 +29,8 @@ export interface Config {
   maxPeers: number;
   /** RESETWATCH_SERVER_PEERS: also label server-side resets with the client's address. */
   serverPeers: boolean;
+  /** RESETWATCH_REQUEST_PATHS: keep the path (never the query string) of the request in flight on its events. */
+  requestPaths: boolean;
   /** RESETWATCH_RECENT: how many recent reset events `/resets` keeps. */
   recent: number;
   /** RESETWATCH_ROOT_SPANS: make a root span for a reset with no parent context. */
@@ -54,6 +56,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   metricsToken: '',
   maxPeers: DEFAULT_MAX_PEERS,
   serverPeers: false,
+  requestPaths: false,
   recent: 200,
   rootSpans: true,
   faultInject: '',
@@ -215,6 +218,7 @@ export const ENV: { [K in keyof Config]: [string, Parser<Config[K]>] } = {
   // 2-core VM: 29,000 series held the app 1.8 s), /resets every kept event (100,000: 37 MB, 1.6 s).
   maxPeers: ['RESETWATCH_MAX_PEERS', int(1, 10000)],
   serverPeers: ['RESETWATCH_SERVER_PEERS', bool],
+  requestPaths: ['RESETWATCH_REQUEST_PATHS', bool],
   recent: ['RESETWATCH_RECENT', int(0, 10000)],
   rootSpans: ['RESETWATCH_ROOT_SPANS', bool],
   faultInject: ['RESETWATCH_FAULT_INJECT', text],
@@ -239,6 +243,7 @@ export interface StartOptions {
   metricsToken?: string;
   maxPeers?: number;
   serverPeers?: boolean;
+  requestPaths?: boolean;
   recent?: number;
   rootSpans?: boolean;
   /** Tests only (RESETWATCH_FAULT_INJECT). */

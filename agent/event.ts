@@ -26,6 +26,7 @@ import { closeFrameReceived, isUpgraded, upgradeProtocol } from './upgrade';
 import { sessionOf, sessionProtocol, streamsInFlight } from './http2';
 import { known, libraryProtocol } from './protocol';
 import { retryOf } from './retry';
+import { clientPath, routeOf, serverPath } from './request-target';
 import { ipFamily } from './ip-family';
 import { readAddresses, serverNameOf, tlsVersionOf } from './addresses';
 import { needsLocal } from './bus';
@@ -212,7 +213,7 @@ function clientRequest(
 ): Context | undefined {
   const mark = requestMark.get(req);
   event.protocol = 'http/1.1';
-  event.request = { method: req.method ?? 'GET', host: req.host };
+  event.request = { method: req.method ?? 'GET', host: req.host, path: clientPath(req.path) };
   if (mark) event.request.ageMs = round(now - mark.start);
   event.reusedSocket = req.reusedSocket === true;
   if (mark) context = mark.context ?? context;
@@ -244,7 +245,7 @@ function undiciRequest(event: ResetEvent, req: UndiciRequestLike, now: number, c
   // to an http:// target) names its target in the path; the origin is the proxy's.
   const path = req.path;
   const absolute = typeof path === 'string' && (path.startsWith('http://') || path.startsWith('https://'));
-  event.request = { method: req.method ?? 'GET', host: hostOf(absolute ? path : req.origin) };
+  event.request = { method: req.method ?? 'GET', host: hostOf(absolute ? path : req.origin), path: clientPath(path) };
   if (mark) event.request.ageMs = round(now - mark.start);
   if (mark) context = mark.context ?? context;
   context = guard('trace.request', requestContext, context, req, 'undici') ?? context;
@@ -267,7 +268,9 @@ function serverRequest(
   event.protocol = 'http/1.1';
   if (!req) return context;
   const host = req.headers?.host;
-  event.request = { method: req.method ?? 'GET', host: typeof host === 'string' ? host : undefined };
+  event.request = { method: req.method ?? 'GET', host: typeof host === 'string' ? host : undefined, path: serverPath(req) };
+  const route = routeOf(req);
+  if (route !== undefined) event.request.route = route;
   const started = state.http?.requestStart ?? 0;
   // Never older than its connection: the start is on the activity hook's 10 ms clock.
   if (started > 0) event.request.ageMs = round(Math.min(now - started, now - state.start));
@@ -294,7 +297,7 @@ function arrivingRequest(event: ResetEvent, socket: Sock): Context | undefined {
   const req = arriving(socket) as IncomingLike;
   event.protocol = 'http/1.1';
   const host = req.headers?.host;
-  event.request = { method: req.method ?? 'GET', host: typeof host === 'string' ? host : undefined };
+  event.request = { method: req.method ?? 'GET', host: typeof host === 'string' ? host : undefined, path: serverPath(req) };
   return req.headers ? callerContext(req.headers) : undefined;
 }
 

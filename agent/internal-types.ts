@@ -279,6 +279,8 @@ export type Sock = net.Socket & NodeSocketInternals;
 export type ClientRequestLike = {
   method?: string;
   host?: string;
+  /** The request target as given (with its query string). */
+  path?: string;
   res?: { complete?: boolean } | null;
   reusedSocket?: boolean;
   writableFinished?: boolean;
@@ -289,7 +291,20 @@ export type ClientRequestLike = {
   listenerCount(event: string): number;
 };
 /** An http server's request as Node's IncomingMessage holds it. */
-export type IncomingLike = { complete?: boolean; method?: string; headers?: Record<string, unknown> };
+export type IncomingLike = {
+  complete?: boolean;
+  method?: string;
+  /** The request target as received (with its query string). */
+  url?: string;
+  headers?: Record<string, unknown>;
+  /**
+   * Express: the route that matched (`path` its template), the mount path of its router, and the
+   * target as received (`url` is rewritten inside a mounted router, without the mount path).
+   */
+  route?: { path?: unknown } | null;
+  baseUrl?: unknown;
+  originalUrl?: unknown;
+};
 export type ServerResponseLike = {
   req?: IncomingLike;
   writableEnded?: boolean;

@@ -7,6 +7,7 @@ import { setDiagLevel, diag } from './diag';
 import { guard, setFaultInjection } from './guard';
 import { onReset, beforeFirstPublish } from './bus';
 import { readConnections, stats } from './stats';
+import { keepRequestPaths } from './request-target';
 import { kAgent, kRegistry, kWatched, socketState } from './symbols';
 import { launcherOf } from './launcher';
 import { loadedAsPreload } from './preload';
@@ -125,6 +126,7 @@ function missingDependency(): string | undefined {
 
 /** Installs the hooks RESETWATCH_DISABLED_HOOKS leaves on: a disabled hook installs nothing at all. */
 function enableHooks(hooks: Loaded['hooks'], config: Config, stops: (() => void)[]): void {
+  keepRequestPaths(config.requestPaths);
   for (const [name, hook] of Object.entries(hooks) as [HookName, Hook][]) {
     if (config.disabledHooks.includes(name)) continue;
     guard(`enable.${name}`, hook.enable, config);

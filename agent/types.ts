@@ -63,6 +63,18 @@ export interface InflightRequest {
    */
   host?: string;
   /**
+   * The path of the request target, without its query string (which can carry credentials) or
+   * fragment, at most 200 characters (a longer one is cut, ending in `…`); the path of an
+   * absolute-form target (a forward proxy's request). Absent for targets with no path (CONNECT's
+   * `host:port`, `*`).
+   */
+  path?: string;
+  /**
+   * Server: the route template the app's framework matched (Express: `/users/:id`, with the mount
+   * path of its router), once a route handler has run. Low cardinality where `path` is not.
+   */
+  route?: string;
+  /**
    * Milliseconds since the request started: client, when the app ended the request (Node
    * publishes http.client.request.start then) or undici created it; server, when its headers
    * arrived. Absent when the request had not got that far.

@@ -53,6 +53,9 @@ test('an express app in a child handed its connections over IPC: a client that r
   assert.equal(e['resetwatch.phase'], 'response');
   assert.equal(e['http.request.method'], 'GET');
   assert.equal(e['resetwatch.request.host'], 'sticky.test');
+  // The route express matched, not the path: that only with RESETWATCH_REQUEST_PATHS (test/request-path.test.mjs).
+  assert.deepEqual([e['url.path'], e['http.route']], [undefined, '/slow']);
+  assert.match(e.msg, / GET sticky\.test\/slow /);
   assert.equal(e['resetwatch.bytes_received'], Buffer.byteLength(request));
   assert.ok(e['resetwatch.request.age'] >= 0.2, `request age ${e['resetwatch.request.age']}`);
   assert.equal(report.error, 'ECONNRESET');

@@ -44,7 +44,10 @@ export function logMessage(e: ResetEvent): string {
   const parts: string[] = [];
   const what: string[] = [];
   if (e.protocol !== undefined && e.protocol !== '' && e.protocol !== 'unknown') what.push(e.protocol);
-  if (e.request !== undefined) what.push(e.request.host === undefined ? e.request.method : `${e.request.method} ${e.request.host}`);
+  // The request as its target reads: `GET api.example.com/orders/17` (RESETWATCH_REQUEST_PATHS),
+  // `GET api.example.com/orders/:id` (the route matched), `GET /orders/17` with no Host.
+  const r = e.request;
+  if (r !== undefined) what.push(`${r.method} ${r.host ?? ''}${r.path ?? r.route ?? ''}`.trimEnd());
   const who = peer(e);
   if (who !== undefined) what.push(who);
   if (what.length !== 0) parts.push(what.join(' '));

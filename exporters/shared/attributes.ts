@@ -87,6 +87,8 @@ export function toAttributes(e: ResetEvent): Attributes {
       a['http.request.method_original'] = method;
     }
     if (e.request.host !== undefined) a['resetwatch.request.host'] = e.request.host;
+    if (e.request.path !== undefined) a['url.path'] = e.request.path;
+    if (e.request.route !== undefined) a['http.route'] = e.request.route;
     if (e.request.ageMs !== undefined) a['resetwatch.request.age'] = seconds(e.request.ageMs);
   }
   if (e.streamsInFlight !== undefined) a['resetwatch.http2.streams_in_flight'] = e.streamsInFlight;

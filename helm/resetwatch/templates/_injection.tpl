@@ -126,6 +126,7 @@ for every variable the app does not set itself, among them the pod's name, names
   (dict "name" "RESETWATCH_PORT" "value" (toString $v.agent.port))
   (dict "name" "RESETWATCH_MAX_PEERS" "value" (toString $v.agent.maxPeers))
   (dict "name" "RESETWATCH_SERVER_PEERS" "value" (toString $v.agent.serverPeers))
+  (dict "name" "RESETWATCH_REQUEST_PATHS" "value" (toString $v.agent.requestPaths))
   (dict "name" "RESETWATCH_LOG" "value" $v.agent.log)
   (dict "name" "RESETWATCH_LOG_LEVEL" "value" $v.agent.logLevel)
   (dict "name" "RESETWATCH_RECENT" "value" (toString $v.agent.recent))

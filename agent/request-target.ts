@@ -1,0 +1,59 @@
+// What an event keeps of its request's target (InflightRequest.path, .route). The route an app's
+// framework matched is a template from the app's code (`/users/:id`): always kept. The path can
+// name people, orders or documents, so it is kept only with RESETWATCH_REQUEST_PATHS=true, and
+// never its query string (where tokens and signatures travel) or fragment. Read at reset time
+// only: nothing per request.
+import type { IncomingLike } from './internal-types';
+
+/** The longest path or route an event keeps: a line's worth (some apps put whole documents in their URLs). */
+const MAX_PATH = 200;
+
+/** RESETWATCH_REQUEST_PATHS, set when the hooks are installed (register.ts). */
+let keepPaths = false;
+
+export function keepRequestPaths(on: boolean): void {
+  keepPaths = on;
+}
+
+/**
+ * The path of a request target: origin-form `/a/b?q` or absolute-form `http://host/a/b?q` (a
+ * forward proxy's), without the query string or fragment; undefined for targets with no path
+ * (authority-form `host:port` of CONNECT, `*`).
+ */
+export function pathOf(target: unknown): string | undefined {
+  if (typeof target !== 'string') return undefined;
+  let start = 0;
+  if (target.charCodeAt(0) !== 47 /* / */) {
+    const scheme = target.indexOf('://');
+    if (scheme <= 0) return undefined;
+    start = target.indexOf('/', scheme + 3);
+    if (start < 0) return '/';
+  }
+  let end = target.length;
+  for (let i = start; i < end; i++) {
+    const c = target.charCodeAt(i);
+    if (c === 63 /* ? */ || c === 35 /* # */) end = i;
+  }
+  return cut(target.slice(start, end));
+}
+
+function cut(s: string): string {
+  return s.length > MAX_PATH ? `${s.slice(0, MAX_PATH - 1)}…` : s;
+}
+
+/** A client request's path (http's `req.path`, undici's `path`), when paths are kept. */
+export function clientPath(target: unknown): string | undefined {
+  return keepPaths ? pathOf(target) : undefined;
+}
+
+/** A server request's path as received, when paths are kept (Express rewrites `url` inside a mounted router; `originalUrl` keeps it). */
+export function serverPath(req: IncomingLike): string | undefined {
+  return keepPaths ? pathOf(typeof req.originalUrl === 'string' ? req.originalUrl : req.url) : undefined;
+}
+
+/** Express's matched route: its router's mount path, then the route's template (a string path only). */
+export function routeOf(req: IncomingLike): string | undefined {
+  const path = req.route?.path;
+  if (typeof path !== 'string') return undefined;
+  return cut((typeof req.baseUrl === 'string' ? req.baseUrl : '') + path);
+}
