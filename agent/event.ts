@@ -19,7 +19,7 @@ import {
   clockMs,
   responseBegun,
 } from './internal-types';
-import type { ErrorType, Phase, ResetEvent } from './types';
+import type { ErrorType, InflightRequest, Phase, ResetEvent } from './types';
 import { requestMark } from './symbols';
 import { hintFor } from './hints';
 import { closeFrameReceived, isUpgraded, upgradeProtocol } from './upgrade';
@@ -200,6 +200,11 @@ function idleMs(state: SocketState, v: Verdict, now: number): number {
   return Math.min((clockMs(now) - mark) & CLOCK_MASK, round(now - state.start));
 }
 
+/** The request's path, where one is kept (./request-target.ts): the field is absent otherwise. */
+function withPath(request: InflightRequest, path: string | undefined): void {
+  if (path !== undefined) request.path = path;
+}
+
 // Each request kind fills in the request and returns the trace context the reset belongs to
 // (`context`: what was known before, the connect's).
 
@@ -213,7 +218,8 @@ function clientRequest(
 ): Context | undefined {
   const mark = requestMark.get(req);
   event.protocol = 'http/1.1';
-  event.request = { method: req.method ?? 'GET', host: req.host, path: clientPath(req.path) };
+  event.request = { method: req.method ?? 'GET', host: req.host };
+  withPath(event.request, clientPath(req.path));
   if (mark) event.request.ageMs = round(now - mark.start);
   event.reusedSocket = req.reusedSocket === true;
   if (mark) context = mark.context ?? context;
@@ -245,7 +251,8 @@ function undiciRequest(event: ResetEvent, req: UndiciRequestLike, now: number, c
   // to an http:// target) names its target in the path; the origin is the proxy's.
   const path = req.path;
   const absolute = typeof path === 'string' && (path.startsWith('http://') || path.startsWith('https://'));
-  event.request = { method: req.method ?? 'GET', host: hostOf(absolute ? path : req.origin), path: clientPath(path) };
+  event.request = { method: req.method ?? 'GET', host: hostOf(absolute ? path : req.origin) };
+  withPath(event.request, clientPath(path));
   if (mark) event.request.ageMs = round(now - mark.start);
   if (mark) context = mark.context ?? context;
   context = guard('trace.request', requestContext, context, req, 'undici') ?? context;
@@ -268,7 +275,8 @@ function serverRequest(
   event.protocol = 'http/1.1';
   if (!req) return context;
   const host = req.headers?.host;
-  event.request = { method: req.method ?? 'GET', host: typeof host === 'string' ? host : undefined, path: serverPath(req) };
+  event.request = { method: req.method ?? 'GET', host: typeof host === 'string' ? host : undefined };
+  withPath(event.request, serverPath(req));
   const route = routeOf(req);
   if (route !== undefined) event.request.route = route;
   const started = state.http?.requestStart ?? 0;
@@ -297,7 +305,8 @@ function arrivingRequest(event: ResetEvent, socket: Sock): Context | undefined {
   const req = arriving(socket) as IncomingLike;
   event.protocol = 'http/1.1';
   const host = req.headers?.host;
-  event.request = { method: req.method ?? 'GET', host: typeof host === 'string' ? host : undefined, path: serverPath(req) };
+  event.request = { method: req.method ?? 'GET', host: typeof host === 'string' ? host : undefined };
+  withPath(event.request, serverPath(req));
   return req.headers ? callerContext(req.headers) : undefined;
 }
 

@@ -10,7 +10,7 @@ import http2 from 'node:http2';
 import { createRequire } from 'node:module';
 import { context, trace, TraceFlags } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { loadAgent, capture, listen, closeServer, delay, TLS } from './helpers/resets.mjs';
+import { loadAgent, capture, listen, closeServer, delay, TLS, UV_HIDES_RST } from './helpers/resets.mjs';
 import { withAndWithout, runNode, AGENT, fixture, resetLines, describeRun, ROOT } from './helpers/subprocess.mjs';
 import { checkEvent, any, dialled, readAbort, readReset, otherSideClosed, movedNoVerdict } from './helpers/check-event.mjs';
 
@@ -454,8 +454,6 @@ test('response over TLS: peer FIN while waiting ("socket hang up") carries the T
 // a moment). libuv before 1.52 (Node 20, 22) then reads the bytes and reports EOF without reading
 // the RST's ECONNRESET, so Node reports a FIN ("aborted"); the kernel knows it was a reset. Newer
 // libuv (Node 24, 26) reads on to the error: there the same event comes the usual way.
-const [UV_MAJOR, UV_MINOR] = process.versions.uv.split('.').map(Number);
-const UV_HIDES_RST = UV_MAJOR === 1 && UV_MINOR < 52;
 test('response: bytes and an RST read in one poll are ECONNRESET; bytes and a FIN are peer_closed', async () => {
   for (const close of ['resetAndDestroy', 'end']) {
     cap.clear();

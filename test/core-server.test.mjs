@@ -7,14 +7,20 @@ import tls from 'node:tls';
 import http from 'node:http';
 import http2 from 'node:http2';
 import { execFile, execFileSync } from 'node:child_process';
-import { captureEach, listen, closeServer, pythonAbort, delay, TLS, keepAliveServer, reusedThenResetEvent } from './helpers/resets.mjs';
+import {
+  captureEach,
+  listen,
+  closeServer,
+  pythonAbort,
+  delay,
+  TLS,
+  keepAliveServer,
+  reusedThenResetEvent,
+  UV_HIDES_RST,
+} from './helpers/resets.mjs';
 import { checkEvent, any, readReset } from './helpers/check-event.mjs';
 
 const cap = captureEach();
-
-const [UV_MAJOR, UV_MINOR] = process.versions.uv.split('.').map(Number);
-/** libuv before 1.52 (Node 20, 22) reports a peer's last bytes and its RST, read in one poll, as an end of input. */
-const UV_HIDES_RST = UV_MAJOR === 1 && UV_MINOR < 52;
 
 const server = (port) => (e) => e.direction === 'server' && e.localPort === port;
 // After an RST the kernel no longer knows the peer's address; without RESETWATCH_SERVER_PEERS

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { createRequire } from 'node:module';
-import { captureEach, listen, closeServer, delay } from './helpers/resets.mjs';
+import { captureEach, listen, closeServer, delay, UV_HIDES_RST } from './helpers/resets.mjs';
 import { checkEvent, any, dialled, readReset } from './helpers/check-event.mjs';
 import { startPostgres, startMariadb, startRedis, pgPool } from './helpers/servers.mjs';
 import { withAndWithout, fixture, resetLines, withoutAgentLines, describeRun } from './helpers/subprocess.mjs';
@@ -287,8 +287,6 @@ test('a pg Client whose error listener exits: same exit, the event is written be
 // sent in one tick of this process): libuv before 1.52 (Node 20, 22) reads the bytes and reports
 // an end of input, which database clients report as a lost connection; newer libuv reads on to the
 // RST. Either way the event is the RST: ECONNRESET. Bytes and a FIN stay what they were.
-const [UV_MAJOR, UV_MINOR] = process.versions.uv.split('.').map(Number);
-const UV_HIDES_RST = UV_MAJOR === 1 && UV_MINOR < 52;
 
 /**
  * A loopback TCP proxy to `port`; `arm(close)` forwards half of the next chunk from the server, and

@@ -14,6 +14,13 @@ export const TLS = {
   cert: readFileSync(path.join(ROOT, 'test/fixtures/tls/cert.pem')),
 };
 
+const [UV_MAJOR, UV_MINOR] = process.versions.uv.split('.').map(Number);
+/**
+ * libuv before 1.52 (Node 20, 22) reports a peer's last bytes and its RST, read in one poll, as an
+ * end of input; newer libuv reads on to the RST (docs/hidden-rst.md).
+ */
+export const UV_HIDES_RST = UV_MAJOR === 1 && UV_MINOR < 52;
+
 /** Starts the agent in this test process (logs off) and returns its module. */
 export async function loadAgent() {
   process.env.RESETWATCH_LOG ??= 'off';
