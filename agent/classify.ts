@@ -9,6 +9,7 @@ import {
   type ServerResponseLike,
   RESET_BEHIND_END,
   END_CALLED,
+  EARLIER_REQUEST,
   SAME_STEP,
   READS,
   READ_AGAIN,
@@ -485,7 +486,7 @@ function requestArriving(socket: Sock, state: SocketState, syscall: string | und
  * one 10 ms step early). event.ts reads it where the channel would have put it.
  */
 function stampRequestStart(state: SocketState): void {
-  if (!activity.counting) return;
+  if (!activity.counting || (state.activity & EARLIER_REQUEST) !== 0) return; // begun before this process had the connection
   const now = performance.now();
   httpOf(state).requestStart = now - ((clockMs(now) - state.readSince) & CLOCK_MASK);
 }

@@ -14,13 +14,14 @@ import { listen, closeServer } from './helpers/resets.mjs';
 const APP = fixture('sticky.cjs');
 
 /**
- * Runs the sticky app in `mode` (with the agent unless `plain`); once it prints its port, connects,
+ * Runs the sticky app in `mode` (with the agent unless `plain`; `handoff` as the fixture says);
+ * once it prints its port, connects,
  * writes `payload`, waits `holdMs` and resets. Resolves with the run, the primary's pid, the
  * child's report and the reset events it logged.
  */
-async function stickyReset(mode, payload, { plain = false, holdMs = 300 } = {}) {
+async function stickyReset(mode, payload, { plain = false, holdMs = 300, handoff = 'paused' } = {}) {
   let dialled = false;
-  const r = await runNode([...(plain ? [] : AGENT), APP, 'primary', mode], {
+  const r = await runNode([...(plain ? [] : AGENT), APP, 'primary', mode, handoff], {
     env: { RESETWATCH_LOG: 'stdout' },
     onStdout(text) {
       const m = /^\{"port":(\d+)\}$/m.exec(text);
@@ -70,6 +71,21 @@ test('an express app in a child handed its connections over IPC: a client that r
     withoutAgentLines(r.stdout).replace(/\d+/g, 'N'),
     withoutAgentLines(plain.r.stdout).replace(/\d+/g, 'N').replace(/null/g, 'N'),
   );
+});
+
+test("@socket.io/sticky's hand-off (the primary read the request, the child is given it as data): a client that resets while its request waits has no request age, rather than one counted from the reset", async () => {
+  const request = 'GET /slow HTTP/1.1\r\nHost: sticky.test\r\n\r\n';
+  const { r, report, events } = await stickyReset('express', request, { handoff: 'first-chunk', holdMs: 500 });
+  assert.equal(events.length, 1, r.stdout);
+  const e = events[0];
+  assert.equal(e.pid, report.childPid);
+  assert.deepEqual([e['resetwatch.direction'], e['resetwatch.phase'], e['error.type']], ['server', 'response', 'ECONNRESET']);
+  assert.equal(e['http.route'], '/slow');
+  // The child first touched the socket at the reset: an age from there would read ~0 s.
+  assert.equal(e['resetwatch.request.age'], undefined, r.stdout);
+  assert.equal(e['resetwatch.hint.id'], 'client_abort');
+  assert.doesNotMatch(e['resetwatch.hint'], /s into the request/);
+  assert.deepEqual([report.error, report.primaryOpened, report.childOpened], ['ECONNRESET', 1, 0]);
 });
 
 test('a raw TCP echo server in a child handed its connections: a client that resets after its echo is one established-phase event with both directions counted', async () => {
