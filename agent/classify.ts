@@ -9,9 +9,9 @@ import {
   type ServerResponseLike,
   RESET_BEHIND_END,
   END_CALLED,
-  EARLIER_REQUEST,
   SAME_STEP,
   READS,
+  READ_ONCE,
   READ_AGAIN,
   CLOCK_MASK,
   clockMs,
@@ -463,7 +463,7 @@ function emit(
   // wrong (README Limits). A response not begun, or ended at once and still flushing, leaves it right.
   const msg = socket._httpMessage as { _headerSent?: boolean; writableEnded?: boolean } | null | undefined;
   const streaming = msg?._headerSent === true && msg.writableEnded !== true;
-  if (state.direction === 'server' && state.http === undefined && msg != null && !streaming) stampRequestStart(state);
+  if (state.direction === 'server' && state.http === undefined && msg != null && !streaming) stampRequestStart(state, errorType, syscall);
   const event = buildEvent(socket, state, { errorType, code, message, syscall, fatal, phase });
   // Database and broker client libraries re-emit their socket's errors on their own emitters (bus.ts).
   if (handled !== undefined && reEmitsErrors(event.protocol)) publishSoon(event, handled);
@@ -483,10 +483,16 @@ function requestArriving(socket: Sock, state: SocketState, syscall: string | und
 /**
  * A server's request in progress, with the activity hook on (no http.server.* channel): it began
  * with the first read counted since the connection's last write, on the activity clock (at most
- * one 10 ms step early). event.ts reads it where the channel would have put it.
+ * one 10 ms step early). event.ts reads it where the channel would have put it. Not when the read
+ * that met the end (an error or an end of input) is the one counted first since that write: the
+ * request was read before that write (pipelined behind one answered since; or read by the process
+ * that handed the connection here, hooks/server.ts adopt), when is not known, and an age from the
+ * end would read 0. (A request whose handler has answered counts no read: its mark stays.)
  */
-function stampRequestStart(state: SocketState): void {
-  if (!activity.counting || (state.activity & EARLIER_REQUEST) !== 0) return; // begun before this process had the connection
+function stampRequestStart(state: SocketState, errorType: ErrorType, syscall: string | undefined): void {
+  if (!activity.counting) return;
+  const endRead = syscall === 'read' || errorType === 'peer_closed';
+  if (endRead && (state.activity & READS) === READ_ONCE && state.readSince === state.active) return;
   const now = performance.now();
   httpOf(state).requestStart = now - ((clockMs(now) - state.readSince) & CLOCK_MASK);
 }

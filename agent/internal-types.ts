@@ -63,13 +63,6 @@ export const END_CALLED = 1 << 20;
  * Not counted as opened: the process that accepted it counted it.
  */
 export const ADOPTED = 1 << 21;
-/**
- * SocketState.activity: adopted (ADOPTED) with an HTTP request already in progress, one the
- * process that handed it over read (@socket.io/sticky reads the first request before handing the
- * connection to a worker): its start is unknown here, so it has no request age. Cleared at this
- * side's next write (hooks/activity.ts): later requests are seen from their first byte.
- */
-export const EARLIER_REQUEST = 1 << 22;
 
 /**
  * One per watched socket, for as long as it is open: the agent's whole memory cost per connection
@@ -305,8 +298,9 @@ export type IncomingLike = {
   url?: string;
   headers?: Record<string, unknown>;
   /**
-   * Express: the route that matched (`path` its template), the mount path of its router, and the
-   * target as received (`url` is rewritten inside a mounted router, without the mount path).
+   * Express: the route that matched (`path` its template), the text its router's mount matched
+   * (`''` on the app's own router), and the target as received (`url` is rewritten inside a
+   * mounted router, without the mount path).
    */
   route?: { path?: unknown } | null;
   baseUrl?: unknown;

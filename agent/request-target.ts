@@ -1,5 +1,6 @@
 // What an event keeps of its request's target (InflightRequest.path, .route). The route an app's
-// framework matched is a template from the app's code (`/users/:id`): always kept. The path can
+// framework matched is a template from the app's code (`/users/:id`): always kept, where it can be
+// told whole. The path can
 // name people, orders or documents, so it is kept only with RESETWATCH_REQUEST_PATHS=true, and
 // never its query string (where tokens and signatures travel) or fragment. Read at reset time
 // only: nothing per request.
@@ -26,7 +27,13 @@ export function pathOf(target: unknown): string | undefined {
   if (target.charCodeAt(0) !== 47 /* / */) {
     const scheme = target.indexOf('://');
     if (scheme <= 0) return undefined;
-    start = target.indexOf('/', scheme + 3);
+    // The path starts at the first `/` after the authority; a `?` or `#` before any (`http://a?q=/b`) starts the query.
+    start = -1;
+    for (let i = scheme + 3; i < target.length; i++) {
+      const c = target.charCodeAt(i);
+      if (c === 47 /* / */) start = i;
+      if (c === 47 || c === 63 /* ? */ || c === 35 /* # */) break;
+    }
     if (start < 0) return '/';
   }
   let end = target.length;
@@ -51,9 +58,15 @@ export function serverPath(req: IncomingLike): string | undefined {
   return keepPaths ? pathOf(typeof req.originalUrl === 'string' ? req.originalUrl : req.url) : undefined;
 }
 
-/** Express's matched route: its router's mount path, then the route's template (a string path only). */
+/**
+ * Express's matched route, a string template on the app's own router (NestJS's routes are). Not in
+ * a router mounted with `app.use(path, router)`: Express keeps the text the mount matched
+ * (`req.baseUrl`: `/orgs/alice`), not its template (`/orgs/:org`), and the route's template alone
+ * would be part of one. The last route matched: one whose handler passed the request on (`next()`)
+ * to a middleware still names that route.
+ */
 export function routeOf(req: IncomingLike): string | undefined {
   const path = req.route?.path;
-  if (typeof path !== 'string') return undefined;
-  return cut((typeof req.baseUrl === 'string' ? req.baseUrl : '') + path);
+  if (typeof path !== 'string' || (req.baseUrl !== undefined && req.baseUrl !== '')) return undefined;
+  return cut(path);
 }

@@ -70,8 +70,9 @@ export interface InflightRequest {
    */
   path?: string;
   /**
-   * Server: the route template the app's framework matched (Express: `/users/:id`, with the mount
-   * path of its router), once a route handler has run. Low cardinality where `path` is not.
+   * Server: the route template the app's framework matched (Express, NestJS: `/users/:id`), once a
+   * route matched; absent for a route in a router mounted with `app.use(path, router)`, whose
+   * mount template Express does not keep. Low cardinality where `path` is not.
    */
   route?: string;
   /**

@@ -42,18 +42,44 @@ test('a server request cut off by its client: the path without its query string,
   }
 });
 
-test("express: the matched route's template with its router's mount path, beside the path", async () => {
+test("express: the matched route's template on the app's router; none in a mounted router, whose mount Express keeps as matched text", async () => {
   const app = express();
-  const api = express.Router();
-  api.get('/users/:id', () => {}); // never answers
-  app.use('/api', api);
+  app.get('/users/:id', () => {}); // never answers
+  const orgs = express.Router();
+  orgs.get('/repos/:repo', () => {});
+  app.use('/orgs/:org', orgs);
   const { server, port } = await waiting(app);
   try {
-    await pythonAbort(port, 'GET /api/users/42?expand=all HTTP/1.1\r\nHost: shop.test\r\n\r\n', 150);
+    await pythonAbort(port, 'GET /users/42?expand=all HTTP/1.1\r\nHost: shop.test\r\n\r\n', 150);
     const e = await cap.next((x) => x.direction === 'server' && x.localPort === port);
-    assert.equal(e.request.path, '/api/users/42');
-    assert.equal(e.request.route, '/api/users/:id');
-    assert.equal(eventAttributes(e)['http.route'], '/api/users/:id');
+    assert.equal(e.request.path, '/users/42');
+    assert.equal(e.request.route, '/users/:id');
+    assert.equal(eventAttributes(e)['http.route'], '/users/:id');
+    cap.clear();
+
+    // req.baseUrl is '/orgs/alice.smith' here: a route built from it would name the user.
+    await pythonAbort(port, 'GET /orgs/alice.smith/repos/widget HTTP/1.1\r\nHost: shop.test\r\n\r\n', 150);
+    const m = await cap.next((x) => x.direction === 'server' && x.localPort === port);
+    assert.equal(m.request.path, '/orgs/alice.smith/repos/widget', 'the path as received (originalUrl), mount included');
+    assert.equal(m.request.route, undefined);
+    assert.doesNotMatch(logMessage({ ...m, request: { ...m.request, path: undefined } }), /alice/);
+  } finally {
+    await closeServer(server);
+  }
+});
+
+test('a request pipelined behind one answered since: no age, rather than one counted from the reset', async () => {
+  const server = http.createServer((req, res) => {
+    if (req.url === '/fast') res.end('ok');
+  });
+  const port = await listen(server);
+  try {
+    const two = 'GET /fast HTTP/1.1\r\nHost: shop.test\r\n\r\nGET /slow HTTP/1.1\r\nHost: shop.test\r\n\r\n';
+    await pythonAbort(port, two, 300);
+    const e = await cap.next((x) => x.direction === 'server' && x.localPort === port);
+    assert.equal(e.phase, 'response');
+    assert.equal(e.request.path, '/slow');
+    assert.equal(e.request.ageMs, undefined, `ageMs ${e.request.ageMs}`);
   } finally {
     await closeServer(server);
   }
@@ -106,5 +132,8 @@ test('request targets without a path, and absolute-form targets (a forward proxy
   assert.equal(pathOf('api.example.com:443'), undefined, 'CONNECT');
   assert.equal(pathOf('*'), undefined, 'OPTIONS *');
   assert.equal(pathOf('/#top'), '/');
+  assert.equal(pathOf('http://shop.test?tok=/SECRET/abc'), '/', 'a slash in the query is not the path');
+  assert.equal(pathOf('HTTP://shop.test#/frag'), '/');
+  assert.equal(pathOf('http://user:pw@shop.test/a?b'), '/a');
   assert.equal(pathOf(undefined), undefined);
 });

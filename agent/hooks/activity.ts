@@ -47,20 +47,7 @@ import { patch, unpatch } from './patch';
 // Module-level copies of what the wrapper uses from other modules: tsc's CommonJS reads an import
 // through its module object at every use, a load V8 cannot fold away; a module-level const it
 // can (callgrind, a wrapper-sized function: ~3 instructions per use, ~10 uses per call).
-const {
-  CLOCK_MASK,
-  clockMs,
-  WROTE_LAST,
-  BURST_AFTER_WRITE,
-  ENDED_HERE,
-  READ_ONCE,
-  READ_AGAIN,
-  READS,
-  TOUCHES,
-  SERVER,
-  SAME_STEP,
-  EARLIER_REQUEST,
-} = flags;
+const { CLOCK_MASK, clockMs, WROTE_LAST, BURST_AFTER_WRITE, ENDED_HERE, READ_ONCE, READ_AGAIN, READS, TOUCHES, SERVER, SAME_STEP } = flags;
 const { now } = coarse;
 // The socket's slot as stored (null: superseded), without sockets.ts stateOf's conversion.
 const slotOf = symbols.socketState.get;
@@ -160,12 +147,11 @@ export function enable(): void {
             // made while a blocked event loop kept the clock from moving carries the time from before
             // the block, so the wait for its answer cannot be told: it is not marked (its answer
             // starts no burst), and the next write checks again. The reads since the last write
-            // count from none again either way, and a request older than an adopted connection
-            // (EARLIER_REQUEST) has its answer.
+            // count from none again either way.
             if ((f & WROTE_LAST) === 0) {
               if (((clockMs(now()) - t) & CLOCK_MASK) < STALE_MS)
-                s.activity = ((((t - s.active) & CLOCK_MASK) > BURST_MS ? f & ~TOUCHES : f) & ~(READS | EARLIER_REQUEST)) | WROTE_LAST;
-              else if ((f & (READS | EARLIER_REQUEST)) !== 0) s.activity = f & ~(READS | EARLIER_REQUEST);
+                s.activity = ((((t - s.active) & CLOCK_MASK) > BURST_MS ? f & ~TOUCHES : f) & ~READS) | WROTE_LAST;
+              else if ((f & READS) !== 0) s.activity = f & ~READS;
             }
           } else {
             let g = f;

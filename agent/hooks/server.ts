@@ -6,7 +6,7 @@
 import * as dc from 'node:diagnostics_channel';
 import type * as net from 'node:net';
 import { now } from '../clock';
-import { SocketState, EARLIER_REQUEST, type NodeSocketInternals } from '../internal-types';
+import { SocketState, type NodeSocketInternals } from '../internal-types';
 import { guard } from '../guard';
 import type { Config } from '../config';
 import { AsyncResource } from 'node:async_hooks';
@@ -45,12 +45,7 @@ function accept(socket: net.Socket & NodeSocketInternals): void {
   if (readPeer) void socket.remoteAddress; // cached by net in socket._peername
 }
 
-type Met = net.Socket &
-  NodeSocketInternals & {
-    _handle?: { fd?: number; getAsyncId?: () => number } | null;
-    _httpMessage?: unknown;
-    parser?: { incoming?: unknown } | null;
-  };
+type Met = net.Socket & NodeSocketInternals & { _handle?: { fd?: number; getAsyncId?: () => number } | null };
 
 /**
  * A socket the activity hook meets with no slot, at a read or write. A TCP connection built around
@@ -73,10 +68,6 @@ function adoptHanded(socket: Met, h: NonNullable<Met['_handle']>): SocketState |
   // Handles get increasing async ids: one created before the hooks were is not one handed here since.
   if ((h.fd as number) > 2 && (h.getAsyncId?.() ?? 0) > hooksAt) {
     const state = new SocketState('server', now(), false);
-    // An HTTP request in progress that this process read none of: the handing process read it and
-    // gave it here as data. (An HTTP server's parser reads a socket itself and touches it after
-    // parsing: a request read here has its bytes counted by then.)
-    if ((socket._httpMessage != null || socket.parser?.incoming != null) && socket.bytesRead === 0) state.activity |= EARLIER_REQUEST;
     adoptState(socket, state);
     if (readPeer) void socket.remoteAddress;
     return state;
