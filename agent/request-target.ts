@@ -1,9 +1,8 @@
 // What an event keeps of its request's target (InflightRequest.path, .route). The route an app's
 // framework matched is a template from the app's code (`/users/:id`): always kept, where it can be
-// told whole. The path can
-// name people, orders or documents, so it is kept only with RESETWATCH_REQUEST_PATHS=true, and
-// never its query string (where tokens and signatures travel) or fragment. Read at reset time
-// only: nothing per request.
+// told whole. The path can name people, orders or documents, so it is kept only with
+// RESETWATCH_REQUEST_PATHS=true, and never its query string (where tokens and signatures travel)
+// or fragment. Read at reset time only: nothing per request.
 import type { IncomingLike } from './internal-types';
 
 /** The longest path or route an event keeps: a line's worth (some apps put whole documents in their URLs). */

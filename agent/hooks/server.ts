@@ -3,13 +3,13 @@
 // connection accepted by another process and handed to this one over IPC (child_process send():
 // sticky sessions) is built around its handle with no channel message: it is adopted at its first
 // read or write instead (adopt, called by hooks/activity.ts).
+import { AsyncResource } from 'node:async_hooks';
 import * as dc from 'node:diagnostics_channel';
 import type * as net from 'node:net';
 import { now } from '../clock';
 import { SocketState, type NodeSocketInternals } from '../internal-types';
 import { guard } from '../guard';
 import type { Config } from '../config';
-import { AsyncResource } from 'node:async_hooks';
 import { watch, isClaimed, pass, adopt as adoptState } from '../sockets';
 import { adoptWith } from './activity';
 
