@@ -305,6 +305,8 @@ export type IncomingLike = {
   route?: { path?: unknown } | null;
   baseUrl?: unknown;
   originalUrl?: unknown;
+  /** Express: the route's parameters (restored to the parent's when the request leaves a mounted router). */
+  params?: unknown;
 };
 export type ServerResponseLike = {
   req?: IncomingLike;

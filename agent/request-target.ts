@@ -61,11 +61,32 @@ export function serverPath(req: IncomingLike): string | undefined {
  * Express's matched route, a string template on the app's own router (NestJS's routes are). Not in
  * a router mounted with `app.use(path, router)`: Express keeps the text the mount matched
  * (`req.baseUrl`: `/orgs/alice`), not its template (`/orgs/:org`), and the route's template alone
- * would be part of one. The last route matched: one whose handler passed the request on (`next()`)
- * to a middleware still names that route.
+ * would be part of one. `req.route` stays the last route matched after the request has left it
+ * (`next()` out of a mounted router: `baseUrl` and `params` are restored, the route is not), so
+ * the template must still fit the request: each of its parameters in `params`, its literal
+ * segments before the first pattern those of the path.
  */
 export function routeOf(req: IncomingLike): string | undefined {
-  const path = req.route?.path;
-  if (typeof path !== 'string' || (req.baseUrl !== undefined && req.baseUrl !== '')) return undefined;
-  return cut(path);
+  const template = req.route?.path;
+  if (typeof template !== 'string' || (req.baseUrl !== undefined && req.baseUrl !== '')) return undefined;
+  const params = req.params;
+  for (const m of template.matchAll(PARAM)) if (params == null || typeof params !== 'object' || !(m[1] in params)) return undefined;
+  const path = pathOf(typeof req.originalUrl === 'string' ? req.originalUrl : req.url);
+  return path === undefined || literalsFit(template, path) ? cut(template) : undefined;
+}
+
+/** A named parameter in an Express route template (`:id`, Express 4 and 5). */
+const PARAM = /:([A-Za-z_$][\w$]*)/g;
+
+/** The template's segments up to its first pattern (`:`, `*`, `{`, `(`, `?`, `+`) are the path's, case aside (Express ignores case). */
+function literalsFit(template: string, path: string): boolean {
+  const t = template.split('/');
+  const p = path.split('/');
+  for (let i = 1; i < t.length; i++) {
+    if (/[:*{(?+]/.test(t[i])) return true;
+    if (t[i] === '' && i === t.length - 1) return true; // a trailing slash
+    if (i >= p.length || t[i].toLowerCase() !== p[i].toLowerCase()) return false;
+  }
+  // All literal: the path has no more segments (a trailing slash aside).
+  return p.length === t.length || (p.length === t.length + 1 && p[p.length - 1] === '');
 }

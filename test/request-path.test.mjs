@@ -48,6 +48,13 @@ test("express: the matched route's template on the app's router; none in a mount
   const orgs = express.Router();
   orgs.get('/repos/:repo', () => {});
   app.use('/orgs/:org', orgs);
+  // Routes in mounted routers that pass the request on to a later app-level middleware that never
+  // answers: req.route still names them, req.baseUrl is '' again.
+  const api = express.Router();
+  api.get('/items/:id', (_req, _res, next) => next());
+  api.get('/health', (_req, _res, next) => next());
+  app.use('/api', api);
+  app.use(() => {});
   const { server, port } = await waiting(app);
   try {
     await pythonAbort(port, 'GET /users/42?expand=all HTTP/1.1\r\nHost: shop.test\r\n\r\n', 150);
@@ -63,6 +70,15 @@ test("express: the matched route's template on the app's router; none in a mount
     assert.equal(m.request.path, '/orgs/alice.smith/repos/widget', 'the path as received (originalUrl), mount included');
     assert.equal(m.request.route, undefined);
     assert.doesNotMatch(logMessage({ ...m, request: { ...m.request, path: undefined } }), /alice/);
+    cap.clear();
+
+    for (const target of ['/api/items/7', '/api/health']) {
+      await pythonAbort(port, `GET ${target} HTTP/1.1\r\nHost: shop.test\r\n\r\n`, 150);
+      const x = await cap.next((ev) => ev.direction === 'server' && ev.localPort === port);
+      assert.equal(x.request.path, target);
+      assert.equal(x.request.route, undefined, `${target}: a route the request has left`);
+      cap.clear();
+    }
   } finally {
     await closeServer(server);
   }
