@@ -38,7 +38,8 @@ async function endpoint(t) {
   return { port: server.address().port, seen };
 }
 
-function exchange(port, text) {
+/** Writes `text` on a new connection; resolves with all it read once closed, ending its side after `ms`. */
+function exchange(port, text, ms = 500) {
   return new Promise((resolve) => {
     const c = net.connect(port, '127.0.0.1', () => c.write(text));
     let data = '';
@@ -48,7 +49,7 @@ function exchange(port, text) {
     });
     c.on('error', () => {});
     c.on('close', () => resolve(data));
-    setTimeout(() => c.end(), 500).unref();
+    setTimeout(() => c.end(), ms).unref();
   });
 }
 
@@ -128,7 +129,12 @@ test('endpoint HTTP/1.1: keep-alive with node:http as client, pipelined heads, H
     if (counting) setImmediate(count);
   };
   setImmediate(count);
-  const many = await exchange(port, `${'GET /p HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(2000)}GET /p HTTP/1.1\r\nConnection: close\r\n\r\n`);
+  // The last asks to close: the endpoint closes once it has answered all (10 s on a host that slow).
+  const many = await exchange(
+    port,
+    `${'GET /p HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(2000)}GET /p HTTP/1.1\r\nConnection: close\r\n\r\n`,
+    10000,
+  );
   counting = false;
   assert.equal(many.split('hello /p').length - 1, 2001);
   assert.ok(turns >= 1000, `2,001 pipelined answers in ${turns} turns of the event loop`);
@@ -352,15 +358,19 @@ test('an app scraped and exporting OTLP over http has no node:http loaded by res
     app,
     `const net = require('node:net');
 let scraped = '';
-setTimeout(() => {
+let done = false;
+// Scraped from 400 ms on, again every 100 ms while the endpoint is not bound yet (a loaded host).
+const scrape = () => {
   const c = net.connect(${port}, '127.0.0.1', () => c.write('GET /metrics HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n'));
   c.on('data', (d) => { scraped += d; });
-  c.on('error', () => {});
-}, 400);
+  c.on('error', () => done || setTimeout(scrape, 100));
+};
+setTimeout(scrape, 400);
 setTimeout(() => {
+  done = true;
   console.log('scraped ' + JSON.stringify(scraped.split('\\r\\n')[0]));
   console.log('loaded ' + JSON.stringify(process.moduleLoadList.filter((m) => /^NativeModule (https?|_http_\\w+)$/.test(m))));
-}, 1500);
+}, 2500);
 `,
   );
   const r = await run(app, {
