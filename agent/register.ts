@@ -436,7 +436,7 @@ export function install(): Agent {
     },
   };
   Object.defineProperty(agent, kRegistry, { value: prometheusRegistry });
-  Object.defineProperty(agent, kWatched, { value: (socket: object) => socketState.get(socket) != null });
+  Object.defineProperty(agent, kWatched, { value: (socket: object) => Boolean(socketState.get(socket)) });
   // Kept where a second load finds it. Never a throw from here on: the hooks may be installed
   // already (agent/index.ts falls back to an inert agent only for a throw before them).
   // Node's permission model freezes the built-in modules' exports (node:path among them): there the

@@ -22,26 +22,19 @@ export function keepRequestPaths(on: boolean): void {
  */
 export function pathOf(target: unknown): string | undefined {
   if (typeof target !== 'string') return undefined;
-  let start = 0;
-  if (target.charCodeAt(0) !== 47 /* / */) {
-    const scheme = target.indexOf('://');
-    if (scheme <= 0) return undefined;
-    // The path starts at the first `/` after the authority; a `?` or `#` before any (`http://a?q=/b`) starts the query.
-    start = -1;
-    for (let i = scheme + 3; i < target.length; i++) {
-      const c = target.charCodeAt(i);
-      if (c === 47 /* / */) start = i;
-      if (c === 47 || c === 63 /* ? */ || c === 35 /* # */) break;
-    }
-    if (start < 0) return '/';
+  let path = target;
+  if (path.charCodeAt(0) !== 47 /* / */) {
+    const origin = ORIGIN.exec(path);
+    if (origin === null) return undefined;
+    path = path.slice(origin[0].length);
+    if (path.charCodeAt(0) !== 47) return '/'; // `http://a?q=/b`: a query, no path
   }
-  let end = target.length;
-  for (let i = start; i < end; i++) {
-    const c = target.charCodeAt(i);
-    if (c === 63 /* ? */ || c === 35 /* # */) end = i;
-  }
-  return cut(target.slice(start, end));
+  const end = path.search(/[?#]/);
+  return cut(end < 0 ? path : path.slice(0, end));
 }
+
+/** An absolute-form target's scheme and authority (up to its path, query or fragment). */
+const ORIGIN = /^[a-z][a-z\d+.-]*:\/\/[^/?#]*/i;
 
 function cut(s: string): string {
   return s.length > MAX_PATH ? `${s.slice(0, MAX_PATH - 1)}…` : s;

@@ -10,12 +10,13 @@
 // a later tick), so that most connections, which end without one, never add it (callgrind: ~0.5k
 // instructions per connection, the listener's megamorphic keyed load and store in `_events`).
 //
-// The slot holds one of three things, and only this file tells them apart:
+// The slot holds one of four things, and only this file tells them apart:
 //   nothing        — not seen yet (a new socket, a Unix-domain socket, ...);
 //   a SocketState  — watched: stateOf() returns it;
-//   SUPERSEDED     — not watched: a raw socket whose handle a TLSSocket took over, one of
-//                    resetwatch's own sockets (disown()), or a TCP socket met mid-life that is
-//                    not adopted (pass()).
+//   SUPERSEDED     — not a connection of the app's: a raw socket whose handle a TLSSocket took
+//                    over, or one of resetwatch's own sockets (disown());
+//   PASSED         — looked at mid-life and not adopted (pass(): stdio, pipes, a dial while the
+//                    client hook is off): as one not seen, but the activity hook skips it.
 import { EventEmitter, errorMonitor } from 'node:events';
 import type * as net from 'node:net';
 import type { SocketState, NodeSocketInternals } from './internal-types';
@@ -26,6 +27,7 @@ import { guard } from './guard';
 import { bypass } from './hooks/activity';
 
 const SUPERSEDED = null;
+const PASSED = false;
 
 // Module-level copies of the imported constants (hooks/activity.ts says why).
 const slot = symbols.socketState;
@@ -79,8 +81,13 @@ export function watch(socket: Watched, state: SocketState): void {
     firstWatch = undefined;
     first();
   }
-  slot.set(socket, state);
+  attach(socket, state);
   count(state, 1);
+}
+
+/** The state in the slot, and a TLS socket's listener (a plain one's comes at destroy: listenForError). */
+function attach(socket: Watched, state: SocketState): void {
+  slot.set(socket, state);
   if (!errorsAtDestroy || (state.activity & TLS) !== 0) addListener.call(socket, errorMonitor, errorListener);
 }
 
@@ -90,13 +97,12 @@ export function watch(socket: Watched, state: SocketState): void {
  */
 export function adopt(socket: Watched, state: SocketState): void {
   state.activity |= ADOPTED;
-  slot.set(socket, state);
-  if (!errorsAtDestroy || (state.activity & TLS) !== 0) addListener.call(socket, errorMonitor, errorListener);
+  attach(socket, state);
 }
 
-/** A TCP socket met with no slot and not adopted (hooks/server.ts): marked, so that it is looked at once. */
+/** A socket met with no slot and not adopted (hooks/server.ts): marked, so that it is looked at once. */
 export function pass(socket: object): void {
-  slot.set(socket, SUPERSEDED);
+  slot.set(socket, PASSED);
 }
 
 /** True while hooks/destroy.ts is installed: it adds a plain socket's listener (listenForError). */
@@ -121,7 +127,7 @@ export function listenForError(socket: Watched, state: SocketState): void {
 
 /** The state of a watched socket; undefined for one never seen or superseded. */
 export function stateOf(socket: object): SocketState | undefined {
-  return slot.get(socket) ?? undefined;
+  return slot.get(socket) || undefined;
 }
 
 /**
@@ -130,12 +136,13 @@ export function stateOf(socket: object): SocketState | undefined {
  */
 export function watchable(socket: object): boolean {
   const state = slot.get(socket);
-  return state === undefined || (state !== SUPERSEDED && state.done);
+  return state ? state.done : state !== SUPERSEDED;
 }
 
 /** True once a socket is watched or superseded: a hook that sees it again leaves it alone. */
 export function isClaimed(socket: object): boolean {
-  return slot.has(socket);
+  const state = slot.get(socket);
+  return state !== undefined && state !== PASSED;
 }
 
 /**
@@ -157,7 +164,7 @@ export function supersede(socket: object): SocketState | undefined {
 export function disown(socket: object): void {
   const s = socket as Watched;
   const state = slot.get(s);
-  if (state !== undefined && state !== SUPERSEDED) {
+  if (state) {
     removeListener.call(s, errorMonitor, errorListener);
     uncount(state);
   }

@@ -57,8 +57,8 @@ export function privateSlot<T>(): Slot<T> {
   return Field;
 }
 
-/** Per-socket watch state (internal-types SocketState; null: superseded or disowned, ./sockets.ts). */
-export const socketState: Slot<SocketState | null> = privateSlot<SocketState | null>();
+/** Per-socket watch state (internal-types SocketState; null: superseded or disowned; false: passed over, ./sockets.ts). */
+export const socketState: Slot<SocketState | null | false> = privateSlot<SocketState | null | false>();
 /** Per-request start time and context, on a ClientRequest or an undici request (internal-types RequestMark). */
 export const requestMark: Slot<RequestMark> = privateSlot<RequestMark>();
 /** The context active where an HTTP request was created (Node ≥ 22.12), until it is sent. */

@@ -49,7 +49,7 @@ import { patch, unpatch } from './patch';
 // can (callgrind, a wrapper-sized function: ~3 instructions per use, ~10 uses per call).
 const { CLOCK_MASK, clockMs, WROTE_LAST, BURST_AFTER_WRITE, ENDED_HERE, READ_ONCE, READ_AGAIN, READS, TOUCHES, SERVER, SAME_STEP } = flags;
 const { now } = coarse;
-// The socket's slot as stored (null: superseded), without sockets.ts stateOf's conversion.
+// The socket's slot as stored (null: superseded, false: passed over), without sockets.ts stateOf's conversion.
 const slotOf = symbols.socketState.get;
 const kOriginal: typeof symbols.kOriginal = symbols.kOriginal;
 

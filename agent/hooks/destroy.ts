@@ -58,7 +58,7 @@ const noteHandshakeReset = (socket: Sock, state: SocketState) => classify().note
 
 // Module-level copies of the imported flags (hooks/activity.ts says why).
 const { BURST_AFTER_WRITE, RESET_BEHIND_END, READ_AGAIN, SAME_STEP, SERVER, TLS, DONE, END_CALLED } = flags;
-// The socket's slot as stored (null: superseded), without sockets.ts stateOf's conversion.
+// The socket's slot as stored (null: superseded, false: passed over), without sockets.ts stateOf's conversion.
 const slotOf = socketState.get;
 
 const [UV_MAJOR, UV_MINOR] = process.versions.uv.split('.').map(Number);

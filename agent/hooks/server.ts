@@ -54,19 +54,19 @@ type Met = net.Socket & NodeSocketInternals & { _handle?: { fd?: number; getAsyn
  * another process: a sticky-session balancer (@socket.io/sticky, sticky-session, the child_process
  * docs' example). These hand over accepted connections, so it is watched as a server's from here
  * on, its age counted from now, and not counted as opened: the process that accepted it counted it
- * (README). Any other TCP socket met here (a dial while the client hook is off, a connection from
- * before the agent started) is marked and never looked at again; anything not TCP (stdio, pipes,
- * TTYs, Unix-domain sockets) costs these few property reads per chunk.
+ * (README). Any other socket met here (stdio, pipes, TTYs, Unix-domain sockets, a dial while the
+ * client hook is off, a connection from before the agent started) is marked and never looked at
+ * again: once per socket, never per chunk.
  */
 function adopt(socket: Met): SocketState | undefined {
-  const h = socket._handle;
-  if (h == null || h.constructor?.name !== 'TCP') return undefined;
-  return guard('server.adopt', adoptHanded, socket, h);
+  return guard('server.adopt', adoptHanded, socket);
 }
 
-function adoptHanded(socket: Met, h: NonNullable<Met['_handle']>): SocketState | undefined {
+function adoptHanded(socket: Met): SocketState | undefined {
+  const h = socket._handle;
+  if (h == null) return undefined; // not connected yet: looked at again at its next read or write
   // Handles get increasing async ids: one created before the hooks were is not one handed here since.
-  if ((h.fd as number) > 2 && (h.getAsyncId?.() ?? 0) > hooksAt) {
+  if (h.constructor?.name === 'TCP' && (h.fd as number) > 2 && (h.getAsyncId?.() ?? 0) > hooksAt) {
     const state = new SocketState('server', now(), false);
     adoptState(socket, state);
     if (readPeer) void socket.remoteAddress;
