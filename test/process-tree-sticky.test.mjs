@@ -8,8 +8,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import tls from 'node:tls';
 import { fixture, runNode, resetLines, withoutAgentLines, AGENT } from './helpers/subprocess.mjs';
-import { listen, closeServer } from './helpers/resets.mjs';
+import { listen, closeServer, TLS } from './helpers/resets.mjs';
 
 const APP = fixture('sticky.cjs');
 
@@ -19,7 +20,7 @@ const APP = fixture('sticky.cjs');
  * writes `payload`, waits `holdMs` and resets. Resolves with the run, the primary's pid, the
  * child's report and the reset events it logged.
  */
-async function stickyReset(mode, payload, { plain = false, holdMs = 300, handoff = 'paused' } = {}) {
+async function stickyReset(mode, payload, { plain = false, holdMs = 300, handoff = 'paused', overTls = false } = {}) {
   let dialled = false;
   const r = await runNode([...(plain ? [] : AGENT), APP, 'primary', mode, handoff], {
     env: { RESETWATCH_LOG: 'stdout' },
@@ -27,9 +28,15 @@ async function stickyReset(mode, payload, { plain = false, holdMs = 300, handoff
       const m = /^\{"port":(\d+)\}$/m.exec(text);
       if (!m || dialled) return;
       dialled = true;
+      // TLS over a TCP socket the client holds, so that it can send the RST itself.
       const c = net.connect(Number(m[1]), '127.0.0.1', () => {
-        c.write(payload);
-        setTimeout(() => c.resetAndDestroy(), holdMs);
+        const send = () => {
+          s.write(payload);
+          setTimeout(() => c.resetAndDestroy(), holdMs);
+        };
+        const s = overTls ? tls.connect({ socket: c, servername: 'localhost', ca: TLS.cert }, send) : c;
+        s.on('error', () => {});
+        if (!overTls) send();
       });
       c.on('error', () => {});
     },
@@ -86,6 +93,23 @@ test("@socket.io/sticky's hand-off (the primary read the request, the child is g
   assert.equal(e['resetwatch.hint.id'], 'client_abort');
   assert.doesNotMatch(e['resetwatch.hint'], /s into the request/);
   assert.deepEqual([report.error, report.primaryOpened, report.childOpened], ['ECONNRESET', 1, 0]);
+});
+
+test('an HTTPS app in a child handed its connections (TLS terminated in the child): a client that resets while its request waits is one TLS server event, counted once', async () => {
+  const request = 'GET /slow HTTP/1.1\r\nHost: sticky.test\r\n\r\n';
+  const { r, report, events } = await stickyReset('https', request, { overTls: true });
+  assert.equal(events.length, 1, r.stdout);
+  const e = events[0];
+  assert.equal(e.pid, report.childPid);
+  assert.deepEqual([e['resetwatch.direction'], e['resetwatch.phase'], e['error.type']], ['server', 'response', 'ECONNRESET']);
+  assert.deepEqual([e['resetwatch.tls'], e['tls.established'], e['tls.protocol.version']], [true, true, '1.3']);
+  assert.deepEqual([e['http.request.method'], e['http.route']], ['GET', '/slow']);
+  // The primary counted it (plain: it never saw the TLS); the child's TLSSocket is not counted again.
+  assert.deepEqual([report.primaryOpened, report.childOpened], [1, 0]);
+
+  const plain = await stickyReset('https', request, { plain: true, overTls: true });
+  assert.equal(plain.events.length, 0);
+  assert.deepEqual({ ...plain.report, childPid: 0 }, { ...report, childPid: 0, primaryOpened: null, childOpened: null });
 });
 
 test('a raw TCP echo server in a child handed its connections: a client that resets after its echo is one established-phase event with both directions counted', async () => {

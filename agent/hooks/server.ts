@@ -63,10 +63,8 @@ function adopt(socket: Met): SocketState | undefined {
 }
 
 function adoptHanded(socket: Met): SocketState | undefined {
-  const h = socket._handle;
-  if (h == null) return undefined; // not connected yet: looked at again at its next read or write
-  // Handles get increasing async ids: one created before the hooks were is not one handed here since.
-  if (h.constructor?.name === 'TCP' && (h.fd as number) > 2 && (h.getAsyncId?.() ?? 0) > hooksAt) {
+  if (socket._handle == null) return undefined; // not connected yet: looked at again at its next read or write
+  if (newTcpHandle(socket)) {
     const state = new SocketState('server', now(), false);
     adoptState(socket, state);
     if (readPeer) void socket.remoteAddress;
@@ -74,4 +72,21 @@ function adoptHanded(socket: Met): SocketState | undefined {
   }
   pass(socket);
   return undefined;
+}
+
+/** A TCP connection's handle with a descriptor, created after the hooks were installed. */
+function newTcpHandle(socket: Met): boolean {
+  const h = socket._handle;
+  // Handles get increasing async ids: one created before the hooks were is not one handed here since.
+  return h?.constructor?.name === 'TCP' && (h.fd as number) > 2 && (h.getAsyncId?.() ?? 0) > hooksAt;
+}
+
+/**
+ * The raw socket under a TLS server's new TLSSocket (hooks/tls.ts), when no server of this process
+ * accepted it (net sets `_server` before it emits 'connection'): a connection handed over by
+ * another process (a sticky balancer in front of an HTTPS server), which that process counted.
+ */
+export function handedOver(raw: object): boolean {
+  const socket = raw as Met;
+  return socket._server == null && newTcpHandle(socket);
 }

@@ -15,10 +15,11 @@
 // listen or dial may never come, and loading costs nothing then.
 import * as net from 'node:net';
 import type * as tls from 'node:tls';
-import { SocketState, SocketExtras, type NodeSocketInternals } from '../internal-types';
+import { SocketState, SocketExtras, ADOPTED, type NodeSocketInternals } from '../internal-types';
 import { guard } from '../guard';
 import type { Config } from '../config';
-import { watch, stateOf, supersede, atFirstWatch } from '../sockets';
+import { watch, adopt, stateOf, supersede, atFirstWatch } from '../sockets';
+import { handedOver } from './server';
 import { now } from '../clock';
 import { builtinLoaded } from '../builtins';
 import { patch, unpatch } from './patch';
@@ -81,8 +82,11 @@ function onTlsInit(socket: tls.TLSSocket & NodeSocketInternals, wrap: unknown): 
   const raw = wrap !== null && typeof wrap === 'object' ? wrap : undefined;
   const rawState = raw ? supersede(raw) : undefined;
   if (socket._tlsOptions?.isServer) {
-    // The raw socket was accepted this very tick (net.server.socket fires after us).
-    watch(socket, new SocketState('server', now(), true));
+    // The raw socket was accepted this very tick (net.server.socket fires after us), or handed
+    // over by another process, which counted it (a sticky balancer's: hooks/server.ts).
+    const state = new SocketState('server', now(), true);
+    if (rawState !== undefined ? (rawState.activity & ADOPTED) !== 0 : raw !== undefined && handedOver(raw)) adopt(socket, state);
+    else watch(socket, state);
     if (readPeer) void socket.remoteAddress;
   } else if (rawState) {
     // Client TLS over a socket the app connected itself: same connection, now encrypted (its
