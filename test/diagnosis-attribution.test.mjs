@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import http from 'node:http';
 import { pipeline } from 'node:stream';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { captureEach, listen, closeServer } from './helpers/resets.mjs';
 import { checkEvent, any, dialled, readReset } from './helpers/check-event.mjs';
@@ -70,6 +72,37 @@ test('TCP proxy: the upstream resets, the proxy destroys the downstream with tha
   );
   await closeServer(proxy);
   await closeServer(upstream);
+});
+
+test("a pipe's error passed on to a TCP connection (a server piping each upload into a child process that closed its stdin): the pipe's EPIPE is no reset of the connection", async () => {
+  // The child closes its end of the pipe and stays alive: a write to its stdin then fails with EPIPE.
+  const child = spawn(process.execPath, ['-e', "require('fs').closeSync(0); process.stdout.write('closed'); setTimeout(() => {}, 20000)"], {
+    stdio: ['pipe', 'pipe', 'ignore'],
+  });
+  try {
+    await once(child.stdout, 'data');
+    let piped;
+    const done = new Promise((resolve) => {
+      piped = resolve;
+    });
+    // The pipe is met by the activity hook at its first write and passed over (sockets.ts PASSED),
+    // yet it still claims its error, as a socket never seen would: the pipeline then destroys the
+    // connection with that same error.
+    const server = net.createServer((s) => pipeline(s, child.stdin, piped));
+    const port = await listen(server);
+    const client = nodeJson([PEERS, 'tcp-client', String(port)]);
+    const err = await done;
+    assert.equal(err?.code, 'EPIPE');
+    await client.next((m) => m.closed);
+    await client.exited;
+    assert.deepEqual(
+      cap.events.map(({ context, ...e }) => e),
+      [],
+    );
+    await closeServer(server);
+  } finally {
+    child.kill();
+  }
 });
 
 // An upstream that sends the head and part of a 100 kB body, then resets.
