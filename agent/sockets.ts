@@ -67,20 +67,8 @@ const addListener = EventEmitter.prototype.on;
 const removeListener = EventEmitter.prototype.removeListener;
 const listenerCount = EventEmitter.prototype.listenerCount as (this: EventEmitter, name: symbol, listener: unknown) => number;
 
-/** Called once, at the first socket watched (hooks/tls.ts installs itself then); cleared after. */
-let firstWatch: (() => void) | undefined;
-
-export function atFirstWatch(fn: (() => void) | undefined): void {
-  firstWatch = fn;
-}
-
 /** Starts watching a socket: its state, one connection counted, a TLS socket's errorMonitor listener. */
 export function watch(socket: Watched, state: SocketState): void {
-  if (firstWatch !== undefined) {
-    const first = firstWatch;
-    firstWatch = undefined;
-    first();
-  }
   attach(socket, state);
   count(state, 1);
 }

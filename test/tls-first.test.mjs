@@ -1,5 +1,5 @@
-// The TLS hook installs itself with the process's first listen or dial, not at preload (node:tls
-// costs ~2 ms of every start: hooks/tls.ts). Real TLS connections whose first network action is
+// The TLS hook installs itself when the app's process loads node:tls, never loading it itself
+// (node:tls costs ~2 ms of a start: hooks/tls.ts); a plain HTTP service never loads it. Real TLS connections whose first network action is
 // TLS, reset by a real non-Node peer (python3's ssl, SO_LINGER 0 after the handshake): the reset
 // is one event on the TLS connection, as when the hook was installed at preload.
 import { test } from 'node:test';
@@ -31,7 +31,7 @@ function startApp(args, { preload = true } = {}) {
   const first = new Promise((resolve, reject) => {
     child.stdout.on('data', (d) => {
       stdout += d;
-      const line = stdout.split('\n').find((l) => l.startsWith('{"before"'));
+      const line = stdout.split('\n').find((l) => l.startsWith('{"tlsAtStart"'));
       if (line) resolve(JSON.parse(line));
     });
     child.stderr.on('data', (d) => {
@@ -101,7 +101,11 @@ reset(s)
 test('a TLS server is the first thing the app does: its reset is one server event on the TLS connection', async () => {
   const app = startApp(['server']);
   const first = await app.first;
-  assert.deepEqual([first.before, first.after], [false, true], 'installed with the first listen, not before');
+  assert.deepEqual(
+    [first.tlsAtStart, first.before, first.after],
+    [false, true, true],
+    'not loaded by the agent; installed as the app loaded it',
+  );
   const events = await resetServerAfterHandshake(app, first.port);
   assert.equal(events[0]['tls.established'], true);
   assert.equal(events[0]['error.type'], 'ECONNRESET');
@@ -126,7 +130,11 @@ reset(s)
   const port = Number(await peer.line);
   const app = startApp(['client', String(port)]);
   const first = await app.first;
-  assert.deepEqual([first.before, first.after], [false, true], 'installed with the first dial, not before');
+  assert.deepEqual(
+    [first.tlsAtStart, first.before, first.after],
+    [false, true, true],
+    'not loaded by the agent; installed as the app loaded it',
+  );
   await peer.done;
   const r = await app.exit;
   assert.equal(r.code, 0, r.stderr);
@@ -159,4 +167,42 @@ test("the app's own require('resetwatch') after its TLS server listens (no prelo
   const first = await app.first;
   const events = await resetServerAfterHandshake(app, first.port);
   assert.equal(events[0]['error.type'], 'ECONNRESET');
+});
+
+test('a plain HTTP service never loads node:tls: its server listens and its client dials, and a reset is recorded all the same', async () => {
+  const app = `const http = require('node:http');
+    const net = require('node:net');
+    const server = http.createServer(() => {});
+    server.listen(0, '127.0.0.1', () => {
+      const c = net.connect(server.address().port, '127.0.0.1', () => {
+        c.write('POST /upload HTTP/1.1\\r\\nHost: plain.test\\r\\nContent-Length: 100\\r\\n\\r\\nabc');
+        setTimeout(() => c.resetAndDestroy(), 100);
+      });
+      c.on('close', () => setTimeout(() => {
+        console.log('tls loaded', process.moduleLoadList.includes('NativeModule tls'));
+        server.close();
+      }, 100));
+    });`;
+  const child = spawn(process.execPath, [...PRELOAD, '-e', app], {
+    cwd: ROOT,
+    env: cleanEnv({ RESETWATCH_PORT: 'off', RESETWATCH_LOG: 'stdout' }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => {
+    stdout += d;
+  });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const code = await new Promise((resolve) => child.on('exit', resolve));
+  assert.equal(code, 0, stderr);
+  assert.match(stdout, /tls loaded false/);
+  const events = resetLines(stdout);
+  assert.equal(events.length, 1, stdout);
+  assert.deepEqual(
+    [events[0]['resetwatch.direction'], events[0]['resetwatch.phase'], events[0]['resetwatch.tls']],
+    ['server', 'request', false],
+  );
 });

@@ -3,65 +3,50 @@
 // TLSSocket.prototype._init runs once in every TLSSocket's constructor: there we move the watch
 // from the raw socket to the TLSSocket. Client TLSSockets that dial themselves are watched by
 // hooks/client.ts when they call connect().
-// node:tls (and the part of node:crypto it loads, ~2 ms) is loaded, and _init patched, when the
-// process first listens (net.Server#listen: TLS, HTTPS and HTTP/2 servers alike, before their
-// first TCP connection) or first watches a socket (a dial: before any TLSSocket can wrap it), not at
-// preload: a process done before either never pays for it. Node tells nothing when a built-in
-// loads (https, http2 and undici load tls internally), so these two moments stand in for it. A
-// process with an IPC channel (forked: a cluster worker, a sticky-session worker) installs at
-// once: its sockets can arrive as handles from the parent, with neither a listen nor a dial here.
-// So does an agent enabled where node:tls is loaded already (a restart by start(), an app's own
-// require('resetwatch') after its TLS server listens, another preload that loaded it): the next
-// listen or dial may never come, and loading costs nothing then.
-import * as net from 'node:net';
+// node:tls (and the part of node:crypto it loads, ~2 ms) is never loaded by the agent: _init is
+// patched when the app's process loads it, by whatever path (tls, https, http2, undici's TLS dial,
+// an ESM import: agent/builtins.ts whenLoaded), before any TLSSocket can be built; at once where it
+// is loaded already (another preload, an app's own require('resetwatch') after its TLS server
+// listens, a restart by start()) or where Node's list of loaded modules cannot be watched. A
+// process that never loads node:tls (a plain HTTP service) never pays for it.
 import type * as tls from 'node:tls';
 import { SocketState, SocketExtras, ADOPTED, type NodeSocketInternals } from '../internal-types';
 import { guard } from '../guard';
 import type { Config } from '../config';
-import { watch, adopt, stateOf, supersede, atFirstWatch } from '../sockets';
+import { watch, adopt, stateOf, supersede } from '../sockets';
 import { handedOver } from './server';
 import { now } from '../clock';
-import { builtinLoaded } from '../builtins';
+import { builtinLoaded, whenLoaded } from '../builtins';
 import { patch, unpatch } from './patch';
 
 let readPeer = false;
 let installed: typeof tls.TLSSocket.prototype | undefined;
 /** node:tls was loaded by an earlier install: enabling again costs nothing, so it installs at once. */
 let loadedBefore = false;
+/** Stops waiting for node:tls to load. */
+let cancelWait: (() => void) | undefined;
 
 export function enable(config: Config): void {
   readPeer = config.serverPeers;
-  patch(
-    net.Server.prototype,
-    'listen',
-    (original) =>
-      function listen(this: net.Server, ...args: unknown[]) {
-        if (installed === undefined && !onPath(args[0])) guard('tls.install', install);
-        return original.apply(this, args);
-      },
-  );
-  atFirstWatch(() => guard('tls.install', install));
-  if (loadedBefore || process.channel !== undefined || builtinLoaded('tls') === true) guard('tls.install', install);
+  if (loadedBefore || builtinLoaded('tls') !== false) guard('tls.install', install);
+  else {
+    // Runs inside the require that loaded node:tls, which is complete by then (agent/builtins.ts).
+    cancelWait = whenLoaded(['tls'], () => guard('tls.install', install));
+    if (cancelWait === undefined) guard('tls.install', install);
+  }
 }
 
 export function disable(): void {
-  atFirstWatch(undefined);
-  unpatch(net.Server.prototype, 'listen');
+  cancelWait?.();
+  cancelWait = undefined;
   if (installed !== undefined) unpatch(installed, '_init');
   installed = undefined;
 }
 
-/** listen(path) or listen({ path }): a Unix-domain socket (resetwatch's own family socket is one), never watched. */
-function onPath(first: unknown): boolean {
-  if (typeof first === 'string') return !/^\d+$/.test(first);
-  return first !== null && typeof first === 'object' && typeof (first as { path?: unknown }).path === 'string';
-}
-
-/** Loads node:tls and patches TLSSocket#_init; the listen wrapper has done its job then. */
+/** Patches TLSSocket#_init (node:tls is loaded when this runs, or costs its load now). */
 function install(): void {
   if (installed !== undefined) return;
-  atFirstWatch(undefined);
-  unpatch(net.Server.prototype, 'listen');
+  cancelWait = undefined;
   const proto = (require('node:tls') as typeof tls).TLSSocket.prototype;
   installed = proto;
   loadedBefore = true;
