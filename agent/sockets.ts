@@ -45,16 +45,19 @@ function count(state: SocketState, n: 1 | -1): void {
 
 /**
  * A watch undone (a TLS take-over, one of resetwatch's own sockets): its count is taken back only
- * while no output can have reported it. Once one may have, it stays: the connection is then
- * counted in both series (a STARTTLS connection scraped in its plain round trip), which is one
- * connection too many, where a counter that went down would read as a counter reset to Prometheus
- * and to OpenTelemetry's cumulative sums: rate() would count the whole counter again.
+ * while no output can have reported it, as a counter that went down would read as a counter reset
+ * to Prometheus and to OpenTelemetry's cumulative sums (rate() would count the whole counter
+ * again). False when the count stays: a TLS take-over then counts the connection no more
+ * (supersede()), and it stays counted as plain (a STARTTLS connection scraped in its plain round
+ * trip, a one-port HTTP/HTTPS server that peeked at the first bytes).
  */
-function uncount(state: SocketState): void {
-  if ((state.activity & ADOPTED) !== 0) return; // never counted here
+function uncount(state: SocketState): boolean {
+  if ((state.activity & ADOPTED) !== 0) return true; // never counted here
   // `start` is kept to the rounded microsecond (internal-types.ts): up to 0.5 µs after the clock
   // reading taken before the count. A microsecond earlier is never after it.
-  if (!countsReadSince(state.start - 0.001)) count(state, -1);
+  if (countsReadSince(state.start - 0.001)) return false;
+  count(state, -1);
+  return true;
 }
 
 // The listener is added and removed with EventEmitter's own methods, not the socket's: the socket's
@@ -135,11 +138,12 @@ export function isClaimed(socket: object): boolean {
 
 /**
  * A TLSSocket took over this socket's handle: its own events are no longer the connection's.
- * Returns the state it was watched with (no longer counted), for the TLSSocket to carry on.
+ * Returns the state it was watched with, for the TLSSocket to carry on: no longer counted, or, if
+ * its count had to stay, marked ADOPTED, and the TLSSocket is then not counted again (hooks/tls.ts).
  */
 export function supersede(socket: object): SocketState | undefined {
   const previous = stateOf(socket);
-  if (previous !== undefined) uncount(previous);
+  if (previous !== undefined && !uncount(previous)) previous.activity |= ADOPTED;
   slot.set(socket, SUPERSEDED);
   return previous;
 }

@@ -2,8 +2,9 @@
 // (STARTTLS, as pg does with ssl) is counted as plain when it connects and moves to TLS when the
 // TLSSocket takes it over (agent/sockets.ts uncount()). A scrape between the two has served it as
 // plain; taking it back then would be a counter decrease, which Prometheus reads as a counter reset
-// (rate() counts the whole counter again). So it stays in both; without a scrape in between it
-// moves. Against the Debian PostgreSQL with SSL on, and the pg client from npm.
+// (rate() counts the whole counter again). So it stays counted as plain, and the TLSSocket is not
+// counted again; without a scrape in between it moves. Against the Debian PostgreSQL with SSL on,
+// and the pg client from npm; and a one-port HTTP/HTTPS server (httpolyglot's shape).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, chownSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -13,6 +14,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { startApp, rawRequest, parseExposition, sumOf, ROOT } from './helpers/prometheus.mjs';
 import { startPostgres } from './helpers/servers.mjs';
+import { runNode } from './helpers/subprocess.mjs';
 
 let db;
 let certs;
@@ -65,7 +67,7 @@ async function stepsApp() {
   return { app, port, step };
 }
 
-test('a STARTTLS connection scraped in its plain round trip stays counted as plain; one not scraped moves to TLS', async () => {
+test('a STARTTLS connection scraped in its plain round trip stays counted as plain, once; one not scraped moves to TLS', async () => {
   const { app, port, step } = await stepsApp();
   try {
     const counts = async () => {
@@ -79,11 +81,11 @@ test('a STARTTLS connection scraped in its plain round trip stays counted as pla
     assert.equal((await step(`plain ${db.port}`, 'plain')).answer, 'S', 'PostgreSQL agreed to TLS');
     assert.deepEqual(await counts(), { plain: 1, tls: 0 }, 'scraped in the plain round trip');
     await step('tls', 'tls');
-    assert.deepEqual(await counts(), { plain: 1, tls: 1 }, 'after the upgrade: plain must not go down');
+    assert.deepEqual(await counts(), { plain: 1, tls: 0 }, 'after the upgrade: plain must not go down, and TLS does not count it again');
 
     // pg with ssl does the same in one go, with no scrape in between: one connection, TLS.
     assert.equal((await step(`pg ${db.port}`, 'pg')).ssl, true, 'the pg connection used TLS');
-    assert.deepEqual(await counts(), { plain: 1, tls: 2 }, 'a STARTTLS connection not scraped in between counts once, as TLS');
+    assert.deepEqual(await counts(), { plain: 1, tls: 1 }, 'a STARTTLS connection not scraped in between counts once, as TLS');
   } finally {
     await app.stop();
   }
@@ -114,8 +116,43 @@ test("the app's own read of require('resetwatch').agent.stats is a read too: the
     await step(`plain ${db.port}`, 'plain');
     assert.deepEqual(await step('stats', 'stats'), { step: 'stats', plain: 1, tls: 0 });
     await step('tls', 'tls');
-    assert.deepEqual(await step('stats', 'stats'), { step: 'stats', plain: 1, tls: 1 }, 'after the upgrade: plain must not go down');
+    assert.deepEqual(await step('stats', 'stats'), { step: 'stats', plain: 1, tls: 0 }, 'after the upgrade: plain must not go down');
   } finally {
     await app.stop();
   }
+});
+
+test("a one-port HTTP/HTTPS server (httpolyglot's shape: a net server peeks at a connection's first bytes, then hands it to a TLS server in the same process) counts each connection once, whether or not the counts were read in between", async () => {
+  const app = `const fs = require('node:fs');
+    const net = require('node:net');
+    const tls = require('node:tls');
+    const { agent } = require('resetwatch');
+    const pem = (f) => fs.readFileSync(${JSON.stringify(path.join(ROOT, 'test/fixtures/tls'))} + '/' + f);
+    const server = () => agent.stats.connections.server;
+    const tlsServer = tls.createServer({ key: pem('key.pem'), cert: pem('cert.pem') }, (s) => s.end('hi'));
+    let read = true;
+    const front = net.createServer((socket) =>
+      socket.once('readable', () => {
+        socket.unshift(socket.read(1));
+        // The counts read between the accept and the hand-over (the first connection): a scrape's read.
+        if (read) console.log('between', JSON.stringify(server()));
+        read = false;
+        tlsServer.emit('connection', socket);
+      }),
+    );
+    const dial = () => new Promise((resolve) => {
+      const c = tls.connect({ port: front.address().port, host: '127.0.0.1', rejectUnauthorized: false });
+      c.on('data', () => {}).on('end', resolve);
+    });
+    front.listen(0, '127.0.0.1', async () => {
+      await dial();
+      await dial();
+      console.log('after', JSON.stringify(server()));
+      front.close();
+    });`;
+  const r = await runNode(['--require', ROOT, '-e', app], { env: { RESETWATCH_PORT: 'off' } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /between \{"tls":0,"plain":1\}/);
+  // The first stays plain (read as such), the second moves to TLS: two connections, each once.
+  assert.match(r.stdout, /after \{"tls":1,"plain":1\}/);
 });

@@ -66,17 +66,22 @@ function onTlsInit(socket: tls.TLSSocket & NodeSocketInternals, wrap: unknown): 
   if (stateOf(socket) !== undefined) return; // reinitialised handle: already watched
   const raw = wrap !== null && typeof wrap === 'object' ? wrap : undefined;
   const rawState = raw ? supersede(raw) : undefined;
+  // Counted already: the raw socket's count stayed (sockets.ts supersede), or it was never counted here.
+  const counted = rawState !== undefined && (rawState.activity & ADOPTED) !== 0;
   if (socket._tlsOptions?.isServer) {
-    // The raw socket was accepted this very tick (net.server.socket fires after us), or handed
-    // over by another process, which counted it (a sticky balancer's: hooks/server.ts).
+    // The raw socket was accepted this very tick (net.server.socket fires after us; watched
+    // already if the app peeked at it first: a one-port HTTP/HTTPS server), or handed over by
+    // another process, which counted it (a sticky balancer's: hooks/server.ts).
     const state = new SocketState('server', now(), true);
-    if (rawState !== undefined ? (rawState.activity & ADOPTED) !== 0 : raw !== undefined && handedOver(raw)) adopt(socket, state);
+    if (counted || (rawState === undefined && raw !== undefined && handedOver(raw))) adopt(socket, state);
     else watch(socket, state);
     if (readPeer) void socket.remoteAddress;
   } else if (rawState) {
     // Client TLS over a socket the app connected itself: same connection, now encrypted (its
     // dial carried over; HTTP state and addresses are the TLSSocket's own).
     const d = rawState.dial;
-    watch(socket, new SocketState('client', rawState.start, true, d && new SocketExtras(d.host, d.port, d.context)));
+    const state = new SocketState('client', rawState.start, true, d && new SocketExtras(d.host, d.port, d.context));
+    if (counted) adopt(socket, state);
+    else watch(socket, state);
   }
 }
