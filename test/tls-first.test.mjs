@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { ROOT, fixture, cleanEnv, resetLines } from './helpers/subprocess.mjs';
+import { ROOT, fixture, cleanEnv, resetLines, runNode } from './helpers/subprocess.mjs';
 
 const APP = fixture('tls-first.cjs');
 const PRELOAD = ['--require', 'resetwatch'];
@@ -183,20 +183,7 @@ test('a plain HTTP service never loads node:tls: its server listens and its clie
         server.close();
       }, 100));
     });`;
-  const child = spawn(process.execPath, [...PRELOAD, '-e', app], {
-    cwd: ROOT,
-    env: cleanEnv({ RESETWATCH_PORT: 'off', RESETWATCH_LOG: 'stdout' }),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  const code = await new Promise((resolve) => child.on('exit', resolve));
+  const { code, stdout, stderr } = await runNode([...PRELOAD, '-e', app], { env: { RESETWATCH_PORT: 'off', RESETWATCH_LOG: 'stdout' } });
   assert.equal(code, 0, stderr);
   assert.match(stdout, /tls loaded false/);
   const events = resetLines(stdout);
