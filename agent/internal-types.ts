@@ -58,9 +58,11 @@ export const RESET_BEHIND_END = 1 << 18;
  */
 export const END_CALLED = 1 << 20;
 /**
- * SocketState.activity, fixed at the start: a connection this process neither accepted nor dialled,
- * watched from its first read or write here (hooks/server.ts adopt: handed over by another process).
- * Not counted as opened: the process that accepted it counted it.
+ * SocketState.activity: this state's connection is not counted as opened by it. Fixed at the start
+ * for a connection this process neither accepted nor dialled, watched from its first read or write
+ * here (hooks/server.ts adopt: handed over by another process, which counted it), and for a
+ * TLSSocket over such a raw socket; set by sockets.ts supersede() on a raw socket whose count had
+ * to stay, so that the TLSSocket taking it over is not counted again.
  */
 export const ADOPTED = 1 << 21;
 
