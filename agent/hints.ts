@@ -43,6 +43,19 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
       text: `nothing accepted the connection at ${targetOf(e)}: the upstream is down, restarting or deploying, or a firewall on the path rejects the connection`,
     };
   }
+  if (e.phase === 'connect' && e.errorType === 'ECONNRESET') {
+    // The peer's kernel completed the handshake, and its RST came before this side's connect
+    // completed (an RST in answer to the SYN itself is ECONNREFUSED, above): the peer took the
+    // connection and threw it away before a byte of it was sent.
+    return {
+      id: 'accept_reset',
+      text:
+        `${targetOf(e)} accepted the connection and reset it at once, before this side had sent anything: ` +
+        "a proxy or server that rejects connections after accepting them (a deny, connection-limit or rate-limit rule, such as HAProxy's tcp-request connection reject), " +
+        'a listener closed, or a process that exited, with the connection still waiting in its accept queue (a crash, or a restart without drain), ' +
+        'or an accept queue full with net.ipv4.tcp_abort_on_overflow=1 on the peer. Nothing reached the peer: a retry is safe, but retried at once it likely meets the same rule',
+    };
+  }
   if (e.phase === 'tls_handshake') {
     return {
       id: 'tls_mismatch',

@@ -47,6 +47,7 @@ export interface Hint {
     | 'pool_idle_reset'
     | 'client_abort'
     | 'upstream_down'
+    | 'accept_reset'
     | 'tls_mismatch'
     | 'write_after_close'
     | 'middlebox_reset'

@@ -115,7 +115,7 @@ sum by (namespace, job, server_address, server_port) (rate(${M.resets}{resetwatc
     threshold: 0.05,
     for: '10m',
     summary: `${NS}: connections to {{ $labels.server_address }}:{{ $labels.server_port }} end in a reset ({{ VALUE | humanizePercentage }} of all outbound connections)`,
-    description: `Over the last 5 minutes, resets and premature closes with peer {{ $labels.server_address }}:{{ $labels.server_port }} amounted to {{ VALUE | humanizePercentage }} of all outbound connections of ${NS} (alert above 5% for 10 minutes). The share of that peer's own connections is at least this high. Where a pattern is recognised, the hint on these resets in /resets names it (upstream_down, keepalive_race, middlebox_reset, idle_reset, pool_idle_reset, local_abort, write_after_close); phase response with bytes received and no hint: the peer died mid-response (runbook).`,
+    description: `Over the last 5 minutes, resets and premature closes with peer {{ $labels.server_address }}:{{ $labels.server_port }} amounted to {{ VALUE | humanizePercentage }} of all outbound connections of ${NS} (alert above 5% for 10 minutes). The share of that peer's own connections is at least this high. Where a pattern is recognised, the hint on these resets in /resets names it (upstream_down, accept_reset, keepalive_race, middlebox_reset, idle_reset, pool_idle_reset, local_abort, write_after_close); phase response with bytes received and no hint: the peer died mid-response (runbook).`,
     panelId: 30,
     tests: [
       {
@@ -150,7 +150,7 @@ sum by (namespace, job, server_address, server_port) (rate(${M.resets}{resetwatc
                 labels: { job: 'shop', server_address: 'payments', server_port: '8080' },
                 summary: 'shop: connections to payments:8080 end in a reset (6% of all outbound connections)',
                 description:
-                  "Over the last 5 minutes, resets and premature closes with peer payments:8080 amounted to 6% of all outbound connections of shop (alert above 5% for 10 minutes). The share of that peer's own connections is at least this high. Where a pattern is recognised, the hint on these resets in /resets names it (upstream_down, keepalive_race, middlebox_reset, idle_reset, pool_idle_reset, local_abort, write_after_close); phase response with bytes received and no hint: the peer died mid-response (runbook).",
+                  "Over the last 5 minutes, resets and premature closes with peer payments:8080 amounted to 6% of all outbound connections of shop (alert above 5% for 10 minutes). The share of that peer's own connections is at least this high. Where a pattern is recognised, the hint on these resets in /resets names it (upstream_down, accept_reset, keepalive_race, middlebox_reset, idle_reset, pool_idle_reset, local_abort, write_after_close); phase response with bytes received and no hint: the peer died mid-response (runbook).",
               },
             ],
           },

@@ -2,6 +2,10 @@
 import { test, before, beforeEach, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 import tls from 'node:tls';
 import http from 'node:http';
@@ -71,6 +75,52 @@ test('connect: ECONNREFUSED from a closed port', async () => {
       spanId: TRACE.spanId,
     }),
   );
+});
+
+test('connect: a server that closes its listener with the connection still in its accept queue resets it: accept_reset, safe', async (t) => {
+  // The kernel completes the handshake while the server's loop is held; the server then closes its
+  // listener without accepting (a restart without drain), and the kernel resets every connection
+  // left in the queue. This loop is held until then, so the RST comes with the connect's result.
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'resetwatch-queue-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const closed = path.join(dir, 'closed');
+  const server = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const srv = require('net').createServer().listen(0, '127.0.0.1', () => {
+        process.stdout.write(srv.address().port + '\\n');
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+        srv.close(); // closes the listening socket now
+        require('fs').writeFileSync(${JSON.stringify(closed)}, '');
+      });`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const exited = once(server, 'exit');
+  const [line] = await once(server.stdout, 'data');
+  const port = Number(String(line).trim());
+  const failed = new Promise((resolve) => {
+    http.get(`http://127.0.0.1:${port}/`, () => resolve('answered')).on('error', (err) => resolve(`${err.code} ${err.syscall}`));
+    setImmediate(() => {
+      const until = Date.now() + 10000;
+      while (!existsSync(closed) && Date.now() < until); // busy until the listener is closed
+      const settle = Date.now() + 20;
+      while (Date.now() < settle); // and its RST delivered
+    });
+  });
+  assert.equal(await failed, 'ECONNRESET connect');
+  await exited;
+  const e = await cap.next(client(port));
+  checkEvent(e, {
+    ...refusedAt(port, { errorType: 'ECONNRESET', code: 'ECONNRESET', message: `connect ECONNRESET 127.0.0.1:${port}` }),
+    protocol: 'http/1.1',
+    reusedSocket: false,
+    request: (r) => r.method === 'GET',
+    hint: (h) =>
+      h.id === 'accept_reset' &&
+      /a listener closed, or a process that exited, with the connection still waiting in its accept queue/.test(h.text),
+  });
 });
 
 test('connect: a refused connection reads http/1.1 alike for node:http, fetch and undici', async () => {
