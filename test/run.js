@@ -16,6 +16,8 @@ const TOOLS = {
   iptables: 'iptables',
   // test/diagnosis-nginx: a private nginx in front of a Node upstream
   nginx: 'nginx-light',
+  // test/diagnosis-haproxy: HAProxy in front of a Node server and of a Node client's upstream
+  haproxy: 'haproxy',
   // test/diagnosis-forward-proxy: a forward proxy in front of the client
   tinyproxy: 'tinyproxy',
   // test/diagnosis-middlebox: kernel-made resets in network namespaces

@@ -1,4 +1,4 @@
-// Real proxies for tests: a private nginx in front of a test's upstream (its own config, prefix,
+// Real proxies for tests: a private nginx or HAProxy in front of a test's upstream (its own config,
 // logs and pid in a temporary directory, on a free loopback port), and a forward proxy, tinyproxy,
 // in front of the client; each stopped by the test.
 import { spawn } from 'node:child_process';
@@ -20,7 +20,8 @@ export async function waitForPort(port, ms = 10000) {
         s.destroy();
         resolve(true);
       });
-      s.on('error', () => resolve(false));
+      // A listener that resets every connection it accepts (HAProxy's tcp-request connection reject) listens.
+      s.on('error', (err) => resolve(err.code === 'ECONNRESET'));
     });
     if (ok) return;
     if (Date.now() > end) throw new Error(`nothing listens on 127.0.0.1:${port} after ${ms} ms`);
@@ -91,6 +92,62 @@ http {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGCONT');
         child.kill('SIGQUIT');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited.catch(() => {});
+        clearTimeout(timer);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * HAProxy in the foreground (`-db`), in HTTP mode, proxying everything to 127.0.0.1:upstreamPort
+ * with its defaults but for the timeouts (`timeouts`: connect, client, server). `frontend` and
+ * `backend` are extra lines for those sections. Its log (one line per request, `option httplog`:
+ * the status and the termination state, e.g. `sH--` for a server timeout) goes to its stderr,
+ * kept here. Returns { port, pid, log(), stop() }.
+ */
+export async function startHaproxy({ upstreamPort, timeouts = {}, frontend = '', backend = '' }) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'resetwatch-haproxy-'));
+  const port = await freePort();
+  const t = { connect: '2s', client: '10s', server: '10s', ...timeouts };
+  const conf = `
+global
+  log stderr format raw local0 info
+defaults
+  mode http
+  log global
+  option httplog
+  timeout connect ${t.connect}
+  timeout client ${t.client}
+  timeout server ${t.server}
+frontend fe
+  bind 127.0.0.1:${port}
+  ${frontend}
+  default_backend app
+backend app
+  server app 127.0.0.1:${upstreamPort}
+  ${backend}
+`;
+  writeFileSync(path.join(dir, 'haproxy.cfg'), conf);
+  const child = spawn('haproxy', ['-db', '-f', path.join(dir, 'haproxy.cfg')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d) => (log += d));
+  const exited = once(child, 'exit');
+  const failed = exited.then(([code]) => {
+    throw new Error(`haproxy exited ${code}: ${log}`);
+  });
+  await Promise.race([waitForPort(port), failed]);
+  failed.catch(() => {});
+  return {
+    port,
+    pid: child.pid,
+    log: () => log,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
         const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
         await exited.catch(() => {});
         clearTimeout(timer);

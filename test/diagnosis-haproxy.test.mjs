@@ -1,0 +1,120 @@
+// HAProxy from Debian, in front of a Node server and in front of a Node client's upstream: the two
+// resets it makes by itself with a stock config. Its `timeout server` expiring on a slow handler
+// (a 504 for the client, termination state `sH--`) resets the connection to the upstream; a
+// `tcp-request connection reject` rule (a deny list, a connection rate limit) resets a connection
+// it has just accepted, before the client could send a byte.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import { captureEach, listen, closeServer, delay } from './helpers/resets.mjs';
+import { checkEvent, any, dialled, readReset } from './helpers/check-event.mjs';
+import { startHaproxy } from './helpers/proxies.mjs';
+
+const require = createRequire(import.meta.url);
+const express = require('express');
+const axios = require('axios');
+
+const cap = captureEach();
+
+/** Resolves with HAProxy's log line for `GET path` once it has written it. */
+async function logged(haproxy, path) {
+  for (let i = 0; i < 50; i++) {
+    const line = haproxy
+      .log()
+      .split('\n')
+      .find((l) => l.includes(`"GET ${path} HTTP/1.1"`));
+    if (line !== undefined) return line;
+    await delay(100);
+  }
+  throw new Error(`no HAProxy log line for ${path}: ${haproxy.log()}`);
+}
+
+test("HAProxy's timeout server on a slow express route: it answers its client 504 and resets the upstream connection; the Node side records client_abort in the response phase, 0.3 s into the request", {
+  timeout: 30000,
+}, async (t) => {
+  const app = express();
+  app.get('/reports/:id', (_req, res) => setTimeout(() => res.send('late'), 2000).unref());
+  const srv = http.createServer(app);
+  const port = await listen(srv);
+  t.after(() => closeServer(srv));
+  const haproxy = await startHaproxy({ upstreamPort: port, timeouts: { server: '300ms' } });
+  t.after(() => haproxy.stop());
+  cap.clear(); // startHaproxy's own probe of its port
+
+  const answer = await axios.get(`http://127.0.0.1:${haproxy.port}/reports/7`, { validateStatus: null });
+  assert.equal(answer.status, 504);
+  assert.match(await logged(haproxy, '/reports/7'), / 504 .* sH-- /, 'HAProxy: server timeout, while waiting for the response headers');
+
+  const e = await cap.next((x) => x.direction === 'server' && x.localPort === port);
+  checkEvent(e, {
+    time: any.recent,
+    direction: 'server',
+    ...readReset,
+    phase: 'response',
+    // The peer's address: only with RESETWATCH_SERVER_PEERS (after an RST the kernel no longer knows it).
+    peerAddress: undefined,
+    peerPort: undefined,
+    localAddress: '127.0.0.1',
+    localPort: port,
+    tls: false,
+    idleMs: (v) => v >= 290 && v < 1500,
+    retry: 'unknown',
+    protocol: 'http/1.1',
+    fatal: false,
+    bytesReceived: any.positive,
+    bytesSent: 0,
+    connectionAgeMs: (v) => v >= 290 && v < 1500,
+    request: (r) => r.method === 'GET' && r.route === '/reports/:id' && r.ageMs >= 290 && r.ageMs < 1500,
+    hint: (h) => h.id === 'client_abort' && /^the client gave up 0\.3 s into the request before the response was complete/.test(h.text),
+  });
+  await delay(100);
+  assert.equal(cap.events.filter((x) => x.localPort === port).length, 1, 'one reset for the one request');
+});
+
+test("HAProxy's tcp-request connection reject: the client's connect meets an RST; the Node side records accept_reset, safe to retry, with nothing sent", {
+  timeout: 30000,
+}, async (t) => {
+  const srv = http.createServer((_req, res) => res.end('ok'));
+  const port = await listen(srv);
+  t.after(() => closeServer(srv));
+  const haproxy = await startHaproxy({ upstreamPort: port, frontend: 'tcp-request connection reject if { src 127.0.0.1 }' });
+  t.after(() => haproxy.stop());
+  cap.clear();
+
+  // The connect completes in the kernel at once on loopback; the loop is held until HAProxy has
+  // accepted and reset the connection, so that Node reads the RST with the connect's result, as a
+  // client across a network does when the RST comes before its connect completes in its loop.
+  const failed = new Promise((resolve) => {
+    const req = http.get(`http://127.0.0.1:${haproxy.port}/orders`, () => resolve('answered'));
+    req.on('error', (err) => resolve(`${err.code} ${err.syscall}`));
+    setImmediate(() => {
+      const until = Date.now() + 300;
+      while (Date.now() < until); // busy
+    });
+  });
+  assert.equal(await failed, 'ECONNRESET connect');
+
+  const e = await cap.next((x) => x.direction === 'client' && x.serverPort === haproxy.port);
+  checkEvent(e, {
+    time: any.recent,
+    direction: 'client',
+    errorType: 'ECONNRESET',
+    code: 'ECONNRESET',
+    message: `connect ECONNRESET 127.0.0.1:${haproxy.port}`,
+    syscall: 'connect',
+    phase: 'connect',
+    ...dialled(haproxy.port),
+    tls: false,
+    connectionAgeMs: (v) => v >= 290 && v < 1500,
+    idleMs: any.nonNegative,
+    protocol: 'http/1.1',
+    fatal: false,
+    reusedSocket: false,
+    bytesReceived: 0,
+    bytesSent: 0,
+    retry: 'safe',
+    request: (r) => r.method === 'GET',
+    hint: (h) => h.id === 'accept_reset' && h.text.startsWith(`127.0.0.1:${haproxy.port} accepted the connection and reset it at once`),
+  });
+});
