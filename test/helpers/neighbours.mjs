@@ -57,6 +57,7 @@ export function appDir(dir) {
   const app = path.join(dir, `app-${process.pid}`);
   rmSync(app, { recursive: true, force: true });
   cpSync(path.join(ROOT, 'test/fixtures/neighbours'), app, { recursive: true });
+  cpSync(path.join(ROOT, 'test/fixtures/tls'), path.join(app, 'tls'), { recursive: true }); // tls-paths.cjs
   return app;
 }
 

@@ -424,25 +424,29 @@ for (const name of Object.keys(NEIGHBOURS)) {
 
 // The readings that lean on Node's and undici's internals, added after the suite above: an
 // upstream down met by node:http, fetch and a dual-stack name (all http/1.1), an idle pooled socket this host aborts
-// (ECONNABORTED, local_abort, read behind Node 22+'s pool guard) and the server end hearing it, and
-// a connection handed over IPC to a forked child (which both agents are preloaded in) reset by its
-// client while its request waits: adopted by resetwatch under the neighbour's HTTP server wrapper.
+// (ECONNABORTED, local_abort, read behind Node 22+'s pool guard) and the server end hearing it, TLS
+// client and server with node:tls first loaded by the app (a client that resets under its TLS
+// session while its request waits, a server that drops a response midway), and a connection handed
+// over IPC to a forked child (which both agents are preloaded in) reset by its client while its
+// request waits: adopted by resetwatch under the neighbour's HTTP server wrapper.
 const later = (lines) =>
   lines
     .map((l) =>
-      ['resetwatch.direction', 'resetwatch.phase', 'error.type', 'resetwatch.protocol', 'resetwatch.hint.id']
+      ['resetwatch.direction', 'resetwatch.phase', 'error.type', 'resetwatch.protocol', 'resetwatch.hint.id', 'resetwatch.tls']
         .map((k) => l[k] ?? '-')
         .join('/'),
     )
     .sort();
 const LATER = [
-  'client/connect/ECONNREFUSED/http/1.1/upstream_down',
-  'client/connect/ECONNREFUSED/http/1.1/upstream_down',
-  'client/connect/ECONNREFUSED/http/1.1/upstream_down',
-  'client/established/ECONNRESET/unknown/-',
-  'client/idle/ECONNABORTED/http/1.1/local_abort',
-  'server/idle/ECONNRESET/http/1.1/-',
-  'server/response/ECONNRESET/http/1.1/client_abort',
+  'client/connect/ECONNREFUSED/http/1.1/upstream_down/false',
+  'client/connect/ECONNREFUSED/http/1.1/upstream_down/false',
+  'client/connect/ECONNREFUSED/http/1.1/upstream_down/false',
+  'client/established/ECONNRESET/unknown/-/false',
+  'client/idle/ECONNABORTED/http/1.1/local_abort/false',
+  'client/response/peer_closed/http/1.1/-/true',
+  'server/idle/ECONNRESET/http/1.1/-/false',
+  'server/response/ECONNRESET/http/1.1/client_abort/false',
+  'server/response/ECONNRESET/http/1.1/client_abort/true',
 ];
 
 test('alone, resetwatch reads the later paths so', async () => {
