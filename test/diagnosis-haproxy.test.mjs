@@ -72,7 +72,7 @@ test("HAProxy's timeout server on a slow express route: it answers its client 50
   assert.equal(cap.events.filter((x) => x.localPort === port).length, 1, 'one reset for the one request');
 });
 
-test("HAProxy's tcp-request connection reject: the client's connect meets an RST; the Node side records accept_reset, safe to retry, with nothing sent", {
+test("HAProxy's tcp-request connection reject: the client's connect meets an RST; the Node side records accept_reset, safe to retry, with nothing sent; fetch reads the same", {
   timeout: 30000,
 }, async (t) => {
   const srv = http.createServer((_req, res) => res.end('ok'));
@@ -117,4 +117,21 @@ test("HAProxy's tcp-request connection reject: the client's connect meets an RST
     request: (r) => r.method === 'GET',
     hint: (h) => h.id === 'accept_reset' && h.text.startsWith(`127.0.0.1:${haproxy.port} accepted the connection and reset it at once`),
   });
+
+  // fetch (undici): the same reading, without the request (undici binds it after the connect).
+  cap.clear();
+  const fetched = fetch(`http://127.0.0.1:${haproxy.port}/orders`).then(
+    (r) => r.status,
+    (err) => `${err.cause?.code} ${err.cause?.syscall}`,
+  );
+  setImmediate(() => {
+    const until = Date.now() + 300;
+    while (Date.now() < until); // busy
+  });
+  assert.equal(await fetched, 'ECONNRESET connect');
+  const f = await cap.next((x) => x.direction === 'client' && x.serverPort === haproxy.port);
+  assert.deepEqual(
+    [f.phase, f.errorType, f.syscall, f.protocol, f.retry, f.bytesSent, f.request, f.hint?.id],
+    ['connect', 'ECONNRESET', 'connect', 'http/1.1', 'safe', 0, undefined, 'accept_reset'],
+  );
 });
