@@ -6,7 +6,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import http from 'node:http';
 import http2 from 'node:http2';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import {
   captureEach,
   listen,
@@ -153,6 +154,51 @@ test("response: the client gives up while the handler is slow; the caller's trac
     spanId: '00f067aa0ba902b7',
   });
   await delay(300); // let the handler finish writing into the dead socket: still one event
+  assert.equal(cap.events.filter(server(port)).length, 1);
+  await closeServer(srv);
+});
+
+test('response: the client resets before this busy server has read its request; the answer written at once meets the RST', async () => {
+  // A health check or client whose timeout ran out during a stall (HAProxy's option httpchk: the
+  // check's request, then its RST) is read with its request in one poll. On Node 20 and 22 (libuv
+  // before 1.52) the RST reads as an end: the handler answers, Node finishes and detaches the
+  // response, and its write fails a turn later; this read 'idle', no hint. Newer Node fails the
+  // write at once, with the response still attached.
+  const srv = http.createServer((_req, res) => res.end('ok'));
+  const port = await listen(srv);
+  // pythonAbort's payload would wait on this loop (its stdin): this client has its request in its code.
+  const code = `
+import socket, struct, time
+s = socket.create_connection(('127.0.0.1', ${port}))
+s.sendall(b'GET /health HTTP/1.1\\r\\nHost: svc\\r\\n\\r\\n')
+time.sleep(0.1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+s.close()
+`;
+  const client = spawn('python3', ['-c', code], { stdio: 'inherit' });
+  const exited = once(client, 'exit');
+  const until = Date.now() + 1500;
+  while (Date.now() < until); // busy: python connects, sends and resets meanwhile
+  assert.deepEqual(await exited, [0, null]);
+  const e = await cap.next(server(port));
+  const request = UV_HIDES_RST ? { request: undefined } : { request: (r) => r.method === 'GET' && r.host === 'svc' && r.ageMs >= 0 };
+  checkEvent(e, {
+    ...common(port),
+    errorType: 'ECONNRESET',
+    code: 'ECONNRESET',
+    message: 'write ECONNRESET',
+    syscall: 'write',
+    phase: 'response',
+    tls: false,
+    protocol: 'http/1.1',
+    bytesReceived: any.positive,
+    // Node 20 and 22 count the failed answer as written.
+    bytesSent: UV_HIDES_RST ? any.positive : 0,
+    connectionAgeMs: any.nonNegative,
+    ...request,
+    hint: (h) => h.id === 'client_abort' && /before the response was complete/.test(h.text),
+  });
+  await delay(100);
   assert.equal(cap.events.filter(server(port)).length, 1);
   await closeServer(srv);
 });
