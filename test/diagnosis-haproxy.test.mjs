@@ -1,8 +1,9 @@
-// HAProxy from Debian, in front of a Node server and in front of a Node client's upstream: the two
+// HAProxy from Debian, in front of a Node server and in front of a Node client's upstream: the
 // resets it makes by itself with a stock config. Its `timeout server` expiring on a slow handler
 // (a 504 for the client, termination state `sH--`) resets the connection to the upstream; a
 // `tcp-request connection reject` rule (a deny list, a connection rate limit) resets a connection
-// it has just accepted, before the client could send a byte.
+// it has just accepted, before the client could send a byte; an HTTP health check (`option
+// httpchk`) that times out resets its connection, whose request a stalled server reads later.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -134,4 +135,45 @@ test("HAProxy's tcp-request connection reject: the client's connect meets an RST
     [f.phase, f.errorType, f.syscall, f.protocol, f.retry, f.bytesSent, f.request, f.hint?.id],
     ['connect', 'ECONNRESET', 'connect', 'http/1.1', 'safe', 0, undefined, 'accept_reset'],
   );
+});
+
+test("HAProxy's HTTP health checks during a stall of this server: each check it gave up on reads client_abort in the response phase, its answer's write meeting the check's RST; none reads idle", {
+  timeout: 30000,
+}, async (t) => {
+  const checked = [];
+  const srv = http.createServer((req, res) => {
+    checked.push(req.url);
+    res.end('ok');
+  });
+  const port = await listen(srv);
+  t.after(() => closeServer(srv));
+  const haproxy = await startHaproxy({
+    upstreamPort: port,
+    timeouts: { check: '100ms' },
+    backend: 'option httpchk GET /health',
+    serverOptions: 'check inter 100ms fall 1 rise 1',
+  });
+  t.after(() => haproxy.stop());
+  for (let i = 0; i < 50 && checked.length < 2; i++) await delay(50);
+  assert.ok(checked.length >= 2, 'HAProxy checks this server');
+  const mine = (x) => x.direction === 'server' && x.localPort === port;
+  assert.deepEqual(cap.events.filter(mine), [], 'a check answered in time is no reset');
+
+  const until = Date.now() + 1000;
+  while (Date.now() < until); // a stall: the checks meanwhile wait, time out and reset
+  await cap.next(mine);
+  await delay(300);
+  const events = cap.events.filter(mine);
+  assert.ok(events.length >= 2, `${events.length} checks given up on`);
+  for (const e of events) {
+    assert.deepEqual(
+      [e.phase, e.errorType, e.syscall, e.hint?.id],
+      ['response', 'ECONNRESET', 'write', 'client_abort'],
+      JSON.stringify({ ...e, context: undefined }),
+    );
+  }
+  // HAProxy marked the server down at its first check timed out, and up again at the next answer.
+  for (let i = 0; i < 50 && !/Server app\/app is UP/.test(haproxy.log()); i++) await delay(100);
+  assert.match(haproxy.log(), /Server app\/app is DOWN, reason: Layer[47] timeout/);
+  assert.match(haproxy.log(), /Server app\/app is UP/);
 });

@@ -103,15 +103,15 @@ http {
 
 /**
  * HAProxy in the foreground (`-db`), in HTTP mode, proxying everything to 127.0.0.1:upstreamPort
- * with its defaults but for the timeouts (`timeouts`: connect, client, server). `frontend` and
- * `backend` are extra lines for those sections. Its log (one line per request, `option httplog`:
+ * with its defaults but for the timeouts (`timeouts`: connect, client, server, check). `frontend`
+ * and `backend` are extra lines for those sections, `serverOptions` for the server line (`check`). Its log (one line per request, `option httplog`:
  * the status and the termination state, e.g. `sH--` for a server timeout) goes to its stderr,
  * kept here. Returns { port, pid, log(), stop() }.
  */
-export async function startHaproxy({ upstreamPort, timeouts = {}, frontend = '', backend = '' }) {
+export async function startHaproxy({ upstreamPort, timeouts = {}, frontend = '', backend = '', serverOptions = '' }) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'resetwatch-haproxy-'));
   const port = await freePort();
-  const t = { connect: '2s', client: '10s', server: '10s', ...timeouts };
+  const t = { connect: '2s', client: '10s', server: '10s', check: '2s', ...timeouts };
   const conf = `
 global
   log stderr format raw local0 info
@@ -122,13 +122,14 @@ defaults
   timeout connect ${t.connect}
   timeout client ${t.client}
   timeout server ${t.server}
+  timeout check ${t.check}
 frontend fe
   bind 127.0.0.1:${port}
   ${frontend}
   default_backend app
 backend app
-  server app 127.0.0.1:${upstreamPort}
   ${backend}
+  server app 127.0.0.1:${upstreamPort} ${serverOptions}
 `;
   writeFileSync(path.join(dir, 'haproxy.cfg'), conf);
   const child = spawn('haproxy', ['-db', '-f', path.join(dir, 'haproxy.cfg')], { stdio: ['ignore', 'ignore', 'pipe'] });
