@@ -202,6 +202,17 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
         id: 'client_abort',
         text: `the client gave up${after} while it was still sending the request, before any response (client or proxy timeout, a cancelled or abandoned upload): compare the client's and any proxy's timeouts with how long its requests take to send${onPath}`,
       };
+    // A server reading as it should meets a client's RST with a read (its poll wakes for it): one
+    // met by a write had come while nothing read, so this process had stopped reading meanwhile.
+    if (e.errorType === 'ECONNRESET' && e.syscall === 'write')
+      return {
+        id: 'client_abort',
+        text:
+          `the client gave up${after} before the response was complete, and its RST was already there when this server wrote its answer (a write met it, not a read): ` +
+          'this process was not reading while the client waited, most often because its event loop was blocked (synchronous work, GC, CPU throttling) or it accepted the connection late (a long accept queue). ' +
+          "Look at this process's event-loop delay at that moment, then compare the client's or proxy's timeout (a health check's) with how long it waited" +
+          onPath,
+      };
     return {
       id: 'client_abort',
       text: `the client gave up${after} before the response was complete (client or proxy timeout, cancelled request): compare its timeout with this handler's latency; a long poll or event stream waits on purpose, and there it is the client leaving or a proxy's idle timeout${onPath}`,
