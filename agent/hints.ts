@@ -209,7 +209,7 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
         id: 'client_abort',
         text:
           `the client gave up${after} before the response was complete, and its RST was already there when this server wrote its answer (a write met it, not a read): ` +
-          'this process was not reading while the client waited, most often because its event loop was blocked (synchronous work, GC, CPU throttling) or it accepted the connection late (a long accept queue). ' +
+          'this process was not reading while the client waited, its event loop blocked (synchronous work, GC, CPU throttling) or its accept late (a long accept queue), unless the client reset right after sending its request. ' +
           "Look at this process's event-loop delay at that moment, then compare the client's or proxy's timeout (a health check's) with how long it waited" +
           onPath,
       };

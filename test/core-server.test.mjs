@@ -198,7 +198,7 @@ s.close()
     ...request,
     hint: (h) =>
       h.id === 'client_abort' &&
-      /before the response was complete, and its RST was already there when this server wrote its answer .*event loop was blocked/.test(
+      /before the response was complete, and its RST was already there when this server wrote its answer .*its event loop blocked/.test(
         h.text,
       ),
   });

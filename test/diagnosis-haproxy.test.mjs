@@ -171,7 +171,7 @@ test("HAProxy's HTTP health checks during a stall of this server: each check it 
       ['response', 'ECONNRESET', 'write', 'client_abort'],
       JSON.stringify({ ...e, context: undefined }),
     );
-    assert.match(e.hint.text, /its RST was already there when this server wrote its answer .*event loop was blocked/);
+    assert.match(e.hint.text, /its RST was already there when this server wrote its answer .*its event loop blocked/);
   }
   // HAProxy marked the server down at its first check timed out, and up again at the next answer.
   for (let i = 0; i < 50 && !/Server app\/app is UP/.test(haproxy.log()); i++) await delay(100);
