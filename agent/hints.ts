@@ -203,8 +203,11 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
         text: `the client gave up${after} while it was still sending the request, before any response (client or proxy timeout, a cancelled or abandoned upload): compare the client's and any proxy's timeouts with how long its requests take to send${onPath}`,
       };
     // A server reading as it should meets a client's RST with a read (its poll wakes for it): one
-    // met by a write had come while nothing read, so this process had stopped reading meanwhile.
-    if (e.errorType === 'ECONNRESET' && e.syscall === 'write')
+    // met by the answer's first write had come while nothing read, so this process had stopped
+    // reading meanwhile. (Not a later write of a streamed answer: a busy server's turn between two
+    // polls is enough for that. Node 20 and 22 count the failed answer as sent, and have let go of
+    // its request: classify.ts phaseOf.)
+    if (e.errorType === 'ECONNRESET' && e.syscall === 'write' && (e.bytesSent === 0 || e.request === undefined))
       return {
         id: 'client_abort',
         text:

@@ -158,7 +158,7 @@ test("response: the client gives up while the handler is slow; the caller's trac
   await closeServer(srv);
 });
 
-test('response: the client resets before this busy server has read its request; the answer written at once meets the RST', async () => {
+test('response: the client resets before this busy server has read its request; the answer written at once meets the RST', async (t) => {
   // A health check or client whose timeout ran out during a stall (HAProxy's option httpchk: the
   // check's request, then its RST) is read with its request in one poll. On Node 20 and 22 (libuv
   // before 1.52) the RST reads as an end: the handler answers, Node finishes and detaches the
@@ -166,6 +166,7 @@ test('response: the client resets before this busy server has read its request; 
   // write at once, with the response still attached.
   const srv = http.createServer((_req, res) => res.end('ok'));
   const port = await listen(srv);
+  t.after(() => closeServer(srv));
   // pythonAbort's payload would wait on this loop (its stdin): this client has its request in its code.
   const code = `
 import socket, struct, time
@@ -204,7 +205,26 @@ s.close()
   });
   await delay(100);
   assert.equal(cap.events.filter(server(port)).length, 1);
-  await closeServer(srv);
+});
+
+test("response: a streamed answer's later write meets the client's RST: client_abort without the not-reading text (a busy turn is enough for that)", async (t) => {
+  const srv = http.createServer((_req, res) => {
+    res.on('error', () => {});
+    res.write('first part');
+    setTimeout(() => {
+      const until = Date.now() + 400;
+      while (Date.now() < until); // the client resets meanwhile
+      res.write('second part');
+    }, 20);
+  });
+  const port = await listen(srv);
+  t.after(() => closeServer(srv));
+  await pythonAbort(port, 'GET /stream HTTP/1.1\r\nHost: svc\r\n\r\n', 150);
+  const e = await cap.next(server(port));
+  assert.deepEqual([e.phase, e.errorType, e.syscall, e.hint?.id], ['response', 'ECONNRESET', 'write', 'client_abort']);
+  assert.ok(e.bytesSent > 0 && e.request?.method === 'GET', JSON.stringify({ ...e, context: undefined }));
+  // (A streamed answer's request has no age: README Hints.)
+  assert.match(e.hint.text, /^the client gave up before the response was complete \(client or proxy timeout/);
 });
 
 /** What a client's reset during the TLS handshake records on the server, before any byte of TLS data. */
