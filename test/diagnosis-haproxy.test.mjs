@@ -83,14 +83,14 @@ test("HAProxy's tcp-request connection reject: the client's connect meets an RST
   t.after(() => haproxy.stop());
   cap.clear();
 
-  // The connect completes in the kernel at once on loopback; the loop is held until HAProxy has
-  // accepted and reset the connection, so that Node reads the RST with the connect's result, as a
+  // The connect completes in the kernel at once on loopback; the loop is held (0.8 s) until HAProxy
+  // has accepted and reset the connection, so that Node reads the RST with the connect's result, as a
   // client across a network does when the RST comes before its connect completes in its loop.
   const failed = new Promise((resolve) => {
     const req = http.get(`http://127.0.0.1:${haproxy.port}/orders`, () => resolve('answered'));
     req.on('error', (err) => resolve(`${err.code} ${err.syscall}`));
     setImmediate(() => {
-      const until = Date.now() + 300;
+      const until = Date.now() + 800;
       while (Date.now() < until); // busy
     });
   });
@@ -107,7 +107,7 @@ test("HAProxy's tcp-request connection reject: the client's connect meets an RST
     phase: 'connect',
     ...dialled(haproxy.port),
     tls: false,
-    connectionAgeMs: (v) => v >= 290 && v < 1500,
+    connectionAgeMs: (v) => v >= 790 && v < 5000,
     idleMs: any.nonNegative,
     protocol: 'http/1.1',
     fatal: false,
@@ -126,7 +126,7 @@ test("HAProxy's tcp-request connection reject: the client's connect meets an RST
     (err) => `${err.cause?.code} ${err.cause?.syscall}`,
   );
   setImmediate(() => {
-    const until = Date.now() + 300;
+    const until = Date.now() + 800;
     while (Date.now() < until); // busy
   });
   assert.equal(await fetched, 'ECONNRESET connect');
