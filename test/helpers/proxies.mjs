@@ -75,38 +75,26 @@ http {
   const child = spawn('nginx', ['-p', dir, '-e', path.join(dir, 'error.log'), '-c', path.join(dir, 'nginx.conf')], {
     stdio: ['ignore', 'inherit', 'inherit'],
   });
-  const exited = once(child, 'exit');
-  const failed = exited.then(([code]) => {
-    throw new Error(`nginx exited ${code}: ${readFileSync(path.join(dir, 'error.log'), 'utf8')}`);
-  });
-  await Promise.race([waitForPort(port), failed]);
-  failed.catch(() => {});
+  const errorLog = () => readFileSync(path.join(dir, 'error.log'), 'utf8');
+  const stop = await running(child, port, dir, 'nginx', errorLog, ['SIGCONT', 'SIGQUIT']);
   return {
     port,
     dir,
     pid: child.pid,
-    errorLog: () => readFileSync(path.join(dir, 'error.log'), 'utf8'),
+    errorLog,
     /** Access log lines: `"<request line>" <status> upstream_addr=<…> upstream_status=<…>`. */
     accessLog: () => readFileSync(path.join(dir, 'access.log'), 'utf8'),
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGCONT');
-        child.kill('SIGQUIT');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited.catch(() => {});
-        clearTimeout(timer);
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop,
   };
 }
 
 /**
  * HAProxy in the foreground (`-db`), in HTTP mode, proxying everything to 127.0.0.1:upstreamPort
  * with its defaults but for the timeouts (`timeouts`: connect, client, server, check). `frontend`
- * and `backend` are extra lines for those sections, `serverOptions` for the server line (`check`). Its log (one line per request, `option httplog`:
- * the status and the termination state, e.g. `sH--` for a server timeout) goes to its stderr,
- * kept here. Returns { port, pid, log(), stop() }.
+ * and `backend` are extra lines for those sections, `serverOptions` for the server line (`check`).
+ * Its log (a line per request, `option httplog`: the status and the termination state, e.g. `sH--`
+ * for a server timeout; the server's state changes) goes to its stderr, kept here. Returns
+ * { port, pid, log(), stop() }.
  */
 export async function startHaproxy({ upstreamPort, timeouts = {}, frontend = '', backend = '', serverOptions = '' }) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'resetwatch-haproxy-'));
@@ -136,26 +124,8 @@ backend app
   let log = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (d) => (log += d));
-  const exited = once(child, 'exit');
-  const failed = exited.then(([code]) => {
-    throw new Error(`haproxy exited ${code}: ${log}`);
-  });
-  await Promise.race([waitForPort(port), failed]);
-  failed.catch(() => {});
-  return {
-    port,
-    pid: child.pid,
-    log: () => log,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited.catch(() => {});
-        clearTimeout(timer);
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const stop = await running(child, port, dir, 'haproxy', () => log);
+  return { port, pid: child.pid, log: () => log, stop };
 }
 
 /**
@@ -178,7 +148,6 @@ DisableViaHeader Yes
 `;
   writeFileSync(path.join(dir, 'tinyproxy.conf'), conf);
   const child = spawn('tinyproxy', ['-d', '-c', path.join(dir, 'tinyproxy.conf')], { stdio: ['ignore', 'inherit', 'inherit'] });
-  const exited = once(child, 'exit');
   const log = () => {
     try {
       return readFileSync(path.join(dir, 'tinyproxy.log'), 'utf8');
@@ -186,22 +155,29 @@ DisableViaHeader Yes
       return '';
     }
   };
+  const stop = await running(child, port, dir, 'tinyproxy', log);
+  return { port, log, stop };
+}
+
+/**
+ * Waits until `child`, a proxy in the foreground, accepts on 127.0.0.1:port, or fails with its
+ * `log()` if it exits first. Returns its stop(): `signals` in turn (SIGKILL 5 s later), then its
+ * directory removed.
+ */
+async function running(child, port, dir, name, log, signals = ['SIGTERM']) {
+  const exited = once(child, 'exit');
   const failed = exited.then(([code]) => {
-    throw new Error(`tinyproxy exited ${code}: ${log()}`);
+    throw new Error(`${name} exited ${code}: ${log()}`);
   });
   await Promise.race([waitForPort(port), failed]);
   failed.catch(() => {});
-  return {
-    port,
-    log,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited.catch(() => {});
-        clearTimeout(timer);
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
+  return async function stop() {
+    if (child.exitCode === null && child.signalCode === null) {
+      for (const signal of signals) child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited.catch(() => {});
+      clearTimeout(timer);
+    }
+    rmSync(dir, { recursive: true, force: true });
   };
 }
