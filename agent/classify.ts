@@ -376,7 +376,8 @@ const ENOTCONN = -osConstants.errno.ENOTCONN;
  * An idle pooled HTTP client socket destroyed without an error (hooks/destroy.ts): if the kernel
  * says the connection is gone, Node's pool guard swallowed the read's error. Its errno, where it
  * can be read (./pool-guard.ts), says whose: the peer's RST, or this host's abort (`ss -K`); a
- * keep-alive probe's timeout is no reset. Where it cannot, the peer reset it.
+ * keep-alive probe's timeout is no reset, nor an end of input (a FIN, and an RST behind it: the
+ * end Node 20 reports for the same close, HAProxy trial). Where it cannot, the peer reset it.
  */
 export function onIdleDestroy(socket: Sock, state: SocketState): void {
   const handle = (socket as unknown as AddressInternals)._handle;

@@ -44,16 +44,16 @@ function sharedState(): Int32Array | undefined {
 
 /**
  * The error code (`ECONNRESET`, `ECONNABORTED`, `ETIMEDOUT`…) of the read Node's pool guard is
- * destroying `handle`'s socket for, when it is one; undefined for data, an end of input, another
- * destroy, or where the result cannot be read.
+ * destroying `handle`'s socket for, when it is one, and `EOF` for an end of input (a FIN: an RST
+ * after it, such as HAProxy's `option nolinger` close, leaves the connection gone all the same);
+ * undefined for data, another destroy, or where the result cannot be read.
  */
 export function guardReadError(handle: object): string | undefined {
   if ((handle as GuardedHandle).onread?.name !== 'freeSocketOnReadGuard') return undefined;
   const nread = sharedState()?.[index];
   if (nread === undefined || nread >= 0) return undefined;
   try {
-    const name = getSystemErrorName(nread);
-    return name === 'EOF' ? undefined : name;
+    return getSystemErrorName(nread);
   } catch {
     return undefined;
   }

@@ -4,11 +4,13 @@
 // `tcp-request connection reject` rule (a deny list, a connection rate limit) resets a connection
 // it has just accepted, before the client could send a byte; an HTTP health check (`option
 // httpchk`) that times out resets its connection, whose request a stalled server reads later.
+// And one it makes that is no loss: `option nolinger` ends a connection with a FIN and an RST.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { createRequire } from 'node:module';
-import { captureEach, listen, closeServer, delay } from './helpers/resets.mjs';
+import { once } from 'node:events';
+import { captureEach, listen, closeServer, delay, brief } from './helpers/resets.mjs';
 import { checkEvent, any, dialled, readReset } from './helpers/check-event.mjs';
 import { startHaproxy } from './helpers/proxies.mjs';
 
@@ -177,4 +179,31 @@ test("HAProxy's HTTP health checks during a stall of this server: each check it 
   for (let i = 0; i < 50 && !/Server app\/app is UP/.test(haproxy.log()); i++) await delay(100);
   assert.match(haproxy.log(), /Server app\/app is DOWN, reason: Layer[47] timeout/);
   assert.match(haproxy.log(), /Server app\/app is UP/);
+});
+
+test("HAProxy's option nolinger closes an idle keep-alive client connection with a FIN and an RST behind it: an orderly end for the pool, no event, on every Node", {
+  timeout: 30000,
+}, async (t) => {
+  const srv = http.createServer((_req, res) => res.end('ok'));
+  const port = await listen(srv);
+  t.after(() => closeServer(srv));
+  const haproxy = await startHaproxy({ upstreamPort: port, timeouts: { 'http-keep-alive': '300ms' }, frontend: 'option nolinger' });
+  t.after(() => haproxy.stop());
+  cap.clear();
+  const agent = new http.Agent({ keepAlive: true });
+  t.after(() => agent.destroy());
+  const pooled = await new Promise((resolve, reject) =>
+    http
+      .get(`http://127.0.0.1:${haproxy.port}/orders`, { agent }, (res) => {
+        const socket = res.socket;
+        res.resume();
+        res.on('end', () => resolve(socket));
+      })
+      .on('error', reject),
+  );
+  // Node 24 and 26's pool guard destroys the socket at that end without an error, and the kernel,
+  // asked then, has forgotten the connection (the RST behind the FIN): that was read as a reset.
+  await once(pooled, 'close');
+  await delay(200);
+  assert.deepEqual(cap.events.map(brief), []);
 });

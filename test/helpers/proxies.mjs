@@ -90,7 +90,7 @@ http {
 
 /**
  * HAProxy in the foreground (`-db`), in HTTP mode, proxying everything to 127.0.0.1:upstreamPort
- * with its defaults but for the timeouts (`timeouts`: connect, client, server, check). `frontend`
+ * with its defaults but for the timeouts (`timeouts`: connect, client, server, check, http-keep-alive). `frontend`
  * and `backend` are extra lines for those sections, `serverOptions` for the server line (`check`).
  * Its log (a line per request, `option httplog`: the status and the termination state, e.g. `sH--`
  * for a server timeout; the server's state changes) goes to its stderr, kept here. Returns
@@ -99,7 +99,7 @@ http {
 export async function startHaproxy({ upstreamPort, timeouts = {}, frontend = '', backend = '', serverOptions = '' }) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'resetwatch-haproxy-'));
   const port = await freePort();
-  const t = { connect: '2s', client: '10s', server: '10s', check: '2s', ...timeouts };
+  const t = { connect: '2s', client: '10s', server: '10s', check: '2s', 'http-keep-alive': '10s', ...timeouts };
   const conf = `
 global
   log stderr format raw local0 info
@@ -111,6 +111,7 @@ defaults
   timeout client ${t.client}
   timeout server ${t.server}
   timeout check ${t.check}
+  timeout http-keep-alive ${t['http-keep-alive']}
 frontend fe
   bind 127.0.0.1:${port}
   ${frontend}
