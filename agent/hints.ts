@@ -178,6 +178,17 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
       text: `${targetOf(e)} or a middlebox (load balancer, NAT, firewall) reset an idle pooled connection: its idle timeout is shorter than the client's; shorten the client's keep-alive idle timeout below it`,
     };
   }
+  if (e.direction === 'server' && e.phase === 'idle' && e.errorType === 'ECONNRESET') {
+    // No request in flight: nothing was lost. Behind HAProxy a steady stream of these (HAProxy
+    // trial: it resets each server connection it drops) read as unexplained resets.
+    return {
+      id: 'idle_reset',
+      text:
+        'the client reset this idle keep-alive connection with no request in flight: nothing was lost. ' +
+        'A proxy or load balancer in front drops its idle upstream connections so (HAProxy resets each server connection it closes), ' +
+        'a client may close with an RST (SO_LINGER 0), and a middlebox that expired the connection resets it too',
+    };
+  }
   if (
     e.direction === 'server' &&
     (e.phase === 'request' || e.phase === 'response') &&
@@ -207,11 +218,12 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
     // reading meanwhile. (Not a later write of a streamed answer: a busy server's turn between two
     // polls is enough for that. Node 20 and 22 count the failed answer as sent, and have let go of
     // its request: classify.ts phaseOf.)
+    // No figure: the request's age counts from this server's first read of it, which came late.
     if (e.errorType === 'ECONNRESET' && e.syscall === 'write' && (e.bytesSent === 0 || e.request === undefined))
       return {
         id: 'client_abort',
         text:
-          `the client gave up${after} before the response was complete, and its RST was already there when this server wrote its answer (a write met it, not a read): ` +
+          'the client gave up before the response was complete, and its RST was already there when this server wrote its answer (a write met it, not a read): ' +
           'this process was not reading while the client waited, its event loop blocked (synchronous work, GC, CPU throttling) or its accept late (a long accept queue), unless the client reset right after sending its request. ' +
           "Look at this process's event-loop delay at that moment, then compare the client's or proxy's timeout (a health check's) with how long it waited" +
           onPath,

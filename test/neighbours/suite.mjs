@@ -444,7 +444,7 @@ const LATER = [
   'client/established/ECONNRESET/unknown/-/false',
   'client/idle/ECONNABORTED/http/1.1/local_abort/false',
   'client/response/peer_closed/http/1.1/-/true',
-  'server/idle/ECONNRESET/http/1.1/-/false',
+  'server/idle/ECONNRESET/http/1.1/idle_reset/false',
   'server/response/ECONNRESET/http/1.1/client_abort/false',
   'server/response/ECONNRESET/http/1.1/client_abort/true',
 ];
