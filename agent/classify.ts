@@ -566,13 +566,14 @@ export function phaseOf(socket: Sock, state: SocketState, syscall: string | unde
   }
   // Between requests: a request was arriving if anything was read since the last response, or
   // Node's parser still holds one (its response sent early, its body still coming in: an async
-  // handler's 413 was written after the body's first bytes had been read). Else a failed write is
-  // the last response's, which Node had finished and detached before its write met the reset (Node
-  // 20 and 22: a request and the client's RST read in one poll are a request and an end, the
-  // handler answers, and the write fails a turn later; docs/hidden-rst.md).
+  // handler's 413 was written after the body's first bytes had been read). Else a failed write on
+  // plain TCP is the last response's, which Node had finished and detached before its write met the
+  // reset (Node 20 and 22: a request and the client's RST read in one poll are a request and an
+  // end, the handler answers, and the write fails a turn later; docs/hidden-rst.md). Over TLS it
+  // may be the close_notify of a connection closed idle.
   if (state.http !== undefined || 'parser' in socket) {
     if (requestArriving(socket, state, syscall) || arriving(socket) !== undefined) return 'request';
-    return syscall === 'write' ? 'response' : 'idle';
+    return syscall === 'write' && !socket.encrypted ? 'response' : 'idle';
   }
   return 'established';
 }

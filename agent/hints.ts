@@ -53,7 +53,8 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
         `${targetOf(e)} accepted the connection and reset it at once, before this side had sent anything: ` +
         "a proxy or server that rejects connections after accepting them (a deny, connection-limit or rate-limit rule, such as HAProxy's tcp-request connection reject), " +
         'a listener closed, or a process that exited, with the connection still waiting in its accept queue (a crash, or a restart without drain), ' +
-        'or an accept queue full with net.ipv4.tcp_abort_on_overflow=1 on the peer. Nothing reached the peer: a retry is safe, but retried at once it likely meets the same rule',
+        "or an accept queue full with net.ipv4.tcp_abort_on_overflow=1 on the peer (its kernel resets the connection at the handshake's last step). " +
+        'Nothing reached the peer: a retry is safe, with backoff (a deny or rate-limit rule rejects an immediate retry too)',
     };
   }
   if (e.phase === 'tls_handshake') {
@@ -181,6 +182,13 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
   if (e.direction === 'server' && e.phase === 'idle' && e.errorType === 'ECONNRESET') {
     // No request in flight: nothing was lost. Behind HAProxy a steady stream of these (HAProxy
     // trial: it resets each server connection it drops) read as unexplained resets.
+    if (e.bytesReceived === 0)
+      return {
+        id: 'idle_reset',
+        text:
+          'the client opened this connection and reset it without sending a request: nothing was lost. ' +
+          "A TCP (layer 4) health check that closes with an RST (a load balancer's), a port scan, or a client that gave up before sending",
+      };
     return {
       id: 'idle_reset',
       text:
@@ -213,13 +221,11 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
         id: 'client_abort',
         text: `the client gave up${after} while it was still sending the request, before any response (client or proxy timeout, a cancelled or abandoned upload): compare the client's and any proxy's timeouts with how long its requests take to send${onPath}`,
       };
-    // A server reading as it should meets a client's RST with a read (its poll wakes for it): one
-    // met by the answer's first write had come while nothing read, so this process had stopped
-    // reading meanwhile. (Not a later write of a streamed answer: a busy server's turn between two
-    // polls is enough for that. Node 20 and 22 count the failed answer as sent, and have let go of
-    // its request: classify.ts phaseOf.)
-    // No figure: the request's age counts from this server's first read of it, which came late.
-    if (e.errorType === 'ECONNRESET' && e.syscall === 'write' && (e.bytesSent === 0 || e.request === undefined))
+    // A server reading as it should meets a client's RST with a read: one met by the first write
+    // on the connection came while nothing read (a later write's may come in any busy turn; Node
+    // 20 and 22 count a failed write as sent, so there this never shows). No figure: the request's
+    // age counts from a late first read.
+    if (e.errorType === 'ECONNRESET' && e.syscall === 'write' && e.bytesSent === 0)
       return {
         id: 'client_abort',
         text:

@@ -3,7 +3,7 @@ import { test, before, beforeEach, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
@@ -78,21 +78,25 @@ test('connect: ECONNREFUSED from a closed port', async () => {
 });
 
 test('connect: a server that closes its listener with the connection still in its accept queue resets it: accept_reset, safe', async (t) => {
-  // The kernel completes the handshake while the server's loop is held; the server then closes its
-  // listener without accepting (a restart without drain), and the kernel resets every connection
-  // left in the queue. This loop is held until then, so the RST comes with the connect's result.
+  // The kernel completes the handshake while the server's loop is held (until the connect is made);
+  // the server then closes its listener without accepting (a restart without drain), and the kernel
+  // resets every connection left in the queue. This loop is held until then, so the RST comes with
+  // the connect's result.
   const dir = mkdtempSync(path.join(os.tmpdir(), 'resetwatch-queue-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const connected = path.join(dir, 'connected');
   const closed = path.join(dir, 'closed');
   const server = spawn(
     process.execPath,
     [
       '-e',
-      `const srv = require('net').createServer().listen(0, '127.0.0.1', () => {
+      `const fs = require('fs');
+      const srv = require('net').createServer().listen(0, '127.0.0.1', () => {
         process.stdout.write(srv.address().port + '\\n');
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+        const nap = new Int32Array(new SharedArrayBuffer(4));
+        for (let i = 0; i < 2000 && !fs.existsSync(${JSON.stringify(connected)}); i++) Atomics.wait(nap, 0, 0, 5);
         srv.close(); // closes the listening socket now
-        require('fs').writeFileSync(${JSON.stringify(closed)}, '');
+        fs.writeFileSync(${JSON.stringify(closed)}, '');
       });`,
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
@@ -103,6 +107,7 @@ test('connect: a server that closes its listener with the connection still in it
   const failed = new Promise((resolve) => {
     http.get(`http://127.0.0.1:${port}/`, () => resolve('answered')).on('error', (err) => resolve(`${err.code} ${err.syscall}`));
     setImmediate(() => {
+      writeFileSync(connected, ''); // the connect is made: the server may close
       const until = Date.now() + 10000;
       while (!existsSync(closed) && Date.now() < until); // busy until the listener is closed
       const settle = Date.now() + 20;

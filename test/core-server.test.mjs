@@ -63,6 +63,16 @@ test('idle: the client resets a keep-alive connection after its response', async
   await closeServer(srv);
 });
 
+test('idle: a client that opens a connection and resets it without a request (a layer 4 health check) is idle_reset, nothing lost', async (t) => {
+  const srv = http.createServer((_req, res) => res.end('ok'));
+  const port = await listen(srv);
+  t.after(() => closeServer(srv));
+  await pythonAbort(port, '', 300);
+  const e = await cap.next(server(port));
+  assert.deepEqual([e.phase, e.errorType, e.bytesReceived, e.request, e.hint?.id], ['idle', 'ECONNRESET', 0, undefined, 'idle_reset']);
+  assert.match(e.hint.text, /^the client opened this connection and reset it without sending a request: nothing was lost/);
+});
+
 test('request: the client resets in the middle of the request headers', async () => {
   const srv = http.createServer((_req, res) => res.end('ok'));
   const port = await listen(srv);
@@ -209,11 +219,13 @@ s.close()
     bytesSent: UV_HIDES_RST ? any.positive : 0,
     connectionAgeMs: any.nonNegative,
     ...request,
+    // Node 20 and 22 count the failed answer as sent: not known there to be the first write.
     hint: (h) =>
       h.id === 'client_abort' &&
-      /before the response was complete, and its RST was already there when this server wrote its answer .*its event loop blocked/.test(
-        h.text,
-      ),
+      (UV_HIDES_RST
+        ? /^the client gave up before the response was complete \(client or proxy timeout/
+        : /^the client gave up before the response was complete, and its RST was already there when this server wrote its answer .*its event loop blocked/
+      ).test(h.text),
   });
   await delay(100);
   assert.equal(cap.events.filter(server(port)).length, 1);

@@ -8,9 +8,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { once } from 'node:events';
-import { captureEach, listen, closeServer, delay, brief } from './helpers/resets.mjs';
+import { captureEach, listen, closeServer, delay, brief, UV_HIDES_RST } from './helpers/resets.mjs';
 import { checkEvent, any, dialled, readReset } from './helpers/check-event.mjs';
 import { startHaproxy } from './helpers/proxies.mjs';
 
@@ -19,6 +20,25 @@ const express = require('express');
 const axios = require('axios');
 
 const cap = captureEach();
+
+/**
+ * Holds this event loop until none of this host's connections to 127.0.0.1:port is open any more
+ * (/proc/net/tcp: established or its SYN sent): HAProxy has accepted and reset them. At most 10 s.
+ */
+function holdUntilReset(port) {
+  const remote = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const until = Date.now() + 10000;
+  while (Date.now() < until) {
+    const rows = readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1);
+    const open = (r) => {
+      const [, , to, state] = r.trim().split(/\s+/);
+      return to === remote && (state === '01' || state === '02'); // established, or its SYN sent
+    };
+    if (!rows.some(open)) break;
+  }
+  const settle = Date.now() + 20;
+  while (Date.now() < settle); // the RST's error delivered to the socket
+}
 
 /** Resolves with HAProxy's log line for `GET path` once it has written it. */
 async function logged(haproxy, path) {
@@ -85,16 +105,13 @@ test("HAProxy's tcp-request connection reject: the client's connect meets an RST
   t.after(() => haproxy.stop());
   cap.clear();
 
-  // The connect completes in the kernel at once on loopback; the loop is held (0.8 s) until HAProxy
-  // has accepted and reset the connection, so that Node reads the RST with the connect's result, as a
+  // The connect completes in the kernel at once on loopback; the loop is held until HAProxy has
+  // accepted and reset the connection, so that Node reads the RST with the connect's result, as a
   // client across a network does when the RST comes before its connect completes in its loop.
   const failed = new Promise((resolve) => {
     const req = http.get(`http://127.0.0.1:${haproxy.port}/orders`, () => resolve('answered'));
     req.on('error', (err) => resolve(`${err.code} ${err.syscall}`));
-    setImmediate(() => {
-      const until = Date.now() + 800;
-      while (Date.now() < until); // busy
-    });
+    setImmediate(() => holdUntilReset(haproxy.port));
   });
   assert.equal(await failed, 'ECONNRESET connect');
 
@@ -109,7 +126,7 @@ test("HAProxy's tcp-request connection reject: the client's connect meets an RST
     phase: 'connect',
     ...dialled(haproxy.port),
     tls: false,
-    connectionAgeMs: (v) => v >= 790 && v < 5000,
+    connectionAgeMs: any.nonNegative,
     idleMs: any.nonNegative,
     protocol: 'http/1.1',
     fatal: false,
@@ -127,10 +144,7 @@ test("HAProxy's tcp-request connection reject: the client's connect meets an RST
     (r) => r.status,
     (err) => `${err.cause?.code} ${err.cause?.syscall}`,
   );
-  setImmediate(() => {
-    const until = Date.now() + 800;
-    while (Date.now() < until); // busy
-  });
+  setImmediate(() => holdUntilReset(haproxy.port));
   assert.equal(await fetched, 'ECONNRESET connect');
   const f = await cap.next((x) => x.direction === 'client' && x.serverPort === haproxy.port);
   assert.deepEqual(
@@ -151,7 +165,7 @@ test("HAProxy's HTTP health checks during a stall of this server: each check it 
   t.after(() => closeServer(srv));
   const haproxy = await startHaproxy({
     upstreamPort: port,
-    timeouts: { check: '100ms' },
+    timeouts: { check: '300ms' },
     backend: 'option httpchk GET /health',
     serverOptions: 'check inter 100ms fall 1 rise 1',
   });
@@ -161,11 +175,15 @@ test("HAProxy's HTTP health checks during a stall of this server: each check it 
   const mine = (x) => x.direction === 'server' && x.localPort === port;
   assert.deepEqual(cap.events.filter(mine), [], 'a check answered in time is no reset');
 
-  const until = Date.now() + 1000;
+  const until = Date.now() + 1500;
   while (Date.now() < until); // a stall: the checks meanwhile wait, time out and reset
   await cap.next(mine);
-  await delay(300);
-  const events = cap.events.filter(mine);
+  await delay(500);
+  // A check sent as the stall ends may be answered just as it times out (this process's first
+  // reset holds its loop up to ~100 ms): its RST then comes after the answer, idle.
+  const late = cap.events.filter((x) => mine(x) && x.phase === 'idle' && x.hint?.id === 'idle_reset');
+  assert.ok(late.length <= 1, `${late.length} checks answered as they timed out`);
+  const events = cap.events.filter((x) => mine(x) && !late.includes(x));
   assert.ok(events.length >= 1, `${events.length} checks given up on`);
   for (const e of events) {
     assert.deepEqual(
@@ -173,7 +191,8 @@ test("HAProxy's HTTP health checks during a stall of this server: each check it 
       ['response', 'ECONNRESET', 'write', 'client_abort'],
       JSON.stringify({ ...e, context: undefined }),
     );
-    assert.match(e.hint.text, /its RST was already there when this server wrote its answer .*its event loop blocked/);
+    // Node 20 and 22 count the failed answer as sent: not known there to be the first write.
+    if (!UV_HIDES_RST) assert.match(e.hint.text, /its RST was already there when this server wrote its answer .*its event loop blocked/);
   }
   // HAProxy marked the server down at its first check timed out, and up again at the next answer.
   for (let i = 0; i < 50 && !/Server app\/app is UP/.test(haproxy.log()); i++) await delay(100);
@@ -205,7 +224,8 @@ test("HAProxy's option nolinger closes an idle keep-alive client connection with
   // asked then, has forgotten the connection (the RST behind the FIN): that was read as a reset.
   await once(pooled, 'close');
   await delay(200);
-  assert.deepEqual(cap.events.map(brief), []);
+  // (HAProxy's drop of its server connection is the server side's, the next test's.)
+  assert.deepEqual(cap.events.filter((x) => x.direction === 'client').map(brief), []);
 });
 
 test('HAProxy drops its server connection when its client goes, with an RST: the Node side reads idle, hint idle_reset, nothing lost', {

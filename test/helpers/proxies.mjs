@@ -162,7 +162,7 @@ DisableViaHeader Yes
 
 /**
  * Waits until `child`, a proxy in the foreground, accepts on 127.0.0.1:port, or fails with its
- * `log()` if it exits first. Returns its stop(): `signals` in turn (SIGKILL 5 s later), then its
+ * `log()` if it exits first (killed, its directory removed, if it never listens). Returns its stop(): `signals` in turn (SIGKILL 5 s later), then its
  * directory removed.
  */
 async function running(child, port, dir, name, log, signals = ['SIGTERM']) {
@@ -170,8 +170,14 @@ async function running(child, port, dir, name, log, signals = ['SIGTERM']) {
   const failed = exited.then(([code]) => {
     throw new Error(`${name} exited ${code}: ${log()}`);
   });
-  await Promise.race([waitForPort(port), failed]);
   failed.catch(() => {});
+  try {
+    await Promise.race([waitForPort(port), failed]);
+  } catch (err) {
+    child.kill('SIGKILL'); // a proxy that never listened is not left running
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   return async function stop() {
     if (child.exitCode === null && child.signalCode === null) {
       for (const signal of signals) child.kill(signal);
