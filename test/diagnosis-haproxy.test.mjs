@@ -40,6 +40,16 @@ function holdUntilReset(port) {
   while (Date.now() < settle); // the RST's error delivered to the socket
 }
 
+/** A Node server that answers `ok`, behind HAProxy (`options` for startHaproxy); both stopped after test `t`. */
+async function okBehindHaproxy(t, options = {}) {
+  const srv = http.createServer((_req, res) => res.end('ok'));
+  const port = await listen(srv);
+  t.after(() => closeServer(srv));
+  const haproxy = await startHaproxy({ upstreamPort: port, ...options });
+  t.after(() => haproxy.stop());
+  return { port, haproxy };
+}
+
 /** Resolves with HAProxy's log line for `GET path` once it has written it. */
 async function logged(haproxy, path) {
   for (let i = 0; i < 50; i++) {
@@ -98,11 +108,7 @@ test("HAProxy's timeout server on a slow express route: it answers its client 50
 test("HAProxy's tcp-request connection reject: the client's connect meets an RST; the Node side records accept_reset, safe to retry, with nothing sent; fetch reads the same", {
   timeout: 30000,
 }, async (t) => {
-  const srv = http.createServer((_req, res) => res.end('ok'));
-  const port = await listen(srv);
-  t.after(() => closeServer(srv));
-  const haproxy = await startHaproxy({ upstreamPort: port, frontend: 'tcp-request connection reject if { src 127.0.0.1 }' });
-  t.after(() => haproxy.stop());
+  const { haproxy } = await okBehindHaproxy(t, { frontend: 'tcp-request connection reject if { src 127.0.0.1 }' });
   cap.clear();
 
   // The connect completes in the kernel at once on loopback; the loop is held until HAProxy has
@@ -203,11 +209,7 @@ test("HAProxy's HTTP health checks during a stall of this server: each check it 
 test("HAProxy's option nolinger closes an idle keep-alive client connection with a FIN and an RST behind it: an orderly end for the pool, no event, on every Node", {
   timeout: 30000,
 }, async (t) => {
-  const srv = http.createServer((_req, res) => res.end('ok'));
-  const port = await listen(srv);
-  t.after(() => closeServer(srv));
-  const haproxy = await startHaproxy({ upstreamPort: port, timeouts: { 'http-keep-alive': '300ms' }, frontend: 'option nolinger' });
-  t.after(() => haproxy.stop());
+  const { haproxy } = await okBehindHaproxy(t, { timeouts: { 'http-keep-alive': '300ms' }, frontend: 'option nolinger' });
   cap.clear();
   const agent = new http.Agent({ keepAlive: true });
   t.after(() => agent.destroy());
@@ -231,11 +233,7 @@ test("HAProxy's option nolinger closes an idle keep-alive client connection with
 test('HAProxy drops its server connection when its client goes, with an RST: the Node side reads idle, hint idle_reset, nothing lost', {
   timeout: 30000,
 }, async (t) => {
-  const srv = http.createServer((_req, res) => res.end('ok'));
-  const port = await listen(srv);
-  t.after(() => closeServer(srv));
-  const haproxy = await startHaproxy({ upstreamPort: port });
-  t.after(() => haproxy.stop());
+  const { port, haproxy } = await okBehindHaproxy(t);
   for (let i = 0; i < 3; i++) {
     const status = await new Promise((resolve, reject) =>
       http
