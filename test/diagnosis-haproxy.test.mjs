@@ -4,7 +4,8 @@
 // `tcp-request connection reject` rule (a deny list, a connection rate limit) resets a connection
 // it has just accepted, before the client could send a byte; an HTTP health check (`option
 // httpchk`) that times out resets its connection, whose request a stalled server reads later.
-// And one it makes that is no loss: `option nolinger` ends a connection with a FIN and an RST.
+// And two that lose nothing: `option nolinger` ends an idle client connection with a FIN and an
+// RST, and HAProxy resets the server connection it drops when its client goes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
