@@ -14,7 +14,7 @@ import http2 from 'node:http2';
 import { createRequire } from 'node:module';
 import { context, trace, TraceFlags } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { loadAgent, capture, listen, closeServer, delay, TLS, UV_HIDES_RST } from './helpers/resets.mjs';
+import { loadAgent, capture, listen, closeServer, delay, holdLoop, TLS, UV_HIDES_RST } from './helpers/resets.mjs';
 import { withAndWithout, runNode, AGENT, fixture, resetLines, describeRun, ROOT } from './helpers/subprocess.mjs';
 import { checkEvent, any, dialled, readAbort, readReset, otherSideClosed, movedNoVerdict } from './helpers/check-event.mjs';
 
@@ -108,10 +108,7 @@ test('connect: a server that closes its listener with the connection still in it
     http.get(`http://127.0.0.1:${port}/`, () => resolve('answered')).on('error', (err) => resolve(`${err.code} ${err.syscall}`));
     setImmediate(() => {
       writeFileSync(connected, ''); // the connect is made: the server may close
-      const until = Date.now() + 10000;
-      while (!existsSync(closed) && Date.now() < until); // busy until the listener is closed
-      const settle = Date.now() + 20;
-      while (Date.now() < settle); // and its RST delivered
+      holdLoop(() => existsSync(closed)); // busy until the listener is closed
     });
   });
   assert.equal(await failed, 'ECONNRESET connect');

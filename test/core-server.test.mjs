@@ -6,9 +6,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import http from 'node:http';
 import http2 from 'node:http2';
-import { execFile, execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
 import {
   captureEach,
   listen,
@@ -19,6 +17,8 @@ import {
   keepAliveServer,
   reusedThenResetEvent,
   UV_HIDES_RST,
+  holdLoop,
+  processGone,
 } from './helpers/resets.mjs';
 import { checkEvent, any, readReset } from './helpers/check-event.mjs';
 
@@ -181,28 +181,9 @@ test('response: the client resets before this busy server has read its request; 
   const srv = http.createServer((_req, res) => res.end('ok'));
   const port = await listen(srv);
   t.after(() => closeServer(srv));
-  // pythonAbort's payload would wait on this loop (its stdin): this client has its request in its code.
-  const code = `
-import socket, struct, time
-s = socket.create_connection(('127.0.0.1', ${port}))
-s.sendall(b'GET /health HTTP/1.1\\r\\nHost: svc\\r\\n\\r\\n')
-time.sleep(0.1)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
-s.close()
-`;
-  const client = spawn('python3', ['-c', code], { stdio: 'inherit' });
-  const exited = once(client, 'exit');
-  // Busy until python has exited (its close sent the RST), however long a loaded host takes.
-  const gone = () => {
-    try {
-      return readFileSync(`/proc/${client.pid}/stat`, 'utf8').split(') ')[1][0] === 'Z';
-    } catch {
-      return true;
-    }
-  };
-  const until = Date.now() + 10000;
-  while (!gone() && Date.now() < until);
-  assert.deepEqual(await exited, [0, null]);
+  const aborted = pythonAbort(port, 'GET /health HTTP/1.1\r\nHost: svc\r\n\r\n', 100);
+  holdLoop(() => processGone(aborted.pid)); // busy: python connects, sends and resets meanwhile
+  await aborted;
   const e = await cap.next(server(port));
   const request = UV_HIDES_RST ? { request: undefined } : { request: (r) => r.method === 'GET' && r.host === 'svc' && r.ageMs >= 0 };
   checkEvent(e, {

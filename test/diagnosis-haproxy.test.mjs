@@ -12,7 +12,7 @@ import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { once } from 'node:events';
-import { captureEach, listen, closeServer, delay, brief, UV_HIDES_RST } from './helpers/resets.mjs';
+import { captureEach, listen, closeServer, delay, brief, holdLoop, UV_HIDES_RST } from './helpers/resets.mjs';
 import { checkEvent, any, dialled, readReset } from './helpers/check-event.mjs';
 import { startHaproxy } from './helpers/proxies.mjs';
 
@@ -24,21 +24,15 @@ const cap = captureEach();
 
 /**
  * Holds this event loop until none of this host's connections to 127.0.0.1:port is open any more
- * (/proc/net/tcp: established or its SYN sent): HAProxy has accepted and reset them. At most 10 s.
+ * (/proc/net/tcp: established or its SYN sent): HAProxy has accepted and reset them.
  */
 function holdUntilReset(port) {
   const remote = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  const until = Date.now() + 10000;
-  while (Date.now() < until) {
-    const rows = readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1);
-    const open = (r) => {
-      const [, , to, state] = r.trim().split(/\s+/);
-      return to === remote && (state === '01' || state === '02'); // established, or its SYN sent
-    };
-    if (!rows.some(open)) break;
-  }
-  const settle = Date.now() + 20;
-  while (Date.now() < settle); // the RST's error delivered to the socket
+  const open = (row) => {
+    const [, , to, state] = row.trim().split(/\s+/);
+    return to === remote && (state === '01' || state === '02'); // established, or its SYN sent
+  };
+  holdLoop(() => !readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1).some(open));
 }
 
 /** A Node server that answers `ok`, behind HAProxy (`options` for startHaproxy); both stopped after test `t`. */

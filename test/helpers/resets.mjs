@@ -104,27 +104,51 @@ export function closeServer(server) {
 
 /**
  * A non-Node client that aborts: python3 connects, sends `payload`, waits `waitMs`, then closes
- * with SO_LINGER 0, which sends an RST (as browsers and proxies do when they give up).
+ * with SO_LINGER 0, which sends an RST (as browsers and proxies do when they give up). The payload
+ * is in its code, not on its stdin, so it runs to its RST while this loop is held; the promise
+ * carries the process's `pid` (processGone).
  */
 export function pythonAbort(port, payload, waitMs = 100) {
   const code = `
-import socket, struct, sys, time
+import base64, socket, struct, time
 s = socket.create_connection(('127.0.0.1', ${Number(port)}))
-s.sendall(sys.stdin.buffer.read())
+s.sendall(base64.b64decode('${Buffer.from(payload).toString('base64')}'))
 time.sleep(${waitMs / 1000})
 s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
 s.close()
 `;
-  return new Promise((resolve, reject) => {
-    const child = spawn('python3', ['-c', code], { stdio: ['pipe', 'ignore', 'inherit'] });
+  let pid;
+  const done = new Promise((resolve, reject) => {
+    const child = spawn('python3', ['-c', code], { stdio: ['ignore', 'ignore', 'inherit'] });
+    pid = child.pid;
     const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
     child.on('error', reject);
     child.on('exit', (status) => {
       clearTimeout(timer);
       status === 0 ? resolve() : reject(new Error(`python3 exited ${status}`));
     });
-    child.stdin.end(payload);
   });
+  return Object.assign(done, { pid });
+}
+
+/**
+ * Holds this event loop (a stall, as a busy app has) until `done()` says so, at most `ms`, then
+ * 20 ms more for what the kernel does next (an RST sent, its error delivered).
+ */
+export function holdLoop(done, ms = 10000) {
+  const until = Date.now() + ms;
+  while (!done() && Date.now() < until);
+  const settle = Date.now() + 20;
+  while (Date.now() < settle);
+}
+
+/** The process has exited (a zombie not yet reaped, or gone): what it did before exiting is done. */
+export function processGone(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0] === 'Z';
+  } catch {
+    return true;
+  }
 }
 
 export const delay = (ms) => new Promise((r) => setTimeout(r, ms));
