@@ -179,15 +179,17 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
       text: `${targetOf(e)} or a middlebox (load balancer, NAT, firewall) reset an idle pooled connection: its idle timeout is shorter than the client's; shorten the client's keep-alive idle timeout below it`,
     };
   }
-  if (e.direction === 'server' && e.phase === 'idle' && e.errorType === 'ECONNRESET') {
+  if (e.direction === 'server' && e.errorType === 'ECONNRESET' && (e.phase === 'idle' || nothingExchanged(e))) {
     // No request in flight: nothing was lost. Behind HAProxy a steady stream of these (HAProxy
     // trial: it resets each server connection it drops) read as unexplained resets.
     if (e.bytesReceived === 0)
       return {
         id: 'idle_reset',
         text:
-          'the client opened this connection and reset it without sending a request: nothing was lost. ' +
-          "A TCP (layer 4) health check that closes with an RST (a load balancer's), a port scan, or a client that gave up before sending",
+          `the client opened this connection and reset it without sending ${e.phase === 'idle' ? 'a request' : 'anything'}: nothing was lost. ` +
+          (e.tls
+            ? "A TLS health check that completes the handshake and then closes with an RST (HAProxy's check-ssl, a load balancer's TLS check), a scanner, or a client that gave up before sending"
+            : "A TCP (layer 4) health check that closes with an RST (a load balancer's), a port scan, or a client that gave up before sending"),
       };
     return {
       id: 'idle_reset',
@@ -257,6 +259,15 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
     return { id: 'write_after_close', text: 'the app wrote to a connection the peer had already closed' };
   }
   return undefined;
+}
+
+/**
+ * A raw TCP or TLS server connection (no HTTP) that neither side wrote a byte on: a health check
+ * or a scan. A protocol whose server speaks first (SMTP, MySQL) has written its greeting, and an
+ * HTTP/2 server its SETTINGS, so those are not this.
+ */
+function nothingExchanged(e: ResetEvent): boolean {
+  return e.phase === 'established' && e.bytesReceived === 0 && e.bytesSent === 0;
 }
 
 /**

@@ -423,6 +423,34 @@ test('established: raw TCP server, the client aborts', async () => {
   await closeServer(srv);
 });
 
+test('established: raw TCP server, a client that connects and resets without either side writing (a layer 4 health check, a scan) is idle_reset, nothing lost', async (t) => {
+  const srv = net.createServer((s) => s.on('error', () => {}));
+  const port = await listen(srv);
+  t.after(() => closeServer(srv));
+  await pythonAbort(port, '', 300);
+  const e = await cap.next(server(port));
+  assert.deepEqual(
+    [e.phase, e.errorType, e.tls, e.bytesReceived, e.bytesSent, e.hint?.id],
+    ['established', 'ECONNRESET', false, 0, 0, 'idle_reset'],
+  );
+  assert.match(
+    e.hint.text,
+    /^the client opened this connection and reset it without sending anything: nothing was lost\. A TCP \(layer 4\) health check/,
+  );
+});
+
+test('established: raw TCP server that speaks first (a greeting, as SMTP and MySQL do): the same reset is no idle_reset, the greeting was written', async (t) => {
+  const srv = net.createServer((s) => {
+    s.on('error', () => {});
+    s.write('220 ready\r\n');
+  });
+  const port = await listen(srv);
+  t.after(() => closeServer(srv));
+  await pythonAbort(port, '', 300);
+  const e = await cap.next(server(port));
+  assert.deepEqual([e.phase, e.errorType, e.bytesReceived, e.bytesSent, e.hint], ['established', 'ECONNRESET', 0, 11, undefined]);
+});
+
 // libuv before 1.52 (Node 20, 22) reads a client's last bytes and its RST, waiting for one poll,
 // as an end of input, and the kernel tells (docs/hidden-rst.md). 'resetAndDestroy' and 'end': the
 // client (this process) sends its last bytes and its close in one turn of the loop that is the
