@@ -212,6 +212,38 @@ test('response: the client resets before this busy server has read its request; 
   assert.equal(cap.events.filter(server(port)).length, 1);
 });
 
+test('response: a client that sent its request and closed (FIN) before this busy server read it; the large answer draws its RST and fails with EPIPE: client_abort, not write_after_close', async (t) => {
+  // The FIN read first leaves the connection in CLOSE_WAIT, where the kernel reports the client's
+  // RST as EPIPE. On Node 20 and 22 the response is detached before its write fails: this read
+  // idle, write_after_close (the app's fault) before bd59dda.
+  const srv = http.createServer((_req, res) => res.end(Buffer.alloc(8 * 1024 * 1024, 120)));
+  const port = await listen(srv);
+  t.after(() => closeServer(srv));
+  const client = execFile('python3', [
+    '-c',
+    `import socket\nc = socket.create_connection(('127.0.0.1', ${port}))\nc.sendall(b'GET /export HTTP/1.1\\r\\nHost: svc\\r\\n\\r\\n')\nc.close()`,
+  ]);
+  holdLoop(() => processGone(client.pid)); // busy: the client sends and closes meanwhile
+  const e = await cap.next(server(port));
+  checkEvent(e, {
+    ...common(port),
+    errorType: 'EPIPE',
+    code: 'EPIPE',
+    message: 'write EPIPE',
+    syscall: 'write',
+    phase: 'response',
+    tls: false,
+    protocol: 'http/1.1',
+    bytesReceived: any.positive,
+    bytesSent: any.positive,
+    connectionAgeMs: any.nonNegative,
+    request: UV_HIDES_RST ? undefined : (r) => r.method === 'GET' && r.host === 'svc' && r.ageMs >= 0,
+    hint: (h) => h.id === 'client_abort' && /^the client gave up( \d+\.\d s into the request)? before the response was complete \(client or proxy timeout/.test(h.text),
+  });
+  await delay(100);
+  assert.equal(cap.events.filter(server(port)).length, 1);
+});
+
 test("response: a streamed answer's later write meets the client's RST: client_abort without the not-reading text (a busy turn is enough for that)", async (t) => {
   const srv = http.createServer((_req, res) => {
     res.on('error', () => {});
