@@ -15,6 +15,7 @@ import {
   type ServerResponseLike,
   type UndiciRequestLike,
   type AddressSnapshot,
+  ADOPTED,
   CLOCK_MASK,
   clockMs,
   responseBegun,
@@ -79,6 +80,7 @@ export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetE
     closeFrameReceived: event.protocol === 'websocket' ? closeFrameReceived(socket) : undefined,
     requestAgeUnknown: ageUnknown,
     responseBegun: begun,
+    handedOver: event.direction === 'server' ? (state.activity & ADOPTED) !== 0 : undefined,
   });
   if (hint) event.hint = hint;
   return event;

@@ -26,6 +26,8 @@ export interface Evidence {
   closeFrameReceived?: boolean;
   /** HTTP client: bytes of the response in flight had arrived (the peer took the request and died answering it). */
   responseBegun?: boolean;
+  /** Server: the connection was handed to this process by another (hooks/server.ts adopt), which read what came before. */
+  handedOver?: boolean;
 }
 
 // How much sooner than its advertised timeout a server may still close an idle connection: its
@@ -179,18 +181,11 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
       text: `${targetOf(e)} or a middlebox (load balancer, NAT, firewall) reset an idle pooled connection: its idle timeout is shorter than the client's; shorten the client's keep-alive idle timeout below it`,
     };
   }
-  if (e.direction === 'server' && e.errorType === 'ECONNRESET' && (e.phase === 'idle' || nothingExchanged(e))) {
-    // No request in flight: nothing was lost. Behind HAProxy a steady stream of these (HAProxy
-    // trial: it resets each server connection it drops) read as unexplained resets.
-    if (e.bytesReceived === 0)
-      return {
-        id: 'idle_reset',
-        text:
-          `the client opened this connection and reset it without sending ${e.phase === 'idle' ? 'a request' : 'anything'}: nothing was lost. ` +
-          (e.tls
-            ? "A TLS health check that completes the handshake and then closes with an RST (HAProxy's check-ssl, a load balancer's TLS check), a scanner, or a client that gave up before sending"
-            : "A TCP (layer 4) health check that closes with an RST (a load balancer's), a port scan, or a client that gave up before sending"),
-      };
+  if (e.direction === 'server' && e.errorType === 'ECONNRESET' && (e.phase === 'idle' || quietFromTheStart(e, seen))) {
+    // No request in flight. Behind HAProxy a steady stream of these (HAProxy
+    // trial: it resets each server connection it drops) read as unexplained resets, and so do its
+    // layer 4 and TLS (check-ssl) health checks of a raw TCP or TLS server.
+    if (e.bytesReceived === 0 && seen.handedOver !== true) return neverAsked(e);
     return {
       id: 'idle_reset',
       text:
@@ -261,13 +256,41 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
   return undefined;
 }
 
+/** Health checks and scanners reset within this long of the connection's start (HAProxy: at once). */
+const CHECK_MS = 1000;
+
 /**
- * A raw TCP or TLS server connection (no HTTP) that neither side wrote a byte on: a health check
- * or a scan. A protocol whose server speaks first (SMTP, MySQL) has written its greeting, and an
- * HTTP/2 server its SETTINGS, so those are not this.
+ * A raw TCP or TLS server connection (no HTTP) reset soon after its start with no application
+ * byte either way, as layer 4 and TLS health checks and scanners end. Later, the client may have
+ * waited for a greeting that came late (a server that speaks first: SMTP, MySQL, a proxy for one);
+ * a connection handed over by another process has only this process's byte counts.
  */
-function nothingExchanged(e: ResetEvent): boolean {
-  return e.phase === 'established' && e.bytesReceived === 0 && e.bytesSent === 0;
+function quietFromTheStart(e: ResetEvent, seen: Evidence): boolean {
+  return (
+    e.phase === 'established' && e.bytesReceived === 0 && e.bytesSent === 0 && e.connectionAgeMs < CHECK_MS && seen.handedOver !== true
+  );
+}
+
+/**
+ * A server connection its client reset before it sent a request (HTTP) or any data. Over TLS a
+ * client that rejects this server's certificate or ALPN after the handshake (the host name is
+ * often checked only then) looks the same as a TLS health check.
+ */
+function neverAsked(e: ResetEvent): Hint {
+  const what = e.phase === 'idle' ? 'a request' : 'any data';
+  if (e.tls)
+    return {
+      id: 'idle_reset',
+      text:
+        `the client completed the TLS handshake and reset the connection without sending ${what}. ` +
+        "A TLS health check does this (HAProxy's check-ssl, a load balancer's TLS check: nothing was lost), and so does a client that rejected this server's certificate or ALPN after the handshake (many clients check the host name only then): if clients report certificate errors, it is that",
+    };
+  return {
+    id: 'idle_reset',
+    text:
+      `the client opened this connection and reset it without sending ${what}: nothing was lost. ` +
+      "A TCP (layer 4) health check that closes with an RST (a load balancer's), a port scan, or a client that gave up before sending",
+  };
 }
 
 /**

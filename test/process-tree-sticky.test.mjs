@@ -124,6 +124,19 @@ test('a raw TCP echo server in a child handed its connections: a client that res
   assert.deepEqual([report.error, report.primaryOpened, report.childOpened], ['ECONNRESET', 1, 0]);
 });
 
+test('a raw TCP server in a child handed each connection with its first chunk read by the primary: a client that resets soon after is not taken for a health check (the child read nothing, the client had sent)', async () => {
+  const { r, report, events } = await stickyReset('quiet', 'ping', { handoff: 'first-chunk' });
+  assert.equal(events.length, 1, r.stdout);
+  const e = events[0];
+  assert.equal(e.pid, report.childPid);
+  assert.deepEqual(
+    [e['resetwatch.direction'], e['resetwatch.phase'], e['error.type'], e['resetwatch.bytes_received'], e['resetwatch.bytes_sent']],
+    ['server', 'established', 'ECONNRESET', 0, 0],
+  );
+  assert.ok(e['resetwatch.connection.age'] < 1, 'reset within a second, as health checks are');
+  assert.equal(e['resetwatch.hint.id'], undefined, e['resetwatch.hint']);
+});
+
 test('a dialled connection is never taken for a handed one: with the client hook off, a peer that resets a client the app dialled is no event', async () => {
   const server = net.createServer((s) => s.on('data', () => s.resetAndDestroy()));
   const port = await listen(server);
