@@ -182,9 +182,9 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
     };
   }
   if (e.direction === 'server' && e.errorType === 'ECONNRESET' && (e.phase === 'idle' || quietFromTheStart(e, seen))) {
-    // No request in flight. Behind HAProxy a steady stream of these (HAProxy
-    // trial: it resets each server connection it drops) read as unexplained resets, and so do its
-    // layer 4 and TLS (check-ssl) health checks of a raw TCP or TLS server.
+    // No request in flight. Behind HAProxy a steady stream of these (HAProxy trial: it resets each
+    // server connection it drops) read as unexplained resets, and so did its layer 4 and TLS
+    // (check-ssl) health checks of a raw TCP or TLS server.
     if (e.bytesReceived === 0 && seen.handedOver !== true) return neverAsked(e);
     return {
       id: 'idle_reset',
@@ -272,9 +272,10 @@ function quietFromTheStart(e: ResetEvent, seen: Evidence): boolean {
 }
 
 /**
- * A server connection its client reset before it sent a request (HTTP) or any data. Over TLS a
- * client that rejects this server's certificate or ALPN after the handshake (the host name is
- * often checked only then) looks the same as a TLS health check.
+ * A server connection its client reset before it sent a request (HTTP) or any data. Over TLS any
+ * client that closes without reading this server's session tickets resets: a client that rejects
+ * the certificate or ALPN after the handshake (the host name is often checked only then) looks the
+ * same as a TLS health check.
  */
 function neverAsked(e: ResetEvent): Hint {
   const what = e.phase === 'idle' ? 'a request' : 'any data';
@@ -283,7 +284,8 @@ function neverAsked(e: ResetEvent): Hint {
       id: 'idle_reset',
       text:
         `the client completed the TLS handshake and reset the connection without sending ${what}. ` +
-        "A TLS health check does this (HAProxy's check-ssl, a load balancer's TLS check: nothing was lost), and so does a client that rejected this server's certificate or ALPN after the handshake (many clients check the host name only then): if clients report certificate errors, it is that",
+        "A TLS health check does this (HAProxy's check-ssl, a load balancer's TLS check), and so does a client that opened the connection ahead and closed it unused (a browser's preconnect): nothing was lost. " +
+        "So does a client that rejected this server's certificate or ALPN after the handshake (many clients check the host name only then): if clients report certificate errors, it is that",
     };
   return {
     id: 'idle_reset',
