@@ -463,19 +463,31 @@ test('established: raw TCP server, the client aborts', async () => {
   await closeServer(srv);
 });
 
-test('established: raw TCP server, a client that connects and resets at once without either side writing (a layer 4 health check, a scan) is idle_reset, nothing lost', async (t) => {
-  const srv = net.createServer((s) => s.on('error', () => {}));
+/**
+ * A raw TCP server (`greeting`: what it writes first, if anything) whose client connects, sends
+ * nothing and resets after `waitMs`: checks the event with `spec`'s byte counts, age and hint.
+ */
+async function quietClientReset(t, waitMs, greeting, spec) {
+  const srv = net.createServer((s) => {
+    s.on('error', () => {});
+    if (greeting) s.write(greeting);
+  });
   const port = await listen(srv);
   t.after(() => closeServer(srv));
-  await pythonAbort(port, '', 300);
-  const e = await cap.next(server(port));
-  checkEvent(e, {
+  await pythonAbort(port, '', waitMs);
+  checkEvent(await cap.next(server(port)), {
     ...common(port),
     ...readReset,
     protocol: 'unknown',
     phase: 'established',
     tls: false,
     bytesReceived: 0,
+    ...spec,
+  });
+}
+
+test('established: raw TCP server, a client that connects and resets at once without either side writing (a layer 4 health check, a scan) is idle_reset, nothing lost', async (t) => {
+  await quietClientReset(t, 300, undefined, {
     bytesSent: 0,
     connectionAgeMs: (v) => v >= 250 && v < 1000,
     hint: (h) =>
@@ -487,42 +499,11 @@ test('established: raw TCP server, a client that connects and resets at once wit
 });
 
 test('established: raw TCP server, the same reset after a client waited over a second (for a greeting that came late?) is no idle_reset', async (t) => {
-  const srv = net.createServer((s) => s.on('error', () => {}));
-  const port = await listen(srv);
-  t.after(() => closeServer(srv));
-  await pythonAbort(port, '', 1200);
-  const e = await cap.next(server(port));
-  checkEvent(e, {
-    ...common(port),
-    ...readReset,
-    protocol: 'unknown',
-    phase: 'established',
-    tls: false,
-    bytesReceived: 0,
-    bytesSent: 0,
-    connectionAgeMs: (v) => v >= 1000,
-  });
+  await quietClientReset(t, 1200, undefined, { bytesSent: 0, connectionAgeMs: (v) => v >= 1000 });
 });
 
 test('established: raw TCP server that speaks first (a greeting, as SMTP and MySQL do): the same quick reset is no idle_reset, the greeting was written', async (t) => {
-  const srv = net.createServer((s) => {
-    s.on('error', () => {});
-    s.write('220 ready\r\n');
-  });
-  const port = await listen(srv);
-  t.after(() => closeServer(srv));
-  await pythonAbort(port, '', 300);
-  const e = await cap.next(server(port));
-  checkEvent(e, {
-    ...common(port),
-    ...readReset,
-    protocol: 'unknown',
-    phase: 'established',
-    tls: false,
-    bytesReceived: 0,
-    bytesSent: 11,
-    connectionAgeMs: (v) => v >= 250,
-  });
+  await quietClientReset(t, 300, '220 ready\r\n', { bytesSent: 11, connectionAgeMs: (v) => v >= 250 });
 });
 
 // libuv before 1.52 (Node 20, 22) reads a client's last bytes and its RST, waiting for one poll,
