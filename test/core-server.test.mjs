@@ -12,6 +12,7 @@ import {
   listen,
   closeServer,
   pythonAbort,
+  pythonClose,
   delay,
   TLS,
   keepAliveServer,
@@ -219,17 +220,9 @@ test('response: a client that sent its request and closed (FIN) before this busy
   const srv = http.createServer((_req, res) => res.end(Buffer.alloc(8 * 1024 * 1024, 120)));
   const port = await listen(srv);
   t.after(() => closeServer(srv));
-  const client = execFile(
-    'python3',
-    [
-      '-c',
-      `import socket\nc = socket.create_connection(('127.0.0.1', ${port}))\nc.sendall(b'GET /export HTTP/1.1\\r\\nHost: svc\\r\\n\\r\\n')\nc.close()`,
-    ],
-    (err) => {
-      if (err) throw new Error(`the python client failed: ${err.message}`);
-    },
-  );
+  const client = pythonClose(port, 'GET /export HTTP/1.1\r\nHost: svc\r\n\r\n');
   holdLoop(() => processGone(client.pid)); // busy: the client sends and closes meanwhile
+  await client;
   const e = await cap.next(server(port));
   checkEvent(e, {
     ...common(port),

@@ -109,12 +109,21 @@ export function closeServer(server) {
  * carries the process's `pid` (processGone).
  */
 export function pythonAbort(port, payload, waitMs = 100) {
+  return pythonClient(port, payload, waitMs, true);
+}
+
+/** pythonAbort's client closing with a FIN instead (a plain close()), at once after `payload`. */
+export function pythonClose(port, payload) {
+  return pythonClient(port, payload, 0, false);
+}
+
+function pythonClient(port, payload, waitMs, abort) {
   const code = `
 import base64, socket, struct, time
 s = socket.create_connection(('127.0.0.1', ${Number(port)}))
 s.sendall(base64.b64decode('${Buffer.from(payload).toString('base64')}'))
 time.sleep(${waitMs / 1000})
-s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+${abort ? "s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))" : ''}
 s.close()
 `;
   let pid;
