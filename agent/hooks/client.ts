@@ -37,6 +37,7 @@ interface ConnectOptions {
   hostname?: string;
   port?: number | string;
   path?: string;
+  lookup?: unknown;
 }
 
 /** `first` and `second`: connect()'s first two arguments. */
@@ -51,6 +52,9 @@ function onConnect(socket: net.Socket, first: unknown, second: unknown): void {
     if (o.path) return; // Unix-domain socket: not TCP, not watched (README). http passes path: null.
     host = o.host ?? o.hostname;
     port = o.port === undefined ? undefined : Number(o.port);
+    // undici ≥ 8.10 dials a plain-HTTP origin given as an IP under the request's host name, with a
+    // lookup that answers that IP: the app dialled the IP (or its proxy's), as with undici 7.
+    if (port === undici.dialling && typeof o.lookup === 'function' && undici.diallingHost !== undefined) host = undici.diallingHost;
   } else if (typeof first === 'number' || (typeof first === 'string' && /^\d+$/.test(first))) {
     port = Number(first);
     if (typeof second === 'string') host = second;

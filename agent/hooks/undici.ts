@@ -13,7 +13,7 @@ import { advertisedKeepAliveMs } from '../keep-alive';
 /** What we read of the messages of undici's diagnostics channels. */
 type UndiciRequest = object;
 type Msg = { request: UndiciRequest; socket?: object; response?: { headers?: unknown } };
-type ConnectMsg = { connectParams?: { port?: string | number; protocol?: string } };
+type ConnectMsg = { connectParams?: { port?: string | number; protocol?: string; hostname?: string } };
 
 const handlers: Handlers = {
   'undici:client:beforeConnect': (m: ConnectMsg) => guard('undici.connect', beforeConnect, m),
@@ -41,14 +41,18 @@ export function disable(): void {
  * or elsewhere marks no other socket.
  */
 export let dialling = -1;
+/** The host undici is dialling now (its origin's, brackets taken off an IPv6 address), or undefined. */
+export let diallingHost: string | undefined;
 
 function beforeConnect({ connectParams: p }: ConnectMsg): void {
   dialling = Number(p?.port) || (p?.protocol === 'https:' ? 443 : 80);
+  diallingHost = typeof p?.hostname === 'string' ? p.hostname : undefined;
   queueMicrotask(dialled);
 }
 
 function dialled(): void {
   dialling = -1;
+  diallingHost = undefined;
 }
 
 function create({ request }: Msg): void {
