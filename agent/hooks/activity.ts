@@ -42,7 +42,7 @@ import * as timers from 'node:timers';
 import * as flags from '../internal-types';
 import * as symbols from '../symbols';
 import type { SocketState } from '../internal-types';
-import { patch, unpatch } from './patch';
+import { patch, unpatch } from '../patch';
 
 // Module-level copies of what the wrapper uses from other modules: tsc's CommonJS reads an import
 // through its module object at every use, a load V8 cannot fold away; a module-level const it

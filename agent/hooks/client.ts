@@ -8,7 +8,7 @@ import { activeContext } from '../trace-context';
 import { SocketState, SocketExtras, httpOf } from '../internal-types';
 import { guard } from '../guard';
 import { watch, watchable } from '../sockets';
-import { patch, unpatch } from './patch';
+import { patch, unpatch } from '../patch';
 import * as undici from './undici';
 
 export function enable(): void {

@@ -43,7 +43,7 @@ import { stateOf, isClaimed, classify, listenForError, listenAtDestroy } from '.
 import { kOriginal, socketState } from '../symbols';
 import { sessionOf } from '../http2';
 import { guard } from '../guard';
-import { patch, unpatch } from './patch';
+import { patch, unpatch } from '../patch';
 // Loaded with the hooks, not with classify.ts: it takes fs.readSync before the app can wrap it.
 import '../next-read';
 

@@ -17,7 +17,7 @@ import { watch, adopt, stateOf, supersede } from '../sockets';
 import { handedOver } from './server';
 import { now } from '../clock';
 import { builtinLoaded, whenLoaded } from '../builtins';
-import { patch, unpatch } from './patch';
+import { patch, unpatch } from '../patch';
 
 let readPeer = false;
 let installed: typeof tls.TLSSocket.prototype | undefined;

@@ -6,7 +6,7 @@
 // app's `import 'node:net'` after a CommonJS `require`), first unwrapping what it finds if it looks
 // wrapped (`__wrapped`). Over a plain wrapper of ours it would wrap twice and make every span twice.
 // So our wrapper answers for the shimmer wrapper under it: unwrapping it drops that layer and keeps ours.
-import { kOriginal } from '../symbols';
+import { kOriginal } from './symbols';
 
 /** The method as found: callable on anything. */
 type Original = ((this: unknown, ...args: unknown[]) => unknown) & { [kOriginal]?: Original };
