@@ -10,6 +10,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startApp, rawRequest, getText, parseExposition, sumOf, freePort, ROOT, NODE } from './helpers/prometheus.mjs';
+import { withAndWithout, fixture, describeRun } from './helpers/subprocess.mjs';
 
 let appRequests = 0;
 /** One request to the app's own server, on a fresh connection (so its connections can be counted). */
@@ -431,3 +432,33 @@ test("binding the endpoint's IP address looks nothing up (an APM's dns instrumen
     assert.deepEqual(JSON.parse(out.stdout.trim()), expected, `${host}: ${out.stderr}`);
   }
 });
+
+for (const shape of ['the app itself', 'a cluster worker (its primary binds the port)']) {
+  test(`${shape} listens on the endpoint's port after the agent bound it: the endpoint steps aside with one line, the app serves and exits as without the agent`, async () => {
+    const port = await freePort();
+    const cluster = shape.startsWith('a cluster');
+    const env = { APP_PORT: String(port), OWN_PORT_CLUSTER: cluster ? '1' : '0', OWN_PORT_PROBE: cluster ? '0' : '1' };
+    const { plain, agent } = await withAndWithout([fixture('app-own-port.cjs')], { env, agentEnv: { RESETWATCH_PORT: String(port) } });
+    for (const r of [plain, agent]) assert.equal(r.code, 0, describeRun(r));
+    const served = cluster
+      ? 'worker: app listening; /metrics answered: 200 the app\nworker: app closed its server\nworker exited 0\n'
+      : 'app listening; /metrics answered: 200 the app\napp closed its server\n';
+    assert.equal(plain.stdout, cluster ? served : `${served}2.5 s later: ECONNREFUSED\n`, describeRun(plain));
+    // Without the agent nothing answers once the app closed its server; with it, the endpoint is back.
+    assert.equal(agent.stdout, cluster ? served : `${served}2.5 s later: 200 resetwatch metrics\n`, describeRun(agent));
+    assert.equal(plain.stderr, '');
+    const lines = agent.stderr.split('\n').filter(Boolean);
+    assert.match(
+      lines[0] ?? '',
+      new RegExp(
+        `^resetwatch: metrics endpoint on 127\\.0\\.0\\.1:${port} closed: the app listens on port ${port} itself.*RESETWATCH_PORT`,
+      ),
+      agent.stderr,
+    );
+    assert.deepEqual(
+      lines.slice(1),
+      cluster ? [] : [`resetwatch: metrics endpoint listening on http://127.0.0.1:${port}/metrics: the port is free now`],
+      agent.stderr,
+    );
+  });
+}

@@ -15,6 +15,7 @@ import { disown } from '../../agent/sockets';
 import { Connection, SERVER_OPTIONS, type EndpointRequest, type EndpointResponse } from './http1';
 import type { ResetRecord } from './recent';
 import { listen2 } from './family-name';
+import { holdPort, releasePort } from './step-aside';
 
 export const LIMITS = {
   /** Request header bytes (Node's default is 16 KiB). */
@@ -95,16 +96,30 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
     }),
   );
   server.maxConnections = LIMITS.maxConnections;
+  const where = `${config.host.includes(':') && !config.host.startsWith('[') ? `[${config.host}]` : config.host}:${config.port}`;
+  const relisten = (ms: number) =>
+    setTimeout(
+      () =>
+        guard('prometheus.relisten', () => {
+          if (!closed) listen();
+        }),
+      ms,
+    ).unref();
+  // The app listens on this port itself (./step-aside.ts): the endpoint closes before the app binds,
+  // says so once, and tries the port again as when another program holds it.
+  const stepAside = () => {
+    bound = undefined;
+    server.close();
+    for (const socket of connections) socket.destroy();
+    busySaid = true;
+    busyRetry = BUSY_RETRY_MS * 2;
+    diag(
+      'warn',
+      `metrics endpoint on ${where} closed: the app listens on port ${config.port} itself, and the app comes first. Set RESETWATCH_PORT to another port, 0 (any free port) or off; the endpoint starts again once the port is free.`,
+    );
+    relisten(BUSY_RETRY_MS);
+  };
   server.on('error', (err: Error & { code?: string }) => {
-    const where = `${config.host.includes(':') && !config.host.startsWith('[') ? `[${config.host}]` : config.host}:${config.port}`;
-    const relisten = (ms: number) =>
-      setTimeout(
-        () =>
-          guard('prometheus.relisten', () => {
-            if (!closed) listen();
-          }),
-        ms,
-      ).unref();
     if (err.code === 'EADDRINUSE' && tries > 0) {
       tries--;
       relisten(100);
@@ -143,6 +158,7 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
     guard('prometheus.listening', () => {
       const addr = server.address() as AddressInfo;
       bound = addr;
+      if (config.port !== 0) holdPort(server, addr.port, stepAside);
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
       const url = `http://${host}:${addr.port}/metrics`;
       if (config.port === 0) diag('warn', `metrics endpoint listening on ${url} (RESETWATCH_PORT=0 picked a free port)`);
@@ -158,6 +174,7 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
   return () => {
     closed = true;
     bound = undefined;
+    releasePort(server);
     server.close();
     for (const socket of connections) socket.destroy();
   };
