@@ -91,6 +91,19 @@ export function adopt(socket: Watched, state: SocketState): void {
   attach(socket, state);
 }
 
+/**
+ * A connection adopted at a write before net.server.socket reported it (hooks/server.ts): the app
+ * wrote in its server's 'connection' listener, which Node emits first (a greeting: SMTP, FTP,
+ * MySQL). The channel says this process accepted it: counted as opened after all (a count that
+ * goes up later is no counter reset, unlike uncount()'s).
+ */
+export function acceptedAfterAll(socket: object): void {
+  const state = slot.get(socket);
+  if (!state || (state.activity & (ADOPTED | SERVER)) !== (ADOPTED | SERVER)) return;
+  state.activity &= ~ADOPTED;
+  count(state, 1);
+}
+
 /** A socket met with no slot and not adopted (hooks/server.ts): marked, so that it is looked at once. */
 export function pass(socket: object): void {
   slot.set(socket, PASSED);

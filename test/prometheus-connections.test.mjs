@@ -156,3 +156,11 @@ test("a one-port HTTP/HTTPS server (httpolyglot's shape: a net server peeks at a
   // The first stays plain (read as such), the second moves to TLS: two connections, each once.
   assert.match(r.stdout, /after \{"tls":1,"plain":1\}/);
 });
+
+test("a server that speaks first (a greeting written in its 'connection' listener, before Node reports the accept) counts each of its connections", async () => {
+  // The write met the socket before net.server.socket did: it was taken for a connection handed
+  // over by another process, which this one does not count (tools trial: SMTP's, FTP's shape).
+  const r = await runNode(['--require', ROOT, path.join(ROOT, 'test/fixtures/greeting-server.cjs')], { env: { RESETWATCH_PORT: 'off' } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'server 3, client 3\n');
+});

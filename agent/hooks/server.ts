@@ -10,7 +10,7 @@ import { now } from '../clock';
 import { SocketState, type NodeSocketInternals } from '../internal-types';
 import { guard } from '../guard';
 import type { Config } from '../config';
-import { watch, isClaimed, pass, adopt as adoptState } from '../sockets';
+import { watch, isClaimed, pass, adopt as adoptState, acceptedAfterAll } from '../sockets';
 import { adoptWith } from './activity';
 
 const CHANNEL = 'net.server.socket';
@@ -39,7 +39,10 @@ function onServerSocket(message: unknown): void {
 }
 
 function accept(socket: net.Socket & NodeSocketInternals): void {
-  if (isClaimed(socket)) return; // claimed by a TLSSocket, or already watched
+  if (isClaimed(socket)) {
+    acceptedAfterAll(socket); // adopted at a greeting the app wrote in its 'connection' listener
+    return; // claimed by a TLSSocket, or already watched
+  }
   if (socket._server?._pipeName !== undefined) return; // Unix-domain socket: not watched (README).
   watch(socket, new SocketState('server', now(), false));
   if (readPeer) void socket.remoteAddress; // cached by net in socket._peername
