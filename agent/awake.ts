@@ -5,6 +5,7 @@
 // (docs/benchmarks.md "Seventeenth pass"). The chore's own timer stays as the latest time: an app
 // that nothing scrapes is still looked at on time.
 import { reportFailure } from './guard';
+import { setTimeout, clearTimeout } from './timers';
 
 interface Chore {
   run: () => void;

@@ -1,3 +1,4 @@
+import { setTimeout, clearTimeout, setImmediate, clearImmediate } from './timers';
 // Runs a function in the event loop's next turn (its first, when called before the loop runs)
 // without holding the loop open: whichever comes first of an unref'd setImmediate (the check phase
 // right after the poll phase's next I/O) and an unref'd 0 ms timer (the poll phase waits for due

@@ -1,4 +1,6 @@
 // Package entry (CommonJS): loading it installs the agent once; it only re-exports.
+// First: Node's own timers, before the app can fake them (./timers.ts).
+import './timers';
 import { inert, install, prometheusRegistry, type Agent } from './register';
 import type { StartOptions } from './config';
 import { diag } from './diag';

@@ -38,7 +38,7 @@
 // and a guard per chunk would cost more than the observation.
 import * as net from 'node:net';
 import * as coarse from '../clock';
-import * as timers from 'node:timers';
+import { setTimeout, clearTimeout } from '../timers';
 import * as flags from '../internal-types';
 import * as symbols from '../symbols';
 import type { SocketState } from '../internal-types';
@@ -66,12 +66,11 @@ const ANSWERED_MS = 50;
 const STALE_MS = 40;
 
 /**
- * Node's own setTimeout, taken when the agent loads: an app (or its test suite) that fakes timers
- * later (node:test mock.timers, sinon, jest) replaces the global and the module's export, and a
- * fake timer that never fires would freeze the clock for the rest of the process.
+ * Node's own setTimeout (../timers.ts): a fake timer that never fires would freeze the clock for the
+ * rest of the process.
  */
-const realSetTimeout = timers.setTimeout;
-const realClearTimeout = timers.clearTimeout;
+const realSetTimeout = setTimeout;
+const realClearTimeout = clearTimeout;
 
 /** The coarse clock: valid while `fresh`; the timer marks it stale 10 ms after it was read. */
 const CLOCK_STEP_MS = 10;

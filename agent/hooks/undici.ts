@@ -9,6 +9,7 @@ import { guard } from '../guard';
 import { stateOf } from '../sockets';
 import { subscribeAll, unsubscribeAll, type Handlers } from './channels';
 import { advertisedKeepAliveMs } from '../keep-alive';
+import { queueMicrotask } from '../timers';
 
 /** What we read of the messages of undici's diagnostics channels. */
 type UndiciRequest = object;

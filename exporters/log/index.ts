@@ -17,6 +17,7 @@ import { RateLimiter } from '../shared/rate-limit';
 import { logMessage } from './message';
 import type { ResetEvent } from '../../agent/types';
 import type { Exporter } from '../types';
+import { setTimeout, clearTimeout } from '../../agent/timers';
 
 export { RateLimiter };
 

@@ -27,6 +27,7 @@ import { countDropped } from '../../agent/stats';
 import { guard } from '../../agent/guard';
 import { awake } from '../../agent/awake';
 import { otelDiag as diag } from '../../agent/diag';
+import { setTimeout, clearTimeout, setImmediate } from '../../agent/timers';
 
 export const MAX_INFLIGHT = 2;
 /** How long an exit (or stop()) waits for batches in flight before it cuts their connections. */

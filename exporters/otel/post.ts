@@ -15,6 +15,7 @@ import { disown } from '../../agent/sockets';
 import { guard } from '../../agent/guard';
 import { TOKEN } from '../shared/http-syntax';
 import { MAX_TIMER_MS, retryableError, retryableStatus } from './retries';
+import { setTimeout, clearTimeout } from '../../agent/timers';
 
 /** How one POST ended: `failure` undefined on a 2xx; else why, and whether another attempt may succeed. */
 export interface Outcome {

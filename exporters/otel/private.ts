@@ -35,6 +35,7 @@ import { otelDiag as diag } from '../../agent/diag';
 import { k8sAttributes, resourceDetectors, type DetectorName, type ExportPlan } from './env';
 import { FLUSH_BUDGET_MS, OtlpMetricExporter, OtlpSpanExporter, type OtlpSender, type Temporality } from './otlp';
 import { LocalHistograms } from './histograms';
+import { setTimeout, clearTimeout } from '../../agent/timers';
 
 function positiveInt(name: string, fallback: number): number {
   const raw = process.env[name];

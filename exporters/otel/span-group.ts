@@ -9,6 +9,7 @@
 import type { Context, TracerProvider } from '@opentelemetry/api';
 import type { Attributes } from '@opentelemetry/api';
 import { guard } from '../../agent/guard';
+import { setTimeout, clearTimeout } from '../../agent/timers';
 
 /** How long a span may wait for its group. */
 export const GROUP_MS = 100;

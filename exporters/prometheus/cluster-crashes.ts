@@ -13,6 +13,7 @@ import { guard } from '../../agent/guard';
 import { countDropped } from '../../agent/stats';
 import type { ResetRecord } from './recent';
 import type { Sample } from './threads';
+import { queueMicrotask } from '../../agent/timers';
 
 export const CMD = 'NODE_RESETWATCH_METRICS';
 

@@ -24,6 +24,7 @@ import { METRICS } from '../../agent/contract';
 import { CMD, crashesSent, received, setAnswering, settle, take, type Crash } from './cluster-crashes';
 import { SampleReplica } from './replica';
 import { cleanRecord, cleanSample } from './family-validate';
+import { setTimeout, clearTimeout } from '../../agent/timers';
 /** How long the primary waits for workers; a worker that does not answer is served from its last answer. */
 export const WORKER_TIMEOUT_MS = 1500;
 

@@ -39,6 +39,7 @@ import type { Sample } from './threads';
 import type { PendingRecord, ResetRecord } from './recent';
 import type { Schema } from './family-validate';
 import { familyName, takeFamilyName, type HeldName } from './family-name';
+import { setTimeout, clearTimeout, setInterval, clearInterval, setImmediate } from '../../agent/timers';
 
 export { familyName };
 

@@ -12,6 +12,7 @@ import type * as net from 'node:net';
 import { guard } from '../../agent/guard';
 import { inNextTurn } from '../../agent/first-turn';
 import { TOKEN } from '../shared/http-syntax';
+import { setTimeout, clearTimeout } from '../../agent/timers';
 
 export interface Limits {
   /** Request head bytes; more: 431 and closed. */

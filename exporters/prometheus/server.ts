@@ -16,6 +16,7 @@ import { Connection, SERVER_OPTIONS, type EndpointRequest, type EndpointResponse
 import type { ResetRecord } from './recent';
 import { listen2 } from './family-name';
 import { holdPort, releasePort } from './step-aside';
+import { setTimeout } from '../../agent/timers';
 
 export const LIMITS = {
   /** Request header bytes (Node's default is 16 KiB). */

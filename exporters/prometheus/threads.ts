@@ -14,6 +14,7 @@ import { builtinLoaded } from '../../agent/builtins';
 import { countDropped, readConnections, stats } from '../../agent/stats';
 import { DIRECTIONS, type Direction, type ErrorType, type Phase, type ResetEvent } from '../../agent/types';
 import type { ResetRecord } from './recent';
+import { setInterval, clearInterval, queueMicrotask } from '../../agent/timers';
 
 const CHANNEL = 'resetwatch:prometheus:resets';
 /** Node publishes every Worker this thread creates, in its constructor, right after the thread starts. */
