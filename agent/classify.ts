@@ -28,6 +28,7 @@ import { isDatabase, libraryProtocol, reEmitsErrors } from './protocol';
 import { guardReadError } from './pool-guard';
 import { nextRead } from './next-read';
 import { type AddressInternals, peerError, readAddresses, serverNameOf, tlsVersionOf } from './addresses';
+import { Stamp } from './symbols';
 
 type ErrnoError = Error & { code?: string; syscall?: string };
 
@@ -112,22 +113,46 @@ const UNWATCHED = {};
  * The connection an error belongs to: the first socket destroyed with it (hooks/destroy.ts) or,
  * failing that, the first watched socket that emits it. A proxy or a pipeline that destroys a
  * second socket with the same error object passes on another connection's reset, not its own.
- * Kept beside the error, never on it: the app's error object stays exactly as Node made it (no
- * own property, not even a hidden one), a frozen error is claimed too, and it costs a weak-map
- * entry where a defined property cost a map transition per error (~2.2k instructions per reset).
+ * Kept in a private field stamped on the error (./symbols.ts Stamp): no property the app or any
+ * other code can see (Reflect.ownKeys, util.inspect, JSON, structuredClone), and a claim is a store
+ * where a WeakMap entry cost V8's ephemeron barrier for a young key in an old table (~0.7k
+ * instructions, −1 to −2 µs per reset at 1,000/s: docs/benchmarks.md "Thirty-fourth pass"). A
+ * frozen error takes the field too, today; should V8 refuse that (the TC39 proposal "Nonextensible
+ * Applies to Private"), it is kept beside the error instead.
  */
-const sources = new WeakMap<object, object>();
+class ErrorSource extends Stamp {
+  #source: object;
+  constructor(err: object, source: object) {
+    super(err);
+    this.#source = source;
+  }
+  /** Its own class, not a privateSlot(): those share their look-up sites with every socket's slot. */
+  static of(err: object): object | undefined {
+    return #source in err ? (err as ErrorSource).#source : beside?.get(err);
+  }
+}
+
+/** Claims of errors that refused the field (none so far: made on the first). */
+let beside: WeakMap<object, object> | undefined;
+
+function claim(err: object, source: object): void {
+  try {
+    new ErrorSource(err, source);
+  } catch {
+    (beside ??= new WeakMap()).set(err, source);
+  }
+}
 
 export function claimError(err: unknown, state: SocketState | undefined): void {
-  if (typeof err !== 'object' || err === null || sources.has(err)) return;
-  sources.set(err, state ?? UNWATCHED);
+  if (typeof err !== 'object' || err === null || ErrorSource.of(err) !== undefined) return;
+  claim(err, state ?? UNWATCHED);
 }
 
 /** Whether `err` is this connection's own: claimed by it, or by nothing yet (then claimed now). One look-up when claimed at destroy. */
 function raisedHere(err: object, state: SocketState): boolean {
-  const source = sources.get(err);
+  const source = ErrorSource.of(err);
   if (source !== undefined) return source === state;
-  sources.set(err, state);
+  claim(err, state);
   return true;
 }
 

@@ -14,7 +14,7 @@ export const kWatched = Symbol.for('resetwatch.watched');
 export const kOtelGlobal = Symbol.for('opentelemetry.js.api.1');
 
 /** A base class whose constructor returns the object it is given: a subclass's private field is then stamped on that object. */
-class Stamp {
+export class Stamp {
   constructor(o: object) {
     // biome-ignore lint/correctness/noConstructorReturn: stamping a private field on a host object is the point
     return o as Stamp;

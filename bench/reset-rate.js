@@ -51,8 +51,9 @@ function app() {
   new PerformanceObserver((list) => {
     if (!measuring) return;
     for (const e of list.getEntries()) {
+      // Mark-compacts only: V8 also reports incremental marking steps and weak callbacks.
       if (e.detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) minor++;
-      else major++;
+      else if (e.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) major++;
     }
   }).observe({ entryTypes: ['gc'] });
   // CPU µs of the main thread and of all others (the harness's per-thread reading).
@@ -141,6 +142,7 @@ async function main() {
         userDiff: +(b.user - a.user).toFixed(1),
         mainDiff: +(b.mainUs - a.mainUs).toFixed(1),
         gcMinor: [a.minorGc, b.minorGc],
+        gcMajor: [a.majorGc, b.majorGc],
       };
       process.stdout.write(`${JSON.stringify(row)}\n`);
     }
