@@ -155,6 +155,17 @@ function startOutputs(outputs: Output[], config: Config, stops: (() => void)[], 
 let startWaitingOutputs: (() => void) | undefined;
 
 /**
+ * An app's own listen() on the metrics endpoint's fixed port, seen from the hooks' install on (the
+ * app's first load of node:net): the app comes first (exporters/prometheus/step-aside.ts).
+ */
+function watchOwnPort(config: Config, stops: (() => void)[]): void {
+  const fixedPort = typeof config.port === 'number' && config.port !== 0;
+  if (!fixedPort || config.disabledOutputs.includes('prometheus') || !isMainThread()) return;
+  const { watchListens } = require('../exporters/prometheus/step-aside') as typeof import('../exporters/prometheus/step-aside');
+  stops.push(watchListens(config.port as number, config.host));
+}
+
+/**
  * What a preload does for the outputs when it installs (the app's first load of node:net or
  * node:worker_threads, or the first turn; they start in the first turn):
  * with a fixed port in the main thread, it binds the Prometheus family's name. That socket is where
@@ -299,6 +310,7 @@ export function install(): Agent {
       installed = true;
       enableHooks(loaded.hooks, config, hookStops);
       guard('start.prometheus.crashes', receiveWorkerCrashes, config, hookStops);
+      guard('start.prometheus.ownPort', watchOwnPort, config, hookStops);
       if (when !== 'turn') return true;
       release = guard(
         'start.prometheus.hold',

@@ -47,6 +47,7 @@ const CHUNKS = [
       'exporters/shared/labels',
       'exporters/prometheus/index',
       'exporters/prometheus/family-name',
+      'exporters/prometheus/step-aside',
       'exporters/prometheus/threads',
       'exporters/prometheus/cluster-crashes',
     ],

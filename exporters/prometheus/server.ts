@@ -15,7 +15,7 @@ import { disown } from '../../agent/sockets';
 import { Connection, SERVER_OPTIONS, type EndpointRequest, type EndpointResponse } from './http1';
 import type { ResetRecord } from './recent';
 import { listen2 } from './family-name';
-import { holdPort, releasePort } from './step-aside';
+import { appAsking, appHolds, holdPort, releasePort } from './step-aside';
 import { setTimeout } from '../../agent/timers';
 
 export const LIMITS = {
@@ -53,6 +53,9 @@ let bound: AddressInfo | undefined;
 export function metricsAddress(): AddressInfo | undefined {
   return bound;
 }
+
+/** The app's own listen() on the endpoint's port was said (./step-aside.ts): once per process, then at debug. */
+let appFirstSaid = false;
 
 /** After a family leader exited, its port can take a moment to be free: tries this often, 100 ms apart. */
 const TAKEOVER_TRIES = 30;
@@ -106,22 +109,28 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
         }),
       ms,
     ).unref();
-  // The app listens on this port itself (./step-aside.ts): the endpoint closes before the app binds,
-  // says so once, and tries the port again as when another program holds it.
+  // The app listens on this port itself (./step-aside.ts): it comes first. Said once per process
+  // (an app that listens and closes again and again would use up the agent's lines), then at debug.
+  const appFirst = (what: string) => {
+    diag(
+      appFirstSaid ? 'debug' : 'warn',
+      `metrics endpoint on ${where} ${what}: the app listens on port ${config.port} itself, and the app comes first. Set RESETWATCH_PORT to another port, 0 (any free port) or off; the endpoint starts once the port is free.`,
+    );
+    appFirstSaid = true;
+    busySaid = true;
+    tries = 0;
+    busyRetry = BUSY_RETRY_MS * 2;
+    relisten(BUSY_RETRY_MS);
+  };
   const stepAside = () => {
     bound = undefined;
     server.close();
     for (const socket of connections) socket.destroy();
-    busySaid = true;
-    busyRetry = BUSY_RETRY_MS * 2;
-    diag(
-      'warn',
-      `metrics endpoint on ${where} closed: the app listens on port ${config.port} itself, and the app comes first. Set RESETWATCH_PORT to another port, 0 (any free port) or off; the endpoint starts again once the port is free.`,
-    );
-    relisten(BUSY_RETRY_MS);
+    appFirst('closed');
   };
   server.on('error', (err: Error & { code?: string }) => {
-    if (err.code === 'EADDRINUSE' && tries > 0) {
+    if (err.code === 'EADDRINUSE' && appHolds() && !appFirstSaid) appFirst('not started');
+    else if (err.code === 'EADDRINUSE' && tries > 0) {
       tries--;
       relisten(100);
     } else if (err.code === 'EADDRINUSE' && busyRetry > 0) {
@@ -152,6 +161,11 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
     }
   });
   const listen = () => {
+    // An app's listen() on this port is under way (a DNS look-up first): it binds first.
+    if (config.port !== 0 && appAsking()) {
+      relisten(BUSY_RETRY_MS);
+      return;
+    }
     if (typeof config.port !== 'number' || !bindDirect(server, config.host, config.port))
       server.listen({ host: config.host, port: config.port, exclusive: true });
   };
@@ -159,7 +173,7 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
     guard('prometheus.listening', () => {
       const addr = server.address() as AddressInfo;
       bound = addr;
-      if (config.port !== 0) holdPort(server, addr.port, stepAside);
+      if (config.port !== 0) holdPort(server, stepAside);
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
       const url = `http://${host}:${addr.port}/metrics`;
       if (config.port === 0) diag('warn', `metrics endpoint listening on ${url} (RESETWATCH_PORT=0 picked a free port)`);

@@ -1,20 +1,33 @@
-// The app's own listen on the metrics endpoint's port: the endpoint steps aside before the app
-// binds. Without it an app that listens on that port (its own port given as RESETWATCH_PORT, or an
-// app of its own on 9465) fails with EADDRINUSE whenever the agent bound first: `next start`
-// listens ~1.5 s after the preload and exited 1 (the Next.js trial). The app must run as without
-// the agent (promise 1); the endpoint can wait. A cluster primary binds for its workers through the
-// same listen(), so a worker's port is seen there. A listen in another process of the family (a
-// child, when the parent holds the endpoint) is not seen: README "Limits".
+// The app's own listen() on the metrics endpoint's port: the app comes first. Without this an app
+// that listens on that port (its own port given as RESETWATCH_PORT, or an app of its own on 9465)
+// fails with EADDRINUSE whenever the endpoint bound first: `next start` listens ~1.5 s after the
+// preload and exited 1 (the Next.js trial); `listen(port, 'localhost')` at startup binds after a
+// DNS look-up, when the endpoint has bound in the first turn. Watched from the preload on (with a
+// fixed port, in the main thread: agent/register.ts): an app's listen() on the port closes the
+// endpoint if it listens, and keeps it from binding while that listen() is under way (./server.ts).
+// A cluster primary binds for its round-robin workers through the same listen(). A listen() in
+// another process of the family (a child, when the parent holds the endpoint) or in a worker
+// thread is not seen: README "Limits".
 import * as net from 'node:net';
 import { guard } from '../../agent/guard';
 import { patch, unpatch } from '../../agent/patch';
+import { NodeDate } from '../../agent/timers';
 
-/** The endpoint in this process, while it listens: its server, its port, and how it steps aside. */
-let held: { server: net.Server; port: number; stepAside: () => void } | undefined;
+/** How long an app's listen() counts as under way (a DNS look-up; a server that listened and closed at once is seen as still asking for this long). */
+const ASKING_MS = 3000;
 
-/** From now on an app's listen() on `port` (any host) calls `stepAside` first. One endpoint per process. */
-export function holdPort(server: net.Server, port: number, stepAside: () => void): void {
-  held = { server, port, stepAside };
+let port = -1;
+let host = '';
+/** The app's server that last asked for the port, and when. */
+let asking: net.Server | undefined;
+let askedAt = 0;
+/** The endpoint while it listens: its server, and how it steps aside. */
+let endpoint: { server: net.Server; stepAside: () => void } | undefined;
+
+/** From the preload on: an app's listen() on `port` (any host that can clash with `endpointHost`) is seen. */
+export function watchListens(endpointPort: number, endpointHost: string): () => void {
+  port = endpointPort;
+  host = endpointHost;
   patch(
     net.Server.prototype,
     'listen',
@@ -22,26 +35,61 @@ export function holdPort(server: net.Server, port: number, stepAside: () => void
       function listen(this: net.Server) {
         // biome-ignore lint/complexity/noArguments: passed on as they came (hooks/client.ts)
         const args = arguments as unknown as unknown[];
-        if (held !== undefined && this !== held.server) guard('prometheus.stepAside', checkListen, args.length > 0 ? args[0] : undefined);
+        if (this !== endpoint?.server && !this.listening) guard('prometheus.stepAside', checkListen, this, args[0], args[1]);
         return original.apply(this, args);
       },
   );
+  return () => {
+    unpatch(net.Server.prototype, 'listen');
+    port = -1;
+    asking = endpoint = undefined;
+  };
 }
 
-/** The endpoint `server` no longer listens (closed, or stepped aside): nothing to watch for. */
+/** The endpoint listens now: an app's listen() on its port closes it first (`stepAside`). */
+export function holdPort(server: net.Server, stepAside: () => void): void {
+  endpoint = { server, stepAside };
+}
+
+/** The endpoint `server` no longer listens. */
 export function releasePort(server: net.Server): void {
-  if (held?.server !== server) return;
-  held = undefined;
-  unpatch(net.Server.prototype, 'listen');
+  if (endpoint?.server === server) endpoint = undefined;
 }
 
-function checkListen(first: unknown): void {
-  if (held === undefined) return;
-  // listen(port, …), listen('9465', …) or listen({ port, … }); a path, a handle or an fd is no port.
-  const raw = first !== null && typeof first === 'object' ? (first as { port?: unknown }).port : first;
-  const port = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : undefined;
-  if (port !== held.port) return;
-  const { server, stepAside } = held;
-  releasePort(server);
-  stepAside();
+/** An app's listen() on the port is under way: the endpoint must not bind now. */
+export function appAsking(): boolean {
+  return asking !== undefined && !asking.listening && NodeDate.now() - askedAt < ASKING_MS;
+}
+
+/** The app's own server holds the port. */
+export function appHolds(): boolean {
+  return asking?.listening === true;
+}
+
+function checkListen(server: net.Server, first: unknown, second: unknown): void {
+  if (port < 0) return;
+  let rawPort: unknown = first;
+  let rawHost: unknown = typeof second === 'string' ? second : undefined;
+  if (first !== null && typeof first === 'object') {
+    const o = first as { port?: unknown; host?: unknown; path?: unknown };
+    if (o.path != null) return; // a Unix-domain socket, a handle or an fd: no port of ours
+    rawPort = o.port;
+    rawHost = o.host;
+  }
+  // Node's own reading of a port: a number, or a string of one (' 9465', '0x24f9').
+  if (typeof rawPort === 'string' ? rawPort.trim() === '' || Number(rawPort) !== port : rawPort !== port) return;
+  if (!clashes(typeof rawHost === 'string' ? rawHost : '')) return;
+  asking = server;
+  askedAt = NodeDate.now();
+  const current = endpoint;
+  if (current === undefined) return;
+  endpoint = undefined;
+  current.stepAside();
+}
+
+/** Two specific, different IP addresses never clash; anything else (a wildcard, a name) may. */
+function clashes(appHost: string): boolean {
+  const wildcard = (h: string) => h === '' || h === '0.0.0.0' || h === '::';
+  if (wildcard(appHost) || wildcard(host) || net.isIP(appHost) === 0 || net.isIP(host) === 0) return true;
+  return appHost === host;
 }
