@@ -5,7 +5,7 @@
 // (docs/benchmarks.md "Seventeenth pass"). The chore's own timer stays as the latest time: an app
 // that nothing scrapes is still looked at on time.
 import { reportFailure } from './guard';
-import { setTimeout, clearTimeout } from './timers';
+import { setTimeout, clearTimeout, NodeDate } from './timers';
 
 interface Chore {
   run: () => void;
@@ -32,7 +32,7 @@ export function choreWithin(where: string, ms: number, run: () => void): () => v
         reportFailure(where, err);
       }
     },
-    from: Date.now() + ms / 2,
+    from: NodeDate.now() + ms / 2,
     timer: setTimeout(() => chore.run(), ms),
   };
   chore.timer.unref();
@@ -47,6 +47,6 @@ export function choreWithin(where: string, ms: number, run: () => void): () => v
 /** The process is awake for work of its own (a scrape, an export): due chores run now. */
 export function awake(): void {
   if (chores.size === 0) return;
-  const t = Date.now();
+  const t = NodeDate.now();
   for (const c of [...chores]) if (t >= c.from) c.run();
 }

@@ -1,7 +1,6 @@
 // Classification: decides whether a socket's end is a reset, of which error type and in which
 // phase, and publishes it; agent/event.ts turns the socket's state into the ResetEvent.
 import { constants as osConstants } from 'node:os';
-import { performance } from 'node:perf_hooks';
 import {
   type SocketState,
   type Sock,
@@ -29,6 +28,7 @@ import { guardReadError } from './pool-guard';
 import { nextRead } from './next-read';
 import { type AddressInternals, peerError, readAddresses, serverNameOf, tlsVersionOf } from './addresses';
 import { Stamp } from './symbols';
+import { now as clockNow } from './clock';
 
 type ErrnoError = Error & { code?: string; syscall?: string };
 
@@ -115,7 +115,7 @@ const UNWATCHED = {};
  * second socket with the same error object passes on another connection's reset, not its own.
  * Kept in a private field stamped on the error (./symbols.ts Stamp): no property the app or any
  * other code can see (Reflect.ownKeys, util.inspect, JSON, structuredClone), and a claim is a store
- * where a WeakMap entry cost V8's ephemeron barrier for a young key in an old table (~0.7k
+ * where a WeakMap entry cost V8's ephemeron barrier for a young key in an old table (~0.6k
  * instructions, −1 to −2 µs per reset at 1,000/s: docs/benchmarks.md "Thirty-fourth pass"). A
  * frozen error takes the field too, today; should V8 refuse that (the TC39 proposal "Nonextensible
  * Applies to Private"), it is kept beside the error instead.
@@ -139,7 +139,8 @@ function claim(err: object, source: object): void {
   try {
     new ErrorSource(err, source);
   } catch {
-    (beside ??= new WeakMap()).set(err, source);
+    beside ??= new WeakMap();
+    beside.set(err, source);
   }
 }
 
@@ -519,7 +520,7 @@ function stampRequestStart(state: SocketState, errorType: ErrorType, syscall: st
   if (!activity.counting) return;
   const endRead = syscall === 'read' || errorType === 'peer_closed';
   if (endRead && (state.activity & READS) === READ_ONCE && state.readSince === state.active) return;
-  const now = performance.now();
+  const now = clockNow();
   httpOf(state).requestStart = now - ((clockMs(now) - state.readSince) & CLOCK_MASK);
 }
 

@@ -2,7 +2,6 @@
 // fields (addresses, bytes, age, TLS), then what was in flight on it — one function per request
 // kind (an http ClientRequest, an undici request, an http server response) — then the trace the
 // reset belongs to and a hint.
-import { performance } from 'node:perf_hooks';
 import type { EventEmitter } from 'node:events';
 import type { Context } from '@opentelemetry/api';
 import { boundContext, callerContext, requestContext, spanIds } from './trace-context';
@@ -31,6 +30,8 @@ import { clientPath, routeOf, serverPath } from './request-target';
 import { ipFamily } from './ip-family';
 import { readAddresses, serverNameOf, tlsVersionOf } from './addresses';
 import { needsLocal } from './bus';
+import { now as clockNow } from './clock';
+import { NodeDate } from './timers';
 
 /** What classification decided. */
 export interface Verdict {
@@ -43,7 +44,7 @@ export interface Verdict {
 }
 
 export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetEvent {
-  const now = performance.now();
+  const now = clockNow();
   const event = connectionEvent(socket, state, v, now);
   const msg = socket._httpMessage;
   let context: Context | undefined = state.dial?.context;
@@ -112,7 +113,7 @@ function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: numb
   }
   const moved = v.phase !== 'connect' && v.phase !== 'tls_handshake';
   const event: ResetEvent = {
-    time: Date.now(),
+    time: NodeDate.now(),
     direction: state.direction,
     errorType: v.errorType,
     code: v.code,

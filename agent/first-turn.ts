@@ -1,4 +1,5 @@
-import { setTimeout, clearTimeout, setImmediate, clearImmediate } from './timers';
+import { setTimeout, clearTimeout, setImmediate, clearImmediate, hrtimeBigint } from './timers';
+
 // Runs a function in the event loop's next turn (its first, when called before the loop runs)
 // without holding the loop open: whichever comes first of an unref'd setImmediate (the check phase
 // right after the poll phase's next I/O) and an unref'd 0 ms timer (the poll phase waits for due
@@ -107,7 +108,7 @@ const LOOK_AGAIN_MS = 1;
  */
 export function whenAppBusy(fn: () => void): () => void {
   // Not performance.now(): its first use loads perf_hooks, which held the loop past the 1 ms.
-  const since = process.hrtime.bigint();
+  const since = hrtimeBigint();
   let look: NodeJS.Timeout | undefined;
   let cancelTurn: (() => void) | undefined;
   const arm = (ms: number) => {
@@ -117,7 +118,7 @@ export function whenAppBusy(fn: () => void): () => void {
   const check = () => {
     // Armed on a stale loop time: again, from the time just updated (setTimeout rounds a delay
     // below 1 ms up to 1, so not due in this pass).
-    const ms = LOOK_AGAIN_MS - Number(process.hrtime.bigint() - since) / 1e6;
+    const ms = LOOK_AGAIN_MS - Number(hrtimeBigint() - since) / 1e6;
     if (ms > 0) arm(ms);
     // Keep this branch: deferring a visibly busy app too lost 15 of 20 resets (review of s9-simplify).
     else if (appKeepsLoopAlive() === true) fn();

@@ -10,6 +10,7 @@ import { guard } from '../guard';
 import { watch, watchable } from '../sockets';
 import { patch, unpatch } from '../patch';
 import * as undici from './undici';
+import { ipFamily } from '../ip-family';
 
 export function enable(): void {
   patch(
@@ -54,7 +55,8 @@ function onConnect(socket: net.Socket, first: unknown, second: unknown): void {
     port = o.port === undefined ? undefined : Number(o.port);
     // undici ≥ 8.10 dials a plain-HTTP origin given as an IP under the request's host name, with a
     // lookup that answers that IP: the app dialled the IP (or its proxy's), as with undici 7.
-    if (port === undici.dialling && typeof o.lookup === 'function' && undici.diallingHost !== undefined) host = undici.diallingHost;
+    const ip = undici.diallingHost;
+    if (port === undici.dialling && typeof o.lookup === 'function' && ip !== undefined && ipFamily(ip) !== 0) host = ip;
   } else if (typeof first === 'number' || (typeof first === 'string' && /^\d+$/.test(first))) {
     port = Number(first);
     if (typeof second === 'string') host = second;

@@ -42,7 +42,7 @@ export function disable(): void {
  * or elsewhere marks no other socket.
  */
 export let dialling = -1;
-/** The host undici is dialling now (its origin's, brackets taken off an IPv6 address), or undefined. */
+/** The host undici is dialling now (its origin's; undici takes the brackets off an IPv6 address), or undefined. */
 export let diallingHost: string | undefined;
 
 function beforeConnect({ connectParams: p }: ConnectMsg): void {

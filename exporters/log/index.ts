@@ -17,7 +17,7 @@ import { RateLimiter } from '../shared/rate-limit';
 import { logMessage } from './message';
 import type { ResetEvent } from '../../agent/types';
 import type { Exporter } from '../types';
-import { setTimeout, clearTimeout } from '../../agent/timers';
+import { setTimeout, clearTimeout, NodeDate } from '../../agent/timers';
 
 export { RateLimiter };
 
@@ -59,7 +59,12 @@ export const logExporter: Exporter = {
         if (pinoLogger === undefined) {
           try {
             const pino = ownPino();
-            pinoLogger = pino.pino({ name: 'resetwatch', level: config.logLevel, base: { pid: process.pid, ...constantLabels() } }, stream);
+            // pino's own `time` reads Date.now(), which an app's fake timers stop (agent/timers.ts).
+            const timestamp = () => `,"time":${NodeDate.now()}`;
+            pinoLogger = pino.pino(
+              { name: 'resetwatch', level: config.logLevel, base: { pid: process.pid, ...constantLabels() }, timestamp },
+              stream,
+            );
           } catch (err) {
             // A host pino cannot run in (Node 20 with --frozen-intrinsics: pino assigns
             // Error.prepareStackTrace as it starts): said once, lines dropped and counted.

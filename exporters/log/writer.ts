@@ -20,6 +20,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { countDropped } from '../../agent/stats';
 import { diag, pm2ClusterWorker } from '../../agent/diag';
+import { NodeDate } from '../../agent/timers';
 
 /** A fatal line retries a full pipe for at most this long before it is dropped. */
 const FATAL_RETRY_MS = 200;
@@ -68,7 +69,7 @@ class FdWriter implements LineWriter {
 
   /** True when `buf` was written entirely or its tail is kept in `pending`. */
   private push(buf: Buffer, fatal: boolean): boolean {
-    const deadline = fatal ? Date.now() + FATAL_RETRY_MS : 0;
+    const deadline = fatal ? NodeDate.now() + FATAL_RETRY_MS : 0;
     let off = 0;
     for (;;) {
       try {
@@ -85,7 +86,7 @@ class FdWriter implements LineWriter {
           return false;
         }
       }
-      if (Date.now() >= deadline) break;
+      if (NodeDate.now() >= deadline) break;
       sleep(2);
     }
     if (off === 0) return false; // nothing of it went out: a clean drop

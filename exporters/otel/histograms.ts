@@ -15,6 +15,7 @@ import {
 import type { Resource } from '@opentelemetry/resources';
 import { VERSION } from '../../agent/version';
 import { LastFirstMap } from '../shared/last-first';
+import { NodeDate } from '../../agent/timers';
 
 /** What otel-metrics.ts records into: an SDK Histogram or a LocalHistogram. */
 export interface HistogramSink {
@@ -46,7 +47,7 @@ export class LocalHistogram implements HistogramSink {
   /** A series' start; a delta collection resets the series in place (LocalHistograms.collect). */
   private readonly newSeries = (attrs: Attributes): Series => ({
     attrs,
-    start: millisToHrTime(Date.now()),
+    start: millisToHrTime(NodeDate.now()),
     counts: new Array(this.boundaries.length + 1).fill(0),
     count: 0,
     sum: 0,
@@ -87,7 +88,7 @@ export class LocalHistograms implements MetricProducer {
 
   /** Called by the reader with every collection; delta temporality starts a new interval. */
   async collect(): Promise<CollectionResult> {
-    const now = millisToHrTime(Date.now());
+    const now = millisToHrTime(NodeDate.now());
     const metrics: HistogramMetricData[] = [];
     for (const h of this.all) {
       const dataPoints = [];

@@ -27,7 +27,7 @@ import { countDropped } from '../../agent/stats';
 import { guard } from '../../agent/guard';
 import { awake } from '../../agent/awake';
 import { otelDiag as diag } from '../../agent/diag';
-import { setTimeout, clearTimeout, setImmediate } from '../../agent/timers';
+import { setTimeout, clearTimeout, setImmediate, NodeDate } from '../../agent/timers';
 
 export const MAX_INFLIGHT = 2;
 /** How long an exit (or stop()) waits for batches in flight before it cuts their connections. */
@@ -190,7 +190,7 @@ export class OtlpSender {
         Math.min(ms, MAX_TIMER_MS),
       );
       timer.unref();
-      this.waits.set(wake, { ends: Date.now() + ms, answered });
+      this.waits.set(wake, { ends: NodeDate.now() + ms, answered });
     });
   }
 
@@ -205,7 +205,7 @@ export class OtlpSender {
     generation: number,
     release: () => void,
   ): Promise<string | undefined> {
-    const first = Date.now();
+    const first = NodeDate.now();
     const deadline = first + this.settings.timeoutMillis;
     let outcome: Outcome = { failure: 'not sent', retryable: false };
     let tries = 0;
@@ -218,7 +218,7 @@ export class OtlpSender {
         break;
       }
       tries++;
-      outcome = await poster.exchange(headers, payload, Math.max(1, deadline - Date.now()));
+      outcome = await poster.exchange(headers, payload, Math.max(1, deadline - NodeDate.now()));
       if (outcome.failure === undefined) return undefined;
       if (!outcome.retryable) break;
       if (generation !== this.generation) {
@@ -226,15 +226,15 @@ export class OtlpSender {
         break;
       }
       if (tries > MAX_RETRIES) break;
-      const delay = retryDelayMs(tries, outcome.retryAfter, Date.now());
+      const delay = retryDelayMs(tries, outcome.retryAfter, NodeDate.now());
       // Never beyond the export timeout: a wait that ends past it would find no time to send in.
-      if (Date.now() + delay >= deadline) {
+      if (NodeDate.now() + delay >= deadline) {
         why = `next attempt would be past the ${this.settings.timeoutMillis} ms export timeout`;
         break;
       }
       const answered = outcome.status !== undefined;
       const finishing = this.retryUntil !== Number.POSITIVE_INFINITY;
-      if (finishing && (!answered || Date.now() + delay > this.retryUntil - EXIT_RETRY_MARGIN_MS)) {
+      if (finishing && (!answered || NodeDate.now() + delay > this.retryUntil - EXIT_RETRY_MARGIN_MS)) {
         why = 'cut at exit or stop';
         break;
       }
@@ -243,7 +243,7 @@ export class OtlpSender {
         break;
       }
     }
-    const attempts = tries === 0 ? 'no attempt' : tries === 1 ? '1 attempt' : `${tries} attempts in ${Date.now() - first} ms`;
+    const attempts = tries === 0 ? 'no attempt' : tries === 1 ? '1 attempt' : `${tries} attempts in ${NodeDate.now() - first} ms`;
     return `${outcome.failure}; ${attempts}${why === undefined ? '' : `, ${why}`}`;
   }
 

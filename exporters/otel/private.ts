@@ -35,7 +35,7 @@ import { otelDiag as diag } from '../../agent/diag';
 import { k8sAttributes, resourceDetectors, type DetectorName, type ExportPlan } from './env';
 import { FLUSH_BUDGET_MS, OtlpMetricExporter, OtlpSpanExporter, type OtlpSender, type Temporality } from './otlp';
 import { LocalHistograms } from './histograms';
-import { setTimeout, clearTimeout } from '../../agent/timers';
+import { setTimeout, clearTimeout, NodeDate } from '../../agent/timers';
 
 function positiveInt(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -196,7 +196,7 @@ export class PrivateProviders {
     // too is flushed, or given up and counted once the budget is spent.
     if (this.flushing || !(this.dirty || this.senders.some((s) => s.pending()))) return;
     this.beforeFlush();
-    const now = Date.now();
+    const now = NodeDate.now();
     this.exitDeadline ??= now + FLUSH_BUDGET_MS;
     const budget = this.exitDeadline - now;
     if (budget <= 0) {
@@ -247,7 +247,7 @@ export class PrivateProviders {
     };
     const budget = setTimeout(() => guard('otel.stopBudget', cutAll), FLUSH_BUDGET_MS);
     budget.unref();
-    for (const s of senders) s.finishBy(Date.now() + FLUSH_BUDGET_MS);
+    for (const s of senders) s.finishBy(NodeDate.now() + FLUSH_BUDGET_MS);
     void Promise.allSettled([tracer?.shutdown(), meter?.shutdown()])
       .then(() => Promise.allSettled(senders.map((s) => s.flush())))
       .finally(cutAll);

@@ -1,3 +1,4 @@
+import { NodeDate } from '../../agent/timers';
 // When resetwatch's own OTLP sender tries a batch again, and after how long: the OTLP/HTTP
 // specification's "Retryable response codes" (429, 502, 503, 504) and "Throttling" (Retry-After),
 // plus connection errors; the bounds are docs/opentelemetry.md "Retries of resetwatch's own exporter".
@@ -61,7 +62,7 @@ function dateFields(value: string, now: number): [string, number, string, number
   m = RFC850_DATE.exec(value);
   if (m === null) return undefined;
   // RFC 9110 5.6.7: a two-digit year more than 50 years ahead is the latest past year ending so.
-  const thisYear = new Date(now).getUTCFullYear();
+  const thisYear = new NodeDate(now).getUTCFullYear();
   let year = thisYear - (thisYear % 100) + Number(m[4]);
   if (year > thisYear + 50) year -= 100;
   return [DAYS[LONG_DAYS.indexOf(m[1])], Number(m[2]), m[3], year, Number(m[5]), Number(m[6]), Number(m[7])];
@@ -79,7 +80,7 @@ export function retryAfterMs(value: string | undefined, now: number): number | u
   const f = dateFields(value, now);
   if (f === undefined) return undefined;
   const [day, dd, mon, yyyy, hh, mi, ss] = f;
-  const d = new Date(Date.UTC(yyyy, MONTHS.indexOf(mon), dd, hh, mi, ss));
+  const d = new NodeDate(NodeDate.UTC(yyyy, MONTHS.indexOf(mon), dd, hh, mi, ss));
   // Date.UTC rolls 31 Feb over into March and 25:00 into the next day: such a date is not valid.
   const fields = [d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()];
   if (fields.join() !== [dd, hh, mi, ss].join() || DAYS[d.getUTCDay()] !== day) return undefined;

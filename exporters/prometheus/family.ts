@@ -39,7 +39,7 @@ import type { Sample } from './threads';
 import type { PendingRecord, ResetRecord } from './recent';
 import type { Schema } from './family-validate';
 import { familyName, takeFamilyName, type HeldName } from './family-name';
-import { setTimeout, clearTimeout, setInterval, clearInterval, setImmediate } from '../../agent/timers';
+import { setTimeout, clearTimeout, setInterval, clearInterval, setImmediate, NodeDate } from '../../agent/timers';
 
 export { familyName };
 
@@ -378,7 +378,7 @@ class ProcessFamily implements Family {
       guard('family.joined', () => {
         diag('debug', `family: joined as a member (pid ${process.pid})`);
         this.connected = true;
-        this.connectedAt = Date.now();
+        this.connectedAt = NodeDate.now();
         this.pushState(undefined);
         // What the previous leader handed on: the new one may have missed its latest hand-over.
         const offer = this.offer();
@@ -404,7 +404,7 @@ class ProcessFamily implements Family {
     this.leaderDown = undefined;
     // A leader that accepts and closes at once (out of fds, or not resetwatch) is no leader: the
     // count of attempts goes on, with a growing pause, until one answers or lasts a second.
-    if (this.heard || (this.connected && Date.now() - this.connectedAt >= 1000)) this.attempts = 0;
+    if (this.heard || (this.connected && NodeDate.now() - this.connectedAt >= 1000)) this.attempts = 0;
     this.connected = false;
     this.hadLeader = true;
     if (++this.attempts > MAX_ATTEMPTS) {
@@ -488,7 +488,7 @@ class ProcessFamily implements Family {
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       const flush = () => guard('family.flush', () => this.flush());
-      const now = Date.now();
+      const now = NodeDate.now();
       if (now - this.windowStart >= 1000) {
         this.windowStart = now;
         this.sentInWindow = 0;
@@ -509,7 +509,7 @@ class ProcessFamily implements Family {
     const conns = this.role === 'member' && this.sentConns !== undefined ? minus(now, this.sentConns) : undefined;
     this.sentConns = now;
     const line = `${JSON.stringify({ t: 'samples', items: this.queue, conns })}\n`;
-    this.lastSend = Date.now();
+    this.lastSend = NodeDate.now();
     this.sentInWindow++;
     const n = this.queue.length;
     this.queue = [];
@@ -649,7 +649,7 @@ class ProcessFamily implements Family {
     // members already hold, so a leader that exits right after a scrape never takes counts with it.
     if (this.legacyTimer !== undefined) clearTimeout(this.legacyTimer);
     this.legacyTimer = undefined;
-    this.lastLegacy = Date.now();
+    this.lastLegacy = NodeDate.now();
     this.sendLegacy();
     await this.chain;
     return { ...sum, family };
@@ -685,12 +685,12 @@ class ProcessFamily implements Family {
   /** Hands the members what they need to carry on if this process exits: at most every 250 ms. */
   private scheduleLegacy(): void {
     if (this.legacyTimer !== undefined || this.role !== 'leader') return;
-    const wait = Math.max(0, this.lastLegacy + LEGACY_INTERVAL_MS - Date.now());
+    const wait = Math.max(0, this.lastLegacy + LEGACY_INTERVAL_MS - NodeDate.now());
     this.legacyTimer = setTimeout(
       () =>
         guard('family.legacy', () => {
           this.legacyTimer = undefined;
-          this.lastLegacy = Date.now();
+          this.lastLegacy = NodeDate.now();
           this.sendLegacy();
         }),
       wait,
@@ -844,7 +844,7 @@ function checkPending(socket: Watched): void {
     p.onlyOursSince = undefined;
     return;
   }
-  const now = Date.now();
+  const now = NodeDate.now();
   p.onlyOursSince ??= now;
   if (now - p.onlyOursSince < EXIT_GRACE_MS) return;
   unwatch(socket, p);

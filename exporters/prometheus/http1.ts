@@ -12,7 +12,7 @@ import type * as net from 'node:net';
 import { guard } from '../../agent/guard';
 import { inNextTurn } from '../../agent/first-turn';
 import { TOKEN } from '../shared/http-syntax';
-import { setTimeout, clearTimeout } from '../../agent/timers';
+import { setTimeout, clearTimeout, NodeDate } from '../../agent/timers';
 
 export interface Limits {
   /** Request head bytes; more: 431 and closed. */
@@ -76,7 +76,7 @@ export class EndpointResponse {
     this.fields.delete('connection');
     let text = `HTTP/1.1 ${this.statusCode} ${REASONS[this.statusCode] ?? 'Unknown'}\r\n`;
     for (const [name, value] of this.fields.values()) text += `${name}: ${value}\r\n`;
-    text += `Date: ${new Date().toUTCString()}\r\n`;
+    text += `Date: ${new NodeDate().toUTCString()}\r\n`;
     text += close
       ? 'Connection: close\r\n\r\n'
       : `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(this.connection.limits.keepAliveTimeoutMs / 1000)}\r\n\r\n`;

@@ -7,6 +7,7 @@
 import { threadId } from 'node:worker_threads';
 import type { ResetEvent } from '../../agent/types';
 import { toAttributes } from '../shared/attributes';
+import { NodeDate } from '../../agent/timers';
 
 export type ResetRecord = Record<string, string | number | boolean>;
 
@@ -14,7 +15,7 @@ export type ResetRecord = Record<string, string | number | boolean>;
 const MAX_STRING = 1024;
 
 export function toRecord(e: ResetEvent): ResetRecord {
-  const r: ResetRecord = { time: new Date(e.time).toISOString() };
+  const r: ResetRecord = { time: new NodeDate(e.time).toISOString() };
   for (const [k, v] of Object.entries(toAttributes(e))) {
     r[k] = typeof v === 'string' && v.length > MAX_STRING ? v.slice(0, MAX_STRING) : v;
   }

@@ -20,6 +20,7 @@
 import type { Counter, Histogram } from 'prom-client';
 import { SeriesIndex } from '../shared/series-index';
 import { LastFirstMap } from '../shared/last-first';
+import { NodeDate } from '../../agent/timers';
 
 type Labels = Readonly<Record<string, string>>;
 
@@ -106,7 +107,7 @@ export class CounterTotals {
 
 function count(s: CounterSeries, exemplar: Record<string, string> | undefined): void {
   s.value += 1;
-  if (exemplar !== undefined) s.exemplar = { labelSet: exemplar, value: 1, timestamp: Date.now() / 1000 };
+  if (exemplar !== undefined) s.exemplar = { labelSet: exemplar, value: 1, timestamp: NodeDate.now() / 1000 };
 }
 
 export class HistogramTotals {

@@ -1,4 +1,5 @@
 // Token bucket shared by the rate-limited outputs (log lines, spans): O(1), no timer.
+import { now as clockNow } from '../../agent/clock';
 
 /** Token bucket: `rate` per second with bursts up to `rate`; 0 means no limit. */
 export class RateLimiter {
@@ -8,7 +9,7 @@ export class RateLimiter {
   private asked = false;
   constructor(
     private readonly rate: number,
-    private readonly now: () => number = () => performance.now(),
+    private readonly now: () => number = clockNow,
   ) {
     this.tokens = rate;
     this.last = now();
