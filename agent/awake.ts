@@ -9,7 +9,7 @@ import { setTimeout, clearTimeout, NodeDate } from './timers';
 
 interface Chore {
   run: () => void;
-  /** From when (Date.now(): ./clock would load perf_hooks at start) a wake-up runs the chore. */
+  /** From when (NodeDate.now(): ./clock would load perf_hooks at start) a wake-up runs the chore. */
   from: number;
   timer: NodeJS.Timeout;
 }

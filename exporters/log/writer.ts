@@ -20,7 +20,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { countDropped } from '../../agent/stats';
 import { diag, pm2ClusterWorker } from '../../agent/diag';
-import { NodeDate } from '../../agent/timers';
+import { hrtimeBigint } from '../../agent/timers';
 
 /** A fatal line retries a full pipe for at most this long before it is dropped. */
 const FATAL_RETRY_MS = 200;
@@ -69,7 +69,8 @@ class FdWriter implements LineWriter {
 
   /** True when `buf` was written entirely or its tail is kept in `pending`. */
   private push(buf: Buffer, fatal: boolean): boolean {
-    const deadline = fatal ? NodeDate.now() + FATAL_RETRY_MS : 0;
+    // Monotonic: neither an app's fake Date nor a wall-clock step may hold a crashing app here.
+    const deadline = fatal ? hrtimeBigint() + BigInt(FATAL_RETRY_MS) * 1_000_000n : 0n;
     let off = 0;
     for (;;) {
       try {
@@ -86,7 +87,7 @@ class FdWriter implements LineWriter {
           return false;
         }
       }
-      if (NodeDate.now() >= deadline) break;
+      if (hrtimeBigint() >= deadline) break;
       sleep(2);
     }
     if (off === 0) return false; // nothing of it went out: a clean drop

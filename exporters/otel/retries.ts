@@ -1,7 +1,7 @@
-import { NodeDate } from '../../agent/timers';
 // When resetwatch's own OTLP sender tries a batch again, and after how long: the OTLP/HTTP
 // specification's "Retryable response codes" (429, 502, 503, 504) and "Throttling" (Retry-After),
 // plus connection errors; the bounds are docs/opentelemetry.md "Retries of resetwatch's own exporter".
+import { NodeDate } from '../../agent/timers';
 
 /** Retries after the first attempt; the export timeout usually ends the series first. */
 export const MAX_RETRIES = 5;

@@ -15,7 +15,7 @@ import { disown } from '../../agent/sockets';
 import { Connection, SERVER_OPTIONS, type EndpointRequest, type EndpointResponse } from './http1';
 import type { ResetRecord } from './recent';
 import { listen2 } from './family-name';
-import { appAsking, appHolds, holdPort, releasePort } from './step-aside';
+import { appAsking, appHolds, holdPort, ownServer, releasePort } from './step-aside';
 import { setTimeout } from '../../agent/timers';
 
 export const LIMITS = {
@@ -54,8 +54,13 @@ export function metricsAddress(): AddressInfo | undefined {
   return bound;
 }
 
-/** The app's own listen() on the endpoint's port was said (./step-aside.ts): once per process, then at debug. */
+/**
+ * The app's own listen() on the endpoint's port (./step-aside.ts), and the endpoint's return once
+ * the port is free, were said: each once per process, then at debug (an app that listens and
+ * closes again and again would use up the agent's lines).
+ */
 let appFirstSaid = false;
+let appFreeSaid = false;
 
 /** After a family leader exited, its port can take a moment to be free: tries this often, 100 ms apart. */
 const TAKEOVER_TRIES = 30;
@@ -100,6 +105,8 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
     }),
   );
   server.maxConnections = LIMITS.maxConnections;
+  ownServer(server);
+  let byApp = false; // the port was the app's own (./step-aside.ts)
   const where = `${config.host.includes(':') && !config.host.startsWith('[') ? `[${config.host}]` : config.host}:${config.port}`;
   const relisten = (ms: number) =>
     setTimeout(
@@ -109,27 +116,30 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
         }),
       ms,
     ).unref();
-  // The app listens on this port itself (./step-aside.ts): it comes first. Said once per process
-  // (an app that listens and closes again and again would use up the agent's lines), then at debug.
+  // The app listens on this port itself (./step-aside.ts): it comes first.
   const appFirst = (what: string) => {
     diag(
       appFirstSaid ? 'debug' : 'warn',
       `metrics endpoint on ${where} ${what}: the app listens on port ${config.port} itself, and the app comes first. Set RESETWATCH_PORT to another port, 0 (any free port) or off; the endpoint starts once the port is free.`,
     );
     appFirstSaid = true;
+    byApp = true;
     busySaid = true;
     tries = 0;
     busyRetry = BUSY_RETRY_MS * 2;
     relisten(BUSY_RETRY_MS);
   };
   const stepAside = () => {
+    const was = server.listening ? 'closed' : 'not started';
+    releasePort(server);
     bound = undefined;
-    server.close();
+    server.close(); // also cancels a bind still waiting for its look-up
     for (const socket of connections) socket.destroy();
-    appFirst('closed');
+    appFirst(was);
   };
   server.on('error', (err: Error & { code?: string }) => {
-    if (err.code === 'EADDRINUSE' && appHolds() && !appFirstSaid) appFirst('not started');
+    releasePort(server);
+    if (err.code === 'EADDRINUSE' && appHolds() && busyRetry === 0) appFirst('not started');
     else if (err.code === 'EADDRINUSE' && tries > 0) {
       tries--;
       relisten(100);
@@ -166,19 +176,25 @@ export function startMetricsServer(config: Config, handlers: Handlers, takeover 
       relisten(BUSY_RETRY_MS);
       return;
     }
+    // From the bind on, not only once it listens: a bind that waits for a look-up (a host name)
+    // is cancelled by an app's listen() meanwhile.
+    if (config.port !== 0) holdPort(server, stepAside);
     if (typeof config.port !== 'number' || !bindDirect(server, config.host, config.port))
       server.listen({ host: config.host, port: config.port, exclusive: true });
   };
   server.on('listening', () => {
     guard('prometheus.listening', () => {
+      // An app's listen() began while this bind waited for a look-up: the app comes first.
+      if (config.port !== 0 && appAsking()) return stepAside();
       const addr = server.address() as AddressInfo;
       bound = addr;
-      if (config.port !== 0) holdPort(server, stepAside);
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
       const url = `http://${host}:${addr.port}/metrics`;
       if (config.port === 0) diag('warn', `metrics endpoint listening on ${url} (RESETWATCH_PORT=0 picked a free port)`);
-      else if (busySaid) diag('warn', `metrics endpoint listening on ${url}: the port is free now`);
-      else diag('info', `metrics endpoint listening on ${url}`);
+      else if (busySaid) {
+        diag(byApp && appFreeSaid ? 'debug' : 'warn', `metrics endpoint listening on ${url}: the port is free now`);
+        if (byApp) appFreeSaid = true;
+      } else diag('info', `metrics endpoint listening on ${url}`);
       if (tokenDigest === undefined && !isLoopback(config.host)) {
         diag('warn', `metrics endpoint is reachable beyond loopback (${config.host}) without RESETWATCH_METRICS_TOKEN`);
       }

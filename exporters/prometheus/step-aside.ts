@@ -11,20 +11,39 @@
 import * as net from 'node:net';
 import { guard } from '../../agent/guard';
 import { patch, unpatch } from '../../agent/patch';
-import { NodeDate } from '../../agent/timers';
+import { hrtimeBigint } from '../../agent/timers';
 
-/** How long an app's listen() counts as under way (a DNS look-up; a server that listened and closed at once is seen as still asking for this long). */
-const ASKING_MS = 3000;
+/**
+ * How long an app's listen() counts as under way: a look-up of its host (glibc's resolver gives up
+ * after 2 × 5 s). Only a listen() that failed, or one that listened and closed at once, holds the
+ * endpoint back this long.
+ */
+const ASKING_NS = 12_000_000_000n;
 
 let port = -1;
 let host = '';
-/** The app's server that last asked for the port, and when. */
-let asking: net.Server | undefined;
-let askedAt = 0;
-/** The endpoint while it listens: its server, and how it steps aside. */
-let endpoint: { server: net.Server; stepAside: () => void } | undefined;
+/**
+ * The app's server that last asked for the port, when (monotonic), its bind's key then (Node's
+ * `_connectionKey`, set at each bind and kept after close: a new one says this listen() bound, even
+ * if the app closed the server since), and the last server seen holding the port.
+ */
+let asking: AppServer | undefined;
+let askedAt = 0n;
+let keyAtAsk: string | undefined;
+let holder: AppServer | undefined;
+/**
+ * An app's server, read by its own fields: what Node's `listening` getter returns is `!!_handle`,
+ * and a subclass's getter of its own would run the app's code (and may throw).
+ */
+type AppServer = net.Server & { _handle?: unknown; _connectionKey?: string };
+const listening = (s: AppServer | undefined) => s !== undefined && s._handle != null;
 
-/** From the preload on: an app's listen() on `port` (any host that can clash with `endpointHost`) is seen. */
+/** The endpoint while it listens or binds: its server, and how it steps aside. */
+let endpoint: { server: net.Server; stepAside: () => void } | undefined;
+/** The endpoint's own servers: never the app asking. */
+const own = new WeakSet<net.Server>();
+
+/** From the hooks' install on: an app's listen() on `port` (any host that can clash with `endpointHost`) is seen. */
 export function watchListens(endpointPort: number, endpointHost: string): () => void {
   port = endpointPort;
   host = endpointHost;
@@ -35,18 +54,24 @@ export function watchListens(endpointPort: number, endpointHost: string): () => 
       function listen(this: net.Server) {
         // biome-ignore lint/complexity/noArguments: passed on as they came (hooks/client.ts)
         const args = arguments as unknown as unknown[];
-        if (this !== endpoint?.server && !this.listening) guard('prometheus.stepAside', checkListen, this, args[0], args[1]);
+        if (port >= 0) guard('prometheus.stepAside', checkListen, this, args[0], args[1]);
         return original.apply(this, args);
       },
   );
+  // An app's listen() under way is kept: a restart (start()) watches again at once.
   return () => {
     unpatch(net.Server.prototype, 'listen');
     port = -1;
-    asking = endpoint = undefined;
+    endpoint = undefined;
   };
 }
 
-/** The endpoint listens now: an app's listen() on its port closes it first (`stepAside`). */
+/** One of the endpoint's servers (./server.ts), from its creation. */
+export function ownServer(server: net.Server): void {
+  own.add(server);
+}
+
+/** The endpoint binds or listens now: an app's listen() on its port closes it first (`stepAside`). */
 export function holdPort(server: net.Server, stepAside: () => void): void {
   endpoint = { server, stepAside };
 }
@@ -58,16 +83,18 @@ export function releasePort(server: net.Server): void {
 
 /** An app's listen() on the port is under way: the endpoint must not bind now. */
 export function appAsking(): boolean {
-  return asking !== undefined && !asking.listening && NodeDate.now() - askedAt < ASKING_MS;
+  return asking !== undefined && !listening(asking) && asking._connectionKey === keyAtAsk && hrtimeBigint() - askedAt < ASKING_NS;
 }
 
-/** The app's own server holds the port. */
+/** One of the app's own servers holds the port. */
 export function appHolds(): boolean {
-  return asking?.listening === true;
+  return listening(asking) || listening(holder);
 }
 
-function checkListen(server: net.Server, first: unknown, second: unknown): void {
-  if (port < 0) return;
+function checkListen(server: AppServer, first: unknown, second: unknown): void {
+  // No server (a listen() called on anything else: Node throws its own error), ours, or one that
+  // listens already (Node throws ERR_SERVER_ALREADY_LISTEN).
+  if (typeof server !== 'object' || server === null || own.has(server) || listening(server)) return;
   let rawPort: unknown = first;
   let rawHost: unknown = typeof second === 'string' ? second : undefined;
   if (first !== null && typeof first === 'object') {
@@ -79,8 +106,10 @@ function checkListen(server: net.Server, first: unknown, second: unknown): void 
   // Node's own reading of a port: a number, or a string of one (' 9465', '0x24f9').
   if (typeof rawPort === 'string' ? rawPort.trim() === '' || Number(rawPort) !== port : rawPort !== port) return;
   if (!clashes(typeof rawHost === 'string' ? rawHost : '')) return;
+  if (listening(asking)) holder = asking;
   asking = server;
-  askedAt = NodeDate.now();
+  askedAt = hrtimeBigint();
+  keyAtAsk = asking._connectionKey;
   const current = endpoint;
   if (current === undefined) return;
   endpoint = undefined;
