@@ -440,6 +440,11 @@ const SHAPES = [
     { OWN_PORT_PROBE: '1', OWN_PORT_HOST: 'localhost' },
     'not started',
   ],
+  [
+    'the app itself, at once and on a host name, the agent restarted (stop(), start()) while it looks up',
+    { OWN_PORT_PROBE: '1', OWN_PORT_HOST: 'localhost', OWN_PORT_RESTART: '1' },
+    'not started',
+  ],
   ['a cluster worker (its primary binds the port)', { OWN_PORT_CLUSTER: '1' }, 'closed'],
 ];
 for (const [shape, shapeEnv, said] of SHAPES) {
