@@ -18,7 +18,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { runNode, resetLines, describeRun, ROOT } from '../helpers/subprocess.mjs';
+import { runNode, resetLines, describeRun, fixture, ROOT } from '../helpers/subprocess.mjs';
 import { startReceiver } from '../helpers/otlp-receiver.mjs';
 import { freePort } from '../helpers/ports.mjs';
 import { neighboursDir, appDir, resolveIn, startIntake } from '../helpers/neighbours.mjs';
@@ -498,4 +498,34 @@ test("a scrape of resetwatch's metrics endpoint is not traced by a neighbour", a
       assert.deepEqual(traced, [], `${name} traced the scrape`);
     }),
   );
+});
+
+// The app listening on the endpoint's own port (exporters/prometheus/step-aside.ts wraps
+// net.Server.prototype.listen) next to a neighbour that may wrap servers too: loaded before
+// resetwatch and after it, the app still comes first, serves and exits, and the endpoint is back
+// once the app has closed its server.
+test("next to a neighbour, the app listening on the endpoint's port comes first; the endpoint comes back after", async () => {
+  const entry = path.relative(app, fixture('app-own-port.cjs'));
+  for (const name of ['opentelemetry', 'dd-trace', 'elastic-apm-node', '@sentry/node 10']) {
+    await Promise.all(
+      ['neighbour-first', 'resetwatch-first'].map(async (order) => {
+        const port = await freePort();
+        const { r } = await runApp(name, 'cjs', order, {
+          entry,
+          env: { APP_PORT: String(port), OWN_PORT_PROBE: '1', RESETWATCH_PORT: String(port), LINGER_MS: '0' },
+        });
+        const what = `${name}, ${order}`;
+        assert.equal(r.code, 0, `${what}\n${describeRun(r)}`);
+        assert.equal(
+          r.stdout,
+          'app listening; /metrics answered: 200 the app\napp closed its server\n4 s later: 200 resetwatch metrics\n',
+          `${what}\n${describeRun(r)}`,
+        );
+        const own = r.stderr.split('\n').filter((l) => l.startsWith('resetwatch: metrics endpoint'));
+        assert.equal(own.length, 2, `${what}: the step-aside line and the return line\n${describeRun(r)}`);
+        assert.match(own[0], new RegExp(`closed: the app listens on port ${port} itself`), what);
+        assert.match(own[1], /the port is free now$/, what);
+      }),
+    );
+  }
 });
