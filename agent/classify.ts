@@ -118,7 +118,8 @@ const UNWATCHED = {};
  * where a WeakMap entry cost V8's ephemeron barrier for a young key in an old table (~0.6k
  * instructions, −1 to −2 µs per reset at 1,000/s: docs/benchmarks.md "Thirty-fourth pass"). A
  * frozen error takes the field too, today; should V8 refuse that (the TC39 proposal "Nonextensible
- * Applies to Private"), it is kept beside the error instead.
+ * Applies to Private", which Node 26's V8 does under --js-nonextensible-applies-to-private), it
+ * is kept beside the error instead (test/promises-faults.test.mjs).
  */
 class ErrorSource extends Stamp {
   #source: object;

@@ -4,6 +4,7 @@
 // and with an onReset subscriber that throws. Unix-domain sockets are ignored, never an error.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { runNode, fixture, resetLines, diagLines, describeRun, faultSites, AGENT } from './helpers/subprocess.mjs';
 import { UV_HIDES_RST } from './helpers/resets.mjs';
 
@@ -120,4 +121,25 @@ test('Unix-domain sockets (net and HTTP on a path) are ignored: not watched, no 
   assert.deepEqual(p.out, ['echo unix', 'client errors EPIPE', 'http ok', 'http ECONNRESET socket hang up'], 'the failures were real');
   assert.deepEqual([a.agent, a.events, a.watched], [true, 0, 0]);
   assert.equal(got.stderr, '');
+});
+
+// V8 may one day refuse private fields on a non-extensible object (the TC39 proposal "Nonextensible
+// Applies to Private"); Node 26's V8 does so under a flag. The error's claim (agent/classify.ts
+// ErrorSource) is then kept beside a frozen error: no internal error, the same events.
+const REFUSES = '--js-nonextensible-applies-to-private';
+const v8Has = (flag) => execFileSync(process.execPath, ['--v8-options'], { encoding: 'utf8' }).includes(flag);
+
+test("a frozen error that refuses the claim's private field (V8's --js-nonextensible-applies-to-private, Node 26+) is claimed beside it: no internal error, the same events", async () => {
+  if (!v8Has(REFUSES)) {
+    // The matrix runs this on Node 26; older V8s have no such flag, and their frozen errors take the field.
+    assert.ok(Number(process.versions.node.split('.')[0]) < 26, `Node ${process.version} lost ${REFUSES}`);
+    return;
+  }
+  const want = 'client 2: ECONNRESET\nevents: client ECONNRESET; internal errors: 0\n';
+  for (const args of [[], [REFUSES]]) {
+    const r = await runNode([...args, ...AGENT, fixture('frozen-error.cjs')], { env: { RESETWATCH_LOG: 'off' } });
+    assert.equal(r.code, 0, describeRun(r));
+    assert.equal(r.stdout, want, describeRun(r));
+    assert.equal(r.stderr, '', describeRun(r));
+  }
 });
