@@ -89,7 +89,11 @@ export class SocketState {
    */
   declare active: number;
   declare activeBefore: number;
-  /** The mark of the first read counted in READ_ONCE: where the peer's current message began (a server's request age). */
+  /**
+   * The mark of the first read counted in READ_ONCE: where the peer's current message began (a
+   * server's request age). A client's, from its first write after reads until its next read: the
+   * mark of that write, whose answer is waited for (hooks/activity.ts).
+   */
   declare readSince: number;
   /**
    * Whole ms of performance.now() at connect()/accept: a small integer for the first 24.8 days of

@@ -457,6 +457,58 @@ test('an ioredis subscriber: the rest of a message and an RST read in one poll a
   }
 });
 
+// ioredis sends every command down one connection: one made while a BLPOP blocks waits behind it.
+// The wait counts from the BLPOP (hooks/activity.ts): timed from the PING, the answer looked
+// prompt, so the kill had no event and the RST read as an idle pooled connection's (BullMQ trial).
+test('ioredis: a PING pipelined behind a blocked BLPOP does not hide it: CLIENT KILL cuts off the BLPOP; a middlebox RST is no idle pool reset', async () => {
+  const server = await startRedis();
+  let downstream;
+  const proxy = net.createServer((down) => {
+    downstream = down;
+    const up = net.connect(server.port, '127.0.0.1');
+    down.pipe(up).pipe(down);
+    up.on('error', () => {});
+    down.on('error', () => {});
+  });
+  const port = await listen(proxy);
+  const options = { host: '127.0.0.1', retryStrategy: () => null, maxRetriesPerRequest: 0 };
+  const admin = new Redis({ host: '127.0.0.1', port: server.port });
+  const killed = new Redis({ ...options, port: server.port });
+  const reset = new Redis({ ...options, port });
+  for (const c of [admin, killed, reset]) c.on('error', () => {});
+  /** A BLPOP, 300 ms later a PING behind it, 10 ms later `cut`: both commands fail. */
+  const blockedThenCut = async (redis, cut) => {
+    await redis.ping();
+    const pop = assert.rejects(redis.blpop('none', 0));
+    await delay(300);
+    const ping = assert.rejects(redis.ping());
+    await delay(10);
+    await cut();
+    await pop;
+    await ping;
+  };
+  try {
+    const id = await killed.client('ID');
+    await blockedThenCut(killed, () => admin.client('KILL', 'ID', String(id)));
+    assert.deepEqual(verdict(await cap.next(client(server.port))), queryCutOff('redis'));
+
+    await blockedThenCut(reset, () => downstream.resetAndDestroy());
+    const e = await cap.next(client(port));
+    checkEvent(e, {
+      ...connection(port),
+      ...readReset,
+      protocol: 'redis',
+      connectionAgeMs: (v) => v >= 300,
+      idleMs: any.nonNegative,
+      // No hint: the BLPOP waited for its answer, the connection was not idle in a pool.
+    });
+  } finally {
+    for (const c of [admin, killed, reset]) c.disconnect();
+    await closeServer(proxy);
+    await server.stop();
+  }
+});
+
 // node-redis (`redis`), told from ioredis by its own 'close' listener (agent/protocol.ts): without
 // it the idle reset had no protocol or pool hint, and the killed BLPOP no event at all.
 test('node-redis: a middlebox resets an idle connection; CLIENT KILL cuts off a BLPOP', async () => {

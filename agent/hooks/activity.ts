@@ -14,7 +14,9 @@
 // around `_write`, so also while an async write completes). The flags in `activity` say how the
 // quiet time ended (classify.ts, hints.ts): `burstAfterWrite` says whether the peer's latest burst
 // of reads (reads less than 250 ms apart: e.g. an error message, then its FIN) began after a write
-// of this side had waited unanswered for more than 50 ms: a query in flight when the server closed.
+// of this side had waited unanswered for more than 50 ms: a query in flight when the server closed
+// (a client's wait counts from the first write since it last read: a command pipelined behind a
+// blocked one does not hide it).
 // A read sooner after the write is its answer (a FIN after an answered command is an orderly
 // close), and reads that begin after this side ended its writing answer its own close. This side
 // may end within the burst (a pool closing the connection on the server's FATAL with a Terminate):
@@ -148,18 +150,25 @@ export function enable(): void {
             // starts no burst), and the next write checks again. The reads since the last write
             // count from none again either way.
             if ((f & WROTE_LAST) === 0) {
-              if (((clockMs(now()) - t) & CLOCK_MASK) < STALE_MS)
+              if (((clockMs(now()) - t) & CLOCK_MASK) < STALE_MS) {
                 s.activity = ((((t - s.active) & CLOCK_MASK) > BURST_MS ? f & ~TOUCHES : f) & ~READS) | WROTE_LAST;
-              else if ((f & READS) !== 0) s.activity = f & ~READS;
+                // A client's answer is waited for since its first write, not since a command sent
+                // behind it (ioredis pipelines a PING behind a blocked BLPOP): readSince holds that
+                // mark until the next read (a server's keeps when its request began).
+                if ((f & SERVER) === 0) s.readSince = t;
+              } else if ((f & READS) !== 0) s.activity = f & ~READS;
             }
           } else {
             let g = f;
             if ((f & WROTE_LAST) !== 0) {
-              // The first read after a write (s.active is the write's mark): once this side has ended
+              // The first read after a write (a client's readSince is the first write's mark): once this side has ended
               // its writing, the peer answers that close (a burst already going goes on, marked);
               // otherwise it answers (promptly) or cuts off (after a wait) what this side sent.
               if (w?.ending === true) g = (f & (BURST_AFTER_WRITE | ~TOUCHES)) | ENDED_HERE;
-              else g = (f & ~TOUCHES) | (((t - s.active) & CLOCK_MASK) > ANSWERED_MS ? BURST_AFTER_WRITE : 0);
+              else {
+                const asked = (f & SERVER) === 0 ? s.readSince : s.active;
+                g = (f & ~TOUCHES) | (((t - asked) & CLOCK_MASK) > ANSWERED_MS ? BURST_AFTER_WRITE : 0);
+              }
             } else if ((f & TOUCHES & ~READS) !== 0 && ((t - s.active) & CLOCK_MASK) > BURST_MS) {
               // Reads after a quiet spell (the last touch was a read): the peer speaks unprompted.
               g = f & (READS | ~TOUCHES);
