@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -76,12 +77,14 @@ export function resolveIn(dir, specifier) {
 }
 
 /**
- * A loopback HTTP server that records every request (method, path, headers, body, gunzipped) and
- * answers 200 with `answer(req)` (default `{}`): the stand-in for a vendor's intake.
+ * A loopback HTTP server that records every request (method, path, headers, body, gunzipped, and
+ * `at`, when it arrived) and answers 200 with `answer(req)` (default `{}`): the stand-in for a
+ * vendor's intake. `tls: { key, cert }` serves HTTPS instead (`rx.url` https://127.0.0.1:port);
+ * `port` binds that port instead of any free one.
  */
-export async function startIntake(answer = () => '{}') {
+export async function startIntake(answer = () => '{}', { tls, port = 0 } = {}) {
   const rx = { requests: [], url: '', port: 0 };
-  const server = http.createServer((req, res) => {
+  const onRequest = (req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
@@ -94,14 +97,16 @@ export async function startIntake(answer = () => '{}') {
       } catch {
         /* kept as sent */
       }
-      rx.requests.push({ method: req.method, path: req.url, headers: req.headers, body });
+      rx.requests.push({ method: req.method, path: req.url, headers: req.headers, body, at: Date.now() });
       res.writeHead(200, { 'content-type': 'application/json' }).end(answer(req));
     });
-  });
+  };
+  const server = tls ? https.createServer(tls, onRequest) : http.createServer(onRequest);
   server.on('connection', (s) => s.on('error', () => {}));
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  if (tls) server.on('secureConnection', (s) => s.on('error', () => {}));
+  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
   rx.port = server.address().port;
-  rx.url = `http://127.0.0.1:${rx.port}`;
+  rx.url = `${tls ? 'https' : 'http'}://127.0.0.1:${rx.port}`;
   rx.close = () => {
     server.closeAllConnections();
     return new Promise((r) => server.close(() => r()));
