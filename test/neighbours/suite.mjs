@@ -10,13 +10,14 @@
 //   neighbour's span for the request that met the reset: the CLIENT span of the http.request or
 //   the fetch, the SERVER span of the incoming request;
 // - the neighbour's pino instrumentation leaves resetwatch's own lines alone (no fields injected,
-//   nothing forwarded) while it still instruments the app's pino;
+//   nothing forwarded, and for New Relic nothing counted in its Logging/lines metric) while it
+//   still instruments the app's pino;
 // - the exit code and stderr are those of the app with the neighbour alone.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import os from 'node:os';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { runNode, resetLines, describeRun, fixture, ROOT } from '../helpers/subprocess.mjs';
 import { startReceiver } from '../helpers/otlp-receiver.mjs';
@@ -150,6 +151,96 @@ function sentrySpans(rx) {
   return out;
 }
 
+// New Relic's collector protocol: POST /agent_listener/invoke_raw_method?method=<name>, JSON.
+const nrMethod = (req) => new URL(req.path ?? req.url, 'https://collector').searchParams.get('method');
+const nrPayloads = (rx, method) => rx.requests.filter((r) => nrMethod(r) === method).map((r) => JSON.parse(r.body.toString()));
+
+/** Its transaction, span and error events ([run id, meta, [[intrinsics, user, agent], …]]). */
+function newRelicSpans(rx) {
+  const out = [];
+  for (const method of ['analytic_event_data', 'span_event_data', 'error_event_data']) {
+    for (const [, , events] of nrPayloads(rx, method)) {
+      for (const [e, user, agent] of events) {
+        const kind =
+          method === 'analytic_event_data'
+            ? `transaction:${e.name}`
+            : method === 'span_event_data'
+              ? `span:${e.category}/${e['span.kind'] ?? '-'}`
+              : `error:${e['error.class']}`;
+        out.push({
+          id: e.guid ?? '',
+          parent: e.parentId ?? '',
+          name: e.name ?? e['error.class'],
+          kind,
+          own: false,
+          text: JSON.stringify([e, user, agent]),
+        });
+      }
+    }
+  }
+  return out;
+}
+
+/** The log records it forwarded (log_event_data: [{ common, logs: [record, …] }]). */
+const newRelicLogs = (rx) => nrPayloads(rx, 'log_event_data').flatMap((batches) => batches.flatMap((b) => b.logs ?? []));
+
+/** Its `Logging/lines` count (metric_data: [run id, from, to, [[{ name, scope }, [count, …]], …]]). */
+function newRelicLoggingLines(rx) {
+  let count = 0;
+  for (const [, , , metrics] of nrPayloads(rx, 'metric_data'))
+    for (const [{ name, scope }, [calls]] of metrics) if (name === 'Logging/lines' && !scope) count += calls;
+  return count;
+}
+
+/** The stand-in collector's answers: preconnect sends the agent back here, connect starts a run. */
+function newRelicAnswer(req) {
+  const method = nrMethod(req);
+  let value = null;
+  if (method === 'preconnect') value = { redirect_host: `127.0.0.1:${req.socket.localPort}` };
+  else if (method === 'connect')
+    value = {
+      agent_run_id: 'neighbours-run',
+      // Events every 500 ms after the harvest it makes 1 s after connecting (metrics: only then,
+      // and every 60 s after).
+      event_harvest_config: {
+        report_period_ms: 500,
+        harvest_limits: { analytic_event_data: 1000, custom_event_data: 1000, error_event_data: 100, log_event_data: 1000 },
+      },
+      span_event_harvest_config: { report_period_ms: 500, harvest_limit: 1000 },
+      collect_errors: true,
+      collect_traces: true,
+      sampling_target: 100,
+    };
+  return JSON.stringify({ return_value: value });
+}
+
+/**
+ * New Relic forwards and counts the app's own pino line, and none of resetwatch's: its records
+ * with resetwatch are those it sends alone, and `Logging/lines` counts the one line of the app.
+ * The count is read from the metrics harvest it makes 1 s after connecting (the next is 60 s on),
+ * which must come after the app's work, when all three resets are logged: else this says nothing.
+ */
+function newRelicLogsCheck({ what, run, alone }) {
+  const records = newRelicLogs(run.rx);
+  const own = records.filter((l) => l.name === 'resetwatch');
+  const appRecords = records.filter((l) => l.message === 'app-log');
+  assert.equal(newRelicLogs(alone.rx).filter((l) => l.message === 'app-log').length, 1, `${what}: alone, it forwards the app's line`);
+  assert.equal(appRecords.length, 1, `${what}: it forwards the app's own pino line: ${JSON.stringify(records)}`);
+  assert.deepEqual(
+    own.map((l) => l.message),
+    [],
+    `${what}: New Relic forwarded resetwatch's lines (log_event_data) as the app's logs`,
+  );
+  assert.equal(records.length, newRelicLogs(alone.rx).length, `${what}: the records it forwards alone: ${JSON.stringify(records)}`);
+  const harvests = run.rx.requests.filter((q) => nrMethod(q) === 'metric_data').map((q) => q.at);
+  assert.ok(
+    run.resultAt !== undefined && harvests.length > 0 && harvests[0] > run.resultAt,
+    `${what}: its metrics harvest (${harvests.map((t) => t - run.resultAt)} ms after the app's work) comes after the app's work`,
+  );
+  assert.equal(newRelicLoggingLines(alone.rx), 1, `${what}: alone, Logging/lines counts the app's line`);
+  assert.equal(newRelicLoggingLines(run.rx), 1, `${what}: Logging/lines counts the app's one line, not resetwatch's`);
+}
+
 // ---- the neighbours ----
 
 const OTEL_ENV = (rx, logs) => ({
@@ -165,6 +256,8 @@ const OTEL_ENV = (rx, logs) => ({
   OTEL_BLRP_SCHEDULE_DELAY: '100',
 });
 const DD = NODE_MAJOR >= 22 ? 'dd-trace' : 'dd-trace-node20'; // dd-trace 6 needs Node >= 22
+const NR = NODE_MAJOR >= 22 ? 'newrelic' : 'newrelic-node20'; // newrelic 14 needs Node >= 22
+const TLS = path.join(ROOT, 'test/fixtures/tls');
 
 const NEIGHBOURS = {
   opentelemetry: {
@@ -256,6 +349,57 @@ const NEIGHBOURS = {
     spans: sentrySpans,
     expect: ['http.server', 'http.server', 'http.client', 'http.client'],
   },
+  // Its collector protocol over HTTPS to a loopback stand-in (test/fixtures/tls: CN localhost, IP
+  // 127.0.0.1), trusted through its own `certificates` setting. Application logging on, as by
+  // default in 13 and 14: it counts (Logging/lines) and forwards (log_event_data) every pino
+  // line that goes through pino/lib/tools.js's asJson, where it injects a channel of its own
+  // (@apm-js-collab/tracing-hooks on Module.prototype._compile).
+  'New Relic': {
+    load: {
+      cjs: () => ['--require', NR],
+      esm: () => ['--import', `${NR}/esm-loader.mjs`, '--require', NR],
+    },
+    receiver: async () =>
+      startIntake(newRelicAnswer, {
+        port: await freePort(),
+        tls: { key: readFileSync(path.join(TLS, 'key.pem')), cert: readFileSync(path.join(TLS, 'cert.pem')) },
+      }),
+    env: (rx) => ({
+      NEW_RELIC_NO_CONFIG_FILE: 'true',
+      NEW_RELIC_LICENSE_KEY: '0123456789abcdef0123456789abcdef01234567',
+      NEW_RELIC_APP_NAME: 'neighbours-app',
+      NEW_RELIC_HOST: '127.0.0.1',
+      NEW_RELIC_PORT: String(rx.port),
+      NEW_RELIC_CERTIFICATES: readFileSync(path.join(TLS, 'cert.pem'), 'utf8'),
+      NEW_RELIC_APPLICATION_LOGGING_ENABLED: 'true',
+      NEW_RELIC_APPLICATION_LOGGING_FORWARDING_ENABLED: 'true',
+      NEW_RELIC_APPLICATION_LOGGING_METRICS_ENABLED: 'true',
+      // No cloud metadata probes (169.254.169.254 and the like), no file of its own log.
+      NEW_RELIC_UTILIZATION_DETECT_AWS: 'false',
+      NEW_RELIC_UTILIZATION_DETECT_AZURE: 'false',
+      NEW_RELIC_UTILIZATION_DETECT_AZUREFUNCTION: 'false',
+      NEW_RELIC_UTILIZATION_DETECT_GCP: 'false',
+      NEW_RELIC_UTILIZATION_DETECT_PCF: 'false',
+      NEW_RELIC_UTILIZATION_DETECT_DOCKER: 'false',
+      NEW_RELIC_UTILIZATION_DETECT_KUBERNETES: 'false',
+      NEW_RELIC_LOG_ENABLED: 'false',
+    }),
+    spans: newRelicSpans,
+    logs: (rx) => newRelicLogs(rx).map((record) => ({ body: JSON.stringify(record) })),
+    forwardsAppLogs: true,
+    // Transaction events of /work and /slow, its span events for them and for the two outgoing
+    // requests (http.request and fetch). It adds no field to the app's pino line by default
+    // (local decorating off).
+    expect: [
+      'transaction:WebTransaction/NormalizedUri/*',
+      'transaction:WebTransaction/NormalizedUri/*',
+      'span:generic/server',
+      'span:generic/server',
+      'span:http/client',
+      'span:http/client',
+    ],
+    check: newRelicLogsCheck,
+  },
 };
 
 async function runApp(name, mode, order, { env = {}, onStdout, entry = mode === 'cjs' ? 'app.cjs' : 'app.mjs' } = {}) {
@@ -266,16 +410,21 @@ async function runApp(name, mode, order, { env = {}, onStdout, entry = mode === 
   const rw = flag === 'require' ? RW_CJS : RW_ESM;
   const nb = n.load[mode]();
   const pre = order === 'alone' ? nb : order === 'neighbour-first' ? [...nb, ...rw] : [...rw, ...nb];
+  let resultAt; // when the app printed RESULT: its resets are all logged by then
   try {
     const r = await runNode([...pre, path.join(app, entry)], {
       cwd: app,
       timeout: 40000,
-      onStdout,
+      onStdout: (text, child) => {
+        if (resultAt === undefined && text.includes('RESULT ')) resultAt = Date.now();
+        onStdout?.(text, child);
+      },
       env: { RESETWATCH_LOG: 'stderr', RESETWATCH_PORT: '0', APP_PINO: '1', LINGER_MS: '1200', ...n.env(rx, logs), ...env },
     });
     // Whatever the exporter sent before the app exited has arrived by now or not at all.
     await new Promise((resolve) => setTimeout(resolve, 100));
-    return { r, spans: n.spans(rx), logs: logs.requests };
+    // The logs it forwarded: to the logs intake (OpenTelemetry), or its own reader's records.
+    return { r, spans: n.spans(rx), logs: n.logs?.(rx) ?? logs.requests, rx, resultAt };
   } finally {
     await rx.close();
     await logs.close();
@@ -328,10 +477,11 @@ for (const name of Object.keys(NEIGHBOURS)) {
       if (n.appPinoField)
         assert.ok(appLine(alone.r)?.[n.appPinoField] !== undefined, `${name} instruments the app's pino: ${alone.r.stdout}`);
 
-      for (const [order, { r, spans, logs }] of [
+      for (const [order, run] of [
         ['neighbour first', runs[0]],
         ['resetwatch first', runs[1]],
       ]) {
+        const { r, spans, logs } = run;
         const what = `${name}, ${mode}, ${order}`;
         assert.equal(r.code, alone.r.code, `${what}: exit code\n${describeRun(r)}`);
         assert.deepEqual(
@@ -358,6 +508,8 @@ for (const name of Object.keys(NEIGHBOURS)) {
             `${what}: ${name}'s ${k} spans: ${w} with resetwatch, ${a} alone\nalone: ${JSON.stringify(kinds(alone.spans))}\nwith: ${JSON.stringify(kinds(spans))}`,
           );
         }
+
+        n.check?.({ what, run, alone });
 
         // pino: resetwatch's lines are its own; the app's pino is still the neighbour's.
         for (const l of lines) {
@@ -477,7 +629,7 @@ for (const name of Object.keys(NEIGHBOURS)) {
 
 test("a scrape of resetwatch's metrics endpoint is not traced by a neighbour", async () => {
   await Promise.all(
-    ['opentelemetry', 'dd-trace', 'elastic-apm-node', '@sentry/node 10'].map(async (name) => {
+    ['opentelemetry', 'dd-trace', 'elastic-apm-node', '@sentry/node 10', 'New Relic'].map(async (name) => {
       const port = await freePort();
       let scrape;
       const { r, spans } = await runApp(name, 'cjs', 'neighbour-first', {
@@ -506,7 +658,7 @@ test("a scrape of resetwatch's metrics endpoint is not traced by a neighbour", a
 // once the app has closed its server.
 test("next to a neighbour, the app listening on the endpoint's port comes first; the endpoint comes back after", async () => {
   const entry = path.relative(app, fixture('app-own-port.cjs'));
-  for (const name of ['opentelemetry', 'dd-trace', 'elastic-apm-node', '@sentry/node 10']) {
+  for (const name of ['opentelemetry', 'dd-trace', 'elastic-apm-node', '@sentry/node 10', 'New Relic']) {
     await Promise.all(
       ['neighbour-first', 'resetwatch-first'].map(async (order) => {
         const port = await freePort();
