@@ -150,6 +150,11 @@ function sentrySpans(rx) {
   return out;
 }
 
+/** Sentry's envelopes that carry log items (its pino integration's). */
+function sentryLogs(rx) {
+  return rx.requests.filter((r) => r.path.startsWith('/api/1/envelope/') && r.body.toString().includes('"type":"log"'));
+}
+
 // ---- the neighbours ----
 
 const OTEL_ENV = (rx, logs) => ({
@@ -240,6 +245,8 @@ const NEIGHBOURS = {
     receiver: () => startIntake(),
     env: (rx) => ({ SENTRY_DSN: `http://key@127.0.0.1:${rx.port}/1`, SENTRY_PACKAGE: '@sentry/node' }),
     spans: sentrySpans,
+    logRequests: sentryLogs,
+    forwardsAppLogs: true,
     expect: ['http.server', 'http.server', 'http.client', 'http.client'],
     clientKinds: ['http.client'],
     serverKind: 'http.server',
@@ -254,6 +261,8 @@ const NEIGHBOURS = {
     receiver: () => startIntake(),
     env: (rx) => ({ SENTRY_DSN: `http://key@127.0.0.1:${rx.port}/1`, SENTRY_PACKAGE: 'sentry-node-11' }),
     spans: sentrySpans,
+    logRequests: sentryLogs,
+    forwardsAppLogs: true,
     expect: ['http.server', 'http.server', 'http.client', 'http.client'],
   },
 };
@@ -275,7 +284,7 @@ async function runApp(name, mode, order, { env = {}, onStdout, entry = mode === 
     });
     // Whatever the exporter sent before the app exited has arrived by now or not at all.
     await new Promise((resolve) => setTimeout(resolve, 100));
-    return { r, spans: n.spans(rx), logs: logs.requests };
+    return { r, spans: n.spans(rx), logs: n.logRequests?.(rx) ?? logs.requests };
   } finally {
     await rx.close();
     await logs.close();
