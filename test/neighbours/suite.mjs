@@ -241,6 +241,11 @@ function newRelicLogsCheck({ what, run, alone }) {
   assert.equal(newRelicLoggingLines(run.rx), 1, `${what}: Logging/lines counts the app's one line, not resetwatch's`);
 }
 
+/** Sentry's envelopes that carry log items (its pino integration's). */
+function sentryLogs(rx) {
+  return rx.requests.filter((r) => r.path.startsWith('/api/1/envelope/') && r.body.toString().includes('"type":"log"'));
+}
+
 // ---- the neighbours ----
 
 const OTEL_ENV = (rx, logs) => ({
@@ -333,6 +338,8 @@ const NEIGHBOURS = {
     receiver: () => startIntake(),
     env: (rx) => ({ SENTRY_DSN: `http://key@127.0.0.1:${rx.port}/1`, SENTRY_PACKAGE: '@sentry/node' }),
     spans: sentrySpans,
+    logRequests: sentryLogs,
+    forwardsAppLogs: true,
     expect: ['http.server', 'http.server', 'http.client', 'http.client'],
     clientKinds: ['http.client'],
     serverKind: 'http.server',
@@ -347,6 +354,8 @@ const NEIGHBOURS = {
     receiver: () => startIntake(),
     env: (rx) => ({ SENTRY_DSN: `http://key@127.0.0.1:${rx.port}/1`, SENTRY_PACKAGE: 'sentry-node-11' }),
     spans: sentrySpans,
+    logRequests: sentryLogs,
+    forwardsAppLogs: true,
     expect: ['http.server', 'http.server', 'http.client', 'http.client'],
   },
   // Its collector protocol over HTTPS to a loopback stand-in (test/fixtures/tls: CN localhost, IP
@@ -385,7 +394,8 @@ const NEIGHBOURS = {
       NEW_RELIC_LOG_ENABLED: 'false',
     }),
     spans: newRelicSpans,
-    logs: (rx) => newRelicLogs(rx).map((record) => ({ body: JSON.stringify(record) })),
+    // Each record it forwarded, as one request's body for the checks every neighbour gets.
+    logRequests: (rx) => newRelicLogs(rx).map((record) => ({ body: JSON.stringify(record) })),
     forwardsAppLogs: true,
     // Transaction events of /work and /slow, its span events for them and for the two outgoing
     // requests (http.request and fetch). It adds no field to the app's pino line by default
@@ -423,8 +433,7 @@ async function runApp(name, mode, order, { env = {}, onStdout, entry = mode === 
     });
     // Whatever the exporter sent before the app exited has arrived by now or not at all.
     await new Promise((resolve) => setTimeout(resolve, 100));
-    // The logs it forwarded: to the logs intake (OpenTelemetry), or its own reader's records.
-    return { r, spans: n.spans(rx), logs: n.logs?.(rx) ?? logs.requests, rx, resultAt };
+    return { r, spans: n.spans(rx), logs: n.logRequests?.(rx) ?? logs.requests, rx, resultAt };
   } finally {
     await rx.close();
     await logs.close();
