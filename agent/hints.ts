@@ -160,8 +160,8 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
       return {
         id: 'pool_idle_reset',
         text:
-          `pooled ${e.protocol} connection to ${targetOf(e)}, idle ${secs(idle)} s, was reset: the server or a middlebox (load balancer, NAT, firewall) closes connections idle that long. ` +
-          "Make the pool's idle timeout shorter than the server's and load balancer's (postgres idle_session_timeout, mysql wait_timeout, redis timeout); " +
+          `pooled ${e.protocol} connection to ${targetOf(e)}, idle ${secs(idle)} s, was reset: the server, a pooler in front of it or a middlebox (load balancer, NAT, firewall) closes connections idle that long. ` +
+          "Make the pool's idle timeout shorter than the server's, the pooler's and the load balancer's (postgres idle_session_timeout, PgBouncer client_idle_timeout, mysql wait_timeout, redis timeout; the error the app got names it, e.g. 08P01 client_idle_timeout); " +
           'a connection kept open on purpose (ioredis, a subscriber, a LISTEN) needs TCP keep-alive probes more often than that',
       };
     }

@@ -34,6 +34,8 @@ const poolHint = (protocol) => (h) =>
   h.id === 'pool_idle_reset' &&
   h.text.startsWith(`pooled ${protocol} connection`) &&
   /idle \d+\.\d s/.test(h.text) &&
+  // A pooler in front of the server closes idle clients too (PgBouncer trial).
+  h.text.includes('PgBouncer client_idle_timeout') &&
   // A connection kept open (ioredis, a subscriber) is not a pool's: its remedy is named too (BullMQ trial).
   h.text.endsWith('a connection kept open on purpose (ioredis, a subscriber, a LISTEN) needs TCP keep-alive probes more often than that');
 /** Blocks the event loop, as a busy app does: the pool hands out a connection the server has closed meanwhile. */
