@@ -14,8 +14,6 @@
 // Relic 13.20 forwarded every line of ours until pino's files were compiled here).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as vm from 'node:vm';
-import * as dc from 'node:diagnostics_channel';
 import { createRequire } from 'node:module';
 
 type Pino = typeof import('pino');
@@ -37,14 +35,16 @@ export function ownPino(): Pino {
   return pino;
 }
 
-/** pino's tracing channel (`tracing:pino_asJson`) under our own name, which nobody subscribes to. */
-const channels = {
-  ...dc,
-  tracingChannel: (name: unknown) => dc.tracingChannel((typeof name === 'string' ? `resetwatch:${name}` : name) as string),
-};
-
 /** Loads the package whose entry is `entry` (at the package's root), its own files compiled here. */
 function privately(entry: string): unknown {
+  // Loaded here, at the first reset line, not with the outputs (node:vm is not loaded otherwise).
+  const vm = require('node:vm') as typeof import('node:vm');
+  const dc = require('node:diagnostics_channel') as typeof import('node:diagnostics_channel');
+  // pino's tracing channel (`tracing:pino_asJson`) under our own name, which nobody subscribes to.
+  const channels = {
+    ...dc,
+    tracingChannel: (name: unknown) => dc.tracingChannel((typeof name === 'string' ? `resetwatch:${name}` : name) as string),
+  };
   const root = path.dirname(entry);
   const own = (file: string) =>
     file.startsWith(root + path.sep) && file.endsWith('.js') && !file.includes(`${path.sep}node_modules${path.sep}`, root.length);
