@@ -1056,7 +1056,9 @@ test('keep-alive race: a reused socket closed by the server after ~200 ms idle',
     request: (r) => r.method === 'GET' && r.ageMs < 1000,
     reusedSocket: true,
     idleBeforeReuseMs: (v) => v >= 150 && v < 1000,
-    hint: (h) => h.id === 'keepalive_race' && /idled 0\.2 s/.test(h.text),
+    // The hint says the idle time the event holds (0.2 s asked for; a loaded machine's timer
+    // reads later, so the figure is matched against the field, not against 0.2).
+    hint: (h) => h.id === 'keepalive_race' && h.text.includes(`idled ${(e.idleBeforeReuseMs / 1000).toFixed(1)} s`),
   });
   agent.destroy();
   await closeServer(server);

@@ -97,7 +97,10 @@ test("HAProxy's timeout server on a slow express route: it answers its client 50
     bytesSent: 0,
     connectionAgeMs: (v) => v >= 290 && v < 3000,
     request: (r) => r.method === 'GET' && r.route === '/reports/:id' && r.ageMs >= 290 && r.ageMs < 3000,
-    hint: (h) => h.id === 'client_abort' && /^the client gave up 0\.3 s into the request before the response was complete/.test(h.text),
+    // The age the hint states is the request's (0.3 s of HAProxy's timeout; later on a loaded machine).
+    hint: (h) =>
+      h.id === 'client_abort' &&
+      h.text.startsWith(`the client gave up ${(e.request.ageMs / 1000).toFixed(1)} s into the request before the response was complete`),
   });
   await delay(100);
   assert.equal(cap.events.filter((x) => x.localPort === port).length, 1, 'one reset for the one request');

@@ -157,7 +157,10 @@ test('connection refused, then a collector appears on that port: the batch is de
 test('a collector that keeps answering 503: given up at the export timeout, counted once, one line', async (t) => {
   const { rx, app } = await collectorAndApp(t, '503', { OTEL_EXPORTER_OTLP_TIMEOUT: '3000' });
   await app.marker('RESET');
-  await new Promise((r) => setTimeout(r, 4000)); // past the 3 s timeout
+  // Past the 3 s timeout, counted from the first attempt (not from the reset: a loaded machine may
+  // start the export late, and the app's end would then cut the series short).
+  await rx.waitFor('requests', (q) => q.length >= 1);
+  await new Promise((r) => setTimeout(r, rx.requests[0].at + 4000 - Date.now()));
   app.send();
   const r = await app.exited;
   assert.equal(r.code, 0, r.stderr);
