@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { captureEach, listen, closeServer, delay, brief, ROOT } from './helpers/resets.mjs';
@@ -49,6 +49,14 @@ async function peer(...args) {
  */
 async function kill(child) {
   await delay(50);
+  // Then until the child's TCP sockets hold nothing unread (Recv-Q 0 in `ss`): a child a loaded
+  // host had not yet scheduled would still have bytes in flight read by nobody. 5 s at most.
+  for (let until = Date.now() + 5000; Date.now() < until; await delay(20)) {
+    const mine = execFileSync('ss', ['-tnpH'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => l.includes(`pid=${child.pid},`));
+    if (mine.every((l) => l.trim().split(/\s+/)[1] === '0')) break;
+  }
   const exited = once(child, 'exit');
   child.kill('SIGKILL');
   await exited;

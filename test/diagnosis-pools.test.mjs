@@ -116,26 +116,40 @@ test('redis timeout: ioredis sees an orderly close, reconnects, and no reset is 
 
 for (const gap of [200, 10]) {
   test(`redis CLIENT KILL ${gap} ms after an answered command: an orderly close, no event`, async () => {
-    const server = await startRedis();
-    const redis = new Redis({ host: '127.0.0.1', port: server.port });
-    const admin = new Redis({ host: '127.0.0.1', port: server.port });
-    redis.on('error', () => {});
-    admin.on('error', () => {});
-    try {
-      await admin.ping();
-      await redis.ping();
-      await delay(100); // the next command goes out after a quiet spell, as a web request's does
-      assert.equal(await redis.incr('n'), 1);
-      await delay(gap);
-      assert.equal(await admin.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes'), 1);
-      assert.equal(await redis.incr('n'), 2, 'ioredis reconnected');
-      await delay(300);
-      assert.deepEqual(cap.events.filter(client(server.port)), [], 'the command had been answered');
-    } finally {
-      redis.disconnect();
-      admin.disconnect();
-      await server.stop();
+    // An answer read more than ANSWERED_MS (50 ms, agent/hooks/activity.ts) after its command was
+    // waited for, and a close that soon after cuts it off (README Limits): a loaded host can
+    // stretch a round trip that far, so a try whose INCR took over 40 ms is run again (3 at most).
+    const slow = [];
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const server = await startRedis();
+      const redis = new Redis({ host: '127.0.0.1', port: server.port });
+      const admin = new Redis({ host: '127.0.0.1', port: server.port });
+      redis.on('error', () => {});
+      admin.on('error', () => {});
+      try {
+        await admin.ping();
+        await redis.ping();
+        await delay(100); // the next command goes out after a quiet spell, as a web request's does
+        const asked = performance.now();
+        assert.equal(await redis.incr('n'), 1);
+        const took = performance.now() - asked;
+        await delay(gap);
+        assert.equal(await admin.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes'), 1);
+        assert.equal(await redis.incr('n'), 2, 'ioredis reconnected');
+        await delay(300);
+        if (took > 40) {
+          slow.push(Math.round(took));
+          continue;
+        }
+        assert.deepEqual(cap.events.filter(client(server.port)), [], 'the command had been answered');
+        return;
+      } finally {
+        redis.disconnect();
+        admin.disconnect();
+        await server.stop();
+      }
     }
+    assert.fail(`INCR took over 40 ms in each of 3 tries (${slow.join(', ')} ms): too loaded to tell`);
   });
 }
 
