@@ -284,16 +284,19 @@ test('tls_handshake: an https request queued behind the handshake counts no byte
 });
 
 test('established: raw TCP, the server resets after a few bytes each way', async () => {
+  // The reset comes 30 ms after the client read the server's bytes (both ends in this process:
+  // timed from the server's write, a stalled loop could read the bytes and the RST in one poll).
+  let accepted;
   const server = net.createServer((s) =>
     s.once('data', () => {
+      accepted = s;
       s.write('abc');
-      setTimeout(() => s.resetAndDestroy(), 30);
     }),
   );
   const port = await listen(server);
   const sock = inSpan(() => net.connect(port, '127.0.0.1', () => sock.write('hello')));
   sock.on('error', () => {});
-  sock.on('data', () => {});
+  sock.once('data', () => setTimeout(() => accepted.resetAndDestroy(), 30));
   const e = await cap.next(client(port));
   checkEvent(e, {
     time: any.recent,
@@ -898,8 +901,9 @@ test('idle: a pooled connection reset 200 ms after its third exchange was idle 2
       s.resetAndDestroy();
     }, 200);
   });
-  const { e, port, seenAt } = await pooledThenReset(server, 3);
-  const least = resetAt - answeredAt - 30;
+  const { e, port, seenAt, readAt } = await pooledThenReset(server, 3);
+  // From when the client read the answer (a loop stalled after the server's write reads it later).
+  const least = resetAt - Math.max(answeredAt, readAt) - 30;
   const most = seenAt - answeredAt + 10;
   checkEvent(e, { ...idleReset(port, ''), idleMs: (v) => v >= least && v <= most });
 });
@@ -907,16 +911,23 @@ test('idle: a pooled connection reset 200 ms after its third exchange was idle 2
 /** An idle pooled connection's read RST, its idle_reset text beginning with `text`. */
 const idleReset = (port, text) => ({ ...idlePooled(port), ...readReset, hint: (h) => h.id === 'idle_reset' && h.text.startsWith(text) });
 
-/** `exchanges` 100 ms apart through a keep-alive agent to `server`, then the event of its pooled connection's reset and when it came. */
+/**
+ * `exchanges` 100 ms apart through a keep-alive agent to `server`, then the event of its pooled
+ * connection's reset, when it came and when the last answer had been read.
+ */
 async function pooledThenReset(server, exchanges = 1) {
   const port = await listen(server);
   const agent = new http.Agent({ keepAlive: true });
+  let readAt = 0;
   for (let i = 0; i < exchanges; i++) {
     if (i > 0) await delay(100);
     await new Promise((r) =>
       http.get({ port, host: '127.0.0.1', agent }, (res) => {
         res.resume();
-        res.on('end', r);
+        res.on('end', () => {
+          readAt = performance.now();
+          r();
+        });
       }),
     );
   }
@@ -924,7 +935,7 @@ async function pooledThenReset(server, exchanges = 1) {
   const seenAt = performance.now();
   agent.destroy();
   await closeServer(server);
-  return { e, port, seenAt };
+  return { e, port, seenAt, readAt };
 }
 
 test('idle: the server resets a pooled keep-alive connection', async () => {
