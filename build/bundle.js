@@ -62,6 +62,7 @@ const CHUNKS = [
       'exporters/prometheus/collect',
       'exporters/prometheus/server',
       'exporters/prometheus/recent',
+      'exporters/prometheus/sample',
       'exporters/prometheus/family-validate',
     ],
   },

@@ -9,8 +9,8 @@ import type { ResetRecord } from './recent';
 import { Rendered, stampOf } from './unchanged';
 
 export { registry, connectionCounts, schema } from './metrics';
-export { configure, peers, record, recordEvent, setFamily, toSample } from './record';
-export { PendingRecord, toRecord } from './recent';
+export { configure, peers, record, recordEvent, setFamily } from './record';
+export { PendingRecord } from './recent';
 export { SampleReplica } from './replica';
 export { answerPrimary, isClusterWorker };
 

@@ -77,10 +77,12 @@ export const prometheusExporter: Exporter = {
     if (collect !== undefined) apply(collect);
     const keep = config.recent > 0; // recent resets for /resets
     if (!isMainThread) {
-      // Worker threads never bind: each reset goes to the main thread (./threads.ts).
+      // Worker threads never bind: each reset goes to the main thread (./threads.ts), as a sample
+      // built without prom-client (./sample.ts), loaded at the thread's first reset.
       return forwardToMainThread((e) => {
-        const c = loaded();
-        return { sample: c.toSample(e), record: keep ? c.toRecord(e) : undefined };
+        const { toSample } = require('./sample') as typeof import('./sample');
+        const { toRecord } = require('./recent') as typeof import('./recent');
+        return { sample: toSample(e, config.serverPeers), record: keep ? toRecord(e) : undefined };
       });
     }
     const stops: (() => void)[] = [];

@@ -5,15 +5,15 @@
 import type { ResetEvent } from '../../agent/types';
 import type { Config } from '../../agent/config';
 import { DEFAULT_MAX_PEERS, LABELS, UNKNOWN_PROTOCOL } from '../../agent/contract';
-import { OTHER_PEER, PeerLimiter, peerOf } from '../shared/peers';
+import { OTHER_PEER, PeerLimiter } from '../shared/peers';
 import { withPeer } from './peer-labels';
-import { protocolOf, tlsEstablished } from '../shared/attributes';
+import { tlsEstablished } from '../shared/attributes';
 import { Recent, PendingRecord, toRecord, type ResetRecord } from './recent';
 import type { Sample } from './threads';
 import type { Family } from './family';
 import { foldedPeers, histogramLabels, own, type SampleMetrics } from './metrics';
 import { answering, sendCrash } from './cluster-crashes';
-import { racedOnReuse } from '../../agent/hints';
+import { toSample } from './sample';
 
 let serverPeers = false;
 export const peers = new PeerLimiter(DEFAULT_MAX_PEERS);
@@ -38,30 +38,9 @@ export function setFamily(f: Family | undefined): void {
   family = f;
 }
 
-export function toSample(e: ResetEvent): Sample {
-  const s: Sample = {
-    direction: e.direction,
-    phase: e.phase,
-    errorType: e.errorType,
-    tls: e.tls,
-    protocol: protocolOf(e),
-    peer: peerOf(e, serverPeers),
-    bytesReceived: e.bytesReceived,
-    bytesSent: e.bytesSent,
-    connectionAgeMs: e.connectionAgeMs,
-  };
-  // Only a request that raced (not every reset on a reused connection): the histogram behind the keep-alive alert.
-  if (racedOnReuse(e)) s.idleBeforeReuseMs = e.idleBeforeReuseMs;
-  if (e.traceId) {
-    s.traceId = e.traceId;
-    if (e.spanId) s.spanId = e.spanId;
-  }
-  return s;
-}
-
 /** One reset of this thread, recorded: the whole per-reset path in one call from ./index.ts. `keep`: for /resets. */
 export function recordEvent(e: ResetEvent, keep: boolean): void {
-  record(toSample(e), keep ? new PendingRecord(e) : undefined, e.fatal);
+  record(toSample(e, serverPeers), keep ? new PendingRecord(e) : undefined, e.fatal);
 }
 
 /**
