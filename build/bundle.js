@@ -63,6 +63,7 @@ const CHUNKS = [
       'exporters/prometheus/server',
       'exporters/prometheus/recent',
       'exporters/prometheus/sample',
+      'exporters/prometheus/record',
       'exporters/prometheus/family-validate',
     ],
   },

@@ -190,8 +190,10 @@ test('worker threads forward their resets to the main thread; a forked child joi
   // The worker thread and the child ran and ended normally.
   assert.equal(done.workerExit, 0);
   assert.equal(done.childExit, 0);
-  // The worker posted its samples without loading prom-client (~9 ms and ~2 MB in each worker).
+  // The worker posted its samples without loading prom-client (~9 ms and ~2 MB in each worker), and
+  // the main thread counted its own and the worker's without it: it loads with the first scrape.
   assert.equal(done.workerPromClient, false);
+  assert.equal(done.mainPromClient, false);
   const samples = parseExposition((await rawRequest(port)).body);
   // Main thread 1 + worker thread 3 + the forked child's 1: the child (a process of its own, with
   // the same fixed port) joined the main process's family and its reset outlives it.

@@ -118,7 +118,7 @@ async function servesTheSame(all) {
   const now = sampleMetrics();
   const before = plainMetrics();
   for (const s of all) {
-    observe(now, s, s.peer);
+    observe(now.totals, s, s.peer);
     oldWay(before, s);
   }
   const mine = await render(sampleMetricList(now), true);
@@ -152,10 +152,10 @@ const ONE = {
 test("a series' first reset with a trace is its exemplar; one without keeps the last", async () => {
   const m = sampleMetrics();
   const s = { ...ONE };
-  observe(m, { ...s, traceId: 'c'.repeat(32), spanId: 'd'.repeat(16) }, s.peer);
+  observe(m.totals, { ...s, traceId: 'c'.repeat(32), spanId: 'd'.repeat(16) }, s.peer);
   let [series] = (await m.resets.get()).values;
   assert.deepEqual(series.exemplar.labelSet, { trace_id: 'c'.repeat(32), span_id: 'd'.repeat(16) });
-  observe(m, s, s.peer);
+  observe(m.totals, s, s.peer);
   [series] = (await m.resets.get()).values;
   assert.equal(series.value, 2);
   assert.equal(series.exemplar.labelSet.trace_id, 'c'.repeat(32));
@@ -164,7 +164,7 @@ test("a series' first reset with a trace is its exemplar; one without keeps the 
 test('a non-finite histogram value throws, as prom-client does, after the counter counted it', () => {
   const m = sampleMetrics();
   const s = { ...ONE, bytesReceived: Number.NaN };
-  assert.throws(() => observe(m, s, s.peer), TypeError);
+  assert.throws(() => observe(m.totals, s, s.peer), TypeError);
   const p = plainMetrics();
   assert.throws(() => oldWay(p, s), TypeError);
 });

@@ -21,33 +21,44 @@ import { clusterWorker, holdFamilyName, releaseFamilyName } from './family-name'
 import { connectionCounts, quietSnapshot } from './quiet';
 import type { Exporter } from '../types';
 
-// ---- the heavy half, loaded when first needed (./collect.ts) ----
+// ---- loaded when first needed: the recording (./record.ts), the heavy half (./collect.ts) ----
 
+type Record = typeof import('./record');
 type Collect = typeof import('./collect');
+let recorder: Record | undefined;
 let collect: Collect | undefined;
-/** The settings and family of the running start(), applied to ./collect.ts when it loads. */
+/** The settings and family of the running start(), applied to ./record.ts and ./collect.ts when they load. */
 let settings: Config | undefined;
 let joined: Family | undefined;
 
-function apply(c: Collect): void {
-  if (settings !== undefined) c.configure(settings);
-  // For apps that render `registry` themselves; our endpoint adds them in render().
-  c.registry.setDefaultLabels({ ...constantLabels() });
-  c.setFamily(joined);
+function apply(r: Record): void {
+  if (settings !== undefined) r.configure(settings);
+  r.setFamily(joined);
 }
 
 /**
- * The per-reset entry of ./collect.ts, taken once: the bundle re-exports it through a getter, and
+ * The per-reset entry of ./record.ts, taken once: the bundle re-exports it through a getter, and
  * a reset then costs one call here instead of a getter and a call for each step.
  */
-let recordEvent: Collect['recordEvent'] | undefined;
+let recordEvent: Record['recordEvent'] | undefined;
 
-/** prom-client and the metrics: at the first reset, scrape, family exchange or `registry` access. */
+/** Counting resets (no prom-client, ./tallies.ts): at the first reset, this thread's or a worker's. */
+function recording(): Record {
+  if (recorder === undefined) {
+    recorder = require('./record') as Record;
+    apply(recorder);
+    recordEvent = recorder.recordEvent;
+  }
+  return recorder;
+}
+
+/** prom-client and the metrics: at the first scrape, family or cluster exchange or `registry` access. */
 function loaded(): Collect {
   if (collect === undefined) {
+    recording();
     collect = require('./collect') as Collect;
-    apply(collect);
-    recordEvent = collect.recordEvent;
+    // For apps that render `registry` themselves; our endpoint adds them in render().
+    collect.registry.setDefaultLabels({ ...constantLabels() });
   }
   return collect;
 }
@@ -74,7 +85,8 @@ export const prometheusExporter: Exporter = {
   start({ config, isMainThread, turned }) {
     settings = config;
     joined = undefined;
-    if (collect !== undefined) apply(collect);
+    if (recorder !== undefined) apply(recorder);
+    if (collect !== undefined) collect.registry.setDefaultLabels({ ...constantLabels() });
     const keep = config.recent > 0; // recent resets for /resets
     if (!isMainThread) {
       // Worker threads never bind: each reset goes to the main thread (./threads.ts), as a sample
@@ -88,8 +100,8 @@ export const prometheusExporter: Exporter = {
     const stops: (() => void)[] = [];
     // Counters never show this end's address; /resets shows it where the log, a span or an app's
     // subscriber had it read (agent/bus.ts needsLocal).
-    stops.push(subscribe((e) => (recordEvent ?? loaded().recordEvent)(e, keep), never));
-    stops.push(receiveFromThreads((m) => loaded().record(m.sample, m.record)));
+    stops.push(subscribe((e) => (recordEvent ?? recording().recordEvent)(e, keep), never));
+    stops.push(receiveFromThreads((m) => recording().record(m.sample, m.record)));
     if (turned) {
       // Already in the event loop's first turn (a preload's other outputs start there): the
       // endpoint, or the family election, now. The endpoint itself (./server) is loaded only when
@@ -159,7 +171,7 @@ function serveOrJoin(config: Config, stops: (() => void)[]): void {
     const member = joinFamily(config, {
       own: () => loaded().ownSnapshot(),
       // A member with nothing but connections to tell sends them without loading prom-client (./quiet.ts).
-      quiet: () => (collect === undefined ? quietSnapshot() : undefined),
+      quiet: () => (recorder === undefined ? quietSnapshot() : undefined),
       connections: connectionCounts,
       replica: () => new (loaded().SampleReplica)(),
       sum: (parts) => loaded().sum(parts),
@@ -172,12 +184,12 @@ function serveOrJoin(config: Config, stops: (() => void)[]): void {
       stops.push(serve());
     } else {
       joined = member;
-      collect?.setFamily(member);
+      recorder?.setFamily(member);
       stops.push(() => {
         member.stop();
         if (joined === member) {
           joined = undefined;
-          collect?.setFamily(undefined);
+          recorder?.setFamily(undefined);
         }
       });
     }

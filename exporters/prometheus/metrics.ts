@@ -6,14 +6,14 @@ import type { Counter as CounterType } from 'prom-client';
 import { stats } from '../../agent/stats';
 import { VERSION } from '../../agent/version';
 import { DIRECTIONS } from '../../agent/types';
-import { phaseLabels } from '../shared/phase-labels';
 import { LABELS, METRICS, OUTPUTS, HISTOGRAM_LABELS, type RESET_LABELS } from '../../agent/contract';
 
 type ConnectionLabel = typeof LABELS.direction | typeof LABELS.tls;
 import { threadCounts } from './threads';
 import { connectionCounts } from './quiet';
 import type { Schema } from './family-validate';
-import { CounterTotals, HistogramTotals } from './totals';
+import { foldedPeers, ownTotals, sampleTotals, type SampleTotals } from './tallies';
+import type { HistogramTotals } from './totals';
 
 export { connectionCounts };
 
@@ -31,35 +31,15 @@ export interface SampleMetrics {
   totals: SampleTotals;
 }
 
-export interface SampleTotals {
-  resets: CounterTotals;
-  receivedBytes: HistogramTotals;
-  sentBytes: HistogramTotals;
-  age: HistogramTotals;
-  idle: HistogramTotals;
-}
-
-/** The histograms' labels per (direction, phase) (../shared/phase-labels.ts). */
-export const histogramLabels = phaseLabels(LABELS.direction, LABELS.phase);
+export { foldedPeers, histogramLabels, type SampleTotals } from './tallies';
 
 /** The prom-client metrics of a SampleMetrics (what a registry registers). */
 export function sampleMetricList(m: SampleMetrics): [CounterType<string>, ...Histogram<string>[]] {
   return [m.resets, m.receivedBytes, m.sentBytes, m.age, m.idle];
 }
 
-/** A fresh, unregistered set of the sample metrics. */
-export function sampleMetrics(): SampleMetrics {
-  const totals: SampleTotals = {
-    resets: new CounterTotals(),
-    receivedBytes: new HistogramTotals(METRICS.receivedBytes.buckets),
-    sentBytes: new HistogramTotals(METRICS.sentBytes.buckets),
-    age: new HistogramTotals(METRICS.connectionAge.buckets),
-    idle: new HistogramTotals(METRICS.idleBeforeReuse.buckets),
-  };
-  // The keep-alive race alert takes increase() of this histogram's count, and increase() cannot
-  // count a series' first value: a series born with the first burst of races hid that burst (the
-  // second on-call drill). The two label sets it is observed under exist from the start, at 0.
-  for (const phase of ['request', 'response'] as const) totals.idle.seed(histogramLabels('client', phase));
+/** A fresh, unregistered set of the sample metrics, serving `totals`. */
+export function sampleMetrics(totals: SampleTotals = sampleTotals()): SampleMetrics {
   return {
     resets: new Counter({
       name: METRICS.resets.name,
@@ -94,7 +74,7 @@ function histogram(spec: Spec, totals: HistogramTotals): Histogram<(typeof HISTO
 }
 
 /** This process's own sample metrics, on `registry`. */
-export const own = sampleMetrics();
+export const own = sampleMetrics(ownTotals);
 registry.registerMetric(own.resets);
 
 /** An unregistered connections counter; `collect` fills it at collection time. */
@@ -157,9 +137,6 @@ new Counter({
     }
   },
 });
-
-/** Resets whose peer was folded into `_OTHER` (./record.ts). */
-export const foldedPeers = { count: 0 };
 
 new Counter({
   name: METRICS.peersFolded.name,

@@ -1,7 +1,7 @@
 // Recording a reset into the Prometheus metrics: the event becomes a small Sample (also what a
 // worker thread posts to its main thread and a family member streams to its leader), its peer is
-// admitted or folded, and the sample metrics (./metrics.ts) are updated. Recent resets (for
-// /resets) are kept here too.
+// admitted or folded, and its totals (./tallies.ts) are counted, without prom-client (./metrics.ts
+// reads them when it collects). Recent resets (for /resets) are kept here too.
 import type { ResetEvent } from '../../agent/types';
 import type { Config } from '../../agent/config';
 import { DEFAULT_MAX_PEERS, LABELS, UNKNOWN_PROTOCOL } from '../../agent/contract';
@@ -11,7 +11,7 @@ import { tlsEstablished } from '../shared/attributes';
 import { Recent, PendingRecord, toRecord, type ResetRecord } from './recent';
 import type { Sample } from './threads';
 import type { Family } from './family';
-import { foldedPeers, histogramLabels, own, type SampleMetrics } from './metrics';
+import { foldedPeers, histogramLabels, ownTotals, type SampleTotals } from './tallies';
 import { answering, sendCrash } from './cluster-crashes';
 import { toSample } from './sample';
 
@@ -51,17 +51,17 @@ export function record(s: Sample, rec: ResetRecord | PendingRecord | undefined, 
   const peer = peers.label(s.peer);
   if (peer === OTHER_PEER && s.peer !== OTHER_PEER) foldedPeers.count++;
   changes.count++;
-  observe(own, s, peer);
+  observe(ownTotals, s, peer);
   if (rec !== undefined) recent.push(rec);
   if (family !== undefined) family.recorded(s, rec, fatal);
   else if (fatal && answering) sendCrash(s, rec instanceof PendingRecord ? toRecord(rec.event) : rec);
 }
 
 /**
- * One sample into a set of sample metrics, under the (already admitted or folded) `peer`: counted in
- * their totals (./totals.ts), which prom-client reads when it collects.
+ * One sample into a set of totals (./tallies.ts), under the (already admitted or folded) `peer`;
+ * prom-client reads them when it collects (./totals.ts).
  */
-export function observe({ totals }: SampleMetrics, s: Sample, peer: string): void {
+export function observe(totals: SampleTotals, s: Sample, peer: string): void {
   let exemplar: Record<string, string> | undefined;
   if (s.traceId) {
     exemplar = { trace_id: s.traceId };

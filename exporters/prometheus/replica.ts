@@ -29,7 +29,7 @@ export class SampleReplica implements Replica {
 
   add(s: Sample, rec: ResetRecord | undefined): void {
     this.metrics ??= sampleMetrics();
-    observe(this.metrics, s, this.peers.label(s.peer));
+    observe(this.metrics.totals, s, this.peers.label(s.peer));
     if (rec !== undefined) this.records.push(rec);
   }
 
