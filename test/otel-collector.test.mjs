@@ -78,7 +78,9 @@ for (const behaviour of ['refuse', 'reset', 'hang', '503']) {
       if (rx) {
         assert.ok(rx.requests.length >= 1, 'exports were attempted');
       }
-      console.log(`# ${behaviour}: exit held ${held} ms (teardown ${teardown}), dropped ${stats.dropped.otel}, requests ${rx?.requests.length ?? '-'}`);
+      console.log(
+        `# ${behaviour}: exit held ${held} ms (teardown ${teardown}), dropped ${stats.dropped.otel}, requests ${rx?.requests.length ?? '-'}`,
+      );
     } finally {
       await rx?.close();
     }

@@ -23,15 +23,15 @@ import type { Exporter } from '../types';
 
 // ---- loaded when first needed: the recording (./record.ts), the heavy half (./collect.ts) ----
 
-type Record = typeof import('./record');
+type Recording = typeof import('./record');
 type Collect = typeof import('./collect');
-let recorder: Record | undefined;
+let recorder: Recording | undefined;
 let collect: Collect | undefined;
 /** The settings and family of the running start(), applied to ./record.ts and ./collect.ts when they load. */
 let settings: Config | undefined;
 let joined: Family | undefined;
 
-function apply(r: Record): void {
+function apply(r: Recording): void {
   if (settings !== undefined) r.configure(settings);
   r.setFamily(joined);
 }
@@ -40,12 +40,12 @@ function apply(r: Record): void {
  * The per-reset entry of ./record.ts, taken once: the bundle re-exports it through a getter, and
  * a reset then costs one call here instead of a getter and a call for each step.
  */
-let recordEvent: Record['recordEvent'] | undefined;
+let recordEvent: Recording['recordEvent'] | undefined;
 
 /** Counting resets (no prom-client, ./tallies.ts): at the first reset, this thread's or a worker's. */
-function recording(): Record {
+function recording(): Recording {
   if (recorder === undefined) {
-    recorder = require('./record') as Record;
+    recorder = require('./record') as Recording;
     apply(recorder);
     recordEvent = recorder.recordEvent;
   }
