@@ -68,20 +68,28 @@ function onTlsInit(socket: tls.TLSSocket & NodeSocketInternals, wrap: unknown): 
   const rawState = raw ? supersede(raw) : undefined;
   // Counted already: the raw socket's count stayed (sockets.ts supersede), or it was never counted here.
   const counted = rawState !== undefined && (rawState.activity & ADOPTED) !== 0;
-  if (socket._tlsOptions?.isServer) {
-    // The raw socket was accepted this very tick (net.server.socket fires after us; watched
-    // already if the app peeked at it first: a one-port HTTP/HTTPS server), or handed over by
-    // another process, which counted it (a sticky balancer's: hooks/server.ts).
-    const state = new SocketState('server', now(), true);
-    if (counted || (rawState === undefined && raw !== undefined && handedOver(raw))) adopt(socket, state);
-    else watch(socket, state);
-    if (readPeer) void socket.remoteAddress;
-  } else if (rawState) {
-    // Client TLS over a socket the app connected itself: same connection, now encrypted (its
-    // dial carried over; HTTP state and addresses are the TLSSocket's own).
+  // The direction is the connection's TCP role (README: client = this process dialled), whichever
+  // end of TLS this process plays over it: a TLS server over a socket it dialled (a reverse
+  // tunnel) is a client connection, a TLS client over one it accepted a server connection (found
+  // by a trial of passed and inherited sockets: the latter was not watched at all).
+  if (rawState?.direction === 'client') {
+    // Over a socket the app connected itself: same connection, now encrypted (its dial carried
+    // over; HTTP state and addresses are the TLSSocket's own).
     const d = rawState.dial;
     const state = new SocketState('client', rawState.start, true, d && new SocketExtras(d.host, d.port, d.context));
     if (counted) adopt(socket, state);
     else watch(socket, state);
+    return;
+  }
+  const accepted = raw !== undefined && (raw as { _server?: unknown })._server != null;
+  const handed = rawState === undefined && raw !== undefined && handedOver(raw);
+  if (socket._tlsOptions?.isServer || rawState !== undefined || accepted || handed) {
+    // The raw socket was accepted this very tick (net.server.socket fires after us; watched
+    // already if the app peeked at it first: a one-port HTTP/HTTPS server), or handed over by
+    // another process, which counted it (a sticky balancer's: hooks/server.ts).
+    const state = new SocketState('server', now(), true);
+    if (counted || handed) adopt(socket, state);
+    else watch(socket, state);
+    if (readPeer) void socket.remoteAddress;
   }
 }
