@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { ROOT, fixture, cleanEnv, resetLines, runNode } from './helpers/subprocess.mjs';
+import { ROOT, fixture, cleanEnv, resetLines, runNode, python } from './helpers/subprocess.mjs';
 
 const APP = fixture('tls-first.cjs');
 const PRELOAD = ['--require', 'resetwatch'];
@@ -40,30 +40,6 @@ function startApp(args, { preload = true } = {}) {
     exit.then(() => reject(new Error(`app exited before reporting: ${stderr}`)));
   });
   return { first, exit };
-}
-
-/**
- * python3 as the TLS peer (it completes the handshake, then resets with SO_LINGER 0): `line`
- * resolves with the first line it prints, `done` when it exits.
- */
-function python(code) {
-  const child = spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  const line = new Promise((resolve) =>
-    child.stdout.on('data', (d) => {
-      out += d;
-      if (out.includes('\n')) resolve(out.split('\n')[0]);
-    }),
-  );
-  const timer = setTimeout(() => child.kill('SIGKILL'), 15000);
-  const done = new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('exit', (status) => {
-      clearTimeout(timer);
-      status === 0 ? resolve() : reject(new Error(`python3 exited ${status}`));
-    });
-  });
-  return { line, done };
 }
 
 const RESET = `

@@ -8,33 +8,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import tls from 'node:tls';
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { captureEach, loadAgent, listen, closeServer, TLS, ROOT } from './helpers/resets.mjs';
 import { checkEvent, any, readReset } from './helpers/check-event.mjs';
+import { python } from './helpers/subprocess.mjs';
 
 const cap = captureEach();
-
-/** python3 running `code`; resolves `line` with its first output line, `done` at its exit. */
-function python(code) {
-  const child = spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  const line = new Promise((resolve) =>
-    child.stdout.on('data', (d) => {
-      out += d;
-      if (out.includes('\n')) resolve(out.split('\n')[0]);
-    }),
-  );
-  const timer = setTimeout(() => child.kill('SIGKILL'), 15000);
-  const done = new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      code === 0 ? resolve() : reject(new Error(`python3 exited ${code}`));
-    });
-  });
-  return { line, done };
-}
 
 const CERT = JSON.stringify(path.join(ROOT, 'test/fixtures/tls/cert.pem'));
 const KEY = JSON.stringify(path.join(ROOT, 'test/fixtures/tls/key.pem'));

@@ -201,3 +201,27 @@ export function faultSites() {
   walk(path.join(ROOT, 'exporters'));
   return [...sites].sort();
 }
+
+/**
+ * python3 running `code` (a TLS or TCP peer of the test, as a non-Node one): `line` resolves with
+ * the first line it prints, `done` when it exits (0, else rejected). Killed after 15 s.
+ */
+export function python(code) {
+  const child = spawn('python3', ['-c', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  const line = new Promise((resolve) =>
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resolve(out.split('\n')[0]);
+    }),
+  );
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15000);
+  const done = new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (status) => {
+      clearTimeout(timer);
+      status === 0 ? resolve() : reject(new Error(`python3 exited ${status}`));
+    });
+  });
+  return { line, done };
+}
