@@ -1,7 +1,8 @@
 // A reset as the Prometheus metrics count it (a Sample, ./threads.ts): built where the reset
-// happened. Apart from ./record.ts (which loads prom-client) because a worker thread only posts its
-// samples to its main thread: it never loads prom-client for them (~9 ms and ~2 MB of heap at its
-// first reset, in every worker; found by a trial of worker-thread pools).
+// happened. Apart from ./record.ts because a worker thread only posts its samples to its main
+// thread: it needs none of the recording's state (peers, recent resets, totals), and before
+// that split it loaded prom-client for them (~9 ms and ~2 MB of heap at its first reset, in
+// every worker; found by a trial of worker-thread pools).
 import type { ResetEvent } from '../../agent/types';
 import { peerOf } from '../shared/peers';
 import { protocolOf } from '../shared/attributes';

@@ -1,9 +1,8 @@
 // The reset metrics' values as resetwatch counts them (./totals.ts), apart from the prom-client
 // metrics that serve them (./metrics.ts): recording a reset (./record.ts) never loads prom-client,
 // which loads with the first collection (a scrape, a family or cluster exchange, an app's
-// `registry`). A main thread's first reset, or its first from a worker thread, then costs no
-// prom-client load (~9 ms): a stall there delayed a crashing worker's error to its exit (found by
-// a trial of worker-thread pools).
+// `registry`). A thread's first reset, or a main thread's first from a worker, then costs no
+// prom-client load (~12–16 ms of that stall; found by a trial of worker-thread pools).
 import { LABELS, METRICS } from '../../agent/contract';
 import { phaseLabels } from '../shared/phase-labels';
 import { CounterTotals, HistogramTotals } from './totals';
