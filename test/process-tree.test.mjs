@@ -66,12 +66,11 @@ async function scrapeUntil(port, pred, what) {
   }
 }
 
-/** What the app wrote and how it ended, without the agent's lines and without pids. */
 /**
- * What is compared with and without the agent. A child's {"exited"} line is left out: whether its
- * parent prints it before dying of the same group signal is a race the kernel decides in each run
- * (the CI of abe5df0 saw it printed without the agent and not with it); stopGroup() checks the
- * children directly instead.
+ * What the app wrote and how it ended, without the agent's lines and without pids: what is compared
+ * with and without the agent. A child's {"exited"} line is left out: whether its parent prints it
+ * before dying of the same group signal is a race the kernel decides in each run (the CI of
+ * abe5df0 saw it printed without the agent and not with it); stopGroup() checks the children.
  */
 function observable(r) {
   return {
