@@ -14,6 +14,7 @@ import path from 'node:path';
 import { ROOT, fixture, cleanEnv, withoutAgentLines, diagLines } from './helpers/subprocess.mjs';
 import { rawRequest, parseExposition, sumOf, freePort } from './helpers/prometheus.mjs';
 import { startTree as startTreeWith, killTrees, AGENT_OPTIONS } from './helpers/tree.mjs';
+import { processGone } from './helpers/resets.mjs';
 
 const APP = fixture('tree-app.cjs');
 const NODE = process.execPath;
@@ -249,15 +250,10 @@ async function stopGroup(tree, children) {
   return r;
 }
 
-/** Resolves once no process has this pid (a child of a dead root is reaped by init); fails after 10 s. */
+/** Resolves once the process is gone or a zombie (helpers/resets.mjs processGone); fails after 10 s. */
 async function gone(pid) {
   for (const end = Date.now() + 10000; Date.now() < end; await new Promise((r) => setTimeout(r, 20))) {
-    try {
-      process.kill(pid, 0);
-    } catch (e) {
-      if (e.code === 'ESRCH') return;
-      throw e;
-    }
+    if (processGone(pid)) return;
   }
   assert.fail(`process ${pid} still runs 10 s after SIGTERM to its group`);
 }
