@@ -3,7 +3,7 @@ import { test, before, beforeEach, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
@@ -386,11 +386,15 @@ test('request: the server resets while the client is still sending the body', as
 });
 
 test('request: an upload the server resets after its first chunk reads `request` for node:http, fetch and undici alike', async () => {
-  // undici says `bodySent` once it has handed the body to the socket; 4 MiB cannot have left, and
-  // the reset meets its write or its queue (SDKs trial: fetch read `response`, node:http `request`).
+  // undici says `bodySent` once it has handed the body to the socket; a body 4 MiB larger than
+  // the kernel's largest send buffer cannot have left (the server reads one chunk, so its receive
+  // window stays small), and the reset meets its write or its queue (SDKs trial: fetch read
+  // `response`, node:http `request`). A 4 MiB body could, where tcp_wmem's maximum is 4 MiB: all
+  // of it in the send buffer by the time a busy server read its first chunk.
   const server = http.createServer((req) => req.once('data', () => req.socket.resetAndDestroy()));
   const port = await listen(server);
-  const body = Buffer.alloc(4 << 20, 'x');
+  const sendBufferMax = Number(readFileSync('/proc/sys/net/ipv4/tcp_wmem', 'utf8').trim().split(/\s+/)[2]);
+  const body = Buffer.alloc(sendBufferMax + (4 << 20), 'x');
   const viaHttp = new Promise((r) => {
     const req = http.request({ port, host: '127.0.0.1', method: 'POST', path: '/bulk' }, r);
     req.on('error', r);
