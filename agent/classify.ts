@@ -6,6 +6,7 @@ import {
   type Sock,
   type ClientRequestLike,
   type ServerResponseLike,
+  type AddressSnapshot,
   RESET_BEHIND_END,
   END_CALLED,
   SAME_STEP,
@@ -262,7 +263,9 @@ function queryCutOff(socket: Sock, state: SocketState): boolean {
 export function onQuietEnd(socket: Sock, state: SocketState): void {
   if ((state.activity & RESET_BEHIND_END) !== 0) {
     // The kernel had forgotten the peer: asking again would cost a failing syscall (snapshot()).
-    state.snapshot = readAddresses(socket, false, needsLocal(), {});
+    const snap = readAddresses(socket, false, needsLocal(), {});
+    if (state.tls) tlsSnapshot(socket, state, snap);
+    state.snapshot = snap;
     emitReadReset(socket, state, false);
   } else if (sessionOf(socket) !== undefined) onPeerHangup(socket, state);
   else if (state.burstAfterWrite && state.direction === 'client') onQueryHangup(socket, state);
@@ -416,6 +419,7 @@ export function onIdleDestroy(socket: Sock, state: SocketState): void {
   if (code !== undefined && code !== 'ECONNRESET' && code !== 'ECONNABORTED') return;
   const local = readAddresses(socket, false, needsLocal(), {});
   state.snapshot = { localAddress: local.localAddress, localPort: local.localPort };
+  if (state.tls) tlsSnapshot(socket, state, state.snapshot);
   // The guard's read touched no activity mark (Node 22+ calls no _unrefTimer there): the last
   // touch is the last exchange's, which a read that met the reset would have moved to the step
   // before (event.ts idleMs). Without this, idle read one exchange too long (SDKs trial).
@@ -449,11 +453,7 @@ export function snapshot(socket: Sock, state: SocketState, err: ErrnoError | nul
     snap.remoteAddress = connect.address;
     snap.remotePort = connect.port;
   }
-  if (state.tls) {
-    const v = tlsVersionOf(socket);
-    if (v) snap.tlsVersion = v;
-    if (state.direction === 'server') snap.serverName = serverNameOf(socket);
-  }
+  if (state.tls) tlsSnapshot(socket, state, snap);
   state.snapshot = snap;
   if (state.direction === 'client' && (socket._httpMessage != null || state.http?.inflight !== undefined))
     snap.requestSent = requestSent(socket, err);
@@ -461,6 +461,15 @@ export function snapshot(socket: Sock, state: SocketState, err: ErrnoError | nul
   // asked now, while the kernel can still say it was an RST. Idle sockets' FINs cost no syscall.
   if (err?.code === 'UND_ERR_SOCKET' && state.http?.inflight !== undefined && resetBehindEnd(socket, state, undefined))
     state.activity |= RESET_BEHIND_END;
+}
+
+/** What a TLS connection's handle knows, read with the addresses while it is open. */
+function tlsSnapshot(socket: Sock, state: SocketState, snap: AddressSnapshot): void {
+  const v = tlsVersionOf(socket);
+  if (v) snap.tlsVersion = v;
+  if (state.direction !== 'server') return;
+  snap.serverName = serverNameOf(socket);
+  if (!socket._secureEstablished && beforeClientHello(socket, state)) snap.beforeHello = true;
 }
 
 /**
@@ -552,9 +561,28 @@ function requestSent(socket: Sock, err: ErrnoError | null | undefined): boolean 
   return w === undefined || w.length === (w.writing ? w.writelen : 0);
 }
 
+type TlsServerSide = { server?: { httpAllowHalfOpen?: unknown } | null; _handle?: { _parent?: { bytesRead?: unknown } | null } | null };
+
+/**
+ * A TLS server connection whose client has not sent a byte: no ClientHello, so no handshake had
+ * begun (a layer 4 health check, HAProxy's `check` without `check-ssl`, or a port scan, resetting
+ * at once). Asked of the TCP handle under the TLS one, which counts the raw bytes; where it cannot
+ * be read (the handle gone, TLS over a JavaScript stream), the handshake had begun.
+ */
+function beforeClientHello(socket: Sock, state: SocketState): boolean {
+  if (state.direction !== 'server' || socket._tlsOptions?.isServer !== true) return false;
+  return (socket as TlsServerSide)._handle?._parent?.bytesRead === 0;
+}
+
 export function phaseOf(socket: Sock, state: SocketState, syscall: string | undefined): Phase {
   if (syscall === 'connect') return 'connect';
-  if (socket.encrypted && !socket._secureEstablished) return 'tls_handshake';
+  if (socket.encrypted && !socket._secureEstablished) {
+    // Read with the addresses as the handle closed, or now: a hang-up seen before _destroy.
+    if (!(state.snapshot?.beforeHello ?? beforeClientHello(socket, state))) return 'tls_handshake';
+    // Nothing of TLS had arrived: the phase a plain connection has before its client's first byte
+    // (an HTTPS server's: idle, waiting for a request).
+    return typeof (socket as TlsServerSide).server?.httpAllowHalfOpen === 'boolean' ? 'idle' : 'established';
+  }
   const msg = socket._httpMessage;
   if (state.direction === 'client') {
     if (msg != null) {

@@ -273,14 +273,15 @@ function quietFromTheStart(e: ResetEvent, seen: Evidence): boolean {
 }
 
 /**
- * A server connection its client reset before it sent a request (HTTP) or any data. Over TLS any
+ * A server connection its client reset before it sent a request (HTTP) or any data; over TLS, one
+ * whose client sent no byte at all has no version (no handshake began). Over TLS any
  * client that closes without reading this server's session tickets resets: a client that rejects
  * the certificate or ALPN after the handshake (the host name is often checked only then) looks the
  * same as a TLS health check.
  */
 function neverAsked(e: ResetEvent): Hint {
   const what = e.phase === 'idle' ? 'a request' : 'any data';
-  if (e.tls)
+  if (e.tls && e.tlsVersion !== undefined)
     return {
       id: 'idle_reset',
       text:
@@ -288,11 +289,14 @@ function neverAsked(e: ResetEvent): Hint {
         "A TLS health check does this (HAProxy's check-ssl, a load balancer's TLS check), and so does a client that opened the connection ahead and closed it unused (a browser's preconnect): nothing was lost. " +
         "So does a client that rejected this server's certificate or ALPN after the handshake (many clients check the host name only then): if clients report certificate errors, it is that",
     };
+  const opened = e.tls
+    ? 'the client opened this TLS connection and reset it before sending a byte (no handshake had begun)'
+    : `the client opened this connection and reset it without sending ${what}`;
   return {
     id: 'idle_reset',
     text:
-      `the client opened this connection and reset it without sending ${what}: nothing was lost. ` +
-      "A TCP (layer 4) health check that closes with an RST (a load balancer's), a port scan, or a client that gave up before sending",
+      `${opened}: nothing was lost. ` +
+      "A TCP (layer 4) health check that closes with an RST (a cloud load balancer's), a port scan (nmap's connect scan), or a client that gave up before sending",
   };
 }
 

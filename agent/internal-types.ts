@@ -250,6 +250,8 @@ export interface AddressSnapshot {
   tlsVersion?: string;
   /** Server TLS: the name the client asked for (addresses.ts serverNameOf), read while the handle was open. */
   serverName?: string;
+  /** Server TLS: no byte of the client's had arrived, so no handshake had begun (classify.ts beforeClientHello). */
+  beforeHello?: boolean;
   /** Client HTTP: the request in flight had been handed to the kernel whole (classify.ts requestSent). */
   requestSent?: boolean;
 }

@@ -7,7 +7,8 @@ export type Direction = 'client' | 'server';
 /**
  * How far the connection got when it ended. Rules (README "Phases"):
  * - `connect`: TCP not established (the error came from the connect syscall).
- * - `tls_handshake`: TCP up, TLS not yet secure.
+ * - `tls_handshake`: TCP up, TLS not yet secure (a TLS server: once a byte of the client's came;
+ *   before it, the phase a plain connection would have, with no `tlsVersion`).
  * - `request`: HTTP client still sending the request / server still reading it.
  * - `response`: HTTP client waiting for or reading the response / server writing it.
  * - `idle`: HTTP keep-alive connection with no request in flight.

@@ -46,6 +46,8 @@ const TOOLS = {
   'rabbitmq-server': 'rabbitmq-server',
   epmd: 'erlang-base',
   mosquitto: 'mosquitto',
+  // test/diagnosis-port-scan: a connect scan of this process's servers
+  nmap: 'nmap',
   // test/promises-syscalls: which syscalls the reset path makes
   strace: 'strace',
 };

@@ -135,7 +135,7 @@ export function record(inst: Instruments, e: ResetEvent, config: Config, peers: 
   const peer = peers.label(raw);
   if (peer === OTHER_PEER && raw !== OTHER_PEER) inst.folded.add(1);
   const protocol = protocolOf(e);
-  const tls = tlsEstablished(e.tls, e.phase);
+  const tls = tlsEstablished(e);
   const series = inst.resetIndex.get(e.direction, e.phase, e.errorType, protocol, tls, peer);
   if (series !== undefined) {
     series.n++;

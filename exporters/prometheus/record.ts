@@ -7,7 +7,7 @@ import type { Config } from '../../agent/config';
 import { DEFAULT_MAX_PEERS, LABELS, UNKNOWN_PROTOCOL } from '../../agent/contract';
 import { OTHER_PEER, PeerLimiter } from '../shared/peers';
 import { withPeer } from './peer-labels';
-import { tlsEstablished } from '../shared/attributes';
+import { afterHandshake } from '../shared/attributes';
 import { Recent, PendingRecord, toRecord, type ResetRecord } from './recent';
 import type { Sample } from './threads';
 import type { Family } from './family';
@@ -70,7 +70,7 @@ export function observe(totals: SampleTotals, s: Sample, peer: string): void {
   // Found by the label values themselves (../shared/series-index.ts): no key string per reset.
   const { direction, phase, errorType } = s;
   const protocol = s.protocol ?? UNKNOWN_PROTOCOL;
-  const tls = tlsEstablished(s.tls, phase);
+  const tls = afterHandshake(s.tls, phase);
   if (!totals.resets.inc(direction, phase, errorType, protocol, tls, peer, exemplar))
     totals.resets.add(direction, phase, errorType, protocol, tls, peer, resetLabels(s, peer), exemplar);
   const h = histogramLabels(s.direction, s.phase);
@@ -87,7 +87,7 @@ export function resetLabels(s: Sample, peer: string): Record<string, string> {
     [LABELS.phase]: s.phase,
     [LABELS.errorType]: s.errorType,
     [LABELS.protocol]: s.protocol ?? UNKNOWN_PROTOCOL,
-    [LABELS.tlsEstablished]: String(tlsEstablished(s.tls, s.phase)),
+    [LABELS.tlsEstablished]: String(afterHandshake(s.tls, s.phase)),
   };
   return withPeer(labels, s.direction, peer);
 }

@@ -5,7 +5,7 @@
 // every worker; found by a trial of worker-thread pools).
 import type { ResetEvent } from '../../agent/types';
 import { peerOf } from '../shared/peers';
-import { protocolOf } from '../shared/attributes';
+import { protocolOf, tlsEstablished } from '../shared/attributes';
 import { racedOnReuse } from '../../agent/hints';
 import type { Sample } from './threads';
 
@@ -15,7 +15,7 @@ export function toSample(e: ResetEvent, serverPeers: boolean): Sample {
     direction: e.direction,
     phase: e.phase,
     errorType: e.errorType,
-    tls: e.tls,
+    tls: tlsEstablished(e),
     protocol: protocolOf(e),
     peer: peerOf(e, serverPeers),
     bytesReceived: e.bytesReceived,

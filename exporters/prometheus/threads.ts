@@ -30,6 +30,7 @@ export interface Sample {
   direction: Direction;
   phase: Phase;
   errorType: ErrorType;
+  /** `tls_established` (exporters/shared/attributes.ts tlsEstablished). */
   tls: boolean;
   /** `resetwatch.protocol`: the event's protocol, `unknown` when it names none. */
   protocol?: string;

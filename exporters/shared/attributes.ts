@@ -11,10 +11,21 @@ export type Attributes = Record<string, string | number | boolean>;
 const KNOWN_METHODS = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'QUERY', 'TRACE']);
 
 /**
- * `tls.established`: the handshake had finished. A reset before it (connect or tls_handshake
- * phase) and a plain connection are both `false`; the phase tells them apart.
+ * `tls.established` of an event: its handshake had finished, which the version it negotiated says
+ * (agent/event.ts reads it). A plain connection, and a TLS one reset before or during its
+ * handshake, are `false`; the phase tells those apart (`connect`, `tls_handshake`, or a TLS server's
+ * client that sent no byte at all: the phase a plain connection would have, agent/classify.ts).
  */
-export function tlsEstablished(tls: boolean, phase: Phase): boolean {
+export function tlsEstablished(e: Pick<ResetEvent, 'tls' | 'phase' | 'tlsVersion'>): boolean {
+  return e.tlsVersion !== undefined && afterHandshake(e.tls, e.phase);
+}
+
+/**
+ * The phase's part of that rule. A Prometheus Sample's `tls` is tlsEstablished already
+ * (exporters/prometheus/sample.ts); from a family member of an earlier version it is the TLS flag,
+ * which this turns into the same label as before.
+ */
+export function afterHandshake(tls: boolean, phase: Phase): boolean {
   return tls && phase !== 'connect' && phase !== 'tls_handshake';
 }
 
@@ -44,7 +55,7 @@ export function toAttributes(e: ResetEvent): Attributes {
     'resetwatch.code': e.code,
     'resetwatch.message': e.message,
     'resetwatch.tls': e.tls,
-    'tls.established': tlsEstablished(e.tls, e.phase),
+    'tls.established': tlsEstablished(e),
     'resetwatch.bytes_received': e.bytesReceived,
     'resetwatch.bytes_sent': e.bytesSent,
     'resetwatch.connection.age': seconds(e.connectionAgeMs),
