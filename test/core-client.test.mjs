@@ -15,10 +15,11 @@ import { createRequire } from 'node:module';
 import { context, trace, TraceFlags } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { loadAgent, capture, listen, closeServer, delay, holdLoop, TLS, UV_HIDES_RST } from './helpers/resets.mjs';
-import { withAndWithout, runNode, AGENT, fixture, resetLines, describeRun, ROOT } from './helpers/subprocess.mjs';
+import { withAndWithout, runNode, AGENT, fixture, resetLines, describeRun, ROOT, python } from './helpers/subprocess.mjs';
 import { checkEvent, any, dialled, readAbort, readReset, otherSideClosed, movedNoVerdict } from './helpers/check-event.mjs';
 
 const require = createRequire(import.meta.url);
+const { toAttributes } = require(`${ROOT}/dist/exporters/shared/attributes.js`);
 const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
 
 let cap;
@@ -971,6 +972,35 @@ test('idle: a pooled connection to a server that advertised no keep-alive timeou
     }),
   );
   checkEvent(e, idleReset(port, `127.0.0.1:${port} or a middlebox (load balancer, NAT, firewall) reset an idle pooled connection`));
+});
+
+test('idle: a pooled HTTPS connection its server resets (python3 ssl, SO_LINGER 0): the event has the TLS version, and tls.established reads true, on every Node', async () => {
+  // Node 22+ swallows the read's error in its pool guard; the event made then had no version (and
+  // tls.established, which reads it, would have been false): its snapshot lacked it.
+  const py = python(`
+import socket, ssl, struct, time
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(${JSON.stringify(path.join(ROOT, 'test/fixtures/tls/cert.pem'))}, ${JSON.stringify(path.join(ROOT, 'test/fixtures/tls/key.pem'))})
+l = socket.socket(); l.bind(('127.0.0.1', 0)); l.listen(1); print(l.getsockname()[1], flush=True)
+c, _ = l.accept(); t = ctx.wrap_socket(c, server_side=True)
+t.recv(65536); t.sendall(b'HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok')
+time.sleep(0.1)
+t.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0)); t.close()
+time.sleep(0.5)
+`);
+  const port = Number(await py.line);
+  const agent = new https.Agent({ keepAlive: true, rejectUnauthorized: false });
+  await new Promise((r) =>
+    https.get({ port, host: '127.0.0.1', agent }, (res) => {
+      res.resume();
+      res.on('end', r);
+    }),
+  );
+  const e = await cap.next(client(port));
+  agent.destroy();
+  await py.done;
+  checkEvent(e, { ...idlePooled(port), ...readReset, tls: true, tlsVersion: 'TLSv1.3', hint: (h) => h.id === 'idle_reset' });
+  assert.equal(toAttributes(e)['tls.established'], true);
 });
 
 test('idle: this host aborts a pooled keep-alive connection (ss -K): ECONNABORTED, local_abort, on every Node', async () => {
