@@ -44,9 +44,12 @@ import { setTimeout, clearTimeout, setInterval, clearInterval, setImmediate, Nod
 export { familyName };
 
 // The election starts with every process; what travels between members is checked and built with these,
-// loaded with the first message or reset rather than at every start (docs/benchmarks.md).
-const recent = () => require('./recent') as typeof import('./recent');
-const validate = () => require('./family-validate') as typeof import('./family-validate');
+// loaded with the first message or reset rather than at every start (docs/benchmarks.md), and
+// kept: a member asks for ./recent at each reset, and require() looks its path up each time.
+let recentModule: typeof import('./recent') | undefined;
+let validateModule: typeof import('./family-validate') | undefined;
+const recent = () => (recentModule ??= require('./recent') as typeof import('./recent'));
+const validate = () => (validateModule ??= require('./family-validate') as typeof import('./family-validate'));
 
 /** How long a scrape waits for members (a cluster primary waits up to 1.5 s for its workers); then: as last known. */
 export const PULL_TIMEOUT_MS = 2000;

@@ -90,11 +90,14 @@ export const prometheusExporter: Exporter = {
     const keep = config.recent > 0; // recent resets for /resets
     if (!isMainThread) {
       // Worker threads never bind: each reset goes to the main thread (./threads.ts), as a sample
-      // built without prom-client (./sample.ts), loaded at the thread's first reset.
+      // built without prom-client (./sample.ts), loaded at the thread's first reset and kept.
+      let build: { toSample: typeof import('./sample').toSample; toRecord: typeof import('./recent').toRecord } | undefined;
       return forwardToMainThread((e) => {
-        const { toSample } = require('./sample') as typeof import('./sample');
-        const { toRecord } = require('./recent') as typeof import('./recent');
-        return { sample: toSample(e, config.serverPeers), record: keep ? toRecord(e) : undefined };
+        build ??= {
+          toSample: (require('./sample') as typeof import('./sample')).toSample,
+          toRecord: (require('./recent') as typeof import('./recent')).toRecord,
+        };
+        return { sample: build.toSample(e, config.serverPeers), record: keep ? build.toRecord(e) : undefined };
       });
     }
     const stops: (() => void)[] = [];
