@@ -565,9 +565,10 @@ type TlsServerSide = { server?: { httpAllowHalfOpen?: unknown } | null; _handle?
 
 /**
  * A TLS server connection whose client has not sent a byte: no ClientHello, so no handshake had
- * begun (a layer 4 health check, HAProxy's `check` without `check-ssl`, or a port scan, resetting
- * at once). Asked of the TCP handle under the TLS one, which counts the raw bytes; where it cannot
- * be read (the handle gone, TLS over a JavaScript stream), the handshake had begun.
+ * begun (a cloud load balancer's layer 4 health check or a port scan's connect, resetting at once;
+ * HAProxy's layer 4 check resets before the TCP handshake completes, and never reaches the app).
+ * Asked of the handle under the TLS one (TCP, or a JavaScript stream's), which counts the raw
+ * bytes; where it cannot be read (the handle gone), the handshake had begun.
  */
 function beforeClientHello(socket: Sock, state: SocketState): boolean {
   if (state.direction !== 'server' || socket._tlsOptions?.isServer !== true) return false;
