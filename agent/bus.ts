@@ -2,6 +2,7 @@
 // A throwing subscriber is reported by the guard and never reaches the app or other subscribers.
 import { guard } from './guard';
 import { stats } from './stats';
+import { setImmediate } from './timers';
 import type { ResetEvent, ResetListener } from './types';
 
 /** A subscriber, and whether it would use this end's address for the next reset (needsLocal). */
@@ -69,8 +70,17 @@ export function publish(event: ResetEvent): void {
 // the process's 'uncaughtException' handler). An 'exit' listener, as transient, publishes them if the app's own error
 // handler exits (pg's documented `pool.on('error', … process.exit(-1))`). Both listeners are
 // removed when the waiting events are published.
+// A database server's FIN that cut off a query has no socket error: the library makes its own
+// (pg's "Connection terminated unexpectedly", node-redis's SocketClosedUnexpectedlyError) and emits
+// it from the socket's 'close', which comes in the close phase of the loop's turn. Such an event
+// (ANY_ERROR) waits until the check phase of the next turn, and any crash before then is its.
 type Pending = { event: ResetEvent; error: unknown };
 let pending: Pending[] = [];
+let tickQueued = false;
+let turnQueued = false;
+
+/** publishSoon's `error` for a library that makes an error of its own for the end it met. */
+export const ANY_ERROR: unique symbol = Symbol('resetwatch.anyError');
 
 function onUncaught(error: unknown): void {
   guard('bus.crash', crashing, error);
@@ -84,37 +94,62 @@ export function caughtAtProcess(): boolean {
 function crashing(error: unknown): void {
   // Taken by the process's handler instead (the monitor runs first) counts too: it most often logs
   // and exits, and the log line says which (exporters/log/message.ts), as for a direct crash.
-  const waiting = pending;
-  for (let i = 0; i < waiting.length; i++) {
-    if (waiting[i].error !== error) continue;
-    const { event } = waiting[i];
-    waiting.splice(i, 1);
+  const mine = pending.find((p) => p.error === error);
+  const fatal = mine !== undefined ? [mine] : pending.filter((p) => p.error === ANY_ERROR);
+  release(fatal);
+  for (const { event } of fatal) {
     event.fatal = true;
     publish(event);
-    return;
   }
 }
 
 function onExit(): void {
-  guard('bus.exit', flush);
+  guard('bus.exit', () => release(pending).forEach(({ event }) => publish(event)));
 }
 
-function flush(): void {
-  const waiting = pending;
-  pending = [];
-  process.removeListener('uncaughtExceptionMonitor', onUncaught);
-  process.removeListener('exit', onExit);
-  for (const { event } of waiting) publish(event);
+/** Takes `which` out of the waiting events, and the transient listeners off once none waits. */
+function release(which: Pending[]): Pending[] {
+  if (which.length === 0) return which;
+  pending = pending.filter((p) => !which.includes(p));
+  if (pending.length === 0) {
+    process.removeListener('uncaughtExceptionMonitor', onUncaught);
+    process.removeListener('exit', onExit);
+  }
+  return which;
 }
 
-/** Publishes on the next tick, or at once and fatal if `error` crashes the app before then. */
+/** Publishes the waiting events of the kind whose wait is over. */
+function flush(turn: boolean): void {
+  for (const { event } of release(pending.filter((p) => turn || p.error !== ANY_ERROR))) publish(event);
+}
+
+/**
+ * Publishes on the next tick (ANY_ERROR: in the next turn's check phase), or at once and fatal if
+ * `error` (ANY_ERROR: any error) crashes the app before then.
+ */
 export function publishSoon(event: ResetEvent, error: unknown): void {
   if (pending.length === 0) {
     addBelowLimit('uncaughtExceptionMonitor', onUncaught);
     addBelowLimit('exit', onExit as () => void);
-    process.nextTick(() => guard('bus.flush', flush));
   }
   pending.push({ event, error });
+  if (error !== ANY_ERROR && !tickQueued) {
+    tickQueued = true;
+    process.nextTick(() => {
+      tickQueued = false;
+      guard('bus.flush', flush, false);
+    });
+  } else if (error === ANY_ERROR && !turnQueued) {
+    turnQueued = true;
+    // This turn's check phase, then the next one's: after this turn's close phase. Referenced, so
+    // that the next turn's poll does not wait for I/O first: at most one turn more of the loop.
+    setImmediate(() => {
+      setImmediate(() => {
+        turnQueued = false;
+        guard('bus.flush', flush, true);
+      });
+    });
+  }
 }
 
 /**

@@ -20,7 +20,7 @@ import {
 } from './internal-types';
 import * as activity from './hooks/activity';
 import type { ErrorType, Phase } from './types';
-import { needsLocal, publish, publishSoon } from './bus';
+import { ANY_ERROR, needsLocal, publish, publishSoon } from './bus';
 import { arriving, buildEvent } from './event';
 import { isUpgraded } from './upgrade';
 import { sessionOf, streamsInFlight } from './http2';
@@ -276,7 +276,9 @@ export function onQueryHangup(socket: Sock, state: SocketState): void {
   // A FIN read after this side had ended its writing may answer that close: no event.
   if (!queryCutOff(socket, state) || !finRead(socket) || state.endedHere) return;
   snapshot(socket, state, undefined);
-  emit(socket, state, 'peer_closed', 'peer_closed', QUERY_CUT_OFF, undefined, false);
+  // No 'error' listener on the library's own emitter crashes the app with the error it makes for
+  // this end: fatal if any error does before the next turn (bus.ts ANY_ERROR).
+  emit(socket, state, 'peer_closed', 'peer_closed', QUERY_CUT_OFF, undefined, false, ANY_ERROR);
 }
 
 /** A connection ending without an error is a reset only when the peer hung up on an HTTP request (or HTTP/2 streams) in flight. */
@@ -488,8 +490,11 @@ function emit(
   message: string,
   syscall: string | undefined,
   fatal: boolean,
-  /** An error some listener handles: it may still crash the app if that listener re-emits it (bus.ts). */
-  handled?: Error,
+  /**
+   * An error some listener handles: it may still crash the app if that listener re-emits it
+   * (bus.ts); ANY_ERROR for an end the library makes an error of its own for.
+   */
+  handled?: Error | typeof ANY_ERROR,
 ): void {
   state.done = true;
   // A request was arriving, whatever the reads say (a server that answered early, a 413 before

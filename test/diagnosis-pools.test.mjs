@@ -283,6 +283,32 @@ test('a pg Client with no error listener crashes on a reset it re-emits: same cr
   }
 });
 
+test("a pg Client with no error listener whose query the server cuts off (pg_terminate_backend: its FATAL, then a FIN): pg's own error crashes the app the same way, the event fatal and written first", async () => {
+  // No socket error: pg makes "Connection terminated unexpectedly" in the socket's 'close' (trial
+  // of database clients: the line said fatal: false for a crash; node-redis does the same).
+  const server = await startPostgres();
+  try {
+    const { plain, agent } = await withAndWithout([fixture('app-pg-crash.cjs'), String(server.port), 'inflight']);
+    assert.equal(plain.code, 1, `the fixture must crash without the agent\n${describeRun(plain)}`);
+    assert.match(plain.stderr, /Error: Connection terminated unexpectedly/);
+    assert.equal(agent.code, plain.code, describeRun(agent));
+    assert.equal(agent.signal, plain.signal);
+    assert.equal(agent.stdout, plain.stdout);
+    assert.match(agent.stdout, /query failed: terminating connection due to administrator command/);
+    assert.equal(withoutAgentLines(agent.stderr), plain.stderr, "stderr apart from the agent's line");
+    const lines = resetLines(agent.stderr);
+    assert.equal(lines.length, 1, agent.stderr);
+    const [line] = lines;
+    assert.deepEqual(
+      [line['resetwatch.fatal'], line['resetwatch.protocol'], line['error.type'], line['resetwatch.message']],
+      [true, 'postgres', 'peer_closed', 'the server closed the connection while a query was in flight'],
+    );
+    assert.ok(agent.stderr.indexOf('{') < agent.stderr.indexOf('Error: Connection terminated unexpectedly'), agent.stderr);
+  } finally {
+    await server.stop();
+  }
+});
+
 test('a pg Client whose error listener exits: same exit, the event is written before the process ends', async () => {
   const server = await startPostgres();
   const proxy = idleResettingProxy(server.port, 500);
