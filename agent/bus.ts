@@ -104,7 +104,7 @@ function crashing(error: unknown): void {
 }
 
 function onExit(): void {
-  guard('bus.exit', () => release(pending).forEach(({ event }) => publish(event)));
+  guard('bus.exit', flush, true);
 }
 
 /** Takes `which` out of the waiting events, and the transient listeners off once none waits. */
