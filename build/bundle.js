@@ -94,14 +94,52 @@ const LINK = 'resetwatch-link';
 const js = JSON.stringify;
 
 /**
+ * How the entry loads the other files: compiled by Node's own loader for `.js` as it was when the
+ * entry loaded, so that a loader registered since (tsx's, @babel/register's) does not parse ~250 KB
+ * of code that needs none of it (a trial of TypeScript loaders: ~50 ms of tsx's parser per process
+ * under `node -r tsx/cjs`, every process of a tree). Where a file is not beside the entry (an app
+ * that bundled the agent: its bundler followed the require() beside this call), require() loads it.
+ */
+const COMPILED = `const Module = require('node:module');
+const path = require('node:path');
+// Taken by the entry's first line (BANNER): this link itself runs only when a file is first wanted.
+const compileJs = typeof __resetwatchCompileJs === 'function' ? __resetwatchCompileJs : undefined;
+function compiled(file) {
+  const filename = path.join(__dirname, file);
+  const cached = Module._cache[filename];
+  if (cached !== undefined) return cached.exports;
+  if (typeof compileJs !== 'function') return undefined;
+  const m = new Module(filename);
+  m.filename = filename;
+  m.paths = Module._nodeModulePaths(__dirname);
+  Module._cache[filename] = m;
+  try {
+    compileJs(m, filename);
+  } catch (err) {
+    delete Module._cache[filename];
+    if (err?.code === 'ENOENT') return undefined;
+    throw err;
+  }
+  m.loaded = true;
+  return m.exports;
+}`;
+
+/**
+ * The entry's first line: Node's loader for `.js` files as it is when the entry loads (after the
+ * strict-mode directive, which must stay first for the file to be strict).
+ */
+const BANNER = `'use strict';\nvar __resetwatchCompileJs = require('node:module')._extensions['.js'];`;
+
+/**
  * The link: in the entry it holds the entry's modules and loads the other files on demand; in
  * another file it forwards to the entry's link, which the entry hands over when it loads the file.
  */
 function linkSource(k, where) {
   if (k !== 0) return 'let entry;\nexports.connect = (link) => { entry = link; };\nexports.get = (id) => entry.get(id);\n';
   const own = Object.keys(where).filter((id) => where[id] === 0);
-  const files = CHUNKS.map((c, i) => (i === 0 ? 'undefined' : `() => require(${js(`./${c.file}`)})`));
+  const files = CHUNKS.map((c, i) => (i === 0 ? 'undefined' : `() => compiled(${js(`./${c.file}`)}) ?? require(${js(`./${c.file}`)})`));
   return `const own = {\n${own.map((id) => `  ${js(id)}: () => require(${js(fileOf(id))}),`).join('\n')}\n};
+${COMPILED}
 const files = [${files.join(', ')}];
 const where = ${js(Object.fromEntries(Object.entries(where).filter(([, i]) => i !== 0)))};
 const loaded = [];
@@ -176,6 +214,7 @@ async function buildChunk(k, where, final) {
     minifyWhitespace: final,
     minifySyntax: final,
     outfile: path.join(OUT, CHUNKS[k].file),
+    banner: k === 0 ? { js: BANNER } : undefined,
     allowOverwrite: true,
     write: final,
     metafile: true,

@@ -202,3 +202,43 @@ test("an app that bundles the agent itself with esbuild (require('resetwatch') i
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a loader that compiles .js files, registered after the agent (as tsx, @babel/register and nyc register theirs), never compiles the agent's own files; the app's still go through it, and its reset line is written", async () => {
+  // A trial of TypeScript loaders: under `node -r tsx/cjs`, tsx parsed the agent's ~250 KB of
+  // code in every process (~50 ms each). The agent's files are compiled by the loader Node had when
+  // the agent loaded (build/bundle.js); the bundling test above keeps require()'s way working.
+  const cwd = await layout('npm');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rw-js-hook-'));
+  try {
+    const hook = path.join(dir, 'hook.cjs');
+    fs.writeFileSync(
+      hook,
+      "const Module = require('node:module');\nconst seen = [];\nconst js = Module._extensions['.js'];\n" +
+        "Module._extensions['.js'] = function (m, filename) { seen.push(filename); return js(m, filename); };\n" +
+        "process.on('exit', () => console.log(JSON.stringify({ seen })));\n",
+    );
+    const app = path.join(dir, 'app.js');
+    fs.writeFileSync(
+      app,
+      "const s = require('node:net').createServer().listen(0, '127.0.0.2', () => {\n" +
+        "  const c = require('node:net').connect(s.address().port, '127.0.0.3');\n" +
+        "  c.on('error', (e) => { console.log('refused', e.code); s.close(); });\n});\n",
+    );
+    const r = await runShape({
+      cwd,
+      stderr: 'pipe',
+      stdout: 'file',
+      args: ['--require', 'resetwatch', '--require', hook, app],
+      env: { RESETWATCH_PORT: 'off' },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /refused ECONNREFUSED/);
+    const { seen } = JSON.parse(r.stdout.split('\n').find((l) => l.startsWith('{"seen"')));
+    assert.ok(seen.includes(app), `the hook compiled the app: ${JSON.stringify(seen)}`);
+    const agentFiles = seen.filter((f) => f.includes(`${path.sep}resetwatch${path.sep}dist${path.sep}`));
+    assert.deepEqual(agentFiles, [], "none of the agent's own files went through the hook");
+    assert.equal(resetLineCount(r.stderr), 1, r.stderr);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
