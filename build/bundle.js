@@ -14,6 +14,9 @@
 //   family starts: in the first turn, or at once in a process whose preload found the family's
 //   name taken (a member joins before it can have a reset, without compiling the outputs).
 //
+// The entry loads the others with Node's own `.js` loader as it was when the entry loaded (COMPILED,
+// below: a loader registered since, such as tsx's, parsed them again, ~50 ms per process).
+//
 // One instance of every module: each module is bundled into exactly one file (the first whose
 // roots reach it, in the order above); another file's require of it becomes a stub that asks the
 // entry's link for it by id, and the link loads the file that holds it once. So state (the bus,
