@@ -31,6 +31,7 @@ const TOOLS = {
   // test/shapes-*: a pseudo-terminal, private mount namespaces, another user, FIFOs
   script: 'bsdutils',
   unshare: 'util-linux',
+  setsid: 'util-linux',
   setpriv: 'util-linux',
   mkfifo: 'coreutils',
   timeout: 'coreutils',

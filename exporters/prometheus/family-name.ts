@@ -17,7 +17,7 @@
 // without a start.
 import { channel } from 'node:diagnostics_channel';
 import * as net from 'node:net';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import { pm2NoDaemon } from '../../agent/launcher';
 import type { Config } from '../../agent/config';
@@ -25,21 +25,25 @@ import { builtinLoaded } from '../../agent/builtins';
 import { guard } from '../../agent/guard';
 
 /**
- * The family's name: one per user, session, metrics token, host:port (and protocol version) in the
- * network namespace. npm start, nodemon, cluster and spawned children share their session; each
- * systemd service and each container has its own, so unrelated services on one host never merge.
- * PM2 starts its daemon and each fork-mode app in a session of its own: their family is PM2's home
- * instead (pm2Home()). The token is in the name as a digest, so processes with another token (or
- * none) never share an endpoint: a leader without the token can never serve a token-protected
- * process's resets.
+ * The family's name: one per user, PID namespace, session, metrics token, host:port (and protocol
+ * version) in the network namespace. npm start, nodemon, cluster and spawned children share their
+ * session; each systemd service has its own, so unrelated services on one host never merge.
+ * Containers that share a network namespace (a pod's containers, `hostNetwork`, `docker --network
+ * host`) each have a PID namespace of their own, in which the session id is the same in all of them
+ * (1 under runc, which makes the container's first process a session leader; 0 where the leader is
+ * outside the namespace): the namespace keeps them apart. PM2 starts its daemon and each fork-mode
+ * app in a session of its own: their family is PM2's home instead of the session (pm2Home()). The
+ * token is in the name as a digest, so processes with another token (or none) never share an
+ * endpoint: a leader without the token can never serve a token-protected process's resets.
  */
 export function familyName(host: string, port: number, token = ''): string {
   const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
+  const ns = pidNamespace();
   const pm2 = pm2Home();
   const sid = pm2 === undefined ? sessionId() : undefined;
   const scope = pm2 !== undefined ? `/pm2${digest(pm2)}` : sid !== undefined ? `/s${sid}` : '';
   const t = token === '' ? '' : `/t${digest(token)}`;
-  return `\0resetwatch/2/u${uid}${scope}${t}/${host}:${port}`;
+  return `\0resetwatch/2/u${uid}${ns === undefined ? '' : `/p${ns}`}${scope}${t}/${host}:${port}`;
 }
 
 const digest = (s: string) => sha256().update(s).digest('hex').slice(0, 16);
@@ -81,6 +85,15 @@ function sessionId(): number | undefined {
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const sid = Number(fields[3]);
     return Number.isSafeInteger(sid) && sid >= 0 ? sid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The PID namespace's inode (`/proc/self/ns/pid` links to `pid:[4026531836]`); undefined when /proc is unreadable. */
+function pidNamespace(): string | undefined {
+  try {
+    return /^pid:\[(\d+)\]$/.exec(readlinkSync('/proc/self/ns/pid'))?.[1];
   } catch {
     return undefined;
   }

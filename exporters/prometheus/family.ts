@@ -3,7 +3,7 @@
 // nodemon, PM2, a script's children, spawn/fork of node). One of them, the leader, serves the sum
 // of all of them on the port; the others, members, feed it. No label per process.
 //
-// Leader election: listening on the Linux abstract unix socket "\0resetwatch/2/u<uid>/s<session>/<host>:<port>". The
+// Leader election: listening on the Linux abstract unix socket "\0resetwatch/2/u<uid>/p<pidns>/s<session>/<host>:<port>". The
 // kernel makes the listen atomic (EADDRINUSE for every other process), no file is involved (works
 // with a read-only /tmp), and the name vanishes with its process. Whoever gets it binds the HTTP
 // port; everyone else connects to it. When the leader's connection drops, the members race again.
