@@ -361,11 +361,37 @@ export function install(): Agent {
       ahead = true;
       guard('start.outputs', startOutputs, loaded?.exporters ?? [], config, outputStops, ['prometheus'], turned);
     };
+    // The outputs' start in a turn of the loop (the first, or the one after the app's first load
+    // of node:net where that came later).
+    const firstTurn = () =>
+      guard('start.firstTurn', () => {
+        if (!pending) return; // stop() or start() came first
+        // Nothing has loaded node:net or node:worker_threads yet: no socket to watch, no worker to
+        // hear from. Hooks and outputs wait for that load (a build tool, a script that computes
+        // and exits, never pays for them: ~30 ms of CPU, docs/benchmarks.md).
+        if (cancelWait !== undefined) {
+          turnPassed = true;
+          return;
+        }
+        if (!install()) return;
+        if (!member || appKeepsLoopAlive() !== false) return startRest(true);
+        waiting = whenAppBusy(() => guard('start.outputs', startRest, true));
+        // Only now is there something for stop() or start() to end (no "restarted" line before).
+        outputStops.push(() => {
+          waiting?.();
+          waiting = undefined;
+        });
+      });
+    let turnPassed = false;
     if (when === 'turn' && builtinLoaded('net') === false) {
       // Checked now, not when the hooks install: where a layout hides a dependency, say so at start.
       const missing = preservesSymlinks() ? missingDependency() : undefined;
       if (missing !== undefined) return stayOut(missing);
-      cancelWait = whenLoaded(['net', 'worker_threads'], () => guard('start.hooks', install, true));
+      cancelWait = whenLoaded(['net', 'worker_threads'], () =>
+        guard('start.hooks', () => {
+          if (install(true) && turnPassed && pending) cancelTurn = inNextTurn(firstTurn);
+        }),
+      );
       if (cancelWait !== undefined) hookStops.push(() => cancelWait?.());
     }
     if (cancelWait === undefined && !install()) return false;
@@ -376,20 +402,7 @@ export function install(): Agent {
     startWaitingOutputs = startRest;
     beforeFirstPublish(startRest);
     if (when === 'tick') process.nextTick(startRest);
-    else {
-      cancelTurn = inNextTurn(() =>
-        guard('start.firstTurn', () => {
-          if (!pending || !install()) return; // stop() or start() came first
-          if (!member || appKeepsLoopAlive() !== false) return startRest(true);
-          waiting = whenAppBusy(() => guard('start.outputs', startRest, true));
-          // Only now is there something for stop() or start() to end (no "restarted" line before).
-          outputStops.push(() => {
-            waiting?.();
-            waiting = undefined;
-          });
-        }),
-      );
-    }
+    else cancelTurn = inNextTurn(firstTurn);
     return true;
   };
   const stop = () => {

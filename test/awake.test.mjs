@@ -50,6 +50,7 @@ test('a chore nothing wakes for runs on its own timer; a cancelled one never run
 // The app registers its own SDK 3 s after start; its reader, collecting every 100 ms, prints when
 // resetwatch's instruments first appear in it.
 const APP = `
+require('node:net'); // a service: the agent's hooks and outputs start with its first load of node:net
 const { MeterProvider, MetricReader } = require('@opentelemetry/sdk-metrics');
 const { metrics } = require('@opentelemetry/api');
 class Reader extends MetricReader { async onForceFlush() {} async onShutdown() {} }

@@ -8,7 +8,7 @@ import { freePort } from './helpers/prometheus.mjs';
 
 test('a tracing:net.server.listen subscriber loaded first sees each asyncEnd after its asyncStart', async () => {
   const port = await freePort();
-  const r = await runNode(['--require', fixture('listen-tracer.cjs'), ...AGENT, '-e', 'setTimeout(() => {}, 300)'], {
+  const r = await runNode(['--require', fixture('listen-tracer.cjs'), ...AGENT, '-e', "require('node:net'); setTimeout(() => {}, 300)"], {
     env: { RESETWATCH_PORT: String(port) },
   });
   assert.equal(r.code, 0, r.stderr);

@@ -279,7 +279,7 @@ test('the endpoint never keeps the process alive, even with a scrape connection 
   // Silent, unless another process already holds 9465 (then exactly the one in-use line).
   assert.match(plain.stderr, /^(|resetwatch: metrics endpoint not started: 127\.0\.0\.1:9465 is already in use[^\n]*\n)$/);
   // Port 0 and a client holding a half-sent request: the app's 800 ms timer ends it, not the agent.
-  const child = spawn(NODE, ['--require', 'resetwatch', '-e', 'setTimeout(() => {}, 800)'], {
+  const child = spawn(NODE, ['--require', 'resetwatch', '-e', "require('node:net'); setTimeout(() => {}, 800)"], {
     cwd: ROOT,
     env: { ...process.env, RESETWATCH_PORT: '0', RESETWATCH_LOG: 'off' },
     stdio: ['ignore', 'ignore', 'pipe'],

@@ -53,7 +53,7 @@ test('node --require resetwatch -e 1 exits by itself, as promptly after its scri
 });
 
 test('an app whose event loop turns once binds the endpoint and still exits as promptly', async (t) => {
-  const { plain, agent } = await timed(['-e', `setImmediate(() => { ${DRAIN} })`]);
+  const { plain, agent } = await timed(['-e', `require('node:net'); setImmediate(() => { ${DRAIN} })`]);
   for (const r of [...plain, ...agent]) {
     assert.equal(r.code, 0, describeRun(r));
     assert.ok(Number.isFinite(Number(r.stdout)), describeRun(r));

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { runNode, fixture, resetLines, diagLines, describeRun, ROOT } from './helpers/subprocess.mjs';
-import { freePort } from './helpers/prometheus.mjs';
+import { freePort, rawRequest, parseExposition, sumOf } from './helpers/prometheus.mjs';
 
 const CJS = fixture('start-app.cjs');
 const ESM = fixture('start-app.mjs');
@@ -149,10 +149,10 @@ test("a preload starts the outputs in the event loop's first turn; the app's own
     const cases = [
       // The log destination is opened when the log output starts: a file that exists or not. A
       // preload's outputs wait for the first turn (agent/register.ts): no reset can come earlier.
-      // --import: the loop may turn while the ESM loader loads the preload, before the app (null:
-      // either).
-      [['--require', 'resetwatch', '-e', probe(log('a'))], { RESETWATCH_LOG: log('a') }, [false, true]],
-      [['-e', probe(log('b'))], { RESETWATCH_LOG: log('b'), NODE_OPTIONS: '--import="resetwatch"' }, [null, true]],
+      // (And for the app's first load of node:net: the next test.) --import: the loop may turn
+      // while the ESM loader loads the preload, before the app (null: either).
+      [['--require', 'resetwatch', '-e', probe(log('a'), "require('node:net')")], { RESETWATCH_LOG: log('a') }, [false, true]],
+      [['-e', probe(log('b'), "require('node:net')")], { RESETWATCH_LOG: log('b'), NODE_OPTIONS: '--import="resetwatch"' }, [null, true]],
       [['-e', probe(log('c'), "require('resetwatch')")], { RESETWATCH_LOG: log('c') }, [false, true]],
       [['-e', probe(log('d'), "require('resetwatch').start({ log: 'off' })")], { RESETWATCH_LOG: log('d') }, [false, false]],
     ];
@@ -169,6 +169,41 @@ test("a preload starts the outputs in the event loop's first turn; the app's own
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a preloaded process that has not loaded node:net loads neither hooks nor outputs; its first load of node:net starts both, and the endpoint', async () => {
+  const port = await freePort();
+  // 150 ms in (its loop has turned), the app notes what is loaded, then dials a server that resets
+  // each connection it accepts, and stays 3 s for the scrape.
+  const app = `
+    const loaded = (end) => Object.keys(require.cache).some((f) => f.endsWith(end));
+    setTimeout(() => {
+      const early = { hooks: loaded('chunk-hooks.js'), outputs: loaded('chunk-outputs.js'), net: process.moduleLoadList.includes('NativeModule net') };
+      const net = require('node:net');
+      const server = net.createServer((s) => s.resetAndDestroy()).listen(0, '127.0.0.1', () => {
+        const c = net.connect(server.address().port, '127.0.0.1', () => c.write('x'));
+        c.on('error', () => {});
+        c.on('close', () => {
+          server.close();
+          console.log(JSON.stringify({ early, outputs: loaded('chunk-outputs.js') }));
+          setTimeout(() => {}, 3000);
+        });
+      });
+    }, 150);`;
+  let scraped;
+  const r = await runNode(['--require', 'resetwatch', '-e', app], {
+    env: { RESETWATCH_PORT: String(port) },
+    onStdout: (text) => {
+      if (scraped === undefined && text.includes('early')) scraped = rawRequest(port);
+    },
+  });
+  assert.equal(r.code, 0, describeRun(r));
+  const line = JSON.parse(r.stdout);
+  assert.deepEqual(line, { early: { hooks: false, outputs: false, net: false }, outputs: true }, describeRun(r));
+  const metrics = await scraped;
+  assert.equal(metrics.status, 200);
+  assert.equal(sumOf(parseExposition(metrics.body), 'resetwatch_resets_total', { resetwatch_direction: 'client' }), 1, metrics.body);
+  assert.equal(resetLines(r.stderr).length, 1, r.stderr);
 });
 
 test("registry read in a preloaded app's first line: the outputs still waiting for the first turn start at once, with their settings", async () => {
