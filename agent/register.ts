@@ -286,6 +286,12 @@ export function install(): Agent {
     let release: (() => void) | undefined;
     let installed: boolean | undefined;
     let cancelWait: (() => void) | undefined;
+    // The first turn passed with nothing to install (firstTurn, below): what a later load installs
+    // holds no family name, whose refused bind (another process's family) would leave Node a
+    // handle to close and the app's loop one more pass, a second 'beforeExit' where that load came
+    // in the app's 'beforeExit' listener (a console.log to a pipe loads node:net). The family
+    // binds it at the outputs' start in the next turn.
+    let turnPassed = false;
     /** The agent stays out: one line, nothing waits. */
     const stayOut = (reason: string): false => {
       diag('warn', `disabled, the app runs without it: ${reason}`);
@@ -311,7 +317,7 @@ export function install(): Agent {
       enableHooks(loaded.hooks, config, hookStops);
       guard('start.prometheus.crashes', receiveWorkerCrashes, config, hookStops);
       guard('start.prometheus.ownPort', watchOwnPort, config, hookStops);
-      if (when !== 'turn') return true;
+      if (when !== 'turn' || turnPassed) return true;
       release = guard(
         'start.prometheus.hold',
         holdAtPreload,
@@ -382,7 +388,6 @@ export function install(): Agent {
           waiting = undefined;
         });
       });
-    let turnPassed = false;
     if (when === 'turn' && builtinLoaded('net') === false) {
       // Checked now, not when the hooks install: where a layout hides a dependency, say so at start.
       const missing = preservesSymlinks() ? missingDependency() : undefined;

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
-import { ROOT, fixture, cleanEnv, withoutAgentLines, diagLines } from './helpers/subprocess.mjs';
+import { ROOT, fixture, cleanEnv, withoutAgentLines, diagLines, runNode } from './helpers/subprocess.mjs';
 import { rawRequest, parseExposition, sumOf, freePort } from './helpers/prometheus.mjs';
 import { startTree as startTreeWith, killTrees, AGENT_OPTIONS } from './helpers/tree.mjs';
 import { processGone } from './helpers/resets.mjs';
@@ -288,6 +288,25 @@ test('a member that crashes on a reset (uncaught ECONNRESET) has handed it over:
   assert.match(tree.stderr(), /read ECONNRESET|ECONNRESET/);
   await scrapeUntil(port, (x) => x.resets === 1, "the child's reset, sent before it crashed");
   await tree.stop('SIGTERM');
+});
+
+test("an app whose first load of node:net is in its 'beforeExit' listener, beside a family's leader: the listener runs once, as without the agent", async () => {
+  const port = await freePort();
+  const root = startTree(NODE, [APP, 'root', '0'], { env: { RESETWATCH_PORT: String(port) }, session: false });
+  await root.ready(1);
+  await scrapeUntil(port, (x) => x.family === 1, 'the root leading');
+  // console.log to a pipe makes Node's stdout a net.Socket: its first load of node:net. A refused
+  // bind of the family's name there would leave a handle to close, and Node would emit
+  // 'beforeExit' again. The app's loop turned before (a timer); one that never turned still sees
+  // it twice (README Limits).
+  const app = "let n = 0; process.on('beforeExit', () => console.log('beforeExit', ++n)); setTimeout(() => {}, 20);";
+  for (let i = 0; i < 3; i++) {
+    const plain = await runNode(['-e', app]);
+    const agent = await runNode(['--require', 'resetwatch', '-e', app], { env: { RESETWATCH_PORT: String(port) } });
+    assert.equal(plain.stdout, 'beforeExit 1\n');
+    assert.deepEqual([agent.code, agent.stdout, withoutAgentLines(agent.stderr)], [plain.code, plain.stdout, plain.stderr]);
+  }
+  await root.stop('SIGTERM');
 });
 
 test('RESETWATCH_PORT=0: each process its own free port, as before (no family)', async () => {
