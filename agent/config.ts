@@ -25,7 +25,7 @@ export interface Config {
   port: number | 'off';
   /** RESETWATCH_METRICS_TOKEN: bearer token required by the endpoint when set. */
   metricsToken: string;
-  /** RESETWATCH_MAX_PEERS: distinct `peer` label values before folding into `_other`. */
+  /** RESETWATCH_MAX_PEERS: distinct `peer` label values before folding into `_OTHER`. */
   maxPeers: number;
   /** RESETWATCH_SERVER_PEERS: also label server-side resets with the client's address. */
   serverPeers: boolean;

@@ -56,18 +56,20 @@ export function spanIds(context: Context | undefined): { traceId: string; spanId
  * Without an app propagator, what OTEL_PROPAGATORS asks for among what resetwatch ships
  * (@opentelemetry/core): `tracecontext` (also the default) is read; `baggage` is accepted but
  * carries nothing resetwatch records; `none` reads nothing; anything else (b3, jaeger, xray…)
- * needs the app's own propagator: one line, ignored. Null: nothing to read.
+ * needs the app's own propagator: one line, ignored (named alone, no header is read, as the SDK
+ * would read none of W3C's either). Null: nothing to read.
  */
 export function fallbackPropagator(env: NodeJS.ProcessEnv = process.env): TextMapPropagator | null {
   const names = propagatorNames(env);
   if (names.includes('none')) return null;
   const unknown = names.filter((n) => n !== 'tracecontext' && n !== 'baggage');
+  const reads = names.includes('tracecontext');
   if (unknown.length > 0)
     otelDiag(
       'warn',
-      `OTEL_PROPAGATORS: ${unknown.join(', ')} not available to resetwatch without the app's own propagator (it reads tracecontext); ignored`,
+      `OTEL_PROPAGATORS: ${unknown.join(', ')} not available to resetwatch without the app's own propagator (it ships tracecontext only); ignored, ${reads ? 'traceparent is read' : 'no trace header is read'}`,
     );
-  if (!names.includes('tracecontext')) return null;
+  if (!reads) return null;
   const core = require('@opentelemetry/core') as typeof import('@opentelemetry/core');
   return new core.W3CTraceContextPropagator();
 }

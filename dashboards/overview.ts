@@ -642,7 +642,7 @@ export function overviewDashboard(runbookUrl: string): dashboard.Dashboard {
   L.add(
     tsPanel(
       63,
-      'Peers folded into _other / s',
+      'Peers folded into _OTHER / s',
       `Resets whose peer was folded into ${FOLDED_PEER} because RESETWATCH_MAX_PEERS distinct peers were already seen. Raise the limit if the top-peers panels show ${FOLDED_PEER}.`,
       'short',
     ).withTarget(q(`sum by (instance) (${rate(`${M.peersFolded}{${T}}`)})`, '{{instance}}')),

@@ -142,6 +142,9 @@ test('the values schema rejects unknown keys and bad values with a clear message
     [['prometheusRule.disabled={"ResetwatchNoSuchAlert":true}'], /ResetwatchNoSuchAlert/],
     [['agent.portName="resetwatch-metrics"'], /portName/],
     [['podMonitor.interval="soon"'], /interval/],
+    // The agent's own bounds (agent/config.ts): above them it would fall back to its default.
+    [['agent.maxPeers=20000'], /maxPeers/],
+    [['agent.recent=10001'], /recent/],
     [['otel.extraEnv={"NODE_OPTIONS":"--inspect"}'], /NODE_OPTIONS|propertyNames|OTEL_/],
   ];
   for (const major of MAJORS) {

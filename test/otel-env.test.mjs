@@ -54,11 +54,14 @@ test('OTEL_PROPAGATORS=b3 (not shipped): one line refusing it, headers not read;
   const alone = await caller({ OTEL_PROPAGATORS: 'b3' });
   assert.ok(alone.spans.every((s) => s.parentSpanId === '' && s.traceId !== TRACE_ID));
   assert.equal(alone.lines.length, 1, alone.lines.join('\n'));
-  assert.match(alone.lines[0], /^resetwatch: OTEL_PROPAGATORS: b3 not available to resetwatch without the app's own propagator/);
+  assert.match(
+    alone.lines[0],
+    /^resetwatch: OTEL_PROPAGATORS: b3 not available to resetwatch without the app's own propagator .*; ignored, no trace header is read$/,
+  );
   const mixed = await caller({ OTEL_PROPAGATORS: 'b3multi,tracecontext,jaeger' });
   assert.ok(mixed.spans.every(inCallersTrace));
   assert.equal(mixed.lines.length, 1, mixed.lines.join('\n'));
-  assert.match(mixed.lines[0], /OTEL_PROPAGATORS: b3multi, jaeger not available/);
+  assert.match(mixed.lines[0], /OTEL_PROPAGATORS: b3multi, jaeger not available .*; ignored, traceparent is read$/);
 });
 
 test('resource: Kubernetes attributes from RESETWATCH_K8S_*, a UUID service.instance.id per process, OTEL_RESOURCE_ATTRIBUTES wins', async () => {
