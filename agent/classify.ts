@@ -229,12 +229,16 @@ function crashes(socket: Sock, state: SocketState): boolean {
 /**
  * No 'error' listener on the socket but those Readable#pipe() puts on its destination: each removes
  * itself and, finding no other, re-emits the error, which then reaches none (`a.pipe(sock)` in a
- * proxy without a listener of its own crashes). One property read for the usual single listener;
- * a source read only for a listener named as pipe()'s.
+ * proxy without a listener of its own crashes). pipe() adds its 'error' listener with an 'unpipe'
+ * one and removes both together: a socket with an 'error' listener and no 'unpipe' listener has one
+ * of its own (a property read where a function's name costs V8 a runtime call). A source read only
+ * for a listener named as pipe()'s.
  */
 function onlyPipeListeners(socket: Sock): boolean {
-  const listeners = (socket as unknown as { _events?: Record<string, unknown> })._events?.error;
+  const events = (socket as unknown as { _events?: Record<string, unknown> })._events;
+  const listeners = events?.error;
   if (listeners === undefined) return true;
+  if (events?.unpipe === undefined) return false;
   if (typeof listeners === 'function') return isPipeOnError(listeners);
   return Array.isArray(listeners) && listeners.every(isPipeOnError);
 }

@@ -46,32 +46,34 @@ export interface Verdict {
 export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetEvent {
   const now = clockNow();
   const event = connectionEvent(socket, state, v, now);
+  // The event's field, a plain load where the state's getter is a call per read.
+  const client = event.direction === 'client';
   const msg = socket._httpMessage;
   let context: Context | undefined = state.dial?.context;
-  if (state.direction === 'client' && msg != null) {
+  if (client && msg != null) {
     context = clientRequest(event, state, msg as unknown as ClientRequestLike, now, context);
   } else if (isUpgraded(socket, state)) {
     event.protocol = upgradeProtocol(socket) ?? event.protocol;
-  } else if (state.direction === 'client' && state.http?.inflight !== undefined && sessionOf(socket) === undefined) {
+  } else if (client && state.http?.inflight !== undefined && sessionOf(socket) === undefined) {
     // undici over HTTP/1. Over HTTP/2 (allowH2) its requests are streams of a session: the reset
     // ends all of them, counted below, not the one request the hook marked last.
     context = undiciRequest(event, state.http.inflight as UndiciRequestLike, now, context);
-  } else if (state.direction === 'server' && msg != null) {
+  } else if (!client && msg != null) {
     context = serverRequest(event, state, msg as unknown as ServerResponseLike, now, context);
-  } else if (state.direction === 'server' && arriving(socket) !== undefined) {
+  } else if (!client && arriving(socket) !== undefined) {
     context = arrivingRequest(event, socket);
   } else if (!event.protocol && (state.http !== undefined || 'parser' in socket)) {
     event.protocol = 'http/1.1';
   } else {
     http2Session(event, socket);
   }
-  if (!event.protocol) event.protocol = (state.direction === 'client' && libraryProtocol(socket)) || 'unknown';
+  if (!event.protocol) event.protocol = (client && libraryProtocol(socket)) || 'unknown';
   // A client request Node never published (no mark): its age is unknown when a response had begun
   // or it is an upload still being written (not ended, a method that carries a body by Node's own
   // default); a bodyless one a proxy has not ended yet went out as it was made (retry.ts).
   const out = msg as unknown as ClientRequestLike | null | undefined;
-  const ageUnknown = state.direction === 'client' && out != null && !requestMark.has(out) && !wentOutAtOnce(out);
-  const begun = state.direction === 'client' && responseBegun(socket, state, out?.res);
+  const ageUnknown = client && out != null && !requestMark.has(out) && !wentOutAtOnce(out);
+  const begun = client && responseBegun(socket, state, out?.res);
   event.retry = retryOf(event, begun, ageUnknown);
   addTrace(event, context);
   const hint = hintFor(event, {
@@ -136,7 +138,7 @@ function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: numb
     protocol: '',
     fatal: v.fatal,
   };
-  if (state.direction === 'client') {
+  if (event.direction === 'client') {
     event.serverAddress = state.dial?.host;
     event.serverPort = state.dial?.port;
     // After an RST the kernel no longer knows the peer (getpeername fails): when the app dialled
@@ -154,7 +156,7 @@ function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: numb
     // Without a snapshot (a hang-up seen before the socket's _destroy), the handle is still open.
     const version = snap.tlsVersion ?? (state.snapshot === undefined ? tlsVersionOf(socket) : undefined);
     if (version) event.tlsVersion = version;
-    if (state.direction === 'server') {
+    if (event.direction === 'server') {
       const name = snap.serverName ?? serverNameOf(socket);
       if (name !== undefined) event.serverAddress = name;
     }
