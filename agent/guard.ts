@@ -19,12 +19,22 @@ export function setFaultInjection(spec: string): void {
   );
 }
 
+/**
+ * Counts a failure and reports it, once per site. Never throws: near the stack's limit (the app
+ * deep in recursion as it opens a socket) the report overflows as the failure did, and the
+ * RangeError escaped the guard into the app (trial of runtime flags, `--stack-size`). A site
+ * whose report failed is reported at its next failure.
+ */
 export function reportFailure(site: string, err: unknown): void {
   stats.agentErrors++;
   if (reported.has(site)) return;
-  reported.add(site);
-  const message = err instanceof Error ? err.message : String(err);
-  diag('error', `internal error in ${site} (the app is unaffected): ${message}`);
+  try {
+    const message = err instanceof Error ? err.message : String(err);
+    diag('error', `internal error in ${site} (the app is unaffected): ${message}`);
+    reported.add(site);
+  } catch {
+    // Counted above; nothing here may reach the app.
+  }
 }
 
 /** Run `fn`, swallowing and counting any failure. Returns undefined when it failed. */
@@ -35,7 +45,11 @@ export function guard<A extends unknown[], R>(site: string, fn: (...args: A) => 
     }
     return fn(...args);
   } catch (err) {
-    reportFailure(site, err);
+    try {
+      reportFailure(site, err);
+    } catch {
+      // No stack left even for that call (reportFailure says when).
+    }
     return undefined;
   }
 }

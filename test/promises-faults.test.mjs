@@ -143,3 +143,19 @@ test("a frozen error that refuses the claim's private field (V8's --js-nonextens
     assert.equal(r.stderr, '', describeRun(r));
   }
 });
+
+// An app deep in recursion, near the stack's limit, as it opens a socket: the agent's hook can
+// overflow there, and its guard caught that, but its report of it overflowed again and that
+// RangeError reached the app from the guard (trial of runtime flags, `--stack-size`). Here the
+// guarded code always overflows, under a new site each time (each reports once), from every depth
+// near the limit: the guard's report meets every amount of stack left.
+test('near the stack limit the guard never throws: its report of a failure that overflowed cannot overflow into the app', () => {
+  const out = execFileSync(process.execPath, ['--stack-size=200', fixture('guard-stack.cjs')], {
+    encoding: 'utf8',
+    // stderr: the reports (up to the 50 lines diag writes at most), not looked at.
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const { guarded, escaped } = JSON.parse(out);
+  assert.ok(guarded > 100, out);
+  assert.deepEqual(escaped, []);
+});
