@@ -55,11 +55,6 @@ export function beforeFirstPublish(fn: (() => void) | undefined): void {
   before = fn;
 }
 
-/** Nothing published in this thread yet: the next event runs the outputs cold (classify.ts emit). */
-export function firstEvent(): boolean {
-  return stats.resets === 0;
-}
-
 export function publish(event: ResetEvent): void {
   if (before !== undefined) guard('start.outputs', before);
   stats.resets++;
@@ -79,18 +74,7 @@ export function publish(event: ResetEvent): void {
 // (pg's "Connection terminated unexpectedly", node-redis's SocketClosedUnexpectedlyError) and emits
 // it from the socket's 'close', which comes in the close phase of the loop's turn. Such an event
 // (ANY_ERROR) waits until the check phase of the next turn, and any crash before then is its.
-// A thread's first event waits too, until the next turn's check phase: its outputs run cold then
-// (pino loads with the first log line, ~30 ms), not inside the socket's emit('error') nor before
-// what the app does about the reset in this turn (its 'close' comes in the close phase).
-/**
- * How long an event waits: to the end of this tick; or, after this turn's close phase, to the next
- * turn's check phase (ANY_ERROR; and the thread's first event, classify.ts emit: after what the app
- * does about the reset in this turn, its socket's 'close' included).
- */
-const TICK = 0;
-const TURN = 1;
-/** `late`: waiting only to run the outputs out of the app's way (the thread's first event), never made fatal. */
-type Pending = { event: ResetEvent; error: unknown; wait: number; late: boolean };
+type Pending = { event: ResetEvent; error: unknown };
 let pending: Pending[] = [];
 let tickQueued = false;
 let turnQueued = false;
@@ -110,19 +94,17 @@ export function caughtAtProcess(): boolean {
 function crashing(error: unknown): void {
   // Taken by the process's handler instead (the monitor runs first) counts too: it most often logs
   // and exits, and the log line says which (exporters/log/message.ts), as for a direct crash.
-  const mine = pending.find((p) => !p.late && p.error === error);
+  const mine = pending.find((p) => p.error === error);
   const fatal = mine !== undefined ? [mine] : pending.filter((p) => p.error === ANY_ERROR);
   release(fatal);
   for (const { event } of fatal) {
     event.fatal = true;
     publish(event);
   }
-  // A first event out before the crash, as it is: published at once it would have said the same.
-  for (const { event } of release(pending.filter((p) => p.late))) publish(event);
 }
 
 function onExit(): void {
-  guard('bus.exit', flush, TURN);
+  guard('bus.exit', flush, true);
 }
 
 /** Takes `which` out of the waiting events, and the transient listeners off once none waits. */
@@ -136,37 +118,35 @@ function release(which: Pending[]): Pending[] {
   return which;
 }
 
-/** Publishes the waiting events whose wait is over at `stage`. */
-function flush(stage: number): void {
-  for (const { event } of release(pending.filter((p) => p.wait <= stage))) publish(event);
+/** Publishes the waiting events of the kind whose wait is over. */
+function flush(turn: boolean): void {
+  for (const { event } of release(pending.filter((p) => turn || p.error !== ANY_ERROR))) publish(event);
 }
 
 /**
- * Publishes on the next tick (ANY_ERROR, or `late`: in the next turn's check phase), or at once and
- * fatal if `error` (ANY_ERROR: any error) crashes the app before then; `late`, at once as it is at
- * any crash or exit before then.
+ * Publishes on the next tick (ANY_ERROR: in the next turn's check phase), or at once and fatal if
+ * `error` (ANY_ERROR: any error) crashes the app before then.
  */
-export function publishSoon(event: ResetEvent, error: unknown, late = false): void {
+export function publishSoon(event: ResetEvent, error: unknown): void {
   if (pending.length === 0) {
     addBelowLimit('uncaughtExceptionMonitor', onUncaught);
     addBelowLimit('exit', onExit as () => void);
   }
-  const wait = error === ANY_ERROR || late ? TURN : TICK;
-  pending.push({ event, error, wait, late });
-  if (wait === TICK && !tickQueued) {
+  pending.push({ event, error });
+  if (error !== ANY_ERROR && !tickQueued) {
     tickQueued = true;
     process.nextTick(() => {
       tickQueued = false;
-      guard('bus.flush', flush, TICK);
+      guard('bus.flush', flush, false);
     });
-  } else if (wait === TURN && !turnQueued) {
+  } else if (error === ANY_ERROR && !turnQueued) {
     turnQueued = true;
     // This turn's check phase, then the next one's: after this turn's close phase. Referenced, so
     // that the next turn's poll does not wait for I/O first: at most one turn more of the loop.
     setImmediate(() => {
       setImmediate(() => {
         turnQueued = false;
-        guard('bus.flush', flush, TURN);
+        guard('bus.flush', flush, true);
       });
     });
   }

@@ -20,7 +20,7 @@ import {
 } from './internal-types';
 import * as activity from './hooks/activity';
 import type { ErrorType, Phase } from './types';
-import { ANY_ERROR, firstEvent, needsLocal, publish, publishSoon } from './bus';
+import { ANY_ERROR, needsLocal, publish, publishSoon } from './bus';
 import { arriving, buildEvent } from './event';
 import { isUpgraded } from './upgrade';
 import { sessionOf, streamsInFlight } from './http2';
@@ -513,11 +513,6 @@ function emit(
   const event = buildEvent(socket, state, { errorType, code, message, syscall, fatal, phase });
   // Database and broker client libraries re-emit their socket's errors on their own emitters (bus.ts).
   if (handled !== undefined && reEmitsErrors(event.protocol)) publishSoon(event, handled);
-  // The thread's first event runs the outputs cold (pino loads with the first log line, ~30 ms):
-  // in the socket's emit('error') that held the app's own listener back (a proxy that aborted its
-  // upstream that late found the upstream's data unread and closed it with an RST, not a FIN). A
-  // fatal one goes out at once, before the crash.
-  else if (!fatal && firstEvent()) publishSoon(event, undefined, true);
   else publish(event);
 }
 

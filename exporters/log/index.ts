@@ -50,7 +50,6 @@ export const logExporter: Exporter = {
     // as a private copy other agents' pino instrumentations do not decorate (own-pino.ts).
     let pinoLogger: Logger | undefined;
     let unusable = false;
-    let lineTime: number | undefined;
     const logger = {
       warn(fields: object, msg: string): void {
         if (unusable) {
@@ -61,8 +60,7 @@ export const logExporter: Exporter = {
           try {
             const pino = ownPino();
             // pino's own `time` reads Date.now(), which an app's fake timers stop (agent/timers.ts).
-            // A reset's line carries the reset's time: the thread's first is written a turn later (agent/bus.ts).
-            const timestamp = () => `,"time":${lineTime ?? NodeDate.now()}`;
+            const timestamp = () => `,"time":${NodeDate.now()}`;
             pinoLogger = pino.pino(
               { name: 'resetwatch', level: config.logLevel, base: { pid: process.pid, ...constantLabels() }, timestamp },
               stream,
@@ -117,12 +115,10 @@ export const logExporter: Exporter = {
           return;
         }
         fatalLine = event.fatal;
-        lineTime = event.time;
         try {
           logger.warn(logFields(event), logMessage(event));
         } finally {
           fatalLine = false;
-          lineTime = undefined;
         }
       },
       () => limiter.ready(),
