@@ -19,21 +19,26 @@ export function setFaultInjection(spec: string): void {
   );
 }
 
-/**
- * Counts a failure and reports it, once per site. Never throws: near the stack's limit (the app
- * deep in recursion as it opens a socket) the report overflows as the failure did, and the
- * RangeError escaped the guard into the app (trial of runtime flags, `--stack-size`). A site
- * whose report failed is reported at its next failure.
- */
+/** Counts a failure and reports it, once per site. Never throws (report). */
 export function reportFailure(site: string, err: unknown): void {
   stats.agentErrors++;
+  report(site, err);
+}
+
+/**
+ * One line per site. Near the stack's limit (the app deep in recursion as it opens a socket) the
+ * report overflows as the failure did, and the RangeError escaped the guard into the app (trial of
+ * runtime flags, `--stack-size`): caught here and by the guard. A report that threw is tried again
+ * at the site's next failure; one diag() dropped (it drops a line it cannot write) is not.
+ */
+function report(site: string, err: unknown): void {
   if (reported.has(site)) return;
   try {
     const message = err instanceof Error ? err.message : String(err);
     diag('error', `internal error in ${site} (the app is unaffected): ${message}`);
     reported.add(site);
   } catch {
-    // Counted above; nothing here may reach the app.
+    // Nothing here may reach the app.
   }
 }
 
@@ -45,10 +50,11 @@ export function guard<A extends unknown[], R>(site: string, fn: (...args: A) => 
     }
     return fn(...args);
   } catch (err) {
+    stats.agentErrors++; // counted without a call: there may be no stack left for one
     try {
-      reportFailure(site, err);
+      report(site, err);
     } catch {
-      // No stack left even for that call (reportFailure says when).
+      // No stack left even for that call (report says when).
     }
     return undefined;
   }

@@ -67,7 +67,7 @@ export function fallbackPropagator(env: NodeJS.ProcessEnv = process.env): TextMa
   if (unknown.length > 0)
     otelDiag(
       'warn',
-      `OTEL_PROPAGATORS: ${unknown.join(', ')} not available to resetwatch without the app's own propagator (it ships tracecontext only); ignored, ${reads ? 'traceparent is read' : 'no trace header is read'}`,
+      `OTEL_PROPAGATORS: ${unknown.join(', ')} not available to resetwatch without the app's own propagator (it reads tracecontext, and accepts baggage); ignored, ${reads ? 'traceparent is read' : 'no trace header is read'}`,
     );
   if (!reads) return null;
   const core = require('@opentelemetry/core') as typeof import('@opentelemetry/core');

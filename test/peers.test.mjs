@@ -1,6 +1,6 @@
 // One peer key for every output (exporters/shared/peers.ts): under RESETWATCH_MAX_PEERS the
 // Prometheus `peer` label and the OpenTelemetry address attributes admit the same peers and fold
-// the same resets into `_other`, also for keys that differ only in spelling (an IPv6 literal with
+// the same resets into `_OTHER`, also for keys that differ only in spelling (an IPv6 literal with
 // and without brackets, names cut at the length bound) and for server-side peers.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
