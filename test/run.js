@@ -93,8 +93,10 @@ let files = testFiles(path.join(root, 'test')).map((f) => path.relative(root, f)
 if (filter.length) files = files.filter((f) => filter.some((x) => f.includes(x)));
 console.log(`test: node ${process.version}, ${files.length} files`);
 // --test-force-exit: a failing test that leaves a server open must not hang its file until the
-// timeout (the failure is reported either way).
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=180000', '--test-force-exit', ...files], {
+// timeout (the failure is reported either way). The spec reporter on every Node (Node 22 picks TAP
+// when stdout is a pipe): one summary format, ending with the failing tests, for CI to read.
+const args = ['--test', '--test-reporter=spec', '--test-concurrency=2', '--test-timeout=180000', '--test-force-exit'];
+const result = spawnSync(process.execPath, [...args, ...files], {
   cwd: root,
   stdio: 'inherit',
   env: { ...process.env, RESETWATCH_TEST_NODE: process.execPath },
