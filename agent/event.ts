@@ -17,7 +17,9 @@ import {
   ADOPTED,
   CLOCK_MASK,
   clockMs,
+  plainBeforeTls,
   responseBegun,
+  TLS,
 } from './internal-types';
 import type { ErrorType, InflightRequest, Phase, ResetEvent } from './types';
 import { requestMark } from './symbols';
@@ -114,6 +116,8 @@ function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: numb
     else if (snap.remoteAddress === undefined || snap.localAddress === undefined) snap = merged(snap, now);
   }
   const moved = v.phase !== 'connect' && v.phase !== 'tls_handshake';
+  // STARTTLS: what the connection moved in plain before its TLS (hooks/tls.ts carryOver).
+  const plain = (state.activity & TLS) !== 0 ? plainBeforeTls.get(state) : undefined;
   const event: ResetEvent = {
     time: NodeDate.now(),
     direction: state.direction,
@@ -130,14 +134,18 @@ function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: numb
     // A connection that never connected, or never finished its TLS handshake, moved no
     // application bytes: bytesWritten also counts what the app queued meanwhile (an http request
     // is written before the connect completes).
-    bytesReceived: moved ? socket.bytesRead : 0,
-    bytesSent: moved ? socket.bytesWritten : 0,
+    bytesReceived: (moved ? socket.bytesRead : 0) + (plain === undefined ? 0 : plain.read),
+    bytesSent: (moved ? socket.bytesWritten : 0) + (plain === undefined ? 0 : plain.written),
     connectionAgeMs: round(now - state.start),
     idleMs: idleMs(state, v, now),
     retry: 'unknown',
     protocol: '',
     fatal: v.fatal,
   };
+  if (event.peerAddress === undefined && plain?.peerAddress !== undefined) {
+    event.peerAddress = plain.peerAddress;
+    event.peerPort = plain.peerPort;
+  }
   if (event.direction === 'client') {
     event.serverAddress = state.dial?.host;
     event.serverPort = state.dial?.port;

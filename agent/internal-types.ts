@@ -206,6 +206,21 @@ export class SocketExtras {
   }
 }
 
+/**
+ * A connection that spoke plain before its TLS (STARTTLS: SMTP, PostgreSQL's SSLRequest, LDAP,
+ * MySQL): the application bytes it moved before the upgrade, which the TLSSocket's counters start
+ * without (hooks/tls.ts, added in event.ts), and the peer if the app had read it there. Kept off SocketState, in a map only such connections
+ * enter: every other socket pays nothing for it.
+ */
+export const plainBeforeTls = new WeakMap<SocketState, PlainBeforeTls>();
+export interface PlainBeforeTls {
+  read: number;
+  written: number;
+  /** The peer as Node had cached it on the plain socket (the app read its `remoteAddress`: an SMTP server's session). */
+  peerAddress: string | undefined;
+  peerPort: number | undefined;
+}
+
 /** HTTP bookkeeping, per connection (not per request: no allocation per request). */
 export class HttpState {
   /** Client: exchanges completed (responses received). */

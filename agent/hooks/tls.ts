@@ -10,7 +10,8 @@
 // listens, a restart by start()) or where Node's list of loaded modules cannot be watched. A
 // process that never loads node:tls (a plain HTTP service) never pays for it.
 import type * as tls from 'node:tls';
-import { SocketState, SocketExtras, ADOPTED, type NodeSocketInternals } from '../internal-types';
+import type * as net from 'node:net';
+import { SocketState, SocketExtras, ADOPTED, plainBeforeTls, type NodeSocketInternals } from '../internal-types';
 import { guard } from '../guard';
 import type { Config } from '../config';
 import { watch, adopt, stateOf, supersede } from '../sockets';
@@ -18,6 +19,7 @@ import { handedOver } from './server';
 import { now } from '../clock';
 import { builtinLoaded, whenLoaded } from '../builtins';
 import { patch, unpatch } from '../patch';
+import type { AddressInternals } from '../addresses';
 
 let readPeer = false;
 let installed: typeof tls.TLSSocket.prototype | undefined;
@@ -77,6 +79,7 @@ function onTlsInit(socket: tls.TLSSocket & NodeSocketInternals, wrap: unknown): 
     // over; HTTP state and addresses are the TLSSocket's own).
     const d = rawState.dial;
     const state = new SocketState('client', rawState.start, true, d && new SocketExtras(d.host, d.port, d.context));
+    carryOver(state, rawState, raw as net.Socket);
     if (counted) adopt(socket, state);
     else watch(socket, state);
     return;
@@ -87,9 +90,32 @@ function onTlsInit(socket: tls.TLSSocket & NodeSocketInternals, wrap: unknown): 
     // The raw socket was accepted this very tick (net.server.socket fires after us; watched
     // already if the app peeked at it first: a one-port HTTP/HTTPS server), or handed over by
     // another process, which counted it (a sticky balancer's: hooks/server.ts).
-    const state = new SocketState('server', now(), true);
+    // Watched already (a STARTTLS server, a one-port server that peeked): the connection's own start.
+    const state = new SocketState('server', rawState?.start ?? now(), true);
+    if (rawState !== undefined) carryOver(state, rawState, raw as net.Socket);
     if (counted || handed) adopt(socket, state);
     else watch(socket, state);
     if (readPeer) void socket.remoteAddress;
   }
+}
+
+/**
+ * STARTTLS (TLS over a connection that spoke plain first): one connection, so its last activity,
+ * the plain bytes it moved and the peer the app read carry over to the TLSSocket, whose counters
+ * and address cache start empty (a trial of
+ * nodemailer's STARTTLS: a reset in the handshake read 0 bytes and idle since the connect, after
+ * an SMTP dialogue). Bytes still buffered unread are no application bytes: a one-port server's
+ * peeked ClientHello, which the TLSSocket reads again (Node's initRead, after this).
+ */
+function carryOver(state: SocketState, rawState: SocketState, raw: net.Socket): void {
+  // Both marks: the handshake's reads and writes touch neither (TLSWrap's, not the app's), and a
+  // read that meets a reset is left out by taking the mark before the latest.
+  state.active = state.activeBefore = rawState.active;
+  const read = raw.bytesRead - raw.readableLength;
+  const written = raw.bytesWritten;
+  // Only what Node cached (no syscall): the TLSSocket's own cache is empty, and after an RST the
+  // kernel no longer knows the peer.
+  const peer = (raw as AddressInternals)._peername;
+  if (read > 0 || written > 0 || peer != null)
+    plainBeforeTls.set(state, { read: Math.max(0, read), written, peerAddress: peer?.address, peerPort: peer?.port });
 }

@@ -1,0 +1,244 @@
+// STARTTLS: a connection that speaks plain first and then upgrades to TLS over the same socket
+// (PostgreSQL's SSLRequest, SMTP's STARTTLS). It is one connection: a reset's bytes count what it
+// moved in plain too, its age runs from the connect or accept, and its idle time from its last
+// plain byte while the handshake runs (found by a trial of nodemailer: a reset in the handshake
+// read 0 bytes and idle since the connect, after an SMTP dialogue). Real parts: the Debian
+// PostgreSQL with SSL on and the pg client, through a relay here that resets the client's
+// connection; smtp-server from npm (nodemailer's) as the app's server, reset by a client here.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, chownSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
+import { captureEach, listen, delay, TLS, ROOT } from './helpers/resets.mjs';
+import { checkEvent, any, dialled, readReset } from './helpers/check-event.mjs';
+import { startPostgres } from './helpers/servers.mjs';
+
+const require = createRequire(import.meta.url);
+const pg = require('pg');
+const { SMTPServer } = require('smtp-server');
+
+const cap = captureEach();
+
+let db;
+let certs;
+before(async () => {
+  // PostgreSQL runs as nobody and wants its key readable by itself only.
+  certs = mkdtempSync(path.join(os.tmpdir(), 'rw-starttls-'));
+  for (const f of ['cert.pem', 'key.pem']) {
+    const to = path.join(certs, f);
+    copyFileSync(path.join(ROOT, 'test/fixtures/tls', f), to);
+    chmodSync(to, 0o600);
+    chownSync(to, 65534, 65534);
+  }
+  chownSync(certs, 65534, 65534);
+  db = await startPostgres({ ssl: 'on', ssl_cert_file: path.join(certs, 'cert.pem'), ssl_key_file: path.join(certs, 'key.pem') });
+});
+after(async () => {
+  await db?.stop();
+  if (certs) rmSync(certs, { recursive: true, force: true });
+});
+
+/**
+ * A TCP relay to PostgreSQL that resets the client's side (an RST: resetAndDestroy). `holdAnswer`
+ * holds the server's answer to the SSLRequest (its 'S') that long; `resetAtHello` resets the client
+ * when its first bytes after that answer (the ClientHello) arrive; `reset()` resets every client.
+ */
+async function relay({ holdAnswer = 0, resetAtHello = false } = {}) {
+  const clients = new Set();
+  const server = net.createServer((c) => {
+    clients.add(c);
+    c.on('error', () => {});
+    const up = net.connect(db.port, '127.0.0.1');
+    up.on('error', () => c.destroy());
+    let answered = false;
+    up.on('data', (b) => {
+      if (answered || holdAnswer === 0) {
+        answered = true;
+        c.write(b);
+      } else
+        setTimeout(() => {
+          answered = true;
+          c.write(b);
+        }, holdAnswer);
+    });
+    let sent = 0;
+    c.on('data', (b) => {
+      if (resetAtHello && sent >= 8 && answered) {
+        up.destroy();
+        c.resetAndDestroy();
+        return;
+      }
+      sent += b.length;
+      up.write(b);
+    });
+    c.on('close', () => up.destroy());
+  });
+  const port = await listen(server);
+  return {
+    port,
+    reset: () => {
+      for (const c of clients) c.resetAndDestroy();
+    },
+    close: () => new Promise((r) => server.close(r)),
+  };
+}
+
+const pgClient = (port) =>
+  new pg.Client({
+    host: '127.0.0.1',
+    port,
+    user: 'postgres',
+    database: 'postgres',
+    ssl: { rejectUnauthorized: false },
+    connectionTimeoutMillis: 5000,
+  });
+
+/** SSLRequest: 8 bytes the client sends in plain; the server's 'S': 1 byte. */
+const SSL_REQUEST = 8;
+const SSL_ANSWER = 1;
+
+test('pg over SSL, reset while idle: the event counts the plain SSLRequest round trip beside the TLS bytes, and its age runs from the connect', async () => {
+  const r = await relay();
+  const c = pgClient(r.port);
+  const errors = [];
+  c.on('error', (err) => errors.push(err.code));
+  const connectedAt = performance.now();
+  await c.connect();
+  await c.query('SELECT 1');
+  const stream = c.connection.stream;
+  assert.ok(stream instanceof tls.TLSSocket, 'pg upgraded its socket');
+  const tlsRead = stream.bytesRead;
+  const tlsWritten = stream.bytesWritten;
+  const localPort = stream.localPort;
+  await delay(300);
+  r.reset();
+  const e = await cap.next((x) => x.direction === 'client' && x.localPort === localPort);
+  const age = performance.now() - connectedAt;
+  checkEvent(e, {
+    time: any.recent,
+    direction: 'client',
+    ...readReset,
+    phase: 'established',
+    ...dialled(r.port),
+    localPort,
+    tls: true,
+    tlsVersion: 'TLSv1.3',
+    protocol: 'postgres',
+    bytesReceived: SSL_ANSWER + tlsRead,
+    bytesSent: SSL_REQUEST + tlsWritten,
+    connectionAgeMs: (v) => v >= 300 && v <= age + 1,
+    idleMs: (v) => v >= 250 && v <= 1000,
+    retry: 'unknown',
+    fatal: false,
+  });
+  await delay(50);
+  assert.equal(errors[0], 'ECONNRESET');
+  await r.close();
+});
+
+test('pg over SSL, reset during the handshake: the plain round trip is its bytes, and its idle time runs from the server’s answer, not from the connect', async () => {
+  // The answer held 400 ms: the connection is that old when the ClientHello goes out, and the
+  // reset meets it at once.
+  const r = await relay({ holdAnswer: 400, resetAtHello: true });
+  const c = pgClient(r.port);
+  c.on('error', () => {});
+  const failed = await c.connect().then(
+    () => 'connected',
+    (err) => err.code,
+  );
+  assert.equal(failed, 'ECONNRESET');
+  const e = await cap.next((x) => x.direction === 'client' && x.peerPort === r.port);
+  checkEvent(e, {
+    time: any.recent,
+    direction: 'client',
+    ...readReset,
+    phase: 'tls_handshake',
+    ...dialled(r.port),
+    tls: true,
+    protocol: 'postgres',
+    bytesReceived: SSL_ANSWER,
+    bytesSent: SSL_REQUEST,
+    connectionAgeMs: (v) => v >= 390,
+    // The 10 ms activity clock and a busy host: well below the age either way.
+    idleMs: (v) => v <= 150,
+    retry: 'safe',
+    hint: (h) => h?.id === 'tls_mismatch',
+    fatal: false,
+  });
+  await r.close();
+});
+
+/** Writes `line` and resolves with the server's reply (up to its last line: "NNN text"). */
+function command(socket, line) {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const onData = (b) => {
+      text += b.toString('latin1');
+      if (/(^|\r\n)\d{3} [^\r\n]*\r\n$/.test(text)) {
+        socket.off('data', onData);
+        resolve(text);
+      }
+    };
+    socket.on('data', onData);
+    socket.once('error', reject);
+    if (line !== undefined) socket.write(`${line}\r\n`);
+  });
+}
+
+test('smtp-server, the client resets after STARTTLS: the server event counts the plain dialogue beside the TLS bytes, and its age runs from the accept', async () => {
+  const server = new SMTPServer({
+    key: TLS.key,
+    cert: TLS.cert,
+    authOptional: true,
+    logger: false,
+    onData(stream, _session, done) {
+      stream.resume();
+      stream.on('end', done);
+    },
+  });
+  server.on('error', () => {});
+  const port = await listen(server.server);
+  const raw = net.connect(port, '127.0.0.1');
+  const acceptedBefore = performance.now();
+  await command(raw); // the greeting
+  await command(raw, 'EHLO client.example');
+  await command(raw, 'STARTTLS');
+  const plainRead = raw.bytesRead;
+  const plainWritten = raw.bytesWritten;
+  const secure = tls.connect({ socket: raw, rejectUnauthorized: false });
+  secure.on('error', () => {});
+  await new Promise((resolve) => secure.once('secureConnect', resolve));
+  await command(secure, 'EHLO client.example');
+  await command(secure, 'MAIL FROM:<a@example.com>');
+  await delay(200);
+  const serverPort = raw.localPort;
+  const tlsRead = secure.bytesRead;
+  const tlsWritten = secure.bytesWritten;
+  raw.resetAndDestroy();
+  const e = await cap.next((x) => x.direction === 'server' && x.localPort === port);
+  const age = performance.now() - acceptedBefore;
+  checkEvent(e, {
+    time: any.recent,
+    direction: 'server',
+    ...readReset,
+    phase: 'established',
+    peerAddress: '127.0.0.1',
+    peerPort: serverPort,
+    localAddress: '127.0.0.1',
+    localPort: port,
+    tls: true,
+    tlsVersion: 'TLSv1.3',
+    protocol: 'unknown',
+    bytesReceived: plainWritten + tlsWritten,
+    bytesSent: plainRead + tlsRead,
+    connectionAgeMs: (v) => v >= 200 && v <= age + 1,
+    idleMs: (v) => v >= 150 && v <= 1000,
+    retry: 'unknown',
+    fatal: false,
+  });
+  await new Promise((r) => server.close(r));
+});
