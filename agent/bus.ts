@@ -155,10 +155,11 @@ export function publishSoon(event: ResetEvent, error: unknown): void {
 /**
  * Adds a transient listener unless the app already has as many as its limit: one more would make
  * Node print a MaxListenersExceededWarning the app never printed. Then the event is only published
- * on the next tick (a crash or exit in this tick loses it).
+ * on the next tick (a crash or exit in this tick loses it). True when added.
  */
-function addBelowLimit(name: 'exit' | 'uncaughtExceptionMonitor', listener: (error: unknown) => void): void {
+export function addBelowLimit(name: 'exit' | 'beforeExit' | 'uncaughtExceptionMonitor', listener: (arg: unknown) => void): boolean {
   const max = process.getMaxListeners();
-  if (max > 0 && process.listenerCount(name) >= max) return;
+  if (max > 0 && process.listenerCount(name) >= max) return false;
   process.on(name, listener);
+  return true;
 }

@@ -5,7 +5,7 @@
 // dropped and counted, so the line for a reset that is about to crash the process is written
 // before the crash (it alone also bypasses the rate limit and retries a full pipe briefly).
 import type { Logger } from 'pino';
-import { subscribe } from '../../agent/bus';
+import { addBelowLimit, subscribe } from '../../agent/bus';
 import { countDropped, stats } from '../../agent/stats';
 import { guard } from '../../agent/guard';
 import { diag } from '../../agent/diag';
@@ -85,6 +85,10 @@ export const logExporter: Exporter = {
 
     const summarise = () => {
       summaryTimer = undefined;
+      if (exitListener) {
+        exitListener = false;
+        process.removeListener('exit', onExit);
+      }
       if (suppressed === 0) return;
       const dropped = (stats.dropped.log ?? 0) - droppedAtLastSummary;
       logger.warn(
@@ -106,11 +110,11 @@ export const logExporter: Exporter = {
           if (summaryTimer === undefined) {
             summaryTimer = setTimeout(() => guard('log.summary', summarise), SUMMARY_DELAY_MS);
             summaryTimer.unref();
-          }
-          if (!exitListener) {
-            // Written synchronously on the way out, so a short burst is still accounted for.
-            exitListener = true;
-            process.on('exit', onExit);
+            // Written synchronously on the way out, so a short burst is still accounted for. Only
+            // while the summary waits (the process's listener counts are as without the agent
+            // otherwise: a Redis cluster trial found one left for good), and not past the app's
+            // listener limit, where one more would make Node print a warning the app never did.
+            exitListener = addBelowLimit('exit', onExit);
           }
           return;
         }

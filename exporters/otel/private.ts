@@ -32,6 +32,7 @@ import {
 import { constantLabels } from '../shared/labels';
 import { guard } from '../../agent/guard';
 import { otelDiag as diag } from '../../agent/diag';
+import { addBelowLimit } from '../../agent/bus';
 import { k8sAttributes, resourceDetectors, type DetectorName, type ExportPlan } from './env';
 import { FLUSH_BUDGET_MS, OtlpMetricExporter, OtlpSpanExporter, type OtlpSender, type Temporality } from './otlp';
 import { LocalHistograms } from './histograms';
@@ -184,7 +185,14 @@ export class PrivateProviders {
   private listen(): void {
     if (this.listening) return;
     this.listening = true;
-    process.on('beforeExit', this.onBeforeExit);
+    // Not past the app's listener limit, where one more would make Node print a warning the app
+    // never did: then a normal exit sends nothing more (said once; stop()'s removal is a no-op).
+    if (!addBelowLimit('beforeExit', this.onBeforeExit as (arg: unknown) => void)) {
+      diag(
+        'warn',
+        "OpenTelemetry: the app has as many 'beforeExit' listeners as its limit; what is not exported yet at a normal exit is lost",
+      );
+    }
   }
 
   /**
