@@ -7,15 +7,12 @@
 // connection; smtp-server from npm (nodemailer's) as the app's server, reset by a client here.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import tls from 'node:tls';
-import { captureEach, listen, delay, TLS, ROOT } from './helpers/resets.mjs';
+import { captureEach, listen, delay, TLS } from './helpers/resets.mjs';
 import { checkEvent, any, dialled, readReset } from './helpers/check-event.mjs';
-import { startPostgres } from './helpers/servers.mjs';
+import { startPostgresTls } from './helpers/servers.mjs';
 
 const require = createRequire(import.meta.url);
 const pg = require('pg');
@@ -24,23 +21,10 @@ const { SMTPServer } = require('smtp-server');
 const cap = captureEach();
 
 let db;
-let certs;
 before(async () => {
-  // PostgreSQL runs as nobody and wants its key readable by itself only.
-  certs = mkdtempSync(path.join(os.tmpdir(), 'rw-starttls-'));
-  for (const f of ['cert.pem', 'key.pem']) {
-    const to = path.join(certs, f);
-    copyFileSync(path.join(ROOT, 'test/fixtures/tls', f), to);
-    chmodSync(to, 0o600);
-    chownSync(to, 65534, 65534);
-  }
-  chownSync(certs, 65534, 65534);
-  db = await startPostgres({ ssl: 'on', ssl_cert_file: path.join(certs, 'cert.pem'), ssl_key_file: path.join(certs, 'key.pem') });
+  db = await startPostgresTls();
 });
-after(async () => {
-  await db?.stop();
-  if (certs) rmSync(certs, { recursive: true, force: true });
-});
+after(() => db?.stop());
 
 /**
  * A TCP relay to PostgreSQL that resets the client's side (an RST: resetAndDestroy). `holdAnswer`

@@ -7,33 +7,18 @@
 // and the pg client from npm; and a one-port HTTP/HTTPS server (httpolyglot's shape).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { startApp, rawRequest, parseExposition, sumOf, ROOT } from './helpers/prometheus.mjs';
-import { startPostgres } from './helpers/servers.mjs';
+import { startPostgresTls } from './helpers/servers.mjs';
 import { runNode } from './helpers/subprocess.mjs';
 
 let db;
-let certs;
 before(async () => {
-  // PostgreSQL runs as nobody and wants its key readable by itself only.
-  certs = mkdtempSync(path.join(os.tmpdir(), 'rw-pg-tls-'));
-  for (const f of ['cert.pem', 'key.pem']) {
-    const to = path.join(certs, f);
-    copyFileSync(path.join(ROOT, 'test/fixtures/tls', f), to);
-    chmodSync(to, 0o600);
-    chownSync(to, 65534, 65534);
-  }
-  chownSync(certs, 65534, 65534);
-  db = await startPostgres({ ssl: 'on', ssl_cert_file: path.join(certs, 'cert.pem'), ssl_key_file: path.join(certs, 'key.pem') });
+  db = await startPostgresTls();
 });
-after(async () => {
-  await db?.stop();
-  if (certs) rmSync(certs, { recursive: true, force: true });
-});
+after(() => db?.stop());
 
 /** The fixture app and its steps (test/fixtures/starttls-steps.cjs): `step(line, name)` resolves with the step's report. */
 async function stepsApp() {

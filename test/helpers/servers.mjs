@@ -5,12 +5,13 @@
 // MariaDB as root with --user=root (it allows that explicitly), Redis does not care, RabbitMQ runs
 // as its own user `rabbitmq` with an epmd of its own (never the host's, never left behind).
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, chownSync, readdirSync, existsSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, rmSync, chownSync, readdirSync, existsSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { freePort } from './ports.mjs';
+import { ROOT } from './root.mjs';
 
 const NOBODY = { uid: 65534, gid: 65534 };
 
@@ -114,6 +115,27 @@ export async function startPostgres(settings = {}) {
     throw err;
   }
   return { port, user: 'postgres', database: 'postgres', stop, output };
+}
+
+/**
+ * PostgreSQL with SSL on, with the test certificate (test/fixtures/tls), which it wants readable
+ * by its own user only: as startPostgres, its stop() removes the certificate's copy too.
+ */
+export async function startPostgresTls() {
+  const certs = mkdtempSync(path.join(os.tmpdir(), 'rw-pg-tls-'));
+  for (const f of ['cert.pem', 'key.pem']) {
+    const to = path.join(certs, f);
+    copyFileSync(path.join(ROOT, 'test/fixtures/tls', f), to);
+    chmodSync(to, 0o600);
+  }
+  chownTree(certs, NOBODY);
+  try {
+    const db = await startPostgres({ ssl: 'on', ssl_cert_file: path.join(certs, 'cert.pem'), ssl_key_file: path.join(certs, 'key.pem') });
+    return { ...db, stop: () => db.stop().finally(() => rmSync(certs, { recursive: true, force: true })) };
+  } catch (err) {
+    rmSync(certs, { recursive: true, force: true });
+    throw err;
+  }
 }
 
 /**
