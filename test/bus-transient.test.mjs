@@ -65,7 +65,11 @@ test("OpenTelemetry export at the app's 'beforeExit' listener limit: no warning,
     /^resetwatch: OpenTelemetry: the app has as many 'beforeExit' listeners as its limit; what is not exported yet at a normal exit is lost$/m,
   );
   assert.equal(withoutAgentLines(agent.stderr), withoutAgentLines(plain.stderr));
-  // Below it, the listener is there as export begins (its flush on the way out).
+  // Below it, the listener is there as export begins (its flush on the way out); an app that
+  // raised its limit gets it at its next reset.
   const below = await runNode([...AGENT, LISTENERS], { env: { ...env, LISTENERS: '0', OTEL_TRACES_EXPORTER: 'console' } });
   assert.equal(marker(below, 'AFTER'), 1, below.stdout + below.stderr);
+  const raised = await runNode([...AGENT, LISTENERS], { env: { ...env, RAISE: '1', OTEL_TRACES_EXPORTER: 'console' } });
+  assert.equal(marker(raised, 'AFTER'), 11, raised.stdout + raised.stderr);
+  assert.doesNotMatch(raised.stderr, /MaxListenersExceededWarning/);
 });

@@ -125,9 +125,9 @@ test('pg over SSL, reset while idle: the event counts the plain SSLRequest round
 });
 
 test('pg over SSL, reset during the handshake: the plain round trip is its bytes, and its idle time runs from the server’s answer, not from the connect', async () => {
-  // The answer held 400 ms: the connection is that old when the ClientHello goes out, and the
-  // reset meets it at once.
-  const r = await relay({ holdAnswer: 400, resetAtHello: true });
+  // The answer held 1 s: the connection is that old when the ClientHello goes out, and the reset
+  // meets it at once.
+  const r = await relay({ holdAnswer: 1000, resetAtHello: true });
   const c = pgClient(r.port);
   c.on('error', () => {});
   const failed = await c.connect().then(
@@ -146,9 +146,9 @@ test('pg over SSL, reset during the handshake: the plain round trip is its bytes
     protocol: 'postgres',
     bytesReceived: SSL_ANSWER,
     bytesSent: SSL_REQUEST,
-    connectionAgeMs: (v) => v >= 390,
+    connectionAgeMs: (v) => v >= 990,
     // The 10 ms activity clock and a busy host: well below the age either way.
-    idleMs: (v) => v <= 150,
+    idleMs: (v) => v <= 400,
     retry: 'safe',
     hint: (h) => h?.id === 'tls_mismatch',
     fatal: false,
@@ -173,7 +173,7 @@ function command(socket, line) {
   });
 }
 
-test('smtp-server, the client resets after STARTTLS: the server event counts the plain dialogue beside the TLS bytes, and its age runs from the accept', async () => {
+test('smtp-server, the client resets after STARTTLS: the server event counts the plain dialogue beside the TLS bytes, its age runs from the accept, and its peer is the one smtp-server read', async () => {
   const server = new SMTPServer({
     key: TLS.key,
     cert: TLS.cert,
@@ -189,6 +189,8 @@ test('smtp-server, the client resets after STARTTLS: the server event counts the
   const raw = net.connect(port, '127.0.0.1');
   const acceptedBefore = performance.now();
   await command(raw); // the greeting
+  // Quiet in plain for a while: the age runs from the accept, not from the upgrade.
+  await delay(500);
   await command(raw, 'EHLO client.example');
   await command(raw, 'STARTTLS');
   const plainRead = raw.bytesRead;
@@ -219,10 +221,38 @@ test('smtp-server, the client resets after STARTTLS: the server event counts the
     protocol: 'unknown',
     bytesReceived: plainWritten + tlsWritten,
     bytesSent: plainRead + tlsRead,
-    connectionAgeMs: (v) => v >= 200 && v <= age + 1,
+    connectionAgeMs: (v) => v >= 690 && v <= age + 1,
     idleMs: (v) => v >= 150 && v <= 1000,
     retry: 'unknown',
     fatal: false,
   });
+  await new Promise((r) => server.close(r));
+});
+
+test('a one-port HTTP/HTTPS server that peeks at the first bytes (httpolyglot’s shape): the peeked ClientHello, read again by TLS, is not counted', async () => {
+  const https = new (await import('node:https')).Server({ key: TLS.key, cert: TLS.cert }, (_req, res) => res.end('ok'));
+  const server = net.createServer((socket) => {
+    socket.once('data', (first) => {
+      socket.pause();
+      socket.unshift(first);
+      https.emit('connection', socket);
+    });
+  });
+  const port = await listen(server);
+  const raw = net.connect(port, '127.0.0.1');
+  const secure = tls.connect({ socket: raw, rejectUnauthorized: false });
+  secure.on('error', () => {});
+  await new Promise((resolve) => secure.once('secureConnect', resolve));
+  secure.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+  await new Promise((resolve) => secure.on('data', (b) => b.includes('ok') && resolve()));
+  await delay(100);
+  const sent = secure.bytesWritten;
+  const read = secure.bytesRead;
+  raw.resetAndDestroy();
+  const e = await cap.next((x) => x.direction === 'server' && x.localPort === port);
+  assert.equal(e.tls, true);
+  assert.equal(e.errorType, 'ECONNRESET');
+  assert.equal(e.bytesReceived, sent, 'the request alone');
+  assert.equal(e.bytesSent, read, 'the response alone');
   await new Promise((r) => server.close(r));
 });

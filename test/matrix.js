@@ -35,20 +35,24 @@ function runOn(bin) {
     // This Node first on PATH: what the tests start through a shebang (npm start, pnpm, pm2, npx)
     // runs on it too, so a process tree is tested on the version under test.
     const env = { ...process.env, PATH: `${path.dirname(bin)}${path.delimiter}${process.env.PATH}` };
+    // stdout through a pipe (read here), stderr straight through: the two may interleave in
+    // another order than the runner wrote them, as with any two streams.
     const child = spawn(bin, [path.join(__dirname, 'run.js'), ...process.argv.slice(2)], {
       stdio: ['inherit', 'pipe', 'inherit'],
       cwd: path.join(__dirname, '..'),
       env,
     });
     let text = '';
+    child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk) => {
       process.stdout.write(chunk);
       text = (text + chunk).slice(-200_000);
     });
-    child.on('close', (status) => {
+    child.on('error', (err) => resolve({ how: `not started: ${err.message}`, failing: '' }));
+    child.on('close', (code, signal) => {
       const at = text.lastIndexOf('failing tests:');
       const failing = at < 0 ? '' : text.slice(at).split('\n').slice(0, 80).join('\n');
-      resolve({ status, failing });
+      resolve({ ok: code === 0, how: signal ? `killed by ${signal}` : `exit ${code}`, failing });
     });
   });
 }
@@ -61,9 +65,9 @@ function runOn(bin) {
     console.log(`\nmatrix: ===== Node ${version} =====`);
     results.push({ version, ...(await runOn(bin)) });
   }
-  for (const r of results.filter((x) => x.status !== 0)) {
-    console.log(`\nmatrix: Node ${r.version} failed (exit ${r.status}); ${r.failing || 'no "failing tests" section in its output'}`);
+  for (const r of results.filter((x) => !x.ok)) {
+    console.log(`\nmatrix: Node ${r.version} failed (${r.how}); ${r.failing || 'no "failing tests" section in its output'}`);
   }
-  console.log('\nmatrix:', results.map((r) => `${r.version} ${r.status === 0 ? 'ok' : 'FAILED'}`).join(', '));
-  process.exit(results.every((r) => r.status === 0) ? 0 : 1);
+  console.log('\nmatrix:', results.map((r) => `${r.version} ${r.ok ? 'ok' : 'FAILED'}`).join(', '));
+  process.exit(results.every((r) => r.ok) ? 0 : 1);
 })();

@@ -109,7 +109,8 @@ function onTlsInit(socket: tls.TLSSocket & NodeSocketInternals, wrap: unknown): 
  */
 function carryOver(state: SocketState, rawState: SocketState, raw: net.Socket): void {
   // Both marks: the handshake's reads and writes touch neither (TLSWrap's, not the app's), and a
-  // read that meets a reset is left out by taking the mark before the latest.
+  // read that meets a reset is left out by taking the mark before the latest. `readSince` and the
+  // read/write flags start afresh: they describe the TLS stream's own messages (a request's start).
   state.active = state.activeBefore = rawState.active;
   const read = raw.bytesRead - raw.readableLength;
   const written = raw.bytesWritten;

@@ -72,6 +72,9 @@ function detectorsFor(name: DetectorName): ResourceDetector[] {
   }
 }
 
+/** The line about the app's 'beforeExit' listener limit was written (once per process). */
+let saidAtLimit = false;
+
 export class PrivateProviders {
   private resource?: Resource;
   private tracer?: BasicTracerProvider;
@@ -83,6 +86,8 @@ export class PrivateProviders {
   private dirty = false;
   private flushing = false;
   private listening = false;
+  /** The 'beforeExit' listener is on: `listening`, and it was below the app's limit. */
+  private listenerAdded = false;
   private exitDeadline: number | undefined;
   private readonly onBeforeExit = () => guard('otel.beforeExit', () => this.flushForExit());
 
@@ -180,14 +185,24 @@ export class PrivateProviders {
   /** A reset went to our providers: there is something to flush on the way out. */
   markDirty(): void {
     this.dirty = true;
+    if (this.listening && !this.listenerAdded) this.addListener();
   }
 
   private listen(): void {
     if (this.listening) return;
     this.listening = true;
-    // Not past the app's listener limit, where one more would make Node print a warning the app
-    // never did: then a normal exit sends nothing more (said once; stop()'s removal is a no-op).
-    if (!addBelowLimit('beforeExit', this.onBeforeExit as (arg: unknown) => void)) {
+    this.addListener();
+  }
+
+  /**
+   * Not past the app's listener limit, where one more would make Node print a warning the app
+   * never did: then a normal exit sends nothing more (said once per process), and each reset
+   * tries again (the app may have raised its limit or removed one of its own).
+   */
+  private addListener(): void {
+    this.listenerAdded = addBelowLimit('beforeExit', this.onBeforeExit as (arg: unknown) => void);
+    if (!this.listenerAdded && !saidAtLimit) {
+      saidAtLimit = true;
       diag(
         'warn',
         "OpenTelemetry: the app has as many 'beforeExit' listeners as its limit; what is not exported yet at a normal exit is lost",
@@ -236,8 +251,8 @@ export class PrivateProviders {
 
   stop(): void {
     this.beforeFlush();
-    if (this.listening) process.removeListener('beforeExit', this.onBeforeExit);
-    this.listening = false;
+    if (this.listenerAdded) process.removeListener('beforeExit', this.onBeforeExit);
+    this.listening = this.listenerAdded = false;
     const tracer = this.tracer;
     const meter = this.meter;
     this.tracer = undefined;
