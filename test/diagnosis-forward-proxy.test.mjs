@@ -10,6 +10,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
 import { createRequire } from 'node:module';
 import { loadAgent, capture, listen, closeServer } from './helpers/resets.mjs';
 import { checkEvent, any } from './helpers/check-event.mjs';
@@ -96,6 +97,28 @@ for (const [undici, { request, Agent, ProxyAgent }] of UNDICIS) {
     }
     assert.equal(reuses, 1, `a reset on a used tunnel in 5 tries: ${JSON.stringify(received)}`);
     assert.match(proxy.log(), /CONNECT/, 'the requests went through the proxy as CONNECT tunnels');
+  });
+
+  test(`${undici}: HTTPS through a CONNECT tunnel whose target resets the TLS handshake: the event counts the tunnel's CONNECT and the proxy's answer (bytes both ways: the proxy had opened it)`, async (t) => {
+    const proxy = await startTinyproxy();
+    t.after(() => proxy.stop());
+    const target = net.createServer((s) => s.once('data', () => s.resetAndDestroy()));
+    const port = await listen(target);
+    t.after(() => new Promise((r) => target.close(r)));
+    const dispatcher = new ProxyAgent({ uri: `http://127.0.0.1:${proxy.port}`, requestTls: { rejectUnauthorized: false } });
+    t.after(() => dispatcher.close());
+    cap.clear();
+    const failed = await request(`https://localhost:${port}/`, { dispatcher }).then(
+      () => 'answered',
+      (err) => err.code,
+    );
+    assert.notEqual(failed, 'answered');
+    const e = await cap.next((x) => x.direction === 'client' && x.serverPort === proxy.port);
+    assert.equal(e.phase, 'tls_handshake', JSON.stringify(e));
+    assert.equal(e.tls, true);
+    // The tunnel's own exchange, before its TLS began: at least the request line and the status line.
+    assert.ok(e.bytesSent >= `CONNECT localhost:${port} HTTP/1.1\r\n\r\n`.length, JSON.stringify(e));
+    assert.ok(e.bytesReceived >= 'HTTP/1.0 200 Connection established\r\n\r\n'.length, JSON.stringify(e));
   });
 
   test(`${undici} through a proxy without a tunnel (absolute-form, as Node’s env proxy sends to http:// targets): the peer is the proxy, the request names the target`, async (t) => {
