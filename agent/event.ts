@@ -159,6 +159,8 @@ function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: numb
     // A host name with several addresses (IPv6 and IPv4, a load balancer's) went through Node's
     // happy eyeballs, which lists on the socket the addresses it tried: the last one connected.
     if (event.peerAddress === undefined) triedAddress(event, socket);
+    // TLS over a socket dialled first (STARTTLS, a proxy's tunnel): that socket made the attempts.
+    if (event.peerAddress === undefined && plain !== undefined) triedAddress(event, (socket as { _parent?: Sock })._parent ?? socket);
   }
   if (state.tls) {
     // Without a snapshot (a hang-up seen before the socket's _destroy), the handle is still open.

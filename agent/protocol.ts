@@ -28,8 +28,21 @@ export function known(name: string | undefined): Protocol | undefined {
   return KNOWN.has(name) ? (name as Protocol) : 'unknown';
 }
 
-/** The database or broker client library driving this socket, by the listeners it added. */
+/**
+ * The database or broker client library driving this socket, by the listeners it added; for a TLS
+ * client over a socket the library dialled in plain (STARTTLS), by those on that socket: mysql2
+ * leaves its named listener there and an anonymous one on the TLS socket (a trial of STARTTLS
+ * clients: over SSL its queries cut off by the server were no event).
+ */
 export function libraryProtocol(socket: Sock): Protocol | undefined {
+  const protocol = listenersProtocol(socket);
+  if (protocol !== undefined) return protocol;
+  // Node sets `_parent` on a TLS client built over a net.Socket (tls.connect({ socket })).
+  const parent = (socket as unknown as { _parent?: unknown })._parent;
+  return parent != null && typeof parent === 'object' && parent !== socket ? listenersProtocol(parent as Sock) : undefined;
+}
+
+function listenersProtocol(socket: Sock): Protocol | undefined {
   const own = socket as unknown as { writeBuf?: unknown; flush?: unknown };
   if (typeof own.writeBuf === 'function' && typeof own.flush === 'function') return 'mysql';
   const events = (socket as unknown as Emitting)._events;

@@ -9,13 +9,15 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import net from 'node:net';
+import path from 'node:path';
 import tls from 'node:tls';
-import { captureEach, listen, delay, TLS } from './helpers/resets.mjs';
+import { captureEach, listen, delay, TLS, ROOT } from './helpers/resets.mjs';
 import { checkEvent, any, dialled, readReset } from './helpers/check-event.mjs';
-import { startPostgresTls } from './helpers/servers.mjs';
+import { startMariadb, startPostgresTls } from './helpers/servers.mjs';
 
 const require = createRequire(import.meta.url);
 const pg = require('pg');
+const mysql = require('mysql2/promise');
 const { SMTPServer } = require('smtp-server');
 
 const cap = captureEach();
@@ -254,5 +256,70 @@ test('a one-port HTTP/HTTPS server that peeks at the first bytes (httpolyglot’
   assert.equal(e.errorType, 'ECONNRESET');
   assert.equal(e.bytesReceived, sent, 'the request alone');
   assert.equal(e.bytesSent, read, 'the response alone');
+  await new Promise((r) => server.close(r));
+});
+
+test('mysql2 over SSL (MariaDB with TLS): a query the server cuts off (KILL) is the database event, as in plain: mysql2 names its listener on the plain socket only', async () => {
+  const maria = await startMariadb({
+    'ssl-cert': path.join(ROOT, 'test/fixtures/tls/cert.pem'),
+    'ssl-key': path.join(ROOT, 'test/fixtures/tls/key.pem'),
+  });
+  try {
+    const options = { host: '127.0.0.1', port: maria.port, user: 'root', ssl: { rejectUnauthorized: false } };
+    const admin = await mysql.createConnection(options);
+    const victim = await mysql.createConnection(options);
+    victim.on('error', () => {});
+    const [[{ cipher }]] = await victim.query(
+      "select variable_value as cipher from information_schema.session_status where variable_name = 'Ssl_cipher'",
+    );
+    assert.ok(cipher, 'the connection is over TLS');
+    const localPort = victim.connection.stream.localPort;
+    // Its rejection handled from the start: it may come before the KILL's own answer.
+    const cutOff = assert.rejects(victim.query('select sleep(5)'));
+    await delay(300);
+    await admin.query(`KILL CONNECTION ${victim.threadId}`);
+    await cutOff;
+    const e = await cap.next((x) => x.direction === 'client' && x.localPort === localPort);
+    assert.deepEqual([e.errorType, e.phase, e.protocol, e.tls], ['peer_closed', 'established', 'mysql', true], JSON.stringify(e));
+    await admin.end();
+  } finally {
+    await maria.stop();
+  }
+});
+
+test('STARTTLS to a host name with IPv6 and IPv4 addresses (happy eyeballs, ::1 refused): the peer is the address the plain socket connected to', async () => {
+  // A server that speaks first, upgrades at STARTTLS, and resets the client after the handshake.
+  const server = net.createServer((s) => {
+    s.on('error', () => {});
+    s.write('220 ready\r\n');
+    s.once('data', () => {
+      s.write('220 go ahead\r\n');
+      const secure = new tls.TLSSocket(s, { isServer: true, key: TLS.key, cert: TLS.cert });
+      secure.on('error', () => {});
+      secure.once('data', () => s.resetAndDestroy());
+    });
+  });
+  const port = await listen(server);
+  const dual = (_host, opts, cb) =>
+    opts.all
+      ? cb(null, [
+          { address: '::1', family: 6 },
+          { address: '127.0.0.1', family: 4 },
+        ])
+      : cb(null, '::1', 6);
+  const raw = net.connect({ host: 'upstream.test', port, lookup: dual });
+  raw.on('error', () => {});
+  await command(raw); // the greeting
+  await command(raw, 'STARTTLS');
+  const secure = tls.connect({ socket: raw, rejectUnauthorized: false });
+  secure.on('error', () => {});
+  await new Promise((resolve) => secure.once('secureConnect', resolve));
+  secure.write('EHLO\r\n');
+  const e = await cap.next((x) => x.direction === 'client' && x.serverPort === port);
+  assert.deepEqual(
+    [e.errorType, e.tls, e.serverAddress, e.peerAddress, e.peerPort],
+    ['ECONNRESET', true, 'upstream.test', '127.0.0.1', port],
+    JSON.stringify(e),
+  );
   await new Promise((r) => server.close(r));
 });
