@@ -14,7 +14,7 @@ import http2 from 'node:http2';
 import { createRequire } from 'node:module';
 import { context, trace, TraceFlags } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { loadAgent, capture, listen, closeServer, delay, holdLoop, TLS, UV_HIDES_RST } from './helpers/resets.mjs';
+import { loadAgent, capture, listen, closeServer, delay, dualLookup, holdLoop, TLS, UV_HIDES_RST } from './helpers/resets.mjs';
 import { withAndWithout, runNode, AGENT, fixture, resetLines, describeRun, ROOT, python } from './helpers/subprocess.mjs';
 import { checkEvent, any, dialled, readAbort, readReset, otherSideClosed, movedNoVerdict } from './helpers/check-event.mjs';
 
@@ -157,13 +157,7 @@ test('connect: a host name with IPv6 and IPv4 addresses, both refused (happy eye
   const probe = net.createServer();
   const port = await listen(probe);
   await closeServer(probe);
-  const dual = (_host, opts, cb) =>
-    opts.all
-      ? cb(null, [
-          { address: '::1', family: 6 },
-          { address: '127.0.0.1', family: 4 },
-        ])
-      : cb(null, '::1', 6);
+  const dual = dualLookup;
   const single = (_host, opts, cb) => (opts.all ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4));
   const errors = [];
   for (const lookup of [dual, single])

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
-import { captureEach, listen, delay, TLS, ROOT } from './helpers/resets.mjs';
+import { captureEach, listen, delay, dualLookup, TLS, ROOT } from './helpers/resets.mjs';
 import { checkEvent, any, dialled, readReset } from './helpers/check-event.mjs';
 import { startMariadb, startPostgresTls } from './helpers/servers.mjs';
 
@@ -300,14 +300,7 @@ test('STARTTLS to a host name with IPv6 and IPv4 addresses (happy eyeballs, ::1 
     });
   });
   const port = await listen(server);
-  const dual = (_host, opts, cb) =>
-    opts.all
-      ? cb(null, [
-          { address: '::1', family: 6 },
-          { address: '127.0.0.1', family: 4 },
-        ])
-      : cb(null, '::1', 6);
-  const raw = net.connect({ host: 'upstream.test', port, lookup: dual });
+  const raw = net.connect({ host: 'upstream.test', port, lookup: dualLookup });
   raw.on('error', () => {});
   await command(raw); // the greeting
   await command(raw, 'STARTTLS');

@@ -162,6 +162,18 @@ export function processGone(pid) {
 
 export const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * A `lookup` for net.connect/http.get answering ::1 and 127.0.0.1, as `localhost` and most cloud
+ * names do: Node tries both (happy eyeballs, autoSelectFamily), ::1 first.
+ */
+export const dualLookup = (_host, opts, cb) =>
+  opts.all
+    ? cb(null, [
+        { address: '::1', family: 6 },
+        { address: '127.0.0.1', family: 4 },
+      ])
+    : cb(null, '::1', 6);
+
 /** An HTTP server for keep-alive tests: `/slow` answers after 1 s, `/async` after 20 ms, the rest at once. */
 export function keepAliveServer() {
   return http.createServer((req, res) => {
