@@ -160,7 +160,8 @@ function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: numb
     // happy eyeballs, which lists on the socket the addresses it tried: the last one connected.
     if (event.peerAddress === undefined) triedAddress(event, socket);
     // TLS over a socket dialled first (STARTTLS, a proxy's tunnel): that socket made the attempts.
-    if (event.peerAddress === undefined && plain !== undefined) triedAddress(event, (socket as { _parent?: Sock })._parent ?? socket);
+    const parent = plain === undefined ? undefined : (socket as { _parent?: Sock | null })._parent;
+    if (event.peerAddress === undefined && parent != null) triedAddress(event, parent);
   }
   if (state.tls) {
     // Without a snapshot (a hang-up seen before the socket's _destroy), the handle is still open.

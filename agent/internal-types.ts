@@ -207,10 +207,10 @@ export class SocketExtras {
 }
 
 /**
- * A connection that spoke plain before its TLS (STARTTLS: SMTP, PostgreSQL's SSLRequest, LDAP,
- * MySQL): the application bytes it moved before the upgrade, which the TLSSocket's counters start
- * without (hooks/tls.ts, added in event.ts), and the peer if the app had read it there. Kept off SocketState, in a map only such connections
- * enter: every other socket pays nothing for it.
+ * A connection that carried bytes before its TLS (STARTTLS: SMTP, PostgreSQL's SSLRequest, LDAP,
+ * MySQL; a proxy's CONNECT tunnel): what it moved then, which the TLSSocket's counters start
+ * without (hooks/tls.ts, added in event.ts), and the peer if the app had read it there. Kept off
+ * SocketState, in a map only such connections enter: every other socket pays nothing for it.
  */
 export const plainBeforeTls = new WeakMap<SocketState, PlainBeforeTls>();
 export interface PlainBeforeTls {

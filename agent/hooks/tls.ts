@@ -100,12 +100,12 @@ function onTlsInit(socket: tls.TLSSocket & NodeSocketInternals, wrap: unknown): 
 }
 
 /**
- * STARTTLS (TLS over a connection that spoke plain first): one connection, so its last activity,
- * the plain bytes it moved and the peer the app read carry over to the TLSSocket, whose counters
- * and address cache start empty (a trial of
- * nodemailer's STARTTLS: a reset in the handshake read 0 bytes and idle since the connect, after
- * an SMTP dialogue). Bytes still buffered unread are no application bytes: a one-port server's
- * peeked ClientHello, which the TLSSocket reads again (Node's initRead, after this).
+ * STARTTLS (TLS over a connection that spoke plain first; a proxy's CONNECT tunnel alike): one
+ * connection, so its last activity, the plain bytes it moved and the peer the app read carry over
+ * to the TLSSocket, whose counters and address cache start empty (a trial of nodemailer: a reset
+ * in the handshake read 0 bytes and idle since the connect, after an SMTP dialogue). Bytes still
+ * buffered unread are no application bytes: a one-port server's peeked ClientHello, which the
+ * TLSSocket reads again (Node's initRead, after this).
  */
 function carryOver(state: SocketState, rawState: SocketState, raw: net.Socket): void {
   // Both marks: the handshake's reads and writes touch neither (TLSWrap's, not the app's), and a
