@@ -231,7 +231,7 @@ test('smtp-server, the client resets after STARTTLS: the server event counts the
   await new Promise((r) => server.close(r));
 });
 
-test('a one-port HTTP/HTTPS server that peeks at the first bytes (httpolyglot’s shape): the peeked ClientHello, read again by TLS, is not counted', async () => {
+test('a one-port HTTP/HTTPS server that peeks at the first bytes (httpolyglot’s shape): the peeked ClientHello, read again by TLS, is not counted, nor is its read activity', async () => {
   const https = new (await import('node:https')).Server({ key: TLS.key, cert: TLS.cert }, (_req, res) => res.end('ok'));
   const server = net.createServer((socket) => {
     socket.once('data', (first) => {
@@ -256,6 +256,22 @@ test('a one-port HTTP/HTTPS server that peeks at the first bytes (httpolyglot’
   assert.equal(e.errorType, 'ECONNRESET');
   assert.equal(e.bytesReceived, sent, 'the request alone');
   assert.equal(e.bytesSent, read, 'the response alone');
+
+  // Quiet 500 ms, then a handshake and at once an RST (within or just after the handshake, as the
+  // host's timing has it): idle since the accept, as on a plain TLS server (the peeked read moved
+  // no application byte).
+  cap.clear();
+  const quiet = net.connect(port, '127.0.0.1');
+  quiet.on('error', () => {});
+  await new Promise((resolve) => quiet.once('connect', resolve));
+  await delay(500);
+  const hello = tls.connect({ socket: quiet, rejectUnauthorized: false });
+  hello.on('error', () => {});
+  await delay(20);
+  quiet.resetAndDestroy();
+  const h = await cap.next((x) => x.direction === 'server' && x.localPort === port);
+  assert.deepEqual([h.bytesReceived, h.bytesSent], [0, 0], JSON.stringify(h));
+  assert.ok(h.idleMs >= 450 && h.idleMs <= h.connectionAgeMs, JSON.stringify(h));
   await new Promise((r) => server.close(r));
 });
 

@@ -108,12 +108,14 @@ function onTlsInit(socket: tls.TLSSocket & NodeSocketInternals, wrap: unknown): 
  * TLSSocket reads again (Node's initRead, after this).
  */
 function carryOver(state: SocketState, rawState: SocketState, raw: net.Socket): void {
-  // Both marks: the handshake's reads and writes touch neither (TLSWrap's, not the app's), and a
-  // read that meets a reset is left out by taking the mark before the latest. `readSince` and the
-  // read/write flags start afresh: they describe the TLS stream's own messages (a request's start).
-  state.active = state.activeBefore = rawState.active;
   const read = raw.bytesRead - raw.readableLength;
   const written = raw.bytesWritten;
+  // The last activity, where bytes moved (a peeked ClientHello's read is none: idle from the
+  // start, as on any TLS server). Both marks: the handshake's reads and writes touch neither
+  // (TLSWrap's, not the app's), and a read that meets a reset is left out by taking the mark
+  // before the latest. `readSince` and the read/write flags start afresh: they describe the TLS
+  // stream's own messages (a request's start).
+  if (read > 0 || written > 0) state.active = state.activeBefore = rawState.active;
   // Only what Node cached (no syscall): the TLSSocket's own cache is empty, and after an RST the
   // kernel no longer knows the peer.
   const peer = (raw as AddressInternals)._peername;
