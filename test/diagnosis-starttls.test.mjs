@@ -1,10 +1,13 @@
 // STARTTLS: a connection that speaks plain first and then upgrades to TLS over the same socket
-// (PostgreSQL's SSLRequest, SMTP's STARTTLS). It is one connection: a reset's bytes count what it
-// moved in plain too, its age runs from the connect or accept, and its idle time from its last
-// plain byte while the handshake runs (found by a trial of nodemailer: a reset in the handshake
-// read 0 bytes and idle since the connect, after an SMTP dialogue). Real parts: the Debian
-// PostgreSQL with SSL on and the pg client, through a relay here that resets the client's
-// connection; smtp-server from npm (nodemailer's) as the app's server, reset by a client here.
+// (PostgreSQL's SSLRequest, SMTP's STARTTLS, MySQL's SSL request). It is one connection: a reset's
+// bytes count what it moved in plain too, its age runs from the connect or accept, its idle time
+// from its last plain byte while the handshake runs, and its peer and library protocol are what
+// the plain socket knew (found by trials of nodemailer and of STARTTLS clients: a reset in the
+// handshake read 0 bytes and idle since the connect after an SMTP dialogue; mysql2 over SSL was
+// `unknown`). A one-port server's peeked ClientHello is none of that. Real parts: the Debian
+// PostgreSQL with SSL on and the pg client through a relay here that resets the client's
+// connection; smtp-server from npm (nodemailer's) as the app's server, reset by a client here;
+// mysql2 and the Debian MariaDB with TLS, a query cut off by KILL.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
