@@ -30,8 +30,9 @@ export function neighboursDir() {
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   for (const f of ['package.json', 'package-lock.json']) cpSync(path.join(MANIFEST, f), path.join(tmp, f));
-  // No install scripts: the agents' optional native add-ons are not needed here.
-  execFileSync('npm', ['ci', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error'], {
+  // No install scripts: the agents' optional native add-ons are not needed here. Legacy peers: the
+  // OpenTelemetry SDK 1.x beside API 1.10 (its peer range ends below; what it uses is in 1.10).
+  execFileSync('npm', ['ci', '--no-audit', '--no-fund', '--ignore-scripts', '--legacy-peer-deps', '--loglevel=error'], {
     cwd: tmp,
     stdio: ['ignore', 'ignore', 'inherit'],
   });

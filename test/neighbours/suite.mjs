@@ -690,3 +690,50 @@ test("next to a neighbour, the app listening on the endpoint's port comes first;
     );
   }
 });
+
+// A TracerProvider that sends nothing counts as none (exporters/otel/global.ts sendsNothing):
+// Instana's collector registers one with no span processor, and resetwatch's spans went into it,
+// OTLP export asked for or not (a trial). With OTEL_EXPORTER_OTLP_ENDPOINT set they go to
+// resetwatch's own exporter; a provider that gets a processor after its registration is the app's
+// again, and its exporter gets the span.
+test('a registered TracerProvider with no span processor (Instana, the SDK 1.x and 2.x) counts as none', async () => {
+  const sdk2 = createRequire(path.join(ROOT, 'package.json')).resolve('@opentelemetry/sdk-trace-base');
+  const instanaPort = await freePort(); // nothing listens: Instana's collector keeps trying
+  for (const which of ['instana', 'sdk1', 'sdk2', 'sdk1-added']) {
+    const rx = await startReceiver();
+    try {
+      const r = await runNode([...RW_CJS, path.join(app, 'silent-provider.cjs')], {
+        cwd: app,
+        timeout: 30000,
+        env: {
+          SILENT: which,
+          SDK2_PATH: sdk2,
+          INSTANA_PORT: String(instanaPort),
+          INSTANA_LOG_LEVEL: 'error',
+          RESETWATCH_LOG: 'stderr',
+          RESETWATCH_PORT: 'off',
+          OTEL_EXPORTER_OTLP_ENDPOINT: rx.url,
+          OTEL_METRICS_EXPORTER: 'none',
+          OTEL_BSP_SCHEDULE_DELAY: '200',
+        },
+      });
+      const what = `${which}\n${describeRun(r)}`;
+      assert.equal(r.code, 0, what);
+      assert.match(r.stdout, /^provider BasicTracerProvider$/m, what);
+      assert.match(r.stdout, /^client ECONNRESET$/m, what);
+      // Instana's collector dials its agent and more (refused here): only the app's reset counts.
+      assert.equal(resetLines(r.stderr).filter((l) => l['resetwatch.phase'] !== 'connect').length, 1, what);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const own = rx.spans.filter((s) => s.scope.name === 'resetwatch' && s.attributes['resetwatch.phase'] !== 'connect');
+      if (which === 'sdk1-added') {
+        assert.match(r.stdout, /^app's exporter: 1 spans$/m, what);
+        assert.equal(own.length, 0, `${what}: the app's provider has the span, not resetwatch's own exporter`);
+      } else {
+        assert.equal(own.length, 1, `${what}: the span reached resetwatch's own OTLP exporter: ${JSON.stringify(rx.spans)}`);
+        assert.equal(own[0].name, 'connection reset', what);
+      }
+    } finally {
+      await rx.close();
+    }
+  }
+});
