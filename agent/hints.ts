@@ -117,7 +117,7 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
   ) {
     // Without a pooled time (no previous exchange seen on this connection, as for one pooled
     // before the agent started), the connection's own quiet time before the reset.
-    const idle = e.idleBeforeReuseMs ?? e.idleMs;
+    const idle = e.idleBeforeReuseMs ?? e.idleMs ?? 0;
     const target = targetOf(e);
     const retry = 'retry idempotent requests that fail on a reused socket';
     // A bare RST (`read ECONNRESET`, or `write ECONNRESET` where the request's write met it: no
@@ -156,7 +156,7 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
   // Idle means quiet since a read (the previous answer): a connection waiting for a query's answer was not idle.
   if (e.direction === 'client' && e.phase === 'established' && isDatabase(e.protocol) && !seen.queryInFlight) {
     const idle = e.idleMs;
-    if (idle >= POOL_IDLE_MS) {
+    if (idle !== undefined && idle >= POOL_IDLE_MS) {
       return {
         id: 'pool_idle_reset',
         text:
@@ -169,7 +169,7 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
   if (e.direction === 'client' && e.phase === 'idle') {
     // Reset long before the idle timeout the server advertised: not the server's timeout (SDKs
     // trial: a firewall's RST to a keep-alive probe after 1 s, the server promising 5 s).
-    if (keepAlive !== undefined && e.idleMs < keepAlive - RACE_SLACK_MS)
+    if (keepAlive !== undefined && e.idleMs !== undefined && e.idleMs < keepAlive - RACE_SLACK_MS)
       return {
         id: 'idle_reset',
         text:

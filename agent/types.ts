@@ -126,8 +126,10 @@ export interface ResetEvent {
   /**
    * Milliseconds since the last byte was read or written on the connection (or since it was
    * created, when none was), leaving out the read or write that met the reset itself (README).
+   * Absent for a connection an HTTP/2 session owns (`h2`, `grpc`): the session reads and writes
+   * its socket natively, past the hook that notes each byte's time.
    */
-  idleMs: number;
+  idleMs?: number;
   /** Whether what was in flight can be retried safely (README "Retry"). */
   retry: Retry;
   /** HTTP client: the request went out on a socket reused from the keep-alive pool. */

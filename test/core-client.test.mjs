@@ -16,7 +16,7 @@ import { context, trace, TraceFlags } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { loadAgent, capture, listen, closeServer, delay, dualLookup, holdLoop, TLS, UV_HIDES_RST } from './helpers/resets.mjs';
 import { withAndWithout, runNode, AGENT, fixture, resetLines, describeRun, ROOT, python } from './helpers/subprocess.mjs';
-import { checkEvent, any, dialled, readAbort, readReset, otherSideClosed, movedNoVerdict } from './helpers/check-event.mjs';
+import { checkEvent, any, dialled, readAbort, readReset, otherSideClosed, movedNoVerdict, http2Moved } from './helpers/check-event.mjs';
 
 const require = createRequire(import.meta.url);
 const { toAttributes } = require(`${ROOT}/dist/exporters/shared/attributes.js`);
@@ -1549,7 +1549,7 @@ test('http2: the server resets the session socket', async () => {
     tls: false,
     protocol: 'h2', // h2c: from the Http2Session that owns the socket
     streamsInFlight: 1,
-    ...movedNoVerdict,
+    ...http2Moved,
   });
   session.destroy();
   await closeServer(server);

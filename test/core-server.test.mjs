@@ -582,6 +582,7 @@ test('http2 (h2c) server: the client aborts after the preface', async () => {
     phase: 'established',
     tls: false,
     protocol: 'h2',
+    idleMs: undefined, // the session reads the socket natively
     streamsInFlight: 0,
     bytesReceived: 24,
     bytesSent: any.positive,

@@ -11,16 +11,18 @@ import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { captureEach, listen, closeServer, delay, brief, ROOT } from './helpers/resets.mjs';
-import { checkEvent, any, dialled, movedNoVerdict, otherSideClosed } from './helpers/check-event.mjs';
+import { checkEvent, any, dialled, http2Moved, otherSideClosed } from './helpers/check-event.mjs';
 
 const require = createRequire(import.meta.url);
 const grpc = require('@grpc/grpc-js');
 const PEER = `${ROOT}/test/fixtures/h2-peer.cjs`;
 const { WATCH } = require(PEER);
 const { toAttributes } = require(`${ROOT}/dist/exporters/shared/attributes.js`);
-/** The attributes log lines, spans and /resets carry for the protocol. */
+/** The attributes log lines and spans carry for the protocol (and no idle time: the session reads natively). */
 const protocolAttributes = (e) =>
-  Object.fromEntries(Object.entries(toAttributes(e)).filter(([k]) => /^(network\.protocol|rpc\.|resetwatch\.http2)/.test(k)));
+  Object.fromEntries(
+    Object.entries(toAttributes(e)).filter(([k]) => /^(network\.protocol|rpc\.|resetwatch\.http2|resetwatch\.connection\.idle)/.test(k)),
+  );
 
 const cap = captureEach();
 
@@ -77,7 +79,7 @@ function serverHangup(port, protocol, streamsInFlight) {
     tls: false,
     protocol,
     streamsInFlight,
-    ...movedNoVerdict,
+    ...http2Moved,
   };
 }
 
@@ -99,7 +101,7 @@ test('grpc-js client: the server process dies mid-stream (FIN): peer_closed, grp
     tls: false,
     protocol: 'grpc',
     streamsInFlight: 1,
-    ...movedNoVerdict,
+    ...http2Moved,
   });
   assert.deepEqual(protocolAttributes(e), {
     'network.protocol.name': 'http',
@@ -135,7 +137,7 @@ test('http2.connect client: the server process dies with two streams open: peer_
     tls: false,
     protocol: 'h2',
     streamsInFlight: 2,
-    ...movedNoVerdict,
+    ...http2Moved,
   });
   assert.deepEqual(protocolAttributes(e), {
     'network.protocol.name': 'http',
@@ -175,7 +177,7 @@ test('undici with allowH2: the server process dies with three requests open: pee
     tlsVersion: 'TLSv1.3',
     protocol: 'h2',
     streamsInFlight: 3,
-    ...movedNoVerdict,
+    ...http2Moved,
   });
   await Promise.all(bodies);
   await undici.destroy();
@@ -207,7 +209,7 @@ test('http2 over TLS (ALPN h2), gRPC content-type: the server process dies: peer
     tlsVersion: 'TLSv1.3',
     protocol: 'grpc', // ALPN said h2; the stream's content-type says gRPC
     streamsInFlight: 1,
-    ...movedNoVerdict,
+    ...http2Moved,
   });
   await closed;
 });

@@ -55,7 +55,7 @@ test('default: one warn line per reset on stderr, with the span attribute names'
   assert.deepEqual(stats(r).dropped, {});
 });
 
-test('the message of an HTTP/2 reset leaves out the idle time (its session reads the socket natively: it would count from the start)', () => {
+test('the message of an HTTP/2 reset has no idle time (the event has none: its session reads the socket natively)', () => {
   const { logMessage } = require('../dist/exporters/log/message.js');
   const base = {
     direction: 'client',
@@ -70,7 +70,7 @@ test('the message of an HTTP/2 reset leaves out the idle time (its session reads
     idleMs: 165,
     retry: 'unknown',
   };
-  const h2 = logMessage({ ...base, protocol: 'h2', streamsInFlight: 4 });
+  const h2 = logMessage({ ...base, idleMs: undefined, protocol: 'h2', streamsInFlight: 4 });
   assert.match(h2, /; connection 165 ms old; 4 streams in flight; retry unknown$/, h2);
   const raw = logMessage({ ...base, protocol: 'unknown' });
   assert.match(raw, /; connection 165 ms old, idle 165 ms; retry unknown$/, raw);

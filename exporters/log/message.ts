@@ -53,9 +53,8 @@ export function logMessage(e: ResetEvent): string {
   if (what.length !== 0) parts.push(what.join(' '));
   parts.push(`${size(e.bytesReceived)} read, ${size(e.bytesSent)} written`);
   const times = [`connection ${duration(e.connectionAgeMs)} old`];
-  // An HTTP/2 session reads its socket natively: its idleMs counts from the start (README), no
-  // fact worth a place in the line.
-  if (e.protocol !== 'h2' && e.protocol !== 'grpc') times.push(`idle ${duration(e.idleMs)}`);
+  // None for an HTTP/2 session's connection: it reads and writes its socket natively (README).
+  if (e.idleMs !== undefined) times.push(`idle ${duration(e.idleMs)}`);
   if (e.request?.ageMs !== undefined) times.push(`request ${duration(e.request.ageMs)} old`);
   if (e.idleBeforeReuseMs !== undefined) times.push(`pooled ${duration(e.idleBeforeReuseMs)} before reuse`);
   parts.push(times.join(', '));

@@ -59,10 +59,11 @@ export function toAttributes(e: ResetEvent): Attributes {
     'resetwatch.bytes_received': e.bytesReceived,
     'resetwatch.bytes_sent': e.bytesSent,
     'resetwatch.connection.age': seconds(e.connectionAgeMs),
-    'resetwatch.connection.idle': seconds(e.idleMs),
-    'resetwatch.retry': e.retry,
-    'resetwatch.fatal': e.fatal,
   };
+  // None over HTTP/2 (the event has none); the order of the keys is the log line's.
+  if (e.idleMs !== undefined) a['resetwatch.connection.idle'] = seconds(e.idleMs);
+  a['resetwatch.retry'] = e.retry;
+  a['resetwatch.fatal'] = e.fatal;
   if (e.syscall !== undefined) a['resetwatch.syscall'] = e.syscall;
   if (e.peerAddress !== undefined) {
     a['network.peer.address'] = e.peerAddress;

@@ -40,6 +40,9 @@ export const movedNoVerdict = {
   fatal: false,
 };
 
+/** The same over a connection an HTTP/2 session owns: no idleMs (it reads and writes natively). */
+export const http2Moved = { ...movedNoVerdict, idleMs: undefined };
+
 export function checkEvent(event, spec) {
   const { context, ...e } = event;
   const keys = new Set([...Object.keys(e), ...Object.keys(spec)]);
