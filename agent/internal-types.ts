@@ -52,6 +52,11 @@ const START_US_SHIFT = 8;
  */
 export const RESET_BEHIND_END = 1 << 18;
 /**
+ * SocketState.activity, with RESET_BEHIND_END: the end of input was this host's own abort (`ss
+ * -K`, SOCK_DESTROY), the read after it found ECONNABORTED pending (classify.ts noteResetBehindEnd).
+ */
+export const ABORT_BEHIND_END = 1 << 22;
+/**
  * SocketState.activity: the app called the socket's end() (hooks/destroy.ts), which an errored
  * socket ignores (writableEnded stays false): a library that closed its protocol's connection as
  * a write of its last answer met the peer's RST (amqplib at a broker's shutdown, classify.ts).
