@@ -696,10 +696,14 @@ test("next to a neighbour, the app listening on the endpoint's port comes first;
 // OTLP export asked for or not (a trial). With OTEL_EXPORTER_OTLP_ENDPOINT set they go to
 // resetwatch's own exporter; a provider that gets a processor after its registration is the app's
 // again, and its exporter gets the span.
-test('a registered TracerProvider with no span processor (Instana, the SDK 1.x and 2.x) counts as none', async () => {
+test('a registered TracerProvider with no span processor (Instana, the SDK 1.x and 2.x) counts as none', async (t) => {
   const sdk2 = createRequire(path.join(ROOT, 'package.json')).resolve('@opentelemetry/sdk-trace-base');
   const instanaPort = await freePort(); // nothing listens: Instana's collector keeps trying
-  for (const which of ['instana', 'sdk1', 'sdk2', 'sdk1-added']) {
+  // When its agent does not answer, Instana's collector tries the default gateway at that port:
+  // only where the suite has a network namespace of its own with nothing but loopback (as root).
+  const netns = process.env.RESETWATCH_NEIGHBOURS_NETNS === '1';
+  if (!netns) t.diagnostic("Instana's case left out: it runs only in the suite's network namespace (as root)");
+  for (const which of [...(netns ? ['instana'] : []), 'sdk1', 'sdk2', 'sdk1-added']) {
     const rx = await startReceiver();
     try {
       const r = await runNode([...RW_CJS, path.join(app, 'silent-provider.cjs')], {
