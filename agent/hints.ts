@@ -59,6 +59,16 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
         'Nothing reached the peer: a retry is safe, with backoff (a deny or rate-limit rule rejects an immediate retry too)',
     };
   }
+  // Before the handshake's hint: ss -K or a CNI aborting a connection mid-handshake is this host's doing.
+  if (e.errorType === 'ECONNABORTED') {
+    return {
+      id: 'local_abort',
+      text:
+        'this host aborted the connection itself (ECONNABORTED), not the peer or the network: something on this machine destroyed the socket ' +
+        'through the kernel — ss -K, or a CNI or service mesh terminating sockets to a removed backend (SOCK_DESTROY, bpf_sock_destroy, e.g. Cilium). ' +
+        'Look at what ran on this host at that moment',
+    };
+  }
   if (e.phase === 'tls_handshake') {
     return {
       id: 'tls_mismatch',
@@ -70,15 +80,6 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
             'or one that rejects this server’s protocol versions, ciphers or certificate, or does not speak TLS at all'
           : 'the peer dropped the connection during the TLS handshake: it rejected this side’s protocol versions, ciphers, SNI or certificate, or does not speak TLS at all (check both sides’ TLS settings), ' +
             'or it (or a proxy or load balancer in front of it) failed or was overloaded mid-handshake',
-    };
-  }
-  if (e.errorType === 'ECONNABORTED') {
-    return {
-      id: 'local_abort',
-      text:
-        'this host aborted the connection itself (ECONNABORTED), not the peer or the network: something on this machine destroyed the socket ' +
-        'through the kernel — ss -K, or a CNI or service mesh terminating sockets to a removed backend (SOCK_DESTROY, bpf_sock_destroy, e.g. Cilium). ' +
-        'Look at what ran on this host at that moment',
     };
   }
   const keepAlive = seen.serverKeepAliveMs;

@@ -263,6 +263,39 @@ test('tls_handshake: the server resets the ClientHello', async () => {
   await closeServer(server);
 });
 
+test('tls_handshake: this host aborts the handshake (ss -K): local_abort, not the handshake hint that blames the peer', async () => {
+  // A trial of TLS failures: ss -K (or a CNI destroying sockets) mid-handshake read tls_mismatch,
+  // "the peer dropped the connection", on both Node 20 and 24.
+  const server = net.createServer((s) => s.on('data', () => {}).on('error', () => {})); // takes the ClientHello, never answers
+  const port = await listen(server);
+  const sock = tls.connect({ port, host: '127.0.0.1', servername: 'api.example.test' });
+  const seen = [];
+  sock.on('error', (err) => seen.push(err.code));
+  sock.on('connect', async () => {
+    await delay(50);
+    execFileSync('ss', ['-K', 'src', '127.0.0.1', 'sport', '=', `:${sock.localPort}`, 'dport', '=', `:${port}`]);
+  });
+  const e = await cap.next(client(port));
+  assert.deepEqual(seen, ['ECONNABORTED'], 'what Node reports');
+  checkEvent(e, {
+    time: any.recent,
+    direction: 'client',
+    ...readAbort,
+    phase: 'tls_handshake',
+    ...dialled(port),
+    tls: true,
+    bytesReceived: 0,
+    bytesSent: 0,
+    connectionAgeMs: any.nonNegative,
+    idleMs: any.nonNegative,
+    retry: 'safe',
+    protocol: 'unknown',
+    fatal: false,
+    hint: (h) => h.id === 'local_abort',
+  });
+  await closeServer(server);
+});
+
 test('tls_handshake: an https request queued behind the handshake counts no bytes sent', async () => {
   // Node's bytesWritten counts the request the app wrote before the handshake finished; none of it
   // can have left (a trial read "67 B written" for fetch and got).
