@@ -236,7 +236,9 @@ function clientRequest(
 ): Context | undefined {
   const mark = requestMark.get(req);
   event.protocol = 'http/1.1';
-  event.request = { method: req.method ?? 'GET', host: req.host };
+  const method = req.method ?? 'GET';
+  // A tunnel's CONNECT (hpagent, tunnel, global-agent) names its target as `host:port`; req.host is the proxy.
+  event.request = { method, host: method === 'CONNECT' && typeof req.path === 'string' ? hostOf(`//${req.path}`) : req.host };
   withPath(event.request, clientPath(req.path));
   if (mark) event.request.ageMs = round(now - mark.start);
   event.reusedSocket = req.reusedSocket === true;
@@ -267,9 +269,12 @@ function undiciRequest(event: ResetEvent, req: UndiciRequestLike, now: number, c
   event.protocol = event.protocol || 'http/1.1';
   // A forward proxy's absolute-form request (undici's ProxyAgent without a tunnel, Node's env proxy
   // to an http:// target) names its target in the path; the origin is the proxy's.
+  // A tunnel's CONNECT (ProxyAgent, EnvHttpProxyAgent) names its target as `host:port`.
   const path = req.path;
+  const method = req.method ?? 'GET';
   const absolute = typeof path === 'string' && (path.startsWith('http://') || path.startsWith('https://'));
-  event.request = { method: req.method ?? 'GET', host: hostOf(absolute ? path : req.origin) };
+  const target = absolute ? path : method === 'CONNECT' && typeof path === 'string' ? `//${path}` : req.origin;
+  event.request = { method, host: hostOf(target) };
   withPath(event.request, clientPath(path));
   if (mark) event.request.ageMs = round(now - mark.start);
   if (mark) context = mark.context ?? context;
@@ -356,10 +361,10 @@ function isHttp2(socket: Sock): boolean {
   return name === 'Http2Server' || name === 'Http2SecureServer';
 }
 
-/** An undici origin's host name, without the port (serverPort has it), as http's `req.host` is. */
+/** An undici origin's (or `//host:port`'s) host name, without the port (serverPort has it), as http's `req.host` is. */
 function hostOf(origin: string | undefined): string | undefined {
   if (!origin) return undefined;
-  const m = /^[a-z]+:\/\/(\[[^\]]*\]|[^/:]+)/i.exec(origin);
+  const m = /^(?:[a-z]+:)?\/\/(\[[^\]]*\]|[^/:]+)/i.exec(origin);
   return m ? m[1].replace(/^\[(.*)\]$/, '$1') : origin;
 }
 

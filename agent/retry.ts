@@ -1,6 +1,7 @@
 // Whether what was in flight when the connection ended can be retried without risk (README "Retry").
 // `safe` only where the request provably never reached the peer's application:
-// - `connect`: TCP was never established; `tls_handshake`: nothing was sent over TLS yet;
+// - `connect`: TCP was never established; `tls_handshake`: nothing was sent over TLS yet; a
+//   forward proxy's CONNECT not yet answered: nothing was sent through the tunnel yet;
 // - an HTTP client request with an idempotent method sent on a reused keep-alive socket, and not
 //   one byte of a response read since the previous exchange ended, ended within RACE_WINDOW_MS of
 //   being sent: the peer had closed (or was closing) the idle connection, so the request met a
@@ -38,6 +39,8 @@ export function retryOf(e: ResetEvent, responseBegun: boolean, ageUnknown = fals
   if (e.direction !== 'client') return 'unknown';
   if (e.phase === 'connect' || e.phase === 'tls_handshake') return 'safe';
   if (e.request === undefined) return 'unknown';
+  // A proxy's tunnel not yet open: the request it was for has not left this host.
+  if (e.request.method === 'CONNECT' && !responseBegun) return 'safe';
   if (metDeadSocket(e, ageUnknown) && !responseBegun && IDEMPOTENT.has(e.request.method.toUpperCase())) return 'safe';
   return 'unsafe';
 }

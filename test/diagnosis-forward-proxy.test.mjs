@@ -121,6 +121,27 @@ for (const [undici, { request, Agent, ProxyAgent }] of UNDICIS) {
     assert.ok(e.bytesReceived >= 'HTTP/1.0 200 Connection established\r\n\r\n'.length, JSON.stringify(e));
   });
 
+  test(`${undici}: a proxy that resets the tunnel's CONNECT: the request names the target, not the proxy, and a retry is safe (nothing went through)`, async (t) => {
+    // A trial of Node's env proxy: the event read "CONNECT localhost" (the proxy's name), retry unsafe.
+    const proxy = net.createServer((s) => s.once('data', () => s.resetAndDestroy()));
+    const port = await listen(proxy);
+    t.after(() => new Promise((r) => proxy.close(r)));
+    const dispatcher = new ProxyAgent({ uri: `http://127.0.0.1:${port}`, proxyTunnel: true });
+    t.after(() => dispatcher.close());
+    cap.clear();
+    const err = await request('http://api.example.test:8443/orders', { dispatcher }).then(
+      () => null,
+      (e) => e.code,
+    );
+    assert.ok(err !== null, 'the request failed');
+    const e = await cap.next((x) => x.direction === 'client' && x.serverPort === port);
+    assert.deepEqual(
+      [e.errorType, e.serverAddress, e.request?.method, e.request?.host, e.request?.path, e.retry],
+      ['ECONNRESET', '127.0.0.1', 'CONNECT', 'api.example.test', undefined, 'safe'],
+      JSON.stringify(e),
+    );
+  });
+
   test(`${undici} through a proxy without a tunnel (absolute-form, as Node’s env proxy sends to http:// targets): the peer is the proxy, the request names the target`, async (t) => {
     const proxy = await startTinyproxy();
     t.after(() => proxy.stop());
@@ -170,6 +191,23 @@ for (const [undici, { request, Agent, ProxyAgent }] of UNDICIS) {
     );
   });
 }
+
+test("node:http's CONNECT (as hpagent and tunnel send it) reset by the proxy: the request names the target, a retry is safe", async (t) => {
+  const proxy = net.createServer((s) => s.once('data', () => s.resetAndDestroy()));
+  const port = await listen(proxy);
+  t.after(() => new Promise((r) => proxy.close(r)));
+  cap.clear();
+  const req = http.request({ host: '127.0.0.1', port, method: 'CONNECT', path: 'api.example.test:443' });
+  const failed = new Promise((r) => req.on('error', (err) => r(err.code)));
+  req.end();
+  assert.equal(await failed, 'ECONNRESET');
+  const e = await cap.next((x) => x.direction === 'client' && x.serverPort === port);
+  assert.deepEqual(
+    [e.phase, e.errorType, e.request?.method, e.request?.host, e.request?.path, e.retry],
+    ['response', 'ECONNRESET', 'CONNECT', 'api.example.test', undefined, 'safe'],
+    JSON.stringify(e),
+  );
+});
 
 // Node's own fetch through its env proxy (NODE_USE_ENV_PROXY, Node ≥ 22.21: the matrix): on
 // Node 22 and 24 its bundled undici (6, 7) tunnels with CONNECT; Node 26's (8) sends http://
