@@ -31,6 +31,7 @@ import { nextRead } from './next-read';
 import { type AddressInternals, peerError, readAddresses, serverNameOf, tlsVersionOf } from './addresses';
 import { Stamp } from './symbols';
 import { now as clockNow } from './clock';
+import { awaitingRequest } from './tunnel';
 
 type ErrnoError = Error & { code?: string; syscall?: string };
 
@@ -220,7 +221,10 @@ function answersOwnClose(socket: Sock, state: SocketState, err: ErrnoError): boo
  * most often logs and exits (the log line says which: exporters/log/message.ts).
  */
 function crashes(socket: Sock, state: SocketState): boolean {
-  const req = socket._httpMessage as ClientRequestLike | null | undefined;
+  const req = (socket._httpMessage ?? (state.direction === 'client' ? awaitingRequest(socket) : undefined)) as
+    | ClientRequestLike
+    | null
+    | undefined;
   return (
     onlyPipeListeners(socket) ||
     (state.direction === 'client' && req != null && typeof req.listenerCount === 'function' && req.listenerCount('error') === 0)

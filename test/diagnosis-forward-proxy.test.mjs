@@ -15,7 +15,7 @@ import { createRequire } from 'node:module';
 import { loadAgent, capture, listen, closeServer } from './helpers/resets.mjs';
 import { checkEvent, any } from './helpers/check-event.mjs';
 import { startTinyproxy } from './helpers/proxies.mjs';
-import { runNode, describeRun, resetLines, AGENT } from './helpers/subprocess.mjs';
+import { runNode, describeRun, resetLines, withAndWithout, AGENT } from './helpers/subprocess.mjs';
 
 const require = createRequire(import.meta.url);
 const [major, minor] = process.versions.node.split('.').map(Number);
@@ -213,6 +213,34 @@ test("node:http's CONNECT (as hpagent and tunnel send it) reset by the proxy: th
 // Node 22 and 24 its bundled undici (6, 7) tunnels with CONNECT; Node 26's (8) sends http://
 // targets in absolute form, dialling the proxy's IP under the target's name.
 if (major > 22 || (major === 22 && minor >= 21)) {
+  test(`Node ${process.version}'s env proxy to an https: target, the proxy resetting the tunnel, no 'error' listener on the request: the app crashes as without the agent, and the event says fatal`, async (t) => {
+    // Node dials the tunnel with a listener of its own and hands the request its error a tick
+    // later (a trial of Node 22–26: fatal false, no "about to crash" in the line).
+    const proxy = net.createServer((s) => s.once('data', () => s.resetAndDestroy()));
+    const port = await listen(proxy);
+    t.after(() => new Promise((r) => proxy.close(r)));
+    const app = "require('node:https').get('https://api.example.test/orders', () => console.log('answered'));";
+    const env = { NODE_USE_ENV_PROXY: '1', HTTPS_PROXY: `http://127.0.0.1:${port}`, NODE_NO_WARNINGS: '1', RESETWATCH_PORT: 'off' };
+    const { plain, agent } = await withAndWithout(['-e', app], { env });
+    assert.equal(plain.code, 1, describeRun(plain));
+    assert.equal(agent.code, plain.code, describeRun(agent));
+    assert.match(plain.stderr, /ECONNRESET/, describeRun(plain));
+    const lines = resetLines(agent.stderr);
+    assert.equal(lines.length, 1, describeRun(agent));
+    assert.equal(lines[0]['resetwatch.fatal'], true, JSON.stringify(lines[0]));
+    assert.equal(lines[0]['server.port'], port, JSON.stringify(lines[0]));
+    assert.match(lines[0].msg, /about to crash/, JSON.stringify(lines[0]));
+    // The same with a listener on the request: handled, not fatal.
+    const handled = await runNode([...AGENT, '-e', `${app.slice(0, -1)}.on('error', (e) => console.log(e.code));`], { env });
+    assert.equal(handled.code, 0, describeRun(handled));
+    assert.equal(handled.stdout.trim(), 'ECONNRESET', describeRun(handled));
+    assert.deepEqual(
+      resetLines(handled.stderr).map((l) => l['resetwatch.fatal']),
+      [false],
+      describeRun(handled),
+    );
+  });
+
   test(`Node ${process.version}'s fetch (undici ${process.versions.undici}) through NODE_USE_ENV_PROXY: the peer is the proxy, the request names the target`, async (t) => {
     const proxy = await startTinyproxy();
     t.after(() => proxy.stop());

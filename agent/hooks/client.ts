@@ -67,4 +67,14 @@ function onConnect(socket: net.Socket, first: unknown, second: unknown): void {
   const state = new SocketState('client', now(), (socket as { encrypted?: boolean }).encrypted === true, dial);
   watch(socket, state);
   if (port === undici.dialling) httpOf(state); // undici's connection: HTTP from the start
+  lastDialled = socket;
+}
+
+/** The socket dialled last, until an HTTP request's creation takes it (./http.ts, ../tunnel.ts). */
+let lastDialled: net.Socket | undefined;
+
+export function takeDialled(): net.Socket | undefined {
+  const s = lastDialled;
+  lastDialled = undefined;
+  return s;
 }

@@ -17,6 +17,8 @@ import { guard } from '../guard';
 import { stateOf, classify } from '../sockets';
 import { subscribeAll, unsubscribeAll, type Handlers } from './channels';
 import { advertisedKeepAliveMs } from '../keep-alive';
+import { takeDialled } from './client';
+import { dialledFor } from '../tunnel';
 import type { Config } from '../config';
 
 /** What we read of the messages of Node's http diagnostics channels. */
@@ -60,6 +62,9 @@ export function disable(): void {
 
 function clientCreated({ request }: Msg): void {
   createdContext.set(request, activeContext());
+  // The socket its agent dialled for it, if any (Node's env proxy's tunnel: ../tunnel.ts).
+  const dialled = takeDialled();
+  if (dialled !== undefined && request.socket == null) dialledFor(dialled as Sock, request);
 }
 
 // The request's age counts from here, when it is sent, on every Node version.
