@@ -69,6 +69,7 @@ function uncount(state: SocketState): boolean {
 const addListener = EventEmitter.prototype.on;
 const removeListener = EventEmitter.prototype.removeListener;
 const listenerCount = EventEmitter.prototype.listenerCount as (this: EventEmitter, name: symbol, listener: unknown) => number;
+const errorListeners = EventEmitter.prototype.listenerCount as (this: EventEmitter, name: 'error') => number;
 
 /** Starts watching a socket: its state, one connection counted, a TLS socket's errorMonitor listener. */
 export function watch(socket: Watched, state: SocketState): void {
@@ -178,9 +179,17 @@ export function disown(socket: object): void {
   bypass(s);
 }
 
+/**
+ * Gone again once it has served: a plain socket's error comes once (it is destroyed with it); a
+ * TLS socket's once its event is out, or when no 'error' listener takes the error (the app is
+ * about to crash). An app's crash report that prints the socket (pg-pool puts its client on the
+ * error) then shows its listeners as without the agent (ORM trial).
+ */
 function errorListener(this: Watched, err: Error): void {
   const state = slot.get(this);
   if (state && !state.done) guard('socket.error', socketError, this, state, err);
+  if (!state || state.done || (state.activity & TLS) === 0 || errorListeners.call(this, 'error') === 0)
+    removeListener.call(this, errorMonitor, errorListener);
 }
 
 function socketError(socket: Watched, state: SocketState, err: Error): void {

@@ -109,6 +109,21 @@ for (const [mode, fields, firstError, env = {}] of CASES) {
   });
 }
 
+for (const mode of ['net-client', 'tls-client', 'http-reset']) {
+  test(`a crash report that prints the reset socket (its error carries it, as pg-pool's do) shows its listeners as without the agent: ${mode}`, async () => {
+    // An ORM trial: the agent's errorMonitor listener stayed on the socket, and Node's report
+    // printed it ("[Symbol(events.errorMonitor)]: [ [Function (anonymous)], [Function: errorListener] ]").
+    const { plain, agent } = await withAndWithout([fixture('app-crash.cjs'), mode], { env: { INSPECT: '1' } });
+    assert.equal(plain.code, 1, describeRun(plain));
+    assert.equal(agent.code, plain.code, describeRun(agent));
+    assert.match(plain.stderr, /Symbol\(events\.errorMonitor\)\]: \[Function/, 'the report prints the socket');
+    assert.equal(resetLines(agent.stderr).length, 1, describeRun(agent));
+    // Ports and async ids differ from run to run (README Limits: the agent's own async resources).
+    const digitless = (s) => s.replace(/\d+/g, 'N');
+    assert.equal(digitless(withoutAgentLines(agent.stderr)), digitless(plain.stderr));
+  });
+}
+
 test("a reset an 'uncaughtException' listener takes: the line says so, and the app carries on as without the agent", async () => {
   // Test runners (jest, vitest, mocha, node --test) and apps that log and carry on: the line
   // said "the app is about to crash with it" (a trial of test runners). Still `fatal` (it reached
