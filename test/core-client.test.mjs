@@ -1563,6 +1563,52 @@ test('fetch: bytes and an RST read in one poll are ECONNRESET; bytes and a FIN a
   }
 });
 
+test('undici: a TLS 1.3 server that rejects the client certificate (an alert, then its close): tls_handshake, the alert named, retry safe; node:https reports the alert itself, no event', async () => {
+  // TLS 1.3 checks the client's certificate after the client's handshake has finished: the socket
+  // reports the alert, and undici fails the request with "other side closed" at the close behind
+  // it (a trial of TLS failures: it read the server closing mid-response, retry unsafe).
+  const server = https.createServer({ ...TLS, requestCert: true, rejectUnauthorized: true, ca: [TLS.cert] }, (_req, res) => res.end('ok'));
+  server.on('tlsClientError', () => {});
+  const port = await listen(server);
+  const { request, Agent } = require('undici');
+  const dispatcher = new Agent({ connect: { rejectUnauthorized: false } });
+  const err = await request(`https://127.0.0.1:${port}/orders`, { dispatcher }).catch((x) => x);
+  assert.equal(err.code, 'UND_ERR_SOCKET', String(err));
+  const e = await cap.next(client(port));
+  checkEvent(e, {
+    time: any.recent,
+    direction: 'client',
+    errorType: 'peer_closed',
+    code: 'UND_ERR_SOCKET',
+    message: (m) => m.startsWith('other side closed') && m.includes('ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED'),
+    syscall: undefined,
+    phase: 'tls_handshake',
+    ...dialled(port),
+    tls: true,
+    tlsVersion: 'TLSv1.3',
+    protocol: 'http/1.1',
+    bytesReceived: 0,
+    bytesSent: 0,
+    connectionAgeMs: any.nonNegative,
+    idleMs: any.nonNegative,
+    retry: 'safe',
+    fatal: false,
+    request: (r) => r.method === 'GET',
+    reusedSocket: false,
+    hint: (h) => h.id === 'tls_mismatch',
+  });
+  await dispatcher.close();
+  // node:https fails the request with the alert: no reset.
+  cap.clear();
+  const code = await new Promise((r) =>
+    https.get({ port, host: '127.0.0.1', rejectUnauthorized: false, agent: false }, () => r('answered')).on('error', (x) => r(x.code)),
+  );
+  assert.equal(code, 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED');
+  await delay(100);
+  assert.deepEqual(cap.events.filter(client(port)), []);
+  await closeServer(server);
+});
+
 test('fetch: "other side closed" is peer_closed only with a request in flight', async () => {
   const server = net.createServer((s) => s.once('data', () => s.end()));
   const port = await listen(server);
