@@ -161,10 +161,35 @@ function raisedHere(err: object, state: SocketState): boolean {
   return true;
 }
 
+/**
+ * A TLS client's peer that sent an alert before any application byte (a TLS 1.3 server rejecting
+ * the client's certificate after the client's handshake had finished) and then closed: Node's
+ * https reports the alert; undici fails its request with "other side closed" at the close behind
+ * it (a trial of TLS failures: it read as the server closing mid-response, retry unsafe). That
+ * close belongs to the handshake: its phase, and the alert named in its message. Alert codes by
+ * connection, for the few that have one.
+ */
+const alerts = new WeakMap<SocketState, string>();
+
+function noteAlert(socket: Sock, state: SocketState, err: ErrnoError): void {
+  const code = err?.code;
+  if (
+    state.direction === 'client' &&
+    typeof code === 'string' &&
+    code.startsWith('ERR_SSL_') &&
+    code.includes('_ALERT_') &&
+    socket.bytesRead === 0
+  )
+    alerts.set(state, code);
+}
+
 export function onSocketError(socket: Sock, state: SocketState, err: ErrnoError): void {
   if (!raisedHere(err, state)) return;
   const type = errorTypeOf(err, state);
-  if (type === undefined) return;
+  if (type === undefined) {
+    if (state.tls) noteAlert(socket, state, err);
+    return;
+  }
   // No 'error' listener on the socket (or on the HTTP request riding it): the app is about to
   // crash with this error, so the event must be complete and written out now.
   const fatal = crashes(socket, state);
@@ -180,7 +205,9 @@ export function onSocketError(socket: Sock, state: SocketState, err: ErrnoError)
     // Happy eyeballs' AggregateError speaks through its last attempt (lastAttempt).
     const attempt = lastAttempt(err);
     const own = attempt ?? err;
-    const message = attempt === undefined ? err.message : `${attempt.message} (${attempts(err)})`;
+    let message = attempt === undefined ? err.message : `${attempt.message} (${attempts(err)})`;
+    const alert = state.tls ? alerts.get(state) : undefined;
+    if (alert !== undefined) message = `${message} (after the peer's TLS alert ${alert})`;
     emit(socket, state, type, own.code ?? type, message, own.syscall, fatal, fatal ? undefined : err);
   }
 }
@@ -601,7 +628,7 @@ function beforeClientHello(socket: Sock, state: SocketState): boolean {
 
 export function phaseOf(socket: Sock, state: SocketState, syscall: string | undefined): Phase {
   if (syscall === 'connect') return 'connect';
-  if (socket.encrypted && !socket._secureEstablished) {
+  if (socket.encrypted && (!socket._secureEstablished || (state.tls && alerts.has(state)))) {
     // Read with the addresses as the handle closed, or now: a hang-up seen before _destroy.
     if (!(state.snapshot?.beforeHello ?? beforeClientHello(socket, state))) return 'tls_handshake';
     // Nothing of TLS had arrived: the phase a plain connection has before its client's first byte
