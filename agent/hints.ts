@@ -54,7 +54,7 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
       text:
         `${targetOf(e)} accepted the connection and reset it at once, before this side had sent anything: ` +
         "a proxy or server that rejects connections after accepting them (a deny, connection-limit or rate-limit rule, such as HAProxy's tcp-request connection reject), " +
-        'a listener closed, or a process that exited, with the connection still waiting in its accept queue (a crash, or a restart without drain), ' +
+        'a listener closed, or a process that exited, with the connection still waiting in its accept queue (a crash, or a restart without drain), a server draining that destroys each new connection (http-terminator), ' +
         "or an accept queue full with net.ipv4.tcp_abort_on_overflow=1 on the peer (its kernel resets the connection at the handshake's last step). " +
         'Nothing reached the peer: a retry is safe, with backoff (a deny or rate-limit rule rejects an immediate retry too)',
     };
@@ -104,8 +104,11 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
       text:
         `not a keep-alive race: this pooled connection had idled ${secs(e.idleBeforeReuseMs)} s, far less than the ${keepAlive / 1000} s ` +
         `keep-alive timeout ${targetOf(e)} advertised, and the request sent on it met an RST with no FIN before it. ` +
-        'A middlebox on the path (firewall, NAT, load balancer, conntrack) lost or expired the connection, or rejected it, or the server crashed, restarted or shut down ' +
-        '(a shutdown that closes idle connections resets one whose next request had already arrived): ' +
+        // A graceful shutdown first: closing its idle connections (terminus, stoppable, lightship,
+        // closeIdleConnections) resets one whose next request had already arrived, and in a
+        // deploy that is the likelier cause (a trial of shutdown libraries).
+        'The server shut down, restarted or crashed (a graceful shutdown that closes idle connections resets one whose next request had already arrived), ' +
+        'or a middlebox on the path (firewall, NAT, load balancer, conntrack) lost or expired the connection, or rejected it: ' +
         "check the server's restarts and deploys (refusals to it in the same seconds), the firewall rules on both hosts and in between, and NAT/conntrack timeouts and state (conntrack -S); retry idempotent requests that fail on a reused socket",
     };
   }

@@ -8,8 +8,7 @@
 // known to be fatal (classify.ts crashes). Only sockets with an 'error' listener of their own by
 // then are linked: Node's agents add none before they hand a socket over.
 import { EventEmitter } from 'node:events';
-import type { Sock } from './internal-types';
-import { stateOf } from './sockets';
+import type { SocketState, Sock } from './internal-types';
 import { now } from './clock';
 
 type Pending = { socket?: unknown; listenerCount?: (name: string) => number };
@@ -26,8 +25,7 @@ let any = false;
 const SAME_RUN_MS = 50;
 
 /** hooks/http.ts: `request` was created just after `socket` was dialled. */
-export function dialledFor(socket: Sock, request: Pending): void {
-  const state = stateOf(socket);
+export function dialledFor(socket: Sock, state: SocketState | undefined, request: Pending): void {
   if (state === undefined || state.direction !== 'client' || socket._httpMessage != null) return;
   if (listenerCount.call(socket, 'error') === 0 || now() - state.start > SAME_RUN_MS) return;
   awaiting.set(socket, request);

@@ -64,7 +64,7 @@ function clientCreated({ request }: Msg): void {
   createdContext.set(request, activeContext());
   // The socket its agent dialled for it, if any (Node's env proxy's tunnel: ../tunnel.ts).
   const dialled = takeDialled();
-  if (dialled !== undefined && request.socket == null) dialledFor(dialled as Sock, request);
+  if (dialled !== undefined && request.socket == null) dialledFor(dialled as Sock, stateOf(dialled), request);
 }
 
 // The request's age counts from here, when it is sent, on every Node version.
