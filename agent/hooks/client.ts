@@ -67,11 +67,14 @@ function onConnect(socket: net.Socket, first: unknown, second: unknown): void {
   const state = new SocketState('client', now(), (socket as { encrypted?: boolean }).encrypted === true, dial);
   watch(socket, state);
   if (port === undici.dialling) httpOf(state); // undici's connection: HTTP from the start
-  lastDialled = socket;
+  if (ANNOUNCES_CREATED) lastDialled = socket;
 }
 
 /** The socket dialled last, until an HTTP request's creation takes it (./http.ts, ../tunnel.ts). */
 let lastDialled: net.Socket | undefined;
+const [MAJOR, MINOR] = process.versions.node.split('.').map(Number);
+/** Node ≥ 22.12 announces each HTTP request as it is created (`http.client.request.created`); on older ones nothing would take the socket. */
+const ANNOUNCES_CREATED = MAJOR > 22 || (MAJOR === 22 && MINOR >= 12);
 
 export function takeDialled(): net.Socket | undefined {
   const s = lastDialled;
