@@ -1609,6 +1609,27 @@ test('undici: a TLS 1.3 server that rejects the client certificate (an alert, th
   await closeServer(server);
 });
 
+test("a socket dialled just before an HTTP request that waits in its agent's queue is not that request's: its reset, handled, is not fatal", async () => {
+  // A re-trial of the env proxy's link (agent/tunnel.ts): a pg socket dialled just before an
+  // http.get queued behind maxSockets was taken for that request's, and its reset read fatal.
+  const slow = http.createServer((_req, res) => setTimeout(() => res.end('ok'), 300));
+  const slowPort = await listen(slow);
+  const raw = net.createServer((s) => s.once('data', () => s.resetAndDestroy()));
+  const rawPort = await listen(raw);
+  const agent = new http.Agent({ maxSockets: 1 });
+  const answered = [];
+  http.get({ port: slowPort, host: '127.0.0.1', agent }, (r) => r.resume().on('end', () => answered.push(1)));
+  const c = net.connect(rawPort, '127.0.0.1', () => c.write('x'));
+  c.on('error', () => {});
+  http.get({ port: slowPort, host: '127.0.0.1', agent }, (r) => r.resume().on('end', () => answered.push(2))); // queued
+  const e = await cap.next(client(rawPort));
+  assert.equal(e.fatal, false, JSON.stringify(e));
+  while (answered.length < 2) await delay(20);
+  agent.destroy();
+  await closeServer(slow);
+  await closeServer(raw);
+});
+
 test('fetch: "other side closed" is peer_closed only with a request in flight', async () => {
   const server = net.createServer((s) => s.once('data', () => s.end()));
   const port = await listen(server);
