@@ -188,8 +188,18 @@ export function disown(socket: object): void {
 function errorListener(this: Watched, err: Error): void {
   const state = slot.get(this);
   if (state && !state.done) guard('socket.error', socketError, this, state, err);
-  if (!state || state.done || (state.activity & TLS) === 0 || errorListeners.call(this, 'error') === 0)
-    removeListener.call(this, errorMonitor, errorListener);
+  if (!state || state.done || (state.activity & TLS) === 0 || errorListeners.call(this, 'error') === 0) unlisten(this);
+}
+
+/**
+ * removeListener, and the key it leaves: a socket's `_events` is in Node's shape mode (its usual
+ * keys preset), where removing a listener sets its key to undefined rather than deleting it, and a
+ * printed socket would show `[Symbol(events.errorMonitor)]: undefined` (re-trial of the ORM fix).
+ */
+function unlisten(socket: Watched): void {
+  removeListener.call(socket, errorMonitor, errorListener);
+  const events = (socket as { _events?: Record<symbol, unknown> })._events;
+  if (events != null && events[errorMonitor] === undefined && Object.hasOwn(events, errorMonitor)) delete events[errorMonitor];
 }
 
 function socketError(socket: Watched, state: SocketState, err: Error): void {
