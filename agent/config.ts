@@ -120,7 +120,11 @@ const oneOf = <T extends string>(...values: T[]) =>
   });
 const text = fromText((raw) => raw.trim());
 const port = fromText<number | 'off'>((raw) => (raw.trim().toLowerCase() === 'off' ? 'off' : intIn(0, 65535)(raw)));
-const host = fromText((raw) => (/^[A-Za-z0-9.:\-[\]]+$/.test(raw.trim()) ? raw.trim() : undefined));
+/** A host name or an IP address; an IPv6 one with or without brackets (`[::1]` listens on `::1`), a link-local one with its zone (`fe80::1%eth0`). */
+const host = fromText((raw) => {
+  const v = raw.trim().replace(/^\[(.*)\]$/, '$1');
+  return /^[A-Za-z0-9.:-]+(%[A-Za-z0-9._-]+)?$/.test(v) ? v : undefined;
+});
 const logDest = fromText((raw) => (raw.trim() === '' ? undefined : raw.trim()));
 
 /**

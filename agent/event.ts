@@ -29,7 +29,7 @@ import { sessionOf, sessionProtocol, streamsInFlight } from './http2';
 import { known, libraryProtocol } from './protocol';
 import { retryOf } from './retry';
 import { clientPath, routeOf, serverPath } from './request-target';
-import { ipFamily } from './ip-family';
+import { ipFamily, unmapped } from './ip-family';
 import { readAddresses, serverNameOf, tlsVersionOf } from './addresses';
 import { needsLocal } from './bus';
 import { now as clockNow } from './clock';
@@ -128,9 +128,9 @@ function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: numb
     message: firstLine(String(v.message)),
     syscall: v.syscall,
     phase: v.phase,
-    peerAddress: snap.remoteAddress,
+    peerAddress: unmapped(snap.remoteAddress),
     peerPort: snap.remotePort,
-    localAddress: snap.localAddress,
+    localAddress: unmapped(snap.localAddress),
     localPort: snap.localPort,
     tls: state.tls,
     // A connection that never connected, or never finished its TLS handshake, moved no
@@ -145,7 +145,7 @@ function connectionEvent(socket: Sock, state: SocketState, v: Verdict, now: numb
     fatal: v.fatal,
   };
   if (event.peerAddress === undefined && plain?.peerAddress !== undefined) {
-    event.peerAddress = plain.peerAddress;
+    event.peerAddress = unmapped(plain.peerAddress);
     event.peerPort = plain.peerPort;
   }
   if (event.direction === 'client') {

@@ -20,3 +20,12 @@ export function ipFamily(host: string): number {
   }
   return family;
 }
+
+/**
+ * An IPv4 client on a dual-stack (`::`) listener, as Node reports it: `::ffff:10.0.0.7`. Read as
+ * the IPv4 address it is, so that one client is one peer (one label, `network.type` ipv4) whether
+ * the server listens on `0.0.0.0` or `::` (a trial of IPv6: two series for one client).
+ */
+export function unmapped(address: string | undefined): string | undefined {
+  return address?.startsWith('::ffff:') && address.includes('.', 7) ? address.slice(7) : address;
+}

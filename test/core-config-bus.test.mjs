@@ -62,6 +62,21 @@ test('every setting reads its RESETWATCH_ variable', () => {
   for (const [name] of Object.values(ENV)) assert.ok(name in env || name.startsWith('RESETWATCH_'), name);
 });
 
+test('RESETWATCH_HOST: an IPv6 address in brackets is the address; a link-local one keeps its zone; anything else is one line', () => {
+  // A trial of IPv6: `[::1]` passed the check and the endpoint never started (getaddrinfo
+  // ENOTFOUND [::1]); `fe80::1%veth0`, which Node listens on, was refused.
+  const hostOf = (v) => stderrOf(() => resolveConfig({}, { RESETWATCH_HOST: v }));
+  assert.deepEqual(hostOf('[::1]'), [{ ...DEFAULTS, host: '::1' }, '']);
+  assert.equal(hostOf(' fd42:6::1 ')[0].host, 'fd42:6::1');
+  assert.equal(hostOf('fe80::1%veth0')[0].host, 'fe80::1%veth0');
+  assert.equal(hostOf('metrics.internal')[0].host, 'metrics.internal');
+  for (const bad of ['a b', '::1%', 'http://x', '[::1']) {
+    const [config, err] = hostOf(bad);
+    assert.equal(config.host, '127.0.0.1', bad);
+    assert.match(err, /^resetwatch: RESETWATCH_HOST=".*" is not valid; using "127\.0\.0\.1"\n$/, bad);
+  }
+});
+
 test('a bad value: one line naming the variable and the value used instead; the rest still apply', () => {
   const [config, err] = stderrOf(() =>
     resolveConfig({}, { RESETWATCH_PORT: 'abc', RESETWATCH_MAX_PEERS: '-3', RESETWATCH_LOG_RATE: '20' }),

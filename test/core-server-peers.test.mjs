@@ -39,3 +39,15 @@ test('a TLS server reset carries the client address too', async () => {
   assert.equal(e.peerAddress, '127.0.0.1');
   await closeServer(srv);
 });
+
+test("an IPv4 client of a dual-stack server (listening on '::'): its address as IPv4, not ::ffff:127.0.0.1, as on a 0.0.0.0 listener", async () => {
+  // A trial of IPv6: one client made two series (`127.0.0.1` and `::ffff:127.0.0.1`, network.type
+  // ipv6) in one process, as the server listened on 0.0.0.0 or ::.
+  const srv = http.createServer((_req, res) => setTimeout(() => res.end('late'), 1000));
+  const port = await listen(srv, '::');
+  await pythonAbort(port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', 300);
+  const e = await cap.next((x) => x.direction === 'server' && x.localPort === port);
+  assert.equal(e.peerAddress, '127.0.0.1');
+  assert.equal(e.localAddress, '127.0.0.1');
+  await closeServer(srv);
+});

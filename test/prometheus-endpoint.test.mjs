@@ -480,3 +480,31 @@ for (const [shape, shapeEnv, said] of SHAPES) {
     assert.deepEqual(lines.slice(1), cluster ? lines.slice(1, 2).filter((l) => l === back) : [back], agent.stderr);
   });
 }
+
+test('the endpoint on IPv6 loopback, however spelled ([::1], 0:0:0:0:0:0:0:1): it serves there, with no "reachable beyond loopback" line', async () => {
+  // A trial of IPv6: `[::1]` passed the config check and then never listened (getaddrinfo
+  // ENOTFOUND [::1]); the long form drew the warning meant for a public address.
+  for (const host of ['[::1]', '0:0:0:0:0:0:0:1']) {
+    const port = await freePort();
+    const app = "require('node:net'); setTimeout(() => {}, 1500)";
+    const env = { RESETWATCH_HOST: host, RESETWATCH_PORT: String(port) };
+    const [out, status] = await Promise.all([
+      run(['--require', 'resetwatch', '-e', app], env),
+      (async () => {
+        for (let i = 0; i < 40; i++) {
+          const r = await new Promise((res) => {
+            const req = http.get({ host: '::1', port, path: '/healthz' }, (m) => {
+              m.resume();
+              res(m.statusCode);
+            });
+            req.on('error', () => res(undefined));
+          });
+          if (r !== undefined) return r;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      })(),
+    ]);
+    assert.equal(status, 200, `${host}: ${out.stderr}`);
+    assert.equal(out.stderr, '', host);
+  }
+});

@@ -346,6 +346,13 @@ export function wantsOpenMetrics(accept: string | undefined): boolean {
   return om > 0 && om >= text;
 }
 
+/** 127.0.0.0/8 and ::1 in any spelling (`0:0:0:0:0:0:0:1`, `::ffff:127.0.0.1`). */
 function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host === '[::1]' || host.startsWith('127.');
+  if (host === 'localhost') return true;
+  const family = net.isIP(host);
+  if (family === 0) return false;
+  const loopback = new net.BlockList();
+  loopback.addSubnet('127.0.0.0', 8, 'ipv4');
+  loopback.addAddress('::1', 'ipv6');
+  return loopback.check(host, family === 6 ? 'ipv6' : 'ipv4');
 }
