@@ -238,6 +238,22 @@ http.get({ host: 'v4v6.test', port: 8080, lookup, agent: false }).on('error', (e
   );
 });
 
+/** A client event on a connection to 127.0.0.1:port, in `phase`. */
+const clientIn = (port, phase) => ({ time: any.recent, direction: 'client', phase, ...dialled(port) });
+
+/** A raw TLS client's connection cut in its handshake: nothing moved, a retry is safe. */
+const handshakeCut = (port) => ({
+  ...clientIn(port, 'tls_handshake'),
+  tls: true,
+  bytesReceived: 0,
+  bytesSent: 0,
+  connectionAgeMs: any.nonNegative,
+  idleMs: any.nonNegative,
+  retry: 'safe',
+  protocol: 'unknown',
+  fatal: false,
+});
+
 test('tls_handshake: the server resets the ClientHello', async () => {
   const server = net.createServer((s) => s.once('data', () => s.resetAndDestroy()));
   const port = await listen(server);
@@ -245,19 +261,8 @@ test('tls_handshake: the server resets the ClientHello', async () => {
   sock.on('error', () => {});
   const e = await cap.next(client(port));
   checkEvent(e, {
-    time: any.recent,
-    direction: 'client',
+    ...handshakeCut(port),
     ...readReset,
-    phase: 'tls_handshake',
-    ...dialled(port),
-    tls: true,
-    bytesReceived: 0,
-    bytesSent: 0,
-    connectionAgeMs: any.nonNegative,
-    idleMs: any.nonNegative,
-    retry: 'safe',
-    protocol: 'unknown',
-    fatal: false,
     hint: (h) => h.id === 'tls_mismatch' && /failed or was overloaded mid-handshake/.test(h.text),
   });
   await closeServer(server);
@@ -277,22 +282,7 @@ test('tls_handshake: this host aborts the handshake (ss -K): local_abort, not th
   });
   const e = await cap.next(client(port));
   assert.deepEqual(seen, ['ECONNABORTED'], 'what Node reports');
-  checkEvent(e, {
-    time: any.recent,
-    direction: 'client',
-    ...readAbort,
-    phase: 'tls_handshake',
-    ...dialled(port),
-    tls: true,
-    bytesReceived: 0,
-    bytesSent: 0,
-    connectionAgeMs: any.nonNegative,
-    idleMs: any.nonNegative,
-    retry: 'safe',
-    protocol: 'unknown',
-    fatal: false,
-    hint: (h) => h.id === 'local_abort',
-  });
+  checkEvent(e, { ...handshakeCut(port), ...readAbort, hint: (h) => h.id === 'local_abort' });
   await closeServer(server);
 });
 
@@ -900,10 +890,7 @@ test("response: a request sent after the server's FIN, reset by its kernel, is p
 
 /** An idle pooled keep-alive connection of node:http's to 127.0.0.1:port that had served a request. */
 const idlePooled = (port) => ({
-  time: any.recent,
-  direction: 'client',
-  phase: 'idle',
-  ...dialled(port),
+  ...clientIn(port, 'idle'),
   tls: false,
   protocol: 'http/1.1',
   bytesReceived: any.positive,
@@ -1576,23 +1563,13 @@ test('undici: a TLS 1.3 server that rejects the client certificate (an alert, th
   assert.equal(err.code, 'UND_ERR_SOCKET', String(err));
   const e = await cap.next(client(port));
   checkEvent(e, {
-    time: any.recent,
-    direction: 'client',
+    ...handshakeCut(port),
     errorType: 'peer_closed',
     code: 'UND_ERR_SOCKET',
     message: (m) => m.startsWith('other side closed') && m.includes('ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED'),
     syscall: undefined,
-    phase: 'tls_handshake',
-    ...dialled(port),
-    tls: true,
     tlsVersion: 'TLSv1.3',
     protocol: 'http/1.1',
-    bytesReceived: 0,
-    bytesSent: 0,
-    connectionAgeMs: any.nonNegative,
-    idleMs: any.nonNegative,
-    retry: 'safe',
-    fatal: false,
     request: (r) => r.method === 'GET',
     reusedSocket: false,
     hint: (h) => h.id === 'tls_mismatch',
