@@ -68,8 +68,7 @@ function uncount(state: SocketState): boolean {
 // later patch of EventEmitter.prototype (another agent's) is not run for our listener.
 const addListener = EventEmitter.prototype.on;
 const removeListener = EventEmitter.prototype.removeListener;
-const listenerCount = EventEmitter.prototype.listenerCount as (this: EventEmitter, name: symbol, listener: unknown) => number;
-const errorListeners = EventEmitter.prototype.listenerCount as (this: EventEmitter, name: 'error') => number;
+const listenerCount = EventEmitter.prototype.listenerCount as (this: EventEmitter, name: string | symbol, listener?: unknown) => number;
 
 /** Starts watching a socket: its state, one connection counted, a TLS socket's errorMonitor listener. */
 export function watch(socket: Watched, state: SocketState): void {
@@ -188,7 +187,7 @@ export function disown(socket: object): void {
 function errorListener(this: Watched, err: Error): void {
   const state = slot.get(this);
   if (state && !state.done) guard('socket.error', socketError, this, state, err);
-  if (!state || state.done || (state.activity & TLS) === 0 || errorListeners.call(this, 'error') === 0) unlisten(this);
+  if (!state || state.done || (state.activity & TLS) === 0 || listenerCount.call(this, 'error') === 0) unlisten(this);
 }
 
 /**
