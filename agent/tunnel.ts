@@ -38,6 +38,17 @@ export function dialledFor(socket: Sock, state: SocketState | undefined, request
   any = true;
 }
 
+/**
+ * hooks/tls.ts: the TLS client Node's env proxy starts over the tunnel once the proxy answered 200
+ * is the same wait: the request gets it only after its handshake, and a reset meanwhile fails the
+ * request (a trial beside APM agents: a crash read `fatal: false`).
+ */
+export function carryOver(raw: object, tls: object): void {
+  if (!any) return;
+  const request = awaiting.get(raw);
+  if (request !== undefined) awaiting.set(tls, request);
+}
+
 /** The request a socket is still being readied for (it has not been given it yet), or undefined. */
 export function awaitingRequest(socket: Sock): Pending | undefined {
   if (!any) return undefined;

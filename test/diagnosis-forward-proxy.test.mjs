@@ -241,6 +241,38 @@ if (major > 22 || (major === 22 && minor >= 21)) {
     );
   });
 
+  test(`Node ${process.version}'s env proxy to an https: target, the proxy answering 200 and resetting the TLS handshake over the tunnel, no 'error' listener: the event says fatal`, async (t) => {
+    // After the 200 Node starts TLS over the tunnel and hands the request that TLS socket only once
+    // its handshake is done (a trial beside APM agents: the crash read fatal false).
+    const proxy = net.createServer((s) => {
+      s.once('data', () => {
+        s.write('HTTP/1.1 200 Connection established\r\n\r\n');
+        s.once('data', () => s.resetAndDestroy()); // the ClientHello
+      });
+    });
+    const port = await listen(proxy);
+    t.after(() => new Promise((r) => proxy.close(r)));
+    const app = "require('node:https').get('https://api.example.test/orders', () => console.log('answered'));";
+    const env = { NODE_USE_ENV_PROXY: '1', HTTPS_PROXY: `http://127.0.0.1:${port}`, NODE_NO_WARNINGS: '1', RESETWATCH_PORT: 'off' };
+    const { plain, agent } = await withAndWithout(['-e', app], { env });
+    assert.equal(plain.code, 1, describeRun(plain));
+    assert.equal(agent.code, plain.code, describeRun(agent));
+    const lines = resetLines(agent.stderr);
+    assert.equal(lines.length, 1, describeRun(agent));
+    assert.deepEqual(
+      [lines[0]['resetwatch.phase'], lines[0]['resetwatch.fatal'], lines[0]['server.port']],
+      ['tls_handshake', true, port],
+      JSON.stringify(lines[0]),
+    );
+    const handled = await runNode([...AGENT, '-e', `${app.slice(0, -1)}.on('error', (e) => console.log(e.code));`], { env });
+    assert.equal(handled.code, 0, describeRun(handled));
+    assert.deepEqual(
+      resetLines(handled.stderr).map((l) => l['resetwatch.fatal']),
+      [false],
+      describeRun(handled),
+    );
+  });
+
   test(`Node ${process.version}'s fetch (undici ${process.versions.undici}) through NODE_USE_ENV_PROXY: the peer is the proxy, the request names the target`, async (t) => {
     const proxy = await startTinyproxy();
     t.after(() => proxy.stop());

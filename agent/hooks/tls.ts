@@ -20,6 +20,7 @@ import { now } from '../clock';
 import { builtinLoaded, whenLoaded } from '../builtins';
 import { patch, unpatch } from '../patch';
 import type { AddressInternals } from '../addresses';
+import { carryOver as tunnelCarryOver } from '../tunnel';
 
 let readPeer = false;
 let installed: typeof tls.TLSSocket.prototype | undefined;
@@ -80,6 +81,7 @@ function onTlsInit(socket: tls.TLSSocket & NodeSocketInternals, wrap: unknown): 
     const d = rawState.dial;
     const state = new SocketState('client', rawState.start, true, d && new SocketExtras(d.host, d.port, d.context));
     carryOver(state, rawState, raw as net.Socket);
+    tunnelCarryOver(raw as object, socket);
     if (counted) adopt(socket, state);
     else watch(socket, state);
     return;
