@@ -90,8 +90,21 @@ function resolveLocal(spec, dir) {
  * the same: the code only reads its exports.
  */
 function builtinsAsIs(source) {
-  return source.replace(/__importStar\((require\("node:[\w/]+"\))\)/g, '$1');
+  return source.replace(/__importStar\((require\("node:[\w/]+"\))\)/g, '$1').replace(/\brequire\((["'])node:/g, `${BUILTIN}($1node:`);
 }
+
+/**
+ * Node's built-ins are loaded past require hooks (every file defines this, BUILTIN_SOURCE): Node's
+ * own loader, Module._load, below `require()` and `process.getBuiltinModule()`, which
+ * require-in-the-middle (OpenTelemetry, Sentry) and dd-trace wrap. A hook that saw the agent's
+ * require of a built-in the app never required instrumented it for the app: an app that required
+ * only node:http got OpenTelemetry's `tcp.connect` spans with resetwatch loaded after it (a trial
+ * beside APM agents). The agent loads a built-in only once the app's code has loaded it (or Node's
+ * own, for the app), so the module is the same either way. In a bundle an app made of the agent,
+ * `module` is the bundler's: its require then.
+ */
+const BUILTIN = '__resetwatchBuiltin';
+const BUILTIN_SOURCE = `var ${BUILTIN} = ((load) => (typeof load === 'function' ? (id) => load(id, null, false) : (id) => require(id)))(module.constructor?._load);`;
 
 const LINK = 'resetwatch-link';
 const js = JSON.stringify;
@@ -217,7 +230,7 @@ async function buildChunk(k, where, final) {
     minifyWhitespace: final,
     minifySyntax: final,
     outfile: path.join(OUT, CHUNKS[k].file),
-    banner: k === 0 ? { js: BANNER } : undefined,
+    banner: { js: k === 0 ? `${BANNER}\n${BUILTIN_SOURCE}` : BUILTIN_SOURCE },
     allowOverwrite: true,
     write: final,
     metafile: true,

@@ -661,6 +661,29 @@ test("a scrape of resetwatch's metrics endpoint is not traced by a neighbour", a
   );
 });
 
+// resetwatch loads Node's built-ins past require hooks (build/bundle.js): a neighbour that
+// instruments a module when it is required (require-in-the-middle) must not see resetwatch's
+// require of one the app never required. An app that requires only node:http got OpenTelemetry's
+// `tcp.connect` spans once resetwatch was loaded after it (a trial of proxied clients beside APM
+// agents): node:net was instrumented for the app by resetwatch's own require of it.
+test("next to a neighbour loaded first, an app that requires only node:http gets the neighbour's spans it gets alone", async () => {
+  const entry = path.relative(app, fixture('http-only-client.cjs'));
+  for (const name of ['opentelemetry', 'dd-trace', '@sentry/node 10']) {
+    const [alone, first] = await Promise.all(
+      ['alone', 'neighbour-first'].map((order) => runApp(name, 'cjs', order, { entry, env: { LINGER_MS: '1200' } })),
+    );
+    assert.equal(alone.r.code, 0, `${name} alone\n${describeRun(alone.r)}`);
+    assert.equal(first.r.code, 0, `${name}, neighbour first\n${describeRun(first.r)}`);
+    const kinds = (spans) =>
+      spans
+        .filter((s) => !s.own)
+        .map((s) => s.kind)
+        .sort();
+    assert.ok(alone.spans.length > 0, `${name} alone sent its spans\n${describeRun(alone.r)}`);
+    assert.deepEqual(kinds(first.spans), kinds(alone.spans), `${name}: its spans with resetwatch loaded after it, and alone`);
+  }
+});
+
 // The app listening on the endpoint's own port (exporters/prometheus/step-aside.ts wraps
 // net.Server.prototype.listen) next to a neighbour that may wrap servers too: loaded before
 // resetwatch and after it, the app still comes first, serves and exits, and the endpoint is back
