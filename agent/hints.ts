@@ -150,6 +150,18 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
           `Either way, ${retry}`,
       };
     }
+    // Reused well after the timeout the server advertised: its close came before the request, and
+    // the client held on to the connection (a trial behind Apache: a client whose loop was blocked
+    // sent its request 6.6 s after a 5 s timeout, Apache's FIN 1.6 s old; the text said "just as").
+    if (keepAlive !== undefined && idle > keepAlive + RACE_SLACK_MS) {
+      return {
+        id: 'keepalive_race',
+        text:
+          `reused past the advertised idle timeout: ${target} advertised a ${keepAlive / 1000} s keep-alive timeout, and this pooled connection was reused after it idled ${secs(idle)} s: the server had closed it before the request went out. ` +
+          "The client held the connection past the server's timeout: its event loop was blocked when the close came (a pool drops a closed or expired connection only when the loop runs), or its pool's idle timeout is longer than the server's. " +
+          `Look for event-loop stalls before this request, keep the client's idle timeout below the server's, and ${retry}`,
+      };
+    }
     return {
       id: 'keepalive_race',
       text:
@@ -211,7 +223,7 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
     if (e.phase === 'request' && e.bytesSent > 0 && seen.answeredEarly !== false)
       return {
         id: 'client_abort',
-        text: `this server answered before the request had fully arrived (an early error such as 413, 415 or 401 with the body unread), and the client then stopped sending${after}: look at that response, not at timeouts`,
+        text: `this server answered before the request had fully arrived (an early error such as 413, 415 or 401 with the body unread), and the client then stopped sending${after}: look at that response, not at timeouts (unless a proxy in front crashed or restarted at that moment: then many connections end at once)`,
       };
     // An RST (not a FIN: a client's own close) may also be a device's on the path.
     const onPath =
@@ -221,7 +233,7 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
     if (e.phase === 'request')
       return {
         id: 'client_abort',
-        text: `the client gave up${after} while it was still sending the request, before any response (client or proxy timeout, a cancelled or abandoned upload): compare the client's and any proxy's timeouts with how long its requests take to send${onPath}`,
+        text: `the client gave up${after} while it was still sending the request, before any response (client or proxy timeout, a cancelled or abandoned upload, a proxy in front that crashed or restarted: then many connections end at once): compare the client's and any proxy's timeouts with how long its requests take to send${onPath}`,
       };
     // A server reading as it should meets a client's RST with a read: one met by the first write
     // on the connection came while nothing read (a later write's may come in any busy turn; Node
@@ -238,7 +250,7 @@ export function hintFor(e: ResetEvent, seen: Evidence = {}): Hint | undefined {
       };
     return {
       id: 'client_abort',
-      text: `the client gave up${after} before the response was complete (client or proxy timeout, cancelled request): compare its timeout with this handler's latency; a long poll or event stream waits on purpose, and there it is the client leaving or a proxy's idle timeout${onPath}`,
+      text: `the client gave up${after} before the response was complete (client or proxy timeout, cancelled request, a proxy in front that crashed or restarted: then many connections end at once): compare its timeout with this handler's latency; a long poll or event stream waits on purpose, and there it is the client leaving or a proxy's idle timeout${onPath}`,
     };
   }
   if (

@@ -1434,6 +1434,60 @@ test('a reused connection the server closes (FIN) long before the keep-alive tim
   );
 });
 
+test('a pooled connection reused well after the keep-alive timeout its server advertised (the loop blocked meanwhile): the hint says it was held past that timeout', async (t) => {
+  // A trial behind Apache (Keep-Alive: timeout=5): a client whose loop was blocked sent its next
+  // request 6.6 s after the last answer, on a connection Apache had closed 1.6 s before; the hint
+  // said Apache closed it "just as a new request went out on it". The server is another process,
+  // so that it closes at its timeout while this loop is held.
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'rw-held-'));
+  const closed = path.join(dir, 'closed');
+  const server = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const fs = require('node:fs');
+       const s = require('node:net').createServer((c) => {
+         c.on('error', () => {});
+         c.once('data', () => {
+           c.write('HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\nKeep-Alive: timeout=2\\r\\n\\r\\nok');
+           setTimeout(() => c.end(() => fs.writeFileSync(${JSON.stringify(closed)}, '')), 2000);
+         });
+       }).listen(0, '127.0.0.1', () => console.log(s.address().port));`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  t.after(() => {
+    server.kill();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const port = Number(String((await once(server.stdout, 'data'))[0]).trim());
+  const agent = new http.Agent({ keepAlive: true });
+  t.after(() => agent.destroy());
+  await new Promise((r) => http.get({ port, host: '127.0.0.1', agent }, (res) => res.resume().on('end', r)));
+  const answered = Date.now();
+  // Held past the server's close and past its timeout plus the hints' slack (1 s).
+  holdLoop(() => existsSync(closed) && Date.now() - answered > 3300);
+  const outcome = new Promise((resolve) => {
+    const req = http.get({ port, host: '127.0.0.1', agent }, (res) => resolve(res.statusCode));
+    req.on('error', (err) => resolve(err.message));
+  });
+  if (Number(process.versions.node.split('.')[0]) >= 22 && (await outcome) === 200) {
+    // Node 22 and later take such a connection out of the pool before reusing it: no race, no event.
+    await delay(200);
+    assert.deepEqual(cap.events.filter(client(port)), []);
+    return;
+  }
+  assert.equal(await outcome, 'socket hang up');
+  const e = await cap.next(client(port));
+  assert.equal(e.reusedSocket, true, JSON.stringify(e));
+  assert.equal(e.hint?.id, 'keepalive_race', JSON.stringify(e));
+  assert.match(
+    e.hint.text,
+    /^reused past the advertised idle timeout: 127\.0\.0\.1:\d+ advertised a 2 s keep-alive timeout, and this pooled connection was reused after it idled 3\.\d s: the server had closed it before the request went out\. The client held the connection past the server's timeout: its event loop was blocked/,
+  );
+  assert.equal(e.retry, 'safe');
+});
+
 test('a reused connection closed while an upload is still being written: its age unknown, no race hint, not retry-safe', async () => {
   // A streaming upload cut off by the server (a body timeout) may be seconds old: not a race.
   const e = await closedAtSecondRequest((agent, port) => {
