@@ -339,7 +339,9 @@ export function onPeerHangup(socket: Sock, state: SocketState): void {
     if (res.writableEnded || isUpgraded(socket, state)) return;
     // No resetBehindEnd here: Node's server ends its side at the client's end of input, and once
     // that FIN is answered the kernel has forgotten the peer as after an RST.
-    emit(socket, state, 'peer_closed', 'peer_closed', 'client closed before the response was complete', undefined, false);
+    // The request still arriving (an abandoned upload, a proxy in front killed): its phase is `request`.
+    const what = res.req?.complete === false ? 'request' : 'response';
+    emit(socket, state, 'peer_closed', 'peer_closed', `client closed before the ${what} was complete`, undefined, false);
   }
 }
 

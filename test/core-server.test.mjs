@@ -655,6 +655,40 @@ test('request: a FIN in the middle of the request body (an abandoned upload; a p
   await closeServer(srv);
 });
 
+test("request: a FIN in the middle of the request body, the app's 'clientError' listener destroying the socket: the message says the request was cut off", async () => {
+  // A trial behind reverse proxies (a proxy killed mid-upload): the message read "client closed
+  // before the response was complete" for an upload that never arrived whole.
+  const srv = http.createServer((req, res) => {
+    req.on('error', () => {});
+    req.resume();
+    req.on('end', () => res.end('ok'));
+  });
+  srv.on('clientError', (_err, socket) => socket.destroy());
+  const port = await listen(srv);
+  const sock = net.connect(port, '127.0.0.1', () => sock.end('POST /upload HTTP/1.1\r\nHost: svc\r\nContent-Length: 100\r\n\r\nabc'));
+  sock.on('error', () => {});
+  sock.resume();
+  const e = await cap.next(server(port));
+  checkEvent(e, {
+    ...common(port),
+    peerAddress: any.loopback,
+    peerPort: any.port,
+    errorType: 'peer_closed',
+    code: 'peer_closed',
+    message: 'client closed before the request was complete',
+    syscall: undefined,
+    phase: 'request',
+    tls: false,
+    protocol: 'http/1.1',
+    bytesReceived: 60,
+    bytesSent: 0,
+    connectionAgeMs: any.nonNegative,
+    request: (r) => r.method === 'POST' && r.host === 'svc',
+    hint: (h) => h.id === 'client_abort',
+  });
+  await closeServer(srv);
+});
+
 test('the server destroying its own socket mid-response is not an event on the server side', async () => {
   const srv = http.createServer((req, res) => {
     res.write('partial');
