@@ -32,6 +32,7 @@ import { clientPath, routeOf, serverPath } from './request-target';
 import { ipFamily, unmapped } from './ip-family';
 import { readAddresses, serverNameOf, tlsVersionOf } from './addresses';
 import { needsLocal } from './bus';
+import { awaitingRequest } from './tunnel';
 import { now as clockNow } from './clock';
 import { NodeDate } from './timers';
 
@@ -51,9 +52,13 @@ export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetE
   // The event's field, a plain load where the state's getter is a call per read.
   const client = event.direction === 'client';
   const msg = socket._httpMessage;
+  // Node's env proxy's tunnel, not yet handed to its request (tunnel.ts; a boolean test otherwise).
+  const pending = client && msg == null ? awaitingRequest(socket) : undefined;
   let context: Context | undefined = state.dial?.context;
   if (client && msg != null) {
     context = clientRequest(event, state, msg as unknown as ClientRequestLike, now, context);
+  } else if (pending !== undefined) {
+    context = tunnelRequest(event, state, pending as ClientRequestLike, now, context);
   } else if (isUpgraded(socket, state)) {
     event.protocol = upgradeProtocol(socket) ?? event.protocol;
   } else if (client && state.http?.inflight !== undefined && sessionOf(socket) === undefined) {
@@ -250,6 +255,28 @@ function clientRequest(
     // Not published, but gone out as it was made: pooled until about now (a round trip more).
     const idleSince = state.http?.idleSince ?? 0;
     if (idleSince > 0 && wentOutAtOnce(req)) event.idleBeforeReuseMs = round(now - idleSince);
+  }
+  return context;
+}
+
+/**
+ * A request whose socket Node's env proxy is still readying (tunnel.ts): over the TLS it starts
+ * once the proxy answered, the request itself, as on a direct https connection; before that
+ * answer, the tunnel's CONNECT for the request's host, as undici names its own (phase `response`
+ * once the CONNECT went out: a retry is safe, nothing passed the proxy). A trial of proxied
+ * clients: these read "established", protocol unknown, no request, retry unknown.
+ */
+function tunnelRequest(
+  event: ResetEvent,
+  state: SocketState,
+  req: ClientRequestLike,
+  now: number,
+  context: Context | undefined,
+): Context | undefined {
+  context = clientRequest(event, state, req, now, context);
+  if ((state.activity & TLS) === 0 && event.request !== undefined) {
+    event.request = { method: 'CONNECT', host: event.request.host };
+    if (event.phase === 'established' && event.bytesSent > 0) event.phase = 'response';
   }
   return context;
 }

@@ -230,6 +230,13 @@ if (major > 22 || (major === 22 && minor >= 21)) {
     assert.equal(lines[0]['resetwatch.fatal'], true, JSON.stringify(lines[0]));
     assert.equal(lines[0]['server.port'], port, JSON.stringify(lines[0]));
     assert.match(lines[0].msg, /about to crash/, JSON.stringify(lines[0]));
+    // The tunnel's CONNECT for the request's host, as undici's reads (a trial of proxied clients:
+    // "established", protocol unknown, no request, retry unknown).
+    assert.deepEqual(
+      [lines[0]['resetwatch.phase'], lines[0]['http.request.method'], lines[0]['resetwatch.request.host'], lines[0]['resetwatch.retry']],
+      ['response', 'CONNECT', 'api.example.test', 'safe'],
+      JSON.stringify(lines[0]),
+    );
     // The same with a listener on the request: handled, not fatal.
     const handled = await runNode([...AGENT, '-e', `${app.slice(0, -1)}.on('error', (e) => console.log(e.code));`], { env });
     assert.equal(handled.code, 0, describeRun(handled));
@@ -259,9 +266,17 @@ if (major > 22 || (major === 22 && minor >= 21)) {
     assert.equal(agent.code, plain.code, describeRun(agent));
     const lines = resetLines(agent.stderr);
     assert.equal(lines.length, 1, describeRun(agent));
+    // The request itself, as over a direct https connection's handshake.
     assert.deepEqual(
-      [lines[0]['resetwatch.phase'], lines[0]['resetwatch.fatal'], lines[0]['server.port']],
-      ['tls_handshake', true, port],
+      [
+        lines[0]['resetwatch.phase'],
+        lines[0]['resetwatch.fatal'],
+        lines[0]['server.port'],
+        lines[0]['http.request.method'],
+        lines[0]['resetwatch.request.host'],
+        lines[0]['resetwatch.retry'],
+      ],
+      ['tls_handshake', true, port, 'GET', 'api.example.test', 'safe'],
       JSON.stringify(lines[0]),
     );
     const handled = await runNode([...AGENT, '-e', `${app.slice(0, -1)}.on('error', (e) => console.log(e.code));`], { env });
