@@ -26,6 +26,10 @@ const readSync = fs.readSync;
 const scratch = Buffer.alloc(1);
 const LINUX = process.platform === 'linux';
 
+const [UV_MAJOR, UV_MINOR] = process.versions.uv.split('.').map(Number);
+/** libuv reads on to an RST behind the last bytes from 1.52 (Node 24): no end of input hides one. */
+export const UV_HIDES_RST = UV_MAJOR === 1 && UV_MINOR < 52;
+
 /**
  * What the next read of a gone connection returns: '' for the end of input (a FIN came first), the
  * error code of its pending error (ECONNRESET: an RST with no FIN before it), or undefined where

@@ -45,7 +45,7 @@ import { sessionOf } from '../http2';
 import { guard } from '../guard';
 import { patch, unpatch } from '../patch';
 // Loaded with the hooks, not with classify.ts: it takes fs.readSync before the app can wrap it.
-import '../next-read';
+import { UV_HIDES_RST } from '../next-read';
 
 // classify.ts loads with the first socket that ends (../sockets.ts classify()), inside the guard.
 const claimError = (err: unknown, state: SocketState | undefined) => classify().claimError(err, state);
@@ -60,10 +60,6 @@ const noteHandshakeReset = (socket: Sock, state: SocketState) => classify().note
 const { BURST_AFTER_WRITE, RESET_BEHIND_END, READ_AGAIN, SAME_STEP, SERVER, TLS, DONE, END_CALLED } = flags;
 // The socket's slot as stored (null: superseded, false: passed over), without sockets.ts stateOf's conversion.
 const slotOf = socketState.get;
-
-const [UV_MAJOR, UV_MINOR] = process.versions.uv.split('.').map(Number);
-/** libuv reads on to an RST behind the last bytes from 1.52 (Node 24): no end of input hides one. */
-const UV_HIDES_RST = UV_MAJOR === 1 && UV_MINOR < 52;
 
 type Ending = net.Socket & {
   _readableState?: { ended?: boolean };
