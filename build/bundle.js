@@ -95,16 +95,17 @@ function builtinsAsIs(source) {
 
 /**
  * Node's built-ins are loaded past require hooks (every file defines this, BUILTIN_SOURCE): Node's
- * own loader, Module._load, below `require()` and `process.getBuiltinModule()`, which
- * require-in-the-middle (OpenTelemetry, Sentry) and dd-trace wrap. A hook that saw the agent's
- * require of a built-in the app never required instrumented it for the app: an app that required
- * only node:http got OpenTelemetry's `tcp.connect` spans with resetwatch loaded after it (a trial
- * beside APM agents). The agent loads a built-in only once the app's code has loaded it (or Node's
- * own, for the app), so the module is the same either way. In a bundle an app made of the agent,
- * `module` is the bundler's: its require then.
+ * own loader, Module._load, below the `require()` and `process.getBuiltinModule()` that
+ * require-in-the-middle (OpenTelemetry, Sentry) and dd-trace wrap (a hook registered with
+ * `module.registerHooks` still sees them). A hook that saw the agent's require of a built-in the
+ * app never required instrumented it for the app: an app that required only node:http got
+ * OpenTelemetry's `tcp.connect` spans with resetwatch loaded after it (a trial beside APM agents).
+ * The agent loads a built-in only once the app's code has loaded it (or Node's own, for the app),
+ * so the module is the same either way. Module is taken by a literal require: in a bundle an app
+ * made of the agent (webpack, ncc, rollup), a require of a variable throws (a trial of bundlers).
  */
 const BUILTIN = '__resetwatchBuiltin';
-const BUILTIN_SOURCE = `var ${BUILTIN} = ((load) => (typeof load === 'function' ? (id) => load(id, null, false) : (id) => require(id)))(module.constructor?._load);`;
+const BUILTIN_SOURCE = `var ${BUILTIN} = ((load) => (id) => load(id, null, false))(require('node:module')._load);`;
 
 const LINK = 'resetwatch-link';
 const js = JSON.stringify;

@@ -169,39 +169,56 @@ test("--preserve-symlinks: works in a flat layout and through a symlink to a glo
   }
 });
 
-test("an app that bundles the agent itself with esbuild (require('resetwatch') in its code, pino inside the bundle), run where no node_modules is: its reset lines are written", async () => {
-  const cwd = await layout('npm');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rw-bundle-'));
-  try {
-    const entry = path.join(cwd, `bundle-entry-${process.pid}.cjs`);
-    // One refused connection to a port nothing listens on (127.0.0.3: the tree fixtures' way).
-    fs.writeFileSync(
-      entry,
-      "require('resetwatch');\nconst s = require('node:net').createServer().listen(0, '127.0.0.2', () => {\n" +
-        "  const c = require('node:net').connect(s.address().port, '127.0.0.3');\n" +
-        "  c.on('error', (e) => { console.log('refused', e.code); s.close(); });\n});\n",
-    );
+// Bundlers an app may build itself with: esbuild, and @vercel/ncc (webpack inside: a require of
+// anything but a literal string becomes a context that throws at run time, as in webpack, rspack
+// and rollup's commonjs plugin; a trial of bundlers found the agent crashing every such bundle).
+const BUNDLERS = {
+  esbuild: (entry, dir) => {
     const out = path.join(dir, 'app.bundle.cjs');
+    execFileSync(path.join(ROOT, 'node_modules/.bin/esbuild'), [
+      entry,
+      '--bundle',
+      '--platform=node',
+      '--log-level=error',
+      `--outfile=${out}`,
+    ]);
+    return out;
+  },
+  ncc: (entry, dir) => {
+    execFileSync(path.join(ROOT, 'node_modules/.bin/ncc'), ['build', entry, '-o', path.join(dir, 'ncc'), '-q'], { stdio: 'pipe' });
+    return path.join(dir, 'ncc', 'index.cjs'); // a .cjs entry's output is .cjs too
+  },
+};
+
+for (const [bundler, bundle] of Object.entries(BUNDLERS)) {
+  test(`an app that bundles the agent itself with ${bundler} (require('resetwatch') in its code, pino inside the bundle), run where no node_modules is: its reset lines are written`, async () => {
+    const cwd = await layout('npm');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rw-bundle-'));
     try {
-      execFileSync(path.join(ROOT, 'node_modules/.bin/esbuild'), [
+      const entry = path.join(cwd, `bundle-entry-${process.pid}-${bundler}.cjs`);
+      // One refused connection to a port nothing listens on (127.0.0.3: the tree fixtures' way).
+      fs.writeFileSync(
         entry,
-        '--bundle',
-        '--platform=node',
-        '--log-level=error',
-        `--outfile=${out}`,
-      ]);
+        "require('resetwatch');\nconst s = require('node:net').createServer().listen(0, '127.0.0.2', () => {\n" +
+          "  const c = require('node:net').connect(s.address().port, '127.0.0.3');\n" +
+          "  c.on('error', (e) => { console.log('refused', e.code); s.close(); });\n});\n",
+      );
+      let out;
+      try {
+        out = bundle(entry, dir);
+      } finally {
+        fs.rmSync(entry, { force: true });
+      }
+      const r = await runShape({ cwd: dir, stderr: 'pipe', stdout: 'file', args: [out], env: { RESETWATCH_PORT: 'off' } });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /refused ECONNREFUSED/);
+      assert.doesNotMatch(r.stderr, /^resetwatch: /m, 'no line of the agent about itself');
+      assert.equal(resetLineCount(r.stderr), 1, r.stderr);
     } finally {
-      fs.rmSync(entry, { force: true });
+      fs.rmSync(dir, { recursive: true, force: true });
     }
-    const r = await runShape({ cwd: dir, stderr: 'pipe', stdout: 'file', args: [out], env: { RESETWATCH_PORT: 'off' } });
-    assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /refused ECONNREFUSED/);
-    assert.doesNotMatch(r.stderr, /^resetwatch: /m, 'no line of the agent about itself');
-    assert.equal(resetLineCount(r.stderr), 1, r.stderr);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-});
+  });
+}
 
 test("a loader that compiles .js files, registered after the agent (as tsx, @babel/register and nyc register theirs), never compiles the agent's own files; the app's still go through it, and its reset line is written", async () => {
   // A trial of TypeScript loaders: under `node -r tsx/cjs`, tsx parsed the agent's ~250 KB of
