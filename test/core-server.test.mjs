@@ -619,74 +619,66 @@ test('response: a FIN from the client before the response is peer_closed', async
   await closeServer(srv);
 });
 
-test('request: a FIN in the middle of the request body (an abandoned upload; a proxy closing its upstream) is peer_closed', async () => {
-  // No 'clientError' listener, as in express: Node destroys the socket with its parser's
-  // HPE_INVALID_EOF_STATE, an error without a syscall.
+/** An upload cut by the client's FIN after 3 of its 100 bytes: the server's event. */
+async function uploadCutByFin(clientError) {
   const srv = http.createServer((req, res) => {
     req.on('error', () => {});
     req.resume();
     req.on('end', () => res.end('ok'));
   });
+  if (clientError) srv.on('clientError', clientError);
   const port = await listen(srv);
   const sock = net.connect(port, '127.0.0.1', () => sock.end('POST /upload HTTP/1.1\r\nHost: svc\r\nContent-Length: 100\r\n\r\nabc'));
   sock.on('error', () => {});
   sock.resume();
-  const e = await cap.next(server(port));
+  try {
+    return { port, e: await cap.next(server(port)) };
+  } finally {
+    await closeServer(srv);
+  }
+}
+
+/** What either way of meeting it has: a FIN leaves the peer known (an RST would not). */
+const cutUpload = (port) => ({
+  ...common(port),
+  peerAddress: any.loopback,
+  peerPort: any.port,
+  errorType: 'peer_closed',
+  syscall: undefined,
+  phase: 'request',
+  tls: false,
+  protocol: 'http/1.1',
+  bytesReceived: 60,
+  connectionAgeMs: any.nonNegative,
+  request: (r) => r.method === 'POST' && r.host === 'svc',
+});
+
+test('request: a FIN in the middle of the request body (an abandoned upload; a proxy closing its upstream) is peer_closed', async () => {
+  // No 'clientError' listener, as in express: Node destroys the socket with its parser's
+  // HPE_INVALID_EOF_STATE, an error without a syscall.
+  const { port, e } = await uploadCutByFin();
   checkEvent(e, {
-    ...common(port),
-    // A FIN leaves the peer known (an RST would not).
-    peerAddress: any.loopback,
-    peerPort: any.port,
-    errorType: 'peer_closed',
+    ...cutUpload(port),
     code: 'HPE_INVALID_EOF_STATE',
     message: any.string,
-    syscall: undefined,
-    phase: 'request',
-    tls: false,
-    protocol: 'http/1.1',
-    bytesReceived: 60,
     // Node's own 400, written after the client's FIN: no early answer (the trial of 2026-12-05).
     bytesSent: any.positive,
-    connectionAgeMs: any.nonNegative,
-    request: (r) => r.method === 'POST' && r.host === 'svc',
     hint: (h) =>
       h.id === 'client_abort' && /^the client gave up .*while it was still sending the request, before any response/.test(h.text),
   });
-  await closeServer(srv);
 });
 
 test("request: a FIN in the middle of the request body, the app's 'clientError' listener destroying the socket: the message says the request was cut off", async () => {
   // A trial behind reverse proxies (a proxy killed mid-upload): the message read "client closed
   // before the response was complete" for an upload that never arrived whole.
-  const srv = http.createServer((req, res) => {
-    req.on('error', () => {});
-    req.resume();
-    req.on('end', () => res.end('ok'));
-  });
-  srv.on('clientError', (_err, socket) => socket.destroy());
-  const port = await listen(srv);
-  const sock = net.connect(port, '127.0.0.1', () => sock.end('POST /upload HTTP/1.1\r\nHost: svc\r\nContent-Length: 100\r\n\r\nabc'));
-  sock.on('error', () => {});
-  sock.resume();
-  const e = await cap.next(server(port));
+  const { port, e } = await uploadCutByFin((_err, socket) => socket.destroy());
   checkEvent(e, {
-    ...common(port),
-    peerAddress: any.loopback,
-    peerPort: any.port,
-    errorType: 'peer_closed',
+    ...cutUpload(port),
     code: 'peer_closed',
     message: 'client closed before the request was complete',
-    syscall: undefined,
-    phase: 'request',
-    tls: false,
-    protocol: 'http/1.1',
-    bytesReceived: 60,
     bytesSent: 0,
-    connectionAgeMs: any.nonNegative,
-    request: (r) => r.method === 'POST' && r.host === 'svc',
     hint: (h) => h.id === 'client_abort',
   });
-  await closeServer(srv);
 });
 
 test('the server destroying its own socket mid-response is not an event on the server side', async () => {
