@@ -58,7 +58,8 @@ export function buildEvent(socket: Sock, state: SocketState, v: Verdict): ResetE
   if (client && msg != null) {
     context = clientRequest(event, state, msg as unknown as ClientRequestLike, now, context);
   } else if (pending !== undefined) {
-    context = tunnelRequest(event, state, pending as ClientRequestLike, now, context);
+    context = clientRequest(event, state, pending as ClientRequestLike, now, context);
+    if ((state.activity & TLS) === 0) tunnelConnect(event);
   } else if (isUpgraded(socket, state)) {
     event.protocol = upgradeProtocol(socket) ?? event.protocol;
   } else if (client && state.http?.inflight !== undefined && sessionOf(socket) === undefined) {
@@ -260,25 +261,16 @@ function clientRequest(
 }
 
 /**
- * A request whose socket Node's env proxy is still readying (tunnel.ts): over the TLS it starts
- * once the proxy answered, the request itself, as on a direct https connection; before that
+ * A request whose socket Node's env proxy is still readying (tunnel.ts) names the request itself
+ * over the TLS it starts once the proxy answered, as on a direct https connection; before that
  * answer, the tunnel's CONNECT for the request's host, as undici names its own (phase `response`
  * once the CONNECT went out: a retry is safe, nothing passed the proxy). A trial of proxied
  * clients: these read "established", protocol unknown, no request, retry unknown.
  */
-function tunnelRequest(
-  event: ResetEvent,
-  state: SocketState,
-  req: ClientRequestLike,
-  now: number,
-  context: Context | undefined,
-): Context | undefined {
-  context = clientRequest(event, state, req, now, context);
-  if ((state.activity & TLS) === 0 && event.request !== undefined) {
-    event.request = { method: 'CONNECT', host: event.request.host };
-    if (event.phase === 'established' && event.bytesSent > 0) event.phase = 'response';
-  }
-  return context;
+function tunnelConnect(event: ResetEvent): void {
+  if (event.request === undefined) return;
+  event.request = { method: 'CONNECT', host: event.request.host };
+  if (event.phase === 'established' && event.bytesSent > 0) event.phase = 'response';
 }
 
 /**
