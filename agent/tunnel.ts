@@ -1,16 +1,17 @@
 // A request whose socket is still on its way: Node's env proxy (NODE_USE_ENV_PROXY, an Agent's
 // `proxyEnv`) dials an https: target's tunnel inside the request's constructor, listens on it
 // itself ('error') and hands the request the socket, or its error, only once the proxy has answered
-// the CONNECT and the TLS handshake over it. A proxy that refuses or resets the tunnel meanwhile fails the request a tick later:
-// with no 'error' listener on the request the app crashes, though the socket had a listener. The
-// socket dialled in the request's constructor is linked to it here (Node ≥ 22.12 announces the
-// request, `http.client.request.created`, right after its agent dialled), so that the reset is
-// known to be fatal (classify.ts crashes) and the event names the request (event.ts tunnelRequest:
-// the tunnel's CONNECT, or over its TLS the request itself). Linked only where it is that tunnel: a socket with an
-// 'error' listener of its own by then (Node's agents add none before they hand a socket over),
-// dialled to the proxy of the request's agent, for a request not waiting in that agent's queue (a
-// re-trial: a pg socket dialled just before a request queued behind `maxSockets` was linked to it,
-// and its reset read fatal).
+// the CONNECT and the TLS handshake over the tunnel is done. A proxy that refuses or resets the
+// tunnel meanwhile fails the request a tick later: with no 'error' listener on the request the app
+// crashes, though the socket had a listener. The socket dialled in the request's constructor is
+// linked to it here (Node ≥ 22.12 announces the request, `http.client.request.created`, right after
+// its agent dialled), and the TLS socket over it inherits the link (hooks/tls.ts), so that the
+// reset is known to be fatal (classify.ts crashes) and the event names the request (event.ts: the
+// tunnel's CONNECT, or over its TLS the request itself). Linked only where it is that tunnel: a
+// socket with an 'error' listener of its own by then (Node's agents add none before they hand a
+// socket over), dialled to the proxy of the request's agent, for a request not waiting in that
+// agent's queue (a re-trial: a pg socket dialled just before a request queued behind `maxSockets`
+// was linked to it, and its reset read fatal).
 import { EventEmitter } from 'node:events';
 import type { SocketState, Sock } from './internal-types';
 import { now } from './clock';

@@ -87,7 +87,7 @@ function resolveLocal(spec, dir) {
  * `import * as net from 'node:net'` compiles to `__importStar(require("node:net"))`: a copy of the
  * module with a getter per export (~0.03 ms and a closure per export, for each of the ~16 such
  * imports at preload; their garbage cost a scavenge). For a Node built-in the module itself reads
- * the same: the code only reads its exports.
+ * the same: the code only reads its exports. Then every built-in's require becomes BUILTIN's call.
  */
 function builtinsAsIs(source) {
   return source.replace(/__importStar\((require\("node:[\w/]+"\))\)/g, '$1').replace(/\brequire\((["'])node:/g, `${BUILTIN}($1node:`);
