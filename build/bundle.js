@@ -100,8 +100,8 @@ function builtinsAsIs(source) {
  * `module.registerHooks` still sees them). A hook that saw the agent's require of a built-in the
  * app never required instrumented it for the app: an app that required only node:http got
  * OpenTelemetry's `tcp.connect` spans with resetwatch loaded after it (a trial beside APM agents).
- * The agent loads a built-in only once the app's code has loaded it (or Node's own, for the app),
- * so the module is the same either way. Module is taken by a literal require: in a bundle an app
+ * Module._load returns the module require() would (the same exports object, which a neighbour
+ * patches in place when the app requires it). Module is taken by a literal require: in a bundle an app
  * made of the agent (webpack, ncc, rollup), a require of a variable throws (a trial of bundlers).
  */
 const BUILTIN = '__resetwatchBuiltin';
