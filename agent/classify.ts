@@ -27,7 +27,7 @@ import { isUpgraded } from './upgrade';
 import { sessionOf, streamsInFlight } from './http2';
 import { isDatabase, libraryProtocol, reEmitsErrors } from './protocol';
 import { guardReadError } from './pool-guard';
-import { nextRead, UV_HIDES_RST } from './next-read';
+import { endMayHideReset, nextRead, UV_HIDES_RST } from './next-read';
 import { type AddressInternals, peerError, readAddresses, serverNameOf, tlsVersionOf } from './addresses';
 import { Stamp } from './symbols';
 import { now as clockNow } from './clock';
@@ -381,7 +381,7 @@ function peerGone(socket: Sock): boolean {
  * of input an RST hidden behind bytes read in the same poll (resetBehindEnd)? The kernel forgets
  * the difference once this side's FIN is answered, so it is asked now, only where an RST can hide:
  * - bytes were read since this side last wrote, and the end of input in the clock step of the
- *   bytes before it (the caller checked READ_AGAIN and SAME_STEP): libuv hides an RST only behind
+ *   bytes before it (the caller checked: next-read.ts endMayHideReset): libuv hides an RST only behind
  *   bytes of the same poll;
  * - the end of input was read in the current clock step: an app that keeps its side open
  *   (allowHalfOpen) ends it when it chooses, and an RST that came since (a half-open peer gone)
@@ -525,8 +525,7 @@ export function snapshot(socket: Sock, state: SocketState, err: ErrnoError | nul
   // that hides an RST there: asked as a raw connection's end is (noteResetBehindEnd). A re-trial:
   // undici and fetch lost 2–3 % of RSTs sent right after an answer on Node 20 and 22, up to 20 %
   // with a busy loop. Other idle ends (a FIN at the server's timeout) cost no syscall.
-  else if (UV_HIDES_RST && (state.activity & (READ_AGAIN | SAME_STEP)) === (READ_AGAIN | SAME_STEP) && finRead(socket))
-    noteResetBehindEnd(socket, state);
+  else if (endMayHideReset(state.activity) && finRead(socket)) noteResetBehindEnd(socket, state);
 }
 
 /** What a TLS connection's handle knows, read with the addresses while it is open. */

@@ -17,6 +17,7 @@
 // - Linux only: BSD kernels (macOS) report the pending error before the end, and other platforms
 //   have no such descriptor.
 import * as fs from 'node:fs';
+import { READ_AGAIN, SAME_STEP } from './internal-types';
 
 type FdHandle = { fd?: unknown; constructor?: { name?: string } };
 
@@ -29,6 +30,13 @@ const LINUX = process.platform === 'linux';
 const [UV_MAJOR, UV_MINOR] = process.versions.uv.split('.').map(Number);
 /** libuv reads on to an RST behind the last bytes from 1.52 (Node 24): no end of input hides one. */
 export const UV_HIDES_RST = UV_MAJOR === 1 && UV_MINOR < 52;
+
+/**
+ * An end of input that may hide an RST: read again after bytes, in the clock step of the bytes
+ * before it (hooks/activity.ts), on a libuv that hides an RST there; the kernel is asked next
+ * (classify.ts noteResetBehindEnd).
+ */
+export const endMayHideReset = (f: number): boolean => UV_HIDES_RST && (f & (READ_AGAIN | SAME_STEP)) === (READ_AGAIN | SAME_STEP);
 
 /**
  * What the next read of a gone connection returns: '' for the end of input (a FIN came first), the

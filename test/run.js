@@ -91,6 +91,11 @@ const root = path.join(__dirname, '..');
 const filter = process.argv.slice(2);
 let files = testFiles(path.join(root, 'test')).map((f) => path.relative(root, f));
 if (filter.length) files = files.filter((f) => filter.some((x) => f.includes(x)));
+// With no file named, node --test would look for tests everywhere, the fixtures included.
+if (files.length === 0) {
+  console.error(`test: no test file matches ${filter.join(' ')}`);
+  process.exit(1);
+}
 console.log(`test: node ${process.version}, ${files.length} files`);
 // --test-force-exit: a failing test that leaves a server open must not hang its file until the
 // timeout (the failure is reported either way). The spec reporter on every Node (Node 22 picks TAP

@@ -45,7 +45,7 @@ import { sessionOf } from '../http2';
 import { guard } from '../guard';
 import { patch, unpatch } from '../patch';
 // Loaded with the hooks, not with classify.ts: it takes fs.readSync before the app can wrap it.
-import { UV_HIDES_RST } from '../next-read';
+import { endMayHideReset } from '../next-read';
 
 // classify.ts loads with the first socket that ends (../sockets.ts classify()), inside the guard.
 const claimError = (err: unknown, state: SocketState | undefined) => classify().claimError(err, state);
@@ -57,7 +57,7 @@ const noteResetBehindEnd = (socket: Sock, state: SocketState) => classify().note
 const noteHandshakeReset = (socket: Sock, state: SocketState) => classify().noteHandshakeReset(socket, state);
 
 // Module-level copies of the imported flags (hooks/activity.ts says why).
-const { BURST_AFTER_WRITE, RESET_BEHIND_END, READ_AGAIN, SAME_STEP, SERVER, TLS, DONE, END_CALLED } = flags;
+const { BURST_AFTER_WRITE, RESET_BEHIND_END, SERVER, TLS, DONE, END_CALLED } = flags;
 // The socket's slot as stored (null: superseded, false: passed over), without sockets.ts stateOf's conversion.
 const slotOf = socketState.get;
 
@@ -75,8 +75,8 @@ type Ending = net.Socket & {
  * before it, on a libuv that hides an RST there. Flags first: most sockets stop at a bit test.
  */
 const hidesReset = (socket: Ending, f: number) =>
-  UV_HIDES_RST &&
-  (f & (READ_AGAIN | SAME_STEP | DONE)) === (READ_AGAIN | SAME_STEP) &&
+  (f & DONE) === 0 &&
+  endMayHideReset(f) &&
   socket._readableState?.ended === true &&
   ((f & SERVER) === 0 ||
     socket.parser === null ||
