@@ -688,7 +688,10 @@ export function phaseOf(socket: Sock, state: SocketState, syscall: string | unde
         return 'request';
       return http.inflightPhase;
     }
-    return state.http !== undefined || 'parser' in socket ? 'idle' : 'established';
+    if (state.http !== undefined || 'parser' in socket) return 'idle';
+    // Node's env proxy's plain tunnel, not yet handed to its request (tunnel.ts): once its CONNECT
+    // went out, the proxy's answer is awaited (a retry is safe: nothing passed the proxy).
+    return socket.encrypted !== true && socket.bytesWritten > 0 && awaitingRequest(socket) !== undefined ? 'response' : 'established';
   }
   if (isUpgraded(socket, state)) return 'established';
   if (msg != null) {

@@ -263,14 +263,12 @@ function clientRequest(
 /**
  * A request whose socket Node's env proxy is still readying (tunnel.ts) names the request itself
  * over the TLS it starts once the proxy answered, as on a direct https connection; before that
- * answer, the tunnel's CONNECT for the request's host, as undici names its own (phase `response`
- * once the CONNECT went out: a retry is safe, nothing passed the proxy). A trial of proxied
- * clients: these read "established", protocol unknown, no request, retry unknown.
+ * answer, the tunnel's CONNECT for the request's host, as undici names its own (its phase:
+ * classify.ts phaseOf). A trial of proxied clients: these read "established", protocol unknown,
+ * no request, retry unknown.
  */
 function tunnelConnect(event: ResetEvent): void {
-  if (event.request === undefined) return;
-  event.request = { method: 'CONNECT', host: event.request.host };
-  if (event.phase === 'established' && event.bytesSent > 0) event.phase = 'response';
+  if (event.request !== undefined) event.request = { method: 'CONNECT', host: event.request.host };
 }
 
 /**
