@@ -217,11 +217,17 @@ function merged(snap: AddressSnapshot, now: AddressSnapshot): AddressSnapshot {
  * Milliseconds since the connection last moved a byte (hooks/activity.ts). The read or write that
  * met the reset (a read error, the EOF of a peer FIN, a failing write) touched the mark itself, as
  * did whatever moved in the same 10 ms clock step: the mark of the step before ends the quiet time.
- * Never more than the connection's age (the coarse clock may lag its precise start by a step).
+ * Never more than the connection's age (the coarse clock may lag its precise start by a step), nor,
+ * for an HTTP client, than the time since its latest response's headers came (hooks/http.ts,
+ * undici.ts `idleSince`): an answer that took seconds, the next request sent on its socket at
+ * once and reset, all in one step, left the step before at the first request's write: "idle 2.0 s,
+ * pooled 2 ms before reuse" (an SSR trial).
  */
 function idleMs(state: SocketState, v: Verdict, now: number): number {
   const mark = v.syscall === 'read' || v.syscall === 'write' || v.errorType === 'peer_closed' ? state.activeBefore : state.active;
-  return Math.min((clockMs(now) - mark) & CLOCK_MASK, round(now - state.start));
+  const idle = Math.min((clockMs(now) - mark) & CLOCK_MASK, round(now - state.start));
+  const since = state.http?.idleSince ?? 0;
+  return since > 0 ? Math.min(idle, round(now - since)) : idle;
 }
 
 /** The request's path, where one is kept (./request-target.ts): the field is absent otherwise. */

@@ -927,6 +927,36 @@ test('idle: a pooled connection reset 200 ms after its third exchange was idle 2
   checkEvent(e, { ...idleReset(port, ''), idleMs: (v) => v >= least && v <= most });
 });
 
+test('a pooled connection whose answer took 600 ms, reused at once and reset 2 ms after that answer: idle since the answer, not the wait for it', async () => {
+  // Answer, next request and RST in one 10 ms clock step left the step before at the first
+  // request's write: "idle 2.0 s … pooled 2 ms before reuse" (an SSR trial).
+  let first = true;
+  const server = http.createServer((req, res) => {
+    const wait = first ? 600 : 0;
+    first = false;
+    setTimeout(() => res.end('ok', () => setTimeout(() => req.socket.resetAndDestroy(), 2)), wait);
+  });
+  const port = await listen(server);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const get = () =>
+    new Promise((resolve) => {
+      const req = http.get({ port, host: '127.0.0.1', agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(performance.now()));
+      });
+      req.on('error', () => resolve(0));
+    });
+  const event = cap.next(client(port));
+  const readAt = await get();
+  await get();
+  const e = await event;
+  const seenAt = performance.now();
+  agent.destroy();
+  await closeServer(server);
+  assert.ok(e.connectionAgeMs >= 590, JSON.stringify(e));
+  assert.ok(e.idleMs <= seenAt - readAt + 10, `idle ${e.idleMs} ms, the answer read ${Math.round(seenAt - readAt)} ms before the event`);
+});
+
 /** An idle pooled connection's read RST, its idle_reset text beginning with `text`. */
 const idleReset = (port, text) => ({ ...idlePooled(port), ...readReset, hint: (h) => h.id === 'idle_reset' && h.text.startsWith(text) });
 
