@@ -6,7 +6,10 @@ import net from 'node:net';
 import tls from 'node:tls';
 import http from 'node:http';
 import http2 from 'node:http2';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, renameSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import {
   captureEach,
   listen,
@@ -22,6 +25,7 @@ import {
   processGone,
 } from './helpers/resets.mjs';
 import { checkEvent, any, readReset } from './helpers/check-event.mjs';
+import { AGENT, ROOT, cleanEnv, fixture, python } from './helpers/subprocess.mjs';
 
 const cap = captureEach();
 
@@ -759,4 +763,50 @@ test('with the activity hook on, no http.server.* channel is subscribed (no mess
   const dc = await import('node:diagnostics_channel');
   assert.equal(dc.channel('http.server.request.start').hasSubscribers, false);
   assert.equal(dc.channel('http.server.response.finish').hasSubscribers, false);
+});
+
+test('a Unix-domain listener handed over as a descriptor (socket activation: listen({ fd: 3 })): its resets are no events, its connections not counted, as for listen(path)', async () => {
+  // Such a server has no _pipeName: its connections read as TCP, `network.transport: tcp`, and
+  // counted (a trial of handle passing, systemd-socket-activate on a Unix path).
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'rw-unix-fd-'));
+  const sock = path.join(dir, 's.sock');
+  const listener = net.createServer();
+  await new Promise((r) => listener.listen(sock, r));
+  const child = spawn(process.execPath, [...AGENT, fixture('unix-fd-server.cjs'), '2'], {
+    cwd: ROOT,
+    env: cleanEnv({ RESETWATCH_PORT: 'off', RESETWATCH_LOG: 'off' }),
+    stdio: ['ignore', 'pipe', 'inherit', listener._handle.fd],
+  });
+  // The child holds its own copy of the descriptor: this process's listener stops taking
+  // connections. libuv unlinks the path it bound when its listener closes: the socket moves first.
+  const handed = path.join(dir, 'handed.sock');
+  renameSync(sock, handed);
+  listener.close();
+  let out = '';
+  child.stdout.setEncoding('utf8');
+  const lines = new Promise((resolve) =>
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('{')) resolve(out);
+    }),
+  );
+  await new Promise((r) => child.stdout.once('data', r)); // listening
+  const unread = `import socket, time
+for _ in range(2):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(${JSON.stringify(handed)})
+    s.send(b'x')
+    time.sleep(0.2)
+    s.close()
+print('done')`;
+  let report;
+  try {
+    await python(unread).done;
+    report = JSON.parse((await lines).split('\n').find((l) => l.startsWith('{')));
+  } finally {
+    child.kill();
+  }
+  rmSync(dir, { recursive: true, force: true });
+  // The resets happened (the app saw them), and the agent neither reported nor counted them.
+  assert.deepEqual(report, { errors: ['ECONNRESET', 'ECONNRESET'], events: 0, accepted: 0 }, out);
 });

@@ -35,20 +35,25 @@ export function disable(): void {
 }
 
 function onServerSocket(message: unknown): void {
-  guard('server.accept', accept, (message as { socket: net.Socket & NodeSocketInternals }).socket);
+  guard('server.accept', accept, (message as { socket: Met }).socket);
 }
 
-function accept(socket: net.Socket & NodeSocketInternals): void {
+function accept(socket: Met): void {
   if (isClaimed(socket)) {
     acceptedAfterAll(socket); // adopted at a greeting the app wrote in its 'connection' listener
     return; // claimed by a TLSSocket, or already watched
   }
-  if (socket._server?._pipeName !== undefined) return; // Unix-domain socket: not watched (README).
+  // Unix-domain socket: not watched (README). A server listening on a handed-over descriptor
+  // (socket activation's listen({ fd }), listen(handle), a server sent to a child process) has no
+  // _pipeName: its handle is a Pipe, without TCP's setNoDelay (net.js tells them apart so too).
+  // No handle: the app's 'connection' listener (before this message) sent it to another process.
+  const handle = socket._handle;
+  if (socket._server?._pipeName !== undefined || (handle != null && typeof handle.setNoDelay !== 'function')) return;
   watch(socket, new SocketState('server', now(), false));
   if (readPeer) void socket.remoteAddress; // cached by net in socket._peername
 }
 
-type Met = net.Socket & NodeSocketInternals & { _handle?: { fd?: number; getAsyncId?: () => number } | null };
+type Met = net.Socket & NodeSocketInternals & { _handle?: { fd?: number; getAsyncId?: () => number; setNoDelay?: unknown } | null };
 
 /**
  * A socket the activity hook meets with no slot, at a read or write. A TCP connection built around
