@@ -51,16 +51,24 @@ const conns = (labels: string) => `${M.connections}{${JOB}, ${labels}}`;
 const SPIKE_BY = 'namespace, job, resetwatch_direction';
 
 /**
+ * Server-side resets the spike counts: not phase `idle`. A proxy in front (HAProxy) resets every idle
+ * server connection it closes; nothing is lost, but they make most accepted connections end in a
+ * reset, and a ratio near 1 can never grow 4× (a trial: 0.8 in health hid a timeout cutting responses).
+ */
+const SERVER_RESETS = '{resetwatch_direction="server", resetwatch_phase!="idle"}';
+
+/**
  * ResetwatchResetSpike's value for one direction: client, resets/s against the hour before
- * (floored at 0.05/s); server, resets per accepted connection against the hour before (floored at
- * 1%; nothing where no connection was accepted in that hour). Accepted connections now count as at
- * least 0.01/s: long-lived connections (WebSockets) reset all at once, with none accepted since,
- * give a large finite value, not +Inf.
+ * (floored at 0.05/s); server, resets (idle ones left out) per accepted connection against the hour
+ * before (floored at 1%; nothing where no connection was accepted in that hour). Accepted
+ * connections now count as at least 0.01/s: long-lived connections (WebSockets) reset all at once,
+ * with none accepted since, give a large finite value, not +Inf.
  */
 function spike(direction: 'client' | 'server'): string {
   const sel = `{resetwatch_direction="${direction}"}`;
-  const now = (m: string) => `sum by (${SPIKE_BY}) (rate(${m}${sel}[5m]))`;
-  const before = (m: string) => `sum by (${SPIKE_BY}) (rate(${m}${sel}[1h] offset 5m))`;
+  const resetSel = direction === 'server' ? SERVER_RESETS : sel;
+  const now = (m: string, s = sel) => `sum by (${SPIKE_BY}) (rate(${m}${s}[5m]))`;
+  const before = (m: string, s = sel) => `sum by (${SPIKE_BY}) (rate(${m}${s}[1h] offset 5m))`;
   if (direction === 'client')
     return `(
   ${now(M.resets)}
@@ -73,10 +81,10 @@ function spike(direction: 'client' | 'server'): string {
   )
 )`;
   return `(
-  (${now(M.resets)} / clamp_min(${now(M.connections)}, 0.01))
+  (${now(M.resets, resetSel)} / clamp_min(${now(M.connections)}, 0.01))
   /
   clamp_min(
-    (${before(M.resets)} / ${before(M.connections)})
+    (${before(M.resets, resetSel)} / ${before(M.connections)})
       or
     ${before(M.connections)} * 0,
     0.01
@@ -85,7 +93,7 @@ function spike(direction: 'client' | 'server'): string {
 }
 
 function spikeDescription(direction: string, value: string): string {
-  return `The ${direction}-side resets of ${NS} over the last 5 minutes are ${value} times those of the hour before (alert above 4× for 2 minutes). Client side: resets per second, the baseline floored at 0.05 resets/s. Server side: resets per accepted connection, the baseline floored at 1%, at least 0.2 resets/s, and only with connections accepted in the hour before, so that resets that grow with traffic (users closing pages mid-response) do not fire. Usually a peer crashed, restarted or is being deployed (client side), or clients or a load balancer started aborting (server side). Break it down by peer, phase and error type on the overview dashboard.`;
+  return `The ${direction}-side resets of ${NS} over the last 5 minutes are ${value} times those of the hour before (alert above 4× for 2 minutes). Client side: resets per second, the baseline floored at 0.05 resets/s. Server side: resets per accepted connection, leaving out idle-phase ones (a proxy or load balancer closing idle keep-alive connections loses nothing), the baseline floored at 1%, at least 0.2 resets/s, and only with connections accepted in the hour before, so that resets that grow with traffic (users closing pages mid-response) do not fire. Usually a peer crashed, restarted or is being deployed (client side), or clients or a load balancer started aborting (server side). Break it down by peer, phase and error type on the overview dashboard.`;
 }
 
 /** A ResetSpike test's expectation: at `at`, the alert fires for job shop's `direction` at `value`×. */
@@ -191,15 +199,15 @@ sum by (namespace, job, server_address, server_port) (rate(${M.resets}{resetwatc
     severity: 'warning',
     // Client side: resets/s over 5 minutes against the hour before it; a baseline under 0.05/s
     // counts as 0.05/s (series that did not exist an hour ago get that floor too), so it takes > 0.2
-    // resets/s to fire. Server side: resets per accepted connection against the hour before (floor
-    // 1%), with accepted connections in that hour and at least 0.2 resets/s now: users closing
-    // pages mid-response reset in step with traffic, and a morning's rise must not page anyone.
+    // resets/s to fire. Server side: non-idle resets per accepted connection against the hour before
+    // (floor 1%), with accepted connections in that hour and at least 0.2 such resets/s now: users
+    // closing pages mid-response reset in step with traffic, and a morning's rise must not page anyone.
     value: `${spike('client')}
 or
 (
 ${spike('server')}
   and on (${SPIKE_BY})
-  sum by (${SPIKE_BY}) (rate(${M.resets}{resetwatch_direction="server"}[5m])) > 0.2
+  sum by (${SPIKE_BY}) (rate(${M.resets}${SERVER_RESETS}[5m])) > 0.2
 )`,
     op: '>',
     threshold: 4,
@@ -287,6 +295,43 @@ ${spike('server')}
           },
         ],
         expect: [{ at: '73m', firing: [] }, spikeFires('74m', 'server', '8.2')],
+      },
+      {
+        name: 'ResetSpike: behind a proxy that resets idle connections, a jump of response-phase resets fires',
+        series: [
+          // 80% of accepted connections end in an idle reset (HAProxy closing its idle server
+          // connections) throughout; response-phase resets (its `timeout server` cutting slow
+          // responses) jump from 1% to 10%. With idle resets counted the ratio goes 0.81 → 0.9.
+          { series: conns('resetwatch_direction="server", resetwatch_tls="false"'), values: '0+600x100' },
+          {
+            series: resets('resetwatch_direction="server", resetwatch_phase="idle", error_type="ECONNRESET", tls_established="false"'),
+            values: '0+480x100',
+          },
+          {
+            series: resets('resetwatch_direction="server", resetwatch_phase="response", error_type="ECONNRESET", tls_established="false"'),
+            values: '0+6x70 480+60x20',
+          },
+        ],
+        expect: [{ at: '73m', firing: [] }, spikeFires('74m', 'server', '8.2')],
+      },
+      {
+        name: 'ResetSpike: server idle resets that jump alone stay quiet',
+        series: [
+          // A proxy's idle timeout shortened: many more idle resets, nothing lost.
+          { series: conns('resetwatch_direction="server", resetwatch_tls="false"'), values: '0+600x100' },
+          {
+            series: resets('resetwatch_direction="server", resetwatch_phase="idle", error_type="ECONNRESET", tls_established="false"'),
+            values: '0+6x70 480+300x20',
+          },
+          {
+            series: resets('resetwatch_direction="server", resetwatch_phase="response", error_type="ECONNRESET", tls_established="false"'),
+            values: '0+6x100',
+          },
+        ],
+        expect: [
+          { at: '75m', firing: [] },
+          { at: '85m', firing: [] },
+        ],
       },
       {
         name: 'ResetSpike: server resets with no accepted connections an hour ago stay quiet',
