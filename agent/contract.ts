@@ -24,14 +24,17 @@ export type OutputName = (typeof OUTPUTS)[number];
 /**
  * Buckets (docs/prometheus.md "Buckets"), shared by both metric outputs. Bytes: 0 separates resets
  * before any data; then decades up to 1 GB. Age: connect-time failures (ms) up to long-lived
- * connections cut by NAT/LB idle timers (350 s, 900 s, 1 h). Idle before reuse: dense around the
- * common server keep-alive timeouts (Node/Apache 5 s, AWS ALB 60 s, nginx 75 s) where the
- * keep-alive race lives.
+ * connections cut by NAT/LB idle timers (350 s, 900 s, 1 h). Idle before reuse: an edge at each
+ * common server keep-alive timeout (2 s, Apache 5 s, Node 5 s + its 1 s buffer = 6 s, AWS ALB 60 s,
+ * nginx 75 s) and one a little above it, because the race lives just above the timeout (a trial
+ * behind nginx's 2 s: 2.004–2.038 s). With only the next round edge above it (2 → 4 s),
+ * histogram_quantile interpolates to that bucket's middle (p50 3.0 s); 0.5 s above (2 s above the
+ * minute-range ones) keeps the quantiles that close to the timeout, for five more series per label set.
  */
 export const BUCKETS = {
   bytes: [0, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000],
   age: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600],
-  idle: [0.05, 0.1, 0.25, 0.5, 1, 2, 4, 5, 6, 10, 15, 30, 55, 60, 65, 75, 90, 120, 300, 600],
+  idle: [0.05, 0.1, 0.25, 0.5, 1, 2, 2.5, 4, 5, 5.5, 6, 6.5, 10, 15, 30, 55, 60, 62, 65, 75, 77, 90, 120, 300, 600],
 };
 
 /**

@@ -499,7 +499,7 @@ export function overviewDashboard(runbookUrl: string): dashboard.Dashboard {
     heatmapPanel(
       41,
       'Idle time before reuse, for reset requests',
-      "How long the pooled socket sat idle before the request that was reset. A band just under a server's keep-alive timeout (Node http.Server: 5 s; many load balancers: 60 s) is the race.",
+      "How long the pooled socket sat idle before the request that was reset. A band just above a server's keep-alive timeout (Node http.Server: 5 s plus a 1 s buffer; many load balancers: 60 s) is the race.",
       M.idleBeforeReuse,
       's',
     ),

@@ -3,8 +3,8 @@
 // query on a declared data source and variable, only metrics of the contract, no overlapping panels.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -13,7 +13,7 @@ import { ROOT } from './helpers/resets.mjs';
 const require = createRequire(import.meta.url);
 const GENERATED = path.join(ROOT, 'dashboards/generated');
 const dash = JSON.parse(readFileSync(path.join(GENERATED, 'resetwatch-overview.json'), 'utf8'));
-const { M, LABELS } = require(path.join(ROOT, 'dist/agent/contract.js'));
+const { M, LABELS, BUCKETS } = require(path.join(ROOT, 'dist/agent/contract.js'));
 /** Label names that start like metric names (resetwatch_direction): masked before looking for metrics. */
 const LABEL_RE = new RegExp(`\\b(?:${Object.values(LABELS).join('|')})\\b`, 'g');
 const { ALERTS } = require(path.join(ROOT, 'dist/dashboards/alerts.js'));
@@ -139,5 +139,46 @@ test('overview dashboard: exemplars on the reset-rate panels (the counter carrie
     assert.equal(p.options.calculate, false, `heatmap ${p.id} recalculates buckets`);
     assert.equal(p.targets[0].format, 'heatmap');
     assert.match(p.targets[0].expr, /sum by \(le\) \(increase\(resetwatch_\w+_bucket\{/);
+  }
+});
+
+test('Idle time before reuse p50/p90/p99 (panel 42) read the keep-alive race within 0.5 s (2 s) of the timeout', () => {
+  // The race lands just above the server's timeout (a trial behind nginx's 2 s: 2.004–2.038 s).
+  // The panel's own queries, evaluated by promtool over buckets holding such idle times: with
+  // only the next round edge above the timeout, p50 read the middle of that bucket (3.0 s).
+  const panel = panels.find((p) => p.id === 42);
+  const name = `${M.idleBeforeReuse}_bucket`;
+  const exprs = panel.targets.map((t) =>
+    t.expr.replaceAll('$__rate_interval', '5m').replace(/\$(job|namespace|pod|instance|direction)/g, '.*'),
+  );
+  const timeouts = [
+    [2, 0.5], // nginx keepalive_timeout in the trial
+    [5, 0.5], // Apache
+    [6, 0.5], // Node's http.Server: 5 s plus its 1 s buffer
+    [60, 2], // AWS ALB
+    [75, 2], // nginx's default
+  ];
+  const tests = timeouts.map(([timeout, within]) => {
+    // 10 races a minute, each idle 4–40 ms past the timeout: all in the bucket just above it.
+    const idle = timeout + 0.004;
+    const input = [...BUCKETS.idle, '+Inf'].map((le) => ({
+      series: `${name}{job="shop", resetwatch_direction="client", resetwatch_phase="request", le="${le}"}`,
+      values: le === '+Inf' || le >= idle ? '0+10x10' : '0x10',
+    }));
+    // 1 where the quantile is within range, nothing otherwise.
+    const check = (e) => ({
+      expr: `(${e} >= ${timeout} <= ${timeout + within}) * 0 + 1`,
+      eval_time: '10m',
+      exp_samples: [{ labels: '{}', value: 1 }],
+    });
+    return { interval: '1m', input_series: input, promql_expr_test: exprs.map(check) };
+  });
+  const dir = mkdtempSync(path.join(tmpdir(), 'resetwatch-quantiles-'));
+  try {
+    writeFileSync(path.join(dir, 'test.yml'), JSON.stringify({ rule_files: [], evaluation_interval: '1m', tests }));
+    const r = spawnSync('promtool', ['test', 'rules', 'test.yml'], { cwd: dir, encoding: 'utf8', timeout: 60000 });
+    assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
