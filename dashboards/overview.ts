@@ -29,6 +29,13 @@ const RI = '$__rate_interval';
 const resets = (extra = '') => `${M.resets}{${T}, ${D}, ${P}${extra}}`;
 const conns = (extra = '') => `${M.connections}{${T}, ${D}${extra}}`;
 const rate = (sel: string, window = RI) => `rate(${sel}[${window}])`;
+/**
+ * A counter's increase over the dashboard's range, a series born inside the range counted in full:
+ * a reset series is born with its first reset (value 1), and increase() cannot count a series'
+ * first value, so one reset showed nothing. A series that existed at the range's start (`offset`)
+ * has its increase; any other, its value now. (`and`/`or` match label sets without `__name__`.)
+ */
+const inRange = (sel: string) => `((increase(${sel}[$__range]) and ${sel} offset $__range) or ${sel})`;
 
 function q(expr: string, legend = '', refId = 'A'): prometheus.DataqueryBuilder {
   return new prometheus.DataqueryBuilder()
@@ -307,7 +314,7 @@ export function overviewDashboard(runbookUrl: string): dashboard.Dashboard {
       6,
       'Agent errors (range)',
       'Errors resetwatch caught in its own code over the selected time range. Should be 0.',
-      `sum(increase(${M.agentErrors}{${T}}[$__range]))`,
+      `sum(${inRange(`${M.agentErrors}{${T}}`)})`,
       'short',
     )
       .thresholds(
@@ -463,7 +470,7 @@ export function overviewDashboard(runbookUrl: string): dashboard.Dashboard {
       .datasource(PROM)
       .withTarget(
         instant(
-          `sort_desc(sum by (resetwatch_direction, server_address, server_port, resetwatch_phase, error_type) (increase(${resets()}[$__range])) > 0)`,
+          `sort_desc(sum by (resetwatch_direction, server_address, server_port, resetwatch_phase, error_type) (${inRange(resets())}) > 0)`,
         ),
       )
       .withTransformation({ id: 'organize', options: { excludeByName: { Time: true }, renameByName: { Value: 'resets' } } })
@@ -569,7 +576,7 @@ export function overviewDashboard(runbookUrl: string): dashboard.Dashboard {
       .description("Where in the connection's life the resets happened, over the selected time range.")
       .datasource(PROM)
       .withTarget(
-        instant(`sum by (resetwatch_direction, resetwatch_phase) (increase(${resets()}[$__range]))`)
+        instant(`sum by (resetwatch_direction, resetwatch_phase) (${inRange(resets())})`)
           .format(prometheus.PromQueryFormat.TimeSeries)
           .legendFormat('{{resetwatch_direction}} {{resetwatch_phase}}'),
       )
