@@ -142,15 +142,63 @@ test('overview dashboard: exemplars on the reset-rate panels (the counter carrie
   }
 });
 
+/** A panel query with "All" selected and a 5-minute rate window, for promtool. */
+const allSelected = (expr) => expr.replaceAll('$__rate_interval', '5m').replace(/\$(job|namespace|pod|instance|direction|peer)\b/g, '.*');
+
+/** Runs `promql_expr_test` cases (one per `tests` entry) through `promtool test rules`. */
+function promtoolExprTests(tests) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'resetwatch-panels-'));
+  try {
+    writeFileSync(path.join(dir, 'test.yml'), JSON.stringify({ rule_files: [], evaluation_interval: '1m', tests }));
+    const r = spawnSync('promtool', ['test', 'rules', 'test.yml'], { cwd: dir, encoding: 'utf8', timeout: 60000 });
+    assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('Share of connections reset (panel 2): per direction, idle-phase resets left out', () => {
+  // Behind HAProxy: 80% of accepted connections end in an idle reset (nothing lost), 1% in a
+  // response-phase one; 1% of dialled connections refused. Both shares read 1%.
+  const sel = (labels) => `{job="shop", ${labels}}`;
+  const input = [
+    { series: `${M.connections}${sel('resetwatch_direction="server", resetwatch_tls="false"')}`, values: '0+100x10' },
+    { series: `${M.connections}${sel('resetwatch_direction="client", resetwatch_tls="false"')}`, values: '0+300x10' },
+    { series: `${M.resets}${sel('resetwatch_direction="server", resetwatch_phase="idle", error_type="ECONNRESET"')}`, values: '0+80x10' },
+    {
+      series: `${M.resets}${sel('resetwatch_direction="server", resetwatch_phase="response", error_type="ECONNRESET"')}`,
+      values: '0+1x10',
+    },
+    {
+      series: `${M.resets}${sel('resetwatch_direction="client", resetwatch_phase="connect", error_type="ECONNREFUSED", server_address="db", server_port="5432"')}`,
+      values: '0+3x10',
+    },
+  ];
+  const [target] = panels.find((p) => p.id === 2).targets;
+  assert.equal(target.legendFormat, '{{resetwatch_direction}}');
+  promtoolExprTests([
+    {
+      interval: '1m',
+      input_series: input,
+      promql_expr_test: [
+        {
+          // 1 for each direction whose share is 1%, nothing otherwise.
+          expr: `(${allSelected(target.expr)} > 0.0099 < 0.0101) * 0 + 1`,
+          eval_time: '10m',
+          exp_samples: ['client', 'server'].map((d) => ({ labels: `{resetwatch_direction="${d}"}`, value: 1 })),
+        },
+      ],
+    },
+  ]);
+});
+
 test('Idle time before reuse p50/p90/p99 (panel 42) read the keep-alive race within 0.5 s (2 s) of the timeout', () => {
   // The race lands just above the server's timeout (a trial behind nginx's 2 s: 2.004–2.038 s).
   // The panel's own queries, evaluated by promtool over buckets holding such idle times: with
   // only the next round edge above the timeout, p50 read the middle of that bucket (3.0 s).
   const panel = panels.find((p) => p.id === 42);
   const name = `${M.idleBeforeReuse}_bucket`;
-  const exprs = panel.targets.map((t) =>
-    t.expr.replaceAll('$__rate_interval', '5m').replace(/\$(job|namespace|pod|instance|direction)/g, '.*'),
-  );
+  const exprs = panel.targets.map((t) => allSelected(t.expr));
   const timeouts = [
     [2, 0.5], // nginx keepalive_timeout in the trial
     [5, 0.5], // Apache
@@ -173,12 +221,5 @@ test('Idle time before reuse p50/p90/p99 (panel 42) read the keep-alive race wit
     });
     return { interval: '1m', input_series: input, promql_expr_test: exprs.map(check) };
   });
-  const dir = mkdtempSync(path.join(tmpdir(), 'resetwatch-quantiles-'));
-  try {
-    writeFileSync(path.join(dir, 'test.yml'), JSON.stringify({ rule_files: [], evaluation_interval: '1m', tests }));
-    const r = spawnSync('promtool', ['test', 'rules', 'test.yml'], { cwd: dir, encoding: 'utf8', timeout: 60000 });
-    assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  promtoolExprTests(tests);
 });
