@@ -110,6 +110,16 @@ test('Prometheus scrapes exactly the resets the app provoked, per phase, with an
   const samples = parseExposition(text.body);
   assert.equal(sumOf(samples, 'resetwatch_resets_total'), total);
   assert.equal(sumOf(samples, 'resetwatch_peers_folded_total'), 0);
+  // Dropped events: a series per output from the start (log too, off here); the rate limits and
+  // otel_metrics only with their first drop (docs/prometheus.md).
+  assert.deepEqual(
+    samples.filter((s) => s.name === 'resetwatch_dropped_events_total').map((s) => [s.labels.resetwatch_exporter, s.value]),
+    [
+      ['log', 0],
+      ['otel', 0],
+      ['prometheus', 0],
+    ],
+  );
 });
 
 test('OpenMetrics on request: counters named per the spec, exemplar with trace_id, # EOF', async (t) => {
