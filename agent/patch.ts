@@ -6,6 +6,11 @@
 // app's `import 'node:net'` after a CommonJS `require`), first unwrapping what it finds if it looks
 // wrapped (`__wrapped`). Over a plain wrapper of ours it would wrap twice and make every span twice.
 // So our wrapper answers for the shimmer wrapper under it: unwrapping it drops that layer and keeps ours.
+//
+// A wrapper is one more frame in the stack of an error made inside the original (a thrown
+// ERR_SOCKET_BAD_PORT, the EADDRINUSE a listen() makes at once): the wrappers of connect() and
+// listen(), where such errors are made, raise Error.stackTraceLimit by one around the original, so
+// that the app's frames all stay (Node keeps 10 by default); ours is the one line more (README).
 import { kOriginal } from './symbols';
 
 /** The method as found: callable on anything. */
@@ -45,4 +50,29 @@ export function unpatch<T extends object>(proto: T, name: string | symbol): void
   if (typeof current !== 'function' || !current[kOriginal]) return;
   const desc = Object.getOwnPropertyDescriptor(proto, name);
   Object.defineProperty(proto, name, { ...desc, value: current[kOriginal] });
+}
+
+/**
+ * Error.stackTraceLimit raised by one for a wrapper's frame (above): the value to put back, or
+ * undefined where it is not a number or cannot be set (a frozen Error: nothing is thrown).
+ */
+export function raiseStackLimit(): number | undefined {
+  try {
+    const limit = Error.stackTraceLimit;
+    if (typeof limit !== 'number') return undefined;
+    Error.stackTraceLimit = limit + 1;
+    return limit;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Puts back what raiseStackLimit() raised, unless the app set a limit of its own meanwhile. */
+export function restoreStackLimit(limit: number | undefined): void {
+  if (limit === undefined) return;
+  try {
+    if (Error.stackTraceLimit === limit + 1) Error.stackTraceLimit = limit;
+  } catch {
+    /* frozen since: left as it is */
+  }
 }

@@ -4,7 +4,7 @@
 // The fixture (app-shape.cjs) reports all of it as JSON; the tests compare the two runs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { withAndWithout, runNode, fixture, describeRun, AGENT } from './helpers/subprocess.mjs';
+import { withAndWithout, runNode, fixture, describeRun, AGENT, ROOT } from './helpers/subprocess.mjs';
 
 async function shapes(env = {}) {
   const { plain, agent } = await withAndWithout([fixture('app-shape.cjs')], { agentEnv: env });
@@ -137,3 +137,22 @@ for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
     assert.equal(agent.stdout, plain.stdout);
   });
 }
+
+test("an error made inside Socket#connect or Server#listen keeps every frame of the app's: the agent's wrapper is one line more", async () => {
+  // Node keeps 10 frames: the wrapper's took the app's outermost one (a handle-passing trial).
+  // A fixed endpoint port: the agent watches the app's listen() calls then (step-aside.ts).
+  const { plain, agent } = await withAndWithout([fixture('stack-frames.cjs')], {
+    agentEnv: { RESETWATCH_PORT: '0', RESETWATCH_LOG: 'off' },
+  });
+  const frames = (out) => out.split('\n').filter((l) => l.trimStart().startsWith('at '));
+  const without = frames(plain.stdout);
+  const withAgent = frames(agent.stdout);
+  assert.equal(without.length, 20, plain.stdout);
+  const ours = withAgent.filter((l) => l.includes(`${ROOT}/dist/`));
+  assert.deepEqual(
+    withAgent.filter((l) => !ours.includes(l)),
+    without,
+    agent.stdout,
+  );
+  assert.equal(ours.length, 1, agent.stdout);
+});

@@ -8,7 +8,7 @@ import { activeContext } from '../trace-context';
 import { SocketState, SocketExtras, httpOf } from '../internal-types';
 import { guard } from '../guard';
 import { watch, watchable } from '../sockets';
-import { patch, unpatch } from '../patch';
+import { patch, raiseStackLimit, restoreStackLimit, unpatch } from '../patch';
 import * as undici from './undici';
 import { ipFamily } from '../ip-family';
 
@@ -24,7 +24,14 @@ export function enable(): void {
         const args = arguments as unknown as unknown[];
         const n = args.length;
         guard('client.connect', onConnect, this, n > 0 ? args[0] : undefined, n > 1 ? args[1] : undefined);
-        return original.apply(this, args);
+        // An error made inside (ERR_SOCKET_BAD_PORT, thrown) has this frame too: one more frame
+        // keeps all of the app's (Node keeps 10), as they read without the agent (patch.ts).
+        const limit = raiseStackLimit();
+        try {
+          return original.apply(this, args);
+        } finally {
+          restoreStackLimit(limit);
+        }
       },
   );
 }

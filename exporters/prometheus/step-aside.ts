@@ -10,7 +10,7 @@
 // thread is not seen: README "Limits".
 import * as net from 'node:net';
 import { guard } from '../../agent/guard';
-import { patch, unpatch } from '../../agent/patch';
+import { patch, raiseStackLimit, restoreStackLimit, unpatch } from '../../agent/patch';
 import { hrtimeBigint } from '../../agent/timers';
 
 /**
@@ -55,7 +55,13 @@ export function watchListens(endpointPort: number, endpointHost: string): () => 
         // biome-ignore lint/complexity/noArguments: passed on as they came (hooks/client.ts)
         const args = arguments as unknown as unknown[];
         if (port >= 0) guard('prometheus.stepAside', checkListen, this, args[0], args[1]);
-        return original.apply(this, args);
+        // The error of a port in use is made inside: with this frame, one more (hooks/client.ts).
+        const limit = raiseStackLimit();
+        try {
+          return original.apply(this, args);
+        } finally {
+          restoreStackLimit(limit);
+        }
       },
   );
   // An app's listen() under way is kept: a restart (start()) watches again at once.
