@@ -33,9 +33,10 @@ const rate = (sel: string, window = RI) => `rate(${sel}[${window}])`;
  * A counter's increase over the dashboard's range, a series born inside the range counted in full:
  * a reset series is born with its first reset (value 1), and increase() cannot count a series'
  * first value, so one reset showed nothing. A series that existed at the range's start (`offset`)
- * has its increase; any other, its value now. (`and`/`or` match label sets without `__name__`.)
+ * has its increase; any other, its last value in the range (a pod that died inside the range
+ * keeps its resets). (`and`/`or` match label sets without `__name__`.)
  */
-const inRange = (sel: string) => `((increase(${sel}[$__range]) and ${sel} offset $__range) or ${sel})`;
+const inRange = (sel: string) => `((increase(${sel}[$__range]) and ${sel} offset $__range) or last_over_time(${sel}[$__range]))`;
 
 function q(expr: string, legend = '', refId = 'A'): prometheus.DataqueryBuilder {
   return new prometheus.DataqueryBuilder()

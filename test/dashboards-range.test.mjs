@@ -43,4 +43,12 @@ test('panels 31 and 53 count a reset series born inside the range in full (one r
   // A range that starts after the series was born, with no reset since: nothing to count.
   assert.deepEqual(await prom.query(expr(31, '4s')), [], expr(31, '4s'));
   assert.equal(total(await prom.query(expr(53, '4s'))), 0, expr(53, '4s'));
+
+  // The process gone (a pod that crashed inside the range): its series is stale now, and its
+  // reset is still counted over the range.
+  await app.stop();
+  const gone = await prom.until('resetwatch_resets_total', (r) => r.length === 0);
+  assert.deepEqual(gone, [], 'the series did not go stale');
+  assert.equal(total(await prom.query(expr(31, '1h'))), 1, expr(31, '1h'));
+  assert.equal(total(await prom.query(expr(53, '1h'))), 1, expr(53, '1h'));
 });
