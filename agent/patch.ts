@@ -54,12 +54,15 @@ export function unpatch<T extends object>(proto: T, name: string | symbol): void
 
 /**
  * Error.stackTraceLimit raised by one for a wrapper's frame (above): the value to put back, or
- * undefined where it is not a number or cannot be set (a frozen Error: nothing is thrown).
+ * undefined where it is not raised: not a number, below Node's default of 10, or not settable (a
+ * frozen Error: nothing is thrown). A lower limit keeps only the innermost frames, Node's own, and
+ * raised it would show one more of them, never there without the agent (a re-trial: limit 0 got
+ * `at lookupAndConnect`).
  */
 export function raiseStackLimit(): number | undefined {
   try {
     const limit = Error.stackTraceLimit;
-    if (typeof limit !== 'number') return undefined;
+    if (typeof limit !== 'number' || !(limit >= 10)) return undefined;
     Error.stackTraceLimit = limit + 1;
     return limit;
   } catch {

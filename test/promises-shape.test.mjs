@@ -156,3 +156,14 @@ test("an error made inside Socket#connect or Server#listen keeps every frame of 
   );
   assert.equal(ours.length, 1, agent.stdout);
 });
+
+test('an app that keeps fewer frames than Node (Error.stackTraceLimit 0 or 2) gets the same stacks with the agent', async () => {
+  // The limit raised for the wrapper's frame showed one more of Node's own there (a re-trial).
+  for (const limit of ['0', '2']) {
+    const { plain, agent } = await withAndWithout([fixture('stack-frames.cjs'), limit], {
+      agentEnv: { RESETWATCH_PORT: '0', RESETWATCH_LOG: 'off' },
+    });
+    const same = (out) => out.replace(/rw-stack-\w+/g, 'rw-stack-X');
+    assert.equal(same(agent.stdout), same(plain.stdout), `limit ${limit}`);
+  }
+});
