@@ -4,7 +4,7 @@
 // The fixture (app-shape.cjs) reports all of it as JSON; the tests compare the two runs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { withAndWithout, runNode, fixture, describeRun, AGENT, ROOT } from './helpers/subprocess.mjs';
+import { withAndWithout, runNode, fixture, describeRun, AGENT, ROOT, withoutAgentLines } from './helpers/subprocess.mjs';
 
 async function shapes(env = {}) {
   const { plain, agent } = await withAndWithout([fixture('app-shape.cjs')], { agentEnv: env });
@@ -166,4 +166,20 @@ test('an app that keeps fewer frames than Node (Error.stackTraceLimit 0 or 2) ge
     const same = (out) => out.replace(/rw-stack-\w+/g, 'rw-stack-X');
     assert.equal(same(agent.stdout), same(plain.stdout), `limit ${limit}`);
   }
+});
+
+test('an app that froze Error: the stack limit cannot be raised, nothing is thrown, the same errors and exit', async () => {
+  // Setting a frozen Error's stackTraceLimit throws in strict code (patch.ts raiseStackLimit).
+  const { plain, agent } = await withAndWithout([fixture('stack-frames.cjs'), 'frozen'], {
+    agentEnv: { RESETWATCH_PORT: '0', RESETWATCH_LOG: 'off' },
+  });
+  const messages = (out) =>
+    out
+      .split('\n')
+      .filter((l) => l !== '' && !l.trimStart().startsWith('at '))
+      .map((l) => l.replace(/rw-stack-\w+/g, 'rw-stack-X'));
+  assert.equal(agent.code, plain.code, agent.stderr);
+  assert.deepEqual(messages(agent.stdout), messages(plain.stdout), agent.stdout);
+  assert.equal(messages(plain.stdout).length, 2, plain.stdout);
+  assert.equal(withoutAgentLines(agent.stderr), plain.stderr);
 });
